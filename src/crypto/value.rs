@@ -1,0 +1,320 @@
+//! The `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` value codec.
+//!
+//! AES-256-GCM with a 32-byte nonce; the AAD is the value's key path (`a:b:c:`).
+
+use aes_gcm::AesGcm;
+use aes_gcm::KeyInit;
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::aead::consts::U32;
+use aes_gcm::aead::generic_array::GenericArray;
+use aes_gcm::aes::Aes256;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+use crate::crypto::CryptoError;
+use crate::crypto::DataKey;
+use crate::tree::Bytes;
+use crate::tree::Text;
+use crate::tree::Timestamp;
+use crate::tree::Value;
+
+type Cipher = AesGcm<Aes256, U32>;
+
+/// The `type:` of an encrypted value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// UTF-8 (or, for binary files, raw) text.
+    Str,
+    /// Signed 64-bit integer.
+    Int,
+    /// IEEE double.
+    Float,
+    /// Boolean (`True`/`False`).
+    Bool,
+    /// RFC 3339 timestamp.
+    Time,
+    /// A comment's text.
+    Comment,
+    /// Legacy sops 1.x/2.x raw bytes (read only).
+    Bytes,
+}
+
+impl ValueType {
+    /// The name written in `type:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::Str => "str",
+            ValueType::Int => "int",
+            ValueType::Float => "float",
+            ValueType::Bool => "bool",
+            ValueType::Time => "time",
+            ValueType::Comment => "comment",
+            ValueType::Bytes => "bytes",
+        }
+    }
+
+    fn parse(s: &str) -> Option<ValueType> {
+        Some(match s {
+            "str" => ValueType::Str,
+            "int" => ValueType::Int,
+            "float" => ValueType::Float,
+            "bool" => ValueType::Bool,
+            "time" => ValueType::Time,
+            "comment" => ValueType::Comment,
+            "bytes" => ValueType::Bytes,
+            _ => return None,
+        })
+    }
+}
+
+/// A parsed `ENC[...]` value (still encrypted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncValue {
+    /// Ciphertext without the tag.
+    pub data: Vec<u8>,
+    /// The 32-byte nonce.
+    pub iv: [u8; 32],
+    /// The 16-byte GCM tag.
+    pub tag: [u8; 16],
+    /// The declared type.
+    pub typ: ValueType,
+}
+
+const PREFIX: &str = "ENC[AES256_GCM,data:";
+
+/// Whether a string looks like an encrypted value (starts with the `ENC[AES256_GCM,` prefix).
+pub fn is_encrypted(s: &str) -> bool {
+    s.starts_with("ENC[AES256_GCM,")
+}
+
+impl EncValue {
+    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. Text after the closing `]` is
+    /// ignored, as sops does.
+    pub fn parse(s: &str) -> Result<EncValue, CryptoError> {
+        let rest = s.strip_prefix(PREFIX).ok_or(CryptoError::Malformed(
+            "does not start with ENC[AES256_GCM,data:",
+        ))?;
+        let (data, rest) = rest
+            .split_once(",iv:")
+            .ok_or(CryptoError::Malformed("missing iv field"))?;
+        let (iv, rest) = rest
+            .split_once(",tag:")
+            .ok_or(CryptoError::Malformed("missing tag field"))?;
+        let (tag, rest) = rest
+            .split_once(",type:")
+            .ok_or(CryptoError::Malformed("missing type field"))?;
+        let (typ, _) = rest
+            .split_once(']')
+            .ok_or(CryptoError::Malformed("missing closing bracket"))?;
+        let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
+        let data = STANDARD
+            .decode(data)
+            .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
+        let iv: [u8; 32] = STANDARD
+            .decode(iv)
+            .map_err(|_| CryptoError::Malformed("iv is not valid base64"))?
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("iv is not 32 bytes"))?;
+        let tag: [u8; 16] = STANDARD
+            .decode(tag)
+            .map_err(|_| CryptoError::Malformed("tag is not valid base64"))?
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("tag is not 16 bytes"))?;
+        Ok(EncValue { data, iv, tag, typ })
+    }
+
+    /// Renders the `ENC[...]` text.
+    pub fn render(&self) -> String {
+        format!(
+            "{PREFIX}{},iv:{},tag:{},type:{}]",
+            STANDARD.encode(&self.data),
+            STANDARD.encode(self.iv),
+            STANDARD.encode(self.tag),
+            self.typ.name()
+        )
+    }
+}
+
+fn cipher(key: &DataKey) -> Cipher {
+    Cipher::new(GenericArray::from_slice(key.expose()))
+}
+
+/// Encrypts raw plaintext bytes with the given nonce (fresh random when `None`).
+pub fn seal(
+    key: &DataKey,
+    plaintext: &[u8],
+    aad: &[u8],
+    typ: ValueType,
+    iv: Option<[u8; 32]>,
+) -> Result<EncValue, CryptoError> {
+    let iv = match iv {
+        Some(iv) => iv,
+        None => {
+            let mut iv = [0u8; 32];
+            crate::crypto::random_bytes(&mut iv)?;
+            iv
+        }
+    };
+    let mut buf = plaintext.to_vec();
+    let tag = cipher(key)
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf)
+        .map_err(|_| CryptoError::Authentication)?;
+    Ok(EncValue {
+        data: buf,
+        iv,
+        tag: tag.into(),
+        typ,
+    })
+}
+
+/// Decrypts to raw plaintext bytes, checking the tag against the AAD.
+pub fn open(key: &DataKey, enc: &EncValue, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let mut buf = Zeroizing::new(enc.data.clone());
+    cipher(key)
+        .decrypt_in_place_detached(
+            GenericArray::from_slice(&enc.iv),
+            aad,
+            &mut buf,
+            GenericArray::from_slice(&enc.tag),
+        )
+        .map_err(|_| CryptoError::Authentication)?;
+    Ok(buf)
+}
+
+/// Formats a float the way Go's `strconv.FormatFloat(f, 'f', -1, 64)` does.
+pub fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned()
+    } else {
+        format!("{f}")
+    }
+}
+
+/// The plaintext byte form of a leaf (what is encrypted and what goes into the MAC), and
+/// its type. `None` for null and for containers.
+pub fn plaintext_of(v: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
+    let (bytes, t) = match v {
+        Value::Str(s) => (s.as_bytes().to_vec(), ValueType::Str),
+        Value::Bytes(b) => (b.to_vec(), ValueType::Str),
+        Value::Int(i) => (i.to_string().into_bytes(), ValueType::Int),
+        Value::Float(f) => (format_float(*f).into_bytes(), ValueType::Float),
+        Value::Bool(b) => (
+            if *b { "True" } else { "False" }.as_bytes().to_vec(),
+            ValueType::Bool,
+        ),
+        Value::Time(t) => (t.to_rfc3339_nano().into_bytes(), ValueType::Time),
+        Value::Null | Value::Map(_) | Value::Seq(_) => return None,
+    };
+    Some((Zeroizing::new(bytes), t))
+}
+
+fn parse_go_float(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    match lower.trim_start_matches(['+', '-']) {
+        "inf" | "infinity" | "nan" => {}
+        _ => {
+            if !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+            {
+                return None;
+            }
+        }
+    }
+    s.parse::<f64>().ok()
+}
+
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Turns decrypted plaintext bytes of a given type back into a tree value.
+/// `Comment` and `Str` both give strings (the caller knows which it asked for).
+pub fn value_from_plaintext(bytes: &[u8], typ: ValueType) -> Result<Value, CryptoError> {
+    let text = || std::str::from_utf8(bytes).map_err(|_| CryptoError::BadPlaintext(typ.name()));
+    Ok(match typ {
+        ValueType::Str | ValueType::Comment | ValueType::Bytes => {
+            match std::str::from_utf8(bytes) {
+                Ok(s) => Value::Str(Text::from(s)),
+                Err(_) => Value::Bytes(Bytes::new(bytes.to_vec())),
+            }
+        }
+        ValueType::Int => Value::Int(
+            text()?
+                .parse::<i64>()
+                .map_err(|_| CryptoError::BadPlaintext("int"))?,
+        ),
+        ValueType::Float => {
+            Value::Float(parse_go_float(text()?).ok_or(CryptoError::BadPlaintext("float"))?)
+        }
+        ValueType::Bool => {
+            Value::Bool(parse_go_bool(text()?).ok_or(CryptoError::BadPlaintext("bool"))?)
+        }
+        ValueType::Time => {
+            Value::Time(Timestamp::parse_rfc3339(text()?).ok_or(CryptoError::BadPlaintext("time"))?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sops_test_vector() {
+        // From sops's aes/cipher_test.go: key "f"×32, AAD "bar:", plaintext "foo".
+        let key = DataKey::from_slice(&[b'f'; 32]).expect("32 bytes");
+        let enc = seal(&key, b"foo", b"bar:", ValueType::Str, None).expect("seal");
+        let text = enc.render();
+        let parsed = EncValue::parse(&text).expect("parse");
+        assert_eq!(&open(&key, &parsed, b"bar:").expect("open")[..], b"foo");
+        assert_eq!(
+            open(&key, &parsed, b"baz:"),
+            Err(CryptoError::Authentication)
+        );
+    }
+
+    #[test]
+    fn same_iv_same_ciphertext() {
+        let key = DataKey::generate().expect("rng");
+        let a = seal(&key, b"v", b"k:", ValueType::Str, Some([7; 32])).expect("seal");
+        let b = seal(&key, b"v", b"k:", ValueType::Str, Some([7; 32])).expect("seal");
+        assert_eq!(a.render(), b.render());
+        assert_eq!(
+            a.render().len(),
+            "ENC[AES256_GCM,data:dg==,iv:".len() + 44 + 5 + 24 + 10
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_rejected() {
+        for bad in [
+            "ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAA,type:str]",
+            "ENC[AES256_GCM,data:AAAA,iv:",
+            "ENC[AES256_GCM,data:!!!!,iv:AAAA,tag:AAAA,type:str]",
+            "ENC[AES256_GCM,data:,iv:,tag:,type:nope]",
+            "ENC[AES256_GCM,data:AAAA]",
+        ] {
+            assert!(EncValue::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn float_forms() {
+        assert_eq!(format_float(5.0), "5");
+        assert_eq!(format_float(-0.0), "-0");
+        assert_eq!(format_float(1e21), "1000000000000000000000");
+        assert_eq!(format_float(1e-7), "0.0000001");
+        assert_eq!(format_float(f64::INFINITY), "+Inf");
+        assert_eq!(format_float(f64::NAN), "NaN");
+        assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_go_float("1e5"), Some(1e5));
+    }
+}

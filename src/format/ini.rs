@@ -1,0 +1,46 @@
+//! The ini store.
+
+use crate::format::EmitOptions;
+use crate::format::FormatError;
+use crate::format::Loaded;
+use crate::format::Output;
+use crate::format::Store;
+use crate::tree::Document;
+use crate::tree::Map;
+use crate::tree::Value;
+
+/// The ini store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IniStore;
+
+impl Store for IniStore {
+    fn name(&self) -> &'static str {
+        "ini"
+    }
+
+    fn load(&self, _input: &[u8]) -> Result<Loaded, FormatError> {
+        Err(FormatError::new(
+            "ini",
+            "the ini store is not implemented yet",
+        ))
+    }
+
+    fn emit(
+        &self,
+        _doc: &Document,
+        _meta: Option<&Map>,
+        _opts: &EmitOptions,
+    ) -> Result<Output, FormatError> {
+        Err(FormatError::new(
+            "ini",
+            "the ini store is not implemented yet",
+        ))
+    }
+
+    fn emit_value(&self, _value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
+        Err(FormatError::new(
+            "ini",
+            "the ini store is not implemented yet",
+        ))
+    }
+}

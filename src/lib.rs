@@ -1,0 +1,14 @@
+//! leafseal: a sops-compatible tool that keeps encrypted secrets in git.
+//!
+//! The crate is library-first: [`format`] parses and writes YAML, JSON, TOML, dotenv, INI
+//! and binary files into the format-neutral [`tree`]; [`walk`] visits the leaves;
+//! [`crypto`] encrypts them (AES-256-GCM, key path as AAD) and computes the MAC;
+//! [`keys`] wraps the data key for age, PGP and KMS recipients; [`metadata`] reads and
+//! writes the `sops` block; [`policy`] reads `.sops.yaml`. Only [`cli`] prints.
+#![deny(missing_docs)]
+
+pub mod crypto;
+pub mod format;
+pub mod keys;
+pub mod time;
+pub mod tree;

@@ -1,0 +1,303 @@
+//! The format-neutral document model (sops's "tree").
+//!
+//! A [`Document`] is a list of branches (one per YAML document, exactly one for every
+//! other format). A branch is an ordered [`Map`] of [`Item`]s: key/value entries and
+//! comment markers that occupy a slot. Order is significant everywhere: it is the order
+//! of the MAC input and of the output.
+//!
+//! Every string that may hold plaintext ([`Text`], [`Bytes`]) is wiped on drop and prints
+//! `[REDACTED]` in `Debug`, so a tree can be logged or put in an error by mistake without
+//! leaking a value or a comment.
+
+use std::fmt;
+use std::ops::Deref;
+
+use zeroize::Zeroize;
+
+/// A UTF-8 string that may be secret: zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
+pub struct Text(String);
+
+impl Text {
+    /// Wraps a string.
+    pub fn new(s: impl Into<String>) -> Self {
+        Text(s.into())
+    }
+    /// The string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Mutable access to the inner string (it is still wiped on drop).
+    pub fn as_mut_string(&mut self) -> &mut String {
+        &mut self.0
+    }
+}
+
+impl Drop for Text {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.to_owned())
+    }
+}
+
+/// Bytes that may be secret and are not valid UTF-8 (binary files, `!!binary`, legacy
+/// `type:bytes`): zeroized on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Bytes(Vec<u8>);
+
+impl Bytes {
+    /// Wraps a byte vector.
+    pub fn new(b: Vec<u8>) -> Self {
+        Bytes(b)
+    }
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Bytes {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// A timestamp as YAML/TOML/sops know it: civil date and time plus a UTC offset.
+///
+/// The fields are kept as written (no conversion to an instant), which is all sops needs:
+/// the plaintext form is RFC 3339 with nanoseconds, trailing zeros of the fraction
+/// dropped, and `Z` for a zero offset (Go's `time.RFC3339Nano`).
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timestamp {
+    /// Year (0..=9999).
+    pub year: u16,
+    /// Month, 1..=12.
+    pub month: u8,
+    /// Day of month, 1..=31 (validated against the month).
+    pub day: u8,
+    /// Hour, 0..=23.
+    pub hour: u8,
+    /// Minute, 0..=59.
+    pub minute: u8,
+    /// Second, 0..=59.
+    pub second: u8,
+    /// Nanoseconds, 0..=999_999_999.
+    pub nanos: u32,
+    /// Offset from UTC in seconds (0 = `Z`).
+    pub offset_seconds: i32,
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Timestamp([REDACTED])")
+    }
+}
+
+/// A comment line (without its leading `#` or `;`), occupying a slot in a map or list.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Comment {
+    /// The text after the comment marker; may be `ENC[...]` in an encrypted file.
+    pub text: Text,
+    /// YAML only: the comment stood at the end of a value line (go-yaml's line comment).
+    pub inline: bool,
+}
+
+impl Comment {
+    /// A full-line comment.
+    pub fn line(text: impl Into<Text>) -> Self {
+        Comment {
+            text: text.into(),
+            inline: false,
+        }
+    }
+}
+
+/// A value in the tree.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Value {
+    /// A nested ordered map.
+    Map(Map),
+    /// An ordered list; elements may be comment markers.
+    Seq(Vec<SeqItem>),
+    /// A string.
+    Str(Text),
+    /// Bytes that are not valid UTF-8.
+    Bytes(Bytes),
+    /// A signed 64-bit integer.
+    Int(i64),
+    /// An IEEE double.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A timestamp (sops ≥ 3.10, `type:time`).
+    Time(Timestamp),
+    /// Null: never encrypted, not part of the MAC.
+    Null,
+}
+
+impl Value {
+    /// A string value.
+    pub fn str(s: impl Into<Text>) -> Self {
+        Value::Str(s.into())
+    }
+    /// The map, if this is one.
+    pub fn as_map(&self) -> Option<&Map> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+    /// A short name of the variant, safe for error messages (never the value itself).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Map(_) => "map",
+            Value::Seq(_) => "list",
+            Value::Str(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Bool(_) => "bool",
+            Value::Time(_) => "timestamp",
+            Value::Null => "null",
+        }
+    }
+}
+
+/// An element of a list.
+#[derive(Clone, PartialEq, Debug)]
+pub enum SeqItem {
+    /// A value.
+    Value(Value),
+    /// A comment marker.
+    Comment(Comment),
+}
+
+/// An item of a map.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Item {
+    /// A key and its value. Keys are never encrypted; duplicates are allowed (JSON keeps them).
+    Entry(String, Value),
+    /// A comment marker.
+    Comment(Comment),
+}
+
+/// An ordered map: entries and comment markers in document order.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Map(pub Vec<Item>);
+
+impl Map {
+    /// An empty map.
+    pub fn new() -> Self {
+        Map(Vec::new())
+    }
+    /// Appends an entry.
+    pub fn push(&mut self, key: impl Into<String>, value: Value) {
+        self.0.push(Item::Entry(key.into(), value));
+    }
+    /// Appends a comment marker.
+    pub fn push_comment(&mut self, c: Comment) {
+        self.0.push(Item::Comment(c));
+    }
+    /// The first value stored under `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0.iter().find_map(|i| match i {
+            Item::Entry(k, v) if k == key => Some(v),
+            _ => None,
+        })
+    }
+    /// Mutable access to the first value stored under `key`.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.0.iter_mut().find_map(|i| match i {
+            Item::Entry(k, v) if k == key => Some(v),
+            _ => None,
+        })
+    }
+    /// Removes every entry stored under `key` and returns the first one's value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let mut first = None;
+        let mut i = 0;
+        while i < self.0.len() {
+            if matches!(&self.0[i], Item::Entry(k, _) if k == key) {
+                if let Item::Entry(_, v) = self.0.remove(i) {
+                    if first.is_none() {
+                        first = Some(v);
+                    }
+                }
+            } else {
+                i += 1;
+            }
+        }
+        first
+    }
+    /// Iterates over the key/value entries, skipping comments.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().filter_map(|i| match i {
+            Item::Entry(k, v) => Some((k.as_str(), v)),
+            Item::Comment(_) => None,
+        })
+    }
+    /// Whether the map has no items at all (entries or comments).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A whole document: one branch per YAML document, exactly one for other formats.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct Document {
+    /// The branches, in order.
+    pub branches: Vec<Map>,
+}
+
+impl Document {
+    /// A document with one branch.
+    pub fn single(map: Map) -> Self {
+        Document {
+            branches: vec![map],
+        }
+    }
+}
