@@ -10,5 +10,7 @@
 pub mod crypto;
 pub mod format;
 pub mod keys;
+pub mod metadata;
 pub mod time;
 pub mod tree;
+pub mod walk;

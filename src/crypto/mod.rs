@@ -5,6 +5,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+pub mod document;
 pub mod mac;
 pub mod nonces;
 pub mod shamir;

@@ -1,1 +1,201 @@
-//! Key groups: wrapping the data key for every key, and recovering it (Shamir).
+//! Key groups: wrapping the data key for every master key, and recovering it — one group
+//! directly, several groups through Shamir shares up to the threshold.
+
+use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::DataKey;
+use crate::crypto::shamir;
+use crate::keys::KeyContext;
+use crate::keys::KeyError;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::keys::StoredKey;
+use crate::metadata::now_rfc3339;
+
+/// One key's failure, for the report.
+#[derive(Debug, Clone)]
+pub struct KeyAttempt {
+    /// Group index (0-based).
+    pub group: usize,
+    /// Kind of key.
+    pub kind: KeyKind,
+    /// The key's string form.
+    pub id: String,
+    /// What happened.
+    pub error: KeyError,
+}
+
+/// The data key could not be recovered; lists every key tried and why it failed.
+#[derive(Debug, Clone)]
+pub struct RecoverError {
+    /// Every failed attempt, in the order tried.
+    pub attempts: Vec<KeyAttempt>,
+    /// Number of groups in the file.
+    pub groups: usize,
+    /// Parts (groups) that succeeded.
+    pub recovered: usize,
+    /// How many were needed.
+    pub threshold: usize,
+    /// A problem combining the shares, if that is what failed.
+    pub combine: Option<String>,
+}
+
+impl fmt::Display for RecoverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(c) = &self.combine {
+            return write!(f, "the key group shares could not be combined: {c}");
+        }
+        if self.groups == 1 {
+            writeln!(f, "no key could decrypt the data key. Tried:")?;
+        } else {
+            writeln!(
+                f,
+                "only {} of {} key groups could be decrypted, {} needed (Shamir threshold). Tried:",
+                self.recovered, self.groups, self.threshold
+            )?;
+        }
+        for a in &self.attempts {
+            if self.groups > 1 {
+                write!(f, "  group {}: ", a.group)?;
+            } else {
+                f.write_str("  ")?;
+            }
+            writeln!(f, "{} {}: {}", a.kind.field(), a.id, a.error)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RecoverError {}
+
+/// Orders a group's keys for decryption: kinds in `order` first (in that order), then the
+/// rest in file order.
+fn ordered<'a>(group: &'a [StoredKey], order: &[KeyKind]) -> Vec<&'a StoredKey> {
+    let mut out: Vec<&StoredKey> = Vec::with_capacity(group.len());
+    for kind in order {
+        out.extend(group.iter().filter(|s| s.key.kind() == *kind));
+    }
+    out.extend(group.iter().filter(|s| !order.contains(&s.key.kind())));
+    out
+}
+
+/// The default decryption order: local keys (age, then PGP) before network ones.
+pub const DEFAULT_ORDER: [KeyKind; 2] = [KeyKind::Age, KeyKind::Pgp];
+
+/// Recovers the data key. Stops at the first key that works in each group, and stops
+/// trying groups once the threshold is reached, so a file with many recipients makes at
+/// most the calls it needs.
+pub fn recover(
+    groups: &[Vec<StoredKey>],
+    threshold: usize,
+    order: &[KeyKind],
+    ctx: &KeyContext,
+) -> Result<DataKey, RecoverError> {
+    let needed = if groups.len() <= 1 {
+        1
+    } else {
+        threshold.max(1)
+    };
+    let mut attempts = Vec::new();
+    let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    for (gi, group) in groups.iter().enumerate() {
+        if parts.len() >= needed {
+            break;
+        }
+        for stored in ordered(group, order) {
+            match stored.key.unwrap(&stored.enc, ctx) {
+                Ok(part) => {
+                    parts.push(part);
+                    break;
+                }
+                Err(error) => attempts.push(KeyAttempt {
+                    group: gi,
+                    kind: stored.key.kind(),
+                    id: stored.key.id(),
+                    error,
+                }),
+            }
+        }
+    }
+    let fail = |combine: Option<String>, attempts: Vec<KeyAttempt>, recovered| RecoverError {
+        attempts,
+        groups: groups.len(),
+        recovered,
+        threshold: needed,
+        combine,
+    };
+    if parts.len() < needed {
+        return Err(fail(None, attempts, parts.len()));
+    }
+    let key_bytes = if groups.len() <= 1 {
+        parts.swap_remove(0)
+    } else {
+        let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
+        shamir::combine(&refs).map_err(|e| fail(Some(e.to_string()), Vec::new(), parts.len()))?
+    };
+    DataKey::from_slice(&key_bytes).ok_or_else(|| {
+        fail(
+            Some("the unwrapped data key is not 32 bytes long".to_owned()),
+            Vec::new(),
+            parts.len(),
+        )
+    })
+}
+
+/// A key that could not wrap the data key.
+#[derive(Debug, thiserror::Error)]
+#[error("could not encrypt the data key for {kind} key {id}: {error}")]
+pub struct WrapError {
+    /// Kind of key.
+    pub kind: &'static str,
+    /// The key's string form.
+    pub id: String,
+    /// Why.
+    pub error: KeyError,
+}
+
+/// Wraps the data key for every key of every group (Shamir shares for several groups).
+/// All keys must succeed; on any failure nothing is returned.
+pub fn wrap(
+    groups: &[Vec<Arc<dyn MasterKey>>],
+    threshold: usize,
+    data_key: &DataKey,
+    ctx: &KeyContext,
+) -> Result<Vec<Vec<StoredKey>>, WrapError> {
+    let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() <= 1 {
+        vec![Zeroizing::new(data_key.expose().to_vec())]
+    } else {
+        let t = if threshold == 0 {
+            groups.len()
+        } else {
+            threshold
+        };
+        shamir::split(data_key.expose(), groups.len(), t).map_err(|e| WrapError {
+            kind: "shamir",
+            id: format!("{} groups, threshold {t}", groups.len()),
+            error: KeyError::new(e.to_string()),
+        })?
+    };
+    let now = now_rfc3339();
+    let mut out = Vec::with_capacity(groups.len());
+    for (group, secret) in groups.iter().zip(secrets.iter()) {
+        let mut stored = Vec::with_capacity(group.len());
+        for key in group {
+            let enc = key.wrap(secret, ctx).map_err(|error| WrapError {
+                kind: key.kind().field(),
+                id: key.id(),
+                error,
+            })?;
+            stored.push(StoredKey {
+                key: Arc::clone(key),
+                enc,
+                created_at: key.has_created_at().then(|| now.clone()),
+            });
+        }
+        out.push(stored);
+    }
+    Ok(out)
+}

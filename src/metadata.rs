@@ -1,0 +1,326 @@
+//! The `sops` metadata block: the on-disk map (as every store hands it over) to and from
+//! the domain [`Metadata`].
+//!
+//! Reading accepts every layout sops has written (any field order, `[]`/`null` empty key
+//! lists, case-insensitive field names, numbers and booleans as strings). Writing uses the
+//! sops ≥ 3.13 layout: every map sorted by key.
+
+use std::sync::Arc;
+
+use crate::keys;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::keys::StoredKey;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Timestamp;
+use crate::tree::Value;
+use crate::walk::Selector;
+
+/// The sops release whose file format leafseal writes (`version` must stay strict semver).
+pub const FORMAT_VERSION: &str = "3.13.2";
+
+/// A metadata block that cannot be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MetadataError {
+    /// A field has the wrong shape.
+    #[error("metadata field `{field}` is malformed: {why}")]
+    Field {
+        /// The field.
+        field: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// No key of any kind is listed.
+    #[error("the metadata lists no keys (no age, pgp, kms, … entries and no key_groups)")]
+    NoKeys,
+    /// More than one partial-encryption selector is set.
+    #[error(
+        "the metadata sets more than one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex and the comment regexes"
+    )]
+    ConflictingSelectors,
+    /// `lastmodified` is missing or not RFC 3339.
+    #[error("metadata field `lastmodified` is missing or not an RFC 3339 timestamp")]
+    LastModified,
+}
+
+fn field_err(field: &str, why: impl Into<String>) -> MetadataError {
+    MetadataError::Field {
+        field: field.to_owned(),
+        why: why.into(),
+    }
+}
+
+/// The domain form of the `sops` block.
+#[derive(Debug)]
+pub struct Metadata {
+    /// Key groups; one group means the keys are written at the top level.
+    pub key_groups: Vec<Vec<StoredKey>>,
+    /// Shamir threshold (0 = unset: number of groups).
+    pub shamir_threshold: usize,
+    /// `lastmodified` as stored.
+    pub lastmodified: String,
+    /// The encrypted MAC (`ENC[...]`), or empty when absent.
+    pub mac: String,
+    /// Whether only encrypted values enter the MAC.
+    pub mac_only_encrypted: bool,
+    /// The partial-encryption selector in force (`None` only for binary files written by
+    /// sops ≥ 3.11, which then means the default).
+    pub selector: Option<Selector>,
+    /// The sops version that wrote the file.
+    pub version: String,
+}
+
+/// Case-insensitive lookup of a top-level field.
+fn get<'a>(m: &'a Map, name: &str) -> Option<&'a Value> {
+    m.entries()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+fn get_str(m: &Map, name: &str) -> Result<Option<String>, MetadataError> {
+    match get(m, name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s.as_str().to_owned())),
+        Some(Value::Int(i)) => Ok(Some(i.to_string())),
+        Some(Value::Float(f)) => Ok(Some(crate::crypto::value::format_float(*f))),
+        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
+        Some(Value::Time(t)) => Ok(Some(t.to_rfc3339_nano())),
+        Some(other) => Err(field_err(
+            name,
+            format!("expected a string, found a {}", other.kind_name()),
+        )),
+    }
+}
+
+fn get_bool(m: &Map, name: &str) -> Result<bool, MetadataError> {
+    match get(m, name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Str(s)) => match s.to_ascii_lowercase().as_str() {
+            "true" | "1" | "t" => Ok(true),
+            "false" | "0" | "f" | "" => Ok(false),
+            _ => Err(field_err(name, "expected true or false")),
+        },
+        Some(_) => Err(field_err(name, "expected true or false")),
+    }
+}
+
+fn get_usize(m: &Map, name: &str) -> Result<usize, MetadataError> {
+    match get(m, name) {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Int(i)) => usize::try_from(*i).map_err(|_| field_err(name, "negative")),
+        Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f < 256.0 => Ok(*f as usize),
+        Some(Value::Str(s)) => s
+            .trim()
+            .parse()
+            .map_err(|_| field_err(name, "expected a whole number")),
+        Some(_) => Err(field_err(name, "expected a whole number")),
+    }
+}
+
+/// Reads the key lists of one group (or of the top level).
+fn read_group(m: &Map) -> Result<Vec<StoredKey>, MetadataError> {
+    let mut out = Vec::new();
+    for kind in KeyKind::ALL {
+        let list = match get(m, kind.field()) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Seq(items)) => items,
+            Some(Value::Map(one)) if kind != KeyKind::Age => {
+                // Never written by sops; tolerate a single entry written as a map.
+                out.push(read_entry(kind, one)?);
+                continue;
+            }
+            Some(_) => return Err(field_err(kind.field(), "expected a list of key entries")),
+        };
+        for item in list {
+            let SeqItem::Value(v) = item else { continue };
+            let Value::Map(entry) = v else {
+                return Err(field_err(kind.field(), "expected a list of key entries"));
+            };
+            out.push(read_entry(kind, entry)?);
+        }
+    }
+    Ok(out)
+}
+
+fn read_entry(kind: KeyKind, entry: &Map) -> Result<StoredKey, MetadataError> {
+    let key = keys::key_from_entry(kind, entry).map_err(|e| field_err(kind.field(), e.message))?;
+    let enc = get_str(entry, "enc")?.unwrap_or_default();
+    let created_at = get_str(entry, "created_at")?;
+    Ok(StoredKey {
+        key,
+        enc,
+        created_at,
+    })
+}
+
+impl Metadata {
+    /// Reads the raw metadata map a store produced.
+    pub fn from_map(m: &Map) -> Result<Metadata, MetadataError> {
+        let top = read_group(m)?;
+        let key_groups = if !top.is_empty() {
+            vec![top]
+        } else {
+            let mut groups = Vec::new();
+            match get(m, "key_groups") {
+                None | Some(Value::Null) => {}
+                Some(Value::Seq(items)) => {
+                    for item in items {
+                        let SeqItem::Value(Value::Map(g)) = item else {
+                            return Err(field_err("key_groups", "expected a list of maps"));
+                        };
+                        groups.push(read_group(g)?);
+                    }
+                }
+                Some(_) => return Err(field_err("key_groups", "expected a list of maps")),
+            }
+            groups.retain(|g| !g.is_empty());
+            groups
+        };
+        if key_groups.is_empty() {
+            return Err(MetadataError::NoKeys);
+        }
+        let mut selector = None;
+        for field in Selector::FIELDS {
+            if let Some(v) = get_str(m, field)? {
+                if v.is_empty() {
+                    continue;
+                }
+                if selector.is_some() {
+                    return Err(MetadataError::ConflictingSelectors);
+                }
+                selector = Selector::from_field(field, &v)
+                    .map_err(|e| field_err(field, format!("invalid regular expression: {e}")))?;
+            }
+        }
+        Ok(Metadata {
+            key_groups,
+            shamir_threshold: get_usize(m, "shamir_threshold")?,
+            lastmodified: get_str(m, "lastmodified")?.unwrap_or_default(),
+            mac: get_str(m, "mac")?.unwrap_or_default(),
+            mac_only_encrypted: get_bool(m, "mac_only_encrypted")?,
+            selector,
+            version: get_str(m, "version")?.unwrap_or_default(),
+        })
+    }
+
+    /// The selector in force (the default suffix when the file names none).
+    pub fn selector(&self) -> Selector {
+        self.selector.clone().unwrap_or_default()
+    }
+
+    /// `lastmodified` re-serialized canonically: the AAD of the MAC.
+    pub fn mac_aad(&self) -> Result<String, MetadataError> {
+        Timestamp::parse_rfc3339(self.lastmodified.trim())
+            .map(|t| t.to_rfc3339())
+            .ok_or(MetadataError::LastModified)
+    }
+
+    /// The effective Shamir threshold: the stored one, or the number of groups.
+    pub fn threshold(&self) -> usize {
+        if self.shamir_threshold == 0 {
+            self.key_groups.len()
+        } else {
+            self.shamir_threshold
+        }
+    }
+
+    /// Writes the map every store appends (sops ≥ 3.13 layout: keys sorted).
+    pub fn to_map(&self) -> Map {
+        let mut items: Vec<(String, Value)> = Vec::new();
+        if self.key_groups.len() == 1 {
+            for (kind, list) in group_lists(&self.key_groups[0]) {
+                items.push((kind.field().to_owned(), list));
+            }
+        } else {
+            let groups = self
+                .key_groups
+                .iter()
+                .map(|g| {
+                    let mut entries = group_lists(g);
+                    for always in [KeyKind::Age, KeyKind::HcVault] {
+                        if !entries.iter().any(|(k, _)| *k == always) {
+                            entries.push((always, Value::Seq(Vec::new())));
+                        }
+                    }
+                    SeqItem::Value(Value::Map(sorted(
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (k.field().to_owned(), v))
+                            .collect(),
+                    )))
+                })
+                .collect();
+            items.push(("key_groups".to_owned(), Value::Seq(groups)));
+        }
+        if self.key_groups.len() > 1 || self.shamir_threshold > 0 {
+            items.push((
+                "shamir_threshold".to_owned(),
+                Value::Int(self.threshold() as i64),
+            ));
+        }
+        items.push((
+            "lastmodified".to_owned(),
+            Value::str(self.lastmodified.as_str()),
+        ));
+        items.push(("mac".to_owned(), Value::str(self.mac.as_str())));
+        if self.mac_only_encrypted {
+            items.push(("mac_only_encrypted".to_owned(), Value::Bool(true)));
+        }
+        if let Some(sel) = &self.selector {
+            items.push((sel.field().to_owned(), Value::str(sel.pattern())));
+        }
+        items.push(("version".to_owned(), Value::str(self.version.as_str())));
+        sorted(items)
+    }
+}
+
+fn sorted(mut items: Vec<(String, Value)>) -> Map {
+    items.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Map(items.into_iter().map(|(k, v)| Item::Entry(k, v)).collect())
+}
+
+/// The non-empty per-kind lists of a group, each entry sorted.
+fn group_lists(group: &[StoredKey]) -> Vec<(KeyKind, Value)> {
+    let mut out = Vec::new();
+    for kind in KeyKind::ALL {
+        let entries: Vec<SeqItem> = group
+            .iter()
+            .filter(|s| s.key.kind() == kind)
+            .map(|s| SeqItem::Value(Value::Map(entry_map(s))))
+            .collect();
+        if !entries.is_empty() {
+            out.push((kind, Value::Seq(entries)));
+        }
+    }
+    out
+}
+
+fn entry_map(s: &StoredKey) -> Map {
+    let mut fields = Map::new();
+    s.key.write_fields(&mut fields);
+    let mut items: Vec<(String, Value)> = fields
+        .0
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Entry(k, v) => Some((k, v)),
+            Item::Comment(_) => None,
+        })
+        .collect();
+    if s.key.has_created_at() {
+        let at = s.created_at.clone().unwrap_or_default();
+        items.push(("created_at".to_owned(), Value::str(at)));
+    }
+    items.push(("enc".to_owned(), Value::str(s.enc.as_str())));
+    sorted(items)
+}
+
+/// Builds stored keys for freshly wrapped entries (`created_at` = now).
+pub fn now_rfc3339() -> String {
+    Timestamp::now_utc().to_rfc3339()
+}
+
+/// Groups of master keys to encrypt for (before wrapping).
+pub type KeyGroups = Vec<Vec<Arc<dyn MasterKey>>>;
