@@ -4,13 +4,20 @@
 //! and binary files into the format-neutral [`tree`]; [`walk`] visits the leaves;
 //! [`crypto`] encrypts them (AES-256-GCM, key path as AAD) and computes the MAC;
 //! [`keys`] wraps the data key for age, PGP and KMS recipients; [`metadata`] reads and
-//! writes the `sops` block; [`policy`] reads `.sops.yaml`. Only [`cli`] prints.
+//! writes the `sops` block; [`policy`] reads `.sops.yaml`; [`ops`] combines them into the
+//! operations the commands use. Only [`cli`] prints.
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod crypto;
+pub mod error;
 pub mod format;
+pub mod io;
 pub mod keys;
 pub mod metadata;
+pub mod ops;
+pub mod policy;
 pub mod time;
 pub mod tree;
+pub mod treepath;
 pub mod walk;

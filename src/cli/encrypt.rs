@@ -1,0 +1,210 @@
+//! `leafseal encrypt`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::Args;
+
+use crate::cli;
+use crate::cli::Cli;
+use crate::cli::IoArgs;
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::Format;
+use crate::keys;
+use crate::keys::KeyContext;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::ops;
+use crate::ops::SealPlan;
+use crate::walk::Selector;
+
+/// Keys to encrypt for, given on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KeyArgs {
+    /// age recipients (age1…, ssh-ed25519 …, ssh-rsa …), comma-separated.
+    #[arg(
+        short = 'a',
+        long,
+        env = "SOPS_AGE_RECIPIENTS",
+        value_name = "RECIPIENTS"
+    )]
+    pub age: Option<String>,
+    /// PGP fingerprints, comma-separated.
+    #[arg(short = 'p', long, env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
+    pub pgp: Option<String>,
+}
+
+impl KeyArgs {
+    /// The keys given, as one group (empty when none).
+    pub fn group(&self) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
+        let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
+        for (kind, list) in [(KeyKind::Age, &self.age), (KeyKind::Pgp, &self.pgp)] {
+            let Some(list) = list else { continue };
+            for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let key = keys::key_from_str(kind, s).map_err(|e| {
+                    Error::new(
+                        exit::GENERIC,
+                        format!("invalid {} key `{s}`: {e}", kind.field()),
+                    )
+                })?;
+                if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
+                    group.push(key);
+                }
+            }
+        }
+        Ok(group)
+    }
+}
+
+/// Partial-encryption flags (at most one).
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectorArgs {
+    /// Leave values whose key (or a parent key) ends with this suffix unencrypted.
+    #[arg(long, value_name = "SUFFIX")]
+    pub unencrypted_suffix: Option<String>,
+    /// Encrypt only values whose key (or a parent key) ends with this suffix.
+    #[arg(long, value_name = "SUFFIX")]
+    pub encrypted_suffix: Option<String>,
+    /// Leave values whose key (or a parent key) matches this regex unencrypted.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_regex: Option<String>,
+    /// Encrypt only values whose key (or a parent key) matches this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_regex: Option<String>,
+    /// Leave values after a comment matching this regex unencrypted.
+    #[arg(long, value_name = "REGEX")]
+    pub unencrypted_comment_regex: Option<String>,
+    /// Encrypt only values after a comment matching this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub encrypted_comment_regex: Option<String>,
+    /// Compute the MAC over encrypted values only.
+    #[arg(long)]
+    pub mac_only_encrypted: bool,
+}
+
+impl SelectorArgs {
+    /// The selector given, if any.
+    pub fn selector(&self) -> Result<Option<Selector>, Error> {
+        let given = [
+            ("unencrypted_suffix", &self.unencrypted_suffix),
+            ("encrypted_suffix", &self.encrypted_suffix),
+            ("unencrypted_regex", &self.unencrypted_regex),
+            ("encrypted_regex", &self.encrypted_regex),
+            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
+            ("encrypted_comment_regex", &self.encrypted_comment_regex),
+        ];
+        let set: Vec<_> = given
+            .iter()
+            .filter_map(|(f, v)| v.as_ref().map(|v| (*f, v)))
+            .collect();
+        if set.len() > 1 {
+            return Err(Error::new(
+                exit::CONFLICTING_PARAMETERS,
+                "only one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex, --encrypted-regex, --unencrypted-comment-regex and --encrypted-comment-regex may be given",
+            ));
+        }
+        match set.first() {
+            None => Ok(None),
+            Some((field, v)) => Selector::from_field(field, v).map_err(|e| {
+                Error::new(
+                    exit::GENERIC,
+                    format!("invalid --{}: {e}", field.replace('_', "-")),
+                )
+            }),
+        }
+    }
+}
+
+/// Arguments of `encrypt`.
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// The plaintext file (`-` or nothing for standard input).
+    #[arg(default_value = "-")]
+    pub file: String,
+    #[command(flatten)]
+    io: IoArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    #[command(flatten)]
+    selector: SelectorArgs,
+    /// Minimum number of key groups needed to decrypt (Shamir).
+    #[arg(long, value_name = "N")]
+    shamir_secret_sharing_threshold: Option<usize>,
+}
+
+/// Runs `encrypt`.
+pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
+    a.io.check(&a.file)?;
+    let name = a.io.name(&a.file);
+    if a.file == "-" && a.io.filename_override.is_none() && a.io.input_type.is_none() {
+        cli::warn(
+            "reading standard input as a binary file; pass --input-type or --filename-override to pick a format",
+        );
+    }
+    let input = crate::io::read_input(&a.file)?;
+    let in_fmt = match a.io.input_type.as_deref() {
+        Some(t) => cli::parse_format(t)?,
+        None if name == "-" => Format::Binary,
+        None => Format::from_path(name),
+    };
+    let out_fmt = match a.io.output_type.as_deref() {
+        Some(t) => cli::parse_format(t)?,
+        None => in_fmt,
+    };
+    let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
+    if loaded.meta.is_some() {
+        return Err(Error::new(exit::FILE_ALREADY_ENCRYPTED, format!("{name} is already encrypted")).hint(
+            "use `leafseal rotate` or `leafseal updatekeys` to change its keys, or decrypt it first",
+        ));
+    }
+    if loaded.doc.branches.is_empty() {
+        return Err(Error::new(
+            exit::NO_DOCUMENT,
+            format!("{name} has no document to encrypt (the file is empty)"),
+        ));
+    }
+    let policy = cli::load_policy(cli.config.as_deref())?;
+    let rule = match &policy {
+        Some(p) => p.rule_for(Path::new(name)).map_err(|e| {
+            Error::new(exit::GENERIC, e.to_string())
+                .hint("add a creation rule whose path_regex matches this file, or use --config")
+        })?,
+        None => None,
+    };
+    let flag_group = a.keys.group()?;
+    let groups = if !flag_group.is_empty() {
+        vec![flag_group]
+    } else {
+        rule.map(|r| r.key_groups.clone()).unwrap_or_default()
+    };
+    let selector = match a.selector.selector()? {
+        Some(s) => Some(s),
+        None => rule.and_then(|r| r.selector.clone()),
+    };
+    let plan = SealPlan {
+        groups,
+        threshold: a
+            .shamir_secret_sharing_threshold
+            .or(rule.map(|r| r.shamir_threshold))
+            .unwrap_or(0),
+        selector,
+        mac_only_encrypted: a.selector.mac_only_encrypted
+            || rule.is_some_and(|r| r.mac_only_encrypted),
+        binary: in_fmt == Format::Binary,
+    };
+    let ctx = KeyContext::from_env();
+    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
+    let opts = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
+    let out = out_fmt
+        .store()
+        .emit(&doc, Some(&meta), &opts)
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("cannot write the encrypted file as {}: {e}", out_fmt.name()),
+            )
+        })?;
+    a.io.write(&a.file, &out)?;
+    Ok(0)
+}

@@ -1,0 +1,185 @@
+//! The command line: argument parsing, dispatch, and the only place that prints.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use clap::Args;
+use clap::Parser;
+use clap::Subcommand;
+
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::io;
+use crate::policy;
+use crate::policy::Policy;
+
+mod decrypt;
+mod encrypt;
+mod filestatus;
+
+/// leafseal — encrypted secrets in git, compatible with sops.
+#[derive(Debug, Parser)]
+#[command(name = "leafseal", version, about, long_about = None)]
+pub struct Cli {
+    /// Policy file to use instead of searching for .sops.yaml from the current directory.
+    #[arg(long, global = true, env = "SOPS_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Encrypt a plaintext file (leaf values only; keys, structure and order stay readable).
+    Encrypt(encrypt::EncryptArgs),
+    /// Decrypt a file to standard output (or --output / --in-place).
+    Decrypt(decrypt::DecryptArgs),
+    /// Print {"encrypted":true} or {"encrypted":false} for a file.
+    Filestatus(filestatus::FilestatusArgs),
+}
+
+/// Input/output selection shared by the commands.
+#[derive(Debug, Args, Clone)]
+pub struct IoArgs {
+    /// Input format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Output format (default: the input format).
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Use this name instead of the file's for the format and the policy rules (needed for stdin).
+    #[arg(long, value_name = "NAME")]
+    pub filename_override: Option<String>,
+    /// Write the result over the input file (atomically).
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+    /// Write the result to this file (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Indentation of YAML/JSON output (overrides the policy's stores settings).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub indent: Option<i64>,
+}
+
+impl IoArgs {
+    /// The name used for the format and policy matching.
+    pub fn name<'a>(&'a self, file: &'a str) -> &'a str {
+        self.filename_override.as_deref().unwrap_or(file)
+    }
+
+    /// Checks `-i` against `--output` and stdin.
+    pub fn check(&self, file: &str) -> Result<(), Error> {
+        if self.in_place && self.output.is_some() {
+            return Err(Error::new(
+                exit::CONFLICTING_PARAMETERS,
+                "--in-place and --output cannot be used together",
+            ));
+        }
+        if self.in_place && file == "-" {
+            return Err(Error::new(
+                exit::CONFLICTING_PARAMETERS,
+                "--in-place cannot be used with standard input",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the result where the flags say.
+    pub fn write(&self, file: &str, data: &[u8]) -> Result<(), Error> {
+        if self.in_place {
+            io::atomic_write(Path::new(file), data)
+        } else if let Some(out) = &self.output {
+            io::atomic_write(out, data)
+        } else {
+            io::write_stdout(data)
+        }
+    }
+}
+
+/// Parses a `--input-type`/`--output-type` value.
+pub fn parse_format(name: &str) -> Result<Format, Error> {
+    Format::from_name(name).ok_or_else(|| {
+        Error::new(exit::GENERIC, format!("unknown file type `{name}`"))
+            .hint("use one of: yaml, json, dotenv, ini, toml, binary")
+    })
+}
+
+/// The input format: the flag, else the extension; a `.toml` file is read with the TOML
+/// store when it holds a TOML `sops` table, else as sops's binary envelope.
+pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Result<Format, Error> {
+    if let Some(f) = flag {
+        return parse_format(f);
+    }
+    if name == "-" {
+        return Ok(Format::Binary);
+    }
+    if name.to_ascii_lowercase().ends_with(".toml") {
+        if let Some(b) = bytes {
+            if crate::format::toml::sniff(b) {
+                return Ok(Format::Toml);
+            }
+        }
+    }
+    Ok(Format::from_path(name))
+}
+
+/// Finds and loads the policy (`--config`/`SOPS_CONFIG`, else `.sops.yaml` upwards from
+/// the current directory). No policy is fine.
+pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
+    let path = match explicit {
+        Some(p) => Some(p.to_owned()),
+        None => std::env::current_dir().ok().and_then(|d| policy::find(&d)),
+    };
+    let Some(path) = path else { return Ok(None) };
+    let p = Policy::load(&path).map_err(|e| {
+        Error::new(exit::GENERIC, e.to_string())
+            .hint("fix the policy file, or point --config at another one")
+    })?;
+    for w in &p.warnings {
+        warn(&format!("{}: {w}", path.display()));
+    }
+    Ok(Some(p))
+}
+
+/// Emit options for a format: the flag, else the policy's stores setting.
+pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) -> EmitOptions {
+    EmitOptions {
+        indent: flag.or_else(|| policy.and_then(|p| p.stores.indent_for(format))),
+    }
+}
+
+/// Prints a warning to stderr.
+pub fn warn(msg: &str) {
+    eprintln!("leafseal: warning: {msg}");
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let result = match &cli.command {
+        Command::Encrypt(a) => encrypt::run(&cli, a),
+        Command::Decrypt(a) => decrypt::run(&cli, a),
+        Command::Filestatus(a) => filestatus::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            e.code
+        }
+    }
+}
+
+/// Prints an error and its hints to stderr.
+pub fn report(e: &Error) {
+    let mut s = format!("leafseal: error: {}", e.message.trim_end());
+    for h in &e.hints {
+        s.push_str("\n  hint: ");
+        s.push_str(h);
+    }
+    eprintln!("{s}");
+}

@@ -1,0 +1,92 @@
+//! The top-level error: a message, hints that say what to do next, and a
+//! sops-compatible exit code (docs/exit-codes.md).
+
+use std::fmt;
+
+/// sops's exit codes (cmd/sops/codes), which leafseal keeps so scripts work unchanged.
+pub mod exit {
+    /// Generic error (metadata not found, config errors, extract path not found, …).
+    pub const GENERIC: i32 = 1;
+    /// The input file could not be read or parsed.
+    pub const COULD_NOT_READ_INPUT: i32 = 2;
+    /// The output file could not be written.
+    pub const COULD_NOT_WRITE_OUTPUT: i32 = 3;
+    /// The tree could not be emitted in the output format.
+    pub const ERROR_DUMPING_TREE: i32 = 4;
+    /// Invalid KMS encryption context.
+    pub const INVALID_KMS_CONTEXT: i32 = 6;
+    /// Invalid set/unset path or value.
+    pub const INVALID_SET_FORMAT: i32 = 7;
+    /// Conflicting parameters.
+    pub const CONFLICTING_PARAMETERS: i32 = 8;
+    /// The MAC could not be encrypted.
+    pub const ERROR_ENCRYPTING_MAC: i32 = 21;
+    /// The tree could not be encrypted.
+    pub const ERROR_ENCRYPTING_TREE: i32 = 23;
+    /// A value could not be decrypted (tampered, moved, wrong key).
+    pub const ERROR_DECRYPTING_TREE: i32 = 25;
+    /// Keys cannot be added to or removed from a file that does not exist.
+    pub const CANNOT_CHANGE_KEYS_OF_NONEXISTENT_FILE: i32 = 49;
+    /// MAC mismatch, undecryptable MAC, or no MAC.
+    pub const MAC_MISMATCH: i32 = 51;
+    /// Invalid `--extract` path.
+    pub const INVALID_TREE_PATH: i32 = 91;
+    /// The file has no document (empty YAML).
+    pub const NO_DOCUMENT: i32 = 92;
+    /// No file given, file missing, wrong number of arguments.
+    pub const NO_FILE_SPECIFIED: i32 = 100;
+    /// No encryption key was given or configured.
+    pub const NO_ENCRYPTION_KEY_FOUND: i32 = 111;
+    /// A key type is repeated in the decryption order.
+    pub const DUPLICATE_DECRYPTION_KEY_TYPE: i32 = 112;
+    /// No master key could recover the data key.
+    pub const COULD_NOT_RETRIEVE_KEY: i32 = 128;
+    /// `edit`: the file was not modified.
+    pub const FILE_HAS_NOT_BEEN_MODIFIED: i32 = 200;
+    /// `edit`: no editor found.
+    pub const NO_EDITOR_FOUND: i32 = 201;
+    /// The file's `version` is not semver.
+    pub const FAILED_TO_COMPARE_VERSIONS: i32 = 202;
+    /// The file is already encrypted.
+    pub const FILE_ALREADY_ENCRYPTED: i32 = 203;
+}
+
+/// An error for the user: what went wrong, what to do, and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The exit code (see [`exit`]).
+    pub code: i32,
+    /// What went wrong (one paragraph; never a secret value or comment text).
+    pub message: String,
+    /// What to do next.
+    pub hints: Vec<String>,
+}
+
+impl Error {
+    /// A new error with an exit code.
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result with the top-level error.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,524 @@
+//! The policy file, `.sops.yaml`: creation rules (path regex → key groups and
+//! partial-encryption settings) and store settings.
+//!
+//! Found by walking up from the current directory (not the file's), unless `--config` /
+//! `SOPS_CONFIG` names one. The first rule whose `path_regex` matches the file's path
+//! (relative to the config file's directory) wins.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::format::Format;
+use crate::format::Store;
+use crate::keys;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Value;
+use crate::walk::Selector;
+
+/// The policy file's name.
+pub const FILE_NAME: &str = ".sops.yaml";
+
+/// A policy file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file cannot be read.
+    #[error("cannot read the policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("the policy file {path} is not valid YAML: {source}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: crate::format::FormatError,
+    },
+    /// A field has the wrong shape or value.
+    #[error("the policy file {path} is invalid: {at}: {why}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Where in the file (e.g. `creation_rules[1].path_regex`).
+        at: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// The policy has rules and none matches the file.
+    #[error("no creation rule in {path} matches {file}")]
+    NoMatch {
+        /// The policy file.
+        path: PathBuf,
+        /// The file being encrypted.
+        file: String,
+    },
+}
+
+/// One `creation_rules` entry.
+#[derive(Debug)]
+pub struct CreationRule {
+    /// The path regex; `None` matches every file.
+    pub path_regex: Option<Regex>,
+    /// Key groups (one group for the flat form).
+    pub key_groups: Vec<Vec<Arc<dyn MasterKey>>>,
+    /// Shamir threshold (0 = number of groups).
+    pub shamir_threshold: usize,
+    /// The partial-encryption selector, if the rule sets one.
+    pub selector: Option<Selector>,
+    /// Only encrypted values enter the MAC.
+    pub mac_only_encrypted: bool,
+}
+
+/// `stores:` settings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StoreSettings {
+    /// `stores.yaml.indent`.
+    pub yaml_indent: Option<i64>,
+    /// `stores.json.indent`.
+    pub json_indent: Option<i64>,
+    /// `stores.json_binary.indent`.
+    pub json_binary_indent: Option<i64>,
+}
+
+impl StoreSettings {
+    /// The indent setting for a format, if any.
+    pub fn indent_for(&self, format: Format) -> Option<i64> {
+        match format {
+            Format::Yaml => self.yaml_indent,
+            Format::Json => self.json_indent,
+            Format::Binary => self.json_binary_indent,
+            _ => None,
+        }
+    }
+}
+
+/// A loaded policy.
+#[derive(Debug)]
+pub struct Policy {
+    /// The policy file.
+    pub path: PathBuf,
+    /// The creation rules, in order.
+    pub rules: Vec<CreationRule>,
+    /// Store settings.
+    pub stores: StoreSettings,
+    /// Unknown fields that were ignored (worth a warning).
+    pub warnings: Vec<String>,
+}
+
+/// Looks for `.sops.yaml` in `start` and its parents (up to 100 levels).
+pub fn find(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    for _ in 0..100 {
+        let d = dir?;
+        let candidate = d.join(FILE_NAME);
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn invalid(&self, at: impl Into<String>, why: impl Into<String>) -> PolicyError {
+        PolicyError::Invalid {
+            path: self.path.to_owned(),
+            at: at.into(),
+            why: why.into(),
+        }
+    }
+
+    fn string(&self, v: &Value, at: &str) -> Result<String, PolicyError> {
+        match v {
+            Value::Str(s) => Ok(s.as_str().to_owned()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(self.invalid(
+                at,
+                format!("expected a string, found a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    /// A comma-separated string or a list of strings.
+    fn string_list(&self, v: &Value, at: &str) -> Result<Vec<String>, PolicyError> {
+        match v {
+            Value::Null => Ok(Vec::new()),
+            Value::Str(s) => Ok(s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()),
+            Value::Seq(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if let SeqItem::Value(v) = item {
+                        out.push(self.string(v, &format!("{at}[{i}]"))?.trim().to_owned());
+                    }
+                }
+                Ok(out)
+            }
+            other => Err(self.invalid(
+                at,
+                format!("expected a string or a list, found a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn key(&self, kind: KeyKind, s: &str, at: &str) -> Result<Arc<dyn MasterKey>, PolicyError> {
+        keys::key_from_str(kind, s).map_err(|e| self.invalid(at, e.to_string()))
+    }
+
+    fn usize(&self, v: &Value, at: &str) -> Result<usize, PolicyError> {
+        match v {
+            Value::Int(i) if *i >= 0 && *i <= 255 => Ok(*i as usize),
+            Value::Str(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| self.invalid(at, "expected a whole number 0..255")),
+            _ => Err(self.invalid(at, "expected a whole number 0..255")),
+        }
+    }
+
+    fn bool(&self, v: &Value, at: &str) -> Result<bool, PolicyError> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.invalid(at, "expected true or false")),
+        }
+    }
+
+    fn map<'v>(&self, v: &'v Value, at: &str) -> Result<&'v Map, PolicyError> {
+        v.as_map().ok_or_else(|| {
+            self.invalid(at, format!("expected a mapping, found a {}", v.kind_name()))
+        })
+    }
+}
+
+/// Top-level key fields of a rule, in sops's order within a group.
+const FLAT_KEY_FIELDS: [(&str, KeyKind); 7] = [
+    ("age", KeyKind::Age),
+    ("pgp", KeyKind::Pgp),
+    ("kms", KeyKind::Kms),
+    ("gcp_kms", KeyKind::GcpKms),
+    ("hckms", KeyKind::Hckms),
+    ("azure_keyvault", KeyKind::AzureKv),
+    ("hc_vault_transit_uri", KeyKind::HcVault),
+];
+
+const RULE_FIELDS: [&str; 6] = [
+    "path_regex",
+    "key_groups",
+    "shamir_threshold",
+    "mac_only_encrypted",
+    "aws_profile",
+    "filename_regex",
+];
+
+fn push_unique(group: &mut Vec<Arc<dyn MasterKey>>, key: Arc<dyn MasterKey>) {
+    if !group
+        .iter()
+        .any(|k| k.kind() == key.kind() && k.id() == key.id())
+    {
+        group.push(key);
+    }
+}
+
+fn parse_group(
+    cx: &Ctx<'_>,
+    g: &Map,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Arc<dyn MasterKey>>, PolicyError> {
+    let mut group = Vec::new();
+    if let Some(merge) = g.get("merge") {
+        let Value::Seq(items) = merge else {
+            return Err(cx.invalid(format!("{at}.merge"), "expected a list of key groups"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            if let SeqItem::Value(v) = item {
+                let sub_at = format!("{at}.merge[{i}]");
+                for k in parse_group(cx, cx.map(v, &sub_at)?, &sub_at, warnings)? {
+                    push_unique(&mut group, k);
+                }
+            }
+        }
+    }
+    let fields = [
+        ("age", KeyKind::Age),
+        ("pgp", KeyKind::Pgp),
+        ("kms", KeyKind::Kms),
+        ("gcp_kms", KeyKind::GcpKms),
+        ("hckms", KeyKind::Hckms),
+        ("azure_keyvault", KeyKind::AzureKv),
+        ("hc_vault", KeyKind::HcVault),
+    ];
+    for (name, kind) in fields {
+        let Some(v) = g.get(name) else { continue };
+        let at = format!("{at}.{name}");
+        let Value::Seq(items) = v else {
+            if matches!(v, Value::Null) {
+                continue;
+            }
+            return Err(cx.invalid(at, "expected a list"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let SeqItem::Value(v) = item else { continue };
+            let item_at = format!("{at}[{i}]");
+            let key = match v {
+                Value::Map(_) => keys::key_from_policy_entry(kind, v)
+                    .map_err(|e| cx.invalid(&item_at, e.to_string()))?,
+                other => cx.key(kind, cx.string(other, &item_at)?.trim(), &item_at)?,
+            };
+            push_unique(&mut group, key);
+        }
+    }
+    for (k, _) in g.entries() {
+        if k != "merge" && !fields.iter().any(|(n, _)| *n == k) {
+            warnings.push(format!("unknown field `{k}` in {at} ignored"));
+        }
+    }
+    Ok(group)
+}
+
+fn parse_rule(
+    cx: &Ctx<'_>,
+    m: &Map,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<CreationRule, PolicyError> {
+    let path_regex = match m.get("path_regex") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let s = cx.string(v, &format!("{at}.path_regex"))?;
+            Some(Regex::new(&s).map_err(|e| {
+                cx.invalid(
+                    format!("{at}.path_regex"),
+                    format!("invalid regular expression: {e}"),
+                )
+            })?)
+        }
+    };
+    let mut key_groups = Vec::new();
+    if let Some(v) = m.get("key_groups") {
+        let Value::Seq(items) = v else {
+            return Err(cx.invalid(format!("{at}.key_groups"), "expected a list of key groups"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            if let SeqItem::Value(v) = item {
+                let gat = format!("{at}.key_groups[{i}]");
+                key_groups.push(parse_group(cx, cx.map(v, &gat)?, &gat, warnings)?);
+            }
+        }
+    } else {
+        let mut group = Vec::new();
+        for (name, kind) in FLAT_KEY_FIELDS {
+            let Some(v) = m.get(name) else { continue };
+            let fat = format!("{at}.{name}");
+            for (i, s) in cx.string_list(v, &fat)?.iter().enumerate() {
+                push_unique(&mut group, cx.key(kind, s, &format!("{fat}[{i}]"))?);
+            }
+        }
+        if !group.is_empty() {
+            key_groups.push(group);
+        }
+    }
+    let mut selector = None;
+    for field in Selector::FIELDS {
+        if let Some(v) = m.get(field) {
+            let fat = format!("{at}.{field}");
+            let s = cx.string(v, &fat)?;
+            if selector.is_some() {
+                return Err(cx.invalid(at, "more than one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex, unencrypted_comment_regex, encrypted_comment_regex is set; keep one"));
+            }
+            selector = Selector::from_field(field, &s)
+                .map_err(|e| cx.invalid(&fat, format!("invalid regular expression: {e}")))?;
+        }
+    }
+    let shamir_threshold = match m.get("shamir_threshold") {
+        Some(v) => cx.usize(v, &format!("{at}.shamir_threshold"))?,
+        None => 0,
+    };
+    let mac_only_encrypted = match m.get("mac_only_encrypted") {
+        Some(v) => cx.bool(v, &format!("{at}.mac_only_encrypted"))?,
+        None => false,
+    };
+    for (k, _) in m.entries() {
+        let known = RULE_FIELDS.contains(&k)
+            || Selector::FIELDS.contains(&k)
+            || FLAT_KEY_FIELDS.iter().any(|(n, _)| *n == k);
+        if !known {
+            warnings.push(format!("unknown field `{k}` in {at} ignored"));
+        }
+    }
+    if key_groups.len() > 1 && shamir_threshold > key_groups.len() {
+        return Err(cx.invalid(
+            format!("{at}.shamir_threshold"),
+            format!(
+                "threshold {shamir_threshold} is larger than the number of key groups ({})",
+                key_groups.len()
+            ),
+        ));
+    }
+    Ok(CreationRule {
+        path_regex,
+        key_groups,
+        shamir_threshold,
+        selector,
+        mac_only_encrypted,
+    })
+}
+
+fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, PolicyError> {
+    let mut s = StoreSettings::default();
+    let indent = |name: &str| -> Result<Option<i64>, PolicyError> {
+        let Some(v) = m.get(name) else {
+            return Ok(None);
+        };
+        let store = cx.map(v, &format!("stores.{name}"))?;
+        match store.get("indent") {
+            None => Ok(None),
+            Some(Value::Int(i)) => Ok(Some(*i)),
+            Some(_) => Err(cx.invalid(format!("stores.{name}.indent"), "expected a whole number")),
+        }
+    };
+    s.yaml_indent = indent("yaml")?;
+    s.json_indent = indent("json")?;
+    s.json_binary_indent = indent("json_binary")?;
+    if let Some(i) = s.yaml_indent {
+        if i < 0 {
+            return Err(cx.invalid("stores.yaml.indent", "must not be negative"));
+        }
+    }
+    for (name, v) in [
+        ("json", s.json_indent),
+        ("json_binary", s.json_binary_indent),
+    ] {
+        if v.is_some_and(|i| i < -1) {
+            return Err(cx.invalid(
+                format!("stores.{name}.indent"),
+                "must be -1 (TAB), 0 or a number of spaces",
+            ));
+        }
+    }
+    Ok(s)
+}
+
+impl Policy {
+    /// Parses policy text; `path` is used for messages and relative matching.
+    pub fn parse(text: &[u8], path: &Path) -> Result<Policy, PolicyError> {
+        let cx = Ctx { path };
+        let loaded = crate::format::yaml::YamlStore
+            .load(text)
+            .map_err(|source| PolicyError::Syntax {
+                path: path.to_owned(),
+                source,
+            })?;
+        let mut doc = loaded.doc;
+        let root = if doc.branches.is_empty() {
+            Map::new()
+        } else {
+            doc.branches.swap_remove(0)
+        };
+        let mut warnings = Vec::new();
+        let mut rules = Vec::new();
+        if let Some(v) = root.get("creation_rules") {
+            let Value::Seq(items) = v else {
+                if matches!(v, Value::Null) {
+                    return Ok(Policy {
+                        path: path.to_owned(),
+                        rules,
+                        stores: StoreSettings::default(),
+                        warnings,
+                    });
+                }
+                return Err(cx.invalid("creation_rules", "expected a list of rules"));
+            };
+            for (i, item) in items.iter().enumerate() {
+                if let SeqItem::Value(v) = item {
+                    let at = format!("creation_rules[{i}]");
+                    rules.push(parse_rule(&cx, cx.map(v, &at)?, &at, &mut warnings)?);
+                }
+            }
+        }
+        let stores = match root.get("stores") {
+            Some(v) => parse_stores(&cx, cx.map(v, "stores")?)?,
+            None => StoreSettings::default(),
+        };
+        for (k, _) in root.entries() {
+            if !matches!(k, "creation_rules" | "stores" | "destination_rules") {
+                warnings.push(format!("unknown top-level field `{k}` ignored"));
+            }
+        }
+        Ok(Policy {
+            path: path.to_owned(),
+            rules,
+            stores,
+            warnings,
+        })
+    }
+
+    /// Reads and parses a policy file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The path string rules are matched against: the absolute file path, made relative
+    /// to the policy file's directory when it lies below it.
+    pub fn match_path(&self, file: &Path) -> String {
+        let abs = if file.is_absolute() {
+            file.to_owned()
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(file))
+                .unwrap_or_else(|_| file.to_owned())
+        };
+        let dir = self.path.parent().map(Path::to_owned).unwrap_or_default();
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        let abs_c = abs
+            .parent()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| abs.file_name().map(|n| p.join(n)))
+            .unwrap_or(abs);
+        match abs_c.strip_prefix(&dir) {
+            Ok(rel) => rel.to_string_lossy().into_owned(),
+            Err(_) => abs_c.to_string_lossy().into_owned(),
+        }
+    }
+
+    /// The first rule matching `file`. A policy without rules gives `Ok(None)`; a policy
+    /// with rules none of which matches is an error (as in sops).
+    pub fn rule_for(&self, file: &Path) -> Result<Option<&CreationRule>, PolicyError> {
+        if self.rules.is_empty() {
+            return Ok(None);
+        }
+        let p = self.match_path(file);
+        self.rules
+            .iter()
+            .find(|r| r.path_regex.as_ref().is_none_or(|re| re.is_match(&p)))
+            .map(Some)
+            .ok_or_else(|| PolicyError::NoMatch {
+                path: self.path.clone(),
+                file: p,
+            })
+    }
+}
