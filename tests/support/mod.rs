@@ -1,0 +1,107 @@
+//! Shared test support: fixture paths, a temporary GnuPG home with the sops test keys,
+//! and a hermetic key context.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+
+use leafseal::keys::KeyContext;
+
+/// The repository's fixtures directory.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A sops fixture file.
+pub fn sops_fixture(rel: &str) -> PathBuf {
+    fixtures().join("sops").join(rel)
+}
+
+/// The age test identity that opens the age fixtures.
+pub fn age_key_file() -> PathBuf {
+    sops_fixture("keys/age-test-keys.txt")
+}
+
+/// The age test recipient.
+pub const AGE_RECIPIENT: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+/// The first PGP test key.
+pub const PGP_FP: &str = "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4";
+
+/// A temporary GNUPGHOME with the sops functional-test keys imported. The gpg-agent it
+/// starts is stopped on drop.
+pub struct GpgHome {
+    pub dir: tempfile::TempDir,
+}
+
+impl GpgHome {
+    pub fn new() -> GpgHome {
+        let dir = tempfile::Builder::new()
+            .prefix("ls-gpg")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .expect("chmod");
+        let out = Command::new("gpg")
+            .env("GNUPGHOME", dir.path())
+            .args(["--batch", "--quiet", "--import"])
+            .arg(sops_fixture("keys/sops_functional_tests_key.asc"))
+            .output()
+            .expect("run gpg");
+        assert!(
+            out.status.success(),
+            "gpg import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        GpgHome { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .env("GNUPGHOME", self.dir.path())
+            .args(["--kill", "gpg-agent"])
+            .output();
+    }
+}
+
+/// Environment variables for a hermetic run: an empty HOME, the gpg home, the age key.
+pub fn env_vars(gpg: Option<&GpgHome>, home: &Path) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    vars.insert("HOME".to_owned(), home.display().to_string());
+    vars.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+    if let Some(g) = gpg {
+        vars.insert("GNUPGHOME".to_owned(), g.path().display().to_string());
+    }
+    vars.insert(
+        "SOPS_AGE_KEY_FILE".to_owned(),
+        age_key_file().display().to_string(),
+    );
+    vars
+}
+
+/// A key context with the test keys.
+pub fn key_context(gpg: Option<&GpgHome>, home: &Path) -> KeyContext {
+    KeyContext::with_vars(env_vars(gpg, home))
+}
+
+/// The leafseal binary under test, with a cleared environment plus `vars`.
+pub fn leafseal(vars: &HashMap<String, String>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_leafseal"));
+    c.env_clear().envs(vars);
+    c
+}
+
+/// Lowercase hex.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
