@@ -19,6 +19,7 @@ use crate::tree::Map;
 
 pub mod age;
 pub mod group;
+pub mod opaque;
 pub mod pgp;
 
 /// The kinds of master key sops knows, in the metadata's field names.
@@ -217,10 +218,7 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
     match kind {
         KeyKind::Age => age::AgeKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::Pgp => pgp::PgpKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
-        other => Err(KeyError::with_hint(
-            format!("`{}` keys are not supported yet", other.field()),
-            "decrypt this file with another key of its key groups",
-        )),
+        other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }
 }
 

@@ -1,0 +1,121 @@
+//! The policy file: the shipped example loads, rules match as sops matches them, and bad
+//! policies fail with a clear message.
+
+use std::path::Path;
+
+use leafseal::keys::KeyKind;
+use leafseal::policy::Policy;
+use leafseal::walk::Selector;
+
+fn example() -> Policy {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".sops-policy.example.yaml");
+    Policy::load(&p).expect("the shipped example policy must load")
+}
+
+#[test]
+fn shipped_example_loads_with_every_option() {
+    let p = example();
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    assert_eq!(p.rules.len(), 7);
+    assert!(matches!(
+        p.rules[0].selector,
+        Some(Selector::EncryptedRegex(_))
+    ));
+    assert_eq!(p.rules[0].key_groups.len(), 1);
+    assert_eq!(p.rules[0].key_groups[0].len(), 2);
+    let prod = &p.rules[1];
+    assert_eq!(prod.key_groups.len(), 2);
+    assert_eq!(prod.shamir_threshold, 2);
+    assert_eq!(
+        prod.key_groups[1].len(),
+        2,
+        "merge adds the age key to group 2"
+    );
+    assert_eq!(
+        prod.key_groups[1][0].kind(),
+        KeyKind::Age,
+        "merged groups come first"
+    );
+    assert!(p.rules[2].mac_only_encrypted);
+    assert!(matches!(
+        p.rules[3].selector,
+        Some(Selector::EncryptedCommentRegex(_))
+    ));
+    assert!(matches!(
+        p.rules[4].selector,
+        Some(Selector::UnencryptedCommentRegex(_))
+    ));
+    assert!(matches!(
+        p.rules[5].selector,
+        Some(Selector::UnencryptedRegex(_))
+    ));
+    assert!(p.rules[6].path_regex.is_none());
+    assert_eq!(p.stores.yaml_indent, Some(2));
+    assert_eq!(p.stores.json_indent, Some(-1));
+}
+
+#[test]
+fn first_matching_rule_wins_relative_to_the_policy_dir() {
+    let p = example();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rule = |f: &str| {
+        let r = p.rule_for(&dir.join(f)).expect("match").expect("rule");
+        p.rules
+            .iter()
+            .position(|x| std::ptr::eq(x, r))
+            .expect("index")
+    };
+    assert_eq!(rule("k8s/app/secret.yaml"), 0);
+    assert_eq!(rule("prod/db.yaml"), 1);
+    assert_eq!(rule("app.config.json"), 2);
+    assert_eq!(rule("other/file.ini"), 6);
+}
+
+#[test]
+fn bad_policies_fail_with_a_clear_message() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "creation_rules: [{path_regex: '(unclosed', age: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw}]",
+            "path_regex",
+        ),
+        (
+            "creation_rules: [{encrypted_regex: a, unencrypted_suffix: b, pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4}]",
+            "more than one",
+        ),
+        ("creation_rules: [{age: not-a-recipient}]", "age"),
+        ("creation_rules: {a: 1}", "creation_rules"),
+        (
+            "creation_rules: [{key_groups: [{pgp: [A]}, {pgp: [B]}], shamir_threshold: 3}]",
+            "threshold",
+        ),
+        ("stores: {json: {indent: -2}}", "indent"),
+        ("creation_rules: [unclosed", "YAML"),
+    ];
+    for (text, needle) in cases {
+        let err = Policy::parse(text.as_bytes(), Path::new("/x/.sops.yaml")).expect_err(text);
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{text}: {msg}");
+        assert!(msg.contains("/x/.sops.yaml"), "{msg}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_reported_as_warnings() {
+    let p = Policy::parse(
+        b"creation_rules:\n  - pat_regex: x\n    pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n",
+        Path::new("/x/.sops.yaml"),
+    )
+    .expect("loads");
+    assert_eq!(p.warnings.len(), 1);
+    assert!(p.warnings[0].contains("pat_regex"));
+}
+
+#[test]
+fn no_rules_means_no_rule_and_unmatched_is_an_error() {
+    let p =
+        Policy::parse(b"stores: {yaml: {indent: 2}}\n", Path::new("/x/.sops.yaml")).expect("loads");
+    assert!(p.rule_for(Path::new("/x/a.yaml")).expect("ok").is_none());
+    let p = Policy::parse(b"creation_rules: [{path_regex: '\\.json$', pgp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4}]\n", Path::new("/x/.sops.yaml"))
+        .expect("loads");
+    assert!(p.rule_for(Path::new("/x/a.yaml")).is_err());
+}
