@@ -7,6 +7,7 @@ use std::process::Stdio;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
+use crate::keys::pgp::spawn_error;
 
 /// Splits a command line into words the way a POSIX shell would for plain words and
 /// quotes: whitespace separates words; `'…'` is literal; inside `"…"` a backslash escapes
@@ -101,7 +102,7 @@ pub(crate) fn run_command(
     }
     let output = cmd
         .output()
-        .map_err(|e| format!("could not run `{program}`: {}", e.kind()))?;
+        .map_err(|e| format!("could not run `{program}`: {}", spawn_error(&e)))?;
     let stdout = Zeroizing::new(output.stdout);
     if !output.status.success() {
         return Err(format!("`{program}` failed ({})", output.status));
