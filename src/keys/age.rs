@@ -1,5 +1,14 @@
 //! The `age` key source.
+//!
+//! `enc` is a complete ASCII-armored age v1 file encrypted to exactly one recipient
+//! (spec 7.3). Decryption tries every identity found in the sources of spec 8.1,
+//! loaded once per run through [`KeyContext::cached`].
 
+use std::io::Read;
+
+use age::armor::ArmoredReader;
+use age::ssh;
+use age::x25519;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
@@ -9,21 +18,43 @@ use crate::keys::MasterKey;
 use crate::tree::Map;
 use crate::tree::Value;
 
-/// A `age` master key.
+mod command;
+mod identities;
+#[cfg(test)]
+mod tests;
+
+use identities::IdentityCache;
+
+/// The parsed form of a recipient.
+#[derive(Debug, Clone)]
+enum Recipient {
+    /// `age1…` X25519.
+    X25519(x25519::Recipient),
+    /// `ssh-ed25519 …` / `ssh-rsa …`.
+    Ssh(ssh::Recipient),
+}
+
+/// A `age` master key: one recipient.
 #[derive(Debug, Clone)]
 pub struct AgeKey {
     id: String,
+    recipient: Recipient,
 }
 
 impl AgeKey {
-    /// Parses the command-line / policy form.
+    /// Parses the command-line / policy form: an `age1…` X25519 recipient or an
+    /// `ssh-ed25519 …` / `ssh-rsa …` public key line (trimmed). Hybrid post-quantum
+    /// (`age1pq1…`) and plugin recipients are rejected as not supported yet.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
+        let id = s.trim();
+        let recipient = parse_recipient(id)?;
         Ok(AgeKey {
-            id: s.trim().to_owned(),
+            id: id.to_owned(),
+            recipient,
         })
     }
 
-    /// Parses a metadata entry.
+    /// Parses a metadata entry (`recipient`).
     pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
         let id = entry
             .get("recipient")
@@ -31,6 +62,61 @@ impl AgeKey {
             .ok_or_else(|| KeyError::new("age entry without `recipient`"))?;
         Self::parse(id)
     }
+
+    /// The recipient as given (trimmed), e.g. `age1…` or `ssh-ed25519 AAAA… comment`.
+    pub fn recipient(&self) -> &str {
+        &self.id
+    }
+}
+
+fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
+    if id.starts_with("ssh-") || id.starts_with("sk-ssh-") {
+        return id.parse::<ssh::Recipient>().map(Recipient::Ssh).map_err(|e| {
+            let why = match e {
+                ssh::ParseRecipientKeyError::RsaModulusTooLarge => {
+                    "the RSA key is larger than age supports".to_owned()
+                }
+                ssh::ParseRecipientKeyError::RsaModulusTooSmall => {
+                    "the RSA key is smaller than 2048 bits".to_owned()
+                }
+                ssh::ParseRecipientKeyError::Unsupported(t) => {
+                    format!("SSH key type {t} is not supported")
+                }
+                _ => "not a valid SSH public key".to_owned(),
+            };
+            KeyError::with_hint(
+                format!("invalid age SSH recipient: {why}"),
+                "use an `ssh-ed25519 AAAA…` or `ssh-rsa AAAA…` public key line, or an `age1…` recipient",
+            )
+        });
+    }
+    let lower = id.to_ascii_lowercase();
+    if lower.starts_with("age1pq1") {
+        return Err(KeyError::with_hint(
+            "hybrid post-quantum age recipients (age1pq1…) are not supported yet",
+            "use an X25519 (`age1…`) or SSH recipient for now",
+        ));
+    }
+    if let Some(rest) = lower.strip_prefix("age1") {
+        if let Ok(r) = id.parse::<x25519::Recipient>() {
+            return Ok(Recipient::X25519(r));
+        }
+        // Bech32 data never contains '1': a second separator means `age1<plugin>1…`.
+        if let Some((plugin, _)) = rest.split_once('1') {
+            return Err(KeyError::with_hint(
+                format!("age plugin recipients (age1{plugin}1…) are not supported yet"),
+                "use an X25519 (`age1…`) or SSH recipient for now",
+            ));
+        }
+        return Err(KeyError::with_hint(
+            "invalid age recipient: not a valid age1… Bech32 string",
+            "check the recipient for typos (`age-keygen -y keys.txt` prints it)",
+        ));
+    }
+    Err(KeyError::with_hint(
+        "invalid age recipient: expected `age1…`, `ssh-ed25519 …` or `ssh-rsa …`",
+        "`age-keygen -y keys.txt` prints the recipient of an age identity",
+    ))
 }
 
 impl MasterKey for AgeKey {
@@ -42,12 +128,95 @@ impl MasterKey for AgeKey {
         self.id.clone()
     }
 
-    fn wrap(&self, _secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
-        Err(KeyError::new("not implemented yet"))
+    fn wrap(&self, secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
+        let armored = match &self.recipient {
+            Recipient::X25519(r) => age::encrypt_and_armor(r, secret),
+            Recipient::Ssh(r) => age::encrypt_and_armor(r, secret),
+        }
+        .map_err(|e| KeyError::new(format!("age encryption to {} failed: {e}", self.id)))?;
+        // age writes the platform line ending; sops files always use "\n".
+        Ok(armored.replace("\r\n", "\n"))
     }
 
-    fn unwrap(&self, _enc: &str, _ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        Err(KeyError::new("not implemented yet"))
+    fn unwrap(&self, enc: &str, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        // Tolerate surrounding whitespace and CRLF line ends around the armor.
+        let mut normalized = enc.replace("\r\n", "\n").trim().to_owned();
+        normalized.push('\n');
+        let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(normalized.as_bytes()))
+            .map_err(|e| {
+                KeyError::with_hint(
+                    format!("the age `enc` of {} is not a valid age file: {e}", self.id),
+                    "the metadata may have been edited or damaged",
+                )
+            })?;
+
+        let cache = IdentityCache::get(ctx);
+        let from_cmd = cache.for_recipient(ctx, &self.id);
+        let all: Vec<&dyn age::Identity> = cache
+            .base
+            .identities
+            .iter()
+            .chain(from_cmd.identities.iter())
+            .map(|i| i.as_dyn())
+            .collect();
+        let count = all.len();
+
+        let failure = |what: String| -> KeyError {
+            let mut report: Vec<&str> = cache.base.report.iter().map(String::as_str).collect();
+            report.extend(from_cmd.report.iter().map(String::as_str));
+            let mut hints: Vec<&str> = Vec::new();
+            if count == 0 {
+                hints.push(
+                    "set SOPS_AGE_KEY_FILE to your keys.txt (or SOPS_AGE_KEY / SOPS_AGE_KEY_CMD, \
+                     or SOPS_AGE_SSH_PRIVATE_KEY_FILE for an SSH key)",
+                );
+            } else {
+                hints.push(
+                    "add the identity of this recipient to SOPS_AGE_KEY_FILE, SOPS_AGE_KEY or \
+                     the default key file, or decrypt with another key of the file",
+                );
+            }
+            for h in cache.base.hints.iter().chain(from_cmd.hints.iter()) {
+                if !hints.contains(h) {
+                    hints.push(h);
+                }
+            }
+            KeyError::with_hint(
+                format!(
+                    "cannot decrypt the age data key for {}: {what}; sources consulted: {}",
+                    self.id,
+                    report.join("; ")
+                ),
+                hints.join("; "),
+            )
+        };
+
+        if count == 0 {
+            return Err(failure("no age identities found".to_owned()));
+        }
+        let mut reader = match decryptor.decrypt(all.into_iter()) {
+            Ok(r) => r,
+            Err(age::DecryptError::NoMatchingKeys) => {
+                let tried = if count == 1 {
+                    "1 identity tried".to_owned()
+                } else {
+                    format!("{count} identities tried")
+                };
+                return Err(failure(format!(
+                    "no identity matched this recipient ({tried})"
+                )));
+            }
+            Err(e) => return Err(failure(format!("age decryption failed: {e}"))),
+        };
+        // Reserve up front so the buffer holding the secret is not reallocated (and copied).
+        let mut plain = Zeroizing::new(Vec::with_capacity(1024));
+        reader.read_to_end(&mut plain).map_err(|e| {
+            KeyError::with_hint(
+                format!("the age `enc` of {} is damaged: {}", self.id, e.kind()),
+                "the metadata may have been edited or damaged",
+            )
+        })?;
+        Ok(plain)
     }
 
     fn write_fields(&self, entry: &mut Map) {

@@ -1,4 +1,12 @@
-//! The `pgp` key source.
+//! The `pgp` key source, through the `gpg` binary (sops's fallback path).
+//!
+//! `SOPS_GPG_EXEC` names the binary (default `gpg`). The child runs with exactly the
+//! [`KeyContext`]'s variables, so `GNUPGHOME` and `HOME` from the context are honoured.
+//! Errors quote only gpg's own `gpg:` status lines (which never contain the data key).
+
+use std::io::Write;
+use std::process::Command;
+use std::process::Stdio;
 
 use zeroize::Zeroizing;
 
@@ -9,21 +17,33 @@ use crate::keys::MasterKey;
 use crate::tree::Map;
 use crate::tree::Value;
 
-/// A `pgp` master key.
+/// A `pgp` master key: a key fingerprint.
 #[derive(Debug, Clone)]
 pub struct PgpKey {
     id: String,
 }
 
 impl PgpKey {
-    /// Parses the command-line / policy form.
+    /// Parses the command-line / policy form: a hexadecimal fingerprint (or key ID),
+    /// normalised to upper case with all whitespace removed; a trailing `!` (GnuPG's
+    /// "exactly this (sub)key" marker) is kept.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        Ok(PgpKey {
-            id: s.trim().to_owned(),
-        })
+        let id: String = s
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        let hex = id.strip_suffix('!').unwrap_or(&id);
+        if hex.len() < 8 || hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::with_hint(
+                "invalid PGP fingerprint: expected hexadecimal digits (40 for a v4 key)",
+                "`gpg --list-keys --with-colons` lists fingerprints (`fpr` lines)",
+            ));
+        }
+        Ok(PgpKey { id })
     }
 
-    /// Parses a metadata entry.
+    /// Parses a metadata entry (`fp`).
     pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
         let id = entry
             .get("fp")
@@ -31,6 +51,89 @@ impl PgpKey {
             .ok_or_else(|| KeyError::new("pgp entry without `fp`"))?;
         Self::parse(id)
     }
+
+    /// The normalised fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.id
+    }
+}
+
+/// What went wrong running gpg, without any secret.
+struct GpgFailure {
+    message: String,
+}
+
+/// Describes why a program could not be started.
+pub(crate) fn spawn_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "program not found".to_owned(),
+        kind => kind.to_string(),
+    }
+}
+
+/// The gpg binary of this context.
+fn gpg_binary(ctx: &KeyContext) -> (&str, bool) {
+    match ctx.var("SOPS_GPG_EXEC") {
+        Some(b) => (b, true),
+        None => ("gpg", false),
+    }
+}
+
+/// Runs gpg with `args`, feeding `input` on stdin; returns stdout (wiped on drop).
+fn run_gpg(
+    ctx: &KeyContext,
+    args: &[&str],
+    input: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, GpgFailure> {
+    let (binary, from_env) = gpg_binary(ctx);
+    let mut child = Command::new(binary)
+        .args(args)
+        .env_clear()
+        .envs(ctx.vars())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| GpgFailure {
+            message: if from_env {
+                format!(
+                    "could not run `{binary}` (from SOPS_GPG_EXEC): {}",
+                    spawn_error(&e)
+                )
+            } else {
+                format!("could not run `gpg`: {}", spawn_error(&e))
+            },
+        })?;
+    let stdin = child.stdin.take();
+    let (output, _written) = std::thread::scope(|s| {
+        let writer = s.spawn(move || match stdin {
+            // Dropping the handle closes the pipe, so gpg sees end of input.
+            Some(mut w) => w.write_all(input),
+            None => Ok(()),
+        });
+        let output = child.wait_with_output();
+        (output, writer.join())
+    });
+    let output = output.map_err(|e| GpgFailure {
+        message: format!("running `{binary}` failed: {}", e.kind()),
+    })?;
+    let stdout = Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("gpg:"))
+            .take(8)
+            .collect();
+        let mut message = format!("`{binary}` failed ({})", output.status);
+        if !lines.is_empty() {
+            message.push_str(": ");
+            message.push_str(&lines.join("; "));
+        }
+        return Err(GpgFailure { message });
+    }
+    Ok(stdout)
 }
 
 impl MasterKey for PgpKey {
@@ -42,15 +145,60 @@ impl MasterKey for PgpKey {
         self.id.clone()
     }
 
-    fn wrap(&self, _secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
-        Err(KeyError::new("not implemented yet"))
+    fn wrap(&self, secret: &[u8], ctx: &KeyContext) -> Result<String, KeyError> {
+        let args = [
+            "--batch",
+            "--no-tty",
+            "--yes",
+            "--trust-model",
+            "always",
+            "--armor",
+            "--encrypt",
+            "--recipient",
+            self.id.as_str(),
+        ];
+        let out = run_gpg(ctx, &args, secret).map_err(|f| {
+            KeyError::with_hint(
+                format!("PGP encryption to {} failed: {}", self.id, f.message),
+                "import the public key (`gpg --import` or `gpg --recv-keys`), check GNUPGHOME, \
+                 or set SOPS_GPG_EXEC to your gpg binary",
+            )
+        })?;
+        let text = std::str::from_utf8(&out).map_err(|_| {
+            KeyError::new(format!(
+                "PGP encryption to {} produced no ASCII-armored message",
+                self.id
+            ))
+        })?;
+        let text = text.replace("\r\n", "\n");
+        let text = text.trim_end_matches('\n');
+        if !text.starts_with("-----BEGIN PGP MESSAGE-----") {
+            return Err(KeyError::new(format!(
+                "PGP encryption to {} produced no ASCII-armored message",
+                self.id
+            )));
+        }
+        Ok(text.to_owned())
     }
 
-    fn unwrap(&self, _enc: &str, _ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        Err(KeyError::new("not implemented yet"))
+    fn unwrap(&self, enc: &str, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let args = ["--batch", "--no-tty", "--decrypt"];
+        run_gpg(ctx, &args, enc.as_bytes()).map_err(|f| {
+            KeyError::with_hint(
+                format!(
+                    "cannot decrypt the PGP data key for {}: {}",
+                    self.id, f.message
+                ),
+                "import the private key (`gpg --import`), check that GNUPGHOME points at your \
+                 keyring, and that gpg-agent can ask for its passphrase (set GPG_TTY=$(tty))",
+            )
+        })
     }
 
     fn write_fields(&self, entry: &mut Map) {
         entry.push("fp", Value::str(self.id.as_str()));
     }
 }
+
+#[cfg(test)]
+mod tests;
