@@ -216,7 +216,15 @@ impl KeyContext {
 /// Parses one metadata entry (a map under `age:`, `pgp:`, …) into a master key.
 pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, KeyError> {
     match kind {
-        KeyKind::Age => age::AgeKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::Age => match age::AgeKey::from_entry(entry) {
+            Ok(k) => Ok(Arc::new(k)),
+            // An age recipient this build cannot use (post-quantum, plugin): keep the
+            // entry so another key of the file can still open it.
+            Err(e) if entry.get("recipient").is_some() => {
+                Ok(Arc::new(opaque::OpaqueKey::unusable(kind, entry, e)))
+            }
+            Err(e) => Err(e),
+        },
         KeyKind::Pgp => pgp::PgpKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }

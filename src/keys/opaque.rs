@@ -18,6 +18,7 @@ pub struct OpaqueKey {
     kind: KeyKind,
     id: String,
     fields: Map,
+    reason: Option<KeyError>,
 }
 
 /// The field that identifies each kind's entry.
@@ -49,10 +50,26 @@ impl OpaqueKey {
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned();
-        OpaqueKey { kind, id, fields }
+        OpaqueKey {
+            kind,
+            id,
+            fields,
+            reason: None,
+        }
+    }
+
+    /// Keeps an entry whose key could not be parsed, remembering why.
+    pub fn unusable(kind: KeyKind, entry: &Map, reason: KeyError) -> OpaqueKey {
+        OpaqueKey {
+            reason: Some(reason),
+            ..Self::from_entry(kind, entry)
+        }
     }
 
     fn unsupported(&self) -> KeyError {
+        if let Some(r) = &self.reason {
+            return r.clone();
+        }
         KeyError::with_hint(
             format!(
                 "`{}` keys are not supported by this version of leafseal",
