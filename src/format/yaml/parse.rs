@@ -86,7 +86,14 @@ enum Frame {
 /// Where the last completed value went, for same-line (`Right`) comments.
 struct LastNode {
     depth: usize,
+    first: usize,
     line: usize,
+}
+
+impl LastNode {
+    fn covers(&self, depth: usize, line: usize) -> bool {
+        self.depth == depth && (self.first..=self.line).contains(&line)
+    }
 }
 
 struct Builder {
@@ -99,6 +106,10 @@ struct Builder {
     last: Option<LastNode>,
     in_doc: bool,
     doc_root_done: bool,
+    /// End line of the last non-comment event (block scalar headers sit there).
+    prev_line: usize,
+    /// First line of the scalar being placed.
+    first_line: usize,
 }
 
 /// Parses a YAML stream into branches (one per document).
@@ -115,10 +126,16 @@ pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
         last: None,
         in_doc: false,
         doc_root_done: false,
+        prev_line: 0,
+        first_line: 0,
     };
     for ev in Parser::new_from_str_with_options(input, opts) {
         let (ev, span) = ev.map_err(|e| scan_error(&e))?;
+        let is_comment = matches!(ev, Event::Comment(..));
         b.event(ev, &span)?;
+        if !is_comment {
+            b.prev_line = span.end.line();
+        }
     }
     if !b.pending.is_empty() {
         let items = b.pending.drain(..).map(|p| Item::Comment(p.comment()));
@@ -191,6 +208,10 @@ impl Builder {
                     ScalarStyle::Plain => Style::Plain,
                     _ => Style::Quoted,
                 };
+                self.first_line = match style {
+                    ScalarStyle::Literal | ScalarStyle::Folded => self.prev_line,
+                    _ => span.start.line(),
+                };
                 let v = resolve(&text, st, tag_suffix(tag.as_deref())).map_err(|e| match e {
                     ResolveError::Unsigned => {
                         err_at("integer does not fit a signed 64-bit value", span)
@@ -218,6 +239,7 @@ impl Builder {
                     return Err(err_at("alias expansion is too large", span));
                 }
                 let v = v.clone();
+                self.first_line = span.start.line();
                 self.node(v, span, true)
             }
             Event::UnresolvedAlias(_) => Err(err_at("alias refers to an unknown anchor", span)),
@@ -308,10 +330,7 @@ impl Builder {
                 }
                 Some(Frame::Map {
                     items, key: None, ..
-                }) if self
-                    .last
-                    .as_ref()
-                    .is_some_and(|l| l.depth == depth && l.line == line)
+                }) if self.last.as_ref().is_some_and(|l| l.covers(depth, line))
                     && !items.is_empty() =>
                 {
                     let at = items.len() - 1;
@@ -319,10 +338,7 @@ impl Builder {
                     return;
                 }
                 Some(Frame::Seq { items, .. })
-                    if self
-                        .last
-                        .as_ref()
-                        .is_some_and(|l| l.depth == depth && l.line == line)
+                    if self.last.as_ref().is_some_and(|l| l.covers(depth, line))
                         && !items.is_empty() =>
                 {
                     let at = items.len() - 1;
@@ -370,6 +386,11 @@ impl Builder {
     fn node(&mut self, v: Value, span: &Span, scalar: bool) -> Result<(), FormatError> {
         let depth = self.stack.len();
         let line = span.end.line();
+        let first = if scalar {
+            self.first_line.min(line)
+        } else {
+            line
+        };
         match self.stack.last_mut() {
             None => {
                 if !self.in_doc || self.doc_root_done {
@@ -410,7 +431,7 @@ impl Builder {
                         items.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
                     }
                     items.push(Item::Entry(k, v));
-                    self.last = Some(LastNode { depth, line });
+                    self.last = Some(LastNode { depth, first, line });
                     return Ok(());
                 }
                 let k = match v {
@@ -435,7 +456,7 @@ impl Builder {
                     );
                 }
                 items.push(SeqItem::Value(v));
-                self.last = Some(LastNode { depth, line });
+                self.last = Some(LastNode { depth, first, line });
                 Ok(())
             }
         }

@@ -261,7 +261,10 @@ fn is_base60_float(s: &str) -> bool {
 /// Whether go-yaml would write this string plain as far as typing goes (it reads back
 /// as the same string and is not a YAML 1.1 bool or base-60 number).
 pub(crate) fn plain_resolves_to_str(s: &str) -> bool {
-    matches!(resolve_plain(s), Ok(Value::Str(_))) && !is_old_bool(s) && !is_base60_float(s)
+    s != "<<"
+        && matches!(resolve_plain(s), Ok(Value::Str(_)))
+        && !is_old_bool(s)
+        && !is_base60_float(s)
 }
 
 /// go-yaml's `is_printable` on one character.
