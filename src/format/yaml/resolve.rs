@@ -261,6 +261,12 @@ fn is_base60_float(s: &str) -> bool {
 /// Whether go-yaml would write this string plain as far as typing goes (it reads back
 /// as the same string and is not a YAML 1.1 bool or base-60 number).
 pub(crate) fn plain_resolves_to_str(s: &str) -> bool {
+    let Some(first) = s.bytes().next() else {
+        return false;
+    };
+    if first.is_ascii_alphabetic() && !b"yYnNtTfFoO".contains(&first) {
+        return true;
+    }
     s != "<<"
         && matches!(resolve_plain(s), Ok(Value::Str(_)))
         && !is_old_bool(s)
@@ -307,9 +313,10 @@ pub(crate) fn analyze(s: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
-    for (k, &(i, c)) in chars.iter().enumerate() {
-        let next = chars.get(k + 1).map(|&(_, n)| n);
+    let mut iter = s.char_indices().peekable();
+    let mut k = 0usize;
+    while let Some((i, c)) = iter.next() {
+        let next = iter.peek().map(|&(_, n)| n);
         let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
         let last = i + c.len_utf8() == s.len();
         if k == 0 {
@@ -361,6 +368,7 @@ pub(crate) fn analyze(s: &str) -> Analysis {
             prev_break = false;
         }
         preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
+        k += 1;
     }
     let mut a = Analysis {
         plain_allowed: true,
