@@ -356,3 +356,40 @@ fn policy_rules_choose_keys_and_selectors() {
     let r = env.file("nomatch.json", b"{}");
     assert_eq!(code(&env.run(&["encrypt", &r])), 1);
 }
+
+#[test]
+fn many_files_decrypt_in_one_invocation() {
+    let env = Env::new();
+    let mut paths = Vec::new();
+    for i in 0..5 {
+        let p = env.file(
+            &format!("s{i}.yaml"),
+            format!("kind: Secret\nvalue: v{i}\n").as_bytes(),
+        );
+        ok(&env.run(&["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
+        paths.push(p);
+    }
+    let mut args = vec!["decrypt"];
+    args.extend(paths.iter().map(String::as_str));
+    let out = env.run(&args);
+    let text = String::from_utf8(ok(&out).to_vec()).expect("utf8");
+    let want: Vec<String> = (0..5)
+        .map(|i| format!("kind: Secret\nvalue: v{i}\n"))
+        .collect();
+    assert_eq!(text, want.join("---\n"));
+    // One bad file: nothing is printed, the error names the file.
+    let bad = env.file("bad.yaml", b"kind: Secret\n");
+    args.push(&bad);
+    let out = env.run(&args);
+    assert_ne!(code(&out), 0);
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+    // In place, each file.
+    args.pop();
+    args.push("-i");
+    ok(&env.run(&args));
+    assert_eq!(
+        std::fs::read(&paths[3]).expect("read"),
+        b"kind: Secret\nvalue: v3\n"
+    );
+}

@@ -32,7 +32,10 @@ fn keys() -> &'static Keys {
         let id = age::x25519::Identity::generate();
         let recipient = id.to_public().to_string();
         let mut vars = HashMap::new();
-        vars.insert("SOPS_AGE_KEY".to_owned(), id.to_string().expose_secret().to_owned());
+        vars.insert(
+            "SOPS_AGE_KEY".to_owned(),
+            id.to_string().expose_secret().to_owned(),
+        );
         vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
         let key = leafseal::keys::key_from_str(KeyKind::Age, &recipient).expect("recipient");
         Keys {
@@ -50,10 +53,15 @@ fn seal_and_open(fmt: Format, doc: &Document) -> Document {
     let mut plan = k.plan.clone();
     plan.binary = fmt == Format::Binary;
     let (enc, meta) = ops::seal_new(doc.clone(), &plan, &k.ctx).expect("encrypt");
-    let bytes = fmt.store().emit(&enc, Some(&meta), &EmitOptions::default()).expect("emit");
+    let bytes = fmt
+        .store()
+        .emit(&enc, Some(&meta), &EmitOptions::default())
+        .expect("emit");
     let loaded = fmt.store().load(&bytes).expect("reload");
     assert!(loaded.meta.is_some(), "metadata written");
-    ops::open(loaded, &k.ctx, &OpenOptions::default()).expect("decrypt").doc
+    ops::open(loaded, &k.ctx, &OpenOptions::default())
+        .expect("decrypt")
+        .doc
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -76,7 +84,9 @@ fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         text().prop_map(Value::str),
         any::<i64>().prop_map(Value::Int),
-        (-1.0e9f64..1.0e9).prop_filter("fraction", |f| f.fract() != 0.0).prop_map(Value::Float),
+        (-1.0e9f64..1.0e9)
+            .prop_filter("fraction", |f| f.fract() != 0.0)
+            .prop_map(Value::Float),
         any::<bool>().prop_map(Value::Bool),
         Just(Value::Null),
     ]
@@ -84,7 +94,10 @@ fn scalar() -> impl Strategy<Value = Value> {
 
 fn unique(entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
     let mut seen = std::collections::HashSet::new();
-    entries.into_iter().filter(|(k, _)| seen.insert(k.clone()) && k != "sops").collect()
+    entries
+        .into_iter()
+        .filter(|(k, _)| seen.insert(k.clone()) && k != "sops")
+        .collect()
 }
 
 /// A YAML/JSON-style nested value.
@@ -93,19 +106,21 @@ fn nested(comments: bool) -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4)
                 .prop_map(|v| Value::Seq(v.into_iter().map(SeqItem::Value).collect())),
-            (prop::collection::vec((key(), inner), 1..4), prop::bool::ANY).prop_map(move |(e, c)| {
-                // A head comment on the first key of a map that is a list item is written
-                // on the `- ` line (as go-yaml does) and so reads back as that item's
-                // line comment; place generated comments before a later key instead.
-                let mut m = Map::new();
-                for (i, (k, v)) in unique(e).into_iter().enumerate() {
-                    if comments && c && i == 1 {
-                        m.push_comment(Comment::line(" nested note"));
+            (prop::collection::vec((key(), inner), 1..4), prop::bool::ANY).prop_map(
+                move |(e, c)| {
+                    // A head comment on the first key of a map that is a list item is written
+                    // on the `- ` line (as go-yaml does) and so reads back as that item's
+                    // line comment; place generated comments before a later key instead.
+                    let mut m = Map::new();
+                    for (i, (k, v)) in unique(e).into_iter().enumerate() {
+                        if comments && c && i == 1 {
+                            m.push_comment(Comment::line(" nested note"));
+                        }
+                        m.push(k, v);
                     }
-                    m.push(k, v);
+                    Value::Map(m)
                 }
-                Value::Map(m)
-            }),
+            ),
         ]
     })
 }
@@ -128,44 +143,56 @@ fn top(comments: bool) -> impl Strategy<Value = Document> {
 }
 
 fn dotenv_doc() -> impl Strategy<Value = Document> {
-    prop::collection::vec(("[A-Z][A-Z0-9_]{0,8}", "[a-zA-Z0-9 _.,:#'\"/@=-]{0,20}", prop::bool::ANY), 0..8).prop_map(
-        |e| {
-            let mut m = Map::new();
-            for (k, v, c) in e {
-                if k.starts_with("SOPS") {
-                    continue;
-                }
-                if c {
-                    m.push_comment(Comment::line(format!(" note on {k}")));
-                }
-                m.push(k, Value::str(v));
-            }
-            Document::single(m)
-        },
+    prop::collection::vec(
+        (
+            "[A-Z][A-Z0-9_]{0,8}",
+            "[a-zA-Z0-9 _.,:#'\"/@=-]{0,20}",
+            prop::bool::ANY,
+        ),
+        0..8,
     )
+    .prop_map(|e| {
+        let mut m = Map::new();
+        for (k, v, c) in e {
+            if k.starts_with("SOPS") {
+                continue;
+            }
+            if c {
+                m.push_comment(Comment::line(format!(" note on {k}")));
+            }
+            m.push(k, Value::str(v));
+        }
+        Document::single(m)
+    })
 }
 
 fn ini_doc() -> impl Strategy<Value = Document> {
-    prop::collection::vec(("[a-z][a-z0-9]{0,6}", prop::collection::vec(("[a-z][a-z0-9_]{0,6}", "[a-zA-Z0-9_./@-]{1,16}"), 0..5)), 0..4)
-        .prop_map(|sections| {
-            let mut top = Map::new();
-            top.push("DEFAULT", Value::Map(Map::new()));
-            let mut seen = std::collections::HashSet::new();
-            for (name, entries) in sections {
-                if name == "sops" || name == "default" || !seen.insert(name.clone()) {
-                    continue;
-                }
-                let mut m = Map::new();
-                let mut keys_seen = std::collections::HashSet::new();
-                for (k, v) in entries {
-                    if keys_seen.insert(k.clone()) {
-                        m.push(k, Value::str(v));
-                    }
-                }
-                top.push(name, Value::Map(m));
+    prop::collection::vec(
+        (
+            "[a-z][a-z0-9]{0,6}",
+            prop::collection::vec(("[a-z][a-z0-9_]{0,6}", "[a-zA-Z0-9_./@-]{1,16}"), 0..5),
+        ),
+        0..4,
+    )
+    .prop_map(|sections| {
+        let mut top = Map::new();
+        top.push("DEFAULT", Value::Map(Map::new()));
+        let mut seen = std::collections::HashSet::new();
+        for (name, entries) in sections {
+            if name == "sops" || name == "default" || !seen.insert(name.clone()) {
+                continue;
             }
-            Document::single(top)
-        })
+            let mut m = Map::new();
+            let mut keys_seen = std::collections::HashSet::new();
+            for (k, v) in entries {
+                if keys_seen.insert(k.clone()) {
+                    m.push(k, Value::str(v));
+                }
+            }
+            top.push(name, Value::Map(m));
+        }
+        Document::single(top)
+    })
 }
 
 proptest! {

@@ -1,4 +1,9 @@
 //! `leafseal decrypt`.
+//!
+//! One file as sops does it, or many in one invocation: with `-i` each is decrypted in
+//! place; to stdout, YAML outputs are joined into one multi-document stream (ready for
+//! `kubectl apply -f -`). Files are decrypted in parallel; nothing is written unless all
+//! succeed.
 
 use clap::Args;
 
@@ -7,6 +12,9 @@ use crate::cli::Cli;
 use crate::cli::IoArgs;
 use crate::error::Error;
 use crate::error::exit;
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::format::Output;
 use crate::keys::KeyContext;
 use crate::ops;
 use crate::ops::OpenOptions;
@@ -17,9 +25,9 @@ use crate::treepath;
 /// Arguments of `decrypt`.
 #[derive(Debug, Args)]
 pub struct DecryptArgs {
-    /// The encrypted file (`-` or nothing for standard input).
+    /// The encrypted file(s) (`-` or nothing for standard input).
     #[arg(default_value = "-")]
-    pub file: String,
+    pub files: Vec<String>,
     #[command(flatten)]
     io: IoArgs,
     /// Print only the value at this path, e.g. '["app"]["db"]["password"]' or '["list"][0]'.
@@ -33,64 +41,172 @@ pub struct DecryptArgs {
     decryption_order: Option<String>,
 }
 
+struct Plan<'a> {
+    a: &'a DecryptArgs,
+    ctx: KeyContext,
+    open: OpenOptions,
+    policy: Option<crate::policy::Policy>,
+}
+
+impl Plan<'_> {
+    /// Decrypts one file to its output bytes and output format.
+    fn one(&self, file: &str) -> Result<(Output, Format), Error> {
+        let a = self.a;
+        let name = a.io.name(file);
+        let input = crate::io::read_input(file)?;
+        let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
+        let out_fmt = match a.io.output_type.as_deref() {
+            Some(t) => cli::parse_format(t)?,
+            None => in_fmt,
+        };
+        let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
+        let opened = ops::open(loaded, &self.ctx, &self.open)?;
+        for w in &opened.warnings {
+            cli::warn(&format!("{name}: {w}"));
+        }
+        let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
+        Ok((
+            render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?,
+            out_fmt,
+        ))
+    }
+}
+
+fn render(
+    doc: &Document,
+    extract: Option<&str>,
+    fmt: Format,
+    opts: &EmitOptions,
+) -> Result<Output, Error> {
+    let dump = |e: crate::format::FormatError| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the decrypted file as {}: {e}", fmt.name()),
+        )
+    };
+    let Some(path) = extract else {
+        return fmt.store().emit(doc, None, opts).map_err(dump);
+    };
+    let path = treepath::parse(path)?;
+    Ok(match treepath::get(doc, &path)? {
+        Value::Str(s) => zeroize::Zeroizing::new(s.as_bytes().to_vec()),
+        Value::Bytes(b) => zeroize::Zeroizing::new(b.to_vec()),
+        Value::Map(m) => fmt
+            .store()
+            .emit(&Document::single(m.clone()), None, opts)
+            .map_err(dump)?,
+        other => fmt.store().emit_value(other, opts).map_err(dump)?,
+    })
+}
+
 /// Runs `decrypt`.
 pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
-    a.io.check(&a.file)?;
-    let name = a.io.name(&a.file);
-    let input = crate::io::read_input(&a.file)?;
-    let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
-    let out_fmt = match a.io.output_type.as_deref() {
-        Some(t) => cli::parse_format(t)?,
-        None => in_fmt,
-    };
+    for f in &a.files {
+        a.io.check(f)?;
+    }
+    let many = a.files.len() > 1;
+    if many && (a.io.output.is_some() || a.extract.is_some() || a.files.iter().any(|f| f == "-")) {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "--output, --extract and standard input take a single file",
+        ));
+    }
     let order = match &a.decryption_order {
         Some(s) => ops::parse_order(s)?,
         None => Vec::new(),
     };
-    let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
-    let ctx = KeyContext::from_env();
-    let opened = ops::open(
-        loaded,
-        &ctx,
-        &OpenOptions {
-            ignore_mac: a.ignore_mac,
-            order,
-        },
-    )?;
-    for w in &opened.warnings {
-        cli::warn(w);
-    }
     let policy = if a.io.indent.is_none() {
         cli::load_policy(cli.config.as_deref()).ok().flatten()
     } else {
         None
     };
-    let opts = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
-    let dump = |e: crate::format::FormatError| {
-        Error::new(
-            exit::ERROR_DUMPING_TREE,
-            format!("cannot write the decrypted file as {}: {e}", out_fmt.name()),
-        )
+    let plan = Plan {
+        a,
+        ctx: KeyContext::from_env(),
+        open: OpenOptions {
+            ignore_mac: a.ignore_mac,
+            order,
+        },
+        policy,
     };
-    let out = match &a.extract {
-        None => out_fmt
-            .store()
-            .emit(&opened.doc, None, &opts)
-            .map_err(dump)?,
-        Some(path) => {
-            let path = treepath::parse(path)?;
-            let value = treepath::get(&opened.doc, &path)?;
-            match value {
-                Value::Str(s) => zeroize::Zeroizing::new(s.as_bytes().to_vec()),
-                Value::Bytes(b) => zeroize::Zeroizing::new(b.to_vec()),
-                Value::Map(m) => out_fmt
-                    .store()
-                    .emit(&Document::single(m.clone()), None, &opts)
-                    .map_err(dump)?,
-                other => out_fmt.store().emit_value(other, &opts).map_err(dump)?,
-            }
+    if !many {
+        let (out, _) = plan.one(&a.files[0])?;
+        a.io.write(&a.files[0], &out)?;
+        return Ok(0);
+    }
+    let results = decrypt_parallel(&plan, &a.files);
+    let mut first_err = None;
+    for (file, r) in a.files.iter().zip(&results) {
+        if let Err(e) = r {
+            cli::report(&Error {
+                message: format!("{file}: {}", e.message),
+                ..e.clone()
+            });
+            first_err.get_or_insert_with(|| e.clone());
         }
-    };
-    a.io.write(&a.file, &out)?;
+    }
+    if let Some(e) = first_err {
+        return Err(Error::new(
+            e.code,
+            "some files could not be decrypted; nothing was written",
+        ));
+    }
+    let outputs: Vec<(Output, Format)> = results.into_iter().filter_map(Result::ok).collect();
+    if a.io.in_place {
+        for (file, (out, _)) in a.files.iter().zip(&outputs) {
+            crate::io::atomic_write(std::path::Path::new(file), out)?;
+        }
+        return Ok(0);
+    }
+    if outputs.iter().any(|(_, f)| *f != Format::Yaml) {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "several files can be printed together only as YAML (one multi-document stream)",
+        )
+        .hint("pass --output-type yaml, decrypt them one at a time, or use --in-place"));
+    }
+    let mut all = zeroize::Zeroizing::new(Vec::new());
+    for (i, (out, _)) in outputs.iter().enumerate() {
+        if i > 0 {
+            all.extend_from_slice(b"---\n");
+        }
+        all.extend_from_slice(out);
+    }
+    crate::io::write_stdout(&all)?;
     Ok(0)
+}
+
+/// Decrypts files on all cores, keeping their order.
+fn decrypt_parallel(plan: &Plan<'_>, files: &[String]) -> Vec<Result<(Output, Format), Error>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<(Output, Format), Error>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let r = plan.one(file);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner().ok().flatten().unwrap_or_else(|| {
+                Err(Error::new(
+                    exit::GENERIC,
+                    "internal error: a worker did not finish",
+                ))
+            })
+        })
+        .collect()
 }
