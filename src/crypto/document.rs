@@ -7,6 +7,7 @@ use crate::crypto::mac::MacHasher;
 use crate::crypto::nonces::NonceStash;
 use crate::crypto::value;
 use crate::crypto::value::EncValue;
+use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
 use crate::tree::Document;
 use crate::tree::Text;
@@ -78,10 +79,11 @@ pub fn encrypt_document(
     stash: Option<&NonceStash>,
 ) -> Result<String, DocumentError> {
     let mut mac = MacHasher::new(mac_only_encrypted);
+    let cipher = ValueCipher::new(key);
     walk::walk(doc, sel, Direction::Encrypting, &mut |info, leaf| {
         let seal = |plain: &[u8], typ: ValueType| -> Result<String, DocumentError> {
             let iv = stash.and_then(|s| s.lookup(info.aad.as_bytes(), typ, plain));
-            value::seal(key, plain, info.aad.as_bytes(), typ, iv)
+            value::seal_with(&cipher, plain, info.aad.as_bytes(), typ, iv)
                 .map(|e| e.render())
                 .map_err(|source| DocumentError::Encrypt {
                     path: info.aad.to_owned(),
@@ -122,6 +124,7 @@ pub fn decrypt_document(
 ) -> Result<Decrypted, DocumentError> {
     let mut mac = MacHasher::new(mac_only_encrypted);
     let mut clear_comments = 0usize;
+    let cipher = ValueCipher::new(key);
     walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
         match leaf {
             Leaf::Value(v) => {
@@ -150,7 +153,8 @@ pub fn decrypt_document(
                         source,
                     };
                     let enc = EncValue::parse(text).map_err(err)?;
-                    let plain = value::open(key, &enc, info.aad.as_bytes()).map_err(err)?;
+                    let plain =
+                        value::open_with(&cipher, &enc, info.aad.as_bytes()).map_err(err)?;
                     let typ = if enc.typ == ValueType::Comment {
                         ValueType::Str
                     } else {
@@ -183,7 +187,7 @@ pub fn decrypt_document(
                     source,
                 };
                 let enc = EncValue::parse(&c.text).map_err(err)?;
-                let plain = value::open(key, &enc, info.aad.as_bytes()).map_err(err)?;
+                let plain = value::open_with(&cipher, &enc, info.aad.as_bytes()).map_err(err)?;
                 let text = String::from_utf8(plain.to_vec())
                     .map_err(|_| err(CryptoError::BadPlaintext("comment")))?;
                 if let Some(s) = stash.as_deref_mut() {

@@ -136,13 +136,42 @@ impl EncValue {
     }
 }
 
-fn cipher(key: &DataKey) -> Cipher {
-    Cipher::new(GenericArray::from_slice(key.expose()))
+/// The value cipher with its key schedule expanded once, for encrypting or decrypting
+/// many values with the same data key.
+pub struct ValueCipher(Cipher);
+
+impl std::fmt::Debug for ValueCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ValueCipher([REDACTED])")
+    }
+}
+
+impl ValueCipher {
+    /// Expands the key.
+    pub fn new(key: &DataKey) -> ValueCipher {
+        ValueCipher(Cipher::new(GenericArray::from_slice(key.expose())))
+    }
 }
 
 /// Encrypts raw plaintext bytes with the given nonce (fresh random when `None`).
 pub fn seal(
     key: &DataKey,
+    plaintext: &[u8],
+    aad: &[u8],
+    typ: ValueType,
+    iv: Option<[u8; 32]>,
+) -> Result<EncValue, CryptoError> {
+    seal_with(&ValueCipher::new(key), plaintext, aad, typ, iv)
+}
+
+/// Decrypts to raw plaintext bytes, checking the tag against the AAD.
+pub fn open(key: &DataKey, enc: &EncValue, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    open_with(&ValueCipher::new(key), enc, aad)
+}
+
+/// [`seal`] with an expanded key.
+pub fn seal_with(
+    cipher: &ValueCipher,
     plaintext: &[u8],
     aad: &[u8],
     typ: ValueType,
@@ -157,7 +186,8 @@ pub fn seal(
         }
     };
     let mut buf = plaintext.to_vec();
-    let tag = cipher(key)
+    let tag = cipher
+        .0
         .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf)
         .map_err(|_| CryptoError::Authentication)?;
     Ok(EncValue {
@@ -168,10 +198,15 @@ pub fn seal(
     })
 }
 
-/// Decrypts to raw plaintext bytes, checking the tag against the AAD.
-pub fn open(key: &DataKey, enc: &EncValue, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+/// [`open`] with an expanded key.
+pub fn open_with(
+    cipher: &ValueCipher,
+    enc: &EncValue,
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let mut buf = Zeroizing::new(enc.data.clone());
-    cipher(key)
+    cipher
+        .0
         .decrypt_in_place_detached(
             GenericArray::from_slice(&enc.iv),
             aad,
