@@ -1,0 +1,1 @@
+//! Interoperability with rops (filled in with the fixtures).
