@@ -32,6 +32,8 @@ mod emit;
 mod parse;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

@@ -9,8 +9,10 @@
 //!   full-line comment markers in front of that entry (in the map that holds it);
 //! * the comment at the end of a key/value line or of a header line becomes an inline
 //!   marker, placed after the full-line ones and still before the entry;
-//! * inside arrays and inline tables, comments sit before the element they precede (or
-//!   at the end); the first one is inline when it shares the line of what came before;
+//! * inside arrays and inline tables, comments on their own lines sit before the element
+//!   that follows them (or at the end of the list/map); a comment sharing the line of an
+//!   element (after its comma) is an inline marker placed before that element — the same
+//!   "trailing comment precedes its entry" rule as at table level;
 //! * headers of later `[[array]]` elements put their comments into the list, before the
 //!   element;
 //! * comments after the last entry of the file stay at the end of the root map.
