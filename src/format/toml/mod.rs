@@ -15,7 +15,7 @@
 //! | string / integer / float / boolean | `Str` / `Int` / `Float` / `Bool` |
 //! | offset date-time | `Time` |
 //! | local date-time, local date, local time | `Str` with the original text |
-//! | `# comment` | comment marker (see [`parse`]) |
+//! | `# comment` | comment marker (before the entry it precedes or ends the line of) |
 //!
 //! TOML has no null and no byte strings: emitting a tree that holds them is an error.
 
