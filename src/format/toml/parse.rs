@@ -1,0 +1,383 @@
+//! TOML → tree.
+//!
+//! The tree is the *logical* table tree: toml_edit already attaches dotted keys and
+//! out-of-order `[a.b]` headers to the table they name, in order of first appearance.
+//! Comments are read from the decor (the whitespace and comments around keys, values
+//! and headers) that toml_edit keeps:
+//!
+//! * `#` lines before a key, a `[table]` header or the first `[[array]]` header become
+//!   full-line comment markers in front of that entry (in the map that holds it);
+//! * the comment at the end of a key/value line or of a header line becomes an inline
+//!   marker, placed after the full-line ones and still before the entry;
+//! * inside arrays and inline tables, comments on their own lines sit before the element
+//!   that follows them (or at the end of the list/map); a comment sharing the line of an
+//!   element (after its comma) is an inline marker placed before that element — the same
+//!   "trailing comment precedes its entry" rule as at table level;
+//! * headers of later `[[array]]` elements put their comments into the list, before the
+//!   element;
+//! * comments after the last entry of the file stay at the end of the root map.
+
+use toml_edit::ArrayOfTables;
+use toml_edit::Datetime;
+use toml_edit::Decor;
+use toml_edit::DocumentMut;
+use toml_edit::InlineTable;
+use toml_edit::Item;
+use toml_edit::Offset;
+use toml_edit::Table;
+use toml_edit::Value as TValue;
+
+use super::FORMAT;
+use super::MAX_DEPTH;
+use crate::format::FormatError;
+use crate::format::Loaded;
+use crate::tree::Comment;
+use crate::tree::Document;
+use crate::tree::Item as TreeItem;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Text;
+use crate::tree::Timestamp;
+use crate::tree::Value;
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(super) fn line_col(text: &[u8], offset: usize) -> (usize, usize) {
+    let upto = text.get(..offset.min(text.len())).unwrap_or(&[]);
+    let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = upto
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    let col_bytes = upto.get(line_start..).unwrap_or(&[]);
+    // Count characters: every byte that is not a UTF-8 continuation byte starts one.
+    let col = col_bytes.iter().filter(|&&b| (b & 0xC0) != 0x80).count() + 1;
+    (line, col)
+}
+
+/// Parses bytes into a toml_edit document; errors carry a position only.
+pub(super) fn parse_document(input: &[u8]) -> Result<DocumentMut, FormatError> {
+    let text = std::str::from_utf8(input).map_err(|e| {
+        let (l, c) = line_col(input, e.valid_up_to());
+        FormatError::at(FORMAT, "the file is not valid UTF-8", l, c)
+    })?;
+    text.parse::<DocumentMut>().map_err(|e| match e.span() {
+        Some(span) => {
+            let (l, c) = line_col(input, span.start);
+            FormatError::at(FORMAT, "invalid TOML", l, c)
+        }
+        None => FormatError::new(FORMAT, "invalid TOML"),
+    })
+}
+
+/// Loads a TOML file: the data tree plus the `sops` table, if any.
+pub(super) fn load(input: &[u8]) -> Result<Loaded, FormatError> {
+    let doc = parse_document(input)?;
+    let root = doc.as_table();
+    let meta = match root.get("sops") {
+        None => None,
+        Some(Item::Table(t)) => Some(meta_table(t, 0)?),
+        Some(Item::Value(TValue::InlineTable(t))) => Some(meta_inline(t, 0)?),
+        Some(_) => {
+            return Err(FormatError::new(
+                FORMAT,
+                "the top-level sops entry is not a table",
+            ));
+        }
+    };
+    let mut map = Map::new();
+    table_body(root, &mut map, true, 0)?;
+    comments(doc.trailing().as_str(), false, &mut |c| map.push_comment(c));
+    Ok(Loaded {
+        doc: Document::single(map),
+        meta,
+    })
+}
+
+fn too_deep() -> FormatError {
+    FormatError::new(FORMAT, "the document is nested too deeply")
+}
+
+/// Splits the comments out of a decor string (whitespace, newlines and `#` comments).
+/// With `first_may_be_inline`, a comment that is not preceded by a newline is inline
+/// (it shares the line of whatever stood before the decor).
+fn comments(raw: Option<&str>, first_may_be_inline: bool, push: &mut dyn FnMut(Comment)) {
+    let Some(raw) = raw else { return };
+    for (i, line) in raw.split('\n').enumerate() {
+        let trimmed = line.trim_start_matches([' ', '\t']);
+        if let Some(text) = trimmed.strip_prefix('#') {
+            let text = text.strip_suffix('\r').unwrap_or(text);
+            push(Comment {
+                text: Text::from(text),
+                inline: first_may_be_inline && i == 0,
+            });
+        }
+    }
+}
+
+fn decor_prefix(d: &Decor) -> Option<&str> {
+    d.prefix().and_then(|r| r.as_str())
+}
+
+fn decor_suffix(d: &Decor) -> Option<&str> {
+    d.suffix().and_then(|r| r.as_str())
+}
+
+/// The entries of a table that is written with a header (or the root, or a dotted table).
+fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(), FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    for (k, item) in t.iter() {
+        let key_decor = t.key(k).map(|key| key.leaf_decor());
+        if is_root && k == "sops" {
+            // The metadata is split off; comments above its header stay where they are.
+            if let Item::Table(sops) = item {
+                comments(decor_prefix(sops.decor()), false, &mut |c| {
+                    out.push_comment(c)
+                });
+            }
+            continue;
+        }
+        if let Some(d) = key_decor {
+            comments(decor_prefix(d), false, &mut |c| out.push_comment(c));
+        }
+        match item {
+            Item::None => {}
+            Item::Value(v) => {
+                comments(decor_prefix(v.decor()), false, &mut |c| out.push_comment(c));
+                comments(decor_suffix(v.decor()), true, &mut |c| out.push_comment(c));
+                let value = value(v, depth + 1)?;
+                out.push(k, value);
+            }
+            Item::Table(sub) => {
+                if !sub.is_dotted() {
+                    comments(decor_prefix(sub.decor()), false, &mut |c| {
+                        out.push_comment(c)
+                    });
+                    comments(decor_suffix(sub.decor()), true, &mut |c| {
+                        out.push_comment(c)
+                    });
+                }
+                let mut m = Map::new();
+                table_body(sub, &mut m, false, depth + 1)?;
+                out.push(k, Value::Map(m));
+            }
+            Item::ArrayOfTables(aot) => {
+                let seq = array_of_tables(aot, out, depth + 1)?;
+                out.push(k, Value::Seq(seq));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn array_of_tables(
+    aot: &ArrayOfTables,
+    parent: &mut Map,
+    depth: usize,
+) -> Result<Vec<SeqItem>, FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let mut seq = Vec::new();
+    for (i, t) in aot.iter().enumerate() {
+        let d = t.decor();
+        if i == 0 {
+            comments(decor_prefix(d), false, &mut |c| parent.push_comment(c));
+            comments(decor_suffix(d), true, &mut |c| parent.push_comment(c));
+        } else {
+            comments(decor_prefix(d), false, &mut |c| {
+                seq.push(SeqItem::Comment(c))
+            });
+            comments(decor_suffix(d), true, &mut |c| {
+                seq.push(SeqItem::Comment(c))
+            });
+        }
+        let mut m = Map::new();
+        table_body(t, &mut m, false, depth + 1)?;
+        seq.push(SeqItem::Value(Value::Map(m)));
+    }
+    Ok(seq)
+}
+
+/// A value written inline (after `=`, in an array or in an inline table).
+fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    Ok(match v {
+        TValue::String(s) => Value::Str(Text::from(s.value().as_str())),
+        TValue::Integer(i) => Value::Int(*i.value()),
+        TValue::Float(f) => Value::Float(*f.value()),
+        TValue::Boolean(b) => Value::Bool(*b.value()),
+        TValue::Datetime(d) => {
+            let raw = d.as_repr().and_then(|r| r.as_raw().as_str());
+            datetime(d.value(), raw)
+        }
+        TValue::Array(a) => {
+            let mut seq = Vec::new();
+            // Index of the last value pushed: a comment on its line is placed before it.
+            let mut last: Option<usize> = None;
+            for elem in a.iter() {
+                let d = elem.decor();
+                for c in collect(decor_prefix(d), true) {
+                    place(&mut seq, &mut last, c, SeqItem::Comment);
+                }
+                last = Some(seq.len());
+                seq.push(SeqItem::Value(value(elem, depth + 1)?));
+                for c in collect(decor_suffix(d), true) {
+                    place(&mut seq, &mut last, c, SeqItem::Comment);
+                }
+            }
+            for c in collect(a.trailing().as_str(), true) {
+                place(&mut seq, &mut last, c, SeqItem::Comment);
+            }
+            Value::Seq(seq)
+        }
+        TValue::InlineTable(t) => {
+            let mut m = Map::new();
+            inline_body(t, &mut m, depth + 1)?;
+            Value::Map(m)
+        }
+    })
+}
+
+fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let mut last: Option<usize> = None;
+    for (k, v) in t.iter() {
+        if let Some(key) = t.key(k) {
+            for c in collect(decor_prefix(key.leaf_decor()), true) {
+                place(&mut out.0, &mut last, c, TreeItem::Comment);
+            }
+        }
+        for c in collect(decor_prefix(v.decor()), false) {
+            place(&mut out.0, &mut last, c, TreeItem::Comment);
+        }
+        let converted = value(v, depth + 1)?;
+        last = Some(out.0.len());
+        out.push(k, converted);
+        for c in collect(decor_suffix(v.decor()), true) {
+            place(&mut out.0, &mut last, c, TreeItem::Comment);
+        }
+    }
+    for c in collect(t.trailing().as_str(), true) {
+        place(&mut out.0, &mut last, c, TreeItem::Comment);
+    }
+    Ok(())
+}
+
+fn collect(raw: Option<&str>, first_may_be_inline: bool) -> Vec<Comment> {
+    let mut v = Vec::new();
+    comments(raw, first_may_be_inline, &mut |c| v.push(c));
+    v
+}
+
+/// Places a comment read inside an array or inline table. An inline comment shares the
+/// line of the element before it and goes in front of that element (as at table level,
+/// where a line's trailing comment precedes its entry); with no element before it, it
+/// becomes a full-line comment. Other comments are appended.
+fn place<T>(items: &mut Vec<T>, last: &mut Option<usize>, mut c: Comment, wrap: fn(Comment) -> T) {
+    match *last {
+        Some(p) if c.inline && p <= items.len() => {
+            items.insert(p, wrap(c));
+            *last = Some(p + 1);
+        }
+        _ => {
+            c.inline = false;
+            items.push(wrap(c));
+        }
+    }
+}
+
+/// An offset date-time becomes a timestamp; local date-times, dates and times (which
+/// sops has no type for) become strings holding their original text.
+fn datetime(d: &Datetime, raw: Option<&str>) -> Value {
+    if let (Some(date), Some(time), Some(offset)) = (d.date, d.time, d.offset) {
+        let offset_seconds = match offset {
+            Offset::Z => 0,
+            Offset::Custom { minutes } => i32::from(minutes) * 60,
+        };
+        let ts = Timestamp {
+            year: date.year,
+            month: date.month,
+            day: date.day,
+            hour: time.hour,
+            minute: time.minute,
+            second: time.second.unwrap_or(0),
+            nanos: time.nanosecond.unwrap_or(0),
+            offset_seconds,
+        };
+        if ts.is_valid() {
+            return Value::Time(ts);
+        }
+    }
+    match raw {
+        Some(r) => Value::Str(Text::from(r)),
+        None => Value::Str(Text::from(d.to_string())),
+    }
+}
+
+// ----- metadata: plain values, no comments, date-times as their text -----
+
+fn meta_table(t: &Table, depth: usize) -> Result<Map, FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let mut m = Map::new();
+    for (k, item) in t.iter() {
+        let v = match item {
+            Item::None => continue,
+            Item::Value(v) => meta_value(v, depth + 1)?,
+            Item::Table(sub) => Value::Map(meta_table(sub, depth + 1)?),
+            Item::ArrayOfTables(aot) => {
+                let mut seq = Vec::new();
+                for sub in aot.iter() {
+                    seq.push(SeqItem::Value(Value::Map(meta_table(sub, depth + 1)?)));
+                }
+                Value::Seq(seq)
+            }
+        };
+        m.push(k, v);
+    }
+    Ok(m)
+}
+
+fn meta_inline(t: &InlineTable, depth: usize) -> Result<Map, FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let mut m = Map::new();
+    for (k, v) in t.iter() {
+        let converted = meta_value(v, depth + 1)?;
+        m.push(k, converted);
+    }
+    Ok(m)
+}
+
+fn meta_value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    Ok(match v {
+        TValue::Datetime(d) => {
+            let raw = d.as_repr().and_then(|r| r.as_raw().as_str());
+            Value::Str(Text::from(
+                raw.map(str::to_owned)
+                    .unwrap_or_else(|| d.value().to_string()),
+            ))
+        }
+        TValue::Array(a) => {
+            let mut seq = Vec::new();
+            for elem in a.iter() {
+                seq.push(SeqItem::Value(meta_value(elem, depth + 1)?));
+            }
+            Value::Seq(seq)
+        }
+        TValue::InlineTable(t) => Value::Map(meta_inline(t, depth + 1)?),
+        other => value(other, depth)?,
+    })
+}
