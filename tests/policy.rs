@@ -85,7 +85,7 @@ fn bad_policies_fail_with_a_clear_message() {
         ("creation_rules: [{age: not-a-recipient}]", "age"),
         ("creation_rules: {a: 1}", "creation_rules"),
         (
-            "creation_rules: [{key_groups: [{pgp: [A]}, {pgp: [B]}], shamir_threshold: 3}]",
+            "creation_rules: [{key_groups: [{pgp: [FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4]}, {pgp: [D7229043384BCC60326C6FB9D8720D957C3D3074]}], shamir_threshold: 3}]",
             "threshold",
         ),
         ("stores: {json: {indent: -2}}", "indent"),

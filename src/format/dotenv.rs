@@ -1,46 +1,172 @@
-//! The dotenv store.
+//! The dotenv store (spec 2.3 and 6.4).
+//!
+//! Reading: the input is split on `\n` only (a `\r` stays in the value); empty lines are
+//! skipped; a line starting with `#` is a comment marker holding the rest of the line; any
+//! other line must contain `=`: the key is everything before the first `=` (verbatim), the
+//! value everything after it with each two-character sequence `\n` turned into a newline.
+//! There is no quoting, no `export`, no expansion. Keys starting with `sops_` are the
+//! flattened metadata.
+//!
+//! Writing: `#text` for comments, `key=value` for entries (newlines written as `\n`),
+//! then the metadata as `sops_<flat key>=<value>` lines.
+
+use zeroize::Zeroizing;
 
 use crate::format::EmitOptions;
 use crate::format::FormatError;
 use crate::format::Loaded;
 use crate::format::Output;
 use crate::format::Store;
+use crate::format::flatten;
+use crate::tree::Comment;
 use crate::tree::Document;
+use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::Value;
+
+const FORMAT: &str = "dotenv";
+
+/// The prefix of the metadata keys.
+pub const SOPS_PREFIX: &str = "sops_";
 
 /// The dotenv store.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DotenvStore;
+
+/// Replaces every two-character sequence `\n` with a newline.
+fn unescape_newlines(s: &str) -> String {
+    s.replace("\\n", "\n")
+}
+
+/// Appends `s` with every newline written as the two characters `\n`.
+fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        if b == b'\n' {
+            out.extend_from_slice(b"\\n");
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+/// The bytes a non-container value is written as (strings unescaped).
+fn scalar_bytes(value: &Value) -> Result<Zeroizing<Vec<u8>>, FormatError> {
+    match value {
+        Value::Bytes(b) => Ok(Zeroizing::new(b.as_slice().to_vec())),
+        Value::Map(_) | Value::Seq(_) => Err(FormatError::new(
+            FORMAT,
+            format!(
+                "cannot use a complex value ({}) in a dotenv file",
+                value.kind_name()
+            ),
+        )),
+        other => {
+            let s = flatten::render_scalar(other)
+                .ok_or_else(|| FormatError::new(FORMAT, "value cannot be rendered"))?;
+            Ok(Zeroizing::new(s.as_bytes().to_vec()))
+        }
+    }
+}
 
 impl Store for DotenvStore {
     fn name(&self) -> &'static str {
         "dotenv"
     }
 
-    fn load(&self, _input: &[u8]) -> Result<Loaded, FormatError> {
-        Err(FormatError::new(
-            "dotenv",
-            "the dotenv store is not implemented yet",
-        ))
+    fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
+        let mut data = Map::new();
+        let mut meta_items: Vec<(String, String)> = Vec::new();
+        for (idx, line) in input.split(|&b| b == b'\n').enumerate() {
+            let lineno = idx + 1;
+            if line.is_empty() {
+                continue;
+            }
+            let line = std::str::from_utf8(line)
+                .map_err(|_| FormatError::at(FORMAT, "invalid UTF-8", lineno, 1))?;
+            if let Some(rest) = line.strip_prefix('#') {
+                data.push_comment(Comment::line(rest));
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(FormatError::at(
+                    FORMAT,
+                    "invalid dotenv input line: no '=' found",
+                    lineno,
+                    1,
+                ));
+            };
+            let value = unescape_newlines(value);
+            if let Some(meta_key) = key.strip_prefix(SOPS_PREFIX) {
+                meta_items.push((meta_key.to_owned(), value));
+            } else {
+                data.push(key, Value::str(value));
+            }
+        }
+        let meta = if meta_items.is_empty() {
+            None
+        } else {
+            Some(flatten::unflatten(meta_items).map_err(|e| FormatError {
+                format: FORMAT,
+                ..e
+            })?)
+        };
+        Ok(Loaded {
+            doc: Document::single(data),
+            meta,
+        })
     }
 
     fn emit(
         &self,
-        _doc: &Document,
-        _meta: Option<&Map>,
+        doc: &Document,
+        meta: Option<&Map>,
         _opts: &EmitOptions,
     ) -> Result<Output, FormatError> {
-        Err(FormatError::new(
-            "dotenv",
-            "the dotenv store is not implemented yet",
-        ))
+        let mut out: Output = Zeroizing::new(Vec::new());
+        if doc.branches.len() > 1 {
+            return Err(FormatError::new(
+                FORMAT,
+                "a dotenv file holds exactly one document",
+            ));
+        }
+        if let Some(branch) = doc.branches.first() {
+            for item in &branch.0 {
+                match item {
+                    Item::Comment(c) => {
+                        out.push(b'#');
+                        out.extend_from_slice(c.text.as_bytes());
+                        out.push(b'\n');
+                    }
+                    Item::Entry(key, value) => {
+                        let text = scalar_bytes(value)?;
+                        out.extend_from_slice(key.as_bytes());
+                        out.push(b'=');
+                        push_escaped(&mut out, &text);
+                        out.push(b'\n');
+                    }
+                }
+            }
+        }
+        if let Some(meta) = meta {
+            let flat = flatten::flatten(meta).map_err(|e| FormatError {
+                format: FORMAT,
+                ..e
+            })?;
+            for (key, value) in flat {
+                out.extend_from_slice(SOPS_PREFIX.as_bytes());
+                out.extend_from_slice(key.as_bytes());
+                out.push(b'=');
+                push_escaped(&mut out, value.as_bytes());
+                out.push(b'\n');
+            }
+        }
+        Ok(out)
     }
 
-    fn emit_value(&self, _value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
-        Err(FormatError::new(
-            "dotenv",
-            "the dotenv store is not implemented yet",
-        ))
+    fn emit_value(&self, value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
+        scalar_bytes(value)
     }
 }
+
+#[cfg(test)]
+mod tests;

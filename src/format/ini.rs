@@ -1,46 +1,225 @@
-//! The ini store.
+//! The INI store (spec 2.4 and 6.5), following go-ini's reading and writing rules.
+//!
+//! Tree shape: one branch; every section (the implicit `DEFAULT` one always first) is an
+//! entry `name → map`, the map holding `key → string` entries. Comments become comment
+//! markers: a section's comment is the first item of its map, a key's comment the item
+//! right after the key; the marker text has its leading `;`/`#` and spaces removed.
+//!
+//! The `[sops]` section holds the flattened metadata (no prefix); on reading, every
+//! two-character `\n` in its values becomes a newline (this covers both the escaped form
+//! and the `"""` multi-line values of sops 3.13.0/3.13.1); on writing, newlines are
+//! written as `\n` again and the section comes last.
+
+use zeroize::Zeroizing;
 
 use crate::format::EmitOptions;
 use crate::format::FormatError;
 use crate::format::Loaded;
 use crate::format::Output;
 use crate::format::Store;
+use crate::format::flatten;
+use crate::tree::Comment;
 use crate::tree::Document;
+use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::Value;
+
+mod emit;
+mod parse;
+
+use emit::OutKey;
+use emit::OutSection;
+
+const FORMAT: &str = "ini";
+
+/// The name of the metadata section.
+pub const SOPS_SECTION: &str = "sops";
 
 /// The ini store.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IniStore;
+
+/// sops's `stripCommentChar`: drops the leading run of `;`/space (or `#`/space).
+fn strip_comment_char(s: &str) -> &str {
+    if s.starts_with(';') {
+        s.trim_start_matches([';', ' '])
+    } else if s.starts_with('#') {
+        s.trim_start_matches(['#', ' '])
+    } else {
+        s
+    }
+}
+
+fn with_format(e: FormatError) -> FormatError {
+    FormatError {
+        format: FORMAT,
+        ..e
+    }
+}
+
+/// Renders a key's value; containers cannot be written.
+fn render(value: &Value) -> Result<Zeroizing<String>, FormatError> {
+    match value {
+        Value::Map(_) | Value::Seq(_) => Err(FormatError::new(
+            FORMAT,
+            format!(
+                "an INI value cannot be a {}: values may only be nested section → key",
+                value.kind_name()
+            ),
+        )),
+        other => flatten::render_scalar(other)
+            .ok_or_else(|| FormatError::new(FORMAT, "value is not valid UTF-8")),
+    }
+}
+
+/// Turns one section map of the tree into the writer's form (go-ini's `NewKey` semantics:
+/// a repeated key keeps its first position and takes the later value; a comment marker
+/// becomes the comment of the key before it).
+fn section_from_map(name: &str, map: &Map) -> Result<OutSection, FormatError> {
+    if name.is_empty() {
+        return Err(FormatError::new(FORMAT, "empty section name"));
+    }
+    let mut sec = OutSection {
+        name: name.to_owned(),
+        comment: Zeroizing::new(String::new()),
+        keys: Vec::new(),
+    };
+    let mut items = map.0.iter().peekable();
+    if let Some(Item::Comment(c)) = items.peek() {
+        sec.comment = Zeroizing::new(c.text.as_str().to_owned());
+        items.next();
+    }
+    let mut last: Option<usize> = None;
+    for item in items {
+        match item {
+            Item::Comment(c) => {
+                if let Some(key) = last.and_then(|i| sec.keys.get_mut(i)) {
+                    key.comment = Zeroizing::new(c.text.as_str().to_owned());
+                }
+            }
+            Item::Entry(k, v) => {
+                if k.is_empty() {
+                    return Err(FormatError::new(FORMAT, "empty key name"));
+                }
+                let value = render(v)?;
+                if let Some(i) = sec.keys.iter().position(|key| key.name == *k) {
+                    if let Some(key) = sec.keys.get_mut(i) {
+                        key.value = value;
+                    }
+                    last = Some(i);
+                } else {
+                    last = Some(sec.keys.len());
+                    sec.keys.push(OutKey {
+                        name: k.clone(),
+                        value,
+                        comment: Zeroizing::new(String::new()),
+                    });
+                }
+            }
+        }
+    }
+    Ok(sec)
+}
 
 impl Store for IniStore {
     fn name(&self) -> &'static str {
         "ini"
     }
 
-    fn load(&self, _input: &[u8]) -> Result<Loaded, FormatError> {
-        Err(FormatError::new(
-            "ini",
-            "the ini store is not implemented yet",
-        ))
+    fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
+        let sections = parse::parse(input)?;
+        let mut data = Map::new();
+        let mut meta_section: Option<parse::RawSection> = None;
+        for sec in sections {
+            if sec.name == SOPS_SECTION {
+                if meta_section.is_some() {
+                    return Err(FormatError::new(FORMAT, "found a duplicate [sops] section"));
+                }
+                meta_section = Some(sec);
+                continue;
+            }
+            let mut map = Map::new();
+            if !sec.comment.is_empty() {
+                map.push_comment(Comment::line(strip_comment_char(&sec.comment)));
+            }
+            for key in sec.keys {
+                map.push(key.name, Value::str(key.value.as_str()));
+                if !key.comment.is_empty() {
+                    map.push_comment(Comment::line(strip_comment_char(&key.comment)));
+                }
+            }
+            data.push(sec.name, Value::Map(map));
+        }
+        let meta = match meta_section {
+            None => None,
+            Some(sec) => {
+                let items = sec
+                    .keys
+                    .into_iter()
+                    .map(|k| (k.name, k.value.replace("\\n", "\n")))
+                    .collect();
+                Some(flatten::unflatten(items).map_err(with_format)?)
+            }
+        };
+        Ok(Loaded {
+            doc: Document::single(data),
+            meta,
+        })
     }
 
     fn emit(
         &self,
-        _doc: &Document,
-        _meta: Option<&Map>,
+        doc: &Document,
+        meta: Option<&Map>,
         _opts: &EmitOptions,
     ) -> Result<Output, FormatError> {
-        Err(FormatError::new(
-            "ini",
-            "the ini store is not implemented yet",
-        ))
+        if doc.branches.len() > 1 {
+            return Err(FormatError::new(
+                FORMAT,
+                "an INI file holds exactly one document",
+            ));
+        }
+        let mut sections = Vec::new();
+        for item in doc.branches.iter().flat_map(|b| b.0.iter()) {
+            let Item::Entry(name, value) = item else {
+                continue;
+            };
+            let Value::Map(map) = value else {
+                return Err(FormatError::new(
+                    FORMAT,
+                    format!(
+                        "top-level INI values must be sections (maps), found a {}",
+                        value.kind_name()
+                    ),
+                ));
+            };
+            sections.push(section_from_map(name, map)?);
+        }
+        if let Some(meta) = meta {
+            let flat = flatten::flatten(meta).map_err(with_format)?;
+            sections.push(OutSection {
+                name: SOPS_SECTION.to_owned(),
+                comment: Zeroizing::new(String::new()),
+                keys: flat
+                    .into_iter()
+                    .map(|(name, value)| OutKey {
+                        name,
+                        value: Zeroizing::new(value.replace('\n', "\\n")),
+                        comment: Zeroizing::new(String::new()),
+                    })
+                    .collect(),
+            });
+        }
+        let mut out: Output = Zeroizing::new(Vec::new());
+        emit::write(&sections, &mut out);
+        Ok(out)
     }
 
-    fn emit_value(&self, _value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
-        Err(FormatError::new(
-            "ini",
-            "the ini store is not implemented yet",
-        ))
+    fn emit_value(&self, value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
+        let text = render(value)?;
+        Ok(Zeroizing::new(text.as_bytes().to_vec()))
     }
 }
+
+#[cfg(test)]
+mod tests;

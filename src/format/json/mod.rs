@@ -1,0 +1,93 @@
+//! The JSON store (spec 2.2).
+//!
+//! Reading: strict JSON whose top level is an object; member order and duplicate members
+//! are kept; integers that fit an `i64` become ints, every other number a float; the
+//! top-level `sops` member is split off as the metadata. Writing: Go `encoding/json`
+//! string and number encoding re-indented like `json.Indent` (TAB by default), the `sops`
+//! object as the last member, and a final newline.
+
+use crate::format::EmitOptions;
+use crate::format::FormatError;
+use crate::format::Loaded;
+use crate::format::Output;
+use crate::format::Store;
+use crate::tree::Document;
+use crate::tree::Map;
+use crate::tree::Value;
+
+pub mod emit;
+pub mod parse;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_fixtures;
+
+/// The key of the metadata member.
+const SOPS_KEY: &str = "sops";
+
+/// The json store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonStore;
+
+impl JsonStore {
+    /// Parses JSON text into a document and the `sops` metadata, if any.
+    pub fn load_json(input: &[u8]) -> Result<Loaded, FormatError> {
+        let mut map = parse::parse_top_object(input)?;
+        let meta = if map.get(SOPS_KEY).is_some() {
+            match map.remove(SOPS_KEY) {
+                Some(Value::Map(m)) => Some(m),
+                Some(other) => {
+                    return Err(FormatError::new(
+                        "json",
+                        format!(
+                            "the 'sops' metadata must be an object, found a {}",
+                            other.kind_name()
+                        ),
+                    ));
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        Ok(Loaded {
+            doc: Document::single(map),
+            meta,
+        })
+    }
+}
+
+impl Store for JsonStore {
+    fn name(&self) -> &'static str {
+        "json"
+    }
+
+    fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
+        JsonStore::load_json(input)
+    }
+
+    fn emit(
+        &self,
+        doc: &Document,
+        meta: Option<&Map>,
+        opts: &EmitOptions,
+    ) -> Result<Output, FormatError> {
+        let unit = emit::indent_unit(opts)?;
+        match doc.branches.as_slice() {
+            [branch] => emit::emit_top(branch, meta, &unit),
+            _ => Err(FormatError::new(
+                "json",
+                format!(
+                    "a JSON file holds exactly one document, this one has {}",
+                    doc.branches.len()
+                ),
+            )),
+        }
+    }
+
+    fn emit_value(&self, value: &Value, opts: &EmitOptions) -> Result<Output, FormatError> {
+        let unit = emit::indent_unit(opts)?;
+        emit::emit_single(value, &unit)
+    }
+}

@@ -1,0 +1,475 @@
+//! A go-yaml v3 compatible block-style emitter for sops trees.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::resolve::analyze;
+use super::resolve::is_printable;
+use super::resolve::plain_resolves_to_str;
+use crate::tree::Comment;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Value;
+
+/// A rendered scalar.
+enum Scalar {
+    /// Written on the current line.
+    Inline(String),
+    /// A literal block scalar: optional tag prefix and the text.
+    Literal(&'static str, String),
+}
+
+pub(crate) struct Emitter {
+    out: Vec<u8>,
+    n: usize,
+    column: usize,
+    whitespace: bool,
+    indention: bool,
+    foot_indent: Option<usize>,
+}
+
+/// Go `strconv.FormatFloat(f, 'g', -1, 64)` with YAML's names for the specials.
+pub(crate) fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return ".nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
+    }
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mant) = match mant.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mant),
+    };
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    let nd = digits.len() as i32;
+    let mut s = String::new();
+    if neg {
+        s.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        s.push_str(&digits[..1]);
+        if nd > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        s.push('e');
+        s.push(if exp < 0 { '-' } else { '+' });
+        s.push_str(&format!("{:02}", exp.unsigned_abs()));
+        return s;
+    }
+    let dp = exp + 1;
+    if dp <= 0 {
+        s.push_str("0.");
+        s.push_str(&"0".repeat((-dp) as usize));
+        s.push_str(&digits);
+    } else if dp >= nd {
+        s.push_str(&digits);
+        s.push_str(&"0".repeat((dp - nd) as usize));
+    } else {
+        s.push_str(&digits[..dp as usize]);
+        s.push('.');
+        s.push_str(&digits[dp as usize..]);
+    }
+    s
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        let esc = !is_printable(c)
+            || c == '\u{FEFF}'
+            || matches!(
+                c,
+                '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' | '"' | '\\'
+            );
+        if !esc {
+            o.push(c);
+            continue;
+        }
+        o.push('\\');
+        match c {
+            '\0' => o.push('0'),
+            '\u{7}' => o.push('a'),
+            '\u{8}' => o.push('b'),
+            '\t' => o.push('t'),
+            '\n' => o.push('n'),
+            '\u{b}' => o.push('v'),
+            '\u{c}' => o.push('f'),
+            '\r' => o.push('r'),
+            '\u{1b}' => o.push('e'),
+            '"' => o.push('"'),
+            '\\' => o.push('\\'),
+            '\u{85}' => o.push('N'),
+            '\u{a0}' => o.push('_'),
+            '\u{2028}' => o.push('L'),
+            '\u{2029}' => o.push('P'),
+            c if (c as u32) <= 0xFF => o.push_str(&format!("x{:02X}", c as u32)),
+            c if (c as u32) <= 0xFFFF => o.push_str(&format!("u{:04X}", c as u32)),
+            c => o.push_str(&format!("U{:08X}", c as u32)),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The style go-yaml v3 picks for a string (keys never use literal blocks).
+fn string_scalar(s: &str, key: bool) -> Scalar {
+    let a = analyze(s);
+    if s.contains('\n') {
+        let odd_break = s.contains(['\u{85}', '\u{2028}', '\u{2029}']);
+        if !key && a.block_allowed && !odd_break {
+            return Scalar::Literal("", s.to_owned());
+        }
+        return Scalar::Inline(double_quoted(s));
+    }
+    if !plain_resolves_to_str(s) {
+        return Scalar::Inline(double_quoted(s));
+    }
+    if a.plain_allowed {
+        Scalar::Inline(s.to_owned())
+    } else if a.single_allowed {
+        Scalar::Inline(format!("'{}'", s.replace('\'', "''")))
+    } else {
+        Scalar::Inline(double_quoted(s))
+    }
+}
+
+fn binary_scalar(b: &[u8]) -> Scalar {
+    let enc = STANDARD.encode(b);
+    if enc.len() < 70 {
+        return Scalar::Inline(format!("!!binary {enc}"));
+    }
+    let mut s = String::with_capacity(enc.len() + enc.len() / 70 + 1);
+    for chunk in enc.as_bytes().chunks(70) {
+        s.push_str(&String::from_utf8_lossy(chunk));
+        s.push('\n');
+    }
+    Scalar::Literal("!!binary ", s)
+}
+
+fn scalar(v: &Value) -> Scalar {
+    match v {
+        Value::Str(s) => string_scalar(s, false),
+        Value::Bytes(b) => binary_scalar(b),
+        Value::Int(i) => Scalar::Inline(i.to_string()),
+        Value::Float(f) => Scalar::Inline(format_float_g(*f)),
+        Value::Bool(b) => Scalar::Inline(b.to_string()),
+        Value::Time(t) => Scalar::Inline(t.to_rfc3339_nano()),
+        Value::Null | Value::Map(_) | Value::Seq(_) => Scalar::Inline("null".into()),
+    }
+}
+
+/// Splits the comment markers that precede an element: full-line heads and the inline one.
+fn split_comments(cs: &[&Comment]) -> (Vec<String>, Option<String>) {
+    let mut heads = Vec::new();
+    let mut inline: Option<String> = None;
+    for c in cs {
+        if c.inline {
+            if let Some(prev) = inline.take() {
+                heads.push(prev);
+            }
+            inline = Some(c.text.as_str().to_owned());
+        } else {
+            heads.push(c.text.as_str().to_owned());
+        }
+    }
+    (heads, inline)
+}
+
+impl Emitter {
+    pub(crate) fn new(n: usize) -> Self {
+        Emitter {
+            out: Vec::new(),
+            n,
+            column: 0,
+            whitespace: true,
+            indention: true,
+            foot_indent: None,
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        if self.column > 0 {
+            self.out.push(b'\n');
+        }
+        self.out
+    }
+
+    fn put_break(&mut self) {
+        self.out.push(b'\n');
+        self.column = 0;
+        self.whitespace = true;
+        self.indention = true;
+    }
+
+    fn write_indent(&mut self, ind: usize) {
+        if !self.indention || self.column > ind || (self.column == ind && !self.whitespace) {
+            self.put_break();
+        }
+        if self.foot_indent == Some(ind) {
+            self.put_break();
+        }
+        while self.column < ind {
+            self.out.push(b' ');
+            self.column += 1;
+        }
+        self.whitespace = true;
+        self.indention = true;
+        self.foot_indent = None;
+    }
+
+    fn write_raw(&mut self, s: &str) {
+        self.out.extend_from_slice(s.as_bytes());
+        self.column += s.chars().count();
+    }
+
+    fn write_indicator(&mut self, s: &str, need_ws: bool, is_ws: bool, is_indention: bool) {
+        if need_ws && !self.whitespace {
+            self.write_raw(" ");
+        }
+        self.write_raw(s);
+        self.whitespace = is_ws;
+        self.indention = self.indention && is_indention;
+    }
+
+    fn write_text(&mut self, s: &str) {
+        if !self.whitespace {
+            self.write_raw(" ");
+        }
+        self.write_raw(s);
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    fn comment_lines(&mut self, ind: usize, text: &str) {
+        for line in text.split(['\n', '\r']) {
+            self.write_indent(ind);
+            self.write_raw("#");
+            self.write_raw(line);
+            self.put_break();
+        }
+    }
+
+    fn line_comment(&mut self, text: &str) {
+        if !self.whitespace {
+            self.write_raw(" ");
+        }
+        let first = text.split(['\n', '\r']).next().unwrap_or("");
+        self.write_raw("#");
+        self.write_raw(first);
+        self.put_break();
+    }
+
+    fn next_indent(&self, ind: usize) -> usize {
+        self.n * ((ind + self.n) / self.n)
+    }
+
+    /// Writes a value after `key:` (`seq == false`, `ind` = key column) or after `-`
+    /// (`seq == true`, `ind` = dash column). `root` for a value written alone.
+    fn value(&mut self, v: &Value, ind: usize, seq: bool, inline: Option<&str>) {
+        let child = if seq { ind + 2 } else { self.next_indent(ind) };
+        match v {
+            Value::Map(m) if m.0.iter().any(|i| matches!(i, Item::Entry(..))) => {
+                if let Some(t) = inline {
+                    self.line_comment(t);
+                }
+                self.map(m, child);
+            }
+            Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => {
+                if let Some(t) = inline {
+                    self.line_comment(t);
+                }
+                self.seq(s, child);
+            }
+            Value::Map(_) | Value::Seq(_) => {
+                let empty = if matches!(v, Value::Map(_)) {
+                    "{}"
+                } else {
+                    "[]"
+                };
+                let comments: Vec<&str> = match v {
+                    Value::Map(m) => {
+                        m.0.iter()
+                            .filter_map(|i| match i {
+                                Item::Comment(c) => Some(c.text.as_str()),
+                                Item::Entry(..) => None,
+                            })
+                            .collect()
+                    }
+                    Value::Seq(s) => s
+                        .iter()
+                        .filter_map(|i| match i {
+                            SeqItem::Comment(c) => Some(c.text.as_str()),
+                            SeqItem::Value(_) => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if comments.is_empty() {
+                    self.write_text(empty);
+                    if let Some(t) = inline {
+                        self.line_comment(t);
+                    }
+                } else {
+                    if let Some(t) = inline {
+                        self.line_comment(t);
+                    }
+                    for c in comments {
+                        self.comment_lines(child, c);
+                    }
+                    self.write_indent(child);
+                    self.write_text(empty);
+                }
+            }
+            other => match scalar(other) {
+                Scalar::Inline(s) => {
+                    self.write_text(&s);
+                    if let Some(t) = inline {
+                        self.line_comment(t);
+                    }
+                }
+                Scalar::Literal(tag, s) => self.literal(tag, &s, ind, child, inline),
+            },
+        }
+    }
+
+    fn literal(&mut self, tag: &str, s: &str, parent: usize, content: usize, inline: Option<&str>) {
+        let mut header = String::from(tag);
+        header.push('|');
+        if s.starts_with([' ', '\n']) {
+            header.push_str(&(content.saturating_sub(parent)).to_string());
+        }
+        let trailing = s.len() - s.trim_end_matches('\n').len();
+        match (trailing, s.len() == 1) {
+            (0, _) => header.push('-'),
+            (1, false) => {}
+            _ => header.push('+'),
+        }
+        self.write_indicator(&header, true, false, false);
+        match inline {
+            Some(t) => self.line_comment(t),
+            None => self.put_break(),
+        }
+        let pieces: Vec<&str> = s.split('\n').collect();
+        let last = pieces.len().saturating_sub(1);
+        for (i, p) in pieces.iter().enumerate() {
+            if !p.is_empty() {
+                self.out.extend(std::iter::repeat_n(b' ', content));
+                self.out.extend_from_slice(p.as_bytes());
+                self.column = content + p.chars().count();
+                self.whitespace = false;
+                self.indention = false;
+            }
+            if i < last {
+                self.put_break();
+            }
+        }
+    }
+
+    fn key(&mut self, k: &str) {
+        let s = match string_scalar(k, true) {
+            Scalar::Inline(s) => s,
+            Scalar::Literal(_, s) => double_quoted(&s),
+        };
+        self.write_text(&s);
+        self.write_indicator(":", false, false, false);
+    }
+
+    pub(crate) fn map(&mut self, m: &Map, ind: usize) {
+        let mut pending: Vec<&Comment> = Vec::new();
+        for item in &m.0 {
+            match item {
+                Item::Comment(c) => pending.push(c),
+                Item::Entry(k, v) => {
+                    let (heads, inline) = split_comments(&pending);
+                    pending.clear();
+                    for h in &heads {
+                        self.comment_lines(ind, h);
+                    }
+                    self.write_indent(ind);
+                    self.key(k);
+                    self.value(v, ind, false, inline.as_deref());
+                }
+            }
+        }
+        self.foot(&pending, ind);
+    }
+
+    pub(crate) fn seq(&mut self, s: &[SeqItem], ind: usize) {
+        let mut pending: Vec<&Comment> = Vec::new();
+        for item in s {
+            match item {
+                SeqItem::Comment(c) => pending.push(c),
+                SeqItem::Value(v) => {
+                    let (heads, inline) = split_comments(&pending);
+                    pending.clear();
+                    for h in &heads {
+                        self.comment_lines(ind, h);
+                    }
+                    self.write_indent(ind);
+                    self.write_indicator("-", true, false, true);
+                    self.value(v, ind, true, inline.as_deref());
+                }
+            }
+        }
+        self.foot(&pending, ind);
+    }
+
+    fn foot(&mut self, pending: &[&Comment], ind: usize) {
+        if pending.is_empty() {
+            return;
+        }
+        for c in pending {
+            self.comment_lines(ind, c.text.as_str());
+        }
+        self.foot_indent = Some(ind);
+    }
+
+    /// One document whose root is `m`.
+    pub(crate) fn document(&mut self, m: &Map, first: bool) {
+        if !first {
+            if self.column > 0 {
+                self.put_break();
+            }
+            self.write_indicator("---", false, false, false);
+        }
+        self.foot_indent = None;
+        if m.0.iter().any(|i| matches!(i, Item::Entry(..))) {
+            self.map(m, 0);
+        } else {
+            for i in &m.0 {
+                if let Item::Comment(c) = i {
+                    self.comment_lines(0, c.text.as_str());
+                }
+            }
+            self.write_indent(0);
+            self.write_text("{}");
+        }
+        if self.column > 0 {
+            self.put_break();
+        }
+        self.foot_indent = None;
+    }
+
+    /// A value written alone (`decrypt --extract`).
+    pub(crate) fn root_value(&mut self, v: &Value) {
+        match v {
+            Value::Map(m) => self.document(m, true),
+            Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => self.seq(s, 0),
+            Value::Seq(_) => self.write_text("[]"),
+            other => match scalar(other) {
+                Scalar::Inline(s) => self.write_text(&s),
+                Scalar::Literal(tag, s) => self.literal(tag, &s, 0, self.n, None),
+            },
+        }
+    }
+}

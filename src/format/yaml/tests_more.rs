@@ -1,0 +1,677 @@
+//! Rule tables, comments, multi-document, aliases, errors and property tests.
+
+use proptest::prelude::*;
+
+use super::emit::format_float_g;
+use super::resolve::resolve_plain;
+use super::*;
+use crate::tree::Comment;
+use crate::tree::Item;
+use crate::tree::SeqItem;
+use crate::tree::Timestamp;
+
+fn load(s: &str) -> Result<Loaded, FormatError> {
+    YamlStore.load(s.as_bytes())
+}
+
+fn emit_doc(doc: &Document) -> String {
+    let out = YamlStore.emit(doc, None, &EmitOptions::default()).unwrap();
+    String::from_utf8(out.to_vec()).unwrap()
+}
+
+fn reemit(s: &str) -> String {
+    emit_doc(&load(s).unwrap().doc)
+}
+
+fn one(v: Value) -> String {
+    let mut m = Map::new();
+    m.push("k", v);
+    emit_doc(&Document::single(m))
+}
+
+#[test]
+fn resolver_table() {
+    use Value::*;
+    let cases: Vec<(&str, Value)> = vec![
+        ("true", Bool(true)),
+        ("True", Bool(true)),
+        ("TRUE", Bool(true)),
+        ("false", Bool(false)),
+        ("FALSE", Bool(false)),
+        ("yes", Value::str("yes")),
+        ("no", Value::str("no")),
+        ("on", Value::str("on")),
+        ("off", Value::str("off")),
+        ("y", Value::str("y")),
+        ("", Null),
+        ("~", Null),
+        ("null", Null),
+        ("Null", Null),
+        ("NULL", Null),
+        ("nULL", Value::str("nULL")),
+        ("42", Int(42)),
+        ("-42", Int(-42)),
+        ("+7", Int(7)),
+        ("1_000", Int(1000)),
+        ("0x1F", Int(31)),
+        ("0o17", Int(15)),
+        ("0b101", Int(5)),
+        ("-0b101", Int(-5)),
+        ("0755", Int(493)),
+        ("09", Float(9.0)),
+        ("9223372036854775807", Int(i64::MAX)),
+        ("-9223372036854775808", Int(i64::MIN)),
+        ("-9223372036854775809", Float(-9223372036854775809.0)),
+        ("1.5", Float(1.5)),
+        ("1.", Float(1.0)),
+        ("-.5", Float(-0.5)),
+        (".5", Float(0.5)),
+        ("1e3", Float(1000.0)),
+        ("1.0", Float(1.0)),
+        (".inf", Float(f64::INFINITY)),
+        ("-.Inf", Float(f64::NEG_INFINITY)),
+        ("+.INF", Float(f64::INFINITY)),
+        ("1e999", Value::str("1e999")),
+        (".x", Value::str(".x")),
+        ("1.2.3", Value::str("1.2.3")),
+        ("12:30", Value::str("12:30")),
+        ("0x", Value::str("0x")),
+        ("_1", Value::str("_1")),
+        ("-", Value::str("-")),
+        ("<<", Value::str("<<")),
+    ];
+    for (src, want) in cases {
+        assert_eq!(resolve_plain(src).unwrap(), want, "{src:?}");
+    }
+    assert!(matches!(resolve_plain(".nan").unwrap(), Float(f) if f.is_nan()));
+    assert!(resolve_plain("18446744073709551615").is_err());
+    let t = resolve_plain("2024-01-02").unwrap();
+    assert!(matches!(t, Time(t) if t.to_rfc3339_nano() == "2024-01-02T00:00:00Z"));
+    let t = resolve_plain("2001-12-14t21:59:43.10-05:00").unwrap();
+    assert!(matches!(t, Time(t) if t.to_rfc3339_nano() == "2001-12-14T21:59:43.1-05:00"));
+    let t = resolve_plain("2001-12-14 21:59:43.10").unwrap();
+    assert!(matches!(t, Time(t) if t.to_rfc3339_nano() == "2001-12-14T21:59:43.1Z"));
+}
+
+#[test]
+fn quoted_block_and_tagged_scalars() {
+    let l = load(
+        "a: 'true'\nb: \"12\"\nc: |\n  x\nd: >\n  y\n  z\ne: !!str 5\nf: !!int \"7\"\n\
+         g: !!float 3\nh: !!bool \"true\"\ni: !!null x\nj: !!binary aGVsbG8=\nk: !!binary /w==\n\
+         l: !custom 5\nm: !!timestamp 2020-01-01\n",
+    )
+    .unwrap();
+    let m = &l.doc.branches[0];
+    assert_eq!(m.get("a"), Some(&Value::str("true")));
+    assert_eq!(m.get("b"), Some(&Value::str("12")));
+    assert_eq!(m.get("c"), Some(&Value::str("x\n")));
+    assert_eq!(m.get("d"), Some(&Value::str("y z\n")));
+    assert_eq!(m.get("e"), Some(&Value::str("5")));
+    assert_eq!(m.get("f"), Some(&Value::Int(7)));
+    assert_eq!(m.get("g"), Some(&Value::Float(3.0)));
+    assert_eq!(m.get("h"), Some(&Value::Bool(true)));
+    assert_eq!(m.get("i"), Some(&Value::Null));
+    assert_eq!(m.get("j"), Some(&Value::str("hello")));
+    assert!(matches!(m.get("k"), Some(Value::Bytes(b)) if b.as_slice() == [0xff]));
+    assert_eq!(m.get("l"), Some(&Value::str("5")));
+    assert!(matches!(m.get("m"), Some(Value::Time(_))));
+    assert!(load("a: !!int abc\n").is_err());
+}
+
+#[test]
+fn quoting_table() {
+    let cases = [
+        ("plain", "k: plain\n"),
+        ("hello world", "k: hello world\n"),
+        ("", "k: \"\"\n"),
+        ("true", "k: \"true\"\n"),
+        ("123", "k: \"123\"\n"),
+        ("1.5", "k: \"1.5\"\n"),
+        ("null", "k: \"null\"\n"),
+        ("~", "k: \"~\"\n"),
+        ("2024-01-01", "k: \"2024-01-01\"\n"),
+        ("0x1F", "k: \"0x1F\"\n"),
+        ("yes", "k: \"yes\"\n"),
+        ("Off", "k: \"Off\"\n"),
+        ("y", "k: \"y\"\n"),
+        ("1:20", "k: \"1:20\"\n"),
+        ("-foo", "k: -foo\n"),
+        ("- foo", "k: '- foo'\n"),
+        ("a: b", "k: 'a: b'\n"),
+        ("a #b", "k: 'a #b'\n"),
+        ("a#b", "k: a#b\n"),
+        ("#x", "k: '#x'\n"),
+        ("*x", "k: '*x'\n"),
+        ("&x", "k: '&x'\n"),
+        ("!x", "k: '!x'\n"),
+        ("%x", "k: '%x'\n"),
+        ("@x", "k: '@x'\n"),
+        ("`x", "k: '`x'\n"),
+        ("[x", "k: '[x'\n"),
+        ("{x", "k: '{x'\n"),
+        ("x,y", "k: x,y\n"),
+        ("it's", "k: it's\n"),
+        ("'q'", "k: '''q'''\n"),
+        ("\"q\"", "k: '\"q\"'\n"),
+        (" lead", "k: ' lead'\n"),
+        ("trail ", "k: 'trail '\n"),
+        ("---", "k: '---'\n"),
+        ("a\tb", "k: \"a\\tb\"\n"),
+        ("bell\u{7}", "k: \"bell\\a\"\n"),
+        ("nul\u{0}", "k: \"nul\\0\"\n"),
+        ("del\u{7f}", "k: \"del\\x7F\"\n"),
+        ("héllo ünïcode", "k: héllo ünïcode\n"),
+        ("emoji 😀", "k: \"emoji \\U0001F600\"\n"),
+        (
+            "ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]",
+            "k: ENC[AES256_GCM,data:a,iv:b,tag:c,type:str]\n",
+        ),
+    ];
+    for (s, want) in cases {
+        assert_eq!(one(Value::str(s)), want, "{s:?}");
+        let back = load(want).unwrap();
+        assert_eq!(back.doc.branches[0].get("k"), Some(&Value::str(s)), "{s:?}");
+    }
+}
+
+#[test]
+fn non_string_scalar_emission() {
+    assert_eq!(one(Value::Int(-5)), "k: -5\n");
+    assert_eq!(one(Value::Bool(true)), "k: true\n");
+    assert_eq!(one(Value::Null), "k: null\n");
+    assert_eq!(one(Value::Float(1234.5678)), "k: 1234.5678\n");
+    assert_eq!(one(Value::Float(5.0)), "k: 5\n");
+    assert_eq!(one(Value::Float(f64::NEG_INFINITY)), "k: -.inf\n");
+    assert_eq!(one(Value::Float(f64::NAN)), "k: .nan\n");
+    let ts = Timestamp::parse_yaml("2024-01-01").unwrap();
+    assert_eq!(one(Value::Time(ts)), "k: 2024-01-01T00:00:00Z\n");
+    assert_eq!(
+        one(Value::Bytes(crate::tree::Bytes::new(vec![0xff, 0xfe]))),
+        "k: !!binary //4=\n"
+    );
+    for (f, s) in [
+        (123456.0, "123456"),
+        (1e6, "1e+06"),
+        (1234567.0, "1.234567e+06"),
+        (0.0001, "0.0001"),
+        (0.00001, "1e-05"),
+        (-0.0, "-0"),
+        (1.234568e9, "1.234568e+09"),
+        (1e21, "1e+21"),
+        (0.1, "0.1"),
+    ] {
+        assert_eq!(format_float_g(f), s, "{f}");
+    }
+}
+
+#[test]
+fn block_scalars() {
+    assert_eq!(one(Value::str("a\nb")), "k: |-\n    a\n    b\n");
+    assert_eq!(one(Value::str("a\nb\n")), "k: |\n    a\n    b\n");
+    assert_eq!(one(Value::str("a\nb\n\n")), "k: |+\n    a\n    b\n\n");
+    assert_eq!(one(Value::str(" a\nb")), "k: |4-\n     a\n    b\n");
+    assert_eq!(one(Value::str("a\n\nb")), "k: |-\n    a\n\n    b\n");
+    assert_eq!(one(Value::str("a \nb")), "k: \"a \\nb\"\n");
+    assert_eq!(one(Value::str("a\tx\nb")), "k: \"a\\tx\\nb\"\n");
+    // Content indentation: smallest multiple of N above the key column.
+    let mut inner = Map::new();
+    inner.push("enc", Value::str("x\ny\n"));
+    let mut m = Map::new();
+    m.push("l", Value::Seq(vec![SeqItem::Value(Value::Map(inner))]));
+    let out = emit_doc(&Document::single(m.clone()));
+    assert_eq!(out, "l:\n    - enc: |\n        x\n        y\n");
+    assert_eq!(load(&out).unwrap().doc.branches[0], m);
+    let out2 = YamlStore
+        .emit(
+            &Document::single(m.clone()),
+            None,
+            &EmitOptions { indent: Some(2) },
+        )
+        .unwrap();
+    assert_eq!(&out2[..], b"l:\n  - enc: |\n      x\n      y\n");
+    assert!(
+        YamlStore
+            .emit(
+                &Document::single(m.clone()),
+                None,
+                &EmitOptions { indent: Some(-1) }
+            )
+            .is_err()
+    );
+    let out1 = YamlStore
+        .emit(&Document::single(m), None, &EmitOptions { indent: Some(1) })
+        .unwrap();
+    assert_eq!(&out1[..], &out2[..]);
+}
+
+#[test]
+fn emit_value_alone() {
+    let ev = |v: &Value| {
+        String::from_utf8(
+            YamlStore
+                .emit_value(v, &EmitOptions::default())
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+    };
+    assert_eq!(ev(&Value::Int(5)), "5\n");
+    assert_eq!(ev(&Value::str("true")), "\"true\"\n");
+    let l = Value::Seq(vec![
+        SeqItem::Value(Value::str("a")),
+        SeqItem::Value(Value::Int(1)),
+    ]);
+    assert_eq!(ev(&l), "- a\n- 1\n");
+    let mut m = Map::new();
+    m.push("a", Value::Seq(vec![]));
+    m.push("b", Value::Map(Map::new()));
+    assert_eq!(ev(&Value::Map(m)), "a: []\nb: {}\n");
+}
+
+fn items_desc(m: &Map) -> Vec<String> {
+    m.0.iter()
+        .map(|i| match i {
+            Item::Comment(c) => format!("#{}{}", if c.inline { "i" } else { "" }, c.text.as_str()),
+            Item::Entry(k, _) => k.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn comment_placement() {
+    let src = "# head\n\n# c1\na: 1 # r1\n# c2\nb:\n    # c3\n    c: 2\n    # c4\n# c5\nd:\n    - x # r2\n    # c6\n    - y\n    # c7\n# c8\n";
+    let l = load(src).unwrap();
+    let m = &l.doc.branches[0];
+    assert_eq!(
+        items_desc(m),
+        [
+            "# head", "# c1", "#i r1", "a", "# c2", "b", "# c5", "d", "# c8"
+        ]
+    );
+    let Some(Value::Map(b)) = m.get("b") else {
+        panic!()
+    };
+    assert_eq!(items_desc(b), ["# c3", "c", "# c4"]);
+    let Some(Value::Seq(d)) = m.get("d") else {
+        panic!()
+    };
+    assert_eq!(d.len(), 5);
+    assert!(matches!(&d[0], SeqItem::Comment(c) if c.inline && c.text.as_str() == " r2"));
+    assert!(matches!(&d[2], SeqItem::Comment(c) if !c.inline && c.text.as_str() == " c6"));
+    assert!(matches!(&d[4], SeqItem::Comment(c) if c.text.as_str() == " c7"));
+    let out = emit_doc(&l.doc);
+    assert_eq!(
+        out,
+        "# head\n# c1\na: 1 # r1\n# c2\nb:\n    # c3\n    c: 2\n    # c4\n# c5\nd:\n    - x # r2\n    # c6\n    - \"y\"\n    # c7\n# c8\n"
+    );
+    assert_eq!(load(&out).unwrap().doc, l.doc);
+}
+
+#[test]
+fn plain_comment_fixtures_load_and_reemit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sops/plain");
+    let c = std::fs::read_to_string(root.join("comments.yaml")).unwrap();
+    assert_eq!(
+        reemit(&c),
+        "# first comment in file\nlorem: ipsum\n# this-is-a-comment\ndolor: sit\n"
+    );
+    let cl = std::fs::read_to_string(root.join("comments_list.yaml")).unwrap();
+    let l = load(&cl).unwrap();
+    let Some(Value::Seq(s)) = l.doc.branches[0].get("lorem") else {
+        panic!()
+    };
+    assert!(matches!(&s[1], SeqItem::Comment(c) if c.text.as_str() == "this-is-a-comment"));
+    assert_eq!(
+        reemit(&cl),
+        "lorem:\n    - foo\n    #this-is-a-comment\n    - bar\n"
+    );
+}
+
+#[test]
+fn inline_marker_becomes_line_comment_of_next_value() {
+    let mut inner = Map::new();
+    inner.push("x", Value::Int(1));
+    let mut m = Map::new();
+    m.push_comment(Comment {
+        text: " on a".into(),
+        inline: true,
+    });
+    m.push("a", Value::str("v"));
+    m.push_comment(Comment {
+        text: " on b".into(),
+        inline: true,
+    });
+    m.push("b", Value::Map(inner));
+    m.push_comment(Comment::line(" foot"));
+    let doc = Document::single(m);
+    let out = emit_doc(&doc);
+    assert_eq!(out, "a: v # on a\nb: # on b\n    x: 1\n# foot\n");
+    assert_eq!(load(&out).unwrap().doc, doc);
+}
+
+#[test]
+fn multi_document_streams() {
+    let l =
+        load("a: 1\nsops:\n    version: 3.13.2\n---\nb: 2\nsops:\n    x: 1\n---\n---\nc: [1, 2]\n")
+            .unwrap();
+    assert_eq!(l.doc.branches.len(), 4);
+    assert!(l.doc.branches[2].is_empty());
+    assert!(l.doc.branches[1].get("sops").is_none());
+    let meta = l.meta.clone().unwrap();
+    assert_eq!(meta.get("version"), Some(&Value::str("3.13.2")));
+    let out = YamlStore
+        .emit(&l.doc, Some(&meta), &EmitOptions::default())
+        .unwrap();
+    let want = "a: 1\nsops:\n    version: 3.13.2\n---\nb: 2\nsops:\n    version: 3.13.2\n---\nsops:\n    version: 3.13.2\n---\nc:\n    - 1\n    - 2\nsops:\n    version: 3.13.2\n";
+    assert_eq!(std::str::from_utf8(&out).unwrap(), want);
+    // Duplicates are only rejected in the first document.
+    assert!(load("a: 1\n---\nb: 1\nb: 2\n").is_ok());
+    assert!(load("a: 1\na: 2\n").is_err());
+    // Empty inputs.
+    assert_eq!(load("").unwrap().doc.branches.len(), 0);
+    assert_eq!(load("\n\n").unwrap().doc.branches.len(), 0);
+    let c = load("# only a comment\n").unwrap();
+    assert_eq!(c.doc.branches.len(), 1);
+    assert_eq!(items_desc(&c.doc.branches[0]), ["# only a comment"]);
+    assert_eq!(load("---\n").unwrap().doc.branches, vec![Map::new()]);
+    assert_eq!(emit_doc(&Document::single(Map::new())), "{}\n");
+}
+
+#[test]
+fn aliases_and_merge_keys() {
+    let l = load(
+        "base: &b\n    x: 1\n    y: [a, b]\nother:\n    <<: *b\n    z: *b\ns: &s hello\nt: *s\n",
+    )
+    .unwrap();
+    let m = &l.doc.branches[0];
+    let base = m.get("base").unwrap().clone();
+    let Some(Value::Map(other)) = m.get("other") else {
+        panic!()
+    };
+    assert_eq!(other.get("<<"), Some(&base));
+    assert_eq!(other.get("z"), Some(&base));
+    assert_eq!(m.get("t"), Some(&Value::str("hello")));
+    let out = emit_doc(&l.doc);
+    assert!(out.contains("    \"<<\":\n        x: 1\n"), "{out}");
+    assert!(!out.contains('&') && !out.contains('*'));
+    // Alias bomb.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let e = load(&bomb).unwrap_err();
+    assert!(e.message.contains("alias expansion"), "{e}");
+    assert!(load("a: &a [*a]\n").is_err());
+}
+
+#[test]
+fn errors_have_position_and_no_document_text() {
+    let cases = [
+        ("secretkey: [unclosed secretvalue\n", ""),
+        ("1: secretvalue\n", "non-string key"),
+        ("true: secretvalue\n", "non-string key"),
+        ("~: secretvalue\n", "non-string key"),
+        ("2024-01-01: secretvalue\n", "non-string key"),
+        ("1.5: secretvalue\n", "non-string key"),
+        ("? [secretkey]\n: secretvalue\n", "non-string key"),
+        ("secretkey: 1\nsecretkey: 2\n", "already defined"),
+        ("- secretvalue\n", "sequences"),
+        ("secretvalue\n", "values"),
+        ("secretkey: 18446744073709551615\n", "64-bit"),
+        ("secretkey: *secretanchor\n", ""),
+        ("sops: secretvalue\n", "mapping"),
+        ("secretkey: \"\tsecretvalue\n", ""),
+        ("secretkey: secretvalue\n secretkey2: x: y\n", ""),
+    ];
+    for (src, needle) in cases {
+        let e = load(src).unwrap_err();
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("secret"), "{src:?} -> {shown}");
+        assert!(e.message.contains(needle), "{src:?} -> {shown}");
+        if needle != "mapping" {
+            assert!(e.position.is_some(), "{src:?} -> {shown}");
+        }
+    }
+    assert!(YamlStore.load(&[0xff, 0xfe, b'a']).is_err());
+}
+
+fn arb_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{1,8}",
+        Just(String::new()),
+        Just("true".to_owned()),
+        Just("123".to_owned()),
+        Just("1.5".to_owned()),
+        Just("null".to_owned()),
+        Just("yes".to_owned()),
+        Just("2024-01-01".to_owned()),
+        Just("a: b".to_owned()),
+        Just("- x".to_owned()),
+        Just("#x".to_owned()),
+        Just("x #y".to_owned()),
+        Just("'q\"".to_owned()),
+        Just("ünï 😀".to_owned()),
+        Just("tab\there".to_owned()),
+        Just("line1\nline2".to_owned()),
+        Just("\n".to_owned()),
+        Just("  lead\nx\n\n".to_owned()),
+        Just("\nstarts with break".to_owned()),
+        Just("trail \nx".to_owned()),
+        "[ -~]{0,12}",
+        "[ -~\n\t]{0,12}",
+        "\\PC{0,6}",
+    ]
+}
+
+fn arb_comment() -> impl Strategy<Value = String> {
+    "[ -~]{0,10}"
+}
+
+fn arb_scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        arb_text().prop_map(Value::str),
+        any::<i64>().prop_map(Value::Int),
+        any::<f64>()
+            .prop_filter("not integral", |f| f.is_nan()
+                || f.fract() != 0.0
+                || f.is_infinite())
+            .prop_map(Value::Float),
+        any::<bool>().prop_map(Value::Bool),
+        Just(Value::Null),
+        (
+            1970u16..2100,
+            1u8..13,
+            1u8..29,
+            0u8..24,
+            0u8..60,
+            0u32..1_000_000_000,
+            -50i32..50
+        )
+            .prop_map(|(year, month, day, hour, minute, nanos, off)| {
+                Value::Time(Timestamp {
+                    year,
+                    month,
+                    day,
+                    hour,
+                    minute,
+                    second: 7,
+                    nanos,
+                    offset_seconds: off * 900,
+                })
+            }),
+    ]
+}
+
+/// Comment markers in the canonical positions the emitter preserves.
+fn with_comments<T>(
+    entries: Vec<(Vec<String>, Option<String>, T, bool)>,
+    foot: Vec<String>,
+) -> Vec<(Option<Comment>, Option<T>)> {
+    let mut out = Vec::new();
+    let nonempty = !entries.is_empty();
+    for (heads, inline, v, scalar) in entries {
+        for h in heads {
+            out.push((Some(Comment::line(h)), None));
+        }
+        if let (Some(t), true) = (inline, scalar) {
+            out.push((
+                Some(Comment {
+                    text: t.into(),
+                    inline: true,
+                }),
+                None,
+            ));
+        }
+        out.push((None, Some(v)));
+    }
+    if nonempty {
+        for f in foot {
+            out.push((Some(Comment::line(f)), None));
+        }
+    }
+    out
+}
+
+fn arb_value() -> impl Strategy<Value = Value> {
+    arb_scalar().prop_recursive(4, 48, 6, |inner| {
+        let entry = (
+            prop::collection::vec(arb_comment(), 0..2),
+            prop::option::of(arb_comment()),
+            inner.clone(),
+        )
+            .boxed();
+        prop_oneof![
+            (
+                prop::collection::vec(("[a-z0-9 ._-]{1,6}", entry.clone()), 0..5),
+                prop::collection::vec(arb_comment(), 0..2)
+            )
+                .prop_map(|(es, foot)| {
+                    let mut seen = std::collections::HashSet::new();
+                    let es = es
+                        .into_iter()
+                        .filter(|(k, _)| seen.insert(k.clone()) && k != "sops")
+                        .map(|(k, (h, i, v))| {
+                            let sc = !matches!(v, Value::Map(_) | Value::Seq(_));
+                            (h, i, (k, v), sc)
+                        })
+                        .collect();
+                    let items = with_comments(es, foot)
+                        .into_iter()
+                        .map(|(c, kv)| match (c, kv) {
+                            (Some(c), _) => Item::Comment(c),
+                            (None, Some((k, v))) => Item::Entry(k, v),
+                            (None, None) => unreachable!(),
+                        })
+                        .collect();
+                    Value::Map(Map(items))
+                }),
+            (
+                prop::collection::vec(entry, 0..5),
+                prop::collection::vec(arb_comment(), 0..2)
+            )
+                .prop_map(|(es, foot)| {
+                    let es = es
+                        .into_iter()
+                        .map(|(h, i, v)| {
+                            let sc = !matches!(v, Value::Map(_) | Value::Seq(_));
+                            (h, i, v, sc)
+                        })
+                        .collect();
+                    let items = with_comments(es, foot)
+                        .into_iter()
+                        .map(|(c, v)| match (c, v) {
+                            (Some(c), _) => SeqItem::Comment(c),
+                            (None, Some(v)) => SeqItem::Value(v),
+                            (None, None) => unreachable!(),
+                        })
+                        .collect();
+                    Value::Seq(items)
+                }),
+        ]
+    })
+}
+
+/// Normalises what YAML cannot distinguish: integral floats read back as ints, empty
+/// containers lose their comments, a map/list item's first head comment in a list may move.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+        (Value::Map(x), Value::Map(y)) => {
+            x.0.len() == y.0.len()
+                && x.0.iter().zip(&y.0).all(|(p, q)| match (p, q) {
+                    (Item::Entry(k1, v1), Item::Entry(k2, v2)) => k1 == k2 && same(v1, v2),
+                    (Item::Comment(c1), Item::Comment(c2)) => c1 == c2,
+                    _ => false,
+                })
+        }
+        (Value::Seq(x), Value::Seq(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|(p, q)| match (p, q) {
+                    (SeqItem::Value(v1), SeqItem::Value(v2)) => same(v1, v2),
+                    (SeqItem::Comment(c1), SeqItem::Comment(c2)) => c1 == c2,
+                    _ => false,
+                })
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether a tree only uses comment placements the format can represent exactly.
+fn representable(v: &Value, in_seq: bool) -> bool {
+    match v {
+        Value::Map(m) => {
+            let has_entries = m.entries().next().is_some();
+            if !has_entries && !m.is_empty() {
+                return false;
+            }
+            if in_seq && matches!(m.0.first(), Some(Item::Comment(_))) {
+                return false;
+            }
+            m.entries().all(|(_, v)| representable(v, false))
+        }
+        Value::Seq(s) => {
+            let has = s.iter().any(|i| matches!(i, SeqItem::Value(_)));
+            if !has && !s.is_empty() {
+                return false;
+            }
+            if in_seq && matches!(s.first(), Some(SeqItem::Comment(_))) {
+                return false;
+            }
+            s.iter().all(|i| match i {
+                SeqItem::Value(v) => representable(v, true),
+                SeqItem::Comment(_) => true,
+            })
+        }
+        _ => true,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn prop_load_emit_roundtrip(v in arb_value()) {
+        let Value::Map(m) = v else { return Ok(()) };
+        prop_assume!(representable(&Value::Map(m.clone()), false));
+        let doc = Document::single(m.clone());
+        let out = emit_doc(&doc);
+        let back = load(&out).map_err(|e| TestCaseError::fail(format!("{e}\n{out}")))?;
+        prop_assert_eq!(back.doc.branches.len(), 1, "{}", out);
+        prop_assert!(same(&Value::Map(back.doc.branches[0].clone()), &Value::Map(m)), "{}", out);
+    }
+
+    #[test]
+    fn prop_arbitrary_bytes_never_panic(b in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = YamlStore.load(&b);
+    }
+
+    #[test]
+    fn prop_yamlish_text_never_panics(s in "[-:#&*!|>'\"{}\\[\\], ?a-c0-9\n\t~.]{0,80}") {
+        if let Ok(l) = YamlStore.load(s.as_bytes()) {
+            let _ = YamlStore.emit(&l.doc, l.meta.as_ref(), &EmitOptions::default());
+        }
+    }
+}
