@@ -144,13 +144,13 @@ impl KmsKey {
             .ok_or_else(|| KeyError::with_hint("invalid AWS KMS key ARN", ARN_HINT))?
             .to_owned();
         let role = role.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-        if let Some(r) = &role {
-            if !valid_role(r) {
-                return Err(KeyError::with_hint(
-                    format!("invalid IAM role ARN for KMS key {arn}"),
-                    "expected arn:aws:iam::<account>:role/<name>",
-                ));
-            }
+        if let Some(r) = &role
+            && !valid_role(r)
+        {
+            return Err(KeyError::with_hint(
+                format!("invalid IAM role ARN for KMS key {arn}"),
+                "expected arn:aws:iam::<account>:role/<name>",
+            ));
         }
         Ok(KmsKey {
             arn,

@@ -42,9 +42,12 @@ impl fmt::Debug for Credentials {
 
 type Resolved = Result<Arc<Credentials>, KeyError>;
 
+/// (profile, role).
+type CacheKey = (Option<String>, Option<String>);
+
 /// Per-run cache: (profile, role) → credentials or the error.
 #[derive(Default)]
-struct Cache(Mutex<HashMap<(Option<String>, Option<String>), Resolved>>);
+struct Cache(Mutex<HashMap<CacheKey, Resolved>>);
 
 /// A parsed INI-style AWS file: section name → key → value.
 type Sections = HashMap<String, HashMap<String, String>>;
@@ -376,10 +379,10 @@ pub(crate) fn resolve(
         .map(str::to_owned);
     let cache = ctx.cached(Cache::default);
     let key = (profile.clone(), role.map(str::to_owned));
-    if let Ok(map) = cache.0.lock() {
-        if let Some(hit) = map.get(&key) {
-            return hit.clone();
-        }
+    if let Ok(map) = cache.0.lock()
+        && let Some(hit) = map.get(&key)
+    {
+        return hit.clone();
     }
     let result = match role {
         Some(role_arn) => resolve(ctx, profile.as_deref(), None, region).and_then(|base| {
@@ -405,6 +408,7 @@ pub(crate) fn resolve(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

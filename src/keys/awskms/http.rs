@@ -233,6 +233,12 @@ pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
             s = s.replace(secret, "[redacted]");
         }
     }
+    // Signatures echoed back (`Signature=<hex>`).
+    while let Some(i) = s.find("Signature=") {
+        let rest = s.get(i + 10..).unwrap_or("");
+        let hex_len = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
+        s.replace_range(i..i + 10 + hex_len, "[redacted signature]");
+    }
     let s = s.trim();
     match s.char_indices().nth(300) {
         Some((i, _)) => format!("{}…", s.get(..i).unwrap_or(s)),
@@ -431,6 +437,7 @@ pub(crate) fn send(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

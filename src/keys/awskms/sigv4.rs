@@ -198,6 +198,7 @@ impl Signer<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     //! Vectors from the AWS Signature Version 4 test suite (credentials `AKIDEXAMPLE`,
     //! region `us-east-1`, service `service`, 2015-08-30T12:36:00Z).

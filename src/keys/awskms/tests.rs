@@ -1,5 +1,6 @@
 //! Unit tests of the `kms` key source that need no server (see `tests/kms_aws.rs` for the
 //! moto and loopback-server tests).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
