@@ -327,11 +327,22 @@ fn parse_rule(
         }
     } else {
         let mut group = Vec::new();
+        let aws_profile = match m.get("aws_profile") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(cx.string(v, &format!("{at}.aws_profile"))?),
+        };
         for (name, kind) in FLAT_KEY_FIELDS {
             let Some(v) = m.get(name) else { continue };
             let fat = format!("{at}.{name}");
             for (i, s) in cx.string_list(v, &fat)?.iter().enumerate() {
-                push_unique(&mut group, cx.key(kind, s, &format!("{fat}[{i}]"))?);
+                let kat = format!("{fat}[{i}]");
+                let key = match (kind, &aws_profile) {
+                    (KeyKind::Kms, Some(p)) => keys::awskms::KmsKey::parse(s)
+                        .map(|k| Arc::new(k.with_profile(Some(p.clone()))) as Arc<dyn MasterKey>)
+                        .map_err(|e| cx.invalid(&kat, e.to_string()))?,
+                    _ => cx.key(kind, s, &kat)?,
+                };
+                push_unique(&mut group, key);
             }
         }
         if !group.is_empty() {

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::tree::Map;
 
 pub mod age;
+pub mod awskms;
 pub mod group;
 pub mod opaque;
 pub mod pgp;
@@ -226,6 +227,14 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
             Err(e) => Err(e),
         },
         KeyKind::Pgp => pgp::PgpKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::Kms => match awskms::KmsKey::from_entry(entry) {
+            Ok(k) => Ok(Arc::new(k)),
+            // An ARN this build cannot parse: keep the entry for the other keys' sake.
+            Err(e) if entry.get("arn").is_some() => {
+                Ok(Arc::new(opaque::OpaqueKey::unusable(kind, entry, e)))
+            }
+            Err(e) => Err(e),
+        },
         other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }
 }
@@ -235,6 +244,7 @@ pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyErr
     match kind {
         KeyKind::Age => age::AgeKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::Pgp => pgp::PgpKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::Kms => awskms::KmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         other => Err(KeyError::new(format!(
             "`{}` keys are not supported yet",
             other.field()
@@ -248,9 +258,13 @@ pub fn key_from_policy_entry(
     kind: KeyKind,
     entry: &crate::tree::Value,
 ) -> Result<Arc<dyn MasterKey>, KeyError> {
-    let _ = entry;
-    Err(KeyError::new(format!(
-        "`{}` keys are not supported yet",
-        kind.field()
-    )))
+    match (kind, entry) {
+        (KeyKind::Kms, crate::tree::Value::Map(m)) => {
+            awskms::KmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        _ => Err(KeyError::new(format!(
+            "`{}` keys are not supported yet",
+            kind.field()
+        ))),
+    }
 }

@@ -1,0 +1,482 @@
+//! The `kms` key source: AWS KMS `Encrypt`/`Decrypt` over the JSON 1.1 protocol, signed
+//! with SigV4, over blocking HTTP.
+//!
+//! Credentials come from [`KeyContext`] only (see [`creds`] for the order). Endpoints can
+//! be overridden with `AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL` (and `_STS`). Calls time
+//! out after `LEAFSEAL_AWS_TIMEOUT_SECS` (10 s) and are retried up to `AWS_MAX_ATTEMPTS`
+//! (3) times on network errors, 5xx and throttling, with exponential backoff starting at
+//! `LEAFSEAL_AWS_RETRY_DELAY_MS` (200 ms). Errors name the key, the credential source,
+//! the HTTP status and the AWS error code, never a secret.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+use crate::keys::KeyContext;
+use crate::keys::KeyError;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::tree::Map;
+use crate::tree::Timestamp;
+use crate::tree::Value;
+
+mod creds;
+mod http;
+mod sigv4;
+mod sts;
+#[cfg(test)]
+mod tests;
+
+/// An AWS KMS master key: a key ARN, an optional role to assume, an encryption context
+/// and an optional named profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KmsKey {
+    arn: String,
+    region: String,
+    role: Option<String>,
+    context: BTreeMap<String, String>,
+    aws_profile: Option<String>,
+}
+
+const ARN_HINT: &str = "expected arn:aws:kms:<region>:<account>:key/<id> or …:alias/<name>, \
+                        optionally followed by +<role ARN>";
+
+/// The region of a KMS key ARN (`arn:aws[-*]:kms:<region>:<account>:(key|alias)/…`).
+fn arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("kms"), Some(region), Some(account), Some(res)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let partition_ok = partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let account_ok = !account.is_empty() && account.bytes().all(|b| b.is_ascii_digit());
+    let res_ok = ["key/", "alias/"]
+        .iter()
+        .any(|p| res.strip_prefix(p).is_some_and(|r| !r.is_empty()));
+    let clean = !arn
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+    (partition_ok && region_ok && account_ok && res_ok && clean).then_some(region)
+}
+
+fn valid_role(role: &str) -> bool {
+    let mut parts = role.splitn(6, ':');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("arn"), Some(p), Some("iam"), Some(""), Some(_), Some(res))
+            if p.starts_with("aws") && res.starts_with("role/") && res.len() > 5
+    ) && !role
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+}
+
+/// Parses `--encryption-context k:v,k2:v2` (sops's format: pairs split at the first `:`,
+/// surrounding whitespace trimmed, empty items skipped).
+pub fn parse_context(s: &str) -> Result<BTreeMap<String, String>, KeyError> {
+    let mut out = BTreeMap::new();
+    for item in s.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let Some((k, v)) = item.split_once(':') else {
+            return Err(KeyError::with_hint(
+                "invalid encryption context: an item has no `:`",
+                "use --encryption-context key:value,key2:value2",
+            ));
+        };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(KeyError::with_hint(
+                "invalid encryption context: empty key",
+                "use --encryption-context key:value,key2:value2",
+            ));
+        }
+        out.insert(k.to_owned(), v.trim().to_owned());
+    }
+    Ok(out)
+}
+
+/// A field of a metadata entry, matched case-insensitively (sops reads them that way).
+fn field<'m>(entry: &'m Map, name: &str) -> Option<&'m Value> {
+    entry
+        .entries()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::Str(s) => Some(s.as_str().to_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        _ => None,
+    }
+}
+
+impl KmsKey {
+    /// A key from its parts. `arn` must be a KMS key or alias ARN (its region is used),
+    /// `role` an IAM role ARN; an empty role or profile counts as none.
+    pub fn new(
+        arn: impl Into<String>,
+        role: Option<String>,
+        context: BTreeMap<String, String>,
+        aws_profile: Option<String>,
+    ) -> Result<KmsKey, KeyError> {
+        let arn = arn.into().trim().to_owned();
+        let region = arn_region(&arn)
+            .ok_or_else(|| KeyError::with_hint("invalid AWS KMS key ARN", ARN_HINT))?
+            .to_owned();
+        let role = role.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
+        if let Some(r) = &role
+            && !valid_role(r)
+        {
+            return Err(KeyError::with_hint(
+                format!("invalid IAM role ARN for KMS key {arn}"),
+                "expected arn:aws:iam::<account>:role/<name>",
+            ));
+        }
+        Ok(KmsKey {
+            arn,
+            region,
+            role,
+            context,
+            aws_profile: aws_profile.filter(|p| !p.is_empty()),
+        })
+    }
+
+    /// Parses the command-line / policy form `ARN` or `ARN+ROLE_ARN`.
+    pub fn parse(s: &str) -> Result<KmsKey, KeyError> {
+        let s = s.trim();
+        let (arn, role) = match s.split_once('+') {
+            Some((a, r)) => (a, Some(r.to_owned())),
+            None => (s, None),
+        };
+        KmsKey::new(arn, role, BTreeMap::new(), None)
+    }
+
+    /// Parses `--kms` / `SOPS_KMS_ARN` (comma-separated `ARN[+ROLE]`), giving every key
+    /// the same encryption context and profile (`--encryption-context`, `--aws-profile`).
+    pub fn list_from_str(
+        s: &str,
+        context: &BTreeMap<String, String>,
+        aws_profile: Option<&str>,
+    ) -> Result<Vec<KmsKey>, KeyError> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                Ok(KmsKey::parse(a)?
+                    .with_context(context.clone())
+                    .with_profile(aws_profile.map(str::to_owned)))
+            })
+            .collect()
+    }
+
+    /// The same key with this encryption context.
+    pub fn with_context(mut self, context: BTreeMap<String, String>) -> KmsKey {
+        self.context = context;
+        self
+    }
+
+    /// The same key with this named profile (`None` or empty: the default chain).
+    pub fn with_profile(mut self, aws_profile: Option<String>) -> KmsKey {
+        self.aws_profile = aws_profile.filter(|p| !p.is_empty());
+        self
+    }
+
+    /// Reads a metadata entry (`arn`, `role`, `context`, `aws_profile`), or a policy
+    /// `key_groups` entry of the same shape.
+    pub fn from_entry(entry: &Map) -> Result<KmsKey, KeyError> {
+        let arn = field(entry, "arn")
+            .and_then(Value::as_str)
+            .ok_or_else(|| KeyError::new("kms entry without `arn`"))?;
+        let string = |name: &str| -> Result<Option<String>, KeyError> {
+            match field(entry, name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => scalar(v)
+                    .map(Some)
+                    .ok_or_else(|| KeyError::new(format!("kms entry: `{name}` must be a string"))),
+            }
+        };
+        let role = string("role")?;
+        let aws_profile = string("aws_profile")?;
+        let mut context = BTreeMap::new();
+        match field(entry, "context") {
+            None | Some(Value::Null) => {}
+            Some(Value::Map(m)) => {
+                for (k, v) in m.entries() {
+                    match v {
+                        Value::Null => {}
+                        v => {
+                            let v = scalar(v).ok_or_else(|| {
+                                KeyError::new("kms entry: `context` values must be strings")
+                            })?;
+                            context.insert(k.to_owned(), v);
+                        }
+                    }
+                }
+            }
+            Some(_) => return Err(KeyError::new("kms entry: `context` must be a mapping")),
+        }
+        KmsKey::new(arn, role, context, aws_profile)
+    }
+
+    /// The key ARN.
+    pub fn arn(&self) -> &str {
+        &self.arn
+    }
+    /// The region, from the ARN.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+    /// The role to assume first, if any.
+    pub fn role(&self) -> Option<&str> {
+        self.role.as_deref()
+    }
+    /// The encryption context.
+    pub fn context(&self) -> &BTreeMap<String, String> {
+        &self.context
+    }
+    /// The named profile, if any.
+    pub fn aws_profile(&self) -> Option<&str> {
+        self.aws_profile.as_deref()
+    }
+
+    fn context_json(&self) -> String {
+        let obj: serde_json::Map<String, serde_json::Value> = self
+            .context
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::Value::Object(obj).to_string()
+    }
+
+    fn json_str(s: &str) -> String {
+        serde_json::Value::String(s.to_owned()).to_string()
+    }
+
+    /// One KMS call (`Encrypt` or `Decrypt`); `blob_b64` is the plaintext or ciphertext.
+    fn call(
+        &self,
+        ctx: &KeyContext,
+        action: &str,
+        blob_field: &str,
+        blob_b64: &str,
+    ) -> Result<http::Response, KeyError> {
+        let verb = if action == "Encrypt" {
+            "encrypt the data key with"
+        } else {
+            "decrypt the data key with"
+        };
+        let creds =
+            creds::resolve(ctx, self.aws_profile(), self.role(), &self.region).map_err(|e| {
+                KeyError {
+                    message: format!(
+                        "cannot {verb} AWS KMS key {}: no usable credentials: {}",
+                        self.arn, e.message
+                    ),
+                    hint: e
+                        .hint
+                        .or_else(|| Some("check AWS_PROFILE / credentials".to_owned())),
+                }
+            })?;
+        let ep = sts::service_endpoint(ctx, "kms", &self.region)?;
+        let mut body = Zeroizing::new(format!(
+            "{{\"KeyId\":{},\"{blob_field}\":\"{blob_b64}\"",
+            Self::json_str(&self.arn)
+        ));
+        if !self.context.is_empty() {
+            body.push_str(",\"EncryptionContext\":");
+            body.push_str(&self.context_json());
+        }
+        body.push('}');
+        let payload_hash = sigv4::sha256_hex(body.as_bytes());
+        let target = format!("TrentService.{action}");
+        let headers = || {
+            let amz_date = sigv4::amz_date(&Timestamp::now_utc());
+            let mut h = vec![
+                ("Host".to_owned(), ep.authority.clone()),
+                (
+                    "Content-Type".to_owned(),
+                    "application/x-amz-json-1.1".to_owned(),
+                ),
+                ("X-Amz-Date".to_owned(), amz_date.clone()),
+                ("X-Amz-Target".to_owned(), target.clone()),
+            ];
+            if let Some(t) = &creds.session_token {
+                h.push(("X-Amz-Security-Token".to_owned(), t.as_str().to_owned()));
+            }
+            let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let auth = sigv4::Signer {
+                access_key_id: &creds.access_key_id,
+                secret_access_key: &creds.secret_access_key,
+                region: &self.region,
+                service: "kms",
+                amz_date: &amz_date,
+            }
+            .authorization(&sigv4::Request {
+                method: "POST",
+                path: &ep.path,
+                query: &[],
+                headers: &refs,
+                payload_hash: &payload_hash,
+            });
+            h.push(("Authorization".to_owned(), auth));
+            h
+        };
+        let mut secrets = vec![creds.secret_access_key.as_str(), blob_b64];
+        if let Some(t) = &creds.session_token {
+            secrets.push(t.as_str());
+        }
+        let settings = http::Settings::from_ctx(ctx);
+        http::send(ctx, settings, "POST", &ep, &headers, body.as_bytes(), &secrets).map_err(|f| {
+            let hint = match (f.code(), f.status()) {
+                (Some("InvalidCiphertextException"), _) => {
+                    "the encryption context must match the one used to encrypt, and the data \
+                     key must have been encrypted under this key"
+                        .to_owned()
+                }
+                (Some("NotFoundException" | "InvalidArnException"), _) => {
+                    format!("check the key ARN and its region ({})", self.region)
+                }
+                (Some("DisabledException" | "KMSInvalidStateException"), _) => {
+                    "the key is disabled or pending deletion".to_owned()
+                }
+                (Some(c), _) if http::is_throttling(c) => {
+                    "AWS KMS is throttling requests; retry later".to_owned()
+                }
+                (_, Some(429)) => "AWS KMS is throttling requests; retry later".to_owned(),
+                (_, Some(s)) if s >= 500 => "AWS KMS had a server error; retry later".to_owned(),
+                (Some(_), _) | (None, Some(_)) => format!(
+                    "check AWS_PROFILE / credentials (used: {}) and that the key policy allows kms:{action}",
+                    creds.source
+                ),
+                (None, None) => format!(
+                    "check network access to {}, or set AWS_ENDPOINT_URL_KMS",
+                    ep.url()
+                ),
+            };
+            KeyError::with_hint(
+                format!(
+                    "cannot {verb} AWS KMS key {} (credentials: {}): {}",
+                    self.arn,
+                    creds.source,
+                    f.describe()
+                ),
+                hint,
+            )
+        })
+    }
+
+    /// Takes a base64 string field out of a JSON response.
+    fn response_field(
+        &self,
+        resp: &http::Response,
+        name: &str,
+        what: &str,
+    ) -> Result<Zeroizing<String>, KeyError> {
+        let malformed = || {
+            KeyError::with_hint(
+                format!(
+                    "AWS KMS returned a malformed {what} response for key {}",
+                    self.arn
+                ),
+                "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
+            )
+        };
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&resp.body).map_err(|_| malformed())?;
+        match v.get_mut(name).map(serde_json::Value::take) {
+            Some(serde_json::Value::String(s)) => Ok(Zeroizing::new(s)),
+            _ => Err(malformed()),
+        }
+    }
+}
+
+impl MasterKey for KmsKey {
+    fn kind(&self) -> KeyKind {
+        KeyKind::Kms
+    }
+
+    fn id(&self) -> String {
+        match &self.role {
+            Some(r) => format!("{}+{r}", self.arn),
+            None => self.arn.clone(),
+        }
+    }
+
+    fn wrap(&self, secret: &[u8], ctx: &KeyContext) -> Result<String, KeyError> {
+        let plain = Zeroizing::new(STANDARD.encode(secret));
+        let resp = self.call(ctx, "Encrypt", "Plaintext", &plain)?;
+        let blob = self.response_field(&resp, "CiphertextBlob", "Encrypt")?;
+        match STANDARD.decode(blob.as_bytes()) {
+            Ok(b) if !b.is_empty() => Ok(blob.as_str().to_owned()),
+            _ => Err(KeyError::with_hint(
+                format!(
+                    "AWS KMS returned a malformed Encrypt response for key {}",
+                    self.arn
+                ),
+                "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
+            )),
+        }
+    }
+
+    fn unwrap(&self, enc: &str, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let enc = enc.trim();
+        if enc.is_empty() || STANDARD.decode(enc).is_err() {
+            return Err(KeyError::with_hint(
+                format!("the `enc` of AWS KMS key {} is not base64", self.arn),
+                "the file's metadata is damaged",
+            ));
+        }
+        let resp = self.call(ctx, "Decrypt", "CiphertextBlob", enc)?;
+        let plain = self.response_field(&resp, "Plaintext", "Decrypt")?;
+        STANDARD
+            .decode(plain.as_bytes())
+            .map(Zeroizing::new)
+            .map_err(|_| {
+                KeyError::with_hint(
+                    format!(
+                        "AWS KMS returned a malformed Decrypt response for key {}",
+                        self.arn
+                    ),
+                    "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
+                )
+            })
+    }
+
+    fn write_fields(&self, entry: &mut Map) {
+        entry.push("arn", Value::str(self.arn.as_str()));
+        entry.push(
+            "aws_profile",
+            Value::str(self.aws_profile.as_deref().unwrap_or("")),
+        );
+        if !self.context.is_empty() {
+            let mut m = Map::new();
+            for (k, v) in &self.context {
+                m.push(k.clone(), Value::str(v.as_str()));
+            }
+            entry.push("context", Value::Map(m));
+        }
+        if let Some(r) = &self.role {
+            entry.push("role", Value::str(r.as_str()));
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Unit tests of the `kms` key source that need no server (see `tests/kms_aws.rs` for the
+//! moto and loopback-server tests).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::keys::key_from_entry;
+use crate::keys::key_from_policy_entry;
+use crate::keys::key_from_str;
+
+const ARN: &str = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const ROLE: &str = "arn:aws:iam::123456789012:role/sops-role";
+
+fn ctx(vars: &[(&str, &str)]) -> KeyContext {
+    KeyContext::with_vars(
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+#[test]
+fn arn_parsing() {
+    let k = KmsKey::parse(ARN).unwrap();
+    assert_eq!(
+        (k.region(), k.role(), k.id()),
+        ("eu-west-1", None, ARN.to_owned())
+    );
+    let k = KmsKey::parse(&format!(" {ARN}+{ROLE} ")).unwrap();
+    assert_eq!(k.role(), Some(ROLE));
+    assert_eq!(k.id(), format!("{ARN}+{ROLE}"));
+    for ok in [
+        "arn:aws-cn:kms:cn-north-1:123456789012:alias/prod",
+        "arn:aws-us-gov:kms:us-gov-west-1:1:key/mrk-1234",
+        "arn:aws:kms:us-east-1:123456789012:alias/a/b",
+    ] {
+        assert!(KmsKey::parse(ok).is_ok(), "{ok}");
+    }
+    assert_eq!(
+        KmsKey::parse("arn:aws-cn:kms:cn-north-1:123456789012:alias/prod")
+            .unwrap()
+            .region(),
+        "cn-north-1"
+    );
+    for bad in [
+        "",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms::123456789012:key/x",
+        "arn:aws:kms:eu-west-1:acct:key/x",
+        "arn:aws:kms:eu-west-1:123456789012:key/",
+        "arn:aws:kms:eu-west-1:123456789012:secret/x",
+        "arn:aws:s3:eu-west-1:123456789012:key/x",
+        "arn:gcp:kms:eu-west-1:123456789012:key/x",
+        "arn:aws:kms:EU-WEST-1:123456789012:key/x",
+        "arn:aws:kms:eu-west-1:123456789012:key/x y",
+    ] {
+        let e = KmsKey::parse(bad).unwrap_err();
+        assert!(e.message.contains("invalid AWS KMS key ARN"), "{bad}: {e}");
+    }
+    let e = KmsKey::parse(&format!("{ARN}+not-a-role")).unwrap_err();
+    assert!(e.message.contains("invalid IAM role ARN"), "{e}");
+    // An empty role after `+` means none.
+    assert_eq!(KmsKey::parse(&format!("{ARN}+")).unwrap().role(), None);
+}
+
+#[test]
+fn cli_list() {
+    let c = parse_context("app:web, env : prod ,,").unwrap();
+    let keys = KmsKey::list_from_str(&format!("{ARN}, {ARN}+{ROLE},"), &c, Some("dev")).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.iter()
+            .all(|k| k.aws_profile() == Some("dev") && k.context() == &c)
+    );
+    assert_eq!(keys[1].role(), Some(ROLE));
+    assert!(KmsKey::list_from_str("arn:nope", &c, None).is_err());
+}
+
+#[test]
+fn context_parsing() {
+    let c = parse_context("a:1,b:x:y, c : d ").unwrap();
+    let want: BTreeMap<String, String> = [("a", "1"), ("b", "x:y"), ("c", "d")]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    assert_eq!(c, want);
+    assert!(parse_context("").unwrap().is_empty());
+    assert!(parse_context("novalue").is_err());
+    assert!(parse_context(":v").is_err());
+    assert_eq!(parse_context("k:").unwrap()["k"], "");
+}
+
+fn entry_of(pairs: Vec<(&str, Value)>) -> Map {
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.push(k, v);
+    }
+    m
+}
+
+fn keys_of(m: &Map) -> Vec<&str> {
+    m.entries().map(|(k, _)| k).collect()
+}
+
+#[test]
+fn entry_round_trip() {
+    let mut ctxm = Map::new();
+    ctxm.push("zz", Value::str("last"));
+    ctxm.push("Environment", Value::str("prod"));
+    ctxm.push("n", Value::Int(7));
+    let entry = entry_of(vec![
+        ("arn", Value::str(ARN)),
+        ("role", Value::str(ROLE)),
+        ("context", Value::Map(ctxm)),
+        ("created_at", Value::str("2024-01-01T00:00:00Z")),
+        ("enc", Value::str("AQID")),
+        ("aws_profile", Value::str("dev")),
+    ]);
+    let k = KmsKey::from_entry(&entry).unwrap();
+    assert_eq!(k.context()["n"], "7");
+    assert_eq!(k.aws_profile(), Some("dev"));
+    let mut out = Map::new();
+    k.write_fields(&mut out);
+    assert_eq!(keys_of(&out), ["arn", "aws_profile", "context", "role"]);
+    let Some(Value::Map(c)) = out.get("context") else {
+        panic!("no context")
+    };
+    assert_eq!(keys_of(c), ["Environment", "n", "zz"]);
+    assert_eq!(KmsKey::from_entry(&out).unwrap(), k);
+
+    // Minimal entry: aws_profile is always written (empty), role and context only if set.
+    let k = KmsKey::from_entry(&entry_of(vec![
+        ("ARN", Value::str(ARN)),
+        ("role", Value::str("")),
+        ("aws_profile", Value::str("")),
+        ("context", Value::Null),
+    ]))
+    .unwrap();
+    let mut out = Map::new();
+    k.write_fields(&mut out);
+    assert_eq!(keys_of(&out), ["arn", "aws_profile"]);
+    assert_eq!(out.get("aws_profile"), Some(&Value::str("")));
+
+    assert!(KmsKey::from_entry(&entry_of(vec![("role", Value::str(ROLE))])).is_err());
+    let bad_ctx = entry_of(vec![("arn", Value::str(ARN)), ("context", Value::str("x"))]);
+    assert!(KmsKey::from_entry(&bad_ctx).is_err());
+}
+
+#[test]
+fn registry() {
+    let entry = entry_of(vec![("arn", Value::str(ARN)), ("enc", Value::str("AQID"))]);
+    let k = key_from_entry(KeyKind::Kms, &entry).unwrap();
+    assert_eq!((k.kind(), k.id()), (KeyKind::Kms, ARN.to_owned()));
+    let k = key_from_str(KeyKind::Kms, &format!("{ARN}+{ROLE}")).unwrap();
+    assert_eq!(k.id(), format!("{ARN}+{ROLE}"));
+    let mut ctxm = Map::new();
+    ctxm.push("k", Value::str("v"));
+    let policy = Value::Map(entry_of(vec![
+        ("arn", Value::str(ARN)),
+        ("role", Value::str(ROLE)),
+        ("context", Value::Map(ctxm)),
+        ("aws_profile", Value::str("p")),
+    ]));
+    let k = key_from_policy_entry(KeyKind::Kms, &policy).unwrap();
+    let mut out = Map::new();
+    k.write_fields(&mut out);
+    assert_eq!(keys_of(&out), ["arn", "aws_profile", "context", "role"]);
+    // An entry with an ARN this build cannot parse is kept (opaque), not fatal.
+    let odd = entry_of(vec![
+        ("arn", Value::str("alias/x")),
+        ("enc", Value::str("AQID")),
+    ]);
+    let k = key_from_entry(KeyKind::Kms, &odd).unwrap();
+    assert!(k.unwrap("AQID", &ctx(&[])).is_err());
+}
+
+#[test]
+fn policy_flat_rule_with_profile() {
+    let yaml = format!(
+        "creation_rules:\n  - path_regex: x\n    kms: \"{ARN}, {ARN}+{ROLE}\"\n    aws_profile: dev\n"
+    );
+    let p = crate::policy::Policy::parse(yaml.as_bytes(), std::path::Path::new("/p/.sops.yaml"));
+    let p = p.unwrap();
+    let rule = &p.rules[0];
+    let ids: Vec<String> = rule.key_groups[0].iter().map(|k| k.id()).collect();
+    assert_eq!(ids, [ARN.to_owned(), format!("{ARN}+{ROLE}")]);
+    let mut out = Map::new();
+    rule.key_groups[0][0].write_fields(&mut out);
+    assert_eq!(out.get("aws_profile"), Some(&Value::str("dev")));
+}
+
+#[test]
+fn no_credentials_error_is_clear_and_quick() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let c = ctx(&[("HOME", home), ("AWS_EC2_METADATA_DISABLED", "true")]);
+    let k = KmsKey::parse(ARN).unwrap();
+    let e = k.wrap(&[7u8; 32], &c).unwrap_err();
+    assert!(e.message.contains(ARN), "{e}");
+    assert!(e.message.contains("no AWS credentials found"), "{e}");
+    assert!(
+        e.hint.as_deref().unwrap_or("").contains("AWS_PROFILE"),
+        "{e}"
+    );
+    // A named profile that does not exist.
+    let k = k.with_profile(Some("nope".into()));
+    let e = k.unwrap("AQID", &c).unwrap_err();
+    assert!(e.message.contains("profile `nope` not found"), "{e}");
+}
+
+#[test]
+fn bad_enc_is_rejected_before_any_call() {
+    let k = KmsKey::parse(ARN).unwrap();
+    let e = k.unwrap("not base64!", &ctx(&[])).unwrap_err();
+    assert!(e.message.contains("not base64"), "{e}");
+}
+
+proptest! {
+    #[test]
+    fn parsers_never_panic(s in "\\PC{0,80}") {
+        let _ = KmsKey::parse(&s);
+        let _ = parse_context(&s);
+        let _ = http::Endpoint::parse(&s);
+        let _ = creds_ini_probe(&s);
+    }
+
+    #[test]
+    fn arn_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let s = String::from_utf8_lossy(&b);
+        let _ = KmsKey::parse(&format!("arn:aws:kms:{s}"));
+    }
+}
+
+fn creds_ini_probe(s: &str) -> usize {
+    http::scrub(s, &["abcd"]).len()
+}
