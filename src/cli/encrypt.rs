@@ -33,6 +33,15 @@ pub struct KeyArgs {
     /// PGP fingerprints, comma-separated.
     #[arg(short = 'p', long, env = "SOPS_PGP_FP", value_name = "FINGERPRINTS")]
     pub pgp: Option<String>,
+    /// AWS KMS key ARNs, comma-separated; `ARN+ROLE_ARN` assumes a role first.
+    #[arg(short = 'k', long, env = "SOPS_KMS_ARN", value_name = "ARNS")]
+    pub kms: Option<String>,
+    /// AWS profile for the --kms keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
+    /// KMS encryption context for the --kms keys: `key:value,key2:value2`.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
 }
 
 impl KeyArgs {
@@ -49,6 +58,30 @@ impl KeyArgs {
                     )
                 })?;
                 if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
+                    group.push(key);
+                }
+            }
+        }
+        if let Some(list) = &self.kms {
+            let context = match &self.encryption_context {
+                Some(c) => keys::awskms::parse_context(c).map_err(|e| {
+                    Error::new(
+                        exit::INVALID_KMS_CONTEXT,
+                        format!("invalid --encryption-context: {e}"),
+                    )
+                    .hint("write it as key:value,key2:value2")
+                })?,
+                None => Default::default(),
+            };
+            let kms =
+                keys::awskms::KmsKey::list_from_str(list, &context, self.aws_profile.as_deref())
+                    .map_err(|e| Error::new(exit::GENERIC, format!("invalid --kms key: {e}")))?;
+            for key in kms {
+                let key: Arc<dyn MasterKey> = Arc::new(key);
+                if !group
+                    .iter()
+                    .any(|k| k.kind() == KeyKind::Kms && k.id() == key.id())
+                {
                     group.push(key);
                 }
             }
