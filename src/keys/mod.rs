@@ -19,8 +19,12 @@ use crate::tree::Map;
 
 pub mod age;
 pub mod group;
+pub mod hcvault;
 pub mod opaque;
 pub mod pgp;
+pub(crate) mod rest;
+#[cfg(test)]
+mod testhttp;
 
 /// The kinds of master key sops knows, in the metadata's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -226,6 +230,9 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
             Err(e) => Err(e),
         },
         KeyKind::Pgp => pgp::PgpKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::HcVault => {
+            hcvault::VaultKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
         other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }
 }
@@ -235,6 +242,7 @@ pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyErr
     match kind {
         KeyKind::Age => age::AgeKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::Pgp => pgp::PgpKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::HcVault => hcvault::VaultKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         other => Err(KeyError::new(format!(
             "`{}` keys are not supported yet",
             other.field()
