@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::tree::Map;
 
 pub mod age;
+pub mod gcpkms;
 pub mod group;
 pub mod hcvault;
 pub mod opaque;
@@ -233,6 +234,9 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
         KeyKind::HcVault => {
             hcvault::VaultKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
+        KeyKind::GcpKms => {
+            gcpkms::GcpKmsKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
         other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }
 }
@@ -243,6 +247,7 @@ pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyErr
         KeyKind::Age => age::AgeKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::Pgp => pgp::PgpKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::HcVault => hcvault::VaultKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::GcpKms => gcpkms::GcpKmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         other => Err(KeyError::new(format!(
             "`{}` keys are not supported yet",
             other.field()
