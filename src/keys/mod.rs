@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use crate::tree::Map;
 
 pub mod age;
+pub mod azkv;
 pub mod gcpkms;
 pub mod group;
 pub mod hcvault;
@@ -237,6 +238,9 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
         KeyKind::GcpKms => {
             gcpkms::GcpKmsKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
+        KeyKind::AzureKv => {
+            azkv::AzureKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
         other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }
 }
@@ -248,6 +252,7 @@ pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyErr
         KeyKind::Pgp => pgp::PgpKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::HcVault => hcvault::VaultKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::GcpKms => gcpkms::GcpKmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::AzureKv => azkv::AzureKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         other => Err(KeyError::new(format!(
             "`{}` keys are not supported yet",
             other.field()
@@ -261,9 +266,18 @@ pub fn key_from_policy_entry(
     kind: KeyKind,
     entry: &crate::tree::Value,
 ) -> Result<Arc<dyn MasterKey>, KeyError> {
-    let _ = entry;
-    Err(KeyError::new(format!(
-        "`{}` keys are not supported yet",
-        kind.field()
-    )))
+    match (kind, entry.as_map()) {
+        // `gcp_kms: [{resource_id: …}]`
+        (KeyKind::GcpKms, Some(m)) => {
+            gcpkms::GcpKmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        // `azure_keyvault: [{vaultUrl: …, key: …, version: …}]`
+        (KeyKind::AzureKv, Some(m)) => {
+            azkv::AzureKey::from_policy_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        _ => Err(KeyError::new(format!(
+            "`{}` keys are not supported yet",
+            kind.field()
+        ))),
+    }
 }

@@ -526,6 +526,28 @@ mod tests {
         assert_eq!(service_message(r#"{"error":{}}"#), None);
     }
 
+    proptest::proptest! {
+        /// The parsers of the cloud key sources never panic, whatever the input.
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,80}", b in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let lossy = String::from_utf8_lossy(&b);
+            for input in [s.as_str(), &lossy] {
+                let _ = crate::keys::hcvault::VaultKey::parse(input);
+                let _ = crate::keys::hcvault::AllowList::parse(input);
+                let _ = crate::keys::gcpkms::GcpKmsKey::parse(input);
+                let _ = crate::keys::azkv::AzureKey::parse(input);
+                let _ = service_message(input);
+                let _ = url_host(input);
+                for prefix in ["https://v.vault.azure.net/keys/", "https://h:8200/v1/", "projects/"] {
+                    let joined = format!("{prefix}{input}");
+                    let _ = crate::keys::hcvault::VaultKey::parse(&joined);
+                    let _ = crate::keys::gcpkms::GcpKmsKey::parse(&joined);
+                    let _ = crate::keys::azkv::AzureKey::parse(&joined);
+                }
+            }
+        }
+    }
+
     #[test]
     fn hosts() {
         assert_eq!(url_host("https://v.example:8200/v1/x"), "v.example");

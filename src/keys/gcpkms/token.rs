@@ -42,10 +42,10 @@ struct Cache(Mutex<Option<Token>>);
 /// An access token for Cloud KMS (cached for the run).
 pub(crate) fn access_token(ctx: &KeyContext) -> Result<Token, KeyError> {
     let cache = ctx.cached(Cache::default);
-    if let Ok(slot) = cache.0.lock() {
-        if let Some(t) = slot.as_ref().filter(|t| t.fresh()) {
-            return Ok(t.clone());
-        }
+    if let Ok(slot) = cache.0.lock()
+        && let Some(t) = slot.as_ref().filter(|t| t.fresh())
+    {
+        return Ok(t.clone());
     }
     let token = fetch(ctx)?;
     if let Ok(mut slot) = cache.0.lock() {

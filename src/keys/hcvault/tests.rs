@@ -403,10 +403,10 @@ impl Bao {
             if let Ok(Some(_)) = self.guard.try_wait() {
                 return false;
             }
-            if let Ok(r) = agent.get(format!("{}/v1/sys/health", self.url)).call() {
-                if r.status() == 200 {
-                    return true;
-                }
+            if let Ok(r) = agent.get(format!("{}/v1/sys/health", self.url)).call()
+                && r.status() == 200
+            {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
