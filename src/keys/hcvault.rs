@@ -420,4 +420,6 @@ impl MasterKey for VaultKey {
 }
 
 #[cfg(test)]
+mod bao;
+#[cfg(test)]
 mod tests;
