@@ -19,9 +19,15 @@ use crate::tree::Map;
 
 pub mod age;
 pub mod awskms;
+pub mod azkv;
+pub mod gcpkms;
 pub mod group;
+pub mod hcvault;
 pub mod opaque;
 pub mod pgp;
+pub(crate) mod rest;
+#[cfg(test)]
+mod testhttp;
 
 /// The kinds of master key sops knows, in the metadata's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -235,6 +241,15 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
             }
             Err(e) => Err(e),
         },
+        KeyKind::HcVault => {
+            hcvault::VaultKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        KeyKind::GcpKms => {
+            gcpkms::GcpKmsKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        KeyKind::AzureKv => {
+            azkv::AzureKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
         other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
     }
 }
@@ -245,6 +260,9 @@ pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyErr
         KeyKind::Age => age::AgeKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::Pgp => pgp::PgpKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         KeyKind::Kms => awskms::KmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::HcVault => hcvault::VaultKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::GcpKms => gcpkms::GcpKmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::AzureKv => azkv::AzureKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         other => Err(KeyError::new(format!(
             "`{}` keys are not supported yet",
             other.field()
@@ -258,9 +276,17 @@ pub fn key_from_policy_entry(
     kind: KeyKind,
     entry: &crate::tree::Value,
 ) -> Result<Arc<dyn MasterKey>, KeyError> {
-    match (kind, entry) {
-        (KeyKind::Kms, crate::tree::Value::Map(m)) => {
+    match (kind, entry.as_map()) {
+        (KeyKind::Kms, Some(m)) => {
             awskms::KmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        // `gcp_kms: [{resource_id: …}]`
+        (KeyKind::GcpKms, Some(m)) => {
+            gcpkms::GcpKmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        }
+        // `azure_keyvault: [{vaultUrl: …, key: …, version: …}]`
+        (KeyKind::AzureKv, Some(m)) => {
+            azkv::AzureKey::from_policy_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         _ => Err(KeyError::new(format!(
             "`{}` keys are not supported yet",

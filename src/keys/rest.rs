@@ -1,0 +1,573 @@
+//! Blocking HTTPS calls for the network key sources (Vault transit, GCP Cloud KMS,
+//! Azure Key Vault): timeouts, bounded retries with backoff, proxies from the
+//! [`KeyContext`], and the services' JSON error bodies.
+//!
+//! Nothing here ever puts a request body, a header value (tokens) or a response body
+//! into an error: callers get the HTTP status and the service's own error message.
+//!
+//! Tunables (all read from the [`KeyContext`]):
+//! * `LEAFSEAL_HTTP_TIMEOUT_SECS`: whole-request timeout (default 30 s; connect 10 s).
+//! * `LEAFSEAL_HTTP_RETRY_DELAY_MS`: first retry delay (default 500 ms, doubled per
+//!   retry). Requests are tried at most 3 times, on network errors, 429 and 5xx.
+//! * `HTTPS_PROXY` / `ALL_PROXY` (or lower case) and `NO_PROXY`; loopback hosts never
+//!   go through a proxy.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::keys::KeyContext;
+
+/// The variable overriding the first retry delay, in milliseconds.
+pub const RETRY_DELAY_VAR: &str = "LEAFSEAL_HTTP_RETRY_DELAY_MS";
+/// The variable overriding the request timeout, in seconds.
+pub const TIMEOUT_VAR: &str = "LEAFSEAL_HTTP_TIMEOUT_SECS";
+
+const ATTEMPTS: u32 = 3;
+const DEFAULT_DELAY_MS: u64 = 500;
+const DEFAULT_TIMEOUT_SECS: u64 = 30;
+const CONNECT_TIMEOUT_SECS: u64 = 10;
+/// Largest response body read (all expected replies are tiny).
+const MAX_BODY: u64 = 1024 * 1024;
+
+/// The HTTP method of a [`Request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Method {
+    Get,
+    Post,
+}
+
+/// A request body. Bodies may hold secrets, so they are kept in wiped buffers.
+pub(crate) enum Body {
+    Empty,
+    /// `application/json`.
+    Json(Zeroizing<String>),
+    /// `application/x-www-form-urlencoded`, already encoded with [`form`].
+    Form(Zeroizing<String>),
+}
+
+/// One request.
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    /// Extra headers (names and values); values may be secret and are never shown.
+    pub headers: Vec<(&'a str, &'a str)>,
+    pub body: Body,
+}
+
+impl<'a> Request<'a> {
+    /// A `GET` without body.
+    pub fn get(url: &'a str) -> Self {
+        Request {
+            method: Method::Get,
+            url,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A `POST` with a body.
+    pub fn post(url: &'a str, body: Body) -> Self {
+        Request {
+            method: Method::Post,
+            url,
+            headers: Vec::new(),
+            body,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &'a str, value: &'a str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// A response: status and body (wiped on drop, as it may hold a data key).
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Zeroizing<String>,
+}
+
+impl Reply {
+    /// Whether the status is 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON, or a description of why it is not (never the body itself).
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_str(&self.body).map_err(|e| {
+            format!(
+                "the response is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        })
+    }
+
+    /// The service's error message from the body, if it has a known shape.
+    pub fn service_message(&self) -> Option<String> {
+        service_message(&self.body)
+    }
+
+    /// `HTTP 403: message` (or just `HTTP 403` when the body carries no message).
+    pub fn describe(&self) -> String {
+        match self.service_message() {
+            Some(m) => format!("HTTP {}: {m}", self.status),
+            None => format!("HTTP {}", self.status),
+        }
+    }
+}
+
+/// A network failure (no HTTP response), described without any secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NetError(pub String);
+
+/// The agents of one run, created once per [`KeyContext`].
+pub(crate) struct Client {
+    direct: ureq::Agent,
+    proxied: Option<ureq::Agent>,
+    no_proxy: Vec<String>,
+    delay: Duration,
+}
+
+impl Client {
+    /// The client of this context (created on first use).
+    pub fn get(ctx: &KeyContext) -> Arc<Client> {
+        ctx.cached(|| Client::new(ctx))
+    }
+
+    fn new(ctx: &KeyContext) -> Client {
+        let timeout = ctx
+            .var(TIMEOUT_VAR)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&s| s > 0)
+            .unwrap_or(DEFAULT_TIMEOUT_SECS);
+        let delay = ctx
+            .var(RETRY_DELAY_VAR)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_DELAY_MS);
+        let proxy = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+            .iter()
+            .find_map(|v| ctx.var(v))
+            .and_then(|p| ureq::Proxy::new(p).ok());
+        let no_proxy = ctx
+            .var("NO_PROXY")
+            .or_else(|| ctx.var("no_proxy"))
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().trim_start_matches('*').to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let build = |proxy: Option<ureq::Proxy>| -> ureq::Agent {
+            ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .proxy(proxy)
+                .timeout_global(Some(Duration::from_secs(timeout)))
+                .timeout_connect(Some(Duration::from_secs(CONNECT_TIMEOUT_SECS.min(timeout))))
+                .user_agent(concat!("leafseal/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into()
+        };
+        Client {
+            direct: build(None),
+            proxied: proxy.map(|p| build(Some(p))),
+            no_proxy,
+            delay: Duration::from_millis(delay),
+        }
+    }
+
+    fn agent_for(&self, url: &str) -> &ureq::Agent {
+        let Some(proxied) = &self.proxied else {
+            return &self.direct;
+        };
+        let host = url_host(url).to_ascii_lowercase();
+        let bypass = is_loopback_host(&host)
+            || self.no_proxy.iter().any(|n| {
+                n == "*"
+                    || host == n.trim_start_matches('.')
+                    || host.ends_with(&format!(".{}", n.trim_start_matches('.')))
+            });
+        if bypass { &self.direct } else { proxied }
+    }
+
+    /// Sends `req`, retrying (at most 3 attempts in all) on network errors, 429 and 5xx.
+    /// A 429/5xx that persists is returned as a [`Reply`].
+    pub fn send(&self, req: &Request<'_>) -> Result<Reply, NetError> {
+        self.send_with(req, ATTEMPTS)
+    }
+
+    /// Sends `req` once, without retries (probes such as the cloud metadata servers).
+    pub fn send_once(&self, req: &Request<'_>, timeout: Duration) -> Result<Reply, NetError> {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .proxy(None)
+            .timeout_global(Some(timeout))
+            .build()
+            .new_agent();
+        attempt(&agent, req)
+    }
+
+    fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
+        let agent = self.agent_for(req.url);
+        let mut delay = self.delay;
+        let mut tried = 0;
+        loop {
+            tried += 1;
+            let result = attempt(agent, req);
+            let retry = match &result {
+                Ok(r) => r.status == 429 || r.status >= 500,
+                Err(_) => true,
+            };
+            if !retry || tried >= attempts {
+                return result.map_err(|e| {
+                    if tried > 1 {
+                        NetError(format!("{} (after {tried} attempts)", e.0))
+                    } else {
+                        e
+                    }
+                });
+            }
+            std::thread::sleep(delay);
+            delay = delay.saturating_mul(2);
+        }
+    }
+}
+
+fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
+    let result = match req.method {
+        Method::Get => {
+            let mut b = agent.get(req.url).header("Accept", "application/json");
+            for (k, v) in &req.headers {
+                b = b.header(*k, *v);
+            }
+            b.call()
+        }
+        Method::Post => {
+            let mut b = agent.post(req.url).header("Accept", "application/json");
+            for (k, v) in &req.headers {
+                b = b.header(*k, *v);
+            }
+            match &req.body {
+                Body::Empty => b.send_empty(),
+                Body::Json(s) => b
+                    .header("Content-Type", "application/json")
+                    .send(s.as_bytes()),
+                Body::Form(s) => b
+                    .header("Content-Type", "application/x-www-form-urlencoded")
+                    .send(s.as_bytes()),
+            }
+        }
+    };
+    let mut resp = result.map_err(|e| NetError(describe_error(&e)))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_BODY)
+        .lossy_utf8(true)
+        .read_to_string()
+        .map_err(|e| {
+            NetError(format!(
+                "reading the response failed: {}",
+                describe_error(&e)
+            ))
+        })?;
+    Ok(Reply {
+        status,
+        body: Zeroizing::new(body),
+    })
+}
+
+/// A short description of a transport error (never contains request data).
+fn describe_error(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+            std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+            std::io::ErrorKind::TimedOut => "timed out".to_owned(),
+            std::io::ErrorKind::UnexpectedEof => "connection closed early".to_owned(),
+            kind => format!("network error: {kind}"),
+        },
+        ureq::Error::Timeout(t) => format!("timed out ({t})"),
+        ureq::Error::HostNotFound => "host not found".to_owned(),
+        ureq::Error::ConnectionFailed => "connection failed".to_owned(),
+        ureq::Error::BadUri(_) => "invalid URL".to_owned(),
+        ureq::Error::Tls(m) => format!("TLS error: {m}"),
+        ureq::Error::BodyExceedsLimit(_) => "the response is too large".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// The host part of an `http(s)://host[:port]/…` URL (brackets kept for IPv6).
+pub(crate) fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if authority.starts_with('[') {
+        return authority.split_inclusive(']').next().unwrap_or(authority);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// Whether `host` (as returned by [`url_host`]) is a loopback name or address.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost")
+        || h.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The error message of a JSON error body in one of the shapes the services use:
+/// Vault `{"errors":[…]}`, Google/Azure `{"error":{"message":…,"status"|"code":…}}`,
+/// OAuth `{"error":"…","error_description":"…"}`. Cleaned and shortened.
+pub(crate) fn service_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let text = if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
+        let parts: Vec<&str> = errors.iter().filter_map(|e| e.as_str()).collect();
+        if parts.is_empty() {
+            return None;
+        }
+        parts.join("; ")
+    } else {
+        match v.get("error")? {
+            serde_json::Value::Object(o) => {
+                let message = o.get("message").and_then(|m| m.as_str()).unwrap_or("");
+                let code = o
+                    .get("status")
+                    .and_then(|s| s.as_str())
+                    .or_else(|| o.get("code").and_then(|c| c.as_str()));
+                match (code, message.is_empty()) {
+                    (Some(c), false) => format!("{c}: {message}"),
+                    (Some(c), true) => c.to_owned(),
+                    (None, false) => message.to_owned(),
+                    (None, true) => return None,
+                }
+            }
+            serde_json::Value::String(code) => {
+                match v.get("error_description").and_then(|d| d.as_str()) {
+                    Some(d) => format!("{code}: {d}"),
+                    None => code.clone(),
+                }
+            }
+            _ => return None,
+        }
+    };
+    Some(clean(&text))
+}
+
+/// Removes control characters and shortens to 300 characters.
+fn clean(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(300)
+        .collect();
+    if s.chars().count() > 300 {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}
+
+/// `application/x-www-form-urlencoded` encoding of `pairs` (in a wiped buffer).
+pub(crate) fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::new());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        encode_component(&mut out, k);
+        out.push('=');
+        encode_component(&mut out, v);
+    }
+    out
+}
+
+/// Percent-encodes `s` for a form body or a query string.
+pub(crate) fn encode_component(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// A JSON string literal (quotes and escapes) appended to `out`; for bodies holding
+/// secrets, `out` should be a wiped buffer.
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// A JSON object of string fields, in a wiped buffer.
+pub(crate) fn json_object(fields: &[(&str, &str)]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::from("{"));
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(&mut out, k);
+        out.push(':');
+        push_json_string(&mut out, v);
+    }
+    out.push('}');
+    out
+}
+
+/// Takes the string field `name` out of a JSON object into a wiped buffer.
+pub(crate) fn take_string(v: &mut serde_json::Value, name: &str) -> Option<Zeroizing<String>> {
+    match v.get_mut(name)? {
+        serde_json::Value::String(s) => Some(Zeroizing::new(std::mem::take(s))),
+        _ => None,
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A bearer token with its expiry (Unix seconds), cached per context.
+#[derive(Clone)]
+pub(crate) struct Token {
+    pub value: Zeroizing<String>,
+    pub expires_at: u64,
+    /// Where it came from (for error messages), e.g. `GOOGLE_OAUTH_ACCESS_TOKEN`.
+    pub source: String,
+}
+
+impl Token {
+    /// Whether the token is still good for at least a minute.
+    pub fn fresh(&self) -> bool {
+        self.expires_at > now_secs().saturating_add(60)
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token {{ source: {}, .. }}", self.source)
+    }
+}
+
+/// Reads an OAuth token response (`access_token`, `expires_in` or `expires_on`).
+pub(crate) fn parse_token_reply(reply: &Reply, source: &str) -> Result<Token, String> {
+    let mut v = reply.json()?;
+    let now = now_secs();
+    let expires_at = match v.get("expires_in") {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|s| now.saturating_add(s)),
+        Some(serde_json::Value::String(s)) => s.parse::<u64>().ok().map(|s| now.saturating_add(s)),
+        _ => None,
+    }
+    .or_else(|| match v.get("expires_on") {
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.parse::<u64>().ok(),
+        _ => None,
+    })
+    .unwrap_or(now.saturating_add(300));
+    let value = take_string(&mut v, "access_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| "the token response has no `access_token`".to_owned())?;
+    Ok(Token {
+        value,
+        expires_at,
+        source: source.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_messages() {
+        assert_eq!(
+            service_message(r#"{"errors":["permission denied"]}"#).as_deref(),
+            Some("permission denied")
+        );
+        assert_eq!(
+            service_message(
+                r#"{"error":{"code":403,"message":"Permission denied.","status":"PERMISSION_DENIED"}}"#
+            )
+            .as_deref(),
+            Some("PERMISSION_DENIED: Permission denied.")
+        );
+        assert_eq!(
+            service_message(r#"{"error":{"code":"Forbidden","message":"no access"}}"#).as_deref(),
+            Some("Forbidden: no access")
+        );
+        assert_eq!(
+            service_message(r#"{"error":"invalid_grant","error_description":"bad\nthing"}"#)
+                .as_deref(),
+            Some("invalid_grant: bad thing")
+        );
+        assert_eq!(service_message("<html>"), None);
+        assert_eq!(service_message(r#"{"error":{}}"#), None);
+    }
+
+    proptest::proptest! {
+        /// The parsers of the cloud key sources never panic, whatever the input.
+        #[test]
+        fn parsers_never_panic(s in "\\PC{0,80}", b in proptest::collection::vec(proptest::num::u8::ANY, 0..80)) {
+            let lossy = String::from_utf8_lossy(&b);
+            for input in [s.as_str(), &lossy] {
+                let _ = crate::keys::hcvault::VaultKey::parse(input);
+                let _ = crate::keys::hcvault::AllowList::parse(input);
+                let _ = crate::keys::gcpkms::GcpKmsKey::parse(input);
+                let _ = crate::keys::azkv::AzureKey::parse(input);
+                let _ = service_message(input);
+                let _ = url_host(input);
+                for prefix in ["https://v.vault.azure.net/keys/", "https://h:8200/v1/", "projects/"] {
+                    let joined = format!("{prefix}{input}");
+                    let _ = crate::keys::hcvault::VaultKey::parse(&joined);
+                    let _ = crate::keys::gcpkms::GcpKmsKey::parse(&joined);
+                    let _ = crate::keys::azkv::AzureKey::parse(&joined);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(url_host("https://v.example:8200/v1/x"), "v.example");
+        assert_eq!(url_host("http://[::1]:80/x"), "[::1]");
+        assert_eq!(url_host("http://u:p@h/x"), "h");
+        assert!(is_loopback_host("[::1]"));
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("LOCALHOST"));
+        assert!(!is_loopback_host("169.254.169.254"));
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(
+            form(&[("a", "b c"), ("x", "1&2=3/+")]).as_str(),
+            "a=b%20c&x=1%262%3D3%2F%2B"
+        );
+        assert_eq!(
+            json_object(&[("k", "a\"b\\c\n")]).as_str(),
+            r#"{"k":"a\"b\\c\u000a"}"#
+        );
+    }
+}
