@@ -578,3 +578,37 @@ fn parse_error_on_a_terminal_reopens_the_editor_with_the_edits() {
 fn sigquit_while_editing_removes_the_plaintext() {
     signal_case("QUIT", 3);
 }
+
+/// A file written by sops 3.7.1: unchanged values keep their ciphertext through an edit,
+/// and `version` is raised to the one leafseal writes.
+#[test]
+fn sops_written_file_keeps_unchanged_ciphertexts_and_gets_the_new_version() {
+    let t = T::new();
+    let src = sops_fixture("yaml/example.age.v3.7.1.yaml");
+    let before = std::fs::read_to_string(&src).unwrap();
+    std::fs::write(t.repo.path().join("secrets.yaml"), &before).unwrap();
+    let ed = t.editor("add.sh", "printf 'added_key: added-value\\n' >> \"$F\"");
+    let o = t.edit(&ed, &["secrets.yaml"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let after = String::from_utf8(t.target()).unwrap();
+    let enc_lines = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| l.contains("ENC[") && !l.trim_start().starts_with("mac:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let old = enc_lines(&before);
+    let new = enc_lines(&after);
+    assert!(!old.is_empty());
+    for l in &old {
+        assert!(new.contains(l), "ciphertext changed: {l}");
+    }
+    assert_eq!(new.len(), old.len() + 1);
+    assert!(after.contains("added_key: ENC[AES256_GCM,data:"));
+    assert!(after.contains(&format!("version: {}", leafseal::metadata::FORMAT_VERSION)));
+    assert!(!after.contains("version: 3.7.1"));
+    assert!(
+        t.decrypt("secrets.yaml")
+            .ends_with("added_key: added-value\n")
+    );
+}
