@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod crypto;
+pub mod editor;
 pub mod error;
 pub mod format;
 pub mod io;

@@ -16,6 +16,7 @@ use crate::policy;
 use crate::policy::Policy;
 
 mod decrypt;
+mod edit;
 mod encrypt;
 mod filestatus;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Encrypt(encrypt::EncryptArgs),
     /// Decrypt a file to standard output (or --output / --in-place).
     Decrypt(decrypt::DecryptArgs),
+    /// Edit an encrypted file in your editor (creates it when it does not exist).
+    Edit(edit::EditArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
 }
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::Edit(a) => edit::run(&cli, a),
     };
     match result {
         Ok(code) => code,
