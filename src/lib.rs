@@ -15,6 +15,7 @@ pub mod error;
 pub mod format;
 pub mod io;
 pub mod keys;
+pub mod lifecycle;
 pub mod metadata;
 pub mod ops;
 pub mod policy;

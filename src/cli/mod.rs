@@ -19,6 +19,12 @@ mod decrypt;
 mod edit;
 mod encrypt;
 mod filestatus;
+mod groups;
+mod inplace;
+mod rotate;
+mod set;
+mod unset;
+mod updatekeys;
 
 /// leafseal — encrypted secrets in git, compatible with sops.
 #[derive(Debug, Parser)]
@@ -44,6 +50,16 @@ pub enum Command {
     Edit(edit::EditArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
+    /// Set one value in place, e.g. set FILE '["db"]["password"]' '"s3cret"' (VALUE is JSON).
+    Set(set::SetArgs),
+    /// Remove one entry in place, e.g. unset FILE '["db"]["password"]'.
+    Unset(unset::UnsetArgs),
+    /// Re-key a file: new data key, every value re-encrypted; --add-*/--rm-* change its keys.
+    Rotate(rotate::RotateArgs),
+    /// Make files' keys match the policy (.sops.yaml), keeping their data keys.
+    Updatekeys(updatekeys::UpdatekeysArgs),
+    /// Add or delete key groups (Shamir) of a file.
+    Groups(groups::GroupsArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -168,6 +184,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
         Command::Edit(a) => edit::run(&cli, a),
+        Command::Set(a) => set::run(&cli, a),
+        Command::Unset(a) => unset::run(&cli, a),
+        Command::Rotate(a) => rotate::run(&cli, a),
+        Command::Updatekeys(a) => updatekeys::run(&cli, a),
+        Command::Groups(a) => groups::run(&cli, a),
     };
     match result {
         Ok(code) => code,
