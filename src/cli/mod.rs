@@ -17,6 +17,8 @@ use crate::policy::Policy;
 
 mod decrypt;
 mod encrypt;
+mod exec_env;
+mod exec_file;
 mod filestatus;
 
 /// leafseal — encrypted secrets in git, compatible with sops.
@@ -41,6 +43,10 @@ pub enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
+    /// Run a command with the file's top-level values as environment variables.
+    ExecEnv(exec_env::ExecEnvArgs),
+    /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
+    ExecFile(exec_file::ExecFileArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -164,6 +170,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::ExecEnv(a) => exec_env::run(&cli, a),
+        Command::ExecFile(a) => exec_file::run(&cli, a),
     };
     match result {
         Ok(code) => code,
