@@ -12,6 +12,7 @@ pub mod cli;
 pub mod crypto;
 pub mod editor;
 pub mod error;
+pub mod exec;
 pub mod format;
 pub mod io;
 pub mod keys;

@@ -18,6 +18,8 @@ use crate::policy::Policy;
 mod decrypt;
 mod edit;
 mod encrypt;
+mod exec_env;
+mod exec_file;
 mod filestatus;
 mod groups;
 mod inplace;
@@ -60,6 +62,10 @@ pub enum Command {
     Updatekeys(updatekeys::UpdatekeysArgs),
     /// Add or delete key groups (Shamir) of a file.
     Groups(groups::GroupsArgs),
+    /// Run a command with the file's top-level values as environment variables.
+    ExecEnv(exec_env::ExecEnvArgs),
+    /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
+    ExecFile(exec_file::ExecFileArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -189,6 +195,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Rotate(a) => rotate::run(&cli, a),
         Command::Updatekeys(a) => updatekeys::run(&cli, a),
         Command::Groups(a) => groups::run(&cli, a),
+        Command::ExecEnv(a) => exec_env::run(&cli, a),
+        Command::ExecFile(a) => exec_file::run(&cli, a),
     };
     match result {
         Ok(code) => code,
