@@ -42,13 +42,28 @@ pub struct KeyArgs {
     /// KMS encryption context for the --kms keys: `key:value,key2:value2`.
     #[arg(long, value_name = "CONTEXT")]
     pub encryption_context: Option<String>,
+    /// GCP Cloud KMS key resource IDs (projects/…/cryptoKeys/…), comma-separated.
+    #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
+    pub gcp_kms: Option<String>,
+    /// Azure Key Vault key URLs (https://VAULT/keys/NAME[/VERSION]), comma-separated.
+    #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
+    pub azure_kv: Option<String>,
+    /// Vault/OpenBao transit key URIs (https://HOST:8200/v1/transit/keys/NAME), comma-separated.
+    #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
+    pub hc_vault_transit: Option<String>,
 }
 
 impl KeyArgs {
     /// The keys given, as one group (empty when none).
     pub fn group(&self) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
         let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
-        for (kind, list) in [(KeyKind::Age, &self.age), (KeyKind::Pgp, &self.pgp)] {
+        for (kind, list) in [
+            (KeyKind::Age, &self.age),
+            (KeyKind::Pgp, &self.pgp),
+            (KeyKind::GcpKms, &self.gcp_kms),
+            (KeyKind::AzureKv, &self.azure_kv),
+            (KeyKind::HcVault, &self.hc_vault_transit),
+        ] {
             let Some(list) = list else { continue };
             for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 let key = keys::key_from_str(kind, s).map_err(|e| {

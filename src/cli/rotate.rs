@@ -30,6 +30,30 @@ pub struct KeyFlags {
     /// PGP fingerprints to remove from every key group.
     #[arg(long, value_name = "FINGERPRINTS")]
     pub rm_pgp: Vec<String>,
+    /// AWS KMS ARNs (`ARN[+ROLE]`) to add to the first key group.
+    #[arg(long, value_name = "ARNS")]
+    pub add_kms: Vec<String>,
+    /// AWS KMS ARNs to remove from every key group.
+    #[arg(long, value_name = "ARNS")]
+    pub rm_kms: Vec<String>,
+    /// GCP KMS resource IDs to add to the first key group.
+    #[arg(long, value_name = "IDS")]
+    pub add_gcp_kms: Vec<String>,
+    /// GCP KMS resource IDs to remove from every key group.
+    #[arg(long, value_name = "IDS")]
+    pub rm_gcp_kms: Vec<String>,
+    /// Azure Key Vault key URLs to add to the first key group.
+    #[arg(long, value_name = "URLS")]
+    pub add_azure_kv: Vec<String>,
+    /// Azure Key Vault key URLs to remove from every key group.
+    #[arg(long, value_name = "URLS")]
+    pub rm_azure_kv: Vec<String>,
+    /// Vault transit key URIs to add to the first key group.
+    #[arg(long, value_name = "URIS")]
+    pub add_hc_vault_transit: Vec<String>,
+    /// Vault transit key URIs to remove from every key group.
+    #[arg(long, value_name = "URIS")]
+    pub rm_hc_vault_transit: Vec<String>,
 }
 
 impl KeyFlags {
@@ -39,6 +63,14 @@ impl KeyFlags {
         for (kind, add, rm) in [
             (KeyKind::Age, &self.add_age, &self.rm_age),
             (KeyKind::Pgp, &self.add_pgp, &self.rm_pgp),
+            (KeyKind::Kms, &self.add_kms, &self.rm_kms),
+            (KeyKind::GcpKms, &self.add_gcp_kms, &self.rm_gcp_kms),
+            (KeyKind::AzureKv, &self.add_azure_kv, &self.rm_azure_kv),
+            (
+                KeyKind::HcVault,
+                &self.add_hc_vault_transit,
+                &self.rm_hc_vault_transit,
+            ),
         ] {
             for list in add {
                 c.add_list(kind, list)?;
