@@ -39,7 +39,7 @@ pub(super) fn open_file(file: &str, a: &ExecDecryptArgs) -> Result<(Format, Open
         None => Vec::new(),
     };
     let loaded = fmt.store().load(&input).map_err(ops::read_error)?;
-    let opened = ops::open(
+    let opened = ops::open_for_reading(
         loaded,
         &KeyContext::from_env(),
         &OpenOptions {
