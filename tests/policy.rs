@@ -16,7 +16,7 @@ fn example() -> Policy {
 fn shipped_example_loads_with_every_option() {
     let p = example();
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
-    assert_eq!(p.rules.len(), 7);
+    assert_eq!(p.rules.len(), 9);
     assert!(matches!(
         p.rules[0].selector,
         Some(Selector::EncryptedRegex(_))
@@ -49,7 +49,27 @@ fn shipped_example_loads_with_every_option() {
         p.rules[5].selector,
         Some(Selector::UnencryptedRegex(_))
     ));
-    assert!(p.rules[6].path_regex.is_none());
+    let kinds = |r: usize, g: usize| -> Vec<KeyKind> {
+        p.rules[r].key_groups[g].iter().map(|k| k.kind()).collect()
+    };
+    assert_eq!(
+        kinds(6, 0),
+        vec![
+            KeyKind::Age,
+            KeyKind::Kms,
+            KeyKind::GcpKms,
+            KeyKind::AzureKv,
+            KeyKind::HcVault
+        ]
+    );
+    assert_eq!(
+        p.rules[6].key_groups[0][1].id(),
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab+arn:aws:iam::111122223333:role/sops"
+    );
+    assert_eq!(p.rules[7].key_groups.len(), 3);
+    assert_eq!(kinds(7, 0), vec![KeyKind::Kms, KeyKind::GcpKms]);
+    assert_eq!(kinds(7, 1), vec![KeyKind::AzureKv, KeyKind::HcVault]);
+    assert!(p.rules[8].path_regex.is_none());
     assert_eq!(p.stores.yaml_indent, Some(2));
     assert_eq!(p.stores.json_indent, Some(-1));
 }
@@ -68,7 +88,9 @@ fn first_matching_rule_wins_relative_to_the_policy_dir() {
     assert_eq!(rule("k8s/app/secret.yaml"), 0);
     assert_eq!(rule("prod/db.yaml"), 1);
     assert_eq!(rule("app.config.json"), 2);
-    assert_eq!(rule("other/file.ini"), 6);
+    assert_eq!(rule("other/file.ini"), 8);
+    assert_eq!(rule("deploy/app.yaml"), 6);
+    assert_eq!(rule("critical/db.json"), 7);
 }
 
 #[test]
