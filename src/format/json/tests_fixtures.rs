@@ -55,22 +55,22 @@ pub(crate) fn leaves(doc: &Document) -> Vec<(Vec<String>, Value)> {
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("test setup"))
         .collect()
 }
 
 /// Compares a tree's leaves with `expected/<name>.leaves.json`, decrypting every
 /// encrypted leaf with the data key listed there and the path AAD.
 fn check_leaves(store: &dyn Store, rel: &str, name: &str) {
-    let loaded = store.load(&fixture(rel)).unwrap();
+    let loaded = store.load(&fixture(rel)).expect("test setup");
     assert!(loaded.meta.is_some(), "{rel}: metadata expected");
     let exp = JsonStore::load_json(&fixture(&format!("expected/{name}.leaves.json")))
-        .unwrap()
+        .expect("test setup")
         .doc
         .branches
         .remove(0);
-    let key_hex = exp.get("data_key_hex").unwrap().as_str().unwrap();
-    let key = DataKey::from_slice(&unhex(key_hex)).unwrap();
+    let key_hex = exp.get("data_key_hex").expect("test setup").as_str().expect("test setup");
+    let key = DataKey::from_slice(&unhex(key_hex)).expect("test setup");
     let Some(Value::Seq(expected)) = exp.get("leaves_in_mac_order") else {
         panic!("no leaves list");
     };
@@ -81,24 +81,24 @@ fn check_leaves(store: &dyn Store, rel: &str, name: &str) {
             panic!("bad expected entry")
         };
         let joined = path.join(":");
-        assert_eq!(joined, e.get("path").unwrap().as_str().unwrap(), "{rel}");
+        assert_eq!(joined, e.get("path").expect("test setup").as_str().expect("test setup"), "{rel}");
         let aad = format!("{joined}:");
-        assert_eq!(aad, e.get("aad").unwrap().as_str().unwrap());
-        let typ = e.get("type").unwrap().as_str().unwrap();
-        let want = e.get("value").unwrap();
+        assert_eq!(aad, e.get("aad").expect("test setup").as_str().expect("test setup"));
+        let typ = e.get("type").expect("test setup").as_str().expect("test setup");
+        let want = e.get("value").expect("test setup");
         // Empty strings are listed as encrypted but are stored as "" (spec 3.6).
         let is_empty = value.as_str() == Some("");
         let plain = if e.get("encrypted") == Some(&Value::Bool(true)) && !is_empty {
             let Value::Str(s) = value else {
                 panic!("{rel} {joined}: encrypted leaf is not a string")
             };
-            let enc = EncValue::parse(s).unwrap();
+            let enc = EncValue::parse(s).expect("test setup");
             assert_eq!(enc.typ.name(), typ, "{rel} {joined}: type");
-            let bytes = open(&key, &enc, aad.as_bytes()).unwrap();
+            let bytes = open(&key, &enc, aad.as_bytes()).expect("test setup");
             if let Some(Value::Str(mac)) = e.get("mac_bytes") {
                 assert_eq!(&bytes[..], mac.as_bytes(), "{rel} {joined}: mac bytes");
             }
-            value_from_plaintext(&bytes, enc.typ).unwrap()
+            value_from_plaintext(&bytes, enc.typ).expect("test setup")
         } else {
             value.clone()
         };
@@ -165,10 +165,10 @@ fn fixture_leaves_binary_example_v3_5_0_txt() {
 /// load → emit(doc, meta) with the default options.
 fn round_trip(store: &dyn Store, rel: &str) -> (Vec<u8>, Vec<u8>) {
     let input = fixture(rel);
-    let loaded = store.load(&input).unwrap();
+    let loaded = store.load(&input).expect("test setup");
     let out = store
         .emit(&loaded.doc, loaded.meta.as_ref(), &EmitOptions::default())
-        .unwrap();
+        .expect("test setup");
     (input, out.to_vec())
 }
 
@@ -176,8 +176,8 @@ fn round_trip(store: &dyn Store, rel: &str) -> (Vec<u8>, Vec<u8>) {
 fn fixture_round_trip_format_enc_json_byte_identical() {
     let (input, out) = round_trip(&JsonStore, "json/format.enc.json");
     assert_eq!(
-        String::from_utf8(out).unwrap(),
-        String::from_utf8(input).unwrap()
+        String::from_utf8(out).expect("test setup"),
+        String::from_utf8(input).expect("test setup")
     );
 }
 
@@ -197,8 +197,8 @@ fn fixture_round_trip_older_files_identical_but_final_newline() {
         let mut expected = input.clone();
         expected.push(b'\n');
         assert_eq!(
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(expected).unwrap(),
+            String::from_utf8(out).expect("test setup"),
+            String::from_utf8(expected).expect("test setup"),
             "{rel}"
         );
     }
@@ -214,7 +214,7 @@ fn fixture_decrypted_output_format_enc_json() {
     map.push("foo", Value::str("bar"));
     let out = JsonStore
         .emit(&Document::single(map), None, &EmitOptions::default())
-        .unwrap();
+        .expect("test setup");
     assert_eq!(&out[..], b"{\n\t\"foo\": \"bar\"\n}\n");
     assert_eq!(&out[..], &fixture("expected/format.enc.json.decrypted")[..]);
 }
@@ -223,8 +223,8 @@ fn fixture_decrypted_output_format_enc_json() {
 fn fixture_metadata_keeps_order_and_nulls() {
     let loaded = JsonStore
         .load(&fixture("json/example.v3.5.0.json"))
-        .unwrap();
-    let meta = loaded.meta.unwrap();
+        .expect("test setup");
+    let meta = loaded.meta.expect("test setup");
     let keys: Vec<&str> = meta.entries().map(|(k, _)| k).collect();
     assert_eq!(
         keys,

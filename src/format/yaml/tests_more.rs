@@ -15,12 +15,12 @@ fn load(s: &str) -> Result<Loaded, FormatError> {
 }
 
 fn emit_doc(doc: &Document) -> String {
-    let out = YamlStore.emit(doc, None, &EmitOptions::default()).unwrap();
-    String::from_utf8(out.to_vec()).unwrap()
+    let out = YamlStore.emit(doc, None, &EmitOptions::default()).expect("test setup");
+    String::from_utf8(out.to_vec()).expect("test setup")
 }
 
 fn reemit(s: &str) -> String {
-    emit_doc(&load(s).unwrap().doc)
+    emit_doc(&load(s).expect("test setup").doc)
 }
 
 fn one(v: Value) -> String {
@@ -81,15 +81,15 @@ fn resolver_table() {
         ("<<", Value::str("<<")),
     ];
     for (src, want) in cases {
-        assert_eq!(resolve_plain(src).unwrap(), want, "{src:?}");
+        assert_eq!(resolve_plain(src).expect("test setup"), want, "{src:?}");
     }
-    assert!(matches!(resolve_plain(".nan").unwrap(), Float(f) if f.is_nan()));
+    assert!(matches!(resolve_plain(".nan").expect("test setup"), Float(f) if f.is_nan()));
     assert!(resolve_plain("18446744073709551615").is_err());
-    let t = resolve_plain("2024-01-02").unwrap();
+    let t = resolve_plain("2024-01-02").expect("test setup");
     assert!(matches!(t, Time(t) if t.to_rfc3339_nano() == "2024-01-02T00:00:00Z"));
-    let t = resolve_plain("2001-12-14t21:59:43.10-05:00").unwrap();
+    let t = resolve_plain("2001-12-14t21:59:43.10-05:00").expect("test setup");
     assert!(matches!(t, Time(t) if t.to_rfc3339_nano() == "2001-12-14T21:59:43.1-05:00"));
-    let t = resolve_plain("2001-12-14 21:59:43.10").unwrap();
+    let t = resolve_plain("2001-12-14 21:59:43.10").expect("test setup");
     assert!(matches!(t, Time(t) if t.to_rfc3339_nano() == "2001-12-14T21:59:43.1Z"));
 }
 
@@ -100,7 +100,7 @@ fn quoted_block_and_tagged_scalars() {
          g: !!float 3\nh: !!bool \"true\"\ni: !!null x\nj: !!binary aGVsbG8=\nk: !!binary /w==\n\
          l: !custom 5\nm: !!timestamp 2020-01-01\n",
     )
-    .unwrap();
+    .expect("test setup");
     let m = &l.doc.branches[0];
     assert_eq!(m.get("a"), Some(&Value::str("true")));
     assert_eq!(m.get("b"), Some(&Value::str("12")));
@@ -169,7 +169,7 @@ fn quoting_table() {
     ];
     for (s, want) in cases {
         assert_eq!(one(Value::str(s)), want, "{s:?}");
-        let back = load(want).unwrap();
+        let back = load(want).expect("test setup");
         assert_eq!(back.doc.branches[0].get("k"), Some(&Value::str(s)), "{s:?}");
     }
 }
@@ -183,7 +183,7 @@ fn non_string_scalar_emission() {
     assert_eq!(one(Value::Float(5.0)), "k: 5\n");
     assert_eq!(one(Value::Float(f64::NEG_INFINITY)), "k: -.inf\n");
     assert_eq!(one(Value::Float(f64::NAN)), "k: .nan\n");
-    let ts = Timestamp::parse_yaml("2024-01-01").unwrap();
+    let ts = Timestamp::parse_yaml("2024-01-01").expect("test setup");
     assert_eq!(one(Value::Time(ts)), "k: 2024-01-01T00:00:00Z\n");
     assert_eq!(
         one(Value::Bytes(crate::tree::Bytes::new(vec![0xff, 0xfe]))),
@@ -220,14 +220,14 @@ fn block_scalars() {
     m.push("l", Value::Seq(vec![SeqItem::Value(Value::Map(inner))]));
     let out = emit_doc(&Document::single(m.clone()));
     assert_eq!(out, "l:\n    - enc: |\n        x\n        y\n");
-    assert_eq!(load(&out).unwrap().doc.branches[0], m);
+    assert_eq!(load(&out).expect("test setup").doc.branches[0], m);
     let out2 = YamlStore
         .emit(
             &Document::single(m.clone()),
             None,
             &EmitOptions { indent: Some(2) },
         )
-        .unwrap();
+        .expect("test setup");
     assert_eq!(&out2[..], b"l:\n  - enc: |\n      x\n      y\n");
     assert!(
         YamlStore
@@ -240,7 +240,7 @@ fn block_scalars() {
     );
     let out1 = YamlStore
         .emit(&Document::single(m), None, &EmitOptions { indent: Some(1) })
-        .unwrap();
+        .expect("test setup");
     assert_eq!(&out1[..], &out2[..]);
 }
 
@@ -250,10 +250,10 @@ fn emit_value_alone() {
         String::from_utf8(
             YamlStore
                 .emit_value(v, &EmitOptions::default())
-                .unwrap()
+                .expect("test setup")
                 .to_vec(),
         )
-        .unwrap()
+        .expect("test setup")
     };
     assert_eq!(ev(&Value::Int(5)), "5\n");
     assert_eq!(ev(&Value::str("true")), "\"true\"\n");
@@ -280,7 +280,7 @@ fn items_desc(m: &Map) -> Vec<String> {
 #[test]
 fn comment_placement() {
     let src = "# head\n\n# c1\na: 1 # r1\n# c2\nb:\n    # c3\n    c: 2\n    # c4\n# c5\nd:\n    - x # r2\n    # c6\n    - y\n    # c7\n# c8\n";
-    let l = load(src).unwrap();
+    let l = load(src).expect("test setup");
     let m = &l.doc.branches[0];
     assert_eq!(
         items_desc(m),
@@ -304,19 +304,19 @@ fn comment_placement() {
         out,
         "# head\n# c1\na: 1 # r1\n# c2\nb:\n    # c3\n    c: 2\n    # c4\n# c5\nd:\n    - x # r2\n    # c6\n    - \"y\"\n    # c7\n# c8\n"
     );
-    assert_eq!(load(&out).unwrap().doc, l.doc);
+    assert_eq!(load(&out).expect("test setup").doc, l.doc);
 }
 
 #[test]
 fn plain_comment_fixtures_load_and_reemit() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sops/plain");
-    let c = std::fs::read_to_string(root.join("comments.yaml")).unwrap();
+    let c = std::fs::read_to_string(root.join("comments.yaml")).expect("test setup");
     assert_eq!(
         reemit(&c),
         "# first comment in file\nlorem: ipsum\n# this-is-a-comment\ndolor: sit\n"
     );
-    let cl = std::fs::read_to_string(root.join("comments_list.yaml")).unwrap();
-    let l = load(&cl).unwrap();
+    let cl = std::fs::read_to_string(root.join("comments_list.yaml")).expect("test setup");
+    let l = load(&cl).expect("test setup");
     let Some(Value::Seq(s)) = l.doc.branches[0].get("lorem") else {
         panic!()
     };
@@ -346,34 +346,34 @@ fn inline_marker_becomes_line_comment_of_next_value() {
     let doc = Document::single(m);
     let out = emit_doc(&doc);
     assert_eq!(out, "a: v # on a\nb: # on b\n    x: 1\n# foot\n");
-    assert_eq!(load(&out).unwrap().doc, doc);
+    assert_eq!(load(&out).expect("test setup").doc, doc);
 }
 
 #[test]
 fn multi_document_streams() {
     let l =
         load("a: 1\nsops:\n    version: 3.13.2\n---\nb: 2\nsops:\n    x: 1\n---\n---\nc: [1, 2]\n")
-            .unwrap();
+            .expect("test setup");
     assert_eq!(l.doc.branches.len(), 4);
     assert!(l.doc.branches[2].is_empty());
     assert!(l.doc.branches[1].get("sops").is_none());
-    let meta = l.meta.clone().unwrap();
+    let meta = l.meta.clone().expect("test setup");
     assert_eq!(meta.get("version"), Some(&Value::str("3.13.2")));
     let out = YamlStore
         .emit(&l.doc, Some(&meta), &EmitOptions::default())
-        .unwrap();
+        .expect("test setup");
     let want = "a: 1\nsops:\n    version: 3.13.2\n---\nb: 2\nsops:\n    version: 3.13.2\n---\nsops:\n    version: 3.13.2\n---\nc:\n    - 1\n    - 2\nsops:\n    version: 3.13.2\n";
-    assert_eq!(std::str::from_utf8(&out).unwrap(), want);
+    assert_eq!(std::str::from_utf8(&out).expect("test setup"), want);
     // Duplicates are only rejected in the first document.
     assert!(load("a: 1\n---\nb: 1\nb: 2\n").is_ok());
     assert!(load("a: 1\na: 2\n").is_err());
     // Empty inputs.
-    assert_eq!(load("").unwrap().doc.branches.len(), 0);
-    assert_eq!(load("\n\n").unwrap().doc.branches.len(), 0);
-    let c = load("# only a comment\n").unwrap();
+    assert_eq!(load("").expect("test setup").doc.branches.len(), 0);
+    assert_eq!(load("\n\n").expect("test setup").doc.branches.len(), 0);
+    let c = load("# only a comment\n").expect("test setup");
     assert_eq!(c.doc.branches.len(), 1);
     assert_eq!(items_desc(&c.doc.branches[0]), ["# only a comment"]);
-    assert_eq!(load("---\n").unwrap().doc.branches, vec![Map::new()]);
+    assert_eq!(load("---\n").expect("test setup").doc.branches, vec![Map::new()]);
     assert_eq!(emit_doc(&Document::single(Map::new())), "{}\n");
 }
 
@@ -382,9 +382,9 @@ fn aliases_and_merge_keys() {
     let l = load(
         "base: &b\n    x: 1\n    y: [a, b]\nother:\n    <<: *b\n    z: *b\ns: &s hello\nt: *s\n",
     )
-    .unwrap();
+    .expect("test setup");
     let m = &l.doc.branches[0];
-    let base = m.get("base").unwrap().clone();
+    let base = m.get("base").expect("test setup").clone();
     let Some(Value::Map(other)) = m.get("other") else {
         panic!()
     };

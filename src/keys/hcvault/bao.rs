@@ -19,9 +19,9 @@ fn bao_binary() -> PathBuf {
         return PathBuf::from(p);
     }
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let exe = std::env::current_exe().unwrap();
+    let exe = std::env::current_exe().expect("test setup");
     // target/debug/deps/leafseal-… → target
-    let target = exe.ancestors().nth(3).unwrap().to_path_buf();
+    let target = exe.ancestors().nth(3).expect("test setup").to_path_buf();
     let venv = target.join("bao-venv");
     if let Some(b) = find_bundled_bao(&venv) {
         return b;
@@ -69,7 +69,7 @@ impl Bao {
         for _ in 0..5 {
             // Dev mode listens on PORT and its cluster listener on PORT+1.
             let (port, _) = free_port_pair();
-            let home = tempfile::tempdir().unwrap();
+            let home = tempfile::tempdir().expect("test setup");
             let script = "\"$0\" server -dev -dev-no-store-token -dev-root-token-id=root \
                  -dev-listen-address=\"127.0.0.1:$1\" >\"$HOME/bao.log\" 2>&1 & b=$!; \
                  trap 'kill $b 2>/dev/null; wait $b; exit 0' TERM INT; \
@@ -129,7 +129,7 @@ impl Bao {
             .post(format!("{}/v1/{path}", self.url))
             .header("X-Vault-Token", "root")
             .send(body.to_string().as_bytes())
-            .unwrap()
+            .expect("test setup")
             .status()
             .as_u16()
     }
@@ -194,8 +194,8 @@ impl Drop for Bao {
 
 fn free_port_pair() -> (u16, u16) {
     loop {
-        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
+        let a = std::net::TcpListener::bind("127.0.0.1:0").expect("test setup");
+        let p = a.local_addr().expect("test setup").port();
         if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
             return (p, p + 1);
         }
