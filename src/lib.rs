@@ -12,6 +12,7 @@ pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod git;
 pub mod io;
 pub mod keys;
 pub mod metadata;

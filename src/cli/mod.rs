@@ -18,6 +18,7 @@ use crate::policy::Policy;
 mod decrypt;
 mod encrypt;
 mod filestatus;
+mod git;
 
 /// leafseal — encrypted secrets in git, compatible with sops.
 #[derive(Debug, Parser)]
@@ -41,6 +42,8 @@ pub enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
+    /// git integration: `setup`, and the `textconv` diff and `merge-driver` merge drivers.
+    Git(git::GitArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::Git(a) => git::run(&cli, a),
     };
     match result {
         Ok(code) => code,
