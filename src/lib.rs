@@ -14,6 +14,7 @@ pub mod editor;
 pub mod error;
 pub mod exec;
 pub mod format;
+pub mod git;
 pub mod io;
 pub mod keys;
 pub mod lifecycle;

@@ -21,6 +21,7 @@ mod encrypt;
 mod exec_env;
 mod exec_file;
 mod filestatus;
+mod git;
 mod groups;
 mod inplace;
 mod rotate;
@@ -66,6 +67,8 @@ pub enum Command {
     ExecEnv(exec_env::ExecEnvArgs),
     /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
     ExecFile(exec_file::ExecFileArgs),
+    /// git integration: `setup`, and the `textconv` diff and `merge-driver` merge drivers.
+    Git(git::GitArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -197,6 +200,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Groups(a) => groups::run(&cli, a),
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),
+        Command::Git(a) => git::run(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -69,7 +69,11 @@ fn check_leaves(store: &dyn Store, rel: &str, name: &str) {
         .doc
         .branches
         .remove(0);
-    let key_hex = exp.get("data_key_hex").expect("test setup").as_str().expect("test setup");
+    let key_hex = exp
+        .get("data_key_hex")
+        .expect("test setup")
+        .as_str()
+        .expect("test setup");
     let key = DataKey::from_slice(&unhex(key_hex)).expect("test setup");
     let Some(Value::Seq(expected)) = exp.get("leaves_in_mac_order") else {
         panic!("no leaves list");
@@ -81,10 +85,27 @@ fn check_leaves(store: &dyn Store, rel: &str, name: &str) {
             panic!("bad expected entry")
         };
         let joined = path.join(":");
-        assert_eq!(joined, e.get("path").expect("test setup").as_str().expect("test setup"), "{rel}");
+        assert_eq!(
+            joined,
+            e.get("path")
+                .expect("test setup")
+                .as_str()
+                .expect("test setup"),
+            "{rel}"
+        );
         let aad = format!("{joined}:");
-        assert_eq!(aad, e.get("aad").expect("test setup").as_str().expect("test setup"));
-        let typ = e.get("type").expect("test setup").as_str().expect("test setup");
+        assert_eq!(
+            aad,
+            e.get("aad")
+                .expect("test setup")
+                .as_str()
+                .expect("test setup")
+        );
+        let typ = e
+            .get("type")
+            .expect("test setup")
+            .as_str()
+            .expect("test setup");
         let want = e.get("value").expect("test setup");
         // Empty strings are listed as encrypted but are stored as "" (spec 3.6).
         let is_empty = value.as_str() == Some("");

@@ -15,7 +15,9 @@ fn load(s: &str) -> Result<Loaded, FormatError> {
 }
 
 fn emit_doc(doc: &Document) -> String {
-    let out = YamlStore.emit(doc, None, &EmitOptions::default()).expect("test setup");
+    let out = YamlStore
+        .emit(doc, None, &EmitOptions::default())
+        .expect("test setup");
     String::from_utf8(out.to_vec()).expect("test setup")
 }
 
@@ -373,7 +375,10 @@ fn multi_document_streams() {
     let c = load("# only a comment\n").expect("test setup");
     assert_eq!(c.doc.branches.len(), 1);
     assert_eq!(items_desc(&c.doc.branches[0]), ["# only a comment"]);
-    assert_eq!(load("---\n").expect("test setup").doc.branches, vec![Map::new()]);
+    assert_eq!(
+        load("---\n").expect("test setup").doc.branches,
+        vec![Map::new()]
+    );
     assert_eq!(emit_doc(&Document::single(Map::new())), "{}\n");
 }
 

@@ -1,0 +1,222 @@
+//! `leafseal git setup|textconv|merge-driver`: the git diff and merge drivers.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::Args;
+use clap::Subcommand;
+
+use crate::cli;
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::EmitOptions;
+use crate::git;
+use crate::git::merge::Outcome;
+use crate::keys::KeyContext;
+use crate::policy;
+use crate::policy::Policy;
+
+/// Arguments of `git`.
+#[derive(Debug, Args)]
+pub struct GitArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: GitCommand,
+}
+
+/// The `git` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GitCommand {
+    /// Configure this repository: local git config for the drivers and `.gitattributes`
+    /// lines derived from the .sops.yaml creation rules (idempotent).
+    Setup(SetupArgs),
+    /// Diff driver (textconv): print FILE decrypted, or unchanged if it cannot be
+    /// decrypted. Never prompts, always exits 0.
+    Textconv(TextconvArgs),
+    /// Merge driver: `%O %A %B %P`. Merges by key path in memory and writes %A encrypted;
+    /// exits 1 on a conflict, leaving %A untouched.
+    MergeDriver(MergeDriverArgs),
+}
+
+/// Arguments of `git setup`.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// A gitattributes pattern for encrypted files (repeatable), in addition to those
+    /// derived from the creation rules.
+    #[arg(long = "pattern", value_name = "GLOB")]
+    pub patterns: Vec<String>,
+    /// The leafseal binary git should run (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub program: Option<PathBuf>,
+}
+
+/// Arguments of `git textconv`.
+#[derive(Debug, Args)]
+pub struct TextconvArgs {
+    /// The file git passes (a temporary copy that keeps the extension).
+    pub file: PathBuf,
+}
+
+/// Arguments of `git merge-driver`.
+#[derive(Debug, Args)]
+pub struct MergeDriverArgs {
+    /// %O: the merge base version (empty when the file did not exist there).
+    pub base: PathBuf,
+    /// %A: ours; replaced by the merged result.
+    pub ours: PathBuf,
+    /// %B: theirs.
+    pub theirs: PathBuf,
+    /// %P: the path of the file in the repository (picks the format).
+    pub path: String,
+}
+
+/// Runs `git …`.
+pub fn run(cli: &Cli, a: &GitArgs) -> Result<i32, Error> {
+    match &a.command {
+        GitCommand::Setup(s) => setup(cli, s),
+        GitCommand::Textconv(t) => Ok(textconv(t)),
+        GitCommand::MergeDriver(m) => Ok(merge_driver(cli, m)),
+    }
+}
+
+fn setup(cli: &Cli, a: &SetupArgs) -> Result<i32, Error> {
+    let program = match &a.program {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .and_then(std::fs::canonicalize)
+            .map_err(|e| {
+                Error::new(
+                    exit::GENERIC,
+                    format!("cannot find the path of this program: {e}"),
+                )
+                .hint("pass --program /path/to/leafseal")
+            })?,
+    };
+    let program = program.to_str().ok_or_else(|| {
+        Error::new(exit::GENERIC, "the program path is not valid UTF-8")
+            .hint("pass --program with a UTF-8 path")
+    })?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::new(exit::GENERIC, format!("no current directory: {e}")))?;
+    let policy = cli::load_policy(cli.config.as_deref())?;
+    let r = git::setup::setup(&cwd, program, policy.as_ref(), &a.patterns)?;
+    for w in &r.warnings {
+        cli::warn(w);
+    }
+    let mut out = String::new();
+    if r.config_changed.is_empty() {
+        out.push_str("git config: already set up\n");
+    }
+    for k in &r.config_changed {
+        out.push_str(&format!("git config: set {k}\n"));
+    }
+    for p in &r.patterns_added {
+        out.push_str(&format!(
+            ".gitattributes: added {p} {}\n",
+            git::setup::ATTRIBUTES
+        ));
+    }
+    for p in &r.patterns_present {
+        out.push_str(&format!(".gitattributes: already has {p}\n"));
+    }
+    if r.patterns_added.is_empty() && r.patterns_present.is_empty() {
+        out.push_str(".gitattributes: no patterns (see the warnings; use --pattern GLOB)\n");
+    }
+    crate::io::write_stdout(out.as_bytes())?;
+    Ok(0)
+}
+
+fn textconv(a: &TextconvArgs) -> i32 {
+    let name = a.file.to_string_lossy().into_owned();
+    let shown = a
+        .file
+        .file_name()
+        .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+    let bytes = match std::fs::read(&a.file) {
+        Ok(b) => zeroize::Zeroizing::new(b),
+        Err(e) => {
+            cli::warn(&format!("textconv: cannot read {shown}: {e}"));
+            return 0;
+        }
+    };
+    let ctx = KeyContext::from_env();
+    let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default());
+    if let Some(w) = &r.warning {
+        cli::warn(&format!("textconv: {shown}: {w}"));
+    }
+    if let Err(e) = crate::io::write_stdout(&r.output) {
+        cli::report(&e);
+    }
+    0
+}
+
+/// The policy, if one is found and valid, without printing its warnings.
+fn quiet_policy(explicit: Option<&Path>) -> Option<Policy> {
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => policy::find(&std::env::current_dir().ok()?)?,
+    };
+    Policy::load(&path).ok()
+}
+
+fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
+    let fail = |msg: String| {
+        eprintln!(
+            "leafseal: merge conflict in {}: {msg}\n  hint: the file keeps our encrypted version; nothing was decrypted to disk",
+            a.path
+        );
+        1
+    };
+    let read = |p: &Path| std::fs::read(p).map(zeroize::Zeroizing::new);
+    let (base, ours, theirs) = match (read(&a.base), read(&a.ours), read(&a.theirs)) {
+        (Ok(b), Ok(o), Ok(t)) => (b, o, t),
+        (b, o, t) => {
+            let e = [b.err(), o.err(), t.err()].into_iter().flatten().next();
+            return fail(format!(
+                "cannot read a version git passed: {}",
+                e.map(|e| e.to_string()).unwrap_or_default()
+            ));
+        }
+    };
+    let fmt = git::diff::format_for(&a.path, &ours);
+    let opts = cli::emit_options(None, quiet_policy(cli.config.as_deref()).as_ref(), fmt);
+    let ctx = KeyContext::from_env();
+    match git::merge::merge(&base, &ours, &theirs, &a.path, &ctx, &opts) {
+        Outcome::Merged(bytes) => match crate::io::atomic_write(&a.ours, &bytes) {
+            Ok(()) => 0,
+            Err(e) => fail(e.message),
+        },
+        Outcome::NotEncrypted => text_merge(a),
+        Outcome::Conflict(report) => {
+            eprint!(
+                "leafseal: merge conflict in {} (the file keeps our encrypted version; no plaintext was written):\n{report}",
+                a.path
+            );
+            eprintln!(
+                "  hint: resolve with `leafseal edit {p}` (ours is in the work tree); see theirs with `git show MERGE_HEAD:{p} | leafseal decrypt --filename-override {p}`, then `git add {p}`",
+                p = a.path
+            );
+            1
+        }
+    }
+}
+
+/// git's own text merge for a file that is not encrypted in any version.
+fn text_merge(a: &MergeDriverArgs) -> i32 {
+    let status = Command::new("git")
+        .args(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs"])
+        .arg(&a.ours)
+        .arg(&a.base)
+        .arg(&a.theirs)
+        .status();
+    match status {
+        Ok(s) if s.success() => 0,
+        Ok(_) => 1,
+        Err(e) => {
+            cli::warn(&format!("cannot run git merge-file: {e}"));
+            1
+        }
+    }
+}

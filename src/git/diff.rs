@@ -1,0 +1,74 @@
+//! The textconv diff driver: an encrypted file becomes its plaintext (in the file's own
+//! format, as `decrypt` prints it) so `git diff`, `git log -p` and `git show` show what
+//! changed. A file that cannot be decrypted (not encrypted, no key, corrupt, MAC mismatch)
+//! is passed through byte for byte, so git shows the ciphertext and nothing breaks.
+//!
+//! Never prompts: key sources run non-interactively (`gpg --batch --no-tty`); the only
+//! output is the converted text (stdout) and at most one warning (stderr, by the CLI).
+
+use zeroize::Zeroizing;
+
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::keys::KeyContext;
+use crate::ops;
+use crate::ops::OpenOptions;
+
+/// The result of converting one file.
+#[derive(Debug)]
+pub struct Textconv {
+    /// What git should diff: the plaintext, or the input bytes unchanged.
+    pub output: Zeroizing<Vec<u8>>,
+    /// Why the input was passed through, for one line on stderr (never a value). `None`
+    /// when the file was decrypted or is simply not encrypted.
+    pub warning: Option<String>,
+}
+
+/// The format of `name`, from its extension (a `.toml` file holding a TOML `sops` table
+/// is TOML, otherwise sops's binary envelope).
+pub fn format_for(name: &str, bytes: &[u8]) -> Format {
+    if name.to_ascii_lowercase().ends_with(".toml") && crate::format::toml::sniff(bytes) {
+        return Format::Toml;
+    }
+    Format::from_path(name)
+}
+
+/// Converts a file for `git diff`. Never fails: see the module docs.
+pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) -> Textconv {
+    let fmt = format_for(name, bytes);
+    let passthrough = |warning: Option<String>| Textconv {
+        output: Zeroizing::new(bytes.to_vec()),
+        warning,
+    };
+    let loaded = match fmt.store().load(bytes) {
+        Ok(l) => l,
+        Err(e) => {
+            return passthrough(Some(format!(
+                "cannot parse as {} ({e}); showing the file as it is",
+                fmt.name()
+            )));
+        }
+    };
+    if loaded.meta.is_none() {
+        return passthrough(None);
+    }
+    let opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
+        Ok(o) => o,
+        Err(e) => {
+            let first = e.message.lines().next().unwrap_or("").to_owned();
+            return passthrough(Some(format!(
+                "cannot decrypt ({first}); showing the encrypted file"
+            )));
+        }
+    };
+    match fmt.store().emit(&opened.doc, None, opts) {
+        Ok(out) => Textconv {
+            output: out,
+            warning: None,
+        },
+        Err(e) => passthrough(Some(format!(
+            "cannot write the plaintext as {} ({e}); showing the encrypted file",
+            fmt.name()
+        ))),
+    }
+}

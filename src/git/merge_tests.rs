@@ -1,0 +1,203 @@
+#![allow(clippy::unwrap_used)]
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::*;
+use crate::format::Store;
+use crate::format::yaml::YamlStore;
+use crate::keys::MasterKey;
+use crate::keys::age::AgeKey;
+use crate::ops::SealPlan;
+use crate::tree::Value;
+
+const R1: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+const R2: &str = "age1tmaae3ld5vpevmsh5yacsauzx8jetg300mpvc4ugp5zr5l6ssq9sla97ep";
+
+fn ctx() -> KeyContext {
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/sops/keys/age-test-keys.txt"
+    );
+    KeyContext::with_vars(HashMap::from([(
+        "SOPS_AGE_KEY_FILE".to_owned(),
+        key.to_owned(),
+    )]))
+}
+
+fn encrypt(plain: &str, recipients: &[&str]) -> Vec<u8> {
+    let keys: Vec<Arc<dyn MasterKey>> = recipients
+        .iter()
+        .map(|r| Arc::new(AgeKey::parse(r).unwrap()) as Arc<dyn MasterKey>)
+        .collect();
+    let plan = SealPlan {
+        groups: vec![keys],
+        ..SealPlan::default()
+    };
+    let doc = YamlStore.load(plain.as_bytes()).unwrap().doc;
+    let (doc, meta) = ops::seal_new(doc, &plan, &ctx()).unwrap();
+    YamlStore
+        .emit(&doc, Some(&meta), &EmitOptions::default())
+        .unwrap()
+        .to_vec()
+}
+
+/// Changes one top-level string with the same data key (what `set` does).
+fn set(file: &[u8], key: &str, value: &str) -> Vec<u8> {
+    let mut o = ops::open(
+        YamlStore.load(file).unwrap(),
+        &ctx(),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    *o.doc.branches[0].get_mut(key).unwrap() = Value::str(value);
+    let map = ops::reseal(&mut o.doc, &mut o.meta, &o.key, Some(&o.stash)).unwrap();
+    YamlStore
+        .emit(&o.doc, Some(&map), &EmitOptions::default())
+        .unwrap()
+        .to_vec()
+}
+
+fn plain(file: &[u8]) -> String {
+    let o = ops::open(
+        YamlStore.load(file).unwrap(),
+        &ctx(),
+        &OpenOptions::default(),
+    )
+    .unwrap();
+    String::from_utf8(
+        YamlStore
+            .emit(&o.doc, None, &EmitOptions::default())
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+fn line<'a>(file: &'a [u8], key: &str) -> &'a str {
+    std::str::from_utf8(file)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap()
+}
+
+fn run(b: &[u8], o: &[u8], t: &[u8]) -> Outcome {
+    merge(b, o, t, "s.yaml", &ctx(), &EmitOptions::default())
+}
+
+const BASE: &str = "a: one\nb: two\nc: three\n";
+
+#[test]
+fn same_key_merge_keeps_both_sides_ciphertexts() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = set(&base, "a", "ONE");
+    let theirs = set(&base, "b", "TWO");
+    let Outcome::Merged(m) = run(&base, &ours, &theirs) else {
+        panic!("expected a merge")
+    };
+    assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
+    assert_eq!(line(&m, "a"), line(&ours, "a"));
+    assert_eq!(line(&m, "b"), line(&theirs, "b"));
+    assert_eq!(line(&m, "c"), line(&ours, "c"));
+    assert_eq!(line(&m, "c"), line(&base, "c"));
+}
+
+#[test]
+fn theirs_new_key_set_wins_when_ours_kept_the_base_keys() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = set(&base, "a", "ONE");
+    // theirs re-encrypted for two recipients with a new data key
+    let theirs = encrypt("a: one\nb: TWO\nc: three\n", &[R1, R2]);
+    let Outcome::Merged(m) = run(&base, &ours, &theirs) else {
+        panic!("expected a merge")
+    };
+    assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
+    let text = String::from_utf8(m.to_vec()).unwrap();
+    assert!(text.contains(R2), "theirs' recipients are kept");
+    assert_eq!(
+        line(&m, "b"),
+        line(&theirs, "b"),
+        "theirs' key and stash are used"
+    );
+    assert_ne!(line(&m, "a"), line(&ours, "a"));
+}
+
+#[test]
+fn both_rotated_with_the_same_recipients_uses_ours() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = encrypt("a: ONE\nb: two\nc: three\n", &[R1]);
+    let theirs = encrypt("a: one\nb: TWO\nc: three\n", &[R1]);
+    let Outcome::Merged(m) = run(&base, &ours, &theirs) else {
+        panic!("expected a merge")
+    };
+    assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
+    assert_eq!(line(&m, "c"), line(&ours, "c"));
+}
+
+#[test]
+fn different_recipient_changes_conflict() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = encrypt(BASE, &[R1, R2]);
+    let theirs = encrypt("a: x\nb: two\nc: three\n", &[R2, R1, R1]);
+    // theirs lists R1 twice: a different key set
+    let Outcome::Conflict(r) = run(&base, &ours, &theirs) else {
+        panic!("expected a conflict")
+    };
+    assert!(r.reasons[0].contains("recipients"), "{r}");
+}
+
+#[test]
+fn value_conflict_reports_the_path_only() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = set(&base, "a", "secret-ours");
+    let theirs = set(&base, "a", "secret-theirs");
+    let Outcome::Conflict(r) = run(&base, &ours, &theirs) else {
+        panic!("expected a conflict")
+    };
+    let text = r.to_string();
+    assert!(text.contains(r#"["a"]"#), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
+
+#[test]
+fn undecryptable_versions_are_a_conflict() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = set(&base, "a", "ONE");
+    let theirs = set(&base, "b", "TWO");
+    let none = KeyContext::with_vars(HashMap::new());
+    let Outcome::Conflict(r) = merge(
+        &base,
+        &ours,
+        &theirs,
+        "s.yaml",
+        &none,
+        &EmitOptions::default(),
+    ) else {
+        panic!("expected a conflict")
+    };
+    assert_eq!(r.reasons.len(), 2, "{r}");
+    assert!(r.reasons[0].starts_with("ours cannot be decrypted"));
+    // one side in clear, the other encrypted
+    let Outcome::Conflict(_) = run(&base, b"a: 1\n", &theirs) else {
+        panic!("expected a conflict")
+    };
+}
+
+#[test]
+fn plaintext_files_go_to_the_text_merge() {
+    assert!(matches!(
+        run(b"a: 1\n", b"a: 2\n", b"a: 1\nb: 2\n"),
+        Outcome::NotEncrypted
+    ));
+    assert!(matches!(run(b"", b"{{{", b"]]"), Outcome::NotEncrypted));
+}
+
+#[test]
+fn add_add_with_an_empty_base() {
+    let ours = encrypt("a: 1\n", &[R1]);
+    let theirs = encrypt("a: 1\nb: 2\n", &[R1]);
+    let Outcome::Merged(m) = run(b"", &ours, &theirs) else {
+        panic!("expected a merge")
+    };
+    assert_eq!(plain(&m), "a: 1\nb: 2\n");
+}

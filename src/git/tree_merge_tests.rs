@@ -1,0 +1,137 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+use crate::format::EmitOptions;
+use crate::format::Store;
+use crate::format::yaml::YamlStore;
+
+fn doc(y: &str) -> Document {
+    YamlStore.load(y.as_bytes()).unwrap().doc
+}
+
+fn yaml(d: &Document) -> String {
+    String::from_utf8(
+        YamlStore
+            .emit(d, None, &EmitOptions::default())
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap()
+}
+
+fn merged(b: &str, o: &str, t: &str) -> String {
+    yaml(&merge_documents(Some(&doc(b)), &doc(o), &doc(t)).unwrap())
+}
+
+fn conflicts(b: &str, o: &str, t: &str) -> Vec<Conflict> {
+    merge_documents(Some(&doc(b)), &doc(o), &doc(t)).unwrap_err()
+}
+
+const BASE: &str =
+    "db:\n    user: app\n    password: old\napi:\n    token: t0\nlist:\n    - a\n    - b\n";
+
+#[test]
+fn changes_on_different_keys_combine() {
+    let o = BASE.replace("password: old", "password: new");
+    let t = BASE.replace("token: t0", "token: t1");
+    assert_eq!(
+        merged(BASE, &o, &t),
+        "db:\n    user: app\n    password: new\napi:\n    token: t1\nlist:\n    - a\n    - b\n"
+    );
+}
+
+#[test]
+fn same_change_on_both_sides_is_fine() {
+    let o = BASE.replace("password: old", "password: same");
+    assert_eq!(merged(BASE, &o, &o), o);
+}
+
+#[test]
+fn additions_and_deletions() {
+    // theirs adds a key after `user`, ours deletes `api`.
+    let o = "db:\n    user: app\n    password: old\nlist:\n    - a\n    - b\n";
+    let t = BASE.replace("    user: app\n", "    user: app\n    port: 5432\n");
+    assert_eq!(
+        merged(BASE, o, &t),
+        "db:\n    user: app\n    port: 5432\n    password: old\nlist:\n    - a\n    - b\n"
+    );
+    // Both add the same new key with the same value: fine; a new top-level key lands
+    // where theirs put it.
+    let o = format!("first: 1\n{BASE}");
+    let t = format!("first: 1\n{BASE}extra: x\n");
+    assert_eq!(merged(BASE, &o, &t), format!("first: 1\n{BASE}extra: x\n"));
+}
+
+#[test]
+fn conflicts_name_paths_only() {
+    let o = BASE.replace("password: old", "password: mine");
+    let t = BASE.replace("password: old", "password: yours");
+    let c = conflicts(BASE, &o, &t);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].path, r#"["db"]["password"]"#);
+    assert!(!format!("{c:?}").contains("mine") && !format!("{c:?}").contains("yours"));
+    // delete vs change
+    let o = BASE.replace("    token: t0\n", "    other: 1\n");
+    let t = BASE.replace("token: t0", "token: t9");
+    let c = conflicts(BASE, &o, &t);
+    assert_eq!(c[0].path, r#"["api"]["token"]"#);
+    assert_eq!(c[0].why, "deleted on one side and changed on the other");
+    // different additions
+    let o = format!("{BASE}new: 1\n");
+    let t = format!("{BASE}new: 2\n");
+    assert_eq!(conflicts(BASE, &o, &t)[0].path, r#"["new"]"#);
+}
+
+#[test]
+fn lists_are_one_value() {
+    let o = BASE.replace("    - a\n", "    - a0\n");
+    let t = BASE.replace("    - b\n", "    - b0\n");
+    let c = conflicts(BASE, &o, &t);
+    assert_eq!(c[0].path, r#"["list"]"#);
+    // One side only: taken whole.
+    assert_eq!(merged(BASE, &o, BASE), o);
+}
+
+#[test]
+fn comments_follow_the_side_that_changed_them() {
+    let b = "# about db\ndb: 1\napi: 2\n";
+    let o = "# about db (ours)\ndb: 1\napi: 2\n";
+    let t = "# about db\ndb: 1\n# about api\napi: 3\n";
+    assert_eq!(
+        merged(b, o, t),
+        "# about db (ours)\ndb: 1\n# about api\napi: 3\n"
+    );
+    let t2 = "# about db (theirs)\ndb: 1\napi: 2\n";
+    let c = conflicts(b, o, t2);
+    assert_eq!(c[0].path, r#"["db"] (comments above it)"#);
+}
+
+#[test]
+fn documents_merge_by_index() {
+    let b = "a: 1\n---\nb: 1\n";
+    let o = "a: 2\n---\nb: 1\n";
+    let t = "a: 1\n---\nb: 2\n";
+    assert_eq!(merged(b, o, t), "a: 2\n---\nb: 2\n");
+    let c = conflicts(b, "a: 1\n---\nb: 3\n", t);
+    assert_eq!(c[0].path, r#"document 2: ["b"]"#);
+}
+
+#[test]
+fn add_add_without_base() {
+    let o = doc("a: 1\nb: 2\n");
+    let t = doc("a: 1\nc: 3\n");
+    assert_eq!(
+        yaml(&merge_documents(None, &o, &t).unwrap()),
+        "a: 1\nb: 2\nc: 3\n"
+    );
+    let t = doc("a: 9\n");
+    assert_eq!(
+        merge_documents(None, &o, &t).unwrap_err()[0].path,
+        r#"["a"]"#
+    );
+}
+
+#[test]
+fn floats_compare_by_bits() {
+    assert!(same_value(&Value::Float(f64::NAN), &Value::Float(f64::NAN)));
+    assert!(!same_value(&Value::Float(0.0), &Value::Float(-0.0)));
+}

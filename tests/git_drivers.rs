@@ -1,0 +1,394 @@
+//! The git drivers against the real `git` binary: `leafseal git setup` in a temporary
+//! repository, merges through the merge driver (clean and conflicting), and diffs through
+//! the textconv driver. git runs with a hermetic environment (empty HOME, no system
+//! config, fixed identity) and calls the leafseal binary under test.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::process::Output;
+
+use support::*;
+
+const OTHER_RECIPIENT: &str = "age1tmaae3ld5vpevmsh5yacsauzx8jetg300mpvc4ugp5zr5l6ssq9sla97ep";
+
+struct Repo {
+    _home: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    vars: HashMap<String, String>,
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn both(o: &Output) -> String {
+    format!("{}{}", text(&o.stdout), text(&o.stderr))
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let home = tempfile::tempdir().expect("home");
+        let dir = tempfile::tempdir().expect("repo");
+        let mut vars = env_vars(None, home.path());
+        for (k, v) in [
+            ("GIT_CONFIG_NOSYSTEM", "1"),
+            ("GIT_AUTHOR_NAME", "Test"),
+            ("GIT_AUTHOR_EMAIL", "test@example.invalid"),
+            ("GIT_COMMITTER_NAME", "Test"),
+            ("GIT_COMMITTER_EMAIL", "test@example.invalid"),
+            ("GIT_PAGER", "cat"),
+            ("LC_ALL", "C"),
+        ] {
+            vars.insert(k.to_owned(), v.to_owned());
+        }
+        vars.insert(
+            "XDG_CONFIG_HOME".to_owned(),
+            home.path().join(".config").display().to_string(),
+        );
+        let r = Repo {
+            _home: home,
+            dir,
+            vars,
+        };
+        r.git_ok(&["init", "-q", "-b", "main"]);
+        r.write(
+            ".sops.yaml",
+            &format!(
+                "creation_rules:\n  - path_regex: \\.enc\\.(yaml|json|env)$\n    age: {AGE_RECIPIENT}\n"
+            ),
+        );
+        r
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn git(&self, args: &[&str]) -> Output {
+        Command::new("git")
+            .env_clear()
+            .envs(&self.vars)
+            .current_dir(self.path())
+            .args(args)
+            .output()
+            .expect("run git")
+    }
+
+    fn git_ok(&self, args: &[&str]) -> String {
+        let o = self.git(args);
+        assert!(o.status.success(), "git {args:?} failed: {}", both(&o));
+        text(&o.stdout)
+    }
+
+    fn leafseal(&self, args: &[&str]) -> Output {
+        leafseal(&self.vars)
+            .current_dir(self.path())
+            .args(args)
+            .output()
+            .expect("run leafseal")
+    }
+
+    fn leafseal_ok(&self, args: &[&str]) -> String {
+        let o = self.leafseal(args);
+        assert!(o.status.success(), "leafseal {args:?} failed: {}", both(&o));
+        text(&o.stdout)
+    }
+
+    fn write(&self, name: &str, content: &str) {
+        std::fs::write(self.path().join(name), content).expect("write");
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).expect("read")
+    }
+
+    fn commit(&self, msg: &str) {
+        self.git_ok(&["add", "-A"]);
+        self.git_ok(&["commit", "-q", "-m", msg]);
+    }
+
+    /// Adds an encrypted file from plaintext (through the policy) and commits it.
+    fn add_encrypted(&self, name: &str, plain: &str) {
+        self.write(name, plain);
+        self.leafseal_ok(&["encrypt", "-i", name]);
+        assert!(self.read(name).contains("ENC[AES256_GCM"));
+        self.commit(&format!("add {name}"));
+    }
+
+    /// Edits an encrypted file: decrypt → replace → encrypt.
+    fn edit(&self, name: &str, from: &str, to: &str) {
+        let plain = self.leafseal_ok(&["decrypt", name]);
+        assert!(plain.contains(from), "{name} does not contain {from}");
+        self.write(name, &plain.replace(from, to));
+        self.leafseal_ok(&["encrypt", "-i", name]);
+    }
+
+    fn line_of(file: &str, key: &str) -> String {
+        file.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_else(|| panic!("no line {key}"))
+            .to_owned()
+    }
+
+    /// Every file of the work tree (outside .git), as text.
+    fn worktree_text(&self) -> String {
+        fn walk(dir: &Path, out: &mut String) {
+            for e in std::fs::read_dir(dir).expect("read_dir") {
+                let p = e.expect("entry").path();
+                if p.file_name().is_some_and(|n| n == ".git") {
+                    continue;
+                }
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push_str(&String::from_utf8_lossy(&std::fs::read(&p).expect("read")));
+                }
+            }
+        }
+        let mut s = String::new();
+        walk(self.path(), &mut s);
+        s
+    }
+
+    fn setup(&self) -> String {
+        self.leafseal_ok(&["git", "setup"])
+    }
+}
+
+const YAML: &str = "db:\n    user: app\n    password: base-pass\napi:\n    token: base-token\nuntouched: keep-me-secret\n";
+
+#[test]
+fn setup_configures_git_and_is_idempotent() {
+    let r = Repo::new();
+    r.write(".gitattributes", "*.png binary\n");
+    let out = r.setup();
+    assert!(out.contains("set diff.leafseal.textconv"), "{out}");
+    let bin = env!("CARGO_BIN_EXE_leafseal");
+    let canon = std::fs::canonicalize(bin).expect("canon");
+    let tc = r.git_ok(&["config", "--local", "diff.leafseal.textconv"]);
+    assert_eq!(tc.trim(), format!("{} git textconv", canon.display()));
+    assert_eq!(
+        r.git_ok(&["config", "--local", "diff.leafseal.cachetextconv"])
+            .trim(),
+        "false"
+    );
+    assert_eq!(
+        r.git_ok(&["config", "--local", "merge.leafseal.driver"])
+            .trim(),
+        format!("{} git merge-driver %O %A %B %P", canon.display())
+    );
+    let attrs = r.read(".gitattributes");
+    assert_eq!(
+        attrs,
+        "*.png binary\n*.enc.yaml diff=leafseal merge=leafseal\n*.enc.json diff=leafseal merge=leafseal\n*.enc.env diff=leafseal merge=leafseal\n"
+    );
+    let config = std::fs::read(r.path().join(".git/config")).expect("config");
+    let out2 = r.setup();
+    assert!(out2.contains("already set up"), "{out2}");
+    assert_eq!(r.read(".gitattributes"), attrs);
+    assert_eq!(
+        std::fs::read(r.path().join(".git/config")).expect("config"),
+        config
+    );
+    // git sees the attributes.
+    let check = r.git_ok(&["check-attr", "diff", "merge", "--", "a/b/x.enc.yaml"]);
+    assert!(
+        check.contains("diff: leafseal") && check.contains("merge: leafseal"),
+        "{check}"
+    );
+    // An unconvertible rule asks for --pattern; --pattern is added.
+    r.write(
+        ".sops.yaml",
+        &format!("creation_rules:\n  - path_regex: \\w+\\.sec$\n    age: {AGE_RECIPIENT}\n"),
+    );
+    let o = r.leafseal(&["git", "setup", "--pattern", "*.sec"]);
+    assert!(o.status.success());
+    assert!(text(&o.stderr).contains("--pattern"), "{}", text(&o.stderr));
+    assert!(
+        r.read(".gitattributes")
+            .ends_with("*.sec diff=leafseal merge=leafseal\n")
+    );
+}
+
+#[test]
+fn yaml_merge_through_the_driver_and_textconv_diffs() {
+    let r = Repo::new();
+    r.setup();
+    r.commit("setup");
+    r.add_encrypted("secrets.enc.yaml", YAML);
+    r.git_ok(&["checkout", "-q", "-b", "feature"]);
+    r.edit("secrets.enc.yaml", "base-token", "theirs-token");
+    r.commit("feature: rotate the token");
+    r.git_ok(&["checkout", "-q", "main"]);
+    r.edit("secrets.enc.yaml", "base-pass", "ours-pass");
+    r.commit("main: change the password");
+    let ours_before = r.read("secrets.enc.yaml");
+
+    let m = r.git(&["merge", "--no-edit", "feature"]);
+    assert!(m.status.success(), "merge failed: {}", both(&m));
+    let merged = r.read("secrets.enc.yaml");
+    assert!(merged.contains("ENC[AES256_GCM"));
+    let plain = r.leafseal_ok(&["decrypt", "secrets.enc.yaml"]);
+    assert_eq!(
+        plain,
+        "db:\n    user: app\n    password: ours-pass\napi:\n    token: theirs-token\nuntouched: keep-me-secret\n"
+    );
+    // Values neither side touched keep ours' exact ciphertext.
+    for key in ["untouched:", "user:", "password:"] {
+        assert_eq!(
+            Repo::line_of(&merged, key),
+            Repo::line_of(&ours_before, key)
+        );
+    }
+    assert_ne!(
+        Repo::line_of(&merged, "token:"),
+        Repo::line_of(&ours_before, "token:")
+    );
+
+    // textconv: history shows plaintext changes, never ciphertext.
+    let log = r.git_ok(&[
+        "log",
+        "-p",
+        "-m",
+        "--first-parent",
+        "--",
+        "secrets.enc.yaml",
+    ]);
+    assert!(log.contains("+    token: theirs-token"), "{log}");
+    assert!(log.contains("-    password: base-pass"), "{log}");
+    assert!(log.contains("+    password: ours-pass"), "{log}");
+    assert!(!log.contains("ENC["), "{log}");
+    // A work-tree change shows in `git diff`.
+    r.edit("secrets.enc.yaml", "keep-me-secret", "changed-secret");
+    let d = r.git_ok(&["diff"]);
+    assert!(d.contains("-untouched: keep-me-secret"), "{d}");
+    assert!(d.contains("+untouched: changed-secret"), "{d}");
+    assert!(!d.contains("ENC["), "{d}");
+    assert!(!d.contains("sops:"), "{d}");
+    // The sops form `leafseal decrypt` works as textconv too.
+    let textconv = format!(
+        "diff.leafseal.textconv={} decrypt",
+        env!("CARGO_BIN_EXE_leafseal")
+    );
+    let d2 = r.git_ok(&["-c", &textconv, "diff"]);
+    assert!(d2.contains("+untouched: changed-secret"), "{d2}");
+    assert!(!d2.contains("ENC["), "{d2}");
+}
+
+#[test]
+fn conflicting_edits_leave_the_file_encrypted_and_name_the_path() {
+    let r = Repo::new();
+    r.setup();
+    r.add_encrypted("secrets.enc.yaml", YAML);
+    r.git_ok(&["checkout", "-q", "-b", "feature"]);
+    r.edit("secrets.enc.yaml", "base-pass", "conflict-theirs");
+    r.commit("theirs");
+    r.git_ok(&["checkout", "-q", "main"]);
+    r.edit("secrets.enc.yaml", "base-pass", "conflict-ours");
+    r.commit("ours");
+    let ours_bytes = r.read("secrets.enc.yaml");
+
+    let m = r.git(&["merge", "--no-edit", "feature"]);
+    assert!(!m.status.success(), "merge should conflict");
+    let out = both(&m);
+    assert!(out.contains(r#"["db"]["password"]"#), "{out}");
+    assert!(out.contains("CONFLICT"), "{out}");
+    assert!(
+        !out.contains("conflict-ours") && !out.contains("conflict-theirs"),
+        "{out}"
+    );
+    // The work-tree file is ours, encrypted, byte for byte; no plaintext anywhere.
+    assert_eq!(r.read("secrets.enc.yaml"), ours_bytes);
+    let all = r.worktree_text();
+    for secret in [
+        "conflict-ours",
+        "conflict-theirs",
+        "keep-me-secret",
+        "base-pass",
+        "<<<<<<<",
+    ] {
+        assert!(!all.contains(secret), "{secret} found in the work tree");
+    }
+    let status = r.git_ok(&["status", "--porcelain"]);
+    assert!(status.contains("UU secrets.enc.yaml"), "{status}");
+    r.git_ok(&["merge", "--abort"]);
+}
+
+#[test]
+fn undecryptable_file_diffs_as_ciphertext() {
+    let r = Repo::new();
+    r.setup();
+    r.write("foreign.enc.yaml", "key: foreign-one\n");
+    r.leafseal_ok(&[
+        "encrypt",
+        "-i",
+        "--age",
+        OTHER_RECIPIENT,
+        "foreign.enc.yaml",
+    ]);
+    r.commit("foreign");
+    r.write("foreign.enc.yaml", "key: foreign-two\n");
+    r.leafseal_ok(&[
+        "encrypt",
+        "-i",
+        "--age",
+        OTHER_RECIPIENT,
+        "foreign.enc.yaml",
+    ]);
+    let d = r.git(&["diff"]);
+    assert!(d.status.success(), "{}", both(&d));
+    let out = text(&d.stdout);
+    assert!(out.contains("+key: ENC[AES256_GCM"), "{out}");
+    assert!(out.contains("-key: ENC[AES256_GCM"), "{out}");
+    let err = text(&d.stderr);
+    assert!(err.contains("cannot decrypt"), "{err}");
+    // Direct call: same bytes, exit 0.
+    let o = r.leafseal(&["git", "textconv", "foreign.enc.yaml"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stdout), r.read("foreign.enc.yaml"));
+    assert_eq!(text(&o.stderr).lines().count(), 1, "{}", text(&o.stderr));
+    let o = r.leafseal(&["git", "textconv", "missing.enc.yaml"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+}
+
+fn merge_case(name: &str, plain: &str, ours: (&str, &str), theirs: (&str, &str), expect: &str) {
+    let r = Repo::new();
+    r.setup();
+    r.add_encrypted(name, plain);
+    r.git_ok(&["checkout", "-q", "-b", "feature"]);
+    r.edit(name, theirs.0, theirs.1);
+    r.commit("theirs");
+    r.git_ok(&["checkout", "-q", "main"]);
+    r.edit(name, ours.0, ours.1);
+    r.commit("ours");
+    let m = r.git(&["merge", "--no-edit", "feature"]);
+    assert!(m.status.success(), "merge failed: {}", both(&m));
+    assert!(r.read(name).contains("ENC[AES256_GCM"));
+    assert_eq!(r.leafseal_ok(&["decrypt", name]), expect);
+}
+
+#[test]
+fn json_merge() {
+    merge_case(
+        "app.enc.json",
+        "{\n\t\"a\": \"one\",\n\t\"b\": {\n\t\t\"c\": \"two\"\n\t},\n\t\"d\": 3\n}\n",
+        ("\"one\"", "\"ONE\""),
+        ("\"two\"", "\"TWO\""),
+        "{\n\t\"a\": \"ONE\",\n\t\"b\": {\n\t\t\"c\": \"TWO\"\n\t},\n\t\"d\": 3\n}\n",
+    );
+}
+
+#[test]
+fn dotenv_merge() {
+    merge_case(
+        "app.enc.env",
+        "# database\nDB_PASS=one\nAPI_KEY=two\nPORT=5432\n",
+        ("DB_PASS=one", "DB_PASS=ONE"),
+        ("API_KEY=two\n", "API_KEY=two\nNEW_KEY=added\n"),
+        "# database\nDB_PASS=ONE\nAPI_KEY=two\nNEW_KEY=added\nPORT=5432\n",
+    );
+}
