@@ -15,6 +15,7 @@ use crate::io;
 use crate::policy;
 use crate::policy::Policy;
 
+mod check;
 mod decrypt;
 mod encrypt;
 mod filestatus;
@@ -41,6 +42,8 @@ pub enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
+    /// Check files against .sops.yaml without any private key (CI, pre-commit).
+    Check(check::CheckArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -164,6 +167,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::Check(a) => check::run(&cli, a),
     };
     match result {
         Ok(code) => code,
