@@ -12,10 +12,13 @@
 pub mod check;
 pub mod cli;
 pub mod crypto;
+pub mod editor;
 pub mod error;
+pub mod exec;
 pub mod format;
 pub mod io;
 pub mod keys;
+pub mod lifecycle;
 pub mod metadata;
 pub mod ops;
 pub mod policy;

@@ -118,8 +118,28 @@ fn decrypt_error(e: DocumentError) -> Error {
         .hint("the file was modified outside leafseal/sops or is corrupt; restore it from version control")
 }
 
-/// Opens an encrypted file: recovers the data key, decrypts every value, verifies the MAC.
+/// Opens an encrypted file: recovers the data key, decrypts every value, verifies the MAC,
+/// and remembers every value's nonce so that writing it back keeps unchanged ciphertexts.
 pub fn open(loaded: Loaded, ctx: &KeyContext, opts: &OpenOptions) -> Result<Opened, Error> {
+    open_impl(loaded, ctx, opts, true)
+}
+
+/// [`open`] for read-only uses (`decrypt`, `exec-*`, diff): skips the nonce stash, which
+/// is a large part of the decryption cost of big files. The returned stash is empty.
+pub fn open_for_reading(
+    loaded: Loaded,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+) -> Result<Opened, Error> {
+    open_impl(loaded, ctx, opts, false)
+}
+
+fn open_impl(
+    loaded: Loaded,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    keep_stash: bool,
+) -> Result<Opened, Error> {
     let meta = metadata_of(&loaded)?;
     let key = recover_key(&meta, ctx, &opts.order)?;
     let mut doc = loaded.doc;
@@ -130,7 +150,7 @@ pub fn open(loaded: Loaded, ctx: &KeyContext, opts: &OpenOptions) -> Result<Open
         &key,
         &sel,
         meta.mac_only_encrypted,
-        Some(&mut stash),
+        keep_stash.then_some(&mut stash),
     )
     .map_err(decrypt_error)?;
     let mut warnings = Vec::new();

@@ -3,6 +3,8 @@
 use crate::error::Error;
 use crate::error::exit;
 use crate::tree::Document;
+use crate::tree::Item;
+use crate::tree::Map;
 use crate::tree::SeqItem;
 use crate::tree::Value;
 
@@ -76,6 +78,155 @@ pub fn get<'a>(doc: &'a Document, path: &[Step]) -> Result<&'a Value, Error> {
     Ok(cur)
 }
 
+/// Sets the value at a path in the first document (sops `set`). Missing steps are
+/// created: maps for keys, lists for indices; an index at or past the end appends. A
+/// scalar or null met before the end of the path is replaced by the new structure, as
+/// in sops. A key step on a list or an index step on a map is an error (exit 7).
+pub fn set(doc: &mut Document, path: &[Step], value: Value) -> Result<(), Error> {
+    let mismatch = |why: &str| {
+        Error::new(
+            exit::INVALID_SET_FORMAT,
+            format!("cannot set the path: {why}"),
+        )
+        .hint("a [\"key\"] step needs a map and a [N] step a list at that point of the file")
+    };
+    let (first, rest) = path
+        .split_first()
+        .ok_or_else(|| mismatch("the path is empty"))?;
+    let Step::Key(k) = first else {
+        return Err(mismatch("the top level of a document is a map, not a list"));
+    };
+    if doc.branches.is_empty() {
+        doc.branches.push(Map::new());
+    }
+    let root = doc
+        .branches
+        .first_mut()
+        .ok_or_else(|| mismatch("the file has no document"))?;
+    let mut slot: &mut Value = match root.0.iter().position(|i| is_entry(i, k)) {
+        Some(i) => match root.0.get_mut(i) {
+            Some(Item::Entry(_, v)) => v,
+            _ => return Err(mismatch("internal index error")),
+        },
+        None => {
+            root.push(k.clone(), build(rest, value));
+            return Ok(());
+        }
+    };
+    for (n, step) in rest.iter().enumerate() {
+        let tail = &rest[n + 1..];
+        if !matches!(slot, Value::Map(_) | Value::Seq(_)) {
+            *slot = build(&rest[n..], value);
+            return Ok(());
+        }
+        slot = match (step, slot) {
+            (Step::Key(k), Value::Map(m)) => match m.0.iter().position(|i| is_entry(i, k)) {
+                Some(i) => match m.0.get_mut(i) {
+                    Some(Item::Entry(_, v)) => v,
+                    _ => return Err(mismatch("internal index error")),
+                },
+                None => {
+                    m.push(k.clone(), build(tail, value));
+                    return Ok(());
+                }
+            },
+            (Step::Index(i), Value::Seq(items)) => {
+                let positions: Vec<usize> = value_positions(items);
+                match positions.get(*i) {
+                    Some(&p) => match items.get_mut(p) {
+                        Some(SeqItem::Value(v)) => v,
+                        _ => return Err(mismatch("internal index error")),
+                    },
+                    None => {
+                        items.push(SeqItem::Value(build(tail, value)));
+                        return Ok(());
+                    }
+                }
+            }
+            (Step::Key(_), _) => return Err(mismatch("a key step points into a list")),
+            (Step::Index(_), _) => return Err(mismatch("an index step points into a map")),
+        };
+    }
+    *slot = value;
+    Ok(())
+}
+
+/// Removes the entry or list element at a path in the first document (sops `unset`).
+/// Returns the removed value, or `None` when the path does not exist.
+pub fn unset(doc: &mut Document, path: &[Step]) -> Option<Value> {
+    let (last, parents) = path.split_last()?;
+    let root = doc.branches.first_mut()?;
+    let (first, middle) = match parents.split_first() {
+        Some((f, m)) => (Some(f), m),
+        None => (None, &[][..]),
+    };
+    let Some(first) = first else {
+        let Step::Key(k) = last else { return None };
+        let i = root.0.iter().position(|i| is_entry(i, k))?;
+        return match root.0.remove(i) {
+            Item::Entry(_, v) => Some(v),
+            Item::Comment(_) => None,
+        };
+    };
+    let Step::Key(k) = first else { return None };
+    let mut cur: &mut Value = root.get_mut(k)?;
+    for step in middle {
+        cur = match (step, cur) {
+            (Step::Key(k), Value::Map(m)) => m.get_mut(k)?,
+            (Step::Index(i), Value::Seq(items)) => {
+                let p = *value_positions(items).get(*i)?;
+                match items.get_mut(p)? {
+                    SeqItem::Value(v) => v,
+                    SeqItem::Comment(_) => return None,
+                }
+            }
+            _ => return None,
+        };
+    }
+    match (last, cur) {
+        (Step::Key(k), Value::Map(m)) => {
+            let i = m.0.iter().position(|i| is_entry(i, k))?;
+            match m.0.remove(i) {
+                Item::Entry(_, v) => Some(v),
+                Item::Comment(_) => None,
+            }
+        }
+        (Step::Index(i), Value::Seq(items)) => {
+            let p = *value_positions(items).get(*i)?;
+            match items.remove(p) {
+                SeqItem::Value(v) => Some(v),
+                SeqItem::Comment(_) => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn is_entry(item: &Item, key: &str) -> bool {
+    matches!(item, Item::Entry(k, _) if k == key)
+}
+
+/// Positions of the values (not comment markers) of a list.
+fn value_positions(items: &[SeqItem]) -> Vec<usize> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(p, it)| matches!(it, SeqItem::Value(_)).then_some(p))
+        .collect()
+}
+
+/// Builds the structure for the rest of a path that does not exist yet.
+fn build(rest: &[Step], value: Value) -> Value {
+    rest.iter().rev().fold(value, |inner, step| match step {
+        Step::Key(k) => {
+            let mut m = Map::new();
+            m.push(k.clone(), inner);
+            Value::Map(m)
+        }
+        Step::Index(_) => Value::Seq(vec![SeqItem::Value(inner)]),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +240,127 @@ mod tests {
         assert!(parse("a.b").is_err());
         assert!(parse(r#"["a""#).is_err());
         assert!(parse("").is_err());
+    }
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+    use crate::tree::Text;
+
+    fn doc() -> Document {
+        let mut inner = Map::new();
+        inner.push("user", Value::str("u"));
+        let mut root = Map::new();
+        root.push("db", Value::Map(inner));
+        root.push(
+            "list",
+            Value::Seq(vec![
+                SeqItem::Comment(crate::tree::Comment::line("c")),
+                SeqItem::Value(Value::Int(1)),
+                SeqItem::Value(Value::Int(2)),
+            ]),
+        );
+        root.push("scalar", Value::Int(3));
+        Document::single(root)
+    }
+
+    fn p(s: &str) -> Vec<Step> {
+        parse(s).expect("path")
+    }
+
+    #[test]
+    fn set_replaces_existing_values() {
+        let mut d = doc();
+        set(&mut d, &p(r#"["db"]["user"]"#), Value::str("v")).expect("set");
+        assert_eq!(
+            get(&d, &p(r#"["db"]["user"]"#)).expect("get"),
+            &Value::str("v")
+        );
+        set(&mut d, &p(r#"["list"][1]"#), Value::Int(9)).expect("set");
+        assert_eq!(get(&d, &p(r#"["list"][1]"#)).expect("get"), &Value::Int(9));
+        // The comment marker is kept and does not count as an index.
+        let Some(Value::Seq(items)) = d.branches[0].get("list") else {
+            panic!("list")
+        };
+        assert_eq!(items.len(), 3);
+    }
+
+    #[test]
+    fn set_creates_missing_steps() {
+        let mut d = doc();
+        set(&mut d, &p(r#"["a"]["b"][0]["c"]"#), Value::Bool(true)).expect("set");
+        assert_eq!(
+            get(&d, &p(r#"["a"]["b"][0]["c"]"#)).expect("get"),
+            &Value::Bool(true)
+        );
+        set(&mut d, &p(r#"["list"][7]"#), Value::Int(5)).expect("append");
+        assert_eq!(get(&d, &p(r#"["list"][2]"#)).expect("get"), &Value::Int(5));
+        set(&mut d, &p(r#"["db"]["new"]"#), Value::Null).expect("set");
+        let keys: Vec<&str> = d.branches[0]
+            .get("db")
+            .and_then(Value::as_map)
+            .expect("db")
+            .entries()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["user", "new"]);
+        // A scalar in the way is replaced, as in sops.
+        set(
+            &mut d,
+            &p(r#"["scalar"]["x"]"#),
+            Value::Str(Text::from("y")),
+        )
+        .expect("set");
+        assert_eq!(
+            get(&d, &p(r#"["scalar"]["x"]"#)).expect("get"),
+            &Value::str("y")
+        );
+        let mut e = Document::default();
+        set(&mut e, &p(r#"["k"]"#), Value::Int(1)).expect("empty doc");
+        assert_eq!(get(&e, &p(r#"["k"]"#)).expect("get"), &Value::Int(1));
+    }
+
+    #[test]
+    fn set_rejects_structure_mismatches() {
+        let mut d = doc();
+        let before = d.clone();
+        for path in [r#"[0]"#, r#"["db"][0]"#, r#"["list"]["k"]"#] {
+            let e = set(&mut d, &p(path), Value::Int(1)).expect_err(path);
+            assert_eq!(e.code, exit::INVALID_SET_FORMAT);
+        }
+        assert_eq!(d, before);
+    }
+
+    #[test]
+    fn unset_removes_and_reports_missing() {
+        let mut d = doc();
+        assert_eq!(
+            unset(&mut d, &p(r#"["db"]["user"]"#)),
+            Some(Value::str("u"))
+        );
+        assert!(
+            d.branches[0]
+                .get("db")
+                .and_then(Value::as_map)
+                .expect("db")
+                .is_empty()
+        );
+        assert_eq!(unset(&mut d, &p(r#"["list"][0]"#)), Some(Value::Int(1)));
+        assert_eq!(get(&d, &p(r#"["list"][0]"#)).expect("get"), &Value::Int(2));
+        assert_eq!(unset(&mut d, &p(r#"["scalar"]"#)), Some(Value::Int(3)));
+        let before = d.clone();
+        for path in [
+            r#"["nope"]"#,
+            r#"["db"]["user"]"#,
+            r#"["list"][5]"#,
+            r#"["list"]["k"]"#,
+            r#"["db"][0]"#,
+            r#"[0]"#,
+            r#"["scalar"]["x"]"#,
+        ] {
+            assert_eq!(unset(&mut d, &p(path)), None, "{path}");
+        }
+        assert_eq!(d, before);
     }
 }

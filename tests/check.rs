@@ -547,3 +547,31 @@ fn git_pre_commit_script_blocks_a_plaintext_secret() {
     r.git_ok(&["commit", "-q", "-m", "encrypted"]);
     assert_ne!(r.git(&["rev-parse", "HEAD"]).stdout, head);
 }
+
+#[test]
+fn updatekeys_fixes_recipient_drift() {
+    let r = clean_repo();
+    let both = format!("{},{AGE_OTHER}", support::AGE_RECIPIENT);
+    let enc = r.encrypt("drift.yaml", "token: s3cr3t-token\n", &["--age", &both]);
+    r.write("secrets/drift.yaml", &enc);
+    r.git_ok(&["add", "-A"]);
+    let (code, out, _) = r.check(&["--format", "json"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        kinds(&out),
+        set(&[("secrets/drift.yaml", "recipient-drift", "error")])
+    );
+    // The hint's remedy: updatekeys (needs the age identity, which the test env has).
+    let out = support::leafseal(&r.vars)
+        .current_dir(r.path())
+        .args(["updatekeys", "-y", "secrets/drift.yaml"])
+        .output()
+        .expect("run updatekeys");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, out, _) = r.check(&["--format", "json"]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -298,7 +298,7 @@ fn drift(rule: &CreationRule, meta: &Metadata, sink: &mut Sink<'_>) {
                 meta.key_groups.len(),
                 parts.join("; ")
             ),
-            "run `sops updatekeys FILE` (or decrypt and re-encrypt with leafseal) so the file is encrypted for exactly the rule's keys",
+            "run `leafseal updatekeys FILE` (or `sops updatekeys FILE`) so the file is encrypted for exactly the rule's keys; add `--rotate` when a key was removed",
         );
     }
 }
@@ -391,7 +391,7 @@ fn key_age(meta: &Metadata, max_days: u64, now: Timestamp, sink: &mut Sink<'_>) 
             format!(
                 "the data key is {days} days old, more than the allowed {max_days} (measured from {from})"
             ),
-            "rotate the data key: `sops rotate -i FILE` (or decrypt and re-encrypt with leafseal)",
+            "rotate the data key: `leafseal rotate -i FILE` (or `sops rotate -i FILE`)",
         );
     }
 }

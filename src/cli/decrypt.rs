@@ -60,7 +60,7 @@ impl Plan<'_> {
             None => in_fmt,
         };
         let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
-        let opened = ops::open(loaded, &self.ctx, &self.open)?;
+        let opened = ops::open_for_reading(loaded, &self.ctx, &self.open)?;
         for w in &opened.warnings {
             cli::warn(&format!("{name}: {w}"));
         }

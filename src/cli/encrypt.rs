@@ -42,13 +42,28 @@ pub struct KeyArgs {
     /// KMS encryption context for the --kms keys: `key:value,key2:value2`.
     #[arg(long, value_name = "CONTEXT")]
     pub encryption_context: Option<String>,
+    /// GCP Cloud KMS key resource IDs (projects/…/cryptoKeys/…), comma-separated.
+    #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
+    pub gcp_kms: Option<String>,
+    /// Azure Key Vault key URLs (https://VAULT/keys/NAME[/VERSION]), comma-separated.
+    #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
+    pub azure_kv: Option<String>,
+    /// Vault/OpenBao transit key URIs (https://HOST:8200/v1/transit/keys/NAME), comma-separated.
+    #[arg(long, env = "SOPS_VAULT_URIS", value_name = "URIS")]
+    pub hc_vault_transit: Option<String>,
 }
 
 impl KeyArgs {
     /// The keys given, as one group (empty when none).
     pub fn group(&self) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
         let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
-        for (kind, list) in [(KeyKind::Age, &self.age), (KeyKind::Pgp, &self.pgp)] {
+        for (kind, list) in [
+            (KeyKind::Age, &self.age),
+            (KeyKind::Pgp, &self.pgp),
+            (KeyKind::GcpKms, &self.gcp_kms),
+            (KeyKind::AzureKv, &self.azure_kv),
+            (KeyKind::HcVault, &self.hc_vault_transit),
+        ] {
             let Some(list) = list else { continue };
             for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 let key = keys::key_from_str(kind, s).map_err(|e| {
@@ -164,6 +179,49 @@ pub struct EncryptArgs {
     /// Minimum number of key groups needed to decrypt (Shamir).
     #[arg(long, value_name = "N")]
     shamir_secret_sharing_threshold: Option<usize>,
+    /// Reuse the data key, keys and unchanged ciphertexts of this encrypted file (implied
+    /// when --output names an existing encrypted file): unchanged values keep their exact
+    /// ciphertext, and an unchanged plaintext gives the existing file byte for byte.
+    #[arg(long, value_name = "EXISTING")]
+    reuse: Option<std::path::PathBuf>,
+}
+
+/// An existing encrypted file: its exact bytes and its opened form.
+type Reused = (zeroize::Zeroizing<Vec<u8>>, ops::Opened);
+
+/// Opens the encrypted file whose data key, keys and nonces `encrypt` should reuse. An
+/// explicit `--reuse` must open; an existing `--output` that is not an encrypted file we
+/// can open is simply overwritten (with a warning when it is encrypted).
+fn open_existing(
+    path: &Path,
+    explicit: bool,
+    fmt: Format,
+    ctx: &KeyContext,
+) -> Result<Option<Reused>, Error> {
+    let shown = path.display().to_string();
+    let bytes = crate::io::read_input(&shown)?;
+    let loaded = match fmt.store().load(&bytes) {
+        Ok(l) if l.meta.is_some() => l,
+        Err(e) if explicit => return Err(ops::read_error(e)),
+        _ if explicit => {
+            return Err(Error::new(
+                exit::GENERIC,
+                format!("{shown} is not an encrypted file; nothing to reuse"),
+            ));
+        }
+        _ => return Ok(None),
+    };
+    match ops::open(loaded, ctx, &ops::OpenOptions::default()) {
+        Ok(o) => Ok(Some((bytes, o))),
+        Err(e) if explicit => Err(e),
+        Err(e) => {
+            cli::warn(&format!(
+                "cannot reuse the data key of {shown} ({}); encrypting it anew",
+                e.message.lines().next().unwrap_or_default()
+            ));
+            Ok(None)
+        }
+    }
 }
 
 /// Runs `encrypt`.
@@ -227,8 +285,39 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         binary: in_fmt == Format::Binary,
     };
     let ctx = KeyContext::from_env();
-    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
     let opts = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
+    let existing = match (&a.reuse, &a.io.output) {
+        (Some(p), _) => open_existing(p, true, out_fmt, &ctx)?,
+        (None, Some(o)) if o.is_file() => open_existing(o, false, out_fmt, &ctx)?,
+        _ => None,
+    };
+    if let Some((bytes, mut opened)) = existing {
+        if !a.keys.group()?.is_empty() || a.selector.selector()?.is_some() {
+            cli::warn(
+                "the existing file's keys and settings are kept; use `leafseal updatekeys` or `leafseal rotate` to change its keys",
+            );
+        }
+        let mut loaded = loaded;
+        crate::lifecycle::adopt_types(&opened.doc, &mut loaded.doc);
+        if opened.doc == loaded.doc {
+            a.io.write(&a.file, &bytes)?;
+            return Ok(0);
+        }
+        let mut doc = loaded.doc;
+        let meta = ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
+        let out = out_fmt
+            .store()
+            .emit(&doc, Some(&meta), &opts)
+            .map_err(|e| {
+                Error::new(
+                    exit::ERROR_DUMPING_TREE,
+                    format!("cannot write the encrypted file as {}: {e}", out_fmt.name()),
+                )
+            })?;
+        a.io.write(&a.file, &out)?;
+        return Ok(0);
+    }
+    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
     let out = out_fmt
         .store()
         .emit(&doc, Some(&meta), &opts)

@@ -4,26 +4,38 @@ use clap::Args;
 
 use crate::cli;
 use crate::error::Error;
+use crate::error::exit;
 
 /// Arguments of `filestatus`.
 #[derive(Debug, Args)]
 pub struct FilestatusArgs {
     /// The file.
-    pub file: String,
+    pub file: Option<String>,
     /// The file's format (default: from the extension).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
 }
 
-/// Runs `filestatus`: `{"encrypted":true}` needs metadata with a version and a MAC.
+/// Runs `filestatus`: `{"encrypted":true}` needs metadata with a version and a MAC; a
+/// file without metadata is `false`. As with sops, a file that cannot be read or parsed is
+/// an error (exit 1) and a missing argument exits 100.
 pub fn run(a: &FilestatusArgs) -> Result<i32, Error> {
-    let input = crate::io::read_input(&a.file)?;
-    let fmt = cli::input_format(a.input_type.as_deref(), &a.file, Some(&input))?;
-    let encrypted = fmt
+    let Some(file) = a.file.as_deref() else {
+        return Err(Error::new(exit::NO_FILE_SPECIFIED, "no file specified"));
+    };
+    let failed = |e: Error| Error {
+        code: exit::GENERIC,
+        message: format!("cannot check the file status: {}", e.message),
+        hints: e.hints,
+    };
+    let input = crate::io::read_input(file).map_err(failed)?;
+    let fmt = cli::input_format(a.input_type.as_deref(), file, Some(&input))?;
+    let loaded = fmt
         .store()
         .load(&input)
-        .ok()
-        .and_then(|l| l.meta)
+        .map_err(|e| failed(crate::ops::read_error(e)))?;
+    let encrypted = loaded
+        .meta
         .and_then(|m| crate::metadata::Metadata::from_map(&m).ok())
         .is_some_and(|m| !m.version.is_empty() && !m.mac.is_empty());
     crate::io::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())?;

@@ -17,8 +17,17 @@ use crate::policy::Policy;
 
 mod check;
 mod decrypt;
+mod edit;
 mod encrypt;
+mod exec_env;
+mod exec_file;
 mod filestatus;
+mod groups;
+mod inplace;
+mod rotate;
+mod set;
+mod unset;
+mod updatekeys;
 
 /// leafseal — encrypted secrets in git, compatible with sops.
 #[derive(Debug, Parser)]
@@ -40,10 +49,26 @@ pub enum Command {
     Encrypt(encrypt::EncryptArgs),
     /// Decrypt a file to standard output (or --output / --in-place).
     Decrypt(decrypt::DecryptArgs),
+    /// Edit an encrypted file in your editor (creates it when it does not exist).
+    Edit(edit::EditArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
     /// Check files against .sops.yaml without any private key (CI, pre-commit).
     Check(check::CheckArgs),
+    /// Set one value in place, e.g. set FILE '["db"]["password"]' '"s3cret"' (VALUE is JSON).
+    Set(set::SetArgs),
+    /// Remove one entry in place, e.g. unset FILE '["db"]["password"]'.
+    Unset(unset::UnsetArgs),
+    /// Re-key a file: new data key, every value re-encrypted; --add-*/--rm-* change its keys.
+    Rotate(rotate::RotateArgs),
+    /// Make files' keys match the policy (.sops.yaml), keeping their data keys.
+    Updatekeys(updatekeys::UpdatekeysArgs),
+    /// Add or delete key groups (Shamir) of a file.
+    Groups(groups::GroupsArgs),
+    /// Run a command with the file's top-level values as environment variables.
+    ExecEnv(exec_env::ExecEnvArgs),
+    /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
+    ExecFile(exec_file::ExecFileArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -168,6 +193,14 @@ pub fn run(cli: Cli) -> i32 {
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
         Command::Check(a) => check::run(&cli, a),
+        Command::Edit(a) => edit::run(&cli, a),
+        Command::Set(a) => set::run(&cli, a),
+        Command::Unset(a) => unset::run(&cli, a),
+        Command::Rotate(a) => rotate::run(&cli, a),
+        Command::Updatekeys(a) => updatekeys::run(&cli, a),
+        Command::Groups(a) => groups::run(&cli, a),
+        Command::ExecEnv(a) => exec_env::run(&cli, a),
+        Command::ExecFile(a) => exec_file::run(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -153,26 +153,24 @@ pub fn decrypt_document(
                         source,
                     };
                     let enc = EncValue::parse(text).map_err(err)?;
-                    let plain =
-                        value::open_with(&cipher, &enc, info.aad.as_bytes()).map_err(err)?;
                     let typ = if enc.typ == ValueType::Comment {
                         ValueType::Str
                     } else {
                         enc.typ
                     };
-                    let new = value::value_from_plaintext(&plain, typ).map_err(err)?;
+                    let iv = enc.iv;
+                    let plain =
+                        value::open_owned(&cipher, enc, info.aad.as_bytes()).map_err(err)?;
+                    let new = value::value_from_owned(plain, typ).map_err(err)?;
                     if let Some(s) = stash.as_deref_mut() {
-                        let canon = value::plaintext_of(&new);
-                        if let Some((canon, ctyp)) = canon {
-                            s.remember(info.aad.as_bytes(), ctyp, &canon, enc.iv);
-                        }
+                        value::with_plaintext(&new, |canon, ctyp| {
+                            s.remember(info.aad.as_bytes(), ctyp, canon, iv)
+                        });
                     }
                     *v = new;
                 }
                 if !mac_only_encrypted || info.encrypt {
-                    if let Some((plain, _)) = value::plaintext_of(v) {
-                        mac.update(&plain);
-                    }
+                    value::with_plaintext(v, |plain, _| mac.update(plain));
                 }
             }
             Leaf::Comment(c) => {

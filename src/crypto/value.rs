@@ -217,6 +217,52 @@ pub fn open_with(
     Ok(buf)
 }
 
+/// Decrypts a parsed value in its own buffer (no copy), checking the tag against the AAD.
+pub fn open_owned(
+    cipher: &ValueCipher,
+    mut enc: EncValue,
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    let mut buf = Zeroizing::new(std::mem::take(&mut enc.data));
+    cipher
+        .0
+        .decrypt_in_place_detached(
+            GenericArray::from_slice(&enc.iv),
+            aad,
+            &mut buf,
+            GenericArray::from_slice(&enc.tag),
+        )
+        .map_err(|_| CryptoError::Authentication)?;
+    Ok(buf)
+}
+
+/// Calls `f` with the plaintext byte form of a leaf without copying strings (the MAC's
+/// input). `None` for null and containers.
+pub fn with_plaintext<R>(v: &Value, f: impl FnOnce(&[u8], ValueType) -> R) -> Option<R> {
+    match v {
+        Value::Str(s) => Some(f(s.as_bytes(), ValueType::Str)),
+        Value::Bytes(b) => Some(f(b, ValueType::Str)),
+        Value::Null | Value::Map(_) | Value::Seq(_) => None,
+        other => plaintext_of(other).map(|(p, t)| f(&p, t)),
+    }
+}
+
+/// [`value_from_plaintext`] taking ownership of the buffer, so strings are not copied.
+pub fn value_from_owned(
+    mut bytes: Zeroizing<Vec<u8>>,
+    typ: ValueType,
+) -> Result<Value, CryptoError> {
+    match typ {
+        ValueType::Str | ValueType::Comment | ValueType::Bytes => {
+            Ok(match String::from_utf8(std::mem::take(&mut *bytes)) {
+                Ok(s) => Value::Str(Text::from(s)),
+                Err(e) => Value::Bytes(Bytes::new(e.into_bytes())),
+            })
+        }
+        _ => value_from_plaintext(&bytes, typ),
+    }
+}
+
 /// Formats a float the way Go's `strconv.FormatFloat(f, 'f', -1, 64)` does.
 pub fn format_float(f: f64) -> String {
     if f.is_nan() {

@@ -1,0 +1,380 @@
+//! `leafseal edit`: decrypt into a private temporary file, run the editor, re-encrypt.
+//!
+//! The plaintext lives only in a 0700 directory on a RAM-backed filesystem outside the
+//! work tree ([`crate::editor::Workspace`]), which is wiped on every exit path. The target
+//! is only ever replaced atomically, and only with a successfully re-encrypted document:
+//! an unchanged file (exit 200), a failing editor, a parse error, a signal or any other
+//! error leaves it byte-identical. Unchanged values keep their exact ciphertext.
+
+use std::ffi::OsStr;
+use std::io::IsTerminal;
+use std::path::Path;
+
+use clap::Args;
+
+use crate::cli;
+use crate::cli::Cli;
+use crate::cli::encrypt::KeyArgs;
+use crate::cli::encrypt::SelectorArgs;
+use crate::crypto::DataKey;
+use crate::crypto::nonces::NonceStash;
+use crate::editor;
+use crate::editor::Answer;
+use crate::editor::Signals;
+use crate::editor::Workspace;
+use crate::editor::command;
+use crate::editor::command::EditorExit;
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::Format;
+use crate::keys::KeyContext;
+use crate::metadata::FORMAT_VERSION;
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::ops::SealPlan;
+use crate::tree::Document;
+
+/// Arguments of `edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The encrypted file to edit (created, encrypted, when it does not exist).
+    pub file: String,
+    /// Open the file even if the MAC does not match (the file may have been tampered with).
+    #[arg(long)]
+    ignore_mac: bool,
+    /// File format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
+    #[arg(long, value_name = "TYPE")]
+    input_type: Option<String>,
+    /// Indentation of YAML/JSON output (overrides the policy's stores settings).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    indent: Option<i64>,
+    /// Key types to try first, comma-separated (age, pgp, kms, gcp_kms, azure_kv, hc_vault).
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    decryption_order: Option<String>,
+    /// Keys for a new file (an existing file keeps its keys).
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Partial encryption for a new file (an existing file keeps its settings).
+    #[command(flatten)]
+    selector: SelectorArgs,
+    /// Minimum number of key groups needed to decrypt a new file (Shamir).
+    #[arg(long, value_name = "N")]
+    shamir_secret_sharing_threshold: Option<usize>,
+}
+
+/// How the edited document is sealed.
+enum Origin {
+    /// An existing file: same data key, same metadata, nonces of unchanged values.
+    Existing {
+        meta: Box<Metadata>,
+        key: DataKey,
+        stash: NonceStash,
+    },
+    /// A new file: a fresh data key for these keys.
+    New(SealPlan),
+}
+
+/// The example document a new file starts from, per format.
+fn example(format: Format) -> &'static str {
+    match format {
+        Format::Yaml => {
+            "# A new encrypted file: replace this example with your own data.\n\
+             # Keys, nesting and order stay readable in git; every value is encrypted.\n\
+             database:\n    user: app\n    password: change-me\n\
+             api_tokens:\n    - first-token\n    - second-token\n\
+             port: 5432\nenabled: true\n"
+        }
+        Format::Json => {
+            "{\n\t\"database\": {\n\t\t\"user\": \"app\",\n\t\t\"password\": \"change-me\"\n\t},\n\
+             \t\"api_tokens\": [\n\t\t\"first-token\",\n\t\t\"second-token\"\n\t],\n\
+             \t\"port\": 5432,\n\t\"enabled\": true\n}"
+        }
+        Format::Dotenv => {
+            "# A new encrypted file: replace this example with your own variables.\n\
+             DATABASE_USER=app\nDATABASE_PASSWORD=change-me\nAPI_TOKEN=first-token\n"
+        }
+        Format::Ini => {
+            "[database]\nuser = app\npassword = change-me\n\n[api]\ntoken = first-token\n"
+        }
+        Format::Toml => {
+            "# A new encrypted file: replace this example with your own data.\n\
+             port = 5432\n\n[database]\nuser = \"app\"\npassword = \"change-me\"\n"
+        }
+        Format::Binary => "Replace this text with the secret content of the file.\n",
+    }
+}
+
+/// `major.minor.patch` of a version string (pre-release and build suffixes ignored).
+fn semver(v: &str) -> Option<(u64, u64, u64)> {
+    let core = v.trim().trim_start_matches('v');
+    let core = core.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    let patch = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((major, minor, patch))
+}
+
+/// Raises `version` to the one leafseal writes when the file's is older.
+fn raise_version(meta: &mut Metadata) -> Result<(), Error> {
+    let ours = semver(FORMAT_VERSION);
+    let theirs = semver(&meta.version).ok_or_else(|| {
+        Error::new(
+            exit::FAILED_TO_COMPARE_VERSIONS,
+            "the file's sops `version` is not a semantic version, so it cannot be compared with this program's",
+        )
+        .hint("restore the file from version control; the `version` field must look like 3.9.0")
+    })?;
+    if ours.is_some_and(|o| o > theirs) {
+        meta.version = FORMAT_VERSION.to_owned();
+    }
+    Ok(())
+}
+
+/// The plan for a new file: key flags, else the creation rule.
+fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Error> {
+    let policy = cli::load_policy(cli.config.as_deref())?;
+    let rule = match &policy {
+        Some(p) => p.rule_for(Path::new(&a.file)).map_err(|e| {
+            Error::new(exit::GENERIC, e.to_string())
+                .hint("add a creation rule whose path_regex matches this file, or use --config")
+        })?,
+        None => None,
+    };
+    let flag_group = a.keys.group()?;
+    let groups = if flag_group.is_empty() {
+        rule.map(|r| r.key_groups.clone()).unwrap_or_default()
+    } else {
+        vec![flag_group]
+    };
+    let selector = match a.selector.selector()? {
+        Some(s) => Some(s),
+        None => rule.and_then(|r| r.selector.clone()),
+    };
+    Ok(SealPlan {
+        groups,
+        threshold: a
+            .shamir_secret_sharing_threshold
+            .or(rule.map(|r| r.shamir_threshold))
+            .unwrap_or(0),
+        selector,
+        mac_only_encrypted: a.selector.mac_only_encrypted
+            || rule.is_some_and(|r| r.mac_only_encrypted),
+        binary: format == Format::Binary,
+    })
+}
+
+/// Parses the edited plaintext; errors never contain its text.
+fn parse_edited(content: &[u8], format: Format, name: &str) -> Result<Document, Error> {
+    let loaded = format.store().load(content).map_err(|e| {
+        Error::new(
+            exit::COULD_NOT_READ_INPUT,
+            format!("the edited file is not valid {}: {e}", format.name()),
+        )
+    })?;
+    if loaded.meta.is_some() {
+        return Err(Error::new(
+            exit::FILE_ALREADY_ENCRYPTED,
+            format!(
+                "the edited file has a top-level `sops` entry, which is reserved for {name}'s metadata"
+            ),
+        )
+        .hint("rename or remove that entry"));
+    }
+    if loaded.doc.branches.is_empty() {
+        return Err(Error::new(
+            exit::NO_DOCUMENT,
+            "the edited file has no document (it is empty)",
+        ));
+    }
+    Ok(loaded.doc)
+}
+
+fn interrupted(sig: i32, name: &str) -> i32 {
+    eprintln!(
+        "leafseal: interrupted by signal {sig}: the temporary plaintext was removed and {name} was not changed"
+    );
+    editor::signal_exit_code(sig)
+}
+
+/// Runs `edit`.
+pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
+    let name = a.file.as_str();
+    let target = Path::new(name);
+    let base = target.file_name().unwrap_or(OsStr::new(""));
+    let work_tree = editor::work_tree_of(target).ok_or_else(|| {
+        Error::new(
+            exit::NO_FILE_SPECIFIED,
+            format!("the directory of {name} does not exist"),
+        )
+    })?;
+    let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
+    let exists = match std::fs::metadata(target) {
+        Ok(m) if m.is_dir() => {
+            return Err(Error::new(
+                exit::NO_FILE_SPECIFIED,
+                format!("{name} is a directory"),
+            ));
+        }
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            return Err(Error::new(
+                exit::COULD_NOT_READ_INPUT,
+                format!("cannot read {name}: {e}"),
+            ));
+        }
+    };
+    let ctx = KeyContext::from_env();
+    let (format, doc, origin, policy) = if exists {
+        let input = crate::io::read_input(name)?;
+        let format = cli::input_format(a.input_type.as_deref(), name, Some(&input))?;
+        let order = match &a.decryption_order {
+            Some(s) => ops::parse_order(s)?,
+            None => Vec::new(),
+        };
+        let loaded = format.store().load(&input).map_err(ops::read_error)?;
+        let opened = ops::open(
+            loaded,
+            &ctx,
+            &OpenOptions {
+                ignore_mac: a.ignore_mac,
+                order,
+            },
+        )?;
+        for w in &opened.warnings {
+            cli::warn(w);
+        }
+        let mut meta = opened.meta;
+        raise_version(&mut meta)?;
+        let policy = cli::load_policy(cli.config.as_deref()).ok().flatten();
+        let origin = Origin::Existing {
+            meta: Box::new(meta),
+            key: opened.key,
+            stash: opened.stash,
+        };
+        (format, opened.doc, origin, policy)
+    } else {
+        let format = cli::input_format(a.input_type.as_deref(), name, None)?;
+        let doc = format
+            .store()
+            .load(example(format).as_bytes())
+            .map_err(|e| {
+                Error::new(
+                    exit::GENERIC,
+                    format!("the built-in example document does not parse: {e}"),
+                )
+            })?
+            .doc;
+        let plan = new_file_plan(cli, a, format)?;
+        // Wrap a throw-away data key now, so bad or missing keys fail before any editing.
+        ops::seal_new(doc.clone(), &plan, &ctx)?;
+        let policy = cli::load_policy(cli.config.as_deref())?;
+        (format, doc, Origin::New(plan), policy)
+    };
+    let opts = cli::emit_options(a.indent, policy.as_ref(), format);
+    let plaintext = format.store().emit(&doc, None, &opts).map_err(|e| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the plaintext as {}: {e}", format.name()),
+        )
+    })?;
+    drop(doc);
+
+    let signals = Signals::install()?;
+    let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));
+    let ws = Workspace::create(base, &plaintext, &roots, &work_tree)?;
+    drop(plaintext);
+    let interactive = std::io::stdin().is_terminal();
+
+    let mut edited = loop {
+        match command::run(&editor_cmd, ws.file(), &signals)? {
+            EditorExit::Interrupted(sig) => {
+                drop(ws);
+                return Ok(interrupted(sig, name));
+            }
+            EditorExit::Failed(code, sig) => {
+                let how = match (code, sig) {
+                    (Some(c), _) => format!("exited with status {c}"),
+                    (None, Some(s)) => format!("was killed by signal {s}"),
+                    (None, None) => "failed".to_owned(),
+                };
+                return Err(Error::new(
+                    exit::NO_EDITOR_FOUND,
+                    format!("the editor {how}; {name} was not changed"),
+                )
+                .hint("your edits were discarded (the temporary plaintext was removed)"));
+            }
+            EditorExit::Success => {}
+        }
+        let content = ws.read()?;
+        if ws.is_unchanged(&content) {
+            drop(ws);
+            eprintln!("leafseal: File has not changed; {name} was left as it was");
+            return Ok(exit::FILE_HAS_NOT_BEEN_MODIFIED);
+        }
+        match parse_edited(&content, format, name) {
+            Ok(doc) => break doc,
+            Err(e) if interactive => {
+                cli::report(&e);
+                eprint!("Press Enter to reopen the editor, or Ctrl-C to abandon your edits ");
+                match editor::wait_for_enter(&signals) {
+                    Answer::Enter => continue,
+                    Answer::Interrupted(sig) => {
+                        drop(ws);
+                        return Ok(interrupted(sig, name));
+                    }
+                    Answer::Eof => {
+                        return Err(Error::new(
+                            e.code,
+                            format!("edits abandoned; {name} was not changed"),
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(e.hint(format!(
+                    "{name} was not changed and your edits were discarded; run `leafseal edit` from a terminal to get the editor back on errors"
+                )));
+            }
+        }
+    };
+
+    let meta_map = match origin {
+        Origin::Existing {
+            mut meta,
+            key,
+            stash,
+        } => ops::reseal(&mut edited, &mut meta, &key, Some(&stash))?,
+        Origin::New(plan) => {
+            let (doc, map) = ops::seal_new(edited, &plan, &ctx)?;
+            edited = doc;
+            map
+        }
+    };
+    let out = format
+        .store()
+        .emit(&edited, Some(&meta_map), &opts)
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("cannot write the encrypted file as {}: {e}", format.name()),
+            )
+        })?;
+    if let Some(sig) = signals.caught() {
+        drop(ws);
+        return Ok(interrupted(sig, name));
+    }
+    crate::io::atomic_write(target, &out)?;
+    if let Err(e) = ws.remove() {
+        cli::report(&e);
+    }
+    if let Some(sig) = signals.caught() {
+        return Ok(editor::signal_exit_code(sig));
+    }
+    Ok(0)
+}

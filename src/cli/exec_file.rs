@@ -1,0 +1,89 @@
+//! `leafseal exec-file`: run a command that reads the decrypted file from a FIFO (or a
+//! short-lived 0600 file) whose path replaces `{}`.
+
+use clap::Args;
+
+use crate::cli;
+use crate::cli::Cli;
+use crate::cli::exec_env::ExecDecryptArgs;
+use crate::cli::exec_env::open_file;
+use crate::error::Error;
+use crate::error::exit;
+use crate::exec;
+use crate::exec::CommandSpec;
+use crate::exec::Delivery;
+use crate::exec::FileOptions;
+
+/// Arguments of `exec-file`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  leafseal exec-file secrets.yaml 'cat {}'
+  leafseal exec-file --filename app.json --output-type json secrets.yaml -- ./app --config {}")]
+pub struct ExecFileArgs {
+    /// The encrypted file.
+    pub file: String,
+    /// The command, as one string run by /bin/sh -c (like sops); every `{}` becomes the
+    /// path of the decrypted file. Or give the program and its arguments after `--` to run
+    /// it without a shell.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// The program and its arguments (after `--`), run without a shell; `{}` is replaced.
+    #[arg(last = true, value_name = "PROGRAM [ARGS]")]
+    pub argv: Vec<String>,
+    /// Use a 0600 regular file (overwritten with zeros and removed afterwards) instead of a
+    /// FIFO; needed when the command reads the file more than once or seeks in it.
+    #[arg(long)]
+    pub no_fifo: bool,
+    /// The decrypted file's name inside the private temporary directory (default: tmp-file).
+    #[arg(long, value_name = "NAME")]
+    pub filename: Option<String>,
+    /// Format of the decrypted file (default: the input format).
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Indentation of YAML/JSON output (overrides the policy's stores settings).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub indent: Option<i64>,
+    #[command(flatten)]
+    pub decrypt: ExecDecryptArgs,
+}
+
+/// Runs `exec-file`.
+pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
+    let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
+    let (in_fmt, opened) = open_file(&a.file, &a.decrypt)?;
+    let out_fmt = match a.output_type.as_deref() {
+        Some(t) => cli::parse_format(t)?,
+        None => in_fmt,
+    };
+    let policy = if a.indent.is_none() {
+        cli::load_policy(cli.config.as_deref()).ok().flatten()
+    } else {
+        None
+    };
+    let opts = cli::emit_options(a.indent, policy.as_ref(), out_fmt);
+    let plaintext = out_fmt
+        .store()
+        .emit(&opened.doc, None, &opts)
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("cannot write the decrypted file as {}: {e}", out_fmt.name()),
+            )
+        })?;
+    drop(opened);
+    if !spec.has_placeholder() {
+        cli::warn("the command contains no {}, so it is not given the decrypted file's path");
+    }
+    exec::run_with_file(
+        plaintext,
+        &spec,
+        &FileOptions {
+            delivery: if a.no_fifo {
+                Delivery::File
+            } else {
+                Delivery::Fifo
+            },
+            filename: a.filename.as_deref(),
+        },
+    )
+}

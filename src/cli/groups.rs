@@ -1,0 +1,156 @@
+//! `leafseal groups add|delete`: change the key groups of a file, keeping its data key.
+
+use std::sync::Arc;
+
+use clap::Args;
+use clap::Subcommand;
+
+use crate::cli::Cli;
+use crate::cli::inplace;
+use crate::error::Error;
+use crate::error::exit;
+use crate::keys;
+use crate::keys::KeyContext;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::lifecycle;
+use crate::ops;
+
+/// Arguments of `groups`.
+#[derive(Debug, Args)]
+pub struct GroupsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: GroupsAction,
+}
+
+/// `groups` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GroupsAction {
+    /// Add a key group (the data key is kept, re-split and re-wrapped for every group).
+    Add(AddArgs),
+    /// Delete the key group at INDEX (0-based).
+    Delete(DeleteArgs),
+}
+
+/// Where the result goes.
+#[derive(Debug, Args, Clone)]
+pub struct OutArgs {
+    /// The encrypted file.
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub file: String,
+    /// Write the result over the file (atomically) instead of standard output.
+    #[arg(short = 'i', long)]
+    pub in_place: bool,
+    /// Write the result to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+    /// Input format (default: from the extension).
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    /// Minimum number of key groups needed to decrypt (default: the file's, else all).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
+    /// Key types to try first when recovering the data key.
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    pub decryption_order: Option<String>,
+}
+
+/// Arguments of `groups add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub out: OutArgs,
+    /// An age recipient of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "RECIPIENT")]
+    pub age: Vec<String>,
+    /// A PGP fingerprint of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub pgp: Vec<String>,
+}
+
+/// Arguments of `groups delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub out: OutArgs,
+    /// The group to delete (0-based).
+    pub index: usize,
+}
+
+fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
+    let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
+    for (kind, lists) in [(KeyKind::Age, &a.age), (KeyKind::Pgp, &a.pgp)] {
+        for s in lists
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let key = keys::key_from_str(kind, s).map_err(|e| {
+                Error::new(
+                    exit::GENERIC,
+                    format!("invalid {} key `{s}`: {e}", kind.field()),
+                )
+            })?;
+            if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
+                group.push(key);
+            }
+        }
+    }
+    Ok(group)
+}
+
+/// Runs `groups`.
+pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
+    let out = match &a.action {
+        GroupsAction::Add(x) => &x.out,
+        GroupsAction::Delete(x) => &x.out,
+    };
+    if out.in_place && out.output.is_some() {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "--in-place and --output cannot be used together",
+        ));
+    }
+    let target = inplace::read_target(&out.file, out.input_type.as_deref())?;
+    let mut meta = ops::metadata_of(&target.loaded)?;
+    let ctx = KeyContext::from_env();
+    let order = match &out.decryption_order {
+        Some(s) => ops::parse_order(s)?,
+        None => Vec::new(),
+    };
+    let key = lifecycle::data_key(&meta, &ctx, &order)?;
+    let map = match &a.action {
+        GroupsAction::Add(x) => lifecycle::add_group(
+            &mut meta,
+            &key,
+            new_group(x)?,
+            out.shamir_secret_sharing_threshold,
+            &ctx,
+        )?,
+        GroupsAction::Delete(x) => lifecycle::delete_group(
+            &mut meta,
+            &key,
+            x.index,
+            out.shamir_secret_sharing_threshold,
+            &ctx,
+        )?,
+    };
+    let policy = inplace::policy_for_output(cli);
+    let bytes = inplace::emit(
+        target.format,
+        &target.loaded.doc,
+        &map,
+        None,
+        policy.as_ref(),
+    )?;
+    if out.in_place {
+        crate::io::atomic_write(std::path::Path::new(&out.file), &bytes)
+    } else if let Some(o) = &out.output {
+        crate::io::atomic_write(o, &bytes)
+    } else {
+        crate::io::write_stdout(&bytes)
+    }?;
+    Ok(0)
+}

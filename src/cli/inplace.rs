@@ -1,0 +1,90 @@
+//! Helpers shared by the commands that change an existing encrypted file (`set`,
+//! `unset`, `rotate`, `updatekeys`, `groups`).
+
+use clap::Args;
+
+use crate::cli;
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::Format;
+use crate::format::Loaded;
+use crate::format::Output;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::policy::Policy;
+use crate::tree::Document;
+use crate::tree::Map;
+
+/// How to open the file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OpenArgs {
+    /// Go on even if the MAC does not match (the file may have been tampered with).
+    #[arg(long)]
+    pub ignore_mac: bool,
+    /// Key types to try first, comma-separated (age, pgp, kms, gcp_kms, azure_kv, hc_vault).
+    #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
+    pub decryption_order: Option<String>,
+}
+
+impl OpenArgs {
+    /// The library's open options.
+    pub fn options(&self) -> Result<OpenOptions, Error> {
+        Ok(OpenOptions {
+            ignore_mac: self.ignore_mac,
+            order: match &self.decryption_order {
+                Some(s) => ops::parse_order(s)?,
+                None => Vec::new(),
+            },
+        })
+    }
+}
+
+/// An encrypted file as read from disk.
+pub struct Target {
+    /// The format it was read with.
+    pub format: Format,
+    /// The parsed file (values still encrypted).
+    pub loaded: Loaded,
+}
+
+/// Reads and parses an encrypted file; fails when it has no `sops` metadata.
+pub fn read_target(file: &str, input_type: Option<&str>) -> Result<Target, Error> {
+    let bytes = crate::io::read_input(file)?;
+    let format = cli::input_format(input_type, file, Some(&bytes))?;
+    let loaded = format.store().load(&bytes).map_err(ops::read_error)?;
+    if loaded.meta.is_none() {
+        return Err(Error::new(
+            exit::GENERIC,
+            format!("{file} is not encrypted (it has no sops metadata)"),
+        )
+        .hint("encrypt it first with `leafseal encrypt`, or check --input-type"));
+    }
+    Ok(Target { format, loaded })
+}
+
+/// The policy, for store settings only: a broken or missing policy is not an error here.
+pub fn policy_for_output(cli: &cli::Cli) -> Option<Policy> {
+    cli::load_policy(cli.config.as_deref()).ok().flatten()
+}
+
+/// Emits an encrypted document with its metadata.
+pub fn emit(
+    format: Format,
+    doc: &Document,
+    meta: &Map,
+    indent: Option<i64>,
+    policy: Option<&Policy>,
+) -> Result<Output, Error> {
+    let opts = cli::emit_options(indent, policy, format);
+    format.store().emit(doc, Some(meta), &opts).map_err(|e| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the encrypted file as {}: {e}", format.name()),
+        )
+    })
+}
+
+/// Prints a note (not a warning) to stderr.
+pub fn note(msg: &str) {
+    eprintln!("leafseal: {msg}");
+}

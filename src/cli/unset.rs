@@ -1,0 +1,63 @@
+//! `leafseal unset FILE PATH`: remove one entry in place, with a minimal diff.
+
+use std::path::Path;
+
+use clap::Args;
+
+use crate::cli::Cli;
+use crate::cli::inplace;
+use crate::cli::inplace::OpenArgs;
+use crate::error::Error;
+use crate::error::exit;
+use crate::keys::KeyContext;
+use crate::lifecycle;
+use crate::ops;
+use crate::treepath;
+
+/// Arguments of `unset`.
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    /// The encrypted file (changed in place, atomically).
+    pub file: String,
+    /// The path to remove, e.g. '["app"]["db"]["password"]' or '["list"][0]'.
+    pub path: String,
+    /// Succeed without writing when the path does not exist.
+    #[arg(long)]
+    pub idempotent: bool,
+    /// Input format (default: from the extension).
+    #[arg(long, value_name = "TYPE")]
+    pub input_type: Option<String>,
+    #[command(flatten)]
+    pub open: OpenArgs,
+}
+
+/// Runs `unset`.
+pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
+    let path = crate::cli::set::parse_path(&a.path)?;
+    let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
+    let ctx = KeyContext::from_env();
+    let mut opened = ops::open(target.loaded, &ctx, &a.open.options()?)?;
+    for w in &opened.warnings {
+        crate::cli::warn(w);
+    }
+    let before = opened.doc.clone();
+    if treepath::unset(&mut opened.doc, &path).is_none() {
+        if a.idempotent {
+            return Ok(0);
+        }
+        return Err(Error::new(
+            exit::GENERIC,
+            format!("the path was not found in {}", a.file),
+        )
+        .hint(
+            "check the key names and list indices, or pass --idempotent to accept a missing path",
+        ));
+    }
+    let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
+        return Ok(0);
+    };
+    let policy = inplace::policy_for_output(cli);
+    let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
+    crate::io::atomic_write(Path::new(&a.file), &out)?;
+    Ok(0)
+}

@@ -1,0 +1,105 @@
+//! Starting the child, forwarding signals to it, and waiting for its exit code.
+
+use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use rustix::io::Errno;
+use rustix::process::Pid;
+use rustix::process::Signal;
+use rustix::process::WaitId;
+use rustix::process::WaitIdOptions;
+use signal_hook::consts::SIGHUP;
+use signal_hook::consts::SIGINT;
+use signal_hook::consts::SIGQUIT;
+use signal_hook::consts::SIGTERM;
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
+use signal_hook::low_level::siginfo::Origin;
+
+use crate::error::Error;
+use crate::error::exit;
+
+/// The signals leafseal catches while the child runs and passes on to it.
+const FORWARDED: [i32; 4] = [SIGHUP, SIGINT, SIGTERM, SIGQUIT];
+
+/// leafseal's exit code for the child's status: its exit code, or 128 + the signal that
+/// killed it.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => exit::GENERIC,
+    }
+}
+
+/// Whether a caught signal must be passed on. A signal the kernel generated (Ctrl-C,
+/// Ctrl-\, terminal hang-up) went to the whole foreground process group, child included,
+/// so it is not sent again (a second Ctrl-C means "force quit" to many programs).
+fn should_forward(origin: &Origin) -> bool {
+    !matches!(origin.cause, Cause::Kernel)
+}
+
+/// Runs the command to completion and returns its exit code. While it runs, SIGHUP, SIGINT,
+/// SIGTERM and SIGQUIT do not stop leafseal: they are forwarded to the child (see
+/// [`should_forward`]), so the caller's clean-up runs after the child is gone. After the
+/// child has exited these signals stay caught (and are dropped) until leafseal exits.
+pub fn run_child(mut cmd: Command, program: &str) -> Result<i32, Error> {
+    // Catch the signals before the child exists, so none can kill leafseal in between.
+    let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
+        Error::new(
+            exit::GENERIC,
+            format!("cannot set up signal forwarding: {e}"),
+        )
+    })?;
+    let handle = signals.handle();
+    let mut child = cmd.spawn().map_err(|e| super::spawn_error(program, &e))?;
+    let pid = Pid::from_child(&child);
+    // `true` once the child is about to be reaped: from then on its pid may be reused, so
+    // nothing is sent to it. Checked and set under the lock.
+    let reaped = Arc::new(Mutex::new(false));
+    let forwarder = {
+        let reaped = Arc::clone(&reaped);
+        std::thread::spawn(move || {
+            for origin in signals.forever() {
+                if !should_forward(&origin) {
+                    continue;
+                }
+                let Some(sig) = Signal::from_named_raw(origin.signal) else {
+                    continue;
+                };
+                let guard = reaped.lock().unwrap_or_else(|p| p.into_inner());
+                if !*guard {
+                    // The child may already be gone (ESRCH); nothing to do then.
+                    let _ = rustix::process::kill_process(pid, sig);
+                }
+                drop(guard);
+            }
+        })
+    };
+    // Wait for the exit without reaping, so the pid stays ours while signals may be sent.
+    while let Err(Errno::INTR) = rustix::process::waitid(
+        WaitId::Pid(pid),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    ) {}
+    let status = {
+        let mut guard = reaped.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = true;
+        child.wait()
+    };
+    handle.close();
+    let _ = forwarder.join();
+    let status = status
+        .map_err(|e| Error::new(exit::GENERIC, format!("cannot wait for `{program}`: {e}")))?;
+    Ok(exit_code(status))
+}
+
+/// Replaces leafseal with the command (`--same-process`); returns only on failure.
+pub fn exec_replace(mut cmd: Command, program: &str) -> Error {
+    let e = cmd.exec();
+    super::spawn_error(program, &e)
+}

@@ -1,0 +1,255 @@
+//! Key groups on existing files: wrapping a kept data key for new groups, the
+//! `updatekeys` plan (what the policy now names versus what the file has), and
+//! `groups add|delete`.
+
+use std::sync::Arc;
+
+use crate::crypto::DataKey;
+use crate::error::Error;
+use crate::error::exit;
+use crate::keys::KeyContext;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::keys::StoredKey;
+use crate::keys::group;
+use crate::metadata::KeyGroups;
+use crate::metadata::Metadata;
+use crate::tree::Map;
+
+use super::capped_threshold;
+use super::current_groups;
+
+/// Checks a threshold for a number of groups and returns the one to store (0 for a
+/// single group). With several groups it must be between 2 and the number of groups; 0
+/// means "all groups".
+fn checked_threshold(threshold: usize, groups: usize) -> Result<usize, Error> {
+    if groups <= 1 {
+        return Ok(0);
+    }
+    let t = if threshold == 0 { groups } else { threshold };
+    if t < 2 || t > groups || groups > 255 {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            format!("invalid Shamir threshold {t} for {groups} key groups"),
+        )
+        .hint("the threshold must be between 2 and the number of key groups"));
+    }
+    Ok(t)
+}
+
+/// Wraps a kept (or new) data key for `groups` and stores them, with the threshold, in
+/// `meta`. Values, the MAC and `lastmodified` are not touched. Every key must succeed;
+/// on error `meta` is unchanged.
+pub fn rewrap(
+    meta: &mut Metadata,
+    groups: &KeyGroups,
+    threshold: usize,
+    key: &DataKey,
+    ctx: &KeyContext,
+) -> Result<(), Error> {
+    if groups.is_empty() || groups.iter().all(Vec::is_empty) {
+        return Err(Error::new(
+            exit::NO_ENCRYPTION_KEY_FOUND,
+            "the file would have no keys left",
+        )
+        .hint("keep at least one key, or add one in the same command"));
+    }
+    if let Some(i) = groups.iter().position(Vec::is_empty) {
+        return Err(Error::new(
+            exit::GENERIC,
+            format!("key group {i} would have no keys left"),
+        )
+        .hint("delete the group with `leafseal groups delete`, or keep one of its keys"));
+    }
+    let t = checked_threshold(threshold, groups.len())?;
+    let wrapped = group::wrap(groups, t, key, ctx).map_err(|e| {
+        Error::new(exit::ERROR_ENCRYPTING_TREE, e.to_string())
+            .hint("check that every recipient is valid and available (age recipient, PGP key in the keyring); nothing was written")
+    })?;
+    meta.key_groups = wrapped;
+    meta.shamir_threshold = t;
+    Ok(())
+}
+
+/// The change of one group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupDiff {
+    /// Keys the group gains (kind, string form).
+    pub added: Vec<(KeyKind, String)>,
+    /// Keys the group loses.
+    pub removed: Vec<(KeyKind, String)>,
+    /// Keys it keeps.
+    pub kept: Vec<(KeyKind, String)>,
+}
+
+/// What `updatekeys` would do to one file.
+#[derive(Debug)]
+pub struct UpdatePlan {
+    /// Per group index (the longer of old and new).
+    pub diffs: Vec<GroupDiff>,
+    /// The effective threshold now (0 for a single group).
+    pub old_threshold: usize,
+    /// The effective threshold after the update (0 for a single group).
+    pub new_threshold: usize,
+    /// The groups to wrap for.
+    pub groups: KeyGroups,
+}
+
+impl UpdatePlan {
+    /// Whether the file already has these groups and threshold.
+    pub fn is_noop(&self) -> bool {
+        self.old_threshold == self.new_threshold
+            && self
+                .diffs
+                .iter()
+                .all(|d| d.added.is_empty() && d.removed.is_empty())
+    }
+
+    /// Keys that lose access entirely (in no group any more). They had the data key,
+    /// so they can still read the values as they are now.
+    pub fn revoked(&self) -> Vec<(KeyKind, String)> {
+        let mut out: Vec<(KeyKind, String)> = Vec::new();
+        for d in &self.diffs {
+            for r in &d.removed {
+                let still = self
+                    .groups
+                    .iter()
+                    .flatten()
+                    .any(|k| k.kind() == r.0 && k.id() == r.1);
+                if !still && !out.contains(r) {
+                    out.push(r.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn ids(group: &[Arc<dyn MasterKey>]) -> Vec<(KeyKind, String)> {
+    let mut v: Vec<(KeyKind, String)> = Vec::new();
+    for k in group {
+        let id = (k.kind(), k.id());
+        if !v.contains(&id) {
+            v.push(id);
+        }
+    }
+    v
+}
+
+fn effective(threshold: usize, groups: usize) -> usize {
+    if groups <= 1 {
+        0
+    } else if threshold == 0 {
+        groups
+    } else {
+        threshold.min(groups)
+    }
+}
+
+/// Compares a file's groups with the groups a creation rule names. The new threshold is
+/// the flag, else the rule's (when it sets one), else the file's, capped at the number
+/// of groups.
+pub fn plan_update(
+    meta: &Metadata,
+    rule_groups: &KeyGroups,
+    threshold_flag: Option<usize>,
+    rule_threshold: usize,
+) -> UpdatePlan {
+    let old = current_groups(&meta.key_groups);
+    let n = old.len().max(rule_groups.len());
+    let mut diffs = Vec::with_capacity(n);
+    for i in 0..n {
+        let o = old.get(i).map(|g| ids(g)).unwrap_or_default();
+        let nw = rule_groups.get(i).map(|g| ids(g)).unwrap_or_default();
+        diffs.push(GroupDiff {
+            added: nw.iter().filter(|k| !o.contains(k)).cloned().collect(),
+            removed: o.iter().filter(|k| !nw.contains(k)).cloned().collect(),
+            kept: o.iter().filter(|k| nw.contains(k)).cloned().collect(),
+        });
+    }
+    let wanted = threshold_flag
+        .or((rule_threshold != 0).then_some(rule_threshold))
+        .unwrap_or(meta.shamir_threshold);
+    UpdatePlan {
+        diffs,
+        old_threshold: effective(meta.shamir_threshold, old.len()),
+        new_threshold: effective(wanted, rule_groups.len()),
+        groups: rule_groups.clone(),
+    }
+}
+
+/// Applies an update plan with the file's data key (kept): every key re-wrapped (new
+/// `enc` and `created_at`). Returns the metadata map to write.
+pub fn apply_update(
+    meta: &mut Metadata,
+    plan: &UpdatePlan,
+    key: &DataKey,
+    ctx: &KeyContext,
+) -> Result<Map, Error> {
+    rewrap(meta, &plan.groups, plan.new_threshold, key, ctx)?;
+    Ok(meta.to_map())
+}
+
+/// `groups add`: appends a group, keeps the data key, re-splits and re-wraps for every
+/// group. The threshold is the flag, else the file's (0 = all groups).
+pub fn add_group(
+    meta: &mut Metadata,
+    key: &DataKey,
+    new_group: Vec<Arc<dyn MasterKey>>,
+    threshold: Option<usize>,
+    ctx: &KeyContext,
+) -> Result<Map, Error> {
+    if new_group.is_empty() {
+        return Err(Error::new(exit::GENERIC, "the new key group has no keys")
+            .hint("pass --age RECIPIENT or --pgp FINGERPRINT (repeatable)"));
+    }
+    let mut groups = current_groups(&meta.key_groups);
+    groups.push(new_group);
+    let t = threshold.unwrap_or(meta.shamir_threshold);
+    rewrap(meta, &groups, t, key, ctx)?;
+    Ok(meta.to_map())
+}
+
+/// `groups delete`: removes the group at `index` (0-based), keeps the data key,
+/// re-splits and re-wraps for the remaining groups. The threshold is the flag, else the
+/// file's capped at the number of groups left.
+pub fn delete_group(
+    meta: &mut Metadata,
+    key: &DataKey,
+    index: usize,
+    threshold: Option<usize>,
+    ctx: &KeyContext,
+) -> Result<Map, Error> {
+    let mut groups = current_groups(&meta.key_groups);
+    if index >= groups.len() {
+        return Err(Error::new(
+            exit::GENERIC,
+            format!(
+                "the file has {} key group(s); there is no group {index}",
+                groups.len()
+            ),
+        )
+        .hint("groups are numbered from 0"));
+    }
+    if groups.len() == 1 {
+        return Err(Error::new(
+            exit::GENERIC,
+            "cannot delete the only key group of a file",
+        ));
+    }
+    groups.remove(index);
+    let t = match threshold {
+        Some(t) => t,
+        None => capped_threshold(meta.shamir_threshold, groups.len()),
+    };
+    rewrap(meta, &groups, t, key, ctx)?;
+    Ok(meta.to_map())
+}
+
+/// The stored keys' string forms per group, for display.
+pub fn describe(groups: &[Vec<StoredKey>]) -> Vec<Vec<(KeyKind, String)>> {
+    groups
+        .iter()
+        .map(|g| g.iter().map(|s| (s.key.kind(), s.key.id())).collect())
+        .collect()
+}
