@@ -5,9 +5,11 @@
 //! [`crypto`] encrypts them (AES-256-GCM, key path as AAD) and computes the MAC;
 //! [`keys`] wraps the data key for age, PGP and KMS recipients; [`metadata`] reads and
 //! writes the `sops` block; [`policy`] reads `.sops.yaml`; [`ops`] combines them into the
-//! operations the commands use. Only [`cli`] prints.
+//! operations the commands use; [`check`] holds files against the policy without any key.
+//! Only [`cli`] prints.
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod crypto;
 pub mod editor;

@@ -15,6 +15,7 @@ use crate::io;
 use crate::policy;
 use crate::policy::Policy;
 
+mod check;
 mod decrypt;
 mod edit;
 mod encrypt;
@@ -53,6 +54,8 @@ pub enum Command {
     Edit(edit::EditArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
+    /// Check files against .sops.yaml without any private key (CI, pre-commit).
+    Check(check::CheckArgs),
     /// Set one value in place, e.g. set FILE '["db"]["password"]' '"s3cret"' (VALUE is JSON).
     Set(set::SetArgs),
     /// Remove one entry in place, e.g. unset FILE '["db"]["password"]'.
@@ -192,6 +195,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::Check(a) => check::run(&cli, a),
         Command::Edit(a) => edit::run(&cli, a),
         Command::Set(a) => set::run(&cli, a),
         Command::Unset(a) => unset::run(&cli, a),

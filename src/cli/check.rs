@@ -1,0 +1,203 @@
+//! `leafseal check`: the policy check for CI and pre-commit (no private key needed).
+//!
+//! Exit codes: 0 no finding of severity error, 1 at least one (warnings count with
+//! `--strict`), 2 usage or configuration errors (invalid `.sops.yaml`, no policy found,
+//! not a git repository with `--staged`, unreadable paths).
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use clap::Args;
+use clap::ValueEnum;
+
+use crate::check;
+use crate::check::CheckOptions;
+use crate::check::DiskSource;
+use crate::check::IndexSource;
+use crate::check::Report;
+use crate::check::Source;
+use crate::check::Target;
+use crate::check::files;
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::policy;
+use crate::policy::Policy;
+
+/// Exit code of `check` for usage and configuration errors.
+pub const USAGE_ERROR: i32 = 2;
+/// Exit code of `check` when a finding of severity error was reported.
+pub const FINDINGS: i32 = 1;
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One line per finding plus hints and a summary.
+    Human,
+    /// `{"findings":[…],"files_checked":N}`.
+    Json,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories to check (default: git's tracked files when inside a work
+    /// tree, else every file below the current directory).
+    pub paths: Vec<PathBuf>,
+    /// Check the staged content of staged files (pre-commit), read from git's index.
+    #[arg(long)]
+    pub staged: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: OutputFormat,
+    /// Report data keys older than this many days (from the newest key entry `created_at`,
+    /// or `lastmodified` for files whose keys record none, e.g. age-only files).
+    #[arg(long, value_name = "DAYS")]
+    pub max_key_age: Option<u64>,
+    /// Turn warnings into findings (exit 1).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn usage(msg: impl Into<String>) -> Error {
+    Error::new(USAGE_ERROR, msg)
+}
+
+/// Finds the policy and loads it; with `--staged`, its staged content when git tracks it.
+fn load_policy(explicit: Option<&Path>, index: Option<&IndexSource>) -> Result<Policy, Error> {
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|d| policy::find(&d))
+            .ok_or_else(|| {
+                usage("no .sops.yaml found in the current directory or its parents")
+                    .hint("run from the repository root, or pass --config PATH")
+            })?,
+    };
+    let staged = match index {
+        Some(ix) => ix.read(&path).ok().flatten(),
+        None => None,
+    };
+    let parsed = match staged {
+        Some(text) => Policy::parse(&text, &path),
+        None => Policy::load(&path),
+    };
+    let p = parsed.map_err(|e| {
+        usage(e.to_string()).hint("fix the policy file, or point --config at another one")
+    })?;
+    for w in &p.warnings {
+        crate::cli::warn(&format!("{}: {w}", path.display()));
+    }
+    Ok(p)
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    usage(format!("cannot list the files to check: {e}"))
+}
+
+fn targets(a: &CheckArgs, toplevel: Option<&Path>) -> Result<Vec<Target>, Error> {
+    if a.staged {
+        let top = toplevel.ok_or_else(|| {
+            usage("--staged needs a git work tree").hint("run it from inside the repository")
+        })?;
+        return files::staged_files(top, &a.paths).map_err(io_err);
+    }
+    if a.paths.is_empty() {
+        return match toplevel {
+            Some(_) => files::tracked_files(&[]).map_err(io_err),
+            None => files::walk_dir(Path::new(".")).map_err(io_err),
+        };
+    }
+    let mut out = Vec::new();
+    for p in &a.paths {
+        if p.is_dir() {
+            let mut found = match toplevel {
+                Some(_) => files::tracked_files(std::slice::from_ref(p)).map_err(io_err)?,
+                None => files::walk_dir(p).map_err(io_err)?,
+            };
+            out.append(&mut found);
+        } else if p.is_file() {
+            out.push(Target {
+                display: p.to_string_lossy().into_owned(),
+                path: p.clone(),
+            });
+        } else {
+            return Err(usage(format!("{}: no such file or directory", p.display())));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|t| seen.insert(t.path.clone()));
+    Ok(out)
+}
+
+fn human(report: &Report) -> String {
+    let mut s = String::new();
+    for f in &report.findings {
+        let sev = if f.severity == check::Severity::Warning {
+            " (warning)"
+        } else {
+            ""
+        };
+        s.push_str(&format!(
+            "{}: {}{sev}: {}\n",
+            f.path,
+            f.kind.name(),
+            f.message
+        ));
+        if !f.hint.is_empty() {
+            s.push_str(&format!("  hint: {}\n", f.hint));
+        }
+    }
+    let errors = report.errors();
+    let warnings = report.findings.len() - errors;
+    s.push_str(&format!(
+        "leafseal check: {} file(s) checked, {errors} finding(s), {warnings} warning(s)\n",
+        report.files_checked
+    ));
+    s
+}
+
+fn json(report: &Report) -> String {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "path": f.path,
+                "kind": f.kind.name(),
+                "severity": f.severity.name(),
+                "message": f.message,
+                "hint": f.hint,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({"findings": findings, "files_checked": report.files_checked});
+    format!("{v}\n")
+}
+
+/// Runs `check`.
+pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
+    let toplevel = files::git_toplevel();
+    let index = match (a.staged, &toplevel) {
+        (true, Some(t)) => Some(IndexSource::new(t.clone())),
+        _ => None,
+    };
+    let policy = load_policy(cli.config.as_deref(), index.as_ref())?;
+    let targets = targets(a, toplevel.as_deref())?;
+    let opts = CheckOptions {
+        max_key_age_days: a.max_key_age,
+        strict: a.strict,
+        now: None,
+    };
+    let source: &dyn Source = match &index {
+        Some(ix) => ix,
+        None => &DiskSource,
+    };
+    let report = check::run(Some(&policy), &targets, source, &opts);
+    let out = match a.format {
+        OutputFormat::Human => human(&report),
+        OutputFormat::Json => json(&report),
+    };
+    crate::io::write_stdout(out.as_bytes())?;
+    Ok(if report.errors() > 0 { FINDINGS } else { 0 })
+}
