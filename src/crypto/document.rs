@@ -80,9 +80,12 @@ pub fn encrypt_document(
 ) -> Result<String, DocumentError> {
     let mut mac = MacHasher::new(mac_only_encrypted);
     let cipher = ValueCipher::new(key);
+    let mut cursor = stash.map(NonceStash::cursor);
     walk::walk(doc, sel, Direction::Encrypting, &mut |info, leaf| {
-        let seal = |plain: &[u8], typ: ValueType| -> Result<String, DocumentError> {
-            let iv = stash.and_then(|s| s.lookup(info.aad.as_bytes(), typ, plain));
+        let mut seal = |plain: &[u8], typ: ValueType| -> Result<String, DocumentError> {
+            let iv = cursor
+                .as_mut()
+                .and_then(|c| c.next(info.aad.as_bytes(), typ, plain));
             value::seal_with(&cipher, plain, info.aad.as_bytes(), typ, iv)
                 .map(|e| e.render())
                 .map_err(|source| DocumentError::Encrypt {

@@ -10,9 +10,30 @@ use sha2::Sha256;
 
 use crate::crypto::value::ValueType;
 
-/// Remembered nonces, by (AAD, type, plaintext) digest.
-#[derive(Default)]
-pub struct NonceStash(HashMap<[u8; 32], [u8; 32]>);
+/// Remembered nonces, by (AAD, type, plaintext) digest. Equal values under the same path
+/// (e.g. repeated list items) keep one nonce each, in walk order, so each keeps its own
+/// ciphertext (sops keeps only the last one, so such items change on every write).
+#[derive(Default, Clone)]
+pub struct NonceStash(HashMap<[u8; 32], Vec<[u8; 32]>>);
+
+/// A pass over the stash during one encryption: hands out each remembered nonce once.
+#[derive(Debug)]
+pub struct StashCursor<'a> {
+    stash: &'a NonceStash,
+    used: HashMap<[u8; 32], usize>,
+}
+
+impl StashCursor<'_> {
+    /// The nonce to reuse for the next occurrence of an unchanged value, if any.
+    pub fn next(&mut self, aad: &[u8], typ: ValueType, plaintext: &[u8]) -> Option<[u8; 32]> {
+        let d = digest(aad, typ, plaintext);
+        let list = self.stash.0.get(&d)?;
+        let n = self.used.entry(d).or_insert(0);
+        let iv = list.get(*n).copied();
+        *n += 1;
+        iv
+    }
+}
 
 impl std::fmt::Debug for NonceStash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,21 +59,59 @@ impl NonceStash {
 
     /// Records the nonce a value was decrypted with.
     pub fn remember(&mut self, aad: &[u8], typ: ValueType, plaintext: &[u8], iv: [u8; 32]) {
-        self.0.insert(digest(aad, typ, plaintext), iv);
+        self.0
+            .entry(digest(aad, typ, plaintext))
+            .or_default()
+            .push(iv);
     }
 
-    /// The nonce to reuse for an unchanged value, if any.
-    pub fn lookup(&self, aad: &[u8], typ: ValueType, plaintext: &[u8]) -> Option<[u8; 32]> {
-        self.0.get(&digest(aad, typ, plaintext)).copied()
+    /// Starts handing out the remembered nonces for one encryption pass.
+    pub fn cursor(&self) -> StashCursor<'_> {
+        StashCursor {
+            stash: self,
+            used: HashMap::new(),
+        }
     }
 
     /// Number of remembered values.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.values().map(Vec::len).sum()
     }
 
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_values_keep_their_own_nonces_in_order() {
+        let mut s = NonceStash::new();
+        s.remember(b"l:", ValueType::Str, b"a", [1; 32]);
+        s.remember(b"l:", ValueType::Str, b"b", [2; 32]);
+        s.remember(b"l:", ValueType::Str, b"a", [3; 32]);
+        let mut c = s.cursor();
+        assert_eq!(c.next(b"l:", ValueType::Str, b"a"), Some([1; 32]));
+        assert_eq!(c.next(b"l:", ValueType::Str, b"a"), Some([3; 32]));
+        assert_eq!(
+            c.next(b"l:", ValueType::Str, b"a"),
+            None,
+            "a third copy gets a fresh nonce"
+        );
+        assert_eq!(c.next(b"l:", ValueType::Str, b"b"), Some([2; 32]));
+        assert_eq!(
+            c.next(b"m:", ValueType::Str, b"b"),
+            None,
+            "another path never reuses"
+        );
+        assert_eq!(
+            s.cursor().next(b"l:", ValueType::Str, b"a"),
+            Some([1; 32]),
+            "each pass starts over"
+        );
     }
 }
