@@ -12,6 +12,7 @@ pub mod cli;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod integrations;
 pub mod io;
 pub mod keys;
 pub mod metadata;

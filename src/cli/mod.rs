@@ -15,9 +15,12 @@ use crate::io;
 use crate::policy;
 use crate::policy::Policy;
 
+mod argocd;
 mod decrypt;
 mod encrypt;
 mod filestatus;
+mod kustomize;
+pub mod sops_compat;
 
 /// leafseal — encrypted secrets in git, compatible with sops.
 #[derive(Debug, Parser)]
@@ -41,6 +44,10 @@ pub enum Command {
     Decrypt(decrypt::DecryptArgs),
     /// Print {"encrypted":true} or {"encrypted":false} for a file.
     Filestatus(filestatus::FilestatusArgs),
+    /// kustomize/kpt secret generator: legacy exec plugin, KRM function, plugin installer.
+    Kustomize(kustomize::KustomizeArgs),
+    /// Argo CD config management plugin: render a manifest directory, decrypting secrets.
+    Argocd(argocd::ArgocdArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -164,6 +171,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
         Command::Filestatus(a) => filestatus::run(a),
+        Command::Kustomize(a) => kustomize::run(a),
+        Command::Argocd(a) => argocd::run(a),
     };
     match result {
         Ok(code) => code,
