@@ -503,3 +503,50 @@ fn flux_secret_manifest_is_sops_format() {
         "apiVersion: v1\nkind: Secret\nmetadata:\n    name: db\n    namespace: apps\ntype: Opaque\nstringData:\n    password: hunter2\ndata:\n    user: YWRtaW4=\n"
     );
 }
+
+/// `install-plugin --ksops` serves an existing KSOPS configuration unchanged.
+#[test]
+fn kubectl_kustomize_serves_ksops_configs() {
+    if !have("kubectl") {
+        return;
+    }
+    let f = Fixture::new();
+    let home = f.root.join("plugins").display().to_string();
+    let out = f.leafseal(
+        &[
+            "kustomize",
+            "install-plugin",
+            "--ksops",
+            "--plugin-home",
+            &home,
+        ],
+        &f.root,
+    );
+    let listed = String::from_utf8(out.stdout).expect("utf8");
+    assert!(listed.contains("/viaduct.ai/v1/ksops/ksops\n"), "{listed}");
+    let app = f.root.join("app");
+    f.app(&app, None);
+    std::fs::write(
+        app.join("ksops.yaml"),
+        "apiVersion: viaduct.ai/v1\nkind: ksops\nmetadata:\n  name: legacy\nfiles:\n  - ./secrets/api.enc.yaml\n",
+    )
+    .expect("ksops");
+    std::fs::write(app.join("kustomization.yaml"), "generators: [ksops.yaml]\n").expect("k");
+    let out = f.tool(
+        "kubectl",
+        &["kustomize", "--enable-alpha-plugins", "."],
+        &app,
+        Some(&age_key_file()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rs = resources(&out.stdout);
+    let api = named(&rs, "Secret", "api");
+    assert_eq!(
+        field(api, &["stringData", "token"]).as_str(),
+        Some("t0ken-plain")
+    );
+}

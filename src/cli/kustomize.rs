@@ -43,7 +43,7 @@ pub struct InstallArgs {
     /// The leafseal executable the plugin runs (default: this one).
     #[arg(long, value_name = "PATH")]
     pub leafseal: Option<PathBuf>,
-    /// Also install as KSOPS (`viaduct.ai/v1` `ksops`), to serve existing KSOPS configs.
+    /// Also install as KSOPS (`viaduct.ai/v1` and `/v2` `ksops`), to serve existing KSOPS configs.
     #[arg(long)]
     pub ksops: bool,
 }
@@ -124,11 +124,9 @@ fn install(a: &InstallArgs) -> Result<i32, Error> {
     };
     let mut targets = vec![plugin_path(&home, kustomize::API_VERSION, kustomize::KIND)];
     if a.ksops {
-        targets.push(plugin_path(
-            &home,
-            kustomize::KSOPS_API_VERSION,
-            kustomize::KSOPS_KIND,
-        ));
+        for api in kustomize::KSOPS_API_VERSIONS {
+            targets.push(plugin_path(&home, api, kustomize::KSOPS_KIND));
+        }
     }
     let script = plugin_script(&exe);
     for t in targets {

@@ -28,8 +28,8 @@ use crate::tree::Value;
 pub const API_VERSION: &str = "leafseal.dev/v1";
 /// leafseal's generator `kind`.
 pub const KIND: &str = "SecretGenerator";
-/// The KSOPS `apiVersion` accepted for compatibility.
-pub const KSOPS_API_VERSION: &str = "viaduct.ai/v1";
+/// The KSOPS `apiVersion`s accepted for compatibility.
+pub const KSOPS_API_VERSIONS: [&str; 2] = ["viaduct.ai/v1", "viaduct.ai/v2"];
 /// The KSOPS `kind` accepted for compatibility.
 pub const KSOPS_KIND: &str = "ksops";
 
@@ -116,10 +116,10 @@ impl GeneratorConfig {
         let api = str_field(m, "apiVersion").unwrap_or_default();
         let kind = str_field(m, "kind").unwrap_or_default();
         let ok = (api == API_VERSION && kind == KIND)
-            || (api == KSOPS_API_VERSION && kind == KSOPS_KIND);
+            || (KSOPS_API_VERSIONS.contains(&api) && kind == KSOPS_KIND);
         if !ok {
             return Err(bad(format!(
-                "the generator configuration has apiVersion `{api}` and kind `{kind}`; expected `{API_VERSION}` `{KIND}` (or KSOPS's `{KSOPS_API_VERSION}` `{KSOPS_KIND}`)"
+                "the generator configuration has apiVersion `{api}` and kind `{kind}`; expected `{API_VERSION}` `{KIND}` (or KSOPS's `viaduct.ai/v1` `{KSOPS_KIND}`)"
             )));
         }
         let mut cfg = GeneratorConfig {
