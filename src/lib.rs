@@ -17,6 +17,7 @@ pub mod error;
 pub mod exec;
 pub mod format;
 pub mod git;
+pub mod integrations;
 pub mod io;
 pub mod keys;
 pub mod lifecycle;

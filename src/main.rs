@@ -1,8 +1,16 @@
 //! The `leafseal` binary: parse arguments, run, exit with the command's code.
+//!
+//! Under the name `sops` (a symlink), sops's command line is first rewritten into
+//! leafseal's (see `cli::sops_compat`).
 
 use clap::Parser;
+use leafseal::cli::sops_compat;
 
 fn main() {
-    let cli = leafseal::cli::Cli::parse();
+    let args = match sops_compat::intercept(std::env::args_os().collect()) {
+        sops_compat::Action::Run(args) => args,
+        sops_compat::Action::Exit(code) => std::process::exit(code),
+    };
+    let cli = leafseal::cli::Cli::parse_from(args);
     std::process::exit(leafseal::cli::run(cli));
 }

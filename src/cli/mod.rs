@@ -15,6 +15,7 @@ use crate::io;
 use crate::policy;
 use crate::policy::Policy;
 
+mod argocd;
 mod check;
 mod decrypt;
 mod edit;
@@ -25,8 +26,10 @@ mod filestatus;
 mod git;
 mod groups;
 mod inplace;
+mod kustomize;
 mod rotate;
 mod set;
+pub mod sops_compat;
 mod unset;
 mod updatekeys;
 
@@ -72,6 +75,10 @@ pub enum Command {
     ExecFile(exec_file::ExecFileArgs),
     /// git integration: `setup`, and the `textconv` diff and `merge-driver` merge drivers.
     Git(git::GitArgs),
+    /// kustomize/kpt secret generator: legacy exec plugin, KRM function, plugin installer.
+    Kustomize(kustomize::KustomizeArgs),
+    /// Argo CD config management plugin: render a manifest directory, decrypting secrets.
+    Argocd(argocd::ArgocdArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -205,6 +212,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),
         Command::Git(a) => git::run(&cli, a),
+        Command::Kustomize(a) => kustomize::run(a),
+        Command::Argocd(a) => argocd::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,188 @@
+//! `leafseal kustomize`: the secret generator as a kustomize legacy exec plugin and as a
+//! KRM exec function (kustomize, kpt), and the installer of the plugin executable.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use clap::Args;
+use clap::Subcommand;
+
+use crate::cli;
+use crate::error::Error;
+use crate::error::exit;
+use crate::integrations::kustomize;
+use crate::keys::KeyContext;
+
+/// Arguments of `kustomize`.
+#[derive(Debug, Args)]
+pub struct KustomizeArgs {
+    /// The action.
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+/// What `kustomize` does.
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Write the legacy exec plugin executable under the kustomize plugin home.
+    InstallPlugin(InstallArgs),
+    /// Run as a legacy exec plugin: decrypt what CONFIG lists and print the resources.
+    ExecPlugin(ExecArgs),
+    /// Run as a KRM exec function: ResourceList on stdin, ResourceList with the generated
+    /// Secrets appended on stdout.
+    Krm(KrmArgs),
+}
+
+/// Arguments of `kustomize install-plugin`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Plugin home (default: $KUSTOMIZE_PLUGIN_HOME, else $XDG_CONFIG_HOME/kustomize/plugin,
+    /// else ~/.config/kustomize/plugin).
+    #[arg(long, value_name = "DIR")]
+    pub plugin_home: Option<PathBuf>,
+    /// The leafseal executable the plugin runs (default: this one).
+    #[arg(long, value_name = "PATH")]
+    pub leafseal: Option<PathBuf>,
+    /// Also install as KSOPS (`viaduct.ai/v1` and `/v2` `ksops`), to serve existing KSOPS configs.
+    #[arg(long)]
+    pub ksops: bool,
+}
+
+/// Arguments of `kustomize exec-plugin`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The generator configuration file kustomize passes (`-` for standard input).
+    #[arg(value_name = "CONFIG")]
+    pub config_file: String,
+}
+
+/// Arguments of `kustomize krm`.
+#[derive(Debug, Args)]
+pub struct KrmArgs {
+    /// Resolve relative paths against this directory (default: kpt's package path, else
+    /// the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub base_dir: Option<PathBuf>,
+}
+
+/// The executable's path under a plugin home, for an `apiVersion` and `kind`.
+pub fn plugin_path(home: &Path, api_version: &str, kind: &str) -> PathBuf {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    home.join(group)
+        .join(version)
+        .join(kind.to_ascii_lowercase())
+        .join(kind)
+}
+
+/// The default plugin home, from the environment.
+pub fn default_plugin_home() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("KUSTOMIZE_PLUGIN_HOME")
+        .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("kustomize").join("plugin")))
+        .or_else(|| var("HOME").map(|d| d.join(".config").join("kustomize").join("plugin")))
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The plugin script: one argument (legacy exec plugin) or none (KRM exec function).
+pub fn plugin_script(leafseal: &Path) -> String {
+    let exe = sh_quote(&leafseal.to_string_lossy());
+    format!(
+        "#!/bin/sh\n\
+         # Written by `leafseal kustomize install-plugin`. kustomize runs legacy exec plugins\n\
+         # with the generator configuration file as the only argument; KRM exec functions get\n\
+         # no argument and a ResourceList on standard input.\n\
+         if [ \"$#\" -eq 0 ]; then\n  exec {exe} kustomize krm\nfi\n\
+         exec {exe} kustomize exec-plugin \"$@\"\n"
+    )
+}
+
+fn install(a: &InstallArgs) -> Result<i32, Error> {
+    let home = a
+        .plugin_home
+        .clone()
+        .or_else(default_plugin_home)
+        .ok_or_else(|| {
+            Error::new(exit::GENERIC, "cannot find the kustomize plugin home")
+                .hint("pass --plugin-home DIR or set KUSTOMIZE_PLUGIN_HOME")
+        })?;
+    let exe = match &a.leafseal {
+        Some(p) => p.clone(),
+        None => std::env::current_exe().map_err(|e| {
+            Error::new(
+                exit::GENERIC,
+                format!("cannot find the leafseal executable: {e}"),
+            )
+            .hint("pass --leafseal PATH")
+        })?,
+    };
+    let mut targets = vec![plugin_path(&home, kustomize::API_VERSION, kustomize::KIND)];
+    if a.ksops {
+        for api in kustomize::KSOPS_API_VERSIONS {
+            targets.push(plugin_path(&home, api, kustomize::KSOPS_KIND));
+        }
+    }
+    let script = plugin_script(&exe);
+    for t in targets {
+        let fail = |e: std::io::Error| {
+            Error::new(
+                exit::COULD_NOT_WRITE_OUTPUT,
+                format!("cannot write {}: {e}", t.display()),
+            )
+        };
+        if let Some(dir) = t.parent() {
+            std::fs::create_dir_all(dir).map_err(fail)?;
+        }
+        std::fs::write(&t, &script).map_err(fail)?;
+        std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(fail)?;
+        crate::io::write_stdout(format!("{}\n", t.display()).as_bytes())?;
+    }
+    Ok(0)
+}
+
+fn current_dir() -> Result<PathBuf, Error> {
+    std::env::current_dir().map_err(|e| {
+        Error::new(
+            exit::GENERIC,
+            format!("cannot read the current directory: {e}"),
+        )
+    })
+}
+
+/// Runs `kustomize`.
+pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
+    match &a.action {
+        Action::InstallPlugin(i) => install(i),
+        Action::ExecPlugin(e) => {
+            let config = crate::io::read_input(&e.config_file)?;
+            let base = match std::env::var_os("KUSTOMIZE_PLUGIN_CONFIG_ROOT") {
+                Some(r) if !r.is_empty() => PathBuf::from(r),
+                _ => current_dir()?,
+            };
+            let out = kustomize::exec_plugin(&config, &base, &KeyContext::from_env())?;
+            crate::io::write_stdout(&out)?;
+            Ok(0)
+        }
+        Action::Krm(k) => {
+            let input = crate::io::read_input("-")?;
+            let out = kustomize::krm(
+                &input,
+                k.base_dir.as_deref(),
+                &current_dir()?,
+                &KeyContext::from_env(),
+            )?;
+            for w in &out.warnings {
+                cli::warn(w);
+            }
+            crate::io::write_stdout(&out.yaml)?;
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! The `sops` command-line shim: when leafseal runs under the name `sops` (a symlink or a
+//! copy named `sops`), sops's flag-style command line is rewritten into leafseal's
+//! subcommands before clap sees it, so tools that call a `sops` binary (helm-secrets,
+//! Flux's docs, editors, scripts) work unchanged.
+//!
+//! `sops -d F`, `sops --decrypt --input-type yaml --output-type yaml [--output O] F`,
+//! `sops -e [-i] F`, `sops --encrypt --age R F`, `sops -d --extract P F` become the
+//! `decrypt`/`encrypt` commands; `sops decrypt …`, `sops encrypt …`, `sops filestatus F`
+//! pass through; `sops --version` prints `sops 3.13.2 (leafseal X.Y.Z)`; `sops F` (the
+//! editor) maps to `edit` when this build has it.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use clap::CommandFactory;
+
+use crate::cli;
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::error::exit;
+
+/// What `main` does after the shim looked at the command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Parse and run these arguments.
+    Run(Vec<OsString>),
+    /// Exit with this code (the shim printed what it had to).
+    Exit(i32),
+}
+
+/// The result of rewriting a sops command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rewrite {
+    /// leafseal arguments (the first is the program name).
+    Args(Vec<String>),
+    /// Print the version line.
+    Version,
+}
+
+/// Flags of sops that take a value (so their value is not mistaken for the file name or a
+/// subcommand).
+const VALUE_FLAGS: &[&str] = &[
+    "--input-type",
+    "--output-type",
+    "--output",
+    "--extract",
+    "--set",
+    "--config",
+    "--filename-override",
+    "--indent",
+    "-a",
+    "--age",
+    "-p",
+    "--pgp",
+    "-k",
+    "--kms",
+    "--gcp-kms",
+    "--azure-kv",
+    "--hc-vault-transit",
+    "--hckms",
+    "--aws-profile",
+    "--encryption-context",
+    "--encrypted-regex",
+    "--unencrypted-regex",
+    "--encrypted-suffix",
+    "--unencrypted-suffix",
+    "--encrypted-comment-regex",
+    "--unencrypted-comment-regex",
+    "--shamir-secret-sharing-threshold",
+    "--decryption-order",
+    "--keyservice",
+];
+
+/// sops flags without a leafseal meaning, dropped.
+const IGNORED_FLAGS: &[&str] = &[
+    "--verbose",
+    "--disable-version-check",
+    "--enable-local-keyservice",
+    "-s",
+    "--show-master-keys",
+];
+
+/// sops (and leafseal) subcommands passed through.
+const SUBCOMMANDS: &[&str] = &[
+    "decrypt",
+    "encrypt",
+    "filestatus",
+    "rotate",
+    "edit",
+    "updatekeys",
+    "set",
+    "unset",
+    "groups",
+    "exec-env",
+    "exec-file",
+    "publish",
+    "keyservice",
+    "help",
+];
+
+/// The version line printed for `sops --version`.
+pub fn version_line() -> String {
+    format!(
+        "sops {} (leafseal {})",
+        crate::metadata::FORMAT_VERSION,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Whether a program name (argv\[0\]) is `sops`.
+pub fn is_sops(argv0: &str) -> bool {
+    let base = Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base == "sops" || base == "sops.exe"
+}
+
+fn takes_value(flag: &str) -> bool {
+    !flag.contains('=') && VALUE_FLAGS.contains(&flag)
+}
+
+/// The letters of a cluster of sops's short boolean flags (`-di`, `-ei`).
+fn cluster(s: &str) -> Option<&str> {
+    s.strip_prefix('-')
+        .filter(|r| r.len() > 1 && r.bytes().all(|b| b"deirs".contains(&b)))
+}
+
+fn has_subcommand(name: &str) -> bool {
+    Cli::command().find_subcommand(name).is_some()
+}
+
+fn conflict(msg: &str) -> Error {
+    Error::new(exit::CONFLICTING_PARAMETERS, msg)
+}
+
+/// Rewrites a sops command line (`args[0]` is the program name).
+pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
+    let prog = args.first().cloned().unwrap_or_else(|| "sops".to_owned());
+    let rest = args.get(1..).unwrap_or_default();
+    let mut mode: Option<&str> = None;
+    let mut version = false;
+    let mut help = false;
+    let mut out: Vec<String> = Vec::new();
+    let mut positionals = 0usize;
+    let mut i = 0;
+    while let Some(a) = rest.get(i) {
+        i += 1;
+        if a == "--" {
+            out.extend(rest.get(i - 1..).unwrap_or_default().iter().cloned());
+            positionals += rest.len().saturating_sub(i);
+            break;
+        }
+        if positionals == 0 && mode.is_none() && SUBCOMMANDS.contains(&a.as_str()) {
+            let mut v = vec![prog, a.clone()];
+            v.extend(out);
+            v.extend(rest.get(i..).unwrap_or_default().iter().cloned());
+            v.retain(|x| !IGNORED_FLAGS.contains(&x.as_str()));
+            return Ok(Rewrite::Args(v));
+        }
+        let set_mode = |mode: &mut Option<&str>, m: &'static str| -> Result<(), Error> {
+            match mode {
+                Some(old) if *old != m => Err(conflict(
+                    "only one of --encrypt, --decrypt and --rotate may be given",
+                )),
+                _ => {
+                    *mode = Some(m);
+                    Ok(())
+                }
+            }
+        };
+        match a.as_str() {
+            "-d" | "--decrypt" => set_mode(&mut mode, "decrypt")?,
+            "-e" | "--encrypt" => set_mode(&mut mode, "encrypt")?,
+            "-r" | "--rotate" => set_mode(&mut mode, "rotate")?,
+            "-i" | "--in-place" => out.push("--in-place".to_owned()),
+            "-v" | "--version" => version = true,
+            "-h" | "--help" => help = true,
+            s if IGNORED_FLAGS.contains(&s) => {}
+            s if cluster(s).is_some() => {
+                for b in cluster(s).unwrap_or_default().bytes() {
+                    match b {
+                        b'd' => set_mode(&mut mode, "decrypt")?,
+                        b'e' => set_mode(&mut mode, "encrypt")?,
+                        b'r' => set_mode(&mut mode, "rotate")?,
+                        b'i' => out.push("--in-place".to_owned()),
+                        _ => {}
+                    }
+                }
+            }
+            s if s.starts_with('-') && s.len() > 1 => {
+                out.push(a.clone());
+                if takes_value(s)
+                    && let Some(v) = rest.get(i)
+                {
+                    out.push(v.clone());
+                    i += 1;
+                }
+            }
+            _ => {
+                positionals += 1;
+                out.push(a.clone());
+            }
+        }
+    }
+    let sub = match mode {
+        Some(m) => m,
+        None if help => return Ok(Rewrite::Args(vec![prog, "--help".to_owned()])),
+        None if version => return Ok(Rewrite::Version),
+        None if positionals > 0 => "edit",
+        None => return Ok(Rewrite::Args(vec![prog, "--help".to_owned()])),
+    };
+    if !has_subcommand(sub) {
+        return Err(Error::new(
+            exit::GENERIC,
+            format!(
+                "this leafseal build has no `{sub}` command, so `sops` without -d/-e cannot run it"
+            ),
+        )
+        .hint("use `sops -d FILE` / `sops -e FILE`, or leafseal's own commands"));
+    }
+    let mut v = vec![prog, sub.to_owned()];
+    if help {
+        v.push("--help".to_owned());
+    }
+    v.extend(out);
+    Ok(Rewrite::Args(v))
+}
+
+/// Looks at the process arguments: unchanged unless the program is called `sops`.
+pub fn intercept(args: Vec<OsString>) -> Action {
+    let Some(argv0) = args.first().and_then(|a| a.to_str()) else {
+        return Action::Run(args);
+    };
+    if !is_sops(argv0) {
+        return Action::Run(args);
+    }
+    let Some(strs) = args
+        .iter()
+        .map(|a| a.to_str().map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return Action::Run(args);
+    };
+    match rewrite(&strs) {
+        Ok(Rewrite::Args(v)) => Action::Run(v.into_iter().map(OsString::from).collect()),
+        Ok(Rewrite::Version) => {
+            let line = format!("{}\n", version_line());
+            match crate::io::write_stdout(line.as_bytes()) {
+                Ok(()) => Action::Exit(0),
+                Err(e) => {
+                    cli::report(&e);
+                    Action::Exit(e.code)
+                }
+            }
+        }
+        Err(e) => {
+            cli::report(&e);
+            Action::Exit(e.code)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn rw(s: &str) -> Rewrite {
+        let args: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
+        rewrite(&args).unwrap()
+    }
+
+    fn args(s: &str) -> Rewrite {
+        Rewrite::Args(s.split_whitespace().map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn flag_forms() {
+        assert_eq!(rw("sops -d f.yaml"), args("sops decrypt f.yaml"));
+        assert_eq!(
+            rw("sops --decrypt --input-type yaml --output-type yaml f"),
+            args("sops decrypt --input-type yaml --output-type yaml f")
+        );
+        assert_eq!(rw("sops -e -i f"), args("sops encrypt --in-place f"));
+        assert_eq!(rw("sops -i -e f"), args("sops encrypt --in-place f"));
+        assert_eq!(rw("sops -ei f"), args("sops encrypt --in-place f"));
+        assert_eq!(
+            rw("sops --encrypt --age R f"),
+            args("sops encrypt --age R f")
+        );
+        assert_eq!(
+            rw("sops -d --extract [\"a\"] f"),
+            args("sops decrypt --extract [\"a\"] f")
+        );
+        assert_eq!(
+            rw("sops --verbose --disable-version-check -d f"),
+            args("sops decrypt f")
+        );
+        assert_eq!(rw("sops --version"), Rewrite::Version);
+        assert_eq!(rw("sops -v"), Rewrite::Version);
+    }
+
+    #[test]
+    fn flag_values_are_not_subcommands() {
+        assert_eq!(
+            rw("sops -d --output decrypt f"),
+            args("sops decrypt --output decrypt f")
+        );
+        assert_eq!(
+            rw("sops -e --input-type=yaml f"),
+            args("sops encrypt --input-type=yaml f")
+        );
+    }
+
+    #[test]
+    fn subcommand_forms_pass_through() {
+        assert_eq!(rw("sops decrypt f"), args("sops decrypt f"));
+        assert_eq!(
+            rw("sops --config c.yaml encrypt --age R f"),
+            args("sops encrypt --config c.yaml --age R f")
+        );
+        assert_eq!(rw("sops filestatus f"), args("sops filestatus f"));
+    }
+
+    #[test]
+    fn conflicts_and_missing_commands() {
+        let a: Vec<String> = ["sops", "-d", "-e", "f"].map(str::to_owned).to_vec();
+        assert_eq!(rewrite(&a).unwrap_err().code, exit::CONFLICTING_PARAMETERS);
+        let edit: Vec<String> = ["sops", "f.yaml"].map(str::to_owned).to_vec();
+        match rewrite(&edit) {
+            Ok(r) => assert_eq!(r, args("sops edit f.yaml")),
+            Err(e) => assert!(e.message.contains("no `edit` command")),
+        }
+    }
+
+    #[test]
+    fn only_the_sops_name_is_rewritten() {
+        assert!(is_sops("/usr/local/bin/sops"));
+        assert!(is_sops("sops"));
+        assert!(!is_sops("/usr/bin/leafseal"));
+        assert!(!is_sops("sopsy"));
+        let a = vec![OsString::from("leafseal"), OsString::from("-d")];
+        assert_eq!(intercept(a.clone()), Action::Run(a));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn rewrite_never_panics(args in proptest::collection::vec("(-[deirsvh]{1,3}|--[a-z-]{1,12}|[a-z.]{0,6}|decrypt|--)", 0..8)) {
+            let mut v = vec!["sops".to_owned()];
+            v.extend(args);
+            let _ = rewrite(&v);
+        }
+    }
+}

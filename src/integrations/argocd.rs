@@ -1,0 +1,152 @@
+//! The Argo CD config-management-plugin renderer for plain-manifest directories: every
+//! `*.yaml`, `*.yml` and `*.json` file under a directory, in sorted order, decrypted when
+//! it is sops-encrypted and passed through otherwise, as one YAML stream.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::Format;
+use crate::format::Output;
+use crate::integrations;
+use crate::keys::KeyContext;
+use crate::ops;
+use crate::ops::OpenOptions;
+
+/// How to walk the application directory.
+#[derive(Debug, Clone)]
+pub struct WalkOptions {
+    /// Descend into subdirectories (default true).
+    pub recurse: bool,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions { recurse: true }
+    }
+}
+
+/// File names that are configuration, not manifests, and are never rendered.
+pub const SKIPPED_NAMES: [&str; 6] = [
+    ".sops.yaml",
+    "kustomization.yaml",
+    "kustomization.yml",
+    "Kustomization",
+    "Kptfile",
+    "plugin.yaml",
+];
+
+fn io_err(p: &Path, e: std::io::Error) -> Error {
+    Error::new(
+        exit::COULD_NOT_READ_INPUT,
+        format!("cannot read {}: {e}", p.display()),
+    )
+}
+
+fn is_manifest(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    (lower.ends_with(".yaml") || lower.ends_with(".yml") || lower.ends_with(".json"))
+        && !name.starts_with('.')
+        && !SKIPPED_NAMES.contains(&name)
+}
+
+/// The manifest files under `dir`, sorted by path (hidden files and directories skipped).
+pub fn manifest_files(dir: &Path, opts: &WalkOptions) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| io_err(&d, e))? {
+            let entry = entry.map_err(|e| io_err(&d, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ty = entry.file_type().map_err(|e| io_err(&entry.path(), e))?;
+            if ty.is_dir() {
+                if opts.recurse && !name.starts_with('.') {
+                    stack.push(entry.path());
+                }
+            } else if is_manifest(&name) {
+                out.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Renders one file: decrypted YAML when encrypted, the bytes as they are for plain YAML,
+/// YAML converted from plain JSON.
+pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+    let shown = path.display().to_string();
+    let input = crate::io::read_input(&shown)?;
+    let format = integrations::format_of(path, &input);
+    let loaded = format
+        .store()
+        .load(&input)
+        .map_err(|e| integrations::within(&shown, ops::read_error(e)))?;
+    if loaded.meta.is_none() {
+        if format == Format::Yaml {
+            return Ok(input);
+        }
+        return integrations::emit_stream(loaded.doc.branches);
+    }
+    let opened = ops::open(loaded, ctx, &OpenOptions::default())
+        .map_err(|e| integrations::within(&shown, e))?;
+    integrations::emit_stream(opened.doc.branches)
+}
+
+/// Renders every manifest under `dir` into one YAML stream; any failure fails it all.
+pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Output, Error> {
+    let mut all = Output::new(Vec::new());
+    for f in manifest_files(dir, opts)? {
+        let out = render_file(&f, ctx)?;
+        let body = strip_document_start(&out);
+        if body.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if !all.is_empty() {
+            all.extend_from_slice(b"---\n");
+        }
+        all.extend_from_slice(body);
+        if !body.ends_with(b"\n") {
+            all.push(b'\n');
+        }
+    }
+    Ok(all)
+}
+
+/// Drops a leading `---` line, so files are joined with exactly one separator.
+fn strip_document_start(b: &[u8]) -> &[u8] {
+    let rest = b.strip_prefix(b"---").unwrap_or(b);
+    if rest.len() < b.len() && matches!(rest.first(), None | Some(b'\n' | b'\r')) {
+        rest.strip_prefix(b"\r\n")
+            .or_else(|| rest.strip_prefix(b"\n"))
+            .unwrap_or(rest)
+    } else {
+        b
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_names() {
+        assert!(is_manifest("a.yaml"));
+        assert!(is_manifest("b.YML"));
+        assert!(is_manifest("c.json"));
+        assert!(!is_manifest(".sops.yaml"));
+        assert!(!is_manifest("kustomization.yaml"));
+        assert!(!is_manifest("notes.txt"));
+        assert!(!is_manifest(".hidden.yaml"));
+    }
+
+    #[test]
+    fn document_start_is_stripped_once() {
+        assert_eq!(strip_document_start(b"---\na: 1\n"), b"a: 1\n");
+        assert_eq!(strip_document_start(b"a: 1\n"), b"a: 1\n");
+        assert_eq!(strip_document_start(b"--- a\n"), b"--- a\n");
+        assert_eq!(strip_document_start(b"---"), b"");
+    }
+}

@@ -1,0 +1,477 @@
+//! The kustomize secret generator: its configuration, the Secrets it renders, and the KRM
+//! function protocol (ResourceList in, ResourceList out) used by kustomize and kpt.
+//!
+//! The configuration keeps the field layout of KSOPS (`files`, `secretFrom` with
+//! `metadata`, `type`, `files`, `binaryFiles`, `envs`) under leafseal's own
+//! `apiVersion: leafseal.dev/v1`, `kind: SecretGenerator`, so a KSOPS user changes two
+//! lines; a `viaduct.ai/v1` `ksops` configuration is accepted as it is.
+
+use std::path::Path;
+use std::path::PathBuf;
+
+use base64::Engine;
+
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::Format;
+use crate::format::Output;
+use crate::integrations;
+use crate::integrations::str_field;
+use crate::keys::KeyContext;
+use crate::tree::Document;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Text;
+use crate::tree::Value;
+
+/// leafseal's generator `apiVersion`.
+pub const API_VERSION: &str = "leafseal.dev/v1";
+/// leafseal's generator `kind`.
+pub const KIND: &str = "SecretGenerator";
+/// The KSOPS `apiVersion`s accepted for compatibility.
+pub const KSOPS_API_VERSIONS: [&str; 2] = ["viaduct.ai/v1", "viaduct.ai/v2"];
+/// The KSOPS `kind` accepted for compatibility.
+pub const KSOPS_KIND: &str = "ksops";
+
+/// kustomize's generator behavior annotation.
+pub const BEHAVIOR_ANNOTATION: &str = "kustomize.config.k8s.io/behavior";
+/// kustomize's annotation asking for a name-suffix hash on generated resources.
+pub const NEEDS_HASH_ANNOTATION: &str = "kustomize.config.k8s.io/needs-hash";
+
+/// One Secret built from encrypted files (`secretFrom` entry).
+#[derive(Debug, Clone, Default)]
+pub struct SecretFrom {
+    /// `metadata.name` (required).
+    pub name: String,
+    /// `metadata.namespace`.
+    pub namespace: Option<String>,
+    /// `metadata.labels`, in order.
+    pub labels: Vec<(String, String)>,
+    /// `metadata.annotations`, in order.
+    pub annotations: Vec<(String, String)>,
+    /// Secret `type` (default `Opaque`).
+    pub type_: String,
+    /// kustomize generator behavior: `create`, `merge` or `replace`.
+    pub behavior: Option<String>,
+    /// Ask kustomize to append a content hash to the name.
+    pub name_suffix_hash: bool,
+    /// Files whose decrypted content becomes one key each: `path` or `key=path`.
+    pub files: Vec<String>,
+    /// Encrypted dotenv (or flat YAML/JSON) files whose entries become keys.
+    pub envs: Vec<String>,
+}
+
+/// A generator configuration.
+#[derive(Debug, Clone, Default)]
+pub struct GeneratorConfig {
+    /// Encrypted manifests, emitted decrypted as they are.
+    pub files: Vec<String>,
+    /// Secrets to build from encrypted files.
+    pub secret_from: Vec<SecretFrom>,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::new(exit::GENERIC, msg.into())
+        .hint("see docs/gitops-k8s.md for the generator configuration format")
+}
+
+fn string_list(m: &Map, key: &str, ctx: &str) -> Result<Vec<String>, Error> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Seq(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                SeqItem::Value(v) => Some(v),
+                SeqItem::Comment(_) => None,
+            })
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(format!("{ctx}`{key}` must be a list of strings")))
+            })
+            .collect(),
+        Some(_) => Err(bad(format!("{ctx}`{key}` must be a list of strings"))),
+    }
+}
+
+fn string_map(m: &Map, key: &str, ctx: &str) -> Result<Vec<(String, String)>, Error> {
+    match m.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Map(map)) => map
+            .entries()
+            .map(|(k, v)| {
+                integrations::scalar_string(v)
+                    .filter(|_| !matches!(v, Value::Null))
+                    .map(|s| (k.to_owned(), s.as_str().to_owned()))
+                    .ok_or_else(|| bad(format!("{ctx}`{key}.{k}` must be a string")))
+            })
+            .collect(),
+        Some(_) => Err(bad(format!("{ctx}`{key}` must be a map of strings"))),
+    }
+}
+
+impl GeneratorConfig {
+    /// Reads a configuration resource (its `apiVersion`/`kind` must be leafseal's or KSOPS's).
+    pub fn from_map(m: &Map) -> Result<GeneratorConfig, Error> {
+        let api = str_field(m, "apiVersion").unwrap_or_default();
+        let kind = str_field(m, "kind").unwrap_or_default();
+        let ok = (api == API_VERSION && kind == KIND)
+            || (KSOPS_API_VERSIONS.contains(&api) && kind == KSOPS_KIND);
+        if !ok {
+            return Err(bad(format!(
+                "the generator configuration has apiVersion `{api}` and kind `{kind}`; expected `{API_VERSION}` `{KIND}` (or KSOPS's `viaduct.ai/v1` `{KSOPS_KIND}`)"
+            )));
+        }
+        let mut cfg = GeneratorConfig {
+            files: string_list(m, "files", "")?,
+            secret_from: Vec::new(),
+        };
+        let entries = match m.get("secretFrom") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Seq(s)) => s
+                .iter()
+                .filter_map(|i| match i {
+                    SeqItem::Value(v) => Some(v),
+                    SeqItem::Comment(_) => None,
+                })
+                .collect(),
+            Some(_) => return Err(bad("`secretFrom` must be a list")),
+        };
+        for (i, e) in entries.into_iter().enumerate() {
+            let ctx = format!("secretFrom[{i}]: ");
+            let e = e
+                .as_map()
+                .ok_or_else(|| bad(format!("{ctx}each entry must be a map")))?;
+            let empty = Map::new();
+            let meta = match e.get("metadata") {
+                None => &empty,
+                Some(Value::Map(m)) => m,
+                Some(_) => return Err(bad(format!("{ctx}`metadata` must be a map"))),
+            };
+            let name = str_field(meta, "name")
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| bad(format!("{ctx}`metadata.name` is required")))?;
+            let behavior = str_field(e, "behavior").map(str::to_owned);
+            if behavior
+                .as_deref()
+                .is_some_and(|b| !matches!(b, "create" | "merge" | "replace"))
+            {
+                return Err(bad(format!(
+                    "{ctx}`behavior` must be create, merge or replace"
+                )));
+            }
+            let mut files = string_list(e, "files", &ctx)?;
+            files.extend(string_list(e, "binaryFiles", &ctx)?);
+            let sf = SecretFrom {
+                name: name.to_owned(),
+                namespace: str_field(meta, "namespace").map(str::to_owned),
+                labels: string_map(meta, "labels", &ctx)?,
+                annotations: string_map(meta, "annotations", &ctx)?,
+                type_: str_field(e, "type").unwrap_or("Opaque").to_owned(),
+                behavior,
+                name_suffix_hash: matches!(e.get("nameSuffixHash"), Some(Value::Bool(true))),
+                files,
+                envs: string_list(e, "envs", &ctx)?,
+            };
+            if sf.files.is_empty() && sf.envs.is_empty() {
+                return Err(bad(format!("{ctx}lists no `files` and no `envs`")));
+            }
+            cfg.secret_from.push(sf);
+        }
+        Ok(cfg)
+    }
+
+    /// Decrypts every file and returns the resources, in configuration order: first the
+    /// decrypted manifests of `files`, then one Secret per `secretFrom` entry. Relative
+    /// paths resolve against `base`.
+    pub fn generate(&self, base: &Path, ctx: &KeyContext) -> Result<Vec<Map>, Error> {
+        let mut out = Vec::new();
+        for f in &self.files {
+            let d = integrations::decrypt_file(&resolve(base, f), ctx)?;
+            if !matches!(d.format, Format::Yaml | Format::Json) {
+                return Err(bad(format!(
+                    "{f}: `files` takes encrypted Kubernetes manifests (YAML or JSON); use `secretFrom` for other files"
+                )));
+            }
+            out.extend(d.doc.branches.into_iter().filter(|b| !b.is_empty()));
+        }
+        for sf in &self.secret_from {
+            out.push(sf.render(base, ctx)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Resolves a configuration path against the base directory.
+pub fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Whether a Secret data key is valid (`[-._a-zA-Z0-9]+`).
+pub fn valid_data_key(k: &str) -> bool {
+    !k.is_empty()
+        && k != "."
+        && k != ".."
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl SecretFrom {
+    /// Decrypts the entry's files and builds the Secret.
+    pub fn render(&self, base: &Path, ctx: &KeyContext) -> Result<Map, Error> {
+        let mut data: Vec<(String, Text)> = Vec::new();
+        let mut add = |key: String, value: Text| -> Result<(), Error> {
+            if !valid_data_key(&key) {
+                return Err(bad(format!(
+                    "Secret `{}`: `{key}` is not a valid data key (letters, digits, `-`, `_`, `.`)",
+                    self.name
+                )));
+            }
+            if data.iter().any(|(k, _)| *k == key) {
+                return Err(bad(format!(
+                    "Secret `{}`: the key `{key}` is given twice",
+                    self.name
+                )));
+            }
+            data.push((key, value));
+            Ok(())
+        };
+        for spec in &self.files {
+            let (key, path) = match spec.split_once('=') {
+                Some((k, p)) => (k.to_owned(), p),
+                None => (
+                    Path::new(spec)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    spec.as_str(),
+                ),
+            };
+            let bytes = file_content(&resolve(base, path), ctx)?;
+            add(key, b64(&bytes))?;
+        }
+        for env in &self.envs {
+            let shown = resolve(base, env);
+            let d = integrations::decrypt_file(&shown, ctx)?;
+            let Some(first) = d.doc.branches.first() else {
+                continue;
+            };
+            for (k, v) in first.entries() {
+                let s = integrations::scalar_string(v).ok_or_else(|| {
+                    bad(format!(
+                        "{}: `envs` files must hold flat key/value pairs (`{k}` is a {})",
+                        shown.display(),
+                        v.kind_name()
+                    ))
+                })?;
+                add(k.to_owned(), b64(s.as_bytes()))?;
+            }
+        }
+        data.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut meta = Map::new();
+        meta.push("name", Value::str(self.name.as_str()));
+        if let Some(ns) = &self.namespace {
+            meta.push("namespace", Value::str(ns.as_str()));
+        }
+        if !self.labels.is_empty() {
+            meta.push("labels", pairs(&self.labels));
+        }
+        let mut ann = self.annotations.clone();
+        if let Some(b) = &self.behavior {
+            ann.push((BEHAVIOR_ANNOTATION.to_owned(), b.clone()));
+        }
+        if self.name_suffix_hash {
+            ann.push((NEEDS_HASH_ANNOTATION.to_owned(), "true".to_owned()));
+        }
+        if !ann.is_empty() {
+            meta.push("annotations", pairs(&ann));
+        }
+        let mut data_map = Map::new();
+        for (k, v) in data {
+            data_map.push(k, Value::Str(v));
+        }
+        let mut secret = Map::new();
+        secret.push("apiVersion", Value::str("v1"));
+        secret.push("kind", Value::str("Secret"));
+        secret.push("metadata", Value::Map(meta));
+        secret.push("type", Value::str(self.type_.as_str()));
+        secret.push("data", Value::Map(data_map));
+        Ok(secret)
+    }
+}
+
+fn pairs(p: &[(String, String)]) -> Value {
+    let mut m = Map::new();
+    for (k, v) in p {
+        m.push(k.as_str(), Value::str(v.as_str()));
+    }
+    Value::Map(m)
+}
+
+fn b64(bytes: &[u8]) -> Text {
+    Text::new(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// The decrypted content of one `secretFrom.files` file: the raw bytes of a binary file,
+/// else the decrypted document written back in its own format.
+fn file_content(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+    let d = integrations::decrypt_file(path, ctx)?;
+    if d.format == Format::Binary {
+        return match d.doc.branches.first().and_then(|b| b.get("data")) {
+            Some(Value::Str(s)) => Ok(Output::new(s.as_bytes().to_vec())),
+            Some(Value::Bytes(b)) => Ok(Output::new(b.to_vec())),
+            _ => Err(bad(format!(
+                "{}: the binary file has no `data` value",
+                path.display()
+            ))),
+        };
+    }
+    d.format
+        .store()
+        .emit(&d.doc, None, &Default::default())
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("{}: cannot write the decrypted file: {e}", path.display()),
+            )
+        })
+}
+
+/// Parses a YAML configuration file's bytes (the first document).
+pub fn parse_config(bytes: &[u8]) -> Result<GeneratorConfig, Error> {
+    let loaded = Format::Yaml
+        .store()
+        .load(bytes)
+        .map_err(|e| bad(format!("cannot parse the generator configuration: {e}")))?;
+    let first = loaded
+        .doc
+        .branches
+        .first()
+        .ok_or_else(|| bad("the generator configuration is empty"))?;
+    GeneratorConfig::from_map(first)
+}
+
+/// Runs the legacy exec plugin: reads the configuration and returns the YAML stream of
+/// the generated resources. `base` is the kustomization root (kustomize passes it as
+/// `KUSTOMIZE_PLUGIN_CONFIG_ROOT` and runs the plugin there).
+pub fn exec_plugin(config: &[u8], base: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+    let cfg = parse_config(config)?;
+    integrations::emit_stream(cfg.generate(base, ctx)?)
+}
+
+/// kpt's annotation giving the absolute package directory (`kpt fn render`).
+pub const PACKAGE_PATH_ANNOTATION: &str = "internal.config.kubernetes.io/package-path";
+/// The annotations giving a resource's file path relative to the package.
+pub const PATH_ANNOTATIONS: [&str; 2] = [
+    "internal.config.kubernetes.io/path",
+    "config.kubernetes.io/path",
+];
+
+fn annotation<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
+    m.get("metadata")
+        .and_then(Value::as_map)
+        .and_then(|md| md.get("annotations"))
+        .and_then(Value::as_map)
+        .and_then(|a| str_field(a, key))
+}
+
+/// The directory relative paths of a KRM function configuration resolve against: kpt's
+/// package path (plus the configuration file's directory) when given, else `cwd`.
+pub fn krm_base(function_config: &Map, cwd: &Path) -> PathBuf {
+    let file_dir = PATH_ANNOTATIONS
+        .iter()
+        .find_map(|k| annotation(function_config, k))
+        .and_then(|p| Path::new(p).parent().map(Path::to_owned))
+        .unwrap_or_default();
+    match annotation(function_config, PACKAGE_PATH_ANNOTATION) {
+        Some(pkg) => Path::new(pkg).join(file_dir),
+        None => cwd.join(file_dir),
+    }
+}
+
+/// The outcome of a KRM function run.
+#[derive(Debug)]
+pub struct KrmOutput {
+    /// The ResourceList to print.
+    pub yaml: Output,
+    /// Notes for stderr (never a value).
+    pub warnings: Vec<String>,
+}
+
+/// Runs the generator as a KRM function: `input` is a ResourceList whose
+/// `functionConfig` is the generator configuration; the result keeps the incoming items
+/// and appends the generated resources. `base` overrides [`krm_base`].
+pub fn krm(
+    input: &[u8],
+    base: Option<&Path>,
+    cwd: &Path,
+    ctx: &KeyContext,
+) -> Result<KrmOutput, Error> {
+    let loaded = Format::Yaml.store().load(input).map_err(|e| {
+        bad(format!(
+            "cannot parse the ResourceList on standard input: {e}"
+        ))
+    })?;
+    let mut list = loaded
+        .doc
+        .branches
+        .into_iter()
+        .next()
+        .ok_or_else(|| bad("standard input holds no ResourceList"))?;
+    if str_field(&list, "kind") != Some("ResourceList") {
+        return Err(bad("standard input is not a ResourceList").hint(
+            "this command is run by kustomize or kpt as a KRM exec function; use `leafseal kustomize exec-plugin CONFIG` by hand",
+        ));
+    }
+    let fc = list
+        .get("functionConfig")
+        .and_then(Value::as_map)
+        .ok_or_else(|| bad("the ResourceList has no functionConfig"))?;
+    let cfg = GeneratorConfig::from_map(fc)?;
+    let base = base.map_or_else(|| krm_base(fc, cwd), Path::to_owned);
+    let generated = cfg.generate(&base, ctx)?;
+    let mut warnings = Vec::new();
+    let items = match list.get_mut("items") {
+        Some(Value::Seq(s)) => s,
+        _ => {
+            list.remove("items");
+            list.push("items", Value::Seq(Vec::new()));
+            match list.get_mut("items") {
+                Some(Value::Seq(s)) => s,
+                _ => return Err(bad("cannot build the output ResourceList")),
+            }
+        }
+    };
+    for it in items.iter() {
+        if let SeqItem::Value(Value::Map(m)) = it
+            && integrations::has_sops_block(m)
+        {
+            let path = PATH_ANNOTATIONS
+                .iter()
+                .find_map(|k| annotation(m, k))
+                .unwrap_or("an input item");
+            warnings.push(format!(
+                "{path} is a sops-encrypted file read as a resource and is passed on encrypted; keep encrypted files out of the package (list them in .krmignore)"
+            ));
+        }
+    }
+    items.extend(generated.into_iter().map(|m| SeqItem::Value(Value::Map(m))));
+    let yaml = Format::Yaml
+        .store()
+        .emit(&Document::single(list), None, &integrations::K8S_YAML)
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("cannot write the ResourceList: {e}"),
+            )
+        })?;
+    Ok(KrmOutput { yaml, warnings })
+}
+
+#[cfg(test)]
+mod tests;
