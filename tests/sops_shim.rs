@@ -294,12 +294,12 @@ fn errors_keep_sops_exit_codes() {
     // Encrypting an encrypted file: 203.
     let out = s.run(&["-e", "--age", AGE_RECIPIENT, "secrets.yaml"]);
     assert_eq!(out.status.code(), Some(203));
-    // The editor form needs an `edit` command: either it runs or it says so.
+    // The editor form `sops FILE` is `edit`: a plaintext file is refused, untouched.
+    let before = std::fs::read(s.dir.join("values.yaml")).expect("read");
     let out = s.run(&["values.yaml"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() || err.contains("no `edit` command") || err.contains("EDITOR"),
-        "{err}"
-    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("not encrypted"), "{err}");
+    assert_eq!(std::fs::read(s.dir.join("values.yaml")).expect("read"), before);
     assert!(Path::new(&s.sops).exists());
 }
