@@ -70,7 +70,33 @@ pub struct Metadata {
     pub selector: Option<Selector>,
     /// The sops version that wrote the file.
     pub version: String,
+    /// Top-level fields leafseal does not know (e.g. a key kind of a newer sops): kept and
+    /// written back as they are, so nobody loses access through a rewrite.
+    pub extra: Vec<(String, Value)>,
 }
+
+/// The top-level fields leafseal reads.
+const KNOWN_FIELDS: [&str; 19] = [
+    "age",
+    "azure_kv",
+    "encrypted_comment_regex",
+    "encrypted_regex",
+    "encrypted_suffix",
+    "gcp_kms",
+    "hc_vault",
+    "hckms",
+    "key_groups",
+    "kms",
+    "lastmodified",
+    "mac",
+    "mac_only_encrypted",
+    "pgp",
+    "shamir_threshold",
+    "unencrypted_comment_regex",
+    "unencrypted_regex",
+    "unencrypted_suffix",
+    "version",
+];
 
 /// Case-insensitive lookup of a top-level field.
 fn get<'a>(m: &'a Map, name: &str) -> Option<&'a Value> {
@@ -203,6 +229,11 @@ impl Metadata {
             mac_only_encrypted: get_bool(m, "mac_only_encrypted")?,
             selector,
             version: get_str(m, "version")?.unwrap_or_default(),
+            extra: m
+                .entries()
+                .filter(|(k, _)| !KNOWN_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)))
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect(),
         })
     }
 
@@ -273,6 +304,7 @@ impl Metadata {
             items.push((sel.field().to_owned(), Value::str(sel.pattern())));
         }
         items.push(("version".to_owned(), Value::str(self.version.as_str())));
+        items.extend(self.extra.iter().cloned());
         sorted(items)
     }
 }
@@ -324,3 +356,29 @@ pub fn now_rfc3339() -> String {
 
 /// Groups of master keys to encrypt for (before wrapping).
 pub type KeyGroups = Vec<Vec<Arc<dyn MasterKey>>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_survive_a_rewrite() {
+        let mut m = Map::new();
+        let mut entry = Map::new();
+        entry.push("fp", Value::str("FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"));
+        entry.push("created_at", Value::str("2026-01-01T00:00:00Z"));
+        entry.push("enc", Value::str("x"));
+        m.push("pgp", Value::Seq(vec![SeqItem::Value(Value::Map(entry))]));
+        m.push("lastmodified", Value::str("2026-01-01T00:00:00Z"));
+        m.push("mac", Value::str(""));
+        m.push(
+            "future_kms",
+            Value::Seq(vec![SeqItem::Value(Value::str("keep me"))]),
+        );
+        m.push("version", Value::str("3.99.0"));
+        let meta = Metadata::from_map(&m).expect("reads");
+        assert_eq!(meta.extra.len(), 1);
+        let out = meta.to_map();
+        assert_eq!(out.get("future_kms"), m.get("future_kms"));
+    }
+}

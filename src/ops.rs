@@ -263,6 +263,7 @@ pub fn seal_new(
         mac_only_encrypted: plan.mac_only_encrypted,
         selector,
         version: FORMAT_VERSION.to_owned(),
+        extra: Vec::new(),
     };
     let map = reseal(&mut doc, &mut meta, &key, None)?;
     Ok((doc, map))

@@ -300,6 +300,9 @@ fn errors_keep_sops_exit_codes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("not encrypted"), "{err}");
-    assert_eq!(std::fs::read(s.dir.join("values.yaml")).expect("read"), before);
+    assert_eq!(
+        std::fs::read(s.dir.join("values.yaml")).expect("read"),
+        before
+    );
     assert!(Path::new(&s.sops).exists());
 }
