@@ -67,6 +67,18 @@ pub struct AddArgs {
     /// A PGP fingerprint of the new group (repeatable, or comma-separated).
     #[arg(long, value_name = "FINGERPRINT")]
     pub pgp: Vec<String>,
+    /// An AWS KMS key ARN (`ARN[+ROLE]`) of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "ARN")]
+    pub kms: Vec<String>,
+    /// A GCP Cloud KMS key resource ID of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "ID")]
+    pub gcp_kms: Vec<String>,
+    /// An Azure Key Vault key URL of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "URL")]
+    pub azure_kv: Vec<String>,
+    /// A Vault transit key URI of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "URI")]
+    pub hc_vault_transit: Vec<String>,
 }
 
 /// Arguments of `groups delete`.
@@ -80,7 +92,14 @@ pub struct DeleteArgs {
 
 fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
     let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
-    for (kind, lists) in [(KeyKind::Age, &a.age), (KeyKind::Pgp, &a.pgp)] {
+    for (kind, lists) in [
+        (KeyKind::Age, &a.age),
+        (KeyKind::Pgp, &a.pgp),
+        (KeyKind::Kms, &a.kms),
+        (KeyKind::GcpKms, &a.gcp_kms),
+        (KeyKind::AzureKv, &a.azure_kv),
+        (KeyKind::HcVault, &a.hc_vault_transit),
+    ] {
         for s in lists
             .iter()
             .flat_map(|l| l.split(','))
