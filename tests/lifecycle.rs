@@ -384,7 +384,13 @@ fn encrypt_over_an_existing_file_is_minimal() {
 fn enc_values(text: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(text)
         .lines()
-        .filter(|l| l.contains("ENC[") && !l.trim_start().starts_with("mac:"))
+        .filter(|l| {
+            let t = l.trim_start();
+            l.contains("ENC[")
+                && !["mac:", "\"mac\":", "sops_mac="]
+                    .iter()
+                    .any(|m| t.starts_with(m))
+        })
         .map(str::to_owned)
         .collect()
 }
