@@ -349,11 +349,6 @@ fn entry_map(s: &StoredKey) -> Map {
     sorted(items)
 }
 
-/// Builds stored keys for freshly wrapped entries (`created_at` = now).
-pub fn now_rfc3339() -> String {
-    Timestamp::now_utc().to_rfc3339()
-}
-
 /// Groups of master keys to encrypt for (before wrapping).
 pub type KeyGroups = Vec<Vec<Arc<dyn MasterKey>>>;
 

@@ -13,7 +13,7 @@ use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::StoredKey;
-use crate::metadata::now_rfc3339;
+use crate::tree::Timestamp;
 
 /// One key's failure, for the report.
 #[derive(Debug, Clone)]
@@ -179,7 +179,7 @@ pub fn wrap(
             error: KeyError::new(e.to_string()),
         })?
     };
-    let now = now_rfc3339();
+    let now = Timestamp::now_utc().to_rfc3339();
     let mut out = Vec::with_capacity(groups.len());
     for (group, secret) in groups.iter().zip(secrets.iter()) {
         let mut stored = Vec::with_capacity(group.len());
