@@ -83,6 +83,41 @@ pub struct EncValue {
 
 const PREFIX: &str = "ENC[AES256_GCM,data:";
 
+/// The fields of a well-formed value by position (a 44-character IV and a 24-character
+/// tag), without searching; `None` sends odd values to [`split_fields`].
+fn split_fast(rest: &str) -> Option<(&str, &str, &str, &str)> {
+    let b = rest.as_bytes();
+    let comma = b.iter().position(|&c| c == b',')?;
+    let data = rest.get(..comma)?;
+    let after = rest.get(comma..)?;
+    let iv = after.strip_prefix(",iv:")?;
+    let (iv, after) = (iv.get(..44)?, iv.get(44..)?);
+    let tag = after.strip_prefix(",tag:")?;
+    let (tag, after) = (tag.get(..24)?, tag.get(24..)?);
+    let typ = after.strip_prefix(",type:")?;
+    Some((data, iv, tag, typ))
+}
+
+/// The fields of any value: base64 never contains a comma, so the four fields are the
+/// comma-separated parts.
+fn split_fields(rest: &str) -> Result<(&str, &str, &str, &str), CryptoError> {
+    let mut parts = rest.splitn(4, ',');
+    let data = parts.next().unwrap_or_default();
+    let iv = parts
+        .next()
+        .and_then(|p| p.strip_prefix("iv:"))
+        .ok_or(CryptoError::Malformed("missing iv field"))?;
+    let tag = parts
+        .next()
+        .and_then(|p| p.strip_prefix("tag:"))
+        .ok_or(CryptoError::Malformed("missing tag field"))?;
+    let typ = parts
+        .next()
+        .and_then(|p| p.strip_prefix("type:"))
+        .ok_or(CryptoError::Malformed("missing type field"))?;
+    Ok((data, iv, tag, typ))
+}
+
 /// Whether a string looks like an encrypted value (starts with the `ENC[AES256_GCM,` prefix).
 pub fn is_encrypted(s: &str) -> bool {
     s.starts_with("ENC[AES256_GCM,")
@@ -95,30 +130,29 @@ impl EncValue {
         let rest = s.strip_prefix(PREFIX).ok_or(CryptoError::Malformed(
             "does not start with ENC[AES256_GCM,data:",
         ))?;
-        let (data, rest) = rest
-            .split_once(",iv:")
-            .ok_or(CryptoError::Malformed("missing iv field"))?;
-        let (iv, rest) = rest
-            .split_once(",tag:")
-            .ok_or(CryptoError::Malformed("missing tag field"))?;
-        let (tag, rest) = rest
-            .split_once(",type:")
-            .ok_or(CryptoError::Malformed("missing type field"))?;
-        let (typ, _) = rest
+        let (data, iv, tag, typ) = match split_fast(rest) {
+            Some(fields) => fields,
+            None => split_fields(rest)?,
+        };
+        let (typ, _) = typ
             .split_once(']')
             .ok_or(CryptoError::Malformed("missing closing bracket"))?;
         let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
         let data = STANDARD
             .decode(data)
             .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
-        let iv: [u8; 32] = STANDARD
-            .decode(iv)
-            .map_err(|_| CryptoError::Malformed("iv is not valid base64"))?
+        let mut ivbuf = [0u8; 36];
+        let n = STANDARD
+            .decode_slice(iv, &mut ivbuf)
+            .map_err(|_| CryptoError::Malformed("iv is not valid base64 of 32 bytes"))?;
+        let iv: [u8; 32] = ivbuf[..n]
             .try_into()
             .map_err(|_| CryptoError::Malformed("iv is not 32 bytes"))?;
-        let tag: [u8; 16] = STANDARD
-            .decode(tag)
-            .map_err(|_| CryptoError::Malformed("tag is not valid base64"))?
+        let mut tagbuf = [0u8; 20];
+        let n = STANDARD
+            .decode_slice(tag, &mut tagbuf)
+            .map_err(|_| CryptoError::Malformed("tag is not valid base64 of 16 bytes"))?;
+        let tag: [u8; 16] = tagbuf[..n]
             .try_into()
             .map_err(|_| CryptoError::Malformed("tag is not 16 bytes"))?;
         Ok(EncValue { data, iv, tag, typ })
@@ -126,13 +160,17 @@ impl EncValue {
 
     /// Renders the `ENC[...]` text.
     pub fn render(&self) -> String {
-        format!(
-            "{PREFIX}{},iv:{},tag:{},type:{}]",
-            STANDARD.encode(&self.data),
-            STANDARD.encode(self.iv),
-            STANDARD.encode(self.tag),
-            self.typ.name()
-        )
+        let mut out = String::with_capacity(PREFIX.len() + self.data.len() * 4 / 3 + 100);
+        out.push_str(PREFIX);
+        STANDARD.encode_string(&self.data, &mut out);
+        out.push_str(",iv:");
+        STANDARD.encode_string(self.iv, &mut out);
+        out.push_str(",tag:");
+        STANDARD.encode_string(self.tag, &mut out);
+        out.push_str(",type:");
+        out.push_str(self.typ.name());
+        out.push(']');
+        out
     }
 }
 

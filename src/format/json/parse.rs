@@ -65,6 +65,19 @@ pub fn parse_top_object(input: &[u8]) -> Result<Map, FormatError> {
     }
 }
 
+/// Bytes that end a run of ordinary string content: `"`, `\\` and control characters.
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
@@ -230,19 +243,29 @@ impl Parser<'_> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            match self.s.get(i) {
-                None => {
-                    return Err(self.err_at("unterminated string", self.s.len()));
+            // Skip the run of ordinary bytes in one pass, then look at what stopped it.
+            let run = self.s.get(i..).map(|r| {
+                let mut n = 0;
+                for &c in r {
+                    if STRING_STOP[usize::from(c)] {
+                        break;
+                    }
+                    n += 1;
                 }
+                n
+            });
+            let run = run.filter(|&n| i + n < self.s.len());
+            let Some(run) = run else {
+                return Err(self.err_at("unterminated string", self.s.len()));
+            };
+            i += run;
+            match self.s.get(i) {
                 Some(b'"') => break,
                 Some(b'\\') => {
                     escaped = true;
                     i += 2;
                 }
-                Some(&c) if c < 0x20 => {
-                    return Err(self.err_at("control character in string", i));
-                }
-                Some(_) => i += 1,
+                _ => return Err(self.err_at("control character in string", i)),
             }
         }
         let raw = self.s.get(start..i).unwrap_or(&[]);
