@@ -90,7 +90,8 @@ impl Selector {
         "encrypted_comment_regex",
     ];
 
-    fn is_comment_based(&self) -> bool {
+    /// Whether the selector decides by comments (which need the whole walk in order).
+    pub fn is_comment_based(&self) -> bool {
         matches!(
             self,
             Selector::UnencryptedCommentRegex(_) | Selector::EncryptedCommentRegex(_)
@@ -98,7 +99,7 @@ impl Selector {
     }
 
     /// Whether a path component decides "matched" for the path-based selectors.
-    fn component_matches(&self, key: &str) -> bool {
+    pub fn component_matches(&self, key: &str) -> bool {
         match self {
             Selector::UnencryptedSuffix(s) | Selector::EncryptedSuffix(s) => {
                 key.ends_with(s.as_str())
@@ -204,22 +205,7 @@ impl State<'_> {
     ) -> Result<(), E> {
         match v {
             Value::Map(m) => self.map(m, path_matched, f),
-            Value::Seq(items) => {
-                self.active.push(Vec::new());
-                for item in items.iter_mut() {
-                    match item {
-                        SeqItem::Comment(c) => self.comment(c, path_matched, f)?,
-                        SeqItem::Value(v) => {
-                            self.value(v, path_matched, f)?;
-                            if let Some(level) = self.active.last_mut() {
-                                level.clear();
-                            }
-                        }
-                    }
-                }
-                self.active.pop();
-                Ok(())
-            }
+            Value::Seq(items) => self.seq_items(items, path_matched, f),
             leaf => {
                 let encrypt = self.decide_value(path_matched);
                 f(
@@ -233,14 +219,45 @@ impl State<'_> {
         }
     }
 
+    fn seq_items<E>(
+        &mut self,
+        items: &mut [SeqItem],
+        path_matched: bool,
+        f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.active.push(Vec::new());
+        for item in items.iter_mut() {
+            match item {
+                SeqItem::Comment(c) => self.comment(c, path_matched, f)?,
+                SeqItem::Value(v) => {
+                    self.value(v, path_matched, f)?;
+                    if let Some(level) = self.active.last_mut() {
+                        level.clear();
+                    }
+                }
+            }
+        }
+        self.active.pop();
+        Ok(())
+    }
+
     fn map<E>(
         &mut self,
         m: &mut Map,
         path_matched: bool,
         f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
+        self.items(&mut m.0, path_matched, f)
+    }
+
+    fn items<E>(
+        &mut self,
+        items: &mut [Item],
+        path_matched: bool,
+        f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         self.active.push(Vec::new());
-        for item in m.0.iter_mut() {
+        for item in items.iter_mut() {
             match item {
                 Item::Comment(c) => self.comment(c, path_matched, f)?,
                 Item::Entry(k, v) => {
@@ -259,6 +276,44 @@ impl State<'_> {
         self.active.pop();
         Ok(())
     }
+}
+
+/// Walks a run of map items as if it were part of the map at path `prefix` (keys joined
+/// with `:` plus a trailing `:`; empty for the top level). Only for path-based selectors:
+/// a run of items is then independent of the rest, so runs can be walked in parallel.
+pub fn walk_map_items<E>(
+    items: &mut [Item],
+    prefix: &str,
+    path_matched: bool,
+    sel: &Selector,
+    dir: Direction,
+    f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut st = State {
+        sel,
+        dir,
+        aad: prefix.to_owned(),
+        active: Vec::new(),
+    };
+    st.items(items, path_matched, f)
+}
+
+/// Walks a run of list elements of the list at path `prefix`; see [`walk_map_items`].
+pub fn walk_seq_items<E>(
+    items: &mut [SeqItem],
+    prefix: &str,
+    path_matched: bool,
+    sel: &Selector,
+    dir: Direction,
+    f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut st = State {
+        sel,
+        dir,
+        aad: prefix.to_owned(),
+        active: Vec::new(),
+    };
+    st.seq_items(items, path_matched, f)
 }
 
 /// Visits every leaf and comment of the document in walk order, telling the visitor the

@@ -1,6 +1,8 @@
 //! Encrypting and decrypting a whole document: every leaf the selector picks, the
 //! comments, and the MAC over the leaves.
 
+use zeroize::Zeroizing;
+
 use crate::crypto::CryptoError;
 use crate::crypto::DataKey;
 use crate::crypto::mac::MacHasher;
@@ -15,6 +17,7 @@ use crate::tree::Value;
 use crate::walk;
 use crate::walk::Direction;
 use crate::walk::Leaf;
+use crate::walk::LeafInfo;
 use crate::walk::Selector;
 
 /// A value that could not be encrypted or decrypted. Carries the key path, never a value.
@@ -116,19 +119,33 @@ pub fn encrypt_document(
     Ok(mac.finish())
 }
 
-/// Decrypts, in place, every leaf and comment the selector picks, filling the stash with
-/// the nonces seen, and returns the recomputed MAC.
-pub fn decrypt_document(
-    doc: &mut Document,
-    key: &DataKey,
-    sel: &Selector,
+/// Where MAC input goes: straight into the hash, or into a buffer that is hashed later, in
+/// walk order, when parts of the document are decrypted in parallel.
+enum MacSink {
+    Hash(MacHasher),
+    Buffer(Zeroizing<Vec<u8>>),
+}
+
+impl MacSink {
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            MacSink::Hash(h) => h.update(bytes),
+            MacSink::Buffer(b) => b.extend_from_slice(bytes),
+        }
+    }
+}
+
+/// Decrypts leaves one at a time, as the walker hands them over.
+struct LeafDecryptor<'a> {
+    cipher: &'a ValueCipher,
     mac_only_encrypted: bool,
-    mut stash: Option<&mut NonceStash>,
-) -> Result<Decrypted, DocumentError> {
-    let mut mac = MacHasher::new(mac_only_encrypted);
-    let mut clear_comments = 0usize;
-    let cipher = ValueCipher::new(key);
-    walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
+    mac: MacSink,
+    stash: Option<NonceStash>,
+    clear_comments: usize,
+}
+
+impl LeafDecryptor<'_> {
+    fn visit(&mut self, info: LeafInfo<'_>, leaf: Leaf<'_>) -> Result<(), DocumentError> {
         match leaf {
             Leaf::Value(v) => {
                 if matches!(v, Value::Null) {
@@ -163,23 +180,24 @@ pub fn decrypt_document(
                     };
                     let iv = enc.iv;
                     let plain =
-                        value::open_owned(&cipher, enc, info.aad.as_bytes()).map_err(err)?;
+                        value::open_owned(self.cipher, enc, info.aad.as_bytes()).map_err(err)?;
                     let new = value::value_from_owned(plain, typ).map_err(err)?;
-                    if let Some(s) = stash.as_deref_mut() {
+                    if let Some(s) = self.stash.as_mut() {
                         value::with_plaintext(&new, |canon, ctyp| {
                             s.remember(info.aad.as_bytes(), ctyp, canon, iv)
                         });
                     }
                     *v = new;
                 }
-                if !mac_only_encrypted || info.encrypt {
+                if !self.mac_only_encrypted || info.encrypt {
+                    let mac = &mut self.mac;
                     value::with_plaintext(v, |plain, _| mac.update(plain));
                 }
             }
             Leaf::Comment(c) => {
                 if !info.encrypt || !value::is_encrypted(&c.text) {
                     if info.encrypt && !c.text.is_empty() {
-                        clear_comments += 1;
+                        self.clear_comments += 1;
                     }
                     return Ok(());
                 }
@@ -188,10 +206,11 @@ pub fn decrypt_document(
                     source,
                 };
                 let enc = EncValue::parse(&c.text).map_err(err)?;
-                let plain = value::open_with(&cipher, &enc, info.aad.as_bytes()).map_err(err)?;
+                let plain =
+                    value::open_with(self.cipher, &enc, info.aad.as_bytes()).map_err(err)?;
                 let text = String::from_utf8(plain.to_vec())
                     .map_err(|_| err(CryptoError::BadPlaintext("comment")))?;
-                if let Some(s) = stash.as_deref_mut() {
+                if let Some(s) = self.stash.as_mut() {
                     s.remember(
                         info.aad.as_bytes(),
                         ValueType::Comment,
@@ -203,11 +222,216 @@ pub fn decrypt_document(
             }
         }
         Ok(())
+    }
+}
+
+/// Decrypts, in place, every leaf and comment the selector picks, filling the stash with
+/// the nonces seen, and returns the recomputed MAC. Large documents are decrypted on all
+/// cores (see [`parallel`]); the result is the same as a sequential walk.
+pub fn decrypt_document(
+    doc: &mut Document,
+    key: &DataKey,
+    sel: &Selector,
+    mac_only_encrypted: bool,
+    stash: Option<&mut NonceStash>,
+) -> Result<Decrypted, DocumentError> {
+    let cipher = ValueCipher::new(key);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads > 1 && !sel.is_comment_based() {
+        if let Some(result) = parallel::decrypt(
+            doc,
+            &cipher,
+            sel,
+            mac_only_encrypted,
+            stash.is_some(),
+            threads,
+        ) {
+            let (dec, local) = result?;
+            if let (Some(s), Some(local)) = (stash, local) {
+                s.append(local);
+            }
+            return Ok(dec);
+        }
+    }
+    decrypt_sequential(doc, &cipher, sel, mac_only_encrypted, stash)
+}
+
+/// The plain one-thread walk.
+fn decrypt_sequential(
+    doc: &mut Document,
+    cipher: &ValueCipher,
+    sel: &Selector,
+    mac_only_encrypted: bool,
+    stash: Option<&mut NonceStash>,
+) -> Result<Decrypted, DocumentError> {
+    let mut d = LeafDecryptor {
+        cipher,
+        mac_only_encrypted,
+        mac: MacSink::Hash(MacHasher::new(mac_only_encrypted)),
+        stash: stash.is_some().then(NonceStash::new),
+        clear_comments: 0,
+    };
+    walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
+        d.visit(info, leaf)
     })?;
+    if let (Some(s), Some(local)) = (stash, d.stash.take()) {
+        s.append(local);
+    }
+    let mac = match d.mac {
+        MacSink::Hash(h) => h.finish(),
+        MacSink::Buffer(_) => String::new(),
+    };
     Ok(Decrypted {
-        mac: mac.finish(),
-        clear_comments,
+        mac,
+        clear_comments: d.clear_comments,
     })
+}
+
+/// Parallel decryption of one large document: the walk is cut into independent runs
+/// (top-level items before the largest top-level map or list, that container's elements
+/// in equal chunks, the top-level items after it); each run is decrypted on its own
+/// thread into its own MAC buffer and stash, and the parts are joined in walk order.
+mod parallel {
+    use super::*;
+    use crate::tree::Item;
+    use crate::tree::SeqItem;
+
+    /// Below this many elements in the largest container, threads do not pay off.
+    const MIN_ITEMS: usize = 2048;
+
+    enum Run<'t> {
+        Items(&'t mut [Item], String, bool),
+        Seq(&'t mut [SeqItem], String, bool),
+    }
+
+    type Part = Result<(Zeroizing<Vec<u8>>, Option<NonceStash>, usize), DocumentError>;
+
+    pub(super) fn decrypt(
+        doc: &mut Document,
+        cipher: &ValueCipher,
+        sel: &Selector,
+        mac_only_encrypted: bool,
+        keep_stash: bool,
+        threads: usize,
+    ) -> Option<Result<(Decrypted, Option<NonceStash>), DocumentError>> {
+        let [branch] = doc.branches.as_mut_slice() else {
+            return None;
+        };
+        let len_of = |v: &Value| match v {
+            Value::Map(m) => m.0.len(),
+            Value::Seq(s) => s.len(),
+            _ => 0,
+        };
+        let (big, size) = branch
+            .0
+            .iter()
+            .enumerate()
+            .filter_map(|(i, it)| match it {
+                Item::Entry(_, v) => Some((i, len_of(v))),
+                Item::Comment(_) => None,
+            })
+            .max_by_key(|&(_, n)| n)?;
+        if size < MIN_ITEMS {
+            return None;
+        }
+        let (before, rest) = branch.0.split_at_mut(big);
+        let (middle, after) = rest.split_first_mut()?;
+        let Item::Entry(key, value) = middle else {
+            return None;
+        };
+        let prefix = format!("{key}:");
+        let matched = sel.component_matches(key);
+        let chunk = size.div_ceil(threads * 4).max(256);
+        let mut runs = vec![Run::Items(before, String::new(), false)];
+        match value {
+            Value::Map(m) => {
+                for c in m.0.chunks_mut(chunk) {
+                    runs.push(Run::Items(c, prefix.clone(), matched));
+                }
+            }
+            Value::Seq(s) => {
+                for c in s.chunks_mut(chunk) {
+                    runs.push(Run::Seq(c, prefix.clone(), matched));
+                }
+            }
+            _ => return None,
+        }
+        runs.push(Run::Items(after, String::new(), false));
+
+        let slots: Vec<std::sync::Mutex<Option<Part>>> =
+            runs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let queue = std::sync::Mutex::new(runs.into_iter().enumerate());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let next = queue.lock().ok().and_then(|mut q| q.next());
+                        let Some((i, run)) = next else { break };
+                        let part = run_one(run, cipher, sel, mac_only_encrypted, keep_stash);
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = Some(part);
+                        }
+                    }
+                });
+            }
+        });
+        let mut mac = MacHasher::new(mac_only_encrypted);
+        let mut stash = keep_stash.then(NonceStash::new);
+        let mut clear_comments = 0;
+        for slot in slots {
+            let part = slot.into_inner().ok().flatten()?;
+            match part {
+                Err(e) => return Some(Err(e)),
+                Ok((bytes, local, clear)) => {
+                    mac.update(&bytes);
+                    if let (Some(s), Some(l)) = (stash.as_mut(), local) {
+                        s.append(l);
+                    }
+                    clear_comments += clear;
+                }
+            }
+        }
+        Some(Ok((
+            Decrypted {
+                mac: mac.finish(),
+                clear_comments,
+            },
+            stash,
+        )))
+    }
+
+    fn run_one(
+        run: Run<'_>,
+        cipher: &ValueCipher,
+        sel: &Selector,
+        mac_only_encrypted: bool,
+        keep_stash: bool,
+    ) -> Part {
+        let mut d = LeafDecryptor {
+            cipher,
+            mac_only_encrypted,
+            mac: MacSink::Buffer(Zeroizing::new(Vec::new())),
+            stash: keep_stash.then(NonceStash::new),
+            clear_comments: 0,
+        };
+        let dir = Direction::Decrypting;
+        let mut f = |info: LeafInfo<'_>, leaf: Leaf<'_>| d.visit(info, leaf);
+        match run {
+            Run::Items(items, prefix, m) => {
+                walk::walk_map_items(items, &prefix, m, sel, dir, &mut f)?
+            }
+            Run::Seq(items, prefix, m) => {
+                walk::walk_seq_items(items, &prefix, m, sel, dir, &mut f)?
+            }
+        }
+        let bytes = match d.mac {
+            MacSink::Buffer(b) => b,
+            MacSink::Hash(_) => Zeroizing::new(Vec::new()),
+        };
+        Ok((bytes, d.stash, d.clear_comments))
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +459,77 @@ mod tests {
             ]),
         );
         Document::single(m)
+    }
+
+    /// A document large enough for the parallel path, with comments, lists and clear values.
+    fn big() -> Document {
+        let mut services = Map::new();
+        for i in 0..5000 {
+            let mut svc = Map::new();
+            if i % 7 == 0 {
+                svc.push_comment(Comment::line(format!(" service {i}")));
+            }
+            svc.push("name", Value::str(format!("svc-{i}")));
+            svc.push("port", Value::Int(i));
+            svc.push("ratio_unencrypted", Value::Float(i as f64 / 3.0));
+            svc.push(
+                "tags",
+                Value::Seq(vec![
+                    SeqItem::Value(Value::str("same")),
+                    SeqItem::Value(Value::str("same")),
+                ]),
+            );
+            services.push(format!("s{i}"), Value::Map(svc));
+        }
+        let mut top = Map::new();
+        top.push("version", Value::Int(3));
+        top.push("services", Value::Map(services));
+        top.push("tail", Value::str("end"));
+        Document::single(top)
+    }
+
+    #[test]
+    fn parallel_decryption_equals_sequential() {
+        let key = DataKey::generate().expect("rng");
+        let sel = Selector::default();
+        for mac_only in [false, true] {
+            let mut enc = big();
+            let mac = encrypt_document(&mut enc, &key, &sel, mac_only, None).expect("enc");
+            let (mut a, mut b) = (enc.clone(), enc.clone());
+            let (mut sa, mut sb) = (NonceStash::new(), NonceStash::new());
+            let cipher = ValueCipher::new(&key);
+            let pa = parallel::decrypt(&mut a, &cipher, &sel, mac_only, true, 2)
+                .expect("parallel path taken")
+                .expect("decrypts");
+            sa.append(pa.1.expect("stash"));
+            let sb_out = decrypt_sequential(&mut b, &cipher, &sel, mac_only, Some(&mut sb))
+                .expect("decrypts");
+            assert_eq!(pa.0.mac, mac);
+            assert_eq!(sb_out.mac, mac);
+            assert_eq!(a, big());
+            assert_eq!(b, big());
+            assert!(sa == sb, "same stash in the same order");
+        }
+    }
+
+    #[test]
+    fn parallel_decryption_reports_the_failing_path() {
+        let key = DataKey::generate().expect("rng");
+        let sel = Selector::default();
+        let mut enc = big();
+        encrypt_document(&mut enc, &key, &sel, false, None).expect("enc");
+        let Some(Value::Map(services)) = enc.branches[0].get_mut("services") else {
+            panic!("services")
+        };
+        let Some(Value::Map(svc)) = services.get_mut("s4321") else {
+            panic!("s4321")
+        };
+        *svc.get_mut("port").expect("port") = Value::Int(1);
+        let err = decrypt_document(&mut enc, &key, &sel, false, None).expect_err("tampered");
+        assert!(
+            matches!(err, DocumentError::NotEncrypted { ref path, .. } if path == "services:s4321:port:"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::crypto::value::ValueType;
 /// Remembered nonces, by (AAD, type, plaintext) digest. Equal values under the same path
 /// (e.g. repeated list items) keep one nonce each, in walk order, so each keeps its own
 /// ciphertext (sops keeps only the last one, so such items change on every write).
-#[derive(Default, Clone)]
+#[derive(Default, Clone, PartialEq)]
 pub struct NonceStash(HashMap<[u8; 32], Vec<[u8; 32]>>);
 
 /// A pass over the stash during one encryption: hands out each remembered nonce once.
@@ -63,6 +63,13 @@ impl NonceStash {
             .entry(digest(aad, typ, plaintext))
             .or_default()
             .push(iv);
+    }
+
+    /// Appends another stash's nonces after this one's (walk order is kept per value).
+    pub fn append(&mut self, other: NonceStash) {
+        for (k, mut v) in other.0 {
+            self.0.entry(k).or_default().append(&mut v);
+        }
     }
 
     /// Starts handing out the remembered nonces for one encryption pass.
