@@ -51,6 +51,18 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// Decrypts one file to its output bytes and output format.
     fn one(&self, file: &str) -> Result<(Output, Format), Error> {
+        self.one_deferred(file).map(|(out, fmt, cleanup)| {
+            let _ = cleanup.join();
+            (out, fmt)
+        })
+    }
+
+    /// [`Plan::one`], handing back the wiping and freeing of the decrypted tree as a
+    /// thread, so that it overlaps with writing the output (large files).
+    fn one_deferred(
+        &self,
+        file: &str,
+    ) -> Result<(Output, Format, std::thread::JoinHandle<()>), Error> {
         let a = self.a;
         let name = a.io.name(file);
         let input = crate::io::read_input(file)?;
@@ -65,10 +77,9 @@ impl Plan<'_> {
             cli::warn(&format!("{name}: {w}"));
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
-        Ok((
-            render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?,
-            out_fmt,
-        ))
+        let out = render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?;
+        let cleanup = std::thread::spawn(move || drop((opened, input)));
+        Ok((out, out_fmt, cleanup))
     }
 }
 
@@ -130,8 +141,10 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         policy,
     };
     if !many {
-        let (out, _) = plan.one(&a.files[0])?;
-        a.io.write(&a.files[0], &out)?;
+        let (out, _, cleanup) = plan.one_deferred(&a.files[0])?;
+        let written = a.io.write(&a.files[0], &out);
+        let _ = cleanup.join();
+        written?;
         return Ok(0);
     }
     let results = decrypt_parallel(&plan, &a.files);
