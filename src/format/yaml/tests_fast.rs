@@ -12,6 +12,14 @@ use super::*;
 use crate::tree::Item;
 use crate::tree::SeqItem;
 
+/// `PROPTEST_CASES` when set, else `n`.
+fn cases(n: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n)
+}
+
 /// A full, unredacted rendering of a tree (tests only), floats by bit pattern.
 fn dump(docs: &[Map]) -> String {
     fn value(v: &Value, d: usize, o: &mut String) {
@@ -365,7 +373,7 @@ fn emitted(v: Value, indent: i64) -> Option<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(300)))]
 
     /// (a) random trees, emitted at every indent, read the same by both readers.
     #[test]
@@ -445,7 +453,7 @@ fn chars_ok_slow(s: &str) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
     #[test]
     fn prop_char_check_matches_reference(
@@ -469,7 +477,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases(3000)))]
 
     /// The emitter's ASCII shortcut decides exactly like the general analysis.
     #[test]
