@@ -1,8 +1,11 @@
 //! A go-yaml v3 compatible block-style emitter for sops trees.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::resolve::Analysis;
 use super::resolve::analyze;
 use super::resolve::is_printable;
 use super::resolve::plain_resolves_to_str;
@@ -13,12 +16,31 @@ use crate::tree::SeqItem;
 use crate::tree::Value;
 
 /// A rendered scalar.
-enum Scalar {
+enum Scalar<'a> {
     /// Written on the current line.
-    Inline(String),
+    Inline(Cow<'a, str>),
     /// A literal block scalar: optional tag prefix and the text.
-    Literal(&'static str, String),
+    Literal(&'static str, Cow<'a, str>),
 }
+
+/// One item of a mapping being written (the branch items plus, for an encrypted
+/// document, the `sops` entry appended without copying the branch).
+#[derive(Clone, Copy)]
+enum ItemRef<'a> {
+    Entry(&'a str, &'a Value),
+    Comment(&'a Comment),
+}
+
+impl<'a> From<&'a Item> for ItemRef<'a> {
+    fn from(i: &'a Item) -> Self {
+        match i {
+            Item::Entry(k, v) => ItemRef::Entry(k, v),
+            Item::Comment(c) => ItemRef::Comment(c),
+        }
+    }
+}
+
+const SPACES: &[u8; 64] = b"                                                                ";
 
 pub(crate) struct Emitter {
     out: Vec<u8>,
@@ -121,65 +143,104 @@ fn double_quoted(s: &str) -> String {
     o
 }
 
+/// `analyze` for the common case: printable ASCII on one line (else `None`).
+pub(crate) fn analyze_ascii(s: &str) -> Option<Analysis> {
+    let b = s.as_bytes();
+    let (&first, &last) = (b.first()?, b.last()?);
+    let mut block_ind = b.starts_with(b"---") || b.starts_with(b"...");
+    let ws_at = |i: usize| b.get(i).is_none_or(|&c| c == b' ');
+    match first {
+        b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
+        | b'"' | b'%' | b'@' | b'`' => block_ind = true,
+        b'?' | b':' | b'-' if ws_at(1) => block_ind = true,
+        _ => {}
+    }
+    for (i, &c) in b.iter().enumerate() {
+        if !(0x20..0x7F).contains(&c) {
+            return None;
+        }
+        if i > 0 && ((c == b':' && ws_at(i + 1)) || (c == b'#' && b[i - 1] == b' ')) {
+            block_ind = true;
+        }
+    }
+    let (lead, trail) = (first == b' ', last == b' ');
+    Some(Analysis {
+        plain_allowed: !(lead || trail || block_ind),
+        single_allowed: true,
+        block_allowed: !trail,
+    })
+}
+
 /// The style go-yaml v3 picks for a string (keys never use literal blocks).
-fn string_scalar(s: &str, key: bool) -> Scalar {
+fn string_scalar(s: &str, key: bool) -> Scalar<'_> {
+    if let Some(a) = analyze_ascii(s) {
+        if !plain_resolves_to_str(s) {
+            return Scalar::Inline(Cow::Owned(double_quoted(s)));
+        }
+        return Scalar::Inline(if a.plain_allowed {
+            Cow::Borrowed(s)
+        } else {
+            Cow::Owned(format!("'{}'", s.replace('\'', "''")))
+        });
+    }
     let a = analyze(s);
     if s.contains('\n') {
         let odd_break = s.contains(['\u{85}', '\u{2028}', '\u{2029}']);
         if !key && a.block_allowed && !odd_break {
-            return Scalar::Literal("", s.to_owned());
+            return Scalar::Literal("", Cow::Borrowed(s));
         }
-        return Scalar::Inline(double_quoted(s));
+        return Scalar::Inline(Cow::Owned(double_quoted(s)));
     }
     if !plain_resolves_to_str(s) {
-        return Scalar::Inline(double_quoted(s));
+        return Scalar::Inline(Cow::Owned(double_quoted(s)));
     }
     if a.plain_allowed {
-        Scalar::Inline(s.to_owned())
+        Scalar::Inline(Cow::Borrowed(s))
     } else if a.single_allowed {
-        Scalar::Inline(format!("'{}'", s.replace('\'', "''")))
+        Scalar::Inline(Cow::Owned(format!("'{}'", s.replace('\'', "''"))))
     } else {
-        Scalar::Inline(double_quoted(s))
+        Scalar::Inline(Cow::Owned(double_quoted(s)))
     }
 }
 
-fn binary_scalar(b: &[u8]) -> Scalar {
+fn binary_scalar(b: &[u8]) -> Scalar<'static> {
     let enc = STANDARD.encode(b);
     if enc.len() < 70 {
-        return Scalar::Inline(format!("!!binary {enc}"));
+        return Scalar::Inline(Cow::Owned(format!("!!binary {enc}")));
     }
     let mut s = String::with_capacity(enc.len() + enc.len() / 70 + 1);
     for chunk in enc.as_bytes().chunks(70) {
         s.push_str(&String::from_utf8_lossy(chunk));
         s.push('\n');
     }
-    Scalar::Literal("!!binary ", s)
+    Scalar::Literal("!!binary ", Cow::Owned(s))
 }
 
-fn scalar(v: &Value) -> Scalar {
+fn scalar(v: &Value) -> Scalar<'_> {
     match v {
         Value::Str(s) => string_scalar(s, false),
         Value::Bytes(b) => binary_scalar(b),
-        Value::Int(i) => Scalar::Inline(i.to_string()),
-        Value::Float(f) => Scalar::Inline(format_float_g(*f)),
-        Value::Bool(b) => Scalar::Inline(b.to_string()),
-        Value::Time(t) => Scalar::Inline(t.to_rfc3339_nano()),
-        Value::Null | Value::Map(_) | Value::Seq(_) => Scalar::Inline("null".into()),
+        Value::Int(i) => Scalar::Inline(Cow::Owned(i.to_string())),
+        Value::Float(f) => Scalar::Inline(Cow::Owned(format_float_g(*f))),
+        Value::Bool(true) => Scalar::Inline(Cow::Borrowed("true")),
+        Value::Bool(false) => Scalar::Inline(Cow::Borrowed("false")),
+        Value::Time(t) => Scalar::Inline(Cow::Owned(t.to_rfc3339_nano())),
+        Value::Null | Value::Map(_) | Value::Seq(_) => Scalar::Inline(Cow::Borrowed("null")),
     }
 }
 
 /// Splits the comment markers that precede an element: full-line heads and the inline one.
-fn split_comments(cs: &[&Comment]) -> (Vec<String>, Option<String>) {
+fn split_comments<'a>(cs: &[&'a Comment]) -> (Vec<&'a str>, Option<&'a str>) {
     let mut heads = Vec::new();
-    let mut inline: Option<String> = None;
+    let mut inline: Option<&str> = None;
     for c in cs {
         if c.inline {
             if let Some(prev) = inline.take() {
                 heads.push(prev);
             }
-            inline = Some(c.text.as_str().to_owned());
+            inline = Some(c.text.as_str());
         } else {
-            heads.push(c.text.as_str().to_owned());
+            heads.push(c.text.as_str());
         }
     }
     (heads, inline)
@@ -219,17 +280,21 @@ impl Emitter {
             self.put_break();
         }
         while self.column < ind {
-            self.out.push(b' ');
-            self.column += 1;
+            let n = (ind - self.column).min(SPACES.len());
+            self.out.extend_from_slice(&SPACES[..n]);
+            self.column += n;
         }
         self.whitespace = true;
         self.indention = true;
         self.foot_indent = None;
     }
 
+    /// Writes `s`. The column counts bytes: it is only compared with indentation while
+    /// the line holds nothing but indentation and indicators (ASCII), and otherwise only
+    /// tested for zero, so bytes and characters give the same decisions.
     fn write_raw(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());
-        self.column += s.chars().count();
+        self.column += s.len();
     }
 
     fn write_indicator(&mut self, s: &str, need_ws: bool, is_ws: bool, is_indention: bool) {
@@ -282,7 +347,7 @@ impl Emitter {
                 if let Some(t) = inline {
                     self.line_comment(t);
                 }
-                self.map(m, child);
+                self.map(m.0.iter().map(ItemRef::from), child);
             }
             Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => {
                 if let Some(t) = inline {
@@ -363,9 +428,14 @@ impl Emitter {
         let last = pieces.len().saturating_sub(1);
         for (i, p) in pieces.iter().enumerate() {
             if !p.is_empty() {
-                self.out.extend(std::iter::repeat_n(b' ', content));
+                let mut pad = content;
+                while pad > 0 {
+                    let n = pad.min(SPACES.len());
+                    self.out.extend_from_slice(&SPACES[..n]);
+                    pad -= n;
+                }
                 self.out.extend_from_slice(p.as_bytes());
-                self.column = content + p.chars().count();
+                self.column = content + p.len();
                 self.whitespace = false;
                 self.indention = false;
             }
@@ -378,26 +448,26 @@ impl Emitter {
     fn key(&mut self, k: &str) {
         let s = match string_scalar(k, true) {
             Scalar::Inline(s) => s,
-            Scalar::Literal(_, s) => double_quoted(&s),
+            Scalar::Literal(_, s) => Cow::Owned(double_quoted(&s)),
         };
         self.write_text(&s);
         self.write_indicator(":", false, false, false);
     }
 
-    pub(crate) fn map(&mut self, m: &Map, ind: usize) {
+    fn map<'a>(&mut self, items: impl Iterator<Item = ItemRef<'a>>, ind: usize) {
         let mut pending: Vec<&Comment> = Vec::new();
-        for item in &m.0 {
+        for item in items {
             match item {
-                Item::Comment(c) => pending.push(c),
-                Item::Entry(k, v) => {
+                ItemRef::Comment(c) => pending.push(c),
+                ItemRef::Entry(k, v) => {
                     let (heads, inline) = split_comments(&pending);
                     pending.clear();
-                    for h in &heads {
+                    for h in heads {
                         self.comment_lines(ind, h);
                     }
                     self.write_indent(ind);
                     self.key(k);
-                    self.value(v, ind, false, inline.as_deref());
+                    self.value(v, ind, false, inline);
                 }
             }
         }
@@ -412,12 +482,12 @@ impl Emitter {
                 SeqItem::Value(v) => {
                     let (heads, inline) = split_comments(&pending);
                     pending.clear();
-                    for h in &heads {
+                    for h in heads {
                         self.comment_lines(ind, h);
                     }
                     self.write_indent(ind);
                     self.write_indicator("-", true, false, true);
-                    self.value(v, ind, true, inline.as_deref());
+                    self.value(v, ind, true, inline);
                 }
             }
         }
@@ -434,8 +504,8 @@ impl Emitter {
         self.foot_indent = Some(ind);
     }
 
-    /// One document whose root is `m`.
-    pub(crate) fn document(&mut self, m: &Map, first: bool) {
+    /// One document whose root is `m`, with `extra` appended as its last entry.
+    pub(crate) fn document(&mut self, m: &Map, extra: Option<(&str, &Value)>, first: bool) {
         if !first {
             if self.column > 0 {
                 self.put_break();
@@ -443,8 +513,9 @@ impl Emitter {
             self.write_indicator("---", false, false, false);
         }
         self.foot_indent = None;
-        if m.0.iter().any(|i| matches!(i, Item::Entry(..))) {
-            self.map(m, 0);
+        if extra.is_some() || m.0.iter().any(|i| matches!(i, Item::Entry(..))) {
+            let extra = extra.map(|(k, v)| ItemRef::Entry(k, v));
+            self.map(m.0.iter().map(ItemRef::from).chain(extra), 0);
         } else {
             for i in &m.0 {
                 if let Item::Comment(c) = i {
@@ -463,7 +534,7 @@ impl Emitter {
     /// A value written alone (`decrypt --extract`).
     pub(crate) fn root_value(&mut self, v: &Value) {
         match v {
-            Value::Map(m) => self.document(m, true),
+            Value::Map(m) => self.document(m, None, true),
             Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => self.seq(s, 0),
             Value::Seq(_) => self.write_text("[]"),
             other => match scalar(other) {

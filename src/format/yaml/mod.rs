@@ -1,16 +1,23 @@
 //! The YAML store: go-yaml v3 compatible reading and writing of sops trees.
 //!
-//! Reading uses `granit-parser` events (comments, styles, tags, anchors) and builds the
+//! Reading first tries a line-based fast path (`fast.rs`) for the common block subset
+//! and otherwise uses `granit-parser` events; both feed the same tree builder. Reading
+//! uses `granit-parser` events (comments, styles, tags, anchors) and builds the
 //! tree directly: one branch per document, comments as [`crate::tree::Comment`] markers,
 //! aliases expanded by deep copy, plain scalars typed like go-yaml v3. Writing is a
 //! block-style emitter that reproduces go-yaml v3's output byte for byte for the trees
 //! sops produces (indentation, quoting, literal blocks, comments).
 
+mod builder;
 mod emit;
+mod fast;
+mod fast_scalar;
 mod parse;
 mod resolve;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fast;
 #[cfg(test)]
 mod tests_more;
 
@@ -47,14 +54,20 @@ impl Store for YamlStore {
     }
 
     fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
-        let text = std::str::from_utf8(input).map_err(|e| {
-            FormatError::new(
-                "yaml",
-                format!("input is not valid UTF-8 (byte {})", e.valid_up_to()),
-            )
-        })?;
-        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-        let mut branches = parse::parse(text)?;
+        let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+        let mut branches = match fast::parse(body) {
+            Some(b) => b,
+            None => {
+                let text = std::str::from_utf8(input).map_err(|e| {
+                    FormatError::new(
+                        "yaml",
+                        format!("input is not valid UTF-8 (byte {})", e.valid_up_to()),
+                    )
+                })?;
+                let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+                parse::parse(text)?
+            }
+        };
         let mut meta = None;
         for (i, b) in branches.iter_mut().enumerate() {
             let m = b.remove("sops");
@@ -91,15 +104,9 @@ impl Store for YamlStore {
         } else {
             &doc.branches
         };
+        let sops = meta.map(|m| Value::Map(m.clone()));
         for (i, b) in branches.iter().enumerate() {
-            match meta {
-                Some(meta) => {
-                    let mut with = b.clone();
-                    with.push("sops", Value::Map(meta.clone()));
-                    e.document(&with, i == 0);
-                }
-                None => e.document(b, i == 0),
-            }
+            e.document(b, sops.as_ref().map(|v| ("sops", v)), i == 0);
         }
         Ok(Zeroizing::new(e.finish()))
     }

@@ -540,7 +540,7 @@ fn with_comments<T>(
     out
 }
 
-fn arb_value() -> impl Strategy<Value = Value> {
+pub(super) fn arb_value() -> impl Strategy<Value = Value> {
     arb_scalar().prop_recursive(4, 48, 6, |inner| {
         let entry = (
             prop::collection::vec(arb_comment(), 0..2),

@@ -1,0 +1,543 @@
+//! Builds sops's tree from a stream of parser-neutral events: documents, comments as
+//! markers, anchors expanded by deep copy, go-yaml v3 scalar typing.
+//!
+//! Both readers feed this builder: the granit-based full parser (`parse.rs`) and the
+//! line-based fast path (`fast.rs`), so comment placement, scalar typing and key checks
+//! are shared code and the two readers build identical trees from the same events.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::collections::HashSet;
+
+use zeroize::Zeroize;
+
+use super::resolve::ResolveError;
+use super::resolve::Style;
+use super::resolve::resolve;
+use crate::format::FormatError;
+use crate::tree::Comment;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Text;
+use crate::tree::Value;
+
+const FMT: &str = "yaml";
+/// Cap on nodes created by alias expansion (alias-bomb guard).
+const MAX_ALIAS_NODES: usize = 4_000_000;
+/// Cap on string bytes created by alias expansion.
+const MAX_ALIAS_BYTES: usize = 256 << 20;
+/// Maps with at most this many items are checked for duplicate keys by a linear scan.
+const LINEAR_DUP_SCAN: usize = 24;
+
+/// Where an event sits: 1-based start line, 0-based start column (characters), 1-based
+/// end line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sp {
+    pub line: usize,
+    pub col: usize,
+    pub end_line: usize,
+}
+
+/// How a scalar was written, as far as the builder cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Plain: typed by content.
+    Plain,
+    /// Single- or double-quoted.
+    Quoted,
+    /// Literal or folded block scalar (its header sits on the previous event's line).
+    Block,
+}
+
+/// A parser-neutral event.
+#[derive(Debug)]
+pub(crate) enum Ev<'a> {
+    DocStart,
+    DocEnd,
+    /// Comment text after `#`; `true` for a comment at the end of a content line.
+    Comment(Cow<'a, str>, bool),
+    /// Text, style, anchor id (0 = none), core tag suffix (see `resolve`).
+    Scalar(Cow<'a, str>, Kind, usize, Option<&'a str>),
+    Alias(usize),
+    UnknownAlias,
+    /// Anchor id (0 = none).
+    MapStart(usize),
+    SeqStart(usize),
+    MapEnd,
+    SeqEnd,
+}
+
+pub(crate) fn err_at(msg: impl Into<String>, sp: &Sp) -> FormatError {
+    FormatError::at(FMT, msg, sp.line, sp.col + 1)
+}
+
+/// A comment waiting for its place.
+struct Pending {
+    text: String,
+    col: usize,
+    inline: bool,
+}
+
+impl Pending {
+    fn comment(self) -> Comment {
+        Comment {
+            text: self.text.into(),
+            inline: self.inline,
+        }
+    }
+}
+
+/// Duplicate-key detection for one mapping (first document only).
+#[derive(Default)]
+struct Seen {
+    hashes: Option<HashSet<u64>>,
+}
+
+fn key_hash(k: &str) -> u64 {
+    use std::hash::BuildHasher;
+    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+        .hash_one(k)
+}
+
+impl Seen {
+    /// Records `k` (to be appended to `items`); `false` if it is already a key there.
+    fn insert(&mut self, items: &[Item], k: &str) -> bool {
+        let scan = |items: &[Item]| {
+            !items
+                .iter()
+                .any(|i| matches!(i, Item::Entry(e, _) if e == k))
+        };
+        match &mut self.hashes {
+            None if items.len() <= LINEAR_DUP_SCAN => scan(items),
+            None => {
+                let mut set: HashSet<u64> = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Item::Entry(e, _) => Some(key_hash(e)),
+                        Item::Comment(_) => None,
+                    })
+                    .collect();
+                let fresh = set.insert(key_hash(k)) || scan(items);
+                self.hashes = Some(set);
+                fresh
+            }
+            Some(set) => set.insert(key_hash(k)) || scan(items),
+        }
+    }
+}
+
+enum Frame {
+    Map {
+        items: Vec<Item>,
+        key: Option<String>,
+        indent: usize,
+        anchor: usize,
+        seen: Option<Seen>,
+    },
+    Seq {
+        items: Vec<SeqItem>,
+        indent: usize,
+        anchor: usize,
+    },
+}
+
+/// Where the last completed value went, for same-line (`Right`) comments.
+struct LastNode {
+    depth: usize,
+    first: usize,
+    line: usize,
+}
+
+impl LastNode {
+    fn covers(&self, depth: usize, line: usize) -> bool {
+        self.depth == depth && (self.first..=self.line).contains(&line)
+    }
+}
+
+/// The tree builder.
+pub(crate) struct Builder {
+    docs: Vec<Map>,
+    stack: Vec<Frame>,
+    pending: Vec<Pending>,
+    anchors: HashMap<usize, (Value, usize, usize)>,
+    alias_nodes: usize,
+    alias_bytes: usize,
+    last: Option<LastNode>,
+    in_doc: bool,
+    doc_root_done: bool,
+    /// End line of the last non-comment event (block scalar headers sit there).
+    prev_line: usize,
+    /// First line of the scalar being placed.
+    first_line: usize,
+}
+
+fn value_size(v: &Value) -> (usize, usize) {
+    match v {
+        Value::Map(m) => m.0.iter().fold((1, 0), |(n, b), i| match i {
+            Item::Entry(k, v) => {
+                let (n2, b2) = value_size(v);
+                (n + n2 + 1, b + b2 + k.len())
+            }
+            Item::Comment(c) => (n + 1, b + c.text.len()),
+        }),
+        Value::Seq(s) => s.iter().fold((1, 0), |(n, b), i| match i {
+            SeqItem::Value(v) => {
+                let (n2, b2) = value_size(v);
+                (n + n2, b + b2)
+            }
+            SeqItem::Comment(c) => (n + 1, b + c.text.len()),
+        }),
+        Value::Str(s) => (1, s.len()),
+        Value::Bytes(s) => (1, s.len()),
+        _ => (1, 0),
+    }
+}
+
+/// Resolves a scalar, moving an owned quoted/block string into the tree without a copy
+/// and wiping any other owned temporary.
+fn resolve_text(text: Cow<'_, str>, kind: Kind, tag: Option<&str>) -> Result<Value, ResolveError> {
+    let st = match kind {
+        Kind::Plain => Style::Plain,
+        Kind::Quoted | Kind::Block => Style::Quoted,
+    };
+    match text {
+        Cow::Owned(s) if st == Style::Quoted && matches!(tag, None | Some("str") | Some("")) => {
+            Ok(Value::Str(Text::new(s)))
+        }
+        Cow::Owned(mut s) => {
+            let r = resolve(&s, st, tag);
+            s.zeroize();
+            r
+        }
+        Cow::Borrowed(s) => resolve(s, st, tag),
+    }
+}
+
+impl Builder {
+    pub(crate) fn new() -> Self {
+        Builder {
+            docs: Vec::new(),
+            stack: Vec::new(),
+            pending: Vec::new(),
+            anchors: HashMap::new(),
+            alias_nodes: 0,
+            alias_bytes: 0,
+            last: None,
+            in_doc: false,
+            doc_root_done: false,
+            prev_line: 0,
+            first_line: 0,
+        }
+    }
+
+    /// The branches, once every event was fed.
+    pub(crate) fn finish(mut self) -> Vec<Map> {
+        if !self.pending.is_empty() {
+            let items = self.pending.drain(..).map(|p| Item::Comment(p.comment()));
+            match self.docs.last_mut() {
+                Some(m) => m.0.extend(items),
+                None => self.docs.push(Map(items.collect())),
+            }
+        }
+        self.docs
+    }
+
+    /// An event the tree does not need (it still moves the last non-comment line).
+    pub(crate) fn touch(&mut self, sp: &Sp) {
+        self.prev_line = sp.end_line;
+    }
+
+    /// Feeds one event.
+    pub(crate) fn event(&mut self, ev: Ev<'_>, sp: &Sp) -> Result<(), FormatError> {
+        let is_comment = matches!(ev, Ev::Comment(..));
+        self.dispatch(ev, sp)?;
+        if !is_comment {
+            self.prev_line = sp.end_line;
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, ev: Ev<'_>, sp: &Sp) -> Result<(), FormatError> {
+        match ev {
+            Ev::DocStart => {
+                self.in_doc = true;
+                self.doc_root_done = false;
+                self.anchors.clear();
+                self.last = None;
+                Ok(())
+            }
+            Ev::DocEnd => {
+                if !self.doc_root_done {
+                    self.docs.push(Map::new());
+                }
+                self.in_doc = false;
+                if let Some(m) = self.docs.last_mut() {
+                    m.0.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
+                }
+                Ok(())
+            }
+            Ev::Comment(text, right) => {
+                self.comment(text.into_owned(), right, sp);
+                Ok(())
+            }
+            Ev::Scalar(text, kind, anchor, tag) => {
+                self.first_line = match kind {
+                    Kind::Block => self.prev_line,
+                    _ => sp.line,
+                };
+                let v = resolve_text(text, kind, tag).map_err(|e| match e {
+                    ResolveError::Unsigned => {
+                        err_at("integer does not fit a signed 64-bit value", sp)
+                    }
+                    ResolveError::BadTagged(t) => {
+                        err_at(format!("scalar cannot be read as !!{t}"), sp)
+                    }
+                })?;
+                if anchor != 0 {
+                    let (n, b) = value_size(&v);
+                    self.anchors.insert(anchor, (v.clone(), n, b));
+                }
+                self.node(v, sp, true)
+            }
+            Ev::Alias(id) => {
+                let Some((v, n, b)) = self.anchors.get(&id) else {
+                    return Err(err_at("alias refers to an unfinished or unknown node", sp));
+                };
+                self.alias_nodes = self.alias_nodes.saturating_add(*n);
+                self.alias_bytes = self.alias_bytes.saturating_add(*b);
+                if self.alias_nodes > MAX_ALIAS_NODES || self.alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(err_at("alias expansion is too large", sp));
+                }
+                let v = v.clone();
+                self.first_line = sp.line;
+                self.node(v, sp, true)
+            }
+            Ev::UnknownAlias => Err(err_at("alias refers to an unknown anchor", sp)),
+            Ev::MapStart(anchor) => {
+                self.start_node(sp)?;
+                let seen = (self.docs.is_empty()).then(Seen::default);
+                self.stack.push(Frame::Map {
+                    items: Vec::new(),
+                    key: None,
+                    indent: sp.col,
+                    anchor,
+                    seen,
+                });
+                Ok(())
+            }
+            Ev::SeqStart(anchor) => {
+                self.start_node(sp)?;
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    indent: sp.col,
+                    anchor,
+                });
+                Ok(())
+            }
+            Ev::MapEnd | Ev::SeqEnd => self.end_node(sp),
+        }
+    }
+
+    fn end_node(&mut self, sp: &Sp) -> Result<(), FormatError> {
+        let Some(frame) = self.stack.pop() else {
+            return Err(err_at("unbalanced collection end", sp));
+        };
+        let (indent, anchor) = match &frame {
+            Frame::Map { indent, anchor, .. } | Frame::Seq { indent, anchor, .. } => {
+                (*indent, *anchor)
+            }
+        };
+        let take = self.pending.iter().take_while(|p| p.col >= indent).count();
+        let v = match frame {
+            Frame::Map { mut items, .. } => {
+                items.extend(
+                    self.pending
+                        .drain(..take)
+                        .map(|p| Item::Comment(p.comment())),
+                );
+                Value::Map(Map(items))
+            }
+            Frame::Seq { mut items, .. } => {
+                items.extend(
+                    self.pending
+                        .drain(..take)
+                        .map(|p| SeqItem::Comment(p.comment())),
+                );
+                Value::Seq(items)
+            }
+        };
+        if anchor != 0 {
+            let (n, b) = value_size(&v);
+            self.anchors.insert(anchor, (v.clone(), n, b));
+        }
+        self.node(v, sp, false)
+    }
+
+    fn flush_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        match self.stack.last_mut() {
+            Some(Frame::Map { items, .. }) => {
+                items.extend(pending.into_iter().map(|p| Item::Comment(p.comment())))
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.extend(pending.into_iter().map(|p| SeqItem::Comment(p.comment())))
+            }
+            None => self.pending = pending,
+        }
+    }
+
+    fn comment(&mut self, text: String, right: bool, sp: &Sp) {
+        let line = sp.line;
+        if right {
+            let c = Comment {
+                text: text.into(),
+                inline: true,
+            };
+            let depth = self.stack.len();
+            match self.stack.last_mut() {
+                Some(Frame::Map {
+                    items,
+                    key: Some(_),
+                    ..
+                }) => {
+                    items.push(Item::Comment(c));
+                    return;
+                }
+                Some(Frame::Map {
+                    items, key: None, ..
+                }) if self.last.as_ref().is_some_and(|l| l.covers(depth, line))
+                    && !items.is_empty() =>
+                {
+                    let at = items.len() - 1;
+                    items.insert(at, Item::Comment(c));
+                    return;
+                }
+                Some(Frame::Seq { items, .. })
+                    if self.last.as_ref().is_some_and(|l| l.covers(depth, line))
+                        && !items.is_empty() =>
+                {
+                    let at = items.len() - 1;
+                    items.insert(at, SeqItem::Comment(c));
+                    return;
+                }
+                _ => {}
+            }
+            self.pending.push(Pending {
+                text: c.text.as_str().to_owned(),
+                col: usize::MAX,
+                inline: true,
+            });
+            return;
+        }
+        self.pending.push(Pending {
+            text,
+            col: sp.col,
+            inline: false,
+        });
+    }
+
+    /// Called before a collection starts: checks position (key/top level) and places
+    /// pending comments.
+    fn start_node(&mut self, sp: &Sp) -> Result<(), FormatError> {
+        match self.stack.last() {
+            None => {
+                if !self.in_doc || self.doc_root_done {
+                    return Err(err_at("unexpected node outside a document", sp));
+                }
+                Ok(())
+            }
+            Some(Frame::Map { key: None, .. }) => {
+                Err(err_at("non-string key (complex mapping key)", sp))
+            }
+            Some(Frame::Map { .. }) => Ok(()),
+            Some(Frame::Seq { .. }) => {
+                self.flush_pending();
+                Ok(())
+            }
+        }
+    }
+
+    /// A complete node: a scalar (`scalar == true`), an alias copy, or a finished collection.
+    fn node(&mut self, v: Value, sp: &Sp, scalar: bool) -> Result<(), FormatError> {
+        let depth = self.stack.len();
+        let line = sp.end_line;
+        let first = if scalar {
+            self.first_line.min(line)
+        } else {
+            line
+        };
+        match self.stack.last_mut() {
+            None => {
+                if !self.in_doc || self.doc_root_done {
+                    return Err(err_at("unexpected node outside a document", sp));
+                }
+                self.doc_root_done = true;
+                match v {
+                    Value::Map(mut m) => {
+                        let mut items: Vec<Item> = self
+                            .pending
+                            .drain(..)
+                            .map(|p| Item::Comment(p.comment()))
+                            .collect();
+                        items.append(&mut m.0);
+                        self.docs.push(Map(items));
+                    }
+                    Value::Null => self.docs.push(Map::new()),
+                    Value::Seq(_) => {
+                        return Err(err_at(
+                            "YAML documents that are sequences are not supported",
+                            sp,
+                        ));
+                    }
+                    _ => {
+                        return Err(err_at(
+                            "YAML documents that are values are not supported",
+                            sp,
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Some(Frame::Map {
+                items, key, seen, ..
+            }) => {
+                if let Some(k) = key.take() {
+                    if scalar && !self.pending.is_empty() {
+                        items.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
+                    }
+                    items.push(Item::Entry(k, v));
+                    self.last = Some(LastNode { depth, first, line });
+                    return Ok(());
+                }
+                let k = match v {
+                    Value::Str(mut s) => std::mem::take(s.as_mut_string()),
+                    _ => return Err(err_at("non-string key", sp)),
+                };
+                if let Some(seen) = seen {
+                    if !seen.insert(items, &k) {
+                        return Err(err_at("mapping key already defined", sp));
+                    }
+                }
+                items.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
+                *key = Some(k);
+                Ok(())
+            }
+            Some(Frame::Seq { items, .. }) => {
+                if scalar && !self.pending.is_empty() {
+                    items.extend(
+                        self.pending
+                            .drain(..)
+                            .map(|p| SeqItem::Comment(p.comment())),
+                    );
+                }
+                items.push(SeqItem::Value(v));
+                self.last = Some(LastNode { depth, first, line });
+                Ok(())
+            }
+        }
+    }
+}
