@@ -411,10 +411,10 @@ fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, PolicyError> {
     s.yaml_indent = indent("yaml")?;
     s.json_indent = indent("json")?;
     s.json_binary_indent = indent("json_binary")?;
-    if let Some(i) = s.yaml_indent {
-        if i < 0 {
-            return Err(cx.invalid("stores.yaml.indent", "must not be negative"));
-        }
+    if let Some(i) = s.yaml_indent
+        && i < 0
+    {
+        return Err(cx.invalid("stores.yaml.indent", "must not be negative"));
     }
     for (name, v) in [
         ("json", s.json_indent),

@@ -262,10 +262,10 @@ impl Map {
         let mut i = 0;
         while i < self.0.len() {
             if matches!(&self.0[i], Item::Entry(k, _) if k == key) {
-                if let Item::Entry(_, v) = self.0.remove(i) {
-                    if first.is_none() {
-                        first = Some(v);
-                    }
+                if let Item::Entry(_, v) = self.0.remove(i)
+                    && first.is_none()
+                {
+                    first = Some(v);
                 }
             } else {
                 i += 1;

@@ -171,10 +171,11 @@ impl State<'_> {
     ) -> Result<(), E> {
         let comment_mode = self.sel.is_comment_based();
         let push_first = matches!(self.sel, Selector::UnencryptedCommentRegex(_));
-        if comment_mode && push_first {
-            if let Some(level) = self.active.last_mut() {
-                level.push(c.text.clone());
-            }
+        if comment_mode
+            && push_first
+            && let Some(level) = self.active.last_mut()
+        {
+            level.push(c.text.clone());
         }
         let encrypt = self.decide_value(path_matched);
         let before = (comment_mode && self.dir == Direction::Encrypting).then(|| c.text.clone());

@@ -189,13 +189,16 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// One file's result.
+type FileResult = Result<(Output, Format), Error>;
+
 /// Decrypts files on all cores, keeping their order.
-fn decrypt_parallel(plan: &Plan<'_>, files: &[String]) -> Vec<Result<(Output, Format), Error>> {
+fn decrypt_parallel(plan: &Plan<'_>, files: &[String]) -> Vec<FileResult> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(files.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<(Output, Format), Error>>>> =
+    let slots: Vec<std::sync::Mutex<Option<FileResult>>> =
         files.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..threads {

@@ -156,12 +156,11 @@ pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Res
     if name == "-" {
         return Ok(Format::Binary);
     }
-    if name.to_ascii_lowercase().ends_with(".toml") {
-        if let Some(b) = bytes {
-            if crate::format::toml::sniff(b) {
-                return Ok(Format::Toml);
-            }
-        }
+    if name.to_ascii_lowercase().ends_with(".toml")
+        && let Some(b) = bytes
+        && crate::format::toml::sniff(b)
+    {
+        return Ok(Format::Toml);
     }
     Ok(Format::from_path(name))
 }

@@ -239,21 +239,22 @@ pub fn decrypt_document(
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    if threads > 1 && !sel.is_comment_based() {
-        if let Some(result) = parallel::decrypt(
+    if threads > 1
+        && !sel.is_comment_based()
+        && let Some(result) = parallel::decrypt(
             doc,
             &cipher,
             sel,
             mac_only_encrypted,
             stash.is_some(),
             threads,
-        ) {
-            let (dec, local) = result?;
-            if let (Some(s), Some(local)) = (stash, local) {
-                s.append(local);
-            }
-            return Ok(dec);
+        )
+    {
+        let (dec, local) = result?;
+        if let (Some(s), Some(local)) = (stash, local) {
+            s.append(local);
         }
+        return Ok(dec);
     }
     decrypt_sequential(doc, &cipher, sel, mac_only_encrypted, stash)
 }

@@ -205,12 +205,11 @@ impl KeyContext {
     /// A per-run cached value of type `T`, created on first use (e.g. loaded identities).
     pub fn cached<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
         let id = TypeId::of::<T>();
-        if let Ok(map) = self.cache.lock() {
-            if let Some(v) = map.get(&id) {
-                if let Ok(t) = Arc::clone(v).downcast::<T>() {
-                    return t;
-                }
-            }
+        if let Ok(map) = self.cache.lock()
+            && let Some(v) = map.get(&id)
+            && let Ok(t) = Arc::clone(v).downcast::<T>()
+        {
+            return t;
         }
         let value = Arc::new(init());
         if let Ok(mut map) = self.cache.lock() {

@@ -39,10 +39,11 @@ impl OpaqueKey {
     pub fn from_entry(kind: KeyKind, entry: &Map) -> OpaqueKey {
         let mut fields = Map::new();
         for item in &entry.0 {
-            if let Item::Entry(k, v) = item {
-                if k != "enc" && k != "created_at" {
-                    fields.push(k.clone(), v.clone());
-                }
+            if let Item::Entry(k, v) = item
+                && k != "enc"
+                && k != "created_at"
+            {
+                fields.push(k.clone(), v.clone());
             }
         }
         let id = entry

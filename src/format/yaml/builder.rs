@@ -517,10 +517,10 @@ impl Builder {
                     Value::Str(mut s) => std::mem::take(s.as_mut_string()),
                     _ => return Err(err_at("non-string key", sp)),
                 };
-                if let Some(seen) = seen {
-                    if !seen.insert(items, &k) {
-                        return Err(err_at("mapping key already defined", sp));
-                    }
+                if let Some(seen) = seen
+                    && !seen.insert(items, &k)
+                {
+                    return Err(err_at("mapping key already defined", sp));
                 }
                 items.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
                 *key = Some(k);

@@ -85,12 +85,10 @@ pub(crate) fn resolve_plain(s: &str) -> Result<Value, ResolveError> {
     if first == b'.' {
         if s.bytes()
             .all(|c| c.is_ascii_digit() || b".eE+-".contains(&c))
+            && let Ok(f) = s.parse::<f64>()
+            && f.is_finite()
         {
-            if let Ok(f) = s.parse::<f64>() {
-                if f.is_finite() {
-                    return Ok(Value::Float(f));
-                }
-            }
+            return Ok(Value::Float(f));
         }
         return Ok(Value::str(s));
     }
@@ -108,12 +106,11 @@ pub(crate) fn resolve_plain(s: &str) -> Result<Value, ResolveError> {
         }
         Err(_) => {}
     }
-    if is_yaml_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            if f.is_finite() {
-                return Ok(Value::Float(f));
-            }
-        }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+        && f.is_finite()
+    {
+        return Ok(Value::Float(f));
     }
     Ok(Value::str(s))
 }
