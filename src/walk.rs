@@ -145,7 +145,16 @@ struct State<'s> {
     active: Vec<Vec<Text>>,
 }
 
-impl State<'_> {
+impl<'s> State<'s> {
+    fn new(sel: &'s Selector, dir: Direction, prefix: &str) -> Self {
+        State {
+            sel,
+            dir,
+            aad: prefix.to_owned(),
+            active: Vec::new(),
+        }
+    }
+
     fn active_match(&self, re: &Regex) -> bool {
         self.active.iter().flatten().any(|t| re.is_match(t))
     }
@@ -290,12 +299,7 @@ pub fn walk_map_items<E>(
     dir: Direction,
     f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut st = State {
-        sel,
-        dir,
-        aad: prefix.to_owned(),
-        active: Vec::new(),
-    };
+    let mut st = State::new(sel, dir, prefix);
     st.items(items, path_matched, f)
 }
 
@@ -308,12 +312,7 @@ pub fn walk_seq_items<E>(
     dir: Direction,
     f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut st = State {
-        sel,
-        dir,
-        aad: prefix.to_owned(),
-        active: Vec::new(),
-    };
+    let mut st = State::new(sel, dir, prefix);
     st.seq_items(items, path_matched, f)
 }
 
@@ -325,12 +324,7 @@ pub fn walk<E>(
     dir: Direction,
     f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
-    let mut st = State {
-        sel,
-        dir,
-        aad: String::new(),
-        active: Vec::new(),
-    };
+    let mut st = State::new(sel, dir, "");
     for branch in doc.branches.iter_mut() {
         st.map(branch, false, f)?;
     }

@@ -27,58 +27,58 @@ fn ctx() -> KeyContext {
 fn encrypt(plain: &str, recipients: &[&str]) -> Vec<u8> {
     let keys: Vec<Arc<dyn MasterKey>> = recipients
         .iter()
-        .map(|r| Arc::new(AgeKey::parse(r).unwrap()) as Arc<dyn MasterKey>)
+        .map(|r| Arc::new(AgeKey::parse(r).expect("test setup")) as Arc<dyn MasterKey>)
         .collect();
     let plan = SealPlan {
         groups: vec![keys],
         ..SealPlan::default()
     };
-    let doc = YamlStore.load(plain.as_bytes()).unwrap().doc;
-    let (doc, meta) = ops::seal_new(doc, &plan, &ctx()).unwrap();
+    let doc = YamlStore.load(plain.as_bytes()).expect("test setup").doc;
+    let (doc, meta) = ops::seal_new(doc, &plan, &ctx()).expect("test setup");
     YamlStore
         .emit(&doc, Some(&meta), &EmitOptions::default())
-        .unwrap()
+        .expect("test setup")
         .to_vec()
 }
 
 /// Changes one top-level string with the same data key (what `set` does).
 fn set(file: &[u8], key: &str, value: &str) -> Vec<u8> {
     let mut o = ops::open(
-        YamlStore.load(file).unwrap(),
+        YamlStore.load(file).expect("test setup"),
         &ctx(),
         &OpenOptions::default(),
     )
-    .unwrap();
-    *o.doc.branches[0].get_mut(key).unwrap() = Value::str(value);
-    let map = ops::reseal(&mut o.doc, &mut o.meta, &o.key, Some(&o.stash)).unwrap();
+    .expect("test setup");
+    *o.doc.branches[0].get_mut(key).expect("test setup") = Value::str(value);
+    let map = ops::reseal(&mut o.doc, &mut o.meta, &o.key, Some(&o.stash)).expect("test setup");
     YamlStore
         .emit(&o.doc, Some(&map), &EmitOptions::default())
-        .unwrap()
+        .expect("test setup")
         .to_vec()
 }
 
 fn plain(file: &[u8]) -> String {
     let o = ops::open(
-        YamlStore.load(file).unwrap(),
+        YamlStore.load(file).expect("test setup"),
         &ctx(),
         &OpenOptions::default(),
     )
-    .unwrap();
+    .expect("test setup");
     String::from_utf8(
         YamlStore
             .emit(&o.doc, None, &EmitOptions::default())
-            .unwrap()
+            .expect("test setup")
             .to_vec(),
     )
-    .unwrap()
+    .expect("test setup")
 }
 
 fn line<'a>(file: &'a [u8], key: &str) -> &'a str {
     std::str::from_utf8(file)
-        .unwrap()
+        .expect("test setup")
         .lines()
         .find(|l| l.starts_with(&format!("{key}:")))
-        .unwrap()
+        .expect("test setup")
 }
 
 fn run(b: &[u8], o: &[u8], t: &[u8]) -> Outcome {
@@ -112,7 +112,7 @@ fn theirs_new_key_set_wins_when_ours_kept_the_base_keys() {
         panic!("expected a merge")
     };
     assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
-    let text = String::from_utf8(m.to_vec()).unwrap();
+    let text = String::from_utf8(m.to_vec()).expect("test setup");
     assert!(text.contains(R2), "theirs' recipients are kept");
     assert_eq!(
         line(&m, "b"),

@@ -5,21 +5,21 @@ use crate::format::Store;
 use crate::format::yaml::YamlStore;
 
 fn doc(y: &str) -> Document {
-    YamlStore.load(y.as_bytes()).unwrap().doc
+    YamlStore.load(y.as_bytes()).expect("test setup").doc
 }
 
 fn yaml(d: &Document) -> String {
     String::from_utf8(
         YamlStore
             .emit(d, None, &EmitOptions::default())
-            .unwrap()
+            .expect("test setup")
             .to_vec(),
     )
-    .unwrap()
+    .expect("test setup")
 }
 
 fn merged(b: &str, o: &str, t: &str) -> String {
-    yaml(&merge_documents(Some(&doc(b)), &doc(o), &doc(t)).unwrap())
+    yaml(&merge_documents(Some(&doc(b)), &doc(o), &doc(t)).expect("test setup"))
 }
 
 fn conflicts(b: &str, o: &str, t: &str) -> Vec<Conflict> {
@@ -120,7 +120,7 @@ fn add_add_without_base() {
     let o = doc("a: 1\nb: 2\n");
     let t = doc("a: 1\nc: 3\n");
     assert_eq!(
-        yaml(&merge_documents(None, &o, &t).unwrap()),
+        yaml(&merge_documents(None, &o, &t).expect("test setup")),
         "a: 1\nb: 2\nc: 3\n"
     );
     let t = doc("a: 9\n");

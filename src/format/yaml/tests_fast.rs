@@ -128,7 +128,7 @@ fn fixtures_agree_and_take_the_fast_path() {
     assert!(files.len() >= 10, "{files:?}");
     let mut fast = 0;
     for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
+        let text = std::fs::read_to_string(f).expect("test setup");
         if agree(&text) {
             fast += 1;
         } else {
@@ -147,7 +147,7 @@ fn fixtures_agree_and_take_the_fast_path() {
         "sops/plain/comments_list.yaml",
         "sops/plain/plainfile.yaml",
     ] {
-        let text = std::fs::read_to_string(root.join(name)).unwrap();
+        let text = std::fs::read_to_string(root.join(name)).expect("test setup");
         assert!(fast::parse(text.as_bytes()).is_some(), "{name} declined");
     }
     assert!(fast >= 9, "{fast}");
@@ -213,10 +213,15 @@ fn generated_corpus_agrees() {
         eprintln!("gen.py not found; skipping");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("test setup");
     let st = std::process::Command::new("python3")
         .arg(&gen_py)
-        .args(["--out", dir.path().to_str().unwrap(), "--large-mb", "1"])
+        .args([
+            "--out",
+            dir.path().to_str().expect("test setup"),
+            "--large-mb",
+            "1",
+        ])
         .args(["--gitops-files", "20"])
         .stdout(std::process::Stdio::null())
         .status();
@@ -229,8 +234,12 @@ fn generated_corpus_agrees() {
     yaml_files(dir.path(), &mut files);
     let mut accepted = 0;
     for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(f).expect("test setup");
+        let name = f
+            .file_name()
+            .expect("test setup")
+            .to_string_lossy()
+            .into_owned();
         if agree(&text) {
             accepted += 1;
         } else {
@@ -249,8 +258,10 @@ fn generated_corpus_agrees() {
             let opts = EmitOptions {
                 indent: Some(indent),
             };
-            let out = YamlStore.emit(&l.doc, l.meta.as_ref(), &opts).unwrap();
-            let out = String::from_utf8(out.to_vec()).unwrap();
+            let out = YamlStore
+                .emit(&l.doc, l.meta.as_ref(), &opts)
+                .expect("test setup");
+            let out = String::from_utf8(out.to_vec()).expect("test setup");
             assert!(agree(&out), "emitted {name} at {indent} declined");
         }
     }
@@ -297,7 +308,7 @@ fn fake_encrypt(v: &mut Value) {
 fn files_from_env_agree() {
     let list = std::env::var("LEAFSEAL_YAML_DIFF_FILES").unwrap_or_default();
     for f in list.split(':').filter(|s| !s.is_empty()) {
-        let text = std::fs::read_to_string(f).unwrap();
+        let text = std::fs::read_to_string(f).expect("test setup");
         assert!(agree(&text), "{f} declined");
         eprintln!("{f}: fast path agrees");
     }
@@ -423,7 +434,7 @@ fn emitted_trees_mostly_take_the_fast_path() {
     let strat = arb_value();
     let (mut total, mut fast) = (0, 0);
     for i in 0..600 {
-        let v = strat.new_tree(&mut runner).unwrap().current();
+        let v = strat.new_tree(&mut runner).expect("test setup").current();
         if let Some(text) = emitted(v, 2 + (i % 5)) {
             total += 1;
             if agree(&text) {
