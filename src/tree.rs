@@ -294,6 +294,39 @@ pub struct Document {
 }
 
 impl Document {
+    /// Overwrites every string, byte string and comment with zeros in place, without
+    /// freeing anything. For a process that is about to exit: wiping is fast, freeing a
+    /// large tree is not, and the memory goes back to the system at exit anyway.
+    pub fn wipe_in_place(&mut self) {
+        fn value(v: &mut Value) {
+            match v {
+                Value::Str(t) => t.0.zeroize(),
+                Value::Bytes(b) => b.0.zeroize(),
+                Value::Map(m) => map(m),
+                Value::Seq(items) => {
+                    for i in items {
+                        match i {
+                            SeqItem::Value(v) => value(v),
+                            SeqItem::Comment(c) => c.text.0.zeroize(),
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        fn map(m: &mut Map) {
+            for i in &mut m.0 {
+                match i {
+                    Item::Entry(_, v) => value(v),
+                    Item::Comment(c) => c.text.0.zeroize(),
+                }
+            }
+        }
+        for b in &mut self.branches {
+            map(b);
+        }
+    }
+
     /// A document with one branch.
     pub fn single(map: Map) -> Self {
         Document {

@@ -51,18 +51,12 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// Decrypts one file to its output bytes and output format.
     fn one(&self, file: &str) -> Result<(Output, Format), Error> {
-        self.one_deferred(file).map(|(out, fmt, cleanup)| {
-            let _ = cleanup.join();
-            (out, fmt)
-        })
+        self.one_keep(file).map(|(out, fmt, _)| (out, fmt))
     }
 
-    /// [`Plan::one`], handing back the wiping and freeing of the decrypted tree as a
-    /// thread, so that it overlaps with writing the output (large files).
-    fn one_deferred(
-        &self,
-        file: &str,
-    ) -> Result<(Output, Format, std::thread::JoinHandle<()>), Error> {
+    /// [`Plan::one`], also handing back the decrypted tree, so that a process about to
+    /// exit can wipe it without paying for freeing it (see [`exit_wipe`]).
+    fn one_keep(&self, file: &str) -> Result<(Output, Format, Document), Error> {
         let a = self.a;
         let name = a.io.name(file);
         let input = crate::io::read_input(file)?;
@@ -78,8 +72,9 @@ impl Plan<'_> {
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
         let out = render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?;
-        let cleanup = std::thread::spawn(move || drop((opened, input)));
-        Ok((out, out_fmt, cleanup))
+        drop(input);
+        let ops::Opened { doc, .. } = opened;
+        Ok((out, out_fmt, doc))
     }
 }
 
@@ -141,9 +136,10 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         policy,
     };
     if !many {
-        let (out, _, cleanup) = plan.one_deferred(&a.files[0])?;
+        let (out, _, doc) = plan.one_keep(&a.files[0])?;
         let written = a.io.write(&a.files[0], &out);
-        let _ = cleanup.join();
+        drop(out);
+        exit_wipe(doc);
         written?;
         return Ok(0);
     }
@@ -187,6 +183,13 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     }
     crate::io::write_stdout(&all)?;
     Ok(0)
+}
+
+/// Wipes a decrypted tree in place and leaves its memory to the process exit: freeing a
+/// tree of a quarter of a million values costs more than decrypting it.
+fn exit_wipe(mut doc: Document) {
+    doc.wipe_in_place();
+    std::mem::forget(doc);
 }
 
 /// One file's result.
