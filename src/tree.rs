@@ -334,3 +334,39 @@ impl Document {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wipe_in_place_empties_every_secret_and_debug_redacts() {
+        let mut inner = Map::new();
+        inner.push_comment(Comment::line(" note"));
+        inner.push("b", Value::Bytes(Bytes::new(vec![1, 2, 3])));
+        let mut m = Map::new();
+        m.push("a", Value::str("secret"));
+        m.push("n", Value::Map(inner));
+        m.push(
+            "l",
+            Value::Seq(vec![
+                SeqItem::Value(Value::str("x")),
+                SeqItem::Comment(Comment::line("c")),
+            ]),
+        );
+        let mut doc = Document::single(m);
+        assert!(!format!("{doc:?}").contains("secret"));
+        doc.wipe_in_place();
+        let text = format!("{:?}", doc.branches[0].get("a"));
+        assert_eq!(
+            doc.branches[0].get("a").and_then(Value::as_str),
+            Some(""),
+            "{text}"
+        );
+        let Some(Value::Map(inner)) = doc.branches[0].get("n") else {
+            panic!("map")
+        };
+        assert!(matches!(inner.get("b"), Some(Value::Bytes(b)) if b.is_empty()));
+        assert!(matches!(&inner.0[0], Item::Comment(c) if c.text.is_empty()));
+    }
+}
