@@ -137,35 +137,15 @@ fn raise_version(meta: &mut Metadata) -> Result<(), Error> {
 
 /// The plan for a new file: key flags, else the creation rule.
 fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Error> {
-    let policy = cli::load_policy(cli.config.as_deref())?;
-    let rule = match &policy {
-        Some(p) => p.rule_for(Path::new(&a.file)).map_err(|e| {
-            Error::new(exit::GENERIC, e.to_string())
-                .hint("add a creation rule whose path_regex matches this file, or use --config")
-        })?,
-        None => None,
-    };
-    let flag_group = a.keys.group()?;
-    let groups = if flag_group.is_empty() {
-        rule.map(|r| r.key_groups.clone()).unwrap_or_default()
-    } else {
-        vec![flag_group]
-    };
-    let selector = match a.selector.selector()? {
-        Some(s) => Some(s),
-        None => rule.and_then(|r| r.selector.clone()),
-    };
-    Ok(SealPlan {
-        groups,
-        threshold: a
-            .shamir_secret_sharing_threshold
-            .or(rule.map(|r| r.shamir_threshold))
-            .unwrap_or(0),
-        selector,
-        mac_only_encrypted: a.selector.mac_only_encrypted
-            || rule.is_some_and(|r| r.mac_only_encrypted),
-        binary: format == Format::Binary,
-    })
+    let (plan, _) = crate::cli::encrypt::seal_plan(
+        cli,
+        &a.file,
+        &a.keys,
+        &a.selector,
+        a.shamir_secret_sharing_threshold,
+        format,
+    )?;
+    Ok(plan)
 }
 
 /// Parses the edited plaintext; errors never contain its text.

@@ -164,6 +164,47 @@ impl SelectorArgs {
     }
 }
 
+/// The keys and settings a new file is encrypted with: key flags (one group), else the
+/// policy's matching creation rule; selector and threshold flags override the rule. Also
+/// returns the policy, for its stores settings. A policy whose rules match nothing is an
+/// error even with key flags, as in sops.
+pub fn seal_plan(
+    cli: &Cli,
+    name: &str,
+    keys: &KeyArgs,
+    selector: &SelectorArgs,
+    threshold: Option<usize>,
+    format: Format,
+) -> Result<(SealPlan, Option<crate::policy::Policy>), Error> {
+    let policy = cli::load_policy(cli.config.as_deref())?;
+    let rule = match &policy {
+        Some(p) => p.rule_for(Path::new(name)).map_err(|e| {
+            Error::new(exit::GENERIC, e.to_string())
+                .hint("add a creation rule whose path_regex matches this file, or use --config")
+        })?,
+        None => None,
+    };
+    let flag_group = keys.group()?;
+    let groups = if !flag_group.is_empty() {
+        vec![flag_group]
+    } else {
+        rule.map(|r| r.key_groups.clone()).unwrap_or_default()
+    };
+    let sel = match selector.selector()? {
+        Some(s) => Some(s),
+        None => rule.and_then(|r| r.selector.clone()),
+    };
+    let plan = SealPlan {
+        groups,
+        threshold: threshold.or(rule.map(|r| r.shamir_threshold)).unwrap_or(0),
+        selector: sel,
+        mac_only_encrypted: selector.mac_only_encrypted
+            || rule.is_some_and(|r| r.mac_only_encrypted),
+        binary: format == Format::Binary,
+    };
+    Ok((plan, policy))
+}
+
 /// Arguments of `encrypt`.
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
@@ -255,35 +296,14 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
             format!("{name} has no document to encrypt (the file is empty)"),
         ));
     }
-    let policy = cli::load_policy(cli.config.as_deref())?;
-    let rule = match &policy {
-        Some(p) => p.rule_for(Path::new(name)).map_err(|e| {
-            Error::new(exit::GENERIC, e.to_string())
-                .hint("add a creation rule whose path_regex matches this file, or use --config")
-        })?,
-        None => None,
-    };
-    let flag_group = a.keys.group()?;
-    let groups = if !flag_group.is_empty() {
-        vec![flag_group]
-    } else {
-        rule.map(|r| r.key_groups.clone()).unwrap_or_default()
-    };
-    let selector = match a.selector.selector()? {
-        Some(s) => Some(s),
-        None => rule.and_then(|r| r.selector.clone()),
-    };
-    let plan = SealPlan {
-        groups,
-        threshold: a
-            .shamir_secret_sharing_threshold
-            .or(rule.map(|r| r.shamir_threshold))
-            .unwrap_or(0),
-        selector,
-        mac_only_encrypted: a.selector.mac_only_encrypted
-            || rule.is_some_and(|r| r.mac_only_encrypted),
-        binary: in_fmt == Format::Binary,
-    };
+    let (plan, policy) = seal_plan(
+        cli,
+        name,
+        &a.keys,
+        &a.selector,
+        a.shamir_secret_sharing_threshold,
+        in_fmt,
+    )?;
     let ctx = KeyContext::from_env();
     let opts = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
     let existing = match (&a.reuse, &a.io.output) {
