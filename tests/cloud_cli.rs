@@ -13,7 +13,6 @@ mod rest {
     pub const TIMEOUT_VAR: &str = "LEAFSEAL_HTTP_TIMEOUT_SECS";
 }
 
-use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering;
@@ -89,18 +88,6 @@ fn kms(mode: Arc<AtomicU8>) -> testhttp::Server {
     })
 }
 
-fn run(
-    vars: &std::collections::HashMap<String, String>,
-    dir: &std::path::Path,
-    args: &[&str],
-) -> Output {
-    let mut c = leafseal(vars);
-    c.current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    c.output().expect("run leafseal")
-}
-
 #[test]
 fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
     let mode = Arc::new(AtomicU8::new(OK));
@@ -117,7 +104,7 @@ fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
 
     // Encrypting while the key is forbidden: exit 23, the plaintext file untouched.
     mode.store(FORBIDDEN, Ordering::SeqCst);
-    let out = run(
+    let out = run_in(
         &vars,
         work.path(),
         &["encrypt", "-i", "--gcp-kms", RESOURCE, "g.yaml"],
@@ -134,7 +121,7 @@ fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
     );
 
     mode.store(OK, Ordering::SeqCst);
-    let out = run(
+    let out = run_in(
         &vars,
         work.path(),
         &["encrypt", "-i", "--gcp-kms", RESOURCE, "g.yaml"],
@@ -151,13 +138,13 @@ fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
         "{text}"
     );
     assert_eq!(
-        run(&vars, work.path(), &["decrypt", "g.yaml"]).stdout,
+        run_in(&vars, work.path(), &["decrypt", "g.yaml"]).stdout,
         plain
     );
 
     // 429 once, then success: retried.
     mode.store(THROTTLE_ONCE, Ordering::SeqCst);
-    let out = run(&vars, work.path(), &["decrypt", "g.yaml"]);
+    let out = run_in(&vars, work.path(), &["decrypt", "g.yaml"]);
     assert!(
         out.status.success(),
         "{}",
@@ -169,7 +156,7 @@ fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
     // no token in any message.
     for (what, m, needle) in [("403", FORBIDDEN, "403"), ("malformed", MALFORMED, "")] {
         mode.store(m, Ordering::SeqCst);
-        let out = run(&vars, work.path(), &["decrypt", "-i", "g.yaml"]);
+        let out = run_in(&vars, work.path(), &["decrypt", "-i", "g.yaml"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(128), "{what}: {err}");
         assert!(
@@ -186,7 +173,7 @@ fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
     }
     let mut down = vars.clone();
     down.insert("SOPS_GCP_KMS_ENDPOINT".into(), testhttp::dead_url());
-    let out = run(&down, work.path(), &["decrypt", "-i", "g.yaml"]);
+    let out = run_in(&down, work.path(), &["decrypt", "-i", "g.yaml"]);
     assert_eq!(out.status.code(), Some(128));
     assert_eq!(
         std::fs::read(work.path().join("g.yaml")).expect("read"),

@@ -5,26 +5,12 @@
 mod moto;
 mod support;
 
-use std::process::Output;
-
 use support::*;
 
 const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-fn run(
-    vars: &std::collections::HashMap<String, String>,
-    dir: &std::path::Path,
-    args: &[&str],
-) -> Output {
-    let mut c = leafseal(vars);
-    c.current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    c.output().expect("run leafseal")
-}
-
-fn ok(o: &Output) -> Vec<u8> {
+fn ok(o: &std::process::Output) -> Vec<u8> {
     assert!(
         o.status.success(),
         "exit {:?}: {}",
@@ -46,7 +32,7 @@ fn age_and_kms_recipients_each_open_the_file() {
     all.insert("AWS_ACCESS_KEY_ID".into(), ACCESS_KEY.into());
     all.insert("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into());
     all.insert("AWS_ENDPOINT_URL".into(), moto.url.clone());
-    let enc = ok(&run(
+    let enc = ok(&run_in(
         &all,
         work.path(),
         &[
@@ -71,7 +57,7 @@ fn age_and_kms_recipients_each_open_the_file() {
     let mut kms_only = all.clone();
     kms_only.remove("SOPS_AGE_KEY_FILE");
     assert_eq!(
-        ok(&run(&kms_only, work.path(), &["decrypt", "s.enc.yaml"])),
+        ok(&run_in(&kms_only, work.path(), &["decrypt", "s.enc.yaml"])),
         plain
     );
 
@@ -79,7 +65,7 @@ fn age_and_kms_recipients_each_open_the_file() {
     let mut age_only = env_vars(None, home.path());
     age_only.insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into());
     assert_eq!(
-        ok(&run(&age_only, work.path(), &["decrypt", "s.enc.yaml"])),
+        ok(&run_in(&age_only, work.path(), &["decrypt", "s.enc.yaml"])),
         plain
     );
 
@@ -87,7 +73,7 @@ fn age_and_kms_recipients_each_open_the_file() {
     let mut none = kms_only.clone();
     none.insert("AWS_ENDPOINT_URL".into(), "http://127.0.0.1:9".into());
     none.insert("AWS_MAX_ATTEMPTS".into(), "1".into());
-    let out = run(&none, work.path(), &["decrypt", "s.enc.yaml"]);
+    let out = run_in(&none, work.path(), &["decrypt", "s.enc.yaml"]);
     assert_eq!(out.status.code(), Some(128));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(AGE_RECIPIENT) && err.contains(&arn), "{err}");
@@ -115,7 +101,7 @@ fn key_groups_across_age_pgp_and_kms_with_threshold_two() {
     all.insert("AWS_SECRET_ACCESS_KEY".into(), SECRET_KEY.into());
     all.insert("AWS_ENDPOINT_URL".into(), moto.url.clone());
     all.insert("AWS_MAX_ATTEMPTS".into(), "1".into());
-    ok(&run(&all, work.path(), &["encrypt", "-i", "g.yaml"]));
+    ok(&run_in(&all, work.path(), &["encrypt", "-i", "g.yaml"]));
     let text = std::fs::read_to_string(work.path().join("g.yaml")).expect("read");
     assert!(
         text.contains("key_groups:") && text.contains("shamir_threshold: 2"),
@@ -141,7 +127,7 @@ fn key_groups_across_age_pgp_and_kms_with_threshold_two() {
                 _ => unreachable!(),
             }
         }
-        run(&v, work.path(), &["decrypt", "g.yaml"])
+        run_in(&v, work.path(), &["decrypt", "g.yaml"])
     };
     // Any two of the three groups suffice.
     for drop in [&["age"][..], &["pgp"], &["kms"], &[]] {

@@ -6,21 +6,7 @@
 mod bao;
 mod support;
 
-use std::process::Output;
-
 use support::*;
-
-fn run(
-    vars: &std::collections::HashMap<String, String>,
-    dir: &std::path::Path,
-    args: &[&str],
-) -> Output {
-    let mut c = leafseal(vars);
-    c.current_dir(dir)
-        .args(args)
-        .stdin(std::process::Stdio::null());
-    c.output().expect("run leafseal")
-}
 
 #[test]
 fn vault_transit_encrypt_decrypt_and_allow_list() {
@@ -35,7 +21,7 @@ fn vault_transit_encrypt_decrypt_and_allow_list() {
     vars.insert("VAULT_TOKEN".into(), "root".into());
     vars.insert("LEAFSEAL_HTTP_RETRY_DELAY_MS".into(), "10".into());
 
-    let out = run(
+    let out = run_in(
         &vars,
         work.path(),
         &["encrypt", "-i", "--hc-vault-transit", &uri, "v.yaml"],
@@ -53,7 +39,7 @@ fn vault_transit_encrypt_decrypt_and_allow_list() {
     assert!(!enc.contains("v4ult-s3cret"));
 
     // The server address comes from the file: refused unless allowed.
-    let out = run(&vars, work.path(), &["decrypt", "v.yaml"]);
+    let out = run_in(&vars, work.path(), &["decrypt", "v.yaml"]);
     assert_eq!(out.status.code(), Some(128));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -63,7 +49,7 @@ fn vault_transit_encrypt_decrypt_and_allow_list() {
 
     let mut allowed = vars.clone();
     allowed.insert("SOPS_HC_VAULT_ALLOWLIST".into(), server.url.clone());
-    let out = run(&allowed, work.path(), &["decrypt", "v.yaml"]);
+    let out = run_in(&allowed, work.path(), &["decrypt", "v.yaml"]);
     assert!(
         out.status.success(),
         "{}",
@@ -75,14 +61,14 @@ fn vault_transit_encrypt_decrypt_and_allow_list() {
     let mut addr = vars.clone();
     addr.insert("VAULT_ADDR".into(), server.url.clone());
     assert_eq!(
-        run(&addr, work.path(), &["decrypt", "v.yaml"]).stdout,
+        run_in(&addr, work.path(), &["decrypt", "v.yaml"]).stdout,
         plain
     );
 
     // A wrong token: a clear 403, no token in the message.
     let mut wrong = allowed.clone();
     wrong.insert("VAULT_TOKEN".into(), "not-the-token".into());
-    let out = run(&wrong, work.path(), &["decrypt", "v.yaml"]);
+    let out = run_in(&wrong, work.path(), &["decrypt", "v.yaml"]);
     assert_eq!(out.status.code(), Some(128));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -93,7 +79,7 @@ fn vault_transit_encrypt_decrypt_and_allow_list() {
     // Server down: a clear error, the file untouched.
     let before = std::fs::read(work.path().join("v.yaml")).expect("read");
     drop(server);
-    let out = run(&allowed, work.path(), &["decrypt", "-i", "v.yaml"]);
+    let out = run_in(&allowed, work.path(), &["decrypt", "-i", "v.yaml"]);
     assert_ne!(out.status.code(), Some(0));
     assert_eq!(
         std::fs::read(work.path().join("v.yaml")).expect("read"),

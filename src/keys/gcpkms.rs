@@ -86,11 +86,7 @@ impl GcpKmsKey {
         body: Zeroizing<String>,
         field: &str,
     ) -> Result<Zeroizing<String>, KeyError> {
-        let what = if op == "encrypt" {
-            "encrypt the data key"
-        } else {
-            "decrypt the data key"
-        };
+        let what = super::rest::op_phrase(op);
         let tok = token::access_token(ctx).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} with GCP KMS key {}: {}",

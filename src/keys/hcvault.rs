@@ -229,11 +229,7 @@ impl VaultKey {
         body: Zeroizing<String>,
         field: &str,
     ) -> Result<Zeroizing<String>, KeyError> {
-        let what = if op == "encrypt" {
-            "encrypt the data key"
-        } else {
-            "decrypt the data key"
-        };
+        let what = super::rest::op_phrase(op);
         self.check_allowed(ctx)?;
         let (token, source) = self.token(ctx)?;
         let url = self.url(op);

@@ -571,3 +571,12 @@ mod tests {
         );
     }
 }
+
+/// What a wrap/unwrap call does, for error messages (`op` is `encrypt` or `decrypt`).
+pub(crate) fn op_phrase(op: &str) -> &'static str {
+    if op == "encrypt" {
+        "encrypt the data key"
+    } else {
+        "decrypt the data key"
+    }
+}

@@ -101,6 +101,15 @@ pub fn leafseal(vars: &HashMap<String, String>) -> Command {
     c
 }
 
+/// Runs the leafseal binary in `dir` with only `vars` and no stdin.
+pub fn run_in(vars: &HashMap<String, String>, dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = leafseal(vars);
+    c.current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    c.output().expect("run leafseal")
+}
+
 /// Lowercase hex.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
