@@ -2,6 +2,10 @@ use leafseal::format::{EmitOptions, Format};
 use leafseal::keys::KeyContext;
 use leafseal::ops;
 use std::time::Instant;
+// The same allocator as the binary, so the phases match what `leafseal decrypt` does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let path = std::env::args().nth(1).unwrap();
     let bytes = std::fs::read(&path).unwrap();
