@@ -59,20 +59,22 @@ impl Plan<'_> {
     fn one_keep(&self, file: &str) -> Result<(Output, Format, Document), Error> {
         let a = self.a;
         let name = a.io.name(file);
-        let input = crate::io::read_input(file)?;
+        let mut input = crate::io::read_input(file)?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
         let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
+        // The encrypted input holds nothing that is not on disk already: free it now,
+        // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
+        drop(std::mem::take(&mut *input));
         let opened = ops::open_for_reading(loaded, &self.ctx, &self.open)?;
         for w in &opened.warnings {
             cli::warn(&format!("{name}: {w}"));
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
         let out = render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?;
-        drop(input);
         let ops::Opened { doc, .. } = opened;
         Ok((out, out_fmt, doc))
     }

@@ -60,6 +60,9 @@ pub enum DocumentError {
         #[source]
         source: CryptoError,
     },
+    /// A decryption worker thread failed (a poisoned lock); nothing is trusted.
+    #[error("internal error: a decryption worker failed; the file was not decrypted")]
+    Worker,
 }
 
 /// What decryption found besides the plaintext.
@@ -123,14 +126,38 @@ pub fn encrypt_document(
 /// walk order, when parts of the document are decrypted in parallel.
 enum MacSink {
     Hash(MacHasher),
-    Buffer(Zeroizing<Vec<u8>>),
+    Buffer(MacChunks),
+}
+
+/// MAC input kept for later hashing, in fixed-capacity chunks: a growing `Vec` would
+/// leave copies of the plaintext in the memory it frees when it reallocates.
+#[derive(Default)]
+struct MacChunks(Vec<Zeroizing<Vec<u8>>>);
+
+impl MacChunks {
+    const CHUNK: usize = 64 * 1024;
+
+    fn extend(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = self.0.last().map_or(0, |c| c.capacity() - c.len());
+            if room == 0 {
+                self.0.push(Zeroizing::new(Vec::with_capacity(Self::CHUNK)));
+                continue;
+            }
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            if let Some(c) = self.0.last_mut() {
+                c.extend_from_slice(now);
+            }
+            bytes = rest;
+        }
+    }
 }
 
 impl MacSink {
     fn update(&mut self, bytes: &[u8]) {
         match self {
             MacSink::Hash(h) => h.update(bytes),
-            MacSink::Buffer(b) => b.extend_from_slice(bytes),
+            MacSink::Buffer(b) => b.extend(bytes),
         }
     }
 }
@@ -307,7 +334,7 @@ mod parallel {
         Seq(&'t mut [SeqItem], String, bool),
     }
 
-    type Part = Result<(Zeroizing<Vec<u8>>, Option<NonceStash>, usize), DocumentError>;
+    type Part = Result<(MacChunks, Option<NonceStash>, usize), DocumentError>;
 
     pub(super) fn decrypt(
         doc: &mut Document,
@@ -361,9 +388,16 @@ mod parallel {
         }
         runs.push(Run::Items(after, String::new(), false));
 
-        let slots: Vec<std::sync::Mutex<Option<Part>>> =
-            runs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        // Workers take runs in order and leave each result in its slot; this thread hashes
+        // the MAC parts in walk order as they arrive, overlapping SHA-512 with decryption.
+        let total = runs.len();
+        let slots = std::sync::Mutex::new((0..total).map(|_| None).collect::<Vec<Option<Part>>>());
+        let ready = std::sync::Condvar::new();
         let queue = std::sync::Mutex::new(runs.into_iter().enumerate());
+        let mut mac = MacHasher::new(mac_only_encrypted);
+        let mut stash = keep_stash.then(NonceStash::new);
+        let mut clear_comments = 0;
+        let mut failed = Some(DocumentError::Worker);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
@@ -371,28 +405,54 @@ mod parallel {
                         let next = queue.lock().ok().and_then(|mut q| q.next());
                         let Some((i, run)) = next else { break };
                         let part = run_one(run, cipher, sel, mac_only_encrypted, keep_stash);
-                        if let Ok(mut slot) = slots[i].lock() {
+                        if let Ok(mut slots) = slots.lock()
+                            && let Some(slot) = slots.get_mut(i)
+                        {
                             *slot = Some(part);
                         }
+                        ready.notify_one();
                     }
                 });
             }
-        });
-        let mut mac = MacHasher::new(mac_only_encrypted);
-        let mut stash = keep_stash.then(NonceStash::new);
-        let mut clear_comments = 0;
-        for slot in slots {
-            let part = slot.into_inner().ok().flatten()?;
-            match part {
-                Err(e) => return Some(Err(e)),
-                Ok((bytes, local, clear)) => {
-                    mac.update(&bytes);
-                    if let (Some(s), Some(l)) = (stash.as_mut(), local) {
-                        s.append(l);
+            for i in 0..total {
+                let part = {
+                    let Ok(mut guard) = slots.lock() else { return };
+                    loop {
+                        match guard.get_mut(i).map(Option::take) {
+                            Some(Some(part)) => break part,
+                            Some(None) => match ready.wait(guard) {
+                                Ok(g) => guard = g,
+                                Err(_) => return,
+                            },
+                            None => return,
+                        }
                     }
-                    clear_comments += clear;
+                };
+                match part {
+                    Err(e) => {
+                        // Stop handing out work; the workers finish their current run.
+                        if let Ok(mut q) = queue.lock() {
+                            q.by_ref().for_each(drop);
+                        }
+                        failed = Some(e);
+                        return;
+                    }
+                    Ok((bytes, local, clear)) => {
+                        for c in &bytes.0 {
+                            mac.update(c);
+                        }
+                        if let (Some(s), Some(l)) = (stash.as_mut(), local) {
+                            s.append(l);
+                        }
+                        clear_comments += clear;
+                    }
                 }
             }
+            // Every part arrived and was hashed in order.
+            failed = None;
+        });
+        if let Some(e) = failed {
+            return Some(Err(e));
         }
         Some(Ok((
             Decrypted {
@@ -413,7 +473,7 @@ mod parallel {
         let mut d = LeafDecryptor {
             cipher,
             mac_only_encrypted,
-            mac: MacSink::Buffer(Zeroizing::new(Vec::new())),
+            mac: MacSink::Buffer(MacChunks::default()),
             stash: keep_stash.then(NonceStash::new),
             clear_comments: 0,
         };
@@ -429,7 +489,7 @@ mod parallel {
         }
         let bytes = match d.mac {
             MacSink::Buffer(b) => b,
-            MacSink::Hash(_) => Zeroizing::new(Vec::new()),
+            MacSink::Hash(_) => MacChunks::default(),
         };
         Ok((bytes, d.stash, d.clear_comments))
     }
@@ -487,6 +547,21 @@ mod tests {
         top.push("services", Value::Map(services));
         top.push("tail", Value::str("end"));
         Document::single(top)
+    }
+
+    #[test]
+    fn mac_chunks_keep_every_byte_in_order_without_reallocating() {
+        let mut c = MacChunks::default();
+        let mut all = Vec::new();
+        for i in 0..5000u32 {
+            let piece: Vec<u8> = (0..(i % 97) * 3).map(|j| (i + j) as u8).collect();
+            c.extend(&piece);
+            all.extend_from_slice(&piece);
+        }
+        assert!(c.0.len() > 2, "several chunks");
+        assert!(c.0.iter().all(|ch| ch.capacity() == MacChunks::CHUNK));
+        let joined: Vec<u8> = c.0.iter().flat_map(|ch| ch.iter().copied()).collect();
+        assert_eq!(joined, all);
     }
 
     #[test]
