@@ -1,3 +1,6 @@
+//! Prints the time of each phase of decrypting one file (a measuring tool, not a test).
+#![allow(clippy::unwrap_used)]
+
 use leafseal::format::{EmitOptions, Format};
 use leafseal::keys::KeyContext;
 use leafseal::ops;
