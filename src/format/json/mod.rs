@@ -17,11 +17,14 @@ use crate::tree::Value;
 
 pub mod emit;
 pub mod parse;
+mod parse_par;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_fixtures;
+#[cfg(test)]
+mod tests_par;
 
 /// The key of the metadata member.
 const SOPS_KEY: &str = "sops";

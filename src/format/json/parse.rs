@@ -14,13 +14,16 @@ use crate::tree::SeqItem;
 use crate::tree::Text;
 use crate::tree::Value;
 
+use super::parse_par::FragState;
+use super::parse_par::Join;
+
 /// The deepest nesting of objects and arrays accepted (the top-level object counts as 1).
 pub const MAX_DEPTH: usize = 10_000;
 
 const FORMAT: &str = "json";
 
 /// An open container while parsing.
-enum Frame {
+pub(super) enum Frame {
     /// An object being filled, with the key of the member whose value comes next.
     Obj(Map, String),
     /// An array being filled.
@@ -35,33 +38,67 @@ enum Next {
     Close,
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    pos: usize,
+/// How [`Parser::run`] behaves at the few points where a whole-document parse and a
+/// fragment parse (see [`super::parse_par`]) differ.
+pub(super) enum Mode<'m, 'scope> {
+    /// Parsing a whole document from its start; the optional join offers a fragment parsed
+    /// by another thread at one member/element boundary.
+    Whole(Option<&'m mut Join<'scope>>),
+    /// Parsing a fragment that starts inside containers opened before it.
+    Fragment(&'m mut FragState<'scope>),
+}
+
+/// What [`Parser::run`] ends with.
+pub(super) enum Outcome {
+    /// A whole-document parse: the complete top-level value.
+    Value(Value),
+    /// A fragment parse: the closing bracket of the last level is at this offset and only
+    /// whitespace follows it.
+    FragmentEnd(usize),
+}
+
+/// The message of the depth-limit error.
+const TOO_DEEP: &str = "nesting too deep (more than 10000 levels)";
+
+/// The reader's state: the input and the position in it.
+pub(super) struct Parser<'a> {
+    pub(super) s: &'a [u8],
+    pub(super) pos: usize,
+    /// The longest valid UTF-8 prefix of `s[..end]` for some `end` (see `validate_lo`),
+    /// so strings in it are taken without validating them again.
+    lo: &'a str,
+    /// The longest valid UTF-8 prefix of `s[hi_at..]` (empty until `validate_hi`).
+    hi: &'a str,
+    hi_at: usize,
+    /// Comma boundaries at or after this offset are offered to [`Parser::at_boundary`].
+    pub(super) splice_at: usize,
+    /// Errors without line and column (the fragment thread's errors are never shown).
+    pub(super) quiet: bool,
 }
 
 /// Parses a whole JSON document whose top level must be an object.
+///
+/// Large inputs are read by two threads when more than one CPU is available (see
+/// `parse_par`); the result and any error are exactly those of the sequential reader.
 pub fn parse_top_object(input: &[u8]) -> Result<Map, FormatError> {
-    let mut p = Parser { s: input, pos: 0 };
-    p.skip_ws();
-    match p.peek() {
-        None => return Err(p.err("empty input: expected a JSON object")),
-        Some(b'{') => {}
-        Some(_) => {
-            return Err(p.err(
-                "the top level of a JSON file must be an object (starting with '{'), \
-                 not an array or another type",
-            ));
-        }
-    }
-    let value = p.parse_value()?;
-    p.skip_ws();
-    if p.pos != p.s.len() {
-        return Err(p.err("unexpected data after the top-level object"));
-    }
-    match value {
-        Value::Map(m) => Ok(m),
-        _ => Err(FormatError::new(FORMAT, "the top level must be an object")),
+    super::parse_par::parse_top_object_with(input, super::parse_par::DEFAULT_THRESHOLD)
+}
+
+/// The sequential reader (one thread).
+pub(super) fn parse_sequential(input: &[u8]) -> Result<Map, FormatError> {
+    let mut p = Parser::new(input);
+    p.validate_lo(input.len());
+    p.top_object(None)
+}
+
+/// The longest prefix of `b` that is valid UTF-8.
+fn valid_prefix(b: &[u8]) -> &str {
+    match std::str::from_utf8(b) {
+        Ok(s) => s,
+        Err(e) => b
+            .get(..e.valid_up_to())
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .unwrap_or(""),
     }
 }
 
@@ -78,24 +115,120 @@ const STRING_STOP: [bool; 256] = {
     t
 };
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
+/// The length of the run of ordinary string bytes at the start of `r` (up to the first
+/// `"`, `\\` or control character, or all of `r`).
+pub(super) fn string_run(r: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut n = 0;
+    // Eight bytes at a time (SWAR): a byte's high bit is set in `hit` when it is below 0x20,
+    // `"` or `\\`. A borrow can only set bits above a byte that really matches, so the
+    // lowest set bit is exact.
+    while let Some(chunk) = r.get(n..n + 8).and_then(|c| <[u8; 8]>::try_from(c).ok()) {
+        let x = u64::from_le_bytes(chunk);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        let hit =
+            (x.wrapping_sub(ONES * 0x20) | quote.wrapping_sub(ONES) | slash.wrapping_sub(ONES))
+                & !x
+                & HIGH;
+        if hit != 0 {
+            return n + (hit.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    for &c in r.get(n..).unwrap_or(&[]) {
+        if STRING_STOP[usize::from(c)] {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+impl<'a> Parser<'a> {
+    /// A parser at offset 0 of `s` with no validated text yet.
+    pub(super) fn new(s: &'a [u8]) -> Self {
+        Parser {
+            s,
+            pos: 0,
+            lo: "",
+            hi: "",
+            hi_at: 0,
+            splice_at: usize::MAX,
+            quiet: false,
+        }
+    }
+
+    /// Validates `s[..end]` once, so strings in it are taken without validating again.
+    pub(super) fn validate_lo(&mut self, end: usize) {
+        self.lo = valid_prefix(self.s.get(..end).unwrap_or(self.s));
+    }
+
+    /// Validates `s[at..]` once, so strings in it are taken without validating again.
+    pub(super) fn validate_hi(&mut self, at: usize) {
+        self.hi_at = at;
+        self.hi = valid_prefix(self.s.get(at..).unwrap_or(&[]));
+    }
+
+    /// `s[a..b]` as text when it lies in an already validated part.
+    fn text(&self, a: usize, b: usize) -> Option<&'a str> {
+        if b <= self.lo.len() {
+            self.lo.get(a..b)
+        } else if a >= self.hi_at && b - self.hi_at <= self.hi.len() {
+            self.hi.get(a - self.hi_at..b - self.hi_at)
+        } else {
+            None
+        }
+    }
+
+    /// The whole document: one object, then only whitespace.
+    pub(super) fn top_object(&mut self, join: Option<&mut Join<'_>>) -> Result<Map, FormatError> {
+        self.skip_ws();
+        match self.peek() {
+            None => return Err(self.err("empty input: expected a JSON object")),
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(self.err(
+                    "the top level of a JSON file must be an object (starting with '{'), \
+                     not an array or another type",
+                ));
+            }
+        }
+        let value = match self.run(Vec::new(), Mode::Whole(join))? {
+            Outcome::Value(v) => v,
+            Outcome::FragmentEnd(_) => return Err(self.err("internal parser error")),
+        };
+        self.skip_ws();
+        if self.pos != self.s.len() {
+            return Err(self.err("unexpected data after the top-level object"));
+        }
+        match value {
+            Value::Map(m) => Ok(m),
+            _ => Err(FormatError::new(FORMAT, "the top level must be an object")),
+        }
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
 
-    fn skip_ws(&mut self) {
+    pub(super) fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
     /// An error at the current position.
-    fn err(&self, msg: &str) -> FormatError {
+    pub(super) fn err(&self, msg: &str) -> FormatError {
         self.err_at(msg, self.pos)
     }
 
     /// An error at a byte offset, reported as 1-based line and column (in characters).
     fn err_at(&self, msg: &str, at: usize) -> FormatError {
+        if self.quiet {
+            return FormatError::new(FORMAT, msg);
+        }
         let upto = self.s.get(..at).unwrap_or(self.s);
         let line = 1 + upto.iter().filter(|&&b| b == b'\n').count();
         let line_start = upto.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
@@ -116,16 +249,59 @@ impl Parser<'_> {
         }
     }
 
-    /// Parses one value (with everything nested in it) starting at the current position.
-    fn parse_value(&mut self) -> Result<Value, FormatError> {
-        let mut stack: Vec<Frame> = Vec::new();
+    /// Checks the depth limit before opening a container while `open` containers are open.
+    fn check_depth(&self, open: usize, mode: &mut Mode<'_, '_>) -> Result<(), FormatError> {
+        if let Mode::Fragment(f) = mode {
+            // The whole parse has `d - 1 - popped + open` containers open here, where `d`
+            // is its depth at the fragment's start (checked when the fragment is offered).
+            f.max_rel = f.max_rel.max(open as isize - f.popped as isize);
+        }
+        // In fragment mode `d - 1 - popped >= 0` for any fragment the whole parse accepts,
+        // so `open >= MAX_DEPTH` means the whole parse fails here too.
+        if open >= MAX_DEPTH {
+            return Err(self.err(TOO_DEEP));
+        }
+        Ok(())
+    }
+
+    /// After a `,` and the whitespace after it: offers the boundary to the join (whole
+    /// mode) or checks for cancellation (fragment mode). True when a fragment was spliced
+    /// in and the innermost container is now at its closing bracket.
+    fn at_boundary(
+        &mut self,
+        stack: &mut Vec<Frame>,
+        mode: &mut Mode<'_, '_>,
+    ) -> Result<bool, FormatError> {
+        if self.pos < self.splice_at {
+            return Ok(false);
+        }
+        match mode {
+            Mode::Whole(Some(join)) => join.offer(self, stack),
+            Mode::Whole(None) => Ok(false),
+            Mode::Fragment(f) => {
+                if f.cancelled() {
+                    Err(self.err("cancelled"))
+                } else {
+                    Ok(false)
+                }
+            }
+        }
+    }
+
+    /// Runs the reader from the current position with the given open containers: parses
+    /// one value (with everything nested in it) and attaches it, closing containers as
+    /// needed, until the bottom container closes (whole mode: returns the completed
+    /// value) or, in fragment mode, until the input ends after a closed level.
+    pub(super) fn run(
+        &mut self,
+        mut stack: Vec<Frame>,
+        mut mode: Mode<'_, '_>,
+    ) -> Result<Outcome, FormatError> {
         'value: loop {
             self.skip_ws();
             let mut value = match self.peek() {
                 Some(b'{') => {
-                    if stack.len() >= MAX_DEPTH {
-                        return Err(self.err("nesting too deep (more than 10000 levels)"));
-                    }
+                    self.check_depth(stack.len(), &mut mode)?;
                     self.pos += 1;
                     self.skip_ws();
                     if self.peek() == Some(b'}') {
@@ -138,9 +314,7 @@ impl Parser<'_> {
                     }
                 }
                 Some(b'[') => {
-                    if stack.len() >= MAX_DEPTH {
-                        return Err(self.err("nesting too deep (more than 10000 levels)"));
-                    }
+                    self.check_depth(stack.len(), &mut mode)?;
                     self.pos += 1;
                     self.skip_ws();
                     if self.peek() == Some(b']') {
@@ -161,7 +335,7 @@ impl Parser<'_> {
             // Attach the completed value to its container, closing containers as needed.
             loop {
                 let next = match stack.last_mut() {
-                    None => return Ok(value),
+                    None => return Ok(Outcome::Value(value)),
                     Some(Frame::Obj(map, key)) => {
                         map.0.push(Item::Entry(std::mem::take(key), value));
                         self.skip_ws();
@@ -169,8 +343,15 @@ impl Parser<'_> {
                             Some(b',') => {
                                 self.pos += 1;
                                 self.skip_ws();
-                                *key = self.parse_key()?;
-                                Next::More
+                                if self.at_boundary(&mut stack, &mut mode)? {
+                                    Next::Close
+                                } else {
+                                    let k = self.parse_key()?;
+                                    if let Some(Frame::Obj(_, key)) = stack.last_mut() {
+                                        *key = k;
+                                    }
+                                    Next::More
+                                }
                             }
                             Some(b'}') => Next::Close,
                             Some(_) => {
@@ -185,7 +366,12 @@ impl Parser<'_> {
                         match self.peek() {
                             Some(b',') => {
                                 self.pos += 1;
-                                Next::More
+                                self.skip_ws();
+                                if self.at_boundary(&mut stack, &mut mode)? {
+                                    Next::Close
+                                } else {
+                                    Next::More
+                                }
                             }
                             Some(b']') => Next::Close,
                             Some(_) => {
@@ -198,6 +384,14 @@ impl Parser<'_> {
                 match next {
                     Next::More => continue 'value,
                     Next::Close => {
+                        if let Mode::Fragment(f) = &mut mode
+                            && stack.len() == 1
+                        {
+                            match f.close_level(self, &mut stack)? {
+                                Some(end) => return Ok(Outcome::FragmentEnd(end)),
+                                None => continue 'value,
+                            }
+                        }
                         self.pos += 1;
                         value = match stack.pop() {
                             Some(Frame::Obj(map, _)) => Value::Map(map),
@@ -220,7 +414,7 @@ impl Parser<'_> {
     }
 
     /// An object key followed by `:`; the current position is at the key's opening quote.
-    fn parse_key(&mut self) -> Result<String, FormatError> {
+    pub(super) fn parse_key(&mut self) -> Result<String, FormatError> {
         if self.peek() != Some(b'"') {
             return Err(if self.pos >= self.s.len() {
                 self.unexpected()
@@ -244,16 +438,7 @@ impl Parser<'_> {
         let mut escaped = false;
         loop {
             // Skip the run of ordinary bytes in one pass, then look at what stopped it.
-            let run = self.s.get(i..).map(|r| {
-                let mut n = 0;
-                for &c in r {
-                    if STRING_STOP[usize::from(c)] {
-                        break;
-                    }
-                    n += 1;
-                }
-                n
-            });
+            let run = self.s.get(i..).map(string_run);
             let run = run.filter(|&n| i + n < self.s.len());
             let Some(run) = run else {
                 return Err(self.err_at("unterminated string", self.s.len()));
@@ -271,6 +456,8 @@ impl Parser<'_> {
         let raw = self.s.get(start..i).unwrap_or(&[]);
         let out = if escaped {
             self.unescape(raw, start)?
+        } else if let Some(text) = self.text(start, i) {
+            String::from(text)
         } else {
             match std::str::from_utf8(raw) {
                 Ok(s) => String::from(s),
