@@ -2,8 +2,9 @@
 //! in one pass.
 //!
 //! Iterative (explicit stack), so deep trees do not overflow the stack. The output buffer
-//! is wiped when it grows and when it is dropped, so plaintext does not linger in freed
-//! memory.
+//! is sized from a cheap estimate (module `estimate`) so it rarely grows; every buffer that
+//! held output is wiped when it grows, is merged or is dropped, so plaintext does not
+//! linger in freed memory. A large document is written on several threads (module `par`).
 
 use zeroize::Zeroizing;
 
@@ -14,6 +15,21 @@ use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::SeqItem;
 use crate::tree::Value;
+
+mod estimate;
+mod number;
+pub(crate) mod par;
+#[cfg(test)]
+mod tests;
+
+pub(crate) use estimate::estimate_items;
+pub(crate) use estimate::estimate_seq;
+pub(crate) use estimate::with_slack;
+pub use number::format_float;
+#[cfg(test)]
+pub(crate) use number::short_decimal;
+use number::write_float;
+use number::write_int;
 
 const FORMAT: &str = "json";
 
@@ -36,44 +52,78 @@ pub fn indent_unit(opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
     }
 }
 
-/// An output buffer that never leaves copies of its contents in freed memory.
+/// An output buffer that never leaves copies of its contents in freed memory: every
+/// buffer that held output is overwritten with zeros before it is freed (when it grows,
+/// when it is dropped).
 pub struct SecureBuf {
-    buf: Output,
+    buf: Vec<u8>,
+}
+
+/// Overwrites the written part of a buffer with zeros and empties it. Only `..len` is
+/// wiped: the writer never truncates, so nothing was ever written past `len`. A plain
+/// `fill` (a vectorised `memset`) followed by an optimisation barrier, so the stores are
+/// kept although the memory is freed right after; several times faster than a volatile
+/// byte loop on megabytes of output.
+pub(crate) fn wipe(buf: &mut Vec<u8>) {
+    buf.fill(0);
+    zeroize::optimization_barrier(buf.as_slice());
+    buf.clear();
 }
 
 impl SecureBuf {
     /// An empty buffer with some initial capacity.
     pub fn with_capacity(cap: usize) -> Self {
         SecureBuf {
-            buf: Zeroizing::new(Vec::with_capacity(cap)),
+            buf: Vec::with_capacity(cap),
         }
     }
 
+    #[inline]
     fn reserve(&mut self, extra: usize) {
-        let need = self.buf.len().saturating_add(extra);
-        if need > self.buf.capacity() {
-            let cap = need.max(self.buf.capacity().saturating_mul(2)).max(256);
-            let mut grown = Zeroizing::new(Vec::with_capacity(cap));
-            grown.extend_from_slice(&self.buf);
-            // The old buffer is zeroized when it is dropped here.
-            self.buf = grown;
+        if extra > self.buf.capacity() - self.buf.len() {
+            self.grow(extra);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, extra: usize) {
+        let need = self.buf.len().saturating_add(extra);
+        let cap = need.max(self.buf.capacity().saturating_mul(2)).max(256);
+        let mut grown = Vec::with_capacity(cap);
+        grown.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, grown);
+        wipe(&mut old);
     }
 
     /// Appends bytes.
+    #[inline]
     pub fn push(&mut self, b: &[u8]) {
         self.reserve(b.len());
         self.buf.extend_from_slice(b);
     }
 
+    #[inline]
     fn byte(&mut self, b: u8) {
         self.reserve(1);
         self.buf.push(b);
     }
 
+    /// Appends another buffer's bytes and wipes it.
+    pub(crate) fn append(&mut self, mut other: SecureBuf) {
+        self.push(&other.buf);
+        wipe(&mut other.buf);
+    }
+
     /// The finished output.
-    pub fn finish(self) -> Output {
-        self.buf
+    pub fn finish(mut self) -> Output {
+        Zeroizing::new(std::mem::take(&mut self.buf))
+    }
+}
+
+impl Drop for SecureBuf {
+    fn drop(&mut self) {
+        wipe(&mut self.buf);
     }
 }
 
@@ -99,20 +149,37 @@ enum Frame<'a> {
 }
 
 /// The writer state.
-struct Writer<'a> {
-    out: SecureBuf,
+pub(crate) struct Writer<'a> {
+    pub(crate) out: SecureBuf,
     unit: &'a [u8],
+    /// A newline followed by the indentation unit repeated for the deepest level so far.
+    indent: Vec<u8>,
+    /// The nesting depth of the bottom frame's container (its members are one deeper).
+    pub(crate) base_depth: usize,
     stack: Vec<Frame<'a>>,
 }
 
 /// Writes the top-level object of a document, with `meta` appended as a last `sops`
 /// member, and a final newline.
+///
+/// A large document (one top-level map or list with thousands of elements) is written
+/// on several threads; the output is the same.
 pub fn emit_top(map: &Map, meta: Option<&Map>, unit: &[u8]) -> Result<Output, FormatError> {
-    let mut w = Writer {
-        out: SecureBuf::with_capacity(4096),
-        unit,
-        stack: Vec::new(),
-    };
+    if let Some(out) = par::emit_top(map, meta, unit, par::MIN_ITEMS) {
+        return out;
+    }
+    emit_top_sequential(map, meta, unit)
+}
+
+/// [`emit_top`] on the calling thread only.
+pub(crate) fn emit_top_sequential(
+    map: &Map,
+    meta: Option<&Map>,
+    unit: &[u8],
+) -> Result<Output, FormatError> {
+    let est = estimate_items(&map.0, 1, unit.len())
+        .saturating_add(meta.map_or(0, |m| estimate_items(&m.0, 2, unit.len())));
+    let mut w = Writer::new(SecureBuf::with_capacity(with_slack(est)), unit, 0);
     let has_entries = map.0.iter().any(|i| matches!(i, Item::Entry(..)));
     if !has_entries && meta.is_none() {
         w.out.push(b"{}");
@@ -123,7 +190,7 @@ pub fn emit_top(map: &Map, meta: Option<&Map>, unit: &[u8]) -> Result<Output, Fo
             extra: meta.map(|m| ("sops", m)),
             first: true,
         });
-        w.run()?;
+        w.run(false)?;
     }
     w.out.byte(b'\n');
     Ok(w.out.finish())
@@ -132,22 +199,73 @@ pub fn emit_top(map: &Map, meta: Option<&Map>, unit: &[u8]) -> Result<Output, Fo
 /// Writes one value on its own, indented the same way, without a final newline (as
 /// sops's `EmitValue`).
 pub fn emit_single(value: &Value, unit: &[u8]) -> Result<Output, FormatError> {
-    let mut w = Writer {
-        out: SecureBuf::with_capacity(256),
-        unit,
-        stack: Vec::new(),
-    };
+    let mut w = Writer::new(SecureBuf::with_capacity(256), unit, 0);
     w.open(Node::Value(value))?;
-    w.run()?;
+    w.run(false)?;
     Ok(w.out.finish())
 }
 
 impl<'a> Writer<'a> {
-    fn newline(&mut self) {
-        self.out.byte(b'\n');
-        for _ in 0..self.stack.len() {
-            self.out.push(self.unit);
+    pub(crate) fn new(out: SecureBuf, unit: &'a [u8], base_depth: usize) -> Self {
+        Writer {
+            out,
+            unit,
+            indent: vec![b'\n'],
+            base_depth,
+            stack: Vec::new(),
         }
+    }
+
+    /// Writes a newline and the indentation for the current depth.
+    #[inline]
+    fn newline(&mut self) {
+        self.newline_at(self.base_depth + self.stack.len());
+    }
+
+    /// Writes a newline and the indentation for `depth`.
+    pub(crate) fn newline_at(&mut self, depth: usize) {
+        let n = depth.saturating_mul(self.unit.len()).saturating_add(1);
+        while self.indent.len() < n {
+            self.indent.extend_from_slice(self.unit);
+        }
+        self.out.push(self.indent.get(..n).unwrap_or(b"\n"));
+    }
+
+    /// Writes the members of a map slice (each preceded by `,` unless `first`), at
+    /// `base_depth + 1`; the closing brace only if `close`.
+    pub(crate) fn map_members(
+        &mut self,
+        items: &'a [Item],
+        extra: Option<(&'a str, &'a Map)>,
+        first: bool,
+        close: bool,
+    ) -> Result<(), FormatError> {
+        self.stack.push(Frame::Map {
+            items: items.iter(),
+            extra,
+            first,
+        });
+        self.run(!close)
+    }
+
+    /// Writes list elements (each preceded by `,` unless `first`) at `base_depth + 1`,
+    /// without the closing bracket.
+    pub(crate) fn seq_members(
+        &mut self,
+        items: &'a [SeqItem],
+        first: bool,
+    ) -> Result<(), FormatError> {
+        self.stack.push(Frame::Seq {
+            items: items.iter(),
+            first,
+        });
+        self.run(true)
+    }
+
+    /// Writes a key and `": "`.
+    pub(crate) fn key(&mut self, k: &str) {
+        write_str(&mut self.out, k);
+        self.out.push(b": ");
     }
 
     /// Writes a scalar, or the opening bracket of a non-empty container (pushing a frame).
@@ -172,10 +290,13 @@ impl<'a> Writer<'a> {
             Value::Str(s) => write_str(&mut self.out, s),
             Value::Bytes(b) => write_string(&mut self.out, b),
             Value::Int(i) => write_int(&mut self.out, *i),
-            Value::Float(f) => self.out.push(format_float(*f)?.as_bytes()),
+            Value::Float(f) => write_float(&mut self.out, *f)?,
             Value::Bool(true) => self.out.push(b"true"),
             Value::Bool(false) => self.out.push(b"false"),
-            Value::Time(t) => write_string(&mut self.out, t.to_rfc3339_nano().as_bytes()),
+            Value::Time(t) => {
+                let s = Zeroizing::new(t.to_rfc3339_nano());
+                write_string(&mut self.out, s.as_bytes());
+            }
             Value::Null => self.out.push(b"null"),
         }
         Ok(())
@@ -195,8 +316,9 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Writes the remaining members of every open container.
-    fn run(&mut self) -> Result<(), FormatError> {
+    /// Writes the remaining members of every open container, closing each; the bottom
+    /// container is left open when `keep_open`.
+    fn run(&mut self, keep_open: bool) -> Result<(), FormatError> {
         loop {
             let (next, is_map) = match self.stack.last_mut() {
                 None => return Ok(()),
@@ -230,13 +352,15 @@ impl<'a> Writer<'a> {
                     }
                     self.newline();
                     if let Some(k) = key {
-                        write_str(&mut self.out, k);
-                        self.out.push(b": ");
+                        self.key(k);
                     }
                     self.open(node)?;
                 }
                 None => {
                     self.stack.pop();
+                    if keep_open && self.stack.is_empty() {
+                        return Ok(());
+                    }
                     self.newline();
                     self.out.byte(if is_map { b'}' } else { b']' });
                 }
@@ -286,14 +410,48 @@ fn write_str(out: &mut SecureBuf, s: &str) {
     out.byte(b'"');
 }
 
+/// The index of the first byte of `s` that is [`SPECIAL`]. Eight bytes at a time: a
+/// word is only looked at byte by byte when it holds a byte below 0x20 or one of the
+/// special values (the usual "has zero byte" bit trick, exact as a yes/no answer).
+#[inline]
+fn first_special(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    #[inline(always)]
+    fn has_zero(v: u64) -> u64 {
+        v.wrapping_sub(LO) & !v & HI
+    }
+    let special = |b: &u8| SPECIAL[usize::from(*b)];
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let w = u64::from_le_bytes(word);
+        let hit = (w.wrapping_sub(LO * 0x20) & !w & HI)
+            | has_zero(w ^ (LO * u64::from(b'"')))
+            | has_zero(w ^ (LO * u64::from(b'\\')))
+            | has_zero(w ^ (LO * u64::from(b'<')))
+            | has_zero(w ^ (LO * u64::from(b'>')))
+            | has_zero(w ^ (LO * u64::from(b'&')))
+            | has_zero(w ^ (LO * 0xE2));
+        if hit != 0 {
+            return c.iter().position(special).map(|p| base + p);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(special)
+        .map(|p| base + p)
+}
+
 /// Writes valid UTF-8 string content with Go's escapes.
 fn write_valid(out: &mut SecureBuf, s: &[u8]) {
     let mut start = 0;
     let mut i = 0;
-    while let Some(off) = s
-        .get(i..)
-        .and_then(|r| r.iter().position(|&b| SPECIAL[usize::from(b)]))
-    {
+    while let Some(off) = s.get(i..).and_then(first_special) {
         i += off;
         let b = s.get(i).copied().unwrap_or(0);
         let (esc, len): (&[u8], usize) = match b {
@@ -326,48 +484,4 @@ fn write_valid(out: &mut SecureBuf, s: &[u8]) {
         start = i;
     }
     out.push(s.get(start..).unwrap_or(&[]));
-}
-
-/// Writes an integer in decimal without allocating.
-fn write_int(out: &mut SecureBuf, n: i64) {
-    let mut buf = [0u8; 20];
-    let mut pos = buf.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        pos -= 1;
-        if let Some(slot) = buf.get_mut(pos) {
-            *slot = b'0' + (u % 10) as u8;
-        }
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    if n < 0 {
-        out.byte(b'-');
-    }
-    out.push(buf.get(pos..).unwrap_or(&[]));
-}
-
-/// Formats a float as Go's `encoding/json` writes a `float64`: shortest round-trip digits,
-/// positional unless |x| < 1e-6 or |x| >= 1e21 (then `1e-7`, `1.5e+21`). NaN and
-/// infinities are an error.
-pub fn format_float(f: f64) -> Result<String, FormatError> {
-    if !f.is_finite() {
-        return Err(FormatError::new(
-            FORMAT,
-            "NaN and infinite numbers cannot be written as JSON",
-        ));
-    }
-    let abs = f.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        let s = format!("{f:e}");
-        Ok(match s.split_once('e') {
-            Some((mant, exp)) if exp.starts_with('-') => format!("{mant}e{exp}"),
-            Some((mant, exp)) => format!("{mant}e+{exp}"),
-            None => s,
-        })
-    } else {
-        Ok(format!("{f}"))
-    }
 }
