@@ -55,6 +55,8 @@ for f in tiny.yaml typical.yaml large.yaml tiny.json typical.json large.json typ
   if [ -f "$enc/rops.$f" ]; then
     fmt=${f##*.}
     run "rops-decrypt-$f" "$rops decrypt --format $fmt < $enc/rops.$f"
+    # The very same file rops wrote, decrypted by leafseal.
+    run "leafseal-decrypt-rops.$f" "$bin decrypt --input-type $fmt $enc/rops.$f"
   fi
 done
 run "leafseal-encrypt-large.yaml" "$bin encrypt --age $recipient $corpus/large.yaml"

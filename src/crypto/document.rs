@@ -8,9 +8,11 @@ use crate::crypto::DataKey;
 use crate::crypto::mac::MacHasher;
 use crate::crypto::nonces::NonceStash;
 use crate::crypto::value;
+use crate::crypto::value::EncFields;
 use crate::crypto::value::EncValue;
 use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
+use crate::tree::Bytes;
 use crate::tree::Document;
 use crate::tree::Text;
 use crate::tree::Value;
@@ -169,6 +171,8 @@ struct LeafDecryptor<'a> {
     mac: MacSink,
     stash: Option<NonceStash>,
     clear_comments: usize,
+    /// Reused for every value's plaintext; wiped on drop.
+    scratch: Zeroizing<Vec<u8>>,
 }
 
 impl LeafDecryptor<'_> {
@@ -199,22 +203,35 @@ impl LeafDecryptor<'_> {
                         path: info.aad.to_owned(),
                         source,
                     };
-                    let enc = EncValue::parse(text).map_err(err)?;
-                    let typ = if enc.typ == ValueType::Comment {
+                    let f = EncFields::parse(text).map_err(err)?;
+                    let typ = if f.typ == ValueType::Comment {
                         ValueType::Str
                     } else {
-                        enc.typ
+                        f.typ
                     };
-                    let iv = enc.iv;
-                    let plain =
-                        value::open_owned(self.cipher, enc, info.aad.as_bytes()).map_err(err)?;
-                    let new = value::value_from_owned(plain, typ).map_err(err)?;
+                    let iv = f.iv;
+                    f.open_into(self.cipher, info.aad.as_bytes(), &mut self.scratch)
+                        .map_err(err)?;
+                    let plain: &[u8] = &self.scratch;
+                    match (typ, std::str::from_utf8(plain)) {
+                        (ValueType::Str | ValueType::Bytes, Ok(p)) => {
+                            // The plaintext is shorter than its `ENC[...]` text: it goes into
+                            // that string's own buffer, so nothing is allocated or freed (a
+                            // free on another thread than the allocating one is costly).
+                            let s = text.as_mut_string();
+                            s.clear();
+                            s.push_str(p);
+                        }
+                        (ValueType::Str | ValueType::Bytes, Err(_)) => {
+                            *v = Value::Bytes(Bytes::new(plain.to_vec()));
+                        }
+                        _ => *v = value::value_from_plaintext(plain, typ).map_err(err)?,
+                    }
                     if let Some(s) = self.stash.as_mut() {
-                        value::with_plaintext(&new, |canon, ctyp| {
+                        value::with_plaintext(v, |canon, ctyp| {
                             s.remember(info.aad.as_bytes(), ctyp, canon, iv)
                         });
                     }
-                    *v = new;
                 }
                 if !self.mac_only_encrypted || info.encrypt {
                     let mac = &mut self.mac;
@@ -300,6 +317,7 @@ fn decrypt_sequential(
         mac: MacSink::Hash(MacHasher::new(mac_only_encrypted)),
         stash: stash.is_some().then(NonceStash::new),
         clear_comments: 0,
+        scratch: Zeroizing::new(Vec::new()),
     };
     walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
         d.visit(info, leaf)
@@ -476,6 +494,7 @@ mod parallel {
             mac: MacSink::Buffer(MacChunks::default()),
             stash: keep_stash.then(NonceStash::new),
             clear_comments: 0,
+            scratch: Zeroizing::new(Vec::new()),
         };
         let dir = Direction::Decrypting;
         let mut f = |info: LeafInfo<'_>, leaf: Leaf<'_>| d.visit(info, leaf);

@@ -81,6 +81,82 @@ pub struct EncValue {
     pub typ: ValueType,
 }
 
+/// A parsed `ENC[...]` value whose ciphertext is still base64 text borrowed from the
+/// input (IV and tag decoded): decrypting it needs no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct EncFields<'a> {
+    /// The ciphertext without the tag, base64.
+    pub data: &'a str,
+    /// The 32-byte nonce.
+    pub iv: [u8; 32],
+    /// The 16-byte GCM tag.
+    pub tag: [u8; 16],
+    /// The declared type.
+    pub typ: ValueType,
+}
+
+impl<'a> EncFields<'a> {
+    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` (text after the closing `]` is
+    /// ignored, as sops does), decoding the IV and the tag but not the data.
+    pub fn parse(s: &'a str) -> Result<EncFields<'a>, CryptoError> {
+        let rest = s.strip_prefix(PREFIX).ok_or(CryptoError::Malformed(
+            "does not start with ENC[AES256_GCM,data:",
+        ))?;
+        let (data, iv, tag, typ) = match split_fast(rest) {
+            Some(fields) => fields,
+            None => split_fields(rest)?,
+        };
+        let (typ, _) = typ
+            .split_once(']')
+            .ok_or(CryptoError::Malformed("missing closing bracket"))?;
+        let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
+        let mut ivbuf = [0u8; 36];
+        let n = STANDARD
+            .decode_slice(iv, &mut ivbuf)
+            .map_err(|_| CryptoError::Malformed("iv is not valid base64 of 32 bytes"))?;
+        let iv: [u8; 32] = ivbuf[..n]
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("iv is not 32 bytes"))?;
+        let mut tagbuf = [0u8; 20];
+        let n = STANDARD
+            .decode_slice(tag, &mut tagbuf)
+            .map_err(|_| CryptoError::Malformed("tag is not valid base64 of 16 bytes"))?;
+        let tag: [u8; 16] = tagbuf[..n]
+            .try_into()
+            .map_err(|_| CryptoError::Malformed("tag is not 16 bytes"))?;
+        Ok(EncFields { data, iv, tag, typ })
+    }
+
+    /// Decodes and decrypts into `buf` (cleared first, its allocation reused), checking
+    /// the tag against the AAD. On failure `buf` holds no plaintext.
+    pub fn open_into(
+        &self,
+        cipher: &ValueCipher,
+        aad: &[u8],
+        buf: &mut Zeroizing<Vec<u8>>,
+    ) -> Result<(), CryptoError> {
+        let need = self.data.len().div_ceil(4).saturating_mul(3);
+        if buf.capacity() < need {
+            // Growing would free the old allocation with earlier plaintext in it.
+            zeroize::Zeroize::zeroize(&mut **buf);
+            buf.reserve(need.max(64));
+        }
+        buf.clear();
+        STANDARD
+            .decode_vec(self.data, buf)
+            .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
+        cipher
+            .0
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(&self.iv),
+                aad,
+                buf.as_mut_slice(),
+                GenericArray::from_slice(&self.tag),
+            )
+            .map_err(|_| CryptoError::Authentication)
+    }
+}
+
 const PREFIX: &str = "ENC[AES256_GCM,data:";
 
 /// The fields of a well-formed value by position (a 44-character IV and a 24-character
@@ -127,35 +203,16 @@ impl EncValue {
     /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. Text after the closing `]` is
     /// ignored, as sops does.
     pub fn parse(s: &str) -> Result<EncValue, CryptoError> {
-        let rest = s.strip_prefix(PREFIX).ok_or(CryptoError::Malformed(
-            "does not start with ENC[AES256_GCM,data:",
-        ))?;
-        let (data, iv, tag, typ) = match split_fast(rest) {
-            Some(fields) => fields,
-            None => split_fields(rest)?,
-        };
-        let (typ, _) = typ
-            .split_once(']')
-            .ok_or(CryptoError::Malformed("missing closing bracket"))?;
-        let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
+        let f = EncFields::parse(s)?;
         let data = STANDARD
-            .decode(data)
+            .decode(f.data)
             .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
-        let mut ivbuf = [0u8; 36];
-        let n = STANDARD
-            .decode_slice(iv, &mut ivbuf)
-            .map_err(|_| CryptoError::Malformed("iv is not valid base64 of 32 bytes"))?;
-        let iv: [u8; 32] = ivbuf[..n]
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("iv is not 32 bytes"))?;
-        let mut tagbuf = [0u8; 20];
-        let n = STANDARD
-            .decode_slice(tag, &mut tagbuf)
-            .map_err(|_| CryptoError::Malformed("tag is not valid base64 of 16 bytes"))?;
-        let tag: [u8; 16] = tagbuf[..n]
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("tag is not 16 bytes"))?;
-        Ok(EncValue { data, iv, tag, typ })
+        Ok(EncValue {
+            data,
+            iv: f.iv,
+            tag: f.tag,
+            typ: f.typ,
+        })
     }
 
     /// Renders the `ENC[...]` text.
