@@ -20,6 +20,10 @@ use leafseal::ops;
 use leafseal::ops::OpenOptions;
 use leafseal::ops::SealPlan;
 
+// The binary's allocator, so that the figures match `leafseal`.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
