@@ -53,10 +53,10 @@ fn leaves(doc: &mut Document) -> Vec<(String, Value)> {
         &Selector::default(),
         Direction::Decrypting,
         &mut |info, leaf| {
-            if let Leaf::Value(v) = leaf {
-                if !matches!(v, Value::Null) {
-                    out.push((info.aad.to_owned(), v.clone()));
-                }
+            if let Leaf::Value(v) = leaf
+                && !matches!(v, Value::Null)
+            {
+                out.push((info.aad.to_owned(), v.clone()));
             }
             Ok(())
         },

@@ -496,6 +496,15 @@ pub(crate) fn parse_token_reply(reply: &Reply, source: &str) -> Result<Token, St
     })
 }
 
+/// What a wrap/unwrap call does, for error messages (`op` is `encrypt` or `decrypt`).
+pub(crate) fn op_phrase(op: &str) -> &'static str {
+    if op == "encrypt" {
+        "encrypt the data key"
+    } else {
+        "decrypt the data key"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,14 +578,5 @@ mod tests {
             json_object(&[("k", "a\"b\\c\n")]).as_str(),
             r#"{"k":"a\"b\\c\u000a"}"#
         );
-    }
-}
-
-/// What a wrap/unwrap call does, for error messages (`op` is `encrypt` or `decrypt`).
-pub(crate) fn op_phrase(op: &str) -> &'static str {
-    if op == "encrypt" {
-        "encrypt the data key"
-    } else {
-        "decrypt the data key"
     }
 }
