@@ -13,16 +13,18 @@ use crate::error::exit;
 
 /// Reads a file, or stdin for `-`.
 pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let mut buf = Zeroizing::new(Vec::new());
     if path == "-" {
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+        let mut buf = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
+        buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
             Error::new(
                 exit::COULD_NOT_READ_INPUT,
                 format!("cannot read standard input: {e}"),
             )
         })?;
-        return Ok(buf);
+        return Ok(buf.finish());
     }
+    // A file's size is known: `read_to_end` allocates once, so no copy is left behind.
+    let mut buf = Zeroizing::new(Vec::new());
     let mut f = fs::File::open(path).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             exit::NO_FILE_SPECIFIED

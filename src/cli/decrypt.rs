@@ -140,7 +140,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     if !many {
         let (out, _, doc) = plan.one_keep(&a.files[0])?;
         let written = a.io.write(&a.files[0], &out);
-        drop(out);
+        crate::secbuf::discard(out);
         exit_wipe(doc);
         written?;
         return Ok(0);
@@ -176,7 +176,9 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         )
         .hint("pass --output-type yaml, decrypt them one at a time, or use --in-place"));
     }
-    let mut all = zeroize::Zeroizing::new(Vec::new());
+    // Sized up front: a growing `Vec` would leave copies of the plaintext behind.
+    let total = outputs.iter().map(|(o, _)| o.len() + 4).sum();
+    let mut all = zeroize::Zeroizing::new(Vec::with_capacity(total));
     for (i, (out, _)) in outputs.iter().enumerate() {
         if i > 0 {
             all.extend_from_slice(b"---\n");

@@ -1,6 +1,5 @@
 //! `leafseal set FILE PATH VALUE`: change one value in place, with a minimal diff.
 
-use std::io::Read;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -65,15 +64,15 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
     if let Some(v) = &a.value {
         return Ok(Zeroizing::new(v.as_bytes().to_vec()));
     }
-    let mut buf = Zeroizing::new(Vec::new());
     if a.value_stdin {
-        std::io::stdin().read_to_end(&mut buf).map_err(|e| {
+        let mut buf = crate::secbuf::SecureBuf::with_capacity(4096);
+        buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
             Error::new(
                 exit::COULD_NOT_READ_INPUT,
                 format!("cannot read standard input: {e}"),
             )
         })?;
-        return Ok(buf);
+        return Ok(buf.finish());
     }
     if let Some(f) = &a.value_file {
         return crate::io::read_input(&f.display().to_string());

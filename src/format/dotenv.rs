@@ -10,6 +10,7 @@
 //! Writing: `#text` for comments, `key=value` for entries (newlines written as `\n`),
 //! then the metadata as `sops_<flat key>=<value>` lines.
 
+use crate::secbuf::SecureBuf;
 use zeroize::Zeroizing;
 
 use crate::format::EmitOptions;
@@ -39,12 +40,12 @@ fn unescape_newlines(s: &str) -> String {
 }
 
 /// Appends `s` with every newline written as the two characters `\n`.
-fn push_escaped(out: &mut Vec<u8>, s: &[u8]) {
+fn push_escaped(out: &mut SecureBuf, s: &[u8]) {
     for &b in s {
         if b == b'\n' {
-            out.extend_from_slice(b"\\n");
+            out.push(b"\\n");
         } else {
-            out.push(b);
+            out.byte(b);
         }
     }
 }
@@ -122,7 +123,7 @@ impl Store for DotenvStore {
         meta: Option<&Map>,
         _opts: &EmitOptions,
     ) -> Result<Output, FormatError> {
-        let mut out: Output = Zeroizing::new(Vec::new());
+        let mut out = SecureBuf::with_capacity(1024);
         if doc.branches.len() > 1 {
             return Err(FormatError::new(
                 FORMAT,
@@ -133,16 +134,16 @@ impl Store for DotenvStore {
             for item in &branch.0 {
                 match item {
                     Item::Comment(c) => {
-                        out.push(b'#');
-                        out.extend_from_slice(c.text.as_bytes());
-                        out.push(b'\n');
+                        out.byte(b'#');
+                        out.push(c.text.as_bytes());
+                        out.byte(b'\n');
                     }
                     Item::Entry(key, value) => {
                         let text = scalar_bytes(value)?;
-                        out.extend_from_slice(key.as_bytes());
-                        out.push(b'=');
+                        out.push(key.as_bytes());
+                        out.byte(b'=');
                         push_escaped(&mut out, &text);
-                        out.push(b'\n');
+                        out.byte(b'\n');
                     }
                 }
             }
@@ -153,14 +154,14 @@ impl Store for DotenvStore {
                 ..e
             })?;
             for (key, value) in flat {
-                out.extend_from_slice(SOPS_PREFIX.as_bytes());
-                out.extend_from_slice(key.as_bytes());
-                out.push(b'=');
+                out.push(SOPS_PREFIX.as_bytes());
+                out.push(key.as_bytes());
+                out.byte(b'=');
                 push_escaped(&mut out, value.as_bytes());
-                out.push(b'\n');
+                out.byte(b'\n');
             }
         }
-        Ok(out)
+        Ok(out.finish())
     }
 
     fn emit_value(&self, value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {

@@ -10,6 +10,7 @@
 //! and the `"""` multi-line values of sops 3.13.0/3.13.1); on writing, newlines are
 //! written as `\n` again and the section comes last.
 
+use crate::secbuf::SecureBuf;
 use zeroize::Zeroizing;
 
 use crate::format::EmitOptions;
@@ -210,9 +211,9 @@ impl Store for IniStore {
                     .collect(),
             });
         }
-        let mut out: Output = Zeroizing::new(Vec::new());
+        let mut out = SecureBuf::with_capacity(1024);
         emit::write(&sections, &mut out);
-        Ok(out)
+        Ok(out.finish())
     }
 
     fn emit_value(&self, value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {

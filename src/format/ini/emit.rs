@@ -13,6 +13,7 @@
 //! * Comments go on the lines before their section or key, each line prefixed with `; `
 //!   unless it already starts with `#` or `;`.
 
+use crate::secbuf::SecureBuf;
 use zeroize::Zeroizing;
 
 /// A key to write.
@@ -50,7 +51,7 @@ fn quoted_key(name: &str) -> String {
     }
 }
 
-fn write_value(out: &mut Vec<u8>, val: &str) {
+fn write_value(out: &mut SecureBuf, val: &str) {
     let (open, close) = if val.contains(['\n', '`']) {
         ("\"\"\"", "\"\"\"")
     } else if val.contains(['#', ';']) {
@@ -60,42 +61,42 @@ fn write_value(out: &mut Vec<u8>, val: &str) {
     } else {
         ("", "")
     };
-    out.extend_from_slice(open.as_bytes());
-    out.extend_from_slice(val.as_bytes());
-    out.extend_from_slice(close.as_bytes());
+    out.push(open.as_bytes());
+    out.push(val.as_bytes());
+    out.push(close.as_bytes());
 }
 
 /// Writes comment lines; `trim_plain` trims lines that get a `; ` prefix (go-ini does so
 /// for key comments but not for section comments).
-fn write_comment(out: &mut Vec<u8>, comment: &str, trim_plain: bool) {
+fn write_comment(out: &mut SecureBuf, comment: &str, trim_plain: bool) {
     for line in comment.split('\n') {
         match line.as_bytes().first() {
             Some(&c) if c == b'#' || c == b';' => {
-                out.push(c);
-                out.push(b' ');
-                out.extend_from_slice(line.get(1..).unwrap_or("").trim().as_bytes());
+                out.byte(c);
+                out.byte(b' ');
+                out.push(line.get(1..).unwrap_or("").trim().as_bytes());
             }
             _ => {
-                out.extend_from_slice(b"; ");
+                out.push(b"; ");
                 let text = if trim_plain { line.trim() } else { line };
-                out.extend_from_slice(text.as_bytes());
+                out.push(text.as_bytes());
             }
         }
-        out.push(b'\n');
+        out.byte(b'\n');
     }
 }
 
 /// Writes the sections.
-pub(super) fn write(sections: &[OutSection], out: &mut Vec<u8>) {
+pub(super) fn write(sections: &[OutSection], out: &mut SecureBuf) {
     let last = sections.len().saturating_sub(1);
     for (i, sec) in sections.iter().enumerate() {
         if !sec.comment.is_empty() {
             write_comment(out, &sec.comment, false);
         }
         if i > 0 || sec.name.to_uppercase() != "DEFAULT" {
-            out.push(b'[');
-            out.extend_from_slice(sec.name.as_bytes());
-            out.extend_from_slice(b"]\n");
+            out.byte(b'[');
+            out.push(sec.name.as_bytes());
+            out.push(b"]\n");
         } else if sec.keys.is_empty() {
             continue;
         }
@@ -119,14 +120,14 @@ pub(super) fn write(sections: &[OutSection], out: &mut Vec<u8>) {
                 write_comment(out, &key.comment, true);
             }
             let name = quoted_key(&key.name);
-            out.extend_from_slice(name.as_bytes());
-            out.resize(out.len() + align.saturating_sub(name.len()), b' ');
-            out.extend_from_slice(b" = ");
+            out.push(name.as_bytes());
+            out.repeat(b' ', align.saturating_sub(name.len()));
+            out.push(b" = ");
             write_value(out, &key.value);
-            out.push(b'\n');
+            out.byte(b'\n');
         }
         if i != last {
-            out.push(b'\n');
+            out.byte(b'\n');
         }
     }
 }

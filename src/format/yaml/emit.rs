@@ -1,5 +1,7 @@
 //! A go-yaml v3 compatible block-style emitter for sops trees.
 
+use crate::format::Output;
+use crate::secbuf::SecureBuf;
 use std::borrow::Cow;
 
 use base64::Engine;
@@ -43,7 +45,7 @@ impl<'a> From<&'a Item> for ItemRef<'a> {
 const SPACES: &[u8; 64] = b"                                                                ";
 
 pub(crate) struct Emitter {
-    out: Vec<u8>,
+    out: SecureBuf,
     n: usize,
     column: usize,
     whitespace: bool,
@@ -249,7 +251,7 @@ fn split_comments<'a>(cs: &[&'a Comment]) -> (Vec<&'a str>, Option<&'a str>) {
 impl Emitter {
     pub(crate) fn new(n: usize) -> Self {
         Emitter {
-            out: Vec::new(),
+            out: SecureBuf::with_capacity(4096),
             n,
             column: 0,
             whitespace: true,
@@ -258,15 +260,21 @@ impl Emitter {
         }
     }
 
-    pub(crate) fn finish(mut self) -> Vec<u8> {
+    /// Sizes the output buffer for about `bytes` of output up front (growing copies and
+    /// wipes what was written).
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.out.reserve(bytes);
+    }
+
+    pub(crate) fn finish(mut self) -> Output {
         if self.column > 0 {
-            self.out.push(b'\n');
+            self.out.byte(b'\n');
         }
-        self.out
+        self.out.finish()
     }
 
     fn put_break(&mut self) {
-        self.out.push(b'\n');
+        self.out.byte(b'\n');
         self.column = 0;
         self.whitespace = true;
         self.indention = true;
@@ -281,7 +289,7 @@ impl Emitter {
         }
         while self.column < ind {
             let n = (ind - self.column).min(SPACES.len());
-            self.out.extend_from_slice(&SPACES[..n]);
+            self.out.push(&SPACES[..n]);
             self.column += n;
         }
         self.whitespace = true;
@@ -293,7 +301,7 @@ impl Emitter {
     /// the line holds nothing but indentation and indicators (ASCII), and otherwise only
     /// tested for zero, so bytes and characters give the same decisions.
     fn write_raw(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
+        self.out.push(s.as_bytes());
         self.column += s.len();
     }
 
@@ -431,10 +439,10 @@ impl Emitter {
                 let mut pad = content;
                 while pad > 0 {
                     let n = pad.min(SPACES.len());
-                    self.out.extend_from_slice(&SPACES[..n]);
+                    self.out.push(&SPACES[..n]);
                     pad -= n;
                 }
-                self.out.extend_from_slice(p.as_bytes());
+                self.out.push(p.as_bytes());
                 self.column = content + p.len();
                 self.whitespace = false;
                 self.indention = false;

@@ -21,7 +21,7 @@ mod tests_fast;
 #[cfg(test)]
 mod tests_more;
 
-use zeroize::Zeroizing;
+use crate::format::json::emit as json_est;
 
 use crate::format::EmitOptions;
 use crate::format::FormatError;
@@ -98,6 +98,15 @@ impl Store for YamlStore {
     ) -> Result<Output, FormatError> {
         let n = indent_of(opts)?;
         let mut e = emit::Emitter::new(n);
+        // Sized once from the JSON writer's estimate (close for block YAML; comments are
+        // not counted, so a heavily commented file may grow the buffer once).
+        let est = doc
+            .branches
+            .iter()
+            .map(|b| json_est::estimate_items(&b.0, 0, n))
+            .chain(meta.map(|m| json_est::estimate_items(&m.0, 1, n)))
+            .fold(0usize, usize::saturating_add);
+        e.reserve(json_est::with_slack(est));
         let empty = [Map::new()];
         let branches: &[Map] = if doc.branches.is_empty() && meta.is_some() {
             &empty
@@ -108,13 +117,13 @@ impl Store for YamlStore {
         for (i, b) in branches.iter().enumerate() {
             e.document(b, sops.as_ref().map(|v| ("sops", v)), i == 0);
         }
-        Ok(Zeroizing::new(e.finish()))
+        Ok(e.finish())
     }
 
     fn emit_value(&self, value: &Value, opts: &EmitOptions) -> Result<Output, FormatError> {
         let n = indent_of(opts)?;
         let mut e = emit::Emitter::new(n);
         e.root_value(value);
-        Ok(Zeroizing::new(e.finish()))
+        Ok(e.finish())
     }
 }

@@ -1,0 +1,151 @@
+//! A growable byte buffer for plaintext that never leaves copies of its contents in freed
+//! memory. `Vec` growth (and so `Zeroizing<Vec<u8>>`) reallocates and frees the old
+//! allocation as it is; this buffer copies into a larger one and wipes the old one first.
+
+use zeroize::Zeroizing;
+
+use crate::format::Output;
+
+/// An output buffer that never leaves copies of its contents in freed memory: every
+/// buffer that held output is overwritten with zeros before it is freed (when it grows,
+/// when it is dropped).
+pub struct SecureBuf {
+    buf: Vec<u8>,
+}
+
+/// Overwrites the written part of a buffer with zeros and empties it. Only `..len` is
+/// wiped: the writer never truncates, so nothing was ever written past `len`. A plain
+/// `fill` (a vectorised `memset`) followed by an optimisation barrier, so the stores are
+/// kept although the memory is freed right after; several times faster than a volatile
+/// byte loop on megabytes of output.
+pub(crate) fn wipe(buf: &mut Vec<u8>) {
+    buf.fill(0);
+    zeroize::optimization_barrier(buf.as_slice());
+    buf.clear();
+}
+
+impl SecureBuf {
+    /// An empty buffer with some initial capacity.
+    pub fn with_capacity(cap: usize) -> Self {
+        SecureBuf {
+            buf: Vec::with_capacity(cap),
+        }
+    }
+
+    /// Makes room for `extra` more bytes (growing wipes the old buffer).
+    #[inline]
+    pub fn reserve(&mut self, extra: usize) {
+        if extra > self.buf.capacity() - self.buf.len() {
+            self.grow(extra);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, extra: usize) {
+        let need = self.buf.len().saturating_add(extra);
+        let cap = need.max(self.buf.capacity().saturating_mul(2)).max(256);
+        let mut grown = Vec::with_capacity(cap);
+        grown.extend_from_slice(&self.buf);
+        let mut old = std::mem::replace(&mut self.buf, grown);
+        wipe(&mut old);
+    }
+
+    /// Appends bytes.
+    #[inline]
+    pub fn push(&mut self, b: &[u8]) {
+        self.reserve(b.len());
+        self.buf.extend_from_slice(b);
+    }
+
+    /// Appends one byte.
+    #[inline]
+    pub fn byte(&mut self, b: u8) {
+        self.reserve(1);
+        self.buf.push(b);
+    }
+
+    /// Appends `n` copies of a byte.
+    pub fn repeat(&mut self, b: u8, n: usize) {
+        self.reserve(n);
+        self.buf.resize(self.buf.len() + n, b);
+    }
+
+    /// Appends another buffer's bytes and wipes it.
+    pub(crate) fn append(&mut self, mut other: SecureBuf) {
+        self.push(&other.buf);
+        wipe(&mut other.buf);
+    }
+
+    /// The bytes written so far.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reads a whole stream into the buffer (standard input: no size is known, and a
+    /// growing `Vec` would leave copies of what was read in the memory it frees).
+    pub fn read_all(&mut self, r: &mut impl std::io::Read) -> std::io::Result<()> {
+        let mut chunk = zeroize::Zeroizing::new([0u8; 64 * 1024]);
+        loop {
+            match r.read(&mut chunk[..]) {
+                Ok(0) => return Ok(()),
+                Ok(n) => self.push(chunk.get(..n).unwrap_or(&[])),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The finished output.
+    pub fn finish(mut self) -> Output {
+        Zeroizing::new(std::mem::take(&mut self.buf))
+    }
+}
+
+impl Drop for SecureBuf {
+    fn drop(&mut self) {
+        wipe(&mut self.buf);
+    }
+}
+
+/// Wipes an output buffer (its whole capacity) with a fast `memset` and frees it, instead
+/// of `Zeroizing`'s byte-by-byte volatile loop, which costs milliseconds per ten
+/// megabytes.
+pub fn discard(mut out: Output) {
+    let mut v = std::mem::take(&mut *out);
+    let cap = v.capacity();
+    v.fill(0);
+    v.resize(cap, 0);
+    zeroize::optimization_barrier(v.as_slice());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_keeps_every_byte_in_order() {
+        let mut b = SecureBuf::with_capacity(0);
+        let mut want = Vec::new();
+        for i in 0..10_000u32 {
+            let piece = i.to_string();
+            b.push(piece.as_bytes());
+            b.byte(b',');
+            b.repeat(b' ', (i % 3) as usize);
+            want.extend_from_slice(piece.as_bytes());
+            want.push(b',');
+            want.extend(std::iter::repeat_n(b' ', (i % 3) as usize));
+        }
+        assert_eq!(b.as_slice(), &want[..]);
+        assert_eq!(&b.finish()[..], &want[..]);
+    }
+
+    #[test]
+    fn read_all_reads_a_stream_in_chunks() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut b = SecureBuf::with_capacity(16);
+        b.read_all(&mut &data[..]).unwrap();
+        assert_eq!(b.as_slice(), &data[..]);
+        discard(b.finish());
+    }
+}
