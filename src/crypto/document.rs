@@ -354,6 +354,31 @@ mod parallel {
 
     type Part = Result<(MacChunks, Option<NonceStash>, usize), DocumentError>;
 
+    /// The decrypted parts by run, and how many workers are still running.
+    struct Slots {
+        parts: Vec<Option<Part>>,
+        workers: usize,
+    }
+
+    /// Counts a worker out when it ends, also when it ends by a panic, so that the thread
+    /// hashing the parts never waits for one that nobody will deliver.
+    struct Leaving<'a> {
+        slots: &'a std::sync::Mutex<Slots>,
+        ready: &'a std::sync::Condvar,
+    }
+
+    impl Drop for Leaving<'_> {
+        fn drop(&mut self) {
+            let mut g = self
+                .slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.workers = g.workers.saturating_sub(1);
+            drop(g);
+            self.ready.notify_all();
+        }
+    }
+
     pub(super) fn decrypt(
         doc: &mut Document,
         cipher: &ValueCipher,
@@ -409,7 +434,10 @@ mod parallel {
         // Workers take runs in order and leave each result in its slot; this thread hashes
         // the MAC parts in walk order as they arrive, overlapping SHA-512 with decryption.
         let total = runs.len();
-        let slots = std::sync::Mutex::new((0..total).map(|_| None).collect::<Vec<Option<Part>>>());
+        let slots = std::sync::Mutex::new(Slots {
+            parts: (0..total).map(|_| None).collect(),
+            workers: threads,
+        });
         let ready = std::sync::Condvar::new();
         let queue = std::sync::Mutex::new(runs.into_iter().enumerate());
         let mut mac = MacHasher::new(mac_only_encrypted);
@@ -418,26 +446,40 @@ mod parallel {
         let mut failed = Some(DocumentError::Worker);
         std::thread::scope(|s| {
             for _ in 0..threads {
-                s.spawn(|| {
+                let work = || {
+                    let _leaving = Leaving {
+                        slots: &slots,
+                        ready: &ready,
+                    };
                     loop {
                         let next = queue.lock().ok().and_then(|mut q| q.next());
                         let Some((i, run)) = next else { break };
                         let part = run_one(run, cipher, sel, mac_only_encrypted, keep_stash);
                         if let Ok(mut slots) = slots.lock()
-                            && let Some(slot) = slots.get_mut(i)
+                            && let Some(slot) = slots.parts.get_mut(i)
                         {
                             *slot = Some(part);
                         }
                         ready.notify_one();
                     }
-                });
+                };
+                if std::thread::Builder::new().spawn_scoped(s, work).is_err()
+                    && let Ok(mut g) = slots.lock()
+                {
+                    // One worker fewer; the others (or none) take the runs.
+                    g.workers -= 1;
+                }
             }
             for i in 0..total {
                 let part = {
                     let Ok(mut guard) = slots.lock() else { return };
                     loop {
-                        match guard.get_mut(i).map(Option::take) {
+                        let gone = guard.workers == 0;
+                        match guard.parts.get_mut(i).map(Option::take) {
                             Some(Some(part)) => break part,
+                            // Every worker ended without delivering this part (no thread
+                            // could be started, or one died): fail, never wait forever.
+                            Some(None) if gone => return,
                             Some(None) => match ready.wait(guard) {
                                 Ok(g) => guard = g,
                                 Err(_) => return,
