@@ -13,7 +13,7 @@
 //! client, against only the CA certificates of `VAULT_CACERT` (a PEM file),
 //! `VAULT_CACERT_BYTES` (PEM text) or `VAULT_CAPATH` (a directory of PEM files), in that
 //! order of precedence (`BAO_…` names are read when the `VAULT_…` one is unset).
-//! `VAULT_SKIP_VERIFY` is refused, never honoured (see [`vault_client`]).
+//! `VAULT_SKIP_VERIFY` is refused, never honoured.
 
 use std::sync::Arc;
 
