@@ -8,6 +8,14 @@
 //! as `X-Vault-Namespace`. Because a file's metadata names the server the token is sent
 //! to, addresses are checked against `SOPS_HC_VAULT_ALLOWLIST` first (see
 //! [`AllowList`]).
+//!
+//! TLS: servers are verified against the bundled Mozilla roots, or, as with the Vault
+//! client, against only the CA certificates of `VAULT_CACERT` (a PEM file),
+//! `VAULT_CACERT_BYTES` (PEM text) or `VAULT_CAPATH` (a directory of PEM files), in that
+//! order of precedence (`BAO_…` names are read when the `VAULT_…` one is unset).
+//! `VAULT_SKIP_VERIFY` is refused, never honoured.
+
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -231,13 +239,36 @@ impl VaultKey {
     ) -> Result<Zeroizing<String>, KeyError> {
         let what = super::rest::op_phrase(op);
         self.check_allowed(ctx)?;
+        let http = vault_client(ctx);
+        let client = http.client.clone()?;
         let (token, source) = self.token(ctx)?;
         let url = self.url(op);
         let mut req = Request::post(&url, rest::Body::Json(body)).header("X-Vault-Token", &token);
         if let Some(ns) = ctx.var("VAULT_NAMESPACE") {
             req = req.header("X-Vault-Namespace", ns);
         }
-        let reply = Client::get(ctx).send(&req).map_err(|e| {
+        let reply = client.send(&req).map_err(|e| {
+            if e.is_tls() {
+                let hint = match &http.ca_source {
+                    Some(src) => format!(
+                        "the server's certificate is not signed by the CA of {src}; check \
+                         that it holds the CA that issued the server's certificate"
+                    ),
+                    None => "if the server's certificate is signed by a private CA, set \
+                             VAULT_CACERT to that CA's PEM file, or VAULT_CAPATH to a \
+                             directory of PEM files"
+                        .to_owned(),
+                };
+                return KeyError::with_hint(
+                    format!(
+                        "cannot {what} with Vault key {}: the TLS connection to {} failed: {}",
+                        self.id(),
+                        self.address,
+                        e.0
+                    ),
+                    hint,
+                );
+            }
             KeyError::with_hint(
                 format!(
                     "cannot {what} with Vault key {}: {} is unreachable: {}",
@@ -283,6 +314,109 @@ impl VaultKey {
             .get_mut("data")
             .ok_or_else(|| bad("the response has no `data`".to_owned()))?;
         rest::take_string(data, field).ok_or_else(|| bad(format!("the response has no `{field}`")))
+    }
+}
+
+/// The HTTP client for Vault requests, per context: the shared client, or one that
+/// trusts only the CA certificates named by the Vault TLS variables. Fails (for every
+/// Vault request) when a CA variable names something that holds no usable certificate,
+/// or when `VAULT_SKIP_VERIFY` asks to skip verification, which leafseal refuses.
+pub(crate) struct VaultClient {
+    client: Result<Arc<Client>, KeyError>,
+    /// `VAULT_CACERT=<path>` (or the variable used), for hints.
+    ca_source: Option<String>,
+}
+
+/// The [`VaultClient`] of `ctx` (built on first use).
+pub(crate) fn vault_client(ctx: &KeyContext) -> Arc<VaultClient> {
+    ctx.cached(|| VaultClient::new(ctx))
+}
+
+/// The value of `vault`, else of `bao`, with the name of the variable read.
+fn vault_or_bao<'a>(
+    ctx: &'a KeyContext,
+    vault: &'static str,
+    bao: &'static str,
+) -> Option<(&'static str, &'a str)> {
+    ctx.var(vault)
+        .map(|v| (vault, v))
+        .or_else(|| ctx.var(bao).map(|v| (bao, v)))
+}
+
+impl VaultClient {
+    fn new(ctx: &KeyContext) -> VaultClient {
+        let fail = |e: KeyError| VaultClient {
+            client: Err(e),
+            ca_source: None,
+        };
+        if let Err(e) = check_skip_verify(ctx) {
+            return fail(e);
+        }
+        let hint = "point the variable at the PEM file holding the CA certificate that \
+                    signed the Vault server's certificate (VAULT_CAPATH: a directory of such \
+                    files), or unset it";
+        let loaded = if let Some((var, path)) = vault_or_bao(ctx, "VAULT_CACERT", "BAO_CACERT") {
+            Some((
+                format!("{var}={path}"),
+                rest::tls::load_pem_file(var, std::path::Path::new(path)),
+            ))
+        } else if let Some((var, pem)) = vault_or_bao(ctx, "VAULT_CACERT_BYTES", "BAO_CACERT_BYTES")
+        {
+            Some((
+                var.to_owned(),
+                rest::tls::load_pem_bytes(var, pem.as_bytes()),
+            ))
+        } else if let Some((var, path)) = vault_or_bao(ctx, "VAULT_CAPATH", "BAO_CAPATH") {
+            Some((
+                format!("{var}={path}"),
+                rest::tls::load_pem_dir(var, std::path::Path::new(path)),
+            ))
+        } else {
+            None
+        };
+        match loaded {
+            None => VaultClient {
+                client: Ok(Client::get(ctx)),
+                ca_source: None,
+            },
+            Some((_, Err(why))) => fail(KeyError::with_hint(
+                format!("cannot use the Vault CA certificates: {why}"),
+                hint,
+            )),
+            Some((source, Ok(certs))) => VaultClient {
+                client: Ok(Arc::new(Client::with_roots(ctx, certs))),
+                ca_source: Some(source),
+            },
+        }
+    }
+}
+
+/// Refuses `VAULT_SKIP_VERIFY` (or `BAO_SKIP_VERIFY`) set to a true value; false values
+/// are accepted, anything else is an error (as in the Vault client).
+fn check_skip_verify(ctx: &KeyContext) -> Result<(), KeyError> {
+    let Some((var, value)) = vault_or_bao(ctx, "VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") else {
+        return Ok(());
+    };
+    match value.trim() {
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(()),
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Err(KeyError::with_hint(
+            format!(
+                "{var}={value} asks to skip TLS verification, but leafseal never skips TLS \
+                 verification: it does not send a Vault token or a data key to a server it \
+                 cannot authenticate"
+            ),
+            format!(
+                "unset {var} and point VAULT_CACERT at the PEM file of the CA that signed the \
+                 Vault server's certificate, or VAULT_CAPATH at a directory of PEM files"
+            ),
+        )),
+        _ => Err(KeyError::with_hint(
+            format!("{var} is not a boolean"),
+            format!(
+                "unset {var}: leafseal never skips TLS verification; point VAULT_CACERT at \
+                 the server's CA instead"
+            ),
+        )),
     }
 }
 

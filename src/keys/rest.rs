@@ -11,6 +11,10 @@
 //!   retry). Requests are tried at most 3 times, on network errors, 429 and 5xx.
 //! * `HTTPS_PROXY` / `ALL_PROXY` (or lower case) and `NO_PROXY`; loopback hosts never
 //!   go through a proxy.
+//!
+//! Servers are verified against the bundled Mozilla (webpki) roots, or, for a client
+//! made with [`Client::with_roots`], against the given CA certificates only (see
+//! [`tls`] for reading them).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -19,6 +23,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
+
+pub(crate) mod tls;
 
 /// The variable overriding the first retry delay, in milliseconds.
 pub const RETRY_DELAY_VAR: &str = "LEAFSEAL_HTTP_RETRY_DELAY_MS";
@@ -126,6 +132,15 @@ impl Reply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NetError(pub String);
 
+impl NetError {
+    /// Whether the TLS handshake failed (e.g. an untrusted server certificate).
+    pub fn is_tls(&self) -> bool {
+        self.0.starts_with(TLS_PREFIX)
+    }
+}
+
+const TLS_PREFIX: &str = "TLS error: ";
+
 /// The agents of one run, created once per [`KeyContext`].
 pub(crate) struct Client {
     direct: ureq::Agent,
@@ -141,6 +156,16 @@ impl Client {
     }
 
     fn new(ctx: &KeyContext) -> Client {
+        Client::with_roots_opt(ctx, None)
+    }
+
+    /// A client (with the context's timeouts and proxies) that trusts only the CA
+    /// certificates `roots`, not the bundled roots. Not cached: the caller keeps it.
+    pub fn with_roots(ctx: &KeyContext, roots: Vec<ureq::tls::Certificate<'static>>) -> Client {
+        Client::with_roots_opt(ctx, Some(ureq::tls::RootCerts::from(roots)))
+    }
+
+    fn with_roots_opt(ctx: &KeyContext, roots: Option<ureq::tls::RootCerts>) -> Client {
         let timeout = ctx
             .var(TIMEOUT_VAR)
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -165,15 +190,22 @@ impl Client {
             })
             .unwrap_or_default();
         let build = |proxy: Option<ureq::Proxy>| -> ureq::Agent {
-            ureq::Agent::config_builder()
+            let config = ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)
                 .proxy(proxy)
                 .timeout_global(Some(Duration::from_secs(timeout)))
                 .timeout_connect(Some(Duration::from_secs(CONNECT_TIMEOUT_SECS.min(timeout))))
-                .user_agent(concat!("leafseal/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into()
+                .user_agent(concat!("leafseal/", env!("CARGO_PKG_VERSION")));
+            let config = match &roots {
+                Some(r) => config.tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(r.clone())
+                        .build(),
+                ),
+                None => config,
+            };
+            config.build().into()
         };
         Client {
             direct: build(None),
@@ -197,7 +229,8 @@ impl Client {
         if bypass { &self.direct } else { proxied }
     }
 
-    /// Sends `req`, retrying (at most 3 attempts in all) on network errors, 429 and 5xx.
+    /// Sends `req`, retrying (at most 3 attempts in all) on network errors other than
+    /// TLS failures, 429 and 5xx.
     /// A 429/5xx that persists is returned as a [`Reply`].
     pub fn send(&self, req: &Request<'_>) -> Result<Reply, NetError> {
         self.send_with(req, ATTEMPTS)
@@ -224,7 +257,7 @@ impl Client {
             let result = attempt(agent, req);
             let retry = match &result {
                 Ok(r) => r.status == 429 || r.status >= 500,
-                Err(_) => true,
+                Err(e) => !e.is_tls(),
             };
             if !retry || tried >= attempts {
                 return result.map_err(|e| {
@@ -289,6 +322,14 @@ fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
 /// A short description of a transport error (never contains request data).
 fn describe_error(e: &ureq::Error) -> String {
     match e {
+        // rustls reports handshake failures (e.g. an untrusted certificate) as
+        // `InvalidData` wrapping its own error.
+        ureq::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::InvalidData && io.get_ref().is_some() =>
+        {
+            let inner = io.get_ref().map(|e| e.to_string()).unwrap_or_default();
+            format!("{TLS_PREFIX}{}", clean(&inner))
+        }
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
             std::io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
@@ -300,7 +341,9 @@ fn describe_error(e: &ureq::Error) -> String {
         ureq::Error::HostNotFound => "host not found".to_owned(),
         ureq::Error::ConnectionFailed => "connection failed".to_owned(),
         ureq::Error::BadUri(_) => "invalid URL".to_owned(),
-        ureq::Error::Tls(m) => format!("TLS error: {m}"),
+        ureq::Error::Tls(m) => format!("{TLS_PREFIX}{m}"),
+        ureq::Error::Rustls(e) => format!("{TLS_PREFIX}{e}"),
+        ureq::Error::Pem(_) => format!("{TLS_PREFIX}bad certificate data"),
         ureq::Error::BodyExceedsLimit(_) => "the response is too large".to_owned(),
         other => other.to_string(),
     }

@@ -60,21 +60,43 @@ fn find_bundled_bao(venv: &Path) -> Option<PathBuf> {
 pub(crate) struct Bao {
     guard: Child,
     pub url: String,
+    /// With [`Bao::start_tls`]: the PEM file of the CA the server generated.
+    pub ca: Option<PathBuf>,
     _home: tempfile::TempDir,
 }
 
 impl Bao {
+    /// A plain-HTTP dev server.
     pub fn start() -> Bao {
+        Self::start_with(false)
+    }
+
+    /// A dev server on HTTPS (`-dev-tls`) whose certificate (for 127.0.0.1) is signed
+    /// by a CA it generates; [`Bao::ca`] is that CA's PEM file.
+    pub fn start_tls() -> Bao {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Bao {
         let bin = bao_binary();
         for _ in 0..5 {
             // Dev mode listens on PORT and its cluster listener on PORT+1.
             let (port, _) = free_port_pair();
             let home = tempfile::tempdir().expect("test setup");
-            let script = "\"$0\" server -dev -dev-no-store-token -dev-root-token-id=root \
+            let certs = home.path().join("certs");
+            std::fs::create_dir(&certs).expect("test setup");
+            let tls_flags = if tls {
+                "-dev-tls -dev-tls-cert-dir=\"$BAO_TEST_CERTS\""
+            } else {
+                ""
+            };
+            let script = format!(
+                "\"$0\" server -dev {tls_flags} -dev-no-store-token -dev-root-token-id=root \
                  -dev-listen-address=\"127.0.0.1:$1\" >\"$HOME/bao.log\" 2>&1 & b=$!; \
                  trap 'kill $b 2>/dev/null; wait $b; exit 0' TERM INT; \
                  while kill -0 \"$2\" 2>/dev/null && kill -0 $b 2>/dev/null; do sleep 0.3 & wait $!; done; \
-                 kill $b 2>/dev/null; wait $b";
+                 kill $b 2>/dev/null; wait $b"
+            );
             let guard = Command::new("sh")
                 .arg("-c")
                 .arg(script)
@@ -83,13 +105,15 @@ impl Bao {
                 .arg(std::process::id().to_string())
                 .env_clear()
                 .env("HOME", home.path())
+                .env("BAO_TEST_CERTS", &certs)
                 .env("PATH", "/usr/bin:/bin")
                 .stdin(Stdio::null())
                 .spawn()
                 .expect("spawn sh");
             let mut bao = Bao {
                 guard,
-                url: format!("http://127.0.0.1:{port}"),
+                url: format!("{}://127.0.0.1:{port}", if tls { "https" } else { "http" }),
+                ca: tls.then(|| certs.join("vault-ca.pem")),
                 _home: home,
             };
             if bao.wait_ready() {
@@ -100,17 +124,39 @@ impl Bao {
         panic!("OpenBao dev server did not start");
     }
 
-    fn wait_ready(&mut self) -> bool {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// An agent for the setup calls, trusting the server's CA (None until the TLS
+    /// server has written it).
+    fn agent(&self) -> Option<ureq::Agent> {
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .build()
-            .into();
+            .timeout_global(Some(Duration::from_secs(10)));
+        let config = match &self.ca {
+            None => config,
+            Some(ca) => {
+                let pem = std::fs::read(ca).ok()?;
+                let cert = ureq::tls::Certificate::from_pem(&pem).ok()?;
+                config.tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(ureq::tls::RootCerts::new_with_certs(&[cert]))
+                        .build(),
+                )
+            }
+        };
+        Some(config.build().into())
+    }
+
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut agent = None;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.guard.try_wait() {
                 return false;
             }
-            if let Ok(r) = agent.get(format!("{}/v1/sys/health", self.url)).call()
+            if agent.is_none() {
+                agent = self.agent();
+            }
+            if let Some(agent) = &agent
+                && let Ok(r) = agent.get(format!("{}/v1/sys/health", self.url)).call()
                 && r.status() == 200
             {
                 return true;
@@ -121,11 +167,8 @@ impl Bao {
     }
 
     fn api(&self, path: &str, body: serde_json::Value) -> u16 {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        agent
+        self.agent()
+            .expect("test setup: the server's CA")
             .post(format!("{}/v1/{path}", self.url))
             .header("X-Vault-Token", "root")
             .send(body.to_string().as_bytes())
