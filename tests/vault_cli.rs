@@ -235,4 +235,31 @@ fn vault_transit_over_tls_with_a_private_ca() {
         std::fs::read(work.path().join("p.yaml")).expect("read"),
         plain
     );
+
+    // The system trust store, as sops uses it: SSL_CERT_FILE naming the CA is enough.
+    let mut system = vars.clone();
+    system.insert("SSL_CERT_FILE".into(), ca.clone());
+    let out = run_in(&system, work.path(), &["decrypt", "v.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(out.stdout, plain);
+    // SSL_CERT_DIR too.
+    let mut sysdir = vars.clone();
+    sysdir.insert(
+        "SSL_CERT_DIR".into(),
+        capath.path().to_str().expect("utf-8").to_owned(),
+    );
+    assert_eq!(
+        run_in(&sysdir, work.path(), &["decrypt", "v.yaml"]).stdout,
+        plain
+    );
+    // An unusable SSL_CERT_FILE is named, with no fallback to other roots.
+    let mut broken = vars.clone();
+    broken.insert("SSL_CERT_FILE".into(), "/nonexistent/ca.pem".into());
+    let out = run_in(&broken, work.path(), &["decrypt", "v.yaml"]);
+    assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("SSL_CERT_FILE=/nonexistent/ca.pem"),
+        "{}",
+        stderr(&out)
+    );
 }

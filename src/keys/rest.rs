@@ -141,12 +141,39 @@ impl NetError {
 
 const TLS_PREFIX: &str = "TLS error: ";
 
+/// The system trust store of one run (see [`tls::system_roots`]), read once per
+/// [`KeyContext`]: `Ok(None)` means the built-in Mozilla roots.
+pub(crate) struct SystemRoots(pub Result<Option<ureq::tls::RootCerts>, String>);
+
+impl SystemRoots {
+    /// The roots of this context (read on first use).
+    pub fn get(ctx: &KeyContext) -> Arc<SystemRoots> {
+        ctx.cached(|| {
+            SystemRoots(
+                tls::system_roots(|n| ctx.var(n).map(str::to_owned))
+                    .map(|r| r.map(ureq::tls::RootCerts::from)),
+            )
+        })
+    }
+
+    /// The error for an HTTPS request when the configured trust store is unusable.
+    pub fn error(&self) -> Option<String> {
+        self.0.as_ref().err().map(|e| {
+            format!(
+                "{TLS_PREFIX}cannot use the trusted CA certificates: {e}; fix or unset the variable"
+            )
+        })
+    }
+}
+
 /// The agents of one run, created once per [`KeyContext`].
 pub(crate) struct Client {
     direct: ureq::Agent,
     proxied: Option<ureq::Agent>,
     no_proxy: Vec<String>,
     delay: Duration,
+    /// Why HTTPS requests cannot be made (an unusable `SSL_CERT_FILE`/`SSL_CERT_DIR`).
+    roots_error: Option<String>,
 }
 
 impl Client {
@@ -155,8 +182,12 @@ impl Client {
         ctx.cached(|| Client::new(ctx))
     }
 
+    /// A client trusting the system trust store (as sops does), else the built-in roots.
     fn new(ctx: &KeyContext) -> Client {
-        Client::with_roots_opt(ctx, None)
+        let sys = SystemRoots::get(ctx);
+        let mut c = Client::with_roots_opt(ctx, sys.0.clone().ok().flatten());
+        c.roots_error = sys.error();
+        c
     }
 
     /// A client (with the context's timeouts and proxies) that trusts only the CA
@@ -212,6 +243,7 @@ impl Client {
             proxied: proxy.map(|p| build(Some(p))),
             no_proxy,
             delay: Duration::from_millis(delay),
+            roots_error: None,
         }
     }
 
@@ -249,6 +281,11 @@ impl Client {
     }
 
     fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
+        if let Some(e) = &self.roots_error
+            && req.url.starts_with("https://")
+        {
+            return Err(NetError(e.clone()));
+        }
         let agent = self.agent_for(req.url);
         let mut delay = self.delay;
         let mut tried = 0;

@@ -331,16 +331,24 @@ fn proxy_for(ctx: &KeyContext, ep: &Endpoint) -> Option<ureq::Proxy> {
         .and_then(|p| ureq::Proxy::new(p).ok())
 }
 
-fn agent(ctx: &KeyContext, ep: &Endpoint, timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
+fn agent(
+    ctx: &KeyContext,
+    ep: &Endpoint,
+    timeout: Duration,
+    roots: Option<ureq::tls::RootCerts>,
+) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(timeout))
         .timeout_global(Some(timeout.saturating_mul(3)))
         .timeout_recv_response(Some(timeout))
         .max_redirects(0)
-        .proxy(proxy_for(ctx, ep))
-        .build()
-        .new_agent()
+        .proxy(proxy_for(ctx, ep));
+    let config = match roots {
+        Some(r) => config.tls_config(ureq::tls::TlsConfig::builder().root_certs(r).build()),
+        None => config,
+    };
+    config.build().new_agent()
 }
 
 fn transport_detail(e: &ureq::Error) -> String {
@@ -370,7 +378,17 @@ pub(crate) fn send(
     body: &[u8],
     secrets: &[&str],
 ) -> Result<Response, Failure> {
-    let agent = agent(ctx, ep, settings.timeout);
+    // The system trust store, as sops uses it (else the built-in roots).
+    let sys = crate::keys::rest::SystemRoots::get(ctx);
+    if ep.scheme == "https"
+        && let Some(e) = sys.error()
+    {
+        return Err(Failure::Transport {
+            detail: e,
+            attempts: 0,
+        });
+    }
+    let agent = agent(ctx, ep, settings.timeout, sys.0.clone().ok().flatten());
     let url = ep.url();
     let mut attempt = 0u32;
     loop {

@@ -1,5 +1,6 @@
-//! Extra trusted CA certificates for the HTTPS key sources (`VAULT_CACERT`,
-//! `VAULT_CAPATH`, …): reading PEM files and directories of them.
+//! Trusted CA certificates for the HTTPS key sources: the system trust store
+//! (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the distribution's bundle), and Vault's own
+//! (`VAULT_CACERT`, `VAULT_CAPATH`, …): reading PEM files and directories of them.
 //!
 //! Errors name the variable and the path, never the file's content (a misdirected
 //! variable could point at a private key).
@@ -14,6 +15,45 @@ use ureq::tls::PemItem;
 const MAX_FILE: u64 = 8 * 1024 * 1024;
 /// Most directory entries looked at in a CA directory.
 const MAX_DIR_ENTRIES: usize = 10_000;
+
+/// The CA bundles Go's `crypto/x509` (and so sops) looks for on Linux and the BSDs, in
+/// its order; the first that exists is the system trust store.
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/usr/local/etc/ssl/cert.pem",
+    "/usr/local/share/certs/ca-root-nss.crt",
+];
+
+/// The trusted roots of the system, found as sops finds them: `SSL_CERT_FILE` (a PEM
+/// bundle) and `SSL_CERT_DIR` (colon-separated directories of PEM files) when set,
+/// else the first system bundle that exists. `None` when there is none, or the system
+/// bundle holds no certificate: the Mozilla roots built into leafseal are used then.
+/// A variable set to something unusable is an error naming it (no silent fallback).
+pub(crate) fn system_roots(
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Option<Vec<Certificate<'static>>>, String> {
+    let file = var("SSL_CERT_FILE").filter(|v| !v.is_empty());
+    let dirs = var("SSL_CERT_DIR").filter(|v| !v.is_empty());
+    if file.is_none() && dirs.is_none() {
+        let found = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file());
+        return Ok(found.and_then(|p| load_pem_file("system CA bundle", p).ok()));
+    }
+    let mut certs = Vec::new();
+    if let Some(f) = file {
+        certs.extend(load_pem_file("SSL_CERT_FILE", Path::new(&f))?);
+    }
+    if let Some(d) = dirs {
+        for dir in d.split(':').filter(|d| !d.is_empty()) {
+            certs.extend(load_pem_dir("SSL_CERT_DIR", Path::new(dir))?);
+        }
+    }
+    Ok(Some(certs))
+}
 
 /// The certificates of the PEM file `path`, named by the variable `var` in errors.
 /// Fails when the file is missing, unreadable, not PEM, or holds no certificate.
@@ -181,6 +221,33 @@ mod tests {
         let p = dir.join(name);
         std::fs::write(&p, body).unwrap();
         p
+    }
+
+    #[test]
+    fn system_roots_follow_the_ssl_variables_and_the_system_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = write(dir.path(), "ca.pem", CERT.as_bytes());
+        let vars = |pairs: Vec<(&'static str, String)>| {
+            move |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone())
+        };
+        let one = system_roots(vars(vec![("SSL_CERT_FILE", ca.display().to_string())]));
+        assert_eq!(one.unwrap().map(|c| c.len()), Some(1));
+        let both = system_roots(vars(vec![
+            ("SSL_CERT_FILE", ca.display().to_string()),
+            ("SSL_CERT_DIR", format!("{}:", dir.path().display())),
+        ]));
+        assert_eq!(both.unwrap().map(|c| c.len()), Some(2));
+        let e =
+            system_roots(vars(vec![("SSL_CERT_FILE", "/nonexistent/x.pem".into())])).unwrap_err();
+        assert!(e.starts_with("SSL_CERT_FILE=/nonexistent/x.pem"), "{e}");
+        let junk = write(dir.path(), "junk.pem", b"not a certificate");
+        let e =
+            system_roots(vars(vec![("SSL_CERT_FILE", junk.display().to_string())])).unwrap_err();
+        assert!(e.contains("SSL_CERT_FILE="), "{e}");
+        // Neither set: the distribution's bundle when there is one, else the built-in roots.
+        let sys = system_roots(vars(vec![])).unwrap();
+        let bundle = SYSTEM_BUNDLES.iter().any(|p| Path::new(p).is_file());
+        assert_eq!(sys.is_some_and(|c| !c.is_empty()), bundle);
     }
 
     #[test]
