@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::keys::KeyContext;
 
 pub(crate) mod tls;
+pub(crate) use tls::SystemRoots;
 
 /// The variable overriding the first retry delay, in milliseconds.
 pub const RETRY_DELAY_VAR: &str = "LEAFSEAL_HTTP_RETRY_DELAY_MS";
@@ -140,31 +141,6 @@ impl NetError {
 }
 
 const TLS_PREFIX: &str = "TLS error: ";
-
-/// The system trust store of one run (see [`tls::system_roots`]), read once per
-/// [`KeyContext`]: `Ok(None)` means the built-in Mozilla roots.
-pub(crate) struct SystemRoots(pub Result<Option<ureq::tls::RootCerts>, String>);
-
-impl SystemRoots {
-    /// The roots of this context (read on first use).
-    pub fn get(ctx: &KeyContext) -> Arc<SystemRoots> {
-        ctx.cached(|| {
-            SystemRoots(
-                tls::system_roots(|n| ctx.var(n).map(str::to_owned))
-                    .map(|r| r.map(ureq::tls::RootCerts::from)),
-            )
-        })
-    }
-
-    /// The error for an HTTPS request when the configured trust store is unusable.
-    pub fn error(&self) -> Option<String> {
-        self.0.as_ref().err().map(|e| {
-            format!(
-                "{TLS_PREFIX}cannot use the trusted CA certificates: {e}; fix or unset the variable"
-            )
-        })
-    }
-}
 
 /// The agents of one run, created once per [`KeyContext`].
 pub(crate) struct Client {

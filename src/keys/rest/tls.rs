@@ -7,9 +7,12 @@
 
 use std::io::Read as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use ureq::tls::Certificate;
 use ureq::tls::PemItem;
+
+use crate::keys::KeyContext;
 
 /// Largest CA file read (a full system bundle is well under 1 MiB).
 const MAX_FILE: u64 = 8 * 1024 * 1024;
@@ -53,6 +56,32 @@ pub(crate) fn system_roots(
         }
     }
     Ok(Some(certs))
+}
+
+/// The system trust store of one run (see [`system_roots`]), read once per
+/// [`KeyContext`]: `Ok(None)` means the built-in Mozilla roots.
+pub(crate) struct SystemRoots(pub Result<Option<ureq::tls::RootCerts>, String>);
+
+impl SystemRoots {
+    /// The roots of this context (read on first use).
+    pub fn get(ctx: &KeyContext) -> Arc<SystemRoots> {
+        ctx.cached(|| {
+            SystemRoots(
+                system_roots(|n| ctx.var(n).map(str::to_owned))
+                    .map(|r| r.map(ureq::tls::RootCerts::from)),
+            )
+        })
+    }
+
+    /// The error for an HTTPS request when the configured trust store is unusable.
+    pub fn error(&self) -> Option<String> {
+        self.0.as_ref().err().map(|e| {
+            format!(
+                "{}cannot use the trusted CA certificates: {e}; fix or unset the variable",
+                super::TLS_PREFIX
+            )
+        })
+    }
 }
 
 /// The certificates of the PEM file `path`, named by the variable `var` in errors.
