@@ -263,3 +263,57 @@ fn vault_transit_over_tls_with_a_private_ca() {
         stderr(&out)
     );
 }
+
+/// AWS KMS calls trust `AWS_CA_BUNDLE` (alone) as the AWS SDKs do. The endpoint is the
+/// OpenBao TLS server: it is no KMS, so a trusted handshake shows as an HTTP error from
+/// it, an untrusted one as a TLS error.
+#[test]
+fn aws_ca_bundle_trusts_a_private_ca() {
+    let server = bao::Bao::start_tls();
+    let ca = server.ca.clone().expect("CA file");
+    let ca = ca.to_str().expect("utf-8 path").to_owned();
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    let plain = b"api_token: aws-s3cret\n";
+    let file = work.path().join("a.yaml");
+    std::fs::write(&file, plain).expect("write");
+    let mut vars = env_vars(None, home.path());
+    vars.remove("SOPS_AGE_KEY_FILE");
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
+        ("AWS_REGION", "us-east-1"),
+        ("LEAFSEAL_HTTP_RETRY_DELAY_MS", "10"),
+    ] {
+        vars.insert(k.into(), v.into());
+    }
+    vars.insert("AWS_ENDPOINT_URL_KMS".into(), server.url.clone());
+    let arn = "arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000";
+    let encrypt = ["encrypt", "-i", "--kms", arn, "a.yaml"];
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+
+    let out = run_in(&vars, work.path(), &encrypt);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("TLS"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&file).expect("read"), plain);
+
+    let mut bundle = vars.clone();
+    bundle.insert("AWS_CA_BUNDLE".into(), ca.clone());
+    let out = run_in(&bundle, work.path(), &encrypt);
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(!err.contains("TLS") && err.contains("HTTP"), "{err}");
+    assert!(!err.contains("not-a-real-secret"), "{err}");
+    assert_eq!(std::fs::read(&file).expect("read"), plain);
+
+    let mut missing = vars.clone();
+    missing.insert("AWS_CA_BUNDLE".into(), "/nonexistent/bundle.pem".into());
+    let out = run_in(&missing, work.path(), &encrypt);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("AWS_CA_BUNDLE=/nonexistent/bundle.pem"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&file).expect("read"), plain);
+}

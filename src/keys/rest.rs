@@ -333,7 +333,8 @@ fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
 }
 
 /// A short description of a transport error (never contains request data).
-fn describe_error(e: &ureq::Error) -> String {
+/// A transport error in words, TLS failures prefixed with `TLS error: `.
+pub(crate) fn describe_error(e: &ureq::Error) -> String {
     match e {
         // rustls reports handshake failures (e.g. an untrusted certificate) as
         // `InvalidData` wrapping its own error.

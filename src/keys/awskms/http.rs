@@ -331,6 +331,25 @@ fn proxy_for(ctx: &KeyContext, ep: &Endpoint) -> Option<ureq::Proxy> {
         .and_then(|p| ureq::Proxy::new(p).ok())
 }
 
+/// The roots AWS calls trust: the PEM bundle of `AWS_CA_BUNDLE` alone when it is set (as
+/// the AWS SDKs do), else the system trust store as sops uses it (else the built-in
+/// roots). An unusable setting is an error naming it.
+fn trusted_roots(ctx: &KeyContext) -> Result<Option<ureq::tls::RootCerts>, String> {
+    let fail = |e: String| {
+        format!("TLS error: cannot use the trusted CA certificates: {e}; fix or unset the variable")
+    };
+    if let Some(path) = ctx.var("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
+        return crate::keys::rest::tls::load_pem_file("AWS_CA_BUNDLE", std::path::Path::new(path))
+            .map(|c| Some(ureq::tls::RootCerts::from(c)))
+            .map_err(fail);
+    }
+    let sys = crate::keys::rest::SystemRoots::get(ctx);
+    match sys.error() {
+        Some(e) => Err(e),
+        None => Ok(sys.0.clone().ok().flatten()),
+    }
+}
+
 fn agent(
     ctx: &KeyContext,
     ep: &Endpoint,
@@ -353,6 +372,14 @@ fn agent(
 
 fn transport_detail(e: &ureq::Error) -> String {
     match e {
+        // A failed handshake (e.g. an untrusted certificate), described as the other key
+        // sources describe it.
+        ureq::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::InvalidData && io.get_ref().is_some() =>
+        {
+            crate::keys::rest::describe_error(e)
+        }
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => crate::keys::rest::describe_error(e),
         ureq::Error::Timeout(_) => "timed out".to_owned(),
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
@@ -361,7 +388,6 @@ fn transport_detail(e: &ureq::Error) -> String {
         },
         ureq::Error::HostNotFound => "host not found".to_owned(),
         ureq::Error::ConnectionFailed => "connection failed".to_owned(),
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => "TLS error".to_owned(),
         ureq::Error::BodyExceedsLimit(_) => "response too large".to_owned(),
         _ => "HTTP error".to_owned(),
     }
@@ -378,17 +404,17 @@ pub(crate) fn send(
     body: &[u8],
     secrets: &[&str],
 ) -> Result<Response, Failure> {
-    // The system trust store, as sops uses it (else the built-in roots).
-    let sys = crate::keys::rest::SystemRoots::get(ctx);
-    if ep.scheme == "https"
-        && let Some(e) = sys.error()
-    {
-        return Err(Failure::Transport {
-            detail: e,
-            attempts: 0,
-        });
-    }
-    let agent = agent(ctx, ep, settings.timeout, sys.0.clone().ok().flatten());
+    let roots = match trusted_roots(ctx) {
+        Ok(r) => r,
+        Err(detail) if ep.scheme == "https" => {
+            return Err(Failure::Transport {
+                detail,
+                attempts: 0,
+            });
+        }
+        Err(_) => None,
+    };
+    let agent = agent(ctx, ep, settings.timeout, roots);
     let url = ep.url();
     let mut attempt = 0u32;
     loop {
@@ -441,10 +467,19 @@ pub(crate) fn send(
                     },
                 }
             }
-            Err(e) => Failure::Transport {
-                detail: transport_detail(&e),
-                attempts: attempt,
-            },
+            Err(e) => {
+                let detail = transport_detail(&e);
+                // Retrying cannot make an untrusted certificate trusted.
+                let tls = detail.starts_with("TLS error");
+                let failure = Failure::Transport {
+                    detail,
+                    attempts: attempt,
+                };
+                if tls {
+                    return Err(failure);
+                }
+                failure
+            }
         };
         if attempt >= settings.attempts {
             return Err(retry);
