@@ -26,8 +26,8 @@ const DOC: &str = "{\n\t\"a\": 1,\n\t\"b\": {\n\t\t\"c\": \"x\\u00e9\\n\",\n\t\t
 fn fixtures() -> Vec<Vec<u8>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sops/json");
     let mut out: Vec<Vec<u8>> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .expect("test data")
+        .map(|e| std::fs::read(e.expect("test data").path()).expect("test data"))
         .collect();
     assert!(out.len() >= 5);
     out.push(DOC.as_bytes().to_vec());
@@ -80,7 +80,7 @@ fn find_split_returns_the_token_after_a_comma_and_newline() {
         let before = doc[..at]
             .iter()
             .rposition(|b| !b" \t\r\n".contains(b))
-            .unwrap();
+            .expect("test data");
         assert_eq!(doc[before], b',');
         assert!(doc[before..at].contains(&b'\n'));
         assert!(!b" \t\r\n".contains(&doc[at]));
@@ -166,7 +166,7 @@ fn invalid_utf8_before_and_after_the_split_is_replaced_the_same_way() {
                 _ => {}
             }
         }
-        let seq = parse_sequential(&bytes).unwrap();
+        let seq = parse_sequential(&bytes).expect("test data");
         let Some(Value::Map(b)) = seq.get("b") else {
             panic!()
         };
@@ -204,8 +204,8 @@ fn depth_limit_is_the_same_on_both_sides_of_the_split() {
                 let seq = parse_sequential(doc.as_bytes());
                 assert_eq!(seq.is_ok(), depth <= MAX_DEPTH, "{depth}");
                 // Split at the top-level member "b" (depth 1) and inside the deep array.
-                let at_b = doc.find("\"b\"").unwrap();
-                let at_2 = doc.find("\n2").unwrap() + 1;
+                let at_b = doc.find("\"b\"").expect("test data");
+                let at_2 = doc.find("\n2").expect("test data") + 1;
                 assert_eq!(boundaries(doc.as_bytes()), vec![at_b, at_2]);
                 for at in [at_b, at_2] {
                     let spliced = check_at(doc.as_bytes(), at);
@@ -224,13 +224,13 @@ fn depth_limit_is_the_same_on_both_sides_of_the_split() {
                 );
                 let ok = 1 + 5000 + inner <= MAX_DEPTH;
                 assert_eq!(parse_sequential(doc.as_bytes()).is_ok(), ok);
-                let at = doc.find("\n").unwrap() + 1;
+                let at = doc.find("\n").expect("test data") + 1;
                 assert_eq!(check_at(doc.as_bytes(), at), ok, "{inner}");
             }
         })
-        .unwrap()
+        .expect("test data")
         .join()
-        .unwrap();
+        .expect("test data");
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn arb_doc() -> impl Strategy<Value = Vec<u8>> {
             }
             let out = JsonStore
                 .emit(&Document::single(m), None, &EmitOptions { indent })
-                .unwrap();
+                .expect("test data");
             out.to_vec()
         })
 }
@@ -341,7 +341,7 @@ fn split_of_a_one_megabyte_document_matches_sequential() {
     assert!(doc.len() > 1 << 20);
     let seq = parse_sequential(doc.as_bytes());
     assert!(seq.is_ok());
-    let at = find_split(doc.as_bytes(), doc.len() / 2).unwrap();
+    let at = find_split(doc.as_bytes(), doc.len() / 2).expect("test data");
     assert!(parse_split_traced(doc.as_bytes(), at).1);
     assert_eq!(parse_split(doc.as_bytes(), at), seq);
     assert_eq!(
