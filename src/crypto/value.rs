@@ -145,15 +145,7 @@ impl<'a> EncFields<'a> {
         STANDARD
             .decode_vec(self.data, buf)
             .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
-        cipher
-            .0
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(&self.iv),
-                aad,
-                buf.as_mut_slice(),
-                GenericArray::from_slice(&self.tag),
-            )
-            .map_err(|_| CryptoError::Authentication)
+        decrypt_in_place(cipher, &self.iv, &self.tag, aad, buf.as_mut_slice())
     }
 }
 
@@ -300,35 +292,27 @@ pub fn open_with(
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let mut buf = Zeroizing::new(enc.data.clone());
-    cipher
-        .0
-        .decrypt_in_place_detached(
-            GenericArray::from_slice(&enc.iv),
-            aad,
-            &mut buf,
-            GenericArray::from_slice(&enc.tag),
-        )
-        .map_err(|_| CryptoError::Authentication)?;
+    decrypt_in_place(cipher, &enc.iv, &enc.tag, aad, &mut buf)?;
     Ok(buf)
 }
 
-/// Decrypts a parsed value in its own buffer (no copy), checking the tag against the AAD.
-pub fn open_owned(
+/// AES-256-GCM decryption in place; the tag is checked before anything is decrypted.
+fn decrypt_in_place(
     cipher: &ValueCipher,
-    mut enc: EncValue,
+    iv: &[u8; 32],
+    tag: &[u8; 16],
     aad: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-    let mut buf = Zeroizing::new(std::mem::take(&mut enc.data));
+    buf: &mut [u8],
+) -> Result<(), CryptoError> {
     cipher
         .0
         .decrypt_in_place_detached(
-            GenericArray::from_slice(&enc.iv),
+            GenericArray::from_slice(iv),
             aad,
-            &mut buf,
-            GenericArray::from_slice(&enc.tag),
+            buf,
+            GenericArray::from_slice(tag),
         )
-        .map_err(|_| CryptoError::Authentication)?;
-    Ok(buf)
+        .map_err(|_| CryptoError::Authentication)
 }
 
 /// Calls `f` with the plaintext byte form of a leaf without copying strings (the MAC's
@@ -339,22 +323,6 @@ pub fn with_plaintext<R>(v: &Value, f: impl FnOnce(&[u8], ValueType) -> R) -> Op
         Value::Bytes(b) => Some(f(b, ValueType::Str)),
         Value::Null | Value::Map(_) | Value::Seq(_) => None,
         other => plaintext_of(other).map(|(p, t)| f(&p, t)),
-    }
-}
-
-/// [`value_from_plaintext`] taking ownership of the buffer, so strings are not copied.
-pub fn value_from_owned(
-    mut bytes: Zeroizing<Vec<u8>>,
-    typ: ValueType,
-) -> Result<Value, CryptoError> {
-    match typ {
-        ValueType::Str | ValueType::Comment | ValueType::Bytes => {
-            Ok(match String::from_utf8(std::mem::take(&mut *bytes)) {
-                Ok(s) => Value::Str(Text::from(s)),
-                Err(e) => Value::Bytes(Bytes::new(e.into_bytes())),
-            })
-        }
-        _ => value_from_plaintext(&bytes, typ),
     }
 }
 

@@ -335,13 +335,10 @@ fn proxy_for(ctx: &KeyContext, ep: &Endpoint) -> Option<ureq::Proxy> {
 /// the AWS SDKs do), else the system trust store as sops uses it (else the built-in
 /// roots). An unusable setting is an error naming it.
 fn trusted_roots(ctx: &KeyContext) -> Result<Option<ureq::tls::RootCerts>, String> {
-    let fail = |e: String| {
-        format!("TLS error: cannot use the trusted CA certificates: {e}; fix or unset the variable")
-    };
     if let Some(path) = ctx.var("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
         return crate::keys::rest::tls::load_pem_file("AWS_CA_BUNDLE", std::path::Path::new(path))
             .map(|c| Some(ureq::tls::RootCerts::from(c)))
-            .map_err(fail);
+            .map_err(|e| crate::keys::rest::tls::unusable_roots(&e));
     }
     let sys = crate::keys::rest::SystemRoots::get(ctx);
     match sys.error() {

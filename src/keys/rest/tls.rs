@@ -75,13 +75,17 @@ impl SystemRoots {
 
     /// The error for an HTTPS request when the configured trust store is unusable.
     pub fn error(&self) -> Option<String> {
-        self.0.as_ref().err().map(|e| {
-            format!(
-                "{}cannot use the trusted CA certificates: {e}; fix or unset the variable",
-                super::TLS_PREFIX
-            )
-        })
+        self.0.as_ref().err().map(|e| unusable_roots(e))
     }
+}
+
+/// The error of an HTTPS call when a trust setting (`SSL_CERT_FILE`, `AWS_CA_BUNDLE`, …)
+/// cannot be used; `why` names the variable and the path.
+pub(crate) fn unusable_roots(why: &str) -> String {
+    format!(
+        "{}cannot use the trusted CA certificates: {why}; fix or unset the variable",
+        super::TLS_PREFIX
+    )
 }
 
 /// The certificates of the PEM file `path`, named by the variable `var` in errors.
