@@ -29,6 +29,10 @@ pub mod exit {
     pub const CANNOT_CHANGE_KEYS_OF_NONEXISTENT_FILE: i32 = 49;
     /// MAC mismatch, undecryptable MAC, or no MAC.
     pub const MAC_MISMATCH: i32 = 51;
+    /// leafseal only: the integrity record does not match the file (a change outside the
+    /// sops MAC: structure, empty or null values, `type:`), or, under the strict setting,
+    /// the record is missing or stale.
+    pub const INTEGRITY_MISMATCH: i32 = 53;
     /// Invalid `--extract` path.
     pub const INVALID_TREE_PATH: i32 = 91;
     /// The file has no document (empty YAML).
@@ -69,6 +73,15 @@ impl Error {
             code,
             message: message.into(),
             hints: Vec::new(),
+        }
+    }
+
+    /// The same error, its message prefixed with the file it is about.
+    #[must_use]
+    pub fn within(self, file: &str) -> Self {
+        Error {
+            message: format!("{file}: {}", self.message),
+            ..self
         }
     }
 

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use crate::crypto::integrity;
 use crate::keys;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
@@ -70,13 +71,15 @@ pub struct Metadata {
     pub selector: Option<Selector>,
     /// The sops version that wrote the file.
     pub version: String,
+    /// The leafseal integrity record (`leafseal_integrity`), when the file has one.
+    pub integrity: Option<String>,
     /// Top-level fields leafseal does not know (e.g. a key kind of a newer sops): kept and
     /// written back as they are, so nobody loses access through a rewrite.
     pub extra: Vec<(String, Value)>,
 }
 
 /// The top-level fields leafseal reads.
-const KNOWN_FIELDS: [&str; 19] = [
+const KNOWN_FIELDS: [&str; 20] = [
     "age",
     "azure_kv",
     "encrypted_comment_regex",
@@ -88,6 +91,7 @@ const KNOWN_FIELDS: [&str; 19] = [
     "key_groups",
     "kms",
     "lastmodified",
+    "leafseal_integrity",
     "mac",
     "mac_only_encrypted",
     "pgp",
@@ -229,6 +233,7 @@ impl Metadata {
             mac_only_encrypted: get_bool(m, "mac_only_encrypted")?,
             selector,
             version: get_str(m, "version")?.unwrap_or_default(),
+            integrity: get_str(m, integrity::FIELD)?,
             extra: m
                 .entries()
                 .filter(|(k, _)| !KNOWN_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)))
@@ -247,6 +252,21 @@ impl Metadata {
         Timestamp::parse_rfc3339(self.lastmodified.trim())
             .map(|t| t.to_rfc3339())
             .ok_or(MetadataError::LastModified)
+    }
+
+    /// What the integrity record is bound to besides the document.
+    pub fn integrity_binding(&self) -> integrity::Binding<'_> {
+        let (selector_field, selector_pattern) = self
+            .selector
+            .as_ref()
+            .map_or(("", ""), |s| (s.field(), s.pattern()));
+        integrity::Binding {
+            selector_field,
+            selector_pattern,
+            mac_only_encrypted: self.mac_only_encrypted,
+            lastmodified: &self.lastmodified,
+            mac: &self.mac,
+        }
     }
 
     /// The effective Shamir threshold: the stored one, or the number of groups.
@@ -304,6 +324,9 @@ impl Metadata {
             items.push((sel.field().to_owned(), Value::str(sel.pattern())));
         }
         items.push(("version".to_owned(), Value::str(self.version.as_str())));
+        if let Some(record) = &self.integrity {
+            items.push((integrity::FIELD.to_owned(), Value::str(record.as_str())));
+        }
         items.extend(self.extra.iter().cloned());
         sorted(items)
     }

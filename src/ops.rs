@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
+use crate::crypto::integrity;
 use crate::crypto::mac;
 use crate::crypto::nonces::NonceStash;
 use crate::error::Error;
@@ -31,6 +32,22 @@ pub struct OpenOptions {
     pub ignore_mac: bool,
     /// Key kinds to try first, in order (`--decryption-order`); empty = age, pgp, rest.
     pub order: Vec<KeyKind>,
+    /// A missing or stale integrity record is an error, not a warning (`--strict-integrity`,
+    /// `LEAFSEAL_STRICT_INTEGRITY`, or `leafseal: {strict_integrity: true}` in `.sops.yaml`).
+    pub strict_integrity: bool,
+}
+
+/// The environment variable that turns on the strict integrity setting.
+pub const STRICT_INTEGRITY_ENV: &str = "LEAFSEAL_STRICT_INTEGRITY";
+
+/// Whether an environment value turns a boolean setting on.
+pub fn env_flag(v: Option<&str>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
 }
 
 /// A decrypted file, with what is needed to write it back.
@@ -46,6 +63,8 @@ pub struct Opened {
     pub stash: NonceStash,
     /// Non-fatal notes for the user (never a value).
     pub warnings: Vec<String>,
+    /// The state of the integrity record when the file was opened.
+    pub integrity: integrity::Status,
 }
 
 /// Maps a parse error of an input file.
@@ -142,6 +161,18 @@ fn open_impl(
 ) -> Result<Opened, Error> {
     let meta = metadata_of(&loaded)?;
     let key = recover_key(&meta, ctx, &opts.order)?;
+    let mut warnings = Vec::new();
+    // The record is computed over the encrypted text, so before decryption; it is judged
+    // after the MAC, so that a change the MAC sees gets sops's exit code (51), and exit 53
+    // means a change only the record saw.
+    let status = (!opts.ignore_mac).then(|| {
+        integrity::verify(
+            meta.integrity.as_deref(),
+            &loaded.doc,
+            &meta.integrity_binding(),
+            &key,
+        )
+    });
     let mut doc = loaded.doc;
     let mut stash = NonceStash::new();
     let sel = meta.selector();
@@ -153,23 +184,109 @@ fn open_impl(
         keep_stash.then_some(&mut stash),
     )
     .map_err(decrypt_error)?;
-    let mut warnings = Vec::new();
     if dec.clear_comments > 0 {
         warnings.push(format!(
             "{} comment(s) that should be encrypted were stored in clear and were kept as they are",
             dec.clear_comments
         ));
     }
-    if !opts.ignore_mac {
-        verify_mac(&meta, &key, &dec.mac)?;
-    }
+    let status = match status {
+        Some(status) => {
+            verify_mac(&meta, &key, &dec.mac)?;
+            let strict = opts.strict_integrity || env_flag(ctx.var(STRICT_INTEGRITY_ENV));
+            judge_integrity(status, strict, &mut warnings)?
+        }
+        None => integrity::Status::Missing,
+    };
     Ok(Opened {
         doc,
         meta,
         key,
         stash,
         warnings,
+        integrity: status,
     })
+}
+
+/// Turns the state of a file's integrity record into the outcome: a record that does not
+/// match is a tamper error (exit 53); a missing, stale or unreadable one is a warning, or
+/// an error when `strict`.
+pub fn judge_integrity(
+    status: integrity::Status,
+    strict: bool,
+    warnings: &mut Vec<String>,
+) -> Result<integrity::Status, Error> {
+    let problem = match status {
+        integrity::Status::Valid => return Ok(status),
+        integrity::Status::Mismatch => {
+            return Err(Error::new(
+                exit::INTEGRITY_MISMATCH,
+                "integrity check failed: the file's structure or clear values were changed outside leafseal (keys, empty or null values, lists, containers or the type of an encrypted value differ from what was encrypted), in a way the sops MAC cannot see; nothing was output",
+            )
+            .hint("restore the file from version control and compare it with `git diff`; if a person you trust made the change with another tool, re-save the file with `leafseal edit` or `leafseal rotate -i` after checking it"));
+        }
+        integrity::Status::Missing => {
+            "has no leafseal integrity record (written by sops or another tool, or the record was removed)"
+        }
+        integrity::Status::Stale => {
+            "has a leafseal integrity record for an earlier version of the file (rewritten since by sops or another tool)"
+        }
+        integrity::Status::Malformed => {
+            "has an integrity record in a form this version of leafseal cannot read"
+        }
+    };
+    if strict {
+        return Err(Error::new(
+            exit::INTEGRITY_MISMATCH,
+            format!("the file {problem}, and the strict integrity setting is on"),
+        )
+        .hint("check the file's history (`git log -p`), then re-save it with leafseal (`leafseal rotate -i FILE` or `leafseal edit`) to write a current record; or turn off --strict-integrity / LEAFSEAL_STRICT_INTEGRITY / `leafseal.strict_integrity` in .sops.yaml"));
+    }
+    warnings.push(format!(
+        "the file {problem}: only the sops MAC was checked, which does not cover keys with empty or null values, empty maps or lists, or how clear values are split. Re-save it with leafseal to add a record"
+    ));
+    Ok(status)
+}
+
+/// Writes a current integrity record for a file whose values are unchanged but whose
+/// metadata is rewritten (`updatekeys`, `groups`): a valid record is kept; a missing or
+/// stale one is replaced only after the whole file has been decrypted and its MAC
+/// verified, so that a record never vouches for a change it did not see. A mismatching
+/// record is an error.
+pub fn certify(
+    encrypted: &Document,
+    meta: &mut Metadata,
+    key: &DataKey,
+    strict: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), Error> {
+    let status = integrity::verify(
+        meta.integrity.as_deref(),
+        encrypted,
+        &meta.integrity_binding(),
+        key,
+    );
+    if status == integrity::Status::Valid {
+        return Ok(());
+    }
+    let mut doc = encrypted.clone();
+    let dec = document::decrypt_document(
+        &mut doc,
+        key,
+        &meta.selector(),
+        meta.mac_only_encrypted,
+        None,
+    )
+    .map_err(decrypt_error)?;
+    doc.wipe_in_place();
+    verify_mac(meta, key, &dec.mac)?;
+    judge_integrity(status, strict, warnings)?;
+    meta.integrity = Some(integrity::compute(
+        encrypted,
+        &meta.integrity_binding(),
+        key,
+    ));
+    Ok(())
 }
 
 /// Checks the stored MAC against the recomputed one, in constant time.
@@ -263,6 +380,7 @@ pub fn seal_new(
         mac_only_encrypted: plan.mac_only_encrypted,
         selector,
         version: FORMAT_VERSION.to_owned(),
+        integrity: None,
         extra: Vec::new(),
     };
     let map = reseal(&mut doc, &mut meta, &key, None)?;
@@ -293,5 +411,6 @@ pub fn reseal(
             format!("error encrypting the MAC: {e}"),
         )
     })?;
+    meta.integrity = Some(integrity::compute(doc, &meta.integrity_binding(), key));
     Ok(meta.to_map())
 }

@@ -114,6 +114,9 @@ pub struct Policy {
     pub stores: StoreSettings,
     /// Unknown fields that were ignored (worth a warning).
     pub warnings: Vec<String>,
+    /// `leafseal: {strict_integrity: true}`: a missing or stale integrity record is an
+    /// error (sops ignores the `leafseal` section).
+    pub strict_integrity: bool,
 }
 
 /// Looks for `.sops.yaml` in `start` and its parents (up to 100 levels).
@@ -430,6 +433,31 @@ fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, PolicyError> {
     Ok(s)
 }
 
+/// The leafseal-only section (`leafseal: {strict_integrity: BOOL}`); returns the strict
+/// integrity setting.
+fn leafseal_section(cx: &Ctx<'_>, root: &Map) -> Result<bool, PolicyError> {
+    let Some(v) = root.get("leafseal") else {
+        return Ok(false);
+    };
+    if matches!(v, Value::Null) {
+        return Ok(false);
+    }
+    let m = cx.map(v, "leafseal")?;
+    let mut strict = false;
+    for (k, v) in m.entries() {
+        match k {
+            "strict_integrity" => strict = cx.bool(v, "leafseal.strict_integrity")?,
+            other => {
+                return Err(cx.invalid(
+                    format!("leafseal.{other}"),
+                    "unknown setting (known: strict_integrity)",
+                ));
+            }
+        }
+    }
+    Ok(strict)
+}
+
 impl Policy {
     /// Parses policy text; `path` is used for messages and relative matching.
     pub fn parse(text: &[u8], path: &Path) -> Result<Policy, PolicyError> {
@@ -456,6 +484,7 @@ impl Policy {
                         rules,
                         stores: StoreSettings::default(),
                         warnings,
+                        strict_integrity: leafseal_section(&cx, &root)?,
                     });
                 }
                 return Err(cx.invalid("creation_rules", "expected a list of rules"));
@@ -471,8 +500,12 @@ impl Policy {
             Some(v) => parse_stores(&cx, cx.map(v, "stores")?)?,
             None => StoreSettings::default(),
         };
+        let strict_integrity = leafseal_section(&cx, &root)?;
         for (k, _) in root.entries() {
-            if !matches!(k, "creation_rules" | "stores" | "destination_rules") {
+            if !matches!(
+                k,
+                "creation_rules" | "stores" | "destination_rules" | "leafseal"
+            ) {
                 warnings.push(format!("unknown top-level field `{k}` ignored"));
             }
         }
@@ -481,6 +514,7 @@ impl Policy {
             rules,
             stores,
             warnings,
+            strict_integrity,
         })
     }
 

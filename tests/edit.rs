@@ -236,12 +236,15 @@ fn one_changed_value_changes_exactly_three_lines_in_git() {
         .lines()
         .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
         .collect();
-    assert_eq!(removed.len(), 3, "{diff}");
-    assert_eq!(added.len(), 3, "{diff}");
+    // The value, and the three metadata lines that follow every change: lastmodified,
+    // the integrity record and the MAC.
+    assert_eq!(removed.len(), 4, "{diff}");
+    assert_eq!(added.len(), 4, "{diff}");
     for lines in [&removed, &added] {
         assert!(lines[0][1..].starts_with("    password: ENC[AES256_GCM,data:"));
         assert!(lines[1][1..].starts_with("    lastmodified: \""));
-        assert!(lines[2][1..].starts_with("    mac: ENC[AES256_GCM,data:"));
+        assert!(lines[2][1..].starts_with("    leafseal_integrity: v1:"));
+        assert!(lines[3][1..].starts_with("    mac: ENC[AES256_GCM,data:"));
     }
     let changed = t.secret.replace("hunter2-", "hunter3-");
     assert_eq!(t.decrypt("secrets.yaml"), plain(&changed));

@@ -96,7 +96,7 @@ fn every_sops_fixture_decrypts_to_the_expected_leaves() {
             .unwrap_or_else(|e| panic!("{file}: load: {e}"));
         let opts = OpenOptions {
             ignore_mac: *mac != Mac::Ok,
-            order: Vec::new(),
+            ..OpenOptions::default()
         };
         let mut opened =
             ops::open(loaded, &ctx, &opts).unwrap_or_else(|e| panic!("{file}: open: {e:?}"));
@@ -148,7 +148,7 @@ fn broken_macs_fail_with_exit_51_and_open_with_ignore_mac() {
         }
         let ignore = OpenOptions {
             ignore_mac: true,
-            order: Vec::new(),
+            ..OpenOptions::default()
         };
         ops::open(store.load(&bytes).expect("load"), &ctx, &ignore)
             .expect("opens with --ignore-mac");

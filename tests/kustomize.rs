@@ -458,7 +458,14 @@ fn flux_secret_manifest_is_sops_format() {
     let keys: Vec<&str> = meta.entries().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
-        ["age", "encrypted_regex", "lastmodified", "mac", "version"]
+        [
+            "age",
+            "encrypted_regex",
+            "lastmodified",
+            "leafseal_integrity",
+            "mac",
+            "version"
+        ]
     );
     assert_eq!(meta.get("version").and_then(Value::as_str), Some("3.13.2"));
     assert_eq!(

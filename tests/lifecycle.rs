@@ -179,14 +179,22 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Every changed line is one of the allowed keys (`user:`, `lastmodified:`, …) and each
-/// of `required` appears among them.
+/// Every changed line is one of the allowed keys (`user:`, `lastmodified:`, …, and the
+/// integrity record, which changes with the MAC) and each of `required` appears among them.
 fn assert_diff_only(lines: &[String], allowed: &[&str], required: &[&str]) {
     assert!(!lines.is_empty(), "no diff");
+    const RECORD: [&str; 3] = [
+        "leafseal_integrity:",
+        "\"leafseal_integrity\":",
+        "sops_leafseal_integrity=",
+    ];
     for l in lines {
         let body = l[1..].trim_start().trim_start_matches("- ");
         assert!(
-            allowed.iter().any(|a| body.starts_with(a)),
+            allowed
+                .iter()
+                .chain(RECORD.iter())
+                .any(|a| body.starts_with(a)),
             "unexpected changed line: {l}\nall: {lines:#?}"
         );
     }
@@ -224,7 +232,7 @@ fn set_and_unset_give_minimal_git_diffs() {
         &["password:", "lastmodified:", "mac:"],
         &["password:", "lastmodified:", "mac:"],
     );
-    assert_eq!(env.diff_lines().len(), 6);
+    assert_eq!(env.diff_lines().len(), 8);
     let out = ok(&env.run(&["decrypt", "--extract", r#"["db"]["password"]"#, "s.yaml"])).to_vec();
     assert_eq!(out, b"new secret");
     env.git(&["commit", "-q", "-am", "set"]);
@@ -247,7 +255,7 @@ fn set_and_unset_give_minimal_git_diffs() {
         &["ENC[", "lastmodified:", "mac:"],
         &["ENC[", "lastmodified:", "mac:"],
     );
-    assert_eq!(env.diff_lines().len(), 6, "{:#?}", env.diff_lines());
+    assert_eq!(env.diff_lines().len(), 8, "{:#?}", env.diff_lines());
     env.git(&["commit", "-q", "-am", "list"]);
 
     // unset: the entry's line goes, plus lastmodified and mac.

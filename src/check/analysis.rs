@@ -8,6 +8,7 @@ use crate::check::CheckOptions;
 use crate::check::Kind;
 use crate::check::Sink;
 use crate::check::format_of;
+use crate::crypto::integrity;
 use crate::crypto::value::EncValue;
 use crate::crypto::value::ValueType;
 use crate::crypto::value::is_encrypted;
@@ -75,6 +76,7 @@ pub(crate) fn check_file(
         }
     };
     mac_and_lastmodified(&meta, sink);
+    integrity_record(&meta, opts.require_integrity, sink);
     drift(rule, &meta, sink);
     selectors(rule, format, &meta, &mut doc, sink);
     if let Some(days) = opts.max_key_age_days {
@@ -230,6 +232,30 @@ fn mac_and_lastmodified(meta: &Metadata, sink: &mut Sink<'_>) {
             "the MAC cannot be verified without it; restore the file from version control or re-encrypt it",
         );
     }
+}
+
+/// Whether the file carries a current leafseal integrity record (checked without the key:
+/// present, well-formed, and bound to the file's MAC).
+fn integrity_record(meta: &Metadata, required: bool, sink: &mut Sink<'_>) {
+    use crate::crypto::integrity::Status;
+    let why = match integrity::status_without_key(meta.integrity.as_deref(), &meta.mac) {
+        Status::Valid | Status::Mismatch => return,
+        Status::Missing => {
+            "the file has no leafseal integrity record (written by sops or another tool, or the record was removed), so changes outside the sops MAC (empty or null values, empty containers, re-split clear values, the type of an encrypted value) would go unnoticed"
+        }
+        Status::Stale => {
+            "the file's leafseal integrity record belongs to an earlier version of the file (it was rewritten by sops or another tool since)"
+        }
+        Status::Malformed => {
+            "the file's leafseal integrity record is not in a form this version of leafseal reads"
+        }
+    };
+    sink.push_as(
+        Kind::IntegrityRecord,
+        required || sink.strict,
+        why,
+        "check the file's history, then re-save it with leafseal (`leafseal updatekeys -y FILE`, `leafseal rotate -i FILE` or `leafseal edit`) to write a current record",
+    );
 }
 
 /// `kind id` strings of a group.

@@ -73,6 +73,9 @@ pub enum Kind {
     UnmatchedEncrypted,
     /// A file matched by a rule that cannot be parsed in its format (warning).
     Unreadable,
+    /// An encrypted file without a current leafseal integrity record (warning; an error
+    /// when the policy sets `leafseal.strict_integrity`).
+    IntegrityRecord,
 }
 
 impl Kind {
@@ -92,6 +95,7 @@ impl Kind {
             Kind::KustomizeExec => "kustomize-exec",
             Kind::UnmatchedEncrypted => "unmatched-encrypted",
             Kind::Unreadable => "unreadable",
+            Kind::IntegrityRecord => "integrity-record",
         }
     }
 
@@ -101,7 +105,8 @@ impl Kind {
             Kind::ClearComment
             | Kind::KustomizeExec
             | Kind::UnmatchedEncrypted
-            | Kind::Unreadable => Severity::Warning,
+            | Kind::Unreadable
+            | Kind::IntegrityRecord => Severity::Warning,
             _ => Severity::Error,
         }
     }
@@ -131,6 +136,9 @@ pub struct CheckOptions {
     pub strict: bool,
     /// "Now" for the key-age check (default: the clock).
     pub now: Option<Timestamp>,
+    /// A missing or stale integrity record is an error (also when the policy sets
+    /// `leafseal.strict_integrity`).
+    pub require_integrity: bool,
 }
 
 /// One file to check.
@@ -171,7 +179,18 @@ pub(crate) struct Sink<'a> {
 
 impl Sink<'_> {
     pub(crate) fn push(&mut self, kind: Kind, message: impl Into<String>, hint: impl Into<String>) {
-        let severity = if self.strict {
+        self.push_as(kind, self.strict, message, hint);
+    }
+
+    /// [`Sink::push`], an error when `error` is set whatever the kind's default severity.
+    pub(crate) fn push_as(
+        &mut self,
+        kind: Kind,
+        error: bool,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let severity = if error {
             Severity::Error
         } else {
             kind.default_severity()
@@ -224,6 +243,10 @@ pub fn run(
             path: &t.display,
             strict: opts.strict,
             out: &mut report.findings,
+        };
+        let opts = &CheckOptions {
+            require_integrity: opts.require_integrity || policy.is_some_and(|p| p.strict_integrity),
+            ..opts.clone()
         };
         let bytes = match read {
             Ok(Some(b)) => b,

@@ -35,7 +35,20 @@ fn policy(text: &str) -> Policy {
     Policy::parse(text.as_bytes(), &Path::new(ROOT).join(".sops.yaml")).expect("policy")
 }
 
+/// The findings, without the integrity-record warning every sops-written fixture gets
+/// (tested on its own in `integrity_records_are_reported_without_the_key`).
 fn check_with(
+    policy_text: &str,
+    files: &[(&str, Vec<u8>)],
+    opts: &CheckOptions,
+) -> Vec<(String, Kind, Severity, String)> {
+    check_all(policy_text, files, opts)
+        .into_iter()
+        .filter(|f| f.1 != Kind::IntegrityRecord)
+        .collect()
+}
+
+fn check_all(
     policy_text: &str,
     files: &[(&str, Vec<u8>)],
     opts: &CheckOptions,
@@ -149,6 +162,7 @@ fn key_age_uses_the_newest_created_at() {
         max_key_age_days: Some(30),
         strict: false,
         now: Some(at(now)),
+        require_integrity: false,
     };
     assert!(check_with(&rule, &files, &opts("2019-09-28T22:22:04Z")).is_empty());
     let got = check_with(&rule, &files, &opts("2019-09-30T22:22:05Z"));
@@ -346,4 +360,73 @@ proptest! {
         let rule = format!("creation_rules:\n  - pgp: {PGP1}\n");
         let _ = check_with(&rule, &[("x.yaml", f)], &CheckOptions { max_key_age_days: Some(1), ..CheckOptions::default() });
     }
+}
+
+#[test]
+fn integrity_records_are_reported_without_the_key() {
+    let rule = format!("creation_rules:\n  - pgp: {PGP1},{PGP2}\n");
+    // A file sops wrote has no record: a warning, an error under --strict or when the
+    // policy asks for records.
+    let files = [("m.yaml", fixture("yaml/multiple_keys.yaml"))];
+    let got = check_all(&rule, &files, &CheckOptions::default());
+    let rec: Vec<_> = got
+        .iter()
+        .filter(|f| f.1 == Kind::IntegrityRecord)
+        .collect();
+    assert_eq!(rec.len(), 1, "{got:?}");
+    assert_eq!(rec[0].2, Severity::Warning);
+    assert!(
+        rec[0].3.contains("no leafseal integrity record"),
+        "{}",
+        rec[0].3
+    );
+    let required = CheckOptions {
+        require_integrity: true,
+        ..CheckOptions::default()
+    };
+    let got = check_all(&rule, &files, &required);
+    assert!(
+        got.iter()
+            .any(|f| f.1 == Kind::IntegrityRecord && f.2 == Severity::Error)
+    );
+    let strict_policy = format!("leafseal:\n  strict_integrity: true\n{rule}");
+    let got = check_all(&strict_policy, &files, &CheckOptions::default());
+    assert!(
+        got.iter()
+            .any(|f| f.1 == Kind::IntegrityRecord && f.2 == Severity::Error)
+    );
+
+    // A current record: nothing to report. A record bound to another MAC: stale.
+    let text = String::from_utf8(fixture("yaml/multiple_keys.yaml")).expect("utf-8");
+    let mac_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("mac: "))
+        .expect("mac line");
+    let mac = mac_line.trim_start().trim_start_matches("mac: ");
+    let current = format!(
+        "v1:{}:{}",
+        crate::crypto::integrity::mac_ref(mac),
+        "A".repeat(43) + "="
+    );
+    let with = |record: &str| {
+        text.replacen(
+            mac_line,
+            &format!("    leafseal_integrity: {record}\n{mac_line}"),
+            1,
+        )
+        .into_bytes()
+    };
+    let got = check_all(
+        &rule,
+        &[("m.yaml", with(&current))],
+        &CheckOptions::default(),
+    );
+    assert!(got.iter().all(|f| f.1 != Kind::IntegrityRecord), "{got:?}");
+    let stale = format!("v1:0000000000000000:{}", "A".repeat(43) + "=");
+    let got = check_all(&rule, &[("m.yaml", with(&stale))], &CheckOptions::default());
+    assert!(
+        got.iter()
+            .any(|f| f.1 == Kind::IntegrityRecord && f.3.contains("earlier version")),
+        "{got:?}"
+    );
 }

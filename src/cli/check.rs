@@ -188,6 +188,7 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         max_key_age_days: a.max_key_age,
         strict: a.strict,
         now: None,
+        require_integrity: false,
     };
     let source: &dyn Source = match &index {
         Some(ix) => ix,

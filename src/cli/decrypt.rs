@@ -69,7 +69,8 @@ impl Plan<'_> {
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));
-        let opened = ops::open_for_reading(loaded, &self.ctx, &self.open)?;
+        let opened =
+            ops::open_for_reading(loaded, &self.ctx, &self.open).map_err(|e| e.within(name))?;
         for w in &opened.warnings {
             cli::warn(&format!("{name}: {w}"));
         }
@@ -134,6 +135,9 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         open: OpenOptions {
             ignore_mac: a.ignore_mac,
             order,
+            strict_integrity: cli.strict_integrity
+                || policy.as_ref().is_some_and(|p| p.strict_integrity)
+                || (policy.is_none() && a.io.indent.is_some() && cli::strict_integrity(cli)),
         },
         policy,
     };

@@ -224,10 +224,12 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             &OpenOptions {
                 ignore_mac: a.ignore_mac,
                 order,
+                strict_integrity: cli::strict_integrity(cli),
             },
-        )?;
+        )
+        .map_err(|e| e.within(name))?;
         for w in &opened.warnings {
-            cli::warn(w);
+            cli::warn(&format!("{name}: {w}"));
         }
         let mut meta = opened.meta;
         raise_version(&mut meta)?;

@@ -31,7 +31,11 @@ pub struct ExecDecryptArgs {
 
 /// Reads, decrypts and MAC-checks `file`; prints the warnings. Returns the input format and
 /// the decrypted file.
-pub(super) fn open_file(file: &str, a: &ExecDecryptArgs) -> Result<(Format, Opened), Error> {
+pub(super) fn open_file(
+    cli: &Cli,
+    file: &str,
+    a: &ExecDecryptArgs,
+) -> Result<(Format, Opened), Error> {
     let input = crate::io::read_input(file)?;
     let fmt = cli::input_format(a.input_type.as_deref(), file, Some(&input))?;
     let order = match &a.decryption_order {
@@ -45,10 +49,12 @@ pub(super) fn open_file(file: &str, a: &ExecDecryptArgs) -> Result<(Format, Open
         &OpenOptions {
             ignore_mac: a.ignore_mac,
             order,
+            strict_integrity: super::strict_integrity(cli),
         },
-    )?;
+    )
+    .map_err(|e| e.within(file))?;
     for w in &opened.warnings {
-        cli::warn(w);
+        cli::warn(&format!("{file}: {w}"));
     }
     Ok((fmt, opened))
 }
@@ -79,9 +85,9 @@ pub struct ExecEnvArgs {
 }
 
 /// Runs `exec-env`.
-pub fn run(_cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
+pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
     let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
-    let (_, opened) = open_file(&a.file, &a.decrypt)?;
+    let (_, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let vars = exec::env_from_document(&opened.doc)?;
     drop(opened);
     let mut cmd = spec.command()?;

@@ -50,7 +50,7 @@ pub struct ExecFileArgs {
 /// Runs `exec-file`.
 pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
     let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
-    let (in_fmt, opened) = open_file(&a.file, &a.decrypt)?;
+    let (in_fmt, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let out_fmt = match a.output_type.as_deref() {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use clap::Args;
 use clap::Subcommand;
 
+use crate::cli;
 use crate::cli::Cli;
 use crate::cli::inplace;
 use crate::error::Error;
@@ -140,6 +141,17 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         None => Vec::new(),
     };
     let key = lifecycle::data_key(&meta, &ctx, &order)?;
+    let mut warnings = Vec::new();
+    ops::certify(
+        &target.loaded.doc,
+        &mut meta,
+        &key,
+        cli::strict_integrity(cli),
+        &mut warnings,
+    )?;
+    for w in &warnings {
+        cli::warn(&format!("{}: {w}", out.file));
+    }
     let map = match &a.action {
         GroupsAction::Add(x) => lifecycle::add_group(
             &mut meta,

@@ -28,9 +28,10 @@ pub struct OpenArgs {
 
 impl OpenArgs {
     /// The library's open options.
-    pub fn options(&self) -> Result<OpenOptions, Error> {
+    pub fn options(&self, cli: &cli::Cli) -> Result<OpenOptions, Error> {
         Ok(OpenOptions {
             ignore_mac: self.ignore_mac,
+            strict_integrity: cli::strict_integrity(cli),
             order: match &self.decryption_order {
                 Some(s) => ops::parse_order(s)?,
                 None => Vec::new(),

@@ -41,6 +41,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "SOPS_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
+    /// Treat a missing or stale leafseal integrity record as an error (a file written or
+    /// rewritten by sops has none); also `leafseal: {strict_integrity: true}` in .sops.yaml.
+    #[arg(long, global = true, env = "LEAFSEAL_STRICT_INTEGRITY", value_parser = clap::builder::BoolishValueParser::new())]
+    pub strict_integrity: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -181,6 +186,21 @@ pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
         warn(&format!("{}: {w}", path.display()));
     }
     Ok(Some(p))
+}
+
+/// Whether the strict integrity setting is on: the flag (or its environment variable),
+/// else the policy's `leafseal.strict_integrity`. A policy that cannot be read counts as
+/// off here; the commands that need the policy report it themselves.
+pub fn strict_integrity(cli: &Cli) -> bool {
+    if cli.strict_integrity {
+        return true;
+    }
+    let path = match cli.config.as_deref() {
+        Some(p) => Some(p.to_owned()),
+        None => std::env::current_dir().ok().and_then(|d| policy::find(&d)),
+    };
+    path.and_then(|p| Policy::load(&p).ok())
+        .is_some_and(|p| p.strict_integrity)
 }
 
 /// Emit options for a format: the flag, else the policy's stores setting.

@@ -109,7 +109,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     };
     let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
     let ctx = KeyContext::from_env();
-    let mut opened = ops::open(loaded, &ctx, &a.open.options()?)?;
+    let mut opened = ops::open(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
     for w in &opened.warnings {
         cli::warn(w);
     }

@@ -36,7 +36,8 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let path = crate::cli::set::parse_path(&a.path)?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
     let ctx = KeyContext::from_env();
-    let mut opened = ops::open(target.loaded, &ctx, &a.open.options()?)?;
+    let mut opened =
+        ops::open(target.loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {
         crate::cli::warn(w);
     }

@@ -132,6 +132,7 @@ fn update_file(
     file: &Path,
     walked: bool,
     ctx: &KeyContext,
+    strict: bool,
 ) -> Result<Outcome, Error> {
     let name = file.display().to_string();
     let rule = match policy.rule_for(file) {
@@ -201,12 +202,18 @@ fn update_file(
         let opts = OpenOptions {
             ignore_mac: false,
             order,
+            strict_integrity: strict,
         };
         let mut opened = ops::open(loaded, ctx, &opts)?;
         let map = lifecycle::rekey(&mut opened, &plan.groups, plan.new_threshold, ctx)?;
         (opened.doc, map)
     } else {
         let key = lifecycle::data_key(&meta, ctx, &order)?;
+        let mut warnings = Vec::new();
+        ops::certify(&loaded.doc, &mut meta, &key, strict, &mut warnings)?;
+        for w in &warnings {
+            cli::warn(&format!("{name}: {w}"));
+        }
         let map = lifecycle::apply_update(&mut meta, &plan, &key, ctx)?;
         (loaded.doc, map)
     };
@@ -224,6 +231,7 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         )
     })?;
     let ctx = KeyContext::from_env();
+    let strict = cli.strict_integrity || policy.strict_integrity;
     let mut failed: Vec<Error> = Vec::new();
     for arg in &a.paths {
         let p = Path::new(arg);
@@ -240,7 +248,7 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         };
         for f in files {
             let name = f.display().to_string();
-            match update_file(a, &policy, &f, walked, &ctx) {
+            match update_file(a, &policy, &f, walked, &ctx, strict) {
                 Ok(Outcome::Updated) => inplace::note(&format!("{name}: keys updated")),
                 Ok(Outcome::UpToDate) => inplace::note(&format!("{name}: already up to date")),
                 Ok(Outcome::Skipped(why)) => inplace::note(&format!("{name}: skipped ({why})")),

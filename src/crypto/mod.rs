@@ -6,6 +6,7 @@ use std::fmt;
 use zeroize::Zeroizing;
 
 pub mod document;
+pub mod integrity;
 pub mod mac;
 pub mod nonces;
 pub mod shamir;

@@ -345,6 +345,15 @@ fn check(bytes: &[u8], fmt: Format, key: &DataKey) -> Result<(), String> {
         .load(bytes)
         .map_err(|_| bad("cannot parse it"))?;
     let meta = ops::metadata_of(&loaded).map_err(|_| bad("no metadata"))?;
+    let record = crate::crypto::integrity::verify(
+        meta.integrity.as_deref(),
+        &loaded.doc,
+        &meta.integrity_binding(),
+        key,
+    );
+    if record != crate::crypto::integrity::Status::Valid {
+        return Err(bad("integrity record"));
+    }
     let mut doc = loaded.doc;
     let dec = document::decrypt_document(
         &mut doc,

@@ -64,10 +64,7 @@ pub fn decrypt_file(path: &Path, ctx: &KeyContext) -> Result<Decrypted, Error> {
 
 /// Prefixes an error's message with the file it is about.
 pub fn within(file: &str, e: Error) -> Error {
-    Error {
-        message: format!("{file}: {}", e.message),
-        ..e
-    }
+    e.within(file)
 }
 
 /// Writes resources as one YAML stream (`---` between documents).

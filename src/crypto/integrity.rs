@@ -1,0 +1,262 @@
+//! The leafseal integrity record: an authenticator over everything in an encrypted file
+//! that the sops MAC does not cover.
+//!
+//! The sops MAC is SHA-512 over the plaintext leaf values concatenated without separators,
+//! and its form is fixed by compatibility. It cannot see keys whose value is empty or
+//! null, empty maps and lists, list items that are null, how adjacent clear values are
+//! split, or the `type:` of an encrypted value. The record closes those gaps: an
+//! HMAC-SHA-256, keyed with a subkey of the file's data key, over a canonical,
+//! length-prefixed encoding of the whole encrypted document (every branch, map key, order,
+//! node kind, null, empty container and leaf text as it stands in the file) and of the
+//! metadata that decides what is encrypted and what the MAC covers, bound to the stored
+//! MAC and `lastmodified`.
+//!
+//! It is stored in the metadata field [`FIELD`] as `v1:MACREF:TAG`, where `MACREF` is the
+//! first 16 hex digits of SHA-256 of the stored (encrypted) MAC text. `MACREF` is public:
+//! it lets a reader without the key (`leafseal check`) tell a current record from one
+//! left behind by a tool that rewrote the file without updating it. `TAG` (base64 of 32
+//! bytes) needs the data key to check.
+//!
+//! Comments are not covered: encrypted comments are authenticated one by one by AES-GCM,
+//! and clear comments carry no secret. See docs/security.md.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::Hmac;
+use hmac::Mac;
+use sha2::Digest;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::crypto::DataKey;
+use crate::crypto::value;
+use crate::crypto::value::ValueType;
+use crate::tree::Document;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Value;
+
+/// The metadata field that holds the record (ignored by sops).
+pub const FIELD: &str = "leafseal_integrity";
+
+/// The version prefix of the stored record.
+const VERSION: &str = "v1";
+
+/// Domain separation for the record's subkey.
+const SUBKEY_LABEL: &[u8] = b"leafseal integrity record v1";
+
+/// What the record covers besides the document: the settings that decide what is
+/// encrypted and what enters the MAC, and the MAC it is bound to.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    /// The partial-encryption selector's metadata field name, or "" for none.
+    pub selector_field: &'a str,
+    /// The selector's suffix or pattern.
+    pub selector_pattern: &'a str,
+    /// `mac_only_encrypted`.
+    pub mac_only_encrypted: bool,
+    /// `lastmodified` as stored.
+    pub lastmodified: &'a str,
+    /// The stored (encrypted) MAC text.
+    pub mac: &'a str,
+}
+
+/// The state of a file's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Present, bound to the file's MAC, and it verifies.
+    Valid,
+    /// Absent: the file was written by sops (or another tool), or the record was removed.
+    Missing,
+    /// Present but bound to another MAC: a tool that does not know it rewrote the file.
+    Stale,
+    /// Present, bound to the file's MAC, and it does not verify: the file was changed.
+    Mismatch,
+    /// Present but not in a form this version reads.
+    Malformed,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The public reference to the MAC a record is bound to.
+pub fn mac_ref(mac: &str) -> String {
+    let digest = Sha256::digest(mac.trim().as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_hmac(key: &DataKey) -> HmacSha256 {
+    // A subkey, so that the data key itself is never used as an HMAC key elsewhere.
+    let mut kdf = <HmacSha256 as Mac>::new_from_slice(key.expose())
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    kdf.update(SUBKEY_LABEL);
+    let sub = kdf.finalize().into_bytes();
+    <HmacSha256 as Mac>::new_from_slice(&sub)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+}
+
+/// Computes the record to store for an encrypted document.
+pub fn compute(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> String {
+    let tag = tag_of(doc, binding, key);
+    format!(
+        "{VERSION}:{}:{}",
+        mac_ref(binding.mac),
+        STANDARD.encode(tag)
+    )
+}
+
+/// The parts of a stored record: its MAC reference and tag.
+fn parse(stored: &str) -> Option<(&str, [u8; 32])> {
+    let mut parts = stored.trim().splitn(3, ':');
+    if parts.next()? != VERSION {
+        return None;
+    }
+    let macref = parts.next()?;
+    let tag = STANDARD.decode(parts.next()?).ok()?;
+    Some((macref, tag.try_into().ok()?))
+}
+
+/// The key-free part of the check: whether a stored record is present, well-formed and
+/// bound to the file's current MAC (`Valid` here means "current", not "verified").
+pub fn status_without_key(stored: Option<&str>, mac: &str) -> Status {
+    let Some(stored) = stored.filter(|s| !s.trim().is_empty()) else {
+        return Status::Missing;
+    };
+    match parse(stored) {
+        None => Status::Malformed,
+        Some((r, _)) if r != mac_ref(mac) => Status::Stale,
+        Some(_) => Status::Valid,
+    }
+}
+
+/// Checks a stored record against an encrypted document (values still encrypted).
+pub fn verify(
+    stored: Option<&str>,
+    doc: &Document,
+    binding: &Binding<'_>,
+    key: &DataKey,
+) -> Status {
+    match status_without_key(stored, binding.mac) {
+        Status::Valid => {}
+        other => return other,
+    }
+    let Some((_, want)) = stored.and_then(parse) else {
+        return Status::Malformed;
+    };
+    let got = tag_of(doc, binding, key);
+    if bool::from(got.ct_eq(&want)) {
+        Status::Valid
+    } else {
+        Status::Mismatch
+    }
+}
+
+/// The canonical encoding, fed straight into the HMAC (no buffer).
+struct Encoder {
+    mac: HmacSha256,
+    mac_only_encrypted: bool,
+}
+
+impl Encoder {
+    fn tag(&mut self, t: u8) {
+        self.mac.update(&[t]);
+    }
+    fn len(&mut self, n: usize) {
+        self.mac.update(&(n as u64).to_le_bytes());
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        self.len(b.len());
+        self.mac.update(b);
+    }
+
+    fn scalar(&mut self, v: &Value) {
+        match v {
+            Value::Str(s) => {
+                if self.mac_only_encrypted && !value::is_encrypted(s) {
+                    // The user asked for clear values outside the MAC (hand-editable):
+                    // their place and kind are covered, their text is not.
+                    self.tag(b'c');
+                } else {
+                    self.tag(b's');
+                    self.bytes(s.as_bytes());
+                }
+            }
+            Value::Bytes(b) => {
+                self.tag(b's');
+                self.bytes(b);
+            }
+            Value::Null => self.tag(b'N'),
+            other => {
+                // Int and float share a class: an integral float may be written as an
+                // integer by the emitter and read back as one; its text is unchanged.
+                let class = match other {
+                    Value::Bool(_) => b'b',
+                    Value::Time(_) => b't',
+                    _ => b'n',
+                };
+                self.tag(class);
+                if !self.mac_only_encrypted {
+                    value::with_plaintext(other, |p, _t: ValueType| self.bytes(p));
+                }
+            }
+        }
+    }
+}
+
+/// One pending step of the iterative walk (no recursion: depth is bounded by the readers,
+/// but the record must not be the stage that overflows the stack if it ever is not).
+enum Step<'a> {
+    Map(&'a Map),
+    Seq(&'a [SeqItem]),
+    Value(&'a Value),
+}
+
+fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> [u8; 32] {
+    let mut e = Encoder {
+        mac: new_hmac(key),
+        mac_only_encrypted: binding.mac_only_encrypted,
+    };
+    e.bytes(SUBKEY_LABEL);
+    e.bytes(binding.selector_field.as_bytes());
+    e.bytes(binding.selector_pattern.as_bytes());
+    e.tag(u8::from(binding.mac_only_encrypted));
+    e.bytes(binding.lastmodified.trim().as_bytes());
+    e.bytes(binding.mac.trim().as_bytes());
+    e.tag(b'D');
+    e.len(doc.branches.len());
+    let mut stack: Vec<Step<'_>> = doc.branches.iter().rev().map(Step::Map).collect();
+    while let Some(step) = stack.pop() {
+        match step {
+            // A map: its entry count, then every key, then every value (each value is
+            // self-delimiting, so the encoding is unambiguous).
+            Step::Map(m) => {
+                e.tag(b'M');
+                e.len(m.entries().count());
+                for (k, _) in m.entries() {
+                    e.bytes(k.as_bytes());
+                }
+                let values: Vec<&Value> = m.entries().map(|(_, v)| v).collect();
+                stack.extend(values.into_iter().rev().map(Step::Value));
+            }
+            Step::Seq(items) => {
+                let values: Vec<&Value> = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        SeqItem::Value(v) => Some(v),
+                        SeqItem::Comment(_) => None,
+                    })
+                    .collect();
+                e.tag(b'L');
+                e.len(values.len());
+                stack.extend(values.into_iter().rev().map(Step::Value));
+            }
+            Step::Value(Value::Map(m)) => stack.push(Step::Map(m)),
+            Step::Value(Value::Seq(s)) => stack.push(Step::Seq(s)),
+            Step::Value(other) => e.scalar(other),
+        }
+    }
+    e.mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+#[path = "integrity_tests.rs"]
+mod tests;

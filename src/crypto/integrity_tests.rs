@@ -1,0 +1,189 @@
+use super::*;
+use crate::tree::Map;
+
+fn key() -> DataKey {
+    DataKey::from_slice(&[7u8; 32]).expect("32 bytes")
+}
+
+const ENC: &str = "ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]";
+
+fn binding() -> Binding<'static> {
+    Binding {
+        selector_field: "unencrypted_suffix",
+        selector_pattern: "_unencrypted",
+        mac_only_encrypted: false,
+        lastmodified: "2026-01-01T00:00:00Z",
+        mac: "ENC[AES256_GCM,data:mac]",
+    }
+}
+
+fn sample() -> Document {
+    let mut db = Map::new();
+    db.push("host_unencrypted", Value::str("db.internal"));
+    db.push("port_unencrypted", Value::Int(5432));
+    db.push("password", Value::str(ENC));
+    let mut m = Map::new();
+    m.push("db", Value::Map(db));
+    m.push(
+        "list",
+        Value::Seq(vec![
+            SeqItem::Value(Value::str(ENC)),
+            SeqItem::Value(Value::Int(1)),
+        ]),
+    );
+    Document::single(m)
+}
+
+type Mutation = Box<dyn Fn(&mut Document)>;
+
+fn verified(doc: &Document, b: &Binding<'_>, stored: &str) -> Status {
+    verify(Some(stored), doc, b, &key())
+}
+
+#[test]
+fn a_record_verifies_and_every_structural_change_is_caught() {
+    let doc = sample();
+    let rec = compute(&doc, &binding(), &key());
+    assert!(rec.starts_with("v1:"), "{rec}");
+    assert_eq!(verified(&doc, &binding(), &rec), Status::Valid);
+
+    let mutations: Vec<(&str, Mutation)> = vec![
+        (
+            "empty string key added",
+            Box::new(|d| d.branches[0].push("x", Value::str(""))),
+        ),
+        (
+            "null key added",
+            Box::new(|d| d.branches[0].push("x", Value::Null)),
+        ),
+        (
+            "empty map added",
+            Box::new(|d| d.branches[0].push("x", Value::Map(Map::new()))),
+        ),
+        (
+            "empty list added",
+            Box::new(|d| d.branches[0].push("x", Value::Seq(vec![]))),
+        ),
+        (
+            "null appended to a list",
+            Box::new(|d| {
+                if let Some(Value::Seq(s)) = d.branches[0].get_mut("list") {
+                    s.push(SeqItem::Value(Value::Null));
+                }
+            }),
+        ),
+        (
+            "clear values re-split",
+            Box::new(|d| {
+                if let Some(Value::Map(db)) = d.branches[0].get_mut("db") {
+                    *db.get_mut("host_unencrypted").expect("host") = Value::str("db.internal5");
+                    *db.get_mut("port_unencrypted").expect("port") = Value::Int(432);
+                }
+            }),
+        ),
+        (
+            "type of an encrypted value changed",
+            Box::new(|d| {
+                if let Some(Value::Map(db)) = d.branches[0].get_mut("db") {
+                    *db.get_mut("password").expect("pw") =
+                        Value::str(ENC.replace("type:str", "type:int"));
+                }
+            }),
+        ),
+        ("entries reordered", Box::new(|d| d.branches[0].0.reverse())),
+        (
+            "key renamed",
+            Box::new(|d| {
+                if let Some(crate::tree::Item::Entry(k, _)) = d.branches[0].0.first_mut() {
+                    k.push('x');
+                }
+            }),
+        ),
+        ("branch added", Box::new(|d| d.branches.push(Map::new()))),
+        (
+            "string became a number",
+            Box::new(|d| {
+                if let Some(Value::Map(db)) = d.branches[0].get_mut("db") {
+                    *db.get_mut("port_unencrypted").expect("port") = Value::str("5432");
+                }
+            }),
+        ),
+    ];
+    for (what, mutate) in mutations {
+        let mut d = sample();
+        mutate(&mut d);
+        assert_eq!(verified(&d, &binding(), &rec), Status::Mismatch, "{what}");
+    }
+}
+
+#[test]
+fn the_settings_and_the_binding_are_covered() {
+    let doc = sample();
+    let rec = compute(&doc, &binding(), &key());
+    let mut b = binding();
+    b.selector_pattern = "_clear";
+    assert_eq!(verified(&doc, &b, &rec), Status::Mismatch);
+    let mut b = binding();
+    b.mac_only_encrypted = true;
+    assert_eq!(verified(&doc, &b, &rec), Status::Mismatch);
+    let mut b = binding();
+    b.lastmodified = "2026-01-02T00:00:00Z";
+    assert_eq!(verified(&doc, &b, &rec), Status::Mismatch);
+    // Another MAC: the record belongs to an earlier version of the file.
+    let mut b = binding();
+    b.mac = "ENC[AES256_GCM,data:other]";
+    assert_eq!(verified(&doc, &b, &rec), Status::Stale);
+    // Another data key.
+    let other = DataKey::from_slice(&[8u8; 32]).expect("32 bytes");
+    assert_eq!(
+        verify(Some(&rec), &doc, &binding(), &other),
+        Status::Mismatch
+    );
+}
+
+#[test]
+fn missing_stale_and_malformed_records_are_told_apart_without_the_key() {
+    let rec = compute(&sample(), &binding(), &key());
+    assert_eq!(status_without_key(None, binding().mac), Status::Missing);
+    assert_eq!(status_without_key(Some(""), binding().mac), Status::Missing);
+    assert_eq!(status_without_key(Some(&rec), binding().mac), Status::Valid);
+    assert_eq!(status_without_key(Some(&rec), "ENC[other]"), Status::Stale);
+    assert_eq!(
+        status_without_key(Some("v2:x:y"), binding().mac),
+        Status::Malformed
+    );
+    assert_eq!(
+        status_without_key(Some("v1:abc:!!"), binding().mac),
+        Status::Malformed
+    );
+}
+
+#[test]
+fn mac_only_encrypted_leaves_clear_text_editable_but_not_structure() {
+    let mut b = binding();
+    b.mac_only_encrypted = true;
+    let rec = compute(&sample(), &b, &key());
+    let mut d = sample();
+    if let Some(Value::Map(db)) = d.branches[0].get_mut("db") {
+        *db.get_mut("host_unencrypted").expect("host") = Value::str("db.example");
+        *db.get_mut("port_unencrypted").expect("port") = Value::Int(6543);
+    }
+    assert_eq!(verified(&d, &b, &rec), Status::Valid);
+    d.branches[0].push("x", Value::Null);
+    assert_eq!(verified(&d, &b, &rec), Status::Mismatch);
+}
+
+#[test]
+fn deep_nesting_does_not_recurse() {
+    let mut v = Value::Null;
+    for _ in 0..100_000 {
+        v = Value::Seq(vec![SeqItem::Value(v)]);
+    }
+    let mut m = Map::new();
+    m.push("deep", v);
+    let doc = Document::single(m);
+    let rec = compute(&doc, &binding(), &key());
+    assert_eq!(verified(&doc, &binding(), &rec), Status::Valid);
+    // Dropping a 100,000-level tree recurses in Drop; leak it in this test.
+    std::mem::forget(doc);
+}

@@ -1,0 +1,439 @@
+//! The leafseal integrity record through the CLI: a tamper suite that edits
+//! leafseal-written files as text, without any key, in every way the sops MAC cannot see,
+//! and expects decrypt (and the other readers) to fail closed with exit 53 and print
+//! nothing; files without a record (written or rewritten by sops) still decrypt with a
+//! warning, and are refused under the strict setting; the real sops 3.11 reads files that
+//! carry a record.
+
+#[path = "support/realsops.rs"]
+mod realsops;
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use support::*;
+
+const INTEGRITY_MISMATCH: i32 = 53;
+
+fn encrypt(vars: &HashMap<String, String>, dir: &Path, name: &str, plain: &str) -> String {
+    std::fs::write(dir.join(name), plain).expect("write");
+    let out = run_in(vars, dir, &["encrypt", "-i", "--age", AGE_RECIPIENT, name]);
+    assert!(
+        out.status.success(),
+        "encrypt {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enc = std::fs::read_to_string(dir.join(name)).expect("read");
+    assert!(enc.contains("leafseal_integrity"), "{enc}");
+    enc
+}
+
+/// Applies `edit` to the encrypted text, writes it as `name`, decrypts it, and expects the
+/// tamper exit code with nothing on stdout.
+fn expect_tamper(
+    vars: &HashMap<String, String>,
+    dir: &Path,
+    name: &str,
+    enc: &str,
+    what: &str,
+    edit: impl Fn(&str) -> String,
+) {
+    let tampered = edit(enc);
+    assert_ne!(tampered, enc, "{name}: the edit `{what}` changed nothing");
+    std::fs::write(dir.join(name), &tampered).expect("write");
+    let out = run_in(vars, dir, &["decrypt", name]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(INTEGRITY_MISMATCH),
+        "{name}: `{what}` was not caught: {err}"
+    );
+    assert!(out.stdout.is_empty(), "{name}: `{what}` printed output");
+    assert!(
+        err.contains(name) && err.contains("integrity check failed"),
+        "{err}"
+    );
+    // The MAC alone does not see these changes: --ignore-mac aside, that is the point.
+    let plain = run_in(vars, dir, &["decrypt", "--ignore-mac", name]);
+    assert!(
+        plain.status.success(),
+        "{what}: --ignore-mac still opens it"
+    );
+    std::fs::write(dir.join(name), enc).expect("restore");
+}
+
+fn insert_after(enc: &str, anchor: &str, text: &str) -> String {
+    let at = enc.find(anchor).expect("anchor") + anchor.len();
+    format!("{}{text}{}", &enc[..at], &enc[at..])
+}
+
+/// Replaces `type:from` with `type:to` in the first ENC value of the line that starts with
+/// `line_start`.
+fn retype(enc: &str, line_start: &str, from: &str, to: &str) -> String {
+    enc.lines()
+        .map(|l| {
+            if l.trim_start().starts_with(line_start) {
+                l.replacen(&format!("type:{from}]"), &format!("type:{to}]"), 1)
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+#[test]
+fn yaml_changes_outside_the_mac_fail_closed() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let vars = env_vars(None, home.path());
+    let enc = encrypt(
+        &vars,
+        dir.path(),
+        "app.yaml",
+        "db:\n    host_unencrypted: db.internal\n    port_unencrypted: 5432\n    password: hunter2\nlist:\n    - a\n    - 1\nempty: \"\"\n",
+    );
+    let d = dir.path();
+    let t =
+        |what: &str, f: &dyn Fn(&str) -> String| expect_tamper(&vars, d, "app.yaml", &enc, what, f);
+    t("key with an empty string added", &|e| {
+        insert_after(e, "empty: \"\"\n", "injected: \"\"\n")
+    });
+    t("key with null added", &|e| {
+        insert_after(e, "empty: \"\"\n", "injected: null\n")
+    });
+    t("empty map added", &|e| {
+        insert_after(e, "empty: \"\"\n", "injected: {}\n")
+    });
+    t("empty list added", &|e| {
+        insert_after(e, "empty: \"\"\n", "injected: []\n")
+    });
+    t("null appended to a list", &|e| {
+        let at = e.find("list:\n").expect("list");
+        let end = e[at..].find("\nempty").expect("end") + at + 1;
+        format!("{}    - null\n{}", &e[..end], &e[end..])
+    });
+    t("two clear values re-split", &|e| {
+        e.replace(
+            "host_unencrypted: db.internal\n",
+            "host_unencrypted: db.internal5\n",
+        )
+        .replace("port_unencrypted: 5432", "port_unencrypted: 432")
+    });
+    t("type of an encrypted value changed", &|e| {
+        retype(e, "- ENC", "int", "str")
+    });
+    t("an empty value removed", &|e| {
+        e.replace("empty: \"\"\n", "")
+    });
+    t("empty string turned into null", &|e| {
+        e.replace("empty: \"\"\n", "empty: null\n")
+    });
+    t("a clear number turned into a string", &|e| {
+        e.replace("port_unencrypted: 5432", "port_unencrypted: \"5432\"")
+    });
+    t("a second document appended", &|e| {
+        format!("{e}---\ninjected: \"\"\n")
+    });
+}
+
+#[test]
+fn json_dotenv_and_ini_changes_outside_the_mac_fail_closed() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let vars = env_vars(None, home.path());
+
+    let enc = encrypt(
+        &vars,
+        d,
+        "app.json",
+        "{\n  \"a\": \"x\",\n  \"l\": [1, \"y\"],\n  \"n\": {\"k\": \"v\"}\n}\n",
+    );
+    let t =
+        |what: &str, f: &dyn Fn(&str) -> String| expect_tamper(&vars, d, "app.json", &enc, what, f);
+    t("key with an empty string added", &|e| {
+        e.replacen("{\n", "{\n\t\"injected\": \"\",\n", 1)
+    });
+    t("key with null added", &|e| {
+        e.replacen("{\n", "{\n\t\"injected\": null,\n", 1)
+    });
+    t("empty object added", &|e| {
+        e.replacen("{\n", "{\n\t\"injected\": {},\n", 1)
+    });
+    t("empty array added", &|e| {
+        e.replacen("{\n", "{\n\t\"injected\": [],\n", 1)
+    });
+    t("null appended to a list", &|e| {
+        let at = e.find("\"l\": [").expect("list") + "\"l\": [".len();
+        format!("{}null,{}", &e[..at], &e[at..])
+    });
+    t("type of an encrypted value changed", &|e| {
+        e.replacen("type:int]", "type:float]", 1)
+    });
+
+    let enc = encrypt(
+        &vars,
+        d,
+        "app.env",
+        "DB_HOST=db.internal\nDB_PORT=5432\nDB_PASSWORD=hunter2\n",
+    );
+    let t =
+        |what: &str, f: &dyn Fn(&str) -> String| expect_tamper(&vars, d, "app.env", &enc, what, f);
+    t("a new empty key", &|e| format!("INJECTED=\n{e}"));
+    t("a duplicate key", &|e| format!("DB_HOST=\n{e}"));
+    t("type of an encrypted value changed", &|e| {
+        retype(e, "DB_PORT", "str", "int")
+    });
+
+    let enc = encrypt(
+        &vars,
+        d,
+        "app.ini",
+        "[db]\nhost = db.internal\npassword = hunter2\n\n[app]\nname = x\n",
+    );
+    let t =
+        |what: &str, f: &dyn Fn(&str) -> String| expect_tamper(&vars, d, "app.ini", &enc, what, f);
+    t("a duplicate section", &|e| format!("[db]\nextra =\n\n{e}"));
+    t("a new empty key", &|e| {
+        e.replacen("[app]\n", "[app]\ninjected =\n", 1)
+    });
+}
+
+#[test]
+fn every_reader_checks_the_record() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let mut vars = env_vars(None, home.path());
+    let enc = encrypt(&vars, d, "s.yaml", "a: secret\nb: other\n");
+    let tampered = format!("injected: \"\"\n{enc}");
+    std::fs::write(d.join("s.yaml"), &tampered).expect("write");
+    for args in [
+        vec!["decrypt", "s.yaml"],
+        vec!["decrypt", "--output-type", "json", "s.yaml"],
+        vec!["set", "s.yaml", "[\"c\"]", "\"x\""],
+        vec!["unset", "s.yaml", "[\"a\"]"],
+        vec!["rotate", "-i", "s.yaml"],
+        vec!["exec-env", "s.yaml", "true"],
+        vec!["exec-file", "s.yaml", "cat {}"],
+    ] {
+        let out = run_in(&vars, d, &args);
+        assert_eq!(
+            out.status.code(),
+            Some(INTEGRITY_MISMATCH),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stdout).contains("secret"),
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("s.yaml")).expect("read"),
+            tampered,
+            "{args:?} changed the file"
+        );
+    }
+    // The git diff driver shows the encrypted text instead, with a warning.
+    let out = run_in(&vars, d, &["git", "textconv", "s.yaml"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), tampered);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("integrity check failed"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // edit: refused before the editor runs; the file is untouched.
+    vars.insert("EDITOR".into(), "true".into());
+    let out = run_in(&vars, d, &["edit", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH));
+    assert_eq!(
+        std::fs::read_to_string(d.join("s.yaml")).expect("read"),
+        tampered
+    );
+}
+
+#[test]
+fn files_without_a_record_decrypt_with_a_warning_and_fail_under_strict() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let vars = env_vars(None, home.path());
+    let enc = encrypt(&vars, d, "s.yaml", "a: secret\n");
+    let stripped: String = enc
+        .lines()
+        .filter(|l| !l.contains("leafseal_integrity"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(d.join("s.yaml"), &stripped).expect("write");
+    let out = run_in(&vars, d, &["decrypt", "s.yaml"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"a: secret\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+    assert!(err.contains("no leafseal integrity record"), "{err}");
+
+    // The strict setting: flag, environment variable, .sops.yaml.
+    let out = run_in(&vars, d, &["--strict-integrity", "decrypt", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH));
+    assert!(out.stdout.is_empty());
+    let mut strict = vars.clone();
+    strict.insert("LEAFSEAL_STRICT_INTEGRITY".into(), "1".into());
+    let out = run_in(&strict, d, &["decrypt", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH));
+    std::fs::write(
+        d.join(".sops.yaml"),
+        "leafseal:\n  strict_integrity: true\ncreation_rules:\n  - age: ".to_owned()
+            + AGE_RECIPIENT
+            + "\n",
+    )
+    .expect("policy");
+    let out = run_in(&vars, d, &["decrypt", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH));
+    assert!(out.stdout.is_empty());
+
+    // A record bound to another MAC (left behind by a tool that rewrote the file) is
+    // stale: a warning, or an error under strict.
+    std::fs::remove_file(d.join(".sops.yaml")).expect("rm");
+    let other = encrypt(&vars, d, "o.yaml", "a: secret\n");
+    let record = other
+        .lines()
+        .find(|l| l.contains("leafseal_integrity"))
+        .expect("record")
+        .to_owned();
+    let with_stale = stripped.replace("    mac: ", &format!("{record}\n    mac: "));
+    std::fs::write(d.join("s.yaml"), &with_stale).expect("write");
+    let out = run_in(&vars, d, &["decrypt", "s.yaml"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("earlier version"));
+    let out = run_in(&strict, d, &["decrypt", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH));
+
+    // Re-saving with leafseal writes a current record again.
+    std::fs::write(d.join("s.yaml"), &stripped).expect("write");
+    let out = run_in(&vars, d, &["set", "s.yaml", "[\"b\"]", "\"x\""]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_in(&strict, d, &["decrypt", "s.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn updatekeys_writes_a_record_only_for_a_file_it_verified() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let gpg = GpgHome::new();
+    let vars = env_vars(Some(&gpg), home.path());
+    let enc = encrypt(&vars, d, "s.yaml", "a: secret\n");
+    let stripped: String = enc
+        .lines()
+        .filter(|l| !l.contains("leafseal_integrity"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n    pgp: {PGP_FP}\n"),
+    )
+    .expect("policy");
+    // Tampered and without a record: updatekeys decrypts it to check the MAC first and
+    // refuses, instead of blessing the change with a new record.
+    std::fs::write(
+        d.join("s.yaml"),
+        stripped.replacen("a: ", "b_unencrypted: 1\na: ", 1),
+    )
+    .expect("w");
+    let out = run_in(&vars, d, &["updatekeys", "-y", "s.yaml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(51),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MAC mismatch"));
+    // Untampered without a record: updated, and the record is back.
+    std::fs::write(d.join("s.yaml"), &stripped).expect("w");
+    let out = run_in(&vars, d, &["updatekeys", "-y", "s.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let now = std::fs::read_to_string(d.join("s.yaml")).expect("read");
+    assert!(now.contains("leafseal_integrity") && now.contains(PGP_FP));
+    let out = run_in(&vars, d, &["--strict-integrity", "decrypt", "s.yaml"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn real_sops_reads_files_with_a_record_and_leafseal_reads_them_back_after_sops() {
+    let Some(sops) = realsops::sops() else { return };
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let vars = env_vars(None, home.path());
+    let cases = [
+        ("s.yaml", "a: secret\nnum: 5\nl:\n    - x\n    - 2.5\n"),
+        ("s.json", "{\n\t\"a\": \"secret\",\n\t\"num\": 5\n}\n"),
+        ("s.env", "A=secret\nB=other\n"),
+        ("s.ini", "[sec]\na = secret\n"),
+    ];
+    for (name, plain) in cases {
+        encrypt(&vars, d, name, plain);
+        let out = realsops::sops_cmd(&sops, &vars)
+            .current_dir(d)
+            .args(["decrypt", name])
+            .output()
+            .expect("sops");
+        assert!(
+            out.status.success(),
+            "sops decrypt {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), plain, "{name}");
+        // sops rewrites the file (and drops or strands the record); leafseal still opens
+        // it, with one warning.
+        // INI has no top-level keys: change a value inside the section there.
+        let (path, value) = if name.ends_with(".ini") {
+            ("[\"sec\"][\"a\"]", "\"changed-by-sops\"")
+        } else {
+            ("[\"extra\"]", "\"added-by-sops\"")
+        };
+        let out = realsops::sops_cmd(&sops, &vars)
+            .current_dir(d)
+            .args(["set", name, path, value])
+            .output()
+            .expect("sops set");
+        assert!(
+            out.status.success(),
+            "sops set {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run_in(&vars, d, &["decrypt", name]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("by-sops"), "{name}: {text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.matches("warning").count(), 1, "{name}: {err}");
+        assert!(err.contains("integrity record"), "{name}: {err}");
+        let out = run_in(&vars, d, &["--strict-integrity", "decrypt", name]);
+        assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH), "{name}");
+    }
+}
