@@ -33,6 +33,12 @@ pub struct OpenOptions {
     pub order: Vec<KeyKind>,
 }
 
+/// The warning given when `--ignore-mac` skips the integrity check.
+pub const IGNORE_MAC_WARNING: &str = "--ignore-mac: the MAC was not checked, so nothing \
+     guarantees that this file is what its last writer sealed: values changed, removed, \
+     added or reordered outside leafseal/sops go unnoticed (each value's own authentication \
+     is still checked)";
+
 /// A decrypted file, with what is needed to write it back.
 #[derive(Debug)]
 pub struct Opened {
@@ -160,7 +166,9 @@ fn open_impl(
             dec.clear_comments
         ));
     }
-    if !opts.ignore_mac {
+    if opts.ignore_mac {
+        warnings.push(IGNORE_MAC_WARNING.to_owned());
+    } else {
         verify_mac(&meta, &key, &dec.mac)?;
     }
     Ok(Opened {

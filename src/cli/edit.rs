@@ -227,7 +227,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             },
         )?;
         for w in &opened.warnings {
-            cli::warn(w);
+            cli::warn(&format!("{name}: {w}"));
         }
         let mut meta = opened.meta;
         raise_version(&mut meta)?;

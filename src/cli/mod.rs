@@ -170,7 +170,7 @@ pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Res
 pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
     let path = match explicit {
         Some(p) => Some(p.to_owned()),
-        None => std::env::current_dir().ok().and_then(|d| policy::find(&d)),
+        None => found_policy(),
     };
     let Some(path) = path else { return Ok(None) };
     let p = Policy::load(&path).map_err(|e| {
@@ -183,6 +183,20 @@ pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
     Ok(Some(p))
 }
 
+/// The policy found by searching upwards from the current directory; prints a notice when
+/// it lies outside the git work tree (see [`policy::outside_work_tree`]).
+pub fn found_policy() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    let path = policy::find(&cwd)?;
+    static NOTICE_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(notice) = policy::outside_work_tree(&path, &cwd)
+        && !NOTICE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        warn(&notice);
+    }
+    Some(path)
+}
+
 /// Emit options for a format: the flag, else the policy's stores setting.
 pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) -> EmitOptions {
     EmitOptions {
@@ -190,9 +204,9 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
     }
 }
 
-/// Prints a warning to stderr.
+/// Prints a warning to stderr (key material masked, see [`crate::redact`]).
 pub fn warn(msg: &str) {
-    eprintln!("leafseal: warning: {msg}");
+    eprintln!("leafseal: warning: {}", crate::redact::redact(msg));
 }
 
 /// Runs the command line; returns the process exit code.
@@ -223,12 +237,14 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// Prints an error and its hints to stderr.
+/// Prints an error and its hints to stderr. This is the one place errors reach the
+/// terminal, so key material that slipped into a message is masked here
+/// ([`crate::redact`]).
 pub fn report(e: &Error) {
     let mut s = format!("leafseal: error: {}", e.message.trim_end());
     for h in &e.hints {
         s.push_str("\n  hint: ");
         s.push_str(h);
     }
-    eprintln!("{s}");
+    eprintln!("{}", crate::redact::redact(&s));
 }

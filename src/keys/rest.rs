@@ -23,9 +23,55 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
+use crate::keys::KeyError;
 
 pub(crate) mod tls;
 pub(crate) use tls::SystemRoots;
+
+/// The variable that allows plain `http://` to addresses other than loopback.
+pub const INSECURE_HTTP_VAR: &str = "LEAFSEAL_ALLOW_INSECURE_HTTP";
+
+/// Whether the user opted in to plain http beyond loopback (`LEAFSEAL_ALLOW_INSECURE_HTTP`
+/// set to `1`, `true` or `yes`).
+pub(crate) fn insecure_http_allowed(ctx: &KeyContext) -> bool {
+    ctx.var(INSECURE_HTTP_VAR)
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// The plain-http rule shared by every key service: an `http://` URL is used only when its
+/// host is loopback (`localhost`, 127.0.0.0/8, `::1`), or when the user opted in
+/// ([`INSECURE_HTTP_VAR`]). Anything else would send a token or a data key in clear to
+/// whatever address a policy file, a file's metadata or a variable names. Returns the
+/// message and the hint of the refusal.
+pub(crate) fn plain_http_refusal(opted_in: bool, url: &str) -> Option<(String, String)> {
+    let url = url.trim_start();
+    if opted_in || !url.to_ascii_lowercase().starts_with("http://") {
+        return None;
+    }
+    let host = url_host(url);
+    if is_loopback_host(host) {
+        return None;
+    }
+    Some((
+        format!(
+            "refused to use plain http with {host}: without TLS the token and the data key \
+             would cross the network unprotected, readable and changeable by anyone on the way"
+        ),
+        format!(
+            "use an https:// address; plain http is allowed only to loopback addresses \
+             (localhost, 127.0.0.1, ::1). If the network to this server is trusted, opt in \
+             explicitly with {INSECURE_HTTP_VAR}=1"
+        ),
+    ))
+}
+
+/// [`plain_http_refusal`] as a key error, with the opt-in read from `ctx`.
+pub(crate) fn check_plain_http(ctx: &KeyContext, url: &str) -> Result<(), KeyError> {
+    match plain_http_refusal(insecure_http_allowed(ctx), url) {
+        None => Ok(()),
+        Some((message, hint)) => Err(KeyError::with_hint(message, hint)),
+    }
+}
 
 /// The variable overriding the first retry delay, in milliseconds.
 pub const RETRY_DELAY_VAR: &str = "LEAFSEAL_HTTP_RETRY_DELAY_MS";
@@ -150,6 +196,8 @@ pub(crate) struct Client {
     delay: Duration,
     /// Why HTTPS requests cannot be made (an unusable `SSL_CERT_FILE`/`SSL_CERT_DIR`).
     roots_error: Option<String>,
+    /// Plain http beyond loopback was allowed ([`INSECURE_HTTP_VAR`]).
+    insecure_http: bool,
 }
 
 impl Client {
@@ -220,6 +268,7 @@ impl Client {
             no_proxy,
             delay: Duration::from_millis(delay),
             roots_error: None,
+            insecure_http: insecure_http_allowed(ctx),
         }
     }
 
@@ -257,6 +306,9 @@ impl Client {
     }
 
     fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
+        if let Some((message, hint)) = plain_http_refusal(self.insecure_http, req.url) {
+            return Err(NetError(format!("{message} ({hint})")));
+        }
         if let Some(e) = &self.roots_error
             && req.url.starts_with("https://")
         {
