@@ -20,7 +20,6 @@ use crate::check::Target;
 use crate::check::files;
 use crate::cli::Cli;
 use crate::error::Error;
-use crate::policy;
 use crate::policy::Policy;
 
 /// Exit code of `check` for usage and configuration errors.

@@ -667,6 +667,38 @@ mod tests {
     }
 
     #[test]
+    fn plain_http_only_to_loopback_unless_opted_in() {
+        for ok in [
+            "https://vault.example:8200",
+            "http://127.0.0.1:8200/v1/x",
+            "http://127.9.0.1/x",
+            "http://localhost:8200",
+            "HTTP://LOCALHOST:1",
+            "http://[::1]:8200/",
+        ] {
+            assert_eq!(plain_http_refusal(false, ok), None, "{ok}");
+        }
+        for bad in [
+            "http://vault.example:8200/v1/x",
+            "http://10.0.0.5",
+            "Http://192.0.2.1:80/",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.evil.example/",
+            "http://[::2]:80/",
+            "http://u@127.0.0.1@evil.example/",
+        ] {
+            let (msg, hint) = plain_http_refusal(false, bad).expect(bad);
+            assert!(msg.contains("plain http"), "{msg}");
+            assert!(hint.contains(INSECURE_HTTP_VAR), "{hint}");
+            assert_eq!(plain_http_refusal(true, bad), None, "{bad}");
+        }
+        let on = KeyContext::with_vars([(INSECURE_HTTP_VAR.to_owned(), "1".to_owned())].into());
+        assert!(check_plain_http(&on, "http://10.0.0.5").is_ok());
+        let off = KeyContext::with_vars([(INSECURE_HTTP_VAR.to_owned(), "0".to_owned())].into());
+        assert!(check_plain_http(&off, "http://10.0.0.5").is_err());
+    }
+
+    #[test]
     fn hosts() {
         assert_eq!(url_host("https://v.example:8200/v1/x"), "v.example");
         assert_eq!(url_host("http://[::1]:80/x"), "[::1]");
