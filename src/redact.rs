@@ -25,6 +25,8 @@ const PEM_DASHES: &str = "-----";
 /// Longest PEM label considered (`ENCRYPTED PRIVATE KEY`, `PGP PRIVATE KEY BLOCK`, …).
 const MAX_LABEL: usize = 64;
 const VAULT_PREFIXES: [&str; 3] = ["hvs.", "hvb.", "hvr."];
+/// Shortest body masked after an age identity prefix (real ones have 59 or more).
+const MIN_KEY_BODY: usize = 16;
 /// Shortest token body masked after a Vault prefix (real tokens are much longer).
 const VAULT_MIN_BODY: usize = 16;
 
@@ -69,13 +71,14 @@ fn private_block_len(s: &str) -> Option<usize> {
 
 /// What to mask at the start of `s`: the length to drop and the replacement.
 fn secret_at(s: &str, prev: Option<u8>) -> Option<(usize, &'static str)> {
-    if starts_with_ci(s, AGE_SECRET) {
-        let len = AGE_SECRET.len() + token_len(&s[AGE_SECRET.len()..], b"");
-        return Some((len, AGE_SECRET_MASK));
-    }
-    if starts_with_ci(s, AGE_PLUGIN) {
-        let len = AGE_PLUGIN.len() + token_len(&s[AGE_PLUGIN.len()..], b"-");
-        return Some((len, AGE_PLUGIN_MASK));
+    for (prefix, mask) in [(AGE_SECRET, AGE_SECRET_MASK), (AGE_PLUGIN, AGE_PLUGIN_MASK)] {
+        if starts_with_ci(s, prefix) {
+            // Only a real key (a long Bech32 body), not a mention such as `AGE-PLUGIN-…`.
+            let body = token_len(&s[prefix.len()..], b"-");
+            if body >= MIN_KEY_BODY {
+                return Some((prefix.len() + body, mask));
+            }
+        }
     }
     if let Some(len) = private_block_len(s) {
         return Some((len, PRIVATE_KEY_MASK));
@@ -150,6 +153,16 @@ mod tests {
         assert!(!redact(&AGE_ID.to_lowercase()).contains("qqqq"));
         let plugin = "x AGE-PLUGIN-YUBIKEY-1QQQQQQQQQQQQQQQQQ y";
         assert_eq!(redact(plugin), format!("x {AGE_PLUGIN_MASK} y"));
+        let pq = "AGE-SECRET-KEY-PQ-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ.";
+        assert_eq!(redact(pq), format!("{AGE_SECRET_MASK}."));
+        // Mentions in hints are kept.
+        for hint in [
+            "hybrid post-quantum identities (AGE-SECRET-KEY-PQ-1…) are not supported",
+            "age plugin identities (AGE-PLUGIN-…) are not supported yet",
+            "lines starting with AGE-SECRET-KEY-1",
+        ] {
+            assert_eq!(redact(hint), hint);
+        }
     }
 
     #[test]
