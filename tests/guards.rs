@@ -196,6 +196,20 @@ fn an_age_identity_given_as_recipient_is_never_printed() {
         );
         assert!(out.stdout.is_empty());
     }
+    // A usage error quoting the identity (clap's message) masks it too.
+    let out = env.run(&["encrypt", "p.yaml", &id]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(!stderr(&out).contains(body), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AGE-SECRET-KEY-1[redacted]"),
+        "{}",
+        stderr(&out)
+    );
+    // A private key block given as a PGP key is masked by the report.
+    let pem = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQdGBFakeSecretBody0123\n-----END PGP PRIVATE KEY BLOCK-----";
+    let out = env.run(&["encrypt", &format!("--pgp={pem}"), "p.yaml"]);
+    assert_ne!(code(&out), 0);
+    assert!(!stderr(&out).contains("FakeSecretBody"), "{}", stderr(&out));
     // rotate --add-age with an identity: same.
     env.encrypt("q.yaml", "a: 1\n", "s.yaml");
     let out = env.run(&["rotate", "-i", "--add-age", &id, "s.yaml"]);

@@ -237,6 +237,19 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// Prints a command-line parsing error (or `--help`/`--version`) and returns the exit
+/// code. Usage errors quote the arguments, so key material in them is masked, as in
+/// [`report`].
+pub fn usage_error(e: &clap::Error) -> i32 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let text = e.render().to_string();
+    eprint!("{}", crate::redact::redact(&text));
+    e.exit_code()
+}
+
 /// Prints an error and its hints to stderr. This is the one place errors reach the
 /// terminal, so key material that slipped into a message is masked here
 /// ([`crate::redact`]).
