@@ -648,3 +648,29 @@ fn many_pgp_entries_still_decrypt_with_a_bounded_number_of_gpg_processes() {
         "more than one gpg at once: {seen:?}"
     );
 }
+
+// ------------------------------------------------------------------ unknown metadata
+
+/// What docs/security.md states: unknown fields at the top level of the `sops` block
+/// (a future key kind, a future setting) are kept when `set` rewrites the file.
+#[test]
+fn unknown_top_level_metadata_fields_are_kept_on_rewrite() {
+    let env = Env::new();
+    env.encrypt("p.yaml", "a: 1\n", "s.yaml");
+    let text = env.read("s.yaml").replacen(
+        "sops:\n",
+        "sops:\n    future_setting: keep-me\n    future_kms:\n        - id: x\n          enc: y\n",
+        1,
+    );
+    env.write("s.yaml", &text);
+    let out = env.run(&["set", "s.yaml", r#"["b"]"#, r#""two""#]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let after = env.read("s.yaml");
+    assert!(after.contains("future_setting: keep-me"), "{after}");
+    assert!(
+        after.contains("future_kms:\n        - id: x\n          enc: \"y\""),
+        "{after}"
+    );
+    let out = env.run(&["decrypt", "s.yaml"]);
+    assert_eq!(stdout(&out), "a: 1\nb: two\n");
+}
