@@ -548,10 +548,8 @@ fn check_lists_every_key_service_address_of_the_policy() {
     let text = stdout(&out);
     for want in [
         "hc_vault http://10.1.2.3:8200 (transit/keys/app) [plain http",
-        "kms AWS KMS in region eu-west-3",
-        "arn:aws:kms:eu-west-3:123456789012:key/0b0e2b36",
-        "gcp_kms https://cloudkms.googleapis.com",
-        "projects/p/locations/global/keyRings/r/cryptoKeys/k",
+        "kms https://kms.eu-west-3.amazonaws.com (arn:aws:kms:eu-west-3:123456789012:key/0b0e2b36",
+        "gcp_kms https://cloudkms.googleapis.com (projects/p/locations/global/keyRings/r/cryptoKeys/k)",
         "azure_kv https://myvault.vault.azure.net (https://myvault.vault.azure.net/keys/k/",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");

@@ -9,7 +9,9 @@ use crate::policy::Policy;
 pub struct KeyService {
     /// The key kind's metadata name (`hc_vault`, `kms`, `gcp_kms`, `azure_kv`, …).
     pub kind: &'static str,
-    /// The address contacted: a URL, or for AWS KMS the region's endpoint.
+    /// The address contacted: a URL (for AWS KMS the endpoint of the ARN's region, for
+    /// Cloud KMS the default endpoint; `AWS_ENDPOINT_URL_KMS` and `SOPS_GCP_KMS_ENDPOINT`
+    /// in the environment can replace them).
     pub address: String,
     /// The key at that address (Vault path, ARN, resource name, key URL).
     pub key: String,
@@ -44,19 +46,19 @@ fn service(kind: KeyKind, id: &str) -> Option<KeyService> {
         },
         KeyKind::AzureKv => (origin(id), id.to_owned()),
         KeyKind::GcpKms => (
-            format!(
-                "{} (or SOPS_GCP_KMS_ENDPOINT)",
-                crate::keys::gcpkms::DEFAULT_ENDPOINT
-            ),
+            crate::keys::gcpkms::DEFAULT_ENDPOINT.to_owned(),
             id.to_owned(),
         ),
         KeyKind::Kms => {
             let arn = id.split('+').next().unwrap_or(id);
             let region = arn.split(':').nth(3).unwrap_or("");
             let address = if region.is_empty() {
-                "AWS KMS (region unknown)".to_owned()
+                "AWS KMS (no region in the ARN)".to_owned()
             } else {
-                format!("AWS KMS in region {region} (or AWS_ENDPOINT_URL_KMS)")
+                format!(
+                    "https://kms.{region}.{}",
+                    crate::keys::awskms::dns_suffix(region)
+                )
             };
             (address, id.to_owned())
         }
@@ -108,7 +110,7 @@ mod tests {
             "arn:aws:kms:eu-west-3:123456789012:key/abc+arn:aws:iam::1:role/r",
         )
         .expect("kms");
-        assert!(k.address.contains("eu-west-3"), "{}", k.address);
+        assert_eq!(k.address, "https://kms.eu-west-3.amazonaws.com");
         let a = service(KeyKind::AzureKv, "https://v.vault.azure.net/keys/k/1").expect("azure");
         assert_eq!(a.address, "https://v.vault.azure.net");
         assert!(service(KeyKind::Age, "age1x").is_none());
