@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod ops;
 pub mod policy;
+pub mod redact;
 pub mod secbuf;
 pub mod time;
 pub mod tree;

@@ -16,6 +16,9 @@ fn main() {
         sops_compat::Action::Run(args) => args,
         sops_compat::Action::Exit(code) => std::process::exit(code),
     };
-    let cli = leafseal::cli::Cli::parse_from(args);
+    let cli = match leafseal::cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(leafseal::cli::usage_error(&e)),
+    };
     std::process::exit(leafseal::cli::run(cli));
 }

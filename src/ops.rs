@@ -50,6 +50,12 @@ pub fn env_flag(v: Option<&str>) -> bool {
     })
 }
 
+/// The warning given when `--ignore-mac` skips the integrity checks.
+pub const IGNORE_MAC_WARNING: &str = "--ignore-mac: the MAC and the leafseal integrity record were not checked, so nothing \
+     guarantees that this file is what its last writer sealed: values changed, removed, \
+     added or reordered outside leafseal/sops go unnoticed (each value's own authentication \
+     is still checked)";
+
 /// A decrypted file, with what is needed to write it back.
 #[derive(Debug)]
 pub struct Opened {
@@ -196,7 +202,10 @@ fn open_impl(
             let strict = opts.strict_integrity || env_flag(ctx.var(STRICT_INTEGRITY_ENV));
             judge_integrity(status, strict, &mut warnings)?
         }
-        None => integrity::Status::Missing,
+        None => {
+            warnings.push(IGNORE_MAC_WARNING.to_owned());
+            integrity::Status::Missing
+        }
     };
     Ok(Opened {
         doc,

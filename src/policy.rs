@@ -21,6 +21,10 @@ use crate::tree::SeqItem;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+mod trust;
+pub use trust::outside_work_tree;
+pub use trust::work_tree_root;
+
 /// The policy file's name.
 pub const FILE_NAME: &str = ".sops.yaml";
 

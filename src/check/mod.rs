@@ -19,10 +19,13 @@ use crate::tree::Timestamp;
 mod analysis;
 pub mod files;
 mod kustomize;
+pub mod services;
 
 pub use files::DiskSource;
 pub use files::IndexSource;
 pub use files::Source;
+pub use services::KeyService;
+pub use services::key_services;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,6 @@ use crate::check::Target;
 use crate::check::files;
 use crate::cli::Cli;
 use crate::error::Error;
-use crate::policy;
 use crate::policy::Policy;
 
 /// Exit code of `check` for usage and configuration errors.
@@ -66,13 +65,10 @@ fn usage(msg: impl Into<String>) -> Error {
 fn load_policy(explicit: Option<&Path>, index: Option<&IndexSource>) -> Result<Policy, Error> {
     let path = match explicit {
         Some(p) => p.to_owned(),
-        None => std::env::current_dir()
-            .ok()
-            .and_then(|d| policy::find(&d))
-            .ok_or_else(|| {
-                usage("no .sops.yaml found in the current directory or its parents")
-                    .hint("run from the repository root, or pass --config PATH")
-            })?,
+        None => crate::cli::found_policy().ok_or_else(|| {
+            usage("no .sops.yaml found in the current directory or its parents")
+                .hint("run from the repository root, or pass --config PATH")
+        })?,
     };
     let staged = match index {
         Some(ix) => ix.read(&path).ok().flatten(),
@@ -130,8 +126,21 @@ fn targets(a: &CheckArgs, toplevel: Option<&Path>) -> Result<Vec<Target>, Error>
     Ok(out)
 }
 
-fn human(report: &Report) -> String {
+fn human(report: &Report, services: &[check::KeyService], policy: &Path) -> String {
     let mut s = String::new();
+    if !services.is_empty() {
+        s.push_str(&format!(
+            "key services named by {} (leafseal sends tokens and data keys there):\n",
+            policy.display()
+        ));
+        for k in services {
+            s.push_str(&format!("  {} {} ({})", k.kind, k.address, k.key));
+            if k.plain_http {
+                s.push_str(" [plain http: refused unless LEAFSEAL_ALLOW_INSECURE_HTTP=1]");
+            }
+            s.push('\n');
+        }
+    }
     for f in &report.findings {
         let sev = if f.severity == check::Severity::Warning {
             " (warning)"
@@ -157,7 +166,7 @@ fn human(report: &Report) -> String {
     s
 }
 
-fn json(report: &Report) -> String {
+fn json(report: &Report, services: &[check::KeyService]) -> String {
     let findings: Vec<serde_json::Value> = report
         .findings
         .iter()
@@ -171,7 +180,22 @@ fn json(report: &Report) -> String {
             })
         })
         .collect();
-    let v = serde_json::json!({"findings": findings, "files_checked": report.files_checked});
+    let services: Vec<serde_json::Value> = services
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kind": k.kind,
+                "address": k.address,
+                "key": k.key,
+                "plain_http": k.plain_http,
+            })
+        })
+        .collect();
+    let v = serde_json::json!({
+        "findings": findings,
+        "files_checked": report.files_checked,
+        "key_services": services,
+    });
     format!("{v}\n")
 }
 
@@ -195,9 +219,10 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         None => &DiskSource,
     };
     let report = check::run(Some(&policy), &targets, source, &opts);
+    let services = check::key_services(&policy);
     let out = match a.format {
-        OutputFormat::Human => human(&report),
-        OutputFormat::Json => json(&report),
+        OutputFormat::Human => human(&report, &services, &policy.path),
+        OutputFormat::Json => json(&report, &services),
     };
     crate::io::write_stdout(out.as_bytes())?;
     Ok(if report.errors() > 0 { FINDINGS } else { 0 })

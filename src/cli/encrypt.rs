@@ -69,7 +69,11 @@ impl KeyArgs {
                 let key = keys::key_from_str(kind, s).map_err(|e| {
                     Error::new(
                         exit::GENERIC,
-                        format!("invalid {} key `{s}`: {e}", kind.field()),
+                        format!(
+                            "invalid {} key `{}`: {e}",
+                            kind.field(),
+                            crate::redact::redact(s)
+                        ),
                     )
                 })?;
                 if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {

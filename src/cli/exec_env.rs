@@ -80,6 +80,11 @@ pub struct ExecEnvArgs {
     /// Replace leafseal with the command instead of running it as a child.
     #[arg(long)]
     pub same_process: bool,
+    /// Let the file set this variable although it changes which program runs or what it
+    /// loads (PATH, LD_PRELOAD, … are refused otherwise; see docs/security.md). Repeat the
+    /// flag for each name.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pub allow_env: Vec<String>,
     #[command(flatten)]
     pub decrypt: ExecDecryptArgs,
 }
@@ -90,6 +95,7 @@ pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
     let (_, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let vars = exec::env_from_document(&opened.doc)?;
     drop(opened);
+    exec::guard::check_names(vars.iter().map(|v| v.name.as_str()), &a.allow_env)?;
     let mut cmd = spec.command()?;
     exec::apply_env(&mut cmd, &vars, a.pristine);
     drop(vars);

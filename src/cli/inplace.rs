@@ -87,5 +87,5 @@ pub fn emit(
 
 /// Prints a note (not a warning) to stderr.
 pub fn note(msg: &str) {
-    eprintln!("leafseal: {msg}");
+    eprintln!("leafseal: {}", crate::redact::redact(msg));
 }

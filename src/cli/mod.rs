@@ -175,7 +175,7 @@ pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Res
 pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
     let path = match explicit {
         Some(p) => Some(p.to_owned()),
-        None => std::env::current_dir().ok().and_then(|d| policy::find(&d)),
+        None => found_policy(),
     };
     let Some(path) = path else { return Ok(None) };
     let p = Policy::load(&path).map_err(|e| {
@@ -197,10 +197,24 @@ pub fn strict_integrity(cli: &Cli) -> bool {
     }
     let path = match cli.config.as_deref() {
         Some(p) => Some(p.to_owned()),
-        None => std::env::current_dir().ok().and_then(|d| policy::find(&d)),
+        None => found_policy(),
     };
     path.and_then(|p| Policy::load(&p).ok())
         .is_some_and(|p| p.strict_integrity)
+}
+
+/// The policy found by searching upwards from the current directory; prints a notice when
+/// it lies outside the git work tree (see [`policy::outside_work_tree`]).
+pub fn found_policy() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    let path = policy::find(&cwd)?;
+    static NOTICE_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(notice) = policy::outside_work_tree(&path, &cwd)
+        && !NOTICE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        warn(&notice);
+    }
+    Some(path)
 }
 
 /// Emit options for a format: the flag, else the policy's stores setting.
@@ -210,9 +224,9 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
     }
 }
 
-/// Prints a warning to stderr.
+/// Prints a warning to stderr (key material masked, see [`crate::redact`]).
 pub fn warn(msg: &str) {
-    eprintln!("leafseal: warning: {msg}");
+    eprintln!("leafseal: warning: {}", crate::redact::redact(msg));
 }
 
 /// Runs the command line; returns the process exit code.
@@ -243,12 +257,27 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// Prints an error and its hints to stderr.
+/// Prints a command-line parsing error (or `--help`/`--version`) and returns the exit
+/// code. Usage errors quote the arguments, so key material in them is masked, as in
+/// [`report`].
+pub fn usage_error(e: &clap::Error) -> i32 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let text = e.render().to_string();
+    eprint!("{}", crate::redact::redact(&text));
+    e.exit_code()
+}
+
+/// Prints an error and its hints to stderr. This is the one place errors reach the
+/// terminal, so key material that slipped into a message is masked here
+/// ([`crate::redact`]).
 pub fn report(e: &Error) {
     let mut s = format!("leafseal: error: {}", e.message.trim_end());
     for h in &e.hints {
         s.push_str("\n  hint: ");
         s.push_str(h);
     }
-    eprintln!("{s}");
+    eprintln!("{}", crate::redact::redact(&s));
 }

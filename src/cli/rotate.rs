@@ -111,7 +111,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     let ctx = KeyContext::from_env();
     let mut opened = ops::open(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
     for w in &opened.warnings {
-        cli::warn(w);
+        cli::warn(&format!("{name}: {w}"));
     }
     let (meta, report) = lifecycle::rotate(&mut opened, &changes, &ctx)?;
     for (kind, id) in &report.unmatched_removals {

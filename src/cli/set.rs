@@ -86,11 +86,12 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
+    lifecycle::reserved::check_path(target.format, &path)?;
     let ctx = KeyContext::from_env();
     let mut opened =
         ops::open(target.loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {
-        crate::cli::warn(w);
+        crate::cli::warn(&format!("{}: {w}", a.file));
     }
     let before = opened.doc.clone();
     treepath::set(&mut opened.doc, &path, value)?;

@@ -35,11 +35,12 @@ pub struct UnsetArgs {
 pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let path = crate::cli::set::parse_path(&a.path)?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
+    lifecycle::reserved::check_path(target.format, &path)?;
     let ctx = KeyContext::from_env();
     let mut opened =
         ops::open(target.loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {
-        crate::cli::warn(w);
+        crate::cli::warn(&format!("{}: {w}", a.file));
     }
     let before = opened.doc.clone();
     if treepath::unset(&mut opened.doc, &path).is_none() {

@@ -12,6 +12,7 @@
 
 mod child;
 mod file;
+pub mod guard;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;

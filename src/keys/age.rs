@@ -91,6 +91,14 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
         });
     }
     let lower = id.to_ascii_lowercase();
+    if lower.starts_with("age-secret-key-") || lower.starts_with("age-plugin-") {
+        return Err(KeyError::with_hint(
+            "this is an age identity (a secret key), not a recipient; it was not used, and \
+             it is not shown here",
+            "give the public recipient instead (`age-keygen -y keys.txt` prints it); if the \
+             identity was pasted where others can see it, treat it as exposed",
+        ));
+    }
     if lower.starts_with("age1pq1") {
         return Err(KeyError::with_hint(
             "hybrid post-quantum age recipients (age1pq1…) are not supported yet",

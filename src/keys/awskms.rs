@@ -26,6 +26,7 @@ mod creds;
 mod http;
 mod sigv4;
 mod sts;
+pub(crate) use sts::dns_suffix;
 #[cfg(test)]
 mod tests;
 

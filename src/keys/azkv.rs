@@ -286,6 +286,14 @@ impl AzureKey {
         } else {
             "decrypt the data key with"
         };
+        rest::check_plain_http(ctx, &self.vault_url).map_err(|e| KeyError {
+            message: format!(
+                "cannot {what} Azure Key Vault key {}: {}",
+                self.id(),
+                e.message
+            ),
+            hint: e.hint,
+        })?;
         let tok = token::access_token(ctx, self.resource).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} Azure Key Vault key {}: {}",

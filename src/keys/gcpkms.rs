@@ -28,7 +28,8 @@ pub mod token;
 pub const ENDPOINT_VAR: &str = "SOPS_GCP_KMS_ENDPOINT";
 /// The universe-domain variable (sops's name).
 pub const UNIVERSE_VAR: &str = "SOPS_GCP_KMS_UNIVERSE_DOMAIN";
-const DEFAULT_ENDPOINT: &str = "https://cloudkms.googleapis.com";
+/// The Cloud KMS endpoint used when `SOPS_GCP_KMS_ENDPOINT` is not set.
+pub const DEFAULT_ENDPOINT: &str = "https://cloudkms.googleapis.com";
 
 /// A `gcp_kms` master key: a Cloud KMS crypto key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,13 @@ impl GcpKmsKey {
         field: &str,
     ) -> Result<Zeroizing<String>, KeyError> {
         let what = super::rest::op_phrase(op);
+        rest::check_plain_http(ctx, &endpoint(ctx)).map_err(|e| KeyError {
+            message: format!(
+                "cannot {what} with GCP KMS key {}: {}",
+                self.resource_id, e.message
+            ),
+            hint: e.hint,
+        })?;
         let tok = token::access_token(ctx).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} with GCP KMS key {}: {}",

@@ -239,6 +239,10 @@ impl VaultKey {
     ) -> Result<Zeroizing<String>, KeyError> {
         let what = super::rest::op_phrase(op);
         self.check_allowed(ctx)?;
+        rest::check_plain_http(ctx, &self.address).map_err(|e| KeyError {
+            message: format!("cannot {what} with Vault key {}: {}", self.id(), e.message),
+            hint: e.hint,
+        })?;
         let http = vault_client(ctx);
         let client = http.client.clone()?;
         let (token, source) = self.token(ctx)?;

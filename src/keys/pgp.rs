@@ -3,10 +3,15 @@
 //! `SOPS_GPG_EXEC` names the binary (default `gpg`). The child runs with exactly the
 //! [`KeyContext`]'s variables, so `GNUPGHOME` and `HOME` from the context are honoured.
 //! Errors quote only gpg's own `gpg:` status lines (which never contain the data key).
+//! At most `LEAFSEAL_GPG_MAX_PROCS` gpg processes run at once (default: the number of
+//! cores, at most 4), however many files or key entries are being processed.
 
 use std::io::Write;
 use std::process::Command;
 use std::process::Stdio;
+use std::sync::Condvar;
+use std::sync::Mutex;
+use std::sync::PoisonError;
 
 use zeroize::Zeroizing;
 
@@ -79,13 +84,60 @@ fn gpg_binary(ctx: &KeyContext) -> (&str, bool) {
     }
 }
 
-/// Runs gpg with `args`, feeding `input` on stdin; returns stdout (wiped on drop).
+/// The variable that sets how many gpg processes may run at once (default: the number
+/// of cores, at most [`DEFAULT_MAX_GPG`]).
+pub const MAX_GPG_VAR: &str = "LEAFSEAL_GPG_MAX_PROCS";
+/// The default upper bound of concurrent gpg processes.
+pub const DEFAULT_MAX_GPG: usize = 4;
+
+/// The bound on concurrent gpg processes for this context.
+fn max_gpg(ctx: &KeyContext) -> usize {
+    ctx.var(MAX_GPG_VAR)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(DEFAULT_MAX_GPG)
+        })
+}
+
+/// gpg processes running now, in the whole process (every thread, every file).
+static RUNNING: Mutex<usize> = Mutex::new(0);
+static FREED: Condvar = Condvar::new();
+
+/// A slot among the concurrent gpg processes, given back on drop.
+struct GpgSlot;
+
+impl GpgSlot {
+    /// Waits until fewer than `max` gpg processes run, and takes a slot.
+    fn acquire(max: usize) -> GpgSlot {
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= max {
+            running = FREED.wait(running).unwrap_or_else(PoisonError::into_inner);
+        }
+        *running += 1;
+        GpgSlot
+    }
+}
+
+impl Drop for GpgSlot {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        *running = running.saturating_sub(1);
+        FREED.notify_one();
+    }
+}
+
+/// Runs gpg with `args`, feeding `input` on stdin; returns stdout (wiped on drop). At most
+/// [`max_gpg`] gpg processes run at once in this process; further calls wait for a slot.
 fn run_gpg(
     ctx: &KeyContext,
     args: &[&str],
     input: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, GpgFailure> {
     let (binary, from_env) = gpg_binary(ctx);
+    let _slot = GpgSlot::acquire(max_gpg(ctx));
     let mut child = Command::new(binary)
         .args(args)
         .env_clear()

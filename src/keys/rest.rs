@@ -24,7 +24,11 @@ use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
 
+mod plain_http;
 pub(crate) mod tls;
+pub(crate) use plain_http::check_plain_http;
+pub(crate) use plain_http::insecure_http_allowed;
+pub(crate) use plain_http::plain_http_refusal;
 pub(crate) use tls::SystemRoots;
 
 /// The variable overriding the first retry delay, in milliseconds.
@@ -150,6 +154,8 @@ pub(crate) struct Client {
     delay: Duration,
     /// Why HTTPS requests cannot be made (an unusable `SSL_CERT_FILE`/`SSL_CERT_DIR`).
     roots_error: Option<String>,
+    /// Plain http beyond loopback was allowed ([`INSECURE_HTTP_VAR`]).
+    insecure_http: bool,
 }
 
 impl Client {
@@ -220,6 +226,7 @@ impl Client {
             no_proxy,
             delay: Duration::from_millis(delay),
             roots_error: None,
+            insecure_http: insecure_http_allowed(ctx),
         }
     }
 
@@ -257,6 +264,9 @@ impl Client {
     }
 
     fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
+        if let Some((message, hint)) = plain_http_refusal(self.insecure_http, req.url) {
+            return Err(NetError(format!("{message} ({hint})")));
+        }
         if let Some(e) = &self.roots_error
             && req.url.starts_with("https://")
         {

@@ -25,6 +25,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 
 mod groups;
+pub mod reserved;
 #[cfg(test)]
 mod tests;
 
@@ -162,7 +163,11 @@ impl KeyChanges {
             let key = keys::key_from_str(kind, s).map_err(|e| {
                 Error::new(
                     exit::GENERIC,
-                    format!("invalid {} key `{s}`: {e}", kind.field()),
+                    format!(
+                        "invalid {} key `{}`: {e}",
+                        kind.field(),
+                        crate::redact::redact(s)
+                    ),
                 )
             })?;
             self.add.push(key);

@@ -38,6 +38,10 @@ pub(crate) fn service_endpoint(
     let specific = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
     for var in [specific.as_str(), "AWS_ENDPOINT_URL"] {
         if let Some(url) = ctx.var(var) {
+            crate::keys::rest::check_plain_http(ctx, url).map_err(|e| KeyError {
+                message: format!("{} (the endpoint of {var})", e.message),
+                hint: e.hint,
+            })?;
             return Endpoint::parse(url).map_err(|e| {
                 KeyError::with_hint(format!("{e} (from {var})"), format!("fix {var}"))
             });

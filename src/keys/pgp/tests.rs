@@ -261,3 +261,45 @@ proptest::proptest! {
         }
     }
 }
+
+/// A stand-in for gpg that records how many copies of it run at once (in `counts`), then
+/// fails like gpg without the secret key.
+const FAKE_GPG: &str = r#"#!/bin/sh
+cat >/dev/null
+touch "$FAKE_GPG_DIR/run.$$"
+ls "$FAKE_GPG_DIR" | grep -c '^run\.' >> "$FAKE_GPG_DIR/counts"
+sleep 0.3
+rm -f "$FAKE_GPG_DIR/run.$$"
+echo "gpg: decryption failed: No secret key" >&2
+exit 2
+"#;
+
+#[test]
+fn concurrent_gpg_processes_are_bounded() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("fake-gpg");
+    std::fs::write(&bin, FAKE_GPG).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir(&runs).unwrap();
+    let mut vars = HashMap::new();
+    vars.insert("SOPS_GPG_EXEC".to_owned(), bin.display().to_string());
+    vars.insert("FAKE_GPG_DIR".to_owned(), runs.display().to_string());
+    vars.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+    vars.insert(MAX_GPG_VAR.to_owned(), "2".to_owned());
+    let ctx = KeyContext::with_vars(vars);
+    let key = PgpKey::parse(FP1).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..10 {
+            s.spawn(|| {
+                let e = key.unwrap("-----BEGIN PGP MESSAGE-----", &ctx).unwrap_err();
+                assert!(e.message.contains("No secret key"), "{}", e.message);
+            });
+        }
+    });
+    let counts = std::fs::read_to_string(runs.join("counts")).unwrap();
+    let seen: Vec<usize> = counts.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(seen.len(), 10, "{counts}");
+    assert!(seen.iter().all(|&n| (1..=2).contains(&n)), "{seen:?}");
+}
