@@ -193,6 +193,9 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         )
     })?;
     let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
+    // Checked and locked before reading, held until the new content is in place (the
+    // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
+    let dest = cli::update(cli, target)?;
     let exists = match std::fs::metadata(target) {
         Ok(m) if m.is_dir() => {
             return Err(Error::new(
@@ -349,7 +352,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         drop(ws);
         return Ok(interrupted(sig, name));
     }
-    crate::io::atomic_write(target, &out)?;
+    dest.write(&out)?;
     if let Err(e) = ws.remove() {
         cli::report(&e);
     }

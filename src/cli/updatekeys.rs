@@ -127,6 +127,7 @@ fn confirm(file: &str) -> Result<bool, Error> {
 }
 
 fn update_file(
+    cli: &Cli,
     a: &UpdatekeysArgs,
     policy: &Policy,
     file: &Path,
@@ -149,6 +150,11 @@ fn update_file(
             return Err(Error::new(exit::GENERIC, format!("{name}: {e}"))
                 .hint("add a creation rule whose path_regex matches this file"));
         }
+    };
+    let dest = match cli::update(cli, file) {
+        Ok(d) => d,
+        Err(e) if walked => return Ok(Outcome::Skipped(e.message)),
+        Err(e) => return Err(e),
     };
     let bytes = crate::io::read_input(&name)?;
     let format = cli::input_format(a.input_type.as_deref(), &name, Some(&bytes))?;
@@ -211,7 +217,7 @@ fn update_file(
         (loaded.doc, map)
     };
     let out = inplace::emit(format, &doc, &map, None, Some(policy))?;
-    crate::io::atomic_write(file, &out)?;
+    dest.write(&out)?;
     Ok(Outcome::Updated)
 }
 
@@ -240,7 +246,7 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         };
         for f in files {
             let name = f.display().to_string();
-            match update_file(a, &policy, &f, walked, &ctx) {
+            match update_file(cli, a, &policy, &f, walked, &ctx) {
                 Ok(Outcome::Updated) => inplace::note(&format!("{name}: keys updated")),
                 Ok(Outcome::UpToDate) => inplace::note(&format!("{name}: already up to date")),
                 Ok(Outcome::Skipped(why)) => inplace::note(&format!("{name}: skipped ({why})")),
