@@ -255,7 +255,13 @@ fn devices_and_fifos_are_refused_unless_forced() {
     // Forced: the bytes go into the FIFO, which stays a FIFO.
     let reader_path = fifo.clone();
     let reader = std::thread::spawn(move || std::fs::read(reader_path).expect("read fifo"));
-    let o = env.run(&["--force-target", "decrypt", "--output", "pipe.yaml", "s.yaml"]);
+    let o = env.run(&[
+        "--force-target",
+        "decrypt",
+        "--output",
+        "pipe.yaml",
+        "s.yaml",
+    ]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(reader.join().expect("reader"), b"a: one\n");
     assert!(
@@ -305,13 +311,19 @@ fn the_edit_workspace_wipe_never_zeroes_a_file_with_another_link() {
     let script = xdg.path().join("ed.sh");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\nrm -f \"$1\"\nln '{}' \"$1\"\n", precious.display()),
+        format!(
+            "#!/bin/sh\nrm -f \"$1\"\nln '{}' \"$1\"\n",
+            precious.display()
+        ),
     )
     .expect("script");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let mut v = env.vars();
     v.insert("SOPS_EDITOR".to_owned(), script.display().to_string());
-    v.insert("XDG_RUNTIME_DIR".to_owned(), xdg.path().display().to_string());
+    v.insert(
+        "XDG_RUNTIME_DIR".to_owned(),
+        xdg.path().display().to_string(),
+    );
     let o = run_in(&v, &env.repo(), &["edit", "s.yaml"]);
     assert!(o.status.success(), "{}", err(&o));
     assert_eq!(
@@ -406,7 +418,11 @@ fn mixed_read_modify_write_commands_in_parallel_keep_every_update() {
             _ => {}
         }
     }
-    cmds.push(vec!["unset".to_owned(), "s.yaml".to_owned(), r#"["gone"]"#.to_owned()]);
+    cmds.push(vec![
+        "unset".to_owned(),
+        "s.yaml".to_owned(),
+        r#"["gone"]"#.to_owned(),
+    ]);
     for o in parallel(&env, cmds) {
         assert!(o.status.success(), "{}", err(&o));
     }

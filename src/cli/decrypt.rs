@@ -202,7 +202,10 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
     let opts = cli.write_options();
     let mut dests = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
-        dests.push((i, crate::io::Destination::open(std::path::Path::new(f), &opts)?));
+        dests.push((
+            i,
+            crate::io::Destination::open(std::path::Path::new(f), &opts)?,
+        ));
     }
     dests.sort_by(|a, b| a.1.path().cmp(b.1.path()));
     let mut locked = Vec::with_capacity(dests.len());

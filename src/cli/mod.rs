@@ -271,7 +271,7 @@ pub fn run(cli: Cli) -> i32 {
 /// Ends the process after a signal (the temporary files were already removed).
 fn signal_exit(sig: i32) {
     eprintln!(
-        "leafseal: interrupted by signal {sig}: temporary files were removed; the file being written was not changed"
+        "leafseal: interrupted by signal {sig}: every file is either unchanged or completely written, and no temporary file was left"
     );
     std::process::exit(128_i32.saturating_add(sig));
 }

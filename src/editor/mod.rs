@@ -188,9 +188,7 @@ fn set_live(dir: &Path, live: bool) {
 fn zero_file(path: &Path) -> std::io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
-        .custom_flags(
-            (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
-        )
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)?;
     let m = f.metadata()?;
     if !m.is_file() || std::os::unix::fs::MetadataExt::nlink(&m) != 1 {

@@ -184,11 +184,10 @@ pub fn check(t: &Target, opts: &WriteOptions) -> Result<Mode, Error> {
         return Ok(Mode::Replace);
     };
     if m.is_dir() || m.file_type().is_socket() {
-        return Err(write_error(
-            &t.named,
-            format!("{} is {}", shown(&t.path), kind_name(m)),
-        )
-        .hint("name a regular file"));
+        return Err(
+            write_error(&t.named, format!("{} is {}", shown(&t.path), kind_name(m)))
+                .hint("name a regular file"),
+        );
     }
     if !m.is_file() {
         if opts.force_target {
@@ -196,7 +195,11 @@ pub fn check(t: &Target, opts: &WriteOptions) -> Result<Mode, Error> {
         }
         return Err(write_error(
             &t.named,
-            format!("{} is {}; nothing was written", shown(&t.path), kind_name(m)),
+            format!(
+                "{} is {}; nothing was written",
+                shown(&t.path),
+                kind_name(m)
+            ),
         )
         .hint("name a regular file, or pass --force-target to write the bytes into it as it is"));
     }

@@ -35,8 +35,11 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// Resolves `named` (following symbolic links) and checks it against `opts`.
+    /// Resolves `named` (following symbolic links) and checks it against `opts`. Also
+    /// starts catching signals ([`signals::install`]), so that from now on a signal ends
+    /// the process cleanly (exit 128 + signal) instead of at an arbitrary point.
     pub fn open(named: &Path, opts: &WriteOptions) -> Result<Destination, Error> {
+        signals::install()?;
         let t = target::resolve(named)?;
         let mode = target::check(&t, opts)?;
         Ok(Destination {
@@ -155,7 +158,10 @@ pub fn remove_stale(dir: &Path) -> usize {
 
 fn replace(t: &Target, data: &[u8]) -> Result<(), Error> {
     signals::install()?;
-    let dir = t.path.parent().map_or_else(|| PathBuf::from("/"), Path::to_owned);
+    let dir = t
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_owned);
     remove_stale(&dir);
     let name = t
         .path
@@ -181,15 +187,26 @@ fn replace(t: &Target, data: &[u8]) -> Result<(), Error> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(fail(t, "cannot read its metadata", e)),
     };
-    if let Some(m) = current.filter(fs::Metadata::is_file) {
-        keep_owner(&f, &m);
-        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(m.mode() & 0o7777))
-            .map_err(|e| fail(t, "cannot copy permissions", e.into()))?;
+    let current = current.filter(fs::Metadata::is_file);
+    if let Some(m) = &current {
+        keep_owner(&f, m);
     }
     f.sync_all().map_err(|e| fail(t, "fsync failed", e))?;
-    drop(f);
-    signals::commit(&mut reg, || fs::rename(&tmp, &t.path))
-        .map_err(|e| fail(t, "rename failed", e))?;
+    // The temporary file stays 0600 until it is the target: a SIGKILL never leaves a
+    // copy with wider permissions. Under the signal lock, so only SIGKILL can come
+    // between the rename and the mode (leaving the target 0600, never wider).
+    signals::commit(&mut reg, || {
+        fs::rename(&tmp, &t.path)?;
+        if let Some(m) = &current {
+            // Past the rename the write has happened: a failure here leaves it 0600.
+            let mode = rustix::fs::Mode::from_raw_mode(m.mode() & 0o7777);
+            if rustix::fs::fchmod(&f, mode).is_ok() {
+                let _ = f.sync_all();
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| fail(t, "rename failed", e))?;
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
