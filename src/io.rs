@@ -68,3 +68,6 @@ pub fn write_stdout(data: &[u8]) -> Result<(), Error> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;
