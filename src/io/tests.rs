@@ -27,7 +27,9 @@ fn temp_names_are_recognised_and_nothing_else() {
 fn stale_temps_of_dead_processes_are_removed_live_ones_kept() {
     let d = tempfile::tempdir().expect("dir");
     // Above the largest pid Linux hands out: never alive.
-    let dead = d.path().join(".a.yaml.leafseal-tmp.4194399.0123456789abcdef");
+    let dead = d
+        .path()
+        .join(".a.yaml.leafseal-tmp.4194399.0123456789abcdef");
     let live = d.path().join(format!(
         ".a.yaml.leafseal-tmp.{}.0123456789abcdef",
         std::os::unix::process::parent_id()
