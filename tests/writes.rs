@@ -433,3 +433,85 @@ fn mixed_read_modify_write_commands_in_parallel_keep_every_update() {
     assert!(!plain.contains("gone"));
     assert_eq!(entries(&env.repo()), [".sops.yaml", "s.yaml"]);
 }
+
+#[test]
+fn a_set_during_an_edit_waits_for_it_and_both_changes_survive() {
+    let env = Env::new();
+    let file = env.repo().join("s.yaml");
+    env.encrypted(&file, "a: one\n");
+    let dir = tempfile::tempdir().expect("dir");
+    let ready = dir.path().join("ready");
+    let script = dir.path().join("ed.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nsleep 1\nprintf 'edited: ok\\n' >> \"$1\"\n",
+            ready.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut v = env.vars();
+    v.insert("SOPS_EDITOR".to_owned(), script.display().to_string());
+    v.insert(
+        "XDG_RUNTIME_DIR".to_owned(),
+        dir.path().display().to_string(),
+    );
+    let edit = leafseal(&v)
+        .current_dir(env.repo())
+        .args(["edit", "s.yaml"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    while !ready.exists() {
+        assert!(start.elapsed().as_secs() < 30, "the editor never started");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let set = env.run(&["set", "s.yaml", r#"["b"]"#, r#""two""#]);
+    assert!(set.status.success(), "{}", err(&set));
+    assert!(
+        err(&set).contains("waiting for another leafseal process"),
+        "{}",
+        err(&set)
+    );
+    let edit = edit.wait_with_output().expect("edit");
+    assert!(edit.status.success(), "{}", err(&edit));
+    let plain = env.decrypt(&file);
+    assert!(plain.contains("edited: ok"), "{plain}");
+    assert!(
+        plain.contains("b: two"),
+        "{plain}\nedit: {}\nset: {}",
+        err(&edit),
+        err(&set)
+    );
+}
+
+#[test]
+fn the_same_file_twice_in_one_decrypt_in_place_does_not_wait_for_itself() {
+    let env = Env::new();
+    let file = env.repo().join("s.yaml");
+    env.encrypted(&file, "a: one\n");
+    symlink(Path::new("s.yaml"), &env.repo().join("l.yaml"));
+    let mut child = leafseal(&env.vars())
+        .current_dir(env.repo())
+        .args(["decrypt", "-i", "s.yaml", "l.yaml"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if start.elapsed().as_secs() > 30 {
+            let _ = child.kill();
+            panic!("decrypt -i waited for its own lock");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "a: one\n");
+}

@@ -208,8 +208,16 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
         ));
     }
     dests.sort_by(|a, b| a.1.path().cmp(b.1.path()));
-    let mut locked = Vec::with_capacity(dests.len());
+    let mut locked: Vec<(usize, crate::io::Destination)> = Vec::with_capacity(dests.len());
     for (i, d) in dests {
+        // The same file named twice (or through a link) is locked once.
+        if locked
+            .last()
+            .is_some_and(|(_, prev)| prev.path() == d.path())
+        {
+            locked.push((i, d));
+            continue;
+        }
         let shown = d.path().display().to_string();
         locked.push((
             i,

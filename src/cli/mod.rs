@@ -1,5 +1,6 @@
 //! The command line: argument parsing, dispatch, and the only place that prints.
 
+use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -270,7 +271,9 @@ pub fn run(cli: Cli) -> i32 {
 
 /// Ends the process after a signal (the temporary files were already removed).
 fn signal_exit(sig: i32) {
-    eprintln!(
+    // Not eprintln!: a closed stderr must not stop the exit.
+    let _ = writeln!(
+        std::io::stderr(),
         "leafseal: interrupted by signal {sig}: every file is either unchanged or completely written, and no temporary file was left"
     );
     std::process::exit(128_i32.saturating_add(sig));

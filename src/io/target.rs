@@ -231,7 +231,7 @@ pub struct Lock {
 /// holds the lock (`on_wait` is called once, before waiting). After locking, checks
 /// that the path still names the locked file: a concurrent writer renames a new file
 /// over it, and then the lock is taken again on that one. `None` when the target does
-/// not exist or is not a regular file.
+/// not exist, is not a regular file, or lies on a file system without `flock`.
 pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
     use rustix::fs::FlockOperation;
     let fail = |e: std::io::Error| write_error(&t.named, format!("cannot lock it: {e}"));
@@ -239,7 +239,9 @@ pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
     for _ in 0..100_000 {
         let file = match fs::OpenOptions::new()
             .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
             .open(&t.path)
         {
             Ok(f) => f,
@@ -252,6 +254,12 @@ pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
         }
         match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
+            // A file system without `flock` (some FUSE and network mounts): no lock.
+            Err(
+                rustix::io::Errno::NOLCK | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS,
+            ) => {
+                return Ok(None);
+            }
             Err(rustix::io::Errno::WOULDBLOCK) => {
                 if !waited {
                     on_wait();

@@ -50,8 +50,13 @@ impl Destination {
     }
 
     /// Takes the file's lock (see [`target::lock`]); call before reading it.
+    /// Devices and FIFOs are not locked; a forced write into a hard-linked file is.
     pub fn lock(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
-        if self.mode == Mode::Replace {
+        let lockable = match &self.target.existing {
+            None => true,
+            Some(m) => m.is_file(),
+        };
+        if lockable {
             self.lock = target::lock(&self.target, on_wait)?;
         }
         Ok(self)
