@@ -193,9 +193,6 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         )
     })?;
     let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
-    // Checked and locked before reading, held until the new content is in place (the
-    // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
-    let dest = cli::update(cli, target)?;
     let exists = match std::fs::metadata(target) {
         Ok(m) if m.is_dir() => {
             return Err(Error::new(
@@ -212,6 +209,9 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             ));
         }
     };
+    // Checked and locked before reading, held until the new content is in place (the
+    // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
+    let dest = cli::output(cli, target)?;
     let ctx = KeyContext::from_env();
     let (format, doc, origin, policy) = if exists {
         let input = crate::io::read_input(name)?;

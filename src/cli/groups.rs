@@ -135,7 +135,7 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
     let dest = if out.in_place {
         Some(crate::cli::update(cli, std::path::Path::new(&out.file))?)
     } else if let Some(o) = &out.output {
-        Some(crate::cli::update(cli, o)?)
+        Some(crate::cli::output(cli, o)?)
     } else {
         None
     };

@@ -144,7 +144,7 @@ impl IoArgs {
         if self.in_place {
             update(cli, Path::new(file)).map(Some)
         } else if let Some(out) = &self.output {
-            update(cli, out).map(Some)
+            output(cli, out).map(Some)
         } else {
             Ok(None)
         }
@@ -174,10 +174,24 @@ impl Cli {
     }
 }
 
-/// Prepares a read-modify-write of `file`: resolves and checks it and takes its lock
-/// (waiting, with a note, while another leafseal process changes it). Call before
-/// reading the file; the lock is held until the destination is dropped.
+/// Prepares a read-modify-write of the existing `file`: resolves and checks it and takes
+/// its lock (waiting, with a note, while another leafseal process changes it). Call
+/// before reading the file; the lock is held until the destination is dropped. A
+/// missing file is exit 100, as reading it would be.
 pub fn update(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
+    if let Err(e) = std::fs::metadata(file)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Err(Error::new(
+            exit::NO_FILE_SPECIFIED,
+            format!("cannot read {}: {e}", file.display()),
+        ));
+    }
+    output(cli, file)
+}
+
+/// [`update`] for a file that may not exist yet (`--output`, `edit` of a new file).
+pub fn output(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
     let shown = file.display().to_string();
     io::Destination::open(file, &cli.write_options())?.lock(&|| {
         eprintln!("leafseal: waiting for another leafseal process that is changing {shown}");
