@@ -123,9 +123,18 @@ fn wait(child: &mut Child) -> ExitStatus {
     }
 }
 
-/// Runs `decrypt -i` on the files in a fresh directory, sends `sig` at `moment`, and
-/// returns the directory, the extra entries left and the exit status.
-fn interrupted_decrypt(sig: i32, moment: Moment) -> (tempfile::TempDir, Vec<String>, ExitStatus) {
+/// What an interrupted `decrypt -i` left.
+struct Left {
+    dir: tempfile::TempDir,
+    /// Entries other than the files.
+    extra: Vec<String>,
+    status: ExitStatus,
+    /// Every file still has its old content.
+    all_old: bool,
+}
+
+/// Runs `decrypt -i` on the files in a fresh directory and sends `sig` at `moment`.
+fn interrupted_decrypt(sig: i32, moment: Moment) -> Left {
     let f = files();
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
@@ -159,12 +168,14 @@ fn interrupted_decrypt(sig: i32, moment: Moment) -> (tempfile::TempDir, Vec<Stri
                     break;
                 }
                 assert!(start.elapsed() < Duration::from_secs(60), "no write");
+                std::thread::yield_now();
             }
         }
     }
     send(&child, sig);
     let status = wait(&mut child);
     // Every file is either its old or its new content, with its mode.
+    let mut all_old = true;
     for (name, enc, plain) in &f.files {
         let p = dir.path().join(name);
         let now = std::fs::read(&p).expect("read");
@@ -173,6 +184,7 @@ fn interrupted_decrypt(sig: i32, moment: Moment) -> (tempfile::TempDir, Vec<Stri
             "signal {sig} at {moment:?}: {name} is partial ({} bytes)",
             now.len()
         );
+        all_old &= &now == enc;
         let m = p.symlink_metadata().expect("lstat");
         assert!(m.is_file());
         // SIGKILL between the rename and the mode leaves the new file 0600, never wider.
@@ -187,20 +199,30 @@ fn interrupted_decrypt(sig: i32, moment: Moment) -> (tempfile::TempDir, Vec<Stri
         .into_iter()
         .filter(|n| !names_in.contains(n))
         .collect();
-    (dir, extra, status)
+    Left {
+        dir,
+        extra,
+        status,
+        all_old,
+    }
 }
 
 fn check_caught(sig: i32, moment: Moment) {
-    let (_dir, extra, status) = interrupted_decrypt(sig, moment);
+    let Left {
+        extra,
+        status,
+        all_old,
+        ..
+    } = interrupted_decrypt(sig, moment);
     assert!(
         extra.is_empty(),
         "signal {sig} at {moment:?}: left {extra:?} ({status:?})"
     );
     let ok = status.code() == Some(0)
         || status.code() == Some(128 + sig)
-        // Before the handlers exist (the first milliseconds) the default action applies.
-        || (matches!(moment, Moment::AfterSpawn(ms) if ms < 50)
-            && std::os::unix::process::ExitStatusExt::signal(&status) == Some(sig));
+        // Before the handlers exist (the start of the run, before any write) the default
+        // action applies.
+        || (all_old && std::os::unix::process::ExitStatusExt::signal(&status) == Some(sig));
     assert!(ok, "signal {sig} at {moment:?}: {status:?}");
 }
 
@@ -237,7 +259,7 @@ fn sigkill_leaves_only_private_temps_that_a_later_run_removes() {
         Moment::AfterFirstTemp(40),
         Moment::AfterSpawn(300),
     ] {
-        let (dir, extra, status) = interrupted_decrypt(s::SIGKILL, moment);
+        let Left { dir, extra, .. } = interrupted_decrypt(s::SIGKILL, moment);
         for n in &extra {
             assert!(
                 n.contains(".leafseal-tmp."),
@@ -247,7 +269,6 @@ fn sigkill_leaves_only_private_temps_that_a_later_run_removes() {
             assert_eq!(m.mode() & 0o777, 0o600, "{moment:?}: {n} is not private");
         }
         left += extra.len();
-        let _ = status;
         // A later writing run in the same directory removes them.
         let home = tempfile::tempdir().expect("home");
         std::fs::write(dir.path().join("later.yaml"), "a: 1\n").expect("write");
@@ -359,11 +380,12 @@ fn interrupted_edit(sig: i32, ms: u64) {
     send(&child, sig);
     let status = wait(&mut child);
     let what = format!("edit, signal {sig} after {ms} ms ({status:?})");
+    let now = std::fs::read(&file).expect("read");
     let ok = status.code() == Some(0)
         || status.code() == Some(128 + sig)
-        || (ms < 50 && std::os::unix::process::ExitStatusExt::signal(&status) == Some(sig));
+        // Before the handlers exist (the start of the run) the default action applies.
+        || (now == before && std::os::unix::process::ExitStatusExt::signal(&status) == Some(sig));
     assert!(ok, "{what}");
-    let now = std::fs::read(&file).expect("read");
     if now != before {
         let o = run_in(&vars, repo.path(), &["decrypt", "secrets.yaml"]);
         assert!(o.status.success(), "{what}: the new file does not decrypt");
