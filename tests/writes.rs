@@ -157,6 +157,10 @@ fn a_symlink_leading_outside_the_repository_is_refused_unless_allowed() {
         assert!(err(&o).contains("--allow-outside-root"), "{}", err(&o));
         assert_eq!(std::fs::read(&real).expect("read"), before, "{args:?}");
     }
+    // A directory walk does not follow the link.
+    let o = env.run(&["updatekeys", "-y", "."]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert_eq!(std::fs::read(&real).expect("read"), before);
     // edit refuses before the editor runs.
     let mut v = env.vars();
     v.insert("SOPS_EDITOR".to_owned(), "/bin/false".to_owned());
