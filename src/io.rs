@@ -1,5 +1,6 @@
-//! File input and output: reading files or stdin, atomic in-place replacement (temp file
-//! in the same directory, fsync, rename), and writing to stdout.
+//! File input and output: reading files or stdin, writing files ([`Destination`]: links
+//! resolved and checked, a 0600 temporary file renamed over the real target, a lock for
+//! read-modify-write commands, cleanup on signals), and writing to stdout.
 
 use std::fs;
 use std::io::Read;
@@ -10,6 +11,13 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::error::exit;
+
+pub mod signals;
+pub mod target;
+pub mod write;
+
+pub use target::WriteOptions;
+pub use write::Destination;
 
 /// Reads a file, or stdin for `-`.
 pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
@@ -42,46 +50,10 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ok(buf)
 }
 
-/// Replaces `path` atomically with `data`: a temp file in the same directory is written,
-/// flushed to disk and renamed over the target, then the directory is synced. The
-/// original permissions are kept. On any failure the original file is untouched and the
-/// temp file removed.
+/// Replaces `path` with `data` through [`Destination`] with the default (strict)
+/// options: see [`write`] for the rules.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), Error> {
-    let fail = |what: &str, e: std::io::Error| {
-        Error::new(
-            exit::COULD_NOT_WRITE_OUTPUT,
-            format!("cannot write {}: {what}: {e}", path.display()),
-        )
-        .hint("the original file was left unchanged")
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "leafseal".to_owned());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| fail("cannot create a temporary file next to it", e))?;
-    if let Ok(meta) = fs::metadata(path) {
-        tmp.as_file()
-            .set_permissions(meta.permissions())
-            .map_err(|e| fail("cannot copy permissions", e))?;
-    }
-    tmp.write_all(data).map_err(|e| fail("write failed", e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| fail("fsync failed", e))?;
-    tmp.persist(path)
-        .map_err(|e| fail("rename failed", e.error))?;
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    Destination::open(path, &WriteOptions::default())?.write(data)
 }
 
 /// Writes to stdout. A closed pipe (`| head`) is not an error.
@@ -96,3 +68,6 @@ pub fn write_stdout(data: &[u8]) -> Result<(), Error> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -142,13 +142,19 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         policy,
     };
     if !many {
+        let dest = a.io.destination(cli, &a.files[0])?;
         let (out, _, doc) = plan.one_keep(&a.files[0])?;
-        let written = a.io.write(&a.files[0], &out);
+        let written = cli::write_to(dest.as_ref(), &out);
         crate::secbuf::discard(out);
         exit_wipe(doc);
         written?;
         return Ok(0);
     }
+    let dests = if a.io.in_place {
+        lock_all(cli, &a.files)?
+    } else {
+        Vec::new()
+    };
     let results = decrypt_parallel(&plan, &a.files);
     let mut first_err = None;
     for (file, r) in a.files.iter().zip(&results) {
@@ -168,8 +174,8 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     }
     let outputs: Vec<(Output, Format)> = results.into_iter().filter_map(Result::ok).collect();
     if a.io.in_place {
-        for (file, (out, _)) in a.files.iter().zip(&outputs) {
-            crate::io::atomic_write(std::path::Path::new(file), out)?;
+        for (dest, (out, _)) in dests.iter().zip(&outputs) {
+            dest.write(out)?;
         }
         return Ok(0);
     }
@@ -191,6 +197,43 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     }
     crate::io::write_stdout(&all)?;
     Ok(0)
+}
+
+/// Checks every file of `decrypt -i` and locks them, in the order of their real paths
+/// (so two runs over the same files cannot wait for each other). The result is in the
+/// order of `files`.
+fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, Error> {
+    let opts = cli.write_options();
+    let mut dests = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        dests.push((
+            i,
+            crate::io::Destination::open(std::path::Path::new(f), &opts)?,
+        ));
+    }
+    dests.sort_by(|a, b| a.1.path().cmp(b.1.path()));
+    let mut locked: Vec<(usize, crate::io::Destination)> = Vec::with_capacity(dests.len());
+    for (i, d) in dests {
+        // The same file named twice (or through a link) is locked once.
+        if locked
+            .last()
+            .is_some_and(|(_, prev)| prev.path() == d.path())
+        {
+            locked.push((i, d));
+            continue;
+        }
+        let shown = d.path().display().to_string();
+        locked.push((
+            i,
+            d.lock(&|| {
+                eprintln!(
+                    "leafseal: waiting for another leafseal process that is changing {shown}"
+                );
+            })?,
+        ));
+    }
+    locked.sort_by_key(|(i, _)| *i);
+    Ok(locked.into_iter().map(|(_, d)| d).collect())
 }
 
 /// Wipes a decrypted tree in place and leaves its memory to the process exit: freeing a

@@ -209,6 +209,9 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             ));
         }
     };
+    // Checked and locked before reading, held until the new content is in place (the
+    // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
+    let dest = cli::output(cli, target)?;
     let ctx = KeyContext::from_env();
     let (format, doc, origin, policy) = if exists {
         let input = crate::io::read_input(name)?;
@@ -351,7 +354,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         drop(ws);
         return Ok(interrupted(sig, name));
     }
-    crate::io::atomic_write(target, &out)?;
+    dest.write(&out)?;
     if let Err(e) = ws.remove() {
         cli::report(&e);
     }

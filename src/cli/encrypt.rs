@@ -278,6 +278,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
             "reading standard input as a binary file; pass --input-type or --filename-override to pick a format",
         );
     }
+    let dest = a.io.destination(cli, &a.file)?;
     let input = crate::io::read_input(&a.file)?;
     let in_fmt = match a.io.input_type.as_deref() {
         Some(t) => cli::parse_format(t)?,
@@ -324,7 +325,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         let mut loaded = loaded;
         crate::lifecycle::adopt_types(&opened.doc, &mut loaded.doc);
         if opened.doc == loaded.doc {
-            a.io.write(&a.file, &bytes)?;
+            cli::write_to(dest.as_ref(), &bytes)?;
             return Ok(0);
         }
         let mut doc = loaded.doc;
@@ -338,7 +339,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
                     format!("cannot write the encrypted file as {}: {e}", out_fmt.name()),
                 )
             })?;
-        a.io.write(&a.file, &out)?;
+        cli::write_to(dest.as_ref(), &out)?;
         return Ok(0);
     }
     let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
@@ -351,6 +352,6 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
                 format!("cannot write the encrypted file as {}: {e}", out_fmt.name()),
             )
         })?;
-    a.io.write(&a.file, &out)?;
+    cli::write_to(dest.as_ref(), &out)?;
     Ok(0)
 }

@@ -184,7 +184,9 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
     let opts = cli::emit_options(None, quiet_policy(cli.config.as_deref()).as_ref(), fmt);
     let ctx = KeyContext::from_env();
     match git::merge::merge(&base, &ours, &theirs, &a.path, &ctx, &opts) {
-        Outcome::Merged(bytes) => match crate::io::atomic_write(&a.ours, &bytes) {
+        Outcome::Merged(bytes) => match crate::io::Destination::open(&a.ours, &cli.write_options())
+            .and_then(|d| d.write(&bytes))
+        {
             Ok(()) => 0,
             Err(e) => fail(e.message),
         },

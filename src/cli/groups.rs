@@ -137,6 +137,13 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
             "--in-place and --output cannot be used together",
         ));
     }
+    let dest = if out.in_place {
+        Some(crate::cli::update(cli, std::path::Path::new(&out.file))?)
+    } else if let Some(o) = &out.output {
+        Some(crate::cli::output(cli, o)?)
+    } else {
+        None
+    };
     let target = inplace::read_target(&out.file, out.input_type.as_deref())?;
     let mut meta = ops::metadata_of(&target.loaded)?;
     let ctx = KeyContext::from_env();
@@ -180,12 +187,6 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         None,
         policy.as_ref(),
     )?;
-    if out.in_place {
-        crate::io::atomic_write(std::path::Path::new(&out.file), &bytes)
-    } else if let Some(o) = &out.output {
-        crate::io::atomic_write(o, &bytes)
-    } else {
-        crate::io::write_stdout(&bytes)
-    }?;
+    crate::cli::write_to(dest.as_ref(), &bytes)?;
     Ok(0)
 }

@@ -1,5 +1,6 @@
 //! The command line: argument parsing, dispatch, and the only place that prints.
 
+use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -45,6 +46,16 @@ pub struct Cli {
     /// rewritten by sops has none); also `leafseal: {strict_integrity: true}` in .sops.yaml.
     #[arg(long, global = true, env = "LEAFSEAL_STRICT_INTEGRITY", value_parser = clap::builder::BoolishValueParser::new())]
     pub strict_integrity: bool,
+
+    /// Write through a symbolic link even when the real file lies outside the git work
+    /// tree (or the policy's directory) of the path given.
+    #[arg(long, global = true)]
+    pub allow_outside_root: bool,
+
+    /// Write into a hard-linked file, a device or a FIFO in place instead of refusing
+    /// (every link sees the new content; the write is not atomic).
+    #[arg(long, global = true)]
+    pub force_target: bool,
 
     /// The command.
     #[command(subcommand)]
@@ -132,16 +143,64 @@ impl IoArgs {
         Ok(())
     }
 
-    /// Writes the result where the flags say.
-    pub fn write(&self, file: &str, data: &[u8]) -> Result<(), Error> {
+    /// Where the result goes, checked and locked before anything is read (an existing
+    /// `--output` file may be read too, by `encrypt`); `None` means standard output.
+    pub fn destination(&self, cli: &Cli, file: &str) -> Result<Option<io::Destination>, Error> {
         if self.in_place {
-            io::atomic_write(Path::new(file), data)
+            update(cli, Path::new(file)).map(Some)
         } else if let Some(out) = &self.output {
-            io::atomic_write(out, data)
+            output(cli, out).map(Some)
         } else {
-            io::write_stdout(data)
+            Ok(None)
         }
     }
+}
+
+/// Writes to a destination from [`IoArgs::destination`], else to standard output.
+pub fn write_to(dest: Option<&io::Destination>, data: &[u8]) -> Result<(), Error> {
+    match dest {
+        Some(d) => d.write(data),
+        None => io::write_stdout(data),
+    }
+}
+
+impl Cli {
+    /// The write options from the global flags and the policy in force.
+    pub fn write_options(&self) -> io::WriteOptions {
+        let policy = match &self.config {
+            Some(p) => Some(p.clone()),
+            None => std::env::current_dir().ok().and_then(|d| policy::find(&d)),
+        };
+        io::WriteOptions {
+            allow_outside_root: self.allow_outside_root,
+            force_target: self.force_target,
+            policy_dir: policy.and_then(|p| p.parent().map(Path::to_owned)),
+        }
+    }
+}
+
+/// Prepares a read-modify-write of the existing `file`: resolves and checks it and takes
+/// its lock (waiting, with a note, while another leafseal process changes it). Call
+/// before reading the file; the lock is held until the destination is dropped. A
+/// missing file is exit 100, as reading it would be.
+pub fn update(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
+    if let Err(e) = std::fs::metadata(file)
+        && e.kind() == std::io::ErrorKind::NotFound
+    {
+        return Err(Error::new(
+            exit::NO_FILE_SPECIFIED,
+            format!("cannot read {}: {e}", file.display()),
+        ));
+    }
+    output(cli, file)
+}
+
+/// [`update`] for a file that may not exist yet (`--output`, `edit` of a new file).
+pub fn output(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
+    let shown = file.display().to_string();
+    io::Destination::open(file, &cli.write_options())?.lock(&|| {
+        eprintln!("leafseal: waiting for another leafseal process that is changing {shown}");
+    })
 }
 
 /// Parses a `--input-type`/`--output-type` value.
@@ -231,6 +290,7 @@ pub fn warn(msg: &str) {
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    io::signals::set_exit_hook(signal_exit);
     let result = match &cli.command {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
@@ -255,6 +315,16 @@ pub fn run(cli: Cli) -> i32 {
             e.code
         }
     }
+}
+
+/// Ends the process after a signal (the temporary files were already removed).
+fn signal_exit(sig: i32) {
+    // Not eprintln!: a closed stderr must not stop the exit.
+    let _ = writeln!(
+        std::io::stderr(),
+        "leafseal: interrupted by signal {sig}: every file is either unchanged or completely written, and no temporary file was left"
+    );
+    std::process::exit(128_i32.saturating_add(sig));
 }
 
 /// Prints a command-line parsing error (or `--help`/`--version`) and returns the exit

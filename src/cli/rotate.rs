@@ -101,6 +101,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     a.io.check(&a.file)?;
     let changes = a.keys.changes()?;
     let name = a.io.name(&a.file);
+    let dest = a.io.destination(cli, &a.file)?;
     let input = crate::io::read_input(&a.file)?;
     let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
     let out_fmt = match a.io.output_type.as_deref() {
@@ -122,6 +123,6 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     }
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
-    a.io.write(&a.file, &out)?;
+    cli::write_to(dest.as_ref(), &out)?;
     Ok(0)
 }

@@ -85,6 +85,7 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
 pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
+    let dest = crate::cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
     lifecycle::reserved::check_path(target.format, &path)?;
     let ctx = KeyContext::from_env();
@@ -106,6 +107,6 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     };
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
-    crate::io::atomic_write(Path::new(&a.file), &out)?;
+    dest.write(&out)?;
     Ok(0)
 }

@@ -34,6 +34,7 @@ pub struct UnsetArgs {
 /// Runs `unset`.
 pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let path = crate::cli::set::parse_path(&a.path)?;
+    let dest = crate::cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
     lifecycle::reserved::check_path(target.format, &path)?;
     let ctx = KeyContext::from_env();
@@ -60,6 +61,6 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     };
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
-    crate::io::atomic_write(Path::new(&a.file), &out)?;
+    dest.write(&out)?;
     Ok(0)
 }

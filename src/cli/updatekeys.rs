@@ -127,14 +127,15 @@ fn confirm(file: &str) -> Result<bool, Error> {
 }
 
 fn update_file(
+    cli: &Cli,
     a: &UpdatekeysArgs,
     policy: &Policy,
     file: &Path,
     walked: bool,
     ctx: &KeyContext,
-    strict: bool,
 ) -> Result<Outcome, Error> {
     let name = file.display().to_string();
+    let strict = cli.strict_integrity || policy.strict_integrity;
     let rule = match policy.rule_for(file) {
         Ok(Some(r)) => r,
         Ok(None) => {
@@ -150,6 +151,11 @@ fn update_file(
             return Err(Error::new(exit::GENERIC, format!("{name}: {e}"))
                 .hint("add a creation rule whose path_regex matches this file"));
         }
+    };
+    let dest = match cli::update(cli, file) {
+        Ok(d) => d,
+        Err(e) if walked => return Ok(Outcome::Skipped(e.message)),
+        Err(e) => return Err(e),
     };
     let bytes = crate::io::read_input(&name)?;
     let format = cli::input_format(a.input_type.as_deref(), &name, Some(&bytes))?;
@@ -218,7 +224,7 @@ fn update_file(
         (loaded.doc, map)
     };
     let out = inplace::emit(format, &doc, &map, None, Some(policy))?;
-    crate::io::atomic_write(file, &out)?;
+    dest.write(&out)?;
     Ok(Outcome::Updated)
 }
 
@@ -231,7 +237,6 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         )
     })?;
     let ctx = KeyContext::from_env();
-    let strict = cli.strict_integrity || policy.strict_integrity;
     let mut failed: Vec<Error> = Vec::new();
     for arg in &a.paths {
         let p = Path::new(arg);
@@ -248,7 +253,7 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         };
         for f in files {
             let name = f.display().to_string();
-            match update_file(a, &policy, &f, walked, &ctx, strict) {
+            match update_file(cli, a, &policy, &f, walked, &ctx) {
                 Ok(Outcome::Updated) => inplace::note(&format!("{name}: keys updated")),
                 Ok(Outcome::UpToDate) => inplace::note(&format!("{name}: already up to date")),
                 Ok(Outcome::Skipped(why)) => inplace::note(&format!("{name}: skipped ({why})")),

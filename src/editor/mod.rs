@@ -7,8 +7,10 @@
 //! zeros, then unlinked) and removed when dropped, and also from a panic hook, so it goes
 //! away on every exit path — including `panic = "abort"` builds where drops do not run.
 //!
-//! [`Signals`] catches SIGINT, SIGTERM, SIGHUP and SIGQUIT (instead of dying with the
-//! plaintext left behind) so the caller can clean up and exit with 128 + signal.
+//! [`Signals`] catches every catchable terminating signal (SIGINT, SIGTERM, SIGHUP,
+//! SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM and the rest of [`HANDLED_SIGNALS`]) instead of
+//! dying with the plaintext left behind, so the caller can clean up and exit with
+//! 128 + signal.
 //! [`command`] finds and runs the editor. Nothing here prints.
 
 use std::fs;
@@ -19,11 +21,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::Once;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -42,44 +41,30 @@ mod tests;
 /// The prefix of every workspace directory's name (`leafseal-edit-<random hex>`).
 pub const DIR_PREFIX: &str = "leafseal-edit-";
 
-/// The signals that end an edit session cleanly: SIGINT, SIGTERM, SIGHUP, SIGQUIT.
-pub const HANDLED_SIGNALS: [i32; 4] = [
-    signal_hook::consts::SIGINT,
-    signal_hook::consts::SIGTERM,
-    signal_hook::consts::SIGHUP,
-    signal_hook::consts::SIGQUIT,
-];
+/// The signals that end an edit session cleanly: every catchable signal whose default
+/// action ends the process ([`crate::io::signals::CAUGHT`], plus the Linux real-time ones).
+pub const HANDLED_SIGNALS: [i32; 15] = crate::io::signals::CAUGHT;
 
 /// Catches [`HANDLED_SIGNALS`] for the rest of the process's life: instead of killing the
 /// process, a signal is recorded and [`Signals::caught`] reports it. Polling loops
-/// ([`command::run`], [`wait_for_enter`]) return as soon as one arrives.
+/// ([`command::run`], [`wait_for_enter`]) return as soon as one arrives. This also covers
+/// the final write of the file: its temporary file is completed and renamed or removed
+/// before the caller acts on the signal.
 #[derive(Debug, Clone)]
 pub struct Signals {
-    caught: Arc<AtomicUsize>,
+    _private: (),
 }
 
 impl Signals {
-    /// Installs the handlers.
+    /// Installs the handlers (in the recording mode of [`crate::io::signals::defer`]).
     pub fn install() -> Result<Signals, Error> {
-        let caught = Arc::new(AtomicUsize::new(0));
-        for sig in HANDLED_SIGNALS {
-            let value = usize::try_from(sig).unwrap_or(usize::MAX);
-            signal_hook::flag::register_usize(sig, Arc::clone(&caught), value).map_err(|e| {
-                Error::new(
-                    exit::GENERIC,
-                    format!("cannot install a handler for signal {sig}: {e}"),
-                )
-            })?;
-        }
-        Ok(Signals { caught })
+        crate::io::signals::defer()?;
+        Ok(Signals { _private: () })
     }
 
     /// The last signal received since [`Signals::install`], if any.
     pub fn caught(&self) -> Option<i32> {
-        match self.caught.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(i32::try_from(n).unwrap_or(i32::MAX)),
-        }
+        crate::io::signals::caught()
     }
 }
 
@@ -197,14 +182,20 @@ fn set_live(dir: &Path, live: bool) {
     }
 }
 
-/// Overwrites a regular file's content with zeros and flushes it to the device.
-fn zero_file(path: &Path, len: u64) -> std::io::Result<()> {
+/// Overwrites a regular file's content with zeros and flushes it to the device. A file
+/// with another hard link is left alone (it is only unlinked by the caller): its content
+/// belongs to that other name too, which may be any file the user owns.
+fn zero_file(path: &Path) -> std::io::Result<()> {
     let mut f = fs::OpenOptions::new()
         .write(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)?;
+    let m = f.metadata()?;
+    if !m.is_file() || std::os::unix::fs::MetadataExt::nlink(&m) != 1 {
+        return Ok(());
+    }
     let zeros = [0u8; 8192];
-    let mut left = len;
+    let mut left = m.len();
     while left > 0 {
         let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
         let chunk = zeros.get(..n).unwrap_or(&zeros);
@@ -233,7 +224,7 @@ pub fn wipe_dir(dir: &Path) -> std::io::Result<()> {
             wipe_dir(&path)
         } else {
             if meta.is_file() && meta.len() > 0 {
-                let _ = zero_file(&path, meta.len());
+                let _ = zero_file(&path);
             }
             fs::remove_file(&path)
         };

@@ -229,17 +229,35 @@ fn workspace_rejects_bad_names() {
 
 #[test]
 fn wipe_zeroes_before_unlinking() {
-    // A hard link outside keeps the inode alive, so we can observe the overwrite.
+    // An open descriptor keeps the inode alive, so we can observe the overwrite.
+    use std::io::Read;
+    use std::io::Seek;
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("w");
     fs::create_dir(&dir).unwrap();
     fs::write(dir.join("f"), b"secret-bytes").unwrap();
-    let witness = root.path().join("witness");
-    fs::hard_link(dir.join("f"), &witness).unwrap();
+    let mut witness = fs::File::open(dir.join("f")).unwrap();
     wipe_dir(&dir).unwrap();
     assert!(!dir.exists());
-    assert_eq!(fs::read(&witness).unwrap(), vec![0u8; 12]);
+    let mut back = Vec::new();
+    witness.rewind().unwrap();
+    witness.read_to_end(&mut back).unwrap();
+    assert_eq!(back, vec![0u8; 12]);
     wipe_dir(&dir).unwrap();
+}
+
+#[test]
+fn wipe_never_zeroes_a_file_with_another_link() {
+    // The other name may be any file of the user's: it keeps its content.
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("w");
+    fs::create_dir(&dir).unwrap();
+    let precious = root.path().join("precious");
+    fs::write(&precious, b"keep-me").unwrap();
+    fs::hard_link(&precious, dir.join("f")).unwrap();
+    wipe_dir(&dir).unwrap();
+    assert!(!dir.exists());
+    assert_eq!(fs::read(&precious).unwrap(), b"keep-me");
 }
 
 #[test]

@@ -1,0 +1,184 @@
+//! Signals while files are being written: the registry of live temporary files and the
+//! thread that removes them when a terminating signal arrives.
+//!
+//! [`install`] starts one thread (once per process) that receives every signal whose
+//! default action ends the process and that a program may catch ([`CAUGHT`]). On a signal
+//! it takes the registry lock, removes every registered temporary file and ends the
+//! process with 128 + signal through the hook the command line set ([`set_exit_hook`]).
+//! Because a temporary file is renamed over its target under the same lock
+//! ([`commit`]), a signal either comes before the rename (the temporary file is removed,
+//! the target keeps its old content) or after it (the target has the new content):
+//! never a partial target and never a leftover temporary file.
+//!
+//! `edit` runs the editor and must stop it and wipe its workspace itself, so it asks for
+//! [`defer`]: signals are then only recorded ([`caught`]) and the caller cleans up.
+//! SIGPIPE is not in the list: Rust programs ignore it, so it never ends the process
+//! (a closed pipe is an ordinary write error). SIGKILL and SIGSTOP cannot be caught;
+//! SIGSEGV, SIGBUS, SIGFPE and SIGILL are faults of the program itself, not requests.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicI32;
+use std::sync::atomic::Ordering;
+
+use signal_hook::consts::signal as sig;
+
+use crate::error::Error;
+use crate::error::exit;
+
+/// The signals caught while leafseal writes files or runs an editor: every catchable
+/// signal whose default action ends the process (SIGPIPE aside, see the module docs).
+/// On Linux the real-time signals are caught too ([`realtime`]).
+pub const CAUGHT: [i32; 15] = [
+    sig::SIGINT,
+    sig::SIGTERM,
+    sig::SIGHUP,
+    sig::SIGQUIT,
+    sig::SIGUSR1,
+    sig::SIGUSR2,
+    sig::SIGALRM,
+    sig::SIGVTALRM,
+    sig::SIGPROF,
+    sig::SIGXCPU,
+    sig::SIGXFSZ,
+    sig::SIGIO,
+    sig::SIGSYS,
+    sig::SIGTRAP,
+    sig::SIGABRT,
+];
+
+/// The Linux real-time signals a program may use (glibc keeps 32 and 33 for itself).
+pub fn realtime() -> Vec<i32> {
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        let mut v: Vec<i32> = (34..=64).collect();
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            v.extend([16, 30]); // SIGSTKFLT, SIGPWR
+        }
+        v
+    } else {
+        Vec::new()
+    }
+}
+
+/// The temporary files alive in this process.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// The last signal caught (0: none).
+static LAST: AtomicI32 = AtomicI32::new(0);
+/// Set by [`defer`]: record signals only.
+static DEFERRED: AtomicBool = AtomicBool::new(false);
+/// The outcome of starting the thread, once.
+static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+/// How the process ends after a signal (set by the command line).
+static EXIT_HOOK: OnceLock<fn(i32)> = OnceLock::new();
+
+fn live() -> MutexGuard<'static, Vec<PathBuf>> {
+    match LIVE.lock() {
+        Ok(l) => l,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Sets what happens after the temporary files are removed on a signal: the command
+/// line prints a line and exits with 128 + signal. Without a hook the process exits
+/// with that code silently.
+pub fn set_exit_hook(hook: fn(i32)) {
+    let _ = EXIT_HOOK.set(hook);
+}
+
+/// Starts the signal thread (once; later calls return the first result).
+pub fn install() -> Result<(), Error> {
+    let r = STARTED.get_or_init(|| {
+        let mut signals = signal_hook::iterator::Signals::new(CAUGHT).map_err(|e| e.to_string())?;
+        for rt in realtime() {
+            // A signal the C library reserves cannot be registered; it is not ours to catch.
+            let _ = signals.add_signal(rt);
+        }
+        std::thread::Builder::new()
+            .name("leafseal-signals".to_owned())
+            .spawn(move || {
+                for s in signals.forever() {
+                    LAST.store(s, Ordering::SeqCst);
+                    if DEFERRED.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    // Held until the process ends: no rename can follow.
+                    let files = live();
+                    for f in files.iter() {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    if let Some(hook) = EXIT_HOOK.get() {
+                        hook(s);
+                    }
+                    std::process::exit(128_i32.saturating_add(s));
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    r.clone().map_err(|e| {
+        Error::new(
+            exit::GENERIC,
+            format!("cannot install the signal handlers: {e}"),
+        )
+    })
+}
+
+/// Switches to recording: signals no longer end the process; [`caught`] reports them
+/// and the caller cleans up and exits (used by `edit`). Starts the thread if needed.
+pub fn defer() -> Result<(), Error> {
+    DEFERRED.store(true, Ordering::SeqCst);
+    install()
+}
+
+/// The last signal received since [`install`], if any.
+pub fn caught() -> Option<i32> {
+    match LAST.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+/// A registered temporary file: removed (if still there) and unregistered on drop.
+#[derive(Debug)]
+pub struct Registered {
+    path: PathBuf,
+    done: bool,
+}
+
+/// Registers a temporary file before it is created, so a signal at any moment after
+/// its creation removes it.
+pub fn register(path: &Path) -> Registered {
+    live().push(path.to_owned());
+    Registered {
+        path: path.to_owned(),
+        done: false,
+    }
+}
+
+/// Runs `rename` (the step that turns the temporary file into the target) under the
+/// registry lock, and unregisters the file when it succeeds.
+pub fn commit(
+    reg: &mut Registered,
+    rename: impl FnOnce() -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut files = live();
+    rename()?;
+    files.retain(|p| p != &reg.path);
+    reg.done = true;
+    Ok(())
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut files = live();
+        let _ = std::fs::remove_file(&self.path);
+        files.retain(|p| p != &self.path);
+    }
+}

@@ -1,0 +1,286 @@
+//! Where a write lands: symbolic links resolved to the real file, the root check, the
+//! refusal of hard-linked and non-regular targets, and the lock that serialises
+//! read-modify-write commands on one file.
+
+use std::fs;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Component;
+use std::path::Path;
+use std::path::PathBuf;
+
+use crate::error::Error;
+use crate::error::exit;
+
+/// How many symbolic links are followed before giving up (as the kernel does).
+const MAX_LINKS: usize = 40;
+
+/// What a write may do beyond the safe default.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    /// Write through a symbolic link even when the real file lies outside the root (the
+    /// git work tree, else the policy's directory, else the named file's directory).
+    pub allow_outside_root: bool,
+    /// Write into a hard-linked file or a non-regular file (device, FIFO) in place
+    /// instead of refusing: every link sees the new content; not atomic.
+    pub force_target: bool,
+    /// The directory of the policy file in force, if any: the root outside git.
+    pub policy_dir: Option<PathBuf>,
+}
+
+/// A resolved write target.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The path as the user gave it (for messages).
+    pub named: PathBuf,
+    /// The real file: symbolic links followed, directory canonical.
+    pub path: PathBuf,
+    /// Its metadata when it exists (never a symbolic link).
+    pub existing: Option<fs::Metadata>,
+}
+
+fn shown(p: &Path) -> String {
+    p.display().to_string()
+}
+
+fn write_error(named: &Path, msg: String) -> Error {
+    Error::new(
+        exit::COULD_NOT_WRITE_OUTPUT,
+        format!("cannot write {}: {msg}", shown(named)),
+    )
+}
+
+fn parent_of(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Follows symbolic links (also dangling ones: the file they name is created).
+pub fn resolve(named: &Path) -> Result<Target, Error> {
+    let mut p = named.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let existing = match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&p)
+                    .map_err(|e| write_error(named, format!("cannot read the link: {e}")))?;
+                p = if to.is_absolute() {
+                    to
+                } else {
+                    parent_of(&p).join(to)
+                };
+                continue;
+            }
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(write_error(named, e.to_string())),
+        };
+        let name = match p.components().next_back() {
+            Some(Component::Normal(n)) => n.to_owned(),
+            _ => return Err(write_error(named, "it does not name a file".to_owned())),
+        };
+        let dir = fs::canonicalize(parent_of(&p)).map_err(|e| {
+            write_error(
+                named,
+                format!("its directory {} is not usable: {e}", shown(parent_of(&p))),
+            )
+        })?;
+        return Ok(Target {
+            named: named.to_owned(),
+            path: dir.join(name),
+            existing,
+        });
+    }
+    Err(write_error(
+        named,
+        "too many levels of symbolic links".to_owned(),
+    ))
+}
+
+/// `p` made absolute against the current directory, `.` and `..` removed by name.
+fn lexical_absolute(p: &Path) -> PathBuf {
+    let abs = if p.is_absolute() {
+        p.to_owned()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The root a target must stay in: the git work tree holding the named path (nearest
+/// ancestor with a `.git` entry), else the policy's directory when it holds the named
+/// path, else the named path's own directory. Found from the path as named, so a link
+/// cannot choose its own root.
+pub fn root_of(named: &Path, policy_dir: Option<&Path>) -> PathBuf {
+    let abs = lexical_absolute(named);
+    let dir = abs.parent().unwrap_or(Path::new("/")).to_owned();
+    let pick = dir
+        .ancestors()
+        .find(|a| a.join(".git").symlink_metadata().is_ok())
+        .map(Path::to_owned)
+        .or_else(|| {
+            policy_dir
+                .map(lexical_absolute)
+                .filter(|pd| dir.starts_with(pd))
+        })
+        .unwrap_or(dir);
+    fs::canonicalize(&pick).unwrap_or(pick)
+}
+
+/// How the content gets to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A temporary file renamed over the target (the default).
+    Replace,
+    /// Written into the existing file (forced: hard links, devices, FIFOs).
+    InPlace,
+}
+
+fn kind_name(m: &fs::Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Checks a resolved target against the options: the root, hard links, file type.
+pub fn check(t: &Target, opts: &WriteOptions) -> Result<Mode, Error> {
+    let root = root_of(&t.named, opts.policy_dir.as_deref());
+    if !opts.allow_outside_root && !t.path.starts_with(&root) {
+        return Err(write_error(
+            &t.named,
+            format!(
+                "it leads to {}, which is outside {} (the repository or policy root it was named in); nothing was written",
+                shown(&t.path),
+                shown(&root)
+            ),
+        )
+        .hint("a symbolic link must not make leafseal write (or re-encrypt) a file elsewhere")
+        .hint("check where the link points; pass --allow-outside-root to write there anyway"));
+    }
+    let Some(m) = &t.existing else {
+        return Ok(Mode::Replace);
+    };
+    if m.is_dir() || m.file_type().is_socket() {
+        return Err(
+            write_error(&t.named, format!("{} is {}", shown(&t.path), kind_name(m)))
+                .hint("name a regular file"),
+        );
+    }
+    if !m.is_file() {
+        if opts.force_target {
+            return Ok(Mode::InPlace);
+        }
+        return Err(write_error(
+            &t.named,
+            format!(
+                "{} is {}; nothing was written",
+                shown(&t.path),
+                kind_name(m)
+            ),
+        )
+        .hint("name a regular file, or pass --force-target to write the bytes into it as it is"));
+    }
+    if m.nlink() > 1 {
+        if opts.force_target {
+            return Ok(Mode::InPlace);
+        }
+        return Err(write_error(
+            &t.named,
+            format!(
+                "{} has {} hard links; replacing it would leave the other names with the old content, so nothing was written",
+                shown(&t.path),
+                m.nlink()
+            ),
+        )
+        .hint("pass --force-target to write into the file itself (every link sees the new content; the write is then not atomic)")
+        .hint("or remove the other links first (`find -samefile` lists them)"));
+    }
+    Ok(Mode::Replace)
+}
+
+/// An exclusive `flock` on the target's file, held until dropped.
+#[derive(Debug)]
+pub struct Lock {
+    _file: fs::File,
+}
+
+/// Locks the target for a read-modify-write. Waits while another leafseal process
+/// holds the lock (`on_wait` is called once, before waiting). After locking, checks
+/// that the path still names the locked file: a concurrent writer renames a new file
+/// over it, and then the lock is taken again on that one. `None` when the target does
+/// not exist, is not a regular file, or lies on a file system without `flock`.
+pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
+    use rustix::fs::FlockOperation;
+    let fail = |e: std::io::Error| write_error(&t.named, format!("cannot lock it: {e}"));
+    let mut waited = false;
+    for _ in 0..100_000 {
+        let file = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(
+                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+            )
+            .open(&t.path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(fail(e)),
+        };
+        let opened = file.metadata().map_err(fail)?;
+        if !opened.is_file() {
+            return Ok(None);
+        }
+        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            // A file system without `flock` (some FUSE and network mounts): no lock.
+            Err(
+                rustix::io::Errno::NOLCK | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS,
+            ) => {
+                return Ok(None);
+            }
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                if !waited {
+                    on_wait();
+                    waited = true;
+                }
+                rustix::fs::flock(&file, FlockOperation::LockExclusive)
+                    .map_err(|e| fail(e.into()))?;
+            }
+            Err(e) => return Err(fail(e.into())),
+        }
+        let now = match fs::symlink_metadata(&t.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        if now.dev() == opened.dev() && now.ino() == opened.ino() {
+            return Ok(Some(Lock { _file: file }));
+        }
+    }
+    Err(write_error(
+        &t.named,
+        "it keeps being replaced while waiting for its lock".to_owned(),
+    ))
+}

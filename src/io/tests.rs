@@ -1,0 +1,133 @@
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::WriteOptions;
+use super::target;
+use super::write;
+
+#[test]
+fn temp_names_are_recognised_and_nothing_else() {
+    assert_eq!(
+        write::tmp_pid(".s.yaml.leafseal-tmp.1234.0123456789abcdef"),
+        Some(1234)
+    );
+    for other in [
+        "s.yaml",
+        ".s.yaml.leafseal-tmp.1234",
+        ".s.yaml.leafseal-tmp.12x4.0123456789abcdef",
+        ".s.yaml.leafseal-tmp.1234.0123456789abcde",
+        "s.yaml.leafseal-tmp.1234.0123456789abcdef",
+        ".s.yaml.other-tmp.1234.0123456789abcdef",
+    ] {
+        assert_eq!(write::tmp_pid(other), None, "{other}");
+    }
+}
+
+#[test]
+fn stale_temps_of_dead_processes_are_removed_live_ones_kept() {
+    let d = tempfile::tempdir().expect("dir");
+    // Above the largest pid Linux hands out: never alive.
+    let dead = d
+        .path()
+        .join(".a.yaml.leafseal-tmp.4194399.0123456789abcdef");
+    let live = d.path().join(format!(
+        ".a.yaml.leafseal-tmp.{}.0123456789abcdef",
+        std::os::unix::process::parent_id()
+    ));
+    let other = d.path().join(".a.yaml.1234.tmp");
+    for p in [&dead, &live, &other] {
+        std::fs::write(p, b"x").expect("write");
+    }
+    assert_eq!(write::remove_stale(d.path()), 1);
+    assert!(!dead.exists());
+    assert!(live.exists());
+    assert!(other.exists());
+}
+
+#[test]
+fn dangling_links_resolve_to_the_file_they_name() {
+    let d = tempfile::tempdir().expect("dir");
+    std::os::unix::fs::symlink("sub/new.yaml", d.path().join("l.yaml")).expect("link");
+    std::fs::create_dir(d.path().join("sub")).expect("dir");
+    let t = target::resolve(&d.path().join("l.yaml")).expect("resolve");
+    let real = std::fs::canonicalize(d.path()).expect("canon");
+    assert_eq!(t.path, real.join("sub/new.yaml"));
+    assert!(t.existing.is_none());
+    assert_eq!(
+        target::check(&t, &WriteOptions::default()).expect("inside"),
+        target::Mode::Replace
+    );
+}
+
+#[test]
+fn link_loops_are_an_error() {
+    let d = tempfile::tempdir().expect("dir");
+    std::os::unix::fs::symlink("b", d.path().join("a")).expect("link");
+    std::os::unix::fs::symlink("a", d.path().join("b")).expect("link");
+    let e = target::resolve(&d.path().join("a")).expect_err("loop");
+    assert!(e.message.contains("too many levels"), "{}", e.message);
+}
+
+#[test]
+fn the_root_is_the_work_tree_else_the_policy_dir_else_the_directory() {
+    let d = tempfile::tempdir().expect("dir");
+    let base = std::fs::canonicalize(d.path()).expect("canon");
+    std::fs::create_dir_all(base.join("repo/.git")).expect("git");
+    std::fs::create_dir_all(base.join("repo/a/b")).expect("dirs");
+    std::fs::create_dir_all(base.join("plain/c")).expect("dirs");
+    assert_eq!(
+        target::root_of(&base.join("repo/a/b/s.yaml"), None),
+        base.join("repo")
+    );
+    assert_eq!(
+        target::root_of(&base.join("plain/c/s.yaml"), Some(&base.join("plain"))),
+        base.join("plain")
+    );
+    // A policy elsewhere does not widen the root of a file outside it.
+    assert_eq!(
+        target::root_of(&base.join("plain/c/s.yaml"), Some(&base.join("repo"))),
+        base.join("plain/c")
+    );
+    assert_eq!(
+        target::root_of(&base.join("repo/a/../a/b/s.yaml"), None),
+        base.join("repo")
+    );
+}
+
+#[test]
+fn a_new_file_is_private_and_an_existing_one_keeps_its_mode() {
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("new.yaml");
+    super::atomic_write(&p, b"one").expect("write");
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(&p), 0o600);
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    super::atomic_write(&p, b"two").expect("write");
+    assert_eq!(mode(&p), 0o644);
+    assert_eq!(std::fs::read(&p).expect("read"), b"two");
+    let left: Vec<_> = std::fs::read_dir(d.path()).expect("dir").collect();
+    assert_eq!(left.len(), 1);
+}
+
+#[test]
+fn the_lock_is_exclusive_and_follows_replacements() {
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("s.yaml");
+    std::fs::write(&p, b"one").expect("write");
+    let t = target::resolve(&p).expect("resolve");
+    let held = target::lock(&t, &|| {}).expect("lock").expect("some");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t2 = t.clone();
+    let waiter = std::thread::spawn(move || {
+        let l = target::lock(&t2, &|| {
+            let _ = tx.send(());
+        });
+        l.map(|l| l.is_some()).unwrap_or(false)
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the second lock waits");
+    // Replace the file (as a writer does), then release: the waiter must relock the new one.
+    super::atomic_write(&p, b"two").expect("write");
+    drop(held);
+    assert!(waiter.join().expect("join"));
+}

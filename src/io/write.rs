@@ -1,0 +1,259 @@
+//! The one write primitive every command uses: [`Destination`].
+//!
+//! A temporary file `.<name>.leafseal-tmp.<pid>.<random>` is created next to the real
+//! target (symbolic links followed) with `O_EXCL` and mode 0600, written, flushed, given
+//! the target's mode and (where permitted) owner, and renamed over the target; then the
+//! directory is flushed. The temporary file is registered with [`super::signals`] so a
+//! signal removes it, and a later write in the same directory removes the ones left by a
+//! killed process ([`remove_stale`]).
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::path::PathBuf;
+
+use super::signals;
+use super::target;
+use super::target::Lock;
+use super::target::Mode;
+use super::target::Target;
+use super::target::WriteOptions;
+use crate::error::Error;
+use crate::error::exit;
+
+/// The marker in every temporary file's name.
+pub const TMP_MARK: &str = ".leafseal-tmp.";
+
+/// A checked place to write, optionally locked for a read-modify-write.
+#[derive(Debug)]
+pub struct Destination {
+    target: Target,
+    mode: Mode,
+    lock: Option<Lock>,
+}
+
+impl Destination {
+    /// Resolves `named` (following symbolic links) and checks it against `opts`. Also
+    /// starts catching signals ([`signals::install`]), so that from now on a signal ends
+    /// the process cleanly (exit 128 + signal) instead of at an arbitrary point.
+    pub fn open(named: &Path, opts: &WriteOptions) -> Result<Destination, Error> {
+        signals::install()?;
+        let t = target::resolve(named)?;
+        let mode = target::check(&t, opts)?;
+        Ok(Destination {
+            target: t,
+            mode,
+            lock: None,
+        })
+    }
+
+    /// Takes the file's lock (see [`target::lock`]); call before reading it.
+    /// Devices and FIFOs are not locked; a forced write into a hard-linked file is.
+    pub fn lock(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
+        let lockable = match &self.target.existing {
+            None => true,
+            Some(m) => m.is_file(),
+        };
+        if lockable {
+            self.lock = target::lock(&self.target, on_wait)?;
+        }
+        Ok(self)
+    }
+
+    /// The real file written.
+    pub fn path(&self) -> &Path {
+        &self.target.path
+    }
+
+    /// Writes `data` to the target (see the module docs). On failure the target is
+    /// unchanged (except for a forced in-place write) and no temporary file remains.
+    pub fn write(&self, data: &[u8]) -> Result<(), Error> {
+        match self.mode {
+            Mode::Replace => replace(&self.target, data),
+            Mode::InPlace => in_place(&self.target, data),
+        }
+    }
+}
+
+fn fail(t: &Target, what: &str, e: std::io::Error) -> Error {
+    Error::new(
+        exit::COULD_NOT_WRITE_OUTPUT,
+        format!("cannot write {}: {what}: {e}", t.named.display()),
+    )
+    .hint("the original file was left unchanged")
+}
+
+fn random_hex() -> Result<String, std::io::Error> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// `.<name>.leafseal-tmp.<pid>.<random>`, the name shortened to stay under NAME_MAX.
+fn tmp_name(name: &str) -> Result<String, std::io::Error> {
+    let mut end = name.len().min(200);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    let short = name.get(..end).unwrap_or("leafseal");
+    Ok(format!(
+        ".{short}{TMP_MARK}{}.{}",
+        std::process::id(),
+        random_hex()?
+    ))
+}
+
+/// The process id in a temporary file's name, when the name is one of ours.
+pub fn tmp_pid(file_name: &str) -> Option<u32> {
+    let mut parts = file_name.rsplitn(3, '.');
+    let random = parts.next()?;
+    let pid = parts.next()?;
+    let rest = parts.next()?;
+    let ours = rest.starts_with('.')
+        && format!("{rest}.").ends_with(TMP_MARK)
+        && random.len() == 16
+        && random.bytes().all(|b| b.is_ascii_hexdigit())
+        && !pid.is_empty()
+        && pid.bytes().all(|b| b.is_ascii_digit());
+    if ours { pid.parse().ok() } else { None }
+}
+
+fn alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    let Some(p) = rustix::process::Pid::from_raw(raw) else {
+        return false;
+    };
+    !matches!(
+        rustix::process::test_kill_process(p),
+        Err(rustix::io::Errno::SRCH)
+    )
+}
+
+/// Removes the temporary files in `dir` left by leafseal processes that no longer run
+/// (killed with SIGKILL, or the machine stopped): regular files named as ours, owned by
+/// the current user, whose process id is not alive. Returns how many were removed.
+pub fn remove_stale(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(tmp_pid) else {
+            continue;
+        };
+        if pid == std::process::id() || alive(pid) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(m) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if m.is_file() && m.uid() == me && fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+fn replace(t: &Target, data: &[u8]) -> Result<(), Error> {
+    signals::install()?;
+    let dir = t
+        .path
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_owned);
+    remove_stale(&dir);
+    let name = t
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(tmp_name(&name).map_err(|e| fail(t, "cannot name a temporary file", e))?);
+    let mut reg = signals::register(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&tmp)
+        .map_err(|e| fail(t, "cannot create a temporary file next to it", e))?;
+    // The umask can only remove bits: make it 0600 exactly, before any byte is written.
+    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o600))
+        .map_err(|e| fail(t, "cannot restrict the temporary file", e.into()))?;
+    f.write_all(data).map_err(|e| fail(t, "write failed", e))?;
+    // The current metadata: the lock may have been waited for since the checks.
+    let current = match fs::symlink_metadata(&t.path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(fail(t, "cannot read its metadata", e)),
+    };
+    let current = current.filter(fs::Metadata::is_file);
+    if let Some(m) = &current {
+        keep_owner(&f, m);
+    }
+    f.sync_all().map_err(|e| fail(t, "fsync failed", e))?;
+    // The temporary file stays 0600 until it is the target: a SIGKILL never leaves a
+    // copy with wider permissions. Under the signal lock, so only SIGKILL can come
+    // between the rename and the mode (leaving the target 0600, never wider).
+    signals::commit(&mut reg, || {
+        fs::rename(&tmp, &t.path)?;
+        if let Some(m) = &current {
+            // Past the rename the write has happened: a failure here leaves it 0600.
+            let mode = rustix::fs::Mode::from_raw_mode(m.mode() & 0o7777);
+            if rustix::fs::fchmod(&f, mode).is_ok() {
+                let _ = f.sync_all();
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| fail(t, "rename failed", e))?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Gives the temporary file the target's owner and group when this process may (root,
+/// or a group the user belongs to); otherwise the new file belongs to the user.
+fn keep_owner(f: &fs::File, m: &fs::Metadata) {
+    let Ok(mine) = f.metadata() else { return };
+    if mine.uid() == m.uid() && mine.gid() == m.gid() {
+        return;
+    }
+    let uid = rustix::fs::Uid::from_raw(m.uid());
+    let gid = rustix::fs::Gid::from_raw(m.gid());
+    if rustix::fs::fchown(f, Some(uid), Some(gid)).is_err() {
+        let _ = rustix::fs::fchown(f, None, Some(gid));
+    }
+}
+
+/// A forced write into the existing file: hard links keep sharing it, a device or FIFO
+/// receives the bytes. Not atomic.
+fn in_place(t: &Target, data: &[u8]) -> Result<(), Error> {
+    let regular = t.existing.as_ref().is_some_and(fs::Metadata::is_file);
+    let path = if regular { &t.path } else { &t.named };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| fail(t, "cannot open it", e))?;
+    let done = f.write_all(data).and_then(|()| {
+        if regular {
+            f.set_len(data.len() as u64)?;
+            f.sync_all()
+        } else {
+            f.flush()
+        }
+    });
+    done.map_err(|e| {
+        Error::new(
+            exit::COULD_NOT_WRITE_OUTPUT,
+            format!("cannot write {} in place: {e}", t.named.display()),
+        )
+        .hint("the file may now hold partial content: restore it from version control")
+    })
+}
