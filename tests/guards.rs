@@ -250,7 +250,7 @@ fn ignore_mac_warns_that_the_mac_was_skipped() {
         assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(
-            err.contains("warning: s.yaml: --ignore-mac: the MAC was not checked"),
+            err.contains("warning: s.yaml: --ignore-mac: the MAC and the leafseal integrity record were not checked"),
             "{args:?}: {err}"
         );
     }
