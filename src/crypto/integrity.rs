@@ -6,8 +6,9 @@
 //! null, empty maps and lists, list items that are null, how adjacent clear values are
 //! split, or the `type:` of an encrypted value. The record closes those gaps: an
 //! HMAC-SHA-256, keyed with a subkey of the file's data key, over a canonical,
-//! length-prefixed encoding of the whole encrypted document (every branch, map key, order,
-//! node kind, null, empty container and leaf text as it stands in the file) and of the
+//! length-prefixed encoding of the whole encrypted document in document order (every
+//! branch, map key, order, node kind, null, empty container and leaf text as it stands in
+//! the file) and of the
 //! metadata that decides what is encrypted and what the MAC covers, bound to the stored
 //! MAC and `lastmodified`.
 //!
@@ -205,11 +206,36 @@ impl Encoder {
 /// One pending step of the iterative walk (no recursion: depth is bounded by the readers,
 /// but the record must not be the stage that overflows the stack if it ever is not).
 enum Step<'a> {
-    Map(&'a Map),
-    Seq(&'a [SeqItem]),
     Value(&'a Value),
+    Key(&'a str),
+    Close(u8),
 }
 
+/// Pushes the steps of a container's children in reverse, so that they pop in order,
+/// below the marker that closes it.
+fn push_map<'a>(stack: &mut Vec<Step<'a>>, m: &'a Map) {
+    stack.push(Step::Close(b'm'));
+    let entries: Vec<(&str, &Value)> = m.entries().collect();
+    for (k, v) in entries.into_iter().rev() {
+        stack.push(Step::Value(v));
+        stack.push(Step::Key(k));
+    }
+}
+
+fn push_seq<'a>(stack: &mut Vec<Step<'a>>, items: &'a [SeqItem]) {
+    stack.push(Step::Close(b'l'));
+    for item in items.iter().rev() {
+        if let SeqItem::Value(v) = item {
+            stack.push(Step::Value(v));
+        }
+    }
+}
+
+/// The encoding is a pre-order token stream in document order: `M` … `m` around a map,
+/// `L` … `l` around a list, `K` and a length-prefixed key before each map value, and a
+/// tagged, length-prefixed text for each leaf. Open and close markers with length-prefixed
+/// texts make it unambiguous, and document order lets a streaming reader produce it
+/// without building a tree.
 fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> [u8; 32] {
     let mut e = Encoder {
         mac: new_hmac(key),
@@ -221,39 +247,31 @@ fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> [u8; 32] {
     e.tag(u8::from(binding.mac_only_encrypted));
     e.bytes(binding.lastmodified.trim().as_bytes());
     e.bytes(binding.mac.trim().as_bytes());
-    e.tag(b'D');
-    e.len(doc.branches.len());
-    let mut stack: Vec<Step<'_>> = doc.branches.iter().rev().map(Step::Map).collect();
-    while let Some(step) = stack.pop() {
-        match step {
-            // A map: its entry count, then every key, then every value (each value is
-            // self-delimiting, so the encoding is unambiguous).
-            Step::Map(m) => {
-                e.tag(b'M');
-                e.len(m.entries().count());
-                for (k, _) in m.entries() {
+    let mut stack: Vec<Step<'_>> = Vec::new();
+    for branch in &doc.branches {
+        e.tag(b'D');
+        push_map(&mut stack, branch);
+        e.tag(b'M');
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Close(t) => e.tag(t),
+                Step::Key(k) => {
+                    e.tag(b'K');
                     e.bytes(k.as_bytes());
                 }
-                let values: Vec<&Value> = m.entries().map(|(_, v)| v).collect();
-                stack.extend(values.into_iter().rev().map(Step::Value));
+                Step::Value(Value::Map(m)) => {
+                    e.tag(b'M');
+                    push_map(&mut stack, m);
+                }
+                Step::Value(Value::Seq(s)) => {
+                    e.tag(b'L');
+                    push_seq(&mut stack, s);
+                }
+                Step::Value(other) => e.scalar(other),
             }
-            Step::Seq(items) => {
-                let values: Vec<&Value> = items
-                    .iter()
-                    .filter_map(|i| match i {
-                        SeqItem::Value(v) => Some(v),
-                        SeqItem::Comment(_) => None,
-                    })
-                    .collect();
-                e.tag(b'L');
-                e.len(values.len());
-                stack.extend(values.into_iter().rev().map(Step::Value));
-            }
-            Step::Value(Value::Map(m)) => stack.push(Step::Map(m)),
-            Step::Value(Value::Seq(s)) => stack.push(Step::Seq(s)),
-            Step::Value(other) => e.scalar(other),
         }
     }
+    e.tag(b'E');
     e.mac.finalize().into_bytes().into()
 }
 
