@@ -246,20 +246,10 @@ fn is_list_item(i: &SeqItem) -> bool {
     }
 }
 
+/// The comments before an entry, all written on their own lines: sops (3.11) keeps no
+/// line comments, a comment at the end of a line comes back above its entry.
 fn split_comments<'a>(cs: &[&'a Comment]) -> (Vec<&'a str>, Option<&'a str>) {
-    let mut heads = Vec::new();
-    let mut inline: Option<&str> = None;
-    for c in cs {
-        if c.inline {
-            if let Some(prev) = inline.take() {
-                heads.push(prev);
-            }
-            inline = Some(c.text.as_str());
-        } else {
-            heads.push(c.text.as_str());
-        }
-    }
-    (heads, inline)
+    (cs.iter().map(|c| c.text.as_str()).collect(), None)
 }
 
 impl Emitter {
@@ -468,6 +458,12 @@ impl Emitter {
     }
 
     fn key(&mut self, k: &str) {
+        if k == "<<" {
+            // go-yaml (sops) writes the key `<<` with its merge tag.
+            self.write_text("!!merge <<");
+            self.write_indicator(":", false, false, false);
+            return;
+        }
         let s = match string_scalar(k, true) {
             Scalar::Inline(s) => s,
             Scalar::Literal(_, s) => Cow::Owned(double_quoted(&s)),
