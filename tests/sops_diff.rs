@@ -8,6 +8,8 @@ mod support;
 #[path = "support/sops.rs"]
 mod sops_peer;
 
+#[path = "sops_diff/errors.rs"]
+mod errors;
 #[path = "sops_diff/formats.rs"]
 mod formats;
 #[path = "sops_diff/harness.rs"]

@@ -39,11 +39,18 @@ pub fn cross_case(p: &Peer, name: &str, policy: Option<&str>, label: &str) -> Re
             s.stderr.trim()
         ));
     }
-    let (sname, lname) = (format!("sops-{label}-{name}"), format!("leafseal-{label}-{name}"));
+    let (sname, lname) = (
+        format!("sops-{label}-{name}"),
+        format!("leafseal-{label}-{name}"),
+    );
     p.write(&sname, &s.stdout);
     p.write(&lname, &l.stdout);
-    let from_sops = p.decrypt_both(&sname, &[]).map_err(|e| format!("{label}: {e}"))?;
-    let from_leafseal = p.decrypt_both(&lname, &[]).map_err(|e| format!("{label}: {e}"))?;
+    let from_sops = p
+        .decrypt_both(&sname, &[])
+        .map_err(|e| format!("{label}: {e}"))?;
+    let from_leafseal = p
+        .decrypt_both(&lname, &[])
+        .map_err(|e| format!("{label}: {e}"))?;
     if from_sops != from_leafseal {
         return Err(format!(
             "{label}: the decrypted file sops wrote differs from the one leafseal wrote"

@@ -292,7 +292,10 @@ pub fn assert_no_differences(what: &str, cases: usize, diffs: &[String]) {
         diffs.len(),
         diffs.join("\n\n")
     );
-    eprintln!("{what}: {cases} case(s) identical to sops {}", crate::sops_peer::SOPS_VERSION);
+    eprintln!(
+        "{what}: {cases} case(s) identical to sops {}",
+        crate::sops_peer::SOPS_VERSION
+    );
 }
 
 /// The path of a fixture.

