@@ -14,5 +14,7 @@ mod errors;
 mod formats;
 #[path = "sops_diff/harness.rs"]
 mod harness;
+#[path = "sops_diff/history.rs"]
+mod history;
 #[path = "sops_diff/inputs.rs"]
 mod inputs;
