@@ -18,3 +18,5 @@ mod harness;
 mod history;
 #[path = "sops_diff/inputs.rs"]
 mod inputs;
+#[path = "sops_diff/policy.rs"]
+mod policy;

@@ -87,10 +87,6 @@ impl Peer {
         std::fs::read(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
     }
 
-    pub fn read_text(&self, name: &str) -> String {
-        String::from_utf8(self.read(name)).expect("utf-8")
-    }
-
     pub fn command(&self, tool: Tool) -> Command {
         let mut c = match tool {
             Tool::Sops => Command::new(&self.sops),
@@ -130,6 +126,22 @@ impl Peer {
             w.write_all(input).expect("write stdin");
         }
         let o = child.wait_with_output().expect("wait");
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: o.stdout,
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Runs `tool args` in another directory.
+    pub fn run_at(&self, tool: Tool, cwd: &Path, args: &[&str]) -> Out {
+        let o = self
+            .command(tool)
+            .current_dir(cwd)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{tool:?}: {e}"));
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: o.stdout,
@@ -306,8 +318,4 @@ pub fn fixture(rel: &str) -> PathBuf {
 /// A second age identity that opens nothing here.
 pub fn other_age_identity() -> PathBuf {
     fixture("keys/age-vectors/other-x25519-identity.txt")
-}
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }
