@@ -10,6 +10,8 @@ mod sops_peer;
 
 #[path = "sops_diff/errors.rs"]
 mod errors;
+#[path = "sops_diff/exec.rs"]
+mod exec;
 #[path = "sops_diff/formats.rs"]
 mod formats;
 #[path = "sops_diff/harness.rs"]
