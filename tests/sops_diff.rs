@@ -14,6 +14,8 @@ mod errors;
 mod exec;
 #[path = "sops_diff/formats.rs"]
 mod formats;
+#[path = "sops_diff/shim.rs"]
+mod shim;
 #[path = "sops_diff/harness.rs"]
 mod harness;
 #[path = "sops_diff/history.rs"]

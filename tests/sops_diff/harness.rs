@@ -53,6 +53,7 @@ pub struct Peer {
     _home: tempfile::TempDir,
     pub vars: HashMap<String, String>,
     sops: PathBuf,
+    leafseal: PathBuf,
 }
 
 impl Peer {
@@ -68,7 +69,13 @@ impl Peer {
             _home: home,
             vars,
             sops,
+            leafseal: PathBuf::from(env!("CARGO_BIN_EXE_leafseal")),
         })
+    }
+
+    /// Runs leafseal through another path (a symlink named `sops`).
+    pub fn set_leafseal_exe(&mut self, exe: PathBuf) {
+        self.leafseal = exe;
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -90,7 +97,7 @@ impl Peer {
     pub fn command(&self, tool: Tool) -> Command {
         let mut c = match tool {
             Tool::Sops => Command::new(&self.sops),
-            Tool::Leafseal => Command::new(env!("CARGO_BIN_EXE_leafseal")),
+            Tool::Leafseal => Command::new(&self.leafseal),
         };
         c.env_clear().envs(&self.vars).current_dir(self.dir.path());
         c
