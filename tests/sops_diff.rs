@@ -5,6 +5,11 @@
 
 mod support;
 
+#[path = "../src/keys/hcvault/bao.rs"]
+#[allow(dead_code)]
+mod bao;
+#[path = "support/moto.rs"]
+mod moto;
 #[path = "support/sops.rs"]
 mod sops_peer;
 
@@ -14,8 +19,6 @@ mod errors;
 mod exec;
 #[path = "sops_diff/formats.rs"]
 mod formats;
-#[path = "sops_diff/shim.rs"]
-mod shim;
 #[path = "sops_diff/harness.rs"]
 mod harness;
 #[path = "sops_diff/history.rs"]
@@ -24,3 +27,7 @@ mod history;
 mod inputs;
 #[path = "sops_diff/policy.rs"]
 mod policy;
+#[path = "sops_diff/services.rs"]
+mod services;
+#[path = "sops_diff/shim.rs"]
+mod shim;

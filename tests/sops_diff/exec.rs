@@ -8,7 +8,8 @@ use crate::harness::assert_no_differences;
 use crate::support::AGE_RECIPIENT;
 
 const YAML: &str = "DB_USER: admin\nDB_PASS: \"p@ss word\"\nPORT: 5432\nRATIO: 0.5\nDEBUG: true\nEMPTY: \"\"\nMULTI: |\n  line one\n  line two\nsecret_unencrypted: clear\n";
-const JSON: &str = "{\"DB_USER\": \"admin\", \"PORT\": 5432, \"BIG\": 12345678901, \"F\": 1.25, \"OK\": false}\n";
+const JSON: &str =
+    "{\"DB_USER\": \"admin\", \"PORT\": 5432, \"BIG\": 12345678901, \"F\": 1.25, \"OK\": false}\n";
 /// Nested values: exec-env refuses them (both tools), exec-file passes the document.
 const NESTED: &str = "DB_USER: admin\nnested:\n  inner: x\nlist:\n  - a\n  - 2\n";
 const ENV: &str = "DB_USER=admin\nDB_PASS=p@ss=word\nEMPTY=\n";
@@ -29,16 +30,31 @@ fn exec_env_and_exec_file_match_sops() {
     let Some(p) = Peer::new(None) else { return };
     let mut diffs = Vec::new();
     let mut cases = 0;
-    for (name, text) in [("e.yaml", YAML), ("e.json", JSON), ("e.env", ENV), ("n.yaml", NESTED)] {
+    for (name, text) in [
+        ("e.yaml", YAML),
+        ("e.json", JSON),
+        ("e.env", ENV),
+        ("n.yaml", NESTED),
+    ] {
         p.write(&format!("plain-{name}"), text);
-        let enc = p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, &format!("plain-{name}")]);
+        let enc = p.ok(
+            Tool::Sops,
+            &["encrypt", "--age", AGE_RECIPIENT, &format!("plain-{name}")],
+        );
         p.write(name, enc);
         let env_cases: Vec<(String, Vec<&str>)> = vec![
             ("exec-env".into(), vec!["exec-env", name, "env"]),
-            ("exec-env --pristine".into(), vec!["exec-env", "--pristine", name, "env"]),
+            (
+                "exec-env --pristine".into(),
+                vec!["exec-env", "--pristine", name, "env"],
+            ),
             (
                 "exec-env one variable".into(),
-                vec!["exec-env", name, "printf '%s|' \"$DB_USER\" \"$PORT\" \"$MULTI\""],
+                vec![
+                    "exec-env",
+                    name,
+                    "printf '%s|' \"$DB_USER\" \"$PORT\" \"$MULTI\"",
+                ],
             ),
         ];
         for (label, args) in env_cases {
@@ -62,10 +78,20 @@ fn exec_env_and_exec_file_match_sops() {
         }
         let file_cases: Vec<(&str, Vec<&str>)> = vec![
             ("exec-file fifo", vec!["exec-file", name, "cat {}"]),
-            ("exec-file --no-fifo", vec!["exec-file", "--no-fifo", name, "cat {}"]),
+            (
+                "exec-file --no-fifo",
+                vec!["exec-file", "--no-fifo", name, "cat {}"],
+            ),
             (
                 "exec-file --filename",
-                vec!["exec-file", "--no-fifo", "--filename", "custom.txt", name, "basename {}; cat {}"],
+                vec![
+                    "exec-file",
+                    "--no-fifo",
+                    "--filename",
+                    "custom.txt",
+                    name,
+                    "basename {}; cat {}",
+                ],
             ),
             (
                 "exec-file --output-type json",

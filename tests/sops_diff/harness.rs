@@ -222,7 +222,8 @@ pub fn mask(text: &str) -> Masked {
     )
     .expect("re");
     let version = Regex::new(r"(version[^:=\n]*[:=] ?\x22?)[0-9]+\.[0-9]+\.[0-9]+").expect("re");
-    let kms_enc = Regex::new(r#"(enc[\x22]?[:=] ?[\x22]?)[A-Za-z0-9+/=]{40,}"#).expect("re");
+    let kms_enc =
+        Regex::new(r#"(enc[\x22]?[:=] ?[\x22]?)(vault:v[0-9]+:)?[A-Za-z0-9+/=]{40,}"#).expect("re");
     let text = enc.replace_all(text, "ENC[AES256_GCM,data:D,iv:I,tag:T,type:$1]");
     let text = armor.replace_all(&text, "ARMOR");
     let mut data = String::new();

@@ -29,11 +29,29 @@ fn sops_command_lines_give_the_same_output() {
     let writes: &[(&str, &[&str])] = &[
         (
             "flux encrypt in place",
-            &["--age", AGE_RECIPIENT, "--encrypt", "--encrypted-regex", "^(data|stringData)$", "--in-place", "secret.yaml"],
+            &[
+                "--age",
+                AGE_RECIPIENT,
+                "--encrypt",
+                "--encrypted-regex",
+                "^(data|stringData)$",
+                "--in-place",
+                "secret.yaml",
+            ],
         ),
         (
             "helm-secrets encrypt in place",
-            &["--encrypt", "--age", AGE_RECIPIENT, "--input-type", "yaml", "--output-type", "yaml", "--in-place", "values.yaml"],
+            &[
+                "--encrypt",
+                "--age",
+                AGE_RECIPIENT,
+                "--input-type",
+                "yaml",
+                "--output-type",
+                "yaml",
+                "--in-place",
+                "values.yaml",
+            ],
         ),
     ];
     for (label, args) in writes {
@@ -44,7 +62,10 @@ fn sops_command_lines_give_the_same_output() {
             let dir = p.path(&format!("{tool:?}").to_lowercase());
             let o = p.run_at(tool, &dir, args);
             if !o.ok() {
-                diffs.push(format!("{label}: {tool:?} failed ({}): {}", o.code, o.stderr));
+                diffs.push(format!(
+                    "{label}: {tool:?} failed ({}): {}",
+                    o.code, o.stderr
+                ));
             }
             outs.push(std::fs::read_to_string(dir.join(file)).expect("read"));
         }
@@ -54,16 +75,44 @@ fn sops_command_lines_give_the_same_output() {
     }
     // Readers: each tool's file read by both tools.
     let reads: &[(&str, &[&str])] = &[
-        ("helm-secrets decrypt", &["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "values.yaml"]),
+        (
+            "helm-secrets decrypt",
+            &[
+                "--decrypt",
+                "--input-type",
+                "yaml",
+                "--output-type",
+                "yaml",
+                "values.yaml",
+            ],
+        ),
         ("decrypt -d", &["-d", "secret.yaml"]),
-        ("sops-nix extract", &["-d", "--extract", "[\"db\"][\"password\"]", "values.yaml"]),
-        ("extract map", &["-d", "--extract", "[\"db\"]", "values.yaml"]),
-        ("output json", &["-d", "--output-type", "json", "values.yaml"]),
-        ("output dotenv refused (nested)", &["-d", "--output-type", "dotenv", "secret.yaml"]),
+        (
+            "sops-nix extract",
+            &["-d", "--extract", "[\"db\"][\"password\"]", "values.yaml"],
+        ),
+        (
+            "extract map",
+            &["-d", "--extract", "[\"db\"]", "values.yaml"],
+        ),
+        (
+            "output json",
+            &["-d", "--output-type", "json", "values.yaml"],
+        ),
+        (
+            "output dotenv refused (nested)",
+            &["-d", "--output-type", "dotenv", "secret.yaml"],
+        ),
         ("filestatus", &["filestatus", "values.yaml"]),
         ("decrypt subcommand", &["decrypt", "secret.yaml"]),
-        ("exec-env refused (nested)", &["exec-env", "values.yaml", "echo $replicas"]),
-        ("extract missing", &["-d", "--extract", "[\"nope\"]", "values.yaml"]),
+        (
+            "exec-env refused (nested)",
+            &["exec-env", "values.yaml", "echo $replicas"],
+        ),
+        (
+            "extract missing",
+            &["-d", "--extract", "[\"nope\"]", "values.yaml"],
+        ),
     ];
     for writer in [Tool::Sops, Tool::Leafseal] {
         let dir = p.path(&format!("{writer:?}").to_lowercase());
