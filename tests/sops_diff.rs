@@ -27,6 +27,8 @@ mod history;
 mod inputs;
 #[path = "sops_diff/policy.rs"]
 mod policy;
+#[path = "sops_diff/regressions.rs"]
+mod regressions;
 #[path = "sops_diff/services.rs"]
 mod services;
 #[path = "sops_diff/shim.rs"]
