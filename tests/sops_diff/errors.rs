@@ -178,6 +178,25 @@ fn failures_match_sops_exit_codes_and_print_no_plaintext() {
         &[],
         &[],
     );
+    for (name, text) in [
+        ("empty.yaml", ""),
+        ("blank.yaml", "\n\n"),
+        ("comments-only.yaml", "# only\n# comments\n"),
+        ("int-key.yaml", "1: secret\n"),
+        ("bool-key.yaml", "a:\n  true: secret\n"),
+        ("seq-key.yaml", "? [a, b]\n: secret\n"),
+        ("empty.json", ""),
+        ("bad.env", "no equals sign\n"),
+        ("bad.ini", "[unclosed\nk = v\n"),
+    ] {
+        p.write(name, text);
+        check(
+            format!("encrypt {name}"),
+            &["encrypt", "--age", AGE_RECIPIENT, name],
+            &[],
+            &[],
+        );
+    }
     check("missing file".into(), &["decrypt", "nope.yaml"], &[], &[]);
     check(
         "encrypt without keys".into(),

@@ -138,3 +138,57 @@ fn binary_files_both_ways() {
     }
     assert_no_differences("binary", cases, &diffs);
 }
+
+/// Deliberate difference: leafseal (like sops 3.13.2) keeps JSON integers as integers,
+/// sops 3.11 turns every JSON number into a float: `-0` stays `-0` and integers above
+/// 2^53 lose precision in files sops 3.11 writes. Each tool still decrypts the other's
+/// files to the same bytes.
+#[test]
+fn deliberate_json_integers_stay_exact() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write(
+        "ints.json",
+        "{\"big\": 9007199254740993, \"negzero\": -0}\n",
+    );
+    let s = p.ok(
+        Tool::Sops,
+        &["encrypt", "--age", AGE_RECIPIENT, "ints.json"],
+    );
+    let l = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "ints.json"],
+    );
+    p.write("s-ints.json", s);
+    p.write("l-ints.json", l);
+    let from_sops = p.decrypt_both("s-ints.json", &[]).expect("sops file");
+    let from_leafseal = p.decrypt_both("l-ints.json", &[]).expect("leafseal file");
+    let from_sops = String::from_utf8_lossy(&from_sops);
+    let from_leafseal = String::from_utf8_lossy(&from_leafseal);
+    assert!(
+        from_sops.contains("9007199254740992") && from_sops.contains("-0"),
+        "{from_sops}"
+    );
+    assert!(
+        from_leafseal.contains("9007199254740993") && from_leafseal.contains("\"negzero\": 0"),
+        "{from_leafseal}"
+    );
+}
+
+/// Deliberate difference: leafseal reads a `%YAML 1.2` directive, sops 3.11 refuses
+/// the file (exit 2); what leafseal writes has no directive and sops reads it.
+#[test]
+fn deliberate_yaml_directive_accepted() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("d.yaml", "%YAML 1.2\n---\na: 1\n");
+    let s = p.run(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, "d.yaml"]);
+    assert_eq!(s.code, 2, "{}", s.stderr);
+    let l = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "d.yaml"],
+    );
+    p.write("l-d.yaml", l);
+    assert_eq!(
+        p.decrypt_both("l-d.yaml", &[]).expect("both read it"),
+        b"a: 1\n"
+    );
+}

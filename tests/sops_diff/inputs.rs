@@ -46,6 +46,39 @@ pub const INPUTS: &[(&str, &str)] = &[
         "app.ini",
         "; top comment\n[database]\nuser = admin\npassword = s3cret\n; section comment\nport = 5432\n\n[empty]\n\n[other]\nkey = value with spaces\nflag = true\n",
     ),
+    (
+        "x-str.yaml",
+        "a: \"line1\\nline2\"\nb: \"trailing \\n\"\nc: \" lead\"\nd: \"x\\ty\"\ne: \"\\u0001\"\nf: \"€\"\ng: \"- dash\"\nh: \"@at\"\ni: \"`tick\"\nj: \"%pct\"\nk: \"{brace}\"\nl: \"key: val\"\nm: \"#hash\"\nn: \"*star\"\no: \"&amp\"\np: \"!bang\"\nq: \"|pipe\"\nr: \">gt\"\ns: \"'q'\"\nt: \"\\\"dq\\\"\"\nu: \"null\"\nv: \"~\"\nw: \"1_000\"\nx: \"0x1F\"\ny: \"1e3\"\nz: \".5\"\naa: \"+1\"\nab: \"Yes\"\nac: \"off\"\nad: \"2024-01-01\"\nae: \"12:30\"\naf: \"=eq\"\nag: \"a\\rb\"\nah: \"   \"\nai: \"very long string that goes on and on and on and on and on and on and on and on and on and on and on and on\"\n",
+    ),
+    (
+        "x-tags.yaml",
+        "a: !!str 123\nb: !!int \"42\"\nc: !!binary aGVsbG8=\nd: !custom tagged\ne: !!float 1\n",
+    ),
+    ("x-blank.yaml", "a: 1\n\n\nb: 2\n"),
+    ("x-compactseq.yaml", "a:\n- x\n- y\nb:\n  - - p\n    - q\n"),
+    ("x-crlf.yaml", "k: v\r\nk2: v2\r\n"),
+    ("x-bom.yaml", "\u{feff}a: bom\n"),
+    ("x-docend.yaml", "a: 1\n...\n"),
+    ("x-emptyc.yaml", "a: {}\nb: []\n"),
+    (
+        "x-e1.env",
+        "export A=1\nB = 2\n C=3\nD=\"quoted\"\nE='single'\n#c\n\nF=a b c\n",
+    ),
+    (
+        "x-i1.ini",
+        "[s]\nk=v\nk2 = v2 ; comment\n# hash comment\nmulti = a\\\n  b\n[s2]\nq=\"quoted\"\n",
+    ),
+    ("x-i2.ini", "top = 1\n[s]\nk = v\n"),
+    (
+        "x-n.json",
+        "{\"a\": 1.0, \"b\": 1e2, \"d\": 0.1, \"e\": 123456789.123456789, \"f\": 1e-7}\n",
+    ),
+    (
+        "x-esc.json",
+        "{\"a\": \"\\u003c\", \"b\": \"\\ud83d\\ude00\", \"c\": \"\\/\", \"d\": \"\\b\\f\"}\n",
+    ),
+    ("x-emptyc.json", "{\"a\": {}, \"b\": []}\n"),
+    ("x-empty.json", "{}"),
 ];
 
 /// A nested YAML document of the given depth.
