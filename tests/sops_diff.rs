@@ -31,5 +31,7 @@ mod policy;
 mod regressions;
 #[path = "sops_diff/services.rs"]
 mod services;
+#[path = "sops_diff/setvalues.rs"]
+mod setvalues;
 #[path = "sops_diff/shim.rs"]
 mod shim;
