@@ -230,6 +230,7 @@ pub fn mask(text: &str) -> Masked {
     let mut meta = Vec::new();
     let mut in_meta = false;
     let mut json_indent: Option<String> = None;
+    let mut skip_deeper_than: Option<usize> = None;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
         let indent = &line[..line.len() - trimmed.len()];
@@ -260,7 +261,17 @@ pub fn mask(text: &str) -> Masked {
         }
         let is_dotenv_meta = line.starts_with("sops_");
         if in_meta || is_dotenv_meta {
+            // The field and, in YAML/JSON, anything nested under it.
+            if let Some(depth) = skip_deeper_than {
+                if indent.len() > depth && !trimmed.is_empty() {
+                    continue;
+                }
+                skip_deeper_than = None;
+            }
             if line.contains("leafseal_integrity") {
+                if trimmed.ends_with(':') || trimmed.ends_with('{') || trimmed.ends_with('[') {
+                    skip_deeper_than = Some(indent.len());
+                }
                 continue;
             }
             let l = date.replace_all(line, "${1}DATE");

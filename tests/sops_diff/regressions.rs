@@ -128,3 +128,27 @@ fn damaged_files_and_missing_keys_exit_1() {
         );
     }
 }
+
+/// The layout comparison ignores a `leafseal_integrity` metadata field (another
+/// branch adds it to leafseal-written files; sops ignores it), flat or nested.
+#[test]
+fn masking_drops_leafseal_integrity() {
+    let base = read("v3.11.0/comments-in-lists.enc.yaml");
+    let with_flat = base.replace(
+        "    lastmodified:",
+        "    leafseal_integrity: abc\n    lastmodified:",
+    );
+    let with_map = base.replace(
+        "    lastmodified:",
+        "    leafseal_integrity:\n        v: 1\n        digest: xyz\n    lastmodified:",
+    );
+    same_layout("flat", &with_flat, &base).unwrap_or_else(|e| panic!("{e}"));
+    same_layout("map", &with_map, &base).unwrap_or_else(|e| panic!("{e}"));
+    let json = read("v3.11.0/key-groups.enc.json");
+    let with_json = json.replace(
+        "\t\t\"lastmodified\"",
+        "\t\t\"leafseal_integrity\": \"abc\",\n\t\t\"lastmodified\"",
+    );
+    assert_ne!(with_json, json);
+    same_layout("json", &with_json, &json).unwrap_or_else(|e| panic!("{e}"));
+}
