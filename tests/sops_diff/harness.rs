@@ -263,13 +263,16 @@ pub fn mask(text: &str) -> Masked {
         if in_meta || is_dotenv_meta {
             // The field and, in YAML/JSON, anything nested under it.
             if let Some(depth) = skip_deeper_than {
-                if indent.len() > depth && !trimmed.is_empty() {
+                if indent.len() > depth && !trimmed.trim().is_empty() {
                     continue;
                 }
                 skip_deeper_than = None;
+                if indent.len() == depth && trimmed.starts_with(['}', ']']) {
+                    continue;
+                }
             }
             if line.contains("leafseal_integrity") {
-                if trimmed.ends_with(':') || trimmed.ends_with('{') || trimmed.ends_with('[') {
+                if trimmed.trim_end().ends_with([':', '{', '[']) {
                     skip_deeper_than = Some(indent.len());
                 }
                 continue;

@@ -150,5 +150,10 @@ fn masking_drops_leafseal_integrity() {
         "\t\t\"leafseal_integrity\": \"abc\",\n\t\t\"lastmodified\"",
     );
     assert_ne!(with_json, json);
+    let with_json_map = json.replace(
+        "\t\t\"lastmodified\"",
+        "\t\t\"leafseal_integrity\": {\n\t\t\t\"v\": 1\n\t\t},\n\t\t\"lastmodified\"",
+    );
+    same_layout("json map", &with_json_map, &json).unwrap_or_else(|e| panic!("{e}"));
     same_layout("json", &with_json, &json).unwrap_or_else(|e| panic!("{e}"));
 }
