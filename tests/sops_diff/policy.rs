@@ -163,6 +163,17 @@ fn sops_yaml_rules_pick_the_same_keys_and_settings() {
             );
         }
     }
+    // Key groups (Shamir) in the flat formats, the binary store and multi-document YAML.
+    for (name, text) in [
+        ("groups/s.env", "A=1\nB=two\n"),
+        ("groups/s.ini", "[s]\nk = v\n"),
+        ("groups/s.bin", "raw\x00bytes"),
+        ("groups/m.yaml", "a: 1\n---\nb: [2, 3]\n"),
+    ] {
+        p.write(name, text);
+        let label = format!("groups-{}", name.replace(['/', '.'], "_"));
+        run("", name, &[], &label);
+    }
     let alt = p.path("conf/alt-policy.yaml").display().to_string();
     run(
         "",
