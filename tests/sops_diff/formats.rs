@@ -192,3 +192,26 @@ fn deliberate_yaml_directive_accepted() {
         b"a: 1\n"
     );
 }
+
+/// Deliberate difference: `decrypt -` reads standard input; sops 3.11 looks for a file
+/// named `-` (exit 100).
+#[test]
+fn deliberate_decrypt_dash_reads_stdin() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("plain.yaml", "a: 1\n");
+    let enc = p.ok(
+        Tool::Sops,
+        &["encrypt", "--age", AGE_RECIPIENT, "plain.yaml"],
+    );
+    let s = p.run_with(Tool::Sops, &["decrypt", "-"], &[], &[], Some(&enc));
+    assert_eq!(s.code, 100, "{}", s.stderr);
+    let l = p.run_with(
+        Tool::Leafseal,
+        &["decrypt", "--input-type", "yaml", "-"],
+        &[],
+        &[],
+        Some(&enc),
+    );
+    assert!(l.ok(), "{}", l.stderr);
+    assert_eq!(l.stdout, b"a: 1\n");
+}
