@@ -82,6 +82,16 @@ pub fn read_error(e: FormatError) -> Error {
     .hint("check that the file is well-formed, or pass --input-type if the extension is misleading")
 }
 
+/// Maps a parse error of a file that should be encrypted (decrypt, edit, set, unset,
+/// rotate, exec-*): exit 1, as sops, whose code 2 is only for inputs to `encrypt`.
+pub fn encrypted_read_error(e: FormatError) -> Error {
+    Error::new(
+        exit::GENERIC,
+        format!("cannot parse the encrypted file as {}: {e}", e.format),
+    )
+    .hint("check that the file is well-formed (restore it from version control if it was damaged), or pass --input-type if the extension is misleading")
+}
+
 /// Parses the `--decryption-order` / `SOPS_DECRYPTION_ORDER` list.
 pub fn parse_order(s: &str) -> Result<Vec<KeyKind>, Error> {
     let mut out = Vec::new();
@@ -113,13 +123,22 @@ pub fn metadata_of(loaded: &Loaded) -> Result<Metadata, Error> {
         )
         .hint("encrypt it first with `leafseal encrypt`, or check --input-type")
     })?;
-    Metadata::from_map(raw).map_err(|e| {
+    let meta = Metadata::from_map(raw).map_err(|e| {
         Error::new(
             exit::GENERIC,
             format!("the sops metadata block is invalid: {e}"),
         )
         .hint("the file may have been edited by hand; restore it from version control")
-    })
+    })?;
+    // sops parses lastmodified when it loads the file, before any key is used.
+    meta.mac_aad().map_err(|_| {
+        Error::new(
+            exit::GENERIC,
+            "the sops metadata block is invalid: lastmodified is missing or not an RFC 3339 timestamp",
+        )
+        .hint("the file may have been edited by hand; restore it from version control")
+    })?;
+    Ok(meta)
 }
 
 /// Recovers the data key of a file.
@@ -342,7 +361,8 @@ pub fn seal_new(
     ctx: &KeyContext,
 ) -> Result<(Document, Map), Error> {
     if plan.groups.iter().all(Vec::is_empty) {
-        return Err(Error::new(exit::NO_ENCRYPTION_KEY_FOUND, "no encryption keys were given")
+        // sops 3.11 exits 1 here ("no keys provided through command line options").
+        return Err(Error::new(exit::GENERIC, "no encryption keys were given")
             .hint("pass --age RECIPIENT or --pgp FINGERPRINT, or add a creation rule with keys to .sops.yaml"));
     }
     if plan.groups.len() > 1 {

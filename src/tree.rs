@@ -139,6 +139,53 @@ pub struct Comment {
     pub inline: bool,
 }
 
+/// Whether `s` is an `ENC[AES256_GCM,...,type:comment]` text: what sops stores for an
+/// encrypted comment. Inside a YAML list sops writes it as a list item, not a comment.
+pub fn is_encrypted_comment_text(s: &str) -> bool {
+    s.starts_with("ENC[AES256_GCM,") && s.trim_end().ends_with(",type:comment]")
+}
+
+/// Turns every list element that is an encrypted comment stored as a string (sops's
+/// form inside YAML lists) back into a comment marker, so that it is decrypted as a
+/// comment and kept out of the MAC, as sops does.
+pub fn lift_list_comments(doc: &mut Document) {
+    let mut stack: Vec<&mut Value> = Vec::new();
+    for branch in doc.branches.iter_mut() {
+        for item in branch.0.iter_mut() {
+            if let Item::Entry(_, v) = item {
+                stack.push(v);
+            }
+        }
+    }
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Map(m) => {
+                for item in m.0.iter_mut() {
+                    if let Item::Entry(_, v) = item {
+                        stack.push(v);
+                    }
+                }
+            }
+            Value::Seq(items) => {
+                for item in items.iter_mut() {
+                    let lift = match item {
+                        SeqItem::Value(Value::Str(s)) if is_encrypted_comment_text(s.as_str()) => {
+                            Some(s.clone())
+                        }
+                        _ => None,
+                    };
+                    match (lift, item) {
+                        (Some(text), item) => *item = SeqItem::Comment(Comment::line(text)),
+                        (None, SeqItem::Value(v)) => stack.push(v),
+                        (None, SeqItem::Comment(_)) => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 impl Comment {
     /// A full-line comment.
     pub fn line(text: impl Into<Text>) -> Self {

@@ -121,7 +121,7 @@ fn age_round_trip_for_every_format() {
     let cases: &[(&str, &[u8])] = &[
         (
             "a.yaml",
-            b"# top comment\nb: 1\na:\n    - x\n    - z # inline\nc_unencrypted: clear\n",
+            b"# top comment\nb: 1\na:\n    - x\n    # was inline: sops writes line comments above\n    - z\nc_unencrypted: clear\n",
         ),
         (
             "a.json",

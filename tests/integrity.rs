@@ -5,8 +5,8 @@
 //! warning, and are refused under the strict setting; the real sops 3.11 reads files that
 //! carry a record.
 
-#[path = "support/realsops.rs"]
-mod realsops;
+#[path = "support/sops.rs"]
+mod sops_peer;
 mod support;
 
 use std::collections::HashMap;
@@ -378,9 +378,18 @@ fn updatekeys_writes_a_record_only_for_a_file_it_verified() {
     );
 }
 
+/// The real sops with a cleared environment plus `vars`.
+fn sops_cmd(bin: &Path, vars: &HashMap<String, String>) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    c.env_clear().envs(vars).stdin(std::process::Stdio::null());
+    c
+}
+
 #[test]
 fn real_sops_reads_files_with_a_record_and_leafseal_reads_them_back_after_sops() {
-    let Some(sops) = realsops::sops() else { return };
+    let Some(sops) = sops_peer::sops_bin() else {
+        return;
+    };
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
@@ -393,7 +402,7 @@ fn real_sops_reads_files_with_a_record_and_leafseal_reads_them_back_after_sops()
     ];
     for (name, plain) in cases {
         encrypt(&vars, d, name, plain);
-        let out = realsops::sops_cmd(&sops, &vars)
+        let out = sops_cmd(sops, &vars)
             .current_dir(d)
             .args(["decrypt", name])
             .output()
@@ -412,7 +421,7 @@ fn real_sops_reads_files_with_a_record_and_leafseal_reads_them_back_after_sops()
         } else {
             ("[\"extra\"]", "\"added-by-sops\"")
         };
-        let out = realsops::sops_cmd(&sops, &vars)
+        let out = sops_cmd(sops, &vars)
             .current_dir(d)
             .args(["set", name, path, value])
             .output()

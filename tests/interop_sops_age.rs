@@ -69,7 +69,6 @@ app:
     # a comment inside a map
     tags:
         - alpha
-        # a comment inside a list
         - 42
         - nested: deep
           more: [1, 2.5, true]
@@ -417,6 +416,15 @@ fn sops_age_limitations_on_valid_leafseal_files() {
             "env",
         ),
         ("ini", w.encrypt("app.ini", "[s]\nk = v\n", &[]), "ini"),
+        (
+            "list-comment",
+            w.encrypt(
+                "list-comment.yaml",
+                "tags:\n    - a\n    # note\n    - b\n",
+                &[],
+            ),
+            "yaml",
+        ),
     ];
     // Every file is valid: leafseal itself decrypts each one (MAC checked).
     for (name, path, _) in &files {
@@ -434,6 +442,8 @@ fn sops_age_limitations_on_valid_leafseal_files() {
         ("multi-doc", "multiple documents"),
         ("dotenv-spaces", "invalid ghash tag"),
         ("ini", "Unknown SOPS file type: ini"),
+        // sops (and leafseal) store an encrypted comment inside a list as a list item.
+        ("list-comment", "Invalid SOPS data type: comment"),
     ] {
         let e = err(n);
         assert!(e.contains(want), "{n}: expected `{want}`, got: {e}");

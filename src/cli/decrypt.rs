@@ -65,7 +65,10 @@ impl Plan<'_> {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
-        let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
+        let loaded = in_fmt
+            .store()
+            .load(&input)
+            .map_err(ops::encrypted_read_error)?;
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));

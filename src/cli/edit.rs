@@ -220,7 +220,10 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             Some(s) => ops::parse_order(s)?,
             None => Vec::new(),
         };
-        let loaded = format.store().load(&input).map_err(ops::read_error)?;
+        let loaded = format
+            .store()
+            .load(&input)
+            .map_err(ops::encrypted_read_error)?;
         let opened = ops::open(
             loaded,
             &ctx,

@@ -19,6 +19,22 @@ use crate::ops;
 use crate::ops::SealPlan;
 use crate::walk::Selector;
 
+/// Maps a parse error of the plaintext given to `encrypt`: exit 2, except for a YAML
+/// map key that is not a string (an int, bool or null key), which sops 3.11 only
+/// refuses while encrypting the tree (exit 23).
+fn encrypt_read_error(e: crate::format::FormatError) -> Error {
+    let non_string_key = e.format == "yaml" && e.message == "non-string key";
+    let err = ops::read_error(e);
+    if non_string_key {
+        Error {
+            code: exit::ERROR_ENCRYPTING_TREE,
+            ..err
+        }
+    } else {
+        err
+    }
+}
+
 /// Keys to encrypt for, given on the command line.
 #[derive(Debug, Args, Clone, Default)]
 pub struct KeyArgs {
@@ -289,17 +305,31 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
-    let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
+    let loaded = in_fmt.store().load(&input).map_err(encrypt_read_error)?;
     if loaded.meta.is_some() {
         return Err(Error::new(exit::FILE_ALREADY_ENCRYPTED, format!("{name} is already encrypted")).hint(
             "use `leafseal rotate` or `leafseal updatekeys` to change its keys, or decrypt it first",
         ));
     }
-    if loaded.doc.branches.is_empty() {
+    if loaded.doc.branches.is_empty() && input.is_empty() {
         return Err(Error::new(
             exit::NO_DOCUMENT,
             format!("{name} has no document to encrypt (the file is empty)"),
         ));
+    }
+    // sops 3.11 refuses YAML with nothing but blank lines or comments (exit 2).
+    if in_fmt == Format::Yaml
+        && loaded.doc.branches.iter().all(|b| {
+            b.0.iter()
+                .all(|i| matches!(i, crate::tree::Item::Comment(_)))
+        })
+        && (loaded.doc.branches.is_empty() || loaded.doc.branches.iter().any(|b| !b.0.is_empty()))
+    {
+        return Err(Error::new(
+            exit::COULD_NOT_READ_INPUT,
+            format!("{name} has no YAML document to encrypt (only blank lines or comments)"),
+        )
+        .hint("add the values to encrypt, or use `{}` for an empty document"));
     }
     let (plan, policy) = seal_plan(
         cli,

@@ -42,7 +42,10 @@ pub(super) fn open_file(
         Some(s) => ops::parse_order(s)?,
         None => Vec::new(),
     };
-    let loaded = fmt.store().load(&input).map_err(ops::read_error)?;
+    let loaded = fmt
+        .store()
+        .load(&input)
+        .map_err(ops::encrypted_read_error)?;
     let opened = ops::open_for_reading(
         loaded,
         &KeyContext::from_env(),

@@ -279,6 +279,7 @@ pub fn decrypt_document(
     mac_only_encrypted: bool,
     stash: Option<&mut NonceStash>,
 ) -> Result<Decrypted, DocumentError> {
+    crate::tree::lift_list_comments(doc);
     let cipher = ValueCipher::new(key);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())

@@ -238,6 +238,19 @@ pub fn delete_group(
         ));
     }
     groups.remove(index);
+    // As sops: the (new or stored) threshold must still be reachable with the groups
+    // that remain; it is never lowered silently.
+    let wanted = threshold.unwrap_or(meta.shamir_threshold);
+    if wanted > groups.len() {
+        return Err(Error::new(
+            exit::GENERIC,
+            format!(
+                "removing this key group would leave {} group(s), fewer than the Shamir threshold {wanted}",
+                groups.len()
+            ),
+        )
+        .hint("pass --shamir-secret-sharing-threshold with a threshold the remaining groups can meet (1 when one group remains)"));
+    }
     let t = match threshold {
         Some(t) => t,
         None => capped_threshold(meta.shamir_threshold, groups.len()),

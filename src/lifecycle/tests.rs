@@ -251,7 +251,9 @@ fn groups_add_and_delete_keep_the_data_key() {
     assert!(open(&enc, &m4, &[&a]).is_err());
     assert_eq!(open(&enc, &m4, &[&b, &c]).expect("bc").doc, plain());
     assert!(delete_group(&mut meta, &key, 5, None, &ctx(&[]).1).is_err());
-    let m5 = delete_group(&mut meta, &key, 1, None, &ctx(&[]).1).expect("to one");
+    let e = delete_group(&mut meta, &key, 1, None, &ctx(&[]).1).expect_err("threshold 2 of 1");
+    assert_eq!(e.code, exit::GENERIC);
+    let m5 = delete_group(&mut meta, &key, 1, Some(1), &ctx(&[]).1).expect("to one");
     assert!(m5.get("shamir_threshold").is_none());
     assert!(m5.get("key_groups").is_none());
     assert_eq!(open(&enc, &m5, &[&b]).expect("b").doc, plain());

@@ -92,10 +92,47 @@ pub(crate) struct Writer<'a> {
 /// A large document (one top-level map or list with thousands of elements) is written
 /// on several threads; the output is the same.
 pub fn emit_top(map: &Map, meta: Option<&Map>, unit: &[u8]) -> Result<Output, FormatError> {
+    let adjusted = meta.and_then(null_empty_group_lists);
+    let meta = adjusted.as_ref().or(meta);
     if let Some(out) = par::emit_top(map, meta, unit, par::MIN_ITEMS) {
         return out;
     }
     emit_top_sequential(map, meta, unit)
+}
+
+/// sops writes a key group's always-present but empty key lists (`age`, `hc_vault`) as
+/// `[]` in YAML and, being Go nil slices, as `null` in JSON. Returns the metadata with
+/// those lists as `null`, or `None` when there is nothing to change.
+fn null_empty_group_lists(meta: &Map) -> Option<Map> {
+    let Some(Value::Seq(groups)) = meta.get("key_groups") else {
+        return None;
+    };
+    let empty_list = |v: &Value| matches!(v, Value::Seq(s) if s.is_empty());
+    let any = groups.iter().any(
+        |g| matches!(g, SeqItem::Value(Value::Map(m)) if m.entries().any(|(_, v)| empty_list(v))),
+    );
+    if !any {
+        return None;
+    }
+    let mut out = meta.clone();
+    for item in out.0.iter_mut() {
+        if let Item::Entry(k, Value::Seq(groups)) = item
+            && k == "key_groups"
+        {
+            for g in groups.iter_mut() {
+                if let SeqItem::Value(Value::Map(m)) = g {
+                    for e in m.0.iter_mut() {
+                        if let Item::Entry(_, v) = e
+                            && empty_list(v)
+                        {
+                            *v = Value::Null;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Some(out)
 }
 
 /// [`emit_top`] on the calling thread only.

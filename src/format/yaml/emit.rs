@@ -232,20 +232,24 @@ fn scalar(v: &Value) -> Scalar<'_> {
 }
 
 /// Splits the comment markers that precede an element: full-line heads and the inline one.
-fn split_comments<'a>(cs: &[&'a Comment]) -> (Vec<&'a str>, Option<&'a str>) {
-    let mut heads = Vec::new();
-    let mut inline: Option<&str> = None;
-    for c in cs {
-        if c.inline {
-            if let Some(prev) = inline.take() {
-                heads.push(prev);
-            }
-            inline = Some(c.text.as_str());
-        } else {
-            heads.push(c.text.as_str());
-        }
+/// An `ENC[...,type:comment]` comment: inside a list, sops stores it as a list item (its
+/// encrypted comment is a string in the list), so it is written as `- ENC[...]`.
+fn is_encrypted_comment(c: &Comment) -> bool {
+    crate::tree::is_encrypted_comment_text(c.text.as_str())
+}
+
+/// Whether a list element is written as a `- ` item.
+fn is_list_item(i: &SeqItem) -> bool {
+    match i {
+        SeqItem::Value(_) => true,
+        SeqItem::Comment(c) => is_encrypted_comment(c),
     }
-    (heads, inline)
+}
+
+/// The comments before an entry, all written on their own lines: sops (3.11) keeps no
+/// line comments, a comment at the end of a line comes back above its entry.
+fn split_comments<'a>(cs: &[&'a Comment]) -> (Vec<&'a str>, Option<&'a str>) {
+    (cs.iter().map(|c| c.text.as_str()).collect(), None)
 }
 
 impl Emitter {
@@ -357,7 +361,7 @@ impl Emitter {
                 }
                 self.map(m.0.iter().map(ItemRef::from), child);
             }
-            Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => {
+            Value::Seq(s) if s.iter().any(is_list_item) => {
                 if let Some(t) = inline {
                     self.line_comment(t);
                 }
@@ -381,8 +385,8 @@ impl Emitter {
                     Value::Seq(s) => s
                         .iter()
                         .filter_map(|i| match i {
-                            SeqItem::Comment(c) => Some(c.text.as_str()),
-                            SeqItem::Value(_) => None,
+                            SeqItem::Comment(c) if !is_list_item(i) => Some(c.text.as_str()),
+                            SeqItem::Comment(_) | SeqItem::Value(_) => None,
                         })
                         .collect(),
                     _ => Vec::new(),
@@ -454,6 +458,12 @@ impl Emitter {
     }
 
     fn key(&mut self, k: &str) {
+        if k == "<<" {
+            // go-yaml (sops) writes the key `<<` with its merge tag.
+            self.write_text("!!merge <<");
+            self.write_indicator(":", false, false, false);
+            return;
+        }
         let s = match string_scalar(k, true) {
             Scalar::Inline(s) => s,
             Scalar::Literal(_, s) => Cow::Owned(double_quoted(&s)),
@@ -485,19 +495,27 @@ impl Emitter {
     pub(crate) fn seq(&mut self, s: &[SeqItem], ind: usize) {
         let mut pending: Vec<&Comment> = Vec::new();
         for item in s {
-            match item {
-                SeqItem::Comment(c) => pending.push(c),
-                SeqItem::Value(v) => {
-                    let (heads, inline) = split_comments(&pending);
-                    pending.clear();
-                    for h in heads {
-                        self.comment_lines(ind, h);
-                    }
-                    self.write_indent(ind);
-                    self.write_indicator("-", true, false, true);
-                    self.value(v, ind, true, inline);
+            let enc_comment;
+            let v = match item {
+                SeqItem::Comment(c) if is_encrypted_comment(c) => {
+                    // sops writes an encrypted comment inside a list as a list item.
+                    enc_comment = Value::Str(c.text.clone());
+                    &enc_comment
                 }
+                SeqItem::Comment(c) => {
+                    pending.push(c);
+                    continue;
+                }
+                SeqItem::Value(v) => v,
+            };
+            let (heads, inline) = split_comments(&pending);
+            pending.clear();
+            for h in heads {
+                self.comment_lines(ind, h);
             }
+            self.write_indent(ind);
+            self.write_indicator("-", true, false, true);
+            self.value(v, ind, true, inline);
         }
         self.foot(&pending, ind);
     }
@@ -543,7 +561,7 @@ impl Emitter {
     pub(crate) fn root_value(&mut self, v: &Value) {
         match v {
             Value::Map(m) => self.document(m, None, true),
-            Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => self.seq(s, 0),
+            Value::Seq(s) if s.iter().any(is_list_item) => self.seq(s, 0),
             Value::Seq(_) => self.write_text("[]"),
             other => match scalar(other) {
                 Scalar::Inline(s) => self.write_text(&s),

@@ -1,0 +1,217 @@
+//! (1) sops encrypts → leafseal decrypts and the reverse, every format and selector,
+//! with byte-identical `decrypt` output; (3) layout parity of the encrypted files.
+
+use crate::harness::Peer;
+use crate::harness::Tool;
+use crate::harness::assert_no_differences;
+use crate::harness::same_layout;
+use crate::inputs;
+use crate::support::AGE_RECIPIENT;
+
+/// Encrypts `name` with both tools (same arguments; with a policy text, through
+/// `--config` and no key flag), cross-decrypts all four ways and compares the layouts.
+pub fn cross_case(p: &Peer, name: &str, policy: Option<&str>, label: &str) -> Result<(), String> {
+    let cfg = format!("policy-{label}.yaml");
+    let mut args = Vec::new();
+    match policy {
+        Some(text) => {
+            p.write(&cfg, text);
+            args.extend(["--config", cfg.as_str(), "encrypt"]);
+        }
+        None => args.extend(["encrypt", "--age", AGE_RECIPIENT]),
+    }
+    args.push(name);
+    let s = p.run(Tool::Sops, &args);
+    let l = p.run(Tool::Leafseal, &args);
+    if !s.ok() || !l.ok() {
+        if s.ok() != l.ok() || s.code != l.code {
+            return Err(format!(
+                "{label}: encrypt: sops exit {} ({}), leafseal exit {} ({})",
+                s.code,
+                s.stderr.trim(),
+                l.code,
+                l.stderr.trim()
+            ));
+        }
+        return Err(format!(
+            "{label}: both tools refuse to encrypt {name} (exit {}): {}",
+            s.code,
+            s.stderr.trim()
+        ));
+    }
+    let (sname, lname) = (
+        format!("sops-{label}-{name}"),
+        format!("leafseal-{label}-{name}"),
+    );
+    p.write(&sname, &s.stdout);
+    p.write(&lname, &l.stdout);
+    let from_sops = p
+        .decrypt_both(&sname, &[])
+        .map_err(|e| format!("{label}: {e}"))?;
+    let from_leafseal = p
+        .decrypt_both(&lname, &[])
+        .map_err(|e| format!("{label}: {e}"))?;
+    if from_sops != from_leafseal {
+        return Err(format!(
+            "{label}: the decrypted file sops wrote differs from the one leafseal wrote"
+        ));
+    }
+    same_layout(
+        label,
+        &String::from_utf8_lossy(&l.stdout),
+        &String::from_utf8_lossy(&s.stdout),
+    )
+}
+
+#[test]
+fn every_format_both_ways_and_same_layout() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    let mut cases = 0;
+    for (name, text) in inputs::INPUTS {
+        p.write(name, text);
+        cases += 1;
+        if let Err(e) = cross_case(&p, name, None, name) {
+            diffs.push(e);
+        }
+    }
+    p.write("deep.yaml", inputs::deep_yaml(40));
+    cases += 1;
+    if let Err(e) = cross_case(&p, "deep.yaml", None, "deep") {
+        diffs.push(e);
+    }
+    for indent in ["2", "4"] {
+        for (name, store) in [("comments.yaml", "yaml"), ("values.json", "json")] {
+            cases += 1;
+            let policy = inputs::policy("", &format!("  {store}:\n    indent: {indent}"));
+            let label = format!("indent{indent}-{store}");
+            if let Err(e) = cross_case(&p, name, Some(&policy), &label) {
+                diffs.push(e);
+            }
+        }
+    }
+    assert_no_differences("formats", cases, &diffs);
+}
+
+#[test]
+fn every_partial_encryption_setting() {
+    let Some(p) = Peer::new(None) else { return };
+    let files = [
+        ("sel.yaml", inputs::SELECTOR_YAML),
+        ("sel.json", inputs::SELECTOR_JSON),
+        ("sel.env", inputs::SELECTOR_ENV),
+        ("sel.ini", inputs::SELECTOR_INI),
+    ];
+    let mut diffs = Vec::new();
+    let mut cases = 0;
+    for (name, text) in files {
+        p.write(name, text);
+        for (label, rule) in inputs::SELECTORS {
+            cases += 1;
+            let policy = inputs::policy(rule, "");
+            if let Err(e) = cross_case(&p, name, Some(&policy), label) {
+                diffs.push(e);
+            }
+        }
+    }
+    assert_no_differences("partial encryption", cases, &diffs);
+}
+
+#[test]
+fn binary_files_both_ways() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut blob: Vec<u8> = (0..=255u8).collect();
+    blob.extend_from_slice(b"\xff\xfe not utf-8 \x00 end");
+    p.write("blob.bin", &blob);
+    p.write("text.txt", "just some text\nwith two lines\n");
+    p.write("empty.bin", "");
+    let mut diffs = Vec::new();
+    let mut cases = 0;
+    for name in ["blob.bin", "text.txt", "empty.bin"] {
+        cases += 1;
+        if let Err(e) = cross_case(&p, name, None, "binary") {
+            diffs.push(e);
+            continue;
+        }
+        let out = p.ok(Tool::Leafseal, &["decrypt", &format!("sops-binary-{name}")]);
+        assert_eq!(out, p.read(name), "{name}: binary round trip");
+    }
+    assert_no_differences("binary", cases, &diffs);
+}
+
+/// Deliberate difference: leafseal (like sops 3.13.2) keeps JSON integers as integers,
+/// sops 3.11 turns every JSON number into a float: `-0` stays `-0` and integers above
+/// 2^53 lose precision in files sops 3.11 writes. Each tool still decrypts the other's
+/// files to the same bytes.
+#[test]
+fn deliberate_json_integers_stay_exact() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write(
+        "ints.json",
+        "{\"big\": 9007199254740993, \"negzero\": -0}\n",
+    );
+    let s = p.ok(
+        Tool::Sops,
+        &["encrypt", "--age", AGE_RECIPIENT, "ints.json"],
+    );
+    let l = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "ints.json"],
+    );
+    p.write("s-ints.json", s);
+    p.write("l-ints.json", l);
+    let from_sops = p.decrypt_both("s-ints.json", &[]).expect("sops file");
+    let from_leafseal = p.decrypt_both("l-ints.json", &[]).expect("leafseal file");
+    let from_sops = String::from_utf8_lossy(&from_sops);
+    let from_leafseal = String::from_utf8_lossy(&from_leafseal);
+    assert!(
+        from_sops.contains("9007199254740992") && from_sops.contains("-0"),
+        "{from_sops}"
+    );
+    assert!(
+        from_leafseal.contains("9007199254740993") && from_leafseal.contains("\"negzero\": 0"),
+        "{from_leafseal}"
+    );
+}
+
+/// Deliberate difference: leafseal reads a `%YAML 1.2` directive, sops 3.11 refuses
+/// the file (exit 2); what leafseal writes has no directive and sops reads it.
+#[test]
+fn deliberate_yaml_directive_accepted() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("d.yaml", "%YAML 1.2\n---\na: 1\n");
+    let s = p.run(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, "d.yaml"]);
+    assert_eq!(s.code, 2, "{}", s.stderr);
+    let l = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "d.yaml"],
+    );
+    p.write("l-d.yaml", l);
+    assert_eq!(
+        p.decrypt_both("l-d.yaml", &[]).expect("both read it"),
+        b"a: 1\n"
+    );
+}
+
+/// Deliberate difference: `decrypt -` reads standard input; sops 3.11 looks for a file
+/// named `-` (exit 100).
+#[test]
+fn deliberate_decrypt_dash_reads_stdin() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("plain.yaml", "a: 1\n");
+    let enc = p.ok(
+        Tool::Sops,
+        &["encrypt", "--age", AGE_RECIPIENT, "plain.yaml"],
+    );
+    let s = p.run_with(Tool::Sops, &["decrypt", "-"], &[], &[], Some(&enc));
+    assert_eq!(s.code, 100, "{}", s.stderr);
+    let l = p.run_with(
+        Tool::Leafseal,
+        &["decrypt", "--input-type", "yaml", "-"],
+        &[],
+        &[],
+        Some(&enc),
+    );
+    assert!(l.ok(), "{}", l.stderr);
+    assert_eq!(l.stdout, b"a: 1\n");
+}
