@@ -225,8 +225,12 @@ fn push_map<'a>(stack: &mut Vec<Step<'a>>, m: &'a Map) {
 fn push_seq<'a>(stack: &mut Vec<Step<'a>>, items: &'a [SeqItem]) {
     stack.push(Step::Close(b'l'));
     for item in items.iter().rev() {
-        if let SeqItem::Value(v) = item {
-            stack.push(Step::Value(v));
+        match item {
+            // sops stores an encrypted comment inside a YAML list as a list item; it is a
+            // comment (read back as one before decryption), so outside the record too.
+            SeqItem::Value(Value::Str(s)) if crate::tree::is_encrypted_comment_text(s) => {}
+            SeqItem::Value(v) => stack.push(Step::Value(v)),
+            SeqItem::Comment(_) => {}
         }
     }
 }

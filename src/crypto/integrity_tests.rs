@@ -187,3 +187,14 @@ fn deep_nesting_does_not_recurse() {
     // Dropping a 100,000-level tree recurses in Drop; leak it in this test.
     std::mem::forget(doc);
 }
+
+#[test]
+fn encrypted_comments_stored_as_list_items_are_comments_here_too() {
+    let comment = ENC.replace("type:str", "type:comment");
+    let mut with = sample();
+    if let Some(Value::Seq(s)) = with.branches[0].get_mut("list") {
+        s.insert(1, SeqItem::Value(Value::str(comment.as_str())));
+    }
+    let rec = compute(&sample(), &binding(), &key());
+    assert_eq!(verified(&with, &binding(), &rec), Status::Valid);
+}
