@@ -28,7 +28,7 @@ th,td{border:1px solid #bbb;padding:.3em .5em;font-size:.85em;text-align:left;ve
 thead th,tbody th{background:#f0f0f0;cursor:pointer}\
 thead th.corner{cursor:default}\
 td.alone{background:#f8c9c4}td.partial{background:#fbe7b5}td.none{color:#999}\
-.id{font-family:monospace;word-break:break-all;max-width:28em}\
+.id{font-family:monospace;word-break:break-all;min-width:16em;max-width:28em}\
 .drift{color:#a00}.note{color:#555;font-size:.85em}";
 
 // Column sort: click a file (column) header to order the recipients by that column;
