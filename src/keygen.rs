@@ -118,12 +118,12 @@ pub fn ssh_recipient(line: &str) -> Result<String, Error> {
     let (Some(kind), Some(b64)) = (words.next(), words.next()) else {
         return Err(not_ssh("the file holds no `TYPE BASE64` public key line"));
     };
-    let recipient = format!("{kind} {b64}");
-    crate::keys::age::AgeKey::parse(&recipient)
-        .map_err(|e| not_ssh(&format!("the key is not usable as an age recipient: {e}")))?;
     if !kind.starts_with("ssh-") && !kind.starts_with("sk-ssh-") {
         return Err(not_ssh("the line is not an SSH public key"));
     }
+    let recipient = format!("{kind} {b64}");
+    crate::keys::age::AgeKey::parse(&recipient)
+        .map_err(|e| not_ssh(&format!("the key is not usable as an age recipient: {e}")))?;
     Ok(recipient)
 }
 

@@ -31,19 +31,47 @@ fn mode(p: &Path) -> u32 {
 }
 
 /// Encrypts a small file to `recipient` (no policy) and decrypts it with `dec_vars`.
-fn round_trip(dir: &Path, recipient: &str, enc_vars: &HashMap<String, String>, dec_vars: &HashMap<String, String>) {
+fn round_trip(
+    dir: &Path,
+    recipient: &str,
+    enc_vars: &HashMap<String, String>,
+    dec_vars: &HashMap<String, String>,
+) {
     std::fs::write(dir.join("s.yaml"), "password: keygen-secret\n").expect("write");
     let out = support::run_in(
         enc_vars,
         dir,
-        &["--config", "/dev/null", "encrypt", "-i", "--age", recipient, "s.yaml"],
+        &[
+            "--config",
+            "/dev/null",
+            "encrypt",
+            "-i",
+            "--age",
+            recipient,
+            "s.yaml",
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let enc = std::fs::read_to_string(dir.join("s.yaml")).expect("read");
     assert!(!enc.contains("keygen-secret"));
-    let out = support::run_in(dec_vars, dir, &["--config", "/dev/null", "decrypt", "s.yaml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "password: keygen-secret\n");
+    let out = support::run_in(
+        dec_vars,
+        dir,
+        &["--config", "/dev/null", "decrypt", "s.yaml"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "password: keygen-secret\n"
+    );
 }
 
 #[test]
@@ -53,7 +81,11 @@ fn keygen_writes_a_0600_identity_that_decrypts_and_never_overwrites() {
     let key = home.path().join("keys/new/id.txt");
     let k = key.display().to_string();
     let out = support::run_in(&v, home.path(), &["keygen", "-o", &k]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recipient = recipient_of(&out.stdout);
     assert!(recipient.starts_with("age1"));
     let secret = std::fs::read_to_string(&key).expect("key file");
@@ -69,7 +101,10 @@ fn keygen_writes_a_0600_identity_that_decrypts_and_never_overwrites() {
     let out = support::run_in(&v, home.path(), &["keygen", "-o", &k]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already exists") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("already exists") && err.contains("hint:"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&key).expect("key"), secret);
 
     // The identity opens what was encrypted to the printed recipient.
@@ -84,7 +119,11 @@ fn keygen_defaults_to_sops_age_key_file_then_the_sops_default() {
     let home = tempfile::tempdir().expect("home");
     let mut v = vars(home.path());
     let out = support::run_in(&v, home.path(), &["keygen"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let default = home.path().join(".config/sops/age/keys.txt");
     assert_eq!(mode(&default), 0o600);
     // The default file is where decrypt looks: it opens a file for the recipient.
@@ -93,7 +132,10 @@ fn keygen_defaults_to_sops_age_key_file_then_the_sops_default() {
     round_trip(work.path(), &recipient, &v, &v);
 
     let env_file = home.path().join("from-env.txt");
-    v.insert("SOPS_AGE_KEY_FILE".to_owned(), env_file.display().to_string());
+    v.insert(
+        "SOPS_AGE_KEY_FILE".to_owned(),
+        env_file.display().to_string(),
+    );
     let out = support::run_in(&v, home.path(), &["keygen"]);
     assert!(out.status.success());
     assert_eq!(mode(&env_file), 0o600);
@@ -112,7 +154,11 @@ fn keygen_ssh_prints_the_recipient_sops_uses_for_an_ssh_key() {
         .expect("ssh-keygen");
     assert!(st.success());
     let out = support::run_in(&v, home.path(), &["keygen", "--ssh"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let recipient = recipient_of(&out.stdout);
     let pubkey = std::fs::read_to_string(ssh.join("id_ed25519.pub")).expect("pub");
     let want: Vec<&str> = pubkey.split_whitespace().take(2).collect();
@@ -134,7 +180,10 @@ fn keygen_ssh_prints_the_recipient_sops_uses_for_an_ssh_key() {
     let out = support::run_in(&v, home.path(), &["keygen", "--ssh", &p]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not an SSH public key") && err.contains("hint:"), "{err}");
+    assert!(
+        err.contains("not an SSH public key") && err.contains("hint:"),
+        "{err}"
+    );
     assert!(!err.contains("PRIVATE KEY-----\n"));
     let out = support::run_in(&v, home.path(), &["keygen", "--ssh", "/nonexistent.pub"]);
     assert_eq!(out.status.code(), Some(2));

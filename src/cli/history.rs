@@ -73,18 +73,30 @@ fn check_values(a: &HistoryArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decrypted leaves of each version (oldest first, aligned with the history's commits).
-fn decrypt_all(versions: &[history::Version]) -> Result<Vec<Plain>, Error> {
+/// Decrypted leaves of each version (oldest first, aligned with the history's commits);
+/// the warnings of opening each are printed with the file and commit.
+fn decrypt_all(cli: &Cli, versions: &[history::Version]) -> Result<Vec<Plain>, Error> {
     let ctx = KeyContext::from_env();
-    versions
-        .iter()
-        .rev()
-        .map(|v| match &v.bytes {
-            Some(b) => history::values::decrypt_version(Path::new(&v.path), b, &ctx)
-                .map_err(|e| e.within(&format!("{} at {}", v.path, v.commit.short))),
-            None => Ok(Plain::new()),
-        })
-        .collect()
+    let opts = crate::ops::OpenOptions {
+        strict_integrity: crate::cli::strict_integrity(cli),
+        ..crate::ops::OpenOptions::default()
+    };
+    let mut out = Vec::new();
+    for v in versions.iter().rev() {
+        let Some(b) = &v.bytes else {
+            out.push(Plain::new());
+            continue;
+        };
+        let at = format!("{} at {}", v.path, v.commit.short);
+        let (plain, warnings) =
+            history::values::decrypt_version(Path::new(&v.path), b, &ctx, &opts)
+                .map_err(|e| e.within(&at))?;
+        for w in warnings {
+            crate::cli::warn(&format!("{at}: {w}"));
+        }
+        out.push(plain);
+    }
+    Ok(out)
 }
 
 fn commit_line(c: &history::Commit) -> String {
@@ -217,7 +229,7 @@ fn json(file: &str, h: &History) -> String {
 }
 
 /// Runs `history`.
-pub fn run(_cli: &Cli, a: &HistoryArgs) -> Result<i32, Error> {
+pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<i32, Error> {
     check_values(a)?;
     let filter = a.path.as_deref().map(history::normalize_path).transpose()?;
     let versions = history::git::versions(&a.file)?;
@@ -238,7 +250,7 @@ pub fn run(_cli: &Cli, a: &HistoryArgs) -> Result<i32, Error> {
         HistoryFormat::Json => json(&shown, &h),
         HistoryFormat::Human => {
             let plain = if a.values {
-                Some(decrypt_all(&versions)?)
+                Some(decrypt_all(cli, &versions)?)
             } else {
                 None
             };

@@ -29,19 +29,26 @@ fn text(v: &Value) -> Zeroizing<String> {
     })
 }
 
-/// Decrypts one version (MAC checked) and returns its leaves; a file without sops metadata
-/// gives its clear leaves.
-pub fn decrypt_version(path: &Path, bytes: &[u8], ctx: &KeyContext) -> Result<Plain, Error> {
+/// Decrypts one version (MAC and integrity record checked as `decrypt` does) and returns
+/// its leaves and the warnings of opening it; a file without sops metadata gives its clear
+/// leaves.
+pub fn decrypt_version(
+    path: &Path,
+    bytes: &[u8],
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+) -> Result<(Plain, Vec<String>), Error> {
     let format = crate::check::format_of(path, bytes);
     let loaded = format.store().load(bytes).map_err(ops::read_error)?;
     let mut out = Plain::new();
-    let doc = if loaded.meta.is_some() {
-        ops::open_for_reading(loaded, ctx, &OpenOptions::default())?.doc
+    let (doc, warnings) = if loaded.meta.is_some() {
+        let o = ops::open_for_reading(loaded, ctx, opts)?;
+        (o.doc, o.warnings)
     } else {
-        loaded.doc
+        (loaded.doc, Vec::new())
     };
     super::for_each_leaf(&doc, &mut |p, v| {
         out.insert(p, text(v));
     });
-    Ok(out)
+    Ok((out, warnings))
 }

@@ -285,3 +285,61 @@ pub fn collect(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> KeyRef {
+        KeyRef {
+            kind: "age".to_owned(),
+            id: id.to_owned(),
+        }
+    }
+
+    fn file(groups: Vec<Vec<KeyRef>>, threshold: usize) -> FileAccess {
+        FileAccess {
+            path: "f".to_owned(),
+            groups,
+            threshold,
+            drift: None,
+            has_rule: true,
+            lastmodified: String::new(),
+            key_born: None,
+            git_rotation: None,
+        }
+    }
+
+    #[test]
+    fn thresholds_resolve_into_combinations_and_reach() {
+        assert_eq!(combinations(1, 1), "any one key of the file's only group");
+        assert_eq!(
+            combinations(3, 3),
+            "one key from each of all 3 groups (1, 2, 3)"
+        );
+        assert_eq!(
+            combinations(3, 2),
+            "one key from each of any 2 of groups 1, 2, 3"
+        );
+        let f = file(
+            vec![vec![key("a"), key("b")], vec![key("b")], vec![key("c")]],
+            2,
+        );
+        // b is in two groups: enough for a threshold of 2 on its own.
+        assert_eq!(f.reach(&key("b")), Some(Reach::Alone));
+        assert_eq!(
+            f.reach(&key("a")),
+            Some(Reach::WithOthers {
+                groups: vec![1],
+                more: 1,
+                of: vec![2, 3]
+            })
+        );
+        assert_eq!(f.reach(&key("z")), None);
+        let all = file(vec![vec![key("a")], vec![key("c")], vec![key("d")]], 3);
+        assert_eq!(
+            all.reach(&key("c")).map(|r| r.short()),
+            Some("+2 of groups 1, 3".to_owned())
+        );
+    }
+}
