@@ -129,6 +129,22 @@ fn access_json_resolves_groups_thresholds_drift_and_rotation() {
         files["app/a.yaml"]["last_rotation_commit"]["subject"],
         "rotate a"
     );
+    assert_eq!(
+        files["app/a.yaml"]["last_rotation_commit"]["uncommitted_newer_key"],
+        false
+    );
+    // A rotation not committed yet is pointed out.
+    r.ok(&["rotate", "-i", "app/c.env"]);
+    let v2: serde_json::Value =
+        serde_json::from_str(&r.ok(&["access", "app", "--format", "json"])).expect("json");
+    let c = v2["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .find(|f| f["path"] == "app/c.env")
+        .expect("c.env");
+    assert_eq!(c["last_rotation_commit"]["uncommitted_newer_key"], true);
+    assert_eq!(c["last_rotation_commit"]["short"], r.commits[0].as_str());
 
     // The inverse view.
     let recipients: BTreeMap<String, &serde_json::Value> = v["recipients"]

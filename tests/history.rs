@@ -205,3 +205,42 @@ fn a_file_git_does_not_know_is_an_error_with_a_hint() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("git has no commit of this file") && err.contains("hint:"));
 }
+
+#[test]
+fn json_files_and_terminal_escapes_in_subjects_and_keys() {
+    let mut r = Repo::new();
+    r.write(".sops.yaml", &policy(false));
+    r.encrypt("secrets/app.json", "{\"a\": \"one\", \"b\": \"two\"}\n");
+    r.commit("create");
+    r.ok(&["set", "secrets/app.json", r#"["b"]"#, "\"three\""]);
+    r.ok(&["set", "secrets/app.json", "[\"evil\u{1b}[2J\"]", "\"x\""]);
+    r.commit("change b \u{1b}]0;pwned\u{7}");
+    let v = json(&r, &["secrets/app.json"]);
+    let c = v["commits"].as_array().expect("commits");
+    assert_eq!(c.len(), 2);
+    let changes: Vec<(String, String)> = c[1]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|x| {
+            (
+                x["path"].as_str().expect("path").to_owned(),
+                x["action"].as_str().expect("action").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (r#"["b"]"#.to_owned(), "changed".to_owned()),
+            ("[\"evil\u{1b}[2J\"]".to_owned(), "added".to_owned()),
+        ]
+    );
+    let text = r.ok(&["history", "secrets/app.json"]);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains(r"change b \u{1b}]0;pwned\u{7}"), "{text}");
+    assert!(text.contains(r#"["evil\u{1b}[2J"]"#), "{text}");
+}

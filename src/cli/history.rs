@@ -254,7 +254,8 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<i32, Error> {
             } else {
                 None
             };
-            human(&shown, &h, plain.as_deref())
+            let raw = zeroize::Zeroizing::new(human(&shown, &h, plain.as_deref()));
+            crate::report::render::terminal_safe(&raw)
         }
     });
     crate::io::write_stdout(text.as_bytes())?;

@@ -14,9 +14,9 @@ use crate::keys::KeyContext;
 /// Arguments of `keygen`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  leafseal keygen                                   (to $SOPS_AGE_KEY_FILE or ~/.config/sops/age/keys.txt)
-  leafseal keygen -o ~/keys/ci.txt                  (another file; never overwritten)
-  leafseal keygen --ssh ~/.ssh/id_ed25519.pub       (recipient of an existing SSH key)")]
+  leafseal keygen                             (to $SOPS_AGE_KEY_FILE or the sops default)
+  leafseal keygen -o ~/keys/ci.txt            (another file; never overwritten)
+  leafseal keygen --ssh ~/.ssh/id_ed25519.pub (recipient of an existing SSH key)")]
 pub struct KeygenArgs {
     /// The key file to create (default: $SOPS_AGE_KEY_FILE, else sops's default
     /// ~/.config/sops/age/keys.txt). An existing file is never overwritten or appended to.

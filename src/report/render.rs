@@ -23,8 +23,27 @@ fn git_line(f: &FileAccess) -> Option<String> {
     Some(s)
 }
 
-/// The human-readable report.
+/// Makes text safe to print on a terminal: every control character but the newline
+/// (escape sequences in a file name, a map key or a commit subject could otherwise move
+/// the cursor, rewrite earlier lines or set the window title) is shown as `\u{…}`.
+pub fn terminal_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\n' {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The human-readable report (control characters escaped, see [`terminal_safe`]).
 pub fn human(a: &Access) -> String {
+    terminal_safe(&human_raw(a))
+}
+
+fn human_raw(a: &Access) -> String {
     let mut s = String::new();
     s.push_str("Files\n");
     for f in &a.files {
@@ -155,4 +174,15 @@ pub fn json(a: &Access) -> String {
         .collect();
     let v = serde_json::json!({"files": files, "recipients": recipients, "skipped": skipped});
     format!("{v}\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn control_characters_are_escaped_but_newlines_kept() {
+        assert_eq!(
+            super::terminal_safe("a\u{1b}[31mb\n\tc\u{7}"),
+            "a\\u{1b}[31mb\n\\u{9}c\\u{7}"
+        );
+    }
 }
