@@ -352,3 +352,68 @@ fn html_report_is_self_contained_and_its_matrix_is_right() {
     let a = f.iter().find(|row| row[0] == "app/a.yaml").expect("a row");
     assert!(a[4].starts_with(&r.commits[1]), "{a:?}");
 }
+
+/// Metadata of a file encrypted for AWS KMS and Vault transit (written by hand: `access`
+/// reads the key entries only, so no key service is needed).
+const CLOUD: &str = r#"password: ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]
+sops:
+    kms:
+        - arn: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab
+          created_at: "2026-01-01T00:00:00Z"
+          enc: AQICAHhfake
+          aws_profile: ""
+    hc_vault:
+        - vault_address: https://vault.example.invalid:8200
+          engine_path: transit
+          key_name: team
+          created_at: "2026-02-01T00:00:00Z"
+          enc: vault:v1:fake
+    lastmodified: "2026-03-01T00:00:00Z"
+    mac: ENC[AES256_GCM,data:AAAA,iv:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]
+    unencrypted_suffix: _unencrypted
+    version: 3.9.0
+"#;
+
+#[test]
+fn kms_and_vault_keys_are_listed_without_contacting_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("cloud.yaml"), CLOUD).expect("write");
+    let vars = support::env_vars(None, dir.path());
+    let out = support::run_in(&vars, dir.path(), &["access", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = &v["files"][0];
+    assert_eq!(f["path"], "cloud.yaml");
+    assert_eq!(f["rule"], false);
+    assert_eq!(f["data_key_since"], "2026-02-01T00:00:00Z");
+    let kinds: Vec<(String, String)> = v["recipients"]
+        .as_array()
+        .expect("recipients")
+        .iter()
+        .map(|r| {
+            assert_eq!(r["files"][0]["alone"], true);
+            (
+                r["kind"].as_str().expect("kind").to_owned(),
+                r["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (
+                "hc_vault".to_owned(),
+                "https://vault.example.invalid:8200/v1/transit/keys/team".to_owned()
+            ),
+            (
+                "kms".to_owned(),
+                "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .to_owned()
+            ),
+        ]
+    );
+}
