@@ -86,6 +86,12 @@ fn a_key_path_lists_exactly_its_four_commits_and_rotation_and_recipients_are_fou
     assert_eq!(events, want);
     // Only that path, with the filter.
     assert_eq!(v["paths"].as_object().expect("paths").len(), 1);
+    let out = r.run(&["history", "secrets/application.yaml", r#"["nope"]"#]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no commit added, changed or removed [\"nope\"]")
+    );
 
     let commits = v["commits"].as_array().expect("commits");
     assert_eq!(commits.len(), 8, "every commit, renames followed");

@@ -243,6 +243,12 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<i32, Error> {
     let mut h = history::analyze(&versions);
     if let Some(p) = &filter {
         history::filter(&mut h, p);
+        if h.by_path().is_empty() {
+            crate::cli::warn(&format!(
+                "{}: no commit added, changed or removed {p}; check the key names (paths are written as [\"key\"][0])",
+                a.file.display()
+            ));
+        }
     }
     let shown = a.file.display().to_string();
     // Held in a wiped buffer: with --values it holds plaintext.
