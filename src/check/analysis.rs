@@ -264,9 +264,21 @@ fn ids<'a>(keys: impl Iterator<Item = (crate::keys::KeyKind, String)> + 'a) -> B
 }
 
 fn drift(rule: &CreationRule, meta: &Metadata, sink: &mut Sink<'_>) {
+    if let Some(msg) = recipient_drift(rule, meta) {
+        sink.push(
+            Kind::RecipientDrift,
+            msg,
+            "run `leafseal updatekeys FILE` (or `sops updatekeys FILE`) so the file is encrypted for exactly the rule's keys; add `--rotate` when a key was removed",
+        );
+    }
+}
+
+/// How the file's key groups and threshold differ from its creation rule's, if they do
+/// (`None` also when the rule names no keys).
+pub(crate) fn recipient_drift(rule: &CreationRule, meta: &Metadata) -> Option<String> {
     if rule.key_groups.is_empty() {
         // The rule names no keys (they come from the command line): nothing to compare.
-        return;
+        return None;
     }
     let mut parts = Vec::new();
     let n = rule.key_groups.len().max(meta.key_groups.len());
@@ -315,18 +327,14 @@ fn drift(rule: &CreationRule, meta: &Metadata, sink: &mut Sink<'_>) {
             meta.threshold()
         ));
     }
-    if !parts.is_empty() {
-        sink.push(
-            Kind::RecipientDrift,
-            format!(
-                "the file's recipients differ from its creation rule ({} group(s) in the rule, {} in the file): {}",
-                rule.key_groups.len(),
-                meta.key_groups.len(),
-                parts.join("; ")
-            ),
-            "run `leafseal updatekeys FILE` (or `sops updatekeys FILE`) so the file is encrypted for exactly the rule's keys; add `--rotate` when a key was removed",
-        );
-    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "the file's recipients differ from its creation rule ({} group(s) in the rule, {} in the file): {}",
+            rule.key_groups.len(),
+            meta.key_groups.len(),
+            parts.join("; ")
+        )
+    })
 }
 
 fn selectors(

@@ -21,6 +21,7 @@ pub mod files;
 mod kustomize;
 pub mod services;
 
+pub(crate) use analysis::key_birth;
 pub use files::DiskSource;
 pub use files::IndexSource;
 pub use files::Source;
@@ -229,6 +230,21 @@ pub fn format_of(path: &Path, bytes: &[u8]) -> Format {
 /// The rule that governs a file, if any (a policy whose rules match nothing gives none).
 fn rule_for<'p>(policy: Option<&'p Policy>, path: &Path) -> Option<&'p CreationRule> {
     policy.and_then(|p| p.rule_for(path).ok().flatten())
+}
+
+/// How a file's recipients differ from the `.sops.yaml` rule that governs it (the
+/// `recipient-drift` finding of `check`): `Some(message)` when they differ.
+pub fn recipient_drift(
+    policy: Option<&Policy>,
+    path: &Path,
+    meta: &crate::metadata::Metadata,
+) -> Option<String> {
+    rule_for(policy, path).and_then(|r| analysis::recipient_drift(r, meta))
+}
+
+/// Whether a `.sops.yaml` rule governs `path`.
+pub fn has_rule(policy: Option<&Policy>, path: &Path) -> bool {
+    rule_for(policy, path).is_some()
 }
 
 /// Checks the targets against the policy, reading their contents through `source`.

@@ -98,14 +98,24 @@ fn targets(a: &CheckArgs, toplevel: Option<&Path>) -> Result<Vec<Target>, Error>
         })?;
         return files::staged_files(top, &a.paths).map_err(io_err);
     }
-    if a.paths.is_empty() {
+    list_targets(&a.paths, toplevel)
+}
+
+/// The files under `paths` (default: the current directory): git's tracked files when
+/// inside a work tree, else every file below (`.git`, `target`, `node_modules` skipped);
+/// files given by name are taken as they are. Shared by `check` and `access`.
+pub(super) fn list_targets(
+    paths: &[PathBuf],
+    toplevel: Option<&Path>,
+) -> Result<Vec<Target>, Error> {
+    if paths.is_empty() {
         return match toplevel {
             Some(_) => files::tracked_files(&[]).map_err(io_err),
             None => files::walk_dir(Path::new(".")).map_err(io_err),
         };
     }
     let mut out = Vec::new();
-    for p in &a.paths {
+    for p in paths {
         if p.is_dir() {
             let mut found = match toplevel {
                 Some(_) => files::tracked_files(std::slice::from_ref(p)).map_err(io_err)?,

@@ -16,6 +16,7 @@ use crate::io;
 use crate::policy;
 use crate::policy::Policy;
 
+mod access;
 mod argocd;
 mod check;
 mod decrypt;
@@ -26,7 +27,9 @@ mod exec_file;
 mod filestatus;
 mod git;
 mod groups;
+mod history;
 mod inplace;
+mod keygen;
 mod kustomize;
 mod rotate;
 mod set;
@@ -95,6 +98,12 @@ pub enum Command {
     Kustomize(kustomize::KustomizeArgs),
     /// Argo CD config management plugin: render a manifest directory, decrypting secrets.
     Argocd(argocd::ArgocdArgs),
+    /// Who can open which encrypted file: key groups, recipients, drift, data-key age (no key needed).
+    Access(access::AccessArgs),
+    /// Which key paths each commit added, changed or removed; rotations and recipient changes.
+    History(history::HistoryArgs),
+    /// Create a new age identity (0600 key file) or print an SSH key's age recipient.
+    Keygen(keygen::KeygenArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -307,6 +316,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Git(a) => git::run(&cli, a),
         Command::Kustomize(a) => kustomize::run(a),
         Command::Argocd(a) => argocd::run(a),
+        Command::Access(a) => access::run(&cli, a),
+        Command::History(a) => history::run(&cli, a),
+        Command::Keygen(a) => keygen::run(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -25,6 +25,12 @@ mod tests;
 
 use identities::IdentityCache;
 
+/// sops's default age key file, `<config dir>/sops/age/keys.txt` (spec 8.1), when a
+/// config directory is known.
+pub fn default_keys_file(ctx: &KeyContext) -> Option<std::path::PathBuf> {
+    identities::default_keys_file(ctx)
+}
+
 /// The parsed form of a recipient.
 #[derive(Debug, Clone)]
 enum Recipient {

@@ -1,0 +1,136 @@
+//! The versions of one file in git: every commit that touched it (renames followed), with
+//! the file's path and content at that commit. Runs the `git` binary; prints nothing.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Stdio;
+
+use crate::error::Error;
+use crate::error::exit;
+
+/// One commit, as shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// The full hash.
+    pub hash: String,
+    /// The abbreviated hash.
+    pub short: String,
+    /// The author's name.
+    pub author: String,
+    /// The author date, ISO 8601 (`git log %aI`).
+    pub date: String,
+    /// The subject line.
+    pub subject: String,
+}
+
+/// The file at one commit.
+#[derive(Debug, Clone)]
+pub struct Version {
+    /// The commit.
+    pub commit: Commit,
+    /// The file's path at that commit, relative to the work tree root.
+    pub path: String,
+    /// The content, or `None` when the commit deleted the file.
+    pub bytes: Option<Vec<u8>>,
+}
+
+fn git_error(msg: String) -> Error {
+    Error::new(exit::GENERIC, msg)
+}
+
+fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "core.quotePath=false"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            git_error(format!("cannot run git: {e}"))
+                .hint("install git and make sure it is on PATH")
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(git_error(format!(
+            "`git {}` failed: {}",
+            args.first().copied().unwrap_or(""),
+            err.trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// The directory to run git in for `file`, and the file's name relative to it.
+fn locate(file: &Path) -> (PathBuf, PathBuf) {
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = file
+        .file_name()
+        .map_or_else(|| file.to_owned(), PathBuf::from);
+    (dir, name)
+}
+
+/// Whether `file` lies in a git work tree.
+pub fn in_repository(file: &Path) -> bool {
+    let (dir, _) = locate(file);
+    run(&dir, &["rev-parse", "--is-inside-work-tree"]).is_ok()
+}
+
+/// Every version of `file` in the history of `HEAD`, newest first (renames followed).
+/// An empty list when git knows no commit of it.
+pub fn versions(file: &Path) -> Result<Vec<Version>, Error> {
+    let (dir, name) = locate(file);
+    let top = run(&dir, &["rev-parse", "--show-toplevel"]).map_err(|e| {
+        e.hint("history and the git part of access need the file to be in a git repository")
+    })?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top).trim_end_matches(['\n', '\r']));
+    let name = name.to_string_lossy().into_owned();
+    let out = match run(
+        &dir,
+        &[
+            "log",
+            "--follow",
+            "--name-only",
+            "--format=%x1e%H%x1f%h%x1f%an%x1f%aI%x1f%s",
+            "--",
+            &name,
+        ],
+    ) {
+        Ok(o) => o,
+        // A repository without any commit yet.
+        Err(_) if run(&dir, &["rev-parse", "--verify", "-q", "HEAD"]).is_err() => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let text = String::from_utf8_lossy(&out);
+    let mut v = Vec::new();
+    for rec in text.split('\u{1e}').filter(|r| !r.trim().is_empty()) {
+        let mut lines = rec.lines();
+        let header = lines.next().unwrap_or("");
+        let f: Vec<&str> = header.split('\u{1f}').collect();
+        let [hash, short, author, date, subject] = f.as_slice() else {
+            continue;
+        };
+        let Some(path) = lines.map(str::trim).rfind(|l| !l.is_empty()) else {
+            continue;
+        };
+        let spec = format!("{hash}:{path}");
+        let bytes = run(&top, &["cat-file", "blob", &spec]).ok();
+        v.push(Version {
+            commit: Commit {
+                hash: (*hash).to_owned(),
+                short: (*short).to_owned(),
+                author: (*author).to_owned(),
+                date: (*date).to_owned(),
+                subject: (*subject).to_owned(),
+            },
+            path: path.to_owned(),
+            bytes,
+        });
+    }
+    Ok(v)
+}

@@ -1,0 +1,252 @@
+//! `leafseal history` on a real git repository: a key path added, changed twice and
+//! removed is listed with exactly those four commits; a rotation and a recipient change
+//! are identified; renames are followed; `--values` is refused off a terminal.
+
+#[path = "support/repo.rs"]
+mod repo;
+mod support;
+
+use repo::Repo;
+
+const PW: &str = r#"["db"]["password"]"#;
+
+fn policy(pgp: bool) -> String {
+    let mut s = format!(
+        "creation_rules:\n  - path_regex: secrets/\n    age: {}\n",
+        support::AGE_RECIPIENT
+    );
+    if pgp {
+        s.push_str(&format!("    pgp: {}\n", support::PGP_FP));
+    }
+    s
+}
+
+/// Commits, in order: create, rotate, add password, change, change, add a PGP recipient,
+/// remove password, rename.
+fn repository() -> Repo {
+    let mut r = Repo::new();
+    r.write(".sops.yaml", &policy(false));
+    r.encrypt(
+        "secrets/app.yaml",
+        "db:\n    user: app\n    host: db.internal\napi_token: tok-1\n",
+    );
+    r.commit("create app secrets");
+    r.ok(&["rotate", "-i", "secrets/app.yaml"]);
+    r.commit("rotate the data key");
+    r.ok(&["set", "secrets/app.yaml", PW, "\"pw-one-1\""]);
+    r.commit("add the db password");
+    r.ok(&["set", "secrets/app.yaml", PW, "\"pw-two-2\""]);
+    r.commit("change the db password");
+    r.ok(&["set", "secrets/app.yaml", PW, "\"pw-three-3\""]);
+    r.commit("change the db password again");
+    r.write(".sops.yaml", &policy(true));
+    r.ok(&["updatekeys", "-y", "secrets/app.yaml"]);
+    r.commit("give ops (PGP) access");
+    r.ok(&["unset", "secrets/app.yaml", PW]);
+    r.commit("drop the db password");
+    r.git(&["mv", "secrets/app.yaml", "secrets/application.yaml"]);
+    r.commit("rename");
+    r
+}
+
+fn json(r: &Repo, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["history", "--format", "json"];
+    a.extend_from_slice(args);
+    let out = r.ok(&a);
+    for s in ["pw-one-1", "pw-two-2", "pw-three-3", "tok-1"] {
+        assert!(!out.contains(s), "{s} leaked into the key-free history");
+    }
+    serde_json::from_str(&out).expect("json")
+}
+
+#[test]
+fn a_key_path_lists_exactly_its_four_commits_and_rotation_and_recipients_are_found() {
+    let r = repository();
+    let c = &r.commits;
+    let v = json(&r, &["secrets/application.yaml", PW]);
+    let events: Vec<(String, String)> = v["paths"][PW]
+        .as_array()
+        .expect("events of the password path")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["author"], "Ada");
+            assert!(e["date"].as_str().is_some_and(|d| d.len() >= 19));
+            (
+                e["short"].as_str().expect("short").to_owned(),
+                e["action"].as_str().expect("action").to_owned(),
+            )
+        })
+        .collect();
+    let want = vec![
+        (c[2].clone(), "added".to_owned()),
+        (c[3].clone(), "changed".to_owned()),
+        (c[4].clone(), "changed".to_owned()),
+        (c[6].clone(), "removed".to_owned()),
+    ];
+    assert_eq!(events, want);
+    // Only that path, with the filter.
+    assert_eq!(v["paths"].as_object().expect("paths").len(), 1);
+    let out = r.run(&["history", "secrets/application.yaml", r#"["nope"]"#]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no commit added, changed or removed [\"nope\"]")
+    );
+
+    let commits = v["commits"].as_array().expect("commits");
+    assert_eq!(commits.len(), 8, "every commit, renames followed");
+    let subjects: Vec<&str> = commits
+        .iter()
+        .map(|c| c["subject"].as_str().expect("subject"))
+        .collect();
+    assert_eq!(subjects[0], "create app secrets");
+    assert_eq!(subjects[7], "rename");
+    let rotated: Vec<&str> = commits
+        .iter()
+        .filter(|c| c["rotated"] == true)
+        .map(|c| c["short"].as_str().expect("short"))
+        .collect();
+    assert_eq!(rotated, vec![c[1].as_str()]);
+    let recip: Vec<&serde_json::Value> = commits
+        .iter()
+        .filter(|c| !c["recipients_changed"].is_null())
+        .collect();
+    assert_eq!(recip.len(), 1);
+    assert_eq!(recip[0]["short"], c[5].as_str());
+    assert_eq!(
+        recip[0]["recipients_changed"]["added"],
+        serde_json::json!([format!("pgp {}", support::PGP_FP)])
+    );
+    assert_eq!(commits[0]["created"], true);
+    assert_eq!(commits[7]["file"], "secrets/application.yaml");
+    assert_eq!(commits[6]["file"], "secrets/app.yaml");
+}
+
+#[test]
+fn unfiltered_history_shows_minimal_changes_per_commit() {
+    let r = repository();
+    let v = json(&r, &["secrets/application.yaml"]);
+    let commits = v["commits"].as_array().expect("commits");
+    let changes = |i: usize| -> Vec<(String, String)> {
+        commits[i]["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .map(|x| {
+                (
+                    x["path"].as_str().expect("path").to_owned(),
+                    x["action"].as_str().expect("action").to_owned(),
+                )
+            })
+            .collect()
+    };
+    // Creation adds every leaf; a rotation re-encrypts every value.
+    assert_eq!(changes(0).len(), 3);
+    assert!(changes(0).iter().all(|(_, a)| a == "added"));
+    assert_eq!(changes(1).len(), 3);
+    assert!(changes(1).iter().all(|(_, a)| a == "re-encrypted"));
+    // A set touches one path only; updatekeys and the rename touch none.
+    assert_eq!(changes(3), vec![(PW.to_owned(), "changed".to_owned())]);
+    assert!(changes(5).is_empty());
+    assert!(changes(7).is_empty());
+
+    // The human form names the same facts.
+    let text = r.ok(&["history", "secrets/application.yaml"]);
+    assert!(text.contains("data key rotated"), "{text}");
+    assert!(text.contains(&format!(
+        "recipients changed: added pgp {}",
+        support::PGP_FP
+    )));
+    assert!(text.contains(r#"["api_token"]"#));
+    assert!(text.contains("drop the db password"));
+}
+
+#[test]
+fn values_need_a_terminal_or_force_and_never_json() {
+    let r = repository();
+    let out = r.run(&["history", "secrets/application.yaml", PW, "--values"]);
+    assert_eq!(out.status.code(), Some(8));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a terminal"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = r.run(&[
+        "history",
+        "secrets/application.yaml",
+        "--values",
+        "--force",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(8));
+
+    let text = r.ok(&[
+        "history",
+        "secrets/application.yaml",
+        PW,
+        "--values",
+        "--force",
+    ]);
+    assert!(
+        text.contains("before: (absent)\n      after:  \"pw-one-1\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("before: \"pw-one-1\"\n      after:  \"pw-two-2\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("before: \"pw-three-3\"\n      after:  (absent)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_file_git_does_not_know_is_an_error_with_a_hint() {
+    let mut r = Repo::new();
+    r.write("README", "x\n");
+    r.commit("init");
+    r.write("new.yaml", "a: 1\n");
+    let out = r.run(&["history", "new.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("git has no commit of this file") && err.contains("hint:"));
+}
+
+#[test]
+fn json_files_and_terminal_escapes_in_subjects_and_keys() {
+    let mut r = Repo::new();
+    r.write(".sops.yaml", &policy(false));
+    r.encrypt("secrets/app.json", "{\"a\": \"one\", \"b\": \"two\"}\n");
+    r.commit("create");
+    r.ok(&["set", "secrets/app.json", r#"["b"]"#, "\"three\""]);
+    r.ok(&["set", "secrets/app.json", "[\"evil\u{1b}[2J\"]", "\"x\""]);
+    r.commit("change b \u{1b}]0;pwned\u{7}");
+    let v = json(&r, &["secrets/app.json"]);
+    let c = v["commits"].as_array().expect("commits");
+    assert_eq!(c.len(), 2);
+    let changes: Vec<(String, String)> = c[1]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|x| {
+            (
+                x["path"].as_str().expect("path").to_owned(),
+                x["action"].as_str().expect("action").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (r#"["b"]"#.to_owned(), "changed".to_owned()),
+            ("[\"evil\u{1b}[2J\"]".to_owned(), "added".to_owned()),
+        ]
+    );
+    let text = r.ok(&["history", "secrets/app.json"]);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}'),
+        "{text:?}"
+    );
+    assert!(text.contains(r"change b \u{1b}]0;pwned\u{7}"), "{text}");
+    assert!(text.contains(r#"["evil\u{1b}[2J"]"#), "{text}");
+}
