@@ -26,6 +26,7 @@ pub mod ops;
 pub mod policy;
 pub mod redact;
 pub mod secbuf;
+pub mod signing;
 pub mod time;
 pub mod tree;
 pub mod treepath;

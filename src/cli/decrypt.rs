@@ -46,6 +46,7 @@ struct Plan<'a> {
     ctx: KeyContext,
     open: OpenOptions,
     policy: Option<crate::policy::Policy>,
+    signature: super::sign::ReadCheck,
 }
 
 impl Plan<'_> {
@@ -66,6 +67,9 @@ impl Plan<'_> {
             None => in_fmt,
         };
         let loaded = in_fmt.store().load(&input).map_err(ops::read_error)?;
+        if let Ok(meta) = ops::metadata_of(&loaded) {
+            self.signature.check(name, &loaded.doc, &meta, &self.ctx)?;
+        }
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));
@@ -139,6 +143,12 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
                 || policy.as_ref().is_some_and(|p| p.strict_integrity)
                 || (policy.is_none() && a.io.indent.is_some() && cli::strict_integrity(cli)),
         },
+        signature: super::sign::ReadCheck::from_policy(
+            cli::load_policy(cli.config.as_deref())
+                .ok()
+                .flatten()
+                .as_ref(),
+        ),
         policy,
     };
     if !many {
