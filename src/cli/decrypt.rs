@@ -133,6 +133,12 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     } else {
         None
     };
+    // The policy for the signature settings, when it was not loaded above.
+    let sig_policy = if policy.is_none() {
+        cli::load_policy(cli.config.as_deref()).ok().flatten()
+    } else {
+        None
+    };
     let plan = Plan {
         a,
         ctx: KeyContext::from_env(),
@@ -143,12 +149,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
                 || policy.as_ref().is_some_and(|p| p.strict_integrity)
                 || (policy.is_none() && a.io.indent.is_some() && cli::strict_integrity(cli)),
         },
-        signature: super::sign::ReadCheck::from_policy(
-            cli::load_policy(cli.config.as_deref())
-                .ok()
-                .flatten()
-                .as_ref(),
-        ),
+        signature: super::sign::ReadCheck::from_policy(policy.as_ref().or(sig_policy.as_ref())),
         policy,
     };
     if !many {

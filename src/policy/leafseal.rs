@@ -49,3 +49,33 @@ pub(super) fn section(cx: &Ctx<'_>, root: &Map) -> Result<Settings, PolicyError>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::policy::Policy;
+
+    #[test]
+    fn signature_settings_are_read_and_the_path_is_relative_to_the_policy() {
+        let p = Policy::parse(
+            b"leafseal:\n  allowed_signers: keys/allowed\n  require_signed: true\n",
+            Path::new("/repo/.sops.yaml"),
+        )
+        .expect("parses");
+        assert_eq!(
+            p.allowed_signers.as_deref(),
+            Some(Path::new("/repo/keys/allowed"))
+        );
+        assert!(p.require_signed);
+        assert!(!p.strict_integrity);
+        let e = Policy::parse(b"leafseal:\n  require_signed: 3\n", Path::new(".sops.yaml"));
+        assert!(e.is_err());
+        let e = Policy::parse(b"leafseal:\n  signers: x\n", Path::new(".sops.yaml"));
+        assert!(
+            e.expect_err("unknown")
+                .to_string()
+                .contains("allowed_signers")
+        );
+    }
+}
