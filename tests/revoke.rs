@@ -392,3 +392,73 @@ fn a_rule_left_without_keys_is_refused_unless_forced() {
         format!("creation_rules:\n  - path_regex: ^x/\n    age:\n  - age: {AGE_RECIPIENT}\n")
     );
 }
+
+#[test]
+fn revoke_works_for_a_pgp_fingerprint_and_across_key_groups() {
+    let r = Repo::new();
+    let gpg = GpgHome::new();
+    let mut vars = r.vars();
+    vars.insert("GNUPGHOME".to_owned(), gpg.path().display().to_string());
+    // One file for age + PGP in one group; one with two Shamir groups (age, PGP + age).
+    // Encrypted outside the repository (no creation rule matches these paths).
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::write(outside.path().join("x.yaml"), "pgp_secret: p\n").expect("write");
+    ok(&run_in(
+        &vars,
+        outside.path(),
+        &[
+            "encrypt",
+            "-i",
+            "--age",
+            AGE_RECIPIENT,
+            "--pgp",
+            PGP_FP,
+            "x.yaml",
+        ],
+    ));
+    std::fs::create_dir_all(r.path("pgp")).expect("mkdir");
+    std::fs::copy(outside.path().join("x.yaml"), r.path("pgp/x.yaml")).expect("copy");
+    let both = format!("{},{AGE_RECIPIENT}", r.alice.recipient);
+    r.write(
+        "pgp/y.yaml",
+        &String::from_utf8_lossy(&r.read("pgp/x.yaml")),
+    );
+    ok(&r.run_vars(&vars, &["rotate", "-i", "--add-age", &both, "pgp/y.yaml"]));
+    ok(&r.run_vars(
+        &vars,
+        &[
+            "groups",
+            "add",
+            "-i",
+            "--file",
+            "pgp/y.yaml",
+            "--pgp",
+            PGP_FP,
+            "--age",
+            AGE_RECIPIENT,
+        ],
+    ));
+    assert!(String::from_utf8_lossy(&r.read("pgp/y.yaml")).contains("key_groups"));
+    let d_before = r.read("private/d.yaml");
+
+    // The fingerprint in lower case names the same key.
+    let o = r.run_vars(
+        &vars,
+        &["revoke", "--format", "json", &PGP_FP.to_lowercase(), "pgp"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&o)).expect("json");
+    assert_eq!(v["complete"], true, "{v}");
+    for f in ["pgp/x.yaml", "pgp/y.yaml"] {
+        let text = String::from_utf8_lossy(&r.read(f)).into_owned();
+        assert!(
+            !text.contains(PGP_FP),
+            "{f} still names the PGP key:\n{text}"
+        );
+        // Without the age key (only gpg), the file no longer opens.
+        let mut only_gpg = vars.clone();
+        only_gpg.remove("SOPS_AGE_KEY_FILE");
+        assert_eq!(r.decrypt_with(&only_gpg, f).status.code(), Some(128), "{f}");
+        assert_eq!(ok(&r.decrypt_with(&vars, f)), "pgp_secret: p\n", "{f}");
+    }
+    assert_eq!(r.read("private/d.yaml"), d_before);
+}

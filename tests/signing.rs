@@ -333,3 +333,25 @@ fn a_file_rewritten_by_sops_shows_as_unsigned() {
     assert_eq!(o.status.code(), Some(54));
     assert!(stdout(&o).contains("s.yaml: not signed"), "{}", stdout(&o));
 }
+
+#[test]
+fn json_dotenv_and_ini_files_are_signed_too() {
+    let r = Repo::new("");
+    for (name, plain, ty) in [
+        ("j.json", "{\n\t\"a\": \"x\"\n}\n", "json"),
+        ("e.env", "A=x\nB=y\n", "dotenv"),
+        ("i.ini", "[s]\na = x\n", "ini"),
+    ] {
+        r.write("plain.tmp", plain);
+        ok(&r.run(&["encrypt", "--input-type", ty, "--output", name, "plain.tmp"]));
+        ok(&r.sign(name, &r.alice));
+        assert!(r.read(name).contains("leafseal_signature"), "{name}");
+        assert!(
+            ok(&r.run(&["verify", name])).contains("good signature"),
+            "{name}"
+        );
+        assert_eq!(ok(&r.run(&["decrypt", name])), plain, "{name}");
+        ok(&r.run(&["rotate", "-i", name]));
+        assert_eq!(r.run(&["verify", name]).status.code(), Some(54), "{name}");
+    }
+}

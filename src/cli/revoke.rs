@@ -40,7 +40,7 @@ pub struct RevokeArgs {
     /// Azure Key Vault / Vault transit key id, as the files' metadata names it.
     pub recipient: String,
     /// Files or directories to look in (default: the current directory; inside a git
-    /// work tree, the tracked files below it).
+    /// work tree, the tracked and the untracked, not ignored, files below it).
     pub paths: Vec<PathBuf>,
     /// Print what would be done and change nothing.
     #[arg(long)]
@@ -138,7 +138,7 @@ fn targets(paths: &[PathBuf], toplevel: Option<&Path>) -> Result<Vec<Target>, Er
     for p in &paths {
         if p.is_dir() {
             let mut found = match toplevel {
-                Some(_) => files::tracked_files(std::slice::from_ref(p)).map_err(io_err)?,
+                Some(_) => files::work_tree_files(std::slice::from_ref(p)).map_err(io_err)?,
                 None => files::walk_dir(p).map_err(io_err)?,
             };
             out.append(&mut found);
