@@ -332,6 +332,33 @@ fn a_file_rewritten_by_sops_shows_as_unsigned() {
     let o = r.run(&["verify", "s.yaml"]);
     assert_eq!(o.status.code(), Some(54));
     assert!(stdout(&o).contains("s.yaml: not signed"), "{}", stdout(&o));
+    // Signing the sops-written file checks it, writes a current integrity record too.
+    ok(&r.sign("s.yaml", &r.alice));
+    ok(&r.run(&["verify", "s.yaml"]));
+    let o = r.run(&["decrypt", "s.yaml"]);
+    assert!(ok(&o).contains("by-sops"));
+    assert_eq!(stderr(&o), "", "no integrity warning after sign");
+}
+
+#[test]
+fn a_tampered_file_is_not_signed() {
+    let r = Repo::new("");
+    let text = r.read("s.yaml");
+    let i = text.find("ENC[AES256_GCM,data:").expect("enc") + 20;
+    let mut t = text.clone();
+    t.replace_range(i..i + 1, if &text[i..i + 1] == "A" { "B" } else { "A" });
+    r.write("s.yaml", &t);
+    let o = r.sign("s.yaml", &r.alice);
+    assert!(!o.status.success());
+    assert!(!r.read("s.yaml").contains("leafseal_signature"));
+    let o = r.run(&[
+        "sign",
+        "--ignore-mac",
+        "--key",
+        r.alice.to_str().expect("utf8"),
+        "s.yaml",
+    ]);
+    assert_eq!(o.status.code(), Some(8));
 }
 
 #[test]

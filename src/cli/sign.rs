@@ -13,7 +13,6 @@ use crate::cli::inplace;
 use crate::error::Error;
 use crate::error::exit;
 use crate::keys::KeyContext;
-use crate::lifecycle;
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::signing;
@@ -58,23 +57,41 @@ fn sign_error(e: signing::SignError) -> Error {
 /// Runs `sign`: opens the file's data key, checks the MAC and integrity record (writing
 /// a record when there is none), signs, and writes the file back with the signature.
 pub fn run_sign(cli: &Cli, a: &SignArgs) -> Result<i32, Error> {
+    if a.open.ignore_mac {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "sign does not take --ignore-mac: a signature vouches for a file whose MAC was checked",
+        )
+        .hint("restore the file from version control, or re-save it after checking it (`leafseal edit`), then sign it"));
+    }
     let dest = cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
     let ctx = KeyContext::from_env();
-    let mut meta = ops::metadata_of(&target.loaded)?;
-    let opts = a.open.options(cli)?;
-    let key = lifecycle::data_key(&meta, &ctx, &opts.order).map_err(|e| e.within(&a.file))?;
-    let mut warnings = Vec::new();
-    ops::certify(
-        &target.loaded.doc,
-        &mut meta,
-        &key,
-        opts.strict_integrity,
-        &mut warnings,
-    )
-    .map_err(|e| e.within(&a.file))?;
-    for w in &warnings {
+    // Open a copy completely (data key, every value, MAC, integrity record): nobody
+    // signs a state that was already tampered with.
+    let copy = crate::format::Loaded {
+        doc: target.loaded.doc.clone(),
+        meta: target.loaded.meta.clone(),
+    };
+    let opened = ops::open(copy, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
+    for w in &opened.warnings {
         cli::warn(&format!("{}: {w}", a.file));
+    }
+    let ops::Opened {
+        doc: plain,
+        mut meta,
+        key,
+        integrity: status,
+        ..
+    } = opened;
+    drop(plain);
+    if status != crate::crypto::integrity::Status::Valid {
+        // Checked above (MAC verified): a current record makes the signed state complete.
+        meta.integrity = Some(crate::crypto::integrity::compute(
+            &target.loaded.doc,
+            &meta.integrity_binding(),
+            &key,
+        ));
     }
     let scratch = tempfile::Builder::new()
         .prefix("leafseal-sign")
