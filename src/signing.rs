@@ -284,3 +284,79 @@ pub fn allowed_signers_path(
         .map(Path::to_owned)
         .or_else(|| policy.and_then(|p| p.allowed_signers.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyKind;
+    use crate::keys::StoredKey;
+    use crate::tree::Map;
+
+    const AGE: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+    const FP: &str = "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4";
+
+    fn meta() -> Metadata {
+        let key = |kind, s| StoredKey {
+            key: crate::keys::key_from_str(kind, s).expect("key"),
+            enc: "x".to_owned(),
+            created_at: None,
+        };
+        Metadata {
+            key_groups: vec![vec![key(KeyKind::Pgp, FP), key(KeyKind::Age, AGE)]],
+            shamir_threshold: 0,
+            lastmodified: "2026-01-01T00:00:00Z".to_owned(),
+            mac: "ENC[mac]".to_owned(),
+            mac_only_encrypted: false,
+            selector: None,
+            version: "3.13.2".to_owned(),
+            integrity: Some("v1:r:t".to_owned()),
+            extra: Vec::new(),
+        }
+    }
+
+    fn doc(v: &str) -> Document {
+        let mut m = Map::new();
+        m.push("a", Value::str(v));
+        Document::single(m)
+    }
+
+    #[test]
+    fn the_v1_message_is_canonical_and_covers_the_document_and_the_keys() {
+        let m = message(&doc("ENC[x]"), &meta());
+        let lines: Vec<&str> = m.lines().collect();
+        assert_eq!(lines[0], "leafseal signed file v1");
+        assert!(lines[1].starts_with("document-digest ") && lines[1].len() == 16 + 64);
+        assert_eq!(
+            &lines[2..],
+            [
+                "mac \"ENC[mac]\"",
+                "lastmodified \"2026-01-01T00:00:00Z\"",
+                "integrity \"v1:r:t\"",
+                "selector none",
+                "mac_only_encrypted false",
+                "threshold 1",
+                "group 1 2",
+                &format!("key age \"{AGE}\""),
+                &format!("key pgp \"{FP}\""),
+                "end",
+            ]
+        );
+        // Another ciphertext, or another recipient, is another message.
+        assert_ne!(message(&doc("ENC[y]"), &meta()), m);
+        let mut fewer = meta();
+        fewer.key_groups[0].pop();
+        assert_ne!(message(&doc("ENC[x]"), &fewer), m);
+        // The stored signature itself is not part of it.
+        let mut signed = meta();
+        store(&mut signed, "v1:a:b:c".to_owned());
+        assert_eq!(message(&doc("ENC[x]"), &signed), m);
+        assert!(remove(&mut signed) && !present(&signed));
+    }
+
+    #[test]
+    fn stored_values_of_another_version_or_shape_are_rejected() {
+        assert!(parse_stored("v2:ssh-ed25519:AAAA:AAAA").is_err());
+        assert!(parse_stored("v1:ssh-ed25519:AAAA").is_err());
+        assert!(parse_stored("v1:ssh-ed25519:AAAA:bm90IGEgc2ln").is_err());
+    }
+}
