@@ -462,3 +462,61 @@ fn revoke_works_for_a_pgp_fingerprint_and_across_key_groups() {
     }
     assert_eq!(r.read("private/d.yaml"), d_before);
 }
+
+#[test]
+fn a_revoke_killed_mid_run_is_finished_by_the_next_run() {
+    use std::io::BufRead;
+    let r = Repo::new();
+    let before = r.snapshot();
+    // Another process holds shared/b.json's lock, so the run stops there after a.yaml;
+    // it is then killed (SIGKILL: no cleanup of any kind).
+    // (`-o`: the lock stays with flock itself, so killing flock releases it.)
+    let mut holder = Command::new("flock")
+        .arg("-o")
+        .arg(r.path("shared/b.json"))
+        .args(["sleep", "20"])
+        .spawn()
+        .expect("flock");
+    // Wait until the lock is really held.
+    for _ in 0..100 {
+        let free = Command::new("flock")
+            .args(["-n", "-E", "75"])
+            .arg(r.path("shared/b.json"))
+            .arg("true")
+            .status()
+            .expect("flock -n");
+        if free.code() == Some(75) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut child = leafseal(&r.vars())
+        .current_dir(r.work.path())
+        .args(["revoke", &r.alice.recipient])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let waiting = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.contains("waiting for another leafseal process"));
+    assert!(waiting, "the run did not reach the locked file");
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    holder.kill().expect("kill flock");
+    holder.wait().expect("wait flock");
+
+    // Part done: a.yaml rotated, b.json untouched, the journal left behind.
+    assert!(!String::from_utf8_lossy(&r.read("shared/a.yaml")).contains(&r.alice.recipient));
+    assert_eq!(r.read("shared/b.json"), before[2].1);
+    assert!(r.path(".leafseal-revoke.json").exists());
+
+    let o = r.run(&["revoke", &r.alice.recipient]);
+    let out = ok(&o);
+    assert!(out.contains("shared/a.yaml: already rotated"), "{out}");
+    assert_revoked(&r, &before, &out);
+}
