@@ -378,7 +378,13 @@ fn json_dotenv_and_ini_files_are_signed_too() {
             "{name}"
         );
         assert_eq!(ok(&r.run(&["decrypt", name])), plain, "{name}");
-        ok(&r.run(&["rotate", "-i", name]));
+        let o = r.run(&["rotate", "-i", name]);
+        ok(&o);
+        assert!(
+            stderr(&o).contains("its signature was removed"),
+            "{name}: {}",
+            stderr(&o)
+        );
         assert_eq!(r.run(&["verify", name]).status.code(), Some(54), "{name}");
     }
 }
