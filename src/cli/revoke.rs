@@ -316,7 +316,10 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<i32, Error> {
             let secrets = lifecycle::revoke::secret_paths(&loaded.doc);
             journal.files.insert(key.clone(), (false, secrets));
             todo.push((t.clone(), key));
-        } else if journal.files.get(&key).is_some_and(|(done, _)| *done) {
+        } else if let Some(entry) = journal.files.get_mut(&key) {
+            // Recorded by an earlier run (interrupted after writing the file, perhaps
+            // before marking it done): it no longer names the recipient.
+            entry.0 = true;
             outcomes.push(FileOutcome {
                 path: t.display.clone(),
                 action: "already-rotated",
