@@ -33,6 +33,9 @@ pub mod exit {
     /// sops MAC: structure, empty or null values, `type:`), or, under the strict setting,
     /// the record is missing or stale.
     pub const INTEGRITY_MISMATCH: i32 = 53;
+    /// leafseal only: a file signature is missing (where one is required), does not match
+    /// the file, or is by a key the allowed-signers file does not list.
+    pub const SIGNATURE: i32 = 54;
     /// Invalid `--extract` path.
     pub const INVALID_TREE_PATH: i32 = 91;
     /// The file has no document (empty YAML).

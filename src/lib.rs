@@ -29,6 +29,7 @@ pub mod policy;
 pub mod redact;
 pub mod report;
 pub mod secbuf;
+pub mod signing;
 pub mod time;
 pub mod tree;
 pub mod treepath;

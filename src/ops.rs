@@ -288,6 +288,8 @@ pub fn certify(
     strict: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), Error> {
+    // The key groups change, and they are part of what a signature covers.
+    crate::signing::remove(meta);
     let status = integrity::verify(
         meta.integrity.as_deref(),
         encrypted,
@@ -315,6 +317,12 @@ pub fn certify(
         key,
     ));
     Ok(())
+}
+
+/// Drops a file signature from metadata that is about to be rewritten: the signature is
+/// over the old state. Returns whether there was one (the caller may print a notice).
+pub fn drop_signature(meta: &mut Metadata) -> bool {
+    crate::signing::remove(meta)
 }
 
 /// Checks the stored MAC against the recomputed one, in constant time.
@@ -441,5 +449,7 @@ pub fn reseal(
         )
     })?;
     meta.integrity = Some(integrity::compute(doc, &meta.integrity_binding(), key));
+    // A signature covers the previous state: a rewrite leaves the file unsigned.
+    crate::signing::remove(meta);
     Ok(meta.to_map())
 }

@@ -21,6 +21,8 @@ use crate::tree::SeqItem;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+mod leafseal;
+pub mod revoke;
 mod trust;
 pub use trust::outside_work_tree;
 pub use trust::work_tree_root;
@@ -121,6 +123,13 @@ pub struct Policy {
     /// `leafseal: {strict_integrity: true}`: a missing or stale integrity record is an
     /// error (sops ignores the `leafseal` section).
     pub strict_integrity: bool,
+    /// `leafseal: {allowed_signers: PATH}`: the allowed-signers file (git's format) that
+    /// `verify`, `check` and `decrypt` check file signatures against, resolved against the
+    /// policy's directory.
+    pub allowed_signers: Option<PathBuf>,
+    /// `leafseal: {require_signed: true}`: an unsigned or wrongly signed file is a `check`
+    /// finding and a `decrypt` error.
+    pub require_signed: bool,
 }
 
 /// Looks for `.sops.yaml` in `start` and its parents (up to 100 levels).
@@ -437,31 +446,6 @@ fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, PolicyError> {
     Ok(s)
 }
 
-/// The leafseal-only section (`leafseal: {strict_integrity: BOOL}`); returns the strict
-/// integrity setting.
-fn leafseal_section(cx: &Ctx<'_>, root: &Map) -> Result<bool, PolicyError> {
-    let Some(v) = root.get("leafseal") else {
-        return Ok(false);
-    };
-    if matches!(v, Value::Null) {
-        return Ok(false);
-    }
-    let m = cx.map(v, "leafseal")?;
-    let mut strict = false;
-    for (k, v) in m.entries() {
-        match k {
-            "strict_integrity" => strict = cx.bool(v, "leafseal.strict_integrity")?,
-            other => {
-                return Err(cx.invalid(
-                    format!("leafseal.{other}"),
-                    "unknown setting (known: strict_integrity)",
-                ));
-            }
-        }
-    }
-    Ok(strict)
-}
-
 impl Policy {
     /// Parses policy text; `path` is used for messages and relative matching.
     pub fn parse(text: &[u8], path: &Path) -> Result<Policy, PolicyError> {
@@ -483,12 +467,15 @@ impl Policy {
         if let Some(v) = root.get("creation_rules") {
             let Value::Seq(items) = v else {
                 if matches!(v, Value::Null) {
+                    let ls = leafseal::section(&cx, &root)?;
                     return Ok(Policy {
                         path: path.to_owned(),
                         rules,
                         stores: StoreSettings::default(),
                         warnings,
-                        strict_integrity: leafseal_section(&cx, &root)?,
+                        strict_integrity: ls.strict_integrity,
+                        allowed_signers: ls.allowed_signers,
+                        require_signed: ls.require_signed,
                     });
                 }
                 return Err(cx.invalid("creation_rules", "expected a list of rules"));
@@ -504,7 +491,7 @@ impl Policy {
             Some(v) => parse_stores(&cx, cx.map(v, "stores")?)?,
             None => StoreSettings::default(),
         };
-        let strict_integrity = leafseal_section(&cx, &root)?;
+        let ls = leafseal::section(&cx, &root)?;
         for (k, _) in root.entries() {
             if !matches!(
                 k,
@@ -518,7 +505,9 @@ impl Policy {
             rules,
             stores,
             warnings,
-            strict_integrity,
+            strict_integrity: ls.strict_integrity,
+            allowed_signers: ls.allowed_signers,
+            require_signed: ls.require_signed,
         })
     }
 

@@ -156,6 +156,31 @@ pub fn tracked_files(pathspecs: &[PathBuf]) -> io::Result<Vec<Target>> {
     Ok(v)
 }
 
+/// Tracked files and untracked files git does not ignore (`git ls-files --cached
+/// --others --exclude-standard`), relative to the current directory.
+pub fn work_tree_files(pathspecs: &[PathBuf]) -> io::Result<Vec<Target>> {
+    let out = git(
+        &[
+            "ls-files",
+            "-z",
+            "--cached",
+            "--others",
+            "--exclude-standard",
+        ],
+        pathspecs,
+    )?;
+    let mut v: Vec<Target> = split_z(&out)
+        .into_iter()
+        .map(|s| Target {
+            path: PathBuf::from(&s),
+            display: s,
+        })
+        .collect();
+    v.sort_by(|a, b| a.display.cmp(&b.display));
+    v.dedup_by(|a, b| a.display == b.display);
+    Ok(v)
+}
+
 /// Staged files (added, copied, modified, renamed), shown relative to the work tree root.
 pub fn staged_files(toplevel: &Path, pathspecs: &[PathBuf]) -> io::Result<Vec<Target>> {
     let out = git(

@@ -80,6 +80,9 @@ pub enum Kind {
     /// An encrypted file without a current leafseal integrity record (warning; an error
     /// when the policy sets `leafseal.strict_integrity`).
     IntegrityRecord,
+    /// An encrypted file that is unsigned, wrongly signed, or signed by a key the
+    /// allowed-signers file does not list (`--require-signed`, `leafseal.require_signed`).
+    Signature,
 }
 
 impl Kind {
@@ -100,6 +103,7 @@ impl Kind {
             Kind::UnmatchedEncrypted => "unmatched-encrypted",
             Kind::Unreadable => "unreadable",
             Kind::IntegrityRecord => "integrity-record",
+            Kind::Signature => "signature",
         }
     }
 

@@ -55,6 +55,50 @@ pub struct CheckArgs {
     /// Turn warnings into findings (exit 1).
     #[arg(long)]
     pub strict: bool,
+    /// Report every encrypted file that is not validly signed by a key of the
+    /// allowed-signers file (also `leafseal: {require_signed: true}` in .sops.yaml).
+    #[arg(long)]
+    pub require_signed: bool,
+    /// Allowed-signers file (git's format) instead of `leafseal.allowed_signers`.
+    #[arg(long, value_name = "PATH")]
+    pub allowed_signers: Option<PathBuf>,
+}
+
+/// Adds a finding for every encrypted target that is not validly signed.
+fn signatures(report: &mut Report, targets: &[Target], source: &dyn Source, allowed: &Path) {
+    let ctx = crate::keys::KeyContext::from_env();
+    for t in targets {
+        let Ok(Some(bytes)) = source.read(&t.path) else {
+            continue;
+        };
+        let fmt = check::format_of(&t.path, &bytes);
+        let Ok(loaded) = fmt.store().load(&bytes) else {
+            continue;
+        };
+        let Some(Ok(meta)) = loaded
+            .meta
+            .as_ref()
+            .map(crate::metadata::Metadata::from_map)
+        else {
+            continue;
+        };
+        let problem = match crate::signing::verify(&loaded.doc, &meta, allowed, &ctx) {
+            Ok(crate::signing::Verdict::Valid { .. }) => continue,
+            Ok(crate::signing::Verdict::Unsigned) => "the file is not signed".to_owned(),
+            Ok(v) => v.describe(),
+            Err(e) => e.message,
+        };
+        report.findings.push(check::Finding {
+            path: t.display.clone(),
+            kind: check::Kind::Signature,
+            severity: check::Severity::Error,
+            message: problem,
+            hint: format!(
+                "after checking its content, have an allowed signer run `leafseal sign {}`",
+                t.display
+            ),
+        });
+    }
 }
 
 fn usage(msg: impl Into<String>) -> Error {
@@ -228,7 +272,16 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         Some(ix) => ix,
         None => &DiskSource,
     };
-    let report = check::run(Some(&policy), &targets, source, &opts);
+    let mut report = check::run(Some(&policy), &targets, source, &opts);
+    if a.require_signed || policy.require_signed {
+        let allowed = crate::signing::allowed_signers_path(a.allowed_signers.as_deref(), Some(&policy))
+            .ok_or_else(|| {
+                usage("--require-signed needs an allowed-signers file")
+                    .hint("pass --allowed-signers PATH or set `leafseal: {allowed_signers: PATH}` in .sops.yaml")
+            })?;
+        signatures(&mut report, &targets, source, &allowed);
+        report.findings.sort_by(|x, y| x.path.cmp(&y.path));
+    }
     let services = check::key_services(&policy);
     let out = match a.format {
         OutputFormat::Human => human(&report, &services, &policy.path),

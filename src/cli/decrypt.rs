@@ -46,6 +46,7 @@ struct Plan<'a> {
     ctx: KeyContext,
     open: OpenOptions,
     policy: Option<crate::policy::Policy>,
+    signature: super::sign::ReadCheck,
 }
 
 impl Plan<'_> {
@@ -69,6 +70,9 @@ impl Plan<'_> {
             .store()
             .load(&input)
             .map_err(ops::encrypted_read_error)?;
+        if let Ok(meta) = ops::metadata_of(&loaded) {
+            self.signature.check(name, &loaded.doc, &meta, &self.ctx)?;
+        }
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));
@@ -132,6 +136,12 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     } else {
         None
     };
+    // The policy for the signature settings, when it was not loaded above.
+    let sig_policy = if policy.is_none() {
+        cli::load_policy(cli.config.as_deref()).ok().flatten()
+    } else {
+        None
+    };
     let plan = Plan {
         a,
         ctx: KeyContext::from_env(),
@@ -142,6 +152,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
                 || policy.as_ref().is_some_and(|p| p.strict_integrity)
                 || (policy.is_none() && a.io.indent.is_some() && cli::strict_integrity(cli)),
         },
+        signature: super::sign::ReadCheck::from_policy(policy.as_ref().or(sig_policy.as_ref())),
         policy,
     };
     if !many {

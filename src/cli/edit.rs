@@ -337,7 +337,12 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             mut meta,
             key,
             stash,
-        } => ops::reseal(&mut edited, &mut meta, &key, Some(&stash))?,
+        } => {
+            let signed = crate::signing::present(&meta);
+            let map = ops::reseal(&mut edited, &mut meta, &key, Some(&stash))?;
+            crate::cli::inplace::signature_dropped(name, signed);
+            map
+        }
         Origin::New(plan) => {
             let (doc, map) = ops::seal_new(edited, &plan, &ctx)?;
             edited = doc;

@@ -359,6 +359,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
             return Ok(0);
         }
         let mut doc = loaded.doc;
+        let signed = crate::signing::present(&opened.meta);
         let meta = ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
         let out = out_fmt
             .store()
@@ -370,6 +371,9 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
                 )
             })?;
         cli::write_to(dest.as_ref(), &out)?;
+        if let Some(d) = &dest {
+            super::inplace::signature_dropped(&d.path().display().to_string(), signed);
+        }
         return Ok(0);
     }
     let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;

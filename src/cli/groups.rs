@@ -152,6 +152,7 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         None => Vec::new(),
     };
     let key = lifecycle::data_key(&meta, &ctx, &order)?;
+    let signed = crate::signing::present(&meta);
     let mut warnings = Vec::new();
     ops::certify(
         &target.loaded.doc,
@@ -188,5 +189,8 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         policy.as_ref(),
     )?;
     crate::cli::write_to(dest.as_ref(), &bytes)?;
+    if dest.is_some() {
+        inplace::signature_dropped(&out.file, signed);
+    }
     Ok(0)
 }

@@ -92,3 +92,13 @@ pub fn emit(
 pub fn note(msg: &str) {
     eprintln!("leafseal: {}", crate::redact::redact(msg));
 }
+
+/// After a write that dropped a file signature (the signature covered the old state):
+/// tells the user to sign again.
+pub fn signature_dropped(file: &str, was_signed: bool) {
+    if was_signed {
+        note(&format!(
+            "{file}: its signature was removed because the file changed; sign it again with `leafseal sign {file}`"
+        ));
+    }
+}

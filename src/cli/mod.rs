@@ -31,8 +31,10 @@ mod history;
 mod inplace;
 mod keygen;
 mod kustomize;
+mod revoke;
 mod rotate;
 mod set;
+mod sign;
 pub mod sops_compat;
 mod unset;
 mod updatekeys;
@@ -84,6 +86,12 @@ pub enum Command {
     Unset(unset::UnsetArgs),
     /// Re-key a file: new data key, every value re-encrypted; --add-*/--rm-* change its keys.
     Rotate(rotate::RotateArgs),
+    /// Revoke a recipient: remove it from .sops.yaml and from every file, rotating their data keys.
+    Revoke(revoke::RevokeArgs),
+    /// Sign an encrypted file's state with your SSH key (ssh-keygen -Y sign).
+    Sign(sign::SignArgs),
+    /// Check files' SSH signatures against an allowed-signers file (no private key needed).
+    Verify(sign::VerifyArgs),
     /// Make files' keys match the policy (.sops.yaml), keeping their data keys.
     Updatekeys(updatekeys::UpdatekeysArgs),
     /// Add or delete key groups (Shamir) of a file.
@@ -310,6 +318,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Unset(a) => unset::run(&cli, a),
         Command::Rotate(a) => rotate::run(&cli, a),
         Command::Updatekeys(a) => updatekeys::run(&cli, a),
+        Command::Revoke(a) => revoke::run(&cli, a),
+        Command::Sign(a) => sign::run_sign(&cli, a),
+        Command::Verify(a) => sign::run_verify(&cli, a),
         Command::Groups(a) => groups::run(&cli, a),
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),

@@ -117,6 +117,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     for w in &opened.warnings {
         cli::warn(&format!("{name}: {w}"));
     }
+    let signed = crate::signing::present(&opened.meta);
     let (meta, report) = lifecycle::rotate(&mut opened, &changes, &ctx)?;
     for (kind, id) in &report.unmatched_removals {
         cli::warn(&format!(
@@ -127,5 +128,8 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
     cli::write_to(dest.as_ref(), &out)?;
+    if dest.is_some() {
+        inplace::signature_dropped(name, signed);
+    }
     Ok(0)
 }

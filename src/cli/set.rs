@@ -96,6 +96,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     }
     let before = opened.doc.clone();
     treepath::set(&mut opened.doc, &path, value)?;
+    let signed = crate::signing::present(&opened.meta);
     let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
         if !a.idempotent {
             inplace::note(&format!(
@@ -108,5 +109,6 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
     dest.write(&out)?;
+    inplace::signature_dropped(&a.file, signed);
     Ok(0)
 }

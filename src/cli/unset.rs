@@ -56,11 +56,13 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
             "check the key names and list indices, or pass --idempotent to accept a missing path",
         ));
     }
+    let signed = crate::signing::present(&opened.meta);
     let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
         return Ok(0);
     };
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
     dest.write(&out)?;
+    inplace::signature_dropped(&a.file, signed);
     Ok(0)
 }

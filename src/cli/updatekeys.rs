@@ -204,6 +204,7 @@ fn update_file(
         Some(s) => ops::parse_order(s)?,
         None => Vec::new(),
     };
+    let signed = crate::signing::present(&meta);
     let (doc, map) = if a.rotate {
         let opts = OpenOptions {
             ignore_mac: false,
@@ -225,6 +226,7 @@ fn update_file(
     };
     let out = inplace::emit(format, &doc, &map, None, Some(policy))?;
     dest.write(&out)?;
+    inplace::signature_dropped(&name, signed);
     Ok(Outcome::Updated)
 }
 

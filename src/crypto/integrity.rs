@@ -241,8 +241,24 @@ fn push_seq<'a>(stack: &mut Vec<Step<'a>>, items: &'a [SeqItem]) {
 /// texts make it unambiguous, and document order lets a streaming reader produce it
 /// without building a tree.
 fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> [u8; 32] {
+    encode(new_hmac(key), doc, binding)
+}
+
+/// Domain separation for the key-free digest.
+const DIGEST_LABEL: &[u8] = b"leafseal public document digest v1";
+
+/// A key-free digest of an encrypted document and its binding, over the same canonical
+/// encoding as the record (HMAC-SHA-256 under a fixed public key, i.e. a plain hash):
+/// what a file signature covers, so that anyone can check it without the data key.
+pub fn public_digest(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
+    let mac = <HmacSha256 as Mac>::new_from_slice(DIGEST_LABEL)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    encode(mac, doc, binding)
+}
+
+fn encode(mac: HmacSha256, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
     let mut e = Encoder {
-        mac: new_hmac(key),
+        mac,
         mac_only_encrypted: binding.mac_only_encrypted,
     };
     e.bytes(SUBKEY_LABEL);

@@ -26,6 +26,7 @@ use crate::tree::Value;
 
 mod groups;
 pub mod reserved;
+pub mod revoke;
 #[cfg(test)]
 mod tests;
 
