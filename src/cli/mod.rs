@@ -17,6 +17,7 @@ use crate::policy;
 use crate::policy::Policy;
 
 mod argocd;
+pub mod audit;
 mod check;
 mod decrypt;
 mod edit;
@@ -308,6 +309,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Kustomize(a) => kustomize::run(a),
         Command::Argocd(a) => argocd::run(a),
     };
+    audit::finish(&result);
     match result {
         Ok(code) => code,
         Err(e) => {
