@@ -173,7 +173,8 @@ impl Env {
         std::fs::write(&cfg, config).expect("config");
         let mut v = env_vars(None, env.home.path());
         v.insert("LEAFSEAL_AUDIT_CONFIG".into(), cfg.display().to_string());
-        v.insert("USER".into(), "auditor".into());
+        // Not what is recorded: the user comes from the password database, as in sops.
+        v.insert("USER".into(), "not-the-audited-name".into());
         (env, v)
     }
 
@@ -186,7 +187,7 @@ impl Env {
         std::fs::write(
             self.path("plain.yaml"),
             format!(
-                "api: {}\ndb:\n  password: {}\n",
+                "api: {}\ndb_password: {}\n",
                 SECRETS[0], SECRETS[1]
             ),
         )
@@ -211,6 +212,14 @@ fn ok(o: &Output) -> &Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
+}
+
+/// The local user name, as the password database has it (what sops records too).
+fn whoami() -> String {
+    let mut c = Command::new("id");
+    c.arg("-un");
+    let o = sh(c, "id -un");
+    String::from_utf8(o.stdout).expect("utf8").trim().to_owned()
 }
 
 fn assert_no_secret(what: &str, text: &str) {
@@ -251,10 +260,11 @@ fn postgres_gets_one_event_per_command_and_no_value() {
     .expect("chmod");
     vars.insert("EDITOR".into(), editor.display().to_string());
 
+    let me = whoami();
     let set_value = format!("\"{}\"", SECRETS[2]);
     let steps: Vec<(&str, Vec<&str>)> = vec![
         ("decrypt", vec!["decrypt", "s.yaml"]),
-        ("decrypt", vec!["decrypt", "--extract", "[\"db\"][\"password\"]", "s.yaml"]),
+        ("decrypt", vec!["decrypt", "--extract", "[\"db_password\"]", "s.yaml"]),
         ("set", vec!["set", "s.yaml", "[\"new\"]", &set_value]),
         ("unset", vec!["unset", "s.yaml", "[\"api\"]"]),
         ("rotate", vec!["rotate", "-i", "s.yaml"]),
@@ -271,7 +281,7 @@ fn postgres_gets_one_event_per_command_and_no_value() {
         let last = &rows[i];
         let mut cols = last.splitn(4, '|');
         assert_eq!(cols.next(), Some(*action), "{last}");
-        assert_eq!(cols.next(), Some("auditor"), "{last}");
+        assert_eq!(cols.next(), Some(me.as_str()), "{last}");
         assert_eq!(cols.next(), Some("s.yaml"), "{last}");
         let details: serde_json::Value =
             serde_json::from_str(cols.next().expect("details")).expect("json");
@@ -286,7 +296,7 @@ fn postgres_gets_one_event_per_command_and_no_value() {
         assert!(details["host"].as_str().is_some_and(|h| !h.is_empty()));
     }
     let rows = pg.rows();
-    assert!(rows[1].contains(r#""paths": ["[\"db\"][\"password\"]"]"#), "{}", rows[1]);
+    assert!(rows[1].contains(r#""paths": ["[\"db_password\"]"]"#), "{}", rows[1]);
     assert!(rows[2].contains(r#""paths": ["[\"new\"]"]"#), "{}", rows[2]);
     assert!(rows[3].contains(r#""paths": ["[\"api\"]"]"#), "{}", rows[3]);
     assert_no_secret("the audit table", &pg.psql("SELECT * FROM audit_event"));
@@ -378,7 +388,7 @@ fn optional_sinks_warn_and_json_lines_and_syslog_receive_events() {
     let lines = std::fs::read_to_string(&jsonl).expect("jsonl");
     let ev: serde_json::Value = serde_json::from_str(lines.trim()).expect("json");
     assert_eq!(ev["file"], "s.yaml");
-    assert_eq!(ev["user"], "auditor");
+    assert_eq!(ev["user"], whoami());
     for text in [&msg, &lines] {
         assert!(!text.contains("admin-echo-secret"));
         assert_no_secret("sink", text);
