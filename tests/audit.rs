@@ -88,7 +88,12 @@ impl Postgres {
         let mut c = pg.tool("initdb");
         c.arg("-D")
             .arg(&pg.data)
-            .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256"])
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()));
         sh(c, "initdb");
         let mut c = pg.tool("pg_ctl");
@@ -133,7 +138,14 @@ impl Postgres {
         let mut c = Command::new(Path::new(PG_BIN).join("psql"));
         c.arg("-h")
             .arg(&self.sock)
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .args(["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]);
         String::from_utf8(sh(c, "psql").stdout).expect("utf8")
     }
@@ -186,17 +198,19 @@ impl Env {
     fn secrets(&self, vars: &HashMap<String, String>) {
         std::fs::write(
             self.path("plain.yaml"),
-            format!(
-                "api: {}\ndb_password: {}\n",
-                SECRETS[0], SECRETS[1]
-            ),
+            format!("api: {}\ndb_password: {}\n", SECRETS[0], SECRETS[1]),
         )
         .expect("plain");
         ok(&run_in(
             vars,
             self.work.path(),
             &[
-                "encrypt", "--age", AGE_RECIPIENT, "--output", "s.yaml", "plain.yaml",
+                "encrypt",
+                "--age",
+                AGE_RECIPIENT,
+                "--output",
+                "s.yaml",
+                "plain.yaml",
             ],
         ));
         std::fs::remove_file(self.path("plain.yaml")).expect("rm");
@@ -253,31 +267,38 @@ fn postgres_gets_one_event_per_command_and_no_value() {
         format!("#!/bin/sh\necho 'edited: {}' >> \"$1\"\n", SECRETS[3]),
     )
     .expect("editor");
-    std::fs::set_permissions(
-        &editor,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     vars.insert("EDITOR".into(), editor.display().to_string());
 
     let me = whoami();
     let set_value = format!("\"{}\"", SECRETS[2]);
     let steps: Vec<(&str, Vec<&str>)> = vec![
         ("decrypt", vec!["decrypt", "s.yaml"]),
-        ("decrypt", vec!["decrypt", "--extract", "[\"db_password\"]", "s.yaml"]),
+        (
+            "decrypt",
+            vec!["decrypt", "--extract", "[\"db_password\"]", "s.yaml"],
+        ),
         ("set", vec!["set", "s.yaml", "[\"new\"]", &set_value]),
         ("unset", vec!["unset", "s.yaml", "[\"api\"]"]),
         ("rotate", vec!["rotate", "-i", "s.yaml"]),
         ("updatekeys", vec!["updatekeys", "-y", "s.yaml"]),
         ("exec-env", vec!["exec-env", "s.yaml", "test -n \"$new\""]),
-        ("exec-file", vec!["exec-file", "s.yaml", "grep -q charlie {}"]),
+        (
+            "exec-file",
+            vec!["exec-file", "s.yaml", "grep -q charlie {}"],
+        ),
         ("edit", vec!["edit", "s.yaml"]),
     ];
     for (i, (action, args)) in steps.iter().enumerate() {
         let o = run_in(&vars, dir, args);
         ok(&o);
         let rows = pg.rows();
-        assert_eq!(rows.len(), i + 1, "one row per command, after {args:?}: {rows:#?}");
+        assert_eq!(
+            rows.len(),
+            i + 1,
+            "one row per command, after {args:?}: {rows:#?}"
+        );
         let last = &rows[i];
         let mut cols = last.splitn(4, '|');
         assert_eq!(cols.next(), Some(*action), "{last}");
@@ -296,12 +317,18 @@ fn postgres_gets_one_event_per_command_and_no_value() {
         assert!(details["host"].as_str().is_some_and(|h| !h.is_empty()));
     }
     let rows = pg.rows();
-    assert!(rows[1].contains(r#""paths": ["[\"db_password\"]"]"#), "{}", rows[1]);
+    assert!(
+        rows[1].contains(r#""paths": ["[\"db_password\"]"]"#),
+        "{}",
+        rows[1]
+    );
     assert!(rows[2].contains(r#""paths": ["[\"new\"]"]"#), "{}", rows[2]);
     assert!(rows[3].contains(r#""paths": ["[\"api\"]"]"#), "{}", rows[3]);
     assert_no_secret("the audit table", &pg.psql("SELECT * FROM audit_event"));
     // The edit went through: the file holds the edited value.
-    let o = ok(&run_in(&vars, dir, &["decrypt", "s.yaml"])).stdout.clone();
+    let o = ok(&run_in(&vars, dir, &["decrypt", "s.yaml"]))
+        .stdout
+        .clone();
     assert!(String::from_utf8_lossy(&o).contains(SECRETS[3]));
 
     // A failure is recorded too, with its exit code and no key.
@@ -311,7 +338,11 @@ fn postgres_gets_one_event_per_command_and_no_value() {
     assert_eq!(o.status.code(), Some(128));
     let rows = pg.rows();
     assert_eq!(rows.len(), 11);
-    assert!(rows[10].contains(r#""outcome": "error""#) && rows[10].contains(r#""exit_code": 128"#), "{}", rows[10]);
+    assert!(
+        rows[10].contains(r#""outcome": "error""#) && rows[10].contains(r#""exit_code": 128"#),
+        "{}",
+        rows[10]
+    );
     assert!(rows[10].contains(r#""keys": []"#), "{}", rows[10]);
 
     // The JSON-lines sink saw the same events.
@@ -337,11 +368,19 @@ fn a_required_sink_that_is_down_stops_decrypt_before_any_output() {
     env.secrets(&vars);
     let dir = env.work.path();
     let o = run_in(&vars, dir, &["decrypt", "s.yaml"]);
-    assert_eq!(o.status.code(), Some(56), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(56),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(o.stdout.is_empty(), "nothing on stdout");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("required audit sink"), "{err}");
-    assert!(!err.contains("sops@") && !err.contains("password=sops"), "{err}");
+    assert!(
+        !err.contains("sops@") && !err.contains("password=sops"),
+        "{err}"
+    );
     assert_no_secret("stderr", &err);
 
     let o = run_in(&vars, dir, &["decrypt", "--output", "out.yaml", "s.yaml"]);
@@ -357,7 +396,11 @@ fn a_required_sink_that_is_down_stops_decrypt_before_any_output() {
     let before = std::fs::read(env.path("s.yaml")).expect("read");
     let o = run_in(&vars, dir, &["set", "s.yaml", "[\"x\"]", "\"y\""]);
     assert_eq!(o.status.code(), Some(56));
-    assert_eq!(std::fs::read(env.path("s.yaml")).expect("read"), before, "file unchanged");
+    assert_eq!(
+        std::fs::read(env.path("s.yaml")).expect("read"),
+        before,
+        "file unchanged"
+    );
 }
 
 #[test]
@@ -375,9 +418,22 @@ fn optional_sinks_warn_and_json_lines_and_syslog_receive_events() {
     );
     let (env, vars) = Env::new(&down_config(&extra));
     env.secrets(&vars);
-    let o = ok(&run_in(&vars, env.work.path(), &["set", "s.yaml", "[\"db\"][\"user\"]", "\"admin-echo-secret\""])).clone();
+    let o = ok(&run_in(
+        &vars,
+        env.work.path(),
+        &[
+            "set",
+            "s.yaml",
+            "[\"db\"][\"user\"]",
+            "\"admin-echo-secret\"",
+        ],
+    ))
+    .clone();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("warning: the audit sink postgres 127.0.0.1"), "{err}");
+    assert!(
+        err.contains("warning: the audit sink postgres 127.0.0.1"),
+        "{err}"
+    );
     let mut buf = [0u8; 8192];
     let n = rx.recv(&mut buf).expect("syslog datagram");
     let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
@@ -395,7 +451,11 @@ fn optional_sinks_warn_and_json_lines_and_syslog_receive_events() {
     }
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
-        std::fs::metadata(&jsonl).expect("meta").permissions().mode() & 0o777,
+        std::fs::metadata(&jsonl)
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777,
         0o600
     );
 }
@@ -420,5 +480,9 @@ fn without_configuration_nothing_is_audited() {
     env.secrets(&vars);
     let o = ok(&run_in(&vars, env.work.path(), &["decrypt", "s.yaml"])).clone();
     assert!(String::from_utf8_lossy(&o.stdout).contains(SECRETS[0]));
-    assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -169,7 +169,9 @@ fn config_error(path: &str, msg: impl std::fmt::Display) -> Error {
         AUDIT_FAILED,
         format!("the audit configuration {path} is invalid: {msg}; nothing was done"),
     )
-    .hint("fix the file (see the `Audit trail` section of docs/guide.md), or ask whoever manages it")
+    .hint(
+        "fix the file (see the `Audit trail` section of docs/guide.md), or ask whoever manages it",
+    )
 }
 
 fn entries<'a>(backends: &'a Map, name: &str, path: &str) -> Result<Vec<&'a Map>, Error> {
@@ -240,8 +242,12 @@ impl Config {
                 .ok_or_else(|| config_error(path, "a postgres entry has no connection_string"))?;
             let details_column = text(e, "details_column", path)?;
             if let Some(c) = &details_column {
-                let ok = c.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-                    && c.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                let ok = c
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                    && c.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 if !ok {
                     return Err(config_error(
                         path,
@@ -318,7 +324,9 @@ impl Config {
                     )
                     .hint("make the audit sink reachable and retry, or ask whoever manages the audit configuration"));
                 }
-                warnings.push(format!("the audit sink {what} could not record this event: {e}"));
+                warnings.push(format!(
+                    "the audit sink {what} could not record this event: {e}"
+                ));
             }
         }
         Ok(warnings)

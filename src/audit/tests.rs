@@ -16,7 +16,10 @@ fn parses_sops_schema_and_extensions() {
 ";
     let c = Config::parse(text, "t").expect("parse");
     assert_eq!(c.sinks.len(), 4);
-    assert!(c.sinks[0].required, "postgres is required by default, as sops");
+    assert!(
+        c.sinks[0].required,
+        "postgres is required by default, as sops"
+    );
     assert!(!c.sinks[1].required);
     assert_eq!(
         c.sinks[1].kind,

@@ -44,7 +44,9 @@ pub fn expect(action: &'static str, file: &str, paths: &[String]) -> Result<(), 
 
 fn take(action: &str, file: &str) -> Option<Pending> {
     let mut p = pending();
-    let i = p.iter().position(|x| x.action == action && x.file == file)?;
+    let i = p
+        .iter()
+        .position(|x| x.action == action && x.file == file)?;
     Some(p.remove(i))
 }
 
@@ -55,9 +57,7 @@ pub fn record(action: &'static str, file: &str, keys: &[String]) -> Result<(), E
     let Some(p) = take(action, file) else {
         return Ok(());
     };
-    let ev = Event::new(action, file)
-        .keys(keys.to_vec())
-        .paths(p.paths);
+    let ev = Event::new(action, file).keys(keys.to_vec()).paths(p.paths);
     for w in audit::record(&ev)? {
         super::warn(&w);
     }
@@ -89,7 +89,7 @@ fn submit_failure(p: Pending, code: i32) {
         .outcome(outcome);
     match audit::record(&ev) {
         Ok(ws) => ws.iter().for_each(|w| super::warn(w)),
-        Err(e) => super::warn(&format!("{}", e.message)),
+        Err(e) => super::warn(&e.message),
     }
 }
 
