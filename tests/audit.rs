@@ -486,3 +486,34 @@ fn without_configuration_nothing_is_audited() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn several_files_get_one_event_each_and_failures_are_recorded() {
+    let base = tempfile::tempdir().expect("tmp");
+    let jsonl = base.path().join("a.jsonl");
+    let (env, vars) = Env::new(&format!(
+        "backends:\n  file:\n    - path: {}\n      required: true\n",
+        jsonl.display()
+    ));
+    env.secrets(&vars);
+    std::fs::copy(env.path("s.yaml"), env.path("t.yaml")).expect("copy");
+    let dir = env.work.path();
+    let o = ok(&run_in(&vars, dir, &["decrypt", "s.yaml", "t.yaml"])).clone();
+    assert!(String::from_utf8_lossy(&o.stdout).contains(SECRETS[0]));
+    // A path that does not exist: unset fails (exit 1) and says so in its event.
+    let o = run_in(&vars, dir, &["unset", "s.yaml", "[\"nope\"]"]);
+    assert_eq!(o.status.code(), Some(1));
+    let lines = std::fs::read_to_string(&jsonl).expect("jsonl");
+    let events: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(events.len(), 3, "{lines}");
+    assert_eq!(events[0]["file"], "s.yaml");
+    assert_eq!(events[1]["file"], "t.yaml");
+    assert_eq!(events[2]["action"], "unset");
+    assert_eq!(events[2]["outcome"], "error");
+    assert_eq!(events[2]["exit_code"], 1);
+    assert_eq!(events[2]["paths"][0], "[\"nope\"]");
+    assert_no_secret("the JSON-lines log", &lines);
+}
