@@ -511,6 +511,10 @@ fn several_files_get_one_event_each_and_failures_are_recorded() {
     assert_eq!(events.len(), 3, "{lines}");
     assert_eq!(events[0]["file"], "s.yaml");
     assert_eq!(events[1]["file"], "t.yaml");
+    for e in &events[..2] {
+        assert_eq!(e["outcome"], "success");
+        assert_eq!(e["keys"][0], format!("age {AGE_RECIPIENT}"), "{e}");
+    }
     assert_eq!(events[2]["action"], "unset");
     assert_eq!(events[2]["outcome"], "error");
     assert_eq!(events[2]["exit_code"], 1);
