@@ -96,6 +96,16 @@ impl Postgres {
             ])
             .arg(format!("--pwfile={}", pwfile.display()));
         sh(c, "initdb");
+        // Other authentication methods for the client test; the first matching line wins.
+        let hba = pg.data.join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).expect("hba");
+        std::fs::write(
+            &hba,
+            format!(
+                "host all sops_md5 127.0.0.1/32 md5\nhost all sops_clear 127.0.0.1/32 password\nhost all sops_trust 127.0.0.1/32 trust\n{rest}"
+            ),
+        )
+        .expect("hba");
         let mut c = pg.tool("pg_ctl");
         c.arg("-D")
             .arg(&pg.data)
@@ -520,4 +530,67 @@ fn several_files_get_one_event_each_and_failures_are_recorded() {
     assert_eq!(events[2]["exit_code"], 1);
     assert_eq!(events[2]["paths"][0], "[\"nope\"]");
     assert_no_secret("the JSON-lines log", &lines);
+}
+
+#[test]
+fn the_postgres_client_speaks_every_supported_authentication() {
+    use leafseal::audit::pg::Conn;
+    use leafseal::audit::pg::ConnInfo;
+    let Some(pg) = Postgres::start() else { return };
+    pg.psql(
+        "SET password_encryption = 'md5';
+         CREATE ROLE sops_md5 LOGIN PASSWORD 'md5-pw';
+         RESET password_encryption;
+         CREATE ROLE sops_clear LOGIN PASSWORD 'clear-pw';
+         CREATE ROLE sops_trust LOGIN;
+         GRANT INSERT ON audit_event TO sops_md5, sops_clear, sops_trust;
+         GRANT USAGE ON audit_event_id_seq TO sops_md5, sops_clear, sops_trust;",
+    );
+    let port = pg.port;
+    let sock = pg.sock.display().to_string();
+    let cases = [
+        format!("postgres://sops:sops@127.0.0.1:{port}/postgres?sslmode=disable"),
+        format!(
+            "host=127.0.0.1 port={port} user=sops_md5 password=md5-pw dbname=postgres sslmode=disable"
+        ),
+        format!(
+            "host=127.0.0.1 port={port} user=sops_clear password=clear-pw dbname=postgres sslmode=disable"
+        ),
+        format!("host=127.0.0.1 port={port} user=sops_trust dbname=postgres sslmode=disable"),
+        format!("host={sock} port={port} user=postgres dbname=postgres sslmode=disable"),
+    ];
+    for (i, cs) in cases.iter().enumerate() {
+        let ci = ConnInfo::parse(cs, "nobody").expect("parse");
+        let mut c = Conn::connect(&ci).unwrap_or_else(|e| panic!("{cs}: {e}"));
+        let file = format!("f{i}; DROP TABLE audit_event; --");
+        c.execute(
+            "INSERT INTO audit_event (action, username, file) VALUES ($1, $2, $3)",
+            &["auth-test", &ci.user, &file],
+        )
+        .unwrap_or_else(|e| panic!("{cs}: {e}"));
+        // A statement error comes back as an error, and the connection stays usable.
+        let e = c
+            .execute("INSERT INTO no_such_table (x) VALUES ($1)", &["1"])
+            .expect_err("no table");
+        assert!(e.to_string().contains("42P01"), "{e}");
+        c.close();
+    }
+    let rows = pg.psql(
+        "SELECT username || ':' || file FROM audit_event WHERE action = 'auth-test' ORDER BY id",
+    );
+    assert_eq!(rows.lines().count(), cases.len(), "{rows}");
+    assert!(
+        rows.contains("sops_md5:f1; DROP TABLE audit_event; --"),
+        "{rows}"
+    );
+    for (user, pw) in [("sops", "wrong"), ("sops_md5", "wrong")] {
+        let ci = ConnInfo::parse(
+            &format!("host=127.0.0.1 port={port} user={user} password={pw} dbname=postgres sslmode=disable"),
+            "nobody",
+        )
+        .expect("parse");
+        let e = Conn::connect(&ci).err().expect("wrong password refused");
+        assert!(e.to_string().contains("28P01"), "{e}");
+        assert!(!e.to_string().contains(pw), "{e}");
+    }
 }

@@ -1,5 +1,5 @@
 //! A minimal PostgreSQL client for the audit sink: the frontend/backend protocol v3 over
-//! TCP or a unix socket, authentication (trust, cleartext password, SCRAM-SHA-256), and
+//! TCP or a unix socket, authentication (trust, cleartext password, md5, SCRAM-SHA-256), and
 //! one parameterised statement through the extended query protocol (Parse, Bind,
 //! Execute, Sync), so that no event field is ever interpolated into SQL text.
 //!
@@ -26,6 +26,7 @@ fn err(s: impl Into<String>) -> PgError {
 }
 
 mod conninfo;
+mod md5;
 pub use conninfo::ConnInfo;
 
 trait Stream: Read + Write {}
@@ -189,9 +190,12 @@ impl Conn {
                             self.send_raw(&Self::msg(b'p', &b)?)?;
                         }
                         5 => {
-                            return Err(err(
-                                "the server asks for md5 password authentication, which leafseal's audit client does not support; use scram-sha-256 (PostgreSQL's default since version 14) in pg_hba.conf",
-                            ));
+                            let salt = data
+                                .get(..4)
+                                .ok_or_else(|| err("malformed md5 request from the server"))?;
+                            let mut b = Vec::new();
+                            cstr(&mut b, &md5::password_message(&ci.user, &ci.password, salt));
+                            self.send_raw(&Self::msg(b'p', &b)?)?;
                         }
                         10 => {
                             let offered = data.split(|&c| c == 0).any(|m| m == b"SCRAM-SHA-256");
