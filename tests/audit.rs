@@ -403,6 +403,22 @@ fn a_required_sink_that_is_down_stops_decrypt_before_any_output() {
     assert_eq!(o.status.code(), Some(56));
     assert!(!marker.exists(), "the child was not started");
 
+    let cmd = format!("cat {{}} > /dev/null; touch {}", marker.display());
+    let o = run_in(&vars, dir, &["exec-file", "s.yaml", &cmd]);
+    assert_eq!(o.status.code(), Some(56));
+    assert!(!marker.exists(), "the exec-file command was not started");
+
+    // edit: the editor never starts (it would leave the marker).
+    let editor = env.path("editor.sh");
+    std::fs::write(&editor, format!("#!/bin/sh\ntouch {}\n", marker.display())).expect("editor");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let mut with_editor = vars.clone();
+    with_editor.insert("EDITOR".into(), editor.display().to_string());
+    let o = run_in(&with_editor, dir, &["edit", "s.yaml"]);
+    assert_eq!(o.status.code(), Some(56));
+    assert!(!marker.exists(), "the editor was not started");
+
     let before = std::fs::read(env.path("s.yaml")).expect("read");
     let o = run_in(&vars, dir, &["set", "s.yaml", "[\"x\"]", "\"y\""]);
     assert_eq!(o.status.code(), Some(56));
