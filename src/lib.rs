@@ -9,6 +9,7 @@
 //! Only [`cli`] prints.
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod crypto;

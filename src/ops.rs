@@ -71,6 +71,8 @@ pub struct Opened {
     pub warnings: Vec<String>,
     /// The state of the integrity record when the file was opened.
     pub integrity: integrity::Status,
+    /// The master key(s) that unwrapped the data key, as `kind id` (for the audit trail).
+    pub unwrapped_by: Vec<String>,
 }
 
 /// Maps a parse error of an input file.
@@ -143,12 +145,21 @@ pub fn metadata_of(loaded: &Loaded) -> Result<Metadata, Error> {
 
 /// Recovers the data key of a file.
 pub fn recover_key(meta: &Metadata, ctx: &KeyContext, order: &[KeyKind]) -> Result<DataKey, Error> {
+    recover_key_with_source(meta, ctx, order).map(|(key, _)| key)
+}
+
+/// [`recover_key`], also naming the master key(s) that unwrapped it (`kind id`).
+pub fn recover_key_with_source(
+    meta: &Metadata,
+    ctx: &KeyContext,
+    order: &[KeyKind],
+) -> Result<(DataKey, Vec<String>), Error> {
     let order: Vec<KeyKind> = if order.is_empty() {
         group::DEFAULT_ORDER.to_vec()
     } else {
         order.to_vec()
     };
-    group::recover(&meta.key_groups, meta.threshold(), &order, ctx).map_err(|e| {
+    group::recover_with_keys(&meta.key_groups, meta.threshold(), &order, ctx).map_err(|e| {
         Error::new(
             exit::COULD_NOT_RETRIEVE_KEY,
             format!("failed to get the data key required to decrypt this file: {e}"),
@@ -185,7 +196,7 @@ fn open_impl(
     keep_stash: bool,
 ) -> Result<Opened, Error> {
     let meta = metadata_of(&loaded)?;
-    let key = recover_key(&meta, ctx, &opts.order)?;
+    let (key, unwrapped_by) = recover_key_with_source(&meta, ctx, &opts.order)?;
     let mut warnings = Vec::new();
     // The record is computed over the encrypted text, so before decryption; it is judged
     // after the MAC, so that a change the MAC sees gets sops's exit code (51), and exit 53
@@ -233,6 +244,7 @@ fn open_impl(
         stash,
         warnings,
         integrity: status,
+        unwrapped_by,
     })
 }
 

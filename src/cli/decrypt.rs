@@ -52,7 +52,11 @@ struct Plan<'a> {
 impl Plan<'_> {
     /// Decrypts one file to its output bytes and output format.
     fn one(&self, file: &str) -> Result<(Output, Format), Error> {
-        self.one_keep(file).map(|(out, fmt, _)| (out, fmt))
+        let r = self.one_keep(file).map(|(out, fmt, _)| (out, fmt));
+        if let Err(e) = &r {
+            cli::audit::done("decrypt", file, e.code);
+        }
+        r
     }
 
     /// [`Plan::one`], also handing back the decrypted tree, so that a process about to
@@ -83,6 +87,11 @@ impl Plan<'_> {
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
         let out = render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?;
+        // Before anything is released: a required audit sink that fails stops it here.
+        if let Err(e) = cli::audit::record("decrypt", file, &opened.unwrapped_by) {
+            crate::secbuf::discard(out);
+            return Err(e);
+        }
         let ops::Opened { doc, .. } = opened;
         Ok((out, out_fmt, doc))
     }
@@ -117,6 +126,10 @@ fn render(
 
 /// Runs `decrypt`.
 pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
+    let paths: Vec<String> = a.extract.iter().cloned().collect();
+    for f in &a.files {
+        cli::audit::expect("decrypt", f, &paths)?;
+    }
     for f in &a.files {
         a.io.check(f)?;
     }

@@ -184,6 +184,7 @@ fn interrupted(sig: i32, name: &str) -> i32 {
 /// Runs `edit`.
 pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let name = a.file.as_str();
+    cli::audit::expect("edit", name, &[])?;
     let target = Path::new(name);
     let base = target.file_name().unwrap_or(OsStr::new(""));
     let work_tree = editor::work_tree_of(target).ok_or_else(|| {
@@ -213,6 +214,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
     let dest = cli::output(cli, target)?;
     let ctx = KeyContext::from_env();
+    let mut keys = Vec::new();
     let (format, doc, origin, policy) = if exists {
         let input = crate::io::read_input(name)?;
         let format = cli::input_format(a.input_type.as_deref(), name, Some(&input))?;
@@ -237,6 +239,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         for w in &opened.warnings {
             cli::warn(&format!("{name}: {w}"));
         }
+        keys.clone_from(&opened.unwrapped_by);
         let mut meta = opened.meta;
         raise_version(&mut meta)?;
         let policy = cli::load_policy(cli.config.as_deref()).ok().flatten();
@@ -272,6 +275,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         )
     })?;
     drop(doc);
+    cli::audit::record("edit", name, &keys)?;
 
     let signals = Signals::install()?;
     let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));

@@ -94,14 +94,17 @@ pub struct ExecEnvArgs {
 
 /// Runs `exec-env`.
 pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
+    cli::audit::expect("exec-env", &a.file, &[])?;
     let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
     let (_, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let vars = exec::env_from_document(&opened.doc)?;
+    let keys = opened.unwrapped_by.clone();
     drop(opened);
     exec::guard::check_names(vars.iter().map(|v| v.name.as_str()), &a.allow_env)?;
     let mut cmd = spec.command()?;
     exec::apply_env(&mut cmd, &vars, a.pristine);
     drop(vars);
+    cli::audit::record("exec-env", &a.file, &keys)?;
     if a.same_process {
         return Err(exec::exec_replace(cmd, spec.program()));
     }

@@ -49,6 +49,7 @@ pub struct ExecFileArgs {
 
 /// Runs `exec-file`.
 pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
+    cli::audit::expect("exec-file", &a.file, &[])?;
     let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
     let (in_fmt, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let out_fmt = match a.output_type.as_deref() {
@@ -70,7 +71,9 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
                 format!("cannot write the decrypted file as {}: {e}", out_fmt.name()),
             )
         })?;
+    let keys = opened.unwrapped_by.clone();
     drop(opened);
+    cli::audit::record("exec-file", &a.file, &keys)?;
     if !spec.has_placeholder() {
         cli::warn("the command contains no {}, so it is not given the decrypted file's path");
     }

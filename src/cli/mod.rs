@@ -18,6 +18,7 @@ use crate::policy::Policy;
 
 mod access;
 mod argocd;
+pub mod audit;
 mod check;
 mod decrypt;
 mod edit;
@@ -331,6 +332,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::History(a) => history::run(&cli, a),
         Command::Keygen(a) => keygen::run(&cli, a),
     };
+    audit::finish(&result);
     match result {
         Ok(code) => code,
         Err(e) => {

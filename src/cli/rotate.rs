@@ -98,6 +98,7 @@ pub struct RotateArgs {
 
 /// Runs `rotate`. Nothing is written unless every step succeeded.
 pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
+    cli::audit::expect("rotate", &a.file, &[])?;
     a.io.check(&a.file)?;
     let changes = a.keys.changes()?;
     let name = a.io.name(&a.file);
@@ -127,6 +128,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     }
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
+    cli::audit::record("rotate", &a.file, &opened.unwrapped_by)?;
     cli::write_to(dest.as_ref(), &out)?;
     if dest.is_some() {
         inplace::signature_dropped(name, signed);

@@ -83,6 +83,7 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// Runs `set`.
 pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
+    crate::cli::audit::expect("set", &a.file, std::slice::from_ref(&a.path))?;
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
@@ -108,6 +109,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     };
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
+    crate::cli::audit::record("set", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
     inplace::signature_dropped(&a.file, signed);
     Ok(0)

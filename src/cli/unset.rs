@@ -33,6 +33,7 @@ pub struct UnsetArgs {
 
 /// Runs `unset`.
 pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
+    crate::cli::audit::expect("unset", &a.file, std::slice::from_ref(&a.path))?;
     let path = crate::cli::set::parse_path(&a.path)?;
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
@@ -62,6 +63,7 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     };
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
+    crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
     inplace::signature_dropped(&a.file, signed);
     Ok(0)

@@ -205,6 +205,7 @@ fn update_file(
         None => Vec::new(),
     };
     let signed = crate::signing::present(&meta);
+    let keys: Vec<String>;
     let (doc, map) = if a.rotate {
         let opts = OpenOptions {
             ignore_mac: false,
@@ -213,9 +214,11 @@ fn update_file(
         };
         let mut opened = ops::open(loaded, ctx, &opts)?;
         let map = lifecycle::rekey(&mut opened, &plan.groups, plan.new_threshold, ctx)?;
+        keys = opened.unwrapped_by;
         (opened.doc, map)
     } else {
-        let key = lifecycle::data_key(&meta, ctx, &order)?;
+        let (key, used) = lifecycle::data_key_with_source(&meta, ctx, &order)?;
+        keys = used;
         let mut warnings = Vec::new();
         ops::certify(&loaded.doc, &mut meta, &key, strict, &mut warnings)?;
         for w in &warnings {
@@ -225,6 +228,7 @@ fn update_file(
         (loaded.doc, map)
     };
     let out = inplace::emit(format, &doc, &map, None, Some(policy))?;
+    cli::audit::record("updatekeys", &name, &keys)?;
     dest.write(&out)?;
     inplace::signature_dropped(&name, signed);
     Ok(Outcome::Updated)
@@ -255,7 +259,14 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         };
         for f in files {
             let name = f.display().to_string();
-            match update_file(cli, a, &policy, &f, walked, &ctx) {
+            let r = cli::audit::expect("updatekeys", &name, &[])
+                .and_then(|()| update_file(cli, a, &policy, &f, walked, &ctx));
+            match &r {
+                Err(e) => cli::audit::done("updatekeys", &name, e.code),
+                Ok(Outcome::Skipped(_)) => cli::audit::forget("updatekeys", &name),
+                Ok(_) => cli::audit::done("updatekeys", &name, 0),
+            }
+            match r {
                 Ok(Outcome::Updated) => inplace::note(&format!("{name}: keys updated")),
                 Ok(Outcome::UpToDate) => inplace::note(&format!("{name}: already up to date")),
                 Ok(Outcome::Skipped(why)) => inplace::note(&format!("{name}: skipped ({why})")),

@@ -94,6 +94,18 @@ pub fn recover(
     order: &[KeyKind],
     ctx: &KeyContext,
 ) -> Result<DataKey, RecoverError> {
+    recover_with_keys(groups, threshold, order, ctx).map(|(key, _)| key)
+}
+
+/// [`recover`], also naming the master key that unwrapped each part used (`kind id`, in
+/// group order), for the audit trail.
+pub fn recover_with_keys(
+    groups: &[Vec<StoredKey>],
+    threshold: usize,
+    order: &[KeyKind],
+    ctx: &KeyContext,
+) -> Result<(DataKey, Vec<String>), RecoverError> {
+    let mut used = Vec::new();
     let needed = if groups.len() <= 1 {
         1
     } else {
@@ -109,6 +121,7 @@ pub fn recover(
             match stored.key.unwrap(&stored.enc, ctx) {
                 Ok(part) => {
                     parts.push(part);
+                    used.push(format!("{} {}", stored.key.kind().field(), stored.key.id()));
                     break;
                 }
                 Err(error) => attempts.push(KeyAttempt {
@@ -136,13 +149,14 @@ pub fn recover(
         let refs: Vec<&[u8]> = parts.iter().map(|p| p.as_slice()).collect();
         shamir::combine(&refs).map_err(|e| fail(Some(e.to_string()), Vec::new(), parts.len()))?
     };
-    DataKey::from_slice(&key_bytes).ok_or_else(|| {
+    let key = DataKey::from_slice(&key_bytes).ok_or_else(|| {
         fail(
             Some("the unwrapped data key is not 32 bytes long".to_owned()),
             Vec::new(),
             parts.len(),
         )
-    })
+    })?;
+    Ok((key, used))
 }
 
 /// A key that could not wrap the data key.

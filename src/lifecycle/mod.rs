@@ -302,3 +302,12 @@ pub fn capped_threshold(stored: usize, groups: usize) -> usize {
 pub fn data_key(meta: &Metadata, ctx: &KeyContext, order: &[KeyKind]) -> Result<DataKey, Error> {
     ops::recover_key(meta, ctx, order)
 }
+
+/// [`data_key`], also naming the master key(s) that unwrapped it (for the audit trail).
+pub fn data_key_with_source(
+    meta: &Metadata,
+    ctx: &KeyContext,
+    order: &[KeyKind],
+) -> Result<(DataKey, Vec<String>), Error> {
+    ops::recover_key_with_source(meta, ctx, order)
+}
