@@ -610,3 +610,66 @@ fn the_postgres_client_speaks_every_supported_authentication() {
         assert!(!e.to_string().contains(pw), "{e}");
     }
 }
+
+#[test]
+fn revoke_records_one_event_per_rotated_file() {
+    let base = tempfile::tempdir().expect("tmp");
+    let jsonl = base.path().join("a.jsonl");
+    let config = format!(
+        "backends:\n  file:\n    - path: {}\n      required: true\n",
+        jsonl.display()
+    );
+    let (env, vars) = Env::new(&config);
+    // A second recipient to revoke, made with leafseal keygen.
+    let other = ok(&run_in(
+        &vars,
+        env.work.path(),
+        &[
+            "keygen",
+            "-o",
+            &base.path().join("other.txt").display().to_string(),
+        ],
+    ))
+    .clone();
+    let out = String::from_utf8_lossy(&other.stdout).into_owned();
+    let recipient = out
+        .split_whitespace()
+        .find(|w| w.starts_with("age1"))
+        .expect("recipient printed")
+        .to_owned();
+    std::fs::write(
+        env.path(".sops.yaml"),
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT},{recipient}\n"),
+    )
+    .expect("policy");
+    std::fs::write(
+        env.path("plain.yaml"),
+        format!("api: {}\ndb_password: {}\n", SECRETS[0], SECRETS[1]),
+    )
+    .expect("plain");
+    ok(&run_in(
+        &vars,
+        env.work.path(),
+        &["encrypt", "--output", "s.yaml", "plain.yaml"],
+    ));
+    std::fs::remove_file(env.path("plain.yaml")).expect("rm");
+    ok(&run_in(
+        &vars,
+        env.work.path(),
+        &["revoke", &recipient, "."],
+    ));
+    let lines = std::fs::read_to_string(&jsonl).expect("jsonl");
+    assert_no_secret("revoke events", &lines);
+    let events: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let revokes: Vec<_> = events.iter().filter(|e| e["action"] == "revoke").collect();
+    assert_eq!(revokes.len(), 1, "{lines}");
+    assert!(
+        revokes[0]["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("s.yaml")),
+        "{lines}"
+    );
+}

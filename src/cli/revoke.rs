@@ -248,6 +248,7 @@ fn revoke_file(
     ctx: &KeyContext,
 ) -> Result<(), Error> {
     let name = path.to_string_lossy().into_owned();
+    cli::audit::expect("revoke", &name, &[])?;
     let dest = cli::update(cli, path)?;
     let target = inplace::read_target(&name, None)?;
     let mut opened =
@@ -262,6 +263,7 @@ fn revoke_file(
     let meta = lifecycle::rekey(&mut opened, &groups, threshold, ctx)?;
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
+    cli::audit::record("revoke", &name, &opened.unwrapped_by)?;
     dest.write(&out)?;
     inplace::signature_dropped(&name, signed);
     Ok(())
