@@ -504,6 +504,28 @@ fn a_policy_above_the_git_work_tree_is_used_with_a_notice() {
         "{err}"
     );
     assert_eq!(err.matches("outside the git work tree").count(), 1, "{err}");
+    // The git merge driver, which reads the policy for its output settings, too.
+    for side in ["base.yaml", "ours.yaml", "theirs.yaml"] {
+        std::fs::write(repo.join(side), &out.stdout).expect("write");
+    }
+    let out = run_in(
+        &vars,
+        &repo,
+        &[
+            "git",
+            "merge-driver",
+            "base.yaml",
+            "ours.yaml",
+            "theirs.yaml",
+            "s.yaml",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("outside the git work tree"),
+        "{}",
+        stderr(&out)
+    );
     // Chosen explicitly: no notice.
     let out = run_in(
         &vars,

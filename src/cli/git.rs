@@ -15,7 +15,6 @@ use crate::format::EmitOptions;
 use crate::git;
 use crate::git::merge::Outcome;
 use crate::keys::KeyContext;
-use crate::policy;
 use crate::policy::Policy;
 
 /// Arguments of `git`.
@@ -152,11 +151,12 @@ fn textconv(a: &TextconvArgs) -> i32 {
     0
 }
 
-/// The policy, if one is found and valid, without printing its warnings.
+/// The policy, if one is found and valid, without printing its warnings (but with the
+/// notice for a policy found outside the git work tree, as every command gives).
 fn quiet_policy(explicit: Option<&Path>) -> Option<Policy> {
     let path = match explicit {
         Some(p) => p.to_owned(),
-        None => policy::find(&std::env::current_dir().ok()?)?,
+        None => cli::found_policy()?,
     };
     Policy::load(&path).ok()
 }
