@@ -27,7 +27,6 @@ use crate::editor::command::EditorExit;
 use crate::error::Error;
 use crate::error::exit;
 use crate::format::Format;
-use crate::keys::KeyContext;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
@@ -209,7 +208,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             ));
         }
     };
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let (format, doc, origin, policy) = if exists {
         let input = crate::io::read_input(name)?;
         let format = cli::input_format(a.input_type.as_deref(), name, Some(&input))?;

@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::exec;
 use crate::exec::CommandSpec;
 use crate::format::Format;
-use crate::keys::KeyContext;
 use crate::ops;
 use crate::ops::OpenOptions;
 use crate::ops::Opened;
@@ -41,7 +40,7 @@ pub(super) fn open_file(file: &str, a: &ExecDecryptArgs) -> Result<(Format, Open
     let loaded = fmt.store().load(&input).map_err(ops::read_error)?;
     let opened = ops::open_for_reading(
         loaded,
-        &KeyContext::from_env(),
+        &crate::cli::key_context(),
         &OpenOptions {
             ignore_mac: a.ignore_mac,
             order,

@@ -11,7 +11,6 @@ use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys::KeyContext;
 use crate::lifecycle;
 use crate::ops;
 use crate::treepath;
@@ -86,7 +85,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut opened = ops::open(target.loaded, &ctx, &a.open.options()?)?;
     for w in &opened.warnings {
         crate::cli::warn(w);

@@ -9,7 +9,6 @@ use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys::KeyContext;
 use crate::lifecycle;
 use crate::ops;
 use crate::treepath;
@@ -35,7 +34,7 @@ pub struct UnsetArgs {
 pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let path = crate::cli::set::parse_path(&a.path)?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut opened = ops::open(target.loaded, &ctx, &a.open.options()?)?;
     for w in &opened.warnings {
         crate::cli::warn(w);

@@ -161,6 +161,9 @@ pub struct StoredKey {
 /// The environment, credentials and caches key sources work with.
 pub struct KeyContext {
     vars: HashMap<String, String>,
+    /// Names of variables skipped because their name or value is not valid UTF-8
+    /// (lossily decoded, for warnings).
+    not_utf8: Vec<String>,
     cache: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -172,16 +175,46 @@ impl fmt::Debug for KeyContext {
 
 impl KeyContext {
     /// A context over the process environment.
+    ///
+    /// Variables whose name or value is not valid UTF-8 (common on CI runners) are left
+    /// out, never a reason to fail; [`KeyContext::not_utf8_vars`] names them.
     pub fn from_env() -> Self {
-        Self::with_vars(std::env::vars().collect())
+        Self::from_os_vars(std::env::vars_os())
+    }
+
+    /// A context over the given variables, skipping those that are not valid UTF-8.
+    pub fn from_os_vars(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Self {
+        let mut map = HashMap::new();
+        let mut not_utf8 = Vec::new();
+        for (k, v) in vars {
+            match (k.into_string(), v.into_string()) {
+                (Ok(k), Ok(v)) => {
+                    map.insert(k, v);
+                }
+                (Ok(k), Err(_)) => not_utf8.push(k),
+                (Err(k), _) => not_utf8.push(k.to_string_lossy().into_owned()),
+            }
+        }
+        let mut ctx = Self::with_vars(map);
+        ctx.not_utf8 = not_utf8;
+        ctx
     }
 
     /// A context over the given variables only (tests).
     pub fn with_vars(vars: HashMap<String, String>) -> Self {
         KeyContext {
             vars,
+            not_utf8: Vec::new(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The names of the environment variables left out because their name or value is
+    /// not valid UTF-8 (names lossily decoded).
+    pub fn not_utf8_vars(&self) -> &[String] {
+        &self.not_utf8
     }
 
     /// An environment variable (empty values count as unset).

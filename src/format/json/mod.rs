@@ -16,6 +16,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 
 pub mod emit;
+mod number;
 pub mod parse;
 mod parse_par;
 

@@ -14,7 +14,10 @@ use zeroize::Zeroize;
 use super::resolve::ResolveError;
 use super::resolve::Style;
 use super::resolve::resolve;
+use crate::format::ALIAS_NODES_PER_INPUT_BYTE;
 use crate::format::FormatError;
+use crate::format::MAX_ALIAS_NODES;
+use crate::format::MAX_DEPTH;
 use crate::tree::Comment;
 use crate::tree::Item;
 use crate::tree::Map;
@@ -23,10 +26,11 @@ use crate::tree::Text;
 use crate::tree::Value;
 
 const FMT: &str = "yaml";
-/// Cap on nodes created by alias expansion (alias-bomb guard).
-const MAX_ALIAS_NODES: usize = 4_000_000;
-/// Cap on string bytes created by alias expansion.
-const MAX_ALIAS_BYTES: usize = 256 << 20;
+/// Cap on string bytes copied by anchors and aliases, beyond
+/// [`ALIAS_BYTES_PER_INPUT_BYTE`] per input byte.
+const MAX_ALIAS_BYTES: usize = 1 << 20;
+/// String bytes each input byte allows anchors and aliases to copy.
+const ALIAS_BYTES_PER_INPUT_BYTE: usize = 16;
 /// Maps with at most this many items are checked for duplicate keys by a linear scan.
 const LINEAR_DUP_SCAN: usize = 24;
 
@@ -70,6 +74,13 @@ pub(crate) enum Ev<'a> {
 
 pub(crate) fn err_at(msg: impl Into<String>, sp: &Sp) -> FormatError {
     FormatError::at(FMT, msg, sp.line, sp.col + 1)
+}
+
+fn too_deep(sp: &Sp) -> FormatError {
+    err_at(
+        format!("nesting too deep (more than {MAX_DEPTH} levels of mappings and sequences)"),
+        sp,
+    )
 }
 
 /// A comment waiting for its place.
@@ -160,9 +171,10 @@ pub(crate) struct Builder {
     docs: Vec<Map>,
     stack: Vec<Frame>,
     pending: Vec<Pending>,
-    anchors: HashMap<usize, (Value, usize, usize)>,
-    alias_nodes: usize,
-    alias_bytes: usize,
+    anchors: HashMap<usize, Anchored>,
+    /// Nodes and string bytes anchors and aliases may still copy (alias-bomb guard).
+    alias_nodes_left: usize,
+    alias_bytes_left: usize,
     last: Option<LastNode>,
     in_doc: bool,
     doc_root_done: bool,
@@ -172,25 +184,40 @@ pub(crate) struct Builder {
     first_line: usize,
 }
 
-fn value_size(v: &Value) -> (usize, usize) {
-    match v {
-        Value::Map(m) => m.0.iter().fold((1, 0), |(n, b), i| match i {
-            Item::Entry(k, v) => {
-                let (n2, b2) = value_size(v);
-                (n + n2 + 1, b + b2 + k.len())
+/// An anchored node: its copy and what copying it costs.
+struct Anchored {
+    value: Value,
+    /// Tree nodes in it.
+    nodes: usize,
+    /// String bytes in it (keys, strings, comments).
+    bytes: usize,
+    /// Levels of maps and lists in it (0 for a scalar).
+    height: usize,
+}
+
+impl Anchored {
+    /// Measures `v` (whose height is at most [`MAX_DEPTH`], so the recursion is bounded):
+    /// nodes, string bytes, height.
+    fn measure(value: &Value) -> (usize, usize, usize) {
+        fn size(v: &Value) -> (usize, usize, usize) {
+            let add = |(n, b, h): (usize, usize, usize), (n2, b2, h2): (usize, usize, usize)| {
+                (n.saturating_add(n2), b.saturating_add(b2), h.max(h2 + 1))
+            };
+            match v {
+                Value::Map(m) => m.0.iter().fold((1, 0, 1), |acc, i| match i {
+                    Item::Entry(k, v) => add(add(acc, size(v)), (1, k.len(), 0)),
+                    Item::Comment(c) => add(acc, (1, c.text.len(), 0)),
+                }),
+                Value::Seq(s) => s.iter().fold((1, 0, 1), |acc, i| match i {
+                    SeqItem::Value(v) => add(acc, size(v)),
+                    SeqItem::Comment(c) => add(acc, (1, c.text.len(), 0)),
+                }),
+                Value::Str(s) => (1, s.len(), 0),
+                Value::Bytes(s) => (1, s.len(), 0),
+                _ => (1, 0, 0),
             }
-            Item::Comment(c) => (n + 1, b + c.text.len()),
-        }),
-        Value::Seq(s) => s.iter().fold((1, 0), |(n, b), i| match i {
-            SeqItem::Value(v) => {
-                let (n2, b2) = value_size(v);
-                (n + n2, b + b2)
-            }
-            SeqItem::Comment(c) => (n + 1, b + c.text.len()),
-        }),
-        Value::Str(s) => (1, s.len()),
-        Value::Bytes(s) => (1, s.len()),
-        _ => (1, 0),
+        }
+        size(value)
     }
 }
 
@@ -215,14 +242,17 @@ fn resolve_text(text: Cow<'_, str>, kind: Kind, tag: Option<&str>) -> Result<Val
 }
 
 impl Builder {
-    pub(crate) fn new() -> Self {
+    /// A builder for an input of `input_len` bytes (which sets the alias budget).
+    pub(crate) fn new(input_len: usize) -> Self {
         Builder {
             docs: Vec::new(),
             stack: Vec::new(),
             pending: Vec::new(),
             anchors: HashMap::new(),
-            alias_nodes: 0,
-            alias_bytes: 0,
+            alias_nodes_left: MAX_ALIAS_NODES
+                .saturating_add(input_len.saturating_mul(ALIAS_NODES_PER_INPUT_BYTE)),
+            alias_bytes_left: MAX_ALIAS_BYTES
+                .saturating_add(input_len.saturating_mul(ALIAS_BYTES_PER_INPUT_BYTE)),
             last: None,
             in_doc: false,
             doc_root_done: false,
@@ -295,26 +325,29 @@ impl Builder {
                     }
                 })?;
                 if anchor != 0 {
-                    let (n, b) = value_size(&v);
-                    self.anchors.insert(anchor, (v.clone(), n, b));
+                    self.anchor(anchor, &v, sp)?;
                 }
                 self.node(v, sp, true)
             }
             Ev::Alias(id) => {
-                let Some((v, n, b)) = self.anchors.get(&id) else {
+                let Some(a) = self.anchors.get(&id) else {
                     return Err(err_at("alias refers to an unfinished or unknown node", sp));
                 };
-                self.alias_nodes = self.alias_nodes.saturating_add(*n);
-                self.alias_bytes = self.alias_bytes.saturating_add(*b);
-                if self.alias_nodes > MAX_ALIAS_NODES || self.alias_bytes > MAX_ALIAS_BYTES {
-                    return Err(err_at("alias expansion is too large", sp));
+                if self.stack.len().saturating_add(a.height) > MAX_DEPTH {
+                    return Err(too_deep(sp));
                 }
-                let v = v.clone();
+                let (n, b) = (a.nodes, a.bytes);
+                self.spend(n, b, sp)?;
+                let v = self.anchors.get(&id).map(|a| a.value.clone());
+                let v = v.unwrap_or(Value::Null);
                 self.first_line = sp.line;
                 self.node(v, sp, true)
             }
             Ev::UnknownAlias => Err(err_at("alias refers to an unknown anchor", sp)),
             Ev::MapStart(anchor) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(sp));
+                }
                 self.start_node(sp)?;
                 let seen = (self.docs.is_empty()).then(Seen::default);
                 self.stack.push(Frame::Map {
@@ -327,6 +360,9 @@ impl Builder {
                 Ok(())
             }
             Ev::SeqStart(anchor) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(sp));
+                }
                 self.start_node(sp)?;
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
@@ -368,10 +404,42 @@ impl Builder {
             }
         };
         if anchor != 0 {
-            let (n, b) = value_size(&v);
-            self.anchors.insert(anchor, (v.clone(), n, b));
+            self.anchor(anchor, &v, sp)?;
         }
         self.node(v, sp, false)
+    }
+
+    /// Takes `nodes` and `bytes` from the alias budget, or fails before anything is copied.
+    fn spend(&mut self, nodes: usize, bytes: usize, sp: &Sp) -> Result<(), FormatError> {
+        match (
+            self.alias_nodes_left.checked_sub(nodes),
+            self.alias_bytes_left.checked_sub(bytes),
+        ) {
+            (Some(n), Some(b)) => {
+                self.alias_nodes_left = n;
+                self.alias_bytes_left = b;
+                Ok(())
+            }
+            _ => Err(err_at(
+                "alias expansion is too large: anchors and aliases would copy more nodes than \
+                 the document's size allows (an alias bomb?)",
+                sp,
+            )),
+        }
+    }
+
+    /// Records an anchored node (its copy is paid from the alias budget).
+    fn anchor(&mut self, id: usize, v: &Value, sp: &Sp) -> Result<(), FormatError> {
+        let (nodes, bytes, height) = Anchored::measure(v);
+        self.spend(nodes, bytes, sp)?;
+        let a = Anchored {
+            value: v.clone(),
+            nodes,
+            bytes,
+            height,
+        };
+        self.anchors.insert(id, a);
+        Ok(())
     }
 
     fn flush_pending(&mut self) {
