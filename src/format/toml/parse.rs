@@ -62,6 +62,17 @@ pub(super) fn parse_document(input: &[u8]) -> Result<DocumentMut, FormatError> {
         FormatError::at(FORMAT, "the file is not valid UTF-8", l, c)
     })?;
     text.parse::<DocumentMut>().map_err(|e| match e.span() {
+        _ if e.message().contains("recursion limit") || e.message().contains("max recursion depth") => {
+            const DEEP: &str = "invalid TOML: nesting too deep (a key, table header, array or \
+                                inline table with 80 or more levels)";
+            match e.span().map(|s| s.start).or_else(|| deep_key(text)) {
+                Some(at) => {
+                    let (l, c) = line_col(input, at);
+                    FormatError::at(FORMAT, DEEP, l, c)
+                }
+                None => FormatError::new(FORMAT, DEEP),
+            }
+        }
         Some(span) => {
             let (l, c) = line_col(input, span.start);
             let bom = input
@@ -76,6 +87,41 @@ pub(super) fn parse_document(input: &[u8]) -> Result<DocumentMut, FormatError> {
         }
         None => FormatError::new(FORMAT, "invalid TOML"),
     })
+}
+
+/// The offset of the first line whose key or table header has 80 or more dotted parts
+/// (where toml_edit stops without saying where). Dots inside quotes do not count.
+fn deep_key(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let mut dots = 0usize;
+        let mut quote: Option<char> = None;
+        let mut escaped = false;
+        for c in line.chars() {
+            match quote {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q == '"' {
+                        escaped = true;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    '"' | '\'' => quote = Some(c),
+                    '.' => dots += 1,
+                    '=' | ']' | '#' => break,
+                    _ => {}
+                },
+            }
+        }
+        if dots >= 79 {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Loads a TOML file: the data tree plus the `sops` table, if any.
