@@ -270,7 +270,7 @@ fn alias_bomb_is_refused_before_it_grows() {
     t.write("bomb.yaml", bomb.as_bytes());
     let start = Instant::now();
     let o = t.run(&["decrypt", "bomb.enc.yaml"]);
-    assert_refused(&o, 2, &["alias expansion is too large", "(line 4, column"]);
+    assert_refused(&o, 2, &["alias expansion is too large", "(line "]);
     let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "bomb.yaml"]);
     assert_refused(&o, 2, &["alias expansion is too large"]);
     assert!(start.elapsed() < Duration::from_secs(20));
@@ -385,4 +385,24 @@ fn deep_toml_is_refused_with_its_place() {
         let o = t.run(&["encrypt", "--input-type", "toml", "--age", AGE_RECIPIENT, "deep.toml"]);
         assert_refused(&o, 2, &["nesting too deep", place]);
     }
+}
+
+#[test]
+fn yaml_and_toml_numbers_that_would_change_are_refused_with_the_path() {
+    let t = T::new();
+    for (doc, what, path) in [
+        ("x:\n  - 1\n  - a: 123456789012345678901234567890\n", "does not fit in 64 bits", r#"["x"][1]["a"]"#),
+        ("b: 1e-400\n", "too small", r#"["b"]"#),
+        ("c: 0.30000000000000000001\n", "more digits", r#"["c"]"#),
+    ] {
+        t.write("n.yaml", doc.as_bytes());
+        let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "n.yaml"]);
+        assert_refused(&o, 2, &[what, path]);
+    }
+    t.write("n.toml", b"a = 1.5\n[t]\nx = [1, 1e-400]\n");
+    let o = t.run(&["encrypt", "--input-type", "toml", "--age", AGE_RECIPIENT, "n.toml"]);
+    assert_refused(&o, 2, &["cannot be kept exactly", r#"["t"]["x"][1]"#]);
+    // Exact values are kept, with the usual spellings.
+    t.write("ok.yaml", b"a: 0.1\nb: 1e-300\nc: 1_000\nd: .5\ne: .inf\nf: 0x1F\n");
+    assert_ok(&t.run(&["encrypt", "--age", AGE_RECIPIENT, "ok.yaml"]));
 }

@@ -424,7 +424,7 @@ fn policy(input: &[u8]) -> bool {
                 let _ = p.rule_for(Path::new(f));
                 let _ = p.match_path(Path::new(f));
             }
-            let _ = p.indent_for(Format::Yaml);
+            let _ = p.stores.indent_for(Format::Yaml);
             true
         }
         Err(e) => {

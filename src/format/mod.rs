@@ -37,6 +37,7 @@ pub mod dotenv;
 pub mod flatten;
 pub mod ini;
 pub mod json;
+pub(crate) mod number;
 pub mod toml;
 pub mod yaml;
 

@@ -11,29 +11,8 @@ use crate::tree::Value;
 
 use super::parse::Frame;
 
-/// Why a number cannot be kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Inexact {
-    /// An integer outside the signed 64-bit range.
-    BigInt,
-    /// Beyond the range of a 64-bit float.
-    Overflow,
-    /// Nonzero but closer to zero than any 64-bit float.
-    Underflow,
-    /// More precision than a 64-bit float holds.
-    Precision,
-}
-
-impl Inexact {
-    pub(super) fn describe(self) -> &'static str {
-        match self {
-            Inexact::BigInt => "an integer that does not fit in 64 bits",
-            Inexact::Overflow => "a number too large for a 64-bit float",
-            Inexact::Underflow => "a nonzero number too small for a 64-bit float",
-            Inexact::Precision => "a number with more digits than a 64-bit float keeps",
-        }
-    }
-}
+pub(super) use crate::format::number::Inexact;
+use crate::format::number::check_float;
 
 /// The value of a syntactically valid JSON number `text`, or why it cannot be kept.
 pub(super) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact> {
@@ -41,51 +20,8 @@ pub(super) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact>
         return Ok(Value::Int(n));
     }
     let f = text.parse::<f64>().map_err(|_| Inexact::Overflow)?;
-    if !f.is_finite() {
-        return Err(Inexact::Overflow);
-    }
-    let want = decimal(text);
-    if want.0.is_empty() {
-        // A zero, written in any way: exact (sign kept by the float).
-        return Ok(Value::Float(f));
-    }
-    if f == 0.0 {
-        return Err(Inexact::Underflow);
-    }
-    if decimal(&format!("{:e}", f)) != want {
-        return Err(if integral {
-            Inexact::BigInt
-        } else {
-            Inexact::Precision
-        });
-    }
+    check_float(text, f, integral)?;
     Ok(Value::Float(f))
-}
-
-/// A decimal number's significant digits (no leading or trailing zeros) and the power of
-/// ten of its last digit; the sign is ignored. Accepts JSON numbers and Rust's `{:e}`.
-fn decimal(text: &str) -> (Vec<u8>, i64) {
-    let t = text.trim_start_matches('-');
-    let (mant, exp) = match t.find(['e', 'E']) {
-        Some(i) => (t.get(..i).unwrap_or(""), t.get(i + 1..).unwrap_or("0")),
-        None => (t, "0"),
-    };
-    // Exponents that do not fit an i64 saturate (the float parse has already failed or
-    // given zero/infinity for them).
-    let mut exp: i64 = exp
-        .trim_start_matches('+')
-        .parse()
-        .unwrap_or(if exp.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 });
-    let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
-    exp = exp.saturating_sub(frac.len() as i64);
-    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    let lead = digits.iter().take_while(|&&d| d == b'0').count();
-    digits.drain(..lead);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-        exp = exp.saturating_add(1);
-    }
-    (digits, exp)
 }
 
 /// The path of the value being read, as `["key"][0]` (the form `--extract` takes).

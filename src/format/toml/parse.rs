@@ -156,18 +156,35 @@ fn too_deep() -> FormatError {
     FormatError::new(FORMAT, TOO_DEEP)
 }
 
-/// Adds one path component (`["key"]` or `[0]`) in front of a depth error's path.
+/// The message of a number the tree cannot hold exactly, up to the path.
+const INEXACT: &str = "a number that cannot be kept exactly (too large, too small or with \
+                       more digits than a 64-bit float keeps; write it as a string) at ";
+
+/// Adds one path component (`["key"]` or `[0]`) in front of the path of an error that
+/// names one (nesting too deep, an inexact number).
 fn within(e: FormatError, key: Option<&str>, index: usize) -> FormatError {
-    match e.message.strip_prefix(TOO_DEEP) {
-        Some(rest) => {
+    for prefix in [TOO_DEEP, INEXACT] {
+        if let Some(rest) = e.message.strip_prefix(prefix) {
             let comp = match key {
                 Some(k) => format!("[{k:?}]"),
                 None => format!("[{index}]"),
             };
-            FormatError::new(FORMAT, format!("{TOO_DEEP}{comp}{rest}"))
+            return FormatError::new(FORMAT, format!("{prefix}{comp}{rest}"));
         }
-        None => e,
     }
+    e
+}
+
+/// A float, unless its text says a value the `f64` does not hold (`1e-400`).
+fn float(f: &toml_edit::Formatted<f64>) -> Result<Value, FormatError> {
+    let v = *f.value();
+    if let Some(raw) = f.as_repr().and_then(|r| r.as_raw().as_str()) {
+        let plain: String = raw.chars().filter(|&c| c != '_').collect();
+        if crate::format::number::check_float(&plain, v, false).is_err() {
+            return Err(FormatError::new(FORMAT, INEXACT));
+        }
+    }
+    Ok(Value::Float(v))
 }
 
 /// Splits the comments out of a decor string (whitespace, newlines and `#` comments).
@@ -281,7 +298,7 @@ fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
     Ok(match v {
         TValue::String(s) => Value::Str(Text::from(s.value().as_str())),
         TValue::Integer(i) => Value::Int(*i.value()),
-        TValue::Float(f) => Value::Float(*f.value()),
+        TValue::Float(f) => float(f)?,
         TValue::Boolean(b) => Value::Bool(*b.value()),
         TValue::Datetime(d) => {
             let raw = d.as_repr().and_then(|r| r.as_raw().as_str());

@@ -323,6 +323,14 @@ impl Builder {
                     ResolveError::BadTagged(t) => {
                         err_at(format!("scalar cannot be read as !!{t}"), sp)
                     }
+                    ResolveError::Inexact(why) => err_at(
+                        format!(
+                            "{} at {} cannot be kept exactly; quote it to keep it as text",
+                            why.describe(),
+                            self.path()
+                        ),
+                        sp,
+                    ),
                 })?;
                 if anchor != 0 {
                     self.anchor(anchor, &v, sp)?;
@@ -407,6 +415,25 @@ impl Builder {
             self.anchor(anchor, &v, sp)?;
         }
         self.node(v, sp, false)
+    }
+
+    /// The path of the node being read, as `["key"][0]`.
+    fn path(&self) -> String {
+        let mut out = String::new();
+        for f in &self.stack {
+            match f {
+                Frame::Map { key: Some(k), .. } => out.push_str(&format!("[{k:?}]")),
+                Frame::Map { key: None, .. } => {}
+                Frame::Seq { items, .. } => {
+                    let n = items
+                        .iter()
+                        .filter(|i| matches!(i, SeqItem::Value(_)))
+                        .count();
+                    out.push_str(&format!("[{n}]"));
+                }
+            }
+        }
+        out
     }
 
     /// Takes `nodes` and `bytes` from the alias budget, or fails before anything is copied.
