@@ -406,3 +406,23 @@ fn yaml_and_toml_numbers_that_would_change_are_refused_with_the_path() {
     t.write("ok.yaml", b"a: 0.1\nb: 1e-300\nc: 1_000\nd: .5\ne: .inf\nf: 0x1F\n");
     assert_ok(&t.run(&["encrypt", "--age", AGE_RECIPIENT, "ok.yaml"]));
 }
+
+#[test]
+fn set_refuses_a_path_that_would_nest_beyond_the_limit() {
+    let t = T::new();
+    let enc = t.encrypted_yaml("s.yaml");
+    // 20,000 steps overflowed the stack; 300 wrote a file that could not be read back.
+    for n in [300, 20_000] {
+        let path = "[\"a\"]".repeat(n);
+        let o = t.run(&["set", "s.yaml", &path, "\"x\""]);
+        assert_refused(&o, 7, &["deeper than 256 levels"]);
+        assert_eq!(std::fs::read(t.path("s.yaml")).expect("read"), enc);
+    }
+    // Path and value count together; 256 levels in all is fine and reads back.
+    let path = "[\"a\"]".repeat(250);
+    let o = t.run(&["set", "s.yaml", &path, "[[[[[[[1]]]]]]]"]);
+    assert_refused(&o, 7, &["deeper than 256 levels"]);
+    let o = t.run(&["set", "s.yaml", &path, "[[[[[[1]]]]]]"]);
+    assert_ok(&o);
+    assert_ok(&t.run(&["decrypt", "s.yaml"]));
+}
