@@ -311,7 +311,11 @@ fn json_invalid_utf8_is_refused_with_the_byte_offset() {
     let t = T::new();
     t.write("bad.json", b"{\"a\": \"ok\",\n \"b\": \"x\xffy\"}\n");
     let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "bad.json"]);
-    assert_refused(&o, 2, &["invalid UTF-8", "byte offset 20", "(line 2, column 9)"]);
+    assert_refused(
+        &o,
+        2,
+        &["invalid UTF-8", "byte offset 20", "(line 2, column 9)"],
+    );
 }
 
 #[test]
@@ -332,19 +336,29 @@ fn json_numbers_beyond_64_bits_are_refused_with_the_path() {
         assert!(!stderr(&o).contains(n), "{}", stderr(&o));
     }
     // Exact values are kept.
-    t.write("n.json", b"{\"a\": 9223372036854775807, \"b\": 0.1, \"c\": 1e-300}");
+    t.write(
+        "n.json",
+        b"{\"a\": 9223372036854775807, \"b\": 0.1, \"c\": 1e-300}",
+    );
     assert_ok(&t.run(&["encrypt", "--age", AGE_RECIPIENT, "n.json"]));
 }
 
 #[test]
 fn ini_duplicate_key_is_refused() {
     let t = T::new();
-    t.write("d.ini", b"[db]\npassword = hunter2a\nuser = u\npassword = hunter2b\n");
+    t.write(
+        "d.ini",
+        b"[db]\npassword = hunter2a\nuser = u\npassword = hunter2b\n",
+    );
     let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "d.ini"]);
     assert_refused(
         &o,
         2,
-        &["\"password\" is defined twice in section [db]", "line 2", "(line 4, column 1)"],
+        &[
+            "\"password\" is defined twice in section [db]",
+            "line 2",
+            "(line 4, column 1)",
+        ],
     );
     assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
 }
@@ -356,7 +370,14 @@ fn byte_order_marks_are_named_where_they_are() {
     let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "bom.json"]);
     assert_refused(&o, 2, &["byte-order mark", "(line 1, column 1)"]);
     t.write("bom.toml", b"a = 1\n\xEF\xBB\xBFb = 2\n");
-    let o = t.run(&["encrypt", "--input-type", "toml", "--age", AGE_RECIPIENT, "bom.toml"]);
+    let o = t.run(&[
+        "encrypt",
+        "--input-type",
+        "toml",
+        "--age",
+        AGE_RECIPIENT,
+        "bom.toml",
+    ]);
     assert_refused(&o, 2, &["byte-order mark", "(line 2, column 1)"]);
     t.write("bom2.env", b"A=1\n\xEF\xBB\xBFB=2\n");
     let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "bom2.env"]);
@@ -373,7 +394,10 @@ fn deep_toml_is_refused_with_its_place() {
     let t = T::new();
     let parts = |n: usize| vec!["a"; n].join(".");
     let cases = [
-        (format!("x = 1\n[{}]\nb = 1\n", parts(HUGE)), "(line 2, column 1)"),
+        (
+            format!("x = 1\n[{}]\nb = 1\n", parts(HUGE)),
+            "(line 2, column 1)",
+        ),
         (format!("x = 1\n{} = 1\n", parts(200)), "(line 2, column 1)"),
         (
             format!("x = 1\na = {}{}\n", "[".repeat(HUGE), "]".repeat(HUGE)),
@@ -382,7 +406,14 @@ fn deep_toml_is_refused_with_its_place() {
     ];
     for (doc, place) in cases {
         t.write("deep.toml", doc.as_bytes());
-        let o = t.run(&["encrypt", "--input-type", "toml", "--age", AGE_RECIPIENT, "deep.toml"]);
+        let o = t.run(&[
+            "encrypt",
+            "--input-type",
+            "toml",
+            "--age",
+            AGE_RECIPIENT,
+            "deep.toml",
+        ]);
         assert_refused(&o, 2, &["nesting too deep", place]);
     }
 }
@@ -391,7 +422,11 @@ fn deep_toml_is_refused_with_its_place() {
 fn yaml_and_toml_numbers_that_would_change_are_refused_with_the_path() {
     let t = T::new();
     for (doc, what, path) in [
-        ("x:\n  - 1\n  - a: 123456789012345678901234567890\n", "does not fit in 64 bits", r#"["x"][1]["a"]"#),
+        (
+            "x:\n  - 1\n  - a: 123456789012345678901234567890\n",
+            "does not fit in 64 bits",
+            r#"["x"][1]["a"]"#,
+        ),
         ("b: 1e-400\n", "too small", r#"["b"]"#),
         ("c: 0.30000000000000000001\n", "more digits", r#"["c"]"#),
     ] {
@@ -400,10 +435,20 @@ fn yaml_and_toml_numbers_that_would_change_are_refused_with_the_path() {
         assert_refused(&o, 2, &[what, path]);
     }
     t.write("n.toml", b"a = 1.5\n[t]\nx = [1, 1e-400]\n");
-    let o = t.run(&["encrypt", "--input-type", "toml", "--age", AGE_RECIPIENT, "n.toml"]);
+    let o = t.run(&[
+        "encrypt",
+        "--input-type",
+        "toml",
+        "--age",
+        AGE_RECIPIENT,
+        "n.toml",
+    ]);
     assert_refused(&o, 2, &["cannot be kept exactly", r#"["t"]["x"][1]"#]);
     // Exact values are kept, with the usual spellings.
-    t.write("ok.yaml", b"a: 0.1\nb: 1e-300\nc: 1_000\nd: .5\ne: .inf\nf: 0x1F\n");
+    t.write(
+        "ok.yaml",
+        b"a: 0.1\nb: 1e-300\nc: 1_000\nd: .5\ne: .inf\nf: 0x1F\n",
+    );
     assert_ok(&t.run(&["encrypt", "--age", AGE_RECIPIENT, "ok.yaml"]));
 }
 

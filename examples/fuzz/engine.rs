@@ -79,16 +79,80 @@ pub struct Report {
 
 /// Tokens that matter to one or more of the formats.
 const TOKENS: &[&[u8]] = &[
-    b"- ", b": ", b"? ", b"[", b"]", b"{", b"}", b",", b"\"", b"'", b"&a ", b"*a", b"!!str ",
-    b"!!binary ", b"!!int ", b"!!float ", b"!!timestamp ", b"|", b">-", b"# c", b"\n", b"\r\n",
-    b"\t", b"---\n", b"...\n", b"%YAML 1.2\n", b"<<: *a", b"=", b"[sops]\n", b"sops_", b"\\",
-    b"\\u0000", b"\\ud800", b"\"\"\"", b"'''", b"[[a]]\n", b"a.b.c", b"null", b"true", b"~",
-    b"ENC[AES256_GCM,data:", b",iv:", b",tag:", b",type:str]", b"type:int]", b"type:float]",
-    b"type:bool]", b"type:time]", b"type:bytes]", b"type:comment]", b"sops:\n", b"mac: ",
-    b"lastmodified: ", b"version: 3.9.0\n", b"age:\n", b"- recipient: ", b"enc: ",
-    b"key_groups:\n", b"shamir_threshold: ", b"encrypted_regex: ", b"creation_rules:\n",
-    b"- path_regex: ", b"stores:\n", b"indent: ", b"2024-01-01T00:00:00Z", b"1979-05-27",
-    b"0x7f", b"0o17", b"0b101", b".inf", b"-.nan", b"1_000", b"+1", b"\xEF\xBB\xBF",
+    b"- ",
+    b": ",
+    b"? ",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b",",
+    b"\"",
+    b"'",
+    b"&a ",
+    b"*a",
+    b"!!str ",
+    b"!!binary ",
+    b"!!int ",
+    b"!!float ",
+    b"!!timestamp ",
+    b"|",
+    b">-",
+    b"# c",
+    b"\n",
+    b"\r\n",
+    b"\t",
+    b"---\n",
+    b"...\n",
+    b"%YAML 1.2\n",
+    b"<<: *a",
+    b"=",
+    b"[sops]\n",
+    b"sops_",
+    b"\\",
+    b"\\u0000",
+    b"\\ud800",
+    b"\"\"\"",
+    b"'''",
+    b"[[a]]\n",
+    b"a.b.c",
+    b"null",
+    b"true",
+    b"~",
+    b"ENC[AES256_GCM,data:",
+    b",iv:",
+    b",tag:",
+    b",type:str]",
+    b"type:int]",
+    b"type:float]",
+    b"type:bool]",
+    b"type:time]",
+    b"type:bytes]",
+    b"type:comment]",
+    b"sops:\n",
+    b"mac: ",
+    b"lastmodified: ",
+    b"version: 3.9.0\n",
+    b"age:\n",
+    b"- recipient: ",
+    b"enc: ",
+    b"key_groups:\n",
+    b"shamir_threshold: ",
+    b"encrypted_regex: ",
+    b"creation_rules:\n",
+    b"- path_regex: ",
+    b"stores:\n",
+    b"indent: ",
+    b"2024-01-01T00:00:00Z",
+    b"1979-05-27",
+    b"0x7f",
+    b"0o17",
+    b"0b101",
+    b".inf",
+    b"-.nan",
+    b"1_000",
+    b"+1",
+    b"\xEF\xBB\xBF",
 ];
 
 /// Numbers that sit at or beyond the limits of the types they become.
@@ -253,7 +317,9 @@ pub fn corpus(target: &str, fixtures: &Path) -> Vec<Vec<u8>> {
             // A few per file are enough.
             out.truncate(before + 16);
         } else if target == "policy" {
-            if p.file_name().is_some_and(|n| n.to_string_lossy().contains("sops")) {
+            if p.file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("sops"))
+            {
                 out.push(bytes);
             }
         } else if bytes.len() <= MAX_SEED {
@@ -314,7 +380,9 @@ pub fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             }
             11 => {
                 // Deep nesting: just below, at, just above the limit, or far above it.
-                let n = *rng.pick(&[8usize, 255, 256, 257, 300, 2_000, 20_000]).unwrap_or(&8);
+                let n = *rng
+                    .pick(&[8usize, 255, 256, 257, 300, 2_000, 20_000])
+                    .unwrap_or(&8);
                 let (open, close) = rng.pick(NESTS).copied().unwrap_or((b"[", b"]"));
                 let mut deep = Vec::with_capacity(n * (open.len() + close.len()));
                 for _ in 0..n {
@@ -330,7 +398,9 @@ pub fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
             }
             12 => {
                 // Repeat a line.
-                let start = v.get(..at).and_then(|h| h.iter().rposition(|&b| b == b'\n'));
+                let start = v
+                    .get(..at)
+                    .and_then(|h| h.iter().rposition(|&b| b == b'\n'));
                 let start = start.map_or(0, |s| s + 1);
                 let end = v
                     .get(at..)
@@ -420,7 +490,11 @@ fn enc(input: &[u8]) -> bool {
 fn policy(input: &[u8]) -> bool {
     match Policy::parse(input, Path::new("/nonexistent/.sops.yaml")) {
         Ok(p) => {
-            for f in ["/nonexistent/a.yaml", "/nonexistent/secrets/b.enc.json", "c"] {
+            for f in [
+                "/nonexistent/a.yaml",
+                "/nonexistent/secrets/b.enc.json",
+                "c",
+            ] {
                 let _ = p.rule_for(Path::new(f));
                 let _ = p.match_path(Path::new(f));
             }

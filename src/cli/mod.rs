@@ -197,9 +197,26 @@ pub fn warn(msg: &str) {
 
 /// Prefixes (or whole names) of the environment variables leafseal reads.
 const READ_VARS: &[&str] = &[
-    "SOPS_", "AWS_", "GOOGLE_", "GCE_", "CLOUDSDK_", "AZURE_", "IDENTITY_", "VAULT_", "BAO_",
-    "GNUPGHOME", "HOME", "XDG_", "SSL_CERT_", "NO_PROXY", "HTTPS_PROXY", "HTTP_PROXY",
-    "ALL_PROXY", "APPDATA", "PATH", "TMPDIR",
+    "SOPS_",
+    "AWS_",
+    "GOOGLE_",
+    "GCE_",
+    "CLOUDSDK_",
+    "AZURE_",
+    "IDENTITY_",
+    "VAULT_",
+    "BAO_",
+    "GNUPGHOME",
+    "HOME",
+    "XDG_",
+    "SSL_CERT_",
+    "NO_PROXY",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "APPDATA",
+    "PATH",
+    "TMPDIR",
 ];
 
 /// The key context over the process environment. Variables that are not valid UTF-8 are

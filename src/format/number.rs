@@ -42,7 +42,11 @@ fn decimal(text: &str) -> (Vec<u8>, i64) {
     let mut exp: i64 = exp
         .trim_start_matches('+')
         .parse()
-        .unwrap_or(if exp.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 });
+        .unwrap_or(if exp.starts_with('-') {
+            i64::MIN / 2
+        } else {
+            i64::MAX / 2
+        });
     let (int, frac) = mant.split_once('.').unwrap_or((mant, ""));
     exp = exp.saturating_sub(frac.len() as i64);
     let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
@@ -59,7 +63,10 @@ fn decimal(text: &str) -> (Vec<u8>, i64) {
 /// already removed), is its exact value. Other spellings (hex, octal, `.inf`) pass.
 pub(crate) fn check_float(text: &str, f: f64, integral: bool) -> Result<(), Inexact> {
     let t = text.trim_start_matches(['-', '+']);
-    let decimal_form = t.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
+    let decimal_form = t
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'.')
         && t.bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'));
     if !decimal_form {

@@ -10,6 +10,8 @@
 use crate::tree::Value;
 
 use super::parse::Frame;
+use super::parse::Parser;
+use crate::format::FormatError;
 
 pub(super) use crate::format::number::Inexact;
 use crate::format::number::check_float;
@@ -22,6 +24,64 @@ pub(super) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact>
     let f = text.parse::<f64>().map_err(|_| Inexact::Overflow)?;
     check_float(text, f, integral)?;
     Ok(Value::Float(f))
+}
+
+impl Parser<'_> {
+    /// A number; the current position is at `-` or a digit. The inner error says why a
+    /// well-formed number cannot be kept exactly (the caller adds the path).
+    pub(super) fn parse_number(&mut self) -> Result<Result<Value, Inexact>, FormatError> {
+        let start = self.pos;
+        let mut i = self.pos;
+        let digit = |i: usize| self.s.get(i).is_some_and(u8::is_ascii_digit);
+        if self.s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match self.s.get(i) {
+            Some(b'0') => {
+                i += 1;
+                if digit(i) {
+                    return Err(self.err_at("leading zeros are not allowed in numbers", i));
+                }
+            }
+            Some(b'1'..=b'9') => {
+                while digit(i) {
+                    i += 1;
+                }
+            }
+            _ => return Err(self.err_at("invalid number", i)),
+        }
+        let mut integral = true;
+        if self.s.get(i) == Some(&b'.') {
+            integral = false;
+            i += 1;
+            if !digit(i) {
+                return Err(self.err_at("invalid number: expected a digit after '.'", i));
+            }
+            while digit(i) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = self.s.get(i) {
+            integral = false;
+            i += 1;
+            if let Some(b'+' | b'-') = self.s.get(i) {
+                i += 1;
+            }
+            if !digit(i) {
+                return Err(self.err_at("invalid number: expected a digit in the exponent", i));
+            }
+            while digit(i) {
+                i += 1;
+            }
+        }
+        let text = self
+            .s
+            .get(start..i)
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .ok_or_else(|| self.err_at("invalid number", start))?;
+        self.pos = i;
+        Ok(number_value(text, integral))
+    }
 }
 
 /// The path of the value being read, as `["key"][0]` (the form `--extract` takes).

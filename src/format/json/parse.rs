@@ -16,8 +16,6 @@ use crate::tree::SeqItem;
 use crate::tree::Text;
 use crate::tree::Value;
 
-use super::number::Inexact;
-use super::number::number_value;
 use super::parse_par::FragState;
 use super::parse_par::Join;
 
@@ -190,7 +188,11 @@ impl<'a> Parser<'a> {
     /// The whole document: one object, then only whitespace.
     pub(super) fn top_object(&mut self, join: Option<&mut Join<'_>>) -> Result<Map, FormatError> {
         self.skip_ws();
-        if self.s.get(self.pos..).is_some_and(|r| r.starts_with(b"\xEF\xBB\xBF")) {
+        if self
+            .s
+            .get(self.pos..)
+            .is_some_and(|r| r.starts_with(b"\xEF\xBB\xBF"))
+        {
             return Err(self.err(
                 "the file starts with a byte-order mark (U+FEFF), which JSON does not allow; \
                  save it as UTF-8 without a byte-order mark",
@@ -236,7 +238,7 @@ impl<'a> Parser<'a> {
     }
 
     /// An error at a byte offset, reported as 1-based line and column (in characters).
-    fn err_at(&self, msg: &str, at: usize) -> FormatError {
+    pub(super) fn err_at(&self, msg: &str, at: usize) -> FormatError {
         if self.quiet {
             return FormatError::new(FORMAT, msg);
         }
@@ -547,62 +549,6 @@ impl<'a> Parser<'a> {
             i += 2;
         }
         Ok(out)
-    }
-
-    /// A number; the current position is at `-` or a digit. The inner error says why a
-    /// well-formed number cannot be kept exactly (the caller adds the path).
-    fn parse_number(&mut self) -> Result<Result<Value, Inexact>, FormatError> {
-        let start = self.pos;
-        let mut i = self.pos;
-        let digit = |i: usize| self.s.get(i).is_some_and(u8::is_ascii_digit);
-        if self.s.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match self.s.get(i) {
-            Some(b'0') => {
-                i += 1;
-                if digit(i) {
-                    return Err(self.err_at("leading zeros are not allowed in numbers", i));
-                }
-            }
-            Some(b'1'..=b'9') => {
-                while digit(i) {
-                    i += 1;
-                }
-            }
-            _ => return Err(self.err_at("invalid number", i)),
-        }
-        let mut integral = true;
-        if self.s.get(i) == Some(&b'.') {
-            integral = false;
-            i += 1;
-            if !digit(i) {
-                return Err(self.err_at("invalid number: expected a digit after '.'", i));
-            }
-            while digit(i) {
-                i += 1;
-            }
-        }
-        if let Some(b'e' | b'E') = self.s.get(i) {
-            integral = false;
-            i += 1;
-            if let Some(b'+' | b'-') = self.s.get(i) {
-                i += 1;
-            }
-            if !digit(i) {
-                return Err(self.err_at("invalid number: expected a digit in the exponent", i));
-            }
-            while digit(i) {
-                i += 1;
-            }
-        }
-        let text = self
-            .s
-            .get(start..i)
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .ok_or_else(|| self.err_at("invalid number", start))?;
-        self.pos = i;
-        Ok(number_value(text, integral))
     }
 }
 

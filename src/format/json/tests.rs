@@ -174,7 +174,10 @@ fn string_escapes_on_read() {
     assert_eq!(value_of(r#""\ud83d\u0041""#), Value::str("\u{fffd}A"));
     // Invalid UTF-8 inside a string is refused with its byte offset (it used to become
     // U+FFFD silently).
-    for input in [&b"{\"v\": \"a\xe2\x82b\"}"[..], b"{\"v\": \"a\xe2\x82\\nb\"}"] {
+    for input in [
+        &b"{\"v\": \"a\xe2\x82b\"}"[..],
+        b"{\"v\": \"a\xe2\x82\\nb\"}",
+    ] {
         let err = JsonStore.load(input).err().expect("invalid UTF-8");
         assert!(err.message.contains("byte offset 8"), "{err}");
         assert_eq!(err.position, Some((1, 9)));

@@ -204,7 +204,11 @@ fn depth_limit_is_the_same_on_both_sides_of_the_split() {
             // The fragment alone stays below the limit; only the main thread, which knows
             // the depth at the split, can tell that the whole crosses it.
             let outer = MAX_DEPTH / 2;
-            for inner in [MAX_DEPTH - outer - 2, MAX_DEPTH - outer - 1, MAX_DEPTH - outer] {
+            for inner in [
+                MAX_DEPTH - outer - 2,
+                MAX_DEPTH - outer - 1,
+                MAX_DEPTH - outer,
+            ] {
                 let doc = format!(
                     "{{\"a\": {}1,\n{}{}{}}}",
                     "[".repeat(outer),

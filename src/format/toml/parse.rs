@@ -62,7 +62,9 @@ pub(super) fn parse_document(input: &[u8]) -> Result<DocumentMut, FormatError> {
         FormatError::at(FORMAT, "the file is not valid UTF-8", l, c)
     })?;
     text.parse::<DocumentMut>().map_err(|e| match e.span() {
-        _ if e.message().contains("recursion limit") || e.message().contains("max recursion depth") => {
+        _ if e.message().contains("recursion limit")
+            || e.message().contains("max recursion depth") =>
+        {
             const DEEP: &str = "invalid TOML: nesting too deep (a key, table header, array or \
                                 inline table with 80 or more levels)";
             match e.span().map(|s| s.start).or_else(|| deep_key(text)) {
@@ -253,7 +255,8 @@ fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(
                 out.push(k, Value::Map(m));
             }
             Item::ArrayOfTables(aot) => {
-                let seq = array_of_tables(aot, out, depth + 1).map_err(|e| within(e, Some(k), 0))?;
+                let seq =
+                    array_of_tables(aot, out, depth + 1).map_err(|e| within(e, Some(k), 0))?;
                 out.push(k, Value::Seq(seq));
             }
         }
@@ -314,7 +317,9 @@ fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
                     place(&mut seq, &mut last, c, SeqItem::Comment);
                 }
                 last = Some(seq.len());
-                seq.push(SeqItem::Value(value(elem, depth + 1).map_err(|e| within(e, None, i))?));
+                seq.push(SeqItem::Value(
+                    value(elem, depth + 1).map_err(|e| within(e, None, i))?,
+                ));
                 for c in collect(decor_suffix(d), true) {
                     place(&mut seq, &mut last, c, SeqItem::Comment);
                 }

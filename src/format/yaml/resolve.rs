@@ -4,11 +4,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::format::number::Inexact;
+use crate::format::number::check_float;
 use crate::tree::Bytes;
 use crate::tree::Text;
 use crate::tree::Timestamp;
-use crate::format::number::Inexact;
-use crate::format::number::check_float;
 use crate::tree::Value;
 
 /// Why a scalar could not be turned into a tree value.

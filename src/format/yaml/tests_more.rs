@@ -87,7 +87,12 @@ fn resolver_table() {
     assert!(matches!(resolve_plain(".nan").expect("test setup"), Float(f) if f.is_nan()));
     assert!(resolve_plain("18446744073709551615").is_err());
     // Numbers a float would change are refused (go-yaml would round them).
-    for src in ["-9223372036854775809", "123456789012345678901234567890", "1e-400", "0.1000000000000000000001"] {
+    for src in [
+        "-9223372036854775809",
+        "123456789012345678901234567890",
+        "1e-400",
+        "0.1000000000000000000001",
+    ] {
         assert!(resolve_plain(src).is_err(), "{src}");
     }
     let t = resolve_plain("2024-01-02").expect("test setup");
