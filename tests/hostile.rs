@@ -471,3 +471,14 @@ fn set_refuses_a_path_that_would_nest_beyond_the_limit() {
     assert_ok(&o);
     assert_ok(&t.run(&["decrypt", "s.yaml"]));
 }
+
+#[test]
+fn deep_policy_file_is_a_policy_error() {
+    let t = T::new();
+    let mut policy = b"creation_rules:\n".to_vec();
+    policy.extend_from_slice(&planted(HUGE, "x", b"")[6..]);
+    t.write(".sops.yaml", &policy);
+    t.write("a.yaml", b"a: 1\n");
+    let o = t.run(&["encrypt", "a.yaml"]);
+    assert_refused(&o, 1, &["policy file", "nesting too deep", "(line 2, column 511)"]);
+}
