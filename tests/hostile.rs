@@ -480,5 +480,9 @@ fn deep_policy_file_is_a_policy_error() {
     t.write(".sops.yaml", &policy);
     t.write("a.yaml", b"a: 1\n");
     let o = t.run(&["encrypt", "a.yaml"]);
-    assert_refused(&o, 1, &["policy file", "nesting too deep", "(line 2, column 511)"]);
+    assert_refused(
+        &o,
+        1,
+        &["policy file", "nesting too deep", "(line 2, column 511)"],
+    );
 }

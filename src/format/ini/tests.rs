@@ -451,10 +451,9 @@ proptest! {
 
 #[test]
 fn ini_duplicate_key_is_refused_with_both_lines() {
-    let err = IniStore
-        .load(b"[s]\n; old\na = 1\nb = 2\na = 3\n")
-        .err()
-        .expect("a duplicate key must be refused");
+    let Err(err) = IniStore.load(b"[s]\n; old\na = 1\nb = 2\na = 3\n") else {
+        panic!("a duplicate key must be refused");
+    };
     assert_eq!(err.position, Some((5, 1)), "{err}");
     assert!(err.message.contains("\"a\""), "{err}");
     assert!(err.message.contains("[s]"), "{err}");

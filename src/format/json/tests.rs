@@ -126,10 +126,10 @@ fn numbers_int_float_boundary() {
         ("1e400", "too large"),
         ("0.30000000000000000001", "more digits"),
     ] {
-        let err = JsonStore
-            .load(format!("{{\"a\": [0, {{\"v\": {text}}}]}}").as_bytes())
-            .err()
-            .expect(text);
+        let doc = format!("{{\"a\": [0, {{\"v\": {text}}}]}}");
+        let Err(err) = JsonStore.load(doc.as_bytes()) else {
+            panic!("{text} must be refused");
+        };
         assert!(err.message.contains(what), "{text}: {err}");
         assert!(err.message.contains(r#"["a"][1]["v"]"#), "{text}: {err}");
         assert!(!err.message.contains(text), "{text}: {err}");
@@ -178,7 +178,9 @@ fn string_escapes_on_read() {
         &b"{\"v\": \"a\xe2\x82b\"}"[..],
         b"{\"v\": \"a\xe2\x82\\nb\"}",
     ] {
-        let err = JsonStore.load(input).err().expect("invalid UTF-8");
+        let Err(err) = JsonStore.load(input) else {
+            panic!("invalid UTF-8 must be refused");
+        };
         assert!(err.message.contains("byte offset 8"), "{err}");
         assert_eq!(err.position, Some((1, 9)));
     }
