@@ -326,3 +326,25 @@ pub fn key_from_policy_entry(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    use super::KeyContext;
+
+    #[test]
+    fn variables_that_are_not_utf8_are_skipped_and_named() {
+        let bad = || OsString::from_vec(vec![0xff, 0xfe]);
+        let ctx = KeyContext::from_os_vars([
+            (OsString::from("SOPS_AGE_KEY_FILE"), OsString::from("/k")),
+            (OsString::from("AWS_PROFILE"), bad()),
+            (bad(), OsString::from("x")),
+        ]);
+        assert_eq!(ctx.var("SOPS_AGE_KEY_FILE"), Some("/k"));
+        assert_eq!(ctx.var("AWS_PROFILE"), None);
+        assert_eq!(ctx.vars().len(), 1);
+        assert_eq!(ctx.not_utf8_vars(), ["AWS_PROFILE", "\u{FFFD}\u{FFFD}"]);
+    }
+}
