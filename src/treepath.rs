@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::error::exit;
+use crate::format::MAX_DEPTH;
 use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
@@ -47,6 +48,25 @@ pub fn parse(s: &str) -> Result<Vec<Step>, Error> {
         }
     }
     Ok(steps)
+}
+
+/// Levels of maps and lists in `v` (0 for a scalar). Values come from the readers, so
+/// the recursion is at most [`MAX_DEPTH`] deep.
+fn height(v: &Value) -> usize {
+    match v {
+        Value::Map(m) => 1 + m.entries().map(|(_, v)| height(v)).max().unwrap_or(0),
+        Value::Seq(s) => {
+            1 + s
+                .iter()
+                .filter_map(|i| match i {
+                    SeqItem::Value(v) => Some(height(v)),
+                    SeqItem::Comment(_) => None,
+                })
+                .max()
+                .unwrap_or(0)
+        }
+        _ => 0,
+    }
 }
 
 /// Finds the value at a path in the first document.
@@ -96,6 +116,18 @@ pub fn set(doc: &mut Document, path: &[Step], value: Value) -> Result<(), Error>
     let Step::Key(k) = first else {
         return Err(mismatch("the top level of a document is a map, not a list"));
     };
+    // The document must stay within the readers' nesting limit, or it could not be read
+    // back (and deeper trees would exhaust the stack of every recursive stage).
+    if path.len().saturating_add(height(&value)) > MAX_DEPTH {
+        return Err(Error::new(
+            exit::INVALID_SET_FORMAT,
+            format!(
+                "cannot set the path: the path and the value together would nest deeper \
+                 than {MAX_DEPTH} levels, which leafseal refuses to read"
+            ),
+        )
+        .hint("use a shorter path or a flatter value"));
+    }
     if doc.branches.is_empty() {
         doc.branches.push(Map::new());
     }

@@ -11,7 +11,6 @@ use clap::Subcommand;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations::argocd;
-use crate::keys::KeyContext;
 
 /// Arguments of `argocd`.
 #[derive(Debug, Args)]
@@ -62,7 +61,7 @@ pub fn run(a: &ArgocdArgs) -> Result<i32, Error> {
     let recurse = !g.no_recurse && env_flag("ARGOCD_ENV_LEAFSEAL_RECURSE")?.unwrap_or(true);
     let opts = argocd::WalkOptions { recurse };
     let out =
-        argocd::generate(&g.dir, &opts, &KeyContext::from_env()).map_err(
+        argocd::generate(&g.dir, &opts, &crate::cli::key_context()).map_err(
             |e| match std::env::var("ARGOCD_APP_NAME") {
                 Ok(app) if !app.is_empty() => {
                     let ns = std::env::var("ARGOCD_APP_NAMESPACE").unwrap_or_default();

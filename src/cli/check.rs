@@ -66,7 +66,7 @@ pub struct CheckArgs {
 
 /// Adds a finding for every encrypted target that is not validly signed.
 fn signatures(report: &mut Report, targets: &[Target], source: &dyn Source, allowed: &Path) {
-    let ctx = crate::keys::KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     for t in targets {
         let Ok(Some(bytes)) = source.read(&t.path) else {
             continue;

@@ -157,7 +157,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     };
     let plan = Plan {
         a,
-        ctx: KeyContext::from_env(),
+        ctx: crate::cli::key_context(),
         open: OpenOptions {
             ignore_mac: a.ignore_mac,
             order,

@@ -27,7 +27,6 @@ use crate::editor::command::EditorExit;
 use crate::error::Error;
 use crate::error::exit;
 use crate::format::Format;
-use crate::keys::KeyContext;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
@@ -213,7 +212,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     // Checked and locked before reading, held until the new content is in place (the
     // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
     let dest = cli::output(cli, target)?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut keys = Vec::new();
     let (format, doc, origin, policy) = if exists {
         let input = crate::io::read_input(name)?;

@@ -339,7 +339,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         a.shamir_secret_sharing_threshold,
         in_fmt,
     )?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let opts = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
     let existing = match (&a.reuse, &a.io.output) {
         (Some(p), _) => open_existing(p, true, out_fmt, &ctx)?,

@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::exec;
 use crate::exec::CommandSpec;
 use crate::format::Format;
-use crate::keys::KeyContext;
 use crate::ops;
 use crate::ops::OpenOptions;
 use crate::ops::Opened;
@@ -48,7 +47,7 @@ pub(super) fn open_file(
         .map_err(ops::encrypted_read_error)?;
     let opened = ops::open_for_reading(
         loaded,
-        &KeyContext::from_env(),
+        &crate::cli::key_context(),
         &OpenOptions {
             ignore_mac: a.ignore_mac,
             order,

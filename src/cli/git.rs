@@ -14,7 +14,6 @@ use crate::error::exit;
 use crate::format::EmitOptions;
 use crate::git;
 use crate::git::merge::Outcome;
-use crate::keys::KeyContext;
 use crate::policy::Policy;
 
 /// Arguments of `git`.
@@ -140,7 +139,7 @@ fn textconv(a: &TextconvArgs) -> i32 {
             return 0;
         }
     };
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default());
     if let Some(w) = &r.warning {
         cli::warn(&format!("textconv: {shown}: {w}"));
@@ -182,7 +181,7 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
     };
     let fmt = git::diff::format_for(&a.path, &ours);
     let opts = cli::emit_options(None, quiet_policy(cli.config.as_deref()).as_ref(), fmt);
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     match git::merge::merge(&base, &ours, &theirs, &a.path, &ctx, &opts) {
         Outcome::Merged(bytes) => match crate::io::Destination::open(&a.ours, &cli.write_options())
             .and_then(|d| d.write(&bytes))

@@ -11,7 +11,6 @@ use crate::cli::inplace;
 use crate::error::Error;
 use crate::error::exit;
 use crate::keys;
-use crate::keys::KeyContext;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::lifecycle;
@@ -146,7 +145,7 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
     };
     let target = inplace::read_target(&out.file, out.input_type.as_deref())?;
     let mut meta = ops::metadata_of(&target.loaded)?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let order = match &out.decryption_order {
         Some(s) => ops::parse_order(s)?,
         None => Vec::new(),

@@ -17,7 +17,6 @@ use crate::history;
 use crate::history::Action;
 use crate::history::History;
 use crate::history::values::Plain;
-use crate::keys::KeyContext;
 
 /// Output format of `history`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,7 +75,7 @@ fn check_values(a: &HistoryArgs) -> Result<(), Error> {
 /// Decrypted leaves of each version (oldest first, aligned with the history's commits);
 /// the warnings of opening each are printed with the file and commit.
 fn decrypt_all(cli: &Cli, versions: &[history::Version]) -> Result<Vec<Plain>, Error> {
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let opts = crate::ops::OpenOptions {
         strict_integrity: crate::cli::strict_integrity(cli),
         ..crate::ops::OpenOptions::default()

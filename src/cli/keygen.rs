@@ -9,7 +9,6 @@ use crate::cli::Cli;
 use crate::error::Error;
 use crate::error::exit;
 use crate::keygen;
-use crate::keys::KeyContext;
 
 /// Arguments of `keygen`.
 #[derive(Debug, Args)]
@@ -38,7 +37,7 @@ fn print_recipient(recipient: &str) -> Result<(), Error> {
 
 /// Runs `keygen`.
 pub fn run(_cli: &Cli, a: &KeygenArgs) -> Result<i32, Error> {
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     if let Some(ssh) = &a.ssh {
         let path = match ssh {
             Some(p) => p.clone(),

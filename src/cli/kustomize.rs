@@ -11,7 +11,6 @@ use crate::cli;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations::kustomize;
-use crate::keys::KeyContext;
 
 /// Arguments of `kustomize`.
 #[derive(Debug, Args)]
@@ -166,7 +165,7 @@ pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
                 Some(r) if !r.is_empty() => PathBuf::from(r),
                 _ => current_dir()?,
             };
-            let out = kustomize::exec_plugin(&config, &base, &KeyContext::from_env())?;
+            let out = kustomize::exec_plugin(&config, &base, &crate::cli::key_context())?;
             crate::io::write_stdout(&out)?;
             Ok(0)
         }
@@ -176,7 +175,7 @@ pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
                 &input,
                 k.base_dir.as_deref(),
                 &current_dir()?,
-                &KeyContext::from_env(),
+                &crate::cli::key_context(),
             )?;
             for w in &out.warnings {
                 cli::warn(w);

@@ -306,6 +306,50 @@ pub fn warn(msg: &str) {
     eprintln!("leafseal: warning: {}", crate::redact::redact(msg));
 }
 
+/// Prefixes (or whole names) of the environment variables leafseal reads.
+const READ_VARS: &[&str] = &[
+    "SOPS_",
+    "AWS_",
+    "GOOGLE_",
+    "GCE_",
+    "CLOUDSDK_",
+    "AZURE_",
+    "IDENTITY_",
+    "VAULT_",
+    "BAO_",
+    "GNUPGHOME",
+    "HOME",
+    "XDG_",
+    "SSL_CERT_",
+    "NO_PROXY",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "APPDATA",
+    "PATH",
+    "TMPDIR",
+];
+
+/// The key context over the process environment. Variables that are not valid UTF-8 are
+/// skipped; a warning names those leafseal would have read (never their values).
+pub fn key_context() -> crate::keys::KeyContext {
+    let ctx = crate::keys::KeyContext::from_env();
+    for name in ctx.not_utf8_vars() {
+        let upper = name.to_ascii_uppercase();
+        let read = |p: &&str| match p.ends_with('_') {
+            true => upper.starts_with(p),
+            false => upper == *p,
+        };
+        if READ_VARS.iter().any(read) {
+            warn(&format!(
+                "environment variable {name} is not valid UTF-8 and is ignored; \
+                 set it to UTF-8 text if leafseal should use it"
+            ));
+        }
+    }
+    ctx
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     io::signals::set_exit_hook(signal_exit);

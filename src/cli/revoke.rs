@@ -336,7 +336,7 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<i32, Error> {
         }
     }
     // Files of an earlier run outside these targets keep their journal entries.
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     if !a.dry_run && !todo.is_empty() {
         journal.save(cli, &journal_path)?;
     }

@@ -8,7 +8,6 @@ use crate::cli::IoArgs;
 use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
-use crate::keys::KeyContext;
 use crate::keys::KeyKind;
 use crate::lifecycle;
 use crate::lifecycle::KeyChanges;
@@ -113,7 +112,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
         .store()
         .load(&input)
         .map_err(ops::encrypted_read_error)?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut opened = ops::open(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
     for w in &opened.warnings {
         cli::warn(&format!("{name}: {w}"));

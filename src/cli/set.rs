@@ -11,7 +11,6 @@ use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys::KeyContext;
 use crate::lifecycle;
 use crate::ops;
 use crate::treepath;
@@ -89,7 +88,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
     lifecycle::reserved::check_path(target.format, &path)?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut opened =
         ops::open(target.loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {

@@ -66,7 +66,7 @@ pub fn run_sign(cli: &Cli, a: &SignArgs) -> Result<i32, Error> {
     }
     let dest = cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     // Open a copy completely (data key, every value, MAC, integrity record): nobody
     // signs a state that was already tampered with.
     let copy = crate::format::Loaded {
@@ -145,7 +145,7 @@ fn verify_file(file: &str, allowed: &Path, ctx: &KeyContext) -> Result<Verdict, 
 /// Runs `verify`; exit 0 when every file is validly signed by an allowed signer, else 54.
 pub fn run_verify(cli: &Cli, a: &VerifyArgs) -> Result<i32, Error> {
     let allowed = allowed_signers(a.allowed_signers.as_deref(), cli)?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut bad = 0;
     let mut rows = Vec::new();
     for f in &a.files {

@@ -242,7 +242,7 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
             "updatekeys applies the creation rules of .sops.yaml; create one or pass --config",
         )
     })?;
-    let ctx = KeyContext::from_env();
+    let ctx = crate::cli::key_context();
     let mut failed: Vec<Error> = Vec::new();
     for arg in &a.paths {
         let p = Path::new(arg);

@@ -5,7 +5,8 @@
 //! other line must contain `=`: the key is everything before the first `=` (verbatim), the
 //! value everything after it with each two-character sequence `\n` turned into a newline.
 //! There is no quoting, no `export`, no expansion. Keys starting with `sops_` are the
-//! flattened metadata.
+//! flattened metadata. A byte-order mark at the start of the file is dropped; one inside
+//! a key is refused with its line and column.
 //!
 //! Writing: `#text` for comments, `key=value` for entries (newlines written as `\n`),
 //! then the metadata as `sops_<flat key>=<value>` lines.
@@ -77,6 +78,8 @@ impl Store for DotenvStore {
     fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
         let mut data = Map::new();
         let mut meta_items: Vec<(String, String)> = Vec::new();
+        // A byte-order mark at the start is dropped (as the YAML and INI stores do).
+        let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
         for (idx, line) in input.split(|&b| b == b'\n').enumerate() {
             let lineno = idx + 1;
             if line.is_empty() {
@@ -96,6 +99,15 @@ impl Store for DotenvStore {
                     1,
                 ));
             };
+            if let Some(at) = key.find('\u{FEFF}') {
+                return Err(FormatError::at(
+                    FORMAT,
+                    "a byte-order mark (U+FEFF) inside a key; save the file as UTF-8 \
+                     without byte-order marks",
+                    lineno,
+                    key.get(..at).map_or(0, |k| k.chars().count()) + 1,
+                ));
+            }
             let value = unescape_newlines(value);
             if let Some(meta_key) = key.strip_prefix(SOPS_PREFIX) {
                 meta_items.push((meta_key.to_owned(), value));

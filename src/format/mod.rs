@@ -16,11 +16,28 @@ use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::Value;
 
+/// The deepest nesting of maps and lists any reader accepts (the top-level map of a
+/// document is level 1). Every reader (YAML fast and full paths, JSON, TOML, and through
+/// them the metadata and `.sops.yaml`) checks it as the document is read, before the
+/// tree grows, so every later recursive stage (walk, MAC, emit, drop) stays within a
+/// small fixed stack depth. Deeper input is refused with exit code 2 and its position.
+pub const MAX_DEPTH: usize = 256;
+
+/// The most tree nodes YAML anchors and aliases may copy in one document stream, beyond
+/// [`ALIAS_NODES_PER_INPUT_BYTE`] per byte of input: alias bombs are refused before
+/// they grow.
+pub const MAX_ALIAS_NODES: usize = 10_000;
+
+/// How many alias-copied nodes each input byte allows on top of [`MAX_ALIAS_NODES`]
+/// (keeps the tree linear in the input size).
+pub const ALIAS_NODES_PER_INPUT_BYTE: usize = 4;
+
 pub mod binary;
 pub mod dotenv;
 pub mod flatten;
 pub mod ini;
 pub mod json;
+pub(crate) mod number;
 pub mod toml;
 pub mod yaml;
 

@@ -161,6 +161,9 @@ pub struct StoredKey {
 /// The environment, credentials and caches key sources work with.
 pub struct KeyContext {
     vars: HashMap<String, String>,
+    /// Names of variables skipped because their name or value is not valid UTF-8
+    /// (lossily decoded, for warnings).
+    not_utf8: Vec<String>,
     cache: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -172,16 +175,46 @@ impl fmt::Debug for KeyContext {
 
 impl KeyContext {
     /// A context over the process environment.
+    ///
+    /// Variables whose name or value is not valid UTF-8 (common on CI runners) are left
+    /// out, never a reason to fail; [`KeyContext::not_utf8_vars`] names them.
     pub fn from_env() -> Self {
-        Self::with_vars(std::env::vars().collect())
+        Self::from_os_vars(std::env::vars_os())
+    }
+
+    /// A context over the given variables, skipping those that are not valid UTF-8.
+    pub fn from_os_vars(
+        vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Self {
+        let mut map = HashMap::new();
+        let mut not_utf8 = Vec::new();
+        for (k, v) in vars {
+            match (k.into_string(), v.into_string()) {
+                (Ok(k), Ok(v)) => {
+                    map.insert(k, v);
+                }
+                (Ok(k), Err(_)) => not_utf8.push(k),
+                (Err(k), _) => not_utf8.push(k.to_string_lossy().into_owned()),
+            }
+        }
+        let mut ctx = Self::with_vars(map);
+        ctx.not_utf8 = not_utf8;
+        ctx
     }
 
     /// A context over the given variables only (tests).
     pub fn with_vars(vars: HashMap<String, String>) -> Self {
         KeyContext {
             vars,
+            not_utf8: Vec::new(),
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The names of the environment variables left out because their name or value is
+    /// not valid UTF-8 (names lossily decoded).
+    pub fn not_utf8_vars(&self) -> &[String] {
+        &self.not_utf8
     }
 
     /// An environment variable (empty values count as unset).
@@ -291,5 +324,27 @@ pub fn key_from_policy_entry(
             "`{}` keys are not supported yet",
             kind.field()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    use super::KeyContext;
+
+    #[test]
+    fn variables_that_are_not_utf8_are_skipped_and_named() {
+        let bad = || OsString::from_vec(vec![0xff, 0xfe]);
+        let ctx = KeyContext::from_os_vars([
+            (OsString::from("SOPS_AGE_KEY_FILE"), OsString::from("/k")),
+            (OsString::from("AWS_PROFILE"), bad()),
+            (bad(), OsString::from("x")),
+        ]);
+        assert_eq!(ctx.var("SOPS_AGE_KEY_FILE"), Some("/k"));
+        assert_eq!(ctx.var("AWS_PROFILE"), None);
+        assert_eq!(ctx.vars().len(), 1);
+        assert_eq!(ctx.not_utf8_vars(), ["AWS_PROFILE", "\u{FFFD}\u{FFFD}"]);
     }
 }

@@ -12,8 +12,8 @@
 //! * Values: `"""…"""` and backtick values are taken verbatim (and may span lines);
 //!   otherwise the value is trimmed, a trailing `\` continues it on the next line, `#`/`;`
 //!   starts an inline comment, and surrounding `"…"`/`'…'` are removed.
-//! * A key seen twice in a section keeps its first position and takes the last value and
-//!   the last comment.
+//! * A key seen twice in a section is refused with both line numbers (go-ini would keep
+//!   the last value and silently drop the first; leafseal drops nothing).
 
 use std::collections::HashMap;
 
@@ -41,6 +41,7 @@ pub(super) struct RawSection {
     pub comment: Zeroizing<String>,
     /// The keys in first-seen order.
     pub keys: Vec<RawKey>,
+    /// Key name → the line it is on.
     index: HashMap<String, usize>,
 }
 
@@ -54,19 +55,31 @@ impl RawSection {
         }
     }
 
-    fn set_key(&mut self, name: String, value: Zeroizing<String>, comment: &str) {
+    fn set_key(
+        &mut self,
+        name: String,
+        value: Zeroizing<String>,
+        comment: &str,
+        line_no: usize,
+    ) -> Result<(), FormatError> {
         let comment = Zeroizing::new(comment.to_owned());
-        if let Some(key) = self.index.get(&name).and_then(|&i| self.keys.get_mut(i)) {
-            key.value = value;
-            key.comment = comment;
-            return;
+        if let Some(&first) = self.index.get(&name) {
+            return Err(err(
+                &format!(
+                    "key {name:?} is defined twice in section [{}] (first on line {first}); \
+                     remove or rename one of them",
+                    self.name
+                ),
+                line_no,
+            ));
         }
-        self.index.insert(name.clone(), self.keys.len());
+        self.index.insert(name.clone(), line_no);
         self.keys.push(RawKey {
             name,
             value,
             comment,
         });
+        Ok(())
     }
 }
 
@@ -299,7 +312,7 @@ pub(super) fn parse(input: &[u8]) -> Result<Vec<RawSection>, FormatError> {
             return Err(err("empty key name", line_no));
         }
         if let Some(section) = sections.last_mut() {
-            section.set_key(name, value, p.comment.trim());
+            section.set_key(name, value, p.comment.trim(), line_no)?;
         }
         p.comment.clear();
     }

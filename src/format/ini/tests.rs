@@ -124,11 +124,6 @@ fn ini_reading_rules_table() {
                 s("t", vec![c("hdr")]),
             ],
         ),
-        // Duplicate keys: last value, first position, last comment.
-        (
-            "[s]\n; old\na = 1\nb = 2\na = 3\n",
-            vec![s("DEFAULT", vec![]), s("s", vec![e("a", "3"), e("b", "2")])],
-        ),
         // Duplicate sections stay separate; [DEFAULT] is a section like any other.
         (
             "x = 0\n[s]\na = 1\n[s]\nb = 2\n[DEFAULT]\nc = 3\n",
@@ -452,4 +447,17 @@ proptest! {
             let _ = IniStore.emit(&l.doc, l.meta.as_ref(), &EmitOptions::default());
         }
     }
+}
+
+#[test]
+fn ini_duplicate_key_is_refused_with_both_lines() {
+    let Err(err) = IniStore.load(b"[s]\n; old\na = 1\nb = 2\na = 3\n") else {
+        panic!("a duplicate key must be refused");
+    };
+    assert_eq!(err.position, Some((5, 1)), "{err}");
+    assert!(err.message.contains("\"a\""), "{err}");
+    assert!(err.message.contains("[s]"), "{err}");
+    assert!(err.message.contains("line 3"), "{err}");
+    // The same key in two sections is not a duplicate.
+    assert!(IniStore.load(b"[s]\na = 1\n[t]\na = 1\n").is_ok());
 }

@@ -1,8 +1,10 @@
 //! The JSON store (spec 2.2).
 //!
 //! Reading: strict JSON whose top level is an object; member order and duplicate members
-//! are kept; integers that fit an `i64` become ints, every other number a float; the
-//! top-level `sops` member is split off as the metadata. Writing: Go `encoding/json`
+//! are kept; integers that fit an `i64` become ints, every other number a float when the
+//! float holds it exactly (otherwise an error with its path); invalid UTF-8 and nesting
+//! beyond [`crate::format::MAX_DEPTH`] are errors; the top-level `sops` member is split
+//! off as the metadata. Writing: Go `encoding/json`
 //! string and number encoding re-indented like `json.Indent` (TAB by default), the `sops`
 //! object as the last member, and a final newline.
 
@@ -16,6 +18,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 
 pub mod emit;
+mod number;
 pub mod parse;
 mod parse_par;
 

@@ -3,9 +3,11 @@
 //! Hand-written and iterative (an explicit stack instead of recursion), so a deeply nested
 //! input gives an error instead of a stack overflow. Object member order and duplicate
 //! members are kept. Numbers without a fraction or exponent that fit an `i64` become
-//! [`Value::Int`], every other number [`Value::Float`]. Invalid UTF-8 inside strings is
-//! replaced by U+FFFD byte by byte and lone surrogate escapes become U+FFFD, as Go's
-//! `encoding/json` does. Errors carry a line and column, never the input text.
+//! [`Value::Int`], every other number [`Value::Float`] when that is exact (see
+//! `number.rs`; otherwise an error naming the path). Invalid UTF-8 is refused with its
+//! byte offset; lone surrogate escapes become U+FFFD, as Go's `encoding/json` does.
+//! Nesting is limited to [`MAX_DEPTH`] levels. Errors carry a line and column, never the
+//! input text.
 
 use crate::format::FormatError;
 use crate::tree::Item;
@@ -18,7 +20,7 @@ use super::parse_par::FragState;
 use super::parse_par::Join;
 
 /// The deepest nesting of objects and arrays accepted (the top-level object counts as 1).
-pub const MAX_DEPTH: usize = 10_000;
+pub const MAX_DEPTH: usize = crate::format::MAX_DEPTH;
 
 const FORMAT: &str = "json";
 
@@ -58,7 +60,8 @@ pub(super) enum Outcome {
 }
 
 /// The message of the depth-limit error.
-const TOO_DEEP: &str = "nesting too deep (more than 10000 levels)";
+const TOO_DEEP: &str = "nesting too deep (more than 256 levels of objects and arrays)";
+const _: () = assert!(MAX_DEPTH == 256, "update TOO_DEEP");
 
 /// The reader's state: the input and the position in it.
 pub(super) struct Parser<'a> {
@@ -185,6 +188,16 @@ impl<'a> Parser<'a> {
     /// The whole document: one object, then only whitespace.
     pub(super) fn top_object(&mut self, join: Option<&mut Join<'_>>) -> Result<Map, FormatError> {
         self.skip_ws();
+        if self
+            .s
+            .get(self.pos..)
+            .is_some_and(|r| r.starts_with(b"\xEF\xBB\xBF"))
+        {
+            return Err(self.err(
+                "the file starts with a byte-order mark (U+FEFF), which JSON does not allow; \
+                 save it as UTF-8 without a byte-order mark",
+            ));
+        }
         match self.peek() {
             None => return Err(self.err("empty input: expected a JSON object")),
             Some(b'{') => {}
@@ -225,7 +238,7 @@ impl<'a> Parser<'a> {
     }
 
     /// An error at a byte offset, reported as 1-based line and column (in characters).
-    fn err_at(&self, msg: &str, at: usize) -> FormatError {
+    pub(super) fn err_at(&self, msg: &str, at: usize) -> FormatError {
         if self.quiet {
             return FormatError::new(FORMAT, msg);
         }
@@ -329,7 +342,17 @@ impl<'a> Parser<'a> {
                 Some(b't') => self.literal(b"true", Value::Bool(true))?,
                 Some(b'f') => self.literal(b"false", Value::Bool(false))?,
                 Some(b'n') => self.literal(b"null", Value::Null)?,
-                Some(b'-' | b'0'..=b'9') => self.parse_number()?,
+                Some(b'-' | b'0'..=b'9') => {
+                    let start = self.pos;
+                    self.parse_number()?.map_err(|why| {
+                        let msg = format!(
+                            "{} at {} cannot be kept exactly; write it as a string",
+                            why.describe(),
+                            super::number::path(&stack)
+                        );
+                        self.err_at(&msg, start)
+                    })?
+                }
                 _ => return Err(self.unexpected()),
             };
             // Attach the completed value to its container, closing containers as needed.
@@ -454,19 +477,20 @@ impl<'a> Parser<'a> {
             }
         }
         let raw = self.s.get(start..i).unwrap_or(&[]);
+        let text = match self.text(start, i) {
+            Some(t) => t,
+            None => std::str::from_utf8(raw).map_err(|e| {
+                let at = start + e.valid_up_to();
+                let msg = format!(
+                    "invalid UTF-8 in a string at byte offset {at}; JSON text must be UTF-8"
+                );
+                self.err_at(&msg, at)
+            })?,
+        };
         let out = if escaped {
-            self.unescape(raw, start)?
-        } else if let Some(text) = self.text(start, i) {
-            String::from(text)
+            self.unescape(text.as_bytes(), start)?
         } else {
-            match std::str::from_utf8(raw) {
-                Ok(s) => String::from(s),
-                Err(_) => {
-                    let mut out = String::with_capacity(raw.len() + 16);
-                    push_lossy(&mut out, raw);
-                    out
-                }
-            }
+            String::from(text)
         };
         self.pos = i + 1;
         Ok(out)
@@ -525,67 +549,6 @@ impl<'a> Parser<'a> {
             i += 2;
         }
         Ok(out)
-    }
-
-    /// A number; the current position is at `-` or a digit.
-    fn parse_number(&mut self) -> Result<Value, FormatError> {
-        let start = self.pos;
-        let mut i = self.pos;
-        let digit = |i: usize| self.s.get(i).is_some_and(u8::is_ascii_digit);
-        if self.s.get(i) == Some(&b'-') {
-            i += 1;
-        }
-        match self.s.get(i) {
-            Some(b'0') => {
-                i += 1;
-                if digit(i) {
-                    return Err(self.err_at("leading zeros are not allowed in numbers", i));
-                }
-            }
-            Some(b'1'..=b'9') => {
-                while digit(i) {
-                    i += 1;
-                }
-            }
-            _ => return Err(self.err_at("invalid number", i)),
-        }
-        let mut integral = true;
-        if self.s.get(i) == Some(&b'.') {
-            integral = false;
-            i += 1;
-            if !digit(i) {
-                return Err(self.err_at("invalid number: expected a digit after '.'", i));
-            }
-            while digit(i) {
-                i += 1;
-            }
-        }
-        if let Some(b'e' | b'E') = self.s.get(i) {
-            integral = false;
-            i += 1;
-            if let Some(b'+' | b'-') = self.s.get(i) {
-                i += 1;
-            }
-            if !digit(i) {
-                return Err(self.err_at("invalid number: expected a digit in the exponent", i));
-            }
-            while digit(i) {
-                i += 1;
-            }
-        }
-        let text = self
-            .s
-            .get(start..i)
-            .and_then(|t| std::str::from_utf8(t).ok())
-            .ok_or_else(|| self.err_at("invalid number", start))?;
-        self.pos = i;
-        if integral && let Ok(n) = text.parse::<i64>() {
-            return Ok(Value::Int(n));
-        }
-        match text.parse::<f64>() {
-            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
-            _ => Err(self.err_at("number out of range", start)),
-        }
     }
 }
 

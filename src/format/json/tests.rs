@@ -117,21 +117,32 @@ fn float_formatting_table_matches_go_encoding_json() {
 fn numbers_int_float_boundary() {
     assert_eq!(value_of("9223372036854775807"), Value::Int(i64::MAX));
     assert_eq!(value_of("-9223372036854775808"), Value::Int(i64::MIN));
-    assert_eq!(
-        value_of("9223372036854775808"),
-        Value::Float(9223372036854775808.0)
-    );
-    assert_eq!(
-        value_of("-9223372036854775809"),
-        Value::Float(-9223372036854775808.0)
-    );
+    // Beyond 64 bits, or not kept exactly by a float: refused with the path, never
+    // silently changed (2^63 would be written back as 9223372036854776000).
+    for (text, what) in [
+        ("9223372036854775808", "does not fit in 64 bits"),
+        ("-9223372036854775809", "does not fit in 64 bits"),
+        ("1e-400", "too small"),
+        ("1e400", "too large"),
+        ("0.30000000000000000001", "more digits"),
+    ] {
+        let doc = format!("{{\"a\": [0, {{\"v\": {text}}}]}}");
+        let Err(err) = JsonStore.load(doc.as_bytes()) else {
+            panic!("{text} must be refused");
+        };
+        assert!(err.message.contains(what), "{text}: {err}");
+        assert!(err.message.contains(r#"["a"][1]["v"]"#), "{text}: {err}");
+        assert!(!err.message.contains(text), "{text}: {err}");
+        assert_eq!(err.position, Some((1, 17)), "{text}: {err}");
+    }
+    assert_eq!(value_of("0e-400"), Value::Float(0.0));
+    assert_eq!(value_of("100000000000000000000"), Value::Float(1e20));
     assert_eq!(value_of("0"), Value::Int(0));
     assert_eq!(value_of("5432"), Value::Int(5432));
     assert_eq!(value_of("1.0"), Value::Float(1.0));
     assert_eq!(value_of("1e2"), Value::Float(100.0));
     assert_eq!(value_of("1E+2"), Value::Float(100.0));
     assert_eq!(value_of("25.4"), Value::Float(25.4));
-    assert_eq!(value_of("1e-400"), Value::Float(0.0));
     // `-0` is an integer literal that fits: the int 0. `-0.0` keeps its sign.
     assert_eq!(value_of("-0"), Value::Int(0));
     match value_of("-0.0") {
@@ -161,12 +172,18 @@ fn string_escapes_on_read() {
     assert_eq!(value_of(r#""\ud83d""#), Value::str("\u{fffd}"));
     assert_eq!(value_of(r#""\ude00x""#), Value::str("\u{fffd}x"));
     assert_eq!(value_of(r#""\ud83d\u0041""#), Value::str("\u{fffd}A"));
-    // Invalid UTF-8 inside a string: one U+FFFD per bad byte.
-    let m = JsonStore.load(b"{\"v\": \"a\xe2\x82b\"}").unwrap();
-    assert_eq!(
-        m.doc.branches[0].get("v"),
-        Some(&Value::str("a\u{fffd}\u{fffd}b"))
-    );
+    // Invalid UTF-8 inside a string is refused with its byte offset (it used to become
+    // U+FFFD silently).
+    for input in [
+        &b"{\"v\": \"a\xe2\x82b\"}"[..],
+        b"{\"v\": \"a\xe2\x82\\nb\"}",
+    ] {
+        let Err(err) = JsonStore.load(input) else {
+            panic!("invalid UTF-8 must be refused");
+        };
+        assert!(err.message.contains("byte offset 8"), "{err}");
+        assert_eq!(err.position, Some((1, 9)));
+    }
 }
 
 #[test]

@@ -62,12 +62,68 @@ pub(super) fn parse_document(input: &[u8]) -> Result<DocumentMut, FormatError> {
         FormatError::at(FORMAT, "the file is not valid UTF-8", l, c)
     })?;
     text.parse::<DocumentMut>().map_err(|e| match e.span() {
+        _ if e.message().contains("recursion limit")
+            || e.message().contains("max recursion depth") =>
+        {
+            const DEEP: &str = "invalid TOML: nesting too deep (a key, table header, array or \
+                                inline table with 80 or more levels)";
+            match e.span().map(|s| s.start).or_else(|| deep_key(text)) {
+                Some(at) => {
+                    let (l, c) = line_col(input, at);
+                    FormatError::at(FORMAT, DEEP, l, c)
+                }
+                None => FormatError::new(FORMAT, DEEP),
+            }
+        }
         Some(span) => {
             let (l, c) = line_col(input, span.start);
-            FormatError::at(FORMAT, "invalid TOML", l, c)
+            let bom = input
+                .get(span.start..)
+                .is_some_and(|r| r.starts_with(b"\xEF\xBB\xBF"));
+            let msg = if bom {
+                "invalid TOML: a byte-order mark (U+FEFF) is only allowed at the start of the file"
+            } else {
+                "invalid TOML"
+            };
+            FormatError::at(FORMAT, msg, l, c)
         }
         None => FormatError::new(FORMAT, "invalid TOML"),
     })
+}
+
+/// The offset of the first line whose key or table header has 80 or more dotted parts
+/// (where toml_edit stops without saying where). Dots inside quotes do not count.
+fn deep_key(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let mut dots = 0usize;
+        let mut quote: Option<char> = None;
+        let mut escaped = false;
+        for c in line.chars() {
+            match quote {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q == '"' {
+                        escaped = true;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    '"' | '\'' => quote = Some(c),
+                    '.' => dots += 1,
+                    '=' | ']' | '#' => break,
+                    _ => {}
+                },
+            }
+        }
+        if dots >= 79 {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Loads a TOML file: the data tree plus the `sops` table, if any.
@@ -94,8 +150,43 @@ pub(super) fn load(input: &[u8]) -> Result<Loaded, FormatError> {
     })
 }
 
+/// The depth error's message up to the path, which the levels add on the way out.
+const TOO_DEEP: &str = "nesting too deep (more than 256 levels of tables and arrays) at ";
+const _: () = assert!(MAX_DEPTH == 256, "update TOO_DEEP");
+
 fn too_deep() -> FormatError {
-    FormatError::new(FORMAT, "the document is nested too deeply")
+    FormatError::new(FORMAT, TOO_DEEP)
+}
+
+/// The message of a number the tree cannot hold exactly, up to the path.
+const INEXACT: &str = "a number that cannot be kept exactly (too large, too small or with \
+                       more digits than a 64-bit float keeps; write it as a string) at ";
+
+/// Adds one path component (`["key"]` or `[0]`) in front of the path of an error that
+/// names one (nesting too deep, an inexact number).
+fn within(e: FormatError, key: Option<&str>, index: usize) -> FormatError {
+    for prefix in [TOO_DEEP, INEXACT] {
+        if let Some(rest) = e.message.strip_prefix(prefix) {
+            let comp = match key {
+                Some(k) => format!("[{k:?}]"),
+                None => format!("[{index}]"),
+            };
+            return FormatError::new(FORMAT, format!("{prefix}{comp}{rest}"));
+        }
+    }
+    e
+}
+
+/// A float, unless its text says a value the `f64` does not hold (`1e-400`).
+fn float(f: &toml_edit::Formatted<f64>) -> Result<Value, FormatError> {
+    let v = *f.value();
+    if let Some(raw) = f.as_repr().and_then(|r| r.as_raw().as_str()) {
+        let plain: String = raw.chars().filter(|&c| c != '_').collect();
+        if crate::format::number::check_float(&plain, v, false).is_err() {
+            return Err(FormatError::new(FORMAT, INEXACT));
+        }
+    }
+    Ok(Value::Float(v))
 }
 
 /// Splits the comments out of a decor string (whitespace, newlines and `#` comments).
@@ -125,7 +216,7 @@ fn decor_suffix(d: &Decor) -> Option<&str> {
 
 /// The entries of a table that is written with a header (or the root, or a dotted table).
 fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(), FormatError> {
-    if depth > MAX_DEPTH {
+    if depth >= MAX_DEPTH {
         return Err(too_deep());
     }
     for (k, item) in t.iter() {
@@ -147,7 +238,7 @@ fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(
             Item::Value(v) => {
                 comments(decor_prefix(v.decor()), false, &mut |c| out.push_comment(c));
                 comments(decor_suffix(v.decor()), true, &mut |c| out.push_comment(c));
-                let value = value(v, depth + 1)?;
+                let value = value(v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
                 out.push(k, value);
             }
             Item::Table(sub) => {
@@ -160,11 +251,12 @@ fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(
                     });
                 }
                 let mut m = Map::new();
-                table_body(sub, &mut m, false, depth + 1)?;
+                table_body(sub, &mut m, false, depth + 1).map_err(|e| within(e, Some(k), 0))?;
                 out.push(k, Value::Map(m));
             }
             Item::ArrayOfTables(aot) => {
-                let seq = array_of_tables(aot, out, depth + 1)?;
+                let seq =
+                    array_of_tables(aot, out, depth + 1).map_err(|e| within(e, Some(k), 0))?;
                 out.push(k, Value::Seq(seq));
             }
         }
@@ -177,7 +269,7 @@ fn array_of_tables(
     parent: &mut Map,
     depth: usize,
 ) -> Result<Vec<SeqItem>, FormatError> {
-    if depth > MAX_DEPTH {
+    if depth >= MAX_DEPTH {
         return Err(too_deep());
     }
     let mut seq = Vec::new();
@@ -195,7 +287,7 @@ fn array_of_tables(
             });
         }
         let mut m = Map::new();
-        table_body(t, &mut m, false, depth + 1)?;
+        table_body(t, &mut m, false, depth + 1).map_err(|e| within(e, None, i))?;
         seq.push(SeqItem::Value(Value::Map(m)));
     }
     Ok(seq)
@@ -203,13 +295,13 @@ fn array_of_tables(
 
 /// A value written inline (after `=`, in an array or in an inline table).
 fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
-    if depth > MAX_DEPTH {
+    if depth >= MAX_DEPTH && matches!(v, TValue::Array(_) | TValue::InlineTable(_)) {
         return Err(too_deep());
     }
     Ok(match v {
         TValue::String(s) => Value::Str(Text::from(s.value().as_str())),
         TValue::Integer(i) => Value::Int(*i.value()),
-        TValue::Float(f) => Value::Float(*f.value()),
+        TValue::Float(f) => float(f)?,
         TValue::Boolean(b) => Value::Bool(*b.value()),
         TValue::Datetime(d) => {
             let raw = d.as_repr().and_then(|r| r.as_raw().as_str());
@@ -219,13 +311,15 @@ fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
             let mut seq = Vec::new();
             // Index of the last value pushed: a comment on its line is placed before it.
             let mut last: Option<usize> = None;
-            for elem in a.iter() {
+            for (i, elem) in a.iter().enumerate() {
                 let d = elem.decor();
                 for c in collect(decor_prefix(d), true) {
                     place(&mut seq, &mut last, c, SeqItem::Comment);
                 }
                 last = Some(seq.len());
-                seq.push(SeqItem::Value(value(elem, depth + 1)?));
+                seq.push(SeqItem::Value(
+                    value(elem, depth + 1).map_err(|e| within(e, None, i))?,
+                ));
                 for c in collect(decor_suffix(d), true) {
                     place(&mut seq, &mut last, c, SeqItem::Comment);
                 }
@@ -237,16 +331,13 @@ fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
         }
         TValue::InlineTable(t) => {
             let mut m = Map::new();
-            inline_body(t, &mut m, depth + 1)?;
+            inline_body(t, &mut m, depth)?;
             Value::Map(m)
         }
     })
 }
 
 fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), FormatError> {
-    if depth > MAX_DEPTH {
-        return Err(too_deep());
-    }
     let mut last: Option<usize> = None;
     for (k, v) in t.iter() {
         if let Some(key) = t.key(k) {
@@ -257,7 +348,7 @@ fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), Forma
         for c in collect(decor_prefix(v.decor()), false) {
             place(&mut out.0, &mut last, c, TreeItem::Comment);
         }
-        let converted = value(v, depth + 1)?;
+        let converted = value(v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
         last = Some(out.0.len());
         out.push(k, converted);
         for c in collect(decor_suffix(v.decor()), true) {

@@ -14,7 +14,10 @@ use zeroize::Zeroize;
 use super::resolve::ResolveError;
 use super::resolve::Style;
 use super::resolve::resolve;
+use crate::format::ALIAS_NODES_PER_INPUT_BYTE;
 use crate::format::FormatError;
+use crate::format::MAX_ALIAS_NODES;
+use crate::format::MAX_DEPTH;
 use crate::tree::Comment;
 use crate::tree::Item;
 use crate::tree::Map;
@@ -22,11 +25,16 @@ use crate::tree::SeqItem;
 use crate::tree::Text;
 use crate::tree::Value;
 
+mod anchors;
+
+use anchors::Anchored;
+
 const FMT: &str = "yaml";
-/// Cap on nodes created by alias expansion (alias-bomb guard).
-const MAX_ALIAS_NODES: usize = 4_000_000;
-/// Cap on string bytes created by alias expansion.
-const MAX_ALIAS_BYTES: usize = 256 << 20;
+/// Cap on string bytes copied by anchors and aliases, beyond
+/// [`ALIAS_BYTES_PER_INPUT_BYTE`] per input byte.
+const MAX_ALIAS_BYTES: usize = 1 << 20;
+/// String bytes each input byte allows anchors and aliases to copy.
+const ALIAS_BYTES_PER_INPUT_BYTE: usize = 16;
 /// Maps with at most this many items are checked for duplicate keys by a linear scan.
 const LINEAR_DUP_SCAN: usize = 24;
 
@@ -70,6 +78,13 @@ pub(crate) enum Ev<'a> {
 
 pub(crate) fn err_at(msg: impl Into<String>, sp: &Sp) -> FormatError {
     FormatError::at(FMT, msg, sp.line, sp.col + 1)
+}
+
+fn too_deep(sp: &Sp) -> FormatError {
+    err_at(
+        format!("nesting too deep (more than {MAX_DEPTH} levels of mappings and sequences)"),
+        sp,
+    )
 }
 
 /// A comment waiting for its place.
@@ -160,9 +175,10 @@ pub(crate) struct Builder {
     docs: Vec<Map>,
     stack: Vec<Frame>,
     pending: Vec<Pending>,
-    anchors: HashMap<usize, (Value, usize, usize)>,
-    alias_nodes: usize,
-    alias_bytes: usize,
+    anchors: HashMap<usize, Anchored>,
+    /// Nodes and string bytes anchors and aliases may still copy (alias-bomb guard).
+    alias_nodes_left: usize,
+    alias_bytes_left: usize,
     last: Option<LastNode>,
     in_doc: bool,
     doc_root_done: bool,
@@ -170,28 +186,6 @@ pub(crate) struct Builder {
     prev_line: usize,
     /// First line of the scalar being placed.
     first_line: usize,
-}
-
-fn value_size(v: &Value) -> (usize, usize) {
-    match v {
-        Value::Map(m) => m.0.iter().fold((1, 0), |(n, b), i| match i {
-            Item::Entry(k, v) => {
-                let (n2, b2) = value_size(v);
-                (n + n2 + 1, b + b2 + k.len())
-            }
-            Item::Comment(c) => (n + 1, b + c.text.len()),
-        }),
-        Value::Seq(s) => s.iter().fold((1, 0), |(n, b), i| match i {
-            SeqItem::Value(v) => {
-                let (n2, b2) = value_size(v);
-                (n + n2, b + b2)
-            }
-            SeqItem::Comment(c) => (n + 1, b + c.text.len()),
-        }),
-        Value::Str(s) => (1, s.len()),
-        Value::Bytes(s) => (1, s.len()),
-        _ => (1, 0),
-    }
 }
 
 /// Resolves a scalar, moving an owned quoted/block string into the tree without a copy
@@ -215,14 +209,17 @@ fn resolve_text(text: Cow<'_, str>, kind: Kind, tag: Option<&str>) -> Result<Val
 }
 
 impl Builder {
-    pub(crate) fn new() -> Self {
+    /// A builder for an input of `input_len` bytes (which sets the alias budget).
+    pub(crate) fn new(input_len: usize) -> Self {
         Builder {
             docs: Vec::new(),
             stack: Vec::new(),
             pending: Vec::new(),
             anchors: HashMap::new(),
-            alias_nodes: 0,
-            alias_bytes: 0,
+            alias_nodes_left: MAX_ALIAS_NODES
+                .saturating_add(input_len.saturating_mul(ALIAS_NODES_PER_INPUT_BYTE)),
+            alias_bytes_left: MAX_ALIAS_BYTES
+                .saturating_add(input_len.saturating_mul(ALIAS_BYTES_PER_INPUT_BYTE)),
             last: None,
             in_doc: false,
             doc_root_done: false,
@@ -293,28 +290,39 @@ impl Builder {
                     ResolveError::BadTagged(t) => {
                         err_at(format!("scalar cannot be read as !!{t}"), sp)
                     }
+                    ResolveError::Inexact(why) => err_at(
+                        format!(
+                            "{} at {} cannot be kept exactly; quote it to keep it as text",
+                            why.describe(),
+                            self.path()
+                        ),
+                        sp,
+                    ),
                 })?;
                 if anchor != 0 {
-                    let (n, b) = value_size(&v);
-                    self.anchors.insert(anchor, (v.clone(), n, b));
+                    self.anchor(anchor, &v, sp)?;
                 }
                 self.node(v, sp, true)
             }
             Ev::Alias(id) => {
-                let Some((v, n, b)) = self.anchors.get(&id) else {
+                let Some(a) = self.anchors.get(&id) else {
                     return Err(err_at("alias refers to an unfinished or unknown node", sp));
                 };
-                self.alias_nodes = self.alias_nodes.saturating_add(*n);
-                self.alias_bytes = self.alias_bytes.saturating_add(*b);
-                if self.alias_nodes > MAX_ALIAS_NODES || self.alias_bytes > MAX_ALIAS_BYTES {
-                    return Err(err_at("alias expansion is too large", sp));
+                if self.stack.len().saturating_add(a.height) > MAX_DEPTH {
+                    return Err(too_deep(sp));
                 }
-                let v = v.clone();
+                let (n, b) = (a.nodes, a.bytes);
+                self.spend(n, b, sp)?;
+                let v = self.anchors.get(&id).map(|a| a.value.clone());
+                let v = v.unwrap_or(Value::Null);
                 self.first_line = sp.line;
                 self.node(v, sp, true)
             }
             Ev::UnknownAlias => Err(err_at("alias refers to an unknown anchor", sp)),
             Ev::MapStart(anchor) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(sp));
+                }
                 self.start_node(sp)?;
                 let seen = (self.docs.is_empty()).then(Seen::default);
                 self.stack.push(Frame::Map {
@@ -327,6 +335,9 @@ impl Builder {
                 Ok(())
             }
             Ev::SeqStart(anchor) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(sp));
+                }
                 self.start_node(sp)?;
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
@@ -368,8 +379,7 @@ impl Builder {
             }
         };
         if anchor != 0 {
-            let (n, b) = value_size(&v);
-            self.anchors.insert(anchor, (v.clone(), n, b));
+            self.anchor(anchor, &v, sp)?;
         }
         self.node(v, sp, false)
     }

@@ -73,7 +73,7 @@ pub(crate) fn parse(input: &[u8]) -> Option<Vec<Map>> {
         src: input,
         pos: 0,
         line: 1,
-        b: Builder::new(),
+        b: Builder::new(input.len()),
         stack: Vec::new(),
         in_doc: false,
         has_root: false,

@@ -26,6 +26,10 @@ fn scan_error(e: &ScanError) -> FormatError {
         K::UnexpectedCharacter { .. } => "unexpected character".to_owned(),
         K::Custom(_) => "invalid YAML".to_owned(),
         K::UnknownAnchor => "alias refers to an unknown anchor".to_owned(),
+        K::RecursionLimitExceeded => format!(
+            "nesting too deep (more than {} levels of mappings and sequences)",
+            crate::format::MAX_DEPTH
+        ),
         other => {
             let s = other.to_string();
             if s.is_empty() {
@@ -52,7 +56,10 @@ fn tag_suffix(tag: Option<&Tag>) -> Option<&str> {
 pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
     let mut opts = Options::default();
     opts.max_buffered_comment_events = usize::MAX;
-    let mut b = Builder::new();
+    // The builder enforces the exact limit; the parser's own stops just above it.
+    opts.block_nesting_limit = crate::format::MAX_DEPTH + 2;
+    opts.flow_nesting_limit = crate::format::MAX_DEPTH + 2;
+    let mut b = Builder::new(input.len());
     for ev in Parser::new_from_str_with_options(input, opts) {
         let (ev, span) = ev.map_err(|e| scan_error(&e))?;
         feed(&mut b, ev, &span)?;

@@ -4,6 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::format::number::Inexact;
+use crate::format::number::check_float;
 use crate::tree::Bytes;
 use crate::tree::Text;
 use crate::tree::Timestamp;
@@ -16,6 +18,8 @@ pub(crate) enum ResolveError {
     Unsigned,
     /// An explicit tag whose content does not match (`!!int abc`).
     BadTagged(&'static str),
+    /// A number the tree cannot hold exactly (beyond 64 bits, `1e-400`, too many digits).
+    Inexact(Inexact),
 }
 
 /// How a scalar was written.
@@ -88,6 +92,7 @@ pub(crate) fn resolve_plain(s: &str) -> Result<Value, ResolveError> {
             && let Ok(f) = s.parse::<f64>()
             && f.is_finite()
         {
+            check_float(s, f, false).map_err(ResolveError::Inexact)?;
             return Ok(Value::Float(f));
         }
         return Ok(Value::str(s));
@@ -110,6 +115,8 @@ pub(crate) fn resolve_plain(s: &str) -> Result<Value, ResolveError> {
         && let Ok(f) = plain.parse::<f64>()
         && f.is_finite()
     {
+        let integral = !plain.contains(['.', 'e', 'E']);
+        check_float(&plain, f, integral).map_err(ResolveError::Inexact)?;
         return Ok(Value::Float(f));
     }
     Ok(Value::str(s))

@@ -233,3 +233,88 @@ fn comments_enc_yaml_comments_decrypt_to_plain_comments() {
         .collect();
     assert_eq!(kinds, vec![true, false, true, false]);
 }
+
+/// `levels` levels of maps and lists in each shape the readers know (the top-level map is
+/// level 1), ending in a scalar.
+fn nested(shape: usize, levels: usize) -> String {
+    let inner = levels - 1;
+    match shape {
+        // Block mappings (the fast path's shape).
+        0 => {
+            let mut s = String::new();
+            for i in 0..levels {
+                s.push_str(&" ".repeat(i * 2));
+                s.push_str(if i + 1 == levels { "k: v\n" } else { "k:\n" });
+            }
+            s
+        }
+        1 => format!("k:\n{}v\n", "- ".repeat(inner)),
+        2 => format!("k: {}v{}\n", "[".repeat(inner), "]".repeat(inner)),
+        3 => format!("k: {}v{}\n", "{a: ".repeat(inner), "}".repeat(inner)),
+        _ => format!(
+            "k: {}v{}\n",
+            "[{a: ".repeat(inner / 2),
+            "}]".repeat(inner / 2)
+        ),
+    }
+}
+
+#[test]
+fn nesting_limit_is_the_same_in_every_shape_and_both_readers() {
+    use crate::format::MAX_DEPTH;
+    for shape in 0..5 {
+        let ok = nested(shape, MAX_DEPTH);
+        assert!(YamlStore.load(ok.as_bytes()).is_ok(), "shape {shape}");
+        for levels in [MAX_DEPTH + 2, 45_000] {
+            let deep = nested(shape, levels);
+            let Err(err) = YamlStore.load(deep.as_bytes()) else {
+                panic!("shape {shape}: {levels} levels must be refused");
+            };
+            assert!(err.message.contains("nesting too deep"), "{shape}: {err}");
+            assert!(err.position.is_some(), "{shape}: {err}");
+        }
+    }
+}
+
+#[test]
+fn aliases_count_towards_depth_and_the_alias_budget() {
+    use crate::format::MAX_DEPTH;
+    let inner = MAX_DEPTH - 2;
+    // An anchored list of 254 levels under a key: fine; an alias to it one level deeper
+    // than the anchor would make 257 levels.
+    let anchored = format!("a: &x {}v{}\n", "[".repeat(inner), "]".repeat(inner));
+    assert!(YamlStore.load(anchored.as_bytes()).is_ok());
+    assert!(
+        YamlStore
+            .load(format!("{anchored}b: *x\n").as_bytes())
+            .is_ok()
+    );
+    let Err(err) = YamlStore.load(format!("{anchored}b: [[*x]]\n").as_bytes()) else {
+        panic!("an alias that nests too deep must be refused");
+    };
+    assert!(err.message.contains("nesting too deep"), "{err}");
+    // Copies are paid from a budget that grows with the input: ten aliases of a small
+    // anchor are fine, nine-fold aliases seven levels deep are not.
+    assert!(
+        YamlStore
+            .load(b"a: &a [1, 2]\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n")
+            .is_ok()
+    );
+    let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x]\n");
+    for (prev, name) in ["a", "b", "c", "d", "e", "f"]
+        .iter()
+        .zip(["b", "c", "d", "e", "f", "g"])
+    {
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    let Err(err) = YamlStore.load(bomb.as_bytes()) else {
+        panic!("an alias bomb must be refused");
+    };
+    assert!(
+        err.message.contains("alias expansion is too large"),
+        "{err}"
+    );
+}

@@ -1,0 +1,73 @@
+//! A short run of the parser fuzzer (examples/fuzz) in the normal test suite: 20,000
+//! inputs per parser, none may panic. The long campaign is described in docs/security.md.
+
+#[path = "../examples/fuzz/engine.rs"]
+#[allow(dead_code)]
+mod engine;
+
+mod support;
+
+fn quick(target: &str) {
+    let seeds = engine::corpus(target, &support::fixtures());
+    assert!(seeds.len() >= 2, "{target}: no seeds");
+    // A 2 MiB stack, as on worker threads: unbounded recursion must not hide here.
+    let t = target.to_owned();
+    let report = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || engine::run(&t, &seeds, 20_000, 7, &mut |_| {}))
+        .expect("spawn")
+        .join()
+        .expect("fuzz thread");
+    assert_eq!(report.inputs, 20_000);
+    assert!(report.accepted > 0, "{target}: nothing accepted");
+    assert_eq!(
+        report.panics,
+        0,
+        "{target}: panicking inputs {:?}",
+        report
+            .panicking
+            .iter()
+            .map(|i| String::from_utf8_lossy(i).into_owned())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn fuzz_yaml() {
+    quick("yaml");
+}
+
+#[test]
+fn fuzz_json() {
+    quick("json");
+}
+
+#[test]
+fn fuzz_toml() {
+    quick("toml");
+}
+
+#[test]
+fn fuzz_dotenv() {
+    quick("dotenv");
+}
+
+#[test]
+fn fuzz_ini() {
+    quick("ini");
+}
+
+#[test]
+fn fuzz_enc() {
+    quick("enc");
+}
+
+#[test]
+fn fuzz_metadata() {
+    quick("metadata");
+}
+
+#[test]
+fn fuzz_policy() {
+    quick("policy");
+}
