@@ -186,10 +186,12 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     let mut first_err = None;
     for (file, r) in a.files.iter().zip(&results) {
         if let Err(e) = r {
-            cli::report(&Error {
-                message: format!("{file}: {}", e.message),
-                ..e.clone()
-            });
+            // Errors from opening the file already name it.
+            if e.message.starts_with(&format!("{file}: ")) {
+                cli::report(e);
+            } else {
+                cli::report(&e.clone().within(file));
+            }
             first_err.get_or_insert_with(|| e.clone());
         }
     }

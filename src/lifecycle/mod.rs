@@ -60,8 +60,17 @@ pub fn parse_set_value(text: &[u8]) -> Result<Value, Error> {
     wrapped.extend_from_slice(b"{\"v\":\n");
     wrapped.extend_from_slice(trimmed);
     wrapped.extend_from_slice(b"\n}");
-    let map = crate::format::json::parse::parse_top_object(&wrapped)
-        .map_err(|_| invalid("check the quoting and brackets"))?;
+    let map = crate::format::json::parse::parse_top_object(&wrapped).map_err(|e| {
+        if e.to_string().contains("cannot be kept exactly") {
+            Error::new(
+                exit::INVALID_SET_FORMAT,
+                "the value is a number that cannot be kept exactly (an integer beyond 64 bits, or more digits than a 64-bit float keeps)",
+            )
+            .hint(r#"give it as a string to keep every digit: '"12345678901234567890"'"#)
+        } else {
+            invalid("check the quoting and brackets")
+        }
+    })?;
     let mut entries = map.0.into_iter();
     let (Some(crate::tree::Item::Entry(k, v)), None) = (entries.next(), entries.next()) else {
         return Err(invalid("it is more than one value"));

@@ -174,6 +174,52 @@ fn deliberate_json_integers_stay_exact() {
     );
 }
 
+/// Deliberate difference: a number that a 64-bit integer or float cannot hold exactly
+/// (an integer beyond 64 bits, more digits than a double keeps, `1e-400`) is refused by
+/// leafseal with its path (exit 2); sops accepts it and silently changes the value.
+#[test]
+fn deliberate_inexact_numbers_are_refused_not_changed() {
+    let Some(p) = Peer::new(None) else { return };
+    for (name, text, path) in [
+        (
+            "big.yaml",
+            "big: 123456789012345678901234567890\n",
+            r#"["big"]"#,
+        ),
+        (
+            "big.json",
+            "{\"big\": 12345678901234567890}\n",
+            r#"["big"]"#,
+        ),
+        ("digits.json", "{\"e\": 123456789.123456789}\n", r#"["e"]"#),
+        ("tiny.yaml", "t: 1e-400\n", r#"["t"]"#),
+    ] {
+        p.write(name, text);
+        p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, name]);
+        let o = p.run(Tool::Leafseal, &["encrypt", "--age", AGE_RECIPIENT, name]);
+        assert_eq!(o.code, 2, "{name}: {}", o.stderr);
+        assert!(
+            o.stderr.contains("cannot be kept exactly") && o.stderr.contains(path),
+            "{name}: {}",
+            o.stderr
+        );
+        assert!(o.stdout.is_empty(), "{name}");
+    }
+    // The same for a value given to `set` (sops writes 1.2345678901234567e+19).
+    p.write("s.yaml", "a: 1\n");
+    let enc = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "s.yaml"],
+    );
+    p.write("s.yaml", enc);
+    let o = p.run(
+        Tool::Leafseal,
+        &["set", "s.yaml", r#"["a"]"#, "12345678901234567890"],
+    );
+    assert_eq!(o.code, 7, "{}", o.stderr);
+    assert!(o.stderr.contains("cannot be kept exactly"), "{}", o.stderr);
+}
+
 /// Deliberate difference: leafseal reads a `%YAML 1.2` directive, sops 3.11 refuses
 /// the file (exit 2); what leafseal writes has no directive and sops reads it.
 #[test]
