@@ -19,6 +19,7 @@ use crate::policy::Policy;
 mod argocd;
 mod check;
 mod decrypt;
+mod docgen;
 mod edit;
 mod encrypt;
 mod exec_env;
@@ -95,6 +96,10 @@ pub enum Command {
     Kustomize(kustomize::KustomizeArgs),
     /// Argo CD config management plugin: render a manifest directory, decrypting secrets.
     Argocd(argocd::ArgocdArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion(docgen::CompletionArgs),
+    /// Print a man page, or write every page (one per subcommand) with --dir.
+    Man(docgen::ManArgs),
 }
 
 /// Input/output selection shared by the commands.
@@ -307,6 +312,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Git(a) => git::run(&cli, a),
         Command::Kustomize(a) => kustomize::run(a),
         Command::Argocd(a) => argocd::run(a),
+        Command::Completion(a) => docgen::completion(a),
+        Command::Man(a) => docgen::man(&cli, a),
     };
     match result {
         Ok(code) => code,
