@@ -29,8 +29,14 @@ pub struct GroupsArgs {
 #[derive(Debug, Subcommand)]
 pub enum GroupsAction {
     /// Add a key group (the data key is kept, re-split and re-wrapped for every group).
+    #[command(
+        after_help = "Examples:\n  leafseal groups add -i -f secrets.yaml --age age1...\n  leafseal groups add -i -f secrets.yaml --pgp FINGERPRINT --shamir-secret-sharing-threshold 2"
+    )]
     Add(AddArgs),
     /// Delete the key group at INDEX (0-based).
+    #[command(
+        after_help = "Examples:\n  leafseal groups delete -i -f secrets.yaml 1\n  leafseal groups delete --output out.yaml -f secrets.yaml 0"
+    )]
     Delete(DeleteArgs),
 }
 
