@@ -37,7 +37,13 @@ mod updatekeys;
 
 /// leafseal — encrypted secrets in git, compatible with sops.
 #[derive(Debug, Parser)]
-#[command(name = "leafseal", version, about, long_about = None)]
+#[command(
+    name = "leafseal",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml"
+)]
 pub struct Cli {
     /// Policy file to use instead of searching for .sops.yaml from the current directory.
     #[arg(long, global = true, env = "SOPS_CONFIG", value_name = "PATH")]
