@@ -338,3 +338,89 @@ fn set_and_unset_accept_the_shamir_threshold_without_changing_groups() {
     assert_eq!(s, l);
     assert!(!sraw.contains("shamir_threshold") && !lraw.contains("shamir_threshold"));
 }
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+#[test]
+fn exec_user_runs_the_command_as_that_user_as_sops() {
+    if !is_root() {
+        eprintln!("SKIPPED: --user needs root");
+        return;
+    }
+    let Some(p) = Pair::new() else { return };
+    let run = |bin: &Path, file: &str, args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.env_clear()
+            .envs(&p.vars)
+            .current_dir(&p.dir)
+            .args(args.iter().map(|a| if *a == "F" { file } else { a }));
+        ok(&c.output().expect("run"))
+    };
+    let leaf = Path::new(env!("CARGO_BIN_EXE_leafseal"));
+    for args in [
+        &["exec-env", "--user", "nobody", "F", "id -u; echo $b"][..],
+        &[
+            "exec-file",
+            "--no-fifo",
+            "--user",
+            "nobody",
+            "F",
+            "id -u; cat {}",
+        ][..],
+        &["exec-file", "--user", "nobody", "F", "id -u; cat {}"][..],
+    ] {
+        let l = run(leaf, "l.yaml", args);
+        let s = run(p.sops, "s.yaml", args);
+        assert_eq!(l, s, "{args:?}");
+        assert!(l.starts_with("65534\n"), "{args:?}: {l}");
+    }
+    let no = Command::new(leaf)
+        .env_clear()
+        .envs(&p.vars)
+        .current_dir(&p.dir)
+        .args(["exec-env", "--user", "no-such-user", "l.yaml", "true"])
+        .output()
+        .expect("run");
+    assert!(!no.status.success());
+    assert!(String::from_utf8_lossy(&no.stderr).contains("no user `no-such-user`"));
+}
+
+#[test]
+fn exec_env_background_returns_without_waiting() {
+    let h = home();
+    let Some(p) = Pair::new() else { return };
+    let marker = h.path().join("done");
+    let cmd = format!("sleep 2; echo \"$b\" > '{}'", marker.display());
+    let start = std::time::Instant::now();
+    // (the child inherits stdout and stderr, so they are not pipes here)
+    let st = leafseal(&p.vars)
+        .current_dir(&p.dir)
+        .args(["exec-env", "--background", "l.yaml", &cmd])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run");
+    assert!(st.success());
+    assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    assert!(!marker.exists());
+    for _ in 0..100 {
+        if marker.exists() && std::fs::read(&marker).is_ok_and(|b| b == b"x\n") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read(&marker).expect("the command ran"), b"x\n");
+    let f = run_in(
+        &p.vars,
+        &p.dir,
+        &["exec-file", "--background", "l.yaml", "cat {}"],
+    );
+    assert!(!f.status.success());
+    assert!(String::from_utf8_lossy(&f.stderr).contains("--background"));
+}
