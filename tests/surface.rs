@@ -6,6 +6,9 @@ mod support;
 #[path = "support/sops.rs"]
 mod sops_peer;
 
+#[path = "support/moto.rs"]
+mod moto;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
@@ -423,4 +426,67 @@ fn exec_env_background_returns_without_waiting() {
     );
     assert!(!f.status.success());
     assert!(String::from_utf8_lossy(&f.stderr).contains("--background"));
+}
+
+#[test]
+fn rotate_encryption_context_for_added_kms_keys_as_sops() {
+    let Some(mut p) = Pair::new() else { return };
+    let moto = moto::Moto::start();
+    let arn = moto.create_key();
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "AKIDLEAFSEALTEST"),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        ),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ("AWS_ENDPOINT_URL_KMS", moto.url.as_str()),
+        ("LEAFSEAL_HTTP_RETRY_DELAY_MS", "10"),
+    ] {
+        p.vars.insert(k.into(), v.into());
+    }
+    p.both(
+        &[
+            "rotate",
+            "-i",
+            "--add-kms",
+            &arn,
+            "--encryption-context",
+            "app:leafseal,env:test",
+            "--rm-age",
+            AGE_RECIPIENT,
+            "F",
+        ],
+        None,
+    );
+    // Only the KMS key is left: decrypting (by sops) proves the context was used to wrap.
+    p.vars.remove("SOPS_AGE_KEY_FILE");
+    let [(s, sraw), (l, lraw)] = p.decrypted("yaml");
+    assert_eq!(s, l);
+    assert_eq!(l, "a: 1\nb: x\n");
+    for raw in [&sraw, &lraw] {
+        assert!(
+            raw.contains("app: leafseal") && raw.contains("env: test"),
+            "{raw}"
+        );
+        assert!(!raw.contains("age:"), "{raw}");
+    }
+    // The wrong context is refused with the exit code sops uses.
+    let o = run_in(
+        &p.vars,
+        &p.dir,
+        &[
+            "rotate",
+            "--add-kms",
+            &arn,
+            "--encryption-context",
+            "nocolon",
+            "l.yaml",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(leafseal::error::exit::INVALID_KMS_CONTEXT)
+    );
 }
