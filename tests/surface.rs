@@ -490,3 +490,140 @@ fn rotate_encryption_context_for_added_kms_keys_as_sops() {
         Some(leafseal::error::exit::INVALID_KMS_CONTEXT)
     );
 }
+
+/// An editor script that saves the buffer to `copy` and then runs `sed -i EXPR` on it.
+fn editor(dir: &Path, copy: &str, expr: &str) -> String {
+    let path = dir.join(format!("ed-{copy}.sh"));
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\ncp \"$1\" '{}'\nsed -i '{expr}' \"$1\"\n",
+            dir.join(copy).display()
+        ),
+    )
+    .expect("editor");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path.display().to_string()
+}
+
+#[test]
+fn edit_output_type_edits_and_writes_in_that_format_as_sops() {
+    let Some(mut p) = Pair::new() else { return };
+    p.vars
+        .insert("EDITOR".into(), editor(&p.dir, "buf-s", "s/\"x\"/\"z\"/"));
+    let s = Command::new(p.sops)
+        .env_clear()
+        .envs(&p.vars)
+        .current_dir(&p.dir)
+        .args(["edit", "--output-type", "json", "s.yaml"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("sops");
+    ok(&s);
+    p.vars
+        .insert("EDITOR".into(), editor(&p.dir, "buf-l", "s/\"x\"/\"z\"/"));
+    ok(&run_in(
+        &p.vars,
+        &p.dir,
+        &["edit", "--output-type", "json", "l.yaml"],
+    ));
+    let read = |f: &str| std::fs::read_to_string(p.dir.join(f)).expect("read");
+    assert_eq!(read("buf-s"), read("buf-l"));
+    assert!(read("buf-l").starts_with("{\n"), "{}", read("buf-l"));
+    let [(s, sraw), (l, lraw)] = p.decrypted("json");
+    assert_eq!(s, l);
+    assert!(l.contains("\"b\": \"z\""), "{l}");
+    assert!(sraw.starts_with('{') && lraw.starts_with('{'));
+}
+
+#[test]
+fn edit_show_master_keys_shows_the_metadata_read_only() {
+    let Some(mut p) = Pair::new() else { return };
+    p.vars
+        .insert("EDITOR".into(), editor(&p.dir, "buf-s", "s/^b: x$/b: q/"));
+    let s = Command::new(p.sops)
+        .env_clear()
+        .envs(&p.vars)
+        .current_dir(&p.dir)
+        .args(["edit", "--show-master-keys", "s.yaml"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("sops");
+    ok(&s);
+    // leafseal: the value change is saved, the change to the metadata is not.
+    p.vars.insert(
+        "EDITOR".into(),
+        editor(
+            &p.dir,
+            "buf-l",
+            "s/^b: x$/b: q/; s/unencrypted_suffix: _unencrypted/unencrypted_suffix: _plain/",
+        ),
+    );
+    ok(&run_in(&p.vars, &p.dir, &["edit", "-s", "l.yaml"]));
+    let read = |f: &str| std::fs::read_to_string(p.dir.join(f)).expect("read");
+    for buf in [read("buf-s"), read("buf-l")] {
+        assert!(buf.starts_with("a: 1\nb: x\nsops:\n"), "{buf}");
+        assert!(
+            buf.contains(&format!("recipient: {AGE_RECIPIENT}")),
+            "{buf}"
+        );
+        assert!(buf.contains("-----BEGIN AGE ENCRYPTED FILE-----"), "{buf}");
+    }
+    let [_, (l, lraw)] = p.decrypted("yaml");
+    assert_eq!(l, "a: 1\nb: q\n");
+    assert!(lraw.contains("unencrypted_suffix: _unencrypted"), "{lraw}");
+    // Without the flag the buffer has no metadata.
+    p.vars
+        .insert("EDITOR".into(), editor(&p.dir, "buf-n", "s/^b: q$/b: r/"));
+    ok(&run_in(&p.vars, &p.dir, &["edit", "l.yaml"]));
+    assert_eq!(read("buf-n"), "a: 1\nb: q\n");
+}
+
+#[test]
+fn legacy_global_forms_under_the_sops_name_as_sops() {
+    let Some(mut p) = Pair::new() else { return };
+    let shim = p.dir.join("bin/sops");
+    std::fs::create_dir_all(p.dir.join("bin")).expect("bin");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_leafseal"), &shim).expect("symlink");
+    let run = |bin: &Path, vars: &HashMap<String, String>, args: &[&str]| {
+        Command::new(bin)
+            .env_clear()
+            .envs(vars)
+            .current_dir(&p.dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run")
+    };
+    // -d
+    let s = ok(&run(p.sops, &p.vars, &["-d", "s.yaml"]));
+    let l = ok(&run(&shim, &p.vars, &["-d", "l.yaml"]));
+    assert_eq!(s, l);
+    // -r -i, then the real sops decrypts it
+    ok(&run(&shim, &p.vars, &["-r", "-i", "l.yaml"]));
+    assert_eq!(ok(&run(p.sops, &p.vars, &["-d", "l.yaml"])), s);
+    // -i -e, then the real sops decrypts it
+    std::fs::write(p.dir.join("new.yaml"), "k: v\n").expect("plain");
+    ok(&run(
+        &shim,
+        &p.vars,
+        &["-i", "-e", "--age", AGE_RECIPIENT, "new.yaml"],
+    ));
+    assert_eq!(ok(&run(p.sops, &p.vars, &["-d", "new.yaml"])), "k: v\n");
+    // -s FILE: the editor with the master keys shown
+    p.vars
+        .insert("EDITOR".into(), editor(&p.dir, "buf-l", "s/^b: x$/b: q/"));
+    ok(&run(&shim, &p.vars, &["-s", "l.yaml"]));
+    let buf = std::fs::read_to_string(p.dir.join("buf-l")).expect("buffer");
+    assert!(
+        buf.contains("sops:\n") && buf.contains(AGE_RECIPIENT),
+        "{buf}"
+    );
+    assert_eq!(ok(&run(p.sops, &p.vars, &["-d", "l.yaml"])), "a: 1\nb: q\n");
+    // -d -s: -s only matters when editing, in both
+    assert_eq!(
+        ok(&run(&shim, &p.vars, &["-d", "-s", "l.yaml"])),
+        ok(&run(p.sops, &p.vars, &["-d", "-s", "l.yaml"]))
+    );
+}

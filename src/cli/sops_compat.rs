@@ -76,8 +76,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "--verbose",
     "--disable-version-check",
     "--enable-local-keyservice",
-    "-s",
-    "--show-master-keys",
 ];
 
 /// sops (and leafseal) subcommands passed through.
@@ -174,6 +172,7 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
             "-e" | "--encrypt" => set_mode(&mut mode, "encrypt")?,
             "-r" | "--rotate" => set_mode(&mut mode, "rotate")?,
             "-i" | "--in-place" => out.push("--in-place".to_owned()),
+            "-s" | "--show-master-keys" => out.push("--show-master-keys".to_owned()),
             "-v" | "--version" => version = true,
             "-h" | "--help" => help = true,
             s if IGNORED_FLAGS.contains(&s) => {}
@@ -184,6 +183,7 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
                         b'e' => set_mode(&mut mode, "encrypt")?,
                         b'r' => set_mode(&mut mode, "rotate")?,
                         b'i' => out.push("--in-place".to_owned()),
+                        b's' => out.push("--show-master-keys".to_owned()),
                         _ => {}
                     }
                 }
@@ -218,6 +218,10 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
             ),
         )
         .hint("use `sops -d FILE` / `sops -e FILE`, or leafseal's own commands"));
+    }
+    if sub != "edit" {
+        // sops accepts -s in every mode and uses it only when editing.
+        out.retain(|x| x != "--show-master-keys");
     }
     let mut v = vec![prog, sub.to_owned()];
     if help {
@@ -299,6 +303,17 @@ mod tests {
         );
         assert_eq!(rw("sops --version"), Rewrite::Version);
         assert_eq!(rw("sops -v"), Rewrite::Version);
+        assert_eq!(rw("sops -d -s f"), args("sops decrypt f"));
+        assert_eq!(rw("sops -r -i f"), args("sops rotate --in-place f"));
+    }
+
+    #[test]
+    fn show_master_keys_reaches_edit() {
+        let a: Vec<String> = ["sops", "-s", "f.yaml"].map(str::to_owned).to_vec();
+        if let Ok(r) = rewrite(&a) {
+            assert_eq!(r, args("sops edit --show-master-keys f.yaml"));
+        }
+        assert_eq!(rw("sops edit -s f.yaml"), args("sops edit -s f.yaml"));
     }
 
     #[test]
