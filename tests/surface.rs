@@ -621,6 +621,12 @@ fn legacy_global_forms_under_the_sops_name_as_sops() {
         "{buf}"
     );
     assert_eq!(ok(&run(p.sops, &p.vars, &["-d", "l.yaml"])), "a: 1\nb: q\n");
+    // `sops completion bash` completes the `sops` command
+    let script = ok(&run(&shim, &p.vars, &["completion", "bash"]));
+    assert!(
+        script.contains("-F _sops") && script.contains(" sops"),
+        "{script}"
+    );
     // -d -s: -s only matters when editing, in both
     assert_eq!(
         ok(&run(&shim, &p.vars, &["-d", "-s", "l.yaml"])),

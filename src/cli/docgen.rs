@@ -52,9 +52,14 @@ fn root() -> clap::Command {
 
 /// Runs `completion`: prints the script.
 pub fn completion(a: &CompletionArgs) -> Result<i32, Error> {
-    let mut cmd = root();
+    // Under the drop-in name `sops`, complete the `sops` command.
+    let name = std::env::args()
+        .next()
+        .filter(|a0| crate::cli::sops_compat::is_sops(a0))
+        .map_or("leafseal", |_| "sops");
+    let mut cmd = root().name(name).bin_name(name);
     let mut buf = Vec::new();
-    clap_complete::generate(a.shell, &mut cmd, "leafseal", &mut buf);
+    clap_complete::generate(a.shell, &mut cmd, name, &mut buf);
     crate::io::write_stdout(&buf)?;
     Ok(0)
 }

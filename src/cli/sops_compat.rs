@@ -93,6 +93,7 @@ const SUBCOMMANDS: &[&str] = &[
     "exec-file",
     "publish",
     "keyservice",
+    "completion",
     "help",
 ];
 
