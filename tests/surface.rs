@@ -621,6 +621,16 @@ fn legacy_global_forms_under_the_sops_name_as_sops() {
         "{buf}"
     );
     assert_eq!(ok(&run(p.sops, &p.vars, &["-d", "l.yaml"])), "a: 1\nb: q\n");
+    // --set 'PATH VALUE' (edit mode) sets one value, as sops
+    let spec = r#"["a b"] {"x": "y z"}"#;
+    ok(&run(&shim, &p.vars, &["-i", "--set", spec, "l.yaml"]));
+    ok(&run(p.sops, &p.vars, &["-i", "--set", spec, "s.yaml"]));
+    assert_eq!(
+        ok(&run(p.sops, &p.vars, &["-d", "l.yaml"])),
+        ok(&run(p.sops, &p.vars, &["-d", "s.yaml"])).replace("b: x", "b: q")
+    );
+    let bad = run(&shim, &p.vars, &["--set", r#"["q"]"#, "l.yaml"]);
+    assert_eq!(bad.status.code(), Some(7));
     // `sops completion bash` completes the `sops` command
     let script = ok(&run(&shim, &p.vars, &["completion", "bash"]));
     assert!(

@@ -220,6 +220,11 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
         )
         .hint("use `sops -d FILE` / `sops -e FILE`, or leafseal's own commands"));
     }
+    if sub == "edit"
+        && let Some(at) = out.iter().position(|x| x == "--set")
+    {
+        return set_form(prog, out, at);
+    }
     if sub != "edit" {
         // sops accepts -s in every mode and uses it only when editing.
         out.retain(|x| x != "--show-master-keys");
@@ -229,6 +234,30 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
         v.push("--help".to_owned());
     }
     v.extend(out);
+    Ok(Rewrite::Args(v))
+}
+
+/// `sops [-i] --set 'PATH VALUE' FILE` (the edit mode's one-string set) becomes
+/// `set FILE PATH VALUE`: the path ends at the first `] ` whose prefix is a valid path,
+/// as sops splits it; anything else is sops's invalid set format (exit 7).
+fn set_form(prog: String, mut out: Vec<String>, at: usize) -> Result<Rewrite, Error> {
+    let spec = out.get(at + 1).cloned().unwrap_or_default();
+    out.drain(at..(at + 2).min(out.len()));
+    out.retain(|x| x != "--in-place" && x != "--show-master-keys");
+    let split = spec.match_indices("] ").find_map(|(i, _)| {
+        let (path, rest) = spec.split_at(i + 1);
+        crate::treepath::parse(path)
+            .is_ok()
+            .then(|| (path.to_owned(), rest.trim_start().to_owned()))
+    });
+    let Some((path, value)) = split else {
+        return Err(Error::new(exit::INVALID_SET_FORMAT, "Invalid --set format")
+            .hint(r#"write it as --set '["key"]["sub"] JSON-VALUE', e.g. --set '["db"]["port"] 5432'"#));
+    };
+    let mut v = vec![prog, "set".to_owned()];
+    v.extend(out);
+    v.push(path);
+    v.push(value);
     Ok(Rewrite::Args(v))
 }
 
@@ -306,6 +335,27 @@ mod tests {
         assert_eq!(rw("sops -v"), Rewrite::Version);
         assert_eq!(rw("sops -d -s f"), args("sops decrypt f"));
         assert_eq!(rw("sops -r -i f"), args("sops rotate --in-place f"));
+    }
+
+    #[test]
+    fn the_set_flag_becomes_the_set_command() {
+        let a: Vec<String> = ["sops", "-i", "--set", r#"["a b"] {"x": "y z"}"#, "f.yaml"]
+            .map(str::to_owned)
+            .to_vec();
+        if has_subcommand("edit") {
+            assert_eq!(
+                rewrite(&a).unwrap(),
+                Rewrite::Args(
+                    ["sops", "set", "f.yaml", r#"["a b"]"#, r#"{"x": "y z"}"#]
+                        .map(str::to_owned)
+                        .to_vec()
+                )
+            );
+            let bad: Vec<String> = ["sops", "--set", r#"["q"]"#, "f.yaml"]
+                .map(str::to_owned)
+                .to_vec();
+            assert_eq!(rewrite(&bad).unwrap_err().code, exit::INVALID_SET_FORMAT);
+        }
     }
 
     #[test]
