@@ -299,6 +299,36 @@ fn set_and_unset_output_type_as_sops() {
     let [(s, sraw), (l, lraw)] = p.decrypted("json");
     assert_eq!(s, l);
     assert!(sraw.starts_with('{') && lraw.starts_with('{'), "{lraw}");
+    // the value is already set: the file is still converted, as sops does
+    p.both(
+        &[
+            "set",
+            "--input-type",
+            "json",
+            "--output-type",
+            "yaml",
+            "F",
+            r#"["c"]"#,
+            "\"y\"",
+        ],
+        None,
+    );
+    let [(s, sraw), (l, lraw)] = p.decrypted("yaml");
+    assert_eq!(s, l);
+    assert!(sraw.starts_with("a: ") && lraw.starts_with("a: "), "{lraw}");
+    p.both(
+        &[
+            "set",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "json",
+            "F",
+            r#"["c"]"#,
+            "\"y\"",
+        ],
+        None,
+    );
     p.both(
         &[
             "unset",

@@ -116,16 +116,27 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     }
     let before = opened.doc.clone();
     treepath::set(&mut opened.doc, &path, value)?;
-    let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
-        if !a.idempotent {
-            inplace::note(&format!(
-                "{}: the value is already set; the file was not changed",
-                a.file
-            ));
-        }
-        return Ok(0);
-    };
     let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
+    let meta = match lifecycle::seal_changes(&before, &mut opened)? {
+        Some(meta) => meta,
+        // The value is already set, but --output-type asks for another format: written
+        // (as sops does, unless --idempotent).
+        None if out_fmt != target.format && !a.idempotent => ops::reseal(
+            &mut opened.doc,
+            &mut opened.meta,
+            &opened.key,
+            Some(&opened.stash),
+        )?,
+        None => {
+            if !a.idempotent {
+                inplace::note(&format!(
+                    "{}: the value is already set; the file was not changed",
+                    a.file
+                ));
+            }
+            return Ok(0);
+        }
+    };
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     dest.write(&out)?;
