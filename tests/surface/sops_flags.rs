@@ -314,3 +314,46 @@ fn legacy_global_forms_under_the_sops_name_as_sops() {
         ok(&run(p.sops, &p.vars, &["-d", "-s", "l.yaml"]))
     );
 }
+
+#[test]
+fn decryption_order_on_every_command_that_sops_takes_it_on() {
+    let Some(mut p) = Pair::new() else { return };
+    p.vars.insert("EDITOR".into(), "true".into());
+    let leaf = Path::new(env!("CARGO_BIN_EXE_leafseal"));
+    let code = |bin: &Path, file: &str, args: &[&str], env: Option<&str>| {
+        let mut c = Command::new(bin);
+        c.env_clear()
+            .envs(&p.vars)
+            .current_dir(&p.dir)
+            .args(args.iter().map(|a| if *a == "F" { file } else { a }))
+            .stdin(Stdio::null());
+        if let Some(order) = env {
+            c.env("SOPS_DECRYPTION_ORDER", order);
+        }
+        c.output().expect("run").status.code()
+    };
+    for cmd in [
+        &["decrypt", "F"][..],
+        &["edit", "F"][..],
+        &["set", "F", r#"["z"]"#, "1"][..],
+        &["unset", "--idempotent", "F", r#"["z"]"#][..],
+        &["rotate", "F"][..],
+        &["exec-env", "F", "true"][..],
+        &["exec-file", "F", "true"][..],
+    ] {
+        // a duplicate type: sops's exit 112, from the variable and from the flag
+        let s = code(p.sops, "s.yaml", cmd, Some("age,age"));
+        let l = code(leaf, "l.yaml", cmd, Some("age,age"));
+        assert_eq!(s, Some(112), "{cmd:?}");
+        assert_eq!(l, s, "{cmd:?} with SOPS_DECRYPTION_ORDER");
+        let mut flagged = vec![cmd[0], "--decryption-order", "age,age"];
+        flagged.extend(&cmd[1..]);
+        assert_eq!(code(leaf, "l.yaml", &flagged, None), s, "{flagged:?}");
+        // a valid order works
+        let mut good = vec![cmd[0], "--decryption-order", "pgp,age"];
+        good.extend(&cmd[1..]);
+        let s = code(p.sops, "s.yaml", &good, None);
+        let l = code(leaf, "l.yaml", &good, None);
+        assert_eq!(l, s, "{good:?}");
+    }
+}
