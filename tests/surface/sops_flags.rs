@@ -357,3 +357,57 @@ fn decryption_order_on_every_command_that_sops_takes_it_on() {
         assert_eq!(l, s, "{good:?}");
     }
 }
+
+#[test]
+fn filename_override_picks_the_format_as_sops() {
+    let Some(p) = Pair::new() else { return };
+    std::fs::write(p.dir.join("in.txt"), "{\"k\": \"v\"}").expect("input");
+    let leaf = Path::new(env!("CARGO_BIN_EXE_leafseal"));
+    let run = |bin: &Path, args: &[&str], stdin: Option<&str>| {
+        let mut c = Command::new(bin);
+        c.env_clear().envs(&p.vars).current_dir(&p.dir).args(args);
+        match stdin {
+            Some(f) => c.stdin(std::fs::File::open(p.dir.join(f)).expect("stdin")),
+            None => c.stdin(Stdio::null()),
+        };
+        ok(&c.output().expect("run"))
+    };
+    let enc = [
+        "encrypt",
+        "--filename-override",
+        "a.json",
+        "--age",
+        AGE_RECIPIENT,
+    ];
+    for (args, stdin) in [
+        (enc.to_vec(), Some("in.txt")),
+        ([&enc[..], &["in.txt"]].concat(), None),
+    ] {
+        let s = run(p.sops, &args, stdin);
+        let l = run(leaf, &args, stdin);
+        // both are JSON (the .txt name alone would be the binary store)
+        assert!(
+            s.starts_with("{\n\t\"k\": \"ENC[") && l.starts_with("{\n\t\"k\": \"ENC["),
+            "{l}"
+        );
+        std::fs::write(p.dir.join("l.json.txt"), &l).expect("write");
+        let back = run(
+            p.sops,
+            &["decrypt", "--filename-override", "x.json", "l.json.txt"],
+            None,
+        );
+        assert_eq!(back, "{\n\t\"k\": \"v\"\n}\n");
+    }
+    // rotate reads and writes with the overridden name's format
+    let s = run(
+        p.sops,
+        &["rotate", "--filename-override", "x.json", "l.json.txt"],
+        None,
+    );
+    let l = run(
+        leaf,
+        &["rotate", "--filename-override", "x.json", "l.json.txt"],
+        None,
+    );
+    assert!(s.starts_with("{\n") && l.starts_with("{\n"), "{l}");
+}
