@@ -312,14 +312,14 @@ fn set_creates_paths_stores_bare_numbers_as_floats_and_rejects_bad_values() {
         ),
         "{plain}"
     );
-    // --value-file
+    // --value-file: VALUE names the file, as in sops
     env.write("v.json", b"\"from file\"\n");
     ok(&env.run(&[
         "set",
         "--value-file",
-        "v.json",
         "s.yaml",
         r#"["db"]["user"]"#,
+        "v.json",
     ]));
     let out = ok(&env.run(&["decrypt", "--extract", r#"["db"]["user"]"#, "s.yaml"])).to_vec();
     assert_eq!(out, b"from file");
@@ -333,7 +333,14 @@ fn set_creates_paths_stores_bare_numbers_as_floats_and_rejects_bad_values() {
         (vec!["set", "s.yaml", r#"["db"][0]"#, "1"], 7),
         (vec!["set", "s.yaml", r#"["x"]"#], 7),
         (
-            vec!["set", "--value-file", "v.json", "s.yaml", r#"["x"]"#, "1"],
+            vec![
+                "set",
+                "--value-file",
+                "--value-stdin",
+                "s.yaml",
+                r#"["x"]"#,
+                "v.json",
+            ],
             8,
         ),
     ] {

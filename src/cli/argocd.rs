@@ -24,6 +24,9 @@ pub struct ArgocdArgs {
 #[derive(Debug, Subcommand)]
 pub enum ArgocdAction {
     /// Print every manifest under DIR as one YAML stream, sops-encrypted ones decrypted.
+    #[command(
+        after_help = "Examples:\n  leafseal argocd generate .\n  leafseal argocd generate overlays/prod"
+    )]
     Generate(GenerateArgs),
 }
 

@@ -45,6 +45,14 @@ pub struct EditArgs {
     /// File format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
+    /// Format of the editor buffer and of the file written back (default: the input
+    /// format), as sops does.
+    #[arg(long, value_name = "TYPE")]
+    output_type: Option<String>,
+    /// Also show the file's `sops` metadata (its master keys) in the editor, as sops's -s;
+    /// it is for reading only: changes to it are not saved.
+    #[arg(short = 's', long)]
+    show_master_keys: bool,
     /// Indentation of YAML/JSON output (overrides the policy's stores settings).
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     indent: Option<i64>,
@@ -147,15 +155,21 @@ fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Er
     Ok(plan)
 }
 
-/// Parses the edited plaintext; errors never contain its text.
-fn parse_edited(content: &[u8], format: Format, name: &str) -> Result<Document, Error> {
+/// Parses the edited plaintext; errors never contain its text. With `shown_meta` (the
+/// metadata shown by --show-master-keys) a `sops` entry is expected and dropped.
+fn parse_edited(
+    content: &[u8],
+    format: Format,
+    name: &str,
+    shown_meta: bool,
+) -> Result<Document, Error> {
     let loaded = format.store().load(content).map_err(|e| {
         Error::new(
             exit::COULD_NOT_READ_INPUT,
             format!("the edited file is not valid {}: {e}", format.name()),
         )
     })?;
-    if loaded.meta.is_some() {
+    if loaded.meta.is_some() && !shown_meta {
         return Err(Error::new(
             exit::FILE_ALREADY_ENCRYPTED,
             format!(
@@ -266,13 +280,24 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         let policy = cli::load_policy(cli.config.as_deref())?;
         (format, doc, Origin::New(plan), policy)
     };
+    let format = match a.output_type.as_deref() {
+        Some(t) => cli::parse_format(t)?,
+        None => format,
+    };
     let opts = cli::emit_options(a.indent, policy.as_ref(), format);
-    let plaintext = format.store().emit(&doc, None, &opts).map_err(|e| {
-        Error::new(
-            exit::ERROR_DUMPING_TREE,
-            format!("cannot write the plaintext as {}: {e}", format.name()),
-        )
-    })?;
+    let shown = match (&origin, a.show_master_keys) {
+        (Origin::Existing { meta, .. }, true) => Some(meta.to_map()),
+        _ => None,
+    };
+    let plaintext = format
+        .store()
+        .emit(&doc, shown.as_ref(), &opts)
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("cannot write the plaintext as {}: {e}", format.name()),
+            )
+        })?;
     drop(doc);
     cli::audit::record("edit", name, &keys)?;
 
@@ -308,7 +333,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             eprintln!("leafseal: File has not changed; {name} was left as it was");
             return Ok(exit::FILE_HAS_NOT_BEEN_MODIFIED);
         }
-        match parse_edited(&content, format, name) {
+        match parse_edited(&content, format, name, shown.is_some()) {
             Ok(doc) => break doc,
             Err(e) if interactive => {
                 cli::report(&e);

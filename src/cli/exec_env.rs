@@ -26,6 +26,9 @@ pub struct ExecDecryptArgs {
     /// Key types to try first, comma-separated (age, pgp, kms, gcp_kms, azure_kv, hc_vault).
     #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
     pub decryption_order: Option<String>,
+    /// Run the command as this user (a name or uid; leafseal must run as root).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 /// Reads, decrypts and MAC-checks `file`; prints the warnings. Returns the input format and
@@ -65,7 +68,8 @@ pub(super) fn open_file(
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   leafseal exec-env secrets.yaml 'psql \"$DATABASE_URL\"'   (one string, run by /bin/sh -c)
-  leafseal exec-env secrets.yaml -- ./server --port 8080     (no shell)")]
+  leafseal exec-env secrets.yaml -- ./server --port 8080     (no shell)
+  sudo leafseal exec-env --user app secrets.yaml -- ./server")]
 pub struct ExecEnvArgs {
     /// The encrypted file.
     pub file: String,
@@ -82,6 +86,10 @@ pub struct ExecEnvArgs {
     /// Replace leafseal with the command instead of running it as a child.
     #[arg(long)]
     pub same_process: bool,
+    /// Start the command and return at once without waiting for it (exit 0), as sops's
+    /// deprecated --background.
+    #[arg(long, conflicts_with = "same_process")]
+    pub background: bool,
     /// Let the file set this variable although it changes which program runs or what it
     /// loads (PATH, LD_PRELOAD, … are refused otherwise; see docs/security.md). Repeat the
     /// flag for each name.
@@ -95,6 +103,12 @@ pub struct ExecEnvArgs {
 pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
     cli::audit::expect("exec-env", &a.file, &[])?;
     let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
+    let account = a
+        .decrypt
+        .user
+        .as_deref()
+        .map(exec::user::resolve)
+        .transpose()?;
     let (_, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let vars = exec::env_from_document(&opened.doc)?;
     let keys = opened.unwrapped_by.clone();
@@ -103,7 +117,19 @@ pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
     let mut cmd = spec.command()?;
     exec::apply_env(&mut cmd, &vars, a.pristine);
     drop(vars);
+    if let Some(acct) = account {
+        exec::user::apply(&mut cmd, acct);
+    }
     cli::audit::record("exec-env", &a.file, &keys)?;
+    if a.background {
+        cmd.spawn().map_err(|e| {
+            Error::new(
+                crate::error::exit::GENERIC,
+                format!("cannot start `{}`: {e}", spec.program()),
+            )
+        })?;
+        return Ok(0);
+    }
     if a.same_process {
         return Err(exec::exec_replace(cmd, spec.program()));
     }

@@ -34,6 +34,11 @@ pub struct ExecFileArgs {
     /// FIFO; needed when the command reads the file more than once or seeks in it.
     #[arg(long)]
     pub no_fifo: bool,
+    /// Not supported: the decrypted file must be removed when the command ends, so
+    /// leafseal always waits (deprecated in sops too). Use exec-env --background, or run
+    /// `leafseal exec-file ... &` in the shell.
+    #[arg(long)]
+    pub background: bool,
     /// The decrypted file's name inside the private temporary directory (default: tmp-file).
     #[arg(long, value_name = "NAME")]
     pub filename: Option<String>,
@@ -51,6 +56,19 @@ pub struct ExecFileArgs {
 pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
     cli::audit::expect("exec-file", &a.file, &[])?;
     let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
+    if a.background {
+        return Err(Error::new(
+            exit::GENERIC,
+            "exec-file does not support --background: the decrypted file is removed when the command ends, so leafseal has to wait for it",
+        )
+        .hint("run `leafseal exec-file ... &` from the shell instead (sops deprecated --background)"));
+    }
+    let owner = a
+        .decrypt
+        .user
+        .as_deref()
+        .map(exec::user::resolve)
+        .transpose()?;
     let (in_fmt, opened) = open_file(cli, &a.file, &a.decrypt)?;
     let out_fmt = match a.output_type.as_deref() {
         Some(t) => cli::parse_format(t)?,
@@ -87,6 +105,7 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
                 Delivery::Fifo
             },
             filename: a.filename.as_deref(),
+            owner,
         },
     )
 }

@@ -29,12 +29,19 @@ pub struct GitArgs {
 pub enum GitCommand {
     /// Configure this repository: local git config for the drivers and `.gitattributes`
     /// lines derived from the .sops.yaml creation rules (idempotent).
+    #[command(after_help = "Examples:\n  leafseal git setup\n  git diff secrets.yaml")]
     Setup(SetupArgs),
     /// Diff driver (textconv): print FILE decrypted, or unchanged if it cannot be
     /// decrypted. Never prompts, always exits 0.
+    #[command(
+        after_help = "Examples:\n  git config diff.leafseal.textconv 'leafseal git textconv'\n  leafseal git textconv secrets.yaml"
+    )]
     Textconv(TextconvArgs),
     /// Merge driver: `%O %A %B %P`. Merges by key path in memory and writes %A encrypted;
     /// exits 1 on a conflict, leaving %A untouched.
+    #[command(
+        after_help = "Examples:\n  git config merge.leafseal.driver 'leafseal git merge-driver %O %A %B %P'\n  leafseal git setup   (configures both drivers)"
+    )]
     MergeDriver(MergeDriverArgs),
 }
 

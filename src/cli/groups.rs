@@ -28,8 +28,14 @@ pub struct GroupsArgs {
 #[derive(Debug, Subcommand)]
 pub enum GroupsAction {
     /// Add a key group (the data key is kept, re-split and re-wrapped for every group).
+    #[command(
+        after_help = "Examples:\n  leafseal groups add -i -f secrets.yaml --age age1...\n  leafseal groups add -i -f secrets.yaml --pgp FINGERPRINT --shamir-secret-sharing-threshold 2"
+    )]
     Add(AddArgs),
     /// Delete the key group at INDEX (0-based).
+    #[command(
+        after_help = "Examples:\n  leafseal groups delete -i -f secrets.yaml 1\n  leafseal groups delete --output out.yaml -f secrets.yaml 0"
+    )]
     Delete(DeleteArgs),
 }
 
@@ -79,6 +85,12 @@ pub struct AddArgs {
     /// A Vault transit key URI of the new group (repeatable, or comma-separated).
     #[arg(long, value_name = "URI")]
     pub hc_vault_transit: Vec<String>,
+    /// KMS encryption context (key:value,key2:value2) for the --kms keys.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
+    /// The AWS profile for the --kms keys.
+    #[arg(long, value_name = "PROFILE")]
+    pub aws_profile: Option<String>,
 }
 
 /// Arguments of `groups delete`.
@@ -92,6 +104,16 @@ pub struct DeleteArgs {
 
 fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
     let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
+    let context = match &a.encryption_context {
+        Some(c) => keys::awskms::parse_context(c).map_err(|e| {
+            Error::new(
+                exit::INVALID_KMS_CONTEXT,
+                format!("invalid --encryption-context: {e}"),
+            )
+            .hint("write it as key:value,key2:value2")
+        })?,
+        None => Default::default(),
+    };
     for (kind, lists) in [
         (KeyKind::Age, &a.age),
         (KeyKind::Pgp, &a.pgp),
@@ -106,6 +128,19 @@ fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
+            if kind == KeyKind::Kms && (a.encryption_context.is_some() || a.aws_profile.is_some()) {
+                let kms =
+                    keys::awskms::KmsKey::list_from_str(s, &context, a.aws_profile.as_deref())
+                        .map_err(|e| {
+                            Error::new(exit::GENERIC, format!("invalid --kms key: {e}"))
+                        })?;
+                for key in kms {
+                    if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
+                        group.push(Arc::new(key));
+                    }
+                }
+                continue;
+            }
             let key = keys::key_from_str(kind, s).map_err(|e| {
                 Error::new(
                     exit::GENERIC,

@@ -66,6 +66,11 @@ pub fn read_target(file: &str, input_type: Option<&str>) -> Result<Target, Error
     Ok(Target { format, loaded })
 }
 
+/// The output format: `--output-type` when given, else the input format.
+pub fn output_format(flag: Option<&str>, input: Format) -> Result<Format, Error> {
+    flag.map_or(Ok(input), cli::parse_format)
+}
+
 /// The policy, for store settings only: a broken or missing policy is not an error here.
 pub fn policy_for_output(cli: &cli::Cli) -> Option<Policy> {
     cli::load_policy(cli.config.as_deref()).ok().flatten()

@@ -24,11 +24,20 @@ pub struct KustomizeArgs {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Write the legacy exec plugin executable under the kustomize plugin home.
+    #[command(
+        after_help = "Examples:\n  leafseal kustomize install-plugin\n  kustomize build --enable-alpha-plugins --enable-exec ."
+    )]
     InstallPlugin(InstallArgs),
     /// Run as a legacy exec plugin: decrypt what CONFIG lists and print the resources.
+    #[command(
+        after_help = "Examples:\n  kustomize build --enable-alpha-plugins --enable-exec .   (runs it)\n  leafseal kustomize install-plugin"
+    )]
     ExecPlugin(ExecArgs),
     /// Run as a KRM exec function: ResourceList on stdin, ResourceList with the generated
     /// Secrets appended on stdout.
+    #[command(
+        after_help = "Examples:\n  kustomize build --enable-alpha-plugins --enable-exec .   (runs it)\n  kpt fn eval --exec 'leafseal kustomize krm' ."
+    )]
     Krm(KrmArgs),
 }
 

@@ -53,12 +53,38 @@ pub struct KeyFlags {
     /// Vault transit key URIs to remove from every key group.
     #[arg(long, value_name = "URIS")]
     pub rm_hc_vault_transit: Vec<String>,
+    /// KMS encryption context (key:value,key2:value2) for the keys given with --add-kms.
+    #[arg(long, value_name = "CONTEXT")]
+    pub encryption_context: Option<String>,
 }
 
 impl KeyFlags {
     /// The requested changes.
     pub fn changes(&self) -> Result<KeyChanges, Error> {
         let mut c = KeyChanges::default();
+        if let Some(ctx) = &self.encryption_context {
+            let context = crate::keys::awskms::parse_context(ctx).map_err(|e| {
+                Error::new(
+                    crate::error::exit::INVALID_KMS_CONTEXT,
+                    format!("invalid --encryption-context: {e}"),
+                )
+                .hint("write it as key:value,key2:value2")
+            })?;
+            for list in &self.add_kms {
+                let keys = crate::keys::awskms::KmsKey::list_from_str(list, &context, None)
+                    .map_err(|e| {
+                        Error::new(
+                            crate::error::exit::GENERIC,
+                            format!("invalid --add-kms key: {e}"),
+                        )
+                    })?;
+                c.add.extend(
+                    keys.into_iter().map(|k| {
+                        std::sync::Arc::new(k) as std::sync::Arc<dyn crate::keys::MasterKey>
+                    }),
+                );
+            }
+        }
         for (kind, add, rm) in [
             (KeyKind::Age, &self.add_age, &self.rm_age),
             (KeyKind::Pgp, &self.add_pgp, &self.rm_pgp),
@@ -71,8 +97,12 @@ impl KeyFlags {
                 &self.rm_hc_vault_transit,
             ),
         ] {
-            for list in add {
-                c.add_list(kind, list)?;
+            if kind == KeyKind::Kms && self.encryption_context.is_some() {
+                // added above, with the context
+            } else {
+                for list in add {
+                    c.add_list(kind, list)?;
+                }
             }
             for list in rm {
                 c.remove_list(kind, list);

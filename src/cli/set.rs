@@ -22,15 +22,17 @@ pub struct SetArgs {
     pub file: String,
     /// The path, e.g. '["app"]["db"]["password"]' or '["list"][0]'; missing steps are created.
     pub path: String,
-    /// The value as JSON: '"text"', 5 (stored as a float, as sops does), true, null, '{"a":1}'.
+    /// The value as JSON: '"text"', 5 (stored as a float, as sops does), true, null,
+    /// '{"a":1}'; with --value-file, the file holding the JSON value.
     #[arg(allow_hyphen_values = true)]
     pub value: Option<String>,
-    /// Read the JSON value from standard input.
+    /// Read the JSON value from standard input (no VALUE argument).
     #[arg(long)]
     pub value_stdin: bool,
-    /// Read the JSON value from this file.
-    #[arg(long, value_name = "FILE")]
-    pub value_file: Option<PathBuf>,
+    /// VALUE is a file to read the JSON value from, as in sops (keeps the secret out of
+    /// process listings).
+    #[arg(long)]
+    pub value_file: bool,
     /// Do not write when the value is already set (leafseal never rewrites an unchanged
     /// file; accepted for sops compatibility).
     #[arg(long)]
@@ -38,6 +40,13 @@ pub struct SetArgs {
     /// Input format (default: from the extension).
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
+    /// Write the file back in this format (default: the input format), as sops does.
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Accepted as sops does; like sops, it does not change an existing file's key groups
+    /// (use `groups` or `updatekeys --shamir-secret-sharing-threshold`).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
     #[command(flatten)]
     pub open: OpenArgs,
 }
@@ -51,14 +60,28 @@ pub(crate) fn parse_path(s: &str) -> Result<Vec<treepath::Step>, Error> {
 }
 
 fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let given = usize::from(a.value.is_some())
-        + usize::from(a.value_stdin)
-        + usize::from(a.value_file.is_some());
-    if given > 1 {
+    if a.value_stdin && a.value_file {
         return Err(Error::new(
             exit::CONFLICTING_PARAMETERS,
-            "give the value once: as an argument, with --value-stdin or with --value-file",
+            "--value-stdin and --value-file cannot be used together",
+        )
+        .hint("with --value-file, VALUE names the file holding the JSON value"));
+    }
+    if a.value_stdin && a.value.is_some() {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "give the value once: as an argument or with --value-stdin",
         ));
+    }
+    if a.value_file {
+        let Some(f) = &a.value else {
+            return Err(Error::new(
+                exit::INVALID_SET_FORMAT,
+                "--value-file needs VALUE: the file holding the JSON value",
+            )
+            .hint(r#"leafseal set --value-file FILE '["key"]' value.json"#));
+        };
+        return crate::io::read_input(&PathBuf::from(f).display().to_string());
     }
     if let Some(v) = &a.value {
         return Ok(Zeroizing::new(v.as_bytes().to_vec()));
@@ -72,9 +95,6 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
             )
         })?;
         return Ok(buf.finish());
-    }
-    if let Some(f) = &a.value_file {
-        return crate::io::read_input(&f.display().to_string());
     }
     Err(Error::new(exit::INVALID_SET_FORMAT, "no value given")
         .hint(r#"leafseal set FILE '["key"]' '"value"' (the value is JSON), or use --value-stdin / --value-file"#))
@@ -97,17 +117,29 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let before = opened.doc.clone();
     treepath::set(&mut opened.doc, &path, value)?;
     let signed = crate::signing::present(&opened.meta);
-    let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
-        if !a.idempotent {
-            inplace::note(&format!(
-                "{}: the value is already set; the file was not changed",
-                a.file
-            ));
+    let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
+    let meta = match lifecycle::seal_changes(&before, &mut opened)? {
+        Some(meta) => meta,
+        // The value is already set, but --output-type asks for another format: written
+        // (as sops does, unless --idempotent).
+        None if out_fmt != target.format && !a.idempotent => ops::reseal(
+            &mut opened.doc,
+            &mut opened.meta,
+            &opened.key,
+            Some(&opened.stash),
+        )?,
+        None => {
+            if !a.idempotent {
+                inplace::note(&format!(
+                    "{}: the value is already set; the file was not changed",
+                    a.file
+                ));
+            }
+            return Ok(0);
         }
-        return Ok(0);
     };
     let policy = inplace::policy_for_output(cli);
-    let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
+    let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("set", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
     inplace::signature_dropped(&a.file, signed);

@@ -76,8 +76,6 @@ const IGNORED_FLAGS: &[&str] = &[
     "--verbose",
     "--disable-version-check",
     "--enable-local-keyservice",
-    "-s",
-    "--show-master-keys",
 ];
 
 /// sops (and leafseal) subcommands passed through.
@@ -95,6 +93,7 @@ const SUBCOMMANDS: &[&str] = &[
     "exec-file",
     "publish",
     "keyservice",
+    "completion",
     "help",
 ];
 
@@ -174,6 +173,7 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
             "-e" | "--encrypt" => set_mode(&mut mode, "encrypt")?,
             "-r" | "--rotate" => set_mode(&mut mode, "rotate")?,
             "-i" | "--in-place" => out.push("--in-place".to_owned()),
+            "-s" | "--show-master-keys" => out.push("--show-master-keys".to_owned()),
             "-v" | "--version" => version = true,
             "-h" | "--help" => help = true,
             s if IGNORED_FLAGS.contains(&s) => {}
@@ -184,6 +184,7 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
                         b'e' => set_mode(&mut mode, "encrypt")?,
                         b'r' => set_mode(&mut mode, "rotate")?,
                         b'i' => out.push("--in-place".to_owned()),
+                        b's' => out.push("--show-master-keys".to_owned()),
                         _ => {}
                     }
                 }
@@ -219,11 +220,44 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
         )
         .hint("use `sops -d FILE` / `sops -e FILE`, or leafseal's own commands"));
     }
+    if sub == "edit"
+        && let Some(at) = out.iter().position(|x| x == "--set")
+    {
+        return set_form(prog, out, at);
+    }
+    if sub != "edit" {
+        // sops accepts -s in every mode and uses it only when editing.
+        out.retain(|x| x != "--show-master-keys");
+    }
     let mut v = vec![prog, sub.to_owned()];
     if help {
         v.push("--help".to_owned());
     }
     v.extend(out);
+    Ok(Rewrite::Args(v))
+}
+
+/// `sops [-i] --set 'PATH VALUE' FILE` (the edit mode's one-string set) becomes
+/// `set FILE PATH VALUE`: the path ends at the first `] ` whose prefix is a valid path,
+/// as sops splits it; anything else is sops's invalid set format (exit 7).
+fn set_form(prog: String, mut out: Vec<String>, at: usize) -> Result<Rewrite, Error> {
+    let spec = out.get(at + 1).cloned().unwrap_or_default();
+    out.drain(at..(at + 2).min(out.len()));
+    out.retain(|x| x != "--in-place" && x != "--show-master-keys");
+    let split = spec.match_indices("] ").find_map(|(i, _)| {
+        let (path, rest) = spec.split_at(i + 1);
+        crate::treepath::parse(path)
+            .is_ok()
+            .then(|| (path.to_owned(), rest.trim_start().to_owned()))
+    });
+    let Some((path, value)) = split else {
+        return Err(Error::new(exit::INVALID_SET_FORMAT, "Invalid --set format")
+            .hint(r#"write it as --set '["key"]["sub"] JSON-VALUE', e.g. --set '["db"]["port"] 5432'"#));
+    };
+    let mut v = vec![prog, "set".to_owned()];
+    v.extend(out);
+    v.push(path);
+    v.push(value);
     Ok(Rewrite::Args(v))
 }
 
@@ -299,6 +333,38 @@ mod tests {
         );
         assert_eq!(rw("sops --version"), Rewrite::Version);
         assert_eq!(rw("sops -v"), Rewrite::Version);
+        assert_eq!(rw("sops -d -s f"), args("sops decrypt f"));
+        assert_eq!(rw("sops -r -i f"), args("sops rotate --in-place f"));
+    }
+
+    #[test]
+    fn the_set_flag_becomes_the_set_command() {
+        let a: Vec<String> = ["sops", "-i", "--set", r#"["a b"] {"x": "y z"}"#, "f.yaml"]
+            .map(str::to_owned)
+            .to_vec();
+        if has_subcommand("edit") {
+            assert_eq!(
+                rewrite(&a).unwrap(),
+                Rewrite::Args(
+                    ["sops", "set", "f.yaml", r#"["a b"]"#, r#"{"x": "y z"}"#]
+                        .map(str::to_owned)
+                        .to_vec()
+                )
+            );
+            let bad: Vec<String> = ["sops", "--set", r#"["q"]"#, "f.yaml"]
+                .map(str::to_owned)
+                .to_vec();
+            assert_eq!(rewrite(&bad).unwrap_err().code, exit::INVALID_SET_FORMAT);
+        }
+    }
+
+    #[test]
+    fn show_master_keys_reaches_edit() {
+        let a: Vec<String> = ["sops", "-s", "f.yaml"].map(str::to_owned).to_vec();
+        if let Ok(r) = rewrite(&a) {
+            assert_eq!(r, args("sops edit --show-master-keys f.yaml"));
+        }
+        assert_eq!(rw("sops edit -s f.yaml"), args("sops edit -s f.yaml"));
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub struct UnsetArgs {
     /// Input format (default: from the extension).
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
+    /// Write the file back in this format (default: the input format), as sops does.
+    #[arg(long, value_name = "TYPE")]
+    pub output_type: Option<String>,
+    /// Accepted as sops does; like sops, it does not change an existing file's key groups
+    /// (use `groups` or `updatekeys --shamir-secret-sharing-threshold`).
+    #[arg(long, value_name = "N")]
+    pub shamir_secret_sharing_threshold: Option<usize>,
     #[command(flatten)]
     pub open: OpenArgs,
 }
@@ -60,8 +67,9 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
         return Ok(0);
     };
+    let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
     let policy = inplace::policy_for_output(cli);
-    let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
+    let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
     inplace::signature_dropped(&a.file, signed);

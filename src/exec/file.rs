@@ -51,6 +51,9 @@ pub struct FileOptions<'a> {
     pub delivery: Delivery,
     /// The file's base name (default [`DEFAULT_NAME`]).
     pub filename: Option<&'a str>,
+    /// `--user`: the private directory and the file are given to this account, which the
+    /// command runs as.
+    pub owner: Option<super::user::Account>,
 }
 
 /// Checks a `--filename`: one plain path component.
@@ -262,7 +265,25 @@ pub fn run_with_file(
         .hint("set TMPDIR (or XDG_RUNTIME_DIR) to a plain path"));
     };
     let resolved = spec.substitute(path_str)?;
-    let cmd = resolved.command()?;
+    let mut cmd = resolved.command()?;
+    let give = |p: &std::path::Path| -> Result<(), Error> {
+        let Some(a) = opts.owner else { return Ok(()) };
+        rustix::fs::chown(
+            p,
+            Some(rustix::process::Uid::from_raw(a.uid)),
+            Some(rustix::process::Gid::from_raw(a.gid)),
+        )
+        .map_err(|e| {
+            Error::new(
+                exit::GENERIC,
+                format!("cannot give the temporary file to the --user account: {e}"),
+            )
+        })
+    };
+    if let Some(a) = opts.owner {
+        give(ws.dir.path())?;
+        super::user::apply(&mut cmd, a);
+    }
     let setup = |what: &str, e: &dyn std::fmt::Display| {
         Error::new(
             exit::GENERIC,
@@ -273,6 +294,7 @@ pub fn run_with_file(
         Delivery::Fifo => {
             rustix::fs::mkfifoat(rustix::fs::CWD, &path, Mode::RUSR | Mode::WUSR)
                 .map_err(|e| setup("FIFO", &e))?;
+            give(&path)?;
             Some(FifoWriter::start(path.clone(), plaintext))
         }
         Delivery::File => {
@@ -282,6 +304,7 @@ pub fn run_with_file(
                 .mode(0o600)
                 .open(&path)
                 .map_err(|e| setup("file", &e))?;
+            give(&path)?;
             let m = f.metadata().map_err(|e| setup("file", &e))?;
             ws.wipe = Some((path.clone(), m.dev(), m.ino()));
             f.write_all(&plaintext)

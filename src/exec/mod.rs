@@ -13,6 +13,7 @@
 mod child;
 mod file;
 pub mod guard;
+pub mod user;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
