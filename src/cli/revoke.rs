@@ -35,6 +35,10 @@ pub const JOURNAL: &str = ".leafseal-revoke.json";
 
 /// Arguments of `revoke`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  leafseal revoke --dry-run age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  leafseal revoke age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p secrets/
+  leafseal revoke FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4 --format json")]
 pub struct RevokeArgs {
     /// The recipient to revoke: an age recipient, PGP fingerprint, KMS ARN, or GCP KMS /
     /// Azure Key Vault / Vault transit key id, as the files' metadata names it.

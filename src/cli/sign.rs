@@ -21,6 +21,9 @@ use crate::tree::Document;
 
 /// Arguments of `sign`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  leafseal sign --key ~/.ssh/id_ed25519 secrets/app.yaml
+  LEAFSEAL_SIGNING_KEY=~/.ssh/id_ed25519 leafseal sign secrets/db.yaml")]
 pub struct SignArgs {
     /// The encrypted file to sign (in place; only its `leafseal_signature` field changes).
     pub file: String,
@@ -38,6 +41,9 @@ pub struct SignArgs {
 
 /// Arguments of `verify`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  leafseal verify secrets/app.yaml          (allowed signers from .sops.yaml)
+  leafseal verify --allowed-signers .allowed_signers --format json secrets/*.yaml")]
 pub struct VerifyArgs {
     /// Encrypted files to check.
     #[arg(required = true)]
