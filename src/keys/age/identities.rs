@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 
+use age::NoCallbacks;
+use age::plugin;
 use age::ssh;
 use age::x25519;
 use zeroize::Zeroizing;
@@ -23,6 +25,8 @@ pub(super) enum AgeIdentity {
     X25519(x25519::Identity),
     /// An unencrypted OpenSSH / PEM private key.
     Ssh(ssh::Identity),
+    /// `AGE-PLUGIN-<NAME>-1…`, unwrapped by the `age-plugin-<name>` binary on PATH.
+    Plugin(plugin::IdentityPluginV1<NoCallbacks>),
 }
 
 impl AgeIdentity {
@@ -30,6 +34,7 @@ impl AgeIdentity {
         match self {
             AgeIdentity::X25519(i) => i,
             AgeIdentity::Ssh(i) => i,
+            AgeIdentity::Plugin(i) => i,
         }
     }
 }
@@ -96,8 +101,8 @@ const HINT_ENCRYPTED_FILE: &str = "passphrase-protected (age-encrypted) identity
      SOPS_AGE_KEY_FILE at it, or use SOPS_AGE_KEY_CMD with a command that prints the identities";
 const HINT_PQ: &str = "hybrid post-quantum identities (AGE-SECRET-KEY-PQ-1…) are not \
      supported yet: decrypt with an X25519 or SSH identity of another recipient of the file";
-const HINT_PLUGIN: &str = "age plugin identities (AGE-PLUGIN-…) are not supported yet: \
-     decrypt with an X25519 or SSH identity of another recipient of the file";
+const HINT_PLUGIN: &str = "an age plugin identity (AGE-PLUGIN-<NAME>-1…) needs the \
+     `age-plugin-<name>` binary on PATH: install it, or decrypt with another key of the file";
 
 /// Loads every recipient-independent source of spec 8.1.
 fn load_base(ctx: &KeyContext) -> Loaded {
@@ -283,8 +288,29 @@ fn parse_identities(out: &mut Loaded, source: &str, bytes: &[u8]) {
                 ));
                 out.hint(HINT_PQ);
             } else if starts_with_ignore_case(token, "AGE-PLUGIN-") {
-                problems.push(format!("line {}: plugin identity not supported yet", n + 1));
-                out.hint(HINT_PLUGIN);
+                match token.parse::<plugin::Identity>() {
+                    Ok(id) => {
+                        let name = id.plugin().to_owned();
+                        match plugin::IdentityPluginV1::new(&name, &[id], NoCallbacks) {
+                            Ok(p) => {
+                                out.identities.push(AgeIdentity::Plugin(p));
+                                loaded += 1;
+                            }
+                            Err(_) => {
+                                problems.push(format!(
+                                    "line {}: plugin identity skipped, `age-plugin-{name}` \
+                                     not found on PATH",
+                                    n + 1
+                                ));
+                                out.hint(HINT_PLUGIN);
+                            }
+                        }
+                    }
+                    Err(_) => problems.push(format!(
+                        "line {}: not a valid age plugin identity",
+                        n + 1
+                    )),
+                }
             } else {
                 match token.parse::<x25519::Identity>() {
                     Ok(id) => {
