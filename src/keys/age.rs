@@ -122,8 +122,9 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
     }
     if lower.starts_with("age1pq1") {
         return Err(KeyError::with_hint(
-            "hybrid post-quantum age recipients (age1pq1…) are not supported yet",
-            "use an X25519 (`age1…`) or SSH recipient for now",
+            "hybrid post-quantum age recipients (age1pq1…) are not supported: the age crate \
+             leafseal is built on (0.12) does not implement them",
+            "use an X25519 (`age1…`), SSH or plugin recipient",
         ));
     }
     if let Some(rest) = lower.strip_prefix("age1") {
