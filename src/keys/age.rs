@@ -22,6 +22,7 @@ use crate::tree::Value;
 
 mod command;
 mod identities;
+mod passphrase;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,75 @@
+//! Passphrases for protected identities: age-encrypted (scrypt) identity files and
+//! passphrase-protected OpenSSH keys.
+//!
+//! The passphrase comes from `LEAFSEAL_AGE_PASSPHRASE_CMD` (a leafseal extension; sops
+//! 3.11 only prompts on the terminal): a command run without a shell, with
+//! `LEAFSEAL_AGE_PASSPHRASE_FOR=<the protected source>` in its environment, whose stdout
+//! (one trailing newline removed) is the passphrase. It is held in a wiped buffer and
+//! never printed.
+
+use std::io::Read;
+
+use age::secrecy::SecretString;
+use zeroize::Zeroizing;
+
+use super::command::run_command;
+use crate::keys::KeyContext;
+
+/// The variable naming the passphrase command.
+pub(super) const PASSPHRASE_CMD: &str = "LEAFSEAL_AGE_PASSPHRASE_CMD";
+
+/// The passphrase for `target` (a content-free source description), `Ok(None)` when no
+/// passphrase command is configured, `Err` a content-free outcome.
+pub(super) fn passphrase_for(
+    ctx: &KeyContext,
+    target: &str,
+) -> Result<Option<SecretString>, String> {
+    let Some(cmd) = ctx.var(PASSPHRASE_CMD) else {
+        return Ok(None);
+    };
+    let out = run_command(cmd, ctx, &[("LEAFSEAL_AGE_PASSPHRASE_FOR", target)])
+        .map_err(|e| format!("{PASSPHRASE_CMD}: {e}"))?;
+    let mut end = out.len();
+    if out[..end].ends_with(b"\n") {
+        end -= 1;
+        if out[..end].ends_with(b"\r") {
+            end -= 1;
+        }
+    }
+    let text = std::str::from_utf8(&out[..end])
+        .map_err(|_| format!("{PASSPHRASE_CMD}: its output is not UTF-8 text"))?;
+    if text.is_empty() {
+        return Err(format!("{PASSPHRASE_CMD}: it printed an empty passphrase"));
+    }
+    Ok(Some(SecretString::from(text.to_owned())))
+}
+
+/// Decrypts an age-encrypted (passphrase, scrypt) identity file. `Err` is content-free.
+pub(super) fn decrypt_identity_file(
+    bytes: &[u8],
+    passphrase: SecretString,
+) -> Result<Zeroizing<Vec<u8>>, String> {
+    let reader = age::armor::ArmoredReader::new(bytes);
+    let decryptor =
+        age::Decryptor::new_buffered(reader).map_err(|e| format!("not a valid age file ({e})"))?;
+    if !decryptor.is_scrypt() {
+        return Err("it is encrypted to a key, not to a passphrase".to_owned());
+    }
+    let identity = age::scrypt::Identity::new(passphrase);
+    let mut reader = decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                "the passphrase is wrong".to_owned()
+            }
+            age::DecryptError::ExcessiveWork { .. } => {
+                "its scrypt work factor is too high".to_owned()
+            }
+            other => format!("cannot decrypt it ({other})"),
+        })?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(4096));
+    reader
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("it is damaged ({})", e.kind()))?;
+    Ok(plain)
+}
