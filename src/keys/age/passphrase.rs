@@ -15,6 +15,9 @@ use zeroize::Zeroizing;
 use super::command::run_command;
 use crate::keys::KeyContext;
 
+/// The highest scrypt work factor (log2) accepted for an identity file.
+const MAX_WORK_FACTOR: u8 = 22;
+
 /// The variable naming the passphrase command.
 pub(super) const PASSPHRASE_CMD: &str = "LEAFSEAL_AGE_PASSPHRASE_CMD";
 
@@ -55,16 +58,20 @@ pub(super) fn decrypt_identity_file(
     if !decryptor.is_scrypt() {
         return Err("it is encrypted to a key, not to a passphrase".to_owned());
     }
-    let identity = age::scrypt::Identity::new(passphrase);
+    let mut identity = age::scrypt::Identity::new(passphrase);
+    // The age crate's default limit depends on how fast this machine runs scrypt; use
+    // the fixed limit of the age reference implementation (2^22) instead, so a file
+    // written with the usual work factor (2^18) opens everywhere.
+    identity.set_max_work_factor(MAX_WORK_FACTOR);
     let mut reader = decryptor
         .decrypt(std::iter::once(&identity as &dyn age::Identity))
         .map_err(|e| match e {
             age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
                 "the passphrase is wrong".to_owned()
             }
-            age::DecryptError::ExcessiveWork { .. } => {
-                "its scrypt work factor is too high".to_owned()
-            }
+            age::DecryptError::ExcessiveWork { required, .. } => format!(
+                "its scrypt work factor (2^{required}) is above the limit (2^{MAX_WORK_FACTOR})"
+            ),
             other => format!("cannot decrypt it ({other})"),
         })?;
     let mut plain = Zeroizing::new(Vec::with_capacity(4096));

@@ -221,7 +221,36 @@ fn passphrase_protected_identity_file_is_reported() {
     let enc = read("keys/age-vectors/x25519-data.age.txt");
     let err = unwrap_err(&key(&x25519_recipient()), &enc, &ctx);
     assert!(err.message.contains("passphrase-protected"), "{err}");
-    assert!(err.hint.as_deref().unwrap().contains("age -d"), "{err}");
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .contains("set LEAFSEAL_AGE_PASSPHRASE_CMD"),
+        "{err}"
+    );
+}
+
+#[test]
+fn passphrase_protected_identity_file_opens_with_the_passphrase_command() {
+    let file = vector("passphrase-protected-identity.age.txt");
+    let enc = read("keys/age-vectors/x25519-data.age.txt");
+    let (_h, ctx) = ctx_with(&[
+        ("SOPS_AGE_KEY_FILE", &file),
+        ("LEAFSEAL_AGE_PASSPHRASE_CMD", "printf %s passphrase"),
+    ]);
+    let plain = key(&x25519_recipient()).unwrap(&enc, &ctx).unwrap();
+    assert_eq!(plain.as_slice(), b"data");
+
+    let (_h, ctx) = ctx_with(&[
+        ("SOPS_AGE_KEY_FILE", &file),
+        ("LEAFSEAL_AGE_PASSPHRASE_CMD", "false"),
+    ]);
+    let err = unwrap_err(&key(&x25519_recipient()), &enc, &ctx);
+    assert!(
+        err.message
+            .contains("LEAFSEAL_AGE_PASSPHRASE_CMD: `false` failed"),
+        "{err}"
+    );
 }
 
 #[test]
