@@ -140,7 +140,11 @@ fn ssh_keygen(dir: &Path, pass: &str) -> (String, String) {
         .arg(&key)
         .output()
         .expect("ssh-keygen");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let public = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
     (key.display().to_string(), public.trim().to_owned())
 }
@@ -174,7 +178,10 @@ fn passphrase_protected_ssh_key_is_unlocked_by_the_passphrase_command() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did not unlock it"), "{err}");
-    assert!(!err.contains("not it,") && !err.contains("'not it'"), "{err}");
+    assert!(
+        !err.contains("not it,") && !err.contains("'not it'"),
+        "{err}"
+    );
 
     vars.insert(
         "LEAFSEAL_AGE_PASSPHRASE_CMD".to_owned(),
@@ -200,7 +207,11 @@ fn key_cmd_and_ssh_key_file_work_with_leafseal_and_real_sops() {
     std::fs::write(d.join("s.yaml"), "a: secret\n").expect("write");
     let recipients = format!("{AGE_RECIPIENT},{public}");
     let out = run_in(&vars, d, &["encrypt", "-i", "--age", &recipients, "s.yaml"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     vars.remove("SOPS_AGE_KEY_FILE");
     let by_cmd = {
@@ -218,7 +229,11 @@ fn key_cmd_and_ssh_key_file_work_with_leafseal_and_real_sops() {
     };
     for v in [&by_cmd, &by_ssh] {
         let out = run_in(v, d, &["decrypt", "s.yaml"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a: secret\n");
     }
     let Some(sops) = sops_peer::sops_bin() else {
@@ -233,7 +248,11 @@ fn key_cmd_and_ssh_key_file_work_with_leafseal_and_real_sops() {
             .args(["decrypt", "s.yaml"])
             .output()
             .expect("sops");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a: secret\n");
     }
 }

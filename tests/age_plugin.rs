@@ -81,21 +81,41 @@ fn leafseal_encrypts_to_a_plugin_recipient_and_decrypts_with_the_plugin_identity
     let plain = "db:\n    password: hunter2\n";
     std::fs::write(d.join("s.yaml"), plain).expect("write");
     ok(
-        &run_in(&vars, d, &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"]),
+        &run_in(
+            &vars,
+            d,
+            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"],
+        ),
         "encrypt",
     );
     let enc = std::fs::read_to_string(d.join("s.yaml")).expect("read");
-    assert!(enc.contains(&format!("recipient: {PLUGIN_RECIPIENT}")), "{enc}");
+    assert!(
+        enc.contains(&format!("recipient: {PLUGIN_RECIPIENT}")),
+        "{enc}"
+    );
     assert!(!enc.contains("hunter2"));
-    assert_eq!(ok(&run_in(&vars, d, &["decrypt", "s.yaml"]), "decrypt"), plain);
+    assert_eq!(
+        ok(&run_in(&vars, d, &["decrypt", "s.yaml"]), "decrypt"),
+        plain
+    );
 
     // A rewrite (set) goes through the plugin again for both directions.
     ok(
-        &run_in(&vars, d, &["set", "s.yaml", "[\"db\"][\"user\"]", "\"app\""]),
+        &run_in(
+            &vars,
+            d,
+            &["set", "s.yaml", "[\"db\"][\"user\"]", "\"app\""],
+        ),
         "set",
     );
-    let out = ok(&run_in(&vars, d, &["decrypt", "s.yaml"]), "decrypt after set");
-    assert!(out.contains("user: app") && out.contains("hunter2"), "{out}");
+    let out = ok(
+        &run_in(&vars, d, &["decrypt", "s.yaml"]),
+        "decrypt after set",
+    );
+    assert!(
+        out.contains("user: app") && out.contains("hunter2"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -107,7 +127,11 @@ fn without_the_plugin_binary_both_directions_fail_with_a_clear_message() {
     let without = plugin_vars(home.path(), false);
     std::fs::write(d.join("s.yaml"), "a: secret\n").expect("write");
 
-    let out = run_in(&without, d, &["encrypt", "--age", PLUGIN_RECIPIENT, "s.yaml"]);
+    let out = run_in(
+        &without,
+        d,
+        &["encrypt", "--age", PLUGIN_RECIPIENT, "s.yaml"],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -116,7 +140,11 @@ fn without_the_plugin_binary_both_directions_fail_with_a_clear_message() {
     );
 
     ok(
-        &run_in(&with, d, &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"]),
+        &run_in(
+            &with,
+            d,
+            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"],
+        ),
         "encrypt",
     );
     let out = run_in(&without, d, &["decrypt", "s.yaml"]);
@@ -153,7 +181,11 @@ fn real_sops_and_leafseal_read_each_others_plugin_files() {
     // leafseal writes, sops reads.
     std::fs::write(d.join("l.yaml"), "a: from-leafseal\n").expect("write");
     ok(
-        &run_in(&vars, d, &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "l.yaml"]),
+        &run_in(
+            &vars,
+            d,
+            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "l.yaml"],
+        ),
         "leafseal encrypt",
     );
     let out = sops_cmd()
@@ -172,7 +204,10 @@ fn real_sops_and_leafseal_read_each_others_plugin_files() {
     let enc = std::fs::read_to_string(d.join("s.json")).expect("read");
     assert!(enc.contains(PLUGIN_RECIPIENT), "{enc}");
     assert_eq!(
-        ok(&run_in(&vars, d, &["decrypt", "s.json"]), "leafseal decrypt"),
+        ok(
+            &run_in(&vars, d, &["decrypt", "s.json"]),
+            "leafseal decrypt"
+        ),
         "{\n\t\"b\": \"from-sops\"\n}\n"
     );
 }

@@ -43,6 +43,11 @@ enum Recipient {
     Ssh(ssh::Recipient),
     /// `age1<plugin>1…`, wrapped by the `age-plugin-<plugin>` binary found on PATH.
     Plugin(plugin::Recipient),
+    /// `age1tag1…`: a P-256 hardware-tag recipient (encryption is native; the identity
+    /// lives in hardware and is used through a plugin).
+    Tag(age::tag::Recipient),
+    /// `age1tagpq1…`: the post-quantum hybrid (ML-KEM-768 + P-256) hardware-tag recipient.
+    TagPq(age::tagpq::Recipient),
 }
 
 impl std::fmt::Debug for Recipient {
@@ -51,6 +56,8 @@ impl std::fmt::Debug for Recipient {
             Recipient::X25519(r) => f.debug_tuple("X25519").field(r).finish(),
             Recipient::Ssh(r) => f.debug_tuple("Ssh").field(r).finish(),
             Recipient::Plugin(r) => f.debug_tuple("Plugin").field(&r.to_string()).finish(),
+            Recipient::Tag(r) => f.debug_tuple("Tag").field(r).finish(),
+            Recipient::TagPq(r) => f.debug_tuple("TagPq").field(r).finish(),
         }
     }
 }
@@ -128,6 +135,22 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
             "use an X25519 (`age1…`), SSH or plugin recipient",
         ));
     }
+    // Hardware-tag recipients, which the age crate implements natively (age 1.3 types).
+    for (prefix, pq) in [("age1tagpq1", true), ("age1tag1", false)] {
+        if lower.starts_with(prefix) {
+            let parsed = if pq {
+                id.parse::<age::tagpq::Recipient>().map(Recipient::TagPq)
+            } else {
+                id.parse::<age::tag::Recipient>().map(Recipient::Tag)
+            };
+            return parsed.map_err(|_| {
+                KeyError::with_hint(
+                    format!("invalid age tag recipient ({prefix}…): not a valid key"),
+                    "check the recipient for typos; the hardware key's plugin prints it",
+                )
+            });
+        }
+    }
     if let Some(rest) = lower.strip_prefix("age1") {
         if let Ok(r) = id.parse::<x25519::Recipient>() {
             return Ok(Recipient::X25519(r));
@@ -162,7 +185,9 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
 /// The error for a plugin binary that is not on PATH.
 fn plugin_missing(name: &str, id: &str) -> KeyError {
     KeyError::with_hint(
-        format!("cannot use the age plugin recipient {id}: `age-plugin-{name}` was not found on PATH"),
+        format!(
+            "cannot use the age plugin recipient {id}: `age-plugin-{name}` was not found on PATH"
+        ),
         format!("install the age-plugin-{name} binary and put its directory on PATH"),
     )
 }
@@ -182,15 +207,13 @@ impl MasterKey for AgeKey {
             Recipient::Ssh(r) => age::encrypt_and_armor(r, secret),
             Recipient::Plugin(r) => {
                 let name = r.plugin();
-                let wrapper = plugin::RecipientPluginV1::new(
-                    name,
-                    std::slice::from_ref(r),
-                    &[],
-                    NoCallbacks,
-                )
-                .map_err(|_| plugin_missing(name, &self.id))?;
+                let wrapper =
+                    plugin::RecipientPluginV1::new(name, std::slice::from_ref(r), &[], NoCallbacks)
+                        .map_err(|_| plugin_missing(name, &self.id))?;
                 age::encrypt_and_armor(&wrapper, secret)
             }
+            Recipient::Tag(r) => age::encrypt_and_armor(r, secret),
+            Recipient::TagPq(r) => age::encrypt_and_armor(r, secret),
         }
         .map_err(|e| {
             KeyError::with_hint(

@@ -254,7 +254,10 @@ fn parse_ssh(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u8]) {
                 out.hint(HINT_ENCRYPTED_SSH);
             }
             Err(e) => {
-                out.note(source, format!("SSH key is protected by a passphrase; {e}; skipped"));
+                out.note(
+                    source,
+                    format!("SSH key is protected by a passphrase; {e}; skipped"),
+                );
                 out.hint(HINT_ENCRYPTED_SSH);
             }
         },
@@ -365,10 +368,9 @@ fn parse_identities(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u
                             }
                         }
                     }
-                    Err(_) => problems.push(format!(
-                        "line {}: not a valid age plugin identity",
-                        n + 1
-                    )),
+                    Err(_) => {
+                        problems.push(format!("line {}: not a valid age plugin identity", n + 1))
+                    }
                 }
             } else {
                 match token.parse::<x25519::Identity>() {
