@@ -47,7 +47,7 @@ enum Recipient {
     /// lives in hardware and is used through a plugin).
     Tag(age::tag::Recipient),
     /// `age1tagpq1…`: the post-quantum hybrid (ML-KEM-768 + P-256) hardware-tag recipient.
-    TagPq(age::tagpq::Recipient),
+    TagPq(Box<age::tagpq::Recipient>),
 }
 
 impl std::fmt::Debug for Recipient {
@@ -139,7 +139,8 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
     for (prefix, pq) in [("age1tagpq1", true), ("age1tag1", false)] {
         if lower.starts_with(prefix) {
             let parsed = if pq {
-                id.parse::<age::tagpq::Recipient>().map(Recipient::TagPq)
+                id.parse::<age::tagpq::Recipient>()
+                    .map(|r| Recipient::TagPq(Box::new(r)))
             } else {
                 id.parse::<age::tag::Recipient>().map(Recipient::Tag)
             };
@@ -213,7 +214,7 @@ impl MasterKey for AgeKey {
                 age::encrypt_and_armor(&wrapper, secret)
             }
             Recipient::Tag(r) => age::encrypt_and_armor(r, secret),
-            Recipient::TagPq(r) => age::encrypt_and_armor(r, secret),
+            Recipient::TagPq(r) => age::encrypt_and_armor(r.as_ref(), secret),
         }
         .map_err(|e| {
             KeyError::with_hint(
