@@ -256,3 +256,87 @@ fn key_cmd_and_ssh_key_file_work_with_leafseal_and_real_sops() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "a: secret\n");
     }
 }
+
+/// Runs `leafseal decrypt s.yaml` in `d` on a new pseudo-terminal (util-linux `script`),
+/// types `typed` once the prompt appears, and returns everything the terminal showed.
+/// `None` when `script` is not available.
+fn decrypt_on_a_terminal(vars: &HashMap<String, String>, d: &Path, typed: &str) -> Option<String> {
+    use std::io::Read;
+    use std::io::Write;
+    let leafseal = env!("CARGO_BIN_EXE_leafseal");
+    let mut child = match std::process::Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("'{leafseal}' decrypt s.yaml"))
+        .arg("/dev/null")
+        .env_clear()
+        .envs(vars)
+        .env("SHELL", "/bin/sh")
+        .current_dir(d)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("!!! SKIPPED: `script` (util-linux) is not available: {e}");
+            return None;
+        }
+    };
+    let mut stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut stdin = child.stdin.take();
+    let mut typed_into = None;
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            Ok(chunk) => seen.extend(chunk),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if stdin.is_some() && String::from_utf8_lossy(&seen).contains("Enter passphrase for") {
+            // leafseal turns echo off before it shows the prompt.
+            let mut s = stdin.take().expect("stdin");
+            s.write_all(format!("{typed}\n").as_bytes()).expect("type");
+            s.flush().expect("flush");
+            // Kept open until leafseal has finished (an end of input would end `script`).
+            typed_into = Some(s);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(typed_into);
+    let _ = reader.join();
+    Some(String::from_utf8_lossy(&seen).into_owned())
+}
+
+#[test]
+fn protected_identity_file_passphrase_is_asked_on_the_terminal_with_echo_off() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let mut vars = env_vars(None, home.path());
+    encrypt_file(&vars, d, AGE_RECIPIENT);
+    let keys = protected_keys_file(home.path(), "keys.age", true);
+    vars.insert("SOPS_AGE_KEY_FILE".to_owned(), keys.clone());
+    let Some(shown) = decrypt_on_a_terminal(&vars, d, PASSPHRASE) else {
+        return;
+    };
+    assert!(
+        shown.contains(&format!(
+            "Enter passphrase for SOPS_AGE_KEY_FILE ({keys}): "
+        )),
+        "{shown}"
+    );
+    assert!(shown.contains("a: secret"), "{shown}");
+    assert!(!shown.contains("correct horse"), "echoed: {shown}");
+}

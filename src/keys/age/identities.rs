@@ -96,14 +96,15 @@ impl IdentityCache {
 
 const HINT_ENCRYPTED_SSH: &str = "to use a passphrase-protected SSH key, set \
      LEAFSEAL_AGE_PASSPHRASE_CMD to a command that prints its passphrase (e.g. \
-     `pass show ssh/id_ed25519`); leafseal does not prompt on the terminal";
+     `pass show ssh/id_ed25519`), or name the key in SOPS_AGE_SSH_PRIVATE_KEY_FILE and run \
+     leafseal from a terminal to be asked for it";
 const HINT_ENCRYPTED_FILE: &str = "to use a passphrase-protected (age-encrypted) identity \
-     file, set LEAFSEAL_AGE_PASSPHRASE_CMD to a command that prints its passphrase, or use \
-     SOPS_AGE_KEY_CMD with a command that prints the identities; leafseal does not prompt \
-     on the terminal";
-const HINT_WRONG_PASSPHRASE: &str = "check what LEAFSEAL_AGE_PASSPHRASE_CMD prints (its \
-     output, minus one trailing newline, is the passphrase; LEAFSEAL_AGE_PASSPHRASE_FOR tells \
-     it which file is being unlocked)";
+     file, set LEAFSEAL_AGE_PASSPHRASE_CMD to a command that prints its passphrase, run \
+     leafseal from a terminal to be asked for it, or use SOPS_AGE_KEY_CMD with a command \
+     that prints the identities";
+const HINT_WRONG_PASSPHRASE: &str = "check the passphrase; with LEAFSEAL_AGE_PASSPHRASE_CMD, \
+     check what it prints (its output, minus one trailing newline, is the passphrase; \
+     LEAFSEAL_AGE_PASSPHRASE_FOR tells it which file is being unlocked)";
 const HINT_PQ: &str = "hybrid post-quantum identities (AGE-SECRET-KEY-PQ-1…) are not \
      supported yet: decrypt with an X25519 or SSH identity of another recipient of the file";
 const HINT_PLUGIN: &str = "an age plugin identity (AGE-PLUGIN-<NAME>-1…) needs the \
@@ -128,7 +129,7 @@ fn load_base(ctx: &KeyContext) -> Loaded {
         Some(cmd) => {
             let source = "SOPS_AGE_SSH_PRIVATE_KEY_CMD";
             match run_command(cmd, ctx, &[]) {
-                Ok(bytes) => parse_ssh(ctx, &mut out, source, &bytes),
+                Ok(bytes) => parse_ssh(ctx, &mut out, source, &bytes, true),
                 Err(e) => out.note(source, e),
             }
         }
@@ -221,46 +222,48 @@ fn read_secret_file(path: &Path, required: bool) -> Result<Zeroizing<Vec<u8>>, S
 
 fn load_ssh_file(ctx: &KeyContext, out: &mut Loaded, source: &str, path: &Path, required: bool) {
     match read_secret_file(path, required) {
-        Ok(bytes) => parse_ssh(ctx, out, source, &bytes),
+        Ok(bytes) => parse_ssh(ctx, out, source, &bytes, required),
         Err(e) => out.note(source, e),
     }
 }
 
-fn parse_ssh(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u8]) {
+fn parse_ssh(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u8], may_prompt: bool) {
     match ssh::Identity::from_buffer(bytes, Some(source.to_owned())) {
         Ok(ssh::Identity::Unencrypted(key)) => {
             out.identities
                 .push(AgeIdentity::Ssh(ssh::Identity::Unencrypted(key)));
             out.note(source, "SSH key loaded");
         }
-        Ok(ssh::Identity::Encrypted(key)) => match passphrase::passphrase_for(ctx, source) {
-            Ok(Some(pass)) => match key.decrypt(pass) {
-                Ok(plain) => {
-                    out.identities
-                        .push(AgeIdentity::Ssh(ssh::Identity::Unencrypted(plain)));
-                    out.note(source, "passphrase-protected SSH key unlocked and loaded");
+        Ok(ssh::Identity::Encrypted(key)) => {
+            match passphrase::passphrase_for(ctx, source, may_prompt) {
+                Ok(Some(pass)) => match key.decrypt(pass) {
+                    Ok(plain) => {
+                        out.identities
+                            .push(AgeIdentity::Ssh(ssh::Identity::Unencrypted(plain)));
+                        out.note(source, "passphrase-protected SSH key unlocked and loaded");
+                    }
+                    Err(_) => {
+                        out.note(
+                            source,
+                            "SSH key is protected by a passphrase, and the passphrase given did \
+                         not unlock it, skipped",
+                        );
+                        out.hint(HINT_WRONG_PASSPHRASE);
+                    }
+                },
+                Ok(None) => {
+                    out.note(source, "SSH key is protected by a passphrase, skipped");
+                    out.hint(HINT_ENCRYPTED_SSH);
                 }
-                Err(_) => {
+                Err(e) => {
                     out.note(
                         source,
-                        "SSH key is protected by a passphrase, and the passphrase from \
-                         LEAFSEAL_AGE_PASSPHRASE_CMD did not unlock it, skipped",
+                        format!("SSH key is protected by a passphrase; {e}; skipped"),
                     );
-                    out.hint(HINT_WRONG_PASSPHRASE);
+                    out.hint(HINT_ENCRYPTED_SSH);
                 }
-            },
-            Ok(None) => {
-                out.note(source, "SSH key is protected by a passphrase, skipped");
-                out.hint(HINT_ENCRYPTED_SSH);
             }
-            Err(e) => {
-                out.note(
-                    source,
-                    format!("SSH key is protected by a passphrase; {e}; skipped"),
-                );
-                out.hint(HINT_ENCRYPTED_SSH);
-            }
-        },
+        }
         Ok(ssh::Identity::Unsupported(kind)) => {
             let why = match kind {
                 ssh::UnsupportedKey::EncryptedPem => "encrypted PEM key".to_owned(),
@@ -297,11 +300,12 @@ fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
 /// Parses an identities text: one or more identities per line (whitespace separated),
 /// blank lines and `#` lines ignored.
 fn parse_identities(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u8]) {
+    let may_prompt = true;
     if is_age_file(bytes) {
-        match passphrase::passphrase_for(ctx, source) {
+        match passphrase::passphrase_for(ctx, source, may_prompt) {
             Ok(Some(pass)) => match passphrase::decrypt_identity_file(bytes, pass) {
                 Ok(plain) if !is_age_file(&plain) => {
-                    let inner = format!("{source}, unlocked with LEAFSEAL_AGE_PASSPHRASE_CMD");
+                    let inner = format!("{source}, unlocked with its passphrase");
                     parse_identities(ctx, out, &inner, &plain);
                 }
                 Ok(_) => out.note(source, "is age-encrypted twice, skipped"),
@@ -317,7 +321,7 @@ fn parse_identities(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u
                 out.note(
                     source,
                     "is passphrase-protected (age-encrypted) and no passphrase source is \
-                     set, skipped",
+                     set (LEAFSEAL_AGE_PASSPHRASE_CMD unset, stdin not a terminal), skipped",
                 );
                 out.hint(HINT_ENCRYPTED_FILE);
             }

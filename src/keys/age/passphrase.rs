@@ -1,11 +1,13 @@
 //! Passphrases for protected identities: age-encrypted (scrypt) identity files and
 //! passphrase-protected OpenSSH keys.
 //!
-//! The passphrase comes from `LEAFSEAL_AGE_PASSPHRASE_CMD` (a leafseal extension; sops
-//! 3.11 only prompts on the terminal): a command run without a shell, with
-//! `LEAFSEAL_AGE_PASSPHRASE_FOR=<the protected source>` in its environment, whose stdout
-//! (one trailing newline removed) is the passphrase. It is held in a wiped buffer and
-//! never printed.
+//! The passphrase comes from `LEAFSEAL_AGE_PASSPHRASE_CMD` (a leafseal extension): a
+//! command run without a shell, with `LEAFSEAL_AGE_PASSPHRASE_FOR=<the protected source>`
+//! in its environment, whose stdout (one trailing newline removed) is the passphrase.
+//! Without it, and only when stdin is a terminal, it is asked for on the controlling
+//! terminal (`/dev/tty`, echo off) as sops 3.11 does; otherwise there is no passphrase
+//! and the caller reports the source as skipped (never a wait for input). It is held in
+//! a wiped buffer and never printed.
 
 use std::io::Read;
 
@@ -26,9 +28,14 @@ pub(super) const PASSPHRASE_CMD: &str = "LEAFSEAL_AGE_PASSPHRASE_CMD";
 pub(super) fn passphrase_for(
     ctx: &KeyContext,
     target: &str,
+    may_prompt: bool,
 ) -> Result<Option<SecretString>, String> {
     let Some(cmd) = ctx.var(PASSPHRASE_CMD) else {
-        return Ok(None);
+        return if may_prompt {
+            prompt_on_terminal(target)
+        } else {
+            Ok(None)
+        };
     };
     let out = run_command(cmd, ctx, &[("LEAFSEAL_AGE_PASSPHRASE_FOR", target)])
         .map_err(|e| format!("{PASSPHRASE_CMD}: {e}"))?;
@@ -79,4 +86,57 @@ pub(super) fn decrypt_identity_file(
         .read_to_end(&mut plain)
         .map_err(|e| format!("it is damaged ({})", e.kind()))?;
     Ok(plain)
+}
+
+/// Asks on the controlling terminal with echo off, when stdin is a terminal; `Ok(None)`
+/// when there is no terminal to ask on.
+#[cfg(unix)]
+fn prompt_on_terminal(target: &str) -> Result<Option<SecretString>, String> {
+    use std::io::BufRead;
+    use std::io::IsTerminal;
+    use std::io::Write;
+
+    use rustix::termios::LocalModes;
+    use rustix::termios::OptionalActions;
+
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let Ok(tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return Ok(None);
+    };
+    let saved = rustix::termios::tcgetattr(&tty)
+        .map_err(|e| format!("cannot use the terminal to ask for the passphrase ({e})"))?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    rustix::termios::tcsetattr(&tty, OptionalActions::Now, &quiet)
+        .map_err(|e| format!("cannot turn off echo on the terminal ({e})"))?;
+    let mut line = Zeroizing::new(String::new());
+    let asked = (&tty)
+        .write_all(format!("Enter passphrase for {target}: ").as_bytes())
+        .and_then(|()| std::io::BufReader::new(&tty).read_line(&mut line));
+    // Restore echo whatever happened.
+    let restored = rustix::termios::tcsetattr(&tty, OptionalActions::Now, &saved);
+    asked.map_err(|e| {
+        format!(
+            "cannot read the passphrase from the terminal ({})",
+            e.kind()
+        )
+    })?;
+    restored.map_err(|e| format!("cannot restore the terminal ({e})"))?;
+    let text = line.trim_end_matches(['\n', '\r']);
+    if text.is_empty() {
+        return Err("an empty passphrase was entered".to_owned());
+    }
+    Ok(Some(SecretString::from(text.to_owned())))
+}
+
+#[cfg(not(unix))]
+fn prompt_on_terminal(_target: &str) -> Result<Option<SecretString>, String> {
+    Ok(None)
 }
