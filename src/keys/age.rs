@@ -6,7 +6,9 @@
 
 use std::io::Read;
 
+use age::NoCallbacks;
 use age::armor::ArmoredReader;
+use age::plugin;
 use age::ssh;
 use age::x25519;
 use zeroize::Zeroizing;
@@ -20,6 +22,7 @@ use crate::tree::Value;
 
 mod command;
 mod identities;
+mod passphrase;
 #[cfg(test)]
 mod tests;
 
@@ -32,12 +35,31 @@ pub fn default_keys_file(ctx: &KeyContext) -> Option<std::path::PathBuf> {
 }
 
 /// The parsed form of a recipient.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Recipient {
     /// `age1…` X25519.
     X25519(x25519::Recipient),
     /// `ssh-ed25519 …` / `ssh-rsa …`.
     Ssh(ssh::Recipient),
+    /// `age1<plugin>1…`, wrapped by the `age-plugin-<plugin>` binary found on PATH.
+    Plugin(plugin::Recipient),
+    /// `age1tag1…`: a P-256 hardware-tag recipient (encryption is native; the identity
+    /// lives in hardware and is used through a plugin).
+    Tag(age::tag::Recipient),
+    /// `age1tagpq1…`: the post-quantum hybrid (ML-KEM-768 + P-256) hardware-tag recipient.
+    TagPq(Box<age::tagpq::Recipient>),
+}
+
+impl std::fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Recipient::X25519(r) => f.debug_tuple("X25519").field(r).finish(),
+            Recipient::Ssh(r) => f.debug_tuple("Ssh").field(r).finish(),
+            Recipient::Plugin(r) => f.debug_tuple("Plugin").field(&r.to_string()).finish(),
+            Recipient::Tag(r) => f.debug_tuple("Tag").field(r).finish(),
+            Recipient::TagPq(r) => f.debug_tuple("TagPq").field(r).finish(),
+        }
+    }
 }
 
 /// A `age` master key: one recipient.
@@ -49,8 +71,9 @@ pub struct AgeKey {
 
 impl AgeKey {
     /// Parses the command-line / policy form: an `age1…` X25519 recipient or an
-    /// `ssh-ed25519 …` / `ssh-rsa …` public key line (trimmed). Hybrid post-quantum
-    /// (`age1pq1…`) and plugin recipients are rejected as not supported yet.
+    /// `ssh-ed25519 …` / `ssh-rsa …` public key line (trimmed), or an age plugin
+    /// recipient `age1<plugin>1…`. Hybrid post-quantum (`age1pq1…`) recipients are
+    /// rejected: the age crate does not implement them.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
         let id = s.trim();
         let recipient = parse_recipient(id)?;
@@ -107,20 +130,47 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
     }
     if lower.starts_with("age1pq1") {
         return Err(KeyError::with_hint(
-            "hybrid post-quantum age recipients (age1pq1…) are not supported yet",
-            "use an X25519 (`age1…`) or SSH recipient for now",
+            "hybrid post-quantum age recipients (age1pq1…) are not supported: the age crate \
+             leafseal is built on (0.12) does not implement them",
+            "use an X25519 (`age1…`), SSH or plugin recipient",
         ));
+    }
+    // Hardware-tag recipients, which the age crate implements natively (age 1.3 types).
+    for (prefix, pq) in [("age1tagpq1", true), ("age1tag1", false)] {
+        if lower.starts_with(prefix) {
+            let parsed = if pq {
+                id.parse::<age::tagpq::Recipient>()
+                    .map(|r| Recipient::TagPq(Box::new(r)))
+            } else {
+                id.parse::<age::tag::Recipient>().map(Recipient::Tag)
+            };
+            return parsed.map_err(|_| {
+                KeyError::with_hint(
+                    format!("invalid age tag recipient ({prefix}…): not a valid key"),
+                    "check the recipient for typos; the hardware key's plugin prints it",
+                )
+            });
+        }
     }
     if let Some(rest) = lower.strip_prefix("age1") {
         if let Ok(r) = id.parse::<x25519::Recipient>() {
             return Ok(Recipient::X25519(r));
         }
         // Bech32 data never contains '1': a second separator means `age1<plugin>1…`.
-        if let Some((plugin, _)) = rest.split_once('1') {
-            return Err(KeyError::with_hint(
-                format!("age plugin recipients (age1{plugin}1…) are not supported yet"),
-                "use an X25519 (`age1…`) or SSH recipient for now",
-            ));
+        if let Some((name, _)) = rest.split_once('1') {
+            return id
+                .parse::<plugin::Recipient>()
+                .map(Recipient::Plugin)
+                .map_err(|_| {
+                    KeyError::with_hint(
+                        format!(
+                            "invalid age plugin recipient (age1{name}1…): not a valid Bech32 \
+                             string"
+                        ),
+                        "check the recipient for typos; the plugin's documentation says how to \
+                         print it",
+                    )
+                });
         }
         return Err(KeyError::with_hint(
             "invalid age recipient: not a valid age1… Bech32 string",
@@ -131,6 +181,16 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
         "invalid age recipient: expected `age1…`, `ssh-ed25519 …` or `ssh-rsa …`",
         "`age-keygen -y keys.txt` prints the recipient of an age identity",
     ))
+}
+
+/// The error for a plugin binary that is not on PATH.
+fn plugin_missing(name: &str, id: &str) -> KeyError {
+    KeyError::with_hint(
+        format!(
+            "cannot use the age plugin recipient {id}: `age-plugin-{name}` was not found on PATH"
+        ),
+        format!("install the age-plugin-{name} binary and put its directory on PATH"),
+    )
 }
 
 impl MasterKey for AgeKey {
@@ -146,8 +206,22 @@ impl MasterKey for AgeKey {
         let armored = match &self.recipient {
             Recipient::X25519(r) => age::encrypt_and_armor(r, secret),
             Recipient::Ssh(r) => age::encrypt_and_armor(r, secret),
+            Recipient::Plugin(r) => {
+                let name = r.plugin();
+                let wrapper =
+                    plugin::RecipientPluginV1::new(name, std::slice::from_ref(r), &[], NoCallbacks)
+                        .map_err(|_| plugin_missing(name, &self.id))?;
+                age::encrypt_and_armor(&wrapper, secret)
+            }
+            Recipient::Tag(r) => age::encrypt_and_armor(r, secret),
+            Recipient::TagPq(r) => age::encrypt_and_armor(r.as_ref(), secret),
         }
-        .map_err(|e| KeyError::new(format!("age encryption to {} failed: {e}", self.id)))?;
+        .map_err(|e| {
+            KeyError::with_hint(
+                format!("age encryption to {} failed: {e}", self.id),
+                "for a plugin recipient, check the plugin's own messages above",
+            )
+        })?;
         // age writes the platform line ending; sops files always use "\n".
         Ok(armored.replace("\r\n", "\n"))
     }

@@ -10,11 +10,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 
+use age::NoCallbacks;
+use age::plugin;
 use age::ssh;
 use age::x25519;
 use zeroize::Zeroizing;
 
 use super::command::run_command;
+use super::passphrase;
 use crate::keys::KeyContext;
 
 /// One usable identity.
@@ -23,6 +26,8 @@ pub(super) enum AgeIdentity {
     X25519(x25519::Identity),
     /// An unencrypted OpenSSH / PEM private key.
     Ssh(ssh::Identity),
+    /// `AGE-PLUGIN-<NAME>-1…`, unwrapped by the `age-plugin-<name>` binary on PATH.
+    Plugin(plugin::IdentityPluginV1<NoCallbacks>),
 }
 
 impl AgeIdentity {
@@ -30,6 +35,7 @@ impl AgeIdentity {
         match self {
             AgeIdentity::X25519(i) => i,
             AgeIdentity::Ssh(i) => i,
+            AgeIdentity::Plugin(i) => i,
         }
     }
 }
@@ -88,16 +94,21 @@ impl IdentityCache {
     }
 }
 
-const HINT_ENCRYPTED_SSH: &str = "passphrase-protected SSH keys are skipped: point \
-     SOPS_AGE_SSH_PRIVATE_KEY_FILE at an unencrypted key, or use SOPS_AGE_SSH_PRIVATE_KEY_CMD \
-     with a command that prints the unencrypted key";
-const HINT_ENCRYPTED_FILE: &str = "passphrase-protected (age-encrypted) identity files are \
-     not supported yet: decrypt it with `age -d` into a file only you can read and point \
-     SOPS_AGE_KEY_FILE at it, or use SOPS_AGE_KEY_CMD with a command that prints the identities";
+const HINT_ENCRYPTED_SSH: &str = "to use a passphrase-protected SSH key, set \
+     LEAFSEAL_AGE_PASSPHRASE_CMD to a command that prints its passphrase (e.g. \
+     `pass show ssh/id_ed25519`), or name the key in SOPS_AGE_SSH_PRIVATE_KEY_FILE and run \
+     leafseal from a terminal to be asked for it";
+const HINT_ENCRYPTED_FILE: &str = "to use a passphrase-protected (age-encrypted) identity \
+     file, set LEAFSEAL_AGE_PASSPHRASE_CMD to a command that prints its passphrase, run \
+     leafseal from a terminal to be asked for it, or use SOPS_AGE_KEY_CMD with a command \
+     that prints the identities";
+const HINT_WRONG_PASSPHRASE: &str = "check the passphrase; with LEAFSEAL_AGE_PASSPHRASE_CMD, \
+     check what it prints (its output, minus one trailing newline, is the passphrase; \
+     LEAFSEAL_AGE_PASSPHRASE_FOR tells it which file is being unlocked)";
 const HINT_PQ: &str = "hybrid post-quantum identities (AGE-SECRET-KEY-PQ-1…) are not \
      supported yet: decrypt with an X25519 or SSH identity of another recipient of the file";
-const HINT_PLUGIN: &str = "age plugin identities (AGE-PLUGIN-…) are not supported yet: \
-     decrypt with an X25519 or SSH identity of another recipient of the file";
+const HINT_PLUGIN: &str = "an age plugin identity (AGE-PLUGIN-<NAME>-1…) needs the \
+     `age-plugin-<name>` binary on PATH: install it, or decrypt with another key of the file";
 
 /// Loads every recipient-independent source of spec 8.1.
 fn load_base(ctx: &KeyContext) -> Loaded {
@@ -106,6 +117,7 @@ fn load_base(ctx: &KeyContext) -> Loaded {
     // 1. SSH keys.
     match ctx.var("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
         Some(path) => load_ssh_file(
+            ctx,
             &mut out,
             &format!("SOPS_AGE_SSH_PRIVATE_KEY_FILE ({path})"),
             Path::new(path),
@@ -117,7 +129,7 @@ fn load_base(ctx: &KeyContext) -> Loaded {
         Some(cmd) => {
             let source = "SOPS_AGE_SSH_PRIVATE_KEY_CMD";
             match run_command(cmd, ctx, &[]) {
-                Ok(bytes) => parse_ssh(&mut out, source, &bytes),
+                Ok(bytes) => parse_ssh(ctx, &mut out, source, &bytes, true),
                 Err(e) => out.note(source, e),
             }
         }
@@ -128,7 +140,7 @@ fn load_base(ctx: &KeyContext) -> Loaded {
             for name in ["id_ed25519", "id_rsa"] {
                 let path = home.join(".ssh").join(name);
                 let source = path.display().to_string();
-                load_ssh_file(&mut out, &source, &path, false);
+                load_ssh_file(ctx, &mut out, &source, &path, false);
             }
         }
         None => out.note("~/.ssh/id_ed25519, ~/.ssh/id_rsa", "HOME not set"),
@@ -136,13 +148,14 @@ fn load_base(ctx: &KeyContext) -> Loaded {
 
     // 2. SOPS_AGE_KEY.
     match ctx.var("SOPS_AGE_KEY") {
-        Some(text) => parse_identities(&mut out, "SOPS_AGE_KEY", text.as_bytes()),
+        Some(text) => parse_identities(ctx, &mut out, "SOPS_AGE_KEY", text.as_bytes()),
         None => out.note("SOPS_AGE_KEY", "not set"),
     }
 
     // 3. SOPS_AGE_KEY_FILE.
     match ctx.var("SOPS_AGE_KEY_FILE") {
         Some(path) => load_identity_file(
+            ctx,
             &mut out,
             &format!("SOPS_AGE_KEY_FILE ({path})"),
             Path::new(path),
@@ -156,7 +169,7 @@ fn load_base(ctx: &KeyContext) -> Loaded {
     match default_keys_file(ctx) {
         Some(path) => {
             let source = format!("default key file ({})", path.display());
-            load_identity_file(&mut out, &source, &path);
+            load_identity_file(ctx, &mut out, &source, &path);
         }
         None => out.note("default key file", "no config directory (HOME not set)"),
     }
@@ -169,7 +182,7 @@ fn load_key_cmd(ctx: &KeyContext, recipient: &str) -> Loaded {
     let source = "SOPS_AGE_KEY_CMD";
     match ctx.var(source) {
         Some(cmd) => match run_command(cmd, ctx, &[("SOPS_AGE_RECIPIENT", recipient)]) {
-            Ok(bytes) => parse_identities(&mut out, source, &bytes),
+            Ok(bytes) => parse_identities(ctx, &mut out, source, &bytes),
             Err(e) => out.note(source, e),
         },
         None => out.note(source, "not set"),
@@ -207,23 +220,49 @@ fn read_secret_file(path: &Path, required: bool) -> Result<Zeroizing<Vec<u8>>, S
     }
 }
 
-fn load_ssh_file(out: &mut Loaded, source: &str, path: &Path, required: bool) {
+fn load_ssh_file(ctx: &KeyContext, out: &mut Loaded, source: &str, path: &Path, required: bool) {
     match read_secret_file(path, required) {
-        Ok(bytes) => parse_ssh(out, source, &bytes),
+        Ok(bytes) => parse_ssh(ctx, out, source, &bytes, required),
         Err(e) => out.note(source, e),
     }
 }
 
-fn parse_ssh(out: &mut Loaded, source: &str, bytes: &[u8]) {
+fn parse_ssh(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u8], may_prompt: bool) {
     match ssh::Identity::from_buffer(bytes, Some(source.to_owned())) {
         Ok(ssh::Identity::Unencrypted(key)) => {
             out.identities
                 .push(AgeIdentity::Ssh(ssh::Identity::Unencrypted(key)));
             out.note(source, "SSH key loaded");
         }
-        Ok(ssh::Identity::Encrypted(_)) => {
-            out.note(source, "SSH key is protected by a passphrase, skipped");
-            out.hint(HINT_ENCRYPTED_SSH);
+        Ok(ssh::Identity::Encrypted(key)) => {
+            match passphrase::passphrase_for(ctx, source, may_prompt) {
+                Ok(Some(pass)) => match key.decrypt(pass) {
+                    Ok(plain) => {
+                        out.identities
+                            .push(AgeIdentity::Ssh(ssh::Identity::Unencrypted(plain)));
+                        out.note(source, "passphrase-protected SSH key unlocked and loaded");
+                    }
+                    Err(_) => {
+                        out.note(
+                            source,
+                            "SSH key is protected by a passphrase, and the passphrase given did \
+                         not unlock it, skipped",
+                        );
+                        out.hint(HINT_WRONG_PASSPHRASE);
+                    }
+                },
+                Ok(None) => {
+                    out.note(source, "SSH key is protected by a passphrase, skipped");
+                    out.hint(HINT_ENCRYPTED_SSH);
+                }
+                Err(e) => {
+                    out.note(
+                        source,
+                        format!("SSH key is protected by a passphrase; {e}; skipped"),
+                    );
+                    out.hint(HINT_ENCRYPTED_SSH);
+                }
+            }
         }
         Ok(ssh::Identity::Unsupported(kind)) => {
             let why = match kind {
@@ -240,11 +279,17 @@ fn parse_ssh(out: &mut Loaded, source: &str, bytes: &[u8]) {
     }
 }
 
-fn load_identity_file(out: &mut Loaded, source: &str, path: &Path) {
+fn load_identity_file(ctx: &KeyContext, out: &mut Loaded, source: &str, path: &Path) {
     match read_secret_file(path, true) {
-        Ok(bytes) => parse_identities(out, source, &bytes),
+        Ok(bytes) => parse_identities(ctx, out, source, &bytes),
         Err(e) => out.note(source, e),
     }
+}
+
+/// An age file (binary or armored), i.e. an identity file protected by a passphrase.
+fn is_age_file(bytes: &[u8]) -> bool {
+    let start = bytes.trim_ascii_start();
+    start.starts_with(b"age-encryption.org/") || start.starts_with(b"-----BEGIN AGE")
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -254,20 +299,46 @@ fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
 
 /// Parses an identities text: one or more identities per line (whitespace separated),
 /// blank lines and `#` lines ignored.
-fn parse_identities(out: &mut Loaded, source: &str, bytes: &[u8]) {
+fn parse_identities(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u8]) {
+    let may_prompt = true;
+    if is_age_file(bytes) {
+        match passphrase::passphrase_for(ctx, source, may_prompt) {
+            Ok(Some(pass)) => match passphrase::decrypt_identity_file(bytes, pass) {
+                Ok(plain) if !is_age_file(&plain) => {
+                    let inner = format!("{source}, unlocked with its passphrase");
+                    parse_identities(ctx, out, &inner, &plain);
+                }
+                Ok(_) => out.note(source, "is age-encrypted twice, skipped"),
+                Err(e) => {
+                    out.note(
+                        source,
+                        format!("is passphrase-protected (age-encrypted): {e}, skipped"),
+                    );
+                    out.hint(HINT_WRONG_PASSPHRASE);
+                }
+            },
+            Ok(None) => {
+                out.note(
+                    source,
+                    "is passphrase-protected (age-encrypted) and no passphrase source is \
+                     set (LEAFSEAL_AGE_PASSPHRASE_CMD unset, stdin not a terminal), skipped",
+                );
+                out.hint(HINT_ENCRYPTED_FILE);
+            }
+            Err(e) => {
+                out.note(
+                    source,
+                    format!("is passphrase-protected (age-encrypted); {e}; skipped"),
+                );
+                out.hint(HINT_ENCRYPTED_FILE);
+            }
+        }
+        return;
+    }
     let Ok(text) = std::str::from_utf8(bytes) else {
         out.note(source, "not UTF-8 text, skipped");
         return;
     };
-    let start = text.trim_start();
-    if start.starts_with("age-encryption.org/") || start.starts_with("-----BEGIN AGE") {
-        out.note(
-            source,
-            "is itself age-encrypted (passphrase-protected), skipped",
-        );
-        out.hint(HINT_ENCRYPTED_FILE);
-        return;
-    }
     let mut loaded = 0usize;
     let mut problems = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -283,8 +354,28 @@ fn parse_identities(out: &mut Loaded, source: &str, bytes: &[u8]) {
                 ));
                 out.hint(HINT_PQ);
             } else if starts_with_ignore_case(token, "AGE-PLUGIN-") {
-                problems.push(format!("line {}: plugin identity not supported yet", n + 1));
-                out.hint(HINT_PLUGIN);
+                match token.parse::<plugin::Identity>() {
+                    Ok(id) => {
+                        let name = id.plugin().to_owned();
+                        match plugin::IdentityPluginV1::new(&name, &[id], NoCallbacks) {
+                            Ok(p) => {
+                                out.identities.push(AgeIdentity::Plugin(p));
+                                loaded += 1;
+                            }
+                            Err(_) => {
+                                problems.push(format!(
+                                    "line {}: plugin identity skipped, `age-plugin-{name}` \
+                                     not found on PATH",
+                                    n + 1
+                                ));
+                                out.hint(HINT_PLUGIN);
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        problems.push(format!("line {}: not a valid age plugin identity", n + 1))
+                    }
+                }
             } else {
                 match token.parse::<x25519::Identity>() {
                     Ok(id) => {

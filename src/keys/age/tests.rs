@@ -221,7 +221,36 @@ fn passphrase_protected_identity_file_is_reported() {
     let enc = read("keys/age-vectors/x25519-data.age.txt");
     let err = unwrap_err(&key(&x25519_recipient()), &enc, &ctx);
     assert!(err.message.contains("passphrase-protected"), "{err}");
-    assert!(err.hint.as_deref().unwrap().contains("age -d"), "{err}");
+    assert!(
+        err.hint
+            .as_deref()
+            .unwrap()
+            .contains("set LEAFSEAL_AGE_PASSPHRASE_CMD"),
+        "{err}"
+    );
+}
+
+#[test]
+fn passphrase_protected_identity_file_opens_with_the_passphrase_command() {
+    let file = vector("passphrase-protected-identity.age.txt");
+    let enc = read("keys/age-vectors/x25519-data.age.txt");
+    let (_h, ctx) = ctx_with(&[
+        ("SOPS_AGE_KEY_FILE", &file),
+        ("LEAFSEAL_AGE_PASSPHRASE_CMD", "printf %s passphrase"),
+    ]);
+    let plain = key(&x25519_recipient()).unwrap(&enc, &ctx).unwrap();
+    assert_eq!(plain.as_slice(), b"data");
+
+    let (_h, ctx) = ctx_with(&[
+        ("SOPS_AGE_KEY_FILE", &file),
+        ("LEAFSEAL_AGE_PASSPHRASE_CMD", "false"),
+    ]);
+    let err = unwrap_err(&key(&x25519_recipient()), &enc, &ctx);
+    assert!(
+        err.message
+            .contains("LEAFSEAL_AGE_PASSPHRASE_CMD: `false` failed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -468,12 +497,19 @@ fn parse_recipients() {
     assert!(!k.has_created_at());
 
     let err = AgeKey::parse("age1pq1qqqqqqqqqqqqqqqqqqqq").unwrap_err();
-    assert!(err.message.contains("post-quantum") && err.message.contains("not supported yet"));
+    assert!(err.message.contains("post-quantum") && err.message.contains("not supported"));
     assert!(err.hint.is_some());
     let err = AgeKey::parse("age1yubikey1qwertyqqqqqqqqqqqqqqqqqqq").unwrap_err();
     assert!(
         err.message
-            .contains("plugin recipients (age1yubikey1…) are not supported yet")
+            .contains("invalid age plugin recipient (age1yubikey1…)"),
+        "{err}"
+    );
+    // A well-formed plugin recipient parses (the plugin is only looked up when used).
+    let k = key("age1test1d3jkzennv4skcgr5v4ehggrjv43kjurfv4h8ghyv2xr");
+    assert_eq!(
+        k.id(),
+        "age1test1d3jkzennv4skcgr5v4ehggrjv43kjurfv4h8ghyv2xr"
     );
     let err = AgeKey::parse("age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvuX")
         .unwrap_err();
@@ -512,4 +548,31 @@ proptest::proptest! {
         let (_h, ctx) = ctx_with(&[]);
         let _ = key(&x25519_recipient()).unwrap(&s, &ctx);
     }
+}
+
+/// The public test recipients of the age crate's `tag` and `tagpq` modules (age 1.3
+/// hardware-tag types; the identities live in hardware, so only encryption is checked).
+const TAG_RECIPIENT: &str = "age1tag1qt8lw0ual6avlwmwatk888yqnmdamm7xfd0wak53ut6elz5c4swx2yqdj4e";
+
+fn tagpq_recipient() -> String {
+    read("keys/age-vectors/tagpq-recipient.txt")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn hardware_tag_recipients_encrypt_natively_including_post_quantum() {
+    let (_h, ctx) = ctx_with(&[]);
+    let k = key(TAG_RECIPIENT);
+    let enc = k.wrap(b"data key", &ctx).unwrap();
+    assert_eq!(stanza_types(&enc), ["p256tag"]);
+
+    let pq = tagpq_recipient();
+    let k = key(&pq);
+    assert_eq!(k.id(), pq);
+    let enc = k.wrap(b"data key", &ctx).unwrap();
+    assert_eq!(stanza_types(&enc), ["mlkem768p256tag"]);
+
+    let err = AgeKey::parse("age1tagpq1qqqqqqqqqqqqqqqqqqqqqqqqq").unwrap_err();
+    assert!(err.message.contains("invalid age tag recipient"), "{err}");
 }
