@@ -7,9 +7,8 @@
 //! split, or the `type:` of an encrypted value. The record closes those gaps: an
 //! HMAC-SHA-256, keyed with a subkey of the file's data key, over a canonical,
 //! length-prefixed encoding of the whole encrypted document in document order (every
-//! branch, map key, order, node kind, null, empty container and leaf text as it stands in
-//! the file) and of the
-//! metadata that decides what is encrypted and what the MAC covers, bound to the stored
+//! branch, map key, order, node kind, null, empty container, clear leaf text, and each
+//! encrypted leaf's type, ciphertext length and GCM tag) and of the metadata that decides what is encrypted and what the MAC covers, bound to the stored
 //! MAC and `lastmodified`.
 //!
 //! It is stored in the metadata field [`FIELD`] as `v1:MACREF:TAG`, where `MACREF` is the
