@@ -196,3 +196,30 @@ fn keygen_ssh_prints_the_recipient_sops_uses_for_an_ssh_key() {
     let out = support::run_in(&v, home.path(), &["keygen", "--ssh", "/nonexistent.pub"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn keygen_json_output_names_the_recipient_and_file_but_no_secret() {
+    let home = tempfile::tempdir().expect("home");
+    let v = vars(home.path());
+    let key = home.path().join("id.txt");
+    let k = key.display().to_string();
+    let out = support::run_in(&v, home.path(), &["keygen", "--format", "json", "-o", &k]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let recipient = j["recipient"].as_str().expect("recipient");
+    assert!(recipient.starts_with("age1"), "{j}");
+    assert_eq!(j["key_file"], k.as_str());
+    assert!(
+        j["sops_yaml"]
+            .as_str()
+            .is_some_and(|s| s.contains(recipient)),
+        "{j}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("AGE-SECRET-KEY"));
+    let secret = std::fs::read_to_string(&key).expect("key file");
+    assert!(secret.contains(&format!("# public key: {recipient}")));
+}

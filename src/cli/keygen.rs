@@ -25,13 +25,39 @@ pub struct KeygenArgs {
     /// ~/.ssh/id_ed25519.pub); writes nothing.
     #[arg(long, value_name = "PUBKEY_FILE", num_args = 0..=1)]
     pub ssh: Option<Option<PathBuf>>,
+    /// Output format: text, or one JSON object {"recipient", "key_file", "sops_yaml"}.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: KeygenFormat,
 }
 
-fn print_recipient(recipient: &str) -> Result<(), Error> {
-    let text = format!(
-        "Public key: {recipient}\n\n# .sops.yaml: encrypt every file for this key (add it to your rules' `age:` lists, comma-separated)\n{}",
-        keygen::policy_snippet(recipient)
-    );
+/// Output format of `keygen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeygenFormat {
+    /// The recipient and the `.sops.yaml` snippet, as text.
+    Human,
+    /// One JSON object (the secret key is never part of it).
+    Json,
+}
+
+fn print_recipient(
+    recipient: &str,
+    key_file: Option<&std::path::Path>,
+    format: KeygenFormat,
+) -> Result<(), Error> {
+    let snippet = keygen::policy_snippet(recipient);
+    let text = match format {
+        KeygenFormat::Human => format!(
+            "Public key: {recipient}\n\n# .sops.yaml: encrypt every file for this key (add it to your rules' `age:` lists, comma-separated)\n{snippet}"
+        ),
+        KeygenFormat::Json => {
+            let v = serde_json::json!({
+                "recipient": recipient,
+                "key_file": key_file.map(|p| p.display().to_string()),
+                "sops_yaml": snippet,
+            });
+            format!("{v}\n")
+        }
+    };
     crate::io::write_stdout(text.as_bytes())
 }
 
@@ -61,7 +87,7 @@ pub fn run(_cli: &Cli, a: &KeygenArgs) -> Result<i32, Error> {
         })?;
         let recipient =
             keygen::ssh_recipient(&line).map_err(|e| e.within(&path.display().to_string()))?;
-        print_recipient(&recipient)?;
+        print_recipient(&recipient, None, a.format)?;
         return Ok(0);
     }
     let path = match &a.output {
@@ -80,6 +106,6 @@ pub fn run(_cli: &Cli, a: &KeygenArgs) -> Result<i32, Error> {
         "leafseal: wrote a new age identity to {} (mode 0600); keep it secret and back it up",
         path.display()
     );
-    print_recipient(&id.recipient)?;
+    print_recipient(&id.recipient, Some(&path), a.format)?;
     Ok(0)
 }
