@@ -51,7 +51,7 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
 }
 
 /// Replaces `path` with `data` through [`Destination`] with the default (strict)
-/// options: see [`write`] for the rules.
+/// options: see [`write`](mod@write) for the rules.
 pub fn atomic_write(path: &Path, data: &[u8]) -> Result<(), Error> {
     Destination::open(path, &WriteOptions::default())?.write(data)
 }

@@ -1,6 +1,6 @@
 //! leafseal: a sops-compatible tool that keeps encrypted secrets in git.
 //!
-//! The crate is library-first: [`format`] parses and writes YAML, JSON, TOML, dotenv, INI
+//! The crate is library-first: [`format`](mod@format) parses and writes YAML, JSON, TOML, dotenv, INI
 //! and binary files into the format-neutral [`tree`]; [`walk`] visits the leaves;
 //! [`crypto`] encrypts them (AES-256-GCM, key path as AAD) and computes the MAC;
 //! [`keys`] wraps the data key for age, PGP and KMS recipients; [`metadata`] reads and

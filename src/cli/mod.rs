@@ -75,7 +75,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands.
+/// The subcommands. (Their doc comments are the `--help` text, so the `["key"]` paths in
+/// them stay as users type them rather than as intra-doc links.)
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Encrypt a plaintext file (leaf values only; keys, structure and order stay readable).

@@ -271,7 +271,7 @@ impl LeafDecryptor<'_> {
 
 /// Decrypts, in place, every leaf and comment the selector picks, filling the stash with
 /// the nonces seen, and returns the recomputed MAC. Large documents are decrypted on all
-/// cores (see [`parallel`]); the result is the same as a sequential walk.
+/// cores (see the `parallel` module); the result is the same as a sequential walk.
 pub fn decrypt_document(
     doc: &mut Document,
     key: &DataKey,

@@ -46,7 +46,7 @@ fn should_forward(origin: &Origin) -> bool {
 
 /// Runs the command to completion and returns its exit code. While it runs, SIGHUP, SIGINT,
 /// SIGTERM and SIGQUIT do not stop leafseal: they are forwarded to the child (see
-/// [`should_forward`]), so the caller's clean-up runs after the child is gone. After the
+/// `should_forward`), so the caller's clean-up runs after the child is gone. After the
 /// child has exited these signals stay caught (and are dropped) until leafseal exits.
 pub fn run_child(mut cmd: Command, program: &str) -> Result<i32, Error> {
     // Catch the signals before the child exists, so none can kill leafseal in between.

@@ -49,7 +49,7 @@ pub enum Delivery {
 pub struct FileOptions<'a> {
     /// FIFO or regular file.
     pub delivery: Delivery,
-    /// The file's base name (default [`DEFAULT_NAME`]).
+    /// The file's base name (default `DEFAULT_NAME`).
     pub filename: Option<&'a str>,
     /// `--user`: the private directory and the file are given to this account, which the
     /// command runs as.

@@ -3,7 +3,7 @@
 //! A store turns bytes into a [`Document`] plus, for an encrypted file, the raw `sops`
 //! metadata as a [`Map`] (nested the way YAML/JSON write it; dotenv and INI un-flatten
 //! their `sops_…`/`[sops]` keys into the same shape). Emitting is the mirror image. Stores
-//! never see keys; [`metadata`] converts the raw map to and from the domain
+//! never see keys; [`crate::metadata`] converts the raw map to and from the domain
 //! [`crate::metadata::Metadata`].
 //!
 //! Errors never contain document text: only a message about the structure and a position.

@@ -1,7 +1,7 @@
 //! The `kms` key source: AWS KMS `Encrypt`/`Decrypt` over the JSON 1.1 protocol, signed
 //! with SigV4, over blocking HTTP.
 //!
-//! Credentials come from [`KeyContext`] only (see [`creds`] for the order). Endpoints can
+//! Credentials come from [`KeyContext`] only (see the `creds` module for the order). Endpoints can
 //! be overridden with `AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL` (and `_STS`). Calls time
 //! out after `LEAFSEAL_AWS_TIMEOUT_SECS` (10 s) and are retried up to `AWS_MAX_ATTEMPTS`
 //! (3) times on network errors, 5xx and throttling, with exponential backoff starting at
