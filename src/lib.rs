@@ -11,16 +11,20 @@
 
 pub mod audit;
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod crypto;
+#[cfg(feature = "cli")]
 pub mod editor;
 pub mod error;
+#[cfg(feature = "cli")]
 pub mod exec;
 pub mod format;
 pub mod git;
 pub mod history;
 pub mod integrations;
 pub mod io;
+#[cfg(feature = "age")]
 pub mod keygen;
 pub mod keys;
 pub mod lifecycle;

@@ -353,6 +353,7 @@ fn parse_rule(
             for (i, s) in cx.string_list(v, &fat)?.iter().enumerate() {
                 let kat = format!("{fat}[{i}]");
                 let key = match (kind, &aws_profile) {
+                    #[cfg(feature = "aws")]
                     (KeyKind::Kms, Some(p)) => keys::awskms::KmsKey::parse(s)
                         .map(|k| Arc::new(k.with_profile(Some(p.clone()))) as Arc<dyn MasterKey>)
                         .map_err(|e| cx.invalid(&kat, e.to_string()))?,

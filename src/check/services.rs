@@ -33,7 +33,20 @@ fn origin(url: &str) -> String {
 
 fn plain_http(address: &str) -> bool {
     address.to_ascii_lowercase().starts_with("http://")
-        && !crate::keys::rest::is_loopback_host(crate::keys::rest::url_host(address))
+        && !crate::keys::address::is_loopback_host(crate::keys::address::url_host(address))
+}
+
+#[cfg(feature = "aws")]
+fn kms_address(region: &str) -> String {
+    format!(
+        "https://kms.{region}.{}",
+        crate::keys::awskms::dns_suffix(region)
+    )
+}
+
+#[cfg(not(feature = "aws"))]
+fn kms_address(region: &str) -> String {
+    format!("AWS KMS in {region}")
 }
 
 /// The service of one key, or `None` for keys that need no service (age, PGP).
@@ -45,20 +58,20 @@ fn service(kind: KeyKind, id: &str) -> Option<KeyService> {
             None => (origin(id), id.to_owned()),
         },
         KeyKind::AzureKv => (origin(id), id.to_owned()),
+        #[cfg(feature = "gcp")]
         KeyKind::GcpKms => (
             crate::keys::gcpkms::DEFAULT_ENDPOINT.to_owned(),
             id.to_owned(),
         ),
+        #[cfg(not(feature = "gcp"))]
+        KeyKind::GcpKms => ("Cloud KMS".to_owned(), id.to_owned()),
         KeyKind::Kms => {
             let arn = id.split('+').next().unwrap_or(id);
             let region = arn.split(':').nth(3).unwrap_or("");
             let address = if region.is_empty() {
                 "AWS KMS (no region in the ARN)".to_owned()
             } else {
-                format!(
-                    "https://kms.{region}.{}",
-                    crate::keys::awskms::dns_suffix(region)
-                )
+                kms_address(region)
             };
             (address, id.to_owned())
         }

@@ -402,6 +402,7 @@ pub fn key_context() -> crate::keys::KeyContext {
 
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
+    io::signals::enable();
     io::signals::set_exit_hook(signal_exit);
     let result = match &cli.command {
         Command::Encrypt(a) => encrypt::run(&cli, a),

@@ -25,11 +25,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering;
 
+#[cfg(feature = "cli")]
 use signal_hook::consts::signal as sig;
 
 use crate::error::Error;
+#[cfg(feature = "cli")]
 use crate::error::exit;
 
+#[cfg(feature = "cli")]
 /// The signals caught while leafseal writes files or runs an editor: every catchable
 /// signal whose default action ends the process (SIGPIPE aside, see the module docs).
 /// On Linux the real-time signals are caught too ([`realtime`]).
@@ -51,6 +54,7 @@ pub const CAUGHT: [i32; 15] = [
     sig::SIGABRT,
 ];
 
+#[cfg(feature = "cli")]
 /// The Linux real-time signals a program may use (glibc keeps 32 and 33 for itself).
 pub fn realtime() -> Vec<i32> {
     if cfg!(all(target_os = "linux", target_env = "gnu")) {
@@ -69,8 +73,10 @@ static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// The last signal caught (0: none).
 static LAST: AtomicI32 = AtomicI32::new(0);
 /// Set by [`defer`]: record signals only.
+#[cfg(feature = "cli")]
 static DEFERRED: AtomicBool = AtomicBool::new(false);
 /// The outcome of starting the thread, once.
+#[cfg(feature = "cli")]
 static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
 /// How the process ends after a signal (set by the command line).
 static EXIT_HOOK: OnceLock<fn(i32)> = OnceLock::new();
@@ -89,8 +95,32 @@ pub fn set_exit_hook(hook: fn(i32)) {
     let _ = EXIT_HOOK.set(hook);
 }
 
-/// Starts the signal thread (once; later calls return the first result).
+/// Set by [`enable`]: only a program that owns its process catches signals.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Lets [`install`] catch signals: called by the command line, which owns the process. A
+/// program that uses leafseal as a library keeps its own signal handling; its temporary
+/// files are still removed on every error and unwinding path (see [`Registered`]).
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// Starts the signal thread (once; later calls return the first result). Does nothing
+/// unless [`enable`] was called (the command line) or the `cli` feature is off.
 pub fn install() -> Result<(), Error> {
+    if !ENABLED.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    start()
+}
+
+#[cfg(not(feature = "cli"))]
+fn start() -> Result<(), Error> {
+    Ok(())
+}
+
+#[cfg(feature = "cli")]
+fn start() -> Result<(), Error> {
     let r = STARTED.get_or_init(|| {
         let mut signals = signal_hook::iterator::Signals::new(CAUGHT).map_err(|e| e.to_string())?;
         for rt in realtime() {
@@ -129,9 +159,10 @@ pub fn install() -> Result<(), Error> {
 
 /// Switches to recording: signals no longer end the process; [`caught`] reports them
 /// and the caller cleans up and exits (used by `edit`). Starts the thread if needed.
+#[cfg(feature = "cli")]
 pub fn defer() -> Result<(), Error> {
     DEFERRED.store(true, Ordering::SeqCst);
-    install()
+    start()
 }
 
 /// The last signal received since [`install`], if any.

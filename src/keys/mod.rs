@@ -17,17 +17,34 @@ use zeroize::Zeroizing;
 
 use crate::tree::Map;
 
+pub mod address;
+#[cfg(feature = "age")]
 pub mod age;
+#[cfg(feature = "aws")]
 pub mod awskms;
+#[cfg(feature = "azure")]
 pub mod azkv;
+#[cfg(feature = "gcp")]
 pub mod gcpkms;
 pub mod group;
+#[cfg(feature = "vault")]
 pub mod hcvault;
 pub mod opaque;
+#[cfg(feature = "pgp")]
 pub mod pgp;
+#[cfg(feature = "http")]
 pub(crate) mod rest;
-#[cfg(test)]
+#[cfg(all(test, feature = "http"))]
 mod testhttp;
+
+/// Describes why a program could not be started.
+#[cfg(any(feature = "age", feature = "pgp"))]
+pub(crate) fn spawn_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "program not found".to_owned(),
+        kind => kind.to_string(),
+    }
+}
 
 /// The kinds of master key sops knows, in the metadata's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -252,9 +269,41 @@ impl KeyContext {
     }
 }
 
+/// The cargo feature that builds a kind's key source, if this build lacks it.
+pub fn missing_feature(kind: KeyKind) -> Option<&'static str> {
+    let (feature, on) = match kind {
+        KeyKind::Age => ("age", cfg!(feature = "age")),
+        KeyKind::Pgp => ("pgp", cfg!(feature = "pgp")),
+        KeyKind::Kms => ("aws", cfg!(feature = "aws")),
+        KeyKind::GcpKms => ("gcp", cfg!(feature = "gcp")),
+        KeyKind::AzureKv => ("azure", cfg!(feature = "azure")),
+        KeyKind::HcVault => ("vault", cfg!(feature = "vault")),
+        KeyKind::Hckms => return None,
+    };
+    (!on).then_some(feature)
+}
+
+/// The error for a key kind whose source this build leaves out.
+fn not_built(kind: KeyKind) -> KeyError {
+    match missing_feature(kind) {
+        Some(feature) => KeyError::with_hint(
+            format!(
+                "this build of leafseal has no `{}` key source",
+                kind.field()
+            ),
+            format!("build leafseal with the `{feature}` cargo feature"),
+        ),
+        None => KeyError::new(format!("`{}` keys are not supported yet", kind.field())),
+    }
+}
+
 /// Parses one metadata entry (a map under `age:`, `pgp:`, …) into a master key.
+///
+/// An entry of a kind this build cannot use is kept verbatim ([`opaque::OpaqueKey`]), so
+/// the file's other keys still open it and a rewrite keeps the entry.
 pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, KeyError> {
     match kind {
+        #[cfg(feature = "age")]
         KeyKind::Age => match age::AgeKey::from_entry(entry) {
             Ok(k) => Ok(Arc::new(k)),
             // An age recipient this build cannot use (post-quantum, plugin): keep the
@@ -264,7 +313,9 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
             }
             Err(e) => Err(e),
         },
+        #[cfg(feature = "pgp")]
         KeyKind::Pgp => pgp::PgpKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        #[cfg(feature = "aws")]
         KeyKind::Kms => match awskms::KmsKey::from_entry(entry) {
             Ok(k) => Ok(Arc::new(k)),
             // An ARN this build cannot parse: keep the entry for the other keys' sake.
@@ -273,32 +324,54 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
             }
             Err(e) => Err(e),
         },
+        #[cfg(feature = "vault")]
         KeyKind::HcVault => {
             hcvault::VaultKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
+        #[cfg(feature = "gcp")]
         KeyKind::GcpKms => {
             gcpkms::GcpKmsKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
+        #[cfg(feature = "azure")]
         KeyKind::AzureKv => {
             azkv::AzureKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
-        other => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
+        other => match missing_feature(other) {
+            Some(_) => Ok(Arc::new(opaque::OpaqueKey::unusable(
+                other,
+                entry,
+                not_built(other),
+            ))),
+            None => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
+        },
     }
 }
 
 /// Parses a key given on the command line or in a policy (`--age`, `pgp:` …).
 pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyError> {
+    #[cfg(not(all(
+        feature = "age",
+        feature = "pgp",
+        feature = "aws",
+        feature = "gcp",
+        feature = "azure",
+        feature = "vault"
+    )))]
+    let _ = s;
     match kind {
+        #[cfg(feature = "age")]
         KeyKind::Age => age::AgeKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        #[cfg(feature = "pgp")]
         KeyKind::Pgp => pgp::PgpKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        #[cfg(feature = "aws")]
         KeyKind::Kms => awskms::KmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        #[cfg(feature = "vault")]
         KeyKind::HcVault => hcvault::VaultKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        #[cfg(feature = "gcp")]
         KeyKind::GcpKms => gcpkms::GcpKmsKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        #[cfg(feature = "azure")]
         KeyKind::AzureKv => azkv::AzureKey::parse(s).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
-        other => Err(KeyError::new(format!(
-            "`{}` keys are not supported yet",
-            other.field()
-        ))),
+        other => Err(not_built(other)),
     }
 }
 
@@ -309,21 +382,21 @@ pub fn key_from_policy_entry(
     entry: &crate::tree::Value,
 ) -> Result<Arc<dyn MasterKey>, KeyError> {
     match (kind, entry.as_map()) {
+        #[cfg(feature = "aws")]
         (KeyKind::Kms, Some(m)) => {
             awskms::KmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         // `gcp_kms: [{resource_id: …}]`
+        #[cfg(feature = "gcp")]
         (KeyKind::GcpKms, Some(m)) => {
             gcpkms::GcpKmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         // `azure_keyvault: [{vaultUrl: …, key: …, version: …}]`
+        #[cfg(feature = "azure")]
         (KeyKind::AzureKv, Some(m)) => {
             azkv::AzureKey::from_policy_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
-        _ => Err(KeyError::new(format!(
-            "`{}` keys are not supported yet",
-            kind.field()
-        ))),
+        _ => Err(not_built(kind)),
     }
 }
 

@@ -68,13 +68,7 @@ struct GpgFailure {
     message: String,
 }
 
-/// Describes why a program could not be started.
-pub(crate) fn spawn_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "program not found".to_owned(),
-        kind => kind.to_string(),
-    }
-}
+pub(crate) use super::spawn_error;
 
 /// The gpg binary of this context.
 fn gpg_binary(ctx: &KeyContext) -> (&str, bool) {

@@ -16,6 +16,13 @@
 //! made with [`Client::with_roots`], against the given CA certificates only (see
 //! [`tls`] for reading them).
 
+// Each network key source is its own cargo feature; a build with only some of them
+// leaves parts of this shared client unused.
+#![cfg_attr(
+    not(all(feature = "aws", feature = "gcp", feature = "azure", feature = "vault")),
+    allow(dead_code)
+)]
+
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -373,24 +380,8 @@ pub(crate) fn describe_error(e: &ureq::Error) -> String {
     }
 }
 
-/// The host part of an `http(s)://host[:port]/…` URL (brackets kept for IPv6).
-pub(crate) fn url_host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    if authority.starts_with('[') {
-        return authority.split_inclusive(']').next().unwrap_or(authority);
-    }
-    authority.split(':').next().unwrap_or(authority)
-}
-
-/// Whether `host` (as returned by [`url_host`]) is a loopback name or address.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim_start_matches('[').trim_end_matches(']');
-    h.eq_ignore_ascii_case("localhost")
-        || h.parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
+pub(crate) use super::address::is_loopback_host;
+pub(crate) use super::address::url_host;
 
 /// The error message of a JSON error body in one of the shapes the services use:
 /// Vault `{"errors":[…]}`, Google/Azure `{"error":{"message":…,"status"|"code":…}}`,

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
-use crate::keys::pgp::spawn_error;
+use crate::keys::spawn_error;
 
 /// Splits a command line into words the way a POSIX shell would for plain words and
 /// quotes: whitespace separates words; `'…'` is literal; inside `"…"` a backslash escapes
