@@ -58,6 +58,34 @@ pub mod exit {
     pub const FILE_ALREADY_ENCRYPTED: i32 = 203;
 }
 
+/// What kind of failure an [`Error`] is: a stable, coarse classification for programs
+/// (the exact exit code stays available as [`Error::code`]). New kinds may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The input could not be read or parsed, or is not what the operation needs (exit
+    /// codes 2, 92, 100, 202).
+    Input,
+    /// The output could not be produced or written (3, 4).
+    Output,
+    /// The arguments or settings do not fit together, or a value or path is malformed
+    /// (6, 7, 8, 91, 112).
+    Usage,
+    /// No key to encrypt with was given or configured (111).
+    NoEncryptionKey,
+    /// No available key could unwrap the file's data key (128).
+    KeyUnavailable,
+    /// The file fails its authentication: a value, the MAC or the leafseal integrity
+    /// record does not match (25, 51, 53). Nothing decrypted is returned.
+    Tampered,
+    /// A required file signature is missing, wrong or untrusted (54).
+    Signature,
+    /// The file is already encrypted (203).
+    AlreadyEncrypted,
+    /// Anything else (1 and the remaining codes).
+    Other,
+}
+
 /// An error for the user: what went wrong, what to do, and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -70,6 +98,30 @@ pub struct Error {
 }
 
 impl Error {
+    /// The kind of failure (stable across releases, unlike the message).
+    pub fn kind(&self) -> ErrorKind {
+        match self.code {
+            exit::COULD_NOT_READ_INPUT
+            | exit::NO_DOCUMENT
+            | exit::NO_FILE_SPECIFIED
+            | exit::FAILED_TO_COMPARE_VERSIONS => ErrorKind::Input,
+            exit::COULD_NOT_WRITE_OUTPUT | exit::ERROR_DUMPING_TREE => ErrorKind::Output,
+            exit::INVALID_KMS_CONTEXT
+            | exit::INVALID_SET_FORMAT
+            | exit::CONFLICTING_PARAMETERS
+            | exit::INVALID_TREE_PATH
+            | exit::DUPLICATE_DECRYPTION_KEY_TYPE => ErrorKind::Usage,
+            exit::NO_ENCRYPTION_KEY_FOUND => ErrorKind::NoEncryptionKey,
+            exit::COULD_NOT_RETRIEVE_KEY => ErrorKind::KeyUnavailable,
+            exit::ERROR_DECRYPTING_TREE | exit::MAC_MISMATCH | exit::INTEGRITY_MISMATCH => {
+                ErrorKind::Tampered
+            }
+            exit::SIGNATURE => ErrorKind::Signature,
+            exit::FILE_ALREADY_ENCRYPTED => ErrorKind::AlreadyEncrypted,
+            _ => ErrorKind::Other,
+        }
+    }
+
     /// A new error with an exit code.
     pub fn new(code: i32, message: impl Into<String>) -> Self {
         Error {

@@ -9,6 +9,7 @@
 //! Only [`cli`] prints.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod audit;
 pub mod check;
 #[cfg(feature = "cli")]
@@ -39,3 +40,6 @@ pub mod time;
 pub mod tree;
 pub mod treepath;
 pub mod walk;
+
+pub use error::Error;
+pub use error::ErrorKind;

@@ -282,19 +282,10 @@ pub fn parse_format(name: &str) -> Result<Format, Error> {
 /// The input format: the flag, else the extension; a `.toml` file is read with the TOML
 /// store when it holds a TOML `sops` table, else as sops's binary envelope.
 pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Result<Format, Error> {
-    if let Some(f) = flag {
-        return parse_format(f);
+    match flag {
+        Some(f) => parse_format(f),
+        None => Ok(Format::for_input(name, bytes)),
     }
-    if name == "-" {
-        return Ok(Format::Binary);
-    }
-    if name.to_ascii_lowercase().ends_with(".toml")
-        && let Some(b) = bytes
-        && crate::format::toml::sniff(b)
-    {
-        return Ok(Format::Toml);
-    }
-    Ok(Format::from_path(name))
 }
 
 /// Finds and loads the policy (`--config`/`SOPS_CONFIG`, else `.sops.yaml` upwards from

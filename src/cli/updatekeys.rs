@@ -176,7 +176,7 @@ fn update_file(
             format!("{name}: the matching creation rule names no keys"),
         ));
     }
-    let mut meta = ops::metadata_of(&loaded)?;
+    let meta = ops::metadata_of(&loaded)?;
     let plan = lifecycle::plan_update(
         &meta,
         &rule.key_groups,
@@ -205,28 +205,16 @@ fn update_file(
         None => Vec::new(),
     };
     let signed = crate::signing::present(&meta);
-    let keys: Vec<String>;
-    let (doc, map) = if a.rotate {
-        let opts = OpenOptions {
-            ignore_mac: false,
-            order,
-            strict_integrity: strict,
-        };
-        let mut opened = ops::open(loaded, ctx, &opts)?;
-        let map = lifecycle::rekey(&mut opened, &plan.groups, plan.new_threshold, ctx)?;
-        keys = opened.unwrapped_by;
-        (opened.doc, map)
-    } else {
-        let (key, used) = lifecycle::data_key_with_source(&meta, ctx, &order)?;
-        keys = used;
-        let mut warnings = Vec::new();
-        ops::certify(&loaded.doc, &mut meta, &key, strict, &mut warnings)?;
-        for w in &warnings {
-            cli::warn(&format!("{name}: {w}"));
-        }
-        let map = lifecycle::apply_update(&mut meta, &plan, &key, ctx)?;
-        (loaded.doc, map)
+    let opts = OpenOptions {
+        ignore_mac: false,
+        order,
+        strict_integrity: strict,
     };
+    let updated = lifecycle::update_keys(loaded, &plan, a.rotate, ctx, &opts)?;
+    for w in &updated.warnings {
+        cli::warn(&format!("{name}: {w}"));
+    }
+    let (doc, map, keys) = (updated.doc, updated.meta, updated.unwrapped_by);
     let out = inplace::emit(format, &doc, &map, None, Some(policy))?;
     cli::audit::record("updatekeys", &name, &keys)?;
     dest.write(&out)?;

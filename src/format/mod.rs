@@ -172,6 +172,23 @@ impl Format {
         }
     }
 
+    /// The format of an input file as sops picks it from its name, with one leafseal
+    /// addition: a `.toml` file is read with the TOML store when it holds a TOML `sops`
+    /// table (a file leafseal wrote), else as sops's binary envelope. `-` (standard
+    /// input) is binary.
+    pub fn for_input(name: &str, bytes: Option<&[u8]>) -> Format {
+        if name == "-" {
+            return Format::Binary;
+        }
+        if name.to_ascii_lowercase().ends_with(".toml")
+            && let Some(b) = bytes
+            && toml::sniff(b)
+        {
+            return Format::Toml;
+        }
+        Format::from_path(name)
+    }
+
     /// The store implementing this format.
     pub fn store(self) -> &'static dyn Store {
         match self {

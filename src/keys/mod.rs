@@ -190,6 +190,16 @@ impl fmt::Debug for KeyContext {
     }
 }
 
+/// The copy of the environment holds key material (`SOPS_AGE_KEY`, `VAULT_TOKEN`,
+/// `AWS_SECRET_ACCESS_KEY`, …): wiped when the context goes.
+impl Drop for KeyContext {
+    fn drop(&mut self) {
+        for v in self.vars.values_mut() {
+            zeroize::Zeroize::zeroize(v);
+        }
+    }
+}
+
 impl KeyContext {
     /// A context over the process environment.
     ///
@@ -225,6 +235,17 @@ impl KeyContext {
             vars,
             not_utf8: Vec::new(),
             cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets a variable of this context (not of the process), replacing any earlier value
+    /// (wiped) and forgetting what was cached from the old values.
+    pub fn set_var(&mut self, name: &str, value: String) {
+        if let Some(mut old) = self.vars.insert(name.to_owned(), value) {
+            zeroize::Zeroize::zeroize(&mut old);
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
         }
     }
 

@@ -266,3 +266,58 @@ pub fn describe(groups: &[Vec<StoredKey>]) -> Vec<Vec<(KeyKind, String)>> {
         .map(|g| g.iter().map(|s| (s.key.kind(), s.key.id())).collect())
         .collect()
 }
+
+/// What [`update_keys`] produced: the document and metadata map to write, the master
+/// keys that unwrapped the data key (for the audit trail) and notes for the user.
+#[derive(Debug)]
+pub struct Updated {
+    /// The document to write: the same ciphertexts, or all new ones after a re-key.
+    pub doc: crate::tree::Document,
+    /// The metadata map to write.
+    pub meta: crate::tree::Map,
+    /// `kind id` of the master key(s) that unwrapped the data key.
+    pub unwrapped_by: Vec<String>,
+    /// Non-fatal notes (never a value).
+    pub warnings: Vec<String>,
+}
+
+/// Applies an update plan to a loaded encrypted file (`updatekeys`). Without `rotate`
+/// the data key and every ciphertext are kept: the key is recovered, the file's MAC and
+/// integrity record are checked (without keeping any plaintext) and the key is wrapped
+/// for the plan's groups. With `rotate` the file is opened and re-keyed. The returned
+/// document is always the encrypted one.
+pub fn update_keys(
+    loaded: crate::format::Loaded,
+    plan: &UpdatePlan,
+    rotate: bool,
+    ctx: &KeyContext,
+    opts: &crate::ops::OpenOptions,
+) -> Result<Updated, Error> {
+    if rotate {
+        let mut opened = crate::ops::open(loaded, ctx, opts)?;
+        let meta = super::rekey(&mut opened, &plan.groups, plan.new_threshold, ctx)?;
+        return Ok(Updated {
+            doc: std::mem::take(&mut opened.doc),
+            meta,
+            unwrapped_by: std::mem::take(&mut opened.unwrapped_by),
+            warnings: std::mem::take(&mut opened.warnings),
+        });
+    }
+    let mut meta = crate::ops::metadata_of(&loaded)?;
+    let (key, unwrapped_by) = super::data_key_with_source(&meta, ctx, &opts.order)?;
+    let mut warnings = Vec::new();
+    crate::ops::certify(
+        &loaded.doc,
+        &mut meta,
+        &key,
+        opts.strict_integrity,
+        &mut warnings,
+    )?;
+    let map = apply_update(&mut meta, plan, &key, ctx)?;
+    Ok(Updated {
+        doc: loaded.doc,
+        meta: map,
+        unwrapped_by,
+        warnings,
+    })
+}

@@ -32,12 +32,14 @@ mod tests;
 
 pub use groups::GroupDiff;
 pub use groups::UpdatePlan;
+pub use groups::Updated;
 pub use groups::add_group;
 pub use groups::apply_update;
 pub use groups::delete_group;
 pub use groups::describe;
 pub use groups::plan_update;
 pub use groups::rewrap;
+pub use groups::update_keys;
 
 /// Parses a `set` value: JSON text. A bare number becomes a float (as in sops); strings,
 /// booleans and null become those values; objects and arrays become maps and lists with
