@@ -295,10 +295,18 @@ fn seal(
         stash,
         ..
     } = chosen;
+    // The merged selector must be the one both sides agreed on: one that does not parse
+    // again is a conflict, never silently dropped (the file would be sealed with every
+    // value encrypted and a different MAC scope).
     meta.selector = match selector {
-        Some((field, pattern)) => crate::walk::Selector::from_field(field, &pattern)
-            .ok()
-            .flatten(),
+        Some((field, pattern)) => Some(
+            crate::walk::Selector::from_field(field, &pattern)
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    format!("the merged {field} setting cannot be used; resolve the merge by hand")
+                })?,
+        ),
         None => None,
     };
     meta.mac_only_encrypted = mac_only;

@@ -90,18 +90,43 @@ pub fn emit_stream(resources: Vec<Map>) -> Result<Output, Error> {
 }
 
 /// The string form of a scalar (what a dotenv or ConfigMap value would hold); `None` for
-/// maps and lists.
+/// maps and lists. One rule for every place leafseal turns a value into text
+/// ([`crate::format::flatten::render_scalar`], sops's dotenv rule: `5.0` stays `5.0`);
+/// bytes that are not UTF-8 are decoded lossily here.
 pub fn scalar_string(v: &Value) -> Option<crate::tree::Text> {
-    Some(crate::tree::Text::new(match v {
-        Value::Str(s) => s.as_str().to_owned(),
-        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(f) => f.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Time(t) => t.to_rfc3339(),
-        Value::Null => String::new(),
-        Value::Map(_) | Value::Seq(_) => return None,
-    }))
+    match v {
+        Value::Bytes(b) => Some(crate::tree::Text::new(
+            String::from_utf8_lossy(b).into_owned(),
+        )),
+        other => crate::format::flatten::render_scalar(other)
+            .map(|s| crate::tree::Text::new(s.as_str().to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod scalar_tests {
+    use super::scalar_string;
+    use crate::tree::Value;
+
+    /// The kustomize generator, exec-env and the dotenv/INI stores write a value the same
+    /// way (they once disagreed on integral floats).
+    #[test]
+    fn every_renderer_agrees() {
+        for (v, text) in [
+            (Value::Float(5.0), "5.0"),
+            (Value::Float(1e6), "1E+06"),
+            (Value::Float(25.4), "25.4"),
+            (Value::Int(5), "5"),
+            (Value::Bool(true), "true"),
+            (Value::Null, ""),
+            (Value::str("x"), "x"),
+        ] {
+            let via_integrations = scalar_string(&v).expect("scalar");
+            let via_stores = crate::format::flatten::render_scalar(&v).expect("scalar");
+            assert_eq!(via_integrations.as_str(), text);
+            assert_eq!(via_stores.as_str(), text);
+        }
+    }
 }
 
 /// A string field of a map (`None` when absent or not a string).
