@@ -72,7 +72,7 @@ pub enum PolicyError {
 }
 
 /// One `creation_rules` entry.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CreationRule {
     /// The path regex; `None` matches every file.
     pub path_regex: Option<Regex>,
@@ -110,7 +110,7 @@ impl StoreSettings {
 }
 
 /// A loaded policy.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     /// The policy file.
     pub path: PathBuf,
@@ -559,5 +559,42 @@ impl Policy {
                 path: self.path.clone(),
                 file: p,
             })
+    }
+}
+
+impl Policy {
+    /// The keys and settings a new file named `file` is encrypted with, as sops decides:
+    /// keys given directly (`flag_keys`, one group) win over the matching creation rule's
+    /// groups; a given selector and threshold override the rule's; `mac_only_encrypted` is
+    /// on if either asks for it. A policy with rules none of which matches `file` is an
+    /// error even when keys are given, as in sops.
+    pub fn seal_plan(
+        policy: Option<&Policy>,
+        file: &Path,
+        given: crate::ops::SealPlan,
+    ) -> Result<crate::ops::SealPlan, PolicyError> {
+        let rule = match policy {
+            Some(p) => p.rule_for(file)?,
+            None => None,
+        };
+        let flag_group = given.groups.into_iter().flatten().collect::<Vec<_>>();
+        Ok(crate::ops::SealPlan {
+            groups: if !flag_group.is_empty() {
+                vec![flag_group]
+            } else {
+                rule.map(|r| r.key_groups.clone()).unwrap_or_default()
+            },
+            threshold: if given.threshold != 0 {
+                given.threshold
+            } else {
+                rule.map_or(0, |r| r.shamir_threshold)
+            },
+            selector: given
+                .selector
+                .or_else(|| rule.and_then(|r| r.selector.clone())),
+            mac_only_encrypted: given.mac_only_encrypted
+                || rule.is_some_and(|r| r.mac_only_encrypted),
+            binary: given.binary,
+        })
     }
 }

@@ -99,28 +99,39 @@ impl Recipients {
     pub fn from_policy(policy: &Path, file: &Path) -> Result<Recipients, Error> {
         let p = Policy::load(policy)
             .map_err(|e| Error::new(exit::GENERIC, e.to_string()).hint("fix the policy file"))?;
-        let rule = p
-            .rule_for(file)
-            .map_err(|e| Error::new(exit::GENERIC, e.to_string()))?
-            .ok_or_else(|| {
-                Error::new(
-                    exit::GENERIC,
-                    format!(
-                        "no creation rule of {} matches {}",
-                        policy.display(),
-                        file.display()
-                    ),
-                )
+        let format = Format::for_input(&file.display().to_string(), None);
+        let plan = Policy::seal_plan(
+            Some(&p),
+            file,
+            SealPlan {
+                groups: Vec::new(),
+                threshold: 0,
+                selector: None,
+                mac_only_encrypted: false,
+                binary: format == Format::Binary,
+            },
+        )
+        .map_err(|e| {
+            Error::new(exit::GENERIC, e.to_string())
                 .hint("add a creation rule whose path_regex matches this file")
-            })?;
+        })?;
+        if plan.groups.iter().all(Vec::is_empty) {
+            return Err(Error::new(
+                exit::NO_ENCRYPTION_KEY_FOUND,
+                format!(
+                    "no creation rule of {} with keys matches {}",
+                    policy.display(),
+                    file.display()
+                ),
+            )
+            .hint("add a creation rule with keys whose path_regex matches this file"));
+        }
         Ok(Recipients {
-            groups: rule.key_groups.clone(),
-            threshold: rule.shamir_threshold,
-            selector: rule.selector.clone(),
-            mac_only_encrypted: rule.mac_only_encrypted,
-            indent: p
-                .stores
-                .indent_for(Format::for_input(&file.display().to_string(), None)),
+            groups: plan.groups,
+            threshold: plan.threshold,
+            selector: plan.selector,
+            mac_only_encrypted: plan.mac_only_encrypted,
+            indent: p.stores.indent_for(format),
         })
     }
 

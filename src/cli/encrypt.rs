@@ -197,31 +197,18 @@ pub fn seal_plan(
     format: Format,
 ) -> Result<(SealPlan, Option<crate::policy::Policy>), Error> {
     let policy = cli::load_policy(cli.config.as_deref())?;
-    let rule = match &policy {
-        Some(p) => p.rule_for(Path::new(name)).map_err(|e| {
-            Error::new(exit::GENERIC, e.to_string())
-                .hint("add a creation rule whose path_regex matches this file, or use --config")
-        })?,
-        None => None,
-    };
-    let flag_group = keys.group()?;
-    let groups = if !flag_group.is_empty() {
-        vec![flag_group]
-    } else {
-        rule.map(|r| r.key_groups.clone()).unwrap_or_default()
-    };
-    let sel = match selector.selector()? {
-        Some(s) => Some(s),
-        None => rule.and_then(|r| r.selector.clone()),
-    };
-    let plan = SealPlan {
-        groups,
-        threshold: threshold.or(rule.map(|r| r.shamir_threshold)).unwrap_or(0),
-        selector: sel,
-        mac_only_encrypted: selector.mac_only_encrypted
-            || rule.is_some_and(|r| r.mac_only_encrypted),
+    let given = SealPlan {
+        groups: vec![keys.group()?],
+        threshold: threshold.unwrap_or(0),
+        selector: selector.selector()?,
+        mac_only_encrypted: selector.mac_only_encrypted,
         binary: format == Format::Binary,
     };
+    let plan =
+        crate::policy::Policy::seal_plan(policy.as_ref(), Path::new(name), given).map_err(|e| {
+            Error::new(exit::GENERIC, e.to_string())
+                .hint("add a creation rule whose path_regex matches this file, or use --config")
+        })?;
     Ok((plan, policy))
 }
 

@@ -290,7 +290,27 @@ pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Res
 
 /// Finds and loads the policy (`--config`/`SOPS_CONFIG`, else `.sops.yaml` upwards from
 /// the current directory). No policy is fine.
+///
+/// A command reads the policy once: later calls in the same process get the same result
+/// (and its warnings are printed once).
 pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
+    type Loaded = Result<Option<Policy>, Error>;
+    static LOADED: std::sync::Mutex<Vec<(Option<std::path::PathBuf>, Loaded)>> =
+        std::sync::Mutex::new(Vec::new());
+    let wanted = explicit.map(Path::to_owned);
+    if let Ok(cache) = LOADED.lock()
+        && let Some((_, r)) = cache.iter().find(|(p, _)| *p == wanted)
+    {
+        return r.clone();
+    }
+    let r = read_policy(explicit);
+    if let Ok(mut cache) = LOADED.lock() {
+        cache.push((wanted, r.clone()));
+    }
+    r
+}
+
+fn read_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
     let path = match explicit {
         Some(p) => Some(p.to_owned()),
         None => found_policy(),
