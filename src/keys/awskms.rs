@@ -298,7 +298,12 @@ impl KmsKey {
                         .or_else(|| Some("check AWS_PROFILE / credentials".to_owned())),
                 }
             })?;
-        let ep = sts::service_endpoint(ctx, "kms", &self.region)?;
+        let ep = sts::service_endpoint(
+            ctx,
+            "kms",
+            &self.region,
+            sts::use_fips(ctx, self.aws_profile()),
+        )?;
         let mut body = Zeroizing::new(format!(
             "{{\"KeyId\":{},\"{blob_field}\":\"{blob_b64}\"",
             Self::json_str(&self.arn)
