@@ -13,6 +13,7 @@ pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod crypto;
+pub mod doctor;
 pub mod editor;
 pub mod error;
 pub mod exec;
