@@ -171,7 +171,8 @@ pub fn run(
                 continue;
             }
         };
-        out.files.push(check_file(&t.display, &meta, ctx, &mut keys));
+        out.files
+            .push(check_file(&t.display, &meta, ctx, &mut keys));
     }
     if let Some(p) = policy {
         for k in p.rules.iter().flat_map(|r| r.key_groups.iter().flatten()) {

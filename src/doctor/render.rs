@@ -39,10 +39,7 @@ pub fn human(d: &Doctor) -> String {
     s.push_str(&format!("\nkeys ({}):\n", d.keys.len()));
     for k in &d.keys {
         s.push_str(&format!("  {:<12} {} {}\n", k.status.word(), k.kind, k.id));
-        let from = k
-            .source
-            .clone()
-            .unwrap_or_else(|| "(not known)".to_owned());
+        let from = k.source.clone().unwrap_or_else(|| "(not known)".to_owned());
         s.push_str(&format!("      source: {from}\n"));
         push_status(&mut s, "      ", &k.status);
         let mut used = format!("named by {} file(s) in scope", k.files);
@@ -88,7 +85,10 @@ pub fn human(d: &Doctor) -> String {
         }
     }
     for k in &d.skipped {
-        s.push_str(&format!("  {:<14} {}: {}\n", "CANNOT READ", k.path, k.reason));
+        s.push_str(&format!(
+            "  {:<14} {}: {}\n",
+            "CANNOT READ", k.path, k.reason
+        ));
     }
     let bad = d.failures();
     let total = d.files.len() + d.skipped.len();

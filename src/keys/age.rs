@@ -333,7 +333,9 @@ impl MasterKey for AgeKey {
                 Ok(back) if back.as_slice() == sample.as_slice() => {
                     ProbeStatus::Ok("an identity matches this recipient".to_owned())
                 }
-                Ok(_) => ProbeStatus::Failed(KeyError::new("the age round trip gave another value")),
+                Ok(_) => {
+                    ProbeStatus::Failed(KeyError::new("the age round trip gave another value"))
+                }
                 Err(e) => ProbeStatus::Failed(e),
             },
         };
