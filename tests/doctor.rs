@@ -212,3 +212,50 @@ fn doctor_kms_key_with_and_without_credentials() {
     assert_eq!(v["undecryptable"], 1);
     assert_clean(&String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn doctor_pgp_secret_key_in_gnupghome() {
+    let gpg = GpgHome::new();
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    std::fs::copy(
+        sops_fixture("yaml/example.v3.10.2.yaml"),
+        work.path().join("example.yaml"),
+    )
+    .expect("copy");
+    let mut vars = env_vars(Some(&gpg), home.path());
+    vars.remove("SOPS_AGE_KEY_FILE");
+    let out = run_in(&vars, work.path(), &["doctor", "example.yaml"]);
+    let text = out_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!("ok           pgp {PGP_FP}")),
+        "{text}"
+    );
+    assert!(
+        text.contains("source: gpg keyring in GNUPGHOME ("),
+        "{text}"
+    );
+    assert!(text.contains("gpg has the secret key"), "{text}");
+    assert!(text.contains("ok             example.yaml"), "{text}");
+
+    // Without the keyring: exit 128, the fingerprint named.
+    let bare = tempfile::tempdir().expect("gnupghome");
+    std::fs::set_permissions(
+        bare.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    vars.insert("GNUPGHOME".to_owned(), bare.path().display().to_string());
+    let out = run_in(&vars, work.path(), &["doctor", "example.yaml"]);
+    let text = out_text(&out);
+    assert_eq!(out.status.code(), Some(128), "{text}");
+    assert!(
+        text.contains(&format!("gpg has no secret key for {PGP_FP}")),
+        "{text}"
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", bare.path())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
