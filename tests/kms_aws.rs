@@ -163,7 +163,9 @@ fn moto_profile_from_credentials_file_and_role_chain() {
     let e = other.unwrap(&enc, &ctx).unwrap_err().to_string();
     assert!(e.contains("NotFoundException"), "{e}");
     assert!(
-        e.contains("profile `other` (role arn:aws:iam::111111111111:role/other)"),
+        e.contains(
+            "profile `other` (role arn:aws:iam::111111111111:role/other assumed with profile `dev`)"
+        ),
         "{e}"
     );
     assert_no_secrets(&e);

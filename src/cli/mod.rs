@@ -22,6 +22,7 @@ pub mod audit;
 mod check;
 mod decrypt;
 mod docgen;
+mod doctor;
 mod edit;
 mod encrypt;
 mod exec_env;
@@ -155,6 +156,8 @@ pub enum Command {
     Argocd(argocd::ArgocdArgs),
     /// Who can open which encrypted file: key groups, recipients, drift, data-key age (no key needed).
     Access(access::AccessArgs),
+    /// Why can't I decrypt? Each key the files in scope need, its credential source, whether it works.
+    Doctor(doctor::DoctorArgs),
     /// Which key paths each commit added, changed or removed; rotations and recipient changes.
     History(history::HistoryArgs),
     /// Create a new age identity (0600 key file) or print an SSH key's age recipient.
@@ -435,6 +438,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Kustomize(a) => kustomize::run(a),
         Command::Argocd(a) => argocd::run(a),
         Command::Access(a) => access::run(&cli, a),
+        Command::Doctor(a) => doctor::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Keygen(a) => keygen::run(&cli, a),
         Command::Completion(a) => docgen::completion(a),

@@ -17,6 +17,8 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
+use crate::keys::ProbeStatus;
 use crate::tree::Map;
 use crate::tree::Value;
 
@@ -305,6 +307,39 @@ impl MasterKey for AgeKey {
             )
         })?;
         Ok(plain)
+    }
+
+    /// The identity sources that loaded identities, then a round trip: a random value
+    /// wrapped to this recipient and unwrapped with the identities found.
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        let cache = IdentityCache::get(ctx);
+        let from_cmd = cache.for_recipient(ctx, &self.id);
+        let found: Vec<&str> = cache
+            .base
+            .report
+            .iter()
+            .chain(from_cmd.report.iter())
+            .map(String::as_str)
+            .filter(|l| l.contains(" loaded"))
+            .collect();
+        let source = (!found.is_empty()).then(|| found.join("; "));
+        let mut sample = Zeroizing::new([0u8; 32]);
+        let status = match getrandom::fill(sample.as_mut_slice()) {
+            Err(_) => ProbeStatus::NotChecked("no randomness for the round trip".to_owned()),
+            Ok(()) => match self
+                .wrap(sample.as_slice(), ctx)
+                .and_then(|enc| self.unwrap(&enc, ctx))
+            {
+                Ok(back) if back.as_slice() == sample.as_slice() => {
+                    ProbeStatus::Ok("an identity matches this recipient".to_owned())
+                }
+                Ok(_) => {
+                    ProbeStatus::Failed(KeyError::new("the age round trip gave another value"))
+                }
+                Err(e) => ProbeStatus::Failed(e),
+            },
+        };
+        Probe { source, status }
     }
 
     fn write_fields(&self, entry: &mut Map) {

@@ -18,6 +18,8 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
+use crate::keys::ProbeStatus;
 use crate::tree::Map;
 use crate::tree::Timestamp;
 use crate::tree::Value;
@@ -273,18 +275,18 @@ impl KmsKey {
         serde_json::Value::String(s.to_owned()).to_string()
     }
 
-    /// One KMS call (`Encrypt` or `Decrypt`); `blob_b64` is the plaintext or ciphertext.
+    /// One KMS call (`Encrypt`, `Decrypt` or `DescribeKey`); `blob` is the field name and
+    /// base64 value of the plaintext or ciphertext.
     fn call(
         &self,
         ctx: &KeyContext,
         action: &str,
-        blob_field: &str,
-        blob_b64: &str,
+        blob: Option<(&str, &str)>,
     ) -> Result<http::Response, KeyError> {
-        let verb = if action == "Encrypt" {
-            "encrypt the data key with"
-        } else {
-            "decrypt the data key with"
+        let verb = match action {
+            "Encrypt" => "encrypt the data key with",
+            "Decrypt" => "decrypt the data key with",
+            _ => "describe",
         };
         let creds =
             creds::resolve(ctx, self.aws_profile(), self.role(), &self.region).map_err(|e| {
@@ -298,12 +300,17 @@ impl KmsKey {
                         .or_else(|| Some("check AWS_PROFILE / credentials".to_owned())),
                 }
             })?;
-        let ep = sts::service_endpoint(ctx, "kms", &self.region)?;
-        let mut body = Zeroizing::new(format!(
-            "{{\"KeyId\":{},\"{blob_field}\":\"{blob_b64}\"",
-            Self::json_str(&self.arn)
-        ));
-        if !self.context.is_empty() {
+        let ep = sts::service_endpoint(
+            ctx,
+            "kms",
+            &self.region,
+            sts::use_fips(ctx, self.aws_profile()),
+        )?;
+        let mut body = Zeroizing::new(format!("{{\"KeyId\":{}", Self::json_str(&self.arn)));
+        if let Some((field, b64)) = blob {
+            body.push_str(&format!(",\"{field}\":\"{b64}\""));
+        }
+        if !self.context.is_empty() && blob.is_some() {
             body.push_str(",\"EncryptionContext\":");
             body.push_str(&self.context_json());
         }
@@ -342,7 +349,10 @@ impl KmsKey {
             h.push(("Authorization".to_owned(), auth));
             h
         };
-        let mut secrets = vec![creds.secret_access_key.as_str(), blob_b64];
+        let mut secrets = vec![creds.secret_access_key.as_str()];
+        if let Some((_, b64)) = blob {
+            secrets.push(b64);
+        }
         if let Some(t) = &creds.session_token {
             secrets.push(t.as_str());
         }
@@ -425,7 +435,7 @@ impl MasterKey for KmsKey {
 
     fn wrap(&self, secret: &[u8], ctx: &KeyContext) -> Result<String, KeyError> {
         let plain = Zeroizing::new(STANDARD.encode(secret));
-        let resp = self.call(ctx, "Encrypt", "Plaintext", &plain)?;
+        let resp = self.call(ctx, "Encrypt", Some(("Plaintext", &plain)))?;
         let blob = self.response_field(&resp, "CiphertextBlob", "Encrypt")?;
         match STANDARD.decode(blob.as_bytes()) {
             Ok(b) if !b.is_empty() => Ok(blob.as_str().to_owned()),
@@ -447,7 +457,7 @@ impl MasterKey for KmsKey {
                 "the file's metadata is damaged",
             ));
         }
-        let resp = self.call(ctx, "Decrypt", "CiphertextBlob", enc)?;
+        let resp = self.call(ctx, "Decrypt", Some(("CiphertextBlob", enc)))?;
         let plain = self.response_field(&resp, "Plaintext", "Decrypt")?;
         STANDARD
             .decode(plain.as_bytes())
@@ -461,6 +471,27 @@ impl MasterKey for KmsKey {
                     "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
                 )
             })
+    }
+
+    /// The credential chain's answer for this key (its `aws_profile`, `role`), then a
+    /// `DescribeKey` call: it needs `kms:DescribeKey`, reads no key material and changes
+    /// nothing.
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        let creds = match creds::resolve(ctx, self.aws_profile(), self.role(), &self.region) {
+            Ok(c) => c,
+            Err(e) => {
+                return Probe {
+                    source: None,
+                    status: ProbeStatus::Failed(e),
+                };
+            }
+        };
+        let source = Some(creds.source.clone());
+        let status = match self.call(ctx, "DescribeKey", None) {
+            Ok(_) => ProbeStatus::Ok("KMS DescribeKey answered".to_owned()),
+            Err(e) => ProbeStatus::Failed(e),
+        };
+        Probe { source, status }
     }
 
     fn write_fields(&self, entry: &mut Map) {

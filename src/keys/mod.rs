@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use zeroize::Zeroizing;
 
 use crate::tree::Map;
+pub use probe::Probe;
+pub use probe::ProbeStatus;
 
 pub mod address;
 #[cfg(feature = "age")]
@@ -32,6 +34,7 @@ pub mod hcvault;
 pub mod opaque;
 #[cfg(feature = "pgp")]
 pub mod pgp;
+pub mod probe;
 #[cfg(feature = "http")]
 pub(crate) mod rest;
 #[cfg(all(test, feature = "http"))]
@@ -157,6 +160,13 @@ pub trait MasterKey: Send + Sync + fmt::Debug {
     /// Writes the key's identifying fields of its metadata entry (not `enc` and not
     /// `created_at`, which the caller adds), e.g. `recipient` for age or `fp` for PGP.
     fn write_fields(&self, entry: &mut Map);
+
+    /// For `leafseal doctor`: which credential source or identity this key would use and
+    /// whether a harmless check with it works (never wrapping or unwrapping a real data
+    /// key, never returning a secret). Key sources without a check keep this default.
+    fn probe(&self, _ctx: &KeyContext) -> Probe {
+        Probe::not_checked()
+    }
 
     /// Whether this kind of entry carries `created_at` (every kind but age).
     fn has_created_at(&self) -> bool {

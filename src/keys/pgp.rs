@@ -19,6 +19,8 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
+use crate::keys::ProbeStatus;
 use crate::tree::Map;
 use crate::tree::Value;
 
@@ -239,6 +241,33 @@ impl MasterKey for PgpKey {
                  keyring, and that gpg-agent can ask for its passphrase (set GPG_TTY=$(tty))",
             )
         })
+    }
+
+    /// Whether gpg holds the secret key: `gpg --list-secret-keys <fingerprint>` (no
+    /// passphrase is asked for, nothing is decrypted).
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        let home = ctx
+            .var("GNUPGHOME")
+            .map(|h| format!("gpg keyring in GNUPGHOME ({h})"))
+            .unwrap_or_else(|| "gpg keyring (~/.gnupg)".to_owned());
+        let args = [
+            "--batch",
+            "--no-tty",
+            "--with-colons",
+            "--list-secret-keys",
+            self.id.as_str(),
+        ];
+        let status = match run_gpg(ctx, &args, &[]) {
+            Ok(_) => ProbeStatus::Ok("gpg has the secret key".to_owned()),
+            Err(f) => ProbeStatus::Failed(KeyError::with_hint(
+                format!("gpg has no secret key for {}: {}", self.id, f.message),
+                "import the private key (`gpg --import`) or point GNUPGHOME at your keyring",
+            )),
+        };
+        Probe {
+            source: Some(home),
+            status,
+        }
     }
 
     fn write_fields(&self, entry: &mut Map) {

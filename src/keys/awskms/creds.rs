@@ -1,14 +1,23 @@
 //! The AWS credential chain, read only from the [`KeyContext`] (its variables and the
-//! files under its `HOME`), and cached per run.
+//! files under its `HOME`), and cached per run. The order is the Go SDK's (which sops
+//! uses):
 //!
-//! Order: an explicit profile (the entry's `aws_profile`, else `AWS_PROFILE`) → the
-//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN` variables → web
-//! identity (`AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`) → the `default` profile →
-//! ECS container credentials → EC2 instance metadata.
+//! 1. a named profile (the entry's `aws_profile`, else `AWS_PROFILE`) when one is set;
+//! 2. `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`);
+//! 3. web identity: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (STS
+//!    `AssumeRoleWithWebIdentity`);
+//! 4. the `default` profile;
+//!
+//! where a profile gives, in this order: a `source_profile` chain (any depth, loops
+//! refused), static keys, `credential_source`, `web_identity_token_file`, SSO
+//! ([`sso`]), `credential_process`; with none of these the chain goes on to
+//! 5. ECS / EKS Pod Identity container credentials, then 6. EC2 instance metadata (IMDSv2).
+//! A profile's `role_arn` is then assumed with the credentials found.
+//!
+//! When nothing is found, the error lists every source tried with its reason.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -17,6 +26,13 @@ use zeroize::Zeroizing;
 use super::sts;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+
+pub(crate) mod profiles;
+mod sso;
+
+use profiles::Profiles;
+use profiles::Section;
+use profiles::expand;
 
 /// Resolved credentials. Debug shows only where they came from and the access key ID.
 #[derive(Clone)]
@@ -49,113 +65,7 @@ type CacheKey = (Option<String>, Option<String>);
 #[derive(Default)]
 struct Cache(Mutex<HashMap<CacheKey, Resolved>>);
 
-/// A parsed INI-style AWS file: section name → key → value.
-type Sections = HashMap<String, HashMap<String, String>>;
-
-fn parse_ini(text: &str, config_style: bool) -> Sections {
-    let mut out: Sections = HashMap::new();
-    let mut current: Option<String> = None;
-    for line in text.lines() {
-        // Indented lines continue a nested value (`s3 =` blocks): ignored.
-        if line.starts_with([' ', '\t']) && !line.trim().is_empty() && current.is_some() {
-            continue;
-        }
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            let name = name.trim();
-            let name = if config_style {
-                match name.strip_prefix("profile ") {
-                    Some(p) => p.trim(),
-                    None if name == "default" => name,
-                    // `[sso-session x]`, `[services x]`: not profiles.
-                    None => {
-                        current = None;
-                        continue;
-                    }
-                }
-            } else {
-                name
-            };
-            current = Some(name.to_owned());
-            out.entry(name.to_owned()).or_default();
-            continue;
-        }
-        let (Some(section), Some((k, v))) = (&current, line.split_once('=')) else {
-            continue;
-        };
-        let v = v.trim();
-        // Inline comments need whitespace before `#`/`;`.
-        let v = v.split(" #").next().unwrap_or(v);
-        let v = v.split(" ;").next().unwrap_or(v);
-        if let Some(s) = out.get_mut(section) {
-            s.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    out
-}
-
-/// The shared config and credentials files of a context.
-struct Profiles {
-    config: Sections,
-    credentials: Sections,
-    paths: String,
-}
-
-fn expand(ctx: &KeyContext, p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), ctx.home()) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => PathBuf::from(p),
-    }
-}
-
-impl Profiles {
-    fn load(ctx: &KeyContext) -> Profiles {
-        let path = |var: &str, default: &str| match ctx.var(var) {
-            Some(p) => Some(expand(ctx, p)),
-            None => ctx.home().map(|h| h.join(".aws").join(default)),
-        };
-        let read = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .map(Zeroizing::new)
-        };
-        let cfg_path = path("AWS_CONFIG_FILE", "config");
-        let cred_path = path("AWS_SHARED_CREDENTIALS_FILE", "credentials");
-        let config = read(&cfg_path)
-            .map(|t| parse_ini(&t, true))
-            .unwrap_or_default();
-        let credentials = read(&cred_path)
-            .map(|t| parse_ini(&t, false))
-            .unwrap_or_default();
-        let show = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "(no HOME)".to_owned())
-        };
-        Profiles {
-            config,
-            credentials,
-            paths: format!("{} and {}", show(&cred_path), show(&cfg_path)),
-        }
-    }
-
-    /// A profile's settings: the credentials file wins over the config file.
-    fn get(&self, name: &str) -> Option<HashMap<String, String>> {
-        let a = self.config.get(name);
-        let b = self.credentials.get(name);
-        if a.is_none() && b.is_none() {
-            return None;
-        }
-        let mut m = a.cloned().unwrap_or_default();
-        if let Some(b) = b {
-            m.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        Some(m)
-    }
-}
+const ENV_SOURCE: &str = "environment variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY";
 
 fn env_credentials(ctx: &KeyContext) -> Option<Credentials> {
     let id = ctx.var("AWS_ACCESS_KEY_ID")?;
@@ -166,13 +76,25 @@ fn env_credentials(ctx: &KeyContext) -> Option<Credentials> {
         session_token: ctx
             .var("AWS_SESSION_TOKEN")
             .map(|t| Zeroizing::new(t.to_owned())),
-        source: "environment variables AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY".to_owned(),
+        source: ENV_SOURCE.to_owned(),
     })
+}
+
+/// Why the environment keys were not used (they are used when both are set).
+fn env_reason(ctx: &KeyContext) -> &'static str {
+    match (
+        ctx.var("AWS_ACCESS_KEY_ID").is_some(),
+        ctx.var("AWS_SECRET_ACCESS_KEY").is_some(),
+    ) {
+        (true, false) => "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
+        (false, true) => "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not",
+        _ => "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set",
+    }
 }
 
 /// The region for STS calls: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile's `region`,
 /// else the KMS key's region.
-fn sts_region(ctx: &KeyContext, profile: Option<&HashMap<String, String>>, hint: &str) -> String {
+fn sts_region(ctx: &KeyContext, profile: Option<&Section>, hint: &str) -> String {
     ctx.var("AWS_REGION")
         .or_else(|| ctx.var("AWS_DEFAULT_REGION"))
         .or_else(|| profile.and_then(|p| p.get("region")).map(String::as_str))
@@ -203,6 +125,64 @@ fn run_process(ctx: &KeyContext, profile: &str, command: &str) -> Result<Credent
     sts::process_credentials(&stdout, &source)
 }
 
+/// The sources a chain tried before the one that answered, `source: reason` each.
+#[derive(Default)]
+struct Trail(Vec<String>);
+
+impl Trail {
+    fn note(&mut self, source: &str, reason: impl AsRef<str>) {
+        self.0.push(format!("{source}: {}", reason.as_ref()));
+    }
+
+    /// `err` with the sources tried before it listed in front.
+    fn fail(&self, err: KeyError) -> KeyError {
+        if self.0.is_empty() {
+            return err;
+        }
+        KeyError {
+            message: format!("{} (tried before: {})", err.message, self.0.join("; ")),
+            hint: err.hint,
+        }
+    }
+}
+
+/// The container then instance-metadata fallbacks of a profile without credentials.
+fn machine_credentials(ctx: &KeyContext, trail: &mut Trail) -> Result<Credentials, KeyError> {
+    match sts::container(ctx) {
+        Some(r) => return r.map_err(|e| trail.fail(e)),
+        None => trail.note(
+            "ECS/EKS container credentials",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI are not set",
+        ),
+    }
+    match sts::instance_metadata(ctx) {
+        Some(Ok(c)) => Ok(c),
+        Some(Err(e)) => {
+            trail.note("EC2 instance metadata (IMDSv2)", &e.message);
+            Err(no_credentials(trail))
+        }
+        None => {
+            trail.note(
+                "EC2 instance metadata (IMDSv2)",
+                "disabled by AWS_EC2_METADATA_DISABLED=true",
+            );
+            Err(no_credentials(trail))
+        }
+    }
+}
+
+fn no_credentials(trail: &Trail) -> KeyError {
+    KeyError::with_hint(
+        format!(
+            "no AWS credentials found. Tried, in order: {}",
+            trail.0.join("; ")
+        ),
+        "set AWS_PROFILE (or --aws-profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, run \
+         `aws configure` or `aws sso login`, or in CI set AWS_ROLE_ARN and \
+         AWS_WEB_IDENTITY_TOKEN_FILE; `leafseal doctor` shows which source each key would use",
+    )
+}
+
 struct Chain<'a> {
     ctx: &'a KeyContext,
     profiles: Profiles,
@@ -210,14 +190,26 @@ struct Chain<'a> {
 }
 
 impl Chain<'_> {
-    fn profile(&self, name: &str, depth: u32) -> Result<Credentials, KeyError> {
+    /// Credentials from profile `name`, following `source_profile` links (`seen` holds
+    /// the profiles already on the path, to refuse loops).
+    fn profile(
+        &self,
+        name: &str,
+        seen: &mut Vec<String>,
+        trail: &mut Trail,
+    ) -> Result<Credentials, KeyError> {
         let hint = "check AWS_PROFILE / the entry's aws_profile and your ~/.aws files";
-        if depth > 8 {
+        if seen.iter().any(|s| s == name) || seen.len() > 16 {
+            seen.push(name.to_owned());
             return Err(KeyError::with_hint(
-                format!("profile `{name}`: source_profile chain is too long or loops"),
-                hint,
+                format!(
+                    "AWS profiles loop through source_profile: {}",
+                    seen.join(" -> ")
+                ),
+                "make the last profile of the chain hold credentials instead of a source_profile",
             ));
         }
+        seen.push(name.to_owned());
         let p = self.profiles.get(name).ok_or_else(|| {
             KeyError::with_hint(
                 format!("AWS profile `{name}` not found in {}", self.profiles.paths),
@@ -225,143 +217,151 @@ impl Chain<'_> {
             )
         })?;
         let source = format!("profile `{name}`");
+        let get = |k: &str| p.get(k).filter(|v| !v.is_empty());
         let static_creds = || -> Option<Credentials> {
-            let id = p.get("aws_access_key_id").filter(|v| !v.is_empty())?;
-            let secret = p.get("aws_secret_access_key").filter(|v| !v.is_empty())?;
             Some(Credentials {
-                access_key_id: id.clone(),
-                secret_access_key: Zeroizing::new(secret.clone()),
-                session_token: p
-                    .get("aws_session_token")
-                    .filter(|v| !v.is_empty())
-                    .map(|t| Zeroizing::new(t.clone())),
+                access_key_id: get("aws_access_key_id")?.clone(),
+                secret_access_key: Zeroizing::new(get("aws_secret_access_key")?.clone()),
+                session_token: get("aws_session_token").map(|t| Zeroizing::new(t.clone())),
                 source: source.clone(),
             })
         };
         let region = sts_region(self.ctx, Some(&p), self.region_hint);
-        if let Some(role_arn) = p.get("role_arn").filter(|v| !v.is_empty()) {
-            let session = p
-                .get("role_session_name")
+        let role_arn = get("role_arn");
+        let session = || {
+            get("role_session_name")
                 .cloned()
-                .unwrap_or_else(sts::session_name);
-            if let Some(file) = p.get("web_identity_token_file") {
-                let file = expand(self.ctx, file);
-                return sts::assume_role_with_web_identity(
-                    self.ctx,
-                    role_arn,
-                    &file.to_string_lossy(),
-                    &session,
-                    &region,
-                );
-            }
-            let base = if let Some(src) = p.get("source_profile") {
-                if src == name {
-                    static_creds().ok_or_else(|| {
-                        KeyError::with_hint(format!("{source} has no static keys"), hint)
-                    })?
-                } else {
-                    self.profile(src, depth + 1)?
-                }
-            } else if let Some(cs) = p.get("credential_source") {
-                match cs.as_str() {
-                    "Environment" => env_credentials(self.ctx).ok_or_else(|| {
-                        KeyError::with_hint(
-                            format!("{source}: credential_source Environment, but AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are not set"),
-                            hint,
-                        )
-                    })?,
-                    "EcsContainer" => sts::container(self.ctx).unwrap_or_else(|| {
-                        Err(KeyError::new(format!("{source}: no ECS container credentials")))
-                    })?,
-                    "Ec2InstanceMetadata" => sts::instance_metadata(self.ctx).unwrap_or_else(|| {
-                        Err(KeyError::new(format!("{source}: EC2 metadata is disabled")))
-                    })?,
-                    other => {
-                        return Err(KeyError::with_hint(
-                            format!("{source}: unknown credential_source `{other}`"),
-                            "use Environment, EcsContainer or Ec2InstanceMetadata",
-                        ));
-                    }
-                }
+                .unwrap_or_else(sts::session_name)
+        };
+        let base = if let Some(src) = get("source_profile").filter(|_| role_arn.is_some()) {
+            if src == name {
+                static_creds().ok_or_else(|| {
+                    KeyError::with_hint(
+                        format!("{source} is its own source_profile but has no static keys"),
+                        hint,
+                    )
+                })?
             } else {
-                return Err(KeyError::with_hint(
-                    format!(
-                        "{source} has role_arn but neither source_profile, credential_source nor web_identity_token_file"
-                    ),
+                self.profile(src, seen, trail)?
+            }
+        } else if let Some(c) = static_creds() {
+            c
+        } else if let Some(cs) = get("credential_source") {
+            match cs.as_str() {
+                "Environment" => env_credentials(self.ctx).ok_or_else(|| {
+                    KeyError::with_hint(
+                        format!("{source}: credential_source Environment, but {}", env_reason(self.ctx)),
+                        hint,
+                    )
+                })?,
+                "EcsContainer" => sts::container(self.ctx).unwrap_or_else(|| {
+                    Err(KeyError::new(format!(
+                        "{source}: credential_source EcsContainer, but AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI are not set"
+                    )))
+                })?,
+                "Ec2InstanceMetadata" => sts::instance_metadata(self.ctx).unwrap_or_else(|| {
+                    Err(KeyError::new(format!(
+                        "{source}: credential_source Ec2InstanceMetadata, but AWS_EC2_METADATA_DISABLED=true"
+                    )))
+                })?,
+                other => {
+                    return Err(KeyError::with_hint(
+                        format!("{source}: unknown credential_source `{other}`"),
+                        "use Environment, EcsContainer or Ec2InstanceMetadata",
+                    ));
+                }
+            }
+        } else if let Some(file) = get("web_identity_token_file") {
+            let role = role_arn.ok_or_else(|| {
+                KeyError::with_hint(
+                    format!("{source} has web_identity_token_file but no role_arn"),
                     hint,
-                ));
-            };
-            let external_id = p.get("external_id").map(String::as_str);
-            return sts::assume_role(self.ctx, &base, role_arn, &session, external_id, &region)
-                .map(|mut c| {
-                    c.source = format!("{source} (role {role_arn})");
-                    c
-                });
-        }
-        if let Some(c) = static_creds() {
-            return Ok(c);
-        }
-        if let Some(cmd) = p.get("credential_process").filter(|v| !v.is_empty()) {
-            return run_process(self.ctx, name, cmd);
-        }
-        if p.keys().any(|k| k.starts_with("sso_")) {
-            return Err(KeyError::with_hint(
-                format!("{source} uses AWS SSO, which leafseal does not support yet"),
-                format!(
-                    "export credentials first: eval \"$(aws configure export-credentials --profile {name} --format env)\""
-                ),
-            ));
-        }
-        Err(KeyError::with_hint(
-            format!("{source} has no credentials (in {})", self.profiles.paths),
-            hint,
-        ))
+                )
+            })?;
+            let file = expand(self.ctx, file);
+            return sts::assume_role_with_web_identity(
+                self.ctx,
+                role,
+                &file.to_string_lossy(),
+                &session(),
+                &region,
+            )
+            .map(|mut c| {
+                c.source = format!("{source} (web identity, role {role})");
+                c
+            });
+        } else if sso::configured(&p) {
+            sso::credentials(self.ctx, &self.profiles, name, &p)?
+        } else if let Some(cmd) = get("credential_process") {
+            run_process(self.ctx, name, cmd)?
+        } else {
+            trail.note(
+                &source,
+                format!("has no credentials in {}", self.profiles.paths),
+            );
+            machine_credentials(self.ctx, trail)?
+        };
+        let Some(role_arn) = role_arn else {
+            return Ok(base);
+        };
+        let external_id = get("external_id").map(String::as_str);
+        sts::assume_role(self.ctx, &base, role_arn, &session(), external_id, &region).map(
+            |mut c| {
+                c.source = format!("{source} (role {role_arn} assumed with {})", base.source);
+                c
+            },
+        )
     }
 
     fn default_chain(&self) -> Result<Credentials, KeyError> {
+        let mut trail = Trail::default();
         if let Some(c) = env_credentials(self.ctx) {
             return Ok(c);
         }
-        if let (Some(file), Some(role)) = (
+        trail.note("environment", env_reason(self.ctx));
+        match (
             self.ctx.var("AWS_WEB_IDENTITY_TOKEN_FILE"),
             self.ctx.var("AWS_ROLE_ARN"),
         ) {
-            let session = self
-                .ctx
-                .var("AWS_ROLE_SESSION_NAME")
-                .map(str::to_owned)
-                .unwrap_or_else(sts::session_name);
-            let region = sts_region(self.ctx, None, self.region_hint);
-            return sts::assume_role_with_web_identity(self.ctx, role, file, &session, &region);
+            (Some(file), Some(role)) => {
+                let session = self
+                    .ctx
+                    .var("AWS_ROLE_SESSION_NAME")
+                    .map(str::to_owned)
+                    .unwrap_or_else(sts::session_name);
+                let region = sts_region(self.ctx, None, self.region_hint);
+                return sts::assume_role_with_web_identity(self.ctx, role, file, &session, &region)
+                    .map_err(|e| trail.fail(e));
+            }
+            (Some(_), None) => trail.note(
+                "web identity",
+                "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not",
+            ),
+            (None, Some(_)) => trail.note(
+                "web identity",
+                "AWS_ROLE_ARN is set but AWS_WEB_IDENTITY_TOKEN_FILE is not",
+            ),
+            (None, None) => trail.note(
+                "web identity",
+                "AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN are not set",
+            ),
         }
         if self.profiles.get("default").is_some() {
-            return self.profile("default", 0);
+            return self
+                .profile("default", &mut Vec::new(), &mut trail)
+                .map_err(|e| {
+                    if e.message.starts_with("no AWS credentials found") {
+                        e
+                    } else {
+                        trail.fail(e)
+                    }
+                });
         }
-        if let Some(r) = sts::container(self.ctx) {
-            return r;
-        }
-        if let Some(r) = sts::instance_metadata(self.ctx) {
-            return r.map_err(|e| {
-                KeyError::with_hint(
-                    format!(
-                        "no AWS credentials found (tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
-                         web identity, the default profile in {}, ECS container credentials, \
-                         then {})",
-                        self.profiles.paths, e.message
-                    ),
-                    "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`",
-                )
-            });
-        }
-        Err(KeyError::with_hint(
-            format!(
-                "no AWS credentials found (tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, web \
-                 identity, the default profile in {}, ECS container credentials; EC2 metadata \
-                 is disabled)",
-                self.profiles.paths
-            ),
-            "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws configure`",
-        ))
+        trail.note(
+            "profile `default`",
+            format!("not found in {}", self.profiles.paths),
+        );
+        machine_credentials(self.ctx, &mut trail)
     }
 }
 
@@ -395,7 +395,10 @@ pub(crate) fn resolve(
                 region_hint: region,
             };
             match &profile {
-                Some(p) => chain.profile(p, 0),
+                Some(p) => {
+                    let mut trail = Trail::default();
+                    chain.profile(p, &mut Vec::new(), &mut trail)
+                }
                 None => chain.default_chain(),
             }
             .map(Arc::new)
@@ -411,22 +414,6 @@ pub(crate) fn resolve(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ini_files() {
-        let cfg = "[default]\nregion = eu-west-1\n[profile dev]\nrole_arn = arn:aws:iam::1:role/r # c\n\
-                   s3 =\n  max_concurrent_requests = 2\nsource_profile=base\n[sso-session x]\nsso_region=y\n";
-        let s = parse_ini(cfg, true);
-        assert_eq!(s["default"]["region"], "eu-west-1");
-        assert_eq!(s["dev"]["role_arn"], "arn:aws:iam::1:role/r");
-        assert_eq!(s["dev"]["source_profile"], "base");
-        assert!(!s.contains_key("sso-session x") && !s.contains_key("x"));
-        let creds = parse_ini(
-            "; c\n[base]\naws_access_key_id=A\nAWS_SECRET_ACCESS_KEY = B\n",
-            false,
-        );
-        assert_eq!(creds["base"]["aws_secret_access_key"], "B");
-    }
 
     #[test]
     fn debug_hides_secrets() {

@@ -331,12 +331,21 @@ fn proxy_for(ctx: &KeyContext, ep: &Endpoint) -> Option<ureq::Proxy> {
         .and_then(|p| ureq::Proxy::new(p).ok())
 }
 
-/// The roots AWS calls trust: the PEM bundle of `AWS_CA_BUNDLE` alone when it is set (as
-/// the AWS SDKs do), else the system trust store as sops uses it (else the built-in
+/// The roots AWS calls trust: the PEM bundle of `AWS_CA_BUNDLE` (else the active
+/// profile's `ca_bundle`) alone when it is set (as the AWS SDKs do), else the system trust store as sops uses it (else the built-in
 /// roots). An unusable setting is an error naming it.
 fn trusted_roots(ctx: &KeyContext) -> Result<Option<ureq::tls::RootCerts>, String> {
-    if let Some(path) = ctx.var("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
-        return crate::keys::rest::tls::load_pem_file("AWS_CA_BUNDLE", std::path::Path::new(path))
+    let bundle = match ctx.var("AWS_CA_BUNDLE") {
+        Some(p) => Some(("AWS_CA_BUNDLE", std::path::PathBuf::from(p))),
+        None => super::creds::profiles::setting(ctx, None, "ca_bundle").map(|p| {
+            (
+                "ca_bundle (AWS config)",
+                super::creds::profiles::expand(ctx, &p),
+            )
+        }),
+    };
+    if let Some((var, path)) = bundle {
+        return crate::keys::rest::tls::load_pem_file(var, &path)
             .map(|c| Some(ureq::tls::RootCerts::from(c)))
             .map_err(|e| crate::keys::rest::tls::unusable_roots(&e));
     }

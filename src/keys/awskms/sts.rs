@@ -6,6 +6,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::creds::Credentials;
+use super::creds::profiles;
 use super::http;
 use super::http::Endpoint;
 use super::http::Failure;
@@ -28,26 +29,56 @@ pub(crate) fn dns_suffix(region: &str) -> &'static str {
     }
 }
 
-/// The endpoint of `service` (`kms`, `sts`): `AWS_ENDPOINT_URL_<SERVICE>`, then
-/// `AWS_ENDPOINT_URL`, then `https://<service>.<region>.<partition suffix>/`.
+/// An endpoint set in the environment for `service`: `AWS_ENDPOINT_URL_<SERVICE>`, then
+/// `AWS_ENDPOINT_URL` (as the AWS SDKs read them).
+pub(crate) fn endpoint_override(
+    ctx: &KeyContext,
+    service: &str,
+) -> Option<Result<Endpoint, KeyError>> {
+    let specific = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
+    for var in [specific.as_str(), "AWS_ENDPOINT_URL"] {
+        if let Some(url) = ctx.var(var) {
+            return Some((|| {
+                crate::keys::rest::check_plain_http(ctx, url).map_err(|e| KeyError {
+                    message: format!("{} (the endpoint of {var})", e.message),
+                    hint: e.hint,
+                })?;
+                Endpoint::parse(url).map_err(|e| {
+                    KeyError::with_hint(format!("{e} (from {var})"), format!("fix {var}"))
+                })
+            })());
+        }
+    }
+    None
+}
+
+/// Whether FIPS endpoints are asked for: `AWS_USE_FIPS_ENDPOINT`, else the active
+/// profile's `use_fips_endpoint` (the entry's `aws_profile`, `AWS_PROFILE`, `default`).
+pub(crate) fn use_fips(ctx: &KeyContext, profile: Option<&str>) -> bool {
+    match ctx.var("AWS_USE_FIPS_ENDPOINT") {
+        Some(v) => profiles::is_true(v),
+        None => profiles::setting(ctx, profile, "use_fips_endpoint")
+            .is_some_and(|v| profiles::is_true(&v)),
+    }
+}
+
+/// The endpoint of `service` (`kms`, `sts`): [`endpoint_override`], else
+/// `https://<service>[-fips].<region>.<partition suffix>/`.
 pub(crate) fn service_endpoint(
     ctx: &KeyContext,
     service: &str,
     region: &str,
+    fips: bool,
 ) -> Result<Endpoint, KeyError> {
-    let specific = format!("AWS_ENDPOINT_URL_{}", service.to_ascii_uppercase());
-    for var in [specific.as_str(), "AWS_ENDPOINT_URL"] {
-        if let Some(url) = ctx.var(var) {
-            crate::keys::rest::check_plain_http(ctx, url).map_err(|e| KeyError {
-                message: format!("{} (the endpoint of {var})", e.message),
-                hint: e.hint,
-            })?;
-            return Endpoint::parse(url).map_err(|e| {
-                KeyError::with_hint(format!("{e} (from {var})"), format!("fix {var}"))
-            });
-        }
+    if let Some(ep) = endpoint_override(ctx, service) {
+        return ep;
     }
-    let url = format!("https://{service}.{region}.{}/", dns_suffix(region));
+    let host = if fips {
+        format!("{service}-fips")
+    } else {
+        service.to_owned()
+    };
+    let url = format!("https://{host}.{region}.{}/", dns_suffix(region));
     Endpoint::parse(&url).map_err(KeyError::new)
 }
 
@@ -108,7 +139,7 @@ fn sts_call(
     what: &str,
     source: String,
 ) -> Result<Credentials, KeyError> {
-    let ep = service_endpoint(ctx, "sts", region)?;
+    let ep = service_endpoint(ctx, "sts", region, use_fips(ctx, None))?;
     let payload_hash = sigv4::sha256_hex(form.as_bytes());
     let headers = || {
         let amz_date = sigv4::amz_date(&Timestamp::now_utc());
@@ -261,7 +292,15 @@ pub(crate) fn process_credentials(body: &[u8], source: &str) -> Result<Credentia
 /// ECS/EKS container credentials (`AWS_CONTAINER_CREDENTIALS_FULL_URI` or
 /// `_RELATIVE_URI`, optional `AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]`).
 pub(crate) fn container(ctx: &KeyContext) -> Option<Result<Credentials, KeyError>> {
-    let source = "ECS container credentials";
+    let source = if ctx.var("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE").is_some()
+        && ctx.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_none()
+    {
+        "EKS Pod Identity / container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+    } else if ctx.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").is_some() {
+        "ECS container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI)"
+    } else {
+        "container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI)"
+    };
     let url = if let Some(rel) = ctx.var("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
         format!("http://169.254.170.2{rel}")
     } else {

@@ -238,3 +238,86 @@ proptest! {
 fn creds_ini_probe(s: &str) -> usize {
     http::scrub(s, &["abcd"]).len()
 }
+
+#[test]
+fn endpoints_fips_and_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    let plain = ctx(&[("HOME", home)]);
+    let url = |c: &KeyContext, svc: &str, p: Option<&str>| {
+        sts::service_endpoint(c, svc, "eu-west-1", sts::use_fips(c, p))
+            .unwrap()
+            .url()
+    };
+    assert_eq!(
+        url(&plain, "kms", None),
+        "https://kms.eu-west-1.amazonaws.com/"
+    );
+    let fips = ctx(&[("HOME", home), ("AWS_USE_FIPS_ENDPOINT", "true")]);
+    assert_eq!(
+        url(&fips, "kms", None),
+        "https://kms-fips.eu-west-1.amazonaws.com/"
+    );
+    assert_eq!(
+        url(&fips, "sts", None),
+        "https://sts-fips.eu-west-1.amazonaws.com/"
+    );
+    // The config file's use_fips_endpoint, for the active profile only.
+    std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
+    std::fs::write(
+        dir.path().join(".aws/config"),
+        "[profile gov]\nuse_fips_endpoint = true\n",
+    )
+    .unwrap();
+    assert!(url(&plain, "kms", Some("gov")).contains("kms-fips."));
+    assert!(!url(&plain, "kms", None).contains("fips"));
+    // The variable wins over the file; an endpoint override wins over FIPS.
+    let off = ctx(&[("HOME", home), ("AWS_USE_FIPS_ENDPOINT", "false")]);
+    assert!(!url(&off, "kms", Some("gov")).contains("fips"));
+    let over = ctx(&[
+        ("HOME", home),
+        ("AWS_USE_FIPS_ENDPOINT", "true"),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+        ("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:5000"),
+    ]);
+    assert_eq!(url(&over, "kms", None), "http://127.0.0.1:5000/");
+    assert_eq!(url(&over, "sts", None), "http://127.0.0.1:4566/");
+}
+
+#[test]
+fn chain_precedence_without_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().to_str().unwrap();
+    std::fs::create_dir_all(dir.path().join(".aws")).unwrap();
+    std::fs::write(
+        dir.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = AKIDDEFAULT\naws_secret_access_key = s1\n\
+         [dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = s2\n",
+    )
+    .unwrap();
+    let resolve = |vars: &[(&str, &str)], profile: Option<&str>| {
+        let mut all = vec![("HOME", home), ("AWS_EC2_METADATA_DISABLED", "true")];
+        all.extend_from_slice(vars);
+        creds::resolve(&ctx(&all), profile, None, "eu-west-1").map(|c| c.access_key_id.clone())
+    };
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIDENV"),
+        ("AWS_SECRET_ACCESS_KEY", "s3"),
+    ];
+    // Environment keys beat the default profile.
+    assert_eq!(resolve(&env, None).unwrap(), "AKIDENV");
+    assert_eq!(resolve(&[], None).unwrap(), "AKIDDEFAULT");
+    // A named profile (entry or AWS_PROFILE) beats the environment keys.
+    assert_eq!(resolve(&env, Some("dev")).unwrap(), "AKIDDEV");
+    let mut with_profile = env.to_vec();
+    with_profile.push(("AWS_PROFILE", "dev"));
+    assert_eq!(resolve(&with_profile, None).unwrap(), "AKIDDEV");
+    // Half-set variables are named in the error.
+    std::fs::remove_file(dir.path().join(".aws/credentials")).unwrap();
+    let e = resolve(&[("AWS_ACCESS_KEY_ID", "AKIDENV")], None).unwrap_err();
+    assert!(
+        e.message
+            .contains("AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"),
+        "{e}"
+    );
+}

@@ -1,0 +1,283 @@
+//! `leafseal doctor`: "why can't I decrypt?" in one command.
+//!
+//! For the encrypted files in scope (and the keys the `.sops.yaml` rules name), it lists
+//! every master key, asks each key source which credential source or identity it would
+//! use and whether a harmless check works ([`crate::keys::MasterKey::probe`]), then tries
+//! each file's wrapped data keys for real and judges, with the Shamir threshold, whether
+//! this user can open the file. Nothing here prints; [`render`] builds the text and JSON.
+//! No secret ever enters the report: recovered data keys are wiped on the spot.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::check;
+use crate::check::Source;
+use crate::check::Target;
+use crate::keys::KeyContext;
+use crate::keys::KeyError;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::keys::ProbeStatus;
+use crate::metadata::Metadata;
+use crate::policy::Policy;
+
+pub mod render;
+
+/// How a check went, in plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// It worked; what was checked.
+    Ok(String),
+    /// It failed: the message and what to do.
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// What to do next.
+        hint: Option<String>,
+    },
+    /// Not checked, and why.
+    NotChecked(String),
+}
+
+impl Status {
+    fn failed(e: KeyError) -> Status {
+        Status::Failed {
+            message: e.message,
+            hint: e.hint,
+        }
+    }
+
+    /// `ok`, `failed` or `not checked`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Ok(_) => "ok",
+            Status::Failed { .. } => "failed",
+            Status::NotChecked(_) => "not checked",
+        }
+    }
+}
+
+/// One master key the files in scope (or the policy) name.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    /// The metadata field of its kind (`age`, `pgp`, `kms`, …).
+    pub kind: String,
+    /// Its id (recipient, fingerprint, ARN, …).
+    pub id: String,
+    /// Where its credentials or identity come from, when the key source tells.
+    pub source: Option<String>,
+    /// The probe's outcome.
+    pub status: Status,
+    /// How many files in scope name it.
+    pub files: usize,
+    /// Whether a `.sops.yaml` rule names it (needed to encrypt new files).
+    pub in_policy: bool,
+}
+
+/// One key of one file, tried for real.
+#[derive(Debug, Clone)]
+pub struct FileKey {
+    /// Kind field name.
+    pub kind: String,
+    /// Id.
+    pub id: String,
+    /// Whether it unwrapped this file's data key (or share).
+    pub status: Status,
+}
+
+/// One encrypted file.
+#[derive(Debug, Clone)]
+pub struct FileCheck {
+    /// The file as listed.
+    pub path: String,
+    /// Its keys, per group.
+    pub groups: Vec<Vec<FileKey>>,
+    /// How many groups must contribute.
+    pub needed: usize,
+    /// How many groups this user can open.
+    pub opened: usize,
+}
+
+impl FileCheck {
+    /// Whether this user can open the file.
+    pub fn decryptable(&self) -> bool {
+        self.opened >= self.needed
+    }
+}
+
+/// A file with a `sops` block whose metadata cannot be read.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Default)]
+pub struct Doctor {
+    /// The `.sops.yaml` used, if any.
+    pub policy: Option<String>,
+    /// Every key, sorted by kind and id.
+    pub keys: Vec<KeyCheck>,
+    /// Every encrypted file in scope, in listing order.
+    pub files: Vec<FileCheck>,
+    /// Encrypted files that could not be read.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Doctor {
+    /// Files this user cannot open (skipped ones included).
+    pub fn failures(&self) -> usize {
+        self.files.iter().filter(|f| !f.decryptable()).count() + self.skipped.len()
+    }
+}
+
+type KeyId = (KeyKind, String);
+
+/// Builds the report over `targets` (read through `source`) and the keys of `policy`.
+pub fn run(
+    policy: Option<&Policy>,
+    targets: &[Target],
+    source: &dyn Source,
+    ctx: &KeyContext,
+) -> Doctor {
+    let mut out = Doctor {
+        policy: policy.map(|p| p.path.display().to_string()),
+        ..Doctor::default()
+    };
+    // (kind, id) → (a key to probe, files naming it, named by the policy).
+    let mut keys: BTreeMap<KeyId, (Arc<dyn MasterKey>, usize, bool)> = BTreeMap::new();
+    for t in targets {
+        if t.path.file_name().and_then(|n| n.to_str()) == Some(crate::policy::FILE_NAME) {
+            continue;
+        }
+        let Ok(Some(bytes)) = source.read(&t.path) else {
+            continue;
+        };
+        let format = check::format_of(&t.path, &bytes);
+        let Ok(loaded) = format.store().load(&bytes) else {
+            continue;
+        };
+        let Some(raw) = loaded.meta else { continue };
+        let meta = match Metadata::from_map(&raw) {
+            Ok(m) => m,
+            Err(e) => {
+                out.skipped.push(Skipped {
+                    path: t.display.clone(),
+                    reason: format!("its sops metadata cannot be read: {e}"),
+                });
+                continue;
+            }
+        };
+        out.files
+            .push(check_file(&t.display, &meta, ctx, &mut keys));
+    }
+    if let Some(p) = policy {
+        for k in p.rules.iter().flat_map(|r| r.key_groups.iter().flatten()) {
+            keys.entry((k.kind(), k.id()))
+                .or_insert_with(|| (Arc::clone(k), 0, true))
+                .2 = true;
+        }
+    }
+    out.keys = keys
+        .into_iter()
+        .map(|((kind, id), (key, files, in_policy))| {
+            let (source, status) = if files == 0 && kind == KeyKind::Age {
+                (
+                    None,
+                    Status::NotChecked(
+                        "named only by .sops.yaml: encrypting to it needs no identity".to_owned(),
+                    ),
+                )
+            } else {
+                let p = key.probe(ctx);
+                let opened = out
+                    .files
+                    .iter()
+                    .flat_map(|f| f.groups.iter().flatten())
+                    .filter(|k| {
+                        k.kind == kind.field() && k.id == id && matches!(k.status, Status::Ok(_))
+                    })
+                    .count();
+                let status = match p.status {
+                    ProbeStatus::Ok(what) => Status::Ok(what),
+                    // The probe may need a permission decrypting does not (kms:DescribeKey):
+                    // what the key really did wins.
+                    ProbeStatus::Failed(e) if opened > 0 => Status::Ok(format!(
+                        "opens {opened} file(s) in scope (the probe itself failed: {})",
+                        e.message
+                    )),
+                    ProbeStatus::Failed(e) => Status::failed(e),
+                    ProbeStatus::NotChecked(why) if opened > 0 => {
+                        Status::Ok(format!("opens {opened} file(s) in scope ({why})"))
+                    }
+                    ProbeStatus::NotChecked(why) => Status::NotChecked(why),
+                };
+                (p.source, status)
+            };
+            KeyCheck {
+                kind: kind.field().to_owned(),
+                id,
+                source,
+                status,
+                files,
+                in_policy,
+            }
+        })
+        .collect();
+    out
+}
+
+fn check_file(
+    path: &str,
+    meta: &Metadata,
+    ctx: &KeyContext,
+    keys: &mut BTreeMap<KeyId, (Arc<dyn MasterKey>, usize, bool)>,
+) -> FileCheck {
+    let mut groups = Vec::new();
+    let mut opened = 0;
+    let mut named: Vec<KeyId> = Vec::new();
+    for g in &meta.key_groups {
+        let mut row = Vec::new();
+        let mut any = false;
+        for stored in g {
+            let id = (stored.key.kind(), stored.key.id());
+            if !named.contains(&id) {
+                named.push(id.clone());
+                keys.entry(id)
+                    .or_insert_with(|| (Arc::clone(&stored.key), 0, false))
+                    .1 += 1;
+            }
+            // The recovered part is wiped when it goes out of scope here.
+            let status = match stored.key.unwrap(&stored.enc, ctx) {
+                Ok(_) => {
+                    any = true;
+                    Status::Ok("opens this file's data key".to_owned())
+                }
+                Err(e) => Status::failed(e),
+            };
+            row.push(FileKey {
+                kind: stored.key.kind().field().to_owned(),
+                id: stored.key.id(),
+                status,
+            });
+        }
+        if any {
+            opened += 1;
+        }
+        groups.push(row);
+    }
+    let needed = if meta.key_groups.len() <= 1 {
+        1
+    } else {
+        meta.threshold().max(1)
+    };
+    FileCheck {
+        path: path.to_owned(),
+        groups,
+        needed,
+        opened,
+    }
+}
