@@ -273,3 +273,12 @@ fn recipients_and_updatekeys_follow_the_policy() {
     assert_eq!(secrets.get_str(r#"["secret_key"]"#).expect("value"), "s");
     assert!(secrets.warnings().is_empty(), "{:?}", secrets.warnings());
 }
+
+#[test]
+fn the_api_types_can_be_shared_between_threads() {
+    fn shared<T: Send + Sync>() {}
+    shared::<Keys>();
+    shared::<Recipients>();
+    shared::<leafseal::api::Secrets>();
+    shared::<leafseal::Error>();
+}
