@@ -397,7 +397,8 @@ const READ_VARS: &[&str] = &[
 /// The key context over the process environment. Variables that are not valid UTF-8 are
 /// skipped; a warning names those leafseal would have read (never their values).
 pub fn key_context() -> crate::keys::KeyContext {
-    let ctx = crate::keys::KeyContext::from_env();
+    let mut ctx = crate::keys::KeyContext::from_env();
+    ctx.set_interactive(true);
     for name in ctx.not_utf8_vars() {
         let upper = name.to_ascii_uppercase();
         let read = |p: &&str| match p.ends_with('_') {

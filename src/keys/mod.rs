@@ -191,6 +191,8 @@ pub struct KeyContext {
     /// Names of variables skipped because their name or value is not valid UTF-8
     /// (lossily decoded, for warnings).
     not_utf8: Vec<String>,
+    /// Whether a key source may ask on the terminal (the command line only).
+    interactive: bool,
     cache: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -244,8 +246,20 @@ impl KeyContext {
         KeyContext {
             vars,
             not_utf8: Vec::new(),
+            interactive: false,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Lets key sources ask on the terminal (an age passphrase): the command line turns
+    /// this on; a library never prompts unless its caller does.
+    pub fn set_interactive(&mut self, on: bool) {
+        self.interactive = on;
+    }
+
+    /// Whether key sources may ask on the terminal.
+    pub fn interactive(&self) -> bool {
+        self.interactive
     }
 
     /// Sets a variable of this context (not of the process), replacing any earlier value

@@ -31,7 +31,9 @@ pub(super) fn passphrase_for(
     may_prompt: bool,
 ) -> Result<Option<SecretString>, String> {
     let Some(cmd) = ctx.var(PASSPHRASE_CMD) else {
-        return if may_prompt {
+        // Only the command line asks on the terminal; a library caller configures a
+        // passphrase command instead.
+        return if may_prompt && ctx.interactive() {
             prompt_on_terminal(target)
         } else {
             Ok(None)
