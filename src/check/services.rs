@@ -62,7 +62,14 @@ fn service(kind: KeyKind, id: &str) -> Option<KeyService> {
             };
             (address, id.to_owned())
         }
-        KeyKind::Hckms => (id.to_owned(), id.to_owned()),
+        KeyKind::Hckms => {
+            let region = id.split(':').next().unwrap_or("").trim();
+            let empty = crate::keys::KeyContext::with_vars(Default::default());
+            let address = crate::keys::hckms::endpoint(&empty, region)
+                .map(|(url, _)| url)
+                .unwrap_or_else(|_| format!("HuaweiCloud KMS (region `{region}`)"));
+            (address, id.to_owned())
+        }
     };
     Some(KeyService {
         kind: kind.field(),
