@@ -27,6 +27,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod ops;
 pub mod policy;
+pub mod publish;
 pub mod redact;
 pub mod report;
 pub mod secbuf;

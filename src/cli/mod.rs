@@ -33,6 +33,7 @@ mod history;
 mod inplace;
 mod keygen;
 mod kustomize;
+mod publish;
 mod revoke;
 mod rotate;
 mod set;
@@ -134,6 +135,11 @@ pub enum Command {
         after_help = "Examples:\n  leafseal groups add -i -f secrets.yaml --age age1...\n  leafseal groups delete -i -f secrets.yaml 1"
     )]
     Groups(groups::GroupsArgs),
+    /// Publish a file (or a directory, --recursive) to its .sops.yaml destination_rules target: S3, GCS or Vault KV.
+    #[command(
+        after_help = "Examples:\n  leafseal publish secrets/app.yaml\n  leafseal publish -y --recursive --omit-extensions secrets/"
+    )]
+    Publish(publish::PublishArgs),
     /// Run a command with the file's top-level values as environment variables.
     ExecEnv(exec_env::ExecEnvArgs),
     /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
@@ -417,6 +423,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sign(a) => sign::run_sign(&cli, a),
         Command::Verify(a) => sign::run_verify(&cli, a),
         Command::Groups(a) => groups::run(&cli, a),
+        Command::Publish(a) => publish::run(&cli, a),
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),
         Command::Git(a) => git::run(&cli, a),
