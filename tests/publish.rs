@@ -9,7 +9,6 @@
 #[allow(dead_code)]
 mod bao;
 #[path = "support/moto.rs"]
-#[allow(dead_code)]
 mod moto;
 #[path = "support/sops.rs"]
 mod sops;

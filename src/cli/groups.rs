@@ -25,6 +25,8 @@ pub struct GroupsArgs {
 }
 
 /// `groups` subcommands.
+// Parsed once per run: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum GroupsAction {
     /// Add a key group (the data key is kept, re-split and re-wrapped for every group).

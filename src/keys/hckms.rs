@@ -6,7 +6,7 @@
 //! `enc`; unwrapping posts `cipher_text` to `…/kms/decrypt-data` and base64-decodes the
 //! returned `plain_text`. The metadata entry is `key_id`, `created_at`, `enc`.
 //!
-//! Requests are signed with the AK/SK algorithm `SDK-HMAC-SHA256` ([`sign`]).
+//! Requests are signed with the AK/SK algorithm `SDK-HMAC-SHA256` (the `sign` submodule).
 //! Credentials come from the variables the HuaweiCloud SDK reads: `HUAWEICLOUD_SDK_AK`,
 //! `HUAWEICLOUD_SDK_SK`, `HUAWEICLOUD_SDK_PROJECT_ID` and, for temporary credentials,
 //! `HUAWEICLOUD_SDK_SECURITY_TOKEN`. The endpoint is the SDK's for the region

@@ -50,7 +50,7 @@ pub fn secret_path(dest: &Destination, name: &str) -> String {
     }
 }
 
-/// What [`write`] did.
+/// What [`write()`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The secret was written.
