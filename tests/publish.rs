@@ -344,6 +344,20 @@ fn gcs_upload_with_token_and_with_the_emulator_variable() {
     assert!(e.contains("401") && !e.contains("ya29.wrong"), "{e}");
     assert!(!objects.lock().expect("lock").contains_key("dir/app"));
 
+    // A duplicate type in the decryption order: sops's exit 112, before anything else.
+    let out = run_in(
+        &with_token,
+        work.path(),
+        &[
+            "publish",
+            "-y",
+            "--decryption-order",
+            "age,age",
+            "g/app.env",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(112));
+
     // STORAGE_EMULATOR_HOST (host:port): no token is sent, as Google's clients do.
     let mut emu = vars.clone();
     emu.insert(
