@@ -82,6 +82,17 @@ pub fn put_object(ctx: &KeyContext, bucket: &str, key: &str, body: Vec<u8>) -> R
         .hint("fix s3_bucket in the destination rule (lower-case letters, digits, - and .)"));
     }
     let region = region(ctx);
+    if region.is_empty()
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(Error::new(
+            exit::GENERIC,
+            format!("cannot publish to {shown}: `{region}` is not an AWS region"),
+        )
+        .hint("fix AWS_REGION (or AWS_DEFAULT_REGION), e.g. eu-west-1"));
+    }
     let creds = creds::resolve(ctx, None, None, &region).map_err(|e| {
         Error::new(
             exit::GENERIC,
