@@ -373,6 +373,8 @@ const READ_VARS: &[&str] = &[
     "IDENTITY_",
     "VAULT_",
     "BAO_",
+    "HUAWEICLOUD_",
+    "STORAGE_EMULATOR_HOST",
     "GNUPGHOME",
     "HOME",
     "XDG_",
