@@ -360,6 +360,24 @@ fn age_plus_hckms_and_rotate_add_rm_hckms() {
     .expect("policy");
     std::fs::write(work.path().join("p.env"), "A=1\n").expect("write");
     ok(&run_in(&vars, work.path(), &["encrypt", "-i", "p.env"]));
+    // The flat creation-rule form: `hckms: [REGION:UUID]`.
+    std::fs::write(
+        work.path().join("flat.sops.yaml"),
+        format!("creation_rules:\n  - hckms: ['{REGION}:{UUID}']\n"),
+    )
+    .expect("policy");
+    std::fs::write(work.path().join("f.yaml"), "f: 1\n").expect("write");
+    ok(&run_in(
+        &vars,
+        work.path(),
+        &["--config", "flat.sops.yaml", "encrypt", "-i", "f.yaml"],
+    ));
+    let flat = std::fs::read_to_string(work.path().join("f.yaml")).expect("read");
+    assert!(flat.contains(&format!("key_id: {REGION}:{UUID}")), "{flat}");
+    assert_eq!(
+        ok(&run_in(&vars, work.path(), &["decrypt", "f.yaml"])),
+        "f: 1\n"
+    );
     let env = std::fs::read_to_string(work.path().join("p.env")).expect("read");
     assert!(
         env.contains(&format!("sops_hckms__list_0__map_key_id={REGION}:{UUID2}")),
