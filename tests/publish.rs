@@ -178,6 +178,18 @@ fn s3_upload_recursive_recreation_rule_and_confirmation() {
     let file = std::fs::read(work.path().join("plain/app.yaml")).expect("read");
     assert_eq!(get_object(&m, "as-is/app.yaml").as_deref(), Some(&file[..]));
 
+    // --recursive with questions: "n" skips that file and the run goes on, as in sops.
+    let out = run_stdin(
+        &vars,
+        work.path(),
+        &["publish", "--recursive", "tree"],
+        b"n\ny\n",
+    );
+    let e = ok(&out);
+    assert!(e.contains("publication of tree/a/one.yaml canceled"), "{e}");
+    assert_eq!(get_object(&m, "tree/a/one"), None);
+    assert!(get_object(&m, "tree/b/two").is_some());
+
     // --recursive: every file, named by its path below the directory, extensions
     // dropped by the rule.
     ok(&run_in(
