@@ -33,6 +33,8 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod ops;
 pub mod policy;
+#[cfg(all(feature = "aws", feature = "gcp", feature = "vault"))]
+pub mod publish;
 pub mod redact;
 pub mod report;
 pub mod secbuf;

@@ -21,6 +21,7 @@ use crate::tree::SeqItem;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+pub mod destination;
 mod leafseal;
 pub mod revoke;
 mod trust;
@@ -118,6 +119,8 @@ pub struct Policy {
     pub rules: Vec<CreationRule>,
     /// Store settings.
     pub stores: StoreSettings,
+    /// The `destination_rules` (for `publish`), in order.
+    pub destinations: Vec<destination::DestinationRule>,
     /// Unknown fields that were ignored (worth a warning).
     pub warnings: Vec<String>,
     /// `leafseal: {strict_integrity: true}`: a missing or stale integrity record is an
@@ -130,6 +133,27 @@ pub struct Policy {
     /// `leafseal: {require_signed: true}`: an unsigned or wrongly signed file is a `check`
     /// finding and a `decrypt` error.
     pub require_signed: bool,
+}
+
+fn parse_destinations(
+    cx: &Ctx<'_>,
+    root: &Map,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<destination::DestinationRule>, PolicyError> {
+    let mut out = Vec::new();
+    match root.get("destination_rules") {
+        None | Some(Value::Null) => {}
+        Some(Value::Seq(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let SeqItem::Value(v) = item {
+                    let at = format!("destination_rules[{i}]");
+                    out.push(destination::parse(cx, cx.map(v, &at)?, &at, warnings)?);
+                }
+            }
+        }
+        Some(_) => return Err(cx.invalid("destination_rules", "expected a list of rules")),
+    }
+    Ok(out)
 }
 
 /// Looks for `.sops.yaml` in `start` and its parents (up to 100 levels).
@@ -473,6 +497,7 @@ impl Policy {
                         path: path.to_owned(),
                         rules,
                         stores: StoreSettings::default(),
+                        destinations: parse_destinations(&cx, &root, &mut warnings)?,
                         warnings,
                         strict_integrity: ls.strict_integrity,
                         allowed_signers: ls.allowed_signers,
@@ -492,6 +517,7 @@ impl Policy {
             Some(v) => parse_stores(&cx, cx.map(v, "stores")?)?,
             None => StoreSettings::default(),
         };
+        let destinations = parse_destinations(&cx, &root, &mut warnings)?;
         let ls = leafseal::section(&cx, &root)?;
         for (k, _) in root.entries() {
             if !matches!(
@@ -505,6 +531,7 @@ impl Policy {
             path: path.to_owned(),
             rules,
             stores,
+            destinations,
             warnings,
             strict_integrity: ls.strict_integrity,
             allowed_signers: ls.allowed_signers,
@@ -542,6 +569,14 @@ impl Policy {
             Ok(rel) => rel.to_string_lossy().into_owned(),
             Err(_) => abs_c.to_string_lossy().into_owned(),
         }
+    }
+
+    /// The first destination rule whose `path_regex` matches `path` (the path as given on
+    /// the command line, as sops matches it), if any.
+    pub fn destination_for(&self, path: &str) -> Option<&destination::DestinationRule> {
+        self.destinations
+            .iter()
+            .find(|r| r.path_regex.as_ref().is_none_or(|re| re.is_match(path)))
     }
 
     /// The first rule matching `file`. A policy without rules gives `Ok(None)`; a policy

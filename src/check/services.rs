@@ -49,6 +49,19 @@ fn kms_address(region: &str) -> String {
     format!("AWS KMS in {region}")
 }
 
+#[cfg(feature = "hckms")]
+fn hckms_address(region: &str) -> String {
+    let empty = crate::keys::KeyContext::with_vars(Default::default());
+    crate::keys::hckms::endpoint(&empty, region)
+        .map(|(url, _)| url)
+        .unwrap_or_else(|_| format!("HuaweiCloud KMS (region `{region}`)"))
+}
+
+#[cfg(not(feature = "hckms"))]
+fn hckms_address(region: &str) -> String {
+    format!("HuaweiCloud KMS (region `{region}`)")
+}
+
 /// The service of one key, or `None` for keys that need no service (age, PGP).
 fn service(kind: KeyKind, id: &str) -> Option<KeyService> {
     let (address, key) = match kind {
@@ -75,7 +88,10 @@ fn service(kind: KeyKind, id: &str) -> Option<KeyService> {
             };
             (address, id.to_owned())
         }
-        KeyKind::Hckms => (id.to_owned(), id.to_owned()),
+        KeyKind::Hckms => {
+            let region = id.split(':').next().unwrap_or("").trim();
+            (hckms_address(region), id.to_owned())
+        }
     };
     Some(KeyService {
         kind: kind.field(),

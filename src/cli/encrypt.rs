@@ -61,6 +61,9 @@ pub struct KeyArgs {
     /// GCP Cloud KMS key resource IDs (projects/…/cryptoKeys/…), comma-separated.
     #[arg(long, env = "SOPS_GCP_KMS_IDS", value_name = "IDS")]
     pub gcp_kms: Option<String>,
+    /// HuaweiCloud KMS key IDs (region:key-uuid), comma-separated.
+    #[arg(long, env = "SOPS_HUAWEICLOUD_KMS_IDS", value_name = "IDS")]
+    pub hckms: Option<String>,
     /// Azure Key Vault key URLs (https://VAULT/keys/NAME[/VERSION]), comma-separated.
     #[arg(long, env = "SOPS_AZURE_KEYVAULT_URLS", value_name = "URLS")]
     pub azure_kv: Option<String>,
@@ -77,6 +80,7 @@ impl KeyArgs {
             (KeyKind::Age, &self.age),
             (KeyKind::Pgp, &self.pgp),
             (KeyKind::GcpKms, &self.gcp_kms),
+            (KeyKind::Hckms, &self.hckms),
             (KeyKind::AzureKv, &self.azure_kv),
             (KeyKind::HcVault, &self.hc_vault_transit),
         ] {

@@ -25,6 +25,8 @@ pub struct GroupsArgs {
 }
 
 /// `groups` subcommands.
+// Parsed once per run: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum GroupsAction {
     /// Add a key group (the data key is kept, re-split and re-wrapped for every group).
@@ -79,6 +81,9 @@ pub struct AddArgs {
     /// A GCP Cloud KMS key resource ID of the new group (repeatable, or comma-separated).
     #[arg(long, value_name = "ID")]
     pub gcp_kms: Vec<String>,
+    /// A HuaweiCloud KMS key ID (region:key-uuid) of the new group (repeatable, or comma-separated).
+    #[arg(long, value_name = "ID")]
+    pub hckms: Vec<String>,
     /// An Azure Key Vault key URL of the new group (repeatable, or comma-separated).
     #[arg(long, value_name = "URL")]
     pub azure_kv: Vec<String>,
@@ -119,6 +124,7 @@ fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
         (KeyKind::Pgp, &a.pgp),
         (KeyKind::Kms, &a.kms),
         (KeyKind::GcpKms, &a.gcp_kms),
+        (KeyKind::Hckms, &a.hckms),
         (KeyKind::AzureKv, &a.azure_kv),
         (KeyKind::HcVault, &a.hc_vault_transit),
     ] {

@@ -34,6 +34,7 @@ mod history;
 mod inplace;
 mod keygen;
 mod kustomize;
+mod publish;
 mod revoke;
 mod rotate;
 mod set;
@@ -135,6 +136,11 @@ pub enum Command {
         after_help = "Examples:\n  leafseal groups add -i -f secrets.yaml --age age1...\n  leafseal groups delete -i -f secrets.yaml 1"
     )]
     Groups(groups::GroupsArgs),
+    /// Publish a file (or a directory, --recursive) to its .sops.yaml destination_rules target: S3, GCS or Vault KV.
+    #[command(
+        after_help = "Examples:\n  leafseal publish secrets/app.yaml\n  leafseal publish -y --recursive --omit-extensions secrets/"
+    )]
+    Publish(publish::PublishArgs),
     /// Run a command with the file's top-level values as environment variables.
     ExecEnv(exec_env::ExecEnvArgs),
     /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
@@ -381,6 +387,8 @@ const READ_VARS: &[&str] = &[
     "IDENTITY_",
     "VAULT_",
     "BAO_",
+    "HUAWEICLOUD_",
+    "STORAGE_EMULATOR_HOST",
     "GNUPGHOME",
     "HOME",
     "XDG_",
@@ -433,6 +441,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sign(a) => sign::run_sign(&cli, a),
         Command::Verify(a) => sign::run_verify(&cli, a),
         Command::Groups(a) => groups::run(&cli, a),
+        Command::Publish(a) => publish::run(&cli, a),
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),
         Command::Git(a) => git::run(&cli, a),

@@ -41,6 +41,12 @@ pub struct KeyFlags {
     /// GCP KMS resource IDs to remove from every key group.
     #[arg(long, value_name = "IDS")]
     pub rm_gcp_kms: Vec<String>,
+    /// HuaweiCloud KMS key IDs (region:key-uuid) to add to the first key group.
+    #[arg(long, value_name = "IDS")]
+    pub add_hckms: Vec<String>,
+    /// HuaweiCloud KMS key IDs to remove from every key group.
+    #[arg(long, value_name = "IDS")]
+    pub rm_hckms: Vec<String>,
     /// Azure Key Vault key URLs to add to the first key group.
     #[arg(long, value_name = "URLS")]
     pub add_azure_kv: Vec<String>,
@@ -90,6 +96,7 @@ impl KeyFlags {
             (KeyKind::Pgp, &self.add_pgp, &self.rm_pgp),
             (KeyKind::Kms, &self.add_kms, &self.rm_kms),
             (KeyKind::GcpKms, &self.add_gcp_kms, &self.rm_gcp_kms),
+            (KeyKind::Hckms, &self.add_hckms, &self.rm_hckms),
             (KeyKind::AzureKv, &self.add_azure_kv, &self.rm_azure_kv),
             (
                 KeyKind::HcVault,

@@ -103,6 +103,19 @@ pub fn scalar_string(v: &Value) -> Option<crate::tree::Text> {
     }
 }
 
+/// A string field of a map (`None` when absent or not a string).
+pub fn str_field<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
+    m.get(key).and_then(Value::as_str)
+}
+
+/// Whether a resource tree carries a top-level `sops` metadata map (an encrypted file that
+/// a tool read as a plain resource).
+pub fn has_sops_block(m: &Map) -> bool {
+    m.get("sops")
+        .and_then(Value::as_map)
+        .is_some_and(|s| s.get("mac").is_some() || s.get("version").is_some())
+}
+
 #[cfg(test)]
 mod scalar_tests {
     use super::scalar_string;
@@ -127,17 +140,4 @@ mod scalar_tests {
             assert_eq!(via_stores.as_str(), text);
         }
     }
-}
-
-/// A string field of a map (`None` when absent or not a string).
-pub fn str_field<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
-    m.get(key).and_then(Value::as_str)
-}
-
-/// Whether a resource tree carries a top-level `sops` metadata map (an encrypted file that
-/// a tool read as a plain resource).
-pub fn has_sops_block(m: &Map) -> bool {
-    m.get("sops")
-        .and_then(Value::as_map)
-        .is_some_and(|s| s.get("mac").is_some() || s.get("version").is_some())
 }

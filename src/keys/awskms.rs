@@ -24,10 +24,10 @@ use crate::tree::Map;
 use crate::tree::Timestamp;
 use crate::tree::Value;
 
-mod creds;
-mod http;
-mod sigv4;
-mod sts;
+pub(crate) mod creds;
+pub(crate) mod http;
+pub(crate) mod sigv4;
+pub(crate) mod sts;
 pub(crate) use sts::dns_suffix;
 #[cfg(test)]
 mod tests;

@@ -201,32 +201,12 @@ impl VaultKey {
 
     /// The token and where it came from.
     fn token(&self, ctx: &KeyContext) -> Result<(Zeroizing<String>, &'static str), KeyError> {
-        if let Some(t) = ctx.var("VAULT_TOKEN") {
-            return Ok((Zeroizing::new(t.trim().to_owned()), "VAULT_TOKEN"));
-        }
-        if let Some(home) = ctx.home() {
-            let path = home.join(".vault-token");
-            match std::fs::read_to_string(&path) {
-                Ok(s) => {
-                    let s = Zeroizing::new(s);
-                    if !s.trim().is_empty() {
-                        return Ok((Zeroizing::new(s.trim().to_owned()), "~/.vault-token"));
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(KeyError::new(format!(
-                        "cannot read the Vault token file {}: {}",
-                        path.display(),
-                        e.kind()
-                    )));
-                }
-            }
-        }
-        Err(KeyError::with_hint(
-            format!("no Vault token for {}", self.id()),
-            "set VAULT_TOKEN, or log in with `vault login` / `bao login` (writes ~/.vault-token)",
-        ))
+        env_token(ctx)?.ok_or_else(|| {
+            KeyError::with_hint(
+                format!("no Vault token for {}", self.id()),
+                "set VAULT_TOKEN, or log in with `vault login` / `bao login` (writes ~/.vault-token)",
+            )
+        })
     }
 
     /// Posts `body` to `op` and returns the JSON `data` object's field `field`.
@@ -331,6 +311,39 @@ pub(crate) struct VaultClient {
     ca_source: Option<String>,
 }
 
+/// The Vault token of the environment and where it came from: `VAULT_TOKEN`, else
+/// `~/.vault-token`; `None` when neither is set.
+pub(crate) fn env_token(
+    ctx: &KeyContext,
+) -> Result<Option<(Zeroizing<String>, &'static str)>, KeyError> {
+    if let Some(t) = ctx.var("VAULT_TOKEN") {
+        return Ok(Some((Zeroizing::new(t.trim().to_owned()), "VAULT_TOKEN")));
+    }
+    if let Some(home) = ctx.home() {
+        let path = home.join(".vault-token");
+        match std::fs::read_to_string(&path) {
+            Ok(s) => {
+                let s = Zeroizing::new(s);
+                if !s.trim().is_empty() {
+                    return Ok(Some((
+                        Zeroizing::new(s.trim().to_owned()),
+                        "~/.vault-token",
+                    )));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(KeyError::new(format!(
+                    "cannot read the Vault token file {}: {}",
+                    path.display(),
+                    e.kind()
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// The [`VaultClient`] of `ctx` (built on first use).
 pub(crate) fn vault_client(ctx: &KeyContext) -> Arc<VaultClient> {
     ctx.cached(|| VaultClient::new(ctx))
@@ -347,7 +360,22 @@ fn vault_or_bao<'a>(
         .or_else(|| ctx.var(bao).map(|v| (bao, v)))
 }
 
+// Used by `publish` (which needs the aws and gcp features too).
+#[cfg_attr(
+    not(all(feature = "aws", feature = "gcp", feature = "vault")),
+    allow(dead_code)
+)]
 impl VaultClient {
+    /// The HTTP client, or why Vault cannot be used (CA or TLS settings).
+    pub(crate) fn http(&self) -> Result<Arc<Client>, KeyError> {
+        self.client.clone()
+    }
+
+    /// Where the trusted CA certificates came from (`VAULT_CACERT=<path>`), if set.
+    pub(crate) fn ca_source(&self) -> Option<&str> {
+        self.ca_source.as_deref()
+    }
+
     fn new(ctx: &KeyContext) -> VaultClient {
         let fail = |e: KeyError| VaultClient {
             client: Err(e),

@@ -64,6 +64,8 @@ pub(crate) enum Body {
     Json(Zeroizing<String>),
     /// `application/x-www-form-urlencoded`, already encoded with [`form`].
     Form(Zeroizing<String>),
+    /// Raw bytes with their content type (an encrypted file being uploaded).
+    Raw(Vec<u8>, &'static str),
 }
 
 /// One request.
@@ -326,6 +328,9 @@ fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
                 Body::Form(s) => b
                     .header("Content-Type", "application/x-www-form-urlencoded")
                     .send(s.as_bytes()),
+                Body::Raw(bytes, content_type) => b
+                    .header("Content-Type", *content_type)
+                    .send(bytes.as_slice()),
             }
         }
     };
