@@ -79,6 +79,7 @@ impl Bao {
     /// signed by `pki`'s CA ([`Bao::url`]; its certificate is `pki`'s server
     /// certificate), the cert auth method enabled with a role `ci` trusting that CA and
     /// granting the transit keys, and a namespace `ns1` with its own `transit/keys/nskey`.
+    #[allow(dead_code)]
     pub fn start_mtls(pki: &Pki) -> Bao {
         let bao = Self::start_with(false, Some(pki));
         bao.setup_mtls(pki);
@@ -299,7 +300,9 @@ impl Bao {
 }
 
 /// A test PKI made with the `openssl` command: a CA, a server certificate for
-/// 127.0.0.1 and a client certificate, all P-256, valid for two days.
+/// 127.0.0.1 and a client certificate, all P-256, valid for two days (used by
+/// tests/vault_credentials.rs).
+#[allow(dead_code)]
 pub(crate) struct Pki {
     _dir: tempfile::TempDir,
     pub ca: PathBuf,
@@ -309,6 +312,7 @@ pub(crate) struct Pki {
     pub client_key: PathBuf,
 }
 
+#[allow(dead_code)]
 impl Pki {
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().expect("test setup");
