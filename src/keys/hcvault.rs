@@ -5,7 +5,7 @@
 //! unwrapping posts it to `…/decrypt/{key_name}` (spec 7.3).
 //!
 //! The token comes from `VAULT_TOKEN`, the token helper or `~/.vault-token`, else a TLS
-//! certificate login (see [`auth`]); `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`. Because a file's metadata names the server the token is sent
+//! certificate login (see `hcvault/auth.rs`); `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`. Because a file's metadata names the server the token is sent
 //! to, addresses are checked against `SOPS_HC_VAULT_ALLOWLIST` first (see
 //! [`AllowList`]).
 //!
@@ -15,7 +15,7 @@
 //! order of precedence (`BAO_…` names are read when the `VAULT_…` one is unset);
 //! `VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY` give a client certificate for mutual TLS, and
 //! `VAULT_SKIP_VERIFY` turns verification off (with a warning from the CLI); see
-//! [`client`].
+//! `hcvault/client.rs`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -3,7 +3,7 @@
 //!
 //! 1. environment: `AZURE_TENANT_ID` and `AZURE_CLIENT_ID` with `AZURE_CLIENT_SECRET`
 //!    (client secret), else `AZURE_CLIENT_CERTIFICATE_PATH` (a PEM or PKCS#12 file,
-//!    `AZURE_CLIENT_CERTIFICATE_PASSWORD` for the latter; see [`super::assertion`]),
+//!    `AZURE_CLIENT_CERTIFICATE_PASSWORD` for the latter; see `azkv/assertion.rs`),
 //!    else `AZURE_USERNAME` + `AZURE_PASSWORD`;
 //! 2. workload identity: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID`,
 //!    `AZURE_FEDERATED_TOKEN_FILE` (the file's token is the client assertion);
@@ -12,7 +12,7 @@
 //!    `AZURE_POD_IDENTITY_AUTHORITY_HOST`), tried once with a short timeout;
 //!    `AZURE_CLIENT_ID` selects a user-assigned identity;
 //! 4. the Azure CLI: `az account get-access-token --output json --resource …` (with
-//!    `--tenant` when `AZURE_TENANT_ID` is set), see [`super::azcli`].
+//!    `--tenant` when `AZURE_TENANT_ID` is set), see `azkv/azcli.rs`.
 //!
 //! 1 and 2 post to `{AZURE_AUTHORITY_HOST or https://login.microsoftonline.com}/{tenant}/
 //! oauth2/v2.0/token` with the scope `{resource}/.default`, the resource being the

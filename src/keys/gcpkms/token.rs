@@ -13,7 +13,7 @@
 //! JWT (signed with `ring`) at its `token_uri`; `authorized_user` (what
 //! `gcloud auth application-default login` writes) with its refresh token;
 //! `external_account` (workload identity federation) and `impersonated_service_account`
-//! as described in [`super::external`]. Token endpoints come from the JSON (`token_uri`,
+//! as described in `gcpkms/external.rs`. Token endpoints come from the JSON (`token_uri`,
 //! `token_url`, `service_account_impersonation_url`). Only the first configured source
 //! is used; when none is, the error lists every source tried with why it was skipped.
 //! The token is cached for the run in the [`KeyContext`].
