@@ -420,6 +420,14 @@ pub fn key_context() -> crate::keys::KeyContext {
             ));
         }
     }
+    if let Ok(true) = crate::keys::hcvault::skip_verify(&ctx) {
+        warn(
+            "VAULT_SKIP_VERIFY is set: the TLS certificates of Vault servers are not \
+             verified, so anyone on the network path can impersonate the server and read the \
+             token and the data keys sent to it; point VAULT_CACERT at the server's CA and \
+             unset VAULT_SKIP_VERIFY",
+        );
+    }
     ctx
 }
 

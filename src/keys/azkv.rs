@@ -28,6 +28,9 @@ use crate::keys::rest::Request;
 use crate::tree::Map;
 use crate::tree::Value;
 
+mod assertion;
+mod azcli;
+mod pkcs12;
 #[cfg(test)]
 mod tests;
 pub mod token;

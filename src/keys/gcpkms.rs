@@ -20,6 +20,7 @@ use crate::keys::rest::Request;
 use crate::tree::Map;
 use crate::tree::Value;
 
+mod external;
 #[cfg(test)]
 mod tests;
 pub mod token;

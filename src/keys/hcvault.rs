@@ -4,18 +4,18 @@
 //! `POST {address}/v1/{engine_path}/encrypt/{key_name}` with the base64 data key;
 //! unwrapping posts it to `…/decrypt/{key_name}` (spec 7.3).
 //!
-//! The token comes from `VAULT_TOKEN`, else `~/.vault-token`; `VAULT_NAMESPACE` is sent
-//! as `X-Vault-Namespace`. Because a file's metadata names the server the token is sent
+//! The token comes from `VAULT_TOKEN`, the token helper or `~/.vault-token`, else a TLS
+//! certificate login (see `hcvault/auth.rs`); `VAULT_NAMESPACE` is sent as `X-Vault-Namespace`. Because a file's metadata names the server the token is sent
 //! to, addresses are checked against `SOPS_HC_VAULT_ALLOWLIST` first (see
 //! [`AllowList`]).
 //!
 //! TLS: servers are verified against the bundled Mozilla roots, or, as with the Vault
 //! client, against only the CA certificates of `VAULT_CACERT` (a PEM file),
 //! `VAULT_CACERT_BYTES` (PEM text) or `VAULT_CAPATH` (a directory of PEM files), in that
-//! order of precedence (`BAO_…` names are read when the `VAULT_…` one is unset).
-//! `VAULT_SKIP_VERIFY` is refused, never honoured.
-
-use std::sync::Arc;
+//! order of precedence (`BAO_…` names are read when the `VAULT_…` one is unset);
+//! `VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY` give a client certificate for mutual TLS, and
+//! `VAULT_SKIP_VERIFY` turns verification off (with a warning from the CLI); see
+//! `hcvault/client.rs`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -26,7 +26,6 @@ use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::rest;
-use crate::keys::rest::Client;
 use crate::keys::rest::Request;
 use crate::tree::Map;
 use crate::tree::Value;
@@ -199,16 +198,6 @@ impl VaultKey {
         }
     }
 
-    /// The token and where it came from.
-    fn token(&self, ctx: &KeyContext) -> Result<(Zeroizing<String>, &'static str), KeyError> {
-        env_token(ctx)?.ok_or_else(|| {
-            KeyError::with_hint(
-                format!("no Vault token for {}", self.id()),
-                "set VAULT_TOKEN, or log in with `vault login` / `bao login` (writes ~/.vault-token)",
-            )
-        })
-    }
-
     /// Posts `body` to `op` and returns the JSON `data` object's field `field`.
     fn call(
         &self,
@@ -225,7 +214,10 @@ impl VaultKey {
         })?;
         let http = vault_client(ctx);
         let client = http.client.clone()?;
-        let (token, source) = self.token(ctx)?;
+        let (token, source) = auth::token(ctx, &http, &self.address).map_err(|e| KeyError {
+            message: format!("cannot {what} with Vault key {}: {}", self.id(), e.message),
+            hint: e.hint,
+        })?;
         let url = self.url(op);
         let mut req = Request::post(&url, rest::Body::Json(body)).header("X-Vault-Token", &token);
         if let Some(ns) = ctx.var("VAULT_NAMESPACE") {
@@ -242,6 +234,16 @@ impl VaultKey {
                              VAULT_CACERT to that CA's PEM file, or VAULT_CAPATH to a \
                              directory of PEM files"
                         .to_owned(),
+                };
+                let hint = match &http.client_cert {
+                    Some(c) => format!(
+                        "{hint}; if the server requires a client certificate, check that it \
+                         trusts the one of {c}"
+                    ),
+                    None => format!(
+                        "{hint}; if the server requires a client certificate, set \
+                         VAULT_CLIENT_CERT and VAULT_CLIENT_KEY"
+                    ),
                 };
                 return KeyError::with_hint(
                     format!(
@@ -298,157 +300,6 @@ impl VaultKey {
             .get_mut("data")
             .ok_or_else(|| bad("the response has no `data`".to_owned()))?;
         rest::take_string(data, field).ok_or_else(|| bad(format!("the response has no `{field}`")))
-    }
-}
-
-/// The HTTP client for Vault requests, per context: the shared client, or one that
-/// trusts only the CA certificates named by the Vault TLS variables. Fails (for every
-/// Vault request) when a CA variable names something that holds no usable certificate,
-/// or when `VAULT_SKIP_VERIFY` asks to skip verification, which leafseal refuses.
-pub(crate) struct VaultClient {
-    client: Result<Arc<Client>, KeyError>,
-    /// `VAULT_CACERT=<path>` (or the variable used), for hints.
-    ca_source: Option<String>,
-}
-
-/// The Vault token of the environment and where it came from: `VAULT_TOKEN`, else
-/// `~/.vault-token`; `None` when neither is set.
-pub(crate) fn env_token(
-    ctx: &KeyContext,
-) -> Result<Option<(Zeroizing<String>, &'static str)>, KeyError> {
-    if let Some(t) = ctx.var("VAULT_TOKEN") {
-        return Ok(Some((Zeroizing::new(t.trim().to_owned()), "VAULT_TOKEN")));
-    }
-    if let Some(home) = ctx.home() {
-        let path = home.join(".vault-token");
-        match std::fs::read_to_string(&path) {
-            Ok(s) => {
-                let s = Zeroizing::new(s);
-                if !s.trim().is_empty() {
-                    return Ok(Some((
-                        Zeroizing::new(s.trim().to_owned()),
-                        "~/.vault-token",
-                    )));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(KeyError::new(format!(
-                    "cannot read the Vault token file {}: {}",
-                    path.display(),
-                    e.kind()
-                )));
-            }
-        }
-    }
-    Ok(None)
-}
-
-/// The [`VaultClient`] of `ctx` (built on first use).
-pub(crate) fn vault_client(ctx: &KeyContext) -> Arc<VaultClient> {
-    ctx.cached(|| VaultClient::new(ctx))
-}
-
-/// The value of `vault`, else of `bao`, with the name of the variable read.
-fn vault_or_bao<'a>(
-    ctx: &'a KeyContext,
-    vault: &'static str,
-    bao: &'static str,
-) -> Option<(&'static str, &'a str)> {
-    ctx.var(vault)
-        .map(|v| (vault, v))
-        .or_else(|| ctx.var(bao).map(|v| (bao, v)))
-}
-
-// Used by `publish` (which needs the aws and gcp features too).
-#[cfg_attr(
-    not(all(feature = "aws", feature = "gcp", feature = "vault")),
-    allow(dead_code)
-)]
-impl VaultClient {
-    /// The HTTP client, or why Vault cannot be used (CA or TLS settings).
-    pub(crate) fn http(&self) -> Result<Arc<Client>, KeyError> {
-        self.client.clone()
-    }
-
-    /// Where the trusted CA certificates came from (`VAULT_CACERT=<path>`), if set.
-    pub(crate) fn ca_source(&self) -> Option<&str> {
-        self.ca_source.as_deref()
-    }
-
-    fn new(ctx: &KeyContext) -> VaultClient {
-        let fail = |e: KeyError| VaultClient {
-            client: Err(e),
-            ca_source: None,
-        };
-        if let Err(e) = check_skip_verify(ctx) {
-            return fail(e);
-        }
-        let hint = "point the variable at the PEM file holding the CA certificate that \
-                    signed the Vault server's certificate (VAULT_CAPATH: a directory of such \
-                    files), or unset it";
-        let loaded = if let Some((var, path)) = vault_or_bao(ctx, "VAULT_CACERT", "BAO_CACERT") {
-            Some((
-                format!("{var}={path}"),
-                rest::tls::load_pem_file(var, std::path::Path::new(path)),
-            ))
-        } else if let Some((var, pem)) = vault_or_bao(ctx, "VAULT_CACERT_BYTES", "BAO_CACERT_BYTES")
-        {
-            Some((
-                var.to_owned(),
-                rest::tls::load_pem_bytes(var, pem.as_bytes()),
-            ))
-        } else if let Some((var, path)) = vault_or_bao(ctx, "VAULT_CAPATH", "BAO_CAPATH") {
-            Some((
-                format!("{var}={path}"),
-                rest::tls::load_pem_dir(var, std::path::Path::new(path)),
-            ))
-        } else {
-            None
-        };
-        match loaded {
-            None => VaultClient {
-                client: Ok(Client::get(ctx)),
-                ca_source: None,
-            },
-            Some((_, Err(why))) => fail(KeyError::with_hint(
-                format!("cannot use the Vault CA certificates: {why}"),
-                hint,
-            )),
-            Some((source, Ok(certs))) => VaultClient {
-                client: Ok(Arc::new(Client::with_roots(ctx, certs))),
-                ca_source: Some(source),
-            },
-        }
-    }
-}
-
-/// Refuses `VAULT_SKIP_VERIFY` (or `BAO_SKIP_VERIFY`) set to a true value; false values
-/// are accepted, anything else is an error (as in the Vault client).
-fn check_skip_verify(ctx: &KeyContext) -> Result<(), KeyError> {
-    let Some((var, value)) = vault_or_bao(ctx, "VAULT_SKIP_VERIFY", "BAO_SKIP_VERIFY") else {
-        return Ok(());
-    };
-    match value.trim() {
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(()),
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Err(KeyError::with_hint(
-            format!(
-                "{var}={value} asks to skip TLS verification, but leafseal never skips TLS \
-                 verification: it does not send a Vault token or a data key to a server it \
-                 cannot authenticate"
-            ),
-            format!(
-                "unset {var} and point VAULT_CACERT at the PEM file of the CA that signed the \
-                 Vault server's certificate, or VAULT_CAPATH at a directory of PEM files"
-            ),
-        )),
-        _ => Err(KeyError::with_hint(
-            format!("{var} is not a boolean"),
-            format!(
-                "unset {var}: leafseal never skips TLS verification; point VAULT_CACERT at \
-                 the server's CA instead"
-            ),
-        )),
     }
 }
 
@@ -579,6 +430,22 @@ impl MasterKey for VaultKey {
         entry.push("engine_path", Value::str(self.engine_path.as_str()));
         entry.push("key_name", Value::str(self.key_name.as_str()));
     }
+}
+
+mod auth;
+mod client;
+#[cfg(feature = "cli")]
+pub(crate) use client::skip_verify;
+pub(crate) use client::vault_client;
+
+/// The Vault token for `address` and where it came from (the whole token chain, as for
+/// transit calls): used by `publish` to write KV secrets.
+#[cfg(all(feature = "aws", feature = "gcp"))]
+pub(crate) fn token_for(
+    ctx: &KeyContext,
+    address: &str,
+) -> Result<(Zeroizing<String>, String), KeyError> {
+    auth::token(ctx, &vault_client(ctx), address)
 }
 
 #[cfg(test)]

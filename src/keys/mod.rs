@@ -43,7 +43,7 @@ pub(crate) mod rest;
 mod testhttp;
 
 /// Describes why a program could not be started.
-#[cfg(any(feature = "age", feature = "pgp"))]
+#[cfg(any(feature = "age", feature = "pgp", feature = "vault"))]
 pub(crate) fn spawn_error(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "program not found".to_owned(),

@@ -13,7 +13,7 @@
 //!   go through a proxy.
 //!
 //! Servers are verified against the bundled Mozilla (webpki) roots, or, for a client
-//! made with [`Client::with_roots`], against the given CA certificates only (see
+//! made with [`Client::with_tls`], against the given CA certificates only (see
 //! [`tls`] for reading them).
 
 // Each network key source is its own cargo feature; a build with only some of them
@@ -181,13 +181,38 @@ impl Client {
         c
     }
 
-    /// A client (with the context's timeouts and proxies) that trusts only the CA
-    /// certificates `roots`, not the bundled roots. Not cached: the caller keeps it.
-    pub fn with_roots(ctx: &KeyContext, roots: Vec<ureq::tls::Certificate<'static>>) -> Client {
-        Client::with_roots_opt(ctx, Some(ureq::tls::RootCerts::from(roots)))
+    /// A client for one service's own TLS settings (Vault's): `roots`, the only CA
+    /// certificates trusted (`None`: the system trust store, as [`Client::get`]), a
+    /// client certificate for mutual TLS, and `skip_verify` to accept any server
+    /// certificate (only when the user asked for it). Not cached: the caller keeps it.
+    pub fn with_tls(
+        ctx: &KeyContext,
+        roots: Option<Vec<ureq::tls::Certificate<'static>>>,
+        client_cert: Option<ureq::tls::ClientCert>,
+        skip_verify: bool,
+    ) -> Client {
+        let (roots, roots_error) = match roots {
+            Some(r) => (Some(ureq::tls::RootCerts::from(r)), None),
+            None => {
+                let sys = SystemRoots::get(ctx);
+                (sys.0.clone().ok().flatten(), sys.error())
+            }
+        };
+        let mut c = Client::build(ctx, roots, client_cert, skip_verify);
+        c.roots_error = if skip_verify { None } else { roots_error };
+        c
     }
 
     fn with_roots_opt(ctx: &KeyContext, roots: Option<ureq::tls::RootCerts>) -> Client {
+        Client::build(ctx, roots, None, false)
+    }
+
+    fn build(
+        ctx: &KeyContext,
+        roots: Option<ureq::tls::RootCerts>,
+        client_cert: Option<ureq::tls::ClientCert>,
+        skip_verify: bool,
+    ) -> Client {
         let timeout = ctx
             .var(TIMEOUT_VAR)
             .and_then(|v| v.trim().parse::<u64>().ok())
@@ -219,13 +244,16 @@ impl Client {
                 .timeout_global(Some(Duration::from_secs(timeout)))
                 .timeout_connect(Some(Duration::from_secs(CONNECT_TIMEOUT_SECS.min(timeout))))
                 .user_agent(concat!("leafseal/", env!("CARGO_PKG_VERSION")));
-            let config = match &roots {
-                Some(r) => config.tls_config(
-                    ureq::tls::TlsConfig::builder()
-                        .root_certs(r.clone())
-                        .build(),
-                ),
-                None => config,
+            let config = if roots.is_none() && client_cert.is_none() && !skip_verify {
+                config
+            } else {
+                let mut tls = ureq::tls::TlsConfig::builder()
+                    .client_cert(client_cert.clone())
+                    .disable_verification(skip_verify);
+                if let Some(r) = &roots {
+                    tls = tls.root_certs(r.clone());
+                }
+                config.tls_config(tls.build())
             };
             config.build().into()
         };

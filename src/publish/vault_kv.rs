@@ -85,13 +85,8 @@ pub fn write(
     let client = http
         .http()
         .map_err(|e| fail(e.message).hint(e.hint.unwrap_or_default()))?;
-    let (token, source) = hcvault::env_token(ctx)
-        .map_err(|e| fail(e.message))?
-        .ok_or_else(|| {
-            fail("no Vault token".to_owned()).hint(
-                "set VAULT_TOKEN, or log in with `vault login` / `bao login` (writes ~/.vault-token)",
-            )
-        })?;
+    let (token, source) = hcvault::token_for(ctx, &addr)
+        .map_err(|e| fail(e.message).hint(e.hint.unwrap_or_default()))?;
     let namespace = ctx.var("VAULT_NAMESPACE");
     let net = |e: rest::NetError| {
         let hint = if e.is_tls() {

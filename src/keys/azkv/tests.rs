@@ -497,7 +497,15 @@ fn no_credentials_and_server_down() {
     let (srv, _) = fake_azure();
     let k1 = AzureKey::parse(&format!("{}/keys/k1/{CURRENT}", srv.url())).unwrap();
     let e = k1.wrap(&[1; 32], &ctx(&srv, &[])).unwrap_err();
-    assert!(e.message.contains("no Azure credentials found (tried AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE and managed identity"), "{e}");
+    assert!(
+        e.message.contains(
+            "no Azure credentials found; tried, in order: environment: AZURE_TENANT_ID or \
+             AZURE_CLIENT_ID is not set; workload identity: "
+        ) && e.message.contains("managed identity (http://127.0.0.1:")
+            && e.message
+                .contains("the Azure CLI (az account get-access-token): PATH is not set"),
+        "{e}"
+    );
     assert!(e.message.contains("connection refused"), "{e}");
 
     let dead = testhttp::dead_url();

@@ -442,7 +442,9 @@ fn metadata_server_is_the_last_resort() {
     let e = key.wrap(&s, &c).unwrap_err();
     assert!(
         e.message.contains(
-            "no Google credentials found (tried GOOGLE_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN"
+            "no Google credentials found; tried, in order: GOOGLE_CREDENTIALS: not set; \
+             GOOGLE_OAUTH_ACCESS_TOKEN: not set; GOOGLE_APPLICATION_CREDENTIALS: not set; \
+             gcloud application-default credentials: no file"
         ),
         "{e}"
     );
@@ -534,9 +536,10 @@ fn credential_errors() {
     for (json, msg) in [
         ("{", "is not valid credentials JSON"),
         (r#"{"type":"service_account"}"#, "has no `client_email`"),
+        (r#"{"type":"external_account"}"#, "has no `audience`"),
         (
-            r#"{"type":"external_account"}"#,
-            "credentials of type `external_account` are not supported",
+            r#"{"type":"gdch_service_account"}"#,
+            "credentials of type `gdch_service_account` are not supported",
         ),
         (
             r#"{"type":"service_account","client_email":"a","private_key":"junk"}"#,

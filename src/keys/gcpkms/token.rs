@@ -11,8 +11,12 @@
 //!
 //! Credentials JSON of type `service_account` is exchanged for a token with an RS256
 //! JWT (signed with `ring`) at its `token_uri`; `authorized_user` (what
-//! `gcloud auth application-default login` writes) with its refresh token. The token is
-//! cached for the run in the [`KeyContext`].
+//! `gcloud auth application-default login` writes) with its refresh token;
+//! `external_account` (workload identity federation) and `impersonated_service_account`
+//! as described in `gcpkms/external.rs`. Token endpoints come from the JSON (`token_uri`,
+//! `token_url`, `service_account_impersonation_url`). Only the first configured source
+//! is used; when none is, the error lists every source tried with why it was skipped.
+//! The token is cached for the run in the [`KeyContext`].
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -55,6 +59,8 @@ pub(crate) fn access_token(ctx: &KeyContext) -> Result<Token, KeyError> {
 }
 
 fn fetch(ctx: &KeyContext) -> Result<Token, KeyError> {
+    // Sources that are not configured, with why, for the error when none works.
+    let mut tried: Vec<String> = Vec::new();
     if let Some(v) = ctx.var("GOOGLE_CREDENTIALS") {
         let path = PathBuf::from(v);
         return if path.is_file() {
@@ -65,6 +71,7 @@ fn fetch(ctx: &KeyContext) -> Result<Token, KeyError> {
             from_json(ctx, v, "GOOGLE_CREDENTIALS (inline JSON)")
         };
     }
+    tried.push("GOOGLE_CREDENTIALS: not set".to_owned());
     if let Some(t) = ctx.var("GOOGLE_OAUTH_ACCESS_TOKEN") {
         return Ok(Token {
             value: Zeroizing::new(t.trim().to_owned()),
@@ -72,26 +79,38 @@ fn fetch(ctx: &KeyContext) -> Result<Token, KeyError> {
             source: "GOOGLE_OAUTH_ACCESS_TOKEN".to_owned(),
         });
     }
+    tried.push("GOOGLE_OAUTH_ACCESS_TOKEN: not set".to_owned());
     if let Some(p) = ctx.var("GOOGLE_APPLICATION_CREDENTIALS") {
         let path = PathBuf::from(p);
         let label = format!("GOOGLE_APPLICATION_CREDENTIALS (file {})", path.display());
         let json = read_file(&path, &label)?;
         return from_json(ctx, &json, &label);
     }
+    tried.push("GOOGLE_APPLICATION_CREDENTIALS: not set".to_owned());
     let adc = ctx
         .var("CLOUDSDK_CONFIG")
         .map(PathBuf::from)
         .or_else(|| ctx.home().map(|h| h.join(".config/gcloud")))
         .map(|d| d.join("application_default_credentials.json"));
-    if let Some(path) = adc.filter(|p| p.is_file()) {
-        let label = format!(
-            "gcloud application-default credentials ({})",
+    match adc {
+        Some(path) if path.is_file() => {
+            let label = format!(
+                "gcloud application-default credentials ({})",
+                path.display()
+            );
+            let json = read_file(&path, &label)?;
+            return from_json(ctx, &json, &label);
+        }
+        Some(path) => tried.push(format!(
+            "gcloud application-default credentials: no file {}",
             path.display()
-        );
-        let json = read_file(&path, &label)?;
-        return from_json(ctx, &json, &label);
+        )),
+        None => tried.push(
+            "gcloud application-default credentials: neither CLOUDSDK_CONFIG nor HOME is set"
+                .to_owned(),
+        ),
     }
-    metadata_server(ctx)
+    metadata_server(ctx, tried)
 }
 
 fn read_file(path: &std::path::Path, label: &str) -> Result<Zeroizing<String>, KeyError> {
@@ -101,7 +120,7 @@ fn read_file(path: &std::path::Path, label: &str) -> Result<Zeroizing<String>, K
 }
 
 /// A token from a credentials JSON document.
-fn from_json(ctx: &KeyContext, json: &str, label: &str) -> Result<Token, KeyError> {
+pub(super) fn from_json(ctx: &KeyContext, json: &str, label: &str) -> Result<Token, KeyError> {
     let mut v: serde_json::Value = serde_json::from_str(json).map_err(|e| {
         KeyError::with_hint(
             format!(
@@ -158,16 +177,21 @@ fn from_json(ctx: &KeyContext, json: &str, label: &str) -> Result<Token, KeyErro
             ]);
             exchange(ctx, &token_uri, body, &format!("{label}, authorized user"))
         }
+        "external_account" => super::external::external_account(ctx, &v, label),
+        "impersonated_service_account" => {
+            super::external::impersonated_service_account(ctx, &v, label)
+        }
         other => Err(KeyError::with_hint(
             format!("{label}: credentials of type `{other}` are not supported"),
-            "use a service-account key or `gcloud auth application-default login`, or set \
+            "use a service-account key, an external-account (workload identity federation) \
+             configuration or `gcloud auth application-default login`, or set \
              GOOGLE_OAUTH_ACCESS_TOKEN=$(gcloud auth print-access-token)",
         )),
     }
 }
 
 /// Posts a token request to `token_uri`.
-fn exchange(
+pub(super) fn exchange(
     ctx: &KeyContext,
     token_uri: &str,
     body: Zeroizing<String>,
@@ -209,7 +233,7 @@ fn exchange(
 }
 
 /// A token from the GCE/GKE metadata server (last resort; one quick attempt).
-fn metadata_server(ctx: &KeyContext) -> Result<Token, KeyError> {
+fn metadata_server(ctx: &KeyContext, mut tried: Vec<String>) -> Result<Token, KeyError> {
     let host = ctx.var("GCE_METADATA_HOST").unwrap_or("169.254.169.254");
     let mut url = format!(
         "http://{}/computeMetadata/v1/instance/service-accounts/default/token?scopes=",
@@ -218,15 +242,16 @@ fn metadata_server(ctx: &KeyContext) -> Result<Token, KeyError> {
     rest::encode_component(&mut url, SCOPE);
     let req = Request::get(&url).header("Metadata-Flavor", "Google");
     let source = format!("the metadata server ({host})");
-    let none_found = |why: String| {
+    let mut none_found = |why: String| {
+        tried.push(format!("{source}: {why}"));
         KeyError::with_hint(
             format!(
-                "no Google credentials found (tried GOOGLE_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN, \
-                 GOOGLE_APPLICATION_CREDENTIALS, gcloud application-default credentials and \
-                 {source}: {why})"
+                "no Google credentials found; tried, in order: {}",
+                tried.join("; ")
             ),
-            "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS \
-             to a service-account key file",
+            "run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS \
+             to a service-account key or external-account (workload identity federation) \
+             file, or set GOOGLE_OAUTH_ACCESS_TOKEN",
         )
     };
     let reply = Client::get(ctx)

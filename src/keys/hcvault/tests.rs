@@ -214,7 +214,13 @@ fn token_sources_and_namespace_header() {
     let home = tempfile::tempdir().unwrap();
     let home_s = home.path().to_str().unwrap();
     let e = key.wrap(&[1], &ctx(&[("HOME", home_s)])).unwrap_err();
-    assert!(e.message.starts_with("no Vault token for "), "{e}");
+    assert!(e.message.contains("no Vault token for "), "{e}");
+    assert!(
+        e.message.contains("VAULT_TOKEN: not set")
+            && e.message.contains(".vault-token: no such file")
+            && e.message.contains("VAULT_CLIENT_CERT is not set"),
+        "{e}"
+    );
     assert!(e.hint.unwrap().contains("VAULT_TOKEN"));
 
     std::fs::write(home.path().join(".vault-token"), "file-token\n").unwrap();
@@ -421,14 +427,14 @@ fn vars_never_read_from_process_env() {
         key.wrap(&[1], &c)
             .unwrap_err()
             .message
-            .starts_with("no Vault token")
+            .contains("no Vault token")
     );
 }
 
 // ---------------------------------------------------------------- TLS settings
 
 #[test]
-fn skip_verify_is_refused_before_any_request() {
+fn skip_verify_is_a_boolean() {
     let srv = fake_vault();
     let key = VaultKey::parse(&format!("{}/v1/transit/keys/k", srv.url())).unwrap();
     for (var, value) in [
@@ -436,17 +442,11 @@ fn skip_verify_is_refused_before_any_request() {
         ("VAULT_SKIP_VERIFY", "1"),
         ("BAO_SKIP_VERIFY", "T"),
     ] {
-        let e = key
-            .wrap(&[1], &ctx(&[("VAULT_TOKEN", "t"), (var, value)]))
-            .unwrap_err();
-        assert!(
-            e.message
-                .starts_with(&format!("{var}={value} asks to skip TLS verification"))
-                && e.message.contains("never skips TLS verification"),
-            "{e}"
-        );
-        assert!(e.hint.as_deref().unwrap().contains("VAULT_CACERT"), "{e}");
+        let c = ctx(&[("VAULT_TOKEN", "t"), (var, value)]);
+        assert!(skip_verify(&c).unwrap(), "{var}={value}");
+        assert_eq!(key.wrap(&[1], &c).unwrap(), "vault:v1:abc");
     }
+    let before = srv.requests().len();
     let e = key
         .wrap(
             &[1],
@@ -457,7 +457,7 @@ fn skip_verify_is_refused_before_any_request() {
         e.message.contains("VAULT_SKIP_VERIFY is not a boolean"),
         "{e}"
     );
-    assert!(srv.requests().is_empty());
+    assert_eq!(srv.requests().len(), before);
     // A false value is accepted (and, like the default, verifies).
     let c = ctx(&[("VAULT_TOKEN", "t"), ("VAULT_SKIP_VERIFY", "false")]);
     assert_eq!(key.wrap(&[1], &c).unwrap(), "vault:v1:abc");

@@ -1,0 +1,253 @@
+//! Where the Vault token comes from, in the Vault CLI's order:
+//!
+//! 1. `VAULT_TOKEN` (or `BAO_TOKEN`);
+//! 2. the token helper: the `token_helper` named in the CLI configuration file
+//!    (`VAULT_CONFIG_PATH`, default `~/.vault`) is run as `<helper> get` and prints the
+//!    token; without one, the default helper's file `~/.vault-token`;
+//! 3. TLS certificate login: when a client certificate is configured
+//!    (`VAULT_CLIENT_CERT`/`VAULT_CLIENT_KEY`) and no token was found, `POST
+//!    /v1/auth/cert/login` over mutual TLS returns a token (the cert auth method mounted
+//!    at `cert`; a role can be chosen with `VAULT_CERT_ROLE`). Tokens from a login are
+//!    cached per server for the run.
+//!
+//! When nothing gives a token, the error lists every source with why it gave none.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+use super::client::VaultClient;
+use super::client::vault_or_bao;
+use crate::keys::KeyContext;
+use crate::keys::KeyError;
+use crate::keys::rest;
+use crate::keys::rest::Request;
+
+/// Tokens from certificate logins, by server address.
+#[derive(Default)]
+struct LoginCache(Mutex<HashMap<String, Zeroizing<String>>>);
+
+/// The token for `address` and where it came from.
+pub(super) fn token(
+    ctx: &KeyContext,
+    http: &VaultClient,
+    address: &str,
+) -> Result<(Zeroizing<String>, String), KeyError> {
+    let mut tried = Vec::new();
+    if let Some((var, t)) = vault_or_bao(ctx, "VAULT_TOKEN", "BAO_TOKEN") {
+        return Ok((Zeroizing::new(t.trim().to_owned()), var.to_owned()));
+    }
+    tried.push("VAULT_TOKEN: not set".to_owned());
+    match helper(ctx)? {
+        Some(helper) => {
+            if let Some(t) = run_helper(ctx, &helper)? {
+                return Ok((t, format!("the token helper {helper}")));
+            }
+            tried.push(format!("the token helper {helper}: it printed no token"));
+        }
+        None => match token_file(ctx)? {
+            Found::Token(t, label) => return Ok((t, label)),
+            Found::Nothing(why) => tried.push(why),
+        },
+    }
+    if let Some(cert) = &http.client_cert {
+        return cert_login(ctx, http, address, cert);
+    }
+    tried.push("TLS certificate login: VAULT_CLIENT_CERT is not set".to_owned());
+    Err(KeyError::with_hint(
+        format!(
+            "no Vault token for {address}; tried, in order: {}",
+            tried.join("; ")
+        ),
+        "set VAULT_TOKEN, log in with `vault login` / `bao login` (writes ~/.vault-token), or \
+         set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY to log in with the cert auth method",
+    ))
+}
+
+enum Found {
+    Token(Zeroizing<String>, String),
+    Nothing(String),
+}
+
+/// `~/.vault-token`.
+fn token_file(ctx: &KeyContext) -> Result<Found, KeyError> {
+    let Some(home) = ctx.home() else {
+        return Ok(Found::Nothing("~/.vault-token: HOME is not set".to_owned()));
+    };
+    let path = home.join(".vault-token");
+    match std::fs::read_to_string(&path) {
+        Ok(s) => {
+            let s = Zeroizing::new(s);
+            if s.trim().is_empty() {
+                Ok(Found::Nothing(format!("{} is empty", path.display())))
+            } else {
+                Ok(Found::Token(
+                    Zeroizing::new(s.trim().to_owned()),
+                    "~/.vault-token".to_owned(),
+                ))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Found::Nothing(format!("{}: no such file", path.display())))
+        }
+        Err(e) => Err(KeyError::new(format!(
+            "cannot read the Vault token file {}: {}",
+            path.display(),
+            e.kind()
+        ))),
+    }
+}
+
+/// The `token_helper` of the CLI configuration file, if one is configured.
+fn helper(ctx: &KeyContext) -> Result<Option<String>, KeyError> {
+    let path = match ctx.var("VAULT_CONFIG_PATH") {
+        Some(p) => PathBuf::from(p),
+        None => match ctx.home() {
+            Some(h) => h.join(".vault"),
+            None => return Ok(None),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(KeyError::new(format!(
+                "cannot read the Vault configuration file {}: {}",
+                path.display(),
+                e.kind()
+            )));
+        }
+    };
+    Ok(parse_token_helper(&text))
+}
+
+/// `token_helper = "…"` from the (HCL) configuration text.
+pub(super) fn parse_token_helper(text: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim();
+        let rest = line.strip_prefix("token_helper")?.trim_start();
+        let value = rest.strip_prefix('=')?.trim();
+        let value = value.strip_prefix('"')?;
+        let end = value.find('"')?;
+        let v = &value[..end];
+        (!v.is_empty()).then(|| v.replace("\\\\", "\\"))
+    })
+}
+
+/// Runs `<helper> get`; its standard output (trimmed) is the token.
+fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>>, KeyError> {
+    let hint = "check the token_helper in your Vault configuration (VAULT_CONFIG_PATH or \
+                ~/.vault), or set VAULT_TOKEN";
+    let output = Command::new(helper)
+        .arg("get")
+        .env_clear()
+        .envs(ctx.vars())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| {
+            KeyError::with_hint(
+                format!(
+                    "cannot run the Vault token helper {helper}: {}",
+                    crate::keys::spawn_error(&e)
+                ),
+                hint,
+            )
+        })?;
+    let out = Zeroizing::new(output.stdout);
+    if !output.status.success() {
+        return Err(KeyError::with_hint(
+            format!("the Vault token helper {helper} failed ({})", output.status),
+            hint,
+        ));
+    }
+    let text = std::str::from_utf8(&out).map_err(|_| {
+        KeyError::with_hint(
+            format!("the Vault token helper {helper} printed something that is not text"),
+            hint,
+        )
+    })?;
+    let t = text.trim();
+    Ok((!t.is_empty()).then(|| Zeroizing::new(t.to_owned())))
+}
+
+/// Logs in with the cert auth method over mutual TLS.
+fn cert_login(
+    ctx: &KeyContext,
+    http: &VaultClient,
+    address: &str,
+    cert: &str,
+) -> Result<(Zeroizing<String>, String), KeyError> {
+    let source = format!("TLS certificate login ({cert})");
+    let cache = ctx.cached(LoginCache::default);
+    if let Ok(map) = cache.0.lock()
+        && let Some(t) = map.get(address)
+    {
+        return Ok((t.clone(), source));
+    }
+    let client = http.client.clone()?;
+    let url = format!("{address}/v1/auth/cert/login");
+    let body = match ctx.var("VAULT_CERT_ROLE") {
+        Some(role) => rest::json_object(&[("name", role)]),
+        None => Zeroizing::new("{}".to_owned()),
+    };
+    let mut req = Request::post(&url, rest::Body::Json(body));
+    if let Some(ns) = ctx.var("VAULT_NAMESPACE") {
+        req = req.header("X-Vault-Namespace", ns);
+    }
+    let reply = client.send(&req).map_err(|e| {
+        KeyError::with_hint(
+            format!("cannot log in to {address} with {source}: {}", e.0),
+            "check the address, VAULT_CACERT, and that the server accepts client certificates",
+        )
+    })?;
+    if !reply.ok() {
+        return Err(KeyError::with_hint(
+            format!(
+                "cannot log in to {address} with {source}: {}",
+                reply.describe()
+            ),
+            "the cert auth method must be enabled at auth/cert with a role that trusts this \
+             certificate's CA (VAULT_CERT_ROLE picks the role); or set VAULT_TOKEN",
+        ));
+    }
+    let bad =
+        |why: String| KeyError::new(format!("cannot log in to {address} with {source}: {why}"));
+    let mut json = reply.json().map_err(bad)?;
+    let auth = json
+        .get_mut("auth")
+        .ok_or_else(|| bad("the response has no `auth`".to_owned()))?;
+    let token = rest::take_string(auth, "client_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| bad("the response has no `auth.client_token`".to_owned()))?;
+    if let Ok(mut map) = cache.0.lock() {
+        map.insert(address.to_owned(), token.clone());
+    }
+    Ok((token, source))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_token_helper;
+
+    #[test]
+    fn token_helper_lines() {
+        assert_eq!(
+            parse_token_helper("# x\ntoken_helper = \"/usr/local/bin/h\"\n").as_deref(),
+            Some("/usr/local/bin/h")
+        );
+        assert_eq!(
+            parse_token_helper("token_helper=\"h b\"").as_deref(),
+            Some("h b")
+        );
+        assert_eq!(parse_token_helper("token_helper_x = \"a\""), None);
+        assert_eq!(parse_token_helper("token_helper = \"\""), None);
+        assert_eq!(parse_token_helper("token_helper = "), None);
+        assert_eq!(parse_token_helper(""), None);
+    }
+}
