@@ -23,6 +23,8 @@ pub mod integrations;
 pub mod io;
 pub mod keygen;
 pub mod keys;
+#[cfg(feature = "keyservice")]
+pub mod keyservice;
 pub mod lifecycle;
 pub mod metadata;
 pub mod ops;

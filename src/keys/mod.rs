@@ -158,6 +158,19 @@ pub struct StoredKey {
     pub created_at: Option<String>,
 }
 
+/// A remote key service (sops's gRPC `KeyService`): wraps and unwraps with a master key
+/// that lives on another machine. Implemented in `crate::keyservice`.
+pub trait KeyService: Send + Sync + fmt::Debug {
+    /// The service's address as the user wrote it (`tcp://host:port`, `unix:///path`).
+    fn address(&self) -> &str;
+
+    /// Wraps `secret` with `key` on the service; returns the `enc` text.
+    fn wrap(&self, key: &dyn MasterKey, secret: &[u8]) -> Result<String, KeyError>;
+
+    /// Unwraps `enc` with `key` on the service.
+    fn unwrap(&self, key: &dyn MasterKey, enc: &str) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
 /// The environment, credentials and caches key sources work with.
 pub struct KeyContext {
     vars: HashMap<String, String>,
@@ -165,6 +178,10 @@ pub struct KeyContext {
     /// (lossily decoded, for warnings).
     not_utf8: Vec<String>,
     cache: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Remote key services, tried after the local one (sops's order).
+    services: Vec<Arc<dyn KeyService>>,
+    /// Whether keys are used on this machine (sops's local key service).
+    local: bool,
 }
 
 impl fmt::Debug for KeyContext {
@@ -208,7 +225,80 @@ impl KeyContext {
             vars,
             not_utf8: Vec::new(),
             cache: Mutex::new(HashMap::new()),
+            services: Vec::new(),
+            local: true,
         }
+    }
+
+    /// Uses these remote key services for every wrap and unwrap, after the keys of this
+    /// machine unless `local` is false (`--enable-local-keyservice=false`).
+    pub fn with_key_services(mut self, services: Vec<Arc<dyn KeyService>>, local: bool) -> Self {
+        self.services = services;
+        self.local = local;
+        self
+    }
+
+    /// The remote key services configured.
+    pub fn key_services(&self) -> &[Arc<dyn KeyService>] {
+        &self.services
+    }
+
+    /// Wraps `secret` with `key`: on this machine (the local key service), then on each
+    /// remote key service in order, until one succeeds (sops's order).
+    pub fn wrap_key(&self, key: &dyn MasterKey, secret: &[u8]) -> Result<String, KeyError> {
+        if self.services.is_empty() && self.local {
+            return key.wrap(secret, self);
+        }
+        let mut errors = Vec::new();
+        if self.local {
+            match key.wrap(secret, self) {
+                Ok(enc) => return Ok(enc),
+                Err(e) => errors.push(format!("on this machine: {e}")),
+            }
+        }
+        for svc in &self.services {
+            match svc.wrap(key, secret) {
+                Ok(enc) => return Ok(enc),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(self.all_failed(errors))
+    }
+
+    /// Unwraps `enc` with `key`, trying the places in the order of
+    /// [`KeyContext::wrap_key`].
+    pub fn unwrap_key(
+        &self,
+        key: &dyn MasterKey,
+        enc: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if self.services.is_empty() && self.local {
+            return key.unwrap(enc, self);
+        }
+        let mut errors = Vec::new();
+        if self.local {
+            match key.unwrap(enc, self) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(format!("on this machine: {e}")),
+            }
+        }
+        for svc in &self.services {
+            match svc.unwrap(key, enc) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(self.all_failed(errors))
+    }
+
+    fn all_failed(&self, errors: Vec<String>) -> KeyError {
+        if errors.is_empty() {
+            return KeyError::with_hint(
+                "no key service to use: the local key service is disabled and no remote one was given",
+                "give --keyservice tcp://HOST:PORT or unix:///PATH, or drop --enable-local-keyservice=false (SOPS_ENABLE_LOCAL_KEYSERVICE)",
+            );
+        }
+        KeyError::new(errors.join("; "))
     }
 
     /// The names of the environment variables left out because their name or value is
