@@ -8,11 +8,21 @@ use crate::error::Error;
 #[derive(Debug, Args)]
 pub struct KeyserviceArgs {
     /// Network to listen on: tcp or unix.
-    #[arg(long, visible_alias = "net", default_value = "tcp", value_name = "NETWORK")]
+    #[arg(
+        long,
+        visible_alias = "net",
+        default_value = "tcp",
+        value_name = "NETWORK"
+    )]
     pub network: String,
     /// Address to listen on: HOST:PORT for tcp (port 0 picks a free one), a socket path
     /// for unix (created 0600, removed on exit).
-    #[arg(long, visible_alias = "addr", default_value = "127.0.0.1:5000", value_name = "ADDRESS")]
+    #[arg(
+        long,
+        visible_alias = "addr",
+        default_value = "127.0.0.1:5000",
+        value_name = "ADDRESS"
+    )]
     pub address: String,
     /// Ask before answering each request (a y/n line on standard input), naming the
     /// operation and the key, never the data.
@@ -70,15 +80,17 @@ pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
 
     let address = Address::listen(&args.network, &args.address)?;
     let prompt: Option<server::PromptFn> = args.prompt.then(|| Arc::new(ask) as server::PromptFn);
-    let log: Option<server::LogFn> = args.verbose.then(|| {
-        Arc::new(|line: &str| eprintln!("leafseal keyservice: {line}")) as server::LogFn
-    });
+    let log: Option<server::LogFn> = args
+        .verbose
+        .then(|| Arc::new(|line: &str| eprintln!("leafseal keyservice: {line}")) as server::LogFn);
     let opts = server::ServerOptions {
         address,
         prompt,
         log,
         on_listen: Box::new(|addr: &str| {
-            eprintln!("leafseal keyservice: listening on {addr} (plaintext gRPC: keep it on loopback or a unix socket, and forward it over SSH)");
+            eprintln!(
+                "leafseal keyservice: listening on {addr} (plaintext gRPC: keep it on loopback or a unix socket, and forward it over SSH)"
+            );
         }),
     };
     server::serve(crate::cli::local_key_context(), opts)?;

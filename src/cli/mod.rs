@@ -74,7 +74,13 @@ pub struct Cli {
     /// A key service to use in addition to the local one, as tcp://HOST:PORT or
     /// unix:///PATH (repeatable; sops's gRPC protocol, e.g. `leafseal keyservice` or
     /// `sops keyservice` on the machine that holds the key, forwarded over SSH).
-    #[arg(long = "keyservice", global = true, env = "SOPS_KEYSERVICE", value_delimiter = ',', value_name = "URI")]
+    #[arg(
+        long = "keyservice",
+        global = true,
+        env = "SOPS_KEYSERVICE",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
     pub keyservice: Vec<String>,
 
     /// Use the keys of this machine (sops's local key service); with

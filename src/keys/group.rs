@@ -198,11 +198,13 @@ pub fn wrap(
     for (group, secret) in groups.iter().zip(secrets.iter()) {
         let mut stored = Vec::with_capacity(group.len());
         for key in group {
-            let enc = ctx.wrap_key(key.as_ref(), secret).map_err(|error| WrapError {
-                kind: key.kind().field(),
-                id: key.id(),
-                error,
-            })?;
+            let enc = ctx
+                .wrap_key(key.as_ref(), secret)
+                .map_err(|error| WrapError {
+                    kind: key.kind().field(),
+                    id: key.id(),
+                    error,
+                })?;
             stored.push(StoredKey {
                 key: Arc::clone(key),
                 enc,

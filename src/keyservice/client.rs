@@ -105,7 +105,9 @@ impl RemoteKeyService {
         let result = state.runtime.block_on(async {
             let channel = match cached {
                 Some(c) => c,
-                None => Self::connect(address).await.map_err(|e| Err(super::chain(&e)))?,
+                None => Self::connect(address)
+                    .await
+                    .map_err(|e| Err(super::chain(&e)))?,
             };
             let mut grpc = tonic::client::Grpc::new(channel.clone());
             grpc.ready().await.map_err(|e| Err(super::chain(&e)))?;

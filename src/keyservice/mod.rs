@@ -55,7 +55,9 @@ impl Address {
                 exit::GENERIC,
                 format!("invalid key service address `{uri}`: {why}"),
             )
-            .hint("write it as tcp://HOST:PORT (e.g. tcp://127.0.0.1:5000) or unix:///PATH/TO/SOCKET")
+            .hint(
+                "write it as tcp://HOST:PORT (e.g. tcp://127.0.0.1:5000) or unix:///PATH/TO/SOCKET",
+            )
         };
         let Some((scheme, rest)) = uri.split_once("://") else {
             return Err(bad("it has no scheme"));
@@ -146,7 +148,12 @@ mod tests {
             Address::parse_uri("unix:///tmp/s.sock").expect("unix"),
             Address::Unix("/tmp/s.sock".into())
         );
-        for bad in ["127.0.0.1:5000", "tcp://host", "unix://rel.sock", "http://h:1"] {
+        for bad in [
+            "127.0.0.1:5000",
+            "tcp://host",
+            "unix://rel.sock",
+            "http://h:1",
+        ] {
             assert!(Address::parse_uri(bad).is_err(), "{bad}");
         }
     }

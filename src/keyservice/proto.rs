@@ -215,7 +215,9 @@ pub fn key_to_proto(key: &dyn MasterKey) -> Key {
             engine_path: t("engine_path"),
             key_name: t("key_name"),
         }),
-        KeyKind::Hckms => KeyType::HckmsKey(HckmsKey { key_id: t("key_id") }),
+        KeyKind::Hckms => KeyType::HckmsKey(HckmsKey {
+            key_id: t("key_id"),
+        }),
     };
     Key {
         key_type: Some(key_type),

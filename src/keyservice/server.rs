@@ -6,6 +6,7 @@
 //! command line passes callbacks for the prompt and the log.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,9 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::keys::KeyContext;
 use crate::keys::KeyKind;
+
+/// How long open connections may take to finish after SIGINT/SIGTERM.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One request, as shown to the prompt and the log (never the data).
 #[derive(Debug, Clone)]
@@ -255,49 +259,68 @@ pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
     });
     let svc = tower::service_fn(move |req| route(Arc::clone(&handler), req));
     let address = opts.address;
+    let signal_error = |e: std::io::Error| {
+        Error::new(
+            exit::GENERIC,
+            format!("could not watch for SIGINT/SIGTERM: {e}"),
+        )
+    };
     let served = runtime.block_on(async {
-        let signal = shutdown_signal().map_err(|e| {
-            Error::new(
-                exit::GENERIC,
-                format!("could not watch for SIGINT/SIGTERM: {e}"),
-            )
-        })?;
-        let server = tonic::transport::Server::builder();
-        match &address {
-            Address::Tcp(a) => {
-                let std_listener = std::net::TcpListener::bind(a.as_str())
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .map_err(|e| listen_error(&address, &e))?;
-                let listener = tokio::net::TcpListener::from_std(std_listener)
-                    .map_err(|e| listen_error(&address, &e))?;
-                let local = listener
-                    .local_addr()
-                    .map(|a| format!("tcp://{a}"))
-                    .unwrap_or_else(|_| address.to_string());
-                (opts.on_listen)(&local);
-                let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-                server
-                    .serve_with_incoming_shutdown(svc, incoming, signal)
-                    .await
+        let signal = shutdown_signal().map_err(signal_error)?;
+        // After a signal, open connections get a moment to finish, then the server stops
+        // regardless (a client may keep its connection open).
+        let late = shutdown_signal().map_err(signal_error)?;
+        let deadline = async move {
+            late.await;
+            tokio::time::sleep(GRACE).await;
+        };
+        let serving = async {
+            let server = tonic::transport::Server::builder();
+            match &address {
+                Address::Tcp(a) => {
+                    let std_listener = std::net::TcpListener::bind(a.as_str())
+                        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                        .map_err(|e| listen_error(&address, &e))?;
+                    let listener = tokio::net::TcpListener::from_std(std_listener)
+                        .map_err(|e| listen_error(&address, &e))?;
+                    let local = listener
+                        .local_addr()
+                        .map(|a| format!("tcp://{a}"))
+                        .unwrap_or_else(|_| address.to_string());
+                    (opts.on_listen)(&local);
+                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    server
+                        .serve_with_incoming_shutdown(svc, incoming, signal)
+                        .await
+                }
+                Address::Unix(p) => {
+                    let std_listener = bind_unix(p).map_err(|e| listen_error(&address, &e))?;
+                    let _socket = SocketFile(p.clone());
+                    let listener = tokio::net::UnixListener::from_std(std_listener)
+                        .map_err(|e| listen_error(&address, &e))?;
+                    (opts.on_listen)(&address.to_string());
+                    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                    server
+                        .serve_with_incoming_shutdown(svc, incoming, signal)
+                        .await
+                }
             }
-            Address::Unix(p) => {
-                let std_listener = bind_unix(p).map_err(|e| listen_error(&address, &e))?;
-                let _socket = SocketFile(p.clone());
-                let listener = tokio::net::UnixListener::from_std(std_listener)
-                    .map_err(|e| listen_error(&address, &e))?;
-                (opts.on_listen)(&address.to_string());
-                let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
-                server
-                    .serve_with_incoming_shutdown(svc, incoming, signal)
-                    .await
+            .map_err(|e| {
+                Error::new(
+                    exit::GENERIC,
+                    format!("the key service stopped: {}", super::chain(&e)),
+                )
+            })
+        };
+        let mut serving = std::pin::pin!(serving);
+        let mut deadline = std::pin::pin!(deadline);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = serving.as_mut().poll(cx) {
+                return std::task::Poll::Ready(r);
             }
-        }
-        .map_err(|e| {
-            Error::new(
-                exit::GENERIC,
-                format!("the key service stopped: {}", super::chain(&e)),
-            )
+            deadline.as_mut().poll(cx).map(|()| Ok(()))
         })
+        .await
     });
     // Blocking threads (a request waiting for gpg or a prompt) are not waited for.
     runtime.shutdown_background();
