@@ -3,6 +3,8 @@
 //! and a key service that is down. Every client runs with an empty HOME and no key of its
 //! own, so only the key service can wrap or unwrap.
 
+#![cfg(feature = "keyservice")]
+
 #[path = "support/sops.rs"]
 mod sops_peer;
 mod support;
