@@ -190,7 +190,7 @@ pub enum Command {
     Keygen(keygen::KeygenArgs),
     /// Serve sops's gRPC key service with this machine's keys (for --keyservice elsewhere).
     #[command(
-        after_help = "Examples:\n  leafseal keyservice                      (tcp 127.0.0.1:5000)\n  leafseal keyservice --network unix --address /run/user/1000/leafseal.sock --prompt\n  ssh -R 5000:127.0.0.1:5000 laptop   (then on the laptop: leafseal decrypt --keyservice tcp://127.0.0.1:5000 f.yaml)"
+        after_help = "Examples:\n  leafseal keyservice   (tcp 127.0.0.1:5000; elsewhere: ssh -L 5000:127.0.0.1:5000 HOST)\n  leafseal keyservice --network unix --address /run/user/1000/ks.sock --prompt\n  leafseal decrypt --keyservice tcp://127.0.0.1:5000 secrets.yaml"
     )]
     Keyservice(keyservice::KeyserviceArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
