@@ -518,3 +518,42 @@ fn pgp_through_the_key_service() {
     assert_eq!(ok(&out, "decrypt with PGP through the key service"), PLAIN);
     server.wait_for(&format!("decrypt request with pgp key {PGP_FP}"));
 }
+
+#[test]
+fn set_rotate_and_exec_env_use_the_key_service() {
+    let d = dirs();
+    std::fs::write(d.client.join("flat.yaml"), "token: abc123\n").expect("write");
+    let out = run_in(
+        &env_vars(None, &d.server),
+        &d.client,
+        &["encrypt", "-i", "--age", AGE_RECIPIENT, "flat.yaml"],
+    );
+    ok(&out, "encrypt");
+    let (server, uri) = leafseal_tcp_server(None, &d.server, &[]);
+    let client = keyless(&d.client);
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "--keyservice",
+            uri.as_str(),
+            "--enable-local-keyservice=false",
+        ];
+        all.extend(args);
+        run_in(&client, &d.client, &all)
+    };
+    ok(
+        &run(&["set", "flat.yaml", r#"["token"]"#, r#""xyz""#]),
+        "set",
+    );
+    ok(&run(&["rotate", "-i", "flat.yaml"]), "rotate");
+    server.wait_for("encrypt request with age key");
+    let out = run(&["exec-env", "flat.yaml", r#"printf %s "$token""#]);
+    assert_eq!(ok(&out, "exec-env"), "xyz");
+    let out = run_in(
+        &env_vars(None, &d.server),
+        &d.client,
+        &["decrypt", "flat.yaml"],
+    );
+    assert_eq!(ok(&out, "decrypt locally"), "token: xyz\n");
+    let log = server.log();
+    assert!(log.matches("decrypt request").count() >= 3, "{log}");
+}
