@@ -326,3 +326,85 @@ pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
     runtime.shutdown_background();
     served
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn handler(prompt: Option<PromptFn>) -> Handler {
+        Handler {
+            ctx: KeyContext::with_vars(HashMap::new()),
+            prompt,
+            log: None,
+            turn: Mutex::new(()),
+        }
+    }
+
+    fn age_key() -> proto::Key {
+        proto::Key {
+            key_type: Some(proto::KeyType::AgeKey(proto::AgeKey {
+                recipient: "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw".into(),
+            })),
+        }
+    }
+
+    #[test]
+    fn requests_without_a_key_or_with_an_unusable_kind_get_grpc_errors() {
+        let h = handler(None);
+        let e = h
+            .decrypt(proto::DecryptRequest {
+                key: None,
+                ciphertext: b"x".to_vec(),
+            })
+            .expect_err("no key");
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        let hckms = proto::Key {
+            key_type: Some(proto::KeyType::HckmsKey(proto::HckmsKey {
+                key_id: "tr-1:0123".into(),
+            })),
+        };
+        let e = h
+            .encrypt(proto::EncryptRequest {
+                key: Some(hckms),
+                plaintext: vec![1; 32],
+            })
+            .expect_err("hckms");
+        assert_eq!(e.code(), tonic::Code::Unknown);
+        assert!(e.message().contains("hckms"), "{}", e.message());
+    }
+
+    #[test]
+    fn the_prompt_sees_the_key_and_can_refuse() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        let prompt: PromptFn = Arc::new(move |info: &RequestInfo| {
+            seen2.lock().expect("seen").push(format!(
+                "{} {} {}",
+                info.operation,
+                info.kind.field(),
+                info.id
+            ));
+            info.operation == "encrypt"
+        });
+        let h = handler(Some(prompt));
+        let e = h
+            .decrypt(proto::DecryptRequest {
+                key: Some(age_key()),
+                ciphertext: b"x".to_vec(),
+            })
+            .expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        let enc = h
+            .encrypt(proto::EncryptRequest {
+                key: Some(age_key()),
+                plaintext: vec![7; 32],
+            })
+            .expect("allowed");
+        assert!(String::from_utf8_lossy(&enc.ciphertext).contains("BEGIN AGE ENCRYPTED FILE"));
+        let seen = seen.lock().expect("seen");
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].starts_with("decrypt age age1yt3tf"), "{seen:?}");
+    }
+}
