@@ -91,11 +91,11 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit.
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(st.success());
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .expect("SIGTERM");
         self.child.wait().expect("wait")
     }
 }
