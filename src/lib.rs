@@ -29,6 +29,8 @@ pub mod io;
 #[cfg(feature = "age")]
 pub mod keygen;
 pub mod keys;
+#[cfg(feature = "keyservice")]
+pub mod keyservice;
 pub mod lifecycle;
 pub mod metadata;
 pub mod ops;

@@ -160,11 +160,19 @@ pub fn recover_key_with_source(
         order.to_vec()
     };
     group::recover_with_keys(&meta.key_groups, meta.threshold(), &order, ctx).map_err(|e| {
-        Error::new(
+        let err = Error::new(
             exit::COULD_NOT_RETRIEVE_KEY,
             format!("failed to get the data key required to decrypt this file: {e}"),
-        )
-        .hint("make one of the keys listed above available: for age set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY); for PGP import the private key into gpg (check GNUPGHOME)")
+        );
+        let services: Vec<&str> = ctx.key_services().iter().map(|s| s.address()).collect();
+        if services.is_empty() {
+            err.hint("make one of the keys listed above available: for age set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY); for PGP import the private key into gpg (check GNUPGHOME)")
+        } else {
+            err.hint(format!(
+                "check that the key service at {} is running and holds one of the keys listed above (its own SOPS_AGE_KEY_FILE, gpg keyring or cloud credentials)",
+                services.join(", ")
+            ))
+        }
     })
 }
 

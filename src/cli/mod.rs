@@ -33,6 +33,7 @@ mod groups;
 mod history;
 mod inplace;
 mod keygen;
+mod keyservice;
 mod kustomize;
 mod publish;
 mod revoke;
@@ -71,6 +72,34 @@ pub struct Cli {
     /// (every link sees the new content; the write is not atomic).
     #[arg(long, global = true)]
     pub force_target: bool,
+
+    /// A key service to use in addition to the local one, as tcp://HOST:PORT or
+    /// unix:///PATH (repeatable; sops's gRPC protocol, e.g. `leafseal keyservice` or
+    /// `sops keyservice` on the machine that holds the key, forwarded over SSH).
+    #[arg(
+        long = "keyservice",
+        global = true,
+        env = "SOPS_KEYSERVICE",
+        value_delimiter = ',',
+        value_name = "URI"
+    )]
+    pub keyservice: Vec<String>,
+
+    /// Use the keys of this machine (sops's local key service); with
+    /// `--enable-local-keyservice=false` only the --keyservice services are used.
+    #[arg(
+        long,
+        global = true,
+        env = "SOPS_ENABLE_LOCAL_KEYSERVICE",
+        value_name = "BOOL",
+        default_value = "true",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        action = clap::ArgAction::Set
+    )]
+    pub enable_local_keyservice: bool,
 
     /// The command.
     #[command(subcommand)]
@@ -168,6 +197,11 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Create a new age identity (0600 key file) or print an SSH key's age recipient.
     Keygen(keygen::KeygenArgs),
+    /// Serve sops's gRPC key service with this machine's keys (for --keyservice elsewhere).
+    #[command(
+        after_help = "Examples:\n  leafseal keyservice   (tcp 127.0.0.1:5000; elsewhere: ssh -L 5000:127.0.0.1:5000 HOST)\n  leafseal keyservice --network unix --address /run/user/1000/ks.sock --prompt\n  leafseal decrypt --keyservice tcp://127.0.0.1:5000 secrets.yaml"
+    )]
+    Keyservice(keyservice::KeyserviceArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completion(docgen::CompletionArgs),
     /// Print a man page, or write every page (one per subcommand) with --dir.
@@ -405,6 +439,43 @@ const READ_VARS: &[&str] = &[
 /// The key context over the process environment. Variables that are not valid UTF-8 are
 /// skipped; a warning names those leafseal would have read (never their values).
 pub fn key_context() -> crate::keys::KeyContext {
+    let ctx = local_key_context();
+    match KEY_SERVICES.get() {
+        Some((services, local)) => ctx.with_key_services(services.clone(), *local),
+        None => ctx,
+    }
+}
+
+/// The key services of this run (`--keyservice`, `--enable-local-keyservice`), set once
+/// by [`run`] before any command builds a key context.
+static KEY_SERVICES: std::sync::OnceLock<(Vec<std::sync::Arc<dyn crate::keys::KeyService>>, bool)> =
+    std::sync::OnceLock::new();
+
+/// Parses the key service flags into [`KEY_SERVICES`].
+fn set_key_services(cli: &Cli) -> Result<(), Error> {
+    if cli.keyservice.is_empty() && cli.enable_local_keyservice {
+        return Ok(());
+    }
+    #[cfg(feature = "keyservice")]
+    let services = crate::keyservice::services_from_uris(&cli.keyservice)?;
+    #[cfg(not(feature = "keyservice"))]
+    let services = match cli.keyservice.first() {
+        Some(uri) => {
+            return Err(Error::new(
+                exit::GENERIC,
+                format!("this leafseal was built without key service support, so --keyservice {uri} cannot be used"),
+            )
+            .hint("use a build with the `keyservice` cargo feature (on by default)"));
+        }
+        None => Vec::new(),
+    };
+    let _ = KEY_SERVICES.set((services, cli.enable_local_keyservice));
+    Ok(())
+}
+
+/// [`key_context`] without the key services: only the keys of this machine (what the key
+/// service server itself uses).
+pub fn local_key_context() -> crate::keys::KeyContext {
     let mut ctx = crate::keys::KeyContext::from_env();
     ctx.set_interactive(true);
     for name in ctx.not_utf8_vars() {
@@ -435,6 +506,10 @@ pub fn key_context() -> crate::keys::KeyContext {
 pub fn run(cli: Cli) -> i32 {
     io::signals::enable();
     io::signals::set_exit_hook(signal_exit);
+    if let Err(e) = set_key_services(&cli) {
+        report(&e);
+        return e.code;
+    }
     let result = match &cli.command {
         Command::Encrypt(a) => encrypt::run(&cli, a),
         Command::Decrypt(a) => decrypt::run(&cli, a),
@@ -459,6 +534,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Doctor(a) => doctor::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Keygen(a) => keygen::run(&cli, a),
+        Command::Keyservice(a) => keyservice::run(a),
         Command::Completion(a) => docgen::completion(a),
         Command::Man(a) => docgen::man(&cli, a),
     };

@@ -72,11 +72,7 @@ const VALUE_FLAGS: &[&str] = &[
 ];
 
 /// sops flags without a leafseal meaning, dropped.
-const IGNORED_FLAGS: &[&str] = &[
-    "--verbose",
-    "--disable-version-check",
-    "--enable-local-keyservice",
-];
+const IGNORED_FLAGS: &[&str] = &["--verbose", "--disable-version-check"];
 
 /// sops (and leafseal) subcommands passed through.
 const SUBCOMMANDS: &[&str] = &[
@@ -154,7 +150,11 @@ pub fn rewrite(args: &[String]) -> Result<Rewrite, Error> {
             let mut v = vec![prog, a.clone()];
             v.extend(out);
             v.extend(rest.get(i..).unwrap_or_default().iter().cloned());
-            v.retain(|x| !IGNORED_FLAGS.contains(&x.as_str()));
+            // `keyservice --verbose` logs its requests in leafseal too.
+            let keep_verbose = a == "keyservice";
+            v.retain(|x| {
+                !IGNORED_FLAGS.contains(&x.as_str()) || (keep_verbose && x == "--verbose")
+            });
             return Ok(Rewrite::Args(v));
         }
         let set_mode = |mode: &mut Option<&str>, m: &'static str| -> Result<(), Error> {
@@ -387,6 +387,18 @@ mod tests {
             args("sops encrypt --config c.yaml --age R f")
         );
         assert_eq!(rw("sops filestatus f"), args("sops filestatus f"));
+        assert_eq!(
+            rw("sops --enable-local-keyservice=false --keyservice tcp://h:5000 -d f"),
+            args("sops decrypt --enable-local-keyservice=false --keyservice tcp://h:5000 f")
+        );
+        assert_eq!(
+            rw("sops keyservice --net unix --addr /s --verbose"),
+            args("sops keyservice --net unix --addr /s --verbose")
+        );
+        assert_eq!(
+            rw("sops --verbose decrypt --verbose f"),
+            args("sops decrypt f")
+        );
     }
 
     #[test]

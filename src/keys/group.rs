@@ -118,7 +118,7 @@ pub fn recover_with_keys(
             break;
         }
         for stored in ordered(group, order) {
-            match stored.key.unwrap(&stored.enc, ctx) {
+            match ctx.unwrap_key(stored.key.as_ref(), &stored.enc) {
                 Ok(part) => {
                     parts.push(part);
                     used.push(format!("{} {}", stored.key.kind().field(), stored.key.id()));
@@ -198,11 +198,13 @@ pub fn wrap(
     for (group, secret) in groups.iter().zip(secrets.iter()) {
         let mut stored = Vec::with_capacity(group.len());
         for key in group {
-            let enc = key.wrap(secret, ctx).map_err(|error| WrapError {
-                kind: key.kind().field(),
-                id: key.id(),
-                error,
-            })?;
+            let enc = ctx
+                .wrap_key(key.as_ref(), secret)
+                .map_err(|error| WrapError {
+                    kind: key.kind().field(),
+                    id: key.id(),
+                    error,
+                })?;
             stored.push(StoredKey {
                 key: Arc::clone(key),
                 enc,

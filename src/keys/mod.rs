@@ -187,6 +187,19 @@ pub struct StoredKey {
     pub created_at: Option<String>,
 }
 
+/// A remote key service (sops's gRPC `KeyService`): wraps and unwraps with a master key
+/// that lives on another machine. Implemented in `crate::keyservice`.
+pub trait KeyService: Send + Sync + fmt::Debug {
+    /// The service's address as the user wrote it (`tcp://host:port`, `unix:///path`).
+    fn address(&self) -> &str;
+
+    /// Wraps `secret` with `key` on the service; returns the `enc` text.
+    fn wrap(&self, key: &dyn MasterKey, secret: &[u8]) -> Result<String, KeyError>;
+
+    /// Unwraps `enc` with `key` on the service.
+    fn unwrap(&self, key: &dyn MasterKey, enc: &str) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
 /// The environment, credentials and caches key sources work with.
 pub struct KeyContext {
     vars: HashMap<String, String>,
@@ -196,6 +209,10 @@ pub struct KeyContext {
     /// Whether a key source may ask on the terminal (the command line only).
     interactive: bool,
     cache: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Remote key services, tried after the local one (sops's order).
+    services: Vec<Arc<dyn KeyService>>,
+    /// Whether keys are used on this machine (sops's local key service).
+    local: bool,
 }
 
 impl fmt::Debug for KeyContext {
@@ -250,6 +267,8 @@ impl KeyContext {
             not_utf8: Vec::new(),
             interactive: false,
             cache: Mutex::new(HashMap::new()),
+            services: Vec::new(),
+            local: true,
         }
     }
 
@@ -273,6 +292,77 @@ impl KeyContext {
         if let Ok(mut cache) = self.cache.lock() {
             cache.clear();
         }
+    }
+
+    /// Uses these remote key services for every wrap and unwrap, after the keys of this
+    /// machine unless `local` is false (`--enable-local-keyservice=false`).
+    pub fn with_key_services(mut self, services: Vec<Arc<dyn KeyService>>, local: bool) -> Self {
+        self.services = services;
+        self.local = local;
+        self
+    }
+
+    /// The remote key services configured.
+    pub fn key_services(&self) -> &[Arc<dyn KeyService>] {
+        &self.services
+    }
+
+    /// Wraps `secret` with `key`: on this machine (the local key service), then on each
+    /// remote key service in order, until one succeeds (sops's order).
+    pub fn wrap_key(&self, key: &dyn MasterKey, secret: &[u8]) -> Result<String, KeyError> {
+        if self.services.is_empty() && self.local {
+            return key.wrap(secret, self);
+        }
+        let mut errors = Vec::new();
+        if self.local {
+            match key.wrap(secret, self) {
+                Ok(enc) => return Ok(enc),
+                Err(e) => errors.push(format!("on this machine: {e}")),
+            }
+        }
+        for svc in &self.services {
+            match svc.wrap(key, secret) {
+                Ok(enc) => return Ok(enc),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(self.all_failed(errors))
+    }
+
+    /// Unwraps `enc` with `key`, trying the places in the order of
+    /// [`KeyContext::wrap_key`].
+    pub fn unwrap_key(
+        &self,
+        key: &dyn MasterKey,
+        enc: &str,
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if self.services.is_empty() && self.local {
+            return key.unwrap(enc, self);
+        }
+        let mut errors = Vec::new();
+        if self.local {
+            match key.unwrap(enc, self) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(format!("on this machine: {e}")),
+            }
+        }
+        for svc in &self.services {
+            match svc.unwrap(key, enc) {
+                Ok(secret) => return Ok(secret),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(self.all_failed(errors))
+    }
+
+    fn all_failed(&self, errors: Vec<String>) -> KeyError {
+        if errors.is_empty() {
+            return KeyError::with_hint(
+                "no key service to use: the local key service is disabled and no remote one was given",
+                "give --keyservice tcp://HOST:PORT or unix:///PATH, or drop --enable-local-keyservice=false (SOPS_ENABLE_LOCAL_KEYSERVICE)",
+            );
+        }
+        KeyError::new(errors.join("; "))
     }
 
     /// The names of the environment variables left out because their name or value is
@@ -470,8 +560,80 @@ pub fn key_from_policy_entry(
 mod tests {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
+    use std::sync::Arc;
+    use std::sync::Mutex;
+
+    use zeroize::Zeroizing;
 
     use super::KeyContext;
+    use super::KeyError;
+    use super::KeyService;
+    use super::MasterKey;
+
+    /// A key service that records the calls it gets and answers as told.
+    #[derive(Debug)]
+    struct Fake {
+        name: &'static str,
+        works: bool,
+        calls: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl KeyService for Fake {
+        fn address(&self) -> &str {
+            self.name
+        }
+        fn wrap(&self, _key: &dyn MasterKey, _secret: &[u8]) -> Result<String, KeyError> {
+            self.calls.lock().expect("calls").push(self.name);
+            match self.works {
+                true => Ok(format!("enc by {}", self.name)),
+                false => Err(KeyError::new(format!("{} is down", self.name))),
+            }
+        }
+        fn unwrap(&self, _key: &dyn MasterKey, _enc: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+            self.calls.lock().expect("calls").push(self.name);
+            match self.works {
+                true => Ok(Zeroizing::new(self.name.as_bytes().to_vec())),
+                false => Err(KeyError::new(format!("{} is down", self.name))),
+            }
+        }
+    }
+
+    #[test]
+    fn key_services_are_tried_after_the_local_keys_in_order() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let svc = |name, works| {
+            Arc::new(Fake {
+                name,
+                works,
+                calls: Arc::clone(&calls),
+            }) as Arc<dyn KeyService>
+        };
+        // A PGP key whose gpg home is missing: the local attempt fails.
+        let key = super::key_from_str(
+            super::KeyKind::Pgp,
+            "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4",
+        )
+        .expect("key");
+        let vars = [("GNUPGHOME".to_owned(), "/nonexistent/gnupg".to_owned())];
+        let ctx = KeyContext::with_vars(vars.iter().cloned().collect())
+            .with_key_services(vec![svc("a", false), svc("b", true), svc("c", true)], true);
+        let got = ctx.unwrap_key(key.as_ref(), "x").expect("b answers");
+        assert_eq!(got.as_slice(), b"b");
+        assert_eq!(ctx.wrap_key(key.as_ref(), b"k").expect("wrap"), "enc by b");
+        assert_eq!(*calls.lock().expect("calls"), ["a", "b", "a", "b"]);
+
+        let all_down = KeyContext::with_vars(vars.iter().cloned().collect())
+            .with_key_services(vec![svc("a", false)], false);
+        let e = all_down.unwrap_key(key.as_ref(), "x").expect_err("down");
+        assert_eq!(e.message, "a is down", "the local keys were not tried");
+
+        let none = KeyContext::with_vars(vars.iter().cloned().collect())
+            .with_key_services(Vec::new(), false);
+        let e = none
+            .wrap_key(key.as_ref(), b"k")
+            .expect_err("nothing to use");
+        assert!(e.message.contains("no key service to use"), "{e}");
+    }
 
     #[test]
     fn variables_that_are_not_utf8_are_skipped_and_named() {

@@ -1,0 +1,410 @@
+//! The server: `leafseal keyservice` answers Encrypt/Decrypt requests with the keys of
+//! this machine (age identities, gpg's keyring, cloud credentials, …).
+//!
+//! Requests are handled one at a time, each on a blocking thread (key sources call gpg
+//! or HTTP services), so `--prompt` questions come in order. Nothing here prints: the
+//! command line passes callbacks for the prompt and the log.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use zeroize::Zeroizing;
+
+use super::Address;
+use super::proto;
+use crate::error::Error;
+use crate::error::exit;
+use crate::keys::KeyContext;
+use crate::keys::KeyKind;
+
+/// How long open connections may take to finish after SIGINT/SIGTERM.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One request, as shown to the prompt and the log (never the data).
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// `encrypt` or `decrypt`.
+    pub operation: &'static str,
+    /// The key's kind.
+    pub kind: KeyKind,
+    /// The key's string form (recipient, fingerprint, ARN, …).
+    pub id: String,
+}
+
+/// Asks whether to answer a request; false refuses it.
+pub type PromptFn = Arc<dyn Fn(&RequestInfo) -> bool + Send + Sync>;
+/// Receives one log line.
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How to run the server.
+pub struct ServerOptions {
+    /// Where to listen.
+    pub address: Address,
+    /// Asked before each request, if set.
+    pub prompt: Option<PromptFn>,
+    /// Receives a line per request (`--verbose`), if set.
+    pub log: Option<LogFn>,
+    /// Told the address actually listened on (a TCP port 0 becomes the real port).
+    pub on_listen: Box<dyn FnOnce(&str) + Send>,
+}
+
+struct Handler {
+    ctx: KeyContext,
+    prompt: Option<PromptFn>,
+    log: Option<LogFn>,
+    /// One request at a time.
+    turn: Mutex<()>,
+}
+
+impl Handler {
+    fn log(&self, line: &str) {
+        if let Some(l) = &self.log {
+            l(line);
+        }
+    }
+
+    /// Checks the key and asks the prompt; returns the master key to use.
+    fn admit(
+        &self,
+        operation: &'static str,
+        key: Option<&proto::Key>,
+    ) -> Result<Arc<dyn crate::keys::MasterKey>, tonic::Status> {
+        let Some(kt) = key.and_then(|k| k.key_type.as_ref()) else {
+            self.log(&format!("{operation} request without a key: refused"));
+            return Err(tonic::Status::not_found("Must provide a key"));
+        };
+        let (kind, id) = proto::describe(kt);
+        let info = RequestInfo {
+            operation,
+            kind,
+            id,
+        };
+        self.log(&format!(
+            "{operation} request with {} key {}",
+            kind.field(),
+            info.id
+        ));
+        let master = proto::key_from_proto(kt).map_err(|e| {
+            self.log(&format!("  refused: {e}"));
+            tonic::Status::invalid_argument(format!("invalid {} key: {e}", kind.field()))
+        })?;
+        if let Some(p) = &self.prompt
+            && !p(&info)
+        {
+            self.log("  refused by the user");
+            return Err(tonic::Status::permission_denied("Request rejected by user"));
+        }
+        Ok(master)
+    }
+
+    fn encrypt(&self, req: proto::EncryptRequest) -> Result<proto::EncryptResponse, tonic::Status> {
+        let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let plaintext = Zeroizing::new(req.plaintext);
+        let key = self.admit("encrypt", req.key.as_ref())?;
+        match key.wrap(&plaintext, &self.ctx) {
+            Ok(enc) => {
+                self.log("  done");
+                Ok(proto::EncryptResponse {
+                    ciphertext: enc.into_bytes(),
+                })
+            }
+            Err(e) => {
+                self.log(&format!("  failed: {e}"));
+                Err(tonic::Status::unknown(e.to_string()))
+            }
+        }
+    }
+
+    fn decrypt(&self, req: proto::DecryptRequest) -> Result<proto::DecryptResponse, tonic::Status> {
+        let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let key = self.admit("decrypt", req.key.as_ref())?;
+        let enc = String::from_utf8_lossy(&req.ciphertext);
+        match key.unwrap(&enc, &self.ctx) {
+            Ok(mut secret) => {
+                self.log("  done");
+                Ok(proto::DecryptResponse {
+                    plaintext: std::mem::take(&mut *secret),
+                })
+            }
+            Err(e) => {
+                self.log(&format!("  failed: {e}"));
+                Err(tonic::Status::unknown(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Runs one request's handler on a blocking thread.
+async fn blocking<Req, Resp>(
+    handler: Arc<Handler>,
+    request: tonic::Request<Req>,
+    f: fn(&Handler, Req) -> Result<Resp, tonic::Status>,
+) -> Result<tonic::Response<Resp>, tonic::Status>
+where
+    Req: Send + 'static,
+    Resp: Send + 'static,
+{
+    let req = request.into_inner();
+    tokio::task::spawn_blocking(move || f(&handler, req))
+        .await
+        .map_err(|_| tonic::Status::internal("the request handler failed"))?
+        .map(tonic::Response::new)
+}
+
+async fn route(
+    handler: Arc<Handler>,
+    req: http::Request<tonic::body::Body>,
+) -> Result<http::Response<tonic::body::Body>, Infallible> {
+    let resp = match req.uri().path() {
+        super::ENCRYPT_PATH => {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                proto::EncryptResponse,
+                proto::EncryptRequest,
+            >::default());
+            let svc = tower::service_fn(move |r: tonic::Request<proto::EncryptRequest>| {
+                blocking(Arc::clone(&handler), r, Handler::encrypt)
+            });
+            grpc.unary(svc, req).await
+        }
+        super::DECRYPT_PATH => {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                proto::DecryptResponse,
+                proto::DecryptRequest,
+            >::default());
+            let svc = tower::service_fn(move |r: tonic::Request<proto::DecryptRequest>| {
+                blocking(Arc::clone(&handler), r, Handler::decrypt)
+            });
+            grpc.unary(svc, req).await
+        }
+        other => {
+            handler.log(&format!("unknown method {other}: refused"));
+            tonic::Status::unimplemented(format!("unknown method {other}")).into_http()
+        }
+    };
+    Ok(resp)
+}
+
+fn listen_error(address: &Address, e: &std::io::Error) -> Error {
+    let hint = match (address, e.kind()) {
+        (Address::Unix(p), std::io::ErrorKind::AddrInUse) => format!(
+            "another key service may be running; if not, remove the stale socket {}",
+            p.display()
+        ),
+        (_, std::io::ErrorKind::AddrInUse) => {
+            "another program listens there: choose another --address".to_owned()
+        }
+        _ => "check --network and --address".to_owned(),
+    };
+    Error::new(
+        exit::GENERIC,
+        format!("the key service could not listen on {address}: {e}"),
+    )
+    .hint(hint)
+}
+
+/// Removes the unix socket when the server stops, however it stops.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Binds a unix socket readable and writable by its owner only (0600 from the start:
+/// the umask is narrowed around the bind).
+fn bind_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    rustix::process::umask(old);
+    let listener = bound?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// A future that completes on SIGINT or SIGTERM.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::SignalKind;
+    use tokio::signal::unix::signal;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(std::future::poll_fn(move |cx| {
+        if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }))
+}
+
+/// Serves until SIGINT or SIGTERM; a unix socket is removed on the way out.
+pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
+    let runtime = super::runtime().map_err(|e| {
+        Error::new(
+            exit::GENERIC,
+            format!("could not start the key service: {e}"),
+        )
+    })?;
+    let handler = Arc::new(Handler {
+        ctx,
+        prompt: opts.prompt,
+        log: opts.log,
+        turn: Mutex::new(()),
+    });
+    let svc = tower::service_fn(move |req| route(Arc::clone(&handler), req));
+    let address = opts.address;
+    let signal_error = |e: std::io::Error| {
+        Error::new(
+            exit::GENERIC,
+            format!("could not watch for SIGINT/SIGTERM: {e}"),
+        )
+    };
+    let served = runtime.block_on(async {
+        let signal = shutdown_signal().map_err(signal_error)?;
+        // After a signal, open connections get a moment to finish, then the server stops
+        // regardless (a client may keep its connection open).
+        let late = shutdown_signal().map_err(signal_error)?;
+        let deadline = async move {
+            late.await;
+            tokio::time::sleep(GRACE).await;
+        };
+        let serving = async {
+            let server = tonic::transport::Server::builder();
+            match &address {
+                Address::Tcp(a) => {
+                    let std_listener = std::net::TcpListener::bind(a.as_str())
+                        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                        .map_err(|e| listen_error(&address, &e))?;
+                    let listener = tokio::net::TcpListener::from_std(std_listener)
+                        .map_err(|e| listen_error(&address, &e))?;
+                    let local = listener
+                        .local_addr()
+                        .map(|a| format!("tcp://{a}"))
+                        .unwrap_or_else(|_| address.to_string());
+                    (opts.on_listen)(&local);
+                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    server
+                        .serve_with_incoming_shutdown(svc, incoming, signal)
+                        .await
+                }
+                Address::Unix(p) => {
+                    let std_listener = bind_unix(p).map_err(|e| listen_error(&address, &e))?;
+                    let _socket = SocketFile(p.clone());
+                    let listener = tokio::net::UnixListener::from_std(std_listener)
+                        .map_err(|e| listen_error(&address, &e))?;
+                    (opts.on_listen)(&address.to_string());
+                    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                    server
+                        .serve_with_incoming_shutdown(svc, incoming, signal)
+                        .await
+                }
+            }
+            .map_err(|e| {
+                Error::new(
+                    exit::GENERIC,
+                    format!("the key service stopped: {}", super::chain(&e)),
+                )
+            })
+        };
+        let mut serving = std::pin::pin!(serving);
+        let mut deadline = std::pin::pin!(deadline);
+        std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(r) = serving.as_mut().poll(cx) {
+                return std::task::Poll::Ready(r);
+            }
+            deadline.as_mut().poll(cx).map(|()| Ok(()))
+        })
+        .await
+    });
+    // Blocking threads (a request waiting for gpg or a prompt) are not waited for.
+    runtime.shutdown_background();
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn handler(prompt: Option<PromptFn>) -> Handler {
+        Handler {
+            ctx: KeyContext::with_vars(HashMap::new()),
+            prompt,
+            log: None,
+            turn: Mutex::new(()),
+        }
+    }
+
+    fn age_key() -> proto::Key {
+        proto::Key {
+            key_type: Some(proto::KeyType::AgeKey(proto::AgeKey {
+                recipient: "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw".into(),
+            })),
+        }
+    }
+
+    #[test]
+    fn requests_without_a_key_or_with_an_unusable_kind_get_grpc_errors() {
+        let h = handler(None);
+        let e = h
+            .decrypt(proto::DecryptRequest {
+                key: None,
+                ciphertext: b"x".to_vec(),
+            })
+            .expect_err("no key");
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        let hckms = proto::Key {
+            key_type: Some(proto::KeyType::HckmsKey(proto::HckmsKey {
+                key_id: "tr-1:0123".into(),
+            })),
+        };
+        let e = h
+            .encrypt(proto::EncryptRequest {
+                key: Some(hckms),
+                plaintext: vec![1; 32],
+            })
+            .expect_err("hckms");
+        assert_eq!(e.code(), tonic::Code::Unknown);
+        assert!(e.message().contains("hckms"), "{}", e.message());
+    }
+
+    #[test]
+    fn the_prompt_sees_the_key_and_can_refuse() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = Arc::clone(&seen);
+        let prompt: PromptFn = Arc::new(move |info: &RequestInfo| {
+            seen2.lock().expect("seen").push(format!(
+                "{} {} {}",
+                info.operation,
+                info.kind.field(),
+                info.id
+            ));
+            info.operation == "encrypt"
+        });
+        let h = handler(Some(prompt));
+        let e = h
+            .decrypt(proto::DecryptRequest {
+                key: Some(age_key()),
+                ciphertext: b"x".to_vec(),
+            })
+            .expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::PermissionDenied);
+        let enc = h
+            .encrypt(proto::EncryptRequest {
+                key: Some(age_key()),
+                plaintext: vec![7; 32],
+            })
+            .expect("allowed");
+        assert!(String::from_utf8_lossy(&enc.ciphertext).contains("BEGIN AGE ENCRYPTED FILE"));
+        let seen = seen.lock().expect("seen");
+        assert_eq!(seen.len(), 2);
+        assert!(seen[0].starts_with("decrypt age age1yt3tf"), "{seen:?}");
+    }
+}
