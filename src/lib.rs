@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod check;
 pub mod cli;
+pub mod conflict;
 pub mod crypto;
 pub mod editor;
 pub mod error;

@@ -208,12 +208,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     })?;
     let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
     let exists = match std::fs::metadata(target) {
-        Ok(m) if m.is_dir() => {
-            return Err(Error::new(
-                exit::NO_FILE_SPECIFIED,
-                format!("{name} is a directory"),
-            ));
-        }
+        Ok(m) if m.is_dir() => return Err(crate::io::directory_error(name)),
         Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => {
@@ -235,10 +230,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             Some(s) => ops::parse_order(s)?,
             None => Vec::new(),
         };
-        let loaded = format
-            .store()
-            .load(&input)
-            .map_err(ops::encrypted_read_error)?;
+        let loaded = ops::load_encrypted(format, &input, name)?;
         let opened = ops::open(
             loaded,
             &ctx,

@@ -263,7 +263,7 @@ fn open_existing(
     let bytes = crate::io::read_input(&shown)?;
     let loaded = match fmt.store().load(&bytes) {
         Ok(l) if l.meta.is_some() => l,
-        Err(e) if explicit => return Err(ops::read_error(e)),
+        Err(e) if explicit => return Err(ops::read_error(e).within(&shown)),
         _ if explicit => {
             return Err(Error::new(
                 exit::GENERIC,
@@ -305,7 +305,8 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
-    let loaded = in_fmt.store().load(&input).map_err(encrypt_read_error)?;
+    let loaded = in_fmt.store().load(&input)
+        .map_err(|e| encrypt_read_error(e).within(name))?;
     if loaded.meta.is_some() {
         return Err(Error::new(exit::FILE_ALREADY_ENCRYPTED, format!("{name} is already encrypted")).hint(
             "use `leafseal rotate` or `leafseal updatekeys` to change its keys, or decrypt it first",

@@ -252,13 +252,15 @@ impl Cli {
 /// before reading the file; the lock is held until the destination is dropped. A
 /// missing file is exit 100, as reading it would be.
 pub fn update(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
-    if let Err(e) = std::fs::metadata(file)
-        && e.kind() == std::io::ErrorKind::NotFound
-    {
-        return Err(Error::new(
-            exit::NO_FILE_SPECIFIED,
-            format!("cannot read {}: {e}", file.display()),
-        ));
+    match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(
+                exit::NO_FILE_SPECIFIED,
+                format!("cannot read {}: {e}", file.display()),
+            ));
+        }
+        Ok(m) if m.is_dir() => return Err(io::directory_error(&file.display().to_string())),
+        _ => {}
     }
     output(cli, file)
 }

@@ -159,6 +159,7 @@ fn update_file(
     };
     let bytes = crate::io::read_input(&name)?;
     let format = cli::input_format(a.input_type.as_deref(), &name, Some(&bytes))?;
+    crate::conflict::check(&bytes, &name)?;
     let loaded = match format.store().load(&bytes) {
         Ok(l) if l.meta.is_some() => l,
         _ if walked => return Ok(Outcome::Skipped("not an encrypted file".to_owned())),
@@ -168,7 +169,7 @@ fn update_file(
                 format!("{name} is not encrypted (it has no sops metadata)"),
             ));
         }
-        Err(e) => return Err(ops::read_error(e)),
+        Err(e) => return Err(ops::read_error(e).within(&name)),
     };
     if rule.key_groups.iter().all(Vec::is_empty) {
         return Err(Error::new(
