@@ -210,6 +210,9 @@ pub fn seal_plan(
     } else {
         rule.map(|r| r.key_groups.clone()).unwrap_or_default()
     };
+    if groups.iter().all(Vec::is_empty) {
+        return Err(no_keys_error(policy.as_ref(), rule, name));
+    }
     let sel = match selector.selector()? {
         Some(s) => Some(s),
         None => rule.and_then(|r| r.selector.clone()),
@@ -223,6 +226,66 @@ pub fn seal_plan(
         binary: format == Format::Binary,
     };
     Ok((plan, policy))
+}
+
+/// The error for a new file without keys, saying what was looked for: the policy search
+/// (and a `.sops.yml` that is not read), or the policy and its rule without keys.
+fn no_keys_error(
+    policy: Option<&crate::policy::Policy>,
+    rule: Option<&crate::policy::CreationRule>,
+    name: &str,
+) -> Error {
+    let flags = "pass --age RECIPIENT (or --pgp, --kms, --gcp-kms, --azure-kv, --hc-vault-transit)";
+    // sops 3.11 exits 1 here ("no keys provided through command line options").
+    match (policy, rule) {
+        (Some(p), Some(r)) => Error::new(
+            exit::GENERIC,
+            format!(
+                "no encryption keys for {name}: the creation rule of {} that matches it (path_regex {}) names no keys, and no key flag was given",
+                p.path.display(),
+                r.path_regex
+                    .as_ref()
+                    .map_or_else(|| "(none)".to_owned(), |re| format!("`{}`", re.as_str()))
+            ),
+        )
+        .hint("add keys to that rule (age:, pgp:, kms:, … or key_groups:)")
+        .hint(flags),
+        (Some(p), None) => Error::new(
+            exit::GENERIC,
+            format!(
+                "no encryption keys for {name}: {} has no creation_rules, and no key flag was given",
+                p.path.display()
+            ),
+        )
+        .hint("add a creation rule with keys (`leafseal keygen` prints one for a new age key)")
+        .hint(flags),
+        (None, _) => {
+            let search = std::env::current_dir()
+                .map(|d| crate::policy::search::search(&d))
+                .unwrap_or_default();
+            let mut e = Error::new(
+                exit::GENERIC,
+                format!(
+                    "no encryption keys for {name}: no key flag was given and no {} was found (looked in {})",
+                    crate::policy::FILE_NAME,
+                    search.searched_text()
+                ),
+            );
+            if let Some(alt) = &search.ignored {
+                e = e.hint(format!(
+                    "{} is not read: sops and leafseal only read a policy named {}; rename it to {}",
+                    alt.display(),
+                    crate::policy::FILE_NAME,
+                    alt.with_file_name(crate::policy::FILE_NAME).display()
+                ));
+            }
+            e.hint(format!(
+                "create {} in the repository (`leafseal keygen` prints a creation rule for a new age key), or point --config at one",
+                crate::policy::FILE_NAME
+            ))
+            .hint(flags)
+        }
+    }
 }
 
 /// Arguments of `encrypt`.

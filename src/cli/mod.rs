@@ -336,7 +336,14 @@ pub fn strict_integrity(cli: &Cli) -> bool {
 /// it lies outside the git work tree (see [`policy::outside_work_tree`]).
 pub fn found_policy() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
-    let path = policy::find(&cwd)?;
+    let search = policy::search::search(&cwd);
+    static IGNORED_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(w) = search.ignored_warning()
+        && !IGNORED_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        warn(&w);
+    }
+    let path = search.found?;
     static NOTICE_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if let Some(notice) = policy::outside_work_tree(&path, &cwd)
         && !NOTICE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)
