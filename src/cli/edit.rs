@@ -42,7 +42,8 @@ pub struct EditArgs {
     /// Open the file even if the MAC does not match (the file may have been tampered with).
     #[arg(long)]
     ignore_mac: bool,
-    /// File format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
+    /// File format: yaml, json, dotenv, ini, toml or binary
+    /// (default: from the extension: .yaml/.yml, .json, .env, .ini; any other file, .toml included, is a binary blob as in sops, unless --input-type toml or leafseal wrote it as TOML).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
     /// Format of the editor buffer and of the file written back (default: the input

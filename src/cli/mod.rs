@@ -48,7 +48,7 @@ mod updatekeys;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml"
+    after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml\n\nFormats come from the extension (.yaml/.yml, .json, .env, .ini). A .toml file is a binary\nblob, as in sops, unless you pass --input-type toml (or leafseal wrote it as TOML).\nsops's flag forms work too: leafseal -d FILE, leafseal -e -i FILE, leafseal -r -i FILE."
 )]
 pub struct Cli {
     /// Policy file to use instead of searching for .sops.yaml from the current directory.
@@ -168,7 +168,8 @@ pub enum Command {
 /// Input/output selection shared by the commands.
 #[derive(Debug, Args, Clone)]
 pub struct IoArgs {
-    /// Input format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
+    /// Input format: yaml, json, dotenv, ini, toml or binary
+    /// (default: from the extension: .yaml/.yml, .json, .env, .ini; any other file, .toml included, is a binary blob as in sops, unless --input-type toml or leafseal wrote it as TOML).
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
     /// Output format (default: the input format).

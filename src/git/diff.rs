@@ -40,6 +40,11 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
         output: Zeroizing::new(bytes.to_vec()),
         warning,
     };
+    if let Some(line) = crate::conflict::find(bytes) {
+        return passthrough(Some(format!(
+            "git conflict markers (line {line}): a merge without leafseal's merge driver; showing the file as it is (run `leafseal git setup`, then redo the merge)"
+        )));
+    }
     let loaded = match fmt.store().load(bytes) {
         Ok(l) => l,
         Err(e) => {
@@ -55,10 +60,16 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
     let opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
         Ok(o) => o,
         Err(e) => {
-            let first = e.message.lines().next().unwrap_or("").to_owned();
-            return passthrough(Some(format!(
-                "cannot decrypt ({first}); showing the encrypted file"
-            )));
+            // The whole message: a user without the key needs the list of keys tried.
+            let mut w = format!(
+                "cannot decrypt, so the diff shows the encrypted file: {}",
+                e.message.trim_end()
+            );
+            for h in &e.hints {
+                w.push_str("\n  hint: ");
+                w.push_str(h);
+            }
+            return passthrough(Some(w));
         }
     };
     match fmt.store().emit(&opened.doc, None, opts) {
