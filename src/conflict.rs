@@ -42,7 +42,7 @@ pub fn find(bytes: &[u8]) -> Option<usize> {
 pub fn redo_hints(name: &str) -> Vec<String> {
     vec![
         "a merge without leafseal's merge driver (this clone never ran `leafseal git setup`) merged the encrypted text line by line; the file is not a sops file until the merge is redone".to_owned(),
-        format!("during the merge: run `leafseal git setup` once in this clone, then `git checkout -m -- {name}` redoes this file's merge with the driver (conflicting values are then marked inside the decrypted values, see `leafseal edit`)"),
+        format!("during the merge: run `leafseal git setup` once in this clone, then `git checkout -m -- {name}` redoes this file's merge with the driver (by key path; a key both sides changed is reported by path and the file keeps your side, to be edited with `leafseal edit`)"),
         "after a merge commit: `git reset --hard ORIG_HEAD` (or `git merge --abort` while it is still going on), run `leafseal git setup`, and merge again".to_owned(),
     ]
 }
