@@ -51,7 +51,9 @@ pub fn redo_hints(name: &str) -> Vec<String> {
 pub fn error(name: &str, line: usize) -> Error {
     let mut e = Error::new(
         exit::COULD_NOT_READ_INPUT,
-        format!("{name} has git conflict markers (line {line}): a text merge left two versions of the encrypted file in it"),
+        format!(
+            "{name} has git conflict markers (line {line}): a text merge left two versions of the encrypted file in it"
+        ),
     );
     for h in redo_hints(name) {
         e = e.hint(h);
@@ -95,8 +97,15 @@ mod tests {
     fn the_error_names_the_file_and_the_fix() {
         let e = error("s.yaml", 3);
         assert_eq!(e.code, exit::COULD_NOT_READ_INPUT);
-        assert!(e.message.contains("s.yaml has git conflict markers (line 3)"));
+        assert!(
+            e.message
+                .contains("s.yaml has git conflict markers (line 3)")
+        );
         assert!(e.hints.iter().any(|h| h.contains("leafseal git setup")));
-        assert!(e.hints.iter().any(|h| h.contains("git checkout -m -- s.yaml")));
+        assert!(
+            e.hints
+                .iter()
+                .any(|h| h.contains("git checkout -m -- s.yaml"))
+        );
     }
 }

@@ -73,7 +73,10 @@ impl Repo {
         r.ok(&["set", FILE, r#"["db"]["password"]"#, r#""hunter3""#]);
         r.git_ok(&["commit", "-qam", "password"]);
         let m = r.git(&["merge", "other"]);
-        assert!(!m.status.success(), "a text merge of both changes conflicts");
+        assert!(
+            !m.status.success(),
+            "a text merge of both changes conflicts"
+        );
         let text = std::fs::read_to_string(r.path().join(FILE)).expect("read");
         assert!(text.contains("<<<<<<< HEAD") && text.contains(">>>>>>> other"));
         r

@@ -4,9 +4,9 @@
 //! errors naming the file, the textconv warning, the INI trailing comment, one exit code
 //! for a directory, the no-key report, `--help` on `.toml`).
 
-mod support;
 #[path = "support/sops.rs"]
 mod sops_peer;
+mod support;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -130,7 +130,10 @@ fn readme_tour_runs_as_written_on_a_fresh_home() {
         !script.contains("age-keygen"),
         "the tour must not need a tool leafseal does not ship"
     );
-    assert!(script.contains("ssh"), "the tour mentions SSH keys as recipients");
+    assert!(
+        script.contains("ssh"),
+        "the tour mentions SSH keys as recipients"
+    );
     let home = tempfile::tempdir().expect("home");
     let work = tempfile::tempdir().expect("work");
     let bin = tempfile::tempdir().expect("bin");
@@ -173,7 +176,9 @@ fn readme_tour_runs_as_written_on_a_fresh_home() {
 #[test]
 fn readme_first_screen_keeps_the_set_up_commands_and_names_the_test_tools() {
     let text = readme();
-    let first = text.get(..text.find("\n## ").expect("a second heading")).expect("slice");
+    let first = text
+        .get(..text.find("\n## ").expect("a second heading"))
+        .expect("slice");
     assert!(first.contains("cargo install --locked --path . && leafseal --help"));
     assert!(first.contains("cargo test --locked"));
     let ci = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/run"))
@@ -190,7 +195,10 @@ fn readme_first_screen_keeps_the_set_up_commands_and_names_the_test_tools() {
         };
         assert!(first.contains(named), "README's first screen: {named}");
     }
-    assert!(first.contains("Python"), "the tests install their peers with pip");
+    assert!(
+        first.contains("Python"),
+        "the tests install their peers with pip"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -416,7 +424,11 @@ fn parse_errors_name_the_file() {
     e.write("secrets/broken.yaml", "a: [1\n");
     let o = e.run(&["encrypt", "secrets/broken.yaml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(err(&o).contains("secrets/broken.yaml: cannot parse"), "{}", err(&o));
+    assert!(
+        err(&o).contains("secrets/broken.yaml: cannot parse"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -430,7 +442,10 @@ fn textconv_warning_without_the_key_is_whole_and_sources_are_listed_once() {
     let o = e.run(&["git", "textconv", "app.yaml"]);
     assert!(o.status.success());
     let w = err(&o);
-    assert!(w.contains(support::AGE_RECIPIENT) && w.contains(AGE_OTHER), "{w}");
+    assert!(
+        w.contains(support::AGE_RECIPIENT) && w.contains(AGE_OTHER),
+        "{w}"
+    );
     assert!(w.contains("no age identities found"), "{w}");
     assert!(w.contains("hint:"), "{w}");
     // The report lists the key sources once, not once per recipient.
@@ -449,7 +464,10 @@ fn ini_comment_after_the_last_key_is_kept() {
     let o = e.run(&["encrypt", "--age", support::AGE_RECIPIENT, "app.ini"]);
     assert!(o.status.success(), "{}", err(&o));
     let enc = out(&o);
-    assert!(!enc.contains("the last comment"), "comments are encrypted: {enc}");
+    assert!(
+        !enc.contains("the last comment"),
+        "comments are encrypted: {enc}"
+    );
     e.write("app.enc.ini", &enc);
     let o = e.run(&["decrypt", "app.enc.ini"]);
     assert!(o.status.success(), "{}", err(&o));
@@ -490,7 +508,11 @@ fn a_directory_argument_gets_exit_2_from_every_command() {
     for args in cases {
         let o = e.run_env(&[("EDITOR", "true")], &args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
-        assert!(err(&o).contains("is a directory, not a file"), "{args:?}: {}", err(&o));
+        assert!(
+            err(&o).contains("is a directory, not a file"),
+            "{args:?}: {}",
+            err(&o)
+        );
     }
 }
 

@@ -185,7 +185,13 @@ pub fn work_tree_files(pathspecs: &[PathBuf]) -> io::Result<Vec<Target>> {
 /// relative to the current directory.
 pub fn ignored_files(pathspecs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     let out = git(
-        &["ls-files", "-z", "--others", "--ignored", "--exclude-standard"],
+        &[
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+        ],
         pathspecs,
     )?;
     Ok(split_z(&out).into_iter().map(PathBuf::from).collect())

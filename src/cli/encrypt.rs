@@ -368,7 +368,9 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
-    let loaded = in_fmt.store().load(&input)
+    let loaded = in_fmt
+        .store()
+        .load(&input)
         .map_err(|e| encrypt_read_error(e).within(name))?;
     if loaded.meta.is_some() {
         return Err(Error::new(exit::FILE_ALREADY_ENCRYPTED, format!("{name} is already encrypted")).hint(

@@ -269,7 +269,11 @@ fn set_form(prog: String, mut out: Vec<String>, at: usize) -> Result<Rewrite, Er
 /// leafseal's global flags, which may come before a subcommand (the ones with a value
 /// first).
 const GLOBAL_VALUE_FLAGS: &[&str] = &["--config"];
-const GLOBAL_FLAGS: &[&str] = &["--strict-integrity", "--allow-outside-root", "--force-target"];
+const GLOBAL_FLAGS: &[&str] = &[
+    "--strict-integrity",
+    "--allow-outside-root",
+    "--force-target",
+];
 
 /// sops's flags that only make sense as its legacy (pre-subcommand) command line: one of
 /// them first means `leafseal` was called the sops way.
@@ -320,10 +324,8 @@ pub fn intercept(args: Vec<OsString>) -> Action {
         return Action::Run(args);
     };
     if !is_sops(argv0) {
-        let strs: Option<Vec<String>> = args
-            .iter()
-            .map(|a| a.to_str().map(str::to_owned))
-            .collect();
+        let strs: Option<Vec<String>> =
+            args.iter().map(|a| a.to_str().map(str::to_owned)).collect();
         if !strs.as_deref().is_some_and(is_legacy_form) {
             return Action::Run(args);
         }
@@ -475,13 +477,19 @@ mod tests {
         assert!(is_legacy_form(&v("leafseal -d f")));
         assert!(is_legacy_form(&v("leafseal -ei f")));
         assert!(is_legacy_form(&v("leafseal --config c.yaml -d f")));
-        assert!(is_legacy_form(&v("leafseal --strict-integrity --decrypt f")));
+        assert!(is_legacy_form(&v(
+            "leafseal --strict-integrity --decrypt f"
+        )));
         assert!(!is_legacy_form(&v("leafseal decrypt -i f")));
         assert!(!is_legacy_form(&v("leafseal --config c.yaml decrypt f")));
         assert!(!is_legacy_form(&v("leafseal --help")));
         assert!(!is_legacy_form(&v("leafseal -V")));
         assert!(!is_legacy_form(&v("leafseal")));
-        let a = vec![OsString::from("leafseal"), OsString::from("-d"), OsString::from("f")];
+        let a = vec![
+            OsString::from("leafseal"),
+            OsString::from("-d"),
+            OsString::from("f"),
+        ];
         assert_eq!(
             intercept(a),
             Action::Run(vec![

@@ -72,7 +72,11 @@ impl fmt::Display for RecoverError {
             }
             write!(f, "{} {}: ", a.kind.field(), a.id)?;
             let redundant = format!("cannot decrypt the age data key for {}: ", a.id);
-            let msg = a.error.message.strip_prefix(&redundant).unwrap_or(&a.error.message);
+            let msg = a
+                .error
+                .message
+                .strip_prefix(&redundant)
+                .unwrap_or(&a.error.message);
             match msg.split_once(SOURCES) {
                 Some((what, sources)) if seen_sources.contains(&sources) => {
                     write!(f, "{what} (the same key sources as above)")?;

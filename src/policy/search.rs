@@ -87,13 +87,19 @@ mod tests {
         let t = tempfile::tempdir().expect("tempdir");
         let sub = t.path().join("a").join("b");
         std::fs::create_dir_all(&sub).expect("mkdir");
-        std::fs::write(t.path().join("a").join(IGNORED_NAME), "creation_rules: []\n")
-            .expect("write");
+        std::fs::write(
+            t.path().join("a").join(IGNORED_NAME),
+            "creation_rules: []\n",
+        )
+        .expect("write");
         let s = search(&sub);
         assert_eq!(s.searched.first(), Some(&sub));
         assert!(s.searched.contains(&t.path().join("a")));
         assert_eq!(s.ignored, Some(t.path().join("a").join(IGNORED_NAME)));
-        assert!(s.ignored_warning().is_some_and(|w| w.contains("must be called .sops.yaml")));
+        assert!(
+            s.ignored_warning()
+                .is_some_and(|w| w.contains("must be called .sops.yaml"))
+        );
         std::fs::write(t.path().join(FILE_NAME), "creation_rules: []\n").expect("write");
         let s = search(&sub);
         assert_eq!(s.found, Some(t.path().join(FILE_NAME)));
