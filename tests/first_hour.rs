@@ -448,6 +448,7 @@ fn textconv_warning_without_the_key_is_whole_and_sources_are_listed_once() {
     );
     assert!(w.contains("no age identities found"), "{w}");
     assert!(w.contains("hint:"), "{w}");
+    assert_eq!(w.lines().count(), 1, "one warning line: {w}");
     // The report lists the key sources once, not once per recipient.
     let o = e.run(&["decrypt", "app.yaml"]);
     assert_eq!(o.status.code(), Some(128));

@@ -33,6 +33,15 @@ pub fn format_for(name: &str, bytes: &[u8]) -> Format {
     Format::from_path(name)
 }
 
+/// Text on one line: its lines trimmed and joined with a space.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Converts a file for `git diff`. Never fails: see the module docs.
 pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) -> Textconv {
     let fmt = format_for(name, bytes);
@@ -60,14 +69,16 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
     let opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
         Ok(o) => o,
         Err(e) => {
-            // The whole message: a user without the key needs the list of keys tried.
+            // The whole message on one line: a user without the key needs the list of
+            // keys tried, and git shows one line per warning best.
             let mut w = format!(
                 "cannot decrypt, so the diff shows the encrypted file: {}",
-                e.message.trim_end()
+                one_line(&e.message)
             );
             for h in &e.hints {
-                w.push_str("\n  hint: ");
-                w.push_str(h);
+                w.push_str(" (hint: ");
+                w.push_str(&one_line(h));
+                w.push(')');
             }
             return passthrough(Some(w));
         }
