@@ -145,7 +145,7 @@ fn raise_version(meta: &mut Metadata) -> Result<(), Error> {
 
 /// The plan for a new file: key flags, else the creation rule.
 fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Error> {
-    let (plan, _) = crate::cli::encrypt::seal_plan(
+    let (plan, policy) = crate::cli::encrypt::seal_plan(
         cli,
         &a.file,
         &a.keys,
@@ -153,6 +153,7 @@ fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Er
         a.shamir_secret_sharing_threshold,
         format,
     )?;
+    crate::cli::encrypt::require_keys(&plan, policy.as_ref(), &a.file)?;
     Ok(plan)
 }
 

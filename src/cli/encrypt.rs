@@ -210,9 +210,6 @@ pub fn seal_plan(
     } else {
         rule.map(|r| r.key_groups.clone()).unwrap_or_default()
     };
-    if groups.iter().all(Vec::is_empty) {
-        return Err(no_keys_error(policy.as_ref(), rule, name));
-    }
     let sel = match selector.selector()? {
         Some(s) => Some(s),
         None => rule.and_then(|r| r.selector.clone()),
@@ -226,6 +223,21 @@ pub fn seal_plan(
         binary: format == Format::Binary,
     };
     Ok((plan, policy))
+}
+
+/// Fails when a plan for a new file has no keys, saying what was looked for (see
+/// [`no_keys_error`]). Called where the plan is used: `encrypt --output EXISTING` takes
+/// the existing file's keys instead.
+pub fn require_keys(
+    plan: &SealPlan,
+    policy: Option<&crate::policy::Policy>,
+    name: &str,
+) -> Result<(), Error> {
+    if !plan.groups.iter().all(Vec::is_empty) {
+        return Ok(());
+    }
+    let rule = policy.and_then(|p| p.rule_for(Path::new(name)).ok().flatten());
+    Err(no_keys_error(policy, rule, name))
 }
 
 /// The error for a new file without keys, saying what was looked for: the policy search
@@ -442,6 +454,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         }
         return Ok(0);
     }
+    require_keys(&plan, policy.as_ref(), name)?;
     let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
     let out = out_fmt
         .store()
