@@ -312,6 +312,24 @@ fn a_sops_yml_is_named_as_not_read() {
 }
 
 #[test]
+fn check_and_updatekeys_without_a_policy_say_where_they_looked() {
+    let e = Env::new();
+    e.write(".sops.yml", "creation_rules: []\n");
+    e.write("sub/app.yaml", "a: 1\n");
+    let sub = e.path().join("sub");
+    let o = support::run_in(&e.vars, &sub, &["check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let msg = err(&o);
+    assert!(msg.contains("no .sops.yaml found (looked in"), "{msg}");
+    assert!(msg.contains(".sops.yml is not read"), "{msg}");
+    let o = support::run_in(&e.vars, &sub, &["updatekeys", "-y", "app.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let msg = err(&o);
+    assert!(msg.contains("no .sops.yaml found (looked in"), "{msg}");
+    assert!(msg.contains(&sub.display().to_string()), "{msg}");
+}
+
+#[test]
 fn no_matching_rule_lists_the_rules() {
     let e = Env::new();
     e.policy();

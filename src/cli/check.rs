@@ -111,7 +111,7 @@ fn load_policy(explicit: Option<&Path>, index: Option<&IndexSource>) -> Result<P
     let path = match explicit {
         Some(p) => p.to_owned(),
         None => crate::cli::found_policy().ok_or_else(|| {
-            usage("no .sops.yaml found in the current directory or its parents")
+            crate::cli::no_policy_error(USAGE_ERROR, "check compares files with its rules")
                 .hint("run from the repository root, or pass --config PATH")
         })?,
     };

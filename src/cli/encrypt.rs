@@ -283,13 +283,8 @@ fn no_keys_error(
                     search.searched_text()
                 ),
             );
-            if let Some(alt) = &search.ignored {
-                e = e.hint(format!(
-                    "{} is not read: sops and leafseal only read a policy named {}; rename it to {}",
-                    alt.display(),
-                    crate::policy::FILE_NAME,
-                    alt.with_file_name(crate::policy::FILE_NAME).display()
-                ));
+            if let Some(h) = search.ignored_hint() {
+                e = e.hint(h);
             }
             e.hint(format!(
                 "create {} in the repository (`leafseal keygen` prints a creation rule for a new age key), or point --config at one",

@@ -318,6 +318,26 @@ pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
     Ok(Some(p))
 }
 
+/// The error of a command that needs a policy and found none: where the search went, and
+/// a `.sops.yml` on the way that is not read.
+pub fn no_policy_error(code: i32, needed_for: &str) -> Error {
+    let search = std::env::current_dir()
+        .map(|d| policy::search::search(&d))
+        .unwrap_or_default();
+    let mut e = Error::new(
+        code,
+        format!(
+            "no {} found (looked in {}); {needed_for}",
+            policy::FILE_NAME,
+            search.searched_text()
+        ),
+    );
+    if let Some(h) = search.ignored_hint() {
+        e = e.hint(h);
+    }
+    e
+}
+
 /// Whether the strict integrity setting is on: the flag (or its environment variable),
 /// else the policy's `leafseal.strict_integrity`. A policy that cannot be read counts as
 /// off here; the commands that need the policy report it themselves.

@@ -239,9 +239,11 @@ fn update_file(
 /// the exit code is non-zero if any failed.
 pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
     let policy = cli::load_policy(cli.config.as_deref())?.ok_or_else(|| {
-        Error::new(exit::GENERIC, "no .sops.yaml policy file found").hint(
-            "updatekeys applies the creation rules of .sops.yaml; create one or pass --config",
+        cli::no_policy_error(
+            exit::GENERIC,
+            "updatekeys applies the creation rules of that policy",
         )
+        .hint("create one at the repository root, or pass --config PATH")
     })?;
     let ctx = crate::cli::key_context();
     let mut failed: Vec<Error> = Vec::new();

@@ -61,6 +61,16 @@ impl Search {
         }
     }
 
+    /// The hint for a `.sops.yml` that is not read (rename it), if one was met.
+    pub fn ignored_hint(&self) -> Option<String> {
+        let alt = self.ignored.as_ref()?;
+        Some(format!(
+            "{} is not read: sops and leafseal only read a policy named {FILE_NAME}; rename it to {}",
+            alt.display(),
+            alt.with_file_name(FILE_NAME).display()
+        ))
+    }
+
     /// The warning for a `.sops.yml` that is not read, if one was met.
     pub fn ignored_warning(&self) -> Option<String> {
         let alt = self.ignored.as_ref()?;
