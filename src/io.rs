@@ -19,6 +19,17 @@ pub mod write;
 pub use target::WriteOptions;
 pub use write::Destination;
 
+/// The error for a directory named where a file is expected. Every command that reads
+/// a file gives it, with the same exit code (2, as sops when it cannot read its input);
+/// only `check` and `updatekeys` take directories.
+pub fn directory_error(path: &str) -> Error {
+    Error::new(
+        exit::COULD_NOT_READ_INPUT,
+        format!("{path} is a directory, not a file"),
+    )
+    .hint("name a file inside it; `leafseal check DIR` and `leafseal updatekeys DIR` are the commands that take a directory")
+}
+
 /// Reads a file, or stdin for `-`.
 pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if path == "-" {
@@ -41,6 +52,9 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         };
         Error::new(code, format!("cannot read {path}: {e}"))
     })?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(directory_error(path));
+    }
     f.read_to_end(&mut buf).map_err(|e| {
         Error::new(
             exit::COULD_NOT_READ_INPUT,

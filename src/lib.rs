@@ -14,6 +14,7 @@ pub mod audit;
 pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod conflict;
 pub mod crypto;
 pub mod doctor;
 #[cfg(feature = "cli")]

@@ -12,6 +12,7 @@ use crate::crypto::mac;
 use crate::crypto::nonces::NonceStash;
 use crate::error::Error;
 use crate::error::exit;
+use crate::format::Format;
 use crate::format::FormatError;
 use crate::format::Loaded;
 use crate::keys::KeyContext;
@@ -92,6 +93,17 @@ pub fn encrypted_read_error(e: FormatError) -> Error {
         format!("cannot parse the encrypted file as {}: {e}", e.format),
     )
     .hint("check that the file is well-formed (restore it from version control if it was damaged), or pass --input-type if the extension is misleading")
+}
+
+/// Parses a file that should be encrypted (decrypt, edit, set, unset, rotate, exec-*):
+/// git conflict markers are reported as such (exit 2, see [`crate::conflict`]); a parse
+/// error is [`encrypted_read_error`], naming the file.
+pub fn load_encrypted(format: Format, bytes: &[u8], name: &str) -> Result<Loaded, Error> {
+    crate::conflict::check(bytes, name)?;
+    format
+        .store()
+        .load(bytes)
+        .map_err(|e| encrypted_read_error(e).within(name))
 }
 
 /// Parses the `--decryption-order` / `SOPS_DECRYPTION_ORDER` list.

@@ -24,6 +24,7 @@ use crate::walk::Selector;
 pub mod destination;
 mod leafseal;
 pub mod revoke;
+pub mod search;
 mod trust;
 pub use trust::outside_work_tree;
 pub use trust::work_tree_root;
@@ -63,12 +64,14 @@ pub enum PolicyError {
         why: String,
     },
     /// The policy has rules and none matches the file.
-    #[error("no creation rule in {path} matches {file}")]
+    #[error("no creation rule in {path} matches {file} (the rules' path_regex, in order: {})", rules.join(", "))]
     NoMatch {
         /// The policy file.
         path: PathBuf,
         /// The file being encrypted.
         file: String,
+        /// The rules' path_regex values, in order, quoted.
+        rules: Vec<String>,
     },
 }
 
@@ -593,6 +596,14 @@ impl Policy {
             .ok_or_else(|| PolicyError::NoMatch {
                 path: self.path.clone(),
                 file: p,
+                rules: self
+                    .rules
+                    .iter()
+                    .map(|r| match &r.path_regex {
+                        Some(re) => format!("`{}`", re.as_str()),
+                        None => "(none)".to_owned(),
+                    })
+                    .collect(),
             })
     }
 }

@@ -18,6 +18,24 @@ pub enum Step {
     Index(usize),
 }
 
+/// A value's AAD path (`db:password:`, the keys joined by `:`) in the `["db"]["password"]`
+/// form the user types for `--extract`, `set` and `unset`. The AAD does not record list
+/// positions, so a value inside a list shows the list's key path.
+pub fn from_aad(aad: &str) -> String {
+    let keys: Vec<&str> = aad
+        .strip_suffix(':')
+        .unwrap_or(aad)
+        .split(':')
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        return "the top level".to_owned();
+    }
+    keys.iter()
+        .map(|k| format!("[{}]", serde_json::Value::from(*k)))
+        .collect()
+}
+
 /// Parses `["a"]['b'][0]`. Quotes are stripped; no escapes; `[` and `]` cannot occur in keys.
 pub fn parse(s: &str) -> Result<Vec<Step>, Error> {
     let bad = |why: &str| {
@@ -394,5 +412,12 @@ mod set_tests {
             assert_eq!(unset(&mut d, &p(path)), None, "{path}");
         }
         assert_eq!(d, before);
+    }
+
+    #[test]
+    fn aad_paths_are_shown_as_tree_paths() {
+        assert_eq!(from_aad("db:password:"), r#"["db"]["password"]"#);
+        assert_eq!(from_aad("a \"q\":"), r#"["a \"q\""]"#);
+        assert_eq!(from_aad(":"), "the top level");
     }
 }

@@ -23,6 +23,11 @@ use crate::walk::Direction;
 use crate::walk::Leaf;
 use crate::walk::Selector;
 
+/// Whether the bytes hold a sops-encrypted value (for files no rule matches).
+fn looks_encrypted(bytes: &[u8]) -> bool {
+    bytes.windows(15).any(|w| w == b"ENC[AES256_GCM,")
+}
+
 /// Checks one (non-policy) file.
 pub(crate) fn check_file(
     path: &Path,
@@ -32,6 +37,16 @@ pub(crate) fn check_file(
     now: Timestamp,
     sink: &mut Sink<'_>,
 ) {
+    if let Some(line) = crate::conflict::find(bytes)
+        && (rule.is_some() || looks_encrypted(bytes))
+    {
+        sink.push(
+            Kind::ConflictMarkers,
+            format!("git conflict markers (line {line}): a merge without leafseal's merge driver left two versions of the file in it"),
+            format!("run `leafseal git setup` in this clone, then redo the file's merge: `git checkout -m -- {}` while the merge is going on, else reset to before the merge and merge again", path.display()),
+        );
+        return;
+    }
     let format = format_of(path, bytes);
     let loaded = match format.store().load(bytes) {
         Ok(l) => l,

@@ -181,6 +181,22 @@ pub fn work_tree_files(pathspecs: &[PathBuf]) -> io::Result<Vec<Target>> {
     Ok(v)
 }
 
+/// Untracked files that git ignores (`git ls-files --others --ignored --exclude-standard`),
+/// relative to the current directory.
+pub fn ignored_files(pathspecs: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    let out = git(
+        &[
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+        ],
+        pathspecs,
+    )?;
+    Ok(split_z(&out).into_iter().map(PathBuf::from).collect())
+}
+
 /// Staged files (added, copied, modified, renamed), shown relative to the work tree root.
 pub fn staged_files(toplevel: &Path, pathspecs: &[PathBuf]) -> io::Result<Vec<Target>> {
     let out = git(

@@ -83,6 +83,9 @@ pub enum Kind {
     /// An encrypted file that is unsigned, wrongly signed, or signed by a key the
     /// allowed-signers file does not list (`--require-signed`, `leafseal.require_signed`).
     Signature,
+    /// git conflict markers in a file matched by a rule or holding sops values (a merge
+    /// without leafseal's merge driver).
+    ConflictMarkers,
 }
 
 impl Kind {
@@ -104,6 +107,7 @@ impl Kind {
             Kind::Unreadable => "unreadable",
             Kind::IntegrityRecord => "integrity-record",
             Kind::Signature => "signature",
+            Kind::ConflictMarkers => "conflict-markers",
         }
     }
 

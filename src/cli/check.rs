@@ -40,7 +40,8 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Files or directories to check (default: git's tracked files when inside a work
-    /// tree, else every file below the current directory).
+    /// tree, else every file below the current directory). A directory is checked whole:
+    /// tracked and untracked files alike (git-ignored ones are counted, not checked).
     pub paths: Vec<PathBuf>,
     /// Check the staged content of staged files (pre-commit), read from git's index.
     #[arg(long)]
@@ -110,7 +111,7 @@ fn load_policy(explicit: Option<&Path>, index: Option<&IndexSource>) -> Result<P
     let path = match explicit {
         Some(p) => p.to_owned(),
         None => crate::cli::found_policy().ok_or_else(|| {
-            usage("no .sops.yaml found in the current directory or its parents")
+            crate::cli::no_policy_error(USAGE_ERROR, "check compares files with its rules")
                 .hint("run from the repository root, or pass --config PATH")
         })?,
     };
@@ -145,9 +146,11 @@ fn targets(a: &CheckArgs, toplevel: Option<&Path>) -> Result<Vec<Target>, Error>
     list_targets(&a.paths, toplevel)
 }
 
-/// The files under `paths` (default: the current directory): git's tracked files when
-/// inside a work tree, else every file below (`.git`, `target`, `node_modules` skipped);
-/// files given by name are taken as they are. Shared by `check` and `access`.
+/// The files under `paths` (default: git's tracked files when inside a work tree, else
+/// every file below the current directory, `.git`, `target`, `node_modules` skipped). A
+/// directory named inside a work tree gives its tracked and untracked files (not the
+/// git-ignored ones), so a new plaintext secret is seen before `git add`; files given
+/// by name are taken as they are. Shared by `check` and `access`.
 pub(super) fn list_targets(
     paths: &[PathBuf],
     toplevel: Option<&Path>,
@@ -162,7 +165,7 @@ pub(super) fn list_targets(
     for p in paths {
         if p.is_dir() {
             let mut found = match toplevel {
-                Some(_) => files::tracked_files(std::slice::from_ref(p)).map_err(io_err)?,
+                Some(_) => files::work_tree_files(std::slice::from_ref(p)).map_err(io_err)?,
                 None => files::walk_dir(p).map_err(io_err)?,
             };
             out.append(&mut found);
@@ -180,7 +183,44 @@ pub(super) fn list_targets(
     Ok(out)
 }
 
-fn human(report: &Report, services: &[check::KeyService], policy: &Path) -> String {
+/// What a directory argument added beyond git's tracked files: untracked files checked,
+/// and git-ignored files that a rule matches (not checked).
+#[derive(Debug, Default)]
+struct Extent {
+    untracked: usize,
+    ignored_matching: Vec<String>,
+}
+
+fn extent(a: &CheckArgs, toplevel: Option<&Path>, targets: &[Target], policy: &Policy) -> Extent {
+    let dirs: Vec<PathBuf> = a.paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    if a.staged || toplevel.is_none() || dirs.is_empty() {
+        return Extent::default();
+    }
+    let tracked: std::collections::HashSet<PathBuf> = files::tracked_files(&a.paths)
+        .map(|v| v.iter().map(|t| files::normalize(&t.path)).collect())
+        .unwrap_or_default();
+    let untracked = targets
+        .iter()
+        .filter(|t| !tracked.contains(&files::normalize(&t.path)))
+        .count();
+    let ignored_matching = files::ignored_files(&dirs)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| check::has_rule(Some(policy), p))
+        .map(|p| p.display().to_string())
+        .collect();
+    Extent {
+        untracked,
+        ignored_matching,
+    }
+}
+
+fn human(
+    report: &Report,
+    services: &[check::KeyService],
+    policy: &Path,
+    extent: &Extent,
+) -> String {
     let mut s = String::new();
     if !services.is_empty() {
         s.push_str(&format!(
@@ -213,14 +253,25 @@ fn human(report: &Report, services: &[check::KeyService], policy: &Path) -> Stri
     }
     let errors = report.errors();
     let warnings = report.findings.len() - errors;
+    let untracked = match extent.untracked {
+        0 => String::new(),
+        n => format!(" ({n} not tracked by git)"),
+    };
     s.push_str(&format!(
-        "leafseal check: {} file(s) checked, {errors} finding(s), {warnings} warning(s)\n",
+        "leafseal check: {} file(s) checked{untracked}, {errors} finding(s), {warnings} warning(s)\n",
         report.files_checked
     ));
+    if !extent.ignored_matching.is_empty() {
+        s.push_str(&format!(
+            "leafseal check: {} git-ignored file(s) that a creation rule matches were not checked: {}\n",
+            extent.ignored_matching.len(),
+            extent.ignored_matching.join(", ")
+        ));
+    }
     s
 }
 
-fn json(report: &Report, services: &[check::KeyService]) -> String {
+fn json(report: &Report, services: &[check::KeyService], extent: &Extent) -> String {
     let findings: Vec<serde_json::Value> = report
         .findings
         .iter()
@@ -248,6 +299,8 @@ fn json(report: &Report, services: &[check::KeyService]) -> String {
     let v = serde_json::json!({
         "findings": findings,
         "files_checked": report.files_checked,
+        "untracked_checked": extent.untracked,
+        "ignored_not_checked": extent.ignored_matching,
         "key_services": services,
     });
     format!("{v}\n")
@@ -283,9 +336,10 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         report.findings.sort_by(|x, y| x.path.cmp(&y.path));
     }
     let services = check::key_services(&policy);
+    let extent = extent(a, toplevel.as_deref(), &targets, &policy);
     let out = match a.format {
-        OutputFormat::Human => human(&report, &services, &policy.path),
-        OutputFormat::Json => json(&report, &services),
+        OutputFormat::Human => human(&report, &services, &policy.path, &extent),
+        OutputFormat::Json => json(&report, &services, &extent),
     };
     crate::io::write_stdout(out.as_bytes())?;
     Ok(if report.errors() > 0 { FINDINGS } else { 0 })

@@ -70,10 +70,7 @@ impl Plan<'_> {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
-        let loaded = in_fmt
-            .store()
-            .load(&input)
-            .map_err(ops::encrypted_read_error)?;
+        let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         if let Ok(meta) = ops::metadata_of(&loaded) {
             self.signature.check(name, &loaded.doc, &meta, &self.ctx)?;
         }

@@ -42,7 +42,8 @@ pub struct EditArgs {
     /// Open the file even if the MAC does not match (the file may have been tampered with).
     #[arg(long)]
     ignore_mac: bool,
-    /// File format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
+    /// File format: yaml, json, dotenv, ini, toml or binary
+    /// (default: from the extension: .yaml/.yml, .json, .env, .ini; any other file, .toml included, is a binary blob as in sops, unless --input-type toml or leafseal wrote it as TOML).
     #[arg(long, value_name = "TYPE")]
     input_type: Option<String>,
     /// Format of the editor buffer and of the file written back (default: the input
@@ -144,7 +145,7 @@ fn raise_version(meta: &mut Metadata) -> Result<(), Error> {
 
 /// The plan for a new file: key flags, else the creation rule.
 fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Error> {
-    let (plan, _) = crate::cli::encrypt::seal_plan(
+    let (plan, policy) = crate::cli::encrypt::seal_plan(
         cli,
         &a.file,
         &a.keys,
@@ -152,6 +153,7 @@ fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Er
         a.shamir_secret_sharing_threshold,
         format,
     )?;
+    crate::cli::encrypt::require_keys(&plan, policy.as_ref(), &a.file)?;
     Ok(plan)
 }
 
@@ -208,12 +210,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     })?;
     let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
     let exists = match std::fs::metadata(target) {
-        Ok(m) if m.is_dir() => {
-            return Err(Error::new(
-                exit::NO_FILE_SPECIFIED,
-                format!("{name} is a directory"),
-            ));
-        }
+        Ok(m) if m.is_dir() => return Err(crate::io::directory_error(name)),
         Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
         Err(e) => {
@@ -235,10 +232,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             Some(s) => ops::parse_order(s)?,
             None => Vec::new(),
         };
-        let loaded = format
-            .store()
-            .load(&input)
-            .map_err(ops::encrypted_read_error)?;
+        let loaded = ops::load_encrypted(format, &input, name)?;
         let opened = ops::open(
             loaded,
             &ctx,

@@ -216,6 +216,76 @@ pub fn seal_plan(
     Ok((plan, policy))
 }
 
+/// Fails when a plan for a new file has no keys, saying what was looked for (see
+/// [`no_keys_error`]). Called where the plan is used: `encrypt --output EXISTING` takes
+/// the existing file's keys instead.
+pub fn require_keys(
+    plan: &SealPlan,
+    policy: Option<&crate::policy::Policy>,
+    name: &str,
+) -> Result<(), Error> {
+    if !plan.groups.iter().all(Vec::is_empty) {
+        return Ok(());
+    }
+    let rule = policy.and_then(|p| p.rule_for(Path::new(name)).ok().flatten());
+    Err(no_keys_error(policy, rule, name))
+}
+
+/// The error for a new file without keys, saying what was looked for: the policy search
+/// (and a `.sops.yml` that is not read), or the policy and its rule without keys.
+fn no_keys_error(
+    policy: Option<&crate::policy::Policy>,
+    rule: Option<&crate::policy::CreationRule>,
+    name: &str,
+) -> Error {
+    let flags = "pass --age RECIPIENT (or --pgp, --kms, --gcp-kms, --azure-kv, --hc-vault-transit)";
+    // sops 3.11 exits 1 here ("no keys provided through command line options").
+    match (policy, rule) {
+        (Some(p), Some(r)) => Error::new(
+            exit::GENERIC,
+            format!(
+                "no encryption keys for {name}: the creation rule of {} that matches it (path_regex {}) names no keys, and no key flag was given",
+                p.path.display(),
+                r.path_regex
+                    .as_ref()
+                    .map_or_else(|| "(none)".to_owned(), |re| format!("`{}`", re.as_str()))
+            ),
+        )
+        .hint("add keys to that rule (age:, pgp:, kms:, … or key_groups:)")
+        .hint(flags),
+        (Some(p), None) => Error::new(
+            exit::GENERIC,
+            format!(
+                "no encryption keys for {name}: {} has no creation_rules, and no key flag was given",
+                p.path.display()
+            ),
+        )
+        .hint("add a creation rule with keys (`leafseal keygen` prints one for a new age key)")
+        .hint(flags),
+        (None, _) => {
+            let search = std::env::current_dir()
+                .map(|d| crate::policy::search::search(&d))
+                .unwrap_or_default();
+            let mut e = Error::new(
+                exit::GENERIC,
+                format!(
+                    "no encryption keys for {name}: no key flag was given and no {} was found (looked in {})",
+                    crate::policy::FILE_NAME,
+                    search.searched_text()
+                ),
+            );
+            if let Some(h) = search.ignored_hint() {
+                e = e.hint(h);
+            }
+            e.hint(format!(
+                "create {} in the repository (`leafseal keygen` prints a creation rule for a new age key), or point --config at one",
+                crate::policy::FILE_NAME
+            ))
+            .hint(flags)
+        }
+    }
+}
+
 /// Arguments of `encrypt`.
 #[derive(Debug, Args)]
 pub struct EncryptArgs {
@@ -254,7 +324,7 @@ fn open_existing(
     let bytes = crate::io::read_input(&shown)?;
     let loaded = match fmt.store().load(&bytes) {
         Ok(l) if l.meta.is_some() => l,
-        Err(e) if explicit => return Err(ops::read_error(e)),
+        Err(e) if explicit => return Err(ops::read_error(e).within(&shown)),
         _ if explicit => {
             return Err(Error::new(
                 exit::GENERIC,
@@ -296,7 +366,10 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
-    let loaded = in_fmt.store().load(&input).map_err(encrypt_read_error)?;
+    let loaded = in_fmt
+        .store()
+        .load(&input)
+        .map_err(|e| encrypt_read_error(e).within(name))?;
     if loaded.meta.is_some() {
         return Err(Error::new(exit::FILE_ALREADY_ENCRYPTED, format!("{name} is already encrypted")).hint(
             "use `leafseal rotate` or `leafseal updatekeys` to change its keys, or decrypt it first",
@@ -367,6 +440,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         }
         return Ok(0);
     }
+    require_keys(&plan, policy.as_ref(), name)?;
     let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
     let out = out_fmt
         .store()

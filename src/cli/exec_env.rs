@@ -44,10 +44,7 @@ pub(super) fn open_file(
         Some(s) => ops::parse_order(s)?,
         None => Vec::new(),
     };
-    let loaded = fmt
-        .store()
-        .load(&input)
-        .map_err(ops::encrypted_read_error)?;
+    let loaded = ops::load_encrypted(fmt, &input, file)?;
     let opened = ops::open_for_reading(
         loaded,
         &crate::cli::key_context(),

@@ -28,12 +28,15 @@ pub fn run(a: &FilestatusArgs) -> Result<i32, Error> {
         message: format!("cannot check the file status: {}", e.message),
         hints: e.hints,
     };
+    if std::path::Path::new(file).is_dir() {
+        return Err(crate::io::directory_error(file));
+    }
     let input = crate::io::read_input(file).map_err(failed)?;
     let fmt = cli::input_format(a.input_type.as_deref(), file, Some(&input))?;
     let loaded = fmt
         .store()
         .load(&input)
-        .map_err(|e| failed(crate::ops::read_error(e)))?;
+        .map_err(|e| failed(crate::ops::read_error(e).within(file)))?;
     let encrypted = loaded
         .meta
         .and_then(|m| crate::metadata::Metadata::from_map(&m).ok())

@@ -52,10 +52,7 @@ pub struct Target {
 pub fn read_target(file: &str, input_type: Option<&str>) -> Result<Target, Error> {
     let bytes = crate::io::read_input(file)?;
     let format = cli::input_format(input_type, file, Some(&bytes))?;
-    let loaded = format
-        .store()
-        .load(&bytes)
-        .map_err(ops::encrypted_read_error)?;
+    let loaded = ops::load_encrypted(format, &bytes, file)?;
     if loaded.meta.is_none() {
         return Err(Error::new(
             exit::GENERIC,

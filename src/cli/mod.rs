@@ -51,7 +51,7 @@ mod updatekeys;
     version,
     about,
     long_about = None,
-    after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml"
+    after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml\n\nFormats come from the extension (.yaml/.yml, .json, .env, .ini). A .toml file is a binary\nblob, as in sops, unless you pass --input-type toml (or leafseal wrote it as TOML).\nsops's flag forms work too: leafseal -d FILE, leafseal -e -i FILE, leafseal -r -i FILE."
 )]
 pub struct Cli {
     /// Policy file to use instead of searching for .sops.yaml from the current directory.
@@ -211,7 +211,8 @@ pub enum Command {
 /// Input/output selection shared by the commands.
 #[derive(Debug, Args, Clone)]
 pub struct IoArgs {
-    /// Input format: yaml, json, dotenv, ini, toml or binary (default: from the extension).
+    /// Input format: yaml, json, dotenv, ini, toml or binary
+    /// (default: from the extension: .yaml/.yml, .json, .env, .ini; any other file, .toml included, is a binary blob as in sops, unless --input-type toml or leafseal wrote it as TOML).
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
     /// Output format (default: the input format).
@@ -295,13 +296,15 @@ impl Cli {
 /// before reading the file; the lock is held until the destination is dropped. A
 /// missing file is exit 100, as reading it would be.
 pub fn update(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
-    if let Err(e) = std::fs::metadata(file)
-        && e.kind() == std::io::ErrorKind::NotFound
-    {
-        return Err(Error::new(
-            exit::NO_FILE_SPECIFIED,
-            format!("cannot read {}: {e}", file.display()),
-        ));
+    match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::new(
+                exit::NO_FILE_SPECIFIED,
+                format!("cannot read {}: {e}", file.display()),
+            ));
+        }
+        Ok(m) if m.is_dir() => return Err(io::directory_error(&file.display().to_string())),
+        _ => {}
     }
     output(cli, file)
 }
@@ -369,6 +372,26 @@ fn read_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
     Ok(Some(p))
 }
 
+/// The error of a command that needs a policy and found none: where the search went, and
+/// a `.sops.yml` on the way that is not read.
+pub fn no_policy_error(code: i32, needed_for: &str) -> Error {
+    let search = std::env::current_dir()
+        .map(|d| policy::search::search(&d))
+        .unwrap_or_default();
+    let mut e = Error::new(
+        code,
+        format!(
+            "no {} found (looked in {}); {needed_for}",
+            policy::FILE_NAME,
+            search.searched_text()
+        ),
+    );
+    if let Some(h) = search.ignored_hint() {
+        e = e.hint(h);
+    }
+    e
+}
+
 /// Whether the strict integrity setting is on: the flag (or its environment variable),
 /// else the policy's `leafseal.strict_integrity`. A policy that cannot be read counts as
 /// off here; the commands that need the policy report it themselves.
@@ -388,7 +411,14 @@ pub fn strict_integrity(cli: &Cli) -> bool {
 /// it lies outside the git work tree (see [`policy::outside_work_tree`]).
 pub fn found_policy() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
-    let path = policy::find(&cwd)?;
+    let search = policy::search::search(&cwd);
+    static IGNORED_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if let Some(w) = search.ignored_warning()
+        && !IGNORED_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        warn(&w);
+    }
+    let path = search.found?;
     static NOTICE_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if let Some(notice) = policy::outside_work_tree(&path, &cwd)
         && !NOTICE_SHOWN.swap(true, std::sync::atomic::Ordering::Relaxed)

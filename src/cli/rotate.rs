@@ -145,10 +145,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
-    let loaded = in_fmt
-        .store()
-        .load(&input)
-        .map_err(ops::encrypted_read_error)?;
+    let loaded = ops::load_encrypted(in_fmt, &input, name)?;
     let ctx = crate::cli::key_context();
     let mut opened = ops::open(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
     for w in &opened.warnings {

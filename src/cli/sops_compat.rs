@@ -8,6 +8,11 @@
 //! `decrypt`/`encrypt` commands; `sops decrypt …`, `sops encrypt …`, `sops filestatus F`
 //! pass through; `sops --version` prints `sops 3.13.2 (leafseal X.Y.Z)`; `sops F` (the
 //! editor) maps to `edit` when this build has it.
+//!
+//! The same flag forms work under the name `leafseal` (`leafseal -d F`, `leafseal -e -i F`,
+//! `leafseal -r -i F`, `leafseal -s F`, `leafseal --set '…' F`): when the first argument
+//! after leafseal's own global flags is one of sops's mode flags, the command line is
+//! rewritten the same way; everything else goes to clap unchanged.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -261,13 +266,69 @@ fn set_form(prog: String, mut out: Vec<String>, at: usize) -> Result<Rewrite, Er
     Ok(Rewrite::Args(v))
 }
 
-/// Looks at the process arguments: unchanged unless the program is called `sops`.
+/// leafseal's global flags, which may come before a subcommand (the ones with a value
+/// first).
+const GLOBAL_VALUE_FLAGS: &[&str] = &["--config"];
+const GLOBAL_FLAGS: &[&str] = &[
+    "--strict-integrity",
+    "--allow-outside-root",
+    "--force-target",
+];
+
+/// sops's flags that only make sense as its legacy (pre-subcommand) command line: one of
+/// them first means `leafseal` was called the sops way.
+const LEGACY_FLAGS: &[&str] = &[
+    "-d",
+    "--decrypt",
+    "-e",
+    "--encrypt",
+    "-r",
+    "--rotate",
+    "-i",
+    "--in-place",
+    "-s",
+    "--show-master-keys",
+    "--set",
+    "--extract",
+    "--output",
+    "--input-type",
+    "--output-type",
+    "--ignore-mac",
+    "--verbose",
+    "--disable-version-check",
+];
+
+/// Whether a `leafseal` command line uses sops's legacy flag form: the first argument after
+/// leafseal's global flags is a sops mode flag (or a cluster such as `-di`).
+pub fn is_legacy_form(args: &[String]) -> bool {
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        let flag = a.split('=').next().unwrap_or_default();
+        if GLOBAL_VALUE_FLAGS.contains(&flag) {
+            i += if a.contains('=') { 1 } else { 2 };
+            continue;
+        }
+        if GLOBAL_FLAGS.contains(&flag) {
+            i += 1;
+            continue;
+        }
+        return LEGACY_FLAGS.contains(&flag) || cluster(a).is_some();
+    }
+    false
+}
+
+/// Looks at the process arguments: unchanged unless the program is called `sops`, or is
+/// called `leafseal` the sops way ([`is_legacy_form`]).
 pub fn intercept(args: Vec<OsString>) -> Action {
     let Some(argv0) = args.first().and_then(|a| a.to_str()) else {
         return Action::Run(args);
     };
     if !is_sops(argv0) {
-        return Action::Run(args);
+        let strs: Option<Vec<String>> =
+            args.iter().map(|a| a.to_str().map(str::to_owned)).collect();
+        if !strs.as_deref().is_some_and(is_legacy_form) {
+            return Action::Run(args);
+        }
     }
     let Some(strs) = args
         .iter()
@@ -418,8 +479,37 @@ mod tests {
         assert!(is_sops("sops"));
         assert!(!is_sops("/usr/bin/leafseal"));
         assert!(!is_sops("sopsy"));
-        let a = vec![OsString::from("leafseal"), OsString::from("-d")];
+        let a = vec![OsString::from("leafseal"), OsString::from("decrypt")];
         assert_eq!(intercept(a.clone()), Action::Run(a));
+    }
+
+    #[test]
+    fn leafseal_called_the_sops_way() {
+        let v = |s: &str| -> Vec<String> { s.split_whitespace().map(str::to_owned).collect() };
+        assert!(is_legacy_form(&v("leafseal -d f")));
+        assert!(is_legacy_form(&v("leafseal -ei f")));
+        assert!(is_legacy_form(&v("leafseal --config c.yaml -d f")));
+        assert!(is_legacy_form(&v(
+            "leafseal --strict-integrity --decrypt f"
+        )));
+        assert!(!is_legacy_form(&v("leafseal decrypt -i f")));
+        assert!(!is_legacy_form(&v("leafseal --config c.yaml decrypt f")));
+        assert!(!is_legacy_form(&v("leafseal --help")));
+        assert!(!is_legacy_form(&v("leafseal -V")));
+        assert!(!is_legacy_form(&v("leafseal")));
+        let a = vec![
+            OsString::from("leafseal"),
+            OsString::from("-d"),
+            OsString::from("f"),
+        ];
+        assert_eq!(
+            intercept(a),
+            Action::Run(vec![
+                OsString::from("leafseal"),
+                OsString::from("decrypt"),
+                OsString::from("f")
+            ])
+        );
     }
 }
 

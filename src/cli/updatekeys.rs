@@ -159,6 +159,7 @@ fn update_file(
     };
     let bytes = crate::io::read_input(&name)?;
     let format = cli::input_format(a.input_type.as_deref(), &name, Some(&bytes))?;
+    crate::conflict::check(&bytes, &name)?;
     let loaded = match format.store().load(&bytes) {
         Ok(l) if l.meta.is_some() => l,
         _ if walked => return Ok(Outcome::Skipped("not an encrypted file".to_owned())),
@@ -168,7 +169,7 @@ fn update_file(
                 format!("{name} is not encrypted (it has no sops metadata)"),
             ));
         }
-        Err(e) => return Err(ops::read_error(e)),
+        Err(e) => return Err(ops::read_error(e).within(&name)),
     };
     if rule.key_groups.iter().all(Vec::is_empty) {
         return Err(Error::new(
@@ -226,9 +227,11 @@ fn update_file(
 /// the exit code is non-zero if any failed.
 pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
     let policy = cli::load_policy(cli.config.as_deref())?.ok_or_else(|| {
-        Error::new(exit::GENERIC, "no .sops.yaml policy file found").hint(
-            "updatekeys applies the creation rules of .sops.yaml; create one or pass --config",
+        cli::no_policy_error(
+            exit::GENERIC,
+            "updatekeys applies the creation rules of that policy",
         )
+        .hint("create one at the repository root, or pass --config PATH")
     })?;
     let ctx = crate::cli::key_context();
     let mut failed: Vec<Error> = Vec::new();

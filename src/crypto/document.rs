@@ -26,7 +26,10 @@ use crate::walk::Selector;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DocumentError {
     /// The cipher failed on the value at this path.
-    #[error("the value at path `{path}` could not be decrypted: {source}")]
+    #[error(
+        "the value at {} could not be decrypted: {source}",
+        crate::treepath::from_aad(path)
+    )]
     Value {
         /// The AAD path of the value.
         path: String,
@@ -35,7 +38,10 @@ pub enum DocumentError {
         source: CryptoError,
     },
     /// The comment at this path is `ENC[...]` but does not decrypt.
-    #[error("an encrypted comment at path `{path}` could not be decrypted: {source}")]
+    #[error(
+        "an encrypted comment at {} could not be decrypted: {source}",
+        crate::treepath::from_aad(path)
+    )]
     Comment {
         /// The AAD path of the comment.
         path: String,
@@ -45,7 +51,8 @@ pub enum DocumentError {
     },
     /// A value the selector says is encrypted is stored in clear.
     #[error(
-        "the value at path `{path}` should be encrypted but is stored in clear ({kind}); the file was edited by hand or tampered with"
+        "the value at {} should be encrypted but is stored in clear ({kind}); the file was edited by hand or tampered with",
+        crate::treepath::from_aad(path)
     )]
     NotEncrypted {
         /// The AAD path of the value.
@@ -54,7 +61,10 @@ pub enum DocumentError {
         kind: &'static str,
     },
     /// Encryption failed (random generator).
-    #[error("encrypting the value at path `{path}` failed: {source}")]
+    #[error(
+        "encrypting the value at {} failed: {source}",
+        crate::treepath::from_aad(path)
+    )]
     Encrypt {
         /// The AAD path of the value.
         path: String,

@@ -128,13 +128,21 @@ impl Store for IniStore {
     }
 
     fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
-        let sections = parse::parse(input)?;
+        let parse::RawFile {
+            sections,
+            mut trailing,
+        } = parse::parse(input)?;
         let mut data = Map::new();
         let mut meta_section: Option<parse::RawSection> = None;
         for sec in sections {
             if sec.name == SOPS_SECTION {
                 if meta_section.is_some() {
                     return Err(FormatError::new(FORMAT, "found a duplicate [sops] section"));
+                }
+                // leafseal writes a trailing comment of the data as the comment of the
+                // `[sops]` header, the section written last (sops ignores it).
+                if trailing.is_empty() && !sec.comment.is_empty() {
+                    trailing = Zeroizing::new(sec.comment.as_str().to_owned());
                 }
                 meta_section = Some(sec);
                 continue;
@@ -150,6 +158,9 @@ impl Store for IniStore {
                 }
             }
             data.push(sec.name, Value::Map(map));
+        }
+        if !trailing.is_empty() {
+            data.push_comment(Comment::line(strip_comment_char(&trailing)));
         }
         let meta = match meta_section {
             None => None,
@@ -181,9 +192,21 @@ impl Store for IniStore {
             ));
         }
         let mut sections = Vec::new();
+        // Comment markers after the last section: the file's trailing comment.
+        let mut trailing = Zeroizing::new(String::new());
         for item in doc.branches.iter().flat_map(|b| b.0.iter()) {
-            let Item::Entry(name, value) = item else {
-                continue;
+            let (name, value) = match item {
+                Item::Comment(c) => {
+                    if !trailing.is_empty() {
+                        trailing.push('\n');
+                    }
+                    trailing.push_str(c.text.as_str());
+                    continue;
+                }
+                Item::Entry(name, value) => {
+                    trailing.clear();
+                    (name, value)
+                }
             };
             let Value::Map(map) = value else {
                 return Err(FormatError::new(
@@ -200,7 +223,7 @@ impl Store for IniStore {
             let flat = flatten::flatten(meta).map_err(with_format)?;
             sections.push(OutSection {
                 name: SOPS_SECTION.to_owned(),
-                comment: Zeroizing::new(String::new()),
+                comment: std::mem::take(&mut trailing),
                 keys: flat
                     .into_iter()
                     .map(|(name, value)| OutKey {
@@ -212,7 +235,7 @@ impl Store for IniStore {
             });
         }
         let mut out = SecureBuf::with_capacity(1024);
-        emit::write(&sections, &mut out);
+        emit::write(&sections, &trailing, &mut out);
         Ok(out.finish())
     }
 

@@ -33,6 +33,15 @@ pub fn format_for(name: &str, bytes: &[u8]) -> Format {
     Format::from_path(name)
 }
 
+/// Text on one line: its lines trimmed and joined with a space.
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Converts a file for `git diff`. Never fails: see the module docs.
 pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) -> Textconv {
     let fmt = format_for(name, bytes);
@@ -40,6 +49,11 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
         output: Zeroizing::new(bytes.to_vec()),
         warning,
     };
+    if let Some(line) = crate::conflict::find(bytes) {
+        return passthrough(Some(format!(
+            "git conflict markers (line {line}): a merge without leafseal's merge driver; showing the file as it is (run `leafseal git setup`, then redo the merge)"
+        )));
+    }
     let loaded = match fmt.store().load(bytes) {
         Ok(l) => l,
         Err(e) => {
@@ -55,10 +69,18 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
     let opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
         Ok(o) => o,
         Err(e) => {
-            let first = e.message.lines().next().unwrap_or("").to_owned();
-            return passthrough(Some(format!(
-                "cannot decrypt ({first}); showing the encrypted file"
-            )));
+            // The whole message on one line: a user without the key needs the list of
+            // keys tried, and git shows one line per warning best.
+            let mut w = format!(
+                "cannot decrypt, so the diff shows the encrypted file: {}",
+                one_line(&e.message)
+            );
+            for h in &e.hints {
+                w.push_str(" (hint: ");
+                w.push_str(&one_line(h));
+                w.push(')');
+            }
+            return passthrough(Some(w));
         }
     };
     match fmt.store().emit(&opened.doc, None, opts) {

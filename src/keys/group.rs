@@ -43,6 +43,9 @@ pub struct RecoverError {
     pub combine: Option<String>,
 }
 
+/// Where a key error's list of consulted key sources starts (see `keys::age`).
+const SOURCES: &str = "; sources consulted: ";
+
 impl fmt::Display for RecoverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(c) = &self.combine {
@@ -57,13 +60,40 @@ impl fmt::Display for RecoverError {
                 self.recovered, self.groups, self.threshold
             )?;
         }
+        // Keys of one kind usually fail for the same reason (no identity at all): the list
+        // of key sources and the hint are written once, not once per recipient.
+        let mut seen_sources: Vec<&str> = Vec::new();
+        let mut seen_hints: Vec<&str> = Vec::new();
         for a in &self.attempts {
             if self.groups > 1 {
                 write!(f, "  group {}: ", a.group)?;
             } else {
                 f.write_str("  ")?;
             }
-            writeln!(f, "{} {}: {}", a.kind.field(), a.id, a.error)?;
+            write!(f, "{} {}: ", a.kind.field(), a.id)?;
+            let redundant = format!("cannot decrypt the age data key for {}: ", a.id);
+            let msg = a
+                .error
+                .message
+                .strip_prefix(&redundant)
+                .unwrap_or(&a.error.message);
+            match msg.split_once(SOURCES) {
+                Some((what, sources)) if seen_sources.contains(&sources) => {
+                    write!(f, "{what} (the same key sources as above)")?;
+                }
+                Some((_, sources)) => {
+                    seen_sources.push(sources);
+                    f.write_str(msg)?;
+                }
+                None => f.write_str(msg)?,
+            }
+            if let Some(h) = a.error.hint.as_deref()
+                && !seen_hints.contains(&h)
+            {
+                seen_hints.push(h);
+                write!(f, " ({h})")?;
+            }
+            writeln!(f)?;
         }
         Ok(())
     }

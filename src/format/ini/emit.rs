@@ -86,8 +86,8 @@ fn write_comment(out: &mut SecureBuf, comment: &str, trim_plain: bool) {
     }
 }
 
-/// Writes the sections.
-pub(super) fn write(sections: &[OutSection], out: &mut SecureBuf) {
+/// Writes the sections, then the trailing comment (if any) after the last key.
+pub(super) fn write(sections: &[OutSection], trailing: &str, out: &mut SecureBuf) {
     let last = sections.len().saturating_sub(1);
     for (i, sec) in sections.iter().enumerate() {
         if !sec.comment.is_empty() {
@@ -129,5 +129,8 @@ pub(super) fn write(sections: &[OutSection], out: &mut SecureBuf) {
         if i != last {
             out.byte(b'\n');
         }
+    }
+    if !trailing.is_empty() {
+        write_comment(out, trailing, true);
     }
 }

@@ -255,8 +255,17 @@ fn strip_bom(input: &[u8]) -> &[u8] {
     }
 }
 
+/// A parsed INI file.
+pub(super) struct RawFile {
+    /// The sections (the implicit `DEFAULT` section first).
+    pub sections: Vec<RawSection>,
+    /// Comment lines after the last key or section header (go-ini drops them; leafseal
+    /// keeps them), trimmed; empty for none.
+    pub trailing: Zeroizing<String>,
+}
+
 /// Parses INI bytes into sections (the implicit `DEFAULT` section first).
-pub(super) fn parse(input: &[u8]) -> Result<Vec<RawSection>, FormatError> {
+pub(super) fn parse(input: &[u8]) -> Result<RawFile, FormatError> {
     let input = strip_bom(input);
     let text = std::str::from_utf8(input).map_err(|e| {
         let line = input
@@ -316,5 +325,6 @@ pub(super) fn parse(input: &[u8]) -> Result<Vec<RawSection>, FormatError> {
         }
         p.comment.clear();
     }
-    Ok(sections)
+    let trailing = Zeroizing::new(p.comment.trim().to_owned());
+    Ok(RawFile { sections, trailing })
 }

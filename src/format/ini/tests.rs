@@ -113,8 +113,11 @@ fn ini_reading_rules_table() {
         ),
         // Comment lines before a key and before a section header.
         (
-            "; c1\n#  c2\n\na = 1\n; trailing comment is dropped\n",
-            vec![s("DEFAULT", vec![e("a", "1"), c("c1\n#  c2")])],
+            "; c1\n#  c2\n\na = 1\n; trailing comment is kept\n",
+            vec![
+                s("DEFAULT", vec![e("a", "1"), c("c1\n#  c2")]),
+                c("trailing comment is kept"),
+            ],
         ),
         (
             ";; About s\n[s]\nk = v ; inline\n[t] # hdr\n",
