@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod contrib;
 pub mod cli;
 pub mod crypto;
 pub mod editor;

@@ -20,6 +20,7 @@ mod access;
 mod argocd;
 pub mod audit;
 mod check;
+mod contribute;
 mod decrypt;
 mod docgen;
 mod edit;
@@ -108,6 +109,10 @@ pub enum Command {
         after_help = "Examples:\n  leafseal set secrets.yaml '[\"db\"][\"password\"]' '\"s3cret\"'\n  printf '\"%s\"' \"$TOKEN\" | leafseal set --value-stdin secrets.yaml '[\"api\"][\"token\"]'\n  leafseal set --value-file secrets.yaml '[\"tls\"]' tls.json"
     )]
     Set(set::SetArgs),
+    /// Add a value to a file you cannot open: sealed for its recipients, pending until a key holder runs `absorb`.
+    Contribute(contribute::ContributeArgs),
+    /// Apply pending contributions (key holder or CI): verify each, set it, fresh MAC.
+    Absorb(contribute::AbsorbArgs),
     /// Remove one entry in place, e.g. unset FILE '["db"]["password"]'.
     #[command(
         after_help = "Examples:\n  leafseal unset secrets.yaml '[\"db\"][\"password\"]'\n  leafseal unset --idempotent secrets.yaml '[\"old\"][0]'"
@@ -411,6 +416,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Edit(a) => edit::run(&cli, a),
         Command::Set(a) => set::run(&cli, a),
         Command::Unset(a) => unset::run(&cli, a),
+        Command::Contribute(a) => contribute::run_contribute(&cli, a),
+        Command::Absorb(a) => contribute::run_absorb(&cli, a),
         Command::Rotate(a) => rotate::run(&cli, a),
         Command::Updatekeys(a) => updatekeys::run(&cli, a),
         Command::Revoke(a) => revoke::run(&cli, a),
