@@ -60,6 +60,7 @@ pub(crate) fn check_file(
         }
         return;
     };
+    crate::check::extra::k8s_secret(format, &doc, &rule_selector(rule, format), sink);
     let Some(raw) = loaded.meta else {
         plaintext(rule, format, &mut doc, sink);
         return;
@@ -76,6 +77,7 @@ pub(crate) fn check_file(
         }
     };
     mac_and_lastmodified(&meta, sink);
+    crate::check::extra::pending(&meta, sink);
     integrity_record(&meta, opts.require_integrity, sink);
     drift(rule, &meta, sink);
     selectors(rule, format, &meta, &mut doc, sink);
@@ -86,7 +88,7 @@ pub(crate) fn check_file(
 
 /// The selector a rule applies on encryption (its own, else the default suffix). sops ≥ 3.11
 /// drops selectors for binary files, whose one `data` value is always encrypted.
-fn rule_selector(rule: &CreationRule, format: Format) -> Selector {
+pub(crate) fn rule_selector(rule: &CreationRule, format: Format) -> Selector {
     if format == Format::Binary {
         return Selector::default();
     }

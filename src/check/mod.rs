@@ -17,11 +17,13 @@ use crate::policy::Policy;
 use crate::tree::Timestamp;
 
 mod analysis;
+mod extra;
 pub mod files;
 mod kustomize;
 pub mod services;
 
 pub(crate) use analysis::key_birth;
+pub use extra::is_k8s_secret;
 pub use files::DiskSource;
 pub use files::IndexSource;
 pub use files::Source;
@@ -83,6 +85,12 @@ pub enum Kind {
     /// An encrypted file that is unsigned, wrongly signed, or signed by a key the
     /// allowed-signers file does not list (`--require-signed`, `leafseal.require_signed`).
     Signature,
+    /// A write-only contribution waits to be absorbed (warning; an error when the field is
+    /// malformed).
+    PendingContribution,
+    /// A Kubernetes Secret's `data`/`stringData` value that the rule leaves in clear
+    /// (warning).
+    K8sSecretClear,
 }
 
 impl Kind {
@@ -104,6 +112,8 @@ impl Kind {
             Kind::Unreadable => "unreadable",
             Kind::IntegrityRecord => "integrity-record",
             Kind::Signature => "signature",
+            Kind::PendingContribution => "pending-contribution",
+            Kind::K8sSecretClear => "k8s-secret-clear",
         }
     }
 
@@ -114,7 +124,9 @@ impl Kind {
             | Kind::KustomizeExec
             | Kind::UnmatchedEncrypted
             | Kind::Unreadable
-            | Kind::IntegrityRecord => Severity::Warning,
+            | Kind::IntegrityRecord
+            | Kind::PendingContribution
+            | Kind::K8sSecretClear => Severity::Warning,
             _ => Severity::Error,
         }
     }
