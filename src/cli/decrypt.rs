@@ -97,7 +97,9 @@ impl Plan<'_> {
     }
 }
 
-fn render(
+/// The plaintext of a decrypted document, or of the value at `extract` (shared with
+/// `exec-file`).
+pub(crate) fn render(
     doc: &Document,
     extract: Option<&str>,
     fmt: Format,

@@ -34,6 +34,7 @@ mod history;
 mod inplace;
 mod keygen;
 mod kustomize;
+mod render;
 mod revoke;
 mod rotate;
 mod set;
@@ -143,6 +144,8 @@ pub enum Command {
     ExecEnv(exec_env::ExecEnvArgs),
     /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
     ExecFile(exec_file::ExecFileArgs),
+    /// Fill a template from encrypted files ({{ ["key"] }} placeholders) to stdout or a FIFO.
+    Render(render::RenderArgs),
     /// git integration: `setup`, and the `textconv` diff and `merge-driver` merge drivers.
     #[command(
         after_help = "Examples:\n  leafseal git setup\n  git diff secrets.yaml   (after setup: decrypted diff)"
@@ -426,6 +429,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Groups(a) => groups::run(&cli, a),
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),
+        Command::Render(a) => render::run(&cli, a),
         Command::Git(a) => git::run(&cli, a),
         Command::Kustomize(a) => kustomize::run(a),
         Command::Argocd(a) => argocd::run(a),
