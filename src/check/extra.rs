@@ -39,11 +39,6 @@ pub(crate) fn pending(meta: &Metadata, sink: &mut Sink<'_>) {
     }
 }
 
-/// Whether a document (one YAML document) is a Kubernetes Secret.
-pub fn is_k8s_secret(doc: &crate::tree::Map) -> bool {
-    matches!(doc.get("kind"), Some(crate::tree::Value::Str(s)) if s.as_str() == "Secret")
-}
-
 /// Warns about the values of a Kubernetes Secret's `data` and `stringData` that the
 /// rule's selector leaves in clear.
 pub(crate) fn k8s_secret(format: Format, doc: &Document, sel: &Selector, sink: &mut Sink<'_>) {
@@ -51,7 +46,7 @@ pub(crate) fn k8s_secret(format: Format, doc: &Document, sel: &Selector, sink: &
         return;
     }
     let mut clear = std::collections::BTreeSet::new();
-    for branch in doc.branches.iter().filter(|b| is_k8s_secret(b)) {
+    for branch in doc.branches.iter().filter(|b| crate::integrations::k8s::is_secret(b)) {
         let mut one = Document {
             branches: vec![branch.clone()],
         };

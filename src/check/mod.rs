@@ -23,7 +23,6 @@ mod kustomize;
 pub mod services;
 
 pub(crate) use analysis::key_birth;
-pub use extra::is_k8s_secret;
 pub use files::DiskSource;
 pub use files::IndexSource;
 pub use files::Source;
