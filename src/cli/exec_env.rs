@@ -164,10 +164,8 @@ pub(super) fn open_file(
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   leafseal exec-env secrets.yaml 'psql \"$DATABASE_URL\"'   (one string, run by /bin/sh -c)
-  leafseal exec-env secrets.yaml -- ./server --port 8080     (no shell)
-  sudo leafseal exec-env --user app secrets.yaml -- ./server
-  leafseal exec-env --extract '[\"prod\"]' secrets.yaml -- ./server
-  leafseal exec-env common.yaml prod.yaml -- ./server   (merged in order)")]
+  sudo leafseal exec-env --user app secrets.yaml -- ./server --port 8080   (no shell)
+  leafseal exec-env --extract '[\"prod\"]' common.yaml prod.yaml -- ./server")]
 pub struct ExecEnvArgs {
     /// The encrypted file(s), then the command as one string run by /bin/sh -c (like
     /// sops). Or give the program and its arguments after `--` to run it without a shell;

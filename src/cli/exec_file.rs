@@ -20,10 +20,9 @@ use crate::exec::FileOptions;
 /// Arguments of `exec-file`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  leafseal exec-file secrets.yaml 'cat {}'
   leafseal exec-file --filename app.json --output-type json secrets.yaml -- ./app --config {}
   leafseal exec-file --extract '[\"tls\"][\"key\"]' secrets.yaml -- nginx -c {}
-  leafseal exec-file common.yaml prod.yaml -- ./app --config {}   (merged in order)")]
+  leafseal exec-file common.yaml prod.yaml -- ./app --config {}")]
 pub struct ExecFileArgs {
     /// The encrypted file(s), then the command as one string run by /bin/sh -c (like
     /// sops); every `{}` becomes the path of the decrypted file. Or give the program and
