@@ -11,8 +11,8 @@
 
 pub mod audit;
 pub mod check;
-pub mod contrib;
 pub mod cli;
+pub mod contrib;
 pub mod crypto;
 pub mod editor;
 pub mod error;

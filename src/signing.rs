@@ -149,13 +149,7 @@ pub fn verify_message(
         parsed.key_type,
         STANDARD.encode(&parsed.public_key)
     );
-    ssh::verify(
-        message.as_bytes(),
-        &parsed.blob,
-        key,
-        allowed_signers,
-        ctx,
-    )
+    ssh::verify(message.as_bytes(), &parsed.blob, key, allowed_signers, ctx)
 }
 
 /// The outcome of checking a file's signature.

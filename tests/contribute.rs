@@ -364,14 +364,28 @@ fn with_signing_required_only_contributions_by_an_allowed_signer_are_absorbed() 
     // Signed by a key the allowed-signers file does not list: refused.
     std::fs::write(s.path("s.yaml"), &plain).expect("reset");
     let m = mallory.display().to_string();
-    let out = s.run_contributor(&["contribute", "--sign-key", &m, "s.yaml", r#"["a"]"#, r#""v1""#]);
+    let out = s.run_contributor(&[
+        "contribute",
+        "--sign-key",
+        &m,
+        "s.yaml",
+        r#"["a"]"#,
+        r#""v1""#,
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = s.run_holder(&["absorb", "s.yaml"]);
     assert_eq!(out.status.code(), Some(55), "{}", text(&out.stderr));
     // Signed by alice: absorbed, and the signer is named.
     std::fs::write(s.path("s.yaml"), &plain).expect("reset");
     let a = alice.display().to_string();
-    let out = s.run_contributor(&["contribute", "--sign-key", &a, "s.yaml", r#"["a"]"#, r#""v1""#]);
+    let out = s.run_contributor(&[
+        "contribute",
+        "--sign-key",
+        &a,
+        "s.yaml",
+        r#"["a"]"#,
+        r#""v1""#,
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = s.run_holder(&["absorb", "s.yaml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

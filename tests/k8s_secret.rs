@@ -63,7 +63,10 @@ fn decrypt_k8s_decode_shows_data_decoded_and_leaves_the_file_alone() {
     assert!(shown.contains("    password: hunter2\n"), "{shown}");
     assert!(shown.contains("    user: admin\n"), "{shown}");
     assert!(shown.contains("    blob: !!binary /w==\n"), "{shown}");
-    assert!(shown.contains("    note: plain text\n"), "stringData untouched: {shown}");
+    assert!(
+        shown.contains("    note: plain text\n"),
+        "stringData untouched: {shown}"
+    );
     assert_eq!(
         std::fs::read(d.path().join("secret.yaml")).expect("read"),
         before
@@ -96,15 +99,28 @@ fn editing_through_the_decoded_view_keeps_every_other_ciphertext() {
     };
     let old: Vec<&str> = before.lines().filter(|l| !churn(l)).collect();
     let new: Vec<&str> = after.lines().filter(|l| !churn(l)).collect();
-    assert_eq!(old, new, "only the edited value and the MAC lines may change");
+    assert_eq!(
+        old, new,
+        "only the edited value and the MAC lines may change"
+    );
     assert_ne!(before, after);
     // The stored form is still base64 of the new value.
     let out = run_in(
         &vars(d.path()),
         d.path(),
-        &["decrypt", "--extract", r#"["data"]["password"]"#, "secret.yaml"],
+        &[
+            "decrypt",
+            "--extract",
+            r#"["data"]["password"]"#,
+            "secret.yaml",
+        ],
     );
-    assert_eq!(text(&out.stdout), "czNjcmV0LXJvdGF0ZWQ=", "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "czNjcmV0LXJvdGF0ZWQ=",
+        "{}",
+        text(&out.stderr)
+    );
     if let Some(bin) = sops_peer::sops_bin() {
         let out = Command::new(bin)
             .env_clear()
@@ -167,7 +183,9 @@ fn git_setup_registers_the_k8s_diff_driver() {
         .output()
         .expect("git");
     assert!(
-        text(&cfg.stdout).trim_end().ends_with("git textconv --k8s-decode"),
+        text(&cfg.stdout)
+            .trim_end()
+            .ends_with("git textconv --k8s-decode"),
         "{}",
         text(&cfg.stdout)
     );
@@ -194,7 +212,9 @@ fn check_warns_about_a_secret_whose_data_the_rule_leaves_in_clear() {
     // A rule that encrypts data and stringData gives no such warning.
     std::fs::write(
         d.path().join(".sops.yaml"),
-        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n    encrypted_regex: ^(data|stringData)$\n"),
+        format!(
+            "creation_rules:\n  - age: {AGE_RECIPIENT}\n    encrypted_regex: ^(data|stringData)$\n"
+        ),
     )
     .expect("policy");
     std::fs::write(d.path().join("secret.yaml"), SECRET).expect("write");

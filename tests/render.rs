@@ -9,8 +9,16 @@ use support::*;
 
 fn encrypt(dir: &Path, name: &str, plain: &str) {
     std::fs::write(dir.join(name), plain).expect("write");
-    let out = run_in(&env_vars(None, dir), dir, &["encrypt", "-i", "--age", AGE_RECIPIENT, name]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_in(
+        &env_vars(None, dir),
+        dir,
+        &["encrypt", "-i", "--age", AGE_RECIPIENT, name],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn run(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
@@ -26,7 +34,11 @@ const TEMPLATE: &str = "[database]\nurl = postgres://app:{{ [\"db\"][\"password\
 
 fn setup() -> tempfile::TempDir {
     let d = tempfile::tempdir().expect("tmp");
-    encrypt(d.path(), "db.yaml", "db:\n    password: pa\"ss\n    host: db.internal\n    port: 5432\n");
+    encrypt(
+        d.path(),
+        "db.yaml",
+        "db:\n    password: pa\"ss\n    host: db.internal\n    port: 5432\n",
+    );
     encrypt(d.path(), "api.yaml", "api: tok\n");
     std::fs::write(d.path().join("app.conf.tmpl"), TEMPLATE).expect("write");
     d
@@ -37,7 +49,10 @@ const RENDERED: &str = "[database]\nurl = postgres://app:pa\"ss@db.internal:5432
 #[test]
 fn render_fills_a_template_from_two_files_to_stdout() {
     let d = setup();
-    let (code, out, err) = run(d.path(), &["render", "app.conf.tmpl", "db.yaml", "api.yaml"]);
+    let (code, out, err) = run(
+        d.path(),
+        &["render", "app.conf.tmpl", "db.yaml", "api.yaml"],
+    );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, RENDERED);
 }
@@ -49,7 +64,10 @@ fn render_with_a_missing_key_fails_and_writes_nothing() {
     let (code, out, err) = run(d.path(), &["render", "app.conf.tmpl", "db.yaml"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(out.is_empty(), "nothing on stdout: {out}");
-    assert!(err.contains("template line 4") && err.contains(r#"["api"]"#), "{err}");
+    assert!(
+        err.contains("template line 4") && err.contains(r#"["api"]"#),
+        "{err}"
+    );
     assert!(!err.contains("db.internal"), "no values: {err}");
     // A map is not a value either.
     std::fs::write(d.path().join("bad.tmpl"), "x={{ [\"db\"] }}\n").expect("write");
@@ -57,7 +75,18 @@ fn render_with_a_missing_key_fails_and_writes_nothing() {
     assert_eq!(code, Some(1));
     assert!(out.is_empty());
     // Nor is the command run.
-    let (code, out, _) = run(d.path(), &["render", "app.conf.tmpl", "db.yaml", "--", "echo", "ran", "{}"]);
+    let (code, out, _) = run(
+        d.path(),
+        &[
+            "render",
+            "app.conf.tmpl",
+            "db.yaml",
+            "--",
+            "echo",
+            "ran",
+            "{}",
+        ],
+    );
     assert_eq!(code, Some(1));
     assert!(out.is_empty());
 }
@@ -68,13 +97,32 @@ fn render_hands_the_result_to_a_command_through_a_fifo() {
     let script = "test -p \"$1\" && cat \"$1\"";
     let (code, out, err) = run(
         d.path(),
-        &["render", "app.conf.tmpl", "db.yaml", "api.yaml", "--", "sh", "-c", script, "sh", "{}"],
+        &[
+            "render",
+            "app.conf.tmpl",
+            "db.yaml",
+            "api.yaml",
+            "--",
+            "sh",
+            "-c",
+            script,
+            "sh",
+            "{}",
+        ],
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, RENDERED);
     let (code, out, err) = run(
         d.path(),
-        &["render", "--exec", "cat {}", "--extract", r#"["db"]"#, "app.conf.tmpl", "db.yaml"],
+        &[
+            "render",
+            "--exec",
+            "cat {}",
+            "--extract",
+            r#"["db"]"#,
+            "app.conf.tmpl",
+            "db.yaml",
+        ],
     );
     // With --extract the paths are relative to the extracted map, so ["db"] is missing.
     assert_eq!(code, Some(1), "{err}");
@@ -82,7 +130,15 @@ fn render_hands_the_result_to_a_command_through_a_fifo() {
     std::fs::write(d.path().join("short.tmpl"), "{{ [\"host\"] }}").expect("write");
     let (code, out, err) = run(
         d.path(),
-        &["render", "--exec", "cat {}", "--extract", r#"["db"]"#, "short.tmpl", "db.yaml"],
+        &[
+            "render",
+            "--exec",
+            "cat {}",
+            "--extract",
+            r#"["db"]"#,
+            "short.tmpl",
+            "db.yaml",
+        ],
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "db.internal");

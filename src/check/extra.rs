@@ -46,7 +46,11 @@ pub(crate) fn k8s_secret(format: Format, doc: &Document, sel: &Selector, sink: &
         return;
     }
     let mut clear = std::collections::BTreeSet::new();
-    for branch in doc.branches.iter().filter(|b| crate::integrations::k8s::is_secret(b)) {
+    for branch in doc
+        .branches
+        .iter()
+        .filter(|b| crate::integrations::k8s::is_secret(b))
+    {
         let mut one = Document {
             branches: vec![branch.clone()],
         };

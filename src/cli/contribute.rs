@@ -140,7 +140,11 @@ pub fn run_contribute(cli: &Cli, a: &ContributeArgs) -> Result<i32, Error> {
         a.file,
         p.id,
         a.path,
-        if p.signature.is_some() { " (signed)" } else { "" },
+        if p.signature.is_some() {
+            " (signed)"
+        } else {
+            ""
+        },
         a.file
     ));
     Ok(0)
@@ -161,7 +165,9 @@ fn signer_rule(cli: &Cli, a: &AbsorbArgs) -> Result<SignerRule, Error> {
             exit::SIGNATURE,
             "signed contributions are required but no allowed-signers file is configured",
         )
-        .hint("pass --allowed-signers PATH or set `leafseal: {allowed_signers: PATH}` in .sops.yaml"));
+        .hint(
+            "pass --allowed-signers PATH or set `leafseal: {allowed_signers: PATH}` in .sops.yaml",
+        ));
     }
     Ok(SignerRule { required, allowed })
 }
@@ -265,8 +271,8 @@ fn absorb_file(
         &pending.iter().map(|p| p.path.clone()).collect::<Vec<_>>(),
     )?;
     let encrypted = target.loaded.doc.clone();
-    let mut opened = ops::open(target.loaded, ctx, &a.open.options(cli)?)
-        .map_err(|e| e.within(file))?;
+    let mut opened =
+        ops::open(target.loaded, ctx, &a.open.options(cli)?).map_err(|e| e.within(file))?;
     for w in &opened.warnings {
         cli::warn(&format!("{file}: {w}"));
     }
@@ -274,12 +280,15 @@ fn absorb_file(
     let mut done = Vec::new();
     for p in &pending {
         if a.skip.iter().any(|s| s == &p.id) {
-            inplace::note(&format!("{file}: dropped contribution {} for {}", p.id, p.path));
+            inplace::note(&format!(
+                "{file}: dropped contribution {} for {}",
+                p.id, p.path
+            ));
             continue;
         }
         let signer = judge_signature(p, rule, ctx).map_err(|e| e.within(file))?;
-        let json = contrib::open(p, &opened.meta, ctx, &opened_order(a)?)
-            .map_err(|e| e.within(file))?;
+        let json =
+            contrib::open(p, &opened.meta, ctx, &opened_order(a)?).map_err(|e| e.within(file))?;
         let value = lifecycle::parse_set_value(&json).map_err(|e| e.within(file))?;
         let steps = crate::cli::set::parse_path(&p.path)?;
         lifecycle::reserved::check_path(target.format, &steps)?;

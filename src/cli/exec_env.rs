@@ -92,7 +92,8 @@ pub(super) fn open_files(
         docs.push(doc);
     }
     let doc = if docs.len() == 1 {
-        docs.pop().unwrap_or_else(|| crate::tree::Document::single(crate::tree::Map::new()))
+        docs.pop()
+            .unwrap_or_else(|| crate::tree::Document::single(crate::tree::Map::new()))
     } else {
         let merged = exec::merge::merge(docs, files, a.later_wins)?;
         for o in &merged.overrides {

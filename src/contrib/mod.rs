@@ -241,7 +241,11 @@ pub fn open(
 
 /// The pending contributions stored in a file's metadata (none when the field is absent).
 pub fn list(meta: &Metadata) -> Result<Vec<Pending>, Error> {
-    match meta.extra.iter().find(|(k, _)| k.eq_ignore_ascii_case(FIELD)) {
+    match meta
+        .extra
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(FIELD))
+    {
         None => Ok(Vec::new()),
         Some((_, v)) => from_raw(v),
     }
@@ -258,13 +262,10 @@ pub fn store(meta: &mut Metadata, pending: &[Pending]) {
 /// Adds a contribution to a raw metadata map as read from the file, leaving every other
 /// field (and its order) as it is, so the rewritten file differs only by the new entry.
 pub fn append_raw(raw: &mut Map, p: &Pending) -> Result<(), Error> {
-    let existing = raw
-        .0
-        .iter_mut()
-        .find_map(|i| match i {
-            Item::Entry(k, v) if k.eq_ignore_ascii_case(FIELD) => Some(v),
-            _ => None,
-        });
+    let existing = raw.0.iter_mut().find_map(|i| match i {
+        Item::Entry(k, v) if k.eq_ignore_ascii_case(FIELD) => Some(v),
+        _ => None,
+    });
     let new_item = match to_raw(std::slice::from_ref(p)) {
         Value::Seq(mut s) => s.pop(),
         _ => None,
@@ -275,7 +276,8 @@ pub fn append_raw(raw: &mut Map, p: &Pending) -> Result<(), Error> {
     match existing {
         Some(Value::Seq(items)) => items.push(new_item),
         Some(Value::Null) | None => {
-            raw.0.retain(|i| !matches!(i, Item::Entry(k, _) if k.eq_ignore_ascii_case(FIELD)));
+            raw.0
+                .retain(|i| !matches!(i, Item::Entry(k, _) if k.eq_ignore_ascii_case(FIELD)));
             raw.push(FIELD, Value::Seq(vec![new_item]));
         }
         Some(_) => {

@@ -26,7 +26,10 @@ fn meta(enc: &str) -> Metadata {
 fn ctx(with_identity: bool) -> KeyContext {
     let mut vars = HashMap::new();
     if with_identity {
-        let f = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/sops/keys/age-test-keys.txt");
+        let f = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/sops/keys/age-test-keys.txt"
+        );
         vars.insert("SOPS_AGE_KEY_FILE".to_owned(), f.to_owned());
     }
     vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
@@ -36,8 +39,14 @@ fn ctx(with_identity: bool) -> KeyContext {
 #[test]
 fn a_contribution_round_trips_through_the_metadata_field_and_opens() {
     let m = meta("wrapped-data-key");
-    let p = create(&m, r#"["db"]["password"]"#, br#""s3cret""#, &ctx(false), None)
-        .expect("created with the public key only");
+    let p = create(
+        &m,
+        r#"["db"]["password"]"#,
+        br#""s3cret""#,
+        &ctx(false),
+        None,
+    )
+    .expect("created with the public key only");
     let raw = to_raw(std::slice::from_ref(&p));
     let back = from_raw(&raw).expect("reads");
     assert_eq!(back.len(), 1);
@@ -47,7 +56,9 @@ fn a_contribution_round_trips_through_the_metadata_field_and_opens() {
     assert_eq!(plain.as_slice(), br#""s3cret""#);
     // Without an identity it does not open.
     assert_eq!(
-        open(&back[0], &m, &ctx(false), &[]).expect_err("no key").code,
+        open(&back[0], &m, &ctx(false), &[])
+            .expect_err("no key")
+            .code,
         exit::COULD_NOT_RETRIEVE_KEY
     );
 }
@@ -64,7 +75,9 @@ fn a_moved_or_rebound_contribution_is_refused() {
     );
     let other = meta("another-files-key");
     assert_eq!(
-        open(&p, &other, &ctx(true), &[]).expect_err("other file").code,
+        open(&p, &other, &ctx(true), &[])
+            .expect_err("other file")
+            .code,
         exit::CONTRIBUTION
     );
 }

@@ -95,8 +95,9 @@ fn merge_map(
                     )
                     .hint("remove the key from one of the files, or pass --later-wins to let the later file's value win (each override is reported)"));
                 }
-                st.overrides
-                    .push(format!("{path} from {this} overrides the value from {earlier}"));
+                st.overrides.push(format!(
+                    "{path} from {this} overrides the value from {earlier}"
+                ));
                 st.origins.push((path, file));
                 *old = v;
             }

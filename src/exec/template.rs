@@ -29,7 +29,10 @@ use crate::treepath;
 pub const TEMPLATE_ERROR: i32 = exit::GENERIC;
 
 fn err(line: usize, msg: impl std::fmt::Display) -> Error {
-    Error::new(TEMPLATE_ERROR, format!("template line {line}: {msg}; nothing was written"))
+    Error::new(
+        TEMPLATE_ERROR,
+        format!("template line {line}: {msg}; nothing was written"),
+    )
 }
 
 /// Fills `template` from `doc`.
@@ -50,9 +53,7 @@ pub fn render(template: &[u8], doc: &Document) -> Result<Zeroizing<Vec<u8>>, Err
         let inner_start = &rest[at + 2..];
         let end = find(inner_start, b"}}")
             .filter(|e| !inner_start[..*e].contains(&b'\n'))
-            .ok_or_else(|| {
-                err(line, "`{{` has no `}}` on the same line")
-            })?;
+            .ok_or_else(|| err(line, "`{{` has no `}}` on the same line"))?;
         let inner = std::str::from_utf8(&inner_start[..end])
             .map_err(|_| err(line, "a placeholder is not valid UTF-8"))?;
         placeholder(inner, doc, line, &mut out)?;
@@ -111,9 +112,8 @@ fn placeholder(
             out.extend_from_slice(Zeroizing::new(lit).as_bytes());
         }
         Some("base64") => {
-            let enc = Zeroizing::new(
-                base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
-            );
+            let enc =
+                Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(text.as_bytes()));
             out.extend_from_slice(enc.as_bytes());
         }
         Some(other) => {

@@ -48,7 +48,10 @@ pub fn config_entries(program: &str) -> Vec<(String, String)> {
             format!("diff.{DRIVER}-k8s.textconv"),
             format!("{prog} git textconv --k8s-decode"),
         ),
-        (format!("diff.{DRIVER}-k8s.cachetextconv"), "false".to_owned()),
+        (
+            format!("diff.{DRIVER}-k8s.cachetextconv"),
+            "false".to_owned(),
+        ),
     ]
 }
 
