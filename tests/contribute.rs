@@ -397,3 +397,55 @@ fn with_signing_required_only_contributions_by_an_allowed_signer_are_absorbed() 
     let out = s.run_holder(&["decrypt", "--extract", r#"["a"]"#, "s.yaml"]);
     assert_eq!(text(&out.stdout), "v1", "{}", text(&out.stderr));
 }
+
+#[test]
+fn absorb_without_files_finds_the_tracked_files_with_pending_contributions() {
+    let s = Setup::new();
+    s.encrypted("s.yaml");
+    s.encrypted("untouched.yaml");
+    std::fs::write(s.path("s.json"), "{\"a\": \"x\"}\n").expect("write");
+    std::fs::write(s.path("s.env"), "A=x\n").expect("write");
+    for f in ["s.json", "s.env"] {
+        let out = s.run_holder(&["encrypt", "-i", "--age", AGE_RECIPIENT, f]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .current_dir(s.work.path())
+            .env("HOME", s.home.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    for (f, path) in [("s.yaml", r#"["db"]["token"]"#), ("s.json", r#"["B"]"#), ("s.env", r#"["B"]"#)] {
+        let out = s.run_contributor(&["contribute", f, path, r#""new""#]);
+        assert!(out.status.success(), "{f}: {}", text(&out.stderr));
+        if let Some(bin) = sops_peer::sops_bin() {
+            let o = Command::new(bin)
+                .env_clear()
+                .envs(s.holder_vars())
+                .current_dir(s.work.path())
+                .args(["decrypt", f])
+                .output()
+                .expect("sops");
+            assert!(o.status.success(), "sops reads {f}: {}", text(&o.stderr));
+        }
+    }
+    let untouched = s.read("untouched.yaml");
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "pending"]);
+    let out = s.run_holder(&["absorb"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for f in ["s.yaml", "s.json", "s.env"] {
+        assert!(err.contains(&format!("{f}: applied")), "{err}");
+        assert!(!s.read(f).contains("leafseal_pending"), "{f}");
+    }
+    assert_eq!(s.read("untouched.yaml"), untouched);
+    let out = s.run_holder(&["decrypt", "s.env"]);
+    assert_eq!(text(&out.stdout), "A=x\nB=new\n", "{}", text(&out.stderr));
+}

@@ -51,12 +51,15 @@ pub(crate) fn check_file(
     };
     let mut doc = loaded.doc;
     let Some(rule) = rule else {
-        if loaded.meta.is_some() {
+        if let Some(raw) = &loaded.meta {
             sink.push(
                 Kind::UnmatchedEncrypted,
                 "the file is encrypted but no creation rule in .sops.yaml matches it",
                 "add a creation rule whose path_regex matches this file, so that its keys are checked and re-encryption uses the right keys",
             );
+            if let Ok(meta) = Metadata::from_map(raw) {
+                crate::check::extra::pending(&meta, sink);
+            }
         }
         return;
     };

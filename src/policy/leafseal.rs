@@ -74,6 +74,10 @@ mod tests {
         assert!(!p.strict_integrity);
         let e = Policy::parse(b"leafseal:\n  require_signed: 3\n", Path::new(".sops.yaml"));
         assert!(e.is_err());
+        assert_eq!(p.k8s_decode, None);
+        let k = Policy::parse(b"leafseal:\n  k8s_decode: false\n", Path::new(".sops.yaml"))
+            .expect("parses");
+        assert_eq!(k.k8s_decode, Some(false));
         let e = Policy::parse(b"leafseal:\n  signers: x\n", Path::new(".sops.yaml"));
         assert!(
             e.expect_err("unknown")
