@@ -421,7 +421,11 @@ fn absorb_without_files_finds_the_tracked_files_with_pending_contributions() {
         assert!(o.status.success(), "{}", text(&o.stderr));
     };
     git(&["init", "-q"]);
-    for (f, path) in [("s.yaml", r#"["db"]["token"]"#), ("s.json", r#"["B"]"#), ("s.env", r#"["B"]"#)] {
+    for (f, path) in [
+        ("s.yaml", r#"["db"]["token"]"#),
+        ("s.json", r#"["B"]"#),
+        ("s.env", r#"["B"]"#),
+    ] {
         let out = s.run_contributor(&["contribute", f, path, r#""new""#]);
         assert!(out.status.success(), "{f}: {}", text(&out.stderr));
         if let Some(bin) = sops_peer::sops_bin() {
