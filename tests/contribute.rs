@@ -453,3 +453,28 @@ fn absorb_without_files_finds_the_tracked_files_with_pending_contributions() {
     let out = s.run_holder(&["decrypt", "s.env"]);
     assert_eq!(text(&out.stdout), "A=x\nB=new\n", "{}", text(&out.stderr));
 }
+
+#[test]
+fn set_keeps_a_pending_contribution_valid_and_rotation_makes_it_stale() {
+    let s = Setup::new();
+    contribute_one(&s);
+    let out = s.run_holder(&["set", "s.yaml", r#"["other"]"#, r#""y""#]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after_set = s.read("s.yaml");
+    assert!(after_set.contains("leafseal_pending:"));
+    let out = s.run_holder(&["rotate", "-i", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = s.run_holder(&["absorb", "s.yaml"]);
+    assert_eq!(out.status.code(), Some(55), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("rotated"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Before the rotation, the same contribution is absorbed after the `set`.
+    std::fs::write(s.path("s.yaml"), &after_set).expect("reset");
+    let out = s.run_holder(&["absorb", "s.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = s.run_holder(&["decrypt", "--extract", r#"["db"]["token"]"#, "s.yaml"]);
+    assert_eq!(text(&out.stdout), "tok-42", "{}", text(&out.stderr));
+}
