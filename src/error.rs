@@ -36,6 +36,9 @@ pub mod exit {
     /// leafseal only: a file signature is missing (where one is required), does not match
     /// the file, or is by a key the allowed-signers file does not list.
     pub const SIGNATURE: i32 = 54;
+    /// leafseal only: a pending contribution cannot be applied (altered, bound to another
+    /// file or path, for keys the file no longer has, or unsigned where signing is required).
+    pub const CONTRIBUTION: i32 = 55;
     /// Invalid `--extract` path.
     pub const INVALID_TREE_PATH: i32 = 91;
     /// The file has no document (empty YAML).

@@ -15,6 +15,7 @@ pub mod check;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod conflict;
+pub mod contrib;
 pub mod crypto;
 pub mod doctor;
 #[cfg(feature = "cli")]

@@ -136,6 +136,10 @@ pub struct Policy {
     /// `leafseal: {require_signed: true}`: an unsigned or wrongly signed file is a `check`
     /// finding and a `decrypt` error.
     pub require_signed: bool,
+    /// `leafseal: {k8s_decode: BOOL}`: the decoded view of Kubernetes Secrets' `data`;
+    /// `true` also for the git textconv driver, `false` not even in `edit` (unset: `edit`
+    /// only).
+    pub k8s_decode: Option<bool>,
 }
 
 fn parse_destinations(
@@ -505,6 +509,7 @@ impl Policy {
                         strict_integrity: ls.strict_integrity,
                         allowed_signers: ls.allowed_signers,
                         require_signed: ls.require_signed,
+                        k8s_decode: ls.k8s_decode,
                     });
                 }
                 return Err(cx.invalid("creation_rules", "expected a list of rules"));
@@ -539,6 +544,7 @@ impl Policy {
             strict_integrity: ls.strict_integrity,
             allowed_signers: ls.allowed_signers,
             require_signed: ls.require_signed,
+            k8s_decode: ls.k8s_decode,
         })
     }
 

@@ -111,7 +111,13 @@ pub fn sign(
     key: &Path,
     ctx: &KeyContext,
 ) -> Result<String, SignError> {
-    let armored = ssh::sign(message(doc, meta).as_bytes(), key, ctx)?;
+    sign_message(&message(doc, meta), key, ctx)
+}
+
+/// Signs an arbitrary leafseal message (e.g. a contribution's, see [`crate::contrib`])
+/// with the SSH key at `key`; returns the stored form `v1:TYPE:KEY:SIGNATURE`.
+pub fn sign_message(message: &str, key: &Path, ctx: &KeyContext) -> Result<String, SignError> {
+    let armored = ssh::sign(message.as_bytes(), key, ctx)?;
     let blob = ssh::dearmor(&armored).ok_or_else(|| SignError {
         message: "ssh-keygen returned a signature leafseal cannot read".to_owned(),
     })?;
@@ -124,6 +130,26 @@ pub fn sign(
         STANDARD.encode(&parsed.public_key),
         STANDARD.encode(&blob)
     ))
+}
+
+/// Checks a stored signature (from [`sign_message`]) over `message` against an
+/// allowed-signers file.
+pub fn verify_message(
+    message: &str,
+    stored: &str,
+    allowed_signers: &Path,
+    ctx: &KeyContext,
+) -> Result<Verdict, SignError> {
+    let parsed = match parse_stored(stored) {
+        Ok(p) => p,
+        Err(why) => return Ok(Verdict::Invalid { why }),
+    };
+    let key = format!(
+        "{} {}",
+        parsed.key_type,
+        STANDARD.encode(&parsed.public_key)
+    );
+    ssh::verify(message.as_bytes(), &parsed.blob, key, allowed_signers, ctx)
 }
 
 /// The outcome of checking a file's signature.

@@ -66,15 +66,19 @@ pub(crate) fn check_file(
     };
     let mut doc = loaded.doc;
     let Some(rule) = rule else {
-        if loaded.meta.is_some() {
+        if let Some(raw) = &loaded.meta {
             sink.push(
                 Kind::UnmatchedEncrypted,
                 "the file is encrypted but no creation rule in .sops.yaml matches it",
                 "add a creation rule whose path_regex matches this file, so that its keys are checked and re-encryption uses the right keys",
             );
+            if let Ok(meta) = Metadata::from_map(raw) {
+                crate::check::extra::pending(&meta, sink);
+            }
         }
         return;
     };
+    crate::check::extra::k8s_secret(format, &doc, &rule_selector(rule, format), sink);
     let Some(raw) = loaded.meta else {
         plaintext(rule, format, &mut doc, sink);
         return;
@@ -91,6 +95,7 @@ pub(crate) fn check_file(
         }
     };
     mac_and_lastmodified(&meta, sink);
+    crate::check::extra::pending(&meta, sink);
     integrity_record(&meta, opts.require_integrity, sink);
     drift(rule, &meta, sink);
     selectors(rule, format, &meta, &mut doc, sink);
@@ -101,7 +106,7 @@ pub(crate) fn check_file(
 
 /// The selector a rule applies on encryption (its own, else the default suffix). sops ≥ 3.11
 /// drops selectors for binary files, whose one `data` value is always encrypted.
-fn rule_selector(rule: &CreationRule, format: Format) -> Selector {
+pub(crate) fn rule_selector(rule: &CreationRule, format: Format) -> Selector {
     if format == Format::Binary {
         return Selector::default();
     }

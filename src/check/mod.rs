@@ -17,6 +17,7 @@ use crate::policy::Policy;
 use crate::tree::Timestamp;
 
 mod analysis;
+mod extra;
 pub mod files;
 mod kustomize;
 pub mod services;
@@ -86,6 +87,12 @@ pub enum Kind {
     /// git conflict markers in a file matched by a rule or holding sops values (a merge
     /// without leafseal's merge driver).
     ConflictMarkers,
+    /// A write-only contribution waits to be absorbed (warning; an error when the field is
+    /// malformed).
+    PendingContribution,
+    /// A Kubernetes Secret's `data`/`stringData` value that the rule leaves in clear
+    /// (warning).
+    K8sSecretClear,
 }
 
 impl Kind {
@@ -108,6 +115,8 @@ impl Kind {
             Kind::IntegrityRecord => "integrity-record",
             Kind::Signature => "signature",
             Kind::ConflictMarkers => "conflict-markers",
+            Kind::PendingContribution => "pending-contribution",
+            Kind::K8sSecretClear => "k8s-secret-clear",
         }
     }
 
@@ -118,7 +127,9 @@ impl Kind {
             | Kind::KustomizeExec
             | Kind::UnmatchedEncrypted
             | Kind::Unreadable
-            | Kind::IntegrityRecord => Severity::Warning,
+            | Kind::IntegrityRecord
+            | Kind::PendingContribution
+            | Kind::K8sSecretClear => Severity::Warning,
             _ => Severity::Error,
         }
     }

@@ -39,6 +39,10 @@ pub struct DecryptArgs {
     /// Key types to try first, comma-separated (age, pgp, kms, gcp_kms, azure_kv, hc_vault).
     #[arg(long, env = "SOPS_DECRYPTION_ORDER", value_name = "TYPES")]
     decryption_order: Option<String>,
+    /// Show the `data` values of Kubernetes Secrets (`kind: Secret`) base64-decoded
+    /// (values that are not valid base64 are shown as they are; not UTF-8: `!!binary`).
+    #[arg(long)]
+    k8s_decode: bool,
 }
 
 struct Plan<'a> {
@@ -77,8 +81,11 @@ impl Plan<'_> {
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));
-        let opened =
+        let mut opened =
             ops::open_for_reading(loaded, &self.ctx, &self.open).map_err(|e| e.within(name))?;
+        if a.k8s_decode {
+            crate::integrations::k8s::decode(&mut opened.doc);
+        }
         for w in &opened.warnings {
             cli::warn(&format!("{name}: {w}"));
         }
@@ -94,7 +101,9 @@ impl Plan<'_> {
     }
 }
 
-fn render(
+/// The plaintext of a decrypted document, or of the value at `extract` (shared with
+/// `exec-file`).
+pub(crate) fn render(
     doc: &Document,
     extract: Option<&str>,
     fmt: Format,

@@ -69,6 +69,11 @@ pub struct EditArgs {
     /// Minimum number of key groups needed to decrypt a new file (Shamir).
     #[arg(long, value_name = "N")]
     shamir_secret_sharing_threshold: Option<usize>,
+    /// Show Kubernetes Secrets' `data` values as they are stored (base64) instead of
+    /// decoded (the default for `kind: Secret`, unless .sops.yaml sets
+    /// `leafseal: {k8s_decode: false}`).
+    #[arg(long)]
+    no_k8s_decode: bool,
 }
 
 /// How the edited document is sealed.
@@ -225,7 +230,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let dest = cli::output(cli, target)?;
     let ctx = crate::cli::key_context();
     let mut keys = Vec::new();
-    let (format, doc, origin, policy) = if exists {
+    let (format, mut doc, origin, policy) = if exists {
         let input = crate::io::read_input(name)?;
         let format = cli::input_format(a.input_type.as_deref(), name, Some(&input))?;
         let order = match &a.decryption_order {
@@ -279,6 +284,16 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         None => format,
     };
     let opts = cli::emit_options(a.indent, policy.as_ref(), format);
+    // The decoded view of Kubernetes Secrets: the stored document, to re-encode against.
+    let k8s_original = (matches!(origin, Origin::Existing { .. })
+        && !a.no_k8s_decode
+        && policy.as_ref().and_then(|p| p.k8s_decode) != Some(false)
+        && crate::integrations::k8s::has_secret(&doc))
+    .then(|| {
+        let original = doc.clone();
+        crate::integrations::k8s::decode(&mut doc);
+        original
+    });
     let shown = match (&origin, a.show_master_keys) {
         (Origin::Existing { meta, .. }, true) => Some(meta.to_map()),
         _ => None,
@@ -354,6 +369,10 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         }
     };
 
+    if let Some(original) = &k8s_original {
+        crate::integrations::k8s::encode(&mut edited, original);
+    }
+    drop(k8s_original);
     let meta_map = match origin {
         Origin::Existing {
             mut meta,

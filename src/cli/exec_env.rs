@@ -29,6 +29,103 @@ pub struct ExecDecryptArgs {
     /// Run the command as this user (a name or uid; leafseal must run as root).
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
+    /// Use only the value at this path, e.g. '["prod"]' (after merging several files).
+    #[arg(long, value_name = "PATH")]
+    pub extract: Option<String>,
+    /// With several files, let a later file's value replace an earlier file's different
+    /// value at the same path (reported on stderr) instead of failing.
+    #[arg(long)]
+    pub later_wins: bool,
+}
+
+/// Splits `FILE... [COMMAND]` (and the words after `--`) into the files and the
+/// one-string command: with words after `--` every positional is a file; otherwise the
+/// last positional is the command when there are at least two. A last positional before
+/// `--` that is no file is taken for a second command (both forms given): exit 1.
+pub(super) fn split_args(
+    args: &[String],
+    argv: &[String],
+) -> Result<(Vec<String>, Option<String>), Error> {
+    if !argv.is_empty() {
+        if let [_, .., last] = args
+            && last != "-"
+            && !std::path::Path::new(last).exists()
+        {
+            return Err(Error::new(
+                crate::error::exit::GENERIC,
+                format!("exactly one command is needed, but `{last}` (not a file) comes before -- PROGRAM"),
+            )
+            .hint("give the command as one quoted string ('cmd arg') or after -- (-- cmd arg); every word before -- is then a file"));
+        }
+        return Ok((args.to_vec(), None));
+    }
+    match args.split_last() {
+        Some((cmd, files)) if !files.is_empty() => Ok((files.to_vec(), Some(cmd.clone()))),
+        _ => Ok((args.to_vec(), None)),
+    }
+}
+
+/// Several files opened and merged in order ([`exec::merge`]); one file as it is.
+pub(super) struct OpenedFiles {
+    /// The first file's format.
+    pub format: Format,
+    /// The decrypted (merged) document.
+    pub doc: crate::tree::Document,
+    /// For each file, the master keys that opened it (audit trail).
+    pub keys: Vec<Vec<String>>,
+}
+
+/// Opens every file ([`open_file`]) and merges them.
+pub(super) fn open_files(
+    cli: &Cli,
+    files: &[String],
+    a: &ExecDecryptArgs,
+) -> Result<OpenedFiles, Error> {
+    let mut docs = Vec::with_capacity(files.len());
+    let mut keys = Vec::with_capacity(files.len());
+    let mut format = None;
+    for f in files {
+        let (fmt, opened) = open_file(cli, f, a)?;
+        format.get_or_insert(fmt);
+        keys.push(opened.unwrapped_by.clone());
+        let ops::Opened { doc, .. } = opened;
+        docs.push(doc);
+    }
+    let doc = if docs.len() == 1 {
+        docs.pop()
+            .unwrap_or_else(|| crate::tree::Document::single(crate::tree::Map::new()))
+    } else {
+        let merged = exec::merge::merge(docs, files, a.later_wins)?;
+        for o in &merged.overrides {
+            cli::warn(o);
+        }
+        merged.doc
+    };
+    Ok(OpenedFiles {
+        format: format.unwrap_or(Format::Yaml),
+        doc,
+        keys,
+    })
+}
+
+/// Announces the audit events of the files.
+pub(super) fn audit_expect(action: &'static str, files: &[String]) -> Result<(), Error> {
+    for f in files {
+        cli::audit::expect(action, f, &[])?;
+    }
+    Ok(())
+}
+
+/// Records the audit events of the files.
+pub(super) fn audit_record(
+    action: &'static str,
+    files: &[String],
+    keys: &[Vec<String>],
+) -> Result<(), Error> {
+    for (f, k) in files.iter().zip(keys) {
+        cli::audit::record(action, f, k)?;
+    }
+    Ok(())
 }
 
 /// Reads, decrypts and MAC-checks `file`; prints the warnings. Returns the input format and
@@ -65,15 +162,14 @@ pub(super) fn open_file(
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   leafseal exec-env secrets.yaml 'psql \"$DATABASE_URL\"'   (one string, run by /bin/sh -c)
-  leafseal exec-env secrets.yaml -- ./server --port 8080     (no shell)
-  sudo leafseal exec-env --user app secrets.yaml -- ./server")]
+  sudo leafseal exec-env --user app secrets.yaml -- ./server --port 8080   (no shell)
+  leafseal exec-env --extract '[\"prod\"]' common.yaml prod.yaml -- ./server")]
 pub struct ExecEnvArgs {
-    /// The encrypted file.
-    pub file: String,
-    /// The command, as one string run by /bin/sh -c (like sops). Or give the program and
-    /// its arguments after `--` to run it without a shell.
-    #[arg(value_name = "COMMAND")]
-    pub command: Option<String>,
+    /// The encrypted file(s), then the command as one string run by /bin/sh -c (like
+    /// sops). Or give the program and its arguments after `--` to run it without a shell;
+    /// then every word before `--` is a file. Several files are merged in order.
+    #[arg(value_name = "FILE... [COMMAND]", required = true)]
+    pub args: Vec<String>,
     /// The program and its arguments (after `--`), run without a shell.
     #[arg(last = true, value_name = "PROGRAM [ARGS]")]
     pub argv: Vec<String>,
@@ -98,17 +194,42 @@ pub struct ExecEnvArgs {
 
 /// Runs `exec-env`.
 pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
-    cli::audit::expect("exec-env", &a.file, &[])?;
-    let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
+    let (files, command) = split_args(&a.args, &a.argv)?;
+    audit_expect("exec-env", &files)?;
+    let spec = CommandSpec::from_args(command, a.argv.clone())?;
+    if files.is_empty() {
+        return Err(Error::new(crate::error::exit::NO_FILE_SPECIFIED, "no file given")
+            .hint("leafseal exec-env FILE [FILE...] 'COMMAND'  or  leafseal exec-env FILE [FILE...] -- PROGRAM ARGS"));
+    }
     let account = a
         .decrypt
         .user
         .as_deref()
         .map(exec::user::resolve)
         .transpose()?;
-    let (_, opened) = open_file(cli, &a.file, &a.decrypt)?;
-    let vars = exec::env_from_document(&opened.doc)?;
-    let keys = opened.unwrapped_by.clone();
+    let opened = open_files(cli, &files, &a.decrypt)?;
+    let vars = match &a.decrypt.extract {
+        None => exec::env_from_document(&opened.doc)?,
+        Some(p) => {
+            let steps = crate::treepath::parse(p)?;
+            match crate::treepath::get(&opened.doc, &steps)? {
+                crate::tree::Value::Map(m) => {
+                    exec::env_from_document(&crate::tree::Document::single(m.clone()))?
+                }
+                other => {
+                    return Err(Error::new(
+                        crate::error::exit::GENERIC,
+                        format!(
+                            "--extract {p} is a {}, but exec-env needs a map (its keys become the variables)",
+                            other.kind_name()
+                        ),
+                    )
+                    .hint("extract the map that holds the variables, e.g. --extract '[\"prod\"]'"));
+                }
+            }
+        }
+    };
+    let keys = opened.keys.clone();
     drop(opened);
     exec::guard::check_names(vars.iter().map(|v| v.name.as_str()), &a.allow_env)?;
     let mut cmd = spec.command()?;
@@ -117,7 +238,7 @@ pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
     if let Some(acct) = account {
         exec::user::apply(&mut cmd, acct);
     }
-    cli::audit::record("exec-env", &a.file, &keys)?;
+    audit_record("exec-env", &files, &keys)?;
     if a.background {
         cmd.spawn().map_err(|e| {
             Error::new(

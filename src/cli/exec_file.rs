@@ -6,7 +6,10 @@ use clap::Args;
 use crate::cli;
 use crate::cli::Cli;
 use crate::cli::exec_env::ExecDecryptArgs;
-use crate::cli::exec_env::open_file;
+use crate::cli::exec_env::audit_expect;
+use crate::cli::exec_env::audit_record;
+use crate::cli::exec_env::open_files;
+use crate::cli::exec_env::split_args;
 use crate::error::Error;
 use crate::error::exit;
 use crate::exec;
@@ -17,16 +20,16 @@ use crate::exec::FileOptions;
 /// Arguments of `exec-file`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
-  leafseal exec-file secrets.yaml 'cat {}'
-  leafseal exec-file --filename app.json --output-type json secrets.yaml -- ./app --config {}")]
+  leafseal exec-file --filename app.json --output-type json secrets.yaml -- ./app --config {}
+  leafseal exec-file --extract '[\"tls\"][\"key\"]' secrets.yaml -- nginx -c {}
+  leafseal exec-file common.yaml prod.yaml -- ./app --config {}")]
 pub struct ExecFileArgs {
-    /// The encrypted file.
-    pub file: String,
-    /// The command, as one string run by /bin/sh -c (like sops); every `{}` becomes the
-    /// path of the decrypted file. Or give the program and its arguments after `--` to run
-    /// it without a shell.
-    #[arg(value_name = "COMMAND")]
-    pub command: Option<String>,
+    /// The encrypted file(s), then the command as one string run by /bin/sh -c (like
+    /// sops); every `{}` becomes the path of the decrypted file. Or give the program and
+    /// its arguments after `--` to run it without a shell; then every word before `--` is
+    /// a file. Several files are merged in order.
+    #[arg(value_name = "FILE... [COMMAND]", required = true)]
+    pub args: Vec<String>,
     /// The program and its arguments (after `--`), run without a shell; `{}` is replaced.
     #[arg(last = true, value_name = "PROGRAM [ARGS]")]
     pub argv: Vec<String>,
@@ -54,8 +57,13 @@ pub struct ExecFileArgs {
 
 /// Runs `exec-file`.
 pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
-    cli::audit::expect("exec-file", &a.file, &[])?;
-    let spec = CommandSpec::from_args(a.command.clone(), a.argv.clone())?;
+    let (files, command) = split_args(&a.args, &a.argv)?;
+    audit_expect("exec-file", &files)?;
+    let spec = CommandSpec::from_args(command, a.argv.clone())?;
+    if files.is_empty() {
+        return Err(Error::new(exit::NO_FILE_SPECIFIED, "no file given")
+            .hint("leafseal exec-file FILE [FILE...] 'COMMAND {}'  or  leafseal exec-file FILE [FILE...] -- PROGRAM {}"));
+    }
     if a.background {
         return Err(Error::new(
             exit::GENERIC,
@@ -69,10 +77,10 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
         .as_deref()
         .map(exec::user::resolve)
         .transpose()?;
-    let (in_fmt, opened) = open_file(cli, &a.file, &a.decrypt)?;
+    let opened = open_files(cli, &files, &a.decrypt)?;
     let out_fmt = match a.output_type.as_deref() {
         Some(t) => cli::parse_format(t)?,
-        None => in_fmt,
+        None => opened.format,
     };
     let policy = if a.indent.is_none() {
         cli::load_policy(cli.config.as_deref()).ok().flatten()
@@ -80,18 +88,11 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
         None
     };
     let opts = cli::emit_options(a.indent, policy.as_ref(), out_fmt);
-    let plaintext = out_fmt
-        .store()
-        .emit(&opened.doc, None, &opts)
-        .map_err(|e| {
-            Error::new(
-                exit::ERROR_DUMPING_TREE,
-                format!("cannot write the decrypted file as {}: {e}", out_fmt.name()),
-            )
-        })?;
-    let keys = opened.unwrapped_by.clone();
+    let plaintext =
+        crate::cli::decrypt::render(&opened.doc, a.decrypt.extract.as_deref(), out_fmt, &opts)?;
+    let keys = opened.keys.clone();
     drop(opened);
-    cli::audit::record("exec-file", &a.file, &keys)?;
+    audit_record("exec-file", &files, &keys)?;
     if !spec.has_placeholder() {
         cli::warn("the command contains no {}, so it is not given the decrypted file's path");
     }

@@ -62,6 +62,10 @@ pub struct SetupArgs {
 pub struct TextconvArgs {
     /// The file git passes (a temporary copy that keeps the extension).
     pub file: PathBuf,
+    /// Show Kubernetes Secrets' `data` values base64-decoded (the `leafseal-k8s` diff
+    /// driver; also on when .sops.yaml sets `leafseal: {k8s_decode: true}`).
+    #[arg(long)]
+    pub k8s_decode: bool,
 }
 
 /// Arguments of `git merge-driver`.
@@ -81,7 +85,7 @@ pub struct MergeDriverArgs {
 pub fn run(cli: &Cli, a: &GitArgs) -> Result<i32, Error> {
     match &a.command {
         GitCommand::Setup(s) => setup(cli, s),
-        GitCommand::Textconv(t) => Ok(textconv(t)),
+        GitCommand::Textconv(t) => Ok(textconv(cli, t)),
         GitCommand::MergeDriver(m) => Ok(merge_driver(cli, m)),
     }
 }
@@ -133,7 +137,7 @@ fn setup(cli: &Cli, a: &SetupArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn textconv(a: &TextconvArgs) -> i32 {
+fn textconv(cli: &Cli, a: &TextconvArgs) -> i32 {
     let name = a.file.to_string_lossy().into_owned();
     let shown = a
         .file
@@ -147,7 +151,9 @@ fn textconv(a: &TextconvArgs) -> i32 {
         }
     };
     let ctx = crate::cli::key_context();
-    let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default());
+    let k8s = a.k8s_decode
+        || quiet_policy(cli.config.as_deref()).and_then(|p| p.k8s_decode) == Some(true);
+    let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default(), k8s);
     if let Some(w) = &r.warning {
         cli::warn(&format!("textconv: {shown}: {w}"));
     }

@@ -20,6 +20,7 @@ mod access;
 mod argocd;
 pub mod audit;
 mod check;
+mod contribute;
 mod decrypt;
 mod docgen;
 mod doctor;
@@ -36,6 +37,7 @@ mod keygen;
 mod keyservice;
 mod kustomize;
 mod publish;
+mod render;
 mod revoke;
 mod rotate;
 mod set;
@@ -139,6 +141,10 @@ pub enum Command {
         after_help = "Examples:\n  leafseal set secrets.yaml '[\"db\"][\"password\"]' '\"s3cret\"'\n  printf '\"%s\"' \"$TOKEN\" | leafseal set --value-stdin secrets.yaml '[\"api\"][\"token\"]'\n  leafseal set --value-file secrets.yaml '[\"tls\"]' tls.json"
     )]
     Set(set::SetArgs),
+    /// Add a value to a file you cannot open: sealed for its recipients, pending until a key holder runs `absorb`.
+    Contribute(contribute::ContributeArgs),
+    /// Apply pending contributions (key holder or CI): verify each, set it, fresh MAC.
+    Absorb(contribute::AbsorbArgs),
     /// Remove one entry in place, e.g. unset FILE '["db"]["password"]'.
     #[command(
         after_help = "Examples:\n  leafseal unset secrets.yaml '[\"db\"][\"password\"]'\n  leafseal unset --idempotent secrets.yaml '[\"old\"][0]'"
@@ -174,6 +180,8 @@ pub enum Command {
     ExecEnv(exec_env::ExecEnvArgs),
     /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
     ExecFile(exec_file::ExecFileArgs),
+    /// Fill a template from encrypted files ({{ ["key"] }} placeholders) to stdout or a FIFO.
+    Render(render::RenderArgs),
     /// git integration: `setup`, and the `textconv` diff and `merge-driver` merge drivers.
     #[command(
         after_help = "Examples:\n  leafseal git setup\n  git diff secrets.yaml   (after setup: decrypted diff)"
@@ -548,6 +556,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Edit(a) => edit::run(&cli, a),
         Command::Set(a) => set::run(&cli, a),
         Command::Unset(a) => unset::run(&cli, a),
+        Command::Contribute(a) => contribute::run_contribute(&cli, a),
+        Command::Absorb(a) => contribute::run_absorb(&cli, a),
         Command::Rotate(a) => rotate::run(&cli, a),
         Command::Updatekeys(a) => updatekeys::run(&cli, a),
         Command::Revoke(a) => revoke::run(&cli, a),
@@ -557,6 +567,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Publish(a) => publish::run(&cli, a),
         Command::ExecEnv(a) => exec_env::run(&cli, a),
         Command::ExecFile(a) => exec_file::run(&cli, a),
+        Command::Render(a) => render::run(&cli, a),
         Command::Git(a) => git::run(&cli, a),
         Command::Kustomize(a) => kustomize::run(a),
         Command::Argocd(a) => argocd::run(a),

@@ -13,6 +13,8 @@
 mod child;
 mod file;
 pub mod guard;
+pub mod merge;
+pub mod template;
 pub mod user;
 
 use std::ffi::OsStr;

@@ -42,8 +42,16 @@ fn one_line(text: &str) -> String {
         .join(" ")
 }
 
-/// Converts a file for `git diff`. Never fails: see the module docs.
-pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) -> Textconv {
+/// Converts a file for `git diff`. Never fails: see the module docs. With `k8s_decode`,
+/// Kubernetes Secrets' `data` values are shown base64-decoded
+/// ([`crate::integrations::k8s`]).
+pub fn textconv(
+    bytes: &[u8],
+    name: &str,
+    ctx: &KeyContext,
+    opts: &EmitOptions,
+    k8s_decode: bool,
+) -> Textconv {
     let fmt = format_for(name, bytes);
     let passthrough = |warning: Option<String>| Textconv {
         output: Zeroizing::new(bytes.to_vec()),
@@ -66,7 +74,7 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
     if loaded.meta.is_none() {
         return passthrough(None);
     }
-    let opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
+    let mut opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
         Ok(o) => o,
         Err(e) => {
             // The whole message on one line: a user without the key needs the list of
@@ -83,6 +91,9 @@ pub fn textconv(bytes: &[u8], name: &str, ctx: &KeyContext, opts: &EmitOptions) 
             return passthrough(Some(w));
         }
     };
+    if k8s_decode {
+        crate::integrations::k8s::decode(&mut opened.doc);
+    }
     match fmt.store().emit(&opened.doc, None, opts) {
         Ok(out) => Textconv {
             output: out,

@@ -42,6 +42,16 @@ pub fn config_entries(program: &str) -> Vec<(String, String)> {
             format!("merge.{DRIVER}.driver"),
             format!("{prog} git merge-driver %O %A %B %P"),
         ),
+        // Opt-in per pattern (`diff=leafseal-k8s` in .gitattributes): Kubernetes
+        // Secrets' `data` values shown base64-decoded.
+        (
+            format!("diff.{DRIVER}-k8s.textconv"),
+            format!("{prog} git textconv --k8s-decode"),
+        ),
+        (
+            format!("diff.{DRIVER}-k8s.cachetextconv"),
+            "false".to_owned(),
+        ),
     ]
 }
 

@@ -20,6 +20,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 
 pub mod argocd;
+pub mod k8s;
 pub mod kustomize;
 
 /// The YAML layout of everything these integrations print: two-space indentation, the way

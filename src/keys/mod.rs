@@ -177,7 +177,7 @@ pub trait MasterKey: Send + Sync + fmt::Debug {
 }
 
 /// A master key together with its wrapped data key, as stored in the metadata.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoredKey {
     /// The key.
     pub key: Arc<dyn MasterKey>,

@@ -1,5 +1,6 @@
 //! The leafseal-only section of `.sops.yaml` (sops ignores it):
-//! `leafseal: {strict_integrity: BOOL, allowed_signers: PATH, require_signed: BOOL}`.
+//! `leafseal: {strict_integrity: BOOL, allowed_signers: PATH, require_signed: BOOL,
+//! k8s_decode: BOOL}`.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ pub(super) struct Settings {
     pub strict_integrity: bool,
     pub allowed_signers: Option<PathBuf>,
     pub require_signed: bool,
+    pub k8s_decode: Option<bool>,
 }
 
 /// Reads the section; an absent or null section gives the defaults.
@@ -30,6 +32,7 @@ pub(super) fn section(cx: &Ctx<'_>, root: &Map) -> Result<Settings, PolicyError>
         match k {
             "strict_integrity" => out.strict_integrity = cx.bool(v, "leafseal.strict_integrity")?,
             "require_signed" => out.require_signed = cx.bool(v, "leafseal.require_signed")?,
+            "k8s_decode" => out.k8s_decode = Some(cx.bool(v, "leafseal.k8s_decode")?),
             "allowed_signers" => {
                 let s = cx.string(v, "leafseal.allowed_signers")?;
                 if s.trim().is_empty() {
@@ -42,7 +45,7 @@ pub(super) fn section(cx: &Ctx<'_>, root: &Map) -> Result<Settings, PolicyError>
             other => {
                 return Err(cx.invalid(
                     format!("leafseal.{other}"),
-                    "unknown setting (known: strict_integrity, allowed_signers, require_signed)",
+                    "unknown setting (known: strict_integrity, allowed_signers, require_signed, k8s_decode)",
                 ));
             }
         }
@@ -71,6 +74,10 @@ mod tests {
         assert!(!p.strict_integrity);
         let e = Policy::parse(b"leafseal:\n  require_signed: 3\n", Path::new(".sops.yaml"));
         assert!(e.is_err());
+        assert_eq!(p.k8s_decode, None);
+        let k = Policy::parse(b"leafseal:\n  k8s_decode: false\n", Path::new(".sops.yaml"))
+            .expect("parses");
+        assert_eq!(k.k8s_decode, Some(false));
         let e = Policy::parse(b"leafseal:\n  signers: x\n", Path::new(".sops.yaml"));
         assert!(
             e.expect_err("unknown")

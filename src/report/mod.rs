@@ -66,6 +66,8 @@ pub struct FileAccess {
     pub key_born: Option<(String, &'static str)>,
     /// The data key's last rotation in git, when the file is in a repository.
     pub git_rotation: Option<GitRotation>,
+    /// Pending write-only contributions (`id path`, signed or not), see [`crate::contrib`].
+    pub pending: Vec<String>,
 }
 
 impl FileAccess {
@@ -281,9 +283,33 @@ pub fn collect(
             } else {
                 None
             },
+            pending: pending_list(&meta),
         });
     }
     out
+}
+
+/// The pending contributions of a file, one line each (a malformed field is one line).
+fn pending_list(meta: &Metadata) -> Vec<String> {
+    match crate::contrib::list(meta) {
+        Ok(list) => list
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {} ({}, {})",
+                    p.id,
+                    p.path,
+                    p.created,
+                    if p.signature.is_some() {
+                        "signed"
+                    } else {
+                        "unsigned"
+                    }
+                )
+            })
+            .collect(),
+        Err(e) => vec![e.message],
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +333,7 @@ mod tests {
             lastmodified: String::new(),
             key_born: None,
             git_rotation: None,
+            pending: Vec::new(),
         }
     }
 

@@ -62,6 +62,9 @@ fn human_raw(a: &Access) -> String {
             (None, false) => s.push_str("  drift: no .sops.yaml rule matches this file\n"),
             (None, true) => {}
         }
+        for p in &f.pending {
+            s.push_str(&format!("  pending contribution: {p}\n"));
+        }
     }
     let recipients = a.recipients();
     s.push_str("\nRecipients\n");
@@ -148,6 +151,7 @@ pub fn json(a: &Access) -> String {
                 "data_key_since": f.key_born.as_ref().map(|(t, _)| t),
                 "data_key_since_from": f.key_born.as_ref().map(|(_, from)| from),
                 "last_rotation_commit": git,
+                "pending_contributions": f.pending,
             })
         })
         .collect();

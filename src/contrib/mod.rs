@@ -1,0 +1,298 @@
+//! Write-only contributions (`contribute`, `absorb`): a value sealed for a file's
+//! recipients by someone who cannot open the file, kept in the metadata field [`FIELD`]
+//! until a key holder applies it.
+//!
+//! A contribution is a small sealed object of its own:
+//!
+//! * a fresh 32-byte *contribution key*, wrapped for every key of every key group of the
+//!   file exactly as a data key is ([`crate::keys::group::wrap`]: age and PGP public
+//!   keys, KMS `Encrypt`, Shamir shares when the file has several groups), written with
+//!   the same fields as the `sops` block's key lists;
+//! * the value (its JSON text, as `set` takes it) encrypted with that key in the
+//!   `ENC[AES256_GCM,…]` form, with an AAD ([`aad`]) that binds the contribution's id,
+//!   the target path, the time and the file's *key binding* ([`file_binding`]: a digest of
+//!   the file's wrapped data keys, which only a rotation or a recipient change alters);
+//! * optionally an SSH signature (the `leafseal_signature` form) over [`message`].
+//!
+//! The field is one the sops MAC, the leafseal integrity record and the file signature do
+//! not cover, so adding a contribution changes no value, no MAC and no record: sops reads
+//! the file as before. Nothing here prints; errors carry exit 55
+//! ([`crate::error::exit::CONTRIBUTION`]).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sha2::Digest;
+use zeroize::Zeroizing;
+
+use crate::crypto::DataKey;
+use crate::crypto::value;
+use crate::crypto::value::EncValue;
+use crate::crypto::value::ValueType;
+use crate::error::Error;
+use crate::error::exit;
+use crate::keys::KeyContext;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::keys::group;
+use crate::metadata::Metadata;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::Timestamp;
+use crate::tree::Value;
+
+mod entry;
+
+pub use entry::from_raw;
+pub use entry::to_raw;
+
+/// The metadata field that holds pending contributions (ignored by sops).
+pub const FIELD: &str = "leafseal_pending";
+/// The version of the contribution format (AAD and signed message).
+pub const VERSION: &str = "v1";
+
+/// One pending contribution.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// A random id (16 hex digits), to name it in listings and `absorb --skip`.
+    pub id: String,
+    /// The target path as given (`["db"]["password"]`).
+    pub path: String,
+    /// When it was made (RFC 3339, UTC).
+    pub created: String,
+    /// The file's key binding when it was made ([`file_binding`]).
+    pub binding: String,
+    /// The value's JSON text, encrypted with the contribution key (`ENC[…]`).
+    pub value: String,
+    /// The contribution key, wrapped for the file's key groups.
+    pub key_groups: Vec<Vec<crate::keys::StoredKey>>,
+    /// The Shamir threshold of those groups (0 = one group).
+    pub shamir_threshold: usize,
+    /// An SSH signature over [`message`], when the contributor signed.
+    pub signature: Option<String>,
+}
+
+impl Pending {
+    /// The Shamir threshold in force.
+    pub fn threshold(&self) -> usize {
+        if self.shamir_threshold == 0 {
+            self.key_groups.len()
+        } else {
+            self.shamir_threshold
+        }
+    }
+}
+
+fn refused(msg: impl Into<String>) -> Error {
+    Error::new(exit::CONTRIBUTION, msg)
+}
+
+/// A digest of a file's wrapped data keys (every `enc` of every group, sorted): it stays
+/// the same through `set`, `edit` and `absorb`, and changes when the data key is rotated
+/// or the recipients change, which makes a contribution made earlier stale.
+pub fn file_binding(meta: &Metadata) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(b"leafseal file keys v1\n");
+    for (gi, g) in meta.key_groups.iter().enumerate() {
+        let mut encs: Vec<&str> = g.iter().map(|s| s.enc.trim()).collect();
+        encs.sort_unstable();
+        for e in encs {
+            h.update(format!("{gi} {e}\n").as_bytes());
+        }
+    }
+    hex(&h.finalize())
+}
+
+/// The AAD of a contribution's value.
+pub fn aad(p: &Pending) -> String {
+    format!(
+        "leafseal contribution {VERSION}\nid {}\ncreated {}\nbinding {}\npath {}\n",
+        p.id, p.created, p.binding, p.path
+    )
+}
+
+/// The text a contribution's signature covers: the AAD plus the encrypted value.
+pub fn message(p: &Pending) -> String {
+    format!("{}value {}\n", aad(p), p.value.trim())
+}
+
+/// The keys to wrap a contribution key for: every key the file lists, in its groups.
+fn master_keys(meta: &Metadata) -> Result<Vec<Vec<Arc<dyn MasterKey>>>, Error> {
+    let groups: Vec<Vec<Arc<dyn MasterKey>>> = meta
+        .key_groups
+        .iter()
+        .map(|g| g.iter().map(|s| s.key.clone()).collect())
+        .collect();
+    if groups.iter().all(Vec::is_empty) {
+        return Err(refused("the file lists no keys to seal a contribution for"));
+    }
+    Ok(groups)
+}
+
+/// Seals `value_json` (validated as `set` does) for the file described by `meta`, to be
+/// set at `path` by a key holder. Needs only the file's public keys (and KMS `Encrypt`).
+pub fn create(
+    meta: &Metadata,
+    path: &str,
+    value_json: &[u8],
+    ctx: &KeyContext,
+    sign_key: Option<&Path>,
+) -> Result<Pending, Error> {
+    crate::treepath::parse(path)?;
+    // Validate now, so a bad value fails for the contributor, not at absorb.
+    crate::lifecycle::parse_set_value(value_json)?;
+    let key = DataKey::generate().map_err(|e| {
+        Error::new(
+            exit::ERROR_ENCRYPTING_TREE,
+            format!("cannot create a key: {e}"),
+        )
+    })?;
+    let groups = master_keys(meta)?;
+    let wrapped = group::wrap(&groups, meta.shamir_threshold, &key, ctx).map_err(|e| {
+        Error::new(exit::ERROR_ENCRYPTING_TREE, e.to_string())
+            .hint("a contribution is sealed for every key the file lists; make each one usable for encryption (public keys in gpg, KMS Encrypt permission), or ask a key holder to set the value")
+    })?;
+    let mut id = [0u8; 8];
+    crate::crypto::random_bytes(&mut id).map_err(|e| {
+        Error::new(
+            exit::ERROR_ENCRYPTING_TREE,
+            format!("cannot create an id: {e}"),
+        )
+    })?;
+    let mut p = Pending {
+        id: hex(&id),
+        path: path.trim().to_owned(),
+        created: Timestamp::now_utc().to_rfc3339(),
+        binding: file_binding(meta),
+        value: String::new(),
+        key_groups: wrapped,
+        shamir_threshold: if meta.key_groups.len() > 1 {
+            meta.threshold()
+        } else {
+            0
+        },
+        signature: None,
+    };
+    let sealed = value::seal(
+        &key,
+        value_json.trim_ascii(),
+        aad(&p).as_bytes(),
+        ValueType::Str,
+        None,
+    )
+    .map_err(|e| {
+        Error::new(
+            exit::ERROR_ENCRYPTING_TREE,
+            format!("cannot encrypt the value: {e}"),
+        )
+    })?;
+    p.value = sealed.render();
+    if let Some(k) = sign_key {
+        let sig = crate::signing::sign_message(&message(&p), k, ctx)
+            .map_err(|e| Error::new(exit::SIGNATURE, e.message))?;
+        p.signature = Some(sig);
+    }
+    Ok(p)
+}
+
+/// Opens a contribution with the key holder's identities: checks that it is bound to
+/// this file's keys, recovers its key and decrypts the value's JSON text (the tag covers
+/// the id, the path, the time and the binding). Never echoes the value.
+pub fn open(
+    p: &Pending,
+    meta: &Metadata,
+    ctx: &KeyContext,
+    order: &[KeyKind],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if p.binding != file_binding(meta) {
+        return Err(refused(format!(
+            "contribution {} for {} was made for other keys of this file (the data key was rotated or the recipients changed since), or was copied from another file",
+            p.id, p.path
+        ))
+        .hint("ask the contributor to contribute again, or drop it with `leafseal absorb --skip ID`"));
+    }
+    let order: Vec<KeyKind> = if order.is_empty() {
+        group::DEFAULT_ORDER.to_vec()
+    } else {
+        order.to_vec()
+    };
+    let (key, _) = group::recover_with_keys(&p.key_groups, p.threshold(), &order, ctx)
+        .map_err(|e| {
+            Error::new(
+                exit::COULD_NOT_RETRIEVE_KEY,
+                format!("cannot open contribution {} for {}: {e}", p.id, p.path),
+            )
+            .hint("make one of the file's keys available (SOPS_AGE_KEY_FILE, gpg secret key, KMS access)")
+        })?;
+    let enc = EncValue::parse(p.value.trim()).map_err(|e| {
+        refused(format!(
+            "contribution {} for {}: the value is malformed ({e})",
+            p.id, p.path
+        ))
+    })?;
+    value::open(&key, &enc, aad(p).as_bytes()).map_err(|_| {
+        refused(format!(
+            "contribution {} for {} does not authenticate: its value, path, id, time or binding was altered after it was sealed",
+            p.id, p.path
+        ))
+        .hint("drop it with `leafseal absorb --skip ID` and ask the contributor to contribute again")
+    })
+}
+
+/// The pending contributions stored in a file's metadata (none when the field is absent).
+pub fn list(meta: &Metadata) -> Result<Vec<Pending>, Error> {
+    match meta
+        .extra
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(FIELD))
+    {
+        None => Ok(Vec::new()),
+        Some((_, v)) => from_raw(v),
+    }
+}
+
+/// Replaces the pending contributions of `meta` (removing the field when none is left).
+pub fn store(meta: &mut Metadata, pending: &[Pending]) {
+    meta.extra.retain(|(k, _)| !k.eq_ignore_ascii_case(FIELD));
+    if !pending.is_empty() {
+        meta.extra.push((FIELD.to_owned(), to_raw(pending)));
+    }
+}
+
+/// Adds a contribution to a raw metadata map as read from the file, leaving every other
+/// field (and its order) as it is, so the rewritten file differs only by the new entry.
+pub fn append_raw(raw: &mut Map, p: &Pending) -> Result<(), Error> {
+    let existing = raw.0.iter_mut().find_map(|i| match i {
+        Item::Entry(k, v) if k.eq_ignore_ascii_case(FIELD) => Some(v),
+        _ => None,
+    });
+    let new_item = match to_raw(std::slice::from_ref(p)) {
+        Value::Seq(mut s) => s.pop(),
+        _ => None,
+    };
+    let Some(new_item) = new_item else {
+        return Err(refused("cannot write the contribution"));
+    };
+    match existing {
+        Some(Value::Seq(items)) => items.push(new_item),
+        Some(Value::Null) | None => {
+            raw.0
+                .retain(|i| !matches!(i, Item::Entry(k, _) if k.eq_ignore_ascii_case(FIELD)));
+            raw.push(FIELD, Value::Seq(vec![new_item]));
+        }
+        Some(_) => {
+            return Err(refused(format!(
+                "the file's `{FIELD}` metadata field is malformed (not a list)"
+            ))
+            .hint("restore the file from version control"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

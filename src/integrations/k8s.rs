@@ -1,0 +1,163 @@
+//! The decoded view of Kubernetes Secret manifests (`decrypt --k8s-decode`, `edit`, the
+//! git textconv driver): in every YAML document of `kind: Secret`, the values under
+//! `data` are base64 — the view shows them decoded, and saving encodes them again.
+//!
+//! * Decoding: a `data` value that is valid standard base64 becomes its text, or a
+//!   `!!binary` value when it is not UTF-8. Anything else (not a string, not valid
+//!   base64) is shown as it is. `stringData` is already plain and is never touched.
+//! * Encoding ([`encode`]): every `data` value whose decoded form did not change gets back
+//!   its exact original string, so its plaintext — and, through the IV stash, its
+//!   ciphertext — stays byte-identical; a changed or new value is written as standard
+//!   padded base64 of its text (or of its bytes for `!!binary`; a number or boolean
+//!   typed without quotes is encoded as its text).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::tree::Bytes;
+use crate::tree::Document;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::Value;
+
+/// Whether a YAML document is a Kubernetes Secret (`kind: Secret`).
+pub fn is_secret(doc: &Map) -> bool {
+    matches!(doc.get("kind"), Some(Value::Str(s)) if s.as_str() == "Secret")
+}
+
+/// Whether any document of `doc` is a Kubernetes Secret.
+pub fn has_secret(doc: &Document) -> bool {
+    doc.branches.iter().any(is_secret)
+}
+
+fn decode_value(v: &Value) -> Option<Value> {
+    let Value::Str(s) = v else { return None };
+    let raw = STANDARD.decode(s.as_str()).ok()?;
+    Some(match String::from_utf8(raw) {
+        Ok(text) => Value::str(text),
+        Err(e) => Value::Bytes(Bytes::new(e.into_bytes())),
+    })
+}
+
+/// Decodes the `data` values of every Secret in place; returns how many were decoded.
+pub fn decode(doc: &mut Document) -> usize {
+    let mut n = 0;
+    for branch in doc.branches.iter_mut().filter(|b| is_secret(b)) {
+        let Some(Value::Map(data)) = branch.get_mut("data") else {
+            continue;
+        };
+        for item in &mut data.0 {
+            if let Item::Entry(_, v) = item
+                && let Some(d) = decode_value(v)
+            {
+                *v = d;
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn encode_value(v: &Value) -> Option<Value> {
+    match v {
+        Value::Str(s) => Some(Value::str(STANDARD.encode(s.as_str().as_bytes()))),
+        Value::Bytes(b) => Some(Value::str(STANDARD.encode(b.as_slice()))),
+        Value::Null | Value::Map(_) | Value::Seq(_) => None,
+        other => crate::format::flatten::render_scalar(other)
+            .map(|t| Value::str(STANDARD.encode(t.as_bytes()))),
+    }
+}
+
+/// Encodes the `data` values of every Secret of `edited` (a decoded view) back to
+/// base64. `original` is the document before [`decode`]: a value whose decoded form is
+/// unchanged gets its original string back, byte for byte. Documents are matched by
+/// position, keys by name.
+pub fn encode(edited: &mut Document, original: &Document) {
+    for (i, branch) in edited.branches.iter_mut().enumerate() {
+        if !is_secret(branch) {
+            continue;
+        }
+        let orig_data = original
+            .branches
+            .get(i)
+            .filter(|b| is_secret(b))
+            .and_then(|b| match b.get("data") {
+                Some(Value::Map(m)) => Some(m),
+                _ => None,
+            });
+        let Some(Value::Map(data)) = branch.get_mut("data") else {
+            continue;
+        };
+        for item in &mut data.0 {
+            let Item::Entry(k, v) = item else { continue };
+            if let Some(orig) = orig_data.and_then(|m| m.get(k)) {
+                let view = decode_value(orig).unwrap_or_else(|| orig.clone());
+                if view == *v {
+                    *v = orig.clone();
+                    continue;
+                }
+            }
+            if let Some(e) = encode_value(v) {
+                *v = e;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(data: &[(&str, &str)]) -> Document {
+        let mut d = Map::new();
+        for (k, v) in data {
+            d.push(*k, Value::str(*v));
+        }
+        let mut m = Map::new();
+        m.push("apiVersion", Value::str("v1"));
+        m.push("kind", Value::str("Secret"));
+        m.push("data", Value::Map(d));
+        Document::single(m)
+    }
+
+    fn data(doc: &Document) -> &Map {
+        match doc.branches[0].get("data") {
+            Some(Value::Map(m)) => m,
+            _ => panic!("no data"),
+        }
+    }
+
+    #[test]
+    fn decode_then_encode_restores_unchanged_values_exactly() {
+        // "aGk=" is "hi"; "%%" is not base64; "/w==" is the byte 0xff.
+        let original = secret(&[("a", "aGk="), ("bad", "%%"), ("bin", "/w==")]);
+        let mut view = original.clone();
+        assert_eq!(decode(&mut view), 2);
+        assert_eq!(data(&view).get("a"), Some(&Value::str("hi")));
+        assert_eq!(data(&view).get("bad"), Some(&Value::str("%%")));
+        assert!(matches!(data(&view).get("bin"), Some(Value::Bytes(_))));
+        let mut back = view.clone();
+        encode(&mut back, &original);
+        assert_eq!(back, original);
+        // A changed value and a new one are encoded.
+        if let Some(Value::Map(d)) = view.branches[0].get_mut("data") {
+            *d.get_mut("a").expect("a") = Value::str("hello");
+            d.push("new", Value::str("x"));
+        }
+        encode(&mut view, &original);
+        assert_eq!(data(&view).get("a"), Some(&Value::str("aGVsbG8=")));
+        assert_eq!(data(&view).get("new"), Some(&Value::str("eA==")));
+        assert_eq!(data(&view).get("bad"), Some(&Value::str("%%")));
+    }
+
+    #[test]
+    fn other_kinds_are_left_alone() {
+        let mut doc = secret(&[("a", "aGk=")]);
+        if let Some(Value::Str(k)) = doc.branches[0].get_mut("kind") {
+            *k = "ConfigMap".into();
+        }
+        let before = doc.clone();
+        assert_eq!(decode(&mut doc), 0);
+        assert_eq!(doc, before);
+    }
+}
