@@ -557,3 +557,39 @@ fn set_rotate_and_exec_env_use_the_key_service() {
     let log = server.log();
     assert!(log.matches("decrypt request").count() >= 3, "{log}");
 }
+
+/// The library's `Keys::key_service`: a program with no key decrypts and changes a file
+/// through a running key service (docs/library.md).
+#[test]
+fn the_library_uses_a_key_service() {
+    let home = tempfile::tempdir().expect("home");
+    let (_server, uri) = leafseal_tcp_server(None, home.path(), &[]);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("s.yaml");
+    let recipients = leafseal::api::Recipients::new()
+        .age(AGE_RECIPIENT)
+        .expect("recipient");
+    let sealed = leafseal::api::encrypt_bytes(
+        PLAIN.as_bytes(),
+        leafseal::format::Format::Yaml,
+        &recipients,
+    )
+    .expect("encrypt");
+    std::fs::write(&path, sealed).expect("write");
+    let none = leafseal::api::decrypt_file(&path, &leafseal::api::Keys::none())
+        .expect_err("no key without the service");
+    assert_eq!(none.kind(), leafseal::ErrorKind::KeyUnavailable);
+    let keys = leafseal::api::Keys::none()
+        .key_service(&uri)
+        .expect("uri")
+        .local_keys(false);
+    let secrets = leafseal::api::decrypt_file(&path, &keys).expect("decrypt through the service");
+    assert_eq!(
+        secrets.get_str(r#"["db"]["password"]"#).expect("value"),
+        "hunter2"
+    );
+    leafseal::api::rotate_file(&path, &keys).expect("rotate through the service");
+    let again = leafseal::api::decrypt_file(&path, &keys).expect("decrypt after rotate");
+    assert_eq!(again.get_str(r#"["db"]["user"]"#).expect("value"), "admin");
+    assert!(leafseal::api::Keys::none().key_service("ftp://x").is_err());
+}

@@ -100,6 +100,27 @@ impl Keys {
         self
     }
 
+    /// Also wraps and unwraps data keys through a key service (sops's gRPC protocol, as
+    /// `--keyservice`): `tcp://HOST:PORT` or `unix:///PATH`; several may be added, and
+    /// they are tried in order after this process's own keys.
+    #[cfg(feature = "keyservice")]
+    pub fn key_service(mut self, uri: &str) -> Result<Keys, crate::error::Error> {
+        let mut services = self.ctx.key_services().to_vec();
+        services.extend(crate::keyservice::services_from_uris(&[uri.to_owned()])?);
+        let local = self.ctx.uses_local_keys();
+        self.ctx = self.ctx.with_key_services(services, local);
+        Ok(self)
+    }
+
+    /// Whether this process's own keys are tried before the key services (default: yes;
+    /// as `--enable-local-keyservice=false` when off).
+    #[must_use]
+    pub fn local_keys(mut self, on: bool) -> Keys {
+        let services = self.ctx.key_services().to_vec();
+        self.ctx = self.ctx.with_key_services(services, on);
+        self
+    }
+
     /// The key context the operations use.
     pub fn context(&self) -> &KeyContext {
         &self.ctx

@@ -302,6 +302,11 @@ impl KeyContext {
         self
     }
 
+    /// Whether this machine's own keys are tried (`--enable-local-keyservice`).
+    pub fn uses_local_keys(&self) -> bool {
+        self.local
+    }
+
     /// The remote key services configured.
     pub fn key_services(&self) -> &[Arc<dyn KeyService>] {
         &self.services
