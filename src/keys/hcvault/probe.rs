@@ -191,3 +191,50 @@ fn human_secs(s: u64) -> String {
         (h, m) => format!("{h}h{m}m"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use super::describe_key;
+    use super::describe_token;
+    use super::human_secs;
+    use crate::keys::rest::Reply;
+
+    fn reply(body: &str) -> Reply {
+        Reply {
+            status: 200,
+            body: Zeroizing::new(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn token_facts_never_include_the_token_or_accessor() {
+        let r = reply(
+            r#"{"data":{"id":"hvs.SECRET","accessor":"ACC123","ttl":5400,"policies":["default","ci"]}}"#,
+        );
+        let d = describe_token(&r);
+        assert_eq!(d, "valid token, expires in 1h30m, policies default, ci");
+        assert!(!d.contains("SECRET") && !d.contains("ACC123"));
+        assert_eq!(describe_token(&reply("not json")), "valid token");
+        assert_eq!(
+            describe_token(&reply(r#"{"data":{"ttl":0}}"#)),
+            "valid token, no expiry"
+        );
+    }
+
+    #[test]
+    fn key_facts_and_durations() {
+        assert_eq!(
+            describe_key(&reply(
+                r#"{"data":{"type":"aes256-gcm96","latest_version":3,"keys":{"1":1}}}"#
+            )),
+            " (type aes256-gcm96, latest version 3)"
+        );
+        assert_eq!(describe_key(&reply("{}")), "");
+        assert_eq!(human_secs(30), "30s");
+        assert_eq!(human_secs(120), "2m");
+        assert_eq!(human_secs(7200), "2h");
+        assert_eq!(human_secs(2_764_799), "767h59m");
+    }
+}
