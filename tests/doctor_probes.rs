@@ -153,6 +153,27 @@ fn doctor_vault_token_sources_lookup_and_key_permission() {
     assert_eq!(v["keys"][0]["source"], "VAULT_TOKEN");
     assert_clean(&v.to_string(), &[bad]);
 
+    // The token helper of ~/.vault: named as the source.
+    let helper = home.path().join("token-helper.sh");
+    std::fs::write(&helper, "#!/bin/sh\n[ \"$1\" = get ] && echo root\n").expect("write");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::write(
+        home.path().join(".vault"),
+        format!("token_helper = \"{}\"\n", helper.display()),
+    )
+    .expect("write");
+    let mut helped = vars.clone();
+    helped.remove("VAULT_TOKEN");
+    let (code, text) = doctor(&helped, work.path());
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("source: the token helper {}\n", helper.display()))
+            && text.contains("token lookup answered"),
+        "{text}"
+    );
+    std::fs::remove_file(home.path().join(".vault")).expect("rm");
+
     // ~/.vault-token holding a token that may only encrypt: the lookup works, the key
     // read is refused and said so; the file cannot be opened (exit 128).
     let mut file_tok = vars.clone();
