@@ -22,6 +22,7 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
 use crate::keys::rest;
 use crate::keys::rest::Client;
 use crate::keys::rest::Request;
@@ -31,6 +32,7 @@ use crate::tree::Value;
 mod assertion;
 mod azcli;
 mod pkcs12;
+mod probe;
 #[cfg(test)]
 mod tests;
 pub mod token;
@@ -376,5 +378,9 @@ impl MasterKey for AzureKey {
         entry.push("vault_url", Value::str(self.vault_url.as_str()));
         entry.push("name", Value::str(self.name.as_str()));
         entry.push("version", Value::str(self.version().unwrap_or("")));
+    }
+    /// The credential source the chain picks, then a read of the key's metadata (see `azkv/probe.rs`).
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        self.probe_key(ctx)
     }
 }

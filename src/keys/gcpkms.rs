@@ -14,6 +14,7 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
 use crate::keys::rest;
 use crate::keys::rest::Client;
 use crate::keys::rest::Request;
@@ -21,6 +22,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 
 mod external;
+mod probe;
 #[cfg(test)]
 mod tests;
 pub mod token;
@@ -236,5 +238,9 @@ impl MasterKey for GcpKmsKey {
 
     fn write_fields(&self, entry: &mut Map) {
         entry.push("resource_id", Value::str(self.resource_id.as_str()));
+    }
+    /// The credential source the chain picks, then a `cryptoKeys.get` of the key (see `gcpkms/probe.rs`).
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        self.probe_key(ctx)
     }
 }

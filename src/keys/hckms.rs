@@ -22,6 +22,7 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
 use crate::keys::awskms::http::Endpoint;
 use crate::keys::awskms::sigv4::amz_date;
 use crate::keys::rest;
@@ -31,6 +32,7 @@ use crate::tree::Map;
 use crate::tree::Timestamp;
 use crate::tree::Value;
 
+mod probe;
 pub(crate) mod sign;
 #[cfg(test)]
 mod tests;
@@ -118,15 +120,14 @@ impl HckmsKey {
     }
 
     fn fail(&self, op: &str, why: impl std::fmt::Display) -> String {
-        format!(
-            "cannot {} with HuaweiCloud KMS key {}: {why}",
-            if op.starts_with("encrypt") {
-                "encrypt the data key"
-            } else {
-                "decrypt the data key"
-            },
-            self.key_id
-        )
+        let what = if op.starts_with("encrypt") {
+            "encrypt the data key with"
+        } else if op.starts_with("decrypt") {
+            "decrypt the data key with"
+        } else {
+            "check"
+        };
+        format!("cannot {what} HuaweiCloud KMS key {}: {why}", self.key_id)
     }
 
     /// Signs and posts `body` to `kms/{op}` and returns the string field `field`.
@@ -137,6 +138,23 @@ impl HckmsKey {
         body: Zeroizing<String>,
         field: &str,
     ) -> Result<Zeroizing<String>, KeyError> {
+        let (reply, project) = self.post(ctx, op, body)?;
+        if !reply.ok() {
+            return Err(self.reply_error(op, &reply, &project));
+        }
+        let mut json = reply.json().map_err(|e| KeyError::new(self.fail(op, e)))?;
+        rest::take_string(&mut json, field)
+            .ok_or_else(|| KeyError::new(self.fail(op, format!("the response has no `{field}`"))))
+    }
+
+    /// Signs and posts `body` to `kms/{op}`; the reply whatever its status, with the
+    /// project ID used. Errors: no credentials, a bad endpoint, no answer.
+    fn post(
+        &self,
+        ctx: &KeyContext,
+        op: &str,
+        body: Zeroizing<String>,
+    ) -> Result<(rest::Reply, String), KeyError> {
         let creds = Credentials::from_ctx(ctx).map_err(|e| KeyError {
             message: self.fail(op, e.message),
             hint: e.hint,
@@ -190,42 +208,48 @@ impl HckmsKey {
                 format!("check your network or proxy, and {from} if you set it"),
             )
         })?;
-        if !reply.ok() {
-            let (code, msg) = huawei_error(&reply.body);
-            let hint = match (reply.status, code.as_deref()) {
-                (401, _) | (_, Some("APIGW.0301" | "APIGW.0101")) => format!(
-                    "the signature or the credentials were rejected: check {AK_VAR}/{SK_VAR} \
-                     (and {TOKEN_VAR} for temporary credentials) and the clock"
-                ),
-                (403, _) => format!(
-                    "grant the user KMS permissions (kms:cmk:encrypt / kms:cmk:decrypt) on \
-                     key {} in project {}",
-                    self.key_uuid, creds.project_id
-                ),
-                (404, _) => format!(
-                    "check the key ID, its region ({}) and {PROJECT_VAR}",
-                    self.region
-                ),
-                (400, _) if op == "decrypt-data" => {
-                    "the `enc` value may be damaged, or was made with another key".to_owned()
-                }
-                _ => "try again later".to_owned(),
-            };
-            let mut what = format!("HTTP {}", reply.status);
-            if let Some(c) = code {
-                what.push(' ');
-                what.push_str(&c);
-            }
-            if let Some(m) = msg {
-                what.push_str(": ");
-                what.push_str(&m);
-            }
-            return Err(KeyError::with_hint(self.fail(op, what), hint));
-        }
-        let mut json = reply.json().map_err(|e| KeyError::new(self.fail(op, e)))?;
-        rest::take_string(&mut json, field)
-            .ok_or_else(|| KeyError::new(self.fail(op, format!("the response has no `{field}`"))))
+        Ok((reply, creds.project_id))
     }
+
+    /// The error for a reply that is not 2xx.
+    fn reply_error(&self, op: &str, reply: &rest::Reply, project: &str) -> KeyError {
+        let (code, _) = huawei_error(&reply.body);
+        let hint = match (reply.status, code.as_deref()) {
+            (401, _) | (_, Some("APIGW.0301" | "APIGW.0101")) => format!(
+                "the signature or the credentials were rejected: check {AK_VAR}/{SK_VAR} \
+                 (and {TOKEN_VAR} for temporary credentials) and the clock"
+            ),
+            (403, _) => format!(
+                "grant the user KMS permissions (kms:cmk:encrypt / kms:cmk:decrypt) on \
+                 key {} in project {project}",
+                self.key_uuid
+            ),
+            (404, _) => format!(
+                "check the key ID, its region ({}) and {PROJECT_VAR}",
+                self.region
+            ),
+            (400, _) if op == "decrypt-data" => {
+                "the `enc` value may be damaged, or was made with another key".to_owned()
+            }
+            _ => "try again later".to_owned(),
+        };
+        KeyError::with_hint(self.fail(op, describe_reply(reply)), hint)
+    }
+}
+
+/// `HTTP 403 KMS.0203: message` from a HuaweiCloud error reply.
+fn describe_reply(reply: &rest::Reply) -> String {
+    let (code, msg) = huawei_error(&reply.body);
+    let mut what = format!("HTTP {}", reply.status);
+    if let Some(c) = code {
+        what.push(' ');
+        what.push_str(&c);
+    }
+    if let Some(m) = msg {
+        what.push_str(": ");
+        what.push_str(&m);
+    }
+    what
 }
 
 /// The KMS endpoint for `region` and where it came from (a variable name or "the
@@ -406,5 +430,11 @@ impl MasterKey for HckmsKey {
 
     fn write_fields(&self, entry: &mut Map) {
         entry.push("key_id", Value::str(self.key_id.as_str()));
+    }
+
+    /// Credential presence (AK/SK, project), then a signed `describe-key` (see
+    /// `hckms/probe.rs`).
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        self.probe_key(ctx)
     }
 }

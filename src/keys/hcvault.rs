@@ -25,6 +25,7 @@ use crate::keys::KeyContext;
 use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::keys::Probe;
 use crate::keys::rest;
 use crate::keys::rest::Request;
 use crate::tree::Map;
@@ -223,48 +224,9 @@ impl VaultKey {
         if let Some(ns) = ctx.var("VAULT_NAMESPACE") {
             req = req.header("X-Vault-Namespace", ns);
         }
-        let reply = client.send(&req).map_err(|e| {
-            if e.is_tls() {
-                let hint = match &http.ca_source {
-                    Some(src) => format!(
-                        "the server's certificate is not signed by the CA of {src}; check \
-                         that it holds the CA that issued the server's certificate"
-                    ),
-                    None => "if the server's certificate is signed by a private CA, set \
-                             VAULT_CACERT to that CA's PEM file, or VAULT_CAPATH to a \
-                             directory of PEM files"
-                        .to_owned(),
-                };
-                let hint = match &http.client_cert {
-                    Some(c) => format!(
-                        "{hint}; if the server requires a client certificate, check that it \
-                         trusts the one of {c}"
-                    ),
-                    None => format!(
-                        "{hint}; if the server requires a client certificate, set \
-                         VAULT_CLIENT_CERT and VAULT_CLIENT_KEY"
-                    ),
-                };
-                return KeyError::with_hint(
-                    format!(
-                        "cannot {what} with Vault key {}: the TLS connection to {} failed: {}",
-                        self.id(),
-                        self.address,
-                        e.0
-                    ),
-                    hint,
-                );
-            }
-            KeyError::with_hint(
-                format!(
-                    "cannot {what} with Vault key {}: {} is unreachable: {}",
-                    self.id(),
-                    self.address,
-                    e.0
-                ),
-                "check the address, that the server is running, and your network or proxy",
-            )
-        })?;
+        let reply = client
+            .send(&req)
+            .map_err(|e| self.net_error(&http, what, &e))?;
         if !reply.ok() {
             let hint = match reply.status {
                 401 | 403 => format!(
@@ -300,6 +262,51 @@ impl VaultKey {
             .get_mut("data")
             .ok_or_else(|| bad("the response has no `data`".to_owned()))?;
         rest::take_string(data, field).ok_or_else(|| bad(format!("the response has no `{field}`")))
+    }
+
+    /// A request that got no HTTP answer, with hints for TLS failures (`what`: `decrypt
+    /// the data key`, `check`, …).
+    fn net_error(&self, http: &client::VaultClient, what: &str, e: &rest::NetError) -> KeyError {
+        if e.is_tls() {
+            let hint = match &http.ca_source {
+                Some(src) => format!(
+                    "the server's certificate is not signed by the CA of {src}; check \
+                     that it holds the CA that issued the server's certificate"
+                ),
+                None => "if the server's certificate is signed by a private CA, set \
+                         VAULT_CACERT to that CA's PEM file, or VAULT_CAPATH to a \
+                         directory of PEM files"
+                    .to_owned(),
+            };
+            let hint = match &http.client_cert {
+                Some(c) => format!(
+                    "{hint}; if the server requires a client certificate, check that it \
+                     trusts the one of {c}"
+                ),
+                None => format!(
+                    "{hint}; if the server requires a client certificate, set \
+                     VAULT_CLIENT_CERT and VAULT_CLIENT_KEY"
+                ),
+            };
+            return KeyError::with_hint(
+                format!(
+                    "cannot {what} with Vault key {}: the TLS connection to {} failed: {}",
+                    self.id(),
+                    self.address,
+                    e.0
+                ),
+                hint,
+            );
+        }
+        KeyError::with_hint(
+            format!(
+                "cannot {what} with Vault key {}: {} is unreachable: {}",
+                self.id(),
+                self.address,
+                e.0
+            ),
+            "check the address, that the server is running, and your network or proxy",
+        )
     }
 }
 
@@ -430,10 +437,17 @@ impl MasterKey for VaultKey {
         entry.push("engine_path", Value::str(self.engine_path.as_str()));
         entry.push("key_name", Value::str(self.key_name.as_str()));
     }
+
+    /// The token source the chain picks, a token lookup and a read of the transit key's
+    /// metadata (see `hcvault/probe.rs`).
+    fn probe(&self, ctx: &KeyContext) -> Probe {
+        self.probe_key(ctx)
+    }
 }
 
 mod auth;
 mod client;
+mod probe;
 #[cfg(feature = "cli")]
 pub(crate) use client::skip_verify;
 pub(crate) use client::vault_client;
