@@ -298,6 +298,24 @@ impl VaultKey {
                 hint,
             );
         }
+        // Under TLS 1.3 a server that wants a client certificate rejects the connection
+        // after the handshake, so the client may only see the connection closing while
+        // it writes its request.
+        let lower = e.0.to_ascii_lowercase();
+        let dropped = lower.contains("broken pipe")
+            || lower.contains("connection reset")
+            || lower.contains("unexpected eof");
+        if dropped && http.client_cert.is_none() && self.address.starts_with("https://") {
+            return KeyError::with_hint(
+                format!(
+                    "cannot {what} with Vault key {}: the TLS connection to {} was closed by                      the server: {}",
+                    self.id(),
+                    self.address,
+                    e.0
+                ),
+                "if the server requires a client certificate, set VAULT_CLIENT_CERT and                  VAULT_CLIENT_KEY; otherwise check that the server is running",
+            );
+        }
         KeyError::with_hint(
             format!(
                 "cannot {what} with Vault key {}: {} is unreachable: {}",
