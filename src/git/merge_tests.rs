@@ -7,6 +7,7 @@ use crate::format::Store;
 use crate::format::yaml::YamlStore;
 use crate::keys::MasterKey;
 use crate::keys::age::AgeKey;
+use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
 use crate::tree::Value;
 

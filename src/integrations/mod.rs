@@ -9,18 +9,18 @@ use std::path::Path;
 
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::EmitOptions;
-use crate::format::Format;
-use crate::format::Output;
-use crate::keys::KeyContext;
 use crate::ops;
+use crate::ops::EmitOptions;
+use crate::ops::Format;
+use crate::ops::KeyContext;
 use crate::ops::OpenOptions;
+use crate::ops::Output;
 use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::Value;
 
 pub mod argocd;
-pub mod k8s;
+pub use crate::ops::k8s;
 pub mod kustomize;
 
 /// The YAML layout of everything these integrations print: two-space indentation, the way
@@ -30,11 +30,7 @@ pub const K8S_YAML: EmitOptions = EmitOptions { indent: Some(2) };
 /// The format of a file from its name (a `.toml` file holding a TOML `sops` table is read
 /// with the TOML store, as the `decrypt` command does).
 pub fn format_of(path: &Path, bytes: &[u8]) -> Format {
-    let name = path.to_string_lossy();
-    if name.to_ascii_lowercase().ends_with(".toml") && crate::format::toml::sniff(bytes) {
-        return Format::Toml;
-    }
-    Format::from_path(&name)
+    ops::format_of_stored(&path.to_string_lossy(), bytes)
 }
 
 /// A decrypted file.
@@ -52,10 +48,7 @@ pub fn decrypt_file(path: &Path, ctx: &KeyContext) -> Result<Decrypted, Error> {
     let shown = path.display().to_string();
     let input = crate::io::read_input(&shown)?;
     let format = format_of(path, &input);
-    let loaded = format
-        .store()
-        .load(&input)
-        .map_err(|e| within(&shown, ops::read_error(e)))?;
+    let loaded = ops::read_any(&input, &shown, format)?;
     let opened = ops::open(loaded, ctx, &OpenOptions::default()).map_err(|e| within(&shown, e))?;
     Ok(Decrypted {
         doc: opened.doc,

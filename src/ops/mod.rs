@@ -12,11 +12,7 @@ use crate::crypto::mac;
 use crate::crypto::nonces::NonceStash;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
 use crate::format::FormatError;
-use crate::format::Loaded;
-use crate::keys::KeyContext;
-use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::group;
 use crate::metadata::FORMAT_VERSION;
@@ -25,6 +21,32 @@ use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::Timestamp;
 use crate::walk::Selector;
+
+pub mod context;
+mod faces;
+pub mod flags;
+pub mod k8s;
+pub mod merge;
+pub mod tree_merge;
+
+pub use faces::EmitOptions;
+pub use faces::Format;
+pub use faces::KeyContext;
+pub use faces::KeyKind;
+pub use faces::Kind;
+pub use faces::Loaded;
+pub use faces::Output;
+pub use faces::classify;
+pub use faces::emit_encrypted;
+pub use faces::emit_plain;
+pub use faces::format_for;
+pub use faces::format_of_stored;
+pub use faces::is_encrypted;
+pub use faces::read_any;
+pub use faces::read_encrypted;
+pub use faces::read_plaintext;
+pub use flags::KeyGroup;
+pub use flags::KeyLists;
 
 /// How to open a file.
 #[derive(Debug, Clone, Default)]
