@@ -1,7 +1,8 @@
 //! Reading and writing files for the faces (`cli/`, `git/`, `integrations/`): bytes in,
 //! a parsed encrypted or plaintext tree out, and back to bytes, with the exit codes and
 //! hints of each step. The faces hold the values passed here ([`Format`], [`Loaded`],
-//! [`EmitOptions`], [`Output`], [`KeyContext`], [`KeyKind`]) as opaque values; what is
+//! [`EmitOptions`], [`Output`], [`KeyContext`], [`KeyKind`], [`Selector`], a [`Document`]
+//! between opening and writing, a [`MetaMap`]) as opaque values; what is
 //! inside them belongs to the format and key modules.
 
 use crate::error::Error;
@@ -14,9 +15,14 @@ pub use crate::format::Output;
 pub use crate::keys::KeyContext;
 pub use crate::keys::KeyKind;
 use crate::metadata::Metadata;
-use crate::tree::Document;
+pub use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
+
+/// A `sops` metadata block as written next to the document (what [`super::reseal`] and
+/// [`super::seal_new`] return), passed to [`emit_encrypted`] as it is.
+pub type MetaMap = Map;
+pub use crate::walk::Selector;
 
 /// The format of a file from its name and content, when no `--input-type` is given: the
 /// extension, except that `-` (standard input) is binary and a `.toml` file is read with

@@ -10,6 +10,7 @@ use crate::keys;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::lifecycle::KeyChanges;
+use crate::walk::Selector;
 
 /// One key group, as given on the command line.
 pub type KeyGroup = Vec<Arc<dyn MasterKey>>;
@@ -169,3 +170,28 @@ const KIND_ORDER: [KeyKind; 7] = [
     KeyKind::AzureKv,
     KeyKind::HcVault,
 ];
+
+/// The partial-encryption selector of the command line's flags: `given` pairs each
+/// metadata field (`unencrypted_suffix`, `encrypted_regex`, …) with its flag's value. At
+/// most one may be set (exit 202 otherwise); a bad regex is exit 1, naming the flag.
+pub fn selector_from_flags(given: &[(&str, Option<&str>)]) -> Result<Option<Selector>, Error> {
+    let set: Vec<(&str, &str)> = given
+        .iter()
+        .filter_map(|(f, v)| v.map(|v| (*f, v)))
+        .collect();
+    if set.len() > 1 {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "only one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex, --encrypted-regex, --unencrypted-comment-regex and --encrypted-comment-regex may be given",
+        ));
+    }
+    match set.first() {
+        None => Ok(None),
+        Some((field, v)) => Selector::from_field(field, v).map_err(|e| {
+            Error::new(
+                exit::GENERIC,
+                format!("invalid --{}: {e}", field.replace('_', "-")),
+            )
+        }),
+    }
+}

@@ -17,10 +17,9 @@ use crate::keys::MasterKey;
 use crate::keys::group;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
-use crate::tree::Document;
+
 use crate::tree::Map;
 use crate::tree::Timestamp;
-use crate::walk::Selector;
 
 pub mod context;
 mod faces;
@@ -29,13 +28,16 @@ pub mod k8s;
 pub mod merge;
 pub mod tree_merge;
 
+pub use faces::Document;
 pub use faces::EmitOptions;
 pub use faces::Format;
 pub use faces::KeyContext;
 pub use faces::KeyKind;
 pub use faces::Kind;
 pub use faces::Loaded;
+pub use faces::MetaMap;
 pub use faces::Output;
+pub use faces::Selector;
 pub use faces::classify;
 pub use faces::emit_encrypted;
 pub use faces::emit_plain;
@@ -47,6 +49,8 @@ pub use faces::read_encrypted;
 pub use faces::read_plaintext;
 pub use flags::KeyGroup;
 pub use flags::KeyLists;
+pub use flags::keys_from_flags;
+pub use flags::selector_from_flags;
 
 /// How to open a file.
 #[derive(Debug, Clone, Default)]
