@@ -377,6 +377,39 @@ pub fn certify(
     Ok(())
 }
 
+/// Opens a copy of an encrypted file completely (data key, every value, MAC, integrity
+/// record) and returns its metadata, with a current integrity record when it had none or a
+/// stale one: the state a signature vouches for (`sign`). The warnings are for the user.
+pub fn open_to_sign(
+    loaded: &Loaded,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+) -> Result<(Metadata, Vec<String>), Error> {
+    let copy = Loaded {
+        doc: loaded.doc.clone(),
+        meta: loaded.meta.clone(),
+    };
+    let Opened {
+        doc: plain,
+        mut meta,
+        key,
+        integrity: status,
+        warnings,
+        ..
+    } = open(copy, ctx, opts)?;
+    drop(plain);
+    if status != integrity::Status::Valid {
+        // Checked by `open` (MAC verified): a current record makes the signed state
+        // complete.
+        meta.integrity = Some(integrity::compute(
+            &loaded.doc,
+            &meta.integrity_binding(),
+            &key,
+        ));
+    }
+    Ok((meta, warnings))
+}
+
 /// Drops a file signature from metadata that is about to be rewritten: the signature is
 /// over the old state. Returns whether there was one (the caller may print a notice).
 pub fn drop_signature(meta: &mut Metadata) -> bool {
