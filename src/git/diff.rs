@@ -89,7 +89,7 @@ pub fn textconv(
     if k8s_decode {
         ops::k8s::decode(&mut opened.doc);
     }
-    match ops::emit_plain(fmt, &opened.doc, opts) {
+    match ops::emit_plain(fmt, &opened.doc, None, opts) {
         Ok(out) => Textconv {
             output: out,
             warning: None,

@@ -18,6 +18,7 @@ use crate::metadata::Metadata;
 pub use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
+use crate::tree::Value;
 
 /// A `sops` metadata block as written next to the document (what [`super::reseal`] and
 /// [`super::seal_new`] return), passed to [`emit_encrypted`] as it is.
@@ -162,12 +163,70 @@ pub fn emit_encrypted(
     })
 }
 
-/// Writes a plaintext document (exit 7 when the store cannot).
-pub fn emit_plain(format: Format, doc: &Document, opts: &EmitOptions) -> Result<Output, Error> {
-    format.store().emit(doc, None, opts).map_err(|e| {
+/// Writes a plaintext document (exit 7 when the store cannot); `shown` is a metadata
+/// block to show with it (`edit --show-master-keys`), for reading only.
+pub fn emit_plain(
+    format: Format,
+    doc: &Document,
+    shown: Option<&MetaMap>,
+    opts: &EmitOptions,
+) -> Result<Output, Error> {
+    format.store().emit(doc, shown, opts).map_err(|e| {
         Error::new(
             exit::ERROR_DUMPING_TREE,
             format!("cannot write the plaintext as {}: {e}", format.name()),
         )
+    })
+}
+
+/// Parses the plaintext a user edited (`edit`); errors never contain its text. With
+/// `shown_meta` (the metadata shown by `--show-master-keys`) a `sops` entry is expected
+/// and dropped; otherwise it is reserved (exit 203). An empty document is exit 4.
+pub fn read_edited(
+    content: &[u8],
+    format: Format,
+    name: &str,
+    shown_meta: bool,
+) -> Result<Document, Error> {
+    let loaded = format.store().load(content).map_err(|e| {
+        Error::new(
+            exit::COULD_NOT_READ_INPUT,
+            format!("the edited file is not valid {}: {e}", format.name()),
+        )
+    })?;
+    if loaded.meta.is_some() && !shown_meta {
+        return Err(Error::new(
+            exit::FILE_ALREADY_ENCRYPTED,
+            format!(
+                "the edited file has a top-level `sops` entry, which is reserved for {name}'s metadata"
+            ),
+        )
+        .hint("rename or remove that entry"));
+    }
+    if loaded.doc.branches.is_empty() {
+        return Err(Error::new(
+            exit::NO_DOCUMENT,
+            "the edited file has no document (it is empty)",
+        ));
+    }
+    Ok(loaded.doc)
+}
+
+/// What `--extract PATH` found where a map is needed (`exec-env`, `render`).
+#[derive(Debug)]
+pub enum Extracted {
+    /// The map at the path, as a one-document tree.
+    Map(Document),
+    /// Something else: its kind (`string`, `list`, …), for the error.
+    Other(&'static str),
+}
+
+/// The value at a `--extract` path (`["a"]["b"]`), where a map is needed. A path that
+/// does not parse or is absent is an error.
+pub fn extract_map(doc: &Document, path: &str) -> Result<Extracted, Error> {
+    let steps = crate::treepath::parse(path)?;
+    Ok(match crate::treepath::get(doc, &steps)? {
+        Value::Map(m) => Extracted::Map(Document::single(m.clone())),
+        other => Extracted::Other(other.kind_name()),
     })
 }
