@@ -339,7 +339,7 @@ pub fn parse_format(name: &str) -> Result<Format, Error> {
 pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Result<Format, Error> {
     match flag {
         Some(f) => parse_format(f),
-        None => Ok(Format::for_input(name, bytes)),
+        None => Ok(ops::format_for(name, bytes)),
     }
 }
 
