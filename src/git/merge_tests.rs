@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use super::*;
 use crate::ops::Format;
 use crate::ops::KeyKind;
-use crate::ops::KeyLists;
 use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
 
@@ -23,12 +22,11 @@ fn ctx() -> KeyContext {
 }
 
 fn encrypt(plain: &str, recipients: &[&str]) -> Vec<u8> {
-    let list = recipients.join(",");
-    let keys = ops::keys_from_flags(&KeyLists {
-        lists: vec![(KeyKind::Age, list.as_str())],
-        ..KeyLists::default()
-    })
-    .expect("test setup");
+    // One key per recipient, duplicates kept (a test lists one twice).
+    let keys = recipients
+        .iter()
+        .map(|r| ops::flags::parse_key(KeyKind::Age, r).expect("test setup"))
+        .collect();
     let plan = SealPlan {
         groups: vec![keys],
         ..SealPlan::default()
