@@ -5,7 +5,7 @@
 //! same operations the command line uses, so a file written through the library is the
 //! file `leafseal` (and sops) would write: minimal diffs, the MAC, the integrity record.
 //! The library never prompts, prints or exits: errors come back as [`Error`] with an
-//! [`ErrorKind`](crate::error::ErrorKind) and the exit code the command line would use.
+//! [`ErrorKind`] and the exit code the command line would use.
 //!
 //! ```
 //! # fn main() -> Result<(), leafseal::Error> {
