@@ -23,10 +23,6 @@ const ALLOWED: &[(&str, &str)] = &[
         "src/integrations/kustomize.rs",
         "reads the KRM ResourceList and generator configurations and builds Secret manifests as trees; pending a resource model in ops::k8s",
     ),
-    (
-        "src/integrations/kustomize/tests.rs",
-        "unit tests of the generator, building encrypted fixtures with the stores and key sources; converted with kustomize.rs",
-    ),
 ];
 
 /// Every `.rs` file under `dir`.

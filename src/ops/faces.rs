@@ -230,3 +230,7 @@ pub fn extract_map(doc: &Document, path: &str) -> Result<Extracted, Error> {
         other => Extracted::Other(other.kind_name()),
     })
 }
+
+#[cfg(test)]
+#[path = "faces_tests.rs"]
+mod tests;
