@@ -59,6 +59,7 @@ pub fn local_key_context() -> (KeyContext, Vec<String>) {
             ));
         }
     }
+    #[cfg(feature = "cli")]
     if let Ok(true) = crate::keys::hcvault::skip_verify(&ctx) {
         warnings.push(
             "VAULT_SKIP_VERIFY is set: the TLS certificates of Vault servers are not \

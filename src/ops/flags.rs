@@ -26,8 +26,12 @@ pub struct KeyLists<'a> {
     pub aws_profile: Option<&'a str>,
 }
 
-/// Parses a KMS encryption context flag (exit 3 when malformed).
-fn kms_context(s: &str) -> Result<std::collections::BTreeMap<String, String>, Error> {
+/// An AWS KMS encryption context.
+type KmsContext = std::collections::BTreeMap<String, String>;
+
+/// Parses a KMS encryption context flag (exit 6 when malformed).
+#[cfg(feature = "aws")]
+fn kms_context(s: &str) -> Result<KmsContext, Error> {
     keys::awskms::parse_context(s).map_err(|e| {
         Error::new(
             exit::INVALID_KMS_CONTEXT,
@@ -64,9 +68,17 @@ fn push_unique(group: &mut KeyGroup, key: Arc<dyn MasterKey>) {
     }
 }
 
+/// Without the `aws` feature there is no context to read: the AWS KMS keys themselves are
+/// refused, naming the missing feature.
+#[cfg(not(feature = "aws"))]
+fn kms_context(_: &str) -> Result<KmsContext, Error> {
+    Ok(KmsContext::new())
+}
+
+#[cfg(feature = "aws")]
 fn kms_list(
     list: &str,
-    context: &std::collections::BTreeMap<String, String>,
+    context: &KmsContext,
     profile: Option<&str>,
     flag: &str,
 ) -> Result<KeyGroup, Error> {
@@ -76,6 +88,11 @@ fn kms_list(
         .into_iter()
         .map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         .collect())
+}
+
+#[cfg(not(feature = "aws"))]
+fn kms_list(list: &str, _: &KmsContext, _: Option<&str>, _: &str) -> Result<KeyGroup, Error> {
+    split(list).map(|s| parse_key(KeyKind::Kms, s)).collect()
 }
 
 /// The keys of `encrypt`'s key flags, as one group (empty when none): every kind but AWS
