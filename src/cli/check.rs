@@ -73,7 +73,7 @@ fn signatures(report: &mut Report, targets: &[Target], source: &dyn Source, allo
             continue;
         };
         let fmt = check::format_of(&t.path, &bytes);
-        let Ok(loaded) = fmt.store().load(&bytes) else {
+        let crate::ops::Kind::Encrypted(loaded) = crate::ops::classify(&bytes, fmt) else {
             continue;
         };
         let Some(Ok(meta)) = loaded

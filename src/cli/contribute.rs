@@ -178,7 +178,7 @@ fn signer_rule(cli: &Cli, a: &AbsorbArgs) -> Result<SignerRule, Error> {
 fn judge_signature(
     p: &contrib::Pending,
     rule: &SignerRule,
-    ctx: &crate::keys::KeyContext,
+    ctx: &ops::KeyContext,
 ) -> Result<Option<String>, Error> {
     let refuse = |why: String| {
         Error::new(
@@ -251,7 +251,7 @@ fn absorb_file(
     cli: &Cli,
     a: &AbsorbArgs,
     rule: &SignerRule,
-    ctx: &crate::keys::KeyContext,
+    ctx: &ops::KeyContext,
     file: &str,
     explicit: bool,
 ) -> Result<usize, Error> {
@@ -321,7 +321,7 @@ fn absorb_file(
     Ok(done.len())
 }
 
-fn opened_order(a: &AbsorbArgs) -> Result<Vec<crate::keys::KeyKind>, Error> {
+fn opened_order(a: &AbsorbArgs) -> Result<Vec<ops::KeyKind>, Error> {
     match &a.open.decryption_order {
         Some(s) => ops::parse_order(s),
         None => Ok(Vec::new()),

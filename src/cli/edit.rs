@@ -16,8 +16,6 @@ use crate::cli;
 use crate::cli::Cli;
 use crate::cli::encrypt::KeyArgs;
 use crate::cli::encrypt::SelectorArgs;
-use crate::crypto::DataKey;
-use crate::crypto::nonces::NonceStash;
 use crate::editor;
 use crate::editor::Answer;
 use crate::editor::Signals;
@@ -26,13 +24,12 @@ use crate::editor::command;
 use crate::editor::command::EditorExit;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
+use crate::ops::Format;
 use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
-use crate::tree::Document;
 
 /// Arguments of `edit`.
 #[derive(Debug, Args)]
@@ -78,12 +75,9 @@ pub struct EditArgs {
 
 /// How the edited document is sealed.
 enum Origin {
-    /// An existing file: same data key, same metadata, nonces of unchanged values.
-    Existing {
-        meta: Box<Metadata>,
-        key: DataKey,
-        stash: NonceStash,
-    },
+    /// An existing file: same data key, same metadata, nonces of unchanged values (the
+    /// opened file, its document taken out for editing).
+    Existing(Box<ops::Opened>),
     /// A new file: a fresh data key for these keys.
     New(SealPlan),
 }
@@ -162,38 +156,6 @@ fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Er
     Ok(plan)
 }
 
-/// Parses the edited plaintext; errors never contain its text. With `shown_meta` (the
-/// metadata shown by --show-master-keys) a `sops` entry is expected and dropped.
-fn parse_edited(
-    content: &[u8],
-    format: Format,
-    name: &str,
-    shown_meta: bool,
-) -> Result<Document, Error> {
-    let loaded = format.store().load(content).map_err(|e| {
-        Error::new(
-            exit::COULD_NOT_READ_INPUT,
-            format!("the edited file is not valid {}: {e}", format.name()),
-        )
-    })?;
-    if loaded.meta.is_some() && !shown_meta {
-        return Err(Error::new(
-            exit::FILE_ALREADY_ENCRYPTED,
-            format!(
-                "the edited file has a top-level `sops` entry, which is reserved for {name}'s metadata"
-            ),
-        )
-        .hint("rename or remove that entry"));
-    }
-    if loaded.doc.branches.is_empty() {
-        return Err(Error::new(
-            exit::NO_DOCUMENT,
-            "the edited file has no document (it is empty)",
-        ));
-    }
-    Ok(loaded.doc)
-}
-
 fn interrupted(sig: i32, name: &str) -> i32 {
     eprintln!(
         "leafseal: interrupted by signal {sig}: the temporary plaintext was removed and {name} was not changed"
@@ -238,7 +200,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             None => Vec::new(),
         };
         let loaded = ops::load_encrypted(format, &input, name)?;
-        let opened = ops::open(
+        let mut opened = ops::open(
             loaded,
             &ctx,
             &OpenOptions {
@@ -252,27 +214,13 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             cli::warn(&format!("{name}: {w}"));
         }
         keys.clone_from(&opened.unwrapped_by);
-        let mut meta = opened.meta;
-        raise_version(&mut meta)?;
+        raise_version(&mut opened.meta)?;
         let policy = cli::load_policy(cli.config.as_deref()).ok().flatten();
-        let origin = Origin::Existing {
-            meta: Box::new(meta),
-            key: opened.key,
-            stash: opened.stash,
-        };
-        (format, opened.doc, origin, policy)
+        let doc = std::mem::take(&mut opened.doc);
+        (format, doc, Origin::Existing(Box::new(opened)), policy)
     } else {
         let format = cli::input_format(a.input_type.as_deref(), name, None)?;
-        let doc = format
-            .store()
-            .load(example(format).as_bytes())
-            .map_err(|e| {
-                Error::new(
-                    exit::GENERIC,
-                    format!("the built-in example document does not parse: {e}"),
-                )
-            })?
-            .doc;
+        let doc = ops::read_any(example(format).as_bytes(), "the built-in example", format)?.doc;
         let plan = new_file_plan(cli, a, format)?;
         // Wrap a throw-away data key now, so bad or missing keys fail before any editing.
         ops::seal_new(doc.clone(), &plan, &ctx)?;
@@ -285,28 +233,20 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     };
     let opts = cli::emit_options(a.indent, policy.as_ref(), format);
     // The decoded view of Kubernetes Secrets: the stored document, to re-encode against.
-    let k8s_original = (matches!(origin, Origin::Existing { .. })
+    let k8s_original = (matches!(origin, Origin::Existing(_))
         && !a.no_k8s_decode
         && policy.as_ref().and_then(|p| p.k8s_decode) != Some(false)
-        && crate::integrations::k8s::has_secret(&doc))
+        && ops::k8s::has_secret(&doc))
     .then(|| {
         let original = doc.clone();
-        crate::integrations::k8s::decode(&mut doc);
+        ops::k8s::decode(&mut doc);
         original
     });
     let shown = match (&origin, a.show_master_keys) {
-        (Origin::Existing { meta, .. }, true) => Some(meta.to_map()),
+        (Origin::Existing(opened), true) => Some(opened.meta.to_map()),
         _ => None,
     };
-    let plaintext = format
-        .store()
-        .emit(&doc, shown.as_ref(), &opts)
-        .map_err(|e| {
-            Error::new(
-                exit::ERROR_DUMPING_TREE,
-                format!("cannot write the plaintext as {}: {e}", format.name()),
-            )
-        })?;
+    let plaintext = ops::emit_plain(format, &doc, shown.as_ref(), &opts)?;
     drop(doc);
     cli::audit::record("edit", name, &keys)?;
 
@@ -342,7 +282,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             eprintln!("leafseal: File has not changed; {name} was left as it was");
             return Ok(exit::FILE_HAS_NOT_BEEN_MODIFIED);
         }
-        match parse_edited(&content, format, name, shown.is_some()) {
+        match ops::read_edited(&content, format, name, shown.is_some()) {
             Ok(doc) => break doc,
             Err(e) if interactive => {
                 cli::report(&e);
@@ -370,17 +310,16 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     };
 
     if let Some(original) = &k8s_original {
-        crate::integrations::k8s::encode(&mut edited, original);
+        ops::k8s::encode(&mut edited, original);
     }
     drop(k8s_original);
     let meta_map = match origin {
-        Origin::Existing {
-            mut meta,
-            key,
-            stash,
-        } => {
-            let signed = crate::signing::present(&meta);
-            let map = ops::reseal(&mut edited, &mut meta, &key, Some(&stash))?;
+        Origin::Existing(mut opened) => {
+            let signed = crate::signing::present(&opened.meta);
+            let ops::Opened {
+                meta, key, stash, ..
+            } = &mut *opened;
+            let map = ops::reseal(&mut edited, meta, key, Some(stash))?;
             crate::cli::inplace::signature_dropped(name, signed);
             map
         }
@@ -390,15 +329,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             map
         }
     };
-    let out = format
-        .store()
-        .emit(&edited, Some(&meta_map), &opts)
-        .map_err(|e| {
-            Error::new(
-                exit::ERROR_DUMPING_TREE,
-                format!("cannot write the encrypted file as {}: {e}", format.name()),
-            )
-        })?;
+    let out = ops::emit_encrypted(format, &edited, &meta_map, &opts)?;
     if let Some(sig) = signals.caught() {
         drop(ws);
         return Ok(interrupted(sig, name));

@@ -1,7 +1,6 @@
 //! `leafseal encrypt`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use clap::Args;
 
@@ -10,30 +9,14 @@ use crate::cli::Cli;
 use crate::cli::IoArgs;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
-use crate::keys;
-use crate::keys::KeyContext;
-use crate::keys::KeyKind;
-use crate::keys::MasterKey;
 use crate::ops;
+use crate::ops::Format;
+use crate::ops::KeyContext;
+use crate::ops::KeyGroup;
+use crate::ops::KeyKind;
+use crate::ops::KeyLists;
 use crate::ops::SealPlan;
-use crate::walk::Selector;
-
-/// Maps a parse error of the plaintext given to `encrypt`: exit 2, except for a YAML
-/// map key that is not a string (an int, bool or null key), which sops 3.11 only
-/// refuses while encrypting the tree (exit 23).
-fn encrypt_read_error(e: crate::format::FormatError) -> Error {
-    let non_string_key = e.format == "yaml" && e.message == "non-string key";
-    let err = ops::read_error(e);
-    if non_string_key {
-        Error {
-            code: exit::ERROR_ENCRYPTING_TREE,
-            ..err
-        }
-    } else {
-        err
-    }
-}
+use crate::ops::Selector;
 
 /// Keys to encrypt for, given on the command line.
 #[derive(Debug, Args, Clone, Default)]
@@ -74,58 +57,24 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     /// The keys given, as one group (empty when none).
-    pub fn group(&self) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
-        let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
-        for (kind, list) in [
+    pub fn group(&self) -> Result<KeyGroup, Error> {
+        let lists = [
             (KeyKind::Age, &self.age),
             (KeyKind::Pgp, &self.pgp),
             (KeyKind::GcpKms, &self.gcp_kms),
             (KeyKind::Hckms, &self.hckms),
             (KeyKind::AzureKv, &self.azure_kv),
             (KeyKind::HcVault, &self.hc_vault_transit),
-        ] {
-            let Some(list) = list else { continue };
-            for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                let key = keys::key_from_str(kind, s).map_err(|e| {
-                    Error::new(
-                        exit::GENERIC,
-                        format!(
-                            "invalid {} key `{}`: {e}",
-                            kind.field(),
-                            crate::redact::redact(s)
-                        ),
-                    )
-                })?;
-                if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
-                    group.push(key);
-                }
-            }
-        }
-        if let Some(list) = &self.kms {
-            let context = match &self.encryption_context {
-                Some(c) => keys::awskms::parse_context(c).map_err(|e| {
-                    Error::new(
-                        exit::INVALID_KMS_CONTEXT,
-                        format!("invalid --encryption-context: {e}"),
-                    )
-                    .hint("write it as key:value,key2:value2")
-                })?,
-                None => Default::default(),
-            };
-            let kms =
-                keys::awskms::KmsKey::list_from_str(list, &context, self.aws_profile.as_deref())
-                    .map_err(|e| Error::new(exit::GENERIC, format!("invalid --kms key: {e}")))?;
-            for key in kms {
-                let key: Arc<dyn MasterKey> = Arc::new(key);
-                if !group
-                    .iter()
-                    .any(|k| k.kind() == KeyKind::Kms && k.id() == key.id())
-                {
-                    group.push(key);
-                }
-            }
-        }
-        Ok(group)
+            (KeyKind::Kms, &self.kms),
+        ];
+        ops::keys_from_flags(&KeyLists {
+            lists: lists
+                .iter()
+                .filter_map(|(k, l)| l.as_deref().map(|l| (*k, l)))
+                .collect(),
+            encryption_context: self.encryption_context.as_deref(),
+            aws_profile: self.aws_profile.as_deref(),
+        })
     }
 }
 
@@ -158,33 +107,20 @@ pub struct SelectorArgs {
 impl SelectorArgs {
     /// The selector given, if any.
     pub fn selector(&self) -> Result<Option<Selector>, Error> {
-        let given = [
-            ("unencrypted_suffix", &self.unencrypted_suffix),
-            ("encrypted_suffix", &self.encrypted_suffix),
-            ("unencrypted_regex", &self.unencrypted_regex),
-            ("encrypted_regex", &self.encrypted_regex),
-            ("unencrypted_comment_regex", &self.unencrypted_comment_regex),
-            ("encrypted_comment_regex", &self.encrypted_comment_regex),
-        ];
-        let set: Vec<_> = given
-            .iter()
-            .filter_map(|(f, v)| v.as_ref().map(|v| (*f, v)))
-            .collect();
-        if set.len() > 1 {
-            return Err(Error::new(
-                exit::CONFLICTING_PARAMETERS,
-                "only one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex, --encrypted-regex, --unencrypted-comment-regex and --encrypted-comment-regex may be given",
-            ));
-        }
-        match set.first() {
-            None => Ok(None),
-            Some((field, v)) => Selector::from_field(field, v).map_err(|e| {
-                Error::new(
-                    exit::GENERIC,
-                    format!("invalid --{}: {e}", field.replace('_', "-")),
-                )
-            }),
-        }
+        ops::selector_from_flags(&[
+            ("unencrypted_suffix", self.unencrypted_suffix.as_deref()),
+            ("encrypted_suffix", self.encrypted_suffix.as_deref()),
+            ("unencrypted_regex", self.unencrypted_regex.as_deref()),
+            ("encrypted_regex", self.encrypted_regex.as_deref()),
+            (
+                "unencrypted_comment_regex",
+                self.unencrypted_comment_regex.as_deref(),
+            ),
+            (
+                "encrypted_comment_regex",
+                self.encrypted_comment_regex.as_deref(),
+            ),
+        ])
     }
 }
 
@@ -322,9 +258,9 @@ fn open_existing(
 ) -> Result<Option<Reused>, Error> {
     let shown = path.display().to_string();
     let bytes = crate::io::read_input(&shown)?;
-    let loaded = match fmt.store().load(&bytes) {
-        Ok(l) if l.meta.is_some() => l,
-        Err(e) if explicit => return Err(ops::read_error(e).within(&shown)),
+    let loaded = match ops::classify(&bytes, fmt) {
+        ops::Kind::Encrypted(l) => l,
+        ops::Kind::Unparseable(e) if explicit => return Err(ops::read_error(e).within(&shown)),
         _ if explicit => {
             return Err(Error::new(
                 exit::GENERIC,
@@ -366,35 +302,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
-    let loaded = in_fmt
-        .store()
-        .load(&input)
-        .map_err(|e| encrypt_read_error(e).within(name))?;
-    if loaded.meta.is_some() {
-        return Err(Error::new(exit::FILE_ALREADY_ENCRYPTED, format!("{name} is already encrypted")).hint(
-            "use `leafseal rotate` or `leafseal updatekeys` to change its keys, or decrypt it first",
-        ));
-    }
-    if loaded.doc.branches.is_empty() && input.is_empty() {
-        return Err(Error::new(
-            exit::NO_DOCUMENT,
-            format!("{name} has no document to encrypt (the file is empty)"),
-        ));
-    }
-    // sops 3.11 refuses YAML with nothing but blank lines or comments (exit 2).
-    if in_fmt == Format::Yaml
-        && loaded.doc.branches.iter().all(|b| {
-            b.0.iter()
-                .all(|i| matches!(i, crate::tree::Item::Comment(_)))
-        })
-        && (loaded.doc.branches.is_empty() || loaded.doc.branches.iter().any(|b| !b.0.is_empty()))
-    {
-        return Err(Error::new(
-            exit::COULD_NOT_READ_INPUT,
-            format!("{name} has no YAML document to encrypt (only blank lines or comments)"),
-        )
-        .hint("add the values to encrypt, or use `{}` for an empty document"));
-    }
+    let loaded = ops::read_plaintext(&input, name, in_fmt)?;
     let (plan, policy) = seal_plan(
         cli,
         name,
@@ -425,15 +333,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         let mut doc = loaded.doc;
         let signed = crate::signing::present(&opened.meta);
         let meta = ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
-        let out = out_fmt
-            .store()
-            .emit(&doc, Some(&meta), &opts)
-            .map_err(|e| {
-                Error::new(
-                    exit::ERROR_DUMPING_TREE,
-                    format!("cannot write the encrypted file as {}: {e}", out_fmt.name()),
-                )
-            })?;
+        let out = ops::emit_encrypted(out_fmt, &doc, &meta, &opts)?;
         cli::write_to(dest.as_ref(), &out)?;
         if let Some(d) = &dest {
             super::inplace::signature_dropped(&d.path().display().to_string(), signed);
@@ -442,15 +342,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
     }
     require_keys(&plan, policy.as_ref(), name)?;
     let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
-    let out = out_fmt
-        .store()
-        .emit(&doc, Some(&meta), &opts)
-        .map_err(|e| {
-            Error::new(
-                exit::ERROR_DUMPING_TREE,
-                format!("cannot write the encrypted file as {}: {e}", out_fmt.name()),
-            )
-        })?;
+    let out = ops::emit_encrypted(out_fmt, &doc, &meta, &opts)?;
     cli::write_to(dest.as_ref(), &out)?;
     Ok(0)
 }

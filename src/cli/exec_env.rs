@@ -8,8 +8,8 @@ use crate::cli::Cli;
 use crate::error::Error;
 use crate::exec;
 use crate::exec::CommandSpec;
-use crate::format::Format;
 use crate::ops;
+use crate::ops::Format;
 use crate::ops::OpenOptions;
 use crate::ops::Opened;
 
@@ -70,7 +70,7 @@ pub(super) struct OpenedFiles {
     /// The first file's format.
     pub format: Format,
     /// The decrypted (merged) document.
-    pub doc: crate::tree::Document,
+    pub doc: ops::Document,
     /// For each file, the master keys that opened it (audit trail).
     pub keys: Vec<Vec<String>>,
 }
@@ -92,8 +92,7 @@ pub(super) fn open_files(
         docs.push(doc);
     }
     let doc = if docs.len() == 1 {
-        docs.pop()
-            .unwrap_or_else(|| crate::tree::Document::single(crate::tree::Map::new()))
+        docs.pop().unwrap_or_default()
     } else {
         let merged = exec::merge::merge(docs, files, a.later_wins)?;
         for o in &merged.overrides {
@@ -210,24 +209,18 @@ pub fn run(cli: &Cli, a: &ExecEnvArgs) -> Result<i32, Error> {
     let opened = open_files(cli, &files, &a.decrypt)?;
     let vars = match &a.decrypt.extract {
         None => exec::env_from_document(&opened.doc)?,
-        Some(p) => {
-            let steps = crate::treepath::parse(p)?;
-            match crate::treepath::get(&opened.doc, &steps)? {
-                crate::tree::Value::Map(m) => {
-                    exec::env_from_document(&crate::tree::Document::single(m.clone()))?
-                }
-                other => {
-                    return Err(Error::new(
+        Some(p) => match ops::extract_map(&opened.doc, p)? {
+            ops::Extracted::Map(m) => exec::env_from_document(&m)?,
+            ops::Extracted::Other(kind) => {
+                return Err(Error::new(
                         crate::error::exit::GENERIC,
                         format!(
-                            "--extract {p} is a {}, but exec-env needs a map (its keys become the variables)",
-                            other.kind_name()
+                            "--extract {p} is a {kind}, but exec-env needs a map (its keys become the variables)"
                         ),
                     )
                     .hint("extract the map that holds the variables, e.g. --extract '[\"prod\"]'"));
-                }
             }
-        }
+        },
     };
     let keys = opened.keys.clone();
     drop(opened);

@@ -33,14 +33,7 @@ pub fn run(a: &FilestatusArgs) -> Result<i32, Error> {
     }
     let input = crate::io::read_input(file).map_err(failed)?;
     let fmt = cli::input_format(a.input_type.as_deref(), file, Some(&input))?;
-    let loaded = fmt
-        .store()
-        .load(&input)
-        .map_err(|e| failed(crate::ops::read_error(e).within(file)))?;
-    let encrypted = loaded
-        .meta
-        .and_then(|m| crate::metadata::Metadata::from_map(&m).ok())
-        .is_some_and(|m| !m.version.is_empty() && !m.mac.is_empty());
+    let encrypted = crate::ops::is_encrypted(&input, file, fmt).map_err(failed)?;
     crate::io::write_stdout(format!("{{\"encrypted\":{encrypted}}}\n").as_bytes())?;
     Ok(0)
 }

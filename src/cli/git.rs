@@ -11,9 +11,9 @@ use crate::cli;
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::EmitOptions;
 use crate::git;
 use crate::git::merge::Outcome;
+use crate::ops::EmitOptions;
 use crate::policy::Policy;
 
 /// Arguments of `git`.

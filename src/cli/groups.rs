@@ -1,7 +1,5 @@
 //! `leafseal groups add|delete`: change the key groups of a file, keeping its data key.
 
-use std::sync::Arc;
-
 use clap::Args;
 use clap::Subcommand;
 
@@ -10,11 +8,11 @@ use crate::cli::Cli;
 use crate::cli::inplace;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys;
-use crate::keys::KeyKind;
-use crate::keys::MasterKey;
 use crate::lifecycle;
 use crate::ops;
+use crate::ops::KeyGroup;
+use crate::ops::KeyKind;
+use crate::ops::KeyLists;
 
 /// Arguments of `groups`.
 #[derive(Debug, Args)]
@@ -107,19 +105,8 @@ pub struct DeleteArgs {
     pub index: usize,
 }
 
-fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
-    let mut group: Vec<Arc<dyn MasterKey>> = Vec::new();
-    let context = match &a.encryption_context {
-        Some(c) => keys::awskms::parse_context(c).map_err(|e| {
-            Error::new(
-                exit::INVALID_KMS_CONTEXT,
-                format!("invalid --encryption-context: {e}"),
-            )
-            .hint("write it as key:value,key2:value2")
-        })?,
-        None => Default::default(),
-    };
-    for (kind, lists) in [
+fn new_group(a: &AddArgs) -> Result<KeyGroup, Error> {
+    let lists = [
         (KeyKind::Age, &a.age),
         (KeyKind::Pgp, &a.pgp),
         (KeyKind::Kms, &a.kms),
@@ -127,42 +114,15 @@ fn new_group(a: &AddArgs) -> Result<Vec<Arc<dyn MasterKey>>, Error> {
         (KeyKind::Hckms, &a.hckms),
         (KeyKind::AzureKv, &a.azure_kv),
         (KeyKind::HcVault, &a.hc_vault_transit),
-    ] {
-        for s in lists
+    ];
+    ops::flags::group_from_flags(&KeyLists {
+        lists: lists
             .iter()
-            .flat_map(|l| l.split(','))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            if kind == KeyKind::Kms && (a.encryption_context.is_some() || a.aws_profile.is_some()) {
-                let kms =
-                    keys::awskms::KmsKey::list_from_str(s, &context, a.aws_profile.as_deref())
-                        .map_err(|e| {
-                            Error::new(exit::GENERIC, format!("invalid --kms key: {e}"))
-                        })?;
-                for key in kms {
-                    if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
-                        group.push(Arc::new(key));
-                    }
-                }
-                continue;
-            }
-            let key = keys::key_from_str(kind, s).map_err(|e| {
-                Error::new(
-                    exit::GENERIC,
-                    format!(
-                        "invalid {} key `{}`: {e}",
-                        kind.field(),
-                        crate::redact::redact(s)
-                    ),
-                )
-            })?;
-            if !group.iter().any(|k| k.kind() == kind && k.id() == key.id()) {
-                group.push(key);
-            }
-        }
-    }
-    Ok(group)
+            .flat_map(|(k, l)| l.iter().map(|s| (*k, s.as_str())))
+            .collect(),
+        encryption_context: a.encryption_context.as_deref(),
+        aws_profile: a.aws_profile.as_deref(),
+    })
 }
 
 /// Runs `groups`.

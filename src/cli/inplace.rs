@@ -5,15 +5,14 @@ use clap::Args;
 
 use crate::cli;
 use crate::error::Error;
-use crate::error::exit;
-use crate::format::Format;
-use crate::format::Loaded;
-use crate::format::Output;
 use crate::ops;
+use crate::ops::Document;
+use crate::ops::Format;
+use crate::ops::Loaded;
+use crate::ops::MetaMap;
 use crate::ops::OpenOptions;
+use crate::ops::Output;
 use crate::policy::Policy;
-use crate::tree::Document;
-use crate::tree::Map;
 
 /// How to open the file.
 #[derive(Debug, Args, Clone, Default)]
@@ -52,14 +51,7 @@ pub struct Target {
 pub fn read_target(file: &str, input_type: Option<&str>) -> Result<Target, Error> {
     let bytes = crate::io::read_input(file)?;
     let format = cli::input_format(input_type, file, Some(&bytes))?;
-    let loaded = ops::load_encrypted(format, &bytes, file)?;
-    if loaded.meta.is_none() {
-        return Err(Error::new(
-            exit::GENERIC,
-            format!("{file} is not encrypted (it has no sops metadata)"),
-        )
-        .hint("encrypt it first with `leafseal encrypt`, or check --input-type"));
-    }
+    let loaded = ops::read_encrypted(&bytes, file, format)?;
     Ok(Target { format, loaded })
 }
 
@@ -77,17 +69,12 @@ pub fn policy_for_output(cli: &cli::Cli) -> Option<Policy> {
 pub fn emit(
     format: Format,
     doc: &Document,
-    meta: &Map,
+    meta: &MetaMap,
     indent: Option<i64>,
     policy: Option<&Policy>,
 ) -> Result<Output, Error> {
     let opts = cli::emit_options(indent, policy, format);
-    format.store().emit(doc, Some(meta), &opts).map_err(|e| {
-        Error::new(
-            exit::ERROR_DUMPING_TREE,
-            format!("cannot write the encrypted file as {}: {e}", format.name()),
-        )
-    })
+    ops::emit_encrypted(format, doc, meta, &opts)
 }
 
 /// Prints a note (not a warning) to stderr.

@@ -10,9 +10,10 @@ use clap::Subcommand;
 
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::EmitOptions;
-use crate::format::Format;
 use crate::io;
+use crate::ops;
+use crate::ops::EmitOptions;
+use crate::ops::Format;
 use crate::policy;
 use crate::policy::Policy;
 
@@ -338,7 +339,7 @@ pub fn parse_format(name: &str) -> Result<Format, Error> {
 pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Result<Format, Error> {
     match flag {
         Some(f) => parse_format(f),
-        None => Ok(Format::for_input(name, bytes)),
+        None => Ok(ops::format_for(name, bytes)),
     }
 }
 
@@ -448,45 +449,19 @@ pub fn warn(msg: &str) {
     eprintln!("leafseal: warning: {}", crate::redact::redact(msg));
 }
 
-/// Prefixes (or whole names) of the environment variables leafseal reads.
-const READ_VARS: &[&str] = &[
-    "SOPS_",
-    "AWS_",
-    "GOOGLE_",
-    "GCE_",
-    "CLOUDSDK_",
-    "AZURE_",
-    "IDENTITY_",
-    "VAULT_",
-    "BAO_",
-    "HUAWEICLOUD_",
-    "STORAGE_EMULATOR_HOST",
-    "GNUPGHOME",
-    "HOME",
-    "XDG_",
-    "SSL_CERT_",
-    "NO_PROXY",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "APPDATA",
-    "PATH",
-    "TMPDIR",
-];
-
 /// The key context over the process environment. Variables that are not valid UTF-8 are
 /// skipped; a warning names those leafseal would have read (never their values).
-pub fn key_context() -> crate::keys::KeyContext {
+pub fn key_context() -> ops::KeyContext {
     let ctx = local_key_context();
     match KEY_SERVICES.get() {
-        Some((services, local)) => ctx.with_key_services(services.clone(), *local),
+        Some((services, local)) => ops::context::with_key_services(ctx, services, *local),
         None => ctx,
     }
 }
 
 /// The key services of this run (`--keyservice`, `--enable-local-keyservice`), set once
 /// by [`run`] before any command builds a key context.
-static KEY_SERVICES: std::sync::OnceLock<(Vec<std::sync::Arc<dyn crate::keys::KeyService>>, bool)> =
+static KEY_SERVICES: std::sync::OnceLock<(ops::context::KeyServices, bool)> =
     std::sync::OnceLock::new();
 
 /// Parses the key service flags into [`KEY_SERVICES`].
@@ -494,48 +469,17 @@ fn set_key_services(cli: &Cli) -> Result<(), Error> {
     if cli.keyservice.is_empty() && cli.enable_local_keyservice {
         return Ok(());
     }
-    #[cfg(feature = "keyservice")]
-    let services = crate::keyservice::services_from_uris(&cli.keyservice)?;
-    #[cfg(not(feature = "keyservice"))]
-    let services = match cli.keyservice.first() {
-        Some(uri) => {
-            return Err(Error::new(
-                exit::GENERIC,
-                format!("this leafseal was built without key service support, so --keyservice {uri} cannot be used"),
-            )
-            .hint("use a build with the `keyservice` cargo feature (on by default)"));
-        }
-        None => Vec::new(),
-    };
+    let services = ops::context::key_services(&cli.keyservice)?;
     let _ = KEY_SERVICES.set((services, cli.enable_local_keyservice));
     Ok(())
 }
 
 /// [`key_context`] without the key services: only the keys of this machine (what the key
 /// service server itself uses).
-pub fn local_key_context() -> crate::keys::KeyContext {
-    let mut ctx = crate::keys::KeyContext::from_env();
-    ctx.set_interactive(true);
-    for name in ctx.not_utf8_vars() {
-        let upper = name.to_ascii_uppercase();
-        let read = |p: &&str| match p.ends_with('_') {
-            true => upper.starts_with(p),
-            false => upper == *p,
-        };
-        if READ_VARS.iter().any(read) {
-            warn(&format!(
-                "environment variable {name} is not valid UTF-8 and is ignored; \
-                 set it to UTF-8 text if leafseal should use it"
-            ));
-        }
-    }
-    if let Ok(true) = crate::keys::hcvault::skip_verify(&ctx) {
-        warn(
-            "VAULT_SKIP_VERIFY is set: the TLS certificates of Vault servers are not \
-             verified, so anyone on the network path can impersonate the server and read the \
-             token and the data keys sent to it; point VAULT_CACERT at the server's CA and \
-             unset VAULT_SKIP_VERIFY",
-        );
+pub fn local_key_context() -> ops::KeyContext {
+    let (ctx, warnings) = ops::context::local_key_context();
+    for w in &warnings {
+        warn(w);
     }
     ctx
 }

@@ -13,9 +13,9 @@ use crate::cli;
 use crate::cli::Cli;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
-use crate::keys::KeyContext;
 use crate::ops;
+use crate::ops::Format;
+use crate::ops::KeyContext;
 use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
 use crate::policy::Policy;
@@ -160,10 +160,10 @@ impl Run<'_> {
         let name = publish::destination_name(file, root, a.omit_extensions || rule.omit_extensions);
         let input = crate::io::read_input(&shown)?;
         let format = cli::input_format(a.input_type.as_deref(), &shown, Some(&input))?;
-        let loaded = format
-            .store()
-            .load(&input)
-            .map_err(ops::encrypted_read_error)?;
+        let loaded = match ops::classify(&input, format) {
+            ops::Kind::Encrypted(l) | ops::Kind::Plain(l) => l,
+            ops::Kind::Unparseable(e) => return Err(ops::encrypted_read_error(e)),
+        };
         // Only encrypted files are published.
         let old_meta = ops::metadata_of(&loaded)?;
         cli::audit::expect("publish", &shown, &[])?;
@@ -214,12 +214,7 @@ impl Run<'_> {
                 };
                 let (doc, meta) = ops::seal_new(opened.doc, &plan, &self.ctx)?;
                 let opts = cli::emit_options(None, Some(&self.policy), format);
-                let out = format.store().emit(&doc, Some(&meta), &opts).map_err(|e| {
-                    Error::new(
-                        exit::ERROR_DUMPING_TREE,
-                        format!("cannot write the re-encrypted file: {e}"),
-                    )
-                })?;
+                let out = ops::emit_encrypted(format, &doc, &meta, &opts)?;
                 Payload::File(out.to_vec())
             }
             (_, None) => Payload::File(input.to_vec()),

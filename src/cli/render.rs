@@ -16,6 +16,7 @@ use crate::exec;
 use crate::exec::CommandSpec;
 use crate::exec::Delivery;
 use crate::exec::FileOptions;
+use crate::ops;
 
 /// Arguments of `render`.
 #[derive(Debug, Args)]
@@ -74,21 +75,15 @@ pub fn run(cli: &Cli, a: &RenderArgs) -> Result<i32, Error> {
     let opened = open_files(cli, &a.files, &a.decrypt)?;
     let source = match &a.decrypt.extract {
         None => opened.doc.clone(),
-        Some(p) => {
-            let steps = crate::treepath::parse(p)?;
-            match crate::treepath::get(&opened.doc, &steps)? {
-                crate::tree::Value::Map(m) => crate::tree::Document::single(m.clone()),
-                other => {
-                    return Err(Error::new(
-                        exit::GENERIC,
-                        format!(
-                            "--extract {p} is a {}; render needs a map to look paths up in",
-                            other.kind_name()
-                        ),
-                    ));
-                }
+        Some(p) => match ops::extract_map(&opened.doc, p)? {
+            ops::Extracted::Map(m) => m,
+            ops::Extracted::Other(kind) => {
+                return Err(Error::new(
+                    exit::GENERIC,
+                    format!("--extract {p} is a {kind}; render needs a map to look paths up in"),
+                ));
             }
-        }
+        },
     };
     let out = exec::template::render(&template, &source).map_err(|e| e.within(&a.template))?;
     drop(source);

@@ -22,11 +22,11 @@ use crate::cli::check::OutputFormat;
 use crate::cli::inplace;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys::KeyContext;
 use crate::lifecycle;
 use crate::lifecycle::revoke::Recipient;
 use crate::metadata::Metadata;
 use crate::ops;
+use crate::ops::KeyContext;
 use crate::policy::Policy;
 use crate::policy::revoke::EditProblem;
 
@@ -178,10 +178,12 @@ fn rel(root: &Path, p: &Path) -> String {
 
 /// Reads a file's metadata and encrypted document; `None` for files that are not
 /// encrypted or cannot be parsed.
-fn read_encrypted(path: &Path) -> Option<(crate::format::Format, crate::format::Loaded, Metadata)> {
+fn read_encrypted(path: &Path) -> Option<(ops::Format, ops::Loaded, Metadata)> {
     let bytes = std::fs::read(path).ok()?;
     let fmt = crate::check::format_of(path, &bytes);
-    let loaded = fmt.store().load(&bytes).ok()?;
+    let ops::Kind::Encrypted(loaded) = ops::classify(&bytes, fmt) else {
+        return None;
+    };
     let meta = Metadata::from_map(loaded.meta.as_ref()?).ok()?;
     Some((fmt, loaded, meta))
 }

@@ -8,10 +8,10 @@ use crate::cli::IoArgs;
 use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
-use crate::keys::KeyKind;
 use crate::lifecycle;
 use crate::lifecycle::KeyChanges;
 use crate::ops;
+use crate::ops::KeyKind;
 
 /// `--add-*`/`--rm-*` flags. Another key kind only needs two more fields here and one
 /// line each in [`KeyFlags::changes`].
@@ -67,55 +67,31 @@ pub struct KeyFlags {
 impl KeyFlags {
     /// The requested changes.
     pub fn changes(&self) -> Result<KeyChanges, Error> {
-        let mut c = KeyChanges::default();
-        if let Some(ctx) = &self.encryption_context {
-            let context = crate::keys::awskms::parse_context(ctx).map_err(|e| {
-                Error::new(
-                    crate::error::exit::INVALID_KMS_CONTEXT,
-                    format!("invalid --encryption-context: {e}"),
-                )
-                .hint("write it as key:value,key2:value2")
-            })?;
-            for list in &self.add_kms {
-                let keys = crate::keys::awskms::KmsKey::list_from_str(list, &context, None)
-                    .map_err(|e| {
-                        Error::new(
-                            crate::error::exit::GENERIC,
-                            format!("invalid --add-kms key: {e}"),
-                        )
-                    })?;
-                c.add.extend(
-                    keys.into_iter().map(|k| {
-                        std::sync::Arc::new(k) as std::sync::Arc<dyn crate::keys::MasterKey>
-                    }),
-                );
-            }
+        fn pairs(lists: [(KeyKind, &[String]); 7]) -> Vec<(KeyKind, &str)> {
+            lists
+                .into_iter()
+                .flat_map(|(k, l)| l.iter().map(move |s| (k, s.as_str())))
+                .collect()
         }
-        for (kind, add, rm) in [
-            (KeyKind::Age, &self.add_age, &self.rm_age),
-            (KeyKind::Pgp, &self.add_pgp, &self.rm_pgp),
-            (KeyKind::Kms, &self.add_kms, &self.rm_kms),
-            (KeyKind::GcpKms, &self.add_gcp_kms, &self.rm_gcp_kms),
-            (KeyKind::Hckms, &self.add_hckms, &self.rm_hckms),
-            (KeyKind::AzureKv, &self.add_azure_kv, &self.rm_azure_kv),
-            (
-                KeyKind::HcVault,
-                &self.add_hc_vault_transit,
-                &self.rm_hc_vault_transit,
-            ),
-        ] {
-            if kind == KeyKind::Kms && self.encryption_context.is_some() {
-                // added above, with the context
-            } else {
-                for list in add {
-                    c.add_list(kind, list)?;
-                }
-            }
-            for list in rm {
-                c.remove_list(kind, list);
-            }
-        }
-        Ok(c)
+        let adds = pairs([
+            (KeyKind::Age, &self.add_age),
+            (KeyKind::Pgp, &self.add_pgp),
+            (KeyKind::Kms, &self.add_kms),
+            (KeyKind::GcpKms, &self.add_gcp_kms),
+            (KeyKind::Hckms, &self.add_hckms),
+            (KeyKind::AzureKv, &self.add_azure_kv),
+            (KeyKind::HcVault, &self.add_hc_vault_transit),
+        ]);
+        let removes = pairs([
+            (KeyKind::Age, &self.rm_age),
+            (KeyKind::Pgp, &self.rm_pgp),
+            (KeyKind::Kms, &self.rm_kms),
+            (KeyKind::GcpKms, &self.rm_gcp_kms),
+            (KeyKind::Hckms, &self.rm_hckms),
+            (KeyKind::AzureKv, &self.rm_azure_kv),
+            (KeyKind::HcVault, &self.rm_hc_vault_transit),
+        ]);
+        ops::flags::changes_from_flags(&adds, &removes, self.encryption_context.as_deref())
     }
 }
 

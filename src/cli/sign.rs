@@ -12,12 +12,12 @@ use crate::cli::Cli;
 use crate::cli::inplace;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys::KeyContext;
 use crate::metadata::Metadata;
 use crate::ops;
+use crate::ops::Document;
+use crate::ops::KeyContext;
 use crate::signing;
 use crate::signing::Verdict;
-use crate::tree::Document;
 
 /// Arguments of `sign`.
 #[derive(Debug, Args)]
@@ -75,29 +75,10 @@ pub fn run_sign(cli: &Cli, a: &SignArgs) -> Result<i32, Error> {
     let ctx = crate::cli::key_context();
     // Open a copy completely (data key, every value, MAC, integrity record): nobody
     // signs a state that was already tampered with.
-    let copy = crate::format::Loaded {
-        doc: target.loaded.doc.clone(),
-        meta: target.loaded.meta.clone(),
-    };
-    let opened = ops::open(copy, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
-    for w in &opened.warnings {
+    let (mut meta, warnings) = ops::open_to_sign(&target.loaded, &ctx, &a.open.options(cli)?)
+        .map_err(|e| e.within(&a.file))?;
+    for w in &warnings {
         cli::warn(&format!("{}: {w}", a.file));
-    }
-    let ops::Opened {
-        doc: plain,
-        mut meta,
-        key,
-        integrity: status,
-        ..
-    } = opened;
-    drop(plain);
-    if status != crate::crypto::integrity::Status::Valid {
-        // Checked above (MAC verified): a current record makes the signed state complete.
-        meta.integrity = Some(crate::crypto::integrity::compute(
-            &target.loaded.doc,
-            &meta.integrity_binding(),
-            &key,
-        ));
     }
     let scratch = tempfile::Builder::new()
         .prefix("leafseal-sign")

@@ -14,11 +14,12 @@ use crate::cli::Cli;
 use crate::cli::inplace;
 use crate::error::Error;
 use crate::error::exit;
-use crate::keys::KeyContext;
-use crate::keys::KeyKind;
 use crate::lifecycle;
 use crate::lifecycle::UpdatePlan;
 use crate::ops;
+use crate::ops::KeyContext;
+use crate::ops::KeyKind;
+use crate::ops::Kind;
 use crate::ops::OpenOptions;
 use crate::policy::Policy;
 use crate::policy::PolicyError;
@@ -160,16 +161,16 @@ fn update_file(
     let bytes = crate::io::read_input(&name)?;
     let format = cli::input_format(a.input_type.as_deref(), &name, Some(&bytes))?;
     crate::conflict::check(&bytes, &name)?;
-    let loaded = match format.store().load(&bytes) {
-        Ok(l) if l.meta.is_some() => l,
+    let loaded = match ops::classify(&bytes, format) {
+        Kind::Encrypted(l) => l,
         _ if walked => return Ok(Outcome::Skipped("not an encrypted file".to_owned())),
-        Ok(_) => {
+        Kind::Plain(_) => {
             return Err(Error::new(
                 exit::GENERIC,
                 format!("{name} is not encrypted (it has no sops metadata)"),
             ));
         }
-        Err(e) => return Err(ops::read_error(e).within(&name)),
+        Kind::Unparseable(e) => return Err(ops::read_error(e).within(&name)),
     };
     if rule.key_groups.iter().all(Vec::is_empty) {
         return Err(Error::new(

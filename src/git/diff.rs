@@ -6,19 +6,19 @@
 //! Never prompts: key sources run non-interactively (`gpg --batch --no-tty`); the only
 //! output is the converted text (stdout) and at most one warning (stderr, by the CLI).
 
-use zeroize::Zeroizing;
-
-use crate::format::EmitOptions;
-use crate::format::Format;
-use crate::keys::KeyContext;
 use crate::ops;
+use crate::ops::EmitOptions;
+use crate::ops::Format;
+use crate::ops::KeyContext;
+use crate::ops::Kind;
 use crate::ops::OpenOptions;
+use crate::ops::Output;
 
 /// The result of converting one file.
 #[derive(Debug)]
 pub struct Textconv {
     /// What git should diff: the plaintext, or the input bytes unchanged.
-    pub output: Zeroizing<Vec<u8>>,
+    pub output: Output,
     /// Why the input was passed through, for one line on stderr (never a value). `None`
     /// when the file was decrypted or is simply not encrypted.
     pub warning: Option<String>,
@@ -27,10 +27,7 @@ pub struct Textconv {
 /// The format of `name`, from its extension (a `.toml` file holding a TOML `sops` table
 /// is TOML, otherwise sops's binary envelope).
 pub fn format_for(name: &str, bytes: &[u8]) -> Format {
-    if name.to_ascii_lowercase().ends_with(".toml") && crate::format::toml::sniff(bytes) {
-        return Format::Toml;
-    }
-    Format::from_path(name)
+    ops::format_of_stored(name, bytes)
 }
 
 /// Text on one line: its lines trimmed and joined with a space.
@@ -54,7 +51,7 @@ pub fn textconv(
 ) -> Textconv {
     let fmt = format_for(name, bytes);
     let passthrough = |warning: Option<String>| Textconv {
-        output: Zeroizing::new(bytes.to_vec()),
+        output: Output::new(bytes.to_vec()),
         warning,
     };
     if let Some(line) = crate::conflict::find(bytes) {
@@ -62,18 +59,16 @@ pub fn textconv(
             "git conflict markers (line {line}): a merge without leafseal's merge driver; showing the file as it is (run `leafseal git setup`, then redo the merge)"
         )));
     }
-    let loaded = match fmt.store().load(bytes) {
-        Ok(l) => l,
-        Err(e) => {
+    let loaded = match ops::classify(bytes, fmt) {
+        Kind::Encrypted(l) => l,
+        Kind::Unparseable(e) => {
             return passthrough(Some(format!(
                 "cannot parse as {} ({e}); showing the file as it is",
                 fmt.name()
             )));
         }
+        Kind::Plain(_) => return passthrough(None),
     };
-    if loaded.meta.is_none() {
-        return passthrough(None);
-    }
     let mut opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
         Ok(o) => o,
         Err(e) => {
@@ -92,16 +87,13 @@ pub fn textconv(
         }
     };
     if k8s_decode {
-        crate::integrations::k8s::decode(&mut opened.doc);
+        ops::k8s::decode(&mut opened.doc);
     }
-    match fmt.store().emit(&opened.doc, None, opts) {
+    match ops::emit_plain(fmt, &opened.doc, None, opts) {
         Ok(out) => Textconv {
             output: out,
             warning: None,
         },
-        Err(e) => passthrough(Some(format!(
-            "cannot write the plaintext as {} ({e}); showing the encrypted file",
-            fmt.name()
-        ))),
+        Err(e) => passthrough(Some(format!("{}; showing the encrypted file", e.message))),
     }
 }

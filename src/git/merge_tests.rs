@@ -1,14 +1,11 @@
 #![allow(clippy::unwrap_used)]
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use super::*;
-use crate::format::Store;
-use crate::format::yaml::YamlStore;
-use crate::keys::MasterKey;
-use crate::keys::age::AgeKey;
+use crate::ops::Format;
+use crate::ops::KeyKind;
+use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
-use crate::tree::Value;
 
 const R1: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
 const R2: &str = "age1tmaae3ld5vpevmsh5yacsauzx8jetg300mpvc4ugp5zr5l6ssq9sla97ep";
@@ -25,48 +22,46 @@ fn ctx() -> KeyContext {
 }
 
 fn encrypt(plain: &str, recipients: &[&str]) -> Vec<u8> {
-    let keys: Vec<Arc<dyn MasterKey>> = recipients
+    // One key per recipient, duplicates kept (a test lists one twice).
+    let keys = recipients
         .iter()
-        .map(|r| Arc::new(AgeKey::parse(r).expect("test setup")) as Arc<dyn MasterKey>)
+        .map(|r| ops::flags::parse_key(KeyKind::Age, r).expect("test setup"))
         .collect();
     let plan = SealPlan {
         groups: vec![keys],
         ..SealPlan::default()
     };
-    let doc = YamlStore.load(plain.as_bytes()).expect("test setup").doc;
+    let doc = ops::read_plaintext(plain.as_bytes(), "s.yaml", Format::Yaml)
+        .expect("test setup")
+        .doc;
     let (doc, meta) = ops::seal_new(doc, &plan, &ctx()).expect("test setup");
-    YamlStore
-        .emit(&doc, Some(&meta), &EmitOptions::default())
+    ops::emit_encrypted(Format::Yaml, &doc, &meta, &EmitOptions::default())
         .expect("test setup")
         .to_vec()
 }
 
+fn open(file: &[u8]) -> ops::Opened {
+    let loaded = ops::read_encrypted(file, "s.yaml", Format::Yaml).expect("test setup");
+    ops::open(loaded, &ctx(), &OpenOptions::default()).expect("test setup")
+}
+
 /// Changes one top-level string with the same data key (what `set` does).
 fn set(file: &[u8], key: &str, value: &str) -> Vec<u8> {
-    let mut o = ops::open(
-        YamlStore.load(file).expect("test setup"),
-        &ctx(),
-        &OpenOptions::default(),
-    )
-    .expect("test setup");
-    *o.doc.branches[0].get_mut(key).expect("test setup") = Value::str(value);
+    let mut o = open(file);
+    let steps = crate::treepath::parse(&format!("[\"{key}\"]")).expect("test setup");
+    let value =
+        crate::lifecycle::parse_set_value(format!("\"{value}\"").as_bytes()).expect("test setup");
+    crate::treepath::set(&mut o.doc, &steps, value).expect("test setup");
     let map = ops::reseal(&mut o.doc, &mut o.meta, &o.key, Some(&o.stash)).expect("test setup");
-    YamlStore
-        .emit(&o.doc, Some(&map), &EmitOptions::default())
+    ops::emit_encrypted(Format::Yaml, &o.doc, &map, &EmitOptions::default())
         .expect("test setup")
         .to_vec()
 }
 
 fn plain(file: &[u8]) -> String {
-    let o = ops::open(
-        YamlStore.load(file).expect("test setup"),
-        &ctx(),
-        &OpenOptions::default(),
-    )
-    .expect("test setup");
+    let o = open(file);
     String::from_utf8(
-        YamlStore
-            .emit(&o.doc, None, &EmitOptions::default())
+        ops::emit_plain(Format::Yaml, &o.doc, None, &EmitOptions::default())
             .expect("test setup")
             .to_vec(),
     )

@@ -15,7 +15,6 @@ pub mod diff;
 pub mod glob;
 pub mod merge;
 pub mod setup;
-pub mod tree_merge;
 
 /// The driver name used in git config and `.gitattributes` (`diff=leafseal merge=leafseal`).
 pub const DRIVER: &str = "leafseal";

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
-use crate::format::Output;
 use crate::integrations;
-use crate::keys::KeyContext;
 use crate::ops;
+use crate::ops::Format;
+use crate::ops::KeyContext;
 use crate::ops::OpenOptions;
+use crate::ops::Output;
 
 /// How to walk the application directory.
 #[derive(Debug, Clone)]
@@ -79,10 +79,7 @@ pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
     let shown = path.display().to_string();
     let input = crate::io::read_input(&shown)?;
     let format = integrations::format_of(path, &input);
-    let loaded = format
-        .store()
-        .load(&input)
-        .map_err(|e| integrations::within(&shown, ops::read_error(e)))?;
+    let loaded = ops::read_any(&input, &shown, format)?;
     if loaded.meta.is_none() {
         if format == Format::Yaml {
             return Ok(input);

@@ -13,11 +13,11 @@ use base64::Engine;
 
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
-use crate::format::Output;
 use crate::integrations;
 use crate::integrations::str_field;
-use crate::keys::KeyContext;
+use crate::ops::Format;
+use crate::ops::KeyContext;
+use crate::ops::Output;
 use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::SeqItem;

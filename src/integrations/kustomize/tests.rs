@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::*;
-use crate::keys::KeyKind;
+use crate::ops::KeyKind;
 use crate::ops::SealPlan;
-use crate::walk::Selector;
+use crate::ops::Selector;
 
 const RECIPIENT: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
 
@@ -20,20 +20,17 @@ fn ctx() -> KeyContext {
 /// Encrypts `plain` (named `name` for the format) for the test age key into `dir/name`.
 fn encrypt_into(dir: &Path, name: &str, plain: &[u8], selector: Option<Selector>) {
     let fmt = Format::from_path(name);
-    let loaded = fmt.store().load(plain).unwrap();
+    let loaded = crate::ops::read_plaintext(plain, name, fmt).unwrap();
     let plan = SealPlan {
         groups: vec![vec![
-            crate::keys::key_from_str(KeyKind::Age, RECIPIENT).unwrap(),
+            crate::ops::flags::parse_key(KeyKind::Age, RECIPIENT).unwrap(),
         ]],
         selector,
         binary: fmt == Format::Binary,
         ..Default::default()
     };
     let (doc, meta) = crate::ops::seal_new(loaded.doc, &plan, &ctx()).unwrap();
-    let out = fmt
-        .store()
-        .emit(&doc, Some(&meta), &Default::default())
-        .unwrap();
+    let out = crate::ops::emit_encrypted(fmt, &doc, &meta, &Default::default()).unwrap();
     std::fs::write(dir.join(name), &*out).unwrap();
 }
 
@@ -75,7 +72,8 @@ fn setup() -> tempfile::TempDir {
         dir.path(),
         "manifest.enc.yaml",
         b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: api\nstringData:\n  token: t0ken\n",
-        Selector::from_field("encrypted_regex", "^(data|stringData)$").unwrap(),
+        crate::ops::selector_from_flags(&[("encrypted_regex", Some("^(data|stringData)$"))])
+            .unwrap(),
     );
     encrypt_into(dir.path(), "pw.txt", b"hunter2\n", None);
     encrypt_into(dir.path(), "config.json", b"{\"a\": 1}", None);
@@ -188,7 +186,7 @@ fn krm_appends_and_keeps_items() {
         "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm\n    annotations:\n      config.kubernetes.io/index: '0'\n      config.kubernetes.io/path: 'cm.yaml'\nfunctionConfig:\n{fc}"
     );
     let out = krm(input.as_bytes(), Some(dir.path()), Path::new("/"), &ctx()).unwrap();
-    let loaded = Format::Yaml.store().load(&out.yaml).unwrap();
+    let loaded = crate::ops::read_any(&out.yaml, "out", Format::Yaml).unwrap();
     let list = &loaded.doc.branches[0];
     let Some(Value::Seq(items)) = list.get("items") else {
         panic!("no items")
@@ -207,9 +205,7 @@ fn krm_appends_and_keeps_items() {
 #[test]
 fn krm_base_from_annotations() {
     let m = |s: &str| {
-        Format::Yaml
-            .store()
-            .load(s.as_bytes())
+        crate::ops::read_any(s.as_bytes(), "m", Format::Yaml)
             .unwrap()
             .doc
             .branches

@@ -10,14 +10,23 @@
 //!   ciphertext — stays byte-identical; a changed or new value is written as standard
 //!   padded base64 of its text (or of its bytes for `!!binary`; a number or boolean
 //!   typed without quotes is encoded as its text).
+//!
+//! Also the resource helpers of the Kubernetes integrations ([`crate::integrations`]):
+//! a YAML stream of resources ([`emit_stream`]), a scalar's text ([`scalar_string`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::format::Output;
 use crate::tree::Bytes;
 use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
+use crate::tree::Text;
 use crate::tree::Value;
 
 /// Whether a YAML document is a Kubernetes Secret (`kind: Secret`).
@@ -104,6 +113,58 @@ pub fn encode(edited: &mut Document, original: &Document) {
     }
 }
 
+/// The YAML layout of everything these integrations print: two-space indentation, the way
+/// kubectl and kustomize write manifests.
+pub const K8S_YAML: EmitOptions = EmitOptions { indent: Some(2) };
+
+/// Writes resources as one YAML stream (`---` between documents).
+pub fn emit_stream(resources: Vec<Map>) -> Result<Output, Error> {
+    if resources.is_empty() {
+        return Ok(Output::new(Vec::new()));
+    }
+    Format::Yaml
+        .store()
+        .emit(
+            &Document {
+                branches: resources,
+            },
+            None,
+            &K8S_YAML,
+        )
+        .map_err(|e| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                format!("cannot write the resources as YAML: {e}"),
+            )
+        })
+}
+
+/// The string form of a scalar (what a dotenv or ConfigMap value would hold); `None` for
+/// maps and lists. One rule for every place leafseal turns a value into text
+/// ([`crate::format::flatten::render_scalar`], sops's dotenv rule: `5.0` stays `5.0`);
+/// bytes that are not UTF-8 are decoded lossily here.
+pub fn scalar_string(v: &Value) -> Option<Text> {
+    match v {
+        Value::Bytes(b) => Some(Text::new(String::from_utf8_lossy(b).into_owned())),
+        other => {
+            crate::format::flatten::render_scalar(other).map(|s| Text::new(s.as_str().to_owned()))
+        }
+    }
+}
+
+/// A string field of a map (`None` when absent or not a string).
+pub fn str_field<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
+    m.get(key).and_then(Value::as_str)
+}
+
+/// Whether a resource tree carries a top-level `sops` metadata map (an encrypted file that
+/// a tool read as a plain resource).
+pub fn has_sops_block(m: &Map) -> bool {
+    m.get("sops")
+        .and_then(Value::as_map)
+        .is_some_and(|s| s.get("mac").is_some() || s.get("version").is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +220,31 @@ mod tests {
         let before = doc.clone();
         assert_eq!(decode(&mut doc), 0);
         assert_eq!(doc, before);
+    }
+}
+
+#[cfg(test)]
+mod scalar_tests {
+    use super::scalar_string;
+    use crate::tree::Value;
+
+    /// The kustomize generator, exec-env and the dotenv/INI stores write a value the same
+    /// way (they once disagreed on integral floats).
+    #[test]
+    fn every_renderer_agrees() {
+        for (v, text) in [
+            (Value::Float(5.0), "5.0"),
+            (Value::Float(1e6), "1E+06"),
+            (Value::Float(25.4), "25.4"),
+            (Value::Int(5), "5"),
+            (Value::Bool(true), "true"),
+            (Value::Null, ""),
+            (Value::str("x"), "x"),
+        ] {
+            let via_integrations = scalar_string(&v).expect("scalar");
+            let via_stores = crate::format::flatten::render_scalar(&v).expect("scalar");
+            assert_eq!(via_integrations.as_str(), text);
+            assert_eq!(via_stores.as_str(), text);
+        }
     }
 }

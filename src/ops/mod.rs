@@ -12,19 +12,48 @@ use crate::crypto::mac;
 use crate::crypto::nonces::NonceStash;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::Format;
 use crate::format::FormatError;
-use crate::format::Loaded;
-use crate::keys::KeyContext;
-use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::group;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
-use crate::tree::Document;
+
 use crate::tree::Map;
 use crate::tree::Timestamp;
-use crate::walk::Selector;
+
+pub mod context;
+mod faces;
+pub mod flags;
+pub mod k8s;
+pub mod merge;
+pub mod tree_merge;
+
+pub use faces::Document;
+pub use faces::EmitOptions;
+pub use faces::Extracted;
+pub use faces::Format;
+pub use faces::KeyContext;
+pub use faces::KeyKind;
+pub use faces::Kind;
+pub use faces::Loaded;
+pub use faces::MetaMap;
+pub use faces::Output;
+pub use faces::Selector;
+pub use faces::classify;
+pub use faces::emit_encrypted;
+pub use faces::emit_plain;
+pub use faces::extract_map;
+pub use faces::format_for;
+pub use faces::format_of_stored;
+pub use faces::is_encrypted;
+pub use faces::read_any;
+pub use faces::read_edited;
+pub use faces::read_encrypted;
+pub use faces::read_plaintext;
+pub use flags::KeyGroup;
+pub use flags::KeyLists;
+pub use flags::keys_from_flags;
+pub use flags::selector_from_flags;
 
 /// How to open a file.
 #[derive(Debug, Clone, Default)]
@@ -349,6 +378,39 @@ pub fn certify(
         key,
     ));
     Ok(())
+}
+
+/// Opens a copy of an encrypted file completely (data key, every value, MAC, integrity
+/// record) and returns its metadata, with a current integrity record when it had none or a
+/// stale one: the state a signature vouches for (`sign`). The warnings are for the user.
+pub fn open_to_sign(
+    loaded: &Loaded,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+) -> Result<(Metadata, Vec<String>), Error> {
+    let copy = Loaded {
+        doc: loaded.doc.clone(),
+        meta: loaded.meta.clone(),
+    };
+    let Opened {
+        doc: plain,
+        mut meta,
+        key,
+        integrity: status,
+        warnings,
+        ..
+    } = open(copy, ctx, opts)?;
+    drop(plain);
+    if status != integrity::Status::Valid {
+        // Checked by `open` (MAC verified): a current record makes the signed state
+        // complete.
+        meta.integrity = Some(integrity::compute(
+            &loaded.doc,
+            &meta.integrity_binding(),
+            &key,
+        ));
+    }
+    Ok((meta, warnings))
 }
 
 /// Drops a file signature from metadata that is about to be rewritten: the signature is
