@@ -253,10 +253,37 @@ impl Encoder {
 fn enc_parts(s: &str) -> Option<(&str, usize, &str)> {
     let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
     let body = &rest[..rest.find(']')?];
-    let (before_type, typ) = body.rsplit_once(",type:")?;
-    let (before_tag, tag) = before_type.rsplit_once(",tag:")?;
-    let (data, _iv) = before_tag.split_once(",iv:")?;
+    let (before_type, typ) = rsplit_field(body, ",type:")?;
+    let (before_tag, tag) = rsplit_field(before_type, ",tag:")?;
+    let (data, _iv) = split_field(before_tag, ",iv:")?;
     Some((typ, data.len(), tag))
+}
+
+/// `s.rsplit_once(sep)` for a `sep` that starts with a comma, found by a byte search for
+/// the commas (the ciphertext, IV and tag hold none), without building a substring
+/// searcher per value.
+fn rsplit_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut end = s.len();
+    while let Some(p) = memchr::memrchr(b',', &s.as_bytes()[..end]) {
+        if s.as_bytes()[p..].starts_with(sep.as_bytes()) {
+            return Some((&s[..p], &s[p + sep.len()..]));
+        }
+        end = p;
+    }
+    None
+}
+
+/// `s.split_once(sep)` for a `sep` that starts with a comma (see [`rsplit_field`]).
+fn split_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b',', &s.as_bytes()[from..]) {
+        let p = from + p;
+        if s.as_bytes()[p..].starts_with(sep.as_bytes()) {
+            return Some((&s[..p], &s[p + sep.len()..]));
+        }
+        from = p + 1;
+    }
+    None
 }
 
 /// One pending step of the iterative walk (no recursion: depth is bounded by the readers,

@@ -173,8 +173,9 @@ pub fn decrypt_yaml(
     ops::judge_integrity(status, strict, &mut warnings)?;
     let total: usize = acc.outputs.iter().map(|o| o.len()).sum();
     let mut out = SecureBuf::with_capacity(total.max(1));
-    for o in &acc.outputs {
-        out.push(o);
+    // Each part is wiped and freed as soon as it is copied.
+    for o in acc.outputs {
+        out.push(&o);
     }
     Ok(Outcome::Done(Streamed {
         out: out.finish(),
@@ -272,7 +273,13 @@ impl Accumulated {
 struct Slots {
     done: Vec<Option<PartOut>>,
     workers: usize,
+    /// How many parts the folding thread has taken: workers stay within [`AHEAD`] parts
+    /// of it, so that memory holds a few parts' MAC input and record tokens, not all.
+    taken: usize,
 }
+
+/// How many parts per worker may wait to be folded.
+const AHEAD: usize = 2;
 
 /// Counts a worker out when it ends (also by a panic), so the folding thread never waits
 /// for a part nobody will deliver.
@@ -301,7 +308,9 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
     let slots = Mutex::new(Slots {
         done: (0..n).map(|_| None).collect(),
         workers,
+        taken: 0,
     });
+    let window = workers * AHEAD + 1;
     let ready = Condvar::new();
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -315,6 +324,18 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(part) = job.parts.get(i) else { break };
+                    let mut g = slots
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    while i >= g.taken + window && !stop.load(Ordering::Relaxed) {
+                        g = ready
+                            .wait(g)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    drop(g);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let r = work(job, part);
                     let mut g = slots
                         .lock()
@@ -332,6 +353,7 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let r = loop {
                 if let Some(r) = g.done[i].take() {
+                    g.taken = i + 1;
                     break Some(r);
                 }
                 if g.workers == 0 {
@@ -342,13 +364,20 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
             };
             drop(g);
+            ready.notify_all();
             let r = r.unwrap_or(PartOut::Failed(DocumentError::Worker));
             if !acc.take(part, r) {
                 ok = false;
                 break;
             }
         }
+        // Under the lock, so that no worker is between its check and its wait.
+        let g = slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         stop.store(true, Ordering::Relaxed);
+        drop(g);
+        ready.notify_all();
         ok
     })
 }

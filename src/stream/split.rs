@@ -4,9 +4,10 @@
 //!
 //! Parts are cut only where the cut cannot change how the text reads: before a key line
 //! of the root map (column 0) or, inside one large root entry whose value is a block
-//! map, before a key line of that map (its indentation), and only where the line before
-//! (blank lines aside) is not a comment, so that every comment stays in the part of the
-//! entry it sits in. Anything unusual (several documents, a root list, flow or quoted
+//! map, before a key line of that map (its indentation), and only where the lines before
+//! are not comments, or are comments at the key's own indentation (not separated by a
+//! blank line), which then start the part with their key: every comment stays next to
+//! the entry it sits before. Anything unusual (several documents, a root list, flow or quoted
 //! keys at the root, a comment just before `sops:`, duplicate keys) yields no plan and the
 //! caller reads the whole document as a tree. Each part is then read by the fast
 //! block-YAML reader alone; if any part is outside its subset, the whole plan is dropped.
@@ -43,27 +44,20 @@ pub(crate) struct Plan {
     pub meta: Range<usize>,
 }
 
-/// A line: its text range (without the line break) and where the next line starts.
-struct Line {
-    start: usize,
-    end: usize,
-}
-
-fn lines(src: &[u8]) -> Vec<Line> {
-    let mut out = Vec::with_capacity(src.len() / 48);
-    let mut start = 0;
-    while start < src.len() {
-        let end = memchr(src, start);
-        out.push(Line { start, end });
-        start = end + 1;
-    }
-    out
-}
-
-fn memchr(src: &[u8], from: usize) -> usize {
-    src.get(from..)
-        .and_then(|s| s.iter().position(|&b| b == b'\n'))
-        .map_or(src.len(), |p| from + p)
+/// The lines of `src[range]` as (start, end without the line break), found with a
+/// vectorised search for the line breaks.
+fn lines(src: &[u8], range: Range<usize>) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let base = range.start;
+    let end = range.end;
+    let mut start = base;
+    memchr::memchr_iter(b'\n', &src[range])
+        .map(move |p| base + p)
+        .chain(std::iter::once(end))
+        .filter_map(move |nl| {
+            let line = (start, nl);
+            start = nl + 1;
+            (line.0 < end).then_some(line)
+        })
 }
 
 fn indent(line: &[u8]) -> usize {
@@ -98,99 +92,138 @@ fn bare_key_line(rest: &[u8], key: &[u8]) -> bool {
         .is_some_and(|after| after.first() == Some(&b':') && after[1..].iter().all(|&b| b == b' '))
 }
 
-/// A root entry: its key line and whether a part may start there.
+/// What the lines before a key line were (blank lines aside): where a part that starts
+/// with that key may start.
+#[derive(Clone, Copy)]
+enum Before {
+    /// Not a comment: the part starts at the key line.
+    Content,
+    /// A run of comment lines, all at this indentation and not separated by blank lines,
+    /// starting at this offset: the part starts with the run, when it is at the key's
+    /// indentation (the comments are the key's own).
+    Comments { start: usize, col: usize },
+    /// Anything else: no part may start at the key.
+    Mixed,
+}
+
+impl Before {
+    /// Where a part may start at a key line at `col` starting at `line_start`.
+    fn cut(self, col: usize, line_start: usize) -> Option<usize> {
+        match self {
+            Before::Content => Some(line_start),
+            Before::Comments { start, col: c } if c == col => Some(start),
+            _ => None,
+        }
+    }
+
+    /// The state after a comment line at `col` starting at `start`.
+    fn comment(self, col: usize, start: usize, blank_since: bool) -> Before {
+        match self {
+            Before::Content => Before::Comments { start, col },
+            Before::Comments { start: s, col: c } if c == col && !blank_since => {
+                Before::Comments { start: s, col }
+            }
+            _ => Before::Mixed,
+        }
+    }
+}
+
+/// A root entry: its key line and where a part may start with it.
 struct TopKey {
-    line: usize,
-    cut: bool,
+    /// Where its line starts and ends (without the line break).
+    line: (usize, usize),
+    cut: Option<usize>,
     is_sops: bool,
 }
 
 /// Plans the parts of `src` (a block-YAML document without a byte-order mark), aiming at
 /// `target` bytes per part.
 pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
-    let ls = lines(src);
     let mut tops: Vec<TopKey> = Vec::new();
     let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut prev_comment = false;
-    for (n, l) in ls.iter().enumerate() {
-        let line = &src[l.start..l.end];
+    let mut before = Before::Content;
+    let mut blank = false;
+    for (ls, le) in lines(src, 0..src.len()) {
+        let line = &src[ls..le];
         let ind = indent(line);
         let Some(&c) = line.get(ind) else {
+            blank = true;
             continue;
         };
         if c == b'\r' || c == b'\t' {
             return None;
         }
-        if ind > 0 {
-            prev_comment = c == b'#';
+        if c == b'#' {
+            before = before.comment(ind, ls, blank);
+            blank = false;
             continue;
         }
-        match c {
-            b'#' => {
-                prev_comment = true;
-                continue;
+        blank = false;
+        if ind > 0 {
+            before = Before::Content;
+            continue;
+        }
+        // A list at the root's indentation belongs to the entry above (sops writes
+        // lists at their key's indentation); a root list or a marker is declined.
+        if c == b'-' && (line.starts_with(b"- ") || line == b"-") {
+            if tops.is_empty() {
+                return None;
             }
-            // A list at the root's indentation belongs to the entry above (sops writes
-            // lists at their key's indentation); a root list or a marker is declined.
-            b'-' if line.starts_with(b"- ") || line == b"-" => {
-                if tops.is_empty() {
-                    return None;
-                }
-                prev_comment = false;
-                continue;
-            }
-            _ => {}
+            before = Before::Content;
+            continue;
         }
         let key = plain_key(line)?;
         if !seen.insert(key) {
             return None;
         }
         let is_sops = key == b"sops";
-        if is_sops && prev_comment {
+        let cut = before.cut(0, ls);
+        if is_sops && cut != Some(ls) {
+            // Comments just before `sops` belong to the document, not to the metadata.
             return None;
         }
         tops.push(TopKey {
-            line: n,
-            cut: !prev_comment,
+            line: (ls, le),
+            cut,
             is_sops,
         });
-        prev_comment = false;
+        before = Before::Content;
     }
     let meta_at = tops.iter().position(|t| t.is_sops)?;
     if meta_at == 0 {
         return None;
     }
-    // The entry after `sops` must start a part, so that the metadata part is alone.
-    if tops.get(meta_at + 1).is_some_and(|t| !t.cut) {
-        return None;
-    }
-    let start_of = |i: usize| tops.get(i).map_or(src.len(), |t| ls[t.line].start);
-    let meta = start_of(meta_at)..start_of(meta_at + 1);
+    let meta_end = match tops.get(meta_at + 1) {
+        None => src.len(),
+        // The entry after `sops` must start a part, so that the metadata part is alone.
+        Some(t) => t.cut?,
+    };
+    let meta = tops[meta_at].line.0..meta_end;
     // Segments: runs of root entries between cut points (the first starts at 0 and
     // keeps the comments at the top of the file).
-    let mut segments: Vec<(Range<usize>, Vec<usize>)> = Vec::new();
+    let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
     for (i, t) in tops.iter().enumerate() {
         if i == meta_at {
             continue;
         }
-        let start = if segments.is_empty() { 0 } else { ls[t.line].start };
-        let end = start_of(i + 1);
-        match segments.last_mut() {
-            Some((r, keys)) if !t.cut => {
-                r.end = end;
-                keys.push(i);
-            }
-            _ => segments.push((start..end, vec![i])),
+        match (segments.last_mut(), t.cut) {
+            (None, _) => segments.push((0, vec![i])),
+            (Some(_), Some(c)) => segments.push((c, vec![i])),
+            (Some((_, keys)), None) if i != meta_at + 1 => keys.push(i),
+            (Some(_), None) => return None,
         }
     }
-    // A cut before `sops` ends the segment before it there; the segment after it starts
-    // at the next entry.
+    let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
     let mut parts = Vec::new();
     let mut group: Option<Range<usize>> = None;
-    for (range, keys) in segments {
-        let big = range.len() > target && keys.len() == 1;
-        let subs = if big {
-            sub_parts(src, &ls, tops[keys[0]].line, range.clone(), target)?
+    for (j, (start, keys)) in segments.into_iter().enumerate() {
+        let mut end = starts.get(j + 1).copied().unwrap_or(src.len());
+        if meta.start > start && meta.start < end {
+            end = meta.start;
+        }
+        let range = start..end;
+        let subs = if range.len() > target && keys.len() == 1 {
+            sub_parts(src, tops[keys[0]].line, range.clone(), target)?
         } else {
             None
         };
@@ -202,16 +235,17 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
                 parts.extend(subs);
             }
             None => {
-                let g = group.get_or_insert(range.start..range.start);
-                if g.end != range.start {
-                    parts.push(Part::Top(g.clone()));
-                    *g = range.start..range.start;
-                }
-                g.end = range.end;
-                if g.len() >= target
-                    && let Some(g) = group.take()
+                if let Some(g) = group.as_mut()
+                    && g.end != range.start
                 {
-                    parts.push(Part::Top(g));
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
+                }
+                let g = group.get_or_insert(range.start..range.start);
+                g.end = range.end;
+                if g.len() >= target {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
                 }
             }
         }
@@ -230,13 +264,11 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
 #[allow(clippy::option_option)]
 fn sub_parts(
     src: &[u8],
-    ls: &[Line],
-    key_line: usize,
+    key_line: (usize, usize),
     range: Range<usize>,
     target: usize,
 ) -> Option<Option<Vec<Part>>> {
-    let kl = &ls[key_line];
-    let head = &src[kl.start..kl.end];
+    let head = &src[key_line.0..key_line.1];
     let Some(key) = plain_key(head) else {
         return Some(None);
     };
@@ -246,17 +278,21 @@ fn sub_parts(
     let mut cuts: Vec<usize> = Vec::new();
     let mut col = None;
     let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut prev_comment = false;
-    for l in ls[key_line + 1..].iter().take_while(|l| l.start < range.end) {
-        let line = &src[l.start..l.end];
+    let mut before = Before::Content;
+    let mut blank = false;
+    for (ls, le) in lines(src, (key_line.1 + 1).min(range.end)..range.end) {
+        let line = &src[ls..le];
         let ind = indent(line);
         let Some(&c) = line.get(ind) else {
+            blank = true;
             continue;
         };
         if c == b'#' {
-            prev_comment = true;
+            before = before.comment(ind, ls, blank);
+            blank = false;
             continue;
         }
+        blank = false;
         let col = *col.get_or_insert(ind);
         if col == 0 || ind < col {
             return Some(None);
@@ -268,19 +304,19 @@ fn sub_parts(
             if !seen.insert(k) {
                 return None;
             }
-            if !prev_comment && !cuts.is_empty() {
-                cuts.push(l.start);
-            } else if cuts.is_empty() {
+            if cuts.is_empty() {
                 // The first entry stays with the header line.
                 cuts.push(range.start);
+            } else if let Some(at) = before.cut(col, ls) {
+                cuts.push(at);
             }
         }
-        prev_comment = false;
+        before = Before::Content;
     }
     if cuts.len() < 2 {
         return Some(None);
     }
-    let header = kl.start..kl.end;
+    let header = key_line.0..key_line.1;
     let mut bounds = vec![range.start];
     let mut last = range.start;
     for &c in &cuts[1..] {
@@ -330,7 +366,8 @@ mod tests {
             vec![
                 "T[# head\na: 1\n]",
                 "S1[big:\n    x: 1\n]",
-                "S0[    y: 2\n    # c\n    z: 3\n]",
+                "S0[    y: 2\n]",
+                "S0[    # c\n    z: 3\n]",
                 "S0[    w: 4\n]",
                 "T[b: 2\n]",
             ]
@@ -345,6 +382,7 @@ mod tests {
         assert!(plan(b"a: 1\n---\nb: 2\nsops:\n    mac: m\n", 8).is_none());
         assert!(plan(b"\"a\": 1\nsops:\n    mac: m\n", 8).is_none());
         assert!(plan(b"a: 1\n", 8).is_none());
+        assert!(plan(b"a: 1\n  # c\nb: 2\nsops:\n    mac: m\n", 1).is_some_and(|p| p.parts.len() == 1));
         assert!(plan(b"big:\n    x: 1\n    x: 2\nsops:\n    mac: m\n", 4).is_none());
     }
 }
