@@ -4,7 +4,7 @@
 //! the whole tree is never built. The output is the same, byte for byte, as reading the
 //! whole tree and writing it ([`crate::ops::open_for_reading`] then the YAML store's
 //! `emit`), and it is released only after the MAC and the record were verified: the
-//! parts are kept in memory until then.
+//! parts are joined in one buffer in memory, which is written only then.
 //!
 //! Whatever the part reader cannot take (text outside the fast reader's block subset, a
 //! document the planner declines, a signature to check, a comment-based selector,
@@ -150,7 +150,9 @@ pub fn decrypt_yaml(
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
-        outputs: Vec::with_capacity(plan.parts.len()),
+        // Reserved, not touched: the plaintext is shorter than its encrypted text in all
+        // but odd cases (the buffer grows if not), and only written pages count.
+        out: SecureBuf::with_capacity(body.len()),
         clear_comments: 0,
         first_error: None,
     };
@@ -171,14 +173,8 @@ pub fn decrypt_yaml(
     let status = acc.record.verify(meta.integrity.as_deref(), &meta.mac);
     let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
     ops::judge_integrity(status, strict, &mut warnings)?;
-    let total: usize = acc.outputs.iter().map(|o| o.len()).sum();
-    let mut out = SecureBuf::with_capacity(total.max(1));
-    // Each part is wiped and freed as soon as it is copied.
-    for o in acc.outputs {
-        out.push(&o);
-    }
     Ok(Outcome::Done(Streamed {
-        out: out.finish(),
+        out: acc.out.finish(),
         warnings,
         unwrapped_by,
     }))
@@ -214,6 +210,8 @@ struct Job<'a> {
 enum PartOut {
     Done {
         out: Output,
+        /// Bytes at the start of `out` that are not part of the output (a header line).
+        skip: usize,
         tokens: Vec<u8>,
         mac_input: Vec<Zeroizing<Vec<u8>>>,
         clear_comments: usize,
@@ -227,7 +225,8 @@ enum PartOut {
 struct Accumulated {
     mac: MacHasher,
     record: integrity::Streamed,
-    outputs: Vec<Output>,
+    /// The output so far, in document order (released only after verification).
+    out: SecureBuf,
     clear_comments: usize,
     first_error: Option<DocumentError>,
 }
@@ -246,6 +245,7 @@ impl Accumulated {
             PartOut::Done { .. } if self.first_error.is_some() => true,
             PartOut::Done {
                 out,
+                skip,
                 tokens,
                 mac_input,
                 clear_comments,
@@ -262,7 +262,8 @@ impl Accumulated {
                     self.record.close_map();
                 }
                 self.clear_comments += clear_comments;
-                self.outputs.push(out);
+                // The part's own buffer is wiped as it is dropped.
+                self.out.push(out.get(skip..).unwrap_or_default());
                 true
             }
         }
@@ -440,9 +441,10 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
     let out = YamlStore.emit(&doc, None, job.emit);
     doc.wipe_in_place();
     drop(doc);
-    let Ok(mut out) = out else {
+    let Ok(out) = out else {
         return PartOut::Decline;
     };
+    let mut skip = 0;
     if let Part::Sub { first: false, .. } = part {
         // The header line was read only to give the entries their place.
         let Some(nl) = out.iter().position(|&b| b == b'\n') else {
@@ -451,10 +453,11 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
         if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
             return PartOut::Decline;
         }
-        out = Zeroizing::new(out[nl + 1..].to_vec());
+        skip = nl + 1;
     }
     PartOut::Done {
         out,
+        skip,
         tokens,
         mac_input: dec.mac_input,
         clear_comments: dec.clear_comments,
