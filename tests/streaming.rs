@@ -88,10 +88,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             yaml_files(&p, out);
-        } else if p
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(p);
         }
     }
@@ -154,7 +151,10 @@ fn every_yaml_fixture_decrypts_the_same_streamed_and_as_a_tree() {
             // A plain file: encrypt it first (if leafseal takes it), then compare.
             let out = env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]);
             if out.status.success() {
-                let name = format!("enc-{encrypted}-{}", f.file_name().expect("name").to_string_lossy());
+                let name = format!(
+                    "enc-{encrypted}-{}",
+                    f.file_name().expect("name").to_string_lossy()
+                );
                 let p = env.write(&name, &out.stdout);
                 encrypted += 1;
                 streamed += usize::from(same_both_ways(&env, &p));
@@ -162,7 +162,10 @@ fn every_yaml_fixture_decrypts_the_same_streamed_and_as_a_tree() {
         }
     }
     assert!(encrypted >= 10, "fixtures found: {encrypted}");
-    assert!(streamed >= 5, "only {streamed} of {encrypted} were streamed");
+    assert!(
+        streamed >= 5,
+        "only {streamed} of {encrypted} were streamed"
+    );
 }
 
 const SERVICES: usize = 1500;
@@ -221,7 +224,12 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
 
     // A tampered value at the start, in the middle and at the end: exit 25 and nothing
     // on stdout, whether streamed or not.
-    for (key, from) in [("version:", 0.0), ("replicas:", 0.5), ("trailer:", 0.0), ("cpu:", 0.95)] {
+    for (key, from) in [
+        ("version:", 0.0),
+        ("replicas:", 0.5),
+        ("trailer:", 0.0),
+        ("cpu:", 0.95),
+    ] {
         let bad = env.write("bad.yaml", tamper(&enc, key, from).as_bytes());
         for mode in ["require", "never"] {
             let out = env.run_with(mode, None, &["decrypt", &bad]);
@@ -229,7 +237,10 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
             assert!(out.stdout.is_empty(), "{key} at {from} ({mode}): no output");
             let err = String::from_utf8_lossy(&out.stderr);
             assert!(err.contains("could not be decrypted"), "{err}");
-            assert!(!err.contains("service "), "no plaintext in the error: {err}");
+            assert!(
+                !err.contains("service "),
+                "no plaintext in the error: {err}"
+            );
         }
     }
 
@@ -265,12 +276,22 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
     assert_ne!(tree.status.code(), Some(0));
     assert_eq!(auto.status.code(), tree.status.code());
     assert!(auto.stdout.is_empty());
-    assert_eq!(env.run_with("require", None, &["decrypt", &bad]).status.code(), Some(1));
+    assert_eq!(
+        env.run_with("require", None, &["decrypt", &bad])
+            .status
+            .code(),
+        Some(1)
+    );
 
     // decrypt -i: streamed, and the tampered file stays as it was.
     let bad = env.write("bad-i.yaml", tamper(&enc, "replicas:", 0.5).as_bytes());
     let before = std::fs::read(&bad).expect("read");
-    assert_eq!(env.run_with("require", None, &["decrypt", "-i", &bad]).status.code(), Some(25));
+    assert_eq!(
+        env.run_with("require", None, &["decrypt", "-i", &bad])
+            .status
+            .code(),
+        Some(25)
+    );
     assert_eq!(std::fs::read(&bad).expect("read"), before);
     let good = env.write("good-i.yaml", enc.as_bytes());
     ok(&env.run_with("require", None, &["decrypt", "-i", &good]));
@@ -413,7 +434,12 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
     });
     let streamed = std::cell::Cell::new(0usize);
     let total = std::cell::Cell::new(0usize);
-    let strategy = (document(), selector(), 1usize..400, prop_oneof![Just(None), Just(Some(2i64))]);
+    let strategy = (
+        document(),
+        selector(),
+        1usize..400,
+        prop_oneof![Just(None), Just(Some(2i64))],
+    );
     runner
         .run(&strategy, |(doc, (sel, mac_only), part, indent)| {
             let plan = SealPlan {
@@ -429,8 +455,8 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
                 .expect("emit");
             let emit = EmitOptions { indent };
             let loaded = yaml.load(&bytes).expect("reload");
-            let opened = ops::open_for_reading(loaded, &ctx, &OpenOptions::default())
-                .expect("tree path");
+            let opened =
+                ops::open_for_reading(loaded, &ctx, &OpenOptions::default()).expect("tree path");
             let want = yaml.emit(&opened.doc, None, &emit).expect("emit");
             let mut vars = k.vars.clone();
             vars.insert(stream::PART_ENV.to_owned(), part.to_string());

@@ -123,7 +123,7 @@ pub fn decrypt_yaml(
     let target = ctx
         .var(PART_ENV)
         .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| (body.len() / (threads * 16)).max(256 * 1024));
+        .unwrap_or_else(|| (body.len() / (threads * 80)).max(256 * 1024));
     let Some(plan) = split::plan(body, target) else {
         return Ok(Outcome::Declined(None));
     };
@@ -150,9 +150,8 @@ pub fn decrypt_yaml(
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
-        // Reserved, not touched: the plaintext is shorter than its encrypted text in all
-        // but odd cases (the buffer grows if not), and only written pages count.
-        out: SecureBuf::with_capacity(body.len()),
+        out: SecureBuf::with_capacity(0),
+        input_len: body.len(),
         clear_comments: 0,
         first_error: None,
     };
@@ -227,6 +226,8 @@ struct Accumulated {
     record: integrity::Streamed,
     /// The output so far, in document order (released only after verification).
     out: SecureBuf,
+    /// The size of the encrypted input, to size `out` once from the first part.
+    input_len: usize,
     clear_comments: usize,
     first_error: Option<DocumentError>,
 }
@@ -262,8 +263,21 @@ impl Accumulated {
                     self.record.close_map();
                 }
                 self.clear_comments += clear_comments;
+                let text = out.get(skip..).unwrap_or_default();
+                if self.out.as_slice().is_empty() {
+                    // Sized once, from the first part's ratio of output to input (with a
+                    // margin): growing copies and wipes, and the whole capacity is wiped
+                    // when the output is discarded.
+                    let part_len = match part {
+                        Part::Top(r) => r.len(),
+                        Part::Sub { body, .. } => body.len(),
+                    };
+                    let est = (self.input_len as f64 * text.len() as f64 / part_len.max(1) as f64
+                        * 1.15) as usize;
+                    self.out.reserve(est.min(self.input_len * 2) + 64 * 1024);
+                }
                 // The part's own buffer is wiped as it is dropped.
-                self.out.push(out.get(skip..).unwrap_or_default());
+                self.out.push(text);
                 true
             }
         }
@@ -409,10 +423,7 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
         return PartOut::Decline;
     }
     let (tokens, entry_key) = match part {
-        Part::Top(_) => (
-            integrity::entry_tokens(&root, job.mac_only_encrypted),
-            None,
-        ),
+        Part::Top(_) => (integrity::entry_tokens(&root, job.mac_only_encrypted), None),
         Part::Sub { .. } => {
             let mut entries = root.0.iter().filter_map(|i| match i {
                 Item::Entry(k, v) => Some((k, v)),
@@ -430,8 +441,7 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
     let mut doc = Document {
         branches: vec![root],
     };
-    let dec = match document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted)
-    {
+    let dec = match document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted) {
         Ok(d) => d,
         Err(e) => {
             doc.wipe_in_place();

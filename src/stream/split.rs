@@ -357,7 +357,11 @@ mod tests {
             .map(|part| match part {
                 Part::Top(r) => format!("T[{}]", String::from_utf8_lossy(&src[r.clone()])),
                 Part::Sub { body, first, .. } => {
-                    format!("S{}[{}]", u8::from(*first), String::from_utf8_lossy(&src[body.clone()]))
+                    format!(
+                        "S{}[{}]",
+                        u8::from(*first),
+                        String::from_utf8_lossy(&src[body.clone()])
+                    )
                 }
             })
             .collect();
@@ -382,7 +386,9 @@ mod tests {
         assert!(plan(b"a: 1\n---\nb: 2\nsops:\n    mac: m\n", 8).is_none());
         assert!(plan(b"\"a\": 1\nsops:\n    mac: m\n", 8).is_none());
         assert!(plan(b"a: 1\n", 8).is_none());
-        assert!(plan(b"a: 1\n  # c\nb: 2\nsops:\n    mac: m\n", 1).is_some_and(|p| p.parts.len() == 1));
+        assert!(
+            plan(b"a: 1\n  # c\nb: 2\nsops:\n    mac: m\n", 1).is_some_and(|p| p.parts.len() == 1)
+        );
         assert!(plan(b"big:\n    x: 1\n    x: 2\nsops:\n    mac: m\n", 4).is_none());
     }
 }
