@@ -34,7 +34,7 @@ for f in tiny.yaml typical.yaml large.yaml tiny.json typical.json large.json; do
 done
 rm -rf "$enc/gitops" && cp -r "$corpus/gitops" "$enc/gitops"
 printf 'creation_rules:\n  - age: %s\n' "$recipient" > "$enc/gitops/.sops.yaml"
-find "$enc/gitops" -name '*.yaml' ! -name .sops.yaml -print0 | xargs -0 -n 200 "$bin" encrypt -i --age "$recipient"
+find "$enc/gitops" -name '*.yaml' ! -name .sops.yaml -exec "$bin" encrypt -i --age "$recipient" {} \;
 find "$enc/gitops" -name '*.yaml' ! -name .sops.yaml | sort > "$out/gitops.list"
 nfiles=$(wc -l < "$out/gitops.list")
 # An editor that changes one value of the file it is given.
