@@ -43,6 +43,7 @@ pub mod redact;
 pub mod report;
 pub mod secbuf;
 pub mod signing;
+pub mod stream;
 pub mod time;
 pub mod tree;
 pub mod treepath;

@@ -74,6 +74,39 @@ impl Plan<'_> {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
+        // Conflict markers first: a merge without the driver is named as such on every path.
+        crate::conflict::check(&input, name)?;
+        let mut recovered = None;
+        if in_fmt == Format::Yaml
+            && out_fmt == Format::Yaml
+            && a.extract.is_none()
+            && !a.k8s_decode
+            && crate::stream::wanted(&self.ctx, input.len())
+        {
+            let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
+            let needs_tree = |m: &crate::metadata::Metadata| self.signature.needs_tree(m);
+            match crate::stream::decrypt_yaml(&input, &self.ctx, &self.open, &opts, &needs_tree)
+                .map_err(|e| e.within(name))?
+            {
+                crate::stream::Outcome::Done(done) => {
+                    drop(std::mem::take(&mut *input));
+                    for w in &done.warnings {
+                        cli::warn(&format!("{name}: {w}"));
+                    }
+                    if let Err(e) = cli::audit::record("decrypt", file, &done.unwrapped_by) {
+                        crate::secbuf::discard(done.out);
+                        return Err(e);
+                    }
+                    return Ok((done.out, out_fmt, Document::default()));
+                }
+                crate::stream::Outcome::Declined(key) => {
+                    if let Some(e) = crate::stream::declined_error(&self.ctx) {
+                        return Err(e.within(name));
+                    }
+                    recovered = key;
+                }
+            }
+        }
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         if let Ok(meta) = ops::metadata_of(&loaded) {
             self.signature.check(name, &loaded.doc, &meta, &self.ctx)?;
@@ -81,8 +114,11 @@ impl Plan<'_> {
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));
-        let mut opened =
-            ops::open_for_reading(loaded, &self.ctx, &self.open).map_err(|e| e.within(name))?;
+        let mut opened = match recovered {
+            Some(key) => ops::open_for_reading_with_key(loaded, &self.ctx, &self.open, key),
+            None => ops::open_for_reading(loaded, &self.ctx, &self.open),
+        }
+        .map_err(|e| e.within(name))?;
         if a.k8s_decode {
             crate::integrations::k8s::decode(&mut opened.doc);
         }

@@ -207,6 +207,12 @@ impl ReadCheck {
         }
     }
 
+    /// Whether [`ReadCheck::check`] has anything to check for a file with this metadata
+    /// (it needs the whole encrypted tree then).
+    pub fn needs_tree(&self, meta: &Metadata) -> bool {
+        self.required || signing::present(meta)
+    }
+
     /// `decrypt`'s check before anything is decrypted: a bad signature is a warning, or an
     /// error under `require_signed`; an unsigned file is an error only under it.
     pub fn check(

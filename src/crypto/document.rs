@@ -346,6 +346,47 @@ fn decrypt_sequential(
     })
 }
 
+/// One part of a document that is read in parts (see `crate::stream`), decrypted in
+/// place on the calling thread: its MAC input, to be hashed in document order with the
+/// other parts, and the number of clear comments kept as they are.
+pub struct DecryptedPart {
+    /// The MAC input of the part's leaves (plaintext: wiped on drop).
+    pub mac_input: Vec<Zeroizing<Vec<u8>>>,
+    /// Comments kept as they are because they were never encrypted.
+    pub clear_comments: usize,
+}
+
+/// Decrypts one part of a document (a document whose root holds some of the entries of
+/// the whole, with the same paths): like [`decrypt_document`] on one thread, without the
+/// IV stash, and returning the MAC input instead of the MAC.
+pub fn decrypt_part(
+    doc: &mut Document,
+    cipher: &ValueCipher,
+    sel: &Selector,
+    mac_only_encrypted: bool,
+) -> Result<DecryptedPart, DocumentError> {
+    crate::tree::lift_list_comments(doc);
+    let mut d = LeafDecryptor {
+        cipher,
+        mac_only_encrypted,
+        mac: MacSink::Buffer(MacChunks::default()),
+        stash: None,
+        clear_comments: 0,
+        scratch: Zeroizing::new(Vec::new()),
+    };
+    walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
+        d.visit(info, leaf)
+    })?;
+    let mac_input = match d.mac {
+        MacSink::Buffer(b) => b.0,
+        MacSink::Hash(_) => Vec::new(),
+    };
+    Ok(DecryptedPart {
+        mac_input,
+        clear_comments: d.clear_comments,
+    })
+}
+
 /// Decryption of large documents on all cores.
 mod parallel;
 

@@ -155,7 +155,9 @@ pub fn verify(
 /// are a few bytes, and one hash update per piece cost more than the hashing itself. Only
 /// text that stands in the file in clear goes through the buffer.)
 struct Encoder {
-    mac: HmacSha256,
+    /// `None`: the encoding is only gathered in `buf` (the tokens of one part of a
+    /// document, for [`Streamed`]).
+    mac: Option<HmacSha256>,
     buf: Vec<u8>,
     mac_only_encrypted: bool,
 }
@@ -166,25 +168,30 @@ const FLUSH_AT: usize = 64 * 1024;
 impl Encoder {
     fn new(mac: HmacSha256, mac_only_encrypted: bool) -> Self {
         Encoder {
-            mac,
+            mac: Some(mac),
             buf: Vec::with_capacity(FLUSH_AT + 1024),
             mac_only_encrypted,
         }
     }
     fn put(&mut self, b: &[u8]) {
-        if self.buf.len() + b.len() > FLUSH_AT {
-            self.mac.update(&self.buf);
+        if let Some(mac) = self.mac.as_mut()
+            && self.buf.len() + b.len() > FLUSH_AT
+        {
+            mac.update(&self.buf);
             self.buf.clear();
             if b.len() > FLUSH_AT {
-                self.mac.update(b);
+                mac.update(b);
                 return;
             }
         }
         self.buf.extend_from_slice(b);
     }
-    fn finish(mut self) -> [u8; 32] {
-        self.mac.update(&self.buf);
-        self.mac.finalize().into_bytes().into()
+    fn finish(self) -> [u8; 32] {
+        let Some(mut mac) = self.mac else {
+            return [0; 32];
+        };
+        mac.update(&self.buf);
+        mac.finalize().into_bytes().into()
     }
     fn tag(&mut self, t: u8) {
         self.put(&[t]);
@@ -246,10 +253,37 @@ impl Encoder {
 fn enc_parts(s: &str) -> Option<(&str, usize, &str)> {
     let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
     let body = &rest[..rest.find(']')?];
-    let (before_type, typ) = body.rsplit_once(",type:")?;
-    let (before_tag, tag) = before_type.rsplit_once(",tag:")?;
-    let (data, _iv) = before_tag.split_once(",iv:")?;
+    let (before_type, typ) = rsplit_field(body, ",type:")?;
+    let (before_tag, tag) = rsplit_field(before_type, ",tag:")?;
+    let (data, _iv) = split_field(before_tag, ",iv:")?;
     Some((typ, data.len(), tag))
+}
+
+/// `s.rsplit_once(sep)` for a `sep` that starts with a comma, found by a byte search for
+/// the commas (the ciphertext, IV and tag hold none), without building a substring
+/// searcher per value.
+fn rsplit_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut end = s.len();
+    while let Some(p) = memchr::memrchr(b',', &s.as_bytes()[..end]) {
+        if s.as_bytes()[p..].starts_with(sep.as_bytes()) {
+            return Some((&s[..p], &s[p + sep.len()..]));
+        }
+        end = p;
+    }
+    None
+}
+
+/// `s.split_once(sep)` for a `sep` that starts with a comma (see [`rsplit_field`]).
+fn split_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b',', &s.as_bytes()[from..]) {
+        let p = from + p;
+        if s.as_bytes()[p..].starts_with(sep.as_bytes()) {
+            return Some((&s[..p], &s[p + sep.len()..]));
+        }
+        from = p + 1;
+    }
+    None
 }
 
 /// One pending step of the iterative walk (no recursion: depth is bounded by the readers,
@@ -305,40 +339,117 @@ pub fn public_digest(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
     encode(mac, doc, binding)
 }
 
-fn encode(mac: HmacSha256, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
-    let mut e = Encoder::new(mac, binding.mac_only_encrypted);
+fn header(e: &mut Encoder, binding: &Binding<'_>) {
     e.bytes(SUBKEY_LABEL);
     e.bytes(binding.selector_field.as_bytes());
     e.bytes(binding.selector_pattern.as_bytes());
     e.tag(u8::from(binding.mac_only_encrypted));
     e.bytes(binding.lastmodified.trim().as_bytes());
     e.bytes(binding.mac.trim().as_bytes());
+}
+
+/// Encodes what is on the stack, in order, until it is empty.
+fn drain<'a>(e: &mut Encoder, stack: &mut Vec<Step<'a>>) {
+    while let Some(step) = stack.pop() {
+        match step {
+            Step::Close(t) => e.tag(t),
+            Step::Key(k) => {
+                e.tag(b'K');
+                e.bytes(k.as_bytes());
+            }
+            Step::Value(Value::Map(m)) => {
+                e.tag(b'M');
+                push_map(stack, m);
+            }
+            Step::Value(Value::Seq(s)) => {
+                e.tag(b'L');
+                push_seq(stack, s);
+            }
+            Step::Value(other) => e.scalar(other),
+        }
+    }
+}
+
+fn encode(mac: HmacSha256, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
+    let mut e = Encoder::new(mac, binding.mac_only_encrypted);
+    header(&mut e, binding);
     let mut stack: Vec<Step<'_>> = Vec::new();
     for branch in &doc.branches {
         e.tag(b'D');
         push_map(&mut stack, branch);
         e.tag(b'M');
-        while let Some(step) = stack.pop() {
-            match step {
-                Step::Close(t) => e.tag(t),
-                Step::Key(k) => {
-                    e.tag(b'K');
-                    e.bytes(k.as_bytes());
-                }
-                Step::Value(Value::Map(m)) => {
-                    e.tag(b'M');
-                    push_map(&mut stack, m);
-                }
-                Step::Value(Value::Seq(s)) => {
-                    e.tag(b'L');
-                    push_seq(&mut stack, s);
-                }
-                Step::Value(other) => e.scalar(other),
-            }
-        }
+        drain(&mut e, &mut stack);
     }
     e.tag(b'E');
     e.finish()
+}
+
+/// The encoding of a map's entries alone (without the markers that open and close the
+/// map): one part of a document that is read in parts, fed to [`Streamed::feed`] in
+/// document order. Holds only what stands in the encrypted file.
+pub fn entry_tokens(m: &Map, mac_only_encrypted: bool) -> Vec<u8> {
+    let mut e = Encoder {
+        mac: None,
+        buf: Vec::new(),
+        mac_only_encrypted,
+    };
+    let mut stack: Vec<Step<'_>> = Vec::new();
+    push_map(&mut stack, m);
+    // Without the map's own closing marker (pushed first, so at the bottom).
+    stack.remove(0);
+    drain(&mut e, &mut stack);
+    e.buf
+}
+
+/// The record of a one-branch document computed from its parts in document order, without
+/// the whole tree: the same bytes as [`verify`] hashes for that document.
+pub struct Streamed(Encoder);
+
+impl Streamed {
+    /// Starts the record: the binding, the branch and its root map.
+    pub fn new(key: &DataKey, binding: &Binding<'_>) -> Self {
+        let mut e = Encoder::new(new_hmac(key), binding.mac_only_encrypted);
+        header(&mut e, binding);
+        e.tag(b'D');
+        e.tag(b'M');
+        Streamed(e)
+    }
+
+    /// Opens the map value of the entry `key`, whose entries follow in parts.
+    pub fn open_map_entry(&mut self, key: &str) {
+        self.0.tag(b'K');
+        self.0.bytes(key.as_bytes());
+        self.0.tag(b'M');
+    }
+
+    /// Closes the map opened by [`Streamed::open_map_entry`].
+    pub fn close_map(&mut self) {
+        self.0.tag(b'm');
+    }
+
+    /// The tokens of some entries ([`entry_tokens`]).
+    pub fn feed(&mut self, tokens: &[u8]) {
+        self.0.put(tokens);
+    }
+
+    /// Closes the document and checks the stored record against it.
+    pub fn verify(mut self, stored: Option<&str>, mac: &str) -> Status {
+        match status_without_key(stored, mac) {
+            Status::Valid => {}
+            other => return other,
+        }
+        let Some((_, want)) = stored.and_then(parse) else {
+            return Status::Malformed;
+        };
+        self.0.tag(b'm');
+        self.0.tag(b'E');
+        let got = self.0.finish();
+        if bool::from(got.ct_eq(&want)) {
+            Status::Valid
+        } else {
+            Status::Mismatch
+        }
+    }
 }
 
 #[cfg(test)]

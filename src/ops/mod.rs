@@ -217,7 +217,7 @@ pub fn recover_key_with_source(
     })
 }
 
-fn decrypt_error(e: DocumentError) -> Error {
+pub(crate) fn decrypt_error(e: DocumentError) -> Error {
     Error::new(exit::ERROR_DECRYPTING_TREE, format!("error decrypting the file: {e}"))
         .hint("the file was modified outside leafseal/sops or is corrupt; restore it from version control")
 }
@@ -225,7 +225,7 @@ fn decrypt_error(e: DocumentError) -> Error {
 /// Opens an encrypted file: recovers the data key, decrypts every value, verifies the MAC,
 /// and remembers every value's nonce so that writing it back keeps unchanged ciphertexts.
 pub fn open(loaded: Loaded, ctx: &KeyContext, opts: &OpenOptions) -> Result<Opened, Error> {
-    open_impl(loaded, ctx, opts, true)
+    open_impl(loaded, ctx, opts, true, None)
 }
 
 /// [`open`] for read-only uses (`decrypt`, `exec-*`, diff): skips the nonce stash, which
@@ -235,7 +235,18 @@ pub fn open_for_reading(
     ctx: &KeyContext,
     opts: &OpenOptions,
 ) -> Result<Opened, Error> {
-    open_impl(loaded, ctx, opts, false)
+    open_impl(loaded, ctx, opts, false, None)
+}
+
+/// [`open_for_reading`] with a data key already recovered (and the master keys that
+/// unwrapped it), e.g. by a streaming attempt that handed the file back.
+pub fn open_for_reading_with_key(
+    loaded: Loaded,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    key: (DataKey, Vec<String>),
+) -> Result<Opened, Error> {
+    open_impl(loaded, ctx, opts, false, Some(key))
 }
 
 fn open_impl(
@@ -243,9 +254,13 @@ fn open_impl(
     ctx: &KeyContext,
     opts: &OpenOptions,
     keep_stash: bool,
+    recovered: Option<(DataKey, Vec<String>)>,
 ) -> Result<Opened, Error> {
     let meta = metadata_of(&loaded)?;
-    let (key, unwrapped_by) = recover_key_with_source(&meta, ctx, &opts.order)?;
+    let (key, unwrapped_by) = match recovered {
+        Some(k) => k,
+        None => recover_key_with_source(&meta, ctx, &opts.order)?,
+    };
     let mut warnings = Vec::new();
     // The record is computed over the encrypted text, so before decryption; it is judged
     // after the MAC, so that a change the MAC sees gets sops's exit code (51), and exit 53

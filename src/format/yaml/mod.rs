@@ -48,6 +48,13 @@ fn indent_of(opts: &EmitOptions) -> Result<usize, FormatError> {
     }
 }
 
+/// Reads `input` with the fast line-based reader only (no byte-order mark handling, no
+/// `sops` entry split off): `None` when it is outside the reader's block subset. Used to
+/// read a large document in parts (`crate::stream`).
+pub fn load_fast(input: &[u8]) -> Option<Vec<Map>> {
+    fast::parse(input)
+}
+
 impl Store for YamlStore {
     fn name(&self) -> &'static str {
         "yaml"

@@ -1,0 +1,476 @@
+//! Streaming decryption of large block-YAML files: the encrypted text is cut into parts
+//! (`split`), each part is read, decrypted and written on its own (on all cores), and the
+//! MAC and the integrity record are computed over the parts in document order, so that
+//! the whole tree is never built. The output is the same, byte for byte, as reading the
+//! whole tree and writing it ([`crate::ops::open_for_reading`] then the YAML store's
+//! `emit`), and it is released only after the MAC and the record were verified: the
+//! parts are joined in one buffer in memory, which is written only then.
+//!
+//! Whatever the part reader cannot take (text outside the fast reader's block subset, a
+//! document the planner declines, a signature to check, a comment-based selector,
+//! `--ignore-mac`) is handed back as [`Outcome::Declined`], and the caller reads the whole
+//! tree as before, so that every error and exit code stays what it was.
+
+mod split;
+
+use std::borrow::Cow;
+use std::sync::Condvar;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::DataKey;
+use crate::crypto::document;
+use crate::crypto::document::DocumentError;
+use crate::crypto::integrity;
+use crate::crypto::mac::MacHasher;
+use crate::crypto::value::ValueCipher;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::format::Loaded;
+use crate::format::Output;
+use crate::format::Store;
+use crate::format::yaml::YamlStore;
+use crate::keys::KeyContext;
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::secbuf::SecureBuf;
+use crate::tree::Document;
+use crate::tree::Item;
+use crate::tree::Value;
+use crate::walk::Selector;
+
+use split::Part;
+
+/// The environment variable that chooses the path: `always` streams any file the
+/// planner accepts, `never` always reads the whole tree; unset, files from
+/// [`AUTO_MIN`] bytes are streamed. (For tests and comparisons.)
+pub const STREAM_ENV: &str = "LEAFSEAL_STREAM";
+
+/// The environment variable that sets the part size in bytes (tests: many parts in a
+/// small file).
+pub const PART_ENV: &str = "LEAFSEAL_STREAM_PART";
+
+/// The smallest input streamed by default: below it the tree path is as fast.
+pub const AUTO_MIN: usize = 1 << 20;
+
+/// A file decrypted by streaming.
+#[derive(Debug)]
+pub struct Streamed {
+    /// The plaintext output (MAC and integrity record verified).
+    pub out: Output,
+    /// Non-fatal notes, as [`ops::Opened::warnings`].
+    pub warnings: Vec<String>,
+    /// The master key(s) that unwrapped the data key (`kind id`).
+    pub unwrapped_by: Vec<String>,
+}
+
+/// What streaming did.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The file was decrypted.
+    Done(Streamed),
+    /// The file must be read as a whole tree; the data key, when it was already
+    /// recovered (with the keys that unwrapped it), so that it is not unwrapped twice.
+    Declined(Option<(DataKey, Vec<String>)>),
+}
+
+/// Whether a file of `len` bytes is streamed under the environment's setting.
+pub fn wanted(ctx: &KeyContext, len: usize) -> bool {
+    match ctx.var(STREAM_ENV).map(str::to_ascii_lowercase).as_deref() {
+        Some("never" | "0" | "off") => false,
+        Some("always" | "1" | "on" | "require") => true,
+        _ => len >= AUTO_MIN,
+    }
+}
+
+/// The error for a file the streaming path handed back under `LEAFSEAL_STREAM=require`
+/// (a diagnostic setting for tests and benchmarks: it shows that a file is streamed), or
+/// `None` under any other setting.
+pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
+    ctx.var(STREAM_ENV)
+        .is_some_and(|v| v.eq_ignore_ascii_case("require"))
+        .then(|| {
+            Error::new(
+                crate::error::exit::GENERIC,
+                "the file cannot be decrypted by streaming (LEAFSEAL_STREAM=require)",
+            )
+            .hint("unset LEAFSEAL_STREAM to read it as a whole tree")
+        })
+}
+
+/// Decrypts an encrypted YAML file by streaming, or declines (see the module docs).
+/// `needs_tree` says whether the file's metadata asks for a check that needs the whole
+/// encrypted tree (a file signature).
+pub fn decrypt_yaml(
+    input: &[u8],
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let target = ctx
+        .var(PART_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| (body.len() / (threads * 80)).max(256 * 1024));
+    let Some(plan) = split::plan(body, target) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let Some(meta) = read_meta(&body[plan.meta.clone()]) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let sel = meta.selector();
+    if needs_tree(&meta) || sel.is_comment_based() {
+        return Ok(Outcome::Declined(None));
+    }
+    // A key that cannot be recovered is reported by the tree path, after it has read the
+    // whole file, so that a damaged file still gets its parse error first.
+    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let job = Job {
+        src: body,
+        parts: &plan.parts,
+        cipher: ValueCipher::new(&key),
+        sel: &sel,
+        mac_only_encrypted: meta.mac_only_encrypted,
+        emit,
+    };
+    let mut acc = Accumulated {
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        out: SecureBuf::with_capacity(0),
+        input_len: body.len(),
+        clear_comments: 0,
+        first_error: None,
+    };
+    if !run_parts(&job, threads, &mut acc) {
+        return Ok(Outcome::Declined(Some((key, unwrapped_by))));
+    }
+    if let Some(e) = acc.first_error {
+        return Err(ops::decrypt_error(e));
+    }
+    let mut warnings = Vec::new();
+    if acc.clear_comments > 0 {
+        warnings.push(format!(
+            "{} comment(s) that should be encrypted were stored in clear and were kept as they are",
+            acc.clear_comments
+        ));
+    }
+    ops::verify_mac(&meta, &key, &acc.mac.finish())?;
+    let status = acc.record.verify(meta.integrity.as_deref(), &meta.mac);
+    let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
+    ops::judge_integrity(status, strict, &mut warnings)?;
+    Ok(Outcome::Done(Streamed {
+        out: acc.out.finish(),
+        warnings,
+        unwrapped_by,
+    }))
+}
+
+/// The `sops` metadata of the file, or `None` when the tree path should judge it.
+fn read_meta(text: &[u8]) -> Option<Metadata> {
+    let mut branches = crate::format::yaml::load_fast(text)?;
+    let [root] = branches.as_mut_slice() else {
+        return None;
+    };
+    let Some(Value::Map(m)) = root.remove("sops") else {
+        return None;
+    };
+    let loaded = Loaded {
+        doc: Document::default(),
+        meta: Some(m),
+    };
+    ops::metadata_of(&loaded).ok()
+}
+
+/// What every part needs.
+struct Job<'a> {
+    src: &'a [u8],
+    parts: &'a [Part],
+    cipher: ValueCipher,
+    sel: &'a Selector,
+    mac_only_encrypted: bool,
+    emit: &'a EmitOptions,
+}
+
+/// One part's result.
+enum PartOut {
+    Done {
+        out: Output,
+        /// Bytes at the start of `out` that are not part of the output (a header line).
+        skip: usize,
+        tokens: Vec<u8>,
+        mac_input: Vec<Zeroizing<Vec<u8>>>,
+        clear_comments: usize,
+        entry_key: Option<String>,
+    },
+    Failed(DocumentError),
+    Decline,
+}
+
+/// The parts' results folded in document order.
+struct Accumulated {
+    mac: MacHasher,
+    record: integrity::Streamed,
+    /// The output so far, in document order (released only after verification).
+    out: SecureBuf,
+    /// The size of the encrypted input, to size `out` once from the first part.
+    input_len: usize,
+    clear_comments: usize,
+    first_error: Option<DocumentError>,
+}
+
+impl Accumulated {
+    /// Folds in the next part; `false` when the document must be read whole.
+    fn take(&mut self, part: &Part, r: PartOut) -> bool {
+        match r {
+            PartOut::Decline => false,
+            PartOut::Failed(e) => {
+                // Later parts are still read: one the reader declines sends the whole
+                // file to the tree path, which then reports what it finds first.
+                self.first_error.get_or_insert(e);
+                true
+            }
+            PartOut::Done { .. } if self.first_error.is_some() => true,
+            PartOut::Done {
+                out,
+                skip,
+                tokens,
+                mac_input,
+                clear_comments,
+                entry_key,
+            } => {
+                for m in &mac_input {
+                    self.mac.update(m);
+                }
+                if let (Part::Sub { first: true, .. }, Some(k)) = (part, &entry_key) {
+                    self.record.open_map_entry(k);
+                }
+                self.record.feed(&tokens);
+                if let Part::Sub { last: true, .. } = part {
+                    self.record.close_map();
+                }
+                self.clear_comments += clear_comments;
+                let text = out.get(skip..).unwrap_or_default();
+                if self.out.as_slice().is_empty() {
+                    // Sized once, from the first part's ratio of output to input (with a
+                    // margin): growing copies and wipes, and the whole capacity is wiped
+                    // when the output is discarded.
+                    let part_len = match part {
+                        Part::Top(r) => r.len(),
+                        Part::Sub { body, .. } => body.len(),
+                    };
+                    let est = (self.input_len as f64 * text.len() as f64 / part_len.max(1) as f64
+                        * 1.15) as usize;
+                    self.out.reserve(est.min(self.input_len * 2) + 64 * 1024);
+                }
+                // The part's own buffer is wiped as it is dropped.
+                self.out.push(text);
+                true
+            }
+        }
+    }
+}
+
+/// The slots the workers fill and the folding thread empties, in order.
+struct Slots {
+    done: Vec<Option<PartOut>>,
+    workers: usize,
+    /// How many parts the folding thread has taken: workers stay within [`AHEAD`] parts
+    /// of it, so that memory holds a few parts' MAC input and record tokens, not all.
+    taken: usize,
+}
+
+/// How many parts per worker may wait to be folded.
+const AHEAD: usize = 2;
+
+/// Counts a worker out when it ends (also by a panic), so the folding thread never waits
+/// for a part nobody will deliver.
+struct Leaving<'a> {
+    slots: &'a Mutex<Slots>,
+    ready: &'a Condvar,
+}
+
+impl Drop for Leaving<'_> {
+    fn drop(&mut self) {
+        let mut g = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.workers = g.workers.saturating_sub(1);
+        drop(g);
+        self.ready.notify_all();
+    }
+}
+
+/// Reads, decrypts and writes the parts on `threads` workers while this thread folds
+/// them in order. `false` when a part was declined.
+fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
+    let n = job.parts.len();
+    let workers = threads.min(n).max(1);
+    let slots = Mutex::new(Slots {
+        done: (0..n).map(|_| None).collect(),
+        workers,
+        taken: 0,
+    });
+    let window = workers * AHEAD + 1;
+    let ready = Condvar::new();
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let _leaving = Leaving {
+                    slots: &slots,
+                    ready: &ready,
+                };
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(part) = job.parts.get(i) else { break };
+                    let mut g = slots
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    while i >= g.taken + window && !stop.load(Ordering::Relaxed) {
+                        g = ready
+                            .wait(g)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    drop(g);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let r = work(job, part);
+                    let mut g = slots
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    g.done[i] = Some(r);
+                    drop(g);
+                    ready.notify_all();
+                }
+            });
+        }
+        let mut ok = true;
+        for (i, part) in job.parts.iter().enumerate() {
+            let mut g = slots
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let r = loop {
+                if let Some(r) = g.done[i].take() {
+                    g.taken = i + 1;
+                    break Some(r);
+                }
+                if g.workers == 0 {
+                    break None;
+                }
+                g = ready
+                    .wait(g)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            };
+            drop(g);
+            ready.notify_all();
+            let r = r.unwrap_or(PartOut::Failed(DocumentError::Worker));
+            if !acc.take(part, r) {
+                ok = false;
+                break;
+            }
+        }
+        // Under the lock, so that no worker is between its check and its wait.
+        let g = slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        stop.store(true, Ordering::Relaxed);
+        drop(g);
+        ready.notify_all();
+        ok
+    })
+}
+
+/// Reads, decrypts and writes one part.
+fn work(job: &Job<'_>, part: &Part) -> PartOut {
+    let text: Cow<'_, [u8]> = match part {
+        Part::Top(r) => Cow::Borrowed(&job.src[r.clone()]),
+        Part::Sub {
+            body, first: true, ..
+        } => Cow::Borrowed(&job.src[body.clone()]),
+        Part::Sub { header, body, .. } => {
+            let mut t = Vec::with_capacity(header.len() + 1 + body.len());
+            t.extend_from_slice(&job.src[header.clone()]);
+            t.push(b'\n');
+            t.extend_from_slice(&job.src[body.clone()]);
+            Cow::Owned(t)
+        }
+    };
+    let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
+        return PartOut::Decline;
+    };
+    drop(text);
+    let (Some(root), true) = (branches.pop(), branches.is_empty()) else {
+        return PartOut::Decline;
+    };
+    if root.get("sops").is_some() {
+        return PartOut::Decline;
+    }
+    let (tokens, entry_key) = match part {
+        Part::Top(_) => (integrity::entry_tokens(&root, job.mac_only_encrypted), None),
+        Part::Sub { .. } => {
+            let mut entries = root.0.iter().filter_map(|i| match i {
+                Item::Entry(k, v) => Some((k, v)),
+                Item::Comment(_) => None,
+            });
+            let (Some((k, Value::Map(inner))), None) = (entries.next(), entries.next()) else {
+                return PartOut::Decline;
+            };
+            (
+                integrity::entry_tokens(inner, job.mac_only_encrypted),
+                Some(k.to_string()),
+            )
+        }
+    };
+    let mut doc = Document {
+        branches: vec![root],
+    };
+    let dec = match document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted) {
+        Ok(d) => d,
+        Err(e) => {
+            doc.wipe_in_place();
+            return PartOut::Failed(e);
+        }
+    };
+    let out = YamlStore.emit(&doc, None, job.emit);
+    doc.wipe_in_place();
+    drop(doc);
+    let Ok(out) = out else {
+        return PartOut::Decline;
+    };
+    let mut skip = 0;
+    if let Part::Sub { first: false, .. } = part {
+        // The header line was read only to give the entries their place.
+        let Some(nl) = out.iter().position(|&b| b == b'\n') else {
+            return PartOut::Decline;
+        };
+        if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
+            return PartOut::Decline;
+        }
+        skip = nl + 1;
+    }
+    PartOut::Done {
+        out,
+        skip,
+        tokens,
+        mac_input: dec.mac_input,
+        clear_comments: dec.clear_comments,
+        entry_key,
+    }
+}

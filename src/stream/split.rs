@@ -1,0 +1,394 @@
+//! Cutting an encrypted block-YAML document into parts that can be read, decrypted and
+//! written one at a time, on several threads, and give together exactly what the whole
+//! document gives.
+//!
+//! Parts are cut only where the cut cannot change how the text reads: before a key line
+//! of the root map (column 0) or, inside one large root entry whose value is a block
+//! map, before a key line of that map (its indentation), and only where the lines before
+//! are not comments, or are comments at the key's own indentation (not separated by a
+//! blank line), which then start the part with their key: every comment stays next to
+//! the entry it sits before. Anything unusual (several documents, a root list, flow or quoted
+//! keys at the root, a comment just before `sops:`, duplicate keys) yields no plan and the
+//! caller reads the whole document as a tree. Each part is then read by the fast
+//! block-YAML reader alone; if any part is outside its subset, the whole plan is dropped.
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+/// One part of the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// Some entries of the root map, read as a document of their own.
+    Top(Range<usize>),
+    /// Some entries of the map under one root entry. The part is read as the document
+    /// `header` + line break + `body`; `first` parts hold the header line (and any
+    /// comments before it) in `body` already.
+    Sub {
+        /// The `key:` line of the root entry (without its line break).
+        header: Range<usize>,
+        /// The part's text.
+        body: Range<usize>,
+        /// The first part of the entry (its body starts with the header).
+        first: bool,
+        /// The last part of the entry.
+        last: bool,
+    },
+}
+
+/// The parts of a document and where its `sops` entry is.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The parts, in document order.
+    pub parts: Vec<Part>,
+    /// The text of the root `sops:` entry.
+    pub meta: Range<usize>,
+}
+
+/// The lines of `src[range]` as (start, end without the line break), found with a
+/// vectorised search for the line breaks.
+fn lines(src: &[u8], range: Range<usize>) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let base = range.start;
+    let end = range.end;
+    let mut start = base;
+    memchr::memchr_iter(b'\n', &src[range])
+        .map(move |p| base + p)
+        .chain(std::iter::once(end))
+        .filter_map(move |nl| {
+            let line = (start, nl);
+            start = nl + 1;
+            (line.0 < end).then_some(line)
+        })
+}
+
+fn indent(line: &[u8]) -> usize {
+    line.iter().take_while(|&&b| b == b' ').count()
+}
+
+/// The text of a plain key on a key line (after its indentation), or `None` when the
+/// line is not a simple `key:` / `key: value` line.
+fn plain_key(rest: &[u8]) -> Option<&[u8]> {
+    let first = *rest.first()?;
+    if b"#-?:,[]{}&*!|>'\"%@`\t".contains(&first) {
+        return None;
+    }
+    let mut i = 0;
+    while i < rest.len() {
+        if rest[i] == b':' && matches!(rest.get(i + 1), None | Some(b' ')) {
+            let key = &rest[..i];
+            let key = key.strip_suffix(b" ").map_or(key, |k| k);
+            if key.is_empty() || key.ends_with(b" ") || key.windows(2).any(|w| w == b" #") {
+                return None;
+            }
+            return Some(key);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether a key line holds the key and nothing after its colon.
+fn bare_key_line(rest: &[u8], key: &[u8]) -> bool {
+    rest.get(key.len()..)
+        .is_some_and(|after| after.first() == Some(&b':') && after[1..].iter().all(|&b| b == b' '))
+}
+
+/// What the lines before a key line were (blank lines aside): where a part that starts
+/// with that key may start.
+#[derive(Clone, Copy)]
+enum Before {
+    /// Not a comment: the part starts at the key line.
+    Content,
+    /// A run of comment lines, all at this indentation and not separated by blank lines,
+    /// starting at this offset: the part starts with the run, when it is at the key's
+    /// indentation (the comments are the key's own).
+    Comments { start: usize, col: usize },
+    /// Anything else: no part may start at the key.
+    Mixed,
+}
+
+impl Before {
+    /// Where a part may start at a key line at `col` starting at `line_start`.
+    fn cut(self, col: usize, line_start: usize) -> Option<usize> {
+        match self {
+            Before::Content => Some(line_start),
+            Before::Comments { start, col: c } if c == col => Some(start),
+            _ => None,
+        }
+    }
+
+    /// The state after a comment line at `col` starting at `start`.
+    fn comment(self, col: usize, start: usize, blank_since: bool) -> Before {
+        match self {
+            Before::Content => Before::Comments { start, col },
+            Before::Comments { start: s, col: c } if c == col && !blank_since => {
+                Before::Comments { start: s, col }
+            }
+            _ => Before::Mixed,
+        }
+    }
+}
+
+/// A root entry: its key line and where a part may start with it.
+struct TopKey {
+    /// Where its line starts and ends (without the line break).
+    line: (usize, usize),
+    cut: Option<usize>,
+    is_sops: bool,
+}
+
+/// Plans the parts of `src` (a block-YAML document without a byte-order mark), aiming at
+/// `target` bytes per part.
+pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
+    let mut tops: Vec<TopKey> = Vec::new();
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    let mut before = Before::Content;
+    let mut blank = false;
+    for (ls, le) in lines(src, 0..src.len()) {
+        let line = &src[ls..le];
+        let ind = indent(line);
+        let Some(&c) = line.get(ind) else {
+            blank = true;
+            continue;
+        };
+        if c == b'\r' || c == b'\t' {
+            return None;
+        }
+        if c == b'#' {
+            before = before.comment(ind, ls, blank);
+            blank = false;
+            continue;
+        }
+        blank = false;
+        if ind > 0 {
+            before = Before::Content;
+            continue;
+        }
+        // A list at the root's indentation belongs to the entry above (sops writes
+        // lists at their key's indentation); a root list or a marker is declined.
+        if c == b'-' && (line.starts_with(b"- ") || line == b"-") {
+            if tops.is_empty() {
+                return None;
+            }
+            before = Before::Content;
+            continue;
+        }
+        let key = plain_key(line)?;
+        if !seen.insert(key) {
+            return None;
+        }
+        let is_sops = key == b"sops";
+        let cut = before.cut(0, ls);
+        if is_sops && cut != Some(ls) {
+            // Comments just before `sops` belong to the document, not to the metadata.
+            return None;
+        }
+        tops.push(TopKey {
+            line: (ls, le),
+            cut,
+            is_sops,
+        });
+        before = Before::Content;
+    }
+    let meta_at = tops.iter().position(|t| t.is_sops)?;
+    if meta_at == 0 {
+        return None;
+    }
+    let meta_end = match tops.get(meta_at + 1) {
+        None => src.len(),
+        // The entry after `sops` must start a part, so that the metadata part is alone.
+        Some(t) => t.cut?,
+    };
+    let meta = tops[meta_at].line.0..meta_end;
+    // Segments: runs of root entries between cut points (the first starts at 0 and
+    // keeps the comments at the top of the file).
+    let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, t) in tops.iter().enumerate() {
+        if i == meta_at {
+            continue;
+        }
+        match (segments.last_mut(), t.cut) {
+            (None, _) => segments.push((0, vec![i])),
+            (Some(_), Some(c)) => segments.push((c, vec![i])),
+            (Some((_, keys)), None) if i != meta_at + 1 => keys.push(i),
+            (Some(_), None) => return None,
+        }
+    }
+    let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
+    let mut parts = Vec::new();
+    let mut group: Option<Range<usize>> = None;
+    for (j, (start, keys)) in segments.into_iter().enumerate() {
+        let mut end = starts.get(j + 1).copied().unwrap_or(src.len());
+        if meta.start > start && meta.start < end {
+            end = meta.start;
+        }
+        let range = start..end;
+        let subs = if range.len() > target && keys.len() == 1 {
+            sub_parts(src, tops[keys[0]].line, range.clone(), target)?
+        } else {
+            None
+        };
+        match subs {
+            Some(subs) => {
+                if let Some(g) = group.take() {
+                    parts.push(Part::Top(g));
+                }
+                parts.extend(subs);
+            }
+            None => {
+                if let Some(g) = group.as_mut()
+                    && g.end != range.start
+                {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
+                }
+                let g = group.get_or_insert(range.start..range.start);
+                g.end = range.end;
+                if g.len() >= target {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
+                }
+            }
+        }
+    }
+    if let Some(g) = group {
+        parts.push(Part::Top(g));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Plan { parts, meta })
+}
+
+/// The parts of one large root entry `key:` whose value is a block map, or `Ok(None)`
+/// when it is not one that can be cut; `None` (outer) for a document to decline.
+#[allow(clippy::option_option)]
+fn sub_parts(
+    src: &[u8],
+    key_line: (usize, usize),
+    range: Range<usize>,
+    target: usize,
+) -> Option<Option<Vec<Part>>> {
+    let head = &src[key_line.0..key_line.1];
+    let Some(key) = plain_key(head) else {
+        return Some(None);
+    };
+    if !bare_key_line(head, key) {
+        return Some(None);
+    }
+    let mut cuts: Vec<usize> = Vec::new();
+    let mut col = None;
+    let mut seen: HashSet<&[u8]> = HashSet::new();
+    let mut before = Before::Content;
+    let mut blank = false;
+    for (ls, le) in lines(src, (key_line.1 + 1).min(range.end)..range.end) {
+        let line = &src[ls..le];
+        let ind = indent(line);
+        let Some(&c) = line.get(ind) else {
+            blank = true;
+            continue;
+        };
+        if c == b'#' {
+            before = before.comment(ind, ls, blank);
+            blank = false;
+            continue;
+        }
+        blank = false;
+        let col = *col.get_or_insert(ind);
+        if col == 0 || ind < col {
+            return Some(None);
+        }
+        if ind == col {
+            let Some(k) = plain_key(&line[ind..]) else {
+                return Some(None);
+            };
+            if !seen.insert(k) {
+                return None;
+            }
+            if cuts.is_empty() {
+                // The first entry stays with the header line.
+                cuts.push(range.start);
+            } else if let Some(at) = before.cut(col, ls) {
+                cuts.push(at);
+            }
+        }
+        before = Before::Content;
+    }
+    if cuts.len() < 2 {
+        return Some(None);
+    }
+    let header = key_line.0..key_line.1;
+    let mut bounds = vec![range.start];
+    let mut last = range.start;
+    for &c in &cuts[1..] {
+        if c - last >= target {
+            bounds.push(c);
+            last = c;
+        }
+    }
+    bounds.push(range.end);
+    if bounds.len() < 3 {
+        return Some(None);
+    }
+    let n = bounds.len() - 1;
+    Some(Some(
+        (0..n)
+            .map(|i| Part::Sub {
+                header: header.clone(),
+                body: bounds[i]..bounds[i + 1],
+                first: i == 0,
+                last: i + 1 == n,
+            })
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_root_entries_and_a_large_map() {
+        let src = b"# head\na: 1\nbig:\n    x: 1\n    y: 2\n    # c\n    z: 3\n    w: 4\nb: 2\nsops:\n    mac: m\n";
+        let p = plan(src, 8).expect("plan");
+        assert_eq!(&src[p.meta.clone()], b"sops:\n    mac: m\n");
+        let texts: Vec<String> = p
+            .parts
+            .iter()
+            .map(|part| match part {
+                Part::Top(r) => format!("T[{}]", String::from_utf8_lossy(&src[r.clone()])),
+                Part::Sub { body, first, .. } => {
+                    format!(
+                        "S{}[{}]",
+                        u8::from(*first),
+                        String::from_utf8_lossy(&src[body.clone()])
+                    )
+                }
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                "T[# head\na: 1\n]",
+                "S1[big:\n    x: 1\n]",
+                "S0[    y: 2\n]",
+                "S0[    # c\n    z: 3\n]",
+                "S0[    w: 4\n]",
+                "T[b: 2\n]",
+            ]
+        );
+    }
+
+    #[test]
+    fn declines_what_it_cannot_cut_safely() {
+        assert!(plan(b"a: 1\n# c\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan(b"a: 1\na: 2\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan(b"- a\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan(b"a: 1\n---\nb: 2\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan(b"\"a\": 1\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan(b"a: 1\n", 8).is_none());
+        assert!(
+            plan(b"a: 1\n  # c\nb: 2\nsops:\n    mac: m\n", 1).is_some_and(|p| p.parts.len() == 1)
+        );
+        assert!(plan(b"big:\n    x: 1\n    x: 2\nsops:\n    mac: m\n", 4).is_none());
+    }
+}
