@@ -541,6 +541,8 @@ pub fn key_from_policy_entry(
     kind: KeyKind,
     entry: &KeyFields,
 ) -> Result<Arc<dyn MasterKey>, KeyError> {
+    #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure", feature = "hckms")))]
+    let _ = entry;
     match kind {
         #[cfg(feature = "aws")]
         KeyKind::Kms => {
