@@ -96,8 +96,74 @@ pub struct Error {
     pub code: i32,
     /// What went wrong (one paragraph; never a secret value or comment text).
     pub message: String,
-    /// What to do next.
+    /// What to do next, worded for any caller (no command-line flags).
     pub hints: Vec<String>,
+    /// The setting or input that would get past this error, for a face to word in its own
+    /// terms (the command line names its flags: see `cli::report`). Its neutral wording
+    /// is already one of [`Error::hints`].
+    pub remedy: Option<Remedy>,
+}
+
+/// A remedy a face can word for its own surface: which setting or input would get past
+/// an [`Error`]. The library's wording ([`Remedy::hint`]) names no command-line flag; the
+/// command line replaces it with one that does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Remedy {
+    /// The input did not parse: its format may be other than its name says.
+    InputFormat,
+    /// An encrypted file did not parse: damaged, or its format is other than its name says.
+    EncryptedInputFormat,
+    /// The file has no sops metadata: encrypt it, or its format was mis-detected.
+    NotEncrypted,
+    /// Strict integrity refused a missing or stale record: re-save, or turn it off.
+    StrictIntegrity,
+    /// The MAC does not match: restore the file, or skip the check if the change is trusted.
+    IgnoreMac,
+    /// Encrypting without any key: give recipients or a creation rule.
+    NoKeysGiven,
+    /// Revoking the file's only key: add another recipient first.
+    RevokeOnlyKey,
+    /// Revoking a group's only key: add a key to the group, or force dropping the group.
+    RevokeEmptiesGroup,
+    /// Adding a key group without keys: give recipients.
+    NewGroupWithoutKeys,
+    /// Removing a group would leave fewer groups than the threshold: lower it.
+    ThresholdTooHigh,
+}
+
+impl Remedy {
+    /// The wording for any caller: names no command-line flag.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Remedy::InputFormat => {
+                "check that the file is well-formed, or name its format explicitly if the file name is misleading"
+            }
+            Remedy::EncryptedInputFormat => {
+                "check that the file is well-formed (restore it from version control if it was damaged), or name its format explicitly if the file name is misleading"
+            }
+            Remedy::NotEncrypted => "encrypt it first, or check which format it was read as",
+            Remedy::StrictIntegrity => {
+                "check the file's history, then re-save it with leafseal (rotate or edit it) to write a current record; or turn off the strict integrity setting (LEAFSEAL_STRICT_INTEGRITY, `leafseal.strict_integrity` in .sops.yaml)"
+            }
+            Remedy::IgnoreMac => {
+                "the file was changed outside leafseal/sops (values edited, reordered or removed). Restore it from version control; skip the MAC check only if you trust the change"
+            }
+            Remedy::NoKeysGiven => {
+                "give an age recipient or a PGP fingerprint, or add a creation rule with keys to .sops.yaml"
+            }
+            Remedy::RevokeOnlyKey => {
+                "add another recipient first (rotate the data key with an added recipient, or add a creation rule and update the file's keys), then revoke"
+            }
+            Remedy::RevokeEmptiesGroup => {
+                "add another key to that group first, or force dropping the group (the threshold is capped at the number of groups left)"
+            }
+            Remedy::NewGroupWithoutKeys => "give one or more age recipients or PGP fingerprints",
+            Remedy::ThresholdTooHigh => {
+                "give a Shamir threshold the remaining groups can meet (1 when one group remains)"
+            }
+        }
+    }
 }
 
 impl Error {
@@ -131,6 +197,7 @@ impl Error {
             code,
             message: message.into(),
             hints: Vec::new(),
+            remedy: None,
         }
     }
 
@@ -147,6 +214,14 @@ impl Error {
     #[must_use]
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
+        self
+    }
+
+    /// Records a remedy and adds its neutral wording as a hint.
+    #[must_use]
+    pub fn remedy(mut self, remedy: Remedy) -> Self {
+        self.hints.push(remedy.hint().to_owned());
+        self.remedy = Some(remedy);
         self
     }
 }

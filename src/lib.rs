@@ -51,3 +51,4 @@ pub mod walk;
 
 pub use error::Error;
 pub use error::ErrorKind;
+pub use error::Remedy;

@@ -19,6 +19,10 @@ use crate::tree::Timestamp;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+mod key_fields;
+pub(crate) use key_fields::fields_from_map;
+pub(crate) use key_fields::map_from_fields;
+
 /// The sops release whose file format leafseal writes (`version` must stay strict semver).
 pub const FORMAT_VERSION: &str = "3.13.2";
 
@@ -176,7 +180,8 @@ fn read_group(m: &Map) -> Result<Vec<StoredKey>, MetadataError> {
 }
 
 fn read_entry(kind: KeyKind, entry: &Map) -> Result<StoredKey, MetadataError> {
-    let key = keys::key_from_entry(kind, entry).map_err(|e| field_err(kind.field(), e.message))?;
+    let key = keys::key_from_entry(kind, &fields_from_map(entry))
+        .map_err(|e| field_err(kind.field(), e.message))?;
     let enc = get_str(entry, "enc")?.unwrap_or_default();
     let created_at = get_str(entry, "created_at")?;
     Ok(StoredKey {
@@ -354,8 +359,7 @@ fn group_lists(group: &[StoredKey]) -> Vec<(KeyKind, Value)> {
 }
 
 fn entry_map(s: &StoredKey) -> Map {
-    let mut fields = Map::new();
-    s.key.write_fields(&mut fields);
+    let fields = map_from_fields(&s.key.fields());
     let mut items: Vec<(String, Value)> = fields
         .0
         .into_iter()

@@ -16,6 +16,7 @@ use crate::format::Store;
 use crate::keys;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
+use crate::metadata;
 use crate::tree::Map;
 use crate::tree::SeqItem;
 use crate::tree::Value;
@@ -328,7 +329,7 @@ fn parse_group(
             let SeqItem::Value(v) = item else { continue };
             let item_at = format!("{at}[{i}]");
             let key = match v {
-                Value::Map(_) => keys::key_from_policy_entry(kind, v)
+                Value::Map(m) => keys::key_from_policy_entry(kind, &metadata::fields_from_map(m))
                     .map_err(|e| cx.invalid(&item_at, e.to_string()))?,
                 other => cx.key(kind, cx.string(other, &item_at)?.trim(), &item_at)?,
             };

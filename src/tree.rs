@@ -99,36 +99,7 @@ impl Deref for Bytes {
     }
 }
 
-/// A timestamp as YAML/TOML/sops know it: civil date and time plus a UTC offset.
-///
-/// The fields are kept as written (no conversion to an instant), which is all sops needs:
-/// the plaintext form is RFC 3339 with nanoseconds, trailing zeros of the fraction
-/// dropped, and `Z` for a zero offset (Go's `time.RFC3339Nano`).
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct Timestamp {
-    /// Year (0..=9999).
-    pub year: u16,
-    /// Month, 1..=12.
-    pub month: u8,
-    /// Day of month, 1..=31 (validated against the month).
-    pub day: u8,
-    /// Hour, 0..=23.
-    pub hour: u8,
-    /// Minute, 0..=59.
-    pub minute: u8,
-    /// Second, 0..=59.
-    pub second: u8,
-    /// Nanoseconds, 0..=999_999_999.
-    pub nanos: u32,
-    /// Offset from UTC in seconds (0 = `Z`).
-    pub offset_seconds: i32,
-}
-
-impl fmt::Debug for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Timestamp([REDACTED])")
-    }
-}
+pub use crate::time::Timestamp;
 
 /// A comment line (without its leading `#` or `;`), occupying a slot in a map or list.
 #[derive(Clone, PartialEq, Debug)]

@@ -141,3 +141,61 @@ fn faces_reach_the_domain_only_through_the_operations() {
         "these allow-list entries no longer name domain modules (or are gone): remove them from ALLOWED: {stale:?}"
     );
 }
+
+/// Files under `src/keys` allowed to name the document tree, each with why. Empty: a key
+/// source reads and writes its description as plain data (`keys::KeyFields`), and
+/// `crate::metadata` alone converts it to and from the tree.
+const KEYS_ALLOWED: &[(&str, &str)] = &[];
+
+#[test]
+fn key_sources_never_see_the_document_tree() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src/keys"), &mut files);
+    files.push(root.join("src/keys.rs"));
+    files.retain(|p| p.exists());
+    files.sort();
+    assert!(files.len() > 20, "the key sources were found");
+    let mut violations = Vec::new();
+    let mut allowed_and_used = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(path).expect("read a source file");
+        let mut refs = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if domain_refs(line).contains(&"tree") || line.contains("super::tree") {
+                refs.push(format!("{rel}:{}: `{}`", n + 1, line.trim()));
+            }
+        }
+        if refs.is_empty() {
+            continue;
+        }
+        if KEYS_ALLOWED.iter().any(|(f, _)| *f == rel) {
+            allowed_and_used.push(rel);
+        } else {
+            violations.extend(refs);
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "these key-source files name the document tree; describe the key as `keys::KeyFields` \
+         and convert in src/metadata/key_fields.rs instead (see docs/architecture.md):\n{}",
+        violations.join("\n")
+    );
+    let stale: Vec<&str> = KEYS_ALLOWED
+        .iter()
+        .map(|(f, _)| *f)
+        .filter(|f| !allowed_and_used.iter().any(|u| u == f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "these KEYS_ALLOWED entries no longer name the tree (or are gone): remove them: {stale:?}"
+    );
+}

@@ -26,7 +26,7 @@ pub fn run(a: &FilestatusArgs) -> Result<i32, Error> {
     let failed = |e: Error| Error {
         code: exit::GENERIC,
         message: format!("cannot check the file status: {}", e.message),
-        hints: e.hints,
+        ..e
     };
     if std::path::Path::new(file).is_dir() {
         return Err(crate::io::directory_error(file));

@@ -32,6 +32,7 @@ mod exec_file;
 mod filestatus;
 mod git;
 mod groups;
+mod hints;
 mod history;
 mod inplace;
 mod keygen;
@@ -561,9 +562,9 @@ pub fn usage_error(e: &clap::Error) -> i32 {
 /// ([`crate::redact`]).
 pub fn report(e: &Error) {
     let mut s = format!("leafseal: error: {}", e.message.trim_end());
-    for h in &e.hints {
+    for h in hints::cli_hints(e) {
         s.push_str("\n  hint: ");
-        s.push_str(h);
+        s.push_str(&h);
     }
     eprintln!("{}", crate::redact::redact(&s));
 }

@@ -13,14 +13,14 @@ use age::ssh;
 use age::x25519;
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::ProbeStatus;
-use crate::tree::Map;
-use crate::tree::Value;
 
 mod command;
 mod identities;
@@ -86,10 +86,10 @@ impl AgeKey {
     }
 
     /// Parses a metadata entry (`recipient`).
-    pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
+    pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let id = entry
             .get("recipient")
-            .and_then(Value::as_str)
+            .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("age entry without `recipient`"))?;
         Self::parse(id)
     }
@@ -342,7 +342,9 @@ impl MasterKey for AgeKey {
         Probe { source, status }
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("recipient", Value::str(self.id.as_str()));
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("recipient", self.id.as_str());
+        entry
     }
 }

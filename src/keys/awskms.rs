@@ -14,15 +14,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::ProbeStatus;
-use crate::tree::Map;
-use crate::tree::Timestamp;
-use crate::tree::Value;
+use crate::time::Timestamp;
 
 pub(crate) mod creds;
 pub(crate) mod http;
@@ -116,21 +116,8 @@ pub fn parse_context(s: &str) -> Result<BTreeMap<String, String>, KeyError> {
 }
 
 /// A field of a metadata entry, matched case-insensitively (sops reads them that way).
-fn field<'m>(entry: &'m Map, name: &str) -> Option<&'m Value> {
-    entry
-        .entries()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::Str(s) => Some(s.as_str().to_owned()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Float(f) => Some(f.to_string()),
-        _ => None,
-    }
+fn field<'m>(entry: &'m KeyFields, name: &str) -> Option<&'m FieldValue> {
+    entry.get_ignore_case(name)
 }
 
 impl KmsKey {
@@ -206,14 +193,15 @@ impl KmsKey {
 
     /// Reads a metadata entry (`arn`, `role`, `context`, `aws_profile`), or a policy
     /// `key_groups` entry of the same shape.
-    pub fn from_entry(entry: &Map) -> Result<KmsKey, KeyError> {
+    pub fn from_fields(entry: &KeyFields) -> Result<KmsKey, KeyError> {
         let arn = field(entry, "arn")
-            .and_then(Value::as_str)
+            .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("kms entry without `arn`"))?;
         let string = |name: &str| -> Result<Option<String>, KeyError> {
             match field(entry, name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(v) => scalar(v)
+                None | Some(FieldValue::Null) => Ok(None),
+                Some(v) => v
+                    .scalar_text()
                     .map(Some)
                     .ok_or_else(|| KeyError::new(format!("kms entry: `{name}` must be a string"))),
             }
@@ -222,13 +210,13 @@ impl KmsKey {
         let aws_profile = string("aws_profile")?;
         let mut context = BTreeMap::new();
         match field(entry, "context") {
-            None | Some(Value::Null) => {}
-            Some(Value::Map(m)) => {
-                for (k, v) in m.entries() {
+            None | Some(FieldValue::Null) => {}
+            Some(FieldValue::Map(m)) => {
+                for (k, v) in m.iter() {
                     match v {
-                        Value::Null => {}
+                        FieldValue::Null => {}
                         v => {
-                            let v = scalar(v).ok_or_else(|| {
+                            let v = v.scalar_text().ok_or_else(|| {
                                 KeyError::new("kms entry: `context` values must be strings")
                             })?;
                             context.insert(k.to_owned(), v);
@@ -494,21 +482,20 @@ impl MasterKey for KmsKey {
         Probe { source, status }
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("arn", Value::str(self.arn.as_str()));
-        entry.push(
-            "aws_profile",
-            Value::str(self.aws_profile.as_deref().unwrap_or("")),
-        );
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("arn", self.arn.as_str());
+        entry.push_str("aws_profile", self.aws_profile.as_deref().unwrap_or(""));
         if !self.context.is_empty() {
-            let mut m = Map::new();
+            let mut m = KeyFields::new();
             for (k, v) in &self.context {
-                m.push(k.clone(), Value::str(v.as_str()));
+                m.push_str(k.clone(), v.as_str());
             }
-            entry.push("context", Value::Map(m));
+            entry.push("context", FieldValue::Map(m));
         }
         if let Some(r) = &self.role {
-            entry.push("role", Value::str(r.as_str()));
+            entry.push_str("role", r.as_str());
         }
+        entry
     }
 }

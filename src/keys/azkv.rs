@@ -18,16 +18,16 @@ use base64::engine::general_purpose::URL_SAFE;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::rest;
 use crate::keys::rest::Client;
 use crate::keys::rest::Request;
-use crate::tree::Map;
-use crate::tree::Value;
 
 mod assertion;
 mod azcli;
@@ -153,22 +153,17 @@ impl AzureKey {
     }
 
     /// Parses a metadata entry (`vault_url`, `name`, `version`).
-    pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
-        Self::from_fields(entry, "vault_url", "name", "azure_kv entry")
+    pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
+        Self::read_fields(entry, "vault_url", "name", "azure_kv entry")
     }
 
     /// Parses a policy `key_groups` entry (`vaultUrl`, `key`, `version`).
-    pub fn from_policy_entry(entry: &Map) -> Result<Self, KeyError> {
-        Self::from_fields(entry, "vaultUrl", "key", "azure_keyvault entry")
+    pub fn from_policy_fields(entry: &KeyFields) -> Result<Self, KeyError> {
+        Self::read_fields(entry, "vaultUrl", "key", "azure_keyvault entry")
     }
 
-    fn from_fields(entry: &Map, url: &str, name: &str, what: &str) -> Result<Self, KeyError> {
-        let field = |n: &str| {
-            entry
-                .entries()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .and_then(|(_, v)| v.as_str())
-        };
+    fn read_fields(entry: &KeyFields, url: &str, name: &str, what: &str) -> Result<Self, KeyError> {
+        let field = |n: &str| entry.get_ignore_case(n).and_then(FieldValue::as_str);
         let get = |n: &str| field(n).ok_or_else(|| KeyError::new(format!("{what} without `{n}`")));
         Self::new(get(url)?, get(name)?, field("version").unwrap_or(""))
     }
@@ -374,10 +369,12 @@ impl MasterKey for AzureKey {
         self.operate(ctx, "decrypt", &value).map(Zeroizing::new)
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("vault_url", Value::str(self.vault_url.as_str()));
-        entry.push("name", Value::str(self.name.as_str()));
-        entry.push("version", Value::str(self.version().unwrap_or("")));
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("vault_url", self.vault_url.as_str());
+        entry.push_str("name", self.name.as_str());
+        entry.push_str("version", self.version().unwrap_or(""));
+        entry
     }
     /// The credential source the chain picks, then a read of the key's metadata (see `azkv/probe.rs`).
     fn probe(&self, ctx: &KeyContext) -> Probe {

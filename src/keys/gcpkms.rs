@@ -10,16 +10,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::rest;
 use crate::keys::rest::Client;
 use crate::keys::rest::Request;
-use crate::tree::Map;
-use crate::tree::Value;
 
 mod external;
 mod probe;
@@ -68,11 +68,10 @@ impl GcpKmsKey {
     }
 
     /// Parses a metadata entry (`resource_id`).
-    pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
+    pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let id = entry
-            .entries()
-            .find(|(k, _)| k.eq_ignore_ascii_case("resource_id"))
-            .and_then(|(_, v)| v.as_str())
+            .get_ignore_case("resource_id")
+            .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("gcp_kms entry without `resource_id`"))?;
         Self::parse(id)
     }
@@ -236,8 +235,10 @@ impl MasterKey for GcpKmsKey {
             })
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("resource_id", Value::str(self.resource_id.as_str()));
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("resource_id", self.resource_id.as_str());
+        entry
     }
     /// The credential source the chain picks, then a `cryptoKeys.get` of the key (see `gcpkms/probe.rs`).
     fn probe(&self, ctx: &KeyContext) -> Probe {

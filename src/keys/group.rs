@@ -13,7 +13,7 @@ use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::StoredKey;
-use crate::tree::Timestamp;
+use crate::time::Timestamp;
 
 /// One key's failure, for the report.
 #[derive(Debug, Clone)]

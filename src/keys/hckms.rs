@@ -18,8 +18,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
@@ -28,9 +30,7 @@ use crate::keys::awskms::sigv4::amz_date;
 use crate::keys::rest;
 use crate::keys::rest::Client;
 use crate::keys::rest::Request;
-use crate::tree::Map;
-use crate::tree::Timestamp;
-use crate::tree::Value;
+use crate::time::Timestamp;
 
 mod probe;
 pub(crate) mod sign;
@@ -101,10 +101,10 @@ impl HckmsKey {
     }
 
     /// Parses a metadata entry or a policy `key_groups` entry (`key_id`).
-    pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
+    pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let id = entry
             .get("key_id")
-            .and_then(Value::as_str)
+            .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("hckms entry without `key_id`"))?;
         Self::parse(id)
     }
@@ -428,8 +428,10 @@ impl MasterKey for HckmsKey {
             })
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("key_id", Value::str(self.key_id.as_str()));
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("key_id", self.key_id.as_str());
+        entry
     }
 
     /// Credential presence (AK/SK, project), then a signed `describe-key` (see

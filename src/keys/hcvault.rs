@@ -21,15 +21,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::rest;
 use crate::keys::rest::Request;
-use crate::tree::Map;
-use crate::tree::Value;
 
 /// The allow-list variable (sops's name and semantics).
 pub const ALLOWLIST_VAR: &str = "SOPS_HC_VAULT_ALLOWLIST";
@@ -124,12 +124,11 @@ impl VaultKey {
 
     /// Parses a metadata entry (`vault_address`, `engine_path`, `key_name`). The address
     /// is then subject to the allow-list.
-    pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
+    pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let field = |name: &str| -> Result<&str, KeyError> {
             entry
-                .entries()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.as_str())
+                .get_ignore_case(name)
+                .and_then(FieldValue::as_str)
                 .ok_or_else(|| KeyError::new(format!("hc_vault entry without `{name}`")))
         };
         let mut key = Self::new(
@@ -450,10 +449,12 @@ impl MasterKey for VaultKey {
             })
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("vault_address", Value::str(self.address.as_str()));
-        entry.push("engine_path", Value::str(self.engine_path.as_str()));
-        entry.push("key_name", Value::str(self.key_name.as_str()));
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("vault_address", self.address.as_str());
+        entry.push_str("engine_path", self.engine_path.as_str());
+        entry.push_str("key_name", self.key_name.as_str());
+        entry
     }
 
     /// The token source the chain picks, a token lookup and a read of the transit key's

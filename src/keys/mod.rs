@@ -15,7 +15,8 @@ use std::sync::Mutex;
 
 use zeroize::Zeroizing;
 
-use crate::tree::Map;
+pub use fields::FieldValue;
+pub use fields::KeyFields;
 pub use probe::Probe;
 pub use probe::ProbeStatus;
 
@@ -26,6 +27,7 @@ pub mod age;
 pub mod awskms;
 #[cfg(feature = "azure")]
 pub mod azkv;
+pub mod fields;
 #[cfg(feature = "gcp")]
 pub mod gcpkms;
 pub mod group;
@@ -159,9 +161,10 @@ pub trait MasterKey: Send + Sync + fmt::Debug {
     /// Unwraps an `enc` text written by [`MasterKey::wrap`] (or by sops).
     fn unwrap(&self, enc: &str, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError>;
 
-    /// Writes the key's identifying fields of its metadata entry (not `enc` and not
-    /// `created_at`, which the caller adds), e.g. `recipient` for age or `fp` for PGP.
-    fn write_fields(&self, entry: &mut Map);
+    /// The key's identifying fields of its metadata entry, in order (not `enc` and not
+    /// `created_at`, which the metadata adds), e.g. `recipient` for age or `fp` for PGP.
+    /// `crate::metadata` turns them into the entry.
+    fn fields(&self) -> KeyFields;
 
     /// For `leafseal doctor`: which credential source or identity this key would use and
     /// whether a harmless check with it works (never wrapping or unwrapping a real data
@@ -439,14 +442,15 @@ fn not_built(kind: KeyKind) -> KeyError {
     }
 }
 
-/// Parses one metadata entry (a map under `age:`, `pgp:`, …) into a master key.
+/// Parses one metadata entry (a map under `age:`, `pgp:`, …, as plain fields: see
+/// `crate::metadata`) into a master key.
 ///
 /// An entry of a kind this build cannot use is kept verbatim ([`opaque::OpaqueKey`]), so
 /// the file's other keys still open it and a rewrite keeps the entry.
-pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, KeyError> {
+pub fn key_from_entry(kind: KeyKind, entry: &KeyFields) -> Result<Arc<dyn MasterKey>, KeyError> {
     match kind {
         #[cfg(feature = "age")]
-        KeyKind::Age => match age::AgeKey::from_entry(entry) {
+        KeyKind::Age => match age::AgeKey::from_fields(entry) {
             Ok(k) => Ok(Arc::new(k)),
             // An age recipient this build cannot use (post-quantum, plugin): keep the
             // entry so another key of the file can still open it.
@@ -456,9 +460,9 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
             Err(e) => Err(e),
         },
         #[cfg(feature = "pgp")]
-        KeyKind::Pgp => pgp::PgpKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::Pgp => pgp::PgpKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
         #[cfg(feature = "aws")]
-        KeyKind::Kms => match awskms::KmsKey::from_entry(entry) {
+        KeyKind::Kms => match awskms::KmsKey::from_fields(entry) {
             Ok(k) => Ok(Arc::new(k)),
             // An ARN this build cannot parse: keep the entry for the other keys' sake.
             Err(e) if entry.get("arn").is_some() => {
@@ -468,18 +472,18 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
         },
         #[cfg(feature = "vault")]
         KeyKind::HcVault => {
-            hcvault::VaultKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+            hcvault::VaultKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         #[cfg(feature = "gcp")]
         KeyKind::GcpKms => {
-            gcpkms::GcpKmsKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+            gcpkms::GcpKmsKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         #[cfg(feature = "azure")]
         KeyKind::AzureKv => {
-            azkv::AzureKey::from_entry(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+            azkv::AzureKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         #[cfg(feature = "hckms")]
-        KeyKind::Hckms => match hckms::HckmsKey::from_entry(entry) {
+        KeyKind::Hckms => match hckms::HckmsKey::from_fields(entry) {
             Ok(k) => Ok(Arc::new(k)),
             // A key ID this build refuses (odd characters): keep the entry.
             Err(e) if entry.get("key_id").is_some() => {
@@ -494,7 +498,7 @@ pub fn key_from_entry(kind: KeyKind, entry: &Map) -> Result<Arc<dyn MasterKey>, 
                 entry,
                 not_built(other),
             ))),
-            None => Ok(Arc::new(opaque::OpaqueKey::from_entry(other, entry))),
+            None => Ok(Arc::new(opaque::OpaqueKey::from_fields(other, entry))),
         },
     }
 }
@@ -535,27 +539,29 @@ pub fn key_from_str(kind: KeyKind, s: &str) -> Result<Arc<dyn MasterKey>, KeyErr
 /// `azure_keyvault: [{vaultUrl: …}]`, …).
 pub fn key_from_policy_entry(
     kind: KeyKind,
-    entry: &crate::tree::Value,
+    entry: &KeyFields,
 ) -> Result<Arc<dyn MasterKey>, KeyError> {
-    match (kind, entry.as_map()) {
+    #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure", feature = "hckms")))]
+    let _ = entry;
+    match kind {
         #[cfg(feature = "aws")]
-        (KeyKind::Kms, Some(m)) => {
-            awskms::KmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        KeyKind::Kms => {
+            awskms::KmsKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         // `gcp_kms: [{resource_id: …}]`
         #[cfg(feature = "gcp")]
-        (KeyKind::GcpKms, Some(m)) => {
-            gcpkms::GcpKmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        KeyKind::GcpKms => {
+            gcpkms::GcpKmsKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         // `azure_keyvault: [{vaultUrl: …, key: …, version: …}]`
         #[cfg(feature = "azure")]
-        (KeyKind::AzureKv, Some(m)) => {
-            azkv::AzureKey::from_policy_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        KeyKind::AzureKv => {
+            azkv::AzureKey::from_policy_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         // `hckms: [{key_id: region:uuid}]`
         #[cfg(feature = "hckms")]
-        (KeyKind::Hckms, Some(m)) => {
-            hckms::HckmsKey::from_entry(m).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
+        KeyKind::Hckms => {
+            hckms::HckmsKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>)
         }
         _ => Err(not_built(kind)),
     }

@@ -6,18 +6,16 @@ use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
-use crate::tree::Item;
-use crate::tree::Map;
-use crate::tree::Value;
 
 /// A key kept only as its metadata fields.
 #[derive(Debug, Clone)]
 pub struct OpaqueKey {
     kind: KeyKind,
     id: String,
-    fields: Map,
+    fields: KeyFields,
     reason: Option<KeyError>,
 }
 
@@ -35,22 +33,15 @@ fn id_field(kind: KeyKind) -> &'static str {
 }
 
 impl OpaqueKey {
-    /// Keeps a metadata entry (without `enc` and `created_at`).
-    pub fn from_entry(kind: KeyKind, entry: &Map) -> OpaqueKey {
-        let mut fields = Map::new();
-        for item in &entry.0 {
-            if let Item::Entry(k, v) = item
-                && k != "enc"
-                && k != "created_at"
-            {
-                fields.push(k.clone(), v.clone());
+    /// Keeps a metadata entry's fields (without `enc` and `created_at`).
+    pub fn from_fields(kind: KeyKind, entry: &KeyFields) -> OpaqueKey {
+        let mut fields = KeyFields::new();
+        for (k, v) in entry.iter() {
+            if k != "enc" && k != "created_at" {
+                fields.push(k, v.clone());
             }
         }
-        let id = entry
-            .get(id_field(kind))
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
+        let id = entry.get_str(id_field(kind)).unwrap_or("?").to_owned();
         OpaqueKey {
             kind,
             id,
@@ -60,10 +51,10 @@ impl OpaqueKey {
     }
 
     /// Keeps an entry whose key could not be parsed, remembering why.
-    pub fn unusable(kind: KeyKind, entry: &Map, reason: KeyError) -> OpaqueKey {
+    pub fn unusable(kind: KeyKind, entry: &KeyFields, reason: KeyError) -> OpaqueKey {
         OpaqueKey {
             reason: Some(reason),
-            ..Self::from_entry(kind, entry)
+            ..Self::from_fields(kind, entry)
         }
     }
 
@@ -98,9 +89,7 @@ impl MasterKey for OpaqueKey {
         Err(self.unsupported())
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        for item in &self.fields.0 {
-            entry.0.push(item.clone());
-        }
+    fn fields(&self) -> KeyFields {
+        self.fields.clone()
     }
 }

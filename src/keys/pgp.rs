@@ -15,14 +15,14 @@ use std::sync::PoisonError;
 
 use zeroize::Zeroizing;
 
+use crate::keys::FieldValue;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::ProbeStatus;
-use crate::tree::Map;
-use crate::tree::Value;
 
 /// A `pgp` master key: a key fingerprint.
 #[derive(Debug, Clone)]
@@ -51,10 +51,10 @@ impl PgpKey {
     }
 
     /// Parses a metadata entry (`fp`).
-    pub fn from_entry(entry: &Map) -> Result<Self, KeyError> {
+    pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let id = entry
             .get("fp")
-            .and_then(Value::as_str)
+            .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("pgp entry without `fp`"))?;
         Self::parse(id)
     }
@@ -270,8 +270,10 @@ impl MasterKey for PgpKey {
         }
     }
 
-    fn write_fields(&self, entry: &mut Map) {
-        entry.push("fp", Value::str(self.id.as_str()));
+    fn fields(&self) -> KeyFields {
+        let mut entry = KeyFields::new();
+        entry.push_str("fp", self.id.as_str());
+        entry
     }
 }
 

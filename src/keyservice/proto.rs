@@ -4,18 +4,18 @@
 //!
 //! A key travels as the fields of its metadata entry: the proto's `fingerprint` is the
 //! entry's `fp`, `vault_url` is `vault_url`, and so on, so both directions go through
-//! [`MasterKey::write_fields`] and [`keys::key_from_entry`] and every key kind leafseal
+//! [`MasterKey::fields`] and [`keys::key_from_entry`] and every key kind leafseal
 //! can parse works without code of its own here.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::keys;
+use crate::keys::FieldValue;
 use crate::keys::KeyError;
+use crate::keys::KeyFields;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
-use crate::tree::Map;
-use crate::tree::Value;
 
 /// `message Key { oneof key_type { … } }`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -166,18 +166,13 @@ pub struct DecryptResponse {
     pub plaintext: Vec<u8>,
 }
 
-fn text(entry: &Map, name: &str) -> String {
-    entry
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
+fn text(entry: &KeyFields, name: &str) -> String {
+    entry.get_str(name).unwrap_or_default().to_owned()
 }
 
 /// The proto form of a master key (sops's `KeyFromMasterKey`).
 pub fn key_to_proto(key: &dyn MasterKey) -> Key {
-    let mut entry = Map::new();
-    key.write_fields(&mut entry);
+    let entry = key.fields();
     let t = |name: &str| text(&entry, name);
     let key_type = match key.kind() {
         KeyKind::Age => KeyType::AgeKey(AgeKey {
@@ -188,8 +183,8 @@ pub fn key_to_proto(key: &dyn MasterKey) -> Key {
         }),
         KeyKind::Kms => {
             let mut context = HashMap::new();
-            if let Some(m) = entry.get("context").and_then(Value::as_map) {
-                for (k, v) in m.entries() {
+            if let Some(m) = entry.get("context").and_then(FieldValue::as_map) {
+                for (k, v) in m.iter() {
                     if let Some(v) = v.as_str() {
                         context.insert(k.to_owned(), v.to_owned());
                     }
@@ -225,11 +220,11 @@ pub fn key_to_proto(key: &dyn MasterKey) -> Key {
 }
 
 /// The kind and metadata fields of a proto key.
-fn proto_entry(key: &KeyType) -> (KeyKind, Map) {
-    let mut m = Map::new();
+fn proto_entry(key: &KeyType) -> (KeyKind, KeyFields) {
+    let mut m = KeyFields::new();
     let mut put = |name: &str, v: &str| {
         if !v.is_empty() {
-            m.push(name, Value::str(v));
+            m.push_str(name, v);
         }
     };
     let kind = match key {
@@ -248,11 +243,11 @@ fn proto_entry(key: &KeyType) -> (KeyKind, Map) {
             if !k.context.is_empty() {
                 let mut pairs: Vec<_> = k.context.iter().collect();
                 pairs.sort();
-                let mut c = Map::new();
+                let mut c = KeyFields::new();
                 for (name, v) in pairs {
-                    c.push(name.clone(), Value::str(v.as_str()));
+                    c.push_str(name.clone(), v.as_str());
                 }
-                m.push("context", Value::Map(c));
+                m.push("context", FieldValue::Map(c));
             }
             KeyKind::Kms
         }
@@ -292,7 +287,7 @@ pub fn describe(key: &KeyType) -> (KeyKind, String) {
     let id = match keys::key_from_entry(kind, &entry) {
         Ok(k) => k.id(),
         Err(_) => entry
-            .entries()
+            .iter()
             .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
             .collect::<Vec<_>>()
             .join(" "),

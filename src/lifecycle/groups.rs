@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::crypto::DataKey;
 use crate::error::Error;
+use crate::error::Remedy;
 use crate::error::exit;
 use crate::keys::KeyContext;
 use crate::keys::KeyKind;
@@ -201,7 +202,7 @@ pub fn add_group(
 ) -> Result<Map, Error> {
     if new_group.is_empty() {
         return Err(Error::new(exit::GENERIC, "the new key group has no keys")
-            .hint("pass --age RECIPIENT or --pgp FINGERPRINT (repeatable)"));
+            .remedy(Remedy::NewGroupWithoutKeys));
     }
     let mut groups = current_groups(&meta.key_groups);
     groups.push(new_group);
@@ -249,7 +250,7 @@ pub fn delete_group(
                 groups.len()
             ),
         )
-        .hint("pass --shamir-secret-sharing-threshold with a threshold the remaining groups can meet (1 when one group remains)"));
+        .remedy(Remedy::ThresholdTooHigh));
     }
     let t = match threshold {
         Some(t) => t,

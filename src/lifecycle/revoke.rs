@@ -4,6 +4,7 @@
 //! `policy/revoke.rs`. No printing here.
 
 use crate::error::Error;
+use crate::error::Remedy;
 use crate::error::exit;
 use crate::keys;
 use crate::keys::KeyKind;
@@ -73,14 +74,14 @@ pub fn groups_without(
             exit::NO_ENCRYPTION_KEY_FOUND,
             "the recipient is the file's only key: without it nobody could open the file",
         )
-        .hint("add another recipient first (`leafseal rotate -i --add-age RECIPIENT FILE`, or a creation rule and `leafseal updatekeys`), then revoke"));
+        .remedy(Remedy::RevokeOnlyKey));
     }
     if empty > 0 && !force {
         return Err(Error::new(
             exit::NO_ENCRYPTION_KEY_FOUND,
             "the recipient is the only key of one of the file's key groups (Shamir): removing it leaves that group empty",
         )
-        .hint("add another key to that group first (`leafseal groups add`), or pass --force to drop the group (the threshold is capped at the number of groups left)"));
+        .remedy(Remedy::RevokeEmptiesGroup));
     }
     out.retain(|g| !g.is_empty());
     Ok((out, empty))

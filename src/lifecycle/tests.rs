@@ -162,9 +162,9 @@ fn rotate_fails_without_touching_anything_when_a_key_cannot_wrap() {
     assert_eq!(e.code, exit::NO_ENCRYPTION_KEY_FOUND);
     let mut bad = KeyChanges::default();
     assert!(bad.add_list(KeyKind::Age, "age1notarecipient").is_err());
-    let opaque: Arc<dyn MasterKey> = Arc::new(crate::keys::opaque::OpaqueKey::from_entry(
+    let opaque: Arc<dyn MasterKey> = Arc::new(crate::keys::opaque::OpaqueKey::from_fields(
         KeyKind::Kms,
-        &Map::new(),
+        &crate::keys::KeyFields::new(),
     ));
     bad.add.push(opaque);
     let e = rotate(&mut opened, &bad, &ctx(&[&a]).1).expect_err("kms cannot wrap");

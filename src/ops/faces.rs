@@ -6,6 +6,7 @@
 //! inside them belongs to the format and key modules.
 
 use crate::error::Error;
+use crate::error::Remedy;
 use crate::error::exit;
 pub use crate::format::EmitOptions;
 pub use crate::format::Format;
@@ -51,7 +52,7 @@ pub fn read_encrypted(bytes: &[u8], name: &str, format: Format) -> Result<Loaded
             exit::GENERIC,
             format!("{name} is not encrypted (it has no sops metadata)"),
         )
-        .hint("encrypt it first with `leafseal encrypt`, or check --input-type"));
+        .remedy(Remedy::NotEncrypted));
     }
     Ok(loaded)
 }

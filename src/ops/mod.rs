@@ -11,6 +11,7 @@ use crate::crypto::integrity;
 use crate::crypto::mac;
 use crate::crypto::nonces::NonceStash;
 use crate::error::Error;
+use crate::error::Remedy;
 use crate::error::exit;
 use crate::format::FormatError;
 use crate::keys::MasterKey;
@@ -111,7 +112,7 @@ pub fn read_error(e: FormatError) -> Error {
         exit::COULD_NOT_READ_INPUT,
         format!("cannot parse the input as {}: {e}", e.format),
     )
-    .hint("check that the file is well-formed, or pass --input-type if the extension is misleading")
+    .remedy(Remedy::InputFormat)
 }
 
 /// Maps a parse error of a file that should be encrypted (decrypt, edit, set, unset,
@@ -121,7 +122,7 @@ pub fn encrypted_read_error(e: FormatError) -> Error {
         exit::GENERIC,
         format!("cannot parse the encrypted file as {}: {e}", e.format),
     )
-    .hint("check that the file is well-formed (restore it from version control if it was damaged), or pass --input-type if the extension is misleading")
+    .remedy(Remedy::EncryptedInputFormat)
 }
 
 /// Parses a file that should be encrypted (decrypt, edit, set, unset, rotate, exec-*):
@@ -164,7 +165,7 @@ pub fn metadata_of(loaded: &Loaded) -> Result<Metadata, Error> {
             exit::GENERIC,
             "sops metadata not found: this file is not encrypted",
         )
-        .hint("encrypt it first with `leafseal encrypt`, or check --input-type")
+        .remedy(Remedy::NotEncrypted)
     })?;
     let meta = Metadata::from_map(raw).map_err(|e| {
         Error::new(
@@ -344,7 +345,7 @@ pub fn judge_integrity(
             exit::INTEGRITY_MISMATCH,
             format!("the file {problem}, and the strict integrity setting is on"),
         )
-        .hint("check the file's history (`git log -p`), then re-save it with leafseal (`leafseal rotate -i FILE` or `leafseal edit`) to write a current record; or turn off --strict-integrity / LEAFSEAL_STRICT_INTEGRITY / `leafseal.strict_integrity` in .sops.yaml"));
+        .remedy(Remedy::StrictIntegrity));
     }
     warnings.push(format!(
         "the file {problem}: only the sops MAC was checked, which does not cover keys with empty or null values, empty maps or lists, or how clear values are split. Re-save it with leafseal to add a record"
@@ -437,8 +438,7 @@ pub fn drop_signature(meta: &mut Metadata) -> bool {
 /// Checks the stored MAC against the recomputed one, in constant time.
 pub fn verify_mac(meta: &Metadata, key: &DataKey, computed: &str) -> Result<(), Error> {
     let mismatch = |why: &str| {
-        Error::new(exit::MAC_MISMATCH, format!("MAC mismatch: {why}"))
-            .hint("the file was changed outside leafseal/sops (values edited, reordered or removed). Restore it from version control; use --ignore-mac only if you trust the change")
+        Error::new(exit::MAC_MISMATCH, format!("MAC mismatch: {why}")).remedy(Remedy::IgnoreMac)
     };
     if meta.mac.trim().is_empty() {
         return Err(mismatch("the file has no MAC"));
@@ -479,8 +479,9 @@ pub fn seal_new(
 ) -> Result<(Document, Map), Error> {
     if plan.groups.iter().all(Vec::is_empty) {
         // sops 3.11 exits 1 here ("no keys provided through command line options").
-        return Err(Error::new(exit::GENERIC, "no encryption keys were given")
-            .hint("pass --age RECIPIENT or --pgp FINGERPRINT, or add a creation rule with keys to .sops.yaml"));
+        return Err(
+            Error::new(exit::GENERIC, "no encryption keys were given").remedy(Remedy::NoKeysGiven)
+        );
     }
     if plan.groups.len() > 1 {
         let t = if plan.threshold == 0 {

@@ -523,22 +523,21 @@ fn parse_recipients() {
 
 #[test]
 fn entry_fields() {
-    let mut entry = Map::new();
-    entry.push("recipient", Value::str(x25519_recipient().trim()));
-    entry.push("enc", Value::str("x"));
-    let k = AgeKey::from_entry(&entry).unwrap();
-    let mut out = Map::new();
-    k.write_fields(&mut out);
+    let mut entry = KeyFields::new();
+    entry.push("recipient", FieldValue::str(x25519_recipient().trim()));
+    entry.push("enc", FieldValue::str("x"));
+    let k = AgeKey::from_fields(&entry).unwrap();
+    let out = k.fields();
     assert_eq!(
-        out.entries()
+        out.iter()
             .map(|(k, v)| (k.to_owned(), v.as_str().unwrap().to_owned()))
             .collect::<Vec<_>>(),
         vec![("recipient".to_owned(), x25519_recipient().trim().to_owned())]
     );
-    assert!(AgeKey::from_entry(&Map::new()).is_err());
-    let mut bad = Map::new();
-    bad.push("recipient", Value::str("age1pq1abc"));
-    assert!(AgeKey::from_entry(&bad).is_err());
+    assert!(AgeKey::from_fields(&KeyFields::new()).is_err());
+    let mut bad = KeyFields::new();
+    bad.push("recipient", FieldValue::str("age1pq1abc"));
+    assert!(AgeKey::from_fields(&bad).is_err());
 }
 
 proptest::proptest! {

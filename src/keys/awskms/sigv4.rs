@@ -10,7 +10,7 @@ use sha2::Digest;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::tree::Timestamp;
+use crate::time::Timestamp;
 
 /// The hex SHA-256 of `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {

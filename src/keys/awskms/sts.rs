@@ -14,7 +14,7 @@ use super::http::Settings;
 use super::sigv4;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
-use crate::tree::Timestamp;
+use crate::time::Timestamp;
 
 /// The DNS suffix of a region's partition.
 pub(crate) fn dns_suffix(region: &str) -> &'static str {

@@ -94,85 +94,88 @@ fn context_parsing() {
     assert_eq!(parse_context("k:").unwrap()["k"], "");
 }
 
-fn entry_of(pairs: Vec<(&str, Value)>) -> Map {
-    let mut m = Map::new();
+fn entry_of(pairs: Vec<(&str, FieldValue)>) -> KeyFields {
+    let mut m = KeyFields::new();
     for (k, v) in pairs {
         m.push(k, v);
     }
     m
 }
 
-fn keys_of(m: &Map) -> Vec<&str> {
-    m.entries().map(|(k, _)| k).collect()
+fn keys_of(m: &KeyFields) -> Vec<&str> {
+    m.iter().map(|(k, _)| k).collect()
 }
 
 #[test]
 fn entry_round_trip() {
-    let mut ctxm = Map::new();
-    ctxm.push("zz", Value::str("last"));
-    ctxm.push("Environment", Value::str("prod"));
-    ctxm.push("n", Value::Int(7));
+    let mut ctxm = KeyFields::new();
+    ctxm.push("zz", FieldValue::str("last"));
+    ctxm.push("Environment", FieldValue::str("prod"));
+    ctxm.push("n", FieldValue::Int(7));
     let entry = entry_of(vec![
-        ("arn", Value::str(ARN)),
-        ("role", Value::str(ROLE)),
-        ("context", Value::Map(ctxm)),
-        ("created_at", Value::str("2024-01-01T00:00:00Z")),
-        ("enc", Value::str("AQID")),
-        ("aws_profile", Value::str("dev")),
+        ("arn", FieldValue::str(ARN)),
+        ("role", FieldValue::str(ROLE)),
+        ("context", FieldValue::Map(ctxm)),
+        ("created_at", FieldValue::str("2024-01-01T00:00:00Z")),
+        ("enc", FieldValue::str("AQID")),
+        ("aws_profile", FieldValue::str("dev")),
     ]);
-    let k = KmsKey::from_entry(&entry).unwrap();
+    let k = KmsKey::from_fields(&entry).unwrap();
     assert_eq!(k.context()["n"], "7");
     assert_eq!(k.aws_profile(), Some("dev"));
-    let mut out = Map::new();
-    k.write_fields(&mut out);
+    let out = k.fields();
     assert_eq!(keys_of(&out), ["arn", "aws_profile", "context", "role"]);
-    let Some(Value::Map(c)) = out.get("context") else {
+    let Some(FieldValue::Map(c)) = out.get("context") else {
         panic!("no context")
     };
     assert_eq!(keys_of(c), ["Environment", "n", "zz"]);
-    assert_eq!(KmsKey::from_entry(&out).unwrap(), k);
+    assert_eq!(KmsKey::from_fields(&out).unwrap(), k);
 
     // Minimal entry: aws_profile is always written (empty), role and context only if set.
-    let k = KmsKey::from_entry(&entry_of(vec![
-        ("ARN", Value::str(ARN)),
-        ("role", Value::str("")),
-        ("aws_profile", Value::str("")),
-        ("context", Value::Null),
+    let k = KmsKey::from_fields(&entry_of(vec![
+        ("ARN", FieldValue::str(ARN)),
+        ("role", FieldValue::str("")),
+        ("aws_profile", FieldValue::str("")),
+        ("context", FieldValue::Null),
     ]))
     .unwrap();
-    let mut out = Map::new();
-    k.write_fields(&mut out);
+    let out = k.fields();
     assert_eq!(keys_of(&out), ["arn", "aws_profile"]);
-    assert_eq!(out.get("aws_profile"), Some(&Value::str("")));
+    assert_eq!(out.get("aws_profile"), Some(&FieldValue::str("")));
 
-    assert!(KmsKey::from_entry(&entry_of(vec![("role", Value::str(ROLE))])).is_err());
-    let bad_ctx = entry_of(vec![("arn", Value::str(ARN)), ("context", Value::str("x"))]);
-    assert!(KmsKey::from_entry(&bad_ctx).is_err());
+    assert!(KmsKey::from_fields(&entry_of(vec![("role", FieldValue::str(ROLE))])).is_err());
+    let bad_ctx = entry_of(vec![
+        ("arn", FieldValue::str(ARN)),
+        ("context", FieldValue::str("x")),
+    ]);
+    assert!(KmsKey::from_fields(&bad_ctx).is_err());
 }
 
 #[test]
 fn registry() {
-    let entry = entry_of(vec![("arn", Value::str(ARN)), ("enc", Value::str("AQID"))]);
+    let entry = entry_of(vec![
+        ("arn", FieldValue::str(ARN)),
+        ("enc", FieldValue::str("AQID")),
+    ]);
     let k = key_from_entry(KeyKind::Kms, &entry).unwrap();
     assert_eq!((k.kind(), k.id()), (KeyKind::Kms, ARN.to_owned()));
     let k = key_from_str(KeyKind::Kms, &format!("{ARN}+{ROLE}")).unwrap();
     assert_eq!(k.id(), format!("{ARN}+{ROLE}"));
-    let mut ctxm = Map::new();
-    ctxm.push("k", Value::str("v"));
-    let policy = Value::Map(entry_of(vec![
-        ("arn", Value::str(ARN)),
-        ("role", Value::str(ROLE)),
-        ("context", Value::Map(ctxm)),
-        ("aws_profile", Value::str("p")),
-    ]));
+    let mut ctxm = KeyFields::new();
+    ctxm.push("k", FieldValue::str("v"));
+    let policy = entry_of(vec![
+        ("arn", FieldValue::str(ARN)),
+        ("role", FieldValue::str(ROLE)),
+        ("context", FieldValue::Map(ctxm)),
+        ("aws_profile", FieldValue::str("p")),
+    ]);
     let k = key_from_policy_entry(KeyKind::Kms, &policy).unwrap();
-    let mut out = Map::new();
-    k.write_fields(&mut out);
+    let out = k.fields();
     assert_eq!(keys_of(&out), ["arn", "aws_profile", "context", "role"]);
     // An entry with an ARN this build cannot parse is kept (opaque), not fatal.
     let odd = entry_of(vec![
-        ("arn", Value::str("alias/x")),
-        ("enc", Value::str("AQID")),
+        ("arn", FieldValue::str("alias/x")),
+        ("enc", FieldValue::str("AQID")),
     ]);
     let k = key_from_entry(KeyKind::Kms, &odd).unwrap();
     assert!(k.unwrap("AQID", &ctx(&[])).is_err());
@@ -188,9 +191,8 @@ fn policy_flat_rule_with_profile() {
     let rule = &p.rules[0];
     let ids: Vec<String> = rule.key_groups[0].iter().map(|k| k.id()).collect();
     assert_eq!(ids, [ARN.to_owned(), format!("{ARN}+{ROLE}")]);
-    let mut out = Map::new();
-    rule.key_groups[0][0].write_fields(&mut out);
-    assert_eq!(out.get("aws_profile"), Some(&Value::str("dev")));
+    let out = rule.key_groups[0][0].fields();
+    assert_eq!(out.get("aws_profile"), Some(&FieldValue::str("dev")));
 }
 
 #[test]

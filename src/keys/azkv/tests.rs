@@ -257,11 +257,10 @@ fn parse_forms() {
         k.id(),
         "https://my-vault.vault.azure.net/keys/sops-key/abc123"
     );
-    let mut m = Map::new();
-    k.write_fields(&mut m);
-    let names: Vec<&str> = m.entries().map(|(k, _)| k).collect();
+    let m = k.fields();
+    let names: Vec<&str> = m.iter().map(|(k, _)| k).collect();
     assert_eq!(names, ["vault_url", "name", "version"]);
-    assert_eq!(AzureKey::from_entry(&m).unwrap(), k);
+    assert_eq!(AzureKey::from_fields(&m).unwrap(), k);
 
     for no_version in [
         "https://v.vault.azure.net/keys/k",
@@ -300,22 +299,22 @@ fn parse_forms() {
     );
 
     // Policy entries (`vaultUrl`, `key`, `version`) and a file entry with an empty version.
-    let mut p = Map::new();
-    p.push("vaultUrl", Value::str("https://v.vault.azure.net"));
-    p.push("key", Value::str("k"));
-    p.push("version", Value::str("v1"));
+    let mut p = KeyFields::new();
+    p.push("vaultUrl", FieldValue::str("https://v.vault.azure.net"));
+    p.push("key", FieldValue::str("k"));
+    p.push("version", FieldValue::str("v1"));
     assert_eq!(
-        AzureKey::from_policy_entry(&p).unwrap().id(),
+        AzureKey::from_policy_fields(&p).unwrap().id(),
         "https://v.vault.azure.net/keys/k/v1"
     );
-    let mut f = Map::new();
-    f.push("vault_url", Value::str("https://v.vault.azure.net"));
-    f.push("name", Value::str("k"));
-    f.push("version", Value::str(""));
-    assert_eq!(AzureKey::from_entry(&f).unwrap().version(), None);
+    let mut f = KeyFields::new();
+    f.push("vault_url", FieldValue::str("https://v.vault.azure.net"));
+    f.push("name", FieldValue::str("k"));
+    f.push("version", FieldValue::str(""));
+    assert_eq!(AzureKey::from_fields(&f).unwrap().version(), None);
     f.remove("name");
     assert_eq!(
-        AzureKey::from_entry(&f).unwrap_err().message,
+        AzureKey::from_fields(&f).unwrap_err().message,
         "azure_kv entry without `name`"
     );
 }
@@ -357,9 +356,8 @@ fn round_trip_with_each_token_source_and_version_lookup() {
         let enc = key.wrap(&s, &c).unwrap();
         // The version was looked up and is what the metadata records.
         assert_eq!(key.version(), Some(CURRENT));
-        let mut m = Map::new();
-        key.write_fields(&mut m);
-        assert_eq!(m.get("version").and_then(Value::as_str), Some(CURRENT));
+        let m = key.fields();
+        assert_eq!(m.get("version").and_then(FieldValue::as_str), Some(CURRENT));
         // enc is base64url without padding of a real RSA-OAEP-256 ciphertext.
         assert!(!enc.contains(['=', '+', '/']), "{enc}");
         let raw = URL_SAFE_NO_PAD.decode(&enc).unwrap();
@@ -371,7 +369,7 @@ fn round_trip_with_each_token_source_and_version_lookup() {
             s
         );
         // Unwrap through the vault, from the metadata entry.
-        let back = AzureKey::from_entry(&m).unwrap();
+        let back = AzureKey::from_fields(&m).unwrap();
         assert_eq!(*back.unwrap(&enc, &c).unwrap(), s);
         let last = srv.requests().pop().unwrap();
         assert_eq!(

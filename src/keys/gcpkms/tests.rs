@@ -255,13 +255,12 @@ fn parse_and_fields() {
         k.id(),
         "projects/p1/locations/global/keyRings/r1/cryptoKeys/k1"
     );
-    let mut m = Map::new();
-    k.write_fields(&mut m);
+    let m = k.fields();
     assert_eq!(
-        m.get("resource_id").and_then(Value::as_str),
+        m.get("resource_id").and_then(FieldValue::as_str),
         Some(k.resource_id())
     );
-    assert_eq!(GcpKmsKey::from_entry(&m).unwrap(), k);
+    assert_eq!(GcpKmsKey::from_fields(&m).unwrap(), k);
     assert!(k.has_created_at());
     assert!(GcpKmsKey::parse("example.com:proj/x").is_err());
     for bad in [
@@ -280,7 +279,9 @@ fn parse_and_fields() {
         );
     }
     assert_eq!(
-        GcpKmsKey::from_entry(&Map::new()).unwrap_err().message,
+        GcpKmsKey::from_fields(&KeyFields::new())
+            .unwrap_err()
+            .message,
         "gcp_kms entry without `resource_id`"
     );
 }

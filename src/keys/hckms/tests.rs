@@ -22,13 +22,12 @@ fn key_ids() {
     ] {
         assert!(HckmsKey::parse(bad).is_err(), "{bad}");
     }
-    let mut entry = Map::new();
-    entry.push("key_id", Value::str("cn-north-4:abc"));
-    let k = HckmsKey::from_entry(&entry).unwrap();
-    let mut out = Map::new();
-    k.write_fields(&mut out);
+    let mut entry = KeyFields::new();
+    entry.push("key_id", FieldValue::str("cn-north-4:abc"));
+    let k = HckmsKey::from_fields(&entry).unwrap();
+    let out = k.fields();
     assert_eq!(
-        out.get("key_id").and_then(Value::as_str),
+        out.get("key_id").and_then(FieldValue::as_str),
         Some("cn-north-4:abc")
     );
 }

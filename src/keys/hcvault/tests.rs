@@ -16,11 +16,11 @@ fn ctx(extra: &[(&str, &str)]) -> KeyContext {
     KeyContext::with_vars(vars)
 }
 
-fn entry(addr: &str, engine: &str, key: &str) -> Map {
-    let mut m = Map::new();
-    m.push("vault_address", Value::str(addr));
-    m.push("engine_path", Value::str(engine));
-    m.push("key_name", Value::str(key));
+fn entry(addr: &str, engine: &str, key: &str) -> KeyFields {
+    let mut m = KeyFields::new();
+    m.push("vault_address", FieldValue::str(addr));
+    m.push("engine_path", FieldValue::str(engine));
+    m.push("key_name", FieldValue::str(key));
     m
 }
 
@@ -59,28 +59,27 @@ fn parse_uri_forms() {
 
 #[test]
 fn entry_fields_round_trip() {
-    let k = VaultKey::from_entry(&entry("https://v:8200", "transit", "app")).unwrap();
-    let mut m = Map::new();
-    k.write_fields(&mut m);
-    let names: Vec<&str> = m.entries().map(|(k, _)| k).collect();
+    let k = VaultKey::from_fields(&entry("https://v:8200", "transit", "app")).unwrap();
+    let m = k.fields();
+    let names: Vec<&str> = m.iter().map(|(k, _)| k).collect();
     assert_eq!(names, ["vault_address", "engine_path", "key_name"]);
     assert_eq!(
-        m.get("vault_address").and_then(Value::as_str),
+        m.get("vault_address").and_then(FieldValue::as_str),
         Some("https://v:8200")
     );
     assert_eq!(k.id(), "https://v:8200/v1/transit/keys/app");
     assert!(k.has_created_at());
 
     // Field names are matched case-insensitively; missing ones are errors.
-    let mut upper = Map::new();
-    upper.push("VAULT_ADDRESS", Value::str("https://v"));
-    upper.push("Engine_Path", Value::str("t"));
-    upper.push("key_name", Value::str("k"));
-    assert!(VaultKey::from_entry(&upper).is_ok());
+    let mut upper = KeyFields::new();
+    upper.push("VAULT_ADDRESS", FieldValue::str("https://v"));
+    upper.push("Engine_Path", FieldValue::str("t"));
+    upper.push("key_name", FieldValue::str("k"));
+    assert!(VaultKey::from_fields(&upper).is_ok());
     let mut partial = entry("https://v", "t", "k");
     partial.remove("engine_path");
     assert_eq!(
-        VaultKey::from_entry(&partial).unwrap_err().message,
+        VaultKey::from_fields(&partial).unwrap_err().message,
         "hc_vault entry without `engine_path`"
     );
 }
@@ -137,7 +136,7 @@ fn fake_vault() -> Server {
 #[test]
 fn file_addresses_need_the_allowlist_or_vault_addr() {
     let srv = fake_vault();
-    let file_key = VaultKey::from_entry(&entry(&srv.url(), "transit", "k")).unwrap();
+    let file_key = VaultKey::from_fields(&entry(&srv.url(), "transit", "k")).unwrap();
 
     // Unset allow-list, no VAULT_ADDR: refused before any request or token lookup.
     let e = file_key
@@ -336,9 +335,8 @@ fn openbao_transit_round_trip_and_errors() {
     assert_eq!(*rsa.unwrap(&enc, &by_file).unwrap(), s);
 
     // The same key read back from file metadata, admitted by VAULT_ADDR / the allow-list.
-    let mut m = Map::new();
-    key.write_fields(&mut m);
-    let from_file = VaultKey::from_entry(&m).unwrap();
+    let m = key.fields();
+    let from_file = VaultKey::from_fields(&m).unwrap();
     let enc = key.wrap(&s, &root).unwrap();
     let e = from_file.unwrap(&enc, &root).unwrap_err();
     assert!(e.message.contains(ALLOWLIST_VAR), "{e}");

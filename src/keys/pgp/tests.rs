@@ -241,16 +241,15 @@ fn parse_normalises_fingerprints() {
     for bad in ["", "!", "XYZ12345", "1234", "FBC7B9E2!!", "FBC7B9E2-A4F9"] {
         assert!(PgpKey::parse(bad).is_err(), "{bad}");
     }
-    let mut entry = Map::new();
-    entry.push("created_at", Value::str("2026-05-22T20:16:20Z"));
-    entry.push("enc", Value::str("x"));
-    entry.push("fp", Value::str(FP1));
-    let k = PgpKey::from_entry(&entry).unwrap();
-    let mut out = Map::new();
-    k.write_fields(&mut out);
-    assert_eq!(out.entries().count(), 1);
-    assert_eq!(out.get("fp").and_then(Value::as_str), Some(FP1));
-    assert!(PgpKey::from_entry(&Map::new()).is_err());
+    let mut entry = KeyFields::new();
+    entry.push("created_at", FieldValue::str("2026-05-22T20:16:20Z"));
+    entry.push("enc", FieldValue::str("x"));
+    entry.push("fp", FieldValue::str(FP1));
+    let k = PgpKey::from_fields(&entry).unwrap();
+    let out = k.fields();
+    assert_eq!(out.iter().count(), 1);
+    assert_eq!(out.get("fp").and_then(FieldValue::as_str), Some(FP1));
+    assert!(PgpKey::from_fields(&KeyFields::new()).is_err());
 }
 
 proptest::proptest! {

@@ -16,7 +16,7 @@ use crate::keys::awskms::http;
 use crate::keys::awskms::http::Endpoint;
 use crate::keys::awskms::sigv4;
 use crate::keys::awskms::sts;
-use crate::tree::Timestamp;
+use crate::time::Timestamp;
 
 /// Whether a profile is configured for SSO.
 pub(super) fn configured(p: &Section) -> bool {
