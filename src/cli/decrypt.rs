@@ -12,15 +12,12 @@ use crate::cli::Cli;
 use crate::cli::IoArgs;
 use crate::error::Error;
 use crate::error::exit;
-use crate::format::EmitOptions;
-use crate::format::Format;
-use crate::format::Output;
-use crate::keys::KeyContext;
 use crate::ops;
+use crate::ops::Document;
+use crate::ops::Format;
+use crate::ops::KeyContext;
 use crate::ops::OpenOptions;
-use crate::tree::Document;
-use crate::tree::Value;
-use crate::treepath;
+use crate::ops::Output;
 
 /// Arguments of `decrypt`.
 #[derive(Debug, Args)]
@@ -126,7 +123,7 @@ impl Plan<'_> {
             cli::warn(&format!("{name}: {w}"));
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
-        let out = render(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?;
+        let out = ops::render_plain(&opened.doc, a.extract.as_deref(), out_fmt, &opts)?;
         // Before anything is released: a required audit sink that fails stops it here.
         if let Err(e) = cli::audit::record("decrypt", file, &opened.unwrapped_by) {
             crate::secbuf::discard(out);
@@ -135,35 +132,6 @@ impl Plan<'_> {
         let ops::Opened { doc, .. } = opened;
         Ok((out, out_fmt, doc))
     }
-}
-
-/// The plaintext of a decrypted document, or of the value at `extract` (shared with
-/// `exec-file`).
-pub(crate) fn render(
-    doc: &Document,
-    extract: Option<&str>,
-    fmt: Format,
-    opts: &EmitOptions,
-) -> Result<Output, Error> {
-    let dump = |e: crate::format::FormatError| {
-        Error::new(
-            exit::ERROR_DUMPING_TREE,
-            format!("cannot write the decrypted file as {}: {e}", fmt.name()),
-        )
-    };
-    let Some(path) = extract else {
-        return fmt.store().emit(doc, None, opts).map_err(dump);
-    };
-    let path = treepath::parse(path)?;
-    Ok(match treepath::get(doc, &path)? {
-        Value::Str(s) => zeroize::Zeroizing::new(s.as_bytes().to_vec()),
-        Value::Bytes(b) => zeroize::Zeroizing::new(b.to_vec()),
-        Value::Map(m) => fmt
-            .store()
-            .emit(&Document::single(m.clone()), None, opts)
-            .map_err(dump)?,
-        other => fmt.store().emit_value(other, opts).map_err(dump)?,
-    })
 }
 
 /// Runs `decrypt`.

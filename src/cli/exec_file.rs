@@ -89,7 +89,7 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
     };
     let opts = cli::emit_options(a.indent, policy.as_ref(), out_fmt);
     let plaintext =
-        crate::cli::decrypt::render(&opened.doc, a.decrypt.extract.as_deref(), out_fmt, &opts)?;
+        crate::ops::render_plain(&opened.doc, a.decrypt.extract.as_deref(), out_fmt, &opts)?;
     let keys = opened.keys.clone();
     drop(opened);
     audit_record("exec-file", &files, &keys)?;

@@ -213,6 +213,36 @@ pub fn read_edited(
     Ok(loaded.doc)
 }
 
+/// The plaintext of a decrypted document, or of the value at `extract` (`decrypt`,
+/// `exec-file`): a string or bytes as they are, a map as a document, any other value in
+/// the format's scalar form.
+pub fn render_plain(
+    doc: &Document,
+    extract: Option<&str>,
+    fmt: Format,
+    opts: &EmitOptions,
+) -> Result<Output, Error> {
+    let dump = |e: crate::format::FormatError| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the decrypted file as {}: {e}", fmt.name()),
+        )
+    };
+    let Some(path) = extract else {
+        return fmt.store().emit(doc, None, opts).map_err(dump);
+    };
+    let path = crate::treepath::parse(path)?;
+    Ok(match crate::treepath::get(doc, &path)? {
+        Value::Str(s) => zeroize::Zeroizing::new(s.as_bytes().to_vec()),
+        Value::Bytes(b) => zeroize::Zeroizing::new(b.to_vec()),
+        Value::Map(m) => fmt
+            .store()
+            .emit(&Document::single(m.clone()), None, opts)
+            .map_err(dump)?,
+        other => fmt.store().emit_value(other, opts).map_err(dump)?,
+    })
+}
+
 /// What `--extract PATH` found where a map is needed (`exec-env`, `render`).
 #[derive(Debug)]
 pub enum Extracted {

@@ -51,6 +51,7 @@ pub use faces::read_any;
 pub use faces::read_edited;
 pub use faces::read_encrypted;
 pub use faces::read_plaintext;
+pub use faces::render_plain;
 pub use flags::KeyGroup;
 pub use flags::KeyLists;
 pub use flags::keys_from_flags;
