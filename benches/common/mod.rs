@@ -1,6 +1,6 @@
-//! Helpers shared by the benchmark files: the corpus of ../shared/bench/gen.py (generated
-//! once into target/bench-corpus), a key context with the test age key, and in-memory
-//! encryption of a corpus file.
+//! Helpers shared by the benchmark files: the corpus of ../shared/bench/gen.py (`GEN=` to
+//! point elsewhere; generated once into target/bench-corpus), a key context with the test
+//! age key, and in-memory encryption of a corpus file.
 
 #![allow(dead_code)]
 
@@ -42,7 +42,17 @@ pub fn corpus() -> &'static PathBuf {
     DIR.get_or_init(|| {
         let dir = root().join("target/bench-corpus");
         if !dir.join("MANIFEST.sha256").exists() {
-            let script = root().join("../shared/bench/gen.py");
+            // GEN=path/to/gen.py, else ../shared/bench (a checkout) or ../../shared/bench
+            // (a worktree), as scripts/bench-targets.sh looks for it.
+            let script = std::env::var_os("GEN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    let near = root().join("../shared/bench/gen.py");
+                    match near.exists() {
+                        true => near,
+                        false => root().join("../../shared/bench/gen.py"),
+                    }
+                });
             let status = std::process::Command::new("python3")
                 .arg(script)
                 .arg("--out")
