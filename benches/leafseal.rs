@@ -1,12 +1,7 @@
 //! Benchmarks (divan): value encryption, and parse + decrypt + emit of the corpora that
 //! ../shared/bench/gen.py writes (typical ~50-key file, ~10 MB YAML/JSON, 1,000 small
-//! GitOps files). Run with `cargo bench --bench leafseal`. Figures: docs/performance.md.
-
-use std::collections::HashMap;
-use std::path::Path;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::OnceLock;
+//! GitOps files). Run with `cargo bench --bench leafseal`; the stages one by one (parse,
+//! walk, crypto, emit) are in `benches/stages.rs`. Figures: docs/performance.md.
 
 use leafseal::crypto::DataKey;
 use leafseal::crypto::value;
@@ -15,73 +10,21 @@ use leafseal::crypto::value::ValueType;
 use leafseal::format::EmitOptions;
 use leafseal::format::Format;
 use leafseal::keys::KeyContext;
-use leafseal::keys::KeyKind;
 use leafseal::ops;
 use leafseal::ops::OpenOptions;
-use leafseal::ops::SealPlan;
 
 // The binary's allocator, so that the figures match `leafseal`.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod common;
+
+use common::corpus;
+use common::ctx;
+use common::encrypted;
+
 fn main() {
     divan::main();
-}
-
-const RECIPIENT: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn ctx() -> KeyContext {
-    let mut vars = HashMap::new();
-    vars.insert(
-        "SOPS_AGE_KEY_FILE".to_owned(),
-        root()
-            .join("fixtures/sops/keys/age-test-keys.txt")
-            .display()
-            .to_string(),
-    );
-    vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
-    KeyContext::with_vars(vars)
-}
-
-/// The plaintext corpus, generated once into target/bench-corpus.
-fn corpus() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = root().join("target/bench-corpus");
-        if !dir.join("MANIFEST.sha256").exists() {
-            let script = root().join("../shared/bench/gen.py");
-            let status = std::process::Command::new("python3")
-                .arg(script)
-                .arg("--out")
-                .arg(&dir)
-                .status()
-                .expect("run gen.py");
-            assert!(status.success(), "gen.py failed");
-        }
-        dir
-    })
-}
-
-/// Encrypts a plaintext file in memory for the benchmark's input.
-fn encrypted(rel: &str) -> Vec<u8> {
-    let path = corpus().join(rel);
-    let fmt = Format::from_path(rel);
-    let plain = std::fs::read(&path).expect("corpus file");
-    let loaded = fmt.store().load(&plain).expect("parse corpus");
-    let key = leafseal::keys::key_from_str(KeyKind::Age, RECIPIENT).expect("recipient");
-    let plan = SealPlan {
-        groups: vec![vec![Arc::clone(&key)]],
-        ..SealPlan::default()
-    };
-    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx()).expect("encrypt");
-    fmt.store()
-        .emit(&doc, Some(&meta), &EmitOptions::default())
-        .expect("emit")
-        .to_vec()
 }
 
 fn decrypt_bytes(fmt: Format, bytes: &[u8], ctx: &KeyContext) -> usize {

@@ -85,3 +85,11 @@ pub fn write_stdout(data: &[u8]) -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests;
+
+/// The number of threads that can run at once (at least 1), looked up once per process:
+/// `std::thread::available_parallelism` reads several cgroup files on every call, which
+/// showed up in the start-up of a tiny file's decrypt.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

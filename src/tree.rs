@@ -344,7 +344,7 @@ impl Document {
         // A large top-level container is wiped in two halves, the second on another
         // thread: wiping a quarter of a million values is a few milliseconds per core.
         const SPLIT: usize = 4096;
-        let two_cores = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        let two_cores = crate::io::cores() > 1;
         for b in &mut self.branches {
             for it in &mut b.0 {
                 match it {

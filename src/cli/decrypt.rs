@@ -287,9 +287,7 @@ type FileResult = Result<(Output, Format), Error>;
 
 /// Decrypts files on all cores, keeping their order.
 fn decrypt_parallel(plan: &Plan<'_>, files: &[String]) -> Vec<FileResult> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len());
+    let threads = crate::io::cores().min(files.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<FileResult>>> =
         files.iter().map(|_| std::sync::Mutex::new(None)).collect();

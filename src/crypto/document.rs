@@ -291,9 +291,7 @@ pub fn decrypt_document(
 ) -> Result<Decrypted, DocumentError> {
     crate::tree::lift_list_comments(doc);
     let cipher = ValueCipher::new(key);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = crate::io::cores().min(8);
     if threads > 1
         && !sel.is_comment_based()
         && let Some(result) = parallel::decrypt(

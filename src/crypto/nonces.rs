@@ -4,6 +4,7 @@
 //! plaintext itself.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use sha2::Digest;
 use sha2::Sha256;
@@ -14,7 +15,33 @@ use crate::crypto::value::ValueType;
 /// (e.g. repeated list items) keep one nonce each, in walk order, so each keeps its own
 /// ciphertext (sops keeps only the last one, so such items change on every write).
 #[derive(Default, Clone, PartialEq)]
-pub struct NonceStash(HashMap<[u8; 32], Vec<[u8; 32]>>);
+pub struct NonceStash(HashMap<[u8; 32], Nonces>);
+
+/// The nonces of one (AAD, type, plaintext) digest, in walk order: the first one inline,
+/// so that the usual single occurrence costs no allocation of its own.
+#[derive(Clone, PartialEq)]
+struct Nonces {
+    first: [u8; 32],
+    rest: Vec<[u8; 32]>,
+}
+
+impl Nonces {
+    fn get(&self, n: usize) -> Option<[u8; 32]> {
+        match n {
+            0 => Some(self.first),
+            _ => self.rest.get(n - 1).copied(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    fn push_all(&mut self, other: Nonces) {
+        self.rest.push(other.first);
+        self.rest.extend(other.rest);
+    }
+}
 
 /// A pass over the stash during one encryption: hands out each remembered nonce once.
 #[derive(Debug)]
@@ -29,7 +56,7 @@ impl StashCursor<'_> {
         let d = digest(aad, typ, plaintext);
         let list = self.stash.0.get(&d)?;
         let n = self.used.entry(d).or_insert(0);
-        let iv = list.get(*n).copied();
+        let iv = list.get(*n);
         *n += 1;
         iv
     }
@@ -59,16 +86,34 @@ impl NonceStash {
 
     /// Records the nonce a value was decrypted with.
     pub fn remember(&mut self, aad: &[u8], typ: ValueType, plaintext: &[u8], iv: [u8; 32]) {
-        self.0
-            .entry(digest(aad, typ, plaintext))
-            .or_default()
-            .push(iv);
+        let nonces = Nonces {
+            first: iv,
+            rest: Vec::new(),
+        };
+        match self.0.entry(digest(aad, typ, plaintext)) {
+            Entry::Occupied(mut e) => e.get_mut().push_all(nonces),
+            Entry::Vacant(e) => {
+                e.insert(nonces);
+            }
+        }
     }
 
     /// Appends another stash's nonces after this one's (walk order is kept per value).
     pub fn append(&mut self, other: NonceStash) {
-        for (k, mut v) in other.0 {
-            self.0.entry(k).or_default().append(&mut v);
+        // The parts of a parallel decrypt are merged here: the first one is taken as it
+        // is, and room for the others is made once instead of by repeated growth.
+        if self.0.is_empty() {
+            *self = other;
+            return;
+        }
+        self.0.reserve(other.0.len());
+        for (k, v) in other.0 {
+            match self.0.entry(k) {
+                Entry::Occupied(mut e) => e.get_mut().push_all(v),
+                Entry::Vacant(e) => {
+                    e.insert(v);
+                }
+            }
         }
     }
 
@@ -76,13 +121,13 @@ impl NonceStash {
     pub fn cursor(&self) -> StashCursor<'_> {
         StashCursor {
             stash: self,
-            used: HashMap::new(),
+            used: HashMap::with_capacity(self.0.len()),
         }
     }
 
     /// Number of remembered values.
     pub fn len(&self) -> usize {
-        self.0.values().map(Vec::len).sum()
+        self.0.values().map(Nonces::len).sum()
     }
 
     /// Whether nothing is remembered.
@@ -94,6 +139,32 @@ impl NonceStash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn appended_stashes_keep_walk_order_per_value() {
+        let mut a = NonceStash::new();
+        a.remember(b"l:", ValueType::Str, b"x", [1; 32]);
+        let mut b = NonceStash::new();
+        b.remember(b"l:", ValueType::Str, b"x", [2; 32]);
+        b.remember(b"l:", ValueType::Str, b"y", [3; 32]);
+        let mut c = NonceStash::new();
+        c.remember(b"l:", ValueType::Str, b"x", [4; 32]);
+        c.remember(b"l:", ValueType::Str, b"x", [5; 32]);
+        let mut all = NonceStash::new();
+        all.append(a);
+        all.append(b);
+        all.append(c);
+        assert_eq!(all.len(), 5);
+        let mut cur = all.cursor();
+        for iv in 1..=5u8 {
+            if iv == 3 {
+                continue;
+            }
+            assert_eq!(cur.next(b"l:", ValueType::Str, b"x"), Some([iv; 32]));
+        }
+        assert_eq!(cur.next(b"l:", ValueType::Str, b"x"), None);
+        assert_eq!(cur.next(b"l:", ValueType::Str, b"y"), Some([3; 32]));
+    }
 
     #[test]
     fn equal_values_keep_their_own_nonces_in_order() {

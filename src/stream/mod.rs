@@ -117,9 +117,7 @@ pub fn decrypt_yaml(
         return Ok(Outcome::Declined(None));
     }
     let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = crate::io::cores().min(8);
     let target = ctx
         .var(PART_ENV)
         .and_then(|v| v.parse::<usize>().ok())

@@ -64,7 +64,7 @@ const SEARCH_LIMIT: usize = 1 << 20;
 /// Parses with two threads when the input is at least `threshold` bytes long, more than
 /// one CPU is available and a split boundary is found; sequentially otherwise.
 pub(super) fn parse_top_object_with(input: &[u8], threshold: usize) -> Result<Map, FormatError> {
-    if input.len() < threshold || !std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+    if input.len() < threshold || crate::io::cores() <= 1 {
         return parse_sequential(input);
     }
     match find_split(input, input.len() / 2) {

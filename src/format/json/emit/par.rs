@@ -84,9 +84,7 @@ pub(crate) fn emit_top(
 ) -> Option<Result<Output, FormatError>> {
     // Cheap checks first: `available_parallelism` reads cgroup files.
     let big = find_big(map, min_items)?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS);
+    let threads = crate::io::cores().min(MAX_THREADS);
     emit_split(map, big, meta, unit, threads)
 }
 
