@@ -9,12 +9,6 @@ mod moto;
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
-use std::io::Read;
-use std::io::Write;
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
@@ -247,95 +241,38 @@ fn server_down_fails_quickly_after_bounded_retries() {
 }
 
 // ---------------------------------------------------------------------------------------
-// A scripted loopback HTTP server.
+// A scripted loopback HTTP server: the shared one (tests/support/loopback.rs), with each
+// answer also told the request's index.
 
-#[derive(Debug, Clone)]
-struct Seen {
-    head: String,
-    body: String,
-}
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use loopback::Seen;
 
 type Responder = dyn Fn(usize, &Seen) -> (u16, String) + Send + Sync;
 
 struct Scripted {
+    inner: loopback::Server,
     url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
     port: u16,
 }
 
 impl Scripted {
     fn start(respond: Box<Responder>) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (Arc::clone(&seen), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(mut s) = conn else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => break buf.len(),
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end.min(buf.len())]).into_owned();
-                let len = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse::<usize>().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < head_end + len {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let body = String::from_utf8_lossy(buf.get(head_end..).unwrap_or(&[])).into_owned();
-                let req = Seen { head, body };
-                let n = {
-                    let mut v = seen2.lock().unwrap();
-                    v.push(req.clone());
-                    v.len() - 1
-                };
-                let (status, body) = respond(n, &req);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/x-amz-json-1.1\r\n\
-                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            }
-        });
-        Scripted {
-            url: format!("http://127.0.0.1:{port}"),
-            seen,
-            stop,
-            port,
-        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let inner =
+            loopback::Server::start(move |req| respond(next.fetch_add(1, Ordering::SeqCst), req));
+        let url = inner.url.clone();
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port of the loopback server");
+        Scripted { inner, url, port }
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        self.inner.seen()
     }
 }
 

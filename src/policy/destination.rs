@@ -187,18 +187,26 @@ mod tests {
     #[test]
     fn rules_as_sops_reads_them() {
         let text = b"destination_rules:\n  - path_regex: 's3/.*'\n    s3_bucket: b\n    s3_prefix: p/\n    omit_extensions: true\n  - path_regex: 'gcs/.*'\n    gcs_bucket: g\n  - path_regex: 'v1/.*'\n    vault_path: app\n    vault_kv_version: 1\n    vault_kv_mount_name: kv\n  - path_regex: 'two/.*'\n    s3_bucket: b\n    vault_path: x\n  - s3_bucket: last\n    recreation_rule:\n      age: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw\n";
-        let p = Policy::parse(text, Path::new("/x/.sops.yaml")).unwrap();
+        let p = Policy::parse(text, Path::new("/x/.sops.yaml")).expect("test value");
         assert_eq!(p.destinations.len(), 5);
         assert_eq!(
-            p.destination_for("s3/a.yaml").unwrap().destination,
+            p.destination_for("s3/a.yaml")
+                .expect("test value")
+                .destination,
             Ok(Destination::S3 {
                 bucket: "b".into(),
                 prefix: "p/".into()
             })
         );
-        assert!(p.destination_for("s3/a.yaml").unwrap().omit_extensions);
+        assert!(
+            p.destination_for("s3/a.yaml")
+                .expect("test value")
+                .omit_extensions
+        );
         assert_eq!(
-            p.destination_for("v1/a.yaml").unwrap().destination,
+            p.destination_for("v1/a.yaml")
+                .expect("test value")
+                .destination,
             Ok(Destination::Vault {
                 address: String::new(),
                 path: "app/".into(),
@@ -206,9 +214,19 @@ mod tests {
                 version: 1
             })
         );
-        assert!(p.destination_for("two/a").unwrap().destination.is_err());
-        let last = p.destination_for("other.yaml").unwrap();
+        assert!(
+            p.destination_for("two/a")
+                .expect("test value")
+                .destination
+                .is_err()
+        );
+        let last = p.destination_for("other.yaml").expect("test value");
         assert!(last.recreation.is_some());
-        assert!(p.destination_for("gcs/a").unwrap().recreation.is_none());
+        assert!(
+            p.destination_for("gcs/a")
+                .expect("test value")
+                .recreation
+                .is_none()
+        );
     }
 }

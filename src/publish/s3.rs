@@ -191,13 +191,13 @@ mod tests {
         let ctx = KeyContext::with_vars(HashMap::new());
         assert_eq!(
             object_endpoint(&ctx, "eu-west-1", "b", "p/a b.yaml")
-                .unwrap()
+                .expect("test value")
                 .url(),
             "https://b.s3.eu-west-1.amazonaws.com/p/a%20b.yaml"
         );
         assert_eq!(
             object_endpoint(&ctx, "eu-west-1", "b.c", "k")
-                .unwrap()
+                .expect("test value")
                 .url(),
             "https://s3.eu-west-1.amazonaws.com/b.c/k"
         );
@@ -207,7 +207,7 @@ mod tests {
         )]));
         assert_eq!(
             object_endpoint(&ctx, "us-east-1", "b", "d/k.yaml")
-                .unwrap()
+                .expect("test value")
                 .url(),
             "http://127.0.0.1:9000/b/d/k.yaml"
         );
