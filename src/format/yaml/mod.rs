@@ -20,6 +20,8 @@ mod tests;
 mod tests_fast;
 #[cfg(test)]
 mod tests_more;
+#[cfg(test)]
+mod tests_prop;
 
 use crate::format::json::emit as json_est;
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 
-use super::tests_more::arb_value;
+use super::tests_prop::arb_value;
 use super::*;
 use crate::tree::Item;
 use crate::tree::SeqItem;
