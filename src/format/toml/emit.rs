@@ -19,17 +19,16 @@ use std::fmt::Write as _;
 
 use toml_edit::Array;
 use toml_edit::ArrayOfTables;
-use toml_edit::Date;
-use toml_edit::Datetime;
 use toml_edit::DocumentMut;
 use toml_edit::InlineTable;
 use toml_edit::Item;
 use toml_edit::Key;
-use toml_edit::Offset;
 use toml_edit::Table;
-use toml_edit::Time;
 use toml_edit::Value as TValue;
 use zeroize::Zeroizing;
+
+use super::emit_scalar::datetime;
+use super::emit_scalar::string_value;
 
 use super::EMIT_MAX_DEPTH;
 use super::FORMAT;
@@ -40,7 +39,6 @@ use crate::tree::Document;
 use crate::tree::Item as TreeItem;
 use crate::tree::Map;
 use crate::tree::SeqItem;
-use crate::tree::Timestamp;
 use crate::tree::Value;
 
 const INDENT: &str = "    ";
@@ -400,12 +398,12 @@ fn inline_value(
         return Err(too_deep());
     }
     Ok(match v {
-        Value::Str(s) => string_value(s.as_str(), mode),
+        Value::Str(s) => string_value(s.as_str(), mode == Mode::Meta),
         Value::Bytes(_) => return Err(err("binary data cannot be written as TOML")),
         Value::Int(i) => TValue::from(*i),
         Value::Float(f) => TValue::from(*f),
         Value::Bool(b) => TValue::from(*b),
-        Value::Time(ts) => TValue::from(datetime(ts)?),
+        Value::Time(ts) => TValue::from(datetime(ts).map_err(err)?),
         Value::Null => return Err(err("TOML has no null value")),
         Value::Seq(seq) => TValue::Array(array(seq, mode, depth, ind, multiline_ok)?),
         Value::Map(m) => TValue::InlineTable(inline_table(m, mode, depth, ind)?),
@@ -552,60 +550,4 @@ fn inline_table(m: &Map, mode: Mode, depth: usize, ind: usize) -> Result<InlineT
         t.set_trailing(between(&slots, slots.len(), &rest, &inner, &outer)?);
     }
     Ok(t)
-}
-
-/// A string; in metadata a multi-line string is written as a `"""` basic string.
-fn string_value(s: &str, mode: Mode) -> TValue {
-    if mode == Mode::Meta && s.contains('\n') {
-        let mut lit = String::with_capacity(s.len() + 8);
-        lit.push_str("\"\"\"\n");
-        for ch in s.chars() {
-            match ch {
-                '\\' => lit.push_str("\\\\"),
-                '"' => lit.push_str("\\\""),
-                '\n' => lit.push('\n'),
-                '\t' => lit.push('\t'),
-                c if c.is_control() => {
-                    let _ = write!(lit, "\\u{:04X}", c as u32);
-                }
-                c => lit.push(c),
-            }
-        }
-        lit.push_str("\"\"\"");
-        if let Ok(v) = lit.parse::<TValue>()
-            && v.as_str() == Some(s)
-        {
-            return v;
-        }
-    }
-    TValue::from(s)
-}
-
-fn datetime(ts: &Timestamp) -> Result<Datetime, FormatError> {
-    let offset = if ts.offset_seconds == 0 {
-        Offset::Z
-    } else if ts.offset_seconds % 60 == 0 && ts.offset_seconds.abs() < 24 * 3600 {
-        let minutes = i16::try_from(ts.offset_seconds / 60)
-            .map_err(|_| err("a timestamp offset cannot be written as TOML"))?;
-        Offset::Custom { minutes }
-    } else {
-        return Err(err("a timestamp offset cannot be written as TOML"));
-    };
-    if !ts.is_valid() {
-        return Err(err("a timestamp is out of range"));
-    }
-    Ok(Datetime {
-        date: Some(Date {
-            year: ts.year,
-            month: ts.month,
-            day: ts.day,
-        }),
-        time: Some(Time {
-            hour: ts.hour,
-            minute: ts.minute,
-            second: Some(ts.second),
-            nanosecond: (ts.nanos != 0).then_some(ts.nanos),
-        }),
-        offset: Some(offset),
-    })
 }

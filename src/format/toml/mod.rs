@@ -29,6 +29,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 
 mod emit;
+mod emit_scalar;
 mod parse;
 
 #[cfg(test)]
