@@ -189,6 +189,18 @@ fn the_command_line_words_warnings_and_the_review_remedy() {
         err.ends_with("\n  hint: restore the file from version control and compare it with `git diff`; if a person you trust made the change with another tool, re-save the file with `leafseal edit` or `leafseal rotate -i` after checking it\n"),
         "{err}"
     );
+    // The git diff driver quotes the hint in its one-line warning, in the same words.
+    let out = run_in(&vars, dir.path(), &["git", "textconv", "e.yaml"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("leafseal: warning: textconv: e.yaml: cannot decrypt, so the diff shows the encrypted file: integrity check failed"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(" (hint: restore the file from version control and compare it with `git diff`; if a person you trust made the change with another tool, re-save the file with `leafseal edit` or `leafseal rotate -i` after checking it)\n"),
+        "{err}"
+    );
     let lib = leafseal::api::decrypt_bytes(
         format!("z: null\n{enc}").as_bytes(),
         Format::Yaml,

@@ -90,18 +90,41 @@ pub fn cli_message(e: &Error) -> Cow<'_, str> {
     }
 }
 
+/// Every remedy, for [`cli_warning`].
+const REMEDIES: [Remedy; 11] = [
+    Remedy::InputFormat,
+    Remedy::EncryptedInputFormat,
+    Remedy::NotEncrypted,
+    Remedy::StrictIntegrity,
+    Remedy::IgnoreMac,
+    Remedy::NoKeysGiven,
+    Remedy::RevokeOnlyKey,
+    Remedy::RevokeEmptiesGroup,
+    Remedy::NewGroupWithoutKeys,
+    Remedy::ThresholdTooHigh,
+    Remedy::ReviewChange,
+];
+
 /// A warning as the command line shows it: the library's warning of skipped integrity
-/// checks ([`crate::ops::IGNORE_MAC_WARNING`]) names the flag that skipped them.
+/// checks ([`crate::ops::IGNORE_MAC_WARNING`]) names the flag that skipped them, and a
+/// remedy's neutral wording inside a warning (the git diff driver quotes an error's
+/// hints in its one-line warning) is replaced by the command line's.
 pub fn cli_warning(msg: &str) -> Cow<'_, str> {
-    let Some(at) = msg.find(crate::ops::IGNORE_MAC_WARNING) else {
-        return Cow::Borrowed(msg);
-    };
-    let lead = crate::ops::IGNORE_MAC_WARNING_LEAD;
-    Cow::Owned(format!(
-        "{}--ignore-mac{}",
-        &msg[..at],
-        &msg[at + lead.len()..]
-    ))
+    let mut out = Cow::Borrowed(msg);
+    if let Some(at) = out.find(crate::ops::IGNORE_MAC_WARNING) {
+        let lead = crate::ops::IGNORE_MAC_WARNING_LEAD;
+        out = Cow::Owned(format!(
+            "{}--ignore-mac{}",
+            &out[..at],
+            &out[at + lead.len()..]
+        ));
+    }
+    for r in REMEDIES {
+        if out.contains(r.hint()) {
+            out = Cow::Owned(out.replace(r.hint(), flag_hint(r)));
+        }
+    }
+    out
 }
 
 /// The error's hints as the command line shows them: the remedy's neutral wording
@@ -144,19 +167,7 @@ mod tests {
 
     #[test]
     fn no_remedy_wording_names_a_flag() {
-        for r in [
-            Remedy::InputFormat,
-            Remedy::EncryptedInputFormat,
-            Remedy::NotEncrypted,
-            Remedy::StrictIntegrity,
-            Remedy::IgnoreMac,
-            Remedy::NoKeysGiven,
-            Remedy::RevokeOnlyKey,
-            Remedy::RevokeEmptiesGroup,
-            Remedy::NewGroupWithoutKeys,
-            Remedy::ThresholdTooHigh,
-            Remedy::ReviewChange,
-        ] {
+        for r in REMEDIES {
             assert!(!r.hint().contains("--"), "{r:?}: {}", r.hint());
             assert_ne!(flag_hint(r), r.hint(), "{r:?} has a command-line wording");
         }
@@ -215,5 +226,10 @@ mod tests {
         );
         assert!(shown.ends_with("(each value's own authentication is still checked)"));
         assert_eq!(cli_warning("another warning"), "another warning");
+        let quoted = format!("x (hint: {})", Remedy::ReviewChange.hint());
+        assert_eq!(
+            cli_warning(&quoted),
+            format!("x (hint: {})", flag_hint(Remedy::ReviewChange))
+        );
     }
 }
