@@ -102,6 +102,47 @@ pub struct Error {
     /// terms (the command line names its flags: see `cli::report`). Its neutral wording
     /// is already one of [`Error::hints`].
     pub remedy: Option<Remedy>,
+    /// The setting the message is about, for a face to name in its own terms (the command
+    /// line names its flag: see `cli::report`). The message names it as
+    /// [`Setting::name`] does.
+    pub setting: Option<Setting>,
+}
+
+/// A setting an [`Error`]'s message names: the library's message uses
+/// [`Setting::name`], which names no command-line flag; the command line puts its flag
+/// in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Setting {
+    /// The AWS KMS encryption context (`key:value,key2:value2`) of the keys given.
+    KmsEncryptionContext,
+    /// AWS KMS keys to encrypt for.
+    KmsKeys,
+    /// AWS KMS keys to add to a file.
+    AddedKmsKeys,
+    /// The partial-encryption settings together (at most one may be given).
+    Selectors,
+    /// One partial-encryption setting, by its metadata field name (`encrypted_regex`, …:
+    /// one of `walk::Selector::FIELDS`).
+    Selector(&'static str),
+    /// A key service address.
+    KeyService,
+}
+
+impl Setting {
+    /// The words a library message uses for the setting (no command-line flag).
+    pub fn name(self) -> &'static str {
+        match self {
+            Setting::KmsEncryptionContext => "AWS KMS encryption context",
+            Setting::KmsKeys => "AWS KMS",
+            Setting::AddedKmsKeys => "added AWS KMS",
+            Setting::Selectors => {
+                "unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex, unencrypted_comment_regex and encrypted_comment_regex"
+            }
+            Setting::Selector(field) => field,
+            Setting::KeyService => "the key service",
+        }
+    }
 }
 
 /// A remedy a face can word for its own surface: which setting or input would get past
@@ -130,6 +171,9 @@ pub enum Remedy {
     NewGroupWithoutKeys,
     /// Removing a group would leave fewer groups than the threshold: lower it.
     ThresholdTooHigh,
+    /// The integrity record saw a change made outside leafseal: restore the file, or
+    /// re-save it after reviewing the change.
+    ReviewChange,
 }
 
 impl Remedy {
@@ -161,6 +205,9 @@ impl Remedy {
             Remedy::NewGroupWithoutKeys => "give one or more age recipients or PGP fingerprints",
             Remedy::ThresholdTooHigh => {
                 "give a Shamir threshold the remaining groups can meet (1 when one group remains)"
+            }
+            Remedy::ReviewChange => {
+                "restore the file from version control and compare it with its history; if a person you trust made the change with another tool, re-save the file with leafseal (edit it, or rotate it in place) after checking it"
             }
         }
     }
@@ -198,6 +245,7 @@ impl Error {
             message: message.into(),
             hints: Vec::new(),
             remedy: None,
+            setting: None,
         }
     }
 
@@ -222,6 +270,14 @@ impl Error {
     pub fn remedy(mut self, remedy: Remedy) -> Self {
         self.hints.push(remedy.hint().to_owned());
         self.remedy = Some(remedy);
+        self
+    }
+
+    /// Records the setting the message is about (the message names it as
+    /// [`Setting::name`] does).
+    #[must_use]
+    pub fn about(mut self, setting: Setting) -> Self {
+        self.setting = Some(setting);
         self
     }
 }

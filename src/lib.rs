@@ -52,3 +52,4 @@ pub mod walk;
 pub use error::Error;
 pub use error::ErrorKind;
 pub use error::Remedy;
+pub use error::Setting;

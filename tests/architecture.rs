@@ -13,11 +13,10 @@ const FACES: [&str; 3] = ["src/cli", "src/git", "src/integrations"];
 /// The domain modules the faces must not name.
 const DOMAIN: [&str; 5] = ["format", "keys", "tree", "walk", "crypto"];
 
-/// Files allowed to name domain modules for now, each with why.
-const ALLOWED: &[(&str, &str)] = &[(
-    "src/integrations/kustomize.rs",
-    "reads the KRM ResourceList and generator configurations and builds Secret manifests as trees; pending a resource model in ops::k8s",
-)];
+/// Files allowed to name domain modules for now, each with why. Empty: the kustomize
+/// generator reads its configuration and builds Secrets through `ops::k8s`'s resource
+/// model (`Resource`, `Fields`, `Secret`).
+const ALLOWED: &[(&str, &str)] = &[];
 
 /// Every `.rs` file under `dir`.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -191,5 +190,216 @@ fn key_sources_never_see_the_document_tree() {
     assert!(
         stale.is_empty(),
         "these KEYS_ALLOWED entries no longer name the tree (or are gone): remove them: {stale:?}"
+    );
+}
+
+/// The library layers whose strings must name no command-line flag: their errors, hints
+/// and warnings reach library callers, so a flag belongs in the command line's wording
+/// (`src/cli/hints.rs`: `Remedy`, `Setting`, the skipped-check warning).
+const FLAG_FREE: [&str; 3] = ["src/ops", "src/api", "src/lifecycle"];
+
+/// Files under `FLAG_FREE` allowed to hold a flag name in a string, each with why. Empty.
+const FLAG_ALLOWED: &[(&str, &str)] = &[];
+
+/// The string literals of Rust source (normal, byte and raw strings, escapes left as
+/// written), with the line each starts on; comments, character literals and lifetimes
+/// are skipped.
+fn string_literals(src: &str) -> Vec<(usize, String)> {
+    let b: Vec<char> = src.chars().collect();
+    let mut out = Vec::new();
+    let mut line = 1;
+    let mut i = 0;
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if c == '\n' {
+            line += 1;
+            i += 1;
+        } else if c == '/' && next == Some('/') {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i] == '/' && b.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if b[i] == '*' && b.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    if b[i] == '\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+            }
+        } else if c == '\'' {
+            // A character literal ('x', '\n', '\''), else a lifetime or label.
+            if next == Some('\\') {
+                i += 2;
+                while i < b.len() && b[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+            } else if b.get(i + 2) == Some(&'\'') {
+                i += 3;
+            } else {
+                i += 1;
+            }
+        } else if c == '"' {
+            let start = line;
+            let mut s = String::new();
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                if b[i] == '\\' && i + 1 < b.len() {
+                    s.push(b[i]);
+                    i += 1;
+                }
+                if b[i] == '\n' {
+                    line += 1;
+                }
+                s.push(b[i]);
+                i += 1;
+            }
+            i += 1;
+            out.push((start, s));
+        } else if (c == 'r' || (c == 'b' && next == Some('r'))) && (i == 0 || !ident(b[i - 1])) {
+            // A raw string: r"…", r#"…"#, br"…".
+            let mut j = i + if c == 'b' { 2 } else { 1 };
+            let mut hashes = 0;
+            while b.get(j) == Some(&'#') {
+                hashes += 1;
+                j += 1;
+            }
+            if b.get(j) != Some(&'"') {
+                i += 1;
+                continue;
+            }
+            let start = line;
+            let close: Vec<char> = std::iter::once('"')
+                .chain(std::iter::repeat_n('#', hashes))
+                .collect();
+            j += 1;
+            let mut s = String::new();
+            while j < b.len() && !b[j..].starts_with(&close) {
+                if b[j] == '\n' {
+                    line += 1;
+                }
+                s.push(b[j]);
+                j += 1;
+            }
+            i = j + close.len();
+            out.push((start, s));
+        } else if ident(c) {
+            while i < b.len() && ident(b[i]) {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Whether a string names a long flag: `--` followed by a letter (or by `{`, a flag
+/// name put together with `format!`), not part of a longer run of dashes.
+fn names_flag(s: &str) -> bool {
+    let c: Vec<char> = s.chars().collect();
+    (0..c.len().saturating_sub(2)).any(|i| {
+        c[i] == '-'
+            && c[i + 1] == '-'
+            && (c[i + 2].is_ascii_alphabetic() || c[i + 2] == '{')
+            && (i == 0 || c[i - 1] != '-')
+    })
+}
+
+#[test]
+fn the_flag_rule_reads_strings_as_the_compiler_does() {
+    let src = r####"
+// "--in-a-comment"
+/* "--in-a-block" /* nested "--x" */ */
+let a = "plain --flag";
+let q = '"'; let e = '\''; fn f<'a>(x: &'a str) {}
+let r = r#"raw "--raw" text"#;
+let m = "two
+lines --m";
+let b = b"--bytes";
+let dashes = "---\nkind: x";
+let fmt = format!("--{}", name);
+let ok = "a -- b and --- c";
+"####;
+    let lits = string_literals(src);
+    let flagged: Vec<(usize, &str)> = lits
+        .iter()
+        .filter(|(_, s)| names_flag(s))
+        .map(|(l, s)| (*l, s.as_str()))
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            (4, "plain --flag"),
+            (6, "raw \"--raw\" text"),
+            (7, "two\nlines --m"),
+            (9, "--bytes"),
+            (11, "--{}"),
+        ]
+    );
+    assert!(lits.iter().any(|(_, s)| s == "---\\nkind: x"));
+    assert!(lits.iter().any(|(_, s)| s == "a -- b and --- c"));
+}
+
+#[test]
+fn library_layers_name_no_command_line_flag() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in FLAG_FREE {
+        rust_files(&root.join(dir), &mut files);
+    }
+    files.sort();
+    assert!(files.len() > 20, "the library layers' sources were found");
+    let mut violations = Vec::new();
+    let mut allowed_and_used = Vec::new();
+    for path in &files {
+        let rel = path
+            .strip_prefix(root)
+            .expect("under the crate")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(path).expect("read a source file");
+        let hits: Vec<String> = string_literals(&text)
+            .into_iter()
+            .filter(|(_, s)| names_flag(s))
+            .map(|(n, s)| format!("{rel}:{n}: {s:?}"))
+            .collect();
+        if hits.is_empty() {
+            continue;
+        }
+        if FLAG_ALLOWED.iter().any(|(f, _)| *f == rel) {
+            allowed_and_used.push(rel);
+        } else {
+            violations.extend(hits);
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "these strings of the library layers name command-line flags; name the setting \
+         (error::Setting), give an error::Remedy, and word the flag in src/cli/hints.rs \
+         (see docs/architecture.md, \"Layers\"):\n{}",
+        violations.join("\n")
+    );
+    let stale: Vec<&str> = FLAG_ALLOWED
+        .iter()
+        .map(|(f, _)| *f)
+        .filter(|f| !allowed_and_used.iter().any(|u| u == f))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "these FLAG_ALLOWED entries no longer name flags (or are gone): remove them: {stale:?}"
     );
 }

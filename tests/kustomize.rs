@@ -557,3 +557,36 @@ fn kubectl_kustomize_serves_ksops_configs() {
         Some("t0ken-plain")
     );
 }
+
+/// `kustomize exec-plugin` by hand (no kustomize needed): the Secret built from an `envs`
+/// YAML file writes each value as the other commands do — an integral float stays `5.0`
+/// (the generator once wrote `5`) — and the manifest layout is kubectl's.
+#[test]
+fn exec_plugin_writes_env_values_as_written() {
+    let f = Fixture::new();
+    let app = f.root.join("app");
+    f.encrypt(
+        &app,
+        "settings.yaml",
+        "ratio: 5.0\nport: 5432\nbig: 1e6\n",
+        &[],
+    );
+    f.encrypt(&app, "password.txt", "hunter2", &[]);
+    std::fs::write(
+        app.join("gen.yaml"),
+        "apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: g\nsecretFrom:\n  - metadata:\n      name: app\n      namespace: prod\n      labels:\n        version: 5.0\n    nameSuffixHash: true\n    files:\n      - password.txt\n    envs:\n      - settings.yaml\n",
+    )
+    .expect("gen");
+    let out = f.leafseal(&["kustomize", "exec-plugin", "gen.yaml"], &app);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: prod\n  labels:\n    version: \"5.0\"\n  annotations:\n    kustomize.config.k8s.io/needs-hash: \"true\"\ntype: Opaque\ndata:\n  big: {}\n  password.txt: {}\n  port: {}\n  ratio: {}\n",
+            b64("1E+06"),
+            b64("hunter2"),
+            b64("5432"),
+            b64("5.0"),
+        )
+    );
+}

@@ -447,7 +447,10 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
 
 /// Prints a warning to stderr (key material masked, see [`crate::redact`]).
 pub fn warn(msg: &str) {
-    eprintln!("leafseal: warning: {}", crate::redact::redact(msg));
+    eprintln!(
+        "leafseal: warning: {}",
+        crate::redact::redact(&hints::cli_warning(msg))
+    );
 }
 
 /// The key context over the process environment. Variables that are not valid UTF-8 are
@@ -561,7 +564,7 @@ pub fn usage_error(e: &clap::Error) -> i32 {
 /// terminal, so key material that slipped into a message is masked here
 /// ([`crate::redact`]).
 pub fn report(e: &Error) {
-    let mut s = format!("leafseal: error: {}", e.message.trim_end());
+    let mut s = format!("leafseal: error: {}", hints::cli_message(e).trim_end());
     for h in hints::cli_hints(e) {
         s.push_str("\n  hint: ");
         s.push_str(&h);

@@ -14,15 +14,15 @@ use base64::Engine;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
-use crate::integrations::str_field;
 use crate::ops::Format;
 use crate::ops::KeyContext;
 use crate::ops::Output;
-use crate::tree::Document;
-use crate::tree::Map;
-use crate::tree::SeqItem;
-use crate::tree::Text;
-use crate::tree::Value;
+use crate::ops::k8s;
+use crate::ops::k8s::Field;
+use crate::ops::k8s::Fields;
+use crate::ops::k8s::Resource;
+use crate::ops::k8s::Secret;
+use crate::ops::k8s::Text;
 
 /// leafseal's generator `apiVersion`.
 pub const API_VERSION: &str = "leafseal.dev/v1";
@@ -75,15 +75,11 @@ fn bad(msg: impl Into<String>) -> Error {
         .hint("see docs/gitops-k8s.md for the generator configuration format")
 }
 
-fn string_list(m: &Map, key: &str, ctx: &str) -> Result<Vec<String>, Error> {
+fn string_list(m: &Fields, key: &str, ctx: &str) -> Result<Vec<String>, Error> {
     match m.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Seq(items)) => items
+        None | Some(Field::Null) => Ok(Vec::new()),
+        Some(Field::List(items)) => items
             .iter()
-            .filter_map(|i| match i {
-                SeqItem::Value(v) => Some(v),
-                SeqItem::Comment(_) => None,
-            })
             .map(|v| {
                 v.as_str()
                     .map(str::to_owned)
@@ -94,15 +90,15 @@ fn string_list(m: &Map, key: &str, ctx: &str) -> Result<Vec<String>, Error> {
     }
 }
 
-fn string_map(m: &Map, key: &str, ctx: &str) -> Result<Vec<(String, String)>, Error> {
+fn string_map(m: &Fields, key: &str, ctx: &str) -> Result<Vec<(String, String)>, Error> {
     match m.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Map(map)) => map
+        None | Some(Field::Null) => Ok(Vec::new()),
+        Some(Field::Map(map)) => map
             .entries()
             .map(|(k, v)| {
-                integrations::scalar_string(v)
-                    .filter(|_| !matches!(v, Value::Null))
-                    .map(|s| (k.to_owned(), s.as_str().to_owned()))
+                v.text()
+                    .filter(|_| !matches!(v, Field::Null))
+                    .map(|s| (k.to_owned(), s.into_owned()))
                     .ok_or_else(|| bad(format!("{ctx}`{key}.{k}` must be a string")))
             })
             .collect(),
@@ -112,9 +108,14 @@ fn string_map(m: &Map, key: &str, ctx: &str) -> Result<Vec<(String, String)>, Er
 
 impl GeneratorConfig {
     /// Reads a configuration resource (its `apiVersion`/`kind` must be leafseal's or KSOPS's).
-    pub fn from_map(m: &Map) -> Result<GeneratorConfig, Error> {
-        let api = str_field(m, "apiVersion").unwrap_or_default();
-        let kind = str_field(m, "kind").unwrap_or_default();
+    pub fn from_resource(r: &Resource) -> Result<GeneratorConfig, Error> {
+        GeneratorConfig::from_fields(&r.fields())
+    }
+
+    /// Reads a configuration given as plain data (see [`GeneratorConfig::from_resource`]).
+    pub fn from_fields(m: &Fields) -> Result<GeneratorConfig, Error> {
+        let api = m.str("apiVersion").unwrap_or_default();
+        let kind = m.str("kind").unwrap_or_default();
         let ok = (api == API_VERSION && kind == KIND)
             || (KSOPS_API_VERSIONS.contains(&api) && kind == KSOPS_KIND);
         if !ok {
@@ -126,15 +127,9 @@ impl GeneratorConfig {
             files: string_list(m, "files", "")?,
             secret_from: Vec::new(),
         };
-        let entries = match m.get("secretFrom") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Seq(s)) => s
-                .iter()
-                .filter_map(|i| match i {
-                    SeqItem::Value(v) => Some(v),
-                    SeqItem::Comment(_) => None,
-                })
-                .collect(),
+        let entries: Vec<&Field> = match m.get("secretFrom") {
+            None | Some(Field::Null) => Vec::new(),
+            Some(Field::List(s)) => s.iter().collect(),
             Some(_) => return Err(bad("`secretFrom` must be a list")),
         };
         for (i, e) in entries.into_iter().enumerate() {
@@ -142,16 +137,17 @@ impl GeneratorConfig {
             let e = e
                 .as_map()
                 .ok_or_else(|| bad(format!("{ctx}each entry must be a map")))?;
-            let empty = Map::new();
+            let empty = Fields::default();
             let meta = match e.get("metadata") {
                 None => &empty,
-                Some(Value::Map(m)) => m,
+                Some(Field::Map(m)) => m,
                 Some(_) => return Err(bad(format!("{ctx}`metadata` must be a map"))),
             };
-            let name = str_field(meta, "name")
+            let name = meta
+                .str("name")
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| bad(format!("{ctx}`metadata.name` is required")))?;
-            let behavior = str_field(e, "behavior").map(str::to_owned);
+            let behavior = e.str("behavior").map(str::to_owned);
             if behavior
                 .as_deref()
                 .is_some_and(|b| !matches!(b, "create" | "merge" | "replace"))
@@ -164,12 +160,12 @@ impl GeneratorConfig {
             files.extend(string_list(e, "binaryFiles", &ctx)?);
             let sf = SecretFrom {
                 name: name.to_owned(),
-                namespace: str_field(meta, "namespace").map(str::to_owned),
+                namespace: meta.str("namespace").map(str::to_owned),
                 labels: string_map(meta, "labels", &ctx)?,
                 annotations: string_map(meta, "annotations", &ctx)?,
-                type_: str_field(e, "type").unwrap_or("Opaque").to_owned(),
+                type_: e.str("type").unwrap_or("Opaque").to_owned(),
                 behavior,
-                name_suffix_hash: matches!(e.get("nameSuffixHash"), Some(Value::Bool(true))),
+                name_suffix_hash: matches!(e.get("nameSuffixHash"), Some(Field::Bool(true))),
                 files,
                 envs: string_list(e, "envs", &ctx)?,
             };
@@ -184,7 +180,7 @@ impl GeneratorConfig {
     /// Decrypts every file and returns the resources, in configuration order: first the
     /// decrypted manifests of `files`, then one Secret per `secretFrom` entry. Relative
     /// paths resolve against `base`.
-    pub fn generate(&self, base: &Path, ctx: &KeyContext) -> Result<Vec<Map>, Error> {
+    pub fn generate(&self, base: &Path, ctx: &KeyContext) -> Result<Vec<Resource>, Error> {
         let mut out = Vec::new();
         for f in &self.files {
             let d = integrations::decrypt_file(&resolve(base, f), ctx)?;
@@ -193,7 +189,7 @@ impl GeneratorConfig {
                     "{f}: `files` takes encrypted Kubernetes manifests (YAML or JSON); use `secretFrom` for other files"
                 )));
             }
-            out.extend(d.doc.branches.into_iter().filter(|b| !b.is_empty()));
+            out.extend(k8s::resources_of(d.doc));
         }
         for sf in &self.secret_from {
             out.push(sf.render(base, ctx)?);
@@ -223,7 +219,7 @@ pub fn valid_data_key(k: &str) -> bool {
 
 impl SecretFrom {
     /// Decrypts the entry's files and builds the Secret.
-    pub fn render(&self, base: &Path, ctx: &KeyContext) -> Result<Map, Error> {
+    pub fn render(&self, base: &Path, ctx: &KeyContext) -> Result<Resource, Error> {
         let mut data: Vec<(String, Text)> = Vec::new();
         let mut add = |key: String, value: Text| -> Result<(), Error> {
             if !valid_data_key(&key) {
@@ -258,29 +254,19 @@ impl SecretFrom {
         for env in &self.envs {
             let shown = resolve(base, env);
             let d = integrations::decrypt_file(&shown, ctx)?;
-            let Some(first) = d.doc.branches.first() else {
-                continue;
-            };
-            for (k, v) in first.entries() {
-                let s = integrations::scalar_string(v).ok_or_else(|| {
-                    bad(format!(
-                        "{}: `envs` files must hold flat key/value pairs (`{k}` is a {})",
-                        shown.display(),
-                        v.kind_name()
-                    ))
-                })?;
-                add(k.to_owned(), b64(s.as_bytes()))?;
+            let entries = k8s::env_entries(&d.doc).map_err(|e| {
+                bad(format!(
+                    "{}: `envs` files must hold flat key/value pairs (`{}` is a {})",
+                    shown.display(),
+                    e.key,
+                    e.kind
+                ))
+            })?;
+            for (k, s) in entries {
+                add(k, b64(s.as_bytes()))?;
             }
         }
         data.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut meta = Map::new();
-        meta.push("name", Value::str(self.name.as_str()));
-        if let Some(ns) = &self.namespace {
-            meta.push("namespace", Value::str(ns.as_str()));
-        }
-        if !self.labels.is_empty() {
-            meta.push("labels", pairs(&self.labels));
-        }
         let mut ann = self.annotations.clone();
         if let Some(b) = &self.behavior {
             ann.push((BEHAVIOR_ANNOTATION.to_owned(), b.clone()));
@@ -288,29 +274,17 @@ impl SecretFrom {
         if self.name_suffix_hash {
             ann.push((NEEDS_HASH_ANNOTATION.to_owned(), "true".to_owned()));
         }
-        if !ann.is_empty() {
-            meta.push("annotations", pairs(&ann));
+        Ok(Secret {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            labels: self.labels.clone(),
+            annotations: ann,
+            type_: self.type_.clone(),
+            data,
+            string_data: Vec::new(),
         }
-        let mut data_map = Map::new();
-        for (k, v) in data {
-            data_map.push(k, Value::Str(v));
-        }
-        let mut secret = Map::new();
-        secret.push("apiVersion", Value::str("v1"));
-        secret.push("kind", Value::str("Secret"));
-        secret.push("metadata", Value::Map(meta));
-        secret.push("type", Value::str(self.type_.as_str()));
-        secret.push("data", Value::Map(data_map));
-        Ok(secret)
+        .to_resource())
     }
-}
-
-fn pairs(p: &[(String, String)]) -> Value {
-    let mut m = Map::new();
-    for (k, v) in p {
-        m.push(k.as_str(), Value::str(v.as_str()));
-    }
-    Value::Map(m)
 }
 
 fn b64(bytes: &[u8]) -> Text {
@@ -321,39 +295,29 @@ fn b64(bytes: &[u8]) -> Text {
 /// else the decrypted document written back in its own format.
 fn file_content(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
     let d = integrations::decrypt_file(path, ctx)?;
-    if d.format == Format::Binary {
-        return match d.doc.branches.first().and_then(|b| b.get("data")) {
-            Some(Value::Str(s)) => Ok(Output::new(s.as_bytes().to_vec())),
-            Some(Value::Bytes(b)) => Ok(Output::new(b.to_vec())),
-            _ => Err(bad(format!(
-                "{}: the binary file has no `data` value",
-                path.display()
-            ))),
-        };
-    }
-    d.format
-        .store()
-        .emit(&d.doc, None, &Default::default())
+    k8s::plaintext_of(&d.doc, d.format)
         .map_err(|e| {
             Error::new(
                 exit::ERROR_DUMPING_TREE,
                 format!("{}: cannot write the decrypted file: {e}", path.display()),
             )
+        })?
+        .ok_or_else(|| {
+            bad(format!(
+                "{}: the binary file has no `data` value",
+                path.display()
+            ))
         })
 }
 
 /// Parses a YAML configuration file's bytes (the first document).
 pub fn parse_config(bytes: &[u8]) -> Result<GeneratorConfig, Error> {
-    let loaded = Format::Yaml
-        .store()
-        .load(bytes)
+    let resources = k8s::parse_resources(bytes)
         .map_err(|e| bad(format!("cannot parse the generator configuration: {e}")))?;
-    let first = loaded
-        .doc
-        .branches
+    let first = resources
         .first()
         .ok_or_else(|| bad("the generator configuration is empty"))?;
-    GeneratorConfig::from_map(first)
+    GeneratorConfig::from_resource(first)
 }
 
 /// Runs the legacy exec plugin: reads the configuration and returns the YAML stream of
@@ -361,7 +325,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<GeneratorConfig, Error> {
 /// `KUSTOMIZE_PLUGIN_CONFIG_ROOT` and runs the plugin there).
 pub fn exec_plugin(config: &[u8], base: &Path, ctx: &KeyContext) -> Result<Output, Error> {
     let cfg = parse_config(config)?;
-    integrations::emit_stream(cfg.generate(base, ctx)?)
+    k8s::emit_resources(cfg.generate(base, ctx)?)
 }
 
 /// kpt's annotation giving the absolute package directory (`kpt fn render`).
@@ -372,23 +336,15 @@ pub const PATH_ANNOTATIONS: [&str; 2] = [
     "config.kubernetes.io/path",
 ];
 
-fn annotation<'a>(m: &'a Map, key: &str) -> Option<&'a str> {
-    m.get("metadata")
-        .and_then(Value::as_map)
-        .and_then(|md| md.get("annotations"))
-        .and_then(Value::as_map)
-        .and_then(|a| str_field(a, key))
-}
-
 /// The directory relative paths of a KRM function configuration resolve against: kpt's
 /// package path (plus the configuration file's directory) when given, else `cwd`.
-pub fn krm_base(function_config: &Map, cwd: &Path) -> PathBuf {
+pub fn krm_base(function_config: &Resource, cwd: &Path) -> PathBuf {
     let file_dir = PATH_ANNOTATIONS
         .iter()
-        .find_map(|k| annotation(function_config, k))
+        .find_map(|k| function_config.annotation(k))
         .and_then(|p| Path::new(p).parent().map(Path::to_owned))
         .unwrap_or_default();
-    match annotation(function_config, PACKAGE_PATH_ANNOTATION) {
+    match function_config.annotation(PACKAGE_PATH_ANNOTATION) {
         Some(pkg) => Path::new(pkg).join(file_dir),
         None => cwd.join(file_dir),
     }
@@ -412,64 +368,45 @@ pub fn krm(
     cwd: &Path,
     ctx: &KeyContext,
 ) -> Result<KrmOutput, Error> {
-    let loaded = Format::Yaml.store().load(input).map_err(|e| {
+    let resources = k8s::parse_resources(input).map_err(|e| {
         bad(format!(
             "cannot parse the ResourceList on standard input: {e}"
         ))
     })?;
-    let mut list = loaded
-        .doc
-        .branches
+    let mut list = resources
         .into_iter()
         .next()
         .ok_or_else(|| bad("standard input holds no ResourceList"))?;
-    if str_field(&list, "kind") != Some("ResourceList") {
+    if list.kind() != Some("ResourceList") {
         return Err(bad("standard input is not a ResourceList").hint(
             "this command is run by kustomize or kpt as a KRM exec function; use `leafseal kustomize exec-plugin CONFIG` by hand",
         ));
     }
     let fc = list
-        .get("functionConfig")
-        .and_then(Value::as_map)
+        .child("functionConfig")
         .ok_or_else(|| bad("the ResourceList has no functionConfig"))?;
-    let cfg = GeneratorConfig::from_map(fc)?;
-    let base = base.map_or_else(|| krm_base(fc, cwd), Path::to_owned);
+    let cfg = GeneratorConfig::from_resource(&fc)?;
+    let base = base.map_or_else(|| krm_base(&fc, cwd), Path::to_owned);
     let generated = cfg.generate(&base, ctx)?;
     let mut warnings = Vec::new();
-    let items = match list.get_mut("items") {
-        Some(Value::Seq(s)) => s,
-        _ => {
-            list.remove("items");
-            list.push("items", Value::Seq(Vec::new()));
-            match list.get_mut("items") {
-                Some(Value::Seq(s)) => s,
-                _ => return Err(bad("cannot build the output ResourceList")),
-            }
-        }
-    };
-    for it in items.iter() {
-        if let SeqItem::Value(Value::Map(m)) = it
-            && integrations::has_sops_block(m)
-        {
+    for item in list.children("items") {
+        if item.is_encrypted() {
             let path = PATH_ANNOTATIONS
                 .iter()
-                .find_map(|k| annotation(m, k))
+                .find_map(|k| item.annotation(k))
                 .unwrap_or("an input item");
             warnings.push(format!(
                 "{path} is a sops-encrypted file read as a resource and is passed on encrypted; keep encrypted files out of the package (list them in .krmignore)"
             ));
         }
     }
-    items.extend(generated.into_iter().map(|m| SeqItem::Value(Value::Map(m))));
-    let yaml = Format::Yaml
-        .store()
-        .emit(&Document::single(list), None, &integrations::K8S_YAML)
-        .map_err(|e| {
-            Error::new(
-                exit::ERROR_DUMPING_TREE,
-                format!("cannot write the ResourceList: {e}"),
-            )
-        })?;
+    list.append("items", generated);
+    let yaml = list.to_yaml().map_err(|e| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the ResourceList: {e}"),
+        )
+    })?;
     Ok(KrmOutput { yaml, warnings })
 }
 

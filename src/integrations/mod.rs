@@ -2,7 +2,7 @@
 //! and KRM function, also run by kpt) and the Argo CD config-management-plugin renderer.
 //!
 //! Everything here is library code: it reads files, decrypts them with [`crate::ops`] and
-//! returns Kubernetes resources as trees and YAML bytes. Nothing prints; a decryption
+//! returns Kubernetes resources ([`crate::ops::k8s::Resource`]) and YAML bytes. Nothing prints; a decryption
 //! failure is always an error (never is ciphertext passed on as if it were the output).
 
 use std::path::Path;

@@ -100,14 +100,14 @@ pub fn parse_context(s: &str) -> Result<BTreeMap<String, String>, KeyError> {
         let Some((k, v)) = item.split_once(':') else {
             return Err(KeyError::with_hint(
                 "invalid encryption context: an item has no `:`",
-                "use --encryption-context key:value,key2:value2",
+                "write it as key:value,key2:value2",
             ));
         };
         let k = k.trim();
         if k.is_empty() {
             return Err(KeyError::with_hint(
                 "invalid encryption context: empty key",
-                "use --encryption-context key:value,key2:value2",
+                "write it as key:value,key2:value2",
             ));
         }
         out.insert(k.to_owned(), v.trim().to_owned());

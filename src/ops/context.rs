@@ -10,7 +10,7 @@ use crate::error::exit;
 use crate::keys::KeyContext;
 use crate::keys::KeyService;
 
-/// The key services of a run (`--keyservice`).
+/// The key services of a run (`--keyservice` on the command line).
 pub type KeyServices = Vec<Arc<dyn KeyService>>;
 
 /// Prefixes (or whole names) of the environment variables leafseal reads.
@@ -88,8 +88,12 @@ pub fn key_services(uris: &[String]) -> Result<KeyServices, Error> {
     match uris.first() {
         Some(uri) => Err(Error::new(
             exit::GENERIC,
-            format!("this leafseal was built without key service support, so --keyservice {uri} cannot be used"),
+            format!(
+                "this leafseal was built without key service support, so {} {uri} cannot be used",
+                crate::error::Setting::KeyService.name()
+            ),
         )
+        .about(crate::error::Setting::KeyService)
         .hint("use a build with the `keyservice` cargo feature (on by default)")),
         None => Ok(Vec::new()),
     }

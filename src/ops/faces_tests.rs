@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::error::Setting;
 use crate::error::exit;
 use crate::ops::flags;
 
@@ -99,6 +100,14 @@ fn key_flags_keep_order_drop_duplicates_and_check_kms_contexts() {
     })
     .unwrap_err();
     assert_eq!(ctx.code, exit::INVALID_KMS_CONTEXT);
+    assert_eq!(ctx.setting, Some(Setting::KmsEncryptionContext));
+    assert!(
+        ctx.message
+            .starts_with("invalid AWS KMS encryption context: "),
+        "{}",
+        ctx.message
+    );
+    assert!(!ctx.message.contains("--"), "{}", ctx.message);
     // Without an AWS KMS key the context is not read by `encrypt`, but `groups add` reads it.
     let lists = flags::KeyLists {
         lists: vec![(KeyKind::Age, R1)],
@@ -134,6 +143,39 @@ fn one_selector_flag_at_most() {
     ])
     .unwrap_err();
     assert_eq!(both.code, exit::CONFLICTING_PARAMETERS);
+    assert_eq!(both.setting, Some(Setting::Selectors));
+    assert!(!both.message.contains("--"), "{}", both.message);
     let bad = flags::selector_from_flags(&[("encrypted_regex", Some("("))]).unwrap_err();
-    assert!(bad.message.contains("--encrypted-regex"), "{}", bad.message);
+    assert_eq!(bad.setting, Some(Setting::Selector("encrypted_regex")));
+    assert!(
+        bad.message.starts_with("invalid encrypted_regex: "),
+        "{}",
+        bad.message
+    );
+}
+
+/// The AWS KMS errors name the setting without a flag and record it for the command line.
+#[cfg(feature = "aws")]
+#[test]
+fn kms_key_errors_name_their_setting() {
+    let kms = flags::keys_from_flags(&flags::KeyLists {
+        lists: vec![(KeyKind::Kms, "not-an-arn")],
+        encryption_context: Some("a:b"),
+        aws_profile: None,
+    })
+    .unwrap_err();
+    assert_eq!(kms.setting, Some(Setting::KmsKeys));
+    assert!(
+        kms.message.starts_with("invalid AWS KMS key: "),
+        "{}",
+        kms.message
+    );
+    let added =
+        flags::changes_from_flags(&[(KeyKind::Kms, "not-an-arn")], &[], Some("a:b")).unwrap_err();
+    assert_eq!(added.setting, Some(Setting::AddedKmsKeys));
+    assert!(
+        added.message.starts_with("invalid added AWS KMS key: "),
+        "{}",
+        added.message
+    );
 }

@@ -1,10 +1,13 @@
 //! Keys named on a command line (`--age`, `--kms`, `--add-pgp`, …) turned into master
-//! keys, with the errors and hints the command line shows. The faces keep their argument
-//! parsers; the key lists they collect come here as text.
+//! keys. The faces keep their argument parsers; the key lists they collect come here as
+//! text. The errors name no flag: a message about one setting names it as
+//! [`Setting::name`] does and records it ([`Error::setting`]), so that the command line
+//! can name its flag instead (`cli/hints.rs`).
 
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::error::Setting;
 use crate::error::exit;
 use crate::keys;
 use crate::keys::KeyKind;
@@ -33,10 +36,13 @@ type KmsContext = std::collections::BTreeMap<String, String>;
 #[cfg(feature = "aws")]
 fn kms_context(s: &str) -> Result<KmsContext, Error> {
     keys::awskms::parse_context(s).map_err(|e| {
+        let setting = Setting::KmsEncryptionContext;
+        // The key source's own hint is the one added below.
         Error::new(
             exit::INVALID_KMS_CONTEXT,
-            format!("invalid --encryption-context: {e}"),
+            format!("invalid {}: {}", setting.name(), e.message),
         )
+        .about(setting)
         .hint("write it as key:value,key2:value2")
     })
 }
@@ -80,10 +86,15 @@ fn kms_list(
     list: &str,
     context: &KmsContext,
     profile: Option<&str>,
-    flag: &str,
+    setting: Setting,
 ) -> Result<KeyGroup, Error> {
-    let keys = keys::awskms::KmsKey::list_from_str(list, context, profile)
-        .map_err(|e| Error::new(exit::GENERIC, format!("invalid {flag} key: {e}")))?;
+    let keys = keys::awskms::KmsKey::list_from_str(list, context, profile).map_err(|e| {
+        Error::new(
+            exit::GENERIC,
+            format!("invalid {} key: {e}", setting.name()),
+        )
+        .about(setting)
+    })?;
     Ok(keys
         .into_iter()
         .map(|k| Arc::new(k) as Arc<dyn MasterKey>)
@@ -91,7 +102,7 @@ fn kms_list(
 }
 
 #[cfg(not(feature = "aws"))]
-fn kms_list(list: &str, _: &KmsContext, _: Option<&str>, _: &str) -> Result<KeyGroup, Error> {
+fn kms_list(list: &str, _: &KmsContext, _: Option<&str>, _: Setting) -> Result<KeyGroup, Error> {
     split(list).map(|s| parse_key(KeyKind::Kms, s)).collect()
 }
 
@@ -119,7 +130,7 @@ pub fn keys_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
         None => Default::default(),
     };
     for list in kms {
-        for key in kms_list(list, &context, f.aws_profile, "--kms")? {
+        for key in kms_list(list, &context, f.aws_profile, Setting::KmsKeys)? {
             push_unique(&mut group, key);
         }
     }
@@ -138,7 +149,7 @@ pub fn group_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
         for s in split(list) {
             if *kind == KeyKind::Kms && (f.encryption_context.is_some() || f.aws_profile.is_some())
             {
-                for key in kms_list(s, &context, f.aws_profile, "--kms")? {
+                for key in kms_list(s, &context, f.aws_profile, Setting::KmsKeys)? {
                     push_unique(&mut group, key);
                 }
                 continue;
@@ -161,7 +172,8 @@ pub fn changes_from_flags(
     if let Some(ctx) = encryption_context {
         let context = kms_context(ctx)?;
         for (_, list) in adds.iter().filter(|(k, _)| *k == KeyKind::Kms) {
-            c.add.extend(kms_list(list, &context, None, "--add-kms")?);
+            c.add
+                .extend(kms_list(list, &context, None, Setting::AddedKmsKeys)?);
         }
     }
     for kind in KIND_ORDER {
@@ -190,25 +202,28 @@ const KIND_ORDER: [KeyKind; 7] = [
 
 /// The partial-encryption selector of the command line's flags: `given` pairs each
 /// metadata field (`unencrypted_suffix`, `encrypted_regex`, …) with its flag's value. At
-/// most one may be set (exit 202 otherwise); a bad regex is exit 1, naming the flag.
+/// most one may be set (exit 8 otherwise); a bad regex is exit 1, naming the setting.
 pub fn selector_from_flags(given: &[(&str, Option<&str>)]) -> Result<Option<Selector>, Error> {
     let set: Vec<(&str, &str)> = given
         .iter()
         .filter_map(|(f, v)| v.map(|v| (*f, v)))
         .collect();
     if set.len() > 1 {
+        let setting = Setting::Selectors;
         return Err(Error::new(
             exit::CONFLICTING_PARAMETERS,
-            "only one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex, --encrypted-regex, --unencrypted-comment-regex and --encrypted-comment-regex may be given",
-        ));
+            format!("only one of {} may be given", setting.name()),
+        )
+        .about(setting));
     }
     match set.first() {
         None => Ok(None),
         Some((field, v)) => Selector::from_field(field, v).map_err(|e| {
-            Error::new(
-                exit::GENERIC,
-                format!("invalid --{}: {e}", field.replace('_', "-")),
-            )
+            let e = Error::new(exit::GENERIC, format!("invalid {field}: {e}"));
+            match Selector::FIELDS.iter().copied().find(|f| *f == *field) {
+                Some(f) => e.about(Setting::Selector(f)),
+                None => e,
+            }
         }),
     }
 }

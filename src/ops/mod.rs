@@ -82,11 +82,15 @@ pub fn env_flag(v: Option<&str>) -> bool {
     })
 }
 
-/// The warning given when `--ignore-mac` skips the integrity checks.
-pub const IGNORE_MAC_WARNING: &str = "--ignore-mac: the MAC and the leafseal integrity record were not checked, so nothing \
+/// The warning given when [`OpenOptions::ignore_mac`] skips the integrity checks; it
+/// starts with [`IGNORE_MAC_WARNING_LEAD`], where the command line names its flag.
+pub const IGNORE_MAC_WARNING: &str = "integrity checks skipped: the MAC and the leafseal integrity record were not checked, so nothing \
      guarantees that this file is what its last writer sealed: values changed, removed, \
      added or reordered outside leafseal/sops go unnoticed (each value's own authentication \
      is still checked)";
+
+/// The lead of [`IGNORE_MAC_WARNING`] (before its first colon), which names the setting.
+pub const IGNORE_MAC_WARNING_LEAD: &str = "integrity checks skipped";
 
 /// A decrypted file, with what is needed to write it back.
 #[derive(Debug)]
@@ -329,7 +333,7 @@ pub fn judge_integrity(
                 exit::INTEGRITY_MISMATCH,
                 "integrity check failed: the file's structure or clear values were changed outside leafseal (keys, empty or null values, lists, containers or the type of an encrypted value differ from what was encrypted), in a way the sops MAC cannot see; nothing was output",
             )
-            .hint("restore the file from version control and compare it with `git diff`; if a person you trust made the change with another tool, re-save the file with `leafseal edit` or `leafseal rotate -i` after checking it"));
+            .remedy(Remedy::ReviewChange));
         }
         integrity::Status::Missing => {
             "has no leafseal integrity record (written by sops or another tool, or the record was removed)"

@@ -34,10 +34,11 @@ fn encrypt_into(dir: &Path, name: &str, plain: &[u8], selector: Option<Selector>
     std::fs::write(dir.join(name), &*out).unwrap();
 }
 
-fn decode(secret: &Map, key: &str) -> String {
-    let data = secret.get("data").and_then(Value::as_map).unwrap();
+fn decode(secret: &Resource, key: &str) -> String {
+    let secret = Secret::from_resource(secret).unwrap();
+    let (_, v) = secret.data.iter().find(|(k, _)| k == key).unwrap();
     let b = base64::engine::general_purpose::STANDARD
-        .decode(data.get(key).and_then(Value::as_str).unwrap())
+        .decode(v.as_str())
         .unwrap();
     String::from_utf8(b).unwrap()
 }
@@ -88,24 +89,26 @@ fn generates_manifests_and_secrets() {
     let out = cfg.generate(dir.path(), &ctx()).unwrap();
     assert_eq!(out.len(), 2);
     let api = &out[0];
-    let sd = api.get("stringData").and_then(Value::as_map).unwrap();
-    assert_eq!(sd.get("token").and_then(Value::as_str), Some("t0ken"));
-    assert!(api.get("sops").is_none());
+    let sd = Secret::from_resource(api).unwrap().string_data;
+    assert_eq!(sd.len(), 1);
+    assert_eq!((sd[0].0.as_str(), sd[0].1.as_str()), ("token", "t0ken"));
+    assert!(!api.is_encrypted());
+    assert!(api.child("sops").is_none());
     let db = &out[1];
-    assert_eq!(str_field(db, "type"), Some("kubernetes.io/basic-auth"));
+    assert_eq!(db.str_field("type"), Some("kubernetes.io/basic-auth"));
+    assert_eq!(db.namespace(), Some("prod"));
     assert_eq!(decode(db, "password"), "hunter2\n");
     assert_eq!(decode(db, "config.json"), "{\n\t\"a\": 1\n}\n");
     assert_eq!(decode(db, "USER"), "admin");
     assert_eq!(decode(db, "PORT"), "5432");
-    let keys: Vec<&str> = db
-        .get("data")
-        .and_then(Value::as_map)
+    let keys: Vec<String> = Secret::from_resource(db)
         .unwrap()
-        .entries()
+        .data
+        .into_iter()
         .map(|(k, _)| k)
         .collect();
     assert_eq!(keys, ["PORT", "USER", "config.json", "password"]);
-    let yaml = crate::integrations::emit_stream(out).unwrap();
+    let yaml = k8s::emit_resources(out).unwrap();
     let text = std::str::from_utf8(&yaml).unwrap();
     assert!(text.contains("  namespace: prod\n"), "{text}");
     assert!(
@@ -186,31 +189,24 @@ fn krm_appends_and_keeps_items() {
         "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm\n    annotations:\n      config.kubernetes.io/index: '0'\n      config.kubernetes.io/path: 'cm.yaml'\nfunctionConfig:\n{fc}"
     );
     let out = krm(input.as_bytes(), Some(dir.path()), Path::new("/"), &ctx()).unwrap();
-    let loaded = crate::ops::read_any(&out.yaml, "out", Format::Yaml).unwrap();
-    let list = &loaded.doc.branches[0];
-    let Some(Value::Seq(items)) = list.get("items") else {
-        panic!("no items")
-    };
+    let list = &k8s::parse_resources(&out.yaml).unwrap()[0];
+    let items = list.children("items");
     assert_eq!(items.len(), 3);
+    assert_eq!(items[0].kind(), Some("ConfigMap"));
+    assert_eq!(items[2].name(), Some("db"));
     let text = std::str::from_utf8(&out.yaml).unwrap();
     assert!(
         text.contains("config.kubernetes.io/path: 'cm.yaml'")
             || text.contains("config.kubernetes.io/path: cm.yaml"),
         "{text}"
     );
-    assert!(list.get("functionConfig").is_some());
+    assert!(list.child("functionConfig").is_some());
     assert!(out.warnings.is_empty());
 }
 
 #[test]
 fn krm_base_from_annotations() {
-    let m = |s: &str| {
-        crate::ops::read_any(s.as_bytes(), "m", Format::Yaml)
-            .unwrap()
-            .doc
-            .branches
-            .remove(0)
-    };
+    let m = |s: &str| k8s::parse_resources(s.as_bytes()).unwrap().remove(0);
     let render = m(
         "metadata:\n  annotations:\n    internal.config.kubernetes.io/package-path: /pkg\n    internal.config.kubernetes.io/path: sub/gen.yaml\n",
     );
@@ -253,4 +249,70 @@ fn krm_warns_about_encrypted_items() {
     let out = krm(input.as_bytes(), None, Path::new("/"), &ctx()).unwrap();
     assert_eq!(out.warnings.len(), 1);
     assert!(out.warnings[0].starts_with("secret.enc.yaml is a sops-encrypted file"));
+}
+
+/// Values of an `envs` file that YAML types as numbers or booleans are written as the one
+/// scalar renderer writes them: an integral float stays `5.0` (it once became `5`).
+#[test]
+fn envs_values_keep_their_written_form() {
+    let dir = tempfile::tempdir().unwrap();
+    encrypt_into(
+        dir.path(),
+        "app.yaml",
+        b"ratio: 5.0\nbig: 1e6\ncount: 5\nflag: true\nempty: null\n",
+        None,
+    );
+    let cfg = parse_config(
+        b"apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nsecretFrom:\n- metadata: {name: x}\n  envs: [app.yaml]\n",
+    )
+    .unwrap();
+    let out = cfg.generate(dir.path(), &ctx()).unwrap();
+    let x = &out[0];
+    assert_eq!(decode(x, "ratio"), "5.0");
+    assert_eq!(decode(x, "big"), "1E+06");
+    assert_eq!(decode(x, "count"), "5");
+    assert_eq!(decode(x, "flag"), "true");
+    assert_eq!(decode(x, "empty"), "");
+}
+
+#[test]
+fn envs_files_must_be_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    encrypt_into(dir.path(), "app.yaml", b"a: 1\nnested:\n  b: 2\n", None);
+    let cfg = parse_config(
+        b"apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nsecretFrom:\n- metadata: {name: x}\n  envs: [app.yaml]\n",
+    )
+    .unwrap();
+    let e = cfg.generate(dir.path(), &ctx()).unwrap_err();
+    assert!(
+        e.message
+            .ends_with("app.yaml: `envs` files must hold flat key/value pairs (`nested` is a map)"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn config_scalars_in_labels_are_rendered() {
+    let cfg = parse_config(
+        b"apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nsecretFrom:\n- metadata:\n    name: x\n    labels: {version: 5.0, on: true, n: 3}\n  nameSuffixHash: true\n  files: [a]\n",
+    )
+    .unwrap();
+    let sf = &cfg.secret_from[0];
+    let labels: Vec<(&str, &str)> = sf
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, [("version", "5.0"), ("on", "true"), ("n", "3")]);
+    assert!(sf.name_suffix_hash);
+    let e = parse_config(
+        b"apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nsecretFrom:\n- metadata:\n    name: x\n    labels: {a: null}\n  files: [a]\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("`labels.a` must be a string"),
+        "{}",
+        e.message
+    );
 }

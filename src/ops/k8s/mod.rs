@@ -12,7 +12,9 @@
 //!   typed without quotes is encoded as its text).
 //!
 //! Also the resource helpers of the Kubernetes integrations ([`crate::integrations`]):
-//! a YAML stream of resources ([`emit_stream`]), a scalar's text ([`scalar_string`]).
+//! a YAML stream of resources ([`emit_stream`]), a scalar's text ([`scalar_string`]), and
+//! the small resource model of `resource.rs` ([`Resource`], [`Fields`], [`Secret`]), through
+//! which the integrations read configurations and build manifests without the tree.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -26,8 +28,21 @@ use crate::tree::Bytes;
 use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
-use crate::tree::Text;
 use crate::tree::Value;
+
+mod resource;
+
+pub use resource::Field;
+pub use resource::Fields;
+pub use resource::NotFlat;
+pub use resource::Resource;
+pub use resource::Secret;
+pub use resource::Text;
+pub use resource::emit_resources;
+pub use resource::env_entries;
+pub use resource::parse_resources;
+pub use resource::plaintext_of;
+pub use resource::resources_of;
 
 /// Whether a YAML document is a Kubernetes Secret (`kind: Secret`).
 pub fn is_secret(doc: &Map) -> bool {
@@ -166,85 +181,4 @@ pub fn has_sops_block(m: &Map) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn secret(data: &[(&str, &str)]) -> Document {
-        let mut d = Map::new();
-        for (k, v) in data {
-            d.push(*k, Value::str(*v));
-        }
-        let mut m = Map::new();
-        m.push("apiVersion", Value::str("v1"));
-        m.push("kind", Value::str("Secret"));
-        m.push("data", Value::Map(d));
-        Document::single(m)
-    }
-
-    fn data(doc: &Document) -> &Map {
-        match doc.branches[0].get("data") {
-            Some(Value::Map(m)) => m,
-            _ => panic!("no data"),
-        }
-    }
-
-    #[test]
-    fn decode_then_encode_restores_unchanged_values_exactly() {
-        // "aGk=" is "hi"; "%%" is not base64; "/w==" is the byte 0xff.
-        let original = secret(&[("a", "aGk="), ("bad", "%%"), ("bin", "/w==")]);
-        let mut view = original.clone();
-        assert_eq!(decode(&mut view), 2);
-        assert_eq!(data(&view).get("a"), Some(&Value::str("hi")));
-        assert_eq!(data(&view).get("bad"), Some(&Value::str("%%")));
-        assert!(matches!(data(&view).get("bin"), Some(Value::Bytes(_))));
-        let mut back = view.clone();
-        encode(&mut back, &original);
-        assert_eq!(back, original);
-        // A changed value and a new one are encoded.
-        if let Some(Value::Map(d)) = view.branches[0].get_mut("data") {
-            *d.get_mut("a").expect("a") = Value::str("hello");
-            d.push("new", Value::str("x"));
-        }
-        encode(&mut view, &original);
-        assert_eq!(data(&view).get("a"), Some(&Value::str("aGVsbG8=")));
-        assert_eq!(data(&view).get("new"), Some(&Value::str("eA==")));
-        assert_eq!(data(&view).get("bad"), Some(&Value::str("%%")));
-    }
-
-    #[test]
-    fn other_kinds_are_left_alone() {
-        let mut doc = secret(&[("a", "aGk=")]);
-        if let Some(Value::Str(k)) = doc.branches[0].get_mut("kind") {
-            *k = "ConfigMap".into();
-        }
-        let before = doc.clone();
-        assert_eq!(decode(&mut doc), 0);
-        assert_eq!(doc, before);
-    }
-}
-
-#[cfg(test)]
-mod scalar_tests {
-    use super::scalar_string;
-    use crate::tree::Value;
-
-    /// The kustomize generator, exec-env and the dotenv/INI stores write a value the same
-    /// way (they once disagreed on integral floats).
-    #[test]
-    fn every_renderer_agrees() {
-        for (v, text) in [
-            (Value::Float(5.0), "5.0"),
-            (Value::Float(1e6), "1E+06"),
-            (Value::Float(25.4), "25.4"),
-            (Value::Int(5), "5"),
-            (Value::Bool(true), "true"),
-            (Value::Null, ""),
-            (Value::str("x"), "x"),
-        ] {
-            let via_integrations = scalar_string(&v).expect("scalar");
-            let via_stores = crate::format::flatten::render_scalar(&v).expect("scalar");
-            assert_eq!(via_integrations.as_str(), text);
-            assert_eq!(via_stores.as_str(), text);
-        }
-    }
-}
+mod tests;
