@@ -179,7 +179,9 @@ const SERVICES: usize = 1500;
 /// with values of every type, escapes and unicode, suffix-selected clear values, empty
 /// containers, and small members before and after it.
 fn large_json() -> String {
-    let mut s = String::from("{\n  \"version\": 3,\n  \"meta\": {\"a\": [1, 2.5, true, null]},\n  \"services\": {\n");
+    let mut s = String::from(
+        "{\n  \"version\": 3,\n  \"meta\": {\"a\": [1, 2.5, true, null]},\n  \"services\": {\n",
+    );
     for i in 0..SERVICES {
         if i > 0 {
             s.push_str(",\n");
@@ -304,14 +306,31 @@ fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
     // The stored MAC and the record changed.
     let mac_at = enc.find("\"mac\": \"ENC[AES256_GCM,data:").expect("mac") + 28;
     let mut bad_mac = enc.clone();
-    let r = if &enc[mac_at..=mac_at] == "A" { "B" } else { "A" };
+    let r = if &enc[mac_at..=mac_at] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     bad_mac.replace_range(mac_at..=mac_at, r);
-    let tree_bad = env.run_with("never", None, &["decrypt", &env.write("m.json", bad_mac.as_bytes())]);
+    let tree_bad = env.run_with(
+        "never",
+        None,
+        &["decrypt", &env.write("m.json", bad_mac.as_bytes())],
+    );
     assert_ne!(tree_bad.status.code(), Some(0));
-    fails_alike(&env, &bad_mac, tree_bad.status.code().expect("code"), "stored MAC");
+    fails_alike(
+        &env,
+        &bad_mac,
+        tree_bad.status.code().expect("code"),
+        "stored MAC",
+    );
     let rec_at = enc.find("\"leafseal_integrity\": \"v1:").expect("record") + 23 + 20;
     let mut bad_rec = enc.clone();
-    let r = if &enc[rec_at..=rec_at] == "A" { "B" } else { "A" };
+    let r = if &enc[rec_at..=rec_at] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     bad_rec.replace_range(rec_at..=rec_at, r);
     fails_alike(&env, &bad_rec, 53, "integrity record");
 
@@ -349,7 +368,10 @@ fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
     declined(&env, &format!("\u{feff}{enc}"), &[], "byte-order mark");
     declined(&env, &bad_mac, &["--ignore-mac"], "--ignore-mac");
     // Not offered to the streaming path at all: the tree path's output.
-    for args in [&["--extract", "[\"services\"]"][..], &["--output-type", "yaml"][..]] {
+    for args in [
+        &["--extract", "[\"services\"]"][..],
+        &["--output-type", "yaml"][..],
+    ] {
         let mut all: Vec<&str> = vec!["decrypt"];
         all.extend_from_slice(args);
         all.push(&encp);
@@ -523,13 +545,9 @@ fn generated_json_documents_stream_to_the_bytes_of_the_tree_path() {
                 vars.insert(stream::PART_ENV.to_owned(), part.to_string());
                 let sctx = KeyContext::with_vars(vars);
                 total.set(total.get() + 1);
-                match stream::decrypt_json(
-                    &bytes,
-                    &sctx,
-                    &OpenOptions::default(),
-                    &emit,
-                    &|_| false,
-                )
+                match stream::decrypt_json(&bytes, &sctx, &OpenOptions::default(), &emit, &|_| {
+                    false
+                })
                 .expect("streaming path")
                 {
                     stream::Outcome::Done(s) => {

@@ -111,6 +111,7 @@ pub fn decrypt_json(
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
         input_len: input.len(),
+        sample: 0,
         clear_comments: 0,
         first_error: None,
     };

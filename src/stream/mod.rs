@@ -149,6 +149,7 @@ pub fn decrypt_yaml(
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
         input_len: body.len(),
+        sample: 0,
         clear_comments: 0,
         first_error: None,
     };
@@ -247,8 +248,10 @@ struct Accumulated {
     record: integrity::Streamed,
     /// The output so far, in document order (released only after verification).
     out: SecureBuf,
-    /// The size of the encrypted input, to size `out` once from the first part.
+    /// The size of the encrypted input, to size `out` from the parts' ratio.
     input_len: usize,
+    /// The length of the part `out` was last sized from.
+    sample: usize,
     clear_comments: usize,
     first_error: Option<DocumentError>,
 }
@@ -285,14 +288,23 @@ impl Accumulated {
                 }
                 self.clear_comments += clear_comments;
                 let text = out.get(skip..).unwrap_or_default();
-                if self.out.as_slice().is_empty() {
-                    // Sized once, from the first part's ratio of output to input (with a
-                    // margin): growing copies and wipes, and the whole capacity is wiped
-                    // when the output is discarded.
-                    let part_len = part.text_len();
+                let part_len = part.text_len();
+                if part_len > self.sample.saturating_mul(4) {
+                    // Sized from the first part's ratio of output to input (with a
+                    // margin), and again from the first part much larger than that one (a
+                    // small first part is a poor sample): growing copies and wipes, and
+                    // the whole capacity is wiped when the output is discarded.
+                    self.sample = part_len;
                     let est = (self.input_len as f64 * text.len() as f64 / part_len.max(1) as f64
                         * 1.15) as usize;
-                    self.out.reserve(est.min(self.input_len * 2) + 64 * 1024);
+                    let want = est.min(self.input_len * 2) + 64 * 1024;
+                    if want > self.out.as_slice().len() {
+                        // A new buffer of that size (not `reserve`, which at least doubles);
+                        // the old one is wiped as it is dropped.
+                        let mut sized = SecureBuf::with_capacity(want);
+                        sized.push(self.out.as_slice());
+                        self.out = sized;
+                    }
                 }
                 // The part's own buffer is wiped as it is dropped.
                 self.out.push(text);
