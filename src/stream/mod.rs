@@ -10,6 +10,10 @@
 //! document the planner declines, a signature to check, a comment-based selector,
 //! `--ignore-mac`) is handed back as [`Outcome::Declined`], and the caller reads the whole
 //! tree as before, so that every error and exit code stays what it was.
+//!
+//! Large JSON files take the same way through [`decrypt_json`] (module `json`): the part
+//! pipeline (`run_parts`), the in-order fold and the verification (`finish`) are
+//! shared; only the planner and the part reader/writer are the format's own.
 
 mod json;
 mod split;
