@@ -74,17 +74,23 @@ impl Plan<'_> {
         // Conflict markers first: a merge without the driver is named as such on every path.
         crate::conflict::check(&input, name)?;
         let mut recovered = None;
-        if in_fmt == Format::Yaml
-            && out_fmt == Format::Yaml
+        let streamable = matches!(
+            (in_fmt, out_fmt),
+            (Format::Yaml, Format::Yaml) | (Format::Json, Format::Json)
+        );
+        if streamable
             && a.extract.is_none()
             && !a.k8s_decode
             && crate::stream::wanted(&self.ctx, input.len())
         {
             let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
             let needs_tree = |m: &crate::metadata::Metadata| self.signature.needs_tree(m);
-            match crate::stream::decrypt_yaml(&input, &self.ctx, &self.open, &opts, &needs_tree)
-                .map_err(|e| e.within(name))?
-            {
+            let streamed = if in_fmt == Format::Json {
+                crate::stream::decrypt_json(&input, &self.ctx, &self.open, &opts, &needs_tree)
+            } else {
+                crate::stream::decrypt_yaml(&input, &self.ctx, &self.open, &opts, &needs_tree)
+            };
+            match streamed.map_err(|e| e.within(name))? {
                 crate::stream::Outcome::Done(done) => {
                     drop(std::mem::take(&mut *input));
                     for w in &done.warnings {

@@ -10,7 +10,12 @@
 //! document the planner declines, a signature to check, a comment-based selector,
 //! `--ignore-mac`) is handed back as [`Outcome::Declined`], and the caller reads the whole
 //! tree as before, so that every error and exit code stays what it was.
+//!
+//! Large JSON files take the same way through [`decrypt_json`] (module `json`): the part
+//! pipeline (`run_parts`), the in-order fold and the verification (`finish`) are
+//! shared; only the planner and the part reader/writer are the format's own.
 
+mod json;
 mod split;
 
 use std::borrow::Cow;
@@ -45,6 +50,8 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 use split::Part;
+
+pub use json::decrypt_json;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from
@@ -118,10 +125,7 @@ pub fn decrypt_yaml(
     }
     let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let threads = crate::io::cores().min(8);
-    let target = ctx
-        .var(PART_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| (body.len() / (threads * 80)).max(256 * 1024));
+    let target = part_target(ctx, body.len(), threads);
     let Some(plan) = split::plan(body, target) else {
         return Ok(Outcome::Declined(None));
     };
@@ -139,7 +143,6 @@ pub fn decrypt_yaml(
     };
     let job = Job {
         src: body,
-        parts: &plan.parts,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
@@ -150,12 +153,38 @@ pub fn decrypt_yaml(
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
         input_len: body.len(),
+        sample: 0,
         clear_comments: 0,
         first_error: None,
     };
-    if !run_parts(&job, threads, &mut acc) {
+    let work = |p: &Part| work(&job, p);
+    let fold = &mut |p: &Part, r: PartOut| acc.take(p, r);
+    if !run_parts(&plan.parts, threads, &work, fold, || {
+        PartOut::Failed(DocumentError::Worker)
+    }) {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));
     }
+    finish(acc, &meta, &key, unwrapped_by, opts, ctx)
+}
+
+/// The part size: `LEAFSEAL_STREAM_PART`, else about 1/80 of the input per core (at
+/// least 256 KiB).
+fn part_target(ctx: &KeyContext, len: usize, threads: usize) -> usize {
+    ctx.var(PART_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| (len / (threads * 80)).max(256 * 1024))
+}
+
+/// Verifies the MAC and the integrity record of a file whose parts were all folded, and
+/// hands back its output (or the first decryption error).
+fn finish(
+    acc: Accumulated,
+    meta: &Metadata,
+    key: &DataKey,
+    unwrapped_by: Vec<String>,
+    opts: &OpenOptions,
+    ctx: &KeyContext,
+) -> Result<Outcome, Error> {
     if let Some(e) = acc.first_error {
         return Err(ops::decrypt_error(e));
     }
@@ -166,7 +195,7 @@ pub fn decrypt_yaml(
             acc.clear_comments
         ));
     }
-    ops::verify_mac(&meta, &key, &acc.mac.finish())?;
+    ops::verify_mac(meta, key, &acc.mac.finish())?;
     let status = acc.record.verify(meta.integrity.as_deref(), &meta.mac);
     let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
     ops::judge_integrity(status, strict, &mut warnings)?;
@@ -196,7 +225,6 @@ fn read_meta(text: &[u8]) -> Option<Metadata> {
 /// What every part needs.
 struct Job<'a> {
     src: &'a [u8],
-    parts: &'a [Part],
     cipher: ValueCipher,
     sel: &'a Selector,
     mac_only_encrypted: bool,
@@ -224,15 +252,17 @@ struct Accumulated {
     record: integrity::Streamed,
     /// The output so far, in document order (released only after verification).
     out: SecureBuf,
-    /// The size of the encrypted input, to size `out` once from the first part.
+    /// The size of the encrypted input, to size `out` from the parts' ratio.
     input_len: usize,
+    /// The length of the part `out` was last sized from.
+    sample: usize,
     clear_comments: usize,
     first_error: Option<DocumentError>,
 }
 
 impl Accumulated {
     /// Folds in the next part; `false` when the document must be read whole.
-    fn take(&mut self, part: &Part, r: PartOut) -> bool {
+    fn take<P: Shape>(&mut self, part: &P, r: PartOut) -> bool {
         match r {
             PartOut::Decline => false,
             PartOut::Failed(e) => {
@@ -253,26 +283,32 @@ impl Accumulated {
                 for m in &mac_input {
                     self.mac.update(m);
                 }
-                if let (Part::Sub { first: true, .. }, Some(k)) = (part, &entry_key) {
+                if let (true, Some(k)) = (part.opens_entry(), &entry_key) {
                     self.record.open_map_entry(k);
                 }
                 self.record.feed(&tokens);
-                if let Part::Sub { last: true, .. } = part {
+                if part.closes_entry() {
                     self.record.close_map();
                 }
                 self.clear_comments += clear_comments;
                 let text = out.get(skip..).unwrap_or_default();
-                if self.out.as_slice().is_empty() {
-                    // Sized once, from the first part's ratio of output to input (with a
-                    // margin): growing copies and wipes, and the whole capacity is wiped
-                    // when the output is discarded.
-                    let part_len = match part {
-                        Part::Top(r) => r.len(),
-                        Part::Sub { body, .. } => body.len(),
-                    };
+                let part_len = part.text_len();
+                if part_len > self.sample.saturating_mul(4) {
+                    // Sized from the first part's ratio of output to input (with a
+                    // margin), and again from the first part much larger than that one (a
+                    // small first part is a poor sample): growing copies and wipes, and
+                    // the whole capacity is wiped when the output is discarded.
+                    self.sample = part_len;
                     let est = (self.input_len as f64 * text.len() as f64 / part_len.max(1) as f64
                         * 1.15) as usize;
-                    self.out.reserve(est.min(self.input_len * 2) + 64 * 1024);
+                    let want = est.min(self.input_len * 2) + 64 * 1024;
+                    if want > self.out.as_slice().len() {
+                        // A new buffer of that size (not `reserve`, which at least doubles);
+                        // the old one is wiped as it is dropped.
+                        let mut sized = SecureBuf::with_capacity(want);
+                        sized.push(self.out.as_slice());
+                        self.out = sized;
+                    }
                 }
                 // The part's own buffer is wiped as it is dropped.
                 self.out.push(text);
@@ -283,8 +319,8 @@ impl Accumulated {
 }
 
 /// The slots the workers fill and the folding thread empties, in order.
-struct Slots {
-    done: Vec<Option<PartOut>>,
+struct Slots<R> {
+    done: Vec<Option<R>>,
     workers: usize,
     /// How many parts the folding thread has taken: workers stay within [`AHEAD`] parts
     /// of it, so that memory holds a few parts' MAC input and record tokens, not all.
@@ -296,12 +332,12 @@ const AHEAD: usize = 2;
 
 /// Counts a worker out when it ends (also by a panic), so the folding thread never waits
 /// for a part nobody will deliver.
-struct Leaving<'a> {
-    slots: &'a Mutex<Slots>,
+struct Leaving<'a, R> {
+    slots: &'a Mutex<Slots<R>>,
     ready: &'a Condvar,
 }
 
-impl Drop for Leaving<'_> {
+impl<R> Drop for Leaving<'_, R> {
     fn drop(&mut self) {
         let mut g = self
             .slots
@@ -313,10 +349,44 @@ impl Drop for Leaving<'_> {
     }
 }
 
-/// Reads, decrypts and writes the parts on `threads` workers while this thread folds
-/// them in order. `false` when a part was declined.
-fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
-    let n = job.parts.len();
+/// What the in-order fold needs to know of a part, whatever the format.
+trait Shape {
+    /// The first part of a root entry whose map value is cut into parts.
+    fn opens_entry(&self) -> bool;
+    /// The last part of such an entry.
+    fn closes_entry(&self) -> bool;
+    /// The length of the part's encrypted text.
+    fn text_len(&self) -> usize;
+}
+
+impl Shape for Part {
+    fn opens_entry(&self) -> bool {
+        matches!(self, Part::Sub { first: true, .. })
+    }
+
+    fn closes_entry(&self) -> bool {
+        matches!(self, Part::Sub { last: true, .. })
+    }
+
+    fn text_len(&self) -> usize {
+        match self {
+            Part::Top(r) => r.len(),
+            Part::Sub { body, .. } => body.len(),
+        }
+    }
+}
+
+/// Runs `work` on the parts on `threads` workers while this thread `fold`s the results
+/// in order (`lost` stands for a part whose worker ended without one). `false` when
+/// `fold` declined a part.
+fn run_parts<P: Sync, R: Send>(
+    parts: &[P],
+    threads: usize,
+    work: &(dyn Fn(&P) -> R + Sync),
+    fold: &mut dyn FnMut(&P, R) -> bool,
+    lost: impl Fn() -> R,
+) -> bool {
+    let n = parts.len();
     let workers = threads.min(n).max(1);
     let slots = Mutex::new(Slots {
         done: (0..n).map(|_| None).collect(),
@@ -336,7 +406,7 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                 };
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(part) = job.parts.get(i) else { break };
+                    let Some(part) = parts.get(i) else { break };
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -349,7 +419,7 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let r = work(job, part);
+                    let r = work(part);
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -360,7 +430,7 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
             });
         }
         let mut ok = true;
-        for (i, part) in job.parts.iter().enumerate() {
+        for (i, part) in parts.iter().enumerate() {
             let mut g = slots
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -378,8 +448,8 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
             };
             drop(g);
             ready.notify_all();
-            let r = r.unwrap_or(PartOut::Failed(DocumentError::Worker));
-            if !acc.take(part, r) {
+            let r = r.unwrap_or_else(&lost);
+            if !fold(part, r) {
                 ok = false;
                 break;
             }

@@ -64,6 +64,12 @@ impl JsonStore {
     }
 }
 
+/// Parses a whole JSON object on the calling thread only (the streaming decrypt reads
+/// its parts with it, each on its own worker).
+pub(crate) fn parse_object_one_thread(input: &[u8]) -> Result<Map, FormatError> {
+    parse::parse_sequential(input)
+}
+
 impl Store for JsonStore {
     fn name(&self) -> &'static str {
         "json"

@@ -1,0 +1,314 @@
+//! Streaming decryption of large JSON files: the encrypted text is cut into runs of
+//! members (`split`), each run is read by the strict JSON reader, decrypted and written by
+//! the JSON store's writer at its depth on all cores, and folded in document order by the
+//! same machinery as the block-YAML path (`super::run_parts`, `super::Accumulated`). The
+//! output is the same, byte for byte, as the tree path's, and it is released only after
+//! the MAC and the integrity record were verified.
+//!
+//! Declined (to the tree path): a layout the planner does not take (not indented as sops
+//! writes JSON, a root that is not an object, `sops` not the last root member, a
+//! byte-order mark), any part the reader does not take, a `sops` member elsewhere,
+//! duplicate keys at the root or in the big member, a signature to check, `--ignore-mac`
+//! and anything the caller leaves out (`--extract`, another output format).
+
+mod split;
+
+use std::collections::HashSet;
+
+use super::Accumulated;
+use super::Outcome;
+use super::PartOut;
+use super::Shape;
+use crate::crypto::document;
+use crate::crypto::document::DocumentError;
+use crate::crypto::integrity;
+use crate::crypto::mac::MacHasher;
+use crate::crypto::value::ValueCipher;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::format::Loaded;
+use crate::format::json::emit::SecureBuf;
+use crate::format::json::emit::Writer;
+use crate::format::json::emit::estimate_items;
+use crate::format::json::emit::indent_unit;
+use crate::format::json::emit::with_slack;
+use crate::format::json::parse_object_one_thread;
+use crate::keys::KeyContext;
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::tree::Document;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::Value;
+use crate::walk::Selector;
+
+use split::Part;
+
+impl Shape for Part {
+    fn opens_entry(&self) -> bool {
+        matches!(self, Part::Sub { first: true, .. })
+    }
+
+    fn closes_entry(&self) -> bool {
+        matches!(self, Part::Sub { last: true, .. })
+    }
+
+    fn text_len(&self) -> usize {
+        self.body().len()
+    }
+}
+
+/// Decrypts an encrypted JSON file (JSON output) by streaming, or declines (see the
+/// module docs). `needs_tree` says whether the file's metadata asks for a check that
+/// needs the whole encrypted tree (a file signature).
+pub fn decrypt_json(
+    input: &[u8],
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let Ok(unit) = indent_unit(emit) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let threads = crate::io::cores().min(8);
+    let target = super::part_target(ctx, input.len(), threads);
+    let Some(plan) = split::plan(input, target) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let big_key = match &plan.big_key {
+        Some(r) => match read_key(&input[r.clone()]) {
+            Some(k) => Some(k),
+            None => return Ok(Outcome::Declined(None)),
+        },
+        None => None,
+    };
+    let Some(meta) = read_meta(&input[plan.meta.clone()]) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let sel = meta.selector();
+    if needs_tree(&meta) || sel.is_comment_based() {
+        return Ok(Outcome::Declined(None));
+    }
+    // As for YAML: a key that cannot be recovered is reported by the tree path.
+    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let job = Job {
+        src: input,
+        cipher: ValueCipher::new(&key),
+        sel: &sel,
+        mac_only_encrypted: meta.mac_only_encrypted,
+        unit: &unit,
+        big_key: big_key.as_deref(),
+    };
+    let mut acc = Accumulated {
+        mac: MacHasher::new(meta.mac_only_encrypted),
+        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        out: SecureBuf::with_capacity(0),
+        input_len: input.len(),
+        sample: 0,
+        clear_comments: 0,
+        first_error: None,
+    };
+    let mut root_keys: HashSet<String> = HashSet::new();
+    let mut big_keys: HashSet<String> = HashSet::new();
+    let work = |p: &Part| work(&job, p);
+    let fold = &mut |p: &Part, (r, keys): (PartOut, Vec<String>)| {
+        let seen = match p {
+            Part::Top { .. } => &mut root_keys,
+            Part::Sub { .. } => &mut big_keys,
+        };
+        for k in keys {
+            if !seen.insert(k) {
+                return false;
+            }
+        }
+        acc.take(p, r)
+    };
+    let lost = || (PartOut::Failed(DocumentError::Worker), Vec::new());
+    if !super::run_parts(&plan.parts, threads, &work, fold, lost)
+        || big_key.as_deref().is_some_and(|k| root_keys.contains(k))
+    {
+        return Ok(Outcome::Declined(Some((key, unwrapped_by))));
+    }
+    acc.out.push(b"\n}\n");
+    super::finish(acc, &meta, &key, unwrapped_by, opts, ctx)
+}
+
+/// The key of the big member from its text before the `{` (`"key":`).
+fn read_key(text: &[u8]) -> Option<String> {
+    let mut t = Vec::with_capacity(text.len() + 6);
+    t.push(b'{');
+    t.extend_from_slice(text);
+    t.extend_from_slice(b"null}");
+    let map = parse_object_one_thread(&t).ok()?;
+    match map.0.as_slice() {
+        [Item::Entry(k, Value::Null)] => Some(k.clone()),
+        _ => None,
+    }
+}
+
+/// The `sops` metadata from the text of the last root member, or `None` when the tree
+/// path should judge it.
+fn read_meta(text: &[u8]) -> Option<Metadata> {
+    let map = parse_object_one_thread(&wrap(b"{", text, b"}")).ok()?;
+    let mut items = map.0.into_iter();
+    let (Some(Item::Entry(k, Value::Map(m))), None) = (items.next(), items.next()) else {
+        return None;
+    };
+    if k != "sops" {
+        return None;
+    }
+    let loaded = Loaded {
+        doc: Document::default(),
+        meta: Some(m),
+    };
+    ops::metadata_of(&loaded).ok()
+}
+
+/// `open` + `body` + `close` in one buffer (encrypted text only).
+fn wrap(open: &[u8], body: &[u8], close: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(open.len() + body.len() + close.len());
+    t.extend_from_slice(open);
+    t.extend_from_slice(body);
+    t.extend_from_slice(close);
+    t
+}
+
+/// What every part needs.
+struct Job<'a> {
+    src: &'a [u8],
+    cipher: ValueCipher,
+    sel: &'a Selector,
+    mac_only_encrypted: bool,
+    unit: &'a [u8],
+    big_key: Option<&'a str>,
+}
+
+/// Reads, decrypts and writes one part; also hands back the keys of its members (for the
+/// duplicate check across parts).
+fn work(job: &Job<'_>, part: &Part) -> (PartOut, Vec<String>) {
+    let body = &job.src[part.body()];
+    let read = match part {
+        Part::Top { .. } => parse_object_one_thread(&wrap(b"{", body, b"}")),
+        // At the member's own depth, so that the nesting limit is the tree path's.
+        Part::Sub { .. } => {
+            parse_object_one_thread(&wrap(b"{\"\":{", body, b"}}")).map(|mut m| match m.0.pop() {
+                Some(Item::Entry(_, Value::Map(inner))) if m.0.is_empty() => inner,
+                _ => Map::new(),
+            })
+        }
+    };
+    let Ok(map) = read else {
+        return (PartOut::Decline, Vec::new());
+    };
+    // Every part holds members (an empty one would be `,,` or `{,`).
+    if map.0.is_empty() {
+        return (PartOut::Decline, Vec::new());
+    }
+    let keys: Vec<String> = map
+        .0
+        .iter()
+        .filter_map(|i| match i {
+            Item::Entry(k, _) => Some(k.clone()),
+            Item::Comment(_) => None,
+        })
+        .collect();
+    let tokens = integrity::entry_tokens(&map, job.mac_only_encrypted);
+    let (root, entry_key) = match part {
+        Part::Top { .. } => {
+            if map.get("sops").is_some() {
+                return (PartOut::Decline, Vec::new());
+            }
+            (map, None)
+        }
+        Part::Sub { .. } => {
+            let Some(k) = job.big_key else {
+                return (PartOut::Decline, Vec::new());
+            };
+            let mut root = Map::new();
+            root.0.push(Item::Entry(k.to_string(), Value::Map(map)));
+            (root, Some(k.to_string()))
+        }
+    };
+    let mut doc = Document {
+        branches: vec![root],
+    };
+    let dec = match document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted) {
+        Ok(d) => d,
+        Err(e) => {
+            doc.wipe_in_place();
+            return (PartOut::Failed(e), keys);
+        }
+    };
+    let out = write(job, part, &doc);
+    doc.wipe_in_place();
+    drop(doc);
+    let Some(out) = out else {
+        return (PartOut::Decline, Vec::new());
+    };
+    (
+        PartOut::Done {
+            out,
+            skip: 0,
+            tokens,
+            mac_input: dec.mac_input,
+            clear_comments: dec.clear_comments,
+            entry_key,
+        },
+        keys,
+    )
+}
+
+/// Writes a decrypted part as the JSON store's writer writes those members in the whole
+/// document: the root's `{` before the first, the big member's key and brackets around
+/// its parts; the root's closing `}` is added after the last part.
+fn write(job: &Job<'_>, part: &Part, doc: &Document) -> Option<crate::format::Output> {
+    let root = doc.branches.first()?;
+    let unit = job.unit;
+    match part {
+        Part::Top { first, .. } => {
+            let est = with_slack(estimate_items(&root.0, 1, unit.len()));
+            let mut w = Writer::new(SecureBuf::with_capacity(est + 1), unit, 0);
+            if *first {
+                w.out.byte(b'{');
+            }
+            w.map_members(&root.0, None, *first, false).ok()?;
+            Some(w.out.finish())
+        }
+        Part::Sub {
+            first,
+            last,
+            after_members,
+            ..
+        } => {
+            let [Item::Entry(k, Value::Map(inner))] = root.0.as_slice() else {
+                return None;
+            };
+            let est = with_slack(estimate_items(&inner.0, 2, unit.len()));
+            let mut w = Writer::new(SecureBuf::with_capacity(est + k.len() + 16), unit, 0);
+            if *first {
+                if *after_members {
+                    w.out.byte(b',');
+                } else {
+                    w.out.byte(b'{');
+                }
+                w.newline_at(1);
+                w.key(k);
+                w.out.byte(b'{');
+            }
+            w.base_depth = 1;
+            w.map_members(&inner.0, None, *first, false).ok()?;
+            if *last {
+                w.newline_at(1);
+                w.out.byte(b'}');
+            }
+            Some(w.out.finish())
+        }
+    }
+}
