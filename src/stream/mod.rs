@@ -11,6 +11,7 @@
 //! `--ignore-mac`) is handed back as [`Outcome::Declined`], and the caller reads the whole
 //! tree as before, so that every error and exit code stays what it was.
 
+mod blocks;
 mod split;
 
 use std::borrow::Cow;
@@ -45,6 +46,9 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 use split::Part;
+use split::Plan;
+
+pub use blocks::BLOCK_ENV;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from
@@ -117,17 +121,116 @@ pub fn decrypt_yaml(
         return Ok(Outcome::Declined(None));
     }
     let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let threads = crate::io::cores().min(8);
-    let target = ctx
-        .var(PART_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| (body.len() / (threads * 80)).max(256 * 1024));
-    let Some(plan) = split::plan(body, target) else {
+    let threads = threads();
+    let Some(plan) = split::plan(body, part_target(ctx, body.len(), threads)) else {
         return Ok(Outcome::Declined(None));
     };
     let Some(meta) = read_meta(&body[plan.meta.clone()]) else {
         return Ok(Outcome::Declined(None));
     };
+    let run = Run {
+        src: Source::Mem(body),
+        plan: &plan,
+        len: body.len(),
+        threads,
+    };
+    decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+}
+
+/// [`decrypt_yaml`] reading the encrypted file from `file` in blocks, never whole (see
+/// `blocks.rs`): the planner reads it once in blocks of [`BLOCK_ENV`] bytes (1 MiB), and
+/// each part is read again by the worker that decrypts it. Whatever it declines is read
+/// whole by the caller, which then takes the tree path (the file's conflict markers, if
+/// any, are found there: the planner never accepts a marker line).
+pub fn decrypt_yaml_file(
+    file: &std::fs::File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    use std::os::unix::fs::FileExt;
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let mut head = [0u8; 3];
+    let skip = match file.read_exact_at(&mut head, 0) {
+        Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
+        _ => 0,
+    };
+    let block = ctx
+        .var(BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(blocks::BLOCK);
+    let mut planner = split::Planner::new();
+    let mut reader = blocks::At { file, pos: skip };
+    let Ok(Some(len)) = blocks::scan_lines(&mut reader, block, |at, line| planner.line(at, line))
+    else {
+        return Ok(Outcome::Declined(None));
+    };
+    let threads = threads();
+    let Some(plan) = planner.finish(len, part_target(ctx, len, threads)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let mut meta_text = Vec::new();
+    if blocks::read_range(file, skip, plan.meta.clone(), &mut meta_text).is_err() {
+        return Ok(Outcome::Declined(None));
+    }
+    let Some(meta) = read_meta(&meta_text) else {
+        return Ok(Outcome::Declined(None));
+    };
+    drop(meta_text);
+    let run = Run {
+        src: Source::File { file, skip },
+        plan: &plan,
+        len,
+        threads,
+    };
+    decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+}
+
+/// How many parts are decrypted at once.
+fn threads() -> usize {
+    crate::io::cores().min(8)
+}
+
+/// The part size for an input of `len` bytes.
+fn part_target(ctx: &KeyContext, len: usize, threads: usize) -> usize {
+    ctx.var(PART_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| (len / (threads * 80)).max(256 * 1024))
+}
+
+/// Where the encrypted text is.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// In memory (without its byte-order mark).
+    Mem(&'a [u8]),
+    /// In a file, after `skip` bytes (a byte-order mark): each part is read on its own.
+    File {
+        file: &'a std::fs::File,
+        skip: usize,
+    },
+}
+
+/// A planned document: where it is and how it is cut.
+struct Run<'a> {
+    src: Source<'a>,
+    plan: &'a Plan,
+    /// The length of the encrypted text (without a byte-order mark).
+    len: usize,
+    threads: usize,
+}
+
+/// Decrypts the planned document whose metadata was read.
+fn decrypt_planned(
+    run: &Run<'_>,
+    meta: Metadata,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
     let sel = meta.selector();
     if needs_tree(&meta) || sel.is_comment_based() {
         return Ok(Outcome::Declined(None));
@@ -138,8 +241,8 @@ pub fn decrypt_yaml(
         return Ok(Outcome::Declined(None));
     };
     let job = Job {
-        src: body,
-        parts: &plan.parts,
+        src: run.src,
+        parts: &run.plan.parts,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
@@ -149,11 +252,11 @@ pub fn decrypt_yaml(
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
-        input_len: body.len(),
+        input_len: run.len,
         clear_comments: 0,
         first_error: None,
     };
-    if !run_parts(&job, threads, &mut acc) {
+    if !run_parts(&job, run.threads, &mut acc) {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));
     }
     if let Some(e) = acc.first_error {
@@ -195,7 +298,7 @@ fn read_meta(text: &[u8]) -> Option<Metadata> {
 
 /// What every part needs.
 struct Job<'a> {
-    src: &'a [u8],
+    src: Source<'a>,
     parts: &'a [Part],
     cipher: ValueCipher,
     sel: &'a Selector,
@@ -397,16 +500,41 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
 
 /// Reads, decrypts and writes one part.
 fn work(job: &Job<'_>, part: &Part) -> PartOut {
-    let text: Cow<'_, [u8]> = match part {
-        Part::Top(r) => Cow::Borrowed(&job.src[r.clone()]),
-        Part::Sub {
-            body, first: true, ..
-        } => Cow::Borrowed(&job.src[body.clone()]),
-        Part::Sub { header, body, .. } => {
+    let text: Cow<'_, [u8]> = match (job.src, part) {
+        (Source::Mem(src), Part::Top(r)) => Cow::Borrowed(&src[r.clone()]),
+        (
+            Source::Mem(src),
+            Part::Sub {
+                body, first: true, ..
+            },
+        ) => Cow::Borrowed(&src[body.clone()]),
+        (Source::Mem(src), Part::Sub { header, body, .. }) => {
             let mut t = Vec::with_capacity(header.len() + 1 + body.len());
-            t.extend_from_slice(&job.src[header.clone()]);
+            t.extend_from_slice(&src[header.clone()]);
             t.push(b'\n');
-            t.extend_from_slice(&job.src[body.clone()]);
+            t.extend_from_slice(&src[body.clone()]);
+            Cow::Owned(t)
+        }
+        (Source::File { file, skip }, part) => {
+            let mut t = Vec::new();
+            let read = match part {
+                Part::Top(r)
+                | Part::Sub {
+                    body: r,
+                    first: true,
+                    ..
+                } => blocks::read_range(file, skip, r.clone(), &mut t),
+                Part::Sub { header, body, .. } => {
+                    t.reserve_exact(header.len() + 1 + body.len());
+                    blocks::read_range(file, skip, header.clone(), &mut t).and_then(|()| {
+                        t.push(b'\n');
+                        blocks::read_range(file, skip, body.clone(), &mut t)
+                    })
+                }
+            };
+            if read.is_err() {
+                return PartOut::Decline;
+            }
             Cow::Owned(t)
         }
     };
