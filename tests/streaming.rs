@@ -144,7 +144,12 @@ fn shared_interop() -> Option<PathBuf> {
 fn same_both_ways(env: &Env, path: &str) -> bool {
     let tree = env.run_with("never", None, &["decrypt", path]);
     // A named file is read in blocks (tiny ones here: lines cut at every boundary).
-    for (part, block) in [(1, Some(1)), (64, Some(7)), (4096, Some(64)), (1 << 20, None)] {
+    for (part, block) in [
+        (1, Some(1)),
+        (64, Some(7)),
+        (4096, Some(64)),
+        (1 << 20, None),
+    ] {
         let s = env.run_blocks("always", Some(part), block, &["decrypt", path]);
         assert_eq!(s.status.code(), tree.status.code(), "{path} (part {part})");
         assert!(
@@ -259,7 +264,14 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
     // Standard input is streamed from memory, to the same bytes.
     let stdin = env.run_stdin(
         "require",
-        &["decrypt", "--input-type", "yaml", "--output-type", "yaml", "-"],
+        &[
+            "decrypt",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "-",
+        ],
         enc.as_bytes(),
     );
     assert!(ok(&stdin) == tree, "standard input");

@@ -141,11 +141,7 @@ impl Plan<'_> {
     /// it is one to stream, or `None` when it is read whole as before (standard input,
     /// another format, `--extract`, a small file, or anything odd about the file, which
     /// the usual reading then reports).
-    fn stream_file(
-        &self,
-        file: &str,
-        name: &str,
-    ) -> Result<Option<crate::stream::Outcome>, Error> {
+    fn stream_file(&self, file: &str, name: &str) -> Result<Option<crate::stream::Outcome>, Error> {
         let a = self.a;
         if file == "-" || a.extract.is_some() || a.k8s_decode {
             return Ok(None);

@@ -89,6 +89,30 @@ pub(crate) fn read_range(
     file.read_exact_at(&mut out[at..], (skip + range.start) as u64)
 }
 
+/// Reads `header` (when given: it is followed by a line break) and `body` of `file` (as
+/// [`read_range`]) into `buf`, reused from part to part without clearing it: the text
+/// read, at the start of `buf`.
+pub(crate) fn read_joined<'b>(
+    file: &File,
+    skip: usize,
+    header: Option<Range<usize>>,
+    body: Range<usize>,
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<&'b [u8]> {
+    let head = header.as_ref().map_or(0, |h| h.len() + 1);
+    let total = head + body.len();
+    if buf.len() < total {
+        buf.resize(total, 0);
+    }
+    if let Some(h) = header {
+        let n = h.len();
+        file.read_exact_at(&mut buf[..n], (skip + h.start) as u64)?;
+        buf[n] = b'\n';
+    }
+    file.read_exact_at(&mut buf[head..total], (skip + body.start) as u64)?;
+    Ok(&buf[..total])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +151,22 @@ mod tests {
         })
         .expect("read");
         assert_eq!((r, seen), (None, 2));
+    }
+
+    #[test]
+    fn parts_are_read_back_with_their_header() {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"\xEF\xBB\xBFkey:\n  a: 1\n  b: 2\n").expect("write");
+        let f = File::open(&p).expect("open");
+        let mut buf = vec![b'x'; 64];
+        let t = read_joined(&f, 3, Some(0..4), 12..19, &mut buf).expect("read");
+        assert_eq!(t, b"key:\n  b: 2\n");
+        let t = read_joined(&f, 3, None, 0..12, &mut buf).expect("read");
+        assert_eq!(t, b"key:\n  a: 1\n");
+        let mut out = b"x".to_vec();
+        read_range(&f, 3, 5..11, &mut out).expect("read");
+        assert_eq!(out, b"x  a: 1");
+        assert!(read_joined(&f, 3, None, 10..40, &mut buf).is_err());
     }
 }

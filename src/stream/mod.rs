@@ -437,6 +437,10 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                     slots: &slots,
                     ready: &ready,
                 };
+                // The worker's buffer for the parts it reads from a file, kept from part
+                // to part: memory freed and allocated again is often memory the
+                // allocator has given back to the kernel, which must zero it again.
+                let mut scratch = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(part) = job.parts.get(i) else { break };
@@ -452,7 +456,7 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let r = work(job, part);
+                    let r = work(job, part, &mut scratch);
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -498,8 +502,8 @@ fn run_parts(job: &Job<'_>, threads: usize, acc: &mut Accumulated) -> bool {
     })
 }
 
-/// Reads, decrypts and writes one part.
-fn work(job: &Job<'_>, part: &Part) -> PartOut {
+/// Reads, decrypts and writes one part (`scratch`: a buffer for its encrypted text).
+fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> PartOut {
     let text: Cow<'_, [u8]> = match (job.src, part) {
         (Source::Mem(src), Part::Top(r)) => Cow::Borrowed(&src[r.clone()]),
         (
@@ -516,26 +520,21 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
             Cow::Owned(t)
         }
         (Source::File { file, skip }, part) => {
-            let mut t = Vec::new();
             let read = match part {
                 Part::Top(r)
                 | Part::Sub {
                     body: r,
                     first: true,
                     ..
-                } => blocks::read_range(file, skip, r.clone(), &mut t),
+                } => blocks::read_joined(file, skip, None, r.clone(), scratch),
                 Part::Sub { header, body, .. } => {
-                    t.reserve_exact(header.len() + 1 + body.len());
-                    blocks::read_range(file, skip, header.clone(), &mut t).and_then(|()| {
-                        t.push(b'\n');
-                        blocks::read_range(file, skip, body.clone(), &mut t)
-                    })
+                    blocks::read_joined(file, skip, Some(header.clone()), body.clone(), scratch)
                 }
             };
-            if read.is_err() {
-                return PartOut::Decline;
+            match read {
+                Ok(t) => Cow::Borrowed(t),
+                Err(_) => return PartOut::Decline,
             }
-            Cow::Owned(t)
         }
     };
     let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
