@@ -341,6 +341,20 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
         Some(1)
     );
 
+    // git conflict markers (a merge without the driver): the file read in blocks is
+    // declined, and the tree path names the conflict (exit 2), as without streaming.
+    let mut conflict = enc.clone();
+    conflict.insert_str(cut_at, "<<<<<<< HEAD\n=======\n>>>>>>> other\n");
+    let bad = env.write("conflict.yaml", conflict.as_bytes());
+    let tree = env.run_with("never", None, &["decrypt", &bad]);
+    assert_eq!(tree.status.code(), Some(2));
+    for block in [None, Some(5)] {
+        let s = env.run_blocks("always", None, block, &["decrypt", &bad]);
+        assert_eq!(s.status.code(), tree.status.code());
+        assert!(s.stdout.is_empty());
+        assert_eq!(s.stderr, tree.stderr);
+    }
+
     // decrypt -i: streamed, and the tampered file stays as it was.
     let bad = env.write("bad-i.yaml", tamper(&enc, "replicas:", 0.5).as_bytes());
     let before = std::fs::read(&bad).expect("read");
