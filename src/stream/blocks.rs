@@ -9,12 +9,69 @@ use std::io::Read;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
+use super::Outcome;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::keys::KeyContext;
+use crate::metadata::Metadata;
+use crate::ops::OpenOptions;
+
 /// The block size for the planner's pass, unless [`BLOCK_ENV`] sets another.
 pub(crate) const BLOCK: usize = 1 << 20;
 
 /// The environment variable that sets the block size in bytes (tests: lines cut at
 /// every block boundary).
 pub const BLOCK_ENV: &str = "LEAFSEAL_STREAM_BLOCK";
+
+/// [`decrypt_yaml`](super::decrypt_yaml) reading the encrypted file from `file` in
+/// blocks, never whole (see the module docs): the planner reads it once in blocks of [`BLOCK_ENV`] bytes (1 MiB), and
+/// each part is read again by the worker that decrypts it. Whatever it declines is read
+/// whole by the caller, which then takes the tree path (the file's conflict markers, if
+/// any, are found there: the planner never accepts a marker line).
+pub fn decrypt_yaml_file(
+    file: &File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let mut head = [0u8; 3];
+    let skip = match file.read_exact_at(&mut head, 0) {
+        Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
+        _ => 0,
+    };
+    let block = ctx
+        .var(BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(BLOCK);
+    let mut planner = super::split::Planner::new();
+    let mut reader = At { file, pos: skip };
+    let Ok(Some(len)) = scan_lines(&mut reader, block, |at, line| planner.line(at, line)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let threads = super::threads();
+    let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let mut meta_text = Vec::new();
+    if read_range(file, skip, plan.meta.clone(), &mut meta_text).is_err() {
+        return Ok(Outcome::Declined(None));
+    }
+    let Some(meta) = super::read_meta(&meta_text) else {
+        return Ok(Outcome::Declined(None));
+    };
+    drop(meta_text);
+    let run = super::Run {
+        src: super::Source::File { file, skip },
+        plan: &plan,
+        len,
+        threads,
+    };
+    super::decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+}
 
 /// A file read from `pos` on with positioned reads (the file's own position is left
 /// alone).

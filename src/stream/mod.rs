@@ -49,6 +49,7 @@ use split::Part;
 use split::Plan;
 
 pub use blocks::BLOCK_ENV;
+pub use blocks::decrypt_yaml_file;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from
@@ -132,58 +133,6 @@ pub fn decrypt_yaml(
         src: Source::Mem(body),
         plan: &plan,
         len: body.len(),
-        threads,
-    };
-    decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
-}
-
-/// [`decrypt_yaml`] reading the encrypted file from `file` in blocks, never whole (see
-/// `blocks.rs`): the planner reads it once in blocks of [`BLOCK_ENV`] bytes (1 MiB), and
-/// each part is read again by the worker that decrypts it. Whatever it declines is read
-/// whole by the caller, which then takes the tree path (the file's conflict markers, if
-/// any, are found there: the planner never accepts a marker line).
-pub fn decrypt_yaml_file(
-    file: &std::fs::File,
-    ctx: &KeyContext,
-    opts: &OpenOptions,
-    emit: &EmitOptions,
-    needs_tree: &dyn Fn(&Metadata) -> bool,
-) -> Result<Outcome, Error> {
-    use std::os::unix::fs::FileExt;
-    if opts.ignore_mac {
-        return Ok(Outcome::Declined(None));
-    }
-    let mut head = [0u8; 3];
-    let skip = match file.read_exact_at(&mut head, 0) {
-        Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
-        _ => 0,
-    };
-    let block = ctx
-        .var(BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(blocks::BLOCK);
-    let mut planner = split::Planner::new();
-    let mut reader = blocks::At { file, pos: skip };
-    let Ok(Some(len)) = blocks::scan_lines(&mut reader, block, |at, line| planner.line(at, line))
-    else {
-        return Ok(Outcome::Declined(None));
-    };
-    let threads = threads();
-    let Some(plan) = planner.finish(len, part_target(ctx, len, threads)) else {
-        return Ok(Outcome::Declined(None));
-    };
-    let mut meta_text = Vec::new();
-    if blocks::read_range(file, skip, plan.meta.clone(), &mut meta_text).is_err() {
-        return Ok(Outcome::Declined(None));
-    }
-    let Some(meta) = read_meta(&meta_text) else {
-        return Ok(Outcome::Declined(None));
-    };
-    drop(meta_text);
-    let run = Run {
-        src: Source::File { file, skip },
-        plan: &plan,
-        len,
         threads,
     };
     decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
