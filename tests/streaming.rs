@@ -54,12 +54,45 @@ impl Env {
 
     /// Runs leafseal with `LEAFSEAL_STREAM` (and the part size) set as given.
     fn run_with(&self, stream: &str, part: Option<usize>, args: &[&str]) -> std::process::Output {
+        self.run_blocks(stream, part, None, args)
+    }
+
+    /// [`Env::run_with`], also setting the size of the blocks a file is read in.
+    fn run_blocks(
+        &self,
+        stream: &str,
+        part: Option<usize>,
+        block: Option<usize>,
+        args: &[&str],
+    ) -> std::process::Output {
         let mut vars = self.vars.clone();
         vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
         if let Some(p) = part {
             vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
         }
+        if let Some(b) = block {
+            vars.insert(stream::BLOCK_ENV.to_owned(), b.to_string());
+        }
         run_in(&vars, self.work.path(), args)
+    }
+
+    /// Runs leafseal with `data` on standard input (the in-memory streaming path).
+    fn run_stdin(&self, stream: &str, args: &[&str], data: &[u8]) -> std::process::Output {
+        use std::io::Write;
+        let mut vars = self.vars.clone();
+        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
+        let mut child = leafseal(&vars)
+            .current_dir(self.work.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(data).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
     }
 
     fn write(&self, name: &str, data: &[u8]) -> String {
@@ -110,8 +143,14 @@ fn shared_interop() -> Option<PathBuf> {
 /// streamed.
 fn same_both_ways(env: &Env, path: &str) -> bool {
     let tree = env.run_with("never", None, &["decrypt", path]);
-    for part in [1, 64, 4096, 1 << 20] {
-        let s = env.run_with("always", Some(part), &["decrypt", path]);
+    // A named file is read in blocks (tiny ones here: lines cut at every boundary).
+    for (part, block) in [
+        (1, Some(1)),
+        (64, Some(7)),
+        (4096, Some(64)),
+        (1 << 20, None),
+    ] {
+        let s = env.run_blocks("always", Some(part), block, &["decrypt", path]);
         assert_eq!(s.status.code(), tree.status.code(), "{path} (part {part})");
         assert!(
             s.stdout == tree.stdout,
@@ -217,6 +256,25 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
     assert!(streamed == tree);
     let small = ok(&env.run_with("require", Some(4096), &["decrypt", &encp]));
     assert!(small == tree);
+    // Read in blocks of every size from a few bytes (a line cut at each boundary) up.
+    for block in [3, 100, 4096, 65536] {
+        let b = ok(&env.run_blocks("require", Some(8192), Some(block), &["decrypt", &encp]));
+        assert!(b == tree, "block {block}");
+    }
+    // Standard input is streamed from memory, to the same bytes.
+    let stdin = env.run_stdin(
+        "require",
+        &[
+            "decrypt",
+            "--input-type",
+            "yaml",
+            "--output-type",
+            "yaml",
+            "-",
+        ],
+        enc.as_bytes(),
+    );
+    assert!(ok(&stdin) == tree, "standard input");
     let mut no_stream_vars = env.vars.clone();
     no_stream_vars.remove("LEAFSEAL_STREAM");
     let auto = run_in(&no_stream_vars, env.work.path(), &["decrypt", &encp]);
@@ -282,6 +340,20 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
             .code(),
         Some(1)
     );
+
+    // git conflict markers (a merge without the driver): the file read in blocks is
+    // declined, and the tree path names the conflict (exit 2), as without streaming.
+    let mut conflict = enc.clone();
+    conflict.insert_str(cut_at, "<<<<<<< HEAD\n=======\n>>>>>>> other\n");
+    let bad = env.write("conflict.yaml", conflict.as_bytes());
+    let tree = env.run_with("never", None, &["decrypt", &bad]);
+    assert_eq!(tree.status.code(), Some(2));
+    for block in [None, Some(5)] {
+        let s = env.run_blocks("always", None, block, &["decrypt", &bad]);
+        assert_eq!(s.status.code(), tree.status.code());
+        assert!(s.stdout.is_empty());
+        assert_eq!(s.stderr, tree.stderr);
+    }
 
     // decrypt -i: streamed, and the tampered file stays as it was.
     let bad = env.write("bad-i.yaml", tamper(&enc, "replicas:", 0.5).as_bytes());
@@ -439,9 +511,12 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
         selector(),
         1usize..400,
         prop_oneof![Just(None), Just(Some(2i64))],
+        1usize..300,
     );
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("doc.yaml");
     runner
-        .run(&strategy, |(doc, (sel, mac_only), part, indent)| {
+        .run(&strategy, |(doc, (sel, mac_only), part, indent, block)| {
             let plan = SealPlan {
                 groups: vec![vec![Arc::clone(&k.key)]],
                 selector: sel,
@@ -460,12 +535,25 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
             let want = yaml.emit(&opened.doc, None, &emit).expect("emit");
             let mut vars = k.vars.clone();
             vars.insert(stream::PART_ENV.to_owned(), part.to_string());
+            vars.insert(stream::BLOCK_ENV.to_owned(), block.to_string());
             let sctx = KeyContext::with_vars(vars);
             total.set(total.get() + 1);
+            // The same document read from a file in blocks of `block` bytes: the same
+            // decision and the same bytes as from memory.
+            std::fs::write(&file, &*bytes).expect("write");
+            let f = std::fs::File::open(&file).expect("open");
+            let from_file =
+                stream::decrypt_yaml_file(&f, &sctx, &OpenOptions::default(), &emit, &|_| false)
+                    .expect("streaming path (file)");
             match stream::decrypt_yaml(&bytes, &sctx, &OpenOptions::default(), &emit, &|_| false)
                 .expect("streaming path")
             {
                 stream::Outcome::Done(s) => {
+                    let stream::Outcome::Done(fs) = from_file else {
+                        return Err(TestCaseError::fail("declined from a file, not from memory"));
+                    };
+                    prop_assert!(*fs.out == *want, "from a file in blocks of {}", block);
+                    prop_assert_eq!(&fs.warnings, &opened.warnings);
                     streamed.set(streamed.get() + 1);
                     prop_assert!(
                         *s.out == *want,
@@ -476,7 +564,12 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
                     );
                     prop_assert_eq!(s.warnings, opened.warnings);
                 }
-                stream::Outcome::Declined(_) => {}
+                stream::Outcome::Declined(_) => {
+                    prop_assert!(
+                        matches!(from_file, stream::Outcome::Declined(_)),
+                        "streamed from a file, declined from memory"
+                    );
+                }
             }
             Ok(())
         })

@@ -65,6 +65,17 @@ impl Plan<'_> {
     fn one_keep(&self, file: &str) -> Result<(Output, Format, Document), Error> {
         let a = self.a;
         let name = a.io.name(file);
+        // A large YAML file is streamed from the file itself, in blocks, without reading
+        // it whole first; what that declines is read whole below (the tree path).
+        let mut recovered = None;
+        let streamed_file = match self.stream_file(file, name)? {
+            Some(crate::stream::Outcome::Done(done)) => return self.streamed(file, name, done),
+            Some(crate::stream::Outcome::Declined(key)) => {
+                recovered = key;
+                true
+            }
+            None => false,
+        };
         let mut input = crate::io::read_input(file)?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
@@ -73,12 +84,12 @@ impl Plan<'_> {
         };
         // Conflict markers first: a merge without the driver is named as such on every path.
         crate::conflict::check(&input, name)?;
-        let mut recovered = None;
         let streamable = matches!(
             (in_fmt, out_fmt),
             (Format::Yaml, Format::Yaml) | (Format::Json, Format::Json)
         );
-        if streamable
+        if !streamed_file
+            && streamable
             && a.extract.is_none()
             && !a.k8s_decode
             && crate::stream::wanted(&self.ctx, input.len())
@@ -93,14 +104,7 @@ impl Plan<'_> {
             match streamed.map_err(|e| e.within(name))? {
                 crate::stream::Outcome::Done(done) => {
                     drop(std::mem::take(&mut *input));
-                    for w in &done.warnings {
-                        cli::warn(&format!("{name}: {w}"));
-                    }
-                    if let Err(e) = cli::audit::record("decrypt", file, &done.unwrapped_by) {
-                        crate::secbuf::discard(done.out);
-                        return Err(e);
-                    }
-                    return Ok((done.out, out_fmt, Document::default()));
+                    return self.streamed(file, name, done);
                 }
                 crate::stream::Outcome::Declined(key) => {
                     if let Some(e) = crate::stream::declined_error(&self.ctx) {
@@ -137,6 +141,67 @@ impl Plan<'_> {
         }
         let ops::Opened { doc, .. } = opened;
         Ok((out, out_fmt, doc))
+    }
+
+    /// Streams a named YAML file from disk ([`crate::stream::decrypt_yaml_file`]) when
+    /// it is one to stream, or `None` when it is read whole as before (standard input,
+    /// another format, `--extract`, a small file, or anything odd about the file, which
+    /// the usual reading then reports).
+    fn stream_file(&self, file: &str, name: &str) -> Result<Option<crate::stream::Outcome>, Error> {
+        let a = self.a;
+        if file == "-" || a.extract.is_some() || a.k8s_decode {
+            return Ok(None);
+        }
+        let Ok(in_fmt) = cli::input_format(a.io.input_type.as_deref(), name, None) else {
+            return Ok(None);
+        };
+        let out_fmt = match a.io.output_type.as_deref().map(cli::parse_format) {
+            None => in_fmt,
+            Some(Ok(f)) => f,
+            Some(Err(_)) => return Ok(None),
+        };
+        if in_fmt != Format::Yaml || out_fmt != Format::Yaml {
+            return Ok(None);
+        }
+        let Ok(f) = std::fs::File::open(file) else {
+            return Ok(None);
+        };
+        let Ok(len) = f.metadata().map(|m| m.is_file().then_some(m.len())) else {
+            return Ok(None);
+        };
+        let Some(len) = len.and_then(|l| usize::try_from(l).ok()) else {
+            return Ok(None);
+        };
+        if !crate::stream::wanted(&self.ctx, len) {
+            return Ok(None);
+        }
+        let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
+        let needs_tree = |m: &crate::metadata::Metadata| self.signature.needs_tree(m);
+        let r = crate::stream::decrypt_yaml_file(&f, &self.ctx, &self.open, &opts, &needs_tree)
+            .map_err(|e| e.within(name))?;
+        if let crate::stream::Outcome::Declined(_) = r
+            && let Some(e) = crate::stream::declined_error(&self.ctx)
+        {
+            return Err(e.within(name));
+        }
+        Ok(Some(r))
+    }
+
+    /// The result of a streamed decrypt: its warnings printed, the audit record made.
+    fn streamed(
+        &self,
+        file: &str,
+        name: &str,
+        done: crate::stream::Streamed,
+    ) -> Result<(Output, Format, Document), Error> {
+        for w in &done.warnings {
+            cli::warn(&format!("{name}: {w}"));
+        }
+        if let Err(e) = cli::audit::record("decrypt", file, &done.unwrapped_by) {
+            crate::secbuf::discard(done.out);
+            return Err(e);
+        }
+        Ok((done.out, Format::Yaml, Document::default()))
     }
 }
 

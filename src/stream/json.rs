@@ -117,7 +117,7 @@ pub fn decrypt_json(
     };
     let mut root_keys: HashSet<String> = HashSet::new();
     let mut big_keys: HashSet<String> = HashSet::new();
-    let work = |p: &Part| work(&job, p);
+    let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
     let fold = &mut |p: &Part, (r, keys): (PartOut, Vec<String>)| {
         let seen = match p {
             Part::Top { .. } => &mut root_keys,

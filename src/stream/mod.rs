@@ -15,6 +15,7 @@
 //! pipeline (`run_parts`), the in-order fold and the verification (`finish`) are
 //! shared; only the planner and the part reader/writer are the format's own.
 
+mod blocks;
 mod json;
 mod split;
 
@@ -50,6 +51,10 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 use split::Part;
+use split::Plan;
+
+pub use blocks::BLOCK_ENV;
+pub use blocks::decrypt_yaml_file;
 
 pub use json::decrypt_json;
 
@@ -124,14 +129,65 @@ pub fn decrypt_yaml(
         return Ok(Outcome::Declined(None));
     }
     let body = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let threads = crate::io::cores().min(8);
-    let target = part_target(ctx, body.len(), threads);
-    let Some(plan) = split::plan(body, target) else {
+    let threads = threads();
+    let Some(plan) = split::plan(body, part_target(ctx, body.len(), threads)) else {
         return Ok(Outcome::Declined(None));
     };
     let Some(meta) = read_meta(&body[plan.meta.clone()]) else {
         return Ok(Outcome::Declined(None));
     };
+    let run = Run {
+        src: Source::Mem(body),
+        plan: &plan,
+        len: body.len(),
+        threads,
+    };
+    decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+}
+
+/// How many parts are decrypted at once.
+fn threads() -> usize {
+    crate::io::cores().min(8)
+}
+
+/// The part size: `LEAFSEAL_STREAM_PART`, else about 1/80 of the input per core (at
+/// least 256 KiB).
+fn part_target(ctx: &KeyContext, len: usize, threads: usize) -> usize {
+    ctx.var(PART_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| (len / (threads * 80)).max(256 * 1024))
+}
+
+/// Where the encrypted text is.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// In memory (without its byte-order mark).
+    Mem(&'a [u8]),
+    /// In a file, after `skip` bytes (a byte-order mark): each part is read on its own.
+    File {
+        file: &'a std::fs::File,
+        skip: usize,
+    },
+}
+
+/// A planned document: where it is and how it is cut.
+struct Run<'a> {
+    src: Source<'a>,
+    plan: &'a Plan,
+    /// The length of the encrypted text (without a byte-order mark).
+    len: usize,
+    threads: usize,
+}
+
+/// Decrypts the planned document whose metadata was read.
+fn decrypt_planned(
+    run: &Run<'_>,
+    meta: Metadata,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
     let sel = meta.selector();
     if needs_tree(&meta) || sel.is_comment_based() {
         return Ok(Outcome::Declined(None));
@@ -142,7 +198,7 @@ pub fn decrypt_yaml(
         return Ok(Outcome::Declined(None));
     };
     let job = Job {
-        src: body,
+        src: run.src,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
@@ -152,27 +208,19 @@ pub fn decrypt_yaml(
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
-        input_len: body.len(),
+        input_len: run.len,
         sample: 0,
         clear_comments: 0,
         first_error: None,
     };
-    let work = |p: &Part| work(&job, p);
+    let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, p, scratch);
     let fold = &mut |p: &Part, r: PartOut| acc.take(p, r);
-    if !run_parts(&plan.parts, threads, &work, fold, || {
+    if !run_parts(&run.plan.parts, run.threads, &work, fold, || {
         PartOut::Failed(DocumentError::Worker)
     }) {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));
     }
     finish(acc, &meta, &key, unwrapped_by, opts, ctx)
-}
-
-/// The part size: `LEAFSEAL_STREAM_PART`, else about 1/80 of the input per core (at
-/// least 256 KiB).
-fn part_target(ctx: &KeyContext, len: usize, threads: usize) -> usize {
-    ctx.var(PART_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or_else(|| (len / (threads * 80)).max(256 * 1024))
 }
 
 /// Verifies the MAC and the integrity record of a file whose parts were all folded, and
@@ -224,7 +272,7 @@ fn read_meta(text: &[u8]) -> Option<Metadata> {
 
 /// What every part needs.
 struct Job<'a> {
-    src: &'a [u8],
+    src: Source<'a>,
     cipher: ValueCipher,
     sel: &'a Selector,
     mac_only_encrypted: bool,
@@ -382,7 +430,7 @@ impl Shape for Part {
 fn run_parts<P: Sync, R: Send>(
     parts: &[P],
     threads: usize,
-    work: &(dyn Fn(&P) -> R + Sync),
+    work: &(dyn Fn(&P, &mut Vec<u8>) -> R + Sync),
     fold: &mut dyn FnMut(&P, R) -> bool,
     lost: impl Fn() -> R,
 ) -> bool {
@@ -404,6 +452,10 @@ fn run_parts<P: Sync, R: Send>(
                     slots: &slots,
                     ready: &ready,
                 };
+                // The worker's buffer for the parts it reads from a file, kept from part
+                // to part: memory freed and allocated again is often memory the
+                // allocator has given back to the kernel, which must zero it again.
+                let mut scratch = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(part) = parts.get(i) else { break };
@@ -419,7 +471,7 @@ fn run_parts<P: Sync, R: Send>(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let r = work(part);
+                    let r = work(part, &mut scratch);
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -465,19 +517,39 @@ fn run_parts<P: Sync, R: Send>(
     })
 }
 
-/// Reads, decrypts and writes one part.
-fn work(job: &Job<'_>, part: &Part) -> PartOut {
-    let text: Cow<'_, [u8]> = match part {
-        Part::Top(r) => Cow::Borrowed(&job.src[r.clone()]),
-        Part::Sub {
-            body, first: true, ..
-        } => Cow::Borrowed(&job.src[body.clone()]),
-        Part::Sub { header, body, .. } => {
+/// Reads, decrypts and writes one part (`scratch`: a buffer for its encrypted text).
+fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> PartOut {
+    let text: Cow<'_, [u8]> = match (job.src, part) {
+        (Source::Mem(src), Part::Top(r)) => Cow::Borrowed(&src[r.clone()]),
+        (
+            Source::Mem(src),
+            Part::Sub {
+                body, first: true, ..
+            },
+        ) => Cow::Borrowed(&src[body.clone()]),
+        (Source::Mem(src), Part::Sub { header, body, .. }) => {
             let mut t = Vec::with_capacity(header.len() + 1 + body.len());
-            t.extend_from_slice(&job.src[header.clone()]);
+            t.extend_from_slice(&src[header.clone()]);
             t.push(b'\n');
-            t.extend_from_slice(&job.src[body.clone()]);
+            t.extend_from_slice(&src[body.clone()]);
             Cow::Owned(t)
+        }
+        (Source::File { file, skip }, part) => {
+            let read = match part {
+                Part::Top(r)
+                | Part::Sub {
+                    body: r,
+                    first: true,
+                    ..
+                } => blocks::read_joined(file, skip, None, r.clone(), scratch),
+                Part::Sub { header, body, .. } => {
+                    blocks::read_joined(file, skip, Some(header.clone()), body.clone(), scratch)
+                }
+            };
+            match read {
+                Ok(t) => Cow::Borrowed(t),
+                Err(_) => return PartOut::Decline,
+            }
         }
     };
     let Some(mut branches) = crate::format::yaml::load_fast(&text) else {

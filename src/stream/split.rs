@@ -94,9 +94,10 @@ fn bare_key_line(rest: &[u8], key: &[u8]) -> bool {
 
 /// What the lines before a key line were (blank lines aside): where a part that starts
 /// with that key may start.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 enum Before {
     /// Not a comment: the part starts at the key line.
+    #[default]
     Content,
     /// A run of comment lines, all at this indentation and not separated by blank lines,
     /// starting at this offset: the part starts with the run, when it is at the key's
@@ -128,198 +129,278 @@ impl Before {
     }
 }
 
-/// A root entry: its key line and where a part may start with it.
+/// A root entry: its key line, where a part may start with it, and what the scan of
+/// its lines found (for cutting it into sub-parts).
 struct TopKey {
     /// Where its line starts and ends (without the line break).
     line: (usize, usize),
     cut: Option<usize>,
     is_sops: bool,
+    /// Whether its line is `key:` alone (a block value may follow).
+    bare: bool,
+    /// The scan of the entry's lines.
+    sub: SubScan,
+}
+
+/// Why an entry cannot be cut into sub-parts (the first reason met, in line order).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SubStop {
+    /// The entry is not a block map that can be cut: it stays one part.
+    Uncuttable,
+    /// A duplicate key: the document is read as a tree when the entry would be cut.
+    Duplicate,
+}
+
+/// The scan of the lines of one root entry, after its key line: the key lines of the
+/// map under it where a sub-part may start.
+#[derive(Default)]
+struct SubScan {
+    col: Option<usize>,
+    seen: HashSet<Vec<u8>>,
+    before: Before,
+    blank: bool,
+    /// Whether the map's first key line was seen (it stays with the header line).
+    first: bool,
+    /// Where later sub-parts may start.
+    cuts: Vec<usize>,
+    stop: Option<SubStop>,
+}
+
+impl SubScan {
+    /// One line of the entry (after its key line), starting at `ls`.
+    fn line(&mut self, ls: usize, line: &[u8]) {
+        if self.stop.is_some() {
+            return;
+        }
+        let ind = indent(line);
+        let Some(&c) = line.get(ind) else {
+            self.blank = true;
+            return;
+        };
+        if c == b'#' {
+            self.before = self.before.comment(ind, ls, self.blank);
+            self.blank = false;
+            return;
+        }
+        self.blank = false;
+        let col = *self.col.get_or_insert(ind);
+        if col == 0 || ind < col {
+            self.stop = Some(SubStop::Uncuttable);
+            return;
+        }
+        if ind == col {
+            let Some(k) = plain_key(&line[ind..]) else {
+                self.stop = Some(SubStop::Uncuttable);
+                return;
+            };
+            if !self.seen.insert(k.to_vec()) {
+                self.stop = Some(SubStop::Duplicate);
+                return;
+            }
+            if !self.first {
+                self.first = true;
+            } else if let Some(at) = self.before.cut(col, ls) {
+                self.cuts.push(at);
+            }
+        }
+        self.before = Before::Content;
+    }
+}
+
+/// Plans the parts of a document from its lines, given one at a time in order (so that a
+/// file can be planned from blocks read one after the other, without holding it whole).
+pub(crate) struct Planner {
+    tops: Vec<TopKey>,
+    seen: HashSet<Vec<u8>>,
+    before: Before,
+    blank: bool,
+}
+
+impl Planner {
+    pub(crate) fn new() -> Planner {
+        Planner {
+            tops: Vec::new(),
+            seen: HashSet::new(),
+            before: Before::Content,
+            blank: false,
+        }
+    }
+
+    /// Takes the next line (without its line break), starting at byte `ls`; `false`
+    /// when the document cannot be cut (it is read as a tree).
+    pub(crate) fn line(&mut self, ls: usize, line: &[u8]) -> bool {
+        let le = ls + line.len();
+        let ind = indent(line);
+        let Some(&c) = line.get(ind) else {
+            self.blank = true;
+            if let Some(t) = self.tops.last_mut() {
+                t.sub.line(ls, line);
+            }
+            return true;
+        };
+        if c == b'\r' || c == b'\t' {
+            return false;
+        }
+        if c == b'#' {
+            self.before = self.before.comment(ind, ls, self.blank);
+            self.blank = false;
+            if let Some(t) = self.tops.last_mut() {
+                t.sub.line(ls, line);
+            }
+            return true;
+        }
+        self.blank = false;
+        // A list at the root's indentation belongs to the entry above (sops writes
+        // lists at their key's indentation); a root list or a marker is declined.
+        let root_dash = ind == 0 && c == b'-' && (line.starts_with(b"- ") || line == b"-");
+        if ind > 0 || root_dash {
+            let Some(t) = self.tops.last_mut() else {
+                if root_dash {
+                    return false;
+                }
+                self.before = Before::Content;
+                return true;
+            };
+            t.sub.line(ls, line);
+            self.before = Before::Content;
+            return true;
+        }
+        // (A git conflict marker or separator line is not a key line: a file with one
+        // is always read as a tree, which reports the conflict.)
+        let Some(key) = plain_key(line) else {
+            return false;
+        };
+        if !self.seen.insert(key.to_vec()) {
+            return false;
+        }
+        let is_sops = key == b"sops";
+        let cut = self.before.cut(0, ls);
+        if is_sops && cut != Some(ls) {
+            // Comments just before `sops` belong to the document, not to the metadata.
+            return false;
+        }
+        // The previous entry's scan ends here: its set of keys is no longer needed.
+        if let Some(t) = self.tops.last_mut() {
+            t.sub.seen = HashSet::new();
+        }
+        self.tops.push(TopKey {
+            line: (ls, le),
+            cut,
+            is_sops,
+            bare: bare_key_line(line, key),
+            sub: SubScan::default(),
+        });
+        self.before = Before::Content;
+        true
+    }
+
+    /// The plan for a document of `len` bytes whose lines were all given, aiming at
+    /// `target` bytes per part.
+    pub(crate) fn finish(self, len: usize, target: usize) -> Option<Plan> {
+        let tops = self.tops;
+        let meta_at = tops.iter().position(|t| t.is_sops)?;
+        if meta_at == 0 {
+            return None;
+        }
+        let meta_end = match tops.get(meta_at + 1) {
+            None => len,
+            // The entry after `sops` must start a part, so that the metadata part is alone.
+            Some(t) => t.cut?,
+        };
+        let meta = tops[meta_at].line.0..meta_end;
+        // Segments: runs of root entries between cut points (the first starts at 0 and
+        // keeps the comments at the top of the file).
+        let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (i, t) in tops.iter().enumerate() {
+            if i == meta_at {
+                continue;
+            }
+            match (segments.last_mut(), t.cut) {
+                (None, _) => segments.push((0, vec![i])),
+                (Some(_), Some(c)) => segments.push((c, vec![i])),
+                (Some((_, keys)), None) if i != meta_at + 1 => keys.push(i),
+                (Some(_), None) => return None,
+            }
+        }
+        let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
+        let mut parts = Vec::new();
+        let mut group: Option<Range<usize>> = None;
+        for (j, (start, keys)) in segments.into_iter().enumerate() {
+            let mut end = starts.get(j + 1).copied().unwrap_or(len);
+            if meta.start > start && meta.start < end {
+                end = meta.start;
+            }
+            let range = start..end;
+            let subs = if range.len() > target && keys.len() == 1 {
+                sub_parts(&tops[keys[0]], range.clone(), target)?
+            } else {
+                None
+            };
+            match subs {
+                Some(subs) => {
+                    if let Some(g) = group.take() {
+                        parts.push(Part::Top(g));
+                    }
+                    parts.extend(subs);
+                }
+                None => {
+                    if let Some(g) = group.as_mut()
+                        && g.end != range.start
+                    {
+                        parts.push(Part::Top(g.clone()));
+                        group = None;
+                    }
+                    let g = group.get_or_insert(range.start..range.start);
+                    g.end = range.end;
+                    if g.len() >= target {
+                        parts.push(Part::Top(g.clone()));
+                        group = None;
+                    }
+                }
+            }
+        }
+        if let Some(g) = group {
+            parts.push(Part::Top(g));
+        }
+        if parts.is_empty() {
+            return None;
+        }
+        Some(Plan { parts, meta })
+    }
 }
 
 /// Plans the parts of `src` (a block-YAML document without a byte-order mark), aiming at
 /// `target` bytes per part.
 pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
-    let mut tops: Vec<TopKey> = Vec::new();
-    let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut before = Before::Content;
-    let mut blank = false;
+    let mut p = Planner::new();
     for (ls, le) in lines(src, 0..src.len()) {
-        let line = &src[ls..le];
-        let ind = indent(line);
-        let Some(&c) = line.get(ind) else {
-            blank = true;
-            continue;
-        };
-        if c == b'\r' || c == b'\t' {
+        if !p.line(ls, &src[ls..le]) {
             return None;
         }
-        if c == b'#' {
-            before = before.comment(ind, ls, blank);
-            blank = false;
-            continue;
-        }
-        blank = false;
-        if ind > 0 {
-            before = Before::Content;
-            continue;
-        }
-        // A list at the root's indentation belongs to the entry above (sops writes
-        // lists at their key's indentation); a root list or a marker is declined.
-        if c == b'-' && (line.starts_with(b"- ") || line == b"-") {
-            if tops.is_empty() {
-                return None;
-            }
-            before = Before::Content;
-            continue;
-        }
-        let key = plain_key(line)?;
-        if !seen.insert(key) {
-            return None;
-        }
-        let is_sops = key == b"sops";
-        let cut = before.cut(0, ls);
-        if is_sops && cut != Some(ls) {
-            // Comments just before `sops` belong to the document, not to the metadata.
-            return None;
-        }
-        tops.push(TopKey {
-            line: (ls, le),
-            cut,
-            is_sops,
-        });
-        before = Before::Content;
     }
-    let meta_at = tops.iter().position(|t| t.is_sops)?;
-    if meta_at == 0 {
-        return None;
-    }
-    let meta_end = match tops.get(meta_at + 1) {
-        None => src.len(),
-        // The entry after `sops` must start a part, so that the metadata part is alone.
-        Some(t) => t.cut?,
-    };
-    let meta = tops[meta_at].line.0..meta_end;
-    // Segments: runs of root entries between cut points (the first starts at 0 and
-    // keeps the comments at the top of the file).
-    let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
-    for (i, t) in tops.iter().enumerate() {
-        if i == meta_at {
-            continue;
-        }
-        match (segments.last_mut(), t.cut) {
-            (None, _) => segments.push((0, vec![i])),
-            (Some(_), Some(c)) => segments.push((c, vec![i])),
-            (Some((_, keys)), None) if i != meta_at + 1 => keys.push(i),
-            (Some(_), None) => return None,
-        }
-    }
-    let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
-    let mut parts = Vec::new();
-    let mut group: Option<Range<usize>> = None;
-    for (j, (start, keys)) in segments.into_iter().enumerate() {
-        let mut end = starts.get(j + 1).copied().unwrap_or(src.len());
-        if meta.start > start && meta.start < end {
-            end = meta.start;
-        }
-        let range = start..end;
-        let subs = if range.len() > target && keys.len() == 1 {
-            sub_parts(src, tops[keys[0]].line, range.clone(), target)?
-        } else {
-            None
-        };
-        match subs {
-            Some(subs) => {
-                if let Some(g) = group.take() {
-                    parts.push(Part::Top(g));
-                }
-                parts.extend(subs);
-            }
-            None => {
-                if let Some(g) = group.as_mut()
-                    && g.end != range.start
-                {
-                    parts.push(Part::Top(g.clone()));
-                    group = None;
-                }
-                let g = group.get_or_insert(range.start..range.start);
-                g.end = range.end;
-                if g.len() >= target {
-                    parts.push(Part::Top(g.clone()));
-                    group = None;
-                }
-            }
-        }
-    }
-    if let Some(g) = group {
-        parts.push(Part::Top(g));
-    }
-    if parts.is_empty() {
-        return None;
-    }
-    Some(Plan { parts, meta })
+    p.finish(src.len(), target)
 }
 
-/// The parts of one large root entry `key:` whose value is a block map, or `Ok(None)`
-/// when it is not one that can be cut; `None` (outer) for a document to decline.
+/// The parts of one large root entry `key:` whose value is a block map (its lines were
+/// scanned as they came), or `Some(None)` when it is not one that can be cut; `None` for
+/// a document to decline.
 #[allow(clippy::option_option)]
-fn sub_parts(
-    src: &[u8],
-    key_line: (usize, usize),
-    range: Range<usize>,
-    target: usize,
-) -> Option<Option<Vec<Part>>> {
-    let head = &src[key_line.0..key_line.1];
-    let Some(key) = plain_key(head) else {
-        return Some(None);
-    };
-    if !bare_key_line(head, key) {
+fn sub_parts(top: &TopKey, range: Range<usize>, target: usize) -> Option<Option<Vec<Part>>> {
+    if !top.bare {
         return Some(None);
     }
-    let mut cuts: Vec<usize> = Vec::new();
-    let mut col = None;
-    let mut seen: HashSet<&[u8]> = HashSet::new();
-    let mut before = Before::Content;
-    let mut blank = false;
-    for (ls, le) in lines(src, (key_line.1 + 1).min(range.end)..range.end) {
-        let line = &src[ls..le];
-        let ind = indent(line);
-        let Some(&c) = line.get(ind) else {
-            blank = true;
-            continue;
-        };
-        if c == b'#' {
-            before = before.comment(ind, ls, blank);
-            blank = false;
-            continue;
-        }
-        blank = false;
-        let col = *col.get_or_insert(ind);
-        if col == 0 || ind < col {
-            return Some(None);
-        }
-        if ind == col {
-            let Some(k) = plain_key(&line[ind..]) else {
-                return Some(None);
-            };
-            if !seen.insert(k) {
-                return None;
-            }
-            if cuts.is_empty() {
-                // The first entry stays with the header line.
-                cuts.push(range.start);
-            } else if let Some(at) = before.cut(col, ls) {
-                cuts.push(at);
-            }
-        }
-        before = Before::Content;
+    match top.sub.stop {
+        Some(SubStop::Uncuttable) => return Some(None),
+        Some(SubStop::Duplicate) => return None,
+        None => {}
     }
-    if cuts.len() < 2 {
+    if !top.sub.first || top.sub.cuts.is_empty() {
         return Some(None);
     }
-    let header = key_line.0..key_line.1;
+    let header = top.line.0..top.line.1;
     let mut bounds = vec![range.start];
     let mut last = range.start;
-    for &c in &cuts[1..] {
+    for &c in &top.sub.cuts {
         if c - last >= target {
             bounds.push(c);
             last = c;

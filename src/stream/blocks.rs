@@ -1,0 +1,229 @@
+//! Reading a large encrypted file in bounded blocks instead of one buffer: the planner
+//! sees its lines one block at a time (one buffer, recycled), and each part is read back
+//! on its own by the worker that decrypts it (positioned reads), so that the whole
+//! encrypted text is never held in memory: the pages of a 43 MB input buffer (fresh
+//! memory the kernel must zero) were the largest cost of a streamed decrypt.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+
+use super::Outcome;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::keys::KeyContext;
+use crate::metadata::Metadata;
+use crate::ops::OpenOptions;
+
+/// The block size for the planner's pass, unless [`BLOCK_ENV`] sets another.
+pub(crate) const BLOCK: usize = 1 << 20;
+
+/// The environment variable that sets the block size in bytes (tests: lines cut at
+/// every block boundary).
+pub const BLOCK_ENV: &str = "LEAFSEAL_STREAM_BLOCK";
+
+/// [`decrypt_yaml`](super::decrypt_yaml) reading the encrypted file from `file` in
+/// blocks, never whole (see the module docs): the planner reads it once in blocks of [`BLOCK_ENV`] bytes (1 MiB), and
+/// each part is read again by the worker that decrypts it. Whatever it declines is read
+/// whole by the caller, which then takes the tree path (the file's conflict markers, if
+/// any, are found there: the planner never accepts a marker line).
+pub fn decrypt_yaml_file(
+    file: &File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let mut head = [0u8; 3];
+    let skip = match file.read_exact_at(&mut head, 0) {
+        Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
+        _ => 0,
+    };
+    let block = ctx
+        .var(BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(BLOCK);
+    let mut planner = super::split::Planner::new();
+    let mut reader = At { file, pos: skip };
+    let Ok(Some(len)) = scan_lines(&mut reader, block, |at, line| planner.line(at, line)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let threads = super::threads();
+    let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let mut meta_text = Vec::new();
+    if read_range(file, skip, plan.meta.clone(), &mut meta_text).is_err() {
+        return Ok(Outcome::Declined(None));
+    }
+    let Some(meta) = super::read_meta(&meta_text) else {
+        return Ok(Outcome::Declined(None));
+    };
+    drop(meta_text);
+    let run = super::Run {
+        src: super::Source::File { file, skip },
+        plan: &plan,
+        len,
+        threads,
+    };
+    super::decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+}
+
+/// A file read from `pos` on with positioned reads (the file's own position is left
+/// alone).
+pub(crate) struct At<'a> {
+    pub file: &'a File,
+    pub pos: usize,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos as u64)?;
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Calls `f` with every line of `r` (its offset from the start of `r`, and its text
+/// without the line break), reading `block` bytes at a time; a line longer than a block
+/// grows the buffer. The total length read, or `None` when `f` returned `false`.
+pub(crate) fn scan_lines(
+    r: &mut impl Read,
+    block: usize,
+    mut f: impl FnMut(usize, &[u8]) -> bool,
+) -> std::io::Result<Option<usize>> {
+    let block = block.max(1);
+    let mut buf = vec![0u8; block];
+    // `buf[..filled]` holds the text from offset `base` on; `scanned` bytes of it were
+    // cut into lines already (a partial line is kept for the next block).
+    let (mut base, mut filled) = (0usize, 0usize);
+    loop {
+        if filled == buf.len() {
+            // The kept partial line fills the buffer: a line longer than a block.
+            buf.resize(buf.len() * 2, 0);
+        }
+        let n = match r.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            if filled > 0 && !f(base, &buf[..filled]) {
+                return Ok(None);
+            }
+            return Ok(Some(base + filled));
+        }
+        let fresh = filled;
+        filled += n;
+        let mut start = 0;
+        // Line breaks are searched only in the new bytes: the kept part has none.
+        for nl in memchr::memchr_iter(b'\n', &buf[fresh..filled]) {
+            let end = fresh + nl;
+            if !f(base + start, &buf[start..end]) {
+                return Ok(None);
+            }
+            start = end + 1;
+        }
+        buf.copy_within(start..filled, 0);
+        base += start;
+        filled -= start;
+    }
+}
+
+/// Reads `range` (offsets after `skip` bytes: a byte-order mark) of `file` into `out`.
+pub(crate) fn read_range(
+    file: &File,
+    skip: usize,
+    range: Range<usize>,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let at = out.len();
+    out.resize(at + range.len(), 0);
+    file.read_exact_at(&mut out[at..], (skip + range.start) as u64)
+}
+
+/// Reads `header` (when given: it is followed by a line break) and `body` of `file` (as
+/// [`read_range`]) into `buf`, reused from part to part without clearing it: the text
+/// read, at the start of `buf`.
+pub(crate) fn read_joined<'b>(
+    file: &File,
+    skip: usize,
+    header: Option<Range<usize>>,
+    body: Range<usize>,
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<&'b [u8]> {
+    let head = header.as_ref().map_or(0, |h| h.len() + 1);
+    let total = head + body.len();
+    if buf.len() < total {
+        buf.resize(total, 0);
+    }
+    if let Some(h) = header {
+        let n = h.len();
+        file.read_exact_at(&mut buf[..n], (skip + h.start) as u64)?;
+        buf[n] = b'\n';
+    }
+    file.read_exact_at(&mut buf[head..total], (skip + body.start) as u64)?;
+    Ok(&buf[..total])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_of(text: &[u8], block: usize) -> (Vec<(usize, Vec<u8>)>, Option<usize>) {
+        let mut got = Vec::new();
+        let n = scan_lines(&mut &text[..], block, |at, l| {
+            got.push((at, l.to_vec()));
+            true
+        })
+        .expect("read");
+        (got, n)
+    }
+
+    #[test]
+    fn lines_are_the_same_for_every_block_size() {
+        let text = b"a: 1\n\nlong line here: x\n  b: 2\nlast";
+        let want = lines_of(text, 1 << 20);
+        assert_eq!(want.1, Some(text.len()));
+        assert_eq!(want.0.len(), 5);
+        assert_eq!(want.0[4], (text.len() - 4, b"last".to_vec()));
+        for block in 1..text.len() + 2 {
+            assert_eq!(lines_of(text, block), want, "block {block}");
+        }
+        let (l, n) = lines_of(b"x\n", 1);
+        assert_eq!((l, n), (vec![(0, b"x".to_vec())], Some(2)));
+        assert_eq!(lines_of(b"", 3), (Vec::new(), Some(0)));
+    }
+
+    #[test]
+    fn a_refused_line_stops_the_scan() {
+        let mut seen = 0;
+        let r = scan_lines(&mut &b"a\nb\nc\n"[..], 2, |_, l| {
+            seen += 1;
+            l != b"b"
+        })
+        .expect("read");
+        assert_eq!((r, seen), (None, 2));
+    }
+
+    #[test]
+    fn parts_are_read_back_with_their_header() {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"\xEF\xBB\xBFkey:\n  a: 1\n  b: 2\n").expect("write");
+        let f = File::open(&p).expect("open");
+        let mut buf = vec![b'x'; 64];
+        let t = read_joined(&f, 3, Some(0..4), 12..19, &mut buf).expect("read");
+        assert_eq!(t, b"key:\n  b: 2\n");
+        let t = read_joined(&f, 3, None, 0..12, &mut buf).expect("read");
+        assert_eq!(t, b"key:\n  a: 1\n");
+        let mut out = b"x".to_vec();
+        read_range(&f, 3, 5..11, &mut out).expect("read");
+        assert_eq!(out, b"x  a: 1");
+        assert!(read_joined(&f, 3, None, 10..40, &mut buf).is_err());
+    }
+}
