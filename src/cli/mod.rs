@@ -38,6 +38,7 @@ mod inplace;
 mod keygen;
 mod keyservice;
 mod kustomize;
+mod multi;
 mod publish;
 mod render;
 mod revoke;
