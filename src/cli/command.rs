@@ -235,19 +235,134 @@ impl FromArgMatches for Command {
 /// accept is parsed with the whole tree, which then gives the result, the help or the
 /// error.
 pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
-    let only = args
-        .get(1)
-        .and_then(|a| a.to_str())
-        .and_then(|name| ENTRIES.iter().position(|e| (e.has)(name)));
-    if let Some(i) = only {
-        ONLY.with(|o| o.set(Some(i)));
-        let cmd = Cli::command();
-        ONLY.with(|o| o.set(None));
-        if let Ok(mut m) = cmd.try_get_matches_from(&args)
-            && let Ok(cli) = Cli::from_arg_matches_mut(&mut m)
-        {
-            return Ok(cli);
+    match parse_fast(&args) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(args),
+    }
+}
+
+/// The command tree with only the subcommand at `index` of [`ENTRIES`].
+fn small_tree(index: usize) -> clap::Command {
+    ONLY.with(|o| o.set(Some(index)));
+    let cmd = Cli::command();
+    ONLY.with(|o| o.set(None));
+    cmd
+}
+
+/// [`parse`] with the small tree only: `None` when the first argument names no
+/// subcommand or the small tree does not accept the command line.
+fn parse_fast(args: &[OsString]) -> Option<Cli> {
+    let name = args.get(1)?.to_str()?;
+    let index = ENTRIES.iter().position(|e| (e.has)(name))?;
+    let mut m = small_tree(index).try_get_matches_from(args).ok()?;
+    Cli::from_arg_matches_mut(&mut m).ok()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &[&str]) -> Vec<OsString> {
+        std::iter::once("leafseal")
+            .chain(s.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_small_tree_holds_one_subcommand_and_the_whole_tree_all() {
+        let full = Cli::command();
+        assert_eq!(full.get_subcommands().count(), ENTRIES.len());
+        for (i, sub) in full.get_subcommands().enumerate() {
+            let small = small_tree(i);
+            let names: Vec<&str> = small
+                .get_subcommands()
+                .map(clap::Command::get_name)
+                .collect();
+            assert_eq!(names, [sub.get_name()]);
+        }
+        // The switch does not stay on after a small tree was built.
+        assert_eq!(Cli::command().get_subcommands().count(), ENTRIES.len());
+    }
+
+    #[test]
+    fn every_subcommand_of_the_small_tree_is_the_one_of_the_whole_tree() {
+        let mut full = Cli::command();
+        full.build();
+        // (The built tree also has clap's `help` subcommand, last.)
+        for (i, sub) in full.get_subcommands().take(ENTRIES.len()).enumerate() {
+            let mut small = small_tree(i);
+            small.build();
+            let one = small.find_subcommand_mut(sub.get_name()).unwrap();
+            let mut whole = sub.clone();
+            assert_eq!(
+                one.render_long_help().to_string(),
+                whole.render_long_help().to_string(),
+                "{}",
+                sub.get_name()
+            );
+            let ids = |c: &clap::Command| -> Vec<String> {
+                c.get_arguments().map(|a| format!("{:?}", a)).collect()
+            };
+            assert_eq!(ids(one), ids(sub), "{}", sub.get_name());
         }
     }
-    Cli::try_parse_from(args)
+
+    #[test]
+    fn the_fast_parse_gives_what_the_whole_tree_gives() {
+        let lines: &[&[&str]] = &[
+            &["decrypt", "s.yaml"],
+            &[
+                "decrypt", "a.yaml", "b.yaml", "--indent", "4", "--config", "p.yaml",
+            ],
+            &["decrypt", "--extract", "[\"a\"]", "--ignore-mac", "s.yaml"],
+            &["encrypt", "-i", "--age", "age1x", "s.yaml"],
+            &["rotate", "-i", "--add-age", "age1x", "a.yaml", "b.yaml"],
+            &["set", "s.yaml", "[\"a\"]", "\"v\""],
+            &["check"],
+            &["updatekeys", "-y", "dir"],
+            &["exec-env", "s.yaml", "env"],
+            &["git", "textconv", "s.yaml"],
+            &["groups", "delete", "-i", "-f", "s.yaml", "1"],
+            &["keyservice", "--network", "unix", "--address", "/tmp/s"],
+            &[
+                "decrypt",
+                "--keyservice",
+                "tcp://127.0.0.1:1",
+                "--enable-local-keyservice=false",
+                "s",
+            ],
+        ];
+        for line in lines {
+            let args = argv(line);
+            let fast = parse_fast(&args).unwrap_or_else(|| panic!("{line:?}"));
+            let whole = Cli::try_parse_from(&args).unwrap();
+            assert_eq!(format!("{fast:?}"), format!("{whole:?}"), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn help_version_errors_and_global_flags_first_take_the_whole_tree() {
+        for line in [
+            &["decrypt", "--help"][..],
+            &["--version"],
+            &["decrypt", "--bogus"],
+            &["--config", "p.yaml", "decrypt", "s.yaml"],
+            &["help", "decrypt"],
+            &["nonsense"],
+            &[],
+        ] {
+            assert!(parse_fast(&argv(line)).is_none(), "{line:?}");
+        }
+        // A global flag before the subcommand still parses (with the whole tree).
+        let cli = parse(argv(&["--config", "p.yaml", "decrypt", "s.yaml"])).unwrap();
+        assert!(matches!(cli.command, Command::Decrypt(_)));
+        assert_eq!(
+            parse(argv(&["decrypt", "--bogus"]))
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
 }
