@@ -3,7 +3,6 @@
 //! Under the name `sops` (a symlink), sops's command line is first rewritten into
 //! leafseal's (see `cli::sops_compat`).
 
-use clap::Parser;
 use leafseal::cli::sops_compat;
 
 /// mimalloc: the decrypt of a large file makes hundreds of thousands of small, short-lived
@@ -16,7 +15,7 @@ fn main() {
         sops_compat::Action::Run(args) => args,
         sops_compat::Action::Exit(code) => std::process::exit(code),
     };
-    let cli = match leafseal::cli::Cli::try_parse_from(args) {
+    let cli = match leafseal::cli::parse(args) {
         Ok(cli) => cli,
         Err(e) => std::process::exit(leafseal::cli::usage_error(&e)),
     };

@@ -211,3 +211,79 @@ fn real_sops_and_leafseal_read_each_others_plugin_files() {
         "{\n\t\"b\": \"from-sops\"\n}\n"
     );
 }
+
+/// The number of lines equal to `what` in the plugin's log.
+fn logged(log: &Path, what: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| *l == what)
+        .count()
+}
+
+#[test]
+fn many_files_in_one_invocation_unwrap_each_data_key_once() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let mut vars = plugin_vars(home.path(), true);
+    let log = home.path().join("plugin.log");
+    vars.insert("AGE_PLUGIN_TEST_LOG".to_owned(), log.display().to_string());
+    std::fs::write(
+        d.join(".sops.yaml"),
+        format!("creation_rules:\n  - path_regex: .*\\.yaml$\n    age: {PLUGIN_RECIPIENT}\n"),
+    )
+    .expect("policy");
+    let files: Vec<String> = (0..6).map(|i| format!("s{i}.yaml")).collect();
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(d.join(f), format!("num: {i}\ntoken: secret-{i}\n")).expect("write");
+        ok(&run_in(&vars, d, &["encrypt", "-i", f]), "encrypt");
+    }
+    assert_eq!(logged(&log, "wrap"), 6);
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
+    let with = |cmd: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .map(|s| (*s).to_owned())
+            .chain(files.iter().cloned())
+            .collect()
+    };
+
+    // decrypt: one unwrap per file (each file has its own data key).
+    std::fs::remove_file(&log).expect("reset log");
+    let args = with(&["decrypt"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = ok(&run_in(&vars, d, &args), "decrypt");
+    for i in 0..6 {
+        assert!(out.contains(&format!("token: secret-{i}")), "{out}");
+    }
+    assert_eq!(logged(&log, "unwrap"), 6);
+
+    // check and a no-op updatekeys need no data key at all.
+    std::fs::remove_file(&log).expect("reset log");
+    let args = with(&["check"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run_in(&vars, d, &args), "check");
+    let args = with(&["updatekeys", "-y"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run_in(&vars, d, &args), "updatekeys");
+    assert_eq!(logged(&log, "unwrap"), 0);
+    assert_eq!(logged(&log, "wrap"), 0);
+
+    // rotate -i of every file: one unwrap of the old data key and one wrap of the new
+    // one per file; every file still decrypts to its values.
+    let before: Vec<String> = names
+        .iter()
+        .map(|f| std::fs::read_to_string(d.join(f)).expect("read"))
+        .collect();
+    let args = with(&["rotate", "-i"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run_in(&vars, d, &args), "rotate");
+    assert_eq!(logged(&log, "unwrap"), 6);
+    assert_eq!(logged(&log, "wrap"), 6);
+    for (i, f) in names.iter().enumerate() {
+        let after = std::fs::read_to_string(d.join(f)).expect("read");
+        assert_ne!(after, before[i]);
+        let out = ok(&run_in(&vars, d, &["decrypt", f]), "decrypt after rotate");
+        assert_eq!(out, format!("num: {i}\ntoken: secret-{i}\n"));
+    }
+}

@@ -263,20 +263,8 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     } else {
         Vec::new()
     };
-    let results = decrypt_parallel(&plan, &a.files);
-    let mut first_err = None;
-    for (file, r) in a.files.iter().zip(&results) {
-        if let Err(e) = r {
-            // Errors from opening the file already name it.
-            if e.message.starts_with(&format!("{file}: ")) {
-                cli::report(e);
-            } else {
-                cli::report(&e.clone().within(file));
-            }
-            first_err.get_or_insert_with(|| e.clone());
-        }
-    }
-    if let Some(e) = first_err {
+    let results = super::multi::map(&a.files, |f| plan.one(f));
+    if let Some((e, _)) = super::multi::report_failures(&a.files, &results) {
         return Err(Error::new(
             e.code,
             "some files could not be decrypted; nothing was written",
@@ -351,40 +339,4 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
 fn exit_wipe(mut doc: Document) {
     doc.wipe_in_place();
     std::mem::forget(doc);
-}
-
-/// One file's result.
-type FileResult = Result<(Output, Format), Error>;
-
-/// Decrypts files on all cores, keeping their order.
-fn decrypt_parallel(plan: &Plan<'_>, files: &[String]) -> Vec<FileResult> {
-    let threads = crate::io::cores().min(files.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<FileResult>>> =
-        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
-                    let r = plan.one(file);
-                    if let Ok(mut slot) = slots[i].lock() {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|m| {
-            m.into_inner().ok().flatten().unwrap_or_else(|| {
-                Err(Error::new(
-                    exit::GENERIC,
-                    "internal error: a worker did not finish",
-                ))
-            })
-        })
-        .collect()
 }

@@ -86,8 +86,13 @@ pub fn note(msg: &str) {
 /// tells the user to sign again.
 pub fn signature_dropped(file: &str, was_signed: bool) {
     if was_signed {
-        note(&format!(
-            "{file}: its signature was removed because the file changed; sign it again with `leafseal sign {file}`"
-        ));
+        note(&signature_dropped_note(file));
     }
+}
+
+/// The text of [`signature_dropped`]'s note.
+pub fn signature_dropped_note(file: &str) -> String {
+    format!(
+        "{file}: its signature was removed because the file changed; sign it again with `leafseal sign {file}`"
+    )
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 use clap::Parser;
-use clap::Subcommand;
 
 use crate::error::Error;
 use crate::error::exit;
@@ -21,6 +20,7 @@ mod access;
 mod argocd;
 pub mod audit;
 mod check;
+mod command;
 mod contribute;
 mod decrypt;
 mod docgen;
@@ -38,6 +38,7 @@ mod inplace;
 mod keygen;
 mod keyservice;
 mod kustomize;
+mod multi;
 mod publish;
 mod render;
 mod revoke;
@@ -110,113 +111,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The subcommands. (Their doc comments are the `--help` text, so the `["key"]` paths in
-/// them stay as users type them rather than as intra-doc links.)
-#[allow(rustdoc::broken_intra_doc_links)]
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Encrypt a plaintext file (leaf values only; keys, structure and order stay readable).
-    #[command(
-        after_help = "Examples:\n  leafseal encrypt --age age1... secrets.yaml > secrets.enc.yaml\n  leafseal encrypt -i secrets.yaml   (keys from .sops.yaml)\n  leafseal encrypt --encrypted-regex '^(data|stringData)$' -i secret.yaml"
-    )]
-    Encrypt(encrypt::EncryptArgs),
-    /// Decrypt a file to standard output (or --output / --in-place).
-    #[command(
-        after_help = "Examples:\n  leafseal decrypt secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml\n  leafseal decrypt --output-type json --output plain.json secrets.yaml"
-    )]
-    Decrypt(decrypt::DecryptArgs),
-    /// Edit an encrypted file in your editor (creates it when it does not exist).
-    #[command(
-        after_help = "Examples:\n  leafseal edit secrets.yaml\n  EDITOR='code --wait' leafseal edit secrets.yaml\n  leafseal edit --age age1... new-secrets.yaml   (creates the file)"
-    )]
-    Edit(edit::EditArgs),
-    /// Print {"encrypted":true} or {"encrypted":false} for a file.
-    #[command(
-        after_help = "Examples:\n  leafseal filestatus secrets.yaml\n  leafseal filestatus --input-type json config.enc"
-    )]
-    Filestatus(filestatus::FilestatusArgs),
-    /// Check files against .sops.yaml without any private key (CI, pre-commit).
-    #[command(after_help = "Examples:\n  leafseal check\n  leafseal check secrets/*.yaml")]
-    Check(check::CheckArgs),
-    /// Set one value in place, e.g. set FILE '["db"]["password"]' '"s3cret"' (VALUE is JSON).
-    #[command(
-        after_help = "Examples:\n  leafseal set secrets.yaml '[\"db\"][\"password\"]' '\"s3cret\"'\n  printf '\"%s\"' \"$TOKEN\" | leafseal set --value-stdin secrets.yaml '[\"api\"][\"token\"]'\n  leafseal set --value-file secrets.yaml '[\"tls\"]' tls.json"
-    )]
-    Set(set::SetArgs),
-    /// Add a value to a file you cannot open: sealed for its recipients, pending until a key holder runs `absorb`.
-    Contribute(contribute::ContributeArgs),
-    /// Apply pending contributions (key holder or CI): verify each, set it, fresh MAC.
-    Absorb(contribute::AbsorbArgs),
-    /// Remove one entry in place, e.g. unset FILE '["db"]["password"]'.
-    #[command(
-        after_help = "Examples:\n  leafseal unset secrets.yaml '[\"db\"][\"password\"]'\n  leafseal unset --idempotent secrets.yaml '[\"old\"][0]'"
-    )]
-    Unset(unset::UnsetArgs),
-    /// Re-key a file: new data key, every value re-encrypted; --add-*/--rm-* change its keys.
-    #[command(
-        after_help = "Examples:\n  leafseal rotate -i secrets.yaml\n  leafseal rotate -i --add-age age1... secrets.yaml\n  leafseal rotate -i --rm-pgp FINGERPRINT secrets.yaml"
-    )]
-    Rotate(rotate::RotateArgs),
-    /// Revoke a recipient: remove it from .sops.yaml and from every file, rotating their data keys.
-    Revoke(revoke::RevokeArgs),
-    /// Sign an encrypted file's state with your SSH key (ssh-keygen -Y sign).
-    Sign(sign::SignArgs),
-    /// Check files' SSH signatures against an allowed-signers file (no private key needed).
-    Verify(sign::VerifyArgs),
-    /// Make files' keys match the policy (.sops.yaml), keeping their data keys.
-    #[command(
-        after_help = "Examples:\n  leafseal updatekeys secrets.yaml\n  leafseal updatekeys -y secrets/*.yaml"
-    )]
-    Updatekeys(updatekeys::UpdatekeysArgs),
-    /// Add or delete key groups (Shamir) of a file.
-    #[command(
-        after_help = "Examples:\n  leafseal groups add -i -f secrets.yaml --age age1...\n  leafseal groups delete -i -f secrets.yaml 1"
-    )]
-    Groups(groups::GroupsArgs),
-    /// Publish a file (or a directory, --recursive) to its .sops.yaml destination_rules target: S3, GCS or Vault KV.
-    #[command(
-        after_help = "Examples:\n  leafseal publish secrets/app.yaml\n  leafseal publish -y --recursive --omit-extensions secrets/"
-    )]
-    Publish(publish::PublishArgs),
-    /// Run a command with the file's top-level values as environment variables.
-    ExecEnv(exec_env::ExecEnvArgs),
-    /// Run a command that reads the decrypted file from a FIFO (or temp file) given as {}.
-    ExecFile(exec_file::ExecFileArgs),
-    /// Fill a template from encrypted files ({{ ["key"] }} placeholders) to stdout or a FIFO.
-    Render(render::RenderArgs),
-    /// git integration: `setup`, and the `textconv` diff and `merge-driver` merge drivers.
-    #[command(
-        after_help = "Examples:\n  leafseal git setup\n  git diff secrets.yaml   (after setup: decrypted diff)"
-    )]
-    Git(git::GitArgs),
-    /// kustomize/kpt secret generator: legacy exec plugin, KRM function, plugin installer.
-    #[command(
-        after_help = "Examples:\n  leafseal kustomize install-plugin\n  kustomize build --enable-alpha-plugins --enable-exec overlays/prod"
-    )]
-    Kustomize(kustomize::KustomizeArgs),
-    /// Argo CD config management plugin: render a manifest directory, decrypting secrets.
-    #[command(
-        after_help = "Examples:\n  leafseal argocd generate .\n  leafseal argocd generate overlays/prod"
-    )]
-    Argocd(argocd::ArgocdArgs),
-    /// Who can open which encrypted file: key groups, recipients, drift, data-key age (no key needed).
-    Access(access::AccessArgs),
-    /// Why can't I decrypt? Each key the files in scope need, its credential source, whether it works.
-    Doctor(doctor::DoctorArgs),
-    /// Which key paths each commit added, changed or removed; rotations and recipient changes.
-    History(history::HistoryArgs),
-    /// Create a new age identity (0600 key file) or print an SSH key's age recipient.
-    Keygen(keygen::KeygenArgs),
-    /// Serve sops's gRPC key service with this machine's keys (for --keyservice elsewhere).
-    #[command(
-        after_help = "Examples:\n  leafseal keyservice   (tcp 127.0.0.1:5000; elsewhere: ssh -L 5000:127.0.0.1:5000 HOST)\n  leafseal keyservice --network unix --address /run/user/1000/ks.sock --prompt\n  leafseal decrypt --keyservice tcp://127.0.0.1:5000 secrets.yaml"
-    )]
-    Keyservice(keyservice::KeyserviceArgs),
-    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
-    Completion(docgen::CompletionArgs),
-    /// Print a man page, or write every page (one per subcommand) with --dir.
-    Man(docgen::ManArgs),
-}
+pub use command::Command;
+pub use command::parse;
 
 /// Input/output selection shared by the commands.
 #[derive(Debug, Args, Clone)]

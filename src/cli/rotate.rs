@@ -1,4 +1,5 @@
 //! `leafseal rotate FILE`: a new data key, every value re-encrypted, optional key changes.
+//! `rotate -i FILE...` rotates several files in one invocation, on all cores.
 
 use clap::Args;
 
@@ -8,6 +9,7 @@ use crate::cli::IoArgs;
 use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
+use crate::error::exit;
 use crate::lifecycle;
 use crate::lifecycle::KeyChanges;
 use crate::ops;
@@ -98,8 +100,11 @@ impl KeyFlags {
 /// Arguments of `rotate`.
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// The encrypted file.
-    pub file: String,
+    /// The encrypted file(s). Several files need --in-place: each is rotated on its own
+    /// (on all cores) and written atomically when it succeeded; a file that fails is
+    /// reported by name, leaves it unchanged, and makes the exit code non-zero.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
     #[command(flatten)]
     pub io: IoArgs,
     #[command(flatten)]
@@ -108,39 +113,135 @@ pub struct RotateArgs {
     pub open: OpenArgs,
 }
 
-/// Runs `rotate`. Nothing is written unless every step succeeded.
-pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
-    cli::audit::expect("rotate", &a.file, &[])?;
-    a.io.check(&a.file)?;
-    let changes = a.keys.changes()?;
-    let name = a.io.name(&a.file);
-    let dest = a.io.destination(cli, &a.file)?;
-    let input = crate::io::read_input(&a.file)?;
-    let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
-    let out_fmt = match a.io.output_type.as_deref() {
-        Some(t) => cli::parse_format(t)?,
-        None => in_fmt,
-    };
-    let loaded = ops::load_encrypted(in_fmt, &input, name)?;
-    let ctx = crate::cli::key_context();
-    let mut opened = ops::open(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
-    for w in &opened.warnings {
-        cli::warn(&format!("{name}: {w}"));
+/// What rotating one file has to say on stderr, printed in the order of the files once
+/// they are all done (warnings, then the note of a dropped signature).
+#[derive(Default)]
+struct Said {
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Said {
+    fn print(&self) {
+        self.warnings.iter().for_each(|w| cli::warn(w));
+        self.notes.iter().for_each(|n| inplace::note(n));
     }
-    let signed = crate::signing::present(&opened.meta);
-    let (meta, report) = lifecycle::rotate(&mut opened, &changes, &ctx)?;
-    for (kind, id) in &report.unmatched_removals {
-        cli::warn(&format!(
-            "{} key {id} is not in the file; nothing to remove",
-            kind.field()
+}
+
+/// What every file of one invocation shares.
+struct Plan<'a> {
+    cli: &'a Cli,
+    a: &'a RotateArgs,
+    changes: KeyChanges,
+    ctx: std::sync::OnceLock<ops::KeyContext>,
+}
+
+impl Plan<'_> {
+    /// Rotates one file (written to its destination, or printed), collecting its messages
+    /// in `said`. Nothing is written unless every step succeeded.
+    fn one(&self, file: &str, said: &mut Said) -> Result<(), Error> {
+        let (cli, a) = (self.cli, self.a);
+        let name = a.io.name(file);
+        let dest = a.io.destination(cli, file)?;
+        let input = crate::io::read_input(file)?;
+        let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
+        let out_fmt = match a.io.output_type.as_deref() {
+            Some(t) => cli::parse_format(t)?,
+            None => in_fmt,
+        };
+        let loaded = ops::load_encrypted(in_fmt, &input, name)?;
+        let ctx = self.ctx.get_or_init(cli::key_context);
+        let mut opened =
+            ops::open(loaded, ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
+        for w in &opened.warnings {
+            said.warnings.push(format!("{name}: {w}"));
+        }
+        let signed = crate::signing::present(&opened.meta);
+        let (meta, report) = lifecycle::rotate(&mut opened, &self.changes, ctx)?;
+        for (kind, id) in &report.unmatched_removals {
+            said.warnings.push(format!(
+                "{} key {id} is not in the file; nothing to remove",
+                kind.field()
+            ));
+        }
+        let policy = inplace::policy_for_output(cli);
+        let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
+        cli::audit::record("rotate", file, &opened.unwrapped_by)?;
+        cli::write_to(dest.as_ref(), &out)?;
+        if dest.is_some() && signed {
+            said.notes.push(inplace::signature_dropped_note(name));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `rotate`. Nothing is written to a file unless every step of that file succeeded.
+pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
+    for f in &a.files {
+        cli::audit::expect("rotate", f, &[])?;
+    }
+    for f in &a.files {
+        a.io.check(f)?;
+    }
+    let many = a.files.len() > 1;
+    if many {
+        check_many(a)?;
+    }
+    let plan = Plan {
+        cli,
+        a,
+        changes: a.keys.changes()?,
+        ctx: std::sync::OnceLock::new(),
+    };
+    if !many {
+        let mut said = Said::default();
+        let r = plan.one(&a.files[0], &mut said);
+        said.print();
+        return r.map(|()| 0);
+    }
+    // The policy and the key context are read once, before the workers start.
+    let _ = plan.ctx.get_or_init(cli::key_context);
+    let _ = inplace::policy_for_output(cli);
+    let results = super::multi::map(&a.files, |f| {
+        let mut said = Said::default();
+        let r = plan.one(f, &mut said);
+        if let Err(e) = &r {
+            cli::audit::done("rotate", f, e.code);
+        }
+        r.map(|()| said)
+    });
+    for said in results.iter().flatten() {
+        said.print();
+    }
+    match super::multi::report_failures(&a.files, &results) {
+        None => Ok(0),
+        Some((first, failed)) => Err(Error::new(
+            first.code,
+            format!(
+                "{failed} of {} files could not be rotated and were left unchanged; the others were rotated",
+                a.files.len()
+            ),
+        )),
+    }
+}
+
+/// Several files are rotated in place only: their outputs are separate encrypted files.
+fn check_many(a: &RotateArgs) -> Result<(), Error> {
+    if a.io.output.is_some() || a.io.filename_override.is_some() {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "--output and --filename-override take a single file",
+        )
+        .hint("rotate the files with --in-place (-i), or one at a time"));
+    }
+    if !a.io.in_place {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "several files can be rotated only in place (--in-place, -i)",
+        )
+        .hint(
+            "pass -i to rotate each file in place, or rotate one file at a time to standard output",
         ));
     }
-    let policy = inplace::policy_for_output(cli);
-    let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
-    cli::audit::record("rotate", &a.file, &opened.unwrapped_by)?;
-    cli::write_to(dest.as_ref(), &out)?;
-    if dest.is_some() {
-        inplace::signature_dropped(name, signed);
-    }
-    Ok(0)
+    Ok(())
 }

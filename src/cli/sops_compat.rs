@@ -17,10 +17,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use clap::CommandFactory;
-
 use crate::cli;
-use crate::cli::Cli;
 use crate::error::Error;
 use crate::error::exit;
 
@@ -126,8 +123,9 @@ fn cluster(s: &str) -> Option<&str> {
         .filter(|r| r.len() > 1 && r.bytes().all(|b| b"deirs".contains(&b)))
 }
 
+/// Whether `name` is a leafseal subcommand (without building the command tree).
 fn has_subcommand(name: &str) -> bool {
-    Cli::command().find_subcommand(name).is_some()
+    <super::Command as clap::Subcommand>::has_subcommand(name)
 }
 
 fn conflict(msg: &str) -> Error {

@@ -93,6 +93,17 @@ fn send(out: &mut impl Write, header: &str, body: &[u8]) {
     let _ = out.flush();
 }
 
+/// Appends `what` to the file named by `AGE_PLUGIN_TEST_LOG`, when set: the tests count
+/// the wraps and unwraps a command made (one line each, one `write` call each).
+fn log(what: &str) {
+    if let Some(path) = std::env::var_os("AGE_PLUGIN_TEST_LOG") {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
+        if let Ok(mut f) = file {
+            let _ = f.write_all(format!("{what}\n").as_bytes());
+        }
+    }
+}
+
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
     let stdin = std::io::stdin();
@@ -115,6 +126,7 @@ fn main() {
                 .collect();
             for (i, k) in keys.iter().enumerate() {
                 send(&mut out, &format!("recipient-stanza {i} test"), &k.body);
+                log("wrap");
                 let _ok = read_stanza(&mut input);
             }
         }
@@ -123,6 +135,7 @@ fn main() {
                 if s.args[0] == "recipient-stanza" && s.args.get(2).map(String::as_str) == Some("test")
                 {
                     send(&mut out, &format!("file-key {}", s.args[1]), &s.body);
+                    log("unwrap");
                     let _ok = read_stanza(&mut input);
                 }
             }
