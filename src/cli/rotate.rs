@@ -123,7 +123,9 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     };
     let loaded = ops::load_encrypted(in_fmt, &input, name)?;
     let ctx = crate::cli::key_context();
-    let mut opened = ops::open(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
+    // Every value gets a fresh nonce under the new data key: no IV stash is needed.
+    let mut opened =
+        ops::open_for_reading(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
     for w in &opened.warnings {
         cli::warn(&format!("{name}: {w}"));
     }

@@ -125,6 +125,20 @@ impl NonceStash {
         }
     }
 
+    /// Starts a pass over part of a document that holds about `values` distinct values
+    /// (a run of a parallel encryption: no AAD of it occurs in another run).
+    pub fn cursor_with_capacity(&self, values: usize) -> StashCursor<'_> {
+        StashCursor {
+            stash: self,
+            used: HashMap::with_capacity(values),
+        }
+    }
+
+    /// Number of distinct (AAD, type, plaintext) digests remembered.
+    pub fn distinct(&self) -> usize {
+        self.0.len()
+    }
+
     /// Number of remembered values.
     pub fn len(&self) -> usize {
         self.0.values().map(Nonces::len).sum()
