@@ -224,3 +224,63 @@ fn encrypt_and_rotate_of_a_large_file_decrypt_to_the_same_plaintext() {
     assert_eq!(ivs.len(), n, "fresh nonces are unique");
     assert!(Path::new(&p).exists());
 }
+
+#[test]
+fn rotate_takes_several_files_in_place_and_reports_each_failure() {
+    let env = Env::new();
+    let dir = env.work.path();
+    let mut files = Vec::new();
+    for i in 0..5 {
+        let p = dir.join(format!("f{i}.yaml"));
+        std::fs::write(&p, format!("a: secret {i}\nb:\n    - {i}\n")).expect("write");
+        let p = p.display().to_string();
+        ok(&env.run(&["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
+        files.push(p);
+    }
+    // A file nobody here can open, between the others: `rotate` goes on with the rest.
+    let foreign = dir.join("foreign.yaml");
+    std::fs::write(&foreign, "a: other\n").expect("write");
+    let foreign = foreign.display().to_string();
+    let other = "age1tmaae3ld5vpevmsh5yacsauzx8jetg300mpvc4ugp5zr5l6ssq9sla97ep";
+    ok(&env.run(&["encrypt", "-i", "--age", other, &foreign]));
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect();
+    let foreign_before = std::fs::read(&foreign).expect("read");
+
+    // Several files need -i.
+    let args: Vec<&str> = ["rotate"]
+        .into_iter()
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let out = env.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (f, b) in files.iter().zip(&before) {
+        assert_eq!(&std::fs::read(f).expect("read"), b, "nothing written");
+    }
+
+    let mut args = vec!["rotate", "-i"];
+    args.extend(files[..2].iter().map(String::as_str));
+    args.push(&foreign);
+    args.extend(files[2..].iter().map(String::as_str));
+    let out = env.run(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(128), "{stderr}");
+    assert!(stderr.contains(&foreign), "{stderr}");
+    assert!(
+        stderr.contains("1 of 6 files could not be rotated"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&foreign).expect("read"), foreign_before);
+    for (i, (f, b)) in files.iter().zip(&before).enumerate() {
+        let now = std::fs::read(f).expect("read");
+        assert_ne!(&now, b, "{f} rotated");
+        assert_eq!(env.decrypt(f), format!("a: secret {i}\nb:\n    - {i}\n"));
+    }
+}

@@ -8,6 +8,7 @@ use crate::cli::IoArgs;
 use crate::cli::inplace;
 use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
+use crate::error::exit;
 use crate::lifecycle;
 use crate::lifecycle::KeyChanges;
 use crate::ops;
@@ -98,8 +99,11 @@ impl KeyFlags {
 /// Arguments of `rotate`.
 #[derive(Debug, Args)]
 pub struct RotateArgs {
-    /// The encrypted file.
-    pub file: String,
+    /// The encrypted file(s). Several files need -i: each is rotated and written on its
+    /// own (atomically), on all cores; a file that fails is reported and the others are
+    /// still rotated.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<String>,
     #[command(flatten)]
     pub io: IoArgs,
     #[command(flatten)]
@@ -108,38 +112,117 @@ pub struct RotateArgs {
     pub open: OpenArgs,
 }
 
-/// Runs `rotate`. Nothing is written unless every step succeeded.
+/// Runs `rotate`. Nothing is written for a file unless every step succeeded for it.
 pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
-    cli::audit::expect("rotate", &a.file, &[])?;
-    a.io.check(&a.file)?;
+    let [file] = a.files.as_slice() else {
+        return run_many(cli, a);
+    };
     let changes = a.keys.changes()?;
-    let name = a.io.name(&a.file);
-    let dest = a.io.destination(cli, &a.file)?;
-    let input = crate::io::read_input(&a.file)?;
+    let ctx = crate::cli::key_context();
+    rotate_one(cli, a, file, &changes, &ctx)
+}
+
+/// Rotates several files in place, on all cores: every file is opened, rotated and
+/// written on its own (its lock held only meanwhile), so one failure leaves the others
+/// rotated. Each failure is reported with its file; the exit code is the first failure's.
+fn run_many(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
+    if !a.io.in_place || a.io.output.is_some() || a.files.iter().any(|f| f == "-") {
+        return Err(Error::new(
+            exit::CONFLICTING_PARAMETERS,
+            "several files can be rotated only in place: --output and standard input take a single file",
+        )
+        .hint("pass -i to rotate every file in place, or rotate one file at a time"));
+    }
+    let changes = a.keys.changes()?;
+    let ctx = crate::cli::key_context();
+    let files = &a.files;
+    let threads = crate::io::cores().min(files.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<i32, Error>>>> =
+        files.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let (Some(file), Some(slot)) = (files.get(i), slots.get(i)) else {
+                        break;
+                    };
+                    let r = rotate_one(cli, a, file, &changes, &ctx);
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    let mut failed: Option<(usize, i32)> = None;
+    for (file, slot) in files.iter().zip(slots) {
+        let r = slot.into_inner().ok().flatten().unwrap_or_else(|| {
+            Err(Error::new(
+                exit::GENERIC,
+                "internal error: a worker did not finish",
+            ))
+        });
+        if let Err(e) = r {
+            // Errors from opening the file already name it.
+            if e.message.starts_with(&format!("{file}: ")) {
+                cli::report(&e);
+            } else {
+                cli::report(&e.clone().within(file));
+            }
+            let f = failed.get_or_insert((0, e.code));
+            f.0 += 1;
+        }
+    }
+    match failed {
+        None => Ok(0),
+        Some((n, code)) => Err(Error::new(
+            code,
+            format!(
+                "{n} of {} files could not be rotated (listed above) and were left as they were; the others were rotated",
+                files.len()
+            ),
+        )),
+    }
+}
+
+/// Rotates one file.
+fn rotate_one(
+    cli: &Cli,
+    a: &RotateArgs,
+    file: &str,
+    changes: &lifecycle::KeyChanges,
+    ctx: &crate::ops::KeyContext,
+) -> Result<i32, Error> {
+    cli::audit::expect("rotate", file, &[])?;
+    a.io.check(file)?;
+    let name = a.io.name(file);
+    let dest = a.io.destination(cli, file)?;
+    let input = crate::io::read_input(file)?;
     let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
     let out_fmt = match a.io.output_type.as_deref() {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
     let loaded = ops::load_encrypted(in_fmt, &input, name)?;
-    let ctx = crate::cli::key_context();
     // Every value gets a fresh nonce under the new data key: no IV stash is needed.
     let mut opened =
-        ops::open_for_reading(loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
+        ops::open_for_reading(loaded, ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
     for w in &opened.warnings {
         cli::warn(&format!("{name}: {w}"));
     }
     let signed = crate::signing::present(&opened.meta);
-    let (meta, report) = lifecycle::rotate(&mut opened, &changes, &ctx)?;
+    let (meta, report) = lifecycle::rotate(&mut opened, changes, ctx)?;
     for (kind, id) in &report.unmatched_removals {
         cli::warn(&format!(
-            "{} key {id} is not in the file; nothing to remove",
+            "{name}: {} key {id} is not in the file; nothing to remove",
             kind.field()
         ));
     }
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
-    cli::audit::record("rotate", &a.file, &opened.unwrapped_by)?;
+    cli::audit::record("rotate", file, &opened.unwrapped_by)?;
     cli::write_to(dest.as_ref(), &out)?;
     if dest.is_some() {
         inplace::signature_dropped(name, signed);
