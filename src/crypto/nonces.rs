@@ -1,10 +1,15 @@
 //! The IV stash: re-encrypting an unchanged (path, plaintext) pair with the same data key
 //! reuses its previous nonce, so the ciphertext stays byte-identical and git diffs stay
-//! minimal. Entries are keyed by a SHA-256 of (AAD, type, plaintext), never by the
-//! plaintext itself.
+//! minimal. Entries are keyed by a SHA-256 of (a per-process random salt, AAD, type,
+//! plaintext), never by the plaintext itself. The digest is uniformly distributed and
+//! unpredictable without the salt, so the maps use its first eight bytes as their hash
+//! instead of hashing it again with SipHash.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::hash::BuildHasherDefault;
+use std::hash::Hasher;
+use std::sync::OnceLock;
 
 use sha2::Digest;
 use sha2::Sha256;
@@ -15,7 +20,29 @@ use crate::crypto::value::ValueType;
 /// (e.g. repeated list items) keep one nonce each, in walk order, so each keeps its own
 /// ciphertext (sops keeps only the last one, so such items change on every write).
 #[derive(Default, Clone, PartialEq)]
-pub struct NonceStash(HashMap<[u8; 32], Nonces>);
+pub struct NonceStash(HashMap<[u8; 32], Nonces, DigestHash>);
+
+/// The maps' hasher: the first eight bytes of the salted SHA-256 digest that is the key.
+type DigestHash = BuildHasherDefault<DigestHasher>;
+
+/// See [`DigestHash`].
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // A `[u8; 32]` key is hashed as its length, then its bytes: the bytes set the hash.
+        if let Some(first) = bytes.first_chunk::<8>() {
+            self.0 = u64::from_le_bytes(*first);
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// The nonces of one (AAD, type, plaintext) digest, in walk order: the first one inline,
 /// so that the usual single occurrence costs no allocation of its own.
@@ -47,7 +74,7 @@ impl Nonces {
 #[derive(Debug)]
 pub struct StashCursor<'a> {
     stash: &'a NonceStash,
-    used: HashMap<[u8; 32], usize>,
+    used: HashMap<[u8; 32], usize, DigestHash>,
 }
 
 impl StashCursor<'_> {
@@ -68,8 +95,22 @@ impl std::fmt::Debug for NonceStash {
     }
 }
 
+/// A random salt for this process's digests: without it, digests are predictable and
+/// anyone who writes values into a file could make many of them share a hash bucket.
+fn salt() -> &'static [u8; 16] {
+    static SALT: OnceLock<[u8; 16]> = OnceLock::new();
+    SALT.get_or_init(|| {
+        let mut s = [0u8; 16];
+        // Without a random generator nothing can be encrypted anyway; the stash then
+        // works as before, only with predictable buckets.
+        let _ = crate::crypto::random_bytes(&mut s);
+        s
+    })
+}
+
 fn digest(aad: &[u8], typ: ValueType, plaintext: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
+    h.update(salt());
     h.update((aad.len() as u64).to_le_bytes());
     h.update(aad);
     h.update(typ.name().as_bytes());
@@ -121,7 +162,7 @@ impl NonceStash {
     pub fn cursor(&self) -> StashCursor<'_> {
         StashCursor {
             stash: self,
-            used: HashMap::with_capacity(self.0.len()),
+            used: HashMap::with_capacity_and_hasher(self.0.len(), DigestHash::default()),
         }
     }
 
@@ -130,7 +171,7 @@ impl NonceStash {
     pub fn cursor_with_capacity(&self, values: usize) -> StashCursor<'_> {
         StashCursor {
             stash: self,
-            used: HashMap::with_capacity(values),
+            used: HashMap::with_capacity_and_hasher(values, DigestHash::default()),
         }
     }
 
