@@ -119,7 +119,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     };
     let changes = a.keys.changes()?;
     let ctx = crate::cli::key_context();
-    rotate_one(cli, a, file, &changes, &ctx)
+    rotate_one(cli, a, file, &changes, &ctx, true)
 }
 
 /// Rotates several files in place, on all cores: every file is opened, rotated and
@@ -148,7 +148,7 @@ fn run_many(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
                     let (Some(file), Some(slot)) = (files.get(i), slots.get(i)) else {
                         break;
                     };
-                    let r = rotate_one(cli, a, file, &changes, &ctx);
+                    let r = rotate_one(cli, a, file, &changes, &ctx, false);
                     if let Ok(mut slot) = slot.lock() {
                         *slot = Some(r);
                     }
@@ -187,13 +187,15 @@ fn run_many(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     }
 }
 
-/// Rotates one file.
+/// Rotates one file; `single` when it is the only one (its tree is then left to the
+/// end of the process).
 fn rotate_one(
     cli: &Cli,
     a: &RotateArgs,
     file: &str,
     changes: &lifecycle::KeyChanges,
     ctx: &crate::ops::KeyContext,
+    single: bool,
 ) -> Result<i32, Error> {
     cli::audit::expect("rotate", file, &[])?;
     a.io.check(file)?;
@@ -224,6 +226,9 @@ fn rotate_one(
     let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
     cli::audit::record("rotate", file, &opened.unwrapped_by)?;
     cli::write_to(dest.as_ref(), &out)?;
+    if single {
+        inplace::leave_encrypted(std::mem::take(&mut opened.doc));
+    }
     if dest.is_some() {
         inplace::signature_dropped(name, signed);
     }

@@ -144,6 +144,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("set", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
+    inplace::leave_encrypted(std::mem::take(&mut opened.doc));
     inplace::signature_dropped(&a.file, signed);
     Ok(0)
 }

@@ -72,6 +72,7 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
+    inplace::leave_encrypted(std::mem::take(&mut opened.doc));
     inplace::signature_dropped(&a.file, signed);
     Ok(0)
 }
