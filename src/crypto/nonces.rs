@@ -125,6 +125,15 @@ impl NonceStash {
         Self::default()
     }
 
+    /// An empty stash with room for `values` distinct values (no growth, which would
+    /// rehash into fresh memory, until then).
+    pub fn with_capacity(values: usize) -> Self {
+        NonceStash(HashMap::with_capacity_and_hasher(
+            values,
+            DigestHash::default(),
+        ))
+    }
+
     /// Records the nonce a value was decrypted with.
     pub fn remember(&mut self, aad: &[u8], typ: ValueType, plaintext: &[u8], iv: [u8; 32]) {
         let nonces = Nonces {
@@ -143,7 +152,7 @@ impl NonceStash {
     pub fn append(&mut self, other: NonceStash) {
         // The parts of a parallel decrypt are merged here: the first one is taken as it
         // is, and room for the others is made once instead of by repeated growth.
-        if self.0.is_empty() {
+        if self.0.is_empty() && self.0.capacity() < other.0.len() {
             *self = other;
             return;
         }

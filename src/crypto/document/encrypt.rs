@@ -163,7 +163,7 @@ pub(super) fn encrypt_parallel(
     }
     let per_run = stash.map_or(0, |s| s.distinct() / runs.len().max(1) + 16);
     let mut mac = MacHasher::new(mac_only_encrypted);
-    let work = |run: Run<'_>| {
+    let work = |mut run: Run<'_>| {
         let mut e = LeafEncryptor {
             cipher,
             mac_only_encrypted,
@@ -171,7 +171,7 @@ pub(super) fn encrypt_parallel(
             cursor: stash.map(|s| s.cursor_with_capacity(per_run)),
             nonces: NonceSource::new(),
         };
-        parallel::walk_run(run, sel, Direction::Encrypting, &mut |info, leaf| {
+        parallel::walk_run(&mut run, sel, Direction::Encrypting, &mut |info, leaf| {
             e.visit(info, leaf)
         })?;
         match e.mac {

@@ -121,15 +121,26 @@ impl Runs<'_> {
 
 /// Walks one run with the visitor.
 pub(super) fn walk_run(
-    run: Run<'_>,
+    run: &mut Run<'_>,
     sel: &Selector,
     dir: Direction,
     f: &mut dyn FnMut(LeafInfo<'_>, Leaf<'_>) -> Result<(), DocumentError>,
 ) -> Result<(), DocumentError> {
     match run {
-        Run::Items(items, prefix, m) => walk::walk_map_items(items, &prefix, m, sel, dir, f),
-        Run::Seq(items, prefix, m) => walk::walk_seq_items(items, &prefix, m, sel, dir, f),
+        Run::Items(items, prefix, m) => walk::walk_map_items(items, prefix, *m, sel, dir, f),
+        Run::Seq(items, prefix, m) => walk::walk_seq_items(items, prefix, *m, sel, dir, f),
     }
+}
+
+/// How many leaves of a run the selector encrypts (an upper bound of its stash entries):
+/// a walk without crypto, so that the stash is sized once instead of growing.
+fn encrypted_leaves(run: &mut Run<'_>, sel: &Selector) -> usize {
+    let mut n = 0;
+    let _ = walk_run(run, sel, Direction::Decrypting, &mut |info, _| {
+        n += usize::from(info.encrypt);
+        Ok(())
+    });
+    n
 }
 
 /// Runs `work` on every run on `threads` worker threads while this thread hashes the
@@ -232,9 +243,12 @@ pub(super) fn decrypt(
     keep_stash: bool,
     threads: usize,
 ) -> Option<Result<(Decrypted, Option<NonceStash>), DocumentError>> {
-    let runs = cut(doc, sel, threads)?;
+    let mut runs = cut(doc, sel, threads)?;
     let mut mac = MacHasher::new(mac_only_encrypted);
-    let mut stash = keep_stash.then(NonceStash::new);
+    let mut stash = keep_stash.then(|| {
+        let total = runs.runs.iter_mut().map(|r| encrypted_leaves(r, sel)).sum();
+        NonceStash::with_capacity(total)
+    });
     let mut clear_comments = 0;
     let work = |run: Run<'_>| run_one(run, cipher, sel, mac_only_encrypted, keep_stash);
     let folded = drive(runs, threads, &mut mac, &work, |(local, clear)| {
@@ -256,7 +270,7 @@ pub(super) fn decrypt(
 }
 
 fn run_one(
-    run: Run<'_>,
+    mut run: Run<'_>,
     cipher: &ValueCipher,
     sel: &Selector,
     mac_only_encrypted: bool,
@@ -266,11 +280,11 @@ fn run_one(
         cipher,
         mac_only_encrypted,
         mac: MacSink::Buffer(MacChunks::default()),
-        stash: keep_stash.then(NonceStash::new),
+        stash: keep_stash.then(|| NonceStash::with_capacity(encrypted_leaves(&mut run, sel))),
         clear_comments: 0,
         scratch: Zeroizing::new(Vec::new()),
     };
-    walk_run(run, sel, Direction::Decrypting, &mut |info, leaf| {
+    walk_run(&mut run, sel, Direction::Decrypting, &mut |info, leaf| {
         d.visit(info, leaf)
     })?;
     let bytes = match d.mac {
