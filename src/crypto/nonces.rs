@@ -25,7 +25,8 @@ pub struct NonceStash(HashMap<[u8; 32], Nonces, DigestHash>);
 /// The maps' hasher: the first eight bytes of the salted SHA-256 digest that is the key.
 type DigestHash = BuildHasherDefault<DigestHasher>;
 
-/// See [`DigestHash`].
+/// The stash maps' hasher: the first eight bytes of the salted SHA-256 digest that is the
+/// key (already uniformly distributed, so hashing it again is wasted work).
 #[derive(Default)]
 pub struct DigestHasher(u64);
 
