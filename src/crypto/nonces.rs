@@ -10,6 +10,9 @@ use std::collections::hash_map::Entry;
 use std::hash::BuildHasherDefault;
 use std::hash::Hasher;
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 
 use sha2::Digest;
 use sha2::Sha256;
@@ -46,14 +49,45 @@ impl Hasher for DigestHasher {
 }
 
 /// The nonces of one (AAD, type, plaintext) digest, in walk order: the first one inline,
-/// so that the usual single occurrence costs no allocation of its own.
-#[derive(Clone, PartialEq)]
+/// so that the usual single occurrence costs no allocation of its own. `used` counts the
+/// occurrences handed out in the current pass (the pass number in the high 32 bits, the
+/// count in the low ones), so that a pass needs no table of its own.
 struct Nonces {
     first: [u8; 32],
     rest: Vec<[u8; 32]>,
+    used: AtomicU64,
+}
+
+impl Clone for Nonces {
+    fn clone(&self) -> Self {
+        Nonces {
+            first: self.first,
+            rest: self.rest.clone(),
+            used: AtomicU64::new(self.used.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for Nonces {
+    fn eq(&self, other: &Self) -> bool {
+        self.first == other.first && self.rest == other.rest
+    }
 }
 
 impl Nonces {
+    /// Takes the next occurrence of this value in pass `pass`: its index in walk order.
+    fn take(&self, pass: u32) -> usize {
+        let mut n = 0;
+        let _ = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
+                let (p, c) = ((u >> 32) as u32, u as u32);
+                n = if p == pass { c } else { 0 };
+                Some((u64::from(pass) << 32) | u64::from(n.saturating_add(1)))
+            });
+        n as usize
+    }
+
     fn get(&self, n: usize) -> Option<[u8; 32]> {
         match n {
             0 => Some(self.first),
@@ -72,23 +106,26 @@ impl Nonces {
 }
 
 /// A pass over the stash during one encryption: hands out each remembered nonce once.
-#[derive(Debug)]
+/// Copies of one cursor share its pass (the runs of a parallel encryption, whose AADs
+/// never meet); one pass over a stash at a time.
+#[derive(Debug, Clone, Copy)]
 pub struct StashCursor<'a> {
     stash: &'a NonceStash,
-    used: HashMap<[u8; 32], usize, DigestHash>,
+    pass: u32,
 }
 
 impl StashCursor<'_> {
     /// The nonce to reuse for the next occurrence of an unchanged value, if any.
-    pub fn next(&mut self, aad: &[u8], typ: ValueType, plaintext: &[u8]) -> Option<[u8; 32]> {
+    pub fn next(&self, aad: &[u8], typ: ValueType, plaintext: &[u8]) -> Option<[u8; 32]> {
         let d = digest(aad, typ, plaintext);
         let list = self.stash.0.get(&d)?;
-        let n = self.used.entry(d).or_insert(0);
-        let iv = list.get(*n);
-        *n += 1;
-        iv
+        list.get(list.take(self.pass))
     }
 }
+
+/// Pass numbers: a new pass starts every count at zero without touching the entries.
+/// Entries start at pass 0, which no cursor has.
+static PASSES: AtomicU32 = AtomicU32::new(0);
 
 impl std::fmt::Debug for NonceStash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,6 +177,7 @@ impl NonceStash {
         let nonces = Nonces {
             first: iv,
             rest: Vec::new(),
+            used: AtomicU64::new(0),
         };
         match self.0.entry(digest(aad, typ, plaintext)) {
             Entry::Occupied(mut e) => e.get_mut().push_all(nonces),
@@ -170,24 +208,12 @@ impl NonceStash {
 
     /// Starts handing out the remembered nonces for one encryption pass.
     pub fn cursor(&self) -> StashCursor<'_> {
-        StashCursor {
-            stash: self,
-            used: HashMap::with_capacity_and_hasher(self.0.len(), DigestHash::default()),
+        // Never 0 (the state of a new entry), also after wrapping.
+        let mut pass = PASSES.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if pass == 0 {
+            pass = PASSES.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         }
-    }
-
-    /// Starts a pass over part of a document that holds about `values` distinct values
-    /// (a run of a parallel encryption: no AAD of it occurs in another run).
-    pub fn cursor_with_capacity(&self, values: usize) -> StashCursor<'_> {
-        StashCursor {
-            stash: self,
-            used: HashMap::with_capacity_and_hasher(values, DigestHash::default()),
-        }
-    }
-
-    /// Number of distinct (AAD, type, plaintext) digests remembered.
-    pub fn distinct(&self) -> usize {
-        self.0.len()
+        StashCursor { stash: self, pass }
     }
 
     /// Number of remembered values.
@@ -220,7 +246,7 @@ mod tests {
         all.append(b);
         all.append(c);
         assert_eq!(all.len(), 5);
-        let mut cur = all.cursor();
+        let cur = all.cursor();
         for iv in 1..=5u8 {
             if iv == 3 {
                 continue;
@@ -237,7 +263,7 @@ mod tests {
         s.remember(b"l:", ValueType::Str, b"a", [1; 32]);
         s.remember(b"l:", ValueType::Str, b"b", [2; 32]);
         s.remember(b"l:", ValueType::Str, b"a", [3; 32]);
-        let mut c = s.cursor();
+        let c = s.cursor();
         assert_eq!(c.next(b"l:", ValueType::Str, b"a"), Some([1; 32]));
         assert_eq!(c.next(b"l:", ValueType::Str, b"a"), Some([3; 32]));
         assert_eq!(

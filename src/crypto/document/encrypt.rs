@@ -60,7 +60,7 @@ impl LeafEncryptor<'_> {
         };
         let iv = match self
             .cursor
-            .as_mut()
+            .as_ref()
             .and_then(|c| c.next(aad.as_bytes(), typ, plain))
         {
             Some(iv) => iv,
@@ -161,14 +161,15 @@ pub(super) fn encrypt_parallel(
     if stash.is_some() && !runs.disjoint {
         return None;
     }
-    let per_run = stash.map_or(0, |s| s.distinct() / runs.len().max(1) + 16);
+    // One pass shared by every run: no AAD occurs in two runs.
+    let cursor = stash.map(NonceStash::cursor);
     let mut mac = MacHasher::new(mac_only_encrypted);
     let work = |mut run: Run<'_>| {
         let mut e = LeafEncryptor {
             cipher,
             mac_only_encrypted,
             mac: MacSink::Buffer(MacChunks::default()),
-            cursor: stash.map(|s| s.cursor_with_capacity(per_run)),
+            cursor,
             nonces: NonceSource::new(),
         };
         parallel::walk_run(&mut run, sel, Direction::Encrypting, &mut |info, leaf| {

@@ -112,13 +112,6 @@ pub(super) fn cut<'t>(doc: &'t mut Document, sel: &Selector, threads: usize) -> 
     Some(Runs { runs, disjoint })
 }
 
-impl Runs<'_> {
-    /// The number of runs.
-    pub(super) fn len(&self) -> usize {
-        self.runs.len()
-    }
-}
-
 /// Walks one run with the visitor.
 pub(super) fn walk_run(
     run: &mut Run<'_>,
