@@ -335,6 +335,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         return Ok(interrupted(sig, name));
     }
     dest.write(&out)?;
+    crate::cli::inplace::leave_encrypted(edited);
     if let Err(e) = ws.remove() {
         cli::report(&e);
     }

@@ -303,6 +303,9 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         None => in_fmt,
     };
     let loaded = ops::read_plaintext(&input, name, in_fmt)?;
+    // The tree holds the plaintext now: the input (wiped on drop) is not kept beside the
+    // encrypted tree and the output.
+    drop(input);
     let (plan, policy) = seal_plan(
         cli,
         name,
@@ -344,5 +347,6 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
     let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
     let out = ops::emit_encrypted(out_fmt, &doc, &meta, &opts)?;
     cli::write_to(dest.as_ref(), &out)?;
+    super::inplace::leave_encrypted(doc);
     Ok(0)
 }

@@ -77,6 +77,14 @@ pub fn emit(
     ops::emit_encrypted(format, doc, meta, &opts)
 }
 
+/// Leaves an encrypted document to the end of the process instead of freeing it value by
+/// value (a large part of a big file's run): the command ends right after writing it,
+/// and it holds no plaintext — every value the file encrypts is `ENC[…]` text by now, and
+/// everything else is stored in clear in the file anyway.
+pub fn leave_encrypted(doc: Document) {
+    std::mem::forget(doc);
+}
+
 /// Prints a note (not a warning) to stderr.
 pub fn note(msg: &str) {
     eprintln!("leafseal: {}", crate::redact::redact(msg));

@@ -138,8 +138,9 @@ struct Plan<'a> {
 
 impl Plan<'_> {
     /// Rotates one file (written to its destination, or printed), collecting its messages
-    /// in `said`. Nothing is written unless every step succeeded.
-    fn one(&self, file: &str, said: &mut Said) -> Result<(), Error> {
+    /// in `said`. Nothing is written unless every step succeeded. `single` when it is the
+    /// only file: its encrypted tree is then left to the end of the process.
+    fn one(&self, file: &str, said: &mut Said, single: bool) -> Result<(), Error> {
         let (cli, a) = (self.cli, self.a);
         let name = a.io.name(file);
         let dest = a.io.destination(cli, file)?;
@@ -151,8 +152,9 @@ impl Plan<'_> {
         };
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         let ctx = self.ctx.get_or_init(cli::key_context);
-        let mut opened =
-            ops::open(loaded, ctx, &a.open.options(cli)?).map_err(|e| e.within(name))?;
+        // Every value gets a fresh nonce under the new data key: no IV stash is needed.
+        let mut opened = ops::open_for_reading(loaded, ctx, &a.open.options(cli)?)
+            .map_err(|e| e.within(name))?;
         for w in &opened.warnings {
             said.warnings.push(format!("{name}: {w}"));
         }
@@ -168,6 +170,9 @@ impl Plan<'_> {
         let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
         cli::audit::record("rotate", file, &opened.unwrapped_by)?;
         cli::write_to(dest.as_ref(), &out)?;
+        if single {
+            inplace::leave_encrypted(std::mem::take(&mut opened.doc));
+        }
         if dest.is_some() && signed {
             said.notes.push(inplace::signature_dropped_note(name));
         }
@@ -195,7 +200,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     };
     if !many {
         let mut said = Said::default();
-        let r = plan.one(&a.files[0], &mut said);
+        let r = plan.one(&a.files[0], &mut said, true);
         said.print();
         return r.map(|()| 0);
     }
@@ -204,7 +209,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     let _ = inplace::policy_for_output(cli);
     let results = super::multi::map(&a.files, |f| {
         let mut said = Said::default();
-        let r = plan.one(f, &mut said);
+        let r = plan.one(f, &mut said, false);
         if let Err(e) = &r {
             cli::audit::done("rotate", f, e.code);
         }

@@ -114,11 +114,13 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     for w in &opened.warnings {
         crate::cli::warn(&format!("{}: {w}", a.file));
     }
-    let before = opened.doc.clone();
+    // Only the value at the path can change: it alone is compared, no copy of the
+    // whole document is kept.
+    let changed = treepath::get(&opened.doc, &path).map_or(true, |old| *old != value);
     treepath::set(&mut opened.doc, &path, value)?;
     let signed = crate::signing::present(&opened.meta);
     let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
-    let meta = match lifecycle::seal_changes(&before, &mut opened)? {
+    let meta = match lifecycle::seal_if_changed(changed, &mut opened)? {
         Some(meta) => meta,
         // The value is already set, but --output-type asks for another format: written
         // (as sops does, unless --idempotent).
@@ -142,6 +144,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("set", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
+    inplace::leave_encrypted(std::mem::take(&mut opened.doc));
     inplace::signature_dropped(&a.file, signed);
     Ok(0)
 }

@@ -50,7 +50,6 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     for w in &opened.warnings {
         crate::cli::warn(&format!("{}: {w}", a.file));
     }
-    let before = opened.doc.clone();
     if treepath::unset(&mut opened.doc, &path).is_none() {
         if a.idempotent {
             return Ok(0);
@@ -64,7 +63,8 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
         ));
     }
     let signed = crate::signing::present(&opened.meta);
-    let Some(meta) = lifecycle::seal_changes(&before, &mut opened)? else {
+    // A value was removed: the document changed.
+    let Some(meta) = lifecycle::seal_if_changed(true, &mut opened)? else {
         return Ok(0);
     };
     let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
@@ -72,6 +72,7 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;
+    inplace::leave_encrypted(std::mem::take(&mut opened.doc));
     inplace::signature_dropped(&a.file, signed);
     Ok(0)
 }

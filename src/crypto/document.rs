@@ -86,54 +86,6 @@ pub struct Decrypted {
     pub clear_comments: usize,
 }
 
-/// Encrypts, in place, every leaf and comment the selector picks, and returns the MAC
-/// over the plaintext leaves. With a stash, unchanged (path, plaintext) pairs reuse their
-/// previous nonce — only valid with the same data key the stash was filled with.
-pub fn encrypt_document(
-    doc: &mut Document,
-    key: &DataKey,
-    sel: &Selector,
-    mac_only_encrypted: bool,
-    stash: Option<&NonceStash>,
-) -> Result<String, DocumentError> {
-    let mut mac = MacHasher::new(mac_only_encrypted);
-    let cipher = ValueCipher::new(key);
-    let mut cursor = stash.map(NonceStash::cursor);
-    walk::walk(doc, sel, Direction::Encrypting, &mut |info, leaf| {
-        let mut seal = |plain: &[u8], typ: ValueType| -> Result<String, DocumentError> {
-            let iv = cursor
-                .as_mut()
-                .and_then(|c| c.next(info.aad.as_bytes(), typ, plain));
-            value::seal_with(&cipher, plain, info.aad.as_bytes(), typ, iv)
-                .map(|e| e.render())
-                .map_err(|source| DocumentError::Encrypt {
-                    path: info.aad.to_owned(),
-                    source,
-                })
-        };
-        match leaf {
-            Leaf::Value(v) => {
-                let Some((plain, typ)) = value::plaintext_of(v) else {
-                    return Ok(());
-                };
-                if !mac_only_encrypted || info.encrypt {
-                    mac.update(&plain);
-                }
-                if info.encrypt && !plain.is_empty() {
-                    *v = Value::Str(Text::from(seal(&plain, typ)?));
-                }
-            }
-            Leaf::Comment(c) => {
-                if info.encrypt && !c.text.is_empty() {
-                    c.text = Text::from(seal(c.text.as_bytes(), ValueType::Comment)?);
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(mac.finish())
-}
-
 /// Where MAC input goes: straight into the hash, or into a buffer that is hashed later, in
 /// walk order, when parts of the document are decrypted in parallel.
 enum MacSink {
@@ -385,8 +337,12 @@ pub fn decrypt_part(
     })
 }
 
-/// Decryption of large documents on all cores.
+/// Encryption of whole documents.
+mod encrypt;
+/// Decryption and encryption of large documents on all cores.
 mod parallel;
+
+pub use encrypt::encrypt_document;
 
 #[cfg(test)]
 mod tests;

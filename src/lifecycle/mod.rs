@@ -103,6 +103,21 @@ pub fn seal_changes(before: &Document, opened: &mut Opened) -> Result<Option<Map
     .map(Some)
 }
 
+/// [`seal_changes`] for a caller that knows whether the document changed (`set`, `unset`
+/// compare only the value at their path), so that no copy of the whole document is kept.
+pub fn seal_if_changed(changed: bool, opened: &mut Opened) -> Result<Option<Map>, Error> {
+    if !changed {
+        return Ok(None);
+    }
+    ops::reseal(
+        &mut opened.doc,
+        &mut opened.meta,
+        &opened.key,
+        Some(&opened.stash),
+    )
+    .map(Some)
+}
+
 /// Makes a re-read plaintext keep the types of the values it did not change: a float
 /// with an integral value (`5.0`) is written as `5` in plaintext and reads back as an
 /// int; where the existing document has that float at the same place, the int becomes
