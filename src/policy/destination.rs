@@ -10,8 +10,8 @@
 use regex::Regex;
 
 use super::CreationRule;
-use super::Ctx;
 use super::PolicyError;
+use super::parse::Ctx;
 use crate::tree::Map;
 use crate::tree::Value;
 
@@ -155,7 +155,7 @@ pub(super) fn parse(
         None | Some(Value::Null) => None,
         Some(v) => {
             let rat = format!("{at}.recreation_rule");
-            let rule = super::parse_rule(cx, cx.map(v, &rat)?, &rat, warnings)?;
+            let rule = super::parse::parse_rule(cx, cx.map(v, &rat)?, &rat, warnings)?;
             (!rule.key_groups.iter().all(Vec::is_empty)).then_some(rule)
         }
     };

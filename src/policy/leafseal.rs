@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::Ctx;
 use super::PolicyError;
+use super::parse::Ctx;
 use crate::tree::Map;
 use crate::tree::Value;
 

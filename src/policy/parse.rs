@@ -1,0 +1,331 @@
+//! Reading `.sops.yaml` text into rules, store settings and destinations: the checks
+//! and messages of each field (the file's model is in the parent module).
+
+use super::*;
+
+pub(super) fn parse_destinations(
+    cx: &Ctx<'_>,
+    root: &Map,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<destination::DestinationRule>, PolicyError> {
+    let mut out = Vec::new();
+    match root.get("destination_rules") {
+        None | Some(Value::Null) => {}
+        Some(Value::Seq(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let SeqItem::Value(v) = item {
+                    let at = format!("destination_rules[{i}]");
+                    out.push(destination::parse(cx, cx.map(v, &at)?, &at, warnings)?);
+                }
+            }
+        }
+        Some(_) => return Err(cx.invalid("destination_rules", "expected a list of rules")),
+    }
+    Ok(out)
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) path: &'a Path,
+}
+
+impl Ctx<'_> {
+    pub(super) fn invalid(&self, at: impl Into<String>, why: impl Into<String>) -> PolicyError {
+        PolicyError::Invalid {
+            path: self.path.to_owned(),
+            at: at.into(),
+            why: why.into(),
+        }
+    }
+
+    pub(super) fn string(&self, v: &Value, at: &str) -> Result<String, PolicyError> {
+        match v {
+            Value::Str(s) => Ok(s.as_str().to_owned()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(self.invalid(
+                at,
+                format!("expected a string, found a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    /// A comma-separated string or a list of strings.
+    pub(super) fn string_list(&self, v: &Value, at: &str) -> Result<Vec<String>, PolicyError> {
+        match v {
+            Value::Null => Ok(Vec::new()),
+            Value::Str(s) => Ok(s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()),
+            Value::Seq(items) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    if let SeqItem::Value(v) = item {
+                        out.push(self.string(v, &format!("{at}[{i}]"))?.trim().to_owned());
+                    }
+                }
+                Ok(out)
+            }
+            other => Err(self.invalid(
+                at,
+                format!("expected a string or a list, found a {}", other.kind_name()),
+            )),
+        }
+    }
+
+    pub(super) fn key(
+        &self,
+        kind: KeyKind,
+        s: &str,
+        at: &str,
+    ) -> Result<Arc<dyn MasterKey>, PolicyError> {
+        keys::key_from_str(kind, s).map_err(|e| self.invalid(at, e.to_string()))
+    }
+
+    pub(super) fn usize(&self, v: &Value, at: &str) -> Result<usize, PolicyError> {
+        match v {
+            Value::Int(i) if *i >= 0 && *i <= 255 => Ok(*i as usize),
+            Value::Str(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| self.invalid(at, "expected a whole number 0..255")),
+            _ => Err(self.invalid(at, "expected a whole number 0..255")),
+        }
+    }
+
+    pub(super) fn bool(&self, v: &Value, at: &str) -> Result<bool, PolicyError> {
+        match v {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(self.invalid(at, "expected true or false")),
+        }
+    }
+
+    pub(super) fn map<'v>(&self, v: &'v Value, at: &str) -> Result<&'v Map, PolicyError> {
+        v.as_map().ok_or_else(|| {
+            self.invalid(at, format!("expected a mapping, found a {}", v.kind_name()))
+        })
+    }
+}
+
+/// Top-level key fields of a rule, in sops's order within a group.
+const FLAT_KEY_FIELDS: [(&str, KeyKind); 7] = [
+    ("age", KeyKind::Age),
+    ("pgp", KeyKind::Pgp),
+    ("kms", KeyKind::Kms),
+    ("gcp_kms", KeyKind::GcpKms),
+    ("hckms", KeyKind::Hckms),
+    ("azure_keyvault", KeyKind::AzureKv),
+    ("hc_vault_transit_uri", KeyKind::HcVault),
+];
+
+const RULE_FIELDS: [&str; 6] = [
+    "path_regex",
+    "key_groups",
+    "shamir_threshold",
+    "mac_only_encrypted",
+    "aws_profile",
+    "filename_regex",
+];
+
+fn push_unique(group: &mut Vec<Arc<dyn MasterKey>>, key: Arc<dyn MasterKey>) {
+    if !group
+        .iter()
+        .any(|k| k.kind() == key.kind() && k.id() == key.id())
+    {
+        group.push(key);
+    }
+}
+
+fn parse_group(
+    cx: &Ctx<'_>,
+    g: &Map,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Arc<dyn MasterKey>>, PolicyError> {
+    let mut group = Vec::new();
+    if let Some(merge) = g.get("merge") {
+        let Value::Seq(items) = merge else {
+            return Err(cx.invalid(format!("{at}.merge"), "expected a list of key groups"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            if let SeqItem::Value(v) = item {
+                let sub_at = format!("{at}.merge[{i}]");
+                for k in parse_group(cx, cx.map(v, &sub_at)?, &sub_at, warnings)? {
+                    push_unique(&mut group, k);
+                }
+            }
+        }
+    }
+    let fields = [
+        ("age", KeyKind::Age),
+        ("pgp", KeyKind::Pgp),
+        ("kms", KeyKind::Kms),
+        ("gcp_kms", KeyKind::GcpKms),
+        ("hckms", KeyKind::Hckms),
+        ("azure_keyvault", KeyKind::AzureKv),
+        ("hc_vault", KeyKind::HcVault),
+    ];
+    for (name, kind) in fields {
+        let Some(v) = g.get(name) else { continue };
+        let at = format!("{at}.{name}");
+        let Value::Seq(items) = v else {
+            if matches!(v, Value::Null) {
+                continue;
+            }
+            return Err(cx.invalid(at, "expected a list"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let SeqItem::Value(v) = item else { continue };
+            let item_at = format!("{at}[{i}]");
+            let key = match v {
+                Value::Map(m) => keys::key_from_policy_entry(kind, &metadata::fields_from_map(m))
+                    .map_err(|e| cx.invalid(&item_at, e.to_string()))?,
+                other => cx.key(kind, cx.string(other, &item_at)?.trim(), &item_at)?,
+            };
+            push_unique(&mut group, key);
+        }
+    }
+    for (k, _) in g.entries() {
+        if k != "merge" && !fields.iter().any(|(n, _)| *n == k) {
+            warnings.push(format!("unknown field `{k}` in {at} ignored"));
+        }
+    }
+    Ok(group)
+}
+
+pub(super) fn parse_rule(
+    cx: &Ctx<'_>,
+    m: &Map,
+    at: &str,
+    warnings: &mut Vec<String>,
+) -> Result<CreationRule, PolicyError> {
+    let path_regex = match m.get("path_regex") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let s = cx.string(v, &format!("{at}.path_regex"))?;
+            Some(Regex::new(&s).map_err(|e| {
+                cx.invalid(
+                    format!("{at}.path_regex"),
+                    format!("invalid regular expression: {e}"),
+                )
+            })?)
+        }
+    };
+    let mut key_groups = Vec::new();
+    if let Some(v) = m.get("key_groups") {
+        let Value::Seq(items) = v else {
+            return Err(cx.invalid(format!("{at}.key_groups"), "expected a list of key groups"));
+        };
+        for (i, item) in items.iter().enumerate() {
+            if let SeqItem::Value(v) = item {
+                let gat = format!("{at}.key_groups[{i}]");
+                key_groups.push(parse_group(cx, cx.map(v, &gat)?, &gat, warnings)?);
+            }
+        }
+    } else {
+        let mut group = Vec::new();
+        let aws_profile = match m.get("aws_profile") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(cx.string(v, &format!("{at}.aws_profile"))?),
+        };
+        for (name, kind) in FLAT_KEY_FIELDS {
+            let Some(v) = m.get(name) else { continue };
+            let fat = format!("{at}.{name}");
+            for (i, s) in cx.string_list(v, &fat)?.iter().enumerate() {
+                let kat = format!("{fat}[{i}]");
+                let key = match (kind, &aws_profile) {
+                    #[cfg(feature = "aws")]
+                    (KeyKind::Kms, Some(p)) => keys::awskms::KmsKey::parse(s)
+                        .map(|k| Arc::new(k.with_profile(Some(p.clone()))) as Arc<dyn MasterKey>)
+                        .map_err(|e| cx.invalid(&kat, e.to_string()))?,
+                    _ => cx.key(kind, s, &kat)?,
+                };
+                push_unique(&mut group, key);
+            }
+        }
+        if !group.is_empty() {
+            key_groups.push(group);
+        }
+    }
+    let mut selector = None;
+    for field in Selector::FIELDS {
+        if let Some(v) = m.get(field) {
+            let fat = format!("{at}.{field}");
+            let s = cx.string(v, &fat)?;
+            if selector.is_some() {
+                return Err(cx.invalid(at, "more than one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex, unencrypted_comment_regex, encrypted_comment_regex is set; keep one"));
+            }
+            selector = Selector::from_field(field, &s)
+                .map_err(|e| cx.invalid(&fat, format!("invalid regular expression: {e}")))?;
+        }
+    }
+    let shamir_threshold = match m.get("shamir_threshold") {
+        Some(v) => cx.usize(v, &format!("{at}.shamir_threshold"))?,
+        None => 0,
+    };
+    let mac_only_encrypted = match m.get("mac_only_encrypted") {
+        Some(v) => cx.bool(v, &format!("{at}.mac_only_encrypted"))?,
+        None => false,
+    };
+    for (k, _) in m.entries() {
+        let known = RULE_FIELDS.contains(&k)
+            || Selector::FIELDS.contains(&k)
+            || FLAT_KEY_FIELDS.iter().any(|(n, _)| *n == k);
+        if !known {
+            warnings.push(format!("unknown field `{k}` in {at} ignored"));
+        }
+    }
+    if key_groups.len() > 1 && shamir_threshold > key_groups.len() {
+        return Err(cx.invalid(
+            format!("{at}.shamir_threshold"),
+            format!(
+                "threshold {shamir_threshold} is larger than the number of key groups ({})",
+                key_groups.len()
+            ),
+        ));
+    }
+    Ok(CreationRule {
+        path_regex,
+        key_groups,
+        shamir_threshold,
+        selector,
+        mac_only_encrypted,
+    })
+}
+
+pub(super) fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, PolicyError> {
+    let mut s = StoreSettings::default();
+    let indent = |name: &str| -> Result<Option<i64>, PolicyError> {
+        let Some(v) = m.get(name) else {
+            return Ok(None);
+        };
+        let store = cx.map(v, &format!("stores.{name}"))?;
+        match store.get("indent") {
+            None => Ok(None),
+            Some(Value::Int(i)) => Ok(Some(*i)),
+            Some(_) => Err(cx.invalid(format!("stores.{name}.indent"), "expected a whole number")),
+        }
+    };
+    s.yaml_indent = indent("yaml")?;
+    s.json_indent = indent("json")?;
+    s.json_binary_indent = indent("json_binary")?;
+    if let Some(i) = s.yaml_indent
+        && i < 0
+    {
+        return Err(cx.invalid("stores.yaml.indent", "must not be negative"));
+    }
+    for (name, v) in [
+        ("json", s.json_indent),
+        ("json_binary", s.json_binary_indent),
+    ] {
+        if v.is_some_and(|i| i < -1) {
+            return Err(cx.invalid(
+                format!("stores.{name}.indent"),
+                "must be -1 (TAB), 0 or a number of spaces",
+            ));
+        }
+    }
+    Ok(s)
+}
