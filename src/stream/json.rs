@@ -1,7 +1,7 @@
 //! Streaming decryption of large JSON files: the encrypted text is cut into runs of
 //! members (`split`), each run is read by the strict JSON reader, decrypted and written by
 //! the JSON store's writer at its depth on all cores, and folded in document order by the
-//! same machinery as the block-YAML path (`super::run_parts`, `super::Accumulated`). The
+//! same machinery as the block-YAML path (`super::pipeline::run_parts`, `super::Accumulated`). The
 //! output is the same, byte for byte, as the tree path's, and it is released only after
 //! the MAC and the integrity record were verified.
 //!
@@ -131,7 +131,7 @@ pub fn decrypt_json(
         acc.take(p, r)
     };
     let lost = || (PartOut::Failed(DocumentError::Worker), Vec::new());
-    if !super::run_parts(&plan.parts, threads, &work, fold, lost)
+    if !super::pipeline::run_parts(&plan.parts, threads, &work, fold, lost)
         || big_key.as_deref().is_some_and(|k| root_keys.contains(k))
     {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));

@@ -17,14 +17,10 @@
 
 mod blocks;
 mod json;
+mod pipeline;
 mod split;
 
 use std::borrow::Cow;
-use std::sync::Condvar;
-use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering;
 
 use zeroize::Zeroizing;
 
@@ -50,6 +46,7 @@ use crate::tree::Item;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+use pipeline::run_parts;
 use split::Part;
 use split::Plan;
 
@@ -366,37 +363,6 @@ impl Accumulated {
     }
 }
 
-/// The slots the workers fill and the folding thread empties, in order.
-struct Slots<R> {
-    done: Vec<Option<R>>,
-    workers: usize,
-    /// How many parts the folding thread has taken: workers stay within [`AHEAD`] parts
-    /// of it, so that memory holds a few parts' MAC input and record tokens, not all.
-    taken: usize,
-}
-
-/// How many parts per worker may wait to be folded.
-const AHEAD: usize = 2;
-
-/// Counts a worker out when it ends (also by a panic), so the folding thread never waits
-/// for a part nobody will deliver.
-struct Leaving<'a, R> {
-    slots: &'a Mutex<Slots<R>>,
-    ready: &'a Condvar,
-}
-
-impl<R> Drop for Leaving<'_, R> {
-    fn drop(&mut self) {
-        let mut g = self
-            .slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        g.workers = g.workers.saturating_sub(1);
-        drop(g);
-        self.ready.notify_all();
-    }
-}
-
 /// What the in-order fold needs to know of a part, whatever the format.
 trait Shape {
     /// The first part of a root entry whose map value is cut into parts.
@@ -422,99 +388,6 @@ impl Shape for Part {
             Part::Sub { body, .. } => body.len(),
         }
     }
-}
-
-/// Runs `work` on the parts on `threads` workers while this thread `fold`s the results
-/// in order (`lost` stands for a part whose worker ended without one). `false` when
-/// `fold` declined a part.
-fn run_parts<P: Sync, R: Send>(
-    parts: &[P],
-    threads: usize,
-    work: &(dyn Fn(&P, &mut Vec<u8>) -> R + Sync),
-    fold: &mut dyn FnMut(&P, R) -> bool,
-    lost: impl Fn() -> R,
-) -> bool {
-    let n = parts.len();
-    let workers = threads.min(n).max(1);
-    let slots = Mutex::new(Slots {
-        done: (0..n).map(|_| None).collect(),
-        workers,
-        taken: 0,
-    });
-    let window = workers * AHEAD + 1;
-    let ready = Condvar::new();
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                let _leaving = Leaving {
-                    slots: &slots,
-                    ready: &ready,
-                };
-                // The worker's buffer for the parts it reads from a file, kept from part
-                // to part: memory freed and allocated again is often memory the
-                // allocator has given back to the kernel, which must zero it again.
-                let mut scratch = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(part) = parts.get(i) else { break };
-                    let mut g = slots
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    while i >= g.taken + window && !stop.load(Ordering::Relaxed) {
-                        g = ready
-                            .wait(g)
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    }
-                    drop(g);
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let r = work(part, &mut scratch);
-                    let mut g = slots
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    g.done[i] = Some(r);
-                    drop(g);
-                    ready.notify_all();
-                }
-            });
-        }
-        let mut ok = true;
-        for (i, part) in parts.iter().enumerate() {
-            let mut g = slots
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let r = loop {
-                if let Some(r) = g.done[i].take() {
-                    g.taken = i + 1;
-                    break Some(r);
-                }
-                if g.workers == 0 {
-                    break None;
-                }
-                g = ready
-                    .wait(g)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-            };
-            drop(g);
-            ready.notify_all();
-            let r = r.unwrap_or_else(&lost);
-            if !fold(part, r) {
-                ok = false;
-                break;
-            }
-        }
-        // Under the lock, so that no worker is between its check and its wait.
-        let g = slots
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        stop.store(true, Ordering::Relaxed);
-        drop(g);
-        ready.notify_all();
-        ok
-    })
 }
 
 /// Reads, decrypts and writes one part (`scratch`: a buffer for its encrypted text).
