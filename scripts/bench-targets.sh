@@ -91,3 +91,4 @@ row "same, leafseal on one core (taskset -c 0)" "taskset -c 0 xargs -a $out/gito
 row "check $nfiles GitOps files (one invocation)" "sh -c 'cd $enc/gitops && $bin check .'" "" ""
 row "updatekeys $nfiles GitOps files, no-op (one invocation)" "sh -c 'cd $enc/gitops && $bin updatekeys -y .'" "" ""
 row "rotate -i $nfiles GitOps files (one process each)" "xargs -a $out/gitops.list -n 1 $bin rotate -i" "" ""
+row "rotate -i $nfiles GitOps files, one invocation (rotate -i FILE...)" "xargs -a $out/gitops.list $bin rotate -i" "" ""
