@@ -14,6 +14,7 @@ use crate::error::exit;
 
 pub mod signals;
 pub mod target;
+pub mod workers;
 pub mod write;
 
 pub use target::WriteOptions;

@@ -11,7 +11,7 @@ use std::process::Stdio;
 use crate::check::Target;
 
 /// Reads file contents for the check.
-pub trait Source {
+pub trait Source: Sync {
     /// The bytes of a file; `Ok(None)` when there is no such file (or it is a directory).
     fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
 }

@@ -273,43 +273,74 @@ pub fn run(
     source: &dyn Source,
     opts: &CheckOptions,
 ) -> Report {
-    let mut report = Report::default();
     let now = opts.now.unwrap_or_else(Timestamp::now_utc);
-    for t in targets {
-        let read = source.read(&t.path);
-        let mut sink = Sink {
-            path: &t.display,
-            strict: opts.strict,
-            out: &mut report.findings,
-        };
-        let opts = &CheckOptions {
-            require_integrity: opts.require_integrity || policy.is_some_and(|p| p.strict_integrity),
-            ..opts.clone()
-        };
-        let bytes = match read {
-            Ok(Some(b)) => b,
-            // Listed but gone (deleted in the work tree, or a directory): nothing to check.
-            Ok(None) => continue,
-            Err(e) => {
-                sink.push(
-                    Kind::Unreadable,
-                    format!("the file cannot be read: {}", e.kind()),
-                    "check the file's permissions",
-                );
-                continue;
+    let opts = &CheckOptions {
+        require_integrity: opts.require_integrity || policy.is_some_and(|p| p.strict_integrity),
+        ..opts.clone()
+    };
+    // Files are independent: checked on all cores, their findings kept in target order.
+    let per_file = crate::io::workers::map_ordered(targets, |t| {
+        let mut findings = Vec::new();
+        let checked = check_target(policy, t, source, opts, now, &mut findings);
+        (checked, findings)
+    });
+    let mut report = Report::default();
+    for (t, r) in targets.iter().zip(per_file) {
+        match r {
+            Some((checked, findings)) => {
+                report.files_checked += usize::from(checked);
+                report.findings.extend(findings);
             }
-        };
-        report.files_checked += 1;
-        if is_kustomization(&t.path) {
-            kustomize::check(&t.path, &bytes, source, &mut sink);
+            None => Sink {
+                path: &t.display,
+                strict: opts.strict,
+                out: &mut report.findings,
+            }
+            .push(
+                Kind::Unreadable,
+                "the file could not be checked (internal error)".to_owned(),
+                "run `leafseal check` on this file alone",
+            ),
         }
-        if t.path.file_name().and_then(|n| n.to_str()) == Some(crate::policy::FILE_NAME) {
-            continue;
+    }
+    report
+}
+
+/// Checks one target, pushing its findings to `out`; whether a file was read and checked.
+fn check_target(
+    policy: Option<&Policy>,
+    t: &Target,
+    source: &dyn Source,
+    opts: &CheckOptions,
+    now: Timestamp,
+    out: &mut Vec<Finding>,
+) -> bool {
+    let mut sink = Sink {
+        path: &t.display,
+        strict: opts.strict,
+        out,
+    };
+    let bytes = match source.read(&t.path) {
+        Ok(Some(b)) => b,
+        // Listed but gone (deleted in the work tree, or a directory): nothing to check.
+        Ok(None) => return false,
+        Err(e) => {
+            sink.push(
+                Kind::Unreadable,
+                format!("the file cannot be read: {}", e.kind()),
+                "check the file's permissions",
+            );
+            return false;
         }
+    };
+    if is_kustomization(&t.path) {
+        kustomize::check(&t.path, &bytes, source, &mut sink);
+    }
+    if t.path.file_name().and_then(|n| n.to_str()) != Some(crate::policy::FILE_NAME) {
         let rule = rule_for(policy, &t.path);
         analysis::check_file(&t.path, &bytes, rule, opts, now, &mut sink);
     }
-    report
+    true
 }
 
 #[cfg(test)]

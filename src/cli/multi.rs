@@ -5,34 +5,16 @@
 use crate::error::Error;
 use crate::error::exit;
 
-/// Runs `f` on every item on all cores (one worker per core, at most one per item),
-/// keeping the order of `items`.
+/// Runs `f` on every item on all cores, keeping the order of `items`
+/// ([`crate::io::workers::map_ordered`]); a worker that died is an internal error.
 pub fn map<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Result<R, Error> + Sync,
 ) -> Vec<Result<R, Error>> {
-    let threads = crate::io::cores().min(items.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<R, Error>>>> =
-        items.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Some(Ok(mut slot)) = slots.get(i).map(|m| m.lock()) {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    slots
+    crate::io::workers::map_ordered(items, f)
         .into_iter()
-        .map(|m| {
-            m.into_inner().ok().flatten().unwrap_or_else(|| {
+        .map(|r| {
+            r.unwrap_or_else(|| {
                 Err(Error::new(
                     exit::GENERIC,
                     "internal error: a worker did not finish",

@@ -48,6 +48,8 @@ pub struct UpdatekeysArgs {
 }
 
 enum Outcome {
+    /// The first pass found changes to make (the second pass makes them).
+    Pending,
     Updated,
     UpToDate,
     Skipped(String),
@@ -134,6 +136,7 @@ fn update_file(
     file: &Path,
     walked: bool,
     ctx: &KeyContext,
+    apply: bool,
 ) -> Result<Outcome, Error> {
     let name = file.display().to_string();
     let strict = cli.strict_integrity || policy.strict_integrity;
@@ -187,6 +190,9 @@ fn update_file(
     );
     if plan.is_noop() {
         return Ok(Outcome::UpToDate);
+    }
+    if !apply {
+        return Ok(Outcome::Pending);
     }
     print_plan(&name, &plan);
     let revoked = plan.revoked();
@@ -249,10 +255,20 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
         } else {
             (vec![p.to_owned()], false)
         };
-        for f in files {
+        // First pass on all cores: read, check and plan every file, changing nothing (the
+        // no-op run over a whole tree ends here). Then, in order, each file with changes
+        // is planned again under its lock, shown, confirmed and written.
+        let first = crate::io::workers::map_ordered(&files, |f| {
+            update_file(cli, a, &policy, f, walked, &ctx, false)
+        });
+        for (f, first) in files.iter().zip(first) {
             let name = f.display().to_string();
-            let r = cli::audit::expect("updatekeys", &name, &[])
-                .and_then(|()| update_file(cli, a, &policy, &f, walked, &ctx));
+            let r = cli::audit::expect("updatekeys", &name, &[]).and_then(|()| match first {
+                Some(Ok(Outcome::Pending)) | None => {
+                    update_file(cli, a, &policy, f, walked, &ctx, true)
+                }
+                Some(r) => r,
+            });
             match &r {
                 Err(e) => cli::audit::done("updatekeys", &name, e.code),
                 Ok(Outcome::Skipped(_)) => cli::audit::forget("updatekeys", &name),
@@ -263,6 +279,7 @@ pub fn run(cli: &Cli, a: &UpdatekeysArgs) -> Result<i32, Error> {
                 Ok(Outcome::UpToDate) => inplace::note(&format!("{name}: already up to date")),
                 Ok(Outcome::Skipped(why)) => inplace::note(&format!("{name}: skipped ({why})")),
                 Ok(Outcome::Declined) => inplace::note(&format!("{name}: left unchanged")),
+                Ok(Outcome::Pending) => {}
                 Err(e) => {
                     cli::report(&e);
                     failed.push(e);
