@@ -325,7 +325,17 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         Some(ix) => ix,
         None => &DiskSource,
     };
-    let mut report = check::run(Some(&policy), &targets, source, &opts);
+    // The extent of the check (which files git tracks or ignores: two `git ls-files`)
+    // is found while the files are checked.
+    let (mut report, extent) = std::thread::scope(|s| {
+        let extent = s.spawn(|| extent(a, toplevel.as_deref(), &targets, &policy));
+        let report = check::run(Some(&policy), &targets, source, &opts);
+        let extent = extent.join().unwrap_or_else(|_| Extent {
+            untracked: 0,
+            ignored_matching: Vec::new(),
+        });
+        (report, extent)
+    });
     if a.require_signed || policy.require_signed {
         let allowed = crate::signing::allowed_signers_path(a.allowed_signers.as_deref(), Some(&policy))
             .ok_or_else(|| {
@@ -336,7 +346,6 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         report.findings.sort_by(|x, y| x.path.cmp(&y.path));
     }
     let services = check::key_services(&policy);
-    let extent = extent(a, toplevel.as_deref(), &targets, &policy);
     let out = match a.format {
         OutputFormat::Human => human(&report, &services, &policy.path, &extent),
         OutputFormat::Json => json(&report, &services, &extent),
