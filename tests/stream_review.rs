@@ -154,3 +154,61 @@ fn a_comment_after_the_metadata_is_written_as_the_tree_path_writes_it() {
     t.extend_from_slice(b"# c\nzz_unencrypted: 1\n");
     assert!(same_both_ways(&env, &env.write("key.yaml", &t)));
 }
+
+#[test]
+fn a_fifo_and_a_symlink_decrypt_as_the_tree_path_does() {
+    let env = Env::new();
+    let base = env.encrypt_editable("plain.yaml", PLAIN_YAML.as_bytes());
+    let path = env.write("base.yaml", &base);
+    let tree = env.run("never", None, None, &["decrypt", &path]);
+    assert!(tree.status.success());
+    let link = env.work.path().join("link.yaml");
+    std::os::unix::fs::symlink(&path, &link).expect("symlink");
+    let link = link.display().to_string();
+    assert!(same_both_ways(&env, &link));
+    let s = env.run("always", Some(1), Some(3), &["decrypt", &link]);
+    assert!(s.stdout == tree.stdout);
+    // A named pipe is read once, whole (the block reader opens regular files only).
+    let fifo = env.work.path().join("pipe.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    for _ in 0..3 {
+        let writer = {
+            let fifo = fifo.clone();
+            let data = base.clone();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
+                    return;
+                };
+                // Written in two steps: a reader that opened the pipe and closed it
+                // again may end this writer with a broken pipe.
+                let (a, b) = data.split_at(data.len() / 2);
+                let _ = f.write_all(a);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                let _ = f.write_all(b);
+            })
+        };
+        let fifo_arg = fifo.display().to_string();
+        let s = env.run("always", Some(1), Some(3), &["decrypt", &fifo_arg]);
+        // A writer still waiting for a reader (leafseal never opened the pipe) is let go.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            let _unblock = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(0o4000) // O_NONBLOCK
+                .open(&fifo);
+            writer.join().expect("writer");
+        }
+        assert_eq!(
+            s.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&s.stderr)
+        );
+        assert!(s.stdout == tree.stdout);
+    }
+}
