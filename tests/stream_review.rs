@@ -212,3 +212,428 @@ fn a_fifo_and_a_symlink_decrypt_as_the_tree_path_does() {
         assert!(s.stdout == tree.stdout);
     }
 }
+
+/// Layouts at the edge of what the block planner cuts: each streams to the tree path's
+/// bytes or is declined and gets the tree path's error and exit code.
+#[test]
+fn odd_yaml_layouts_decrypt_as_the_tree_path_does() {
+    let env = Env::new();
+    let b = env.encrypt_editable("plain.yaml", PLAIN_YAML.as_bytes());
+    let root = b"b_unencrypted: x\n".as_slice();
+    let sub = b"    y_unencrypted: x\n".as_slice();
+    let r = |old: &[u8], new: &[u8]| replace_once(&b, old, new);
+    let with_tail = |tail: &[u8]| [b.as_slice(), tail].concat();
+    let mut deep = b"b_unencrypted:\n".to_vec();
+    for i in 0..300 {
+        deep.extend_from_slice(format!("{}k{i}:\n", " ".repeat(i + 1)).as_bytes());
+    }
+    deep.extend_from_slice(format!("{}v: 1\n", " ".repeat(301)).as_bytes());
+    let long = [
+        b"    y_unencrypted: ".as_slice(),
+        &vec![b'x'; 300_000],
+        b"\n",
+    ]
+    .concat();
+    let dashes = [
+        b"    y_unencrypted:\n        ".as_slice(),
+        &b"- ".repeat(50_000),
+        b"1\n",
+    ]
+    .concat();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        // Multi-line quoted scalars: a continuation line that looks like a key line.
+        ("mlq_root", r(root, b"b_unencrypted: \"foo\n  bar: baz\"\n")),
+        (
+            "mlq_root_col0",
+            r(root, b"b_unencrypted: \"foo\nbar: baz\"\n"),
+        ),
+        (
+            "mlq_sub",
+            r(sub, b"    y_unencrypted: \"multi\n     q: 3\"\n"),
+        ),
+        (
+            "mlq_sub_same_col",
+            r(sub, b"    y_unencrypted: \"multi\n    q: 3\"\n"),
+        ),
+        (
+            "mlq_single",
+            r(sub, b"    y_unencrypted: 'multi\n        q: 3'\n"),
+        ),
+        (
+            "plain_multiline",
+            r(sub, b"    y_unencrypted: multi\n        q_unencrypted x\n"),
+        ),
+        // Block scalars holding `sops:` and key-like lines.
+        (
+            "block_sub",
+            r(
+                sub,
+                b"    y_unencrypted: |\n        sops:\n        q: 1\n\n        r: 2\n",
+            ),
+        ),
+        (
+            "block_root",
+            r(root, b"b_unencrypted: |\n  sops:\n    mac: x\n  q: 1\n"),
+        ),
+        (
+            "block_indicator",
+            r(sub, b"    y_unencrypted: |2\n      sops:\n      q: 1\n"),
+        ),
+        // `sops` inside strings, quoted, twice, nested.
+        (
+            "sops_in_string",
+            r(
+                root,
+                b"b_unencrypted: \"sops:\"\n\"sops:_unencrypted\": 1\n",
+            ),
+        ),
+        ("sops_quoted", r(root, b"b_unencrypted: x\n\"sops\": {}\n")),
+        ("second_sops", with_tail(b"sops:\n    version: 3\n")),
+        (
+            "sops_in_sub",
+            r(sub, b"    y_unencrypted: x\n    sops:\n        mac: x\n"),
+        ),
+        (
+            "sops_field_twice",
+            r(b"    version: ", b"    version: 3\n    version: "),
+        ),
+        // Several documents, directives.
+        ("doc_sep", r(b"c: ENC", b"---\nc: ENC")),
+        ("doc_sep_end", with_tail(b"---\n")),
+        ("doc_start", [b"---\n".as_slice(), &b].concat()),
+        ("doc_end", with_tail(b"...\n")),
+        ("directive", [b"%YAML 1.2\n---\n".as_slice(), &b].concat()),
+        // Line ends, tabs, byte-order marks, NUL bytes, other line breaks.
+        (
+            "crlf",
+            String::from_utf8_lossy(&b)
+                .replace('\n', "\r\n")
+                .into_bytes(),
+        ),
+        ("crlf_one", r(root, b"b_unencrypted: x\r\n")),
+        ("crlf_sub", r(sub, b"    y_unencrypted: x\r\n")),
+        ("cr_only", r(root, b"b_unencrypted: x\rq_unencrypted: y\n")),
+        ("tab_value", r(sub, b"    y_unencrypted:\tx\n")),
+        ("tab_indent", r(sub, b"\ty_unencrypted: x\n")),
+        ("tab_comment", r(sub, b"    y_unencrypted: x\n\t# c\n")),
+        ("bom", [b"\xEF\xBB\xBF".as_slice(), &b].concat()),
+        ("bom_inside", r(b"c: ENC", b"\xEF\xBB\xBFc: ENC")),
+        ("nul_value", r(sub, b"    y_unencrypted: x\x00y\n")),
+        ("nul_key", r(root, b"b\x00_unencrypted: x\n")),
+        (
+            "nel",
+            r(root, b"b_unencrypted: x\xC2\x85q_unencrypted: y\n"),
+        ),
+        (
+            "line_separator",
+            r(root, b"b_unencrypted: x\xE2\x80\xA8y\n"),
+        ),
+        // Long lines, deep nesting.
+        ("long_line", r(sub, &long)),
+        ("deep_block", r(root, &deep)),
+        ("deep_compact", r(sub, &dashes)),
+        (
+            "deep_flow",
+            r(
+                root,
+                &[
+                    b"b_unencrypted: ".as_slice(),
+                    &b"[".repeat(5000),
+                    &b"]".repeat(5000),
+                    b"\n",
+                ]
+                .concat(),
+            ),
+        ),
+        // Keys the planner must not take for plain key lines, duplicates across parts.
+        ("key_no_space", r(root, b"b_unencrypted:x\n")),
+        ("key_with_space", r(root, b"b c_unencrypted: x\n")),
+        ("key_hash", r(root, b"b#c_unencrypted: x\n")),
+        ("complex_key", r(root, b"? b_unencrypted\n: x\n")),
+        ("flow_map", r(root, b"b_unencrypted: {a: 1,\n  b: 2}\n")),
+        (
+            "root_list_under_key",
+            r(root, b"b_unencrypted:\n- 1\n- 2\n"),
+        ),
+        ("dash_key", r(root, b"-b_unencrypted: x\n")),
+        (
+            "anchor",
+            r(root, b"b_unencrypted: &a x\nr_unencrypted: *a\n"),
+        ),
+        (
+            "merge_key",
+            r(
+                root,
+                b"b_unencrypted: &a {p: 1}\nr_unencrypted:\n    <<: *a\n",
+            ),
+        ),
+        ("dup_sub", r(b"    z: ENC", b"    x: 5\n    z: ENC")),
+        ("dup_root", r(b"c: ENC", b"a: 5\nc: ENC")),
+        (
+            "sub_odd_dedent",
+            r(b"    z: ENC", b"  zz_unencrypted: 1\n    z: ENC"),
+        ),
+        (
+            "meta_odd_indent",
+            r(b"    version: ", b"  extra: 1\n    version: "),
+        ),
+        // Comments and blank lines around the metadata.
+        ("comment_before_sops", r(b"sops:\n", b"# hi\nsops:\n")),
+        (
+            "indented_comment_before_sops",
+            r(b"sops:\n", b"    # hi\nsops:\n"),
+        ),
+        ("blank_before_sops", r(b"sops:\n", b"\n\nsops:\n")),
+        (
+            "comment_inside_sops",
+            r(b"    mac_only", b"    # mid\n    mac_only"),
+        ),
+        ("key_after_sops", with_tail(b"zz_unencrypted: 1\n")),
+        ("trailing_blank", with_tail(b"\n\n")),
+        (
+            "no_final_newline",
+            b.strip_suffix(b"\n").expect("newline").to_vec(),
+        ),
+    ];
+    let mut streamed = Vec::new();
+    for (name, text) in &cases {
+        let p = env.write(&format!("{name}.yaml"), text);
+        if same_both_ways(&env, &p) {
+            streamed.push(*name);
+        }
+    }
+    // Some of them are taken by the streaming path (the comparison is not vacuous).
+    for name in ["block_sub", "long_line", "key_after_sops", "bom"] {
+        assert!(streamed.contains(&name), "{name} streamed: {streamed:?}");
+    }
+}
+
+const PLAIN_JSON: &str = "{\"a\": 1, \"b_unencrypted\": \"x\", \"big\": {\"x\": 1, \"y_unencrypted\": \"x\", \"w\": \"line,\\nsops: no\", \"v\": [1, {\"e\": \"f\"}], \"deep\": {\"d1\": {\"d2\": [1,2]}}, \"z\": 2}, \"c\": \"end\"}\n";
+
+/// As [`odd_yaml_layouts_decrypt_as_the_tree_path_does`], for the JSON planner.
+#[test]
+fn odd_json_layouts_decrypt_as_the_tree_path_does() {
+    let env = Env::new();
+    let b = env.encrypt_editable("plain.json", PLAIN_JSON.as_bytes());
+    let root = b"\t\"b_unencrypted\": \"x\",\n".as_slice();
+    let sub = b"\t\t\"y_unencrypted\": \"x\",\n".as_slice();
+    let r = |old: &[u8], new: &[u8]| replace_once(&b, old, new);
+    let text = |s: &str| s.as_bytes().to_vec();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "sops_in_string",
+            r(root, b"\t\"b_unencrypted\": \"x,\\n\\t\\\"sops\\\": {\",\n"),
+        ),
+        (
+            "second_sops_root",
+            r(
+                b"\t\"c\": ",
+                b"\t\"sops\": {\"x_unencrypted\": 1},\n\t\"c\": ",
+            ),
+        ),
+        (
+            "second_sops_sub",
+            r(
+                b"\t\t\"z\": ",
+                b"\t\t\"sops\": {\"version\": \"3\"},\n\t\t\"z\": ",
+            ),
+        ),
+        (
+            "sops_escaped_name",
+            r(b"\t\"sops\": {", b"\t\"\\u0073ops\": {"),
+        ),
+        ("sops_not_last", r(b"\t\"c\": ", b"\t\"c\": 1,\n\t\"d\": ")),
+        (
+            "dup_root",
+            r(b"\t\"c\": ", b"\t\"b_unencrypted\": 1,\n\t\"c\": "),
+        ),
+        (
+            "dup_big",
+            r(b"\t\t\"z\": ", b"\t\t\"y_unencrypted\": 2,\n\t\t\"z\": "),
+        ),
+        (
+            "big_key_twice",
+            r(
+                b"\t\"c\": ",
+                b"\t\"big\": {\"q_unencrypted\": 1},\n\t\"c\": ",
+            ),
+        ),
+        (
+            "crlf",
+            text(&String::from_utf8_lossy(&b).replace('\n', "\r\n")),
+        ),
+        ("crlf_one", r(root, b"\t\"b_unencrypted\": \"x\",\r\n")),
+        (
+            "spaces",
+            text(&String::from_utf8_lossy(&b).replace('\t', "  ")),
+        ),
+        ("mixed_indent", r(root, b"  \"b_unencrypted\": \"x\",\n")),
+        ("bom", [b"\xEF\xBB\xBF".as_slice(), &b].concat()),
+        (
+            "nul_in_string",
+            r(root, b"\t\"b_unencrypted\": \"x\x00\",\n"),
+        ),
+        (
+            "nul_after_comma",
+            r(root, b"\t\"b_unencrypted\": \"x\",\x00\n"),
+        ),
+        (
+            "deep_array",
+            r(
+                root,
+                &[
+                    b"\t\"b_unencrypted\": ".as_slice(),
+                    &b"[".repeat(3000),
+                    &b"]".repeat(3000),
+                    b",\n",
+                ]
+                .concat(),
+            ),
+        ),
+        (
+            "deep_object",
+            r(
+                sub,
+                &[
+                    b"\t\t\"y_unencrypted\": ".as_slice(),
+                    &b"{\"a\":".repeat(200),
+                    b"1",
+                    &b"}".repeat(200),
+                    b",\n",
+                ]
+                .concat(),
+            ),
+        ),
+        (
+            "long_string",
+            r(
+                root,
+                &[
+                    b"\t\"b_unencrypted\": \"".as_slice(),
+                    &vec![b'x'; 300_000],
+                    b"\",\n",
+                ]
+                .concat(),
+            ),
+        ),
+        (
+            "comma_first",
+            r(
+                b"\t\"b_unencrypted\": \"x\",\n\t\"big\"",
+                b"\t\"b_unencrypted\": \"x\"\n\t,\"big\"",
+            ),
+        ),
+        (
+            "escaped_backslash_end",
+            r(root, b"\t\"b_unencrypted\": \"x\\\\\",\n"),
+        ),
+        (
+            "nested_at_cut_indent",
+            r(
+                b"\t\t\"z\": ",
+                b"\t\t\"n_unencrypted\": {\n\t\t\"p\": 1,\n\t\t\"q\": 2\n\t\t},\n\t\t\"z\": ",
+            ),
+        ),
+        (
+            "root_indent_in_big",
+            r(
+                b"\t\t\"z\": ",
+                b"\t\t\"n_unencrypted\": {\n\t\"p\": 1,\n\t\"q\": 2\n\t\t},\n\t\t\"z\": ",
+            ),
+        ),
+        (
+            "empty_object",
+            r(b"\t\"c\": ", b"\t\"e_unencrypted\": {},\n\t\"c\": "),
+        ),
+        ("comment", r(b"\t\"c\": ", b"\t// x\n\t\"c\": ")),
+        ("trailing_text", [b.as_slice(), b"{}\n"].concat()),
+        ("trailing_blank", [b.as_slice(), b"\n\n"].concat()),
+    ];
+    let mut streamed = Vec::new();
+    for (name, text) in &cases {
+        let p = env.write(&format!("{name}.json"), text);
+        if same_both_ways(&env, &p) {
+            streamed.push(*name);
+        }
+    }
+    for name in ["sops_in_string", "long_string", "crlf"] {
+        assert!(streamed.contains(&name), "{name} streamed: {streamed:?}");
+    }
+}
+
+/// A file of many parts with each of its encrypted values (and the MAC, the integrity
+/// record, an encrypted comment) tampered with in turn: the streamed decrypt, read in
+/// blocks of one byte and parts of one entry, fails as the tree path does and writes
+/// nothing, to stdout, to `--output` or in place.
+#[test]
+fn tampering_anywhere_gives_no_output_on_any_path() {
+    let env = Env::new();
+    let mut plain = String::from("# head\n");
+    for i in 0..12 {
+        plain.push_str(&format!(
+            "k{i}: v{i}\nbig{i}:\n    # c{i}\n    a: {i}\n    b:\n        - x{i}\n        - {i}.5\n    c: {}\n",
+            i % 2 == 0
+        ));
+    }
+    let p = env.write("plain.yaml", plain.as_bytes());
+    let out = env.run(
+        "never",
+        None,
+        None,
+        &["encrypt", "--age", AGE_RECIPIENT, &p],
+    );
+    assert!(out.status.success());
+    let enc = out.stdout;
+    let good = env.write("good.yaml", &enc);
+    let s = env.run("require", Some(1), Some(1), &["decrypt", &good]);
+    assert!(s.status.success() && s.stdout == plain.as_bytes());
+    // Every `data:`, `iv:` and `tag:` field, and the record's tag (after its public MAC
+    // reference, which only tells a current record from a stale one).
+    let text = String::from_utf8(enc.clone()).expect("utf8");
+    let mut spots: Vec<usize> = Vec::new();
+    for (field, skip) in [
+        ("data:", 2),
+        ("iv:", 2),
+        ("tag:", 2),
+        ("leafseal_integrity: v1:", 16 + 1 + 2),
+    ] {
+        spots.extend(
+            text.match_indices(field)
+                .map(|(at, _)| at + field.len() + skip),
+        );
+    }
+    spots.sort_unstable();
+    assert!(spots.len() > 150, "{}", spots.len());
+    let target = env.work.path().join("out.yaml");
+    let target_s = target.display().to_string();
+    for (n, &at) in spots.iter().enumerate() {
+        let mut bad = enc.clone();
+        bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+        let bad_p = env.write("bad.yaml", &bad);
+        let tree = env.run("never", None, None, &["decrypt", &bad_p]);
+        assert_ne!(tree.status.code(), Some(0), "spot {at}");
+        assert!(tree.stdout.is_empty());
+        let s = env.run("always", Some(1), Some(1), &["decrypt", &bad_p]);
+        assert_eq!(s.status.code(), tree.status.code(), "spot {at}");
+        assert!(s.stdout.is_empty(), "spot {at}");
+        assert_eq!(s.stderr, tree.stderr, "spot {at}");
+        // A few of them also to a file and in place (every tenth: each is a process).
+        if n % 10 == 0 {
+            let o = env.run(
+                "always",
+                Some(1),
+                Some(1),
+                &["decrypt", "--output", &target_s, &bad_p],
+            );
+            assert_eq!(o.status.code(), tree.status.code());
+            assert!(!target.exists(), "spot {at}: --output written");
+            let i = env.run("always", Some(1), Some(1), &["decrypt", "-i", &bad_p]);
+            assert_eq!(i.status.code(), tree.status.code());
+            assert_eq!(
+                std::fs::read(&bad_p).expect("read"),
+                bad,
+                "spot {at}: -i wrote"
+            );
+        }
+    }
+}
