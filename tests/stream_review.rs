@@ -419,6 +419,9 @@ fn odd_json_layouts_decrypt_as_the_tree_path_does() {
     let sub = b"\t\t\"y_unencrypted\": \"x\",\n".as_slice();
     let r = |old: &[u8], new: &[u8]| replace_once(&b, old, new);
     let text = |s: &str| s.as_bytes().to_vec();
+    let pad = "p".repeat(60);
+    let members: Vec<String> = (0..50).map(|i| format!("\t\t\"{pad}{i}\": null")).collect();
+    let second_sops_big = format!("\t\"sops\": {{\n{}\n\t}},\n\t\"c\": ", members.join(",\n"));
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
             "sops_in_string",
@@ -436,6 +439,20 @@ fn odd_json_layouts_decrypt_as_the_tree_path_does() {
             r(
                 b"\t\t\"z\": ",
                 b"\t\t\"sops\": {\"version\": \"3\"},\n\t\t\"z\": ",
+            ),
+        ),
+        // A second `sops` member large enough to be cut into parts of its own.
+        (
+            "second_sops_big",
+            r(b"\t\"c\": ", second_sops_big.as_bytes()),
+        ),
+        (
+            "second_sops_big_escaped",
+            r(
+                b"\t\"c\": ",
+                second_sops_big
+                    .replacen("\"sops\"", "\"\\u0073ops\"", 1)
+                    .as_bytes(),
             ),
         ),
         (
