@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use support::*;
 
