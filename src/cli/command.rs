@@ -366,3 +366,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "command_review_tests.rs"]
+mod review_tests;

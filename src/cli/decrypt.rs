@@ -163,6 +163,11 @@ impl Plan<'_> {
         if in_fmt != Format::Yaml || out_fmt != Format::Yaml {
             return Ok(None);
         }
+        // Only a regular file is read twice: a FIFO (or a device) is not even opened here,
+        // so that the reading below gets all of its data.
+        if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
         let Ok(f) = std::fs::File::open(file) else {
             return Ok(None);
         };

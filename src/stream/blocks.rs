@@ -3,6 +3,11 @@
 //! on its own by the worker that decrypts it (positioned reads), so that the whole
 //! encrypted text is never held in memory: the pages of a 43 MB input buffer (fresh
 //! memory the kernel must zero) were the largest cost of a streamed decrypt.
+//!
+//! Since the file is read twice, it must be the same file both times: its length must be
+//! what the planner read, and its identity, link count, length and change times must be
+//! the same once every part was read; otherwise the file is declined and read again
+//! whole (a file rewritten in place, truncated, grown or replaced in between).
 
 use std::fs::File;
 use std::io::Read;
@@ -35,9 +40,27 @@ pub fn decrypt_yaml_file(
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
 ) -> Result<Outcome, Error> {
+    decrypt_file(file, ctx, opts, emit, needs_tree, &|| ())
+}
+
+/// [`decrypt_yaml_file`], calling `after_plan` between the planning read and the part
+/// reads (tests: the file changed in between).
+fn decrypt_file(
+    file: &File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+    after_plan: &dyn Fn(),
+) -> Result<Outcome, Error> {
     if opts.ignore_mac {
         return Ok(Outcome::Declined(None));
     }
+    // The file is read twice (planned, then its parts): a file changed in between (written
+    // in place, truncated, grown) would give parts cut at offsets of another text.
+    let Some(before) = Stamp::of(file) else {
+        return Ok(Outcome::Declined(None));
+    };
     let mut head = [0u8; 3];
     let skip = match file.read_exact_at(&mut head, 0) {
         Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
@@ -52,10 +75,14 @@ pub fn decrypt_yaml_file(
     let Ok(Some(len)) = scan_lines(&mut reader, block, |at, line| planner.line(at, line)) else {
         return Ok(Outcome::Declined(None));
     };
+    if (skip + len) as u64 != before.len {
+        return Ok(Outcome::Declined(None));
+    }
     let threads = super::threads();
     let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
         return Ok(Outcome::Declined(None));
     };
+    after_plan();
     let mut meta_text = Vec::new();
     if read_range(file, skip, plan.meta.clone(), &mut meta_text).is_err() {
         return Ok(Outcome::Declined(None));
@@ -64,13 +91,44 @@ pub fn decrypt_yaml_file(
         return Ok(Outcome::Declined(None));
     };
     drop(meta_text);
+    let unchanged = || Stamp::of(file).is_some_and(|now| now == before);
     let run = super::Run {
         src: super::Source::File { file, skip },
         plan: &plan,
         len,
         threads,
+        unchanged: Some(&unchanged),
     };
     super::decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+}
+
+/// What tells whether an open file was changed: its identity, links, length and change
+/// times.
+/// (A change within one tick of the file system's clock that keeps the length is not
+/// seen: the MAC and the integrity record still cover every value written.)
+#[derive(PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    nlink: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(file: &File) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = file.metadata().ok()?;
+        m.is_file().then(|| Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 /// A file read from `pos` on with positioned reads (the file's own position is left
@@ -227,3 +285,7 @@ mod tests {
         assert!(read_joined(&f, 3, None, 10..40, &mut buf).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "blocks_changed_tests.rs"]
+mod changed_tests;

@@ -81,9 +81,10 @@ pub fn decrypt_json(
         return Ok(Outcome::Declined(None));
     };
     let big_key = match &plan.big_key {
+        // A second `sops` member (the last one is the metadata) is the tree path's to judge.
         Some(r) => match read_key(&input[r.clone()]) {
-            Some(k) => Some(k),
-            None => return Ok(Outcome::Declined(None)),
+            Some(k) if k != "sops" => Some(k),
+            _ => return Ok(Outcome::Declined(None)),
         },
         None => None,
     };

@@ -138,6 +138,7 @@ pub fn decrypt_yaml(
         plan: &plan,
         len: body.len(),
         threads,
+        unchanged: None,
     };
     decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
 }
@@ -174,6 +175,10 @@ struct Run<'a> {
     /// The length of the encrypted text (without a byte-order mark).
     len: usize,
     threads: usize,
+    /// For a file read twice (planned, then read in parts): whether it is still the
+    /// file that was planned, asked once every part was read; when not, the whole file
+    /// is read again as a tree.
+    unchanged: Option<&'a dyn Fn() -> bool>,
 }
 
 /// Decrypts the planned document whose metadata was read.
@@ -216,6 +221,10 @@ fn decrypt_planned(
         PartOut::Failed(DocumentError::Worker)
     }) {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));
+    }
+    if run.unchanged.is_some_and(|same| !same()) {
+        // The data key came from metadata that may not be the file's any more.
+        return Ok(Outcome::Declined(None));
     }
     finish(acc, &meta, &key, unwrapped_by, opts, ctx)
 }

@@ -15,6 +15,9 @@ struct Slots<R> {
     /// How many parts the folding thread has taken: workers stay within [`AHEAD`] parts
     /// of it, so that memory holds a few parts' MAC input and record tokens, not all.
     taken: usize,
+    /// Parts whose worker ended (by a panic) while working on them: nobody delivers them,
+    /// and the other workers may be waiting for the folding thread to move on.
+    dead: Vec<usize>,
 }
 
 /// How many parts per worker may wait to be folded.
@@ -25,6 +28,8 @@ const AHEAD: usize = 2;
 struct Leaving<'a, R> {
     slots: &'a Mutex<Slots<R>>,
     ready: &'a Condvar,
+    /// The part the worker is working on.
+    current: Option<usize>,
 }
 
 impl<R> Drop for Leaving<'_, R> {
@@ -34,6 +39,9 @@ impl<R> Drop for Leaving<'_, R> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         g.workers = g.workers.saturating_sub(1);
+        if let Some(i) = self.current {
+            g.dead.push(i);
+        }
         drop(g);
         self.ready.notify_all();
     }
@@ -55,6 +63,7 @@ pub(super) fn run_parts<P: Sync, R: Send>(
         done: (0..n).map(|_| None).collect(),
         workers,
         taken: 0,
+        dead: Vec::new(),
     });
     let window = workers * AHEAD + 1;
     let ready = Condvar::new();
@@ -63,9 +72,10 @@ pub(super) fn run_parts<P: Sync, R: Send>(
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
-                let _leaving = Leaving {
+                let mut leaving = Leaving {
                     slots: &slots,
                     ready: &ready,
+                    current: None,
                 };
                 // The worker's buffer for the parts it reads from a file, kept from part
                 // to part: memory freed and allocated again is often memory the
@@ -86,7 +96,9 @@ pub(super) fn run_parts<P: Sync, R: Send>(
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
+                    leaving.current = Some(i);
                     let r = work(part, &mut scratch);
+                    leaving.current = None;
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -106,7 +118,7 @@ pub(super) fn run_parts<P: Sync, R: Send>(
                     g.taken = i + 1;
                     break Some(r);
                 }
-                if g.workers == 0 {
+                if g.workers == 0 || g.dead.contains(&i) {
                     break None;
                 }
                 g = ready
@@ -130,4 +142,60 @@ pub(super) fn run_parts<P: Sync, R: Send>(
         ready.notify_all();
         ok
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_folded_in_order() {
+        let parts: Vec<usize> = (0..50).collect();
+        let mut seen = Vec::new();
+        let ok = run_parts(
+            &parts,
+            3,
+            &|p, _| *p * 2,
+            &mut |p, r| {
+                seen.push((*p, r));
+                true
+            },
+            || usize::MAX,
+        );
+        assert!(ok);
+        assert_eq!(seen, parts.iter().map(|&p| (p, p * 2)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_worker_that_dies_on_a_part_does_not_leave_the_others_waiting() {
+        // The first part's worker dies while the others run up to their window: the part
+        // is lost (folded as `lost`), the rest are folded, and the panic reaches the
+        // caller (in release builds a panic aborts the process instead).
+        let parts: Vec<usize> = (0..40).collect();
+        let folded = Mutex::new(Vec::new());
+        let r = std::panic::catch_unwind(|| {
+            run_parts(
+                &parts,
+                2,
+                &|p, _| {
+                    assert!(*p != 0, "part 0 fails");
+                    *p
+                },
+                &mut |_, r| {
+                    folded
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(r);
+                    true
+                },
+                || usize::MAX,
+            )
+        });
+        assert!(r.is_err(), "the worker's panic is not swallowed");
+        let folded = folded
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        assert_eq!(folded.first(), Some(&usize::MAX));
+        assert_eq!(folded.len(), parts.len());
+    }
 }

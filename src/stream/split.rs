@@ -214,6 +214,10 @@ pub(crate) struct Planner {
     seen: HashSet<Vec<u8>>,
     before: Before,
     blank: bool,
+    /// A comment line was seen after the `sops:` key line and no root key since: at the
+    /// end of the file it is a comment of the document (the tree path writes it), which
+    /// the metadata part would drop.
+    comment_after_meta: bool,
 }
 
 impl Planner {
@@ -223,6 +227,7 @@ impl Planner {
             seen: HashSet::new(),
             before: Before::Content,
             blank: false,
+            comment_after_meta: false,
         }
     }
 
@@ -245,6 +250,7 @@ impl Planner {
             self.before = self.before.comment(ind, ls, self.blank);
             self.blank = false;
             if let Some(t) = self.tops.last_mut() {
+                self.comment_after_meta |= t.is_sops;
                 t.sub.line(ls, line);
             }
             return true;
@@ -283,6 +289,7 @@ impl Planner {
         if let Some(t) = self.tops.last_mut() {
             t.sub.seen = HashSet::new();
         }
+        self.comment_after_meta = false;
         self.tops.push(TopKey {
             line: (ls, le),
             cut,
@@ -297,6 +304,9 @@ impl Planner {
     /// The plan for a document of `len` bytes whose lines were all given, aiming at
     /// `target` bytes per part.
     pub(crate) fn finish(self, len: usize, target: usize) -> Option<Plan> {
+        if self.comment_after_meta {
+            return None;
+        }
         let tops = self.tops;
         let meta_at = tops.iter().position(|t| t.is_sops)?;
         if meta_at == 0 {
@@ -471,5 +481,9 @@ mod tests {
             plan(b"a: 1\n  # c\nb: 2\nsops:\n    mac: m\n", 1).is_some_and(|p| p.parts.len() == 1)
         );
         assert!(plan(b"big:\n    x: 1\n    x: 2\nsops:\n    mac: m\n", 4).is_none());
+        // A comment after the metadata at the end of the file (the document's own).
+        assert!(plan(b"a: 1\nsops:\n    mac: m\n# end\n", 8).is_none());
+        assert!(plan(b"a: 1\nsops:\n    mac: m\n    # end\n", 8).is_none());
+        assert!(plan(b"a: 1\nsops:\n    mac: m\n# c\nb: 2\n", 8).is_some());
     }
 }
