@@ -11,7 +11,7 @@
 //! duplicate keys at the root or in the big member, a signature to check, `--ignore-mac`
 //! and anything the caller leaves out (`--extract`, another output format).
 
-mod split;
+pub(super) mod split;
 
 use std::collections::HashSet;
 
