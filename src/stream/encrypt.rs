@@ -50,6 +50,14 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 mod layout;
+mod rotate;
+
+pub use rotate::PreparedRotate;
+pub use rotate::RecoveredKey;
+pub use rotate::RotateOutcome;
+pub use rotate::RotatePrepare;
+pub use rotate::Rotated;
+pub use rotate::prepare_rotate;
 
 use layout::JsonLayout;
 use layout::Layout;
@@ -213,6 +221,8 @@ fn mac_pass<L: Layout>(
 enum WriteOut {
     Done {
         out: Output,
+        /// Bytes at the start of `out` that are not part of the output (a header line).
+        skip: usize,
         tokens: Vec<u8>,
         entry_key: Option<String>,
     },
@@ -243,8 +253,9 @@ fn write_pass<L: Layout>(
             return WriteOut::Lost;
         };
         match l.write(part, &doc) {
-            Some(out) => WriteOut::Done {
+            Some((out, skip)) => WriteOut::Done {
                 out,
+                skip,
                 tokens,
                 entry_key,
             },
@@ -256,6 +267,7 @@ fn write_pass<L: Layout>(
     let fold = &mut |part: &L::Part, r: WriteOut| match r {
         WriteOut::Done {
             out: text,
+            skip,
             tokens,
             entry_key,
         } => {
@@ -266,7 +278,7 @@ fn write_pass<L: Layout>(
             if part.closes_entry() {
                 record.close_map();
             }
-            match out.write_all(&text) {
+            match out.write_all(text.get(skip..).unwrap_or_default()) {
                 Ok(()) => true,
                 Err(e) => {
                     failed = Some(output_error(&e));

@@ -58,7 +58,13 @@ pub use json::decrypt_json;
 
 pub use encrypt::Prepare;
 pub use encrypt::Prepared;
+pub use encrypt::PreparedRotate;
+pub use encrypt::RecoveredKey;
+pub use encrypt::RotateOutcome;
+pub use encrypt::RotatePrepare;
+pub use encrypt::Rotated;
 pub use encrypt::prepare_encrypt;
+pub use encrypt::prepare_rotate;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from

@@ -38,8 +38,9 @@ pub(super) trait Layout: Sync {
     /// the duplicate check across parts; empty when the planner checked them), or `None`
     /// to decline the file.
     fn read(&self, p: &Self::Part) -> Option<(Document, Vec<String>)>;
-    /// The text of an encrypted part, as it stands in the whole encrypted file.
-    fn write(&self, p: &Self::Part, doc: &Document) -> Option<Output>;
+    /// The text of an encrypted part, and how many bytes at its start are not part of
+    /// it (a header line): `out[skip..]` is what stands in the whole encrypted file.
+    fn write(&self, p: &Self::Part, doc: &Document) -> Option<(Output, usize)>;
     /// The text after the last part: the metadata entry (and the root's end).
     fn tail(&self, meta: &Map) -> Option<Output>;
 }
@@ -55,6 +56,11 @@ impl<'a> YamlLayout<'a> {
     pub(super) fn plan(src: &'a [u8], target: usize, emit: &'a EmitOptions) -> Option<Self> {
         let plan = split::plan_plain(src, target)?;
         Some(YamlLayout { src, plan, emit })
+    }
+
+    /// An encrypted document cut by the decrypt planner (`rotate`).
+    pub(super) fn from_plan(src: &'a [u8], plan: split::Plan, emit: &'a EmitOptions) -> Self {
+        YamlLayout { src, plan, emit }
     }
 }
 
@@ -110,17 +116,17 @@ impl Layout for YamlLayout<'_> {
         ))
     }
 
-    fn write(&self, p: &split::Part, doc: &Document) -> Option<Output> {
+    fn write(&self, p: &split::Part, doc: &Document) -> Option<(Output, usize)> {
         let out = YamlStore.emit(doc, None, self.emit).ok()?;
         if let split::Part::Sub { first: false, .. } = p {
             // The header line was read only to give the entries their place.
-            let nl = out.iter().position(|&b| b == b'\n')?;
+            let nl = memchr::memchr(b'\n', &out)?;
             if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
                 return None;
             }
-            return Some(Output::new(out.get(nl + 1..)?.to_vec()));
+            return Some((out, nl + 1));
         }
-        Some(out)
+        Some((out, 0))
     }
 
     fn tail(&self, meta: &Map) -> Option<Output> {
@@ -138,8 +144,12 @@ pub(super) struct JsonLayout<'a> {
 
 impl<'a> JsonLayout<'a> {
     pub(super) fn plan(src: &'a [u8], target: usize, emit: &EmitOptions) -> Option<Self> {
+        Self::from_plan(src, json_split::plan_plain(src, target)?, emit)
+    }
+
+    /// A document cut by a JSON planner (the decrypt planner for `rotate`).
+    pub(super) fn from_plan(src: &'a [u8], plan: json_split::Plan, emit: &EmitOptions) -> Option<Self> {
         let unit = indent_unit(emit).ok()?;
-        let plan = json_split::plan_plain(src, target)?;
         let big_key = match &plan.big_key {
             Some(r) => Some(read_key(src.get(r.clone())?)?),
             None => None,
@@ -226,7 +236,7 @@ impl Layout for JsonLayout<'_> {
         ))
     }
 
-    fn write(&self, p: &json_split::Part, doc: &Document) -> Option<Output> {
+    fn write(&self, p: &json_split::Part, doc: &Document) -> Option<(Output, usize)> {
         let root = doc.branches.first()?;
         let unit = self.unit.as_slice();
         match p {
@@ -237,7 +247,7 @@ impl Layout for JsonLayout<'_> {
                     w.out.byte(b'{');
                 }
                 w.map_members(&root.0, None, *first, false).ok()?;
-                Some(w.out.finish())
+                Some((w.out.finish(), 0))
             }
             json_split::Part::Sub {
                 first,
@@ -262,7 +272,7 @@ impl Layout for JsonLayout<'_> {
                     w.newline_at(1);
                     w.out.byte(b'}');
                 }
-                Some(w.out.finish())
+                Some((w.out.finish(), 0))
             }
         }
     }
