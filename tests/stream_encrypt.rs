@@ -436,3 +436,154 @@ fn unusual_plaintexts_take_the_tree_path_with_its_errors() {
         assert!(!req.status.success(), "{name}: declined under require");
     }
 }
+
+// ---------------------------------------------------------------------------------
+// rotate: the streaming writer with a decrypt in front
+// ---------------------------------------------------------------------------------
+
+/// Rotates `enc` (an encrypted file) to stdout through the tree path and the streaming
+/// path (several part sizes), and in place through the streaming path; checks exit
+/// codes, stderr, the structure of the outputs and their plaintext. Returns whether the
+/// streaming path took the file.
+fn rotates_the_same(env: &Env, enc: &str, args: &[&str]) -> bool {
+    let mut cmd = vec!["rotate"];
+    cmd.extend_from_slice(args);
+    cmd.push(enc);
+    let tree = env.run_with("never", None, &cmd);
+    let plain = ok(&env.run_with("never", None, &["decrypt", enc]));
+    for part in [1, 64, 4096, 1 << 20] {
+        let s = env.run_with("always", Some(part), &cmd);
+        assert_eq!(s.status.code(), tree.status.code(), "{enc} (part {part})");
+        assert_eq!(
+            String::from_utf8_lossy(&s.stderr),
+            String::from_utf8_lossy(&tree.stderr),
+            "{enc} (part {part})"
+        );
+        if !tree.status.success() {
+            assert!(s.stdout.is_empty(), "{enc} (part {part}): no output");
+            continue;
+        }
+        assert_eq!(
+            structure(&s.stdout),
+            structure(&tree.stdout),
+            "{enc} (part {part})"
+        );
+        assert!(decrypt(env, &s.stdout, enc) == plain, "{enc} (part {part})");
+    }
+    env.run_with("require", Some(64), &cmd).status.success()
+}
+
+#[test]
+fn rotate_streams_the_same_as_the_tree_path() {
+    let env = Env::new();
+    // (No comment before `sops:`: the decrypt planner declines those.)
+    let yaml = env.write("big.yaml", large_yaml(600).replace("# the end\n", "").as_bytes());
+    let json = env.write("big.json", large_json(600).as_bytes());
+    for path in [&yaml, &json] {
+        for args in [
+            &[][..],
+            &["--encrypted-regex", "^(name|cpu|ports)$"],
+            &["--mac-only-encrypted"],
+        ] {
+            let mut cmd = vec!["encrypt", "--age", AGE_RECIPIENT];
+            cmd.extend_from_slice(args);
+            cmd.push(path);
+            let enc = ok(&env.run_with("never", None, &cmd));
+            let ext = if path.ends_with("json") { "json" } else { "yaml" };
+            let p = env.write(&format!("enc.{ext}"), &enc);
+            assert!(rotates_the_same(&env, &p, &[]), "{path} {args:?}");
+            assert!(
+                rotates_the_same(&env, &p, &["--add-age", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]),
+                "{path} {args:?}"
+            );
+        }
+    }
+    // Every encrypted fixture the tree path rotates.
+    let mut files = Vec::new();
+    fn encrypted(dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                encrypted(&p, out);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "json")
+                && std::fs::read(&p)
+                    .expect("read")
+                    .windows(14)
+                    .any(|w| w == b"ENC[AES256_GCM")
+            {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    encrypted(&fixtures(), &mut files);
+    let mut streamed = 0;
+    for f in &files {
+        let d = env.run_with("never", None, &["decrypt", f]);
+        if d.status.success() {
+            streamed += usize::from(rotates_the_same(&env, f, &[]));
+        }
+    }
+    // (The age fixtures; the PGP ones need a key this environment does not have.)
+    assert!(streamed >= 2, "only {streamed} fixtures were streamed");
+}
+
+#[test]
+fn rotate_in_place_writes_only_a_verified_file() {
+    let env = Env::new();
+    let plain = large_yaml(600).replace("# the end\n", "");
+    let path = env.write("big.yaml", plain.as_bytes());
+    let enc = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+    let enc = String::from_utf8(enc).expect("utf8");
+    // A good file: rotated in place (streamed), every value has a new nonce.
+    let good = env.write("good.yaml", enc.as_bytes());
+    ok(&env.run_with("require", Some(4096), &["rotate", "-i", &good]));
+    let rotated = std::fs::read_to_string(&good).expect("read");
+    assert_eq!(structure(rotated.as_bytes()), structure(enc.as_bytes()));
+    assert!(!rotated.contains(&enc[enc.find("ENC[").expect("enc")..][..60]));
+    assert!(ok(&env.run_with("never", None, &["decrypt", &good])) == plain.as_bytes());
+    // sops 3.11 decrypts the streamed rotation.
+    if let Some(sops) = sops_peer::sops_bin() {
+        let out = std::process::Command::new(sops)
+            .env_clear()
+            .envs(&env.vars)
+            .current_dir(env.work.path())
+            .stdin(std::process::Stdio::null())
+            .args(["decrypt", &good])
+            .output()
+            .expect("sops");
+        assert!(ok(&out) == plain.as_bytes(), "sops decrypts the rotated file");
+    }
+    // A value changed near the end (25), an entry removed (51), a null entry added (53):
+    // the file is left as it was, and nothing is printed without -i.
+    let cut_at = enc.find("    svc-00300:").expect("entry");
+    let cut_end = enc.find("    svc-00301:").expect("next");
+    let mut removed = enc.clone();
+    removed.replace_range(cut_at..cut_end, "");
+    let mut added = enc.clone();
+    added.insert_str(cut_at, "    svc-extra: null\n");
+    let last = enc.rfind("name: ENC[AES256_GCM,data:").expect("name") + "name: ENC[AES256_GCM,data:".len();
+    let mut tampered = enc.clone();
+    let c = if &enc[last..=last] == "A" { "B" } else { "A" };
+    tampered.replace_range(last..=last, c);
+    for (name, text, code) in [("tampered", tampered, 25), ("removed", removed, 51), ("added", added, 53)] {
+        let p = env.write(&format!("{name}.yaml"), text.as_bytes());
+        for mode in ["require", "never"] {
+            let out = env.run_with(mode, Some(4096), &["rotate", "-i", &p]);
+            assert_eq!(out.status.code(), Some(code), "{name} ({mode})");
+            assert!(std::fs::read_to_string(&p).expect("read") == text, "{name} ({mode}): unchanged");
+            let out = env.run_with(mode, Some(4096), &["rotate", &p]);
+            assert_eq!(out.status.code(), Some(code), "{name} ({mode}), stdout");
+            assert!(out.stdout.is_empty(), "{name} ({mode}): nothing printed");
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(env.work.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".leafseal-tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
