@@ -76,14 +76,18 @@ fn structure(enc: &[u8]) -> String {
     let text = value.replace_all(&text, |c: &regex::Captures<'_>| {
         format!("ENC[{}|{}]", c[1].len(), &c[2])
     });
-    let age = regex::Regex::new(r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----")
-        .expect("regex");
+    let age = regex::Regex::new(
+        r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----",
+    )
+    .expect("regex");
     let text = age.replace_all(&text, "AGE");
     text.lines()
         .filter(|l| {
             !["lastmodified", "leafseal_integrity", "mac"]
                 .iter()
-                .any(|k| l.trim_start().starts_with(k) || l.trim_start().starts_with(&format!("\"{k}\"")))
+                .any(|k| {
+                    l.trim_start().starts_with(k) || l.trim_start().starts_with(&format!("\"{k}\""))
+                })
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -98,7 +102,10 @@ fn same_both_ways(env: &Env, path: &str, args: &[&str]) -> bool {
     cmd.extend_from_slice(args);
     cmd.push(path);
     let tree = env.run_with("never", None, &cmd);
-    let tree_plain = tree.status.success().then(|| decrypt(env, &tree.stdout, path));
+    let tree_plain = tree
+        .status
+        .success()
+        .then(|| decrypt(env, &tree.stdout, path));
     for part in [1, 64, 4096, 1 << 20] {
         let s = env.run_with("always", Some(part), &cmd);
         assert_eq!(s.status.code(), tree.status.code(), "{path} (part {part})");
@@ -265,7 +272,10 @@ fn generated_documents_stream_with_any_part_size_and_selector() {
 fn large_files_are_streamed_by_default_and_the_real_sops_decrypts_them() {
     let env = Env::new();
     // Large enough to be streamed without LEAFSEAL_STREAM.
-    for (name, plain) in [("big.yaml", large_yaml(6000)), ("big.json", large_json(6000))] {
+    for (name, plain) in [
+        ("big.yaml", large_yaml(6000)),
+        ("big.json", large_json(6000)),
+    ] {
         let plain = plain.into_bytes();
         assert!(plain.len() > 1 << 20);
         let path = env.write(name, &plain);
@@ -276,11 +286,7 @@ fn large_files_are_streamed_by_default_and_the_real_sops_decrypts_them() {
             env.work.path(),
             &["encrypt", "--age", AGE_RECIPIENT, &path],
         ));
-        let tree = ok(&env.run_with(
-            "never",
-            None,
-            &["encrypt", "--age", AGE_RECIPIENT, &path],
-        ));
+        let tree = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
         assert_eq!(structure(&auto), structure(&tree), "{name}");
         let enc = env.write(&format!("enc.{name}"), &auto);
         let back = ok(&env.run_with("never", None, &["decrypt", &enc]));
@@ -371,7 +377,10 @@ fn a_failing_write_after_output_started_leaves_the_file_untouched() {
     // ignore it; otherwise the write fails (exit 3). Either way the file is unchanged.
     let err = String::from_utf8_lossy(&out.stderr);
     match out.status.code() {
-        Some(3) => assert!(err.contains("write failed") && err.contains("left unchanged"), "{err}"),
+        Some(3) => assert!(
+            err.contains("write failed") && err.contains("left unchanged"),
+            "{err}"
+        ),
         Some(153) => assert!(err.contains("unchanged"), "{err}"),
         other => panic!("exit {other:?}: {err}"),
     }
@@ -395,7 +404,10 @@ fn a_failing_write_after_output_started_leaves_the_file_untouched() {
             .expect("run");
         assert_eq!(out.status.code(), Some(3), "{mode}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("cannot write to standard output"), "{mode}: {err}");
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{mode}: {err}"
+        );
     }
 }
 
@@ -405,16 +417,16 @@ fn unusual_plaintexts_take_the_tree_path_with_its_errors() {
     let big = large_yaml(600);
     for (name, text, code) in [
         // A flow map inside a part: the part reader declines, the tree path encrypts.
-        (
-            "flow.yaml",
-            format!("{big}flow: {{a: 1, b: [2, 3]}}\n"),
-            0,
-        ),
+        ("flow.yaml", format!("{big}flow: {{a: 1, b: [2, 3]}}\n"), 0),
         // A `sops` entry: already encrypted (exit 203 as for the tree path).
         ("sops.yaml", format!("{big}sops:\n    version: 3\n"), 203),
         // Text that is not YAML at all in the middle.
         ("bad.yaml", format!("{big}bad: [unclosed\n"), -1),
-        ("dup.json", large_json(600).replacen("\"version\": 3,", "\"trailer\": 3,", 1), -1),
+        (
+            "dup.json",
+            large_json(600).replacen("\"version\": 3,", "\"trailer\": 3,", 1),
+            -1,
+        ),
     ] {
         let path = env.write(name, text.as_bytes());
         let cmd = ["encrypt", "--age", AGE_RECIPIENT, path.as_str()];
@@ -477,7 +489,10 @@ fn rotates_the_same(env: &Env, enc: &str, args: &[&str]) -> bool {
 fn rotate_streams_the_same_as_the_tree_path() {
     let env = Env::new();
     // (No comment before `sops:`: the decrypt planner declines those.)
-    let yaml = env.write("big.yaml", large_yaml(600).replace("# the end\n", "").as_bytes());
+    let yaml = env.write(
+        "big.yaml",
+        large_yaml(600).replace("# the end\n", "").as_bytes(),
+    );
     let json = env.write("big.json", large_json(600).as_bytes());
     for path in [&yaml, &json] {
         for args in [
@@ -489,11 +504,22 @@ fn rotate_streams_the_same_as_the_tree_path() {
             cmd.extend_from_slice(args);
             cmd.push(path);
             let enc = ok(&env.run_with("never", None, &cmd));
-            let ext = if path.ends_with("json") { "json" } else { "yaml" };
+            let ext = if path.ends_with("json") {
+                "json"
+            } else {
+                "yaml"
+            };
             let p = env.write(&format!("enc.{ext}"), &enc);
             assert!(rotates_the_same(&env, &p, &[]), "{path} {args:?}");
             assert!(
-                rotates_the_same(&env, &p, &["--add-age", "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"]),
+                rotates_the_same(
+                    &env,
+                    &p,
+                    &[
+                        "--add-age",
+                        "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+                    ]
+                ),
                 "{path} {args:?}"
             );
         }
@@ -555,7 +581,10 @@ fn rotate_in_place_writes_only_a_verified_file() {
             .args(["decrypt", &good])
             .output()
             .expect("sops");
-        assert!(ok(&out) == plain.as_bytes(), "sops decrypts the rotated file");
+        assert!(
+            ok(&out) == plain.as_bytes(),
+            "sops decrypts the rotated file"
+        );
     }
     // A value changed near the end (25), an entry removed (51), a null entry added (53):
     // the file is left as it was, and nothing is printed without -i.
@@ -565,16 +594,24 @@ fn rotate_in_place_writes_only_a_verified_file() {
     removed.replace_range(cut_at..cut_end, "");
     let mut added = enc.clone();
     added.insert_str(cut_at, "    svc-extra: null\n");
-    let last = enc.rfind("name: ENC[AES256_GCM,data:").expect("name") + "name: ENC[AES256_GCM,data:".len();
+    let last =
+        enc.rfind("name: ENC[AES256_GCM,data:").expect("name") + "name: ENC[AES256_GCM,data:".len();
     let mut tampered = enc.clone();
     let c = if &enc[last..=last] == "A" { "B" } else { "A" };
     tampered.replace_range(last..=last, c);
-    for (name, text, code) in [("tampered", tampered, 25), ("removed", removed, 51), ("added", added, 53)] {
+    for (name, text, code) in [
+        ("tampered", tampered, 25),
+        ("removed", removed, 51),
+        ("added", added, 53),
+    ] {
         let p = env.write(&format!("{name}.yaml"), text.as_bytes());
         for mode in ["require", "never"] {
             let out = env.run_with(mode, Some(4096), &["rotate", "-i", &p]);
             assert_eq!(out.status.code(), Some(code), "{name} ({mode})");
-            assert!(std::fs::read_to_string(&p).expect("read") == text, "{name} ({mode}): unchanged");
+            assert!(
+                std::fs::read_to_string(&p).expect("read") == text,
+                "{name} ({mode}): unchanged"
+            );
             let out = env.run_with(mode, Some(4096), &["rotate", &p]);
             assert_eq!(out.status.code(), Some(code), "{name} ({mode}), stdout");
             assert!(out.stdout.is_empty(), "{name} ({mode}): nothing printed");

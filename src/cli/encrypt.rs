@@ -372,6 +372,9 @@ fn stream(
         || !matches!(in_fmt, Format::Yaml | Format::Json)
         || a.reuse.is_some()
         || a.io.output.as_ref().is_some_and(|o| o.is_file())
+        // (A small file without the setting: no key context is built for the question.)
+        || input.len() < crate::stream::AUTO_MIN
+            && std::env::var_os(crate::stream::STREAM_ENV).is_none()
     {
         return Ok(None);
     }

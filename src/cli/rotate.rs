@@ -233,12 +233,13 @@ impl Plan<'_> {
             Some(e) => Err(e.within(name)),
             None => Ok(Streamed::Declined(key)),
         };
-        let mut p = match crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit)
-            .map_err(|e| e.within(name))?
-        {
-            crate::stream::RotatePrepare::Ready(p) => p,
-            crate::stream::RotatePrepare::Declined(key) => return declined(key),
-        };
+        let mut p =
+            match crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit)
+                .map_err(|e| e.within(name))?
+            {
+                crate::stream::RotatePrepare::Ready(p) => p,
+                crate::stream::RotatePrepare::Declined(key) => return declined(key),
+            };
         let mut outcome = Written::Nothing;
         let mut fill = |w: &mut dyn std::io::Write| {
             let r = p.write(w);

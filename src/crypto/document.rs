@@ -343,10 +343,10 @@ pub fn decrypt_part(
 
 /// Encryption of whole documents.
 mod encrypt;
-/// Encryption of the parts of a document the streaming writer cuts (`crate::stream`).
-mod part;
 /// Decryption and encryption of large documents on all cores.
 mod parallel;
+/// Encryption of the parts of a document the streaming writer cuts (`crate::stream`).
+mod part;
 
 pub use encrypt::encrypt_document;
 pub use part::encrypt_part;

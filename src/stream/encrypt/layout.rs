@@ -88,7 +88,8 @@ impl Layout for YamlLayout<'_> {
             } => crate::format::yaml::load_fast(src.get(body.clone())?)?,
             split::Part::Sub { header, body, .. } => {
                 // Plaintext: wiped on drop.
-                let mut t = zeroize::Zeroizing::new(Vec::with_capacity(header.len() + 1 + body.len()));
+                let mut t =
+                    zeroize::Zeroizing::new(Vec::with_capacity(header.len() + 1 + body.len()));
                 t.extend_from_slice(src.get(header.clone())?);
                 t.push(b'\n');
                 t.extend_from_slice(src.get(body.clone())?);
@@ -148,7 +149,11 @@ impl<'a> JsonLayout<'a> {
     }
 
     /// A document cut by a JSON planner (the decrypt planner for `rotate`).
-    pub(super) fn from_plan(src: &'a [u8], plan: json_split::Plan, emit: &EmitOptions) -> Option<Self> {
+    pub(super) fn from_plan(
+        src: &'a [u8],
+        plan: json_split::Plan,
+        emit: &EmitOptions,
+    ) -> Option<Self> {
         let unit = indent_unit(emit).ok()?;
         let big_key = match &plan.big_key {
             Some(r) => Some(read_key(src.get(r.clone())?)?),
@@ -199,7 +204,9 @@ impl Layout for JsonLayout<'_> {
     fn read(&self, p: &json_split::Part) -> Option<(Document, Vec<String>)> {
         let body = self.src.get(p.body())?;
         let map = match p {
-            json_split::Part::Top { .. } => parse_object_one_thread(&wrap(b"{", body, b"}")).ok()?,
+            json_split::Part::Top { .. } => {
+                parse_object_one_thread(&wrap(b"{", body, b"}")).ok()?
+            }
             // At the member's own depth, so that the nesting limit is the tree path's.
             json_split::Part::Sub { .. } => {
                 let mut m = parse_object_one_thread(&wrap(b"{\"\":{", body, b"}}")).ok()?;

@@ -126,11 +126,17 @@ pub fn prepare_rotate<'a>(
     let planned = match format {
         Format::Yaml => super::super::split::plan(input, target).and_then(|plan| {
             let meta = super::super::read_meta(input.get(plan.meta.clone())?)?;
-            Some((Layouts::Yaml(YamlLayout::from_plan(input, plan, emit)), meta))
+            Some((
+                Layouts::Yaml(YamlLayout::from_plan(input, plan, emit)),
+                meta,
+            ))
         }),
         Format::Json => super::super::json::split::plan(input, target).and_then(|plan| {
             let meta = super::super::json::read_meta(input.get(plan.meta.clone())?)?;
-            Some((Layouts::Json(JsonLayout::from_plan(input, plan, emit)?), meta))
+            Some((
+                Layouts::Json(JsonLayout::from_plan(input, plan, emit)?),
+                meta,
+            ))
         }),
         _ => None,
     };
@@ -143,8 +149,7 @@ pub fn prepare_rotate<'a>(
     }
     // A key that cannot be recovered, or a MAC that does not open, is reported by the
     // tree path after it has read the whole file.
-    let Ok((old_key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order)
-    else {
+    let Ok((old_key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
         return Ok(RotatePrepare::Declined(None));
     };
     let expected_mac = match meta
@@ -184,7 +189,8 @@ pub fn prepare_rotate<'a>(
         expected_mac,
         sel,
         threads,
-        strict_integrity: opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV)),
+        strict_integrity: opts.strict_integrity
+            || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV)),
         unwrapped_by,
         signed,
         unmatched_removals,
@@ -276,7 +282,8 @@ impl PreparedRotate<'_> {
         let new = ValueCipher::new(&self.new_key);
         let mac_only = self.meta.mac_only_encrypted;
         let sel = &self.sel;
-        let work = |part: &L::Part, _: &mut Vec<u8>| rotate_part(l, part, (&old, &new), sel, mac_only);
+        let work =
+            |part: &L::Part, _: &mut Vec<u8>| rotate_part(l, part, (&old, &new), sel, mac_only);
         let mut f = Fold {
             mac: MacHasher::new(mac_only),
             old_record,
