@@ -494,6 +494,26 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_is_cut_whole_and_a_sops_entry_declined() {
+        let src = b"# head\na: 1\nbig:\n    x: 1\n    y: 2\nb: 2\n# tail\n";
+        let p = plan_plain(src, 8).expect("plan");
+        assert_eq!(p.meta, src.len()..src.len());
+        let end = p.parts.iter().fold(0, |at, part| {
+            let r = match part {
+                Part::Top(r) => r.clone(),
+                Part::Sub { body, .. } => body.clone(),
+            };
+            assert_eq!(r.start, at, "parts are contiguous");
+            r.end
+        });
+        assert_eq!(end, src.len(), "the parts cover the text");
+        assert!(p.parts.len() >= 3);
+        assert!(plan_plain(b"a: 1\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan_plain(b"- a\n", 8).is_none());
+        assert!(plan_plain(b"", 8).is_none());
+    }
+
+    #[test]
     fn declines_what_it_cannot_cut_safely() {
         assert!(plan(b"a: 1\n# c\nsops:\n    mac: m\n", 8).is_none());
         assert!(plan(b"a: 1\na: 2\nsops:\n    mac: m\n", 8).is_none());

@@ -292,6 +292,21 @@ mod tests {
     }
 
     #[test]
+    fn plaintext_keeps_its_last_member() {
+        let doc = DOC.replace(",\n\t\"sops\": {\n\t\t\"version\": \"3\"\n\t}", "");
+        let p = plan_plain(doc.as_bytes(), 1).expect("plan");
+        let close = doc.rfind('}').expect("close");
+        assert_eq!(p.meta, close..close);
+        let texts: Vec<&str> = p.parts.iter().map(|x| &doc[x.body()]).collect();
+        assert_eq!(texts.last(), Some(&"\n\t\"c\": true\n"));
+        assert_eq!(
+            texts.first(),
+            Some(&"\n\t\"a\": 1"),
+            "the first member starts after the root's brace"
+        );
+    }
+
+    #[test]
     fn declines_odd_layouts() {
         assert!(texts("[1,\n2]", 1).is_none());
         assert!(texts("{\"a\": 1, \"sops\": {}}", 1).is_none());
