@@ -546,6 +546,9 @@ fn rotate_streams_the_same_as_the_tree_path() {
         }
     }
     encrypted(&fixtures(), &mut files);
+    // sops's files have no integrity record: not required here.
+    let mut env = env;
+    env.vars.remove("LEAFSEAL_STRICT_INTEGRITY");
     let mut streamed = 0;
     for f in &files {
         let d = env.run_with("never", None, &["decrypt", f]);
