@@ -180,7 +180,8 @@ fn mac_pass<L: Layout>(
             return MacOut::Decline;
         };
         let r = document::mac_input_part(&mut doc, sel, mac_only_encrypted);
-        doc.wipe_in_place();
+        // The plaintext values are wiped as they are dropped (`Text`, `Bytes`).
+        drop(doc);
         match r {
             Ok(mac_input) => MacOut::Done { mac_input, keys },
             Err(_) => MacOut::Decline,
@@ -246,7 +247,7 @@ fn write_pass<L: Layout>(
             return WriteOut::Lost;
         };
         if let Err(e) = document::encrypt_part(&mut doc, &cipher, sel, mac_only) {
-            doc.wipe_in_place();
+            // (What was not encrypted yet is wiped as it is dropped.)
             return WriteOut::Failed(e);
         }
         let Some((tokens, entry_key)) = tokens_of(&doc, l.is_sub(part), mac_only) else {

@@ -434,13 +434,10 @@ fn rotate_part<L: Layout>(
     };
     let dec = match document::decrypt_part(&mut doc, old, sel, mac_only) {
         Ok(d) => d,
-        Err(e) => {
-            doc.wipe_in_place();
-            return RotOut::Failed(e);
-        }
+        // (Values already decrypted are wiped as they are dropped.)
+        Err(e) => return RotOut::Failed(e),
     };
     if let Err(e) = document::encrypt_part(&mut doc, new, sel, mac_only) {
-        doc.wipe_in_place();
         return RotOut::EncryptFailed(e);
     }
     let Some((new_tokens, _)) = tokens_of(&doc, sub, mac_only) else {
