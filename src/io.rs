@@ -84,6 +84,66 @@ pub fn write_stdout(data: &[u8]) -> Result<(), Error> {
     }
 }
 
+/// Writes what `fill` produces to standard output, piece by piece (a closed pipe ends
+/// the output quietly, as [`write_stdout`]; other errors are reported as it reports them).
+pub fn write_stdout_with(
+    fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut out = Quiet {
+        out: std::io::stdout().lock(),
+        closed: false,
+        error: None,
+    };
+    let r = fill(&mut out);
+    match (r, out.error) {
+        (_, Some(e)) => Err(Error::new(
+            exit::COULD_NOT_WRITE_OUTPUT,
+            format!("cannot write to standard output: {e}"),
+        )),
+        (r, None) => r,
+    }
+}
+
+/// Standard output that takes everything once the reader has gone (`EPIPE`).
+struct Quiet<W: Write> {
+    out: W,
+    closed: bool,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Write for Quiet<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.out.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

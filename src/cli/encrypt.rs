@@ -302,6 +302,9 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         Some(t) => cli::parse_format(t)?,
         None => in_fmt,
     };
+    if let Some(code) = stream(cli, a, &input, name, (in_fmt, out_fmt), dest.as_ref())? {
+        return Ok(code);
+    }
     let loaded = ops::read_plaintext(&input, name, in_fmt)?;
     // The tree holds the plaintext now: the input (wiped on drop) is not kept beside the
     // encrypted tree and the output.
@@ -349,4 +352,59 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
     cli::write_to(dest.as_ref(), &out)?;
     super::inplace::leave_encrypted(doc);
     Ok(0)
+}
+
+/// Encrypts a large YAML or JSON file by streaming (`crate::stream::prepare_encrypt`:
+/// the encrypted text is written as it is produced, to standard output or to the
+/// temporary file of an atomic write), or `None` when it takes the tree path: another
+/// output format, `--reuse` or an existing `--output` file (its nonces are reused), a
+/// small file, or anything the streaming path declines, including every error before
+/// the data key is wrapped, which the tree path then reports in its own order.
+fn stream(
+    cli: &Cli,
+    a: &EncryptArgs,
+    input: &[u8],
+    name: &str,
+    (in_fmt, out_fmt): (Format, Format),
+    dest: Option<&crate::io::Destination>,
+) -> Result<Option<i32>, Error> {
+    if in_fmt != out_fmt
+        || !matches!(in_fmt, Format::Yaml | Format::Json)
+        || a.reuse.is_some()
+        || a.io.output.as_ref().is_some_and(|o| o.is_file())
+        // (A small file without the setting: no key context is built for the question.)
+        || input.len() < crate::stream::AUTO_MIN
+            && std::env::var_os(crate::stream::STREAM_ENV).is_none()
+    {
+        return Ok(None);
+    }
+    let ctx = crate::cli::key_context();
+    if !crate::stream::wanted(&ctx, input.len()) {
+        return Ok(None);
+    }
+    let declined = |ctx: &KeyContext| crate::stream::declined_error(ctx).map_or(Ok(None), Err);
+    let Ok((plan, policy)) = seal_plan(
+        cli,
+        name,
+        &a.keys,
+        &a.selector,
+        a.shamir_secret_sharing_threshold,
+        in_fmt,
+    ) else {
+        return declined(&ctx);
+    };
+    if require_keys(&plan, policy.as_ref(), name).is_err() {
+        return declined(&ctx);
+    }
+    let opts = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
+    let mut prepared = match crate::stream::prepare_encrypt(input, in_fmt, &plan, &ctx, &opts)? {
+        crate::stream::Prepare::Ready(p) => p,
+        crate::stream::Prepare::Declined => return declined(&ctx),
+    };
+    let fill = &mut |w: &mut dyn std::io::Write| prepared.write(w);
+    match dest {
+        Some(d) => d.write_with(fill)?,
+        None => crate::io::write_stdout_with(fill)?,
+    }
+    Ok(Some(0))
 }

@@ -150,11 +150,19 @@ impl Plan<'_> {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
+        let recovered = match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
+            Streamed::Done => return Ok(()),
+            Streamed::Declined(key) => key,
+        };
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         let ctx = self.ctx.get_or_init(cli::key_context);
+        let opts = a.open.options(cli)?;
         // Every value gets a fresh nonce under the new data key: no IV stash is needed.
-        let mut opened = ops::open_for_reading(loaded, ctx, &a.open.options(cli)?)
-            .map_err(|e| e.within(name))?;
+        let mut opened = match recovered {
+            Some(key) => ops::open_for_reading_with_key(loaded, ctx, &opts, key),
+            None => ops::open_for_reading(loaded, ctx, &opts),
+        }
+        .map_err(|e| e.within(name))?;
         for w in &opened.warnings {
             said.warnings.push(format!("{name}: {w}"));
         }
@@ -177,6 +185,113 @@ impl Plan<'_> {
             said.notes.push(inplace::signature_dropped_note(name));
         }
         Ok(())
+    }
+}
+
+/// What the writing of a streamed rotation gave.
+enum Written {
+    Nothing,
+    Done(crate::stream::Rotated),
+    Declined(crate::stream::RecoveredKey),
+    Failed(Error),
+}
+
+/// What the streaming path did with a file.
+enum Streamed {
+    /// Rotated and written.
+    Done,
+    /// To be rotated as a tree (with the data key, when it was recovered).
+    Declined(Option<crate::stream::RecoveredKey>),
+}
+
+impl Plan<'_> {
+    /// Rotates a large YAML or JSON file by streaming (`crate::stream::prepare_rotate`),
+    /// or declines it to the tree path. A file is written through its temporary file,
+    /// renamed only after the old MAC and integrity record were verified (and the audit
+    /// event recorded); standard output gets the whole file from a buffer, after them.
+    fn stream(
+        &self,
+        file: &str,
+        input: &[u8],
+        (in_fmt, out_fmt): (ops::Format, ops::Format),
+        dest: Option<&crate::io::Destination>,
+        said: &mut Said,
+    ) -> Result<Streamed, Error> {
+        let (cli, a) = (self.cli, self.a);
+        if in_fmt != out_fmt || !matches!(in_fmt, ops::Format::Yaml | ops::Format::Json) {
+            return Ok(Streamed::Declined(None));
+        }
+        let ctx = self.ctx.get_or_init(cli::key_context);
+        if !crate::stream::wanted(ctx, input.len()) {
+            return Ok(Streamed::Declined(None));
+        }
+        let name = a.io.name(file);
+        let policy = inplace::policy_for_output(cli);
+        let emit = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
+        let opts = a.open.options(cli)?;
+        let declined = |key| match crate::stream::declined_error(ctx) {
+            Some(e) => Err(e.within(name)),
+            None => Ok(Streamed::Declined(key)),
+        };
+        let mut p =
+            match crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit)
+                .map_err(|e| e.within(name))?
+            {
+                crate::stream::RotatePrepare::Ready(p) => p,
+                crate::stream::RotatePrepare::Declined(key) => return declined(key),
+            };
+        let mut outcome = Written::Nothing;
+        let mut fill = |w: &mut dyn std::io::Write| {
+            let r = p.write(w);
+            match r {
+                Ok(crate::stream::RotateOutcome::Done(r)) => {
+                    cli::audit::record("rotate", file, &r.unwrapped_by)?;
+                    outcome = Written::Done(r);
+                    Ok(())
+                }
+                Ok(crate::stream::RotateOutcome::Declined(key)) => {
+                    outcome = Written::Declined(key);
+                    // Discards the temporary file; the tree path rotates the file.
+                    Err(Error::new(exit::GENERIC, "declined"))
+                }
+                Err(e) => {
+                    let code = e.code;
+                    outcome = Written::Failed(e.within(name));
+                    Err(Error::new(code, "failed"))
+                }
+            }
+        };
+        let written = match dest {
+            Some(d) => d.write_with(&mut fill),
+            None => {
+                let mut buf = Vec::new();
+                fill(&mut buf).and_then(|()| crate::io::write_stdout(&buf))
+            }
+        };
+        let r = match (outcome, written) {
+            (Written::Declined(key), _) => return declined(Some(key)),
+            (Written::Done(r), Ok(())) => r,
+            // The destination's own words for its failures (the output, the rename).
+            (Written::Failed(e), Err(w)) if e.code == exit::COULD_NOT_WRITE_OUTPUT => {
+                return Err(w);
+            }
+            (Written::Failed(e), _) => return Err(e),
+            (_, Err(w)) => return Err(w),
+            (Written::Nothing, Ok(())) => return Ok(Streamed::Done),
+        };
+        for w in &r.warnings {
+            said.warnings.push(format!("{name}: {w}"));
+        }
+        for (kind, id) in &r.unmatched_removals {
+            said.warnings.push(format!(
+                "{} key {id} is not in the file; nothing to remove",
+                kind.field()
+            ));
+        }
+        if dest.is_some() && r.signed {
+            said.notes.push(inplace::signature_dropped_note(name));
+        }
+        Ok(Streamed::Done)
     }
 }
 

@@ -91,6 +91,9 @@ pub struct Decrypted {
 enum MacSink {
     Hash(MacHasher),
     Buffer(MacChunks),
+    /// Not wanted (a part encrypted by the streaming writer, whose MAC was computed
+    /// before).
+    Discard,
 }
 
 /// MAC input kept for later hashing, in fixed-capacity chunks: a growing `Vec` would
@@ -122,6 +125,7 @@ impl MacSink {
         match self {
             MacSink::Hash(h) => h.update(bytes),
             MacSink::Buffer(b) => b.extend(bytes),
+            MacSink::Discard => {}
         }
     }
 }
@@ -288,7 +292,7 @@ fn decrypt_sequential(
     }
     let mac = match d.mac {
         MacSink::Hash(h) => h.finish(),
-        MacSink::Buffer(_) => String::new(),
+        MacSink::Buffer(_) | MacSink::Discard => String::new(),
     };
     Ok(Decrypted {
         mac,
@@ -329,7 +333,7 @@ pub fn decrypt_part(
     })?;
     let mac_input = match d.mac {
         MacSink::Buffer(b) => b.0,
-        MacSink::Hash(_) => Vec::new(),
+        MacSink::Hash(_) | MacSink::Discard => Vec::new(),
     };
     Ok(DecryptedPart {
         mac_input,
@@ -341,8 +345,12 @@ pub fn decrypt_part(
 mod encrypt;
 /// Decryption and encryption of large documents on all cores.
 mod parallel;
+/// Encryption of the parts of a document the streaming writer cuts (`crate::stream`).
+mod part;
 
 pub use encrypt::encrypt_document;
+pub use part::encrypt_part;
+pub use part::mac_input_part;
 
 #[cfg(test)]
 mod tests;

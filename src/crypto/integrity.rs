@@ -432,6 +432,15 @@ impl Streamed {
         self.0.put(tokens);
     }
 
+    /// Closes the document and gives the record to store for it (as [`compute`] gives
+    /// for the whole tree), bound to `mac`, the MAC of the binding it was started with.
+    pub fn record(mut self, mac: &str) -> String {
+        self.0.tag(b'm');
+        self.0.tag(b'E');
+        let tag = self.0.finish();
+        format!("{VERSION}:{}:{}", mac_ref(mac), STANDARD.encode(tag))
+    }
+
     /// Closes the document and checks the stored record against it.
     pub fn verify(mut self, stored: Option<&str>, mac: &str) -> Status {
         match status_without_key(stored, mac) {

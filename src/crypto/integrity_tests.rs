@@ -198,3 +198,36 @@ fn encrypted_comments_stored_as_list_items_are_comments_here_too() {
     let rec = compute(&sample(), &binding(), &key());
     assert_eq!(verified(&with, &binding(), &rec), Status::Valid);
 }
+
+#[test]
+fn a_record_streamed_in_parts_is_the_record_of_the_whole() {
+    let doc = sample();
+    let b = binding();
+    // The root's entries in two runs, the second one's map value opened as an entry
+    // whose entries follow in parts (as the streaming writer feeds them).
+    let root = &doc.branches[0];
+    let mut first = Map::new();
+    let mut db = Map::new();
+    for (k, v) in root.entries() {
+        match v {
+            Value::Map(m) if k == "db" => db = m.clone(),
+            other => first.push(k, other.clone()),
+        }
+    }
+    let mut s = Streamed::new(&key(), &b);
+    s.open_map_entry("db");
+    let mut half = Map::new();
+    let mut rest = Map::new();
+    for (i, (k, v)) in db.entries().enumerate() {
+        if i < 2 {
+            half.push(k, v.clone());
+        } else {
+            rest.push(k, v.clone());
+        }
+    }
+    s.feed(&entry_tokens(&half, false));
+    s.feed(&entry_tokens(&rest, false));
+    s.close_map();
+    s.feed(&entry_tokens(&first, false));
+    assert_eq!(s.record(b.mac), compute(&doc, &b, &key()));
+}

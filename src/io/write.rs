@@ -77,6 +77,48 @@ impl Destination {
     }
 }
 
+impl Destination {
+    /// Writes what `fill` produces, piece by piece, to the target (see the module docs):
+    /// to the temporary file, which is renamed over the target only when `fill`
+    /// succeeded, so that a failure leaves the target unchanged. A forced in-place
+    /// write (hard links, devices) is gathered in memory first and written as by
+    /// [`Destination::write`]. A write error of the temporary file is reported as
+    /// [`Destination::write`] reports it.
+    pub fn write_with(
+        &self,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self.mode {
+            Mode::Replace => replace_with(&self.target, fill),
+            Mode::InPlace => {
+                let mut buf = Vec::new();
+                fill(&mut buf)?;
+                in_place(&self.target, &buf)
+            }
+        }
+    }
+}
+
+/// A file that keeps the first write error, so that it can be reported in this module's
+/// words rather than the writer's.
+struct Tracked<'a> {
+    file: &'a mut fs::File,
+    error: Option<std::io::Error>,
+}
+
+impl Write for Tracked<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf).inspect_err(|e| {
+            self.error
+                .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 fn fail(t: &Target, what: &str, e: std::io::Error) -> Error {
     Error::new(
         exit::COULD_NOT_WRITE_OUTPUT,
@@ -162,6 +204,16 @@ pub fn remove_stale(dir: &Path) -> usize {
 }
 
 fn replace(t: &Target, data: &[u8]) -> Result<(), Error> {
+    replace_with(t, &mut |f: &mut dyn Write| {
+        f.write_all(data)
+            .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
+    })
+}
+
+fn replace_with(
+    t: &Target,
+    fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
+) -> Result<(), Error> {
     signals::install()?;
     let dir = t
         .path
@@ -185,7 +237,16 @@ fn replace(t: &Target, data: &[u8]) -> Result<(), Error> {
     // The umask can only remove bits: make it 0600 exactly, before any byte is written.
     rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o600))
         .map_err(|e| fail(t, "cannot restrict the temporary file", e.into()))?;
-    f.write_all(data).map_err(|e| fail(t, "write failed", e))?;
+    let mut tracked = Tracked {
+        file: &mut f,
+        error: None,
+    };
+    if let Err(e) = fill(&mut tracked) {
+        return Err(match tracked.error {
+            Some(io) => fail(t, "write failed", io),
+            None => e,
+        });
+    }
     // The current metadata: the lock may have been waited for since the checks.
     let current = match fs::symlink_metadata(&t.path) {
         Ok(m) => Some(m),

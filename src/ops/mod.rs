@@ -482,6 +482,15 @@ pub fn seal_new(
     plan: &SealPlan,
     ctx: &KeyContext,
 ) -> Result<(Document, Map), Error> {
+    let (key, mut meta) = new_sealing(plan, ctx)?;
+    let map = reseal(&mut doc, &mut meta, &key, None)?;
+    Ok((doc, map))
+}
+
+/// The first steps of [`seal_new`]: checks the plan, creates a data key, wraps it for
+/// every key group and returns it with the new file's metadata (no MAC yet). Also used
+/// by the streaming writer (`crate::stream`), which encrypts without a tree.
+pub fn new_sealing(plan: &SealPlan, ctx: &KeyContext) -> Result<(DataKey, Metadata), Error> {
     if plan.groups.iter().all(Vec::is_empty) {
         // sops 3.11 exits 1 here ("no keys provided through command line options").
         return Err(
@@ -520,7 +529,7 @@ pub fn seal_new(
     } else {
         Some(plan.selector.clone().unwrap_or_default())
     };
-    let mut meta = Metadata {
+    let meta = Metadata {
         key_groups: groups,
         shamir_threshold: if plan.groups.len() > 1 {
             plan.threshold
@@ -535,8 +544,20 @@ pub fn seal_new(
         integrity: None,
         extra: Vec::new(),
     };
-    let map = reseal(&mut doc, &mut meta, &key, None)?;
-    Ok((doc, map))
+    Ok((key, meta))
+}
+
+/// Sets `lastmodified` to now and stores the MAC (`mac_hex`, upper-case hex) sealed
+/// under it, as [`reseal`] does after encrypting.
+pub fn seal_mac_now(meta: &mut Metadata, key: &DataKey, mac_hex: &str) -> Result<(), Error> {
+    meta.lastmodified = Timestamp::now_utc().to_rfc3339();
+    meta.mac = mac::seal_mac(key, mac_hex, &meta.lastmodified).map_err(|e| {
+        Error::new(
+            exit::ERROR_ENCRYPTING_MAC,
+            format!("error encrypting the MAC: {e}"),
+        )
+    })?;
+    Ok(())
 }
 
 /// Encrypts a plaintext document with an existing data key (reusing nonces of unchanged
@@ -556,13 +577,7 @@ pub fn reseal(
                 format!("error encrypting the file: {e}"),
             )
         })?;
-    meta.lastmodified = Timestamp::now_utc().to_rfc3339();
-    meta.mac = mac::seal_mac(key, &mac_hex, &meta.lastmodified).map_err(|e| {
-        Error::new(
-            exit::ERROR_ENCRYPTING_MAC,
-            format!("error encrypting the MAC: {e}"),
-        )
-    })?;
+    seal_mac_now(meta, key, &mac_hex)?;
     meta.integrity = Some(integrity::compute(doc, &meta.integrity_binding(), key));
     // A signature covers the previous state: a rewrite leaves the file unsigned.
     crate::signing::remove(meta);

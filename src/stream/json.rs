@@ -11,7 +11,7 @@
 //! duplicate keys at the root or in the big member, a signature to check, `--ignore-mac`
 //! and anything the caller leaves out (`--extract`, another output format).
 
-mod split;
+pub(super) mod split;
 
 use std::collections::HashSet;
 
@@ -156,7 +156,7 @@ fn read_key(text: &[u8]) -> Option<String> {
 
 /// The `sops` metadata from the text of the last root member, or `None` when the tree
 /// path should judge it.
-fn read_meta(text: &[u8]) -> Option<Metadata> {
+pub(super) fn read_meta(text: &[u8]) -> Option<Metadata> {
     let map = parse_object_one_thread(&wrap(b"{", text, b"}")).ok()?;
     let mut items = map.0.into_iter();
     let (Some(Item::Entry(k, Value::Map(m))), None) = (items.next(), items.next()) else {

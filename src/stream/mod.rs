@@ -16,6 +16,7 @@
 //! shared; only the planner and the part reader/writer are the format's own.
 
 mod blocks;
+mod encrypt;
 mod json;
 mod pipeline;
 mod split;
@@ -54,6 +55,16 @@ pub use blocks::BLOCK_ENV;
 pub use blocks::decrypt_yaml_file;
 
 pub use json::decrypt_json;
+
+pub use encrypt::Prepare;
+pub use encrypt::Prepared;
+pub use encrypt::PreparedRotate;
+pub use encrypt::RecoveredKey;
+pub use encrypt::RotateOutcome;
+pub use encrypt::RotatePrepare;
+pub use encrypt::Rotated;
+pub use encrypt::prepare_encrypt;
+pub use encrypt::prepare_rotate;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from

@@ -307,28 +307,49 @@ impl Planner {
         if self.comment_after_meta {
             return None;
         }
-        let tops = self.tops;
-        let meta_at = tops.iter().position(|t| t.is_sops)?;
+        let meta_at = self.tops.iter().position(|t| t.is_sops)?;
         if meta_at == 0 {
             return None;
         }
-        let meta_end = match tops.get(meta_at + 1) {
+        let meta_end = match self.tops.get(meta_at + 1) {
             None => len,
             // The entry after `sops` must start a part, so that the metadata part is alone.
             Some(t) => t.cut?,
         };
-        let meta = tops[meta_at].line.0..meta_end;
+        let meta = self.tops[meta_at].line.0..meta_end;
+        self.cut(len, target, Some(meta_at), meta)
+    }
+
+    /// The plan for a plaintext document (no `sops` entry: one is declined) of `len`
+    /// bytes whose lines were all given: the parts cover the whole text, and
+    /// [`Plan::meta`] is the empty range at its end.
+    pub(crate) fn finish_plain(self, len: usize, target: usize) -> Option<Plan> {
+        if self.tops.iter().any(|t| t.is_sops) {
+            return None;
+        }
+        self.cut(len, target, None, len..len)
+    }
+
+    /// The parts around the `sops` entry at `meta_at` (text `meta`), if any.
+    fn cut(
+        self,
+        len: usize,
+        target: usize,
+        meta_at: Option<usize>,
+        meta: Range<usize>,
+    ) -> Option<Plan> {
+        let tops = self.tops;
         // Segments: runs of root entries between cut points (the first starts at 0 and
         // keeps the comments at the top of the file).
         let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
         for (i, t) in tops.iter().enumerate() {
-            if i == meta_at {
+            if Some(i) == meta_at {
                 continue;
             }
             match (segments.last_mut(), t.cut) {
                 (None, _) => segments.push((0, vec![i])),
                 (Some(_), Some(c)) => segments.push((c, vec![i])),
-                (Some((_, keys)), None) if i != meta_at + 1 => keys.push(i),
+                (Some((_, keys)), None) if meta_at.is_none_or(|m| i != m + 1) => keys.push(i),
                 (Some(_), None) => return None,
             }
         }
@@ -389,6 +410,19 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
         }
     }
     p.finish(src.len(), target)
+}
+
+/// Plans the parts of a plaintext block-YAML document `src` (without a byte-order mark
+/// and without a `sops` entry), aiming at `target` bytes per part (see
+/// [`Planner::finish_plain`]).
+pub(crate) fn plan_plain(src: &[u8], target: usize) -> Option<Plan> {
+    let mut p = Planner::new();
+    for (ls, le) in lines(src, 0..src.len()) {
+        if !p.line(ls, &src[ls..le]) {
+            return None;
+        }
+    }
+    p.finish_plain(src.len(), target)
 }
 
 /// The parts of one large root entry `key:` whose value is a block map (its lines were
@@ -467,6 +501,26 @@ mod tests {
                 "T[b: 2\n]",
             ]
         );
+    }
+
+    #[test]
+    fn plaintext_is_cut_whole_and_a_sops_entry_declined() {
+        let src = b"# head\na: 1\nbig:\n    x: 1\n    y: 2\nb: 2\n# tail\n";
+        let p = plan_plain(src, 8).expect("plan");
+        assert_eq!(p.meta, src.len()..src.len());
+        let end = p.parts.iter().fold(0, |at, part| {
+            let r = match part {
+                Part::Top(r) => r.clone(),
+                Part::Sub { body, .. } => body.clone(),
+            };
+            assert_eq!(r.start, at, "parts are contiguous");
+            r.end
+        });
+        assert_eq!(end, src.len(), "the parts cover the text");
+        assert!(p.parts.len() >= 3);
+        assert!(plan_plain(b"a: 1\nsops:\n    mac: m\n", 8).is_none());
+        assert!(plan_plain(b"- a\n", 8).is_none());
+        assert!(plan_plain(b"", 8).is_none());
     }
 
     #[test]

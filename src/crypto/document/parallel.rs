@@ -282,7 +282,7 @@ fn run_one(
     })?;
     let bytes = match d.mac {
         MacSink::Buffer(b) => b,
-        MacSink::Hash(_) => MacChunks::default(),
+        MacSink::Hash(_) | MacSink::Discard => MacChunks::default(),
     };
     Ok((bytes, (d.stash, d.clear_comments)))
 }

@@ -103,7 +103,7 @@ pub fn emit_top(map: &Map, meta: Option<&Map>, unit: &[u8]) -> Result<Output, Fo
 /// sops writes a key group's always-present but empty key lists (`age`, `hc_vault`) as
 /// `[]` in YAML and, being Go nil slices, as `null` in JSON. Returns the metadata with
 /// those lists as `null`, or `None` when there is nothing to change.
-fn null_empty_group_lists(meta: &Map) -> Option<Map> {
+pub(crate) fn null_empty_group_lists(meta: &Map) -> Option<Map> {
     let Some(Value::Seq(groups)) = meta.get("key_groups") else {
         return None;
     };

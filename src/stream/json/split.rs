@@ -101,6 +101,17 @@ struct Member {
 /// Plans the parts of `src` (without a byte-order mark), aiming at `target` bytes per
 /// part; `None` when the document is not laid out as the planner needs.
 pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
+    plan_with(src, target, true)
+}
+
+/// Plans the parts of a plaintext document (no `sops` member is taken off the end: every
+/// root member is in a part, and [`Plan::meta`] is the empty range at the root's `}`).
+pub(crate) fn plan_plain(src: &[u8], target: usize) -> Option<Plan> {
+    plan_with(src, target, false)
+}
+
+/// [`plan`] (`has_meta`: the last root member is the metadata) or [`plan_plain`].
+fn plan_with(src: &[u8], target: usize, has_meta: bool) -> Option<Plan> {
     let open = src.iter().position(|&b| !is_ws(b))?;
     let close = last_non_ws(src, src.len())?;
     if src.get(open) != Some(&b'{') || src.get(close) != Some(&b'}') || close <= open {
@@ -160,8 +171,12 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
         }
     }
     // The last member is the metadata; the others are parts.
-    let meta_member = members.pop()?;
-    let meta = meta_member.start..close;
+    let (meta, last_end) = if has_meta {
+        let meta_member = members.pop()?;
+        (meta_member.start..close, meta_member.start - 1)
+    } else {
+        (close..close, close)
+    };
     if members.is_empty() {
         return None;
     }
@@ -169,7 +184,7 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
         .iter()
         .skip(1)
         .map(|m| m.start - 1)
-        .chain(std::iter::once(meta.start - 1))
+        .chain(std::iter::once(last_end))
         .collect();
     // The big member: the longest with cut points, when it is worth cutting.
     let big = members
@@ -274,6 +289,21 @@ mod tests {
         let (parts, _, key) = texts(DOC, 1 << 20).expect("plan");
         assert_eq!(key, None);
         assert_eq!(parts.len(), 1);
+    }
+
+    #[test]
+    fn plaintext_keeps_its_last_member() {
+        let doc = DOC.replace(",\n\t\"sops\": {\n\t\t\"version\": \"3\"\n\t}", "");
+        let p = plan_plain(doc.as_bytes(), 1).expect("plan");
+        let close = doc.rfind('}').expect("close");
+        assert_eq!(p.meta, close..close);
+        let texts: Vec<&str> = p.parts.iter().map(|x| &doc[x.body()]).collect();
+        assert_eq!(texts.last(), Some(&"\n\t\"c\": true\n"));
+        assert_eq!(
+            texts.first(),
+            Some(&"\n\t\"a\": 1"),
+            "the first member starts after the root's brace"
+        );
     }
 
     #[test]

@@ -1,0 +1,51 @@
+//! The two passes of the streaming writer over one part of a plaintext document (a
+//! document whose root holds some of the entries of the whole, with the same paths):
+//! first the MAC input alone, then the encryption. Both walk the part exactly as
+//! [`encrypt_document`](super::encrypt_document) walks the whole, so that the parts
+//! taken in document order give the same MAC input and the same AADs.
+
+use super::*;
+use encrypt::LeafEncryptor;
+use encrypt::NonceSource;
+
+/// The MAC input of one plaintext part (wiped on drop), in walk order, without
+/// encrypting anything: what [`encrypt_document`](super::encrypt_document) would hash
+/// for these leaves.
+pub fn mac_input_part(
+    doc: &mut Document,
+    sel: &Selector,
+    mac_only_encrypted: bool,
+) -> Result<Vec<Zeroizing<Vec<u8>>>, DocumentError> {
+    let mut mac = MacChunks::default();
+    walk::walk::<DocumentError>(doc, sel, Direction::Encrypting, &mut |info, leaf| {
+        if let Leaf::Value(v) = leaf
+            && (!mac_only_encrypted || info.encrypt)
+        {
+            value::with_plaintext(v, |plain, _| mac.extend(plain));
+        }
+        Ok(())
+    })?;
+    Ok(mac.0)
+}
+
+/// Encrypts, in place and on the calling thread, every leaf and comment of one part that
+/// the selector picks, with fresh nonces (no IV stash), as
+/// [`encrypt_document`](super::encrypt_document) does for the whole document; the MAC
+/// is not computed (see [`mac_input_part`]).
+pub fn encrypt_part(
+    doc: &mut Document,
+    cipher: &ValueCipher,
+    sel: &Selector,
+    mac_only_encrypted: bool,
+) -> Result<(), DocumentError> {
+    let mut e = LeafEncryptor {
+        cipher,
+        mac_only_encrypted,
+        mac: MacSink::Discard,
+        cursor: None,
+        nonces: NonceSource::new(),
+    };
+    walk::walk(doc, sel, Direction::Encrypting, &mut |info, leaf| {
+        e.visit(info, leaf)
+    })
+}

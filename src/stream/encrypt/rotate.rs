@@ -1,0 +1,459 @@
+//! Streaming `rotate` of large block-YAML and JSON files: the streaming writer with a
+//! decrypt in front. The encrypted text is cut by the decrypt planners; the old data key
+//! is recovered and the stored MAC opened first, then a new data key is wrapped for the
+//! file's keys (after the `--add-*`/`--rm-*` changes) and the new MAC sealed (the MAC is
+//! over the plaintext, which a rotation does not change, so the new MAC is the old one
+//! once verified). Each part is read, its old integrity tokens taken, decrypted with the
+//! old key, encrypted with the new one (fresh nonces), its new tokens taken and written;
+//! the calling thread folds the old MAC input and both records in document order and
+//! hands the parts to the output. After the last part the old MAC (exit 51) and the old
+//! integrity record (exit 53) are verified, and only then is the metadata block written
+//! and [`Rotated`] handed back: the caller writes a file through a temporary file renamed
+//! only after that, and standard output from a buffer.
+//!
+//! Declined (the tree path then rotates the file, with the old data key when it was
+//! recovered): whatever the decrypt planners or part readers decline, a key that cannot
+//! be recovered, a stored MAC that does not open, key changes or a wrap that fail (so
+//! that the tree path reports them in its order), a comment-based selector,
+//! `--ignore-mac`.
+
+use std::collections::HashSet;
+
+use zeroize::Zeroizing;
+
+use super::Layouts;
+use super::layout::JsonLayout;
+use super::layout::Layout;
+use super::layout::YamlLayout;
+use super::lost_error;
+use super::output_error;
+use super::tokens_of;
+use crate::crypto::DataKey;
+use crate::crypto::document;
+use crate::crypto::document::DocumentError;
+use crate::crypto::integrity;
+use crate::crypto::mac;
+use crate::crypto::mac::MacHasher;
+use crate::crypto::value::ValueCipher;
+use crate::error::Error;
+use crate::error::exit;
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::format::Output;
+use crate::keys::KeyContext;
+use crate::lifecycle;
+use crate::lifecycle::KeyChanges;
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::stream::Shape;
+use crate::stream::pipeline::run_parts;
+use crate::walk::Selector;
+
+/// A file ready to be rotated by streaming ([`PreparedRotate::write`]).
+pub struct PreparedRotate<'a> {
+    layout: Layouts<'a>,
+    old_key: DataKey,
+    new_key: DataKey,
+    /// The new metadata: new key groups, `lastmodified`, MAC (no record yet).
+    meta: Metadata,
+    /// The old record as stored, its binding's MAC, and the record computed over the
+    /// old encrypted text, started with the old binding.
+    old_integrity: Option<String>,
+    old_mac: String,
+    old_record: Option<integrity::Streamed>,
+    /// The old MAC, opened: what the plaintext must hash to.
+    expected_mac: Zeroizing<String>,
+    sel: Selector,
+    threads: usize,
+    strict_integrity: bool,
+    unwrapped_by: Vec<String>,
+    signed: bool,
+    unmatched_removals: Vec<(crate::keys::KeyKind, String)>,
+}
+
+/// A data key recovered by the streaming path, with the master keys that unwrapped it:
+/// handed back to the tree path when a file is declined.
+pub type RecoveredKey = (DataKey, Vec<String>);
+
+/// What [`prepare_rotate`] did.
+pub enum RotatePrepare<'a> {
+    /// Ready to write.
+    Ready(Box<PreparedRotate<'a>>),
+    /// The file must be rotated as a whole tree; the old data key and the keys that
+    /// unwrapped it, when they were recovered.
+    Declined(Option<(DataKey, Vec<String>)>),
+}
+
+/// What a streamed rotation reports (the file was written only if it is returned).
+#[derive(Debug)]
+pub struct Rotated {
+    /// Non-fatal notes of opening the file, as [`ops::Opened::warnings`].
+    pub warnings: Vec<String>,
+    /// The master key(s) that unwrapped the old data key (`kind id`).
+    pub unwrapped_by: Vec<String>,
+    /// `--rm-*` keys that are not in the file.
+    pub unmatched_removals: Vec<(crate::keys::KeyKind, String)>,
+    /// The file was signed (its signature is dropped).
+    pub signed: bool,
+}
+
+/// What [`PreparedRotate::write`] did.
+#[derive(Debug)]
+pub enum RotateOutcome {
+    /// Everything was verified and written.
+    Done(Rotated),
+    /// A part was declined while the output was being written: the caller discards it
+    /// and rotates the file as a tree, with this data key.
+    Declined((DataKey, Vec<String>)),
+}
+
+/// Plans an encrypted file (YAML or JSON in and out), recovers its data key, opens its
+/// MAC and wraps a new data key (see the module docs).
+pub fn prepare_rotate<'a>(
+    input: &'a [u8],
+    format: Format,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    changes: &KeyChanges,
+    emit: &'a EmitOptions,
+) -> Result<RotatePrepare<'a>, Error> {
+    if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") {
+        return Ok(RotatePrepare::Declined(None));
+    }
+    let threads = super::super::threads();
+    let target = super::super::part_target(ctx, input.len(), threads);
+    let planned = match format {
+        Format::Yaml => super::super::split::plan(input, target).and_then(|plan| {
+            let meta = super::super::read_meta(input.get(plan.meta.clone())?)?;
+            Some((
+                Layouts::Yaml(YamlLayout::from_plan(input, plan, emit)),
+                meta,
+            ))
+        }),
+        Format::Json => super::super::json::split::plan(input, target).and_then(|plan| {
+            let meta = super::super::json::read_meta(input.get(plan.meta.clone())?)?;
+            Some((
+                Layouts::Json(JsonLayout::from_plan(input, plan, emit)?),
+                meta,
+            ))
+        }),
+        _ => None,
+    };
+    let Some((layout, mut meta)) = planned else {
+        return Ok(RotatePrepare::Declined(None));
+    };
+    let sel = meta.selector();
+    if sel.is_comment_based() {
+        return Ok(RotatePrepare::Declined(None));
+    }
+    // A key that cannot be recovered, or a MAC that does not open, is reported by the
+    // tree path after it has read the whole file.
+    let Ok((old_key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+        return Ok(RotatePrepare::Declined(None));
+    };
+    let expected_mac = match meta
+        .mac_aad()
+        .ok()
+        .and_then(|aad| mac::open_mac(&old_key, meta.mac.trim(), &aad).ok())
+    {
+        Some(m) if !meta.mac.trim().is_empty() => Zeroizing::new(m),
+        _ => return Ok(RotatePrepare::Declined(Some((old_key, unwrapped_by)))),
+    };
+    let old_record = integrity::Streamed::new(&old_key, &meta.integrity_binding());
+    let old_integrity = meta.integrity.clone();
+    let old_mac = meta.mac.clone();
+    let signed = crate::signing::present(&meta);
+    // The key side of `lifecycle::rotate`; any failure is left to the tree path.
+    let Ok((groups, unmatched_removals)) = lifecycle::apply_changes(&meta.key_groups, changes)
+    else {
+        return Ok(RotatePrepare::Declined(Some((old_key, unwrapped_by))));
+    };
+    let threshold = lifecycle::capped_threshold(meta.shamir_threshold, groups.len());
+    let Ok(new_key) = DataKey::generate() else {
+        return Ok(RotatePrepare::Declined(Some((old_key, unwrapped_by))));
+    };
+    if lifecycle::rewrap(&mut meta, &groups, threshold, &new_key, ctx).is_err() {
+        return Ok(RotatePrepare::Declined(Some((old_key, unwrapped_by))));
+    }
+    ops::seal_mac_now(&mut meta, &new_key, &expected_mac)?;
+    crate::signing::remove(&mut meta);
+    Ok(RotatePrepare::Ready(Box::new(PreparedRotate {
+        layout,
+        old_key,
+        new_key,
+        meta,
+        old_integrity,
+        old_mac,
+        old_record: Some(old_record),
+        expected_mac,
+        sel,
+        threads,
+        strict_integrity: opts.strict_integrity
+            || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV)),
+        unwrapped_by,
+        signed,
+        unmatched_removals,
+    })))
+}
+
+/// One part's result.
+enum RotOut {
+    Done {
+        out: Output,
+        skip: usize,
+        old_tokens: Vec<u8>,
+        new_tokens: Vec<u8>,
+        mac_input: Vec<Zeroizing<Vec<u8>>>,
+        clear_comments: usize,
+        entry_key: Option<String>,
+        keys: Vec<String>,
+    },
+    /// A value that does not decrypt (exit 25, as the tree path).
+    Failed(DocumentError),
+    /// Encryption failed (the random generator).
+    EncryptFailed(DocumentError),
+    Decline,
+}
+
+/// The calling thread's state while the parts are folded.
+struct Fold {
+    mac: MacHasher,
+    old_record: integrity::Streamed,
+    new_record: integrity::Streamed,
+    clear_comments: usize,
+    first_error: Option<DocumentError>,
+    failed: Option<Error>,
+    declined: bool,
+    root_keys: HashSet<String>,
+    sub_keys: HashSet<String>,
+}
+
+impl PreparedRotate<'_> {
+    /// Rotates the parts and hands the new encrypted file to `out` piece by piece, in
+    /// order; returns [`RotateOutcome::Done`] only after the old MAC and integrity record
+    /// were verified (on an error, or [`RotateOutcome::Declined`], what `out` received
+    /// must be discarded).
+    pub fn write(&mut self, out: &mut dyn std::io::Write) -> Result<RotateOutcome, Error> {
+        let old_record = self.old_record.take().ok_or_else(lost_error)?;
+        let folded = match &self.layout {
+            Layouts::Yaml(l) => self.parts(l, old_record, out)?,
+            Layouts::Json(l) => self.parts(l, old_record, out)?,
+        };
+        let Some((new_record, warnings)) = folded else {
+            return Ok(RotateOutcome::Declined((
+                self.old_key.clone(),
+                self.unwrapped_by.clone(),
+            )));
+        };
+        self.meta.integrity = Some(new_record.record(&self.meta.mac));
+        let map = self.meta.to_map();
+        let tail = match &self.layout {
+            Layouts::Yaml(l) => l.tail(&map),
+            Layouts::Json(l) => l.tail(&map),
+        }
+        .ok_or_else(|| {
+            Error::new(
+                exit::ERROR_DUMPING_TREE,
+                "cannot write the metadata of the encrypted file",
+            )
+        })?;
+        out.write_all(&tail)
+            .and_then(|()| out.flush())
+            .map_err(|e| output_error(&e))?;
+        Ok(RotateOutcome::Done(Rotated {
+            warnings,
+            unwrapped_by: self.unwrapped_by.clone(),
+            unmatched_removals: std::mem::take(&mut self.unmatched_removals),
+            signed: self.signed,
+        }))
+    }
+
+    /// Rotates and writes the parts, then verifies the old MAC and record: the new
+    /// record (to close) and the warnings, or `None` when a part was declined.
+    #[allow(clippy::type_complexity)]
+    fn parts<L: Layout>(
+        &self,
+        l: &L,
+        old_record: integrity::Streamed,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Option<(integrity::Streamed, Vec<String>)>, Error> {
+        let old = ValueCipher::new(&self.old_key);
+        let new = ValueCipher::new(&self.new_key);
+        let mac_only = self.meta.mac_only_encrypted;
+        let sel = &self.sel;
+        let work =
+            |part: &L::Part, _: &mut Vec<u8>| rotate_part(l, part, (&old, &new), sel, mac_only);
+        let mut f = Fold {
+            mac: MacHasher::new(mac_only),
+            old_record,
+            new_record: integrity::Streamed::new(&self.new_key, &self.meta.integrity_binding()),
+            clear_comments: 0,
+            first_error: None,
+            failed: None,
+            declined: false,
+            root_keys: HashSet::new(),
+            sub_keys: HashSet::new(),
+        };
+        let fold = &mut |part: &L::Part, r: RotOut| f.take(l, part, r, out);
+        let complete = run_parts(l.parts(), self.threads, &work, fold, || RotOut::Decline);
+        if f.declined || l.big_key().is_some_and(|k| f.root_keys.contains(k)) {
+            return Ok(None);
+        }
+        if let Some(e) = f.failed {
+            return Err(e);
+        }
+        if let Some(e) = f.first_error {
+            return Err(ops::decrypt_error(e));
+        }
+        if !complete {
+            return Err(lost_error());
+        }
+        let mismatch = || {
+            Error::new(
+                exit::MAC_MISMATCH,
+                "MAC mismatch: the stored MAC does not match the file's content",
+            )
+            .remedy(crate::error::Remedy::IgnoreMac)
+        };
+        if !mac::mac_eq(&self.expected_mac, &f.mac.finish()) {
+            return Err(mismatch());
+        }
+        let mut warnings = Vec::new();
+        if f.clear_comments > 0 {
+            warnings.push(format!(
+                "{} comment(s) that should be encrypted were stored in clear and were kept as they are",
+                f.clear_comments
+            ));
+        }
+        let status = f
+            .old_record
+            .verify(self.old_integrity.as_deref(), &self.old_mac);
+        ops::judge_integrity(status, self.strict_integrity, &mut warnings)?;
+        Ok(Some((f.new_record, warnings)))
+    }
+}
+
+impl Fold {
+    /// Folds in the next part; `false` stops the pipeline.
+    fn take<L: Layout>(
+        &mut self,
+        l: &L,
+        part: &L::Part,
+        r: RotOut,
+        out: &mut dyn std::io::Write,
+    ) -> bool {
+        match r {
+            RotOut::Decline => {
+                self.declined = true;
+                false
+            }
+            RotOut::Failed(e) => {
+                // Later parts are still read: one the reader declines sends the whole
+                // file to the tree path, which then reports what it finds first.
+                self.first_error.get_or_insert(e);
+                true
+            }
+            RotOut::EncryptFailed(e) => {
+                self.failed = Some(Error::new(
+                    exit::ERROR_ENCRYPTING_TREE,
+                    format!("error encrypting the file: {e}"),
+                ));
+                false
+            }
+            RotOut::Done { ref keys, .. } if !self.new_keys(l.is_sub(part), keys) => {
+                self.declined = true;
+                false
+            }
+            RotOut::Done { .. } if self.first_error.is_some() => true,
+            RotOut::Done {
+                out: text,
+                skip,
+                old_tokens,
+                new_tokens,
+                mac_input,
+                clear_comments,
+                entry_key,
+                keys: _,
+            } => {
+                for m in &mac_input {
+                    self.mac.update(m);
+                }
+                let opens = part.opens_entry();
+                let closes = part.closes_entry();
+                for (record, tokens) in [
+                    (&mut self.old_record, &old_tokens),
+                    (&mut self.new_record, &new_tokens),
+                ] {
+                    if let (true, Some(k)) = (opens, &entry_key) {
+                        record.open_map_entry(k);
+                    }
+                    record.feed(tokens);
+                    if closes {
+                        record.close_map();
+                    }
+                }
+                self.clear_comments += clear_comments;
+                match out.write_all(text.get(skip..).unwrap_or_default()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        self.failed = Some(output_error(&e));
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the keys of a part's members; `false` on a duplicate (JSON).
+    fn new_keys(&mut self, sub: bool, keys: &[String]) -> bool {
+        let seen = if sub {
+            &mut self.sub_keys
+        } else {
+            &mut self.root_keys
+        };
+        keys.iter().all(|k| seen.insert(k.clone()))
+    }
+}
+
+/// Reads one encrypted part, decrypts it with the old key and encrypts it with the new
+/// one, and writes it; with the old and new integrity tokens and the MAC input.
+fn rotate_part<L: Layout>(
+    l: &L,
+    part: &L::Part,
+    (old, new): (&ValueCipher, &ValueCipher),
+    sel: &Selector,
+    mac_only: bool,
+) -> RotOut {
+    let Some((mut doc, keys)) = l.read(part) else {
+        return RotOut::Decline;
+    };
+    let sub = l.is_sub(part);
+    let Some((old_tokens, entry_key)) = tokens_of(&doc, sub, mac_only) else {
+        return RotOut::Decline;
+    };
+    let dec = match document::decrypt_part(&mut doc, old, sel, mac_only) {
+        Ok(d) => d,
+        // (Values already decrypted are wiped as they are dropped.)
+        Err(e) => return RotOut::Failed(e),
+    };
+    if let Err(e) = document::encrypt_part(&mut doc, new, sel, mac_only) {
+        return RotOut::EncryptFailed(e);
+    }
+    let Some((new_tokens, _)) = tokens_of(&doc, sub, mac_only) else {
+        return RotOut::Decline;
+    };
+    let Some((out, skip)) = l.write(part, &doc) else {
+        return RotOut::Decline;
+    };
+    RotOut::Done {
+        out,
+        skip,
+        old_tokens,
+        new_tokens,
+        mac_input: dec.mac_input,
+        clear_comments: dec.clear_comments,
+        entry_key,
+        keys,
+    }
+}

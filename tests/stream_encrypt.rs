@@ -1,0 +1,629 @@
+//! The streaming `encrypt` of large block-YAML and JSON files (`leafseal::stream`,
+//! `prepare_encrypt`) against the tree path it replaces, through the binary on real
+//! files. Both paths draw fresh data keys and nonces, so the outputs are compared by
+//! structure: every `ENC[…]` has the same ciphertext length and type at the same place,
+//! the text is identical line by line outside the `ENC[…]` values, the wrapped data key,
+//! `lastmodified`, the MAC and the integrity record; both decrypt (with the integrity
+//! record required) to the same plaintext, which proves every AAD is the value's path;
+//! and the real sops 3.11 decrypts the streamed result (its MAC check passes).
+
+mod support;
+
+#[path = "support/sops.rs"]
+mod sops_peer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Output;
+
+use support::*;
+
+struct Env {
+    _home: tempfile::TempDir,
+    work: tempfile::TempDir,
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    fn new() -> Env {
+        let home = tempfile::tempdir().expect("home");
+        let work = tempfile::tempdir().expect("work");
+        let mut vars = env_vars(None, home.path());
+        vars.insert("LEAFSEAL_STRICT_INTEGRITY".to_owned(), "1".to_owned());
+        Env {
+            _home: home,
+            work,
+            vars,
+        }
+    }
+
+    /// Runs leafseal with `LEAFSEAL_STREAM` (and the part size) set as given.
+    fn run_with(&self, stream: &str, part: Option<usize>, args: &[&str]) -> Output {
+        let mut vars = self.vars.clone();
+        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
+        if let Some(p) = part {
+            vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
+        }
+        run_in(&vars, self.work.path(), args)
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> String {
+        let p = self.work.path().join(name);
+        std::fs::write(&p, data).expect("write");
+        p.display().to_string()
+    }
+}
+
+fn ok(out: &Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// The encrypted text with what differs between two encryptions of the same plaintext
+/// taken out: each `ENC[…]` becomes its ciphertext length and type, the wrapped data key
+/// goes, and the lines of `lastmodified`, the MAC and the integrity record are dropped.
+fn structure(enc: &[u8]) -> String {
+    let text = String::from_utf8(enc.to_vec()).expect("utf8");
+    let value = regex::Regex::new(
+        r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:[A-Za-z0-9+/=]*,tag:[A-Za-z0-9+/=]*,type:([a-z]*)\]",
+    )
+    .expect("regex");
+    let text = value.replace_all(&text, |c: &regex::Captures<'_>| {
+        format!("ENC[{}|{}]", c[1].len(), &c[2])
+    });
+    let age = regex::Regex::new(
+        r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----",
+    )
+    .expect("regex");
+    let text = age.replace_all(&text, "AGE");
+    text.lines()
+        .filter(|l| {
+            !["lastmodified", "leafseal_integrity", "mac"]
+                .iter()
+                .any(|k| {
+                    l.trim_start().starts_with(k) || l.trim_start().starts_with(&format!("\"{k}\""))
+                })
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Encrypts `path` through the tree path and through the streaming path (several part
+/// sizes) with `args` added, and checks that exit codes and stderr are the same and the
+/// outputs have the same structure and plaintext. Returns whether the file was streamed
+/// (`LEAFSEAL_STREAM=require` accepted it).
+fn same_both_ways(env: &Env, path: &str, args: &[&str]) -> bool {
+    let mut cmd = vec!["encrypt", "--age", AGE_RECIPIENT];
+    cmd.extend_from_slice(args);
+    cmd.push(path);
+    let tree = env.run_with("never", None, &cmd);
+    let tree_plain = tree
+        .status
+        .success()
+        .then(|| decrypt(env, &tree.stdout, path));
+    for part in [1, 4096, 1 << 20] {
+        let s = env.run_with("always", Some(part), &cmd);
+        assert_eq!(s.status.code(), tree.status.code(), "{path} (part {part})");
+        assert_eq!(
+            String::from_utf8_lossy(&s.stderr),
+            String::from_utf8_lossy(&tree.stderr),
+            "{path} (part {part})"
+        );
+        if !tree.status.success() {
+            continue;
+        }
+        assert_eq!(
+            structure(&s.stdout),
+            structure(&tree.stdout),
+            "{path} (part {part}): the streamed file's layout differs"
+        );
+        assert!(
+            Some(decrypt(env, &s.stdout, path)) == tree_plain,
+            "{path} (part {part}): the streamed file decrypts to another plaintext"
+        );
+    }
+    env.run_with("require", Some(64), &cmd).status.success()
+}
+
+/// Decrypts an encrypted text named like `like` (for its format), with the integrity
+/// record required.
+fn decrypt(env: &Env, enc: &[u8], like: &str) -> Vec<u8> {
+    let ext = Path::new(like)
+        .extension()
+        .map_or("yaml".to_owned(), |e| e.to_string_lossy().into_owned());
+    let p = env.write(&format!("check.{ext}"), enc);
+    ok(&env.run_with("never", None, &["decrypt", &p]))
+}
+
+/// The plaintext YAML and JSON files of a directory tree, sorted; encrypted ones are
+/// decrypted (tree path) into `env`'s directory first.
+fn plaintexts(env: &Env, dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            plaintexts(env, &p, out);
+            continue;
+        }
+        let Some(ext) = p.extension().map(|e| e.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        if !["yaml", "yml", "json"].contains(&ext.as_str()) {
+            continue;
+        }
+        let text = std::fs::read(&p).expect("read");
+        if text.is_empty() {
+            continue;
+        }
+        if text.windows(14).any(|w| w == b"ENC[AES256_GCM") {
+            let path = p.display().to_string();
+            let d = env.run_with("never", None, &["decrypt", &path]);
+            if d.status.success() {
+                let name = format!("plain-{}.{ext}", out.len());
+                out.push(env.write(&name, &d.stdout));
+            }
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+}
+
+/// The shared sops interop files, when this checkout sits next to them.
+fn shared_interop() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        root.join("../shared/interop"),
+        root.join("../../shared/interop"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
+
+#[test]
+fn every_fixture_encrypts_the_same_streamed_and_as_a_tree() {
+    let env = Env::new();
+    let mut files = Vec::new();
+    plaintexts(&env, &fixtures(), &mut files);
+    if let Some(shared) = shared_interop() {
+        plaintexts(&env, &shared, &mut files);
+    }
+    let mut streamed = 0;
+    for f in &files {
+        streamed += usize::from(same_both_ways(&env, f, &[]));
+    }
+    assert!(files.len() >= 10, "plaintexts found: {}", files.len());
+    assert!(
+        streamed >= 5,
+        "only {streamed} of {} were streamed",
+        files.len()
+    );
+}
+
+/// A block-YAML document with comments (at the top, before keys, inside lists), lists at
+/// their key's indentation, suffix-selected clear values, empty and null values, and
+/// every scalar type.
+fn large_yaml(services: usize) -> String {
+    let mut s = String::from("# large document\nversion: 3\nservices:\n");
+    for i in 0..services {
+        s.push_str(&format!(
+            "    svc-{i:05}:\n        # owner of service {i}\n        name: service {i}\n        replicas: {}\n        cpu: {}.5\n        enabled: {}\n        note_unencrypted: plain {i}\n        ports:\n            - {}\n            # the second port\n            - {}\n        env:\n            - name: MODE\n              value: same\n        empty: \"\"\n        nothing: null\n        none: {{}}\n",
+            i % 7,
+            i % 5,
+            i % 2 == 0,
+            8000 + i,
+            9000 + i
+        ));
+    }
+    s.push_str("# before the list\nlist:\n    - a\n    - b\ntrailer: end\n# the end\n");
+    s
+}
+
+/// The same kind of document as JSON, indented as sops writes it.
+fn large_json(services: usize) -> String {
+    let mut s = String::from("{\n\t\"version\": 3,\n\t\"services\": {");
+    for i in 0..services {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "\n\t\t\"svc-{i:05}\": {{\n\t\t\t\"name\": \"service {i}\",\n\t\t\t\"replicas\": {},\n\t\t\t\"cpu\": {}.5,\n\t\t\t\"enabled\": {},\n\t\t\t\"note_unencrypted\": \"plain {i}\",\n\t\t\t\"ports\": [\n\t\t\t\t{},\n\t\t\t\t{}\n\t\t\t],\n\t\t\t\"empty\": \"\",\n\t\t\t\"nothing\": null,\n\t\t\t\"none\": {{}},\n\t\t\t\"list\": []\n\t\t}}",
+            i % 7,
+            i % 5,
+            i % 2 == 0,
+            8000 + i,
+            9000 + i
+        ));
+    }
+    s.push_str("\n\t},\n\t\"list\": [\n\t\t\"a\",\n\t\t\"b\"\n\t],\n\t\"trailer\": \"end\"\n}\n");
+    s
+}
+
+#[test]
+fn generated_documents_stream_with_any_part_size_and_selector() {
+    let env = Env::new();
+    let yaml = env.write("big.yaml", large_yaml(600).as_bytes());
+    let json = env.write("big.json", large_json(600).as_bytes());
+    for path in [&yaml, &json] {
+        for args in [
+            &[][..],
+            &["--encrypted-regex", "^(name|cpu|ports)$"],
+            &["--unencrypted-regex", "^replicas$"],
+            &["--encrypted-suffix", "able"],
+            &["--mac-only-encrypted"],
+            &["--mac-only-encrypted", "--encrypted-regex", "^name$"],
+        ] {
+            assert!(
+                same_both_ways(&env, path, args),
+                "{path} {args:?}: not streamed"
+            );
+        }
+    }
+}
+
+#[test]
+fn large_files_are_streamed_by_default_and_the_real_sops_decrypts_them() {
+    let env = Env::new();
+    // Large enough to be streamed without LEAFSEAL_STREAM.
+    for (name, plain) in [
+        ("big.yaml", large_yaml(6000)),
+        ("big.json", large_json(6000)),
+    ] {
+        let plain = plain.into_bytes();
+        assert!(plain.len() > 1 << 20);
+        let path = env.write(name, &plain);
+        let mut vars = env.vars.clone();
+        vars.insert("LEAFSEAL_STREAM_PART".to_owned(), "8192".to_owned());
+        let auto = ok(&run_in(
+            &vars,
+            env.work.path(),
+            &["encrypt", "--age", AGE_RECIPIENT, &path],
+        ));
+        let tree = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+        assert_eq!(structure(&auto), structure(&tree), "{name}");
+        let enc = env.write(&format!("enc.{name}"), &auto);
+        let back = ok(&env.run_with("never", None, &["decrypt", &enc]));
+        let tree_back = decrypt(&env, &tree, name);
+        assert!(back == tree_back, "{name}: round trip");
+        let Some(sops) = sops_peer::sops_bin() else {
+            continue;
+        };
+        let out = std::process::Command::new(sops)
+            .env_clear()
+            .envs(&env.vars)
+            .current_dir(env.work.path())
+            .stdin(std::process::Stdio::null())
+            .args(["decrypt", &enc])
+            .output()
+            .expect("sops");
+        assert!(ok(&out) == back, "{name}: sops decrypts the streamed file");
+    }
+}
+
+#[test]
+fn in_place_and_output_files_are_written_atomically() {
+    let env = Env::new();
+    let plain = large_yaml(600);
+    let target = env.write("target.yaml", plain.as_bytes());
+    // Through a symbolic link: the link stays, the file it names is replaced.
+    let link = env.work.path().join("link.yaml");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let link = link.display().to_string();
+    ok(&env.run_with(
+        "require",
+        Some(4096),
+        &["encrypt", "-i", "--age", AGE_RECIPIENT, &link],
+    ));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    let enc = std::fs::read(&target).expect("read");
+    assert!(enc.windows(14).any(|w| w == b"ENC[AES256_GCM"));
+    let back = ok(&env.run_with("never", None, &["decrypt", &target]));
+    assert!(back == plain.as_bytes(), "round trip");
+    // --output to a new file: 0600.
+    let src = env.write("src.yaml", plain.as_bytes());
+    let out = env.work.path().join("out.yaml").display().to_string();
+    ok(&env.run_with(
+        "require",
+        Some(4096),
+        &["encrypt", "--age", AGE_RECIPIENT, "--output", &out, &src],
+    ));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).expect("out").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(ok(&env.run_with("never", None, &["decrypt", &out])) == plain.as_bytes());
+    // No temporary file is left.
+    let left: Vec<_> = std::fs::read_dir(env.work.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".leafseal-tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_failing_write_after_output_started_leaves_the_file_untouched() {
+    let env = Env::new();
+    let plain = large_yaml(600);
+    let path = env.write("big.yaml", plain.as_bytes());
+    // The file size limit makes writes fail (SIGXFSZ, or EFBIG when it is ignored) once
+    // the temporary file holds 32 KiB: well after the first parts were written.
+    let bin = env!("CARGO_BIN_EXE_leafseal");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{bin}' encrypt -i --age {AGE_RECIPIENT} '{path}'"
+    );
+    let mut vars = env.vars.clone();
+    vars.insert("LEAFSEAL_STREAM".to_owned(), "require".to_owned());
+    vars.insert("LEAFSEAL_STREAM_PART".to_owned(), "4096".to_owned());
+    let out = std::process::Command::new("sh")
+        .env_clear()
+        .envs(&vars)
+        .current_dir(env.work.path())
+        .args(["-c", &script])
+        .output()
+        .expect("sh");
+    // leafseal catches the signal itself (exit 128 + 25) when the shell could not
+    // ignore it; otherwise the write fails (exit 3). Either way the file is unchanged.
+    let err = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(3) => assert!(
+            err.contains("write failed") && err.contains("left unchanged"),
+            "{err}"
+        ),
+        Some(153) => assert!(err.contains("unchanged"), "{err}"),
+        other => panic!("exit {other:?}: {err}"),
+    }
+    assert!(std::fs::read(&path).expect("read") == plain.as_bytes());
+    let left: Vec<_> = std::fs::read_dir(env.work.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".leafseal-tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // Standard output that cannot be written: the same exit code and message as the
+    // tree path.
+    for mode in ["require", "never"] {
+        let mut vars = env.vars.clone();
+        vars.insert("LEAFSEAL_STREAM".to_owned(), mode.to_owned());
+        let out = leafseal(&vars)
+            .current_dir(env.work.path())
+            .args(["encrypt", "--age", AGE_RECIPIENT, &path])
+            .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(3), "{mode}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("cannot write to standard output"),
+            "{mode}: {err}"
+        );
+    }
+}
+
+#[test]
+fn unusual_plaintexts_take_the_tree_path_with_its_errors() {
+    let env = Env::new();
+    let big = large_yaml(600);
+    for (name, text, code) in [
+        // A flow map inside a part: the part reader declines, the tree path encrypts.
+        ("flow.yaml", format!("{big}flow: {{a: 1, b: [2, 3]}}\n"), 0),
+        // A `sops` entry: already encrypted (exit 203 as for the tree path).
+        ("sops.yaml", format!("{big}sops:\n    version: 3\n"), 203),
+        // Text that is not YAML at all in the middle.
+        ("bad.yaml", format!("{big}bad: [unclosed\n"), -1),
+        (
+            "dup.json",
+            large_json(600).replacen("\"version\": 3,", "\"trailer\": 3,", 1),
+            -1,
+        ),
+    ] {
+        let path = env.write(name, text.as_bytes());
+        let cmd = ["encrypt", "--age", AGE_RECIPIENT, path.as_str()];
+        let tree = env.run_with("never", None, &cmd);
+        let auto = env.run_with("always", Some(4096), &cmd);
+        assert_eq!(auto.status.code(), tree.status.code(), "{name}");
+        if code >= 0 {
+            assert_eq!(tree.status.code(), Some(code), "{name}");
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&auto.stderr),
+            String::from_utf8_lossy(&tree.stderr),
+            "{name}"
+        );
+        if tree.status.success() {
+            assert_eq!(structure(&auto.stdout), structure(&tree.stdout), "{name}");
+        }
+        let req = env.run_with("require", Some(4096), &cmd);
+        assert!(!req.status.success(), "{name}: declined under require");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// rotate: the streaming writer with a decrypt in front
+// ---------------------------------------------------------------------------------
+
+/// Rotates `enc` (an encrypted file) to stdout through the tree path and the streaming
+/// path (several part sizes), and in place through the streaming path; checks exit
+/// codes, stderr, the structure of the outputs and their plaintext. Returns whether the
+/// streaming path took the file.
+fn rotates_the_same(env: &Env, enc: &str, args: &[&str]) -> bool {
+    let mut cmd = vec!["rotate"];
+    cmd.extend_from_slice(args);
+    cmd.push(enc);
+    let tree = env.run_with("never", None, &cmd);
+    let plain = ok(&env.run_with("never", None, &["decrypt", enc]));
+    for part in [1, 4096, 1 << 20] {
+        let s = env.run_with("always", Some(part), &cmd);
+        assert_eq!(s.status.code(), tree.status.code(), "{enc} (part {part})");
+        assert_eq!(
+            String::from_utf8_lossy(&s.stderr),
+            String::from_utf8_lossy(&tree.stderr),
+            "{enc} (part {part})"
+        );
+        if !tree.status.success() {
+            assert!(s.stdout.is_empty(), "{enc} (part {part}): no output");
+            continue;
+        }
+        assert_eq!(
+            structure(&s.stdout),
+            structure(&tree.stdout),
+            "{enc} (part {part})"
+        );
+        assert!(decrypt(env, &s.stdout, enc) == plain, "{enc} (part {part})");
+    }
+    env.run_with("require", Some(64), &cmd).status.success()
+}
+
+#[test]
+fn rotate_streams_the_same_as_the_tree_path() {
+    let env = Env::new();
+    // (No comment before `sops:`: the decrypt planner declines those.)
+    let yaml = env.write(
+        "big.yaml",
+        large_yaml(600).replace("# the end\n", "").as_bytes(),
+    );
+    let json = env.write("big.json", large_json(600).as_bytes());
+    for path in [&yaml, &json] {
+        for args in [
+            &[][..],
+            &["--encrypted-regex", "^(name|cpu|ports)$"],
+            &["--mac-only-encrypted"],
+        ] {
+            let mut cmd = vec!["encrypt", "--age", AGE_RECIPIENT];
+            cmd.extend_from_slice(args);
+            cmd.push(path);
+            let enc = ok(&env.run_with("never", None, &cmd));
+            let ext = if path.ends_with("json") {
+                "json"
+            } else {
+                "yaml"
+            };
+            let p = env.write(&format!("enc.{ext}"), &enc);
+            assert!(rotates_the_same(&env, &p, &[]), "{path} {args:?}");
+            assert!(
+                rotates_the_same(
+                    &env,
+                    &p,
+                    &[
+                        "--add-age",
+                        "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+                    ]
+                ),
+                "{path} {args:?}"
+            );
+        }
+    }
+    // Every encrypted fixture the tree path rotates.
+    let mut files = Vec::new();
+    fn encrypted(dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                encrypted(&p, out);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "json")
+                && std::fs::read(&p)
+                    .expect("read")
+                    .windows(14)
+                    .any(|w| w == b"ENC[AES256_GCM")
+            {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    encrypted(&fixtures(), &mut files);
+    // sops's files have no integrity record: not required here.
+    let mut env = env;
+    env.vars.remove("LEAFSEAL_STRICT_INTEGRITY");
+    let mut streamed = 0;
+    for f in &files {
+        let d = env.run_with("never", None, &["decrypt", f]);
+        if d.status.success() {
+            streamed += usize::from(rotates_the_same(&env, f, &[]));
+        }
+    }
+    // (The age fixtures; the PGP ones need a key this environment does not have.)
+    assert!(streamed >= 2, "only {streamed} fixtures were streamed");
+}
+
+#[test]
+fn rotate_in_place_writes_only_a_verified_file() {
+    let env = Env::new();
+    let plain = large_yaml(600).replace("# the end\n", "");
+    let path = env.write("big.yaml", plain.as_bytes());
+    let enc = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+    let enc = String::from_utf8(enc).expect("utf8");
+    // A good file: rotated in place (streamed), every value has a new nonce.
+    let good = env.write("good.yaml", enc.as_bytes());
+    ok(&env.run_with("require", Some(4096), &["rotate", "-i", &good]));
+    let rotated = std::fs::read_to_string(&good).expect("read");
+    assert_eq!(structure(rotated.as_bytes()), structure(enc.as_bytes()));
+    assert!(!rotated.contains(&enc[enc.find("ENC[").expect("enc")..][..60]));
+    assert!(ok(&env.run_with("never", None, &["decrypt", &good])) == plain.as_bytes());
+    // sops 3.11 decrypts the streamed rotation.
+    if let Some(sops) = sops_peer::sops_bin() {
+        let out = std::process::Command::new(sops)
+            .env_clear()
+            .envs(&env.vars)
+            .current_dir(env.work.path())
+            .stdin(std::process::Stdio::null())
+            .args(["decrypt", &good])
+            .output()
+            .expect("sops");
+        assert!(
+            ok(&out) == plain.as_bytes(),
+            "sops decrypts the rotated file"
+        );
+    }
+    // A value changed near the end (25), an entry removed (51), a null entry added (53):
+    // the file is left as it was, and nothing is printed without -i.
+    let cut_at = enc.find("    svc-00300:").expect("entry");
+    let cut_end = enc.find("    svc-00301:").expect("next");
+    let mut removed = enc.clone();
+    removed.replace_range(cut_at..cut_end, "");
+    let mut added = enc.clone();
+    added.insert_str(cut_at, "    svc-extra: null\n");
+    let last =
+        enc.rfind("name: ENC[AES256_GCM,data:").expect("name") + "name: ENC[AES256_GCM,data:".len();
+    let mut tampered = enc.clone();
+    let c = if &enc[last..=last] == "A" { "B" } else { "A" };
+    tampered.replace_range(last..=last, c);
+    for (name, text, code) in [
+        ("tampered", tampered, 25),
+        ("removed", removed, 51),
+        ("added", added, 53),
+    ] {
+        let p = env.write(&format!("{name}.yaml"), text.as_bytes());
+        for mode in ["require", "never"] {
+            let out = env.run_with(mode, Some(4096), &["rotate", "-i", &p]);
+            assert_eq!(out.status.code(), Some(code), "{name} ({mode})");
+            assert!(
+                std::fs::read_to_string(&p).expect("read") == text,
+                "{name} ({mode}): unchanged"
+            );
+            let out = env.run_with(mode, Some(4096), &["rotate", &p]);
+            assert_eq!(out.status.code(), Some(code), "{name} ({mode}), stdout");
+            assert!(out.stdout.is_empty(), "{name} ({mode}): nothing printed");
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(env.work.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".leafseal-tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
