@@ -432,6 +432,18 @@ impl Streamed {
         self.0.put(tokens);
     }
 
+    /// Closes the document and returns the record to store for it (its binding was
+    /// given to [`Streamed::new`]).
+    pub fn compute(mut self, mac: &str) -> String {
+        self.0.tag(b'm');
+        self.0.tag(b'E');
+        format!(
+            "{VERSION}:{}:{}",
+            mac_ref(mac),
+            STANDARD.encode(self.0.finish())
+        )
+    }
+
     /// Closes the document and checks the stored record against it.
     pub fn verify(mut self, stored: Option<&str>, mac: &str) -> Status {
         match status_without_key(stored, mac) {

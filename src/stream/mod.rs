@@ -18,6 +18,7 @@
 mod blocks;
 mod json;
 mod pipeline;
+mod splice;
 mod split;
 
 use std::borrow::Cow;
@@ -54,6 +55,14 @@ pub use blocks::BLOCK_ENV;
 pub use blocks::decrypt_yaml_file;
 
 pub use json::decrypt_json;
+
+pub use splice::Change;
+pub use splice::SPLICE_ENV;
+pub use splice::Splice;
+pub use splice::SpliceOutcome;
+pub use splice::declined_error as splice_declined_error;
+pub use splice::splice_yaml;
+pub use splice::wanted as splice_wanted;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from
