@@ -649,15 +649,22 @@ fn rewrite_in(
         Change::Unset(path) => {
             // (The removed value's text is wiped as it is dropped.)
             treepath::unset(doc, path)?;
-            // A part left without entries would be written as `{}`.
             let root = doc.branches.first()?;
             let left = match part {
-                Part::Top(_) => root.entries().next().is_some(),
-                Part::Sub { .. } => sub_entry(root)?.1.entries().next().is_some(),
+                Part::Top(_) => root,
+                Part::Sub { .. } => sub_entry(root)?.1,
             };
-            if !left {
-                return None;
+            if left.0.is_empty() && !matches!(part, Part::Sub { first: true, .. }) {
+                // The part's only entry was removed: its lines go, nothing else (the
+                // first part of an entry holds the entry's own line, which stays).
+                return Some(Some(NewPart {
+                    text: Vec::new(),
+                    mac_input: Vec::new(),
+                    tokens: Vec::new(),
+                }));
             }
+            // A part left with no entries would be written as `{}`.
+            left.entries().next()?;
         }
     }
     document::encrypt_document(doc, job.key, job.sel, job.mac_only_encrypted, Some(stash)).ok()?;
