@@ -532,7 +532,11 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
         ("flow style", flow),
         (
             "an encrypted comment out of place",
-            text.replacen("    svc-0004:\n        #ENC[", "    svc-0004:\n          #ENC[", 1),
+            text.replacen(
+                "    svc-0004:\n        #ENC[",
+                "    svc-0004:\n          #ENC[",
+                1,
+            ),
         ),
     ];
     for (what, layout) in layouts {

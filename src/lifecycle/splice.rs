@@ -32,10 +32,39 @@ pub fn splice(
     } else {
         SpliceOutcome::Declined(None)
     };
-    if let (SpliceOutcome::Declined(_), Some(e)) =
-        (&outcome, crate::stream::splice_declined_error(ctx))
-    {
+    if let (SpliceOutcome::Declined(_), Some(e)) = (&outcome, declined_error(ctx)) {
         return Err(e);
     }
     Ok(outcome)
+}
+
+pub use crate::stream::EditOpen;
+pub use crate::stream::EditSession;
+
+/// Opens the encrypted file `input` for `edit` by streaming, when it is one to splice
+/// (as [`splice`]); the session then splices the edited plaintext into the file
+/// ([`EditSession::seal`]). Under `LEAFSEAL_SPLICE=require` a file handed back is an
+/// error.
+pub fn open_for_edit(
+    input: &[u8],
+    format: Format,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+) -> Result<EditOpen, Error> {
+    let outcome = if format == Format::Yaml && crate::stream::splice_wanted(ctx, input.len()) {
+        crate::stream::open_yaml_for_edit(input, ctx, opts, emit)?
+    } else {
+        EditOpen::Declined(None)
+    };
+    if let (EditOpen::Declined(_), Some(e)) = (&outcome, declined_error(ctx)) {
+        return Err(e);
+    }
+    Ok(outcome)
+}
+
+/// The error for a change handed back to the whole-tree path under
+/// `LEAFSEAL_SPLICE=require`, else `None`.
+pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
+    crate::stream::splice_declined_error(ctx)
 }

@@ -16,6 +16,7 @@
 //! shared; only the planner and the part reader/writer are the format's own.
 
 mod blocks;
+mod edit;
 mod json;
 mod pipeline;
 mod splice;
@@ -56,6 +57,9 @@ pub use blocks::decrypt_yaml_file;
 
 pub use json::decrypt_json;
 
+pub use edit::EditOpen;
+pub use edit::EditSession;
+pub use edit::open_yaml_for_edit;
 pub use splice::Change;
 pub use splice::SPLICE_ENV;
 pub use splice::Splice;

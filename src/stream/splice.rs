@@ -70,7 +70,7 @@ pub enum Change<'a> {
 #[derive(Debug)]
 pub struct Splice {
     /// Replacements of ranges of the input (ascending, not overlapping).
-    edits: Vec<(Range<usize>, Vec<u8>)>,
+    pub(super) edits: Vec<(Range<usize>, Vec<u8>)>,
     /// Non-fatal notes, as [`ops::Opened::warnings`].
     pub warnings: Vec<String>,
     /// The master key(s) that unwrapped the data key (`kind id`).
@@ -214,7 +214,7 @@ fn scalar_change(change: Change<'_>) -> bool {
 }
 
 /// Whether the parts cover `0..end` without gaps.
-fn covers(parts: &[Part], end: usize) -> bool {
+pub(super) fn covers(parts: &[Part], end: usize) -> bool {
     let mut at = 0;
     for p in parts {
         let r = match p {
@@ -230,7 +230,7 @@ fn covers(parts: &[Part], end: usize) -> bool {
 }
 
 /// The metadata of the file and its map as read.
-fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
+pub(super) fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
     let mut branches = crate::format::yaml::load_fast(text)?;
     let [root] = branches.as_mut_slice() else {
         return None;
@@ -247,7 +247,7 @@ fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
 }
 
 /// The `sops` block alone, as the YAML store writes it after a document's entries.
-fn emit_meta(map: &Map, emit: &EmitOptions) -> Option<Vec<u8>> {
+pub(super) fn emit_meta(map: &Map, emit: &EmitOptions) -> Option<Vec<u8>> {
     let doc = Document {
         branches: vec![Map::new()],
     };
@@ -257,7 +257,7 @@ fn emit_meta(map: &Map, emit: &EmitOptions) -> Option<Vec<u8>> {
         .map(|o| o.to_vec())
 }
 
-fn emits_as(map: &Map, emit: &EmitOptions, text: &[u8]) -> bool {
+pub(super) fn emits_as(map: &Map, emit: &EmitOptions, text: &[u8]) -> bool {
     emit_meta(map, emit).is_some_and(|t| t == text)
 }
 
@@ -302,7 +302,7 @@ struct Fold {
     record: integrity::Streamed,
     /// Every part's record tokens for the new record (computed once the new MAC is
     /// known): whether it opens an entry (and its key), its tokens, whether it closes one.
-    tokens: Vec<(Option<String>, Vec<u8>, bool)>,
+    tokens: Vec<PartTokens>,
     /// The range of the input the new part replaces, and its text.
     holder: Option<(Range<usize>, Vec<u8>)>,
     holders: usize,
@@ -407,25 +407,9 @@ fn finish(
     let Some(holder) = holder else {
         return back(key, unwrapped_by);
     };
-    meta.lastmodified = Timestamp::now_utc().to_rfc3339();
-    let Ok(sealed) = mac::seal_mac(&key, &new_mac.finish(), &meta.lastmodified) else {
-        return back(key, unwrapped_by);
-    };
-    meta.mac = sealed;
-    let mut rec = integrity::Streamed::new(&key, &meta.integrity_binding());
-    for (open, t, close) in &tokens {
-        if let Some(k) = open {
-            rec.open_map_entry(k);
-        }
-        rec.feed(t);
-        if *close {
-            rec.close_map();
-        }
-    }
-    drop(tokens);
-    meta.integrity = Some(rec.compute(&meta.mac));
-    let signature_dropped = crate::signing::remove(&mut meta);
-    let Some(meta_text) = emit_meta(&meta.to_map(), emit) else {
+    let Some((meta_text, signature_dropped)) =
+        seal_meta(&mut meta, &key, &new_mac.finish(), &tokens, emit)
+    else {
         return back(key, unwrapped_by);
     };
     Ok(SpliceOutcome::Written(Splice {
@@ -436,9 +420,39 @@ fn finish(
     }))
 }
 
+/// A part's record tokens, with the entry it opens (its key) and whether it closes it.
+pub(super) type PartTokens = (Option<String>, Vec<u8>, bool);
+
+/// Seals the metadata of a file whose new MAC (hex) and record tokens are known: a new
+/// `lastmodified`, the MAC sealed with it, the record, no signature (as
+/// [`ops::reseal`]); returns the `sops` block's text and whether a signature was dropped.
+pub(super) fn seal_meta(
+    meta: &mut Metadata,
+    key: &DataKey,
+    mac_hex: &str,
+    tokens: &[PartTokens],
+    emit: &EmitOptions,
+) -> Option<(Vec<u8>, bool)> {
+    meta.lastmodified = Timestamp::now_utc().to_rfc3339();
+    meta.mac = mac::seal_mac(key, mac_hex, &meta.lastmodified).ok()?;
+    let mut rec = integrity::Streamed::new(key, &meta.integrity_binding());
+    for (open, t, close) in tokens {
+        if let Some(k) = open {
+            rec.open_map_entry(k);
+        }
+        rec.feed(t);
+        if *close {
+            rec.close_map();
+        }
+    }
+    meta.integrity = Some(rec.compute(&meta.mac));
+    let dropped = crate::signing::remove(meta);
+    Some((emit_meta(&meta.to_map(), emit)?, dropped))
+}
+
 /// The text a part is read from: its header line (for a later part of an entry) and its
 /// body, and the range of the body.
-fn part_text<'a>(src: &'a [u8], part: &Part) -> std::borrow::Cow<'a, [u8]> {
+pub(super) fn part_text<'a>(src: &'a [u8], part: &Part) -> std::borrow::Cow<'a, [u8]> {
     match part {
         Part::Top(r)
         | Part::Sub {
@@ -457,7 +471,7 @@ fn part_text<'a>(src: &'a [u8], part: &Part) -> std::borrow::Cow<'a, [u8]> {
 }
 
 /// A part's emitted text without the header line of a later part of an entry.
-fn emitted(doc: &Document, part: &Part, emit: &EmitOptions) -> Option<Vec<u8>> {
+pub(super) fn emitted(doc: &Document, part: &Part, emit: &EmitOptions) -> Option<Vec<u8>> {
     let out = YamlStore.emit(doc, None, emit).ok()?;
     let skip = match part {
         Part::Sub { first: false, .. } => {
@@ -472,7 +486,7 @@ fn emitted(doc: &Document, part: &Part, emit: &EmitOptions) -> Option<Vec<u8>> {
 }
 
 /// The record tokens of a part's encrypted tree, and the key of the entry it is a part of.
-fn tokens_of(
+pub(super) fn tokens_of(
     root: &Map,
     part: &Part,
     mac_only_encrypted: bool,
@@ -490,7 +504,7 @@ fn tokens_of(
 }
 
 /// The one entry of a part of an entry, and its map.
-fn sub_entry(root: &Map) -> Option<(&str, &Map)> {
+pub(super) fn sub_entry(root: &Map) -> Option<(&str, &Map)> {
     let mut entries = root.entries();
     match (entries.next(), entries.next()) {
         (Some((k, Value::Map(inner))), None) => Some((k, inner)),
@@ -499,7 +513,7 @@ fn sub_entry(root: &Map) -> Option<(&str, &Map)> {
 }
 
 /// Whether some key of the map (at any depth) holds a `:`.
-fn colon_key(root: &Map) -> bool {
+pub(super) fn colon_key(root: &Map) -> bool {
     let mut stack: Vec<&Value> = Vec::new();
     let mut maps: Vec<&Map> = vec![root];
     loop {
