@@ -218,25 +218,18 @@ impl EditSession {
         let part = self.parts.get(i)?;
         let new = self.reseal_part(input, part, new_text)?;
         let mut mac = MacHasher::new(self.meta.mac_only_encrypted);
-        let mut tokens: Vec<PartTokens> = Vec::with_capacity(self.kept.len());
         for (j, k) in self.kept.iter().enumerate() {
-            let (input, t) = if j == i {
-                (&new.mac_input, new.tokens.clone())
-            } else {
-                (&k.mac_input, k.tokens.1.clone())
-            };
+            let input = if j == i { &new.mac_input } else { &k.mac_input };
             for m in input {
                 mac.update(m);
             }
-            tokens.push((k.tokens.0.clone(), t, k.tokens.2));
         }
-        let (meta_text, signature_dropped) = super::splice::seal_meta(
-            &mut self.meta,
-            &self.key,
-            &mac.finish(),
-            &tokens,
-            &self.emit,
-        )?;
+        let tokens = self.kept.iter().enumerate().map(|(j, k)| {
+            let t = if j == i { &new.tokens } else { &k.tokens.1 };
+            (k.tokens.0.as_deref(), t.as_slice(), k.tokens.2)
+        });
+        let (meta_text, signature_dropped) =
+            super::splice::seal_meta(&mut self.meta, &self.key, &mac.finish(), tokens, &self.emit)?;
         let body = match part {
             Part::Top(r) | Part::Sub { body: r, .. } => r.clone(),
         };

@@ -407,9 +407,13 @@ fn finish(
     let Some(holder) = holder else {
         return back(key, unwrapped_by);
     };
-    let Some((meta_text, signature_dropped)) =
-        seal_meta(&mut meta, &key, &new_mac.finish(), &tokens, emit)
-    else {
+    let Some((meta_text, signature_dropped)) = seal_meta(
+        &mut meta,
+        &key,
+        &new_mac.finish(),
+        token_refs(&tokens),
+        emit,
+    ) else {
         return back(key, unwrapped_by);
     };
     Ok(SpliceOutcome::Written(Splice {
@@ -426,11 +430,11 @@ pub(super) type PartTokens = (Option<String>, Vec<u8>, bool);
 /// Seals the metadata of a file whose new MAC (hex) and record tokens are known: a new
 /// `lastmodified`, the MAC sealed with it, the record, no signature (as
 /// [`ops::reseal`]); returns the `sops` block's text and whether a signature was dropped.
-pub(super) fn seal_meta(
+pub(super) fn seal_meta<'t>(
     meta: &mut Metadata,
     key: &DataKey,
     mac_hex: &str,
-    tokens: &[PartTokens],
+    tokens: impl Iterator<Item = (Option<&'t str>, &'t [u8], bool)>,
     emit: &EmitOptions,
 ) -> Option<(Vec<u8>, bool)> {
     meta.lastmodified = Timestamp::now_utc().to_rfc3339();
@@ -441,13 +445,22 @@ pub(super) fn seal_meta(
             rec.open_map_entry(k);
         }
         rec.feed(t);
-        if *close {
+        if close {
             rec.close_map();
         }
     }
     meta.integrity = Some(rec.compute(&meta.mac));
     let dropped = crate::signing::remove(meta);
     Some((emit_meta(&meta.to_map(), emit)?, dropped))
+}
+
+/// The parts' tokens as [`seal_meta`] takes them.
+pub(super) fn token_refs(
+    tokens: &[PartTokens],
+) -> impl Iterator<Item = (Option<&str>, &[u8], bool)> {
+    tokens
+        .iter()
+        .map(|(open, t, close)| (open.as_deref(), t.as_slice(), *close))
 }
 
 /// The text a part is read from: its header line (for a later part of an entry) and its
