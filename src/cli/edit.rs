@@ -350,6 +350,9 @@ fn unchanged(name: &str) -> i32 {
     exit::FILE_HAS_NOT_BEEN_MODIFIED
 }
 
+/// Splices an edited plaintext into the encrypted file, when it can.
+type TrySplice<'a> = dyn FnMut(&[u8]) -> Result<Option<Splice>, Error> + 'a;
+
 /// What the editor loop ended with.
 enum Edited {
     /// The change, spliced into the encrypted text.
@@ -372,7 +375,7 @@ fn edit_loop(
     name: &str,
     format: Format,
     shown: bool,
-    splice: &mut dyn FnMut(&[u8]) -> Result<Option<Splice>, Error>,
+    splice: &mut TrySplice<'_>,
 ) -> Result<Edited, Error> {
     let interactive = std::io::stdin().is_terminal();
     loop {

@@ -168,7 +168,7 @@ pub fn open_yaml_for_edit(
         meta,
         meta_range: plan.meta,
         key,
-        emit: emit.clone(),
+        emit: *emit,
         warnings,
         unwrapped_by,
     })))
