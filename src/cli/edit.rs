@@ -24,6 +24,10 @@ use crate::editor::command;
 use crate::editor::command::EditorExit;
 use crate::error::Error;
 use crate::error::exit;
+use crate::lifecycle;
+use crate::lifecycle::splice::EditOpen;
+use crate::lifecycle::splice::EditSession;
+use crate::lifecycle::splice::Splice;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
@@ -199,17 +203,40 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             Some(s) => ops::parse_order(s)?,
             None => Vec::new(),
         };
+        let open_opts = OpenOptions {
+            ignore_mac: a.ignore_mac,
+            order,
+            strict_integrity: cli::strict_integrity(cli),
+        };
+        let mut recovered = None;
+        let same_format = a
+            .output_type
+            .as_deref()
+            .map_or(Ok(format), cli::parse_format)
+            .is_ok_and(|f| f == format);
+        if same_format && !a.show_master_keys {
+            let policy = cli::load_policy(cli.config.as_deref()).ok().flatten();
+            let opts = cli::emit_options(a.indent, policy.as_ref(), format);
+            match lifecycle::splice::open_for_edit(&input, format, &ctx, &open_opts, &opts)
+                .map_err(|e| e.within(name))?
+            {
+                EditOpen::Opened(session) => {
+                    let run = Session {
+                        name,
+                        input: &input,
+                        format,
+                        ctx: &ctx,
+                        open: &open_opts,
+                        emit: &opts,
+                    };
+                    return run.edit(*session, &dest, &editor_cmd, base, &work_tree);
+                }
+                EditOpen::Declined(key) => recovered = key,
+            }
+        }
         let loaded = ops::load_encrypted(format, &input, name)?;
-        let mut opened = ops::open(
-            loaded,
-            &ctx,
-            &OpenOptions {
-                ignore_mac: a.ignore_mac,
-                order,
-                strict_integrity: cli::strict_integrity(cli),
-            },
-        )
-        .map_err(|e| e.within(name))?;
+        let mut opened =
+            ops::open_with_key(loaded, &ctx, &open_opts, recovered).map_err(|e| e.within(name))?;
         for w in &opened.warnings {
             cli::warn(&format!("{name}: {w}"));
         }
@@ -254,58 +281,31 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));
     let ws = Workspace::create(base, &plaintext, &roots, &work_tree)?;
     drop(plaintext);
-    let interactive = std::io::stdin().is_terminal();
 
-    let mut edited = loop {
-        match command::run(&editor_cmd, ws.file(), &signals)? {
-            EditorExit::Interrupted(sig) => {
-                drop(ws);
-                return Ok(interrupted(sig, name));
-            }
-            EditorExit::Failed(code, sig) => {
-                let how = match (code, sig) {
-                    (Some(c), _) => format!("exited with status {c}"),
-                    (None, Some(s)) => format!("was killed by signal {s}"),
-                    (None, None) => "failed".to_owned(),
-                };
-                return Err(Error::new(
-                    exit::NO_EDITOR_FOUND,
-                    format!("the editor {how}; {name} was not changed"),
-                )
-                .hint("your edits were discarded (the temporary plaintext was removed)"));
-            }
-            EditorExit::Success => {}
-        }
-        let content = ws.read()?;
-        if ws.is_unchanged(&content) {
+    let mut no_splice = |_: &[u8]| Ok(None);
+    let mut edited = match edit_loop(
+        &editor_cmd,
+        &ws,
+        &signals,
+        name,
+        format,
+        shown.is_some(),
+        &mut no_splice,
+    )? {
+        Edited::Interrupted(sig) => {
             drop(ws);
-            eprintln!("leafseal: File has not changed; {name} was left as it was");
-            return Ok(exit::FILE_HAS_NOT_BEEN_MODIFIED);
+            return Ok(interrupted(sig, name));
         }
-        match ops::read_edited(&content, format, name, shown.is_some()) {
-            Ok(doc) => break doc,
-            Err(e) if interactive => {
-                cli::report(&e);
-                eprint!("Press Enter to reopen the editor, or Ctrl-C to abandon your edits ");
-                match editor::wait_for_enter(&signals) {
-                    Answer::Enter => continue,
-                    Answer::Interrupted(sig) => {
-                        drop(ws);
-                        return Ok(interrupted(sig, name));
-                    }
-                    Answer::Eof => {
-                        return Err(Error::new(
-                            e.code,
-                            format!("edits abandoned; {name} was not changed"),
-                        ));
-                    }
-                }
-            }
-            Err(e) => {
-                return Err(e.hint(format!(
-                    "{name} was not changed and your edits were discarded; run `leafseal edit` from a terminal to get the editor back on errors"
-                )));
-            }
+        Edited::Unchanged => {
+            drop(ws);
+            return Ok(unchanged(name));
+        }
+        Edited::Doc(doc) => doc,
+        Edited::Spliced(_) => {
+            return Err(Error::new(
+                exit::GENERIC,
+                "internal error: an edit was spliced without a session",
+            ));
         }
     };
 
@@ -343,4 +343,180 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         return Ok(editor::signal_exit_code(sig));
     }
     Ok(0)
+}
+
+fn unchanged(name: &str) -> i32 {
+    eprintln!("leafseal: File has not changed; {name} was left as it was");
+    exit::FILE_HAS_NOT_BEEN_MODIFIED
+}
+
+/// Splices an edited plaintext into the encrypted file, when it can.
+type TrySplice<'a> = dyn FnMut(&[u8]) -> Result<Option<Splice>, Error> + 'a;
+
+/// What the editor loop ended with.
+enum Edited {
+    /// The change, spliced into the encrypted text.
+    Spliced(Splice),
+    /// The edited document, to encrypt.
+    Doc(ops::Document),
+    /// A signal ended the editor or the prompt.
+    Interrupted(i32),
+    /// The editor left the plaintext as it was.
+    Unchanged,
+}
+
+/// Runs the editor until it leaves a plaintext that can be read (the editor is opened
+/// again on a parse error when stdin is a terminal). `splice` is tried first on a changed
+/// plaintext; when it gives nothing the plaintext is parsed.
+fn edit_loop(
+    editor_cmd: &command::EditorCommand,
+    ws: &Workspace,
+    signals: &Signals,
+    name: &str,
+    format: Format,
+    shown: bool,
+    splice: &mut TrySplice<'_>,
+) -> Result<Edited, Error> {
+    let interactive = std::io::stdin().is_terminal();
+    loop {
+        match command::run(editor_cmd, ws.file(), signals)? {
+            EditorExit::Interrupted(sig) => return Ok(Edited::Interrupted(sig)),
+            EditorExit::Failed(code, sig) => {
+                let how = match (code, sig) {
+                    (Some(c), _) => format!("exited with status {c}"),
+                    (None, Some(s)) => format!("was killed by signal {s}"),
+                    (None, None) => "failed".to_owned(),
+                };
+                return Err(Error::new(
+                    exit::NO_EDITOR_FOUND,
+                    format!("the editor {how}; {name} was not changed"),
+                )
+                .hint("your edits were discarded (the temporary plaintext was removed)"));
+            }
+            EditorExit::Success => {}
+        }
+        let content = ws.read()?;
+        if ws.is_unchanged(&content) {
+            return Ok(Edited::Unchanged);
+        }
+        if let Some(s) = splice(&content)? {
+            return Ok(Edited::Spliced(s));
+        }
+        match ops::read_edited(&content, format, name, shown) {
+            Ok(doc) => return Ok(Edited::Doc(doc)),
+            Err(e) if interactive => {
+                cli::report(&e);
+                eprint!("Press Enter to reopen the editor, or Ctrl-C to abandon your edits ");
+                match editor::wait_for_enter(signals) {
+                    Answer::Enter => continue,
+                    Answer::Interrupted(sig) => return Ok(Edited::Interrupted(sig)),
+                    Answer::Eof => {
+                        return Err(Error::new(
+                            e.code,
+                            format!("edits abandoned; {name} was not changed"),
+                        ));
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(e.hint(format!(
+                    "{name} was not changed and your edits were discarded; run `leafseal edit` from a terminal to get the editor back on errors"
+                )));
+            }
+        }
+    }
+}
+
+/// An existing file opened for editing by streaming (see
+/// [`lifecycle::splice::open_for_edit`]).
+struct Session<'a> {
+    name: &'a str,
+    input: &'a [u8],
+    format: Format,
+    ctx: &'a ops::KeyContext,
+    open: &'a OpenOptions,
+    emit: &'a ops::EmitOptions,
+}
+
+impl Session<'_> {
+    /// Edits the file: the change is spliced into the encrypted text when the session
+    /// can, else the file is opened as a whole tree and sealed as before.
+    fn edit(
+        &self,
+        mut session: EditSession,
+        dest: &crate::io::Destination,
+        editor_cmd: &command::EditorCommand,
+        base: &OsStr,
+        work_tree: &Path,
+    ) -> Result<i32, Error> {
+        let name = self.name;
+        for w in &session.warnings {
+            cli::warn(&format!("{name}: {w}"));
+        }
+        raise_version(session.metadata_mut())?;
+        cli::audit::record("edit", name, &session.unwrapped_by)?;
+        let signals = Signals::install()?;
+        let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));
+        let ws = Workspace::create(base, session.plaintext(), &roots, work_tree)?;
+        let edited = {
+            let mut splice = |content: &[u8]| match session.seal(self.input, content) {
+                Some(s) => Ok(Some(s)),
+                None => lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err),
+            };
+            edit_loop(
+                editor_cmd,
+                &ws,
+                &signals,
+                name,
+                self.format,
+                false,
+                &mut splice,
+            )?
+        };
+        match edited {
+            Edited::Interrupted(sig) => {
+                drop(ws);
+                return Ok(interrupted(sig, name));
+            }
+            Edited::Unchanged => {
+                drop(ws);
+                return Ok(unchanged(name));
+            }
+            Edited::Spliced(s) => {
+                crate::cli::inplace::signature_dropped(name, s.signature_dropped);
+                if let Some(sig) = signals.caught() {
+                    drop(ws);
+                    return Ok(interrupted(sig, name));
+                }
+                dest.write_pieces(&s.pieces(self.input))?;
+            }
+            Edited::Doc(mut doc) => {
+                // The whole-tree path, with the data key already recovered (the file's
+                // warnings were given when it was opened).
+                let loaded = ops::load_encrypted(self.format, self.input, name)?;
+                let mut opened =
+                    ops::open_with_key(loaded, self.ctx, self.open, Some(session.into_key()))
+                        .map_err(|e| e.within(name))?;
+                raise_version(&mut opened.meta)?;
+                let signed = crate::signing::present(&opened.meta);
+                let map =
+                    ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
+                crate::cli::inplace::signature_dropped(name, signed);
+                let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
+                if let Some(sig) = signals.caught() {
+                    drop(ws);
+                    return Ok(interrupted(sig, name));
+                }
+                dest.write(&out)?;
+                crate::cli::inplace::leave_encrypted(doc);
+            }
+        }
+        if let Err(e) = ws.remove() {
+            cli::report(&e);
+        }
+        if let Some(sig) = signals.caught() {
+            return Ok(editor::signal_exit_code(sig));
+        }
+        Ok(0)
+    }
 }

@@ -5,6 +5,10 @@ use clap::Args;
 
 use crate::cli;
 use crate::error::Error;
+use crate::lifecycle;
+use crate::lifecycle::splice::Change;
+use crate::lifecycle::splice::Splice;
+use crate::lifecycle::splice::SpliceOutcome;
 use crate::ops;
 use crate::ops::Document;
 use crate::ops::Format;
@@ -75,6 +79,48 @@ pub fn emit(
 ) -> Result<Output, Error> {
     let opts = cli::emit_options(indent, policy, format);
     ops::emit_encrypted(format, doc, meta, &opts)
+}
+
+/// Tries to make a change by splicing (`set`, `unset`): the emit options are the ones
+/// [`emit`] writes with. Warnings of a file that was spliced, or found unchanged, are
+/// printed here, as the whole-tree path prints the opened file's.
+pub fn splice(
+    cli: &cli::Cli,
+    bytes: &[u8],
+    format: Format,
+    change: Change<'_>,
+    ctx: &ops::KeyContext,
+    open: &OpenOptions,
+    file: &str,
+) -> Result<SpliceOutcome, Error> {
+    let policy = policy_for_output(cli);
+    let opts = cli::emit_options(None, policy.as_ref(), format);
+    let outcome = lifecycle::splice::splice(bytes, format, change, ctx, open, &opts)
+        .map_err(|e| e.within(file))?;
+    let warnings = match &outcome {
+        SpliceOutcome::Written(s) => s.warnings.as_slice(),
+        SpliceOutcome::Unchanged { warnings, .. } => warnings.as_slice(),
+        SpliceOutcome::Declined(_) => &[],
+    };
+    for w in warnings {
+        cli::warn(&format!("{file}: {w}"));
+    }
+    Ok(outcome)
+}
+
+/// Writes a spliced file (after recording the audit event `command`) and notes a dropped
+/// signature.
+pub fn write_spliced(
+    dest: &crate::io::Destination,
+    bytes: &[u8],
+    s: &Splice,
+    command: &'static str,
+    file: &str,
+) -> Result<(), Error> {
+    cli::audit::record(command, file, &s.unwrapped_by)?;
+    dest.write_pieces(&s.pieces(bytes))?;
+    signature_dropped(file, s.signature_dropped);
+    Ok(())
 }
 
 /// Leaves an encrypted document to the end of the process instead of freeing it value by

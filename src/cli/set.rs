@@ -12,6 +12,8 @@ use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
 use crate::error::exit;
 use crate::lifecycle;
+use crate::lifecycle::splice::Change;
+use crate::lifecycle::splice::SpliceOutcome;
 use crate::ops;
 use crate::treepath;
 
@@ -106,11 +108,35 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
-    let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
-    lifecycle::reserved::check_path(target.format, &path)?;
+    let bytes = crate::io::read_input(&a.file)?;
+    let format = crate::cli::input_format(a.input_type.as_deref(), &a.file, Some(&bytes))?;
+    let out_fmt = inplace::output_format(a.output_type.as_deref(), format);
     let ctx = crate::cli::key_context();
+    let open_opts = a.open.options(cli)?;
+    let mut recovered = None;
+    if out_fmt.as_ref().is_ok_and(|f| *f == format)
+        && lifecycle::reserved::check_path(format, &path).is_ok()
+    {
+        let change = Change::Set(&path, &value);
+        match inplace::splice(cli, &bytes, format, change, &ctx, &open_opts, &a.file)? {
+            SpliceOutcome::Written(s) => {
+                inplace::write_spliced(&dest, &bytes, &s, "set", &a.file)?;
+                return Ok(0);
+            }
+            SpliceOutcome::Unchanged { .. } => {
+                if !a.idempotent {
+                    already_set(&a.file);
+                }
+                return Ok(0);
+            }
+            SpliceOutcome::Declined(key) => recovered = key,
+        }
+    }
+    let loaded = ops::read_encrypted(&bytes, &a.file, format)?;
+    drop(bytes);
+    lifecycle::reserved::check_path(format, &path)?;
     let mut opened =
-        ops::open(target.loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
+        ops::open_with_key(loaded, &ctx, &open_opts, recovered).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {
         crate::cli::warn(&format!("{}: {w}", a.file));
     }
@@ -119,12 +145,12 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let changed = treepath::get(&opened.doc, &path).map_or(true, |old| *old != value);
     treepath::set(&mut opened.doc, &path, value)?;
     let signed = crate::signing::present(&opened.meta);
-    let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
+    let out_fmt = out_fmt?;
     let meta = match lifecycle::seal_if_changed(changed, &mut opened)? {
         Some(meta) => meta,
         // The value is already set, but --output-type asks for another format: written
         // (as sops does, unless --idempotent).
-        None if out_fmt != target.format && !a.idempotent => ops::reseal(
+        None if out_fmt != format && !a.idempotent => ops::reseal(
             &mut opened.doc,
             &mut opened.meta,
             &opened.key,
@@ -132,10 +158,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
         )?,
         None => {
             if !a.idempotent {
-                inplace::note(&format!(
-                    "{}: the value is already set; the file was not changed",
-                    a.file
-                ));
+                already_set(&a.file);
             }
             return Ok(0);
         }
@@ -147,4 +170,10 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     inplace::leave_encrypted(std::mem::take(&mut opened.doc));
     inplace::signature_dropped(&a.file, signed);
     Ok(0)
+}
+
+fn already_set(file: &str) {
+    inplace::note(&format!(
+        "{file}: the value is already set; the file was not changed"
+    ));
 }

@@ -10,6 +10,8 @@ use crate::cli::inplace::OpenArgs;
 use crate::error::Error;
 use crate::error::exit;
 use crate::lifecycle;
+use crate::lifecycle::splice::Change;
+use crate::lifecycle::splice::SpliceOutcome;
 use crate::ops;
 use crate::treepath;
 
@@ -42,11 +44,31 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     crate::cli::audit::expect("unset", &a.file, std::slice::from_ref(&a.path))?;
     let path = crate::cli::set::parse_path(&a.path)?;
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
-    let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
-    lifecycle::reserved::check_path(target.format, &path)?;
+    let bytes = crate::io::read_input(&a.file)?;
+    let format = crate::cli::input_format(a.input_type.as_deref(), &a.file, Some(&bytes))?;
+    let out_fmt = inplace::output_format(a.output_type.as_deref(), format);
     let ctx = crate::cli::key_context();
+    let open_opts = a.open.options(cli)?;
+    let mut recovered = None;
+    if out_fmt.as_ref().is_ok_and(|f| *f == format)
+        && lifecycle::reserved::check_path(format, &path).is_ok()
+    {
+        let change = Change::Unset(&path);
+        match inplace::splice(cli, &bytes, format, change, &ctx, &open_opts, &a.file)? {
+            SpliceOutcome::Written(s) => {
+                inplace::write_spliced(&dest, &bytes, &s, "unset", &a.file)?;
+                return Ok(0);
+            }
+            // (Only `set` finds a value already set.)
+            SpliceOutcome::Unchanged { .. } => return Ok(0),
+            SpliceOutcome::Declined(key) => recovered = key,
+        }
+    }
+    let loaded = ops::read_encrypted(&bytes, &a.file, format)?;
+    drop(bytes);
+    lifecycle::reserved::check_path(format, &path)?;
     let mut opened =
-        ops::open(target.loaded, &ctx, &a.open.options(cli)?).map_err(|e| e.within(&a.file))?;
+        ops::open_with_key(loaded, &ctx, &open_opts, recovered).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {
         crate::cli::warn(&format!("{}: {w}", a.file));
     }
@@ -67,7 +89,7 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let Some(meta) = lifecycle::seal_if_changed(true, &mut opened)? else {
         return Ok(0);
     };
-    let out_fmt = inplace::output_format(a.output_type.as_deref(), target.format)?;
+    let out_fmt = out_fmt?;
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;

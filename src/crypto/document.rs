@@ -137,6 +137,9 @@ struct LeafDecryptor<'a> {
     mac: MacSink,
     stash: Option<NonceStash>,
     clear_comments: usize,
+    /// Values and comments whose re-encryption with their own nonce would not give their
+    /// text back (see [`DecryptedPart::noncanonical`]).
+    noncanonical: usize,
     /// Reused for every value's plaintext; wiped on drop.
     scratch: Zeroizing<Vec<u8>>,
 }
@@ -170,6 +173,7 @@ impl LeafDecryptor<'_> {
                         source,
                     };
                     let f = EncFields::parse(text).map_err(err)?;
+                    let shape = canonical::Shape::of(text.len(), &f);
                     let typ = if f.typ == ValueType::Comment {
                         ValueType::Str
                     } else {
@@ -192,6 +196,9 @@ impl LeafDecryptor<'_> {
                             *v = Value::Bytes(Bytes::new(plain.to_vec()));
                         }
                         _ => *v = value::value_from_plaintext(plain, typ).map_err(err)?,
+                    }
+                    if !shape.holds(&self.scratch, v) {
+                        self.noncanonical += 1;
                     }
                     if let Some(s) = self.stash.as_mut() {
                         value::with_plaintext(v, |canon, ctyp| {
@@ -220,6 +227,9 @@ impl LeafDecryptor<'_> {
                     value::open_with(self.cipher, &enc, info.aad.as_bytes()).map_err(err)?;
                 let text = String::from_utf8(plain.to_vec())
                     .map_err(|_| err(CryptoError::BadPlaintext("comment")))?;
+                if !canonical::comment(c.text.len(), &enc, &text) {
+                    self.noncanonical += 1;
+                }
                 if let Some(s) = self.stash.as_mut() {
                     s.remember(
                         info.aad.as_bytes(),
@@ -282,6 +292,7 @@ fn decrypt_sequential(
         mac: MacSink::Hash(MacHasher::new(mac_only_encrypted)),
         stash: stash.is_some().then(NonceStash::new),
         clear_comments: 0,
+        noncanonical: 0,
         scratch: Zeroizing::new(Vec::new()),
     };
     walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
@@ -308,6 +319,11 @@ pub struct DecryptedPart {
     pub mac_input: Vec<Zeroizing<Vec<u8>>>,
     /// Comments kept as they are because they were never encrypted.
     pub clear_comments: usize,
+    /// Values and comments whose text re-encryption with their own nonce, type and path
+    /// would not reproduce byte for byte (a plaintext in another form than the one its
+    /// type is written in, a type written otherwise, an `ENC[…]` text with anything
+    /// besides its four canonical fields): writing the part back changes them.
+    pub noncanonical: usize,
 }
 
 /// Decrypts one part of a document (a document whose root holds some of the entries of
@@ -326,6 +342,7 @@ pub fn decrypt_part(
         mac: MacSink::Buffer(MacChunks::default()),
         stash: None,
         clear_comments: 0,
+        noncanonical: 0,
         scratch: Zeroizing::new(Vec::new()),
     };
     walk::walk(doc, sel, Direction::Decrypting, &mut |info, leaf| {
@@ -338,9 +355,12 @@ pub fn decrypt_part(
     Ok(DecryptedPart {
         mac_input,
         clear_comments: d.clear_comments,
+        noncanonical: d.noncanonical,
     })
 }
 
+/// Whether a decrypted value's text is the one re-encryption writes.
+mod canonical;
 /// Encryption of whole documents.
 mod encrypt;
 /// Decryption and encryption of large documents on all cores.

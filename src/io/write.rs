@@ -70,9 +70,15 @@ impl Destination {
     /// Writes `data` to the target (see the module docs). On failure the target is
     /// unchanged (except for a forced in-place write) and no temporary file remains.
     pub fn write(&self, data: &[u8]) -> Result<(), Error> {
+        self.write_pieces(&[data])
+    }
+
+    /// [`Destination::write`] of the concatenation of `pieces` (a large file written
+    /// from pieces of its input, without joining them in memory first).
+    pub fn write_pieces(&self, pieces: &[&[u8]]) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => replace(&self.target, data),
-            Mode::InPlace => in_place(&self.target, data),
+            Mode::Replace => replace(&self.target, pieces),
+            Mode::InPlace => in_place(&self.target, pieces),
         }
     }
 }
@@ -93,7 +99,7 @@ impl Destination {
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
-                in_place(&self.target, &buf)
+                in_place(&self.target, &[&buf])
             }
         }
     }
@@ -203,10 +209,12 @@ pub fn remove_stale(dir: &Path) -> usize {
     removed
 }
 
-fn replace(t: &Target, data: &[u8]) -> Result<(), Error> {
+fn replace(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
     replace_with(t, &mut |f: &mut dyn Write| {
-        f.write_all(data)
-            .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
+        pieces.iter().try_for_each(|data| {
+            f.write_all(data)
+                .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
+        })
     })
 }
 
@@ -295,21 +303,25 @@ fn keep_owner(f: &fs::File, m: &fs::Metadata) {
 
 /// A forced write into the existing file: hard links keep sharing it, a device or FIFO
 /// receives the bytes. Not atomic.
-fn in_place(t: &Target, data: &[u8]) -> Result<(), Error> {
+fn in_place(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
     let regular = t.existing.as_ref().is_some_and(fs::Metadata::is_file);
     let path = if regular { &t.path } else { &t.named };
     let mut f = fs::OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(|e| fail(t, "cannot open it", e))?;
-    let done = f.write_all(data).and_then(|()| {
-        if regular {
-            f.set_len(data.len() as u64)?;
-            f.sync_all()
-        } else {
-            f.flush()
-        }
-    });
+    let len: usize = pieces.iter().map(|p| p.len()).sum();
+    let done = pieces
+        .iter()
+        .try_for_each(|data| f.write_all(data))
+        .and_then(|()| {
+            if regular {
+                f.set_len(len as u64)?;
+                f.sync_all()
+            } else {
+                f.flush()
+            }
+        });
     done.map_err(|e| {
         Error::new(
             exit::COULD_NOT_WRITE_OUTPUT,

@@ -27,6 +27,7 @@ use crate::tree::Value;
 mod groups;
 pub mod reserved;
 pub mod revoke;
+pub mod splice;
 #[cfg(test)]
 mod tests;
 

@@ -234,6 +234,17 @@ pub fn open(loaded: Loaded, ctx: &KeyContext, opts: &OpenOptions) -> Result<Open
     open_impl(loaded, ctx, opts, true, None)
 }
 
+/// [`open`] with a data key already recovered (and the master keys that unwrapped it),
+/// e.g. by a splicing attempt that handed the file back.
+pub fn open_with_key(
+    loaded: Loaded,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    key: Option<(DataKey, Vec<String>)>,
+) -> Result<Opened, Error> {
+    open_impl(loaded, ctx, opts, true, key)
+}
+
 /// [`open`] for read-only uses (`decrypt`, `exec-*`, diff): skips the nonce stash, which
 /// is a large part of the decryption cost of big files. The returned stash is empty.
 pub fn open_for_reading(

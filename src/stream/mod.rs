@@ -16,9 +16,11 @@
 //! shared; only the planner and the part reader/writer are the format's own.
 
 mod blocks;
+mod edit;
 mod encrypt;
 mod json;
 mod pipeline;
+mod splice;
 mod split;
 
 use std::borrow::Cow;
@@ -65,6 +67,16 @@ pub use encrypt::RotatePrepare;
 pub use encrypt::Rotated;
 pub use encrypt::prepare_encrypt;
 pub use encrypt::prepare_rotate;
+pub use edit::EditOpen;
+pub use edit::EditSession;
+pub use edit::open_yaml_for_edit;
+pub use splice::Change;
+pub use splice::SPLICE_ENV;
+pub use splice::Splice;
+pub use splice::SpliceOutcome;
+pub use splice::declined_error as splice_declined_error;
+pub use splice::splice_yaml;
+pub use splice::wanted as splice_wanted;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from

@@ -275,6 +275,7 @@ fn run_one(
         mac: MacSink::Buffer(MacChunks::default()),
         stash: keep_stash.then(|| NonceStash::with_capacity(encrypted_leaves(&mut run, sel))),
         clear_comments: 0,
+        noncanonical: 0,
         scratch: Zeroizing::new(Vec::new()),
     };
     walk_run(&mut run, sel, Direction::Decrypting, &mut |info, leaf| {

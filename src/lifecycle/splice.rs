@@ -1,0 +1,70 @@
+//! `set` and `unset` by splicing the change into the encrypted text of a large file
+//! instead of decrypting, re-encrypting and writing the whole tree (see
+//! [`crate::stream::splice_yaml`]). Same output, byte for byte, as the whole-tree path;
+//! anything the splice cannot prove is handed back to that path.
+
+use crate::error::Error;
+use crate::ops::EmitOptions;
+use crate::ops::Format;
+use crate::ops::KeyContext;
+use crate::ops::OpenOptions;
+
+pub use crate::stream::Change;
+pub use crate::stream::Splice;
+pub use crate::stream::SpliceOutcome;
+
+/// Makes `change` in the encrypted file `input` (in `format`, written back in the same
+/// format with `emit`) by splicing when the file is one to splice (YAML, large enough
+/// or `LEAFSEAL_SPLICE=always`); otherwise, or when the splice hands it back,
+/// [`SpliceOutcome::Declined`] (with the data key when it was recovered) and the caller
+/// takes the whole-tree path. Under `LEAFSEAL_SPLICE=require` a file handed back is an
+/// error.
+pub fn splice(
+    input: &[u8],
+    format: Format,
+    change: Change<'_>,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+) -> Result<SpliceOutcome, Error> {
+    let outcome = if format == Format::Yaml && crate::stream::splice_wanted(ctx, input.len()) {
+        crate::stream::splice_yaml(input, change, ctx, opts, emit)?
+    } else {
+        SpliceOutcome::Declined(None)
+    };
+    if let (SpliceOutcome::Declined(_), Some(e)) = (&outcome, declined_error(ctx)) {
+        return Err(e);
+    }
+    Ok(outcome)
+}
+
+pub use crate::stream::EditOpen;
+pub use crate::stream::EditSession;
+
+/// Opens the encrypted file `input` for `edit` by streaming, when it is one to splice
+/// (as [`splice`]); the session then splices the edited plaintext into the file
+/// ([`EditSession::seal`]). Under `LEAFSEAL_SPLICE=require` a file handed back is an
+/// error.
+pub fn open_for_edit(
+    input: &[u8],
+    format: Format,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+) -> Result<EditOpen, Error> {
+    let outcome = if format == Format::Yaml && crate::stream::splice_wanted(ctx, input.len()) {
+        crate::stream::open_yaml_for_edit(input, ctx, opts, emit)?
+    } else {
+        EditOpen::Declined(None)
+    };
+    if let (EditOpen::Declined(_), Some(e)) = (&outcome, declined_error(ctx)) {
+        return Err(e);
+    }
+    Ok(outcome)
+}
+
+/// The error for a change handed back to the whole-tree path under
+/// `LEAFSEAL_SPLICE=require`, else `None`.
+pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
+    crate::stream::splice_declined_error(ctx)
+}

@@ -1,0 +1,436 @@
+//! `edit` of a large block-YAML file by splicing: the file is opened by streaming (its
+//! parts decrypted on all cores, the MAC and the integrity record verified in order, the
+//! plaintext for the editor joined from the parts), and when the editor changed values
+//! within one part, only that part is read back, checked to hold the same keys,
+//! comments and containers as before, encrypted again with its IV stash and spliced into
+//! the encrypted text with a new `sops` block. Every part proves on its worker that the
+//! whole-tree path would write its text as it stands (as for `set`, see
+//! [`super::splice`]); anything else — a change across parts, a new or removed key, a
+//! comment, a parse the part reader declines — is handed back to the whole-tree path.
+
+use std::ops::Range;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::DataKey;
+use crate::crypto::document;
+use crate::crypto::integrity;
+use crate::crypto::mac::MacHasher;
+use crate::crypto::nonces::NonceStash;
+use crate::crypto::value::ValueCipher;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::format::Output;
+use crate::format::Store;
+use crate::format::yaml::YamlStore;
+use crate::keys::KeyContext;
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::secbuf::SecureBuf;
+use crate::tree::Document;
+use crate::tree::Item;
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Value;
+use crate::walk::Selector;
+
+use super::pipeline::run_parts;
+use super::splice::PartTokens;
+use super::splice::Splice;
+use super::split::Part;
+
+/// A file opened for editing by streaming.
+pub struct EditSession {
+    /// The plaintext for the editor (MAC and record verified).
+    plaintext: Output,
+    parts: Vec<Part>,
+    /// Per part: its range in the plaintext, its MAC input, its record tokens.
+    kept: Vec<Kept>,
+    meta: Metadata,
+    meta_range: Range<usize>,
+    key: DataKey,
+    emit: EmitOptions,
+    /// Non-fatal notes, as [`ops::Opened::warnings`].
+    pub warnings: Vec<String>,
+    /// The master key(s) that unwrapped the data key (`kind id`).
+    pub unwrapped_by: Vec<String>,
+}
+
+impl std::fmt::Debug for EditSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EditSession({} parts)", self.parts.len())
+    }
+}
+
+struct Kept {
+    plain: Range<usize>,
+    mac_input: Vec<Zeroizing<Vec<u8>>>,
+    tokens: PartTokens,
+}
+
+/// What opening for editing did.
+#[derive(Debug)]
+pub enum EditOpen {
+    /// The file was opened by streaming.
+    Opened(Box<EditSession>),
+    /// The whole-tree path must open it; the data key when it was already recovered.
+    Declined(Option<(DataKey, Vec<String>)>),
+}
+
+/// Opens an encrypted YAML file (`input`, read whole) for editing by streaming, or
+/// declines. `emit` are the options of both the editor's plaintext and the written file.
+pub fn open_yaml_for_edit(
+    input: &[u8],
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+) -> Result<EditOpen, Error> {
+    let declined = Ok(EditOpen::Declined(None));
+    if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") {
+        return declined;
+    }
+    let threads = super::threads();
+    let Some(plan) = super::split::plan(input, super::part_target(ctx, input.len(), threads))
+    else {
+        return declined;
+    };
+    if plan.meta.end != input.len() || !super::splice::covers(&plan.parts, plan.meta.start) {
+        return declined;
+    }
+    let Some((meta, raw)) = super::splice::read_meta(&input[plan.meta.clone()]) else {
+        return declined;
+    };
+    if !super::splice::emits_as(&raw, emit, &input[plan.meta.clone()]) {
+        return declined;
+    }
+    drop(raw);
+    let sel = meta.selector();
+    if sel.is_comment_based() {
+        return declined;
+    }
+    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+        return declined;
+    };
+    let job = Job {
+        src: input,
+        cipher: ValueCipher::new(&key),
+        sel: &sel,
+        mac_only_encrypted: meta.mac_only_encrypted,
+        emit,
+    };
+    let mut mac = MacHasher::new(meta.mac_only_encrypted);
+    let mut record = integrity::Streamed::new(&key, &meta.integrity_binding());
+    let mut plain = SecureBuf::with_capacity(input.len() / 3);
+    let mut kept = Vec::with_capacity(plan.parts.len());
+    let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
+    let fold = &mut |p: &Part, r: Option<Opened>| {
+        let Some(o) = r else { return false };
+        for m in &o.mac_input {
+            mac.update(m);
+        }
+        let opens = matches!(p, Part::Sub { first: true, .. });
+        let closes = matches!(p, Part::Sub { last: true, .. });
+        let entry = o.entry_key.filter(|_| opens);
+        if let Some(k) = &entry {
+            record.open_map_entry(k);
+        }
+        record.feed(&o.tokens);
+        if closes {
+            record.close_map();
+        }
+        let at = plain.as_slice().len();
+        plain.push(&o.text);
+        kept.push(Kept {
+            plain: at..at + o.text.len(),
+            mac_input: o.mac_input,
+            tokens: (entry, o.tokens, closes),
+        });
+        true
+    };
+    if !run_parts(&plan.parts, threads, &work, fold, || None) {
+        return Ok(EditOpen::Declined(Some((key, unwrapped_by))));
+    }
+    let back = |key, by| Ok(EditOpen::Declined(Some((key, by))));
+    if ops::verify_mac(&meta, &key, &mac.finish()).is_err() {
+        return back(key, unwrapped_by);
+    }
+    let mut warnings = Vec::new();
+    let status = record.verify(meta.integrity.as_deref(), &meta.mac);
+    let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
+    if ops::judge_integrity(status, strict, &mut warnings).is_err() {
+        return back(key, unwrapped_by);
+    }
+    Ok(EditOpen::Opened(Box::new(EditSession {
+        plaintext: plain.finish(),
+        parts: plan.parts,
+        kept,
+        meta,
+        meta_range: plan.meta,
+        key,
+        emit: *emit,
+        warnings,
+        unwrapped_by,
+    })))
+}
+
+impl EditSession {
+    /// The plaintext to edit.
+    pub fn plaintext(&self) -> &[u8] {
+        &self.plaintext
+    }
+
+    /// The file's metadata (e.g. to raise its `version` before sealing).
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.meta
+    }
+
+    /// The data key and the master keys that unwrapped it, for the whole-tree path.
+    pub fn into_key(self) -> (DataKey, Vec<String>) {
+        (self.key, self.unwrapped_by)
+    }
+
+    /// The encrypted file after the editor changed the plaintext into `edited` (not equal
+    /// to [`EditSession::plaintext`]), spliced into `input` (the text the session was
+    /// opened from), or `None` when the whole-tree path must seal it.
+    pub fn seal(&mut self, input: &[u8], edited: &[u8]) -> Option<Splice> {
+        let old: &[u8] = &self.plaintext;
+        let prefix = old.iter().zip(edited).take_while(|(a, b)| a == b).count();
+        let room = old.len().min(edited.len()) - prefix;
+        let suffix = old
+            .iter()
+            .rev()
+            .zip(edited.iter().rev())
+            .take(room)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let old_end = old.len() - suffix;
+        let i = self
+            .kept
+            .iter()
+            .position(|k| k.plain.start <= prefix && prefix < k.plain.end)?;
+        let kept = &self.kept[i];
+        if old_end > kept.plain.end {
+            return None;
+        }
+        let new_end = kept.plain.end + edited.len() - old.len();
+        let new_text = edited.get(kept.plain.start..new_end)?;
+        let part = self.parts.get(i)?;
+        let new = self.reseal_part(input, part, new_text)?;
+        let mut mac = MacHasher::new(self.meta.mac_only_encrypted);
+        for (j, k) in self.kept.iter().enumerate() {
+            let input = if j == i { &new.mac_input } else { &k.mac_input };
+            for m in input {
+                mac.update(m);
+            }
+        }
+        let tokens = self.kept.iter().enumerate().map(|(j, k)| {
+            let t = if j == i { &new.tokens } else { &k.tokens.1 };
+            (k.tokens.0.as_deref(), t.as_slice(), k.tokens.2)
+        });
+        let (meta_text, signature_dropped) =
+            super::splice::seal_meta(&mut self.meta, &self.key, &mac.finish(), tokens, &self.emit)?;
+        let body = match part {
+            Part::Top(r) | Part::Sub { body: r, .. } => r.clone(),
+        };
+        Some(Splice {
+            edits: vec![(body, new.text), (self.meta_range.clone(), meta_text)],
+            warnings: Vec::new(),
+            unwrapped_by: self.unwrapped_by.clone(),
+            signature_dropped,
+        })
+    }
+
+    /// The part `part` with its edited plaintext `text` encrypted again, or `None`.
+    fn reseal_part(&self, input: &[u8], part: &Part, text: &[u8]) -> Option<NewPart> {
+        let sel = self.meta.selector();
+        let moe = self.meta.mac_only_encrypted;
+        // The old part, decrypted with its stash.
+        let enc = super::splice::part_text(input, part);
+        let mut old = Document {
+            branches: crate::format::yaml::load_fast(&enc)?,
+        };
+        drop(enc);
+        let mut stash = NonceStash::new();
+        let decrypted =
+            document::decrypt_document(&mut old, &self.key, &sel, moe, Some(&mut stash));
+        // The edited part, read as the part reader reads it (with its entry's line).
+        let mut edited = Zeroizing::new(Vec::with_capacity(text.len() + 256));
+        if let Part::Sub {
+            header,
+            first: false,
+            ..
+        } = part
+        {
+            edited.extend_from_slice(&input[header.clone()]);
+            edited.push(b'\n');
+        }
+        edited.extend_from_slice(text);
+        let new = crate::format::yaml::load_fast(&edited);
+        drop(edited);
+        let r = match (decrypted, new) {
+            (Ok(_), Some(branches)) => {
+                let mut new = Document { branches };
+                let r = self.encrypt_part(part, &old, &mut new, &stash);
+                new.wipe_in_place();
+                r
+            }
+            _ => None,
+        };
+        old.wipe_in_place();
+        r
+    }
+
+    /// Encrypts the edited part `new` (when it has the shape of `old`) with the part's
+    /// stash, as the whole-tree path would.
+    fn encrypt_part(
+        &self,
+        part: &Part,
+        old: &Document,
+        new: &mut Document,
+        stash: &NonceStash,
+    ) -> Option<NewPart> {
+        let ([o], [n]) = (old.branches.as_slice(), new.branches.as_slice()) else {
+            return None;
+        };
+        if !same_shape(o, n) {
+            return None;
+        }
+        let sel = self.meta.selector();
+        let moe = self.meta.mac_only_encrypted;
+        document::encrypt_document(new, &self.key, &sel, moe, Some(stash)).ok()?;
+        let text = super::splice::emitted(new, part, &self.emit)?;
+        let (tokens, _) = super::splice::tokens_of(new.branches.first()?, part, moe)?;
+        let mut copy = new.clone();
+        let dec = document::decrypt_part(&mut copy, &ValueCipher::new(&self.key), &sel, moe);
+        copy.wipe_in_place();
+        Some(NewPart {
+            text,
+            mac_input: dec.ok()?.mac_input,
+            tokens,
+        })
+    }
+}
+
+/// An edited part encrypted again.
+struct NewPart {
+    text: Vec<u8>,
+    mac_input: Vec<Zeroizing<Vec<u8>>>,
+    tokens: Vec<u8>,
+}
+
+/// Whether two maps hold the same keys, comments and containers in the same order (their
+/// scalars may differ).
+fn same_shape(a: &Map, b: &Map) -> bool {
+    let mut stack: Vec<(&Value, &Value)> = Vec::new();
+    let mut maps: Vec<(&Map, &Map)> = vec![(a, b)];
+    loop {
+        if let Some((x, y)) = maps.pop() {
+            if x.0.len() != y.0.len() {
+                return false;
+            }
+            for pair in x.0.iter().zip(&y.0) {
+                match pair {
+                    (Item::Entry(k, v), Item::Entry(l, w)) if k == l => stack.push((v, w)),
+                    (Item::Comment(c), Item::Comment(d)) if c == d => {}
+                    _ => return false,
+                }
+            }
+            continue;
+        }
+        let Some(pair) = stack.pop() else {
+            return true;
+        };
+        match pair {
+            (Value::Map(x), Value::Map(y)) => maps.push((x, y)),
+            (Value::Seq(x), Value::Seq(y)) => {
+                if x.len() != y.len() {
+                    return false;
+                }
+                for items in x.iter().zip(y) {
+                    match items {
+                        (SeqItem::Value(v), SeqItem::Value(w)) => stack.push((v, w)),
+                        (SeqItem::Comment(c), SeqItem::Comment(d)) if c == d => {}
+                        _ => return false,
+                    }
+                }
+            }
+            (Value::Map(_) | Value::Seq(_), _) | (_, Value::Map(_) | Value::Seq(_)) => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What every part needs.
+struct Job<'a> {
+    src: &'a [u8],
+    cipher: ValueCipher,
+    sel: &'a Selector,
+    mac_only_encrypted: bool,
+    emit: &'a EmitOptions,
+}
+
+/// One part opened.
+struct Opened {
+    text: Output,
+    mac_input: Vec<Zeroizing<Vec<u8>>>,
+    tokens: Vec<u8>,
+    entry_key: Option<String>,
+}
+
+/// Reads, checks, decrypts and writes one part; `None` hands the file back.
+fn work(job: &Job<'_>, part: &Part) -> Option<Opened> {
+    let text = super::splice::part_text(job.src, part);
+    let mut branches = crate::format::yaml::load_fast(&text)?;
+    drop(text);
+    let (Some(root), true) = (branches.pop(), branches.is_empty()) else {
+        return None;
+    };
+    // `kind` at the root may make the file a Kubernetes Secret, shown decoded.
+    if root.get("sops").is_some()
+        || super::splice::colon_key(&root)
+        || (matches!(part, Part::Top(_)) && root.get("kind").is_some())
+    {
+        return None;
+    }
+    let mut doc = Document {
+        branches: vec![root],
+    };
+    crate::tree::lift_list_comments(&mut doc);
+    let body = match part {
+        Part::Top(r) | Part::Sub { body: r, .. } => &job.src[r.clone()],
+    };
+    if super::splice::emitted(&doc, part, job.emit).is_none_or(|t| t != body) {
+        return None;
+    }
+    let (tokens, entry_key) =
+        super::splice::tokens_of(doc.branches.first()?, part, job.mac_only_encrypted)?;
+    let dec = document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted);
+    let out = match &dec {
+        Ok(d) if d.noncanonical == 0 && d.clear_comments == 0 => {
+            YamlStore.emit(&doc, None, job.emit).ok()
+        }
+        _ => None,
+    };
+    doc.wipe_in_place();
+    let (dec, mut out) = (dec.ok()?, out?);
+    if let Part::Sub { first: false, .. } = part {
+        if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
+            return None;
+        }
+        let nl = out.iter().position(|&b| b == b'\n')?;
+        // The header line is not part of the output; the rest moves to the front.
+        out.copy_within(nl + 1.., 0);
+        let keep = out.len() - (nl + 1);
+        zeroize::Zeroize::zeroize(&mut out[keep..]);
+        out.truncate(keep);
+    }
+    Some(Opened {
+        text: out,
+        mac_input: dec.mac_input,
+        tokens,
+        entry_key,
+    })
+}

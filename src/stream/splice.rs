@@ -1,0 +1,537 @@
+//! `set` and `unset` on a large block-YAML file by splicing: the encrypted text is cut
+//! into parts as for a streamed decrypt ([`super::split`]), every part is decrypted on
+//! all cores and folded in order into the MAC and the integrity record (both verified
+//! before anything is written, failing closed), and the new file is the input text with
+//! only two pieces replaced: the part that holds the path, written again by the same
+//! code as the whole-tree path (decrypted with the IV stash, changed, encrypted, emitted),
+//! and the `sops` block (new `lastmodified`, MAC and integrity record).
+//!
+//! That is the whole-tree path's output byte for byte only where the input is what that
+//! path would write, so every part proves it on its worker: the part's encrypted tree,
+//! emitted with the output's options, must give the part's text back; every encrypted
+//! value and comment must be in the form re-encryption with its own nonce writes
+//! ([`document::DecryptedPart::noncanonical`]); no comment that should be encrypted may
+//! be in clear; no key may hold a `:` (so that no AAD is shared between two parts, and
+//! the part's own IV stash hands out the nonces the whole document's would); and the
+//! `sops` block must be last and emitted alone give its own text back. Anything else —
+//! a failed check, a path that is absent or names a container, a new value that is a
+//! container, a value or MAC that does not verify — hands the file back
+//! ([`SpliceOutcome::Declined`]) to the whole-tree path, which then writes today's
+//! output or reports today's error with today's exit code.
+
+use std::ops::Range;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::DataKey;
+use crate::crypto::document;
+use crate::crypto::integrity;
+use crate::crypto::mac::MacHasher;
+use crate::crypto::nonces::NonceStash;
+use crate::crypto::value::ValueCipher;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::keys::KeyContext;
+use crate::metadata::Metadata;
+use crate::ops;
+use crate::ops::OpenOptions;
+use crate::tree::Document;
+use crate::tree::Map;
+use crate::tree::Value;
+use crate::treepath;
+use crate::treepath::Step;
+use crate::walk::Selector;
+
+use super::pipeline::run_parts;
+use super::split::Part;
+
+mod shared;
+
+pub(super) use shared::PartTokens;
+pub(super) use shared::colon_key;
+pub(super) use shared::covers;
+pub(super) use shared::emits_as;
+pub(super) use shared::emitted;
+pub(super) use shared::part_text;
+pub(super) use shared::read_meta;
+pub(super) use shared::seal_meta;
+pub(super) use shared::sub_entry;
+pub(super) use shared::token_refs;
+pub(super) use shared::tokens_of;
+
+/// The environment variable that chooses whether `set`/`unset` splice: `never` always
+/// takes the whole-tree path; `always` splices files of any size; `require` also makes a
+/// file handed back an error (for tests: it shows that a file was spliced); unset, the
+/// streaming setting decides ([`super::wanted`]).
+pub const SPLICE_ENV: &str = "LEAFSEAL_SPLICE";
+
+/// The change to make.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Set the scalar at an existing path to a scalar value (`set`).
+    Set(&'a [Step], &'a Value),
+    /// Remove the entry or list element at a path (`unset`).
+    Unset(&'a [Step]),
+}
+
+/// A spliced file, ready to write.
+#[derive(Debug)]
+pub struct Splice {
+    /// Replacements of ranges of the input (ascending, not overlapping).
+    pub(super) edits: Vec<(Range<usize>, Vec<u8>)>,
+    /// Non-fatal notes, as [`ops::Opened::warnings`].
+    pub warnings: Vec<String>,
+    /// The master key(s) that unwrapped the data key (`kind id`).
+    pub unwrapped_by: Vec<String>,
+    /// Whether a file signature was dropped (it covered the old state).
+    pub signature_dropped: bool,
+}
+
+impl Splice {
+    /// The new file: pieces of `input` (the text given to [`splice_yaml`]) and the
+    /// replaced pieces, in order.
+    pub fn pieces<'a>(&'a self, input: &'a [u8]) -> Vec<&'a [u8]> {
+        let mut out = Vec::with_capacity(self.edits.len() * 2 + 1);
+        let mut at = 0;
+        for (r, text) in &self.edits {
+            out.push(input.get(at..r.start).unwrap_or_default());
+            out.push(text.as_slice());
+            at = r.end;
+        }
+        out.push(input.get(at..).unwrap_or_default());
+        out
+    }
+}
+
+/// What splicing did.
+#[derive(Debug)]
+pub enum SpliceOutcome {
+    /// The file verified and the change was made.
+    Written(Splice),
+    /// The file verified and `set` found the value already set: nothing to write.
+    Unchanged {
+        /// Non-fatal notes.
+        warnings: Vec<String>,
+        /// The master key(s) that unwrapped the data key.
+        unwrapped_by: Vec<String>,
+    },
+    /// The whole-tree path must do it; the data key when it was already recovered.
+    Declined(Option<(DataKey, Vec<String>)>),
+}
+
+/// Whether splicing is wanted for an input of `len` bytes.
+pub fn wanted(ctx: &KeyContext, len: usize) -> bool {
+    match setting(ctx).as_deref() {
+        Some("never" | "0" | "off") => false,
+        Some("always" | "1" | "on" | "require") => true,
+        _ => super::wanted(ctx, len),
+    }
+}
+
+fn setting(ctx: &KeyContext) -> Option<String> {
+    ctx.var(SPLICE_ENV).map(str::to_ascii_lowercase)
+}
+
+/// The error for a file handed back under `LEAFSEAL_SPLICE=require`, else `None`.
+pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
+    (setting(ctx).as_deref() == Some("require")).then(|| {
+        Error::new(
+            crate::error::exit::GENERIC,
+            "the change cannot be made by splicing (LEAFSEAL_SPLICE=require)",
+        )
+        .hint("unset LEAFSEAL_SPLICE to write the file from its whole tree")
+    })
+}
+
+/// Makes `change` in an encrypted YAML file (`input`, read whole) by splicing, or hands
+/// it back (see the module docs). `emit` are the options the file is written with.
+pub fn splice_yaml(
+    input: &[u8],
+    change: Change<'_>,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+) -> Result<SpliceOutcome, Error> {
+    let declined = Ok(SpliceOutcome::Declined(None));
+    if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") || !scalar_change(change) {
+        return declined;
+    }
+    let threads = super::threads();
+    let Some(plan) = super::split::plan(input, super::part_target(ctx, input.len(), threads))
+    else {
+        return declined;
+    };
+    if plan.meta.end != input.len() || !covers(&plan.parts, plan.meta.start) {
+        return declined;
+    }
+    let Some((meta, raw)) = read_meta(&input[plan.meta.clone()]) else {
+        return declined;
+    };
+    // The `sops` block, emitted alone, must give its text back: the block is written
+    // again alone, after the parts.
+    if !emits_as(&raw, emit, &input[plan.meta.clone()]) {
+        return declined;
+    }
+    drop(raw);
+    let sel = meta.selector();
+    if sel.is_comment_based() {
+        return declined;
+    }
+    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+        return declined;
+    };
+    let job = Job {
+        src: input,
+        key: &key,
+        cipher: ValueCipher::new(&key),
+        sel: &sel,
+        mac_only_encrypted: meta.mac_only_encrypted,
+        emit,
+        change,
+    };
+    let mut fold = Fold {
+        old_mac: MacHasher::new(meta.mac_only_encrypted),
+        new_mac: MacHasher::new(meta.mac_only_encrypted),
+        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        tokens: Vec::with_capacity(plan.parts.len()),
+        holder: None,
+        holders: 0,
+        same_value: false,
+    };
+    let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
+    let take = &mut |p: &Part, r: PartOut| fold.take(p, r);
+    if !run_parts(&plan.parts, threads, &work, take, || PartOut::Decline) {
+        return Ok(SpliceOutcome::Declined(Some((key, unwrapped_by))));
+    }
+    finish(fold, meta, key, unwrapped_by, opts, ctx, emit, plan.meta)
+}
+
+/// Whether the change can be spliced at all: a scalar value, a path of keys and indices
+/// starting with a key.
+fn scalar_change(change: Change<'_>) -> bool {
+    let path = match change {
+        Change::Set(path, v) => {
+            if matches!(v, Value::Map(_) | Value::Seq(_)) {
+                return false;
+            }
+            path
+        }
+        Change::Unset(path) => path,
+    };
+    matches!(path.first(), Some(Step::Key(_)))
+}
+
+/// What every part needs.
+struct Job<'a> {
+    src: &'a [u8],
+    key: &'a DataKey,
+    cipher: ValueCipher,
+    sel: &'a Selector,
+    mac_only_encrypted: bool,
+    emit: &'a EmitOptions,
+    change: Change<'a>,
+}
+
+/// The part that holds the path, written again.
+struct NewPart {
+    /// Its new text (without the header line of a later part of an entry).
+    text: Vec<u8>,
+    /// The MAC input of its leaves.
+    mac_input: Vec<Zeroizing<Vec<u8>>>,
+    /// Its record tokens.
+    tokens: Vec<u8>,
+}
+
+/// One part's result.
+enum PartOut {
+    Done {
+        mac_input: Vec<Zeroizing<Vec<u8>>>,
+        tokens: Vec<u8>,
+        entry_key: Option<String>,
+        /// For the part that holds the path: `None` when `set` found the value already
+        /// set.
+        holds: Option<Option<NewPart>>,
+    },
+    Decline,
+}
+
+/// The parts folded in order.
+struct Fold {
+    old_mac: MacHasher,
+    new_mac: MacHasher,
+    record: integrity::Streamed,
+    /// Every part's record tokens for the new record (computed once the new MAC is
+    /// known): whether it opens an entry (and its key), its tokens, whether it closes one.
+    tokens: Vec<PartTokens>,
+    /// The range of the input the new part replaces, and its text.
+    holder: Option<(Range<usize>, Vec<u8>)>,
+    holders: usize,
+    same_value: bool,
+}
+
+impl Fold {
+    fn take(&mut self, part: &Part, r: PartOut) -> bool {
+        let PartOut::Done {
+            mac_input,
+            tokens,
+            entry_key,
+            holds,
+        } = r
+        else {
+            return false;
+        };
+        for m in &mac_input {
+            self.old_mac.update(m);
+        }
+        let opens = matches!(part, Part::Sub { first: true, .. });
+        let closes = matches!(part, Part::Sub { last: true, .. });
+        let key = entry_key.filter(|_| opens);
+        if let Some(k) = &key {
+            self.record.open_map_entry(k);
+        }
+        self.record.feed(&tokens);
+        if closes {
+            self.record.close_map();
+        }
+        let new_tokens = match holds {
+            None => {
+                for m in &mac_input {
+                    self.new_mac.update(m);
+                }
+                tokens
+            }
+            Some(held) => {
+                self.holders += 1;
+                match held {
+                    None => {
+                        self.same_value = true;
+                        tokens
+                    }
+                    Some(new) => {
+                        for m in &new.mac_input {
+                            self.new_mac.update(m);
+                        }
+                        let range = match part {
+                            Part::Top(r) => r.clone(),
+                            Part::Sub { body, .. } => body.clone(),
+                        };
+                        self.holder = Some((range, new.text));
+                        new.tokens
+                    }
+                }
+            }
+        };
+        self.tokens.push((key, new_tokens, closes));
+        true
+    }
+}
+
+/// Verifies the old MAC and record, then seals the new metadata (see the module docs).
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    fold: Fold,
+    mut meta: Metadata,
+    key: DataKey,
+    unwrapped_by: Vec<String>,
+    opts: &OpenOptions,
+    ctx: &KeyContext,
+    emit: &EmitOptions,
+    meta_range: Range<usize>,
+) -> Result<SpliceOutcome, Error> {
+    let Fold {
+        old_mac,
+        new_mac,
+        record,
+        tokens,
+        holder,
+        holders,
+        same_value,
+    } = fold;
+    // Every failure is reported by the whole-tree path, with its message and exit code.
+    let back = |key: DataKey, by: Vec<String>| Ok(SpliceOutcome::Declined(Some((key, by))));
+    if holders != 1 || ops::verify_mac(&meta, &key, &old_mac.finish()).is_err() {
+        return back(key, unwrapped_by);
+    }
+    let mut warnings = Vec::new();
+    let status = record.verify(meta.integrity.as_deref(), &meta.mac);
+    let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
+    if ops::judge_integrity(status, strict, &mut warnings).is_err() {
+        return back(key, unwrapped_by);
+    }
+    if same_value {
+        return Ok(SpliceOutcome::Unchanged {
+            warnings,
+            unwrapped_by,
+        });
+    }
+    let Some(holder) = holder else {
+        return back(key, unwrapped_by);
+    };
+    let Some((meta_text, signature_dropped)) = seal_meta(
+        &mut meta,
+        &key,
+        &new_mac.finish(),
+        token_refs(&tokens),
+        emit,
+    ) else {
+        return back(key, unwrapped_by);
+    };
+    Ok(SpliceOutcome::Written(Splice {
+        edits: vec![holder, (meta_range, meta_text)],
+        warnings,
+        unwrapped_by,
+        signature_dropped,
+    }))
+}
+
+/// Whether this part holds the path's first step (and, in a part of an entry, its
+/// second); `None` when the path names something cut into parts.
+fn holds(root: &Map, part: &Part, path: &[Step]) -> Option<bool> {
+    let Some(Step::Key(k0)) = path.first() else {
+        return None;
+    };
+    match part {
+        Part::Top(_) => Some(root.get(k0).is_some()),
+        Part::Sub { .. } => {
+            let (k, inner) = sub_entry(root)?;
+            if k != k0.as_str() {
+                return Some(false);
+            }
+            match path.get(1) {
+                Some(Step::Key(k1)) => Some(inner.get(k1).is_some()),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Reads, checks and decrypts one part; writes the part that holds the path again.
+fn work(job: &Job<'_>, part: &Part) -> PartOut {
+    let text = part_text(job.src, part);
+    let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
+        return PartOut::Decline;
+    };
+    let (Some(root), true) = (branches.pop(), branches.is_empty()) else {
+        return PartOut::Decline;
+    };
+    if root.get("sops").is_some() || colon_key(&root) {
+        return PartOut::Decline;
+    }
+    let mut doc = Document {
+        branches: vec![root],
+    };
+    crate::tree::lift_list_comments(&mut doc);
+    // The part's text must be what the whole-tree path writes for it.
+    let body = match part {
+        Part::Top(r) | Part::Sub { body: r, .. } => &job.src[r.clone()],
+    };
+    if emitted(&doc, part, job.emit).is_none_or(|t| t != body) {
+        return PartOut::Decline;
+    }
+    drop(text);
+    let path = match job.change {
+        Change::Set(p, _) | Change::Unset(p) => p,
+    };
+    let Some(held) = doc.branches.first().and_then(|r| holds(r, part, path)) else {
+        return PartOut::Decline;
+    };
+    let Some((tokens, entry_key)) = doc
+        .branches
+        .first()
+        .and_then(|r| tokens_of(r, part, job.mac_only_encrypted))
+    else {
+        return PartOut::Decline;
+    };
+    let encrypted = held.then(|| doc.clone());
+    let dec = match document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted) {
+        Ok(d) => d,
+        Err(_) => {
+            doc.wipe_in_place();
+            return PartOut::Decline;
+        }
+    };
+    doc.wipe_in_place();
+    drop(doc);
+    if dec.noncanonical > 0 || dec.clear_comments > 0 {
+        return PartOut::Decline;
+    }
+    let holds = match encrypted {
+        None => None,
+        Some(enc) => match rewrite(job, part, enc) {
+            Some(r) => Some(r),
+            None => return PartOut::Decline,
+        },
+    };
+    PartOut::Done {
+        mac_input: dec.mac_input,
+        tokens,
+        entry_key,
+        holds,
+    }
+}
+
+/// The part that holds the path, written again as the whole-tree path writes it:
+/// decrypted with its IV stash, changed, encrypted, emitted. `Some(None)` when `set`
+/// finds the value already set; `None` when the change cannot be spliced.
+#[allow(clippy::option_option)]
+fn rewrite(job: &Job<'_>, part: &Part, mut doc: Document) -> Option<Option<NewPart>> {
+    let mut stash = NonceStash::new();
+    let r = rewrite_in(job, part, &mut doc, &mut stash);
+    // Plaintext when the rewrite stopped half-way.
+    doc.wipe_in_place();
+    r
+}
+
+#[allow(clippy::option_option)]
+fn rewrite_in(
+    job: &Job<'_>,
+    part: &Part,
+    doc: &mut Document,
+    stash: &mut NonceStash,
+) -> Option<Option<NewPart>> {
+    document::decrypt_document(doc, job.key, job.sel, job.mac_only_encrypted, Some(stash)).ok()?;
+    match job.change {
+        Change::Set(path, value) => {
+            let old = treepath::get(doc, path).ok()?;
+            if matches!(old, Value::Map(_) | Value::Seq(_)) {
+                return None;
+            }
+            if old == value {
+                return Some(None);
+            }
+            treepath::set(doc, path, value.clone()).ok()?;
+        }
+        Change::Unset(path) => {
+            // (The removed value's text is wiped as it is dropped.)
+            treepath::unset(doc, path)?;
+            let root = doc.branches.first()?;
+            let left = match part {
+                Part::Top(_) => root,
+                Part::Sub { .. } => sub_entry(root)?.1,
+            };
+            if left.0.is_empty() && !matches!(part, Part::Sub { first: true, .. }) {
+                // The part's only entry was removed: its lines go, nothing else (the
+                // first part of an entry holds the entry's own line, which stays).
+                return Some(Some(NewPart {
+                    text: Vec::new(),
+                    mac_input: Vec::new(),
+                    tokens: Vec::new(),
+                }));
+            }
+            // A part left with no entries would be written as `{}`.
+            left.entries().next()?;
+        }
+    }
+    document::encrypt_document(doc, job.key, job.sel, job.mac_only_encrypted, Some(stash)).ok()?;
+    let text = emitted(doc, part, job.emit)?;
+    let (tokens, _) = tokens_of(doc.branches.first()?, part, job.mac_only_encrypted)?;
+    let mut copy = doc.clone();
+    let dec = document::decrypt_part(&mut copy, &job.cipher, job.sel, job.mac_only_encrypted);
+    copy.wipe_in_place();
+    let dec = dec.ok()?;
+    Some(Some(NewPart {
+        text,
+        mac_input: dec.mac_input,
+        tokens,
+    }))
+}
