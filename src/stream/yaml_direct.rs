@@ -142,7 +142,12 @@ pub(super) fn part(
     let sub = matches!(shape, Shape::Sub { .. });
     let skip_first = matches!(shape, Shape::Sub { first: false });
     let body = text.strip_suffix('\n').unwrap_or(text);
-    for (i, line) in body.split('\n').enumerate() {
+    let mut start = 0;
+    let breaks = memchr::memchr_iter(b'\n', body.as_bytes()).chain(std::iter::once(body.len()));
+    for (i, nl) in breaks.enumerate() {
+        // Line breaks are ASCII: `start..nl` are character boundaries.
+        let line = body.get(start..nl)?;
+        start = nl + 1;
         let mark = st.out.as_slice().len();
         st.line(line)?;
         if i == 0 && skip_first {
@@ -215,7 +220,10 @@ impl<'a> State<'a> {
     fn line(&mut self, line: &'a str) -> Option<()> {
         let ind = line.bytes().take_while(|&b| b == b' ').count();
         let rest = &line[ind..];
-        if rest.is_empty() || rest.ends_with(' ') || rest.contains(['\t', '\r']) {
+        if rest.is_empty()
+            || rest.ends_with(' ')
+            || memchr::memchr2(b'\t', b'\r', rest.as_bytes()).is_some()
+        {
             return None;
         }
         if let Some(c) = rest.strip_prefix('#') {
@@ -309,7 +317,7 @@ impl<'a> State<'a> {
             f.open_into(&self.job.cipher, aad.as_bytes(), &mut self.plain)
                 .ok()?;
             let plain = std::str::from_utf8(&self.plain).ok()?;
-            if plain.contains(['\n', '\r']) {
+            if memchr::memchr2(b'\n', b'\r', plain.as_bytes()).is_some() {
                 return None;
             }
             self.out.repeat(b' ', col);
@@ -417,7 +425,7 @@ impl<'a> State<'a> {
         if !picked(self.job.sel, matched)
             || !value::is_encrypted(v)
             || !v.ends_with(']')
-            || v.contains(' ')
+            || memchr::memchr(b' ', v.as_bytes()).is_some()
             || !tok::encrypted(&mut self.tokens, v)
         {
             return None;
