@@ -343,17 +343,15 @@ impl<'a> State<'a> {
         let top = self.stack.last_mut()?;
         let (base, matched) = (top.base, top.matched);
         let mine = self.keys.get(top.keys..)?;
-        match top.set.as_mut() {
-            Some(set) => {
-                if !set.insert(k) {
-                    return None;
-                }
-            }
-            None if mine.contains(&k) => return None,
-            None if mine.len() >= 32 => {
-                top.set = Some(mine.iter().copied().chain([k]).collect());
-            }
-            None => {}
+        let dup = match top.set.as_mut() {
+            Some(set) => !set.insert(k),
+            None => mine.contains(&k),
+        };
+        if dup {
+            return None;
+        }
+        if top.set.is_none() && mine.len() >= 32 {
+            top.set = Some(mine.iter().copied().chain([k]).collect());
         }
         self.keys.push(k);
         if self.stack.len() == 1 {
