@@ -42,6 +42,13 @@ impl<'a> From<&'a Item> for ItemRef<'a> {
     }
 }
 
+/// The scalar rendering for the direct streamed decrypt.
+#[path = "emit_direct.rs"]
+mod direct;
+pub(crate) use direct::inline_string;
+pub(crate) use direct::inline_value;
+pub(crate) use direct::scalar_after;
+
 const SPACES: &[u8; 64] = b"                                                                ";
 
 pub(crate) struct Emitter {
@@ -229,44 +236,6 @@ fn scalar(v: &Value) -> Scalar<'_> {
         Value::Time(t) => Scalar::Inline(Cow::Owned(t.to_rfc3339_nano())),
         Value::Null | Value::Map(_) | Value::Seq(_) => Scalar::Inline(Cow::Borrowed("null")),
     }
-}
-
-/// A string rendered on the current line as [`Emitter`] writes it (as a key when `key`),
-/// or `None` when it would take a literal block (for the direct streamed decrypt).
-pub(crate) fn inline_string(s: &str, key: bool) -> Option<Cow<'_, str>> {
-    match string_scalar(s, key) {
-        Scalar::Inline(c) => Some(c),
-        Scalar::Literal(..) => None,
-    }
-}
-
-/// A scalar value rendered on the current line as [`Emitter`] writes it, or `None` when
-/// it would take a literal block.
-pub(crate) fn inline_value(v: &Value) -> Option<Cow<'_, str>> {
-    match scalar(v) {
-        Scalar::Inline(c) => Some(c),
-        Scalar::Literal(..) => None,
-    }
-}
-
-/// Writes a scalar value the way the emitter writes it after `key:` (the key at column
-/// `ind`) or after `-` (`seq`, the dash at column `ind`), with the line break that ends
-/// it, into `out` (for the direct streamed decrypt, for values [`inline_value`] and
-/// [`inline_string`] do not take).
-pub(crate) fn scalar_after(out: &mut SecureBuf, n: usize, v: &Value, ind: usize, seq: bool) {
-    let mut e = Emitter {
-        out: std::mem::replace(out, SecureBuf::with_capacity(0)),
-        n,
-        column: ind + 1,
-        whitespace: false,
-        indention: false,
-        foot_indent: None,
-    };
-    e.value(v, ind, seq, None);
-    if e.column > 0 {
-        e.out.byte(b'\n');
-    }
-    *out = e.out;
 }
 
 /// Splits the comment markers that precede an element: full-line heads and the inline one.
