@@ -76,6 +76,17 @@ impl Env {
         run_in(&vars, self.work.path(), args)
     }
 
+    /// [`Env::run_with`] with the direct part path set (`LEAFSEAL_STREAM_DIRECT`).
+    fn run_direct(&self, direct: &str, part: Option<usize>, args: &[&str]) -> std::process::Output {
+        let mut vars = self.vars.clone();
+        vars.insert("LEAFSEAL_STREAM".to_owned(), "always".to_owned());
+        vars.insert(stream::DIRECT_ENV.to_owned(), direct.to_owned());
+        if let Some(p) = part {
+            vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
+        }
+        run_in(&vars, self.work.path(), args)
+    }
+
     /// Runs leafseal with `data` on standard input (the in-memory streaming path).
     fn run_stdin(&self, stream: &str, args: &[&str], data: &[u8]) -> std::process::Output {
         use std::io::Write;
@@ -163,6 +174,15 @@ fn same_both_ways(env: &Env, path: &str) -> bool {
             String::from_utf8_lossy(&tree.stderr),
             "{path} (part {part})"
         );
+    }
+    // Every part read as a tree (no direct path), and the direct path where it can.
+    for direct in ["never", "auto"] {
+        for part in [1, 4096] {
+            let s = env.run_direct(direct, Some(part), &["decrypt", path]);
+            assert_eq!(s.status.code(), tree.status.code(), "{path} ({direct})");
+            assert!(s.stdout == tree.stdout, "{path} ({direct}, part {part})");
+            assert_eq!(s.stderr, tree.stderr, "{path} ({direct}, part {part})");
+        }
     }
     env.run_with("require", Some(64), &["decrypt", path])
         .status
@@ -538,6 +558,20 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
             vars.insert(stream::BLOCK_ENV.to_owned(), block.to_string());
             let sctx = KeyContext::with_vars(vars);
             total.set(total.get() + 1);
+            // Every part read as a tree, and every part read directly (or the whole file
+            // handed to the tree path): the same bytes.
+            for direct in ["never", "require"] {
+                let mut dvars = sctx.vars().clone();
+                dvars.insert(stream::DIRECT_ENV.to_owned(), direct.to_owned());
+                let dctx = KeyContext::with_vars(dvars);
+                let d =
+                    stream::decrypt_yaml(&bytes, &dctx, &OpenOptions::default(), &emit, &|_| false)
+                        .expect("streaming path");
+                if let stream::Outcome::Done(d) = d {
+                    prop_assert!(*d.out == *want, "LEAFSEAL_STREAM_DIRECT={}", direct);
+                    prop_assert_eq!(&d.warnings, &opened.warnings);
+                }
+            }
             // The same document read from a file in blocks of `block` bytes: the same
             // decision and the same bytes as from memory.
             std::fs::write(&file, &*bytes).expect("write");

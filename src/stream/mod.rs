@@ -22,6 +22,7 @@ mod json;
 mod pipeline;
 mod splice;
 mod split;
+mod yaml_direct;
 
 use std::borrow::Cow;
 
@@ -57,6 +58,7 @@ pub use blocks::BLOCK_ENV;
 pub use blocks::decrypt_yaml_file;
 
 pub use json::decrypt_json;
+pub use yaml_direct::DIRECT_ENV;
 
 pub use encrypt::Prepare;
 pub use encrypt::Prepared;
@@ -229,6 +231,10 @@ fn decrypt_planned(
         mac_only_encrypted: meta.mac_only_encrypted,
         emit,
     };
+    let direct = yaml_direct::Setting {
+        indent: crate::format::yaml::emit_indent(emit),
+        mode: yaml_direct::Mode::from_env(ctx.var(DIRECT_ENV)),
+    };
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
@@ -238,7 +244,7 @@ fn decrypt_planned(
         clear_comments: 0,
         first_error: None,
     };
-    let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, p, scratch);
+    let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, &direct, p, scratch);
     let fold = &mut |p: &Part, r: PartOut| acc.take(p, r);
     if !run_parts(&run.plan.parts, run.threads, &work, fold, || {
         PartOut::Failed(DocumentError::Worker)
@@ -423,7 +429,12 @@ impl Shape for Part {
 }
 
 /// Reads, decrypts and writes one part (`scratch`: a buffer for its encrypted text).
-fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> PartOut {
+fn work(
+    job: &Job<'_>,
+    direct: &yaml_direct::Setting,
+    part: &Part,
+    scratch: &mut Vec<u8>,
+) -> PartOut {
     let text: Cow<'_, [u8]> = match (job.src, part) {
         (Source::Mem(src), Part::Top(r)) => Cow::Borrowed(&src[r.clone()]),
         (
@@ -457,6 +468,17 @@ fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> PartOut {
             }
         }
     };
+    if direct.mode != yaml_direct::Mode::Never {
+        let shape = match part {
+            Part::Top(_) => yaml_direct::Shape::Top,
+            Part::Sub { first, .. } => yaml_direct::Shape::Sub { first: *first },
+        };
+        match yaml_direct::part(job, direct.indent, &text, shape) {
+            Some(done) => return done,
+            None if direct.mode == yaml_direct::Mode::Require => return PartOut::Decline,
+            None => {}
+        }
+    }
     let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
         return PartOut::Decline;
     };

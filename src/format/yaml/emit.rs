@@ -42,6 +42,13 @@ impl<'a> From<&'a Item> for ItemRef<'a> {
     }
 }
 
+/// The scalar rendering for the direct streamed decrypt.
+#[path = "emit_direct.rs"]
+mod direct;
+pub(crate) use direct::inline_string;
+pub(crate) use direct::inline_value;
+pub(crate) use direct::scalar_after;
+
 const SPACES: &[u8; 64] = b"                                                                ";
 
 pub(crate) struct Emitter {

@@ -38,6 +38,16 @@ use crate::tree::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct YamlStore;
 
+/// The block indentation the emitter uses under `opts`, or `None` when it refuses them
+/// (for the direct streamed decrypt, which checks the layout against it).
+pub(crate) fn emit_indent(opts: &EmitOptions) -> Option<usize> {
+    indent_of(opts).ok()
+}
+
+pub(crate) use emit::inline_string;
+pub(crate) use emit::inline_value;
+pub(crate) use emit::scalar_after;
+
 fn indent_of(opts: &EmitOptions) -> Result<usize, FormatError> {
     match opts.indent {
         None => Ok(4),
