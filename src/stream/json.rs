@@ -19,6 +19,7 @@ use super::Accumulated;
 use super::Outcome;
 use super::PartOut;
 use super::Shape;
+use super::Source;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
 use crate::crypto::integrity;
@@ -72,22 +73,106 @@ pub fn decrypt_json(
     if opts.ignore_mac {
         return Ok(Outcome::Declined(None));
     }
-    let Ok(unit) = indent_unit(emit) else {
-        return Ok(Outcome::Declined(None));
-    };
-    let threads = crate::io::cores().min(8);
+    let threads = super::threads();
     let target = super::part_target(ctx, input.len(), threads);
     let Some(plan) = split::plan(input, target) else {
         return Ok(Outcome::Declined(None));
     };
-    let big_key = match &plan.big_key {
-        Some(r) => match read_key(&input[r.clone()]) {
+    let big_key = plan.big_key.as_ref().map(|r| input[r.clone()].to_vec());
+    let meta = input[plan.meta.clone()].to_vec();
+    let run = Run {
+        src: Source::Mem(input),
+        plan: &plan,
+        len: input.len(),
+        threads,
+    };
+    decrypt_planned(&run, big_key.as_deref(), &meta, ctx, opts, emit, needs_tree)
+}
+
+/// [`decrypt_json`] reading the encrypted file from `file` in blocks, never whole (as
+/// [`super::decrypt_yaml_file`]): the planner sees its lines one block at a time, and
+/// each part is read again by the worker that works on it. Whatever it declines is read
+/// whole by the caller, which then takes the tree path (conflict markers are found
+/// there: a marker line is never part of a member the part reader accepts, nor of the
+/// metadata).
+pub fn decrypt_json_file(
+    file: &std::fs::File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let block = ctx
+        .var(super::BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(super::blocks::BLOCK);
+    let mut planner = split::Planner::new();
+    let mut reader = super::blocks::At { file, pos: 0 };
+    let Ok(Some(len)) = super::blocks::scan_lines(&mut reader, block, |at, line| {
+        planner.line(at, line)
+    }) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let threads = super::threads();
+    let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let mut meta = Vec::new();
+    let mut big_key = Vec::new();
+    if super::blocks::read_range(file, 0, plan.meta.clone(), &mut meta).is_err()
+        || plan
+            .big_key
+            .as_ref()
+            .is_some_and(|r| super::blocks::read_range(file, 0, r.clone(), &mut big_key).is_err())
+    {
+        return Ok(Outcome::Declined(None));
+    }
+    let run = Run {
+        src: Source::File { file, skip: 0 },
+        plan: &plan,
+        len,
+        threads,
+    };
+    let big_key = plan.big_key.is_some().then_some(big_key.as_slice());
+    decrypt_planned(&run, big_key, &meta, ctx, opts, emit, needs_tree)
+}
+
+/// A planned document: where it is and how it is cut.
+struct Run<'a> {
+    src: Source<'a>,
+    plan: &'a split::Plan,
+    /// The length of the encrypted text.
+    len: usize,
+    threads: usize,
+}
+
+/// Decrypts a planned document, given the text of its big member's key (when one is cut
+/// into parts) and of its metadata member.
+fn decrypt_planned(
+    run: &Run<'_>,
+    big_key: Option<&[u8]>,
+    meta_text: &[u8],
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    let Ok(unit) = indent_unit(emit) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let plan = run.plan;
+    let threads = run.threads;
+    let big_key = match big_key {
+        Some(t) => match read_key(t) {
             Some(k) => Some(k),
             None => return Ok(Outcome::Declined(None)),
         },
         None => None,
     };
-    let Some(meta) = read_meta(&input[plan.meta.clone()]) else {
+    let Some(meta) = read_meta(meta_text) else {
         return Ok(Outcome::Declined(None));
     };
     let sel = meta.selector();
@@ -99,7 +184,7 @@ pub fn decrypt_json(
         return Ok(Outcome::Declined(None));
     };
     let job = Job {
-        src: input,
+        src: run.src,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
@@ -110,14 +195,14 @@ pub fn decrypt_json(
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
-        input_len: input.len(),
+        input_len: run.len,
         sample: 0,
         clear_comments: 0,
         first_error: None,
     };
     let mut root_keys: HashSet<String> = HashSet::new();
     let mut big_keys: HashSet<String> = HashSet::new();
-    let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
+    let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, p, scratch);
     let fold = &mut |p: &Part, (r, keys): (PartOut, Vec<String>)| {
         let seen = match p {
             Part::Top { .. } => &mut root_keys,
@@ -182,7 +267,7 @@ fn wrap(open: &[u8], body: &[u8], close: &[u8]) -> Vec<u8> {
 
 /// What every part needs.
 struct Job<'a> {
-    src: &'a [u8],
+    src: Source<'a>,
     cipher: ValueCipher,
     sel: &'a Selector,
     mac_only_encrypted: bool,
@@ -192,8 +277,16 @@ struct Job<'a> {
 
 /// Reads, decrypts and writes one part; also hands back the keys of its members (for the
 /// duplicate check across parts).
-fn work(job: &Job<'_>, part: &Part) -> (PartOut, Vec<String>) {
-    let body = &job.src[part.body()];
+fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> (PartOut, Vec<String>) {
+    let body = match job.src {
+        Source::Mem(src) => &src[part.body()],
+        Source::File { file, skip } => {
+            match super::blocks::read_joined(file, skip, None, part.body(), scratch) {
+                Ok(t) => t,
+                Err(_) => return (PartOut::Decline, Vec::new()),
+            }
+        }
+    };
     let read = match part {
         Part::Top { .. } => parse_object_one_thread(&wrap(b"{", body, b"}")),
         // At the member's own depth, so that the nesting limit is the tree path's.

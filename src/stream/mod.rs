@@ -54,6 +54,7 @@ pub use blocks::BLOCK_ENV;
 pub use blocks::decrypt_yaml_file;
 
 pub use json::decrypt_json;
+pub use json::decrypt_json_file;
 
 /// The environment variable that chooses the path: `always` streams any file the
 /// planner accepts, `never` always reads the whole tree; unset, files from
