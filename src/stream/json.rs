@@ -11,6 +11,7 @@
 //! duplicate keys at the root or in the big member, a signature to check, `--ignore-mac`
 //! and anything the caller leaves out (`--extract`, another output format).
 
+mod direct;
 mod split;
 
 use std::collections::HashSet;
@@ -111,9 +112,9 @@ pub fn decrypt_json_file(
         .unwrap_or(super::blocks::BLOCK);
     let mut planner = split::Planner::new();
     let mut reader = super::blocks::At { file, pos: 0 };
-    let Ok(Some(len)) = super::blocks::scan_lines(&mut reader, block, |at, line| {
-        planner.line(at, line)
-    }) else {
+    let Ok(Some(len)) =
+        super::blocks::scan_lines(&mut reader, block, |at, line| planner.line(at, line))
+    else {
         return Ok(Outcome::Declined(None));
     };
     let threads = super::threads();
@@ -190,6 +191,7 @@ fn decrypt_planned(
         mac_only_encrypted: meta.mac_only_encrypted,
         unit: &unit,
         big_key: big_key.as_deref(),
+        direct: DirectMode::from_ctx(ctx),
     };
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
@@ -265,6 +267,30 @@ fn wrap(open: &[u8], body: &[u8], close: &[u8]) -> Vec<u8> {
     t
 }
 
+/// The environment variable that chooses how parts are written: `never` reads every
+/// part as a tree; `require` declines a file with any part the direct path does not
+/// take (tests: with `LEAFSEAL_STREAM=require`, an error shows it); otherwise parts laid
+/// out as the writer lays them out are written directly (module `direct`).
+pub const DIRECT_ENV: &str = "LEAFSEAL_STREAM_DIRECT";
+
+/// The direct path's setting.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DirectMode {
+    Never,
+    On,
+    Require,
+}
+
+impl DirectMode {
+    fn from_ctx(ctx: &KeyContext) -> DirectMode {
+        match ctx.var(DIRECT_ENV).map(str::to_ascii_lowercase).as_deref() {
+            Some("never" | "0" | "off") => DirectMode::Never,
+            Some("require") => DirectMode::Require,
+            _ => DirectMode::On,
+        }
+    }
+}
+
 /// What every part needs.
 struct Job<'a> {
     src: Source<'a>,
@@ -273,6 +299,7 @@ struct Job<'a> {
     mac_only_encrypted: bool,
     unit: &'a [u8],
     big_key: Option<&'a str>,
+    direct: DirectMode,
 }
 
 /// Reads, decrypts and writes one part; also hands back the keys of its members (for the
@@ -287,6 +314,13 @@ fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> (PartOut, Vec<Stri
             }
         }
     };
+    if job.direct != DirectMode::Never {
+        match write_direct(job, part, body) {
+            Some(done) => return done,
+            None if job.direct == DirectMode::Require => return (PartOut::Decline, Vec::new()),
+            None => {}
+        }
+    }
     let read = match part {
         Part::Top { .. } => parse_object_one_thread(&wrap(b"{", body, b"}")),
         // At the member's own depth, so that the nesting limit is the tree path's.
@@ -356,6 +390,64 @@ fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> (PartOut, Vec<Stri
         },
         keys,
     )
+}
+
+/// The direct path (module `direct`) on one part, or `None` when the part is to be read
+/// as a tree.
+fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec<String>)> {
+    let leaves = direct::Leaves {
+        cipher: &job.cipher,
+        sel: job.sel,
+        mac_only_encrypted: job.mac_only_encrypted,
+        unit: job.unit,
+    };
+    // The plaintext is shorter than its `ENC[…]` text, escapes aside.
+    let mut out = SecureBuf::with_capacity(body.len() / 2 + 256);
+    let (done, entry_key) = match part {
+        Part::Top { first, .. } => {
+            out.byte(if *first { b'{' } else { b',' });
+            (
+                direct::members(body, 1, false, "", false, &leaves, &mut out)?,
+                None,
+            )
+        }
+        Part::Sub {
+            first,
+            last,
+            after_members,
+            ..
+        } => {
+            let k = job.big_key?;
+            if *first {
+                let mut w = Writer::new(out, job.unit, 0);
+                w.out.byte(if *after_members { b',' } else { b'{' });
+                w.newline_at(1);
+                w.key(k);
+                w.out.byte(b'{');
+                out = w.out;
+            } else {
+                out.byte(b',');
+            }
+            let aad = format!("{k}:");
+            let matched = job.sel.component_matches(k);
+            let d = direct::members(body, 2, *last, &aad, matched, &leaves, &mut out)?;
+            if *last {
+                out.byte(b'}');
+            }
+            (d, Some(k.to_string()))
+        }
+    };
+    Some((
+        PartOut::Done {
+            out: out.finish(),
+            skip: 0,
+            tokens: done.tokens,
+            mac_input: done.mac_input,
+            clear_comments: 0,
+            entry_key,
+        },
+        done.keys,
+    ))
 }
 
 /// Writes a decrypted part as the JSON store's writer writes those members in the whole

@@ -53,6 +53,7 @@ use split::Plan;
 pub use blocks::BLOCK_ENV;
 pub use blocks::decrypt_yaml_file;
 
+pub use json::DIRECT_ENV;
 pub use json::decrypt_json;
 pub use json::decrypt_json_file;
 

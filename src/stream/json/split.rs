@@ -144,7 +144,9 @@ impl Planner {
     pub(crate) fn line(&mut self, at: usize, line: &[u8]) -> bool {
         let ok = self.step(at, line).is_some();
         if let Some(p) = line.iter().rposition(|&b| !is_ws(b)) {
-            let before = line.get(..p).and_then(|l| l.iter().rposition(|&b| !is_ws(b)));
+            let before = line
+                .get(..p)
+                .and_then(|l| l.iter().rposition(|&b| !is_ws(b)));
             self.before_last = match before {
                 Some(q) => line.get(q).map(|&b| (at + q, b)),
                 None => self.last,
@@ -215,7 +217,11 @@ impl Planner {
         }
         // A member line that ends with `{` opens an object whose members may be cut.
         if m.cuts.is_empty() && m.inner.is_none() && is_member(u1) {
-            m.opens = line.iter().rposition(|&b| !is_ws(b)).and_then(|p| line.get(p)) == Some(&b'{');
+            m.opens = line
+                .iter()
+                .rposition(|&b| !is_ws(b))
+                .and_then(|p| line.get(p))
+                == Some(&b'{');
         }
         Some(())
     }
