@@ -245,7 +245,11 @@ fn a_large_edgy_json_file_goes_direct_and_fails_closed_anywhere() {
     let plain = edgy_json();
     let path = env.write("edgy.json", plain.as_bytes());
     let enc = env.tree(&["encrypt", "--age", AGE_RECIPIENT, &path]);
-    assert!(enc.status.success(), "{}", String::from_utf8_lossy(&enc.stderr));
+    assert!(
+        enc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enc.stderr)
+    );
     let enc = enc.stdout;
     assert!(enc.len() > stream::AUTO_MIN, "streamed by default");
     let encp = env.write("edgy.enc.json", &enc);
@@ -258,7 +262,11 @@ fn a_large_edgy_json_file_goes_direct_and_fails_closed_anywhere() {
     let original: serde_json::Value = serde_json::from_str(&plain).expect("json");
     assert_eq!(reparsed["items"]["it-0005"], original["items"]["it-0005"]);
     // Another indentation: the per-part tree path (the file's layout is not the output's).
-    same_every_way(&env, &["decrypt", "--indent", "4", &encp], "edgy --indent 4");
+    same_every_way(
+        &env,
+        &["decrypt", "--indent", "4", &encp],
+        "edgy --indent 4",
+    );
 
     let text = String::from_utf8(enc.clone()).expect("utf8");
     // A byte flipped anywhere (spread over the whole file, metadata included).
@@ -298,7 +306,10 @@ fn a_large_edgy_json_file_goes_direct_and_fails_closed_anywhere() {
     elsewhere.replace_range(m0..m1, "");
     let at = elsewhere.find("\"last\": {").expect("last") + "\"last\": {".len();
     elsewhere.insert_str(at, &format!("{},", &member[1..]));
-    assert_ne!(alike(&env, elsewhere.as_bytes(), "member in another object"), Some(0));
+    assert_ne!(
+        alike(&env, elsewhere.as_bytes(), "member in another object"),
+        Some(0)
+    );
     // A key renamed: its values no longer decrypt (25).
     let renamed = text.replacen("\"it-0100\":", "\"it-x100\":", 1);
     assert_eq!(alike(&env, renamed.as_bytes(), "renamed key"), Some(25));
@@ -391,8 +402,7 @@ fn nested(simple: bool) -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4)
                 .prop_map(|v| Value::Seq(v.into_iter().map(SeqItem::Value).collect())),
-            prop::collection::vec((key(simple), inner), 0..4)
-                .prop_map(|e| Value::Map(map_of(e))),
+            prop::collection::vec((key(simple), inner), 0..4).prop_map(|e| Value::Map(map_of(e))),
         ]
     })
 }
@@ -460,66 +470,81 @@ fn generated_documents_give_the_same_bytes_direct_per_part_and_whole() {
         prop_oneof![Just(None), Just(Some(2i64))],
     );
     runner
-        .run(&strategy, |((doc, simple), (sel, mac_only), part, block, indent)| {
-            let all_direct = simple && sel.is_none();
-            let plan = SealPlan {
-                groups: vec![vec![Arc::clone(&k.key)]],
-                selector: sel,
-                mac_only_encrypted: mac_only,
-                ..SealPlan::default()
-            };
-            let (enc, meta) = ops::seal_new(doc, &plan, &ctx).expect("encrypt");
-            let json = Format::Json.store();
-            // Written with the output's indentation, so that the direct path applies.
-            let bytes = json
-                .emit(&enc, Some(&meta), &EmitOptions { indent })
-                .expect("emit");
-            let emit = EmitOptions { indent };
-            let loaded = json.load(&bytes).expect("reload");
-            let opened =
-                ops::open_for_reading(loaded, &ctx, &OpenOptions::default()).expect("tree path");
-            let want = json.emit(&opened.doc, None, &emit).expect("emit");
-            let path = dir.path().join("doc.json");
-            std::fs::write(&path, &bytes).expect("write");
-            let file = std::fs::File::open(&path).expect("open");
-            total.set(total.get() + 1);
-            for mode in ["never", "always", "require"] {
-                let mut vars = k.vars.clone();
-                vars.insert(stream::PART_ENV.to_owned(), part.to_string());
-                vars.insert(stream::BLOCK_ENV.to_owned(), block.to_string());
-                vars.insert(stream::DIRECT_ENV.to_owned(), mode.to_owned());
-                let sctx = KeyContext::with_vars(vars);
-                let none = |_: &leafseal::metadata::Metadata| false;
-                let opts = OpenOptions::default();
-                let mem = stream::decrypt_json(&bytes, &sctx, &opts, &emit, &none)
-                    .expect("streaming path");
-                let from_file = stream::decrypt_json_file(&file, &sctx, &opts, &emit, &none)
-                    .expect("streaming path (file)");
-                for got in [mem, from_file] {
-                    match got {
-                        stream::Outcome::Done(s) => {
-                            let n = if mode == "require" { &direct } else { &streamed };
-                            n.set(n.get() + 1);
-                            prop_assert!(
-                                *s.out == *want,
-                                "{mode}: streamed:\n{}\ntree:\n{}\nencrypted:\n{}",
-                                String::from_utf8_lossy(&s.out),
-                                String::from_utf8_lossy(&want),
-                                String::from_utf8_lossy(&bytes)
-                            );
-                            prop_assert_eq!(&s.warnings, &opened.warnings);
-                        }
-                        stream::Outcome::Declined(_) => {
-                            prop_assert!(!all_direct, "{mode}: declined");
+        .run(
+            &strategy,
+            |((doc, simple), (sel, mac_only), part, block, indent)| {
+                let all_direct = simple && sel.is_none();
+                let plan = SealPlan {
+                    groups: vec![vec![Arc::clone(&k.key)]],
+                    selector: sel,
+                    mac_only_encrypted: mac_only,
+                    ..SealPlan::default()
+                };
+                let (enc, meta) = ops::seal_new(doc, &plan, &ctx).expect("encrypt");
+                let json = Format::Json.store();
+                // Written with the output's indentation, so that the direct path applies.
+                let bytes = json
+                    .emit(&enc, Some(&meta), &EmitOptions { indent })
+                    .expect("emit");
+                let emit = EmitOptions { indent };
+                let loaded = json.load(&bytes).expect("reload");
+                let opened = ops::open_for_reading(loaded, &ctx, &OpenOptions::default())
+                    .expect("tree path");
+                let want = json.emit(&opened.doc, None, &emit).expect("emit");
+                let path = dir.path().join("doc.json");
+                std::fs::write(&path, &bytes).expect("write");
+                let file = std::fs::File::open(&path).expect("open");
+                total.set(total.get() + 1);
+                for mode in ["never", "always", "require"] {
+                    let mut vars = k.vars.clone();
+                    vars.insert(stream::PART_ENV.to_owned(), part.to_string());
+                    vars.insert(stream::BLOCK_ENV.to_owned(), block.to_string());
+                    vars.insert(stream::DIRECT_ENV.to_owned(), mode.to_owned());
+                    let sctx = KeyContext::with_vars(vars);
+                    let none = |_: &leafseal::metadata::Metadata| false;
+                    let opts = OpenOptions::default();
+                    let mem = stream::decrypt_json(&bytes, &sctx, &opts, &emit, &none)
+                        .expect("streaming path");
+                    let from_file = stream::decrypt_json_file(&file, &sctx, &opts, &emit, &none)
+                        .expect("streaming path (file)");
+                    for got in [mem, from_file] {
+                        match got {
+                            stream::Outcome::Done(s) => {
+                                let n = if mode == "require" {
+                                    &direct
+                                } else {
+                                    &streamed
+                                };
+                                n.set(n.get() + 1);
+                                prop_assert!(
+                                    *s.out == *want,
+                                    "{mode}: streamed:\n{}\ntree:\n{}\nencrypted:\n{}",
+                                    String::from_utf8_lossy(&s.out),
+                                    String::from_utf8_lossy(&want),
+                                    String::from_utf8_lossy(&bytes)
+                                );
+                                prop_assert_eq!(&s.warnings, &opened.warnings);
+                            }
+                            stream::Outcome::Declined(_) => {
+                                prop_assert!(!all_direct, "{mode}: declined");
+                            }
                         }
                     }
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .expect("every path gives the tree path's bytes");
     // Two readings (memory, file) of each document per mode.
     let (d, s, t) = (direct.get(), streamed.get(), total.get());
-    assert!(s * 10 >= 2 * 2 * t * 8, "only {s} of {} readings streamed", 4 * t);
-    assert!(d * 10 >= 2 * t, "only {d} of {} readings went all direct", 2 * t);
+    assert!(
+        s * 10 >= 2 * 2 * t * 8,
+        "only {s} of {} readings streamed",
+        4 * t
+    );
+    assert!(
+        d * 10 >= 2 * t,
+        "only {d} of {} readings went all direct",
+        2 * t
+    );
 }

@@ -255,7 +255,7 @@ impl Encoder {
 /// the record whole.
 fn enc_parts(s: &str) -> Option<(&str, usize, &str)> {
     let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
-    let body = &rest[..rest.find(']')?];
+    let body = rest.get(..memchr::memchr(b']', rest.as_bytes())?)?;
     let (before_type, typ) = rsplit_field(body, ",type:")?;
     let (before_tag, tag) = rsplit_field(before_type, ",tag:")?;
     let (data, _iv) = split_field(before_tag, ",iv:")?;
