@@ -310,6 +310,18 @@ fn a_large_edgy_json_file_goes_direct_and_fails_closed_anywhere() {
         alike(&env, elsewhere.as_bytes(), "member in another object"),
         Some(0)
     );
+    // `\/` for a `/` in an `ENC[…]` text (data, IV or tag): JSON reads the same value,
+    // so the file decrypts as before (the direct path must not take the text as it is).
+    let enc_at = text.find("\"it-0200\": {").expect("it-0200");
+    let slash = enc_at + text[enc_at..].find('/').expect("a slash in some base64");
+    let mut escaped = text.clone();
+    escaped.replace_range(slash..=slash, "\\/");
+    assert_eq!(alike(&env, escaped.as_bytes(), "escaped slash"), Some(0));
+    // The same after the closing `]` (text sops ignores), and `\u003c` there.
+    let close = enc_at + text[enc_at..].find("]\"").expect("an ENC text");
+    let mut after = text.clone();
+    after.insert_str(close + 1, "\\u003c");
+    alike(&env, after.as_bytes(), "escape after the closing bracket");
     // A key renamed: its values no longer decrypt (25).
     let renamed = text.replacen("\"it-0100\":", "\"it-x100\":", 1);
     assert_eq!(alike(&env, renamed.as_bytes(), "renamed key"), Some(25));

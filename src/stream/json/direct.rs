@@ -152,6 +152,28 @@ impl<'a> Scan<'a, '_> {
         Some((text, open))
     }
 
+    /// A string that is to be decrypted: as [`Scan::string`], but an `ENC[…]` text whose
+    /// only `]` is its last byte is not searched for bytes the writer escapes. Decrypting
+    /// it validates every byte before that `]` (the fixed field names, base64 for the
+    /// data, IV and tag, one of the type names), and a text that does not decrypt sends
+    /// the part to the tree path: so the text in the file is its value.
+    fn enc_string(&mut self) -> Option<(&'a str, usize)> {
+        let open = self.pos;
+        self.expect(b'"')?;
+        let src: &'a [u8] = self.src;
+        let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
+        let raw = src.get(self.pos..end)?;
+        let text = if raw.starts_with(b"ENC[AES256_GCM,")
+            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len())
+        {
+            std::str::from_utf8(raw).ok()?
+        } else {
+            written_as_is(raw)?
+        };
+        self.pos = end + 1;
+        Some((text, open))
+    }
+
     /// Members of an object (`is_map`) or elements of a list at `depth`, up to the last
     /// one (not its closing line).
     fn run(&mut self, depth: usize, matched: bool, is_map: bool) -> Option<()> {
@@ -174,7 +196,7 @@ impl<'a> Scan<'a, '_> {
                 self.pos += 2;
                 self.tokens.key(k);
                 let len = self.aad.len();
-                self.aad.push_str(&k);
+                self.aad.push_str(k);
                 self.aad.push(':');
                 let m = matched || self.leaves.sel.component_matches(k);
                 let r = self.value(depth, m);
@@ -314,7 +336,11 @@ impl<'a> Scan<'a, '_> {
     /// A string leaf: copied when clear, decrypted in place when `ENC[…]`.
     fn text(&mut self, matched: bool) -> Option<()> {
         let encrypt = self.encrypted(matched)?;
-        let (s, open) = self.string()?;
+        let (s, open) = if encrypt {
+            self.enc_string()?
+        } else {
+            self.string()?
+        };
         // An encrypted comment (sops's form inside lists) is lifted out of the list by
         // the tree path: left to it.
         if crate::tree::is_encrypted_comment_text(s) {
