@@ -65,12 +65,14 @@ impl Plan<'_> {
     fn one_keep(&self, file: &str) -> Result<(Output, Format, Document), Error> {
         let a = self.a;
         let name = a.io.name(file);
-        // A large YAML file is streamed from the file itself, in blocks, without reading
+        // A large YAML or JSON file is streamed from the file itself, in blocks, without reading
         // it whole first; what that declines is read whole below (the tree path).
         let mut recovered = None;
         let streamed_file = match self.stream_file(file, name)? {
-            Some(crate::stream::Outcome::Done(done)) => return self.streamed(file, name, done),
-            Some(crate::stream::Outcome::Declined(key)) => {
+            Some((crate::stream::Outcome::Done(done), fmt)) => {
+                return self.streamed(file, name, done, fmt);
+            }
+            Some((crate::stream::Outcome::Declined(key), _)) => {
                 recovered = key;
                 true
             }
@@ -104,7 +106,7 @@ impl Plan<'_> {
             match streamed.map_err(|e| e.within(name))? {
                 crate::stream::Outcome::Done(done) => {
                     drop(std::mem::take(&mut *input));
-                    return self.streamed(file, name, done);
+                    return self.streamed(file, name, done, out_fmt);
                 }
                 crate::stream::Outcome::Declined(key) => {
                     if let Some(e) = crate::stream::declined_error(&self.ctx) {
@@ -143,11 +145,16 @@ impl Plan<'_> {
         Ok((out, out_fmt, doc))
     }
 
-    /// Streams a named YAML file from disk ([`crate::stream::decrypt_yaml_file`]) when
+    /// Streams a named YAML or JSON file from disk ([`crate::stream::decrypt_yaml_file`],
+    /// [`crate::stream::decrypt_json_file`]) when
     /// it is one to stream, or `None` when it is read whole as before (standard input,
     /// another format, `--extract`, a small file, or anything odd about the file, which
     /// the usual reading then reports).
-    fn stream_file(&self, file: &str, name: &str) -> Result<Option<crate::stream::Outcome>, Error> {
+    fn stream_file(
+        &self,
+        file: &str,
+        name: &str,
+    ) -> Result<Option<(crate::stream::Outcome, Format)>, Error> {
         let a = self.a;
         if file == "-" || a.extract.is_some() || a.k8s_decode {
             return Ok(None);
@@ -160,7 +167,7 @@ impl Plan<'_> {
             Some(Ok(f)) => f,
             Some(Err(_)) => return Ok(None),
         };
-        if in_fmt != Format::Yaml || out_fmt != Format::Yaml {
+        if in_fmt != out_fmt || !matches!(in_fmt, Format::Yaml | Format::Json) {
             return Ok(None);
         }
         // Only a regular file is read twice: a FIFO (or a device) is not even opened here,
@@ -182,14 +189,18 @@ impl Plan<'_> {
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
         let needs_tree = |m: &crate::metadata::Metadata| self.signature.needs_tree(m);
-        let r = crate::stream::decrypt_yaml_file(&f, &self.ctx, &self.open, &opts, &needs_tree)
-            .map_err(|e| e.within(name))?;
+        let r = if in_fmt == Format::Json {
+            crate::stream::decrypt_json_file(&f, &self.ctx, &self.open, &opts, &needs_tree)
+        } else {
+            crate::stream::decrypt_yaml_file(&f, &self.ctx, &self.open, &opts, &needs_tree)
+        }
+        .map_err(|e| e.within(name))?;
         if let crate::stream::Outcome::Declined(_) = r
             && let Some(e) = crate::stream::declined_error(&self.ctx)
         {
             return Err(e.within(name));
         }
-        Ok(Some(r))
+        Ok(Some((r, out_fmt)))
     }
 
     /// The result of a streamed decrypt: its warnings printed, the audit record made.
@@ -198,6 +209,7 @@ impl Plan<'_> {
         file: &str,
         name: &str,
         done: crate::stream::Streamed,
+        fmt: Format,
     ) -> Result<(Output, Format, Document), Error> {
         for w in &done.warnings {
             cli::warn(&format!("{name}: {w}"));
@@ -206,7 +218,7 @@ impl Plan<'_> {
             crate::secbuf::discard(done.out);
             return Err(e);
         }
-        Ok((done.out, Format::Yaml, Document::default()))
+        Ok((done.out, fmt, Document::default()))
     }
 }
 

@@ -206,25 +206,7 @@ impl Encoder {
 
     fn scalar(&mut self, v: &Value) {
         match v {
-            Value::Str(s) => {
-                if let Some((typ, data_len, tag)) = enc_parts(s) {
-                    // An encrypted value: its type, the length of its ciphertext and its
-                    // GCM tag. The tag authenticates the ciphertext and IV under the data
-                    // key and the value's path, so this pins the value as firmly as its
-                    // whole text would, at a fraction of the hashing.
-                    self.tag(b'e');
-                    self.bytes(typ.as_bytes());
-                    self.len(data_len);
-                    self.bytes(tag.as_bytes());
-                } else if self.mac_only_encrypted {
-                    // The user asked for clear values outside the MAC (hand-editable):
-                    // their place and kind are covered, their text is not.
-                    self.tag(b'c');
-                } else {
-                    self.tag(b's');
-                    self.bytes(s.as_bytes());
-                }
-            }
+            Value::Str(s) => self.text(s),
             Value::Bytes(b) => {
                 self.tag(b's');
                 self.bytes(b);
@@ -245,6 +227,27 @@ impl Encoder {
             }
         }
     }
+
+    /// A string leaf as it stands in the file.
+    fn text(&mut self, s: &str) {
+        if let Some((typ, data_len, tag)) = enc_parts(s) {
+            // An encrypted value: its type, the length of its ciphertext and its
+            // GCM tag. The tag authenticates the ciphertext and IV under the data
+            // key and the value's path, so this pins the value as firmly as its
+            // whole text would, at a fraction of the hashing.
+            self.tag(b'e');
+            self.bytes(typ.as_bytes());
+            self.len(data_len);
+            self.bytes(tag.as_bytes());
+        } else if self.mac_only_encrypted {
+            // The user asked for clear values outside the MAC (hand-editable):
+            // their place and kind are covered, their text is not.
+            self.tag(b'c');
+        } else {
+            self.tag(b's');
+            self.bytes(s.as_bytes());
+        }
+    }
 }
 
 /// The type, the ciphertext length and the tag (as written) of an `ENC[AES256_GCM,…]`
@@ -252,7 +255,7 @@ impl Encoder {
 /// the record whole.
 fn enc_parts(s: &str) -> Option<(&str, usize, &str)> {
     let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
-    let body = &rest[..rest.find(']')?];
+    let body = rest.get(..memchr::memchr(b']', rest.as_bytes())?)?;
     let (before_type, typ) = rsplit_field(body, ",type:")?;
     let (before_tag, tag) = rsplit_field(before_type, ",tag:")?;
     let (data, _iv) = split_field(before_tag, ",iv:")?;
@@ -399,6 +402,53 @@ pub fn entry_tokens(m: &Map, mac_only_encrypted: bool) -> Vec<u8> {
     stack.remove(0);
     drain(&mut e, &mut stack);
     e.buf
+}
+
+/// The tokens of a run of entries built as a reader meets them, without a tree: the same
+/// bytes as [`entry_tokens`] for the map those entries make (the caller calls these in
+/// the order [`entry_tokens`] visits the map).
+pub struct Tokens(Encoder);
+
+impl Tokens {
+    /// No tokens yet.
+    pub fn new(mac_only_encrypted: bool) -> Self {
+        Tokens(Encoder {
+            mac: None,
+            buf: Vec::new(),
+            mac_only_encrypted,
+        })
+    }
+
+    /// A map key, before its value.
+    pub fn key(&mut self, k: &str) {
+        self.0.tag(b'K');
+        self.0.bytes(k.as_bytes());
+    }
+
+    /// A map value opens (`true`) or closes (`false`).
+    pub fn map(&mut self, open: bool) {
+        self.0.tag(if open { b'M' } else { b'm' });
+    }
+
+    /// A list value opens (`true`) or closes (`false`).
+    pub fn list(&mut self, open: bool) {
+        self.0.tag(if open { b'L' } else { b'l' });
+    }
+
+    /// A string leaf as it stands in the file (an `ENC[…]` text or a clear one).
+    pub fn text(&mut self, s: &str) {
+        self.0.text(s);
+    }
+
+    /// Any other leaf as it stands in the file.
+    pub fn scalar(&mut self, v: &Value) {
+        self.0.scalar(v);
+    }
+
+    /// The tokens.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0.buf
+    }
 }
 
 /// The record of a one-branch document computed from its parts in document order, without

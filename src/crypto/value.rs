@@ -106,8 +106,8 @@ impl<'a> EncFields<'a> {
             Some(fields) => fields,
             None => split_fields(rest)?,
         };
-        let (typ, _) = typ
-            .split_once(']')
+        let typ = memchr::memchr(b']', typ.as_bytes())
+            .and_then(|end| typ.get(..end))
             .ok_or(CryptoError::Malformed("missing closing bracket"))?;
         let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
         let mut ivbuf = [0u8; 36];
@@ -155,7 +155,7 @@ const PREFIX: &str = "ENC[AES256_GCM,data:";
 /// tag), without searching; `None` sends odd values to [`split_fields`].
 fn split_fast(rest: &str) -> Option<(&str, &str, &str, &str)> {
     let b = rest.as_bytes();
-    let comma = b.iter().position(|&c| c == b',')?;
+    let comma = memchr::memchr(b',', b)?;
     let data = rest.get(..comma)?;
     let after = rest.get(comma..)?;
     let iv = after.strip_prefix(",iv:")?;

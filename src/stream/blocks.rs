@@ -107,17 +107,17 @@ fn decrypt_file(
 /// (A change within one tick of the file system's clock that keeps the length is not
 /// seen: the MAC and the integrity record still cover every value written.)
 #[derive(PartialEq, Eq)]
-struct Stamp {
+pub(super) struct Stamp {
     dev: u64,
     ino: u64,
     nlink: u64,
-    len: u64,
+    pub(super) len: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
 }
 
 impl Stamp {
-    fn of(file: &File) -> Option<Stamp> {
+    pub(super) fn of(file: &File) -> Option<Stamp> {
         use std::os::unix::fs::MetadataExt;
         let m = file.metadata().ok()?;
         m.is_file().then(|| Stamp {

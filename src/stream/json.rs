@@ -11,6 +11,7 @@
 //! duplicate keys at the root or in the big member, a signature to check, `--ignore-mac`
 //! and anything the caller leaves out (`--extract`, another output format).
 
+mod direct;
 pub(super) mod split;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use super::Accumulated;
 use super::Outcome;
 use super::PartOut;
 use super::Shape;
+use super::Source;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
 use crate::crypto::integrity;
@@ -72,23 +74,120 @@ pub fn decrypt_json(
     if opts.ignore_mac {
         return Ok(Outcome::Declined(None));
     }
-    let Ok(unit) = indent_unit(emit) else {
-        return Ok(Outcome::Declined(None));
-    };
-    let threads = crate::io::cores().min(8);
+    let threads = super::threads();
     let target = super::part_target(ctx, input.len(), threads);
     let Some(plan) = split::plan(input, target) else {
         return Ok(Outcome::Declined(None));
     };
-    let big_key = match &plan.big_key {
+    let big_key = plan.big_key.as_ref().map(|r| input[r.clone()].to_vec());
+    let meta = input[plan.meta.clone()].to_vec();
+    let run = Run {
+        src: Source::Mem(input),
+        plan: &plan,
+        len: input.len(),
+        threads,
+    };
+    decrypt_planned(&run, big_key.as_deref(), &meta, ctx, opts, emit, needs_tree)
+}
+
+/// [`decrypt_json`] reading the encrypted file from `file` in blocks, never whole (as
+/// [`super::decrypt_yaml_file`]): the planner sees its lines one block at a time, and
+/// each part is read again by the worker that works on it. Whatever it declines is read
+/// whole by the caller, which then takes the tree path (conflict markers are found
+/// there: a marker line is never part of a member the part reader accepts, nor of the
+/// metadata).
+pub fn decrypt_json_file(
+    file: &std::fs::File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    // The file is read twice (planned, then its parts): a file changed in between (written
+    // in place, truncated, grown) is read whole by the caller instead, as for YAML.
+    let Some(before) = super::blocks::Stamp::of(file) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let block = ctx
+        .var(super::BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(super::blocks::BLOCK);
+    let mut planner = split::Planner::new();
+    let mut reader = super::blocks::At { file, pos: 0 };
+    let Ok(Some(len)) =
+        super::blocks::scan_lines(&mut reader, block, |at, line| planner.line(at, line))
+    else {
+        return Ok(Outcome::Declined(None));
+    };
+    if len as u64 != before.len {
+        return Ok(Outcome::Declined(None));
+    }
+    let threads = super::threads();
+    let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let mut meta = Vec::new();
+    let mut big_key = Vec::new();
+    if super::blocks::read_range(file, 0, plan.meta.clone(), &mut meta).is_err()
+        || plan
+            .big_key
+            .as_ref()
+            .is_some_and(|r| super::blocks::read_range(file, 0, r.clone(), &mut big_key).is_err())
+    {
+        return Ok(Outcome::Declined(None));
+    }
+    let run = Run {
+        src: Source::File { file, skip: 0 },
+        plan: &plan,
+        len,
+        threads,
+    };
+    let big_key = plan.big_key.is_some().then_some(big_key.as_slice());
+    let result = decrypt_planned(&run, big_key, &meta, ctx, opts, emit, needs_tree);
+    if super::blocks::Stamp::of(file).is_none_or(|now| now != before) {
+        // What was decrypted (or refused) may not be the file's text any more.
+        return Ok(Outcome::Declined(None));
+    }
+    result
+}
+
+/// A planned document: where it is and how it is cut.
+struct Run<'a> {
+    src: Source<'a>,
+    plan: &'a split::Plan,
+    /// The length of the encrypted text.
+    len: usize,
+    threads: usize,
+}
+
+/// Decrypts a planned document, given the text of its big member's key (when one is cut
+/// into parts) and of its metadata member.
+fn decrypt_planned(
+    run: &Run<'_>,
+    big_key: Option<&[u8]>,
+    meta_text: &[u8],
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+) -> Result<Outcome, Error> {
+    let Ok(unit) = indent_unit(emit) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let plan = run.plan;
+    let threads = run.threads;
+    let big_key = match big_key {
         // A second `sops` member (the last one is the metadata) is the tree path's to judge.
-        Some(r) => match read_key(&input[r.clone()]) {
+        Some(t) => match read_key(t) {
             Some(k) if k != "sops" => Some(k),
             _ => return Ok(Outcome::Declined(None)),
         },
         None => None,
     };
-    let Some(meta) = read_meta(&input[plan.meta.clone()]) else {
+    let Some(meta) = read_meta(meta_text) else {
         return Ok(Outcome::Declined(None));
     };
     let sel = meta.selector();
@@ -100,25 +199,26 @@ pub fn decrypt_json(
         return Ok(Outcome::Declined(None));
     };
     let job = Job {
-        src: input,
+        src: run.src,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
         unit: &unit,
         big_key: big_key.as_deref(),
+        direct: DirectMode::from_ctx(ctx),
     };
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         out: SecureBuf::with_capacity(0),
-        input_len: input.len(),
+        input_len: run.len,
         sample: 0,
         clear_comments: 0,
         first_error: None,
     };
     let mut root_keys: HashSet<String> = HashSet::new();
     let mut big_keys: HashSet<String> = HashSet::new();
-    let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
+    let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, p, scratch);
     let fold = &mut |p: &Part, (r, keys): (PartOut, Vec<String>)| {
         let seen = match p {
             Part::Top { .. } => &mut root_keys,
@@ -181,20 +281,61 @@ fn wrap(open: &[u8], body: &[u8], close: &[u8]) -> Vec<u8> {
     t
 }
 
+/// The direct path's setting ([`super::DIRECT_ENV`]: `never` reads every part as a
+/// tree; `require` declines a file with any part the direct path does not take;
+/// otherwise parts laid out as the writer lays them out are written directly, module
+/// `direct`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DirectMode {
+    Never,
+    On,
+    Require,
+}
+
+impl DirectMode {
+    fn from_ctx(ctx: &KeyContext) -> DirectMode {
+        match ctx
+            .var(super::DIRECT_ENV)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("never" | "0" | "off") => DirectMode::Never,
+            Some("require" | "always") => DirectMode::Require,
+            _ => DirectMode::On,
+        }
+    }
+}
+
 /// What every part needs.
 struct Job<'a> {
-    src: &'a [u8],
+    src: Source<'a>,
     cipher: ValueCipher,
     sel: &'a Selector,
     mac_only_encrypted: bool,
     unit: &'a [u8],
     big_key: Option<&'a str>,
+    direct: DirectMode,
 }
 
 /// Reads, decrypts and writes one part; also hands back the keys of its members (for the
 /// duplicate check across parts).
-fn work(job: &Job<'_>, part: &Part) -> (PartOut, Vec<String>) {
-    let body = &job.src[part.body()];
+fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> (PartOut, Vec<String>) {
+    let body = match job.src {
+        Source::Mem(src) => &src[part.body()],
+        Source::File { file, skip } => {
+            match super::blocks::read_joined(file, skip, None, part.body(), scratch) {
+                Ok(t) => t,
+                Err(_) => return (PartOut::Decline, Vec::new()),
+            }
+        }
+    };
+    if job.direct != DirectMode::Never {
+        match write_direct(job, part, body) {
+            Some(done) => return done,
+            None if job.direct == DirectMode::Require => return (PartOut::Decline, Vec::new()),
+            None => {}
+        }
+    }
     let read = match part {
         Part::Top { .. } => parse_object_one_thread(&wrap(b"{", body, b"}")),
         // At the member's own depth, so that the nesting limit is the tree path's.
@@ -264,6 +405,64 @@ fn work(job: &Job<'_>, part: &Part) -> (PartOut, Vec<String>) {
         },
         keys,
     )
+}
+
+/// The direct path (module `direct`) on one part, or `None` when the part is to be read
+/// as a tree.
+fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec<String>)> {
+    let leaves = direct::Leaves {
+        cipher: &job.cipher,
+        sel: job.sel,
+        mac_only_encrypted: job.mac_only_encrypted,
+        unit: job.unit,
+    };
+    // The plaintext is shorter than its `ENC[…]` text, escapes aside.
+    let mut out = SecureBuf::with_capacity(body.len() / 2 + 256);
+    let (done, entry_key) = match part {
+        Part::Top { first, .. } => {
+            out.byte(if *first { b'{' } else { b',' });
+            (
+                direct::members(body, 1, false, "", false, &leaves, &mut out)?,
+                None,
+            )
+        }
+        Part::Sub {
+            first,
+            last,
+            after_members,
+            ..
+        } => {
+            let k = job.big_key?;
+            if *first {
+                let mut w = Writer::new(out, job.unit, 0);
+                w.out.byte(if *after_members { b',' } else { b'{' });
+                w.newline_at(1);
+                w.key(k);
+                w.out.byte(b'{');
+                out = w.out;
+            } else {
+                out.byte(b',');
+            }
+            let aad = format!("{k}:");
+            let matched = job.sel.component_matches(k);
+            let d = direct::members(body, 2, *last, &aad, matched, &leaves, &mut out)?;
+            if *last {
+                out.byte(b'}');
+            }
+            (d, Some(k.to_string()))
+        }
+    };
+    Some((
+        PartOut::Done {
+            out: out.finish(),
+            skip: 0,
+            tokens: done.tokens,
+            mac_input: done.mac_input,
+            clear_comments: 0,
+            entry_key,
+        },
+        done.keys,
+    ))
 }
 
 /// Writes a decrypted part as the JSON store's writer writes those members in the whole

@@ -28,9 +28,10 @@ use crate::walk::Selector;
 use super::Job;
 use super::PartOut;
 
-/// The environment variable that chooses the direct path: `never` reads every part as a
-/// tree, `require` sends the whole file to the tree path when any part is not taken by
-/// the direct path (tests: shows that it was); unset, the direct path is tried first.
+/// The environment variable that chooses the direct path of YAML and JSON parts: `never`
+/// reads every part as a tree, `require` sends the whole file to the tree path when any
+/// part is not taken by the direct path (tests: shows that it was); unset, the direct
+/// path is tried first.
 pub const DIRECT_ENV: &str = "LEAFSEAL_STREAM_DIRECT";
 
 /// How parts are read.

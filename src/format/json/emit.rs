@@ -251,17 +251,7 @@ impl<'a> Writer<'a> {
                     self.out.push(b"[]");
                 }
             }
-            Value::Str(s) => write_str(&mut self.out, s),
-            Value::Bytes(b) => write_string(&mut self.out, b),
-            Value::Int(i) => write_int(&mut self.out, *i),
-            Value::Float(f) => write_float(&mut self.out, *f)?,
-            Value::Bool(true) => self.out.push(b"true"),
-            Value::Bool(false) => self.out.push(b"false"),
-            Value::Time(t) => {
-                let s = Zeroizing::new(t.to_rfc3339_nano());
-                write_string(&mut self.out, s.as_bytes());
-            }
-            Value::Null => self.out.push(b"null"),
+            scalar => write_scalar(&mut self.out, scalar)?,
         }
         Ok(())
     }
@@ -331,6 +321,43 @@ impl<'a> Writer<'a> {
             }
         }
     }
+}
+
+/// Writes a scalar value as the writer does inside a document (containers are written
+/// as empty ones: the writer itself opens them).
+pub(crate) fn write_scalar(out: &mut SecureBuf, v: &Value) -> Result<(), FormatError> {
+    match v {
+        Value::Str(s) => write_str(out, s),
+        Value::Bytes(b) => write_string(out, b),
+        Value::Int(i) => write_int(out, *i),
+        Value::Float(f) => write_float(out, *f)?,
+        Value::Bool(true) => out.push(b"true"),
+        Value::Bool(false) => out.push(b"false"),
+        Value::Time(t) => {
+            let s = Zeroizing::new(t.to_rfc3339_nano());
+            write_string(out, s.as_bytes());
+        }
+        Value::Null => out.push(b"null"),
+        Value::Map(_) => out.push(b"{}"),
+        Value::Seq(_) => out.push(b"[]"),
+    }
+    Ok(())
+}
+
+/// `s` as text, when it is valid UTF-8 that the writer writes as it is between the
+/// quotes of a string (nothing in it needs an escape): then the text of a string in a
+/// file is the writer's own text for its value.
+pub(crate) fn written_as_is(s: &[u8]) -> Option<&str> {
+    let mut i = 0;
+    while let Some(off) = s.get(i..).and_then(first_special) {
+        i += off;
+        match (s.get(i), s.get(i + 1), s.get(i + 2)) {
+            (Some(0xE2), Some(0x80), Some(0xA8 | 0xA9)) => return None,
+            (Some(0xE2), ..) => i += 1,
+            _ => return None,
+        }
+    }
+    std::str::from_utf8(s).ok()
 }
 
 /// Bytes that need a look: the ASCII bytes Go's encoder escapes (with HTML escaping on)

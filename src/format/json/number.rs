@@ -17,7 +17,7 @@ pub(super) use crate::format::number::Inexact;
 use crate::format::number::check_float;
 
 /// The value of a syntactically valid JSON number `text`, or why it cannot be kept.
-pub(super) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact> {
+pub(crate) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact> {
     if integral && let Ok(n) = text.parse::<i64>() {
         return Ok(Value::Int(n));
     }

@@ -75,27 +75,262 @@ fn indentation(line: &[u8]) -> &[u8] {
     line.get(..n).unwrap_or_default()
 }
 
-/// The offset of the last byte of `src[..end]` that is not whitespace.
-fn last_non_ws(src: &[u8], end: usize) -> Option<usize> {
-    src.get(..end)?.iter().rposition(|&b| !is_ws(b))
-}
-
-/// Whether the line starting at `at` starts with `indent` followed by `"`.
-fn member_line(src: &[u8], at: usize, indent: &[u8]) -> bool {
-    src.get(at..)
-        .is_some_and(|r| r.starts_with(indent) && r.get(indent.len()) == Some(&b'"'))
-}
-
 /// A root member: where its text starts (after the comma before it, or after the root's
 /// `{`) and, when its line ends with `{`, the cut points inside that object.
 struct Member {
     start: usize,
     /// The indentation of the object's first member, once its line was seen.
-    inner: Option<Range<usize>>,
+    inner: Option<Vec<u8>>,
     /// Whether the next line gives `inner`.
     opens: bool,
     /// Commas before member lines of the object.
     cuts: Vec<usize>,
+    /// The first `{` of the member's text.
+    brace: Option<usize>,
+    /// The last byte before the comma that ends the member that is not whitespace.
+    end: Option<(usize, u8)>,
+}
+
+impl Member {
+    fn new(start: usize) -> Member {
+        Member {
+            start,
+            inner: None,
+            opens: false,
+            cuts: Vec::new(),
+            brace: None,
+            end: None,
+        }
+    }
+}
+
+/// Where the planner is in the document.
+enum Phase {
+    /// Before the root's `{` (whitespace only).
+    Start,
+    /// After the root's `{` (which ended its line): the next line gives the root members'
+    /// indentation.
+    Open,
+    /// Among the root members, whose indentation is this.
+    Members(Vec<u8>),
+}
+
+/// The planner, fed the document's lines one at a time (so that a file can be read in
+/// blocks), then [`Planner::finish`]ed.
+pub(crate) struct Planner {
+    phase: Phase,
+    /// The offset of the root's `{`.
+    open: usize,
+    /// The offset and value of the last byte that is not whitespace so far.
+    last: Option<(usize, u8)>,
+    /// The same for the byte before that one.
+    before_last: Option<(usize, u8)>,
+    members: Vec<Member>,
+}
+
+impl Planner {
+    pub(crate) fn new() -> Planner {
+        Planner {
+            phase: Phase::Start,
+            open: 0,
+            last: None,
+            before_last: None,
+            members: Vec::new(),
+        }
+    }
+
+    /// Takes the next line (without its line break), starting at byte `at`; `false` when
+    /// the document cannot be cut (it is read as a tree).
+    pub(crate) fn line(&mut self, at: usize, line: &[u8]) -> bool {
+        let ok = self.step(at, line).is_some();
+        if let Some(p) = line.iter().rposition(|&b| !is_ws(b)) {
+            let before = line
+                .get(..p)
+                .and_then(|l| l.iter().rposition(|&b| !is_ws(b)));
+            self.before_last = match before {
+                Some(q) => line.get(q).map(|&b| (at + q, b)),
+                None => self.last,
+            };
+            self.last = line.get(p).map(|&b| (at + p, b));
+        }
+        ok
+    }
+
+    fn step(&mut self, at: usize, line: &[u8]) -> Option<()> {
+        match &self.phase {
+            Phase::Start => {
+                let Some(p) = line.iter().position(|&b| !is_ws(b)) else {
+                    return Some(());
+                };
+                // The root's `{` ends its line.
+                if line.get(p) != Some(&b'{') || line.get(p + 1..)?.iter().any(|&b| !is_ws(b)) {
+                    return None;
+                }
+                self.open = at + p;
+                self.members.push(Member::new(at + p + 1));
+                self.phase = Phase::Open;
+                Some(())
+            }
+            Phase::Open => {
+                let ind = indentation(line);
+                if line.get(ind.len()) != Some(&b'"') {
+                    return None;
+                }
+                self.phase = Phase::Members(ind.to_vec());
+                self.member_line(at, line)
+            }
+            Phase::Members(_) => self.member_line(at, line),
+        }
+    }
+
+    /// A line after the root's `{` line.
+    fn member_line(&mut self, at: usize, line: &[u8]) -> Option<()> {
+        let Phase::Members(u1) = &self.phase else {
+            return None;
+        };
+        let open = self.open;
+        let prev = self.last.filter(|&(p, _)| p > open);
+        let before_prev = self.before_last;
+        let after_comma = prev.is_some_and(|(_, b)| b == b',');
+        let is_member = |ind: &[u8]| line.starts_with(ind) && line.get(ind.len()) == Some(&b'"');
+        let m = self.members.last_mut()?;
+        if m.opens {
+            // The line after a member line that ended with `{`.
+            m.opens = false;
+            let ind = indentation(line);
+            if ind.len() > u1.len() && line.get(ind.len()) == Some(&b'"') {
+                m.inner = Some(ind.to_vec());
+            }
+        } else if after_comma && is_member(u1) {
+            m.end = before_prev;
+            self.members.push(Member::new(prev?.0 + 1));
+        } else if let Some(inner) = &m.inner
+            && after_comma
+            && is_member(inner)
+        {
+            m.cuts.push(prev?.0);
+        }
+        let m = self.members.last_mut()?;
+        if m.brace.is_none() {
+            let from = m.start.saturating_sub(at).min(line.len());
+            m.brace = memchr::memchr(b'{', line.get(from..)?).map(|p| at + from + p);
+        }
+        // A member line that ends with `{` opens an object whose members may be cut.
+        if m.cuts.is_empty() && m.inner.is_none() && is_member(u1) {
+            m.opens = line
+                .iter()
+                .rposition(|&b| !is_ws(b))
+                .and_then(|p| line.get(p))
+                == Some(&b'{');
+        }
+        Some(())
+    }
+
+    /// The plan of a document of `len` bytes whose lines were all taken, aiming at
+    /// `target` bytes per part; `None` when it is not laid out as the planner needs.
+    pub(crate) fn finish(self, len: usize, target: usize) -> Option<Plan> {
+        self.finish_with(len, target, true)
+    }
+
+    /// [`Planner::finish`] (`has_meta`: the last root member is the metadata), or for a
+    /// plaintext document: no `sops` member is taken off the end, every root member is in
+    /// a part, and [`Plan::meta`] is the empty range at the root's `}`.
+    fn finish_with(mut self, len: usize, target: usize, has_meta: bool) -> Option<Plan> {
+        let _ = len;
+        let Phase::Members(_) = self.phase else {
+            return None;
+        };
+        let open = self.open;
+        let (close, b) = self.last?;
+        if b != b'}' || close <= open {
+            return None;
+        }
+        // The last member is the metadata; the others are parts.
+        let (meta, last_end) = if has_meta {
+            let meta_member = self.members.pop()?;
+            if meta_member.start > close {
+                return None;
+            }
+            (meta_member.start..close, meta_member.start - 1)
+        } else {
+            (close..close, close)
+        };
+        let members = self.members;
+        if members.is_empty() {
+            return None;
+        }
+        let ends: Vec<usize> = members
+            .iter()
+            .skip(1)
+            .map(|m| m.start - 1)
+            .chain(std::iter::once(last_end))
+            .collect();
+        // The big member: the longest with cut points, when it is worth cutting.
+        let big = members
+            .iter()
+            .zip(&ends)
+            .enumerate()
+            .filter(|(_, (m, _))| !m.cuts.is_empty())
+            .map(|(i, (m, end))| (i, end - m.start))
+            .max_by_key(|&(_, len)| len)
+            .filter(|&(_, len)| len >= target.saturating_mul(2))
+            .map(|(i, _)| i);
+        let mut parts = Vec::new();
+        let mut big_key = None;
+        let mut run: Option<(usize, usize)> = None;
+        let flush = |run: &mut Option<(usize, usize)>, parts: &mut Vec<Part>| {
+            if let Some((s, e)) = run.take() {
+                parts.push(Part::Top {
+                    body: s..e,
+                    first: s == open + 1,
+                });
+            }
+        };
+        for (i, (m, &end)) in members.iter().zip(&ends).enumerate() {
+            if Some(i) == big {
+                flush(&mut run, &mut parts);
+                // The member's own braces: the first `{` after its key, the last `}` before
+                // its end (both checked by the part reader, which reads what is between).
+                let (brace, (last, b)) = (m.brace?, m.end?);
+                if b != b'}' || last <= brace || last >= end {
+                    return None;
+                }
+                big_key = Some(m.start..brace);
+                if m.cuts.iter().any(|&c| c <= brace || c >= last) {
+                    return None;
+                }
+                let mut from = brace + 1;
+                let mut sub = Vec::new();
+                for &cut in m.cuts.iter().chain(std::iter::once(&last)) {
+                    if cut - from >= target || cut == last {
+                        sub.push(from..cut);
+                        from = cut + 1;
+                    }
+                }
+                let n = sub.len();
+                for (j, body) in sub.into_iter().enumerate() {
+                    parts.push(Part::Sub {
+                        body,
+                        first: j == 0,
+                        last: j + 1 == n,
+                        after_members: i > 0,
+                    });
+                }
+                continue;
+            }
+            let (s, _) = *run.get_or_insert((m.start, end));
+            run = Some((s, end));
+            if end - s >= target {
+                flush(&mut run, &mut parts);
+            }
+        }
+        flush(&mut run, &mut parts);
+        Some(Plan {
+            parts,
+            meta,
+            big_key,
+        })
+    }
 }
 
 /// Plans the parts of `src` (without a byte-order mark), aiming at `target` bytes per
@@ -104,152 +339,25 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
     plan_with(src, target, true)
 }
 
-/// Plans the parts of a plaintext document (no `sops` member is taken off the end: every
-/// root member is in a part, and [`Plan::meta`] is the empty range at the root's `}`).
+/// Plans the parts of a plaintext document (see [`Planner::finish_with`]).
 pub(crate) fn plan_plain(src: &[u8], target: usize) -> Option<Plan> {
     plan_with(src, target, false)
 }
 
-/// [`plan`] (`has_meta`: the last root member is the metadata) or [`plan_plain`].
+/// [`plan`] or [`plan_plain`], the lines fed to one [`Planner`].
 fn plan_with(src: &[u8], target: usize, has_meta: bool) -> Option<Plan> {
-    let open = src.iter().position(|&b| !is_ws(b))?;
-    let close = last_non_ws(src, src.len())?;
-    if src.get(open) != Some(&b'{') || src.get(close) != Some(&b'}') || close <= open {
-        return None;
-    }
-    // The root's `{` ends its line; the next line gives the root members' indentation.
-    let first_nl = open + 1 + memchr::memchr(b'\n', src.get(open + 1..close)?)?;
-    if src.get(open + 1..first_nl)?.iter().any(|&b| !is_ws(b)) {
-        return None;
-    }
-    let root_indent = {
-        let line = src.get(first_nl + 1..close)?;
-        let ind = indentation(line);
-        if line.get(ind.len()) != Some(&b'"') {
+    let mut p = Planner::new();
+    let mut at = 0;
+    for nl in memchr::memchr_iter(b'\n', src) {
+        if !p.line(at, src.get(at..nl)?) {
             return None;
         }
-        first_nl + 1..first_nl + 1 + ind.len()
-    };
-    let u1 = src.get(root_indent.clone())?;
-    let mut members = vec![Member {
-        start: open + 1,
-        inner: None,
-        opens: false,
-        cuts: Vec::new(),
-    }];
-    // Line by line from the first member's line: `nl` is the line break before the line.
-    for nl in memchr::memchr_iter(b'\n', src.get(first_nl..close)?).map(|p| first_nl + p) {
-        let at = nl + 1;
-        let prev = last_non_ws(src, nl).filter(|&p| p > open);
-        let after_comma = prev.is_some_and(|p| src.get(p) == Some(&b','));
-        let m = members.last_mut()?;
-        if m.opens {
-            // The line after a member line that ended with `{`.
-            m.opens = false;
-            let ind = indentation(src.get(at..close)?);
-            if ind.len() > u1.len() && src.get(at + ind.len()) == Some(&b'"') {
-                m.inner = Some(at..at + ind.len());
-            }
-        } else if after_comma && member_line(src, at, u1) {
-            members.push(Member {
-                start: prev? + 1,
-                inner: None,
-                opens: false,
-                cuts: Vec::new(),
-            });
-        } else if let Some(inner) = m.inner.clone()
-            && after_comma
-            && member_line(src, at, src.get(inner)?)
-        {
-            m.cuts.push(prev?);
-        }
-        // A member line that ends with `{` opens an object whose members may be cut.
-        let m = members.last_mut()?;
-        if m.cuts.is_empty() && m.inner.is_none() && member_line(src, at, u1) {
-            let end = memchr::memchr(b'\n', src.get(at..close)?).map_or(close, |p| at + p);
-            m.opens = last_non_ws(src, end).is_some_and(|p| p >= at && src.get(p) == Some(&b'{'));
-        }
+        at = nl + 1;
     }
-    // The last member is the metadata; the others are parts.
-    let (meta, last_end) = if has_meta {
-        let meta_member = members.pop()?;
-        (meta_member.start..close, meta_member.start - 1)
-    } else {
-        (close..close, close)
-    };
-    if members.is_empty() {
+    if !p.line(at, src.get(at..)?) {
         return None;
     }
-    let ends: Vec<usize> = members
-        .iter()
-        .skip(1)
-        .map(|m| m.start - 1)
-        .chain(std::iter::once(last_end))
-        .collect();
-    // The big member: the longest with cut points, when it is worth cutting.
-    let big = members
-        .iter()
-        .zip(&ends)
-        .enumerate()
-        .filter(|(_, (m, _))| !m.cuts.is_empty())
-        .map(|(i, (m, end))| (i, end - m.start))
-        .max_by_key(|&(_, len)| len)
-        .filter(|&(_, len)| len >= target.saturating_mul(2))
-        .map(|(i, _)| i);
-    let mut parts = Vec::new();
-    let mut big_key = None;
-    let mut run: Option<(usize, usize)> = None;
-    let flush = |run: &mut Option<(usize, usize)>, parts: &mut Vec<Part>| {
-        if let Some((s, e)) = run.take() {
-            parts.push(Part::Top {
-                body: s..e,
-                first: s == open + 1,
-            });
-        }
-    };
-    for (i, (m, &end)) in members.iter().zip(&ends).enumerate() {
-        if Some(i) == big {
-            flush(&mut run, &mut parts);
-            let brace = m.start + memchr::memchr(b'{', src.get(m.start..end)?)?;
-            let last = last_non_ws(src, end)?;
-            if src.get(last) != Some(&b'}') || last <= brace {
-                return None;
-            }
-            big_key = Some(m.start..brace);
-            if m.cuts.iter().any(|&c| c <= brace || c >= last) {
-                return None;
-            }
-            let mut from = brace + 1;
-            let mut sub = Vec::new();
-            for &cut in m.cuts.iter().chain(std::iter::once(&last)) {
-                if cut - from >= target || cut == last {
-                    sub.push(from..cut);
-                    from = cut + 1;
-                }
-            }
-            let n = sub.len();
-            for (j, body) in sub.into_iter().enumerate() {
-                parts.push(Part::Sub {
-                    body,
-                    first: j == 0,
-                    last: j + 1 == n,
-                    after_members: i > 0,
-                });
-            }
-            continue;
-        }
-        let (s, _) = *run.get_or_insert((m.start, end));
-        run = Some((s, end));
-        if end - s >= target {
-            flush(&mut run, &mut parts);
-        }
-    }
-    flush(&mut run, &mut parts);
-    Some(Plan {
-        parts,
-        meta,
-        big_key,
-    })
+    p.finish_with(src.len(), target, has_meta)
 }
 
 #[cfg(test)]
@@ -266,6 +374,21 @@ mod tests {
     }
 
     const DOC: &str = "{\n\t\"a\": 1,\n\t\"big\": {\n\t\t\"x\": [\n\t\t\t1,\n\t\t\t2\n\t\t],\n\t\t\"y\": \"v,\",\n\t\t\"z\": {}\n\t},\n\t\"c\": true,\n\t\"sops\": {\n\t\t\"version\": \"3\"\n\t}\n}\n";
+
+    #[test]
+    fn plaintext_keeps_its_last_member() {
+        let doc = DOC.replace(",\n\t\"sops\": {\n\t\t\"version\": \"3\"\n\t}", "");
+        let p = plan_plain(doc.as_bytes(), 1).expect("plan");
+        let close = doc.rfind('}').expect("close");
+        assert_eq!(p.meta, close..close);
+        let texts: Vec<&str> = p.parts.iter().map(|x| &doc[x.body()]).collect();
+        assert_eq!(texts.last(), Some(&"\n\t\"c\": true\n"));
+        assert_eq!(
+            texts.first(),
+            Some(&"\n\t\"a\": 1"),
+            "the first member starts after the root's brace"
+        );
+    }
 
     #[test]
     fn cuts_root_and_big_member() {
@@ -289,21 +412,6 @@ mod tests {
         let (parts, _, key) = texts(DOC, 1 << 20).expect("plan");
         assert_eq!(key, None);
         assert_eq!(parts.len(), 1);
-    }
-
-    #[test]
-    fn plaintext_keeps_its_last_member() {
-        let doc = DOC.replace(",\n\t\"sops\": {\n\t\t\"version\": \"3\"\n\t}", "");
-        let p = plan_plain(doc.as_bytes(), 1).expect("plan");
-        let close = doc.rfind('}').expect("close");
-        assert_eq!(p.meta, close..close);
-        let texts: Vec<&str> = p.parts.iter().map(|x| &doc[x.body()]).collect();
-        assert_eq!(texts.last(), Some(&"\n\t\"c\": true\n"));
-        assert_eq!(
-            texts.first(),
-            Some(&"\n\t\"a\": 1"),
-            "the first member starts after the root's brace"
-        );
     }
 
     #[test]

@@ -1,0 +1,402 @@
+//! The direct part path: a part whose text is laid out exactly as the JSON writer lays
+//! out its output (the indentation of the output, `": "` after keys, one member or
+//! element per line, `{}`/`[]` for empty containers, strings and numbers in the writer's
+//! own form) is written without building a tree. Its text is copied as it is, except each
+//! `"ENC[…]"` string, which is decrypted where it stands and replaced by the writer's form
+//! of the plaintext value (`write_string`/`write_scalar`, the functions the writer itself
+//! uses). Re-emitting a tree read from such text would give the same text, so the output
+//! is the tree path's. The MAC input and the integrity tokens are gathered in document
+//! order, as the walk and `integrity::entry_tokens` would.
+//!
+//! Anything else (another layout, escapes in a clear string or a key, a clear number not
+//! in the writer's form, a value that does not decrypt, a clear value where the selector
+//! wants an encrypted one, an encrypted comment, deep nesting) returns `None`: the caller
+//! then reads the part as a tree, which gives the same output or the tree path's error.
+
+use zeroize::Zeroizing;
+
+use crate::crypto::integrity::Tokens;
+use crate::crypto::value;
+use crate::crypto::value::EncFields;
+use crate::crypto::value::ValueCipher;
+use crate::crypto::value::ValueType;
+use crate::format::json::emit::SecureBuf;
+use crate::format::json::emit::write_scalar;
+use crate::format::json::emit::write_string;
+use crate::format::json::emit::written_as_is;
+use crate::format::json::number_value;
+use crate::tree::Value;
+use crate::walk::Selector;
+
+/// The deepest nesting taken (deeper parts are read as trees, with the reader's limit).
+const MAX_DEPTH: usize = 64;
+
+/// MAC input in fixed-capacity chunks (a growing `Vec` would leave copies of the
+/// plaintext in the memory it frees).
+const CHUNK: usize = 64 * 1024;
+
+/// What the direct path made of a part.
+pub(super) struct Direct {
+    /// The MAC input of the part's leaves, in walk order.
+    pub mac_input: Vec<Zeroizing<Vec<u8>>>,
+    /// The integrity tokens of the part's members.
+    pub tokens: Vec<u8>,
+    /// The keys of the part's own members (for the duplicate check across parts).
+    pub keys: Vec<String>,
+}
+
+/// What every leaf needs.
+pub(super) struct Leaves<'a> {
+    pub cipher: &'a ValueCipher,
+    pub sel: &'a Selector,
+    pub mac_only_encrypted: bool,
+    /// The output's indentation unit.
+    pub unit: &'a [u8],
+}
+
+/// Writes the members of `src` (a run of members at `depth`, each on its own line, the
+/// first without a comma before it; with `closing`, followed by the line break and
+/// indentation before the closing brace of their object) into `out`, decrypted. `aad`
+/// is the path of the object that holds them (`""` for the root), `matched` whether a
+/// component of that path matched the selector. `None`: read the part as a tree.
+pub(super) fn members(
+    src: &[u8],
+    depth: usize,
+    closing: bool,
+    aad: &str,
+    matched: bool,
+    leaves: &Leaves<'_>,
+    out: &mut SecureBuf,
+) -> Option<Direct> {
+    let mut s = Scan {
+        src,
+        pos: 0,
+        copied: 0,
+        leaves,
+        out,
+        aad: aad.to_owned(),
+        tokens: Tokens::new(leaves.mac_only_encrypted),
+        mac: Vec::new(),
+        scratch: Zeroizing::new(Vec::new()),
+        keys: Vec::new(),
+        outer: depth,
+    };
+    s.run(depth, matched, true)?;
+    if closing {
+        s.newline(depth - 1)?;
+    }
+    if s.pos != src.len() {
+        return None;
+    }
+    s.out.push(src.get(s.copied..)?);
+    Some(Direct {
+        mac_input: std::mem::take(&mut s.mac),
+        tokens: s.tokens.into_bytes(),
+        keys: s.keys,
+    })
+}
+
+struct Scan<'a, 'o> {
+    src: &'a [u8],
+    pos: usize,
+    /// The text before this offset is in `out` already.
+    copied: usize,
+    leaves: &'a Leaves<'a>,
+    out: &'o mut SecureBuf,
+    aad: String,
+    tokens: Tokens,
+    mac: Vec<Zeroizing<Vec<u8>>>,
+    /// Each value's plaintext (wiped on drop).
+    scratch: Zeroizing<Vec<u8>>,
+    /// The keys of the outermost run.
+    keys: Vec<String>,
+    /// The depth of the outermost run.
+    outer: usize,
+}
+
+impl<'a> Scan<'a, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.src.get(self.pos).copied()
+    }
+
+    fn expect(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.pos += 1)
+    }
+
+    /// A line break and the indentation of `depth` (the unit is one byte repeated: a
+    /// TAB or spaces; compared byte by byte, shorter than a call to `memcmp`).
+    fn newline(&mut self, depth: usize) -> Option<()> {
+        let n = depth.checked_mul(self.leaves.unit.len())?;
+        let line = self.src.get(self.pos..self.pos.checked_add(n + 1)?)?;
+        let (&first, ind) = line.split_first()?;
+        if first != b'\n' {
+            return None;
+        }
+        if let Some(&u) = self.leaves.unit.first()
+            && !ind.iter().all(|&b| b == u)
+        {
+            return None;
+        }
+        self.pos += n + 1;
+        Some(())
+    }
+
+    /// A string's text between its quotes, when the writer writes it as it is.
+    fn string(&mut self) -> Option<(&'a str, usize)> {
+        let open = self.pos;
+        self.expect(b'"')?;
+        let src: &'a [u8] = self.src;
+        let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
+        let text = written_as_is(src.get(self.pos..end)?)?;
+        self.pos = end + 1;
+        Some((text, open))
+    }
+
+    /// A string that is to be decrypted: as [`Scan::string`], but an `ENC[…]` text whose
+    /// only `]` is its last byte is not searched for bytes the writer escapes. Decrypting
+    /// it validates every byte before that `]` (the fixed field names, base64 for the
+    /// data, IV and tag, one of the type names), and a text that does not decrypt sends
+    /// the part to the tree path: so the text in the file is its value.
+    fn enc_string(&mut self) -> Option<(&'a str, usize)> {
+        let open = self.pos;
+        self.expect(b'"')?;
+        let src: &'a [u8] = self.src;
+        let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
+        let raw = src.get(self.pos..end)?;
+        let text = if raw.starts_with(b"ENC[AES256_GCM,")
+            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len())
+        {
+            std::str::from_utf8(raw).ok()?
+        } else {
+            written_as_is(raw)?
+        };
+        self.pos = end + 1;
+        Some((text, open))
+    }
+
+    /// Members of an object (`is_map`) or elements of a list at `depth`, up to the last
+    /// one (not its closing line).
+    fn run(&mut self, depth: usize, matched: bool, is_map: bool) -> Option<()> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        let outer = depth == self.outer;
+        loop {
+            self.newline(depth)?;
+            if is_map {
+                let (k, _) = self.string()?;
+                if outer {
+                    self.keys.push(k.to_owned());
+                }
+                if self.src.get(self.pos) != Some(&b':')
+                    || self.src.get(self.pos + 1) != Some(&b' ')
+                {
+                    return None;
+                }
+                self.pos += 2;
+                self.tokens.key(k);
+                let len = self.aad.len();
+                self.aad.push_str(k);
+                self.aad.push(':');
+                let m = matched || self.leaves.sel.component_matches(k);
+                let r = self.value(depth, m);
+                self.aad.truncate(len);
+                r?;
+            } else {
+                self.value(depth, matched)?;
+            }
+            if self.peek() == Some(b',') {
+                self.pos += 1;
+            } else {
+                return Some(());
+            }
+        }
+    }
+
+    /// A value on a line at `depth`.
+    fn value(&mut self, depth: usize, matched: bool) -> Option<()> {
+        match self.peek()? {
+            open @ (b'{' | b'[') => {
+                let is_map = open == b'{';
+                let close = if is_map { b'}' } else { b']' };
+                self.pos += 1;
+                if is_map {
+                    self.tokens.map(true);
+                } else {
+                    self.tokens.list(true);
+                }
+                if self.peek() == Some(close) {
+                    self.pos += 1;
+                } else {
+                    self.run(depth + 1, matched, is_map)?;
+                    self.newline(depth)?;
+                    self.expect(close)?;
+                }
+                if is_map {
+                    self.tokens.map(false);
+                } else {
+                    self.tokens.list(false);
+                }
+                Some(())
+            }
+            b'"' => self.text(matched),
+            b't' => self.literal(b"true", &Value::Bool(true), matched),
+            b'f' => self.literal(b"false", &Value::Bool(false), matched),
+            b'n' => self.literal(b"null", &Value::Null, matched),
+            b'-' | b'0'..=b'9' => self.number(matched),
+            _ => None,
+        }
+    }
+
+    /// Whether the selector wants the current leaf encrypted.
+    fn encrypted(&self, matched: bool) -> Option<bool> {
+        match self.leaves.sel {
+            Selector::UnencryptedSuffix(_) | Selector::UnencryptedRegex(_) => Some(!matched),
+            Selector::EncryptedSuffix(_) | Selector::EncryptedRegex(_) => Some(matched),
+            Selector::UnencryptedCommentRegex(_) | Selector::EncryptedCommentRegex(_) => None,
+        }
+    }
+
+    fn mac_update(&mut self, bytes: &[u8]) {
+        mac_update(&mut self.mac, bytes);
+    }
+
+    /// A clear leaf other than a string (copied as it is).
+    fn clear(&mut self, v: &Value, matched: bool) -> Option<()> {
+        self.tokens.scalar(v);
+        if matches!(v, Value::Null) {
+            return Some(());
+        }
+        if self.encrypted(matched)? {
+            // Stored in clear where the selector wants it encrypted: the tree path's error.
+            return None;
+        }
+        if !self.leaves.mac_only_encrypted {
+            let mut plain = Zeroizing::new(Vec::new());
+            value::with_plaintext(v, |p, _| plain.extend_from_slice(p));
+            self.mac_update(&plain);
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, text: &[u8], v: &Value, matched: bool) -> Option<()> {
+        if self.src.get(self.pos..self.pos + text.len())? != text {
+            return None;
+        }
+        self.pos += text.len();
+        self.clear(v, matched)
+    }
+
+    /// A number in JSON's grammar, kept when it is the writer's form of its value.
+    fn number(&mut self, matched: bool) -> Option<()> {
+        let start = self.pos;
+        let digits = |s: &mut Self| {
+            let from = s.pos;
+            while s.peek().is_some_and(|b| b.is_ascii_digit()) {
+                s.pos += 1;
+            }
+            s.pos > from
+        };
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        if self.peek() == Some(b'0') {
+            self.pos += 1;
+        } else if !digits(self) {
+            return None;
+        }
+        let mut integral = true;
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            integral = false;
+            if !digits(self) {
+                return None;
+            }
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.pos += 1;
+            integral = false;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            if !digits(self) {
+                return None;
+            }
+        }
+        let text = self.src.get(start..self.pos)?;
+        let v = number_value(std::str::from_utf8(text).ok()?, integral).ok()?;
+        let mut written = SecureBuf::with_capacity(32);
+        write_scalar(&mut written, &v).ok()?;
+        if written.as_slice() != text {
+            return None;
+        }
+        self.clear(&v, matched)
+    }
+
+    /// A string leaf: copied when clear, decrypted in place when `ENC[…]`.
+    fn text(&mut self, matched: bool) -> Option<()> {
+        let encrypt = self.encrypted(matched)?;
+        let (s, open) = if encrypt {
+            self.enc_string()?
+        } else {
+            self.string()?
+        };
+        // An encrypted comment (sops's form inside lists) is lifted out of the list by
+        // the tree path: left to it.
+        if crate::tree::is_encrypted_comment_text(s) {
+            return None;
+        }
+        self.tokens.text(s);
+        if !encrypt {
+            if !self.leaves.mac_only_encrypted {
+                let src = self.src;
+                let raw = src.get(open + 1..self.pos - 1)?;
+                self.mac_update(raw);
+            }
+            return Some(());
+        }
+        if s.is_empty() {
+            return Some(());
+        }
+        if !value::is_encrypted(s) {
+            return None;
+        }
+        let f = EncFields::parse(s).ok()?;
+        let src = self.src;
+        let end = self.pos;
+        f.open_into(self.leaves.cipher, self.aad.as_bytes(), &mut self.scratch)
+            .ok()?;
+        self.out.push(src.get(self.copied..open)?);
+        self.copied = end;
+        let plain: &[u8] = &self.scratch;
+        match f.typ {
+            ValueType::Str | ValueType::Bytes | ValueType::Comment => {
+                write_string(self.out, plain);
+                mac_update(&mut self.mac, plain);
+                Some(())
+            }
+            typ => {
+                let v = value::value_from_plaintext(plain, typ).ok()?;
+                write_scalar(self.out, &v).ok()?;
+                value::with_plaintext(&v, |p, _| mac_update(&mut self.mac, p));
+                Some(())
+            }
+        }
+    }
+}
+
+/// Appends MAC input to the chunks.
+fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let room = mac.last().map_or(0, |c| c.capacity() - c.len());
+        if room == 0 {
+            mac.push(Zeroizing::new(Vec::with_capacity(CHUNK)));
+            continue;
+        }
+        let (now, rest) = bytes.split_at(room.min(bytes.len()));
+        if let Some(c) = mac.last_mut() {
+            c.extend_from_slice(now);
+        }
+        bytes = rest;
+    }
+}
