@@ -103,6 +103,19 @@ pub fn decrypt_json_file(
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
 ) -> Result<Outcome, Error> {
+    decrypt_file(file, ctx, opts, emit, needs_tree, &|| ())
+}
+
+/// [`decrypt_json_file`], calling `after_plan` between the planning read and the part
+/// reads (tests: the file changed in between).
+fn decrypt_file(
+    file: &std::fs::File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+    after_plan: &dyn Fn(),
+) -> Result<Outcome, Error> {
     if opts.ignore_mac {
         return Ok(Outcome::Declined(None));
     }
@@ -129,6 +142,7 @@ pub fn decrypt_json_file(
     let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
         return Ok(Outcome::Declined(None));
     };
+    after_plan();
     let mut meta = Vec::new();
     let mut big_key = Vec::new();
     if super::blocks::read_range(file, 0, plan.meta.clone(), &mut meta).is_err()
@@ -512,3 +526,7 @@ fn write(job: &Job<'_>, part: &Part, doc: &Document) -> Option<crate::format::Ou
         }
     }
 }
+
+#[cfg(test)]
+#[path = "json_changed_tests.rs"]
+mod changed_tests;
