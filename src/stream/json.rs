@@ -230,7 +230,9 @@ fn decrypt_planned(
         clear_comments: 0,
         first_error: None,
     };
-    let mut root_keys: HashSet<String> = HashSet::new();
+    // The metadata member's key is taken: a root member named `sops` in a part (a second
+    // `sops` member) is the tree path's to judge.
+    let mut root_keys: HashSet<String> = HashSet::from(["sops".to_owned()]);
     let mut big_keys: HashSet<String> = HashSet::new();
     let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, p, scratch);
     let fold = &mut |p: &Part, (r, keys): (PartOut, Vec<String>)| {
@@ -314,7 +316,7 @@ impl DirectMode {
             .as_deref()
         {
             Some("never" | "0" | "off") => DirectMode::Never,
-            Some("require" | "always") => DirectMode::Require,
+            Some("require") => DirectMode::Require,
             _ => DirectMode::On,
         }
     }

@@ -49,7 +49,7 @@ impl Mode {
     pub(super) fn from_env(v: Option<&str>) -> Mode {
         match v.map(str::to_ascii_lowercase).as_deref() {
             Some("never" | "0" | "off") => Mode::Never,
-            Some("require" | "always") => Mode::Require,
+            Some("require") => Mode::Require,
             _ => Mode::Auto,
         }
     }
