@@ -253,6 +253,12 @@ impl Planner {
             }
             (meta_member.start..close, meta_member.start - 1)
         } else {
+            // The last member ends before the root's `}` (no member follows to say so).
+            if let Some(m) = self.members.last_mut()
+                && m.end.is_none()
+            {
+                m.end = self.before_last;
+            }
             (close..close, close)
         };
         let members = self.members;
@@ -374,6 +380,24 @@ mod tests {
     }
 
     const DOC: &str = "{\n\t\"a\": 1,\n\t\"big\": {\n\t\t\"x\": [\n\t\t\t1,\n\t\t\t2\n\t\t],\n\t\t\"y\": \"v,\",\n\t\t\"z\": {}\n\t},\n\t\"c\": true,\n\t\"sops\": {\n\t\t\"version\": \"3\"\n\t}\n}\n";
+
+    #[test]
+    fn plaintext_with_the_big_member_last_is_cut() {
+        let doc = "{\n\t\"a\": 1,\n\t\"big\": {\n\t\t\"x\": \"1\",\n\t\t\"y\": \"2\",\n\t\t\"z\": \"3\"\n\t}\n}\n";
+        let p = plan_plain(doc.as_bytes(), 1).expect("plan");
+        let key = p.big_key.clone().map(|r| doc[r].to_string());
+        assert_eq!(key.as_deref(), Some("\n\t\"big\": "));
+        let texts: Vec<&str> = p.parts.iter().map(|x| &doc[x.body()]).collect();
+        assert_eq!(
+            texts,
+            [
+                "\n\t\"a\": 1",
+                "\n\t\t\"x\": \"1\"",
+                "\n\t\t\"y\": \"2\"",
+                "\n\t\t\"z\": \"3\"\n\t"
+            ]
+        );
+    }
 
     #[test]
     fn plaintext_keeps_its_last_member() {
