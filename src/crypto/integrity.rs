@@ -440,6 +440,16 @@ impl Tokens {
         self.0.text(s);
     }
 
+    /// An `ENC[…]` string leaf from its parsed fields (the type's name, the length of the
+    /// data's base64 and the tag's base64 as written): the bytes [`Tokens::text`] writes
+    /// for a value that decrypts, without finding the fields again.
+    pub fn encrypted(&mut self, typ: &str, data_len: usize, tag: &str) {
+        self.0.tag(b'e');
+        self.0.bytes(typ.as_bytes());
+        self.0.len(data_len);
+        self.0.bytes(tag.as_bytes());
+    }
+
     /// Any other leaf as it stands in the file.
     pub fn scalar(&mut self, v: &Value) {
         self.0.scalar(v);
@@ -531,13 +541,20 @@ pub mod direct {
         let Some((typ, data_len, tag)) = super::enc_parts(s) else {
             return false;
         };
+        fields(out, typ, data_len, tag);
+        true
+    }
+
+    /// An `ENC[…]` string value from its parsed fields (the type's name, the length of
+    /// the data's base64, the tag's base64 as written): the bytes [`encrypted`] writes
+    /// for a value that decrypts.
+    pub fn fields(out: &mut Vec<u8>, typ: &str, data_len: usize, tag: &str) {
         out.push(b'e');
         out.extend_from_slice(&(typ.len() as u64).to_le_bytes());
         out.extend_from_slice(typ.as_bytes());
         out.extend_from_slice(&(data_len as u64).to_le_bytes());
         out.extend_from_slice(&(tag.len() as u64).to_le_bytes());
         out.extend_from_slice(tag.as_bytes());
-        true
     }
 }
 

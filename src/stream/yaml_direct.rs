@@ -425,11 +425,17 @@ impl<'a> State<'a> {
             || !value::is_encrypted(v)
             || !v.ends_with(']')
             || memchr::memchr(b' ', v.as_bytes()).is_some()
-            || !tok::encrypted(&mut self.tokens, v)
         {
             return None;
         }
         let f = EncFields::parse(v).ok()?;
+        // The record's token from the fields just parsed (the same bytes as finding them
+        // again, for a value that decrypts; one that does not sends the part to the tree).
+        match f.tag_text {
+            Some(tag) => tok::fields(&mut self.tokens, f.typ.name(), f.data.len(), tag),
+            None if tok::encrypted(&mut self.tokens, v) => {}
+            None => return None,
+        }
         if in_seq && f.typ == ValueType::Comment {
             // An encrypted comment stored as a list item: the tree path lifts it.
             return None;

@@ -346,8 +346,8 @@ impl<'a> Scan<'a, '_> {
         if crate::tree::is_encrypted_comment_text(s) {
             return None;
         }
-        self.tokens.text(s);
         if !encrypt {
+            self.tokens.text(s);
             if !self.leaves.mac_only_encrypted {
                 let src = self.src;
                 let raw = src.get(open + 1..self.pos - 1)?;
@@ -356,12 +356,19 @@ impl<'a> Scan<'a, '_> {
             return Some(());
         }
         if s.is_empty() {
+            self.tokens.text(s);
             return Some(());
         }
         if !value::is_encrypted(s) {
             return None;
         }
         let f = EncFields::parse(s).ok()?;
+        // The record's token from the fields just parsed (the same bytes as finding them
+        // again, for a value that decrypts; one that does not sends the part to the tree).
+        match f.tag_text {
+            Some(tag) => self.tokens.encrypted(f.typ.name(), f.data.len(), tag),
+            None => self.tokens.text(s),
+        }
         let src = self.src;
         let end = self.pos;
         f.open_into(self.leaves.cipher, self.aad.as_bytes(), &mut self.scratch)
