@@ -419,6 +419,16 @@ impl Tokens {
         })
     }
 
+    /// No tokens yet, written into `buf`'s allocation (emptied first).
+    pub fn reusing(mut buf: Vec<u8>, mac_only_encrypted: bool) -> Self {
+        buf.clear();
+        Tokens(Encoder {
+            mac: None,
+            buf,
+            mac_only_encrypted,
+        })
+    }
+
     /// A map key, before its value.
     pub fn key(&mut self, k: &str) {
         self.0.tag(b'K');

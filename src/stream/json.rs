@@ -212,8 +212,10 @@ fn decrypt_planned(
     let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
         return Ok(Outcome::Declined(None));
     };
+    let pools = super::Pools::new(threads);
     let job = Job {
         src: run.src,
+        pools: &pools,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
@@ -245,7 +247,7 @@ fn decrypt_planned(
                 return false;
             }
         }
-        acc.take(p, r)
+        acc.take(p, r, &pools)
     };
     let lost = || (PartOut::Failed(DocumentError::Worker), Vec::new());
     if !super::pipeline::run_parts(&plan.parts, threads, &work, fold, lost)
@@ -331,6 +333,8 @@ struct Job<'a> {
     unit: &'a [u8],
     big_key: Option<&'a str>,
     direct: DirectMode,
+    /// Buffers recycled from part to part.
+    pools: &'a super::Pools,
 }
 
 /// Reads, decrypts and writes one part; also hands back the keys of its members (for the
@@ -418,6 +422,7 @@ fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> (PartOut, Vec<Stri
             mac_input: dec.mac_input,
             clear_comments: dec.clear_comments,
             entry_key,
+            pooled: false,
         },
         keys,
     )
@@ -431,9 +436,10 @@ fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec
         sel: job.sel,
         mac_only_encrypted: job.mac_only_encrypted,
         unit: job.unit,
+        pools: job.pools,
     };
     // The plaintext is shorter than its `ENC[…]` text, escapes aside.
-    let mut out = SecureBuf::with_capacity(body.len() / 2 + 256);
+    let mut out = SecureBuf::reusing(job.pools.out.take(body.len() / 2 + 256));
     let (done, entry_key) = match part {
         Part::Top { first, .. } => {
             out.byte(if *first { b'{' } else { b',' });
@@ -476,6 +482,7 @@ fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec
             mac_input: done.mac_input,
             clear_comments: 0,
             entry_key,
+            pooled: true,
         },
         done.keys,
     ))

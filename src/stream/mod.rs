@@ -20,6 +20,7 @@ mod edit;
 mod encrypt;
 mod json;
 mod pipeline;
+mod pool;
 mod splice;
 mod split;
 mod yaml_direct;
@@ -51,6 +52,7 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 use pipeline::run_parts;
+use pool::Pools;
 use split::Part;
 use split::Plan;
 
@@ -225,12 +227,14 @@ fn decrypt_planned(
     let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
         return Ok(Outcome::Declined(None));
     };
+    let pools = Pools::new(run.threads);
     let job = Job {
         src: run.src,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
         emit,
+        pools: &pools,
     };
     let direct = yaml_direct::Setting {
         indent: crate::format::yaml::emit_indent(emit),
@@ -246,7 +250,7 @@ fn decrypt_planned(
         first_error: None,
     };
     let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, &direct, p, scratch);
-    let fold = &mut |p: &Part, r: PartOut| acc.take(p, r);
+    let fold = &mut |p: &Part, r: PartOut| acc.take(p, r, &pools);
     if !run_parts(&run.plan.parts, run.threads, &work, fold, || {
         PartOut::Failed(DocumentError::Worker)
     }) {
@@ -313,6 +317,8 @@ struct Job<'a> {
     sel: &'a Selector,
     mac_only_encrypted: bool,
     emit: &'a EmitOptions,
+    /// Buffers recycled from part to part.
+    pools: &'a Pools,
 }
 
 /// One part's result.
@@ -325,6 +331,9 @@ enum PartOut {
         mac_input: Vec<Zeroizing<Vec<u8>>>,
         clear_comments: usize,
         entry_key: Option<String>,
+        /// Whether `out` and `mac_input` were taken from the [`Pools`] (and so only ever
+        /// appended to): they go back there; other buffers are wiped whole and freed.
+        pooled: bool,
     },
     Failed(DocumentError),
     Decline,
@@ -346,7 +355,7 @@ struct Accumulated {
 
 impl Accumulated {
     /// Folds in the next part; `false` when the document must be read whole.
-    fn take<P: Shape>(&mut self, part: &P, r: PartOut) -> bool {
+    fn take<P: Shape>(&mut self, part: &P, r: PartOut, pools: &Pools) -> bool {
         match r {
             PartOut::Decline => false,
             PartOut::Failed(e) => {
@@ -355,7 +364,15 @@ impl Accumulated {
                 self.first_error.get_or_insert(e);
                 true
             }
-            PartOut::Done { .. } if self.first_error.is_some() => true,
+            PartOut::Done {
+                out,
+                mac_input,
+                pooled,
+                ..
+            } if self.first_error.is_some() => {
+                recycle(pools, out, mac_input, pooled);
+                true
+            }
             PartOut::Done {
                 out,
                 skip,
@@ -363,6 +380,7 @@ impl Accumulated {
                 mac_input,
                 clear_comments,
                 entry_key,
+                pooled,
             } => {
                 for m in &mac_input {
                     self.mac.update(m);
@@ -371,6 +389,7 @@ impl Accumulated {
                     self.record.open_map_entry(k);
                 }
                 self.record.feed(&tokens);
+                pools.tokens.give(tokens, false);
                 if part.closes_entry() {
                     self.record.close_map();
                 }
@@ -394,11 +413,28 @@ impl Accumulated {
                         self.out = sized;
                     }
                 }
-                // The part's own buffer is wiped as it is dropped.
                 self.out.push(text);
+                // The part's own buffers are wiped, then reused or freed.
+                recycle(pools, out, mac_input, pooled);
                 true
             }
         }
+    }
+}
+
+/// Wipes a folded part's plaintext buffers and puts them back in the pools (or frees
+/// them, wiped whole, when they were not the pools').
+fn recycle(pools: &Pools, mut out: Output, mac_input: Vec<Zeroizing<Vec<u8>>>, pooled: bool) {
+    if !pooled {
+        crate::secbuf::discard(out);
+        for m in mac_input {
+            crate::secbuf::discard(m);
+        }
+        return;
+    }
+    pools.out.give(std::mem::take(&mut *out), true);
+    for mut m in mac_input {
+        pools.mac.give(std::mem::take(&mut *m), true);
     }
 }
 
@@ -540,5 +576,6 @@ fn work(
         mac_input: dec.mac_input,
         clear_comments: dec.clear_comments,
         entry_key,
+        pooled: false,
     }
 }

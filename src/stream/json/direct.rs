@@ -52,6 +52,8 @@ pub(super) struct Leaves<'a> {
     pub mac_only_encrypted: bool,
     /// The output's indentation unit.
     pub unit: &'a [u8],
+    /// Where the MAC input and token buffers come from.
+    pub pools: &'a super::super::Pools,
 }
 
 /// Writes the members of `src` (a run of members at `depth`, each on its own line, the
@@ -75,8 +77,11 @@ pub(super) fn members(
         leaves,
         out,
         aad: aad.to_owned(),
-        tokens: Tokens::new(leaves.mac_only_encrypted),
-        mac: Vec::new(),
+        tokens: Tokens::reusing(
+            leaves.pools.tokens.take(src.len() / 2 + 64),
+            leaves.mac_only_encrypted,
+        ),
+        mac: vec![Zeroizing::new(leaves.pools.mac.take(src.len() / 3 + 64))],
         scratch: Zeroizing::new(Vec::new()),
         keys: Vec::new(),
         outer: depth,
@@ -258,7 +263,7 @@ impl<'a> Scan<'a, '_> {
     }
 
     fn mac_update(&mut self, bytes: &[u8]) {
-        mac_update(&mut self.mac, bytes);
+        mac_update(&mut self.mac, bytes, self.leaves.pools);
     }
 
     /// A clear leaf other than a string (copied as it is).
@@ -379,25 +384,30 @@ impl<'a> Scan<'a, '_> {
         match f.typ {
             ValueType::Str | ValueType::Bytes | ValueType::Comment => {
                 write_string(self.out, plain);
-                mac_update(&mut self.mac, plain);
+                mac_update(&mut self.mac, plain, self.leaves.pools);
                 Some(())
             }
             typ => {
                 let v = value::value_from_plaintext(plain, typ).ok()?;
                 write_scalar(self.out, &v).ok()?;
-                value::with_plaintext(&v, |p, _| mac_update(&mut self.mac, p));
+                let pools = self.leaves.pools;
+                value::with_plaintext(&v, |p, _| mac_update(&mut self.mac, p, pools));
                 Some(())
             }
         }
     }
 }
 
-/// Appends MAC input to the chunks.
-fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8]) {
+/// Appends MAC input to the chunks (new ones from the pool).
+fn mac_update(
+    mac: &mut Vec<Zeroizing<Vec<u8>>>,
+    mut bytes: &[u8],
+    pools: &super::super::Pools,
+) {
     while !bytes.is_empty() {
         let room = mac.last().map_or(0, |c| c.capacity() - c.len());
         if room == 0 {
-            mac.push(Zeroizing::new(Vec::with_capacity(CHUNK)));
+            mac.push(Zeroizing::new(pools.mac.take(CHUNK)));
             continue;
         }
         let (now, rest) = bytes.split_at(room.min(bytes.len()));
