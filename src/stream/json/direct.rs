@@ -23,7 +23,7 @@ use crate::crypto::value::ValueType;
 use crate::format::json::emit::SecureBuf;
 use crate::format::json::emit::write_scalar;
 use crate::format::json::emit::write_string;
-use crate::format::json::emit::written_as_is;
+use crate::format::json::emit::nothing_escaped;
 use crate::format::json::number_value;
 use crate::tree::Value;
 use crate::walk::Selector;
@@ -70,8 +70,13 @@ pub(super) fn members(
     leaves: &Leaves<'_>,
     out: &mut SecureBuf,
 ) -> Option<Direct> {
+    // Validated once here: every string is then a slice of it between two ASCII quotes
+    // (a part that is not UTF-8 would not be taken anyway: only strings may hold other
+    // bytes than the layout's ASCII, and each had to be UTF-8).
+    let text = std::str::from_utf8(src).ok()?;
     let mut s = Scan {
         src,
+        text,
         pos: 0,
         copied: 0,
         leaves,
@@ -103,6 +108,8 @@ pub(super) fn members(
 
 struct Scan<'a, 'o> {
     src: &'a [u8],
+    /// `src` as text.
+    text: &'a str,
     pos: usize,
     /// The text before this offset is in `out` already.
     copied: usize,
@@ -152,7 +159,10 @@ impl<'a> Scan<'a, '_> {
         self.expect(b'"')?;
         let src: &'a [u8] = self.src;
         let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
-        let text = written_as_is(src.get(self.pos..end)?)?;
+        let text = self.text.get(self.pos..end)?;
+        if !nothing_escaped(text.as_bytes()) {
+            return None;
+        }
         self.pos = end + 1;
         Some((text, open))
     }
@@ -168,13 +178,13 @@ impl<'a> Scan<'a, '_> {
         let src: &'a [u8] = self.src;
         let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
         let raw = src.get(self.pos..end)?;
-        let text = if raw.starts_with(b"ENC[AES256_GCM,")
-            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len())
+        let text = self.text.get(self.pos..end)?;
+        if !(raw.starts_with(b"ENC[AES256_GCM,")
+            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len()))
+            && !nothing_escaped(raw)
         {
-            std::str::from_utf8(raw).ok()?
-        } else {
-            written_as_is(raw)?
-        };
+            return None;
+        }
         self.pos = end + 1;
         Some((text, open))
     }
