@@ -126,7 +126,11 @@ mod tests {
         for len in 0..70usize {
             for seed in 0..4u8 {
                 let bytes: Vec<u8> = (0..len)
-                    .map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed.wrapping_mul(91)))
+                    .map(|i| {
+                        (i as u8)
+                            .wrapping_mul(37)
+                            .wrapping_add(seed.wrapping_mul(91))
+                    })
                     .collect();
                 let text = STANDARD.encode(&bytes);
                 let mut out = vec![9u8];
@@ -138,8 +142,14 @@ mod tests {
             decode_fixed::<16>(STANDARD.encode([7u8; 16]).as_bytes()),
             Some([7u8; 16])
         );
-        assert_eq!(decode_fixed::<16>(STANDARD.encode([7u8; 15]).as_bytes()), None);
-        assert_eq!(decode_fixed::<16>(STANDARD.encode([7u8; 17]).as_bytes()), None);
+        assert_eq!(
+            decode_fixed::<16>(STANDARD.encode([7u8; 15]).as_bytes()),
+            None
+        );
+        assert_eq!(
+            decode_fixed::<16>(STANDARD.encode([7u8; 17]).as_bytes()),
+            None
+        );
     }
 
     #[test]
@@ -147,8 +157,8 @@ mod tests {
         // Non-canonical trailing bits, missing or misplaced padding, other alphabets,
         // spaces, bytes outside ASCII: never accepted here (the crate then decides).
         for bad in [
-            "QQ", "QR==", "QUJ=", "QUI", "Q===", "=QUJ", "QU=J", "QUJD=", "QU-_", "QU J",
-            "QUJD\n", "QUé=", "====", "A",
+            "QQ", "QR==", "QUJ=", "QUI", "Q===", "=QUJ", "QU=J", "QUJD=", "QU-_", "QU J", "QUJD\n",
+            "QUé=", "====", "A",
         ] {
             let mut out = vec![1u8, 2];
             assert_eq!(decode_into(bad.as_bytes(), &mut out), None, "{bad:?}");

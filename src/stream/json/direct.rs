@@ -21,9 +21,9 @@ use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
 use crate::format::json::emit::SecureBuf;
+use crate::format::json::emit::nothing_escaped;
 use crate::format::json::emit::write_scalar;
 use crate::format::json::emit::write_string;
-use crate::format::json::emit::nothing_escaped;
 use crate::format::json::number_value;
 use crate::tree::Value;
 use crate::walk::Selector;
@@ -409,11 +409,7 @@ impl<'a> Scan<'a, '_> {
 }
 
 /// Appends MAC input to the chunks (new ones from the pool).
-fn mac_update(
-    mac: &mut Vec<Zeroizing<Vec<u8>>>,
-    mut bytes: &[u8],
-    pools: &super::super::Pools,
-) {
+fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8], pools: &super::super::Pools) {
     while !bytes.is_empty() {
         let room = mac.last().map_or(0, |c| c.capacity() - c.len());
         if room == 0 {
