@@ -93,6 +93,11 @@ impl SecureBuf {
         wipe(&mut other.buf);
     }
 
+    /// How many bytes it holds without growing.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The bytes written so far.
     pub fn as_slice(&self) -> &[u8] {
         &self.buf

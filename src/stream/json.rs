@@ -86,6 +86,7 @@ pub fn decrypt_json(
         plan: &plan,
         len: input.len(),
         threads,
+        ahead: super::Ahead::new(None),
     };
     decrypt_planned(&run, big_key.as_deref(), &meta, ctx, opts, emit, needs_tree)
 }
@@ -124,6 +125,7 @@ fn decrypt_file(
     let Some(before) = super::blocks::Stamp::of(file) else {
         return Ok(Outcome::Declined(None));
     };
+    let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
     let block = ctx
         .var(super::BLOCK_ENV)
         .and_then(|v| v.parse::<usize>().ok())
@@ -158,6 +160,7 @@ fn decrypt_file(
         plan: &plan,
         len,
         threads,
+        ahead,
     };
     let big_key = plan.big_key.is_some().then_some(big_key.as_slice());
     let result = decrypt_planned(&run, big_key, &meta, ctx, opts, emit, needs_tree);
@@ -175,6 +178,8 @@ struct Run<'a> {
     /// The length of the encrypted text.
     len: usize,
     threads: usize,
+    /// Memory for the output, touched ahead (`pool::touch_ahead`).
+    ahead: super::Ahead,
 }
 
 /// Decrypts a planned document, given the text of its big member's key (when one is cut
@@ -231,6 +236,7 @@ fn decrypt_planned(
         sample: 0,
         clear_comments: 0,
         first_error: None,
+        ahead: run.ahead.take(),
     };
     // The metadata member's key is taken: a root member named `sops` in a part (a second
     // `sops` member) is the tree path's to judge.

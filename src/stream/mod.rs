@@ -52,6 +52,7 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 use pipeline::run_parts;
+use pool::Ahead;
 use pool::Pools;
 use split::Part;
 use split::Plan;
@@ -167,6 +168,7 @@ pub fn decrypt_yaml(
         len: body.len(),
         threads,
         unchanged: None,
+        ahead: Ahead::new(None),
     };
     decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
 }
@@ -207,6 +209,8 @@ struct Run<'a> {
     /// file that was planned, asked once every part was read; when not, the whole file
     /// is read again as a tree.
     unchanged: Option<&'a dyn Fn() -> bool>,
+    /// Memory for the output, touched ahead ([`pool::touch_ahead`]).
+    ahead: Ahead,
 }
 
 /// Decrypts the planned document whose metadata was read.
@@ -248,6 +252,7 @@ fn decrypt_planned(
         sample: 0,
         clear_comments: 0,
         first_error: None,
+        ahead: run.ahead.take(),
     };
     let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, &direct, p, scratch);
     let fold = &mut |p: &Part, r: PartOut| acc.take(p, r, &pools);
@@ -351,6 +356,8 @@ struct Accumulated {
     sample: usize,
     clear_comments: usize,
     first_error: Option<DocumentError>,
+    /// Memory for `out` being touched on another thread, taken when `out` is first sized.
+    ahead: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Accumulated {
@@ -405,7 +412,14 @@ impl Accumulated {
                     let est = (self.input_len as f64 * text.len() as f64 / part_len.max(1) as f64
                         * 1.15) as usize;
                     let want = est.min(self.input_len * 2) + 64 * 1024;
-                    if want > self.out.as_slice().len() {
+                    if let Some(v) = self.ahead.take().and_then(|h| h.join().ok())
+                        && v.capacity() > self.out.capacity()
+                    {
+                        let mut touched = SecureBuf::reusing(v);
+                        touched.push(self.out.as_slice());
+                        self.out = touched;
+                    }
+                    if want > self.out.capacity() {
                         // A new buffer of that size (not `reserve`, which at least doubles);
                         // the old one is wiped as it is dropped.
                         let mut sized = SecureBuf::with_capacity(want);
