@@ -63,7 +63,7 @@ fn json_doc(entries: usize) -> String {
     let mut s = String::from("{\n  \"big\": {\n");
     for e in 0..entries {
         let long = e % 2 == 0;
-        let _ = write!(s, "    \"entry{e:03}\": {{\n");
+        let _ = writeln!(s, "    \"entry{e:03}\": {{");
         for k in 0..4 {
             let n = if long { 900 + 97 * k } else { 3 + k };
             let comma = if k < 3 { "," } else { "" };

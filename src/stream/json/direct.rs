@@ -179,10 +179,9 @@ impl<'a> Scan<'a, '_> {
         let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
         let raw = src.get(self.pos..end)?;
         let text = self.text.get(self.pos..end)?;
-        if !(raw.starts_with(b"ENC[AES256_GCM,")
-            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len()))
-            && !nothing_escaped(raw)
-        {
+        let enc_shaped = raw.starts_with(b"ENC[AES256_GCM,")
+            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len());
+        if !enc_shaped && !nothing_escaped(raw) {
             return None;
         }
         self.pos = end + 1;
