@@ -32,6 +32,22 @@ impl SecureBuf {
         }
     }
 
+    /// A buffer that writes into `v`'s allocation (a recycled one; whatever it holds is
+    /// wiped first).
+    pub(crate) fn reusing(mut v: Vec<u8>) -> Self {
+        wipe(&mut v);
+        SecureBuf { buf: v }
+    }
+
+    /// Wipes and drops everything from byte `at` on (the allocation is kept).
+    pub(crate) fn wipe_from(&mut self, at: usize) {
+        if let Some(tail) = self.buf.get_mut(at..) {
+            tail.fill(0);
+            zeroize::optimization_barrier(&*tail);
+            self.buf.truncate(at);
+        }
+    }
+
     /// Makes room for `extra` more bytes (growing wipes the old buffer).
     #[inline]
     pub fn reserve(&mut self, extra: usize) {
@@ -75,6 +91,11 @@ impl SecureBuf {
     pub(crate) fn append(&mut self, mut other: SecureBuf) {
         self.push(&other.buf);
         wipe(&mut other.buf);
+    }
+
+    /// How many bytes it holds without growing.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// The bytes written so far.

@@ -419,6 +419,16 @@ impl Tokens {
         })
     }
 
+    /// No tokens yet, written into `buf`'s allocation (emptied first).
+    pub fn reusing(mut buf: Vec<u8>, mac_only_encrypted: bool) -> Self {
+        buf.clear();
+        Tokens(Encoder {
+            mac: None,
+            buf,
+            mac_only_encrypted,
+        })
+    }
+
     /// A map key, before its value.
     pub fn key(&mut self, k: &str) {
         self.0.tag(b'K');
@@ -438,6 +448,16 @@ impl Tokens {
     /// A string leaf as it stands in the file (an `ENC[…]` text or a clear one).
     pub fn text(&mut self, s: &str) {
         self.0.text(s);
+    }
+
+    /// An `ENC[…]` string leaf from its parsed fields (the type's name, the length of the
+    /// data's base64 and the tag's base64 as written): the bytes [`Tokens::text`] writes
+    /// for a value that decrypts, without finding the fields again.
+    pub fn encrypted(&mut self, typ: &str, data_len: usize, tag: &str) {
+        self.0.tag(b'e');
+        self.0.bytes(typ.as_bytes());
+        self.0.len(data_len);
+        self.0.bytes(tag.as_bytes());
     }
 
     /// Any other leaf as it stands in the file.
@@ -531,13 +551,20 @@ pub mod direct {
         let Some((typ, data_len, tag)) = super::enc_parts(s) else {
             return false;
         };
+        fields(out, typ, data_len, tag);
+        true
+    }
+
+    /// An `ENC[…]` string value from its parsed fields (the type's name, the length of
+    /// the data's base64, the tag's base64 as written): the bytes [`encrypted`] writes
+    /// for a value that decrypts.
+    pub fn fields(out: &mut Vec<u8>, typ: &str, data_len: usize, tag: &str) {
         out.push(b'e');
         out.extend_from_slice(&(typ.len() as u64).to_le_bytes());
         out.extend_from_slice(typ.as_bytes());
         out.extend_from_slice(&(data_len as u64).to_le_bytes());
         out.extend_from_slice(&(tag.len() as u64).to_le_bytes());
         out.extend_from_slice(tag.as_bytes());
-        true
     }
 }
 

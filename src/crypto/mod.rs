@@ -5,6 +5,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
+mod b64;
 pub mod document;
 pub mod integrity;
 pub mod mac;

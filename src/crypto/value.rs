@@ -93,6 +93,9 @@ pub struct EncFields<'a> {
     pub tag: [u8; 16],
     /// The declared type.
     pub typ: ValueType,
+    /// The tag's base64 text, when the value has the usual layout (a 44-character IV and
+    /// a 24-character tag right after the data): what the integrity record hashes of it.
+    pub tag_text: Option<&'a str>,
 }
 
 impl<'a> EncFields<'a> {
@@ -102,29 +105,48 @@ impl<'a> EncFields<'a> {
         let rest = s.strip_prefix(PREFIX).ok_or(CryptoError::Malformed(
             "does not start with ENC[AES256_GCM,data:",
         ))?;
-        let (data, iv, tag, typ) = match split_fast(rest) {
-            Some(fields) => fields,
-            None => split_fields(rest)?,
+        let (data, iv, tag, typ, tag_text) = match split_fast(rest) {
+            Some((data, iv, tag, typ)) => (data, iv, tag, typ, Some(tag)),
+            None => {
+                let (data, iv, tag, typ) = split_fields(rest)?;
+                (data, iv, tag, typ, None)
+            }
         };
         let typ = memchr::memchr(b']', typ.as_bytes())
             .and_then(|end| typ.get(..end))
             .ok_or(CryptoError::Malformed("missing closing bracket"))?;
         let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
-        let mut ivbuf = [0u8; 36];
-        let n = STANDARD
-            .decode_slice(iv, &mut ivbuf)
-            .map_err(|_| CryptoError::Malformed("iv is not valid base64 of 32 bytes"))?;
-        let iv: [u8; 32] = ivbuf[..n]
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("iv is not 32 bytes"))?;
-        let mut tagbuf = [0u8; 20];
-        let n = STANDARD
-            .decode_slice(tag, &mut tagbuf)
-            .map_err(|_| CryptoError::Malformed("tag is not valid base64 of 16 bytes"))?;
-        let tag: [u8; 16] = tagbuf[..n]
-            .try_into()
-            .map_err(|_| CryptoError::Malformed("tag is not 16 bytes"))?;
-        Ok(EncFields { data, iv, tag, typ })
+        let iv = match super::b64::decode_fixed::<32>(iv.as_bytes()) {
+            Some(iv) => iv,
+            None => {
+                let mut ivbuf = [0u8; 36];
+                let n = STANDARD
+                    .decode_slice(iv, &mut ivbuf)
+                    .map_err(|_| CryptoError::Malformed("iv is not valid base64 of 32 bytes"))?;
+                ivbuf[..n]
+                    .try_into()
+                    .map_err(|_| CryptoError::Malformed("iv is not 32 bytes"))?
+            }
+        };
+        let tag = match super::b64::decode_fixed::<16>(tag.as_bytes()) {
+            Some(tag) => tag,
+            None => {
+                let mut tagbuf = [0u8; 20];
+                let n = STANDARD
+                    .decode_slice(tag, &mut tagbuf)
+                    .map_err(|_| CryptoError::Malformed("tag is not valid base64 of 16 bytes"))?;
+                tagbuf[..n]
+                    .try_into()
+                    .map_err(|_| CryptoError::Malformed("tag is not 16 bytes"))?
+            }
+        };
+        Ok(EncFields {
+            data,
+            iv,
+            tag,
+            typ,
+            tag_text,
+        })
     }
 
     /// Decodes and decrypts into `buf` (cleared first, its allocation reused), checking
@@ -142,9 +164,11 @@ impl<'a> EncFields<'a> {
             buf.reserve(need.max(64));
         }
         buf.clear();
-        STANDARD
-            .decode_vec(self.data, buf)
-            .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
+        if super::b64::decode_into(self.data.as_bytes(), buf).is_none() {
+            STANDARD
+                .decode_vec(self.data, buf)
+                .map_err(|_| CryptoError::Malformed("data is not valid base64"))?;
+        }
         decrypt_in_place(cipher, &self.iv, &self.tag, aad, buf.as_mut_slice())
     }
 }

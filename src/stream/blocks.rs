@@ -61,6 +61,7 @@ fn decrypt_file(
     let Some(before) = Stamp::of(file) else {
         return Ok(Outcome::Declined(None));
     };
+    let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
     let mut head = [0u8; 3];
     let skip = match file.read_exact_at(&mut head, 0) {
         Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
@@ -98,6 +99,7 @@ fn decrypt_file(
         len,
         threads,
         unchanged: Some(&unchanged),
+        ahead,
     };
     super::decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
 }

@@ -86,6 +86,7 @@ pub fn decrypt_json(
         plan: &plan,
         len: input.len(),
         threads,
+        ahead: super::Ahead::new(None),
     };
     decrypt_planned(&run, big_key.as_deref(), &meta, ctx, opts, emit, needs_tree)
 }
@@ -124,6 +125,7 @@ fn decrypt_file(
     let Some(before) = super::blocks::Stamp::of(file) else {
         return Ok(Outcome::Declined(None));
     };
+    let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
     let block = ctx
         .var(super::BLOCK_ENV)
         .and_then(|v| v.parse::<usize>().ok())
@@ -158,6 +160,7 @@ fn decrypt_file(
         plan: &plan,
         len,
         threads,
+        ahead,
     };
     let big_key = plan.big_key.is_some().then_some(big_key.as_slice());
     let result = decrypt_planned(&run, big_key, &meta, ctx, opts, emit, needs_tree);
@@ -175,6 +178,8 @@ struct Run<'a> {
     /// The length of the encrypted text.
     len: usize,
     threads: usize,
+    /// Memory for the output, touched ahead (`pool::touch_ahead`).
+    ahead: super::Ahead,
 }
 
 /// Decrypts a planned document, given the text of its big member's key (when one is cut
@@ -212,8 +217,10 @@ fn decrypt_planned(
     let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
         return Ok(Outcome::Declined(None));
     };
+    let pools = super::Pools::new(threads);
     let job = Job {
         src: run.src,
+        pools: &pools,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
@@ -229,6 +236,7 @@ fn decrypt_planned(
         sample: 0,
         clear_comments: 0,
         first_error: None,
+        ahead: run.ahead.take(),
     };
     // The metadata member's key is taken: a root member named `sops` in a part (a second
     // `sops` member) is the tree path's to judge.
@@ -245,7 +253,7 @@ fn decrypt_planned(
                 return false;
             }
         }
-        acc.take(p, r)
+        acc.take(p, r, &pools)
     };
     let lost = || (PartOut::Failed(DocumentError::Worker), Vec::new());
     if !super::pipeline::run_parts(&plan.parts, threads, &work, fold, lost)
@@ -331,6 +339,8 @@ struct Job<'a> {
     unit: &'a [u8],
     big_key: Option<&'a str>,
     direct: DirectMode,
+    /// Buffers recycled from part to part.
+    pools: &'a super::Pools,
 }
 
 /// Reads, decrypts and writes one part; also hands back the keys of its members (for the
@@ -418,6 +428,7 @@ fn work(job: &Job<'_>, part: &Part, scratch: &mut Vec<u8>) -> (PartOut, Vec<Stri
             mac_input: dec.mac_input,
             clear_comments: dec.clear_comments,
             entry_key,
+            pooled: false,
         },
         keys,
     )
@@ -431,9 +442,10 @@ fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec
         sel: job.sel,
         mac_only_encrypted: job.mac_only_encrypted,
         unit: job.unit,
+        pools: job.pools,
     };
     // The plaintext is shorter than its `ENC[…]` text, escapes aside.
-    let mut out = SecureBuf::with_capacity(body.len() / 2 + 256);
+    let mut out = SecureBuf::reusing(job.pools.out.take(body.len() / 2 + 256));
     let (done, entry_key) = match part {
         Part::Top { first, .. } => {
             out.byte(if *first { b'{' } else { b',' });
@@ -476,6 +488,7 @@ fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec
             mac_input: done.mac_input,
             clear_comments: 0,
             entry_key,
+            pooled: true,
         },
         done.keys,
     ))

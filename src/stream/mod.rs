@@ -20,6 +20,7 @@ mod edit;
 mod encrypt;
 mod json;
 mod pipeline;
+mod pool;
 mod splice;
 mod split;
 mod yaml_direct;
@@ -51,6 +52,8 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 use pipeline::run_parts;
+use pool::Ahead;
+use pool::Pools;
 use split::Part;
 use split::Plan;
 
@@ -165,6 +168,7 @@ pub fn decrypt_yaml(
         len: body.len(),
         threads,
         unchanged: None,
+        ahead: Ahead::new(None),
     };
     decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
 }
@@ -205,6 +209,8 @@ struct Run<'a> {
     /// file that was planned, asked once every part was read; when not, the whole file
     /// is read again as a tree.
     unchanged: Option<&'a dyn Fn() -> bool>,
+    /// Memory for the output, touched ahead ([`pool::touch_ahead`]).
+    ahead: Ahead,
 }
 
 /// Decrypts the planned document whose metadata was read.
@@ -225,12 +231,14 @@ fn decrypt_planned(
     let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
         return Ok(Outcome::Declined(None));
     };
+    let pools = Pools::new(run.threads);
     let job = Job {
         src: run.src,
         cipher: ValueCipher::new(&key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
         emit,
+        pools: &pools,
     };
     let direct = yaml_direct::Setting {
         indent: crate::format::yaml::emit_indent(emit),
@@ -244,9 +252,10 @@ fn decrypt_planned(
         sample: 0,
         clear_comments: 0,
         first_error: None,
+        ahead: run.ahead.take(),
     };
     let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, &direct, p, scratch);
-    let fold = &mut |p: &Part, r: PartOut| acc.take(p, r);
+    let fold = &mut |p: &Part, r: PartOut| acc.take(p, r, &pools);
     if !run_parts(&run.plan.parts, run.threads, &work, fold, || {
         PartOut::Failed(DocumentError::Worker)
     }) {
@@ -313,6 +322,8 @@ struct Job<'a> {
     sel: &'a Selector,
     mac_only_encrypted: bool,
     emit: &'a EmitOptions,
+    /// Buffers recycled from part to part.
+    pools: &'a Pools,
 }
 
 /// One part's result.
@@ -325,6 +336,9 @@ enum PartOut {
         mac_input: Vec<Zeroizing<Vec<u8>>>,
         clear_comments: usize,
         entry_key: Option<String>,
+        /// Whether `out` and `mac_input` were taken from the [`Pools`] (and so only ever
+        /// appended to): they go back there; other buffers are wiped whole and freed.
+        pooled: bool,
     },
     Failed(DocumentError),
     Decline,
@@ -342,11 +356,13 @@ struct Accumulated {
     sample: usize,
     clear_comments: usize,
     first_error: Option<DocumentError>,
+    /// Memory for `out` being touched on another thread, taken when `out` is first sized.
+    ahead: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Accumulated {
     /// Folds in the next part; `false` when the document must be read whole.
-    fn take<P: Shape>(&mut self, part: &P, r: PartOut) -> bool {
+    fn take<P: Shape>(&mut self, part: &P, r: PartOut, pools: &Pools) -> bool {
         match r {
             PartOut::Decline => false,
             PartOut::Failed(e) => {
@@ -355,7 +371,15 @@ impl Accumulated {
                 self.first_error.get_or_insert(e);
                 true
             }
-            PartOut::Done { .. } if self.first_error.is_some() => true,
+            PartOut::Done {
+                out,
+                mac_input,
+                pooled,
+                ..
+            } if self.first_error.is_some() => {
+                recycle(pools, out, mac_input, pooled);
+                true
+            }
             PartOut::Done {
                 out,
                 skip,
@@ -363,6 +387,7 @@ impl Accumulated {
                 mac_input,
                 clear_comments,
                 entry_key,
+                pooled,
             } => {
                 for m in &mac_input {
                     self.mac.update(m);
@@ -371,6 +396,7 @@ impl Accumulated {
                     self.record.open_map_entry(k);
                 }
                 self.record.feed(&tokens);
+                pools.tokens.give(tokens, false);
                 if part.closes_entry() {
                     self.record.close_map();
                 }
@@ -386,7 +412,14 @@ impl Accumulated {
                     let est = (self.input_len as f64 * text.len() as f64 / part_len.max(1) as f64
                         * 1.15) as usize;
                     let want = est.min(self.input_len * 2) + 64 * 1024;
-                    if want > self.out.as_slice().len() {
+                    if let Some(v) = self.ahead.take().and_then(|h| h.join().ok())
+                        && v.capacity() > self.out.capacity()
+                    {
+                        let mut touched = SecureBuf::reusing(v);
+                        touched.push(self.out.as_slice());
+                        self.out = touched;
+                    }
+                    if want > self.out.capacity() {
                         // A new buffer of that size (not `reserve`, which at least doubles);
                         // the old one is wiped as it is dropped.
                         let mut sized = SecureBuf::with_capacity(want);
@@ -394,11 +427,28 @@ impl Accumulated {
                         self.out = sized;
                     }
                 }
-                // The part's own buffer is wiped as it is dropped.
                 self.out.push(text);
+                // The part's own buffers are wiped, then reused or freed.
+                recycle(pools, out, mac_input, pooled);
                 true
             }
         }
+    }
+}
+
+/// Wipes a folded part's plaintext buffers and puts them back in the pools (or frees
+/// them, wiped whole, when they were not the pools').
+fn recycle(pools: &Pools, mut out: Output, mac_input: Vec<Zeroizing<Vec<u8>>>, pooled: bool) {
+    if !pooled {
+        crate::secbuf::discard(out);
+        for m in mac_input {
+            crate::secbuf::discard(m);
+        }
+        return;
+    }
+    pools.out.give(std::mem::take(&mut *out), true);
+    for mut m in mac_input {
+        pools.mac.give(std::mem::take(&mut *m), true);
     }
 }
 
@@ -540,5 +590,6 @@ fn work(
         mac_input: dec.mac_input,
         clear_comments: dec.clear_comments,
         entry_key,
+        pooled: false,
     }
 }

@@ -126,9 +126,9 @@ pub(super) fn part(
     let mut st = State {
         job,
         n,
-        out: SecureBuf::with_capacity(text.len() / 2 + 64),
-        tokens: Vec::with_capacity(text.len() / 16 + 64),
-        mac: Zeroizing::new(Vec::with_capacity(text.len() / 4 + 64)),
+        out: SecureBuf::reusing(job.pools.out.take(text.len() / 2 + 64)),
+        tokens: job.pools.tokens.take(text.len() / 2 + 64),
+        mac: Zeroizing::new(job.pools.mac.take(text.len() / 4 + 64)),
         plain: Zeroizing::new(Vec::with_capacity(256)),
         aad: String::with_capacity(128),
         stack: Vec::with_capacity(16),
@@ -157,9 +157,7 @@ pub(super) fn part(
             if st.out.as_slice().len() != mark + line.len() + 1 || !st.comments.is_empty() {
                 return None;
             }
-            let mut rest = SecureBuf::with_capacity(text.len() / 2 + 64);
-            rest.push(&st.out.as_slice()[..mark]);
-            st.out = rest;
+            st.out.wipe_from(mark);
         }
     }
     if st.expect.is_some() || !st.comments.is_empty() || st.root_keys == 0 {
@@ -176,10 +174,10 @@ pub(super) fn part(
             return None;
         }
         let end = st.tokens.len() - 1;
-        (
-            st.tokens.get(st.sub_start..end)?.to_vec(),
-            st.root_key.map(str::to_owned),
-        )
+        let mut tokens = std::mem::take(&mut st.tokens);
+        tokens.truncate(end);
+        tokens.drain(..st.sub_start.min(end));
+        (tokens, st.root_key.map(str::to_owned))
     } else {
         (st.tokens, None)
     };
@@ -190,6 +188,7 @@ pub(super) fn part(
         mac_input: vec![st.mac],
         clear_comments: 0,
         entry_key,
+        pooled: true,
     })
 }
 
@@ -425,11 +424,17 @@ impl<'a> State<'a> {
             || !value::is_encrypted(v)
             || !v.ends_with(']')
             || memchr::memchr(b' ', v.as_bytes()).is_some()
-            || !tok::encrypted(&mut self.tokens, v)
         {
             return None;
         }
         let f = EncFields::parse(v).ok()?;
+        // The record's token from the fields just parsed (the same bytes as finding them
+        // again, for a value that decrypts; one that does not sends the part to the tree).
+        match f.tag_text {
+            Some(tag) => tok::fields(&mut self.tokens, f.typ.name(), f.data.len(), tag),
+            None if tok::encrypted(&mut self.tokens, v) => {}
+            None => return None,
+        }
         if in_seq && f.typ == ValueType::Comment {
             // An encrypted comment stored as a list item: the tree path lifts it.
             return None;

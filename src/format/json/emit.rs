@@ -344,20 +344,20 @@ pub(crate) fn write_scalar(out: &mut SecureBuf, v: &Value) -> Result<(), FormatE
     Ok(())
 }
 
-/// `s` as text, when it is valid UTF-8 that the writer writes as it is between the
-/// quotes of a string (nothing in it needs an escape): then the text of a string in a
-/// file is the writer's own text for its value.
-pub(crate) fn written_as_is(s: &[u8]) -> Option<&str> {
+/// Whether the writer writes the (UTF-8) bytes `s` as they are between the quotes of a
+/// string (nothing in it needs an escape): then the text of a string in a file is the
+/// writer's own text for its value.
+pub(crate) fn nothing_escaped(s: &[u8]) -> bool {
     let mut i = 0;
     while let Some(off) = s.get(i..).and_then(first_special) {
         i += off;
         match (s.get(i), s.get(i + 1), s.get(i + 2)) {
-            (Some(0xE2), Some(0x80), Some(0xA8 | 0xA9)) => return None,
+            (Some(0xE2), Some(0x80), Some(0xA8 | 0xA9)) => return false,
             (Some(0xE2), ..) => i += 1,
-            _ => return None,
+            _ => return false,
         }
     }
-    std::str::from_utf8(s).ok()
+    true
 }
 
 /// Bytes that need a look: the ASCII bytes Go's encoder escapes (with HTML escaping on)

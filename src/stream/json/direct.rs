@@ -21,9 +21,9 @@ use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
 use crate::format::json::emit::SecureBuf;
+use crate::format::json::emit::nothing_escaped;
 use crate::format::json::emit::write_scalar;
 use crate::format::json::emit::write_string;
-use crate::format::json::emit::written_as_is;
 use crate::format::json::number_value;
 use crate::tree::Value;
 use crate::walk::Selector;
@@ -52,6 +52,8 @@ pub(super) struct Leaves<'a> {
     pub mac_only_encrypted: bool,
     /// The output's indentation unit.
     pub unit: &'a [u8],
+    /// Where the MAC input and token buffers come from.
+    pub pools: &'a super::super::Pools,
 }
 
 /// Writes the members of `src` (a run of members at `depth`, each on its own line, the
@@ -68,15 +70,23 @@ pub(super) fn members(
     leaves: &Leaves<'_>,
     out: &mut SecureBuf,
 ) -> Option<Direct> {
+    // Validated once here: every string is then a slice of it between two ASCII quotes
+    // (a part that is not UTF-8 would not be taken anyway: only strings may hold other
+    // bytes than the layout's ASCII, and each had to be UTF-8).
+    let text = std::str::from_utf8(src).ok()?;
     let mut s = Scan {
         src,
+        text,
         pos: 0,
         copied: 0,
         leaves,
         out,
         aad: aad.to_owned(),
-        tokens: Tokens::new(leaves.mac_only_encrypted),
-        mac: Vec::new(),
+        tokens: Tokens::reusing(
+            leaves.pools.tokens.take(src.len() / 2 + 64),
+            leaves.mac_only_encrypted,
+        ),
+        mac: vec![Zeroizing::new(leaves.pools.mac.take(src.len() / 3 + 64))],
         scratch: Zeroizing::new(Vec::new()),
         keys: Vec::new(),
         outer: depth,
@@ -98,6 +108,8 @@ pub(super) fn members(
 
 struct Scan<'a, 'o> {
     src: &'a [u8],
+    /// `src` as text.
+    text: &'a str,
     pos: usize,
     /// The text before this offset is in `out` already.
     copied: usize,
@@ -147,7 +159,10 @@ impl<'a> Scan<'a, '_> {
         self.expect(b'"')?;
         let src: &'a [u8] = self.src;
         let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
-        let text = written_as_is(src.get(self.pos..end)?)?;
+        let text = self.text.get(self.pos..end)?;
+        if !nothing_escaped(text.as_bytes()) {
+            return None;
+        }
         self.pos = end + 1;
         Some((text, open))
     }
@@ -163,13 +178,12 @@ impl<'a> Scan<'a, '_> {
         let src: &'a [u8] = self.src;
         let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
         let raw = src.get(self.pos..end)?;
-        let text = if raw.starts_with(b"ENC[AES256_GCM,")
-            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len())
-        {
-            std::str::from_utf8(raw).ok()?
-        } else {
-            written_as_is(raw)?
-        };
+        let text = self.text.get(self.pos..end)?;
+        let enc_shaped = raw.starts_with(b"ENC[AES256_GCM,")
+            && memchr::memchr(b']', raw).is_some_and(|p| p + 1 == raw.len());
+        if !enc_shaped && !nothing_escaped(raw) {
+            return None;
+        }
         self.pos = end + 1;
         Some((text, open))
     }
@@ -258,7 +272,7 @@ impl<'a> Scan<'a, '_> {
     }
 
     fn mac_update(&mut self, bytes: &[u8]) {
-        mac_update(&mut self.mac, bytes);
+        mac_update(&mut self.mac, bytes, self.leaves.pools);
     }
 
     /// A clear leaf other than a string (copied as it is).
@@ -346,8 +360,8 @@ impl<'a> Scan<'a, '_> {
         if crate::tree::is_encrypted_comment_text(s) {
             return None;
         }
-        self.tokens.text(s);
         if !encrypt {
+            self.tokens.text(s);
             if !self.leaves.mac_only_encrypted {
                 let src = self.src;
                 let raw = src.get(open + 1..self.pos - 1)?;
@@ -356,12 +370,19 @@ impl<'a> Scan<'a, '_> {
             return Some(());
         }
         if s.is_empty() {
+            self.tokens.text(s);
             return Some(());
         }
         if !value::is_encrypted(s) {
             return None;
         }
         let f = EncFields::parse(s).ok()?;
+        // The record's token from the fields just parsed (the same bytes as finding them
+        // again, for a value that decrypts; one that does not sends the part to the tree).
+        match f.tag_text {
+            Some(tag) => self.tokens.encrypted(f.typ.name(), f.data.len(), tag),
+            None => self.tokens.text(s),
+        }
         let src = self.src;
         let end = self.pos;
         f.open_into(self.leaves.cipher, self.aad.as_bytes(), &mut self.scratch)
@@ -372,25 +393,26 @@ impl<'a> Scan<'a, '_> {
         match f.typ {
             ValueType::Str | ValueType::Bytes | ValueType::Comment => {
                 write_string(self.out, plain);
-                mac_update(&mut self.mac, plain);
+                mac_update(&mut self.mac, plain, self.leaves.pools);
                 Some(())
             }
             typ => {
                 let v = value::value_from_plaintext(plain, typ).ok()?;
                 write_scalar(self.out, &v).ok()?;
-                value::with_plaintext(&v, |p, _| mac_update(&mut self.mac, p));
+                let pools = self.leaves.pools;
+                value::with_plaintext(&v, |p, _| mac_update(&mut self.mac, p, pools));
                 Some(())
             }
         }
     }
 }
 
-/// Appends MAC input to the chunks.
-fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8]) {
+/// Appends MAC input to the chunks (new ones from the pool).
+fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8], pools: &super::super::Pools) {
     while !bytes.is_empty() {
         let room = mac.last().map_or(0, |c| c.capacity() - c.len());
         if room == 0 {
-            mac.push(Zeroizing::new(Vec::with_capacity(CHUNK)));
+            mac.push(Zeroizing::new(pools.mac.take(CHUNK)));
             continue;
         }
         let (now, rest) = bytes.split_at(room.min(bytes.len()));
