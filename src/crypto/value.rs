@@ -309,6 +309,68 @@ pub fn seal_with(
     })
 }
 
+/// [`seal_with`] with a given nonce, rendered at once: the `ENC[…]` text that
+/// `seal_with(…)?.render()` gives, written into one buffer of its final size (no
+/// intermediate value, one allocation). Short plaintexts are encrypted on the stack.
+pub fn seal_text(
+    cipher: &ValueCipher,
+    plaintext: &[u8],
+    aad: &[u8],
+    typ: ValueType,
+    iv: [u8; 32],
+) -> Result<String, CryptoError> {
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = match stack.get_mut(..plaintext.len()) {
+        Some(b) => b,
+        None => {
+            heap.resize(plaintext.len(), 0);
+            &mut heap
+        }
+    };
+    buf.copy_from_slice(plaintext);
+    let r = cipher
+        .0
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, buf);
+    let Ok(tag) = r else {
+        zeroize::Zeroize::zeroize(buf);
+        return Err(CryptoError::Authentication);
+    };
+    let data = &*buf;
+    let name = typ.name();
+    let len = PREFIX.len()
+        + data.len().div_ceil(3) * 4
+        + ",iv:".len()
+        + 44
+        + ",tag:".len()
+        + 24
+        + ",type:".len()
+        + name.len()
+        + 1;
+    let mut out = Vec::with_capacity(len);
+    out.extend_from_slice(PREFIX.as_bytes());
+    push_b64(&mut out, data);
+    out.extend_from_slice(b",iv:");
+    push_b64(&mut out, &iv);
+    out.extend_from_slice(b",tag:");
+    push_b64(&mut out, &tag);
+    out.extend_from_slice(b",type:");
+    out.extend_from_slice(name.as_bytes());
+    out.push(b']');
+    String::from_utf8(out).map_err(|_| CryptoError::Malformed("internal error: ENC text"))
+}
+
+/// Appends the padded base64 of `bytes`.
+fn push_b64(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    let n = out
+        .get_mut(start..)
+        .and_then(|dst| STANDARD.encode_slice(bytes, dst).ok())
+        .unwrap_or(0);
+    out.truncate(start + n);
+}
+
 /// [`open`] with an expanded key.
 pub fn open_with(
     cipher: &ValueCipher,
@@ -459,6 +521,22 @@ mod tests {
             a.render().len(),
             "ENC[AES256_GCM,data:dg==,iv:".len() + 44 + 5 + 24 + 10
         );
+    }
+
+    #[test]
+    fn seal_text_is_seal_then_render() {
+        let key = DataKey::generate().expect("rng");
+        let c = ValueCipher::new(&key);
+        for len in [0usize, 1, 2, 3, 31, 255, 256, 257, 1000] {
+            let plain: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            for typ in [ValueType::Str, ValueType::Comment, ValueType::Float] {
+                let a = seal_text(&c, &plain, b"a:b:", typ, [9; 32]).expect("seal_text");
+                let b = seal_with(&c, &plain, b"a:b:", typ, Some([9; 32]))
+                    .expect("seal")
+                    .render();
+                assert_eq!(a, b, "{len} {typ:?}");
+            }
+        }
     }
 
     #[test]

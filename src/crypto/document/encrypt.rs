@@ -66,9 +66,7 @@ impl LeafEncryptor<'_> {
             Some(iv) => iv,
             None => self.nonces.next().map_err(err)?,
         };
-        value::seal_with(self.cipher, plain, aad.as_bytes(), typ, Some(iv))
-            .map(|e| e.render())
-            .map_err(err)
+        value::seal_text(self.cipher, plain, aad.as_bytes(), typ, iv).map_err(err)
     }
 
     pub(super) fn visit(

@@ -180,8 +180,22 @@ pub(crate) fn analyze_ascii(s: &str) -> Option<Analysis> {
     })
 }
 
+/// Whether `s` is an `ENC[AES256_GCM,…]` text of printable ASCII without spaces (every
+/// value the encrypting side writes): such a text starts with a letter and cannot hold
+/// `: ` or ` #`, so [`analyze_ascii`] finds it plain and it resolves to a string. A
+/// branch-free scan: most scalars of an encrypted file are these.
+fn is_plain_enc(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.starts_with(b"ENC[AES256_GCM,")
+        && b.last() == Some(&b']')
+        && b.iter().fold(true, |ok, &c| ok & (c.wrapping_sub(0x21) < 0x5E))
+}
+
 /// The style go-yaml v3 picks for a string (keys never use literal blocks).
 fn string_scalar(s: &str, key: bool) -> Scalar<'_> {
+    if is_plain_enc(s) {
+        return Scalar::Inline(Cow::Borrowed(s));
+    }
     if let Some(a) = analyze_ascii(s) {
         if !plain_resolves_to_str(s) {
             return Scalar::Inline(Cow::Owned(double_quoted(s)));
