@@ -449,6 +449,101 @@ fn unusual_plaintexts_take_the_tree_path_with_its_errors() {
     }
 }
 
+/// A one-pass failure: the last part is declined (text the part reader cannot take, a
+/// `sops` entry) or the data key cannot be wrapped once every part is encrypted (a PGP
+/// key the keyring does not hold). Standard output gets nothing, an `-i` target is left
+/// as it was and no temporary file stays; exit code and message are the tree path's.
+#[test]
+fn a_failure_after_the_parts_were_encrypted_leaves_no_output() {
+    let env = Env::new();
+    let big = large_yaml(600);
+    for (name, text, extra) in [
+        ("last-bad.yaml", format!("{big}bad: [unclosed\n"), None),
+        (
+            "last-sops.yaml",
+            format!("{big}sops:\n    version: 3\n"),
+            None,
+        ),
+        ("wrap.yaml", big.clone(), Some(PGP_FP)),
+        ("wrap.json", large_json(600), Some(PGP_FP)),
+    ] {
+        let path = env.write(name, text.as_bytes());
+        let mut cmd = vec!["encrypt", "--age", AGE_RECIPIENT];
+        if let Some(fp) = extra {
+            cmd.extend_from_slice(&["--pgp", fp]);
+        }
+        // (Twice: gpg's first run in a new home says that it created its keyring.)
+        let _ = env.run_with("never", None, &[&cmd[..], &[path.as_str()]].concat());
+        let tree = env.run_with("never", None, &[&cmd[..], &[path.as_str()]].concat());
+        assert!(!tree.status.success(), "{name}: the tree path fails too");
+        for part in [64, 4096] {
+            let s = env.run_with("always", Some(part), &[&cmd[..], &[path.as_str()]].concat());
+            assert_eq!(s.status.code(), tree.status.code(), "{name} (part {part})");
+            assert_eq!(
+                String::from_utf8_lossy(&s.stderr),
+                String::from_utf8_lossy(&tree.stderr),
+                "{name} (part {part})"
+            );
+            assert!(
+                s.stdout.is_empty(),
+                "{name} (part {part}): output was written"
+            );
+            let inplace = env.run_with(
+                "always",
+                Some(part),
+                &[&cmd[..], &["-i", path.as_str()]].concat(),
+            );
+            assert_eq!(inplace.status.code(), tree.status.code(), "{name} -i");
+            assert!(
+                std::fs::read(&path).expect("read") == text.as_bytes(),
+                "{name} (part {part}): the -i target changed"
+            );
+        }
+    }
+    let left: Vec<_> = std::fs::read_dir(env.work.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".leafseal-tmp."))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// The one-pass writer with tiny parts (every part a few entries, sub-parts of the big
+/// entry included): the output decrypts with leafseal (integrity record required) and
+/// with the real sops 3.11 to the plaintext it was made from.
+#[test]
+fn tiny_parts_decrypt_with_leafseal_and_the_real_sops() {
+    let env = Env::new();
+    for (name, plain) in [
+        ("tiny.yaml", large_yaml(300)),
+        ("tiny.json", large_json(300)),
+    ] {
+        let path = env.write(name, plain.as_bytes());
+        let enc = ok(&env.run_with(
+            "require",
+            Some(1),
+            &["encrypt", "--age", AGE_RECIPIENT, &path],
+        ));
+        let back = decrypt(&env, &enc, name);
+        let tree = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+        assert_eq!(structure(&enc), structure(&tree), "{name}");
+        assert!(back == decrypt(&env, &tree, name), "{name}: round trip");
+        let Some(sops) = sops_peer::sops_bin() else {
+            continue;
+        };
+        let encp = env.write(&format!("enc.{name}"), &enc);
+        let out = std::process::Command::new(sops)
+            .env_clear()
+            .envs(&env.vars)
+            .current_dir(env.work.path())
+            .stdin(std::process::Stdio::null())
+            .args(["decrypt", &encp])
+            .output()
+            .expect("sops");
+        assert!(ok(&out) == back, "{name}: sops decrypts the streamed file");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // rotate: the streaming writer with a decrypt in front
 // ---------------------------------------------------------------------------------
