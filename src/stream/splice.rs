@@ -43,8 +43,10 @@ use crate::treepath::Step;
 use crate::walk::Selector;
 
 use super::pipeline::run_parts;
+use super::yaml_direct::Mode;
 use super::split::Part;
 
+mod direct;
 mod shared;
 
 pub(super) use shared::PartTokens;
@@ -188,10 +190,11 @@ pub fn splice_yaml(
         mac_only_encrypted: meta.mac_only_encrypted,
         emit,
         change,
+        direct: Mode::from_env(ctx.var(super::DIRECT_ENV)),
     };
     let mut fold = Fold {
         old_mac: MacHasher::new(meta.mac_only_encrypted),
-        new_mac: MacHasher::new(meta.mac_only_encrypted),
+        new_mac: None,
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         tokens: Vec::with_capacity(plan.parts.len()),
         holder: None,
@@ -230,6 +233,10 @@ struct Job<'a> {
     mac_only_encrypted: bool,
     emit: &'a EmitOptions,
     change: Change<'a>,
+    /// Whether parts that do not hold the path are scanned without a tree first
+    /// (`LEAFSEAL_STREAM_DIRECT`: `never` reads every part as a tree, `require` declines
+    /// the file when the scan does not take such a part).
+    direct: Mode,
 }
 
 /// The part that holds the path, written again.
@@ -258,7 +265,9 @@ enum PartOut {
 /// The parts folded in order.
 struct Fold {
     old_mac: MacHasher,
-    new_mac: MacHasher,
+    /// The new MAC, from the part that holds the path on (a copy of the old one's state
+    /// there).
+    new_mac: Option<MacHasher>,
     record: integrity::Streamed,
     /// Every part's record tokens for the new record (computed once the new MAC is
     /// known): whether it opens an entry (and its key), its tokens, whether it closes one.
@@ -280,6 +289,11 @@ impl Fold {
         else {
             return false;
         };
+        if holds.is_some() && self.new_mac.is_none() {
+            // The new MAC's input is the old one's up to the part that holds the path:
+            // hashed once, and the state copied.
+            self.new_mac = Some(self.old_mac.clone());
+        }
         for m in &mac_input {
             self.old_mac.update(m);
         }
@@ -295,8 +309,10 @@ impl Fold {
         }
         let new_tokens = match holds {
             None => {
-                for m in &mac_input {
-                    self.new_mac.update(m);
+                if let Some(new_mac) = self.new_mac.as_mut() {
+                    for m in &mac_input {
+                        new_mac.update(m);
+                    }
                 }
                 tokens
             }
@@ -308,8 +324,10 @@ impl Fold {
                         tokens
                     }
                     Some(new) => {
-                        for m in &new.mac_input {
-                            self.new_mac.update(m);
+                        if let Some(new_mac) = self.new_mac.as_mut() {
+                            for m in &new.mac_input {
+                                new_mac.update(m);
+                            }
                         }
                         let range = match part {
                             Part::Top(r) => r.clone(),
@@ -364,7 +382,7 @@ fn finish(
             unwrapped_by,
         });
     }
-    let Some(holder) = holder else {
+    let (Some(holder), Some(new_mac)) = (holder, new_mac) else {
         return back(key, unwrapped_by);
     };
     let Some((meta_text, signature_dropped)) = seal_meta(
@@ -405,8 +423,41 @@ fn holds(root: &Map, part: &Part, path: &[Step]) -> Option<bool> {
     }
 }
 
-/// Reads, checks and decrypts one part; writes the part that holds the path again.
+/// Reads, checks and decrypts one part; writes the part that holds the path again. A
+/// part that does not hold the path is first offered to the scan without a tree
+/// ([`direct::scan`]); the tree way below takes what it does not.
 fn work(job: &Job<'_>, part: &Part) -> PartOut {
+    let (header, body, sub) = match part {
+        Part::Top(r) => (None, r, false),
+        Part::Sub {
+            body, first: true, ..
+        } => (None, body, true),
+        Part::Sub { header, body, .. } => (job.src.get(header.clone()), body, true),
+    };
+    if job.direct != Mode::Never {
+        let scanned = job
+            .src
+            .get(body.clone())
+            .and_then(|body| direct::scan(job, header, body, sub));
+        match scanned {
+            Some(d) if d.holds == Some(false) => {
+                return PartOut::Done {
+                    mac_input: vec![d.mac],
+                    tokens: d.tokens,
+                    entry_key: d.entry_key,
+                    holds: None,
+                };
+            }
+            // Under `require` only the part that holds the path goes the tree way.
+            None if job.direct == Mode::Require => return PartOut::Decline,
+            _ => {}
+        }
+    }
+    work_tree(job, part)
+}
+
+/// [`work`] through the part's tree.
+fn work_tree(job: &Job<'_>, part: &Part) -> PartOut {
     let text = part_text(job.src, part);
     let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
         return PartOut::Decline;

@@ -57,6 +57,29 @@ pub(super) fn comment(len: usize, enc: &EncValue, plain: &str) -> bool {
         && len == FIXED + enc.data.len().div_ceil(3) * 4 + ValueType::Comment.name().len()
 }
 
+/// Whether re-encrypting the value whose `ENC[…]` text of `len` bytes was parsed as `f`
+/// and decrypted to `raw` gives that text back, for a reader without a tree (the
+/// splice's direct scan): the same answer as [`Shape::holds`] for the value the tree path
+/// makes of `raw`.
+pub(crate) fn value_holds(len: usize, f: &EncFields<'_>, raw: &[u8]) -> bool {
+    let shape = Shape::of(len, f);
+    if !shape.rendered || raw.is_empty() {
+        return false;
+    }
+    match f.typ {
+        // Decrypted as a string (or bytes), written back as `str`.
+        ValueType::Str => true,
+        ValueType::Bytes | ValueType::Comment => false,
+        typ => value::value_from_plaintext(raw, typ).is_ok_and(|v| shape.holds(raw, &v)),
+    }
+}
+
+/// [`comment`] for a comment parsed as `f` (its text `len` bytes) and decrypted to
+/// `plain`.
+pub(crate) fn comment_holds(len: usize, f: &EncFields<'_>, plain: &str) -> bool {
+    f.typ == ValueType::Comment && !plain.is_empty() && Shape::of(len, f).rendered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

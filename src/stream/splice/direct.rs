@@ -1,0 +1,408 @@
+//! The splice's proof without a tree, for a part that does not hold the path: its lines
+//! are read one at a time (the layout rules of the direct decrypt, `super::super::
+//! yaml_direct`, which gives the emitter's bytes for the plaintext), every `ENC[…]` value
+//! and comment is decrypted where it stands and must be in the one form re-encryption
+//! with its own nonce writes (`crypto::document::value_holds`), no key may hold a `:`,
+//! and the MAC input and the integrity tokens are gathered in document order (the bytes
+//! the tree walk and `integrity::entry_tokens` give for the same lines).
+//!
+//! An encrypted value in that form is written by the emitter as a plain scalar (its
+//! characters are the prefix, base64 and the field names: nothing the emitter quotes),
+//! so a part whose lines are all in the direct path's layout, with such values, is the
+//! emitter's text for its encrypted tree: the same proof as emitting the part's tree and
+//! comparing the bytes, which the tree path (`super::work`) still does for any part this
+//! scanner does not take ([`scan`] returns `None`) and for the part that holds the path.
+//!
+//! This is a separate reader rather than a mode of `yaml_direct` so that the decrypt's
+//! direct path stays as it is; the two follow the same layout rules.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use zeroize::Zeroizing;
+
+use crate::crypto::document::comment_holds;
+use crate::crypto::document::value_holds;
+use crate::crypto::integrity::direct as tok;
+use crate::crypto::value;
+use crate::crypto::value::EncFields;
+use crate::crypto::value::ValueType;
+use crate::format::yaml::inline_string;
+use crate::treepath::Step;
+use crate::walk::Selector;
+
+use super::Job;
+
+/// What the scan of one part found.
+pub(super) struct Scanned {
+    /// The MAC input of its values, in order.
+    pub mac: Zeroizing<Vec<u8>>,
+    /// Its record tokens (for a part of an entry: of the entry's map only).
+    pub tokens: Vec<u8>,
+    /// The key of the entry a part of an entry belongs to.
+    pub entry_key: Option<String>,
+    /// Whether the part holds the path (as `super::holds`); `None` when the path names
+    /// something cut into parts.
+    pub holds: Option<bool>,
+}
+
+/// An open block collection.
+struct Frame<'a> {
+    seq: bool,
+    col: usize,
+    base: usize,
+    matched: bool,
+    keys: usize,
+    set: Option<HashSet<&'a str>>,
+}
+
+struct State<'a> {
+    cipher: &'a value::ValueCipher,
+    sel: &'a Selector,
+    n: usize,
+    tokens: Vec<u8>,
+    mac: Zeroizing<Vec<u8>>,
+    plain: Zeroizing<Vec<u8>>,
+    aad: String,
+    stack: Vec<Frame<'a>>,
+    keys: Vec<&'a str>,
+    expect: Option<usize>,
+    comments: Vec<(usize, &'a str)>,
+    root_keys: usize,
+    root_key: Option<&'a str>,
+    sub_start: usize,
+    child_matched: bool,
+    /// The path's first and second key, and whether they were seen (at the root, and in
+    /// the map of the part's one root entry).
+    k0: Option<&'a str>,
+    k1: Option<&'a str>,
+    seen0: bool,
+    seen1: bool,
+}
+
+/// Scans one part: `header` is the key line of the entry a later part of an entry is
+/// read behind, `body` the part's own text. `None` when the part must go the tree way.
+pub(super) fn scan<'a>(
+    job: &'a Job<'a>,
+    header: Option<&'a [u8]>,
+    body: &'a [u8],
+    sub: bool,
+) -> Option<Scanned> {
+    let n = crate::format::yaml::emit_indent(job.emit)?;
+    let body = std::str::from_utf8(body).ok()?;
+    let header = match header {
+        Some(h) => Some(std::str::from_utf8(h).ok()?),
+        None => None,
+    };
+    // The emitter ends every line with a line break.
+    let body = body.strip_suffix('\n')?;
+    let path = match job.change {
+        super::Change::Set(p, _) | super::Change::Unset(p) => p,
+    };
+    let key = |s: Option<&'a Step>| match s {
+        Some(Step::Key(k)) => Some(k.as_str()),
+        _ => None,
+    };
+    let mut st = State {
+        cipher: &job.cipher,
+        sel: job.sel,
+        n,
+        tokens: Vec::with_capacity(body.len() / 16 + 64),
+        mac: Zeroizing::new(Vec::with_capacity(body.len() / 4 + 64)),
+        plain: Zeroizing::new(Vec::with_capacity(256)),
+        aad: String::with_capacity(128),
+        stack: Vec::with_capacity(16),
+        keys: Vec::with_capacity(64),
+        expect: None,
+        comments: Vec::new(),
+        root_keys: 0,
+        root_key: None,
+        sub_start: 0,
+        child_matched: false,
+        k0: key(path.first()),
+        k1: key(path.get(1)),
+        seen0: false,
+        seen1: false,
+    };
+    if let Some(h) = header {
+        st.line(h)?;
+        if st.expect.is_none() || !st.comments.is_empty() {
+            return None;
+        }
+    }
+    let mut start = 0;
+    let breaks = memchr::memchr_iter(b'\n', body.as_bytes()).chain(std::iter::once(body.len()));
+    for nl in breaks {
+        let line = body.get(start..nl)?;
+        start = nl + 1;
+        st.line(line)?;
+    }
+    if st.expect.is_some() || !st.comments.is_empty() || st.root_keys == 0 {
+        return None;
+    }
+    while st.stack.len() > 1 {
+        st.close();
+    }
+    let (tokens, entry_key, holds) = if sub {
+        if st.root_keys != 1
+            || st.tokens.get(st.sub_start.wrapping_sub(1)) != Some(&b'M')
+            || st.tokens.last() != Some(&b'm')
+        {
+            return None;
+        }
+        let end = st.tokens.len() - 1;
+        let holds = if st.root_key != st.k0 {
+            Some(false)
+        } else if st.k1.is_some() {
+            Some(st.seen1)
+        } else {
+            None
+        };
+        (
+            st.tokens.get(st.sub_start..end)?.to_vec(),
+            st.root_key.map(str::to_owned),
+            holds,
+        )
+    } else {
+        (st.tokens, None, Some(st.seen0))
+    };
+    Some(Scanned {
+        mac: st.mac,
+        tokens,
+        entry_key,
+        holds,
+    })
+}
+
+fn picked(sel: &Selector, matched: bool) -> bool {
+    match sel {
+        Selector::UnencryptedSuffix(_) | Selector::UnencryptedRegex(_) => !matched,
+        Selector::EncryptedSuffix(_) | Selector::EncryptedRegex(_) => matched,
+        Selector::UnencryptedCommentRegex(_) | Selector::EncryptedCommentRegex(_) => false,
+    }
+}
+
+fn split_key(s: &str) -> Option<(&str, &str)> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b':', &b[from..]) {
+        let p = from + p;
+        match b.get(p + 1) {
+            None | Some(b' ') => return Some((&s[..p], &s[p + 1..])),
+            _ => from = p + 1,
+        }
+    }
+    None
+}
+
+impl<'a> State<'a> {
+    fn line(&mut self, line: &'a str) -> Option<()> {
+        let ind = line.bytes().take_while(|&b| b == b' ').count();
+        let rest = &line[ind..];
+        if rest.is_empty()
+            || rest.ends_with(' ')
+            || memchr::memchr2(b'\t', b'\r', rest.as_bytes()).is_some()
+        {
+            return None;
+        }
+        if let Some(c) = rest.strip_prefix('#') {
+            if self.expect.is_some_and(|e| e != ind) {
+                return None;
+            }
+            self.comments.push((ind, c));
+            return Some(());
+        }
+        let dash = rest.starts_with("- ");
+        if dash && !self.comments.is_empty() {
+            return None;
+        }
+        if let Some(cc) = self.expect.take() {
+            if ind != cc {
+                return None;
+            }
+            let (matched, keys) = (self.child_matched, self.keys.len());
+            tok::tag(&mut self.tokens, if dash { b'L' } else { b'M' });
+            if self.stack.len() == 1 && self.root_key.is_some() && self.sub_start == 0 {
+                self.sub_start = self.tokens.len();
+            }
+            self.stack.push(Frame {
+                seq: dash,
+                col: cc,
+                base: self.aad.len(),
+                matched,
+                keys,
+                set: None,
+            });
+        } else if self.stack.is_empty() {
+            if ind != 0 || dash {
+                return None;
+            }
+            self.stack.push(Frame {
+                seq: false,
+                col: 0,
+                base: 0,
+                matched: false,
+                keys: 0,
+                set: None,
+            });
+        } else {
+            while self.stack.last().is_some_and(|f| f.col > ind) && self.stack.len() > 1 {
+                self.close();
+            }
+            let top = self.stack.last()?;
+            if top.col != ind || top.seq != dash {
+                return None;
+            }
+        }
+        if dash {
+            self.item(line, ind)
+        } else {
+            self.comments_before(ind)?;
+            self.entry(line, ind)
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(f) = self.stack.pop() {
+            tok::tag(&mut self.tokens, if f.seq { b'l' } else { b'm' });
+            self.keys.truncate(f.keys);
+            self.aad.truncate(f.base);
+        }
+    }
+
+    /// Checks the encrypted comments waiting for a key line at `col` of the innermost map.
+    fn comments_before(&mut self, col: usize) -> Option<()> {
+        if self.comments.is_empty() {
+            return Some(());
+        }
+        let top = self.stack.last()?;
+        if !picked(self.sel, top.matched) {
+            return None;
+        }
+        self.aad.truncate(top.base);
+        for &(c, text) in &self.comments {
+            if c != col || !value::is_encrypted(text) {
+                return None;
+            }
+            let f = EncFields::parse(text).ok()?;
+            let aad = if self.aad.is_empty() { ":" } else { &self.aad };
+            f.open_into(self.cipher, aad.as_bytes(), &mut self.plain)
+                .ok()?;
+            let plain = std::str::from_utf8(&self.plain).ok()?;
+            if memchr::memchr2(b'\n', b'\r', plain.as_bytes()).is_some()
+                || !comment_holds(text.len(), &f, plain)
+            {
+                return None;
+            }
+        }
+        self.comments.clear();
+        Some(())
+    }
+
+    fn entry(&mut self, line: &'a str, col: usize) -> Option<()> {
+        let (k, after) = split_key(&line[col..])?;
+        if k.is_empty() || k == "<<" || k.contains(':') || (k == "sops" && self.stack.len() == 1)
+        {
+            return None;
+        }
+        match inline_string(k, true)? {
+            Cow::Borrowed(r) if r == k => {}
+            _ => return None,
+        }
+        let depth = self.stack.len();
+        let top = self.stack.last_mut()?;
+        let (base, matched) = (top.base, top.matched);
+        let mine = self.keys.get(top.keys..)?;
+        let dup = match top.set.as_mut() {
+            Some(set) => !set.insert(k),
+            None => mine.contains(&k),
+        };
+        if dup {
+            return None;
+        }
+        if top.set.is_none() && mine.len() >= 32 {
+            top.set = Some(mine.iter().copied().chain([k]).collect());
+        }
+        self.keys.push(k);
+        if depth == 1 {
+            self.root_keys += 1;
+            self.root_key.get_or_insert(k);
+            self.seen0 |= self.k0 == Some(k);
+        } else if depth == 2 {
+            self.seen1 |= self.k1 == Some(k);
+        }
+        self.aad.truncate(base);
+        self.aad.push_str(k);
+        self.aad.push(':');
+        let matched = matched || self.sel.component_matches(k);
+        tok::key(&mut self.tokens, k.as_bytes());
+        if after.is_empty() {
+            self.expect = Some(self.n * ((col + self.n) / self.n));
+            self.child_matched = matched;
+            return Some(());
+        }
+        self.scalar(&after[1..], matched, false)
+    }
+
+    fn item(&mut self, line: &'a str, d: usize) -> Option<()> {
+        let content = &line[d + 2..];
+        if content.starts_with([' ', '-', '#']) {
+            return None;
+        }
+        let top = self.stack.last()?;
+        let (base, matched) = (top.base, top.matched);
+        if content.starts_with("ENC[") || content == "{}" || content == "[]" {
+            self.aad.truncate(base);
+            return self.scalar(content, matched, true);
+        }
+        tok::tag(&mut self.tokens, b'M');
+        self.aad.truncate(base);
+        let keys = self.keys.len();
+        self.stack.push(Frame {
+            seq: false,
+            col: d + 2,
+            base,
+            matched,
+            keys,
+            set: None,
+        });
+        self.entry(line, d + 2)
+    }
+
+    /// An inline value `v`: `{}`, `[]`, or an encrypted value in its canonical form.
+    fn scalar(&mut self, v: &str, matched: bool, in_seq: bool) -> Option<()> {
+        match v {
+            "{}" => {
+                tok::tag(&mut self.tokens, b'M');
+                tok::tag(&mut self.tokens, b'm');
+                return Some(());
+            }
+            "[]" => {
+                tok::tag(&mut self.tokens, b'L');
+                tok::tag(&mut self.tokens, b'l');
+                return Some(());
+            }
+            _ => {}
+        }
+        if !picked(self.sel, matched)
+            || !value::is_encrypted(v)
+            || !v.ends_with(']')
+            || memchr::memchr(b' ', v.as_bytes()).is_some()
+            || !tok::encrypted(&mut self.tokens, v)
+        {
+            return None;
+        }
+        let f = EncFields::parse(v).ok()?;
+        if in_seq && f.typ == ValueType::Comment {
+            return None;
+        }
+        f.open_into(self.cipher, self.aad.as_bytes(), &mut self.plain)
+            .ok()?;
+        if !value_holds(v.len(), &f, &self.plain) {
+            return None;
+        }
+        // In its canonical form the plaintext is the MAC input.
+        self.mac.extend_from_slice(&self.plain);
+        Some(())
+    }
+}
