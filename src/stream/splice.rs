@@ -48,6 +48,9 @@ use super::split::Part;
 
 mod direct;
 mod shared;
+mod sink;
+
+use sink::Piece;
 
 pub(super) use shared::PartTokens;
 pub(super) use shared::colon_key;
@@ -147,12 +150,18 @@ pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
 
 /// Makes `change` in an encrypted YAML file (`input`, read whole) by splicing, or hands
 /// it back (see the module docs). `emit` are the options the file is written with.
+///
+/// With a `sink`, the new file is written to it while the parts are verified (see
+/// `sink.rs`): when the outcome is [`SpliceOutcome::Written`] the sink holds the whole
+/// new file; on any other outcome it holds an unfinished copy that the caller must
+/// discard (the temporary file of an atomic write, never renamed).
 pub fn splice_yaml(
     input: &[u8],
     change: Change<'_>,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
+    sink: Option<&mut (dyn std::io::Write + Send)>,
 ) -> Result<SpliceOutcome, Error> {
     let declined = Ok(SpliceOutcome::Declined(None));
     if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") || !scalar_change(change) {
@@ -202,11 +211,49 @@ pub fn splice_yaml(
         same_value: false,
     };
     let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
-    let take = &mut |p: &Part, r: PartOut| fold.take(p, r);
-    if !run_parts(&plan.parts, threads, &work, take, || PartOut::Decline) {
+    let (ok, sink, written) = sink::with_writer(input, sink, |pieces| {
+        let take = &mut |p: &Part, r: PartOut| {
+            let had = fold.holder.is_some();
+            if !fold.take(p, r) {
+                return false;
+            }
+            if pieces.live() {
+                match &fold.holder {
+                    Some((_, text)) if !had => pieces.send(Piece::Text(text.clone())),
+                    _ => pieces.send(Piece::Input(part_range(p).clone())),
+                }
+            }
+            true
+        };
+        let ok = run_parts(&plan.parts, threads, &work, take, || PartOut::Decline);
+        if !ok {
+            pieces.abandon();
+        }
+        ok
+    });
+    if !ok {
         return Ok(SpliceOutcome::Declined(Some((key, unwrapped_by))));
     }
-    finish(fold, meta, key, unwrapped_by, opts, ctx, emit, plan.meta)
+    let outcome = finish(fold, meta, key, unwrapped_by, opts, ctx, emit, plan.meta)?;
+    if let (SpliceOutcome::Written(s), Some(sink)) = (&outcome, sink) {
+        // The parts are in the sink; the `sops` block follows.
+        let meta = s.edits.last().map_or(&[][..], |(_, t)| t.as_slice());
+        written.and_then(|()| sink.write_all(meta)).map_err(|e| {
+            Error::new(
+                crate::error::exit::COULD_NOT_WRITE_OUTPUT,
+                format!("cannot write the file: {e}"),
+            )
+        })?;
+    }
+    Ok(outcome)
+}
+
+/// The range of the input a part's text is (without the header line of a later part of
+/// an entry).
+fn part_range(p: &Part) -> &Range<usize> {
+    match p {
+        Part::Top(r) | Part::Sub { body: r, .. } => r,
+    }
 }
 
 /// Whether the change can be spliced at all: a scalar value, a path of keys and indices
@@ -329,11 +376,7 @@ impl Fold {
                                 new_mac.update(m);
                             }
                         }
-                        let range = match part {
-                            Part::Top(r) => r.clone(),
-                            Part::Sub { body, .. } => body.clone(),
-                        };
-                        self.holder = Some((range, new.text));
+                        self.holder = Some((part_range(part).clone(), new.text));
                         new.tokens
                     }
                 }
