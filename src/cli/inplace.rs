@@ -158,9 +158,7 @@ pub fn splice_and_write(
             signature_dropped(file, s.signature_dropped);
             Ok(SpliceOutcome::Written(s))
         }
-        (Err(_), Some(o @ (SpliceOutcome::Unchanged { .. } | SpliceOutcome::Declined(_)))) => {
-            Ok(o)
-        }
+        (Err(_), Some(o @ (SpliceOutcome::Unchanged { .. } | SpliceOutcome::Declined(_)))) => Ok(o),
         (Err(e), _) => Err(e),
         (Ok(()), _) => Err(Error::new(
             crate::error::exit::GENERIC,

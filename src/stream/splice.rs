@@ -43,8 +43,8 @@ use crate::treepath::Step;
 use crate::walk::Selector;
 
 use super::pipeline::run_parts;
-use super::yaml_direct::Mode;
 use super::split::Part;
+use super::yaml_direct::Mode;
 
 mod direct;
 mod shared;

@@ -301,8 +301,7 @@ impl<'a> State<'a> {
 
     fn entry(&mut self, line: &'a str, col: usize) -> Option<()> {
         let (k, after) = split_key(&line[col..])?;
-        if k.is_empty() || k == "<<" || k.contains(':') || (k == "sops" && self.stack.len() == 1)
-        {
+        if k.is_empty() || k == "<<" || k.contains(':') || (k == "sops" && self.stack.len() == 1) {
             return None;
         }
         match inline_string(k, true)? {

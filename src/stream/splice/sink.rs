@@ -90,7 +90,11 @@ pub(in crate::stream) fn with_writer<'s, R>(
         drop(pieces);
         match writer.join() {
             Ok((res, sink)) => (r, Some(sink), res),
-            Err(_) => (r, None, Err(std::io::Error::other("the writer thread ended"))),
+            Err(_) => (
+                r,
+                None,
+                Err(std::io::Error::other("the writer thread ended")),
+            ),
         }
     })
 }
