@@ -46,7 +46,7 @@ use super::pipeline::run_parts;
 use super::split::Part;
 use super::yaml_direct::Mode;
 
-mod direct;
+pub(in crate::stream) mod direct;
 mod shared;
 mod sink;
 
@@ -469,7 +469,7 @@ fn holds(root: &Map, part: &Part, path: &[Step]) -> Option<bool> {
 /// Reads, checks and decrypts one part; writes the part that holds the path again. A
 /// part that does not hold the path is first offered to the scan without a tree
 /// ([`direct::scan`]); the tree way below takes what it does not.
-fn work(job: &Job<'_>, part: &Part) -> PartOut {
+fn work<'a>(job: &'a Job<'a>, part: &Part) -> PartOut {
     let (header, body, sub) = match part {
         Part::Top(r) => (None, r, false),
         Part::Sub {
@@ -478,10 +478,23 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
         Part::Sub { header, body, .. } => (job.src.get(header.clone()), body, true),
     };
     if job.direct != Mode::Never {
-        let scanned = job
-            .src
-            .get(body.clone())
-            .and_then(|body| direct::scan(job, header, body, sub));
+        let path = match job.change {
+            Change::Set(p, _) | Change::Unset(p) => p,
+        };
+        let key = |s: Option<&'a Step>| match s {
+            Some(Step::Key(k)) => Some(k.as_str()),
+            _ => None,
+        };
+        let scanned = crate::format::yaml::emit_indent(job.emit).and_then(|indent| {
+            let cfg = direct::Scan {
+                cipher: &job.cipher,
+                sel: job.sel,
+                indent,
+                k0: key(path.first()),
+                k1: key(path.get(1)),
+            };
+            direct::scan(&cfg, header, job.src.get(body.clone())?, sub, None)
+        });
         match scanned {
             Some(d) if d.holds == Some(false) => {
                 return PartOut::Done {

@@ -13,6 +13,13 @@
 //! comparing the bytes, which the tree path (`super::work`) still does for any part this
 //! scanner does not take ([`scan`] returns `None`) and for the part that holds the path.
 //!
+//! The streaming `rotate` uses the same scan with a [`Sealer`]: every value and comment is
+//! sealed again under the new key (fresh nonce, its plaintext in its type's one form, as
+//! the tree path re-encrypts it) and each line is written back with only the `ENC[…]`
+//! text replaced, with the new record tokens beside the old ones; there the values need
+//! not be in their canonical form (they are encrypted again), only laid out as the
+//! emitter lays them out.
+//!
 //! This is a separate reader rather than a mode of `yaml_direct` so that the decrypt's
 //! direct path stays as it is; the two follow the same layout rules.
 
@@ -21,20 +28,49 @@ use std::collections::HashSet;
 
 use zeroize::Zeroizing;
 
+use crate::crypto::document::Sealer;
 use crate::crypto::document::comment_holds;
 use crate::crypto::document::value_holds;
 use crate::crypto::integrity::direct as tok;
 use crate::crypto::value;
 use crate::crypto::value::EncFields;
+use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
 use crate::format::yaml::inline_string;
-use crate::treepath::Step;
 use crate::walk::Selector;
 
-use super::Job;
+/// What every part's scan needs.
+pub(in crate::stream) struct Scan<'a> {
+    pub cipher: &'a ValueCipher,
+    pub sel: &'a Selector,
+    /// The emitter's indentation.
+    pub indent: usize,
+    /// The first two keys of the path the splice changes (to tell whether the part holds
+    /// it).
+    pub k0: Option<&'a str>,
+    pub k1: Option<&'a str>,
+}
+
+/// A part written again under a new key ([`scan`] with a [`Sealer`]).
+pub(in crate::stream) struct Rewritten {
+    /// Its text (without the header line of a later part of an entry).
+    pub text: Vec<u8>,
+    /// Its new record tokens.
+    pub tokens: Vec<u8>,
+}
+
+/// The rewriting side of a scan.
+struct Rw<'s, 'c> {
+    sealer: &'s mut Sealer<'c>,
+    out: Vec<u8>,
+    tokens: Vec<u8>,
+    sub_start: usize,
+    /// The current line's value: the length of its old text and its new text.
+    replaced: Option<(usize, String)>,
+}
 
 /// What the scan of one part found.
-pub(super) struct Scanned {
+pub(in crate::stream) struct Scanned {
     /// The MAC input of its values, in order.
     pub mac: Zeroizing<Vec<u8>>,
     /// Its record tokens (for a part of an entry: of the entry's map only).
@@ -44,6 +80,8 @@ pub(super) struct Scanned {
     /// Whether the part holds the path (as `super::holds`); `None` when the path names
     /// something cut into parts.
     pub holds: Option<bool>,
+    /// With a [`Sealer`]: the part written again.
+    pub rewritten: Option<Rewritten>,
 }
 
 /// An open block collection.
@@ -56,7 +94,8 @@ struct Frame<'a> {
     set: Option<HashSet<&'a str>>,
 }
 
-struct State<'a> {
+struct State<'a, 's, 'c> {
+    rw: Option<Rw<'s, 'c>>,
     cipher: &'a value::ValueCipher,
     sel: &'a Selector,
     n: usize,
@@ -82,13 +121,16 @@ struct State<'a> {
 
 /// Scans one part: `header` is the key line of the entry a later part of an entry is
 /// read behind, `body` the part's own text. `None` when the part must go the tree way.
-pub(super) fn scan<'a>(
-    job: &'a Job<'a>,
+/// With `sealer`, the part is also written again under the sealer's key (and its values
+/// need not be in their canonical form).
+pub(in crate::stream) fn scan<'a>(
+    cfg: &Scan<'a>,
     header: Option<&'a [u8]>,
     body: &'a [u8],
     sub: bool,
+    sealer: Option<&mut Sealer<'_>>,
 ) -> Option<Scanned> {
-    let n = crate::format::yaml::emit_indent(job.emit)?;
+    let n = cfg.indent;
     let body = std::str::from_utf8(body).ok()?;
     let header = match header {
         Some(h) => Some(std::str::from_utf8(h).ok()?),
@@ -96,16 +138,17 @@ pub(super) fn scan<'a>(
     };
     // The emitter ends every line with a line break.
     let body = body.strip_suffix('\n')?;
-    let path = match job.change {
-        super::Change::Set(p, _) | super::Change::Unset(p) => p,
-    };
-    let key = |s: Option<&'a Step>| match s {
-        Some(Step::Key(k)) => Some(k.as_str()),
-        _ => None,
-    };
+    let rw = sealer.map(|sealer| Rw {
+        sealer,
+        out: Vec::with_capacity(body.len() + body.len() / 64 + 64),
+        tokens: Vec::with_capacity(body.len() / 16 + 64),
+        sub_start: 0,
+        replaced: None,
+    });
     let mut st = State {
-        cipher: &job.cipher,
-        sel: job.sel,
+        rw,
+        cipher: cfg.cipher,
+        sel: cfg.sel,
         n,
         tokens: Vec::with_capacity(body.len() / 16 + 64),
         mac: Zeroizing::new(Vec::with_capacity(body.len() / 4 + 64)),
@@ -119,8 +162,8 @@ pub(super) fn scan<'a>(
         root_key: None,
         sub_start: 0,
         child_matched: false,
-        k0: key(path.first()),
-        k1: key(path.get(1)),
+        k0: cfg.k0,
+        k1: cfg.k1,
         seen0: false,
         seen1: false,
     };
@@ -128,6 +171,10 @@ pub(super) fn scan<'a>(
         st.line(h)?;
         if st.expect.is_none() || !st.comments.is_empty() {
             return None;
+        }
+        // Written by the entry's first part.
+        if let Some(rw) = st.rw.as_mut() {
+            rw.out.clear();
         }
     }
     let mut start = 0;
@@ -164,13 +211,29 @@ pub(super) fn scan<'a>(
             holds,
         )
     } else {
-        (st.tokens, None, Some(st.seen0))
+        (std::mem::take(&mut st.tokens), None, Some(st.seen0))
+    };
+    let rewritten = match st.rw.take() {
+        None => None,
+        Some(rw) => {
+            let tokens = if sub {
+                let end = rw.tokens.len().checked_sub(1)?;
+                rw.tokens.get(rw.sub_start..end)?.to_vec()
+            } else {
+                rw.tokens
+            };
+            Some(Rewritten {
+                text: rw.out,
+                tokens,
+            })
+        }
     };
     Some(Scanned {
-        mac: st.mac,
+        mac: std::mem::take(&mut st.mac),
         tokens,
         entry_key,
         holds,
+        rewritten,
     })
 }
 
@@ -195,8 +258,37 @@ fn split_key(s: &str) -> Option<(&str, &str)> {
     None
 }
 
-impl<'a> State<'a> {
+impl<'a> State<'a, '_, '_> {
     fn line(&mut self, line: &'a str) -> Option<()> {
+        self.read_line(line)?;
+        if let Some(rw) = self.rw.as_mut() {
+            match rw.replaced.take() {
+                Some((old, new)) => {
+                    rw.out
+                        .extend_from_slice(line.get(..line.len() - old)?.as_bytes());
+                    rw.out.extend_from_slice(new.as_bytes());
+                    rw.out.push(b'\n');
+                }
+                // A comment line is written before its key line (`comments_before`).
+                None if line.trim_start().starts_with('#') => {}
+                None => {
+                    rw.out.extend_from_slice(line.as_bytes());
+                    rw.out.push(b'\n');
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// A marker of the record's tokens (both records when rewriting).
+    fn tag(&mut self, t: u8) {
+        tok::tag(&mut self.tokens, t);
+        if let Some(rw) = self.rw.as_mut() {
+            tok::tag(&mut rw.tokens, t);
+        }
+    }
+
+    fn read_line(&mut self, line: &'a str) -> Option<()> {
         let ind = line.bytes().take_while(|&b| b == b' ').count();
         let rest = &line[ind..];
         if rest.is_empty()
@@ -221,9 +313,12 @@ impl<'a> State<'a> {
                 return None;
             }
             let (matched, keys) = (self.child_matched, self.keys.len());
-            tok::tag(&mut self.tokens, if dash { b'L' } else { b'M' });
+            self.tag(if dash { b'L' } else { b'M' });
             if self.stack.len() == 1 && self.root_key.is_some() && self.sub_start == 0 {
                 self.sub_start = self.tokens.len();
+                if let Some(rw) = self.rw.as_mut() {
+                    rw.sub_start = rw.tokens.len();
+                }
             }
             self.stack.push(Frame {
                 seq: dash,
@@ -264,7 +359,7 @@ impl<'a> State<'a> {
 
     fn close(&mut self) {
         if let Some(f) = self.stack.pop() {
-            tok::tag(&mut self.tokens, if f.seq { b'l' } else { b'm' });
+            self.tag(if f.seq { b'l' } else { b'm' });
             self.keys.truncate(f.keys);
             self.aad.truncate(f.base);
         }
@@ -289,10 +384,23 @@ impl<'a> State<'a> {
             f.open_into(self.cipher, aad.as_bytes(), &mut self.plain)
                 .ok()?;
             let plain = std::str::from_utf8(&self.plain).ok()?;
-            if memchr::memchr2(b'\n', b'\r', plain.as_bytes()).is_some()
-                || !comment_holds(text.len(), &f, plain)
-            {
+            if memchr::memchr2(b'\n', b'\r', plain.as_bytes()).is_some() {
                 return None;
+            }
+            match self.rw.as_mut() {
+                None if !comment_holds(text.len(), &f, plain) => return None,
+                None => {}
+                Some(_) if plain.is_empty() => return None,
+                Some(rw) => {
+                    let new = rw
+                        .sealer
+                        .seal(aad, plain.as_bytes(), ValueType::Comment)
+                        .ok()?;
+                    rw.out.resize(rw.out.len() + c, b' ');
+                    rw.out.push(b'#');
+                    rw.out.extend_from_slice(new.as_bytes());
+                    rw.out.push(b'\n');
+                }
             }
         }
         self.comments.clear();
@@ -335,6 +443,9 @@ impl<'a> State<'a> {
         self.aad.push(':');
         let matched = matched || self.sel.component_matches(k);
         tok::key(&mut self.tokens, k.as_bytes());
+        if let Some(rw) = self.rw.as_mut() {
+            tok::key(&mut rw.tokens, k.as_bytes());
+        }
         if after.is_empty() {
             self.expect = Some(self.n * ((col + self.n) / self.n));
             self.child_matched = matched;
@@ -354,7 +465,7 @@ impl<'a> State<'a> {
             self.aad.truncate(base);
             return self.scalar(content, matched, true);
         }
-        tok::tag(&mut self.tokens, b'M');
+        self.tag(b'M');
         self.aad.truncate(base);
         let keys = self.keys.len();
         self.stack.push(Frame {
@@ -372,13 +483,13 @@ impl<'a> State<'a> {
     fn scalar(&mut self, v: &str, matched: bool, in_seq: bool) -> Option<()> {
         match v {
             "{}" => {
-                tok::tag(&mut self.tokens, b'M');
-                tok::tag(&mut self.tokens, b'm');
+                self.tag(b'M');
+                self.tag(b'm');
                 return Some(());
             }
             "[]" => {
-                tok::tag(&mut self.tokens, b'L');
-                tok::tag(&mut self.tokens, b'l');
+                self.tag(b'L');
+                self.tag(b'l');
                 return Some(());
             }
             _ => {}
@@ -397,11 +508,40 @@ impl<'a> State<'a> {
         }
         f.open_into(self.cipher, self.aad.as_bytes(), &mut self.plain)
             .ok()?;
-        if !value_holds(v.len(), &f, &self.plain) {
+        let Some(rw) = self.rw.as_mut() else {
+            if !value_holds(v.len(), &f, &self.plain) {
+                return None;
+            }
+            // In its canonical form the plaintext is the MAC input.
+            self.mac.extend_from_slice(&self.plain);
+            return Some(());
+        };
+        // Encrypted again as the tree path does: the value its plaintext reads as (a
+        // comment-typed value as a string), in its type's one form.
+        let typ = if f.typ == ValueType::Comment {
+            ValueType::Str
+        } else {
+            f.typ
+        };
+        let val = value::value_from_plaintext(&self.plain, typ).ok()?;
+        let (mac, aad) = (&mut self.mac, self.aad.as_str());
+        let sealed = value::with_plaintext(&val, |canon, ctyp| {
+            mac.extend_from_slice(canon);
+            if canon.is_empty() {
+                // Written in clear by the tree path.
+                None
+            } else {
+                rw.sealer.seal(aad, canon, ctyp).ok()
+            }
+        });
+        if let crate::tree::Value::Str(mut t) = val {
+            zeroize::Zeroize::zeroize(t.as_mut_string());
+        }
+        let new = sealed.flatten()?;
+        if !tok::encrypted(&mut rw.tokens, &new) {
             return None;
         }
-        // In its canonical form the plaintext is the MAC input.
-        self.mac.extend_from_slice(&self.plain);
+        rw.replaced = Some((v.len(), new));
         Some(())
     }
 }

@@ -1,13 +1,15 @@
-//! Round 5 of the splicing `set`/`unset` (`LEAFSEAL_SPLICE`): parts that do not hold the
-//! path are proved and decrypted by a line scan without a tree (`LEAFSEAL_STREAM_DIRECT`:
-//! `require` makes any such part the scan does not take hand the file back, `never`
-//! reads every part as a tree), and the new file is written to its temporary file while
-//! the parts are verified. Through the binary on real files cut into tiny parts
-//! (`LEAFSEAL_STREAM_PART`): the output equals the whole-tree path's and the tree-read
-//! splice's on every line but the changed value's ciphertext and the metadata; it
-//! decrypts with leafseal (strict integrity) and the real sops 3.11; a tampered file
-//! fails as on the whole-tree path, is left byte for byte, and no temporary file is left;
-//! a failing write leaves the file; a symbolic link is written through.
+//! Round 5 of the large-file writes. `set`/`unset` by splicing (`LEAFSEAL_SPLICE`): parts
+//! that do not hold the path are proved and decrypted by a line scan without a tree
+//! (`LEAFSEAL_STREAM_DIRECT`: `require` makes any such part the scan does not take hand
+//! the file back, `never` reads every part as a tree), and the new file is written to its
+//! temporary file while the parts are verified. The streamed `rotate`: parts laid out as
+//! the emitter lays them out are sealed again line by line without a tree. Through the
+//! binary on real files cut into tiny parts (`LEAFSEAL_STREAM_PART`): the output equals
+//! the whole-tree path's and the tree-read splice's on every line but the changed values'
+//! ciphertext and the metadata; it decrypts with leafseal (strict integrity) and the real
+//! sops 3.11; a tampered file fails as on the whole-tree path, is left byte for byte, and
+//! no temporary file is left; a failing write leaves the file; a symbolic link is written
+//! through.
 
 mod support;
 
@@ -440,4 +442,128 @@ fn a_symbolic_link_is_written_through_and_the_mode_kept() {
     assert_eq!(mode, 0o640);
     assert!(env.decrypt(&src).contains("version: 5\n"));
     assert!(env.temporaries().is_empty(), "{:?}", env.temporaries());
+}
+
+/// Every `ENC[…]` text reduced to its type and data length (what the tree path and the
+/// scan must agree on: the ciphertext and nonce are fresh), the metadata lines dropped.
+fn shape(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(path).expect("read");
+    let body = text.split("\nsops:\n").next().expect("body").to_owned();
+    body.lines()
+        .map(|l| {
+            let mut out = String::new();
+            let mut rest = l;
+            while let Some(i) = rest.find("ENC[AES256_GCM,data:") {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + "ENC[AES256_GCM,data:".len()..];
+                let data = after.split(',').next().expect("data");
+                let typ = after
+                    .split(",type:")
+                    .nth(1)
+                    .and_then(|t| t.split(']').next())
+                    .expect("type");
+                out.push_str(&format!("ENC<{}:{typ}>", data.len()));
+                rest = &after[after.find(']').expect("]") + 1..];
+            }
+            out.push_str(rest);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn rotate_with_scanned_parts_equals_the_tree_path() {
+    let env = Env::new();
+    let src = env.encrypted("src.yaml", &doc(40));
+    let plain = env.decrypt(&src);
+    let before = std::fs::read_to_string(&src).expect("read");
+    for part in ["1", "500", "100000"] {
+        let stream = [
+            ("LEAFSEAL_STREAM", "require"),
+            ("LEAFSEAL_STREAM_DIRECT", "require"),
+            ("LEAFSEAL_STREAM_PART", part),
+        ];
+        let a = run_on(
+            &env,
+            &src,
+            &format!("r-{part}.yaml"),
+            &stream,
+            &["rotate", "-i"],
+        );
+        let tree = [("LEAFSEAL_STREAM", "never")];
+        let b = run_on(
+            &env,
+            &src,
+            &format!("rt-{part}.yaml"),
+            &tree,
+            &["rotate", "-i"],
+        );
+        assert_eq!(shape(&a), shape(&b), "part {part}");
+        assert_eq!(shape(&a), shape(&src), "part {part}");
+        assert_eq!(env.decrypt(&a), plain);
+        // Every value was sealed again: no ciphertext of the old file is left.
+        let after = std::fs::read_to_string(&a).expect("read");
+        let old: std::collections::HashSet<&str> = before
+            .split("data:")
+            .skip(1)
+            .filter_map(|s| s.split(',').next())
+            .collect();
+        assert!(
+            after
+                .split("data:")
+                .skip(1)
+                .filter_map(|s| s.split(',').next())
+                .all(|d| !old.contains(d) || d.len() < 8),
+            "part {part}"
+        );
+        if part == "500" {
+            sops_agrees(&env, &a, &plain);
+        }
+    }
+    // Tampered: the same failure as the tree path, the file left, no temporary file.
+    let flip = |v: &str| {
+        let i = "ENC[AES256_GCM,data:".len();
+        let c = if &v[i..=i] == "A" { "B" } else { "A" };
+        format!("{}{c}{}", &v[..i], &v[i + 1..])
+    };
+    let swapped_env = {
+        let lines: Vec<&str> = before.lines().collect();
+        let values: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].trim_start().starts_with("value: ENC["))
+            .skip(30)
+            .take(2)
+            .collect();
+        let mut v: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+        v.swap(values[0], values[1]);
+        v.join("\n") + "\n"
+    };
+    for (what, bad) in [
+        ("a flipped byte", tamper(&before, "cpu", 33, flip)),
+        ("env values swapped", swapped_env),
+    ] {
+        let mut codes = Vec::new();
+        for vars in [
+            &[
+                ("LEAFSEAL_STREAM", "always"),
+                ("LEAFSEAL_STREAM_PART", "300"),
+            ][..],
+            &[("LEAFSEAL_STREAM", "never")][..],
+        ] {
+            let p = env.path("bad.yaml");
+            std::fs::write(&p, &bad).expect("write");
+            let out = env.run_with(vars, &["rotate", "-i", &p]);
+            assert!(!out.status.success(), "{what}: {vars:?} succeeded");
+            assert_eq!(std::fs::read_to_string(&p).expect("read"), bad, "{what}");
+            assert!(
+                env.temporaries().is_empty(),
+                "{what}: {:?}",
+                env.temporaries()
+            );
+            codes.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        assert_eq!(codes[0], codes[1], "{what}: same code and message");
+    }
 }
