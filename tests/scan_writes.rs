@@ -567,3 +567,66 @@ fn rotate_with_scanned_parts_equals_the_tree_path() {
         assert_eq!(codes[0], codes[1], "{what}: same code and message");
     }
 }
+
+/// An editor that keeps a copy of the plaintext it was given (`seen-TAG.yaml`) and then
+/// runs `sed` on it.
+fn editor(env: &Env, tag: &str, sed: &str) -> String {
+    let p = env.path(&format!("ed-{tag}.sh"));
+    let seen = env.path(&format!("seen-{tag}.yaml"));
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\ncp \"$1\" '{seen}'\nsed -i '{sed}' \"$1\"\n"),
+    )
+    .expect("editor");
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    p
+}
+
+#[test]
+fn edit_with_scanned_parts_equals_the_tree_paths() {
+    let env = Env::new();
+    let src = env.encrypted("src.yaml", &doc(40));
+    let plain = env.decrypt(&src);
+    let cases = [
+        ("version", "s/^version: 3$/version: 4/"),
+        (
+            "name",
+            "s/^        name: service 31$/        name: renamed/",
+        ),
+        ("port", "s/^            - 9007$/            - \"a string\"/"),
+        ("note", "0,/^            two$/s//            three/"),
+        ("list", "s/^    - b$/    - c/"),
+    ];
+    for (tag, sed) in cases {
+        for part in ["1", "600", "100000"] {
+            let mut results = Vec::new();
+            for (mode, vars) in [
+                ("scan", &scanned(part)[..]),
+                ("tree", &tree_read(part)[..]),
+                ("whole", &WHOLE[..]),
+            ] {
+                let t = format!("{tag}-{part}-{mode}");
+                let ed = editor(&env, &t, sed);
+                let f = env.path(&format!("{t}.yaml"));
+                std::fs::copy(&src, &f).expect("copy");
+                let mut v: Vec<(&str, &str)> = vec![("EDITOR", ed.as_str())];
+                v.extend_from_slice(vars);
+                ok(&env.run_with(&v, &["edit", &f]));
+                let seen =
+                    std::fs::read_to_string(env.path(&format!("seen-{t}.yaml"))).expect("seen");
+                assert_eq!(seen, plain, "{t}: the editor's plaintext");
+                results.push(f);
+            }
+            same_but_value(&results[0], &results[1], 1);
+            same_but_value(&results[0], &results[2], 1);
+            let want = env.decrypt(&results[2]);
+            assert_ne!(want, plain, "{tag}");
+            assert_eq!(env.decrypt(&results[0]), want, "{tag}");
+            if part == "600" {
+                sops_agrees(&env, &results[0], &want);
+            }
+        }
+    }
+    assert!(env.temporaries().is_empty(), "{:?}", env.temporaries());
+}

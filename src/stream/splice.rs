@@ -493,7 +493,13 @@ fn work<'a>(job: &'a Job<'a>, part: &Part) -> PartOut {
                 k0: key(path.first()),
                 k1: key(path.get(1)),
             };
-            direct::scan(&cfg, header, job.src.get(body.clone())?, sub, None)
+            direct::scan(
+                &cfg,
+                header,
+                job.src.get(body.clone())?,
+                sub,
+                direct::Write::Nothing,
+            )
         });
         match scanned {
             Some(d) if d.holds == Some(false) => {

@@ -481,7 +481,8 @@ fn rotate_scanned(
         k1: None,
     };
     let mut sealer = document::Sealer::new(new);
-    let d = direct::scan(&cfg, header, src.get(body.clone())?, sub, Some(&mut sealer))?;
+    let write = direct::Write::Sealed(&mut sealer);
+    let d = direct::scan(&cfg, header, src.get(body.clone())?, sub, write)?;
     let rw = d.rewritten?;
     Some(RotOut::Done {
         out: Zeroizing::new(rw.text),

@@ -20,6 +20,10 @@
 //! not be in their canonical form (they are encrypted again), only laid out as the
 //! emitter lays them out.
 //!
+//! `edit` uses it with the plaintext written as well ([`Output::Plain`]): the part's
+//! plaintext as the decrypt's direct path writes it (the emitter's own scalar
+//! rendering), with the splice's checks.
+//!
 //! This is a separate reader rather than a mode of `yaml_direct` so that the decrypt's
 //! direct path stays as it is; the two follow the same layout rules.
 
@@ -36,7 +40,11 @@ use crate::crypto::value;
 use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
+use crate::format::Output;
 use crate::format::yaml::inline_string;
+use crate::format::yaml::inline_value;
+use crate::format::yaml::scalar_after;
+use crate::secbuf::SecureBuf;
 use crate::walk::Selector;
 
 /// What every part's scan needs.
@@ -49,6 +57,16 @@ pub(in crate::stream) struct Scan<'a> {
     /// it).
     pub k0: Option<&'a str>,
     pub k1: Option<&'a str>,
+}
+
+/// What a scan writes besides its checks, MAC input and tokens.
+pub(in crate::stream) enum Write<'s, 'c> {
+    /// Nothing (`set`/`unset`).
+    Nothing,
+    /// The part sealed again under the sealer's key (`rotate`; canonical form not needed).
+    Sealed(&'s mut Sealer<'c>),
+    /// The part's plaintext (`edit`).
+    Plain,
 }
 
 /// A part written again under a new key ([`scan`] with a [`Sealer`]).
@@ -82,6 +100,8 @@ pub(in crate::stream) struct Scanned {
     pub holds: Option<bool>,
     /// With a [`Sealer`]: the part written again.
     pub rewritten: Option<Rewritten>,
+    /// With [`Write::Plain`]: the part's plaintext.
+    pub plain: Option<Output>,
 }
 
 /// An open block collection.
@@ -96,6 +116,9 @@ struct Frame<'a> {
 
 struct State<'a, 's, 'c> {
     rw: Option<Rw<'s, 'c>>,
+    /// The plaintext (`edit`), and whether the current line's value was written to it.
+    pl: Option<SecureBuf>,
+    pl_wrote: bool,
     cipher: &'a value::ValueCipher,
     sel: &'a Selector,
     n: usize,
@@ -121,14 +144,15 @@ struct State<'a, 's, 'c> {
 
 /// Scans one part: `header` is the key line of the entry a later part of an entry is
 /// read behind, `body` the part's own text. `None` when the part must go the tree way.
-/// With `sealer`, the part is also written again under the sealer's key (and its values
-/// need not be in their canonical form).
+/// With [`Write::Sealed`], the part is also written again under the sealer's key (and
+/// its values need not be in their canonical form); with [`Write::Plain`], its plaintext
+/// is written.
 pub(in crate::stream) fn scan<'a>(
     cfg: &Scan<'a>,
     header: Option<&'a [u8]>,
     body: &'a [u8],
     sub: bool,
-    sealer: Option<&mut Sealer<'_>>,
+    write: Write<'_, '_>,
 ) -> Option<Scanned> {
     let n = cfg.indent;
     let body = std::str::from_utf8(body).ok()?;
@@ -138,15 +162,24 @@ pub(in crate::stream) fn scan<'a>(
     };
     // The emitter ends every line with a line break.
     let body = body.strip_suffix('\n')?;
-    let rw = sealer.map(|sealer| Rw {
-        sealer,
-        out: Vec::with_capacity(body.len() + body.len() / 64 + 64),
-        tokens: Vec::with_capacity(body.len() / 16 + 64),
-        sub_start: 0,
-        replaced: None,
-    });
+    let (rw, pl) = match write {
+        Write::Nothing => (None, None),
+        Write::Sealed(sealer) => (
+            Some(Rw {
+                sealer,
+                out: Vec::with_capacity(body.len() + body.len() / 64 + 64),
+                tokens: Vec::with_capacity(body.len() / 16 + 64),
+                sub_start: 0,
+                replaced: None,
+            }),
+            None,
+        ),
+        Write::Plain => (None, Some(SecureBuf::with_capacity(body.len() / 2 + 64))),
+    };
     let mut st = State {
         rw,
+        pl,
+        pl_wrote: false,
         cipher: cfg.cipher,
         sel: cfg.sel,
         n,
@@ -175,6 +208,9 @@ pub(in crate::stream) fn scan<'a>(
         // Written by the entry's first part.
         if let Some(rw) = st.rw.as_mut() {
             rw.out.clear();
+        }
+        if st.pl.is_some() {
+            st.pl = Some(SecureBuf::with_capacity(body.len() / 2 + 64));
         }
     }
     let mut start = 0;
@@ -234,6 +270,7 @@ pub(in crate::stream) fn scan<'a>(
         entry_key,
         holds,
         rewritten,
+        plain: st.pl.take().map(SecureBuf::finish),
     })
 }
 
@@ -261,6 +298,13 @@ fn split_key(s: &str) -> Option<(&str, &str)> {
 impl<'a> State<'a, '_, '_> {
     fn line(&mut self, line: &'a str) -> Option<()> {
         self.read_line(line)?;
+        if let Some(pl) = self.pl.as_mut() {
+            // Comment lines are written before their key line, values by `scalar`.
+            if !std::mem::take(&mut self.pl_wrote) && !line.trim_start().starts_with('#') {
+                pl.push(line.as_bytes());
+                pl.byte(b'\n');
+            }
+        }
         if let Some(rw) = self.rw.as_mut() {
             match rw.replaced.take() {
                 Some((old, new)) => {
@@ -389,7 +433,14 @@ impl<'a> State<'a, '_, '_> {
             }
             match self.rw.as_mut() {
                 None if !comment_holds(text.len(), &f, plain) => return None,
-                None => {}
+                None => {
+                    if let Some(pl) = self.pl.as_mut() {
+                        pl.repeat(b' ', c);
+                        pl.byte(b'#');
+                        pl.push(plain.as_bytes());
+                        pl.byte(b'\n');
+                    }
+                }
                 Some(_) if plain.is_empty() => return None,
                 Some(rw) => {
                     let new = rw
@@ -451,7 +502,7 @@ impl<'a> State<'a, '_, '_> {
             self.child_matched = matched;
             return Some(());
         }
-        self.scalar(&after[1..], matched, false)
+        self.scalar(line, &after[1..], matched, (col, false))
     }
 
     fn item(&mut self, line: &'a str, d: usize) -> Option<()> {
@@ -463,7 +514,7 @@ impl<'a> State<'a, '_, '_> {
         let (base, matched) = (top.base, top.matched);
         if content.starts_with("ENC[") || content == "{}" || content == "[]" {
             self.aad.truncate(base);
-            return self.scalar(content, matched, true);
+            return self.scalar(line, content, matched, (d, true));
         }
         self.tag(b'M');
         self.aad.truncate(base);
@@ -479,8 +530,11 @@ impl<'a> State<'a, '_, '_> {
         self.entry(line, d + 2)
     }
 
-    /// An inline value `v`: `{}`, `[]`, or an encrypted value in its canonical form.
-    fn scalar(&mut self, v: &str, matched: bool, in_seq: bool) -> Option<()> {
+    /// An inline value `v` at the end of `line`: `{}`, `[]`, or an encrypted value in its
+    /// canonical form; `at`: the column of the key, or of the dash of a list item
+    /// (`true`).
+    fn scalar(&mut self, line: &str, v: &str, matched: bool, at: (usize, bool)) -> Option<()> {
+        let in_seq = at.1;
         match v {
             "{}" => {
                 self.tag(b'M');
@@ -514,6 +568,11 @@ impl<'a> State<'a, '_, '_> {
             }
             // In its canonical form the plaintext is the MAC input.
             self.mac.extend_from_slice(&self.plain);
+            if let Some(pl) = self.pl.as_mut() {
+                let head = line.get(..line.len().checked_sub(v.len() + 1)?)?;
+                write_plain(pl, self.n, head, &self.plain, f.typ, at)?;
+                self.pl_wrote = true;
+            }
             return Some(());
         };
         // Encrypted again as the tree path does: the value its plaintext reads as (a
@@ -544,4 +603,49 @@ impl<'a> State<'a, '_, '_> {
         rw.replaced = Some((v.len(), new));
         Some(())
     }
+}
+
+/// Writes a value's line in plaintext as the decrypt's direct path does: `head` (the
+/// line up to the space before the value), then the value `raw` of type `typ` rendered by
+/// the emitter's scalar functions.
+fn write_plain(
+    out: &mut SecureBuf,
+    n: usize,
+    head: &str,
+    raw: &[u8],
+    typ: ValueType,
+    at: (usize, bool),
+) -> Option<()> {
+    let val = match typ {
+        ValueType::Str => {
+            let s = std::str::from_utf8(raw).ok()?;
+            if let Some(r) = inline_string(s, false) {
+                write_line(out, head, &r);
+                return Some(());
+            }
+            crate::tree::Value::str(s)
+        }
+        typ => {
+            let val = value::value_from_plaintext(raw, typ).ok()?;
+            if let Some(r) = inline_value(&val) {
+                write_line(out, head, &r);
+                return Some(());
+            }
+            val
+        }
+    };
+    // A literal block (or another multi-line form): the emitter writes it.
+    out.push(head.as_bytes());
+    scalar_after(out, n, &val, at.0, at.1);
+    if let crate::tree::Value::Str(mut t) = val {
+        zeroize::Zeroize::zeroize(t.as_mut_string());
+    }
+    Some(())
+}
+
+fn write_line(out: &mut SecureBuf, head: &str, v: &str) {
+    out.push(head.as_bytes());
+    out.byte(b' ');
+    out.push(v.as_bytes());
+    out.byte(b'\n');
 }
