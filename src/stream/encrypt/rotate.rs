@@ -39,7 +39,6 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::format::EmitOptions;
 use crate::format::Format;
-use crate::format::Output;
 use crate::keys::KeyContext;
 use crate::lifecycle;
 use crate::lifecycle::KeyChanges;
@@ -214,7 +213,9 @@ pub fn prepare_rotate<'a>(
 /// One part's result.
 enum RotOut {
     Done {
-        out: Output,
+        /// Encrypted text only (not wiped: a wipe of each part's text showed up in the
+        /// profile).
+        out: Vec<u8>,
         skip: usize,
         old_tokens: Vec<u8>,
         new_tokens: Vec<u8>,
@@ -485,7 +486,7 @@ fn rotate_scanned(
     let d = direct::scan(&cfg, header, src.get(body.clone())?, sub, write)?;
     let rw = d.rewritten?;
     Some(RotOut::Done {
-        out: Zeroizing::new(rw.text),
+        out: rw.text,
         skip: 0,
         old_tokens: d.tokens,
         new_tokens: rw.tokens,
@@ -523,11 +524,11 @@ fn rotate_part<L: Layout>(
     let Some((new_tokens, _)) = tokens_of(&doc, sub, mac_only) else {
         return RotOut::Decline;
     };
-    let Some((out, skip)) = l.write(part, &doc) else {
+    let Some((mut out, skip)) = l.write(part, &doc) else {
         return RotOut::Decline;
     };
     RotOut::Done {
-        out,
+        out: std::mem::take(&mut *out),
         skip,
         old_tokens,
         new_tokens,
