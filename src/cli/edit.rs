@@ -229,7 +229,9 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
                         open: &open_opts,
                         emit: &opts,
                     };
-                    return run.edit(*session, &dest, &editor_cmd, base, &work_tree);
+                    let r = run.edit(*session, &dest, &editor_cmd, base, &work_tree);
+                    crate::cli::inplace::leave_input(input);
+                    return r;
                 }
                 EditOpen::Declined(key) => recovered = key,
             }

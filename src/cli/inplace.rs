@@ -167,6 +167,15 @@ pub fn splice_and_write(
     }
 }
 
+/// Leaves the encrypted text a command read (and has finished with) to the end of the
+/// process instead of wiping and freeing it: it is the file as stored (values encrypted,
+/// clear values in clear anyway), and for a large file the wipe is tens of megabytes of
+/// memory written once more just before the process exits.
+pub fn leave_input(input: zeroize::Zeroizing<Vec<u8>>) {
+    let mut input = input;
+    std::mem::forget(std::mem::take(&mut *input));
+}
+
 /// Leaves an encrypted document to the end of the process instead of freeing it value by
 /// value (a large part of a big file's run): the command ends right after writing it,
 /// and it holds no plaintext — every value the file encrypts is `ENC[…]` text by now, and

@@ -123,7 +123,10 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
         )?;
         match spliced {
             // Written, the audit event recorded.
-            SpliceOutcome::Written(_) => return Ok(0),
+            SpliceOutcome::Written(_) => {
+                inplace::leave_input(bytes);
+                return Ok(0);
+            }
             SpliceOutcome::Unchanged { .. } => {
                 if !a.idempotent {
                     already_set(&a.file);

@@ -59,7 +59,10 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
         )?;
         match spliced {
             // Written, the audit event recorded.
-            SpliceOutcome::Written(_) => return Ok(0),
+            SpliceOutcome::Written(_) => {
+                inplace::leave_input(bytes);
+                return Ok(0);
+            }
             // (Only `set` finds a value already set.)
             SpliceOutcome::Unchanged { .. } => return Ok(0),
             SpliceOutcome::Declined(key) => recovered = key,
