@@ -490,7 +490,21 @@ impl Session<'_> {
                     drop(ws);
                     return Ok(interrupted(sig, name));
                 }
-                dest.write_pieces(&s.pieces(self.input))?;
+                // The edited plaintext was read and sealed: the workspace is removed (as
+                // on every path) while the encrypted file is written.
+                let (written, removed) = std::thread::scope(|t| {
+                    let remover = t.spawn(move || ws.remove());
+                    let written = dest.write_pieces(&s.pieces(self.input));
+                    (written, remover.join())
+                });
+                written?;
+                if let Ok(Err(e)) = removed {
+                    cli::report(&e);
+                }
+                if let Some(sig) = signals.caught() {
+                    return Ok(editor::signal_exit_code(sig));
+                }
+                return Ok(0);
             }
             Edited::Doc(mut doc) => {
                 // The whole-tree path, with the data key already recovered (the file's
