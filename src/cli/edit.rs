@@ -229,7 +229,9 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
                         open: &open_opts,
                         emit: &opts,
                     };
-                    return run.edit(*session, &dest, &editor_cmd, base, &work_tree);
+                    let r = run.edit(*session, &dest, &editor_cmd, base, &work_tree);
+                    crate::cli::inplace::leave_input(input);
+                    return r;
                 }
                 EditOpen::Declined(key) => recovered = key,
             }
@@ -488,7 +490,21 @@ impl Session<'_> {
                     drop(ws);
                     return Ok(interrupted(sig, name));
                 }
-                dest.write_pieces(&s.pieces(self.input))?;
+                // The edited plaintext was read and sealed: the workspace is removed (as
+                // on every path) while the encrypted file is written.
+                let (written, removed) = std::thread::scope(|t| {
+                    let remover = t.spawn(move || ws.remove());
+                    let written = dest.write_pieces(&s.pieces(self.input));
+                    (written, remover.join())
+                });
+                written?;
+                if let Ok(Err(e)) = removed {
+                    cli::report(&e);
+                }
+                if let Some(sig) = signals.caught() {
+                    return Ok(editor::signal_exit_code(sig));
+                }
+                return Ok(0);
             }
             Edited::Doc(mut doc) => {
                 // The whole-tree path, with the data key already recovered (the file's

@@ -7,7 +7,6 @@ use crate::cli;
 use crate::error::Error;
 use crate::lifecycle;
 use crate::lifecycle::splice::Change;
-use crate::lifecycle::splice::Splice;
 use crate::lifecycle::splice::SpliceOutcome;
 use crate::ops;
 use crate::ops::Document;
@@ -108,19 +107,73 @@ pub fn splice(
     Ok(outcome)
 }
 
-/// Writes a spliced file (after recording the audit event `command`) and notes a dropped
-/// signature.
-pub fn write_spliced(
+/// Makes a change by splicing (`set`, `unset`) and writes it: the new file goes to the
+/// temporary file of `dest` while the parts are verified, and the audit event `command`
+/// is recorded and the temporary file renamed over the target only once the file
+/// verified and the change was sealed (a dropped signature is noted). When the file is
+/// handed back or found unchanged, nothing is written (the temporary file is removed)
+/// and the outcome is returned as by [`splice`].
+#[allow(clippy::too_many_arguments)]
+pub fn splice_and_write(
+    cli: &cli::Cli,
     dest: &crate::io::Destination,
     bytes: &[u8],
-    s: &Splice,
-    command: &'static str,
+    format: Format,
+    change: Change<'_>,
+    ctx: &ops::KeyContext,
+    open: &OpenOptions,
     file: &str,
-) -> Result<(), Error> {
-    cli::audit::record(command, file, &s.unwrapped_by)?;
-    dest.write_pieces(&s.pieces(bytes))?;
-    signature_dropped(file, s.signature_dropped);
-    Ok(())
+    command: &'static str,
+) -> Result<SpliceOutcome, Error> {
+    if !lifecycle::splice::wanted(format, ctx, bytes.len()) {
+        return splice(cli, bytes, format, change, ctx, open, file);
+    }
+    let policy = policy_for_output(cli);
+    let opts = cli::emit_options(None, policy.as_ref(), format);
+    let mut outcome = None;
+    let written = dest.write_with_send(&mut |w| {
+        let o = lifecycle::splice::splice_into(bytes, format, change, ctx, open, &opts, Some(w))
+            .map_err(|e| e.within(file))?;
+        let (warnings, written) = match &o {
+            SpliceOutcome::Written(s) => (s.warnings.as_slice(), true),
+            SpliceOutcome::Unchanged { warnings, .. } => (warnings.as_slice(), false),
+            SpliceOutcome::Declined(_) => (&[][..], false),
+        };
+        for w in warnings {
+            cli::warn(&format!("{file}: {w}"));
+        }
+        if let SpliceOutcome::Written(s) = &o {
+            cli::audit::record(command, file, &s.unwrapped_by)?;
+        }
+        outcome = Some(o);
+        if written {
+            Ok(())
+        } else {
+            // Not a failure: nothing is to be written (the temporary file goes).
+            Err(Error::new(crate::error::exit::GENERIC, "not spliced"))
+        }
+    });
+    match (written, outcome) {
+        (Ok(()), Some(SpliceOutcome::Written(s))) => {
+            signature_dropped(file, s.signature_dropped);
+            Ok(SpliceOutcome::Written(s))
+        }
+        (Err(_), Some(o @ (SpliceOutcome::Unchanged { .. } | SpliceOutcome::Declined(_)))) => Ok(o),
+        (Err(e), _) => Err(e),
+        (Ok(()), _) => Err(Error::new(
+            crate::error::exit::GENERIC,
+            "internal error: a splice was written without its outcome",
+        )),
+    }
+}
+
+/// Leaves the encrypted text a command read (and has finished with) to the end of the
+/// process instead of wiping and freeing it: it is the file as stored (values encrypted,
+/// clear values in clear anyway), and for a large file the wipe is tens of megabytes of
+/// memory written once more just before the process exits.
+pub fn leave_input(input: zeroize::Zeroizing<Vec<u8>>) {
+    let mut input = input;
+    std::mem::forget(std::mem::take(&mut *input));
 }
 
 /// Leaves an encrypted document to the end of the process instead of freeing it value by

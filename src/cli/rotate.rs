@@ -151,7 +151,12 @@ impl Plan<'_> {
             None => in_fmt,
         };
         let recovered = match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
-            Streamed::Done => return Ok(()),
+            Streamed::Done => {
+                if single {
+                    inplace::leave_input(input);
+                }
+                return Ok(());
+            }
             Streamed::Declined(key) => key,
         };
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;

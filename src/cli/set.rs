@@ -118,9 +118,13 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
         && lifecycle::reserved::check_path(format, &path).is_ok()
     {
         let change = Change::Set(&path, &value);
-        match inplace::splice(cli, &bytes, format, change, &ctx, &open_opts, &a.file)? {
-            SpliceOutcome::Written(s) => {
-                inplace::write_spliced(&dest, &bytes, &s, "set", &a.file)?;
+        let spliced = inplace::splice_and_write(
+            cli, &dest, &bytes, format, change, &ctx, &open_opts, &a.file, "set",
+        )?;
+        match spliced {
+            // Written, the audit event recorded.
+            SpliceOutcome::Written(_) => {
+                inplace::leave_input(bytes);
                 return Ok(0);
             }
             SpliceOutcome::Unchanged { .. } => {

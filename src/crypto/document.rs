@@ -368,7 +368,10 @@ mod parallel;
 /// Encryption of the parts of a document the streaming writer cuts (`crate::stream`).
 mod part;
 
+pub(crate) use canonical::comment_holds;
+pub(crate) use canonical::value_holds;
 pub use encrypt::encrypt_document;
+pub use part::Sealer;
 pub use part::encrypt_part;
 pub use part::mac_input_part;
 

@@ -17,7 +17,8 @@ pub const MAC_ONLY_ENCRYPTED_SEED: [u8; 32] = [
     0x0b, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69,
 ];
 
-/// An incremental MAC computation.
+/// An incremental MAC computation (cloned to share the hash of a common prefix).
+#[derive(Clone)]
 pub struct MacHasher(Sha512);
 
 impl MacHasher {

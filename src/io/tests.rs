@@ -131,3 +131,20 @@ fn the_lock_is_exclusive_and_follows_replacements() {
     drop(held);
     assert!(waiter.join().expect("join"));
 }
+
+#[test]
+fn a_large_file_is_read_in_parallel_ranges_to_the_same_bytes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let p = dir.path().join("big.bin");
+    // Not a multiple of the thread count, nor of any page size.
+    let data: Vec<u8> = (0..(super::PARALLEL_READ_MIN + 12_345))
+        .map(|i| (i * 7 + i / 4093) as u8)
+        .collect();
+    std::fs::write(&p, &data).expect("write");
+    let read = super::read_input(&p.display().to_string()).expect("read");
+    assert!(read.as_slice() == data.as_slice());
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, &data[..1000]).expect("write");
+    let read = super::read_input(&small.display().to_string()).expect("read");
+    assert!(read.as_slice() == &data[..1000]);
+}

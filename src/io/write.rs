@@ -95,7 +95,27 @@ impl Destination {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => replace_with(&self.target, fill),
+            Mode::Replace => replace_with(&self.target, &mut |w| fill(w)),
+            Mode::InPlace => {
+                let mut buf = Vec::new();
+                fill(&mut buf)?;
+                in_place(&self.target, &[&buf])
+            }
+        }
+    }
+}
+
+impl Destination {
+    /// [`Destination::write_with`] for a `fill` that writes from another thread (the
+    /// splicing `set`/`unset` write the new file while it is still being verified): the
+    /// temporary file becomes the target only when `fill` succeeded; a failure, or a
+    /// `fill` that gives up, removes it and leaves the target unchanged.
+    pub fn write_with_send(
+        &self,
+        fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self.mode {
+            Mode::Replace => replace_with(&self.target, &mut |w| fill(w)),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -210,7 +230,7 @@ pub fn remove_stale(dir: &Path) -> usize {
 }
 
 fn replace(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
-    replace_with(t, &mut |f: &mut dyn Write| {
+    replace_with(t, &mut |f: &mut (dyn Write + Send)| {
         pieces.iter().try_for_each(|data| {
             f.write_all(data)
                 .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
@@ -220,7 +240,7 @@ fn replace(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
 
 fn replace_with(
     t: &Target,
-    fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
+    fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
     signals::install()?;
     let dir = t

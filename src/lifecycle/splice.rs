@@ -27,8 +27,30 @@ pub fn splice(
     opts: &OpenOptions,
     emit: &EmitOptions,
 ) -> Result<SpliceOutcome, Error> {
-    let outcome = if format == Format::Yaml && crate::stream::splice_wanted(ctx, input.len()) {
-        crate::stream::splice_yaml(input, change, ctx, opts, emit)?
+    splice_into(input, format, change, ctx, opts, emit, None)
+}
+
+/// Whether [`splice`] would try to splice a file of `len` bytes in `format` (otherwise it
+/// hands the file back at once).
+pub fn wanted(format: Format, ctx: &KeyContext, len: usize) -> bool {
+    format == Format::Yaml && crate::stream::splice_wanted(ctx, len)
+}
+
+/// [`splice`], writing the new file to `sink` while the file is verified: when the
+/// outcome is [`SpliceOutcome::Written`] the sink holds the whole new file; otherwise
+/// (and on an error) it holds an unfinished copy of the encrypted text that the caller
+/// must discard, as the temporary file of an atomic write that is not renamed.
+pub fn splice_into(
+    input: &[u8],
+    format: Format,
+    change: Change<'_>,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    sink: Option<&mut (dyn std::io::Write + Send)>,
+) -> Result<SpliceOutcome, Error> {
+    let outcome = if wanted(format, ctx, input.len()) {
+        crate::stream::splice_yaml(input, change, ctx, opts, emit, sink)?
     } else {
         SpliceOutcome::Declined(None)
     };

@@ -39,6 +39,7 @@ use super::pipeline::run_parts;
 use super::splice::PartTokens;
 use super::splice::Splice;
 use super::split::Part;
+use super::yaml_direct::Mode;
 
 /// A file opened for editing by streaming.
 pub struct EditSession {
@@ -118,6 +119,7 @@ pub fn open_yaml_for_edit(
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
         emit,
+        direct: Mode::from_env(ctx.var(super::DIRECT_ENV)),
     };
     let mut mac = MacHasher::new(meta.mac_only_encrypted);
     let mut record = integrity::Streamed::new(&key, &meta.integrity_binding());
@@ -370,6 +372,8 @@ struct Job<'a> {
     sel: &'a Selector,
     mac_only_encrypted: bool,
     emit: &'a EmitOptions,
+    /// `LEAFSEAL_STREAM_DIRECT` (as for `set`).
+    direct: Mode,
 }
 
 /// One part opened.
@@ -380,8 +384,51 @@ struct Opened {
     entry_key: Option<String>,
 }
 
-/// Reads, checks, decrypts and writes one part; `None` hands the file back.
+/// Reads, checks, decrypts and writes one part; `None` hands the file back. The part is
+/// first offered to the splice's scan without a tree (which writes the plaintext the
+/// decrypt's direct path writes); the tree way below takes what it does not.
 fn work(job: &Job<'_>, part: &Part) -> Option<Opened> {
+    use super::splice::direct;
+    let (header, body, sub) = match part {
+        Part::Top(r) => (None, r, false),
+        Part::Sub {
+            body, first: true, ..
+        } => (None, body, true),
+        Part::Sub { header, body, .. } => (job.src.get(header.clone()), body, true),
+    };
+    let scanned = match (job.direct, crate::format::yaml::emit_indent(job.emit)) {
+        (Mode::Never, _) | (_, None) => None,
+        (_, Some(indent)) => {
+            let cfg = direct::Scan {
+                cipher: &job.cipher,
+                sel: job.sel,
+                indent,
+                // A root `kind` may make the file a Kubernetes Secret, shown decoded.
+                k0: Some("kind"),
+                k1: None,
+            };
+            let body = job.src.get(body.clone())?;
+            direct::scan(&cfg, header, body, sub, direct::Write::Plain)
+        }
+    };
+    match scanned {
+        Some(d) if !sub && d.holds == Some(true) => return None,
+        Some(d) => {
+            return Some(Opened {
+                text: d.plain?,
+                mac_input: vec![d.mac],
+                tokens: d.tokens,
+                entry_key: d.entry_key,
+            });
+        }
+        None if job.direct == Mode::Require => return None,
+        None => {}
+    }
+    work_tree(job, part)
+}
+
+/// [`work`] through the part's tree.
+fn work_tree(job: &Job<'_>, part: &Part) -> Option<Opened> {
     let text = super::splice::part_text(job.src, part);
     let mut branches = crate::format::yaml::load_fast(&text)?;
     drop(text);

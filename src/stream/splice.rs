@@ -27,7 +27,6 @@ use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::integrity;
 use crate::crypto::mac::MacHasher;
-use crate::crypto::nonces::NonceStash;
 use crate::crypto::value::ValueCipher;
 use crate::error::Error;
 use crate::format::EmitOptions;
@@ -36,16 +35,23 @@ use crate::metadata::Metadata;
 use crate::ops;
 use crate::ops::OpenOptions;
 use crate::tree::Document;
-use crate::tree::Map;
 use crate::tree::Value;
-use crate::treepath;
 use crate::treepath::Step;
 use crate::walk::Selector;
 
 use super::pipeline::run_parts;
 use super::split::Part;
+use super::yaml_direct::Mode;
 
+pub(in crate::stream) mod direct;
+mod rewrite;
 mod shared;
+mod sink;
+
+use rewrite::holds;
+use rewrite::rewrite;
+
+use sink::Piece;
 
 pub(super) use shared::PartTokens;
 pub(super) use shared::colon_key;
@@ -145,12 +151,18 @@ pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
 
 /// Makes `change` in an encrypted YAML file (`input`, read whole) by splicing, or hands
 /// it back (see the module docs). `emit` are the options the file is written with.
+///
+/// With a `sink`, the new file is written to it while the parts are verified (see
+/// `sink.rs`): when the outcome is [`SpliceOutcome::Written`] the sink holds the whole
+/// new file; on any other outcome it holds an unfinished copy that the caller must
+/// discard (the temporary file of an atomic write, never renamed).
 pub fn splice_yaml(
     input: &[u8],
     change: Change<'_>,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
+    sink: Option<&mut (dyn std::io::Write + Send)>,
 ) -> Result<SpliceOutcome, Error> {
     let declined = Ok(SpliceOutcome::Declined(None));
     if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") || !scalar_change(change) {
@@ -188,10 +200,11 @@ pub fn splice_yaml(
         mac_only_encrypted: meta.mac_only_encrypted,
         emit,
         change,
+        direct: Mode::from_env(ctx.var(super::DIRECT_ENV)),
     };
     let mut fold = Fold {
         old_mac: MacHasher::new(meta.mac_only_encrypted),
-        new_mac: MacHasher::new(meta.mac_only_encrypted),
+        new_mac: None,
         record: integrity::Streamed::new(&key, &meta.integrity_binding()),
         tokens: Vec::with_capacity(plan.parts.len()),
         holder: None,
@@ -199,11 +212,49 @@ pub fn splice_yaml(
         same_value: false,
     };
     let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
-    let take = &mut |p: &Part, r: PartOut| fold.take(p, r);
-    if !run_parts(&plan.parts, threads, &work, take, || PartOut::Decline) {
+    let (ok, sink, written) = sink::with_writer(input, sink, |pieces| {
+        let take = &mut |p: &Part, r: PartOut| {
+            let had = fold.holder.is_some();
+            if !fold.take(p, r) {
+                return false;
+            }
+            if pieces.live() {
+                match &fold.holder {
+                    Some((_, text)) if !had => pieces.send(Piece::Text(text.clone())),
+                    _ => pieces.send(Piece::Input(part_range(p).clone())),
+                }
+            }
+            true
+        };
+        let ok = run_parts(&plan.parts, threads, &work, take, || PartOut::Decline);
+        if !ok {
+            pieces.abandon();
+        }
+        ok
+    });
+    if !ok {
         return Ok(SpliceOutcome::Declined(Some((key, unwrapped_by))));
     }
-    finish(fold, meta, key, unwrapped_by, opts, ctx, emit, plan.meta)
+    let outcome = finish(fold, meta, key, unwrapped_by, opts, ctx, emit, plan.meta)?;
+    if let (SpliceOutcome::Written(s), Some(sink)) = (&outcome, sink) {
+        // The parts are in the sink; the `sops` block follows.
+        let meta = s.edits.last().map_or(&[][..], |(_, t)| t.as_slice());
+        written.and_then(|()| sink.write_all(meta)).map_err(|e| {
+            Error::new(
+                crate::error::exit::COULD_NOT_WRITE_OUTPUT,
+                format!("cannot write the file: {e}"),
+            )
+        })?;
+    }
+    Ok(outcome)
+}
+
+/// The range of the input a part's text is (without the header line of a later part of
+/// an entry).
+fn part_range(p: &Part) -> &Range<usize> {
+    match p {
+        Part::Top(r) | Part::Sub { body: r, .. } => r,
+    }
 }
 
 /// Whether the change can be spliced at all: a scalar value, a path of keys and indices
@@ -230,6 +281,10 @@ struct Job<'a> {
     mac_only_encrypted: bool,
     emit: &'a EmitOptions,
     change: Change<'a>,
+    /// Whether parts that do not hold the path are scanned without a tree first
+    /// (`LEAFSEAL_STREAM_DIRECT`: `never` reads every part as a tree, `require` declines
+    /// the file when the scan does not take such a part).
+    direct: Mode,
 }
 
 /// The part that holds the path, written again.
@@ -258,7 +313,9 @@ enum PartOut {
 /// The parts folded in order.
 struct Fold {
     old_mac: MacHasher,
-    new_mac: MacHasher,
+    /// The new MAC, from the part that holds the path on (a copy of the old one's state
+    /// there).
+    new_mac: Option<MacHasher>,
     record: integrity::Streamed,
     /// Every part's record tokens for the new record (computed once the new MAC is
     /// known): whether it opens an entry (and its key), its tokens, whether it closes one.
@@ -280,6 +337,11 @@ impl Fold {
         else {
             return false;
         };
+        if holds.is_some() && self.new_mac.is_none() {
+            // The new MAC's input is the old one's up to the part that holds the path:
+            // hashed once, and the state copied.
+            self.new_mac = Some(self.old_mac.clone());
+        }
         for m in &mac_input {
             self.old_mac.update(m);
         }
@@ -295,8 +357,10 @@ impl Fold {
         }
         let new_tokens = match holds {
             None => {
-                for m in &mac_input {
-                    self.new_mac.update(m);
+                if let Some(new_mac) = self.new_mac.as_mut() {
+                    for m in &mac_input {
+                        new_mac.update(m);
+                    }
                 }
                 tokens
             }
@@ -308,14 +372,12 @@ impl Fold {
                         tokens
                     }
                     Some(new) => {
-                        for m in &new.mac_input {
-                            self.new_mac.update(m);
+                        if let Some(new_mac) = self.new_mac.as_mut() {
+                            for m in &new.mac_input {
+                                new_mac.update(m);
+                            }
                         }
-                        let range = match part {
-                            Part::Top(r) => r.clone(),
-                            Part::Sub { body, .. } => body.clone(),
-                        };
-                        self.holder = Some((range, new.text));
+                        self.holder = Some((part_range(part).clone(), new.text));
                         new.tokens
                     }
                 }
@@ -364,7 +426,7 @@ fn finish(
             unwrapped_by,
         });
     }
-    let Some(holder) = holder else {
+    let (Some(holder), Some(new_mac)) = (holder, new_mac) else {
         return back(key, unwrapped_by);
     };
     let Some((meta_text, signature_dropped)) = seal_meta(
@@ -384,29 +446,60 @@ fn finish(
     }))
 }
 
-/// Whether this part holds the path's first step (and, in a part of an entry, its
-/// second); `None` when the path names something cut into parts.
-fn holds(root: &Map, part: &Part, path: &[Step]) -> Option<bool> {
-    let Some(Step::Key(k0)) = path.first() else {
-        return None;
+/// Reads, checks and decrypts one part; writes the part that holds the path again. A
+/// part that does not hold the path is first offered to the scan without a tree
+/// ([`direct::scan`]); the tree way below takes what it does not.
+fn work<'a>(job: &'a Job<'a>, part: &Part) -> PartOut {
+    let (header, body, sub) = match part {
+        Part::Top(r) => (None, r, false),
+        Part::Sub {
+            body, first: true, ..
+        } => (None, body, true),
+        Part::Sub { header, body, .. } => (job.src.get(header.clone()), body, true),
     };
-    match part {
-        Part::Top(_) => Some(root.get(k0).is_some()),
-        Part::Sub { .. } => {
-            let (k, inner) = sub_entry(root)?;
-            if k != k0.as_str() {
-                return Some(false);
+    if job.direct != Mode::Never {
+        let path = match job.change {
+            Change::Set(p, _) | Change::Unset(p) => p,
+        };
+        let key = |s: Option<&'a Step>| match s {
+            Some(Step::Key(k)) => Some(k.as_str()),
+            _ => None,
+        };
+        let scanned = crate::format::yaml::emit_indent(job.emit).and_then(|indent| {
+            let cfg = direct::Scan {
+                cipher: &job.cipher,
+                sel: job.sel,
+                indent,
+                k0: key(path.first()),
+                k1: key(path.get(1)),
+            };
+            direct::scan(
+                &cfg,
+                header,
+                job.src.get(body.clone())?,
+                sub,
+                direct::Write::Nothing,
+            )
+        });
+        match scanned {
+            Some(d) if d.holds == Some(false) => {
+                return PartOut::Done {
+                    mac_input: vec![d.mac],
+                    tokens: d.tokens,
+                    entry_key: d.entry_key,
+                    holds: None,
+                };
             }
-            match path.get(1) {
-                Some(Step::Key(k1)) => Some(inner.get(k1).is_some()),
-                _ => None,
-            }
+            // Under `require` only the part that holds the path goes the tree way.
+            None if job.direct == Mode::Require => return PartOut::Decline,
+            _ => {}
         }
     }
+    work_tree(job, part)
 }
 
-/// Reads, checks and decrypts one part; writes the part that holds the path again.
-fn work(job: &Job<'_>, part: &Part) -> PartOut {
+/// [`work`] through the part's tree.
+fn work_tree(job: &Job<'_>, part: &Part) -> PartOut {
     let text = part_text(job.src, part);
     let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
         return PartOut::Decline;
@@ -468,70 +561,4 @@ fn work(job: &Job<'_>, part: &Part) -> PartOut {
         entry_key,
         holds,
     }
-}
-
-/// The part that holds the path, written again as the whole-tree path writes it:
-/// decrypted with its IV stash, changed, encrypted, emitted. `Some(None)` when `set`
-/// finds the value already set; `None` when the change cannot be spliced.
-#[allow(clippy::option_option)]
-fn rewrite(job: &Job<'_>, part: &Part, mut doc: Document) -> Option<Option<NewPart>> {
-    let mut stash = NonceStash::new();
-    let r = rewrite_in(job, part, &mut doc, &mut stash);
-    // Plaintext when the rewrite stopped half-way.
-    doc.wipe_in_place();
-    r
-}
-
-#[allow(clippy::option_option)]
-fn rewrite_in(
-    job: &Job<'_>,
-    part: &Part,
-    doc: &mut Document,
-    stash: &mut NonceStash,
-) -> Option<Option<NewPart>> {
-    document::decrypt_document(doc, job.key, job.sel, job.mac_only_encrypted, Some(stash)).ok()?;
-    match job.change {
-        Change::Set(path, value) => {
-            let old = treepath::get(doc, path).ok()?;
-            if matches!(old, Value::Map(_) | Value::Seq(_)) {
-                return None;
-            }
-            if old == value {
-                return Some(None);
-            }
-            treepath::set(doc, path, value.clone()).ok()?;
-        }
-        Change::Unset(path) => {
-            // (The removed value's text is wiped as it is dropped.)
-            treepath::unset(doc, path)?;
-            let root = doc.branches.first()?;
-            let left = match part {
-                Part::Top(_) => root,
-                Part::Sub { .. } => sub_entry(root)?.1,
-            };
-            if left.0.is_empty() && !matches!(part, Part::Sub { first: true, .. }) {
-                // The part's only entry was removed: its lines go, nothing else (the
-                // first part of an entry holds the entry's own line, which stays).
-                return Some(Some(NewPart {
-                    text: Vec::new(),
-                    mac_input: Vec::new(),
-                    tokens: Vec::new(),
-                }));
-            }
-            // A part left with no entries would be written as `{}`.
-            left.entries().next()?;
-        }
-    }
-    document::encrypt_document(doc, job.key, job.sel, job.mac_only_encrypted, Some(stash)).ok()?;
-    let text = emitted(doc, part, job.emit)?;
-    let (tokens, _) = tokens_of(doc.branches.first()?, part, job.mac_only_encrypted)?;
-    let mut copy = doc.clone();
-    let dec = document::decrypt_part(&mut copy, &job.cipher, job.sel, job.mac_only_encrypted);
-    copy.wipe_in_place();
-    let dec = dec.ok()?;
-    Some(Some(NewPart {
-        text,
-        mac_input: dec.mac_input,
-        tokens,
-    }))
 }

@@ -57,6 +57,29 @@ pub(super) fn comment(len: usize, enc: &EncValue, plain: &str) -> bool {
         && len == FIXED + enc.data.len().div_ceil(3) * 4 + ValueType::Comment.name().len()
 }
 
+/// Whether re-encrypting the value whose `ENC[…]` text of `len` bytes was parsed as `f`
+/// and decrypted to `raw` gives that text back, for a reader without a tree (the
+/// splice's direct scan): the same answer as [`Shape::holds`] for the value the tree path
+/// makes of `raw`.
+pub(crate) fn value_holds(len: usize, f: &EncFields<'_>, raw: &[u8]) -> bool {
+    let shape = Shape::of(len, f);
+    if !shape.rendered || raw.is_empty() {
+        return false;
+    }
+    match f.typ {
+        // Decrypted as a string (or bytes), written back as `str`.
+        ValueType::Str => true,
+        ValueType::Bytes | ValueType::Comment => false,
+        typ => value::value_from_plaintext(raw, typ).is_ok_and(|v| shape.holds(raw, &v)),
+    }
+}
+
+/// [`comment`] for a comment parsed as `f` (its text `len` bytes) and decrypted to
+/// `plain`.
+pub(crate) fn comment_holds(len: usize, f: &EncFields<'_>, plain: &str) -> bool {
+    f.typ == ValueType::Comment && !plain.is_empty() && Shape::of(len, f).rendered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +121,52 @@ mod tests {
     }
 
     #[test]
+    fn the_direct_check_agrees_with_the_tree_check() {
+        let cipher = ValueCipher::new(&key());
+        let iv = [5u8; 32];
+        let cases: &[(&[u8], ValueType, &[u8])] = &[
+            (b"5", ValueType::Int, b"5"),
+            (b"05", ValueType::Int, b"05"),
+            (b"1.5", ValueType::Float, b"1.5"),
+            (b"1.50", ValueType::Float, b"1.50"),
+            (b"true", ValueType::Bool, b"true"),
+            (b"True", ValueType::Bool, b"True"),
+            (b"text", ValueType::Str, b"text"),
+            (b"x", ValueType::Bytes, b"x"),
+            (b"note", ValueType::Comment, b"note"),
+        ];
+        for &(plain, typ, raw) in cases {
+            let text = value::seal_with(&cipher, plain, b"a:", typ, Some(iv))
+                .expect("seal")
+                .render();
+            for t in [
+                text.clone(),
+                format!("{text} "),
+                text.replace(",type:", ",x:y,type:"),
+            ] {
+                let Ok(f) = EncFields::parse(&t) else {
+                    continue;
+                };
+                let decoded = match typ {
+                    ValueType::Comment | ValueType::Bytes | ValueType::Str => {
+                        Value::Str(Text::from(std::str::from_utf8(raw).expect("utf8")))
+                    }
+                    _ => value::value_from_plaintext(raw, typ).expect("value"),
+                };
+                let tree = Shape::of(t.len(), &f).holds(raw, &decoded);
+                assert_eq!(value_holds(t.len(), &f, raw), tree, "{t}");
+            }
+        }
+        let text = value::seal_with(&cipher, b"5", b"a:", ValueType::Int, Some(iv))
+            .expect("seal")
+            .render();
+        let f = EncFields::parse(&text).expect("parse");
+        assert!(value_holds(text.len(), &f, b"5"));
+        assert!(!value_holds(text.len(), &f, b"05"));
+        assert!(!value_holds(text.len(), &f, b""));
+    }
+
+    #[test]
     fn comments_hold_when_rendered_as_comments() {
         let cipher = ValueCipher::new(&key());
         let enc = value::seal_with(&cipher, b"note", b"a:", ValueType::Comment, Some([1; 32]))
@@ -108,5 +177,12 @@ mod tests {
         let str_typed =
             value::seal_with(&cipher, b"note", b"a:", ValueType::Str, Some([1; 32])).expect("seal");
         assert!(!comment(str_typed.render().len(), &str_typed, "note"));
+        let f = EncFields::parse(&text).expect("parse");
+        assert!(comment_holds(text.len(), &f, "note"));
+        assert!(!comment_holds(text.len() + 1, &f, "note"));
+        assert!(!comment_holds(text.len(), &f, ""));
+        let s = str_typed.render();
+        let f = EncFields::parse(&s).expect("parse");
+        assert!(!comment_holds(s.len(), &f, "note"));
     }
 }

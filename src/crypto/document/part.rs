@@ -49,3 +49,39 @@ pub fn encrypt_part(
         e.visit(info, leaf)
     })
 }
+
+/// Seals single values with fresh nonces from the batched source, as [`encrypt_part`]
+/// seals each leaf: for a reader that re-encrypts a part without its tree (the streaming
+/// `rotate`'s line scan).
+pub struct Sealer<'a> {
+    cipher: &'a ValueCipher,
+    nonces: NonceSource,
+}
+
+impl<'a> Sealer<'a> {
+    /// A sealer for the key of `cipher`.
+    pub fn new(cipher: &'a ValueCipher) -> Sealer<'a> {
+        Sealer {
+            cipher,
+            nonces: NonceSource::new(),
+        }
+    }
+
+    /// The `ENC[…]` text of `plain` (of type `typ`) under the path `aad`, with a fresh
+    /// nonce.
+    pub fn seal(
+        &mut self,
+        aad: &str,
+        plain: &[u8],
+        typ: ValueType,
+    ) -> Result<String, DocumentError> {
+        let err = |source| DocumentError::Encrypt {
+            path: aad.to_owned(),
+            source,
+        };
+        let iv = self.nonces.next().map_err(err)?;
+        value::seal_with(self.cipher, plain, aad.as_bytes(), typ, Some(iv))
+            .map(|e| e.render())
+            .map_err(err)
+    }
+}

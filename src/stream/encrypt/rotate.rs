@@ -39,7 +39,6 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::format::EmitOptions;
 use crate::format::Format;
-use crate::format::Output;
 use crate::keys::KeyContext;
 use crate::lifecycle;
 use crate::lifecycle::KeyChanges;
@@ -53,6 +52,12 @@ use crate::walk::Selector;
 /// A file ready to be rotated by streaming ([`PreparedRotate::write`]).
 pub struct PreparedRotate<'a> {
     layout: Layouts<'a>,
+    /// For YAML: the encrypted text and the emitter's indentation, for the line scan
+    /// that rotates a part without its tree ([`rotate_scanned`]), unless
+    /// `LEAFSEAL_STREAM_DIRECT=never`.
+    scan: Option<(&'a [u8], usize)>,
+    /// `LEAFSEAL_STREAM_DIRECT=require`: a part the scan does not take hands the file back.
+    scan_required: bool,
     old_key: DataKey,
     new_key: DataKey,
     /// The new metadata: new key groups, `lastmodified`, MAC (no record yet).
@@ -143,6 +148,12 @@ pub fn prepare_rotate<'a>(
     let Some((layout, mut meta)) = planned else {
         return Ok(RotatePrepare::Declined(None));
     };
+    let mode = crate::stream::yaml_direct::Mode::from_env(ctx.var(crate::stream::DIRECT_ENV));
+    let scan = match (&layout, mode) {
+        (_, crate::stream::yaml_direct::Mode::Never) | (Layouts::Json(_), _) => None,
+        (Layouts::Yaml(_), _) => crate::format::yaml::emit_indent(emit).map(|n| (input, n)),
+    };
+    let scan_required = mode == crate::stream::yaml_direct::Mode::Require && scan.is_some();
     let sel = meta.selector();
     if sel.is_comment_based() {
         return Ok(RotatePrepare::Declined(None));
@@ -180,6 +191,8 @@ pub fn prepare_rotate<'a>(
     crate::signing::remove(&mut meta);
     Ok(RotatePrepare::Ready(Box::new(PreparedRotate {
         layout,
+        scan,
+        scan_required,
         old_key,
         new_key,
         meta,
@@ -200,7 +213,9 @@ pub fn prepare_rotate<'a>(
 /// One part's result.
 enum RotOut {
     Done {
-        out: Output,
+        /// Encrypted text only (not wiped: a wipe of each part's text showed up in the
+        /// profile).
+        out: Vec<u8>,
         skip: usize,
         old_tokens: Vec<u8>,
         new_tokens: Vec<u8>,
@@ -237,8 +252,18 @@ impl PreparedRotate<'_> {
     pub fn write(&mut self, out: &mut dyn std::io::Write) -> Result<RotateOutcome, Error> {
         let old_record = self.old_record.take().ok_or_else(lost_error)?;
         let folded = match &self.layout {
-            Layouts::Yaml(l) => self.parts(l, old_record, out)?,
-            Layouts::Json(l) => self.parts(l, old_record, out)?,
+            Layouts::Yaml(l) => match self.scan {
+                Some((src, indent)) => {
+                    let scan =
+                        |part: &super::super::split::Part,
+                         ciphers: (&ValueCipher, &ValueCipher)| {
+                            rotate_scanned(src, indent, part, ciphers, &self.sel)
+                        };
+                    self.parts(l, old_record, out, Some(&scan))?
+                }
+                None => self.parts(l, old_record, out, None)?,
+            },
+            Layouts::Json(l) => self.parts(l, old_record, out, None)?,
         };
         let Some((new_record, warnings)) = folded else {
             return Ok(RotateOutcome::Declined((
@@ -277,13 +302,23 @@ impl PreparedRotate<'_> {
         l: &L,
         old_record: integrity::Streamed,
         out: &mut dyn std::io::Write,
+        scan: Option<&ScanPart<'_, L::Part>>,
     ) -> Result<Option<(integrity::Streamed, Vec<String>)>, Error> {
         let old = ValueCipher::new(&self.old_key);
         let new = ValueCipher::new(&self.new_key);
         let mac_only = self.meta.mac_only_encrypted;
         let sel = &self.sel;
-        let work =
-            |part: &L::Part, _: &mut Vec<u8>| rotate_part(l, part, (&old, &new), sel, mac_only);
+        let required = self.scan_required;
+        let work = |part: &L::Part, _: &mut Vec<u8>| {
+            if let Some(scan) = scan {
+                match scan(part, (&old, &new)) {
+                    Some(r) => return r,
+                    None if required => return RotOut::Decline,
+                    None => {}
+                }
+            }
+            rotate_part(l, part, (&old, &new), sel, mac_only)
+        };
         let mut f = Fold {
             mac: MacHasher::new(mac_only),
             old_record,
@@ -416,6 +451,52 @@ impl Fold {
     }
 }
 
+/// A part rotated by the line scan, or `None` when it must go through its tree.
+type ScanPart<'a, P> = dyn Fn(&P, (&ValueCipher, &ValueCipher)) -> Option<RotOut> + Sync + 'a;
+
+/// Rotates one YAML part without its tree (`stream::splice::direct`): a part laid out
+/// as the emitter lays it out, every value encrypted, is written back line for line with
+/// each `ENC[…]` text sealed again under the new key; `None` for anything else (the
+/// tree path then rotates the part, with the same result or its error).
+fn rotate_scanned(
+    src: &[u8],
+    indent: usize,
+    part: &super::super::split::Part,
+    (old, new): (&ValueCipher, &ValueCipher),
+    sel: &Selector,
+) -> Option<RotOut> {
+    use super::super::split::Part;
+    use crate::stream::splice::direct;
+    let (header, body, sub) = match part {
+        Part::Top(r) => (None, r, false),
+        Part::Sub {
+            body, first: true, ..
+        } => (None, body, true),
+        Part::Sub { header, body, .. } => (src.get(header.clone()), body, true),
+    };
+    let cfg = direct::Scan {
+        cipher: old,
+        sel,
+        indent,
+        k0: None,
+        k1: None,
+    };
+    let mut sealer = document::Sealer::new(new);
+    let write = direct::Write::Sealed(&mut sealer);
+    let d = direct::scan(&cfg, header, src.get(body.clone())?, sub, write)?;
+    let rw = d.rewritten?;
+    Some(RotOut::Done {
+        out: rw.text,
+        skip: 0,
+        old_tokens: d.tokens,
+        new_tokens: rw.tokens,
+        mac_input: vec![d.mac],
+        clear_comments: 0,
+        entry_key: d.entry_key,
+        keys: Vec::new(),
+    })
+}
+
 /// Reads one encrypted part, decrypts it with the old key and encrypts it with the new
 /// one, and writes it; with the old and new integrity tokens and the MAC input.
 fn rotate_part<L: Layout>(
@@ -443,11 +524,11 @@ fn rotate_part<L: Layout>(
     let Some((new_tokens, _)) = tokens_of(&doc, sub, mac_only) else {
         return RotOut::Decline;
     };
-    let Some((out, skip)) = l.write(part, &doc) else {
+    let Some((mut out, skip)) = l.write(part, &doc) else {
         return RotOut::Decline;
     };
     RotOut::Done {
-        out,
+        out: std::mem::take(&mut *out),
         skip,
         old_tokens,
         new_tokens,
