@@ -7,12 +7,12 @@
 
 mod support;
 
-#[path = "support/sops.rs"]
-mod sops_peer;
+#[path = "support/stream_env.rs"]
+mod stream_env;
 
 use std::path::Path;
-use std::process::Output;
 
+use stream_env::*;
 use support::*;
 
 const SERVICES: usize = 2600;
@@ -35,28 +35,7 @@ fn large_yaml() -> String {
     s
 }
 
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: std::collections::HashMap<String, String>,
-}
-
 impl Env {
-    fn new() -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(None, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run_in(&self.vars, self.work.path(), args)
-    }
-
     /// Writes the large document and encrypts it in place; returns its path.
     fn encrypted(&self, name: &str) -> String {
         let p = self.work.path().join(name);
@@ -69,15 +48,6 @@ impl Env {
     fn decrypt(&self, path: &str) -> String {
         String::from_utf8(ok(&self.run(&["decrypt", path]))).expect("utf8")
     }
-}
-
-fn ok(out: &Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
 }
 
 /// The lines of the document part of an encrypted YAML file (before the `sops` block).
@@ -108,26 +78,9 @@ fn line_of(lines: &[String], svc: &str, key: &str) -> usize {
             .expect("key")
 }
 
-/// Decrypts with the real sops when it is available: the MAC written by leafseal must
-/// pass sops's check and the plaintext must be leafseal's.
-fn sops_agrees(env: &Env, path: &str, plain: &str) {
-    let Some(sops) = sops_peer::sops_bin() else {
-        return;
-    };
-    let out = std::process::Command::new(sops)
-        .env_clear()
-        .envs(&env.vars)
-        .current_dir(env.work.path())
-        .stdin(std::process::Stdio::null())
-        .args(["decrypt", path])
-        .output()
-        .expect("sops");
-    assert_eq!(String::from_utf8(ok(&out)).expect("utf8"), plain);
-}
-
 #[test]
 fn set_keeps_every_other_ciphertext_of_a_large_file() {
-    let env = Env::new();
+    let env = Env::new(None);
     let p = env.encrypted("s.yaml");
     let before = data_lines(&p);
     ok(&env.run(&["set", &p, r#"["services"]["svc-01300"]["replicas"]"#, "42"]));
@@ -150,7 +103,7 @@ fn set_keeps_every_other_ciphertext_of_a_large_file() {
 
 #[test]
 fn unset_keeps_every_other_ciphertext_of_a_large_file() {
-    let env = Env::new();
+    let env = Env::new(None);
     let p = env.encrypted("u.yaml");
     let mut before = data_lines(&p);
     ok(&env.run(&["unset", &p, r#"["services"]["svc-02001"]["cpu"]"#]));
@@ -160,7 +113,7 @@ fn unset_keeps_every_other_ciphertext_of_a_large_file() {
 
 #[test]
 fn edit_keeps_every_other_ciphertext_of_a_large_file() {
-    let env = Env::new();
+    let env = Env::new(None);
     let p = env.encrypted("e.yaml");
     let before = data_lines(&p);
     let ed = env.work.path().join("ed.sh");
@@ -186,7 +139,7 @@ fn edit_keeps_every_other_ciphertext_of_a_large_file() {
 
 #[test]
 fn encrypt_and_rotate_of_a_large_file_decrypt_to_the_same_plaintext() {
-    let env = Env::new();
+    let env = Env::new(None);
     let p = env.encrypted("r.yaml");
     let plain = env.decrypt(&p);
     assert_eq!(plain, large_yaml());
@@ -227,7 +180,7 @@ fn encrypt_and_rotate_of_a_large_file_decrypt_to_the_same_plaintext() {
 
 #[test]
 fn rotate_takes_several_files_in_place_and_reports_each_failure() {
-    let env = Env::new();
+    let env = Env::new(None);
     let dir = env.work.path();
     let mut files = Vec::new();
     for i in 0..5 {

@@ -8,12 +8,12 @@
 
 mod support;
 
-#[path = "support/sops.rs"]
-mod sops_peer;
+#[path = "support/stream_env.rs"]
+mod stream_env;
 
-use std::collections::HashMap;
 use std::process::Output;
 
+use stream_env::*;
 use support::*;
 
 /// A document with nested maps, lists with repeated values under one path (a shared
@@ -40,58 +40,19 @@ fn doc(services: usize) -> String {
     s
 }
 
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
 impl Env {
-    fn new() -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(None, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.work.path().join(name).display().to_string()
-    }
-
-    /// Runs with extra variables.
-    fn run_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut vars = self.vars.clone();
-        for (k, v) in extra {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
     /// Encrypts `plain` into `name`; returns its path.
     fn encrypted(&self, name: &str, plain: &str) -> String {
         let p = self.path(name);
         std::fs::write(&p, plain).expect("write");
-        ok(&self.run_with(&[], &["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
+        ok(&self.run_vars(&[], &["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
         p
     }
 
     fn decrypt(&self, path: &str) -> String {
-        let out = self.run_with(&[("LEAFSEAL_STRICT_INTEGRITY", "1")], &["decrypt", path]);
+        let out = self.run_vars(&[("LEAFSEAL_STRICT_INTEGRITY", "1")], &["decrypt", path]);
         String::from_utf8(ok(&out)).expect("utf8")
     }
-}
-
-fn ok(out: &Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
 }
 
 /// Splicing forced (an error if the file is handed back), in parts of `part` bytes.
@@ -138,22 +99,6 @@ fn same_but_value(spliced: &str, whole: &str, values: usize) {
     );
 }
 
-/// Decrypts with the real sops when it is available: its MAC check must pass.
-fn sops_agrees(env: &Env, path: &str, plain: &str) {
-    let Some(sops) = sops_peer::sops_bin() else {
-        return;
-    };
-    let out = std::process::Command::new(sops)
-        .env_clear()
-        .envs(&env.vars)
-        .current_dir(env.work.path())
-        .stdin(std::process::Stdio::null())
-        .args(["decrypt", path])
-        .output()
-        .expect("sops");
-    assert_eq!(String::from_utf8(ok(&out)).expect("utf8"), plain);
-}
-
 /// Runs one command on two copies of `src`, spliced and whole; returns both paths.
 fn both(env: &Env, src: &str, part: &str, args: &[&str], tag: &str) -> (String, String) {
     both_in(env, src, "require", part, args, tag)
@@ -182,17 +127,17 @@ fn both_in(
     let (aa, bb) = (with(&a), with(&b));
     let aa: Vec<&str> = aa.iter().map(String::as_str).collect();
     let bb: Vec<&str> = bb.iter().map(String::as_str).collect();
-    ok(&env.run_with(
+    ok(&env.run_vars(
         &[("LEAFSEAL_SPLICE", mode), ("LEAFSEAL_STREAM_PART", part)],
         &aa,
     ));
-    ok(&env.run_with(&WHOLE, &bb));
+    ok(&env.run_vars(&WHOLE, &bb));
     (a, b)
 }
 
 #[test]
 fn set_by_splicing_equals_the_whole_tree_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(60));
     let plain = env.decrypt(&src);
     let cases: &[(&str, &str, &str, &str)] = &[
@@ -255,7 +200,7 @@ fn set_of_a_value_shared_by_list_items_keeps_the_whole_tree_paths_nonces() {
     // `env` items share their AAD and their value: the IV stash hands out their nonces
     // in walk order, and changing the first gives the second the first one's nonce.
     // The splice writes the part with the part's own stash: the same lines.
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(20));
     let (a, b) = both(
         &env,
@@ -298,10 +243,10 @@ fn set_of_a_value_shared_by_list_items_keeps_the_whole_tree_paths_nonces() {
 
 #[test]
 fn set_of_the_same_value_writes_nothing() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(10));
     let before = std::fs::read(&src).expect("read");
-    let out = env.run_with(
+    let out = env.run_vars(
         &spliced("200"),
         &[
             "set",
@@ -321,7 +266,7 @@ fn set_of_the_same_value_writes_nothing() {
 
 #[test]
 fn unset_by_splicing_equals_the_whole_tree_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(40));
     let plain = env.decrypt(&src);
     let svc = |i: usize| {
@@ -407,7 +352,7 @@ fn tamper(text: &str, key: &str, n: usize, with: impl Fn(&str) -> String) -> Str
 
 #[test]
 fn tampered_files_fail_as_on_the_whole_tree_path_and_are_left_alone() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(30));
     let text = std::fs::read_to_string(&src).expect("read");
     let flip = |v: &str| {
@@ -467,7 +412,7 @@ fn tampered_files_fail_as_on_the_whole_tree_path_and_are_left_alone() {
                 std::fs::write(&p, &bad).expect("write");
                 let mut argv = vec![cmd, p.as_str()];
                 argv.extend(args.iter().copied());
-                let out = env.run_with(
+                let out = env.run_vars(
                     &[("LEAFSEAL_SPLICE", mode), ("LEAFSEAL_STREAM_PART", part)],
                     &argv,
                 );
@@ -502,7 +447,7 @@ fn two_spaces(text: &str) -> String {
 
 #[test]
 fn other_layouts_and_inserts_take_the_whole_tree_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(20));
     let text = std::fs::read_to_string(&src).expect("read");
     let set_name = ["set", r#"["services"]["svc-0004"]["name"]"#, r#""x""#];
@@ -543,7 +488,7 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
         let p = env.path("layout.yaml");
         std::fs::write(&p, &layout).expect("write");
         // Still a valid file, which the splice hands back.
-        let out = env.run_with(&spliced("300"), &{
+        let out = env.run_vars(&spliced("300"), &{
             let mut v = vec![set_name[0], p.as_str()];
             v.extend(&set_name[1..]);
             v
@@ -563,7 +508,7 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
             std::fs::write(q, &layout).expect("write");
             let mut v = vec![set_name[0], q.as_str()];
             v.extend(&set_name[1..]);
-            ok(&env.run_with(vars, &v));
+            ok(&env.run_vars(vars, &v));
         }
         same_but_value(&a, &b, 1);
         // Written again whole: the store's own layout, not the input's.
@@ -586,7 +531,7 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
         std::fs::copy(&src, &p).expect("copy");
         let mut v = vec![args[0], p.as_str()];
         v.extend(&args[1..]);
-        let out = env.run_with(&spliced("300"), &v);
+        let out = env.run_vars(&spliced("300"), &v);
         assert!(!out.status.success(), "{tag}: spliced");
         let (a, b) = (
             env.path(&format!("{tag}-a.yaml")),
@@ -597,7 +542,7 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
             std::fs::copy(&src, q).expect("copy");
             let mut v = vec![args[0], q.as_str()];
             v.extend(&args[1..]);
-            outs.push(env.run_with(vars, &v));
+            outs.push(env.run_vars(vars, &v));
         }
         assert_eq!(outs[0].status.code(), outs[1].status.code(), "{tag}");
         if outs[0].status.success() {
@@ -619,12 +564,12 @@ fn editor(env: &Env, tag: &str, sed: &str) -> String {
 fn edit(env: &Env, ed: &str, extra: &[(&str, &str)], file: &str) -> Output {
     let mut vars: Vec<(&str, &str)> = vec![("EDITOR", ed)];
     vars.extend_from_slice(extra);
-    env.run_with(&vars, &["edit", file])
+    env.run_vars(&vars, &["edit", file])
 }
 
 #[test]
 fn edit_by_splicing_equals_the_whole_tree_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(40));
     let plain = env.decrypt(&src);
     let cases = [
@@ -667,7 +612,7 @@ fn edit_by_splicing_equals_the_whole_tree_path() {
 
 #[test]
 fn edits_the_splice_cannot_make_take_the_whole_tree_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(30));
     let cases = [
         // Two services, each a part of its own.
@@ -725,7 +670,7 @@ fn edits_the_splice_cannot_make_take_the_whole_tree_path() {
 
 #[test]
 fn edit_without_a_change_and_edit_of_a_tampered_file_write_nothing() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(20));
     let before = std::fs::read(&src).expect("read");
     let ed = editor(&env, "noop", "s/^version: 3$/version: 3/");

@@ -6,17 +6,21 @@
 
 mod support;
 
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 #[path = "stream_review/env.rs"]
 mod env;
 
 use env::*;
+use stream_env::*;
 use support::*;
 
 const PLAIN_YAML: &str = "# top\na: 1\nb_unencrypted: x\nbig:\n    x: 1\n    y_unencrypted: x\n    w: |\n        line one\n        sops: no\n    v: \"has sops:\\n inside\"\n    deep:\n        d1:\n            d2:\n                d3: [1, 2, {e: f}]\n    z: 2\nc: end\n";
 
 #[test]
 fn a_comment_after_the_metadata_is_written_as_the_tree_path_writes_it() {
-    let env = Env::new();
+    let env = Env::new(None);
     let base = env.encrypt_editable("plain.yaml", PLAIN_YAML.as_bytes());
     assert!(same_both_ways(&env, &env.write("base.yaml", &base)));
     // The encrypted comment of the first line, again after the metadata.
@@ -34,7 +38,7 @@ fn a_comment_after_the_metadata_is_written_as_the_tree_path_writes_it() {
     }
     let mut t = base.clone();
     t.extend_from_slice(b"# end\n");
-    let out = env.run("never", None, None, &["decrypt", &env.write("c.yaml", &t)]);
+    let out = env.run_blocks("never", None, None, &["decrypt", &env.write("c.yaml", &t)]);
     assert!(out.stdout.ends_with(b"# end\n"), "the tree path keeps it");
     // Followed by a root key, the comment is that key's and the file still streams.
     let mut t = base.clone();
@@ -44,16 +48,16 @@ fn a_comment_after_the_metadata_is_written_as_the_tree_path_writes_it() {
 
 #[test]
 fn a_fifo_and_a_symlink_decrypt_as_the_tree_path_does() {
-    let env = Env::new();
+    let env = Env::new(None);
     let base = env.encrypt_editable("plain.yaml", PLAIN_YAML.as_bytes());
     let path = env.write("base.yaml", &base);
-    let tree = env.run("never", None, None, &["decrypt", &path]);
+    let tree = env.run_blocks("never", None, None, &["decrypt", &path]);
     assert!(tree.status.success());
     let link = env.work.path().join("link.yaml");
     std::os::unix::fs::symlink(&path, &link).expect("symlink");
     let link = link.display().to_string();
     assert!(same_both_ways(&env, &link));
-    let s = env.run("always", Some(1), Some(3), &["decrypt", &link]);
+    let s = env.run_blocks("always", Some(1), Some(3), &["decrypt", &link]);
     assert!(s.stdout == tree.stdout);
     // A named pipe is read once, whole (the block reader opens regular files only).
     let fifo = env.work.path().join("pipe.yaml");
@@ -80,7 +84,7 @@ fn a_fifo_and_a_symlink_decrypt_as_the_tree_path_does() {
             })
         };
         let fifo_arg = fifo.display().to_string();
-        let s = env.run("always", Some(1), Some(3), &["decrypt", &fifo_arg]);
+        let s = env.run_blocks("always", Some(1), Some(3), &["decrypt", &fifo_arg]);
         // A writer still waiting for a reader (leafseal never opened the pipe) is let go.
         {
             use std::os::unix::fs::OpenOptionsExt;
@@ -104,7 +108,7 @@ fn a_fifo_and_a_symlink_decrypt_as_the_tree_path_does() {
 /// bytes or is declined and gets the tree path's error and exit code.
 #[test]
 fn odd_yaml_layouts_decrypt_as_the_tree_path_does() {
-    let env = Env::new();
+    let env = Env::new(None);
     let b = env.encrypt_editable("plain.yaml", PLAIN_YAML.as_bytes());
     let root = b"b_unencrypted: x\n".as_slice();
     let sub = b"    y_unencrypted: x\n".as_slice();
@@ -301,7 +305,7 @@ fn odd_yaml_layouts_decrypt_as_the_tree_path_does() {
 /// nothing, to stdout, to `--output` or in place.
 #[test]
 fn tampering_anywhere_gives_no_output_on_any_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let mut plain = String::from("# head\n");
     for i in 0..12 {
         plain.push_str(&format!(
@@ -310,7 +314,7 @@ fn tampering_anywhere_gives_no_output_on_any_path() {
         ));
     }
     let p = env.write("plain.yaml", plain.as_bytes());
-    let out = env.run(
+    let out = env.run_blocks(
         "never",
         None,
         None,
@@ -319,7 +323,7 @@ fn tampering_anywhere_gives_no_output_on_any_path() {
     assert!(out.status.success());
     let enc = out.stdout;
     let good = env.write("good.yaml", &enc);
-    let s = env.run("require", Some(1), Some(1), &["decrypt", &good]);
+    let s = env.run_blocks("require", Some(1), Some(1), &["decrypt", &good]);
     assert!(s.status.success() && s.stdout == plain.as_bytes());
     // Every `data:`, `iv:` and `tag:` field, and the record's tag (after its public MAC
     // reference, which only tells a current record from a stale one).
@@ -344,16 +348,16 @@ fn tampering_anywhere_gives_no_output_on_any_path() {
         let mut bad = enc.clone();
         bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
         let bad_p = env.write("bad.yaml", &bad);
-        let tree = env.run("never", None, None, &["decrypt", &bad_p]);
+        let tree = env.run_blocks("never", None, None, &["decrypt", &bad_p]);
         assert_ne!(tree.status.code(), Some(0), "spot {at}");
         assert!(tree.stdout.is_empty());
-        let s = env.run("always", Some(1), Some(1), &["decrypt", &bad_p]);
+        let s = env.run_blocks("always", Some(1), Some(1), &["decrypt", &bad_p]);
         assert_eq!(s.status.code(), tree.status.code(), "spot {at}");
         assert!(s.stdout.is_empty(), "spot {at}");
         assert_eq!(s.stderr, tree.stderr, "spot {at}");
         // A few of them also to a file and in place (every tenth: each is a process).
         if n % 10 == 0 {
-            let o = env.run(
+            let o = env.run_blocks(
                 "always",
                 Some(1),
                 Some(1),
@@ -361,7 +365,7 @@ fn tampering_anywhere_gives_no_output_on_any_path() {
             );
             assert_eq!(o.status.code(), tree.status.code());
             assert!(!target.exists(), "spot {at}: --output written");
-            let i = env.run("always", Some(1), Some(1), &["decrypt", "-i", &bad_p]);
+            let i = env.run_blocks("always", Some(1), Some(1), &["decrypt", "-i", &bad_p]);
             assert_eq!(i.status.code(), tree.status.code());
             assert_eq!(
                 std::fs::read(&bad_p).expect("read"),

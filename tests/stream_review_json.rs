@@ -5,10 +5,14 @@
 
 mod support;
 
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 #[path = "stream_review/env.rs"]
 mod env;
 
 use env::*;
+use stream_env::*;
 
 const PLAIN_JSON: &str = "{\"a\": 1, \"b_unencrypted\": \"x\", \"big\": {\"x\": 1, \"y_unencrypted\": \"x\", \"w\": \"line,\\nsops: no\", \"v\": [1, {\"e\": \"f\"}], \"deep\": {\"d1\": {\"d2\": [1,2]}}, \"z\": 2}, \"c\": \"end\"}\n";
 
@@ -16,7 +20,7 @@ const PLAIN_JSON: &str = "{\"a\": 1, \"b_unencrypted\": \"x\", \"big\": {\"x\": 
 /// planner.
 #[test]
 fn odd_json_layouts_decrypt_as_the_tree_path_does() {
-    let env = Env::new();
+    let env = Env::new(None);
     let b = env.encrypt_editable("plain.json", PLAIN_JSON.as_bytes());
     let root = b"\t\"b_unencrypted\": \"x\",\n".as_slice();
     let sub = b"\t\t\"y_unencrypted\": \"x\",\n".as_slice();

@@ -5,16 +5,14 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::path::PathBuf;
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 use std::sync::Arc;
 
-use age::secrecy::ExposeSecret;
 use leafseal::format::EmitOptions;
 use leafseal::format::Format;
 use leafseal::keys::KeyContext;
-use leafseal::keys::KeyKind;
 use leafseal::ops;
 use leafseal::ops::OpenOptions;
 use leafseal::ops::SealPlan;
@@ -28,126 +26,12 @@ use leafseal::walk::Selector;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use proptest::test_runner::TestRunner;
+use stream_env::*;
 use support::*;
 
 // ---------------------------------------------------------------------------------
 // Through the CLI, on real files
 // ---------------------------------------------------------------------------------
-
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
-impl Env {
-    fn new(gpg: Option<&GpgHome>) -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(gpg, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    /// Runs leafseal with `LEAFSEAL_STREAM` (and the part size) set as given.
-    fn run_with(&self, stream: &str, part: Option<usize>, args: &[&str]) -> std::process::Output {
-        self.run_blocks(stream, part, None, args)
-    }
-
-    /// [`Env::run_with`], also setting the size of the blocks a file is read in.
-    fn run_blocks(
-        &self,
-        stream: &str,
-        part: Option<usize>,
-        block: Option<usize>,
-        args: &[&str],
-    ) -> std::process::Output {
-        let mut vars = self.vars.clone();
-        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
-        if let Some(p) = part {
-            vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
-        }
-        if let Some(b) = block {
-            vars.insert(stream::BLOCK_ENV.to_owned(), b.to_string());
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
-    /// [`Env::run_with`] with the direct part path set (`LEAFSEAL_STREAM_DIRECT`).
-    fn run_direct(&self, direct: &str, part: Option<usize>, args: &[&str]) -> std::process::Output {
-        let mut vars = self.vars.clone();
-        vars.insert("LEAFSEAL_STREAM".to_owned(), "always".to_owned());
-        vars.insert(stream::DIRECT_ENV.to_owned(), direct.to_owned());
-        if let Some(p) = part {
-            vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
-    /// Runs leafseal with `data` on standard input (the in-memory streaming path).
-    fn run_stdin(&self, stream: &str, args: &[&str], data: &[u8]) -> std::process::Output {
-        use std::io::Write;
-        let mut vars = self.vars.clone();
-        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
-        let mut child = leafseal(&vars)
-            .current_dir(self.work.path())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdin = child.stdin.take().expect("stdin");
-        stdin.write_all(data).expect("write stdin");
-        drop(stdin);
-        child.wait_with_output().expect("wait")
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.work.path().join(name);
-        std::fs::write(&p, data).expect("write");
-        p.display().to_string()
-    }
-}
-
-fn ok(out: &std::process::Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
-}
-
-/// The YAML files of a directory tree, sorted.
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            yaml_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(p);
-        }
-    }
-}
-
-/// The shared sops interop files, when this checkout sits next to them.
-fn shared_interop() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/interop"),
-        root.join("../../shared/interop"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-}
 
 /// Decrypts `path` through both paths (several part sizes for the streaming one) and
 /// checks that exit code, stdout and stderr are the same. Returns whether the file was
@@ -393,27 +277,6 @@ fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
 // ---------------------------------------------------------------------------------
 // Property test through the library: generated documents, every selector kind
 // ---------------------------------------------------------------------------------
-
-struct Keys {
-    vars: HashMap<String, String>,
-    key: Arc<dyn leafseal::keys::MasterKey>,
-}
-
-fn keys() -> &'static Keys {
-    static K: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
-    K.get_or_init(|| {
-        let id = age::x25519::Identity::generate();
-        let recipient = id.to_public().to_string();
-        let mut vars = HashMap::new();
-        vars.insert(
-            "SOPS_AGE_KEY".to_owned(),
-            id.to_string().expose_secret().to_owned(),
-        );
-        vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
-        let key = leafseal::keys::key_from_str(KeyKind::Age, &recipient).expect("recipient");
-        Keys { vars, key }
-    })
-}
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -7,14 +7,14 @@
 
 mod support;
 
-use std::collections::HashMap;
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 use std::sync::Arc;
 
-use age::secrecy::ExposeSecret;
 use leafseal::format::EmitOptions;
 use leafseal::format::Format;
 use leafseal::keys::KeyContext;
-use leafseal::keys::KeyKind;
 use leafseal::ops;
 use leafseal::ops::OpenOptions;
 use leafseal::ops::SealPlan;
@@ -29,32 +29,12 @@ use leafseal::walk::Selector;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use proptest::test_runner::TestRunner;
+use stream_env::*;
 use support::*;
 
 // ---------------------------------------------------------------------------------
 // Generated documents, through the library
 // ---------------------------------------------------------------------------------
-
-struct Keys {
-    vars: HashMap<String, String>,
-    key: Arc<dyn leafseal::keys::MasterKey>,
-}
-
-fn keys() -> &'static Keys {
-    static K: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
-    K.get_or_init(|| {
-        let id = age::x25519::Identity::generate();
-        let recipient = id.to_public().to_string();
-        let mut vars = HashMap::new();
-        vars.insert(
-            "SOPS_AGE_KEY".to_owned(),
-            id.to_string().expose_secret().to_owned(),
-        );
-        vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
-        let key = leafseal::keys::key_from_str(KeyKind::Age, &recipient).expect("recipient");
-        Keys { vars, key }
-    })
-}
 
 /// Strings the emitter writes plain, quoted, double-quoted or as a literal block.
 fn text() -> impl Strategy<Value = String> {
@@ -396,24 +376,19 @@ fn swap(enc: &str, a: std::ops::Range<usize>, b: std::ops::Range<usize>) -> Stri
 
 #[test]
 fn the_direct_path_takes_a_whole_file_and_fails_closed_like_the_tree_path() {
-    let home = tempfile::tempdir().expect("home");
-    let work = tempfile::tempdir().expect("work");
-    let vars = env_vars(None, home.path());
+    let env = Env::new(None);
     let run = |mode: &str, direct: &str, path: &str| {
-        let mut v = vars.clone();
-        v.insert("LEAFSEAL_STREAM".to_owned(), mode.to_owned());
-        v.insert(stream::DIRECT_ENV.to_owned(), direct.to_owned());
-        v.insert(stream::PART_ENV.to_owned(), "3000".to_owned());
-        run_in(&v, work.path(), &["decrypt", path])
+        let set = [
+            ("LEAFSEAL_STREAM", Some(mode)),
+            (stream::DIRECT_ENV, Some(direct)),
+            (stream::PART_ENV, Some("3000")),
+        ];
+        env.run_set(&set, &["decrypt", path])
     };
-    let write = |name: &str, data: &str| {
-        let p = work.path().join(name);
-        std::fs::write(&p, data).expect("write");
-        p.display().to_string()
-    };
+    let write = |name: &str, data: &str| env.write(name, data.as_bytes());
     let plain = direct_yaml();
     let p = write("plain.yaml", &plain);
-    let out = run_in(&vars, work.path(), &["encrypt", "--age", AGE_RECIPIENT, &p]);
+    let out = env.run(&["encrypt", "--age", AGE_RECIPIENT, &p]);
     assert!(
         out.status.success(),
         "{}",

@@ -6,16 +6,14 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::path::Path;
-use std::path::PathBuf;
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 use std::sync::Arc;
 
-use age::secrecy::ExposeSecret;
 use leafseal::format::EmitOptions;
 use leafseal::format::Format;
 use leafseal::keys::KeyContext;
-use leafseal::keys::KeyKind;
 use leafseal::ops;
 use leafseal::ops::OpenOptions;
 use leafseal::ops::SealPlan;
@@ -28,82 +26,12 @@ use leafseal::walk::Selector;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use proptest::test_runner::TestRunner;
+use stream_env::*;
 use support::*;
 
 // ---------------------------------------------------------------------------------
 // Through the CLI, on real files
 // ---------------------------------------------------------------------------------
-
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
-impl Env {
-    fn new(gpg: Option<&GpgHome>) -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(gpg, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    /// Runs leafseal with `LEAFSEAL_STREAM` (and the part size) set as given.
-    fn run_with(&self, stream: &str, part: Option<usize>, args: &[&str]) -> std::process::Output {
-        let mut vars = self.vars.clone();
-        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
-        if let Some(p) = part {
-            vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.work.path().join(name);
-        std::fs::write(&p, data).expect("write");
-        p.display().to_string()
-    }
-}
-
-fn ok(out: &std::process::Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
-}
-
-/// The JSON files of a directory tree, sorted.
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            json_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "json") {
-            out.push(p);
-        }
-    }
-}
-
-/// The shared sops interop files, when this checkout sits next to them.
-fn shared_interop() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/interop"),
-        root.join("../../shared/interop"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-}
 
 /// Decrypts `path` (with `extra` arguments) through both paths, several part sizes for
 /// the streaming one, and checks that exit code, stdout and stderr are the same. Returns
@@ -385,27 +313,6 @@ fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
 // ---------------------------------------------------------------------------------
 // Property test through the library: generated documents, every selector kind
 // ---------------------------------------------------------------------------------
-
-struct Keys {
-    vars: HashMap<String, String>,
-    key: Arc<dyn leafseal::keys::MasterKey>,
-}
-
-fn keys() -> &'static Keys {
-    static K: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
-    K.get_or_init(|| {
-        let id = age::x25519::Identity::generate();
-        let recipient = id.to_public().to_string();
-        let mut vars = HashMap::new();
-        vars.insert(
-            "SOPS_AGE_KEY".to_owned(),
-            id.to_string().expose_secret().to_owned(),
-        );
-        vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
-        let key = leafseal::keys::key_from_str(KeyKind::Age, &recipient).expect("recipient");
-        Keys { vars, key }
-    })
-}
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -9,16 +9,15 @@
 
 mod support;
 
-use std::collections::HashMap;
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 use std::path::Path;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use age::secrecy::ExposeSecret;
 use leafseal::format::EmitOptions;
 use leafseal::format::Format;
 use leafseal::keys::KeyContext;
-use leafseal::keys::KeyKind;
 use leafseal::ops;
 use leafseal::ops::OpenOptions;
 use leafseal::ops::SealPlan;
@@ -31,48 +30,8 @@ use leafseal::walk::Selector;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use proptest::test_runner::TestRunner;
+use stream_env::*;
 use support::*;
-
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
-impl Env {
-    fn new(gpg: Option<&GpgHome>) -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(gpg, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    /// Runs leafseal with these streaming settings (`None`: unset).
-    fn run(&self, set: &[(&str, Option<&str>)], args: &[&str]) -> std::process::Output {
-        let mut vars = self.vars.clone();
-        for (k, v) in set {
-            match v {
-                Some(v) => vars.insert((*k).to_owned(), (*v).to_owned()),
-                None => vars.remove(*k),
-            };
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
-    fn tree(&self, args: &[&str]) -> std::process::Output {
-        self.run(&[("LEAFSEAL_STREAM", Some("never"))], args)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.work.path().join(name);
-        std::fs::write(&p, data).expect("write");
-        p.display().to_string()
-    }
-}
 
 /// The streaming settings compared with the tree path: direct or per-part tree, parts
 /// and blocks of several sizes.
@@ -114,7 +73,7 @@ const SETTINGS: [[(&str, Option<&str>); 4]; 5] = [
 fn same_every_way(env: &Env, args: &[&str], what: &str) -> bool {
     let tree = env.tree(args);
     for set in &SETTINGS {
-        let s = env.run(set, args);
+        let s = env.run_set(set, args);
         assert_eq!(s.status.code(), tree.status.code(), "{what} {set:?}");
         assert!(
             s.stdout == tree.stdout,
@@ -128,7 +87,7 @@ fn same_every_way(env: &Env, args: &[&str], what: &str) -> bool {
             "{what} {set:?}"
         );
     }
-    let req = env.run(
+    let req = env.run_set(
         &[
             ("LEAFSEAL_STREAM", Some("require")),
             ("LEAFSEAL_STREAM_DIRECT", Some("require")),
@@ -140,21 +99,6 @@ fn same_every_way(env: &Env, args: &[&str], what: &str) -> bool {
         assert!(req.stdout == tree.stdout, "{what}: direct only");
     }
     req.status.success()
-}
-
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            json_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "json") {
-            out.push(p);
-        }
-    }
 }
 
 #[test]
@@ -224,7 +168,7 @@ fn alike(env: &Env, text: &[u8], what: &str) -> Option<i32> {
     let p = env.write("damaged.json", text);
     let tree = env.tree(&["decrypt", &p]);
     for set in [&SETTINGS[1], &SETTINGS[3], &SETTINGS[4]] {
-        let s = env.run(set, &["decrypt", &p]);
+        let s = env.run_set(set, &["decrypt", &p]);
         assert_eq!(s.status.code(), tree.status.code(), "{what} {set:?}");
         assert!(s.stdout == tree.stdout, "{what} {set:?}: stdout");
         if !tree.status.success() {
@@ -330,27 +274,6 @@ fn a_large_edgy_json_file_goes_direct_and_fails_closed_anywhere() {
 // ---------------------------------------------------------------------------------
 // Generated documents through the library: memory and file, direct and per-part tree
 // ---------------------------------------------------------------------------------
-
-struct Keys {
-    vars: HashMap<String, String>,
-    key: Arc<dyn leafseal::keys::MasterKey>,
-}
-
-fn keys() -> &'static Keys {
-    static K: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
-    K.get_or_init(|| {
-        let id = age::x25519::Identity::generate();
-        let recipient = id.to_public().to_string();
-        let mut vars = HashMap::new();
-        vars.insert(
-            "SOPS_AGE_KEY".to_owned(),
-            id.to_string().expose_secret().to_owned(),
-        );
-        vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
-        let key = leafseal::keys::key_from_str(KeyKind::Age, &recipient).expect("recipient");
-        Keys { vars, key }
-    })
-}
 
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![

@@ -16,6 +16,8 @@
 //! shared; only the planner and the part reader/writer are the format's own.
 
 mod blocks;
+#[cfg(test)]
+mod changed_tests;
 mod edit;
 mod encrypt;
 mod json;

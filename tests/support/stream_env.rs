@@ -1,0 +1,229 @@
+//! What the streaming, splicing and large-file tests share: a scratch directory with a
+//! test home and the test keys, runs of the binary with the streaming settings
+//! (`LEAFSEAL_STREAM`, its part, block and direct-path sizes) or other variables, a
+//! generated age identity for the library-level tests, and the files to compare.
+//!
+//! Included by path next to `mod support;`:
+//! `#[path = "support/stream_env.rs"] mod stream_env;` and `use stream_env::*;`.
+#![allow(dead_code)]
+
+#[path = "sops.rs"]
+mod sops_peer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::OnceLock;
+
+use age::secrecy::ExposeSecret;
+use leafseal::keys::KeyKind;
+
+use crate::support::*;
+
+/// A test home and a work directory, and the variables every run gets.
+pub struct Env {
+    _home: tempfile::TempDir,
+    pub work: tempfile::TempDir,
+    pub vars: HashMap<String, String>,
+}
+
+impl Env {
+    pub fn new(gpg: Option<&GpgHome>) -> Env {
+        let home = tempfile::tempdir().expect("home");
+        let work = tempfile::tempdir().expect("work");
+        let vars = env_vars(gpg, home.path());
+        Env {
+            _home: home,
+            work,
+            vars,
+        }
+    }
+
+    /// The path of `name` in the work directory.
+    pub fn path(&self, name: &str) -> String {
+        self.work.path().join(name).display().to_string()
+    }
+
+    /// Writes `data` to `name` in the work directory; returns its path.
+    pub fn write(&self, name: &str, data: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, data).expect("write");
+        p
+    }
+
+    /// Runs leafseal with the variables every run gets.
+    pub fn run(&self, args: &[&str]) -> Output {
+        run_in(&self.vars, self.work.path(), args)
+    }
+
+    /// Runs leafseal with these variables set (`None`: unset, as none of the streaming
+    /// settings is set to begin with).
+    pub fn run_set(&self, set: &[(&str, Option<&str>)], args: &[&str]) -> Output {
+        let mut vars = self.vars.clone();
+        for (k, v) in set {
+            match v {
+                Some(v) => vars.insert((*k).to_owned(), (*v).to_owned()),
+                None => vars.remove(*k),
+            };
+        }
+        run_in(&vars, self.work.path(), args)
+    }
+
+    /// Runs leafseal with these variables set as well.
+    pub fn run_vars(&self, extra: &[(&str, &str)], args: &[&str]) -> Output {
+        let set: Vec<(&str, Option<&str>)> = extra.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        self.run_set(&set, args)
+    }
+
+    /// Runs leafseal on the tree path (`LEAFSEAL_STREAM=never`).
+    pub fn tree(&self, args: &[&str]) -> Output {
+        self.run_set(&[("LEAFSEAL_STREAM", Some("never"))], args)
+    }
+
+    /// Runs leafseal with `LEAFSEAL_STREAM` (and the part size) set as given.
+    pub fn run_with(&self, stream: &str, part: Option<usize>, args: &[&str]) -> Output {
+        self.run_blocks(stream, part, None, args)
+    }
+
+    /// [`Env::run_with`], also setting the size of the blocks a file is read in.
+    pub fn run_blocks(
+        &self,
+        stream: &str,
+        part: Option<usize>,
+        block: Option<usize>,
+        args: &[&str],
+    ) -> Output {
+        let part = part.map(|p| p.to_string());
+        let block = block.map(|b| b.to_string());
+        self.run_set(
+            &[
+                ("LEAFSEAL_STREAM", Some(stream)),
+                ("LEAFSEAL_STREAM_PART", part.as_deref()),
+                (leafseal::stream::BLOCK_ENV, block.as_deref()),
+            ],
+            args,
+        )
+    }
+
+    /// [`Env::run_with`] with the direct part path set (`LEAFSEAL_STREAM_DIRECT`).
+    pub fn run_direct(&self, direct: &str, part: Option<usize>, args: &[&str]) -> Output {
+        let part = part.map(|p| p.to_string());
+        self.run_set(
+            &[
+                ("LEAFSEAL_STREAM", Some("always")),
+                (leafseal::stream::DIRECT_ENV, Some(direct)),
+                ("LEAFSEAL_STREAM_PART", part.as_deref()),
+            ],
+            args,
+        )
+    }
+
+    /// Runs leafseal with `data` on standard input (the in-memory streaming path).
+    pub fn run_stdin(&self, stream: &str, args: &[&str], data: &[u8]) -> Output {
+        use std::io::Write;
+        let mut vars = self.vars.clone();
+        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
+        let mut child = leafseal(&vars)
+            .current_dir(self.work.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(data).expect("write stdin");
+        drop(stdin);
+        child.wait_with_output().expect("wait")
+    }
+}
+
+/// The run's stdout, after asserting that it succeeded (its stderr otherwise).
+pub fn ok(out: &Output) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout.clone()
+}
+
+/// Decrypts `path` with the real sops when it is available: its MAC check must pass and
+/// the plaintext must be `plain`.
+pub fn sops_agrees(env: &Env, path: &str, plain: &str) {
+    let Some(sops) = sops_peer::sops_bin() else {
+        return;
+    };
+    let out = std::process::Command::new(sops)
+        .env_clear()
+        .envs(&env.vars)
+        .current_dir(env.work.path())
+        .stdin(std::process::Stdio::null())
+        .args(["decrypt", path])
+        .output()
+        .expect("sops");
+    assert_eq!(String::from_utf8(ok(&out)).expect("utf8"), plain);
+}
+
+/// A generated age identity for the library-level tests: its variables (the identity in
+/// `SOPS_AGE_KEY`, no home) and its recipient as a master key.
+pub struct Keys {
+    pub vars: HashMap<String, String>,
+    pub key: Arc<dyn leafseal::keys::MasterKey>,
+}
+
+/// The identity of [`Keys`], made once per test binary.
+pub fn keys() -> &'static Keys {
+    static K: OnceLock<Keys> = OnceLock::new();
+    K.get_or_init(|| {
+        let id = age::x25519::Identity::generate();
+        let recipient = id.to_public().to_string();
+        let mut vars = HashMap::new();
+        vars.insert(
+            "SOPS_AGE_KEY".to_owned(),
+            id.to_string().expose_secret().to_owned(),
+        );
+        vars.insert("HOME".to_owned(), "/nonexistent".to_owned());
+        let key = leafseal::keys::key_from_str(KeyKind::Age, &recipient).expect("recipient");
+        Keys { vars, key }
+    })
+}
+
+/// The files of a directory tree whose extension is one of `exts`, sorted.
+pub fn files_ending(dir: &Path, exts: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files_ending(&p, exts, out);
+        } else if p.extension().is_some_and(|e| exts.iter().any(|x| e == *x)) {
+            out.push(p);
+        }
+    }
+}
+
+/// The YAML files of a directory tree, sorted.
+pub fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    files_ending(dir, &["yaml", "yml"], out);
+}
+
+/// The JSON files of a directory tree, sorted.
+pub fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    files_ending(dir, &["json"], out);
+}
+
+/// The shared sops interop files, when this checkout sits next to them.
+pub fn shared_interop() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [
+        root.join("../shared/interop"),
+        root.join("../../shared/interop"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
+}
