@@ -188,7 +188,8 @@ fn is_plain_enc(s: &str) -> bool {
     let b = s.as_bytes();
     b.starts_with(b"ENC[AES256_GCM,")
         && b.last() == Some(&b']')
-        && b.iter().fold(true, |ok, &c| ok & (c.wrapping_sub(0x21) < 0x5E))
+        && b.iter()
+            .fold(true, |ok, &c| ok & (c.wrapping_sub(0x21) < 0x5E))
 }
 
 /// The style go-yaml v3 picks for a string (keys never use literal blocks).
