@@ -24,6 +24,20 @@ pub(crate) fn wipe(buf: &mut Vec<u8>) {
     buf.clear();
 }
 
+/// Appends `b` to a plaintext buffer that is only ever appended to (MAC input). When it
+/// must grow, the bytes are copied into a larger allocation and the old one is wiped
+/// before it is freed: `Vec` growth would free it with the plaintext in it.
+pub(crate) fn extend_wiped(buf: &mut Zeroizing<Vec<u8>>, b: &[u8]) {
+    if buf.capacity() - buf.len() < b.len() {
+        let cap = (buf.len() + b.len()).max(buf.capacity().saturating_mul(2));
+        let mut grown = Vec::with_capacity(cap);
+        grown.extend_from_slice(buf);
+        let mut old = std::mem::replace(&mut **buf, grown);
+        wipe(&mut old);
+    }
+    buf.extend_from_slice(b);
+}
+
 impl SecureBuf {
     /// An empty buffer with some initial capacity.
     pub fn with_capacity(cap: usize) -> Self {
@@ -143,6 +157,19 @@ pub fn discard(mut out: Output) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extend_wiped_keeps_every_byte_and_grows_past_its_capacity() {
+        let mut b = Zeroizing::new(Vec::with_capacity(4));
+        let mut want = Vec::new();
+        for i in 0..2_000u32 {
+            let piece = i.to_string();
+            extend_wiped(&mut b, piece.as_bytes());
+            want.extend_from_slice(piece.as_bytes());
+        }
+        assert_eq!(b.as_slice(), &want[..]);
+        assert!(b.capacity() >= want.len());
+    }
 
     #[test]
     fn growth_keeps_every_byte_in_order() {

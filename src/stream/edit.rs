@@ -257,7 +257,12 @@ impl EditSession {
         let decrypted =
             document::decrypt_document(&mut old, &self.key, &sel, moe, Some(&mut stash));
         // The edited part, read as the part reader reads it (with its entry's line).
-        let mut edited = Zeroizing::new(Vec::with_capacity(text.len() + 256));
+        // Sized for the header line too: growing would free a copy of the plaintext.
+        let header_len = match part {
+            Part::Sub { header, .. } => header.len() + 1,
+            Part::Top(_) => 0,
+        };
+        let mut edited = Zeroizing::new(Vec::with_capacity(text.len() + header_len));
         if let Part::Sub {
             header,
             first: false,

@@ -444,7 +444,7 @@ impl<'a> State<'a> {
         match f.typ {
             ValueType::Str | ValueType::Bytes | ValueType::Comment => {
                 let s = std::str::from_utf8(&self.plain).ok()?;
-                self.mac.extend_from_slice(s.as_bytes());
+                crate::secbuf::extend_wiped(&mut self.mac, s.as_bytes());
                 match inline_string(s, false) {
                     Some(r) => write(&mut self.out, head, &r),
                     None => {
@@ -462,7 +462,7 @@ impl<'a> State<'a> {
             typ => {
                 let val = value::value_from_plaintext(&self.plain, typ).ok()?;
                 let mac = &mut self.mac;
-                value::with_plaintext(&val, |p, _| mac.extend_from_slice(p));
+                value::with_plaintext(&val, |p, _| crate::secbuf::extend_wiped(mac, p));
                 match inline_value(&val) {
                     Some(r) => write(&mut self.out, head, &r),
                     None => {

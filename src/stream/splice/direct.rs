@@ -569,7 +569,7 @@ impl<'a> State<'a, '_, '_> {
                 return None;
             }
             // In its canonical form the plaintext is the MAC input.
-            self.mac.extend_from_slice(&self.plain);
+            crate::secbuf::extend_wiped(&mut self.mac, &self.plain);
             if let Some(pl) = self.pl.as_mut() {
                 let head = line.get(..line.len().checked_sub(v.len() + 1)?)?;
                 write_plain(pl, self.n, head, &self.plain, f.typ, at)?;
@@ -587,7 +587,7 @@ impl<'a> State<'a, '_, '_> {
         let val = value::value_from_plaintext(&self.plain, typ).ok()?;
         let (mac, aad) = (&mut self.mac, self.aad.as_str());
         let sealed = value::with_plaintext(&val, |canon, ctyp| {
-            mac.extend_from_slice(canon);
+            crate::secbuf::extend_wiped(mac, canon);
             if canon.is_empty() {
                 // Written in clear by the tree path.
                 None
