@@ -13,12 +13,10 @@
 
 mod support;
 
-#[path = "support/sops.rs"]
-mod sops_peer;
+#[path = "support/stream_env.rs"]
+mod stream_env;
 
-use std::collections::HashMap;
-use std::process::Output;
-
+use stream_env::*;
 use support::*;
 
 /// A document every part of which the scan takes: nested maps, lists of scalars and of
@@ -46,45 +44,16 @@ fn doc(services: usize) -> String {
     s
 }
 
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
 impl Env {
-    fn new() -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(None, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.work.path().join(name).display().to_string()
-    }
-
-    fn run_with(&self, extra: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut vars = self.vars.clone();
-        for (k, v) in extra {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
     fn encrypted(&self, name: &str, plain: &str) -> String {
         let p = self.path(name);
         std::fs::write(&p, plain).expect("write");
-        ok(&self.run_with(&[], &["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
+        ok(&self.run_vars(&[], &["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
         p
     }
 
     fn decrypt(&self, path: &str) -> String {
-        let out = self.run_with(&[("LEAFSEAL_STRICT_INTEGRITY", "1")], &["decrypt", path]);
+        let out = self.run_vars(&[("LEAFSEAL_STRICT_INTEGRITY", "1")], &["decrypt", path]);
         String::from_utf8(ok(&out)).expect("utf8")
     }
 
@@ -97,15 +66,6 @@ impl Env {
             .filter(|n| n.contains(".leafseal-tmp."))
             .collect()
     }
-}
-
-fn ok(out: &Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
 }
 
 /// Splicing required, every part but the holder scanned without a tree.
@@ -158,34 +118,19 @@ fn same_but_value(a: &str, b: &str, values: usize) {
     );
 }
 
-fn sops_agrees(env: &Env, path: &str, plain: &str) {
-    let Some(sops) = sops_peer::sops_bin() else {
-        return;
-    };
-    let out = std::process::Command::new(sops)
-        .env_clear()
-        .envs(&env.vars)
-        .current_dir(env.work.path())
-        .stdin(std::process::Stdio::null())
-        .args(["decrypt", path])
-        .output()
-        .expect("sops");
-    assert_eq!(String::from_utf8(ok(&out)).expect("utf8"), plain);
-}
-
 /// Runs `args` (the file inserted second) on a copy of `src` under `vars`.
 fn run_on(env: &Env, src: &str, name: &str, vars: &[(&str, &str)], args: &[&str]) -> String {
     let p = env.path(name);
     std::fs::copy(src, &p).expect("copy");
     let mut v: Vec<&str> = args.to_vec();
     v.insert(1, &p);
-    ok(&env.run_with(vars, &v));
+    ok(&env.run_vars(vars, &v));
     p
 }
 
 #[test]
 fn set_and_unset_with_scanned_parts_equal_the_tree_paths() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(40));
     let plain = env.decrypt(&src);
     let sets: &[(&str, &str, &str, &str)] = &[
@@ -298,7 +243,7 @@ fn tamper(text: &str, key: &str, n: usize, with: impl Fn(&str) -> String) -> Str
 
 #[test]
 fn tampered_files_fail_as_on_the_whole_tree_path_with_scanned_parts() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(30));
     let text = std::fs::read_to_string(&src).expect("read");
     let flip = |v: &str| {
@@ -367,7 +312,7 @@ fn tampered_files_fail_as_on_the_whole_tree_path_with_scanned_parts() {
                 std::fs::write(&p, &bad).expect("write");
                 let mut argv = vec![cmd, p.as_str()];
                 argv.extend(args.iter().copied());
-                let out = env.run_with(vars, &argv);
+                let out = env.run_vars(vars, &argv);
                 assert!(!out.status.success(), "{what}: {cmd} {vars:?} succeeded");
                 assert_eq!(
                     std::fs::read_to_string(&p).expect("read"),
@@ -392,7 +337,7 @@ fn tampered_files_fail_as_on_the_whole_tree_path_with_scanned_parts() {
 
 #[test]
 fn a_failing_write_during_the_splice_leaves_the_file() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(300));
     let before = std::fs::read(&src).expect("read");
     assert!(before.len() > 200_000, "{}", before.len());
@@ -426,12 +371,12 @@ fn a_failing_write_during_the_splice_leaves_the_file() {
 #[test]
 fn a_symbolic_link_is_written_through_and_the_mode_kept() {
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(20));
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     let link = env.path("link.yaml");
     std::os::unix::fs::symlink(&src, &link).expect("symlink");
-    ok(&env.run_with(&scanned("400"), &["set", &link, r#"["version"]"#, "5"]));
+    ok(&env.run_vars(&scanned("400"), &["set", &link, r#"["version"]"#, "5"]));
     assert!(
         std::fs::symlink_metadata(&link)
             .expect("link")
@@ -473,7 +418,7 @@ fn shape(path: &str) -> Vec<String> {
 
 #[test]
 fn rotate_with_scanned_parts_equals_the_tree_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(40));
     let plain = env.decrypt(&src);
     let before = std::fs::read_to_string(&src).expect("read");
@@ -551,7 +496,7 @@ fn rotate_with_scanned_parts_equals_the_tree_path() {
         ] {
             let p = env.path("bad.yaml");
             std::fs::write(&p, &bad).expect("write");
-            let out = env.run_with(vars, &["rotate", "-i", &p]);
+            let out = env.run_vars(vars, &["rotate", "-i", &p]);
             assert!(!out.status.success(), "{what}: {vars:?} succeeded");
             assert_eq!(std::fs::read_to_string(&p).expect("read"), bad, "{what}");
             assert!(
@@ -585,7 +530,7 @@ fn editor(env: &Env, tag: &str, sed: &str) -> String {
 
 #[test]
 fn edit_with_scanned_parts_equals_the_tree_paths() {
-    let env = Env::new();
+    let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(40));
     let plain = env.decrypt(&src);
     let cases = [
@@ -612,7 +557,7 @@ fn edit_with_scanned_parts_equals_the_tree_paths() {
                 std::fs::copy(&src, &f).expect("copy");
                 let mut v: Vec<(&str, &str)> = vec![("EDITOR", ed.as_str())];
                 v.extend_from_slice(vars);
-                ok(&env.run_with(&v, &["edit", &f]));
+                ok(&env.run_vars(&v, &["edit", &f]));
                 let seen =
                     std::fs::read_to_string(env.path(&format!("seen-{t}.yaml"))).expect("seen");
                 assert_eq!(seen, plain, "{t}: the editor's plaintext");
