@@ -31,6 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
 
+pub(crate) mod jwt;
 mod plain_http;
 pub(crate) mod tls;
 pub(crate) use plain_http::check_plain_http;

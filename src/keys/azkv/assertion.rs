@@ -87,9 +87,7 @@ pub(super) fn sign(
     send_chain: bool,
     now: u64,
 ) -> Result<Zeroizing<String>, String> {
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(&ck.key)
-        .or_else(|_| ring::signature::RsaKeyPair::from_der(&ck.key))
-        .map_err(|e| format!("the private key is not a usable RSA key ({e})"))?;
+    let pair = crate::keys::rest::jwt::rsa_key(&ck.key, "the private key")?;
     let leaf = ck.chain.first().ok_or("no certificate")?;
     let thumb = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, leaf);
     let mut header = serde_json::json!({
@@ -112,20 +110,5 @@ pub(super) fn sign(
         "iat": now,
         "exp": now + 600,
     });
-    let mut jwt = Zeroizing::new(format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    ));
-    let mut sig = vec![0u8; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        jwt.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| "signing failed".to_owned())?;
-    jwt.push('.');
-    jwt.push_str(&URL_SAFE_NO_PAD.encode(sig));
-    Ok(jwt)
+    crate::keys::rest::jwt::sign_rs256(&pair, &header, &claims)
 }

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
@@ -276,9 +275,7 @@ pub(crate) fn sign_jwt(
     now: u64,
 ) -> Result<Zeroizing<String>, String> {
     let der = pem_to_der(pem)?;
-    let key = ring::signature::RsaKeyPair::from_pkcs8(&der)
-        .or_else(|_| ring::signature::RsaKeyPair::from_der(&der))
-        .map_err(|e| format!("not a usable RSA private key ({e})"))?;
+    let key = crate::keys::rest::jwt::rsa_key(&der, "the private key")?;
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = kid {
         header["kid"] = serde_json::Value::String(kid.to_owned());
@@ -290,22 +287,7 @@ pub(crate) fn sign_jwt(
         "iat": now,
         "exp": now + 3600,
     });
-    let mut jwt = Zeroizing::new(format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    ));
-    let mut sig = vec![0u8; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        jwt.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| "signing failed".to_owned())?;
-    jwt.push('.');
-    jwt.push_str(&URL_SAFE_NO_PAD.encode(sig));
-    Ok(jwt)
+    crate::keys::rest::jwt::sign_rs256(&key, &header, &claims)
 }
 
 /// The DER bytes of a `-----BEGIN … PRIVATE KEY-----` PEM block.
