@@ -22,7 +22,6 @@ use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::ProbeStatus;
-use crate::time::Timestamp;
 
 pub(crate) mod creds;
 pub(crate) mod http;
@@ -306,36 +305,17 @@ impl KmsKey {
         let payload_hash = sigv4::sha256_hex(body.as_bytes());
         let target = format!("TrentService.{action}");
         let headers = || {
-            let amz_date = sigv4::amz_date(&Timestamp::now_utc());
-            let mut h = vec![
-                ("Host".to_owned(), ep.authority.clone()),
-                (
-                    "Content-Type".to_owned(),
-                    "application/x-amz-json-1.1".to_owned(),
-                ),
-                ("X-Amz-Date".to_owned(), amz_date.clone()),
-                ("X-Amz-Target".to_owned(), target.clone()),
-            ];
-            if let Some(t) = &creds.session_token {
-                h.push(("X-Amz-Security-Token".to_owned(), t.as_str().to_owned()));
-            }
-            let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let auth = sigv4::Signer {
-                access_key_id: &creds.access_key_id,
-                secret_access_key: &creds.secret_access_key,
-                region: &self.region,
-                service: "kms",
-                amz_date: &amz_date,
-            }
-            .authorization(&sigv4::Request {
-                method: "POST",
-                path: &ep.path,
-                query: &[],
-                headers: &refs,
-                payload_hash: &payload_hash,
-            });
-            h.push(("Authorization".to_owned(), auth));
-            h
+            sigv4::signed_headers(
+                Some(&creds),
+                (&self.region, "kms"),
+                "POST",
+                (&ep.authority, &ep.path),
+                &[
+                    ("Content-Type", "application/x-amz-json-1.1"),
+                    ("X-Amz-Target", &target),
+                ],
+                &payload_hash,
+            )
         };
         let mut secrets = vec![creds.secret_access_key.as_str()];
         if let Some((_, b64)) = blob {

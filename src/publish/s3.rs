@@ -15,7 +15,6 @@ use crate::keys::awskms::http;
 use crate::keys::awskms::http::Endpoint;
 use crate::keys::awskms::sigv4;
 use crate::keys::awskms::sts;
-use crate::tree::Timestamp;
 
 /// The region of S3 calls.
 fn region(ctx: &KeyContext) -> String {
@@ -108,36 +107,17 @@ pub fn put_object(ctx: &KeyContext, bucket: &str, key: &str, body: Vec<u8>) -> R
     let ep = object_endpoint(ctx, &region, bucket, key)?;
     let payload_hash = sigv4::sha256_hex(&body);
     let headers = || {
-        let amz_date = sigv4::amz_date(&Timestamp::now_utc());
-        let mut h = vec![
-            ("Host".to_owned(), ep.authority.clone()),
-            (
-                "Content-Type".to_owned(),
-                "application/octet-stream".to_owned(),
-            ),
-            ("X-Amz-Content-Sha256".to_owned(), payload_hash.clone()),
-            ("X-Amz-Date".to_owned(), amz_date.clone()),
-        ];
-        if let Some(t) = &creds.session_token {
-            h.push(("X-Amz-Security-Token".to_owned(), t.as_str().to_owned()));
-        }
-        let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let auth = sigv4::Signer {
-            access_key_id: &creds.access_key_id,
-            secret_access_key: &creds.secret_access_key,
-            region: &region,
-            service: "s3",
-            amz_date: &amz_date,
-        }
-        .authorization(&sigv4::Request {
-            method: "PUT",
-            path: &ep.path,
-            query: &[],
-            headers: &refs,
-            payload_hash: &payload_hash,
-        });
-        h.push(("Authorization".to_owned(), auth));
-        h
+        sigv4::signed_headers(
+            Some(&creds),
+            (&region, "s3"),
+            "PUT",
+            (&ep.authority, &ep.path),
+            &[
+                ("Content-Type", "application/octet-stream"),
+                ("X-Amz-Content-Sha256", &payload_hash),
+            ],
+            &payload_hash,
+        )
     };
     let mut secrets = vec![creds.secret_access_key.as_str()];
     if let Some(t) = &creds.session_token {

@@ -10,6 +10,7 @@ use sha2::Digest;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::creds::Credentials;
 use crate::time::Timestamp;
 
 /// The hex SHA-256 of `data`.
@@ -95,6 +96,50 @@ pub(crate) struct Signer<'a> {
     pub service: &'a str,
     /// `YYYYMMDDTHHMMSSZ`.
     pub amz_date: &'a str,
+}
+
+/// The headers of an AWS request signed now: `Host`, `fixed` in order, `X-Amz-Date`, the
+/// session token when `creds` has one, and `Authorization`. Without `creds` (STS's web
+/// identity call) the request goes unsigned.
+pub(crate) fn signed_headers(
+    creds: Option<&Credentials>,
+    scope: (&str, &str),
+    method: &str,
+    (authority, path): (&str, &str),
+    fixed: &[(&str, &str)],
+    payload_hash: &str,
+) -> Vec<(String, String)> {
+    let amz_date = amz_date(&Timestamp::now_utc());
+    let mut h = vec![("Host".to_owned(), authority.to_owned())];
+    h.extend(
+        fixed
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    h.push(("X-Amz-Date".to_owned(), amz_date.clone()));
+    let Some(c) = creds else {
+        return h;
+    };
+    if let Some(t) = &c.session_token {
+        h.push(("X-Amz-Security-Token".to_owned(), t.as_str().to_owned()));
+    }
+    let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let auth = Signer {
+        access_key_id: &c.access_key_id,
+        secret_access_key: &c.secret_access_key,
+        region: scope.0,
+        service: scope.1,
+        amz_date: &amz_date,
+    }
+    .authorization(&Request {
+        method,
+        path,
+        query: &[],
+        headers: &refs,
+        payload_hash,
+    });
+    h.push(("Authorization".to_owned(), auth));
+    h
 }
 
 /// Collapses runs of spaces and trims, as the canonical header form requires.

@@ -14,7 +14,6 @@ use super::http::Settings;
 use super::sigv4;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
-use crate::time::Timestamp;
 
 /// The DNS suffix of a region's partition.
 pub(crate) fn dns_suffix(region: &str) -> &'static str {
@@ -142,37 +141,17 @@ fn sts_call(
     let ep = service_endpoint(ctx, "sts", region, use_fips(ctx, None))?;
     let payload_hash = sigv4::sha256_hex(form.as_bytes());
     let headers = || {
-        let amz_date = sigv4::amz_date(&Timestamp::now_utc());
-        let mut h = vec![
-            ("Host".to_owned(), ep.authority.clone()),
-            (
-                "Content-Type".to_owned(),
-                "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
-            ),
-            ("X-Amz-Date".to_owned(), amz_date.clone()),
-        ];
-        if let Some(c) = signer {
-            if let Some(t) = &c.session_token {
-                h.push(("X-Amz-Security-Token".to_owned(), t.as_str().to_owned()));
-            }
-            let refs: Vec<(&str, &str)> = h.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let auth = sigv4::Signer {
-                access_key_id: &c.access_key_id,
-                secret_access_key: &c.secret_access_key,
-                region,
-                service: "sts",
-                amz_date: &amz_date,
-            }
-            .authorization(&sigv4::Request {
-                method: "POST",
-                path: &ep.path,
-                query: &[],
-                headers: &refs,
-                payload_hash: &payload_hash,
-            });
-            h.push(("Authorization".to_owned(), auth));
-        }
-        h
+        sigv4::signed_headers(
+            signer,
+            (region, "sts"),
+            "POST",
+            (&ep.authority, &ep.path),
+            &[(
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )],
+            &payload_hash,
+        )
     };
     let settings = Settings::from_ctx(ctx);
     let resp = http::send(
