@@ -246,6 +246,46 @@ pub fn format_of(path: &Path, bytes: &[u8]) -> Format {
     Format::from_path(&name)
 }
 
+/// A file with a `sops` block whose metadata cannot be read.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Calls `each` with every encrypted file among `targets` (read through `source`), its bytes
+/// and its metadata. `.sops.yaml`, unreadable files, files that do not parse and files without
+/// a `sops` block are passed over; a file whose metadata cannot be read goes to `skipped`.
+pub fn each_sealed<'t>(
+    targets: &'t [Target],
+    source: &dyn Source,
+    skipped: &mut Vec<Skipped>,
+    mut each: impl FnMut(&'t Target, &[u8], crate::metadata::Metadata),
+) {
+    for t in targets {
+        if t.path.file_name().and_then(|n| n.to_str()) == Some(crate::policy::FILE_NAME) {
+            continue;
+        }
+        let Ok(Some(bytes)) = source.read(&t.path) else {
+            continue;
+        };
+        let format = format_of(&t.path, &bytes);
+        let Ok(loaded) = format.store().load(&bytes) else {
+            continue;
+        };
+        let Some(raw) = loaded.meta else { continue };
+        match crate::metadata::Metadata::from_map(&raw) {
+            Ok(meta) => each(t, &bytes, meta),
+            Err(e) => skipped.push(Skipped {
+                path: t.display.clone(),
+                reason: format!("its sops metadata cannot be read: {e}"),
+            }),
+        }
+    }
+}
+
 /// The rule that governs a file, if any (a policy whose rules match nothing gives none).
 fn rule_for<'p>(policy: Option<&'p Policy>, path: &Path) -> Option<&'p CreationRule> {
     policy.and_then(|p| p.rule_for(path).ok().flatten())

@@ -430,3 +430,42 @@ fn integrity_records_are_reported_without_the_key() {
         "{got:?}"
     );
 }
+
+#[test]
+fn each_sealed_passes_over_plain_files_and_reports_unreadable_metadata() {
+    let mut mem = Mem::default();
+    let mut targets = Vec::new();
+    let files: [(&str, Vec<u8>); 5] = [
+        (".sops.yaml", b"creation_rules: []\n".to_vec()),
+        ("sealed.yaml", fixture("yaml/example.v3.10.2.yaml")),
+        ("plain.yaml", b"a: 1\n".to_vec()),
+        (
+            "broken.yaml",
+            b"a: 1\nsops:\n    lastmodified: yesterday\n".to_vec(),
+        ),
+        ("unparsable.yaml", b"a: [\n".to_vec()),
+    ];
+    for (name, bytes) in &files {
+        let path = Path::new(ROOT).join(name);
+        mem.0.insert(path.clone(), bytes.clone());
+        targets.push(Target {
+            display: (*name).to_owned(),
+            path,
+        });
+    }
+    targets.push(Target {
+        display: "missing.yaml".to_owned(),
+        path: Path::new(ROOT).join("missing.yaml"),
+    });
+    let mut skipped = Vec::new();
+    let mut seen = Vec::new();
+    each_sealed(&targets, &mem, &mut skipped, |t, bytes, meta| {
+        seen.push((t.display.clone(), bytes.len(), meta.version.clone()));
+    });
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].0, "sealed.yaml");
+    assert_eq!(seen[0].1, files[1].1.len());
+    assert!(!seen[0].2.is_empty());
+    let skipped: Vec<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(skipped, ["broken.yaml"]);
+}

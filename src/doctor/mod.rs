@@ -105,14 +105,7 @@ impl FileCheck {
     }
 }
 
-/// A file with a `sops` block whose metadata cannot be read.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    /// The file.
-    pub path: String,
-    /// Why.
-    pub reason: String,
-}
+pub use crate::check::Skipped;
 
 /// The whole report.
 #[derive(Debug, Clone, Default)]
@@ -149,31 +142,10 @@ pub fn run(
     };
     // (kind, id) → (a key to probe, files naming it, named by the policy).
     let mut keys: BTreeMap<KeyId, (Arc<dyn MasterKey>, usize, bool)> = BTreeMap::new();
-    for t in targets {
-        if t.path.file_name().and_then(|n| n.to_str()) == Some(crate::policy::FILE_NAME) {
-            continue;
-        }
-        let Ok(Some(bytes)) = source.read(&t.path) else {
-            continue;
-        };
-        let format = check::format_of(&t.path, &bytes);
-        let Ok(loaded) = format.store().load(&bytes) else {
-            continue;
-        };
-        let Some(raw) = loaded.meta else { continue };
-        let meta = match Metadata::from_map(&raw) {
-            Ok(m) => m,
-            Err(e) => {
-                out.skipped.push(Skipped {
-                    path: t.display.clone(),
-                    reason: format!("its sops metadata cannot be read: {e}"),
-                });
-                continue;
-            }
-        };
+    check::each_sealed(targets, source, &mut out.skipped, |t, _, meta| {
         out.files
             .push(check_file(&t.display, &meta, ctx, &mut keys));
-    }
+    });
     if let Some(p) = policy {
         for k in p.rules.iter().flat_map(|r| r.key_groups.iter().flatten()) {
             keys.entry((k.kind(), k.id()))

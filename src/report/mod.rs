@@ -151,15 +151,7 @@ impl Reach {
     }
 }
 
-/// A file under the paths that could not be read as an encrypted file although it has a
-/// `sops` block.
-#[derive(Debug, Clone)]
-pub struct Skipped {
-    /// The file.
-    pub path: String,
-    /// Why.
-    pub reason: String,
-}
+pub use crate::check::Skipped;
 
 /// The report.
 #[derive(Debug, Clone, Default)]
@@ -248,28 +240,7 @@ pub fn collect(
     opts: AccessOptions,
 ) -> Access {
     let mut out = Access::default();
-    for t in targets {
-        if t.path.file_name().and_then(|n| n.to_str()) == Some(crate::policy::FILE_NAME) {
-            continue;
-        }
-        let Ok(Some(bytes)) = source.read(&t.path) else {
-            continue;
-        };
-        let format = check::format_of(&t.path, &bytes);
-        let Ok(loaded) = format.store().load(&bytes) else {
-            continue;
-        };
-        let Some(raw) = loaded.meta else { continue };
-        let meta = match Metadata::from_map(&raw) {
-            Ok(m) => m,
-            Err(e) => {
-                out.skipped.push(Skipped {
-                    path: t.display.clone(),
-                    reason: format!("its sops metadata cannot be read: {e}"),
-                });
-                continue;
-            }
-        };
+    check::each_sealed(targets, source, &mut out.skipped, |t, bytes, meta| {
         out.files.push(FileAccess {
             path: t.display.clone(),
             groups: keyrefs(&meta),
@@ -279,13 +250,13 @@ pub fn collect(
             lastmodified: meta.lastmodified.trim().to_owned(),
             key_born: check::key_birth(&meta).map(|(t, from)| (t.to_rfc3339(), from)),
             git_rotation: if opts.git {
-                git_rotation(&t.path, &bytes)
+                git_rotation(&t.path, bytes)
             } else {
                 None
             },
             pending: pending_list(&meta),
         });
-    }
+    });
     out
 }
 
