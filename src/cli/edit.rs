@@ -26,8 +26,10 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::lifecycle;
 use crate::lifecycle::splice::EditOpen;
-use crate::lifecycle::splice::EditSession;
 use crate::lifecycle::splice::Splice;
+
+mod session;
+use session::Session;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
@@ -292,6 +294,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         name,
         format,
         shown.is_some(),
+        &|c: &[u8]| ws.is_unchanged(c),
         &mut no_splice,
     )? {
         Edited::Interrupted(sig) => {
@@ -377,6 +380,7 @@ fn edit_loop(
     name: &str,
     format: Format,
     shown: bool,
+    unchanged: &dyn Fn(&[u8]) -> bool,
     splice: &mut TrySplice<'_>,
 ) -> Result<Edited, Error> {
     let interactive = std::io::stdin().is_terminal();
@@ -398,7 +402,7 @@ fn edit_loop(
             EditorExit::Success => {}
         }
         let content = ws.read()?;
-        if ws.is_unchanged(&content) {
+        if unchanged(&content) {
             return Ok(Edited::Unchanged);
         }
         if let Some(s) = splice(&content)? {
@@ -426,113 +430,5 @@ fn edit_loop(
                 )));
             }
         }
-    }
-}
-
-/// An existing file opened for editing by streaming (see
-/// [`lifecycle::splice::open_for_edit`]).
-struct Session<'a> {
-    name: &'a str,
-    input: &'a [u8],
-    format: Format,
-    ctx: &'a ops::KeyContext,
-    open: &'a OpenOptions,
-    emit: &'a ops::EmitOptions,
-}
-
-impl Session<'_> {
-    /// Edits the file: the change is spliced into the encrypted text when the session
-    /// can, else the file is opened as a whole tree and sealed as before.
-    fn edit(
-        &self,
-        mut session: EditSession,
-        dest: &crate::io::Destination,
-        editor_cmd: &command::EditorCommand,
-        base: &OsStr,
-        work_tree: &Path,
-    ) -> Result<i32, Error> {
-        let name = self.name;
-        for w in &session.warnings {
-            cli::warn(&format!("{name}: {w}"));
-        }
-        raise_version(session.metadata_mut())?;
-        cli::audit::record("edit", name, &session.unwrapped_by)?;
-        let signals = Signals::install()?;
-        let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));
-        let ws = Workspace::create(base, session.plaintext(), &roots, work_tree)?;
-        let edited = {
-            let mut splice = |content: &[u8]| match session.seal(self.input, content) {
-                Some(s) => Ok(Some(s)),
-                None => lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err),
-            };
-            edit_loop(
-                editor_cmd,
-                &ws,
-                &signals,
-                name,
-                self.format,
-                false,
-                &mut splice,
-            )?
-        };
-        match edited {
-            Edited::Interrupted(sig) => {
-                drop(ws);
-                return Ok(interrupted(sig, name));
-            }
-            Edited::Unchanged => {
-                drop(ws);
-                return Ok(unchanged(name));
-            }
-            Edited::Spliced(s) => {
-                crate::cli::inplace::signature_dropped(name, s.signature_dropped);
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
-                // The edited plaintext was read and sealed: the workspace is removed (as
-                // on every path) while the encrypted file is written.
-                let (written, removed) = std::thread::scope(|t| {
-                    let remover = t.spawn(move || ws.remove());
-                    let written = dest.write_pieces(&s.pieces(self.input));
-                    (written, remover.join())
-                });
-                written?;
-                if let Ok(Err(e)) = removed {
-                    cli::report(&e);
-                }
-                if let Some(sig) = signals.caught() {
-                    return Ok(editor::signal_exit_code(sig));
-                }
-                return Ok(0);
-            }
-            Edited::Doc(mut doc) => {
-                // The whole-tree path, with the data key already recovered (the file's
-                // warnings were given when it was opened).
-                let loaded = ops::load_encrypted(self.format, self.input, name)?;
-                let mut opened =
-                    ops::open_with_key(loaded, self.ctx, self.open, Some(session.into_key()))
-                        .map_err(|e| e.within(name))?;
-                raise_version(&mut opened.meta)?;
-                let signed = crate::signing::present(&opened.meta);
-                let map =
-                    ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
-                crate::cli::inplace::signature_dropped(name, signed);
-                let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
-                dest.write(&out)?;
-                crate::cli::inplace::leave_encrypted(doc);
-            }
-        }
-        if let Err(e) = ws.remove() {
-            cli::report(&e);
-        }
-        if let Some(sig) = signals.caught() {
-            return Ok(editor::signal_exit_code(sig));
-        }
-        Ok(0)
     }
 }

@@ -196,16 +196,24 @@ impl EditSession {
     /// to [`EditSession::plaintext`]), spliced into `input` (the text the session was
     /// opened from), or `None` when the whole-tree path must seal it.
     pub fn seal(&mut self, input: &[u8], edited: &[u8]) -> Option<Splice> {
-        let old: &[u8] = &self.plaintext;
-        let prefix = old.iter().zip(edited).take_while(|(a, b)| a == b).count();
+        let plaintext = std::mem::take(&mut self.plaintext);
+        let r = self.seal_against(&plaintext, input, edited);
+        self.plaintext = plaintext;
+        r
+    }
+
+    /// The plaintext to edit, taken out of the session (which keeps nothing of it): the
+    /// caller hands it back to [`EditSession::seal_against`].
+    pub fn take_plaintext(&mut self) -> Output {
+        std::mem::take(&mut self.plaintext)
+    }
+
+    /// [`EditSession::seal`] for a session whose plaintext was taken out
+    /// ([`EditSession::take_plaintext`]); `old` is that plaintext.
+    pub fn seal_against(&mut self, old: &[u8], input: &[u8], edited: &[u8]) -> Option<Splice> {
+        let prefix = common_prefix(old, edited);
         let room = old.len().min(edited.len()) - prefix;
-        let suffix = old
-            .iter()
-            .rev()
-            .zip(edited.iter().rev())
-            .take(room)
-            .take_while(|(a, b)| a == b)
-            .count();
+        let suffix = common_suffix(old, edited, room);
         let old_end = old.len() - suffix;
         let i = self
             .kept
@@ -317,6 +325,42 @@ impl EditSession {
             tokens,
         })
     }
+}
+
+/// The block in which [`common_prefix`] and [`common_suffix`] compare slices (one
+/// `memcmp` each) before they look for the first differing byte.
+const CMP_BLOCK: usize = 4096;
+
+/// The length of the longest common prefix of `a` and `b`.
+fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    while at < n {
+        let end = (at + CMP_BLOCK).min(n);
+        let (x, y) = (&a[at..end], &b[at..end]);
+        if x != y {
+            return at + x.iter().zip(y).take_while(|(p, q)| p == q).count();
+        }
+        at = end;
+    }
+    n
+}
+
+/// The length of the longest common suffix of `a` and `b`, at most `max`.
+fn common_suffix(a: &[u8], b: &[u8], max: usize) -> usize {
+    let n = max.min(a.len()).min(b.len());
+    let mut done = 0;
+    while done < n {
+        let step = CMP_BLOCK.min(n - done);
+        let x = &a[a.len() - done - step..a.len() - done];
+        let y = &b[b.len() - done - step..b.len() - done];
+        if x != y {
+            let same = x.iter().rev().zip(y.iter().rev()).take_while(|(p, q)| p == q);
+            return done + same.count();
+        }
+        done += step;
+    }
+    n
 }
 
 /// An edited part encrypted again.
