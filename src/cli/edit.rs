@@ -29,13 +29,13 @@ use crate::lifecycle::splice::EditOpen;
 use crate::lifecycle::splice::Splice;
 
 mod session;
-use session::Session;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::ops::Format;
 use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
+use session::Session;
 
 /// Arguments of `edit`.
 #[derive(Debug, Args)]
@@ -286,7 +286,6 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let ws = Workspace::create(base, &plaintext, &roots, &work_tree)?;
     drop(plaintext);
 
-    let mut no_splice = |_: &[u8]| Ok(None);
     let mut edited = match edit_loop(
         &editor_cmd,
         &ws,
@@ -294,8 +293,8 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         name,
         format,
         shown.is_some(),
+        &mut |_: &Workspace| Ok(None),
         &|c: &[u8]| ws.is_unchanged(c),
-        &mut no_splice,
     )? {
         Edited::Interrupted(sig) => {
             drop(ws);
@@ -355,8 +354,9 @@ fn unchanged(name: &str) -> i32 {
     exit::FILE_HAS_NOT_BEEN_MODIFIED
 }
 
-/// Splices an edited plaintext into the encrypted file, when it can.
-type TrySplice<'a> = dyn FnMut(&[u8]) -> Result<Option<Splice>, Error> + 'a;
+/// Looks at the edited file before it is read whole: an outcome (unchanged, spliced),
+/// or `None` to read and parse it.
+type Quick<'a> = dyn FnMut(&Workspace) -> Result<Option<Edited>, Error> + 'a;
 
 /// What the editor loop ended with.
 enum Edited {
@@ -371,8 +371,9 @@ enum Edited {
 }
 
 /// Runs the editor until it leaves a plaintext that can be read (the editor is opened
-/// again on a parse error when stdin is a terminal). `splice` is tried first on a changed
-/// plaintext; when it gives nothing the plaintext is parsed.
+/// again on a parse error when stdin is a terminal). `quick` is tried first on the
+/// edited file; when it gives nothing the file is read, compared (`unchanged`) and
+/// parsed.
 fn edit_loop(
     editor_cmd: &command::EditorCommand,
     ws: &Workspace,
@@ -380,8 +381,8 @@ fn edit_loop(
     name: &str,
     format: Format,
     shown: bool,
+    quick: &mut Quick<'_>,
     unchanged: &dyn Fn(&[u8]) -> bool,
-    splice: &mut TrySplice<'_>,
 ) -> Result<Edited, Error> {
     let interactive = std::io::stdin().is_terminal();
     loop {
@@ -401,12 +402,12 @@ fn edit_loop(
             }
             EditorExit::Success => {}
         }
+        if let Some(e) = quick(ws)? {
+            return Ok(e);
+        }
         let content = ws.read()?;
         if unchanged(&content) {
             return Ok(Edited::Unchanged);
-        }
-        if let Some(s) = splice(&content)? {
-            return Ok(Edited::Spliced(s));
         }
         match ops::read_edited(&content, format, name, shown) {
             Ok(doc) => return Ok(Edited::Doc(doc)),

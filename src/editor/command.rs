@@ -220,7 +220,8 @@ fn exit_notice(child: &Child) -> mpsc::Receiver<()> {
     let _ = std::thread::Builder::new()
         .name("leafseal-editor-wait".to_owned())
         .spawn(move || {
-            let how = rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+            let how =
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
             if rustix::process::waitid(rustix::process::WaitId::Pid(pid), how).is_ok() {
                 let _ = tx.send(());
             }

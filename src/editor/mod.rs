@@ -405,16 +405,22 @@ impl Workspace {
         let mut buf = Zeroizing::new(Vec::new());
         fs::File::open(&self.file)
             .and_then(|mut f| f.read_to_end(&mut buf))
-            .map_err(|e| {
-                Error::new(
-                    exit::COULD_NOT_READ_INPUT,
-                    format!("cannot read the edited temporary file back: {e}"),
-                )
-                .hint(
-                    "the editor may have deleted or renamed it; the encrypted file was not changed",
-                )
-            })?;
+            .map_err(Self::read_error)?;
         Ok(buf)
+    }
+
+    /// Opens the file for reading after editing (for a caller that reads it in blocks).
+    pub fn open(&self) -> Result<fs::File, Error> {
+        fs::File::open(&self.file).map_err(Self::read_error)
+    }
+
+    /// The error of a failed read of the edited file.
+    pub fn read_error(e: std::io::Error) -> Error {
+        Error::new(
+            exit::COULD_NOT_READ_INPUT,
+            format!("cannot read the edited temporary file back: {e}"),
+        )
+        .hint("the editor may have deleted or renamed it; the encrypted file was not changed")
     }
 
     /// True when `content` has the SHA-256 of the plaintext first written.

@@ -25,6 +25,7 @@ use crate::editor::command;
 use crate::error::Error;
 use crate::lifecycle;
 use crate::lifecycle::splice::EditSession;
+use crate::lifecycle::splice::FileSeal;
 use crate::ops;
 use crate::ops::Format;
 use crate::ops::OpenOptions;
@@ -153,9 +154,18 @@ impl Session<'_> {
         editor_cmd: &command::EditorCommand,
         signals: &Signals,
     ) -> Result<Edited, Error> {
-        let mut splice = |content: &[u8]| match session.seal_against(plain, self.input, content) {
-            Some(s) => Ok(Some(s)),
-            None => lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err),
+        let mut quick = |ws: &Workspace| -> Result<Option<Edited>, Error> {
+            let file = ws.open()?;
+            let sealed = session
+                .seal_file(plain, self.input, &file)
+                .map_err(Workspace::read_error)?;
+            match sealed {
+                FileSeal::Unchanged => Ok(Some(Edited::Unchanged)),
+                FileSeal::Spliced(s) => Ok(Some(Edited::Spliced(s))),
+                FileSeal::Declined => {
+                    lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err)
+                }
+            }
         };
         edit_loop(
             editor_cmd,
@@ -164,8 +174,8 @@ impl Session<'_> {
             self.name,
             self.format,
             false,
+            &mut quick,
             &|c: &[u8]| c == plain,
-            &mut splice,
         )
     }
 
