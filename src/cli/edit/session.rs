@@ -84,10 +84,13 @@ impl Session<'_> {
         let plain = session.take_plaintext();
         let ws = Workspace::create_unhashed(base, &plain, &roots, work_tree)?;
         let mut ws = Some(ws);
+        // Taken by the thread that wipes what is left once the change is sealed.
+        let (mut plain, mut session) = (Some(plain), Some(session));
         let mut edited = None;
         let mut remover = None;
         let mut run = |file: &mut fs::File| -> Result<bool, Error> {
-            let Some(w) = ws.as_ref() else {
+            let (Some(w), Some(sess), Some(old)) = (ws.as_ref(), session.as_mut(), plain.as_ref())
+            else {
                 return Ok(false);
             };
             let stop = AtomicBool::new(false);
@@ -95,7 +98,7 @@ impl Session<'_> {
                 let file: &fs::File = file;
                 let stop = &stop;
                 let copy = t.spawn(move || prefill(file, self.input, stop));
-                let result = self.run_editor(&mut session, &plain, w, editor_cmd, &signals);
+                let result = self.run_editor(sess, old, w, editor_cmd, &signals);
                 if !matches!(result, Ok(Edited::Spliced(_))) {
                     stop.store(true, Ordering::Relaxed);
                 }
@@ -110,11 +113,17 @@ impl Session<'_> {
             };
             cli::inplace::signature_dropped(name, s.signature_dropped);
             // The edited plaintext was read and sealed: the workspace is removed (as on
-            // every path) while the encrypted file is written.
+            // every path), and the plaintext and the session's buffers wiped, while the
+            // encrypted file is written and flushed.
             if let Some(w) = ws.take() {
+                let (old, sess) = (plain.take(), session.take());
                 remover = std::thread::Builder::new()
                     .name("leafseal-wipe".to_owned())
-                    .spawn(move || w.remove())
+                    .spawn(move || {
+                        let removed = w.remove();
+                        drop((old, sess));
+                        removed
+                    })
                     .ok();
             }
             s.patch(self.input, file, copied)
@@ -133,15 +142,15 @@ impl Session<'_> {
         if written? {
             return Ok(signals.caught().map_or(0, editor::signal_exit_code));
         }
+        let (Some(ws), Some(mut session), Some(plain)) = (ws, session, plain) else {
+            return Ok(0);
+        };
         let edited = match edited {
             Some(e) => e,
             // A destination written in place: no temporary file to fill first.
-            None => match ws.as_ref() {
-                Some(w) => self.run_editor(&mut session, &plain, w, editor_cmd, &signals)?,
-                None => return Ok(0),
-            },
+            None => self.run_editor(&mut session, &plain, &ws, editor_cmd, &signals)?,
         };
-        let Some(ws) = ws else { return Ok(0) };
+        drop(plain);
         self.finish(session, edited, ws, dest, &signals)
     }
 
