@@ -293,8 +293,10 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         name,
         format,
         shown.is_some(),
-        &mut |_: &Workspace| Ok(None),
-        &|c: &[u8]| ws.is_unchanged(c),
+        Checks {
+            quick: &mut |_: &Workspace| Ok(None),
+            unchanged: &|c: &[u8]| ws.is_unchanged(c),
+        },
     )? {
         Edited::Interrupted(sig) => {
             drop(ws);
@@ -358,6 +360,14 @@ fn unchanged(name: &str) -> i32 {
 /// or `None` to read and parse it.
 type Quick<'a> = dyn FnMut(&Workspace) -> Result<Option<Edited>, Error> + 'a;
 
+/// How [`edit_loop`] looks at what the editor left.
+struct Checks<'a> {
+    /// Tried first, on the file.
+    quick: &'a mut Quick<'a>,
+    /// Whether the text read whole is the one given to the editor.
+    unchanged: &'a dyn Fn(&[u8]) -> bool,
+}
+
 /// What the editor loop ended with.
 enum Edited {
     /// The change, spliced into the encrypted text.
@@ -381,9 +391,9 @@ fn edit_loop(
     name: &str,
     format: Format,
     shown: bool,
-    quick: &mut Quick<'_>,
-    unchanged: &dyn Fn(&[u8]) -> bool,
+    checks: Checks<'_>,
 ) -> Result<Edited, Error> {
+    let Checks { quick, unchanged } = checks;
     let interactive = std::io::stdin().is_terminal();
     loop {
         match command::run(editor_cmd, ws.file(), signals)? {

@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
 
+use super::Checks;
 use super::Edited;
 use super::edit_loop;
 use super::interrupted;
@@ -183,8 +184,10 @@ impl Session<'_> {
             self.name,
             self.format,
             false,
-            &mut quick,
-            &|c: &[u8]| c == plain,
+            Checks {
+                quick: &mut quick,
+                unchanged: &|c: &[u8]| c == plain,
+            },
         )
     }
 
