@@ -303,3 +303,27 @@ fn edits_that_write_nothing_leave_nothing_behind() {
     }
     assert_eq!(seen[1], seen[2], "same code and message");
 }
+
+#[test]
+fn a_forced_edit_of_a_hard_linked_file_is_written_in_place() {
+    let t = Edit::new();
+    let src = t.encrypted("src.yaml", &doc(20));
+    let other = t.env.path("other.yaml");
+    std::fs::hard_link(&src, &other).expect("link");
+    let ed = t.editor("one", "sed -i 's/^version: 3$/version: 4/' \"$1\"");
+    let rt = t.runtime.path().display().to_string();
+    let mut vars = vec![("EDITOR", ed.as_str()), ("XDG_RUNTIME_DIR", rt.as_str())];
+    vars.extend_from_slice(&spliced("600"));
+    let out = t.env.run_vars(&vars, &["--force-target", "edit", &src]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let linked = std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(&src).expect("stat"));
+    assert_eq!(linked, 2);
+    let plain = t.decrypt(&other);
+    assert!(plain.contains("\nversion: 4\n"), "{plain}");
+    assert_eq!(t.decrypt(&src), plain);
+    t.nothing_left("in place");
+}
