@@ -144,7 +144,11 @@ impl Session<'_> {
             return Ok(signals.caught().map_or(0, editor::signal_exit_code));
         }
         let (Some(ws), Some(mut session), Some(plain)) = (ws, session, plain) else {
-            return Ok(0);
+            // Taken only on the way to a completed write.
+            return Err(Error::new(
+                crate::error::exit::GENERIC,
+                "internal error: the edit session ended without a write",
+            ));
         };
         let edited = match edited {
             Some(e) => e,
