@@ -26,14 +26,16 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::lifecycle;
 use crate::lifecycle::splice::EditOpen;
-use crate::lifecycle::splice::EditSession;
 use crate::lifecycle::splice::Splice;
+
+mod session;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::ops::Format;
 use crate::ops::OpenOptions;
 use crate::ops::SealPlan;
+use session::Session;
 
 /// Arguments of `edit`.
 #[derive(Debug, Args)]
@@ -284,7 +286,6 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let ws = Workspace::create(base, &plaintext, &roots, &work_tree)?;
     drop(plaintext);
 
-    let mut no_splice = |_: &[u8]| Ok(None);
     let mut edited = match edit_loop(
         &editor_cmd,
         &ws,
@@ -292,7 +293,10 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         name,
         format,
         shown.is_some(),
-        &mut no_splice,
+        Checks {
+            quick: &mut |_: &Workspace| Ok(None),
+            unchanged: &|c: &[u8]| ws.is_unchanged(c),
+        },
     )? {
         Edited::Interrupted(sig) => {
             drop(ws);
@@ -352,8 +356,17 @@ fn unchanged(name: &str) -> i32 {
     exit::FILE_HAS_NOT_BEEN_MODIFIED
 }
 
-/// Splices an edited plaintext into the encrypted file, when it can.
-type TrySplice<'a> = dyn FnMut(&[u8]) -> Result<Option<Splice>, Error> + 'a;
+/// Looks at the edited file before it is read whole: an outcome (unchanged, spliced),
+/// or `None` to read and parse it.
+type Quick<'a> = dyn FnMut(&Workspace) -> Result<Option<Edited>, Error> + 'a;
+
+/// How [`edit_loop`] looks at what the editor left.
+struct Checks<'a> {
+    /// Tried first, on the file.
+    quick: &'a mut Quick<'a>,
+    /// Whether the text read whole is the one given to the editor.
+    unchanged: &'a dyn Fn(&[u8]) -> bool,
+}
 
 /// What the editor loop ended with.
 enum Edited {
@@ -368,8 +381,9 @@ enum Edited {
 }
 
 /// Runs the editor until it leaves a plaintext that can be read (the editor is opened
-/// again on a parse error when stdin is a terminal). `splice` is tried first on a changed
-/// plaintext; when it gives nothing the plaintext is parsed.
+/// again on a parse error when stdin is a terminal). `quick` is tried first on the
+/// edited file; when it gives nothing the file is read, compared (`unchanged`) and
+/// parsed.
 fn edit_loop(
     editor_cmd: &command::EditorCommand,
     ws: &Workspace,
@@ -377,8 +391,9 @@ fn edit_loop(
     name: &str,
     format: Format,
     shown: bool,
-    splice: &mut TrySplice<'_>,
+    checks: Checks<'_>,
 ) -> Result<Edited, Error> {
+    let Checks { quick, unchanged } = checks;
     let interactive = std::io::stdin().is_terminal();
     loop {
         match command::run(editor_cmd, ws.file(), signals)? {
@@ -397,12 +412,12 @@ fn edit_loop(
             }
             EditorExit::Success => {}
         }
-        let content = ws.read()?;
-        if ws.is_unchanged(&content) {
-            return Ok(Edited::Unchanged);
+        if let Some(e) = quick(ws)? {
+            return Ok(e);
         }
-        if let Some(s) = splice(&content)? {
-            return Ok(Edited::Spliced(s));
+        let content = ws.read()?;
+        if unchanged(&content) {
+            return Ok(Edited::Unchanged);
         }
         match ops::read_edited(&content, format, name, shown) {
             Ok(doc) => return Ok(Edited::Doc(doc)),
@@ -426,113 +441,5 @@ fn edit_loop(
                 )));
             }
         }
-    }
-}
-
-/// An existing file opened for editing by streaming (see
-/// [`lifecycle::splice::open_for_edit`]).
-struct Session<'a> {
-    name: &'a str,
-    input: &'a [u8],
-    format: Format,
-    ctx: &'a ops::KeyContext,
-    open: &'a OpenOptions,
-    emit: &'a ops::EmitOptions,
-}
-
-impl Session<'_> {
-    /// Edits the file: the change is spliced into the encrypted text when the session
-    /// can, else the file is opened as a whole tree and sealed as before.
-    fn edit(
-        &self,
-        mut session: EditSession,
-        dest: &crate::io::Destination,
-        editor_cmd: &command::EditorCommand,
-        base: &OsStr,
-        work_tree: &Path,
-    ) -> Result<i32, Error> {
-        let name = self.name;
-        for w in &session.warnings {
-            cli::warn(&format!("{name}: {w}"));
-        }
-        raise_version(session.metadata_mut())?;
-        cli::audit::record("edit", name, &session.unwrapped_by)?;
-        let signals = Signals::install()?;
-        let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));
-        let ws = Workspace::create(base, session.plaintext(), &roots, work_tree)?;
-        let edited = {
-            let mut splice = |content: &[u8]| match session.seal(self.input, content) {
-                Some(s) => Ok(Some(s)),
-                None => lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err),
-            };
-            edit_loop(
-                editor_cmd,
-                &ws,
-                &signals,
-                name,
-                self.format,
-                false,
-                &mut splice,
-            )?
-        };
-        match edited {
-            Edited::Interrupted(sig) => {
-                drop(ws);
-                return Ok(interrupted(sig, name));
-            }
-            Edited::Unchanged => {
-                drop(ws);
-                return Ok(unchanged(name));
-            }
-            Edited::Spliced(s) => {
-                crate::cli::inplace::signature_dropped(name, s.signature_dropped);
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
-                // The edited plaintext was read and sealed: the workspace is removed (as
-                // on every path) while the encrypted file is written.
-                let (written, removed) = std::thread::scope(|t| {
-                    let remover = t.spawn(move || ws.remove());
-                    let written = dest.write_pieces(&s.pieces(self.input));
-                    (written, remover.join())
-                });
-                written?;
-                if let Ok(Err(e)) = removed {
-                    cli::report(&e);
-                }
-                if let Some(sig) = signals.caught() {
-                    return Ok(editor::signal_exit_code(sig));
-                }
-                return Ok(0);
-            }
-            Edited::Doc(mut doc) => {
-                // The whole-tree path, with the data key already recovered (the file's
-                // warnings were given when it was opened).
-                let loaded = ops::load_encrypted(self.format, self.input, name)?;
-                let mut opened =
-                    ops::open_with_key(loaded, self.ctx, self.open, Some(session.into_key()))
-                        .map_err(|e| e.within(name))?;
-                raise_version(&mut opened.meta)?;
-                let signed = crate::signing::present(&opened.meta);
-                let map =
-                    ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
-                crate::cli::inplace::signature_dropped(name, signed);
-                let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
-                dest.write(&out)?;
-                crate::cli::inplace::leave_encrypted(doc);
-            }
-        }
-        if let Err(e) = ws.remove() {
-            cli::report(&e);
-        }
-        if let Some(sig) = signals.caught() {
-            return Ok(editor::signal_exit_code(sig));
-        }
-        Ok(0)
     }
 }

@@ -13,6 +13,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::mpsc;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -209,6 +210,25 @@ fn stop_child(child: &mut Child, sig: i32) {
     let _ = child.wait();
 }
 
+/// A channel that receives a message as soon as `child` has exited (a thread waits for
+/// it without reaping it: the caller's `try_wait` does), so the polling loop of [`run`]
+/// wakes at once instead of at its next tick. The sender is dropped when the thread
+/// cannot be started or the wait fails.
+fn exit_notice(child: &Child) -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    let pid = rustix::process::Pid::from_child(child);
+    let _ = std::thread::Builder::new()
+        .name("leafseal-editor-wait".to_owned())
+        .spawn(move || {
+            let how =
+                rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+            if rustix::process::waitid(rustix::process::WaitId::Pid(pid), how).is_ok() {
+                let _ = tx.send(());
+            }
+        });
+    rx
+}
+
 /// Runs the editor on `file` with the terminal inherited and waits for it. When one of
 /// the handled signals arrives meanwhile, the editor is stopped and
 /// [`EditorExit::Interrupted`] returned, so the caller can clean up.
@@ -227,6 +247,7 @@ pub fn run(cmd: &EditorCommand, file: &Path, signals: &Signals) -> Result<Editor
             )
             .hint("set SOPS_EDITOR or EDITOR to an installed editor")
         })?;
+    let exited = exit_notice(&child);
     loop {
         if let Some(sig) = signals.caught() {
             stop_child(&mut child, sig);
@@ -235,7 +256,12 @@ pub fn run(cmd: &EditorCommand, file: &Path, signals: &Signals) -> Result<Editor
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(EditorExit::Success),
             Ok(Some(status)) => return Ok(EditorExit::Failed(status.code(), status.signal())),
-            Ok(None) => std::thread::sleep(Duration::from_millis(25)),
+            Ok(None) => match exited.recv_timeout(Duration::from_millis(25)) {
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            },
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();

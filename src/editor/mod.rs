@@ -259,7 +259,9 @@ fn random_hex() -> Result<String, Error> {
 pub struct Workspace {
     dir: PathBuf,
     file: PathBuf,
-    hash: [u8; 32],
+    /// The SHA-256 of the content first written (none for
+    /// [`Workspace::create_unhashed`]).
+    hash: Option<[u8; 32]>,
 }
 
 impl Workspace {
@@ -270,6 +272,28 @@ impl Workspace {
         content: &[u8],
         roots: &[PathBuf],
         work_tree: &Path,
+    ) -> Result<Workspace, Error> {
+        Self::create_with(base_name, content, roots, work_tree, true)
+    }
+
+    /// [`Workspace::create`] for a caller that keeps `content` and compares the edited
+    /// text with it itself: no digest is taken, and [`Workspace::is_unchanged`] is
+    /// always false.
+    pub fn create_unhashed(
+        base_name: &std::ffi::OsStr,
+        content: &[u8],
+        roots: &[PathBuf],
+        work_tree: &Path,
+    ) -> Result<Workspace, Error> {
+        Self::create_with(base_name, content, roots, work_tree, false)
+    }
+
+    fn create_with(
+        base_name: &std::ffi::OsStr,
+        content: &[u8],
+        roots: &[PathBuf],
+        work_tree: &Path,
+        hashed: bool,
     ) -> Result<Workspace, Error> {
         let name_ok = !base_name.is_empty()
             && Path::new(base_name).file_name() == Some(base_name)
@@ -295,9 +319,11 @@ impl Workspace {
                     let mut ws = Workspace {
                         file: dir.join(base_name),
                         dir,
-                        hash: [0; 32],
+                        hash: None,
                     };
-                    ws.hash = Sha256::digest(content).into();
+                    if hashed {
+                        ws.hash = Some(Sha256::digest(content).into());
+                    }
                     ws.write_file(content)?;
                     return Ok(ws);
                 }
@@ -379,22 +405,30 @@ impl Workspace {
         let mut buf = Zeroizing::new(Vec::new());
         fs::File::open(&self.file)
             .and_then(|mut f| f.read_to_end(&mut buf))
-            .map_err(|e| {
-                Error::new(
-                    exit::COULD_NOT_READ_INPUT,
-                    format!("cannot read the edited temporary file back: {e}"),
-                )
-                .hint(
-                    "the editor may have deleted or renamed it; the encrypted file was not changed",
-                )
-            })?;
+            .map_err(Self::read_error)?;
         Ok(buf)
+    }
+
+    /// Opens the file for reading after editing (for a caller that reads it in blocks).
+    pub fn open(&self) -> Result<fs::File, Error> {
+        fs::File::open(&self.file).map_err(Self::read_error)
+    }
+
+    /// The error of a failed read of the edited file.
+    pub fn read_error(e: std::io::Error) -> Error {
+        Error::new(
+            exit::COULD_NOT_READ_INPUT,
+            format!("cannot read the edited temporary file back: {e}"),
+        )
+        .hint("the editor may have deleted or renamed it; the encrypted file was not changed")
     }
 
     /// True when `content` has the SHA-256 of the plaintext first written.
     pub fn is_unchanged(&self, content: &[u8]) -> bool {
-        let h: [u8; 32] = Sha256::digest(content).into();
-        h == self.hash
+        self.hash.is_some_and(|want| {
+            let h: [u8; 32] = Sha256::digest(content).into();
+            h == want
+        })
     }
 
     /// Wipes and removes the directory now, reporting failure (drop does it silently).

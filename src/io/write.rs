@@ -125,6 +125,39 @@ impl Destination {
     }
 }
 
+impl Destination {
+    /// Whether [`Destination::write_file`] can be used: the target is replaced through a
+    /// temporary file (not a forced in-place write).
+    pub fn replaces(&self) -> bool {
+        matches!(self.mode, Mode::Replace)
+    }
+
+    /// The atomic write of [`Destination::write`] for a `fill` that needs the temporary
+    /// file itself (positioned writes, truncation, an early `sync_data` while the caller
+    /// still waits for its content, e.g. `edit` copying the encrypted input while the
+    /// editor runs and patching the changed ranges afterwards). `fill` returning
+    /// `Ok(false)` or an error removes the temporary file and leaves the target unchanged
+    /// (`Ok(false)` is returned then). Only for a destination that
+    /// [`replaces`](Destination::replaces) its target; otherwise an error.
+    pub fn write_file(
+        &self,
+        fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
+    ) -> Result<bool, Error> {
+        match self.mode {
+            Mode::Replace => replace_file(&self.target, fill),
+            Mode::InPlace => Err(Error::new(
+                exit::GENERIC,
+                "internal error: a positioned write into a file written in place",
+            )),
+        }
+    }
+
+    /// Reports an I/O error of a [`Destination::write_file`] fill in this module's words.
+    pub fn write_error(&self, what: &str, e: std::io::Error) -> Error {
+        fail(&self.target, what, e)
+    }
+}
+
 /// A file that keeps the first write error, so that it can be reported in this module's
 /// words rather than the writer's.
 struct Tracked<'a> {
@@ -242,6 +275,29 @@ fn replace_with(
     t: &Target,
     fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    replace_file(t, &mut |f| {
+        let mut tracked = Tracked {
+            file: f,
+            error: None,
+        };
+        match fill(&mut tracked) {
+            Ok(()) => Ok(true),
+            Err(e) => Err(match tracked.error {
+                Some(io) => fail(t, "write failed", io),
+                None => e,
+            }),
+        }
+    })
+    .map(|_| ())
+}
+
+/// The atomic replacement of the target by a temporary file that `fill` writes
+/// (through the file itself, so positioned writes are possible); `fill` returning
+/// `false` discards the temporary file and leaves the target alone.
+fn replace_file(
+    t: &Target,
+    fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
+) -> Result<bool, Error> {
     signals::install()?;
     let dir = t
         .path
@@ -265,15 +321,8 @@ fn replace_with(
     // The umask can only remove bits: make it 0600 exactly, before any byte is written.
     rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o600))
         .map_err(|e| fail(t, "cannot restrict the temporary file", e.into()))?;
-    let mut tracked = Tracked {
-        file: &mut f,
-        error: None,
-    };
-    if let Err(e) = fill(&mut tracked) {
-        return Err(match tracked.error {
-            Some(io) => fail(t, "write failed", io),
-            None => e,
-        });
+    if !fill(&mut f)? {
+        return Ok(false);
     }
     // The current metadata: the lock may have been waited for since the checks.
     let current = match fs::symlink_metadata(&t.path) {
@@ -304,7 +353,7 @@ fn replace_with(
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Gives the temporary file the target's owner and group when this process may (root,

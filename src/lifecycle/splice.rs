@@ -62,6 +62,7 @@ pub fn splice_into(
 
 pub use crate::stream::EditOpen;
 pub use crate::stream::EditSession;
+pub use crate::stream::FileSeal;
 
 /// Opens the encrypted file `input` for `edit` by streaming, when it is one to splice
 /// (as [`splice`]); the session then splices the edited plaintext into the file

@@ -41,6 +41,8 @@ use super::splice::Splice;
 use super::split::Part;
 use super::yaml_direct::Mode;
 
+mod compare;
+
 /// A file opened for editing by streaming.
 pub struct EditSession {
     /// The plaintext for the editor (MAC and record verified).
@@ -68,6 +70,17 @@ struct Kept {
     plain: Range<usize>,
     mac_input: Vec<Zeroizing<Vec<u8>>>,
     tokens: PartTokens,
+}
+
+/// What the editor left, as [`EditSession::seal_file`] found it.
+#[derive(Debug)]
+pub enum FileSeal {
+    /// The plaintext as it was given.
+    Unchanged,
+    /// The change, spliced into the encrypted text.
+    Spliced(Splice),
+    /// A change the whole-tree path must seal.
+    Declined,
 }
 
 /// What opening for editing did.
@@ -196,17 +209,67 @@ impl EditSession {
     /// to [`EditSession::plaintext`]), spliced into `input` (the text the session was
     /// opened from), or `None` when the whole-tree path must seal it.
     pub fn seal(&mut self, input: &[u8], edited: &[u8]) -> Option<Splice> {
-        let old: &[u8] = &self.plaintext;
-        let prefix = old.iter().zip(edited).take_while(|(a, b)| a == b).count();
+        let plaintext = std::mem::take(&mut self.plaintext);
+        let r = self.seal_against(&plaintext, input, edited);
+        self.plaintext = plaintext;
+        r
+    }
+
+    /// The plaintext to edit, taken out of the session (which keeps nothing of it): the
+    /// caller hands it back to [`EditSession::seal_against`].
+    pub fn take_plaintext(&mut self) -> Output {
+        std::mem::take(&mut self.plaintext)
+    }
+
+    /// [`EditSession::seal`] for a session whose plaintext was taken out
+    /// ([`EditSession::take_plaintext`]); `old` is that plaintext.
+    pub fn seal_against(&mut self, old: &[u8], input: &[u8], edited: &[u8]) -> Option<Splice> {
+        let prefix = compare::common_prefix(old, edited);
         let room = old.len().min(edited.len()) - prefix;
-        let suffix = old
-            .iter()
-            .rev()
-            .zip(edited.iter().rev())
-            .take(room)
-            .take_while(|(a, b)| a == b)
-            .count();
-        let old_end = old.len() - suffix;
+        let suffix = compare::common_suffix(old, edited, room);
+        let (i, range) = self.changed_part(old.len(), edited.len(), prefix, suffix)?;
+        self.seal_part(input, i, edited.get(range)?)
+    }
+
+    /// What the editor left in `file`, compared with `old` (the plaintext it was given,
+    /// see [`EditSession::take_plaintext`]) by reading the file in blocks from both ends:
+    /// the same text, or a change sealed and spliced into `input` reading only the text
+    /// of the one part that changed, or a change the whole-tree path must seal (the
+    /// caller then reads the file whole).
+    pub fn seal_file(
+        &mut self,
+        old: &[u8],
+        input: &[u8],
+        file: &std::fs::File,
+    ) -> std::io::Result<FileSeal> {
+        let (len, prefix, suffix) = match compare::compare_file(old, file)? {
+            compare::InFile::Same => return Ok(FileSeal::Unchanged),
+            compare::InFile::Changed {
+                len,
+                prefix,
+                suffix,
+            } => (len, prefix, suffix),
+        };
+        let Some((i, range)) = self.changed_part(old.len(), len, prefix, suffix) else {
+            return Ok(FileSeal::Declined);
+        };
+        let text = compare::read_range(file, range)?;
+        Ok(self
+            .seal_part(input, i, &text)
+            .map_or(FileSeal::Declined, FileSeal::Spliced))
+    }
+
+    /// The part that holds every changed byte (between the common prefix and suffix of
+    /// the old text, `old_len` bytes, and the new one, `new_len`), and its range in the
+    /// new text; `None` when the change is not within one part.
+    fn changed_part(
+        &self,
+        old_len: usize,
+        new_len: usize,
+        prefix: usize,
+        suffix: usize,
+    ) -> Option<(usize, Range<usize>)> {
+        let old_end = old_len.checked_sub(suffix)?;
         let i = self
             .kept
             .iter()
@@ -215,8 +278,13 @@ impl EditSession {
         if old_end > kept.plain.end {
             return None;
         }
-        let new_end = kept.plain.end + edited.len() - old.len();
-        let new_text = edited.get(kept.plain.start..new_end)?;
+        let new_end = (kept.plain.end + new_len).checked_sub(old_len)?;
+        Some((i, kept.plain.start..new_end))
+    }
+
+    /// The file with part `i` replaced by the edited plaintext `new_text`, encrypted
+    /// again, and a new `sops` block.
+    fn seal_part(&mut self, input: &[u8], i: usize, new_text: &[u8]) -> Option<Splice> {
         let part = self.parts.get(i)?;
         let new = self.reseal_part(input, part, new_text)?;
         let mut mac = MacHasher::new(self.meta.mac_only_encrypted);

@@ -67,6 +67,7 @@ pub use yaml_direct::DIRECT_ENV;
 
 pub use edit::EditOpen;
 pub use edit::EditSession;
+pub use edit::FileSeal;
 pub use edit::open_yaml_for_edit;
 pub use encrypt::Prepare;
 pub use encrypt::Prepared;

@@ -1,0 +1,255 @@
+//! `edit` of a file opened by streaming ([`lifecycle::splice::open_for_edit`]): the
+//! editor gets the session's plaintext; a change the session can splice is written into
+//! a temporary file next to the target that was filled with the encrypted input while
+//! the editor ran (and flushed to the device meanwhile), so that after the editor only
+//! the changed ranges are written (or, when their length changed, the file from the
+//! first change on). Anything else takes the whole-tree path as before.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
+
+use super::Checks;
+use super::Edited;
+use super::edit_loop;
+use super::interrupted;
+use super::raise_version;
+use super::unchanged;
+use crate::cli;
+use crate::editor;
+use crate::editor::Signals;
+use crate::editor::Workspace;
+use crate::editor::command;
+use crate::error::Error;
+use crate::lifecycle;
+use crate::lifecycle::splice::EditSession;
+use crate::lifecycle::splice::FileSeal;
+use crate::ops;
+use crate::ops::Format;
+use crate::ops::OpenOptions;
+
+/// An existing file opened for editing by streaming (see
+/// [`lifecycle::splice::open_for_edit`]).
+pub(super) struct Session<'a> {
+    pub(super) name: &'a str,
+    pub(super) input: &'a [u8],
+    pub(super) format: Format,
+    pub(super) ctx: &'a ops::KeyContext,
+    pub(super) open: &'a OpenOptions,
+    pub(super) emit: &'a ops::EmitOptions,
+}
+
+/// The block size of the copy made while the editor runs (checked for a stop between
+/// blocks).
+const COPY_BLOCK: usize = 4 << 20;
+
+/// Copies `input` into `file` from its start, then flushes it to the device, unless
+/// `stop` is set meanwhile; returns how many bytes of `input` the file holds.
+fn prefill(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
+    let mut at = 0;
+    for block in input.chunks(COPY_BLOCK) {
+        if stop.load(Ordering::Relaxed) || file.write_all_at(block, at as u64).is_err() {
+            return at;
+        }
+        at += block.len();
+    }
+    if !stop.load(Ordering::Relaxed) {
+        let _ = file.sync_data();
+    }
+    at
+}
+
+impl Session<'_> {
+    /// Edits the file: the change is spliced into the encrypted text when the session
+    /// can, else the file is opened as a whole tree and sealed as before.
+    pub(super) fn edit(
+        &self,
+        mut session: EditSession,
+        dest: &crate::io::Destination,
+        editor_cmd: &command::EditorCommand,
+        base: &OsStr,
+        work_tree: &Path,
+    ) -> Result<i32, Error> {
+        let name = self.name;
+        for w in &session.warnings {
+            cli::warn(&format!("{name}: {w}"));
+        }
+        raise_version(session.metadata_mut())?;
+        cli::audit::record("edit", name, &session.unwrapped_by)?;
+        let signals = Signals::install()?;
+        let roots = editor::temp_roots(&|k: &str| std::env::var_os(k));
+        // The session keeps the plaintext: the edited text is compared with it, no digest.
+        let plain = session.take_plaintext();
+        let ws = Workspace::create_unhashed(base, &plain, &roots, work_tree)?;
+        let mut ws = Some(ws);
+        // Taken by the thread that wipes what is left once the change is sealed.
+        let (mut plain, mut session) = (Some(plain), Some(session));
+        let mut edited = None;
+        let mut remover = None;
+        let mut run = |file: &mut fs::File| -> Result<bool, Error> {
+            let (Some(w), Some(sess), Some(old)) = (ws.as_ref(), session.as_mut(), plain.as_ref())
+            else {
+                return Ok(false);
+            };
+            let stop = AtomicBool::new(false);
+            let (result, copied) = std::thread::scope(|t| {
+                let file: &fs::File = file;
+                let stop = &stop;
+                let copy = t.spawn(move || prefill(file, self.input, stop));
+                let result = self.run_editor(sess, old, w, editor_cmd, &signals);
+                if !matches!(result, Ok(Edited::Spliced(_))) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                (result, copy.join().unwrap_or(0))
+            });
+            let s = match result? {
+                Edited::Spliced(s) if signals.caught().is_none() => s,
+                other => {
+                    edited = Some(other);
+                    return Ok(false);
+                }
+            };
+            cli::inplace::signature_dropped(name, s.signature_dropped);
+            // The edited plaintext was read and sealed: the workspace is removed (as on
+            // every path), and the plaintext and the session's buffers wiped, while the
+            // encrypted file is written and flushed.
+            if let Some(w) = ws.take() {
+                let (old, sess) = (plain.take(), session.take());
+                remover = std::thread::Builder::new()
+                    .name("leafseal-wipe".to_owned())
+                    .spawn(move || {
+                        let removed = w.remove();
+                        drop((old, sess));
+                        removed
+                    })
+                    .ok();
+            }
+            s.patch(self.input, file, copied)
+                .map_err(|e| dest.write_error("write failed", e))?;
+            Ok(true)
+        };
+        let written = if dest.replaces() {
+            dest.write_file(&mut run)
+        } else {
+            Ok(false)
+        };
+        let removed = remover.map(std::thread::JoinHandle::join);
+        if let Some(Ok(Err(e))) = removed {
+            cli::report(&e);
+        }
+        if written? {
+            return Ok(signals.caught().map_or(0, editor::signal_exit_code));
+        }
+        let (Some(ws), Some(mut session), Some(plain)) = (ws, session, plain) else {
+            // Taken only on the way to a completed write.
+            return Err(Error::new(
+                crate::error::exit::GENERIC,
+                "internal error: the edit session ended without a write",
+            ));
+        };
+        let edited = match edited {
+            Some(e) => e,
+            // A destination written in place: no temporary file to fill first.
+            None => self.run_editor(&mut session, &plain, &ws, editor_cmd, &signals)?,
+        };
+        drop(plain);
+        self.finish(session, edited, ws, dest, &signals)
+    }
+
+    /// Runs the editor until it leaves a text that is unchanged, spliced or parsed.
+    fn run_editor(
+        &self,
+        session: &mut EditSession,
+        plain: &[u8],
+        ws: &Workspace,
+        editor_cmd: &command::EditorCommand,
+        signals: &Signals,
+    ) -> Result<Edited, Error> {
+        let mut quick = |ws: &Workspace| -> Result<Option<Edited>, Error> {
+            let file = ws.open()?;
+            let sealed = session
+                .seal_file(plain, self.input, &file)
+                .map_err(Workspace::read_error)?;
+            match sealed {
+                FileSeal::Unchanged => Ok(Some(Edited::Unchanged)),
+                FileSeal::Spliced(s) => Ok(Some(Edited::Spliced(s))),
+                FileSeal::Declined => {
+                    lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err)
+                }
+            }
+        };
+        edit_loop(
+            editor_cmd,
+            ws,
+            signals,
+            self.name,
+            self.format,
+            false,
+            Checks {
+                quick: &mut quick,
+                unchanged: &|c: &[u8]| c == plain,
+            },
+        )
+    }
+
+    /// What follows the editor when nothing was written yet: an unchanged file, a
+    /// signal, a splice into a file written in place, or the whole-tree path.
+    fn finish(
+        &self,
+        session: EditSession,
+        edited: Edited,
+        ws: Workspace,
+        dest: &crate::io::Destination,
+        signals: &Signals,
+    ) -> Result<i32, Error> {
+        let name = self.name;
+        match edited {
+            Edited::Interrupted(sig) => {
+                drop(ws);
+                return Ok(interrupted(sig, name));
+            }
+            Edited::Unchanged => {
+                drop(ws);
+                return Ok(unchanged(name));
+            }
+            Edited::Spliced(s) => {
+                if let Some(sig) = signals.caught() {
+                    drop(ws);
+                    return Ok(interrupted(sig, name));
+                }
+                cli::inplace::signature_dropped(name, s.signature_dropped);
+                dest.write_pieces(&s.pieces(self.input))?;
+            }
+            Edited::Doc(mut doc) => {
+                // The whole-tree path, with the data key already recovered (the file's
+                // warnings were given when it was opened).
+                let loaded = ops::load_encrypted(self.format, self.input, name)?;
+                let mut opened =
+                    ops::open_with_key(loaded, self.ctx, self.open, Some(session.into_key()))
+                        .map_err(|e| e.within(name))?;
+                raise_version(&mut opened.meta)?;
+                let signed = crate::signing::present(&opened.meta);
+                let map =
+                    ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
+                crate::cli::inplace::signature_dropped(name, signed);
+                let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
+                if let Some(sig) = signals.caught() {
+                    drop(ws);
+                    return Ok(interrupted(sig, name));
+                }
+                dest.write(&out)?;
+                crate::cli::inplace::leave_encrypted(doc);
+            }
+        }
+        if let Err(e) = ws.remove() {
+            cli::report(&e);
+        }
+        if let Some(sig) = signals.caught() {
+            return Ok(editor::signal_exit_code(sig));
+        }
+        Ok(0)
+    }
+}
