@@ -45,7 +45,14 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 mod tests {
     #[test]
     fn the_searches_agree_with_the_naive_ones() {
-        let hay: Vec<u8> = (0..300u32).map(|i| b"ab,]<"[(i * 7 % 5) as usize]).collect();
+        // A fixed pseudo-random text over a few letters, with runs of `<` in it.
+        let mut x = 12345u32;
+        let hay: Vec<u8> = (0..300)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                b"ab,]<<<"[(x >> 16) as usize % 7]
+            })
+            .collect();
         for n in [0, 1, 15, 16, 17, 31, 32, 33, 64, 100, 300] {
             let h = &hay[..n];
             for needle in [b',', b']', b'<', b'z'] {
@@ -60,7 +67,7 @@ mod tests {
                     "{n} {needle}"
                 );
             }
-            for needle in [&b"<<"[..], b"ab,", b"<<<<<<<", b"]<a", b"zz", b""] {
+            for needle in [&b"<<"[..], b"<<<", b"ab,", b"<<<<<<<", b"]<a", b"zz", b""] {
                 assert_eq!(
                     super::contains(h, needle),
                     needle.is_empty() || h.windows(needle.len()).any(|w| w == needle),
@@ -68,6 +75,10 @@ mod tests {
                 );
             }
         }
+        assert!(
+            hay.windows(3).any(|w| w == b"<<<"),
+            "the text has runs to find"
+        );
         assert!(super::contains(b"x\n<<<<<< <<<<<<<<", b"<<<<<<<"));
         assert!(!super::contains(b"<<<<<<\n<<<<<<", b"<<<<<<<"));
     }
