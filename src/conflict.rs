@@ -27,7 +27,9 @@ static SEPARATOR: LazyLock<Option<regex::bytes::Regex>> =
 pub fn find(bytes: &[u8]) -> Option<usize> {
     // Every conflict has an opening `<<<<<<<`: without one, no regex is built (building
     // them was a third of a tiny file's decrypt).
-    memchr::memmem::find(bytes, b"<<<<<<<")?;
+    if !crate::find::contains(bytes, b"<<<<<<<") {
+        return None;
+    }
     let marker = MARKER.as_ref()?;
     let separator = SEPARATOR.as_ref()?;
     let open = marker

@@ -43,9 +43,7 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         })?;
         return Ok(buf.finish());
     }
-    // A file's size is known: `read_to_end` allocates once, so no copy is left behind.
-    let mut buf = Zeroizing::new(Vec::new());
-    let mut f = fs::File::open(path).map_err(|e| {
+    let f = fs::File::open(path).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             exit::NO_FILE_SPECIFIED
         } else {
@@ -57,24 +55,66 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if meta.as_ref().is_some_and(fs::Metadata::is_dir) {
         return Err(directory_error(path));
     }
-    if let Some(m) = meta.filter(|m| m.is_file() && m.len() >= PARALLEL_READ_MIN as u64) {
-        if let Some(whole) = read_in_parallel(&mut f, m.len()) {
-            return Ok(whole);
-        }
-        // Read from the start as usual.
-        std::io::Seek::rewind(&mut f).map_err(|e| {
-            Error::new(
-                exit::COULD_NOT_READ_INPUT,
-                format!("cannot read {path}: {e}"),
-            )
-        })?;
-    }
-    f.read_to_end(&mut buf).map_err(|e| {
+    read_opened(path, f, meta.as_ref())
+}
+
+/// Reads the rest of a file `path` that is open already, with its metadata when it could
+/// be read (a directory is refused before this is called). A file's size is known: the
+/// buffer is allocated once, at that size, so no copy is left behind, and no further
+/// `stat` is made (`read_to_end` on a `File` asks for the size again).
+pub fn read_opened(
+    path: &str,
+    mut f: fs::File,
+    meta: Option<&fs::Metadata>,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let failed = |e: std::io::Error| {
         Error::new(
             exit::COULD_NOT_READ_INPUT,
             format!("cannot read {path}: {e}"),
         )
-    })?;
+    };
+    let len = meta.filter(|m| m.is_file()).map_or(0, fs::Metadata::len);
+    if len >= PARALLEL_READ_MIN as u64 {
+        if let Some(whole) = read_in_parallel(&mut f, len) {
+            return Ok(whole);
+        }
+        // Read from the start as usual.
+        std::io::Seek::rewind(&mut f).map_err(failed)?;
+    }
+    read_sized(&mut f, usize::try_from(len).unwrap_or(0)).map_err(failed)
+}
+
+/// Reads `f` to its end into a buffer of the `len` bytes its metadata gave (0 when that
+/// is unknown), read straight into; what a file that grew meanwhile (or one whose size
+/// says nothing, as in /proc) holds past `len` is read on after it.
+fn read_sized(f: &mut fs::File, len: usize) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(vec![0u8; len]);
+    let mut n = 0;
+    while n < len {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(n);
+    if n < len {
+        return Ok(buf);
+    }
+    // The end, or more than the size said.
+    let mut probe = Zeroizing::new([0u8; 64]);
+    let k = loop {
+        match f.read(&mut probe[..]) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            r => break r?,
+        }
+    };
+    if k > 0 {
+        // (Rare, so the copies a growing buffer leaves do not matter.)
+        buf.extend_from_slice(&probe[..k]);
+        f.read_to_end(&mut buf)?;
+    }
     Ok(buf)
 }
 

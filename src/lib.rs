@@ -23,6 +23,7 @@ pub mod editor;
 pub mod error;
 #[cfg(feature = "cli")]
 pub mod exec;
+pub mod find;
 pub mod format;
 pub mod git;
 pub mod history;

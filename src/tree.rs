@@ -316,6 +316,13 @@ impl Document {
     /// freeing anything. For a process that is about to exit: wiping is fast, freeing a
     /// large tree is not, and the memory goes back to the system at exit anyway.
     pub fn wipe_in_place(&mut self) {
+        self.wipe_with(crate::io::cores);
+    }
+
+    /// [`Document::wipe_in_place`], asking `cores` how many cores there are only when a
+    /// container is large enough to be split (a tiny file's exit does not read cgroup
+    /// files for it).
+    fn wipe_with(&mut self, cores: impl FnOnce() -> usize) {
         fn value(v: &mut Value) {
             match v {
                 Value::Str(t) => t.0.zeroize(),
@@ -344,11 +351,15 @@ impl Document {
         // A large top-level container is wiped in two halves, the second on another
         // thread: wiping a quarter of a million values is a few milliseconds per core.
         const SPLIT: usize = 4096;
-        let two_cores = crate::io::cores() > 1;
+        let mut cores = Some(cores);
+        let mut two_cores = None;
+        let mut split = |n: usize| {
+            n >= SPLIT && *two_cores.get_or_insert_with(|| cores.take().is_some_and(|c| c() > 1))
+        };
         for b in &mut self.branches {
             for it in &mut b.0 {
                 match it {
-                    Item::Entry(_, Value::Map(m)) if two_cores && m.0.len() >= SPLIT => {
+                    Item::Entry(_, Value::Map(m)) if split(m.0.len()) => {
                         let half = m.0.len() / 2;
                         let (x, y) = m.0.split_at_mut(half);
                         std::thread::scope(|s| {
@@ -356,7 +367,7 @@ impl Document {
                             items(x);
                         });
                     }
-                    Item::Entry(_, Value::Seq(q)) if two_cores && q.len() >= SPLIT => {
+                    Item::Entry(_, Value::Seq(q)) if split(q.len()) => {
                         let half = q.len() / 2;
                         let (x, y) = q.split_at_mut(half);
                         std::thread::scope(|s| {
@@ -400,7 +411,8 @@ mod tests {
         );
         let mut doc = Document::single(m);
         assert!(!format!("{doc:?}").contains("secret"));
-        doc.wipe_in_place();
+        // Nothing to split: the core count is not looked up (it reads cgroup files).
+        doc.wipe_with(|| panic!("the core count was asked for a small document"));
         let text = format!("{:?}", doc.branches[0].get("a"));
         assert_eq!(
             doc.branches[0].get("a").and_then(Value::as_str),
@@ -426,7 +438,13 @@ mod tests {
         m.push("big", Value::Map(big));
         m.push("list", Value::Seq(list));
         let mut doc = Document::single(m);
-        doc.wipe_in_place();
+        // The core count is asked for once, for the first large container.
+        let asked = std::cell::Cell::new(0);
+        doc.wipe_with(|| {
+            asked.set(asked.get() + 1);
+            2
+        });
+        assert_eq!(asked.get(), 1);
         let Some(Value::Map(big)) = doc.branches[0].get("big") else {
             panic!("map")
         };

@@ -5,8 +5,12 @@
 
 mod support;
 
+#[path = "support/stream_env.rs"]
+mod stream_env;
+
 use std::path::Path;
 
+use stream_env::*;
 use support::*;
 
 const SERVICES: usize = 3000;
@@ -43,57 +47,6 @@ fn large_yaml() -> String {
     }
     s.push_str("trailer: end\n");
     s
-}
-
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: std::collections::HashMap<String, String>,
-}
-
-impl Env {
-    fn new() -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let vars = env_vars(None, home.path());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        run_in(&self.vars, self.work.path(), args)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.work.path().join(name);
-        std::fs::write(&p, data).expect("write");
-        p.display().to_string()
-    }
-}
-
-fn ok(out: &std::process::Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
-}
-
-/// Replaces one base64 character of the `data:` field of the value at `key` (the first
-/// line holding `key`), starting the search at `from` (a fraction of the text).
-fn tamper(enc: &str, key: &str, from: f64) -> String {
-    let start = (enc.len() as f64 * from) as usize;
-    let at = start + enc[start..].find(key).expect("key after start");
-    let d = at + enc[at..].find("data:").expect("data") + "data:".len();
-    let c = enc.as_bytes()[d];
-    let r = if c == b'A' { "B" } else { "A" };
-    let mut t = enc.to_owned();
-    t.replace_range(d..d + 1, r);
-    t
 }
 
 fn round_trip_and_tamper(env: &Env, name: &str, plain: &str, key: &str) {
@@ -140,19 +93,19 @@ fn round_trip_and_tamper(env: &Env, name: &str, plain: &str, key: &str) {
 
 #[test]
 fn large_json_round_trips_and_fails_closed_on_every_parallel_path() {
-    let env = Env::new();
+    let env = Env::new(None);
     round_trip_and_tamper(&env, "big.json", &large_json(), "\"replicas\"");
 }
 
 #[test]
 fn large_yaml_round_trips_and_fails_closed() {
-    let env = Env::new();
+    let env = Env::new(None);
     round_trip_and_tamper(&env, "big.yaml", &large_yaml(), "replicas:");
 }
 
 #[test]
 fn large_json_broken_after_the_middle_is_a_parse_error_with_its_line() {
-    let env = Env::new();
+    let env = Env::new(None);
     let plain = large_json();
     let path = env.write("p.json", plain.as_bytes());
     let enc =

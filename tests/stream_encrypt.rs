@@ -9,60 +9,13 @@
 
 mod support;
 
-#[path = "support/sops.rs"]
-mod sops_peer;
+#[path = "support/stream_env.rs"]
+mod stream_env;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::path::PathBuf;
-use std::process::Output;
 
+use stream_env::*;
 use support::*;
-
-struct Env {
-    _home: tempfile::TempDir,
-    work: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
-impl Env {
-    fn new() -> Env {
-        let home = tempfile::tempdir().expect("home");
-        let work = tempfile::tempdir().expect("work");
-        let mut vars = env_vars(None, home.path());
-        vars.insert("LEAFSEAL_STRICT_INTEGRITY".to_owned(), "1".to_owned());
-        Env {
-            _home: home,
-            work,
-            vars,
-        }
-    }
-
-    /// Runs leafseal with `LEAFSEAL_STREAM` (and the part size) set as given.
-    fn run_with(&self, stream: &str, part: Option<usize>, args: &[&str]) -> Output {
-        let mut vars = self.vars.clone();
-        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
-        if let Some(p) = part {
-            vars.insert("LEAFSEAL_STREAM_PART".to_owned(), p.to_string());
-        }
-        run_in(&vars, self.work.path(), args)
-    }
-
-    fn write(&self, name: &str, data: &[u8]) -> String {
-        let p = self.work.path().join(name);
-        std::fs::write(&p, data).expect("write");
-        p.display().to_string()
-    }
-}
-
-fn ok(out: &Output) -> Vec<u8> {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout.clone()
-}
 
 /// The encrypted text with what differs between two encryptions of the same plaintext
 /// taken out: each `ENC[…]` becomes its ciphertext length and type, the wrapped data key
@@ -143,22 +96,12 @@ fn decrypt(env: &Env, enc: &[u8], like: &str) -> Vec<u8> {
 /// The plaintext YAML and JSON files of a directory tree, sorted; encrypted ones are
 /// decrypted (tree path) into `env`'s directory first.
 fn plaintexts(env: &Env, dir: &Path, out: &mut Vec<String>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            plaintexts(env, &p, out);
-            continue;
-        }
+    let mut found = Vec::new();
+    files_ending(dir, &["yaml", "yml", "json"], &mut found);
+    for p in found {
         let Some(ext) = p.extension().map(|e| e.to_string_lossy().into_owned()) else {
             continue;
         };
-        if !["yaml", "yml", "json"].contains(&ext.as_str()) {
-            continue;
-        }
         let text = std::fs::read(&p).expect("read");
         if text.is_empty() {
             continue;
@@ -176,20 +119,9 @@ fn plaintexts(env: &Env, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// The shared sops interop files, when this checkout sits next to them.
-fn shared_interop() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    [
-        root.join("../shared/interop"),
-        root.join("../../shared/interop"),
-    ]
-    .into_iter()
-    .find(|p| p.is_dir())
-}
-
 #[test]
 fn every_fixture_encrypts_the_same_streamed_and_as_a_tree() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let mut files = Vec::new();
     plaintexts(&env, &fixtures(), &mut files);
     if let Some(shared) = shared_interop() {
@@ -248,7 +180,7 @@ fn large_json(services: usize) -> String {
 
 #[test]
 fn generated_documents_stream_with_any_part_size_and_selector() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let yaml = env.write("big.yaml", large_yaml(600).as_bytes());
     let json = env.write("big.json", large_json(600).as_bytes());
     for path in [&yaml, &json] {
@@ -270,7 +202,7 @@ fn generated_documents_stream_with_any_part_size_and_selector() {
 
 #[test]
 fn large_files_are_streamed_by_default_and_the_real_sops_decrypts_them() {
-    let env = Env::new();
+    let env = Env::strict(None);
     // Large enough to be streamed without LEAFSEAL_STREAM.
     for (name, plain) in [
         ("big.yaml", large_yaml(6000)),
@@ -279,11 +211,8 @@ fn large_files_are_streamed_by_default_and_the_real_sops_decrypts_them() {
         let plain = plain.into_bytes();
         assert!(plain.len() > 1 << 20);
         let path = env.write(name, &plain);
-        let mut vars = env.vars.clone();
-        vars.insert("LEAFSEAL_STREAM_PART".to_owned(), "8192".to_owned());
-        let auto = ok(&run_in(
-            &vars,
-            env.work.path(),
+        let auto = ok(&env.run_vars(
+            &[("LEAFSEAL_STREAM_PART", "8192")],
             &["encrypt", "--age", AGE_RECIPIENT, &path],
         ));
         let tree = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
@@ -292,24 +221,15 @@ fn large_files_are_streamed_by_default_and_the_real_sops_decrypts_them() {
         let back = ok(&env.run_with("never", None, &["decrypt", &enc]));
         let tree_back = decrypt(&env, &tree, name);
         assert!(back == tree_back, "{name}: round trip");
-        let Some(sops) = sops_peer::sops_bin() else {
-            continue;
-        };
-        let out = std::process::Command::new(sops)
-            .env_clear()
-            .envs(&env.vars)
-            .current_dir(env.work.path())
-            .stdin(std::process::Stdio::null())
-            .args(["decrypt", &enc])
-            .output()
-            .expect("sops");
-        assert!(ok(&out) == back, "{name}: sops decrypts the streamed file");
+        if let Some(out) = sops_decrypt(&env, &enc) {
+            assert!(out == back, "{name}: sops decrypts the streamed file");
+        }
     }
 }
 
 #[test]
 fn in_place_and_output_files_are_written_atomically() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let plain = large_yaml(600);
     let target = env.write("target.yaml", plain.as_bytes());
     // Through a symbolic link: the link stays, the file it names is replaced.
@@ -354,7 +274,7 @@ fn in_place_and_output_files_are_written_atomically() {
 
 #[test]
 fn a_failing_write_after_output_started_leaves_the_file_untouched() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let plain = large_yaml(600);
     let path = env.write("big.yaml", plain.as_bytes());
     // The file size limit makes writes fail (SIGXFSZ, or EFBIG when it is ignored) once
@@ -413,7 +333,7 @@ fn a_failing_write_after_output_started_leaves_the_file_untouched() {
 
 #[test]
 fn unusual_plaintexts_take_the_tree_path_with_its_errors() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let big = large_yaml(600);
     for (name, text, code) in [
         // A flow map inside a part: the part reader declines, the tree path encrypts.
@@ -455,7 +375,7 @@ fn unusual_plaintexts_take_the_tree_path_with_its_errors() {
 /// as it was and no temporary file stays; exit code and message are the tree path's.
 #[test]
 fn a_failure_after_the_parts_were_encrypted_leaves_no_output() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let big = large_yaml(600);
     for (name, text, extra) in [
         ("last-bad.yaml", format!("{big}bad: [unclosed\n"), None),
@@ -513,7 +433,7 @@ fn a_failure_after_the_parts_were_encrypted_leaves_no_output() {
 /// with the real sops 3.11 to the plaintext it was made from.
 #[test]
 fn tiny_parts_decrypt_with_leafseal_and_the_real_sops() {
-    let env = Env::new();
+    let env = Env::strict(None);
     for (name, plain) in [
         ("tiny.yaml", large_yaml(300)),
         ("tiny.json", large_json(300)),
@@ -528,19 +448,10 @@ fn tiny_parts_decrypt_with_leafseal_and_the_real_sops() {
         let tree = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
         assert_eq!(structure(&enc), structure(&tree), "{name}");
         assert!(back == decrypt(&env, &tree, name), "{name}: round trip");
-        let Some(sops) = sops_peer::sops_bin() else {
-            continue;
-        };
         let encp = env.write(&format!("enc.{name}"), &enc);
-        let out = std::process::Command::new(sops)
-            .env_clear()
-            .envs(&env.vars)
-            .current_dir(env.work.path())
-            .stdin(std::process::Stdio::null())
-            .args(["decrypt", &encp])
-            .output()
-            .expect("sops");
-        assert!(ok(&out) == back, "{name}: sops decrypts the streamed file");
+        if let Some(out) = sops_decrypt(&env, &encp) {
+            assert!(out == back, "{name}: sops decrypts the streamed file");
+        }
     }
 }
 
@@ -582,7 +493,7 @@ fn rotates_the_same(env: &Env, enc: &str, args: &[&str]) -> bool {
 
 #[test]
 fn rotate_streams_the_same_as_the_tree_path() {
-    let env = Env::new();
+    let env = Env::strict(None);
     // (No comment before `sops:`: the decrypt planner declines those.)
     let yaml = env.write(
         "big.yaml",
@@ -622,19 +533,13 @@ fn rotate_streams_the_same_as_the_tree_path() {
     // Every encrypted fixture the tree path rotates.
     let mut files = Vec::new();
     fn encrypted(dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                encrypted(&p, out);
-            } else if p.extension().is_some_and(|e| e == "yaml" || e == "json")
-                && std::fs::read(&p)
-                    .expect("read")
-                    .windows(14)
-                    .any(|w| w == b"ENC[AES256_GCM")
+        let mut found = Vec::new();
+        files_ending(dir, &["yaml", "json"], &mut found);
+        for p in found {
+            if std::fs::read(&p)
+                .expect("read")
+                .windows(14)
+                .any(|w| w == b"ENC[AES256_GCM")
             {
                 out.push(p.display().to_string());
             }
@@ -657,7 +562,7 @@ fn rotate_streams_the_same_as_the_tree_path() {
 
 #[test]
 fn rotate_in_place_writes_only_a_verified_file() {
-    let env = Env::new();
+    let env = Env::strict(None);
     let plain = large_yaml(600).replace("# the end\n", "");
     let path = env.write("big.yaml", plain.as_bytes());
     let enc = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
@@ -670,19 +575,8 @@ fn rotate_in_place_writes_only_a_verified_file() {
     assert!(!rotated.contains(&enc[enc.find("ENC[").expect("enc")..][..60]));
     assert!(ok(&env.run_with("never", None, &["decrypt", &good])) == plain.as_bytes());
     // sops 3.11 decrypts the streamed rotation.
-    if let Some(sops) = sops_peer::sops_bin() {
-        let out = std::process::Command::new(sops)
-            .env_clear()
-            .envs(&env.vars)
-            .current_dir(env.work.path())
-            .stdin(std::process::Stdio::null())
-            .args(["decrypt", &good])
-            .output()
-            .expect("sops");
-        assert!(
-            ok(&out) == plain.as_bytes(),
-            "sops decrypts the rotated file"
-        );
+    if let Some(out) = sops_decrypt(&env, &good) {
+        assert!(out == plain.as_bytes(), "sops decrypts the rotated file");
     }
     // A value changed near the end (25), an entry removed (51), a null entry added (53):
     // the file is left as it was, and nothing is printed without -i.

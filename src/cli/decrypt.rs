@@ -42,6 +42,14 @@ pub struct DecryptArgs {
     k8s_decode: bool,
 }
 
+/// What [`Plan::stream_file`] did with a named file.
+enum FromFile {
+    /// Streamed, or declined by the streaming reader; in this output format.
+    Streamed(crate::stream::Outcome, Format),
+    /// To be read whole: from the file and its metadata when it was opened already.
+    Whole(Option<(std::fs::File, std::fs::Metadata)>),
+}
+
 struct Plan<'a> {
     a: &'a DecryptArgs,
     ctx: KeyContext,
@@ -68,17 +76,21 @@ impl Plan<'_> {
         // A large YAML or JSON file is streamed from the file itself, in blocks, without reading
         // it whole first; what that declines is read whole below (the tree path).
         let mut recovered = None;
-        let streamed_file = match self.stream_file(file, name)? {
-            Some((crate::stream::Outcome::Done(done), fmt)) => {
+        let (streamed_file, open) = match self.stream_file(file, name)? {
+            FromFile::Streamed(crate::stream::Outcome::Done(done), fmt) => {
                 return self.streamed(file, name, done, fmt);
             }
-            Some((crate::stream::Outcome::Declined(key), _)) => {
+            FromFile::Streamed(crate::stream::Outcome::Declined(key), _) => {
                 recovered = key;
-                true
+                (true, None)
             }
-            None => false,
+            FromFile::Whole(open) => (false, open),
         };
-        let mut input = crate::io::read_input(file)?;
+        // A file opened above to look at its size is read from there: not opened twice.
+        let mut input = match open {
+            Some((f, meta)) => crate::io::read_opened(file, f, Some(&meta))?,
+            None => crate::io::read_input(file)?,
+        };
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,
@@ -146,46 +158,46 @@ impl Plan<'_> {
     }
 
     /// Streams a named YAML or JSON file from disk ([`crate::stream::decrypt_yaml_file`],
-    /// [`crate::stream::decrypt_json_file`]) when
-    /// it is one to stream, or `None` when it is read whole as before (standard input,
-    /// another format, `--extract`, a small file, or anything odd about the file, which
-    /// the usual reading then reports).
-    fn stream_file(
-        &self,
-        file: &str,
-        name: &str,
-    ) -> Result<Option<(crate::stream::Outcome, Format)>, Error> {
+    /// [`crate::stream::decrypt_json_file`]) when it is one to stream; otherwise it is
+    /// read whole as before (standard input, another format, `--extract`, a small file,
+    /// or anything odd about the file, which the usual reading then reports), from the
+    /// file opened here when it got that far.
+    fn stream_file(&self, file: &str, name: &str) -> Result<FromFile, Error> {
         let a = self.a;
         if file == "-" || a.extract.is_some() || a.k8s_decode {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         }
         let Ok(in_fmt) = cli::input_format(a.io.input_type.as_deref(), name, None) else {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         };
         let out_fmt = match a.io.output_type.as_deref().map(cli::parse_format) {
             None => in_fmt,
             Some(Ok(f)) => f,
-            Some(Err(_)) => return Ok(None),
+            Some(Err(_)) => return Ok(FromFile::Whole(None)),
         };
         if in_fmt != out_fmt || !matches!(in_fmt, Format::Yaml | Format::Json) {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         }
-        // Only a regular file is read twice: a FIFO (or a device) is not even opened here,
-        // so that the reading below gets all of its data.
+        // Only a regular file is opened here: a FIFO (or a device) is left to the reading
+        // after this, so that it gets all of its data.
         if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         }
         let Ok(f) = std::fs::File::open(file) else {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         };
-        let Ok(len) = f.metadata().map(|m| m.is_file().then_some(m.len())) else {
-            return Ok(None);
+        let Ok(meta) = f.metadata() else {
+            return Ok(FromFile::Whole(None));
         };
-        let Some(len) = len.and_then(|l| usize::try_from(l).ok()) else {
-            return Ok(None);
+        let Some(len) = meta
+            .is_file()
+            .then_some(meta.len())
+            .and_then(|l| usize::try_from(l).ok())
+        else {
+            return Ok(FromFile::Whole(None));
         };
         if !crate::stream::wanted(&self.ctx, len) {
-            return Ok(None);
+            return Ok(FromFile::Whole(Some((f, meta))));
         }
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
         let needs_tree = |m: &crate::metadata::Metadata| self.signature.needs_tree(m);
@@ -200,7 +212,7 @@ impl Plan<'_> {
         {
             return Err(e.within(name));
         }
-        Ok(Some((r, out_fmt)))
+        Ok(FromFile::Streamed(r, out_fmt))
     }
 
     /// The result of a streamed decrypt: its warnings printed, the audit record made.

@@ -257,7 +257,7 @@ pub fn decrypt_document(
 ) -> Result<Decrypted, DocumentError> {
     crate::tree::lift_list_comments(doc);
     let cipher = ValueCipher::new(key);
-    let threads = crate::io::cores().min(8);
+    let threads = parallel::threads_for(doc, 8, crate::io::cores);
     if threads > 1
         && !sel.is_comment_based()
         && let Some(result) = parallel::decrypt(

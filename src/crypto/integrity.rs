@@ -255,7 +255,7 @@ impl Encoder {
 /// the record whole.
 fn enc_parts(s: &str) -> Option<(&str, usize, &str)> {
     let rest = s.strip_prefix("ENC[AES256_GCM,data:")?;
-    let body = rest.get(..memchr::memchr(b']', rest.as_bytes())?)?;
+    let body = rest.get(..crate::find::byte(b']', rest.as_bytes())?)?;
     let (before_type, typ) = rsplit_field(body, ",type:")?;
     let (before_tag, tag) = rsplit_field(before_type, ",tag:")?;
     let (data, _iv) = split_field(before_tag, ",iv:")?;
@@ -267,7 +267,7 @@ fn enc_parts(s: &str) -> Option<(&str, usize, &str)> {
 /// searcher per value.
 fn rsplit_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     let mut end = s.len();
-    while let Some(p) = memchr::memrchr(b',', &s.as_bytes()[..end]) {
+    while let Some(p) = crate::find::rbyte(b',', &s.as_bytes()[..end]) {
         if s.as_bytes()[p..].starts_with(sep.as_bytes()) {
             return Some((&s[..p], &s[p + sep.len()..]));
         }
@@ -279,7 +279,7 @@ fn rsplit_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
 /// `s.split_once(sep)` for a `sep` that starts with a comma (see [`rsplit_field`]).
 fn split_field<'a>(s: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
     let mut from = 0;
-    while let Some(p) = memchr::memchr(b',', &s.as_bytes()[from..]) {
+    while let Some(p) = crate::find::byte(b',', &s.as_bytes()[from..]) {
         let p = from + p;
         if s.as_bytes()[p..].starts_with(sep.as_bytes()) {
             return Some((&s[..p], &s[p + sep.len()..]));

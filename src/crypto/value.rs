@@ -112,7 +112,7 @@ impl<'a> EncFields<'a> {
                 (data, iv, tag, typ, None)
             }
         };
-        let typ = memchr::memchr(b']', typ.as_bytes())
+        let typ = crate::find::byte(b']', typ.as_bytes())
             .and_then(|end| typ.get(..end))
             .ok_or(CryptoError::Malformed("missing closing bracket"))?;
         let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
@@ -179,7 +179,7 @@ const PREFIX: &str = "ENC[AES256_GCM,data:";
 /// tag), without searching; `None` sends odd values to [`split_fields`].
 fn split_fast(rest: &str) -> Option<(&str, &str, &str, &str)> {
     let b = rest.as_bytes();
-    let comma = memchr::memchr(b',', b)?;
+    let comma = crate::find::byte(b',', b)?;
     let data = rest.get(..comma)?;
     let after = rest.get(comma..)?;
     let iv = after.strip_prefix(",iv:")?;

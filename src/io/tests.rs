@@ -148,3 +148,29 @@ fn a_large_file_is_read_in_parallel_ranges_to_the_same_bytes() {
     let read = super::read_input(&small.display().to_string()).expect("read");
     assert!(read.as_slice() == &data[..1000]);
 }
+
+#[test]
+fn an_open_file_is_read_whole_also_when_it_grew_after_its_size_was_taken() {
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("f.yaml");
+    let path = p.display().to_string();
+    for (first, more) in [
+        (&b"a: 1\n"[..], &b""[..]),
+        (b"", b""),
+        (b"", b"late: 2\n"),
+        (b"a: 1\n", b"b: 2\n"),
+        (b"a: 1\n", &[b'x'; 200][..]),
+    ] {
+        std::fs::write(&p, first).expect("write");
+        let f = std::fs::File::open(&p).expect("open");
+        let meta = f.metadata().expect("meta");
+        let mut grow = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .expect("append");
+        std::io::Write::write_all(&mut grow, more).expect("grow");
+        let got = super::read_opened(&path, f, Some(&meta)).expect("read");
+        assert_eq!(&got[..], [first, more].concat().as_slice());
+        assert_eq!(&super::read_input(&path).expect("read")[..], &got[..]);
+    }
+}

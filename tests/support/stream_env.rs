@@ -41,6 +41,14 @@ impl Env {
         }
     }
 
+    /// [`Env::new`] with the integrity record required (`LEAFSEAL_STRICT_INTEGRITY=1`).
+    pub fn strict(gpg: Option<&GpgHome>) -> Env {
+        let mut env = Env::new(gpg);
+        env.vars
+            .insert("LEAFSEAL_STRICT_INTEGRITY".to_owned(), "1".to_owned());
+        env
+    }
+
     /// The path of `name` in the work directory.
     pub fn path(&self, name: &str) -> String {
         self.work.path().join(name).display().to_string()
@@ -153,9 +161,16 @@ pub fn ok(out: &Output) -> Vec<u8> {
 /// Decrypts `path` with the real sops when it is available: its MAC check must pass and
 /// the plaintext must be `plain`.
 pub fn sops_agrees(env: &Env, path: &str, plain: &str) {
-    let Some(sops) = sops_peer::sops_bin() else {
+    let Some(out) = sops_decrypt(env, path) else {
         return;
     };
+    assert_eq!(String::from_utf8(out).expect("utf8"), plain);
+}
+
+/// What the real sops prints decrypting `path` (with `env`'s variables), after asserting
+/// that it succeeded; `None` when sops is not available.
+pub fn sops_decrypt(env: &Env, path: &str) -> Option<Vec<u8>> {
+    let sops = sops_peer::sops_bin()?;
     let out = std::process::Command::new(sops)
         .env_clear()
         .envs(&env.vars)
@@ -164,7 +179,20 @@ pub fn sops_agrees(env: &Env, path: &str, plain: &str) {
         .args(["decrypt", path])
         .output()
         .expect("sops");
-    assert_eq!(String::from_utf8(ok(&out)).expect("utf8"), plain);
+    Some(ok(&out))
+}
+
+/// Replaces one base64 character of the `data:` field of the first value at `key` after
+/// `from` (a fraction of the text).
+pub fn tamper(enc: &str, key: &str, from: f64) -> String {
+    let start = (enc.len() as f64 * from) as usize;
+    let at = start + enc[start..].find(key).expect("key after start");
+    let d = at + enc[at..].find("data:").expect("data") + "data:".len();
+    let c = enc.as_bytes()[d];
+    let r = if c == b'A' { "B" } else { "A" };
+    let mut t = enc.to_owned();
+    t.replace_range(d..d + 1, r);
+    t
 }
 
 /// A generated age identity for the library-level tests: its variables (the identity in

@@ -114,7 +114,7 @@ pub fn encrypt_document(
     stash: Option<&NonceStash>,
 ) -> Result<String, DocumentError> {
     let cipher = ValueCipher::new(key);
-    let threads = crate::io::cores().min(8);
+    let threads = parallel::threads_for(doc, 8, crate::io::cores);
     if threads > 1
         && !sel.is_comment_based()
         && let Some(mac) = encrypt_parallel(doc, &cipher, sel, mac_only_encrypted, stash, threads)

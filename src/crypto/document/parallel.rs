@@ -53,6 +53,34 @@ pub(super) struct Runs<'t> {
     pub(super) disjoint: bool,
 }
 
+/// How many threads to decrypt or encrypt `doc` with: 1 when the document is too small
+/// for threads to pay off (see [`cut`]), without asking `cores` how many cores there are
+/// (that reads cgroup files, a cost a tiny file's start-up does not need); otherwise at
+/// most `max` of them.
+pub(super) fn threads_for(doc: &Document, max: usize, cores: impl FnOnce() -> usize) -> usize {
+    match doc.branches.as_slice() {
+        [branch] if largest(&branch.0).is_some_and(|(_, n)| n >= MIN_ITEMS) => cores().min(max),
+        _ => 1,
+    }
+}
+
+/// The top-level container with the most elements: its index and element count.
+fn largest(items: &[Item]) -> Option<(usize, usize)> {
+    let len_of = |v: &Value| match v {
+        Value::Map(m) => m.0.len(),
+        Value::Seq(s) => s.len(),
+        _ => 0,
+    };
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, it)| match it {
+            Item::Entry(_, v) => Some((i, len_of(v))),
+            Item::Comment(_) => None,
+        })
+        .max_by_key(|&(_, n)| n)
+}
+
 /// Cuts the walk of a one-branch document into runs: the top-level items before the
 /// largest top-level container, its elements in chunks, the items after it. `None` when
 /// the document is too small for threads to pay off.
@@ -60,20 +88,7 @@ pub(super) fn cut<'t>(doc: &'t mut Document, sel: &Selector, threads: usize) -> 
     let [branch] = doc.branches.as_mut_slice() else {
         return None;
     };
-    let len_of = |v: &Value| match v {
-        Value::Map(m) => m.0.len(),
-        Value::Seq(s) => s.len(),
-        _ => 0,
-    };
-    let (big, size) = branch
-        .0
-        .iter()
-        .enumerate()
-        .filter_map(|(i, it)| match it {
-            Item::Entry(_, v) => Some((i, len_of(v))),
-            Item::Comment(_) => None,
-        })
-        .max_by_key(|&(_, n)| n)?;
+    let (big, size) = largest(&branch.0)?;
     if size < MIN_ITEMS {
         return None;
     }

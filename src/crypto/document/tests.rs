@@ -278,3 +278,21 @@ fn parallel_encryption_with_the_stash_declines_keys_with_colons() {
     assert!(encrypt::encrypt_parallel(&mut doc, &cipher, &sel, false, Some(&stash), 2).is_none());
     assert!(encrypt::encrypt_parallel(&mut doc, &cipher, &sel, false, None, 2).is_some());
 }
+
+#[test]
+fn the_core_count_is_asked_for_only_above_the_split_threshold() {
+    // A small document never asks (the lookup reads cgroup files at start-up).
+    let never = || -> usize { panic!("the core count was asked for a small document") };
+    assert_eq!(parallel::threads_for(&sample(), 8, never), 1);
+    let mut two = sample();
+    two.branches.push(Map::new());
+    assert_eq!(parallel::threads_for(&two, 8, never), 1);
+    // A large one asks once, and is capped.
+    let asked = std::cell::Cell::new(0);
+    let cores = || {
+        asked.set(asked.get() + 1);
+        16
+    };
+    assert_eq!(parallel::threads_for(&big(), 8, cores), 8);
+    assert_eq!(asked.get(), 1);
+}
