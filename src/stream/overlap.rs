@@ -183,6 +183,8 @@ struct FeedState {
     abandoned: bool,
     /// The fold stopped taking parts.
     cancelled: bool,
+    /// How many parts were published before the final plan was known (tests).
+    early: usize,
 }
 
 impl Feed {
@@ -215,6 +217,7 @@ impl Feed {
         match plan {
             Some(p) if p.parts.starts_with(&g.parts) => {
                 let from = g.parts.len();
+                g.early = from;
                 g.parts.extend_from_slice(&p.parts[from..]);
                 g.ended = true;
             }
@@ -263,3 +266,7 @@ impl Parts<Part> for Feed {
         g.ended && !g.abandoned
     }
 }
+
+#[cfg(test)]
+#[path = "overlap_tests.rs"]
+mod tests;

@@ -406,64 +406,64 @@ fn cut_tops(
     meta_at: Option<usize>,
     meta: Range<usize>,
 ) -> Option<Plan> {
-        // Segments: runs of root entries between cut points (the first starts at 0 and
-        // keeps the comments at the top of the file).
-        let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, t) in tops.iter().enumerate() {
-            if Some(i) == meta_at {
-                continue;
-            }
-            match (segments.last_mut(), t.cut) {
-                (None, _) => segments.push((0, vec![i])),
-                (Some(_), Some(c)) => segments.push((c, vec![i])),
-                (Some((_, keys)), None) if meta_at.is_none_or(|m| i != m + 1) => keys.push(i),
-                (Some(_), None) => return None,
-            }
+    // Segments: runs of root entries between cut points (the first starts at 0 and
+    // keeps the comments at the top of the file).
+    let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, t) in tops.iter().enumerate() {
+        if Some(i) == meta_at {
+            continue;
         }
-        let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
-        let mut parts = Vec::new();
-        let mut group: Option<Range<usize>> = None;
-        for (j, (start, keys)) in segments.into_iter().enumerate() {
-            let mut end = starts.get(j + 1).copied().unwrap_or(len);
-            if meta.start > start && meta.start < end {
-                end = meta.start;
-            }
-            let range = start..end;
-            let subs = if range.len() > target && keys.len() == 1 {
-                sub_parts(&tops[keys[0]], range.clone(), target)?
-            } else {
-                None
-            };
-            match subs {
-                Some(subs) => {
-                    if let Some(g) = group.take() {
-                        parts.push(Part::Top(g));
-                    }
-                    parts.extend(subs);
+        match (segments.last_mut(), t.cut) {
+            (None, _) => segments.push((0, vec![i])),
+            (Some(_), Some(c)) => segments.push((c, vec![i])),
+            (Some((_, keys)), None) if meta_at.is_none_or(|m| i != m + 1) => keys.push(i),
+            (Some(_), None) => return None,
+        }
+    }
+    let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
+    let mut parts = Vec::new();
+    let mut group: Option<Range<usize>> = None;
+    for (j, (start, keys)) in segments.into_iter().enumerate() {
+        let mut end = starts.get(j + 1).copied().unwrap_or(len);
+        if meta.start > start && meta.start < end {
+            end = meta.start;
+        }
+        let range = start..end;
+        let subs = if range.len() > target && keys.len() == 1 {
+            sub_parts(&tops[keys[0]], range.clone(), target)?
+        } else {
+            None
+        };
+        match subs {
+            Some(subs) => {
+                if let Some(g) = group.take() {
+                    parts.push(Part::Top(g));
                 }
-                None => {
-                    if let Some(g) = group.as_mut()
-                        && g.end != range.start
-                    {
-                        parts.push(Part::Top(g.clone()));
-                        group = None;
-                    }
-                    let g = group.get_or_insert(range.start..range.start);
-                    g.end = range.end;
-                    if g.len() >= target {
-                        parts.push(Part::Top(g.clone()));
-                        group = None;
-                    }
+                parts.extend(subs);
+            }
+            None => {
+                if let Some(g) = group.as_mut()
+                    && g.end != range.start
+                {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
+                }
+                let g = group.get_or_insert(range.start..range.start);
+                g.end = range.end;
+                if g.len() >= target {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
                 }
             }
         }
-        if let Some(g) = group {
-            parts.push(Part::Top(g));
-        }
-        if parts.is_empty() {
-            return None;
-        }
-        Some(Plan { parts, meta })
+    }
+    if let Some(g) = group {
+        parts.push(Part::Top(g));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Plan { parts, meta })
 }
 
 /// Plans the parts of `src` (a block-YAML document without a byte-order mark), aiming at
