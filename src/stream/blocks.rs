@@ -41,6 +41,19 @@ pub fn decrypt_yaml_file(
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
 ) -> Result<Outcome, Error> {
+    decrypt_overlapped(file, ctx, opts, emit, needs_tree, &|| ())
+}
+
+/// [`decrypt_yaml_file`], calling `before_plan` once the data key was recovered from the
+/// file's tail, before the planner starts (tests: the file changed in between).
+fn decrypt_overlapped(
+    file: &File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+    before_plan: &dyn Fn(),
+) -> Result<Outcome, Error> {
     if opts.ignore_mac {
         return Ok(Outcome::Declined(None));
     }
@@ -59,7 +72,7 @@ pub fn decrypt_yaml_file(
     };
     // The planner runs while the first parts are decrypted, when the metadata at the end
     // of the file can be read first (`overlap`); else it runs first, as below.
-    let known = match super::overlap::decrypt(&args, &before, &ahead)? {
+    let known = match super::overlap::decrypt(&args, &before, &ahead, before_plan)? {
         super::overlap::Overlapped::Done(outcome) => return Ok(outcome),
         super::overlap::Overlapped::Rerun(known) => known,
     };

@@ -45,11 +45,14 @@ pub(super) enum Overlapped {
 }
 
 /// Decrypts `args.file` (of length `before.len`) while planning it, or hands it back
-/// (see the module docs). `ahead`: memory for the output, touched ahead.
+/// (see the module docs). `ahead`: memory for the output, touched ahead; `before_plan`
+/// is called once the data key was recovered, before the planner starts (tests: the
+/// file changed in between).
 pub(super) fn decrypt(
     args: &Args<'_>,
     before: &Stamp,
     ahead: &super::Ahead,
+    before_plan: &dyn Fn(),
 ) -> Result<Overlapped, Error> {
     let Some(len) = usize::try_from(before.len)
         .ok()
@@ -79,6 +82,7 @@ pub(super) fn decrypt(
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(super::blocks::BLOCK);
     let feed = Feed::default();
+    before_plan();
     let unchanged = || Stamp::of(args.file).is_some_and(|now| now == *before);
     let (result, plan) = std::thread::scope(|s| {
         let (file, skip, at, feed) = (args.file, args.skip, &meta_at, &feed);
