@@ -80,7 +80,7 @@ fn decrypt_overlapped(
 }
 
 /// What a file's decrypt needs.
-pub(super) struct Args<'a> {
+pub(in crate::stream) struct Args<'a> {
     pub file: &'a File,
     /// The length of its byte-order mark (0 or 3).
     pub skip: usize,
@@ -92,7 +92,7 @@ pub(super) struct Args<'a> {
 
 /// A data key recovered from the metadata at a range of the file (offsets after its
 /// byte-order mark), with the keys that unwrapped it.
-pub(super) type KnownKey = Option<(Range<usize>, (DataKey, Vec<String>))>;
+pub(in crate::stream) type KnownKey = Option<(Range<usize>, (DataKey, Vec<String>))>;
 
 /// The length of the file's byte-order mark.
 fn bom(file: &File) -> usize {

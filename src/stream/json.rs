@@ -12,6 +12,7 @@
 //! and anything the caller leaves out (`--extract`, another output format).
 
 mod direct;
+mod overlap;
 pub(super) mod split;
 
 use std::collections::HashSet;
@@ -21,6 +22,7 @@ use super::Outcome;
 use super::PartOut;
 use super::Shape;
 use super::Source;
+use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
 use crate::crypto::integrity;
@@ -83,12 +85,21 @@ pub fn decrypt_json(
     let meta = input[plan.meta.clone()].to_vec();
     let run = Run {
         src: Source::Mem(input),
-        plan: &plan,
+        parts: &plan.parts,
         len: input.len(),
         threads,
         ahead: super::Ahead::new(None),
     };
-    decrypt_planned(&run, big_key.as_deref(), &meta, ctx, opts, emit, needs_tree)
+    decrypt_planned(
+        &run,
+        big_key.as_deref(),
+        &meta,
+        None,
+        ctx,
+        opts,
+        emit,
+        needs_tree,
+    )
 }
 
 /// [`decrypt_json`] reading the encrypted file from `file` in blocks, never whole (as
@@ -104,11 +115,46 @@ pub fn decrypt_json_file(
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
 ) -> Result<Outcome, Error> {
-    decrypt_file(file, ctx, opts, emit, needs_tree, &|| ())
+    decrypt_overlapped(file, ctx, opts, emit, needs_tree, &|| ())
 }
 
-/// [`decrypt_json_file`], calling `after_plan` between the planning read and the part
-/// reads (tests: the file changed in between).
+/// [`decrypt_json_file`]: planned while its first parts are decrypted when its metadata
+/// can be read from its tail first (module `overlap`), else planned first. `before_plan`
+/// is called once the data key was recovered, before the planner starts (tests: the file
+/// changed in between).
+fn decrypt_overlapped(
+    file: &std::fs::File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+    before_plan: &dyn Fn(),
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let Some(before) = super::blocks::Stamp::of(file) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
+    let args = super::blocks::Args {
+        file,
+        skip: 0,
+        ctx,
+        opts,
+        emit,
+        needs_tree,
+    };
+    let known = match overlap::decrypt(&args, &before, &ahead, before_plan)? {
+        super::overlap::Overlapped::Done(outcome) => return Ok(outcome),
+        super::overlap::Overlapped::Rerun(known) => known,
+    };
+    planned(&args, &before, ahead, &|| (), known)
+}
+
+/// [`decrypt_json_file`] without the overlapped planner, calling `after_plan` between
+/// the planning read and the part reads (tests: the file changed in between).
+#[cfg(test)]
 fn decrypt_file(
     file: &std::fs::File,
     ctx: &KeyContext,
@@ -126,6 +172,27 @@ fn decrypt_file(
         return Ok(Outcome::Declined(None));
     };
     let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
+    let args = super::blocks::Args {
+        file,
+        skip: 0,
+        ctx,
+        opts,
+        emit,
+        needs_tree,
+    };
+    planned(&args, &before, ahead, after_plan, None)
+}
+
+/// Plans the file, then decrypts its parts (`known`: a data key already recovered from
+/// the metadata at that range, used when the plan finds the metadata there).
+fn planned(
+    args: &super::blocks::Args<'_>,
+    before: &super::blocks::Stamp,
+    ahead: super::Ahead,
+    after_plan: &dyn Fn(),
+    known: super::blocks::KnownKey,
+) -> Result<Outcome, Error> {
+    let (file, ctx) = (args.file, args.ctx);
     let block = ctx
         .var(super::BLOCK_ENV)
         .and_then(|v| v.parse::<usize>().ok())
@@ -155,16 +222,26 @@ fn decrypt_file(
     {
         return Ok(Outcome::Declined(None));
     }
+    let key = known.and_then(|(at, key)| (at == plan.meta).then_some(key));
     let run = Run {
         src: Source::File { file, skip: 0 },
-        plan: &plan,
+        parts: &plan.parts,
         len,
         threads,
         ahead,
     };
     let big_key = plan.big_key.is_some().then_some(big_key.as_slice());
-    let result = decrypt_planned(&run, big_key, &meta, ctx, opts, emit, needs_tree);
-    if super::blocks::Stamp::of(file).is_none_or(|now| now != before) {
+    let result = decrypt_planned(
+        &run,
+        big_key,
+        &meta,
+        key,
+        ctx,
+        args.opts,
+        args.emit,
+        args.needs_tree,
+    );
+    if super::blocks::Stamp::of(file).is_none_or(|now| now != *before) {
         // What was decrypted (or refused) may not be the file's text any more.
         return Ok(Outcome::Declined(None));
     }
@@ -174,7 +251,8 @@ fn decrypt_file(
 /// A planned document: where it is and how it is cut.
 struct Run<'a> {
     src: Source<'a>,
-    plan: &'a split::Plan,
+    /// The parts: a plan's, or those of a plan still being made (`overlap`).
+    parts: &'a dyn super::pipeline::Parts<Part>,
     /// The length of the encrypted text.
     len: usize,
     threads: usize,
@@ -184,10 +262,12 @@ struct Run<'a> {
 
 /// Decrypts a planned document, given the text of its big member's key (when one is cut
 /// into parts) and of its metadata member.
+#[allow(clippy::too_many_arguments)]
 fn decrypt_planned(
     run: &Run<'_>,
     big_key: Option<&[u8]>,
     meta_text: &[u8],
+    key: Option<(DataKey, Vec<String>)>,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
@@ -196,7 +276,6 @@ fn decrypt_planned(
     let Ok(unit) = indent_unit(emit) else {
         return Ok(Outcome::Declined(None));
     };
-    let plan = run.plan;
     let threads = run.threads;
     let big_key = match big_key {
         // A second `sops` member (the last one is the metadata) is the tree path's to judge.
@@ -214,7 +293,11 @@ fn decrypt_planned(
         return Ok(Outcome::Declined(None));
     }
     // As for YAML: a key that cannot be recovered is reported by the tree path.
-    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+    let recovered = match key {
+        Some(k) => Ok(k),
+        None => ops::recover_key_with_source(&meta, ctx, &opts.order),
+    };
+    let Ok((key, unwrapped_by)) = recovered else {
         return Ok(Outcome::Declined(None));
     };
     let pools = super::Pools::new(threads);
@@ -256,7 +339,8 @@ fn decrypt_planned(
         acc.take(p, r, &pools)
     };
     let lost = || (PartOut::Failed(DocumentError::Worker), Vec::new());
-    if !super::pipeline::run_parts(&plan.parts, threads, &work, fold, lost)
+    if !super::pipeline::run_fed(run.parts, threads, &work, fold, lost)
+        || !run.parts.complete()
         || big_key.as_deref().is_some_and(|k| root_keys.contains(k))
     {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));

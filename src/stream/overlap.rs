@@ -33,10 +33,10 @@ use crate::error::Error;
 use crate::ops;
 
 /// How much of the file's end is read to find its metadata.
-const TAIL: usize = 256 * 1024;
+pub(in crate::stream) const TAIL: usize = 256 * 1024;
 
 /// What the overlapped decrypt did.
-pub(super) enum Overlapped {
+pub(in crate::stream) enum Overlapped {
     /// Its result (the final plan began with the parts it decrypted).
     Done(Outcome),
     /// The file must be planned and decrypted as before, with this key when its
@@ -81,7 +81,7 @@ pub(super) fn decrypt(
         .var(super::BLOCK_ENV)
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(super::blocks::BLOCK);
-    let feed = Feed::default();
+    let feed = Feed::<Part>::default();
     before_plan();
     let unchanged = || Stamp::of(args.file).is_some_and(|now| now == *before);
     let (result, plan) = std::thread::scope(|s| {
@@ -147,7 +147,7 @@ fn plan_feeding(
     len: usize,
     target: usize,
     meta_at: &Range<usize>,
-    feed: &Feed,
+    feed: &Feed<Part>,
 ) -> Option<Plan> {
     let mut planner = Planner::new();
     let mut reader = At { file, pos: skip };
@@ -164,20 +164,38 @@ fn plan_feeding(
         Ok(Some(n)) if n == len => planner.finish(len, target),
         _ => None,
     };
-    feed.close(plan.as_ref().filter(|p| p.meta == *meta_at));
+    feed.close(
+        plan.as_ref()
+            .filter(|p| p.meta == *meta_at)
+            .map(|p| p.parts.as_slice()),
+    );
     plan
 }
 
 /// The parts published so far, shared by the planner, the workers and the fold.
-#[derive(Default)]
-pub(super) struct Feed {
-    state: Mutex<FeedState>,
+pub(in crate::stream) struct Feed<P> {
+    state: Mutex<FeedState<P>>,
     changed: Condvar,
 }
 
-#[derive(Default)]
-struct FeedState {
-    parts: Vec<Part>,
+impl<P> Default for Feed<P> {
+    fn default() -> Self {
+        Feed {
+            state: Mutex::new(FeedState {
+                parts: Vec::new(),
+                frozen: false,
+                ended: false,
+                abandoned: false,
+                cancelled: false,
+                early: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+struct FeedState<P> {
+    parts: Vec<P>,
     /// The planner stopped publishing (a guess that changed its mind: the final plan
     /// decides).
     frozen: bool,
@@ -191,15 +209,15 @@ struct FeedState {
     early: usize,
 }
 
-impl Feed {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+impl<P: Clone + PartialEq> Feed<P> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState<P>> {
         self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Publishes the parts after those already published, if `settled` begins with them.
-    fn publish(&self, settled: &[Part]) {
+    pub(in crate::stream) fn publish(&self, settled: &[P]) {
         let mut g = self.lock();
         if g.frozen || settled.len() <= g.parts.len() {
             return;
@@ -214,15 +232,15 @@ impl Feed {
         self.changed.notify_all();
     }
 
-    /// Ends the list with the final plan's parts when it begins with those published;
+    /// Ends the list with the final plan's parts when they begin with those published;
     /// else (or without a plan) abandons it.
-    fn close(&self, plan: Option<&Plan>) {
+    pub(in crate::stream) fn close(&self, plan: Option<&[P]>) {
         let mut g = self.lock();
         match plan {
-            Some(p) if p.parts.starts_with(&g.parts) => {
+            Some(p) if p.starts_with(&g.parts) => {
                 let from = g.parts.len();
                 g.early = from;
-                g.parts.extend_from_slice(&p.parts[from..]);
+                g.parts.extend_from_slice(&p[from..]);
                 g.ended = true;
             }
             _ => g.abandoned = true,
@@ -232,14 +250,20 @@ impl Feed {
     }
 
     /// Whether the list was ended by a final plan that began with the parts published.
-    fn matched(&self) -> bool {
+    /// How many parts were published before the final plan was known.
+    #[cfg(test)]
+    pub(in crate::stream) fn early(&self) -> usize {
+        self.lock().early
+    }
+
+    pub(in crate::stream) fn matched(&self) -> bool {
         let g = self.lock();
         g.ended && !g.abandoned
     }
 }
 
-impl Parts<Part> for Feed {
-    fn wait(&self, i: usize) -> Option<Part> {
+impl<P: Clone + PartialEq + Send> Parts<P> for Feed<P> {
+    fn wait(&self, i: usize) -> Option<P> {
         let mut g = self.lock();
         loop {
             if g.abandoned || g.cancelled {
