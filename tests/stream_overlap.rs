@@ -1,6 +1,6 @@
-//! The streamed decrypt of a named YAML file plans the file while its first parts are
-//! already decrypted: the metadata is read from the file's tail first, and the parts the
-//! planner has settled are handed to the workers as it goes, then checked against the
+//! The streamed decrypt of a named YAML or JSON file plans the file while its first parts
+//! are already decrypted: the metadata is read from the file's tail first, and the parts
+//! the planner has settled are handed to the workers as it goes, then checked against the
 //! final plan. Through the CLI, with tiny parts and blocks (so that the planner and the
 //! workers race over many parts): the bytes of the tree path, also when the guess is
 //! dropped (a layout the final plan cuts differently) and when the last part is one the
@@ -146,6 +146,62 @@ fn a_tampered_value_in_the_first_or_last_part_gives_nothing_on_stdout() {
     let last = text[..meta].rfind("ENC[AES256_GCM,data:").expect("a value");
     for (what, at) in [("first", first), ("last", last)] {
         let path = env.write("t.yaml", flip(&text, at).as_bytes());
+        let tree = env.tree(&["decrypt", &path]);
+        assert!(!tree.status.success(), "{what}");
+        for (part, block) in SIZES {
+            let out = env.run_blocks("always", part, block, &["decrypt", &path]);
+            assert!(
+                out.stdout.is_empty(),
+                "{what} {part:?}: plaintext of a tampered file"
+            );
+            assert_eq!(out.status.code(), tree.status.code(), "{what} {part:?}");
+            assert_eq!(out.stderr, tree.stderr, "{what} {part:?}");
+        }
+    }
+}
+
+/// A JSON document with a few root members, a large object member of `n` services and
+/// `tail` members after it.
+fn json_doc(n: usize, tail: &str) -> String {
+    let mut s = String::from(
+        "{\n  \"version\": 3,\n  \"global\": {\n    \"region\": \"eu\"\n  },\n  \"services\": {\n",
+    );
+    for i in 0..n {
+        let comma = if i + 1 < n { "," } else { "" };
+        let _ = writeln!(
+            s,
+            "    \"svc-{i:04}\": {{\n      \"name\": \"svc-{i:04}\",\n      \"replicas\": {},\n      \"token\": \"tok-{i:04}-{}\",\n      \"ports\": [80, {}]\n    }}{comma}",
+            i % 5,
+            "x".repeat(i % 40),
+            8000 + i
+        );
+    }
+    s.push_str("  }");
+    s.push_str(tail);
+    s.push_str("\n}\n");
+    s
+}
+
+#[test]
+fn json_planned_while_decrypting_gives_the_tree_paths_bytes() {
+    let env = Env::new(None);
+    let (path, text) = encrypted(&env, "a.json", &json_doc(300, ",\n  \"after\": 1"));
+    for direct in ["require", "never"] {
+        same_as_tree(&env, &path, direct);
+    }
+    // A member after the big one with an object and a list on one line.
+    let (path, _) = encrypted(
+        &env,
+        "b.json",
+        &json_doc(300, ",\n  \"more\": {\"x\": [1, 2, 3]}"),
+    );
+    same_as_tree(&env, &path, "require");
+    // A tampered first and last value: nothing on stdout, the tree path's error.
+    let meta = text.find("\"sops\":").expect("metadata");
+    let first = text.find("ENC[AES256_GCM,data:").expect("a value");
+    let last = text[..meta].rfind("ENC[AES256_GCM,data:").expect("a value");
+    for (what, at) in [("first", first), ("last", last)] {
+        let path = env.write("t.json", flip(&text, at).as_bytes());
         let tree = env.tree(&["decrypt", &path]);
         assert!(!tree.status.success(), "{what}");
         for (part, block) in SIZES {

@@ -2,7 +2,7 @@
 //! shared cases of [`changed_tests`](crate::stream::changed_tests).
 
 crate::stream::changed_tests::changed_tests!(crate::stream::changed_tests::Doc {
-    decrypt: super::decrypt_file,
+    decrypt: super::planned::decrypt_file,
     fixture: "fixtures/sops/json/example.age.v3.7.1.json",
     name: "f.json",
     tail: b"\n",

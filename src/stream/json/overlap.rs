@@ -132,7 +132,9 @@ fn tail_meta(file: &std::fs::File, len: usize) -> Option<(Range<usize>, Vec<u8>)
     {
         return None;
     }
-    let close = tail.iter().rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))?;
+    let close = tail
+        .iter()
+        .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))?;
     if tail.get(close) != Some(&b'}') || close <= at {
         return None;
     }
@@ -153,7 +155,10 @@ fn plan_feeding(
     feed: &Feed<Part>,
     big: &Mutex<Option<Range<usize>>>,
 ) -> bool {
-    let lock = || big.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lock = || {
+        big.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     let mut planner = Planner::new();
     let mut reader = crate::stream::blocks::At { file, pos: 0 };
     let mut next = target;
@@ -184,7 +189,10 @@ fn plan_feeding(
     let mut g = lock();
     let announced = g.clone();
     let ok = plan.as_ref().filter(|p| {
-        p.meta == *meta_at && announced.as_ref().is_none_or(|k| p.big_key.as_ref() == Some(k))
+        p.meta == *meta_at
+            && announced
+                .as_ref()
+                .is_none_or(|k| p.big_key.as_ref() == Some(k))
     });
     if announced.is_none() {
         *g = ok.and_then(|p| p.big_key.clone());
@@ -224,7 +232,15 @@ mod tests {
         for (block, target) in [(1 << 20, 1000), (64, 1000), (7, 300), (4096, 5000)] {
             let feed = Feed::<Part>::default();
             let big = Mutex::new(None);
-            assert!(plan_feeding(&f, block, text.len(), target, &at, &feed, &big));
+            assert!(plan_feeding(
+                &f,
+                block,
+                text.len(),
+                target,
+                &at,
+                &feed,
+                &big
+            ));
             let whole = super::super::split::plan(&text, target).expect("plan");
             assert_eq!(at, whole.meta);
             assert!(feed.matched(), "block {block}, target {target}");
