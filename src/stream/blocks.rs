@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use super::Outcome;
+use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::format::EmitOptions;
 use crate::keys::KeyContext;
@@ -40,11 +41,71 @@ pub fn decrypt_yaml_file(
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
 ) -> Result<Outcome, Error> {
-    decrypt_file(file, ctx, opts, emit, needs_tree, &|| ())
+    decrypt_overlapped(file, ctx, opts, emit, needs_tree, &|| ())
 }
 
-/// [`decrypt_yaml_file`], calling `after_plan` between the planning read and the part
-/// reads (tests: the file changed in between).
+/// [`decrypt_yaml_file`], calling `before_plan` once the data key was recovered from the
+/// file's tail, before the planner starts (tests: the file changed in between).
+fn decrypt_overlapped(
+    file: &File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    needs_tree: &dyn Fn(&Metadata) -> bool,
+    before_plan: &dyn Fn(),
+) -> Result<Outcome, Error> {
+    if opts.ignore_mac {
+        return Ok(Outcome::Declined(None));
+    }
+    let Some(before) = Stamp::of(file) else {
+        return Ok(Outcome::Declined(None));
+    };
+    let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
+    let skip = bom(file);
+    let args = Args {
+        file,
+        skip,
+        ctx,
+        opts,
+        emit,
+        needs_tree,
+    };
+    // The planner runs while the first parts are decrypted, when the metadata at the end
+    // of the file can be read first (`overlap`); else it runs first, as below.
+    let known = match super::overlap::decrypt(&args, &before, &ahead, before_plan)? {
+        super::overlap::Overlapped::Done(outcome) => return Ok(outcome),
+        super::overlap::Overlapped::Rerun(known) => known,
+    };
+    planned(&args, before, ahead, &|| (), known)
+}
+
+/// What a file's decrypt needs.
+pub(in crate::stream) struct Args<'a> {
+    pub file: &'a File,
+    /// The length of its byte-order mark (0 or 3).
+    pub skip: usize,
+    pub ctx: &'a KeyContext,
+    pub opts: &'a OpenOptions,
+    pub emit: &'a EmitOptions,
+    pub needs_tree: &'a dyn Fn(&Metadata) -> bool,
+}
+
+/// A data key recovered from the metadata at a range of the file (offsets after its
+/// byte-order mark), with the keys that unwrapped it.
+pub(in crate::stream) type KnownKey = Option<(Range<usize>, (DataKey, Vec<String>))>;
+
+/// The length of the file's byte-order mark.
+fn bom(file: &File) -> usize {
+    let mut head = [0u8; 3];
+    match file.read_exact_at(&mut head, 0) {
+        Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
+        _ => 0,
+    }
+}
+
+/// [`decrypt_yaml_file`] without the overlapped planner, calling `after_plan` between
+/// the planning read and the part reads (tests: the file changed in between).
+#[cfg(test)]
 fn decrypt_file(
     file: &File,
     ctx: &KeyContext,
@@ -62,11 +123,27 @@ fn decrypt_file(
         return Ok(Outcome::Declined(None));
     };
     let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
-    let mut head = [0u8; 3];
-    let skip = match file.read_exact_at(&mut head, 0) {
-        Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
-        _ => 0,
+    let args = Args {
+        file,
+        skip: bom(file),
+        ctx,
+        opts,
+        emit,
+        needs_tree,
     };
+    planned(&args, before, ahead, after_plan, None)
+}
+
+/// Plans the file, then decrypts its parts (`known`: a data key already recovered from
+/// the metadata at that range, used when the plan finds the metadata there).
+fn planned(
+    args: &Args<'_>,
+    before: Stamp,
+    ahead: super::Ahead,
+    after_plan: &dyn Fn(),
+    known: KnownKey,
+) -> Result<Outcome, Error> {
+    let (file, skip, ctx) = (args.file, args.skip, args.ctx);
     let block = ctx
         .var(BLOCK_ENV)
         .and_then(|v| v.parse::<usize>().ok())
@@ -92,16 +169,17 @@ fn decrypt_file(
         return Ok(Outcome::Declined(None));
     };
     drop(meta_text);
+    let key = known.and_then(|(at, key)| (at == plan.meta).then_some(key));
     let unchanged = || Stamp::of(file).is_some_and(|now| now == before);
     let run = super::Run {
         src: super::Source::File { file, skip },
-        plan: &plan,
+        parts: &plan.parts,
         len,
         threads,
         unchanged: Some(&unchanged),
         ahead,
     };
-    super::decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+    super::decrypt_planned(&run, meta, key, ctx, args.opts, args.emit, args.needs_tree)
 }
 
 /// What tells whether an open file was changed: its identity, links, length and change

@@ -12,6 +12,8 @@
 //! and anything the caller leaves out (`--extract`, another output format).
 
 mod direct;
+mod overlap;
+mod planned;
 pub(super) mod split;
 
 use std::collections::HashSet;
@@ -21,6 +23,7 @@ use super::Outcome;
 use super::PartOut;
 use super::Shape;
 use super::Source;
+use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
 use crate::crypto::integrity;
@@ -83,12 +86,21 @@ pub fn decrypt_json(
     let meta = input[plan.meta.clone()].to_vec();
     let run = Run {
         src: Source::Mem(input),
-        plan: &plan,
+        parts: &plan.parts,
         len: input.len(),
         threads,
         ahead: super::Ahead::new(None),
     };
-    decrypt_planned(&run, big_key.as_deref(), &meta, ctx, opts, emit, needs_tree)
+    decrypt_planned(
+        &run,
+        big_key.as_deref(),
+        &meta,
+        None,
+        ctx,
+        opts,
+        emit,
+        needs_tree,
+    )
 }
 
 /// [`decrypt_json`] reading the encrypted file from `file` in blocks, never whole (as
@@ -104,77 +116,48 @@ pub fn decrypt_json_file(
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
 ) -> Result<Outcome, Error> {
-    decrypt_file(file, ctx, opts, emit, needs_tree, &|| ())
+    decrypt_overlapped(file, ctx, opts, emit, needs_tree, &|| ())
 }
 
-/// [`decrypt_json_file`], calling `after_plan` between the planning read and the part
-/// reads (tests: the file changed in between).
-fn decrypt_file(
+/// [`decrypt_json_file`]: planned while its first parts are decrypted when its metadata
+/// can be read from its tail first (module `overlap`), else planned first. `before_plan`
+/// is called once the data key was recovered, before the planner starts (tests: the file
+/// changed in between).
+fn decrypt_overlapped(
     file: &std::fs::File,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
     needs_tree: &dyn Fn(&Metadata) -> bool,
-    after_plan: &dyn Fn(),
+    before_plan: &dyn Fn(),
 ) -> Result<Outcome, Error> {
     if opts.ignore_mac {
         return Ok(Outcome::Declined(None));
     }
-    // The file is read twice (planned, then its parts): a file changed in between (written
-    // in place, truncated, grown) is read whole by the caller instead, as for YAML.
     let Some(before) = super::blocks::Stamp::of(file) else {
         return Ok(Outcome::Declined(None));
     };
     let ahead = super::pool::touch_ahead(usize::try_from(before.len).unwrap_or(0));
-    let block = ctx
-        .var(super::BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(super::blocks::BLOCK);
-    let mut planner = split::Planner::new();
-    let mut reader = super::blocks::At { file, pos: 0 };
-    let Ok(Some(len)) =
-        super::blocks::scan_lines(&mut reader, block, |at, line| planner.line(at, line))
-    else {
-        return Ok(Outcome::Declined(None));
+    let args = super::blocks::Args {
+        file,
+        skip: 0,
+        ctx,
+        opts,
+        emit,
+        needs_tree,
     };
-    if len as u64 != before.len {
-        return Ok(Outcome::Declined(None));
-    }
-    let threads = super::threads();
-    let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
-        return Ok(Outcome::Declined(None));
+    let known = match overlap::decrypt(&args, &before, &ahead, before_plan)? {
+        super::overlap::Overlapped::Done(outcome) => return Ok(outcome),
+        super::overlap::Overlapped::Rerun(known) => known,
     };
-    after_plan();
-    let mut meta = Vec::new();
-    let mut big_key = Vec::new();
-    if super::blocks::read_range(file, 0, plan.meta.clone(), &mut meta).is_err()
-        || plan
-            .big_key
-            .as_ref()
-            .is_some_and(|r| super::blocks::read_range(file, 0, r.clone(), &mut big_key).is_err())
-    {
-        return Ok(Outcome::Declined(None));
-    }
-    let run = Run {
-        src: Source::File { file, skip: 0 },
-        plan: &plan,
-        len,
-        threads,
-        ahead,
-    };
-    let big_key = plan.big_key.is_some().then_some(big_key.as_slice());
-    let result = decrypt_planned(&run, big_key, &meta, ctx, opts, emit, needs_tree);
-    if super::blocks::Stamp::of(file).is_none_or(|now| now != before) {
-        // What was decrypted (or refused) may not be the file's text any more.
-        return Ok(Outcome::Declined(None));
-    }
-    result
+    planned::planned(&args, &before, ahead, &|| (), known)
 }
 
 /// A planned document: where it is and how it is cut.
 struct Run<'a> {
     src: Source<'a>,
-    plan: &'a split::Plan,
+    /// The parts: a plan's, or those of a plan still being made (`overlap`).
+    parts: &'a dyn super::pipeline::Parts<Part>,
     /// The length of the encrypted text.
     len: usize,
     threads: usize,
@@ -184,10 +167,12 @@ struct Run<'a> {
 
 /// Decrypts a planned document, given the text of its big member's key (when one is cut
 /// into parts) and of its metadata member.
+#[allow(clippy::too_many_arguments)]
 fn decrypt_planned(
     run: &Run<'_>,
     big_key: Option<&[u8]>,
     meta_text: &[u8],
+    key: Option<(DataKey, Vec<String>)>,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
@@ -196,7 +181,6 @@ fn decrypt_planned(
     let Ok(unit) = indent_unit(emit) else {
         return Ok(Outcome::Declined(None));
     };
-    let plan = run.plan;
     let threads = run.threads;
     let big_key = match big_key {
         // A second `sops` member (the last one is the metadata) is the tree path's to judge.
@@ -214,7 +198,11 @@ fn decrypt_planned(
         return Ok(Outcome::Declined(None));
     }
     // As for YAML: a key that cannot be recovered is reported by the tree path.
-    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+    let recovered = match key {
+        Some(k) => Ok(k),
+        None => ops::recover_key_with_source(&meta, ctx, &opts.order),
+    };
+    let Ok((key, unwrapped_by)) = recovered else {
         return Ok(Outcome::Declined(None));
     };
     let pools = super::Pools::new(threads);
@@ -256,7 +244,8 @@ fn decrypt_planned(
         acc.take(p, r, &pools)
     };
     let lost = || (PartOut::Failed(DocumentError::Worker), Vec::new());
-    if !super::pipeline::run_parts(&plan.parts, threads, &work, fold, lost)
+    if !super::pipeline::run_fed(run.parts, threads, &work, fold, lost)
+        || !run.parts.complete()
         || big_key.as_deref().is_some_and(|k| root_keys.contains(k))
     {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));

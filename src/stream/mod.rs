@@ -21,6 +21,7 @@ mod changed_tests;
 mod edit;
 mod encrypt;
 mod json;
+mod overlap;
 mod pipeline;
 mod pool;
 mod splice;
@@ -53,11 +54,9 @@ use crate::tree::Item;
 use crate::tree::Value;
 use crate::walk::Selector;
 
-use pipeline::run_parts;
 use pool::Ahead;
 use pool::Pools;
 use split::Part;
-use split::Plan;
 
 pub use blocks::BLOCK_ENV;
 pub use blocks::decrypt_yaml_file;
@@ -167,13 +166,13 @@ pub fn decrypt_yaml(
     };
     let run = Run {
         src: Source::Mem(body),
-        plan: &plan,
+        parts: &plan.parts,
         len: body.len(),
         threads,
         unchanged: None,
         ahead: Ahead::new(None),
     };
-    decrypt_planned(&run, meta, ctx, opts, emit, needs_tree)
+    decrypt_planned(&run, meta, None, ctx, opts, emit, needs_tree)
 }
 
 /// How many parts are decrypted at once.
@@ -204,7 +203,8 @@ enum Source<'a> {
 /// A planned document: where it is and how it is cut.
 struct Run<'a> {
     src: Source<'a>,
-    plan: &'a Plan,
+    /// The parts: a plan's, or those of a plan still being made (`overlap`).
+    parts: &'a dyn pipeline::Parts<Part>,
     /// The length of the encrypted text (without a byte-order mark).
     len: usize,
     threads: usize,
@@ -216,10 +216,12 @@ struct Run<'a> {
     ahead: Ahead,
 }
 
-/// Decrypts the planned document whose metadata was read.
+/// Decrypts the planned document whose metadata was read (`key`: its data key, when it
+/// was recovered already).
 fn decrypt_planned(
     run: &Run<'_>,
     meta: Metadata,
+    key: Option<(DataKey, Vec<String>)>,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
@@ -231,7 +233,11 @@ fn decrypt_planned(
     }
     // A key that cannot be recovered is reported by the tree path, after it has read the
     // whole file, so that a damaged file still gets its parse error first.
-    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+    let recovered = match key {
+        Some(k) => Ok(k),
+        None => ops::recover_key_with_source(&meta, ctx, &opts.order),
+    };
+    let Ok((key, unwrapped_by)) = recovered else {
         return Ok(Outcome::Declined(None));
     };
     let pools = Pools::new(run.threads);
@@ -259,9 +265,10 @@ fn decrypt_planned(
     };
     let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, &direct, p, scratch);
     let fold = &mut |p: &Part, r: PartOut| acc.take(p, r, &pools);
-    if !run_parts(&run.plan.parts, run.threads, &work, fold, || {
+    if !pipeline::run_fed(run.parts, run.threads, &work, fold, || {
         PartOut::Failed(DocumentError::Worker)
-    }) {
+    }) || !run.parts.complete()
+    {
         return Ok(Outcome::Declined(Some((key, unwrapped_by))));
     }
     if run.unchanged.is_some_and(|same| !same()) {

@@ -57,10 +57,53 @@ pub(super) fn run_parts<P: Sync, R: Send>(
     fold: &mut dyn FnMut(&P, R) -> bool,
     lost: impl Fn() -> R,
 ) -> bool {
+    // The parts are handed out by their index.
     let n = parts.len();
-    let workers = threads.min(n).max(1);
+    let indices: Vec<usize> = (0..n).collect();
+    let work = |i: &usize, scratch: &mut Vec<u8>| work(&parts[*i], scratch);
+    run_fed(
+        &indices,
+        threads.min(n),
+        &work,
+        &mut |i, r| fold(&parts[*i], r),
+        lost,
+    )
+}
+
+/// Where the parts come from: a list known in full, or one still being planned
+/// ([`super::ahead::Feed`]).
+pub(super) trait Parts<P>: Sync {
+    /// Part `i`, once it is known; `None` when there is no such part (the list ended,
+    /// or was abandoned).
+    fn wait(&self, i: usize) -> Option<P>;
+
+    /// Called once the fold has stopped taking parts: no more are wanted.
+    fn stop(&self) {}
+
+    /// Whether the parts folded were the whole list (not one abandoned on the way).
+    fn complete(&self) -> bool {
+        true
+    }
+}
+
+impl<P: Sync + Clone> Parts<P> for Vec<P> {
+    fn wait(&self, i: usize) -> Option<P> {
+        self.get(i).cloned()
+    }
+}
+
+/// [`run_parts`] on parts that may still be arriving (`parts` blocks until part `i` is
+/// known): the workers and the fold start as soon as the first part is known.
+pub(super) fn run_fed<P: Send, R: Send>(
+    parts: &(impl Parts<P> + ?Sized),
+    threads: usize,
+    work: &(dyn Fn(&P, &mut Vec<u8>) -> R + Sync),
+    fold: &mut dyn FnMut(&P, R) -> bool,
+    lost: impl Fn() -> R,
+) -> bool {
+    let workers = threads.max(1);
     let slots = Mutex::new(Slots {
-        done: (0..n).map(|_| None).collect(),
+        done: Vec::new(),
         workers,
         taken: 0,
         dead: Vec::new(),
@@ -83,7 +126,7 @@ pub(super) fn run_parts<P: Sync, R: Send>(
                 let mut scratch = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(part) = parts.get(i) else { break };
+                    let Some(part) = parts.wait(i) else { break };
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -97,11 +140,14 @@ pub(super) fn run_parts<P: Sync, R: Send>(
                         break;
                     }
                     leaving.current = Some(i);
-                    let r = work(part, &mut scratch);
+                    let r = work(&part, &mut scratch);
                     leaving.current = None;
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if g.done.len() <= i {
+                        g.done.resize_with(i + 1, || None);
+                    }
                     g.done[i] = Some(r);
                     drop(g);
                     ready.notify_all();
@@ -109,12 +155,13 @@ pub(super) fn run_parts<P: Sync, R: Send>(
             });
         }
         let mut ok = true;
-        for (i, part) in parts.iter().enumerate() {
+        let mut i = 0;
+        while let Some(part) = parts.wait(i) {
             let mut g = slots
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let r = loop {
-                if let Some(r) = g.done[i].take() {
+                if let Some(r) = g.done.get_mut(i).and_then(Option::take) {
                     g.taken = i + 1;
                     break Some(r);
                 }
@@ -128,11 +175,13 @@ pub(super) fn run_parts<P: Sync, R: Send>(
             drop(g);
             ready.notify_all();
             let r = r.unwrap_or_else(&lost);
-            if !fold(part, r) {
+            if !fold(&part, r) {
                 ok = false;
                 break;
             }
+            i += 1;
         }
+        parts.stop();
         // Under the lock, so that no worker is between its check and its wait.
         let g = slots
             .lock()

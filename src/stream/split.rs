@@ -338,66 +338,132 @@ impl Planner {
         meta_at: Option<usize>,
         meta: Range<usize>,
     ) -> Option<Plan> {
-        let tops = self.tops;
-        // Segments: runs of root entries between cut points (the first starts at 0 and
-        // keeps the comments at the top of the file).
-        let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
-        for (i, t) in tops.iter().enumerate() {
-            if Some(i) == meta_at {
-                continue;
-            }
-            match (segments.last_mut(), t.cut) {
-                (None, _) => segments.push((0, vec![i])),
-                (Some(_), Some(c)) => segments.push((c, vec![i])),
-                (Some((_, keys)), None) if meta_at.is_none_or(|m| i != m + 1) => keys.push(i),
-                (Some(_), None) => return None,
-            }
-        }
-        let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
-        let mut parts = Vec::new();
-        let mut group: Option<Range<usize>> = None;
-        for (j, (start, keys)) in segments.into_iter().enumerate() {
-            let mut end = starts.get(j + 1).copied().unwrap_or(len);
-            if meta.start > start && meta.start < end {
-                end = meta.start;
-            }
-            let range = start..end;
-            let subs = if range.len() > target && keys.len() == 1 {
-                sub_parts(&tops[keys[0]], range.clone(), target)?
-            } else {
-                None
-            };
-            match subs {
-                Some(subs) => {
-                    if let Some(g) = group.take() {
-                        parts.push(Part::Top(g));
-                    }
-                    parts.extend(subs);
-                }
-                None => {
-                    if let Some(g) = group.as_mut()
-                        && g.end != range.start
-                    {
-                        parts.push(Part::Top(g.clone()));
-                        group = None;
-                    }
-                    let g = group.get_or_insert(range.start..range.start);
-                    g.end = range.end;
-                    if g.len() >= target {
-                        parts.push(Part::Top(g.clone()));
-                        group = None;
-                    }
-                }
-            }
-        }
-        if let Some(g) = group {
-            parts.push(Part::Top(g));
-        }
-        if parts.is_empty() {
-            return None;
-        }
-        Some(Plan { parts, meta })
+        cut_tops(&self.tops, len, target, meta_at, meta)
     }
+
+    /// The first parts of the plan that [`finish`](Self::finish) will most likely give,
+    /// from the lines seen so far: while a large root entry that is a block map is being
+    /// scanned, the parts before it and its sub-parts up to its last cut so far (the
+    /// sub-parts are cut greedily, so these do not change as more lines come, unless
+    /// the entry turns out not to be cuttable, or the entry after it joins its
+    /// segment). Empty when nothing is settled yet. Only a guess: the caller compares it
+    /// with the final plan (see `stream::overlap`).
+    pub(crate) fn settled(&self, target: usize) -> Vec<Part> {
+        let Some((t, before)) = self.tops.split_last() else {
+            return Vec::new();
+        };
+        if t.is_sops
+            || !t.bare
+            || t.sub.stop.is_some()
+            || !t.sub.first
+            || before.iter().any(|b| b.is_sops)
+        {
+            return Vec::new();
+        }
+        let start = if before.is_empty() {
+            0
+        } else {
+            let Some(c) = t.cut else {
+                return Vec::new();
+            };
+            c
+        };
+        let mut bounds = vec![start];
+        let mut last = start;
+        for &c in &t.sub.cuts {
+            if c - last >= target {
+                bounds.push(c);
+                last = c;
+            }
+        }
+        if bounds.len() < 2 {
+            return Vec::new();
+        }
+        let mut parts = if before.is_empty() {
+            Vec::new()
+        } else {
+            match cut_tops(before, start, target, None, start..start) {
+                Some(p) => p.parts,
+                None => return Vec::new(),
+            }
+        };
+        let header = t.line.0..t.line.1;
+        parts.extend(bounds.windows(2).enumerate().map(|(i, w)| Part::Sub {
+            header: header.clone(),
+            body: w[0]..w[1],
+            first: i == 0,
+            last: false,
+        }));
+        parts
+    }
+}
+
+/// [`Planner::cut`] over the root entries `tops`.
+fn cut_tops(
+    tops: &[TopKey],
+    len: usize,
+    target: usize,
+    meta_at: Option<usize>,
+    meta: Range<usize>,
+) -> Option<Plan> {
+    // Segments: runs of root entries between cut points (the first starts at 0 and
+    // keeps the comments at the top of the file).
+    let mut segments: Vec<(usize, Vec<usize>)> = Vec::new();
+    for (i, t) in tops.iter().enumerate() {
+        if Some(i) == meta_at {
+            continue;
+        }
+        match (segments.last_mut(), t.cut) {
+            (None, _) => segments.push((0, vec![i])),
+            (Some(_), Some(c)) => segments.push((c, vec![i])),
+            (Some((_, keys)), None) if meta_at.is_none_or(|m| i != m + 1) => keys.push(i),
+            (Some(_), None) => return None,
+        }
+    }
+    let starts: Vec<usize> = segments.iter().map(|(s, _)| *s).collect();
+    let mut parts = Vec::new();
+    let mut group: Option<Range<usize>> = None;
+    for (j, (start, keys)) in segments.into_iter().enumerate() {
+        let mut end = starts.get(j + 1).copied().unwrap_or(len);
+        if meta.start > start && meta.start < end {
+            end = meta.start;
+        }
+        let range = start..end;
+        let subs = if range.len() > target && keys.len() == 1 {
+            sub_parts(&tops[keys[0]], range.clone(), target)?
+        } else {
+            None
+        };
+        match subs {
+            Some(subs) => {
+                if let Some(g) = group.take() {
+                    parts.push(Part::Top(g));
+                }
+                parts.extend(subs);
+            }
+            None => {
+                if let Some(g) = group.as_mut()
+                    && g.end != range.start
+                {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
+                }
+                let g = group.get_or_insert(range.start..range.start);
+                g.end = range.end;
+                if g.len() >= target {
+                    parts.push(Part::Top(g.clone()));
+                    group = None;
+                }
+            }
+        }
+    }
+    if let Some(g) = group {
+        parts.push(Part::Top(g));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Plan { parts, meta })
 }
 
 /// Plans the parts of `src` (a block-YAML document without a byte-order mark), aiming at

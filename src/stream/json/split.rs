@@ -226,6 +226,68 @@ impl Planner {
         Some(())
     }
 
+    /// The first parts of the plan that [`finish`](Self::finish) will most likely give,
+    /// from the lines seen so far, and the range of the big member's key text: once the
+    /// member being read has cut points and is at least twice `target` long (and no
+    /// earlier member with cut points is longer), it is taken for the big member, and
+    /// the runs of root members before it and its sub-parts up to its last cut so far
+    /// are settled (cut greedily, as `finish` cuts them). `None` when nothing is settled
+    /// yet. Only a guess: the caller compares it with the final plan.
+    pub(crate) fn settled(&self, target: usize) -> Option<(Vec<Part>, Range<usize>)> {
+        let Phase::Members(_) = self.phase else {
+            return None;
+        };
+        let (m, before) = self.members.split_last()?;
+        let (brace, &last_cut) = (m.brace?, m.cuts.last()?);
+        m.inner.as_ref()?;
+        let so_far = last_cut.checked_sub(m.start)?;
+        if so_far < target.saturating_mul(2) || last_cut <= brace {
+            return None;
+        }
+        let ends: Vec<usize> = self.members.iter().skip(1).map(|n| n.start - 1).collect();
+        if before
+            .iter()
+            .zip(&ends)
+            .any(|(b, &end)| !b.cuts.is_empty() && end - b.start >= so_far)
+        {
+            return None;
+        }
+        let open = self.open;
+        let mut parts = Vec::new();
+        let mut run: Option<(usize, usize)> = None;
+        let flush = |run: &mut Option<(usize, usize)>, parts: &mut Vec<Part>| {
+            if let Some((s, e)) = run.take() {
+                parts.push(Part::Top {
+                    body: s..e,
+                    first: s == open + 1,
+                });
+            }
+        };
+        for (b, &end) in before.iter().zip(&ends) {
+            let (s, _) = *run.get_or_insert((b.start, end));
+            run = Some((s, end));
+            if end - s >= target {
+                flush(&mut run, &mut parts);
+            }
+        }
+        flush(&mut run, &mut parts);
+        let mut from = brace + 1;
+        let mut first = true;
+        for &cut in &m.cuts {
+            if cut - from >= target {
+                parts.push(Part::Sub {
+                    body: from..cut,
+                    first,
+                    last: false,
+                    after_members: !before.is_empty(),
+                });
+                first = false;
+                from = cut + 1;
+            }
+        }
+        (!first).then_some((parts, m.start..brace))
+    }
+
     /// The plan of a document of `len` bytes whose lines were all taken, aiming at
     /// `target` bytes per part; `None` when it is not laid out as the planner needs.
     pub(crate) fn finish(self, len: usize, target: usize) -> Option<Plan> {

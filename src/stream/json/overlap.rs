@@ -1,0 +1,262 @@
+//! Planning a large JSON file while its first parts are already being decrypted, as for
+//! YAML (`stream::overlap`): the metadata (the last root member, `"sops"`) is read from
+//! the file's tail first and its data key recovered; the planner then runs on a thread of
+//! its own and publishes the parts it has settled (`split::Planner::settled`): once the
+//! member being read is long enough to be the big member, the runs of root members
+//! before it and its sub-parts so far. The job needs the big member's key, so the workers
+//! start with the first publication (or with the final plan, when nothing was published
+//! before it). The final plan must begin with the parts published, cut the same big
+//! member and find the metadata where the tail showed it; otherwise everything done is
+//! dropped and the file is planned and decrypted as before.
+
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Mutex;
+
+use super::Part;
+use super::Run;
+use super::split::Planner;
+use crate::error::Error;
+use crate::ops;
+use crate::stream::Outcome;
+use crate::stream::Source;
+use crate::stream::blocks::Args;
+use crate::stream::blocks::Stamp;
+use crate::stream::overlap::Feed;
+use crate::stream::overlap::Overlapped;
+use crate::stream::overlap::TAIL;
+use crate::stream::pipeline::Parts;
+
+/// Decrypts `args.file` (of length `before.len`) while planning it, or hands it back.
+/// `ahead`: memory for the output, touched ahead; `before_plan` is called once the data
+/// key was recovered, before the planner starts.
+pub(super) fn decrypt(
+    args: &Args<'_>,
+    before: &Stamp,
+    ahead: &crate::stream::Ahead,
+    before_plan: &dyn Fn(),
+) -> Result<Overlapped, Error> {
+    let Ok(len) = usize::try_from(before.len) else {
+        return Ok(Overlapped::Rerun(None));
+    };
+    let Some((meta_at, meta_text)) = tail_meta(args.file, len) else {
+        return Ok(Overlapped::Rerun(None));
+    };
+    let Some(meta) = super::read_meta(&meta_text) else {
+        return Ok(Overlapped::Rerun(None));
+    };
+    if (args.needs_tree)(&meta) || meta.selector().is_comment_based() {
+        return Ok(Overlapped::Rerun(None));
+    }
+    let Ok(key) = ops::recover_key_with_source(&meta, args.ctx, &args.opts.order) else {
+        // As the planned path: the tree path reports it, after reading the whole file.
+        return Ok(Overlapped::Done(Outcome::Declined(None)));
+    };
+    drop(meta);
+    let threads = crate::stream::threads();
+    let target = crate::stream::part_target(args.ctx, len, threads);
+    let block = args
+        .ctx
+        .var(crate::stream::BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(crate::stream::blocks::BLOCK);
+    let feed = Feed::<Part>::default();
+    // The big member's key text, announced before its first parts are published.
+    let big: Mutex<Option<Range<usize>>> = Mutex::new(None);
+    before_plan();
+    let (result, plan_found) = std::thread::scope(|s| {
+        let (file, at, feed_ref, big_ref) = (args.file, &meta_at, &feed, &big);
+        let planner =
+            s.spawn(move || plan_feeding(file, block, len, target, at, feed_ref, big_ref));
+        // The job needs the big member's key: wait for the first part.
+        let result = if feed.wait(0).is_some() {
+            let big_key = big
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let mut key_text = Vec::new();
+            let read = big_key.as_ref().is_none_or(|r| {
+                crate::stream::blocks::read_range(args.file, 0, r.clone(), &mut key_text).is_ok()
+            });
+            let run = Run {
+                src: Source::File {
+                    file: args.file,
+                    skip: 0,
+                },
+                parts: &feed,
+                len,
+                threads,
+                ahead: crate::stream::Ahead::new(ahead.take()),
+            };
+            read.then(|| {
+                super::decrypt_planned(
+                    &run,
+                    big_key.is_some().then_some(key_text.as_slice()),
+                    &meta_text,
+                    Some(key.clone()),
+                    args.ctx,
+                    args.opts,
+                    args.emit,
+                    args.needs_tree,
+                )
+            })
+        } else {
+            None
+        };
+        feed.stop();
+        (result, planner.join().ok().unwrap_or(false))
+    });
+    if Stamp::of(args.file).is_none_or(|now| now != *before) {
+        // What was decrypted (or refused) may not be the file's text any more.
+        return Ok(Overlapped::Done(Outcome::Declined(None)));
+    }
+    match result {
+        Some(r) if feed.matched() => r.map(Overlapped::Done),
+        // (A fold that was not complete was declined: `result` holds no output.)
+        _ if plan_found => Ok(Overlapped::Rerun(Some((meta_at, key)))),
+        _ => Ok(Overlapped::Done(Outcome::Declined(None))),
+    }
+}
+
+/// Where the metadata member seems to be (from the comma before the last `"sops":` in
+/// the file's last [`TAIL`] bytes to the root's closing brace) and its text.
+fn tail_meta(file: &std::fs::File, len: usize) -> Option<(Range<usize>, Vec<u8>)> {
+    let from = len.saturating_sub(TAIL);
+    let mut tail = vec![0u8; len - from];
+    file.read_exact_at(&mut tail, from as u64).ok()?;
+    let at = memchr::memmem::rfind(&tail, b"\"sops\":")?;
+    let comma = tail[..at].iter().rposition(|&b| b == b',')?;
+    if !tail[comma + 1..at]
+        .iter()
+        .all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        return None;
+    }
+    let close = tail
+        .iter()
+        .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))?;
+    if tail.get(close) != Some(&b'}') || close <= at {
+        return None;
+    }
+    let text = tail.get(comma + 1..close)?.to_vec();
+    Some((from + comma + 1..from + close, text))
+}
+
+/// Plans `file` (read in blocks of `block` bytes), publishing the settled parts as it
+/// goes (the big member's key range announced in `big` first); whether the file has a
+/// plan (`false`: the file is declined, or was not read as it was when the decrypt
+/// began).
+fn plan_feeding(
+    file: &std::fs::File,
+    block: usize,
+    len: usize,
+    target: usize,
+    meta_at: &Range<usize>,
+    feed: &Feed<Part>,
+    big: &Mutex<Option<Range<usize>>>,
+) -> bool {
+    let lock = || {
+        big.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    let mut planner = Planner::new();
+    let mut reader = crate::stream::blocks::At { file, pos: 0 };
+    let mut next = target;
+    let mut guessing = true;
+    let scanned = crate::stream::blocks::scan_lines(&mut reader, block, |at, line| {
+        if guessing && at >= next {
+            next = at + target;
+            if let Some((parts, key)) = planner.settled(target) {
+                let mut g = lock();
+                match g.as_ref() {
+                    None => *g = Some(key),
+                    Some(k) if *k == key => {}
+                    // Another member now looks like the big one: the final plan decides.
+                    Some(_) => guessing = false,
+                }
+                drop(g);
+                if guessing {
+                    feed.publish(&parts);
+                }
+            }
+        }
+        planner.line(at, line)
+    });
+    let plan = match scanned {
+        Ok(Some(n)) if n == len => planner.finish(len, target),
+        _ => None,
+    };
+    let mut g = lock();
+    let announced = g.clone();
+    let ok = plan.as_ref().filter(|p| {
+        p.meta == *meta_at
+            && announced
+                .as_ref()
+                .is_none_or(|k| p.big_key.as_ref() == Some(k))
+    });
+    if announced.is_none() {
+        *g = ok.and_then(|p| p.big_key.clone());
+    }
+    drop(g);
+    feed.close(ok.map(|p| p.parts.as_slice()));
+    plan.is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// A JSON document as sops writes it: a few root members, a large object member,
+    /// another member and the metadata.
+    fn doc(n: usize) -> Vec<u8> {
+        let mut t = String::from("{\n\t\"a\": 1,\n\t\"b\": {\n\t\t\"c\": 2\n\t},\n\t\"big\": {\n");
+        for i in 0..n {
+            let comma = if i + 1 < n { "," } else { "" };
+            t.push_str(&format!(
+                "\t\t\"k{i:05}\": {{\n\t\t\t\"v\": \"ENC[x]\"\n\t\t}}{comma}\n"
+            ));
+        }
+        t.push_str("\t},\n\t\"z\": 3,\n\t\"sops\": {\n\t\t\"mac\": \"m\"\n\t}\n}\n");
+        t.into_bytes()
+    }
+
+    #[test]
+    fn parts_are_published_early_and_are_the_final_plans_first_parts() {
+        let text = doc(2000);
+        let mut f = tempfile::tempfile().expect("file");
+        f.write_all(&text).expect("write");
+        let (at, meta) = tail_meta(&f, text.len()).expect("metadata");
+        assert_eq!(meta, b"\n\t\"sops\": {\n\t\t\"mac\": \"m\"\n\t}\n");
+        for (block, target) in [(1 << 20, 1000), (64, 1000), (7, 300), (4096, 5000)] {
+            let feed = Feed::<Part>::default();
+            let big = Mutex::new(None);
+            assert!(plan_feeding(
+                &f,
+                block,
+                text.len(),
+                target,
+                &at,
+                &feed,
+                &big
+            ));
+            let whole = super::super::split::plan(&text, target).expect("plan");
+            assert_eq!(at, whole.meta);
+            assert!(feed.matched(), "block {block}, target {target}");
+            assert_eq!(*big.lock().expect("lock"), whole.big_key);
+            let mut got = Vec::new();
+            while let Some(p) = feed.wait(got.len()) {
+                got.push(p);
+            }
+            assert_eq!(got, whole.parts, "block {block}, target {target}");
+            let early = feed.early();
+            assert!(early > got.len() / 2, "{early} of {}", got.len());
+        }
+        // Metadata not where the tail showed it: not used.
+        let feed = Feed::<Part>::default();
+        let big = Mutex::new(None);
+        assert!(plan_feeding(&f, 64, text.len(), 300, &(0..1), &feed, &big));
+        assert!(!feed.matched());
+    }
+}
