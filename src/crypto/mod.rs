@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 mod b64;
 pub mod document;
 pub mod integrity;
+pub mod ivgen;
 pub mod mac;
 pub mod nonces;
 pub mod shamir;

@@ -6,40 +6,25 @@ use super::*;
 use crate::crypto::nonces::StashCursor;
 use parallel::Run;
 
-/// Fresh nonces, drawn from the operating system's generator in batches: one system
-/// call per 256 values instead of one per value. The batch is wiped on drop.
+/// Fresh nonces from a user-space generator seeded once from the operating system
+/// (`crypto::ivgen`), made on the first nonce: one system call per walker instead of
+/// one per 256 values.
 pub(super) struct NonceSource {
-    buf: Zeroizing<Vec<u8>>,
-    pos: usize,
+    gen_: Option<crate::crypto::ivgen::IvGenerator>,
 }
 
 impl NonceSource {
-    const BATCH: usize = 256 * 32;
-
     pub(super) fn new() -> NonceSource {
-        NonceSource {
-            buf: Zeroizing::new(Vec::new()),
-            pos: 0,
-        }
+        NonceSource { gen_: None }
     }
 
     /// The next fresh 32-byte nonce.
     pub(super) fn next(&mut self) -> Result<[u8; 32], CryptoError> {
-        if self.pos + 32 > self.buf.len() {
-            self.buf.resize(Self::BATCH, 0);
-            crate::crypto::random_bytes(&mut self.buf)?;
-            self.pos = 0;
-        }
-        let mut iv = [0u8; 32];
-        if let Some(src) = self.buf.get(self.pos..self.pos + 32) {
-            iv.copy_from_slice(src);
-        }
-        // Each nonce is handed out once.
-        if let Some(used) = self.buf.get_mut(self.pos..self.pos + 32) {
-            used.fill(0);
-        }
-        self.pos += 32;
-        Ok(iv)
+        let g = match &mut self.gen_ {
+            Some(g) => g,
+            None => self.gen_.insert(crate::crypto::ivgen::IvGenerator::new()?),
+        };
+        Ok(g.next_iv())
     }
 }
 

@@ -50,7 +50,7 @@ pub fn encrypt_part(
     })
 }
 
-/// Seals single values with fresh nonces from the batched source, as [`encrypt_part`]
+/// Seals single values with fresh nonces from its own generator, as [`encrypt_part`]
 /// seals each leaf: for a reader that re-encrypts a part without its tree (the streaming
 /// `rotate`'s line scan).
 pub struct Sealer<'a> {

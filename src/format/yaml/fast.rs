@@ -47,6 +47,8 @@ enum Ctx {
 
 struct Fast<'a> {
     src: &'a [u8],
+    /// `src` as text, checked once (line breaks are ASCII, so every line is a slice of it).
+    text: &'a str,
     /// Byte offset of the next unread line.
     pos: usize,
     /// 1-based number of the next unread line.
@@ -69,8 +71,12 @@ fn sp(line: usize, col: usize) -> Sp {
 
 /// Reads `input` with the fast path, or `None` when it is outside the subset.
 pub(crate) fn parse(input: &[u8]) -> Option<Vec<Map>> {
+    // One UTF-8 check of the whole input instead of one per line; input that is not
+    // UTF-8 goes to the full parser, as a line that is not did before.
+    let text = std::str::from_utf8(input).ok()?;
     let mut f = Fast {
         src: input,
+        text,
         pos: 0,
         line: 1,
         b: Builder::new(input.len()),
@@ -101,7 +107,11 @@ impl<'a> Fast<'a> {
         if !ok {
             return Err(Bail);
         }
-        let text = std::str::from_utf8(line).map_err(|_| Bail)?;
+        // `line` is the one `peek(self.pos)` returned: the same bytes of `text`.
+        let text = self
+            .text
+            .get(self.pos..self.pos.saturating_add(line.len()))
+            .ok_or(Bail)?;
         self.pos = next;
         self.line += 1;
         Ok(text)

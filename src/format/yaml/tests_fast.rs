@@ -502,3 +502,23 @@ proptest! {
         }
     }
 }
+
+/// The whole input is checked as UTF-8 once and lines are taken as slices of it:
+/// multi-byte characters on many lines (keys, values, comments, literal blocks) read as
+/// the full reader reads them; a byte that is not UTF-8 on any line (also a late one, a
+/// comment or a literal block) sends the input to the full reader.
+#[test]
+fn one_utf8_check_covers_every_line() {
+    let text =
+        "# ü\nkey_é: wert ü # 😀\nliste:\n- ñ\n- x: ÿ\nblock: |\n  zeile ä\n  😀\nende: ok\n";
+    assert!(agree(text), "declined:\n{text}");
+    assert!(fast::parse(text.as_bytes()).is_some());
+    for bad in [
+        &b"a: 1\nb: \xff\n"[..],
+        b"a: 1\n# \xc3\n",
+        b"a: |\n  ok\n  \xe2\x82\n",
+        b"a: 1\nb: 2\nc: x\xf0\x9f\x98\n",
+    ] {
+        assert!(fast::parse(bad).is_none());
+    }
+}
