@@ -131,19 +131,6 @@ fn large_yaml() -> String {
     s
 }
 
-/// Replaces one base64 character of the `data:` field of the first value at `key` after
-/// `from` (a fraction of the text).
-fn tamper(enc: &str, key: &str, from: f64) -> String {
-    let start = (enc.len() as f64 * from) as usize;
-    let at = start + enc[start..].find(key).expect("key after start");
-    let d = at + enc[at..].find("data:").expect("data") + "data:".len();
-    let c = enc.as_bytes()[d];
-    let r = if c == b'A' { "B" } else { "A" };
-    let mut t = enc.to_owned();
-    t.replace_range(d..d + 1, r);
-    t
-}
-
 #[test]
 fn a_large_file_streams_byte_identically_and_fails_closed_anywhere() {
     let env = Env::new(None);

@@ -127,19 +127,6 @@ fn large_json() -> String {
     s
 }
 
-/// Replaces one base64 character of the `data:` field of the first value at `key` after
-/// `from` (a fraction of the text).
-fn tamper(enc: &str, key: &str, from: f64) -> String {
-    let start = (enc.len() as f64 * from) as usize;
-    let at = start + enc[start..].find(key).expect("key after start");
-    let d = at + enc[at..].find("data:").expect("data") + "data:".len();
-    let c = enc.as_bytes()[d];
-    let r = if c == b'A' { "B" } else { "A" };
-    let mut t = enc.to_owned();
-    t.replace_range(d..d + 1, r);
-    t
-}
-
 /// Checks that the streamed and the tree path fail the same way with nothing on stdout.
 fn fails_alike(env: &Env, text: &str, code: i32, what: &str) {
     assert_ne!(code, 0);
