@@ -86,38 +86,6 @@ fn tree_read(part: &str) -> [(&'static str, &str); 3] {
     ]
 }
 
-const WHOLE: [(&str, &str); 1] = [("LEAFSEAL_SPLICE", "never")];
-
-fn meta_line(l: &str) -> bool {
-    ["    lastmodified:", "    mac:", "    leafseal_integrity:"]
-        .iter()
-        .any(|p| l.starts_with(p))
-}
-
-/// The same lines except the metadata's and `values` lines holding `ENC[…]`.
-fn same_but_value(a: &str, b: &str, values: usize) {
-    let a = std::fs::read_to_string(a).expect("read");
-    let b = std::fs::read_to_string(b).expect("read");
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    assert_eq!(a.len(), b.len(), "same number of lines");
-    let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
-    let value_lines: Vec<usize> = differing
-        .iter()
-        .copied()
-        .filter(|&i| !meta_line(a[i]))
-        .collect();
-    assert_eq!(value_lines.len(), values, "lines {value_lines:?} differ");
-    for &i in &value_lines {
-        assert!(a[i].contains("ENC[") && b[i].contains("ENC["), "{}", a[i]);
-        let key = |l: &str| l.split("ENC[").next().map(str::to_owned);
-        assert_eq!(key(a[i]), key(b[i]));
-    }
-    assert!(
-        (2..=3).contains(&(differing.len() - values)),
-        "{differing:?}"
-    );
-}
-
 /// Runs `args` (the file inserted second) on a copy of `src` under `vars`.
 fn run_on(env: &Env, src: &str, name: &str, vars: &[(&str, &str)], args: &[&str]) -> String {
     let p = env.path(name);

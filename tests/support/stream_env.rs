@@ -255,3 +255,48 @@ pub fn shared_interop() -> Option<PathBuf> {
     .into_iter()
     .find(|p| p.is_dir())
 }
+
+/// Splicing forced (an error if the file is handed back), in parts of `part` bytes.
+pub fn spliced(part: &str) -> [(&'static str, &str); 2] {
+    [
+        ("LEAFSEAL_SPLICE", "require"),
+        ("LEAFSEAL_STREAM_PART", part),
+    ]
+}
+
+/// The whole-tree path forced.
+pub const WHOLE: [(&str, &str); 1] = [("LEAFSEAL_SPLICE", "never")];
+
+/// Whether a line of the `sops` block changes on every write.
+pub fn meta_line(l: &str) -> bool {
+    ["    lastmodified:", "    mac:", "    leafseal_integrity:"]
+        .iter()
+        .any(|p| l.starts_with(p))
+}
+
+/// Compares the splice's output with the whole-tree path's: the same lines except the
+/// metadata's and `values` lines holding `ENC[…]` (the changed value, a fresh nonce in
+/// each).
+pub fn same_but_value(spliced: &str, whole: &str, values: usize) {
+    let a = std::fs::read_to_string(spliced).expect("read");
+    let b = std::fs::read_to_string(whole).expect("read");
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    assert_eq!(a.len(), b.len(), "same number of lines");
+    let differing: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    let value_lines: Vec<usize> = differing
+        .iter()
+        .copied()
+        .filter(|&i| !meta_line(a[i]))
+        .collect();
+    assert_eq!(value_lines.len(), values, "lines {value_lines:?} differ");
+    for &i in &value_lines {
+        assert!(a[i].contains("ENC[") && b[i].contains("ENC["), "{}", a[i]);
+        let key = |l: &str| l.split("ENC[").next().map(str::to_owned);
+        assert_eq!(key(a[i]), key(b[i]));
+    }
+    // The MAC and the record (and `lastmodified`, unless both ran within one second).
+    assert!(
+        (2..=3).contains(&(differing.len() - values)),
+        "{differing:?}"
+    );
+}
