@@ -222,6 +222,44 @@ pub fn staged_files(toplevel: &Path, pathspecs: &[PathBuf]) -> io::Result<Vec<Ta
 /// Directories never walked into.
 const SKIP_DIRS: [&str; 3] = [".git", "target", "node_modules"];
 
+/// Why [`expand`] could not list the files.
+#[derive(Debug)]
+pub enum ExpandError {
+    /// Listing a directory (or asking git) failed.
+    Io(io::Error),
+    /// A path named by the user is neither a file nor a directory.
+    Missing(PathBuf),
+}
+
+/// The files under `paths`, each listed once in the order found: a directory gives its
+/// tracked and untracked files inside a work tree (`in_work_tree`, so a new plaintext
+/// secret is seen before `git add`; git-ignored ones are left out), else every file
+/// below it; a file is taken as it is. Shared by `check`, `access` and `revoke`.
+pub fn expand(paths: &[PathBuf], in_work_tree: bool) -> Result<Vec<Target>, ExpandError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found = if in_work_tree {
+                work_tree_files(std::slice::from_ref(p))
+            } else {
+                walk_dir(p)
+            }
+            .map_err(ExpandError::Io)?;
+            out.append(&mut found);
+        } else if p.is_file() {
+            out.push(Target {
+                display: p.to_string_lossy().into_owned(),
+                path: p.clone(),
+            });
+        } else {
+            return Err(ExpandError::Missing(p.clone()));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|t| seen.insert(t.path.clone()));
+    Ok(out)
+}
+
 /// Every file below `dir` (sorted, symlinked directories not followed), skipping `.git`,
 /// `target` and `node_modules`.
 pub fn walk_dir(dir: &Path) -> io::Result<Vec<Target>> {
@@ -293,5 +331,29 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec!["a/x.yaml".to_owned(), "b.env".to_owned()]);
+    }
+
+    #[test]
+    fn expand_lists_each_file_once_and_names_a_missing_path() {
+        let d = tempfile::tempdir().expect("tempdir");
+        for p in ["a/x.yaml", "a/y.env", "z.json"] {
+            let f = d.path().join(p);
+            std::fs::create_dir_all(f.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&f, b"k: v\n").expect("write");
+        }
+        let dir = d.path().join("a");
+        let file = d.path().join("z.json");
+        let inner = dir.join("x.yaml");
+        let got: Vec<PathBuf> = expand(&[dir.clone(), file.clone(), inner.clone()], false)
+            .expect("expand")
+            .into_iter()
+            .map(|t| t.path)
+            .collect();
+        assert_eq!(got, vec![inner.clone(), dir.join("y.env"), file.clone()]);
+        let missing = d.path().join("nope.yaml");
+        match expand(&[file, missing.clone()], false) {
+            Err(ExpandError::Missing(p)) => assert_eq!(p, missing),
+            other => panic!("expected a missing path, got {other:?}"),
+        }
     }
 }

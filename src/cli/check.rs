@@ -161,26 +161,12 @@ pub(super) fn list_targets(
             None => files::walk_dir(Path::new(".")).map_err(io_err),
         };
     }
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found = match toplevel {
-                Some(_) => files::work_tree_files(std::slice::from_ref(p)).map_err(io_err)?,
-                None => files::walk_dir(p).map_err(io_err)?,
-            };
-            out.append(&mut found);
-        } else if p.is_file() {
-            out.push(Target {
-                display: p.to_string_lossy().into_owned(),
-                path: p.clone(),
-            });
-        } else {
-            return Err(usage(format!("{}: no such file or directory", p.display())));
+    files::expand(paths, toplevel.is_some()).map_err(|e| match e {
+        files::ExpandError::Io(e) => io_err(e),
+        files::ExpandError::Missing(p) => {
+            usage(format!("{}: no such file or directory", p.display()))
         }
-    }
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|t| seen.insert(t.path.clone()));
-    Ok(out)
+    })
 }
 
 /// What a directory argument added beyond git's tracked files: untracked files checked,

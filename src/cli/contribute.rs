@@ -87,24 +87,13 @@ fn read_value(a: &ContributeArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
             "give the value once: as an argument, with --value-stdin or with --value-file",
         ));
     }
-    if let Some(f) = &a.value_file {
-        return crate::io::read_input(&f.display().to_string());
-    }
-    if let Some(v) = &a.value {
-        return Ok(Zeroizing::new(v.as_bytes().to_vec()));
-    }
-    if a.value_stdin {
-        let mut buf = crate::secbuf::SecureBuf::with_capacity(4096);
-        buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
-            Error::new(
-                exit::COULD_NOT_READ_INPUT,
-                format!("cannot read standard input: {e}"),
-            )
-        })?;
-        return Ok(buf.finish());
-    }
-    Err(Error::new(exit::INVALID_SET_FORMAT, "no value given")
-        .hint(r#"leafseal contribute FILE '["key"]' '"value"' (the value is JSON), or use --value-stdin / --value-file"#))
+    let file = a.value_file.as_ref().map(|f| f.display().to_string());
+    crate::cli::set::read_given(
+        file.as_deref(),
+        a.value.as_deref(),
+        a.value_stdin,
+        r#"leafseal contribute FILE '["key"]' '"value"' (the value is JSON), or use --value-stdin / --value-file"#,
+    )
 }
 
 /// Runs `contribute`: needs no key that opens the file.

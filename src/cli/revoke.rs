@@ -138,28 +138,13 @@ fn targets(paths: &[PathBuf], toplevel: Option<&Path>) -> Result<Vec<Target>, Er
     } else {
         paths.to_vec()
     };
-    let mut out = Vec::new();
-    for p in &paths {
-        if p.is_dir() {
-            let mut found = match toplevel {
-                Some(_) => files::work_tree_files(std::slice::from_ref(p)).map_err(io_err)?,
-                None => files::walk_dir(p).map_err(io_err)?,
-            };
-            out.append(&mut found);
-        } else if p.is_file() {
-            out.push(Target {
-                display: p.to_string_lossy().into_owned(),
-                path: p.clone(),
-            });
-        } else {
-            return Err(Error::new(
-                exit::NO_FILE_SPECIFIED,
-                format!("{}: no such file or directory", p.display()),
-            ));
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|t| seen.insert(t.path.clone()));
+    let mut out = files::expand(&paths, toplevel.is_some()).map_err(|e| match e {
+        files::ExpandError::Io(e) => io_err(e),
+        files::ExpandError::Missing(p) => Error::new(
+            exit::NO_FILE_SPECIFIED,
+            format!("{}: no such file or directory", p.display()),
+        ),
+    })?;
     out.retain(|t| {
         let name = t.path.file_name().and_then(|n| n.to_str());
         name != Some(crate::policy::FILE_NAME) && name != Some(JOURNAL)

@@ -1,7 +1,6 @@
 //! `leafseal set FILE PATH VALUE`: change one value in place, with a minimal diff.
 
 use std::path::Path;
-use std::path::PathBuf;
 
 use clap::Args;
 use zeroize::Zeroizing;
@@ -83,12 +82,32 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
             )
             .hint(r#"leafseal set --value-file FILE '["key"]' value.json"#));
         };
-        return crate::io::read_input(&PathBuf::from(f).display().to_string());
+        return read_given(Some(f), None, false, "");
     }
-    if let Some(v) = &a.value {
+    read_given(
+        None,
+        a.value.as_deref(),
+        a.value_stdin,
+        r#"leafseal set FILE '["key"]' '"value"' (the value is JSON), or use --value-stdin / --value-file"#,
+    )
+}
+
+/// The value's bytes from the one source given (the caller has refused two): a file
+/// named `file`, the argument `inline` itself, or standard input; `usage` is the hint
+/// when none was given. Shared by `set` and `contribute`.
+pub(crate) fn read_given(
+    file: Option<&str>,
+    inline: Option<&str>,
+    stdin: bool,
+    usage: &str,
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    if let Some(f) = file {
+        return crate::io::read_input(f);
+    }
+    if let Some(v) = inline {
         return Ok(Zeroizing::new(v.as_bytes().to_vec()));
     }
-    if a.value_stdin {
+    if stdin {
         let mut buf = crate::secbuf::SecureBuf::with_capacity(4096);
         buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
             Error::new(
@@ -98,8 +117,7 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
         })?;
         return Ok(buf.finish());
     }
-    Err(Error::new(exit::INVALID_SET_FORMAT, "no value given")
-        .hint(r#"leafseal set FILE '["key"]' '"value"' (the value is JSON), or use --value-stdin / --value-file"#))
+    Err(Error::new(exit::INVALID_SET_FORMAT, "no value given").hint(usage))
 }
 
 /// Runs `set`.
