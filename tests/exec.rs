@@ -451,7 +451,14 @@ fn exec_file_does_not_hang_when_the_fifo_is_never_read() {
 #[test]
 fn exec_file_propagates_exit_codes() {
     let env = Env::new();
-    assert_eq!(code(&env.run(&["exec-file", "secrets.yaml", "exit 7"])), 7);
+    let out = env.run(&["exec-file", "secrets.yaml", "exit 7"]);
+    assert_eq!(code(&out), 7);
+    assert!(
+        stderr(&out)
+            .contains("the command contains no {}, so it is not given the decrypted file's path"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(
         code(&env.run(&[
             "exec-file",

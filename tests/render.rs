@@ -142,4 +142,22 @@ fn render_hands_the_result_to_a_command_through_a_fifo() {
     );
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "db.internal");
+    assert!(!err.contains("contains no {}"), "{err}");
+    // A command without `{}` still runs, with a warning naming the rendered file.
+    let (code, _, err) = run(
+        d.path(),
+        &[
+            "render",
+            "--exec",
+            "true",
+            "app.conf.tmpl",
+            "db.yaml",
+            "api.yaml",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("the command contains no {}, so it is not given the rendered file's path"),
+        "{err}"
+    );
 }

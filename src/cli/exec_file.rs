@@ -93,19 +93,43 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
     let keys = opened.keys.clone();
     drop(opened);
     audit_record("exec-file", &files, &keys)?;
-    if !spec.has_placeholder() {
-        cli::warn("the command contains no {}, so it is not given the decrypted file's path");
-    }
-    exec::run_with_file(
+    run_on_file(
         plaintext,
         &spec,
+        a.no_fifo,
+        a.filename.as_deref(),
+        owner,
+        "decrypted",
+    )
+}
+
+/// Runs the command on `plaintext` delivered as a FIFO (or, with `no_fifo`, a 0600
+/// file) in a private directory, after warning when the command has no `{}` to receive
+/// its path; `what` names the file in that warning. Shared by `exec-file` and `render`.
+pub(crate) fn run_on_file(
+    plaintext: zeroize::Zeroizing<Vec<u8>>,
+    spec: &CommandSpec,
+    no_fifo: bool,
+    filename: Option<&str>,
+    owner: Option<exec::user::Account>,
+    what: &str,
+) -> Result<i32, Error> {
+    if !spec.has_placeholder() {
+        cli::warn(&format!(
+            "the command contains no {{}}, so it is not given the {what} file's path"
+        ));
+    }
+    let delivery = if no_fifo {
+        Delivery::File
+    } else {
+        Delivery::Fifo
+    };
+    exec::run_with_file(
+        plaintext,
+        spec,
         &FileOptions {
-            delivery: if a.no_fifo {
-                Delivery::File
-            } else {
-                Delivery::Fifo
-            },
-            filename: a.filename.as_deref(),
+            delivery,
+            filename,
             owner,
         },
     )

@@ -4,7 +4,6 @@
 
 use clap::Args;
 
-use crate::cli;
 use crate::cli::Cli;
 use crate::cli::exec_env::ExecDecryptArgs;
 use crate::cli::exec_env::audit_expect;
@@ -14,8 +13,6 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::exec;
 use crate::exec::CommandSpec;
-use crate::exec::Delivery;
-use crate::exec::FileOptions;
 use crate::ops;
 
 /// Arguments of `render`.
@@ -94,20 +91,12 @@ pub fn run(cli: &Cli, a: &RenderArgs) -> Result<i32, Error> {
         crate::io::write_stdout(&out)?;
         return Ok(0);
     };
-    if !spec.has_placeholder() {
-        cli::warn("the command contains no {}, so it is not given the rendered file's path");
-    }
-    exec::run_with_file(
+    crate::cli::exec_file::run_on_file(
         out,
         &spec,
-        &FileOptions {
-            delivery: if a.no_fifo {
-                Delivery::File
-            } else {
-                Delivery::Fifo
-            },
-            filename: a.filename.as_deref(),
-            owner,
-        },
+        a.no_fifo,
+        a.filename.as_deref(),
+        owner,
+        "rendered",
     )
 }
