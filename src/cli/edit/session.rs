@@ -7,7 +7,6 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -16,8 +15,10 @@ use super::Checks;
 use super::Edited;
 use super::edit_loop;
 use super::interrupted;
+use super::prefill;
 use super::raise_version;
 use super::unchanged;
+use super::write_sealed;
 use crate::cli;
 use crate::editor;
 use crate::editor::Signals;
@@ -40,26 +41,6 @@ pub(super) struct Session<'a> {
     pub(super) ctx: &'a ops::KeyContext,
     pub(super) open: &'a OpenOptions,
     pub(super) emit: &'a ops::EmitOptions,
-}
-
-/// The block size of the copy made while the editor runs (checked for a stop between
-/// blocks).
-const COPY_BLOCK: usize = 4 << 20;
-
-/// Copies `input` into `file` from its start, then flushes it to the device, unless
-/// `stop` is set meanwhile; returns how many bytes of `input` the file holds.
-fn prefill(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
-    let mut at = 0;
-    for block in input.chunks(COPY_BLOCK) {
-        if stop.load(Ordering::Relaxed) || file.write_all_at(block, at as u64).is_err() {
-            return at;
-        }
-        at += block.len();
-    }
-    if !stop.load(Ordering::Relaxed) {
-        let _ = file.sync_data();
-    }
-    at
 }
 
 impl Session<'_> {
@@ -89,16 +70,18 @@ impl Session<'_> {
         let (mut plain, mut session) = (Some(plain), Some(session));
         let mut edited = None;
         let mut remover = None;
+        let mut wiper = None;
         let mut run = |file: &mut fs::File| -> Result<bool, Error> {
             let (Some(w), Some(sess), Some(old)) = (ws.as_ref(), session.as_mut(), plain.as_ref())
             else {
                 return Ok(false);
             };
             let stop = AtomicBool::new(false);
+            let mode = prefill::Mode::from_env(self.ctx.var(prefill::COPY_ENV));
             let (result, copied) = std::thread::scope(|t| {
                 let file: &fs::File = file;
                 let stop = &stop;
-                let copy = t.spawn(move || prefill(file, self.input, stop));
+                let copy = t.spawn(move || prefill::prefill(file, self.input, stop, mode));
                 let result = self.run_editor(sess, old, w, editor_cmd, &signals);
                 if !matches!(result, Ok(Edited::Spliced(_))) {
                     stop.store(true, Ordering::Relaxed);
@@ -114,17 +97,17 @@ impl Session<'_> {
             };
             cli::inplace::signature_dropped(name, s.signature_dropped);
             // The edited plaintext was read and sealed: the workspace is removed (as on
-            // every path), and the plaintext and the session's buffers wiped, while the
-            // encrypted file is written and flushed.
+            // every path) on one thread and the plaintext and the session's buffers
+            // wiped on another, while the encrypted file is written and flushed.
             if let Some(w) = ws.take() {
                 let (old, sess) = (plain.take(), session.take());
+                wiper = std::thread::Builder::new()
+                    .name("leafseal-wipe".to_owned())
+                    .spawn(move || drop((old, sess)))
+                    .ok();
                 remover = std::thread::Builder::new()
                     .name("leafseal-wipe".to_owned())
-                    .spawn(move || {
-                        let removed = w.remove();
-                        drop((old, sess));
-                        removed
-                    })
+                    .spawn(move || w.remove())
                     .ok();
             }
             s.patch(self.input, file, copied)
@@ -137,6 +120,9 @@ impl Session<'_> {
             Ok(false)
         };
         let removed = remover.map(std::thread::JoinHandle::join);
+        if let Some(w) = wiper {
+            let _ = w.join();
+        }
         if let Some(Ok(Err(e))) = removed {
             cli::report(&e);
         }
@@ -209,20 +195,16 @@ impl Session<'_> {
         match edited {
             Edited::Interrupted(sig) => {
                 drop(ws);
-                return Ok(interrupted(sig, name));
+                Ok(interrupted(sig, name))
             }
             Edited::Unchanged => {
                 drop(ws);
-                return Ok(unchanged(name));
+                Ok(unchanged(name))
             }
-            Edited::Spliced(s) => {
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
+            Edited::Spliced(s) => write_sealed(name, ws, signals, || {
                 cli::inplace::signature_dropped(name, s.signature_dropped);
-                dest.write_pieces(&s.pieces(self.input))?;
-            }
+                dest.write_pieces(&s.pieces(self.input))
+            }),
             Edited::Doc(mut doc) => {
                 // The whole-tree path, with the data key already recovered (the file's
                 // warnings were given when it was opened).
@@ -236,20 +218,12 @@ impl Session<'_> {
                     ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
                 crate::cli::inplace::signature_dropped(name, signed);
                 let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
-                dest.write(&out)?;
-                crate::cli::inplace::leave_encrypted(doc);
+                write_sealed(name, ws, signals, || {
+                    dest.write(&out)?;
+                    crate::cli::inplace::leave_encrypted(doc);
+                    Ok(())
+                })
             }
         }
-        if let Err(e) = ws.remove() {
-            cli::report(&e);
-        }
-        if let Some(sig) = signals.caught() {
-            return Ok(editor::signal_exit_code(sig));
-        }
-        Ok(0)
     }
 }
