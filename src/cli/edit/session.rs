@@ -69,8 +69,8 @@ impl Session<'_> {
         // Taken by the thread that wipes what is left once the change is sealed.
         let (mut plain, mut session) = (Some(plain), Some(session));
         let mut edited = None;
-        let mut remover = None;
-        let mut wiper = None;
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Option<Error>>();
+        let mut pending = 0usize;
         let mut run = |file: &mut fs::File| -> Result<bool, Error> {
             let (Some(w), Some(sess), Some(old)) = (ws.as_ref(), session.as_mut(), plain.as_ref())
             else {
@@ -98,17 +98,36 @@ impl Session<'_> {
             cli::inplace::signature_dropped(name, s.signature_dropped);
             // The edited plaintext was read and sealed: the workspace is removed (as on
             // every path) on one thread and the plaintext and the session's buffers
-            // wiped on another, while the encrypted file is written and flushed.
+            // wiped on another (and left to the exit, not freed), while the encrypted
+            // file is written and flushed.
+            // Each thread reports when its wiping is done (not when it has exited: a
+            // thread's exit makes the allocator return freed memory to the system).
             if let Some(w) = ws.take() {
                 let (old, sess) = (plain.take(), session.take());
-                wiper = std::thread::Builder::new()
-                    .name("leafseal-wipe".to_owned())
-                    .spawn(move || drop((old, sess)))
-                    .ok();
-                remover = std::thread::Builder::new()
-                    .name("leafseal-wipe".to_owned())
-                    .spawn(move || w.remove())
-                    .ok();
+                let tx = done_tx.clone();
+                let wiper = move || {
+                    if let Some(mut old) = old {
+                        zeroize::Zeroize::zeroize(&mut *old);
+                        std::mem::forget(old);
+                    }
+                    if let Some(s) = sess {
+                        s.wipe_and_leave();
+                    }
+                    let _ = tx.send(None);
+                };
+                let tx = done_tx.clone();
+                let remover = move || {
+                    let _ = tx.send(w.remove().err());
+                };
+                // A thread that cannot be started drops what it was given: wiped on drop.
+                let spawn = |f: Box<dyn FnOnce() + Send>| {
+                    std::thread::Builder::new()
+                        .name("leafseal-wipe".to_owned())
+                        .spawn(f)
+                        .is_ok()
+                };
+                pending += usize::from(spawn(Box::new(wiper)));
+                pending += usize::from(spawn(Box::new(remover)));
             }
             s.patch(self.input, file, copied)
                 .map_err(|e| dest.write_error("write failed", e))?;
@@ -119,12 +138,14 @@ impl Session<'_> {
         } else {
             Ok(false)
         };
-        let removed = remover.map(std::thread::JoinHandle::join);
-        if let Some(w) = wiper {
-            let _ = w.join();
-        }
-        if let Some(Ok(Err(e))) = removed {
-            cli::report(&e);
+        drop(run);
+        drop(done_tx);
+        for _ in 0..pending {
+            match done_rx.recv() {
+                Ok(Some(e)) => cli::report(&e),
+                Ok(None) => {}
+                Err(_) => break,
+            }
         }
         if written? {
             return Ok(signals.caught().map_or(0, editor::signal_exit_code));
