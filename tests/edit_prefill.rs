@@ -306,7 +306,10 @@ fn both_copy_modes_write_the_edited_file_with_its_mode() {
     let t = Edit::new();
     let src = t.encrypted("src.yaml", &doc(3300));
     let size = std::fs::metadata(&src).expect("stat").len();
-    assert!(size > (4 << 20) + 4096 && size % 4096 != 0, "{size}");
+    assert!(
+        size > (4 << 20) + 4096 && !size.is_multiple_of(4096),
+        "{size}"
+    );
     let before = std::fs::read(&src).expect("read");
     let required = [("LEAFSEAL_SPLICE", "require")];
     for (tag, sed) in [

@@ -138,7 +138,6 @@ impl Session<'_> {
         } else {
             Ok(false)
         };
-        drop(run);
         drop(done_tx);
         for _ in 0..pending {
             match done_rx.recv() {
