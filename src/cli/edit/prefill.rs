@@ -143,13 +143,17 @@ mod tests {
     #[test]
     fn both_modes_copy_the_input_exactly() {
         let dir = tempfile::tempdir().expect("dir");
-        let whole: Vec<u8> = (0..BLOCK + 3 * ALIGN + 1)
+        let whole: Vec<u8> = (0..BLOCK + 5 * ALIGN + 1)
             .map(|i| (i * 31 % 251) as u8)
             .collect();
+        // A start aligned in memory (the input written as it is) and one that is not
+        // (through the aligned buffer).
+        let aligned = whole.as_ptr().align_offset(ALIGN);
+        assert!(aligned < ALIGN);
         let lens = [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, BLOCK, BLOCK + ALIGN + 7];
         let stop = AtomicBool::new(false);
         for mode in [Mode::Direct, Mode::Buffered] {
-            for skip in [0, 1] {
+            for skip in [aligned, aligned + 1] {
                 for len in lens {
                     let input = &whole[skip..skip + len];
                     let p = dir.path().join(format!("{mode:?}-{skip}-{len}"));
