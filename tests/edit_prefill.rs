@@ -292,3 +292,64 @@ fn a_forced_edit_of_a_hard_linked_file_is_written_in_place() {
     assert_eq!(t.decrypt(&src), plain);
     t.nothing_left("in place");
 }
+
+/// The copy of the input made while the editor runs bypasses the page cache by default
+/// (`O_DIRECT` for its 4 KiB-aligned prefix) and goes through it with
+/// `LEAFSEAL_EDIT_COPY=buffered`: on a file of several copy blocks (4 MiB) with an
+/// unaligned tail, both give the whole-tree path's file but the changed value and the
+/// metadata, for an edit of the same length (patched in place) and a longer one (written
+/// again from the change), keep the target's mode, and leave nothing behind; a signal
+/// while the editor runs (the copy under way) leaves the file byte for byte.
+#[test]
+fn both_copy_modes_write_the_edited_file_with_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Edit::new();
+    let src = t.encrypted("src.yaml", &doc(3300));
+    let size = std::fs::metadata(&src).expect("stat").len();
+    assert!(
+        size > (4 << 20) + 4096 && !size.is_multiple_of(4096),
+        "{size}"
+    );
+    let before = std::fs::read(&src).expect("read");
+    let required = [("LEAFSEAL_SPLICE", "require")];
+    for (tag, sed) in [
+        ("same", "s/^version: 3$/version: 4/"),
+        ("longer", "s/^version: 3$/version: 12345/"),
+    ] {
+        let ed = t.editor(tag, &format!("sed -i '{sed}' \"$1\""));
+        let whole = t.env.path(&format!("{tag}-w.yaml"));
+        std::fs::copy(&src, &whole).expect("copy");
+        ok(&t.edit(&ed, &WHOLE, &whole));
+        let want = t.decrypt(&whole);
+        for mode in ["direct", "buffered"] {
+            let p = t.env.path(&format!("{tag}-{mode}.yaml"));
+            std::fs::write(&p, &before).expect("write");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+            let mut vars = required.to_vec();
+            vars.push(("LEAFSEAL_EDIT_COPY", mode));
+            let out = t.edit(&ed, &vars, &p);
+            assert!(
+                out.status.success(),
+                "{tag} {mode}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let m = std::fs::metadata(&p).expect("stat").permissions().mode();
+            assert_eq!(m & 0o7777, 0o640, "{tag} {mode}: mode kept");
+            same_but_value(&p, &whole, 1);
+            assert_eq!(t.decrypt(&p), want, "{tag} {mode}");
+            t.nothing_left(&format!("{tag} {mode}"));
+        }
+        sops_agrees(&t.env, &t.env.path(&format!("{tag}-direct.yaml")), &want);
+    }
+    let killer = t.editor("kill", "kill -TERM $PPID\nexec sleep 5");
+    for mode in ["direct", "buffered"] {
+        let p = t.env.path("killed.yaml");
+        std::fs::write(&p, &before).expect("write");
+        let mut vars = required.to_vec();
+        vars.push(("LEAFSEAL_EDIT_COPY", mode));
+        let out = t.edit(&killer, &vars, &p);
+        assert_eq!(out.status.code(), Some(128 + 15), "{mode}");
+        assert!(std::fs::read(&p).expect("read") == before, "{mode}");
+        t.nothing_left(&format!("signal, {mode}"));
+    }
+}

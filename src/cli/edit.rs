@@ -28,6 +28,7 @@ use crate::lifecycle;
 use crate::lifecycle::splice::EditOpen;
 use crate::lifecycle::splice::Splice;
 
+mod prefill;
 mod session;
 use crate::metadata::FORMAT_VERSION;
 use crate::metadata::Metadata;
@@ -336,19 +337,32 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         }
     };
     let out = ops::emit_encrypted(format, &edited, &meta_map, &opts)?;
+    write_sealed(name, ws, &signals, || {
+        dest.write(&out)?;
+        crate::cli::inplace::leave_encrypted(edited);
+        Ok(())
+    })
+}
+
+/// The end of every edit that writes the file itself: unless a signal arrived first
+/// (then the workspace is wiped and the file left as it was), `write` writes the sealed
+/// file; then the workspace is removed, and a signal that arrived during the write
+/// (which was let complete) gives its exit code.
+fn write_sealed(
+    name: &str,
+    ws: Workspace,
+    signals: &Signals,
+    write: impl FnOnce() -> Result<(), Error>,
+) -> Result<i32, Error> {
     if let Some(sig) = signals.caught() {
         drop(ws);
         return Ok(interrupted(sig, name));
     }
-    dest.write(&out)?;
-    crate::cli::inplace::leave_encrypted(edited);
+    write()?;
     if let Err(e) = ws.remove() {
         cli::report(&e);
     }
-    if let Some(sig) = signals.caught() {
-        return Ok(editor::signal_exit_code(sig));
-    }
-    Ok(0)
+    Ok(signals.caught().map_or(0, editor::signal_exit_code))
 }
 
 fn unchanged(name: &str) -> i32 {

@@ -182,6 +182,9 @@ fn set_live(dir: &Path, live: bool) {
     }
 }
 
+/// The size of each write of zeros that wipes a file.
+const ZERO_BLOCK: usize = 256 * 1024;
+
 /// Overwrites a regular file's content with zeros and flushes it to the device. A file
 /// with another hard link is left alone (it is only unlinked by the caller): its content
 /// belongs to that other name too, which may be any file the user owns.
@@ -194,7 +197,9 @@ fn zero_file(path: &Path) -> std::io::Result<()> {
     if !m.is_file() || std::os::unix::fs::MetadataExt::nlink(&m) != 1 {
         return Ok(());
     }
-    let zeros = [0u8; 8192];
+    // Large writes (a few dozen for a 10 MB file, not a thousand); allocated zeroed, so
+    // its pages are never written.
+    let zeros = vec![0u8; ZERO_BLOCK];
     let mut left = m.len();
     while left > 0 {
         let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());

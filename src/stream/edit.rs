@@ -215,6 +215,30 @@ impl EditSession {
         r
     }
 
+    /// Wipes what the session holds of the plaintext (each part's MAC input, the
+    /// plaintext if it was not taken out) and leaves its buffers to the end of the
+    /// process instead of freeing them, for a command that exits right after its write:
+    /// freeing tens of megabytes made the allocator hand them back to the system just
+    /// before the exit did it all at once. The data key is dropped (and zeroed) as usual.
+    pub fn wipe_and_leave(self) {
+        let EditSession {
+            mut plaintext,
+            parts,
+            mut kept,
+            meta,
+            key,
+            ..
+        } = self;
+        drop((key, meta));
+        for k in &mut kept {
+            for m in &mut k.mac_input {
+                zeroize::Zeroize::zeroize(&mut **m);
+            }
+        }
+        zeroize::Zeroize::zeroize(&mut *plaintext);
+        std::mem::forget((plaintext, parts, kept));
+    }
+
     /// The plaintext to edit, taken out of the session (which keeps nothing of it): the
     /// caller hands it back to [`EditSession::seal_against`].
     pub fn take_plaintext(&mut self) -> Output {

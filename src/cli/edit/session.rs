@@ -7,7 +7,6 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -16,8 +15,10 @@ use super::Checks;
 use super::Edited;
 use super::edit_loop;
 use super::interrupted;
+use super::prefill;
 use super::raise_version;
 use super::unchanged;
+use super::write_sealed;
 use crate::cli;
 use crate::editor;
 use crate::editor::Signals;
@@ -40,26 +41,6 @@ pub(super) struct Session<'a> {
     pub(super) ctx: &'a ops::KeyContext,
     pub(super) open: &'a OpenOptions,
     pub(super) emit: &'a ops::EmitOptions,
-}
-
-/// The block size of the copy made while the editor runs (checked for a stop between
-/// blocks).
-const COPY_BLOCK: usize = 4 << 20;
-
-/// Copies `input` into `file` from its start, then flushes it to the device, unless
-/// `stop` is set meanwhile; returns how many bytes of `input` the file holds.
-fn prefill(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
-    let mut at = 0;
-    for block in input.chunks(COPY_BLOCK) {
-        if stop.load(Ordering::Relaxed) || file.write_all_at(block, at as u64).is_err() {
-            return at;
-        }
-        at += block.len();
-    }
-    if !stop.load(Ordering::Relaxed) {
-        let _ = file.sync_data();
-    }
-    at
 }
 
 impl Session<'_> {
@@ -88,17 +69,19 @@ impl Session<'_> {
         // Taken by the thread that wipes what is left once the change is sealed.
         let (mut plain, mut session) = (Some(plain), Some(session));
         let mut edited = None;
-        let mut remover = None;
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Option<Error>>();
+        let mut pending = 0usize;
         let mut run = |file: &mut fs::File| -> Result<bool, Error> {
             let (Some(w), Some(sess), Some(old)) = (ws.as_ref(), session.as_mut(), plain.as_ref())
             else {
                 return Ok(false);
             };
             let stop = AtomicBool::new(false);
+            let mode = prefill::Mode::from_env(self.ctx.var(prefill::COPY_ENV));
             let (result, copied) = std::thread::scope(|t| {
                 let file: &fs::File = file;
                 let stop = &stop;
-                let copy = t.spawn(move || prefill(file, self.input, stop));
+                let copy = t.spawn(move || prefill::prefill(file, self.input, stop, mode));
                 let result = self.run_editor(sess, old, w, editor_cmd, &signals);
                 if !matches!(result, Ok(Edited::Spliced(_))) {
                     stop.store(true, Ordering::Relaxed);
@@ -114,18 +97,37 @@ impl Session<'_> {
             };
             cli::inplace::signature_dropped(name, s.signature_dropped);
             // The edited plaintext was read and sealed: the workspace is removed (as on
-            // every path), and the plaintext and the session's buffers wiped, while the
-            // encrypted file is written and flushed.
+            // every path) on one thread and the plaintext and the session's buffers
+            // wiped on another (and left to the exit, not freed), while the encrypted
+            // file is written and flushed.
+            // Each thread reports when its wiping is done (not when it has exited: a
+            // thread's exit makes the allocator return freed memory to the system).
             if let Some(w) = ws.take() {
                 let (old, sess) = (plain.take(), session.take());
-                remover = std::thread::Builder::new()
-                    .name("leafseal-wipe".to_owned())
-                    .spawn(move || {
-                        let removed = w.remove();
-                        drop((old, sess));
-                        removed
-                    })
-                    .ok();
+                let tx = done_tx.clone();
+                let wiper = move || {
+                    if let Some(mut old) = old {
+                        zeroize::Zeroize::zeroize(&mut *old);
+                        std::mem::forget(old);
+                    }
+                    if let Some(s) = sess {
+                        s.wipe_and_leave();
+                    }
+                    let _ = tx.send(None);
+                };
+                let tx = done_tx.clone();
+                let remover = move || {
+                    let _ = tx.send(w.remove().err());
+                };
+                // A thread that cannot be started drops what it was given: wiped on drop.
+                let spawn = |f: Box<dyn FnOnce() + Send>| {
+                    std::thread::Builder::new()
+                        .name("leafseal-wipe".to_owned())
+                        .spawn(f)
+                        .is_ok()
+                };
+                pending += usize::from(spawn(Box::new(wiper)));
+                pending += usize::from(spawn(Box::new(remover)));
             }
             s.patch(self.input, file, copied)
                 .map_err(|e| dest.write_error("write failed", e))?;
@@ -136,9 +138,13 @@ impl Session<'_> {
         } else {
             Ok(false)
         };
-        let removed = remover.map(std::thread::JoinHandle::join);
-        if let Some(Ok(Err(e))) = removed {
-            cli::report(&e);
+        drop(done_tx);
+        for _ in 0..pending {
+            match done_rx.recv() {
+                Ok(Some(e)) => cli::report(&e),
+                Ok(None) => {}
+                Err(_) => break,
+            }
         }
         if written? {
             return Ok(signals.caught().map_or(0, editor::signal_exit_code));
@@ -209,20 +215,16 @@ impl Session<'_> {
         match edited {
             Edited::Interrupted(sig) => {
                 drop(ws);
-                return Ok(interrupted(sig, name));
+                Ok(interrupted(sig, name))
             }
             Edited::Unchanged => {
                 drop(ws);
-                return Ok(unchanged(name));
+                Ok(unchanged(name))
             }
-            Edited::Spliced(s) => {
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
+            Edited::Spliced(s) => write_sealed(name, ws, signals, || {
                 cli::inplace::signature_dropped(name, s.signature_dropped);
-                dest.write_pieces(&s.pieces(self.input))?;
-            }
+                dest.write_pieces(&s.pieces(self.input))
+            }),
             Edited::Doc(mut doc) => {
                 // The whole-tree path, with the data key already recovered (the file's
                 // warnings were given when it was opened).
@@ -236,20 +238,12 @@ impl Session<'_> {
                     ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
                 crate::cli::inplace::signature_dropped(name, signed);
                 let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
-                if let Some(sig) = signals.caught() {
-                    drop(ws);
-                    return Ok(interrupted(sig, name));
-                }
-                dest.write(&out)?;
-                crate::cli::inplace::leave_encrypted(doc);
+                write_sealed(name, ws, signals, || {
+                    dest.write(&out)?;
+                    crate::cli::inplace::leave_encrypted(doc);
+                    Ok(())
+                })
             }
         }
-        if let Err(e) = ws.remove() {
-            cli::report(&e);
-        }
-        if let Some(sig) = signals.caught() {
-            return Ok(editor::signal_exit_code(sig));
-        }
-        Ok(0)
     }
 }
