@@ -15,8 +15,9 @@ struct Slots<R> {
     /// How many parts the folding thread has taken: workers stay within [`AHEAD`] parts
     /// of it, so that memory holds a few parts' MAC input and record tokens, not all.
     taken: usize,
-    /// Parts whose worker ended (by a panic) while working on them: nobody delivers them,
-    /// and the other workers may be waiting for the folding thread to move on.
+    /// Parts nobody delivers: their worker ended (by a panic) while working on them, or
+    /// found the list abandoned when it asked for them; the other workers may be waiting
+    /// for the folding thread to move on.
     dead: Vec<usize>,
 }
 
@@ -126,7 +127,18 @@ pub(super) fn run_fed<P: Send, R: Send>(
                 let mut scratch = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(part) = parts.wait(i) else { break };
+                    let Some(part) = parts.wait(i) else {
+                        // Nobody else will deliver part `i`. A list abandoned after the
+                        // fold was handed this part leaves the fold waiting for it while
+                        // another worker waits for the fold: it is lost, not awaited.
+                        let mut g = slots
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        g.dead.push(i);
+                        drop(g);
+                        ready.notify_all();
+                        break;
+                    };
                     let mut g = slots
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -246,5 +258,73 @@ mod tests {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         assert_eq!(folded.first(), Some(&usize::MAX));
         assert_eq!(folded.len(), parts.len());
+    }
+
+    /// A list that is abandoned after the fold was handed part 1 but before that part's
+    /// worker asked for it: the worker gets nothing, another worker waits for the fold
+    /// to move on, and the fold must take part 1 as lost instead of waiting for it.
+    struct AbandonedAtOne {
+        fold: std::thread::ThreadId,
+        state: Mutex<(bool, bool)>,
+        changed: Condvar,
+    }
+
+    impl Parts<usize> for AbandonedAtOne {
+        fn wait(&self, i: usize) -> Option<usize> {
+            let mut g = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if std::thread::current().id() == self.fold {
+                if i == 1 {
+                    // The fold is handed part 1, and the list is abandoned right after.
+                    g.0 = true;
+                    drop(g);
+                    self.changed.notify_all();
+                    return Some(1);
+                }
+                return (!g.1 && i < 40).then_some(i);
+            }
+            if i == 1 {
+                while !g.0 {
+                    g = self
+                        .changed
+                        .wait(g)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                g.1 = true;
+                return None;
+            }
+            (i < 40).then_some(i)
+        }
+    }
+
+    #[test]
+    fn a_part_whose_worker_finds_the_list_abandoned_is_lost_not_awaited() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let parts = AbandonedAtOne {
+                fold: std::thread::current().id(),
+                state: Mutex::new((false, false)),
+                changed: Condvar::new(),
+            };
+            let mut folded = Vec::new();
+            let ok = run_fed(
+                &parts,
+                2,
+                &|p, _| Some(*p),
+                &mut |_, r| {
+                    folded.push(r);
+                    r.is_some()
+                },
+                || None,
+            );
+            let _ = tx.send((ok, folded));
+        });
+        let (ok, folded) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the fold waited for a part nobody delivers");
+        assert!(!ok);
+        assert_eq!(folded, vec![Some(0), None]);
     }
 }
