@@ -5,8 +5,10 @@ use std::borrow::Cow;
 
 use super::Emitter;
 use super::Scalar;
+use super::quick;
 use super::scalar;
 use super::string_scalar;
+use super::string_scalar_full;
 use crate::secbuf::SecureBuf;
 use crate::tree::Value;
 
@@ -16,6 +18,43 @@ pub(crate) fn inline_string(s: &str, key: bool) -> Option<Cow<'_, str>> {
     match string_scalar(s, key) {
         Scalar::Inline(c) => Some(c),
         Scalar::Literal(..) => None,
+    }
+}
+
+/// Whether the key `k` is written as it is (plain) by [`Emitter`](super::Emitter).
+pub(crate) fn is_plain_key(k: &str) -> bool {
+    match quick::quick_style(k) {
+        Some(q) => q == quick::Quick::Plain,
+        None => matches!(string_scalar(k, true), Scalar::Inline(Cow::Borrowed(r)) if r == k),
+    }
+}
+
+/// Writes the line `head`, a space and the string `s` rendered as [`inline_string`]
+/// renders it (not as a key), and its line break, into `out`; nothing, and `false`, when
+/// `s` would take a literal block. The common strings are written without an
+/// intermediate copy.
+pub(crate) fn push_string_line(out: &mut SecureBuf, head: &str, s: &str) -> bool {
+    let q = if quick::is_plain_enc(s) {
+        Some(quick::Quick::Plain)
+    } else {
+        quick::quick_style(s)
+    };
+    if let Some(q) = q {
+        out.push(head.as_bytes());
+        out.byte(b' ');
+        quick::push(out, s, q);
+        out.byte(b'\n');
+        return true;
+    }
+    match string_scalar_full(s, false) {
+        Scalar::Inline(c) => {
+            out.push(head.as_bytes());
+            out.byte(b' ');
+            out.push(c.as_bytes());
+            out.byte(b'\n');
+            true
+        }
+        Scalar::Literal(..) => false,
     }
 }
 
