@@ -1,6 +1,6 @@
 //! The emitter's style choice for the common string, decided in one pass: printable
-//! ASCII on one line whose type as a plain scalar is clear from its first byte (or that
-//! is a short run of digits). Everything else is left to the full decision
+//! ASCII on one line whose type as a plain scalar is clear from its first byte, that is a short run of digits,
+//! or that starts with a digit and holds a byte no number or timestamp has. Everything else is left to the full decision
 //! ([`super::string_scalar_full`]), which gives the same answer on these strings (the
 //! property tests in `tests` compare the two on generated strings).
 
@@ -59,10 +59,39 @@ fn resolves_to_str(b: &[u8]) -> Option<bool> {
     let first = *b.first()?;
     match first {
         b'0'..=b'9' if b.len() <= 18 && b.iter().all(u8::is_ascii_digit) => Some(false),
+        b'0'..=b'9' if b.iter().any(|&c| !may_be_typed(c)) => Some(true),
         b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'<' => None,
         _ if first.is_ascii_alphabetic() => Some(!is_typed_word(b)),
         _ => Some(true),
     }
+}
+
+/// Whether `c` can occur in a plain scalar that starts with a digit and resolves to
+/// another type than a string: an integer of any base (`0x`, `0o`, `0b` prefixes, hex
+/// digits, `_`, signs), a float (`.`, exponent), a base-60 number (`:`) or a timestamp
+/// (`-`, `T`, `t`, spaces, `:`, `.`, `Z`, `z`, `+`). A digit-led string with any other
+/// byte is a string.
+fn may_be_typed(c: u8) -> bool {
+    matches!(
+        c,
+        b'0'..=b'9'
+            | b'a'..=b'f'
+            | b'A'..=b'F'
+            | b'x'
+            | b'X'
+            | b'o'
+            | b'O'
+            | b't'
+            | b'T'
+            | b'z'
+            | b'Z'
+            | b'+'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b':'
+            | b' '
+    )
 }
 
 /// The style of `s` when it is printable ASCII (one line) and its type is clear (see the

@@ -11,6 +11,8 @@ use super::direct::push_string_line;
 use super::quick::Quick;
 use super::quick::quick_style;
 use super::string_scalar_full;
+use crate::format::yaml::resolve::analyze;
+use crate::format::yaml::resolve::analyze_by_chars;
 use crate::secbuf::SecureBuf;
 
 /// The full decision's rendering (`None`: a literal block).
@@ -231,6 +233,8 @@ fn the_quick_choice_takes_the_common_strings() {
         ("it's", Quick::Plain),
         ("say \"hi\" \\ ok", Quick::Plain),
         ("'q'", Quick::Single),
+        ("1G2Lm4ldNXLdnx47kOUs", Quick::Plain),
+        ("1k;:k7U,en$k}?S~qvC)&cD", Quick::Plain),
     ] {
         assert_eq!(quick_style(s), Some(q), "{s:?}");
         check(s);
@@ -278,6 +282,19 @@ proptest! {
         check(&w);
         check(&format!("{pre}{w}"));
         check(&format!("{w}{post}"));
+    }
+
+    #[test]
+    fn digit_led_strings(s in "[0-9][ -~]{0,16}", t in "[0-9][0-9a-zA-Z:._+ -]{0,12}") {
+        check(&s);
+        check(&t);
+    }
+
+    #[test]
+    fn ascii_analysis_is_the_character_analysis(s in "[\\x00-\\x7f]{0,16}", t in "[ \\n\\r\\t:#a'-]{0,16}") {
+        for s in [&s, &t] {
+            prop_assert_eq!(analyze(s), analyze_by_chars(s), "{:?}", s);
+        }
     }
 
     #[test]
