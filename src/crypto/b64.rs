@@ -6,9 +6,10 @@
 //! accept only canonical, padded standard base64 (length a multiple of four, `=` only at
 //! the end, unused trailing bits zero) and decode it four characters at a time: one
 //! look-up per character in a table of that position's bits already in place, the four
-//! OR'ed into the three bytes, invalid characters checked once at the end. Anything else gives `None`, and the caller asks the `base64` crate, whose
-//! `STANDARD` engine accepts exactly that canonical form too: so whatever is accepted
-//! here decodes to the same bytes, and every error stays the crate's.
+//! OR'ed into the three bytes, invalid characters checked once at the end. Anything
+//! else gives `None`, and the caller asks the `base64` crate, whose `STANDARD` engine
+//! accepts exactly that canonical form too: so whatever is accepted here decodes to the
+//! same bytes, and every error stays the crate's.
 
 /// The standard alphabet.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

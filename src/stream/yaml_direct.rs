@@ -444,15 +444,7 @@ impl<'a> State<'a> {
             ValueType::Str | ValueType::Bytes | ValueType::Comment => {
                 let s = std::str::from_utf8(&self.plain).ok()?;
                 crate::secbuf::extend_wiped(&mut self.mac, s.as_bytes());
-                if !push_string_line(&mut self.out, head, s) {
-                    // A literal block: the emitter writes it.
-                    let val = crate::tree::Value::str(s);
-                    self.out.push(head.as_bytes());
-                    scalar_after(&mut self.out, self.n, &val, at.0, at.1);
-                    if let crate::tree::Value::Str(mut t) = val {
-                        zeroize::Zeroize::zeroize(t.as_mut_string());
-                    }
-                }
+                push_string_line(&mut self.out, self.n, head, s, at);
                 Some(())
             }
             typ => {

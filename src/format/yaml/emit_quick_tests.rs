@@ -8,12 +8,14 @@ use super::Scalar;
 use super::direct::inline_string;
 use super::direct::is_plain_key;
 use super::direct::push_string_line;
+use super::direct::scalar_after;
 use super::quick::Quick;
 use super::quick::quick_style;
 use super::string_scalar_full;
 use crate::format::yaml::resolve::analyze;
 use crate::format::yaml::resolve::analyze_by_chars;
 use crate::secbuf::SecureBuf;
+use crate::tree::Value;
 
 /// The full decision's rendering (`None`: a literal block).
 fn full(s: &str, key: bool) -> Option<String> {
@@ -37,18 +39,18 @@ fn check(s: &str) {
             "{s:?} as a key ({q:?})"
         );
     }
-    let mut out = SecureBuf::with_capacity(0);
-    let inline = push_string_line(&mut out, "k:", s);
-    let want = full(s, false).map(|r| format!("k: {r}\n"));
-    match want {
-        Some(w) => {
-            assert!(inline, "{s:?}");
-            assert_eq!(out.as_slice(), w.as_bytes(), "{s:?}");
+    for at in [(0, false), (2, false), (4, true)] {
+        let mut out = SecureBuf::with_capacity(0);
+        push_string_line(&mut out, 2, "k:", s, at);
+        let mut want = SecureBuf::with_capacity(0);
+        match full(s, false) {
+            Some(r) => want.push(format!("k: {r}\n").as_bytes()),
+            None => {
+                want.push(b"k:");
+                scalar_after(&mut want, 2, &Value::str(s), at.0, at.1);
+            }
         }
-        None => {
-            assert!(!inline, "{s:?}");
-            assert!(out.as_slice().is_empty(), "{s:?}");
-        }
+        assert_eq!(out.as_slice(), want.as_slice(), "{s:?} at {at:?}");
     }
     assert_eq!(
         inline_string(s, false).map(|c| c.into_owned()),
