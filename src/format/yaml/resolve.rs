@@ -345,8 +345,7 @@ fn analyze_steps(s: &str, steps: impl Iterator<Item = (char, Option<char>, bool)
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
-    let mut k = 0usize;
-    for (c, next, last) in steps {
+    for (k, (c, next, last)) in steps.enumerate() {
         let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
         if k == 0 {
             match c {
@@ -397,7 +396,6 @@ fn analyze_steps(s: &str, steps: impl Iterator<Item = (char, Option<char>, bool)
             prev_break = false;
         }
         preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
-        k += 1;
     }
     let mut a = Analysis {
         plain_allowed: true,
