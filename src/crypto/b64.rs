@@ -4,39 +4,49 @@
 //! characters; the `base64` crate's general engine spends more on its set-up and its
 //! suffix handling than on such short inputs. [`decode_into`] and [`decode_fixed`]
 //! accept only canonical, padded standard base64 (length a multiple of four, `=` only at
-//! the end, unused trailing bits zero) and decode it with one table look-up per
-//! character. Anything else gives `None`, and the caller asks the `base64` crate, whose
-//! `STANDARD` engine accepts exactly that canonical form too: so whatever is accepted
-//! here decodes to the same bytes, and every error stays the crate's.
+//! the end, unused trailing bits zero) and decode it four characters at a time: one
+//! look-up per character in a table of that position's bits already in place, the four
+//! OR'ed into the three bytes, invalid characters checked once at the end. Anything
+//! else gives `None`, and the caller asks the `base64` crate, whose `STANDARD` engine
+//! accepts exactly that canonical form too: so whatever is accepted here decodes to the
+//! same bytes, and every error stays the crate's.
 
-/// The value of each standard-alphabet character; `INVALID` for any other byte.
-const TABLE: [u8; 256] = {
-    let mut t = [INVALID; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// The standard alphabet.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Set in a table entry for a byte outside the alphabet (above the 24 bits of a group).
+const BAD: u32 = 1 << 24;
+
+/// For the character at position `pos` (0 to 3) of a quad, its six bits placed where they
+/// land in the group's three bytes read as a little-endian word (byte 0 lowest); `BAD`
+/// for any byte outside the alphabet. The four entries of a quad OR'ed give the three
+/// decoded bytes with no shifting at decode time.
+const fn table(pos: usize) -> [u32; 256] {
+    let mut t = [BAD; 256];
     let mut i = 0;
     while i < 64 {
-        t[alphabet[i] as usize] = i as u8;
+        let v = i as u32;
+        t[ALPHABET[i] as usize] = match pos {
+            0 => v << 2,
+            1 => (v >> 4) | ((v & 0xF) << 12),
+            2 => ((v >> 2) << 8) | ((v & 0x3) << 22),
+            _ => v << 16,
+        };
         i += 1;
     }
     t
-};
+}
 
-const INVALID: u8 = 0x80;
+static D0: [u32; 256] = table(0);
+static D1: [u32; 256] = table(1);
+static D2: [u32; 256] = table(2);
+static D3: [u32; 256] = table(3);
 
-/// The values of four characters as one 24-bit group, or `None` when one is not in the
-/// alphabet.
+/// The three bytes of a quad as a little-endian word, with `BAD` set when a character is
+/// not in the alphabet.
 #[inline(always)]
-fn group(q: &[u8]) -> Option<u32> {
-    let (a, b, c, d) = (
-        TABLE[usize::from(q[0])],
-        TABLE[usize::from(q[1])],
-        TABLE[usize::from(q[2])],
-        TABLE[usize::from(q[3])],
-    );
-    if (a | b | c | d) & INVALID != 0 {
-        return None;
-    }
-    Some(u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d))
+fn word(a: u8, b: u8, c: u8, d: u8) -> u32 {
+    D0[usize::from(a)] | D1[usize::from(b)] | D2[usize::from(c)] | D3[usize::from(d)]
 }
 
 /// The decoded length of canonical padded base64 `s` and its last quad's padding count,
@@ -54,38 +64,40 @@ fn shape(s: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Decodes `s` into `out` (its first `n` bytes, `n` the decoded length, which `out` must
-/// hold); `None` for anything but canonical padded standard base64.
+/// hold); `None` for anything but canonical padded standard base64 (`out` may then hold
+/// anything).
 fn decode_to(s: &[u8], out: &mut [u8]) -> Option<usize> {
     let (n, pad) = shape(s)?;
     let out = out.get_mut(..n)?;
     let full = if pad == 0 { s.len() } else { s.len() - 4 };
     let (body, last) = s.split_at(full);
-    let mut o = 0;
-    for q in body.chunks_exact(4) {
-        let v = group(q)?;
-        let dst = out.get_mut(o..o + 3)?;
-        dst[0] = (v >> 16) as u8;
-        dst[1] = (v >> 8) as u8;
-        dst[2] = v as u8;
-        o += 3;
+    let (head, tail) = out.split_at_mut(full / 4 * 3);
+    // Invalid characters are collected and checked once, after the loop.
+    let mut bad = 0u32;
+    for (q, o) in body.chunks_exact(4).zip(head.chunks_exact_mut(3)) {
+        let w = word(q[0], q[1], q[2], q[3]);
+        bad |= w;
+        o.copy_from_slice(&w.to_le_bytes()[..3]);
     }
-    match (pad, last) {
-        (0, _) => {}
-        (1, [a, b, c, _]) => {
-            let v = group(&[*a, *b, *c, b'A'])?;
-            if v & 0xFF != 0 {
+    if bad & BAD != 0 {
+        return None;
+    }
+    match (pad, last, tail) {
+        (0, [], []) => {}
+        (1, [a, b, c, _], [x, y]) => {
+            let w = word(*a, *b, *c, b'A');
+            // The unused low bits of the last character must be zero.
+            if w & (BAD | 0xFF_0000) != 0 {
                 return None;
             }
-            let dst = out.get_mut(o..o + 2)?;
-            dst[0] = (v >> 16) as u8;
-            dst[1] = (v >> 8) as u8;
+            [*x, *y] = [w as u8, (w >> 8) as u8];
         }
-        (2, [a, b, _, _]) => {
-            let v = group(&[*a, *b, b'A', b'A'])?;
-            if v & 0xFFFF != 0 {
+        (2, [a, b, _, _], [x]) => {
+            let w = word(*a, *b, b'A', b'A');
+            if w & (BAD | 0xFF_FF00) != 0 {
                 return None;
             }
-            *out.get_mut(o)? = (v >> 16) as u8;
+            *x = w as u8;
         }
         _ => return None,
     }
@@ -179,6 +191,66 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// What the crate gives for `t`, and what `decode_into` gives (appending to two
+    /// bytes already there, which must stay as they are either way).
+    fn both(t: &[u8]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let mut out = vec![1u8, 2];
+        let ours = decode_into(t, &mut out).map(|()| out[2..].to_vec());
+        if ours.is_none() {
+            assert_eq!(out, [1, 2], "{t:?}: output unchanged");
+        }
+        (STANDARD.decode(t).ok(), ours)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 3000,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Valid base64 of any bytes: decoded here, to the crate's bytes.
+        #[test]
+        fn valid_text_decodes_as_the_crate_decodes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+        ) {
+            let text = STANDARD.encode(&bytes);
+            let (crate_says, ours) = both(text.as_bytes());
+            proptest::prop_assert_eq!(ours.as_ref(), Some(&bytes));
+            proptest::prop_assert_eq!(crate_says, ours);
+            if bytes.len() == 32 {
+                proptest::prop_assert_eq!(decode_fixed::<32>(text.as_bytes()).map(Vec::from), Some(bytes));
+            }
+        }
+
+        /// Text over the alphabet, `=` and a few other bytes, of any length: accepted here
+        /// exactly when the crate accepts it, with the same bytes.
+        #[test]
+        fn any_text_is_accepted_exactly_when_the_crate_accepts_it(
+            t in "[A-Za-z0-9+/=]{0,40}",
+            u in "[AQgw+/=\\-_ \\n.\\x00\\x7f\u{80}\u{e9}]{0,12}",
+            pad in "={0,3}",
+        ) {
+            for t in [t.clone(), u.clone(), format!("{t}{pad}"), format!("{t}{u}")] {
+                let (crate_says, ours) = both(t.as_bytes());
+                proptest::prop_assert_eq!(crate_says, ours, "{:?}", t);
+            }
+        }
+
+        /// One byte of valid text changed: accepted here exactly when the crate accepts it.
+        #[test]
+        fn a_changed_byte_is_judged_as_the_crate_judges_it(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..60),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            to in proptest::prelude::any::<u8>(),
+        ) {
+            let mut text = STANDARD.encode(&bytes).into_bytes();
+            let i = at.index(text.len());
+            text[i] = to;
+            let (crate_says, ours) = both(&text);
+            proptest::prop_assert_eq!(crate_says, ours, "{:?}", text);
         }
     }
 }

@@ -10,7 +10,6 @@
 //! decrypt, makes it decline ([`part`] returns `None`) and the part is read as a tree,
 //! which gives the same bytes, MAC input and integrity tokens, or the error.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use zeroize::Zeroizing;
@@ -19,8 +18,9 @@ use crate::crypto::integrity::direct as tok;
 use crate::crypto::value;
 use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueType;
-use crate::format::yaml::inline_string;
 use crate::format::yaml::inline_value;
+use crate::format::yaml::is_plain_key;
+use crate::format::yaml::push_string_line;
 use crate::format::yaml::scalar_after;
 use crate::secbuf::SecureBuf;
 use crate::walk::Selector;
@@ -336,9 +336,8 @@ impl<'a> State<'a> {
         if k.is_empty() || k == "<<" || (k == "sops" && self.stack.len() == 1) {
             return None;
         }
-        match inline_string(k, true)? {
-            Cow::Borrowed(r) if r == k => {}
-            _ => return None,
+        if !is_plain_key(k) {
+            return None;
         }
         let top = self.stack.last_mut()?;
         let (base, matched) = (top.base, top.matched);
@@ -445,18 +444,7 @@ impl<'a> State<'a> {
             ValueType::Str | ValueType::Bytes | ValueType::Comment => {
                 let s = std::str::from_utf8(&self.plain).ok()?;
                 crate::secbuf::extend_wiped(&mut self.mac, s.as_bytes());
-                match inline_string(s, false) {
-                    Some(r) => write(&mut self.out, head, &r),
-                    None => {
-                        // A literal block: the emitter writes it.
-                        let val = crate::tree::Value::str(s);
-                        self.out.push(head.as_bytes());
-                        scalar_after(&mut self.out, self.n, &val, at.0, at.1);
-                        if let crate::tree::Value::Str(mut t) = val {
-                            zeroize::Zeroize::zeroize(t.as_mut_string());
-                        }
-                    }
-                }
+                push_string_line(&mut self.out, self.n, head, s, at);
                 Some(())
             }
             typ => {

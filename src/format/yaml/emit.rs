@@ -45,8 +45,15 @@ impl<'a> From<&'a Item> for ItemRef<'a> {
 /// The scalar rendering for the direct streamed decrypt.
 #[path = "emit_direct.rs"]
 mod direct;
+#[path = "emit_quick.rs"]
+mod quick;
+#[cfg(test)]
+#[path = "emit_quick_tests.rs"]
+mod quick_tests;
 pub(crate) use direct::inline_string;
 pub(crate) use direct::inline_value;
+pub(crate) use direct::is_plain_key;
+pub(crate) use direct::push_string_line;
 pub(crate) use direct::scalar_after;
 
 const SPACES: &[u8; 64] = b"                                                                ";
@@ -180,23 +187,25 @@ pub(crate) fn analyze_ascii(s: &str) -> Option<Analysis> {
     })
 }
 
-/// Whether `s` is an `ENC[AES256_GCM,…]` text of printable ASCII without spaces (every
-/// value the encrypting side writes): such a text starts with a letter and cannot hold
-/// `: ` or ` #`, so [`analyze_ascii`] finds it plain and it resolves to a string. A
-/// branch-free scan: most scalars of an encrypted file are these.
-fn is_plain_enc(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.starts_with(b"ENC[AES256_GCM,")
-        && b.last() == Some(&b']')
-        && b.iter()
-            .fold(true, |ok, &c| ok & (c.wrapping_sub(0x21) < 0x5E))
-}
-
 /// The style go-yaml v3 picks for a string (keys never use literal blocks).
 fn string_scalar(s: &str, key: bool) -> Scalar<'_> {
-    if is_plain_enc(s) {
+    if quick::is_plain_enc(s) {
         return Scalar::Inline(Cow::Borrowed(s));
     }
+    match quick::quick_style(s) {
+        Some(quick::Quick::Plain) => Scalar::Inline(Cow::Borrowed(s)),
+        Some(quick::Quick::Single) => Scalar::Inline(Cow::Owned(single_quoted(s))),
+        Some(quick::Quick::Double) => Scalar::Inline(Cow::Owned(double_quoted(s))),
+        None => string_scalar_full(s, key),
+    }
+}
+
+fn single_quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The full style decision of [`string_scalar`], for every string.
+fn string_scalar_full(s: &str, key: bool) -> Scalar<'_> {
     if let Some(a) = analyze_ascii(s) {
         if !plain_resolves_to_str(s) {
             return Scalar::Inline(Cow::Owned(double_quoted(s)));
@@ -204,7 +213,7 @@ fn string_scalar(s: &str, key: bool) -> Scalar<'_> {
         return Scalar::Inline(if a.plain_allowed {
             Cow::Borrowed(s)
         } else {
-            Cow::Owned(format!("'{}'", s.replace('\'', "''")))
+            Cow::Owned(single_quoted(s))
         });
     }
     let a = analyze(s);
@@ -221,7 +230,7 @@ fn string_scalar(s: &str, key: bool) -> Scalar<'_> {
     if a.plain_allowed {
         Scalar::Inline(Cow::Borrowed(s))
     } else if a.single_allowed {
-        Scalar::Inline(Cow::Owned(format!("'{}'", s.replace('\'', "''"))))
+        Scalar::Inline(Cow::Owned(single_quoted(s)))
     } else {
         Scalar::Inline(Cow::Owned(double_quoted(s)))
     }

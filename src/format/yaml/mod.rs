@@ -46,6 +46,8 @@ pub(crate) fn emit_indent(opts: &EmitOptions) -> Option<usize> {
 
 pub(crate) use emit::inline_string;
 pub(crate) use emit::inline_value;
+pub(crate) use emit::is_plain_key;
+pub(crate) use emit::push_string_line;
 pub(crate) use emit::scalar_after;
 
 fn indent_of(opts: &EmitOptions) -> Result<usize, FormatError> {

@@ -291,7 +291,7 @@ fn is_break(c: char) -> bool {
 }
 
 /// The result of go-yaml's `yaml_emitter_analyze_scalar` that matters in block context.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Analysis {
     /// Plain style allowed in block context.
     pub plain_allowed: bool,
@@ -303,6 +303,34 @@ pub(crate) struct Analysis {
 
 /// Character analysis of a scalar, as go-yaml's emitter does it.
 pub(crate) fn analyze(s: &str) -> Analysis {
+    if s.is_ascii() {
+        // Each byte is a character: the same steps without decoding UTF-8.
+        let b = s.as_bytes();
+        return analyze_steps(
+            s,
+            b.iter().enumerate().map(|(i, &c)| {
+                let next = b.get(i + 1).map(|&n| char::from(n));
+                (char::from(c), next, i + 1 == b.len())
+            }),
+        );
+    }
+    analyze_by_chars(s)
+}
+
+/// [`analyze`] decoding every character (any text).
+pub(crate) fn analyze_by_chars(s: &str) -> Analysis {
+    let mut iter = s.char_indices().peekable();
+    let steps = std::iter::from_fn(move || {
+        let (i, c) = iter.next()?;
+        let next = iter.peek().map(|&(_, n)| n);
+        Some((c, next, i + c.len_utf8() == s.len()))
+    });
+    analyze_steps(s, steps)
+}
+
+/// go-yaml's analysis over the characters of `s`, each with the one after it and whether
+/// it is the last.
+fn analyze_steps(s: &str, steps: impl Iterator<Item = (char, Option<char>, bool)>) -> Analysis {
     if s.is_empty() {
         return Analysis {
             plain_allowed: false,
@@ -317,12 +345,8 @@ pub(crate) fn analyze(s: &str) -> Analysis {
     let (mut break_space, mut space_break) = (false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_by_ws = true;
-    let mut iter = s.char_indices().peekable();
-    let mut k = 0usize;
-    while let Some((i, c)) = iter.next() {
-        let next = iter.peek().map(|&(_, n)| n);
+    for (k, (c, next, last)) in steps.enumerate() {
         let followed_by_ws = next.is_none_or(|n| n == ' ' || n == '\t' || is_break(n));
-        let last = i + c.len_utf8() == s.len();
         if k == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
@@ -372,7 +396,6 @@ pub(crate) fn analyze(s: &str) -> Analysis {
             prev_break = false;
         }
         preceded_by_ws = c == ' ' || c == '\t' || is_break(c);
-        k += 1;
     }
     let mut a = Analysis {
         plain_allowed: true,
