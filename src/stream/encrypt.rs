@@ -28,9 +28,11 @@ use zeroize::Zeroizing;
 
 use super::Shape;
 use super::pipeline::run_parts;
+use super::yaml_direct::Mode;
 use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
+use crate::crypto::document::Sealer;
 use crate::crypto::integrity;
 use crate::crypto::mac::MacHasher;
 use crate::crypto::value::ValueCipher;
@@ -49,6 +51,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+mod direct;
 mod layout;
 mod rotate;
 
@@ -71,6 +74,8 @@ pub struct Prepared<'a> {
     meta: Metadata,
     sel: Selector,
     threads: usize,
+    /// Whether parts are read without a tree first (`LEAFSEAL_STREAM_DIRECT`).
+    mode: Mode,
 }
 
 /// The planned text, by format.
@@ -114,9 +119,10 @@ pub fn prepare_encrypt<'a>(
         },
         _ => return Ok(Prepare::Declined),
     };
+    let mode = Mode::from_env(ctx.var(super::DIRECT_ENV));
     let mac = match &layout {
-        Layouts::Yaml(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads),
-        Layouts::Json(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads),
+        Layouts::Yaml(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads, mode),
+        Layouts::Json(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads, mode),
     };
     let Some(mac) = mac else {
         return Ok(Prepare::Declined);
@@ -129,6 +135,7 @@ pub fn prepare_encrypt<'a>(
         meta,
         sel,
         threads,
+        mode,
     })))
 }
 
@@ -174,8 +181,22 @@ fn mac_pass<L: Layout>(
     sel: &Selector,
     mac_only_encrypted: bool,
     threads: usize,
+    mode: Mode,
 ) -> Option<String> {
     let work = |p: &L::Part, _: &mut Vec<u8>| {
+        if mode != Mode::Never {
+            match l.direct(p, sel, mac_only_encrypted, None) {
+                Ok(Some(d)) => {
+                    return MacOut::Done {
+                        mac_input: d.mac,
+                        keys: Vec::new(),
+                    };
+                }
+                Ok(None) if mode == Mode::Require => return MacOut::Decline,
+                Ok(None) => {}
+                Err(_) => return MacOut::Decline,
+            }
+        }
         let Some((mut doc, keys)) = l.read(p) else {
             return MacOut::Decline;
         };
@@ -243,6 +264,27 @@ fn write_pass<L: Layout>(
     let mac_only = p.meta.mac_only_encrypted;
     let sel = &p.sel;
     let work = |part: &L::Part, _: &mut Vec<u8>| {
+        if p.mode != Mode::Never {
+            let mut sealer = Sealer::new(&cipher);
+            match l.direct(part, sel, mac_only, Some(&mut sealer)) {
+                Ok(Some(d)) => {
+                    let Some(out) = d.out else {
+                        return WriteOut::Lost;
+                    };
+                    let Some(skip) = l.skip(part, &out) else {
+                        return WriteOut::Lost;
+                    };
+                    return WriteOut::Done {
+                        out,
+                        skip,
+                        tokens: d.tokens,
+                        entry_key: d.entry_key,
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => return WriteOut::Failed(e),
+            }
+        }
         let Some((mut doc, _)) = l.read(part) else {
             return WriteOut::Lost;
         };

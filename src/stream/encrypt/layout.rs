@@ -6,7 +6,11 @@
 use super::super::Shape;
 use super::super::json::split as json_split;
 use super::super::split;
+use super::direct;
+use super::direct::Done;
 use super::empty_doc;
+use crate::crypto::document::DocumentError;
+use crate::crypto::document::Sealer;
 use crate::format::EmitOptions;
 use crate::format::Output;
 use crate::format::Store;
@@ -22,6 +26,7 @@ use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::Value;
+use crate::walk::Selector;
 
 /// A planned plaintext document of one format.
 pub(super) trait Layout: Sync {
@@ -43,6 +48,22 @@ pub(super) trait Layout: Sync {
     fn write(&self, p: &Self::Part, doc: &Document) -> Option<(Output, usize)>;
     /// The text after the last part: the metadata entry (and the root's end).
     fn tail(&self, meta: &Map) -> Option<Output>;
+    /// The part read without a tree (`super::direct`): the MAC pass without `sealer`,
+    /// the writing pass with it; `Ok(None)` when the part must be read as a tree.
+    fn direct(
+        &self,
+        _p: &Self::Part,
+        _sel: &Selector,
+        _mac_only: bool,
+        _sealer: Option<&mut Sealer<'_>>,
+    ) -> Result<Option<Done>, DocumentError> {
+        Ok(None)
+    }
+    /// How many bytes at the start of a written part are a header line that is not part
+    /// of the output (see [`Layout::write`]).
+    fn skip(&self, _p: &Self::Part, _out: &[u8]) -> Option<usize> {
+        Some(0)
+    }
 }
 
 /// Block YAML, cut by [`split::plan_plain`].
@@ -119,15 +140,60 @@ impl Layout for YamlLayout<'_> {
 
     fn write(&self, p: &split::Part, doc: &Document) -> Option<(Output, usize)> {
         let out = YamlStore.emit(doc, None, self.emit).ok()?;
+        let skip = self.skip(p, &out)?;
+        Some((out, skip))
+    }
+
+    fn skip(&self, p: &split::Part, out: &[u8]) -> Option<usize> {
         if let split::Part::Sub { first: false, .. } = p {
             // The header line was read only to give the entries their place.
-            let nl = memchr::memchr(b'\n', &out)?;
+            let nl = memchr::memchr(b'\n', out)?;
             if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
                 return None;
             }
-            return Some((out, nl + 1));
+            return Some(nl + 1);
         }
-        Some((out, 0))
+        Some(0)
+    }
+
+    fn direct(
+        &self,
+        p: &split::Part,
+        sel: &Selector,
+        mac_only: bool,
+        sealer: Option<&mut Sealer<'_>>,
+    ) -> Result<Option<Done>, DocumentError> {
+        let Some(n) = crate::format::yaml::emit_indent(self.emit) else {
+            return Ok(None);
+        };
+        let job = direct::Job { sel, mac_only, n };
+        let src = self.src;
+        let joined;
+        let text: &[u8] = match p {
+            split::Part::Top(r) => match src.get(r.clone()) {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+            split::Part::Sub {
+                body, first: true, ..
+            } => match src.get(body.clone()) {
+                Some(t) => t,
+                None => return Ok(None),
+            },
+            split::Part::Sub { header, body, .. } => {
+                let (Some(h), Some(b)) = (src.get(header.clone()), src.get(body.clone())) else {
+                    return Ok(None);
+                };
+                // Plaintext: wiped on drop.
+                let mut t = zeroize::Zeroizing::new(Vec::with_capacity(h.len() + 1 + b.len()));
+                t.extend_from_slice(h);
+                t.push(b'\n');
+                t.extend_from_slice(b);
+                joined = t;
+                &joined
+            }
+        };
+        direct::part(text, self.is_sub(p), &job, sealer)
     }
 
     fn tail(&self, meta: &Map) -> Option<Output> {
