@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 
 use super::Shape;
 use super::pipeline::run_parts;
+use super::pool::Pools;
 use super::yaml_direct::Mode;
 use crate::crypto::DataKey;
 use crate::crypto::document;
@@ -183,9 +184,14 @@ fn mac_pass<L: Layout>(
     threads: usize,
     mode: Mode,
 ) -> Option<String> {
+    let mode = if l.has_direct() { mode } else { Mode::Never };
     let work = |p: &L::Part, _: &mut Vec<u8>| {
         if mode != Mode::Never {
-            match l.direct(p, sel, mac_only_encrypted, None) {
+            let bufs = direct::Bufs {
+                out: Vec::new(),
+                tokens: Vec::new(),
+            };
+            match l.direct(p, sel, mac_only_encrypted, None, bufs) {
                 Ok(Some(d)) => {
                     return MacOut::Done {
                         mac_input: d.mac,
@@ -261,12 +267,19 @@ fn write_pass<L: Layout>(
     out: &mut dyn std::io::Write,
 ) -> Result<integrity::Streamed, Error> {
     let cipher = ValueCipher::new(&p.key);
+    // Text and token buffers go back to the workers after each part: fresh memory is
+    // what costs most here (the kernel zeroes every new page).
+    let pool = Pools::new(p.threads);
     let mac_only = p.meta.mac_only_encrypted;
     let sel = &p.sel;
     let work = |part: &L::Part, _: &mut Vec<u8>| {
-        if p.mode != Mode::Never {
+        if p.mode != Mode::Never && l.has_direct() {
             let mut sealer = Sealer::new(&cipher);
-            match l.direct(part, sel, mac_only, Some(&mut sealer)) {
+            let bufs = direct::Bufs {
+                out: pool.out.take(0),
+                tokens: pool.tokens.take(0),
+            };
+            match l.direct(part, sel, mac_only, Some(&mut sealer), bufs) {
                 Ok(Some(d)) => {
                     let Some(out) = d.out else {
                         return WriteOut::Lost;
@@ -321,7 +334,11 @@ fn write_pass<L: Layout>(
             if part.closes_entry() {
                 record.close_map();
             }
-            match out.write_all(text.get(skip..).unwrap_or_default()) {
+            let written = out.write_all(text.get(skip..).unwrap_or_default());
+            let mut text = text;
+            pool.out.give(std::mem::take(&mut *text), true);
+            pool.tokens.give(tokens, true);
+            match written {
                 Ok(()) => true,
                 Err(e) => {
                     failed = Some(output_error(&e));

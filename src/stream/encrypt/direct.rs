@@ -93,14 +93,22 @@ enum Fail {
 
 type R<T> = Result<T, Fail>;
 
-/// Reads one part directly: the MAC pass without `sealer`, the writing pass with it.
-/// `sub` for a part whose root holds the big entry alone (its tokens are that entry's
-/// map's). `Ok(None)` when the part must be read as a tree.
+/// Recycled buffers for the writing pass: the text and the tokens.
+pub(super) struct Bufs {
+    pub out: Vec<u8>,
+    pub tokens: Vec<u8>,
+}
+
+/// Reads one part directly: the MAC pass without `sealer`, the writing pass with it
+/// (writing into `bufs`' allocations). `sub` for a part whose root holds the big entry
+/// alone (its tokens are that entry's map's). `Ok(None)` when the part must be read as a
+/// tree.
 pub(super) fn part(
     text: &[u8],
     sub: bool,
     job: &Job<'_>,
     sealer: Option<&mut Sealer<'_>>,
+    bufs: Bufs,
 ) -> Result<Option<Done>, DocumentError> {
     if job.sel.is_comment_based() {
         return Ok(None);
@@ -115,8 +123,8 @@ pub(super) fn part(
         pos: 0,
         job,
         sealer,
-        em: Em::new(write, text.len().saturating_mul(4) + 4096),
-        tokens: Tokens::new(job.mac_only),
+        em: Em::new(write, bufs.out, text.len().saturating_mul(4) + 4096),
+        tokens: Tokens::reusing(bufs.tokens, job.mac_only),
         mac: Chunks::default(),
         want_mac: !write,
         aad: String::new(),
@@ -140,6 +148,9 @@ pub(super) fn part(
         let (1, Some(k), true) = (st.root_keys, st.first_key, st.first_is_map) else {
             return Ok(None);
         };
+        entry_key = Some(k.to_owned());
+    }
+    if let (true, Some(k)) = (write, &entry_key) {
         // `K`, the key's length and text, `M` … `m`: the map's entries alone.
         let start = 1 + 8 + k.len() + 1;
         if tokens.len() < start + 1
@@ -151,7 +162,6 @@ pub(super) fn part(
         }
         tokens.truncate(tokens.len() - 1);
         tokens.drain(..start);
-        entry_key = Some(k.to_owned());
     }
     Ok(Some(Done {
         out: write.then(|| st.em.finish()),
@@ -216,6 +226,11 @@ struct St<'a, 'j, 's, 'c> {
 }
 
 impl<'a> St<'a, '_, '_, '_> {
+    /// The tokens, in the writing pass only.
+    fn tok(&mut self) -> Toks<'_> {
+        Toks(self.em.on.then_some(&mut self.tokens))
+    }
+
     fn peek(&self, pos: usize) -> Option<(&'a [u8], usize, bool)> {
         let src: &'a [u8] = self.src;
         if pos >= src.len() {
@@ -285,9 +300,9 @@ impl<'a> St<'a, '_, '_, '_> {
         }
         if !self.stack.is_empty() {
             if f.seq {
-                self.tokens.list(true);
+                self.tok().list(true);
             } else {
-                self.tokens.map(true);
+                self.tok().map(true);
             }
         }
         self.stack.push(f);
@@ -420,9 +435,9 @@ impl<'a> St<'a, '_, '_, '_> {
         }
         self.keys.truncate(f.keys);
         if f.seq {
-            self.tokens.list(false);
+            self.tok().list(false);
         } else {
-            self.tokens.map(false);
+            self.tok().map(false);
         }
         Ok(())
     }
@@ -550,7 +565,7 @@ impl<'a> St<'a, '_, '_, '_> {
         self.em.write_indent(out);
         self.em.write_text(&rendered);
         self.em.colon();
-        self.tokens.key(k);
+        self.tok().key(k);
         self.aad.truncate(base);
         self.aad.push_str(k);
         self.aad.push(':');
@@ -793,11 +808,11 @@ impl<'a> St<'a, '_, '_, '_> {
         if let Val::Flow(map) = val {
             self.em.write_text(if map { "{}" } else { "[]" });
             if map {
-                self.tokens.map(true);
-                self.tokens.map(false);
+                self.tok().map(true);
+                self.tok().map(false);
             } else {
-                self.tokens.list(true);
-                self.tokens.list(false);
+                self.tok().list(true);
+                self.tok().list(false);
             }
             return Ok(());
         }
@@ -836,7 +851,7 @@ impl<'a> St<'a, '_, '_, '_> {
             };
             let enc = s.seal(&self.aad, p, typ).map_err(Fail::Seal)?;
             self.em.write_text(&enc);
-            self.tokens.text(&enc);
+            self.tok().text(&enc);
             return Ok(());
         }
         // A value left clear: the emitter's own rendering of it.
@@ -852,8 +867,39 @@ impl<'a> St<'a, '_, '_, '_> {
         };
         let r = inline_value(&clear).ok_or(Fail::Decline)?;
         self.em.write_text(&r);
-        self.tokens.scalar(&clear);
+        self.tok().scalar(&clear);
         Ok(())
+    }
+}
+
+/// [`Tokens`] when they are wanted (the MAC pass skips them).
+struct Toks<'t>(Option<&'t mut Tokens>);
+
+impl Toks<'_> {
+    fn key(self, k: &str) {
+        if let Some(t) = self.0 {
+            t.key(k);
+        }
+    }
+    fn map(self, open: bool) {
+        if let Some(t) = self.0 {
+            t.map(open);
+        }
+    }
+    fn list(self, open: bool) {
+        if let Some(t) = self.0 {
+            t.list(open);
+        }
+    }
+    fn text(self, s: &str) {
+        if let Some(t) = self.0 {
+            t.text(s);
+        }
+    }
+    fn scalar(self, v: &Value) {
+        if let Some(t) = self.0 {
+            t.scalar(v);
+        }
     }
 }
 

@@ -48,6 +48,10 @@ pub(super) trait Layout: Sync {
     fn write(&self, p: &Self::Part, doc: &Document) -> Option<(Output, usize)>;
     /// The text after the last part: the metadata entry (and the root's end).
     fn tail(&self, meta: &Map) -> Option<Output>;
+    /// Whether [`Layout::direct`] can take parts (JSON: not yet).
+    fn has_direct(&self) -> bool {
+        false
+    }
     /// The part read without a tree (`super::direct`): the MAC pass without `sealer`,
     /// the writing pass with it; `Ok(None)` when the part must be read as a tree.
     fn direct(
@@ -56,6 +60,7 @@ pub(super) trait Layout: Sync {
         _sel: &Selector,
         _mac_only: bool,
         _sealer: Option<&mut Sealer<'_>>,
+        _bufs: direct::Bufs,
     ) -> Result<Option<Done>, DocumentError> {
         Ok(None)
     }
@@ -156,12 +161,17 @@ impl Layout for YamlLayout<'_> {
         Some(0)
     }
 
+    fn has_direct(&self) -> bool {
+        true
+    }
+
     fn direct(
         &self,
         p: &split::Part,
         sel: &Selector,
         mac_only: bool,
         sealer: Option<&mut Sealer<'_>>,
+        bufs: direct::Bufs,
     ) -> Result<Option<Done>, DocumentError> {
         let Some(n) = crate::format::yaml::emit_indent(self.emit) else {
             return Ok(None);
@@ -193,7 +203,7 @@ impl Layout for YamlLayout<'_> {
                 &joined
             }
         };
-        direct::part(text, self.is_sub(p), &job, sealer)
+        direct::part(text, self.is_sub(p), &job, sealer, bufs)
     }
 
     fn tail(&self, meta: &Map) -> Option<Output> {

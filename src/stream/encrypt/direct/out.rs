@@ -23,9 +23,14 @@ pub(super) struct Em {
 }
 
 impl Em {
-    pub(super) fn new(on: bool, cap: usize) -> Em {
+    /// `buf`: a recycled allocation to write into (emptied), grown to `cap` if smaller.
+    pub(super) fn new(on: bool, buf: Vec<u8>, cap: usize) -> Em {
+        let mut out = SecureBuf::reusing(buf);
+        if on {
+            out.reserve(cap);
+        }
         Em {
-            out: SecureBuf::with_capacity(if on { cap } else { 0 }),
+            out,
             on,
             column: 0,
             whitespace: true,

@@ -30,6 +30,13 @@ fn mask(s: &str) -> String {
     out
 }
 
+fn bufs() -> Bufs {
+    Bufs {
+        out: Vec::new(),
+        tokens: Vec::new(),
+    }
+}
+
 fn joined(m: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
     m.iter().flat_map(|c| c.iter().copied()).collect()
 }
@@ -46,9 +53,9 @@ fn check_with(src: &str, sel: &Selector, mac_only: bool, indent: Option<i64>) ->
     let job = Job { sel, mac_only, n };
     let key = DataKey::generate().expect("rng");
     let cipher = ValueCipher::new(&key);
-    let mac = part(src.as_bytes(), false, &job, None).expect("no seal error");
+    let mac = part(src.as_bytes(), false, &job, None, bufs()).expect("no seal error");
     let mut sealer = Sealer::new(&cipher);
-    let wrote = part(src.as_bytes(), false, &job, Some(&mut sealer)).expect("no seal error");
+    let wrote = part(src.as_bytes(), false, &job, Some(&mut sealer), bufs()).expect("no seal error");
     let (Some(mac), Some(wrote)) = (mac, wrote) else {
         return None;
     };
@@ -193,7 +200,7 @@ fn probe_a_file() {
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         let t = cut(mid);
-        if part(t.as_bytes(), false, &job, None).expect("ok").is_some() {
+        if part(t.as_bytes(), false, &job, None, bufs()).expect("ok").is_some() {
             lo = mid;
         } else {
             hi = mid - 1;
