@@ -123,7 +123,7 @@ pub(super) fn part(
         pos: 0,
         job,
         sealer,
-        em: Em::new(write, bufs.out, text.len().saturating_mul(4) + 4096),
+        em: Em::new(write, bufs.out, text.len().saturating_mul(9) / 2 + 65536),
         tokens: Tokens::reusing(bufs.tokens, job.mac_only),
         mac: Chunks::default(),
         want_mac: !write,
@@ -588,7 +588,8 @@ impl<'a> St<'a, '_, '_, '_> {
             Some(set) => set.insert(k),
             None if mine.len() < LINEAR_DUP_SCAN => !mine.contains(&k),
             None => {
-                let mut set: HashSet<&'a str> = mine.iter().copied().collect();
+                let mut set: HashSet<&'a str> = HashSet::with_capacity(4 * LINEAR_DUP_SCAN);
+                set.extend(mine.iter().copied());
                 let fresh = set.insert(k);
                 f.set = Some(set);
                 fresh
@@ -818,7 +819,8 @@ impl<'a> St<'a, '_, '_, '_> {
         }
         let typed: Option<Value> = match &val {
             Val::Empty => Some(Value::Null),
-            Val::Scalar(s, true) if !plain_resolves_to_str(s) => match resolve_plain(s) {
+            Val::Scalar(s, true) if quick_number(s).is_some() => None,
+            Val::Scalar(s, true) if !str_plain(s) => match resolve_plain(s) {
                 Ok(Value::Str(_)) => None,
                 Ok(v) => Some(v),
                 Err(_) => return Err(Fail::Decline),
@@ -827,6 +829,9 @@ impl<'a> St<'a, '_, '_, '_> {
         };
         let holder = typed.as_ref().and_then(value::plaintext_of);
         let (plain, typ): (Option<&[u8]>, ValueType) = match (&typed, &holder, &val) {
+            (None, _, Val::Scalar(s, true)) if let Some(t) = quick_number(s) => {
+                (Some(s.as_bytes()), t)
+            }
             (Some(_), Some((p, t)), _) => (Some(&p[..]), *t),
             (Some(_), None, _) => (None, ValueType::Str),
             (None, _, Val::Scalar(s, _)) => (Some(s.as_bytes()), ValueType::Str),
@@ -855,9 +860,12 @@ impl<'a> St<'a, '_, '_, '_> {
             return Ok(());
         }
         // A value left clear: the emitter's own rendering of it.
-        let clear = match typed {
-            Some(t) => t,
-            None => {
+        let clear = match (typed, &val) {
+            (Some(t), _) => t,
+            (None, Val::Scalar(s, true)) if quick_number(s).is_some() => {
+                resolve_plain(s).map_err(|_| Fail::Decline)?
+            }
+            (None, _) => {
                 let s = std::str::from_utf8(plain.unwrap_or_default()).map_err(|_| Fail::Decline)?;
                 if is_encrypted_comment_text(s) {
                     return Err(Fail::Decline);
@@ -905,7 +913,44 @@ impl Toks<'_> {
 
 /// Whether a plain key reads as a string (the builder rejects any other key).
 fn key_is_str(k: &str) -> bool {
-    plain_resolves_to_str(k) || matches!(resolve_plain(k), Ok(Value::Str(_)))
+    str_plain(k) || matches!(resolve_plain(k), Ok(Value::Str(_)))
+}
+
+/// [`plain_resolves_to_str`], answered at once for a word that starts with a letter and
+/// is longer than every YAML 1.1 and 1.2 special word (`false`, `FALSE`, `null`, `yes`,
+/// `off`, …: at most five characters).
+fn str_plain(s: &str) -> bool {
+    match s.as_bytes().first() {
+        Some(c) if c.is_ascii_alphabetic() && s.len() > 5 => true,
+        _ => plain_resolves_to_str(s),
+    }
+}
+
+/// The type of a plain scalar that is a number whose text is already the plaintext form
+/// of the value it resolves to: a decimal integer without leading zeros (not `-0`), or a
+/// decimal fraction without leading zeros in its integer part and without trailing zeros,
+/// of at most 15 characters (so at most 15 significant digits: the nearest double prints
+/// back as the same digits, Go's `FormatFloat(f, 'f', -1)` and `value::format_float`).
+/// `None` for anything else, which `resolve_plain` types.
+fn quick_number(s: &str) -> Option<ValueType> {
+    let b = s.as_bytes();
+    let digits = b.strip_prefix(b"-").unwrap_or(b);
+    if digits.is_empty() || digits.len() > 15 || s == "-0" {
+        return None;
+    }
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+        Some(i) => (digits.get(..i)?, Some(digits.get(i + 1..)?)),
+        None => (digits, None),
+    };
+    let all = |d: &[u8]| !d.is_empty() && d.iter().all(u8::is_ascii_digit);
+    if !all(int) || (int.len() > 1 && int.first() == Some(&b'0')) {
+        return None;
+    }
+    match frac {
+        None => Some(ValueType::Int),
+        Some(f) if all(f) && f.last() != Some(&b'0') => Some(ValueType::Float),
+        Some(_) => None,
+    }
 }
 
 #[cfg(test)]

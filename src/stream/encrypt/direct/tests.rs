@@ -208,3 +208,49 @@ fn probe_a_file() {
     }
     eprintln!("takes up to line {lo}; next lines:\n{}", lines[lo..(lo + 8).min(lines.len())].concat());
 }
+
+#[test]
+fn quick_numbers_are_what_the_resolver_and_the_walk_give() {
+    let mut words: Vec<String> = [
+        "0", "-0", "00", "01", "7", "-7", "42", "123456789012345", "1234567890123456",
+        "-12345678901234", "0.5", "-0.5", "0.50", "5.", ".5", "5.54", "20.24", "99.95",
+        "0.1", "0.0001", "1.0", "1e3", "1_000", "0x1F", "+5", "--5", "5.5.5", "0.000000000001",
+        "12345678901.2345", "9007199254740993", "2001-12-14", "1.7976931348623157",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let mut x: u64 = 12345;
+    for _ in 0..20_000 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let int = (x >> 40) % 100_000;
+        let frac = (x >> 8) % 1_000_000;
+        let neg = if x & 1 == 0 { "-" } else { "" };
+        words.push(format!("{neg}{int}"));
+        words.push(format!("{neg}{int}.{frac}"));
+        words.push(format!("{neg}{}.{frac:06}", int % 100));
+    }
+    for w in &words {
+        let Some(t) = quick_number(w) else {
+            continue;
+        };
+        let v = resolve_plain(w).expect("resolves");
+        let (plain, typ) = value::plaintext_of(&v).expect("a leaf");
+        assert_eq!((&plain[..], typ), (w.as_bytes(), t), "{w}");
+    }
+    assert_eq!(quick_number("42"), Some(ValueType::Int));
+    assert_eq!(quick_number("5.54"), Some(ValueType::Float));
+    for w in ["-0", "00", "0.50", "1e3", "5.", ".5", "1234567890123456"] {
+        assert_eq!(quick_number(w), None, "{w}");
+    }
+}
+
+#[test]
+fn quick_strings_are_what_the_resolver_says() {
+    for w in [
+        "falsey", "nullable", "offset", "yes_no", "timeoutSeconds", "no", "off", "False",
+        "FALSE", "y", "Yes", "on", "ON", "tags", "name", "notes", "true", "null",
+    ] {
+        assert_eq!(str_plain(w), plain_resolves_to_str(w), "{w}");
+    }
+}
