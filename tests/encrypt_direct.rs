@@ -193,7 +193,10 @@ fn value(rng: &mut Rng, s: &mut String, col: usize, depth: usize) {
                 if rng.pick(4) == 0 {
                     s.push_str(&format!("{}# inside\n", pad(c)));
                 }
-                s.push_str(&format!("{}k{j}_unencrypted:", pad(c).replace("_unencrypted", "")));
+                s.push_str(&format!(
+                    "{}k{j}_unencrypted:",
+                    pad(c).replace("_unencrypted", "")
+                ));
                 if j % 2 == 0 {
                     s.truncate(s.len() - "_unencrypted:".len());
                     s.push(':');
@@ -242,8 +245,11 @@ fn generated_documents_go_direct_with_the_tree_paths_bytes() {
         let doc = document(&mut rng, 3 + n);
         let path = env.write(&format!("gen{n}.yaml"), doc.as_bytes());
         if let Some(dir) = std::env::var_os("ENCRYPT_DIRECT_DUMP") {
-            std::fs::write(std::path::Path::new(&dir).join(format!("gen{n}.yaml")), &doc)
-                .expect("dump");
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("gen{n}.yaml")),
+                &doc,
+            )
+            .expect("dump");
         }
         let enc = same_as_tree(&env, &path, &[], "require");
         if sops_checked < 3 {
@@ -304,7 +310,11 @@ fn declined_layouts_fall_back_per_part_with_the_same_result() {
         // A regular document with the odd entry in the middle: parts before and after
         // it still go direct (auto), the whole file only on the tree path (require).
         let mut rng = Rng(n as u64 + 100);
-        let doc = format!("{}{odd}{}", document(&mut rng, 4), document(&mut rng, 4).replace("key", "more"));
+        let doc = format!(
+            "{}{odd}{}",
+            document(&mut rng, 4),
+            document(&mut rng, 4).replace("key", "more")
+        );
         let path = env.write(&format!("odd{n}.yaml"), doc.as_bytes());
         let args = ["encrypt", "--age", AGE_RECIPIENT, path.as_str()];
         let tree = env.tree(&args);
@@ -326,14 +336,19 @@ fn declined_layouts_fall_back_per_part_with_the_same_result() {
         same_as_tree(&env, &path, &[], "auto");
         fell_back += 1;
     }
-    assert!(fell_back >= 3, "only {fell_back} layouts fell back per part");
+    assert!(
+        fell_back >= 3,
+        "only {fell_back} layouts fell back per part"
+    );
 }
 
 #[test]
 fn the_large_shapes_go_direct_and_sops_decrypts_them() {
     // The shapes of the benchmark corpus (services with comments, end-of-line comments,
     // indentless lists of maps, quoted values, literal blocks, empty lists).
-    let mut s = String::from("# synthetic\nschemaVersion: 3\nglobal:\n  region: eu-west-1\n  slo: 99.95\nservices:\n");
+    let mut s = String::from(
+        "# synthetic\nschemaVersion: 3\nglobal:\n  region: eu-west-1\n  slo: 99.95\nservices:\n",
+    );
     for i in 0..200 {
         s.push_str(&format!(
             "  svc-{i:05}:\n    # svc-{i:05} owned by infra\n    name: svc-{i:05}\n    enabled: true\n    replicas: {i}  # autoscaled\n    cpu: 5.{i}\n    image: \"registry/svc:{i}\"\n    ports:\n    - {}\n    - 443\n    env:\n    - name: A_{i}\n      value: \"{i}\"\n    # rotate\n    secrets:\n      db: \"x(N{i}\"\n      tls: |\n        -----BEGIN-----\n        abc{i}\n    tags: []\n    notes: |\n      line one 😀\n      line two\n",

@@ -408,11 +408,7 @@ impl<'a> St<'a, '_, '_, '_> {
         let Some(f) = self.stack.last() else {
             return Err(Fail::Decline);
         };
-        let take = self
-            .pending
-            .iter()
-            .take_while(|p| p.1 >= f.bind)
-            .count();
+        let take = self.pending.iter().take_while(|p| p.1 >= f.bind).count();
         if self.stack.len() == 1 {
             // Comments at the end of the root map: the tree path's business.
             if take > 0 {
@@ -866,7 +862,8 @@ impl<'a> St<'a, '_, '_, '_> {
                 resolve_plain(s).map_err(|_| Fail::Decline)?
             }
             (None, _) => {
-                let s = std::str::from_utf8(plain.unwrap_or_default()).map_err(|_| Fail::Decline)?;
+                let s =
+                    std::str::from_utf8(plain.unwrap_or_default()).map_err(|_| Fail::Decline)?;
                 if is_encrypted_comment_text(s) {
                     return Err(Fail::Decline);
                 }

@@ -141,8 +141,9 @@ impl Chunks {
         while !bytes.is_empty() {
             let room = self.0.last().map_or(0, |c| c.capacity() - c.len());
             if room == 0 {
-                self.0
-                    .push(Zeroizing::new(Vec::with_capacity(Self::CHUNK.max(bytes.len().min(1 << 20)))));
+                self.0.push(Zeroizing::new(Vec::with_capacity(
+                    Self::CHUNK.max(bytes.len().min(1 << 20)),
+                )));
                 continue;
             }
             let (now, rest) = bytes.split_at(room.min(bytes.len()));

@@ -45,21 +45,20 @@ fn joined(m: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
 /// `None` when the direct path declines (then the tree path must read it, or decline
 /// too).
 fn check_with(src: &str, sel: &Selector, mac_only: bool, indent: Option<i64>) -> Option<String> {
-    let opts = EmitOptions {
-        indent,
-        ..EmitOptions::default()
-    };
+    let opts = EmitOptions { indent };
     let n = crate::format::yaml::emit_indent(&opts).expect("indent");
     let job = Job { sel, mac_only, n };
     let key = DataKey::generate().expect("rng");
     let cipher = ValueCipher::new(&key);
     let mac = part(src.as_bytes(), false, &job, None, bufs()).expect("no seal error");
     let mut sealer = Sealer::new(&cipher);
-    let wrote = part(src.as_bytes(), false, &job, Some(&mut sealer), bufs()).expect("no seal error");
+    let wrote =
+        part(src.as_bytes(), false, &job, Some(&mut sealer), bufs()).expect("no seal error");
     let (Some(mac), Some(wrote)) = (mac, wrote) else {
         return None;
     };
-    let mut branches = crate::format::yaml::load_fast(src.as_bytes()).expect("fast reader takes it");
+    let mut branches =
+        crate::format::yaml::load_fast(src.as_bytes()).expect("fast reader takes it");
     assert_eq!(branches.len(), 1);
     let mut doc = Document {
         branches: vec![branches.remove(0)],
@@ -74,7 +73,12 @@ fn check_with(src: &str, sel: &Selector, mac_only: bool, indent: Option<i64>) ->
     assert_eq!(mask(&direct), mask(&tree), "text of {src:?}");
     // The tokens are those of the encrypted tree the text stands for.
     let back = crate::format::yaml::load_fast(direct.as_bytes())
-        .or_else(|| YamlStore.load(direct.as_bytes()).ok().map(|l| l.doc.branches))
+        .or_else(|| {
+            YamlStore
+                .load(direct.as_bytes())
+                .ok()
+                .map(|l| l.doc.branches)
+        })
         .expect("reads back");
     assert_eq!(
         wrote.tokens,
@@ -190,39 +194,81 @@ fn probe_a_file() {
     let cut = |n: usize| {
         let mut end = n;
         while end < lines.len()
-            && (lines[end].starts_with("   ") || lines[end].starts_with("  -") || lines[end].starts_with("  #"))
+            && (lines[end].starts_with("   ")
+                || lines[end].starts_with("  -")
+                || lines[end].starts_with("  #"))
         {
             end += 1;
         }
         lines[..end].concat()
     };
-    let job = Job { sel: &Selector::default(), mac_only: false, n: 4 };
+    let job = Job {
+        sel: &Selector::default(),
+        mac_only: false,
+        n: 4,
+    };
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         let t = cut(mid);
-        if part(t.as_bytes(), false, &job, None, bufs()).expect("ok").is_some() {
+        if part(t.as_bytes(), false, &job, None, bufs())
+            .expect("ok")
+            .is_some()
+        {
             lo = mid;
         } else {
             hi = mid - 1;
         }
     }
-    eprintln!("takes up to line {lo}; next lines:\n{}", lines[lo..(lo + 8).min(lines.len())].concat());
+    eprintln!(
+        "takes up to line {lo}; next lines:\n{}",
+        lines[lo..(lo + 8).min(lines.len())].concat()
+    );
 }
 
 #[test]
 fn quick_numbers_are_what_the_resolver_and_the_walk_give() {
     let mut words: Vec<String> = [
-        "0", "-0", "00", "01", "7", "-7", "42", "123456789012345", "1234567890123456",
-        "-12345678901234", "0.5", "-0.5", "0.50", "5.", ".5", "5.54", "20.24", "99.95",
-        "0.1", "0.0001", "1.0", "1e3", "1_000", "0x1F", "+5", "--5", "5.5.5", "0.000000000001",
-        "12345678901.2345", "9007199254740993", "2001-12-14", "1.7976931348623157",
+        "0",
+        "-0",
+        "00",
+        "01",
+        "7",
+        "-7",
+        "42",
+        "123456789012345",
+        "1234567890123456",
+        "-12345678901234",
+        "0.5",
+        "-0.5",
+        "0.50",
+        "5.",
+        ".5",
+        "5.54",
+        "20.24",
+        "99.95",
+        "0.1",
+        "0.0001",
+        "1.0",
+        "1e3",
+        "1_000",
+        "0x1F",
+        "+5",
+        "--5",
+        "5.5.5",
+        "0.000000000001",
+        "12345678901.2345",
+        "9007199254740993",
+        "2001-12-14",
+        "1.7976931348623157",
     ]
     .iter()
     .map(|s| (*s).to_owned())
     .collect();
     let mut x: u64 = 12345;
     for _ in 0..20_000 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let int = (x >> 40) % 100_000;
         let frac = (x >> 8) % 1_000_000;
         let neg = if x & 1 == 0 { "-" } else { "" };
@@ -248,8 +294,24 @@ fn quick_numbers_are_what_the_resolver_and_the_walk_give() {
 #[test]
 fn quick_strings_are_what_the_resolver_says() {
     for w in [
-        "falsey", "nullable", "offset", "yes_no", "timeoutSeconds", "no", "off", "False",
-        "FALSE", "y", "Yes", "on", "ON", "tags", "name", "notes", "true", "null",
+        "falsey",
+        "nullable",
+        "offset",
+        "yes_no",
+        "timeoutSeconds",
+        "no",
+        "off",
+        "False",
+        "FALSE",
+        "y",
+        "Yes",
+        "on",
+        "ON",
+        "tags",
+        "name",
+        "notes",
+        "true",
+        "null",
     ] {
         assert_eq!(str_plain(w), plain_resolves_to_str(w), "{w}");
     }
