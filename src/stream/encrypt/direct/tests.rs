@@ -3,6 +3,8 @@
 //! decryption of the direct text).
 
 use super::*;
+use super::lines::quick_number;
+use super::lines::str_plain;
 use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::integrity;
