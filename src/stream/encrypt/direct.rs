@@ -108,6 +108,7 @@ pub(super) struct Bufs {
 /// alone (its tokens are that entry's map's). `Ok(None)` when the part must be read as a
 /// tree.
 pub(super) fn part(
+    header: Option<&[u8]>,
     text: &[u8],
     sub: bool,
     job: &Job<'_>,
@@ -120,11 +121,17 @@ pub(super) fn part(
     let Ok(s) = std::str::from_utf8(text) else {
         return Ok(None);
     };
+    let header = match header.map(std::str::from_utf8) {
+        None => None,
+        Some(Ok(h)) => Some(h),
+        Some(Err(_)) => return Ok(None),
+    };
     let write = sealer.is_some();
     let mut st = St {
         src: text,
         text: s,
         pos: 0,
+        header,
         job,
         sealer,
         em: Em::new(write, bufs.out, text.len().saturating_mul(9) / 2 + 65536),
@@ -209,6 +216,9 @@ struct St<'a, 'j, 's, 'c> {
     src: &'a [u8],
     text: &'a str,
     pos: usize,
+    /// A line read before `text` (the big entry's `key:` line of a later sub-part), as if
+    /// it stood on its own line right before it.
+    header: Option<&'a str>,
     job: &'j Job<'j>,
     sealer: Option<&'s mut Sealer<'c>>,
     em: Em,
@@ -258,6 +268,15 @@ impl<'a> St<'a, '_, '_, '_> {
     }
 
     fn run(&mut self) -> R<()> {
+        if let Some(h) = self.header.take() {
+            let b = h.as_bytes();
+            if scan_line(b, 0) != (b.len(), true)
+                || b.first().is_none_or(|&c| c == b' ' || c == b'#')
+            {
+                return Err(Fail::Decline);
+            }
+            self.content(h, 0)?;
+        }
         while let Some((line, next, ok)) = self.peek(self.pos) {
             let text = self.take(line, ok, next)?;
             let b = text.as_bytes();

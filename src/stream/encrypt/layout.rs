@@ -178,32 +178,21 @@ impl Layout for YamlLayout<'_> {
         };
         let job = direct::Job { sel, mac_only, n };
         let src = self.src;
-        let joined;
-        let text: &[u8] = match p {
-            split::Part::Top(r) => match src.get(r.clone()) {
-                Some(t) => t,
-                None => return Ok(None),
-            },
+        // A later sub-part is read behind its entry's `key:` line, without joining them.
+        let (header, body) = match p {
+            split::Part::Top(r) => (None, r.clone()),
             split::Part::Sub {
                 body, first: true, ..
-            } => match src.get(body.clone()) {
-                Some(t) => t,
+            } => (None, body.clone()),
+            split::Part::Sub { header, body, .. } => match src.get(header.clone()) {
+                Some(h) => (Some(h), body.clone()),
                 None => return Ok(None),
             },
-            split::Part::Sub { header, body, .. } => {
-                let (Some(h), Some(b)) = (src.get(header.clone()), src.get(body.clone())) else {
-                    return Ok(None);
-                };
-                // Plaintext: wiped on drop.
-                let mut t = zeroize::Zeroizing::new(Vec::with_capacity(h.len() + 1 + b.len()));
-                t.extend_from_slice(h);
-                t.push(b'\n');
-                t.extend_from_slice(b);
-                joined = t;
-                &joined
-            }
         };
-        direct::part(text, self.is_sub(p), &job, sealer, bufs)
+        let Some(text) = src.get(body) else {
+            return Ok(None);
+        };
+        direct::part(header, text, self.is_sub(p), &job, sealer, bufs)
     }
 
     fn tail(&self, meta: &Map) -> Option<Output> {

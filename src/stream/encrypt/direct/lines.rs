@@ -104,12 +104,18 @@ impl<'a> St<'a, '_, '_, '_> {
         }
     }
 
+    ///
+    /// (The line is found with a plain search for its end: a line with characters the
+    /// fast reader does not take is refused when it is read, whatever this decides.)
     pub(super) fn nested_follows(&self, kc: usize, dash_same: bool) -> bool {
+        let src: &[u8] = self.src;
         let mut pos = self.pos;
-        while let Some((b, next, _)) = self.peek(pos) {
+        while let Some(rest) = src.get(pos..).filter(|r| !r.is_empty()) {
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            let b = rest.get(..end).unwrap_or_default();
             let ind = spaces(b, 0);
             match b.get(ind) {
-                None | Some(b'#') => pos = next,
+                None | Some(b'#') => pos += end + 1,
                 Some(_) => {
                     return ind > kc
                         || (dash_same && ind == kc && is_dash(b.get(ind..).unwrap_or_default()));

@@ -2,9 +2,9 @@
 //! same part (MAC input, text with the `ENC[…]` values masked, integrity tokens, and the
 //! decryption of the direct text).
 
-use super::*;
 use super::lines::quick_number;
 use super::lines::str_plain;
+use super::*;
 use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::integrity;
@@ -52,10 +52,10 @@ fn check_with(src: &str, sel: &Selector, mac_only: bool, indent: Option<i64>) ->
     let job = Job { sel, mac_only, n };
     let key = DataKey::generate().expect("rng");
     let cipher = ValueCipher::new(&key);
-    let mac = part(src.as_bytes(), false, &job, None, bufs()).expect("no seal error");
+    let mac = part(None, src.as_bytes(), false, &job, None, bufs()).expect("no seal error");
     let mut sealer = Sealer::new(&cipher);
     let wrote =
-        part(src.as_bytes(), false, &job, Some(&mut sealer), bufs()).expect("no seal error");
+        part(None, src.as_bytes(), false, &job, Some(&mut sealer), bufs()).expect("no seal error");
     let (Some(mac), Some(wrote)) = (mac, wrote) else {
         return None;
     };
@@ -212,7 +212,7 @@ fn probe_a_file() {
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
         let t = cut(mid);
-        if part(t.as_bytes(), false, &job, None, bufs())
+        if part(None, t.as_bytes(), false, &job, None, bufs())
             .expect("ok")
             .is_some()
         {
@@ -317,4 +317,47 @@ fn quick_strings_are_what_the_resolver_says() {
     ] {
         assert_eq!(str_plain(w), plain_resolves_to_str(w), "{w}");
     }
+}
+
+#[test]
+fn a_later_sub_part_read_behind_its_header_line_is_the_joined_text() {
+    let (header, body) = ("big:", "  # c\n  a: 1\n  b:\n  - x  # y\n  c: |\n    t\n");
+    let joined = format!("{header}\n{body}");
+    let sel = Selector::default();
+    let job = Job {
+        sel: &sel,
+        mac_only: false,
+        n: 4,
+    };
+    let key = DataKey::generate().expect("rng");
+    let cipher = ValueCipher::new(&key);
+    let run = |h: Option<&[u8]>, t: &[u8]| {
+        let mut sealer = Sealer::new(&cipher);
+        let w = part(h, t, true, &job, Some(&mut sealer), bufs())
+            .expect("sealed")
+            .expect("taken");
+        let m = part(h, t, true, &job, None, bufs())
+            .expect("ok")
+            .expect("taken");
+        let text = String::from_utf8(w.out.expect("text").to_vec()).expect("utf-8");
+        // (The tokens hold the values' tags, which differ with the nonces: compared by
+        // length here, by content in `layouts_agree_with_the_tree_path`.)
+        (mask(&text), w.tokens.len(), joined_mac(&m.mac), w.entry_key)
+    };
+    let a = run(Some(header.as_bytes()), body.as_bytes());
+    let b = run(None, joined.as_bytes());
+    assert_eq!(a, b);
+    assert_eq!(a.3.as_deref(), Some("big"));
+    // The tokens are the big entry's map's alone, as the tree path takes them.
+    let tree = crate::format::yaml::load_fast(joined.as_bytes()).expect("fast");
+    let crate::tree::Item::Entry(_, Value::Map(inner)) = &tree[0].0[0] else {
+        panic!("a map entry");
+    };
+    let text = a.0.clone();
+    assert!(text.starts_with("big:\n    #ENC["), "{text}");
+    assert_eq!(inner.entries().count(), 3);
+}
+
+fn joined_mac(m: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
+    joined(m)
 }
