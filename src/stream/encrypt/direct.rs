@@ -540,7 +540,13 @@ impl<'a> St<'a, '_, '_, '_> {
                 self.first_key = Some(k);
             }
         }
-        let rendered = inline_string(k, true).ok_or(Fail::Decline)?;
+        // (Keys are never written as blocks: `None` does not happen; the MAC pass does
+        // not write them.)
+        let rendered = if self.em.on {
+            inline_string(k, true).ok_or(Fail::Decline)?
+        } else {
+            Cow::Borrowed(k)
+        };
         let (val, comment) = self.value(text, after, c, true)?;
         let (out, base, fm) = match self.stack.last() {
             Some(f) => (f.out, f.base, f.matched),
