@@ -28,9 +28,12 @@ use zeroize::Zeroizing;
 
 use super::Shape;
 use super::pipeline::run_parts;
+use super::pool::Pools;
+use super::yaml_direct::Mode;
 use crate::crypto::DataKey;
 use crate::crypto::document;
 use crate::crypto::document::DocumentError;
+use crate::crypto::document::Sealer;
 use crate::crypto::integrity;
 use crate::crypto::mac::MacHasher;
 use crate::crypto::value::ValueCipher;
@@ -49,6 +52,7 @@ use crate::tree::Map;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+mod direct;
 mod layout;
 mod rotate;
 
@@ -71,6 +75,8 @@ pub struct Prepared<'a> {
     meta: Metadata,
     sel: Selector,
     threads: usize,
+    /// Whether parts are read without a tree first (`LEAFSEAL_STREAM_DIRECT`).
+    mode: Mode,
 }
 
 /// The planned text, by format.
@@ -114,9 +120,10 @@ pub fn prepare_encrypt<'a>(
         },
         _ => return Ok(Prepare::Declined),
     };
+    let mode = Mode::from_env(ctx.var(super::DIRECT_ENV));
     let mac = match &layout {
-        Layouts::Yaml(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads),
-        Layouts::Json(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads),
+        Layouts::Yaml(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads, mode),
+        Layouts::Json(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads, mode),
     };
     let Some(mac) = mac else {
         return Ok(Prepare::Declined);
@@ -129,6 +136,7 @@ pub fn prepare_encrypt<'a>(
         meta,
         sel,
         threads,
+        mode,
     })))
 }
 
@@ -174,8 +182,27 @@ fn mac_pass<L: Layout>(
     sel: &Selector,
     mac_only_encrypted: bool,
     threads: usize,
+    mode: Mode,
 ) -> Option<String> {
+    let mode = if l.has_direct() { mode } else { Mode::Never };
     let work = |p: &L::Part, _: &mut Vec<u8>| {
+        if mode != Mode::Never {
+            let bufs = direct::Bufs {
+                out: Vec::new(),
+                tokens: Vec::new(),
+            };
+            match l.direct(p, sel, mac_only_encrypted, None, bufs) {
+                Ok(Some(d)) => {
+                    return MacOut::Done {
+                        mac_input: d.mac,
+                        keys: Vec::new(),
+                    };
+                }
+                Ok(None) if mode == Mode::Require => return MacOut::Decline,
+                Ok(None) => {}
+                Err(_) => return MacOut::Decline,
+            }
+        }
         let Some((mut doc, keys)) = l.read(p) else {
             return MacOut::Decline;
         };
@@ -240,9 +267,37 @@ fn write_pass<L: Layout>(
     out: &mut dyn std::io::Write,
 ) -> Result<integrity::Streamed, Error> {
     let cipher = ValueCipher::new(&p.key);
+    // Text and token buffers go back to the workers after each part: fresh memory is
+    // what costs most here (the kernel zeroes every new page).
+    let pool = Pools::new(p.threads);
     let mac_only = p.meta.mac_only_encrypted;
     let sel = &p.sel;
     let work = |part: &L::Part, _: &mut Vec<u8>| {
+        if p.mode != Mode::Never && l.has_direct() {
+            let mut sealer = Sealer::new(&cipher);
+            let bufs = direct::Bufs {
+                out: pool.out.take(0),
+                tokens: pool.tokens.take(0),
+            };
+            match l.direct(part, sel, mac_only, Some(&mut sealer), bufs) {
+                Ok(Some(d)) => {
+                    let Some(out) = d.out else {
+                        return WriteOut::Lost;
+                    };
+                    let Some(skip) = l.skip(part, &out) else {
+                        return WriteOut::Lost;
+                    };
+                    return WriteOut::Done {
+                        out,
+                        skip,
+                        tokens: d.tokens,
+                        entry_key: d.entry_key,
+                    };
+                }
+                Ok(None) => {}
+                Err(e) => return WriteOut::Failed(e),
+            }
+        }
         let Some((mut doc, _)) = l.read(part) else {
             return WriteOut::Lost;
         };
@@ -279,7 +334,11 @@ fn write_pass<L: Layout>(
             if part.closes_entry() {
                 record.close_map();
             }
-            match out.write_all(text.get(skip..).unwrap_or_default()) {
+            let written = out.write_all(text.get(skip..).unwrap_or_default());
+            let mut text = text;
+            pool.out.give(std::mem::take(&mut *text), true);
+            pool.tokens.give(tokens, true);
+            match written {
                 Ok(()) => true,
                 Err(e) => {
                     failed = Some(output_error(&e));

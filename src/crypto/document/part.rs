@@ -80,8 +80,6 @@ impl<'a> Sealer<'a> {
             source,
         };
         let iv = self.nonces.next().map_err(err)?;
-        value::seal_with(self.cipher, plain, aad.as_bytes(), typ, Some(iv))
-            .map(|e| e.render())
-            .map_err(err)
+        value::seal_text(self.cipher, plain, aad.as_bytes(), typ, iv).map_err(err)
     }
 }

@@ -50,6 +50,20 @@ pub(crate) use emit::is_plain_key;
 pub(crate) use emit::push_string_line;
 pub(crate) use emit::scalar_after;
 
+/// The fast reader's line and scalar helpers and the scalar typing, for the tree-free
+/// streaming encrypt (`crate::stream`), which reads the same subset line by line.
+pub(crate) mod scan {
+    pub(crate) use super::fast_scalar::is_dash;
+    pub(crate) use super::fast_scalar::plain_key;
+    pub(crate) use super::fast_scalar::plain_start_ok;
+    pub(crate) use super::fast_scalar::plain_value;
+    pub(crate) use super::fast_scalar::quoted;
+    pub(crate) use super::fast_scalar::scan_line;
+    pub(crate) use super::fast_scalar::spaces;
+    pub(crate) use super::resolve::plain_resolves_to_str;
+    pub(crate) use super::resolve::resolve_plain;
+}
+
 fn indent_of(opts: &EmitOptions) -> Result<usize, FormatError> {
     match opts.indent {
         None => Ok(4),

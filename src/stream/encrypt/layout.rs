@@ -6,7 +6,11 @@
 use super::super::Shape;
 use super::super::json::split as json_split;
 use super::super::split;
+use super::direct;
+use super::direct::Done;
 use super::empty_doc;
+use crate::crypto::document::DocumentError;
+use crate::crypto::document::Sealer;
 use crate::format::EmitOptions;
 use crate::format::Output;
 use crate::format::Store;
@@ -22,6 +26,7 @@ use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::Value;
+use crate::walk::Selector;
 
 /// A planned plaintext document of one format.
 pub(super) trait Layout: Sync {
@@ -43,6 +48,27 @@ pub(super) trait Layout: Sync {
     fn write(&self, p: &Self::Part, doc: &Document) -> Option<(Output, usize)>;
     /// The text after the last part: the metadata entry (and the root's end).
     fn tail(&self, meta: &Map) -> Option<Output>;
+    /// Whether [`Layout::direct`] can take parts (JSON: not yet).
+    fn has_direct(&self) -> bool {
+        false
+    }
+    /// The part read without a tree (`super::direct`): the MAC pass without `sealer`,
+    /// the writing pass with it; `Ok(None)` when the part must be read as a tree.
+    fn direct(
+        &self,
+        _p: &Self::Part,
+        _sel: &Selector,
+        _mac_only: bool,
+        _sealer: Option<&mut Sealer<'_>>,
+        _bufs: direct::Bufs,
+    ) -> Result<Option<Done>, DocumentError> {
+        Ok(None)
+    }
+    /// How many bytes at the start of a written part are a header line that is not part
+    /// of the output (see [`Layout::write`]).
+    fn skip(&self, _p: &Self::Part, _out: &[u8]) -> Option<usize> {
+        Some(0)
+    }
 }
 
 /// Block YAML, cut by [`split::plan_plain`].
@@ -119,15 +145,54 @@ impl Layout for YamlLayout<'_> {
 
     fn write(&self, p: &split::Part, doc: &Document) -> Option<(Output, usize)> {
         let out = YamlStore.emit(doc, None, self.emit).ok()?;
+        let skip = self.skip(p, &out)?;
+        Some((out, skip))
+    }
+
+    fn skip(&self, p: &split::Part, out: &[u8]) -> Option<usize> {
         if let split::Part::Sub { first: false, .. } = p {
             // The header line was read only to give the entries their place.
-            let nl = memchr::memchr(b'\n', &out)?;
+            let nl = memchr::memchr(b'\n', out)?;
             if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
                 return None;
             }
-            return Some((out, nl + 1));
+            return Some(nl + 1);
         }
-        Some((out, 0))
+        Some(0)
+    }
+
+    fn has_direct(&self) -> bool {
+        true
+    }
+
+    fn direct(
+        &self,
+        p: &split::Part,
+        sel: &Selector,
+        mac_only: bool,
+        sealer: Option<&mut Sealer<'_>>,
+        bufs: direct::Bufs,
+    ) -> Result<Option<Done>, DocumentError> {
+        let Some(n) = crate::format::yaml::emit_indent(self.emit) else {
+            return Ok(None);
+        };
+        let job = direct::Job { sel, mac_only, n };
+        let src = self.src;
+        // A later sub-part is read behind its entry's `key:` line, without joining them.
+        let (header, body) = match p {
+            split::Part::Top(r) => (None, r.clone()),
+            split::Part::Sub {
+                body, first: true, ..
+            } => (None, body.clone()),
+            split::Part::Sub { header, body, .. } => match src.get(header.clone()) {
+                Some(h) => (Some(h), body.clone()),
+                None => return Ok(None),
+            },
+        };
+        let Some(text) = src.get(body) else {
+            return Ok(None);
+        };
+        direct::part(header, text, self.is_sub(p), &job, sealer, bufs)
     }
 
     fn tail(&self, meta: &Map) -> Option<Output> {

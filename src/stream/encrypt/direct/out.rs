@@ -1,0 +1,156 @@
+//! The writing side of the tree-free YAML encrypt: the YAML emitter's line and
+//! indentation state (`format/yaml/emit.rs`: `write_indent`, `write_indicator`,
+//! `write_text`, `comment_lines`, the blank line after foot comments), driven in the
+//! order in which the emitter would visit the part's tree, and the MAC input kept in
+//! fixed chunks.
+
+use zeroize::Zeroizing;
+
+use crate::format::Output;
+use crate::secbuf::SecureBuf;
+
+const SPACES: &[u8; 64] = b"                                                                ";
+
+/// The emitter's state for one part's text (`on == false`: nothing is written, the MAC
+/// pass).
+pub(super) struct Em {
+    out: SecureBuf,
+    pub(super) on: bool,
+    column: usize,
+    whitespace: bool,
+    indention: bool,
+    foot: Option<usize>,
+}
+
+impl Em {
+    /// `buf`: a recycled allocation to write into (emptied), grown to `cap` if smaller.
+    pub(super) fn new(on: bool, buf: Vec<u8>, cap: usize) -> Em {
+        let mut out = SecureBuf::reusing(buf);
+        if on {
+            out.reserve(cap);
+        }
+        Em {
+            out,
+            on,
+            column: 0,
+            whitespace: true,
+            indention: true,
+            foot: None,
+        }
+    }
+
+    fn put_break(&mut self) {
+        self.out.byte(b'\n');
+        self.column = 0;
+        self.whitespace = true;
+        self.indention = true;
+    }
+
+    pub(super) fn write_indent(&mut self, ind: usize) {
+        if !self.on {
+            return;
+        }
+        if !self.indention || self.column > ind || (self.column == ind && !self.whitespace) {
+            self.put_break();
+        }
+        if self.foot == Some(ind) {
+            self.put_break();
+        }
+        while self.column < ind {
+            let n = (ind - self.column).min(SPACES.len());
+            self.out.push(&SPACES[..n]);
+            self.column += n;
+        }
+        self.whitespace = true;
+        self.indention = true;
+        self.foot = None;
+    }
+
+    fn write_raw(&mut self, s: &[u8]) {
+        self.out.push(s);
+        self.column += s.len();
+    }
+
+    /// `-` of a list item (`write_indicator("-", true, false, true)`).
+    pub(super) fn dash(&mut self) {
+        if !self.on {
+            return;
+        }
+        if !self.whitespace {
+            self.write_raw(b" ");
+        }
+        self.write_raw(b"-");
+        self.whitespace = false;
+    }
+
+    /// `:` after a key (`write_indicator(":", false, false, false)`).
+    pub(super) fn colon(&mut self) {
+        if !self.on {
+            return;
+        }
+        self.write_raw(b":");
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    pub(super) fn write_text(&mut self, s: &str) {
+        if !self.on {
+            return;
+        }
+        if !self.whitespace {
+            self.write_raw(b" ");
+        }
+        self.write_raw(s.as_bytes());
+        self.whitespace = false;
+        self.indention = false;
+    }
+
+    /// A comment on its own line at `ind` (`comment_lines`; the text holds no line break).
+    pub(super) fn comment(&mut self, ind: usize, text: &str) {
+        if !self.on {
+            return;
+        }
+        self.write_indent(ind);
+        self.write_raw(b"#");
+        self.write_raw(text.as_bytes());
+        self.put_break();
+    }
+
+    /// After foot comments of a collection written at `ind`.
+    pub(super) fn foot(&mut self, ind: usize) {
+        self.foot = Some(ind);
+    }
+
+    pub(super) fn finish(mut self) -> Output {
+        if self.column > 0 {
+            self.out.byte(b'\n');
+        }
+        self.out.finish()
+    }
+}
+
+/// MAC input in fixed-capacity chunks (a growing buffer would leave copies of the
+/// plaintext in the memory it frees).
+#[derive(Default)]
+pub(super) struct Chunks(pub(super) Vec<Zeroizing<Vec<u8>>>);
+
+impl Chunks {
+    const CHUNK: usize = 64 * 1024;
+
+    pub(super) fn extend(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = self.0.last().map_or(0, |c| c.capacity() - c.len());
+            if room == 0 {
+                self.0.push(Zeroizing::new(Vec::with_capacity(
+                    Self::CHUNK.max(bytes.len().min(1 << 20)),
+                )));
+                continue;
+            }
+            let (now, rest) = bytes.split_at(room.min(bytes.len()));
+            if let Some(c) = self.0.last_mut() {
+                c.extend_from_slice(now);
+            }
+            bytes = rest;
+        }
+    }
+}
