@@ -88,6 +88,22 @@ impl SecureBuf {
         self.buf.extend_from_slice(b);
     }
 
+    /// Reserves `max` more bytes, then lets `f` append to the buffer directly. `f` must
+    /// append at most `max` bytes (a `Vec` that grew would free the old allocation
+    /// unwiped; more than `max` is debug-asserted against).
+    #[inline]
+    pub(crate) fn append_with<T>(&mut self, max: usize, f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+        self.reserve(max);
+        let cap = self.buf.capacity();
+        let r = f(&mut self.buf);
+        debug_assert_eq!(
+            cap,
+            self.buf.capacity(),
+            "append_with grew past what it reserved"
+        );
+        r
+    }
+
     /// Appends one byte.
     #[inline]
     pub fn byte(&mut self, b: u8) {

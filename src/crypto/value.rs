@@ -319,6 +319,47 @@ pub fn seal_text(
     typ: ValueType,
     iv: [u8; 32],
 ) -> Result<String, CryptoError> {
+    let mut out = Vec::with_capacity(sealed_len(plaintext.len(), typ));
+    seal_append(cipher, plaintext, aad, typ, iv, &mut out)?;
+    String::from_utf8(out).map_err(|_| CryptoError::Malformed("internal error: ENC text"))
+}
+
+/// The length of the `ENC[…]` text of a plaintext of `plain_len` bytes and type `typ`.
+pub fn sealed_len(plain_len: usize, typ: ValueType) -> usize {
+    PREFIX.len()
+        + plain_len.div_ceil(3) * 4
+        + ",iv:".len()
+        + 44
+        + ",tag:".len()
+        + 24
+        + ",type:".len()
+        + typ.name().len()
+        + 1
+}
+
+/// Where the fields of an `ENC[…]` text appended by [`seal_append`] are, relative to
+/// where it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedSpan {
+    /// The whole text's length.
+    pub len: usize,
+    /// The length of the data's base64.
+    pub data_len: usize,
+    /// The offset of the tag's base64 (24 bytes).
+    pub tag_at: usize,
+}
+
+/// [`seal_text`] appended to `out` (the same bytes; `out` grows by exactly
+/// [`sealed_len`] bytes, reserved first so a caller that reserved them sees no
+/// reallocation). Gives where the data and the tag stand in the appended text.
+pub fn seal_append(
+    cipher: &ValueCipher,
+    plaintext: &[u8],
+    aad: &[u8],
+    typ: ValueType,
+    iv: [u8; 32],
+    out: &mut Vec<u8>,
+) -> Result<SealedSpan, CryptoError> {
     let mut stack = [0u8; 256];
     let mut heap = Vec::new();
     let buf: &mut [u8] = match stack.get_mut(..plaintext.len()) {
@@ -338,26 +379,25 @@ pub fn seal_text(
     };
     let data = &*buf;
     let name = typ.name();
-    let len = PREFIX.len()
-        + data.len().div_ceil(3) * 4
-        + ",iv:".len()
-        + 44
-        + ",tag:".len()
-        + 24
-        + ",type:".len()
-        + name.len()
-        + 1;
-    let mut out = Vec::with_capacity(len);
+    let len = sealed_len(data.len(), typ);
+    out.reserve(len);
+    let start = out.len();
     out.extend_from_slice(PREFIX.as_bytes());
-    push_b64(&mut out, data);
+    push_b64(out, data);
+    let data_len = out.len() - start - PREFIX.len();
     out.extend_from_slice(b",iv:");
-    push_b64(&mut out, &iv);
+    push_b64(out, &iv);
     out.extend_from_slice(b",tag:");
-    push_b64(&mut out, &tag);
+    let tag_at = out.len() - start;
+    push_b64(out, &tag);
     out.extend_from_slice(b",type:");
     out.extend_from_slice(name.as_bytes());
     out.push(b']');
-    String::from_utf8(out).map_err(|_| CryptoError::Malformed("internal error: ENC text"))
+    Ok(SealedSpan {
+        len: out.len() - start,
+        data_len,
+        tag_at,
+    })
 }
 
 /// Appends the padded base64 of `bytes`.
@@ -535,6 +575,45 @@ mod tests {
                     .expect("seal")
                     .render();
                 assert_eq!(a, b, "{len} {typ:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn seal_append_is_seal_text_after_what_is_there() {
+        let key = DataKey::generate().expect("rng");
+        let c = ValueCipher::new(&key);
+        for len in [0usize, 1, 2, 3, 4, 31, 255, 256, 257, 1000] {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            for typ in [
+                ValueType::Str,
+                ValueType::Int,
+                ValueType::Bool,
+                ValueType::Time,
+            ] {
+                let iv = [len as u8; 32];
+                let want = seal_with(&c, &plain, b"x:y:", typ, Some(iv))
+                    .expect("seal")
+                    .render();
+                let mut out = b"key: ".to_vec();
+                out.reserve(sealed_len(len, typ));
+                let cap = out.capacity();
+                let span = seal_append(&c, &plain, b"x:y:", typ, iv, &mut out).expect("append");
+                assert_eq!(out.capacity(), cap, "no growth after reserving sealed_len");
+                assert_eq!(&out[..5], b"key: ");
+                assert_eq!(std::str::from_utf8(&out[5..]).expect("utf8"), want);
+                assert_eq!(span.len, want.len());
+                assert_eq!(span.len, sealed_len(len, typ));
+                let fields = EncValue::parse(&want).expect("parse");
+                let data_b64 = want
+                    .strip_prefix(PREFIX)
+                    .and_then(|r| r.split(',').next())
+                    .expect("data");
+                assert_eq!(span.data_len, data_b64.len());
+                assert_eq!(
+                    &want[span.tag_at..span.tag_at + 24],
+                    STANDARD.encode(fields.tag)
+                );
             }
         }
     }

@@ -82,4 +82,20 @@ impl<'a> Sealer<'a> {
         let iv = self.nonces.next().map_err(err)?;
         value::seal_text(self.cipher, plain, aad.as_bytes(), typ, iv).map_err(err)
     }
+
+    /// [`Sealer::seal`]'s text appended to `out` (see [`value::seal_append`]).
+    pub fn seal_append(
+        &mut self,
+        aad: &str,
+        plain: &[u8],
+        typ: ValueType,
+        out: &mut Vec<u8>,
+    ) -> Result<value::SealedSpan, DocumentError> {
+        let err = |source| DocumentError::Encrypt {
+            path: aad.to_owned(),
+            source,
+        };
+        let iv = self.nonces.next().map_err(err)?;
+        value::seal_append(self.cipher, plain, aad.as_bytes(), typ, iv, out).map_err(err)
+    }
 }

@@ -250,9 +250,22 @@ impl<'a> St<'a, '_, '_, '_> {
             let Some(s) = self.sealer.as_mut() else {
                 return Err(Fail::Decline);
             };
-            let enc = s.seal(&self.aad, p, typ).map_err(Fail::Seal)?;
-            self.em.write_text(&enc);
-            self.tok().text(&enc);
+            let aad = &self.aad;
+            let (span, at) = self
+                .em
+                .write_with(value::sealed_len(p.len(), typ), |out| {
+                    s.seal_append(aad, p, typ, out)
+                })
+                .map_err(Fail::Seal)?;
+            // The tokens from the fields just written (what `Tokens::text` finds in
+            // them again).
+            let tag = self
+                .em
+                .written()
+                .get(at + span.tag_at..at + span.tag_at + 24)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .ok_or(Fail::Decline)?;
+            self.tokens.encrypted(typ.name(), span.data_len, tag);
             return Ok(());
         }
         // A value left clear: the emitter's own rendering of it.
@@ -294,11 +307,6 @@ impl Toks<'_> {
     pub(super) fn list(self, open: bool) {
         if let Some(t) = self.0 {
             t.list(open);
-        }
-    }
-    pub(super) fn text(self, s: &str) {
-        if let Some(t) = self.0 {
-            t.text(s);
         }
     }
     pub(super) fn scalar(self, v: &Value) {

@@ -105,6 +105,30 @@ impl Em {
         self.indention = false;
     }
 
+    /// [`Em::write_text`] of what `f` appends straight into the text (at most `max`
+    /// bytes, of which the column counts every one): `f`'s result and the offset in the
+    /// text where its bytes start.
+    pub(super) fn write_with<T, E>(
+        &mut self,
+        max: usize,
+        f: impl FnOnce(&mut Vec<u8>) -> Result<T, E>,
+    ) -> Result<(T, usize), E> {
+        if !self.whitespace {
+            self.write_raw(b" ");
+        }
+        let at = self.out.as_slice().len();
+        let r = self.out.append_with(max, f)?;
+        self.column += self.out.as_slice().len() - at;
+        self.whitespace = false;
+        self.indention = false;
+        Ok((r, at))
+    }
+
+    /// The text written so far.
+    pub(super) fn written(&self) -> &[u8] {
+        self.out.as_slice()
+    }
+
     /// A comment on its own line at `ind` (`comment_lines`; the text holds no line break).
     pub(super) fn comment(&mut self, ind: usize, text: &str) {
         if !self.on {
