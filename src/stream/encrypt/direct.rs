@@ -103,6 +103,15 @@ pub(super) struct Bufs {
     pub tokens: Vec<u8>,
 }
 
+/// `buf` with room for the tokens of a part of `len` bytes when they are written.
+fn reserved(mut buf: Vec<u8>, write: bool, len: usize) -> Vec<u8> {
+    if write {
+        buf.clear();
+        buf.reserve(len.saturating_mul(3) + 4096);
+    }
+    buf
+}
+
 /// Reads one part directly: the MAC pass without `sealer`, the writing pass with it
 /// (writing into `bufs`' allocations). `sub` for a part whose root holds the big entry
 /// alone (its tokens are that entry's map's). `Ok(None)` when the part must be read as a
@@ -134,8 +143,12 @@ pub(super) fn part(
         header,
         job,
         sealer,
-        em: Em::new(write, bufs.out, text.len().saturating_mul(9) / 2 + 65536),
-        tokens: Tokens::reusing(bufs.tokens, job.mac_only),
+        // Room for the whole text and tokens at once (large.yaml's text is 4.7 times its
+        // plaintext, its tokens about twice): a buffer that grows copies what it holds
+        // into memory the kernel must zero first. Room reserved and never written costs
+        // nothing.
+        em: Em::new(write, bufs.out, text.len().saturating_mul(6) + 65536),
+        tokens: Tokens::reusing(reserved(bufs.tokens, write, text.len()), job.mac_only),
         mac: Chunks::default(),
         want_mac: !write,
         aad: String::new(),
