@@ -18,6 +18,8 @@ use super::builder::Kind;
 use super::builder::Sp;
 use super::fast_scalar::Bail;
 use super::fast_scalar::R;
+use super::fast_scalar::block_header;
+use super::fast_scalar::chomp_block;
 use super::fast_scalar::is_dash;
 use super::fast_scalar::plain_key;
 use super::fast_scalar::plain_start_ok;
@@ -436,22 +438,7 @@ impl<'a> Fast<'a> {
     /// content must exceed.
     fn literal(&mut self, text: &'a str, h: usize, ln: usize, parent: usize) -> R<()> {
         let b = text.as_bytes();
-        let (mut explicit, mut chomp) = (None, b' ');
-        let mut i = h + 1;
-        while let Some(&c) = b.get(i) {
-            match c {
-                b'1'..=b'9' if explicit.is_none() => explicit = Some((c - b'0') as usize),
-                b'-' | b'+' if chomp == b' ' => chomp = c,
-                _ => break,
-            }
-            i += 1;
-        }
-        let n = spaces(b, i);
-        let comment = match b.get(i + n) {
-            None => None,
-            Some(b'#') if n > 0 => Some(i + n),
-            Some(_) => return Err(Bail),
-        };
+        let (explicit, chomp, comment) = block_header(b, h).ok_or(Bail)?;
         let mut m = explicit.map(|k| parent + k);
         let mut out = Zeroizing::new(String::new());
         let (mut breaks, mut lead_max, mut first) = (0usize, 0usize, None);
@@ -494,11 +481,7 @@ impl<'a> Fast<'a> {
         let (Some(first), Some(m)) = (first, m) else {
             return Err(Bail);
         };
-        match chomp {
-            b'-' => {}
-            b'+' => out.extend(std::iter::repeat_n('\n', breaks + 1)),
-            _ => out.push('\n'),
-        }
+        chomp_block(&mut out, chomp, breaks);
         let end_line = if self.peek(self.pos).is_some() {
             self.line
         } else {

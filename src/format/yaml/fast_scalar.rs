@@ -128,6 +128,40 @@ pub(crate) fn scan_line(b: &[u8], from: usize) -> (usize, bool) {
     }
 }
 
+/// The header of a literal block scalar whose `|` is at byte `h` of `b`: the explicit
+/// indentation (1–9) if any, the chomping indicator (`-`, `+`, or `b' '` to clip) and
+/// the byte where a comment after it starts (its `#`). `None` when anything else
+/// follows. Shared by the fast reader and the tree-free encrypt.
+pub(crate) fn block_header(b: &[u8], h: usize) -> Option<(Option<usize>, u8, Option<usize>)> {
+    let (mut explicit, mut chomp) = (None, b' ');
+    let mut i = h + 1;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'1'..=b'9' if explicit.is_none() => explicit = Some((c - b'0') as usize),
+            b'-' | b'+' if chomp == b' ' => chomp = c,
+            _ => break,
+        }
+        i += 1;
+    }
+    let n = spaces(b, i);
+    match b.get(i + n) {
+        None => Some((explicit, chomp, None)),
+        Some(b'#') if n > 0 => Some((explicit, chomp, Some(i + n))),
+        Some(_) => None,
+    }
+}
+
+/// Ends a literal block's text as its chomping indicator says, `breaks` being the
+/// empty lines after its last line: strip (`-`) drops the final line break, keep (`+`)
+/// keeps them all, clip keeps one.
+pub(crate) fn chomp_block(out: &mut String, chomp: u8, breaks: usize) {
+    match chomp {
+        b'-' => {}
+        b'+' => out.extend(std::iter::repeat_n('\n', breaks + 1)),
+        _ => out.push('\n'),
+    }
+}
+
 /// Number of leading spaces.
 pub(crate) fn spaces(s: &[u8], from: usize) -> usize {
     let mut i = from;

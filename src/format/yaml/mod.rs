@@ -53,6 +53,8 @@ pub(crate) use emit::scalar_after;
 /// The fast reader's line and scalar helpers and the scalar typing, for the tree-free
 /// streaming encrypt (`crate::stream`), which reads the same subset line by line.
 pub(crate) mod scan {
+    pub(crate) use super::fast_scalar::block_header;
+    pub(crate) use super::fast_scalar::chomp_block;
     pub(crate) use super::fast_scalar::is_dash;
     pub(crate) use super::fast_scalar::plain_key;
     pub(crate) use super::fast_scalar::plain_start_ok;

@@ -40,6 +40,8 @@ use crate::format::MAX_DEPTH;
 use crate::format::Output;
 use crate::format::yaml::inline_string;
 use crate::format::yaml::inline_value;
+use crate::format::yaml::scan::block_header;
+use crate::format::yaml::scan::chomp_block;
 use crate::format::yaml::scan::is_dash;
 use crate::format::yaml::scan::plain_key;
 use crate::format::yaml::scan::plain_resolves_to_str;

@@ -133,21 +133,10 @@ impl<'a> St<'a, '_, '_, '_> {
         parent: usize,
     ) -> R<(Val<'a>, Option<&'a str>)> {
         let b = text.as_bytes();
-        let (mut explicit, mut chomp) = (None, b' ');
-        let mut i = h + 1;
-        while let Some(&c) = b.get(i) {
-            match c {
-                b'1'..=b'9' if explicit.is_none() => explicit = Some((c - b'0') as usize),
-                b'-' | b'+' if chomp == b' ' => chomp = c,
-                _ => break,
-            }
-            i += 1;
-        }
-        let n = spaces(b, i);
-        let comment = match b.get(i + n) {
+        let (explicit, chomp, at) = block_header(b, h).ok_or(Fail::Decline)?;
+        let comment = match at {
             None => None,
-            Some(b'#') if n > 0 => Some(text.get(i + n + 1..).ok_or(Fail::Decline)?),
-            Some(_) => return Err(Fail::Decline),
+            Some(at) => Some(text.get(at + 1..).ok_or(Fail::Decline)?),
         };
         let mut m = explicit.map(|k| parent + k);
         let mut out = Zeroizing::new(String::new());
@@ -191,11 +180,7 @@ impl<'a> St<'a, '_, '_, '_> {
         if first || m.is_none() {
             return Err(Fail::Decline);
         }
-        match chomp {
-            b'-' => {}
-            b'+' => out.extend(std::iter::repeat_n('\n', breaks + 1)),
-            _ => out.push('\n'),
-        }
+        chomp_block(&mut out, chomp, breaks);
         Ok((Val::Block(out), comment))
     }
 
