@@ -15,30 +15,6 @@ mod stream_env;
 use stream_env::*;
 use support::*;
 
-fn structure(enc: &[u8]) -> String {
-    let text = String::from_utf8(enc.to_vec()).expect("utf8");
-    let value = regex::Regex::new(
-        r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:[A-Za-z0-9+/=]*,tag:[A-Za-z0-9+/=]*,type:([a-z]*)\]",
-    )
-    .expect("regex");
-    let text = value.replace_all(&text, |c: &regex::Captures<'_>| {
-        format!("ENC[{}|{}]", c[1].len(), &c[2])
-    });
-    let age = regex::Regex::new(
-        r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----",
-    )
-    .expect("regex");
-    let text = age.replace_all(&text, "AGE");
-    text.lines()
-        .filter(|l| {
-            !["lastmodified", "leafseal_integrity", "mac"]
-                .iter()
-                .any(|k| l.trim_start().starts_with(k))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Encrypts on the streaming path with the direct path set to `direct` (`LEAFSEAL_STREAM`
 /// is `require`, so a file the streaming path hands back fails).
 fn direct(env: &Env, direct: &str, part: usize, args: &[&str]) -> std::process::Output {

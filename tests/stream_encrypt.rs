@@ -17,35 +17,6 @@ use std::path::Path;
 use stream_env::*;
 use support::*;
 
-/// The encrypted text with what differs between two encryptions of the same plaintext
-/// taken out: each `ENC[…]` becomes its ciphertext length and type, the wrapped data key
-/// goes, and the lines of `lastmodified`, the MAC and the integrity record are dropped.
-fn structure(enc: &[u8]) -> String {
-    let text = String::from_utf8(enc.to_vec()).expect("utf8");
-    let value = regex::Regex::new(
-        r"ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:[A-Za-z0-9+/=]*,tag:[A-Za-z0-9+/=]*,type:([a-z]*)\]",
-    )
-    .expect("regex");
-    let text = value.replace_all(&text, |c: &regex::Captures<'_>| {
-        format!("ENC[{}|{}]", c[1].len(), &c[2])
-    });
-    let age = regex::Regex::new(
-        r"(?s)-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----",
-    )
-    .expect("regex");
-    let text = age.replace_all(&text, "AGE");
-    text.lines()
-        .filter(|l| {
-            !["lastmodified", "leafseal_integrity", "mac"]
-                .iter()
-                .any(|k| {
-                    l.trim_start().starts_with(k) || l.trim_start().starts_with(&format!("\"{k}\""))
-                })
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Encrypts `path` through the tree path and through the streaming path (several part
 /// sizes) with `args` added, and checks that exit codes and stderr are the same and the
 /// outputs have the same structure and plaintext. Returns whether the file was streamed
