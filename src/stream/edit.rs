@@ -69,6 +69,9 @@ impl std::fmt::Debug for EditSession {
 struct Kept {
     plain: Range<usize>,
     mac_input: Vec<Zeroizing<Vec<u8>>>,
+    /// The MAC's hash state before this part (a checkpoint: sealing an edit of this
+    /// part hashes only this part and the ones after it).
+    mac_at: MacHasher,
     tokens: PartTokens,
 }
 
@@ -141,6 +144,7 @@ pub fn open_yaml_for_edit(
     let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
     let fold = &mut |p: &Part, r: Option<Opened>| {
         let Some(o) = r else { return false };
+        let mac_at = mac.clone();
         for m in &o.mac_input {
             mac.update(m);
         }
@@ -159,6 +163,7 @@ pub fn open_yaml_for_edit(
         kept.push(Kept {
             plain: at..at + o.text.len(),
             mac_input: o.mac_input,
+            mac_at,
             tokens: (entry, o.tokens, closes),
         });
         true
@@ -311,13 +316,7 @@ impl EditSession {
     fn seal_part(&mut self, input: &[u8], i: usize, new_text: &[u8]) -> Option<Splice> {
         let part = self.parts.get(i)?;
         let new = self.reseal_part(input, part, new_text)?;
-        let mut mac = MacHasher::new(self.meta.mac_only_encrypted);
-        for (j, k) in self.kept.iter().enumerate() {
-            let input = if j == i { &new.mac_input } else { &k.mac_input };
-            for m in input {
-                mac.update(m);
-            }
-        }
+        let mac = mac_from(&self.kept, i, &new.mac_input)?;
         let tokens = self.kept.iter().enumerate().map(|(j, k)| {
             let t = if j == i { &new.tokens } else { &k.tokens.1 };
             (k.tokens.0.as_deref(), t.as_slice(), k.tokens.2)
@@ -409,6 +408,21 @@ impl EditSession {
             tokens,
         })
     }
+}
+
+/// The MAC of the file whose part `i` now has the MAC input `changed`: hashed from the
+/// checkpoint before part `i` (the parts before it are not hashed again).
+fn mac_from(kept: &[Kept], i: usize, changed: &[Zeroizing<Vec<u8>>]) -> Option<MacHasher> {
+    let mut mac = kept.get(i)?.mac_at.clone();
+    for m in changed {
+        mac.update(m);
+    }
+    for k in kept.get(i + 1..)? {
+        for m in &k.mac_input {
+            mac.update(m);
+        }
+    }
+    Some(mac)
 }
 
 /// An edited part encrypted again.
@@ -578,3 +592,7 @@ fn work_tree(job: &Job<'_>, part: &Part) -> Option<Opened> {
         entry_key,
     })
 }
+
+#[cfg(test)]
+#[path = "edit/tests.rs"]
+mod tests;
