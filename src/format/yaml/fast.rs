@@ -21,11 +21,11 @@ use super::fast_scalar::R;
 use super::fast_scalar::block_header;
 use super::fast_scalar::chomp_block;
 use super::fast_scalar::is_dash;
+use super::fast_scalar::line_at;
 use super::fast_scalar::plain_key;
 use super::fast_scalar::plain_start_ok;
 use super::fast_scalar::plain_value;
 use super::fast_scalar::quoted;
-use super::fast_scalar::scan_line;
 use super::fast_scalar::spaces;
 use crate::tree::Map;
 
@@ -122,13 +122,7 @@ impl<'a> Fast<'a> {
     /// The line starting at `pos` (without its line break), the offset after it, and
     /// whether its characters are all ones the fast path handles.
     fn peek(&self, pos: usize) -> Option<(&'a [u8], usize, bool)> {
-        let src: &'a [u8] = self.src;
-        if pos >= src.len() {
-            return None;
-        }
-        let (end, ok) = scan_line(src, pos);
-        let line = src.get(pos..end)?;
-        Some((line, (end + 1).min(src.len()), ok))
+        line_at(self.src, pos)
     }
 
     /// Line number the full parser gives the end of the input.

@@ -96,6 +96,18 @@ pub(crate) fn chars_ok(b: &[u8]) -> bool {
     true
 }
 
+/// The line of `src` starting at `pos` (without its line break), the offset after it,
+/// and whether its characters are all ones the fast path handles ([`scan_line`]);
+/// `None` at the end. Shared by the fast reader and the tree-free encrypt.
+pub(crate) fn line_at(src: &[u8], pos: usize) -> Option<(&[u8], usize, bool)> {
+    if pos >= src.len() {
+        return None;
+    }
+    let (end, ok) = scan_line(src, pos);
+    let line = src.get(pos..end)?;
+    Some((line, (end + 1).min(src.len()), ok))
+}
+
 /// The end of the line starting at `from` (its `\n` or the end of input) and whether
 /// `chars_ok` holds for it (the scan stops early, at a wrong end, when it does not).
 pub(crate) fn scan_line(b: &[u8], from: usize) -> (usize, bool) {

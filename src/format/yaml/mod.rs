@@ -56,6 +56,7 @@ pub(crate) mod scan {
     pub(crate) use super::fast_scalar::block_header;
     pub(crate) use super::fast_scalar::chomp_block;
     pub(crate) use super::fast_scalar::is_dash;
+    pub(crate) use super::fast_scalar::line_at;
     pub(crate) use super::fast_scalar::plain_key;
     pub(crate) use super::fast_scalar::plain_start_ok;
     pub(crate) use super::fast_scalar::plain_value;

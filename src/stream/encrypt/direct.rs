@@ -43,6 +43,7 @@ use crate::format::yaml::inline_value;
 use crate::format::yaml::scan::block_header;
 use crate::format::yaml::scan::chomp_block;
 use crate::format::yaml::scan::is_dash;
+use crate::format::yaml::scan::line_at;
 use crate::format::yaml::scan::plain_key;
 use crate::format::yaml::scan::plain_resolves_to_str;
 use crate::format::yaml::scan::plain_start_ok;
@@ -262,13 +263,7 @@ impl<'a> St<'a, '_, '_, '_> {
     }
 
     fn peek(&self, pos: usize) -> Option<(&'a [u8], usize, bool)> {
-        let src: &'a [u8] = self.src;
-        if pos >= src.len() {
-            return None;
-        }
-        let (end, ok) = scan_line(src, pos);
-        let line = src.get(pos..end)?;
-        Some((line, (end + 1).min(src.len()), ok))
+        line_at(self.src, pos)
     }
 
     fn take(&mut self, line: &'a [u8], ok: bool, next: usize) -> R<&'a str> {
@@ -372,39 +367,25 @@ impl<'a> St<'a, '_, '_, '_> {
             let out = self.job.n * ((parent + self.job.n) / self.job.n);
             let base = self.aad.len();
             let keys = self.keys.len();
-            if dash {
-                let bind = if ind == kc {
-                    ind + 1 + spaces(b, ind + 1)
-                } else {
-                    ind
-                };
-                self.push(Frame {
-                    seq: true,
-                    col: ind,
-                    bind,
-                    out,
-                    base,
-                    matched,
-                    keys,
-                    set: None,
-                    foot: false,
-                })?;
-            } else {
-                if ind <= kc {
-                    return Err(Fail::Decline);
-                }
-                self.push(Frame {
-                    seq: false,
-                    col: ind,
-                    bind: ind,
-                    out,
-                    base,
-                    matched,
-                    keys,
-                    set: None,
-                    foot: false,
-                })?;
+            if !dash && ind <= kc {
+                return Err(Fail::Decline);
             }
+            let bind = if dash && ind == kc {
+                ind + 1 + spaces(b, ind + 1)
+            } else {
+                ind
+            };
+            self.push(Frame {
+                seq: dash,
+                col: ind,
+                bind,
+                out,
+                base,
+                matched,
+                keys,
+                set: None,
+                foot: false,
+            })?;
         } else {
             self.close_to(ind, dash)?;
         }
