@@ -11,6 +11,14 @@
 
 use std::sync::Mutex;
 
+/// The step new buffers' capacities are rounded up to.
+pub(super) const GRAIN: usize = 64 * 1024;
+
+/// `cap` rounded up to a multiple of [`GRAIN`] (`cap` itself when that overflows).
+fn grain(cap: usize) -> usize {
+    cap.checked_next_multiple_of(GRAIN).unwrap_or(cap)
+}
+
 /// A few emptied buffers of one kind.
 pub(super) struct Pool {
     free: Mutex<Vec<Vec<u8>>>,
@@ -28,7 +36,9 @@ impl Pool {
     }
 
     /// An empty buffer of at least `cap` bytes' capacity: a recycled one when one is
-    /// large enough, else a new one.
+    /// large enough, else a new one of `cap` rounded up to [`GRAIN`] (parts differ in
+    /// size by a few percent: a buffer of exactly one part's size is too small for
+    /// half of the later ones, each of which then takes fresh memory).
     pub(super) fn take(&self, cap: usize) -> Vec<u8> {
         let mut free = self
             .free
@@ -38,7 +48,7 @@ impl Pool {
             return free.swap_remove(i);
         }
         drop(free);
-        Vec::with_capacity(cap)
+        Vec::with_capacity(grain(cap))
     }
 
     /// Puts a buffer back, emptied; `wipe`: it held plaintext, which is overwritten
@@ -124,6 +134,21 @@ mod tests {
         // A buffer too small for the request is not handed out.
         pool.give(b, true);
         assert!(pool.take(cap + 1).capacity() > cap);
+    }
+
+    #[test]
+    fn new_buffers_are_rounded_up_so_that_parts_of_nearly_one_size_share_them() {
+        let pool = Pool::new(2);
+        let b = pool.take(131_100);
+        assert_eq!(b.capacity(), 3 * GRAIN);
+        pool.give(b, false);
+        // A part a few percent larger takes the same buffer back.
+        let b = pool.take(133_900);
+        assert_eq!(b.capacity(), 3 * GRAIN, "the recycled buffer");
+        assert_eq!(grain(0), 0);
+        assert_eq!(grain(1), GRAIN);
+        assert_eq!(grain(GRAIN), GRAIN);
+        assert_eq!(grain(usize::MAX), usize::MAX);
     }
 
     #[test]

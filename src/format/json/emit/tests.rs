@@ -3,11 +3,14 @@
 
 use proptest::prelude::*;
 
+use super::SecureBuf;
 use super::emit_single;
 use super::emit_top;
 use super::emit_top_sequential;
 use super::format_float;
 use super::par;
+use super::write_string;
+use super::write_valid;
 use crate::format::EmitOptions;
 use crate::tree::Bytes;
 use crate::tree::Comment;
@@ -160,6 +163,32 @@ proptest! {
     ) {
         let out = emit_single(&Value::Float(f), b"\t").unwrap();
         prop_assert_eq!(std::str::from_utf8(&out).unwrap(), format_float(f).unwrap());
+    }
+
+    /// The ASCII shortcut of `write_string` writes what the chunked UTF-8 walk writes:
+    /// on any bytes (invalid UTF-8 included), on ASCII with every control and the bytes
+    /// Go escapes, and on text with U+2028/U+2029 and other non-ASCII characters.
+    #[test]
+    fn proptest_write_string_ascii_shortcut_matches_chunked_walk(
+        bytes in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::collection::vec(0u8..0x80, 0..64),
+            "[a-z\"\\\\<>&\u{0}-\u{1f}\u{7f}\u{2028}\u{2029}\u{e9}\u{1F600}]{0,40}"
+                .prop_map(String::into_bytes),
+        ],
+    ) {
+        let mut fast = SecureBuf::with_capacity(8);
+        write_string(&mut fast, &bytes);
+        let mut walk = SecureBuf::with_capacity(8);
+        walk.byte(b'"');
+        for chunk in bytes.utf8_chunks() {
+            write_valid(&mut walk, chunk.valid().as_bytes());
+            for _ in chunk.invalid() {
+                walk.push(b"\\ufffd");
+            }
+        }
+        walk.byte(b'"');
+        prop_assert_eq!(fast.as_slice(), walk.as_slice());
     }
 }
 
