@@ -235,12 +235,15 @@ impl EditSession {
             ..
         } = self;
         drop((key, meta));
+        // The written bytes only, with a vectorised fill: `Zeroize` on a `Vec` writes
+        // every byte of its capacity one volatile store at a time, and touches the
+        // capacity never written (fresh pages the kernel must zero first) on the way.
         for k in &mut kept {
             for m in &mut k.mac_input {
-                zeroize::Zeroize::zeroize(&mut **m);
+                crate::secbuf::wipe(m);
             }
         }
-        zeroize::Zeroize::zeroize(&mut *plaintext);
+        crate::secbuf::wipe(&mut plaintext);
         std::mem::forget((plaintext, parts, kept));
     }
 

@@ -107,7 +107,9 @@ impl Session<'_> {
                 let tx = done_tx.clone();
                 let wiper = move || {
                     if let Some(mut old) = old {
-                        zeroize::Zeroize::zeroize(&mut *old);
+                        // Its written bytes, with a vectorised fill (see
+                        // `EditSession::wipe_and_leave`).
+                        crate::secbuf::wipe(&mut old);
                         std::mem::forget(old);
                     }
                     if let Some(s) = sess {
