@@ -53,6 +53,7 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 mod direct;
+mod json_direct;
 mod layout;
 mod rotate;
 
@@ -195,7 +196,7 @@ fn mac_pass<L: Layout>(
                 Ok(Some(d)) => {
                     return MacOut::Done {
                         mac_input: d.mac,
-                        keys: Vec::new(),
+                        keys: d.keys,
                     };
                 }
                 Ok(None) if mode == Mode::Require => return MacOut::Decline,

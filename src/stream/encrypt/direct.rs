@@ -64,7 +64,8 @@ mod out;
 use lines::Toks;
 use lines::key_is_str;
 
-use out::Chunks;
+pub(super) use lines::quick_number;
+pub(super) use out::Chunks;
 use out::Em;
 
 /// Longest implicit key the fast reader accepts.
@@ -90,6 +91,9 @@ pub(super) struct Done {
     pub mac: Vec<Zeroizing<Vec<u8>>>,
     /// The root key of a sub-part.
     pub entry_key: Option<String>,
+    /// The keys of the part's own members, for the duplicate check across parts (empty
+    /// when the reader checked them itself).
+    pub keys: Vec<String>,
 }
 
 enum Fail {
@@ -196,6 +200,7 @@ pub(super) fn part(
         tokens,
         mac: st.mac.0,
         entry_key,
+        keys: Vec::new(),
     }))
 }
 

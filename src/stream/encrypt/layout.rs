@@ -9,6 +9,7 @@ use super::super::split;
 use super::direct;
 use super::direct::Done;
 use super::empty_doc;
+use super::json_direct;
 use crate::crypto::document::DocumentError;
 use crate::crypto::document::Sealer;
 use crate::format::EmitOptions;
@@ -48,7 +49,7 @@ pub(super) trait Layout: Sync {
     fn write(&self, p: &Self::Part, doc: &Document) -> Option<(Output, usize)>;
     /// The text after the last part: the metadata entry (and the root's end).
     fn tail(&self, meta: &Map) -> Option<Output>;
-    /// Whether [`Layout::direct`] can take parts (JSON: not yet).
+    /// Whether [`Layout::direct`] can take parts.
     fn has_direct(&self) -> bool {
         false
     }
@@ -347,6 +348,46 @@ impl Layout for JsonLayout<'_> {
                 Some((w.out.finish(), 0))
             }
         }
+    }
+
+    fn has_direct(&self) -> bool {
+        true
+    }
+
+    fn direct(
+        &self,
+        p: &json_split::Part,
+        sel: &Selector,
+        mac_only: bool,
+        sealer: Option<&mut Sealer<'_>>,
+        bufs: direct::Bufs,
+    ) -> Result<Option<Done>, DocumentError> {
+        let Some(text) = self.src.get(p.body()) else {
+            return Ok(None);
+        };
+        let kind = match p {
+            json_split::Part::Top { first, .. } => json_direct::Kind::Top { first: *first },
+            json_split::Part::Sub {
+                first,
+                last,
+                after_members,
+                ..
+            } => match &self.big_key {
+                Some(key) => json_direct::Kind::Sub {
+                    first: *first,
+                    last: *last,
+                    after_members: *after_members,
+                    key,
+                },
+                None => return Ok(None),
+            },
+        };
+        let job = json_direct::Job {
+            sel,
+            mac_only,
+            unit: &self.unit,
+        };
+        json_direct::part(text, &kind, &job, sealer, bufs)
     }
 
     fn tail(&self, meta: &Map) -> Option<Output> {

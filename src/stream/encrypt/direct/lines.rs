@@ -322,7 +322,7 @@ pub(super) fn str_plain(s: &str) -> bool {
 /// of at most 15 characters (so at most 15 significant digits: the nearest double prints
 /// back as the same digits, Go's `FormatFloat(f, 'f', -1)` and `value::format_float`).
 /// `None` for anything else, which `resolve_plain` types.
-pub(super) fn quick_number(s: &str) -> Option<ValueType> {
+pub(in crate::stream::encrypt) fn quick_number(s: &str) -> Option<ValueType> {
     let b = s.as_bytes();
     let digits = b.strip_prefix(b"-").unwrap_or(b);
     if digits.is_empty() || digits.len() > 15 || s == "-0" {

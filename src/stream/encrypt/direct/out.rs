@@ -156,12 +156,14 @@ impl Em {
 /// MAC input in fixed-capacity chunks (a growing buffer would leave copies of the
 /// plaintext in the memory it frees).
 #[derive(Default)]
-pub(super) struct Chunks(pub(super) Vec<Zeroizing<Vec<u8>>>);
+pub(in crate::stream::encrypt) struct Chunks(
+    pub(in crate::stream::encrypt) Vec<Zeroizing<Vec<u8>>>,
+);
 
 impl Chunks {
     const CHUNK: usize = 64 * 1024;
 
-    pub(super) fn extend(&mut self, mut bytes: &[u8]) {
+    pub(in crate::stream::encrypt) fn extend(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let room = self.0.last().map_or(0, |c| c.capacity() - c.len());
             if room == 0 {
