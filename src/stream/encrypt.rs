@@ -188,11 +188,7 @@ fn mac_pass<L: Layout>(
     let mode = if l.has_direct() { mode } else { Mode::Never };
     let work = |p: &L::Part, _: &mut Vec<u8>| {
         if mode != Mode::Never {
-            let bufs = direct::Bufs {
-                out: Vec::new(),
-                tokens: Vec::new(),
-            };
-            match l.direct(p, sel, mac_only_encrypted, None, bufs) {
+            match l.direct(p, sel, mac_only_encrypted, None, direct::Bufs::fresh()) {
                 Ok(Some(d)) => {
                     return MacOut::Done {
                         mac_input: d.mac,
@@ -276,10 +272,7 @@ fn write_pass<L: Layout>(
     let work = |part: &L::Part, _: &mut Vec<u8>| {
         if p.mode != Mode::Never && l.has_direct() {
             let mut sealer = Sealer::new(&cipher);
-            let bufs = direct::Bufs {
-                out: pool.out.take(0),
-                tokens: pool.tokens.take(0),
-            };
+            let bufs = direct::Bufs { pools: Some(&pool) };
             match l.direct(part, sel, mac_only, Some(&mut sealer), bufs) {
                 Ok(Some(d)) => {
                     let Some(out) = d.out else {

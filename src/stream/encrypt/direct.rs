@@ -105,19 +105,34 @@ enum Fail {
 
 type R<T> = Result<T, Fail>;
 
-/// Recycled buffers for the writing pass: the text and the tokens.
-pub(super) struct Bufs {
-    pub out: Vec<u8>,
-    pub tokens: Vec<u8>,
+/// Where the writing pass takes its text and token buffers: recycled ones from the
+/// pools (large enough for the part, so that none grows into fresh memory), or new ones.
+pub(super) struct Bufs<'p> {
+    pub pools: Option<&'p crate::stream::pool::Pools>,
 }
 
-/// `buf` with room for the tokens of a part of `len` bytes when they are written.
-fn reserved(mut buf: Vec<u8>, write: bool, len: usize) -> Vec<u8> {
-    if write {
-        buf.clear();
-        buf.reserve(len.saturating_mul(3) + 4096);
+impl Bufs<'_> {
+    /// New buffers only (the MAC pass, tests).
+    pub(super) fn fresh() -> Self {
+        Bufs { pools: None }
     }
-    buf
+
+    /// An empty text buffer of at least `cap` bytes' capacity.
+    pub(super) fn out(&self, cap: usize) -> Vec<u8> {
+        self.pools
+            .map_or_else(|| Vec::with_capacity(cap), |p| p.out.take(cap))
+    }
+
+    /// An empty token buffer of at least `cap` bytes' capacity.
+    pub(super) fn tokens(&self, cap: usize) -> Vec<u8> {
+        self.pools
+            .map_or_else(|| Vec::with_capacity(cap), |p| p.tokens.take(cap))
+    }
+}
+
+/// Room for the tokens of a part of `len` bytes.
+pub(super) fn token_room(len: usize) -> usize {
+    len.saturating_mul(3) + 4096
 }
 
 /// Reads one part directly: the MAC pass without `sealer`, the writing pass with it
@@ -130,7 +145,7 @@ pub(super) fn part(
     sub: bool,
     job: &Job<'_>,
     sealer: Option<&mut Sealer<'_>>,
-    bufs: Bufs,
+    bufs: Bufs<'_>,
 ) -> Result<Option<Done>, DocumentError> {
     if job.sel.is_comment_based() {
         return Ok(None);
@@ -155,8 +170,15 @@ pub(super) fn part(
         // plaintext, its tokens about twice): a buffer that grows copies what it holds
         // into memory the kernel must zero first. Room reserved and never written costs
         // nothing.
-        em: Em::new(write, bufs.out, text.len().saturating_mul(6) + 65536),
-        tokens: Tokens::reusing(reserved(bufs.tokens, write, text.len()), job.mac_only),
+        em: Em::new(write, || bufs.out(text.len().saturating_mul(6) + 65536)),
+        tokens: Tokens::reusing(
+            if write {
+                bufs.tokens(token_room(text.len()))
+            } else {
+                Vec::new()
+            },
+            job.mac_only,
+        ),
         mac: Chunks::default(),
         want_mac: !write,
         aad: String::new(),

@@ -61,7 +61,7 @@ pub(super) trait Layout: Sync {
         _sel: &Selector,
         _mac_only: bool,
         _sealer: Option<&mut Sealer<'_>>,
-        _bufs: direct::Bufs,
+        _bufs: direct::Bufs<'_>,
     ) -> Result<Option<Done>, DocumentError> {
         Ok(None)
     }
@@ -172,7 +172,7 @@ impl Layout for YamlLayout<'_> {
         sel: &Selector,
         mac_only: bool,
         sealer: Option<&mut Sealer<'_>>,
-        bufs: direct::Bufs,
+        bufs: direct::Bufs<'_>,
     ) -> Result<Option<Done>, DocumentError> {
         let Some(n) = crate::format::yaml::emit_indent(self.emit) else {
             return Ok(None);
@@ -360,7 +360,7 @@ impl Layout for JsonLayout<'_> {
         sel: &Selector,
         mac_only: bool,
         sealer: Option<&mut Sealer<'_>>,
-        bufs: direct::Bufs,
+        bufs: direct::Bufs<'_>,
     ) -> Result<Option<Done>, DocumentError> {
         let Some(text) = self.src.get(p.body()) else {
             return Ok(None);

@@ -23,12 +23,9 @@ pub(super) struct Em {
 }
 
 impl Em {
-    /// `buf`: a recycled allocation to write into (emptied), grown to `cap` if smaller.
-    pub(super) fn new(on: bool, buf: Vec<u8>, cap: usize) -> Em {
-        let mut out = SecureBuf::reusing(buf);
-        if on {
-            out.reserve(cap);
-        }
+    /// `buf`: where the allocation to write into comes from (taken only when `on`).
+    pub(super) fn new(on: bool, buf: impl FnOnce() -> Vec<u8>) -> Em {
+        let out = SecureBuf::reusing(if on { buf() } else { Vec::new() });
         Em {
             out,
             on,

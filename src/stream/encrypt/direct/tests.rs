@@ -32,11 +32,8 @@ fn mask(s: &str) -> String {
     out
 }
 
-fn bufs() -> Bufs {
-    Bufs {
-        out: Vec::new(),
-        tokens: Vec::new(),
-    }
+fn bufs() -> Bufs<'static> {
+    Bufs::fresh()
 }
 
 fn joined(m: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
