@@ -158,9 +158,6 @@ pub(super) fn part(
         sc.newline_at(1);
         sc.out.byte(b'}');
     }
-    if matches!(kind, Kind::Top { .. }) && sc.keys.iter().any(|k| k == "sops") {
-        return Ok(None);
-    }
     let entry_key = match kind {
         Kind::Top { .. } => None,
         Kind::Sub { key, .. } => Some((*key).to_owned()),
@@ -199,7 +196,7 @@ struct Scan<'a, 'j, 's, 'c> {
     indent: Vec<u8>,
     /// The value of a string with escapes (wiped on drop).
     scratch: Zeroizing<Vec<u8>>,
-    /// The keys of the part's own members.
+    /// The keys of the part's own members (MAC pass).
     keys: Vec<String>,
 }
 
@@ -235,9 +232,14 @@ impl<'a> Scan<'a, '_, '_, '_> {
             if self.on && (count > 0 || !first) {
                 self.out.byte(b',');
             }
-            let k = self.member(depth, matched, true)?;
-            if let Some(k) = k {
-                self.keys.push(k);
+            let k = self.member(depth, matched)?;
+            // The root's `sops` member is the metadata: the tree path's business.
+            if depth == 1 && k == "sops" {
+                return Err(Fail::Decline);
+            }
+            // (The keys are checked across parts after the MAC pass only.)
+            if !self.on {
+                self.keys.push(k.to_owned());
             }
             count += 1;
             match self.next() {
@@ -248,8 +250,8 @@ impl<'a> Scan<'a, '_, '_, '_> {
         }
     }
 
-    /// One member (`"key": value`) at `depth`; its key when `own` (the part's members).
-    fn member(&mut self, depth: usize, matched: bool, own: bool) -> R<Option<String>> {
+    /// One member (`"key": value`) at `depth`; its key.
+    fn member(&mut self, depth: usize, matched: bool) -> R<&'a str> {
         let Str::Raw(k) = self.string(true)? else {
             return Err(Fail::Decline);
         };
@@ -270,7 +272,7 @@ impl<'a> Scan<'a, '_, '_, '_> {
         let r = self.value(depth, m);
         self.aad.truncate(len);
         r?;
-        Ok(own.then(|| k.to_owned()))
+        Ok(k)
     }
 
     /// A value whose line is at `depth`.
@@ -321,7 +323,7 @@ impl<'a> Scan<'a, '_, '_, '_> {
                     if self.next() != Some(b'"') {
                         return Err(Fail::Decline);
                     }
-                    self.member(depth + 1, matched, false)?;
+                    self.member(depth + 1, matched)?;
                 } else {
                     if self.on {
                         self.newline_at(depth + 1);
