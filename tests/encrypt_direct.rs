@@ -15,86 +15,6 @@ mod stream_env;
 use stream_env::*;
 use support::*;
 
-/// Encrypts on the streaming path with the direct path set to `direct` (`LEAFSEAL_STREAM`
-/// is `require`, so a file the streaming path hands back fails).
-fn direct(env: &Env, direct: &str, part: usize, args: &[&str]) -> std::process::Output {
-    let part = part.to_string();
-    env.run_set(
-        &[
-            ("LEAFSEAL_STREAM", Some("require")),
-            (leafseal::stream::DIRECT_ENV, Some(direct)),
-            ("LEAFSEAL_STREAM_PART", Some(&part)),
-        ],
-        args,
-    )
-}
-
-fn decrypt(env: &Env, enc: &[u8]) -> Vec<u8> {
-    let p = env.write("check.yaml", enc);
-    ok(&env.run_with("never", None, &["decrypt", &p]))
-}
-
-/// `path` encrypted by the tree path and by the direct path (with `mode`, parts of each
-/// size): same structure, same plaintext. Returns the last direct output.
-fn same_as_tree(env: &Env, path: &str, extra: &[&str], mode: &str) -> Vec<u8> {
-    let mut args = vec!["encrypt", "--age", AGE_RECIPIENT];
-    args.extend_from_slice(extra);
-    args.push(path);
-    let tree = ok(&env.tree(&args));
-    let plain = decrypt(env, &tree);
-    let mut last = Vec::new();
-    for part in [64, 4096, 1 << 20] {
-        let out = direct(env, mode, part, &args);
-        let enc = ok(&out);
-        assert_eq!(
-            structure(&enc),
-            structure(&tree),
-            "{path} {extra:?} part {part}: layout differs from the tree path"
-        );
-        assert!(
-            decrypt(env, &enc) == plain,
-            "{path} {extra:?} part {part}: another plaintext"
-        );
-        last = enc;
-    }
-    last
-}
-
-/// The real sops 3.11 decrypts the direct output (its MAC check passes) to what it
-/// decrypts the tree path's output of the same file to.
-fn sops_agrees_with_tree(env: &Env, path: &str, extra: &[&str], enc: &[u8]) {
-    let mut args = vec!["encrypt", "--age", AGE_RECIPIENT];
-    args.extend_from_slice(extra);
-    args.push(path);
-    let tree = ok(&env.tree(&args));
-    let d = env.write("sops-direct.yaml", enc);
-    let t = env.write("sops-tree.yaml", &tree);
-    let (Some(a), Some(b)) = (sops_decrypt(env, &d), sops_decrypt(env, &t)) else {
-        return;
-    };
-    // (sops leaves some comments in lists encrypted: their nonces differ.)
-    assert!(
-        structure(&a) == structure(&b),
-        "{path} {extra:?}: sops decrypts the two outputs differently"
-    );
-}
-
-/// A small seeded generator (no dependency).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn pick(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const SCALARS: &[&str] = &[
     "plain text",
     "\"double: quoted # not a comment\"",
@@ -216,7 +136,6 @@ fn generated_documents_go_direct_with_the_tree_paths_bytes() {
     let env = Env::strict(None);
     let mut rng = Rng(0x5eed_1e4f);
     let mut sops_checked = 0;
-    let _ = sops_decrypt;
     for n in 0..24 {
         let doc = document(&mut rng, 3 + n);
         let path = env.write(&format!("gen{n}.yaml"), doc.as_bytes());
@@ -227,9 +146,9 @@ fn generated_documents_go_direct_with_the_tree_paths_bytes() {
             )
             .expect("dump");
         }
-        let enc = same_as_tree(&env, &path, &[], "require");
+        let enc = encrypt_same_as_tree(&env, &path, &[], "require");
         if sops_checked < 3 {
-            sops_agrees_with_tree(&env, &path, &[], &enc);
+            encrypt_sops_agrees_with_tree(&env, &path, &[], &enc);
             sops_checked += 1;
         }
     }
@@ -248,8 +167,8 @@ fn selector_rules_and_mac_only_give_the_tree_paths_result() {
         &["--unencrypted-suffix", "_unencrypted"],
         &["--mac-only-encrypted", "--encrypted-regex", "^key[0-5]$"],
     ] {
-        let enc = same_as_tree(&env, &path, extra, "require");
-        sops_agrees_with_tree(&env, &path, extra, &enc);
+        let enc = encrypt_same_as_tree(&env, &path, extra, "require");
+        encrypt_sops_agrees_with_tree(&env, &path, extra, &enc);
     }
     // Comment-based rules: not streamed at all (the tree path's result).
     for extra in [
@@ -259,7 +178,11 @@ fn selector_rules_and_mac_only_give_the_tree_paths_result() {
         let mut args = vec!["encrypt", "--age", AGE_RECIPIENT];
         args.extend_from_slice(extra);
         args.push(&path);
-        assert!(!direct(&env, "require", 4096, &args).status.success());
+        assert!(
+            !encrypt_direct_run(&env, "require", 4096, &args)
+                .status
+                .success()
+        );
         let tree = ok(&env.tree(&args));
         let auto = ok(&env.run_with("always", Some(4096), &args));
         assert_eq!(structure(&auto), structure(&tree), "{extra:?}");
@@ -296,20 +219,22 @@ fn declined_layouts_fall_back_per_part_with_the_same_result() {
         let tree = env.tree(&args);
         if !tree.status.success() {
             // Not a document the tree path takes either: same error, either way.
-            let auto = direct(&env, "auto", 64, &args);
+            let auto = encrypt_direct_run(&env, "auto", 64, &args);
             assert_eq!(auto.status.code(), tree.status.code(), "{odd:?}");
             continue;
         }
-        if !direct(&env, "auto", 64, &args).status.success() {
+        if !encrypt_direct_run(&env, "auto", 64, &args).status.success() {
             // The fast reader does not take it either: the streaming path hands the whole
             // file to the tree path (already compared above by its success).
             continue;
         }
         assert!(
-            !direct(&env, "require", 64, &args).status.success(),
+            !encrypt_direct_run(&env, "require", 64, &args)
+                .status
+                .success(),
             "{odd:?} went direct"
         );
-        same_as_tree(&env, &path, &[], "auto");
+        encrypt_same_as_tree(&env, &path, &[], "auto");
         fell_back += 1;
     }
     assert!(
@@ -333,6 +258,6 @@ fn the_large_shapes_go_direct_and_sops_decrypts_them() {
     }
     let env = Env::strict(None);
     let path = env.write("shapes.yaml", s.as_bytes());
-    let enc = same_as_tree(&env, &path, &[], "require");
-    sops_agrees_with_tree(&env, &path, &[], &enc);
+    let enc = encrypt_same_as_tree(&env, &path, &[], "require");
+    encrypt_sops_agrees_with_tree(&env, &path, &[], &enc);
 }

@@ -16,84 +16,6 @@ mod stream_env;
 use stream_env::*;
 use support::*;
 
-/// Encrypts on the streaming path with the direct path set to `direct` (`LEAFSEAL_STREAM`
-/// is `require`, so a file the streaming path hands back fails).
-fn direct(env: &Env, direct: &str, part: usize, args: &[&str]) -> std::process::Output {
-    let part = part.to_string();
-    env.run_set(
-        &[
-            ("LEAFSEAL_STREAM", Some("require")),
-            (leafseal::stream::DIRECT_ENV, Some(direct)),
-            ("LEAFSEAL_STREAM_PART", Some(&part)),
-        ],
-        args,
-    )
-}
-
-fn decrypt(env: &Env, enc: &[u8]) -> Vec<u8> {
-    let p = env.write("check.json", enc);
-    ok(&env.run_with("never", None, &["decrypt", &p]))
-}
-
-/// `path` encrypted by the tree path and by the direct path (with `mode`, parts of each
-/// size): same structure, same plaintext. Returns the last direct output.
-fn same_as_tree(env: &Env, path: &str, extra: &[&str], mode: &str) -> Vec<u8> {
-    let mut args = vec!["encrypt", "--age", AGE_RECIPIENT];
-    args.extend_from_slice(extra);
-    args.push(path);
-    let tree = ok(&env.tree(&args));
-    let plain = decrypt(env, &tree);
-    let mut last = Vec::new();
-    for part in [64, 4096, 1 << 20] {
-        let enc = ok(&direct(env, mode, part, &args));
-        assert_eq!(
-            structure(&enc),
-            structure(&tree),
-            "{path} {extra:?} part {part}: layout differs from the tree path"
-        );
-        assert!(
-            decrypt(env, &enc) == plain,
-            "{path} {extra:?} part {part}: another plaintext"
-        );
-        last = enc;
-    }
-    last
-}
-
-/// The real sops 3.11 decrypts the direct output (its MAC check passes) to what it
-/// decrypts the tree path's output of the same file to.
-fn sops_agrees_with_tree(env: &Env, path: &str, extra: &[&str], enc: &[u8]) {
-    let mut args = vec!["encrypt", "--age", AGE_RECIPIENT];
-    args.extend_from_slice(extra);
-    args.push(path);
-    let tree = ok(&env.tree(&args));
-    let d = env.write("sops-direct.json", enc);
-    let t = env.write("sops-tree.json", &tree);
-    let (Some(a), Some(b)) = (sops_decrypt(env, &t), sops_decrypt(env, &d)) else {
-        return;
-    };
-    assert!(
-        a == b,
-        "{path} {extra:?}: sops decrypts the two outputs differently"
-    );
-}
-
-/// A small seeded generator (no dependency).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn pick(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 const SCALARS: &[&str] = &[
     "\"plain text\"",
     "\"quote \\\" and backslash \\\\ and slash \\/\"",
@@ -186,9 +108,9 @@ fn generated_documents_go_direct_with_the_tree_paths_bytes() {
     for n in 0..16 {
         let doc = document(&mut rng, 3 + n);
         let path = env.write(&format!("gen{n}.json"), doc.as_bytes());
-        let enc = same_as_tree(&env, &path, &[], "require");
+        let enc = encrypt_same_as_tree(&env, &path, &[], "require");
         if n < 3 {
-            sops_agrees_with_tree(&env, &path, &[], &enc);
+            encrypt_sops_agrees_with_tree(&env, &path, &[], &enc);
         }
     }
 }
@@ -207,8 +129,8 @@ fn selector_rules_and_mac_only_give_the_tree_paths_result() {
         &["--mac-only-encrypted", "--encrypted-regex", "^key[0-5]$"],
         &["--indent", "3"],
     ] {
-        let enc = same_as_tree(&env, &path, extra, "require");
-        sops_agrees_with_tree(&env, &path, extra, &enc);
+        let enc = encrypt_same_as_tree(&env, &path, extra, "require");
+        encrypt_sops_agrees_with_tree(&env, &path, extra, &enc);
     }
 }
 
@@ -253,7 +175,7 @@ fn declined_layouts_fall_back_per_part_with_the_same_result() {
             continue;
         }
         assert!(
-            !direct(&env, "require", 64, &args).status.success(),
+            !encrypt_direct_run(&env, "require", 64, &args).status.success(),
             "{odd:?} went direct"
         );
         let auto = env.run_with("always", Some(64), &args);
@@ -285,8 +207,8 @@ fn the_large_shapes_go_direct_and_sops_decrypts_them() {
     s.push_str("\n  }\n}\n");
     let env = Env::strict(None);
     let path = env.write("shapes.json", s.as_bytes());
-    let enc = same_as_tree(&env, &path, &[], "require");
-    sops_agrees_with_tree(&env, &path, &[], &enc);
+    let enc = encrypt_same_as_tree(&env, &path, &[], "require");
+    encrypt_sops_agrees_with_tree(&env, &path, &[], &enc);
     // A value tampered with anywhere: no plaintext on stdout.
     let text = String::from_utf8(enc).expect("utf8");
     for from in [0.0, 0.5, 0.9] {

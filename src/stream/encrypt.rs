@@ -56,6 +56,8 @@ mod direct;
 mod json_direct;
 mod layout;
 mod rotate;
+#[cfg(test)]
+mod test_support;
 
 pub use rotate::PreparedRotate;
 pub use rotate::RecoveredKey;

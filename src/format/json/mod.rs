@@ -19,6 +19,7 @@ use crate::tree::Value;
 
 pub mod emit;
 mod number;
+pub(crate) use number::number_end;
 pub(crate) use number::number_value;
 pub mod parse;
 mod parse_par;

@@ -16,6 +16,47 @@ use crate::format::FormatError;
 pub(super) use crate::format::number::Inexact;
 use crate::format::number::check_float;
 
+/// Where the number in JSON's grammar that starts at `start` in `src` ends, and whether
+/// it is integral (no fraction, no exponent); `None` when the text there is not one.
+/// (What follows it is the caller's to check.)
+pub(crate) fn number_end(src: &[u8], start: usize) -> Option<(usize, bool)> {
+    let digits = |at: &mut usize| {
+        let from = *at;
+        while src.get(*at).is_some_and(u8::is_ascii_digit) {
+            *at += 1;
+        }
+        *at > from
+    };
+    let mut at = start;
+    if src.get(at) == Some(&b'-') {
+        at += 1;
+    }
+    if src.get(at) == Some(&b'0') {
+        at += 1;
+    } else if !digits(&mut at) {
+        return None;
+    }
+    let mut integral = true;
+    if src.get(at) == Some(&b'.') {
+        at += 1;
+        integral = false;
+        if !digits(&mut at) {
+            return None;
+        }
+    }
+    if matches!(src.get(at), Some(b'e' | b'E')) {
+        at += 1;
+        integral = false;
+        if matches!(src.get(at), Some(b'+' | b'-')) {
+            at += 1;
+        }
+        if !digits(&mut at) {
+            return None;
+        }
+    }
+    Some((at, integral))
+}
+
 /// The value of a syntactically valid JSON number `text`, or why it cannot be kept.
 pub(crate) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact> {
     if integral && let Ok(n) = text.parse::<i64>() {

@@ -38,6 +38,7 @@ use crate::crypto::value::ValueType;
 use crate::format::json::emit::SecureBuf;
 use crate::format::json::emit::write_scalar;
 use crate::format::json::emit::write_string;
+use crate::format::json::number_end;
 use crate::format::json::number_value;
 use crate::tree::Value;
 use crate::walk::Selector;
@@ -441,40 +442,7 @@ impl<'a> Scan<'a, '_, '_, '_> {
     fn number(&mut self, matched: bool) -> R<()> {
         let start = self.pos;
         let src = self.src;
-        let digits = |at: &mut usize| {
-            let from = *at;
-            while src.get(*at).is_some_and(u8::is_ascii_digit) {
-                *at += 1;
-            }
-            *at > from
-        };
-        let mut at = start;
-        if src.get(at) == Some(&b'-') {
-            at += 1;
-        }
-        if src.get(at) == Some(&b'0') {
-            at += 1;
-        } else if !digits(&mut at) {
-            return Err(Fail::Decline);
-        }
-        let mut integral = true;
-        if src.get(at) == Some(&b'.') {
-            at += 1;
-            integral = false;
-            if !digits(&mut at) {
-                return Err(Fail::Decline);
-            }
-        }
-        if matches!(src.get(at), Some(b'e' | b'E')) {
-            at += 1;
-            integral = false;
-            if matches!(src.get(at), Some(b'+' | b'-')) {
-                at += 1;
-            }
-            if !digits(&mut at) {
-                return Err(Fail::Decline);
-            }
-        }
+        let (at, integral) = number_end(src, start).ok_or(Fail::Decline)?;
         // A number runs into the next token only through a byte of its own grammar.
         if src
             .get(at)

@@ -24,6 +24,7 @@ use crate::format::json::emit::SecureBuf;
 use crate::format::json::emit::nothing_escaped;
 use crate::format::json::emit::write_scalar;
 use crate::format::json::emit::write_string;
+use crate::format::json::number_end;
 use crate::format::json::number_value;
 use crate::tree::Value;
 use crate::walk::Selector;
@@ -304,39 +305,8 @@ impl<'a> Scan<'a, '_> {
     /// A number in JSON's grammar, kept when it is the writer's form of its value.
     fn number(&mut self, matched: bool) -> Option<()> {
         let start = self.pos;
-        let digits = |s: &mut Self| {
-            let from = s.pos;
-            while s.peek().is_some_and(|b| b.is_ascii_digit()) {
-                s.pos += 1;
-            }
-            s.pos > from
-        };
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        if self.peek() == Some(b'0') {
-            self.pos += 1;
-        } else if !digits(self) {
-            return None;
-        }
-        let mut integral = true;
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            integral = false;
-            if !digits(self) {
-                return None;
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.pos += 1;
-            integral = false;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.pos += 1;
-            }
-            if !digits(self) {
-                return None;
-            }
-        }
+        let (end, integral) = number_end(self.src, start)?;
+        self.pos = end;
         let text = self.src.get(start..self.pos)?;
         let v = number_value(std::str::from_utf8(text).ok()?, integral).ok()?;
         let mut written = SecureBuf::with_capacity(32);

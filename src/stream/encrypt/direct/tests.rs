@@ -12,33 +12,10 @@ use crate::crypto::value::ValueCipher;
 use crate::format::EmitOptions;
 use crate::format::Store;
 use crate::format::yaml::YamlStore;
+use crate::stream::encrypt::test_support::bufs;
+use crate::stream::encrypt::test_support::joined;
+use crate::stream::encrypt::test_support::mask;
 use crate::tree::Document;
-
-/// `ENC[AES256_GCM,data:D,iv:…,tag:…,type:T]` → `ENC[len(D),T]`.
-fn mask(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("ENC[AES256_GCM,data:") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + "ENC[AES256_GCM,data:".len()..];
-        let end = after.find(']').expect("closing bracket");
-        let body = &after[..end];
-        let data = body.split(',').next().expect("data");
-        let typ = body.rsplit(",type:").next().expect("type");
-        out.push_str(&format!("ENC[{},{typ}]", data.len()));
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn bufs() -> Bufs<'static> {
-    Bufs::fresh()
-}
-
-fn joined(m: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
-    m.iter().flat_map(|c| c.iter().copied()).collect()
-}
 
 /// The direct path's text of `src` (a whole root map), checked against the tree path;
 /// `None` when the direct path declines (then the tree path must read it, or decline

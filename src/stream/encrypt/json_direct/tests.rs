@@ -8,9 +8,11 @@ use std::collections::HashSet;
 use proptest::prelude::*;
 
 use super::super::Shape;
-use super::super::direct::Bufs;
 use super::super::layout::JsonLayout;
 use super::super::layout::Layout;
+use super::super::test_support::bufs;
+use super::super::test_support::joined;
+use super::super::test_support::mask;
 use super::*;
 use crate::crypto::DataKey;
 use crate::crypto::document;
@@ -19,32 +21,6 @@ use crate::crypto::value::ValueCipher;
 use crate::format::EmitOptions;
 use crate::format::Store;
 use crate::format::json::JsonStore;
-
-/// `ENC[AES256_GCM,data:D,iv:…,tag:…,type:T]` → `ENC[len(D),T]`.
-fn mask(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("ENC[AES256_GCM,data:") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + "ENC[AES256_GCM,data:".len()..];
-        let end = after.find(']').expect("closing bracket");
-        let body = &after[..end];
-        let data = body.split(',').next().expect("data");
-        let typ = body.rsplit(",type:").next().expect("type");
-        out.push_str(&format!("ENC[{},{typ}]", data.len()));
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn bufs() -> Bufs<'static> {
-    Bufs::fresh()
-}
-
-fn joined(m: &[Zeroizing<Vec<u8>>]) -> Vec<u8> {
-    m.iter().flat_map(|c| c.iter().copied()).collect()
-}
 
 fn decrypted(text: &str, cipher: &ValueCipher, sel: &Selector, mac_only: bool) -> Vec<u8> {
     let loaded = JsonStore
