@@ -137,7 +137,7 @@ pub fn declined_error(ctx: &KeyContext) -> Option<Error> {
         .then(|| {
             Error::new(
                 crate::error::exit::GENERIC,
-                "the file cannot be decrypted by streaming (LEAFSEAL_STREAM=require)",
+                "the file cannot be read and written part by part (LEAFSEAL_STREAM=require: the streaming path declined it)",
             )
             .hint("unset LEAFSEAL_STREAM to read it as a whole tree")
         })
