@@ -11,6 +11,9 @@ use leafseal::cli::sops_compat;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    if let Err(code) = leafseal::cli::cpu::require() {
+        std::process::exit(code);
+    }
     let args = match sops_compat::intercept(std::env::args_os().collect()) {
         sops_compat::Action::Run(args) => args,
         sops_compat::Action::Exit(code) => std::process::exit(code),

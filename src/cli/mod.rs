@@ -22,6 +22,7 @@ pub mod audit;
 mod check;
 mod command;
 mod contribute;
+pub mod cpu;
 mod decrypt;
 mod docgen;
 mod doctor;
