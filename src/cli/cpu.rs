@@ -86,7 +86,15 @@ mod tests {
     #[test]
     fn built_with_the_repository_s_processor_features() {
         let compiled: Vec<&str> = COMPILED_IN.iter().filter(|f| f.2).map(|f| f.0).collect();
-        assert_eq!(compiled, ["aes", "pclmulqdq"], "built without .cargo/config.toml's flags");
-        assert_eq!(missing(), Vec::<&str>::new(), "this machine lacks a feature");
+        assert_eq!(
+            compiled,
+            ["aes", "pclmulqdq"],
+            "built without .cargo/config.toml's flags"
+        );
+        assert_eq!(
+            missing(),
+            Vec::<&str>::new(),
+            "this machine lacks a feature"
+        );
     }
 }

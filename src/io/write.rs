@@ -159,18 +159,62 @@ impl Destination {
 }
 
 /// A file that keeps the first write error, so that it can be reported in this module's
-/// words rather than the writer's.
-struct Tracked<'a> {
+/// words rather than the writer's. While a large file is written, the kernel is asked
+/// every [`EARLY_WRITEBACK`] bytes to start writing what was written so far to the disk
+/// (without waiting), so that the `fsync` before the rename finds little left to write.
+pub(super) struct Tracked<'a> {
     file: &'a mut fs::File,
     error: Option<std::io::Error>,
+    pub(super) written: u64,
+    /// Where the range not yet handed to the kernel's writeback starts.
+    pub(super) flushed: u64,
+}
+
+/// Bytes written between two requests for early writeback ([`Tracked`]).
+pub(super) const EARLY_WRITEBACK: u64 = 4 << 20;
+
+impl Tracked<'_> {
+    pub(super) fn new(file: &mut fs::File) -> Tracked<'_> {
+        Tracked {
+            file,
+            error: None,
+            written: 0,
+            flushed: 0,
+        }
+    }
+
+    /// Starts the writeback of what was written since the last call, once that is
+    /// [`EARLY_WRITEBACK`] bytes or more. `POSIX_FADV_DONTNEED` is Linux's way to start
+    /// writeback without waiting for it (pages still being written stay in the cache);
+    /// a failure is ignored: the `fsync` that follows writes and reports everything.
+    fn start_writeback(&mut self) {
+        let Some(len) = std::num::NonZeroU64::new(self.written - self.flushed) else {
+            return;
+        };
+        if len.get() < EARLY_WRITEBACK {
+            return;
+        }
+        let _ = rustix::fs::fadvise(
+            &*self.file,
+            self.flushed,
+            Some(len),
+            rustix::fs::Advice::DontNeed,
+        );
+        self.flushed = self.written;
+    }
 }
 
 impl Write for Tracked<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write(buf).inspect_err(|e| {
+        // A large buffer is written in pieces, so that its writeback starts early too.
+        let piece = buf.get(..EARLY_WRITEBACK as usize).unwrap_or(buf);
+        let n = self.file.write(piece).inspect_err(|e| {
             self.error
                 .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
-        })
+        })?;
+        self.written += n as u64;
+        self.start_writeback();
+        Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -276,10 +320,7 @@ fn replace_with(
     fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
     replace_file(t, &mut |f| {
-        let mut tracked = Tracked {
-            file: f,
-            error: None,
-        };
+        let mut tracked = Tracked::new(f);
         match fill(&mut tracked) {
             Ok(()) => Ok(true),
             Err(e) => Err(match tracked.error {
