@@ -43,6 +43,14 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         })?;
         return Ok(buf.finish());
     }
+    let (f, meta) = open_input(path)?;
+    read_opened(path, f, meta.as_ref())
+}
+
+/// Opens the file `path` (a name, never standard input) for reading, with its metadata
+/// when it could be read; a directory, or a file that cannot be opened, is the error
+/// [`read_input`] gives.
+pub fn open_input(path: &str) -> Result<(fs::File, Option<fs::Metadata>), Error> {
     let f = fs::File::open(path).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             exit::NO_FILE_SPECIFIED
@@ -55,7 +63,7 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if meta.as_ref().is_some_and(fs::Metadata::is_dir) {
         return Err(directory_error(path));
     }
-    read_opened(path, f, meta.as_ref())
+    Ok((f, meta))
 }
 
 /// Reads the rest of a file `path` that is open already, with its metadata when it could

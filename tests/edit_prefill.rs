@@ -70,6 +70,13 @@ impl Edit {
         String::from_utf8(ok(&out)).expect("utf8")
     }
 
+    /// The file's plaintext, however its integrity record stands (a file another program
+    /// appended to).
+    fn decrypt_loose(&self, path: &str) -> String {
+        let out = self.env.run_vars(&[], &["decrypt", "--ignore-mac", path]);
+        String::from_utf8(ok(&out)).expect("utf8")
+    }
+
     /// Writes an editor script with this body (`$1` is the file); returns its path.
     fn editor(&self, tag: &str, body: &str) -> String {
         let p = self.env.path(&format!("ed-{tag}.sh"));
@@ -267,6 +274,63 @@ fn edits_that_write_nothing_leave_nothing_behind() {
         ));
     }
     assert_eq!(seen[1], seen[2], "same code and message");
+}
+
+/// The file is read from its open to the write (never held whole), so a change made to
+/// it meanwhile by a program that does not take leafseal's lock (appended to, rewritten
+/// in place with the same length, replaced by a rename) makes the edit fail with exit 3
+/// and leaves the file as that program wrote it, for a spliced change and for one the
+/// whole-tree path seals.
+#[test]
+fn a_file_changed_by_another_program_during_the_edit_is_left_as_it_wrote_it() {
+    let t = Edit::new();
+    let src = t.encrypted("src.yaml", &doc(30));
+    let p = t.env.path("c.yaml");
+    let changes = [
+        ("appended", format!("printf '# appended\\n' >> '{p}'")),
+        (
+            "rewritten",
+            format!(
+                "sed 's/lastmodified: \"20/lastmodified: \"21/' '{p}' > '{p}.new' && dd of='{p}' if='{p}.new' conv=notrunc status=none"
+            ),
+        ),
+        (
+            "replaced",
+            format!("cp '{p}' '{p}.new' && printf '# x\\n' >> '{p}.new' && mv '{p}.new' '{p}'"),
+        ),
+    ];
+    let edits = [
+        ("spliced", "s/^version: 3$/version: 4/", &spliced("1")[..]),
+        (
+            "whole tree",
+            "s/^        name: service 5$/        name: service 5\\n        extra: 1/",
+            &[("LEAFSEAL_SPLICE", "always"), ("LEAFSEAL_STREAM_PART", "1")][..],
+        ),
+    ];
+    for (how, change) in &changes {
+        for (what, sed, vars) in edits {
+            std::fs::copy(&src, &p).expect("copy");
+            let ed = t.editor("chg", &format!("sed -i '{sed}' \"$1\"\n{change}"));
+            let out = t.edit(&ed, vars, &p);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{how}, {what}: {stderr}");
+            assert!(
+                stderr.contains("was changed by another program while it was being edited"),
+                "{how}, {what}: {stderr}"
+            );
+            let now = std::fs::read_to_string(&p).expect("read");
+            assert!(
+                now != std::fs::read_to_string(&src).expect("read"),
+                "{how}: the other program's change is gone"
+            );
+            assert!(!now.contains("extra"), "{how}, {what}");
+            // What the other program left is the file: the edit's value is not in it.
+            let plain = t.decrypt_loose(&p);
+            assert!(plain.contains("\nversion: 3\n"), "{how}, {what}");
+            let _ = std::fs::remove_file(format!("{p}.new"));
+            t.nothing_left(how);
+        }
+    }
 }
 
 #[test]

@@ -25,6 +25,7 @@ use crate::editor::command::EditorExit;
 use crate::error::Error;
 use crate::error::exit;
 use crate::lifecycle;
+use crate::lifecycle::splice::EditInput;
 use crate::lifecycle::splice::EditOpen;
 use crate::lifecycle::splice::Splice;
 
@@ -200,8 +201,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let ctx = crate::cli::key_context();
     let mut keys = Vec::new();
     let (format, mut doc, origin, policy) = if exists {
-        let input = crate::io::read_input(name)?;
-        let format = cli::input_format(a.input_type.as_deref(), name, Some(&input))?;
+        let (file, file_meta) = crate::io::open_input(name)?;
         let order = match &a.decryption_order {
             Some(s) => ops::parse_order(s)?,
             None => Vec::new(),
@@ -212,33 +212,43 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             strict_integrity: cli::strict_integrity(cli),
         };
         let mut recovered = None;
+        // The format by name (only a `.toml` name looks at the text, and that is no
+        // file to stream).
+        let by_name = cli::input_format(a.input_type.as_deref(), name, None)?;
         let same_format = a
             .output_type
             .as_deref()
-            .map_or(Ok(format), cli::parse_format)
-            .is_ok_and(|f| f == format);
-        if same_format && !a.show_master_keys {
+            .map_or(Ok(by_name), cli::parse_format)
+            .is_ok_and(|f| f == by_name);
+        let streamable = by_name == Format::Yaml && same_format && !a.show_master_keys;
+        if let Some(src) = EditInput::of(&file).filter(|_| streamable) {
             let policy = cli::load_policy(cli.config.as_deref()).ok().flatten();
-            let opts = cli::emit_options(a.indent, policy.as_ref(), format);
-            match lifecycle::splice::open_for_edit(&input, format, &ctx, &open_opts, &opts)
+            let opts = cli::emit_options(a.indent, policy.as_ref(), by_name);
+            match lifecycle::splice::open_for_edit(src, by_name, &ctx, &open_opts, &opts)
                 .map_err(|e| e.within(name))?
             {
                 EditOpen::Opened(session) => {
                     let run = Session {
                         name,
-                        input: &input,
-                        format,
+                        input: src,
+                        format: by_name,
                         ctx: &ctx,
                         open: &open_opts,
                         emit: &opts,
                     };
-                    let r = run.edit(*session, &dest, &editor_cmd, base, &work_tree);
-                    crate::cli::inplace::leave_input(input);
+                    let (r, wipes) = run.edit(*session, &dest, &editor_cmd, base, &work_tree);
+                    // The replaced file's descriptors (the lock's last) are closed while
+                    // the wiping goes on: the last close frees the old file's blocks.
+                    drop((dest, file));
+                    wipes.wait();
                     return r;
                 }
                 EditOpen::Declined(key) => recovered = key,
             }
         }
+        // Read whole from its start (the streaming open reads at offsets only).
+        let input = crate::io::read_opened(name, file, file_meta.as_ref())?;
+        let format = cli::input_format(a.input_type.as_deref(), name, Some(&input))?;
         let loaded = ops::load_encrypted(format, &input, name)?;
         let mut opened =
             ops::open_with_key(loaded, &ctx, &open_opts, recovered).map_err(|e| e.within(name))?;

@@ -60,16 +60,18 @@ pub fn splice_into(
     Ok(outcome)
 }
 
+pub use crate::stream::EditInput;
 pub use crate::stream::EditOpen;
 pub use crate::stream::EditSession;
 pub use crate::stream::FileSeal;
 
 /// Opens the encrypted file `input` for `edit` by streaming, when it is one to splice
-/// (as [`splice`]); the session then splices the edited plaintext into the file
-/// ([`EditSession::seal`]). Under `LEAFSEAL_SPLICE=require` a file handed back is an
-/// error.
+/// (as [`splice`]): the file is read in blocks and parts, never whole, and must stay
+/// unchanged until the edit is written ([`EditInput::unchanged`]); the session then
+/// splices the edited plaintext into the file ([`EditSession::seal_file`]). Under
+/// `LEAFSEAL_SPLICE=require` a file handed back is an error.
 pub fn open_for_edit(
-    input: &[u8],
+    input: EditInput<'_>,
     format: Format,
     ctx: &KeyContext,
     opts: &OpenOptions,

@@ -186,7 +186,7 @@ fn planned(
 /// times.
 /// (A change within one tick of the file system's clock that keeps the length is not
 /// seen: the MAC and the integrity record still cover every value written.)
-#[derive(PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stamp {
     dev: u64,
     ino: u64,

@@ -14,34 +14,29 @@ use zeroize::Zeroizing;
 
 use crate::crypto::DataKey;
 use crate::crypto::document;
-use crate::crypto::integrity;
 use crate::crypto::mac::MacHasher;
 use crate::crypto::nonces::NonceStash;
 use crate::crypto::value::ValueCipher;
-use crate::error::Error;
 use crate::format::EmitOptions;
 use crate::format::Output;
-use crate::format::Store;
-use crate::format::yaml::YamlStore;
-use crate::keys::KeyContext;
 use crate::metadata::Metadata;
-use crate::ops;
-use crate::ops::OpenOptions;
-use crate::secbuf::SecureBuf;
 use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::SeqItem;
 use crate::tree::Value;
-use crate::walk::Selector;
 
-use super::pipeline::run_parts;
 use super::splice::PartTokens;
 use super::splice::Splice;
 use super::split::Part;
-use super::yaml_direct::Mode;
 
 mod compare;
+mod input;
+mod open;
+
+pub use input::EditInput;
+
+pub use open::open_yaml_for_edit;
 
 /// A file opened for editing by streaming.
 pub struct EditSession {
@@ -95,111 +90,7 @@ pub enum EditOpen {
     Declined(Option<(DataKey, Vec<String>)>),
 }
 
-/// Opens an encrypted YAML file (`input`, read whole) for editing by streaming, or
-/// declines. `emit` are the options of both the editor's plaintext and the written file.
-pub fn open_yaml_for_edit(
-    input: &[u8],
-    ctx: &KeyContext,
-    opts: &OpenOptions,
-    emit: &EmitOptions,
-) -> Result<EditOpen, Error> {
-    let declined = Ok(EditOpen::Declined(None));
-    if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") {
-        return declined;
-    }
-    let threads = super::threads();
-    let Some(plan) = super::split::plan(input, super::part_target(ctx, input.len(), threads))
-    else {
-        return declined;
-    };
-    if plan.meta.end != input.len() || !super::splice::covers(&plan.parts, plan.meta.start) {
-        return declined;
-    }
-    let Some((meta, raw)) = super::splice::read_meta(&input[plan.meta.clone()]) else {
-        return declined;
-    };
-    if !super::splice::emits_as(&raw, emit, &input[plan.meta.clone()]) {
-        return declined;
-    }
-    drop(raw);
-    let sel = meta.selector();
-    if sel.is_comment_based() {
-        return declined;
-    }
-    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
-        return declined;
-    };
-    let job = Job {
-        src: input,
-        cipher: ValueCipher::new(&key),
-        sel: &sel,
-        mac_only_encrypted: meta.mac_only_encrypted,
-        emit,
-        direct: Mode::from_env(ctx.var(super::DIRECT_ENV)),
-    };
-    let mut mac = MacHasher::new(meta.mac_only_encrypted);
-    let mut record = integrity::Streamed::new(&key, &meta.integrity_binding());
-    let mut plain = SecureBuf::with_capacity(input.len() / 3);
-    let mut kept = Vec::with_capacity(plan.parts.len());
-    let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
-    let fold = &mut |p: &Part, r: Option<Opened>| {
-        let Some(o) = r else { return false };
-        let mac_at = mac.clone();
-        for m in &o.mac_input {
-            mac.update(m);
-        }
-        let opens = matches!(p, Part::Sub { first: true, .. });
-        let closes = matches!(p, Part::Sub { last: true, .. });
-        let entry = o.entry_key.filter(|_| opens);
-        if let Some(k) = &entry {
-            record.open_map_entry(k);
-        }
-        record.feed(&o.tokens);
-        if closes {
-            record.close_map();
-        }
-        let at = plain.as_slice().len();
-        plain.push(&o.text);
-        kept.push(Kept {
-            plain: at..at + o.text.len(),
-            mac_input: o.mac_input,
-            mac_at,
-            tokens: (entry, o.tokens, closes),
-        });
-        true
-    };
-    if !run_parts(&plan.parts, threads, &work, fold, || None) {
-        return Ok(EditOpen::Declined(Some((key, unwrapped_by))));
-    }
-    let back = |key, by| Ok(EditOpen::Declined(Some((key, by))));
-    if ops::verify_mac(&meta, &key, &mac.finish()).is_err() {
-        return back(key, unwrapped_by);
-    }
-    let mut warnings = Vec::new();
-    let status = record.verify(meta.integrity.as_deref(), &meta.mac);
-    let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
-    if ops::judge_integrity(status, strict, &mut warnings).is_err() {
-        return back(key, unwrapped_by);
-    }
-    Ok(EditOpen::Opened(Box::new(EditSession {
-        plaintext: plain.finish(),
-        parts: plan.parts,
-        kept,
-        meta,
-        meta_range: plan.meta,
-        key,
-        emit: *emit,
-        warnings,
-        unwrapped_by,
-    })))
-}
-
 impl EditSession {
-    /// The plaintext to edit.
-    pub fn plaintext(&self) -> &[u8] {
-        &self.plaintext
-    }
-
     /// The file's metadata (e.g. to raise its `version` before sealing).
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         &mut self.meta
@@ -208,16 +99,6 @@ impl EditSession {
     /// The data key and the master keys that unwrapped it, for the whole-tree path.
     pub fn into_key(self) -> (DataKey, Vec<String>) {
         (self.key, self.unwrapped_by)
-    }
-
-    /// The encrypted file after the editor changed the plaintext into `edited` (not equal
-    /// to [`EditSession::plaintext`]), spliced into `input` (the text the session was
-    /// opened from), or `None` when the whole-tree path must seal it.
-    pub fn seal(&mut self, input: &[u8], edited: &[u8]) -> Option<Splice> {
-        let plaintext = std::mem::take(&mut self.plaintext);
-        let r = self.seal_against(&plaintext, input, edited);
-        self.plaintext = plaintext;
-        r
     }
 
     /// Wipes what the session holds of the plaintext (each part's MAC input, the
@@ -248,30 +129,20 @@ impl EditSession {
     }
 
     /// The plaintext to edit, taken out of the session (which keeps nothing of it): the
-    /// caller hands it back to [`EditSession::seal_against`].
+    /// caller hands it back to [`EditSession::seal_file`].
     pub fn take_plaintext(&mut self) -> Output {
         std::mem::take(&mut self.plaintext)
     }
 
-    /// [`EditSession::seal`] for a session whose plaintext was taken out
-    /// ([`EditSession::take_plaintext`]); `old` is that plaintext.
-    pub fn seal_against(&mut self, old: &[u8], input: &[u8], edited: &[u8]) -> Option<Splice> {
-        let prefix = compare::common_prefix(old, edited);
-        let room = old.len().min(edited.len()) - prefix;
-        let suffix = compare::common_suffix(old, edited, room);
-        let (i, range) = self.changed_part(old.len(), edited.len(), prefix, suffix)?;
-        self.seal_part(input, i, edited.get(range)?)
-    }
-
     /// What the editor left in `file`, compared with `old` (the plaintext it was given,
     /// see [`EditSession::take_plaintext`]) by reading the file in blocks from both ends:
-    /// the same text, or a change sealed and spliced into `input` reading only the text
-    /// of the one part that changed, or a change the whole-tree path must seal (the
-    /// caller then reads the file whole).
+    /// the same text, or a change sealed and spliced into `input` (the file the session
+    /// was opened from) reading only the text of the one part that changed, or a change
+    /// the whole-tree path must seal (the caller then reads the file whole).
     pub fn seal_file(
         &mut self,
         old: &[u8],
-        input: &[u8],
+        input: EditInput<'_>,
         file: &std::fs::File,
     ) -> std::io::Result<FileSeal> {
         let (len, prefix, suffix) = match compare::compare_file(old, file)? {
@@ -316,7 +187,7 @@ impl EditSession {
 
     /// The file with part `i` replaced by the edited plaintext `new_text`, encrypted
     /// again, and a new `sops` block.
-    fn seal_part(&mut self, input: &[u8], i: usize, new_text: &[u8]) -> Option<Splice> {
+    fn seal_part(&mut self, input: EditInput<'_>, i: usize, new_text: &[u8]) -> Option<Splice> {
         let part = self.parts.get(i)?;
         let new = self.reseal_part(input, part, new_text)?;
         let mac = mac_from(&self.kept, i, &new.mac_input)?;
@@ -338,13 +209,22 @@ impl EditSession {
     }
 
     /// The part `part` with its edited plaintext `text` encrypted again, or `None`.
-    fn reseal_part(&self, input: &[u8], part: &Part, text: &[u8]) -> Option<NewPart> {
+    fn reseal_part(&self, input: EditInput<'_>, part: &Part, text: &[u8]) -> Option<NewPart> {
         let sel = self.meta.selector();
         let moe = self.meta.mac_only_encrypted;
-        // The old part, decrypted with its stash.
-        let enc = super::splice::part_text(input, part);
+        // The old part (read again from the file), decrypted with its stash.
+        let mut enc = Vec::new();
+        let (enc_text, _) = input.read_part(part, &mut enc).ok()?;
+        let header_text = match part {
+            Part::Sub {
+                header,
+                first: false,
+                ..
+            } => enc_text.get(..header.len())?.to_vec(),
+            _ => Vec::new(),
+        };
         let mut old = Document {
-            branches: crate::format::yaml::load_fast(&enc)?,
+            branches: crate::format::yaml::load_fast(enc_text)?,
         };
         drop(enc);
         let mut stash = NonceStash::new();
@@ -363,7 +243,8 @@ impl EditSession {
             ..
         } = part
         {
-            edited.extend_from_slice(&input[header.clone()]);
+            debug_assert_eq!(header.len(), header_text.len());
+            edited.extend_from_slice(&header_text);
             edited.push(b'\n');
         }
         edited.extend_from_slice(text);
@@ -477,123 +358,6 @@ fn same_shape(a: &Map, b: &Map) -> bool {
             _ => {}
         }
     }
-}
-
-/// What every part needs.
-struct Job<'a> {
-    src: &'a [u8],
-    cipher: ValueCipher,
-    sel: &'a Selector,
-    mac_only_encrypted: bool,
-    emit: &'a EmitOptions,
-    /// `LEAFSEAL_STREAM_DIRECT` (as for `set`).
-    direct: Mode,
-}
-
-/// One part opened.
-struct Opened {
-    text: Output,
-    mac_input: Vec<Zeroizing<Vec<u8>>>,
-    tokens: Vec<u8>,
-    entry_key: Option<String>,
-}
-
-/// Reads, checks, decrypts and writes one part; `None` hands the file back. The part is
-/// first offered to the splice's scan without a tree (which writes the plaintext the
-/// decrypt's direct path writes); the tree way below takes what it does not.
-fn work(job: &Job<'_>, part: &Part) -> Option<Opened> {
-    use super::splice::direct;
-    let (header, body, sub) = match part {
-        Part::Top(r) => (None, r, false),
-        Part::Sub {
-            body, first: true, ..
-        } => (None, body, true),
-        Part::Sub { header, body, .. } => (job.src.get(header.clone()), body, true),
-    };
-    let scanned = match (job.direct, crate::format::yaml::emit_indent(job.emit)) {
-        (Mode::Never, _) | (_, None) => None,
-        (_, Some(indent)) => {
-            let cfg = direct::Scan {
-                cipher: &job.cipher,
-                sel: job.sel,
-                indent,
-                // A root `kind` may make the file a Kubernetes Secret, shown decoded.
-                k0: Some("kind"),
-                k1: None,
-            };
-            let body = job.src.get(body.clone())?;
-            direct::scan(&cfg, header, body, sub, direct::Write::Plain)
-        }
-    };
-    match scanned {
-        Some(d) if !sub && d.holds == Some(true) => return None,
-        Some(d) => {
-            return Some(Opened {
-                text: d.plain?,
-                mac_input: vec![d.mac],
-                tokens: d.tokens,
-                entry_key: d.entry_key,
-            });
-        }
-        None if job.direct == Mode::Require => return None,
-        None => {}
-    }
-    work_tree(job, part)
-}
-
-/// [`work`] through the part's tree.
-fn work_tree(job: &Job<'_>, part: &Part) -> Option<Opened> {
-    let text = super::splice::part_text(job.src, part);
-    let mut branches = crate::format::yaml::load_fast(&text)?;
-    drop(text);
-    let (Some(root), true) = (branches.pop(), branches.is_empty()) else {
-        return None;
-    };
-    // `kind` at the root may make the file a Kubernetes Secret, shown decoded.
-    if root.get("sops").is_some()
-        || super::splice::colon_key(&root)
-        || (matches!(part, Part::Top(_)) && root.get("kind").is_some())
-    {
-        return None;
-    }
-    let mut doc = Document {
-        branches: vec![root],
-    };
-    crate::tree::lift_list_comments(&mut doc);
-    let body = match part {
-        Part::Top(r) | Part::Sub { body: r, .. } => &job.src[r.clone()],
-    };
-    if super::splice::emitted(&doc, part, job.emit).is_none_or(|t| t != body) {
-        return None;
-    }
-    let (tokens, entry_key) =
-        super::splice::tokens_of(doc.branches.first()?, part, job.mac_only_encrypted)?;
-    let dec = document::decrypt_part(&mut doc, &job.cipher, job.sel, job.mac_only_encrypted);
-    let out = match &dec {
-        Ok(d) if d.noncanonical == 0 && d.clear_comments == 0 => {
-            YamlStore.emit(&doc, None, job.emit).ok()
-        }
-        _ => None,
-    };
-    doc.wipe_in_place();
-    let (dec, mut out) = (dec.ok()?, out?);
-    if let Part::Sub { first: false, .. } = part {
-        if out.first().is_none_or(|&b| b == b' ' || b == b'#') {
-            return None;
-        }
-        let nl = out.iter().position(|&b| b == b'\n')?;
-        // The header line is not part of the output; the rest moves to the front.
-        out.copy_within(nl + 1.., 0);
-        let keep = out.len() - (nl + 1);
-        zeroize::Zeroize::zeroize(&mut out[keep..]);
-        out.truncate(keep);
-    }
-    Some(Opened {
-        text: out,
-        mac_input: dec.mac_input,
-        tokens,
-        entry_key,
-    })
 }
 
 #[cfg(test)]

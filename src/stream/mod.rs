@@ -64,6 +64,7 @@ pub use blocks::decrypt_yaml_file;
 pub use json::decrypt_json;
 pub use yaml_direct::DIRECT_ENV;
 
+pub use edit::EditInput;
 pub use edit::EditOpen;
 pub use edit::EditSession;
 pub use edit::FileSeal;

@@ -1,9 +1,12 @@
 //! The copy of the encrypted input into the destination's temporary file while the
 //! editor runs (see [`super::session`]).
 //!
+//! The input is not held in memory: it is read from its file (from the page cache,
+//! where the open left it) a block at a time into one buffer.
+//!
 //! By default the copy bypasses the page cache (`O_DIRECT`, through a second descriptor
 //! of the same temporary file opened via `/proc/self/fd`): the device reads the bytes
-//! from the input already in memory, so the copy costs almost no CPU and no fresh page
+//! from the copy's buffer, so the copy costs little CPU and no fresh page
 //! cache (43 MB of new page-cache pages were the copy's main cost on a busy machine:
 //! the kernel's copy into them competed with the editor for the cores, and the final
 //! `fdatasync` had all of them to write). Only the 4 KiB-aligned prefix of the input
@@ -57,14 +60,22 @@ impl Mode {
 /// Copies `input` into `file` from its start, then flushes it to the device, unless
 /// `stop` is set meanwhile; returns how many bytes of `input` the file holds (from its
 /// start).
-pub(super) fn prefill(file: &fs::File, input: &[u8], stop: &AtomicBool, mode: Mode) -> usize {
+pub(super) fn prefill(file: &fs::File, input: &dyn Source, stop: &AtomicBool, mode: Mode) -> usize {
+    let len = input.len();
+    // Allocated zeroed, so its pages are touched only as far as they are used; only
+    // ciphertext passes through it.
+    let mut buf = vec![0u8; BLOCK.min(len) + ALIGN];
     let mut at = 0;
     if mode == Mode::Direct {
-        at = direct(file, input, stop);
+        at = direct(file, input, stop, &mut buf);
     }
-    while at < input.len() {
-        let end = (at + BLOCK).min(input.len());
-        if stop.load(Ordering::Relaxed) || file.write_all_at(&input[at..end], at as u64).is_err() {
+    while at < len {
+        let end = (at + BLOCK).min(len);
+        let chunk = &mut buf[..end - at];
+        if stop.load(Ordering::Relaxed)
+            || input.fill(at, chunk).is_err()
+            || file.write_all_at(chunk, at as u64).is_err()
+        {
             return at;
         }
         at = end;
@@ -73,6 +84,23 @@ pub(super) fn prefill(file: &fs::File, input: &[u8], stop: &AtomicBool, mode: Mo
         let _ = file.sync_data();
     }
     at
+}
+
+/// Where the copy reads from.
+pub(super) trait Source: Sync {
+    /// The length of the text.
+    fn len(&self) -> usize;
+    /// Fills `buf` with the text from offset `at` on.
+    fn fill(&self, at: usize, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl Source for crate::lifecycle::splice::EditInput<'_> {
+    fn len(&self) -> usize {
+        crate::lifecycle::splice::EditInput::len(self)
+    }
+    fn fill(&self, at: usize, buf: &mut [u8]) -> std::io::Result<()> {
+        crate::lifecycle::splice::EditInput::fill(self, at, buf)
+    }
 }
 
 /// A second descriptor of `file` with `O_DIRECT`, when the system gives one.
@@ -85,10 +113,10 @@ fn direct_handle(file: &fs::File) -> Option<fs::File> {
         .ok()
 }
 
-/// Writes the 4 KiB-aligned prefix of `input` with direct I/O, in blocks, from the input
-/// itself when it is aligned in memory, else through an aligned buffer; stops at the
-/// first failure. Returns how many bytes from the start were written.
-fn direct(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
+/// Writes the 4 KiB-aligned prefix of `input` with direct I/O, in blocks read into the
+/// aligned part of `buf` (at least a block and an alignment long); stops at the first
+/// failure. Returns how many bytes from the start were written.
+fn direct(file: &fs::File, input: &dyn Source, stop: &AtomicBool, buf: &mut [u8]) -> usize {
     let aligned = input.len() / ALIGN * ALIGN;
     if aligned == 0 {
         return 0;
@@ -96,18 +124,9 @@ fn direct(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
     let Some(handle) = direct_handle(file) else {
         return 0;
     };
-    let in_place = input.as_ptr().align_offset(ALIGN) == 0;
-    // Only ciphertext passes through it; allocated zeroed, so its pages are touched
-    // only as far as they are used.
-    let mut bounce = Vec::new();
-    let offset = if in_place {
-        0
-    } else {
-        bounce = vec![0u8; BLOCK.min(aligned) + ALIGN];
-        match bounce.as_ptr().align_offset(ALIGN) {
-            o if o < ALIGN => o,
-            _ => return 0,
-        }
+    let offset = match buf.as_ptr().align_offset(ALIGN) {
+        o if o < ALIGN => o,
+        _ => return 0,
     };
     let mut at = 0;
     while at < aligned {
@@ -115,17 +134,10 @@ fn direct(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
             return at;
         }
         let end = (at + BLOCK).min(aligned);
-        let chunk = &input[at..end];
-        let data = if in_place {
-            chunk
-        } else {
-            let Some(buf) = bounce.get_mut(offset..offset + chunk.len()) else {
-                return at;
-            };
-            buf.copy_from_slice(chunk);
-            &*buf
+        let Some(chunk) = buf.get_mut(offset..offset + (end - at)) else {
+            return at;
         };
-        if handle.write_all_at(data, at as u64).is_err() {
+        if input.fill(at, chunk).is_err() || handle.write_all_at(chunk, at as u64).is_err() {
             // The rest (this block included) goes through the page cache.
             return at;
         }
@@ -137,6 +149,17 @@ fn direct(file: &fs::File, input: &[u8], stop: &AtomicBool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Source for &[u8] {
+        fn len(&self) -> usize {
+            <[u8]>::len(self)
+        }
+        fn fill(&self, at: usize, buf: &mut [u8]) -> std::io::Result<()> {
+            let n = buf.len();
+            buf.copy_from_slice(&self[at..at + n]);
+            Ok(())
+        }
+    }
 
     /// Both modes give the input's bytes, for lengths around the alignment and the
     /// block, from an aligned and an unaligned start in memory.
@@ -162,7 +185,7 @@ mod tests {
                         .create_new(true)
                         .open(&p)
                         .expect("create");
-                    assert_eq!(prefill(&f, input, &stop, mode), len, "{mode:?} {len}");
+                    assert_eq!(prefill(&f, &input, &stop, mode), len, "{mode:?} {len}");
                     drop(f);
                     assert!(
                         fs::read(&p).expect("read") == input,
@@ -181,7 +204,7 @@ mod tests {
         for mode in [Mode::Direct, Mode::Buffered] {
             let p = dir.path().join(format!("{mode:?}"));
             let f = fs::File::create(&p).expect("create");
-            assert_eq!(prefill(&f, &input, &stop, mode), 0);
+            assert_eq!(prefill(&f, &&input[..], &stop, mode), 0);
         }
     }
 

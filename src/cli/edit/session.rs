@@ -4,6 +4,12 @@
 //! the editor ran (and flushed to the device meanwhile), so that after the editor only
 //! the changed ranges are written (or, when their length changed, the file from the
 //! first change on). Anything else takes the whole-tree path as before.
+//!
+//! The encrypted input is never held whole: it is read from its file when it is needed
+//! (the changed part, the copy, the ranges after a change of length), and the file must
+//! be the one that was opened until the new one replaces it
+//! ([`EditInput::unchanged`]); a file changed meanwhile by a program that does not wait
+//! for leafseal's lock is left as that program wrote it, and the edit is not written.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -26,6 +32,7 @@ use crate::editor::Workspace;
 use crate::editor::command;
 use crate::error::Error;
 use crate::lifecycle;
+use crate::lifecycle::splice::EditInput;
 use crate::lifecycle::splice::EditSession;
 use crate::lifecycle::splice::FileSeal;
 use crate::ops;
@@ -36,7 +43,7 @@ use crate::ops::OpenOptions;
 /// [`lifecycle::splice::open_for_edit`]).
 pub(super) struct Session<'a> {
     pub(super) name: &'a str,
-    pub(super) input: &'a [u8],
+    pub(super) input: EditInput<'a>,
     pub(super) format: Format,
     pub(super) ctx: &'a ops::KeyContext,
     pub(super) open: &'a OpenOptions,
@@ -45,14 +52,42 @@ pub(super) struct Session<'a> {
 
 impl Session<'_> {
     /// Edits the file: the change is spliced into the encrypted text when the session
-    /// can, else the file is opened as a whole tree and sealed as before.
+    /// can, else the file is opened as a whole tree and sealed as before. Also returns
+    /// the wiping still under way once the new file is in place, for the caller to wait
+    /// for ([`Wipes::wait`]) after closing its descriptors of the replaced file (the last
+    /// close frees its blocks, which then runs next to the wiping instead of after it).
     pub(super) fn edit(
         &self,
-        mut session: EditSession,
+        session: EditSession,
         dest: &crate::io::Destination,
         editor_cmd: &command::EditorCommand,
         base: &OsStr,
         work_tree: &Path,
+    ) -> (Result<i32, Error>, Wipes) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<Option<Error>>();
+        let mut wipes = Wipes {
+            rx: done_rx,
+            pending: 0,
+        };
+        let r = self.edit_with(
+            session,
+            dest,
+            (editor_cmd, base, work_tree),
+            done_tx,
+            &mut wipes.pending,
+        );
+        (r, wipes)
+    }
+
+    /// [`Session::edit`]: the wiping threads started report to `done_tx` and are counted
+    /// in `pending`.
+    fn edit_with(
+        &self,
+        mut session: EditSession,
+        dest: &crate::io::Destination,
+        (editor_cmd, base, work_tree): (&command::EditorCommand, &OsStr, &Path),
+        done_tx: std::sync::mpsc::Sender<Option<Error>>,
+        pending: &mut usize,
     ) -> Result<i32, Error> {
         let name = self.name;
         for w in &session.warnings {
@@ -69,8 +104,6 @@ impl Session<'_> {
         // Taken by the thread that wipes what is left once the change is sealed.
         let (mut plain, mut session) = (Some(plain), Some(session));
         let mut edited = None;
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<Option<Error>>();
-        let mut pending = 0usize;
         let mut run = |file: &mut fs::File| -> Result<bool, Error> {
             let (Some(w), Some(sess), Some(old)) = (ws.as_ref(), session.as_mut(), plain.as_ref())
             else {
@@ -81,7 +114,8 @@ impl Session<'_> {
             let (result, copied) = std::thread::scope(|t| {
                 let file: &fs::File = file;
                 let stop = &stop;
-                let copy = t.spawn(move || prefill::prefill(file, self.input, stop, mode));
+                let input = &self.input;
+                let copy = t.spawn(move || prefill::prefill(file, input, stop, mode));
                 let result = self.run_editor(sess, old, w, editor_cmd, &signals);
                 if !matches!(result, Ok(Edited::Spliced(_))) {
                     stop.store(true, Ordering::Relaxed);
@@ -128,11 +162,14 @@ impl Session<'_> {
                         .spawn(f)
                         .is_ok()
                 };
-                pending += usize::from(spawn(Box::new(wiper)));
-                pending += usize::from(spawn(Box::new(remover)));
+                *pending += usize::from(spawn(Box::new(wiper)));
+                *pending += usize::from(spawn(Box::new(remover)));
             }
             s.patch(self.input, file, copied)
                 .map_err(|e| dest.write_error("write failed", e))?;
+            if !self.input.unchanged() {
+                return Err(changed_error(name));
+            }
             Ok(true)
         };
         let written = if dest.replaces() {
@@ -141,13 +178,6 @@ impl Session<'_> {
             Ok(false)
         };
         drop(done_tx);
-        for _ in 0..pending {
-            match done_rx.recv() {
-                Ok(Some(e)) => cli::report(&e),
-                Ok(None) => {}
-                Err(_) => break,
-            }
-        }
         if written? {
             return Ok(signals.caught().map_or(0, editor::signal_exit_code));
         }
@@ -203,6 +233,20 @@ impl Session<'_> {
         )
     }
 
+    /// The encrypted file read whole, if it is still the file that was opened.
+    fn whole(&self) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+        self.input.read_whole().map_err(|e| {
+            if self.input.unchanged() {
+                Error::new(
+                    crate::error::exit::COULD_NOT_READ_INPUT,
+                    format!("cannot read {}: {e}", self.name),
+                )
+            } else {
+                changed_error(self.name)
+            }
+        })
+    }
+
     /// What follows the editor when nothing was written yet: an unchanged file, a
     /// signal, a splice into a file written in place, or the whole-tree path.
     fn finish(
@@ -223,14 +267,19 @@ impl Session<'_> {
                 drop(ws);
                 Ok(unchanged(name))
             }
-            Edited::Spliced(s) => write_sealed(name, ws, signals, || {
-                cli::inplace::signature_dropped(name, s.signature_dropped);
-                dest.write_pieces(&s.pieces(self.input))
-            }),
+            Edited::Spliced(s) => {
+                // Written in place: over the file that is read, so it is read whole first.
+                let input = self.whole()?;
+                write_sealed(name, ws, signals, || {
+                    cli::inplace::signature_dropped(name, s.signature_dropped);
+                    dest.write_pieces(&s.pieces(&input))
+                })
+            }
             Edited::Doc(mut doc) => {
                 // The whole-tree path, with the data key already recovered (the file's
                 // warnings were given when it was opened).
-                let loaded = ops::load_encrypted(self.format, self.input, name)?;
+                let input = self.whole()?;
+                let loaded = ops::load_encrypted(self.format, &input, name)?;
                 let mut opened =
                     ops::open_with_key(loaded, self.ctx, self.open, Some(session.into_key()))
                         .map_err(|e| e.within(name))?;
@@ -248,4 +297,37 @@ impl Session<'_> {
             }
         }
     }
+}
+
+/// The wiping threads an edit started (see [`Session::edit`]).
+pub(super) struct Wipes {
+    rx: std::sync::mpsc::Receiver<Option<Error>>,
+    pending: usize,
+}
+
+impl Wipes {
+    /// Waits until every wiping thread has reported that its wiping is done (not until
+    /// it has exited: a thread's exit makes the allocator return freed memory to the
+    /// system); reports their errors.
+    pub(super) fn wait(self) {
+        for _ in 0..self.pending {
+            match self.rx.recv() {
+                Ok(Some(e)) => cli::report(&e),
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// The error for a file changed, while it was being edited, by a program that does not
+/// wait for leafseal's lock.
+fn changed_error(name: &str) -> Error {
+    Error::new(
+        crate::error::exit::COULD_NOT_WRITE_OUTPUT,
+        format!(
+            "{name} was changed by another program while it was being edited; the edit was not written, and {name} is as that program left it"
+        ),
+    )
+    .hint("run the edit again; leafseal's own commands wait for an edit to end, but a program that does not take its lock (a git checkout, another tool) must not write the file meanwhile")
 }

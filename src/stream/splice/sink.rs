@@ -100,23 +100,24 @@ pub(in crate::stream) fn with_writer<'s, R>(
 }
 
 impl super::Splice {
-    /// Turns `file`, whose first `copied` bytes are those of `input` (the text the splice
+    /// Turns `file`, whose first `copied` bytes are those of `input` (the file the splice
     /// was made from, copied while the editor ran), into the new file: when all of
     /// `input` is there and every replacement has the length of the range it replaces (a
     /// value changed for one of the same length and type, and the `sops` block, whose
     /// sealed fields have fixed lengths), only those ranges are written over; otherwise
     /// the file is cut where the copy or the first replacement ends and the rest is
-    /// written from there.
+    /// written from there, the kept ranges copied from `input`.
     pub fn patch(
         &self,
-        input: &[u8],
+        input: crate::stream::EditInput<'_>,
         file: &mut std::fs::File,
         copied: usize,
     ) -> std::io::Result<()> {
         use std::io::Seek;
         use std::os::unix::fs::FileExt;
-        let first = self.edits.first().map_or(input.len(), |(r, _)| r.start);
-        if copied >= input.len() && self.edits.iter().all(|(r, t)| r.len() == t.len()) {
+        let len = input.len();
+        let first = self.edits.first().map_or(len, |(r, _)| r.start);
+        if copied >= len && self.edits.iter().all(|(r, t)| r.len() == t.len()) {
             for (r, t) in &self.edits {
                 file.write_all_at(t, r.start as u64)?;
             }
@@ -125,12 +126,14 @@ impl super::Splice {
         let from = first.min(copied);
         file.set_len(from as u64)?;
         file.seek(std::io::SeekFrom::Start(from as u64))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
         let mut at = from;
         for (r, t) in &self.edits {
-            file.write_all(input.get(at..r.start).unwrap_or_default())?;
-            file.write_all(t)?;
+            input.copy_range(at..r.start.max(at), &mut out)?;
+            out.write_all(t)?;
             at = r.end;
         }
-        file.write_all(input.get(at..).unwrap_or_default())
+        input.copy_range(at..len.max(at), &mut out)?;
+        out.flush()
     }
 }
