@@ -26,6 +26,7 @@ use super::EditOpen;
 use super::EditSession;
 use super::Kept;
 use crate::stream::pipeline::run_parts;
+use crate::stream::pool::Pool;
 use crate::stream::split::Part;
 use crate::stream::yaml_direct::Mode;
 
@@ -42,6 +43,8 @@ pub fn open_yaml_for_edit(
         return declined;
     }
     let threads = crate::stream::threads();
+    // Memory for the plaintext, touched on another thread while the file is planned.
+    let ahead = crate::stream::pool::touch_ahead(src.len());
     let Some(plan) = src.plan(ctx, crate::stream::part_target(ctx, src.len(), threads)) else {
         return declined;
     };
@@ -75,13 +78,18 @@ pub fn open_yaml_for_edit(
     };
     let mut mac = MacHasher::new(meta.mac_only_encrypted);
     let mut record = integrity::Streamed::new(&key, &meta.integrity_binding());
-    let mut plain = SecureBuf::with_capacity(src.len() / 3);
+    let mut plain = match ahead.take().and_then(|h| h.join().ok()) {
+        Some(v) => SecureBuf::reusing(v),
+        None => SecureBuf::with_capacity(src.len() / 3),
+    };
+    // The parts' plaintext buffers go back to the workers once their bytes are joined.
+    let texts = Pool::new(threads * 3 + 2);
     let mut kept = Vec::with_capacity(plan.parts.len());
     // Each part is read on its worker into the worker's buffer, with its ranges moved
     // to that text.
     let work = |p: &Part, buf: &mut Vec<u8>| {
         let (text, local) = src.read_part(p, buf).ok()?;
-        work(&job, text, &local)
+        work(&job, text, &local, texts.take(text.len() / 2 + 64))
     };
     let fold = &mut |p: &Part, r: Option<Opened>| {
         let Some(o) = r else { return false };
@@ -101,8 +109,11 @@ pub fn open_yaml_for_edit(
         }
         let at = plain.as_slice().len();
         plain.push(&o.text);
+        let n = o.text.len();
+        let mut text = o.text;
+        texts.give(std::mem::take(&mut *text), true);
         kept.push(Kept {
-            plain: at..at + o.text.len(),
+            plain: at..at + n,
             mac_input: o.mac_input,
             mac_at,
             tokens: (entry, o.tokens, closes),
@@ -160,7 +171,7 @@ struct Opened {
 /// Reads, checks, decrypts and writes one part; `None` hands the file back. The part is
 /// first offered to the splice's scan without a tree (which writes the plaintext the
 /// decrypt's direct path writes); the tree way below takes what it does not.
-fn work(job: &Job<'_>, src: &[u8], part: &Part) -> Option<Opened> {
+fn work(job: &Job<'_>, src: &[u8], part: &Part, out: Vec<u8>) -> Option<Opened> {
     use crate::stream::splice::direct;
     let (header, body, sub) = match part {
         Part::Top(r) => (None, r, false),
@@ -181,7 +192,7 @@ fn work(job: &Job<'_>, src: &[u8], part: &Part) -> Option<Opened> {
                 k1: None,
             };
             let body = src.get(body.clone())?;
-            direct::scan(&cfg, header, body, sub, direct::Write::Plain)
+            direct::scan(&cfg, header, body, sub, direct::Write::Plain(out))
         }
     };
     match scanned {

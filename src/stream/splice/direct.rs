@@ -87,8 +87,9 @@ pub(in crate::stream) enum Write<'s, 'c> {
     Nothing,
     /// The part sealed again under the sealer's key (`rotate`; canonical form not needed).
     Sealed(&'s mut Sealer<'c>),
-    /// The part's plaintext (`edit`).
-    Plain,
+    /// The part's plaintext (`edit`), written into this buffer's allocation (a
+    /// recycled one: whatever it holds is wiped first).
+    Plain(Vec<u8>),
 }
 
 /// A part written again under a new key ([`scan`] with a [`Sealer`]).
@@ -196,7 +197,7 @@ pub(in crate::stream) fn scan<'a>(
             }),
             None,
         ),
-        Write::Plain => (None, Some(SecureBuf::with_capacity(body.len() / 2 + 64))),
+        Write::Plain(buf) => (None, Some(SecureBuf::reusing(buf))),
     };
     let mut st = State {
         rw,
@@ -231,8 +232,9 @@ pub(in crate::stream) fn scan<'a>(
         if let Some(rw) = st.rw.as_mut() {
             rw.out.clear();
         }
-        if st.pl.is_some() {
-            st.pl = Some(SecureBuf::with_capacity(body.len() / 2 + 64));
+        if let Some(pl) = st.pl.take() {
+            let mut written = pl.finish();
+            st.pl = Some(SecureBuf::reusing(std::mem::take(&mut *written)));
         }
     }
     let mut start = 0;
