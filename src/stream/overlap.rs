@@ -60,7 +60,7 @@ pub(super) fn decrypt(
     else {
         return Ok(Overlapped::Rerun(None));
     };
-    let Some((meta_at, meta_text)) = tail_meta(args, len) else {
+    let Some((meta_at, meta_text)) = tail_meta(args.file, args.skip, len) else {
         return Ok(Overlapped::Rerun(None));
     };
     let Some(meta) = super::read_meta(&meta_text) else {
@@ -122,14 +122,17 @@ pub(super) fn decrypt(
     }
 }
 
-/// Where the metadata seems to be (the last root key line `sops:` in the file's last
-/// [`TAIL`] bytes, to the end) and its text.
-fn tail_meta(args: &Args<'_>, len: usize) -> Option<(Range<usize>, Vec<u8>)> {
+/// Where the metadata of `file` (`len` bytes after a byte-order mark of `skip`) seems to
+/// be (the last root key line `sops:` in its last [`TAIL`] bytes, to the end) and its
+/// text.
+pub(in crate::stream) fn tail_meta(
+    file: &std::fs::File,
+    skip: usize,
+    len: usize,
+) -> Option<(Range<usize>, Vec<u8>)> {
     let from = len.saturating_sub(TAIL);
     let mut tail = vec![0u8; len - from];
-    args.file
-        .read_exact_at(&mut tail, (args.skip + from) as u64)
-        .ok()?;
+    file.read_exact_at(&mut tail, (skip + from) as u64).ok()?;
     // The line break before the key line (the metadata is never the first root entry).
     let nl = memchr::memmem::rfind_iter(&tail, b"\nsops:")
         .find(|&at| matches!(tail.get(at + 6), Some(b'\n' | b' ')))?;
@@ -140,7 +143,7 @@ fn tail_meta(args: &Args<'_>, len: usize) -> Option<(Range<usize>, Vec<u8>)> {
 /// Plans `file` (`skip`: its byte-order mark; read in blocks of `block` bytes),
 /// publishing the settled parts as it goes; the final plan (`None`: the
 /// file is declined, or was not read as it was when the decrypt began).
-fn plan_feeding(
+pub(in crate::stream) fn plan_feeding(
     file: &std::fs::File,
     skip: usize,
     block: usize,

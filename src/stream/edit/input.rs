@@ -47,6 +47,11 @@ impl<'a> EditInput<'a> {
         Some(EditInput { file, stamp })
     }
 
+    /// The file.
+    pub(in crate::stream) fn file(&self) -> &'a File {
+        self.file
+    }
+
     /// Its length when the session began.
     pub fn len(&self) -> usize {
         usize::try_from(self.stamp.len).unwrap_or(usize::MAX)

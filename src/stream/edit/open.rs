@@ -5,6 +5,9 @@
 
 use zeroize::Zeroizing;
 
+use crate::crypto::DataKey;
+use crate::metadata::Metadata;
+
 use crate::crypto::document;
 use crate::crypto::integrity;
 use crate::crypto::mac::MacHasher;
@@ -25,66 +28,182 @@ use super::EditInput;
 use super::EditOpen;
 use super::EditSession;
 use super::Kept;
-use crate::stream::pipeline::run_parts;
+use crate::stream::blocks::KnownKey;
+use crate::stream::overlap::Feed;
+use crate::stream::pipeline::Parts;
+use crate::stream::pipeline::run_fed;
 use crate::stream::pool::Pool;
 use crate::stream::split::Part;
+use crate::stream::split::Plan;
 use crate::stream::yaml_direct::Mode;
 
 /// Opens the encrypted YAML file `src` for editing by streaming, or declines. `emit` are
 /// the options of both the editor's plaintext and the written file.
+///
+/// As the streamed decrypt ([`crate::stream::overlap`]), the metadata is read first from
+/// the file's tail and the planner runs on a thread of its own while the parts it has
+/// settled are already decrypted; when the final plan does not begin with those parts
+/// (or finds the metadata elsewhere), the file is planned first and opened again.
 pub fn open_yaml_for_edit(
     src: EditInput<'_>,
     ctx: &KeyContext,
     opts: &OpenOptions,
     emit: &EmitOptions,
 ) -> Result<EditOpen, Error> {
-    let declined = Ok(EditOpen::Declined(None));
     if opts.ignore_mac || src.has_bom() {
-        return declined;
+        return Ok(EditOpen::Declined(None));
     }
-    let threads = crate::stream::threads();
-    // Memory for the plaintext, touched on another thread while the file is planned.
-    let ahead = crate::stream::pool::touch_ahead(src.len());
-    let Some(plan) = src.plan(ctx, crate::stream::part_target(ctx, src.len(), threads)) else {
-        return declined;
+    let run = Run {
+        src,
+        ctx,
+        opts,
+        emit,
+        threads: crate::stream::threads(),
+        target: crate::stream::part_target(ctx, src.len(), crate::stream::threads()),
+        // Memory for the plaintext, touched on another thread while the file is planned.
+        ahead: crate::stream::pool::touch_ahead(src.len()),
     };
-    if plan.meta.end != src.len() || !crate::stream::splice::covers(&plan.parts, plan.meta.start) {
-        return declined;
+    let known = match overlapped(&run) {
+        Overlap::Done(open) => return Ok(open),
+        Overlap::Rerun(known) => known,
+    };
+    Ok(planned(&run, known))
+}
+
+/// What opening needs.
+pub(super) struct Run<'a> {
+    pub(super) src: EditInput<'a>,
+    pub(super) ctx: &'a KeyContext,
+    pub(super) opts: &'a OpenOptions,
+    pub(super) emit: &'a EmitOptions,
+    pub(super) threads: usize,
+    /// The parts' target size.
+    pub(super) target: usize,
+    pub(super) ahead: crate::stream::Ahead,
+}
+
+/// What the overlapped open did.
+pub(super) enum Overlap {
+    Done(EditOpen),
+    /// Plan first, with this data key when the metadata is found at that range.
+    Rerun(KnownKey),
+}
+
+/// The open with the planner running next to the workers (see [`open_yaml_for_edit`]).
+pub(super) fn overlapped(run: &Run<'_>) -> Overlap {
+    let len = run.src.len();
+    let Some((meta_at, meta_text)) = crate::stream::overlap::tail_meta(run.src.file(), 0, len)
+    else {
+        return Overlap::Rerun(None);
+    };
+    let Some(meta) = checked_meta(&meta_text, run.emit) else {
+        return Overlap::Rerun(None);
+    };
+    drop(meta_text);
+    let Ok(key) = ops::recover_key_with_source(&meta, run.ctx, &run.opts.order) else {
+        return Overlap::Done(EditOpen::Declined(None));
+    };
+    let block = run
+        .ctx
+        .var(crate::stream::BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(crate::stream::blocks::BLOCK);
+    let feed = Feed::<Part>::default();
+    let (folded, plan) = std::thread::scope(|s| {
+        let (file, at, feed_ref, target) = (run.src.file(), &meta_at, &feed, run.target);
+        let planner = s.spawn(move || {
+            crate::stream::overlap::plan_feeding(file, 0, block, len, target, at, feed_ref)
+        });
+        let folded = fold(run, &feed, &meta, &key.0);
+        // Whatever ended the fold, the planner is not needed any more.
+        feed.stop();
+        (folded, planner.join().ok().flatten())
+    });
+    match (plan, folded) {
+        (Some(plan), Some(folded)) if feed.matched() => {
+            Overlap::Done(finish(run, plan, folded, meta, key))
+        }
+        (Some(_), _) => Overlap::Rerun(Some((meta_at, key))),
+        (None, _) => Overlap::Done(EditOpen::Declined(Some(key))),
     }
+}
+
+/// The open with the file planned first (`known`: a data key already recovered from the
+/// metadata at that range).
+pub(super) fn planned(run: &Run<'_>, known: KnownKey) -> EditOpen {
+    let src = run.src;
+    let declined = |k: KnownKey| EditOpen::Declined(k.map(|(_, key)| key));
+    let Some(plan) = src.plan(run.ctx, run.target) else {
+        return declined(known);
+    };
     let mut meta_text = Vec::new();
     if src.read(plan.meta.clone(), &mut meta_text).is_err() {
-        return declined;
+        return declined(known);
     }
-    let Some((meta, raw)) = crate::stream::splice::read_meta(&meta_text) else {
-        return declined;
+    let Some(meta) = checked_meta(&meta_text, run.emit) else {
+        return declined(known);
     };
-    if !crate::stream::splice::emits_as(&raw, emit, &meta_text) {
-        return declined;
+    drop(meta_text);
+    let key = match known {
+        Some((at, key)) if at == plan.meta => key,
+        other => {
+            drop(other);
+            match ops::recover_key_with_source(&meta, run.ctx, &run.opts.order) {
+                Ok(key) => key,
+                Err(_) => return EditOpen::Declined(None),
+            }
+        }
+    };
+    match fold(run, &plan.parts, &meta, &key.0) {
+        Some(folded) => finish(run, plan, folded, meta, key),
+        None => EditOpen::Declined(Some(key)),
     }
-    drop((raw, meta_text));
+}
+
+/// The metadata in `text`, when its `sops` block is emitted as it stands and its
+/// selector is not comment-based.
+fn checked_meta(text: &[u8], emit: &EmitOptions) -> Option<Metadata> {
+    let (meta, raw) = crate::stream::splice::read_meta(text)?;
+    if !crate::stream::splice::emits_as(&raw, emit, text) || meta.selector().is_comment_based() {
+        return None;
+    }
+    Some(meta)
+}
+
+/// Every part opened and folded in order.
+struct Folded {
+    plain: SecureBuf,
+    kept: Vec<Kept>,
+    mac: MacHasher,
+    record: integrity::Streamed,
+}
+
+/// Opens the parts (read on the workers) and folds them in order into the MAC, the
+/// integrity record and the joined plaintext; `None` when a part is declined.
+fn fold(
+    run: &Run<'_>,
+    parts: &(impl Parts<Part> + ?Sized),
+    meta: &Metadata,
+    key: &DataKey,
+) -> Option<Folded> {
+    let src = run.src;
     let sel = meta.selector();
-    if sel.is_comment_based() {
-        return declined;
-    }
-    let Ok((key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
-        return declined;
-    };
     let job = Job {
-        cipher: ValueCipher::new(&key),
+        cipher: ValueCipher::new(key),
         sel: &sel,
         mac_only_encrypted: meta.mac_only_encrypted,
-        emit,
-        direct: Mode::from_env(ctx.var(crate::stream::DIRECT_ENV)),
+        emit: run.emit,
+        direct: Mode::from_env(run.ctx.var(crate::stream::DIRECT_ENV)),
     };
     let mut mac = MacHasher::new(meta.mac_only_encrypted);
-    let mut record = integrity::Streamed::new(&key, &meta.integrity_binding());
-    let mut plain = match ahead.take().and_then(|h| h.join().ok()) {
+    let mut record = integrity::Streamed::new(key, &meta.integrity_binding());
+    let mut plain = match run.ahead.take().and_then(|h| h.join().ok()) {
         Some(v) => SecureBuf::reusing(v),
         None => SecureBuf::with_capacity(src.len() / 3),
     };
     // The parts' plaintext buffers go back to the workers once their bytes are joined.
-    let texts = Pool::new(threads * 3 + 2);
-    let mut kept = Vec::with_capacity(plan.parts.len());
+    let texts = Pool::new(run.threads * 3 + 2);
+    let mut kept = Vec::new();
     // Each part is read on its worker into the worker's buffer, with its ranges moved
     // to that text.
     let work = |p: &Part, buf: &mut Vec<u8>| {
@@ -120,34 +239,60 @@ pub fn open_yaml_for_edit(
         });
         true
     };
-    if !run_parts(&plan.parts, threads, &work, fold, || None) {
-        return Ok(EditOpen::Declined(Some((key, unwrapped_by))));
+    if !run_fed(parts, run.threads, &work, fold, || None) || !parts.complete() {
+        return None;
     }
-    let back = |key, by| Ok(EditOpen::Declined(Some((key, by))));
+    Some(Folded {
+        plain,
+        kept,
+        mac,
+        record,
+    })
+}
+
+/// The session, once the final plan is known and every part was folded: the plan's
+/// layout, the file (unchanged since the session began), the MAC and the integrity
+/// record are checked; otherwise the file is declined (with its data key).
+fn finish(
+    run: &Run<'_>,
+    plan: Plan,
+    folded: Folded,
+    meta: Metadata,
+    (key, unwrapped_by): (DataKey, Vec<String>),
+) -> EditOpen {
+    let len = run.src.len();
+    let Folded {
+        plain,
+        kept,
+        mac,
+        record,
+    } = folded;
     // Every part was read: from the file that was planned?
-    if !src.unchanged() {
-        return back(key, unwrapped_by);
-    }
-    if ops::verify_mac(&meta, &key, &mac.finish()).is_err() {
-        return back(key, unwrapped_by);
+    if plan.meta.end != len
+        || !crate::stream::splice::covers(&plan.parts, plan.meta.start)
+        || kept.len() != plan.parts.len()
+        || !run.src.unchanged()
+        || ops::verify_mac(&meta, &key, &mac.finish()).is_err()
+    {
+        return EditOpen::Declined(Some((key, unwrapped_by)));
     }
     let mut warnings = Vec::new();
     let status = record.verify(meta.integrity.as_deref(), &meta.mac);
-    let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
+    let strict = run.opts.strict_integrity || ops::env_flag(run.ctx.var(ops::STRICT_INTEGRITY_ENV));
     if ops::judge_integrity(status, strict, &mut warnings).is_err() {
-        return back(key, unwrapped_by);
+        return EditOpen::Declined(Some((key, unwrapped_by)));
     }
-    Ok(EditOpen::Opened(Box::new(EditSession {
+    EditOpen::Opened(Box::new(EditSession {
         plaintext: plain.finish(),
         parts: plan.parts,
         kept,
         meta,
         meta_range: plan.meta,
         key,
-        emit: *emit,
+        emit: *run.emit,
         warnings,
         unwrapped_by,
-    })))
+    }))
 }
 
 /// What every part needs.
