@@ -35,6 +35,21 @@ pub(crate) enum Part {
     },
 }
 
+impl Part {
+    /// What the line scan of a part reads in `src`: the header line of a later part of an
+    /// entry (read before the body), the body's range, and whether it is part of an
+    /// entry.
+    pub(crate) fn scan_input<'s>(&self, src: &'s [u8]) -> (Option<&'s [u8]>, &Range<usize>, bool) {
+        match self {
+            Part::Top(r) => (None, r, false),
+            Part::Sub {
+                body, first: true, ..
+            } => (None, body, true),
+            Part::Sub { header, body, .. } => (src.get(header.clone()), body, true),
+        }
+    }
+}
+
 /// The parts of a document and where its `sops` entry is.
 #[derive(Debug)]
 pub(crate) struct Plan {

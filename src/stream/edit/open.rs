@@ -318,13 +318,7 @@ struct Opened {
 /// decrypt's direct path writes); the tree way below takes what it does not.
 fn work(job: &Job<'_>, src: &[u8], part: &Part, out: Vec<u8>) -> Option<Opened> {
     use crate::stream::splice::direct;
-    let (header, body, sub) = match part {
-        Part::Top(r) => (None, r, false),
-        Part::Sub {
-            body, first: true, ..
-        } => (None, body, true),
-        Part::Sub { header, body, .. } => (src.get(header.clone()), body, true),
-    };
+    let (header, body, sub) = part.scan_input(src);
     let scanned = match (job.direct, crate::format::yaml::emit_indent(job.emit)) {
         (Mode::Never, _) | (_, None) => None,
         (_, Some(indent)) => {

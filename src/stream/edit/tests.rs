@@ -99,6 +99,24 @@ fn encrypted_file() -> (
     (dir, p, crate::keys::KeyContext::with_vars(vars))
 }
 
+/// How the tests open `src` (two workers, parts of 64 bytes).
+fn run<'a>(
+    src: super::EditInput<'a>,
+    ctx: &'a crate::keys::KeyContext,
+    opts: &'a crate::ops::OpenOptions,
+    emit: &'a crate::format::EmitOptions,
+) -> super::open::Run<'a> {
+    super::open::Run {
+        src,
+        ctx,
+        opts,
+        emit,
+        threads: 2,
+        target: 64,
+        ahead: crate::stream::Ahead::new(None),
+    }
+}
+
 fn opened(o: super::EditOpen) -> Box<super::EditSession> {
     match o {
         super::EditOpen::Opened(s) => s,
@@ -120,15 +138,7 @@ fn the_overlapped_and_the_planned_open_give_the_same_session() {
         strict_integrity: true,
     };
     let emit = crate::format::EmitOptions::default();
-    let run = || super::open::Run {
-        src,
-        ctx: &ctx,
-        opts: &opts,
-        emit: &emit,
-        threads: 2,
-        target: 64,
-        ahead: crate::stream::Ahead::new(None),
-    };
+    let run = || run(src, &ctx, &opts, &emit);
     let over = match super::open::overlapped(&run()) {
         super::open::Overlap::Done(o) => opened(o),
         super::open::Overlap::Rerun(_) => panic!("the overlapped open reran"),
@@ -171,15 +181,7 @@ fn a_file_changed_after_the_session_began_is_declined() {
         strict_integrity: false,
     };
     let emit = crate::format::EmitOptions::default();
-    let run = super::open::Run {
-        src,
-        ctx: &ctx,
-        opts: &opts,
-        emit: &emit,
-        threads: 2,
-        target: 64,
-        ahead: crate::stream::Ahead::new(None),
-    };
+    let run = run(src, &ctx, &opts, &emit);
     assert!(matches!(
         super::open::planned(&run, None),
         super::EditOpen::Declined(Some(_))

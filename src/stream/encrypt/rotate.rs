@@ -465,15 +465,8 @@ fn rotate_scanned(
     (old, new): (&ValueCipher, &ValueCipher),
     sel: &Selector,
 ) -> Option<RotOut> {
-    use super::super::split::Part;
     use crate::stream::splice::direct;
-    let (header, body, sub) = match part {
-        Part::Top(r) => (None, r, false),
-        Part::Sub {
-            body, first: true, ..
-        } => (None, body, true),
-        Part::Sub { header, body, .. } => (src.get(header.clone()), body, true),
-    };
+    let (header, body, sub) = part.scan_input(src);
     let cfg = direct::Scan {
         cipher: old,
         sel,
