@@ -49,7 +49,7 @@ pub struct EditSession {
     meta_range: Range<usize>,
     key: DataKey,
     emit: EmitOptions,
-    /// Non-fatal notes, as [`ops::Opened::warnings`].
+    /// Non-fatal notes, as [`crate::ops::Opened::warnings`].
     pub warnings: Vec<String>,
     /// The master key(s) that unwrapped the data key (`kind id`).
     pub unwrapped_by: Vec<String>,

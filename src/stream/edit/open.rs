@@ -40,7 +40,7 @@ use crate::stream::yaml_direct::Mode;
 /// Opens the encrypted YAML file `src` for editing by streaming, or declines. `emit` are
 /// the options of both the editor's plaintext and the written file.
 ///
-/// As the streamed decrypt ([`crate::stream::overlap`]), the metadata is read first from
+/// As the streamed decrypt (`stream::overlap`), the metadata is read first from
 /// the file's tail and the planner runs on a thread of its own while the parts it has
 /// settled are already decrypted; when the final plan does not begin with those parts
 /// (or finds the metadata elsewhere), the file is planned first and opened again.
