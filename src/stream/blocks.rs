@@ -144,20 +144,15 @@ fn planned(
     known: KnownKey,
 ) -> Result<Outcome, Error> {
     let (file, skip, ctx) = (args.file, args.skip, args.ctx);
-    let block = ctx
-        .var(BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(BLOCK);
-    let mut planner = super::split::Planner::new();
-    let mut reader = At { file, pos: skip };
-    let Ok(Some(len)) = scan_lines(&mut reader, block, |at, line| planner.line(at, line)) else {
+    let Some(len) = usize::try_from(before.len)
+        .ok()
+        .and_then(|l| l.checked_sub(skip))
+    else {
         return Ok(Outcome::Declined(None));
     };
-    if (skip + len) as u64 != before.len {
-        return Ok(Outcome::Declined(None));
-    }
     let threads = super::threads();
-    let Some(plan) = planner.finish(len, super::part_target(ctx, len, threads)) else {
+    let target = super::part_target(ctx, len, threads);
+    let Some(plan) = plan_file(file, skip, len, block_size(ctx), target) else {
         return Ok(Outcome::Declined(None));
     };
     after_plan();
@@ -180,6 +175,33 @@ fn planned(
         ahead,
     };
     super::decrypt_planned(&run, meta, key, ctx, args.opts, args.emit, args.needs_tree)
+}
+
+/// The block size of the planner's reads: [`BLOCK_ENV`] when it is set to a number,
+/// else [`BLOCK`].
+pub(crate) fn block_size(ctx: &KeyContext) -> usize {
+    ctx.var(BLOCK_ENV)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(BLOCK)
+}
+
+/// Plans `file` (`len` bytes after a byte-order mark of `skip`), reading it in blocks of
+/// `block` bytes and aiming at `target` bytes per part; `None` for a text the planner
+/// declines or one that is not `len` bytes long.
+pub(crate) fn plan_file(
+    file: &File,
+    skip: usize,
+    len: usize,
+    block: usize,
+    target: usize,
+) -> Option<super::split::Plan> {
+    let mut planner = super::split::Planner::new();
+    let mut reader = At { file, pos: skip };
+    let read = scan_lines(&mut reader, block, |at, line| planner.line(at, line))
+        .ok()
+        .flatten()?;
+    (read == len).then_some(())?;
+    planner.finish(len, target)
 }
 
 /// What tells whether an open file was changed: its identity, links, length and change

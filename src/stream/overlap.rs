@@ -76,11 +76,7 @@ pub(super) fn decrypt(
     };
     let threads = super::threads();
     let target = super::part_target(args.ctx, len, threads);
-    let block = args
-        .ctx
-        .var(super::BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(super::blocks::BLOCK);
+    let block = crate::stream::blocks::block_size(args.ctx);
     let feed = Feed::<Part>::default();
     before_plan();
     let unchanged = || Stamp::of(args.file).is_some_and(|now| now == *before);

@@ -101,22 +101,7 @@ impl<'a> EditInput<'a> {
     /// by default); `None` for a text the planner declines or a length that is not the
     /// session's.
     pub(in crate::stream) fn plan(&self, ctx: &KeyContext, target: usize) -> Option<Plan> {
-        let block = ctx
-            .var(blocks::BLOCK_ENV)
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(blocks::BLOCK);
-        let mut planner = crate::stream::split::Planner::new();
-        let mut reader = blocks::At {
-            file: self.file,
-            pos: 0,
-        };
-        let len = blocks::scan_lines(&mut reader, block, |at, line| planner.line(at, line))
-            .ok()
-            .flatten()?;
-        if len != self.len() {
-            return None;
-        }
-        planner.finish(len, target)
+        blocks::plan_file(self.file, 0, self.len(), blocks::block_size(ctx), target)
     }
 
     /// Reads `part` into `buf` (its entry's header line first, for a later part of an

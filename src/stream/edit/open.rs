@@ -103,11 +103,7 @@ pub(super) fn overlapped(run: &Run<'_>) -> Overlap {
     let Ok(key) = ops::recover_key_with_source(&meta, run.ctx, &run.opts.order) else {
         return Overlap::Done(EditOpen::Declined(None));
     };
-    let block = run
-        .ctx
-        .var(crate::stream::BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(crate::stream::blocks::BLOCK);
+    let block = crate::stream::blocks::block_size(run.ctx);
     let feed = Feed::<Part>::default();
     let (folded, plan) = std::thread::scope(|s| {
         let (file, at, feed_ref, target) = (run.src.file(), &meta_at, &feed, run.target);

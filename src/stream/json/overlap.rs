@@ -55,11 +55,7 @@ pub(super) fn decrypt(
     drop(meta);
     let threads = crate::stream::threads();
     let target = crate::stream::part_target(args.ctx, len, threads);
-    let block = args
-        .ctx
-        .var(crate::stream::BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(crate::stream::blocks::BLOCK);
+    let block = crate::stream::blocks::block_size(args.ctx);
     let feed = Feed::<Part>::default();
     // The big member's key text, announced before its first parts are published.
     let big: Mutex<Option<Range<usize>>> = Mutex::new(None);

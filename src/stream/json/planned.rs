@@ -58,10 +58,7 @@ pub(super) fn planned(
     known: crate::stream::blocks::KnownKey,
 ) -> Result<Outcome, Error> {
     let (file, ctx) = (args.file, args.ctx);
-    let block = ctx
-        .var(crate::stream::BLOCK_ENV)
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(crate::stream::blocks::BLOCK);
+    let block = crate::stream::blocks::block_size(ctx);
     let mut planner = split::Planner::new();
     let mut reader = crate::stream::blocks::At { file, pos: 0 };
     let Ok(Some(len)) =
