@@ -443,12 +443,59 @@ fn decrypt_in_place(
 
 /// Calls `f` with the plaintext byte form of a leaf without copying strings (the MAC's
 /// input). `None` for null and containers.
+/// Numbers and booleans are formatted on the stack (the same bytes as [`plaintext_of`]).
 pub fn with_plaintext<R>(v: &Value, f: impl FnOnce(&[u8], ValueType) -> R) -> Option<R> {
+    use std::fmt::Write as _;
+    let mut t = StackText::default();
     match v {
         Value::Str(s) => Some(f(s.as_bytes(), ValueType::Str)),
         Value::Bytes(b) => Some(f(b, ValueType::Str)),
         Value::Null | Value::Map(_) | Value::Seq(_) => None,
+        Value::Bool(b) => Some(f(if *b { b"True" } else { b"False" }, ValueType::Bool)),
+        Value::Int(i) if write!(t, "{i}").is_ok() => Some(f(t.as_bytes(), ValueType::Int)),
+        // `format_float` of a finite float (longer forms go through it).
+        Value::Float(x) if x.is_finite() && write!(t, "{x}").is_ok() => {
+            Some(f(t.as_bytes(), ValueType::Float))
+        }
         other => plaintext_of(other).map(|(p, t)| f(&p, t)),
+    }
+}
+
+/// A short plaintext form written on the stack, wiped when dropped; a write that does not
+/// fit fails (the caller then takes the heap form).
+struct StackText {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Drop for StackText {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.buf);
     }
 }
 
@@ -482,17 +529,16 @@ pub fn plaintext_of(v: &Value) -> Option<(Zeroizing<Vec<u8>>, ValueType)> {
 }
 
 fn parse_go_float(s: &str) -> Option<f64> {
-    let lower = s.to_ascii_lowercase();
-    match lower.trim_start_matches(['+', '-']) {
-        "inf" | "infinity" | "nan" => {}
-        _ => {
-            if !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
-            {
-                return None;
-            }
-        }
+    let word = s.trim_start_matches(['+', '-']);
+    let named = ["inf", "infinity", "nan"]
+        .iter()
+        .any(|n| word.eq_ignore_ascii_case(n));
+    if !named
+        && !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
+    {
+        return None;
     }
     s.parse::<f64>().ok()
 }

@@ -106,4 +106,59 @@ fn float_forms() {
     assert_eq!(format_float(f64::NAN), "NaN");
     assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));
     assert_eq!(parse_go_float("1e5"), Some(1e5));
+    for (text, want) in [
+        ("-inf", Some(f64::NEG_INFINITY)),
+        ("+INFINITY", Some(f64::INFINITY)),
+        ("infinity", Some(f64::INFINITY)),
+        ("1.5E-3", Some(1.5e-3)),
+        ("-0", Some(-0.0)),
+        ("0x10", None),
+        ("infinit", None),
+        ("1_0", None),
+        ("", None),
+    ] {
+        assert_eq!(parse_go_float(text), want, "{text:?}");
+    }
+    assert!(parse_go_float("NaN").is_some_and(f64::is_nan));
+    assert!(parse_go_float("-nan").is_some_and(f64::is_nan));
+}
+
+/// The MAC input of numbers and booleans, written on the stack, is the heap form's bytes
+/// (and forms too long for the stack fall back to it).
+#[test]
+fn stack_plaintext_forms_are_the_heap_forms() {
+    let mut values = vec![
+        Value::Bool(true),
+        Value::Bool(false),
+        Value::Int(0),
+        Value::Int(i64::MIN),
+        Value::Int(i64::MAX),
+        Value::Float(0.0),
+        Value::Float(-0.0),
+        Value::Float(f64::MAX),
+        Value::Float(f64::MIN_POSITIVE),
+        Value::Float(5e-324),
+        Value::Float(1e21),
+        Value::Float(1.0 / 3.0),
+        Value::Float(-123_456.789),
+        Value::Float(f64::NAN),
+        Value::Float(f64::INFINITY),
+        Value::Float(f64::NEG_INFINITY),
+        Value::Str(Text::from("x")),
+        Value::Time(Timestamp::parse_rfc3339("2024-01-02T03:04:05.5Z").expect("time")),
+    ];
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..2000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        values.push(Value::Float(f64::from_bits(x)));
+        values.push(Value::Int(x as i64));
+        values.push(Value::Float((x % 1_000_000) as f64 / 1000.0));
+    }
+    for v in &values {
+        let stack = with_plaintext(v, |p, t| (p.to_vec(), t));
+        let heap = plaintext_of(v).map(|(p, t)| (p.to_vec(), t));
+        assert_eq!(stack, heap, "{v:?}");
+    }
 }
