@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Interleaved decrypt and edit timings of several leafseal binaries (docs/performance.md,
+"""Interleaved decrypt and edit timings of several leafseal binaries (docs/performance-log.md,
 "Edit, round 7"). Each round runs every binary's `decrypt` and `edit` once, in a random
 order, each from a fresh copy of the encrypted file, so that a load swing on a shared
 machine hits all commands alike. Prints per command the median wall time, user and

@@ -8,6 +8,7 @@
 //! operations the commands use; [`check`] holds files against the policy without any key.
 //! Only [`cli`] prints.
 #![deny(missing_docs)]
+#![warn(clippy::disallowed_macros)]
 
 pub mod api;
 pub mod audit;

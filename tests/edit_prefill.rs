@@ -88,10 +88,22 @@ impl Edit {
 
     /// Runs `edit` with an editor, the private workspace root and extra variables.
     fn edit(&self, ed: &str, extra: &[(&str, &str)], file: &str) -> Output {
+        self.edit_args(ed, extra, &[], file)
+    }
+
+    /// [`Edit::edit`] with options: global ones (before `edit`; `--force-target`) and the
+    /// command's.
+    fn edit_args(&self, ed: &str, extra: &[(&str, &str)], opts: &[&str], file: &str) -> Output {
         let rt = self.runtime.path().display().to_string();
         let mut vars: Vec<(&str, &str)> = vec![("EDITOR", ed), ("XDG_RUNTIME_DIR", &rt)];
         vars.extend_from_slice(extra);
-        self.env.run_vars(&vars, &["edit", file])
+        let (global, own): (Vec<&str>, Vec<&str>) =
+            opts.iter().partition(|o| **o == "--force-target");
+        let mut args = global;
+        args.push("edit");
+        args.extend(own);
+        args.push(file);
+        self.env.run_vars(&vars, &args)
     }
 
     /// Nothing left behind: no temporary file next to the targets, no workspace.
@@ -315,7 +327,7 @@ fn a_file_changed_by_another_program_during_the_edit_is_left_as_it_wrote_it() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(3), "{how}, {what}: {stderr}");
             assert!(
-                stderr.contains("was changed by another program while it was being edited"),
+                stderr.contains("was changed by another program"),
                 "{how}, {what}: {stderr}"
             );
             let now = std::fs::read_to_string(&p).expect("read");
@@ -330,6 +342,51 @@ fn a_file_changed_by_another_program_during_the_edit_is_left_as_it_wrote_it() {
             let _ = std::fs::remove_file(format!("{p}.new"));
             t.nothing_left(how);
         }
+    }
+}
+
+/// The same holds on the paths that do not stream: the whole-tree path, an edit the
+/// streaming open declines (`-s`, another output type), a file written in place
+/// (`--force-target` on a hard-linked file). The write itself compares the file with
+/// what it was when the edit locked it, last, right before the rename.
+#[test]
+fn a_file_changed_during_an_edit_that_is_not_streamed_is_left_as_it_wrote_it() {
+    let t = Edit::new();
+    let src = t.encrypted("src.yaml", &doc(30));
+    let p = t.env.path("n.yaml");
+    let link = t.env.path("n-link.yaml");
+    let ed = t.editor(
+        "nstream",
+        &format!("printf '# appended\\n' >> '{p}'\nsed -i '0,/3/s//4/' \"$1\""),
+    );
+    let streamed = [("LEAFSEAL_SPLICE", "always"), ("LEAFSEAL_STREAM_PART", "1")];
+    let cases: [(&str, &[(&str, &str)], &[&str]); 4] = [
+        ("whole tree", &WHOLE, &[]),
+        ("declined: -s", &streamed, &["-s"]),
+        ("declined: --output-type json", &streamed, &["--output-type", "json"]),
+        ("in place", &WHOLE, &["--force-target"]),
+    ];
+    for (what, vars, opts) in cases {
+        std::fs::copy(&src, &p).expect("copy");
+        let _ = std::fs::remove_file(&link);
+        if what == "in place" {
+            std::fs::hard_link(&p, &link).expect("link");
+        }
+        let out = t.edit_args(&ed, vars, opts, &p);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{what}: {stderr}");
+        assert!(
+            stderr.contains("was changed by another program"),
+            "{what}: {stderr}"
+        );
+        let mut want = std::fs::read_to_string(&src).expect("read");
+        want.push_str("# appended\n");
+        assert_eq!(
+            std::fs::read_to_string(&p).expect("read"),
+            want,
+            "{what}: the file is as the other program left it"
+        );
+        t.nothing_left(what);
     }
 }
 

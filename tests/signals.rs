@@ -426,3 +426,43 @@ fn edit_interrupted_by_every_catchable_signal_at_many_moments() {
         }
     }
 }
+
+/// A standard error that is a pipe nobody reads any more (`leafseal … 2>&1 | head -1`
+/// once `head` has exited): the messages are lost, but the command ends with its own
+/// exit code and a temporary file is still removed. `eprintln!` used to panic on the
+/// broken pipe, which aborts the process (`panic = "abort"`): exit by SIGABRT, and an
+/// edit's temporary file left next to the target.
+#[test]
+fn a_broken_stderr_does_not_abort_a_command() {
+    let d = tempfile::tempdir().expect("dir");
+    let home = d.path().display().to_string();
+    let vars: HashMap<String, String> = [("HOME".to_owned(), home)].into_iter().collect();
+    let run = |args: &[&str], broken: bool| -> ExitStatus {
+        let mut c = leafseal(&vars);
+        c.current_dir(d.path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        if broken {
+            let (reader, writer) = std::io::pipe().expect("pipe");
+            drop(reader);
+            c.stderr(writer);
+        } else {
+            c.stderr(Stdio::null());
+        }
+        c.status().expect("run leafseal")
+    };
+    std::fs::write(d.path().join("plain.yaml"), "a: 1\n").expect("write");
+    for args in [
+        &["decrypt", "missing.yaml"][..],
+        &["decrypt", "plain.yaml"][..],
+        &["encrypt", "plain.yaml"][..],
+        &["no-such-command"][..],
+    ] {
+        let normal = run(args, false);
+        let broken = run(args, true);
+        assert!(normal.code().is_some(), "{args:?}: {normal:?}");
+        assert_eq!(broken.code(), normal.code(), "{args:?}: {broken:?}");
+    }
+    assert_eq!(names(d.path()), vec!["plain.yaml".to_owned()]);
+}

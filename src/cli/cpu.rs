@@ -47,7 +47,7 @@ pub fn require() -> Result<(), i32> {
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!(
+    say!(
         "leafseal: error: this leafseal binary was built for x86-64 processors with {} \
          (the repository's .cargo/config.toml asks for them, for faster AES-GCM), and this \
          processor does not have them; nothing was read or written.\n  hint: build a \

@@ -353,7 +353,7 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
         locked.push((
             i,
             d.lock(&|| {
-                eprintln!(
+                say!(
                     "leafseal: waiting for another leafseal process that is changing {shown}"
                 );
             })?,

@@ -165,10 +165,25 @@ fn new_file_plan(cli: &Cli, a: &EditArgs, format: Format) -> Result<SealPlan, Er
 }
 
 fn interrupted(sig: i32, name: &str) -> i32 {
-    eprintln!(
+    say!(
         "leafseal: interrupted by signal {sig}: the temporary plaintext was removed and {name} was not changed"
     );
     editor::signal_exit_code(sig)
+}
+
+/// The exit code once the edited file was written: 0, or for a signal that arrived while
+/// it was being written (the write was let complete) 128 + signal, with a line that says
+/// the file holds the edit (a script cannot tell from the code alone).
+fn written(signals: &Signals, name: &str) -> i32 {
+    match signals.caught() {
+        None => 0,
+        Some(sig) => {
+            say!(
+                "leafseal: interrupted by signal {sig} while {name} was being written: the write was completed, and {name} holds the edited version"
+            );
+            editor::signal_exit_code(sig)
+        }
+    }
 }
 
 /// Runs `edit`.
@@ -372,11 +387,11 @@ fn write_sealed(
     if let Err(e) = ws.remove() {
         cli::report(&e);
     }
-    Ok(signals.caught().map_or(0, editor::signal_exit_code))
+    Ok(written(signals, name))
 }
 
 fn unchanged(name: &str) -> i32 {
-    eprintln!("leafseal: File has not changed; {name} was left as it was");
+    say!("leafseal: File has not changed; {name} was left as it was");
     exit::FILE_HAS_NOT_BEEN_MODIFIED
 }
 
@@ -447,7 +462,7 @@ fn edit_loop(
             Ok(doc) => return Ok(Edited::Doc(doc)),
             Err(e) if interactive => {
                 cli::report(&e);
-                eprint!("Press Enter to reopen the editor, or Ctrl-C to abandon your edits ");
+                say_inline!("Press Enter to reopen the editor, or Ctrl-C to abandon your edits ");
                 match editor::wait_for_enter(signals) {
                     Answer::Enter => continue,
                     Answer::Interrupted(sig) => return Ok(Edited::Interrupted(sig)),

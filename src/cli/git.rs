@@ -175,7 +175,7 @@ fn quiet_policy(explicit: Option<&Path>) -> Option<Policy> {
 
 fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
     let fail = |msg: String| {
-        eprintln!(
+        say!(
             "leafseal: merge conflict in {}: {msg}\n  hint: the file keeps our encrypted version; nothing was decrypted to disk",
             a.path
         );
@@ -204,11 +204,11 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
         },
         Outcome::NotEncrypted => text_merge(a),
         Outcome::Conflict(report) => {
-            eprint!(
+            say_inline!(
                 "leafseal: merge conflict in {} (the file keeps our encrypted version; no plaintext was written):\n{report}",
                 a.path
             );
-            eprintln!(
+            say!(
                 "  hint: resolve with `leafseal edit {p}` (ours is in the work tree); see theirs with `git show MERGE_HEAD:{p} | leafseal decrypt --filename-override {p}`, then `git add {p}`",
                 p = a.path
             );

@@ -102,7 +102,7 @@ pub fn run(_cli: &Cli, a: &KeygenArgs) -> Result<i32, Error> {
     };
     let id = keygen::generate();
     keygen::write_new_key_file(&path, &id.file_text)?;
-    eprintln!(
+    say!(
         "leafseal: wrote a new age identity to {} (mode 0600); keep it secret and back it up",
         path.display()
     );

@@ -82,18 +82,18 @@ pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
     let prompt: Option<server::PromptFn> = args.prompt.then(|| Arc::new(ask) as server::PromptFn);
     let log: Option<server::LogFn> = args
         .verbose
-        .then(|| Arc::new(|line: &str| eprintln!("leafseal keyservice: {line}")) as server::LogFn);
+        .then(|| Arc::new(|line: &str| say!("leafseal keyservice: {line}")) as server::LogFn);
     let opts = server::ServerOptions {
         address,
         prompt,
         log,
         on_listen: Box::new(|addr: &str| {
-            eprintln!(
+            say!(
                 "leafseal keyservice: listening on {addr} (plaintext gRPC: keep it on loopback or a unix socket, and forward it over SSH)"
             );
         }),
     };
     server::serve(crate::cli::local_key_context(), opts)?;
-    eprintln!("leafseal keyservice: stopped");
+    say!("leafseal keyservice: stopped");
     Ok(0)
 }

@@ -1,5 +1,25 @@
 //! The command line: argument parsing, dispatch, and the only place that prints.
 
+/// `eprintln!` that never panics: a closed or broken standard error is ignored.
+/// `eprintln!` panics when the write fails, and with `panic = "abort"` that would end
+/// the process in the middle of a command (`clippy.toml` disallows it in the crate).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the line break (a prompt).
+macro_rules! say_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut err = std::io::stderr();
+        let _ = write!(err, $($arg)*);
+        let _ = err.flush();
+    }};
+}
+
 use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
@@ -220,7 +240,7 @@ pub fn update(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
 pub fn output(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
     let shown = file.display().to_string();
     io::Destination::open(file, &cli.write_options())?.lock(&|| {
-        eprintln!("leafseal: waiting for another leafseal process that is changing {shown}");
+        say!("leafseal: waiting for another leafseal process that is changing {shown}");
     })
 }
 
@@ -344,7 +364,7 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
 
 /// Prints a warning to stderr (key material masked, see [`crate::redact`]).
 pub fn warn(msg: &str) {
-    eprintln!(
+    say!(
         "leafseal: warning: {}",
         crate::redact::redact(&hints::cli_warning(msg))
     );
@@ -389,6 +409,13 @@ pub fn local_key_context() -> ops::KeyContext {
 pub fn run(cli: Cli) -> i32 {
     io::signals::enable();
     io::signals::set_exit_hook(signal_exit);
+    // A panic ends the process (`panic = "abort"`) without the destructors that remove
+    // temporary files: the hook removes them first.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        io::signals::remove_registered();
+        previous(info);
+    }));
     if let Err(e) = set_key_services(&cli) {
         report(&e);
         return e.code;
@@ -453,7 +480,7 @@ pub fn usage_error(e: &clap::Error) -> i32 {
         return e.exit_code();
     }
     let text = e.render().to_string();
-    eprint!("{}", crate::redact::redact(&text));
+    say_inline!("{}", crate::redact::redact(&text));
     e.exit_code()
 }
 
@@ -466,5 +493,5 @@ pub fn report(e: &Error) {
         s.push_str("\n  hint: ");
         s.push_str(&h);
     }
-    eprintln!("{}", crate::redact::redact(&s));
+    say!("{}", crate::redact::redact(&s));
 }

@@ -197,12 +197,12 @@ impl Run<'_> {
                     .map(|k| format!("{} {}", k.kind().field(), k.id()))
                     .collect();
                 if before != after {
-                    eprintln!("leafseal: {shown}: re-encrypting for the recreation rule's keys:");
+                    say!("leafseal: {shown}: re-encrypting for the recreation rule's keys:");
                     for k in after.iter().filter(|k| !before.contains(k)) {
-                        eprintln!("  + {k}");
+                        say!("  + {k}");
                     }
                     for k in before.iter().filter(|k| !after.contains(k)) {
-                        eprintln!("  - {k}");
+                        say!("  - {k}");
                     }
                 }
                 let plan = SealPlan {
@@ -223,7 +223,7 @@ impl Run<'_> {
             let msg = format!("publication of {shown} canceled");
             cli::audit::forget("publish", &shown);
             if a.recursive {
-                eprintln!("leafseal: {msg}");
+                say!("leafseal: {msg}");
                 return Ok(());
             }
             return Err(Error::new(exit::GENERIC, msg));
@@ -233,15 +233,15 @@ impl Run<'_> {
         match payload {
             Payload::File(bytes) => {
                 publish::upload(&dest, &self.ctx, &name, bytes)?;
-                eprintln!("leafseal: published {shown} to {target}");
+                say!("leafseal: published {shown} to {target}");
             }
             Payload::Data(json) => {
                 match publish::vault_kv::write(&dest, &self.ctx, &name, &json)? {
                     publish::vault_kv::Outcome::Written => {
-                        eprintln!("leafseal: published {shown} to {target}");
+                        say!("leafseal: published {shown} to {target}");
                     }
                     publish::vault_kv::Outcome::Unchanged => {
-                        eprintln!("leafseal: {target} is already up to date");
+                        say!("leafseal: {target} is already up to date");
                     }
                 }
             }
@@ -264,14 +264,14 @@ fn confirm(file: &Path, target: &str) -> Result<bool, Error> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock();
     loop {
-        eprint!("uploading {} to {target} ? (y/n): ", abs.display());
+        say_inline!("uploading {} to {target} ? (y/n): ", abs.display());
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         let n = lines
             .read_line(&mut line)
             .map_err(|e| Error::new(exit::GENERIC, format!("cannot read the answer: {e}")))?;
         if n == 0 {
-            eprintln!();
+            say!();
             return Err(Error::new(
                 exit::GENERIC,
                 "no answer to the confirmation question: standard input is closed",

@@ -173,6 +173,20 @@ pub fn caught() -> Option<i32> {
     }
 }
 
+/// Removes every registered temporary file, for a panic hook: with `panic = "abort"` the
+/// process ends without running the destructors that would. Skipped when the registry is
+/// held (a panic in the middle of a rename): waiting for it would never end.
+pub fn remove_registered() {
+    let mut files = match LIVE.try_lock() {
+        Ok(l) => l,
+        Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    for f in files.drain(..) {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
 /// A registered temporary file: removed (if still there) and unregistered on drop.
 #[derive(Debug)]
 pub struct Registered {

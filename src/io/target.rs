@@ -1,6 +1,7 @@
 //! Where a write lands: symbolic links resolved to the real file, the root check, the
-//! refusal of hard-linked and non-regular targets, and the lock that serialises
-//! read-modify-write commands on one file.
+//! refusal of hard-linked and non-regular targets, the lock that serialises
+//! read-modify-write commands on one file, and what the command saw of the file when it
+//! took the lock ([`Seen`]), compared again right before the file is replaced.
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
@@ -283,4 +284,66 @@ pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
         &t.named,
         "it keeps being replaced while waiting for its lock".to_owned(),
     ))
+}
+
+/// What a read-modify-write saw of its target when it took the lock: its identity, link
+/// count, length and change times, or that it did not exist. Compared again right before
+/// the new content replaces the target: a program that does not take leafseal's lock (a
+/// git checkout, an editor, sops) and wrote the file meanwhile changed at least one of
+/// them, and its change must not be overwritten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// No file at the path.
+    Absent,
+    /// A regular file.
+    File {
+        /// Device and inode: a file renamed over the path has other ones.
+        id: (u64, u64),
+        /// Link count: a link added or removed.
+        nlink: u64,
+        /// Length.
+        len: u64,
+        /// Modification and status change times, in nanoseconds: any write, truncation,
+        /// `chmod` or `touch`.
+        times: ((i64, i64), (i64, i64)),
+    },
+    /// Not a regular file (a device or FIFO written in place): not compared.
+    Other,
+}
+
+impl Seen {
+    /// The path as it is now (symbolic links not followed: `path` is the real file).
+    pub fn of(path: &Path) -> std::io::Result<Seen> {
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => Ok(Seen::File {
+                id: (m.dev(), m.ino()),
+                nlink: m.nlink(),
+                len: m.len(),
+                times: ((m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())),
+            }),
+            Ok(_) => Ok(Seen::Other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Seen::Absent),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the path still shows what was seen (always, for a non-regular file).
+    pub fn holds(&self, path: &Path) -> bool {
+        match self {
+            Seen::Other => true,
+            seen => Seen::of(path).is_ok_and(|now| now == *seen),
+        }
+    }
+}
+
+/// The error for a target another program changed after leafseal read it.
+pub fn changed_error(t: &Target) -> Error {
+    let name = shown(&t.named);
+    Error::new(
+        exit::COULD_NOT_WRITE_OUTPUT,
+        format!(
+            "{name} was changed by another program while leafseal was changing it; the new content was not written, and {name} is as that program left it"
+        ),
+    )
+    .hint("run the command again; leafseal's own commands wait for each other, but a program that does not take leafseal's lock (a git checkout, an editor, sops) must not write the file meanwhile")
 }

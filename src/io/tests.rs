@@ -204,3 +204,117 @@ fn an_open_file_is_read_whole_also_when_it_grew_after_its_size_was_taken() {
         assert_eq!(&super::read_input(&path).expect("read")[..], &got[..]);
     }
 }
+
+/// What another program may do to a locked file between the read and the write.
+fn changes() -> Vec<(&'static str, fn(&Path))> {
+    vec![
+        ("append", |p| {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(p)
+                .expect("open");
+            std::io::Write::write_all(&mut f, b"b: 2\n").expect("append");
+        }),
+        ("same length, in place, time kept", |p| {
+            let m = std::fs::metadata(p).expect("meta");
+            std::fs::write(p, b"a: 9\n").expect("rewrite");
+            // The modification time put back: the change time still moves.
+            let f = std::fs::File::options().write(true).open(p).expect("open");
+            f.set_modified(m.modified().expect("mtime")).expect("touch");
+        }),
+        ("renamed over", |p| {
+            let other = p.with_extension("new");
+            std::fs::write(&other, b"a: 1\n").expect("write");
+            std::fs::rename(&other, p).expect("rename");
+        }),
+        ("truncated", |p| {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .expect("open")
+                .set_len(0)
+                .expect("truncate");
+        }),
+        ("linked", |p| {
+            std::fs::hard_link(p, p.with_extension("link")).expect("link");
+        }),
+        ("removed", |p| std::fs::remove_file(p).expect("remove")),
+    ]
+}
+
+/// Every file in `dir` but `keep`.
+fn others(dir: &Path, keep: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_locked_file_another_program_changed_is_not_written_over() {
+    for (what, change) in changes() {
+        for force in [false, true] {
+            let d = tempfile::tempdir().expect("dir");
+            let p = d.path().join("s.yaml");
+            std::fs::write(&p, b"a: 1\n").expect("write");
+            let opts = WriteOptions {
+                force_target: force,
+                ..Default::default()
+            };
+            let dest = write::Destination::open(&p, &opts)
+                .and_then(|t| t.lock(&|| {}))
+                .expect("lock");
+            change(&p);
+            let after = std::fs::read(&p).ok();
+            let e = dest.write(b"a: 2\n").expect_err(what);
+            assert_eq!(e.code, 3, "{what}");
+            assert!(
+                e.message.contains("was changed by another program"),
+                "{what}: {}",
+                e.message
+            );
+            assert_eq!(std::fs::read(&p).ok(), after, "{what}: left as it was");
+            assert_eq!(
+                others(d.path(), &["s.yaml", "s.link"]),
+                Vec::<String>::new(),
+                "{what}: no temporary file"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_file_created_after_the_lock_found_none_is_not_written_over() {
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("new.yaml");
+    let dest = write::Destination::open(&p, &WriteOptions::default())
+        .and_then(|t| t.lock(&|| {}))
+        .expect("lock");
+    std::fs::write(&p, b"theirs\n").expect("write");
+    let e = dest.write(b"ours\n").expect_err("created meanwhile");
+    assert_eq!(e.code, 3);
+    assert_eq!(std::fs::read(&p).expect("read"), b"theirs\n");
+}
+
+#[test]
+fn an_unchanged_locked_file_is_written_and_written_again() {
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("s.yaml");
+    std::fs::write(&p, b"a: 1\n").expect("write");
+    let dest = write::Destination::open(&p, &WriteOptions::default())
+        .and_then(|t| t.lock(&|| {}))
+        .expect("lock");
+    dest.write(b"a: 2\n").expect("first write");
+    // The second write replaces leafseal's own first one: not another program's change.
+    dest.write(b"a: 3\n").expect("second write");
+    assert_eq!(std::fs::read(&p).expect("read"), b"a: 3\n");
+    // Without the lock (a plain output), nothing is compared.
+    let q = d.path().join("out.yaml");
+    let plain = write::Destination::open(&q, &WriteOptions::default()).expect("open");
+    std::fs::write(&q, b"x\n").expect("write");
+    plain.write(b"y\n").expect("unlocked write");
+    assert_eq!(std::fs::read(&q).expect("read"), b"y\n");
+}

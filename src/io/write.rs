@@ -18,6 +18,7 @@ use super::signals;
 use super::target;
 use super::target::Lock;
 use super::target::Mode;
+use super::target::Seen;
 use super::target::Target;
 use super::target::WriteOptions;
 use crate::error::Error;
@@ -32,6 +33,11 @@ pub struct Destination {
     target: Target,
     mode: Mode,
     lock: Option<Lock>,
+    /// What the target was when the lock was taken ([`Destination::lock`]): compared
+    /// again right before it is replaced or written in place, and taken again after
+    /// each write (a second write through the same destination replaces leafseal's own
+    /// file).
+    seen: std::sync::Mutex<Option<Seen>>,
 }
 
 impl Destination {
@@ -46,11 +52,15 @@ impl Destination {
             target: t,
             mode,
             lock: None,
+            seen: std::sync::Mutex::new(None),
         })
     }
 
     /// Takes the file's lock (see [`target::lock`]); call before reading it.
     /// Devices and FIFOs are not locked; a forced write into a hard-linked file is.
+    /// What the file is once locked ([`Seen`]: identity, links, length, change times, or
+    /// absent) is compared again right before the write: a file another program changed
+    /// meanwhile is left as that program wrote it, and the write fails (exit 3).
     pub fn lock(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
         let lockable = match &self.target.existing {
             None => true,
@@ -59,6 +69,9 @@ impl Destination {
         if lockable {
             self.lock = target::lock(&self.target, on_wait)?;
         }
+        let seen = Seen::of(&self.target.path)
+            .map_err(|e| fail(&self.target, "cannot read its metadata", e))?;
+        self.seen = std::sync::Mutex::new(Some(seen));
         Ok(self)
     }
 
@@ -77,13 +90,27 @@ impl Destination {
     /// from pieces of its input, without joining them in memory first).
     pub fn write_pieces(&self, pieces: &[&[u8]]) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => replace(&self.target, pieces),
-            Mode::InPlace => in_place(&self.target, pieces),
+            Mode::Replace => self.guarded(|seen| replace(&self.target, seen, pieces)),
+            Mode::InPlace => self.guarded(|seen| in_place(&self.target, seen, pieces)),
         }
     }
 }
 
 impl Destination {
+    /// Runs a write with what the target was seen to be (see [`Destination::lock`]), and
+    /// takes the target as it is after a write that succeeded.
+    fn guarded<R>(&self, write: impl FnOnce(Option<&Seen>) -> Result<R, Error>) -> Result<R, Error> {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let r = write(seen.as_ref())?;
+        if seen.is_some() {
+            *seen = Seen::of(&self.target.path).ok();
+        }
+        Ok(r)
+    }
+
     /// Writes what `fill` produces, piece by piece, to the target (see the module docs):
     /// to the temporary file, which is renamed over the target only when `fill`
     /// succeeded, so that a failure leaves the target unchanged. A forced in-place
@@ -95,11 +122,11 @@ impl Destination {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => replace_with(&self.target, &mut |w| fill(w)),
+            Mode::Replace => self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w))),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
-                in_place(&self.target, &[&buf])
+                self.guarded(|seen| in_place(&self.target, seen, &[&buf]))
             }
         }
     }
@@ -115,11 +142,11 @@ impl Destination {
         fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => replace_with(&self.target, &mut |w| fill(w)),
+            Mode::Replace => self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w))),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
-                in_place(&self.target, &[&buf])
+                self.guarded(|seen| in_place(&self.target, seen, &[&buf]))
             }
         }
     }
@@ -144,7 +171,7 @@ impl Destination {
         fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
     ) -> Result<bool, Error> {
         match self.mode {
-            Mode::Replace => replace_file(&self.target, fill),
+            Mode::Replace => self.guarded(|seen| replace_file(&self.target, seen, fill)),
             Mode::InPlace => Err(Error::new(
                 exit::GENERIC,
                 "internal error: a positioned write into a file written in place",
@@ -306,8 +333,8 @@ pub fn remove_stale(dir: &Path) -> usize {
     removed
 }
 
-fn replace(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
-    replace_with(t, &mut |f: &mut (dyn Write + Send)| {
+fn replace(t: &Target, seen: Option<&Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
+    replace_with(t, seen, &mut |f: &mut (dyn Write + Send)| {
         pieces.iter().try_for_each(|data| {
             f.write_all(data)
                 .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
@@ -317,9 +344,10 @@ fn replace(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
 
 fn replace_with(
     t: &Target,
+    seen: Option<&Seen>,
     fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    replace_file(t, &mut |f| {
+    replace_file(t, seen, &mut |f| {
         let mut tracked = Tracked::new(f);
         match fill(&mut tracked) {
             Ok(()) => Ok(true),
@@ -334,9 +362,14 @@ fn replace_with(
 
 /// The atomic replacement of the target by a temporary file that `fill` writes
 /// (through the file itself, so positioned writes are possible); `fill` returning
-/// `false` discards the temporary file and leaves the target alone.
+/// `false` discards the temporary file and leaves the target alone. With `seen`, the
+/// target must still be what it was when it was locked, checked last before the rename
+/// (after the `fsync`): otherwise the temporary file is removed and the target left as
+/// the other program wrote it. Only the instant between that check and the rename,
+/// which the kernel cannot make conditional, remains.
 fn replace_file(
     t: &Target,
+    seen: Option<&Seen>,
     fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
 ) -> Result<bool, Error> {
     signals::install()?;
@@ -379,7 +412,12 @@ fn replace_file(
     // The temporary file stays 0600 until it is the target: a SIGKILL never leaves a
     // copy with wider permissions. Under the signal lock, so only SIGKILL can come
     // between the rename and the mode (leaving the target 0600, never wider).
+    let mut changed = false;
     signals::commit(&mut reg, || {
+        if seen.is_some_and(|s| !s.holds(&t.path)) {
+            changed = true;
+            return Err(std::io::Error::other("the target was changed"));
+        }
         fs::rename(&tmp, &t.path)?;
         if let Some(m) = &current {
             // Past the rename the write has happened: a failure here leaves it 0600.
@@ -390,7 +428,13 @@ fn replace_file(
         }
         Ok(())
     })
-    .map_err(|e| fail(t, "rename failed", e))?;
+    .map_err(|e| {
+        if changed {
+            target::changed_error(t)
+        } else {
+            fail(t, "rename failed", e)
+        }
+    })?;
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
@@ -413,9 +457,12 @@ fn keep_owner(f: &fs::File, m: &fs::Metadata) {
 
 /// A forced write into the existing file: hard links keep sharing it, a device or FIFO
 /// receives the bytes. Not atomic.
-fn in_place(t: &Target, pieces: &[&[u8]]) -> Result<(), Error> {
+fn in_place(t: &Target, seen: Option<&Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
     let regular = t.existing.as_ref().is_some_and(fs::Metadata::is_file);
     let path = if regular { &t.path } else { &t.named };
+    if seen.is_some_and(|s| !s.holds(&t.path)) {
+        return Err(target::changed_error(t));
+    }
     let mut f = fs::OpenOptions::new()
         .write(true)
         .open(path)

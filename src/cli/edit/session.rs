@@ -179,7 +179,7 @@ impl Session<'_> {
         };
         drop(done_tx);
         if written? {
-            return Ok(signals.caught().map_or(0, editor::signal_exit_code));
+            return Ok(super::written(&signals, name));
         }
         let (Some(ws), Some(mut session), Some(plain)) = (ws, session, plain) else {
             // Taken only on the way to a completed write.

@@ -89,6 +89,7 @@ pub(crate) fn parse(input: &[u8]) -> Option<Vec<Map>> {
     };
     if f.run().is_err() {
         #[cfg(test)]
+        #[allow(clippy::disallowed_macros)] // test output
         if std::env::var_os("LEAFSEAL_FAST_DEBUG").is_some() {
             eprintln!("fast path declined near line {}", f.line.saturating_sub(1));
         }

@@ -1,5 +1,6 @@
 //! Differential tests: the fast reader and the full (granit) reader build identical
 //! trees, or the fast reader declines.
+#![allow(clippy::disallowed_macros)] // test output
 
 use std::fmt::Write as _;
 use std::path::Path;

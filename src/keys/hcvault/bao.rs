@@ -1,4 +1,5 @@
 //! A real OpenBao dev server for the transit tests (test builds only).
+#![allow(clippy::disallowed_macros)] // test output
 
 use std::path::Path;
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
 //! Tests of the PGP key source with a temporary GnuPG home and the sops test keys.
+#![allow(clippy::disallowed_macros)] // test output
 
 use std::collections::HashMap;
 use std::path::Path;

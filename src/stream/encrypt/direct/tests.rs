@@ -1,6 +1,7 @@
 //! Unit tests of the tree-free YAML encrypt: each document against the tree path of the
 //! same part (MAC input, text with the `ENC[…]` values masked, integrity tokens, and the
 //! decryption of the direct text).
+#![allow(clippy::disallowed_macros)] // test output
 
 use super::lines::quick_number;
 use super::lines::str_plain;
