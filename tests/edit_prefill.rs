@@ -360,10 +360,16 @@ fn a_file_changed_during_an_edit_that_is_not_streamed_is_left_as_it_wrote_it() {
         &format!("printf '# appended\\n' >> '{p}'\nsed -i '0,/3/s//4/' \"$1\""),
     );
     let streamed = [("LEAFSEAL_SPLICE", "always"), ("LEAFSEAL_STREAM_PART", "1")];
-    let cases: [(&str, &[(&str, &str)], &[&str]); 4] = [
+    // (what, variables, options)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: [Case<'_>; 4] = [
         ("whole tree", &WHOLE, &[]),
         ("declined: -s", &streamed, &["-s"]),
-        ("declined: --output-type json", &streamed, &["--output-type", "json"]),
+        (
+            "declined: --output-type json",
+            &streamed,
+            &["--output-type", "json"],
+        ),
         ("in place", &WHOLE, &["--force-target"]),
     ];
     for (what, vars, opts) in cases {

@@ -493,16 +493,31 @@ fn a_set_during_an_edit_waits_for_it_and_both_changes_survive() {
     );
 }
 
+/// Named through a symbolic link, or (with `--force-target`) through a second hard link.
 #[test]
 fn the_same_file_twice_in_one_decrypt_in_place_does_not_wait_for_itself() {
+    for hard in [false, true] {
+        same_file_twice(hard);
+    }
+}
+
+fn same_file_twice(hard: bool) {
     let env = Env::new();
     let file = env.repo().join("s.yaml");
     env.encrypted(&file, "a: one\n");
-    symlink(Path::new("s.yaml"), &env.repo().join("l.yaml"));
+    let other = env.repo().join("l.yaml");
+    if hard {
+        std::fs::hard_link(&file, &other).expect("link");
+    } else {
+        symlink(Path::new("s.yaml"), &other);
+    }
+    let global: &[&str] = if hard { &["--force-target"] } else { &[] };
     let mut child = leafseal(&env.vars())
         .current_dir(env.repo())
+        .args(global)
         .args(["decrypt", "-i", "s.yaml", "l.yaml"])
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     let start = std::time::Instant::now();
@@ -516,6 +531,10 @@ fn the_same_file_twice_in_one_decrypt_in_place_does_not_wait_for_itself() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
-    assert!(status.success());
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    assert!(status.success(), "hard link: {hard}: {stderr}");
     assert_eq!(std::fs::read_to_string(&file).expect("read"), "a: one\n");
 }

@@ -301,8 +301,14 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     }
     let outputs: Vec<(Output, Format)> = results.into_iter().filter_map(Result::ok).collect();
     if a.io.in_place {
+        // A file named twice (through a symbolic or a hard link) is written once: it was
+        // locked once, and a second write would find leafseal's own first one.
+        let mut done = std::collections::HashSet::new();
         for (dest, (out, _)) in dests.iter().zip(&outputs) {
-            dest.write(out)?;
+            let id = dest.file_id().ok_or_else(|| dest.path().to_owned());
+            if done.insert(id) {
+                dest.write(out)?;
+            }
         }
         return Ok(0);
     }
@@ -340,12 +346,15 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
     }
     dests.sort_by(|a, b| a.1.path().cmp(b.1.path()));
     let mut locked: Vec<(usize, crate::io::Destination)> = Vec::with_capacity(dests.len());
+    let mut ids = std::collections::HashSet::new();
     for (i, d) in dests {
-        // The same file named twice (or through a link) is locked once.
-        if locked
+        // The same file named twice (or through a symbolic or a hard link) is locked
+        // once: two locks on one file from one process would wait for each other.
+        let seen_path = locked
             .last()
-            .is_some_and(|(_, prev)| prev.path() == d.path())
-        {
+            .is_some_and(|(_, prev)| prev.path() == d.path());
+        let seen_id = d.file_id().is_some_and(|id| !ids.insert(id));
+        if seen_path || seen_id {
             locked.push((i, d));
             continue;
         }
@@ -353,9 +362,7 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
         locked.push((
             i,
             d.lock(&|| {
-                say!(
-                    "leafseal: waiting for another leafseal process that is changing {shown}"
-                );
+                say!("leafseal: waiting for another leafseal process that is changing {shown}");
             })?,
         ));
     }

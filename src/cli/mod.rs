@@ -10,6 +10,16 @@ macro_rules! say {
     }};
 }
 
+/// `print!` to standard output that never panics (a closed pipe: `… | head -1`).
+macro_rules! show {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout();
+        let _ = write!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 /// [`say!`] without the line break (a prompt).
 macro_rules! say_inline {
     ($($arg:tt)*) => {{
@@ -409,13 +419,17 @@ pub fn local_key_context() -> ops::KeyContext {
 pub fn run(cli: Cli) -> i32 {
     io::signals::enable();
     io::signals::set_exit_hook(signal_exit);
-    // A panic ends the process (`panic = "abort"`) without the destructors that remove
-    // temporary files: the hook removes them first.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        io::signals::remove_registered();
-        previous(info);
-    }));
+    // A panic ends the process (`panic = "abort"`, the release build) without the
+    // destructors that remove temporary files: the hook removes them first. Where panics
+    // unwind (test and fuzz builds) the destructors run, and a panic that is caught must
+    // not take a live temporary file away.
+    if cfg!(panic = "abort") {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            io::signals::remove_registered();
+            previous(info);
+        }));
+    }
     if let Err(e) = set_key_services(&cli) {
         report(&e);
         return e.code;

@@ -3,7 +3,6 @@
 
 use std::io::BufRead;
 use std::io::IsTerminal;
-use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 
@@ -103,8 +102,7 @@ fn print_plan(file: &str, plan: &UpdatePlan) {
             plan.old_threshold, plan.new_threshold
         ));
     }
-    print!("{s}");
-    let _ = std::io::stdout().flush();
+    show!("{s}");
 }
 
 fn confirm(file: &str) -> Result<bool, Error> {
@@ -117,8 +115,7 @@ fn confirm(file: &str) -> Result<bool, Error> {
         )
         .hint("review the changes above and re-run with -y (--yes) to apply them"));
     }
-    print!("Apply these changes to {file}? [y/N] ");
-    let _ = std::io::stdout().flush();
+    show!("Apply these changes to {file}? [y/N] ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| {
         Error::new(

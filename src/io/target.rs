@@ -315,23 +315,31 @@ impl Seen {
     /// The path as it is now (symbolic links not followed: `path` is the real file).
     pub fn of(path: &Path) -> std::io::Result<Seen> {
         match fs::symlink_metadata(path) {
-            Ok(m) if m.is_file() => Ok(Seen::File {
-                id: (m.dev(), m.ino()),
-                nlink: m.nlink(),
-                len: m.len(),
-                times: ((m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())),
-            }),
-            Ok(_) => Ok(Seen::Other),
+            Ok(m) => Ok(Seen::of_metadata(&m)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Seen::Absent),
             Err(e) => Err(e),
         }
     }
 
-    /// Whether the path still shows what was seen (always, for a non-regular file).
-    pub fn holds(&self, path: &Path) -> bool {
+    /// A file's metadata as seen.
+    pub fn of_metadata(m: &fs::Metadata) -> Seen {
+        if !m.is_file() {
+            return Seen::Other;
+        }
+        Seen::File {
+            id: (m.dev(), m.ino()),
+            nlink: m.nlink(),
+            len: m.len(),
+            times: ((m.mtime(), m.mtime_nsec()), (m.ctime(), m.ctime_nsec())),
+        }
+    }
+
+    /// Whether the path still shows what was seen (always, for a non-regular file); an
+    /// error when it cannot be looked at.
+    pub fn holds(&self, path: &Path) -> std::io::Result<bool> {
         match self {
-            Seen::Other => true,
-            seen => Seen::of(path).is_ok_and(|now| now == *seen),
+            Seen::Other => Ok(true),
+            seen => Ok(Seen::of(path)? == *seen),
         }
     }
 }

@@ -205,8 +205,11 @@ fn an_open_file_is_read_whole_also_when_it_grew_after_its_size_was_taken() {
     }
 }
 
+/// A change another program makes to a file, by name.
+type Change = (&'static str, fn(&Path));
+
 /// What another program may do to a locked file between the read and the write.
-fn changes() -> Vec<(&'static str, fn(&Path))> {
+fn changes() -> Vec<Change> {
     vec![
         ("append", |p| {
             let mut f = std::fs::OpenOptions::new()
@@ -217,6 +220,9 @@ fn changes() -> Vec<(&'static str, fn(&Path))> {
         }),
         ("same length, in place, time kept", |p| {
             let m = std::fs::metadata(p).expect("meta");
+            // Past the file system's timestamp tick (coarse before Linux 6.13: a few ms),
+            // so that the change time moves.
+            std::thread::sleep(std::time::Duration::from_millis(30));
             std::fs::write(p, b"a: 9\n").expect("rewrite");
             // The modification time put back: the change time still moves.
             let f = std::fs::File::options().write(true).open(p).expect("open");
@@ -260,6 +266,10 @@ fn a_locked_file_another_program_changed_is_not_written_over() {
             let d = tempfile::tempdir().expect("dir");
             let p = d.path().join("s.yaml");
             std::fs::write(&p, b"a: 1\n").expect("write");
+            if force {
+                // A hard-linked file: written in place (`--force-target`).
+                std::fs::hard_link(&p, d.path().join("s.other")).expect("link");
+            }
             let opts = WriteOptions {
                 force_target: force,
                 ..Default::default()
@@ -278,7 +288,7 @@ fn a_locked_file_another_program_changed_is_not_written_over() {
             );
             assert_eq!(std::fs::read(&p).ok(), after, "{what}: left as it was");
             assert_eq!(
-                others(d.path(), &["s.yaml", "s.link"]),
+                others(d.path(), &["s.yaml", "s.link", "s.other"]),
                 Vec::<String>::new(),
                 "{what}: no temporary file"
             );

@@ -80,6 +80,12 @@ impl Destination {
         &self.target.path
     }
 
+    /// The device and inode of the existing file when the destination was opened (two
+    /// names of one hard-linked file have the same).
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        self.target.existing.as_ref().map(|m| (m.dev(), m.ino()))
+    }
+
     /// Writes `data` to the target (see the module docs). On failure the target is
     /// unchanged (except for a forced in-place write) and no temporary file remains.
     pub fn write(&self, data: &[u8]) -> Result<(), Error> {
@@ -97,18 +103,23 @@ impl Destination {
 }
 
 impl Destination {
-    /// Runs a write with what the target was seen to be (see [`Destination::lock`]), and
-    /// takes the target as it is after a write that succeeded.
-    fn guarded<R>(&self, write: impl FnOnce(Option<&Seen>) -> Result<R, Error>) -> Result<R, Error> {
-        let mut seen = self
-            .seen
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let r = write(seen.as_ref())?;
-        if seen.is_some() {
-            *seen = Seen::of(&self.target.path).ok();
-        }
-        Ok(r)
+    /// Runs a write with what the target was seen to be (see [`Destination::lock`]); a
+    /// write that replaced the target leaves in `seen` the file it wrote, so that a
+    /// second write through this destination compares against leafseal's own file. The
+    /// snapshot is not locked while the write runs (`edit`'s fill runs the editor).
+    fn guarded<R>(
+        &self,
+        write: impl FnOnce(&mut Option<Seen>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let lock = || {
+            self.seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let mut seen = lock().clone();
+        let r = write(&mut seen);
+        *lock() = seen;
+        r
     }
 
     /// Writes what `fill` produces, piece by piece, to the target (see the module docs):
@@ -122,7 +133,9 @@ impl Destination {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w))),
+            Mode::Replace => {
+                self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w)))
+            }
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -142,7 +155,9 @@ impl Destination {
         fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w))),
+            Mode::Replace => {
+                self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w)))
+            }
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -333,7 +348,7 @@ pub fn remove_stale(dir: &Path) -> usize {
     removed
 }
 
-fn replace(t: &Target, seen: Option<&Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
+fn replace(t: &Target, seen: &mut Option<Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
     replace_with(t, seen, &mut |f: &mut (dyn Write + Send)| {
         pieces.iter().try_for_each(|data| {
             f.write_all(data)
@@ -344,7 +359,7 @@ fn replace(t: &Target, seen: Option<&Seen>, pieces: &[&[u8]]) -> Result<(), Erro
 
 fn replace_with(
     t: &Target,
-    seen: Option<&Seen>,
+    seen: &mut Option<Seen>,
     fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
     replace_file(t, seen, &mut |f| {
@@ -369,7 +384,7 @@ fn replace_with(
 /// which the kernel cannot make conditional, remains.
 fn replace_file(
     t: &Target,
-    seen: Option<&Seen>,
+    seen: &mut Option<Seen>,
     fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
 ) -> Result<bool, Error> {
     signals::install()?;
@@ -412,11 +427,22 @@ fn replace_file(
     // The temporary file stays 0600 until it is the target: a SIGKILL never leaves a
     // copy with wider permissions. Under the signal lock, so only SIGKILL can come
     // between the rename and the mode (leaving the target 0600, never wider).
-    let mut changed = false;
+    // Set when the check before the rename fails: the target changed, or could not be
+    // looked at.
+    let mut refused: Option<Error> = None;
     signals::commit(&mut reg, || {
-        if seen.is_some_and(|s| !s.holds(&t.path)) {
-            changed = true;
-            return Err(std::io::Error::other("the target was changed"));
+        if let Some(s) = seen.as_ref() {
+            match s.holds(&t.path) {
+                Ok(true) => {}
+                Ok(false) => {
+                    refused = Some(target::changed_error(t));
+                    return Err(std::io::Error::other("the target was changed"));
+                }
+                Err(e) => {
+                    refused = Some(fail(t, "cannot read its metadata", e));
+                    return Err(std::io::Error::other("the target cannot be looked at"));
+                }
+            }
         }
         fs::rename(&tmp, &t.path)?;
         if let Some(m) = &current {
@@ -426,14 +452,17 @@ fn replace_file(
                 let _ = f.sync_all();
             }
         }
+        // The file just put in place, as a later write through this destination must
+        // find it (from its descriptor: nothing can come between).
+        if seen.is_some() {
+            *seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
+        }
         Ok(())
     })
     .map_err(|e| {
-        if changed {
-            target::changed_error(t)
-        } else {
-            fail(t, "rename failed", e)
-        }
+        refused
+            .take()
+            .unwrap_or_else(|| fail(t, "rename failed", e))
     })?;
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
@@ -457,11 +486,15 @@ fn keep_owner(f: &fs::File, m: &fs::Metadata) {
 
 /// A forced write into the existing file: hard links keep sharing it, a device or FIFO
 /// receives the bytes. Not atomic.
-fn in_place(t: &Target, seen: Option<&Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
+fn in_place(t: &Target, seen: &mut Option<Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
     let regular = t.existing.as_ref().is_some_and(fs::Metadata::is_file);
     let path = if regular { &t.path } else { &t.named };
-    if seen.is_some_and(|s| !s.holds(&t.path)) {
-        return Err(target::changed_error(t));
+    if let Some(s) = seen.as_ref() {
+        match s.holds(&t.path) {
+            Ok(true) => {}
+            Ok(false) => return Err(target::changed_error(t)),
+            Err(e) => return Err(fail(t, "cannot read its metadata", e)),
+        }
     }
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -485,5 +518,9 @@ fn in_place(t: &Target, seen: Option<&Seen>, pieces: &[&[u8]]) -> Result<(), Err
             format!("cannot write {} in place: {e}", t.named.display()),
         )
         .hint("the file may now hold partial content: restore it from version control")
-    })
+    })?;
+    if seen.is_some() {
+        *seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
+    }
+    Ok(())
 }
