@@ -7,9 +7,10 @@
 //!
 //! The encrypted input is never held whole: it is read from its file when it is needed
 //! (the changed part, the copy, the ranges after a change of length), and the file must
-//! be the one that was opened until the new one replaces it
-//! ([`EditInput::unchanged`]); a file changed meanwhile by a program that does not wait
-//! for leafseal's lock is left as that program wrote it, and the edit is not written.
+//! be the one that was opened until the new one replaces it (the write compares it
+//! with what it was when it was locked, `io::Destination`); a file changed meanwhile by
+//! a program that does not wait for leafseal's lock is left as that program wrote it,
+//! and the edit is not written.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -165,11 +166,15 @@ impl Session<'_> {
                 *pending += usize::from(spawn(Box::new(wiper)));
                 *pending += usize::from(spawn(Box::new(remover)));
             }
-            s.patch(self.input, file, copied)
-                .map_err(|e| dest.write_error("write failed", e))?;
-            if !self.input.unchanged() {
-                return Err(changed_error(name));
-            }
+            // A file changed meanwhile is refused by the write itself, last, right before
+            // the rename (`io::Destination`); a read of it that failed is named as such.
+            s.patch(self.input, file, copied).map_err(|e| {
+                if self.input.unchanged() {
+                    dest.write_error("write failed", e)
+                } else {
+                    changed_error(name)
+                }
+            })?;
             Ok(true)
         };
         let written = if dest.replaces() {
