@@ -286,6 +286,16 @@ pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
     ))
 }
 
+/// Locks a file this process has just created (the temporary file of a locked write,
+/// before it is renamed over the target), so that another leafseal process that finds
+/// it at the path waits until this one has finished with it. `None` where the file
+/// system has no `flock`: the write then goes on without it.
+pub fn lock_created(file: &fs::File) -> Option<Lock> {
+    let own = file.try_clone().ok()?;
+    rustix::fs::flock(&own, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(Lock { _file: own })
+}
+
 /// What a read-modify-write saw of its target when it took the lock: its identity, link
 /// count, length and change times, or that it did not exist. Compared again right before
 /// the new content replaces the target: a program that does not take leafseal's lock (a

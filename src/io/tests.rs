@@ -328,3 +328,42 @@ fn an_unchanged_locked_file_is_written_and_written_again() {
     plain.write(b"y\n").expect("unlocked write");
     assert_eq!(std::fs::read(&q).expect("read"), b"y\n");
 }
+
+#[test]
+fn the_file_a_locked_write_puts_in_place_stays_locked_until_the_writer_is_done() {
+    // The new file's mode is set after the rename (it is 0600 until then), which changes
+    // its status change time: another leafseal process that locked it at once and took
+    // its snapshot would then find it "changed by another program" (a CI failure of a
+    // hundred parallel `set`s). The writer locks the new file before the rename and keeps
+    // it until it is dropped; a second write through it still works.
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("s.yaml");
+    std::fs::write(&p, b"a: 1\n").expect("write");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let first = write::Destination::open(&p, &WriteOptions::default())
+        .and_then(|t| t.lock(&|| {}))
+        .expect("lock");
+    first.write(b"a: 2\n").expect("first write");
+    let waited = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let second = s.spawn(|| {
+            let dest = write::Destination::open(&p, &WriteOptions::default())
+                .and_then(|t| t.lock(&|| waited.store(true, std::sync::atomic::Ordering::SeqCst)))
+                .expect("second lock");
+            assert_eq!(std::fs::read(&p).expect("read"), b"a: 3\n");
+            dest.write(b"a: 4\n").expect("the second process's write");
+        });
+        while !waited.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(!second.is_finished(), "the new file was not locked");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        first
+            .write(b"a: 3\n")
+            .expect("second write through the first");
+        drop(first);
+        second.join().expect("second");
+    });
+    assert_eq!(std::fs::read(&p).expect("read"), b"a: 4\n");
+    let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+}

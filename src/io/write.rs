@@ -32,12 +32,22 @@ pub const TMP_MARK: &str = ".leafseal-tmp.";
 pub struct Destination {
     target: Target,
     mode: Mode,
+    /// The lock and what the target was when it was taken ([`Destination::lock`]).
+    held: std::sync::Mutex<Held>,
+}
+
+/// What a locked destination holds between its writes.
+#[derive(Debug, Default)]
+struct Held {
+    /// What the target was when the lock was taken: compared again right before it is
+    /// replaced or written in place, and taken again after each write (a second write
+    /// through the same destination replaces leafseal's own file).
+    seen: Option<Seen>,
+    /// The lock on the file now at the path: first the one found there, then each file
+    /// this destination renamed over it (locked before the rename, so that another
+    /// leafseal process waits until this one has finished with the new file; its mode is
+    /// set after the rename, which changes its status change time).
     lock: Option<Lock>,
-    /// What the target was when the lock was taken ([`Destination::lock`]): compared
-    /// again right before it is replaced or written in place, and taken again after
-    /// each write (a second write through the same destination replaces leafseal's own
-    /// file).
-    seen: std::sync::Mutex<Option<Seen>>,
 }
 
 impl Destination {
@@ -51,8 +61,7 @@ impl Destination {
         Ok(Destination {
             target: t,
             mode,
-            lock: None,
-            seen: std::sync::Mutex::new(None),
+            held: std::sync::Mutex::new(Held::default()),
         })
     }
 
@@ -66,12 +75,17 @@ impl Destination {
             None => true,
             Some(m) => m.is_file(),
         };
-        if lockable {
-            self.lock = target::lock(&self.target, on_wait)?;
-        }
+        let lock = if lockable {
+            target::lock(&self.target, on_wait)?
+        } else {
+            None
+        };
         let seen = Seen::of(&self.target.path)
             .map_err(|e| fail(&self.target, "cannot read its metadata", e))?;
-        self.seen = std::sync::Mutex::new(Some(seen));
+        self.held = std::sync::Mutex::new(Held {
+            seen: Some(seen),
+            lock,
+        });
         Ok(self)
     }
 
@@ -96,8 +110,8 @@ impl Destination {
     /// from pieces of its input, without joining them in memory first).
     pub fn write_pieces(&self, pieces: &[&[u8]]) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|seen| replace(&self.target, seen, pieces)),
-            Mode::InPlace => self.guarded(|seen| in_place(&self.target, seen, pieces)),
+            Mode::Replace => self.guarded(|held| replace(&self.target, held, pieces)),
+            Mode::InPlace => self.guarded(|held| in_place(&self.target, held, pieces)),
         }
     }
 }
@@ -106,19 +120,17 @@ impl Destination {
     /// Runs a write with what the target was seen to be (see [`Destination::lock`]); a
     /// write that replaced the target leaves in `seen` the file it wrote, so that a
     /// second write through this destination compares against leafseal's own file. The
-    /// snapshot is not locked while the write runs (`edit`'s fill runs the editor).
-    fn guarded<R>(
-        &self,
-        write: impl FnOnce(&mut Option<Seen>) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        let lock = || {
-            self.seen
+    /// mutex is not held while the write runs (`edit`'s fill runs the editor); the lock
+    /// on the file is, in this function's frame.
+    fn guarded<R>(&self, write: impl FnOnce(&mut Held) -> Result<R, Error>) -> Result<R, Error> {
+        let held = || {
+            self.held
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
         };
-        let mut seen = lock().clone();
-        let r = write(&mut seen);
-        *lock() = seen;
+        let mut now = std::mem::take(&mut *held());
+        let r = write(&mut now);
+        *held() = now;
         r
     }
 
@@ -134,12 +146,12 @@ impl Destination {
     ) -> Result<(), Error> {
         match self.mode {
             Mode::Replace => {
-                self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w)))
+                self.guarded(|held| replace_with(&self.target, held, &mut |w| fill(w)))
             }
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
-                self.guarded(|seen| in_place(&self.target, seen, &[&buf]))
+                self.guarded(|held| in_place(&self.target, held, &[&buf]))
             }
         }
     }
@@ -156,12 +168,12 @@ impl Destination {
     ) -> Result<(), Error> {
         match self.mode {
             Mode::Replace => {
-                self.guarded(|seen| replace_with(&self.target, seen, &mut |w| fill(w)))
+                self.guarded(|held| replace_with(&self.target, held, &mut |w| fill(w)))
             }
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
-                self.guarded(|seen| in_place(&self.target, seen, &[&buf]))
+                self.guarded(|held| in_place(&self.target, held, &[&buf]))
             }
         }
     }
@@ -186,7 +198,7 @@ impl Destination {
         fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
     ) -> Result<bool, Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|seen| replace_file(&self.target, seen, fill)),
+            Mode::Replace => self.guarded(|held| replace_file(&self.target, held, fill)),
             Mode::InPlace => Err(Error::new(
                 exit::GENERIC,
                 "internal error: a positioned write into a file written in place",
@@ -348,8 +360,8 @@ pub fn remove_stale(dir: &Path) -> usize {
     removed
 }
 
-fn replace(t: &Target, seen: &mut Option<Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
-    replace_with(t, seen, &mut |f: &mut (dyn Write + Send)| {
+fn replace(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
+    replace_with(t, held, &mut |f: &mut (dyn Write + Send)| {
         pieces.iter().try_for_each(|data| {
             f.write_all(data)
                 .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
@@ -359,10 +371,10 @@ fn replace(t: &Target, seen: &mut Option<Seen>, pieces: &[&[u8]]) -> Result<(), 
 
 fn replace_with(
     t: &Target,
-    seen: &mut Option<Seen>,
+    held: &mut Held,
     fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    replace_file(t, seen, &mut |f| {
+    replace_file(t, held, &mut |f| {
         let mut tracked = Tracked::new(f);
         match fill(&mut tracked) {
             Ok(()) => Ok(true),
@@ -377,14 +389,14 @@ fn replace_with(
 
 /// The atomic replacement of the target by a temporary file that `fill` writes
 /// (through the file itself, so positioned writes are possible); `fill` returning
-/// `false` discards the temporary file and leaves the target alone. With `seen`, the
-/// target must still be what it was when it was locked, checked last before the rename
+/// `false` discards the temporary file and leaves the target alone. With a snapshot in
+/// `held` (a locked destination), the target must still be what it was when it was locked, checked last before the rename
 /// (after the `fsync`): otherwise the temporary file is removed and the target left as
 /// the other program wrote it. Only the instant between that check and the rename,
 /// which the kernel cannot make conditional, remains.
 fn replace_file(
     t: &Target,
-    seen: &mut Option<Seen>,
+    held: &mut Held,
     fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
 ) -> Result<bool, Error> {
     signals::install()?;
@@ -430,8 +442,16 @@ fn replace_file(
     // Set when the check before the rename fails: the target changed, or could not be
     // looked at.
     let mut refused: Option<Error> = None;
+    // A locked destination locks its new file before it is at the path: another leafseal
+    // process that finds it there waits until this one has set its mode below (the
+    // change time it changes is part of that process's snapshot).
+    let mut new_lock = if held.seen.is_some() {
+        target::lock_created(&f)
+    } else {
+        None
+    };
     signals::commit(&mut reg, || {
-        if let Some(s) = seen.as_ref() {
+        if let Some(s) = held.seen.as_ref() {
             match s.holds(&t.path) {
                 Ok(true) => {}
                 Ok(false) => {
@@ -454,8 +474,11 @@ fn replace_file(
         }
         // The file just put in place, as a later write through this destination must
         // find it (from its descriptor: nothing can come between).
-        if seen.is_some() {
-            *seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
+        if held.seen.is_some() {
+            held.seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
+            if new_lock.is_some() {
+                held.lock = new_lock.take();
+            }
         }
         Ok(())
     })
@@ -486,10 +509,10 @@ fn keep_owner(f: &fs::File, m: &fs::Metadata) {
 
 /// A forced write into the existing file: hard links keep sharing it, a device or FIFO
 /// receives the bytes. Not atomic.
-fn in_place(t: &Target, seen: &mut Option<Seen>, pieces: &[&[u8]]) -> Result<(), Error> {
+fn in_place(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
     let regular = t.existing.as_ref().is_some_and(fs::Metadata::is_file);
     let path = if regular { &t.path } else { &t.named };
-    if let Some(s) = seen.as_ref() {
+    if let Some(s) = held.seen.as_ref() {
         match s.holds(&t.path) {
             Ok(true) => {}
             Ok(false) => return Err(target::changed_error(t)),
@@ -519,8 +542,8 @@ fn in_place(t: &Target, seen: &mut Option<Seen>, pieces: &[&[u8]]) -> Result<(),
         )
         .hint("the file may now hold partial content: restore it from version control")
     })?;
-    if seen.is_some() {
-        *seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
+    if held.seen.is_some() {
+        held.seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
     }
     Ok(())
 }
