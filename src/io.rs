@@ -12,8 +12,10 @@ use zeroize::Zeroizing;
 use crate::error::Error;
 use crate::error::exit;
 
+pub mod lock;
 pub mod signals;
 pub mod target;
+pub mod temp;
 pub mod workers;
 pub mod write;
 

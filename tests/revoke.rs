@@ -520,3 +520,55 @@ fn a_revoke_killed_mid_run_is_finished_by_the_next_run() {
     assert!(out.contains("shared/a.yaml: already rotated"), "{out}");
     assert_revoked(&r, &before, &out);
 }
+
+#[test]
+fn two_revokes_at_once_both_take_effect() {
+    // Found by an adversarial review: each revoke read the policy before it waited for
+    // the policy's lock, so the second wrote the policy without the first's removal
+    // and a revoked recipient came back (13 of 20 runs). Now a revoke locks the work
+    // tree's journal (or its directory) for the whole run and the policy before reading.
+    let r = Repo::new();
+    let carol = new_id();
+    let policy = r.policy_text().replacen(
+        AGE_RECIPIENT,
+        &format!("{AGE_RECIPIENT},{}", carol.recipient),
+        1,
+    );
+    r.write(".sops.yaml", &policy);
+    // Hold the policy's lock so that both revokes start before either can write.
+    let held = std::fs::File::open(r.path(".sops.yaml")).expect("open");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let spawn = |who: &str| {
+        let mut c = leafseal(&r.vars());
+        c.current_dir(r.work.path())
+            .args(["revoke", who])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().expect("spawn")
+    };
+    let first = spawn(&r.alice.recipient);
+    let second = spawn(&carol.recipient);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    drop(held);
+    for c in [first, second] {
+        ok(&c.wait_with_output().expect("wait"));
+    }
+    let after = String::from_utf8(r.read(".sops.yaml")).expect("utf8");
+    assert!(
+        !after.contains(&r.alice.recipient),
+        "alice came back:\n{after}"
+    );
+    assert!(
+        !after.contains(&carol.recipient),
+        "carol came back:\n{after}"
+    );
+    assert!(after.contains(AGE_RECIPIENT), "{after}");
+    assert!(!r.path(".leafseal-revoke.json").exists());
+    for (rel, plain) in SHARED {
+        let o = r.decrypt_with(&r.vars_only(&r.alice), rel);
+        assert!(!o.status.success(), "alice still opens {rel}");
+        let o = r.run(&["decrypt", rel]);
+        assert_eq!(ok(&o), plain, "{rel}");
+    }
+}

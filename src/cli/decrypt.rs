@@ -332,42 +332,21 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-/// Checks every file of `decrypt -i` and locks them, in the order of their real paths
-/// (so two runs over the same files cannot wait for each other). The result is in the
-/// order of `files`.
+/// Checks every file of `decrypt -i` and locks them together
+/// ([`crate::io::Destination::lock_all`]: two runs over the same files cannot wait for
+/// each other). The result is in the order of `files`.
 fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, Error> {
     let opts = cli.write_options();
-    let mut dests = Vec::with_capacity(files.len());
-    for (i, f) in files.iter().enumerate() {
-        dests.push((
-            i,
-            crate::io::Destination::open(std::path::Path::new(f), &opts)?,
-        ));
-    }
-    dests.sort_by(|a, b| a.1.path().cmp(b.1.path()));
-    let mut locked: Vec<(usize, crate::io::Destination)> = Vec::with_capacity(dests.len());
-    let mut ids = std::collections::HashSet::new();
-    for (i, d) in dests {
-        // The same file named twice (or through a symbolic or a hard link) is locked
-        // once: two locks on one file from one process would wait for each other.
-        let seen_path = locked
-            .last()
-            .is_some_and(|(_, prev)| prev.path() == d.path());
-        let seen_id = d.file_id().is_some_and(|id| !ids.insert(id));
-        if seen_path || seen_id {
-            locked.push((i, d));
-            continue;
-        }
-        let shown = d.path().display().to_string();
-        locked.push((
-            i,
-            d.lock(&|| {
-                say!("leafseal: waiting for another leafseal process that is changing {shown}");
-            })?,
-        ));
-    }
-    locked.sort_by_key(|(i, _)| *i);
-    Ok(locked.into_iter().map(|(_, d)| d).collect())
+    let dests = files
+        .iter()
+        .map(|f| crate::io::Destination::open(std::path::Path::new(f), &opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::io::Destination::lock_all(dests, &|p| {
+        say!(
+            "leafseal: waiting for another leafseal process that is changing {}",
+            p.display()
+        );
+    })
 }
 
 /// Wipes a decrypted tree in place and leaves its memory to the process exit: freeing a

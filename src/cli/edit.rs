@@ -199,6 +199,20 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         )
     })?;
     let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
+    // Checked and locked before reading, held until the new content is in place (the
+    // editor included): concurrent `set`, `rotate -i`… wait instead of being lost. Whether
+    // the file exists is decided under the lock: another `edit` of the same new file
+    // creates it while this one waits, and this one then edits what it wrote.
+    if std::fs::metadata(target).is_ok_and(|m| m.is_dir()) {
+        return Err(crate::io::directory_error(name));
+    }
+    let mut dest = cli::update_or_create(cli, target)?;
+    if dest.file_id().is_none() && std::fs::symlink_metadata(dest.path()).is_ok() {
+        // Created by another command while this one waited: checked again as the existing
+        // file it now is (a hard link, a FIFO), then locked as one.
+        drop(dest);
+        dest = cli::update(cli, target)?;
+    }
     let exists = match std::fs::metadata(target) {
         Ok(m) if m.is_dir() => return Err(crate::io::directory_error(name)),
         Ok(_) => true,
@@ -210,9 +224,6 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             ));
         }
     };
-    // Checked and locked before reading, held until the new content is in place (the
-    // editor included): concurrent `set`, `rotate -i`… wait instead of being lost.
-    let dest = cli::output(cli, target)?;
     let ctx = crate::cli::key_context();
     let mut keys = Vec::new();
     let (format, mut doc, origin, policy) = if exists {

@@ -243,14 +243,36 @@ pub fn update(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
         Ok(m) if m.is_dir() => return Err(io::directory_error(&file.display().to_string())),
         _ => {}
     }
-    output(cli, file)
+    let shown = file.display().to_string();
+    io::Destination::open(file, &cli.write_options())?.lock_existing(&|| {
+        say!("leafseal: waiting for another leafseal process that is changing {shown}");
+    })
 }
 
-/// [`update`] for a file that may not exist yet (`--output`, `edit` of a new file).
+/// A file the command writes without reading it (`--output`): locked only when it
+/// exists ([`io::Destination::lock_output`]).
 pub fn output(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
     let shown = file.display().to_string();
-    io::Destination::open(file, &cli.write_options())?.lock(&|| {
+    io::Destination::open(file, &cli.write_options())?.lock_output(&|| {
         say!("leafseal: waiting for another leafseal process that is changing {shown}");
+    })
+}
+
+/// [`update`] for a file that may not exist yet (`edit` of a new file, `revoke`'s
+/// journal): a new file is locked through its directory, so that two commands creating
+/// it take turns.
+pub fn update_or_create(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
+    let shown = file.display().to_string();
+    let exists = std::fs::symlink_metadata(file).is_ok();
+    io::Destination::open(file, &cli.write_options())?.lock(&|| {
+        if exists {
+            say!("leafseal: waiting for another leafseal process that is changing {shown}");
+        } else {
+            // A file not there yet is locked through its directory.
+            say!(
+                "leafseal: waiting for another leafseal process that is creating {shown} or another file in its directory"
+            );
+        }
     })
 }
 

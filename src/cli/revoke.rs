@@ -106,7 +106,7 @@ impl Journal {
         Ok(Some(Journal { recipient, files }))
     }
 
-    fn save(&self, cli: &Cli, path: &Path) -> Result<(), Error> {
+    fn save(&self, dest: &crate::io::Destination) -> Result<(), Error> {
         let files: Vec<serde_json::Value> = self
             .files
             .iter()
@@ -118,7 +118,7 @@ impl Journal {
             "files": files,
         });
         let text = format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default());
-        cli::output(cli, path)?.write(text.as_bytes())
+        dest.write(text.as_bytes())
     }
 }
 
@@ -184,6 +184,13 @@ fn revoke_in_policy(
         None => cli::found_policy(),
     };
     let Some(path) = path else { return Ok(None) };
+    // Locked before it is read: a change made meanwhile (another command's edit of the
+    // policy) is not written over.
+    let dest = if a.dry_run {
+        None
+    } else {
+        Some(cli::update(cli, &path)?)
+    };
     let text = std::fs::read_to_string(&path).map_err(|e| {
         Error::new(
             exit::GENERIC,
@@ -224,8 +231,8 @@ fn revoke_in_policy(
             _ => {}
         }
     }
-    if !a.dry_run {
-        cli::update(cli, &path)?.write(edit.text.as_bytes())?;
+    if let Some(dest) = dest {
+        dest.write(edit.text.as_bytes())?;
     }
     Ok(Some((path, edit.lines)))
 }
@@ -275,6 +282,15 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<i32, Error> {
     };
     let root = std::fs::canonicalize(&root).unwrap_or(root);
     let journal_path = root.join(JOURNAL);
+    // One revoke at a time in a work tree: the journal (or, while there is none, the
+    // directory it is made in) stays locked for the whole run. Two revokes at once would
+    // each write the policy and the journal without the other's removal, and a revoked
+    // recipient would come back.
+    let journal_dest = if a.dry_run {
+        None
+    } else {
+        Some(cli::update_or_create(cli, &journal_path)?)
+    };
     let mut journal = match Journal::load(&journal_path)? {
         Some(j) if j.recipient != who.raw => {
             return Err(Error::new(exit::GENERIC, format!("an unfinished revoke of another recipient is recorded in {}", journal_path.display()))
@@ -328,8 +344,8 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<i32, Error> {
     }
     // Files of an earlier run outside these targets keep their journal entries.
     let ctx = crate::cli::key_context();
-    if !a.dry_run && !todo.is_empty() {
-        journal.save(cli, &journal_path)?;
+    if let Some(dest) = journal_dest.as_ref().filter(|_| !todo.is_empty()) {
+        journal.save(dest)?;
     }
     let mut failed = 0;
     for (t, key) in &todo {
@@ -346,7 +362,9 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<i32, Error> {
                 if let Some(e) = journal.files.get_mut(key) {
                     e.0 = true;
                 }
-                journal.save(cli, &journal_path)?;
+                if let Some(dest) = &journal_dest {
+                    journal.save(dest)?;
+                }
                 outcomes.push(FileOutcome {
                     path: t.display.clone(),
                     action: "rotated",

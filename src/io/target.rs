@@ -1,12 +1,11 @@
 //! Where a write lands: symbolic links resolved to the real file, the root check, the
-//! refusal of hard-linked and non-regular targets, the lock that serialises
-//! read-modify-write commands on one file, and what the command saw of the file when it
-//! took the lock ([`Seen`]), compared again right before the file is replaced.
+//! refusal of hard-linked and non-regular targets, and what a command saw of the file
+//! when it took its lock ([`Seen`], the lock is [`super::lock`]'s), compared again right
+//! before the file is replaced.
 
 use std::fs;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Component;
 use std::path::Path;
 use std::path::PathBuf;
@@ -45,14 +44,14 @@ fn shown(p: &Path) -> String {
     p.display().to_string()
 }
 
-fn write_error(named: &Path, msg: String) -> Error {
+pub(super) fn write_error(named: &Path, msg: String) -> Error {
     Error::new(
         exit::COULD_NOT_WRITE_OUTPUT,
         format!("cannot write {}: {msg}", shown(named)),
     )
 }
 
-fn parent_of(p: &Path) -> &Path {
+pub(super) fn parent_of(p: &Path) -> &Path {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -220,80 +219,6 @@ pub fn check(t: &Target, opts: &WriteOptions) -> Result<Mode, Error> {
         .hint("or remove the other links first (`find -samefile` lists them)"));
     }
     Ok(Mode::Replace)
-}
-
-/// An exclusive `flock` on the target's file, held until dropped.
-#[derive(Debug)]
-pub struct Lock {
-    _file: fs::File,
-}
-
-/// Locks the target for a read-modify-write. Waits while another leafseal process
-/// holds the lock (`on_wait` is called once, before waiting). After locking, checks
-/// that the path still names the locked file: a concurrent writer renames a new file
-/// over it, and then the lock is taken again on that one. `None` when the target does
-/// not exist, is not a regular file, or lies on a file system without `flock`.
-pub fn lock(t: &Target, on_wait: &dyn Fn()) -> Result<Option<Lock>, Error> {
-    use rustix::fs::FlockOperation;
-    let fail = |e: std::io::Error| write_error(&t.named, format!("cannot lock it: {e}"));
-    let mut waited = false;
-    for _ in 0..100_000 {
-        let file = match fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(
-                (rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32,
-            )
-            .open(&t.path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(fail(e)),
-        };
-        let opened = file.metadata().map_err(fail)?;
-        if !opened.is_file() {
-            return Ok(None);
-        }
-        match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            // A file system without `flock` (some FUSE and network mounts): no lock.
-            Err(
-                rustix::io::Errno::NOLCK | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS,
-            ) => {
-                return Ok(None);
-            }
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                if !waited {
-                    on_wait();
-                    waited = true;
-                }
-                rustix::fs::flock(&file, FlockOperation::LockExclusive)
-                    .map_err(|e| fail(e.into()))?;
-            }
-            Err(e) => return Err(fail(e.into())),
-        }
-        let now = match fs::symlink_metadata(&t.path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(fail(e)),
-        };
-        if now.dev() == opened.dev() && now.ino() == opened.ino() {
-            return Ok(Some(Lock { _file: file }));
-        }
-    }
-    Err(write_error(
-        &t.named,
-        "it keeps being replaced while waiting for its lock".to_owned(),
-    ))
-}
-
-/// Locks a file this process has just created (the temporary file of a locked write,
-/// before it is renamed over the target), so that another leafseal process that finds
-/// it at the path waits until this one has finished with it. `None` where the file
-/// system has no `flock`: the write then goes on without it.
-pub fn lock_created(file: &fs::File) -> Option<Lock> {
-    let own = file.try_clone().ok()?;
-    rustix::fs::flock(&own, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
-    Some(Lock { _file: own })
 }
 
 /// What a read-modify-write saw of its target when it took the lock: its identity, link

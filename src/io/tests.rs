@@ -2,13 +2,15 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::WriteOptions;
+use super::lock;
 use super::target;
+use super::temp;
 use super::write;
 
 #[test]
 fn temp_names_are_recognised_and_nothing_else() {
     assert_eq!(
-        write::tmp_pid(".s.yaml.leafseal-tmp.1234.0123456789abcdef"),
+        temp::tmp_pid(".s.yaml.leafseal-tmp.1234.0123456789abcdef"),
         Some(1234)
     );
     for other in [
@@ -19,7 +21,7 @@ fn temp_names_are_recognised_and_nothing_else() {
         "s.yaml.leafseal-tmp.1234.0123456789abcdef",
         ".s.yaml.other-tmp.1234.0123456789abcdef",
     ] {
-        assert_eq!(write::tmp_pid(other), None, "{other}");
+        assert_eq!(temp::tmp_pid(other), None, "{other}");
     }
 }
 
@@ -35,13 +37,23 @@ fn stale_temps_of_dead_processes_are_removed_live_ones_kept() {
         std::os::unix::process::parent_id()
     ));
     let other = d.path().join(".a.yaml.1234.tmp");
-    for p in [&dead, &live, &other] {
+    // Of a dead process id, but locked (a live writer in another PID namespace): kept.
+    let locked = d
+        .path()
+        .join(".b.yaml.leafseal-tmp.4194398.0123456789abcdef");
+    for p in [&dead, &live, &other, &locked] {
         std::fs::write(p, b"x").expect("write");
     }
-    assert_eq!(write::remove_stale(d.path()), 1);
+    let holder = std::fs::File::open(&locked).expect("open");
+    rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    assert_eq!(temp::remove_stale(d.path()), 1);
     assert!(!dead.exists());
     assert!(live.exists());
     assert!(other.exists());
+    assert!(locked.exists());
+    drop(holder);
+    assert_eq!(temp::remove_stale(d.path()), 1);
+    assert!(!locked.exists());
 }
 
 #[test]
@@ -115,14 +127,22 @@ fn the_lock_is_exclusive_and_follows_replacements() {
     let p = d.path().join("s.yaml");
     std::fs::write(&p, b"one").expect("write");
     let t = target::resolve(&p).expect("resolve");
-    let held = target::lock(&t, &|| {}).expect("lock").expect("some");
+    let held = match lock::take(&t, lock::Wait::Block(&|| {}), lock::Absent::Nothing).expect("lock")
+    {
+        lock::Taken::Held(Some(l)) => l,
+        other => panic!("not locked: {other:?}"),
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let t2 = t.clone();
     let waiter = std::thread::spawn(move || {
-        let l = target::lock(&t2, &|| {
-            let _ = tx.send(());
-        });
-        l.map(|l| l.is_some()).unwrap_or(false)
+        let l = lock::take(
+            &t2,
+            lock::Wait::Block(&|| {
+                let _ = tx.send(());
+            }),
+            lock::Absent::Nothing,
+        );
+        matches!(l, Ok(lock::Taken::Held(Some(_))))
     });
     rx.recv_timeout(std::time::Duration::from_secs(10))
         .expect("the second lock waits");
@@ -366,4 +386,21 @@ fn the_file_a_locked_write_puts_in_place_stays_locked_until_the_writer_is_done()
     assert_eq!(std::fs::read(&p).expect("read"), b"a: 4\n");
     let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
     assert_eq!(mode & 0o777, 0o640);
+}
+
+#[test]
+fn locking_several_files_that_do_not_exist_in_one_directory_returns_at_once() {
+    // A directory lock per missing file would conflict with itself within one process
+    // (each opening of the directory is its own lock): `lock_all` locks only files.
+    let d = tempfile::tempdir().expect("dir");
+    let dests = ["x.yaml", "y.yaml"]
+        .iter()
+        .map(|n| write::Destination::open(&d.path().join(n), &WriteOptions::default()))
+        .collect::<Result<Vec<_>, _>>()
+        .expect("open");
+    let start = std::time::Instant::now();
+    let locked = write::Destination::lock_all(dests, &|p| panic!("waited for {}", p.display()))
+        .expect("lock_all");
+    assert_eq!(locked.len(), 2);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
 }

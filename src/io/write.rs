@@ -14,18 +14,21 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::path::PathBuf;
 
+use super::lock;
+use super::lock::Absent;
+use super::lock::Lock;
+use super::lock::Taken;
+use super::lock::Wait;
 use super::signals;
 use super::target;
-use super::target::Lock;
 use super::target::Mode;
 use super::target::Seen;
 use super::target::Target;
 use super::target::WriteOptions;
+use super::temp::remove_stale;
+use super::temp::tmp_name;
 use crate::error::Error;
 use crate::error::exit;
-
-/// The marker in every temporary file's name.
-pub const TMP_MARK: &str = ".leafseal-tmp.";
 
 /// A checked place to write, optionally locked for a read-modify-write.
 #[derive(Debug)]
@@ -34,6 +37,9 @@ pub struct Destination {
     mode: Mode,
     /// The lock and what the target was when it was taken ([`Destination::lock`]).
     held: std::sync::Mutex<Held>,
+    /// Held for the whole of each write: two writes through one destination from two
+    /// threads run one after the other, each with the lock and snapshot the other left.
+    writing: std::sync::Mutex<()>,
 }
 
 /// What a locked destination holds between its writes.
@@ -62,31 +68,138 @@ impl Destination {
             target: t,
             mode,
             held: std::sync::Mutex::new(Held::default()),
+            writing: std::sync::Mutex::new(()),
         })
     }
 
-    /// Takes the file's lock (see [`target::lock`]); call before reading it.
-    /// Devices and FIFOs are not locked; a forced write into a hard-linked file is.
-    /// What the file is once locked ([`Seen`]: identity, links, length, change times, or
-    /// absent) is compared again right before the write: a file another program changed
-    /// meanwhile is left as that program wrote it, and the write fails (exit 3).
+    /// Takes the file's lock (see [`super::lock`]), waiting for another leafseal process
+    /// that holds it; call before reading the file. Devices and FIFOs are not locked; a
+    /// forced write into a hard-linked file is, and a file that does not exist yet is
+    /// locked through its directory. What the file is once locked ([`Seen`]: identity,
+    /// links, length, change times, or absent) is compared again right before the write:
+    /// a file another program changed meanwhile is left as that program wrote it, and the
+    /// write fails (exit 3).
     pub fn lock(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
+        self.acquire(Wait::Block(on_wait), Absent::LockDirectory)?;
+        Ok(self)
+    }
+
+    /// [`Destination::lock`] for a file the command reads first and that must exist
+    /// (`set`, `rotate -i`…): a file removed meanwhile is not locked through its
+    /// directory (the read then fails), so a command that holds its directory's lock for
+    /// a new file (`revoke`'s journal) never waits for itself.
+    pub fn lock_existing(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
+        self.acquire(Wait::Block(on_wait), Absent::Nothing)?;
+        Ok(self)
+    }
+
+    /// [`Destination::lock`] for a pure output, one the command does not read (`--output`):
+    /// an existing file is locked and compared as by `lock`, so that the write waits for
+    /// another leafseal process changing it; a file that does not exist yet is neither
+    /// locked nor compared. Commands writing the same new output at once (a deploy
+    /// decrypting many files into one directory in parallel) neither wait for each other
+    /// nor refuse each other's file: the last one written stays, as with any output.
+    pub fn lock_output(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
+        match fs::symlink_metadata(&self.target.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self),
+            _ => {
+                self.acquire(Wait::Block(on_wait), Absent::Nothing)?;
+                Ok(self)
+            }
+        }
+    }
+
+    /// Locks several destinations (`decrypt -i` of many files) without ever waiting
+    /// while holding one of them: when one is busy, every lock taken is let go, that one
+    /// is waited for, and the others are tried again. Two commands over the same files
+    /// therefore cannot wait for each other, whatever order or names (hard links) they
+    /// use. A file named twice (also through a symbolic or a hard link) is locked once.
+    /// `on_wait` is called with the file waited for.
+    pub fn lock_all(
+        mut dests: Vec<Destination>,
+        on_wait: &dyn Fn(&Path),
+    ) -> Result<Vec<Destination>, Error> {
+        // One lock per file (by real path, or device and inode): a second lock on a
+        // file this process holds would wait for itself.
+        let mut firsts = Vec::new();
+        let mut seen_ids = std::collections::HashSet::new();
+        let mut seen_paths = std::collections::HashSet::new();
+        for (i, d) in dests.iter().enumerate() {
+            let new_path = seen_paths.insert(d.target.path.clone());
+            let new_id = d.file_id().is_none_or(|id| seen_ids.insert(id));
+            if new_path && new_id {
+                firsts.push(i);
+            }
+        }
+        let mut wait_first: Option<usize> = None;
+        'round: for _ in 0..10_000 {
+            if let Some(k) = wait_first {
+                let shown = dests[k].target.named.clone();
+                dests[k].acquire(Wait::Block(&|| on_wait(&shown)), Absent::Nothing)?;
+            }
+            for &i in &firsts {
+                if Some(i) == wait_first {
+                    continue;
+                }
+                if !dests[i].acquire(Wait::Try, Absent::Nothing)? {
+                    for d in &mut dests {
+                        d.release();
+                    }
+                    wait_first = Some(i);
+                    continue 'round;
+                }
+            }
+            for (i, d) in dests.iter_mut().enumerate() {
+                if !firsts.contains(&i) {
+                    d.observe()?;
+                }
+            }
+            return Ok(dests);
+        }
+        Err(Error::new(
+            exit::COULD_NOT_WRITE_OUTPUT,
+            "cannot lock the files: other leafseal processes keep taking their locks",
+        )
+        .hint("run the command again when the other commands have finished"))
+    }
+
+    /// Takes the lock and what the file is once locked; `false` when it is busy
+    /// ([`Wait::Try`]).
+    fn acquire(&mut self, wait: Wait<'_>, absent: Absent) -> Result<bool, Error> {
         let lockable = match &self.target.existing {
             None => true,
             Some(m) => m.is_file(),
         };
         let lock = if lockable {
-            target::lock(&self.target, on_wait)?
+            match lock::take(&self.target, wait, absent)? {
+                Taken::Held(l) => l,
+                Taken::Busy => return Ok(false),
+            }
         } else {
             None
         };
+        self.observe()?;
+        self.held_mut().lock = lock;
+        Ok(true)
+    }
+
+    /// Takes what the file is now as what the write must find.
+    fn observe(&mut self) -> Result<(), Error> {
         let seen = Seen::of(&self.target.path)
             .map_err(|e| fail(&self.target, "cannot read its metadata", e))?;
-        self.held = std::sync::Mutex::new(Held {
-            seen: Some(seen),
-            lock,
-        });
-        Ok(self)
+        self.held_mut().seen = Some(seen);
+        Ok(())
+    }
+
+    /// Lets the lock go (and forgets what was seen).
+    fn release(&mut self) {
+        *self.held_mut() = Held::default();
+    }
+
+    fn held_mut(&mut self) -> &mut Held {
+        self.held
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The real file written.
@@ -123,6 +236,10 @@ impl Destination {
     /// mutex is not held while the write runs (`edit`'s fill runs the editor); the lock
     /// on the file is, in this function's frame.
     fn guarded<R>(&self, write: impl FnOnce(&mut Held) -> Result<R, Error>) -> Result<R, Error> {
+        let _writing = self
+            .writing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let held = || {
             self.held
                 .lock()
@@ -284,82 +401,6 @@ fn fail(t: &Target, what: &str, e: std::io::Error) -> Error {
     .hint("the original file was left unchanged")
 }
 
-fn random_hex() -> Result<String, std::io::Error> {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// `.<name>.leafseal-tmp.<pid>.<random>`, the name shortened to stay under NAME_MAX.
-fn tmp_name(name: &str) -> Result<String, std::io::Error> {
-    let mut end = name.len().min(200);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    let short = name.get(..end).unwrap_or("leafseal");
-    Ok(format!(
-        ".{short}{TMP_MARK}{}.{}",
-        std::process::id(),
-        random_hex()?
-    ))
-}
-
-/// The process id in a temporary file's name, when the name is one of ours.
-pub fn tmp_pid(file_name: &str) -> Option<u32> {
-    let mut parts = file_name.rsplitn(3, '.');
-    let random = parts.next()?;
-    let pid = parts.next()?;
-    let rest = parts.next()?;
-    let ours = rest.starts_with('.')
-        && format!("{rest}.").ends_with(TMP_MARK)
-        && random.len() == 16
-        && random.bytes().all(|b| b.is_ascii_hexdigit())
-        && !pid.is_empty()
-        && pid.bytes().all(|b| b.is_ascii_digit());
-    if ours { pid.parse().ok() } else { None }
-}
-
-fn alive(pid: u32) -> bool {
-    let Ok(raw) = i32::try_from(pid) else {
-        return false;
-    };
-    let Some(p) = rustix::process::Pid::from_raw(raw) else {
-        return false;
-    };
-    !matches!(
-        rustix::process::test_kill_process(p),
-        Err(rustix::io::Errno::SRCH)
-    )
-}
-
-/// Removes the temporary files in `dir` left by leafseal processes that no longer run
-/// (killed with SIGKILL, or the machine stopped): regular files named as ours, owned by
-/// the current user, whose process id is not alive. Returns how many were removed.
-pub fn remove_stale(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    let me = rustix::process::geteuid().as_raw();
-    let mut removed = 0;
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(tmp_pid) else {
-            continue;
-        };
-        if pid == std::process::id() || alive(pid) {
-            continue;
-        }
-        let path = e.path();
-        let Ok(m) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if m.is_file() && m.uid() == me && fs::remove_file(&path).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
-}
-
 fn replace(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
     replace_with(t, held, &mut |f: &mut (dyn Write + Send)| {
         pieces.iter().try_for_each(|data| {
@@ -422,6 +463,9 @@ fn replace_file(
     // The umask can only remove bits: make it 0600 exactly, before any byte is written.
     rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o600))
         .map_err(|e| fail(t, "cannot restrict the temporary file", e.into()))?;
+    // Locked while it lives: [`remove_stale`] of a process that cannot see this one's
+    // process id (another PID namespace sharing the directory) leaves it alone.
+    let _ = rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive);
     if !fill(&mut f)? {
         return Ok(false);
     }
@@ -446,7 +490,7 @@ fn replace_file(
     // process that finds it there waits until this one has set its mode below (the
     // change time it changes is part of that process's snapshot).
     let mut new_lock = if held.seen.is_some() {
-        target::lock_created(&f)
+        lock::lock_created(&f)
     } else {
         None
     };
