@@ -74,7 +74,7 @@ fn temporaries(dir: &Path) -> Vec<String> {
         .expect("dir")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".leafseal-tmp."))
+        .filter(|n| n.contains(".leafseal-tmp.") || n.ends_with(".leafseal-lock"))
         .collect()
 }
 

@@ -526,7 +526,7 @@ fn two_revokes_at_once_both_take_effect() {
     // Found by an adversarial review: each revoke read the policy before it waited for
     // the policy's lock, so the second wrote the policy without the first's removal
     // and a revoked recipient came back (13 of 20 runs). Now a revoke locks the work
-    // tree's journal (or its directory) for the whole run and the policy before reading.
+    // tree's journal (or its name) for the whole run and the policy before reading.
     let r = Repo::new();
     let carol = new_id();
     let policy = r.policy_text().replacen(

@@ -259,8 +259,8 @@ pub fn output(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
 }
 
 /// [`update`] for a file that may not exist yet (`edit` of a new file, `revoke`'s
-/// journal): a new file is locked through its directory, so that two commands creating
-/// it take turns.
+/// journal): a new file is locked through a lock file for its name, so that two commands
+/// creating it take turns.
 pub fn update_or_create(cli: &Cli, file: &Path) -> Result<io::Destination, Error> {
     let shown = file.display().to_string();
     let exists = std::fs::symlink_metadata(file).is_ok();
@@ -268,10 +268,7 @@ pub fn update_or_create(cli: &Cli, file: &Path) -> Result<io::Destination, Error
         if exists {
             say!("leafseal: waiting for another leafseal process that is changing {shown}");
         } else {
-            // A file not there yet is locked through its directory.
-            say!(
-                "leafseal: waiting for another leafseal process that is creating {shown} or another file in its directory"
-            );
+            say!("leafseal: waiting for another leafseal process that is creating {shown}");
         }
     })
 }

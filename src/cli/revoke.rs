@@ -282,8 +282,8 @@ pub fn run(cli: &Cli, a: &RevokeArgs) -> Result<i32, Error> {
     };
     let root = std::fs::canonicalize(&root).unwrap_or(root);
     let journal_path = root.join(JOURNAL);
-    // One revoke at a time in a work tree: the journal (or, while there is none, the
-    // directory it is made in) stays locked for the whole run. Two revokes at once would
+    // One revoke at a time in a work tree: the journal (or, while there is none, its
+    // name) stays locked for the whole run. Two revokes at once would
     // each write the policy and the journal without the other's removal, and a revoked
     // recipient would come back.
     let journal_dest = if a.dry_run {

@@ -58,7 +58,8 @@ fn alive(pid: u32) -> bool {
     )
 }
 
-/// Removes the temporary files in `dir` left by leafseal processes that no longer run
+/// Removes the temporary files (and the names' lock files, see [`super::lock`]) in `dir`
+/// left by leafseal processes that no longer run
 /// (killed with SIGKILL, or the machine stopped): regular files named as ours, owned by
 /// the current user, whose process id is not alive, not locked (a live writer locks its
 /// temporary file from the microseconds after it created it: its process id may be
@@ -72,11 +73,15 @@ pub fn remove_stale(dir: &Path) -> usize {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(tmp_pid) else {
-            continue;
-        };
-        if pid == std::process::id() || alive(pid) {
-            continue;
+        let Some(name) = name.to_str() else { continue };
+        // A name's lock file left by a killed process: removed when no one holds it (one
+        // about to lock it finds it gone and makes another).
+        let name_lock = name.starts_with('.') && name.ends_with(super::lock::LOCK_SUFFIX);
+        if !name_lock {
+            let Some(pid) = tmp_pid(name) else { continue };
+            if pid == std::process::id() || alive(pid) {
+                continue;
+            }
         }
         let path = e.path();
         let Ok(m) = fs::symlink_metadata(&path) else {

@@ -390,8 +390,8 @@ fn the_file_a_locked_write_puts_in_place_stays_locked_until_the_writer_is_done()
 
 #[test]
 fn locking_several_files_that_do_not_exist_in_one_directory_returns_at_once() {
-    // A directory lock per missing file would conflict with itself within one process
-    // (each opening of the directory is its own lock): `lock_all` locks only files.
+    // `lock_all` locks only files that exist (`decrypt -i`: the read of a missing one
+    // fails), and nothing is waited for.
     let d = tempfile::tempdir().expect("dir");
     let dests = ["x.yaml", "y.yaml"]
         .iter()
@@ -403,4 +403,44 @@ fn locking_several_files_that_do_not_exist_in_one_directory_returns_at_once() {
         .expect("lock_all");
     assert_eq!(locked.len(), 2);
     assert!(start.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn a_new_files_name_lock_is_exclusive_removed_when_done_and_stale_ones_are_cleared() {
+    let d = tempfile::tempdir().expect("dir");
+    let p = d.path().join("new.yaml");
+    let name_lock = d.path().join(".new.yaml.leafseal-lock");
+    let first = write::Destination::open(&p, &WriteOptions::default())
+        .and_then(|t| t.lock(&|| {}))
+        .expect("lock");
+    assert!(name_lock.exists(), "the name is locked by a file");
+    // Another new file in the directory does not wait.
+    let other = write::Destination::open(&d.path().join("other.yaml"), &WriteOptions::default())
+        .and_then(|t| t.lock(&|| panic!("a new file of another name waited")))
+        .expect("other lock");
+    drop(other);
+    // The same name does, and then finds the file the first wrote.
+    let waited = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let second = s.spawn(|| {
+            let dest = write::Destination::open(&p, &WriteOptions::default())
+                .and_then(|t| t.lock(&|| waited.store(true, std::sync::atomic::Ordering::SeqCst)))
+                .expect("second lock");
+            assert_eq!(std::fs::read(&p).expect("read"), b"a: 1\n");
+            dest.write(b"a: 2\n").expect("second write");
+        });
+        while !waited.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(!second.is_finished(), "the name was not locked");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        first.write(b"a: 1\n").expect("first write");
+        drop(first);
+        second.join().expect("second");
+    });
+    assert_eq!(std::fs::read(&p).expect("read"), b"a: 2\n");
+    assert!(!name_lock.exists(), "the name's lock file is removed");
+    // One left by a killed process is removed by a later write when no one holds it.
+    std::fs::write(&name_lock, b"").expect("stale");
+    assert_eq!(temp::remove_stale(d.path()), 1);
+    assert!(!name_lock.exists());
 }

@@ -75,35 +75,36 @@ impl Destination {
     /// Takes the file's lock (see [`super::lock`]), waiting for another leafseal process
     /// that holds it; call before reading the file. Devices and FIFOs are not locked; a
     /// forced write into a hard-linked file is, and a file that does not exist yet is
-    /// locked through its directory. What the file is once locked ([`Seen`]: identity,
+    /// locked through a lock file for its name. What the file is once locked ([`Seen`]: identity,
     /// links, length, change times, or absent) is compared again right before the write:
     /// a file another program changed meanwhile is left as that program wrote it, and the
     /// write fails (exit 3).
     pub fn lock(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
-        self.acquire(Wait::Block(on_wait), Absent::LockDirectory)?;
+        self.acquire(Wait::Block(on_wait), Absent::LockName)?;
         Ok(self)
     }
 
     /// [`Destination::lock`] for a file the command reads first and that must exist
-    /// (`set`, `rotate -i`…): a file removed meanwhile is not locked through its
-    /// directory (the read then fails), so a command that holds its directory's lock for
-    /// a new file (`revoke`'s journal) never waits for itself.
+    /// (`set`, `rotate -i`…): a file removed meanwhile is not locked at all (the read then
+    /// fails), and no name's lock file is made for it.
     pub fn lock_existing(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
         self.acquire(Wait::Block(on_wait), Absent::Nothing)?;
         Ok(self)
     }
 
     /// [`Destination::lock`] for a pure output, one the command does not read (`--output`):
-    /// an existing file is locked and compared as by `lock`, so that the write waits for
-    /// another leafseal process changing it; a file that does not exist yet is neither
-    /// locked nor compared. Commands writing the same new output at once (a deploy
-    /// decrypting many files into one directory in parallel) neither wait for each other
-    /// nor refuse each other's file: the last one written stays, as with any output.
+    /// an existing file is locked, so that the write waits for another leafseal process
+    /// changing it; a file that does not exist yet is not. Neither is compared before the
+    /// write: the command did not read it, so nothing it holds depends on it. Commands
+    /// writing the same output at once (a deploy decrypting many files into one directory
+    /// in parallel) neither wait for each other on a new file nor refuse each other's
+    /// file: the last one written stays, as with any output.
     pub fn lock_output(mut self, on_wait: &dyn Fn()) -> Result<Destination, Error> {
         match fs::symlink_metadata(&self.target.path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self),
             _ => {
                 self.acquire(Wait::Block(on_wait), Absent::Nothing)?;
+                self.held_mut().seen = None;
                 Ok(self)
             }
         }
@@ -486,10 +487,10 @@ fn replace_file(
     // Set when the check before the rename fails: the target changed, or could not be
     // looked at.
     let mut refused: Option<Error> = None;
-    // A locked destination locks its new file before it is at the path: another leafseal
-    // process that finds it there waits until this one has set its mode below (the
-    // change time it changes is part of that process's snapshot).
-    let mut new_lock = if held.seen.is_some() {
+    // A locked destination keeps its new file locked once it is at the path (the
+    // temporary file is locked from its creation, but only until this function returns):
+    // a later write through it is still serialised with other leafseal processes.
+    let new_lock = if held.lock.is_some() {
         lock::lock_created(&f)
     } else {
         None
@@ -520,9 +521,6 @@ fn replace_file(
         // find it (from its descriptor: nothing can come between).
         if held.seen.is_some() {
             held.seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
-            if new_lock.is_some() {
-                held.lock = new_lock.take();
-            }
         }
         Ok(())
     })
@@ -531,6 +529,11 @@ fn replace_file(
             .take()
             .unwrap_or_else(|| fail(t, "rename failed", e))
     })?;
+    // The file renamed into place is the one locked now. Outside the signal section: a
+    // name's lock file, dropped here, unregisters itself from the same registry.
+    if new_lock.is_some() {
+        held.lock = new_lock;
+    }
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
