@@ -279,7 +279,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         policy,
     };
     if !many {
-        let dest = a.io.destination(cli, &a.files[0])?;
+        let dest = a.io.destination(cli, &a.files[0], false)?;
         let (out, _, doc) = plan.one_keep(&a.files[0])?;
         let written = cli::write_to(dest.as_ref(), &out);
         crate::secbuf::discard(out);

@@ -291,7 +291,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
             "reading standard input as a binary file; pass --input-type or --filename-override to pick a format",
         );
     }
-    let dest = a.io.destination(cli, &a.file)?;
+    let dest = a.io.destination(cli, &a.file, true)?;
     let input = crate::io::read_input(&a.file)?;
     let in_fmt = match a.io.input_type.as_deref() {
         Some(t) => cli::parse_format(t)?,

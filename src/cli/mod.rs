@@ -192,13 +192,25 @@ impl IoArgs {
         Ok(())
     }
 
-    /// Where the result goes, checked and locked before anything is read (an existing
-    /// `--output` file may be read too, by `encrypt`); `None` means standard output.
-    pub fn destination(&self, cli: &Cli, file: &str) -> Result<Option<io::Destination>, Error> {
+    /// Where the result goes, checked and locked before anything is read; `None` means
+    /// standard output. `output_read`: the command reads an existing `--output` file too
+    /// (`encrypt` keeps its data key and unchanged values), so it is locked (a new one
+    /// through its name) and compared as a file updated in place is; otherwise it is a
+    /// pure output ([`output`]).
+    pub fn destination(
+        &self,
+        cli: &Cli,
+        file: &str,
+        output_read: bool,
+    ) -> Result<Option<io::Destination>, Error> {
         if self.in_place {
             update(cli, Path::new(file)).map(Some)
         } else if let Some(out) = &self.output {
-            output(cli, out).map(Some)
+            if output_read {
+                update_or_create(cli, out).map(Some)
+            } else {
+                output(cli, out).map(Some)
+            }
         } else {
             Ok(None)
         }

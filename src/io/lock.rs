@@ -158,16 +158,20 @@ pub fn take(t: &Target, wait: Wait<'_>, absent: Absent) -> Result<Taken, Error> 
     ))
 }
 
-/// Opens `path` for locking, without following a symbolic link or blocking on a FIFO;
-/// `create` makes it (0600) when it is not there.
+/// Opens `path` for locking (read-only: `flock` needs no more), without following a
+/// symbolic link or blocking on a FIFO; `create` makes it when it is not there, empty and
+/// readable by all (0644 less the umask), so that another user sharing the directory can
+/// open and wait on it too.
 fn open_nonblocking(path: &Path, create: bool) -> std::io::Result<fs::File> {
-    let mut o = fs::OpenOptions::new();
-    o.read(true)
-        .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32);
+    let mut flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     if create {
-        o.write(true).create(true).mode(0o600);
+        flags |= rustix::fs::OFlags::CREATE;
     }
-    o.open(path)
+    fs::OpenOptions::new()
+        .read(true)
+        .mode(0o644)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
 }
 
 /// `.<name>.leafseal-lock` next to the file a command creates: the lock of that name

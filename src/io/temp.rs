@@ -84,27 +84,33 @@ pub fn remove_stale(dir: &Path) -> usize {
             }
         }
         let path = e.path();
-        let Ok(m) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if m.is_file() && m.uid() == me && !locked(&path) && fs::remove_file(&path).is_ok() {
+        if remove_if_unlocked(&path, me) {
             removed += 1;
         }
     }
     removed
 }
 
-/// Locked by another process (a live writer's temporary file).
-fn locked(path: &Path) -> bool {
+/// Removes `path` if it is a regular file of user `me` that no process holds locked:
+/// locked exclusively here first, checked to be still what the path names, and unlinked
+/// while the lock is held (as every holder unlinks its own), so that a process that
+/// locks it meanwhile finds it gone and makes another.
+fn remove_if_unlocked(path: &Path, me: u32) -> bool {
     let Ok(f) = fs::OpenOptions::new()
         .read(true)
         .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
         .open(path)
     else {
-        return true;
+        return false;
     };
-    matches!(
-        rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockShared),
-        Err(rustix::io::Errno::WOULDBLOCK)
-    )
+    let Ok(m) = f.metadata() else { return false };
+    if !m.is_file() || m.uid() != me {
+        return false;
+    }
+    if rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return false;
+    }
+    let still =
+        fs::symlink_metadata(path).is_ok_and(|now| now.dev() == m.dev() && now.ino() == m.ino());
+    still && fs::remove_file(path).is_ok()
 }
