@@ -364,24 +364,11 @@ fn the_file_a_locked_write_puts_in_place_stays_locked_until_the_writer_is_done()
         .and_then(|t| t.lock(&|| {}))
         .expect("lock");
     first.write(b"a: 2\n").expect("first write");
-    let waited = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let second = s.spawn(|| {
-            let dest = write::Destination::open(&p, &WriteOptions::default())
-                .and_then(|t| t.lock(&|| waited.store(true, std::sync::atomic::Ordering::SeqCst)))
-                .expect("second lock");
-            assert_eq!(std::fs::read(&p).expect("read"), b"a: 3\n");
-            dest.write(b"a: 4\n").expect("the second process's write");
-        });
-        while !waited.load(std::sync::atomic::Ordering::SeqCst) {
-            assert!(!second.is_finished(), "the new file was not locked");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+    second_locker_waits(&p, (b"a: 3\n", b"a: 4\n"), || {
         first
             .write(b"a: 3\n")
             .expect("second write through the first");
         drop(first);
-        second.join().expect("second");
     });
     assert_eq!(std::fs::read(&p).expect("read"), b"a: 4\n");
     let mode = std::fs::metadata(&p).expect("stat").permissions().mode();
@@ -420,22 +407,9 @@ fn a_new_files_name_lock_is_exclusive_removed_when_done_and_stale_ones_are_clear
         .expect("other lock");
     drop(other);
     // The same name does, and then finds the file the first wrote.
-    let waited = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let second = s.spawn(|| {
-            let dest = write::Destination::open(&p, &WriteOptions::default())
-                .and_then(|t| t.lock(&|| waited.store(true, std::sync::atomic::Ordering::SeqCst)))
-                .expect("second lock");
-            assert_eq!(std::fs::read(&p).expect("read"), b"a: 1\n");
-            dest.write(b"a: 2\n").expect("second write");
-        });
-        while !waited.load(std::sync::atomic::Ordering::SeqCst) {
-            assert!(!second.is_finished(), "the name was not locked");
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+    second_locker_waits(&p, (b"a: 1\n", b"a: 2\n"), || {
         first.write(b"a: 1\n").expect("first write");
         drop(first);
-        second.join().expect("second");
     });
     assert_eq!(std::fs::read(&p).expect("read"), b"a: 2\n");
     assert!(!name_lock.exists(), "the name's lock file is removed");
@@ -443,4 +417,26 @@ fn a_new_files_name_lock_is_exclusive_removed_when_done_and_stale_ones_are_clear
     std::fs::write(&name_lock, b"").expect("stale");
     assert_eq!(temp::remove_stale(d.path()), 1);
     assert!(!name_lock.exists());
+}
+
+/// A second locker of `p` (a thread standing for another process) must wait; once it
+/// does, `release` runs (the first holder writes and lets go), and the second then
+/// finds `found` in the file and writes `next` through its own lock.
+fn second_locker_waits(p: &Path, (found, next): (&[u8], &[u8]), release: impl FnOnce()) {
+    let waited = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let second = s.spawn(|| {
+            let dest = write::Destination::open(p, &WriteOptions::default())
+                .and_then(|t| t.lock(&|| waited.store(true, std::sync::atomic::Ordering::SeqCst)))
+                .expect("second lock");
+            assert_eq!(std::fs::read(p).expect("read"), found);
+            dest.write(next).expect("the second locker's write");
+        });
+        while !waited.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(!second.is_finished(), "the second locker did not wait");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        release();
+        second.join().expect("second");
+    });
 }
