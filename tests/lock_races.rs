@@ -13,22 +13,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Child;
 use std::process::Output;
-use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
 use support::*;
-
-fn spawn(vars: &std::collections::HashMap<String, String>, dir: &Path, args: &[&str]) -> Child {
-    leafseal(vars)
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn")
-}
 
 /// Waits for every child, killing them all and failing if any runs past `limit`.
 fn finish(children: Vec<Child>, limit: Duration) -> Vec<Output> {
@@ -94,7 +82,9 @@ fn commands_creating_the_same_new_file_all_succeed_and_edits_take_turns() {
     ];
     for round in 0..3 {
         let _ = std::fs::remove_file(work.path().join("new.yaml"));
-        let children = (0..6).map(|_| spawn(&vars, work.path(), &args)).collect();
+        let children = (0..6)
+            .map(|_| spawn_in(&vars, work.path(), &args))
+            .collect();
         for o in finish(children, Duration::from_secs(60)) {
             ok(&o);
         }
@@ -118,7 +108,7 @@ fn commands_creating_the_same_new_file_all_succeed_and_edits_take_turns() {
             let mut v = vars.clone();
             v.insert("SOPS_EDITOR".to_owned(), script.display().to_string());
             v.insert("EDIT_KEY".to_owned(), (*k).to_owned());
-            spawn(
+            spawn_in(
                 &v,
                 work.path(),
                 &["edit", "--age", AGE_RECIPIENT, "fresh.yaml"],
@@ -158,12 +148,12 @@ fn decrypt_in_place_of_one_file_through_two_hard_links_never_waits_forever() {
         let holder = std::fs::File::open(w.join("m.yaml")).expect("open");
         rustix::fs::flock(&holder, rustix::fs::FlockOperation::LockExclusive).expect("flock");
         let children = vec![
-            spawn(
+            spawn_in(
                 &vars,
                 w,
                 &["--force-target", "decrypt", "-i", "a.yaml", "m.yaml"],
             ),
-            spawn(
+            spawn_in(
                 &vars,
                 w,
                 &["--force-target", "decrypt", "-i", "m.yaml", "z.yaml"],

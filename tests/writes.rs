@@ -343,14 +343,8 @@ fn parallel(env: &Env, cmds: Vec<Vec<String>>) -> Vec<Output> {
     let children: Vec<_> = cmds
         .iter()
         .map(|args| {
-            leafseal(&env.vars())
-                .current_dir(env.repo())
-                .args(args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn")
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            spawn_in(&env.vars(), &env.repo(), &args)
         })
         .collect();
     children

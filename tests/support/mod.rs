@@ -110,6 +110,18 @@ pub fn run_in(vars: &HashMap<String, String>, dir: &Path, args: &[&str]) -> std:
     c.output().expect("run leafseal")
 }
 
+/// Starts the leafseal binary in `dir` with only `vars`, no stdin, and its output piped
+/// (for runs that must overlap).
+pub fn spawn_in(vars: &HashMap<String, String>, dir: &Path, args: &[&str]) -> std::process::Child {
+    let mut c = leafseal(vars);
+    c.current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    c.spawn().expect("spawn leafseal")
+}
+
 /// Lowercase hex.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
