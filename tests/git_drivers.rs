@@ -392,3 +392,61 @@ fn dotenv_merge() {
         "# database\nDB_PASS=ONE\nAPI_KEY=two\nNEW_KEY=added\nPORT=5432\n",
     );
 }
+
+#[test]
+fn two_setups_at_once_take_turns_and_keep_both_patterns() {
+    // `git setup` read `.gitattributes`, added its patterns and wrote it back without a
+    // lock, so two setups at once could each write the file without the other's
+    // patterns. It now locks the file (or its name) before reading it.
+    let r = Repo::new();
+    r.write(".gitattributes", "*.png binary\n");
+    let held = std::fs::File::open(r.path().join(".gitattributes")).expect("open");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let spawn = |pattern: &str| {
+        leafseal(&r.vars)
+            .current_dir(r.path())
+            .args(["git", "setup", "--pattern", pattern])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let mut first = spawn("*.one");
+    let mut second = spawn("*.two");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(
+        first.try_wait().expect("try_wait").is_none()
+            && second.try_wait().expect("try_wait").is_none(),
+        "a setup did not wait for the lock on .gitattributes"
+    );
+    drop(held);
+    for c in [first, second] {
+        let o = c.wait_with_output().expect("wait");
+        assert!(o.status.success(), "setup failed: {}", both(&o));
+        assert!(
+            text(&o.stderr).contains("waiting for another leafseal process"),
+            "{}",
+            text(&o.stderr)
+        );
+    }
+    let attrs = r.read(".gitattributes");
+    assert!(attrs.starts_with("*.png binary\n"), "{attrs}");
+    for p in ["*.one", "*.two", "*.enc.yaml"] {
+        assert_eq!(
+            attrs
+                .lines()
+                .filter(|l| *l == format!("{p} diff=leafseal merge=leafseal"))
+                .count(),
+            1,
+            "{p} in\n{attrs}"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(r.path())
+        .expect("ls")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("leafseal"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -110,7 +110,9 @@ fn setup(cli: &Cli, a: &SetupArgs) -> Result<i32, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new(exit::GENERIC, format!("no current directory: {e}")))?;
     let policy = cli::load_policy(cli.config.as_deref())?;
-    let r = git::setup::setup(&cwd, program, policy.as_ref(), &a.patterns)?;
+    let r = git::setup::setup(&cwd, program, policy.as_ref(), &a.patterns, &|| {
+        say!("leafseal: waiting for another leafseal process that is changing .gitattributes");
+    })?;
     for w in &r.warnings {
         cli::warn(w);
     }

@@ -174,12 +174,14 @@ fn check_pattern(p: &str) -> Result<(), Error> {
 
 /// Configures the repository containing `cwd`: local git config for the drivers (pointing
 /// at `program`) and `.gitattributes` at the repository root for the policy's rules and
-/// the `extra` patterns.
+/// the `extra` patterns. `on_wait` is called when another leafseal process holds
+/// `.gitattributes`'s lock and the setup waits for it.
 pub fn setup(
     cwd: &Path,
     program: &str,
     policy: Option<&Policy>,
     extra: &[String],
+    on_wait: &dyn Fn(),
 ) -> Result<SetupReport, Error> {
     let root = PathBuf::from(git(cwd, &["rev-parse", "--show-toplevel"]).map_err(|e| {
         Error::new(exit::GENERIC, e.message).hint("run `leafseal git setup` inside a git work tree")
@@ -191,6 +193,12 @@ pub fn setup(
     for p in extra {
         check_pattern(p)?;
     }
+    // `.gitattributes` is locked before anything is read or configured and compared again
+    // before the write, so that two setups at once take turns: neither loses the other's
+    // patterns, and their `git config` runs do not meet on git's own config lock.
+    let path = root.join(".gitattributes");
+    let dest =
+        crate::io::Destination::open(&path, &crate::io::WriteOptions::default())?.lock(on_wait)?;
     for (key, value) in config_entries(program) {
         if config_get(&root, &key).as_deref() != Some(value.as_str()) {
             git(&root, &["config", "--local", &key, &value])?;
@@ -237,7 +245,7 @@ pub fn setup(
         .cloned()
         .collect();
     if !added.is_empty() {
-        crate::io::atomic_write(&path, text.as_bytes())?;
+        dest.write(text.as_bytes())?;
     }
     report.patterns_added = added;
     Ok(report)
