@@ -36,6 +36,8 @@ pub fn directory_error(path: &str) -> Error {
 /// Reads a file, or stdin for `-`.
 pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if path == "-" {
+        // Of unknown size: possibly large (see `crate::process`).
+        crate::process::huge_pages_on();
         let mut buf = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
         buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
             Error::new(
@@ -84,6 +86,9 @@ pub fn read_opened(
         )
     };
     let len = meta.filter(|m| m.is_file()).map_or(0, fs::Metadata::len);
+    if crate::process::large_input(len) {
+        crate::process::huge_pages_on();
+    }
     if len >= PARALLEL_READ_MIN as u64 {
         if let Some(whole) = read_in_parallel(&mut f, len) {
             return Ok(whole);

@@ -39,6 +39,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod ops;
 pub mod policy;
+pub mod process;
 #[cfg(all(feature = "aws", feature = "gcp", feature = "vault"))]
 pub mod publish;
 pub mod redact;

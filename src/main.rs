@@ -11,6 +11,8 @@ use leafseal::cli::sops_compat;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Huge pages only once a large input shows up (see `leafseal::process`).
+    leafseal::process::huge_pages_off_at_start();
     if let Err(code) = leafseal::cli::cpu::require() {
         std::process::exit(code);
     }

@@ -5,7 +5,6 @@ use std::io;
 use std::path::Component;
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 use std::process::Stdio;
 
 use crate::check::Target;
@@ -70,7 +69,7 @@ impl Source for IndexSource {
         if rel.is_empty() {
             return Ok(None);
         }
-        let out = Command::new("git")
+        let out = crate::process::command("git")
             .arg("-C")
             .arg(&self.toplevel)
             .args(["cat-file", "blob"])
@@ -100,7 +99,7 @@ pub fn normalize(p: &Path) -> PathBuf {
 }
 
 fn git(args: &[&str], pathspecs: &[PathBuf]) -> io::Result<Vec<u8>> {
-    let mut c = Command::new("git");
+    let mut c = crate::process::command("git");
     c.args(args);
     if !pathspecs.is_empty() {
         c.arg("--");
@@ -127,7 +126,7 @@ fn split_z(out: &[u8]) -> Vec<String> {
 
 /// The root of the git work tree containing the current directory, if any.
 pub fn git_toplevel() -> Option<PathBuf> {
-    let out = Command::new("git")
+    let out = crate::process::command("git")
         .args(["rev-parse", "--show-toplevel"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())

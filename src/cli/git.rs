@@ -2,7 +2,6 @@
 
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 
 use clap::Args;
 use clap::Subcommand;
@@ -221,7 +220,7 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
 
 /// git's own text merge for a file that is not encrypted in any version.
 fn text_merge(a: &MergeDriverArgs) -> i32 {
-    let status = Command::new("git")
+    let status = crate::process::command("git")
         .args(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs"])
         .arg(&a.ours)
         .arg(&a.base)

@@ -236,7 +236,7 @@ pub fn run(cmd: &EditorCommand, file: &Path, signals: &Signals) -> Result<Editor
     if let Some(sig) = signals.caught() {
         return Ok(EditorExit::Interrupted(sig));
     }
-    let mut child = std::process::Command::new(&cmd.program)
+    let mut child = crate::process::command(&cmd.program)
         .args(&cmd.args)
         .arg(file)
         .spawn()

@@ -102,7 +102,7 @@ impl CommandSpec {
     pub fn command(&self) -> Result<Command, Error> {
         match self {
             CommandSpec::Shell(l) => {
-                let mut c = Command::new(SHELL);
+                let mut c = crate::process::command(SHELL);
                 c.arg("-c").arg(l);
                 Ok(c)
             }
@@ -110,7 +110,7 @@ impl CommandSpec {
                 let Some((prog, args)) = v.split_first() else {
                     return Err(Error::new(exit::GENERIC, "empty command"));
                 };
-                let mut c = Command::new(prog);
+                let mut c = crate::process::command(prog);
                 c.args(args);
                 Ok(c)
             }

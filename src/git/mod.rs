@@ -6,7 +6,6 @@
 //! library is linked. Nothing here prints: the CLI (`leafseal git …`) does.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::error::Error;
 use crate::error::exit;
@@ -22,7 +21,7 @@ pub const DRIVER: &str = "leafseal";
 /// Runs `git ARGS` in `dir` and returns its trimmed stdout; a failure carries git's stderr
 /// (git output never holds plaintext here: only config values and paths).
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
-    let out = Command::new("git")
+    let out = crate::process::command("git")
         .current_dir(dir)
         .args(args)
         .output()

@@ -7,7 +7,6 @@
 
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::error::Error;
 use crate::error::exit;
@@ -150,7 +149,7 @@ pub fn update_gitattributes(existing: &str, patterns: &[String]) -> (String, Vec
 }
 
 fn config_get(root: &Path, key: &str) -> Option<String> {
-    let out = Command::new("git")
+    let out = crate::process::command("git")
         .current_dir(root)
         .args(["config", "--local", "--get", key])
         .output()

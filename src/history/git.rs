@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 use std::process::Stdio;
 
 use crate::error::Error;
@@ -40,7 +39,7 @@ fn git_error(msg: String) -> Error {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
-    let out = Command::new("git")
+    let out = crate::process::command("git")
         .current_dir(dir)
         .args(["-c", "core.quotePath=false"])
         .args(args)

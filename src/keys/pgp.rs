@@ -7,7 +7,6 @@
 //! cores, at most 4), however many files or key entries are being processed.
 
 use std::io::Write;
-use std::process::Command;
 use std::process::Stdio;
 use std::sync::Condvar;
 use std::sync::Mutex;
@@ -134,7 +133,7 @@ fn run_gpg(
 ) -> Result<Zeroizing<Vec<u8>>, GpgFailure> {
     let (binary, from_env) = gpg_binary(ctx);
     let _slot = GpgSlot::acquire(max_gpg(ctx));
-    let mut child = Command::new(binary)
+    let mut child = crate::process::command(binary)
         .args(args)
         .env_clear()
         .envs(ctx.vars())

@@ -4,7 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 use std::process::Stdio;
 
 use base64::Engine;
@@ -47,7 +46,7 @@ pub fn signing_key(
         return Ok((expand(p, ctx), SIGNING_KEY_ENV));
     }
     let git = |key: &str| -> Option<String> {
-        let out = Command::new("git")
+        let out = crate::process::command("git")
             .args(["config", "--get", key])
             .env_clear()
             .envs(ctx.vars())
@@ -89,7 +88,7 @@ fn run(
     input: &[u8],
     ctx: &KeyContext,
 ) -> Result<(bool, String, String), SignError> {
-    let mut child = Command::new("ssh-keygen")
+    let mut child = crate::process::command("ssh-keygen")
         .args(args)
         .env_clear()
         .envs(ctx.vars())

@@ -1,7 +1,6 @@
 //! Running `SOPS_AGE_KEY_CMD` / `SOPS_AGE_SSH_PRIVATE_KEY_CMD`: a shell-like splitter
 //! (quotes honoured) and execution WITHOUT a shell.
 
-use std::process::Command;
 use std::process::Stdio;
 
 use zeroize::Zeroizing;
@@ -90,7 +89,7 @@ pub(crate) fn run_command(
     let (program, args) = words
         .split_first()
         .ok_or_else(|| "empty command".to_owned())?;
-    let mut cmd = Command::new(program);
+    let mut cmd = crate::process::command(program);
     cmd.args(args)
         .env_clear()
         .envs(ctx.vars())

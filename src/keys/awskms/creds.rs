@@ -106,7 +106,7 @@ fn sts_region(ctx: &KeyContext, profile: Option<&Section>, hint: &str) -> String
 fn run_process(ctx: &KeyContext, profile: &str, command: &str) -> Result<Credentials, KeyError> {
     let source = format!("credential_process of profile `{profile}`");
     let hint = "run the profile's credential_process by hand to check it";
-    let output = std::process::Command::new("sh")
+    let output = crate::process::command("sh")
         .arg("-c")
         .arg(command)
         .env_clear()

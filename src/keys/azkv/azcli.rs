@@ -5,7 +5,6 @@
 //! is not logged in, makes the source unavailable (the chain reports why).
 
 use std::io::Read as _;
-use std::process::Command;
 use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
@@ -26,7 +25,7 @@ pub(super) fn token(ctx: &KeyContext, resource: &str) -> Result<Result<Token, St
     if ctx.var("PATH").is_none() {
         return Ok(Err(format!("{SOURCE}: PATH is not set")));
     }
-    let mut cmd = Command::new("az");
+    let mut cmd = crate::process::command("az");
     cmd.args([
         "account",
         "get-access-token",

@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::process::Stdio;
 use std::sync::Mutex;
 
@@ -142,7 +141,7 @@ pub(super) fn parse_token_helper(text: &str) -> Option<String> {
 fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>>, KeyError> {
     let hint = "check the token_helper in your Vault configuration (VAULT_CONFIG_PATH or \
                 ~/.vault), or set VAULT_TOKEN";
-    let output = Command::new(helper)
+    let output = crate::process::command(helper)
         .arg("get")
         .env_clear()
         .envs(ctx.vars())

@@ -1,0 +1,79 @@
+//! The leafseal process itself: transparent huge pages, and every program it starts.
+//!
+//! **Huge pages.** The binary's allocator (mimalloc) asks the kernel for transparent huge
+//! pages on its arena, so the first touch of each 2 MiB range of it makes the kernel zero
+//! all 2 MiB. A large file gains from that (thousands of page faults fewer), a small one
+//! only pays: on a tiny decrypt the zeroing was about a tenth of the process's time and
+//! 2 MB of its memory (docs/performance.md, "Huge pages only for large inputs"). The binary
+//! therefore turns them off for the process first thing ([`huge_pages_off_at_start`],
+//! `prctl(PR_SET_THP_DISABLE)`), and they are turned back on ([`huge_pages_on`]) as soon as
+//! an input of [`LARGE_INPUT`] bytes or more, or standard input, is to be
+//! read, when many files are handled on every core (`io::workers`), and before any
+//! program is started: the setting is inherited through `fork` and
+//! `exec`, and a program leafseal starts (an editor, `git`, the command of `exec-env`)
+//! must run with the setting leafseal was given. When leafseal itself was started with
+//! huge pages off, nothing is changed, in either direction.
+//!
+//! The library never turns huge pages off by itself: only a program that calls
+//! [`huge_pages_off_at_start`] (the `leafseal` binary) changes anything.
+
+use std::ffi::OsStr;
+use std::process::Command;
+use std::sync::Mutex;
+
+/// Whether this module turned huge pages off and has not turned them on again. A mutex
+/// rather than an atomic flag: a thread about to start a program must not get past
+/// [`huge_pages_on`] before another thread that is turning them on has finished.
+static TURNED_OFF: Mutex<bool> = Mutex::new(false);
+
+/// Turns transparent huge pages off for the process, unless they are off already (then
+/// they are left off, also for the programs it starts). Call it first thing in `main`.
+pub fn huge_pages_off_at_start() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut off = TURNED_OFF.lock().unwrap_or_else(|e| e.into_inner());
+        if *off || rustix::thread::transparent_huge_pages_are_disabled().unwrap_or(true) {
+            return;
+        }
+        *off = rustix::thread::disable_transparent_huge_pages(true).is_ok();
+    }
+}
+
+/// Turns transparent huge pages back on if [`huge_pages_off_at_start`] turned them off:
+/// a large input is about to be read, or a program about to be started.
+pub fn huge_pages_on() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let mut off = TURNED_OFF.lock().unwrap_or_else(|e| e.into_inner());
+        if *off {
+            // On failure the flag stays set: the next call tries again.
+            *off = rustix::thread::disable_transparent_huge_pages(false).is_err();
+        }
+    }
+}
+
+/// The smallest input that turns huge pages on: the size from which files are streamed
+/// on every core (`stream::AUTO_MIN`, kept equal by a test).
+pub const LARGE_INPUT: u64 = 1 << 20;
+
+/// Whether an input of `len` bytes is large enough to turn huge pages on for.
+pub fn large_input(len: u64) -> bool {
+    len >= LARGE_INPUT
+}
+
+/// A [`Command`] for `program`, with the process's huge pages as leafseal was given them
+/// (see the module's documentation). Every program leafseal starts is built here.
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    huge_pages_on();
+    Command::new(program)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_large_input_is_one_that_is_streamed() {
+        assert_eq!(super::LARGE_INPUT, crate::stream::AUTO_MIN as u64);
+        assert!(super::large_input(super::LARGE_INPUT));
+        assert!(!super::large_input(super::LARGE_INPUT - 1));
+    }
+}
