@@ -67,6 +67,7 @@ pub fn open_input(path: &str) -> Result<(fs::File, Option<fs::Metadata>), Error>
     if meta.as_ref().is_some_and(fs::Metadata::is_dir) {
         return Err(directory_error(path));
     }
+    crate::process::note_input(meta.as_ref());
     Ok((f, meta))
 }
 
@@ -85,10 +86,8 @@ pub fn read_opened(
             format!("cannot read {path}: {e}"),
         )
     };
+    crate::process::note_input(meta);
     let len = meta.filter(|m| m.is_file()).map_or(0, fs::Metadata::len);
-    if crate::process::large_input(len) {
-        crate::process::huge_pages_on();
-    }
     if len >= PARALLEL_READ_MIN as u64 {
         if let Some(whole) = read_in_parallel(&mut f, len) {
             return Ok(whole);

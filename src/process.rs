@@ -52,13 +52,21 @@ pub fn huge_pages_on() {
     }
 }
 
-/// The smallest input that turns huge pages on: the size from which files are streamed
-/// on every core (`stream::AUTO_MIN`, kept equal by a test).
+/// The smallest input that turns huge pages on, 1 MiB: also the size from which files
+/// are streamed on every core (`stream::AUTO_MIN` is defined as this).
 pub const LARGE_INPUT: u64 = 1 << 20;
 
 /// Whether an input of `len` bytes is large enough to turn huge pages on for.
 pub fn large_input(len: u64) -> bool {
     len >= LARGE_INPUT
+}
+
+/// An input with this metadata is about to be read: huge pages on when it is large, or
+/// of a size not known beforehand (no metadata, a FIFO, a device), as standard input is.
+pub fn note_input(meta: Option<&std::fs::Metadata>) {
+    if meta.is_none_or(|m| !m.is_file() || large_input(m.len())) {
+        huge_pages_on();
+    }
 }
 
 /// A [`Command`] for `program`, with the process's huge pages as leafseal was given them
@@ -71,9 +79,9 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn a_large_input_is_one_that_is_streamed() {
-        assert_eq!(super::LARGE_INPUT, crate::stream::AUTO_MIN as u64);
+    fn a_large_input_is_one_of_a_mebibyte_or_more() {
         assert!(super::large_input(super::LARGE_INPUT));
         assert!(!super::large_input(super::LARGE_INPUT - 1));
+        assert!(!super::large_input(0));
     }
 }

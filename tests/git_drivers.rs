@@ -412,23 +412,42 @@ fn two_setups_at_once_take_turns_and_keep_both_patterns() {
             .spawn()
             .expect("spawn")
     };
-    let mut first = spawn("*.one");
-    let mut second = spawn("*.two");
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    assert!(
-        first.try_wait().expect("try_wait").is_none()
-            && second.try_wait().expect("try_wait").is_none(),
-        "a setup did not wait for the lock on .gitattributes"
-    );
+    // Each setup says on stderr that it waits once it finds the lock taken: read up to
+    // that line (a setup that did not wait ends without it), then let go.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut children = Vec::new();
+    let mut readers = Vec::new();
+    for pattern in ["*.one", "*.two"] {
+        let mut c = spawn(pattern);
+        let mut err = std::io::BufReader::new(c.stderr.take().expect("stderr"));
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut all = String::new();
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut err, &mut line).unwrap_or(0) > 0 {
+                if line.contains("waiting for another leafseal process") {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                line.clear();
+            }
+            all
+        }));
+        children.push(c);
+    }
+    for _ in 0..2 {
+        if rx.recv_timeout(std::time::Duration::from_secs(60)).is_err() {
+            for c in &mut children {
+                let _ = c.kill();
+            }
+            panic!("a setup did not wait for the lock on .gitattributes");
+        }
+    }
     drop(held);
-    for c in [first, second] {
+    for (c, reader) in children.into_iter().zip(readers) {
         let o = c.wait_with_output().expect("wait");
-        assert!(o.status.success(), "setup failed: {}", both(&o));
-        assert!(
-            text(&o.stderr).contains("waiting for another leafseal process"),
-            "{}",
-            text(&o.stderr)
-        );
+        let err = reader.join().expect("stderr");
+        assert!(o.status.success(), "setup failed: {err}");
     }
     let attrs = r.read(".gitattributes");
     assert!(attrs.starts_with("*.png binary\n"), "{attrs}");
@@ -449,4 +468,34 @@ fn two_setups_at_once_take_turns_and_keep_both_patterns() {
         .filter(|n| n.contains("leafseal"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn setup_reads_a_hard_linked_gitattributes_and_writes_it_only_when_forced() {
+    // Locking `.gitattributes` checks it as a write target; a hard-linked one is refused
+    // as any write target is, but only when setup has a pattern to add (a review of the
+    // lock found setup refusing a file it would not have changed).
+    let r = Repo::new();
+    r.setup();
+    let before = r.read(".gitattributes");
+    std::fs::hard_link(
+        r.path().join(".gitattributes"),
+        r.path().join("attributes-elsewhere"),
+    )
+    .expect("link");
+    let again = r.setup();
+    assert!(again.contains("already set up"), "{again}");
+    let o = r.leafseal(&["git", "setup", "--pattern", "*.new"]);
+    assert_eq!(o.status.code(), Some(3), "{}", both(&o));
+    assert!(both(&o).contains("hard link"), "{}", both(&o));
+    assert_eq!(r.read(".gitattributes"), before);
+    let forced = r.leafseal_ok(&["--force-target", "git", "setup", "--pattern", "*.new"]);
+    assert!(forced.contains("*.new"), "{forced}");
+    let after = r.read(".gitattributes");
+    assert!(
+        after.ends_with("*.new diff=leafseal merge=leafseal\n"),
+        "{after}"
+    );
+    // Written in place: both names see it.
+    assert_eq!(r.read("attributes-elsewhere"), after);
 }

@@ -27,13 +27,38 @@ fn thp_enabled(pid: &str) -> Option<bool> {
 /// process was started with huge pages allowed (otherwise leafseal rightly never turns
 /// them on, and the tests below would only see that).
 fn observable() -> bool {
-    match thp_enabled("self") {
-        Some(true) => true,
+    if let other @ (None | Some(false)) = thp_enabled("self") {
+        eprintln!("skipped: THP_enabled of the test process is {other:?}");
+        return false;
+    }
+    // And a process may turn them off (no seccomp filter refuses the prctl): the helper
+    // script does it and runs `grep`.
+    let probe = Command::new("python3")
+        .arg(off_script())
+        .args(["/bin/sh", "-c", "grep THP_enabled /proc/self/status"])
+        .output();
+    match probe {
+        Ok(o)
+            if String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .collect::<String>()
+                == "THP_enabled:0" =>
+        {
+            true
+        }
         other => {
-            eprintln!("skipped: THP_enabled of the test process is {other:?}");
+            eprintln!("skipped: turning huge pages off for a process failed here: {other:?}");
             false
         }
     }
+}
+
+/// The script that runs a program with huge pages turned off.
+fn off_script() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/huge_pages_off.py")
+        .display()
+        .to_string()
 }
 
 struct Work {
@@ -93,18 +118,34 @@ fn a_small_decrypt_runs_without_huge_pages_and_a_large_one_with_them() {
     let fifo = w.path("waiting.yaml");
     let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
     assert!(made.success());
-    let child = spawn_in(&w.vars, w.dir.path(), &["decrypt", "waiting.yaml"]);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        !thp_of_running(child.id()),
-        "a small decrypt ran with huge pages"
-    );
+    let mut child = spawn_in(&w.vars, w.dir.path(), &["decrypt", "waiting.yaml"]);
+    // Opening the FIFO for writing without blocking fails (ENXIO) until the reader has
+    // it open: from then on leafseal's start-up is done and it waits for the input.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let writer = loop {
+        match rustix::fs::open(
+            &fifo,
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => break fd,
+            Err(rustix::io::Errno::NXIO) => {}
+            Err(e) => panic!("open the fifo: {e}"),
+        }
+        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
+            let _ = child.kill();
+            panic!("leafseal never opened its input");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if thp_of_running(child.id()) {
+        let _ = child.kill();
+        panic!("a small decrypt ran with huge pages");
+    }
     let text = std::fs::read(w.path("small.yaml")).expect("read");
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo)
-        .and_then(|mut f| f.write_all(&text))
-        .expect("write the fifo");
+    let mut writer = std::fs::File::from(writer);
+    writer.write_all(&text).expect("write the fifo");
+    drop(writer);
     let o = child.wait_with_output().expect("wait");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.stdout, b"password: hunter2\n");
@@ -171,9 +212,11 @@ fn programs_leafseal_starts_get_the_huge_pages_setting_it_was_given() {
     assert_eq!(thp_seen_by_exec_env(&w, &[]), "THP_enabled:1");
     // Started with them off (by a parent's prctl, kept through exec): left off, for
     // leafseal and for what it starts.
-    let off = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/huge_pages_off.py");
-    let off = off.to_str().expect("utf-8 path");
-    assert_eq!(thp_seen_by_exec_env(&w, &["python3", off]), "THP_enabled:0");
+    let off = off_script();
+    assert_eq!(
+        thp_seen_by_exec_env(&w, &["python3", &off]),
+        "THP_enabled:0"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ import sys
 
 PR_SET_THP_DISABLE = 41
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0:
+zero = ctypes.c_ulong(0)
+if libc.prctl(PR_SET_THP_DISABLE, ctypes.c_ulong(1), zero, zero, zero) != 0:
     sys.exit("prctl failed: errno %d" % ctypes.get_errno())
 os.execv(sys.argv[1], sys.argv[1:])

@@ -109,7 +109,8 @@ fn setup(cli: &Cli, a: &SetupArgs) -> Result<i32, Error> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::new(exit::GENERIC, format!("no current directory: {e}")))?;
     let policy = cli::load_policy(cli.config.as_deref())?;
-    let r = git::setup::setup(&cwd, program, policy.as_ref(), &a.patterns, &|| {
+    let opts = cli.write_options();
+    let r = git::setup::setup(&cwd, program, policy.as_ref(), &a.patterns, &opts, &|| {
         say!("leafseal: waiting for another leafseal process that is changing .gitattributes");
     })?;
     for w in &r.warnings {
@@ -144,6 +145,7 @@ fn textconv(cli: &Cli, a: &TextconvArgs) -> i32 {
         .file
         .file_name()
         .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
+    crate::process::note_input(std::fs::metadata(&a.file).ok().as_ref());
     let bytes = match std::fs::read(&a.file) {
         Ok(b) => zeroize::Zeroizing::new(b),
         Err(e) => {
@@ -182,7 +184,10 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
         );
         1
     };
-    let read = |p: &Path| std::fs::read(p).map(zeroize::Zeroizing::new);
+    let read = |p: &Path| {
+        crate::process::note_input(std::fs::metadata(p).ok().as_ref());
+        std::fs::read(p).map(zeroize::Zeroizing::new)
+    };
     let (base, ours, theirs) = match (read(&a.base), read(&a.ours), read(&a.theirs)) {
         (Ok(b), Ok(o), Ok(t)) => (b, o, t),
         (b, o, t) => {

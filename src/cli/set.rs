@@ -108,6 +108,7 @@ pub(crate) fn read_given(
         return Ok(Zeroizing::new(v.as_bytes().to_vec()));
     }
     if stdin {
+        crate::process::note_input(None);
         let mut buf = crate::secbuf::SecureBuf::with_capacity(4096);
         buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
             Error::new(

@@ -173,13 +173,15 @@ fn check_pattern(p: &str) -> Result<(), Error> {
 
 /// Configures the repository containing `cwd`: local git config for the drivers (pointing
 /// at `program`) and `.gitattributes` at the repository root for the policy's rules and
-/// the `extra` patterns. `on_wait` is called when another leafseal process holds
-/// `.gitattributes`'s lock and the setup waits for it.
+/// the `extra` patterns. `.gitattributes` is written under `opts` (links, the
+/// repository's root); `on_wait` is called when another leafseal process holds its lock
+/// and the setup waits for it.
 pub fn setup(
     cwd: &Path,
     program: &str,
     policy: Option<&Policy>,
     extra: &[String],
+    opts: &crate::io::WriteOptions,
     on_wait: &dyn Fn(),
 ) -> Result<SetupReport, Error> {
     let root = PathBuf::from(git(cwd, &["rev-parse", "--show-toplevel"]).map_err(|e| {
@@ -195,9 +197,14 @@ pub fn setup(
     // `.gitattributes` is locked before anything is read or configured and compared again
     // before the write, so that two setups at once take turns: neither loses the other's
     // patterns, and their `git config` runs do not meet on git's own config lock.
+    // A `.gitattributes` the write options refuse (a hard link, a symbolic link out of
+    // the repository) is still read: the refusal is the error only if a pattern must be
+    // added.
     let path = root.join(".gitattributes");
-    let dest =
-        crate::io::Destination::open(&path, &crate::io::WriteOptions::default())?.lock(on_wait)?;
+    let (dest, refused) = match crate::io::Destination::open(&path, opts) {
+        Ok(d) => (Some(d.lock(on_wait)?), None),
+        Err(e) => (None, Some(e)),
+    };
     for (key, value) in config_entries(program) {
         if config_get(&root, &key).as_deref() != Some(value.as_str()) {
             git(&root, &["config", "--local", &key, &value])?;
@@ -244,7 +251,11 @@ pub fn setup(
         .cloned()
         .collect();
     if !added.is_empty() {
-        dest.write(text.as_bytes())?;
+        match (dest, refused) {
+            (Some(dest), _) => dest.write(text.as_bytes())?,
+            (None, Some(e)) => return Err(e),
+            (None, None) => {}
+        }
     }
     report.patterns_added = added;
     Ok(report)

@@ -209,6 +209,8 @@ impl MasterKey for AgeKey {
             Recipient::X25519(r) => age::encrypt_and_armor(r, secret),
             Recipient::Ssh(r) => age::encrypt_and_armor(r, secret),
             Recipient::Plugin(r) => {
+                // age-core starts the plugin itself: with the process's own setting.
+                crate::process::huge_pages_on();
                 let name = r.plugin();
                 let wrapper =
                     plugin::RecipientPluginV1::new(name, std::slice::from_ref(r), &[], NoCallbacks)

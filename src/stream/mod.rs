@@ -96,8 +96,9 @@ pub const STREAM_ENV: &str = "LEAFSEAL_STREAM";
 /// small file).
 pub const PART_ENV: &str = "LEAFSEAL_STREAM_PART";
 
-/// The smallest input streamed by default: below it the tree path is as fast.
-pub const AUTO_MIN: usize = 1 << 20;
+/// The smallest input streamed by default: below it the tree path is as fast. The same
+/// size turns the process's huge pages on (`crate::process`).
+pub const AUTO_MIN: usize = crate::process::LARGE_INPUT as usize;
 
 /// A file decrypted by streaming.
 #[derive(Debug)]

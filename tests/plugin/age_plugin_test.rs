@@ -94,12 +94,21 @@ fn send(out: &mut impl Write, header: &str, body: &[u8]) {
 }
 
 /// Appends `what` to the file named by `AGE_PLUGIN_TEST_LOG`, when set: the tests count
-/// the wraps and unwraps a command made (one line each, one `write` call each).
+/// the wraps and unwraps a command made (one line each, one `write` call each). Each is
+/// followed by a line `thp:` and the plugin's own `THP_enabled` from /proc (empty when
+/// the kernel does not show it): leafseal must start it with the setting it was given.
 fn log(what: &str) {
     if let Some(path) = std::env::var_os("AGE_PLUGIN_TEST_LOG") {
+        let thp = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim().to_owned()))
+            })
+            .unwrap_or_default();
         let file = std::fs::OpenOptions::new().create(true).append(true).open(path);
         if let Ok(mut f) = file {
-            let _ = f.write_all(format!("{what}\n").as_bytes());
+            let _ = f.write_all(format!("{what}\nthp:{thp}\n").as_bytes());
         }
     }
 }

@@ -356,6 +356,9 @@ fn parse_identities(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u
             } else if starts_with_ignore_case(token, "AGE-PLUGIN-") {
                 match token.parse::<plugin::Identity>() {
                     Ok(id) => {
+                        // age-core starts the plugin when it unwraps: with the
+                        // process's own setting (`crate::process`).
+                        crate::process::huge_pages_on();
                         let name = id.plugin().to_owned();
                         match plugin::IdentityPluginV1::new(&name, &[id], NoCallbacks) {
                             Ok(p) => {
