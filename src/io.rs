@@ -36,8 +36,8 @@ pub fn directory_error(path: &str) -> Error {
 /// Reads a file, or stdin for `-`.
 pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if path == "-" {
-        // Of unknown size: possibly large (see `crate::process`).
-        crate::process::huge_pages_on();
+        // Of unknown size: possibly large.
+        crate::process::note_input(None);
         let mut buf = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
         buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
             Error::new(

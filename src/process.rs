@@ -4,15 +4,16 @@
 //! pages on its arena, so the first touch of each 2 MiB range of it makes the kernel zero
 //! all 2 MiB. A large file gains from that (thousands of page faults fewer), a small one
 //! only pays: on a tiny decrypt the zeroing was about a tenth of the process's time and
-//! 2 MB of its memory (docs/performance.md, "Huge pages only for large inputs"). The binary
-//! therefore turns them off for the process first thing ([`huge_pages_off_at_start`],
-//! `prctl(PR_SET_THP_DISABLE)`), and they are turned back on ([`huge_pages_on`]) as soon as
-//! an input of [`LARGE_INPUT`] bytes or more, or standard input, is to be
-//! read, when many files are handled on every core (`io::workers`), and before any
-//! program is started: the setting is inherited through `fork` and
-//! `exec`, and a program leafseal starts (an editor, `git`, the command of `exec-env`)
-//! must run with the setting leafseal was given. When leafseal itself was started with
-//! huge pages off, nothing is changed, in either direction.
+//! 2 MB of its memory (docs/performance.md, "Round 15: huge pages only for large work").
+//! The binary therefore turns them off for the process first thing
+//! ([`huge_pages_off_at_start`], `prctl(PR_SET_THP_DISABLE)`), and they are turned back on
+//! ([`huge_pages_on`]) as soon as an input of [`LARGE_INPUT`] bytes or more, or of unknown
+//! size (standard input, a FIFO), is to be read ([`note_input`]), when many files are
+//! handled on every core (`io::workers`), and before any program is started
+//! ([`command`]): the setting is inherited through `fork` and kept through `exec`, and a
+//! program leafseal starts (an editor, `git`, the command of `exec-env`) must run with
+//! the setting leafseal was given. When leafseal itself was started with huge pages off,
+//! nothing is changed, in either direction.
 //!
 //! The library never turns huge pages off by itself: only a program that calls
 //! [`huge_pages_off_at_start`] (the `leafseal` binary) changes anything.
@@ -57,7 +58,7 @@ pub fn huge_pages_on() {
 pub const LARGE_INPUT: u64 = 1 << 20;
 
 /// Whether an input of `len` bytes is large enough to turn huge pages on for.
-pub fn large_input(len: u64) -> bool {
+fn large_input(len: u64) -> bool {
     len >= LARGE_INPUT
 }
 

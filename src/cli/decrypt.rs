@@ -199,9 +199,7 @@ impl Plan<'_> {
         if !crate::stream::wanted(&self.ctx, len) {
             return Ok(FromFile::Whole(Some((f, meta))));
         }
-        if crate::process::large_input(meta.len()) {
-            crate::process::huge_pages_on();
-        }
+        crate::process::note_input(Some(&meta));
         let opts = cli::emit_options(a.io.indent, self.policy.as_ref(), out_fmt);
         let needs_tree = |m: &crate::metadata::Metadata| self.signature.needs_tree(m);
         let r = if in_fmt == Format::Json {
