@@ -96,45 +96,75 @@ fn set_by_splicing_equals_the_whole_tree_path() {
     let env = Env::new(None);
     let src = env.encrypted("src.yaml", &doc(60));
     let plain = env.decrypt(&src);
-    let cases: &[(&str, &str, &str, &str)] = &[
-        // (path, value, text before, text after) in the plaintext
-        (r#"["version"]"#, "4", "version: 3\n", "version: 4\n"),
+    let cases: &[(&str, &str, &str, &str, bool)] = &[
+        // (path, value, text before, text after) in the plaintext, and whether it is
+        // spliced at every part size
+        (r#"["version"]"#, "4", "version: 3\n", "version: 4\n", true),
         (
             r#"["services"]["svc-0031"]["name"]"#,
             r#""renamed""#,
             "name: service 31\n",
             "name: renamed\n",
+            true,
         ),
         (
             r#"["services"]["svc-0007"]["ports"][1]"#,
             "1234",
             "- 9007\n",
             "- 1234\n",
+            true,
         ),
         (
             r#"["services"]["svc-0002"]["enabled"]"#,
             "false",
             "svc-0002:\n        # owner of service 2\n        name: service 2\n        replicas: 2\n        cpu: 2.5\n        enabled: true\n",
             "svc-0002:\n        # owner of service 2\n        name: service 2\n        replicas: 2\n        cpu: 2.5\n        enabled: false\n",
+            true,
         ),
         (
             r#"["services"]["svc-0059"]["nothing"]"#,
             r#""now set""#,
             "svc-0059:\n        # owner of service 59\n        name: service 59\n        replicas: 3\n        cpu: 7.5\n        enabled: false\n        when: 2024-01-06T10:00:00Z\n        empty: \"\"\n        nothing: null\n",
             "svc-0059:\n        # owner of service 59\n        name: service 59\n        replicas: 3\n        cpu: 7.5\n        enabled: false\n        when: 2024-01-06T10:00:00Z\n        empty: \"\"\n        nothing: now set\n",
+            true,
         ),
         (
             r#"["trailer"]"#,
             r#""the end""#,
             "trailer: end\n",
             "trailer: the end\n",
+            true,
+        ),
+        // Inserts below a first key that is there (round 15): the new key goes at the
+        // end of its map, as the whole-tree path puts it, with any maps on the way.
+        (
+            r#"["services"]["svc-0031"]["added"]"#,
+            r#""new value""#,
+            "            - 9031\n",
+            "            - 9031\n        added: new value\n",
+            true,
+        ),
+        (
+            r#"["generator"]["extra"]["deep"]"#,
+            "5",
+            "    seed: 7\n",
+            "    seed: 7\n    extra:\n        deep: 5\n",
+            false,
         ),
     ];
-    for (i, (path, value, from, to)) in cases.iter().enumerate() {
+    for (i, (path, value, from, to, every_size)) in cases.iter().enumerate() {
         for part in ["1", "700", "100000"] {
-            let (a, b) = both(
+            // With one entry per part, `generator`'s entries are parts of their own, and
+            // a new one belongs to none of them: the whole-tree path writes it.
+            let mode = if *every_size || part != "1" {
+                "require"
+            } else {
+                "always"
+            };
+            let (a, b) = both_in(
                 &env,
                 &src,
+                mode,
                 part,
                 &["set", path, value],
                 &format!("set{i}-{part}"),
@@ -474,11 +504,14 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
                 .contains("\n        name: ENC[")
         );
     }
-    // An insert (a new path), a container value and another output format.
+    // A new first key, a new entry of a map cut into parts, a container value and
+    // another output format. (An insert below a first key or an entry that a part holds
+    // is spliced: `set_by_splicing_equals_the_whole_tree_path`.)
     for (args, tag) in [
+        (vec!["set", r#"["new-top"]"#, r#""n""#], "new first key"),
         (
-            vec!["set", r#"["services"]["svc-0004"]["new"]"#, r#""n""#],
-            "insert",
+            vec!["set", r#"["services"]["svc-9999"]"#, r#""n""#],
+            "new entry of a cut map",
         ),
         (vec!["set", r#"["generator"]"#, r#"{"a": 1}"#], "container"),
         (vec!["unset", r#"["services"]["svc-0099"]"#], "absent"),

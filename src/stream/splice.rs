@@ -14,8 +14,9 @@
 //! be in clear; no key may hold a `:` (so that no AAD is shared between two parts, and
 //! the part's own IV stash hands out the nonces the whole document's would); and the
 //! `sops` block must be last and emitted alone give its own text back. Anything else —
-//! a failed check, a path that is absent or names a container, a new value that is a
-//! container, a value or MAC that does not verify — hands the file back
+//! a failed check, a path whose first key is absent (or, in a map cut into parts, whose
+//! entry is absent) or that names a container, a new value that is a container, a value
+//! or MAC that does not verify — hands the file back
 //! ([`SpliceOutcome::Declined`]) to the whole-tree path, which then writes today's
 //! output or reports today's error with today's exit code.
 
@@ -71,10 +72,11 @@ pub(super) use shared::tokens_of;
 /// streaming setting decides ([`super::wanted`]).
 pub const SPLICE_ENV: &str = "LEAFSEAL_SPLICE";
 
-/// The change to make.
+/// The change to make. A `Set` of a path that is not there yet below a first key that is
+/// (below an entry, in a map cut into parts) adds it as the whole-tree path does.
 #[derive(Debug, Clone, Copy)]
 pub enum Change<'a> {
-    /// Set the scalar at an existing path to a scalar value (`set`).
+    /// Set the scalar at a path (existing, or added: see above) to a scalar value (`set`).
     Set(&'a [Step], &'a Value),
     /// Remove the entry or list element at a path (`unset`).
     Unset(&'a [Step]),

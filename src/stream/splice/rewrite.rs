@@ -60,12 +60,17 @@ fn rewrite_in(
     document::decrypt_document(doc, job.key, job.sel, job.mac_only_encrypted, Some(stash)).ok()?;
     match job.change {
         Change::Set(path, value) => {
-            let old = treepath::get(doc, path).ok()?;
-            if matches!(old, Value::Map(_) | Value::Seq(_)) {
-                return None;
-            }
-            if old == value {
-                return Some(None);
+            // A path that is not there yet (below a first key this part holds) is added
+            // by `treepath::set` as the whole-tree path adds it: at the end of its map,
+            // with any maps on the way. A path that cannot be set fails there, and the
+            // whole-tree path reports it.
+            if let Ok(old) = treepath::get(doc, path) {
+                if matches!(old, Value::Map(_) | Value::Seq(_)) {
+                    return None;
+                }
+                if old == value {
+                    return Some(None);
+                }
             }
             treepath::set(doc, path, value.clone()).ok()?;
         }
