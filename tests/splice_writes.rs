@@ -151,6 +151,21 @@ fn set_by_splicing_equals_the_whole_tree_path() {
             "    seed: 7\n    extra:\n        deep: 5\n",
             false,
         ),
+        // New first keys: after every part, before the `sops` block.
+        (
+            r#"["new-top"]"#,
+            r#""at the end""#,
+            "    - b\n    - a\n",
+            "    - b\n    - a\nnew-top: at the end\n",
+            true,
+        ),
+        (
+            r#"["new-map"]["a"]["b"]"#,
+            "true",
+            "    - b\n    - a\n",
+            "    - b\n    - a\nnew-map:\n    a:\n        b: true\n",
+            true,
+        ),
     ];
     for (i, (path, value, from, to, every_size)) in cases.iter().enumerate() {
         for part in ["1", "700", "100000"] {
@@ -504,14 +519,17 @@ fn other_layouts_and_inserts_take_the_whole_tree_path() {
                 .contains("\n        name: ENC[")
         );
     }
-    // A new first key, a new entry of a map cut into parts, a container value and
-    // another output format. (An insert below a first key or an entry that a part holds
-    // is spliced: `set_by_splicing_equals_the_whole_tree_path`.)
+    // A new entry of a map cut into parts, a key with a `:`, a container value and
+    // another output format. (Other inserts are spliced:
+    // `set_by_splicing_equals_the_whole_tree_path`.)
     for (args, tag) in [
-        (vec!["set", r#"["new-top"]"#, r#""n""#], "new first key"),
         (
             vec!["set", r#"["services"]["svc-9999"]"#, r#""n""#],
             "new entry of a cut map",
+        ),
+        (
+            vec!["set", r#"["generator"]["a:b"]"#, r#""n""#],
+            "a key with a colon",
         ),
         (vec!["set", r#"["generator"]"#, r#"{"a": 1}"#], "container"),
         (vec!["unset", r#"["services"]["svc-0099"]"#], "absent"),

@@ -212,12 +212,19 @@ pub fn splice_yaml(
         holder: None,
         holders: 0,
         same_value: false,
+        first_key_seen: false,
     };
     let work = |p: &Part, _: &mut Vec<u8>| work(&job, p);
+    let first_key = match change {
+        Change::Set(path, _) | Change::Unset(path) => match path.first() {
+            Some(Step::Key(k)) => Some(k.as_str()),
+            _ => None,
+        },
+    };
     let (ok, sink, written) = sink::with_writer(input, sink, |pieces| {
         let take = &mut |p: &Part, r: PartOut| {
             let had = fold.holder.is_some();
-            if !fold.take(p, r) {
+            if !fold.take(p, r, first_key) {
                 return false;
             }
             if pieces.live() {
@@ -237,16 +244,42 @@ pub fn splice_yaml(
     if !ok {
         return Ok(SpliceOutcome::Declined(Some((key, unwrapped_by))));
     }
-    let outcome = finish(fold, meta, key, unwrapped_by, opts, ctx, emit, plan.meta)?;
+    let meta_start = plan.meta.start;
+    // `set` of a new first key: no part holds the path's first key, and no part is of an
+    // entry of that name. The whole-tree path puts it at the end of the document, after
+    // every part: its entry is written as a part of its own, which goes right before the
+    // `sops` block (its leaves last into the MAC, its tokens last into the record; see
+    // `finish`, which uses it only once the file verified).
+    let added = if fold.holders == 0 && !fold.first_key_seen && matches!(change, Change::Set(..)) {
+        match rewrite::new_first_key(&job, meta_start) {
+            Some(new) => Some(new),
+            None => return Ok(SpliceOutcome::Declined(Some((key, unwrapped_by)))),
+        }
+    } else {
+        None
+    };
+    let outcome = finish(
+        fold,
+        added,
+        meta,
+        key,
+        unwrapped_by,
+        opts,
+        ctx,
+        emit,
+        plan.meta,
+    )?;
     if let (SpliceOutcome::Written(s), Some(sink)) = (&outcome, sink) {
-        // The parts are in the sink; the `sops` block follows.
-        let meta = s.edits.last().map_or(&[][..], |(_, t)| t.as_slice());
-        written.and_then(|()| sink.write_all(meta)).map_err(|e| {
-            Error::new(
-                crate::error::exit::COULD_NOT_WRITE_OUTPUT,
-                format!("cannot write the file: {e}"),
-            )
-        })?;
+        // The parts are in the sink; a new first key's entry and the `sops` block follow.
+        let mut rest = s.edits.iter().filter(|(r, _)| r.start >= meta_start);
+        written
+            .and_then(|()| rest.try_for_each(|(_, t)| sink.write_all(t)))
+            .map_err(|e| {
+                Error::new(
+                    crate::error::exit::COULD_NOT_WRITE_OUTPUT,
+                    format!("cannot write the file: {e}"),
+                )
+            })?;
     }
     Ok(outcome)
 }
@@ -271,7 +304,12 @@ fn scalar_change(change: Change<'_>) -> bool {
         }
         Change::Unset(path) => path,
     };
+    // A key with a `:` could give a value an AAD another part's value has (see the
+    // module docs): the parts are checked for such keys, and so is the change's path.
     matches!(path.first(), Some(Step::Key(_)))
+        && !path
+            .iter()
+            .any(|s| matches!(s, Step::Key(k) if k.contains(':')))
 }
 
 /// What every part needs.
@@ -326,10 +364,13 @@ struct Fold {
     holder: Option<(Range<usize>, Vec<u8>)>,
     holders: usize,
     same_value: bool,
+    /// Whether a part of an entry cut into parts is of the path's first key (a path not
+    /// held by any part is then a new entry of that map, not a new first key).
+    first_key_seen: bool,
 }
 
 impl Fold {
-    fn take(&mut self, part: &Part, r: PartOut) -> bool {
+    fn take(&mut self, part: &Part, r: PartOut, first_key: Option<&str>) -> bool {
         let PartOut::Done {
             mac_input,
             tokens,
@@ -339,6 +380,9 @@ impl Fold {
         else {
             return false;
         };
+        if entry_key.is_some() && entry_key.as_deref() == first_key {
+            self.first_key_seen = true;
+        }
         if holds.is_some() && self.new_mac.is_none() {
             // The new MAC's input is the old one's up to the part that holds the path:
             // hashed once, and the state copied.
@@ -394,6 +438,7 @@ impl Fold {
 #[allow(clippy::too_many_arguments)]
 fn finish(
     fold: Fold,
+    added: Option<NewPart>,
     mut meta: Metadata,
     key: DataKey,
     unwrapped_by: Vec<String>,
@@ -404,16 +449,21 @@ fn finish(
 ) -> Result<SpliceOutcome, Error> {
     let Fold {
         old_mac,
-        new_mac,
+        mut new_mac,
         record,
-        tokens,
-        holder,
+        mut tokens,
+        mut holder,
         holders,
         same_value,
+        first_key_seen: _,
     } = fold;
     // Every failure is reported by the whole-tree path, with its message and exit code.
     let back = |key: DataKey, by: Vec<String>| Ok(SpliceOutcome::Declined(Some((key, by))));
-    if holders != 1 || ops::verify_mac(&meta, &key, &old_mac.finish()).is_err() {
+    if holders != usize::from(added.is_none()) {
+        return back(key, unwrapped_by);
+    }
+    let old_mac_copy = added.as_ref().map(|_| old_mac.clone());
+    if ops::verify_mac(&meta, &key, &old_mac.finish()).is_err() {
         return back(key, unwrapped_by);
     }
     let mut warnings = Vec::new();
@@ -427,6 +477,16 @@ fn finish(
             warnings,
             unwrapped_by,
         });
+    }
+    if let (Some(mut mac), Some(new)) = (old_mac_copy, added) {
+        // A new first key's entry, after every part.
+        let at = meta_range.start;
+        for m in &new.mac_input {
+            mac.update(m);
+        }
+        new_mac = Some(mac);
+        holder = Some((at..at, new.text));
+        tokens.push((None, new.tokens, false));
     }
     let (Some(holder), Some(new_mac)) = (holder, new_mac) else {
         return back(key, unwrapped_by);

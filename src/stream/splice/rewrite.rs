@@ -50,6 +50,15 @@ pub(super) fn rewrite(job: &Job<'_>, part: &Part, mut doc: Document) -> Option<O
     r
 }
 
+/// The entry of a new first key, written as a part of its own (from an empty tree) that
+/// goes at `at`, right before the `sops` block; `None` when it cannot be.
+pub(super) fn new_first_key(job: &Job<'_>, at: usize) -> Option<NewPart> {
+    let empty = Document {
+        branches: vec![Map::new()],
+    };
+    rewrite(job, &Part::Top(at..at), empty).flatten()
+}
+
 #[allow(clippy::option_option)]
 fn rewrite_in(
     job: &Job<'_>,
