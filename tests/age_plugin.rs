@@ -63,6 +63,22 @@ fn plugin_vars(home: &Path, with_plugin: bool) -> HashMap<String, String> {
     vars
 }
 
+/// Encrypts `name` in `d` in place to the plugin recipient (`what` names the step).
+fn encrypt_to_plugin(vars: &HashMap<String, String>, d: &Path, name: &str, what: &str) {
+    ok(
+        &run_in(vars, d, &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, name]),
+        what,
+    );
+}
+
+/// [`plugin_vars`] with the plugin's log (`AGE_PLUGIN_TEST_LOG`) in `home`; returns its path.
+fn logged_vars(home: &Path) -> (HashMap<String, String>, PathBuf) {
+    let mut vars = plugin_vars(home, true);
+    let log = home.join("plugin.log");
+    vars.insert("AGE_PLUGIN_TEST_LOG".to_owned(), log.display().to_string());
+    (vars, log)
+}
+
 fn ok(out: &std::process::Output, what: &str) -> String {
     assert!(
         out.status.success(),
@@ -80,14 +96,7 @@ fn leafseal_encrypts_to_a_plugin_recipient_and_decrypts_with_the_plugin_identity
     let vars = plugin_vars(home.path(), true);
     let plain = "db:\n    password: hunter2\n";
     std::fs::write(d.join("s.yaml"), plain).expect("write");
-    ok(
-        &run_in(
-            &vars,
-            d,
-            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"],
-        ),
-        "encrypt",
-    );
+    encrypt_to_plugin(&vars, d, "s.yaml", "encrypt");
     let enc = std::fs::read_to_string(d.join("s.yaml")).expect("read");
     assert!(
         enc.contains(&format!("recipient: {PLUGIN_RECIPIENT}")),
@@ -139,14 +148,7 @@ fn without_the_plugin_binary_both_directions_fail_with_a_clear_message() {
         "{err}"
     );
 
-    ok(
-        &run_in(
-            &with,
-            d,
-            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"],
-        ),
-        "encrypt",
-    );
+    encrypt_to_plugin(&with, d, "s.yaml", "encrypt");
     let out = run_in(&without, d, &["decrypt", "s.yaml"]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
@@ -180,14 +182,7 @@ fn real_sops_and_leafseal_read_each_others_plugin_files() {
 
     // leafseal writes, sops reads.
     std::fs::write(d.join("l.yaml"), "a: from-leafseal\n").expect("write");
-    ok(
-        &run_in(
-            &vars,
-            d,
-            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "l.yaml"],
-        ),
-        "leafseal encrypt",
-    );
+    encrypt_to_plugin(&vars, d, "l.yaml", "leafseal encrypt");
     let out = sops_cmd()
         .args(["decrypt", "l.yaml"])
         .output()
@@ -226,9 +221,7 @@ fn many_files_in_one_invocation_unwrap_each_data_key_once() {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let mut vars = plugin_vars(home.path(), true);
-    let log = home.path().join("plugin.log");
-    vars.insert("AGE_PLUGIN_TEST_LOG".to_owned(), log.display().to_string());
+    let (vars, log) = logged_vars(home.path());
     std::fs::write(
         d.join(".sops.yaml"),
         format!("creation_rules:\n  - path_regex: .*\\.yaml$\n    age: {PLUGIN_RECIPIENT}\n"),
@@ -306,18 +299,9 @@ fn the_plugin_runs_with_the_huge_pages_setting_leafseal_was_given() {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let mut vars = plugin_vars(home.path(), true);
-    let log = home.path().join("plugin.log");
-    vars.insert("AGE_PLUGIN_TEST_LOG".to_owned(), log.display().to_string());
+    let (vars, log) = logged_vars(home.path());
     std::fs::write(d.join("s.yaml"), "token: small\n").expect("write");
-    ok(
-        &run_in(
-            &vars,
-            d,
-            &["encrypt", "-i", "--age", PLUGIN_RECIPIENT, "s.yaml"],
-        ),
-        "encrypt",
-    );
+    encrypt_to_plugin(&vars, d, "s.yaml", "encrypt");
     let out = ok(&run_in(&vars, d, &["decrypt", "s.yaml"]), "decrypt");
     assert_eq!(out, "token: small\n");
     assert_eq!(logged(&log, "wrap"), 1);
