@@ -490,3 +490,36 @@ fn deep_policy_file_is_a_policy_error() {
         &["policy file", "nesting too deep", "(line 2, column 511)"],
     );
 }
+
+#[test]
+fn a_key_too_long_for_yaml_is_refused_instead_of_written_unreadable() {
+    // Found by an adversarial review in round 15: `set` (and `encrypt` of a file with an
+    // explicit `? ` key) wrote a key of more than 1024 characters as a plain key, which
+    // YAML does not allow: the file could then be read neither by leafseal nor by sops.
+    let t = T::new();
+    let before = t.encrypted_yaml("s.yaml");
+    let long = "k".repeat(1100);
+    let o = t.run(&["set", "s.yaml", &format!("[\"{long}\"]"), "\"v\""]);
+    assert_refused(&o, 4, &["1100 characters", "longer than the 1024"]);
+    assert_eq!(std::fs::read(t.path("s.yaml")).expect("read"), before);
+    t.write("explicit.yaml", format!("? {long}\n: v\nb: 1\n").as_bytes());
+    let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "explicit.yaml"]);
+    assert_refused(&o, 4, &["1100 characters"]);
+    assert!(o.stdout.is_empty());
+    // JSON has no such limit; and 1024 characters is still a plain key that reads back.
+    let o = t.run(&[
+        "encrypt",
+        "--age",
+        AGE_RECIPIENT,
+        "--output-type",
+        "json",
+        "explicit.yaml",
+    ]);
+    assert_ok(&o);
+    let longest = "k".repeat(1024);
+    let o = t.run(&["set", "s.yaml", &format!("[\"{longest}\"]"), "\"v\""]);
+    assert_ok(&o);
+    let o = t.run(&["decrypt", "s.yaml"]);
+    assert_ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("{longest}: v\n")));
+}

@@ -65,7 +65,13 @@ pub(crate) struct Emitter {
     whitespace: bool,
     indention: bool,
     foot_indent: Option<usize>,
+    /// The length in characters of the longest key written over [`MAX_KEY_CHARS`].
+    long_key: Option<usize>,
 }
+
+/// YAML's limit for a plain (implicit) key, in characters: a longer one must be written
+/// as an explicit `? ` key, which this emitter does not write ([`Emitter::long_key`]).
+pub(crate) const MAX_KEY_CHARS: usize = 1024;
 
 /// Go `strconv.FormatFloat(f, 'g', -1, 64)` with YAML's names for the specials.
 pub(crate) fn format_float_g(f: f64) -> String {
@@ -292,7 +298,14 @@ impl Emitter {
             whitespace: true,
             indention: true,
             foot_indent: None,
+            long_key: None,
         }
+    }
+
+    /// The length of a key too long for YAML's plain keys, if one was written: the
+    /// output would not read back, so the caller must not use it.
+    pub(crate) fn long_key(&self) -> Option<usize> {
+        self.long_key
     }
 
     /// Sizes the output buffer for about `bytes` of output up front (growing copies and
@@ -499,6 +512,12 @@ impl Emitter {
             Scalar::Inline(s) => s,
             Scalar::Literal(_, s) => Cow::Owned(double_quoted(&s)),
         };
+        if s.len() > MAX_KEY_CHARS {
+            let n = s.chars().count();
+            if n > MAX_KEY_CHARS && self.long_key.is_none_or(|m| n > m) {
+                self.long_key = Some(n);
+            }
+        }
         self.write_text(&s);
         self.write_indicator(":", false, false, false);
     }

@@ -93,6 +93,7 @@ fn after(out: &mut SecureBuf, n: usize, ind: usize, write: impl FnOnce(&mut Emit
         whitespace: false,
         indention: false,
         foot_indent: None,
+        long_key: None,
     };
     write(&mut e);
     if e.column > 0 {

@@ -155,6 +155,7 @@ impl Store for YamlStore {
         for (i, b) in branches.iter().enumerate() {
             e.document(b, sops.as_ref().map(|v| ("sops", v)), i == 0);
         }
+        long_key(&e)?;
         Ok(e.finish())
     }
 
@@ -162,6 +163,25 @@ impl Store for YamlStore {
         let n = indent_of(opts)?;
         let mut e = emit::Emitter::new(n);
         e.root_value(value);
+        long_key(&e)?;
         Ok(e.finish())
+    }
+}
+
+/// Refuses output with a key YAML cannot read back as written (see
+/// [`emit::MAX_KEY_CHARS`]): writing it would leave a file that neither leafseal nor sops
+/// could read.
+fn long_key(e: &emit::Emitter) -> Result<(), FormatError> {
+    match e.long_key() {
+        None => Ok(()),
+        Some(n) => Err(FormatError::new(
+            "yaml",
+            format!(
+                "a key of {n} characters is longer than the {} YAML allows for a plain key, \
+                 and leafseal does not write explicit (`? `) keys; nothing was written. \
+                 Shorten the key, or write the file as JSON",
+                emit::MAX_KEY_CHARS
+            ),
+        )),
     }
 }

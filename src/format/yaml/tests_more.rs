@@ -449,3 +449,25 @@ fn errors_have_position_and_no_document_text() {
     }
     assert!(YamlStore.load(&[0xff, 0xfe, b'a']).is_err());
 }
+
+#[test]
+fn a_key_longer_than_yaml_allows_is_an_error_not_unreadable_output() {
+    let mut m = Map::new();
+    m.push("k".repeat(1025), Value::Str("v".into()));
+    let e = YamlStore
+        .emit(&Document::single(m), None, &EmitOptions::default())
+        .expect_err("refused");
+    assert!(e.message.contains("1025 characters"), "{}", e.message);
+    // Counted in characters, not bytes; quoting counts (it is part of the key's text).
+    let mut m = Map::new();
+    m.push("é".repeat(1024), Value::Str("v".into()));
+    let text = emit_doc(&Document::single(m));
+    assert_eq!(load(&text).expect("reads back").doc.branches.len(), 1);
+    let mut m = Map::new();
+    m.push(format!("#{}", "k".repeat(1023)), Value::Str("v".into()));
+    assert!(
+        YamlStore
+            .emit(&Document::single(m), None, &EmitOptions::default())
+            .is_err()
+    );
+}
