@@ -286,12 +286,7 @@ fn the_plugin_runs_with_the_huge_pages_setting_leafseal_was_given() {
     // leafseal turns transparent huge pages off for itself while its work is small
     // (src/process.rs); age-core starts the plugin, so the setting must be back on by
     // then or the plugin would inherit it (found by a review: it was).
-    let allowed = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("THP_enabled:").map(|v| v.trim() == "1"))
-        });
+    let allowed = thp_enabled("self");
     if allowed != Some(true) {
         eprintln!("skipped: THP_enabled of the test process is {allowed:?}");
         return;

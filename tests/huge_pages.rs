@@ -5,7 +5,6 @@
 mod support;
 
 use std::io::Read;
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::process::Stdio;
@@ -13,15 +12,6 @@ use std::time::Duration;
 use std::time::Instant;
 
 use support::*;
-
-/// `THP_enabled` of a process (`None` on a kernel that does not show it).
-fn thp_enabled(pid: &str) -> Option<bool> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("THP_enabled:"))
-        .map(|v| v.trim() == "1")
-}
 
 /// Whether these tests can tell anything: the kernel shows the setting, and this test
 /// process was started with huge pages allowed (otherwise leafseal rightly never turns
@@ -114,41 +104,32 @@ fn a_small_decrypt_runs_without_huge_pages_and_a_large_one_with_them() {
     }
     let w = Work::new();
     w.encrypted("small.yaml", "password: hunter2\n");
-    // Small: the input is a FIFO, so the process waits in `open` with its start-up done.
-    let fifo = w.path("waiting.yaml");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
-    assert!(made.success());
-    let mut child = spawn_in(&w.vars, w.dir.path(), &["decrypt", "waiting.yaml"]);
-    // Opening the FIFO for writing without blocking fails (ENXIO) until the reader has
-    // it open: from then on leafseal's start-up is done and it waits for the input.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let writer = loop {
-        match rustix::fs::open(
-            &fifo,
-            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
-            rustix::fs::Mode::empty(),
-        ) {
-            Ok(fd) => break fd,
-            Err(rustix::io::Errno::NXIO) => {}
-            Err(e) => panic!("open the fifo: {e}"),
-        }
-        if Instant::now() > deadline || child.try_wait().expect("try_wait").is_some() {
-            let _ = child.kill();
-            panic!("leafseal never opened its input");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    // Small: `decrypt -i` waits for the file's lock, held here, before it reads the file,
+    // and says so on stderr: from then on its start-up is done and the setting final
+    // until the lock is let go. (A FIFO as input would not do: its size is unknown, which
+    // turns huge pages on, as for standard input.)
+    let held = std::fs::File::open(w.path("small.yaml")).expect("open");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).expect("flock");
+    let mut child = spawn_in(&w.vars, w.dir.path(), &["decrypt", "-i", "small.yaml"]);
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    let waited = std::io::BufRead::read_line(&mut err, &mut line).unwrap_or(0) > 0
+        && line.contains("waiting for another leafseal process");
+    if !waited {
+        let _ = child.kill();
+        panic!("leafseal did not wait for the lock: {line}");
+    }
     if thp_of_running(child.id()) {
         let _ = child.kill();
         panic!("a small decrypt ran with huge pages");
     }
-    let text = std::fs::read(w.path("small.yaml")).expect("read");
-    let mut writer = std::fs::File::from(writer);
-    writer.write_all(&text).expect("write the fifo");
-    drop(writer);
+    drop(held);
     let o = child.wait_with_output().expect("wait");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.stdout, b"password: hunter2\n");
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read(w.path("small.yaml")).expect("read"),
+        b"password: hunter2\n"
+    );
 
     // Large (over 1 MiB encrypted): its output, far more than a pipe holds, is not read
     // until the setting has been looked at, so the process is still there, blocked in

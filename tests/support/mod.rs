@@ -126,3 +126,13 @@ pub fn spawn_in(vars: &HashMap<String, String>, dir: &Path, args: &[&str]) -> st
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// `THP_enabled` (transparent huge pages allowed) of a process, `"self"` for this one,
+/// from `/proc/PID/status`; `None` on a kernel that does not show it.
+pub fn thp_enabled(pid: &str) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .map(|v| v.trim() == "1")
+}
