@@ -55,6 +55,9 @@ fn document(rng: &mut Rng, entries: usize) -> String {
         s.push_str(&format!("key{i}:"));
         value(rng, &mut s, 0, 3);
     }
+    // A last root key: comments at the end of the root map are the tree path's (a
+    // dedented foot comment would otherwise end the document).
+    s.push_str(&format!("last{}: 1\n", rng.pick(1 << 30)));
     s
 }
 
@@ -101,6 +104,10 @@ fn value(rng: &mut Rng, s: &mut String, col: usize, depth: usize) {
             }
             if rng.pick(4) == 0 {
                 s.push_str(&format!("{}# foot of the map\n", pad(c)));
+            }
+            if rng.pick(4) == 0 {
+                // Left of the map, perhaps right of the next key: go-yaml's foot rule.
+                s.push_str(&format!("{}# dedented foot\n", pad(col + rng.pick(step))));
             }
         }
         _ => {

@@ -35,3 +35,5 @@ mod services;
 mod setvalues;
 #[path = "sops_diff/shim.rs"]
 mod shim;
+#[path = "sops_diff/yaml_lines.rs"]
+mod yaml_lines;

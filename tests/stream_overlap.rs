@@ -101,8 +101,11 @@ fn a_guess_the_final_plan_does_not_keep_is_dropped() {
     // it joins the map's part, so the map is not cut after all, although its first
     // parts were handed out while it was read.
     let env = Env::new(None);
+    // (Since round 16 the comment, left of the map's last entry's map and right of
+    // `after`, ends that innermost map as in go-yaml: a foot comment, which the direct
+    // path leaves to the part's tree.)
     let (path, _) = encrypted(&env, "b.yaml", &doc(300, "  # note\nafter: 1\n"));
-    same_as_tree(&env, &path, "require");
+    same_as_tree(&env, &path, "auto");
 }
 
 #[test]

@@ -31,74 +31,7 @@ const MAX_DEPTH: usize = 64;
 
 const FORMAT: &str = "metadata";
 
-/// Go's `strconv.FormatFloat(f, 'g' or 'G', -1, 64)`: shortest round-trip digits, plain
-/// notation when the decimal exponent is in [-4, 6), exponent notation otherwise (with a
-/// sign and at least two exponent digits).
-pub fn go_format_float_g(f: f64, upper: bool) -> String {
-    if f.is_nan() {
-        return "NaN".to_owned();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let mut out = String::new();
-    if f.is_sign_negative() {
-        out.push('-');
-    }
-    if f == 0.0 {
-        out.push('0');
-        return out;
-    }
-    // Rust's `{:e}` prints the shortest digits that round-trip, e.g. `1.2345e3`.
-    let sci = format!("{:e}", f.abs());
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i64>().unwrap_or(0)),
-        None => (sci.as_str(), 0),
-    };
-    let digits: Vec<u8> = mantissa.bytes().filter(|b| b.is_ascii_digit()).collect();
-    let nd = digits.len() as i64;
-    if !(-4..6).contains(&exp) {
-        // d[.ddd]e±XX
-        if let Some((first, rest)) = digits.split_first() {
-            out.push(char::from(*first));
-            if !rest.is_empty() {
-                out.push('.');
-                rest.iter().for_each(|d| out.push(char::from(*d)));
-            }
-        }
-        out.push(if upper { 'E' } else { 'e' });
-        out.push(if exp < 0 { '-' } else { '+' });
-        let abs = exp.unsigned_abs();
-        if abs < 10 {
-            out.push('0');
-        }
-        out.push_str(&abs.to_string());
-        return out;
-    }
-    let dp = exp + 1; // position of the decimal point relative to the digits
-    let digit_at = |i: i64| -> char {
-        if i >= 0 && i < nd {
-            digits.get(i as usize).map_or('0', |d| char::from(*d))
-        } else {
-            '0'
-        }
-    };
-    if dp > 0 {
-        for i in 0..dp {
-            out.push(digit_at(i));
-        }
-    } else {
-        out.push('0');
-    }
-    let frac = (nd - dp).max(0);
-    if frac > 0 {
-        out.push('.');
-        for i in 0..frac {
-            out.push(digit_at(dp + i));
-        }
-    }
-    out
-}
+pub use super::number::go_format_float_g;
 
 /// Renders a float like sops's `ValToString`: Go `%G` with the shortest digits, and `.0`
 /// appended to finite values that would otherwise look like integers (`5` → `5.0`,

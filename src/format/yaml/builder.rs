@@ -186,6 +186,42 @@ pub(crate) struct Builder {
     prev_line: usize,
     /// First line of the scalar being placed.
     first_line: usize,
+    /// A scalar was placed since the last collection end: the next one to end is the
+    /// innermost ([`foot_comments`]).
+    after_scalar: bool,
+    /// Whether go-yaml's foot-comment rule applies: for plaintext, not for an encrypted
+    /// file (which has a root `sops` key), whose comments stay where they were read so
+    /// that each is opened under the path it was sealed under. sops writes a map's foot
+    /// comment after a list whose last item is a comment where its own reader then
+    /// gives it to the list (and cannot decrypt it); leafseal reads what it wrote.
+    go_yaml_feet: bool,
+}
+
+/// Whether `input` is plaintext for [`foot_comments`]' purposes: no line starts with
+/// `sops:` (an encrypted file's metadata key).
+pub(crate) fn is_plaintext(input: &[u8]) -> bool {
+    !(input.starts_with(b"sops:") || memchr::memmem::find(input, b"\nsops:").is_some())
+}
+
+/// How many of the `pending` comment columns (in order) close with a collection at
+/// `indent` that ends before content at column `next` (0 at the end of a document);
+/// `innermost` when it is the first to end after a scalar. The builder's rule, shared by
+/// the tree-free YAML encrypt: comments at or right of the collection's indentation.
+/// go-yaml (sops) differs in one case, measured against sops 3.11: when the first comment
+/// after the innermost collection is left of it but right of the next content, that
+/// comment and every following one right of the next content end the innermost one
+/// (`a:` / `    b:` / `        c: 1` / `    # x` / `d: 2` puts `# x` under `c`).
+pub(crate) fn foot_comments(
+    pending: impl Iterator<Item = usize> + Clone,
+    indent: usize,
+    next: usize,
+    innermost: bool,
+) -> usize {
+    let mut cols = pending.clone().peekable();
+    match cols.peek() {
+        Some(&c) if innermost && c < indent && c > next => cols.take_while(|&c| c > next).count(),
+        _ => pending.take_while(|&c| c >= indent).count(),
+    }
 }
 
 /// Resolves a scalar, moving an owned quoted/block string into the tree without a copy
@@ -225,7 +261,15 @@ impl Builder {
             doc_root_done: false,
             prev_line: 0,
             first_line: 0,
+            after_scalar: false,
+            go_yaml_feet: true,
         }
+    }
+
+    /// Sets whether go-yaml's foot-comment rule applies (on by default; off for an
+    /// encrypted file, see [`is_plaintext`]).
+    pub(crate) fn go_yaml_feet(&mut self, on: bool) {
+        self.go_yaml_feet = on;
     }
 
     /// The branches, once every event was fed.
@@ -359,7 +403,19 @@ impl Builder {
                 (*indent, *anchor)
             }
         };
-        let take = self.pending.iter().take_while(|p| p.col >= indent).count();
+        // An empty collection (`{}`, `[]`) stands where a scalar would for the rule: the
+        // collection that holds it is the innermost to end (measured against sops 3.11).
+        let empty = match &frame {
+            Frame::Map { items, .. } => items.is_empty(),
+            Frame::Seq { items, .. } => items.is_empty(),
+        };
+        let innermost = !empty && std::mem::take(&mut self.after_scalar) && self.go_yaml_feet;
+        let take = foot_comments(
+            self.pending.iter().map(|p| p.col),
+            indent,
+            sp.col,
+            innermost,
+        );
         let v = match frame {
             Frame::Map { mut items, .. } => {
                 items.extend(
@@ -381,7 +437,9 @@ impl Builder {
         if anchor != 0 {
             self.anchor(anchor, &v, sp)?;
         }
-        self.node(v, sp, false)
+        self.node(v, sp, false)?;
+        self.after_scalar |= empty;
+        Ok(())
     }
 
     fn flush_pending(&mut self) {
@@ -473,6 +531,7 @@ impl Builder {
 
     /// A complete node: a scalar (`scalar == true`), an alias copy, or a finished collection.
     fn node(&mut self, v: Value, sp: &Sp, scalar: bool) -> Result<(), FormatError> {
+        self.after_scalar |= scalar;
         let depth = self.stack.len();
         let line = sp.end_line;
         let first = if scalar {

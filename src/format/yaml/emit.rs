@@ -23,6 +23,9 @@ enum Scalar<'a> {
     Inline(Cow<'a, str>),
     /// A literal block scalar: optional tag prefix and the text.
     Literal(&'static str, Cow<'a, str>),
+    /// Single-quoted text holding U+2028/U+2029, written with the scalar's indentation
+    /// after them ([`Emitter::separated`]): the text, unquoted.
+    Separated(Cow<'a, str>),
 }
 
 /// One item of a mapping being written (the branch items plus, for an encrypted
@@ -45,6 +48,8 @@ impl<'a> From<&'a Item> for ItemRef<'a> {
 /// The scalar rendering for the direct streamed decrypt.
 #[path = "emit_direct.rs"]
 mod direct;
+#[path = "emit_multiline.rs"]
+mod multiline;
 #[path = "emit_quick.rs"]
 mod quick;
 #[cfg(test)]
@@ -55,6 +60,7 @@ pub(crate) use direct::inline_value;
 pub(crate) use direct::is_plain_key;
 pub(crate) use direct::push_string_line;
 pub(crate) use direct::scalar_after;
+pub(crate) use multiline::is_simple_key;
 
 const SPACES: &[u8; 64] = b"                                                                ";
 
@@ -65,13 +71,7 @@ pub(crate) struct Emitter {
     whitespace: bool,
     indention: bool,
     foot_indent: Option<usize>,
-    /// The length in characters of the longest key written over [`MAX_KEY_CHARS`].
-    long_key: Option<usize>,
 }
-
-/// YAML's limit for a plain (implicit) key, in characters: a longer one must be written
-/// as an explicit `? ` key, which this emitter does not write ([`Emitter::long_key`]).
-pub(crate) const MAX_KEY_CHARS: usize = 1024;
 
 /// Go `strconv.FormatFloat(f, 'g', -1, 64)` with YAML's names for the specials.
 pub(crate) fn format_float_g(f: f64) -> String {
@@ -79,50 +79,9 @@ pub(crate) fn format_float_g(f: f64) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            ".inf".into()
-        } else {
-            "-.inf".into()
-        };
+        return if f > 0.0 { ".inf" } else { "-.inf" }.into();
     }
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mant) = match mant.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mant),
-    };
-    let digits: String = mant.chars().filter(|c| *c != '.').collect();
-    let nd = digits.len() as i32;
-    let mut s = String::new();
-    if neg {
-        s.push('-');
-    }
-    if !(-4..6).contains(&exp) {
-        s.push_str(&digits[..1]);
-        if nd > 1 {
-            s.push('.');
-            s.push_str(&digits[1..]);
-        }
-        s.push('e');
-        s.push(if exp < 0 { '-' } else { '+' });
-        s.push_str(&format!("{:02}", exp.unsigned_abs()));
-        return s;
-    }
-    let dp = exp + 1;
-    if dp <= 0 {
-        s.push_str("0.");
-        s.push_str(&"0".repeat((-dp) as usize));
-        s.push_str(&digits);
-    } else if dp >= nd {
-        s.push_str(&digits);
-        s.push_str(&"0".repeat((dp - nd) as usize));
-    } else {
-        s.push_str(&digits[..dp as usize]);
-        s.push('.');
-        s.push_str(&digits[dp as usize..]);
-    }
-    s
+    crate::format::number::go_format_float_g(f, false)
 }
 
 fn double_quoted(s: &str) -> String {
@@ -235,6 +194,8 @@ fn string_scalar_full(s: &str, key: bool) -> Scalar<'_> {
     }
     if a.plain_allowed {
         Scalar::Inline(Cow::Borrowed(s))
+    } else if a.single_allowed && multiline::has_separator(s) {
+        Scalar::Separated(Cow::Borrowed(s))
     } else if a.single_allowed {
         Scalar::Inline(Cow::Owned(single_quoted(s)))
     } else {
@@ -298,14 +259,7 @@ impl Emitter {
             whitespace: true,
             indention: true,
             foot_indent: None,
-            long_key: None,
         }
-    }
-
-    /// The length of a key too long for YAML's plain keys, if one was written: the
-    /// output would not read back, so the caller must not use it.
-    pub(crate) fn long_key(&self) -> Option<usize> {
-        self.long_key
     }
 
     /// Sizes the output buffer for about `bytes` of output up front (growing copies and
@@ -459,6 +413,12 @@ impl Emitter {
                     }
                 }
                 Scalar::Literal(tag, s) => self.literal(tag, &s, ind, child, inline),
+                Scalar::Separated(s) => {
+                    self.separated(&s, child);
+                    if let Some(t) = inline {
+                        self.line_comment(t);
+                    }
+                }
             },
         }
     }
@@ -510,14 +470,9 @@ impl Emitter {
         }
         let s = match string_scalar(k, true) {
             Scalar::Inline(s) => s,
-            Scalar::Literal(_, s) => Cow::Owned(double_quoted(&s)),
+            // (Not for a simple key: a literal block or a separator is a line break.)
+            Scalar::Literal(_, s) | Scalar::Separated(s) => Cow::Owned(double_quoted(&s)),
         };
-        if s.len() > MAX_KEY_CHARS {
-            let n = s.chars().count();
-            if n > MAX_KEY_CHARS && self.long_key.is_none_or(|m| n > m) {
-                self.long_key = Some(n);
-            }
-        }
         self.write_text(&s);
         self.write_indicator(":", false, false, false);
     }
@@ -534,7 +489,11 @@ impl Emitter {
                         self.comment_lines(ind, h);
                     }
                     self.write_indent(ind);
-                    self.key(k);
+                    if is_simple_key(k) {
+                        self.key(k);
+                    } else {
+                        self.explicit_key(k, ind);
+                    }
                     self.value(v, ind, false, inline);
                 }
             }
@@ -616,6 +575,7 @@ impl Emitter {
             other => match scalar(other) {
                 Scalar::Inline(s) => self.write_text(&s),
                 Scalar::Literal(tag, s) => self.literal(tag, &s, 0, self.n, None),
+                Scalar::Separated(s) => self.separated(&s, self.n),
             },
         }
     }

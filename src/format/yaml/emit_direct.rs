@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use super::Emitter;
 use super::Scalar;
+use super::is_simple_key;
 use super::quick;
 use super::scalar;
 use super::string_scalar;
@@ -13,16 +14,23 @@ use crate::secbuf::SecureBuf;
 use crate::tree::Value;
 
 /// A string rendered on the current line as [`Emitter`](super::Emitter) writes it (as a key when `key`),
-/// or `None` when it would take a literal block (for the direct streamed decrypt).
+/// or `None` when it would take more than that line: a literal block, a line separator,
+/// or a key go-yaml writes as an explicit `? ` key (for the direct streamed decrypt).
 pub(crate) fn inline_string(s: &str, key: bool) -> Option<Cow<'_, str>> {
+    if key && !is_simple_key(s) {
+        return None;
+    }
     match string_scalar(s, key) {
         Scalar::Inline(c) => Some(c),
-        Scalar::Literal(..) => None,
+        Scalar::Literal(..) | Scalar::Separated(_) => None,
     }
 }
 
 /// Whether the key `k` is written as it is (plain) by [`Emitter`](super::Emitter).
 pub(crate) fn is_plain_key(k: &str) -> bool {
+    if !is_simple_key(k) {
+        return false;
+    }
     match quick::quick_style(k) {
         Some(q) => q == quick::Quick::Plain,
         None => matches!(string_scalar(k, true), Scalar::Inline(Cow::Borrowed(r)) if r == k),
@@ -63,6 +71,10 @@ pub(crate) fn push_string_line(
             let child = if at.1 { at.0 + 2 } else { e.next_indent(at.0) };
             e.literal(tag, &c, at.0, child, None);
         }),
+        Scalar::Separated(c) => after(out, n, at.0, |e| {
+            let child = if at.1 { at.0 + 2 } else { e.next_indent(at.0) };
+            e.separated(&c, child);
+        }),
     }
 }
 
@@ -71,7 +83,7 @@ pub(crate) fn push_string_line(
 pub(crate) fn inline_value(v: &Value) -> Option<Cow<'_, str>> {
     match scalar(v) {
         Scalar::Inline(c) => Some(c),
-        Scalar::Literal(..) => None,
+        Scalar::Literal(..) | Scalar::Separated(_) => None,
     }
 }
 
@@ -93,7 +105,6 @@ fn after(out: &mut SecureBuf, n: usize, ind: usize, write: impl FnOnce(&mut Emit
         whitespace: false,
         indention: false,
         foot_indent: None,
-        long_key: None,
     };
     write(&mut e);
     if e.column > 0 {

@@ -21,7 +21,7 @@ use crate::tree::Value;
 fn full(s: &str, key: bool) -> Option<String> {
     match string_scalar_full(s, key) {
         Scalar::Inline(c) => Some(c.into_owned()),
-        Scalar::Literal(..) => None,
+        Scalar::Literal(..) | Scalar::Separated(_) => None,
     }
 }
 

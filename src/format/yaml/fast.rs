@@ -76,12 +76,14 @@ pub(crate) fn parse(input: &[u8]) -> Option<Vec<Map>> {
     // One UTF-8 check of the whole input instead of one per line; input that is not
     // UTF-8 goes to the full parser, as a line that is not did before.
     let text = std::str::from_utf8(input).ok()?;
+    let mut b = Builder::new(input.len());
+    b.go_yaml_feet(super::builder::is_plaintext(input));
     let mut f = Fast {
         src: input,
         text,
         pos: 0,
         line: 1,
-        b: Builder::new(input.len()),
+        b,
         stack: Vec::new(),
         in_doc: false,
         has_root: false,

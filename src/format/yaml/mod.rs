@@ -8,6 +8,7 @@
 //! block-style emitter that reproduces go-yaml v3's output byte for byte for the trees
 //! sops produces (indentation, quoting, literal blocks, comments).
 
+mod breaks;
 mod builder;
 mod emit;
 mod fast;
@@ -53,6 +54,7 @@ pub(crate) use emit::scalar_after;
 /// The fast reader's line and scalar helpers and the scalar typing, for the tree-free
 /// streaming encrypt (`crate::stream`), which reads the same subset line by line.
 pub(crate) mod scan {
+    pub(crate) use super::builder::foot_comments;
     pub(crate) use super::fast_scalar::block_header;
     pub(crate) use super::fast_scalar::chomp_block;
     pub(crate) use super::fast_scalar::is_dash;
@@ -155,7 +157,6 @@ impl Store for YamlStore {
         for (i, b) in branches.iter().enumerate() {
             e.document(b, sops.as_ref().map(|v| ("sops", v)), i == 0);
         }
-        long_key(&e)?;
         Ok(e.finish())
     }
 
@@ -163,25 +164,6 @@ impl Store for YamlStore {
         let n = indent_of(opts)?;
         let mut e = emit::Emitter::new(n);
         e.root_value(value);
-        long_key(&e)?;
         Ok(e.finish())
-    }
-}
-
-/// Refuses output with a key YAML cannot read back as written (see
-/// [`emit::MAX_KEY_CHARS`]): writing it would leave a file that neither leafseal nor sops
-/// could read.
-fn long_key(e: &emit::Emitter) -> Result<(), FormatError> {
-    match e.long_key() {
-        None => Ok(()),
-        Some(n) => Err(FormatError::new(
-            "yaml",
-            format!(
-                "a key of {n} characters is longer than the {} YAML allows for a plain key, \
-                 and leafseal does not write explicit (`? `) keys; nothing was written. \
-                 Shorten the key, or write the file as JSON",
-                emit::MAX_KEY_CHARS
-            ),
-        )),
     }
 }

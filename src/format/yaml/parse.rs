@@ -54,17 +54,124 @@ fn tag_suffix(tag: Option<&Tag>) -> Option<&str> {
 
 /// Parses a YAML stream into branches (one per document).
 pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
+    let mut yaml11 = super::breaks::any(input.as_bytes()).then(Vec::new);
+    // The last line has content and no line break after it.
+    let unterminated = input
+        .rsplit(['\n', '\r'])
+        .next()
+        .is_some_and(|last| !last.trim().is_empty());
     let mut opts = Options::default();
     opts.max_buffered_comment_events = usize::MAX;
     // The builder enforces the exact limit; the parser's own stops just above it.
     opts.block_nesting_limit = crate::format::MAX_DEPTH + 2;
     opts.flow_nesting_limit = crate::format::MAX_DEPTH + 2;
     let mut b = Builder::new(input.len());
+    b.go_yaml_feet(super::builder::is_plaintext(input.as_bytes()));
     for ev in Parser::new_from_str_with_options(input, opts) {
-        let (ev, span) = ev.map_err(|e| scan_error(&e))?;
+        let (mut ev, span) = ev.map_err(|e| scan_error(&e))?;
+        if let Some(read) = yaml11.as_mut() {
+            ev = as_go_yaml_reads(ev, &span, input, read)?;
+        }
+        if unterminated {
+            ev = last_line_unbroken(ev, &span, input);
+        }
         feed(&mut b, ev, &span)?;
     }
+    if let Some(read) = &yaml11 {
+        refuse_unread_breaks(input, read)?;
+    }
     Ok(b.finish())
+}
+
+/// A block scalar whose last line ends the input without a line break: granit-parser
+/// counts the end of the input as a line break (`a: |` then `  x` without `\n` reads
+/// `x\n`), go-yaml (sops), as YAML itself, does not (`x`). Found by the round-16
+/// differential run: leafseal encrypted a different value from sops's.
+fn last_line_unbroken<'a>(ev: Event<'a>, span: &Span, input: &str) -> Event<'a> {
+    let Event::Scalar(text, style, anchor, tag) = ev else {
+        return ev;
+    };
+    let block = matches!(style, ScalarStyle::Literal | ScalarStyle::Folded);
+    let at_end = span.byte_range().is_some_and(|r| {
+        input
+            .get(r.end..)
+            .is_some_and(|rest| rest.trim().is_empty())
+    });
+    if !(block && at_end && text.ends_with('\n')) {
+        return Event::Scalar(text, style, anchor, tag);
+    }
+    let mut text = text.into_owned();
+    text.pop();
+    Event::Scalar(Cow::Owned(text), style, anchor, tag)
+}
+
+/// A quoted scalar holding U+0085, U+2028 or U+2029 read again as go-yaml (sops) reads
+/// it ([`super::breaks`]); its source range is added to `read`.
+fn as_go_yaml_reads<'a>(
+    ev: Event<'a>,
+    span: &Span,
+    input: &str,
+    read: &mut Vec<std::ops::Range<usize>>,
+) -> Result<Event<'a>, FormatError> {
+    let Event::Scalar(text, style, anchor, tag) = ev else {
+        return Ok(ev);
+    };
+    let quoted = matches!(style, ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted);
+    let range = span.byte_range().filter(|_| quoted);
+    let Some(raw) = range.clone().and_then(|r| input.get(r)) else {
+        return Ok(Event::Scalar(text, style, anchor, tag));
+    };
+    if !super::breaks::any(raw.as_bytes()) {
+        return Ok(Event::Scalar(text, style, anchor, tag));
+    }
+    let m = span.start;
+    let at = |why: &str| {
+        FormatError::at(
+            FMT,
+            format!("invalid YAML: {why} (read as sops reads line breaks)"),
+            m.line(),
+            m.col() + 1,
+        )
+    };
+    let text = super::breaks::quoted(raw).map_err(at)?;
+    read.extend(range);
+    Ok(Event::Scalar(
+        Cow::Owned(text.as_str().to_owned()),
+        style,
+        anchor,
+        tag,
+    ))
+}
+
+/// Refuses U+0085, U+2028 or U+2029 outside a quoted scalar: sops (YAML 1.1) breaks the
+/// line there, YAML 1.2 reads a character, so the two would read different documents.
+fn refuse_unread_breaks(input: &str, read: &[std::ops::Range<usize>]) -> Result<(), FormatError> {
+    let mut ranges = read.iter().peekable();
+    for at in super::breaks::offsets(input.as_bytes()) {
+        while ranges.next_if(|r| r.end <= at).is_some() {}
+        if ranges.peek().is_some_and(|r| r.contains(&at)) {
+            continue;
+        }
+        let before = input.get(..at).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count()
+            + 1;
+        return Err(FormatError::at(
+            FMT,
+            "a YAML 1.1 line break (U+0085, U+2028 or U+2029) outside quotes: sops reads \
+             it as a line break, YAML 1.2 as a character, so the file would not mean the \
+             same to both. Put the value in double quotes and write the character as the \
+             escape \\N, \\L or \\P",
+            line,
+            col,
+        ));
+    }
+    Ok(())
 }
 
 fn feed(b: &mut Builder, ev: Event<'_>, span: &Span) -> Result<(), FormatError> {

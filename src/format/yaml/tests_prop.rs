@@ -192,12 +192,30 @@ fn same(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Whether a tree only uses comment placements the format can represent exactly.
+/// Whether `v` is a collection written over lines of its own (not `{}`/`[]`).
+fn is_block(v: &Value) -> bool {
+    match v {
+        Value::Map(m) => m.entries().next().is_some(),
+        Value::Seq(s) => s.iter().any(|i| matches!(i, SeqItem::Value(_))),
+        _ => false,
+    }
+}
+
+/// Whether a tree only uses comment placements the format can represent exactly. A
+/// comment that ends a collection whose last value is a block collection is read back
+/// inside the latter, as go-yaml (sops) reads it (`foot_comments`).
 fn representable(v: &Value, in_seq: bool) -> bool {
     match v {
         Value::Map(m) => {
             let has_entries = m.entries().next().is_some();
             if !has_entries && !m.is_empty() {
+                return false;
+            }
+            let last = m.0.iter().rposition(|i| matches!(i, Item::Entry(..)));
+            if let Some(i) = last
+                && i + 1 < m.0.len()
+                && matches!(&m.0[i], Item::Entry(_, v) if is_block(v))
+            {
                 return false;
             }
             if in_seq && matches!(m.0.first(), Some(Item::Comment(_))) {
@@ -211,6 +229,13 @@ fn representable(v: &Value, in_seq: bool) -> bool {
                 return false;
             }
             if in_seq && matches!(s.first(), Some(SeqItem::Comment(_))) {
+                return false;
+            }
+            let last = s.iter().rposition(|i| matches!(i, SeqItem::Value(_)));
+            if let Some(i) = last
+                && i + 1 < s.len()
+                && matches!(&s[i], SeqItem::Value(v) if is_block(v))
+            {
                 return false;
             }
             s.iter().all(|i| match i {

@@ -42,6 +42,7 @@ use crate::format::yaml::inline_string;
 use crate::format::yaml::inline_value;
 use crate::format::yaml::scan::block_header;
 use crate::format::yaml::scan::chomp_block;
+use crate::format::yaml::scan::foot_comments;
 use crate::format::yaml::scan::is_dash;
 use crate::format::yaml::scan::line_at;
 use crate::format::yaml::scan::plain_key;
@@ -190,6 +191,7 @@ pub(super) fn part(
         root_keys: 0,
         first_key: None,
         first_is_map: false,
+        after_content: false,
     };
     match st.run() {
         Ok(()) => {}
@@ -281,6 +283,9 @@ struct St<'a, 'j, 's, 'c> {
     root_keys: usize,
     first_key: Option<&'a str>,
     first_is_map: bool,
+    /// A content line was read since the last collection closed (the builder's
+    /// `after_scalar`).
+    after_content: bool,
 }
 
 impl<'a> St<'a, '_, '_, '_> {
@@ -314,6 +319,7 @@ impl<'a> St<'a, '_, '_, '_> {
                 return Err(Fail::Decline);
             }
             self.content(h, 0)?;
+            self.after_content = true;
         }
         while let Some((line, next, ok)) = self.peek(self.pos) {
             let text = self.take(line, ok, next)?;
@@ -332,12 +338,13 @@ impl<'a> St<'a, '_, '_, '_> {
                 return Err(Fail::Decline);
             }
             self.content(text, ind)?;
+            self.after_content = true;
         }
         if !self.has_root || self.open.is_some() {
             return Err(Fail::Decline);
         }
         while !self.stack.is_empty() {
-            self.pop()?;
+            self.pop(0)?;
         }
         Ok(())
     }
@@ -445,17 +452,19 @@ impl<'a> St<'a, '_, '_, '_> {
             if ind > f.col || self.stack.len() == 1 {
                 return Err(Fail::Decline);
             }
-            self.pop()?;
+            self.pop(ind)?;
         }
     }
 
-    /// Closes the innermost collection: the pending comments at or right of it are its
-    /// foot comments.
-    fn pop(&mut self) -> R<()> {
+    /// Closes the innermost collection before content at column `next` (0 at the end):
+    /// its foot comments are the pending ones the tree's builder gives it
+    /// ([`foot_comments`]).
+    fn pop(&mut self, next: usize) -> R<()> {
         let Some(f) = self.stack.last() else {
             return Err(Fail::Decline);
         };
-        let take = self.pending.iter().take_while(|p| p.1 >= f.bind).count();
+        let innermost = std::mem::take(&mut self.after_content);
+        let take = foot_comments(self.pending.iter().map(|p| p.1), f.bind, next, innermost);
         if self.stack.len() == 1 {
             // Comments at the end of the root map: the tree path's business.
             if take > 0 {

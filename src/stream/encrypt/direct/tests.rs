@@ -110,6 +110,15 @@ fn layouts_agree_with_the_tree_path() {
         "a:\n  b:\n    c: 1\n    # foot of b\n  # foot of a\nd: 2\n",
         "a: 0x1F\nb: 1e3\nc: .inf\nd: 2001-12-14\ne: yes\nf: True\ng: -0\nh: 1_000\n",
         "a: []\nb: {}  # e\nc:\n- []\n- {}\n- x: []\n",
+        // go-yaml's foot comments (round 16): left of the innermost collection, right
+        // of the next key: they end the innermost one.
+        "a:\n    b:\n        c: 1\n    # F4\nd: 2\n",
+        "a:\n    b:\n        c:\n            x: 1\n    # F4\n# F0\nd: 2\n",
+        "a:\n    b:\n        c: 1\n    # F4\n        # G8\nd: 2\n",
+        "a:\n    b:\n        c: 1\n        # F8\n    # F4\nd: 2\n",
+        "a:\n    b:\n        - 1\n    # F4\nd: 2\n",
+        "a:\n    - b: 1\n    # F4\nd: 2\n",
+        "a:\n    b:\n        c: 1\n    # M4\n    e: 2\n",
     ] {
         assert!(check(c).is_some(), "declined {c:?}");
     }
