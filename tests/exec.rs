@@ -488,7 +488,17 @@ fn exec_file_regular_file_is_zeroed_before_removal() {
 
 #[test]
 fn exec_file_signal_is_forwarded_then_everything_is_removed() {
-    for (sig, extra) in [("TERM", None), ("INT", None), ("HUP", Some("--no-fifo"))] {
+    // USR1, USR2, ALRM and VTALRM ended leafseal itself before round 16, leaving the
+    // plaintext file of `--no-fifo` behind (found by the round-16 review).
+    for (sig, extra) in [
+        ("TERM", None),
+        ("INT", None),
+        ("HUP", Some("--no-fifo")),
+        ("USR1", Some("--no-fifo")),
+        ("USR2", Some("--no-fifo")),
+        ("ALRM", Some("--no-fifo")),
+        ("VTALRM", None),
+    ] {
         let env = Env::new();
         let ready = env.work.path().join("ready");
         let script = format!(

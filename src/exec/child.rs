@@ -12,10 +12,6 @@ use rustix::process::Pid;
 use rustix::process::Signal;
 use rustix::process::WaitId;
 use rustix::process::WaitIdOptions;
-use signal_hook::consts::SIGHUP;
-use signal_hook::consts::SIGINT;
-use signal_hook::consts::SIGQUIT;
-use signal_hook::consts::SIGTERM;
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::low_level::siginfo::Cause;
@@ -24,8 +20,10 @@ use signal_hook::low_level::siginfo::Origin;
 use crate::error::Error;
 use crate::error::exit;
 
-/// The signals leafseal catches while the child runs and passes on to it.
-const FORWARDED: [i32; 4] = [SIGHUP, SIGINT, SIGTERM, SIGQUIT];
+/// The signals leafseal catches while the child runs and passes on to it: every one
+/// whose default action would end leafseal and leave `exec-file`'s plaintext file behind
+/// (SIGUSR1, SIGALRM and the like were not caught before the round-16 review).
+const FORWARDED: [i32; 15] = crate::io::signals::CAUGHT;
 
 /// leafseal's exit code for the child's status: its exit code, or 128 + the signal that
 /// killed it.
@@ -44,8 +42,8 @@ fn should_forward(origin: &Origin) -> bool {
     !matches!(origin.cause, Cause::Kernel)
 }
 
-/// Runs the command to completion and returns its exit code. While it runs, SIGHUP, SIGINT,
-/// SIGTERM and SIGQUIT do not stop leafseal: they are forwarded to the child (see
+/// Runs the command to completion and returns its exit code. While it runs, the signals of
+/// [`FORWARDED`] (SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, …) do not stop leafseal: they are forwarded to the child (see
 /// `should_forward`), so the caller's clean-up runs after the child is gone. After the
 /// child has exited these signals stay caught (and are dropped) until leafseal exits.
 pub fn run_child(mut cmd: Command, program: &str) -> Result<i32, Error> {

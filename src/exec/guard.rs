@@ -39,6 +39,10 @@ pub const REFUSED_NAMES: &[&str] = &[
     "PYTHONINSPECT",
     "PYTHONUSERBASE",
     "PYTHONEXECUTABLE",
+    // A warning filter names a module, which Python imports (`antigravity` then runs
+    // `BROWSER`): found by the round-16 review.
+    "PYTHONWARNINGS",
+    "BROWSER",
     "NODE_OPTIONS",
     "NODE_PATH",
     "PERL5LIB",
@@ -51,6 +55,24 @@ pub const REFUSED_NAMES: &[&str] = &[
     "JDK_JAVA_OPTIONS",
     "_JAVA_OPTIONS",
     "CLASSPATH",
+    "LUA_INIT",
+    "LUA_PATH",
+    "LUA_CPATH",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    "GEM_HOME",
+    "GEM_PATH",
+    // Libraries and start-up files other programs load.
+    "OPENSSL_CONF",
+    "OPENSSL_ENGINES",
+    "OPENSSL_MODULES",
+    "EXINIT",
+    "VIMINIT",
+    "ZDOTDIR",
+    // Where configuration is read from: a directory committed next to the file can hold
+    // a git configuration (`core.fsmonitor` runs a command) or shell start-up files.
+    "HOME",
+    "XDG_CONFIG_HOME",
     // Programs git starts.
     "GIT_EXEC_PATH",
     "GIT_SSH",
@@ -59,13 +81,22 @@ pub const REFUSED_NAMES: &[&str] = &[
     "SSH_ASKPASS",
     "GIT_EXTERNAL_DIFF",
     "GIT_PROXY_COMMAND",
+    "GIT_EDITOR",
+    "GIT_SEQUENCE_EDITOR",
+    "GIT_PAGER",
+    // Which repository git reads (its configuration can run a command) (round-16 review).
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_COMMON_DIR",
+    "GIT_TEMPLATE_DIR",
 ];
 
 /// Name prefixes refused: the dynamic loaders (`LD_PRELOAD`, `LD_LIBRARY_PATH`,
 /// `LD_AUDIT`, macOS `DYLD_INSERT_LIBRARIES`, …), exported bash functions (which replace
 /// commands such as `ls` in a bash child) and git's configuration from the environment
 /// (`GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n` can set `core.sshCommand`).
-pub const REFUSED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG_"];
+/// `LUA_INIT_5_4` and the like are Lua's versioned start-up code.
+pub const REFUSED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG_", "LUA_INIT_"];
 
 /// Whether `name` is refused unless allowed.
 pub fn is_refused(name: &str) -> bool {
@@ -124,13 +155,21 @@ mod tests {
             "LD_LIBRARY_PATH",
             "DYLD_INSERT_LIBRARIES",
             "BASH_FUNC_ls%%",
+            "PYTHONWARNINGS",
+            "BROWSER",
+            "GIT_DIR",
+            "GIT_WORK_TREE",
+            "HOME",
+            "XDG_CONFIG_HOME",
+            "LUA_INIT_5_4",
+            "OPENSSL_CONF",
         ] {
             assert!(is_refused(n), "{n}");
         }
         for n in [
             "DB_PASSWORD",
             "path",
-            "HOME",
+            "GIT_TOKEN",
             "TMPDIR",
             "LANG",
             "MY_PATH",
