@@ -492,34 +492,84 @@ fn deep_policy_file_is_a_policy_error() {
 }
 
 #[test]
-fn a_key_too_long_for_yaml_is_refused_instead_of_written_unreadable() {
-    // Found by an adversarial review in round 15: `set` (and `encrypt` of a file with an
-    // explicit `? ` key) wrote a key of more than 1024 characters as a plain key, which
-    // YAML does not allow: the file could then be read neither by leafseal nor by sops.
+fn a_key_longer_than_a_plain_key_may_be_is_written_as_an_explicit_key() {
+    // Round 15 refused keys over 1024 characters (it wrote every key as a plain key,
+    // which YAML does not allow past 1024). Since round 16 a key over 128 bytes is
+    // written as go-yaml writes it, `? key` then `: value`, which reads back in both tools.
     let t = T::new();
-    let before = t.encrypted_yaml("s.yaml");
+    t.encrypted_yaml("s.yaml");
     let long = "k".repeat(1100);
     let o = t.run(&["set", "s.yaml", &format!("[\"{long}\"]"), "\"v\""]);
-    assert_refused(&o, 4, &["1100 characters", "longer than the 1024"]);
-    assert_eq!(std::fs::read(t.path("s.yaml")).expect("read"), before);
-    t.write("explicit.yaml", format!("? {long}\n: v\nb: 1\n").as_bytes());
-    let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "explicit.yaml"]);
-    assert_refused(&o, 4, &["1100 characters"]);
-    assert!(o.stdout.is_empty());
-    // JSON has no such limit; and 1024 characters is still a plain key that reads back.
-    let o = t.run(&[
-        "encrypt",
-        "--age",
-        AGE_RECIPIENT,
-        "--output-type",
-        "json",
-        "explicit.yaml",
-    ]);
-    assert_ok(&o);
-    let longest = "k".repeat(1024);
-    let o = t.run(&["set", "s.yaml", &format!("[\"{longest}\"]"), "\"v\""]);
     assert_ok(&o);
     let o = t.run(&["decrypt", "s.yaml"]);
     assert_ok(&o);
-    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("{longest}: v\n")));
+    assert!(String::from_utf8_lossy(&o.stdout).contains(&format!("? {long}\n: v\n")));
+    t.write("explicit.yaml", format!("? {long}\n: v\nb: 1\n").as_bytes());
+    let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "explicit.yaml"]);
+    assert_ok(&o);
+    let enc = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        enc.starts_with(&format!("? {long}\n: ENC[")),
+        "{}",
+        &enc[..40]
+    );
+    t.write("explicit.enc.yaml", enc.as_bytes());
+    let o = t.run(&["decrypt", "explicit.enc.yaml"]);
+    assert_ok(&o);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("? {long}\n: v\nb: 1\n")
+    );
+}
+
+#[test]
+fn json_with_two_sops_members_or_a_duplicate_metadata_key_is_refused() {
+    // Found by the round-16 review: the first `sops` member was used and the rest
+    // ignored, with no warning, on the whole-tree and the streaming path alike (YAML,
+    // INI and dotenv refuse such files; sops 3.11 stops too).
+    let t = T::new();
+    t.write("p.json", b"{\"a\": \"hunter2\", \"b\": \"two\"}");
+    let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "p.json"]);
+    assert_ok(&o);
+    let enc = String::from_utf8(o.stdout).expect("utf-8");
+    let close = enc.rfind('}').expect("object");
+    let twice = format!(
+        "{},\n\t\"sops\": \"garbage\"\n}}\n",
+        enc[..close].trim_end()
+    );
+    let first = enc.replacen('{', "{\n\t\"sops\": {\"x\": 1},", 1);
+    let mac = enc.replacen("\"mac\":", "\"mac\": \"garbage\",\n\t\t\"mac\":", 1);
+    // A large file, for the streaming decrypt (its metadata is read from the tail).
+    let big_plain = format!(
+        "{{{}}}",
+        (0..40_000)
+            .map(|i| format!("\"k{i}\": \"{}\"", "v".repeat(40)))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    t.write("big.json", big_plain.as_bytes());
+    let o = t.run(&["encrypt", "--age", AGE_RECIPIENT, "big.json"]);
+    assert_ok(&o);
+    let big = String::from_utf8(o.stdout).expect("utf-8");
+    assert!(big.len() > 2 << 20);
+    let big_mac = big.replacen("\"mac\":", "\"mac\": \"garbage\",\n\t\t\"mac\":", 1);
+    let big_first = big.replacen('{', "{\n\t\"sops\": {\"mac\": \"x\"},", 1);
+    for (name, text, needle) in [
+        ("twice.json", &twice, "2 'sops' members"),
+        ("first.json", &first, "2 'sops' members"),
+        ("mac.json", &mac, "the key 'mac' appears twice"),
+        ("big_mac.json", &big_mac, "the key 'mac' appears twice"),
+        ("big_first.json", &big_first, "2 'sops' members"),
+    ] {
+        t.write(name, text.as_bytes());
+        for cmd in [
+            &["decrypt", name][..],
+            &["decrypt", "--strict-integrity", name],
+        ] {
+            let o = t.run(cmd);
+            assert_refused(&o, 1, &["duplicate metadata", needle]);
+            assert!(o.stdout.is_empty(), "{name}: output");
+            assert!(!stderr(&o).contains("hunter2"));
+        }
+    }
 }

@@ -275,7 +275,7 @@ pub(super) fn read_meta(text: &[u8]) -> Option<Metadata> {
     let (Some(Item::Entry(k, Value::Map(m))), None) = (items.next(), items.next()) else {
         return None;
     };
-    if k != "sops" {
+    if k != "sops" || crate::format::json::duplicate_key(&m).is_some() {
         return None;
     }
     let loaded = Loaded {

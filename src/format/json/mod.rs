@@ -14,6 +14,7 @@ use crate::format::Loaded;
 use crate::format::Output;
 use crate::format::Store;
 use crate::tree::Document;
+use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::Value;
 
@@ -42,9 +43,26 @@ impl JsonStore {
     /// Parses JSON text into a document and the `sops` metadata, if any.
     pub fn load_json(input: &[u8]) -> Result<Loaded, FormatError> {
         let mut map = parse::parse_top_object(input)?;
-        let meta = if map.get(SOPS_KEY).is_some() {
+        let members = map
+            .0
+            .iter()
+            .filter(|i| matches!(i, Item::Entry(k, _) if k == SOPS_KEY))
+            .count();
+        if members > 1 {
+            return Err(duplicate_metadata(format!(
+                "the file has {members} '{SOPS_KEY}' members"
+            )));
+        }
+        let meta = if members == 1 {
             match map.remove(SOPS_KEY) {
-                Some(Value::Map(m)) => Some(m),
+                Some(Value::Map(m)) => {
+                    if let Some(k) = duplicate_key(&m) {
+                        return Err(duplicate_metadata(format!(
+                            "the key '{k}' appears twice in one object of the '{SOPS_KEY}' metadata"
+                        )));
+                    }
+                    Some(m)
+                }
                 Some(other) => {
                     return Err(FormatError::new(
                         "json",
@@ -63,6 +81,46 @@ impl JsonStore {
             doc: Document::single(map),
             meta,
         })
+    }
+}
+
+/// Metadata that says two things: refused, as YAML (a duplicate key), INI (a second
+/// `[sops]` section) and dotenv do (sops 3.11 stops on a second `sops` member too), rather
+/// than read the first and ignore the rest.
+fn duplicate_metadata(what: String) -> FormatError {
+    FormatError::new(
+        "json",
+        format!(
+            "duplicate metadata: {what}, so which keys and MAC apply is ambiguous; the file \
+             was changed outside leafseal/sops: restore it from version control"
+        ),
+    )
+}
+
+/// The first key that appears twice in one object of `m`, at any depth (the streaming
+/// decrypt leaves such metadata to the tree path, which refuses it).
+pub(crate) fn duplicate_key(m: &Map) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    for item in &m.0 {
+        let Item::Entry(k, v) = item else { continue };
+        if !seen.insert(k.as_str()) {
+            return Some(k);
+        }
+        if let Some(d) = duplicate_in(v) {
+            return Some(d);
+        }
+    }
+    None
+}
+
+fn duplicate_in(v: &Value) -> Option<&str> {
+    match v {
+        Value::Map(m) => duplicate_key(m),
+        Value::Seq(items) => items.iter().find_map(|i| match i {
+            crate::tree::SeqItem::Value(v) => duplicate_in(v),
+            crate::tree::SeqItem::Comment(_) => None,
+        }),
+        _ => None,
     }
 }
 

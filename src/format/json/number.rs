@@ -59,7 +59,12 @@ pub(crate) fn number_end(src: &[u8], start: usize) -> Option<(usize, bool)> {
 
 /// The value of a syntactically valid JSON number `text`, or why it cannot be kept.
 pub(crate) fn number_value(text: &str, integral: bool) -> Result<Value, Inexact> {
-    if integral && let Ok(n) = text.parse::<i64>() {
+    // `-0` is the float negative zero, as sops (Go) reads it: an integer would lose the
+    // sign, and with it the MAC of a clear `-0` (found by the round-16 differential run).
+    if integral
+        && text != "-0"
+        && let Ok(n) = text.parse::<i64>()
+    {
         return Ok(Value::Int(n));
     }
     let f = text.parse::<f64>().map_err(|_| Inexact::Overflow)?;
