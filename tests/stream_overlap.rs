@@ -218,3 +218,38 @@ fn json_planned_while_decrypting_gives_the_tree_paths_bytes() {
         }
     }
 }
+
+#[test]
+fn comments_an_encrypted_file_holds_where_plaintext_would_move_them_stay_put() {
+    // A map's foot comment after a list that ends with a comment item: read as
+    // plaintext, go-yaml's foot rule would give it to the list (round 16), but in an
+    // encrypted file it stays with the map it was sealed in. The streaming decrypt,
+    // `rotate -i` and `set` read parts of the file, where no `sops:` line tells it is
+    // encrypted: they failed with exit 25 on such a file until they were told.
+    let env = Env::new(None);
+    let mut tail = String::new();
+    // Over 1 MiB encrypted, so that the streaming paths take it.
+    for i in 0..9000 {
+        let _ = write!(
+            tail,
+            "k{i}:\n    k0:\n        - name: item0\n        - x{i}\n          # foot of the list\n    # foot of the map\n"
+        );
+    }
+    tail.push_str("z: 1\n");
+    let (path, _) = encrypted(&env, "f.yaml", &tail);
+    let plain = ok(&env.tree(&["decrypt", &path]));
+    let streamed = env.run_set(&[("LEAFSEAL_STREAM", Some("require"))], &["decrypt", &path]);
+    assert_eq!(ok(&streamed), plain);
+    for args in [
+        &["rotate", "-i", path.as_str()][..],
+        &["set", path.as_str(), "[\"k5\"][\"k0\"][1]", "\"x5\""],
+    ] {
+        let out = env.run_set(&[("LEAFSEAL_STREAM", Some("require"))], args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(ok(&env.tree(&["decrypt", &path])), plain, "{args:?}");
+    }
+}

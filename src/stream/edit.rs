@@ -224,7 +224,7 @@ impl EditSession {
             _ => Vec::new(),
         };
         let mut old = Document {
-            branches: crate::format::yaml::load_fast(enc_text)?,
+            branches: crate::format::yaml::load_fast_encrypted(enc_text)?,
         };
         drop(enc);
         let mut stash = NonceStash::new();

@@ -313,7 +313,7 @@ fn finish(
 
 /// The `sops` metadata of the file, or `None` when the tree path should judge it.
 fn read_meta(text: &[u8]) -> Option<Metadata> {
-    let mut branches = crate::format::yaml::load_fast(text)?;
+    let mut branches = crate::format::yaml::load_fast_encrypted(text)?;
     let [root] = branches.as_mut_slice() else {
         return None;
     };
@@ -542,7 +542,7 @@ fn work(
             None => {}
         }
     }
-    let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
+    let Some(mut branches) = crate::format::yaml::load_fast_encrypted(&text) else {
         return PartOut::Decline;
     };
     drop(text);

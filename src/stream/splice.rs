@@ -407,7 +407,7 @@ fn work<'a>(job: &'a Job<'a>, part: &Part) -> PartOut {
 /// [`work`] through the part's tree.
 fn work_tree(job: &Job<'_>, part: &Part) -> PartOut {
     let text = part_text(job.src, part);
-    let Some(mut branches) = crate::format::yaml::load_fast(&text) else {
+    let Some(mut branches) = crate::format::yaml::load_fast_encrypted(&text) else {
         return PartOut::Decline;
     };
     let (Some(root), true) = (branches.pop(), branches.is_empty()) else {

@@ -71,13 +71,20 @@ fn sp(line: usize, col: usize) -> Sp {
     }
 }
 
-/// Reads `input` with the fast path, or `None` when it is outside the subset.
+/// Reads `input` with the fast path, or `None` when it is outside the subset; go-yaml's
+/// foot-comment rule applies when it is plaintext ([`super::builder::is_plaintext`]).
 pub(crate) fn parse(input: &[u8]) -> Option<Vec<Map>> {
+    parse_with(input, super::builder::is_plaintext(input))
+}
+
+/// [`parse`] with go-yaml's foot-comment rule on (`feet`, plaintext) or off (text
+/// sealed by an encrypt: a part of an encrypted file has no `sops:` line to tell).
+pub(crate) fn parse_with(input: &[u8], feet: bool) -> Option<Vec<Map>> {
     // One UTF-8 check of the whole input instead of one per line; input that is not
     // UTF-8 goes to the full parser, as a line that is not did before.
     let text = std::str::from_utf8(input).ok()?;
     let mut b = Builder::new(input.len());
-    b.go_yaml_feet(super::builder::is_plaintext(input));
+    b.go_yaml_feet(feet);
     let mut f = Fast {
         src: input,
         text,

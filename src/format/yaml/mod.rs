@@ -88,6 +88,12 @@ pub fn load_fast(input: &[u8]) -> Option<Vec<Map>> {
     fast::parse(input)
 }
 
+/// [`load_fast`] for text of an encrypted file (a part of one, or its metadata): its
+/// comments are read where they stand, as on the whole file (no go-yaml foot rule).
+pub(crate) fn load_fast_encrypted(input: &[u8]) -> Option<Vec<Map>> {
+    fast::parse_with(input, false)
+}
+
 impl Store for YamlStore {
     fn name(&self) -> &'static str {
         "yaml"

@@ -349,7 +349,7 @@ fn work(job: &Job<'_>, src: &[u8], part: &Part, out: Vec<u8>) -> Option<Opened> 
 /// [`work`] through the part's tree.
 fn work_tree(job: &Job<'_>, src: &[u8], part: &Part) -> Option<Opened> {
     let text = crate::stream::splice::part_text(src, part);
-    let mut branches = crate::format::yaml::load_fast(&text)?;
+    let mut branches = crate::format::yaml::load_fast_encrypted(&text)?;
     drop(text);
     let (Some(root), true) = (branches.pop(), branches.is_empty()) else {
         return None;

@@ -77,17 +77,30 @@ pub(super) struct YamlLayout<'a> {
     src: &'a [u8],
     plan: split::Plan,
     emit: &'a EmitOptions,
+    /// The text is an encrypted file's (`rotate`): its comments are read where they
+    /// stand, without go-yaml's foot rule for plaintext.
+    encrypted: bool,
 }
 
 impl<'a> YamlLayout<'a> {
     pub(super) fn plan(src: &'a [u8], target: usize, emit: &'a EmitOptions) -> Option<Self> {
         let plan = split::plan_plain(src, target)?;
-        Some(YamlLayout { src, plan, emit })
+        Some(YamlLayout {
+            src,
+            plan,
+            emit,
+            encrypted: false,
+        })
     }
 
     /// An encrypted document cut by the decrypt planner (`rotate`).
     pub(super) fn from_plan(src: &'a [u8], plan: split::Plan, emit: &'a EmitOptions) -> Self {
-        YamlLayout { src, plan, emit }
+        YamlLayout {
+            src,
+            plan,
+            emit,
+            encrypted: true,
+        }
     }
 }
 
@@ -108,11 +121,18 @@ impl Layout for YamlLayout<'_> {
 
     fn read(&self, p: &split::Part) -> Option<(Document, Vec<String>)> {
         let src = self.src;
+        let load = |t: &[u8]| {
+            if self.encrypted {
+                crate::format::yaml::load_fast_encrypted(t)
+            } else {
+                crate::format::yaml::load_fast(t)
+            }
+        };
         let mut branches = match p {
-            split::Part::Top(r) => crate::format::yaml::load_fast(src.get(r.clone())?)?,
+            split::Part::Top(r) => load(src.get(r.clone())?)?,
             split::Part::Sub {
                 body, first: true, ..
-            } => crate::format::yaml::load_fast(src.get(body.clone())?)?,
+            } => load(src.get(body.clone())?)?,
             split::Part::Sub { header, body, .. } => {
                 // Plaintext: wiped on drop.
                 let mut t =
@@ -120,7 +140,7 @@ impl Layout for YamlLayout<'_> {
                 t.extend_from_slice(src.get(header.clone())?);
                 t.push(b'\n');
                 t.extend_from_slice(src.get(body.clone())?);
-                crate::format::yaml::load_fast(&t)?
+                load(&t)?
             }
         };
         let (Some(root), true) = (branches.pop(), branches.is_empty()) else {

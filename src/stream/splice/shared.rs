@@ -37,7 +37,7 @@ pub(in crate::stream) fn covers(parts: &[Part], end: usize) -> bool {
 
 /// The metadata of the file and its map as read.
 pub(in crate::stream) fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
-    let mut branches = crate::format::yaml::load_fast(text)?;
+    let mut branches = crate::format::yaml::load_fast_encrypted(text)?;
     let [root] = branches.as_mut_slice() else {
         return None;
     };
