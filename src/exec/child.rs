@@ -43,7 +43,7 @@ fn should_forward(origin: &Origin) -> bool {
 }
 
 /// Runs the command to completion and returns its exit code. While it runs, the signals of
-/// [`FORWARDED`] (SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, …) do not stop leafseal: they are forwarded to the child (see
+/// `FORWARDED` (SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, …) do not stop leafseal: they are forwarded to the child (see
 /// `should_forward`), so the caller's clean-up runs after the child is gone. After the
 /// child has exited these signals stay caught (and are dropped) until leafseal exits.
 pub fn run_child(mut cmd: Command, program: &str) -> Result<i32, Error> {
