@@ -25,12 +25,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicI32;
 use std::sync::atomic::Ordering;
 
+#[cfg(feature = "cli")]
 use signal_hook::consts::signal as sig;
 
 use crate::error::Error;
 #[cfg(feature = "cli")]
 use crate::error::exit;
 
+#[cfg(feature = "cli")]
 /// The signals caught while leafseal writes files or runs an editor or a command: every catchable
 /// signal whose default action ends the process (SIGPIPE aside, see the module docs).
 /// On Linux the real-time signals are caught too ([`realtime`]).
