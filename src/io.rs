@@ -33,13 +33,102 @@ pub fn directory_error(path: &str) -> Error {
     .hint("name a file inside it; `leafseal check DIR` and `leafseal updatekeys DIR` are the commands that take a directory")
 }
 
-/// Reads a file, or stdin for `-`.
+/// The most read from an input whose size is not known beforehand (standard input, a
+/// pipe, a terminal, a `/proc` file that reports no size): 256 MiB, which holds any
+/// secrets document and keeps the buffer (which doubles as it grows) well inside memory. A regular file is read
+/// whole, whatever its size; an endless source (`yes |`, `/dev/stdin` redirected from
+/// `/dev/zero`) stops here instead of growing until allocation fails.
+pub const MAX_UNSIZED_INPUT: u64 = 256 << 20;
+
+/// The error for an input of unknown size that went past [`MAX_UNSIZED_INPUT`].
+fn unsized_too_large() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::FileTooLarge,
+        format!(
+            "more than {} MiB from a source of unknown size (a pipe, a terminal or a device); \
+             nothing was used. Write the document to a regular file and name that file: \
+             regular files are read whatever their size",
+            MAX_UNSIZED_INPUT >> 20
+        ),
+    )
+}
+
+/// Whether `path` names this process's own standard input or an inherited descriptor
+/// (`/dev/stdin`, `/dev/fd/N`, `/proc/self/fd/N`: a shell's `<(...)` gives these), which
+/// may be a terminal or a device the caller chose; they are read up to the limit.
+fn names_own_descriptor(path: &Path) -> bool {
+    path == Path::new("/dev/stdin")
+        || path.starts_with("/dev/fd/")
+        || path.starts_with("/proc/self/fd/")
+}
+
+/// Refuses a named input that is a character or block device. A secrets file never is
+/// one, and a symbolic link to `/dev/zero` or `/dev/urandom` committed to a repository
+/// (which `check`, the diff driver or a CI `decrypt` would follow) reads without end.
+fn refuse_device(path: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if (t.is_char_device() || t.is_block_device()) && !names_own_descriptor(path) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a device, not a file (a symbolic link to /dev/zero, /dev/urandom or a \
+             disk resolves to one); nothing was read. Name the regular file that holds the \
+             document, or check where the link points with `ls -l`",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads `r` to its end into `buf`, refusing more than [`MAX_UNSIZED_INPUT`] bytes from it.
+fn read_all_bounded(
+    buf: &mut crate::secbuf::SecureBuf,
+    r: &mut impl std::io::Read,
+) -> std::io::Result<()> {
+    buf.read_all(&mut r.take(MAX_UNSIZED_INPUT))?;
+    // One byte more says whether the source ended within the limit (reading the limit
+    // plus one would double the buffer's capacity for that byte).
+    let mut probe = [0u8; 1];
+    loop {
+        match r.read(&mut probe) {
+            Ok(0) => return Ok(()),
+            Ok(_) => return Err(unsized_too_large()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads the whole file at `path` for the readers that report plain I/O errors (the
+/// policy, `check`, the git drivers): a device is refused (see [`read_input`]) and a
+/// source without a size stops at [`MAX_UNSIZED_INPUT`]; a regular file is read whole.
+pub fn read_path(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut f = fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory, not a file",
+        ));
+    }
+    refuse_device(path, &meta)?;
+    let len = if meta.is_file() {
+        usize::try_from(meta.len()).unwrap_or(0)
+    } else {
+        0
+    };
+    read_sized(&mut f, len)
+}
+
+/// Reads a file, or stdin for `-`. A named device is refused (exit 2): a symbolic link
+/// to `/dev/zero` planted in a repository would otherwise be read until memory ran out.
+/// Standard input, pipes and other sources of unknown size are read up to
+/// [`MAX_UNSIZED_INPUT`]; regular files whatever their size.
 pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
     if path == "-" {
         // Of unknown size: possibly large.
         crate::process::note_input(None);
         let mut buf = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
-        buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
+        read_all_bounded(&mut buf, &mut std::io::stdin().lock()).map_err(|e| {
             Error::new(
                 exit::COULD_NOT_READ_INPUT,
                 format!("cannot read standard input: {e}"),
@@ -66,6 +155,14 @@ pub fn open_input(path: &str) -> Result<(fs::File, Option<fs::Metadata>), Error>
     let meta = f.metadata().ok();
     if meta.as_ref().is_some_and(fs::Metadata::is_dir) {
         return Err(directory_error(path));
+    }
+    if let Some(m) = &meta {
+        refuse_device(Path::new(path), m).map_err(|e| {
+            Error::new(
+                exit::COULD_NOT_READ_INPUT,
+                format!("cannot read {path}: {e}"),
+            )
+        })?;
     }
     crate::process::note_input(meta.as_ref());
     Ok((f, meta))
@@ -125,9 +222,13 @@ fn read_sized(f: &mut fs::File, len: usize) -> std::io::Result<Zeroizing<Vec<u8>
         }
     };
     if k > 0 {
-        // (Rare, so the copies a growing buffer leaves do not matter.)
-        buf.extend_from_slice(&probe[..k]);
-        f.read_to_end(&mut buf)?;
+        // Past the size the metadata gave (a file that grew, a pipe, a `/proc` file), so
+        // bounded: an endless source stops at the limit.
+        let mut more = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
+        more.push(&buf);
+        more.push(&probe[..k]);
+        read_all_bounded(&mut more, f)?;
+        return Ok(more.finish());
     }
     Ok(buf)
 }

@@ -235,7 +235,7 @@ impl Policy {
 
     /// Reads and parses a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read(path).map_err(|source| PolicyError::Read {
+        let text = crate::io::read_path(path).map_err(|source| PolicyError::Read {
             path: path.to_owned(),
             source,
         })?;

@@ -24,8 +24,8 @@ impl Source for DiskSource {
         if path.is_dir() {
             return Ok(None);
         }
-        match std::fs::read(path) {
-            Ok(b) => Ok(Some(b)),
+        match crate::io::read_path(path) {
+            Ok(b) => Ok(Some(b.to_vec())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

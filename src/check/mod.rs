@@ -365,10 +365,15 @@ fn check_target(
         // Listed but gone (deleted in the work tree, or a directory): nothing to check.
         Ok(None) => return false,
         Err(e) => {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                "check the file's permissions"
+            } else {
+                "check what the path is (`ls -l`): check reads regular files only"
+            };
             sink.push(
                 Kind::Unreadable,
-                format!("the file cannot be read: {}", e.kind()),
-                "check the file's permissions",
+                format!("the file cannot be read: {e}"),
+                hint,
             );
             return false;
         }

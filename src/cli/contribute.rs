@@ -227,7 +227,7 @@ fn candidates() -> Result<Vec<String>, Error> {
     Ok(listed
         .into_iter()
         .filter(|t| {
-            std::fs::read(&t.path).is_ok_and(|b| {
+            crate::io::read_path(&t.path).is_ok_and(|b| {
                 b.windows(contrib::FIELD.len())
                     .any(|w| w == contrib::FIELD.as_bytes())
             })

@@ -146,8 +146,8 @@ fn textconv(cli: &Cli, a: &TextconvArgs) -> i32 {
         .file_name()
         .map_or_else(|| name.clone(), |n| n.to_string_lossy().into_owned());
     crate::process::note_input(std::fs::metadata(&a.file).ok().as_ref());
-    let bytes = match std::fs::read(&a.file) {
-        Ok(b) => zeroize::Zeroizing::new(b),
+    let bytes = match crate::io::read_path(&a.file) {
+        Ok(b) => b,
         Err(e) => {
             cli::warn(&format!("textconv: cannot read {shown}: {e}"));
             return 0;
@@ -186,7 +186,7 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
     };
     let read = |p: &Path| {
         crate::process::note_input(std::fs::metadata(p).ok().as_ref());
-        std::fs::read(p).map(zeroize::Zeroizing::new)
+        crate::io::read_path(p)
     };
     let (base, ours, theirs) = match (read(&a.base), read(&a.ours), read(&a.theirs)) {
         (Ok(b), Ok(o), Ok(t)) => (b, o, t),

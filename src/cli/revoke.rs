@@ -70,7 +70,7 @@ struct Journal {
 
 impl Journal {
     fn load(path: &Path) -> Result<Option<Journal>, Error> {
-        let text = match std::fs::read(path) {
+        let text = match crate::io::read_path(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
@@ -164,7 +164,7 @@ fn rel(root: &Path, p: &Path) -> String {
 /// Reads a file's metadata and encrypted document; `None` for files that are not
 /// encrypted or cannot be parsed.
 fn read_encrypted(path: &Path) -> Option<(ops::Format, ops::Loaded, Metadata)> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = crate::io::read_path(path).ok()?;
     let fmt = crate::check::format_of(path, &bytes);
     let ops::Kind::Encrypted(loaded) = ops::classify(&bytes, fmt) else {
         return None;
