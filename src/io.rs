@@ -62,13 +62,28 @@ fn names_own_descriptor(path: &Path) -> bool {
         || path.starts_with("/proc/self/fd/")
 }
 
-/// Refuses a named input that is a character or block device. A secrets file never is
-/// one, and a symbolic link to `/dev/zero` or `/dev/urandom` committed to a repository
-/// (which `check`, the diff driver or a CI `decrypt` would follow) reads without end.
+/// Whether `meta` is the null device (character device 1:3), which reads as empty:
+/// `--config /dev/null` is the usual way to use no policy, in sops too.
+fn is_null_device(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::fs::MetadataExt;
+    let rdev = meta.rdev();
+    let major = (rdev >> 8) & 0xfff;
+    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    meta.file_type().is_char_device() && major == 1 && minor == 3
+}
+
+/// Refuses a named input that is a character or block device other than the null
+/// device. A secrets file never is one, and a symbolic link to `/dev/zero` or
+/// `/dev/urandom` committed to a repository (which `check`, the diff driver or a CI
+/// `decrypt` would follow) reads without end.
 fn refuse_device(path: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
-    if (t.is_char_device() || t.is_block_device()) && !names_own_descriptor(path) {
+    if (t.is_char_device() || t.is_block_device())
+        && !names_own_descriptor(path)
+        && !is_null_device(meta)
+    {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "it is a device, not a file (a symbolic link to /dev/zero, /dev/urandom or a \

@@ -215,3 +215,31 @@ fn standard_input_and_dev_stdin_of_a_real_document_still_work() {
         assert!(text.contains("token: ENC[AES256_GCM,"), "{path}: {text}");
     }
 }
+
+#[test]
+fn dev_null_still_names_an_empty_policy_and_an_empty_input() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let vars = env_vars(None, home.path());
+    std::fs::write(dir.path().join("a.yaml"), "a: 1\n").expect("write");
+    // `--config /dev/null`: no policy, as in sops.
+    let o = run_in(
+        &vars,
+        dir.path(),
+        &[
+            "--config",
+            "/dev/null",
+            "encrypt",
+            "--age",
+            AGE_RECIPIENT,
+            "a.yaml",
+        ],
+    );
+    assert_code(&o, 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("a: ENC["));
+    // A link to /dev/null reads as an empty file (refused as empty, not as a device).
+    std::os::unix::fs::symlink("/dev/null", dir.path().join("empty.yaml")).expect("ln");
+    let o = run_in(&vars, dir.path(), &["decrypt", "empty.yaml"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("is a device"), "{}", stderr(&o));
+}
