@@ -208,3 +208,180 @@ fn foot_comments_and_unterminated_blocks_are_read_and_written_as_sops_does() {
     }
     assert_no_differences("foot comments and unterminated blocks", docs.len(), &diffs);
 }
+
+/// Strings with a tab across lines go in a literal block as go-yaml v3 writes them (a tab
+/// rules out plain and single quotes, not a block), and the string value `<<` gets the
+/// merge tag (`!!merge <<`), as sops writes both (round 17; the round-16 fuzz's F3 and
+/// F4). A string whose first character is a tab stays double-quoted: sops writes it in
+/// a block and then reads `null` for it, which leafseal does not copy.
+#[test]
+fn tabs_across_lines_and_the_merge_string_are_written_as_sops_does() {
+    let Some(p) = Peer::new(None) else { return };
+    let doc = "a: \"x\\ty\\nz\"\nb: \"x\\t\\ny\"\nc: \"x\\n\\t\"\nd: \"x \\ty\\nz\"\ne: \"x\\ty\"\n\
+               f: \"\\t\"\ng: \" \\tx\\ny\"\nh: \"x\\ty\\n\"\nh_unencrypted: \"x\\ty\\nz\"\n\
+               m: \"<<\"\nm_unencrypted: \"<<\"\nn:\n    - \"<<\"\n    - x\n    - k: \"<<\"\n\
+               o: \"<< \"\nq: \"<<x\"\n";
+    p.write("tabs.yaml", doc);
+    let mut diffs = Vec::new();
+    if let Err(e) = cross_case(&p, "tabs.yaml", None, "tabs.yaml") {
+        diffs.push(e);
+    }
+    assert_no_differences("tabs across lines and the merge string", 1, &diffs);
+    let enc = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "tabs.yaml"],
+    );
+    let enc = String::from_utf8_lossy(&enc).into_owned();
+    assert!(
+        enc.contains("h_unencrypted: |-\n    x\ty\n    z\n"),
+        "{enc}"
+    );
+    assert!(enc.contains("m_unencrypted: !!merge <<\n"), "{enc}");
+
+    // A leading tab: leafseal keeps the value (double-quoted) where sops writes `null`.
+    p.write("lead.yaml", "a: \"\\tx\\ny\"\nl:\n    - \"\\t\\nx\"\n");
+    let enc = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "lead.yaml"],
+    );
+    p.write("lead.enc.yaml", &enc);
+    let out = p.ok(Tool::Leafseal, &["decrypt", "lead.enc.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "a: \"\\tx\\ny\"\nl:\n    - \"\\t\\nx\"\n"
+    );
+    let sops = p.ok(Tool::Sops, &["decrypt", "lead.enc.yaml"]);
+    assert_eq!(
+        String::from_utf8_lossy(&sops),
+        "a: null\nl:\n    - null\n",
+        "sops now keeps a leading tab: leafseal can follow it"
+    );
+}
+
+/// Comments at empty flow collections. sops writes a line comment after `abc: {}` inside
+/// the braces, encrypted, and drops it when it reads the file back; leafseal failed on
+/// such a file with exit 25 (it read the comment as the parent's: the round-16 fuzz's
+/// F1) and now drops it as sops does. sops turns `l: [] # e` into a list holding only
+/// the comment and writes it back as `l: []` with `# e` below it at the key's column.
+/// leafseal keeps the first comment above the entry in its own files, and both tools
+/// decrypt those the same.
+#[test]
+fn comments_at_empty_flow_collections_read_and_write_as_sops_does() {
+    let Some(p) = Peer::new(None) else { return };
+    let docs = [
+        "abc: {} # c\nd: 1\n",
+        "abc: {} # c\nl: [] # e\nm:\n    - {} # f\n    - x\n\"n\": {\n    # g\n  }\n",
+        "a:\n    l: [] # e\n    z: 1\nq:\n    - [] # f\n    - 2\nw:\n    l: [] # g\n",
+        "x: [1, # d\n  2]\n\"y\": {a: 1, # e\n   b: 2}\n",
+    ];
+    let mut diffs = Vec::new();
+    for (i, text) in docs.iter().enumerate() {
+        let name = format!("flow{i}.yaml");
+        p.write(&name, text);
+        for tool in [Tool::Sops, Tool::Leafseal] {
+            let enc = p.ok(tool, &["encrypt", "--age", AGE_RECIPIENT, name.as_str()]);
+            let encname = format!("flow{i}-{tool:?}.enc.yaml");
+            p.write(&encname, &enc);
+            if let Err(e) = p.decrypt_both(&encname, &[]) {
+                diffs.push(format!("{tool:?} wrote {text:?}: {e}"));
+            }
+        }
+    }
+    assert_no_differences("comments at empty flow collections", docs.len() * 2, &diffs);
+}
+
+/// Comments that start a list inside a list: go-yaml (sops) writes them above the outer
+/// item's dash, at the outer list's column (`# c` then `- - x`); leafseal wrote them after
+/// the dash (`- # c` then `  - x`), a different decrypt output (round-16 fuzz, F7). A
+/// comment after a dash whose list starts on the next line (`- # c`, `  - x`) was read
+/// as a comment on the parent key and moved above it. Where the two tools place such a
+/// comment differently in an encrypted file (inside or beside the inner item), both
+/// read both files, and the two files decrypt to the same text.
+#[test]
+fn comments_starting_a_list_inside_a_list_are_written_as_sops_does() {
+    let Some(p) = Peer::new(None) else { return };
+    let docs = [
+        "a:\n- - x # c\n",
+        "a:\n- # c\n  - x\n",
+        "a:\n- - - x # c\n",
+        "a:\n  - - x\n    # c\n    - y\n",
+        "a:\n  - b: 1 # c\n    d: 2\n",
+        "a:\n  - # c\n    b: 1\n",
+        "a:\n  - - x\n  # c\n  - - y # d\n",
+        "r:\n    - - x # c\n    - - y\n      # e\n      - z\n",
+    ];
+    let mut diffs = Vec::new();
+    for (i, text) in docs.iter().enumerate() {
+        let name = format!("nested{i}.yaml");
+        p.write(&name, text);
+        let mut outs = Vec::new();
+        for tool in [Tool::Sops, Tool::Leafseal] {
+            let enc = p.ok(tool, &["encrypt", "--age", AGE_RECIPIENT, name.as_str()]);
+            let encname = format!("nested{i}-{tool:?}.enc.yaml");
+            p.write(&encname, &enc);
+            match p.decrypt_both(&encname, &[]) {
+                Ok(out) => outs.push(out),
+                Err(e) => diffs.push(format!("{tool:?} wrote {text:?}: {e}")),
+            }
+        }
+        if outs.len() == 2 && outs[0] != outs[1] {
+            diffs.push(format!(
+                "{text:?}: the file sops wrote decrypts to\n{}\nthe one leafseal wrote to\n{}",
+                String::from_utf8_lossy(&outs[0]),
+                String::from_utf8_lossy(&outs[1])
+            ));
+        }
+    }
+    assert_no_differences("comments starting nested lists", docs.len(), &diffs);
+}
+
+/// Comments after the last entry of a document, left of the innermost collection: the
+/// round-16 foot rule gave them to the innermost collection, where go-yaml (sops) gives
+/// a lone trailing comment by its column (`  # x` after `        c: 1` is a top-level
+/// comment) and uses the innermost rule only when a later comment left of it follows.
+/// leafseal's two readers also disagreed on a file without a final line break (found
+/// by the property test of round 17). sops itself places some of these differently
+/// when the final line break is missing, and cannot read back the comment at column 4
+/// (its reader moves it to the innermost collection and shows it as `#ENC[…]`): those
+/// are checked for placement only. docs/compatibility.md lists what still differs.
+#[test]
+fn trailing_comments_at_the_end_of_a_document_go_where_sops_puts_them() {
+    let Some(p) = Peer::new(None) else { return };
+    // (document, whether sops reads its own placement back)
+    let docs = [
+        ("a:\n    b:\n        c: 1\n  # x\n", true),
+        ("a:\n    b:\n        c: 1\n    # x\n", false),
+        ("a:\n    b:\n        c: 1\n    # x", false),
+        ("a:\n    b:\n        c: 1\n      # x\n # y\n", true),
+        ("a:\n    - b: 1\n  # x\n", true),
+        ("a:\n    - b: 1\n  # x", true),
+        ("a:\n    b:\n        c: 1\n        # x\n", true),
+        ("a:\n    b:\n        c: 1\n        # x", true),
+        ("#\n.:\n    #\n    a: \"trail \\nx\"\n #\n", true),
+        ("#\n.:\n    #\n    a: \"trail \\nx\"\n #", true),
+    ];
+    let mut diffs = Vec::new();
+    for (i, (text, sops_reads)) in docs.iter().enumerate() {
+        let name = format!("tail{i}.yaml");
+        p.write(&name, text);
+        let args = ["encrypt", "--age", AGE_RECIPIENT, name.as_str()];
+        let (s, l) = (p.ok(Tool::Sops, &args), p.ok(Tool::Leafseal, &args));
+        let (s, l) = (String::from_utf8_lossy(&s), String::from_utf8_lossy(&l));
+        if let Err(e) = crate::harness::same_layout(&name, &l, &s) {
+            diffs.push(e);
+        }
+        let enc = format!("l-{name}");
+        p.write(&enc, l.as_bytes());
+        if *sops_reads {
+            if let Err(e) = p.decrypt_both(&enc, &[]) {
+                diffs.push(format!("{name}: {e}"));
+            }
+        } else {
+            let out = p.ok(Tool::Leafseal, &["decrypt", enc.as_str()]);
+            if String::from_utf8_lossy(&out).trim_end() != text.trim_end() {
+                diffs.push(format!("{name}: leafseal decrypts its file to {out:?}"));
+            }
+        }
+    }
+    assert_no_differences("trailing comments", docs.len(), &diffs);
+}

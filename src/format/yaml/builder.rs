@@ -186,6 +186,11 @@ pub(crate) struct Builder {
     prev_line: usize,
     /// First line of the scalar being placed.
     first_line: usize,
+    /// The line on which the last map key ended, for a comment after it.
+    key_line: usize,
+    /// The collections now ending close the document: nothing but comments follows
+    /// ([`Builder::closing_at_end`]).
+    at_end: bool,
     /// A scalar was placed since the last collection end: the next one to end is the
     /// innermost ([`foot_comments`]).
     after_scalar: bool,
@@ -222,6 +227,18 @@ pub(crate) fn foot_comments(
         Some(&c) if innermost && c < indent && c > next => cols.take_while(|&c| c > next).count(),
         _ => pending.take_while(|&c| c >= indent).count(),
     }
+}
+
+/// The column [`foot_comments`] takes as the next content when the collections close the
+/// document (only comments follow): the last comment's (0 without one). go-yaml (sops
+/// 3.11) gives trailing comments to the innermost collection only when a later comment
+/// left of them follows (`      # x` then ` # y`: `x` under the innermost, `y` at the top);
+/// a single trailing comment goes by its column (`  # x` after `c: 1` at column 8 is a
+/// top-level comment, not the innermost's). Measured; one case differs still: a lone
+/// trailing comment between two levels' columns goes to the top level in sops, to the
+/// outer of the two here.
+pub(crate) fn end_of_document_next(pending: impl Iterator<Item = usize>) -> usize {
+    pending.last().unwrap_or(0)
 }
 
 /// Resolves a scalar, moving an owned quoted/block string into the tree without a copy
@@ -261,6 +278,8 @@ impl Builder {
             doc_root_done: false,
             prev_line: 0,
             first_line: 0,
+            key_line: 0,
+            at_end: false,
             after_scalar: false,
             go_yaml_feet: true,
         }
@@ -303,6 +322,7 @@ impl Builder {
         match ev {
             Ev::DocStart => {
                 self.in_doc = true;
+                self.at_end = false;
                 self.doc_root_done = false;
                 self.anchors.clear();
                 self.last = None;
@@ -410,12 +430,12 @@ impl Builder {
             Frame::Seq { items, .. } => items.is_empty(),
         };
         let innermost = !empty && std::mem::take(&mut self.after_scalar) && self.go_yaml_feet;
-        let take = foot_comments(
-            self.pending.iter().map(|p| p.col),
-            indent,
-            sp.col,
-            innermost,
-        );
+        let next = if self.at_end {
+            end_of_document_next(self.pending.iter().map(|p| p.col))
+        } else {
+            sp.col
+        };
+        let take = foot_comments(self.pending.iter().map(|p| p.col), indent, next, innermost);
         let v = match frame {
             Frame::Map { mut items, .. } => {
                 items.extend(
@@ -440,6 +460,12 @@ impl Builder {
         self.node(v, sp, false)?;
         self.after_scalar |= empty;
         Ok(())
+    }
+
+    /// The collection ends that follow close the document: nothing but comments is left
+    /// in it (until the next document starts).
+    pub(crate) fn closing_at_end(&mut self) {
+        self.at_end = true;
     }
 
     fn flush_pending(&mut self) {
@@ -467,11 +493,14 @@ impl Builder {
             };
             let depth = self.stack.len();
             match self.stack.last_mut() {
+                // On the key's line (`a: # c`): sops writes it above the entry. On a
+                // later line it follows the dash of a list that is the value (`a:`,
+                // `- # c`, `  - x`): it goes with what follows, as an own-line comment.
                 Some(Frame::Map {
                     items,
                     key: Some(_),
                     ..
-                }) => {
+                }) if line <= self.key_line => {
                     items.push(Item::Comment(c));
                     return;
                 }
@@ -593,6 +622,7 @@ impl Builder {
                 }
                 items.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
                 *key = Some(k);
+                self.key_line = sp.end_line;
                 Ok(())
             }
             Some(Frame::Seq { items, .. }) => {

@@ -171,6 +171,11 @@ fn single_quoted(s: &str) -> String {
 
 /// The full style decision of [`string_scalar`], for every string.
 fn string_scalar_full(s: &str, key: bool) -> Scalar<'_> {
+    if s == "<<" && !key {
+        // The string `<<` as a value: go-yaml v3 (and so sops 3.11) writes it with the
+        // merge tag, and reads that back as the string.
+        return Scalar::Inline(Cow::Borrowed("!!merge <<"));
+    }
     if let Some(a) = analyze_ascii(s) {
         if !plain_resolves_to_str(s) {
             return Scalar::Inline(Cow::Owned(double_quoted(s)));
@@ -234,6 +239,13 @@ fn scalar(v: &Value) -> Scalar<'_> {
 /// encrypted comment is a string in the list), so it is written as `- ENC[...]`.
 fn is_encrypted_comment(c: &Comment) -> bool {
     crate::tree::is_encrypted_comment_text(c.text.as_str())
+}
+
+/// How many comments (not written as items) start the list `s` before its first item;
+/// 0 when no item follows them.
+fn leading_comments(s: &[SeqItem]) -> usize {
+    let n = s.iter().take_while(|i| !is_list_item(i)).count();
+    if n < s.len() { n } else { 0 }
 }
 
 /// Whether a list element is written as a `- ` item.
@@ -389,20 +401,17 @@ impl Emitter {
                         .collect(),
                     _ => Vec::new(),
                 };
-                if comments.is_empty() {
-                    self.write_text(empty);
-                    if let Some(t) = inline {
-                        self.line_comment(t);
-                    }
-                } else {
-                    if let Some(t) = inline {
-                        self.line_comment(t);
-                    }
-                    for c in comments {
-                        self.comment_lines(child, c);
-                    }
-                    self.write_indent(child);
-                    self.write_text(empty);
+                self.write_text(empty);
+                if let Some(t) = inline {
+                    self.line_comment(t);
+                }
+                // Comments of a collection with no entries follow it, at the column of
+                // its key (or dash), as go-yaml writes a foot comment: sops 3.11 turns
+                // `l: [] # e` into a list holding only the comment and writes it back
+                // as `l: []` and `# e` below it.
+                // (No blank line after them, unlike a foot comment: measured.)
+                for c in &comments {
+                    self.comment_lines(ind, c);
                 }
             }
             other => match scalar(other) {
@@ -517,6 +526,19 @@ impl Emitter {
                 }
                 SeqItem::Value(v) => v,
             };
+            // A list inside this list that starts with comments: go-yaml (sops) writes
+            // those comments above this item's dash, at this list's column.
+            let inner = match item {
+                SeqItem::Value(Value::Seq(inner)) => Some(inner.as_slice()),
+                _ => None,
+            };
+            let hoisted = inner.map_or(0, leading_comments);
+            if let Some(inner) = inner {
+                pending.extend(inner[..hoisted].iter().filter_map(|i| match i {
+                    SeqItem::Comment(c) => Some(c),
+                    SeqItem::Value(_) => None,
+                }));
+            }
             let (heads, inline) = split_comments(&pending);
             pending.clear();
             for h in heads {
@@ -524,7 +546,10 @@ impl Emitter {
             }
             self.write_indent(ind);
             self.write_indicator("-", true, false, true);
-            self.value(v, ind, true, inline);
+            match inner {
+                Some(inner) if hoisted > 0 => self.seq(&inner[hoisted..], ind + 2),
+                _ => self.value(v, ind, true, inline),
+            }
         }
         self.foot(&pending, ind);
     }

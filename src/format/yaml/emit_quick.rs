@@ -98,6 +98,10 @@ fn may_be_typed(c: u8) -> bool {
 /// module docs); `None` otherwise.
 pub(super) fn quick_style(s: &str) -> Option<Quick> {
     let b = s.as_bytes();
+    if b == b"<<" {
+        // Written with the merge tag as a value (`string_scalar_full`).
+        return None;
+    }
     let (&first, &last) = (b.first()?, b.last()?);
     // One branch-free pass: every byte printable ASCII, and whether a `:` or `#` occurs.
     let (printable, marks) = b.iter().fold((true, false), |(ok, m), &c| {

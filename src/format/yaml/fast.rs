@@ -178,7 +178,9 @@ impl<'a> Fast<'a> {
         self.ev(Ev::DocEnd, sp(end, 0))
     }
 
+    /// Closes every collection at the end of a document.
     fn close_all(&mut self, ln: usize) -> R<()> {
+        self.b.closing_at_end();
         while let Some(f) = self.stack.pop() {
             let ev = match f {
                 Frame::Map(_) => Ev::MapEnd,

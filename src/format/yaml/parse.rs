@@ -67,6 +67,8 @@ pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
     opts.flow_nesting_limit = crate::format::MAX_DEPTH + 2;
     let mut b = Builder::new(input.len());
     b.go_yaml_feet(super::builder::is_plaintext(input.as_bytes()));
+    let mut flow = FlowComments::default();
+    let mut tail = DocumentTail::default();
     for ev in Parser::new_from_str_with_options(input, opts) {
         let (mut ev, span) = ev.map_err(|e| scan_error(&e))?;
         if let Some(read) = yaml11.as_mut() {
@@ -75,8 +77,9 @@ pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
         if unterminated {
             ev = last_line_unbroken(ev, &span, input);
         }
-        feed(&mut b, ev, &span)?;
+        flow.pass(ev, span, input, |ev, span| tail.pass(&mut b, ev, span))?;
     }
+    tail.flush(&mut b, true)?;
     if let Some(read) = &yaml11 {
         refuse_unread_breaks(input, read)?;
     }
@@ -208,4 +211,112 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span) -> Result<(), FormatError> 
         }
     };
     b.event(ev, &sp)
+}
+
+/// Comments inside an empty flow collection (`{`, a comment line, `}`) are dropped, as
+/// go-yaml (sops) drops them: sops writes a line comment after `abc: {}` inside the
+/// braces, encrypted, and never reads it back, so `sops decrypt` shows `abc: {}`. leafseal
+/// read such a comment as the parent's and failed to decrypt it (exit 25; the round-16
+/// fuzz's F1). A comment inside a flow collection that has items is passed on before
+/// its first item, as before.
+#[derive(Default)]
+struct FlowComments<'a> {
+    /// One entry per open collection: whether it is a flow collection that has had no
+    /// item yet, and the comments held for it meanwhile.
+    open: Vec<(bool, Vec<(Event<'a>, Span)>)>,
+}
+
+impl<'a> FlowComments<'a> {
+    /// Hands `ev` to `feed`, or holds it, with whatever it releases, in order.
+    fn pass(
+        &mut self,
+        ev: Event<'a>,
+        span: Span,
+        input: &str,
+        mut feed: impl FnMut(Event<'a>, &Span) -> Result<(), FormatError>,
+    ) -> Result<(), FormatError> {
+        match &ev {
+            Event::Comment(..) => {
+                if let Some((true, held)) = self.open.last_mut() {
+                    held.push((ev, span));
+                    return Ok(());
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                // An empty flow collection's comments go with it.
+                self.open.pop();
+            }
+            Event::Scalar(..)
+            | Event::Alias(_)
+            | Event::UnresolvedAlias(_)
+            | Event::MappingStart(..)
+            | Event::SequenceStart(..) => {
+                if let Some((empty, held)) = self.open.last_mut() {
+                    *empty = false;
+                    for (c, at) in held.drain(..) {
+                        feed(c, &at)?;
+                    }
+                }
+                if matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..)) {
+                    let flow = span
+                        .byte_range()
+                        .and_then(|r| input.get(r.start..))
+                        .is_some_and(|t| t.starts_with(['{', '[']));
+                    self.open.push((flow, Vec::new()));
+                }
+            }
+            _ => {}
+        }
+        feed(ev, &span)
+    }
+}
+
+/// Collection ends and comments held until what follows them is known, so that the
+/// builder is told when they close the document ([`Builder::closing_at_end`]): only
+/// comments follow, and go-yaml places trailing comments by their own rule there. The
+/// fast reader tells it at its end of document the same way.
+#[derive(Default)]
+struct DocumentTail<'a> {
+    held: Vec<(Event<'a>, Span)>,
+    /// Whether a collection end is among the held events.
+    ends: bool,
+}
+
+impl<'a> DocumentTail<'a> {
+    fn pass(&mut self, b: &mut Builder, ev: Event<'a>, span: &Span) -> Result<(), FormatError> {
+        match ev {
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.ends = true;
+                self.held.push((ev, *span));
+                Ok(())
+            }
+            Event::Comment(..) if self.ends => {
+                self.held.push((ev, *span));
+                Ok(())
+            }
+            Event::DocumentEnd | Event::StreamEnd => {
+                self.flush(b, true)?;
+                feed(b, ev, span)
+            }
+            _ => {
+                self.flush(b, false)?;
+                feed(b, ev, span)
+            }
+        }
+    }
+
+    /// Feeds the held events; `at_end` when the document ends after them.
+    fn flush(&mut self, b: &mut Builder, at_end: bool) -> Result<(), FormatError> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        if at_end && self.ends {
+            b.closing_at_end();
+        }
+        self.ends = false;
+        for (ev, span) in self.held.drain(..) {
+            feed(b, ev, &span)?;
+        }
+        Ok(())
+    }
 }

@@ -339,7 +339,7 @@ fn analyze_steps(s: &str, steps: impl Iterator<Item = (char, Option<char>, bool)
         };
     }
     let mut block_ind = s.starts_with("---") || s.starts_with("...");
-    let (mut line_breaks, mut special) = (false, false);
+    let (mut line_breaks, mut special, mut tabs) = (false, false, false);
     let (mut lead_space, mut lead_break, mut trail_space, mut trail_break) =
         (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
@@ -361,7 +361,9 @@ fn analyze_steps(s: &str, steps: impl Iterator<Item = (char, Option<char>, bool)
                 _ => {}
             }
         }
-        if !is_printable(c) {
+        if c == '\t' {
+            tabs = true;
+        } else if !is_printable(c) {
             special = true;
         }
         if is_break(c) {
@@ -408,11 +410,14 @@ fn analyze_steps(s: &str, steps: impl Iterator<Item = (char, Option<char>, bool)
     if trail_space {
         a.block_allowed = false;
     }
-    if break_space || space_break || special {
+    // A tab rules out plain and single-quoted text but not a literal block (go-yaml v3).
+    // A block whose first character is a tab is the exception: sops 3.11 writes it and
+    // then reads `null` for it, so leafseal keeps such a string double-quoted.
+    if break_space || space_break || special || tabs {
         a.plain_allowed = false;
         a.single_allowed = false;
     }
-    if space_break || special {
+    if space_break || special || s.starts_with('\t') {
         a.block_allowed = false;
     }
     if line_breaks || block_ind {

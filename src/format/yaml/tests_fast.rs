@@ -99,7 +99,7 @@ pub(super) fn agree(input: &str) -> bool {
     let (a, b) = (dump(&fast), dump(&full));
     assert!(
         a == b,
-        "trees differ for:\n{input}\n--- fast:\n{a}\n--- full:\n{b}"
+        "trees differ for:\n{input}\n({input:?})\n--- fast:\n{a}\n--- full:\n{b}"
     );
     true
 }

@@ -343,8 +343,11 @@ impl<'a> St<'a, '_, '_, '_> {
         if !self.has_root || self.open.is_some() {
             return Err(Fail::Decline);
         }
+        // The end of the document: the builder's rule there.
+        let next =
+            crate::format::yaml::scan::end_of_document_next(self.pending.iter().map(|p| p.1));
         while !self.stack.is_empty() {
-            self.pop(0)?;
+            self.pop(next)?;
         }
         Ok(())
     }
