@@ -403,7 +403,6 @@ impl<'a> State<'a> {
     /// Writes `head` and the value `v` after it (one space between); `at`: the column of
     /// the key, or of the dash of a list item (`true`).
     fn scalar(&mut self, head: &str, v: &str, matched: bool, at: (usize, bool)) -> Option<()> {
-        let in_seq = at.1;
         match v {
             "{}" => {
                 tok::tag(&mut self.tokens, b'M');
@@ -434,8 +433,9 @@ impl<'a> State<'a> {
             None if tok::encrypted(&mut self.tokens, v) => {}
             None => return None,
         }
-        if in_seq && f.typ == ValueType::Comment {
-            // An encrypted comment stored as a list item: the tree path lifts it.
+        if f.typ == ValueType::Comment {
+            // An encrypted comment stored as a list item: the tree path lifts it. On a
+            // map value it is an edit the tree path leaves out of the MAC.
             return None;
         }
         f.open_into(&self.job.cipher, self.aad.as_bytes(), &mut self.plain)

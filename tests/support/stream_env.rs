@@ -167,6 +167,11 @@ pub fn sops_agrees(env: &Env, path: &str, plain: &str) {
     assert_eq!(String::from_utf8(out).expect("utf8"), plain);
 }
 
+/// The real sops binary, when it could be installed (`None` outside CI without it).
+pub fn sops_binary() -> Option<&'static Path> {
+    sops_peer::sops_bin()
+}
+
 /// What the real sops prints decrypting `path` (with `env`'s variables), after asserting
 /// that it succeeded; `None` when sops is not available.
 pub fn sops_decrypt(env: &Env, path: &str) -> Option<Vec<u8>> {

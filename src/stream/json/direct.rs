@@ -353,6 +353,11 @@ impl<'a> Scan<'a, '_> {
             Some(tag) => self.tokens.encrypted(f.typ.name(), f.data.len(), tag),
             None => self.tokens.text(s),
         }
+        if f.typ == ValueType::Comment {
+            // A comment kept as an array item (sops writes YAML comments in lists so),
+            // or a value typed as a comment: the tree path takes them.
+            return None;
+        }
         let src = self.src;
         let end = self.pos;
         f.open_into(self.leaves.cipher, self.aad.as_bytes(), &mut self.scratch)

@@ -555,7 +555,6 @@ impl<'a> State<'a, '_, '_> {
     /// canonical form; `at`: the column of the key, or of the dash of a list item
     /// (`true`).
     fn scalar(&mut self, line: &str, v: &str, matched: bool, at: (usize, bool)) -> Option<()> {
-        let in_seq = at.1;
         match v {
             "{}" => {
                 self.tag(b'M');
@@ -578,7 +577,8 @@ impl<'a> State<'a, '_, '_> {
             return None;
         }
         let f = EncFields::parse(v).ok()?;
-        if in_seq && f.typ == ValueType::Comment {
+        if f.typ == ValueType::Comment {
+            // A list's comment item, or a value typed as a comment: the tree path.
             return None;
         }
         f.open_into(self.cipher, self.aad.as_bytes(), &mut self.plain)
@@ -596,14 +596,9 @@ impl<'a> State<'a, '_, '_> {
             }
             return Some(());
         };
-        // Encrypted again as the tree path does: the value its plaintext reads as (a
-        // comment-typed value as a string), in its type's one form.
-        let typ = if f.typ == ValueType::Comment {
-            ValueType::Str
-        } else {
-            f.typ
-        };
-        let val = value::value_from_plaintext(&self.plain, typ).ok()?;
+        // Encrypted again as the tree path does: the value its plaintext reads as, in its
+        // type's one form (a comment-typed value went to the tree path above).
+        let val = value::value_from_plaintext(&self.plain, f.typ).ok()?;
         let (mac, aad) = (&mut self.mac, self.aad.as_str());
         let sealed = value::with_plaintext(&val, |canon, ctyp| {
             crate::secbuf::extend_wiped(mac, canon);
