@@ -1,10 +1,12 @@
-//! A value whose `type:` was changed to `comment` in a file without leafseal's integrity
-//! record (as sops writes them). sops writes that type only for comments and leaves
-//! comment-typed text out of the MAC, so it refuses such a file with exit 51; leafseal
-//! read the value as a string and printed the file with exit 0 (round-16 review). Now
-//! every path (tree, streamed, direct, set) refuses it with 51 and prints nothing, and a
-//! large JSON file that holds YAML comments as array items (sops writes them so) still
-//! decrypts without them on every path (with the real sops, which writes them).
+//! A value typed `comment` in a file without leafseal's integrity record (as sops writes
+//! them): its type changed, or a ciphertext copied into a list of maps (list items share
+//! a path, so it decrypts there). sops writes that type only for comments and leaves
+//! such text out of the MAC: it refuses the first with exit 51 and prints the second as
+//! `k: {value: …}` with exit 0. leafseal read the value as a string and printed the file
+//! with exit 0 (round-16 review). Now every path (tree, streamed, direct, set) refuses
+//! any value typed `comment` with 51 and prints nothing, and a large JSON file that holds
+//! YAML comments as array items (sops writes them so) still decrypts without them on
+//! every path (with the real sops, which writes them).
 
 mod support;
 
@@ -56,7 +58,10 @@ fn assert_refused_51(env: &Env, path: &str, what: &str) {
         );
         assert!(out.stdout.is_empty(), "{what} ({label}): printed output");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("MAC mismatch"), "{what} ({label}): {err}");
+        assert!(
+            err.contains("typed as a comment"),
+            "{what} ({label}): {err}"
+        );
         assert!(
             !err.contains("s3cr3t"),
             "{what} ({label}): secret in the error"
@@ -163,4 +168,27 @@ fn yaml_comments_kept_as_json_array_items_stay_comments_on_every_path() {
         assert!(out.status.success(), "{label}");
         assert!(ok(&out) == tree, "{label}: differs from the tree path");
     }
+}
+
+/// The review's case: a list item's ciphertext copied into the list as a new item with
+/// its type made `comment`. Left out of the MAC it would pass and show as data.
+#[test]
+fn a_ciphertext_copied_into_a_list_of_maps_as_a_comment_is_refused() {
+    let env = Env::new(None);
+    let path = env.write("l.yaml", b"l:\n    - k: s3cr3t-A\n    - k: s3cr3t-B\n");
+    let enc = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+    let enc = without_record(&String::from_utf8(enc).expect("utf8"));
+    let mut lines: Vec<String> = enc.lines().map(str::to_owned).collect();
+    let first = lines
+        .iter()
+        .position(|l| l.starts_with("    - k: ENC["))
+        .expect("item");
+    let copy = lines[first].replace("type:str]", "type:comment]");
+    lines.insert(first + 2, copy);
+    let bad = env.write("bad.yaml", (lines.join("\n") + "\n").as_bytes());
+    assert_refused_51(&env, &bad, "copied list item");
+    // --ignore-mac does not let it through either.
+    let out = env.run(&["decrypt", "--ignore-mac", &bad]);
+    assert_eq!(out.status.code(), Some(51));
+    assert!(out.stdout.is_empty());
 }

@@ -72,6 +72,18 @@ pub enum DocumentError {
         #[source]
         source: CryptoError,
     },
+    /// A value (not a comment) is typed `comment`. sops writes that type only for
+    /// comments, which the MAC does not cover, so a value so typed is an edit: a copied
+    /// ciphertext (list items share a path) or a changed type. Refused outright: left
+    /// out of the MAC it would let an entry be added to a list unseen.
+    #[error(
+        "the value at {} is typed as a comment (type:comment), which only comments are; the file was altered (a value copied into it, or its type changed)",
+        crate::treepath::from_aad(path)
+    )]
+    CommentTyped {
+        /// The AAD path of the value.
+        path: String,
+    },
     /// A decryption worker thread failed (a poisoned lock); nothing is trusted.
     #[error("internal error: a decryption worker failed; the file was not decrypted")]
     Worker,
@@ -151,7 +163,6 @@ impl LeafDecryptor<'_> {
                 if matches!(v, Value::Null) {
                     return Ok(());
                 }
-                let mut comment_typed = false;
                 if info.encrypt {
                     let text = match v {
                         Value::Str(s) if s.is_empty() => return Ok(()),
@@ -175,8 +186,12 @@ impl LeafDecryptor<'_> {
                     };
                     let f = EncFields::parse(text).map_err(err)?;
                     let shape = canonical::Shape::of(text.len(), &f);
-                    comment_typed = f.typ == ValueType::Comment;
-                    let typ = if comment_typed { ValueType::Str } else { f.typ };
+                    if f.typ == ValueType::Comment {
+                        return Err(DocumentError::CommentTyped {
+                            path: info.aad.to_owned(),
+                        });
+                    }
+                    let typ = f.typ;
                     let iv = f.iv;
                     f.open_into(self.cipher, info.aad.as_bytes(), &mut self.scratch)
                         .map_err(err)?;
@@ -204,11 +219,7 @@ impl LeafDecryptor<'_> {
                         });
                     }
                 }
-                // A value typed `comment` is left out of the MAC, as sops leaves it out:
-                // sops writes that type only for comments, so on a value it is an edit
-                // (`type:str` made `type:comment`), and the MAC no longer matches (exit
-                // 51, as in sops). Read as a string before, it passed.
-                if (!self.mac_only_encrypted || info.encrypt) && !comment_typed {
+                if !self.mac_only_encrypted || info.encrypt {
                     let mac = &mut self.mac;
                     value::with_plaintext(v, |plain, _| mac.update(plain));
                 }

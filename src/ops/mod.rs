@@ -224,6 +224,11 @@ pub fn recover_key_with_source(
 }
 
 pub(crate) fn decrypt_error(e: DocumentError) -> Error {
+    if matches!(e, DocumentError::CommentTyped { .. }) {
+        // sops gives 51 here (its MAC leaves comment-typed text out and no longer matches).
+        return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
+            .hint("restore the file from version control: a value typed as a comment cannot be trusted, whatever the MAC says");
+    }
     Error::new(exit::ERROR_DECRYPTING_TREE, format!("error decrypting the file: {e}"))
         .hint("the file was modified outside leafseal/sops or is corrupt; restore it from version control")
 }
