@@ -57,9 +57,13 @@ fn unsized_too_large() -> std::io::Error {
 /// (`/dev/stdin`, `/dev/fd/N`, `/proc/self/fd/N`: a shell's `<(...)` gives these), which
 /// may be a terminal or a device the caller chose; they are read up to the limit.
 fn names_own_descriptor(path: &Path) -> bool {
-    path == Path::new("/dev/stdin")
-        || path.starts_with("/dev/fd/")
-        || path.starts_with("/proc/self/fd/")
+    let plain = !path
+        .components()
+        .any(|c| c == std::path::Component::ParentDir);
+    plain
+        && (path == Path::new("/dev/stdin")
+            || path.starts_with("/dev/fd/")
+            || path.starts_with("/proc/self/fd/"))
 }
 
 /// Whether `meta` is the null device (character device 1:3), which reads as empty:
@@ -74,32 +78,52 @@ fn is_null_device(meta: &fs::Metadata) -> bool {
 }
 
 /// Refuses a named input that is a character or block device other than the null
-/// device. A secrets file never is one, and a symbolic link to `/dev/zero` or
-/// `/dev/urandom` committed to a repository (which `check`, the diff driver or a CI
-/// `decrypt` would follow) reads without end.
+/// device, a named pipe or a socket. A secrets file never is one: a symbolic link to
+/// `/dev/zero` or `/dev/urandom` committed to a repository (which `check`, the diff
+/// driver or a CI `decrypt` would follow) reads without end, and one to a named pipe
+/// blocks on opening until something writes to it. Standard input and a shell's
+/// `<(...)` are named by the process's own descriptors and stay readable.
 fn refuse_device(path: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
-    if (t.is_char_device() || t.is_block_device())
-        && !names_own_descriptor(path)
-        && !is_null_device(meta)
-    {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "it is a device, not a file (a symbolic link to /dev/zero, /dev/urandom or a \
-             disk resolves to one); nothing was read. Name the regular file that holds the \
-             document, or check where the link points with `ls -l`",
-        ));
+    let what = if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        return Ok(());
+    };
+    if names_own_descriptor(path) || is_null_device(meta) {
+        return Ok(());
     }
-    Ok(())
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!(
+            "it is {what}, not a file (a symbolic link to /dev/zero, /dev/urandom, a disk or \
+             a pipe resolves to one); nothing was read. Name the regular file that holds the \
+             document (or `-` for standard input), or check where the link points with `ls -l`"
+        ),
+    ))
 }
 
-/// Reads `r` to its end into `buf`, refusing more than [`MAX_UNSIZED_INPUT`] bytes from it.
+/// [`refuse_device`] before opening `path` (opening a named pipe blocks); a path whose
+/// metadata cannot be read is left to the open to report.
+fn refuse_device_before_open(path: &Path) -> std::io::Result<()> {
+    match fs::metadata(path) {
+        Ok(m) => refuse_device(path, &m),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Reads `r` to its end into `buf`, refusing more than `limit` bytes from it.
 fn read_all_bounded(
     buf: &mut crate::secbuf::SecureBuf,
     r: &mut impl std::io::Read,
+    limit: u64,
 ) -> std::io::Result<()> {
-    buf.read_all(&mut r.take(MAX_UNSIZED_INPUT))?;
+    buf.read_all(&mut r.take(limit))?;
     // One byte more says whether the source ended within the limit (reading the limit
     // plus one would double the buffer's capacity for that byte).
     let mut probe = [0u8; 1];
@@ -117,6 +141,7 @@ fn read_all_bounded(
 /// policy, `check`, the git drivers): a device is refused (see [`read_input`]) and a
 /// source without a size stops at [`MAX_UNSIZED_INPUT`]; a regular file is read whole.
 pub fn read_path(path: &Path) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    refuse_device_before_open(path)?;
     let mut f = fs::File::open(path)?;
     let meta = f.metadata()?;
     if meta.is_dir() {
@@ -143,12 +168,14 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
         // Of unknown size: possibly large.
         crate::process::note_input(None);
         let mut buf = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
-        read_all_bounded(&mut buf, &mut std::io::stdin().lock()).map_err(|e| {
-            Error::new(
-                exit::COULD_NOT_READ_INPUT,
-                format!("cannot read standard input: {e}"),
-            )
-        })?;
+        read_all_bounded(&mut buf, &mut std::io::stdin().lock(), MAX_UNSIZED_INPUT).map_err(
+            |e| {
+                Error::new(
+                    exit::COULD_NOT_READ_INPUT,
+                    format!("cannot read standard input: {e}"),
+                )
+            },
+        )?;
         return Ok(buf.finish());
     }
     let (f, meta) = open_input(path)?;
@@ -159,6 +186,12 @@ pub fn read_input(path: &str) -> Result<Zeroizing<Vec<u8>>, Error> {
 /// when it could be read; a directory, or a file that cannot be opened, is the error
 /// [`read_input`] gives.
 pub fn open_input(path: &str) -> Result<(fs::File, Option<fs::Metadata>), Error> {
+    refuse_device_before_open(Path::new(path)).map_err(|e| {
+        Error::new(
+            exit::COULD_NOT_READ_INPUT,
+            format!("cannot read {path}: {e}"),
+        )
+    })?;
     let f = fs::File::open(path).map_err(|e| {
         let code = if e.kind() == std::io::ErrorKind::NotFound {
             exit::NO_FILE_SPECIFIED
@@ -242,7 +275,9 @@ fn read_sized(f: &mut fs::File, len: usize) -> std::io::Result<Zeroizing<Vec<u8>
         let mut more = crate::secbuf::SecureBuf::with_capacity(64 * 1024);
         more.push(&buf);
         more.push(&probe[..k]);
-        read_all_bounded(&mut more, f)?;
+        // The probe's bytes count against the limit (so that a source of exactly the
+        // limit fills the buffer's capacity instead of doubling it).
+        read_all_bounded(&mut more, f, MAX_UNSIZED_INPUT - k as u64)?;
         return Ok(more.finish());
     }
     Ok(buf)

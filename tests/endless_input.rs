@@ -243,3 +243,117 @@ fn dev_null_still_names_an_empty_policy_and_an_empty_input() {
     assert_ne!(o.status.code(), Some(0));
     assert!(!stderr(&o).contains("is a device"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_link_to_a_named_pipe_is_refused_before_it_is_opened() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let vars = env_vars(None, home.path());
+    let fifo = dir.path().join("pipe");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+    std::os::unix::fs::symlink(&fifo, dir.path().join("b.enc.yaml")).expect("ln");
+    std::fs::write(
+        dir.path().join(".sops.yaml"),
+        format!("creation_rules:\n- path_regex: \\.enc\\.yaml$\n  age: {AGE_RECIPIENT}\n"),
+    )
+    .expect("policy");
+    for args in [
+        &["init", "-q", "."][..],
+        &["add", ".sops.yaml", "b.enc.yaml"][..],
+    ] {
+        let st = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOME", home.path())
+            .status()
+            .expect("git");
+        assert!(st.success());
+    }
+    // Opening a named pipe blocks until a writer comes: each must return at once.
+    std::fs::write(dir.path().join("p.yaml"), "a: 1\n").expect("write");
+    for args in [
+        "decrypt b.enc.yaml",
+        "check .",
+        "--config b.enc.yaml encrypt p.yaml",
+    ] {
+        let (o, took) = run_limited(
+            &vars,
+            dir.path(),
+            &format!("exec timeout 20 \"$LEAFSEAL\" {args}"),
+        );
+        assert_ne!(o.status.code(), Some(124), "{args}: hung");
+        assert!(
+            stderr(&o).contains("is a named pipe (FIFO), not a file")
+                || String::from_utf8_lossy(&o.stdout).contains("is a named pipe (FIFO)"),
+            "{args}: {}",
+            stderr(&o)
+        );
+        assert!(took < Duration::from_secs(15), "{args}: took {took:?}");
+    }
+}
+
+#[test]
+fn every_reader_of_unknown_size_stops_at_the_limit() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let vars = env_vars(None, home.path());
+    std::fs::write(dir.path().join("p.yaml"), "a: 1\n").expect("write");
+    let enc = run_in(
+        &vars,
+        dir.path(),
+        &["encrypt", "--age", AGE_RECIPIENT, "p.yaml"],
+    );
+    assert_code(&enc, 0);
+    std::fs::write(dir.path().join("p.enc.yaml"), &enc.stdout).expect("write");
+    // A shell's `<(...)` (a pipe named /dev/fd/N), as the input and as the policy, and
+    // `set --value-stdin`: each stops at the limit within the 1 GiB address space (the
+    // pipe's first bytes used to double the buffer to 512 MiB).
+    for (script, code) in [
+        (
+            "exec bash -c '\"$LEAFSEAL\" decrypt --input-type yaml <(cat /dev/zero)'",
+            2,
+        ),
+        (
+            "exec bash -c '\"$LEAFSEAL\" encrypt --config <(cat /dev/zero) p.yaml'",
+            1,
+        ),
+        (
+            "yes | \"$LEAFSEAL\" set --value-stdin p.enc.yaml '[\"k\"]'",
+            2,
+        ),
+    ] {
+        let (o, _) = run_limited(&vars, dir.path(), script);
+        assert_code(&o, code);
+        assert!(
+            stderr(&o).contains("more than 256 MiB from a source of unknown size"),
+            "{script}: {}",
+            stderr(&o)
+        );
+    }
+    // `..` does not make a device path one of the process's own descriptors.
+    let (o, _) = run_limited(
+        &vars,
+        dir.path(),
+        "exec \"$LEAFSEAL\" decrypt --input-type yaml /dev/fd/../../../dev/zero",
+    );
+    assert_code(&o, 2);
+    assert!(
+        stderr(&o).contains("is a device, not a file"),
+        "{}",
+        stderr(&o)
+    );
+    // A policy from `<(...)` that ends is read as before.
+    let (o, _) = run_limited(
+        &vars,
+        dir.path(),
+        &format!(
+            "exec bash -c '\"$LEAFSEAL\" encrypt --config <(printf \"creation_rules:\\n- age: {AGE_RECIPIENT}\\n\") p.yaml'"
+        ),
+    );
+    assert_code(&o, 0);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("a: ENC["));
+}

@@ -108,15 +108,8 @@ pub(crate) fn read_given(
         return Ok(Zeroizing::new(v.as_bytes().to_vec()));
     }
     if stdin {
-        crate::process::note_input(None);
-        let mut buf = crate::secbuf::SecureBuf::with_capacity(4096);
-        buf.read_all(&mut std::io::stdin().lock()).map_err(|e| {
-            Error::new(
-                exit::COULD_NOT_READ_INPUT,
-                format!("cannot read standard input: {e}"),
-            )
-        })?;
-        return Ok(buf.finish());
+        // Bounded as every input of unknown size is (`io::MAX_UNSIZED_INPUT`).
+        return crate::io::read_input("-");
     }
     Err(Error::new(exit::INVALID_SET_FORMAT, "no value given").hint(usage))
 }

@@ -229,8 +229,8 @@ pub fn setup(
         }
     }
     let path = root.join(".gitattributes");
-    let existing = match std::fs::read(&path) {
-        Ok(b) => String::from_utf8(b).map_err(|_| {
+    let existing = match crate::io::read_path(&path) {
+        Ok(b) => String::from_utf8(b.to_vec()).map_err(|_| {
             Error::new(
                 exit::COULD_NOT_READ_INPUT,
                 format!("{} is not valid UTF-8", path.display()),
