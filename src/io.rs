@@ -78,19 +78,22 @@ fn is_null_device(meta: &fs::Metadata) -> bool {
 }
 
 /// Refuses a named input that is a character or block device other than the null
-/// device, a named pipe or a socket. A secrets file never is one: a symbolic link to
-/// `/dev/zero` or `/dev/urandom` committed to a repository (which `check`, the diff
-/// driver or a CI `decrypt` would follow) reads without end, and one to a named pipe
-/// blocks on opening until something writes to it. Standard input and a shell's
-/// `<(...)` are named by the process's own descriptors and stay readable.
+/// device, or a named pipe or socket reached through a symbolic link. A secrets file
+/// never is a device: a symbolic link to `/dev/zero` or `/dev/urandom` committed to a
+/// repository (which `check`, the diff driver or a CI `decrypt` would follow) reads
+/// without end. A link to a named pipe blocks on opening until something writes to it;
+/// a named pipe the user names itself (`mkfifo p`, a writer, `decrypt p`) is read, as a
+/// repository cannot hold one. Standard input and a shell's `<(...)` are named by the
+/// process's own descriptors and stay readable.
 fn refuse_device(path: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
+    let via_link = || fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let what = if t.is_char_device() || t.is_block_device() {
         "a device"
-    } else if t.is_fifo() {
+    } else if t.is_fifo() && via_link() {
         "a named pipe (FIFO)"
-    } else if t.is_socket() {
+    } else if t.is_socket() && via_link() {
         "a socket"
     } else {
         return Ok(());
