@@ -50,11 +50,45 @@ fn run_limited(
     (o, start.elapsed())
 }
 
-#[test]
-fn a_link_to_dev_zero_is_refused_as_a_device_by_every_reader() {
+/// A test home, a work directory, and the variables for runs in it.
+fn scratch() -> (
+    tempfile::TempDir,
+    tempfile::TempDir,
+    std::collections::HashMap<String, String>,
+) {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let vars = env_vars(None, home.path());
+    (home, dir, vars)
+}
+
+/// A policy whose one rule covers `*.enc.yaml`, written as `dir/.sops.yaml`.
+fn write_policy(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join(".sops.yaml"),
+        format!("creation_rules:\n- path_regex: \\.enc\\.yaml$\n  age: {AGE_RECIPIENT}\n"),
+    )
+    .expect("policy");
+}
+
+/// Makes `dir` a git repository tracking `paths`, as a planted link would be tracked:
+/// `check` reads what git lists.
+fn track_in_git(dir: &std::path::Path, home: &std::path::Path, paths: &[&str]) {
+    let add: Vec<&str> = ["add"].into_iter().chain(paths.iter().copied()).collect();
+    for args in [&["init", "-q", "."][..], &add[..]] {
+        let st = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", home)
+            .status()
+            .expect("git");
+        assert!(st.success());
+    }
+}
+
+#[test]
+fn a_link_to_dev_zero_is_refused_as_a_device_by_every_reader() {
+    let (_home, dir, vars) = scratch();
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("secrets.enc.yaml")).expect("ln");
     std::os::unix::fs::symlink("/dev/urandom", dir.path().join("random.json")).expect("ln");
 
@@ -90,26 +124,11 @@ fn a_link_to_dev_zero_is_refused_as_a_device_by_every_reader() {
 
 #[test]
 fn check_reports_a_device_link_as_unreadable_and_checks_the_rest() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
-    std::fs::write(
-        dir.path().join(".sops.yaml"),
-        format!("creation_rules:\n- path_regex: \\.enc\\.yaml$\n  age: {AGE_RECIPIENT}\n"),
-    )
-    .expect("policy");
+    let (home, dir, vars) = scratch();
+    write_policy(dir.path());
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("planted.enc.yaml")).expect("ln");
     std::fs::write(dir.path().join("open.enc.yaml"), "password: hunter2\n").expect("write");
-    // Tracked by git, as a planted link would be: check reads what git lists.
-    for args in [&["init", "-q", "."][..], &["add", "-A"][..]] {
-        let st = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("HOME", home.path())
-            .status()
-            .expect("git");
-        assert!(st.success());
-    }
+    track_in_git(dir.path(), home.path(), &["-A"]);
     let (o, took) = run_limited(&vars, dir.path(), "exec \"$LEAFSEAL\" check .");
     assert_eq!(o.status.signal(), None, "{}", stderr(&o));
     let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
@@ -125,9 +144,7 @@ fn check_reports_a_device_link_as_unreadable_and_checks_the_rest() {
 
 #[test]
 fn a_policy_linked_to_dev_zero_is_not_read_without_end() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
+    let (_home, dir, vars) = scratch();
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("policy.yaml")).expect("ln");
     std::fs::write(dir.path().join("a.yaml"), "a: 1\n").expect("write");
     let (o, took) = run_limited(
@@ -148,9 +165,7 @@ fn a_policy_linked_to_dev_zero_is_not_read_without_end() {
 
 #[test]
 fn endless_standard_input_stops_at_the_limit_with_exit_2() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
+    let (_home, dir, vars) = scratch();
     for script in [
         "exec \"$LEAFSEAL\" decrypt - < /dev/zero",
         "exec \"$LEAFSEAL\" decrypt /dev/stdin < /dev/zero",
@@ -169,9 +184,7 @@ fn endless_standard_input_stops_at_the_limit_with_exit_2() {
 
 #[test]
 fn standard_input_and_dev_stdin_of_a_real_document_still_work() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
+    let (_home, dir, vars) = scratch();
     let enc = run_in(
         &vars,
         dir.path(),
@@ -218,9 +231,7 @@ fn standard_input_and_dev_stdin_of_a_real_document_still_work() {
 
 #[test]
 fn dev_null_still_names_an_empty_policy_and_an_empty_input() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
+    let (_home, dir, vars) = scratch();
     std::fs::write(dir.path().join("a.yaml"), "a: 1\n").expect("write");
     // `--config /dev/null`: no policy, as in sops.
     let o = run_in(
@@ -246,9 +257,7 @@ fn dev_null_still_names_an_empty_policy_and_an_empty_input() {
 
 #[test]
 fn a_link_to_a_named_pipe_is_refused_before_it_is_opened() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
+    let (home, dir, vars) = scratch();
     let fifo = dir.path().join("pipe");
     let st = std::process::Command::new("mkfifo")
         .arg(&fifo)
@@ -256,23 +265,8 @@ fn a_link_to_a_named_pipe_is_refused_before_it_is_opened() {
         .expect("mkfifo");
     assert!(st.success());
     std::os::unix::fs::symlink(&fifo, dir.path().join("b.enc.yaml")).expect("ln");
-    std::fs::write(
-        dir.path().join(".sops.yaml"),
-        format!("creation_rules:\n- path_regex: \\.enc\\.yaml$\n  age: {AGE_RECIPIENT}\n"),
-    )
-    .expect("policy");
-    for args in [
-        &["init", "-q", "."][..],
-        &["add", ".sops.yaml", "b.enc.yaml"][..],
-    ] {
-        let st = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("HOME", home.path())
-            .status()
-            .expect("git");
-        assert!(st.success());
-    }
+    write_policy(dir.path());
+    track_in_git(dir.path(), home.path(), &[".sops.yaml", "b.enc.yaml"]);
     // Opening a named pipe blocks until a writer comes: each must return at once.
     std::fs::write(dir.path().join("p.yaml"), "a: 1\n").expect("write");
     for args in [
@@ -298,9 +292,7 @@ fn a_link_to_a_named_pipe_is_refused_before_it_is_opened() {
 
 #[test]
 fn every_reader_of_unknown_size_stops_at_the_limit() {
-    let home = tempfile::tempdir().expect("home");
-    let dir = tempfile::tempdir().expect("dir");
-    let vars = env_vars(None, home.path());
+    let (_home, dir, vars) = scratch();
     std::fs::write(dir.path().join("p.yaml"), "a: 1\n").expect("write");
     let enc = run_in(
         &vars,

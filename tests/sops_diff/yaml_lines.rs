@@ -258,6 +258,25 @@ fn tabs_across_lines_and_the_merge_string_are_written_as_sops_does() {
     );
 }
 
+/// Encrypts `text` (written as `STEM.yaml`) with each tool, and decrypts each file with
+/// both tools, which must print the same bytes; a difference goes to `diffs`. Returns
+/// the decrypted text of each file that both read alike (sops's file first).
+fn each_file_read_alike(p: &Peer, stem: &str, text: &str, diffs: &mut Vec<String>) -> Vec<Vec<u8>> {
+    let name = format!("{stem}.yaml");
+    p.write(&name, text);
+    let mut outs = Vec::new();
+    for tool in [Tool::Sops, Tool::Leafseal] {
+        let enc = p.ok(tool, &["encrypt", "--age", AGE_RECIPIENT, name.as_str()]);
+        let encname = format!("{stem}-{tool:?}.enc.yaml");
+        p.write(&encname, &enc);
+        match p.decrypt_both(&encname, &[]) {
+            Ok(out) => outs.push(out),
+            Err(e) => diffs.push(format!("{tool:?} wrote {text:?}: {e}")),
+        }
+    }
+    outs
+}
+
 /// Comments at empty flow collections. sops writes a line comment after `abc: {}` inside
 /// the braces, encrypted, and drops it when it reads the file back; leafseal failed on
 /// such a file with exit 25 (it read the comment as the parent's: the round-16 fuzz's
@@ -276,16 +295,7 @@ fn comments_at_empty_flow_collections_read_and_write_as_sops_does() {
     ];
     let mut diffs = Vec::new();
     for (i, text) in docs.iter().enumerate() {
-        let name = format!("flow{i}.yaml");
-        p.write(&name, text);
-        for tool in [Tool::Sops, Tool::Leafseal] {
-            let enc = p.ok(tool, &["encrypt", "--age", AGE_RECIPIENT, name.as_str()]);
-            let encname = format!("flow{i}-{tool:?}.enc.yaml");
-            p.write(&encname, &enc);
-            if let Err(e) = p.decrypt_both(&encname, &[]) {
-                diffs.push(format!("{tool:?} wrote {text:?}: {e}"));
-            }
-        }
+        each_file_read_alike(&p, &format!("flow{i}"), text, &mut diffs);
     }
     assert_no_differences("comments at empty flow collections", docs.len() * 2, &diffs);
 }
@@ -312,18 +322,7 @@ fn comments_starting_a_list_inside_a_list_are_written_as_sops_does() {
     ];
     let mut diffs = Vec::new();
     for (i, text) in docs.iter().enumerate() {
-        let name = format!("nested{i}.yaml");
-        p.write(&name, text);
-        let mut outs = Vec::new();
-        for tool in [Tool::Sops, Tool::Leafseal] {
-            let enc = p.ok(tool, &["encrypt", "--age", AGE_RECIPIENT, name.as_str()]);
-            let encname = format!("nested{i}-{tool:?}.enc.yaml");
-            p.write(&encname, &enc);
-            match p.decrypt_both(&encname, &[]) {
-                Ok(out) => outs.push(out),
-                Err(e) => diffs.push(format!("{tool:?} wrote {text:?}: {e}")),
-            }
-        }
+        let outs = each_file_read_alike(&p, &format!("nested{i}"), text, &mut diffs);
         if outs.len() == 2 && outs[0] != outs[1] {
             diffs.push(format!(
                 "{text:?}: the file sops wrote decrypts to\n{}\nthe one leafseal wrote to\n{}",
