@@ -337,12 +337,36 @@ impl Emitter {
         self.indention = false;
     }
 
+    /// A comment on its own lines. sops writes `#` and the text; a text of several lines
+    /// (an INI comment block read by go-ini) is written as go-yaml writes it: each later
+    /// line as it is when it starts with `#` and after `# ` when not, an empty one as an
+    /// empty line, and the `\r` of a `\r\n` kept before the break (one break to a
+    /// reader). A lone `\r` ends a line: written raw, it would start a line of data.
     fn comment_lines(&mut self, ind: usize, text: &str) {
-        for line in text.split(['\n', '\r']) {
-            self.write_indent(ind);
-            self.write_raw("#");
-            self.write_raw(line);
-            self.put_break();
+        let mut first = true;
+        for crlf_line in text.split('\n') {
+            let (line, cr) = match crlf_line.strip_suffix('\r') {
+                Some(l) => (l, true),
+                None => (crlf_line, false),
+            };
+            let mut pieces = line.split('\r').peekable();
+            while let Some(piece) = pieces.next() {
+                if first {
+                    self.write_indent(ind);
+                    self.write_raw("#");
+                    first = false;
+                } else if !piece.is_empty() {
+                    self.write_indent(ind);
+                    if !piece.starts_with('#') {
+                        self.write_raw("# ");
+                    }
+                }
+                self.write_raw(piece);
+                if cr && pieces.peek().is_none() {
+                    self.write_raw("\r");
+                }
+                self.put_break();
+            }
         }
     }
 
