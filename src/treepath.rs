@@ -36,36 +36,74 @@ pub fn from_aad(aad: &str) -> String {
         .collect()
 }
 
-/// Parses `["a"]['b'][0]`. Quotes are stripped; no escapes; `[` and `]` cannot occur in keys.
+/// Parses `["a"]['b'][0]`. Quotes are stripped; there are no escapes.
+///
+/// A path sops 3.11 reads (it splits the text at each `[`; every piece must end with `]`
+/// and is a quoted key or an index) means the same here: so a key may hold `]`
+/// (`["d]"]`). A key holding `[`, which sops cannot reach, is read as a quoted key that
+/// ends at its closing quote followed by `]` and then the end or the next `[`.
 pub fn parse(s: &str) -> Result<Vec<Step>, Error> {
     let bad = |why: &str| {
         Error::new(exit::INVALID_TREE_PATH, format!("invalid path: {why}"))
             .hint(r#"write the path as ["key"]["nested"][0]"#)
     };
-    let mut steps = Vec::new();
-    let mut rest = s.trim();
-    if rest.is_empty() {
+    let s = s.trim();
+    if s.is_empty() {
         return Err(bad("the path is empty"));
     }
+    if let Some(steps) = parse_as_sops(s) {
+        return Ok(steps);
+    }
+    let mut steps = Vec::new();
+    let mut rest = s;
     while !rest.is_empty() {
         let inner = rest
             .strip_prefix('[')
             .ok_or_else(|| bad("each step must start with ["))?;
-        let end = inner.find(']').ok_or_else(|| bad("missing ]"))?;
-        let part = &inner[..end];
-        rest = &inner[end + 1..];
-        let quoted = |q: char| part.len() >= 2 && part.starts_with(q) && part.ends_with(q);
-        if quoted('"') || quoted('\'') {
-            steps.push(Step::Key(part[1..part.len() - 1].to_owned()));
+        if let Some(q) = inner.chars().next().filter(|c| *c == '"' || *c == '\'') {
+            let body = &inner[1..];
+            let end = closing_quote(body, q).ok_or_else(|| bad("missing closing quote and ]"))?;
+            steps.push(Step::Key(body[..end].to_owned()));
+            rest = &body[end + 2..];
         } else {
-            let i = part
-                .trim()
-                .parse::<usize>()
-                .map_err(|_| bad("a step is neither a quoted key nor a list index"))?;
-            steps.push(Step::Index(i));
+            let end = inner.find(']').ok_or_else(|| bad("missing ]"))?;
+            steps.push(Step::Index(index(&inner[..end]).ok_or_else(|| {
+                bad("a step is neither a quoted key nor a list index")
+            })?));
+            rest = &inner[end + 1..];
         }
     }
     Ok(steps)
+}
+
+/// sops's reading of a path (`parseTreePath`), where it succeeds; a quoted piece must
+/// also end with its own quote (sops takes any last character).
+fn parse_as_sops(s: &str) -> Option<Vec<Step>> {
+    let mut steps = Vec::new();
+    for piece in s.split('[').filter(|p| !p.is_empty()) {
+        let piece = piece.strip_suffix(']')?;
+        let quoted = |q: char| piece.len() >= 2 && piece.starts_with(q) && piece.ends_with(q);
+        if quoted('"') || quoted('\'') {
+            steps.push(Step::Key(piece[1..piece.len() - 1].to_owned()));
+        } else {
+            steps.push(Step::Index(index(piece)?));
+        }
+    }
+    (!steps.is_empty()).then_some(steps)
+}
+
+/// Where a quoted key that began before `body` ends: its quote `q` followed by `]` and
+/// then the end of the path or the next step.
+fn closing_quote(body: &str, q: char) -> Option<usize> {
+    let b = body.as_bytes();
+    (0..b.len()).find(|&i| {
+        b[i] == q as u8 && b.get(i + 1) == Some(&b']') && matches!(b.get(i + 2), None | Some(b'['))
+    })
+}
+
+/// A list index.
+fn index(text: &str) -> Option<usize> {
+    text.trim().parse::<usize>().ok()
 }
 
 /// Levels of maps and lists in `v` (0 for a scalar). Values come from the readers, so
@@ -290,6 +328,26 @@ mod tests {
         assert!(parse("a.b").is_err());
         assert!(parse(r#"["a""#).is_err());
         assert!(parse("").is_err());
+        assert!(parse("[]").is_err());
+        assert!(parse(r#"["a"]x"#).is_err());
+        assert!(parse(r#"["a"]["b"#).is_err());
+    }
+
+    #[test]
+    fn keys_may_hold_brackets() {
+        let keys = |s: &str| parse(s).expect(s);
+        let k = |k: &str| Step::Key(k.into());
+        // sops 3.11 reads these the same way.
+        assert_eq!(keys(r#"["c"]["d]"]"#), vec![k("c"), k("d]")]);
+        assert_eq!(keys(r#"["a"]b"]"#), vec![k("a\"]b")]);
+        assert_eq!(keys(r#"[""][0]"#), vec![k(""), Step::Index(0)]);
+        // sops cannot reach a key holding `[`; leafseal can.
+        assert_eq!(keys(r#"["a[b]"]"#), vec![k("a[b]")]);
+        assert_eq!(
+            keys(r#"['x[0]'][1]["y"]"#),
+            vec![k("x[0]"), Step::Index(1), k("y")]
+        );
+        assert_eq!(keys(r#"["[["]["]]"]"#), vec![k("[["), k("]]")]);
     }
 }
 

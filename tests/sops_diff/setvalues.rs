@@ -153,3 +153,51 @@ fn deliberate_set_accepts_an_array_value() {
     let out = p.decrypt_both("l.yaml", &[]).expect("both read it");
     assert!(String::from_utf8_lossy(&out).contains("a:\n    - 1\n    - two\n"));
 }
+
+/// Keys holding `]`, `[` or quotes. Every path sops 3.11 reads (it splits the path at each
+/// `[`) gives the same value, `set` result and exit code in leafseal; a key holding `[`,
+/// which sops cannot name (exit 91), is reached by leafseal (deliberate). Before round 18
+/// leafseal refused `["c"]["d]"]` with exit 91 where sops printed the value.
+#[test]
+fn keys_with_brackets_in_paths() {
+    let Some(p) = Peer::new(None) else { return };
+    let plain = "\"a[b]\": 1\nc:\n  \"d]\": 3\n  \"]]\": 4\n\"q\\\"\": 5\n\"x]\": [7, 8]\n";
+    p.write("br.yaml", plain);
+    let enc = p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, "br.yaml"]);
+    p.write("br.enc.yaml", &enc);
+    let same = [
+        r#"["c"]["d]"]"#,
+        r#"["c"]["]]"]"#,
+        r#"["c"]['d]']"#,
+        r#"["x]"][1]"#,
+        r#"["q"]"#,
+        r#"["q""]"#,
+        r#"["c"]["zz]"]"#,
+        r#"["c"]["d]"][0]"#,
+    ];
+    let mut diffs = Vec::new();
+    let mut cases = 0;
+    for path in same {
+        cases += 2;
+        let args = ["decrypt", "--extract", path, "br.enc.yaml"];
+        let (s, l) = (p.run(Tool::Sops, &args), p.run(Tool::Leafseal, &args));
+        if s.code != l.code || s.stdout != l.stdout {
+            diffs.push(format!(
+                "extract {path}: sops exit {} {:?}, leafseal exit {} {:?}",
+                s.code,
+                s.text(),
+                l.code,
+                l.text()
+            ));
+        }
+        if let Err(e) = same_change(&p, "yaml", &enc, "set", &[path, "\"new\""]) {
+            diffs.push(e);
+        }
+    }
+    assert_no_differences("paths with brackets", cases, &diffs);
+    // Deliberate: a key holding `[`.
+    let args = ["decrypt", "--extract", r#"["a[b]"]"#, "br.enc.yaml"];
+    assert_eq!(p.run(Tool::Sops, &args).code, 91);
+    let l = p.run(Tool::Leafseal, &args);
+    assert_eq!((l.code, l.text().trim()), (0, "1"), "{}", l.stderr);
+}
