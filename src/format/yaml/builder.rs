@@ -241,6 +241,32 @@ pub(crate) fn end_of_document_next(pending: impl Iterator<Item = usize>) -> usiz
     pending.last().unwrap_or(0)
 }
 
+/// How many of the `pending` comment columns close with a collection at `indent` when the
+/// collections close the document ([`foot_comments`] with [`end_of_document_next`]);
+/// `root` for the document's own collection.
+///
+/// One trailing comment alone goes to the innermost collection when it is at or right of
+/// its indentation, else to the top level. go-yaml (sops 3.11) places it so too, except at
+/// exactly the column of an outer map, where sops writes it under that map and then reads
+/// it back under the innermost one, and so shows its own file's comment as `#ENC[…]`
+/// (measured). Under the top level, both tools read back what either writes.
+pub(crate) fn end_of_document_feet(
+    pending: impl Iterator<Item = usize> + Clone,
+    indent: usize,
+    innermost: bool,
+    root: bool,
+) -> usize {
+    if !innermost && !root {
+        return 0;
+    }
+    let mut cols = pending.clone();
+    if let (Some(col), None) = (cols.next(), cols.next()) {
+        return usize::from(!innermost || col >= indent);
+    }
+    let next = end_of_document_next(pending.clone());
+    foot_comments(pending, indent, next, innermost)
+}
+
 /// Resolves a scalar, moving an owned quoted/block string into the tree without a copy
 /// and wiping any other owned temporary.
 fn resolve_text(text: Cow<'_, str>, kind: Kind, tag: Option<&str>) -> Result<Value, ResolveError> {
@@ -430,12 +456,14 @@ impl Builder {
             Frame::Seq { items, .. } => items.is_empty(),
         };
         let innermost = !empty && std::mem::take(&mut self.after_scalar) && self.go_yaml_feet;
-        let next = if self.at_end {
-            end_of_document_next(self.pending.iter().map(|p| p.col))
+        let cols = self.pending.iter().map(|p| p.col);
+        let take = if !self.at_end {
+            foot_comments(cols, indent, sp.col, innermost)
+        } else if self.go_yaml_feet {
+            end_of_document_feet(cols, indent, innermost, self.stack.is_empty())
         } else {
-            sp.col
+            foot_comments(cols.clone(), indent, end_of_document_next(cols), innermost)
         };
-        let take = foot_comments(self.pending.iter().map(|p| p.col), indent, next, innermost);
         let v = match frame {
             Frame::Map { mut items, .. } => {
                 items.extend(

@@ -54,7 +54,7 @@ pub(crate) use emit::scalar_after;
 /// The fast reader's line and scalar helpers and the scalar typing, for the tree-free
 /// streaming encrypt (`crate::stream`), which reads the same subset line by line.
 pub(crate) mod scan {
-    pub(crate) use super::builder::end_of_document_next;
+    pub(crate) use super::builder::end_of_document_feet;
     pub(crate) use super::builder::foot_comments;
     pub(crate) use super::fast_scalar::block_header;
     pub(crate) use super::fast_scalar::chomp_block;

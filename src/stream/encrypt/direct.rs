@@ -42,6 +42,7 @@ use crate::format::yaml::inline_string;
 use crate::format::yaml::inline_value;
 use crate::format::yaml::scan::block_header;
 use crate::format::yaml::scan::chomp_block;
+use crate::format::yaml::scan::end_of_document_feet;
 use crate::format::yaml::scan::foot_comments;
 use crate::format::yaml::scan::is_dash;
 use crate::format::yaml::scan::line_at;
@@ -344,10 +345,8 @@ impl<'a> St<'a, '_, '_, '_> {
             return Err(Fail::Decline);
         }
         // The end of the document: the builder's rule there.
-        let next =
-            crate::format::yaml::scan::end_of_document_next(self.pending.iter().map(|p| p.1));
         while !self.stack.is_empty() {
-            self.pop(next)?;
+            self.pop(None)?;
         }
         Ok(())
     }
@@ -455,19 +454,23 @@ impl<'a> St<'a, '_, '_, '_> {
             if ind > f.col || self.stack.len() == 1 {
                 return Err(Fail::Decline);
             }
-            self.pop(ind)?;
+            self.pop(Some(ind))?;
         }
     }
 
-    /// Closes the innermost collection before content at column `next` (0 at the end):
-    /// its foot comments are the pending ones the tree's builder gives it
-    /// ([`foot_comments`]).
-    fn pop(&mut self, next: usize) -> R<()> {
+    /// Closes the innermost collection before content at column `next` (`None` at the end
+    /// of the document): its foot comments are the pending ones the tree's builder gives
+    /// it ([`foot_comments`], [`end_of_document_feet`]).
+    fn pop(&mut self, next: Option<usize>) -> R<()> {
         let Some(f) = self.stack.last() else {
             return Err(Fail::Decline);
         };
         let innermost = std::mem::take(&mut self.after_content);
-        let take = foot_comments(self.pending.iter().map(|p| p.1), f.bind, next, innermost);
+        let cols = self.pending.iter().map(|p| p.1);
+        let take = match next {
+            Some(next) => foot_comments(cols, f.bind, next, innermost),
+            None => end_of_document_feet(cols, f.bind, innermost, self.stack.len() == 1),
+        };
         if self.stack.len() == 1 {
             // Comments at the end of the root map: the tree path's business.
             if take > 0 {
