@@ -156,7 +156,8 @@ fn textconv(cli: &Cli, a: &TextconvArgs) -> i32 {
     let ctx = crate::cli::key_context();
     let k8s = a.k8s_decode
         || quiet_policy(cli.config.as_deref()).and_then(|p| p.k8s_decode) == Some(true);
-    let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default(), k8s);
+    let strict = cli::strict_integrity(cli);
+    let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default(), k8s, strict);
     if let Some(w) = &r.warning {
         cli::warn(&format!("textconv: {shown}: {w}"));
     }
@@ -176,11 +177,30 @@ fn quiet_policy(explicit: Option<&Path>) -> Option<Policy> {
     Policy::load(&path).ok()
 }
 
+/// A path git passed (`%P`, from the repository, so possibly hostile) as shown in a
+/// message and in a command to copy: control characters become `?` (no terminal escapes
+/// or fake lines), and a path with anything but plain characters is single-quoted for
+/// the shell.
+fn shown_path(p: &str) -> String {
+    let p: String = p
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if !p.is_empty()
+        && p.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '@')
+        })
+    {
+        return p;
+    }
+    format!("'{}'", p.replace('\'', r"'\''"))
+}
+
 fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
+    let shown = shown_path(&a.path);
     let fail = |msg: String| {
         say!(
-            "leafseal: merge conflict in {}: {msg}\n  hint: the file keeps our encrypted version; nothing was decrypted to disk",
-            a.path
+            "leafseal: merge conflict in {shown}: {msg}\n  hint: the file keeps our encrypted version; nothing was decrypted to disk"
         );
         1
     };
@@ -201,22 +221,26 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
     let fmt = git::diff::format_for(&a.path, &ours);
     let opts = cli::emit_options(None, quiet_policy(cli.config.as_deref()).as_ref(), fmt);
     let ctx = crate::cli::key_context();
-    match git::merge::merge(&base, &ours, &theirs, &a.path, &ctx, &opts) {
-        Outcome::Merged(bytes) => match crate::io::Destination::open(&a.ours, &cli.write_options())
-            .and_then(|d| d.write(&bytes))
-        {
-            Ok(()) => 0,
-            Err(e) => fail(e.message),
-        },
+    let strict = cli::strict_integrity(cli);
+    match git::merge::merge(&base, &ours, &theirs, &a.path, &ctx, &opts, strict) {
+        Outcome::Merged(bytes, warnings) => {
+            for w in &warnings {
+                cli::warn(&format!("{shown}: {w}"));
+            }
+            match crate::io::Destination::open(&a.ours, &cli.write_options())
+                .and_then(|d| d.write(&bytes))
+            {
+                Ok(()) => 0,
+                Err(e) => fail(e.message),
+            }
+        }
         Outcome::NotEncrypted => text_merge(a),
         Outcome::Conflict(report) => {
             say_inline!(
-                "leafseal: merge conflict in {} (the file keeps our encrypted version; no plaintext was written):\n{report}",
-                a.path
+                "leafseal: merge conflict in {shown} (the file keeps our encrypted version; no plaintext was written):\n{report}"
             );
             say!(
-                "  hint: resolve with `leafseal edit {p}` (ours is in the work tree); see theirs with `git show MERGE_HEAD:{p} | leafseal decrypt --filename-override {p}`, then `git add {p}`",
-                p = a.path
+                "  hint: resolve with `leafseal edit {shown}` (ours is in the work tree); see theirs with `git show MERGE_HEAD:{shown} | leafseal decrypt --filename-override {shown}`, then `git add {shown}`"
             );
             1
         }

@@ -48,6 +48,7 @@ pub fn textconv(
     ctx: &KeyContext,
     opts: &EmitOptions,
     k8s_decode: bool,
+    strict_integrity: bool,
 ) -> Textconv {
     let fmt = format_for(name, bytes);
     let passthrough = |warning: Option<String>| Textconv {
@@ -69,7 +70,11 @@ pub fn textconv(
         }
         Kind::Plain(_) => return passthrough(None),
     };
-    let mut opened = match ops::open(loaded, ctx, &OpenOptions::default()) {
+    let open_opts = OpenOptions {
+        strict_integrity,
+        ..OpenOptions::default()
+    };
+    let mut opened = match ops::open(loaded, ctx, &open_opts) {
         Ok(o) => o,
         Err(e) => {
             // The whole message on one line: a user without the key needs the list of
@@ -90,9 +95,11 @@ pub fn textconv(
         ops::k8s::decode(&mut opened.doc);
     }
     match ops::emit_plain(fmt, &opened.doc, None, opts) {
+        // A file without a valid integrity record is shown, with the note that says so
+        // (under `strict_integrity` it was not opened).
         Ok(out) => Textconv {
             output: out,
-            warning: None,
+            warning: (!opened.warnings.is_empty()).then(|| opened.warnings.join("; ")),
         },
         Err(e) => passthrough(Some(format!("{}; showing the encrypted file", e.message))),
     }

@@ -1,12 +1,21 @@
 //! The merge driver (`merge.leafseal.driver = leafseal git merge-driver %O %A %B %P`).
 //!
 //! The three versions are decrypted in memory and merged by key path (see
-//! [`crate::ops::tree_merge`]). The result is encrypted with the data key of the side
-//! whose key set wins (ours unless only theirs changed the recipients or rotated the data
-//! key) and that side's nonce stash, so every value equal to that side keeps its exact
-//! ciphertext; when both sides share the data key, theirs' changes keep theirs'
-//! ciphertext too. The MAC and `lastmodified` are recomputed once and the result is
-//! checked (it decrypts and its MAC verifies) before it replaces `%A` atomically.
+//! [`crate::ops::tree_merge`]). The result is always encrypted with **ours'** data key,
+//! recipients and encryption settings, and ours' nonce stash, so every value equal to
+//! ours keeps its exact ciphertext; when both sides share the data key, theirs' changes
+//! keep theirs' ciphertext too. The MAC and `lastmodified` are recomputed once and the
+//! result is checked (it decrypts and its MAC verifies) before it replaces `%A`
+//! atomically.
+//!
+//! **Keys and settings never come from theirs.** Whoever wrote theirs may know its data
+//! key without being a listed recipient (they made it, and removed their own entry), and
+//! may have narrowed which values are encrypted: taking either would hand them, or leave
+//! in clear, what ours adds. A change theirs made to the recipients, the data key or the
+//! settings that ours does not share is a conflict, resolved by hand (round-18 review).
+//! So is a side without a valid integrity record under `strict_integrity`; without it,
+//! the merge goes on with a warning, since the record written for the result vouches for
+//! a structure the MAC alone did not cover.
 //!
 //! A conflict never writes anything: `%A` keeps ours' encrypted bytes, and the report
 //! (paths only, never values) is for stderr — git shows the driver's stderr, and `%A` is
@@ -51,8 +60,9 @@ impl fmt::Display for ConflictReport {
 /// The result of merging three versions.
 #[derive(Debug)]
 pub enum Outcome {
-    /// The merged, encrypted file to write over `%A`.
-    Merged(Output),
+    /// The merged, encrypted file to write over `%A`, and notes for the user (never a
+    /// value).
+    Merged(Output, Vec<String>),
     /// None of the versions is encrypted: use git's text merge.
     NotEncrypted,
     /// A conflict: `%A` stays as it is.
@@ -77,49 +87,24 @@ fn recipients(m: &crate::metadata::Metadata) -> Recipients {
     (groups, m.threshold())
 }
 
-/// Which side's key set (recipients and data key) the result uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeySide {
-    /// Ours (`%A`).
-    Ours,
-    /// Theirs (`%B`).
-    Theirs,
-}
-
-/// Decides the key set: a side that did not change recipients or data key defers to the
-/// other; when both changed, the same recipients are fine (the side that rotated the data
-/// key wins, ours when both did); different recipients are a conflict (`None`).
-fn choose_keys(base: Option<&Side>, ours: &Side, theirs: &Side) -> Option<KeySide> {
+/// Why theirs' key set cannot stand beside ours' (`None`: it can). The result is sealed
+/// with ours' keys either way; this only decides whether that silently drops a key change
+/// theirs made: none when theirs kept the base's keys, or has ours' recipients and either
+/// ours' data key or ours rotated too (a rotation on both sides is served by ours').
+fn theirs_key_change(base: Option<&Side>, ours: &Side, theirs: &Side) -> Option<&'static str> {
     let (ro, rt) = (recipients(&ours.meta), recipients(&theirs.meta));
-    let changed = |s: &Side, r: &Recipients| match base {
-        Some(b) => *r != recipients(&b.meta) || !s.same_key(b),
-        None => true,
-    };
-    if !changed(theirs, &rt) {
-        return Some(KeySide::Ours);
-    }
-    if !changed(ours, &ro) {
-        return Some(KeySide::Theirs);
-    }
-    if ro != rt {
+    let rotated = |s: &Side| base.is_none_or(|b| !s.same_key(b));
+    let kept_base = base.is_some_and(|b| rt == recipients(&b.meta) && theirs.same_key(b));
+    if kept_base || (rt == ro && (theirs.same_key(ours) || rotated(ours))) {
         return None;
     }
-    let rotated = |s: &Side| base.is_none_or(|b| !s.same_key(b));
-    if rotated(ours) || !rotated(theirs) {
-        Some(KeySide::Ours)
-    } else {
-        Some(KeySide::Theirs)
-    }
-}
-
-fn three_way<T: PartialEq + Clone>(b: Option<&T>, o: &T, t: &T) -> Option<T> {
-    if o == t || b == Some(t) {
-        Some(o.clone())
-    } else if b == Some(o) {
-        Some(t.clone())
-    } else {
-        None
-    }
+    Some(
+        if base.is_some_and(|b| rt == recipients(&b.meta)) || rt == ro {
+            "theirs rotated the data key and ours did not; a merge never takes a data key from the other branch (its author may know it without being a listed recipient): resolve by hand, e.g. take theirs and re-apply our changes, or keep ours and rotate after the merge"
+        } else {
+            "theirs changed the recipients (key groups); a merge never takes keys from the other branch: resolve by hand, then apply the recipient change with updatekeys"
+        },
+    )
 }
 
 fn conflict(reason: impl Into<String>) -> Outcome {
@@ -138,6 +123,7 @@ pub fn merge(
     name: &str,
     ctx: &KeyContext,
     opts: &EmitOptions,
+    strict_integrity: bool,
 ) -> Outcome {
     let fmt = ops::format_of_stored(name, ours);
     // An empty version is a file that did not exist (add/add, deleted).
@@ -152,7 +138,10 @@ pub fn merge(
             "the file is encrypted in one version and not in another (or was deleted); resolve by hand",
         );
     };
-    let (ours, theirs) = match (open_side(lo, ctx, "ours"), open_side(lt, ctx, "theirs")) {
+    let (ours, theirs) = match (
+        open_side(lo, ctx, "ours", strict_integrity),
+        open_side(lt, ctx, "theirs", strict_integrity),
+    ) {
         (Ok(o), Ok(t)) => (o, t),
         (o, t) => {
             let reasons = [o.err(), t.err()].into_iter().flatten().collect();
@@ -168,7 +157,7 @@ pub fn merge(
         Some(Kind::Unparseable(_)) => {
             return conflict(format!("the merge base cannot be parsed as {}", fmt.name()));
         }
-        Some(Kind::Encrypted(l)) => match open_side(l, ctx, "the merge base") {
+        Some(Kind::Encrypted(l)) => match open_side(l, ctx, "the merge base", strict_integrity) {
             Ok(s) => (Some(s), None),
             Err(e) => return conflict(e),
         },
@@ -182,33 +171,38 @@ pub fn merge(
             None
         }
     };
-    let side = choose_keys(base_side.as_ref(), &ours, &theirs);
-    if side.is_none() {
+    if let Some(why) = theirs_key_change(base_side.as_ref(), &ours, &theirs) {
+        report.reasons.push(why.to_owned());
+    }
+    let (so, st) = (settings(&ours.meta), settings(&theirs.meta));
+    if st != so && base_side.as_ref().is_none_or(|b| settings(&b.meta) != st) {
         report.reasons.push(
-            "both sides changed the recipients (key groups) differently; run `leafseal updatekeys`/rotate after resolving"
+            "theirs changed which values are encrypted (selector or mac_only_encrypted) and ours did not do the same; a merge never takes encryption settings from the other branch (values ours added could be left in clear): resolve by hand"
                 .to_owned(),
         );
     }
-    let set = three_way(
-        base_side.as_ref().map(|b| settings(&b.meta)).as_ref(),
-        &settings(&ours.meta),
-        &settings(&theirs.meta),
-    );
-    if set.is_none() {
-        report.reasons.push(
-            "both sides changed the encryption settings (selector or mac_only_encrypted) differently"
-                .to_owned(),
-        );
+    let mut warnings = Vec::new();
+    for (side, label) in [
+        (Some(&ours), "ours"),
+        (Some(&theirs), "theirs"),
+        (base_side.as_ref(), "the merge base"),
+    ] {
+        if let Some(s) = side
+            && !s.integrity_valid()
+        {
+            warnings.push(format!(
+                "{label} has no valid leafseal integrity record: changes the sops MAC cannot see (empty or null values, how clear values are split, value types) were merged unchecked, and the merged file's new record covers them; review the merged file"
+            ));
+        }
     }
-    let (Some(mut doc), Some(side), Some(set)) = (merged, side, set) else {
+    let Some(mut doc) = merged else {
         return Outcome::Conflict(report);
     };
-    let (chosen, other) = match side {
-        KeySide::Ours => (ours, theirs),
-        KeySide::Theirs => (theirs, ours),
-    };
-    match ops::merge::seal_merged(&mut doc, chosen, &other, set, fmt, opts) {
-        Ok(bytes) => Outcome::Merged(bytes),
+    if !report.reasons.is_empty() {
+        return Outcome::Conflict(report);
+    }
+    match ops::merge::seal_merged(&mut doc, ours, &theirs, so, fmt, opts) {
+        Ok(bytes) => Outcome::Merged(bytes, warnings),
         Err(e) => conflict(e),
     }
 }

@@ -22,6 +22,10 @@ fn ctx() -> KeyContext {
 }
 
 fn encrypt(plain: &str, recipients: &[&str]) -> Vec<u8> {
+    encrypt_with(plain, recipients, None)
+}
+
+fn encrypt_with(plain: &str, recipients: &[&str], selector: Option<(&str, &str)>) -> Vec<u8> {
     // One key per recipient, duplicates kept (a test lists one twice).
     let keys = recipients
         .iter()
@@ -29,6 +33,7 @@ fn encrypt(plain: &str, recipients: &[&str]) -> Vec<u8> {
         .collect();
     let plan = SealPlan {
         groups: vec![keys],
+        selector: selector.and_then(|(f, p)| ops::Selector::from_field(f, p).expect("test setup")),
         ..SealPlan::default()
     };
     let doc = ops::read_plaintext(plain.as_bytes(), "s.yaml", Format::Yaml)
@@ -77,7 +82,7 @@ fn line<'a>(file: &'a [u8], key: &str) -> &'a str {
 }
 
 fn run(b: &[u8], o: &[u8], t: &[u8]) -> Outcome {
-    merge(b, o, t, "s.yaml", &ctx(), &EmitOptions::default())
+    merge(b, o, t, "s.yaml", &ctx(), &EmitOptions::default(), false)
 }
 
 const BASE: &str = "a: one\nb: two\nc: three\n";
@@ -87,7 +92,7 @@ fn same_key_merge_keeps_both_sides_ciphertexts() {
     let base = encrypt(BASE, &[R1]);
     let ours = set(&base, "a", "ONE");
     let theirs = set(&base, "b", "TWO");
-    let Outcome::Merged(m) = run(&base, &ours, &theirs) else {
+    let Outcome::Merged(m, _) = run(&base, &ours, &theirs) else {
         panic!("expected a merge")
     };
     assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
@@ -97,24 +102,62 @@ fn same_key_merge_keeps_both_sides_ciphertexts() {
     assert_eq!(line(&m, "c"), line(&base, "c"));
 }
 
+/// The round-18 review's attack: theirs was written by someone without the key, who made
+/// a new data key for the listed recipient and for themselves, then removed their own
+/// entry. Taking theirs' data key would let them read what ours adds; it is a conflict.
 #[test]
-fn theirs_new_key_set_wins_when_ours_kept_the_base_keys() {
+fn theirs_new_data_key_is_never_taken() {
     let base = encrypt(BASE, &[R1]);
     let ours = set(&base, "a", "ONE");
-    // theirs re-encrypted for two recipients with a new data key
+    let theirs = encrypt("a: one\nb: TWO\nc: three\n", &[R1]);
+    let Outcome::Conflict(r) = run(&base, &ours, &theirs) else {
+        panic!("expected a conflict")
+    };
+    assert!(
+        r.reasons.iter().any(|x| x.contains("rotated the data key")),
+        "{r}"
+    );
+}
+
+/// Recipients theirs added or removed are not taken either (a removed CI key would
+/// silently lose access; an added one is applied with updatekeys after the merge).
+#[test]
+fn theirs_recipient_change_is_a_conflict() {
+    let base = encrypt(BASE, &[R1]);
+    let ours = set(&base, "a", "ONE");
     let theirs = encrypt("a: one\nb: TWO\nc: three\n", &[R1, R2]);
-    let Outcome::Merged(m) = run(&base, &ours, &theirs) else {
+    let Outcome::Conflict(r) = run(&base, &ours, &theirs) else {
+        panic!("expected a conflict")
+    };
+    assert!(r.reasons.iter().any(|x| x.contains("recipients")), "{r}");
+    // Ours' own key change is ours to make: the result is sealed with ours' keys.
+    let ours = encrypt("a: ONE\nb: two\nc: three\n", &[R1, R2]);
+    let theirs = set(&base, "b", "TWO");
+    let Outcome::Merged(m, _) = run(&base, &ours, &theirs) else {
         panic!("expected a merge")
     };
     assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
-    let text = String::from_utf8(m.to_vec()).expect("test setup");
-    assert!(text.contains(R2), "theirs' recipients are kept");
-    assert_eq!(
-        line(&m, "b"),
-        line(&theirs, "b"),
-        "theirs' key and stash are used"
+    assert!(String::from_utf8_lossy(&m).contains(R2));
+    assert_eq!(line(&m, "a"), line(&ours, "a"));
+}
+
+/// The review's second attack: theirs narrowed which values are encrypted, so that a key
+/// ours adds would be merged in clear. The settings are ours'; theirs' change conflicts.
+#[test]
+fn theirs_narrower_encryption_settings_are_never_taken() {
+    let plain_text = "a: one\nb: two\nc: three\n";
+    let base = encrypt(plain_text, &[R1]);
+    let ours = set(&base, "new", "NEW-SECRET");
+    let theirs = encrypt_with(plain_text, &[R1], Some(("encrypted_regex", "^(a|b|c)$")));
+    let Outcome::Conflict(r) = run(&base, &ours, &theirs) else {
+        panic!("expected a conflict")
+    };
+    assert!(
+        r.reasons
+            .iter()
+            .any(|x| x.contains("which values are encrypted")),
+        "{r}"
     );
-    assert_ne!(line(&m, "a"), line(&ours, "a"));
 }
 
 #[test]
@@ -122,7 +165,7 @@ fn both_rotated_with_the_same_recipients_uses_ours() {
     let base = encrypt(BASE, &[R1]);
     let ours = encrypt("a: ONE\nb: two\nc: three\n", &[R1]);
     let theirs = encrypt("a: one\nb: TWO\nc: three\n", &[R1]);
-    let Outcome::Merged(m) = run(&base, &ours, &theirs) else {
+    let Outcome::Merged(m, _) = run(&base, &ours, &theirs) else {
         panic!("expected a merge")
     };
     assert_eq!(plain(&m), "a: ONE\nb: TWO\nc: three\n");
@@ -167,6 +210,7 @@ fn undecryptable_versions_are_a_conflict() {
         "s.yaml",
         &none,
         &EmitOptions::default(),
+        false,
     ) else {
         panic!("expected a conflict")
     };
@@ -191,7 +235,7 @@ fn plaintext_files_go_to_the_text_merge() {
 fn add_add_with_an_empty_base() {
     let ours = encrypt("a: 1\n", &[R1]);
     let theirs = encrypt("a: 1\nb: 2\n", &[R1]);
-    let Outcome::Merged(m) = run(b"", &ours, &theirs) else {
+    let Outcome::Merged(m, _) = run(b"", &ours, &theirs) else {
         panic!("expected a merge")
     };
     assert_eq!(plain(&m), "a: 1\nb: 2\n");

@@ -201,6 +201,17 @@ pub fn setup(
     // the repository) is still read: the refusal is the error only if a pattern must be
     // added.
     let path = root.join(".gitattributes");
+    // git does not follow a `.gitattributes` that is a symbolic link (since git 2.32): the
+    // drivers would be configured and then never used, and setup would say they are.
+    if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Error::new(
+            exit::COULD_NOT_WRITE_OUTPUT,
+            format!(
+                "{} is a symbolic link, which git does not follow, so the attributes in it are not applied: replace it with a regular file (copy the content), then run the setup again",
+                path.display()
+            ),
+        ));
+    }
     let (dest, refused) = match crate::io::Destination::open(&path, opts) {
         Ok(d) => (Some(d.lock(on_wait)?), None),
         Err(e) => (None, Some(e)),

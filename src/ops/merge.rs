@@ -28,19 +28,35 @@ pub struct Side {
     pub meta: Metadata,
     key: DataKey,
     stash: NonceStash,
+    integrity: integrity::Status,
 }
 
 impl Side {
+    /// Whether the side's integrity record is present and valid.
+    pub fn integrity_valid(&self) -> bool {
+        self.integrity == integrity::Status::Valid
+    }
+
     /// Whether two sides use the same data key.
     pub fn same_key(&self, other: &Side) -> bool {
         self.key.expose() == other.key.expose()
     }
 }
 
-/// Opens one side (`label` names it in the error: "ours", "theirs", "the merge base").
-pub fn open_side(loaded: Loaded, ctx: &KeyContext, label: &str) -> Result<Side, String> {
+/// Opens one side (`label` names it in the error: "ours", "theirs", "the merge base");
+/// with `strict_integrity`, a side without a valid integrity record cannot be opened.
+pub fn open_side(
+    loaded: Loaded,
+    ctx: &KeyContext,
+    label: &str,
+    strict_integrity: bool,
+) -> Result<Side, String> {
     let raw = loaded.doc.clone();
-    let o = super::open(loaded, ctx, &super::OpenOptions::default()).map_err(|e| {
+    let opts = super::OpenOptions {
+        strict_integrity,
+        ..super::OpenOptions::default()
+    };
+    let o = super::open(loaded, ctx, &opts).map_err(|e| {
         let first = e.message.lines().next().unwrap_or("").to_owned();
         format!("{label} cannot be decrypted: {first}")
     })?;
@@ -50,6 +66,7 @@ pub fn open_side(loaded: Loaded, ctx: &KeyContext, label: &str) -> Result<Side, 
         meta: o.meta,
         key: o.key,
         stash: o.stash,
+        integrity: o.integrity,
     })
 }
 

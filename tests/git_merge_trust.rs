@@ -1,0 +1,188 @@
+//! The merge driver and `git setup` against hostile branches, through the real `git`
+//! (the round-18 review of the git integration): a branch written without the key must
+//! not get the file's keys or settings into a merge, a side without an integrity record
+//! is refused under `strict_integrity` and reported otherwise, and names from the
+//! repository cannot put terminal escapes into the driver's messages.
+
+mod support;
+
+#[path = "git_repo/mod.rs"]
+mod git_repo;
+
+use git_repo::*;
+use support::*;
+
+const YAML: &str = "db:\n    user: app\n    password: base-pass\napi:\n    token: base-token\n";
+
+/// A repository with the drivers set up and `s.enc.yaml` committed on main, and a branch
+/// `attack` made from it by `attack`, and main's own change by `ours`.
+fn diverged(attack: impl Fn(&Repo), ours: impl Fn(&Repo)) -> Repo {
+    let r = Repo::new();
+    r.setup();
+    r.add_encrypted("s.enc.yaml", YAML);
+    r.git_ok(&["checkout", "-q", "-b", "attack"]);
+    attack(&r);
+    r.commit("attack");
+    r.git_ok(&["checkout", "-q", "main"]);
+    ours(&r);
+    r.commit("ours");
+    r
+}
+
+fn add_secret(r: &Repo) {
+    r.leafseal_ok(&[
+        "set",
+        "s.enc.yaml",
+        r#"["newsecret"]"#,
+        r#""VICTIM-TOPSECRET""#,
+    ]);
+}
+
+/// Asserts a conflict that left ours' encrypted bytes in place and names `why`.
+fn refused(r: &Repo, why: &str) {
+    let ours = r.read("s.enc.yaml");
+    let m = r.git(&["merge", "--no-edit", "attack"]);
+    let out = both(&m);
+    assert!(!m.status.success(), "the merge went through: {out}");
+    assert!(out.contains(why), "{out}");
+    assert_eq!(r.read("s.enc.yaml"), ours);
+    assert!(!r.worktree_text().contains("VICTIM-TOPSECRET"));
+    r.git_ok(&["merge", "--abort"]);
+}
+
+/// Someone without the key writes the file anew for the listed recipient, with a data
+/// key they made (and may have wrapped for themselves, then removed their entry). The
+/// merge used theirs' data key before round 18, so they could read `newsecret`.
+#[test]
+fn a_data_key_from_the_other_branch_is_never_taken() {
+    let r = diverged(
+        |r| {
+            r.write(
+                "plain.yaml",
+                "db:\n    user: app\n    password: attacker\napi:\n    token: t\n",
+            );
+            let out = r.leafseal_ok(&[
+                "encrypt",
+                "--age",
+                AGE_RECIPIENT,
+                "--filename-override",
+                "s.enc.yaml",
+                "plain.yaml",
+            ]);
+            r.write("s.enc.yaml", &out);
+            std::fs::remove_file(r.path().join("plain.yaml")).expect("rm");
+        },
+        add_secret,
+    );
+    refused(&r, "rotated the data key");
+}
+
+/// The same, narrowing which values are encrypted: `newsecret` was merged in clear.
+#[test]
+fn encryption_settings_from_the_other_branch_are_never_taken() {
+    let r = diverged(
+        |r| {
+            r.write("plain.yaml", YAML);
+            let out = r.leafseal_ok(&[
+                "encrypt",
+                "--age",
+                AGE_RECIPIENT,
+                "--encrypted-regex",
+                "^(db|api|password|token)$",
+                "--filename-override",
+                "s.enc.yaml",
+                "plain.yaml",
+            ]);
+            r.write("s.enc.yaml", &out);
+            std::fs::remove_file(r.path().join("plain.yaml")).expect("rm");
+        },
+        add_secret,
+    );
+    refused(&r, "which values are encrypted");
+}
+
+fn strip_record(r: &Repo) {
+    let text = r.read("s.enc.yaml");
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.contains("leafseal_integrity"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(kept, text);
+    r.write("s.enc.yaml", &kept);
+}
+
+/// A side without an integrity record: refused under `strict_integrity` in `.sops.yaml`
+/// (the driver ignored the policy's setting), merged with a warning without it (the
+/// driver said nothing, and the merged file's new record vouched for the side).
+#[test]
+fn a_side_without_an_integrity_record() {
+    let r = diverged(strip_record, add_secret);
+    let policy = r.read(".sops.yaml");
+    r.write(
+        ".sops.yaml",
+        &format!("{policy}leafseal:\n  strict_integrity: true\n"),
+    );
+    r.commit("strict");
+    refused(&r, "integrity");
+    r.git_ok(&["reset", "-q", "--hard", "HEAD~1"]);
+    let m = r.git(&["merge", "--no-edit", "attack"]);
+    let out = both(&m);
+    assert!(m.status.success(), "{out}");
+    assert!(
+        out.contains("theirs has no valid leafseal integrity record"),
+        "{out}"
+    );
+    let plain = r.leafseal_ok(&["decrypt", "s.enc.yaml"]);
+    assert!(plain.contains("VICTIM-TOPSECRET"), "{plain}");
+    // textconv says so too.
+    let t = r.leafseal(&["git", "textconv", "s.enc.yaml"]);
+    assert!(t.status.success());
+    r.git_ok(&["checkout", "-q", "attack"]);
+    let t = r.leafseal(&["git", "textconv", "s.enc.yaml"]);
+    assert!(
+        text(&t.stderr).contains("no leafseal integrity record"),
+        "{}",
+        both(&t)
+    );
+}
+
+/// A path (`%P`) with terminal escapes and a line break, from a hostile repository: the
+/// driver's messages show it inert and quoted.
+#[test]
+fn a_hostile_path_is_shown_inert() {
+    let r = Repo::new();
+    r.write("plain.yaml", YAML);
+    let enc = r.leafseal_ok(&["encrypt", "--filename-override", "a.enc.yaml", "plain.yaml"]);
+    r.write("a.yaml", &enc);
+    r.write("b.yaml", "db: clear\n");
+    let o = r.leafseal(&[
+        "git",
+        "merge-driver",
+        "a.yaml",
+        "a.yaml",
+        "b.yaml",
+        "x\u{1b}[31mRED\nleafseal: merged OK.enc.yaml",
+    ]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(!err.contains("\nleafseal: merged OK"), "{err:?}");
+    assert!(
+        err.contains("'x?[31mRED?leafseal: merged OK.enc.yaml'"),
+        "{err:?}"
+    );
+}
+
+/// git does not follow a `.gitattributes` that is a symbolic link: setup wrote through it
+/// and reported the drivers set, which git then never ran.
+#[test]
+fn setup_refuses_a_linked_gitattributes() {
+    let r = Repo::new();
+    r.write("real.txt", "*.png binary\n");
+    std::os::unix::fs::symlink("real.txt", r.path().join(".gitattributes")).expect("link");
+    let o = r.leafseal(&["git", "setup"]);
+    assert!(!o.status.success(), "{}", both(&o));
+    assert!(text(&o.stderr).contains("symbolic link"), "{}", both(&o));
+    assert_eq!(r.read("real.txt"), "*.png binary\n");
+}
