@@ -191,6 +191,20 @@ pub enum Value {
 }
 
 impl Value {
+    /// A key that some map in this value holds twice, depth first (a JSON object may
+    /// repeat a key; a YAML map may not). Values come from the readers, so the recursion
+    /// is bounded by their nesting limit.
+    pub fn repeated_key(&self) -> Option<&str> {
+        match self {
+            Value::Map(m) => m.repeated_key(),
+            Value::Seq(items) => items.iter().find_map(|i| match i {
+                SeqItem::Value(v) => v.repeated_key(),
+                SeqItem::Comment(_) => None,
+            }),
+            _ => None,
+        }
+    }
+
     /// A string value.
     pub fn str(s: impl Into<Text>) -> Self {
         Value::Str(s.into())
@@ -248,6 +262,20 @@ pub enum Item {
 pub struct Map(pub Vec<Item>);
 
 impl Map {
+    /// A key that this map or one inside it holds twice ([`Value::repeated_key`]).
+    pub fn repeated_key(&self) -> Option<&str> {
+        let mut seen = std::collections::HashSet::new();
+        for (k, v) in self.entries() {
+            if !seen.insert(k) {
+                return Some(k);
+            }
+            if let Some(r) = v.repeated_key() {
+                return Some(r);
+            }
+        }
+        None
+    }
+
     /// An empty map.
     pub fn new() -> Self {
         Map(Vec::new())

@@ -81,6 +81,18 @@ pub fn parse_set_value(text: &[u8]) -> Result<Value, Error> {
     if k != "v" {
         return Err(invalid("it is more than one value"));
     }
+    // A JSON object may repeat a key; a YAML map may not, and a file holding one would
+    // not be read back (round-18 fuzz: `set F '["b"]' '{"k":1,"k":2}'`).
+    if let Some(key) = v.repeated_key() {
+        return Err(Error::new(
+            exit::INVALID_SET_FORMAT,
+            format!(
+                "the value cannot be stored: an object in it has the key {} twice, which a YAML file cannot hold",
+                serde_json::Value::from(key)
+            ),
+        )
+        .hint("give each key of an object once"));
+    }
     Ok(match v {
         Value::Int(i) => Value::Float(i as f64),
         other => other,

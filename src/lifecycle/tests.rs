@@ -331,3 +331,19 @@ fn adopt_types_keeps_integral_floats() {
         )]))
     );
 }
+
+/// A `set` value whose object repeats a key is refused (exit 7): the YAML written from it
+/// could not be read back (round-18 fuzz).
+#[test]
+fn a_set_value_with_a_repeated_key_is_refused() {
+    for text in [
+        r#"{"k":1,"k":2}"#,
+        r#"{"a":{"x":1,"y":2,"x":3}}"#,
+        r#"[{"k":1},{"j":1,"j":2}]"#,
+    ] {
+        let e = parse_set_value(text.as_bytes()).expect_err(text);
+        assert_eq!(e.code, exit::INVALID_SET_FORMAT, "{text}");
+        assert!(e.message.contains("twice"), "{}", e.message);
+    }
+    assert!(parse_set_value(br#"{"k":1,"j":{"k":2}}"#).is_ok());
+}

@@ -144,6 +144,17 @@ impl Store for YamlStore {
         opts: &EmitOptions,
     ) -> Result<Output, FormatError> {
         let n = indent_of(opts)?;
+        // A tree read from JSON may repeat a key in a map; written as YAML, that file could
+        // not be read back by either tool (round-18 fuzz).
+        if let Some(k) = doc.branches.iter().find_map(Map::repeated_key) {
+            return Err(FormatError::new(
+                "yaml",
+                format!(
+                    "the key {} appears twice in one map; a YAML map holds each key once (JSON allows a repeat): rename or remove one",
+                    serde_json::Value::from(k)
+                ),
+            ));
+        }
         let mut e = emit::Emitter::new(n);
         // Sized once from the JSON writer's estimate (close for block YAML; comments are
         // not counted, so a heavily commented file may grow the buffer once).

@@ -593,3 +593,17 @@ fn a_block_scalar_ending_the_input_without_a_line_break_has_no_final_newline() {
         );
     }
 }
+
+/// A tree read from JSON with a repeated key is not written as YAML that no reader takes
+/// back (round-18 fuzz: `encrypt --output-type yaml` of `{"k":1,"k":2}`).
+#[test]
+fn a_repeated_key_is_not_written_as_yaml() {
+    let doc = crate::format::json::JsonStore
+        .load(br#"{"a": {"k": 1, "k": 2}}"#)
+        .expect("JSON takes a repeated key")
+        .doc;
+    let e = YamlStore
+        .emit(&doc, None, &EmitOptions::default())
+        .expect_err("written");
+    assert!(e.to_string().contains(r#""k" appears twice"#), "{e}");
+}
