@@ -20,7 +20,7 @@ use crate::ops::OpenOptions;
 use crate::ops::Output;
 
 /// Arguments of `decrypt`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct DecryptArgs {
     /// The encrypted file(s) (`-` or nothing for standard input).
     #[arg(default_value = "-")]
@@ -237,6 +237,14 @@ impl Plan<'_> {
 
 /// Runs `decrypt`.
 pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
+    // An empty path is no path, as in sops (which prints the whole file for it).
+    if a.extract.as_deref() == Some("") {
+        let whole = DecryptArgs {
+            extract: None,
+            ..a.clone()
+        };
+        return run(cli, &whole);
+    }
     let paths: Vec<String> = a.extract.iter().cloned().collect();
     for f in &a.files {
         cli::audit::expect("decrypt", f, &paths)?;
