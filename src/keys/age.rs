@@ -68,7 +68,10 @@ impl std::fmt::Debug for Recipient {
 #[derive(Debug, Clone)]
 pub struct AgeKey {
     id: String,
-    recipient: Recipient,
+    /// `None` for a metadata entry whose recipient does not parse: decryption needs only
+    /// the identity and the wrapped key (sops ignores the field too); encrypting for it
+    /// fails with the parse error.
+    recipient: Option<Recipient>,
 }
 
 impl AgeKey {
@@ -81,7 +84,7 @@ impl AgeKey {
         let recipient = parse_recipient(id)?;
         Ok(AgeKey {
             id: id.to_owned(),
-            recipient,
+            recipient: Some(recipient),
         })
     }
 
@@ -91,7 +94,11 @@ impl AgeKey {
             .get("recipient")
             .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("age entry without `recipient`"))?;
-        Self::parse(id)
+        let id = id.trim();
+        Ok(AgeKey {
+            id: id.to_owned(),
+            recipient: parse_recipient(id).ok(),
+        })
     }
 
     /// The recipient as given (trimmed), e.g. `age1…` or `ssh-ed25519 AAAA… comment`.
@@ -205,7 +212,17 @@ impl MasterKey for AgeKey {
     }
 
     fn wrap(&self, secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
-        let armored = match &self.recipient {
+        let Some(recipient) = &self.recipient else {
+            let e = parse_recipient(&self.id).err();
+            return Err(KeyError::with_hint(
+                format!(
+                    "cannot encrypt for the age recipient in the file's metadata: {}",
+                    e.map_or_else(|| "it does not parse".to_owned(), |e| e.message)
+                ),
+                "replace it with a valid recipient in .sops.yaml and run updatekeys, or remove it",
+            ));
+        };
+        let armored = match recipient {
             Recipient::X25519(r) => age::encrypt_and_armor(r, secret),
             Recipient::Ssh(r) => age::encrypt_and_armor(r, secret),
             Recipient::Plugin(r) => {

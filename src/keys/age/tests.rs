@@ -535,9 +535,20 @@ fn entry_fields() {
         vec![("recipient".to_owned(), x25519_recipient().trim().to_owned())]
     );
     assert!(AgeKey::from_fields(&KeyFields::new()).is_err());
+    // A recipient in the metadata that does not parse: the data key is still unwrapped
+    // with the identity (sops ignores the field; leafseal exited 128, round-18 fuzz), and
+    // encrypting for it fails with the parse error.
     let mut bad = KeyFields::new();
     bad.push("recipient", FieldValue::str("age1pq1abc"));
-    assert!(AgeKey::from_fields(&bad).is_err());
+    let k = AgeKey::from_fields(&bad).unwrap();
+    let (_h, ctx) = ctx_with(&[("SOPS_AGE_KEY_FILE", &vector("x25519-identity.txt"))]);
+    let enc = read("keys/age-vectors/x25519-data.age.txt");
+    assert_eq!(k.unwrap(&enc, &ctx).unwrap().as_slice(), b"data");
+    let err = k.wrap(b"data", &ctx).unwrap_err();
+    assert!(
+        err.message.contains("cannot encrypt for the age recipient"),
+        "{err}"
+    );
 }
 
 proptest::proptest! {
