@@ -243,14 +243,25 @@ impl Merger {
                 oi.get(k).copied(),
                 ti.get(k).copied(),
             );
-            let Some(v) = merged else { continue };
             let anchor = Some(k);
-            let cs = self.comments(
-                &format!("{kp} (comments above it)"),
+            let (cb, co, ct) = (
                 group_of(&gb, anchor),
                 group_of(&go, anchor),
                 group_of(&gt, anchor),
             );
+            let Some(v) = merged else {
+                // The entry and its comments go; a change the other side made to those
+                // comments (a "do not remove" note) would go unseen (round-18 review).
+                let gone = |side: &HashMap<&str, &Value>| !side.contains_key(k);
+                if (gone(&oi) && !gone(&ti) && ct != cb) || (gone(&ti) && !gone(&oi) && co != cb) {
+                    self.conflict(
+                        &format!("{kp} (comments above it)"),
+                        "deleted on one side while the comments above it changed on the other",
+                    );
+                }
+                continue;
+            };
+            let cs = self.comments(&format!("{kp} (comments above it)"), cb, co, ct);
             for c in cs {
                 out.push_comment(c.clone());
             }

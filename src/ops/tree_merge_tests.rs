@@ -191,3 +191,15 @@ fn a_merge_of_a_huge_map_takes_time_in_proportion_to_it() {
         .expect("the merge of 160,000 keys did not end within 2 minutes");
     assert_eq!(r.expect("merged"), 160_001);
 }
+
+/// Ours deletes `b`; theirs changed the comment above it: both went silently before
+/// round 18. An unchanged comment goes with its entry.
+#[test]
+fn a_comment_changed_above_an_entry_the_other_side_deleted_conflicts() {
+    let b = "a: 1\n# keep b\nb: 2\n";
+    let c = conflicts(b, "a: 1\n", "a: 1\n# do not remove b\nb: 2\n");
+    assert!(c[0].why.contains("comments above it changed"), "{c:?}");
+    let c = conflicts(b, "a: 1\n# do not remove b\nb: 2\n", "a: 1\n");
+    assert_eq!(c.len(), 1);
+    assert_eq!(merged(b, "a: 1\n", "a: 2\n# keep b\nb: 2\n"), "a: 2\n");
+}
