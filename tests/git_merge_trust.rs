@@ -186,3 +186,28 @@ fn setup_refuses_a_linked_gitattributes() {
     assert!(text(&o.stderr).contains("symbolic link"), "{}", both(&o));
     assert_eq!(r.read("real.txt"), "*.png binary\n");
 }
+
+/// A later `.gitattributes` line that takes the attributes away again: setup said
+/// "already has" and the drivers never ran; it now warns with what git applies.
+#[test]
+fn setup_warns_when_a_later_line_overrides_the_drivers() {
+    let r = Repo::new();
+    r.write(
+        ".gitattributes",
+        "*.enc.yaml diff=leafseal merge=leafseal\n*.enc.yaml -diff merge=union\n",
+    );
+    let o = r.leafseal(&["git", "setup"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let err = text(&o.stderr);
+    assert!(err.contains("diff: unset, merge: union"), "{err}");
+    r.write(
+        ".gitattributes",
+        "*.enc.yaml diff=leafseal merge=leafseal\n",
+    );
+    let o = r.leafseal(&["git", "setup"]);
+    assert!(
+        !text(&o.stderr).contains("not leafseal's drivers"),
+        "{}",
+        both(&o)
+    );
+}

@@ -269,7 +269,46 @@ pub fn setup(
         }
     }
     report.patterns_added = added;
+    for p in &patterns {
+        if let Some(w) = overridden(&root, p) {
+            report.warnings.push(w);
+        }
+    }
     Ok(report)
+}
+
+/// A file name the gitattributes `pattern` matches, to ask git what it applies (`None`
+/// for a pattern too intricate to sample: brackets, escapes, a directory).
+fn probe_path(pattern: &str) -> Option<String> {
+    let p = pattern
+        .trim_start_matches('/')
+        .replace("**/", "")
+        .replace("**", "x");
+    if p.is_empty() || p.ends_with('/') || p.contains(['[', '\\', '!', ' ']) {
+        return None;
+    }
+    Some(p.replace(['*', '?'], "x"))
+}
+
+/// A warning when git does not give a file `pattern` matches the leafseal drivers: a
+/// later line of `.gitattributes`, a nested one or `.git/info/attributes` overrides the
+/// line setup found or added, and the drivers would not run for those files.
+fn overridden(root: &Path, pattern: &str) -> Option<String> {
+    let probe = probe_path(pattern)?;
+    let out = git(root, &["check-attr", "diff", "merge", "--", &probe]).ok()?;
+    let value = |attr: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{probe}: {attr}: ")))
+            .unwrap_or("unspecified")
+            .to_owned()
+    };
+    let (diff, merge) = (value("diff"), value("merge"));
+    let ours = |v: &str| v == DRIVER || v == format!("{DRIVER}-k8s");
+    (!ours(&diff) || merge != DRIVER).then(|| {
+        format!(
+            "git gives {probe} (matched by `{pattern}`) diff: {diff}, merge: {merge}, not leafseal's drivers: a later line in .gitattributes, a nested .gitattributes or .git/info/attributes overrides it; remove or reorder that line"
+        )
+    })
 }
 
 #[cfg(test)]
