@@ -493,13 +493,15 @@ pub struct SealPlan {
 }
 
 /// Encrypts a plaintext document with a new data key and returns it with its metadata map.
+/// `format` is the format the file is written in (see [`reseal`]).
 pub fn seal_new(
     mut doc: Document,
     plan: &SealPlan,
     ctx: &KeyContext,
+    format: Format,
 ) -> Result<(Document, Map), Error> {
     let (key, mut meta) = new_sealing(plan, ctx)?;
-    let map = reseal(&mut doc, &mut meta, &key, None)?;
+    let map = reseal(&mut doc, &mut meta, &key, None, format)?;
     Ok((doc, map))
 }
 
@@ -578,12 +580,17 @@ pub fn seal_mac_now(meta: &mut Metadata, key: &DataKey, mac_hex: &str) -> Result
 
 /// Encrypts a plaintext document with an existing data key (reusing nonces of unchanged
 /// values from the stash), sets `lastmodified` to now, recomputes and stores the MAC, and
-/// returns the metadata map to write.
+/// returns the metadata map to write. `format` is the format the file is written in: the
+/// integrity record covers the tree its reader makes of the written file
+/// ([`crate::format::read_back`]: for INI, dotenv and some JSON, not quite the tree
+/// sealed), so that the file reads back as sealed; a document the format cannot write so
+/// that it reads back is refused (exit 7).
 pub fn reseal(
     doc: &mut Document,
     meta: &mut Metadata,
     key: &DataKey,
     stash: Option<&NonceStash>,
+    format: Format,
 ) -> Result<Map, Error> {
     let sel = meta.selector();
     let mac_hex = document::encrypt_document(doc, key, &sel, meta.mac_only_encrypted, stash)
@@ -594,7 +601,14 @@ pub fn reseal(
             )
         })?;
     seal_mac_now(meta, key, &mac_hex)?;
-    meta.integrity = Some(integrity::compute(doc, &meta.integrity_binding(), key));
+    let written = crate::format::read_back(format, doc).map_err(|e| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the encrypted file as {}: {e}", format.name()),
+        )
+    })?;
+    let sealed = written.as_ref().unwrap_or(doc);
+    meta.integrity = Some(integrity::compute(sealed, &meta.integrity_binding(), key));
     // A signature covers the previous state: a rewrite leaves the file unsigned.
     crate::signing::remove(meta);
     Ok(meta.to_map())
