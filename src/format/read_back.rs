@@ -37,7 +37,11 @@ pub fn read_back(format: Format, doc: &Document) -> Result<Option<Document>, For
         return Ok(None);
     }
     let store = format.store();
-    let written = store.emit(doc, None, &EmitOptions::default())?;
+    // Written with metadata, so that it is read as an encrypted file is (the dotenv
+    // reader keeps a byte-order mark in a key only in an encrypted file).
+    let mut meta = Map::new();
+    meta.push("version", Value::str("0"));
+    let written = store.emit(doc, Some(&meta), &EmitOptions::default())?;
     let refused = |why: &str| {
         FormatError::new(
             store.name(),

@@ -193,3 +193,64 @@ fn a_null_set_in_dotenv_or_ini_is_written_so_that_both_read_it_back() {
     }
     assert_no_differences("null values set in dotenv and INI files", 2, &diffs);
 }
+
+/// A dotenv file sops encrypted from input that starts with a byte-order mark: the mark is
+/// part of the first key (`\u{FEFF}A`), under whose path the value is encrypted. leafseal
+/// read the key without it and could not decrypt the value (exit 25). Both tools now
+/// print the same bytes (the mark included, and in YAML every character of such a text
+/// escaped, as go-yaml writes it), and a value set by leafseal reads back in sops.
+/// (Deliberate: a plaintext dotenv file with a byte-order mark in a key is refused by
+/// leafseal's `encrypt`, exit 2; see tests/hostile.rs.)
+#[test]
+fn dotenv_files_sops_wrote_from_input_with_a_byte_order_mark() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    let cases = [
+        ("bom.env", b"\xEF\xBB\xBFA=1\nB=2\n".as_slice()),
+        ("bom2.env", b"A=1\n\xEF\xBB\xBFB=2\n".as_slice()),
+        ("bom3.env", b"\xEF\xBB\xBF# c=x\nB=2\n".as_slice()),
+    ];
+    for (name, text) in cases {
+        p.write(name, text);
+        let enc = format!("sops-{name}");
+        p.write(
+            &enc,
+            p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, name]),
+        );
+        for out in ["dotenv", "yaml", "json"] {
+            if let Err(e) = p.decrypt_both(&enc, &["--output-type", out]) {
+                diffs.push(format!("{name} as {out}: {e}"));
+            }
+        }
+        leafseal_then_both(
+            &p,
+            &format!("set in {enc}"),
+            &["set", &enc, "[\"B\"]", "\"3\""],
+            None,
+            &enc,
+            None,
+            &mut diffs,
+        );
+        let o = p.run(Tool::Leafseal, &["encrypt", "--age", AGE_RECIPIENT, name]);
+        if o.code != 2 || !o.stderr.contains("byte-order mark") {
+            diffs.push(format!(
+                "leafseal encrypt {name}: exit {} ({})",
+                o.code,
+                o.stderr.trim()
+            ));
+        }
+    }
+    // A YAML text that starts with the mark: go-yaml escapes every character of it.
+    p.write(
+        "bom.yaml",
+        "\"\\uFEFFA b\\u00e9\\n\": 1\nk: \"\\uFEFFv\"\nl: \"x\\uFEFFy\"\n",
+    );
+    p.write(
+        "sops-bom.yaml",
+        p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, "bom.yaml"]),
+    );
+    if let Err(e) = p.decrypt_both("sops-bom.yaml", &[]) {
+        diffs.push(format!("bom.yaml: {e}"));
+    }
+    assert_no_differences("dotenv files with a byte-order mark", 17, &diffs);
+}
