@@ -254,3 +254,52 @@ fn dotenv_files_sops_wrote_from_input_with_a_byte_order_mark() {
     }
     assert_no_differences("dotenv files with a byte-order mark", 17, &diffs);
 }
+
+/// `encrypt --output-type binary` of a YAML or JSON file writes its tree in the binary
+/// store's JSON envelope, as sops does. leafseal then refused its own file (exit 1, "not
+/// encrypted": it took only an envelope with a `data` member as encrypted), while sops
+/// reads any envelope. Both now decrypt either tool's file alike, and both refuse the
+/// binary output of such a tree (exit 4, no `data`).
+#[test]
+fn binary_envelopes_of_other_trees_read_back() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    p.write("ob.yaml", "a: 1\nb:\n  c: [x, 2]\n");
+    p.write("ob.json", "{\"a\": 1}\n");
+    let mut cases = 0;
+    for name in ["ob.yaml", "ob.json"] {
+        for tool in [Tool::Sops, Tool::Leafseal] {
+            let args = [
+                "encrypt",
+                "--age",
+                AGE_RECIPIENT,
+                "--output-type",
+                "binary",
+                name,
+            ];
+            let enc = format!("{tool:?}-{name}.bin");
+            p.write(&enc, p.ok(tool, &args));
+            for out in ["yaml", "json"] {
+                cases += 1;
+                if let Err(e) = p.decrypt_both(&enc, &["--output-type", out]) {
+                    diffs.push(format!("{enc} as {out}: {e}"));
+                }
+            }
+            cases += 1;
+            let (s, l) = (
+                p.run(Tool::Sops, &["decrypt", &enc]),
+                p.run(Tool::Leafseal, &["decrypt", &enc]),
+            );
+            if s.code != 4 || l.code != 4 {
+                diffs.push(format!(
+                    "{enc} as binary: sops exit {} ({}), leafseal exit {} ({})",
+                    s.code,
+                    s.stderr.trim(),
+                    l.code,
+                    l.stderr.trim()
+                ));
+            }
+        }
+    }
+    assert_no_differences("binary envelopes of YAML and JSON trees", cases, &diffs);
+}
