@@ -132,13 +132,18 @@ pub fn encrypted_read_error(e: FormatError) -> Error {
 
 /// Parses a file that should be encrypted (decrypt, edit, set, unset, rotate, exec-*):
 /// git conflict markers are reported as such (exit 2, see [`crate::conflict`]); a parse
-/// error is [`encrypted_read_error`], naming the file.
+/// error is [`encrypted_read_error`], naming the file; a `version` sops would refuse is
+/// exit 1 ([`check_stored_version`]).
 pub fn load_encrypted(format: Format, bytes: &[u8], name: &str) -> Result<Loaded, Error> {
     crate::conflict::check(bytes, name)?;
-    format
+    let loaded = format
         .store()
         .load(bytes)
-        .map_err(|e| encrypted_read_error(e).within(name))
+        .map_err(|e| encrypted_read_error(e).within(name))?;
+    if let Some(raw) = &loaded.meta {
+        check_stored_version(format, raw).map_err(|e| e.within(name))?;
+    }
+    Ok(loaded)
 }
 
 /// Parses the `--decryption-order` / `SOPS_DECRYPTION_ORDER` list.
@@ -188,6 +193,26 @@ pub fn metadata_of(loaded: &Loaded) -> Result<Metadata, Error> {
         .hint("the file may have been edited by hand; restore it from version control")
     })?;
     Ok(meta)
+}
+
+/// Checks the `version` of an encrypted file's raw metadata as sops does when it loads
+/// the file ([`crate::metadata::check_version`]): a missing, empty or non-semver version
+/// is exit 1. Not for TOML, a format sops does not read (rops writes no `version`).
+pub fn check_stored_version(format: Format, raw: &Map) -> Result<(), Error> {
+    if format == Format::Toml {
+        return Ok(());
+    }
+    let version = match raw.get("version") {
+        None => "",
+        Some(v) => v.as_str().unwrap_or(""),
+    };
+    crate::metadata::check_version(version).map_err(|why| {
+        Error::new(
+            exit::GENERIC,
+            format!("the sops metadata block is invalid: {why}; sops refuses such a file too"),
+        )
+        .hint("the field was removed or edited by hand: restore the file from version control, or set `version` back to the sops release that wrote it (for example 3.9.0; neither the MAC nor the integrity record covers it)")
+    })
 }
 
 /// Recovers the data key of a file.
