@@ -23,6 +23,55 @@ mod key_fields;
 pub(crate) use key_fields::fields_from_map;
 pub(crate) use key_fields::map_from_fields;
 
+/// Checks a file's `version` as sops does when it loads an encrypted file (its
+/// `AIsNewerThanB`, used for the KMS encryption-context fix): a version starting with
+/// `1.` passes; else, without a leading `v`, it must be strict semantic versioning
+/// (`MAJOR.MINOR.PATCH`, numbers without leading zeros, optional `-pre` and `+build`).
+/// The error says what is wrong, without the value.
+pub fn check_version(version: &str) -> Result<(), &'static str> {
+    if version.starts_with("1.") {
+        return Ok(());
+    }
+    let v = version.strip_prefix('v').unwrap_or(version);
+    if v.is_empty() {
+        return Err("`version` is missing or empty");
+    }
+    let bad = Err("`version` is not a semantic version (MAJOR.MINOR.PATCH)");
+    let ident_ok = |s: &str, numeric_strict: bool| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !(numeric_strict
+                && s.len() > 1
+                && s.starts_with('0')
+                && s.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let nums: Vec<&str> = core.split('.').collect();
+    let num_ok = |s: &&str| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_digit())
+            && (s.len() == 1 || !s.starts_with('0'))
+            && s.parse::<u64>().is_ok()
+    };
+    if nums.len() != 3 || !nums.iter().all(num_ok) {
+        return bad;
+    }
+    if pre.is_some_and(|p| !p.split('.').all(|i| ident_ok(i, true))) {
+        return bad;
+    }
+    if build.is_some_and(|b| !b.split('.').all(|i| ident_ok(i, false))) {
+        return bad;
+    }
+    Ok(())
+}
+
 /// The sops release whose file format leafseal writes (`version` must stay strict semver).
 pub const FORMAT_VERSION: &str = "3.13.2";
 
@@ -382,6 +431,34 @@ pub type KeyGroups = Vec<Vec<Arc<dyn MasterKey>>>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_are_checked_as_sops_checks_them() {
+        for ok in [
+            "3.9.0",
+            "v3.9.0",
+            "1.14",
+            "1.",
+            "3.9.0-rc.1",
+            "3.9.0+b.01",
+            "0.0.0",
+        ] {
+            assert_eq!(check_version(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "v",
+            "abc",
+            "3.9",
+            "3.09.0",
+            "03.1.0",
+            "3.9.0-01",
+            "3.9.0-rc_1",
+            "3.9.0.1",
+        ] {
+            assert!(check_version(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn unknown_fields_survive_a_rewrite() {

@@ -52,7 +52,7 @@ fn seal_and_open(fmt: Format, doc: &Document) -> Document {
     let k = keys();
     let mut plan = k.plan.clone();
     plan.binary = fmt == Format::Binary;
-    let (enc, meta) = ops::seal_new(doc.clone(), &plan, &k.ctx).expect("encrypt");
+    let (enc, meta) = ops::seal_new(doc.clone(), &plan, &k.ctx, fmt).expect("encrypt");
     let bytes = fmt
         .store()
         .emit(&enc, Some(&meta), &EmitOptions::default())

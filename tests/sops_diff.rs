@@ -35,5 +35,7 @@ mod services;
 mod setvalues;
 #[path = "sops_diff/shim.rs"]
 mod shim;
+#[path = "sops_diff/written_back.rs"]
+mod written_back;
 #[path = "sops_diff/yaml_lines.rs"]
 mod yaml_lines;

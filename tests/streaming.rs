@@ -393,7 +393,7 @@ fn generated_documents_stream_to_the_bytes_of_the_tree_path() {
                 mac_only_encrypted: mac_only,
                 ..SealPlan::default()
             };
-            let (enc, meta) = ops::seal_new(doc, &plan, &ctx).expect("encrypt");
+            let (enc, meta) = ops::seal_new(doc, &plan, &ctx, Format::Yaml).expect("encrypt");
             let yaml = Format::Yaml.store();
             let bytes = yaml
                 .emit(&enc, Some(&meta), &EmitOptions::default())

@@ -283,7 +283,7 @@ fn direct_parts_give_the_bytes_of_the_part_trees_and_of_the_whole_tree() {
                 mac_only_encrypted: mac_only,
                 ..SealPlan::default()
             };
-            let (enc, meta) = ops::seal_new(doc, &plan, &ctx).expect("encrypt");
+            let (enc, meta) = ops::seal_new(doc, &plan, &ctx, Format::Yaml).expect("encrypt");
             let yaml = Format::Yaml.store();
             let bytes = yaml
                 .emit(&enc, Some(&meta), &EmitOptions::default())

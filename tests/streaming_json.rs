@@ -425,7 +425,7 @@ fn generated_json_documents_stream_to_the_bytes_of_the_tree_path() {
                     mac_only_encrypted: mac_only,
                     ..SealPlan::default()
                 };
-                let (enc, meta) = ops::seal_new(doc, &plan, &ctx).expect("encrypt");
+                let (enc, meta) = ops::seal_new(doc, &plan, &ctx, Format::Json).expect("encrypt");
                 let json = Format::Json.store();
                 let bytes = json
                     .emit(&enc, Some(&meta), &EmitOptions { indent: enc_indent })

@@ -415,7 +415,7 @@ fn generated_documents_give_the_same_bytes_direct_per_part_and_whole() {
                     mac_only_encrypted: mac_only,
                     ..SealPlan::default()
                 };
-                let (enc, meta) = ops::seal_new(doc, &plan, &ctx).expect("encrypt");
+                let (enc, meta) = ops::seal_new(doc, &plan, &ctx, Format::Json).expect("encrypt");
                 let json = Format::Json.store();
                 // Written with the output's indentation, so that the direct path applies.
                 let bytes = json

@@ -76,7 +76,7 @@ pub fn encrypted(rel: &str) -> Vec<u8> {
         groups: vec![vec![Arc::clone(&key)]],
         ..SealPlan::default()
     };
-    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx()).expect("encrypt");
+    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx(), fmt).expect("encrypt");
     fmt.store()
         .emit(&doc, Some(&meta), &EmitOptions::default())
         .expect("emit")

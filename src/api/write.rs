@@ -48,7 +48,7 @@ pub fn encrypt_bytes(
     }
     // Wrapping for public keys needs no identity and no environment.
     let ctx = crate::keys::KeyContext::with_vars(Default::default());
-    let (doc, meta) = ops::seal_new(loaded.doc, &recipients.plan(format), &ctx)?;
+    let (doc, meta) = ops::seal_new(loaded.doc, &recipients.plan(format), &ctx, format)?;
     emit(format, &doc, &meta, recipients.indent()).map(|o| o.to_vec())
 }
 
@@ -100,7 +100,7 @@ pub fn edit_file(
     let before = file.opened.doc.clone();
     change(&mut file.opened.doc)?;
     lifecycle::adopt_types(&before, &mut file.opened.doc);
-    match lifecycle::seal_changes(&before, &mut file.opened)? {
+    match lifecycle::seal_changes(&before, &mut file.opened, file.format)? {
         Some(meta) => file.write(&meta),
         None => Ok(Changed::Unchanged),
     }
@@ -114,6 +114,7 @@ pub fn rotate_file(path: impl AsRef<Path>, keys: &Keys) -> Result<Changed, Error
         &mut file.opened,
         &lifecycle::KeyChanges::default(),
         &keys.ctx,
+        file.format,
     )?;
     file.write(&meta)
 }
@@ -132,7 +133,7 @@ pub fn updatekeys_file(path: impl AsRef<Path>, keys: &Keys) -> Result<Changed, E
     if plan.is_noop() {
         return Ok(Changed::Unchanged);
     }
-    let updated = lifecycle::update_keys(loaded, &plan, false, &keys.ctx, &keys.open)
+    let updated = lifecycle::update_keys(loaded, &plan, false, &keys.ctx, &keys.open, format)
         .map_err(|e| e.within(&name))?;
     let out = emit(format, &updated.doc, &updated.meta, None)?;
     dest.write(&out)?;

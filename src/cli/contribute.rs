@@ -289,7 +289,7 @@ fn absorb_file(
     }
     contrib::store(&mut opened.meta, &[]);
     let signed = signing::present(&opened.meta);
-    let meta_map = match lifecycle::seal_changes(&before, &mut opened)? {
+    let meta_map = match lifecycle::seal_changes(&before, &mut opened, target.format)? {
         Some(m) => m,
         // Every contribution was dropped or set a value already there: only the
         // pending field goes; values, MAC and record stay as they are.

@@ -291,7 +291,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         let doc = ops::read_any(example(format).as_bytes(), "the built-in example", format)?.doc;
         let plan = new_file_plan(cli, a, format)?;
         // Wrap a throw-away data key now, so bad or missing keys fail before any editing.
-        ops::seal_new(doc.clone(), &plan, &ctx)?;
+        ops::seal_new(doc.clone(), &plan, &ctx, format)?;
         let policy = cli::load_policy(cli.config.as_deref())?;
         (format, doc, Origin::New(plan), policy)
     };
@@ -362,12 +362,12 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             let ops::Opened {
                 meta, key, stash, ..
             } = &mut *opened;
-            let map = ops::reseal(&mut edited, meta, key, Some(stash))?;
+            let map = ops::reseal(&mut edited, meta, key, Some(stash), format)?;
             crate::cli::inplace::signature_dropped(name, signed);
             map
         }
         Origin::New(plan) => {
-            let (doc, map) = ops::seal_new(edited, &plan, &ctx)?;
+            let (doc, map) = ops::seal_new(edited, &plan, &ctx, format)?;
             edited = doc;
             map
         }

@@ -338,7 +338,13 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         }
         let mut doc = loaded.doc;
         let signed = crate::signing::present(&opened.meta);
-        let meta = ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
+        let meta = ops::reseal(
+            &mut doc,
+            &mut opened.meta,
+            &opened.key,
+            Some(&opened.stash),
+            out_fmt,
+        )?;
         let out = ops::emit_encrypted(out_fmt, &doc, &meta, &opts)?;
         cli::write_to(dest.as_ref(), &out)?;
         if let Some(d) = &dest {
@@ -347,7 +353,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         return Ok(0);
     }
     require_keys(&plan, policy.as_ref(), name)?;
-    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx)?;
+    let (doc, meta) = ops::seal_new(loaded.doc, &plan, &ctx, out_fmt)?;
     let out = ops::emit_encrypted(out_fmt, &doc, &meta, &opts)?;
     cli::write_to(dest.as_ref(), &out)?;
     super::inplace::leave_encrypted(doc);

@@ -212,7 +212,7 @@ impl Run<'_> {
                     mac_only_encrypted: rec.mac_only_encrypted,
                     binary: format == Format::Binary,
                 };
-                let (doc, meta) = ops::seal_new(opened.doc, &plan, &self.ctx)?;
+                let (doc, meta) = ops::seal_new(opened.doc, &plan, &self.ctx, format)?;
                 let opts = cli::emit_options(None, Some(&self.policy), format);
                 let out = ops::emit_encrypted(format, &doc, &meta, &opts)?;
                 Payload::File(out.to_vec())

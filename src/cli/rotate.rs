@@ -172,7 +172,7 @@ impl Plan<'_> {
             said.warnings.push(format!("{name}: {w}"));
         }
         let signed = crate::signing::present(&opened.meta);
-        let (meta, report) = lifecycle::rotate(&mut opened, &self.changes, ctx)?;
+        let (meta, report) = lifecycle::rotate(&mut opened, &self.changes, ctx, out_fmt)?;
         for (kind, id) in &report.unmatched_removals {
             said.warnings.push(format!(
                 "{} key {id} is not in the file; nothing to remove",

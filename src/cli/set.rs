@@ -162,7 +162,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     treepath::set(&mut opened.doc, &path, value)?;
     let signed = crate::signing::present(&opened.meta);
     let out_fmt = out_fmt?;
-    let meta = match lifecycle::seal_if_changed(changed, &mut opened)? {
+    let meta = match lifecycle::seal_if_changed(changed, &mut opened, out_fmt)? {
         Some(meta) => meta,
         // The value is already set, but --output-type asks for another format: written
         // (as sops does, unless --idempotent).
@@ -171,6 +171,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
             &mut opened.meta,
             &opened.key,
             Some(&opened.stash),
+            out_fmt,
         )?,
         None => {
             if !a.idempotent {

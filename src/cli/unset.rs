@@ -90,10 +90,10 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     }
     let signed = crate::signing::present(&opened.meta);
     // A value was removed: the document changed.
-    let Some(meta) = lifecycle::seal_if_changed(true, &mut opened)? else {
+    let out_fmt = out_fmt?;
+    let Some(meta) = lifecycle::seal_if_changed(true, &mut opened, out_fmt)? else {
         return Ok(0);
     };
-    let out_fmt = out_fmt?;
     let policy = inplace::policy_for_output(cli);
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;

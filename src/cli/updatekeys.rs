@@ -215,7 +215,7 @@ fn update_file(
         order,
         strict_integrity: strict,
     };
-    let updated = lifecycle::update_keys(loaded, &plan, a.rotate, ctx, &opts)?;
+    let updated = lifecycle::update_keys(loaded, &plan, a.rotate, ctx, &opts, format)?;
     for w in &updated.warnings {
         cli::warn(&format!("{name}: {w}"));
     }

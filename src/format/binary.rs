@@ -3,8 +3,13 @@
 //! A plaintext file becomes a document with the single entry `data` holding the file's
 //! bytes exactly (a string when they are UTF-8, else bytes). An encrypted file is a JSON
 //! envelope `{"data": "ENC[…]", "sops": {…}}`, read and written by the JSON store. Input
-//! that is a JSON object with both a `data` and a `sops` member is taken as an envelope;
-//! anything else is plaintext. Decrypted output is exactly the bytes of `data`.
+//! that is a JSON object with a `sops` object member and either a `data` member or a
+//! `mac` in its metadata is taken as an envelope; anything else is plaintext. Decrypted
+//! output is exactly the bytes of `data`.
+//!
+//! An envelope may hold any tree: `encrypt --output-type binary` of a YAML or JSON file
+//! writes that tree in the JSON envelope (as sops does), and sops reads it back with
+//! `decrypt --output-type yaml` (a `mac` is in every file sops or leafseal encrypts).
 
 use crate::format::EmitOptions;
 use crate::format::FormatError;
@@ -43,12 +48,13 @@ impl Store for BinaryStore {
     fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
         if may_be_envelope(input)
             && let Ok(loaded) = JsonStore::load_json(input)
-            && loaded.meta.is_some()
-            && loaded
-                .doc
-                .branches
-                .first()
-                .is_some_and(|b| b.get(DATA_KEY).is_some())
+            && let Some(meta) = &loaded.meta
+            && (meta.get("mac").is_some()
+                || loaded
+                    .doc
+                    .branches
+                    .first()
+                    .is_some_and(|b| b.get(DATA_KEY).is_some()))
         {
             return Ok(loaded);
         }

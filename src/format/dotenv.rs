@@ -5,8 +5,14 @@
 //! other line must contain `=`: the key is everything before the first `=` (verbatim), the
 //! value everything after it with each two-character sequence `\n` turned into a newline.
 //! There is no quoting, no `export`, no expansion. Keys starting with `sops_` are the
-//! flattened metadata. A byte-order mark at the start of the file is dropped; one inside
-//! a key is refused with its line and column.
+//! flattened metadata.
+//!
+//! A byte-order mark is never dropped: as in sops, one at the start of the file is part
+//! of the first line (of its key: `\u{FEFF}A=1` has the key `\u{FEFF}A`, under whose
+//! path sops encrypts the value). In an encrypted file (one with `sops_` lines) keys are
+//! read so, or their values would not decrypt. In a plaintext file a byte-order mark in a
+//! key is refused with its line and column: it would be an invisible part of a name a
+//! program looks up (`exec-env` would export `\u{FEFF}A`, not `A`).
 //!
 //! Writing: `#text` for comments, `key=value` for entries (newlines written as `\n`),
 //! then the metadata as `sops_<flat key>=<value>` lines.
@@ -78,8 +84,8 @@ impl Store for DotenvStore {
     fn load(&self, input: &[u8]) -> Result<Loaded, FormatError> {
         let mut data = Map::new();
         let mut meta_items: Vec<(String, String)> = Vec::new();
-        // A byte-order mark at the start is dropped (as the YAML and INI stores do).
-        let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+        // The first byte-order mark in a key: refused if the file is not encrypted.
+        let mut bom: Option<(usize, usize)> = None;
         for (idx, line) in input.split(|&b| b == b'\n').enumerate() {
             let lineno = idx + 1;
             if line.is_empty() {
@@ -92,21 +98,19 @@ impl Store for DotenvStore {
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else {
-                return Err(FormatError::at(
-                    FORMAT,
-                    "invalid dotenv input line: no '=' found",
-                    lineno,
-                    1,
-                ));
+                let why = if line.starts_with('\u{FEFF}') {
+                    "invalid dotenv input line: no '=' found (a byte-order mark starts the \
+                     line, so it is not a comment); save the file as UTF-8 without \
+                     byte-order marks"
+                } else {
+                    "invalid dotenv input line: no '=' found"
+                };
+                return Err(FormatError::at(FORMAT, why, lineno, 1));
             };
-            if let Some(at) = key.find('\u{FEFF}') {
-                return Err(FormatError::at(
-                    FORMAT,
-                    "a byte-order mark (U+FEFF) inside a key; save the file as UTF-8 \
-                     without byte-order marks",
-                    lineno,
-                    key.get(..at).map_or(0, |k| k.chars().count()) + 1,
-                ));
+            if bom.is_none()
+                && let Some(at) = key.find('\u{FEFF}')
+            {
+                bom = Some((lineno, key.get(..at).map_or(0, |k| k.chars().count()) + 1));
             }
             let value = unescape_newlines(value);
             if let Some(meta_key) = key.strip_prefix(SOPS_PREFIX) {
@@ -116,6 +120,16 @@ impl Store for DotenvStore {
             }
         }
         let meta = if meta_items.is_empty() {
+            if let Some((line, col)) = bom {
+                return Err(FormatError::at(
+                    FORMAT,
+                    "a byte-order mark (U+FEFF) in a key (sops would keep it as an \
+                     invisible part of the name); save the file as UTF-8 without \
+                     byte-order marks",
+                    line,
+                    col,
+                ));
+            }
             None
         } else {
             Some(flatten::unflatten(meta_items).map_err(|e| FormatError {

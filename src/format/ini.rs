@@ -36,6 +36,9 @@ const FORMAT: &str = "ini";
 /// The name of the metadata section.
 pub const SOPS_SECTION: &str = "sops";
 
+/// The name of the section the reader always makes first (keys before any header).
+pub const DEFAULT_SECTION: &str = "DEFAULT";
+
 /// The ini store.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct IniStore;

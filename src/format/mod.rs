@@ -38,8 +38,11 @@ pub mod flatten;
 pub mod ini;
 pub mod json;
 pub(crate) mod number;
+mod read_back;
 pub mod toml;
 pub mod yaml;
+
+pub use read_back::read_back;
 
 /// Output bytes that may hold plaintext: wiped on drop.
 pub type Output = Zeroizing<Vec<u8>>;

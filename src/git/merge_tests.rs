@@ -39,7 +39,7 @@ fn encrypt_with(plain: &str, recipients: &[&str], selector: Option<(&str, &str)>
     let doc = ops::read_plaintext(plain.as_bytes(), "s.yaml", Format::Yaml)
         .expect("test setup")
         .doc;
-    let (doc, meta) = ops::seal_new(doc, &plan, &ctx()).expect("test setup");
+    let (doc, meta) = ops::seal_new(doc, &plan, &ctx(), Format::Yaml).expect("test setup");
     ops::emit_encrypted(Format::Yaml, &doc, &meta, &EmitOptions::default())
         .expect("test setup")
         .to_vec()
@@ -57,7 +57,14 @@ fn set(file: &[u8], key: &str, value: &str) -> Vec<u8> {
     let value =
         crate::lifecycle::parse_set_value(format!("\"{value}\"").as_bytes()).expect("test setup");
     crate::treepath::set(&mut o.doc, &steps, value).expect("test setup");
-    let map = ops::reseal(&mut o.doc, &mut o.meta, &o.key, Some(&o.stash)).expect("test setup");
+    let map = ops::reseal(
+        &mut o.doc,
+        &mut o.meta,
+        &o.key,
+        Some(&o.stash),
+        Format::Yaml,
+    )
+    .expect("test setup");
     ops::emit_encrypted(Format::Yaml, &o.doc, &map, &EmitOptions::default())
         .expect("test setup")
         .to_vec()

@@ -286,17 +286,18 @@ pub struct Updated {
 /// the data key and every ciphertext are kept: the key is recovered, the file's MAC and
 /// integrity record are checked (without keeping any plaintext) and the key is wrapped
 /// for the plan's groups. With `rotate` the file is opened and re-keyed. The returned
-/// document is always the encrypted one.
+/// document is always the encrypted one; `format` is the format it is written in.
 pub fn update_keys(
     loaded: crate::format::Loaded,
     plan: &UpdatePlan,
     rotate: bool,
     ctx: &KeyContext,
     opts: &crate::ops::OpenOptions,
+    format: crate::format::Format,
 ) -> Result<Updated, Error> {
     if rotate {
         let mut opened = crate::ops::open(loaded, ctx, opts)?;
-        let meta = super::rekey(&mut opened, &plan.groups, plan.new_threshold, ctx)?;
+        let meta = super::rekey(&mut opened, &plan.groups, plan.new_threshold, ctx, format)?;
         return Ok(Updated {
             doc: std::mem::take(&mut opened.doc),
             meta,

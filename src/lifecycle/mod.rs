@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::error::exit;
+use crate::format::Format;
 use crate::keys;
 use crate::keys::KeyContext;
 use crate::keys::KeyKind;
@@ -102,8 +103,13 @@ pub fn parse_set_value(text: &[u8]) -> Result<Value, Error> {
 /// Re-encrypts an opened file after its plaintext was changed in place, with the same
 /// data key and the stash (unchanged values keep their ciphertext). Returns `None` when
 /// the document equals `before` (nothing to write: `lastmodified` and the MAC stay),
-/// else the metadata map to write; `opened.doc` is then the encrypted document.
-pub fn seal_changes(before: &Document, opened: &mut Opened) -> Result<Option<Map>, Error> {
+/// else the metadata map to write; `opened.doc` is then the encrypted document. `format`
+/// is the format it is written in ([`ops::reseal`]).
+pub fn seal_changes(
+    before: &Document,
+    opened: &mut Opened,
+    format: Format,
+) -> Result<Option<Map>, Error> {
     if &opened.doc == before {
         return Ok(None);
     }
@@ -112,13 +118,18 @@ pub fn seal_changes(before: &Document, opened: &mut Opened) -> Result<Option<Map
         &mut opened.meta,
         &opened.key,
         Some(&opened.stash),
+        format,
     )
     .map(Some)
 }
 
 /// [`seal_changes`] for a caller that knows whether the document changed (`set`, `unset`
 /// compare only the value at their path), so that no copy of the whole document is kept.
-pub fn seal_if_changed(changed: bool, opened: &mut Opened) -> Result<Option<Map>, Error> {
+pub fn seal_if_changed(
+    changed: bool,
+    opened: &mut Opened,
+    format: Format,
+) -> Result<Option<Map>, Error> {
     if !changed {
         return Ok(None);
     }
@@ -127,6 +138,7 @@ pub fn seal_if_changed(changed: bool, opened: &mut Opened) -> Result<Option<Map>
         &mut opened.meta,
         &opened.key,
         Some(&opened.stash),
+        format,
     )
     .map(Some)
 }
@@ -291,15 +303,17 @@ pub struct RotateReport {
 /// Rotates an opened file: a new data key, every value re-encrypted with fresh nonces,
 /// the key wrapped for every recipient after `changes`. `version` is kept. Returns the
 /// metadata map to write; `opened.doc` is then the encrypted document. On any error
-/// nothing usable is left in `opened` and the caller must write nothing.
+/// nothing usable is left in `opened` and the caller must write nothing. `format` is the
+/// format it is written in ([`ops::reseal`]).
 pub fn rotate(
     opened: &mut Opened,
     changes: &KeyChanges,
     ctx: &KeyContext,
+    format: Format,
 ) -> Result<(Map, RotateReport), Error> {
     let (groups, unmatched) = apply_changes(&opened.meta.key_groups, changes)?;
     let threshold = capped_threshold(opened.meta.shamir_threshold, groups.len());
-    let map = rekey(opened, &groups, threshold, ctx)?;
+    let map = rekey(opened, &groups, threshold, ctx, format)?;
     Ok((
         map,
         RotateReport {
@@ -316,6 +330,7 @@ pub fn rekey(
     groups: &KeyGroups,
     threshold: usize,
     ctx: &KeyContext,
+    format: Format,
 ) -> Result<Map, Error> {
     let key = DataKey::generate().map_err(|e| {
         Error::new(
@@ -324,7 +339,7 @@ pub fn rekey(
         )
     })?;
     rewrap(&mut opened.meta, groups, threshold, &key, ctx)?;
-    let map = ops::reseal(&mut opened.doc, &mut opened.meta, &key, None)?;
+    let map = ops::reseal(&mut opened.doc, &mut opened.meta, &key, None, format)?;
     opened.key = key;
     opened.stash = Default::default();
     Ok(map)

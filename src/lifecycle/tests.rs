@@ -55,7 +55,7 @@ fn sealed(groups: KeyGroups, threshold: usize, open_with: &[&Ident]) -> (Documen
         threshold,
         ..Default::default()
     };
-    let (doc, map) = ops::seal_new(plain(), &plan, &c).expect("seal");
+    let (doc, map) = ops::seal_new(plain(), &plan, &c, Format::Yaml).expect("seal");
     let opened = open(&doc, &map, open_with).expect("open");
     (doc, map, opened)
 }
@@ -116,10 +116,14 @@ fn unchanged_document_is_not_resealed_and_changes_keep_other_ciphertexts() {
     let a = ident();
     let (enc, map, mut opened) = sealed(vec![vec![Arc::clone(&a.key)]], 0, &[&a]);
     let before = opened.doc.clone();
-    assert!(seal_changes(&before, &mut opened).expect("same").is_none());
+    assert!(
+        seal_changes(&before, &mut opened, Format::Yaml)
+            .expect("same")
+            .is_none()
+    );
     let path = crate::treepath::parse(r#"["db"]["password"]"#).expect("path");
     crate::treepath::set(&mut opened.doc, &path, Value::str("new")).expect("set");
-    let new_map = seal_changes(&before, &mut opened)
+    let new_map = seal_changes(&before, &mut opened, Format::Yaml)
         .expect("seal")
         .expect("changed");
     let old_v = values(&enc);
@@ -142,7 +146,7 @@ fn rotate_changes_every_ciphertext_and_applies_key_changes() {
     changes.add.push(Arc::clone(&b.key));
     changes.remove_list(KeyKind::Age, &a.key.id());
     changes.remove_list(KeyKind::Pgp, "ABCDEF0123456789");
-    let (map, report) = rotate(&mut opened, &changes, &ctx(&[&a]).1).expect("rotate");
+    let (map, report) = rotate(&mut opened, &changes, &ctx(&[&a]).1, Format::Yaml).expect("rotate");
     assert_eq!(report.unmatched_removals.len(), 1);
     for (o, n) in values(&enc).iter().zip(values(&opened.doc)) {
         assert_ne!(o, &n);
@@ -158,7 +162,7 @@ fn rotate_fails_without_touching_anything_when_a_key_cannot_wrap() {
     let (_e, _m, mut opened) = sealed(vec![vec![Arc::clone(&a.key)]], 0, &[&a]);
     let mut changes = KeyChanges::default();
     changes.remove_list(KeyKind::Age, &a.key.id());
-    let e = rotate(&mut opened, &changes, &ctx(&[&a]).1).expect_err("no keys left");
+    let e = rotate(&mut opened, &changes, &ctx(&[&a]).1, Format::Yaml).expect_err("no keys left");
     assert_eq!(e.code, exit::NO_ENCRYPTION_KEY_FOUND);
     let mut bad = KeyChanges::default();
     assert!(bad.add_list(KeyKind::Age, "age1notarecipient").is_err());
@@ -167,7 +171,7 @@ fn rotate_fails_without_touching_anything_when_a_key_cannot_wrap() {
         &crate::keys::KeyFields::new(),
     ));
     bad.add.push(opaque);
-    let e = rotate(&mut opened, &bad, &ctx(&[&a]).1).expect_err("kms cannot wrap");
+    let e = rotate(&mut opened, &bad, &ctx(&[&a]).1, Format::Yaml).expect_err("kms cannot wrap");
     assert_eq!(e.code, exit::ERROR_ENCRYPTING_TREE);
 }
 
@@ -295,7 +299,7 @@ fn stash_is_empty_after_rekey() {
     let (_e, _m, mut opened) = sealed(vec![vec![Arc::clone(&a.key)]], 0, &[&a]);
     assert!(!opened.stash.is_empty());
     let groups = current_groups(&opened.meta.key_groups);
-    rekey(&mut opened, &groups, 0, &ctx(&[]).1).expect("rekey");
+    rekey(&mut opened, &groups, 0, &ctx(&[]).1, Format::Yaml).expect("rekey");
     let empty: &NonceStash = &opened.stash;
     assert!(empty.is_empty());
 }

@@ -141,7 +141,7 @@ pub fn seal_merged(
     } else {
         stash
     };
-    let map = super::reseal(doc, &mut meta, &key, Some(&stash))
+    let map = super::reseal(doc, &mut meta, &key, Some(&stash), fmt)
         .map_err(|e| format!("cannot encrypt the merged file: {}", e.message))?;
     let bytes = fmt
         .store()

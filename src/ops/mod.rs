@@ -132,13 +132,18 @@ pub fn encrypted_read_error(e: FormatError) -> Error {
 
 /// Parses a file that should be encrypted (decrypt, edit, set, unset, rotate, exec-*):
 /// git conflict markers are reported as such (exit 2, see [`crate::conflict`]); a parse
-/// error is [`encrypted_read_error`], naming the file.
+/// error is [`encrypted_read_error`], naming the file; a `version` sops would refuse is
+/// exit 1 ([`check_stored_version`]).
 pub fn load_encrypted(format: Format, bytes: &[u8], name: &str) -> Result<Loaded, Error> {
     crate::conflict::check(bytes, name)?;
-    format
+    let loaded = format
         .store()
         .load(bytes)
-        .map_err(|e| encrypted_read_error(e).within(name))
+        .map_err(|e| encrypted_read_error(e).within(name))?;
+    if let Some(raw) = &loaded.meta {
+        check_stored_version(format, raw).map_err(|e| e.within(name))?;
+    }
+    Ok(loaded)
 }
 
 /// Parses the `--decryption-order` / `SOPS_DECRYPTION_ORDER` list.
@@ -188,6 +193,26 @@ pub fn metadata_of(loaded: &Loaded) -> Result<Metadata, Error> {
         .hint("the file may have been edited by hand; restore it from version control")
     })?;
     Ok(meta)
+}
+
+/// Checks the `version` of an encrypted file's raw metadata as sops does when it loads
+/// the file ([`crate::metadata::check_version`]): a missing, empty or non-semver version
+/// is exit 1. Not for TOML, a format sops does not read (rops writes no `version`).
+pub fn check_stored_version(format: Format, raw: &Map) -> Result<(), Error> {
+    if format == Format::Toml {
+        return Ok(());
+    }
+    let version = match raw.get("version") {
+        None => "",
+        Some(v) => v.as_str().unwrap_or(""),
+    };
+    crate::metadata::check_version(version).map_err(|why| {
+        Error::new(
+            exit::GENERIC,
+            format!("the sops metadata block is invalid: {why}; sops refuses such a file too"),
+        )
+        .hint("the field was removed or edited by hand: restore the file from version control, or set `version` back to the sops release that wrote it (for example 3.9.0; neither the MAC nor the integrity record covers it)")
+    })
 }
 
 /// Recovers the data key of a file.
@@ -493,13 +518,15 @@ pub struct SealPlan {
 }
 
 /// Encrypts a plaintext document with a new data key and returns it with its metadata map.
+/// `format` is the format the file is written in (see [`reseal`]).
 pub fn seal_new(
     mut doc: Document,
     plan: &SealPlan,
     ctx: &KeyContext,
+    format: Format,
 ) -> Result<(Document, Map), Error> {
     let (key, mut meta) = new_sealing(plan, ctx)?;
-    let map = reseal(&mut doc, &mut meta, &key, None)?;
+    let map = reseal(&mut doc, &mut meta, &key, None, format)?;
     Ok((doc, map))
 }
 
@@ -578,12 +605,17 @@ pub fn seal_mac_now(meta: &mut Metadata, key: &DataKey, mac_hex: &str) -> Result
 
 /// Encrypts a plaintext document with an existing data key (reusing nonces of unchanged
 /// values from the stash), sets `lastmodified` to now, recomputes and stores the MAC, and
-/// returns the metadata map to write.
+/// returns the metadata map to write. `format` is the format the file is written in: the
+/// integrity record covers the tree its reader makes of the written file
+/// ([`crate::format::read_back`]: for INI, dotenv and some JSON, not quite the tree
+/// sealed), so that the file reads back as sealed; a document the format cannot write so
+/// that it reads back is refused (exit 7).
 pub fn reseal(
     doc: &mut Document,
     meta: &mut Metadata,
     key: &DataKey,
     stash: Option<&NonceStash>,
+    format: Format,
 ) -> Result<Map, Error> {
     let sel = meta.selector();
     let mac_hex = document::encrypt_document(doc, key, &sel, meta.mac_only_encrypted, stash)
@@ -594,7 +626,14 @@ pub fn reseal(
             )
         })?;
     seal_mac_now(meta, key, &mac_hex)?;
-    meta.integrity = Some(integrity::compute(doc, &meta.integrity_binding(), key));
+    let written = crate::format::read_back(format, doc).map_err(|e| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!("cannot write the encrypted file as {}: {e}", format.name()),
+        )
+    })?;
+    let sealed = written.as_ref().unwrap_or(doc);
+    meta.integrity = Some(integrity::compute(sealed, &meta.integrity_binding(), key));
     // A signature covers the previous state: a rewrite leaves the file unsigned.
     crate::signing::remove(meta);
     Ok(meta.to_map())

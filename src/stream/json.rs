@@ -282,7 +282,10 @@ pub(super) fn read_meta(text: &[u8]) -> Option<Metadata> {
         doc: Document::default(),
         meta: Some(m),
     };
-    ops::metadata_of(&loaded).ok()
+    // A `version` sops refuses is left to the whole-file path, which refuses it.
+    ops::metadata_of(&loaded)
+        .ok()
+        .filter(|m| crate::metadata::check_version(&m.version).is_ok())
 }
 
 /// `open` + `body` + `close` in one buffer (encrypted text only).

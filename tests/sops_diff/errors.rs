@@ -216,3 +216,58 @@ fn failures_match_sops_exit_codes_and_print_no_plaintext() {
     );
     assert_no_differences("errors", cases, &diffs);
 }
+
+/// A file whose metadata has no `version`, or one sops cannot parse as a semantic
+/// version: sops refuses it when it loads the file ("Version string empty", exit 1),
+/// leafseal decrypted it (exit 0) before round 18. Every command that opens the file
+/// now exits 1 as sops does; `filestatus`, which does not load it, exits 0 in both.
+#[test]
+fn a_missing_or_invalid_version_is_refused_as_sops_refuses_it() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("v.yaml", YAML);
+    let enc = String::from_utf8(p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "v.yaml"],
+    ))
+    .expect("utf-8");
+    let line = enc
+        .lines()
+        .find(|l| l.trim_start().starts_with("version:"))
+        .expect("version line")
+        .to_owned();
+    let mut diffs = Vec::new();
+    let mut cases = 0;
+    for (label, replacement) in [
+        ("missing", String::new()),
+        ("empty", "    version: \"\"\n".to_owned()),
+        ("not semver", "    version: \"3.9\"\n".to_owned()),
+        ("leading zero", "    version: 3.09.0\n".to_owned()),
+        ("v prefix", "    version: v3.9.0\n".to_owned()),
+        ("sops 1", "    version: \"1.14\"\n".to_owned()),
+    ] {
+        let text = enc.replace(&format!("{line}\n"), &replacement);
+        for args in [
+            vec!["decrypt", "f.yaml"],
+            vec!["set", "f.yaml", "[\"x\"]", "1"],
+            vec!["rotate", "f.yaml"],
+            vec!["exec-env", "f.yaml", "true"],
+            vec!["filestatus", "f.yaml"],
+        ] {
+            cases += 1;
+            p.write("f.yaml", &text);
+            let s = p.run(Tool::Sops, &args);
+            p.write("f.yaml", &text);
+            let l = p.run(Tool::Leafseal, &args);
+            if s.code != l.code || l.stderr.contains(SECRET) {
+                diffs.push(format!(
+                    "{label}: {args:?}: sops exit {} ({}), leafseal exit {} ({})",
+                    s.code,
+                    s.stderr.trim(),
+                    l.code,
+                    l.stderr.trim()
+                ));
+            }
+        }
+    }
+    assert_no_differences("missing or invalid metadata versions", cases, &diffs);
+}

@@ -290,8 +290,13 @@ impl Session<'_> {
                         .map_err(|e| e.within(name))?;
                 raise_version(&mut opened.meta)?;
                 let signed = crate::signing::present(&opened.meta);
-                let map =
-                    ops::reseal(&mut doc, &mut opened.meta, &opened.key, Some(&opened.stash))?;
+                let map = ops::reseal(
+                    &mut doc,
+                    &mut opened.meta,
+                    &opened.key,
+                    Some(&opened.stash),
+                    self.format,
+                )?;
                 crate::cli::inplace::signature_dropped(name, signed);
                 let out = ops::emit_encrypted(self.format, &doc, &map, self.emit)?;
                 write_sealed(name, ws, signals, || {

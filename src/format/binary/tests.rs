@@ -52,6 +52,16 @@ fn binary_load_gives_str_or_bytes() {
 }
 
 #[test]
+fn binary_envelope_of_another_tree_is_read_when_its_metadata_has_a_mac() {
+    // What `encrypt --output-type binary` writes for a YAML file (sops reads it back).
+    let input = br#"{"a": "ENC[AES256_GCM,data:x,iv:y,tag:z,type:int]", "sops": {"mac": "m", "version": "3.13.2"}}"#;
+    let loaded = BinaryStore.load(input).unwrap();
+    assert!(loaded.meta.is_some());
+    assert!(loaded.doc.branches[0].get("a").is_some());
+    assert!(loaded.doc.branches[0].get("data").is_none());
+}
+
+#[test]
 fn binary_plaintext_json_without_sops_stays_plaintext() {
     for input in [
         &br#"{"data": "x"}"#[..],

@@ -29,6 +29,27 @@ fn emit(m: Map, meta: Option<&Map>) -> String {
 }
 
 #[test]
+fn a_byte_order_mark_is_part_of_the_first_key_in_an_encrypted_file_and_refused_in_plaintext() {
+    // As sops reads it: the value was encrypted under the path `\u{FEFF}A:`.
+    let l = load("\u{feff}A=x\nsops_version=3.11.0\n");
+    assert_eq!(items(&l), vec![entry("\u{feff}A", "x")]);
+    let l = load("\u{feff}# c=x\nB=\u{feff}\nsops_version=3.11.0\n");
+    assert_eq!(
+        items(&l),
+        vec![entry("\u{feff}# c", "x"), entry("B", "\u{feff}")]
+    );
+    for (text, at) in [
+        ("\u{feff}A=x\n", (1, 1)),
+        ("A=x\nB\u{feff}=y\n", (2, 2)),
+        ("\u{feff}#c\nA=x\n", (1, 1)),
+    ] {
+        let e = DotenvStore.load(text.as_bytes()).unwrap_err();
+        assert!(e.message.contains("byte-order mark"), "{e}");
+        assert_eq!(e.position, Some(at), "{text:?}");
+    }
+}
+
+#[test]
 fn dotenv_reading_table() {
     let cases: &[(&str, Vec<Item>)] = &[
         ("foo = bar\n", vec![entry("foo ", " bar")]),

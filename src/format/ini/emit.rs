@@ -93,7 +93,7 @@ pub(super) fn write(sections: &[OutSection], trailing: &str, out: &mut SecureBuf
         if !sec.comment.is_empty() {
             write_comment(out, &sec.comment, false);
         }
-        if i > 0 || sec.name.to_uppercase() != "DEFAULT" {
+        if i > 0 || sec.name.to_uppercase() != super::DEFAULT_SECTION {
             out.byte(b'[');
             out.push(sec.name.as_bytes());
             out.push(b"]\n");

@@ -281,7 +281,7 @@ pub(super) fn parse(input: &[u8]) -> Result<RawFile, FormatError> {
         },
         comment: Zeroizing::new(String::new()),
     };
-    let mut sections = vec![RawSection::new("DEFAULT", "")];
+    let mut sections = vec![RawSection::new(super::DEFAULT_SECTION, "")];
     let mut count = 1usize;
     while !p.lines.eof {
         let raw = p.lines.next_line();

@@ -87,8 +87,12 @@ pub(crate) fn format_float_g(f: f64) -> String {
 fn double_quoted(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 2);
     o.push('"');
+    // go-yaml's `is_bom` looks at the start of the text, not at the character: in a text
+    // that starts with U+FEFF it escapes every character (`"\uFEFF\x41"` for U+FEFF `A`).
+    let all = s.starts_with('\u{FEFF}');
     for c in s.chars() {
-        let esc = !is_printable(c)
+        let esc = all
+            || !is_printable(c)
             || c == '\u{FEFF}'
             || matches!(
                 c,

@@ -29,7 +29,7 @@ fn encrypt_into(dir: &Path, name: &str, plain: &[u8], selector: Option<Selector>
         binary: fmt == Format::Binary,
         ..Default::default()
     };
-    let (doc, meta) = crate::ops::seal_new(loaded.doc, &plan, &ctx()).unwrap();
+    let (doc, meta) = crate::ops::seal_new(loaded.doc, &plan, &ctx(), fmt).unwrap();
     let out = crate::ops::emit_encrypted(fmt, &doc, &meta, &Default::default()).unwrap();
     std::fs::write(dir.join(name), &*out).unwrap();
 }

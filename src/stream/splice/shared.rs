@@ -49,6 +49,8 @@ pub(in crate::stream) fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
         meta: Some(m),
     };
     let meta = ops::metadata_of(&loaded).ok()?;
+    // A `version` sops refuses is left to the whole-file path, which refuses it.
+    crate::metadata::check_version(&meta.version).ok()?;
     Some((meta, loaded.meta?))
 }
 
