@@ -74,7 +74,7 @@ fn a_data_key_from_the_other_branch_is_never_taken() {
         },
         add_secret,
     );
-    refused(&r, "rotated the data key");
+    refused(&r, "data key neither");
 }
 
 /// The same, narrowing which values are encrypted: `newsecret` was merged in clear.

@@ -12,7 +12,9 @@
 //! key without being a listed recipient (they made it, and removed their own entry), and
 //! may have narrowed which values are encrypted: taking either would hand them, or leave
 //! in clear, what ours adds. A change theirs made to the recipients, the data key or the
-//! settings that ours does not share is a conflict, resolved by hand (round-18 review).
+//! settings that ours does not share is a conflict, resolved by hand (round-18 review);
+//! so is a data key neither the base nor ours has, even when ours rotated too: values
+//! from a fresh encryption by someone without the key must not replace ours' unseen.
 //! So is a side without a valid integrity record under `strict_integrity`; without it,
 //! the merge goes on with a warning, since the record written for the result vouches for
 //! a structure the MAC alone did not cover.
@@ -88,19 +90,19 @@ fn recipients(m: &crate::metadata::Metadata) -> Recipients {
 }
 
 /// Why theirs' key set cannot stand beside ours' (`None`: it can). The result is sealed
-/// with ours' keys either way; this only decides whether that silently drops a key change
-/// theirs made: none when theirs kept the base's keys, or has ours' recipients and either
-/// ours' data key or ours rotated too (a rotation on both sides is served by ours').
+/// with ours' keys either way; a key set theirs did not take from the base or from ours
+/// is a conflict all the same: a data key neither side shares may come from someone who
+/// does not hold the file's key (a fresh encryption), whose values would otherwise
+/// replace ours' silently, and a recipient change would be dropped unseen.
 fn theirs_key_change(base: Option<&Side>, ours: &Side, theirs: &Side) -> Option<&'static str> {
     let (ro, rt) = (recipients(&ours.meta), recipients(&theirs.meta));
-    let rotated = |s: &Side| base.is_none_or(|b| !s.same_key(b));
     let kept_base = base.is_some_and(|b| rt == recipients(&b.meta) && theirs.same_key(b));
-    if kept_base || (rt == ro && (theirs.same_key(ours) || rotated(ours))) {
+    if kept_base || (rt == ro && theirs.same_key(ours)) {
         return None;
     }
     Some(
         if base.is_some_and(|b| rt == recipients(&b.meta)) || rt == ro {
-            "theirs rotated the data key and ours did not; a merge never takes a data key from the other branch (its author may know it without being a listed recipient): resolve by hand, e.g. take theirs and re-apply our changes, or keep ours and rotate after the merge"
+            "theirs has a data key neither the merge base nor ours has (it was rotated, or the file was encrypted anew, possibly by someone without the key); a merge never takes a data key from the other branch: resolve by hand, e.g. check who wrote theirs, take it and re-apply our changes, or keep ours and rotate after the merge"
         } else {
             "theirs changed the recipients (key groups); a merge never takes keys from the other branch: resolve by hand, then apply the recipient change with updatekeys"
         },

@@ -115,11 +115,22 @@ impl Repo {
     }
 
     /// Edits an encrypted file: decrypt → replace → encrypt.
+    /// Edits an encrypted file as a user does, through `leafseal edit`, which keeps the
+    /// data key (the editor copies in the changed text, kept outside the work tree).
     pub fn edit(&self, name: &str, from: &str, to: &str) {
         let plain = self.leafseal_ok(&["decrypt", name]);
         assert!(plain.contains(from), "{name} does not contain {from}");
-        self.write(name, &plain.replace(from, to));
-        self.leafseal_ok(&["encrypt", "-i", name]);
+        let changed = self._home.path().join("changed-plaintext");
+        std::fs::write(&changed, plain.replace(from, to)).expect("write");
+        let o = leafseal(&self.vars)
+            .env("EDITOR", format!("cp {}", changed.display()))
+            .current_dir(self.path())
+            .args(["edit", name])
+            .output()
+            .expect("run leafseal edit");
+        std::fs::remove_file(&changed).expect("remove");
+        assert!(o.status.success(), "edit {name}: {}", both(&o));
+        assert!(self.leafseal_ok(&["decrypt", name]).contains(to));
     }
 
     pub fn line_of(file: &str, key: &str) -> String {
