@@ -211,3 +211,61 @@ fn setup_warns_when_a_later_line_overrides_the_drivers() {
         both(&o)
     );
 }
+
+/// `strict_integrity` in the `.sops.yaml` of a subdirectory governs its files in the merge
+/// driver too (it read only the top one), and theirs cannot switch it off by bringing a
+/// policy without it: the recursive strategy writes theirs' `.sops.yaml` into the work
+/// tree before it runs the driver (the round-18 review of a first version).
+#[test]
+fn strict_integrity_of_the_governing_policy_holds_in_merges() {
+    // A policy in a subdirectory.
+    let r = Repo::new();
+    r.setup();
+    std::fs::create_dir(r.path().join("sec")).expect("mkdir");
+    r.write(
+        "sec/.sops.yaml",
+        &format!(
+            "creation_rules:\n  - path_regex: \\.enc\\.yaml$\n    age: {AGE_RECIPIENT}\nleafseal:\n  strict_integrity: true\n"
+        ),
+    );
+    r.add_encrypted("sec/s.enc.yaml", YAML);
+    r.git_ok(&["checkout", "-q", "-b", "attack"]);
+    let text = r.read("sec/s.enc.yaml");
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.contains("leafseal_integrity"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    r.write("sec/s.enc.yaml", &kept);
+    r.commit("attack");
+    r.git_ok(&["checkout", "-q", "main"]);
+    r.leafseal_ok(&[
+        "set",
+        "sec/s.enc.yaml",
+        r#"["newsecret"]"#,
+        r#""VICTIM-TOPSECRET""#,
+    ]);
+    r.commit("ours");
+    let m = r.git(&["merge", "--no-edit", "attack"]);
+    assert!(!m.status.success(), "{}", both(&m));
+    assert!(both(&m).contains("integrity"), "{}", both(&m));
+    r.git_ok(&["merge", "--abort"]);
+
+    // The top policy switched off on theirs' side, merged with the recursive strategy.
+    let policy = r.read(".sops.yaml");
+    r.write(
+        ".sops.yaml",
+        &format!("{policy}leafseal:\n  strict_integrity: true\n"),
+    );
+    r.add_encrypted("s.enc.yaml", YAML);
+    r.git_ok(&["checkout", "-q", "-b", "attack2"]);
+    r.write(".sops.yaml", &policy);
+    strip_record(&r);
+    r.commit("attack2");
+    r.git_ok(&["checkout", "-q", "main"]);
+    add_secret(&r);
+    r.commit("ours2");
+    let m = r.git(&["merge", "--no-edit", "-s", "recursive", "attack2"]);
+    assert!(!m.status.success(), "{}", both(&m));
+    assert!(both(&m).contains("integrity"), "{}", both(&m));
+}

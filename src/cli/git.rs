@@ -156,7 +156,7 @@ fn textconv(cli: &Cli, a: &TextconvArgs) -> i32 {
     let ctx = crate::cli::key_context();
     let k8s = a.k8s_decode
         || quiet_policy(cli.config.as_deref()).and_then(|p| p.k8s_decode) == Some(true);
-    let strict = cli::strict_integrity(cli);
+    let strict = strict_for(cli, &a.file);
     let r = git::diff::textconv(&bytes, &name, &ctx, &EmitOptions::default(), k8s, strict);
     if let Some(w) = &r.warning {
         cli::warn(&format!("textconv: {shown}: {w}"));
@@ -175,6 +175,36 @@ fn quiet_policy(explicit: Option<&Path>) -> Option<Policy> {
         None => cli::found_policy()?,
     };
     Policy::load(&path).ok()
+}
+
+/// Whether strict integrity applies to the file at `path` (relative to the top of the
+/// work tree, git's working directory for the drivers): the flag or variable, the policy
+/// the command would read, or `strict_integrity` in the nearest `.sops.yaml` above the
+/// file, in the work tree or in ours' commit (`HEAD`). A policy in a subdirectory governs
+/// its files (round-18 review: only the top one was read), and a merge that brings a
+/// policy without the setting into the work tree cannot switch it off for its own files.
+fn strict_for(cli: &Cli, path: &Path) -> bool {
+    if cli::strict_integrity(cli) {
+        return true;
+    }
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let strict = |p: Option<Policy>| p.is_some_and(|p| p.strict_integrity);
+    let here = std::env::current_dir().unwrap_or_default().join(dir);
+    let found = crate::policy::search::search(&here).found;
+    if strict(found.and_then(|f| Policy::load(&f).ok())) {
+        return true;
+    }
+    if path.is_absolute() {
+        return false;
+    }
+    dir.ancestors()
+        .find_map(|d| {
+            let rel = d.join(crate::policy::FILE_NAME);
+            let spec = format!("HEAD:{}", rel.to_string_lossy());
+            let text = git::git(Path::new("."), &["show", &spec]).ok()?;
+            Some(Policy::parse(text.as_bytes(), &rel).ok())
+        })
+        .is_some_and(strict)
 }
 
 /// A path git passed (`%P`, from the repository, so possibly hostile) as shown in a
@@ -221,7 +251,7 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
     let fmt = git::diff::format_for(&a.path, &ours);
     let opts = cli::emit_options(None, quiet_policy(cli.config.as_deref()).as_ref(), fmt);
     let ctx = crate::cli::key_context();
-    let strict = cli::strict_integrity(cli);
+    let strict = strict_for(cli, Path::new(&a.path));
     match git::merge::merge(&base, &ours, &theirs, &a.path, &ctx, &opts, strict) {
         Outcome::Merged(bytes, warnings) => {
             for w in &warnings {
