@@ -76,15 +76,17 @@ pub fn parse(s: &str) -> Result<Vec<Step>, Error> {
     Ok(steps)
 }
 
-/// sops's reading of a path (`parseTreePath`), where it succeeds; a quoted piece must
-/// also end with its own quote (sops takes any last character).
+/// sops's reading of a path (`parseTreePath`), where it succeeds: a piece that starts
+/// with a quote is a key without its first and last characters, whatever the last one is
+/// (`["a']` is the key `a`, as in sops).
 fn parse_as_sops(s: &str) -> Option<Vec<Step>> {
     let mut steps = Vec::new();
     for piece in s.split('[').filter(|p| !p.is_empty()) {
         let piece = piece.strip_suffix(']')?;
-        let quoted = |q: char| piece.len() >= 2 && piece.starts_with(q) && piece.ends_with(q);
-        if quoted('"') || quoted('\'') {
-            steps.push(Step::Key(piece[1..piece.len() - 1].to_owned()));
+        if piece.starts_with(['"', '\'']) {
+            let inner = piece.get(1..)?;
+            let last = inner.char_indices().last()?.0;
+            steps.push(Step::Key(inner[..last].to_owned()));
         } else {
             steps.push(Step::Index(index(piece)?));
         }
@@ -101,9 +103,18 @@ fn closing_quote(body: &str, q: char) -> Option<usize> {
     })
 }
 
-/// A list index.
+/// A list index: digits with an optional `+`, or `-0` (sops reads these as Go's `Atoi`
+/// does; a negative index makes sops panic and is refused here).
 fn index(text: &str) -> Option<usize> {
-    text.trim().parse::<usize>().ok()
+    let t = text.trim();
+    if let Some(zero) = t.strip_prefix('-') {
+        return (!zero.is_empty() && zero.bytes().all(|b| b == b'0')).then_some(0);
+    }
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    if digits.starts_with(['+', '-']) {
+        return None;
+    }
+    digits.parse::<usize>().ok()
 }
 
 /// Levels of maps and lists in `v` (0 for a scalar). Values come from the readers, so
@@ -348,6 +359,17 @@ mod tests {
             vec![k("x[0]"), Step::Index(1), k("y")]
         );
         assert_eq!(keys(r#"["[["]["]]"]"#), vec![k("[["), k("]]")]);
+        // sops takes any last character of a quoted piece, and Atoi's signs.
+        assert_eq!(keys(r#"["a']["b"]"#), vec![k("a"), k("b")]);
+        assert_eq!(keys(r#"['b"]"#), vec![k("b")]);
+        assert_eq!(
+            keys("[\"a\"][-0][+1]"),
+            vec![k("a"), Step::Index(0), Step::Index(1)]
+        );
+        assert!(parse("[\"a\"][-1]").is_err());
+        assert!(parse("[\"a\"][--0]").is_err());
+        assert!(parse("[\"a\"][+-1]").is_err());
+        assert!(parse(r#"["]"#).is_err());
     }
 }
 

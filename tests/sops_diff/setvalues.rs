@@ -176,6 +176,10 @@ fn keys_with_brackets_in_paths() {
         r#"["q""]"#,
         r#"["c"]["zz]"]"#,
         r#"["c"]["d]"][0]"#,
+        // sops takes any last character of a quoted piece, and Go's Atoi signs.
+        r#"["c"]["d]']"#,
+        r#"["x]"][-0]"#,
+        r#"["x]"][+1]"#,
     ];
     let mut diffs = Vec::new();
     let mut cases = 0;
