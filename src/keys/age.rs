@@ -95,10 +95,20 @@ impl AgeKey {
             .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("age entry without `recipient`"))?;
         let id = id.trim();
-        Ok(AgeKey {
-            id: id.to_owned(),
-            recipient: parse_recipient(id).ok(),
-        })
+        let recipient = parse_recipient(id).ok();
+        // A recipient that does not parse comes from a file anyone can edit: shown in
+        // messages (`doctor`, `updatekeys`, `rotate`), its control characters would reach
+        // the terminal, and a pasted identity would be printed (round-18 review).
+        let id = if recipient.is_some() {
+            id.to_owned()
+        } else if id.to_ascii_uppercase().contains("AGE-SECRET-KEY-") {
+            "(an age identity, not a recipient: redacted)".to_owned()
+        } else {
+            id.chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect()
+        };
+        Ok(AgeKey { id, recipient })
     }
 
     /// The recipient as given (trimmed), e.g. `age1…` or `ssh-ed25519 AAAA… comment`.
@@ -214,6 +224,7 @@ impl MasterKey for AgeKey {
     fn wrap(&self, secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
         let Some(recipient) = &self.recipient else {
             let e = parse_recipient(&self.id).err();
+            // `self.id` is the shown form here (control characters replaced).
             return Err(KeyError::with_hint(
                 format!(
                     "cannot encrypt for the age recipient in the file's metadata: {}",

@@ -549,6 +549,22 @@ fn entry_fields() {
         err.message.contains("cannot encrypt for the age recipient"),
         "{err}"
     );
+    // Shown without terminal escapes, and a pasted identity is not shown at all.
+    let mut esc = KeyFields::new();
+    esc.push(
+        "recipient",
+        FieldValue::str("\u{1b}]0;PWN\u{7}\u{1b}[2Jage1x"),
+    );
+    assert_eq!(AgeKey::from_fields(&esc).unwrap().id(), "?]0;PWN??[2Jage1x");
+    let mut secret = KeyFields::new();
+    secret.push(
+        "recipient",
+        FieldValue::str(
+            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+        ),
+    );
+    let id = AgeKey::from_fields(&secret).unwrap().id();
+    assert!(!id.contains("QQQQ"), "{id}");
 }
 
 proptest::proptest! {
