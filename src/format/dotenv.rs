@@ -190,7 +190,13 @@ impl Store for DotenvStore {
         Ok(out.finish())
     }
 
+    /// One value (`--extract`; sops refuses any but a string): as in the file, except a
+    /// timestamp keeps its fractional seconds (the whole-file form drops them, as sops's
+    /// does).
     fn emit_value(&self, value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
+        if let Value::Time(t) = value {
+            return Ok(Zeroizing::new(t.to_rfc3339_nano().into_bytes()));
+        }
         scalar_bytes(value)
     }
 }

@@ -242,9 +242,16 @@ impl Store for IniStore {
         Ok(out.finish())
     }
 
+    /// One value (`--extract`): sops writes it as JSON (`json.Marshal`), so a string
+    /// comes quoted and a timestamp with its fractional seconds; a map or list is refused
+    /// (sops writes Go's internal form of a map).
     fn emit_value(&self, value: &Value, _opts: &EmitOptions) -> Result<Output, FormatError> {
-        let text = render(value)?;
-        Ok(Zeroizing::new(text.as_bytes().to_vec()))
+        if let Value::Map(_) | Value::Seq(_) = value {
+            render(value)?;
+        }
+        crate::format::json::JsonStore
+            .emit_value(value, &EmitOptions::default())
+            .map_err(|e| FormatError::new(FORMAT, e.to_string()))
     }
 }
 

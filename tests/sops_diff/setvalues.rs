@@ -207,3 +207,52 @@ fn keys_with_brackets_in_paths() {
     let l = p.run(Tool::Leafseal, &args);
     assert_eq!((l.code, l.text().trim()), (0, "1"), "{}", l.stderr);
 }
+
+/// `--extract` with `--output-type ini`: sops writes a single value as JSON (a timestamp
+/// quoted, with its fractional seconds; null as `null`); leafseal wrote the value raw and
+/// dropped the fraction (round-18 fuzz). With dotenv, sops refuses all but strings; the
+/// fraction stays in leafseal's output there too (deliberate).
+#[test]
+fn extract_as_ini_matches_sops() {
+    let Some(p) = Peer::new(None) else { return };
+    let plain = "ts: 2001-12-14T21:59:43.5Z\ns: \"a<b\\\"c\"\ni: 5\nf1: 1.5\nf2: 1.0e+21\nf3: -0.0\nf4: 1.0e-7\nf5: .inf\nb: true\nn: null\nst: \"5\"\n";
+    p.write("ev.yaml", plain);
+    let enc = p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, "ev.yaml"]);
+    p.write("ev.enc.yaml", &enc);
+    let mut diffs = Vec::new();
+    let keys = ["ts", "s", "i", "f1", "f2", "f3", "f4", "f5", "b", "n", "st"];
+    for k in keys {
+        let path = format!("[\"{k}\"]");
+        let args = [
+            "decrypt",
+            "--output-type",
+            "ini",
+            "--extract",
+            &path,
+            "ev.enc.yaml",
+        ];
+        let (s, l) = (p.run(Tool::Sops, &args), p.run(Tool::Leafseal, &args));
+        if s.code != l.code || s.stdout != l.stdout {
+            diffs.push(format!(
+                "{k}: sops exit {} {:?}, leafseal exit {} {:?}",
+                s.code,
+                s.text(),
+                l.code,
+                l.text()
+            ));
+        }
+    }
+    assert_no_differences("--extract as ini", keys.len(), &diffs);
+    let l = p.run(
+        Tool::Leafseal,
+        &[
+            "decrypt",
+            "--output-type",
+            "dotenv",
+            "--extract",
+            r#"["ts"]"#,
+            "ev.enc.yaml",
+        ],
+    );
+    assert_eq!(l.text(), "2001-12-14T21:59:43.5Z");
+}
