@@ -38,6 +38,18 @@ fn add_secret(r: &Repo) {
     ]);
 }
 
+/// Writes `s.enc.yaml` anew from `plain`, for the listed recipient only, as someone without
+/// the file's key can (a fresh data key), with `extra` encrypt flags.
+fn encrypt_anew(r: &Repo, plain: &str, extra: &[&str]) {
+    r.write("plain.yaml", plain);
+    let mut args = vec!["encrypt", "--age", AGE_RECIPIENT];
+    args.extend_from_slice(extra);
+    args.extend(["--filename-override", "s.enc.yaml", "plain.yaml"]);
+    let out = r.leafseal_ok(&args);
+    r.write("s.enc.yaml", &out);
+    std::fs::remove_file(r.path().join("plain.yaml")).expect("rm");
+}
+
 /// Asserts a conflict that left ours' encrypted bytes in place and names `why`.
 fn refused(r: &Repo, why: &str) {
     let ours = r.read("s.enc.yaml");
@@ -57,20 +69,11 @@ fn refused(r: &Repo, why: &str) {
 fn a_data_key_from_the_other_branch_is_never_taken() {
     let r = diverged(
         |r| {
-            r.write(
-                "plain.yaml",
+            encrypt_anew(
+                r,
                 "db:\n    user: app\n    password: attacker\napi:\n    token: t\n",
+                &[],
             );
-            let out = r.leafseal_ok(&[
-                "encrypt",
-                "--age",
-                AGE_RECIPIENT,
-                "--filename-override",
-                "s.enc.yaml",
-                "plain.yaml",
-            ]);
-            r.write("s.enc.yaml", &out);
-            std::fs::remove_file(r.path().join("plain.yaml")).expect("rm");
         },
         add_secret,
     );
@@ -81,35 +84,26 @@ fn a_data_key_from_the_other_branch_is_never_taken() {
 #[test]
 fn encryption_settings_from_the_other_branch_are_never_taken() {
     let r = diverged(
-        |r| {
-            r.write("plain.yaml", YAML);
-            let out = r.leafseal_ok(&[
-                "encrypt",
-                "--age",
-                AGE_RECIPIENT,
-                "--encrypted-regex",
-                "^(db|api|password|token)$",
-                "--filename-override",
-                "s.enc.yaml",
-                "plain.yaml",
-            ]);
-            r.write("s.enc.yaml", &out);
-            std::fs::remove_file(r.path().join("plain.yaml")).expect("rm");
-        },
+        |r| encrypt_anew(r, YAML, &["--encrypted-regex", "^(db|api|password|token)$"]),
         add_secret,
     );
     refused(&r, "which values are encrypted");
 }
 
 fn strip_record(r: &Repo) {
-    let text = r.read("s.enc.yaml");
+    strip_record_of(r, "s.enc.yaml");
+}
+
+/// Removes the integrity record from `name`, as anyone can without the key.
+fn strip_record_of(r: &Repo, name: &str) {
+    let text = r.read(name);
     let kept: String = text
         .lines()
         .filter(|l| !l.contains("leafseal_integrity"))
         .map(|l| format!("{l}\n"))
         .collect();
     assert_ne!(kept, text);
-    r.write("s.enc.yaml", &kept);
+    r.write(name, &kept);
 }
 
 /// A side without an integrity record: refused under `strict_integrity` in `.sops.yaml`
@@ -230,13 +224,7 @@ fn strict_integrity_of_the_governing_policy_holds_in_merges() {
     );
     r.add_encrypted("sec/s.enc.yaml", YAML);
     r.git_ok(&["checkout", "-q", "-b", "attack"]);
-    let text = r.read("sec/s.enc.yaml");
-    let kept: String = text
-        .lines()
-        .filter(|l| !l.contains("leafseal_integrity"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    r.write("sec/s.enc.yaml", &kept);
+    strip_record_of(&r, "sec/s.enc.yaml");
     r.commit("attack");
     r.git_ok(&["checkout", "-q", "main"]);
     r.leafseal_ok(&[

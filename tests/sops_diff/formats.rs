@@ -295,34 +295,21 @@ fn json_negative_zero_in_clear_both_ways() {
 #[test]
 fn ini_comment_blocks_shown_as_yaml_as_sops_shows_them() {
     let Some(p) = Peer::new(None) else { return };
-    let mut diffs = Vec::new();
-    let cases = [
-        ("cb1.ini", "[sec]\n# a\n# b\nk = v\n"),
+    let cases: [(&str, &[u8]); 4] = [
+        ("cb1.ini", b"[sec]\n# a\n# b\nk = v\n"),
         (
             "cb2.ini",
-            "; top\n[sec]\n# c1\nk = v ; inline\n;c2\nj = w\n",
+            b"; top\n[sec]\n# c1\nk = v ; inline\n;c2\nj = w\n",
         ),
         (
             "cb3.ini",
-            "[sec]\r\n# a\r\n# b\r\n;c\r\n\r\n#d\r\nk = v\r\n",
+            b"[sec]\r\n# a\r\n# b\r\n;c\r\n\r\n#d\r\nk = v\r\n",
         ),
         (
             "cb4.ini",
-            "[s]\n;;  x\n#  ## y\n;\nk = v\n[t]\n# z\n; w\nq = 1\n",
+            b"[s]\n;;  x\n#  ## y\n;\nk = v\n[t]\n# z\n; w\nq = 1\n",
         ),
     ];
-    for (name, text) in cases {
-        p.write(name, text);
-        let enc = format!("sops-{name}");
-        p.write(
-            &enc,
-            p.ok(Tool::Sops, &["encrypt", "--age", AGE_RECIPIENT, name]),
-        );
-        for out in ["yaml", "ini", "json"] {
-            if let Err(e) = p.decrypt_both(&enc, &["--output-type", out]) {
-                diffs.push(format!("{name} as {out}: {e}"));
-            }
-        }
-    }
+    let diffs = crate::harness::sops_files_read_alike(&p, &cases, &["yaml", "ini", "json"]);
     assert_no_differences("INI comment blocks as YAML", cases.len() * 3, &diffs);
 }

@@ -318,6 +318,29 @@ pub fn same_layout(label: &str, leafseal: &str, sops: &str) -> Result<(), String
     Ok(())
 }
 
+/// Has sops encrypt each `(name, text)` case, then both tools decrypt sops's file as each
+/// of `outs`; returns the differences (a case that both read alike adds none).
+pub fn sops_files_read_alike(p: &Peer, cases: &[(&str, &[u8])], outs: &[&str]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for (name, text) in cases {
+        p.write(name, text);
+        let enc = format!("sops-{name}");
+        p.write(
+            &enc,
+            p.ok(
+                Tool::Sops,
+                &["encrypt", "--age", crate::support::AGE_RECIPIENT, name],
+            ),
+        );
+        for out in outs {
+            if let Err(e) = p.decrypt_both(&enc, &["--output-type", out]) {
+                diffs.push(format!("{name} as {out}: {e}"));
+            }
+        }
+    }
+    diffs
+}
+
 /// Panics with every collected difference.
 pub fn assert_no_differences(what: &str, cases: usize, diffs: &[String]) {
     assert!(
