@@ -27,7 +27,14 @@ mod faces;
 pub mod flags;
 pub mod k8s;
 pub mod merge;
+mod seal;
 pub mod tree_merge;
+
+pub use seal::SealPlan;
+pub use seal::new_sealing;
+pub use seal::reseal;
+pub use seal::seal_mac_now;
+pub use seal::seal_new;
 
 pub use faces::Document;
 pub use faces::EmitOptions;
@@ -499,142 +506,4 @@ pub fn verify_mac(meta: &Metadata, key: &DataKey, computed: &str) -> Result<(), 
         return Err(mismatch("the stored MAC does not match the file's content"));
     }
     Ok(())
-}
-
-/// What to encrypt a new file for.
-#[derive(Debug, Clone, Default)]
-pub struct SealPlan {
-    /// Key groups (one group for flag-given keys).
-    pub groups: Vec<Vec<Arc<dyn MasterKey>>>,
-    /// Shamir threshold (0 = number of groups).
-    pub threshold: usize,
-    /// The selector to apply and record; `None` writes the default suffix, except for
-    /// binary files, which record none.
-    pub selector: Option<Selector>,
-    /// Only encrypted values enter the MAC.
-    pub mac_only_encrypted: bool,
-    /// The file is a binary (raw) file.
-    pub binary: bool,
-}
-
-/// Encrypts a plaintext document with a new data key and returns it with its metadata map.
-/// `format` is the format the file is written in (see [`reseal`]).
-pub fn seal_new(
-    mut doc: Document,
-    plan: &SealPlan,
-    ctx: &KeyContext,
-    format: Format,
-) -> Result<(Document, Map), Error> {
-    let (key, mut meta) = new_sealing(plan, ctx)?;
-    let map = reseal(&mut doc, &mut meta, &key, None, format)?;
-    Ok((doc, map))
-}
-
-/// The first steps of [`seal_new`]: checks the plan, creates a data key, wraps it for
-/// every key group and returns it with the new file's metadata (no MAC yet). Also used
-/// by the streaming writer (`crate::stream`), which encrypts without a tree.
-pub fn new_sealing(plan: &SealPlan, ctx: &KeyContext) -> Result<(DataKey, Metadata), Error> {
-    if plan.groups.iter().all(Vec::is_empty) {
-        // sops 3.11 exits 1 here ("no keys provided through command line options").
-        return Err(
-            Error::new(exit::GENERIC, "no encryption keys were given").remedy(Remedy::NoKeysGiven)
-        );
-    }
-    if plan.groups.len() > 1 {
-        let t = if plan.threshold == 0 {
-            plan.groups.len()
-        } else {
-            plan.threshold
-        };
-        if t < 2 && plan.threshold != 0 || t > plan.groups.len() {
-            return Err(Error::new(
-                exit::CONFLICTING_PARAMETERS,
-                format!(
-                    "invalid Shamir threshold {t} for {} key groups",
-                    plan.groups.len()
-                ),
-            )
-            .hint("the threshold must be between 2 and the number of key groups"));
-        }
-    }
-    let key = DataKey::generate().map_err(|e| {
-        Error::new(
-            exit::ERROR_ENCRYPTING_TREE,
-            format!("cannot create a data key: {e}"),
-        )
-    })?;
-    let groups = group::wrap(&plan.groups, plan.threshold, &key, ctx).map_err(|e| {
-        Error::new(exit::ERROR_ENCRYPTING_TREE, e.to_string())
-            .hint("check that every recipient is valid and reachable; nothing was written")
-    })?;
-    let selector = if plan.binary {
-        None
-    } else {
-        Some(plan.selector.clone().unwrap_or_default())
-    };
-    let meta = Metadata {
-        key_groups: groups,
-        shamir_threshold: if plan.groups.len() > 1 {
-            plan.threshold
-        } else {
-            0
-        },
-        lastmodified: String::new(),
-        mac: String::new(),
-        mac_only_encrypted: plan.mac_only_encrypted,
-        selector,
-        version: FORMAT_VERSION.to_owned(),
-        integrity: None,
-        extra: Vec::new(),
-    };
-    Ok((key, meta))
-}
-
-/// Sets `lastmodified` to now and stores the MAC (`mac_hex`, upper-case hex) sealed
-/// under it, as [`reseal`] does after encrypting.
-pub fn seal_mac_now(meta: &mut Metadata, key: &DataKey, mac_hex: &str) -> Result<(), Error> {
-    meta.lastmodified = Timestamp::now_utc().to_rfc3339();
-    meta.mac = mac::seal_mac(key, mac_hex, &meta.lastmodified).map_err(|e| {
-        Error::new(
-            exit::ERROR_ENCRYPTING_MAC,
-            format!("error encrypting the MAC: {e}"),
-        )
-    })?;
-    Ok(())
-}
-
-/// Encrypts a plaintext document with an existing data key (reusing nonces of unchanged
-/// values from the stash), sets `lastmodified` to now, recomputes and stores the MAC, and
-/// returns the metadata map to write. `format` is the format the file is written in: the
-/// integrity record covers the tree its reader makes of the written file
-/// ([`crate::format::read_back`]: for INI, dotenv and some JSON, not quite the tree
-/// sealed), so that the file reads back as sealed; a document the format cannot write so
-/// that it reads back is refused (exit 7).
-pub fn reseal(
-    doc: &mut Document,
-    meta: &mut Metadata,
-    key: &DataKey,
-    stash: Option<&NonceStash>,
-    format: Format,
-) -> Result<Map, Error> {
-    let sel = meta.selector();
-    let mac_hex = document::encrypt_document(doc, key, &sel, meta.mac_only_encrypted, stash)
-        .map_err(|e| {
-            Error::new(
-                exit::ERROR_ENCRYPTING_TREE,
-                format!("error encrypting the file: {e}"),
-            )
-        })?;
-    seal_mac_now(meta, key, &mac_hex)?;
-    let written = crate::format::read_back(format, doc).map_err(|e| {
-        Error::new(
-            exit::ERROR_DUMPING_TREE,
-            format!("cannot write the encrypted file as {}: {e}", format.name()),
-        )
-    })?;
-    let sealed = written.as_ref().unwrap_or(doc);
-    meta.integrity = Some(integrity::compute(sealed, &meta.integrity_binding(), key));
-    // A signature covers the previous state: a rewrite leaves the file unsigned.
-    crate::signing::remove(meta);
-    Ok(meta.to_map())
 }

@@ -13,6 +13,7 @@ mod builder;
 mod emit;
 mod fast;
 mod fast_scalar;
+mod feet;
 mod parse;
 mod resolve;
 #[cfg(test)]
@@ -54,8 +55,6 @@ pub(crate) use emit::scalar_after;
 /// The fast reader's line and scalar helpers and the scalar typing, for the tree-free
 /// streaming encrypt (`crate::stream`), which reads the same subset line by line.
 pub(crate) mod scan {
-    pub(crate) use super::builder::end_of_document_feet;
-    pub(crate) use super::builder::foot_comments;
     pub(crate) use super::fast_scalar::block_header;
     pub(crate) use super::fast_scalar::chomp_block;
     pub(crate) use super::fast_scalar::is_dash;
@@ -66,6 +65,8 @@ pub(crate) mod scan {
     pub(crate) use super::fast_scalar::quoted;
     pub(crate) use super::fast_scalar::scan_line;
     pub(crate) use super::fast_scalar::spaces;
+    pub(crate) use super::feet::end_of_document_feet;
+    pub(crate) use super::feet::foot_comments;
     pub(crate) use super::resolve::plain_resolves_to_str;
     pub(crate) use super::resolve::resolve_plain;
 }
