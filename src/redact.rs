@@ -130,6 +130,14 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// `s` with every control character shown as `?`: text from a file (a name, a key id)
+/// that would otherwise put terminal escapes or a line of its own into a message.
+pub fn inert(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// Whether `s` contains key material that [`redact`] would mask.
 pub fn contains_secret(s: &str) -> bool {
     matches!(redact(s), Cow::Owned(_))

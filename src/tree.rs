@@ -264,11 +264,17 @@ pub struct Map(pub Vec<Item>);
 impl Map {
     /// A key that this map or one inside it holds twice ([`Value::repeated_key`]).
     pub fn repeated_key(&self) -> Option<&str> {
+        self.repeated_own_key()
+            .or_else(|| self.entries().find_map(|(_, v)| v.repeated_key()))
+    }
+
+    /// A key this map itself holds twice (not looking into its values).
+    pub fn repeated_own_key(&self) -> Option<&str> {
         // Most maps are small: comparing their keys pairwise allocates nothing, where a
         // set per map cost the 10 MB YAML tree path about a tenth of its time.
         const PAIRWISE: usize = 16;
         let keys: Vec<&str> = self.entries().map(|(k, _)| k).collect();
-        let repeat = if keys.len() <= PAIRWISE {
+        if keys.len() <= PAIRWISE {
             keys.iter()
                 .enumerate()
                 .find(|(i, k)| keys[..*i].contains(k))
@@ -276,8 +282,7 @@ impl Map {
         } else {
             let mut seen = std::collections::HashSet::with_capacity(keys.len());
             keys.iter().find(|k| !seen.insert(**k)).copied()
-        };
-        repeat.or_else(|| self.entries().find_map(|(_, v)| v.repeated_key()))
+        }
     }
 
     /// An empty map.

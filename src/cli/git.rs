@@ -212,18 +212,7 @@ fn strict_for(cli: &Cli, path: &Path) -> bool {
 /// or fake lines), and a path with anything but plain characters is single-quoted for
 /// the shell.
 fn shown_path(p: &str) -> String {
-    let p: String = p
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if !p.is_empty()
-        && p.chars().all(|c| {
-            c.is_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '@')
-        })
-    {
-        return p;
-    }
-    format!("'{}'", p.replace('\'', r"'\''"))
+    git::shell_quote(&crate::redact::inert(p))
 }
 
 fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {

@@ -101,12 +101,10 @@ impl AgeKey {
         // the terminal, and a pasted identity would be printed (round-18 review).
         let id = if recipient.is_some() {
             id.to_owned()
-        } else if id.to_ascii_uppercase().contains("AGE-SECRET-KEY-") {
-            "(an age identity, not a recipient: redacted)".to_owned()
+        } else if crate::redact::contains_secret(id) {
+            "(key material, not a recipient: redacted)".to_owned()
         } else {
-            id.chars()
-                .map(|c| if c.is_control() { '?' } else { c })
-                .collect()
+            crate::redact::inert(id)
         };
         Ok(AgeKey { id, recipient })
     }

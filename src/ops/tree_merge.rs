@@ -104,11 +104,6 @@ fn key_path(path: &str, key: &str) -> String {
     out
 }
 
-fn has_duplicate_keys(m: &Map) -> bool {
-    let mut seen = std::collections::HashSet::new();
-    m.entries().any(|(k, _)| !seen.insert(k))
-}
-
 /// Comments grouped by the key of the entry they precede (`None`: after the last entry).
 fn comment_groups(m: &Map) -> HashMap<Option<&str>, Vec<&Comment>> {
     let mut out = HashMap::new();
@@ -226,7 +221,7 @@ impl Merger {
     }
 
     fn map(&mut self, path: &str, b: &Map, o: &Map, t: &Map) -> Map {
-        if has_duplicate_keys(b) || has_duplicate_keys(o) || has_duplicate_keys(t) {
+        if [b, o, t].iter().any(|m| m.repeated_own_key().is_some()) {
             self.conflict(path, "map with duplicate keys changed on both sides");
             return o.clone();
         }
