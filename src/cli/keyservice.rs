@@ -31,6 +31,11 @@ pub struct KeyserviceArgs {
     /// Log each request (operation, key kind and id, outcome) to standard error.
     #[arg(long)]
     pub verbose: bool,
+    /// Connections served at once; one more is closed as soon as it is accepted. A
+    /// connection that sends nothing for 10 seconds after connecting, or that stays
+    /// silent for 10 minutes, is closed too.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_connections: u16,
 }
 
 #[cfg(not(feature = "keyservice"))]
@@ -92,6 +97,10 @@ pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
                 "leafseal keyservice: listening on {addr} (plaintext gRPC: keep it on loopback or a unix socket, and forward it over SSH)"
             );
         }),
+        limits: server::Limits {
+            max_connections: usize::from(args.max_connections),
+            ..server::Limits::default()
+        },
     };
     server::serve(crate::cli::local_key_context(), opts)?;
     say!("leafseal keyservice: stopped");

@@ -72,7 +72,7 @@ pub struct GeneratorConfig {
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::new(exit::GENERIC, msg.into())
-        .hint("see docs/gitops-k8s.md for the generator configuration format")
+        .hint("see docs/gitops.md for the generator configuration format")
 }
 
 fn string_list(m: &Fields, key: &str, ctx: &str) -> Result<Vec<String>, Error> {

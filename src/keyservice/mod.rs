@@ -13,6 +13,7 @@
 //! A tokio runtime (one thread) exists only while a key service is in use.
 
 pub mod client;
+mod conn;
 pub mod proto;
 pub mod server;
 

@@ -15,11 +15,18 @@ use std::sync::Mutex;
 use zeroize::Zeroizing;
 
 use super::Address;
+use super::conn::Incoming;
+pub use super::conn::Limits;
 use super::proto;
 use crate::error::Error;
 use crate::error::exit;
 use crate::keys::KeyContext;
 use crate::keys::KeyKind;
+
+/// What a Decrypt may return: a data key (32 bytes) or a Shamir share of one (33). Any
+/// other plaintext is refused, so that the service cannot be used to decrypt other
+/// things encrypted to this machine's keys (sops's own key service decrypts anything).
+const DATA_KEY_LENGTHS: [usize; 2] = [32, 33];
 
 /// How long open connections may take to finish after SIGINT/SIGTERM.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -50,6 +57,8 @@ pub struct ServerOptions {
     pub log: Option<LogFn>,
     /// Told the address actually listened on (a TCP port 0 becomes the real port).
     pub on_listen: Box<dyn FnOnce(&str) + Send>,
+    /// Bounds on connections (count, silence).
+    pub limits: Limits,
 }
 
 struct Handler {
@@ -78,6 +87,13 @@ impl Handler {
             return Err(tonic::Status::not_found("Must provide a key"));
         };
         let (kind, id) = proto::describe(kt);
+        // The id comes from the client: shown without control characters, and masked
+        // when it holds key material.
+        let id = if crate::redact::contains_secret(&id) {
+            "[redacted: the key id holds key material]".to_owned()
+        } else {
+            crate::redact::inert(&id)
+        };
         let info = RequestInfo {
             operation,
             kind,
@@ -89,7 +105,10 @@ impl Handler {
             info.id
         ));
         let master = proto::key_from_proto(kt).map_err(|e| {
-            self.log(&format!("  refused: {e}"));
+            self.log(&format!(
+                "  refused: {}",
+                crate::redact::inert(&e.to_string())
+            ));
             tonic::Status::invalid_argument(format!("invalid {} key: {e}", kind.field()))
         })?;
         if let Some(p) = &self.prompt
@@ -124,6 +143,13 @@ impl Handler {
         let key = self.admit("decrypt", req.key.as_ref())?;
         let enc = String::from_utf8_lossy(&req.ciphertext);
         match key.unwrap(&enc, &self.ctx) {
+            Ok(secret) if !DATA_KEY_LENGTHS.contains(&secret.len()) => {
+                self.log("  refused: the result is not a data key");
+                Err(tonic::Status::invalid_argument(
+                    "the ciphertext does not hold a data key or a key share (32 or 33 bytes); \
+                     this key service decrypts only those",
+                ))
+            }
             Ok(mut secret) => {
                 self.log("  done");
                 Ok(proto::DecryptResponse {
@@ -288,7 +314,7 @@ pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
                         .map(|a| format!("tcp://{a}"))
                         .unwrap_or_else(|_| address.to_string());
                     (opts.on_listen)(&local);
-                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    let incoming = Incoming::new(listener, opts.limits);
                     server
                         .serve_with_incoming_shutdown(svc, incoming, signal)
                         .await
@@ -299,7 +325,7 @@ pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
                     let listener = tokio::net::UnixListener::from_std(std_listener)
                         .map_err(|e| listen_error(&address, &e))?;
                     (opts.on_listen)(&address.to_string());
-                    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+                    let incoming = Incoming::new(listener, opts.limits);
                     server
                         .serve_with_incoming_shutdown(svc, incoming, signal)
                         .await

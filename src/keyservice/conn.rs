@@ -1,0 +1,260 @@
+//! The key service's accepted connections, bounded: at most [`Limits::max_connections`]
+//! at once (a connection over the limit is closed as soon as it is accepted), a
+//! connection that sends nothing within [`Limits::first_bytes`] or stays silent for
+//! [`Limits::idle`] is closed, and an accept that fails for want of resources (no file
+//! descriptors left) is retried after [`ACCEPT_BACKOFF`] instead of at once, which would
+//! spin a core until a descriptor frees up.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+use std::task::Context;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::io::AsyncRead;
+use tokio::io::AsyncWrite;
+use tokio::io::ReadBuf;
+use tokio::time::Instant;
+use tokio::time::Sleep;
+
+/// How long to wait before accepting again after an accept failed for want of resources.
+pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The bounds on connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more are closed when accepted.
+    pub max_connections: usize,
+    /// Time a new connection has to send its first bytes (the HTTP/2 preface).
+    pub first_bytes: Duration,
+    /// Time a connection may go without reading or writing a byte, a request in
+    /// progress included (a `--prompt` question waiting that long is answered with an
+    /// error).
+    pub idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 64,
+            first_bytes: Duration::from_secs(10),
+            idle: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A listener that can accept one connection.
+pub(super) trait Accept {
+    /// The connection.
+    type Io;
+    /// Accepts one connection, or is pending.
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>>;
+}
+
+impl Accept for tokio::net::TcpListener {
+    type Io = tokio::net::TcpStream;
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        tokio::net::TcpListener::poll_accept(self, cx).map_ok(|(s, _)| s)
+    }
+}
+
+impl Accept for tokio::net::UnixListener {
+    type Io = tokio::net::UnixStream;
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Io>> {
+        tokio::net::UnixListener::poll_accept(self, cx).map_ok(|(s, _)| s)
+    }
+}
+
+/// Whether an accept error concerns only the one connection (accept again at once), as
+/// opposed to the process or the system running out of something.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// The stream of accepted connections handed to the server.
+pub(super) struct Incoming<A> {
+    listener: A,
+    limits: Limits,
+    active: Arc<AtomicUsize>,
+    backoff: Option<Pin<Box<Sleep>>>,
+}
+
+impl<A: Accept> Incoming<A> {
+    pub(super) fn new(listener: A, limits: Limits) -> Self {
+        Incoming {
+            listener,
+            limits,
+            active: Arc::new(AtomicUsize::new(0)),
+            backoff: None,
+        }
+    }
+}
+
+impl<A: Accept + Unpin> tokio_stream::Stream for Incoming<A> {
+    type Item = io::Result<Bounded<A::Io>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(wait) = this.backoff.as_mut() {
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.backoff = None;
+            }
+            match this.listener.poll_accept(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) if is_connection_error(&e) => {}
+                Poll::Ready(Err(_)) => {
+                    this.backoff = Some(Box::pin(tokio::time::sleep(ACCEPT_BACKOFF)));
+                }
+                Poll::Ready(Ok(io)) => {
+                    let before = this.active.fetch_add(1, Ordering::AcqRel);
+                    let slot = Slot(Arc::clone(&this.active));
+                    if before >= this.limits.max_connections {
+                        // Closed at once: dropping the connection and its slot.
+                        drop((io, slot));
+                        continue;
+                    }
+                    return Poll::Ready(Some(Ok(Bounded {
+                        io,
+                        _slot: slot,
+                        idle: this.limits.idle,
+                        deadline: Box::pin(tokio::time::sleep(this.limits.first_bytes)),
+                        heard: false,
+                    })));
+                }
+            }
+        }
+    }
+}
+
+/// One place in the count of connections, given back when the connection closes.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// An accepted connection that times out when silent.
+pub(super) struct Bounded<Io> {
+    io: Io,
+    _slot: Slot,
+    idle: Duration,
+    deadline: Pin<Box<Sleep>>,
+    /// Whether the client has sent a byte: until then only its bytes end the
+    /// first-bytes deadline (the server writes its HTTP/2 settings at once).
+    heard: bool,
+}
+
+impl<Io> Bounded<Io> {
+    fn touched(&mut self) {
+        let next = Instant::now() + self.idle;
+        self.deadline.as_mut().reset(next);
+    }
+
+    fn read_some(&mut self) {
+        self.heard = true;
+        self.touched();
+    }
+
+    fn wrote_some(&mut self) {
+        if self.heard {
+            self.touched();
+        }
+    }
+
+    /// Pending from the connection: an error once the deadline has passed.
+    fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the connection was silent for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<Io: AsyncRead + Unpin> AsyncRead for Bounded<Io> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before {
+                    self.read_some();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
+        }
+    }
+}
+
+impl<Io: AsyncWrite + Unpin> AsyncWrite for Bounded<Io> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.wrote_some();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                if matches!(r, Ok(n) if n > 0) {
+                    self.wrote_some();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl<Io: tonic::transport::server::Connected> tonic::transport::server::Connected for Bounded<Io> {
+    type ConnectInfo = Io::ConnectInfo;
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
