@@ -94,6 +94,9 @@ fn section_from_map(name: &str, map: &Map) -> Result<OutSection, FormatError> {
         items.next();
     }
     let mut last: Option<usize> = None;
+    // Where each key name is in `sec.keys` (a repeated name keeps its first place and
+    // takes the last value, as go-ini does); a lookup per key keeps this linear.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for item in items {
         match item {
             Item::Comment(c) => {
@@ -106,12 +109,13 @@ fn section_from_map(name: &str, map: &Map) -> Result<OutSection, FormatError> {
                     return Err(FormatError::new(FORMAT, "empty key name"));
                 }
                 let value = render(v)?;
-                if let Some(i) = sec.keys.iter().position(|key| key.name == *k) {
+                if let Some(&i) = index.get(k.as_str()) {
                     if let Some(key) = sec.keys.get_mut(i) {
                         key.value = value;
                     }
                     last = Some(i);
                 } else {
+                    index.insert(k.as_str(), sec.keys.len());
                     last = Some(sec.keys.len());
                     sec.keys.push(OutKey {
                         name: k.clone(),
