@@ -446,3 +446,49 @@ fn real_sops_reads_files_with_a_record_and_leafseal_reads_them_back_after_sops()
         assert_eq!(out.status.code(), Some(INTEGRITY_MISMATCH), "{name}");
     }
 }
+
+/// Two changes neither the MAC nor the record covers, refused since round 19 (sops
+/// ignores the first and refuses the second): text after an `ENC[…]` value's closing
+/// bracket (exit 25), and a MAC whose `type:` is not `str` (exit 51). Both on the tree
+/// and the streamed decrypt, and nothing reaches stdout.
+#[test]
+fn text_after_an_encrypted_value_and_a_retyped_mac_are_refused() {
+    let home = tempfile::tempdir().expect("home");
+    let vars = env_vars(None, home.path());
+    let dir = tempfile::tempdir().expect("dir");
+    let enc = encrypt(
+        &vars,
+        dir.path(),
+        "t.yaml",
+        "db:\n    user: admin\n    password: hunter2\n",
+    );
+    let trailing = enc
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("password: ENC[") {
+                format!("{l}junk")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    let retyped_mac = retype(&enc, "mac: ENC[", "str", "int");
+    for (text, code, what) in [
+        (trailing, 25, "text after the closing bracket"),
+        (retyped_mac, 51, "MAC"),
+    ] {
+        assert_ne!(text, enc, "{what}: the edit changed nothing");
+        std::fs::write(dir.path().join("t.yaml"), &text).expect("write");
+        for stream in ["never", "always"] {
+            let mut v = vars.clone();
+            v.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
+            let out = run_in(&v, dir.path(), &["decrypt", "t.yaml"]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{what} ({stream}): {err}");
+            assert!(out.stdout.is_empty(), "{what} ({stream}): printed output");
+            assert!(err.contains(what), "{what} ({stream}): {err}");
+        }
+    }
+}

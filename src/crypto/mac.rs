@@ -62,6 +62,11 @@ pub fn seal_mac(key: &DataKey, mac: &str, lastmodified: &str) -> Result<String, 
 /// Decrypts the stored MAC.
 pub fn open_mac(key: &DataKey, stored: &str, lastmodified: &str) -> Result<String, CryptoError> {
     let enc = EncValue::parse(stored)?;
+    // sops writes the MAC as a string and refuses any other type (the field is not
+    // covered by the MAC itself).
+    if enc.typ != ValueType::Str {
+        return Err(CryptoError::Malformed("the MAC is not of type str"));
+    }
     let plain = value::open(key, &enc, lastmodified.as_bytes())?;
     String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::BadPlaintext("str"))
 }

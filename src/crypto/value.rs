@@ -99,8 +99,8 @@ pub struct EncFields<'a> {
 }
 
 impl<'a> EncFields<'a> {
-    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` (text after the closing `]` is
-    /// ignored, as sops does), decoding the IV and the tag but not the data.
+    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`, decoding the IV and the tag but
+    /// not the data. Text after the closing `]` is refused (sops ignores most of it).
     pub fn parse(s: &'a str) -> Result<EncFields<'a>, CryptoError> {
         let rest = s.strip_prefix(PREFIX).ok_or(CryptoError::Malformed(
             "does not start with ENC[AES256_GCM,data:",
@@ -112,9 +112,14 @@ impl<'a> EncFields<'a> {
                 (data, iv, tag, typ, None)
             }
         };
-        let typ = crate::find::byte(b']', typ.as_bytes())
-            .and_then(|end| typ.get(..end))
+        let end = crate::find::byte(b']', typ.as_bytes())
             .ok_or(CryptoError::Malformed("missing closing bracket"))?;
+        // Nothing may follow the closing bracket: neither the MAC nor the integrity
+        // record would cover it (sops ignores most such text; leafseal refuses it).
+        if end + 1 != typ.len() {
+            return Err(CryptoError::Malformed("text after the closing bracket"));
+        }
+        let typ = &typ[..end];
         let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
         let iv = match super::b64::decode_fixed::<32>(iv.as_bytes()) {
             Some(iv) => iv,
@@ -216,8 +221,8 @@ pub fn is_encrypted(s: &str) -> bool {
 }
 
 impl EncValue {
-    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`. Text after the closing `]` is
-    /// ignored, as sops does.
+    /// Parses `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`; text after the closing `]` is
+    /// refused ([`EncFields::parse`]).
     pub fn parse(s: &str) -> Result<EncValue, CryptoError> {
         let f = EncFields::parse(s)?;
         let data = STANDARD
