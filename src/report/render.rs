@@ -109,7 +109,8 @@ fn reach_json(r: &Reach) -> serde_json::Value {
     }
 }
 
-/// The JSON report: `{"files":[…],"recipients":[…],"skipped":[…]}`.
+/// The JSON report: `{"files":[…],"recipients":[…],"skipped":[…]}` (hidden characters
+/// written as `\uXXXX` escapes, see [`crate::redact::json_escape_hidden`]).
 pub fn json(a: &Access) -> String {
     let files: Vec<serde_json::Value> = a
         .files
@@ -171,7 +172,7 @@ pub fn json(a: &Access) -> String {
         .map(|k| serde_json::json!({"path": k.path, "reason": k.reason}))
         .collect();
     let v = serde_json::json!({"files": files, "recipients": recipients, "skipped": skipped});
-    format!("{v}\n")
+    crate::redact::json_escape_hidden(format!("{v}\n"))
 }
 
 #[cfg(test)]
