@@ -99,10 +99,13 @@ pub enum MetadataError {
     LastModified,
 }
 
+/// `why` often quotes the file (a key source's refusal names the id, a regex error
+/// shows the pattern): shown as [`crate::redact::shown_text`] makes it.
 fn field_err(field: &str, why: impl Into<String>) -> MetadataError {
+    let why = why.into();
     MetadataError::Field {
         field: field.to_owned(),
-        why: why.into(),
+        why: crate::redact::shown_text(&why).into_owned(),
     }
 }
 

@@ -279,8 +279,11 @@ fn integrity_record(meta: &Metadata, required: bool, sink: &mut Sink<'_>) {
 }
 
 /// `kind id` strings of a group.
-fn ids<'a>(keys: impl Iterator<Item = (crate::keys::KeyKind, String)> + 'a) -> BTreeSet<String> {
-    keys.map(|(k, id)| format!("{} {id}", k.field())).collect()
+/// Keys by kind field name and id (in the order of their `kind id` text).
+fn ids<'a>(
+    keys: impl Iterator<Item = (crate::keys::KeyKind, String)> + 'a,
+) -> BTreeSet<(&'static str, String)> {
+    keys.map(|(k, id)| (k.field(), id)).collect()
 }
 
 fn drift(rule: &CreationRule, meta: &Metadata, sink: &mut Sink<'_>) {
@@ -316,8 +319,11 @@ pub(crate) fn recipient_drift(rule: &CreationRule, meta: &Metadata) -> Option<St
         if want == have {
             continue;
         }
-        let added: Vec<&str> = have.difference(&want).map(String::as_str).collect();
-        let removed: Vec<&str> = want.difference(&have).map(String::as_str).collect();
+        // Compared as the files have them, shown as `display_id` shows them.
+        let shown =
+            |(kind, id): &(&str, String)| format!("{kind} {}", crate::redact::display_id(id));
+        let added: Vec<String> = have.difference(&want).map(shown).collect();
+        let removed: Vec<String> = want.difference(&have).map(shown).collect();
         let mut s = format!("key group {}:", i + 1);
         if !added.is_empty() {
             s.push_str(&format!(

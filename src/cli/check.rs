@@ -332,9 +332,13 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> Result<i32, Error> {
         report.findings.sort_by(|x, y| x.path.cmp(&y.path));
     }
     let services = check::key_services(&policy);
+    // File names, key ids and findings quote the repository: nothing in them may act on
+    // the terminal.
     let out = match a.format {
-        OutputFormat::Human => human(&report, &services, &policy.path, &extent),
-        OutputFormat::Json => json(&report, &services, &extent),
+        OutputFormat::Human => {
+            crate::report::render::terminal_safe(&human(&report, &services, &policy.path, &extent))
+        }
+        OutputFormat::Json => crate::redact::json_escape_hidden(json(&report, &services, &extent)),
     };
     crate::io::write_stdout(out.as_bytes())?;
     Ok(if report.errors() > 0 { FINDINGS } else { 0 })

@@ -224,7 +224,7 @@ fn json(file: &str, h: &History) -> String {
         paths.insert(p.to_owned(), ev);
     }
     let v = serde_json::json!({"file": file, "commits": commits, "paths": paths});
-    format!("{v}\n")
+    crate::redact::json_escape_hidden(format!("{v}\n"))
 }
 
 /// Runs `history`.

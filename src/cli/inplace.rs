@@ -186,7 +186,7 @@ pub fn leave_encrypted(doc: Document) {
 
 /// Prints a note (not a warning) to stderr.
 pub fn note(msg: &str) {
-    say!("leafseal: {}", crate::redact::redact(msg));
+    say!("leafseal: {}", crate::cli::for_stderr(msg));
 }
 
 /// After a write that dropped a file signature (the signature covered the old state):

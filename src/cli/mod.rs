@@ -403,12 +403,22 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
     }
 }
 
-/// Prints a warning to stderr (key material masked, see [`crate::redact`]).
+/// Prints a warning to stderr (key material masked and hidden characters escaped, see
+/// `for_stderr`).
 pub fn warn(msg: &str) {
     say!(
         "leafseal: warning: {}",
-        crate::redact::redact(&hints::cli_warning(msg))
+        for_stderr(&hints::cli_warning(msg))
     );
+}
+
+/// Text for standard error. Messages quote file names, key ids and what a key service
+/// answered, all of which a hostile repository or server controls: key material is
+/// masked ([`crate::redact::redact`]) and every hidden character but newline and tab (a
+/// terminal escape, a bidirectional override) is written as a visible `\u{…}` escape
+/// ([`crate::redact::escape_hidden`]).
+pub(crate) fn for_stderr(text: &str) -> String {
+    crate::redact::escape_hidden(&crate::redact::redact(text), &['\n', '\t']).into_owned()
 }
 
 /// The key context over the process environment. Variables that are not valid UTF-8 are
@@ -530,13 +540,13 @@ pub fn usage_error(e: &clap::Error) -> i32 {
 }
 
 /// Prints an error and its hints to stderr. This is the one place errors reach the
-/// terminal, so key material that slipped into a message is masked here
-/// ([`crate::redact`]).
+/// terminal, so key material that slipped into a message is masked here, and terminal
+/// escapes are made visible (`for_stderr`).
 pub fn report(e: &Error) {
     let mut s = format!("leafseal: error: {}", hints::cli_message(e).trim_end());
     for h in hints::cli_hints(e) {
         s.push_str("\n  hint: ");
         s.push_str(&h);
     }
-    say!("{}", crate::redact::redact(&s));
+    say!("{}", for_stderr(&s));
 }

@@ -188,13 +188,13 @@ impl Run<'_> {
                     .key_groups
                     .iter()
                     .flatten()
-                    .map(|k| format!("{} {}", k.key.kind().field(), k.key.id()))
+                    .map(|k| format!("{} {}", k.key.kind().field(), k.key.display_id()))
                     .collect();
                 let after: Vec<String> = rec
                     .key_groups
                     .iter()
                     .flatten()
-                    .map(|k| format!("{} {}", k.kind().field(), k.id()))
+                    .map(|k| format!("{} {}", k.kind().field(), k.display_id()))
                     .collect();
                 if before != after {
                     say!("leafseal: {shown}: re-encrypting for the recreation rule's keys:");

@@ -113,6 +113,12 @@ pub struct RotateArgs {
     pub open: OpenArgs,
 }
 
+/// `kind key id` of a `--rm-*` key the file does not have (the id as typed, shown as
+/// key ids are shown).
+fn unmatched((kind, id): &(KeyKind, String)) -> String {
+    format!("{} key {}", kind.field(), crate::redact::display_id(id))
+}
+
 /// What rotating one file has to say on stderr, printed in the order of the files once
 /// they are all done (warnings, then the note of a dropped signature).
 #[derive(Default)]
@@ -173,10 +179,10 @@ impl Plan<'_> {
         }
         let signed = crate::signing::present(&opened.meta);
         let (meta, report) = lifecycle::rotate(&mut opened, &self.changes, ctx, out_fmt)?;
-        for (kind, id) in &report.unmatched_removals {
+        for k in &report.unmatched_removals {
             said.warnings.push(format!(
-                "{} key {id} is not in the file; nothing to remove",
-                kind.field()
+                "{} is not in the file; nothing to remove",
+                unmatched(k)
             ));
         }
         let policy = inplace::policy_for_output(cli);
@@ -287,10 +293,10 @@ impl Plan<'_> {
         for w in &r.warnings {
             said.warnings.push(format!("{name}: {w}"));
         }
-        for (kind, id) in &r.unmatched_removals {
+        for k in &r.unmatched_removals {
             said.warnings.push(format!(
-                "{} key {id} is not in the file; nothing to remove",
-                kind.field()
+                "{} is not in the file; nothing to remove",
+                unmatched(k)
             ));
         }
         if dest.is_some() && r.signed {

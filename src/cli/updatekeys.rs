@@ -79,7 +79,7 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
 }
 
 fn show(k: &(KeyKind, String)) -> String {
-    format!("{} {}", k.0.field(), k.1)
+    lifecycle::shown_key(k)
 }
 
 fn print_plan(file: &str, plan: &UpdatePlan) {
@@ -102,7 +102,8 @@ fn print_plan(file: &str, plan: &UpdatePlan) {
             plan.old_threshold, plan.new_threshold
         ));
     }
-    show!("{s}");
+    // The file name may come from listing a directory of the repository.
+    show!("{}", crate::report::render::terminal_safe(&s));
 }
 
 fn confirm(file: &str) -> Result<bool, Error> {
@@ -115,7 +116,10 @@ fn confirm(file: &str) -> Result<bool, Error> {
         )
         .hint("review the changes above and re-run with -y (--yes) to apply them"));
     }
-    show!("Apply these changes to {file}? [y/N] ");
+    show!(
+        "Apply these changes to {}? [y/N] ",
+        crate::report::render::terminal_safe(file)
+    );
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| {
         Error::new(

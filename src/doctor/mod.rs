@@ -39,11 +39,17 @@ pub enum Status {
     NotChecked(String),
 }
 
+/// A key source's text (it names the key, may quote its service) as the report shows
+/// it: see [`crate::redact::shown_text`].
+fn shown(s: &str) -> String {
+    crate::redact::shown_text(s).into_owned()
+}
+
 impl Status {
     fn failed(e: KeyError) -> Status {
         Status::Failed {
-            message: e.message,
-            hint: e.hint,
+            message: shown(&e.message),
+            hint: e.hint.as_deref().map(shown),
         }
     }
 
@@ -62,7 +68,7 @@ impl Status {
 pub struct KeyCheck {
     /// The metadata field of its kind (`age`, `pgp`, `kms`, …).
     pub kind: String,
-    /// Its id (recipient, fingerprint, ARN, …).
+    /// Its id (recipient, fingerprint, ARN, …) as shown ([`MasterKey::display_id`]).
     pub id: String,
     /// Where its credentials or identity come from, when the key source tells.
     pub source: Option<String>,
@@ -79,7 +85,7 @@ pub struct KeyCheck {
 pub struct FileKey {
     /// Kind field name.
     pub kind: String,
-    /// Id.
+    /// Id, as shown ([`MasterKey::display_id`]).
     pub id: String,
     /// Whether it unwrapped this file's data key (or share).
     pub status: Status,
@@ -127,7 +133,32 @@ impl Doctor {
     }
 }
 
+/// A key by kind and [`MasterKey::id`] (compared as the file has it, shown only through
+/// [`MasterKey::display_id`]).
 type KeyId = (KeyKind, String);
+
+/// What the run learnt about one key.
+struct Seen {
+    /// A key to probe.
+    key: Arc<dyn MasterKey>,
+    /// Files in scope naming it.
+    files: usize,
+    /// Named by the policy.
+    in_policy: bool,
+    /// Files whose data key (or share) it opened.
+    opened: usize,
+}
+
+impl Seen {
+    fn new(key: &Arc<dyn MasterKey>) -> Seen {
+        Seen {
+            key: Arc::clone(key),
+            files: 0,
+            in_policy: false,
+            opened: 0,
+        }
+    }
+}
 
 /// Builds the report over `targets` (read through `source`) and the keys of `policy`.
 pub fn run(
@@ -140,8 +171,7 @@ pub fn run(
         policy: policy.map(|p| p.path.display().to_string()),
         ..Doctor::default()
     };
-    // (kind, id) → (a key to probe, files naming it, named by the policy).
-    let mut keys: BTreeMap<KeyId, (Arc<dyn MasterKey>, usize, bool)> = BTreeMap::new();
+    let mut keys: BTreeMap<KeyId, Seen> = BTreeMap::new();
     check::each_sealed(targets, source, &mut out.skipped, |t, _, meta| {
         out.files
             .push(check_file(&t.display, &meta, ctx, &mut keys));
@@ -149,13 +179,19 @@ pub fn run(
     if let Some(p) = policy {
         for k in p.rules.iter().flat_map(|r| r.key_groups.iter().flatten()) {
             keys.entry((k.kind(), k.id()))
-                .or_insert_with(|| (Arc::clone(k), 0, true))
-                .2 = true;
+                .or_insert_with(|| Seen::new(k))
+                .in_policy = true;
         }
     }
     out.keys = keys
         .into_iter()
-        .map(|((kind, id), (key, files, in_policy))| {
+        .map(|((kind, _), seen)| {
+            let Seen {
+                key,
+                files,
+                in_policy,
+                opened,
+            } = seen;
             let (source, status) = if files == 0 && kind == KeyKind::Age {
                 (
                     None,
@@ -165,33 +201,25 @@ pub fn run(
                 )
             } else {
                 let p = key.probe(ctx);
-                let opened = out
-                    .files
-                    .iter()
-                    .flat_map(|f| f.groups.iter().flatten())
-                    .filter(|k| {
-                        k.kind == kind.field() && k.id == id && matches!(k.status, Status::Ok(_))
-                    })
-                    .count();
                 let status = match p.status {
-                    ProbeStatus::Ok(what) => Status::Ok(what),
+                    ProbeStatus::Ok(what) => Status::Ok(shown(&what)),
                     // The probe may need a permission decrypting does not (kms:DescribeKey):
                     // what the key really did wins.
                     ProbeStatus::Failed(e) if opened > 0 => Status::Ok(format!(
                         "opens {opened} file(s) in scope (the probe itself failed: {})",
-                        e.message
+                        shown(&e.message)
                     )),
                     ProbeStatus::Failed(e) => Status::failed(e),
                     ProbeStatus::NotChecked(why) if opened > 0 => {
-                        Status::Ok(format!("opens {opened} file(s) in scope ({why})"))
+                        Status::Ok(format!("opens {opened} file(s) in scope ({})", shown(&why)))
                     }
-                    ProbeStatus::NotChecked(why) => Status::NotChecked(why),
+                    ProbeStatus::NotChecked(why) => Status::NotChecked(shown(&why)),
                 };
-                (p.source, status)
+                (p.source.as_deref().map(shown), status)
             };
             KeyCheck {
                 kind: kind.field().to_owned(),
-                id,
+                id: key.display_id(),
                 source,
                 status,
                 files,
@@ -206,7 +234,7 @@ fn check_file(
     path: &str,
     meta: &Metadata,
     ctx: &KeyContext,
-    keys: &mut BTreeMap<KeyId, (Arc<dyn MasterKey>, usize, bool)>,
+    keys: &mut BTreeMap<KeyId, Seen>,
 ) -> FileCheck {
     let mut groups = Vec::new();
     let mut opened = 0;
@@ -216,23 +244,25 @@ fn check_file(
         let mut any = false;
         for stored in g {
             let id = (stored.key.kind(), stored.key.id());
+            let seen = keys
+                .entry(id.clone())
+                .or_insert_with(|| Seen::new(&stored.key));
             if !named.contains(&id) {
-                named.push(id.clone());
-                keys.entry(id)
-                    .or_insert_with(|| (Arc::clone(&stored.key), 0, false))
-                    .1 += 1;
+                named.push(id);
+                seen.files += 1;
             }
             // The recovered part is wiped when it goes out of scope here.
             let status = match stored.key.unwrap(&stored.enc, ctx) {
                 Ok(_) => {
                     any = true;
+                    seen.opened += 1;
                     Status::Ok("opens this file's data key".to_owned())
                 }
                 Err(e) => Status::failed(e),
             };
             row.push(FileKey {
                 kind: stored.key.kind().field().to_owned(),
-                id: stored.key.id(),
+                id: stored.key.display_id(),
                 status,
             });
         }

@@ -29,8 +29,13 @@ fn push_status(s: &mut String, indent: &str, status: &Status) {
     }
 }
 
-/// The report as text.
+/// The report as text, safe to print on a terminal (control characters and other hidden
+/// characters of file names escaped, see [`crate::report::render::terminal_safe`]).
 pub fn human(d: &Doctor) -> String {
+    crate::report::render::terminal_safe(&human_raw(d))
+}
+
+fn human_raw(d: &Doctor) -> String {
     let mut s = String::new();
     match &d.policy {
         Some(p) => s.push_str(&format!("policy: {p}\n")),
@@ -104,7 +109,8 @@ pub fn human(d: &Doctor) -> String {
     s
 }
 
-/// The report as one JSON object.
+/// The report as one JSON object (hidden characters written as `\uXXXX` escapes, see
+/// [`crate::redact::json_escape_hidden`]).
 pub fn json(d: &Doctor) -> String {
     let keys: Vec<Value> = d
         .keys
@@ -166,5 +172,5 @@ pub fn json(d: &Doctor) -> String {
     })
     .to_string();
     text.push('\n');
-    text
+    crate::redact::json_escape_hidden(text)
 }

@@ -61,7 +61,8 @@ pub struct Snapshot {
     pub leaves: BTreeMap<String, [u8; 32]>,
     /// Whether the file had sops metadata.
     pub encrypted: bool,
-    /// `kind id` of every key, per group.
+    /// `kind id` of every key, per group, the id as the file has it (compared, never
+    /// shown: [`RecipientChange`] shows them).
     pub keys: Vec<BTreeSet<String>>,
     /// Every wrapped data key (`enc`).
     pub encs: BTreeSet<String>,
@@ -211,7 +212,8 @@ pub fn rotated(prev: &Snapshot, cur: &Snapshot) -> bool {
             .all(|p| prev.leaves.get(p) != cur.leaves.get(p))
 }
 
-/// A recipient change: keys added and removed (`kind id`).
+/// A recipient change: keys added and removed (`kind id`, the id as
+/// [`crate::redact::display_id`] shows it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecipientChange {
     /// Keys in the new version only.
@@ -234,9 +236,14 @@ fn recipient_change(prev: &Snapshot, cur: &Snapshot) -> Option<RecipientChange> 
             .collect::<BTreeSet<String>>()
     };
     let (a, b) = (all(prev), all(cur));
+    // `kind` is a metadata field name: the id starts after the first space.
+    let shown = |k: &String| match k.split_once(' ') {
+        Some((kind, id)) => format!("{kind} {}", crate::redact::display_id(id)),
+        None => crate::redact::display_id(k).into_owned(),
+    };
     Some(RecipientChange {
-        added: b.difference(&a).cloned().collect(),
-        removed: a.difference(&b).cloned().collect(),
+        added: b.difference(&a).map(shown).collect(),
+        removed: a.difference(&b).map(shown).collect(),
         regrouped: a == b,
     })
 }
@@ -355,4 +362,37 @@ pub fn last_rotation(versions: &[Version]) -> Option<CommitEntry> {
         .into_iter()
         .rev()
         .find(|c| c.rotated || c.became_encrypted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(ids: &[&str]) -> Snapshot {
+        Snapshot {
+            encrypted: true,
+            keys: vec![ids.iter().map(|s| (*s).to_owned()).collect()],
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn recipient_changes_are_compared_raw_and_shown_inert() {
+        // Two ids that differ only in a hidden character are two keys (a change is
+        // seen), and each is shown without it.
+        let prev = keys(&["age age1x", "kms arn:aws:kms:r:1:key/a\u{1b}[2J"]);
+        let cur = keys(&["age age1x", "kms arn:aws:kms:r:1:key/a\u{202e}[2J"]);
+        let c = recipient_change(&prev, &cur).expect("a change");
+        assert_eq!(c.added, ["kms arn:aws:kms:r:1:key/a?[2J"]);
+        assert_eq!(c.removed, ["kms arn:aws:kms:r:1:key/a?[2J"]);
+        let secret = format!(
+            "hc_vault https://v/v1/t/keys/AGE-SECRET-KEY-1{}",
+            "Q".repeat(58)
+        );
+        let c = recipient_change(&prev, &keys(&["age age1x", &secret])).expect("a change");
+        assert_eq!(
+            c.added,
+            [format!("hc_vault {}", crate::redact::KEY_ID_MASK)]
+        );
+    }
 }

@@ -96,17 +96,13 @@ impl AgeKey {
             .ok_or_else(|| KeyError::new("age entry without `recipient`"))?;
         let id = id.trim();
         let recipient = parse_recipient(id).ok();
-        // A recipient that does not parse comes from a file anyone can edit: shown in
-        // messages (`doctor`, `updatekeys`, `rotate`), its control characters would reach
-        // the terminal, and a pasted identity would be printed (round-18 review).
-        let id = if recipient.is_some() {
-            id.to_owned()
-        } else if crate::redact::contains_secret(id) {
-            "(key material, not a recipient: redacted)".to_owned()
-        } else {
-            crate::redact::inert(id)
-        };
-        Ok(AgeKey { id, recipient })
+        // Kept as the file has it, so a rewrite keeps the entry; a recipient from a file
+        // anyone can edit (even one that parses: an SSH key's comment) is shown only
+        // through `display_id` (round-18 and round-19 reviews).
+        Ok(AgeKey {
+            id: id.to_owned(),
+            recipient,
+        })
     }
 
     /// The recipient as given (trimmed), e.g. `age1…` or `ssh-ed25519 AAAA… comment`.
@@ -126,7 +122,10 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
                     "the RSA key is smaller than 2048 bits".to_owned()
                 }
                 ssh::ParseRecipientKeyError::Unsupported(t) => {
-                    format!("SSH key type {t} is not supported")
+                    format!(
+                        "SSH key type {} is not supported",
+                        crate::redact::display_id(&t)
+                    )
                 }
                 _ => "not a valid SSH public key".to_owned(),
             };
@@ -181,8 +180,9 @@ fn parse_recipient(id: &str) -> Result<Recipient, KeyError> {
                 .map_err(|_| {
                     KeyError::with_hint(
                         format!(
-                            "invalid age plugin recipient (age1{name}1…): not a valid Bech32 \
-                             string"
+                            "invalid age plugin recipient (age1{}1…): not a valid Bech32 \
+                             string",
+                            crate::redact::display_id(name)
                         ),
                         "check the recipient for typos; the plugin's documentation says how to \
                          print it",
@@ -222,7 +222,6 @@ impl MasterKey for AgeKey {
     fn wrap(&self, secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
         let Some(recipient) = &self.recipient else {
             let e = parse_recipient(&self.id).err();
-            // `self.id` is the shown form here (control characters replaced).
             return Err(KeyError::with_hint(
                 format!(
                     "cannot encrypt for the age recipient in the file's metadata: {}",
@@ -240,7 +239,7 @@ impl MasterKey for AgeKey {
                 let name = r.plugin();
                 let wrapper =
                     plugin::RecipientPluginV1::new(name, std::slice::from_ref(r), &[], NoCallbacks)
-                        .map_err(|_| plugin_missing(name, &self.id))?;
+                        .map_err(|_| plugin_missing(name, &self.display_id()))?;
                 age::encrypt_and_armor(&wrapper, secret)
             }
             Recipient::Tag(r) => age::encrypt_and_armor(r, secret),
@@ -248,7 +247,7 @@ impl MasterKey for AgeKey {
         }
         .map_err(|e| {
             KeyError::with_hint(
-                format!("age encryption to {} failed: {e}", self.id),
+                format!("age encryption to {} failed: {e}", self.display_id()),
                 "for a plugin recipient, check the plugin's own messages above",
             )
         })?;
@@ -263,7 +262,10 @@ impl MasterKey for AgeKey {
         let decryptor = age::Decryptor::new_buffered(ArmoredReader::new(normalized.as_bytes()))
             .map_err(|e| {
                 KeyError::with_hint(
-                    format!("the age `enc` of {} is not a valid age file: {e}", self.id),
+                    format!(
+                        "the age `enc` of {} is not a valid age file: {e}",
+                        self.display_id()
+                    ),
                     "the metadata may have been edited or damaged",
                 )
             })?;
@@ -302,7 +304,7 @@ impl MasterKey for AgeKey {
             KeyError::with_hint(
                 format!(
                     "cannot decrypt the age data key for {}: {what}; sources consulted: {}",
-                    self.id,
+                    self.display_id(),
                     report.join("; ")
                 ),
                 hints.join("; "),
@@ -330,7 +332,11 @@ impl MasterKey for AgeKey {
         let mut plain = Zeroizing::new(Vec::with_capacity(1024));
         reader.read_to_end(&mut plain).map_err(|e| {
             KeyError::with_hint(
-                format!("the age `enc` of {} is damaged: {}", self.id, e.kind()),
+                format!(
+                    "the age `enc` of {} is damaged: {}",
+                    self.display_id(),
+                    e.kind()
+                ),
                 "the metadata may have been edited or damaged",
             )
         })?;

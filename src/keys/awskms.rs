@@ -137,7 +137,10 @@ impl KmsKey {
             && !valid_role(r)
         {
             return Err(KeyError::with_hint(
-                format!("invalid IAM role ARN for KMS key {arn}"),
+                format!(
+                    "invalid IAM role ARN for KMS key {}",
+                    crate::redact::display_id(&arn)
+                ),
                 "expected arn:aws:iam::<account>:role/<name>",
             ));
         }
@@ -258,6 +261,11 @@ impl KmsKey {
         serde_json::Value::Object(obj).to_string()
     }
 
+    /// The ARN as messages show it ([`crate::redact::display_id`]).
+    fn shown_arn(&self) -> std::borrow::Cow<'_, str> {
+        crate::redact::display_id(&self.arn)
+    }
+
     fn json_str(s: &str) -> String {
         serde_json::Value::String(s.to_owned()).to_string()
     }
@@ -280,7 +288,8 @@ impl KmsKey {
                 KeyError {
                     message: format!(
                         "cannot {verb} AWS KMS key {}: no usable credentials: {}",
-                        self.arn, e.message
+                        self.shown_arn(),
+                        e.message
                     ),
                     hint: e
                         .hint
@@ -355,7 +364,7 @@ impl KmsKey {
             KeyError::with_hint(
                 format!(
                     "cannot {verb} AWS KMS key {} (credentials: {}): {}",
-                    self.arn,
+                    self.shown_arn(),
                     creds.source,
                     f.describe()
                 ),
@@ -375,7 +384,7 @@ impl KmsKey {
             KeyError::with_hint(
                 format!(
                     "AWS KMS returned a malformed {what} response for key {}",
-                    self.arn
+                    self.shown_arn()
                 ),
                 "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
             )
@@ -410,7 +419,7 @@ impl MasterKey for KmsKey {
             _ => Err(KeyError::with_hint(
                 format!(
                     "AWS KMS returned a malformed Encrypt response for key {}",
-                    self.arn
+                    self.shown_arn()
                 ),
                 "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
             )),
@@ -421,7 +430,10 @@ impl MasterKey for KmsKey {
         let enc = enc.trim();
         if enc.is_empty() || STANDARD.decode(enc).is_err() {
             return Err(KeyError::with_hint(
-                format!("the `enc` of AWS KMS key {} is not base64", self.arn),
+                format!(
+                    "the `enc` of AWS KMS key {} is not base64",
+                    self.shown_arn()
+                ),
                 "the file's metadata is damaged",
             ));
         }
@@ -434,7 +446,7 @@ impl MasterKey for KmsKey {
                 KeyError::with_hint(
                     format!(
                         "AWS KMS returned a malformed Decrypt response for key {}",
-                        self.arn
+                        self.shown_arn()
                     ),
                     "check AWS_ENDPOINT_URL_KMS points at AWS KMS or a compatible service",
                 )

@@ -83,7 +83,10 @@ impl AzureKey {
         let url = url.trim();
         let bad = || {
             KeyError::with_hint(
-                format!("invalid Azure Key Vault key URL `{}`", printable(url)),
+                format!(
+                    "invalid Azure Key Vault key URL `{}`",
+                    crate::redact::display_id(url)
+                ),
                 "write it as https://<vault>.vault.azure.net/keys/<name>[/<version>]",
             )
         };
@@ -129,7 +132,7 @@ impl AzureKey {
             return Err(KeyError::with_hint(
                 format!(
                     "`{}` is not an Azure Key Vault address",
-                    printable(vault_url)
+                    crate::redact::display_id(vault_url)
                 ),
                 "use https://<vault>.vault.azure.net (or a sovereign cloud's vault domain); \
                  http is accepted only for loopback test services",
@@ -223,7 +226,7 @@ impl AzureKey {
     fn bad(&self, what: &str, why: &str) -> KeyError {
         KeyError::new(format!(
             "cannot {what} Azure Key Vault key {}: {why}",
-            self.id()
+            self.display_id()
         ))
     }
 
@@ -241,8 +244,8 @@ impl AzureKey {
             KeyError::with_hint(
                 format!(
                     "cannot {what} Azure Key Vault key {}: {} is unreachable: {}",
-                    self.id(),
-                    self.vault_url,
+                    self.display_id(),
+                    crate::redact::display_id(&self.vault_url),
                     e.0
                 ),
                 "check the vault name, your network or proxy",
@@ -260,7 +263,7 @@ impl AzureKey {
             403 => format!(
                 "grant the identity the `encrypt` and `decrypt` key permissions (access policy) or \
                  the Key Vault Crypto User role (RBAC) on {}",
-                self.vault_url
+                crate::redact::display_id(&self.vault_url)
             ),
             404 => "check the vault URL, key name and version".to_owned(),
             400 if what.starts_with("decrypt") => {
@@ -271,7 +274,7 @@ impl AzureKey {
         Err(KeyError::with_hint(
             format!(
                 "cannot {what} Azure Key Vault key {} (token from {}): {}",
-                self.id(),
+                self.display_id(),
                 tok.source,
                 reply.describe()
             ),
@@ -289,7 +292,7 @@ impl AzureKey {
         rest::check_plain_http(ctx, &self.vault_url).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} Azure Key Vault key {}: {}",
-                self.id(),
+                self.display_id(),
                 e.message
             ),
             hint: e.hint,
@@ -297,7 +300,7 @@ impl AzureKey {
         let tok = token::access_token(ctx, self.resource).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} Azure Key Vault key {}: {}",
-                self.id(),
+                self.display_id(),
                 e.message
             ),
             hint: e.hint,
@@ -329,13 +332,6 @@ fn valid_segment(s: &str) -> bool {
     !s.is_empty() && s.len() <= 127 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 impl MasterKey for AzureKey {
     fn kind(&self) -> KeyKind {
         KeyKind::AzureKv
@@ -361,7 +357,10 @@ impl MasterKey for AzureKey {
             .filter(|r| !r.is_empty())
             .ok_or_else(|| {
                 KeyError::with_hint(
-                    format!("the azure_kv `enc` of {} is not base64url", self.id()),
+                    format!(
+                        "the azure_kv `enc` of {} is not base64url",
+                        self.display_id()
+                    ),
                     "the metadata may have been edited or damaged",
                 )
             })?;

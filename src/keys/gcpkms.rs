@@ -57,7 +57,10 @@ impl GcpKmsKey {
             && parts.iter().skip(1).step_by(2).all(|p| valid_segment(p));
         if !shape_ok {
             return Err(KeyError::with_hint(
-                format!("invalid GCP KMS resource ID `{}`", printable(id)),
+                format!(
+                    "invalid GCP KMS resource ID `{}`",
+                    crate::redact::display_id(id)
+                ),
                 "write it as projects/<project>/locations/<location>/keyRings/<ring>/cryptoKeys/<key> \
                  (`gcloud kms keys list --format='value(name)'` prints it)",
             ));
@@ -93,14 +96,16 @@ impl GcpKmsKey {
         rest::check_plain_http(ctx, &endpoint(ctx)).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} with GCP KMS key {}: {}",
-                self.resource_id, e.message
+                self.display_id(),
+                e.message
             ),
             hint: e.hint,
         })?;
         let tok = token::access_token(ctx).map_err(|e| KeyError {
             message: format!(
                 "cannot {what} with GCP KMS key {}: {}",
-                self.resource_id, e.message
+                self.display_id(),
+                e.message
             ),
             hint: e.hint,
         })?;
@@ -111,7 +116,7 @@ impl GcpKmsKey {
             KeyError::with_hint(
                 format!(
                     "cannot {what} with GCP KMS key {}: {} is unreachable: {}",
-                    self.resource_id,
+                    self.display_id(),
                     endpoint(ctx),
                     e.0
                 ),
@@ -126,7 +131,7 @@ impl GcpKmsKey {
                 403 => format!(
                     "grant the caller the Cloud KMS CryptoKey Encrypter/Decrypter role \
                      (roles/cloudkms.cryptoKeyEncrypterDecrypter) on {}",
-                    self.resource_id
+                    self.display_id()
                 ),
                 404 => {
                     "check the resource ID (project, location, key ring and key name)".to_owned()
@@ -139,7 +144,7 @@ impl GcpKmsKey {
             return Err(KeyError::with_hint(
                 format!(
                     "cannot {what} with GCP KMS key {} (token from {}): {}",
-                    self.resource_id,
+                    self.display_id(),
                     tok.source,
                     reply.describe()
                 ),
@@ -149,7 +154,7 @@ impl GcpKmsKey {
         let bad = |why: String| {
             KeyError::new(format!(
                 "cannot {what} with GCP KMS key {}: {why}",
-                self.resource_id
+                self.display_id()
             ))
         };
         let mut json = reply.json().map_err(bad)?;
@@ -184,14 +189,6 @@ fn valid_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-/// `s` with control characters replaced and shortened, for error messages.
-fn printable(s: &str) -> String {
-    s.chars()
-        .take(200)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 impl MasterKey for GcpKmsKey {
     fn kind(&self) -> KeyKind {
         KeyKind::GcpKms
@@ -208,7 +205,7 @@ impl MasterKey for GcpKmsKey {
         let raw = STANDARD.decode(ct.as_bytes()).map_err(|_| {
             KeyError::new(format!(
                 "cannot encrypt the data key with GCP KMS key {}: the ciphertext is not base64",
-                self.resource_id
+                self.display_id()
             ))
         })?;
         Ok(STANDARD.encode(raw))
@@ -218,7 +215,7 @@ impl MasterKey for GcpKmsKey {
         let enc = enc.trim();
         if enc.is_empty() || STANDARD.decode(enc).is_err() {
             return Err(KeyError::with_hint(
-                format!("the gcp_kms `enc` of {} is not base64", self.resource_id),
+                format!("the gcp_kms `enc` of {} is not base64", self.display_id()),
                 "the metadata may have been edited or damaged",
             ));
         }
@@ -230,7 +227,7 @@ impl MasterKey for GcpKmsKey {
             .map_err(|_| {
                 KeyError::new(format!(
                     "cannot decrypt the data key with GCP KMS key {}: the plaintext is not base64",
-                    self.resource_id
+                    self.display_id()
                 ))
             })
     }

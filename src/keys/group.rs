@@ -22,7 +22,7 @@ pub struct KeyAttempt {
     pub group: usize,
     /// Kind of key.
     pub kind: KeyKind,
-    /// The key's string form.
+    /// The key's id as shown ([`MasterKey::display_id`]).
     pub id: String,
     /// What happened.
     pub error: KeyError,
@@ -62,7 +62,7 @@ impl fmt::Display for RecoverError {
         }
         // Keys of one kind usually fail for the same reason (no identity at all): the list
         // of key sources and the hint are written once, not once per recipient.
-        let mut seen_sources: Vec<&str> = Vec::new();
+        let mut seen_sources: Vec<String> = Vec::new();
         let mut seen_hints: Vec<&str> = Vec::new();
         for a in &self.attempts {
             if self.groups > 1 {
@@ -72,17 +72,16 @@ impl fmt::Display for RecoverError {
             }
             write!(f, "{} {}: ", a.kind.field(), a.id)?;
             let redundant = format!("cannot decrypt the age data key for {}: ", a.id);
-            let msg = a
-                .error
-                .message
-                .strip_prefix(&redundant)
-                .unwrap_or(&a.error.message);
+            // A key source's message names the key and may quote what its service said:
+            // shown like the id (no terminal escapes, no key material).
+            let message = crate::redact::shown_text(&a.error.message);
+            let msg = message.strip_prefix(&redundant).unwrap_or(&message);
             match msg.split_once(SOURCES) {
-                Some((what, sources)) if seen_sources.contains(&sources) => {
+                Some((what, sources)) if seen_sources.iter().any(|s| s == sources) => {
                     write!(f, "{what} (the same key sources as above)")?;
                 }
                 Some((_, sources)) => {
-                    seen_sources.push(sources);
+                    seen_sources.push(sources.to_owned());
                     f.write_str(msg)?;
                 }
                 None => f.write_str(msg)?,
@@ -91,7 +90,7 @@ impl fmt::Display for RecoverError {
                 && !seen_hints.contains(&h)
             {
                 seen_hints.push(h);
-                write!(f, " ({h})")?;
+                write!(f, " ({})", crate::redact::shown_text(h))?;
             }
             writeln!(f)?;
         }
@@ -151,13 +150,17 @@ pub fn recover_with_keys(
             match ctx.unwrap_key(stored.key.as_ref(), &stored.enc) {
                 Ok(part) => {
                     parts.push(part);
-                    used.push(format!("{} {}", stored.key.kind().field(), stored.key.id()));
+                    used.push(format!(
+                        "{} {}",
+                        stored.key.kind().field(),
+                        stored.key.display_id()
+                    ));
                     break;
                 }
                 Err(error) => attempts.push(KeyAttempt {
                     group: gi,
                     kind: stored.key.kind(),
-                    id: stored.key.id(),
+                    id: stored.key.display_id(),
                     error,
                 }),
             }
@@ -191,11 +194,14 @@ pub fn recover_with_keys(
 
 /// A key that could not wrap the data key.
 #[derive(Debug, thiserror::Error)]
-#[error("could not encrypt the data key for {kind} key {id}: {error}")]
+#[error(
+    "could not encrypt the data key for {kind} key {id}: {}",
+    crate::redact::shown_text(&error.to_string())
+)]
 pub struct WrapError {
     /// Kind of key.
     pub kind: &'static str,
-    /// The key's string form.
+    /// The key's id as shown ([`MasterKey::display_id`]).
     pub id: String,
     /// Why.
     pub error: KeyError,
@@ -232,7 +238,7 @@ pub fn wrap(
                 .wrap_key(key.as_ref(), secret)
                 .map_err(|error| WrapError {
                     kind: key.kind().field(),
-                    id: key.id(),
+                    id: key.display_id(),
                     error,
                 })?;
             stored.push(StoredKey {

@@ -64,7 +64,7 @@ impl HckmsKey {
             KeyError::with_hint(
                 format!(
                     "invalid HuaweiCloud KMS key ID `{}`: {why}",
-                    crate::redact::redact(id)
+                    crate::redact::display_id(id)
                 ),
                 "write it as region:key-uuid, e.g. tr-west-1:0d0466b0-e727-4d9c-b35d-f84bb474a37f \
                  (the region and the key ID shown in the KMS console)",
@@ -127,7 +127,10 @@ impl HckmsKey {
         } else {
             "check"
         };
-        format!("cannot {what} HuaweiCloud KMS key {}: {why}", self.key_id)
+        format!(
+            "cannot {what} HuaweiCloud KMS key {}: {why}",
+            self.display_id()
+        )
     }
 
     /// Signs and posts `body` to `kms/{op}` and returns the string field `field`.
@@ -407,7 +410,7 @@ impl MasterKey for HckmsKey {
         let enc = enc.trim();
         if enc.is_empty() {
             return Err(KeyError::with_hint(
-                format!("the hckms `enc` of {} is empty", self.key_id),
+                format!("the hckms `enc` of {} is empty", self.display_id()),
                 "the metadata may have been edited or damaged",
             ));
         }

@@ -106,13 +106,22 @@ impl VaultKey {
             || rest::url_host(address).is_empty()
             || address.contains(['?', '#', '@', ' '])
         {
-            return Err(bad(format!("`{address}` is not an http(s) server address")));
+            return Err(bad(format!(
+                "`{}` is not an http(s) server address",
+                crate::redact::display_id(address)
+            )));
         }
         if engine_path.is_empty() || !engine_path.split('/').all(valid_segment) {
-            return Err(bad(format!("invalid engine path `{engine_path}`")));
+            return Err(bad(format!(
+                "invalid engine path `{}`",
+                crate::redact::display_id(engine_path)
+            )));
         }
         if !valid_segment(key_name) {
-            return Err(bad(format!("invalid key name `{key_name}`")));
+            return Err(bad(format!(
+                "invalid key name `{}`",
+                crate::redact::display_id(key_name)
+            )));
         }
         Ok(VaultKey {
             address: address.to_owned(),
@@ -169,7 +178,7 @@ impl VaultKey {
             Some(_) => Err(KeyError::with_hint(
                 format!(
                     "the Vault address {} is not allowed by {ALLOWLIST_VAR}",
-                    self.address
+                    crate::redact::display_id(&self.address)
                 ),
                 format!(
                     "if you trust this server, add it to {ALLOWLIST_VAR} (comma-separated \
@@ -186,12 +195,12 @@ impl VaultKey {
                     format!(
                         "refusing to send a Vault token to {}: the address comes from the \
                          file's metadata, it is not VAULT_ADDR, and {ALLOWLIST_VAR} is not set",
-                        self.address
+                        crate::redact::display_id(&self.address)
                     ),
                     format!(
                         "if you trust this server, set {ALLOWLIST_VAR}={} (or VAULT_ADDR); \
                          `{ALLOWLIST_VAR}=all` restores sops's default of allowing every address",
-                        self.address
+                        crate::redact::display_id(&self.address)
                     ),
                 ))
             }
@@ -209,13 +218,21 @@ impl VaultKey {
         let what = super::rest::op_phrase(op);
         self.check_allowed(ctx)?;
         rest::check_plain_http(ctx, &self.address).map_err(|e| KeyError {
-            message: format!("cannot {what} with Vault key {}: {}", self.id(), e.message),
+            message: format!(
+                "cannot {what} with Vault key {}: {}",
+                self.display_id(),
+                e.message
+            ),
             hint: e.hint,
         })?;
         let http = vault_client(ctx);
         let client = http.client.clone()?;
         let (token, source) = auth::token(ctx, &http, &self.address).map_err(|e| KeyError {
-            message: format!("cannot {what} with Vault key {}: {}", self.id(), e.message),
+            message: format!(
+                "cannot {what} with Vault key {}: {}",
+                self.display_id(),
+                e.message
+            ),
             hint: e.hint,
         })?;
         let url = self.url(op);
@@ -231,11 +248,13 @@ impl VaultKey {
                 401 | 403 => format!(
                     "the token (from {source}) may be expired or lack the `update` capability on \
                      {}/{op}/{}; log in again or ask for a policy that grants it",
-                    self.engine_path, self.key_name
+                    self.engine_path,
+                    crate::redact::display_id(&self.key_name)
                 ),
                 404 => format!(
                     "check that the transit engine is mounted at `{}` and the key `{}` exists",
-                    self.engine_path, self.key_name
+                    self.engine_path,
+                    crate::redact::display_id(&self.key_name)
                 ),
                 400 if op == "decrypt" => {
                     "the `enc` value may be damaged, or the key was rotated past \
@@ -247,14 +266,17 @@ impl VaultKey {
             return Err(KeyError::with_hint(
                 format!(
                     "cannot {what} with Vault key {} (token from {source}): {}",
-                    self.id(),
+                    self.display_id(),
                     reply.describe()
                 ),
                 hint,
             ));
         }
         let bad = |why: String| {
-            KeyError::new(format!("cannot {what} with Vault key {}: {why}", self.id()))
+            KeyError::new(format!(
+                "cannot {what} with Vault key {}: {why}",
+                self.display_id()
+            ))
         };
         let mut json = reply.json().map_err(bad)?;
         let data = json
@@ -290,8 +312,8 @@ impl VaultKey {
             return KeyError::with_hint(
                 format!(
                     "cannot {what} with Vault key {}: the TLS connection to {} failed: {}",
-                    self.id(),
-                    self.address,
+                    self.display_id(),
+                    crate::redact::display_id(&self.address),
                     e.0
                 ),
                 hint,
@@ -308,8 +330,8 @@ impl VaultKey {
             return KeyError::with_hint(
                 format!(
                     "cannot {what} with Vault key {}: the TLS connection to {} was closed by                      the server: {}",
-                    self.id(),
-                    self.address,
+                    self.display_id(),
+                    crate::redact::display_id(&self.address),
                     e.0
                 ),
                 "if the server requires a client certificate, set VAULT_CLIENT_CERT and                  VAULT_CLIENT_KEY; otherwise check that the server is running",
@@ -318,8 +340,8 @@ impl VaultKey {
         KeyError::with_hint(
             format!(
                 "cannot {what} with Vault key {}: {} is unreachable: {}",
-                self.id(),
-                self.address,
+                self.display_id(),
+                crate::redact::display_id(&self.address),
                 e.0
             ),
             "check the address, that the server is running, and your network or proxy",
@@ -419,7 +441,7 @@ impl MasterKey for VaultKey {
         if !ct.starts_with("vault:") {
             return Err(KeyError::new(format!(
                 "cannot encrypt the data key with Vault key {}: the ciphertext is not `vault:v…:…`",
-                self.id()
+                self.display_id()
             )));
         }
         Ok(ct.as_str().to_owned())
@@ -431,7 +453,7 @@ impl MasterKey for VaultKey {
             return Err(KeyError::with_hint(
                 format!(
                     "the hc_vault `enc` of {} is not a Vault ciphertext",
-                    self.id()
+                    self.display_id()
                 ),
                 "the metadata may have been edited or damaged",
             ));
@@ -444,7 +466,7 @@ impl MasterKey for VaultKey {
             .map_err(|_| {
                 KeyError::new(format!(
                     "cannot decrypt the data key with Vault key {}: the plaintext is not base64",
-                    self.id()
+                    self.display_id()
                 ))
             })
     }

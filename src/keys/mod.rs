@@ -152,8 +152,17 @@ pub trait MasterKey: Send + Sync + fmt::Debug {
     fn kind(&self) -> KeyKind;
 
     /// The key's string form: the age recipient, the PGP fingerprint, the KMS ARN
-    /// (`ARN+ROLE`), … Used to display the key and to match `--rm-*` flags.
+    /// (`ARN+ROLE`), … exactly as the file or the user gave it: for comparing keys and
+    /// matching `--rm-*` flags. Never put it in a message or a report: that is
+    /// [`MasterKey::display_id`].
     fn id(&self) -> String;
+
+    /// The key's id as messages and reports show it: [`crate::redact::display_id`] of
+    /// [`MasterKey::id`] (an id read from a file may hold terminal escapes, a
+    /// bidirectional override or pasted key material; a well-formed id is unchanged).
+    fn display_id(&self) -> String {
+        crate::redact::display_id(&self.id()).into_owned()
+    }
 
     /// Wraps `secret` (32-byte data key or 33-byte share) and returns the `enc` text.
     fn wrap(&self, secret: &[u8], ctx: &KeyContext) -> Result<String, KeyError>;

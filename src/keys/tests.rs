@@ -88,3 +88,168 @@ fn variables_that_are_not_utf8_are_skipped_and_named() {
     assert_eq!(ctx.vars().len(), 1);
     assert_eq!(ctx.not_utf8_vars(), ["AWS_PROFILE", "\u{FFFD}\u{FFFD}"]);
 }
+
+/// Whether text shown from a key is inert: no hidden character but newline (terminal
+/// escapes, bidirectional overrides) and none of the key material planted below.
+fn inert(s: &str) -> bool {
+    !s.chars().any(|c| crate::redact::is_hidden(c) && c != '\n') && !s.contains("QQQQ")
+}
+
+/// Hostile ids planted in a file's metadata (round-19 review): every kind keeps its entry
+/// as the file has it, and its id, its errors, its doctor probe and the key group reports
+/// show the entry only as inert text.
+#[test]
+#[cfg(all(
+    feature = "aws",
+    feature = "azure",
+    feature = "vault",
+    feature = "gcp",
+    feature = "hckms"
+))]
+fn hostile_ids_are_kept_verbatim_and_shown_inert() {
+    use super::KeyFields;
+    use super::KeyKind;
+    use super::StoredKey;
+    use super::group;
+
+    const SECRET: &str =
+        "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
+    let entry = |pairs: &[(&str, &str)]| {
+        let mut f = KeyFields::new();
+        for (k, v) in pairs {
+            f.push_str(*k, *v);
+        }
+        f
+    };
+    let arn_secret = format!("arn:aws:kms:us-east-1:123456789012:alias/{SECRET}");
+    let gcp_secret = format!("projects/p/locations/l/keyRings/r/cryptoKeys/{SECRET}");
+    let hckms_secret = format!("tr-west-1:{SECRET}");
+    let cases = [
+        // Refused by the source (an ASCII control character): kept as an opaque entry.
+        (
+            KeyKind::Kms,
+            entry(&[(
+                "arn",
+                "arn:aws:kms:us-east-1:1:key/\u{1b}]0;x\u{7}\u{1b}[2J",
+            )]),
+            "AQICAHhvZ2Vy",
+        ),
+        (
+            KeyKind::Kms,
+            entry(&[
+                ("arn", "arn:aws:kms:us-east-1:123456789012:alias/\u{202e}x"),
+                ("aws_profile", "p\u{1b}[5m\u{202e}"),
+            ]),
+            "AQICAHhvZ2Vy",
+        ),
+        (
+            KeyKind::Kms,
+            entry(&[
+                ("arn", &arn_secret),
+                ("role", "arn:aws:iam::123456789012:role/\u{202e}r"),
+            ]),
+            "AQICAHhvZ2Vy",
+        ),
+        (
+            KeyKind::HcVault,
+            entry(&[
+                ("vault_address", "https://v\u{1b}[31m\u{202e}.example:8200"),
+                ("engine_path", "transit"),
+                ("key_name", "k"),
+            ]),
+            "vault:v1:abc",
+        ),
+        (
+            KeyKind::HcVault,
+            entry(&[
+                ("vault_address", "https://v.example:8200"),
+                ("engine_path", "transit"),
+                ("key_name", SECRET),
+            ]),
+            "vault:v1:abc",
+        ),
+        (
+            KeyKind::AzureKv,
+            entry(&[
+                (
+                    "vault_url",
+                    "https://e\u{1b}]0;x\u{7}\u{202e}.vault.azure.net",
+                ),
+                ("name", "k"),
+                ("version", "v1"),
+            ]),
+            "abc",
+        ),
+        (
+            KeyKind::AzureKv,
+            entry(&[
+                ("vault_url", "https://ok.vault.azure.net"),
+                ("name", SECRET),
+                ("version", "v1"),
+            ]),
+            "abc",
+        ),
+        (
+            KeyKind::GcpKms,
+            entry(&[("resource_id", &gcp_secret)]),
+            "AQICAHhvZ2Vy",
+        ),
+        (KeyKind::Hckms, entry(&[("key_id", &hckms_secret)]), "abc"),
+        // Refused by the source: kept as an opaque entry.
+        (
+            KeyKind::Hckms,
+            entry(&[("key_id", "tr-west-1\u{85}\u{2028}:\u{1b}[2Jx")]),
+            "abc",
+        ),
+    ];
+    // Every network source fails at once and without a connection anywhere but the
+    // refused loopback port.
+    let vars = [
+        ("HOME", "/nonexistent-home"),
+        ("PATH", "/nonexistent-bin"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AZURE_POD_IDENTITY_AUTHORITY_HOST", "http://127.0.0.1:9"),
+        ("GCE_METADATA_HOST", "127.0.0.1:9"),
+    ];
+    let ctx = KeyContext::with_vars(
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    );
+    let mut stored = Vec::new();
+    for (kind, e, enc) in &cases {
+        let key = super::key_from_entry(*kind, e).expect("kept");
+        assert!(inert(&key.display_id()), "{kind:?}: {}", key.display_id());
+        // Display only: the entry is written back as the file has it.
+        let fields = key.fields();
+        for (name, value) in e.iter() {
+            assert_eq!(fields.get(name), Some(value), "{kind:?} {name}");
+        }
+        // `id` stays the key's identity as the file has it (compared, never shown).
+        let planted = e
+            .iter()
+            .any(|(_, v)| v.as_str().is_some_and(|s| s.contains("QQQQ")));
+        assert_eq!(key.id().contains("QQQQ"), planted, "{kind:?}");
+        let err = key.unwrap(enc, &ctx).expect_err("no credentials");
+        assert!(inert(&err.to_string()), "{kind:?}: {err}");
+        let probe = key.probe(&ctx);
+        let said = format!("{:?} {:?}", probe.source, probe.status);
+        assert!(inert(&said), "{kind:?}: {said}");
+        stored.push(StoredKey {
+            key,
+            enc: (*enc).to_owned(),
+            created_at: None,
+        });
+    }
+    let groups = vec![stored];
+    let e = group::recover(&groups, 0, &group::DEFAULT_ORDER, &ctx).expect_err("nobody");
+    assert_eq!(e.attempts.len(), cases.len());
+    assert!(inert(&e.to_string()), "{e}");
+    let keys: Vec<Vec<Arc<dyn MasterKey>>> = groups
+        .iter()
+        .map(|g| g.iter().map(|s| Arc::clone(&s.key)).collect())
+        .collect();
+    let data_key = crate::crypto::DataKey::from_slice(&[7; 32]).expect("32 bytes");
+    let e = group::wrap(&keys, 0, &data_key, &ctx).expect_err("nobody");
+    assert!(inert(&e.to_string()), "{e}");
+}

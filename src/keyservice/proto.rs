@@ -281,14 +281,23 @@ pub fn key_from_proto(key: &KeyType) -> Result<Arc<dyn MasterKey>, KeyError> {
     keys::key_from_entry(kind, &entry)
 }
 
-/// The kind and string form of a proto key, for prompts and logs (never data).
+/// The kind and string form of a proto key, for prompts and logs (never data): shown as
+/// key ids are ([`MasterKey::display_id`]), since the client chose every field.
 pub fn describe(key: &KeyType) -> (KeyKind, String) {
     let (kind, entry) = proto_entry(key);
     let id = match keys::key_from_entry(kind, &entry) {
-        Ok(k) => k.id(),
+        Ok(k) => k.display_id(),
         Err(_) => entry
             .iter()
-            .filter_map(|(k, v)| v.as_str().map(|v| format!("{k}={v}")))
+            .filter_map(|(k, v)| {
+                v.as_str().map(|v| {
+                    format!(
+                        "{}={}",
+                        crate::redact::display_id(k),
+                        crate::redact::display_id(v)
+                    )
+                })
+            })
             .collect::<Vec<_>>()
             .join(" "),
     };

@@ -75,7 +75,7 @@ pub fn rewrap(
 /// The change of one group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupDiff {
-    /// Keys the group gains (kind, string form).
+    /// Keys the group gains (kind, [`MasterKey::id`]; shown with [`shown_key`]).
     pub added: Vec<(KeyKind, String)>,
     /// Keys the group loses.
     pub removed: Vec<(KeyKind, String)>,
@@ -260,12 +260,22 @@ pub fn delete_group(
     Ok(meta.to_map())
 }
 
-/// The stored keys' string forms per group, for display.
+/// The stored keys per group as shown (ids as [`MasterKey::display_id`] shows them).
 pub fn describe(groups: &[Vec<StoredKey>]) -> Vec<Vec<(KeyKind, String)>> {
     groups
         .iter()
-        .map(|g| g.iter().map(|s| (s.key.kind(), s.key.id())).collect())
+        .map(|g| {
+            g.iter()
+                .map(|s| (s.key.kind(), s.key.display_id()))
+                .collect()
+        })
         .collect()
+}
+
+/// `kind id` of a key of a plan or a report (kind and id as the file or the user has
+/// it), the id as [`crate::redact::display_id`] shows it.
+pub fn shown_key((kind, id): &(KeyKind, String)) -> String {
+    format!("{} {}", kind.field(), crate::redact::display_id(id))
 }
 
 /// What [`update_keys`] produced: the document and metadata map to write, the master

@@ -41,6 +41,7 @@ pub use groups::delete_group;
 pub use groups::describe;
 pub use groups::plan_update;
 pub use groups::rewrap;
+pub use groups::shown_key;
 pub use groups::update_keys;
 
 /// Parses a `set` value: JSON text. A bare number becomes a float (as in sops); strings,

@@ -27,7 +27,8 @@ pub mod render;
 pub struct KeyRef {
     /// The metadata field name of its kind (`age`, `pgp`, `kms`, …).
     pub kind: String,
-    /// Its id.
+    /// Its id as shown ([`crate::keys::MasterKey::display_id`]: the report is for
+    /// reading, and the ids come from files anyone with write access controls).
     pub id: String,
 }
 
@@ -207,7 +208,7 @@ fn keyrefs(meta: &Metadata) -> Vec<Vec<KeyRef>> {
             g.iter()
                 .map(|s| KeyRef {
                     kind: s.key.kind().field().to_owned(),
-                    id: s.key.id(),
+                    id: s.key.display_id(),
                 })
                 .collect()
         })
@@ -260,9 +261,10 @@ pub fn collect(
     out
 }
 
-/// The pending contributions of a file, one line each (a malformed field is one line).
+/// The pending contributions of a file, one line each (a malformed field is one line),
+/// as text from the file is shown ([`crate::redact::shown_text`]).
 fn pending_list(meta: &Metadata) -> Vec<String> {
-    match crate::contrib::list(meta) {
+    let lines = match crate::contrib::list(meta) {
         Ok(list) => list
             .iter()
             .map(|p| {
@@ -280,7 +282,11 @@ fn pending_list(meta: &Metadata) -> Vec<String> {
             })
             .collect(),
         Err(e) => vec![e.message],
-    }
+    };
+    lines
+        .iter()
+        .map(|l| crate::redact::shown_text(l).into_owned())
+        .collect()
 }
 
 #[cfg(test)]

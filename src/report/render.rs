@@ -25,17 +25,11 @@ fn git_line(f: &FileAccess) -> Option<String> {
 
 /// Makes text safe to print on a terminal: every control character but the newline
 /// (escape sequences in a file name, a map key or a commit subject could otherwise move
-/// the cursor, rewrite earlier lines or set the window title) is shown as `\u{…}`.
+/// the cursor, rewrite earlier lines or set the window title) and every other
+/// [hidden](crate::redact::is_hidden) character (a bidirectional override that shows
+/// text in another order than it has) is shown as `\u{…}`.
 pub fn terminal_safe(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && c != '\n' {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::redact::escape_hidden(s, &['\n']).into_owned()
 }
 
 /// The human-readable report (control characters escaped, see [`terminal_safe`]).
@@ -115,7 +109,8 @@ fn reach_json(r: &Reach) -> serde_json::Value {
     }
 }
 
-/// The JSON report: `{"files":[…],"recipients":[…],"skipped":[…]}`.
+/// The JSON report: `{"files":[…],"recipients":[…],"skipped":[…]}` (hidden characters
+/// written as `\uXXXX` escapes, see [`crate::redact::json_escape_hidden`]).
 pub fn json(a: &Access) -> String {
     let files: Vec<serde_json::Value> = a
         .files
@@ -177,7 +172,7 @@ pub fn json(a: &Access) -> String {
         .map(|k| serde_json::json!({"path": k.path, "reason": k.reason}))
         .collect();
     let v = serde_json::json!({"files": files, "recipients": recipients, "skipped": skipped});
-    format!("{v}\n")
+    crate::redact::json_escape_hidden(format!("{v}\n"))
 }
 
 #[cfg(test)]
@@ -187,6 +182,10 @@ mod tests {
         assert_eq!(
             super::terminal_safe("a\u{1b}[31mb\n\tc\u{7}"),
             "a\\u{1b}[31mb\n\\u{9}c\\u{7}"
+        );
+        assert_eq!(
+            super::terminal_safe("gro\u{ad}up \u{202e}fdp.exe\u{2028}x"),
+            "gro\\u{ad}up \\u{202e}fdp.exe\\u{2028}x"
         );
     }
 }

@@ -549,22 +549,39 @@ fn entry_fields() {
         err.message.contains("cannot encrypt for the age recipient"),
         "{err}"
     );
-    // Shown without terminal escapes, and a pasted identity is not shown at all.
+    // Shown without terminal escapes, and a pasted identity is not shown at all; the
+    // entry itself is kept as the file has it (a rewrite keeps it byte for byte).
+    let hostile = "\u{1b}]0;PWN\u{7}\u{1b}[2J\u{202e}age1x";
     let mut esc = KeyFields::new();
-    esc.push(
-        "recipient",
-        FieldValue::str("\u{1b}]0;PWN\u{7}\u{1b}[2Jage1x"),
-    );
-    assert_eq!(AgeKey::from_fields(&esc).unwrap().id(), "?]0;PWN??[2Jage1x");
+    esc.push("recipient", FieldValue::str(hostile));
+    let k = AgeKey::from_fields(&esc).unwrap();
+    assert_eq!(k.display_id(), "?]0;PWN??[2J?age1x");
+    assert_eq!(k.id(), hostile);
+    assert_eq!(k.fields(), esc);
+    let err = k.wrap(b"data", &ctx).unwrap_err();
+    assert!(!err.message.contains('\u{1b}'), "{err}");
+    let pasted = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ";
     let mut secret = KeyFields::new();
-    secret.push(
-        "recipient",
-        FieldValue::str(
-            "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
-        ),
+    secret.push("recipient", FieldValue::str(pasted));
+    let k = AgeKey::from_fields(&secret).unwrap();
+    let shown = k.display_id();
+    assert!(!shown.contains("QQQQ"), "{shown}");
+    assert_eq!(k.fields(), secret);
+    let (_h, empty) = ctx_with(&[]);
+    let err = k.unwrap(&enc, &empty).unwrap_err();
+    assert!(!err.message.contains("QQQQ"), "{err}");
+    // A valid SSH recipient may carry any comment after the key: it is used, kept and
+    // shown inert.
+    let commented = format!("{} \u{1b}]0;PWN\u{7}\u{202e}x", ssh_recipient().trim());
+    let mut ssh = KeyFields::new();
+    ssh.push("recipient", FieldValue::str(commented.as_str()));
+    let k = AgeKey::from_fields(&ssh).unwrap();
+    assert!(k.wrap(b"data", &ctx).is_ok(), "the recipient parses");
+    assert_eq!(k.id(), commented);
+    assert_eq!(
+        k.display_id(),
+        format!("{} ?]0;PWN??x", ssh_recipient().trim())
     );
-    let id = AgeKey::from_fields(&secret).unwrap().id();
-    assert!(!id.contains("QQQQ"), "{id}");
 }
 
 proptest::proptest! {

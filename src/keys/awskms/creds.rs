@@ -199,12 +199,15 @@ impl Chain<'_> {
         trail: &mut Trail,
     ) -> Result<Credentials, KeyError> {
         let hint = "check AWS_PROFILE / the entry's aws_profile and your ~/.aws files";
+        // The first name may come from a file's metadata (`aws_profile`).
+        let shown = crate::redact::display_id(name);
         if seen.iter().any(|s| s == name) || seen.len() > 16 {
             seen.push(name.to_owned());
+            let path: Vec<_> = seen.iter().map(|s| crate::redact::display_id(s)).collect();
             return Err(KeyError::with_hint(
                 format!(
                     "AWS profiles loop through source_profile: {}",
-                    seen.join(" -> ")
+                    path.join(" -> ")
                 ),
                 "make the last profile of the chain hold credentials instead of a source_profile",
             ));
@@ -212,11 +215,11 @@ impl Chain<'_> {
         seen.push(name.to_owned());
         let p = self.profiles.get(name).ok_or_else(|| {
             KeyError::with_hint(
-                format!("AWS profile `{name}` not found in {}", self.profiles.paths),
+                format!("AWS profile `{shown}` not found in {}", self.profiles.paths),
                 hint,
             )
         })?;
-        let source = format!("profile `{name}`");
+        let source = format!("profile `{shown}`");
         let get = |k: &str| p.get(k).filter(|v| !v.is_empty());
         let static_creds = || -> Option<Credentials> {
             Some(Credentials {

@@ -191,14 +191,16 @@ pub(crate) fn assume_role(
     if let Some(t) = &base.session_token {
         secrets.push(t.as_str());
     }
+    // The role may come from a file's metadata (`role`): shown as key ids are.
+    let shown = crate::redact::display_id(role_arn);
     sts_call(
         ctx,
         region,
         &form,
         Some(base),
         &secrets,
-        &format!("assuming role {role_arn} with {}", base.source),
-        format!("role {role_arn} assumed with {}", base.source),
+        &format!("assuming role {shown} with {}", base.source),
+        format!("role {shown} assumed with {}", base.source),
     )
 }
 

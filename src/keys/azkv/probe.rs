@@ -24,7 +24,7 @@ impl AzureKey {
         let wrap = |e: KeyError| KeyError {
             message: format!(
                 "cannot check Azure Key Vault key {}: {}",
-                self.id(),
+                self.display_id(),
                 e.message
             ),
             hint: e.hint,
@@ -52,8 +52,8 @@ impl AzureKey {
                     KeyError::with_hint(
                         format!(
                             "cannot check Azure Key Vault key {}: {} is unreachable: {}",
-                            self.id(),
-                            self.vault_url,
+                            self.display_id(),
+                            crate::redact::display_id(&self.vault_url),
                             e.0
                         ),
                         "check the vault name, your network or proxy",
@@ -65,7 +65,7 @@ impl AzureKey {
             200..=299 => match reply.json() {
                 Ok(json) if json["attributes"]["enabled"] == serde_json::Value::Bool(false) => {
                     ProbeStatus::Failed(KeyError::with_hint(
-                        format!("Azure Key Vault key {} is disabled", self.id()),
+                        format!("Azure Key Vault key {} is disabled", self.display_id()),
                         "enable the key (or this version of it) in the vault",
                     ))
                 }
@@ -86,7 +86,7 @@ impl AzureKey {
             401 => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "the access token from {source} was rejected by {} ({})",
-                    self.vault_url,
+                    crate::redact::display_id(&self.vault_url),
                     reply.describe()
                 ),
                 "check the tenant and the credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, …) \
@@ -95,7 +95,7 @@ impl AzureKey {
             404 => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "Azure Key Vault key {} was not found ({})",
-                    self.id(),
+                    self.display_id(),
                     reply.describe()
                 ),
                 "check the vault URL, key name and version",
@@ -103,7 +103,7 @@ impl AzureKey {
             _ => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "cannot check Azure Key Vault key {} (token from {source}): {}",
-                    self.id(),
+                    self.display_id(),
                     reply.describe()
                 ),
                 "try again later",

@@ -7,6 +7,7 @@ use super::endpoint;
 use super::token;
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
+use crate::keys::MasterKey;
 use crate::keys::Probe;
 use crate::keys::ProbeStatus;
 use crate::keys::rest;
@@ -23,7 +24,8 @@ impl GcpKmsKey {
         let wrap = |e: KeyError| KeyError {
             message: format!(
                 "cannot check GCP KMS key {}: {}",
-                self.resource_id, e.message
+                self.display_id(),
+                e.message
             ),
             hint: e.hint,
         };
@@ -47,7 +49,8 @@ impl GcpKmsKey {
                     KeyError::with_hint(
                         format!(
                             "cannot check GCP KMS key {}: {base} is unreachable: {}",
-                            self.resource_id, e.0
+                            self.display_id(),
+                            e.0
                         ),
                         format!(
                             "check your network or proxy, and {} if you set it",
@@ -78,7 +81,7 @@ impl GcpKmsKey {
             404 => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "GCP KMS key {} was not found ({})",
-                    self.resource_id,
+                    self.display_id(),
                     reply.describe()
                 ),
                 "check the resource ID (project, location, key ring and key name)",
@@ -86,7 +89,7 @@ impl GcpKmsKey {
             _ => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "cannot check GCP KMS key {} (token from {source}): {}",
-                    self.resource_id,
+                    self.display_id(),
                     reply.describe()
                 ),
                 "try again later",

@@ -68,7 +68,7 @@ impl VaultKey {
             let e = KeyError::with_hint(
                 format!(
                     "the Vault token from {source} was refused by {} (token lookup: {})",
-                    self.address,
+                    crate::redact::display_id(&self.address),
                     reply.describe()
                 ),
                 hint,
@@ -96,26 +96,27 @@ impl VaultKey {
                  read the transit key ({}/keys/{}: {}); encrypting and decrypting need \
                  only `update` on {0}/encrypt/{1} and {0}/decrypt/{1}, so they may still work",
                 self.engine_path,
-                self.key_name,
+                crate::redact::display_id(&self.key_name),
                 reply.describe()
             )),
             404 => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "the token from {source} works, but the transit key {} was not found \
                      ({})",
-                    self.id(),
+                    self.display_id(),
                     reply.describe()
                 ),
                 format!(
                     "check that the transit engine is mounted at `{}` and the key `{}` \
                      exists (and VAULT_NAMESPACE, if the server uses namespaces)",
-                    self.engine_path, self.key_name
+                    self.engine_path,
+                    crate::redact::display_id(&self.key_name)
                 ),
             )),
             _ => ProbeStatus::Failed(KeyError::with_hint(
                 format!(
                     "cannot read the transit key {} (token from {source}): {}",
-                    self.id(),
+                    self.display_id(),
                     reply.describe()
                 ),
                 "try again later, or check the server's status",
@@ -129,7 +130,11 @@ impl VaultKey {
 
     fn wrap_err(&self, e: KeyError) -> KeyError {
         KeyError {
-            message: format!("cannot {WHAT} Vault key {}: {}", self.id(), e.message),
+            message: format!(
+                "cannot {WHAT} Vault key {}: {}",
+                self.display_id(),
+                e.message
+            ),
             hint: e.hint,
         }
     }
