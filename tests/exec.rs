@@ -575,6 +575,66 @@ fn exec_file_shell_form_refuses_unsafe_paths_argv_form_accepts_them() {
     assert_eq!(std::fs::read_dir(&spaced).expect("ls").count(), 0);
 }
 
+#[test]
+fn exec_file_clean_up_never_follows_a_replaced_fifo_or_directory() {
+    // The checks behind `--user` (round 19), exercised by a command running as the same
+    // user: the FIFO writer opens the entry without following a symlink and only if it
+    // is still the FIFO it made; the clean-up removes the file through the directory it
+    // created, and the directory only while its path still names it.
+    let env = Env::new();
+    let victim = env.write("victim", "original\n");
+    for swap in ["ln -s", "cp"] {
+        let script = format!(
+            "{swap} {v} \"$1.x\"; mv -f \"$1.x\" \"$1\"; sleep 0.3",
+            v = victim.display()
+        );
+        let out = env.run(&[
+            "exec-file",
+            "secrets.yaml",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+            "sh",
+            "{}",
+        ]);
+        assert_eq!(code(&out), 0, "{swap}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "original\n",
+            "{swap}"
+        );
+        assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+    }
+
+    let target = env.work.path().join("target_dir");
+    std::fs::create_dir(&target).expect("mkdir");
+    std::fs::write(target.join("tmp-file"), "important\n").expect("write");
+    let script = format!(
+        "d=$(dirname \"$1\"); mv \"$d\" \"$d.moved\"; ln -s {t} \"$d\"; echo \"$d.moved\"",
+        t = target.display()
+    );
+    let out = env.run(&[
+        "exec-file",
+        "--no-fifo",
+        "secrets.yaml",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+        "sh",
+        "{}",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(target.join("tmp-file")).expect("removed"),
+        "important\n"
+    );
+    // The moved directory was emptied through its handle: no plaintext is left.
+    let moved = PathBuf::from(stdout(&out).trim());
+    assert_eq!(std::fs::read_dir(&moved).expect("moved").count(), 0);
+}
+
 // ---------------------------------------------------------------- filestatus
 
 #[test]

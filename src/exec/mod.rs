@@ -16,6 +16,7 @@ pub mod guard;
 pub mod merge;
 pub mod template;
 pub mod user;
+mod workspace;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
