@@ -266,6 +266,40 @@ fn exec_env_propagates_exit_codes_and_signal_deaths() {
 }
 
 #[test]
+fn exec_env_refuses_kubeconfig_from_the_file_unless_allowed() {
+    // Round-19 review: a KUBECONFIG (or AWS_CONFIG_FILE) value absorbed from an untrusted
+    // contribution pointed kubectl at a configuration whose `exec` plugin ran code with
+    // every secret in the environment.
+    let env = Env::new();
+    env.write(
+        "k.yaml",
+        "DB_PASSWORD: s3cret\nKUBECONFIG: evil/kubeconfig\n",
+    );
+    let out = env.run(&["encrypt", "--age", AGE_RECIPIENT, "k.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::write(env.work.path().join("k.enc.yaml"), &out.stdout).expect("write");
+    let out = env.run(&["exec-env", "k.enc.yaml", "--", "echo", "child-ran"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("`KUBECONFIG`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--allow-env KUBECONFIG"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("evil/kubeconfig") && !stderr(&out).contains("s3cret"));
+    assert!(out.stdout.is_empty(), "the command ran");
+    let out = env.run(&[
+        "exec-env",
+        "--allow-env",
+        "KUBECONFIG",
+        "k.enc.yaml",
+        "printf %s \"$KUBECONFIG\"",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "evil/kubeconfig");
+}
+
+#[test]
 fn exec_env_same_process_replaces_leafseal() {
     let env = Env::new();
     let out = env.run(&[
