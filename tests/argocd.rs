@@ -366,3 +366,72 @@ fn discover_matches_only_directories_with_encrypted_files() {
     let out = s.run(&find, &repo, "apps/plain", &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("s.json"));
 }
+
+/// Round-19 review: a link in the application directory leading to another
+/// application's encrypted manifest was decrypted and emitted. It is refused (exit 2,
+/// nothing printed), as Argo CD refuses links that leave the repository, unless the
+/// sidecar's own environment sets `LEAFSEAL_LOAD_RESTRICTOR=LoadRestrictionsNone`; a
+/// link that stays inside the directory is rendered.
+#[test]
+fn generate_refuses_a_link_leaving_the_application_directory() {
+    let s = Sidecar::new();
+    let repo = plain_app(&s);
+    s.encrypt(
+        &repo.join("apps/other/secret.enc.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: other\nstringData:\n  token: other-app-secret\n",
+    );
+    let app = repo.join("apps/guestbook");
+    std::fs::create_dir_all(app.join(".extra")).expect("mkdir");
+    std::fs::write(
+        app.join(".extra/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n",
+    )
+    .expect("cm");
+    std::os::unix::fs::symlink(".extra/cm.yaml", app.join("extra.yaml")).expect("link");
+    let generate = plugin_command(&["generate"]);
+    let out = s.run(&generate, &repo, "apps/guestbook", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(kinds_and_names(&out.stdout).contains(&("ConfigMap".to_owned(), "extra".to_owned())));
+
+    std::os::unix::fs::symlink("../other/secret.enc.yaml", app.join("link.yaml")).expect("link");
+    let out = s.run(&generate, &repo, "apps/guestbook", &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        err.contains("link.yaml") && err.contains("outside"),
+        "{err}"
+    );
+    assert!(!err.contains("other-app-secret"), "{err}");
+    // The Application's plugin.env (ARGOCD_ENV_*) cannot lift it; the sidecar can.
+    let out = s.run(
+        &generate,
+        &repo,
+        "apps/guestbook",
+        &[(
+            "ARGOCD_ENV_LEAFSEAL_LOAD_RESTRICTOR",
+            "LoadRestrictionsNone",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = s.run(
+        &generate,
+        &repo,
+        "apps/guestbook",
+        &[("LEAFSEAL_LOAD_RESTRICTOR", "LoadRestrictionsNone")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("other-app-secret"));
+}

@@ -266,6 +266,40 @@ fn exec_env_propagates_exit_codes_and_signal_deaths() {
 }
 
 #[test]
+fn exec_env_refuses_kubeconfig_from_the_file_unless_allowed() {
+    // Round-19 review: a KUBECONFIG (or AWS_CONFIG_FILE) value absorbed from an untrusted
+    // contribution pointed kubectl at a configuration whose `exec` plugin ran code with
+    // every secret in the environment.
+    let env = Env::new();
+    env.write(
+        "k.yaml",
+        "DB_PASSWORD: s3cret\nKUBECONFIG: evil/kubeconfig\n",
+    );
+    let out = env.run(&["encrypt", "--age", AGE_RECIPIENT, "k.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::write(env.work.path().join("k.enc.yaml"), &out.stdout).expect("write");
+    let out = env.run(&["exec-env", "k.enc.yaml", "--", "echo", "child-ran"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("`KUBECONFIG`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--allow-env KUBECONFIG"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("evil/kubeconfig") && !stderr(&out).contains("s3cret"));
+    assert!(out.stdout.is_empty(), "the command ran");
+    let out = env.run(&[
+        "exec-env",
+        "--allow-env",
+        "KUBECONFIG",
+        "k.enc.yaml",
+        "printf %s \"$KUBECONFIG\"",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "evil/kubeconfig");
+}
+
+#[test]
 fn exec_env_same_process_replaces_leafseal() {
     let env = Env::new();
     let out = env.run(&[
@@ -573,6 +607,66 @@ fn exec_file_shell_form_refuses_unsafe_paths_argv_form_accepts_them() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains(SECRET));
     assert_eq!(std::fs::read_dir(&spaced).expect("ls").count(), 0);
+}
+
+#[test]
+fn exec_file_clean_up_never_follows_a_replaced_fifo_or_directory() {
+    // The checks behind `--user` (round 19), exercised by a command running as the same
+    // user: the FIFO writer opens the entry without following a symlink and only if it
+    // is still the FIFO it made; the clean-up removes the file through the directory it
+    // created, and the directory only while its path still names it.
+    let env = Env::new();
+    let victim = env.write("victim", "original\n");
+    for swap in ["ln -s", "cp"] {
+        let script = format!(
+            "{swap} {v} \"$1.x\"; mv -f \"$1.x\" \"$1\"; sleep 0.3",
+            v = victim.display()
+        );
+        let out = env.run(&[
+            "exec-file",
+            "secrets.yaml",
+            "--",
+            "/bin/sh",
+            "-c",
+            &script,
+            "sh",
+            "{}",
+        ]);
+        assert_eq!(code(&out), 0, "{swap}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "original\n",
+            "{swap}"
+        );
+        assert!(env.leftovers().is_empty(), "{:?}", env.leftovers());
+    }
+
+    let target = env.work.path().join("target_dir");
+    std::fs::create_dir(&target).expect("mkdir");
+    std::fs::write(target.join("tmp-file"), "important\n").expect("write");
+    let script = format!(
+        "d=$(dirname \"$1\"); mv \"$d\" \"$d.moved\"; ln -s {t} \"$d\"; echo \"$d.moved\"",
+        t = target.display()
+    );
+    let out = env.run(&[
+        "exec-file",
+        "--no-fifo",
+        "secrets.yaml",
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+        "sh",
+        "{}",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(target.join("tmp-file")).expect("removed"),
+        "important\n"
+    );
+    // The moved directory was emptied through its handle: no plaintext is left.
+    let moved = PathBuf::from(stdout(&out).trim());
+    assert_eq!(std::fs::read_dir(&moved).expect("moved").count(), 0);
 }
 
 // ---------------------------------------------------------------- filestatus

@@ -590,3 +590,107 @@ fn exec_plugin_writes_env_values_as_written() {
         )
     );
 }
+
+/// Round-19 review: a generator naming `../other/secret.enc.yaml`, an absolute path, or
+/// a link leading out of the kustomization directory had the other application's secret
+/// decrypted. Such files are refused (exit 2) in both plugin forms, as kustomize's own
+/// generators refuse them, unless `LEAFSEAL_LOAD_RESTRICTOR=LoadRestrictionsNone`; files in
+/// subdirectories and links that stay inside still work.
+#[test]
+fn generator_files_outside_the_kustomization_directory_are_refused() {
+    let f = Fixture::new();
+    let app = f.root.join("app");
+    let other = f.root.join("other");
+    f.encrypt(&other, "secret.enc.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: other\nstringData:\n  token: other-app-secret\n", &["--encrypted-regex", "^(data|stringData)$"]);
+    f.encrypt(&other, "password.txt", "other-app-secret", &[]);
+    f.encrypt(&app.join("sub"), "inside.txt", "inside-secret", &[]);
+    std::os::unix::fs::symlink("sub/inside.txt", app.join("inside-link.txt")).expect("link");
+    std::os::unix::fs::symlink("../other/password.txt", app.join("pw-link.txt")).expect("link");
+    let abs = other.join("secret.enc.yaml").display().to_string();
+    let gen_of = |body: &str| {
+        format!("apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: g\n{body}")
+    };
+    let configs = [
+        gen_of("files:\n  - ../other/secret.enc.yaml\n"),
+        gen_of(&format!("files:\n  - {abs}\n")),
+        gen_of("secretFrom:\n  - metadata:\n      name: s\n    files:\n      - pw=pw-link.txt\n"),
+        gen_of(
+            "secretFrom:\n  - metadata:\n      name: s\n    envs:\n      - ../other/password.txt\n",
+        ),
+    ];
+    let run = |args: &[&str], stdin: Option<&str>, extra: &[(&str, &str)]| {
+        let mut vars = f.vars.clone();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let mut c = leafseal(&vars)
+            .args(args)
+            .current_dir(&app)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        {
+            use std::io::Write;
+            let mut i = c.stdin.take().expect("stdin");
+            i.write_all(stdin.unwrap_or("").as_bytes()).expect("stdin");
+        }
+        c.wait_with_output().expect("wait")
+    };
+    let krm_input = |cfg: &str| {
+        let indented: String = cfg.lines().map(|l| format!("  {l}\n")).collect();
+        format!(
+            "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\nfunctionConfig:\n{indented}"
+        )
+    };
+    for (i, cfg) in configs.iter().enumerate() {
+        std::fs::write(app.join("gen.yaml"), cfg).expect("gen");
+        let input = krm_input(cfg);
+        for (form, args, stdin) in [
+            (
+                "exec-plugin",
+                vec!["kustomize", "exec-plugin", "gen.yaml"],
+                None,
+            ),
+            ("krm", vec!["kustomize", "krm"], Some(input.as_str())),
+        ] {
+            let out = run(&args, stdin, &[]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{i} {form}: {err}");
+            assert!(err.contains("outside"), "{i} {form}: {err}");
+            assert!(
+                err.contains("LEAFSEAL_LOAD_RESTRICTOR"),
+                "{i} {form}: {err}"
+            );
+            assert!(out.stdout.is_empty(), "{i} {form}");
+            let out = run(
+                &args,
+                stdin,
+                &[("LEAFSEAL_LOAD_RESTRICTOR", "LoadRestrictionsNone")],
+            );
+            assert!(
+                out.status.success(),
+                "{i} {form}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    // Inside the directory (a subdirectory, a link that stays inside): allowed.
+    let cfg = gen_of(
+        "secretFrom:\n  - metadata:\n      name: s\n    files:\n      - a=sub/inside.txt\n      - b=inside-link.txt\n",
+    );
+    std::fs::write(app.join("gen.yaml"), &cfg).expect("gen");
+    let out = run(&["kustomize", "exec-plugin", "gen.yaml"], None, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["kustomize", "krm"], Some(&krm_input(&cfg)), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

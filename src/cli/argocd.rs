@@ -62,7 +62,12 @@ fn env_flag(name: &str) -> Result<Option<bool>, Error> {
 pub fn run(a: &ArgocdArgs) -> Result<i32, Error> {
     let ArgocdAction::Generate(g) = &a.action;
     let recurse = !g.no_recurse && env_flag("ARGOCD_ENV_LEAFSEAL_RECURSE")?.unwrap_or(true);
-    let opts = argocd::WalkOptions { recurse };
+    // The sidecar's own environment, not `ARGOCD_ENV_*`: those come from the
+    // Application, which the repository's authors may control.
+    let opts = argocd::WalkOptions {
+        recurse,
+        restrictor: crate::cli::kustomize::load_restrictor()?,
+    };
     let out =
         argocd::generate(&g.dir, &opts, &crate::cli::key_context()).map_err(
             |e| match std::env::var("ARGOCD_APP_NAME") {

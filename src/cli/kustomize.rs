@@ -164,6 +164,13 @@ fn current_dir() -> Result<PathBuf, Error> {
     })
 }
 
+/// The load restriction from `LEAFSEAL_LOAD_RESTRICTOR` (the plugin inherits
+/// kustomize's environment in both forms; kustomize's own flag is not passed on).
+pub(crate) fn load_restrictor() -> Result<kustomize::LoadRestrictor, Error> {
+    let v = std::env::var(crate::integrations::confine::LOAD_RESTRICTOR_VAR).ok();
+    kustomize::LoadRestrictor::parse(v.as_deref())
+}
+
 /// Runs `kustomize`.
 pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
     match &a.action {
@@ -174,7 +181,12 @@ pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
                 Some(r) if !r.is_empty() => PathBuf::from(r),
                 _ => current_dir()?,
             };
-            let out = kustomize::exec_plugin(&config, &base, &crate::cli::key_context())?;
+            let out = kustomize::exec_plugin(
+                &config,
+                &base,
+                load_restrictor()?,
+                &crate::cli::key_context(),
+            )?;
             crate::io::write_stdout(&out)?;
             Ok(0)
         }
@@ -184,6 +196,7 @@ pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
                 &input,
                 k.base_dir.as_deref(),
                 &current_dir()?,
+                load_restrictor()?,
                 &crate::cli::key_context(),
             )?;
             for w in &out.warnings {

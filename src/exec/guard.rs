@@ -1,6 +1,7 @@
 //! Variables an encrypted file may not set for `exec-env` unless the user allows them by
-//! name: those that change which program the child is, what it loads, or what its shell
-//! or interpreter runs before the command. Whoever can change the file (it is stored in
+//! name: those that change which program the child is, what it loads, what its shell
+//! or interpreter runs before the command, which configuration file (one that can name
+//! a command) a tool reads, or which TLS certificates it trusts. Whoever can change the file (it is stored in
 //! git; sops only protects its confidentiality, and `--ignore-mac` or a key holder can
 //! change it) could otherwise run their own code with every secret in its environment,
 //! e.g. `PATH=/tmp/evil` makes `exec-env FILE ls` run `/tmp/evil/ls`.
@@ -9,6 +10,7 @@
 
 use crate::error::Error;
 use crate::error::exit;
+use crate::redact::inert;
 
 /// Names refused exactly.
 pub const REFUSED_NAMES: &[&str] = &[
@@ -89,6 +91,69 @@ pub const REFUSED_NAMES: &[&str] = &[
     "GIT_WORK_TREE",
     "GIT_COMMON_DIR",
     "GIT_TEMPLATE_DIR",
+    // Configuration files and directories that can name a command the tool runs, or
+    // credentials and endpoints that decide whom it talks to (round-19 review: the
+    // first two ran code with every secret in the environment).
+    "AWS_CONFIG_FILE",             // `credential_process` runs a command
+    "AWS_SHARED_CREDENTIALS_FILE", // the same in some SDKs; whose account is used
+    "KUBECONFIG",                  // a user's `exec` credential plugin runs a command
+    "TF_CLI_CONFIG_FILE", // `provider_installation`/`dev_overrides` pick the provider binaries
+    "TERRAFORM_CONFIG",   // the older name of TF_CLI_CONFIG_FILE
+    "TF_PLUGIN_CACHE_DIR", // provider binaries taken from it (Terraform before 1.4 without a lock entry)
+    "CURL_HOME",           // `.curlrc`: any curl option, output files and proxies included
+    "CARGO_HOME", // `config.toml`: build.rustc-wrapper, target runners, credential providers
+    "RUSTC_WRAPPER", // runs a program instead of rustc
+    "RUSTC_WORKSPACE_WRAPPER", // the same for workspace members
+    "RUSTC",      // the compiler cargo runs
+    "RUSTDOC",    // the documentation compiler cargo runs
+    "CARGO_BUILD_RUSTC", // cargo's configuration of the above from the environment
+    "CARGO_BUILD_RUSTC_WRAPPER",
+    "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_BUILD_RUSTDOC",
+    "CARGO_REGISTRY_CREDENTIAL_PROVIDER", // runs a command for registry tokens
+    "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS",
+    "GOFLAGS",                     // `-toolexec=PROG` runs a program around every tool
+    "GOENV",                       // go's environment file, which can set GOFLAGS
+    "GOROOT",                      // which Go toolchain runs
+    "LESSOPEN",                    // an input preprocessor command for less
+    "LESSCLOSE",                   // its clean-up command
+    "DOCKER_CONFIG",               // `credsStore`/`credHelpers` run docker-credential-* helpers
+    "DOCKER_HOST", // the daemon that receives builds and credentials (`ssh://` runs ssh)
+    "DOCKER_CERT_PATH", // the CA that daemon is checked against
+    "YARN_RC_FILENAME", // which `.yarnrc.yml` yarn reads (`yarnPath` runs a script)
+    "YARN_YARN_PATH", // the script yarn runs instead of itself
+    "PIP_CONFIG_FILE", // pip's configuration: package index and build options
+    "GRADLE_USER_HOME", // `init.d` scripts run on every build
+    "GRADLE_OPTS", // JVM options (`-javaagent`) for Gradle
+    "MAVEN_OPTS",  // JVM options (`-javaagent`) for Maven
+    "ANSIBLE_CONFIG", // ansible.cfg: plugins, vault password scripts
+    "ANSIBLE_VAULT_PASSWORD_FILE", // run when executable
+    "HGRCPATH",    // Mercurial's configuration: hooks run commands
+    "PSQLRC",      // psql start-up file: `\!` runs a shell command
+    "GNUPGHOME",   // gpg-agent.conf's `pinentry-program` runs a program
+    "SUDO_ASKPASS", // the program `sudo -A` runs
+    "HELM_PLUGINS", // helm plugins (and downloaders) run as programs
+    "CLOUDSDK_CONFIG", // gcloud's configuration and credentials directory
+    "AZURE_CONFIG_DIR", // az's configuration and token cache
+    "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", // lets a credentials file run a command
+    // Which TLS certificates are trusted, or whether they are checked at all.
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "NODE_EXTRA_CA_CERTS",
+    "NODE_TLS_REJECT_UNAUTHORIZED",
+    "PYTHONHTTPSVERIFY",
+    "AWS_CA_BUNDLE",
+    "GIT_SSL_NO_VERIFY",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+    "CARGO_HTTP_CAINFO",
+    "PIP_CERT",
+    "VAULT_CACERT",
+    "VAULT_CAPATH",
+    "VAULT_SKIP_VERIFY",
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
 ];
 
 /// Name prefixes refused: the dynamic loaders (`LD_PRELOAD`, `LD_LIBRARY_PATH`,
@@ -98,9 +163,20 @@ pub const REFUSED_NAMES: &[&str] = &[
 /// `LUA_INIT_5_4` and the like are Lua's versioned start-up code.
 pub const REFUSED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG_", "LUA_INIT_"];
 
+/// Name prefixes refused in any case, as the program reads them: npm takes every
+/// `npm_config_*` (`NPM_CONFIG_*` too) as a setting (`script-shell`, `node-options`,
+/// `userconfig`, `strict-ssl`, …).
+pub const REFUSED_PREFIXES_ANY_CASE: &[&str] = &["npm_config_"];
+
 /// Whether `name` is refused unless allowed.
 pub fn is_refused(name: &str) -> bool {
-    REFUSED_NAMES.contains(&name) || REFUSED_PREFIXES.iter().any(|p| name.starts_with(p))
+    REFUSED_NAMES.contains(&name)
+        || REFUSED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || REFUSED_PREFIXES_ANY_CASE.iter().any(|p| {
+            name.as_bytes()
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+        })
 }
 
 /// Fails (exit 1) when one of `names` is refused and not in `allowed`; the error lists
@@ -120,25 +196,26 @@ pub fn check_names<'a>(
     };
     let list = refused
         .iter()
-        .map(|n| format!("`{n}`"))
+        .map(|n| format!("`{}`", inert(n)))
         .collect::<Vec<_>>()
         .join(", ");
     let flags = refused
         .iter()
-        .map(|n| format!("--allow-env {n}"))
+        .map(|n| format!("--allow-env {}", inert(n)))
         .collect::<Vec<_>>()
         .join(" ");
     Err(Error::new(
         exit::GENERIC,
         format!(
-            "the file sets {list}, which would change which program runs or what it loads; \
-             the command was not started"
+            "the file sets {list}, which would change which program runs, what it loads or \
+             which certificates it trusts; the command was not started"
         ),
     )
     .hint(format!(
         "an encrypted file that sets such a variable can run someone else's code with all of \
-         its secrets: rename `{first}` in the file, or, if you trust everyone who can change \
-         the file, allow it by name with {flags}"
+         its secrets: rename `{}` in the file, or, if you trust everyone who can change \
+         the file, allow it by name with {flags}",
+        inert(first)
     ))
     .hint("docs/security.md lists the refused variables"))
 }
@@ -177,10 +254,83 @@ mod tests {
         ] {
             assert!(!is_refused(n), "{n}");
         }
+        // A refused name with control characters is shown inert.
+        let e = check_names(["LD_\u{1b}[31mX"], &[]).expect_err("refused");
+        assert!(e.message.contains("`LD_?[31mX`"), "{}", e.message);
+        assert!(!e.hints[0].contains('\u{1b}'), "{}", e.hints[0]);
         let e = check_names(["A", "PATH", "LD_PRELOAD"], &[]).expect_err("refused");
         assert!(e.message.contains("`PATH`, `LD_PRELOAD`"), "{}", e.message);
         assert!(e.hints[0].contains("--allow-env PATH --allow-env LD_PRELOAD"));
         assert!(check_names(["PATH"], &["PATH".to_owned()]).is_ok());
         assert!(check_names(["PATH", "IFS"], &["PATH".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn configuration_pointers_and_tls_trust_are_refused() {
+        // Round-19 review: AWS_CONFIG_FILE (credential_process) and KUBECONFIG (an exec
+        // plugin) ran code from a file's values.
+        for n in [
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "KUBECONFIG",
+            "TF_CLI_CONFIG_FILE",
+            "TERRAFORM_CONFIG",
+            "TF_PLUGIN_CACHE_DIR",
+            "CURL_HOME",
+            "CARGO_HOME",
+            "RUSTC_WRAPPER",
+            "RUSTC",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "CARGO_BUILD_RUSTC_WRAPPER",
+            "GOFLAGS",
+            "LESSOPEN",
+            "LESSCLOSE",
+            "DOCKER_CONFIG",
+            "DOCKER_HOST",
+            "GNUPGHOME",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE",
+            "NODE_EXTRA_CA_CERTS",
+            "CURL_CA_BUNDLE",
+            "GIT_SSL_NO_VERIFY",
+            "NODE_TLS_REJECT_UNAUTHORIZED",
+            "PYTHONHTTPSVERIFY",
+            "npm_config_script_shell",
+            "NPM_CONFIG_USERCONFIG",
+            "Npm_Config_node_options",
+        ] {
+            assert!(is_refused(n), "{n}");
+        }
+        // Proxies, tokens and similar values stay allowed (a proxy URL with credentials
+        // is a secret worth storing); so do names that only look alike.
+        for n in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "NO_PROXY",
+            "NPM_TOKEN",
+            "npm_config",
+            "npm_confi",
+            "CARGO_REGISTRY_TOKEN",
+            "CARGO_TARGET_DIR",
+            "KUBECONFIG_DATA",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "DOCKER_PASSWORD",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "VAULT_TOKEN",
+            "VAULT_ADDR",
+            "ü",
+        ] {
+            assert!(!is_refused(n), "{n}");
+        }
+        assert!(check_names(["KUBECONFIG"], &["KUBECONFIG".to_owned()]).is_ok());
+        let e = check_names(["npm_config_script_shell"], &[]).expect_err("refused");
+        assert!(
+            e.hints[0].contains("--allow-env npm_config_script_shell"),
+            "{}",
+            e.hints[0]
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod merge;
 pub mod template;
 pub mod user;
+mod workspace;
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -170,7 +171,10 @@ pub fn env_from_document(doc: &Document) -> Result<Vec<EnvVar>, Error> {
         let bad = |why: &str| {
             Error::new(
                 exit::GENERIC,
-                format!("cannot put key `{name}` into the environment: {why}"),
+                format!(
+                    "cannot put key `{}` into the environment: {why}",
+                    crate::redact::inert(name)
+                ),
             )
         };
         if name.is_empty() {

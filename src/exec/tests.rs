@@ -97,6 +97,9 @@ fn nested_values_and_bad_names_are_errors_naming_the_key() {
     assert!(e.message.contains("empty"));
     let e = env_from_document(&doc(vec![("K", Value::str("se\0cret"))])).expect_err("nul value");
     assert!(e.message.contains("`K`") && !e.message.contains("cret"));
+    // A name with control characters is shown inert (round-19 review).
+    let e = env_from_document(&doc(vec![("A\u{1b}[2J=\nB", Value::str("v"))])).expect_err("escape");
+    assert!(e.message.contains("`A?[2J=?B`"), "{}", e.message);
 }
 
 #[test]

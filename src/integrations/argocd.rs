@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
+use crate::integrations::confine;
+pub use crate::integrations::confine::LoadRestrictor;
 use crate::ops;
 use crate::ops::Format;
 use crate::ops::KeyContext;
@@ -19,11 +21,18 @@ use crate::ops::Output;
 pub struct WalkOptions {
     /// Descend into subdirectories (default true).
     pub recurse: bool,
+    /// Whether a manifest may resolve (through a symbolic link) to a file outside the
+    /// application directory (default: refused, exit 2, as Argo CD refuses links that
+    /// leave the repository).
+    pub restrictor: LoadRestrictor,
 }
 
 impl Default for WalkOptions {
     fn default() -> Self {
-        WalkOptions { recurse: true }
+        WalkOptions {
+            recurse: true,
+            restrictor: LoadRestrictor::RootOnly,
+        }
     }
 }
 
@@ -95,6 +104,7 @@ pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
 pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Output, Error> {
     let mut all = Output::new(Vec::new());
     for f in manifest_files(dir, opts)? {
+        confine::check(&f, opts.restrictor.limit(dir))?;
         let out = render_file(&f, ctx)?;
         let body = strip_document_start(&out);
         if body.iter().all(u8::is_ascii_whitespace) {

@@ -14,6 +14,8 @@ use base64::Engine;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
+use crate::integrations::confine;
+pub use crate::integrations::confine::LoadRestrictor;
 use crate::ops::Format;
 use crate::ops::KeyContext;
 use crate::ops::Output;
@@ -179,11 +181,23 @@ impl GeneratorConfig {
 
     /// Decrypts every file and returns the resources, in configuration order: first the
     /// decrypted manifests of `files`, then one Secret per `secretFrom` entry. Relative
-    /// paths resolve against `base`.
+    /// paths resolve against `base`, and every file must be inside `base` (see
+    /// [`GeneratorConfig::generate_within`]).
     pub fn generate(&self, base: &Path, ctx: &KeyContext) -> Result<Vec<Resource>, Error> {
+        self.generate_within(base, Some(base), ctx)
+    }
+
+    /// [`GeneratorConfig::generate`] with every file's real path (links resolved) inside
+    /// `limit` (exit 2 otherwise), or anywhere when `limit` is `None`.
+    pub fn generate_within(
+        &self,
+        base: &Path,
+        limit: Option<&Path>,
+        ctx: &KeyContext,
+    ) -> Result<Vec<Resource>, Error> {
         let mut out = Vec::new();
         for f in &self.files {
-            let d = integrations::decrypt_file(&resolve(base, f), ctx)?;
+            let d = integrations::decrypt_file(&confined(base, f, limit)?, ctx)?;
             if !matches!(d.format, Format::Yaml | Format::Json) {
                 return Err(bad(format!(
                     "{f}: `files` takes encrypted Kubernetes manifests (YAML or JSON); use `secretFrom` for other files"
@@ -192,7 +206,7 @@ impl GeneratorConfig {
             out.extend(k8s::resources_of(d.doc));
         }
         for sf in &self.secret_from {
-            out.push(sf.render(base, ctx)?);
+            out.push(sf.render_within(base, limit, ctx)?);
         }
         Ok(out)
     }
@@ -208,6 +222,13 @@ pub fn resolve(base: &Path, p: &str) -> PathBuf {
     }
 }
 
+/// [`resolve`], then [`confine::check`] against `limit`.
+fn confined(base: &Path, p: &str, limit: Option<&Path>) -> Result<PathBuf, Error> {
+    let path = resolve(base, p);
+    confine::check(&path, limit)?;
+    Ok(path)
+}
+
 /// Whether a Secret data key is valid (`[-._a-zA-Z0-9]+`).
 pub fn valid_data_key(k: &str) -> bool {
     !k.is_empty()
@@ -218,8 +239,18 @@ pub fn valid_data_key(k: &str) -> bool {
 }
 
 impl SecretFrom {
-    /// Decrypts the entry's files and builds the Secret.
+    /// Decrypts the entry's files and builds the Secret; every file must be inside `base`.
     pub fn render(&self, base: &Path, ctx: &KeyContext) -> Result<Resource, Error> {
+        self.render_within(base, Some(base), ctx)
+    }
+
+    /// [`SecretFrom::render`] with the files inside `limit` (anywhere when `None`).
+    pub fn render_within(
+        &self,
+        base: &Path,
+        limit: Option<&Path>,
+        ctx: &KeyContext,
+    ) -> Result<Resource, Error> {
         let mut data: Vec<(String, Text)> = Vec::new();
         let mut add = |key: String, value: Text| -> Result<(), Error> {
             if !valid_data_key(&key) {
@@ -248,11 +279,11 @@ impl SecretFrom {
                     spec.as_str(),
                 ),
             };
-            let bytes = file_content(&resolve(base, path), ctx)?;
+            let bytes = file_content(&confined(base, path, limit)?, ctx)?;
             add(key, b64(&bytes))?;
         }
         for env in &self.envs {
-            let shown = resolve(base, env);
+            let shown = confined(base, env, limit)?;
             let d = integrations::decrypt_file(&shown, ctx)?;
             let entries = k8s::env_entries(&d.doc).map_err(|e| {
                 bad(format!(
@@ -322,10 +353,16 @@ pub fn parse_config(bytes: &[u8]) -> Result<GeneratorConfig, Error> {
 
 /// Runs the legacy exec plugin: reads the configuration and returns the YAML stream of
 /// the generated resources. `base` is the kustomization root (kustomize passes it as
-/// `KUSTOMIZE_PLUGIN_CONFIG_ROOT` and runs the plugin there).
-pub fn exec_plugin(config: &[u8], base: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+/// `KUSTOMIZE_PLUGIN_CONFIG_ROOT` and runs the plugin there); files must be inside it
+/// unless `restrictor` is [`LoadRestrictor::None`].
+pub fn exec_plugin(
+    config: &[u8],
+    base: &Path,
+    restrictor: LoadRestrictor,
+    ctx: &KeyContext,
+) -> Result<Output, Error> {
     let cfg = parse_config(config)?;
-    k8s::emit_resources(cfg.generate(base, ctx)?)
+    k8s::emit_resources(cfg.generate_within(base, restrictor.limit(base), ctx)?)
 }
 
 /// kpt's annotation giving the absolute package directory (`kpt fn render`).
@@ -350,6 +387,17 @@ pub fn krm_base(function_config: &Resource, cwd: &Path) -> PathBuf {
     }
 }
 
+/// The directory a KRM function's files must stay in: `base` when given (`--base-dir`),
+/// else kpt's package path, else `cwd` (kustomize runs the function in the kustomization
+/// directory).
+pub fn krm_root(function_config: &Resource, base: Option<&Path>, cwd: &Path) -> PathBuf {
+    match (base, function_config.annotation(PACKAGE_PATH_ANNOTATION)) {
+        (Some(b), _) => b.to_owned(),
+        (None, Some(pkg)) => PathBuf::from(pkg),
+        (None, None) => cwd.to_owned(),
+    }
+}
+
 /// The outcome of a KRM function run.
 #[derive(Debug)]
 pub struct KrmOutput {
@@ -361,11 +409,13 @@ pub struct KrmOutput {
 
 /// Runs the generator as a KRM function: `input` is a ResourceList whose
 /// `functionConfig` is the generator configuration; the result keeps the incoming items
-/// and appends the generated resources. `base` overrides [`krm_base`].
+/// and appends the generated resources. `base` overrides [`krm_base`]; files must be
+/// inside [`krm_root`] unless `restrictor` is [`LoadRestrictor::None`].
 pub fn krm(
     input: &[u8],
     base: Option<&Path>,
     cwd: &Path,
+    restrictor: LoadRestrictor,
     ctx: &KeyContext,
 ) -> Result<KrmOutput, Error> {
     let resources = k8s::parse_resources(input).map_err(|e| {
@@ -386,8 +436,9 @@ pub fn krm(
         .child("functionConfig")
         .ok_or_else(|| bad("the ResourceList has no functionConfig"))?;
     let cfg = GeneratorConfig::from_resource(&fc)?;
+    let root = krm_root(&fc, base, cwd);
     let base = base.map_or_else(|| krm_base(&fc, cwd), Path::to_owned);
-    let generated = cfg.generate(&base, ctx)?;
+    let generated = cfg.generate_within(&base, restrictor.limit(&root), ctx)?;
     let mut warnings = Vec::new();
     for item in list.children("items") {
         if item.is_encrypted() {

@@ -15,6 +15,7 @@ use crate::ops::KeyContext;
 use crate::ops::OpenOptions;
 
 pub mod argocd;
+pub mod confine;
 pub use crate::ops::k8s;
 pub use crate::ops::k8s::K8S_YAML;
 pub use crate::ops::k8s::emit_stream;

@@ -188,7 +188,14 @@ fn krm_appends_and_keeps_items() {
     let input = format!(
         "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: cm\n    annotations:\n      config.kubernetes.io/index: '0'\n      config.kubernetes.io/path: 'cm.yaml'\nfunctionConfig:\n{fc}"
     );
-    let out = krm(input.as_bytes(), Some(dir.path()), Path::new("/"), &ctx()).unwrap();
+    let out = krm(
+        input.as_bytes(),
+        Some(dir.path()),
+        Path::new("/"),
+        LoadRestrictor::RootOnly,
+        &ctx(),
+    )
+    .unwrap();
     let list = &k8s::parse_resources(&out.yaml).unwrap()[0];
     let items = list.children("items");
     assert_eq!(items.len(), 3);
@@ -217,9 +224,23 @@ fn krm_base_from_annotations() {
 
 #[test]
 fn krm_rejects_other_input() {
-    let e = krm(b"kind: List\n", None, Path::new("/"), &ctx()).unwrap_err();
+    let e = krm(
+        b"kind: List\n",
+        None,
+        Path::new("/"),
+        LoadRestrictor::RootOnly,
+        &ctx(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("not a ResourceList"));
-    let e = krm(b"\xff", None, Path::new("/"), &ctx()).unwrap_err();
+    let e = krm(
+        b"\xff",
+        None,
+        Path::new("/"),
+        LoadRestrictor::RootOnly,
+        &ctx(),
+    )
+    .unwrap_err();
     assert!(e.message.contains("cannot parse"));
 }
 
@@ -231,7 +252,7 @@ mod props {
     proptest! {
         #[test]
         fn krm_never_panics(input in proptest::collection::vec(any::<u8>(), 0..400)) {
-            let _ = krm(&input, Some(Path::new("/nonexistent")), Path::new("/"), &KeyContext::with_vars(HashMap::new()));
+            let _ = krm(&input, Some(Path::new("/nonexistent")), Path::new("/"), LoadRestrictor::RootOnly, &KeyContext::with_vars(HashMap::new()));
         }
 
         #[test]
@@ -246,7 +267,14 @@ mod props {
 #[test]
 fn krm_warns_about_encrypted_items() {
     let input = "apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: s\n    annotations:\n      config.kubernetes.io/path: secret.enc.yaml\n  sops:\n    mac: ENC[x]\n    version: 3.13.2\nfunctionConfig:\n  apiVersion: leafseal.dev/v1\n  kind: SecretGenerator\n";
-    let out = krm(input.as_bytes(), None, Path::new("/"), &ctx()).unwrap();
+    let out = krm(
+        input.as_bytes(),
+        None,
+        Path::new("/"),
+        LoadRestrictor::RootOnly,
+        &ctx(),
+    )
+    .unwrap();
     assert_eq!(out.warnings.len(), 1);
     assert!(out.warnings[0].starts_with("secret.enc.yaml is a sops-encrypted file"));
 }
