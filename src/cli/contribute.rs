@@ -192,7 +192,7 @@ fn judge_signature(
             exit::CONTRIBUTION,
             format!("{} {why}; nothing was changed", contrib::named(p)),
         )
-        .hint("ask the contributor to contribute again with `--sign-key` and an allowed key, or drop it with `leafseal absorb --skip ID`")
+        .hint("ask the contributor to contribute again with `--sign-key` and an allowed key")
     };
     let (Some(sig), Some(allowed)) = (&p.signature, &rule.allowed) else {
         if rule.required {
