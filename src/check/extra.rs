@@ -21,9 +21,9 @@ pub(crate) fn pending(meta: &Metadata, sink: &mut Sink<'_>) {
                     Kind::PendingContribution,
                     format!(
                         "pending contribution {} for `{}` made {} ({}) is not applied yet",
-                        p.id,
-                        p.path,
-                        p.created,
+                        crate::redact::inert(&p.id),
+                        crate::redact::inert(&p.path),
+                        crate::redact::inert(&p.created),
                         if p.signature.is_some() { "signed" } else { "unsigned" }
                     ),
                     "a key holder applies it with `leafseal absorb FILE` (or drops it with `--skip ID`)",

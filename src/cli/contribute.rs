@@ -16,9 +16,9 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::lifecycle;
 use crate::ops;
+use crate::redact::inert;
 use crate::signing;
 use crate::signing::Verdict;
-use crate::treepath;
 
 /// Arguments of `contribute`.
 #[derive(Debug, Args)]
@@ -44,6 +44,10 @@ pub struct ContributeArgs {
     /// private half in ssh-agent); needed when .sops.yaml sets `leafseal.require_signed`.
     #[arg(long, value_name = "PATH")]
     pub sign_key: Option<PathBuf>,
+    /// Contribute even though the file's settings (`unencrypted_suffix`,
+    /// `encrypted_regex`, …) leave the value unencrypted: it is then stored in clear.
+    #[arg(long)]
+    pub allow_unencrypted: bool,
     /// Input format (default: from the extension).
     #[arg(long, value_name = "TYPE")]
     pub input_type: Option<String>,
@@ -98,14 +102,28 @@ fn read_value(a: &ContributeArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
 
 /// Runs `contribute`: needs no key that opens the file.
 pub fn run_contribute(cli: &Cli, a: &ContributeArgs) -> Result<i32, Error> {
-    let steps = crate::cli::set::parse_path(&a.path)?;
     let value = read_value(a)?;
     let dest = cli::update(cli, Path::new(&a.file))?;
     let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
-    lifecycle::reserved::check_path(target.format, &steps)?;
     let meta = ops::metadata_of(&target.loaded).map_err(|e| e.within(&a.file))?;
+    let plan = contrib::plan(&meta, &target.loaded.doc, target.format, &a.path, &value)
+        .map_err(|e| e.within(&a.file))?;
+    let shown = inert(a.path.trim());
+    if let Some(why) = &plan.clear {
+        if !a.allow_unencrypted {
+            return Err(Error::new(
+                exit::INVALID_SET_FORMAT,
+                format!("{}: the value at {shown} would be stored unencrypted: {why}", a.file),
+            )
+            .hint("contribute to a path the file encrypts, or pass --allow-unencrypted to store the value in clear"));
+        }
+        cli::warn(&format!(
+            "{}: the value at {shown} will be stored unencrypted: {why}",
+            a.file
+        ));
+    }
     let ctx = cli::key_context();
-    let p = contrib::create(&meta, &a.path, &value, &ctx, a.sign_key.as_deref())
+    let p = contrib::create(&meta, &plan, &value, &ctx, a.sign_key.as_deref())
         .map_err(|e| e.within(&a.file))?;
     let mut raw = target.loaded.meta.clone().unwrap_or_default();
     contrib::append_raw(&mut raw, &p)?;
@@ -117,18 +135,18 @@ pub fn run_contribute(cli: &Cli, a: &ContributeArgs) -> Result<i32, Error> {
         None,
         policy.as_ref(),
     )?;
+    contrib::reads_back(target.format, &out, &p).map_err(|e| e.within(&a.file))?;
     dest.write(&out)?;
-    if treepath::get(&target.loaded.doc, &steps).is_ok() {
+    if plan.replaces {
         inplace::note(&format!(
-            "{}: {} already exists; absorbing the contribution replaces it",
-            a.file, a.path
+            "{}: {shown} already holds a value; absorbing the contribution replaces it",
+            a.file
         ));
     }
     inplace::note(&format!(
-        "{}: contribution {} for {} is pending{}; a key holder applies it with `leafseal absorb {}`",
+        "{}: contribution {} for {shown} is pending{}; a key holder applies it with `leafseal absorb {}`",
         a.file,
         p.id,
-        a.path,
         if p.signature.is_some() {
             " (signed)"
         } else {
@@ -172,9 +190,9 @@ fn judge_signature(
     let refuse = |why: String| {
         Error::new(
             exit::CONTRIBUTION,
-            format!("contribution {} for {} {why}; nothing was changed", p.id, p.path),
+            format!("{} {why}; nothing was changed", contrib::named(p)),
         )
-        .hint("ask the contributor to contribute again with `--sign-key` and an allowed key, or drop it with `leafseal absorb --skip ID`")
+        .hint("ask the contributor to contribute again with `--sign-key` and an allowed key")
     };
     let (Some(sig), Some(allowed)) = (&p.signature, &rule.allowed) else {
         if rule.required {
@@ -188,7 +206,7 @@ fn judge_signature(
     let verdict = signing::verify_message(&contrib::message(p), sig, allowed, ctx)
         .map_err(|e| Error::new(exit::SIGNATURE, e.message))?;
     match verdict {
-        Verdict::Valid { principal, .. } => Ok(Some(principal)),
+        Verdict::Valid { principal, .. } => Ok(Some(inert(&principal))),
         other => Err(refuse(other.describe())),
     }
 }
@@ -266,26 +284,38 @@ fn absorb_file(
         cli::warn(&format!("{file}: {w}"));
     }
     let before = opened.doc.clone();
+    let order = opened_order(a)?;
+    let mut run = contrib::Run::default();
     let mut done = Vec::new();
     for p in &pending {
+        let skip = |e: Error| {
+            let e = e.within(file);
+            if e.code == exit::CONTRIBUTION {
+                e.hint(format!(
+                    "to drop it without applying it: leafseal absorb --skip {} {file}",
+                    inert(&p.id)
+                ))
+            } else {
+                e
+            }
+        };
         if a.skip.iter().any(|s| s == &p.id) {
-            inplace::note(&format!(
-                "{file}: dropped contribution {} for {}",
-                p.id, p.path
-            ));
+            inplace::note(&format!("{file}: dropped {}", contrib::named(p)));
             continue;
         }
-        let signer = judge_signature(p, rule, ctx).map_err(|e| e.within(file))?;
-        let json =
-            contrib::open(p, &opened.meta, ctx, &opened_order(a)?).map_err(|e| e.within(file))?;
-        let value = lifecycle::parse_set_value(&json).map_err(|e| e.within(file))?;
-        let steps = crate::cli::set::parse_path(&p.path)?;
-        lifecycle::reserved::check_path(target.format, &steps)?;
-        treepath::set(&mut opened.doc, &steps, value).map_err(|e| e.within(file))?;
-        done.push(match signer {
-            Some(s) => format!("{} ({}, signed by {s})", p.path, p.id),
-            None => format!("{} ({})", p.path, p.id),
-        });
+        let signer = judge_signature(p, rule, ctx).map_err(skip)?;
+        let applied = run
+            .apply(
+                p,
+                target.format,
+                &encrypted,
+                &mut opened.doc,
+                &opened.meta,
+                ctx,
+                &order,
+            )
+            .map_err(skip)?;
+        done.push((applied, signer));
     }
     contrib::store(&mut opened.meta, &[]);
     let signed = signing::present(&opened.meta);
@@ -303,8 +333,24 @@ fn absorb_file(
     let out = inplace::emit(target.format, &opened.doc, &meta_map, None, policy.as_ref())?;
     crate::cli::audit::record("absorb", file, &opened.unwrapped_by)?;
     dest.write(&out)?;
-    for d in &done {
-        inplace::note(&format!("{file}: applied {d}"));
+    for (d, signer) in &done {
+        let by = signer
+            .as_ref()
+            .map(|s| format!(", signed by {s}"))
+            .unwrap_or_default();
+        inplace::note(&format!("{file}: applied {} ({}{by})", d.path, d.id));
+        if d.replaced {
+            inplace::note(&format!(
+                "{file}: replaced the existing value at {}",
+                d.path
+            ));
+        }
+        if let Some(why) = &d.clear {
+            cli::warn(&format!(
+                "{file}: the value at {} is stored unencrypted: {why}",
+                d.path
+            ));
+        }
     }
     inplace::signature_dropped(file, signed && !done.is_empty());
     Ok(done.len())

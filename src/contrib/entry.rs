@@ -1,5 +1,6 @@
 //! The on-disk form of pending contributions: a list of maps under `sops.leafseal_pending`,
-//! each with `id`, `path`, `created`, `binding`, `value`, an optional `signature`, and the
+//! each with `id`, `path`, `created`, `binding`, `base` (absent in entries of the first
+//! format), `value`, an optional `signature`, and the
 //! wrapped contribution key in the `sops` block's own key fields (`age`, `pgp`, `kms`, …,
 //! or `key_groups` plus `shamir_threshold`).
 
@@ -46,6 +47,9 @@ fn one(p: &Pending) -> Map {
             _ => None,
         })
         .collect();
+    if let Some(b) = &p.base {
+        items.push(("base".to_owned(), Value::str(b.as_str())));
+    }
     items.push(("binding".to_owned(), Value::str(p.binding.as_str())));
     items.push(("created".to_owned(), Value::str(p.created.as_str())));
     items.push(("id".to_owned(), Value::str(p.id.as_str())));
@@ -95,6 +99,7 @@ pub fn from_raw(v: &Value) -> Result<Vec<Pending>, Error> {
             path: get("path")?,
             created: get("created")?,
             binding: get("binding")?,
+            base: text(m, "base", false)?,
             value: get("value")?,
             key_groups: keys.key_groups,
             shamir_threshold: keys.shamir_threshold,

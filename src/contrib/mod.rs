@@ -10,8 +10,12 @@
 //!   the same fields as the `sops` block's key lists;
 //! * the value (its JSON text, as `set` takes it) encrypted with that key in the
 //!   `ENC[AES256_GCM,…]` form, with an AAD ([`aad`]) that binds the contribution's id,
-//!   the target path, the time and the file's *key binding* ([`file_binding`]: a digest of
-//!   the file's wrapped data keys, which only a rotation or a recipient change alters);
+//!   the target path, the time, the file's *key binding* ([`file_binding`]: a digest of
+//!   the file's wrapped data keys, which only a rotation or a recipient change alters)
+//!   and the target's *base* ([`target::base`]: a digest of the value the path holds when
+//!   the contribution is made, as stored, or "absent"). `absorb` applies it only while
+//!   the target still holds that value, so an applied contribution pasted back from
+//!   history, or one made before the value changed, is refused;
 //! * optionally an SSH signature (the `leafseal_signature` form) over [`message`].
 //!
 //! The field is one the sops MAC, the leafseal integrity record and the file signature do
@@ -41,15 +45,23 @@ use crate::tree::Map;
 use crate::tree::Timestamp;
 use crate::tree::Value;
 
+mod apply;
 mod entry;
+pub mod target;
 
+pub use apply::Applied;
+pub use apply::Plan;
+pub use apply::Run;
+pub use apply::named;
+pub use apply::plan;
 pub use entry::from_raw;
 pub use entry::to_raw;
 
 /// The metadata field that holds pending contributions (ignored by sops).
 pub const FIELD: &str = "leafseal_pending";
-/// The version of the contribution format (AAD and signed message).
-pub const VERSION: &str = "v1";
+/// The version of the contribution format (AAD and signed message): `v2` binds the
+/// target's base; `v1` entries (without one) are refused by `absorb`.
+pub const VERSION: &str = "v2";
 
 /// One pending contribution.
 #[derive(Debug, Clone)]
@@ -62,6 +74,9 @@ pub struct Pending {
     pub created: String,
     /// The file's key binding when it was made ([`file_binding`]).
     pub binding: String,
+    /// What the target held when it was made ([`target::base`]); `None` for an entry of
+    /// the first format, which `absorb` refuses.
+    pub base: Option<String>,
     /// The value's JSON text, encrypted with the contribution key (`ENC[…]`).
     pub value: String,
     /// The contribution key, wrapped for the file's key groups.
@@ -103,12 +118,18 @@ pub fn file_binding(meta: &Metadata) -> String {
     hex(&h.finalize())
 }
 
-/// The AAD of a contribution's value.
+/// The AAD of a contribution's value (an entry without a base keeps the `v1` form).
 pub fn aad(p: &Pending) -> String {
-    format!(
-        "leafseal contribution {VERSION}\nid {}\ncreated {}\nbinding {}\npath {}\n",
-        p.id, p.created, p.binding, p.path
-    )
+    match &p.base {
+        Some(base) => format!(
+            "leafseal contribution {VERSION}\nid {}\ncreated {}\nbinding {}\npath {}\nbase {}\n",
+            p.id, p.created, p.binding, p.path, base
+        ),
+        None => format!(
+            "leafseal contribution v1\nid {}\ncreated {}\nbinding {}\npath {}\n",
+            p.id, p.created, p.binding, p.path
+        ),
+    }
 }
 
 /// The text a contribution's signature covers: the AAD plus the encrypted value.
@@ -129,18 +150,16 @@ fn master_keys(meta: &Metadata) -> Result<Vec<Vec<Arc<dyn MasterKey>>>, Error> {
     Ok(groups)
 }
 
-/// Seals `value_json` (validated as `set` does) for the file described by `meta`, to be
-/// set at `path` by a key holder. Needs only the file's public keys (and KMS `Encrypt`).
+/// Seals `value_json` for the file described by `meta`, to be set by a key holder where
+/// `plan` (made by [`plan`] from the same value) says. Needs only the file's public keys
+/// (and KMS `Encrypt`).
 pub fn create(
     meta: &Metadata,
-    path: &str,
+    plan: &Plan,
     value_json: &[u8],
     ctx: &KeyContext,
     sign_key: Option<&Path>,
 ) -> Result<Pending, Error> {
-    crate::treepath::parse(path)?;
-    // Validate now, so a bad value fails for the contributor, not at absorb.
-    crate::lifecycle::parse_set_value(value_json)?;
     let key = DataKey::generate().map_err(|e| {
         Error::new(
             exit::ERROR_ENCRYPTING_TREE,
@@ -161,9 +180,10 @@ pub fn create(
     })?;
     let mut p = Pending {
         id: hex(&id),
-        path: path.trim().to_owned(),
+        path: plan.path.clone(),
         created: Timestamp::now_utc().to_rfc3339(),
         binding: file_binding(meta),
+        base: Some(plan.base.clone()),
         value: String::new(),
         key_groups: wrapped,
         shamir_threshold: if meta.key_groups.len() > 1 {
@@ -204,12 +224,12 @@ pub fn open(
     ctx: &KeyContext,
     order: &[KeyKind],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let name = named(p);
     if p.binding != file_binding(meta) {
         return Err(refused(format!(
-            "contribution {} for {} was made for other keys of this file (the data key was rotated or the recipients changed since), or was copied from another file",
-            p.id, p.path
+            "{name} was made for other keys of this file (the data key was rotated or the recipients changed since), or was copied from another file"
         ))
-        .hint("ask the contributor to contribute again, or drop it with `leafseal absorb --skip ID`"));
+        .hint("ask the contributor to contribute again, and drop this entry"));
     }
     let order: Vec<KeyKind> = if order.is_empty() {
         group::DEFAULT_ORDER.to_vec()
@@ -220,22 +240,17 @@ pub fn open(
         .map_err(|e| {
             Error::new(
                 exit::COULD_NOT_RETRIEVE_KEY,
-                format!("cannot open contribution {} for {}: {e}", p.id, p.path),
+                format!("cannot open {name}: {e}"),
             )
             .hint("make one of the file's keys available (SOPS_AGE_KEY_FILE, gpg secret key, KMS access)")
         })?;
-    let enc = EncValue::parse(p.value.trim()).map_err(|e| {
-        refused(format!(
-            "contribution {} for {}: the value is malformed ({e})",
-            p.id, p.path
-        ))
-    })?;
+    let enc = EncValue::parse(p.value.trim())
+        .map_err(|e| refused(format!("{name}: the value is malformed ({e})")))?;
     value::open(&key, &enc, aad(p).as_bytes()).map_err(|_| {
         refused(format!(
-            "contribution {} for {} does not authenticate: its value, path, id, time or binding was altered after it was sealed",
-            p.id, p.path
+            "{name} does not authenticate: its value, path, id, time, binding or base was altered after it was sealed"
         ))
-        .hint("drop it with `leafseal absorb --skip ID` and ask the contributor to contribute again")
+        .hint("drop this entry and ask the contributor to contribute again")
     })
 }
 
@@ -288,6 +303,54 @@ pub fn append_raw(raw: &mut Map, p: &Pending) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Checks that `p`, appended to a file now written as `written` in `format`, reads back
+/// from it unchanged (a dotenv or INI metadata line keeps some texts only approximately:
+/// a path such an entry could not carry would never authenticate at `absorb`).
+pub fn reads_back(format: crate::format::Format, written: &[u8], p: &Pending) -> Result<(), Error> {
+    let differs = |why: &str| {
+        Error::new(
+            exit::INVALID_SET_FORMAT,
+            format!(
+                "cannot contribute to {}: a {} file cannot hold this contribution ({why})",
+                crate::redact::inert(&p.path),
+                format.name()
+            ),
+        )
+        .hint("use a path without backslashes, line breaks or other control characters")
+    };
+    let raw = format
+        .store()
+        .load(written)
+        .map_err(|e| {
+            differs(&format!(
+                "the written file does not read back: {}",
+                e.message
+            ))
+        })?
+        .meta
+        .unwrap_or_default();
+    let back = raw
+        .entries()
+        .find(|(k, _)| k.eq_ignore_ascii_case(FIELD))
+        .map(|(_, v)| from_raw(v))
+        .transpose()?
+        .unwrap_or_default();
+    match back.last() {
+        Some(b)
+            if b.id == p.id
+                && b.path == p.path
+                && b.created == p.created
+                && b.binding == p.binding
+                && b.base == p.base
+                && b.value == p.value
+                && b.signature == p.signature =>
+        {
+            Ok(())
+        }
+        _ => Err(differs("it reads back changed")),
+    }
 }
 
 #[cfg(test)]
