@@ -89,11 +89,7 @@ impl Handler {
         let (kind, id) = proto::describe(kt);
         // The id comes from the client: shown without control characters, and masked
         // when it holds key material.
-        let id = if crate::redact::contains_secret(&id) {
-            "[redacted: the key id holds key material]".to_owned()
-        } else {
-            crate::redact::inert(&id)
-        };
+        let id = crate::redact::display_id(&id).into_owned();
         let info = RequestInfo {
             operation,
             kind,
@@ -107,7 +103,7 @@ impl Handler {
         let master = proto::key_from_proto(kt).map_err(|e| {
             self.log(&format!(
                 "  refused: {}",
-                crate::redact::inert(&e.to_string())
+                crate::redact::inert(&crate::redact::shown_text(&e.to_string()))
             ));
             tonic::Status::invalid_argument(format!("invalid {} key: {e}", kind.field()))
         })?;
