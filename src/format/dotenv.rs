@@ -58,6 +58,13 @@ fn push_escaped(out: &mut SecureBuf, s: &[u8]) {
 }
 
 /// The bytes a non-container value is written as (strings unescaped).
+/// Whether `key` reads back as itself: no `=` (the reader splits at the first one), no
+/// line break, and no leading `#` (a comment). sops writes such keys as they are, which
+/// lets a file's key add lines to the output (`X\nLD_PRELOAD=…`).
+fn is_writable_key(key: &str) -> bool {
+    !key.contains(['=', '\n']) && !key.starts_with('#')
+}
+
 fn scalar_bytes(value: &Value) -> Result<Zeroizing<Vec<u8>>, FormatError> {
     match value {
         Value::Bytes(b) => Ok(Zeroizing::new(b.as_slice().to_vec())),
@@ -159,6 +166,21 @@ impl Store for DotenvStore {
         if let Some(branch) = doc.branches.first() {
             for item in &branch.0 {
                 match item {
+                    Item::Comment(c) if c.text.as_str().contains('\n') => {
+                        return Err(FormatError::new(
+                            FORMAT,
+                            "a comment holds a line break, which would start a line of \
+                             its own in a dotenv file",
+                        ));
+                    }
+                    Item::Entry(key, _) if !is_writable_key(key) => {
+                        return Err(FormatError::new(
+                            FORMAT,
+                            "a key holds `=` or a line break, or starts with `#`: a dotenv \
+                             file cannot hold it (it would read back as another key, a \
+                             comment or another line)",
+                        ));
+                    }
                     Item::Comment(c) => {
                         out.byte(b'#');
                         out.push(c.text.as_bytes());

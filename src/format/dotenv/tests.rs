@@ -236,3 +236,21 @@ proptest! {
         }
     }
 }
+
+/// A key or comment that would not read back as itself is refused when writing: a file's
+/// key `X\nLD_PRELOAD` must not become a line of its own in `--output-type dotenv`.
+#[test]
+fn keys_and_comments_that_would_add_lines_are_refused() {
+    let write = |items: Vec<Item>| {
+        DotenvStore.emit(&Document::single(Map(items)), None, &EmitOptions::default())
+    };
+    for key in ["X\nLD_PRELOAD", "A=B", "#X"] {
+        let e = write(vec![entry(key, "/tmp/evil.so")]).expect_err(key);
+        assert!(e.to_string().contains("cannot hold it"), "{key:?}: {e}");
+    }
+    let e = write(vec![comment("c\nLD_PRELOAD=/tmp/evil.so")]).expect_err("comment");
+    assert!(e.to_string().contains("line break"), "{e}");
+    // Keys that read back as themselves are written as before.
+    let ok = write(vec![entry("A#B", "1"), entry(" spaced ", "2")]).expect("written");
+    assert_eq!(&ok[..], b"A#B=1\n spaced =2\n");
+}
