@@ -253,7 +253,16 @@ pub(super) fn parse_rule(
     for field in Selector::FIELDS {
         if let Some(v) = m.get(field) {
             let fat = format!("{at}.{field}");
+            // sops reads these fields into strings and counts only non-empty ones: an
+            // empty (or null) setting is no setting, never an empty suffix or pattern
+            // (an empty suffix would match every key and leave every value in clear).
+            if matches!(v, Value::Null) {
+                continue;
+            }
             let s = cx.string(v, &fat)?;
+            if s.is_empty() {
+                continue;
+            }
             if selector.is_some() {
                 return Err(cx.invalid(at, "more than one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex, unencrypted_comment_regex, encrypted_comment_regex is set; keep one"));
             }
