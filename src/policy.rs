@@ -24,6 +24,7 @@ use crate::walk::Selector;
 
 pub mod destination;
 mod leafseal;
+mod merge;
 mod parse;
 pub mod revoke;
 pub mod search;
@@ -143,6 +144,9 @@ pub struct Policy {
     /// `leafseal: {require_signed: true}`: an unsigned or wrongly signed file is a `check`
     /// finding and a `decrypt` error.
     pub require_signed: bool,
+    /// Whether `creation_rules` is given (even as an empty list): then a file no rule
+    /// matches is an error, as in sops; absent or null, there are no rules.
+    pub has_rules: bool,
     /// `leafseal: {k8s_decode: BOOL}`: the decoded view of Kubernetes Secrets' `data`;
     /// `true` also for the git textconv driver, `false` not even in `edit` (unset: `edit`
     /// only).
@@ -155,7 +159,9 @@ pub fn find(start: &Path) -> Option<PathBuf> {
     for _ in 0..100 {
         let d = dir?;
         let candidate = d.join(FILE_NAME);
-        if candidate.is_file() {
+        // Anything by that name counts, as for sops (which stats it): a directory is
+        // found, then fails to read, rather than being skipped.
+        if candidate.metadata().is_ok() {
             return Some(candidate);
         }
         dir = d.parent();
@@ -179,6 +185,12 @@ impl Policy {
         } else {
             doc.branches.swap_remove(0)
         };
+        // Merge keys (`<<: *anchor`) as go-yaml applies them for sops.
+        let root = match merge::apply(&Value::Map(root), "") {
+            Ok(Value::Map(m)) => m,
+            Ok(_) => Map::new(),
+            Err(why) => return Err(cx.invalid("<<", why)),
+        };
         let mut warnings = Vec::new();
         let mut rules = Vec::new();
         if let Some(v) = root.get("creation_rules") {
@@ -194,6 +206,7 @@ impl Policy {
                         strict_integrity: ls.strict_integrity,
                         allowed_signers: ls.allowed_signers,
                         require_signed: ls.require_signed,
+                        has_rules: false,
                         k8s_decode: ls.k8s_decode,
                     });
                 }
@@ -206,9 +219,10 @@ impl Policy {
                 }
             }
         }
+        let has_rules = matches!(root.get("creation_rules"), Some(Value::Seq(_)));
         let stores = match root.get("stores") {
+            None | Some(Value::Null) => StoreSettings::default(),
             Some(v) => parse_stores(&cx, cx.map(v, "stores")?)?,
-            None => StoreSettings::default(),
         };
         let destinations = parse_destinations(&cx, &root, &mut warnings)?;
         let ls = leafseal::section(&cx, &root)?;
@@ -229,6 +243,7 @@ impl Policy {
             strict_integrity: ls.strict_integrity,
             allowed_signers: ls.allowed_signers,
             require_signed: ls.require_signed,
+            has_rules,
             k8s_decode: ls.k8s_decode,
         })
     }
@@ -242,26 +257,20 @@ impl Policy {
         Self::parse(&text, path)
     }
 
-    /// The path string rules are matched against: the absolute file path, made relative
-    /// to the policy file's directory when it lies below it.
+    /// The path string rules are matched against, as sops makes it: the file path made
+    /// absolute (against the logical working directory, `$PWD`, as Go's `os.Getwd`)
+    /// and cleaned lexically (`..` removes the previous component; no symbolic link is
+    /// followed), with the policy directory (made absolute the same way) and a `/` cut
+    /// off its front when it starts with them; otherwise the absolute path.
     pub fn match_path(&self, file: &Path) -> String {
-        let abs = if file.is_absolute() {
-            file.to_owned()
-        } else {
-            std::env::current_dir()
-                .map(|d| d.join(file))
-                .unwrap_or_else(|_| file.to_owned())
-        };
-        let dir = self.path.parent().map(Path::to_owned).unwrap_or_default();
-        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-        let abs_c = abs
-            .parent()
-            .and_then(|p| std::fs::canonicalize(p).ok())
-            .and_then(|p| abs.file_name().map(|n| p.join(n)))
-            .unwrap_or(abs);
-        match abs_c.strip_prefix(&dir) {
-            Ok(rel) => rel.to_string_lossy().into_owned(),
-            Err(_) => abs_c.to_string_lossy().into_owned(),
+        let abs = lexical_abs(file);
+        let dir = lexical_abs(self.path.parent().unwrap_or(Path::new("")));
+        let abs = abs.to_string_lossy();
+        let mut prefix = dir.to_string_lossy().into_owned();
+        prefix.push('/');
+        match abs.strip_prefix(&prefix) {
+            Some(rel) => rel.to_owned(),
+            None => abs.into_owned(),
         }
     }
 
@@ -276,7 +285,7 @@ impl Policy {
     /// The first rule matching `file`. A policy without rules gives `Ok(None)`; a policy
     /// with rules none of which matches is an error (as in sops).
     pub fn rule_for(&self, file: &Path) -> Result<Option<&CreationRule>, PolicyError> {
-        if self.rules.is_empty() {
+        if self.rules.is_empty() && !self.has_rules {
             return Ok(None);
         }
         let p = self.match_path(file);
@@ -297,6 +306,48 @@ impl Policy {
                     .collect(),
             })
     }
+}
+
+/// The working directory as Go's `os.Getwd` gives it: `$PWD` when it is absolute and
+/// names the same directory as `.`, else the resolved one.
+fn logical_cwd() -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let real = std::env::current_dir().ok()?;
+    let same = |p: &Path| {
+        let (Ok(a), Ok(b)) = (std::fs::metadata(p), std::fs::metadata(".")) else {
+            return false;
+        };
+        a.dev() == b.dev() && a.ino() == b.ino()
+    };
+    match std::env::var_os("PWD").map(PathBuf::from) {
+        Some(p) if p.is_absolute() && same(&p) => Some(p),
+        _ => Some(real),
+    }
+}
+
+/// `p` made absolute against [`logical_cwd`] and cleaned as Go's `filepath.Clean`:
+/// `.` dropped, `..` removes the previous component (never past the root), nothing
+/// resolved on disk.
+fn lexical_abs(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if p.is_absolute() {
+        p.to_owned()
+    } else {
+        logical_cwd().map_or_else(|| p.to_owned(), |d| d.join(p))
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if out.parent().is_some() {
+                    out.pop();
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 impl Policy {

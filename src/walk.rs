@@ -110,6 +110,19 @@ impl Selector {
     }
 }
 
+impl Selector {
+    /// Whether an encrypted comment's text (`ENC[…,type:comment]`) matches an
+    /// `unencrypted_comment_regex`: such a comment would count as an unencrypted-marker
+    /// when the file is read, so it would stay ciphertext and the values after it would be
+    /// taken as clear text. sops refuses to write it; so does leafseal.
+    pub fn refuses_encrypted_comment(&self, encrypted: &str) -> bool {
+        match self {
+            Selector::UnencryptedCommentRegex(r) => r.is_match(encrypted),
+            _ => false,
+        }
+    }
+}
+
 /// Whether the walk encrypts (comments are decided on their plaintext before the visit)
 /// or decrypts (after the visit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -79,8 +79,14 @@ impl Recipients {
     }
 
     /// Encrypts only some values, as `--encrypted-regex` and the other selector flags
-    /// (`field` is the metadata name: `encrypted_regex`, `unencrypted_suffix`, …).
+    /// (`field` is the metadata name: `encrypted_regex`, `unencrypted_suffix`, …). An
+    /// empty `value` clears the selector (the default `_unencrypted` suffix applies), as
+    /// sops treats an empty setting as none.
     pub fn selector(mut self, field: &str, value: &str) -> Result<Recipients, Error> {
+        if value.is_empty() {
+            self.selector = None;
+            return Ok(self);
+        }
         self.selector = Selector::from_field(field, value)
             .map_err(|e| Error::new(exit::GENERIC, format!("invalid {field}: {e}")))?;
         Ok(self)

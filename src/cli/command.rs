@@ -15,7 +15,6 @@ use std::ffi::OsString;
 
 use clap::CommandFactory;
 use clap::FromArgMatches;
-use clap::Parser;
 use clap::Subcommand;
 
 use super::Cli;
@@ -237,7 +236,20 @@ impl FromArgMatches for Command {
 pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     match parse_fast(&args) {
         Some(cli) => Ok(cli),
-        None => Cli::try_parse_from(args),
+        None => {
+            let mut m = empty_config_env_unset(Cli::command()).try_get_matches_from(args)?;
+            Cli::from_arg_matches_mut(&mut m)
+        }
+    }
+}
+
+/// `SOPS_CONFIG=""` counts as unset, as in sops (clap would refuse the empty value as a
+/// missing `--config` value on every command).
+fn empty_config_env_unset(cmd: clap::Command) -> clap::Command {
+    if std::env::var_os("SOPS_CONFIG").is_some_and(|v| v.is_empty()) {
+        cmd.mut_arg("config", |a| a.env(None::<&str>))
+    } else {
+        cmd
     }
 }
 
@@ -254,13 +266,17 @@ fn small_tree(index: usize) -> clap::Command {
 fn parse_fast(args: &[OsString]) -> Option<Cli> {
     let name = args.get(1)?.to_str()?;
     let index = ENTRIES.iter().position(|e| (e.has)(name))?;
-    let mut m = small_tree(index).try_get_matches_from(args).ok()?;
+    let mut m = empty_config_env_unset(small_tree(index))
+        .try_get_matches_from(args)
+        .ok()?;
     Cli::from_arg_matches_mut(&mut m).ok()
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
     fn argv(s: &[&str]) -> Vec<OsString> {

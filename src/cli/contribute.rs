@@ -127,7 +127,7 @@ pub fn run_contribute(cli: &Cli, a: &ContributeArgs) -> Result<i32, Error> {
         .map_err(|e| e.within(&a.file))?;
     let mut raw = target.loaded.meta.clone().unwrap_or_default();
     contrib::append_raw(&mut raw, &p)?;
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let out = inplace::emit(
         target.format,
         &target.loaded.doc,
@@ -329,7 +329,7 @@ fn absorb_file(
             opened.meta.to_map()
         }
     };
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let out = inplace::emit(target.format, &opened.doc, &meta_map, None, policy.as_ref())?;
     crate::cli::audit::record("absorb", file, &opened.unwrapped_by)?;
     dest.write(&out)?;

@@ -263,17 +263,16 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         Some(s) => ops::parse_order(s)?,
         None => Vec::new(),
     };
+    // A policy that cannot be read is an error (sops refuses too): ignored, it would
+    // switch off its leafseal.require_signed and leafseal.strict_integrity.
+    let loaded = cli::load_policy(cli.config.as_deref())?;
     let policy = if a.io.indent.is_none() {
-        cli::load_policy(cli.config.as_deref()).ok().flatten()
+        loaded.clone()
     } else {
         None
     };
-    // The policy for the signature settings, when it was not loaded above.
-    let sig_policy = if policy.is_none() {
-        cli::load_policy(cli.config.as_deref()).ok().flatten()
-    } else {
-        None
-    };
+    // The policy for the signature settings, when it was not kept above.
+    let sig_policy = if policy.is_none() { loaded } else { None };
     let plan = Plan {
         a,
         ctx: crate::cli::key_context(),
@@ -282,7 +281,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
             order,
             strict_integrity: cli.strict_integrity
                 || policy.as_ref().is_some_and(|p| p.strict_integrity)
-                || (policy.is_none() && a.io.indent.is_some() && cli::strict_integrity(cli)),
+                || (policy.is_none() && a.io.indent.is_some() && cli::strict_integrity(cli)?),
         },
         signature: super::sign::ReadCheck::from_policy(policy.as_ref().or(sig_policy.as_ref())),
         policy,

@@ -147,7 +147,7 @@ pub(super) fn open_file(
         &OpenOptions {
             ignore_mac: a.ignore_mac,
             order,
-            strict_integrity: super::strict_integrity(cli),
+            strict_integrity: super::strict_integrity(cli)?,
         },
     )
     .map_err(|e| e.within(file))?;

@@ -184,14 +184,15 @@ fn quiet_policy(explicit: Option<&Path>) -> Option<Policy> {
 /// its files (round-18 review: only the top one was read), and a merge that brings a
 /// policy without the setting into the work tree cannot switch it off for its own files.
 fn strict_for(cli: &Cli, path: &Path) -> bool {
-    if cli::strict_integrity(cli) {
+    // A policy that cannot be read counts as strict: it cannot switch the check off.
+    if cli::strict_integrity(cli).unwrap_or(true) {
         return true;
     }
     let dir = path.parent().unwrap_or(Path::new(""));
     let strict = |p: Option<Policy>| p.is_some_and(|p| p.strict_integrity);
     let here = std::env::current_dir().unwrap_or_default().join(dir);
     let found = crate::policy::search::search(&here).found;
-    if strict(found.and_then(|f| Policy::load(&f).ok())) {
+    if found.is_some_and(|f| Policy::load(&f).map_or(true, |p| p.strict_integrity)) {
         return true;
     }
     if path.is_absolute() {

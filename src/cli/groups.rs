@@ -158,7 +158,7 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         &target.loaded.doc,
         &mut meta,
         &key,
-        cli::strict_integrity(cli),
+        cli::strict_integrity(cli)?,
         &mut warnings,
     )?;
     for w in &warnings {
@@ -180,7 +180,7 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
             &ctx,
         )?,
     };
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let bytes = inplace::emit(
         target.format,
         &target.loaded.doc,

@@ -77,7 +77,7 @@ fn check_values(a: &HistoryArgs) -> Result<(), Error> {
 fn decrypt_all(cli: &Cli, versions: &[history::Version]) -> Result<Vec<Plain>, Error> {
     let ctx = crate::cli::key_context();
     let opts = crate::ops::OpenOptions {
-        strict_integrity: crate::cli::strict_integrity(cli),
+        strict_integrity: crate::cli::strict_integrity(cli)?,
         ..crate::ops::OpenOptions::default()
     };
     let mut out = Vec::new();

@@ -33,7 +33,7 @@ impl OpenArgs {
     pub fn options(&self, cli: &cli::Cli) -> Result<OpenOptions, Error> {
         Ok(OpenOptions {
             ignore_mac: self.ignore_mac,
-            strict_integrity: cli::strict_integrity(cli),
+            strict_integrity: cli::strict_integrity(cli)?,
             order: match &self.decryption_order {
                 Some(s) => ops::parse_order(s)?,
                 None => Vec::new(),
@@ -63,9 +63,11 @@ pub fn output_format(flag: Option<&str>, input: Format) -> Result<Format, Error>
     flag.map_or(Ok(input), cli::parse_format)
 }
 
-/// The policy, for store settings only: a broken or missing policy is not an error here.
-pub fn policy_for_output(cli: &cli::Cli) -> Option<Policy> {
-    cli::load_policy(cli.config.as_deref()).ok().flatten()
+/// The policy, for store settings: a missing policy is fine, one that cannot be read is
+/// an error (sops refuses to run with it; ignoring it could switch off its `leafseal`
+/// protections).
+pub fn policy_for_output(cli: &cli::Cli) -> Result<Option<Policy>, Error> {
+    cli::load_policy(cli.config.as_deref())
 }
 
 /// Emits an encrypted document with its metadata.
@@ -92,7 +94,7 @@ pub fn splice(
     open: &OpenOptions,
     file: &str,
 ) -> Result<SpliceOutcome, Error> {
-    let policy = policy_for_output(cli);
+    let policy = policy_for_output(cli)?;
     let opts = cli::emit_options(None, policy.as_ref(), format);
     let outcome = lifecycle::splice::splice(bytes, format, change, ctx, open, &opts)
         .map_err(|e| e.within(file))?;
@@ -128,7 +130,7 @@ pub fn splice_and_write(
     if !lifecycle::splice::wanted(format, ctx, bytes.len()) {
         return splice(cli, bytes, format, change, ctx, open, file);
     }
-    let policy = policy_for_output(cli);
+    let policy = policy_for_output(cli)?;
     let opts = cli::emit_options(None, policy.as_ref(), format);
     let mut outcome = None;
     let written = dest.write_with_send(&mut |w| {

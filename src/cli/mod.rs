@@ -361,18 +361,14 @@ pub fn no_policy_error(code: i32, needed_for: &str) -> Error {
 }
 
 /// Whether the strict integrity setting is on: the flag (or its environment variable),
-/// else the policy's `leafseal.strict_integrity`. A policy that cannot be read counts as
-/// off here; the commands that need the policy report it themselves.
-pub fn strict_integrity(cli: &Cli) -> bool {
+/// else the policy's `leafseal.strict_integrity`. A policy that cannot be read is an
+/// error (as sops refuses to run with a policy it cannot read): counted as off, it would
+/// switch the setting off silently.
+pub fn strict_integrity(cli: &Cli) -> Result<bool, Error> {
     if cli.strict_integrity {
-        return true;
+        return Ok(true);
     }
-    let path = match cli.config.as_deref() {
-        Some(p) => Some(p.to_owned()),
-        None => found_policy(),
-    };
-    path.and_then(|p| Policy::load(&p).ok())
-        .is_some_and(|p| p.strict_integrity)
+    Ok(load_policy(cli.config.as_deref())?.is_some_and(|p| p.strict_integrity))
 }
 
 /// The policy found by searching upwards from the current directory; prints a notice when

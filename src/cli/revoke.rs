@@ -259,7 +259,7 @@ fn revoke_file(
     let threshold = lifecycle::capped_threshold(opened.meta.shamir_threshold, groups.len());
     let signed = crate::signing::present(&opened.meta);
     let meta = lifecycle::rekey(&mut opened, &groups, threshold, ctx, target.format)?;
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let out = inplace::emit(target.format, &opened.doc, &meta, None, policy.as_ref())?;
     cli::audit::record("revoke", &name, &opened.unwrapped_by)?;
     dest.write(&out)?;

@@ -185,7 +185,7 @@ impl Plan<'_> {
                 unmatched(k)
             ));
         }
-        let policy = inplace::policy_for_output(cli);
+        let policy = inplace::policy_for_output(cli)?;
         let out = inplace::emit(out_fmt, &opened.doc, &meta, a.io.indent, policy.as_ref())?;
         cli::audit::record("rotate", file, &opened.unwrapped_by)?;
         cli::write_to(dest.as_ref(), &out)?;
@@ -237,7 +237,7 @@ impl Plan<'_> {
             return Ok(Streamed::Declined(None));
         }
         let name = a.io.name(file);
-        let policy = inplace::policy_for_output(cli);
+        let policy = inplace::policy_for_output(cli)?;
         let emit = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
         let opts = a.open.options(cli)?;
         let declined = |key| match crate::stream::declined_error(ctx) {
@@ -332,7 +332,7 @@ pub fn run(cli: &Cli, a: &RotateArgs) -> Result<i32, Error> {
     }
     // The policy and the key context are read once, before the workers start.
     let _ = plan.ctx.get_or_init(cli::key_context);
-    let _ = inplace::policy_for_output(cli);
+    let _ = inplace::policy_for_output(cli)?;
     let results = super::multi::map(&a.files, |f| {
         let mut said = Said::default();
         let r = plan.one(f, &mut said, false);

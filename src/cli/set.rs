@@ -180,7 +180,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
             return Ok(0);
         }
     };
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("set", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;

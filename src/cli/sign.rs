@@ -95,7 +95,7 @@ pub fn run_sign(cli: &Cli, a: &SignArgs) -> Result<i32, Error> {
         sign_error(e).hint(format!("the key came from {from}; check that the file exists and is an SSH key (or that ssh-agent holds it)"))
     })?;
     signing::store(&mut meta, value);
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let out = inplace::emit(
         target.format,
         &target.loaded.doc,

@@ -94,7 +94,7 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let Some(meta) = lifecycle::seal_if_changed(true, &mut opened, out_fmt)? else {
         return Ok(0);
     };
-    let policy = inplace::policy_for_output(cli);
+    let policy = inplace::policy_for_output(cli)?;
     let out = inplace::emit(out_fmt, &opened.doc, &meta, None, policy.as_ref())?;
     crate::cli::audit::record("unset", &a.file, &opened.unwrapped_by)?;
     dest.write(&out)?;

@@ -84,6 +84,29 @@ pub enum DocumentError {
         /// The AAD path of the value.
         path: String,
     },
+    /// An encrypted comment matches `unencrypted_comment_regex` (sops: "Encrypted comment
+    /// matches UnencryptedCommentRegex"): written, it would never be decrypted and the
+    /// values after it would be read as clear text. Nothing is written.
+    #[error(
+        "an encrypted comment at {} matches unencrypted_comment_regex, so it could not be decrypted again; choose a pattern that cannot match encrypted text (ENC[AES256_GCM,…])",
+        crate::treepath::from_aad(path)
+    )]
+    CommentMatchesSelector {
+        /// The AAD path of the comment.
+        path: String,
+    },
+    /// A comment holds ciphertext (`ENC[…,type:comment]`) where the selector says comments
+    /// are clear text: the file was written with an `unencrypted_comment_regex` that
+    /// matches encrypted text (or altered). Refused, so ciphertext is never shown as if
+    /// it were the comment.
+    #[error(
+        "the comment at {} is encrypted but the file's selector leaves it in clear (its unencrypted_comment_regex matches encrypted text); the file cannot be decrypted reliably",
+        crate::treepath::from_aad(path)
+    )]
+    EncryptedCommentInClear {
+        /// The AAD path of the comment.
+        path: String,
+    },
     /// A decryption worker thread failed (a poisoned lock); nothing is trusted.
     #[error("internal error: a decryption worker failed; the file was not decrypted")]
     Worker,
@@ -225,6 +248,14 @@ impl LeafDecryptor<'_> {
                 }
             }
             Leaf::Comment(c) => {
+                if !info.encrypt
+                    && value::is_encrypted(&c.text)
+                    && EncValue::parse(&c.text).is_ok_and(|e| e.typ == ValueType::Comment)
+                {
+                    return Err(DocumentError::EncryptedCommentInClear {
+                        path: info.aad.to_owned(),
+                    });
+                }
                 if !info.encrypt || !value::is_encrypted(&c.text) {
                     if info.encrypt && !c.text.is_empty() {
                         self.clear_comments += 1;

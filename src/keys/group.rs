@@ -208,13 +208,21 @@ pub struct WrapError {
 }
 
 /// Wraps the data key for every key of every group (Shamir shares for several groups).
-/// All keys must succeed; on any failure nothing is returned.
+/// All keys must succeed; on any failure nothing is returned. An empty group is refused
+/// (its share would be wrapped for nobody), as sops refuses it.
 pub fn wrap(
     groups: &[Vec<Arc<dyn MasterKey>>],
     threshold: usize,
     data_key: &DataKey,
     ctx: &KeyContext,
 ) -> Result<Vec<Vec<StoredKey>>, WrapError> {
+    if let Some(i) = groups.iter().position(Vec::is_empty) {
+        return Err(WrapError {
+            kind: "group",
+            id: i.to_string(),
+            error: KeyError::new("empty key group provided".to_owned()),
+        });
+    }
     let secrets: Vec<Zeroizing<Vec<u8>>> = if groups.len() <= 1 {
         vec![Zeroizing::new(data_key.expose().to_vec())]
     } else {

@@ -203,10 +203,12 @@ const KIND_ORDER: [KeyKind; 7] = [
 /// The partial-encryption selector of the command line's flags: `given` pairs each
 /// metadata field (`unencrypted_suffix`, `encrypted_regex`, …) with its flag's value. At
 /// most one may be set (exit 8 otherwise); a bad regex is exit 1, naming the setting.
+/// An empty value counts as not given, as in sops (which tests each flag against `""`):
+/// an empty suffix or pattern would otherwise select every value or none.
 pub fn selector_from_flags(given: &[(&str, Option<&str>)]) -> Result<Option<Selector>, Error> {
     let set: Vec<(&str, &str)> = given
         .iter()
-        .filter_map(|(f, v)| v.map(|v| (*f, v)))
+        .filter_map(|(f, v)| v.filter(|v| !v.is_empty()).map(|v| (*f, v)))
         .collect();
     if set.len() > 1 {
         let setting = Setting::Selectors;

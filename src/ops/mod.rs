@@ -261,6 +261,13 @@ pub(crate) fn decrypt_error(e: DocumentError) -> Error {
         return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
             .hint("restore the file from version control: a value typed as a comment cannot be trusted, whatever the MAC says");
     }
+    if matches!(e, DocumentError::EncryptedCommentInClear { .. }) {
+        // sops gives 51 (the values after the comment stay ciphertext and the MAC no
+        // longer matches); refused even with --ignore-mac, so no ciphertext is shown as
+        // plaintext.
+        return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
+            .hint("restore the file from version control, or re-create it with an unencrypted_comment_regex that cannot match ENC[AES256_GCM,…]");
+    }
     Error::new(exit::ERROR_DECRYPTING_TREE, format!("error decrypting the file: {e}"))
         .hint("the file was modified outside leafseal/sops or is corrupt; restore it from version control")
 }

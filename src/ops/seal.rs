@@ -43,6 +43,16 @@ pub fn new_sealing(plan: &SealPlan, ctx: &KeyContext) -> Result<(DataKey, Metada
             Error::new(exit::GENERIC, "no encryption keys were given").remedy(Remedy::NoKeysGiven)
         );
     }
+    if let Some(i) = plan.groups.iter().position(Vec::is_empty) {
+        // sops refuses any empty group ("empty key group provided", exit 1): its share
+        // of a Shamir-split key would be wrapped for nobody, and the file could not be
+        // opened.
+        return Err(Error::new(
+            exit::GENERIC,
+            format!("key group {i} is empty: every key group needs at least one key"),
+        )
+        .hint("add a key to the group or remove it from the policy's key_groups"));
+    }
     if plan.groups.len() > 1 {
         let t = if plan.threshold == 0 {
             plan.groups.len()

@@ -84,20 +84,28 @@ impl Ctx<'_> {
         keys::key_from_str(kind, s).map_err(|e| self.invalid(at, e.to_string()))
     }
 
+    /// A whole number; null is 0 (unset). A quoted number is refused, as go-yaml refuses
+    /// a string for sops's int field.
     pub(super) fn usize(&self, v: &Value, at: &str) -> Result<usize, PolicyError> {
         match v {
+            Value::Null => Ok(0),
             Value::Int(i) if *i >= 0 && *i <= 255 => Ok(*i as usize),
-            Value::Str(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| self.invalid(at, "expected a whole number 0..255")),
             _ => Err(self.invalid(at, "expected a whole number 0..255")),
         }
     }
 
+    /// A boolean as go-yaml v3 decodes one into sops's bool fields: `true`/`false`, the
+    /// YAML 1.1 forms (`yes`/`no`, `on`/`off`, `y`/`n`, in lower, title or upper case),
+    /// and null for false (unset).
     pub(super) fn bool(&self, v: &Value, at: &str) -> Result<bool, PolicyError> {
         match v {
             Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(false),
+            Value::Str(s) => match s.as_str() {
+                "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(true),
+                "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(false),
+                _ => Err(self.invalid(at, "expected true or false")),
+            },
             _ => Err(self.invalid(at, "expected true or false")),
         }
     }
@@ -214,14 +222,26 @@ pub(super) fn parse_rule(
         }
     };
     let mut key_groups = Vec::new();
-    if let Some(v) = m.get("key_groups") {
+    // As sops: key_groups is used when it holds a group; empty or null, the flat key
+    // fields are.
+    let groups_given = match m.get("key_groups") {
+        None | Some(Value::Null) => None,
+        Some(Value::Seq(items)) if items.iter().all(|i| !matches!(i, SeqItem::Value(_))) => None,
+        Some(v) => Some(v),
+    };
+    if let Some(v) = groups_given {
         let Value::Seq(items) = v else {
             return Err(cx.invalid(format!("{at}.key_groups"), "expected a list of key groups"));
         };
         for (i, item) in items.iter().enumerate() {
             if let SeqItem::Value(v) = item {
                 let gat = format!("{at}.key_groups[{i}]");
-                key_groups.push(parse_group(cx, cx.map(v, &gat)?, &gat, warnings)?);
+                // `- ~` is an empty group (refused when a data key is wrapped).
+                let g = match v {
+                    Value::Null => Vec::new(),
+                    v => parse_group(cx, cx.map(v, &gat)?, &gat, warnings)?,
+                };
+                key_groups.push(g);
             }
         }
     } else {
@@ -253,7 +273,16 @@ pub(super) fn parse_rule(
     for field in Selector::FIELDS {
         if let Some(v) = m.get(field) {
             let fat = format!("{at}.{field}");
+            // sops reads these fields into strings and counts only non-empty ones: an
+            // empty (or null) setting is no setting, never an empty suffix or pattern
+            // (an empty suffix would match every key and leave every value in clear).
+            if matches!(v, Value::Null) {
+                continue;
+            }
             let s = cx.string(v, &fat)?;
+            if s.is_empty() {
+                continue;
+            }
             if selector.is_some() {
                 return Err(cx.invalid(at, "more than one of unencrypted_suffix, encrypted_suffix, unencrypted_regex, encrypted_regex, unencrypted_comment_regex, encrypted_comment_regex is set; keep one"));
             }
@@ -297,10 +326,21 @@ pub(super) fn parse_rule(
 
 pub(super) fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, PolicyError> {
     let mut s = StoreSettings::default();
+    // sops decodes each store's settings into a struct: null is fine, a scalar is not.
+    for name in ["dotenv", "ini"] {
+        if let Some(v) = m.get(name)
+            && !matches!(v, Value::Null)
+        {
+            cx.map(v, &format!("stores.{name}"))?;
+        }
+    }
     let indent = |name: &str| -> Result<Option<i64>, PolicyError> {
         let Some(v) = m.get(name) else {
             return Ok(None);
         };
+        if matches!(v, Value::Null) {
+            return Ok(None);
+        }
         let store = cx.map(v, &format!("stores.{name}"))?;
         match store.get("indent") {
             None => Ok(None),

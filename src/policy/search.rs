@@ -30,7 +30,7 @@ pub fn search(start: &Path) -> Search {
         let Some(d) = dir else { break };
         s.searched.push(d.to_owned());
         let candidate = d.join(FILE_NAME);
-        if candidate.is_file() {
+        if candidate.metadata().is_ok() {
             s.found = Some(candidate);
             return s;
         }

@@ -35,6 +35,9 @@ pub(super) struct LeafEncryptor<'a> {
     pub(super) mac: MacSink,
     pub(super) cursor: Option<StashCursor<'a>>,
     pub(super) nonces: NonceSource,
+    /// The selector, for the check of each encrypted comment
+    /// ([`Selector::refuses_encrypted_comment`]).
+    pub(super) sel: &'a Selector,
 }
 
 impl LeafEncryptor<'_> {
@@ -78,6 +81,11 @@ impl LeafEncryptor<'_> {
             Leaf::Comment(c) => {
                 if info.encrypt && !c.text.is_empty() {
                     let text = self.seal(info.aad, c.text.as_bytes(), ValueType::Comment)?;
+                    if self.sel.refuses_encrypted_comment(&text) {
+                        return Err(DocumentError::CommentMatchesSelector {
+                            path: info.aad.to_owned(),
+                        });
+                    }
                     c.text = Text::from(text);
                 }
             }
@@ -123,6 +131,7 @@ pub(super) fn encrypt_sequential(
         mac: MacSink::Hash(MacHasher::new(mac_only_encrypted)),
         cursor: stash.map(NonceStash::cursor),
         nonces: NonceSource::new(),
+        sel,
     };
     walk::walk(doc, sel, Direction::Encrypting, &mut |info, leaf| {
         e.visit(info, leaf)
@@ -158,6 +167,7 @@ pub(super) fn encrypt_parallel(
             mac: MacSink::Buffer(MacChunks::default()),
             cursor,
             nonces: NonceSource::new(),
+            sel,
         };
         parallel::walk_run(&mut run, sel, Direction::Encrypting, &mut |info, leaf| {
             e.visit(info, leaf)

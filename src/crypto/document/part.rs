@@ -44,6 +44,7 @@ pub fn encrypt_part(
         mac: MacSink::Discard,
         cursor: None,
         nonces: NonceSource::new(),
+        sel,
     };
     walk::walk(doc, sel, Direction::Encrypting, &mut |info, leaf| {
         e.visit(info, leaf)

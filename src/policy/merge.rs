@@ -1,0 +1,124 @@
+//! YAML merge keys (`<<: *anchor`) in `.sops.yaml`, applied as go-yaml v3 (which sops
+//! uses) applies them when it decodes the policy: the merged value is a mapping or a
+//! list of mappings; a key written in the mapping itself wins over a merged one, and in
+//! a list the first mapping that has a key wins. Merging is shallow (a merged key's
+//! value replaces, it is not merged into), and it applies at every level, key groups
+//! included.
+
+use crate::tree::Map;
+use crate::tree::SeqItem;
+use crate::tree::Value;
+
+/// The merge key.
+const MERGE: &str = "<<";
+
+/// `v` with every merge key applied, at every depth. A merge value that is neither a
+/// mapping nor a list of mappings is an error (go-yaml refuses it too), given as the
+/// path of the offending mapping.
+pub(super) fn apply(v: &Value, at: &str) -> Result<Value, String> {
+    Ok(match v {
+        Value::Map(m) => Value::Map(apply_map(m, at)?),
+        Value::Seq(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(match item {
+                    SeqItem::Value(v) => SeqItem::Value(apply(v, &format!("{at}[{i}]"))?),
+                    other => other.clone(),
+                });
+            }
+            Value::Seq(out)
+        }
+        other => other.clone(),
+    })
+}
+
+fn apply_map(m: &Map, at: &str) -> Result<Map, String> {
+    let child = |k: &str| {
+        if at.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    let mut out = Map::new();
+    let mut merged: Vec<&Map> = Vec::new();
+    for (k, v) in m.entries() {
+        if k == MERGE {
+            match v {
+                Value::Map(src) => merged.push(src),
+                Value::Seq(items) => {
+                    for item in items {
+                        match item {
+                            SeqItem::Value(Value::Map(src)) => merged.push(src),
+                            SeqItem::Value(_) => {
+                                return Err(format!(
+                                    "{}: a merge key (<<) list must hold only mappings",
+                                    child(MERGE)
+                                ));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Value::Null => {}
+                _ => {
+                    return Err(format!(
+                        "{}: a merge key (<<) must name a mapping or a list of mappings",
+                        child(MERGE)
+                    ));
+                }
+            }
+            continue;
+        }
+        out.push(k, apply(v, &child(k))?);
+    }
+    for src in merged {
+        let src = apply_map(src, &child(MERGE))?;
+        for (k, v) in src.entries() {
+            if out.get(k).is_none() {
+                out.push(k, v.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::policy::Policy;
+
+    const A0: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+    const A1: &str = "age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun";
+
+    #[test]
+    fn explicit_keys_win_then_the_first_merged_map() {
+        let text = format!(
+            "a: &a\n  shamir_threshold: 2\n  key_groups:\n    - age: [{A0}]\n    - age: [{A1}]\nb: &b\n  encrypted_regex: ^x$\n  shamir_threshold: 1\ncreation_rules:\n  - age: {A1}\n    encrypted_regex: ^own$\n    <<: [*a, *b]\n"
+        );
+        let p = Policy::parse(text.as_bytes(), Path::new(".sops.yaml")).expect("parses");
+        let r = &p.rules[0];
+        assert_eq!(
+            r.key_groups.len(),
+            2,
+            "key_groups merged (and win over flat age)"
+        );
+        assert_eq!(r.shamir_threshold, 2, "the first map in the list wins");
+        assert_eq!(r.selector.as_ref().map(|s| s.pattern()), Some("^own$"));
+        assert!(
+            p.warnings.iter().all(|w| !w.contains("<<")),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn merge_inside_a_key_group() {
+        let text = format!(
+            "g: &g\n  age: [{A0}]\ncreation_rules:\n  - key_groups:\n      - <<: *g\n        pgp: []\n"
+        );
+        let p = Policy::parse(text.as_bytes(), Path::new(".sops.yaml")).expect("parses");
+        assert_eq!(p.rules[0].key_groups[0].len(), 1);
+    }
+}
