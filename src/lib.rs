@@ -26,6 +26,7 @@ pub mod error;
 pub mod exec;
 pub mod find;
 pub mod format;
+pub mod goregex;
 pub mod git;
 pub mod history;
 pub mod integrations;
