@@ -221,7 +221,10 @@ impl<'a> Translator<'a> {
             let start = self.pos;
             let mut repeat_here = None;
             let rest = self.rest();
-            let c = rest.chars().next().expect("the loop runs while text remains");
+            let c = rest
+                .chars()
+                .next()
+                .expect("the loop runs while text remains");
             match c {
                 '(' if rest.as_bytes().get(1) == Some(&b'?') => self.perl_flags()?,
                 '(' => {

@@ -358,7 +358,11 @@ pub(super) fn top_level_group(
 
 /// A bracketed class starting at `s` (`at` is its offset in the pattern), as Go's
 /// `parseClass` reads it: the class for the `regex` crate and the length read.
-pub(super) fn parse_class(s: &str, at: usize, flags: Flags) -> Result<(String, usize), GoRegexError> {
+pub(super) fn parse_class(
+    s: &str,
+    at: usize,
+    flags: Flags,
+) -> Result<(String, usize), GoRegexError> {
     let mut i = 1;
     let negated = s[i..].starts_with('^');
     if negated {
@@ -372,21 +376,19 @@ pub(super) fn parse_class(s: &str, at: usize, flags: Flags) -> Result<(String, u
             break;
         }
         first = false;
-        if t.len() > 2 && t.starts_with("[:") {
-            if let Some(end) = t[2..].find(":]") {
-                let name = &t[..end + 4];
-                let inner = &name[2..name.len() - 2];
-                let (inner, neg) = match inner.strip_prefix('^') {
-                    Some(n) => (n, true),
-                    None => (inner, false),
-                };
-                let Some((_, ranges)) = POSIX.iter().find(|(n, _)| *n == inner) else {
-                    return Err(refuse(at + i, INVALID_RANGE, name));
-                };
-                Group::from_ranges(ranges, neg).push_item(&mut items);
-                i += name.len();
-                continue;
-            }
+        if let Some(end) = t.strip_prefix("[:").and_then(|r| r.find(":]")) {
+            let name = &t[..end + 4];
+            let inner = &name[2..name.len() - 2];
+            let (inner, neg) = match inner.strip_prefix('^') {
+                Some(n) => (n, true),
+                None => (inner, false),
+            };
+            let Some((_, ranges)) = POSIX.iter().find(|(n, _)| *n == inner) else {
+                return Err(refuse(at + i, INVALID_RANGE, name));
+            };
+            Group::from_ranges(ranges, neg).push_item(&mut items);
+            i += name.len();
+            continue;
         }
         if let Some((group, len)) = unicode_group(t, at + i)? {
             group.push_item(&mut items);
@@ -478,8 +480,7 @@ fn hex_escape(s: &str, len: &mut usize) -> Option<u32> {
     *len += first.len_utf8();
     if first == '{' {
         let mut r: u32 = 0;
-        let mut digits = 0;
-        for c in chars {
+        for (digits, c) in chars.enumerate() {
             *len += c.len_utf8();
             if c == '}' {
                 return (digits > 0).then_some(r);
@@ -488,7 +489,6 @@ fn hex_escape(s: &str, len: &mut usize) -> Option<u32> {
             if r > 0x10FFFF {
                 return None;
             }
-            digits += 1;
         }
         return None;
     }
@@ -502,8 +502,16 @@ fn hex_escape(s: &str, len: &mut usize) -> Option<u32> {
 /// Writes the range `lo-hi` inside a class; surrogate ends (which no text contains) are
 /// trimmed, and a range of surrogates only is left out.
 fn push_range(out: &mut String, lo: u32, hi: u32) {
-    let lo = if (0xD800..=0xDFFF).contains(&lo) { 0xE000 } else { lo };
-    let hi = if (0xD800..=0xDFFF).contains(&hi) { 0xD7FF } else { hi };
+    let lo = if (0xD800..=0xDFFF).contains(&lo) {
+        0xE000
+    } else {
+        lo
+    };
+    let hi = if (0xD800..=0xDFFF).contains(&hi) {
+        0xD7FF
+    } else {
+        hi
+    };
     let (Some(l), Some(h)) = (char::from_u32(lo), char::from_u32(hi)) else {
         return;
     };

@@ -170,12 +170,19 @@ fn a_refusal_names_sops_syntax_and_the_position() {
     assert_eq!(e.offset(), 1);
     assert!(e.to_string().contains("missing closing )"), "{e}");
     let e = GoRegex::new("a**").expect_err("nested repetition");
-    assert!(e.to_string().contains("invalid nested repetition operator `**`"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("invalid nested repetition operator `**`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn translations_are_plain_rust_patterns() {
-    assert_eq!(translate(r"^\w+$").expect("valid"), r"\A(?:[0-9A-Z\x{5F}a-z])+\z");
+    assert_eq!(
+        translate(r"^\w+$").expect("valid"),
+        r"\A(?:[0-9A-Z\x{5F}a-z])+\z"
+    );
     assert_eq!(translate(r"\Qa.\E").expect("valid"), r"a\x{2E}");
     assert_eq!(translate(r"[[a]").expect("valid"), r"[\x{5B}a]");
     assert_eq!(translate(r"\p{^L}").expect("valid"), r"[^\p{gc=L}]");
@@ -183,7 +190,18 @@ fn translations_are_plain_rust_patterns() {
 
 #[test]
 fn hostile_patterns_fail_cleanly() {
-    for p in ["(", ")", "[", "\\", "\\p{", "[[:", "(?P<", "x{99999999999}", "\\x{FFFFFFFFFF}", "(?i"] {
+    for p in [
+        "(",
+        ")",
+        "[",
+        "\\",
+        "\\p{",
+        "[[:",
+        "(?P<",
+        "x{99999999999}",
+        "\\x{FFFFFFFFFF}",
+        "(?i",
+    ] {
         assert!(GoRegex::new(p).is_err(), "{p:?}");
     }
     let deep = format!("{}a{}", "(".repeat(400), ")".repeat(400));
