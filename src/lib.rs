@@ -27,6 +27,7 @@ pub mod exec;
 pub mod find;
 pub mod format;
 pub mod git;
+pub mod goregex;
 pub mod history;
 pub mod integrations;
 pub mod io;

@@ -9,10 +9,9 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use regex::Regex;
-
 use crate::format::Format;
 use crate::format::Store;
+use crate::goregex::GoRegex;
 use crate::keys;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
@@ -87,7 +86,7 @@ pub enum PolicyError {
 #[derive(Debug, Clone)]
 pub struct CreationRule {
     /// The path regex; `None` matches every file.
-    pub path_regex: Option<Regex>,
+    pub path_regex: Option<GoRegex>,
     /// Key groups (one group for the flat form).
     pub key_groups: Vec<Vec<Arc<dyn MasterKey>>>,
     /// Shamir threshold (0 = number of groups).

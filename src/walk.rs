@@ -6,8 +6,8 @@
 //! joined by `:` with a trailing `:` (list indices never appear); a comment uses the path
 //! of the map or list that holds it.
 
-use regex::Regex;
-
+use crate::goregex::GoRegex;
+use crate::goregex::GoRegexError;
 use crate::tree::Comment;
 use crate::tree::Document;
 use crate::tree::Item;
@@ -24,13 +24,13 @@ pub enum Selector {
     /// Leaves are encrypted only when some path component ends with the suffix.
     EncryptedSuffix(String),
     /// Leaves are encrypted unless some path component matches.
-    UnencryptedRegex(Regex),
+    UnencryptedRegex(GoRegex),
     /// Leaves are encrypted only when some path component matches.
-    EncryptedRegex(Regex),
+    EncryptedRegex(GoRegex),
     /// Leaves are encrypted unless an active comment matches.
-    UnencryptedCommentRegex(Regex),
+    UnencryptedCommentRegex(GoRegex),
     /// Leaves are encrypted only when an active comment matches.
-    EncryptedCommentRegex(Regex),
+    EncryptedCommentRegex(GoRegex),
 }
 
 impl Default for Selector {
@@ -66,9 +66,10 @@ impl Selector {
         }
     }
 
-    /// Builds a selector from its metadata/policy field name and value.
-    pub fn from_field(field: &str, value: &str) -> Result<Option<Selector>, regex::Error> {
-        let re = || Regex::new(value);
+    /// Builds a selector from its metadata/policy field name and value. A regex is read
+    /// with sops's (Go's) syntax, wherever it comes from (`crate::goregex`).
+    pub fn from_field(field: &str, value: &str) -> Result<Option<Selector>, GoRegexError> {
+        let re = || GoRegex::new(value);
         Ok(Some(match field {
             "unencrypted_suffix" => Selector::UnencryptedSuffix(value.to_owned()),
             "encrypted_suffix" => Selector::EncryptedSuffix(value.to_owned()),
@@ -168,7 +169,7 @@ impl<'s> State<'s> {
         }
     }
 
-    fn active_match(&self, re: &Regex) -> bool {
+    fn active_match(&self, re: &GoRegex) -> bool {
         self.active.iter().flatten().any(|t| re.is_match(t))
     }
 
@@ -397,7 +398,7 @@ mod tests {
 
     #[test]
     fn encrypted_regex_applies_to_subtree_and_not_top_comments() {
-        let sel = Selector::EncryptedRegex(Regex::new("^db$").expect("regex"));
+        let sel = Selector::EncryptedRegex(GoRegex::new("^db$").expect("regex"));
         let got = collect(&mut sample(), &sel);
         assert_eq!(got[0], (":".to_owned(), false, true));
         assert!(got[1].1 && got[2].1);
@@ -412,7 +413,7 @@ mod tests {
         m.push_comment(Comment::line(" after"));
         m.push("b", Value::str("2"));
         m.push("c", Value::str("3"));
-        let sel = Selector::EncryptedCommentRegex(Regex::new("sops:enc").expect("regex"));
+        let sel = Selector::EncryptedCommentRegex(GoRegex::new("sops:enc").expect("regex"));
         let got = collect(&mut Document::single(m), &sel);
         let flags: Vec<bool> = got.iter().map(|g| g.1).collect();
         assert_eq!(flags, vec![false, false, true, true, false]);
@@ -424,7 +425,7 @@ mod tests {
         m.push_comment(Comment::line(" sops:plain"));
         m.push("b", Value::str("2"));
         m.push("c", Value::str("3"));
-        let sel = Selector::UnencryptedCommentRegex(Regex::new("sops:plain").expect("regex"));
+        let sel = Selector::UnencryptedCommentRegex(GoRegex::new("sops:plain").expect("regex"));
         let got = collect(&mut Document::single(m), &sel);
         let flags: Vec<bool> = got.iter().map(|g| g.1).collect();
         assert_eq!(flags, vec![false, false, true]);

@@ -134,7 +134,9 @@ fn the_command_line_names_the_flag_a_message_is_about() {
     ]);
     assert_eq!(code, Some(1));
     assert!(
-        err.starts_with("leafseal: error: invalid --unencrypted-comment-regex: regex parse error:"),
+        err.starts_with(
+            "leafseal: error: invalid --unencrypted-comment-regex: not valid in sops's (Go) regex syntax: missing closing ) `(` at byte 0"
+        ),
         "{err}"
     );
     let kms_error = "invalid AWS KMS key ARN (expected arn:aws:kms:<region>:<account>:key/<id> or …:alias/<name>, optionally followed by +<role ARN>)";

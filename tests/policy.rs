@@ -141,3 +141,29 @@ fn no_rules_means_no_rule_and_unmatched_is_an_error() {
         .expect("loads");
     assert!(p.rule_for(Path::new("/x/a.yaml")).is_err());
 }
+
+/// sops compiles `path_regex` and the selector regexes with Go's `regexp`, where `\w` is
+/// ASCII only: `^\w+/` does not match `données/x.yaml` (the catch-all rule applies) and
+/// `^\w+$` does not match the key `déjà` (it stays encrypted). The answers are what sops
+/// 3.11 does with this policy; tests/sops_diff/policy.rs runs the real sops on it.
+#[test]
+fn regexes_are_read_with_sops_go_syntax() {
+    let dir = std::env::temp_dir().join(format!("leafseal-goregex-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let text = "creation_rules:\n  - path_regex: '^\\w+/'\n    age: age1e8nuk5372hsahhnrg6vxw4f4056sawewfnfxm0arq2u6cfp8qd2qperkz4\n  - age: age13h0kny5h5ytt0zwy9axlfthhdhq9fkmn5nz3m4vs8cns065qw44smpv0cv\n    unencrypted_regex: '^\\w+$'\n";
+    let policy = Policy::parse(text.as_bytes(), &dir.join(".sops.yaml")).expect("policy");
+    let rule = |f: &str| {
+        let r = policy
+            .rule_for(&dir.join(f))
+            .expect("match")
+            .expect("a rule");
+        policy.rules.iter().position(|x| std::ptr::eq(x, r))
+    };
+    assert_eq!(rule("data/x.yaml"), Some(0));
+    assert_eq!(rule("données/x.yaml"), Some(1), "Go's \\w is ASCII only");
+    let sel = policy.rules[1].selector.as_ref().expect("selector");
+    assert!(sel.component_matches("plain"));
+    assert!(!sel.component_matches("déjà"), "sops leaves déjà encrypted");
+    assert_eq!(sel.pattern(), "^\\w+$", "the pattern is kept as written");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -216,10 +216,10 @@ fn selector() -> impl Strategy<Value = (Option<Selector>, bool)> {
         prop_oneof![
             4 => Just(None),
             1 => Just(Some(Selector::EncryptedRegex(
-                regex::Regex::new("^pass").expect("regex")
+                leafseal::goregex::GoRegex::new("^pass").expect("regex")
             ))),
             1 => Just(Some(Selector::UnencryptedRegex(
-                regex::Regex::new("^pass").expect("regex")
+                leafseal::goregex::GoRegex::new("^pass").expect("regex")
             ))),
             1 => Just(Some(Selector::EncryptedSuffix("_unencrypted".to_owned()))),
         ],

@@ -387,10 +387,10 @@ fn selector() -> impl Strategy<Value = (Option<Selector>, bool)> {
             Just(None),
             Just(Some(Selector::UnencryptedSuffix("_unencrypted".to_owned()))),
             Just(Some(Selector::EncryptedRegex(
-                regex::Regex::new("^pass").expect("regex")
+                leafseal::goregex::GoRegex::new("^pass").expect("regex")
             ))),
             Just(Some(Selector::UnencryptedRegex(
-                regex::Regex::new("^pass").expect("regex")
+                leafseal::goregex::GoRegex::new("^pass").expect("regex")
             ))),
             Just(Some(Selector::EncryptedSuffix("_unencrypted".to_owned()))),
         ],

@@ -372,10 +372,10 @@ fn selector() -> impl Strategy<Value = (Option<Selector>, bool)> {
         prop_oneof![
             Just(None),
             Just(Some(Selector::EncryptedRegex(
-                regex::Regex::new("^pass").expect("regex")
+                leafseal::goregex::GoRegex::new("^pass").expect("regex")
             ))),
             Just(Some(Selector::UnencryptedRegex(
-                regex::Regex::new("^pass").expect("regex")
+                leafseal::goregex::GoRegex::new("^pass").expect("regex")
             ))),
             Just(Some(Selector::EncryptedSuffix("_unencrypted".to_owned()))),
         ],

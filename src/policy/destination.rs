@@ -7,7 +7,7 @@
 //! As in sops, a rule naming no destination or several is an error only when `publish`
 //! uses it, so a policy with such a rule still works for every other command.
 
-use regex::Regex;
+use crate::goregex::GoRegex;
 
 use super::CreationRule;
 use super::PolicyError;
@@ -51,7 +51,7 @@ pub enum Destination {
 #[derive(Debug, Clone)]
 pub struct DestinationRule {
     /// The path regex; `None` matches every file.
-    pub path_regex: Option<Regex>,
+    pub path_regex: Option<GoRegex>,
     /// The destination, or why the rule has no usable one (reported by `publish`).
     pub destination: Result<Destination, String>,
     /// The `recreation_rule`, when it names keys.
@@ -92,7 +92,7 @@ pub(super) fn parse(
     let path_regex = if regex.is_empty() {
         None
     } else {
-        Some(Regex::new(&regex).map_err(|e| {
+        Some(GoRegex::new(&regex).map_err(|e| {
             cx.invalid(
                 format!("{at}.path_regex"),
                 format!("invalid regular expression: {e}"),

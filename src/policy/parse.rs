@@ -213,7 +213,7 @@ pub(super) fn parse_rule(
         None | Some(Value::Null) => None,
         Some(v) => {
             let s = cx.string(v, &format!("{at}.path_regex"))?;
-            Some(Regex::new(&s).map_err(|e| {
+            Some(GoRegex::new(&s).map_err(|e| {
                 cx.invalid(
                     format!("{at}.path_regex"),
                     format!("invalid regular expression: {e}"),

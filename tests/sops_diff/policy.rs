@@ -189,3 +189,43 @@ fn sops_yaml_rules_pick_the_same_keys_and_settings() {
     );
     assert_no_differences(".sops.yaml", cases, &diffs);
 }
+
+/// Both tools read regexes with Go's syntax: `\w` is ASCII, so `path_regex: '^\w+/'`
+/// does not pick the first rule for `données/x.yaml`, and `unencrypted_regex: '^\w+$'`
+/// leaves `déjà` encrypted but `plain` clear.
+#[test]
+fn regexes_are_read_with_gos_syntax() {
+    let Some(mut p) = Peer::new(None) else {
+        return;
+    };
+    let mut keys =
+        std::fs::read_to_string(crate::harness::fixture("keys/age-test-keys.txt")).expect("keys");
+    keys.push_str(
+        &std::fs::read_to_string(crate::harness::fixture(
+            "keys/age-vectors/x25519-identity.txt",
+        ))
+        .expect("keys"),
+    );
+    p.write("keys.txt", keys);
+    let kf = p.path("keys.txt").display().to_string();
+    p.vars.insert("SOPS_AGE_KEY_FILE".into(), kf);
+    p.write(
+        ".sops.yaml",
+        format!(
+            "creation_rules:\n  - path_regex: '^\\w+/'\n    age: {AGE_RECIPIENT}\n    encrypted_regex: '^password$'\n  - age: {AGE2}\n    unencrypted_regex: '^\\w+$'\n"
+        ),
+    );
+    let text = "plain: a\ndéjà: secret\npassword: hunter2\n";
+    p.write("données/x.yaml", text);
+    p.write("data/x.yaml", text);
+    let mut diffs = Vec::new();
+    for (file, label) in [
+        ("données/x.yaml", "non-ascii-dir"),
+        ("data/x.yaml", "ascii-dir"),
+    ] {
+        if let Err(e) = policy_case(&p, "", file, &[], label) {
+            diffs.push(e);
+        }
+    }
+    assert_no_differences("Go regex syntax", 2, &diffs);
+}

@@ -152,8 +152,8 @@ fn selectors_and_mac_only() {
     let sels = [
         Selector::default(),
         Selector::EncryptedSuffix("_unencrypted".into()),
-        Selector::EncryptedRegex(regex::Regex::new("^(c|list)$").expect("re")),
-        Selector::UnencryptedRegex(regex::Regex::new("^d").expect("re")),
+        Selector::EncryptedRegex(crate::goregex::GoRegex::new("^(c|list)$").expect("re")),
+        Selector::UnencryptedRegex(crate::goregex::GoRegex::new("^d").expect("re")),
     ];
     for sel in &sels {
         for mac_only in [false, true] {
@@ -162,7 +162,7 @@ fn selectors_and_mac_only() {
             }
         }
     }
-    let comment = Selector::EncryptedCommentRegex(regex::Regex::new("x").expect("re"));
+    let comment = Selector::EncryptedCommentRegex(crate::goregex::GoRegex::new("x").expect("re"));
     assert!(check_with(src, &comment, false, None).is_none());
 }
 
