@@ -225,7 +225,7 @@ fn a_value_the_selector_leaves_in_clear_is_reported() {
     assert!(p.clear.is_none());
     let mut re = meta("k");
     re.selector = Some(crate::walk::Selector::EncryptedRegex(
-        regex::Regex::new("^pass").expect("re"),
+        crate::goregex::GoRegex::new("^pass").expect("re"),
     ));
     let p = plan(&re, &doc(), Format::Yaml, r#"["db"]["password"]"#, b"\"v\"").expect("plan");
     assert!(p.clear.is_none());
