@@ -257,3 +257,37 @@ fn strict_integrity_of_the_governing_policy_holds_in_merges() {
     assert!(!m.status.success(), "{}", both(&m));
     assert!(both(&m).contains("integrity"), "{}", both(&m));
 }
+
+/// A side whose `version` sops and `decrypt` refuse (here `3`, not MAJOR.MINOR.PATCH):
+/// the driver merged it and textconv showed its plaintext before round 19; now the merge
+/// is a conflict and textconv shows the file as it is, with a warning.
+#[test]
+fn a_side_with_an_invalid_version_is_not_merged_or_shown() {
+    let set_version = |r: &Repo| {
+        let text = r.read("s.enc.yaml");
+        let changed: String = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("version: ") {
+                    "    version: 3\n".to_owned()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        assert_ne!(changed, text);
+        r.write("s.enc.yaml", &changed);
+    };
+    let r = diverged(set_version, add_secret);
+    refused(&r, "not a semantic version");
+    r.git_ok(&["checkout", "-q", "attack"]);
+    let t = r.leafseal(&["git", "textconv", "s.enc.yaml"]);
+    assert!(t.status.success(), "{}", both(&t));
+    assert!(text(&t.stdout).contains("ENC[AES256_GCM"), "{}", both(&t));
+    assert!(!text(&t.stdout).contains("base-pass"), "{}", both(&t));
+    assert!(
+        text(&t.stderr).contains("not a semantic version"),
+        "{}",
+        both(&t)
+    );
+}

@@ -160,7 +160,8 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         &key,
         cli::strict_integrity(cli)?,
         &mut warnings,
-    )?;
+    )
+    .map_err(|e| e.within(&out.file))?;
     for w in &warnings {
         cli::warn(&format!("{}: {w}", out.file));
     }

@@ -219,7 +219,8 @@ fn update_file(
         order,
         strict_integrity: strict,
     };
-    let updated = lifecycle::update_keys(loaded, &plan, a.rotate, ctx, &opts, format)?;
+    let updated = lifecycle::update_keys(loaded, &plan, a.rotate, ctx, &opts, format)
+        .map_err(|e| e.within(&name))?;
     for w in &updated.warnings {
         cli::warn(&format!("{name}: {w}"));
     }

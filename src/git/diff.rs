@@ -70,6 +70,15 @@ pub fn textconv(
         }
         Kind::Plain(_) => return passthrough(None),
     };
+    // A `version` sops and `decrypt` refuse is shown as it is, as `decrypt` shows nothing.
+    if let Some(raw) = &loaded.meta
+        && let Err(e) = ops::check_stored_version(fmt, raw)
+    {
+        return passthrough(Some(format!(
+            "{}; showing the file as it is",
+            one_line(&e.message)
+        )));
+    }
     let open_opts = OpenOptions {
         strict_integrity,
         ..OpenOptions::default()

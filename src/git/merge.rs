@@ -135,6 +135,15 @@ pub fn merge(
     if !enc(&vb) && !enc(&vo) && !enc(&vt) {
         return Outcome::NotEncrypted;
     }
+    // A `version` sops and `decrypt` refuse is not merged either.
+    for (label, v) in [("ours", &vo), ("theirs", &vt), ("the merge base", &vb)] {
+        if let Some(Kind::Encrypted(l)) = v
+            && let Some(raw) = &l.meta
+            && let Err(e) = ops::check_stored_version(fmt, raw)
+        {
+            return conflict(format!("{label}: {}", e.message));
+        }
+    }
     let (Some(Kind::Encrypted(lo)), Some(Kind::Encrypted(lt))) = (vo, vt) else {
         return conflict(
             "the file is encrypted in one version and not in another (or was deleted); resolve by hand",
