@@ -150,6 +150,9 @@ pub struct Policy {
     /// `true` also for the git textconv driver, `false` not even in `edit` (unset: `edit`
     /// only).
     pub k8s_decode: Option<bool>,
+    /// Read with [`Policy::load_for_reading`]: the creation rules were not read (`rules`
+    /// is empty), and [`Policy::rule_for`] refuses to answer.
+    pub rules_unread: bool,
 }
 
 /// Looks for `.sops.yaml` in `start` and its parents (up to 100 levels).
@@ -171,6 +174,19 @@ pub fn find(start: &Path) -> Option<PathBuf> {
 impl Policy {
     /// Parses policy text; `path` is used for messages and relative matching.
     pub fn parse(text: &[u8], path: &Path) -> Result<Policy, PolicyError> {
+        Self::parse_with(text, path, true)
+    }
+
+    /// Parses policy text for a command that reads encrypted files and creates none
+    /// (`decrypt`, `exec-*`, the settings of an in-place write): the YAML, the stores,
+    /// the destinations and the `leafseal` section are read and checked, the creation
+    /// rules only as a list. sops's `decrypt` likewise reads the rules without checking
+    /// their patterns and keys, which it checks only for the rule a new file uses.
+    pub fn parse_for_reading(text: &[u8], path: &Path) -> Result<Policy, PolicyError> {
+        Self::parse_with(text, path, false)
+    }
+
+    fn parse_with(text: &[u8], path: &Path, read_rules: bool) -> Result<Policy, PolicyError> {
         let cx = Ctx { path };
         let loaded = crate::format::yaml::YamlStore
             .load(text)
@@ -207,6 +223,7 @@ impl Policy {
                         require_signed: ls.require_signed,
                         has_rules: false,
                         k8s_decode: ls.k8s_decode,
+                        rules_unread: false,
                     });
                 }
                 return Err(cx.invalid("creation_rules", "expected a list of rules"));
@@ -214,7 +231,11 @@ impl Policy {
             for (i, item) in items.iter().enumerate() {
                 if let SeqItem::Value(v) = item {
                     let at = format!("creation_rules[{i}]");
-                    rules.push(parse_rule(&cx, cx.map(v, &at)?, &at, &mut warnings)?);
+                    if read_rules {
+                        rules.push(parse_rule(&cx, cx.map(v, &at)?, &at, &mut warnings)?);
+                    } else {
+                        parse::check_rule_types(&cx, v, &at)?;
+                    }
                 }
             }
         }
@@ -244,16 +265,25 @@ impl Policy {
             require_signed: ls.require_signed,
             has_rules,
             k8s_decode: ls.k8s_decode,
+            rules_unread: !read_rules,
         })
     }
 
     /// Reads and parses a policy file.
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
-        let text = crate::io::read_path(path).map_err(|source| PolicyError::Read {
+        Self::parse(&Self::read(path)?, path)
+    }
+
+    /// Reads a policy file with [`Policy::parse_for_reading`].
+    pub fn load_for_reading(path: &Path) -> Result<Policy, PolicyError> {
+        Self::parse_for_reading(&Self::read(path)?, path)
+    }
+
+    fn read(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, PolicyError> {
+        crate::io::read_path(path).map_err(|source| PolicyError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        Self::parse(&text, path)
+        })
     }
 
     /// The path string rules are matched against, as sops makes it: the file path made
@@ -284,6 +314,13 @@ impl Policy {
     /// The first rule matching `file`. A policy without rules gives `Ok(None)`; a policy
     /// with rules none of which matches is an error (as in sops).
     pub fn rule_for(&self, file: &Path) -> Result<Option<&CreationRule>, PolicyError> {
+        if self.rules_unread {
+            return Err(PolicyError::Invalid {
+                path: self.path.clone(),
+                at: "creation_rules".to_owned(),
+                why: "the policy was read without its creation rules".to_owned(),
+            });
+        }
         if self.rules.is_empty() && !self.has_rules {
             return Ok(None);
         }

@@ -267,3 +267,75 @@ fn p11_p13_p14_empty_rules_directory_policy_empty_sops_config() {
     let out = run_env(t.path(), &["encrypt", "a.yaml"], &[("SOPS_CONFIG", "")]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+// Round-19 re-run of the policy differential: `decrypt` read every creation rule and
+// refused a policy whose rules sops checks only when it encrypts (74 cases); a null key
+// group is no group in sops; a number where a string belongs is read by sops as written.
+#[test]
+fn reading_commands_skip_the_rules_sops_checks_only_when_encrypting() {
+    let t = setup(
+        &format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n"),
+        &[("a.yaml", PLAIN), ("b.yaml", PLAIN)],
+    );
+    let out = run(t.path(), &["encrypt", "-i", "a.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    for rule in [
+        format!("path_regex: '(['\n    age: {AGE_RECIPIENT}"),
+        "age: age1notakey".to_owned(),
+        format!("age: {AGE_RECIPIENT}\n    encrypted_regex: a\n    unencrypted_regex: b"),
+    ] {
+        std::fs::write(
+            t.path().join(".sops.yaml"),
+            format!("creation_rules:\n  - {rule}\n"),
+        )
+        .expect("policy");
+        for args in [&["decrypt", "a.yaml"][..], &["exec-env", "a.yaml", "true"]] {
+            let out = run(t.path(), args);
+            assert_eq!(code(&out), 0, "{rule} {args:?}: {}", stderr(&out));
+        }
+        let out = run(t.path(), &["encrypt", "b.yaml"]);
+        assert_ne!(code(&out), 0, "{rule}: encrypt used a broken rule");
+    }
+    // The leafseal section is still read and checked by every command.
+    std::fs::write(
+        t.path().join(".sops.yaml"),
+        format!("leafseal:\n  strict_integrity: 5\ncreation_rules:\n  - age: {AGE_RECIPIENT}\n"),
+    )
+    .expect("policy");
+    let out = run(t.path(), &["decrypt", "a.yaml"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn a_null_key_group_is_no_group_and_numbers_must_be_quoted() {
+    let t = setup(
+        &format!("creation_rules:\n  - key_groups:\n      - ~\n      - age: [{AGE_RECIPIENT}]\n"),
+        &[("a.yaml", PLAIN), ("x.yaml", "x_010: a\nx8: b\n")],
+    );
+    let out = run(t.path(), &["encrypt", "a.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("shamir_threshold"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(
+        t.path().join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n    unencrypted_suffix: 010\n"),
+    )
+    .expect("policy");
+    // sops reads the suffix `010` and leaves x_010 clear; this reader sees the number 8,
+    // which would leave x8 in clear instead: refused, with the fix.
+    let out = run(t.path(), &["encrypt", "x.yaml"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("quotes"), "{}", stderr(&out));
+    std::fs::write(
+        t.path().join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n    unencrypted_suffix: '010'\n"),
+    )
+    .expect("policy");
+    let out = run(t.path(), &["encrypt", "x.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("x_010: a"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("x8: b"), "{}", stdout(&out));
+}

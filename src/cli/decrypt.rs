@@ -265,7 +265,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     };
     // A policy that cannot be read is an error (sops refuses too): ignored, it would
     // switch off its leafseal.require_signed and leafseal.strict_integrity.
-    let loaded = cli::load_policy(cli.config.as_deref())?;
+    let loaded = cli::load_policy_for_reading(cli.config.as_deref())?;
     let policy = if a.io.indent.is_none() {
         loaded.clone()
     } else {

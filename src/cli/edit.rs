@@ -248,7 +248,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
             .is_ok_and(|f| f == by_name);
         let streamable = by_name == Format::Yaml && same_format && !a.show_master_keys;
         if let Some(src) = EditInput::of(&file).filter(|_| streamable) {
-            let policy = cli::load_policy(cli.config.as_deref())?;
+            let policy = cli::load_policy_for_reading(cli.config.as_deref())?;
             let opts = cli::emit_options(a.indent, policy.as_ref(), by_name);
             match lifecycle::splice::open_for_edit(src, by_name, &ctx, &open_opts, &opts)
                 .map_err(|e| e.within(name))?
@@ -283,7 +283,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         }
         keys.clone_from(&opened.unwrapped_by);
         raise_version(&mut opened.meta)?;
-        let policy = cli::load_policy(cli.config.as_deref())?;
+        let policy = cli::load_policy_for_reading(cli.config.as_deref())?;
         let doc = std::mem::take(&mut opened.doc);
         (format, doc, Origin::Existing(Box::new(opened)), policy)
     } else {

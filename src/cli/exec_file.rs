@@ -83,7 +83,7 @@ pub fn run(cli: &Cli, a: &ExecFileArgs) -> Result<i32, Error> {
         None => opened.format,
     };
     let policy = if a.indent.is_none() {
-        cli::load_policy(cli.config.as_deref())?
+        cli::load_policy_for_reading(cli.config.as_deref())?
     } else {
         None
     };

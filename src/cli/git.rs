@@ -189,10 +189,9 @@ fn strict_for(cli: &Cli, path: &Path) -> bool {
         return true;
     }
     let dir = path.parent().unwrap_or(Path::new(""));
-    let strict = |p: Option<Policy>| p.is_some_and(|p| p.strict_integrity);
     let here = std::env::current_dir().unwrap_or_default().join(dir);
     let found = crate::policy::search::search(&here).found;
-    if found.is_some_and(|f| Policy::load(&f).map_or(true, |p| p.strict_integrity)) {
+    if found.is_some_and(|f| Policy::load_for_reading(&f).map_or(true, |p| p.strict_integrity)) {
         return true;
     }
     if path.is_absolute() {
@@ -203,9 +202,12 @@ fn strict_for(cli: &Cli, path: &Path) -> bool {
             let rel = d.join(crate::policy::FILE_NAME);
             let spec = format!("HEAD:{}", rel.to_string_lossy());
             let text = git::git(Path::new("."), &["show", &spec]).ok()?;
-            Some(Policy::parse(text.as_bytes(), &rel).ok())
+            Some(
+                Policy::parse_for_reading(text.as_bytes(), &rel)
+                    .map_or(true, |p| p.strict_integrity),
+            )
         })
-        .is_some_and(strict)
+        .unwrap_or(false)
 }
 
 /// A path git passed (`%P`, from the repository, so possibly hostile) as shown in a

@@ -67,7 +67,7 @@ pub fn output_format(flag: Option<&str>, input: Format) -> Result<Format, Error>
 /// an error (sops refuses to run with it; ignoring it could switch off its `leafseal`
 /// protections).
 pub fn policy_for_output(cli: &cli::Cli) -> Result<Option<Policy>, Error> {
-    cli::load_policy(cli.config.as_deref())
+    cli::load_policy_for_reading(cli.config.as_deref())
 }
 
 /// Emits an encrypted document with its metadata.

@@ -308,35 +308,58 @@ pub fn input_format(flag: Option<&str>, name: &str, bytes: Option<&[u8]>) -> Res
 /// A command reads the policy once: later calls in the same process get the same result
 /// (and its warnings are printed once).
 pub fn load_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
+    cached_policy(explicit, true)
+}
+
+/// [`load_policy`] for a command that creates no file (`decrypt`, `exec-*`, the settings
+/// of an in-place write): the creation rules are not read ([`Policy::load_for_reading`]),
+/// so a rule sops would check only when encrypting does not stop a decrypt; the rest of
+/// the policy (its `leafseal` section above all) is read and checked.
+pub fn load_policy_for_reading(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
+    cached_policy(explicit, false)
+}
+
+fn cached_policy(explicit: Option<&Path>, rules: bool) -> Result<Option<Policy>, Error> {
     type Loaded = Result<Option<Policy>, Error>;
-    static LOADED: std::sync::Mutex<Vec<(Option<std::path::PathBuf>, Loaded)>> =
-        std::sync::Mutex::new(Vec::new());
+    type Entry = (Option<std::path::PathBuf>, bool, Loaded);
+    static LOADED: std::sync::Mutex<Vec<Entry>> = std::sync::Mutex::new(Vec::new());
     let wanted = explicit.map(Path::to_owned);
     if let Ok(cache) = LOADED.lock()
-        && let Some((_, r)) = cache.iter().find(|(p, _)| *p == wanted)
+        && let Some((_, _, r)) = cache
+            .iter()
+            .find(|(p, with_rules, _)| *p == wanted && *with_rules == rules)
     {
         return r.clone();
     }
-    let r = read_policy(explicit);
+    let r = read_policy(explicit, rules);
     if let Ok(mut cache) = LOADED.lock() {
-        cache.push((wanted, r.clone()));
+        // Warnings are printed once per process, whichever way the policy was read.
+        let warned = cache.iter().any(|(p, _, _)| *p == wanted);
+        if !warned && let Ok(Some(p)) = &r {
+            for w in &p.warnings {
+                warn(&format!("{}: {w}", p.path.display()));
+            }
+        }
+        cache.push((wanted, rules, r.clone()));
     }
     r
 }
 
-fn read_policy(explicit: Option<&Path>) -> Result<Option<Policy>, Error> {
+fn read_policy(explicit: Option<&Path>, rules: bool) -> Result<Option<Policy>, Error> {
     let path = match explicit {
         Some(p) => Some(p.to_owned()),
         None => found_policy(),
     };
     let Some(path) = path else { return Ok(None) };
-    let p = Policy::load(&path).map_err(|e| {
+    let loaded = if rules {
+        Policy::load(&path)
+    } else {
+        Policy::load_for_reading(&path)
+    };
+    let p = loaded.map_err(|e| {
         Error::new(exit::GENERIC, e.to_string())
             .hint("fix the policy file, or point --config at another one")
     })?;
-    for w in &p.warnings {
-        warn(&format!("{}: {w}", path.display()));
-    }
     Ok(Some(p))
 }
 
@@ -368,7 +391,7 @@ pub fn strict_integrity(cli: &Cli) -> Result<bool, Error> {
     if cli.strict_integrity {
         return Ok(true);
     }
-    Ok(load_policy(cli.config.as_deref())?.is_some_and(|p| p.strict_integrity))
+    Ok(load_policy_for_reading(cli.config.as_deref())?.is_some_and(|p| p.strict_integrity))
 }
 
 /// The policy found by searching upwards from the current directory; prints a notice when

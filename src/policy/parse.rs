@@ -40,8 +40,17 @@ impl Ctx<'_> {
     pub(super) fn string(&self, v: &Value, at: &str) -> Result<String, PolicyError> {
         match v {
             Value::Str(s) => Ok(s.as_str().to_owned()),
-            Value::Int(i) => Ok(i.to_string()),
-            Value::Bool(b) => Ok(b.to_string()),
+            // sops keeps an unquoted scalar's text as written (`010`, `0x10`, `True`);
+            // the YAML reader here has only its value (8, 16, true), so a text that
+            // reads as a number or a boolean must be quoted rather than guessed at.
+            Value::Int(_) | Value::Float(_) | Value::Bool(_) => Err(self.invalid(
+                at,
+                format!(
+                    "expected a string, found a {}: write it in quotes (sops reads the text \
+                     as written, e.g. `010` or `0x10`, where a YAML number is another text)",
+                    v.kind_name()
+                ),
+            )),
             other => Err(self.invalid(
                 at,
                 format!("expected a string, found a {}", other.kind_name()),
@@ -203,6 +212,27 @@ fn parse_group(
     Ok(group)
 }
 
+/// What reading a policy without its rules checks of each rule: the value types sops's
+/// YAML decoding itself refuses (a rule that is not a map, `shamir_threshold` given as
+/// text, `mac_only_encrypted` that is not a boolean, `key_groups` that is not a list).
+/// Patterns and keys are left to the commands that use a rule, as sops leaves them.
+pub(super) fn check_rule_types(cx: &Ctx<'_>, v: &Value, at: &str) -> Result<(), PolicyError> {
+    if matches!(v, Value::Null) {
+        return Ok(());
+    }
+    let m = cx.map(v, at)?;
+    if let Some(t @ Value::Str(_)) = m.get("shamir_threshold") {
+        cx.usize(t, &format!("{at}.shamir_threshold"))?;
+    }
+    if let Some(b) = m.get("mac_only_encrypted") {
+        cx.bool(b, &format!("{at}.mac_only_encrypted"))?;
+    }
+    match m.get("key_groups") {
+        None | Some(Value::Null | Value::Seq(_)) => Ok(()),
+        Some(_) => Err(cx.invalid(format!("{at}.key_groups"), "expected a list of key groups")),
+    }
+}
+
 pub(super) fn parse_rule(
     cx: &Ctx<'_>,
     m: &Map,
@@ -223,10 +253,11 @@ pub(super) fn parse_rule(
     };
     let mut key_groups = Vec::new();
     // As sops: key_groups is used when it holds a group; empty or null, the flat key
-    // fields are.
+    // fields are. A null item (`- ~`) is no group: go-yaml leaves it out of the list.
+    let is_group = |i: &SeqItem| matches!(i, SeqItem::Value(v) if !matches!(v, Value::Null));
     let groups_given = match m.get("key_groups") {
         None | Some(Value::Null) => None,
-        Some(Value::Seq(items)) if items.iter().all(|i| !matches!(i, SeqItem::Value(_))) => None,
+        Some(Value::Seq(items)) if !items.iter().any(is_group) => None,
         Some(v) => Some(v),
     };
     if let Some(v) = groups_given {
@@ -236,12 +267,10 @@ pub(super) fn parse_rule(
         for (i, item) in items.iter().enumerate() {
             if let SeqItem::Value(v) = item {
                 let gat = format!("{at}.key_groups[{i}]");
-                // `- ~` is an empty group (refused when a data key is wrapped).
-                let g = match v {
-                    Value::Null => Vec::new(),
-                    v => parse_group(cx, cx.map(v, &gat)?, &gat, warnings)?,
-                };
-                key_groups.push(g);
+                if matches!(v, Value::Null) {
+                    continue;
+                }
+                key_groups.push(parse_group(cx, cx.map(v, &gat)?, &gat, warnings)?);
             }
         }
     } else {
