@@ -115,6 +115,20 @@ impl std::error::Error for GoRegexError {}
 /// Compiles `pattern` as Go's `regexp.Compile` reads it (RE2 syntax, Perl flags) into a
 /// `regex::Regex` that matches the same strings.
 pub fn compile(pattern: &str) -> Result<Regex, GoRegexError> {
+    // A pattern may come from a file's metadata: a long one (thousands of `\pL` under
+    // `(?i)`) costs the `regex` crate seconds and a gigabyte before its own size limit
+    // refuses it. Real selectors and path rules are far shorter.
+    if pattern.len() > MAX_PATTERN_LEN {
+        return Err(GoRegexError {
+            offset: MAX_PATTERN_LEN,
+            problem: format!(
+                "longer than {MAX_PATTERN_LEN} bytes ({} bytes)",
+                pattern.len()
+            ),
+            expr: String::new(),
+            beyond_limits: true,
+        });
+    }
     let translated = translate(pattern)?;
     Regex::new(&translated).map_err(|e| GoRegexError {
         offset: 0,
@@ -210,6 +224,8 @@ const MISSING_PAREN: &str = "missing closing )";
 const MISSING_REPEAT_ARGUMENT: &str = "missing argument to repetition operator";
 const UNEXPECTED_PAREN: &str = "unexpected )";
 const MAX_REPEAT: u64 = 1000;
+/// The longest pattern compiled (see [`compile`]).
+pub const MAX_PATTERN_LEN: usize = 4096;
 
 impl<'a> Translator<'a> {
     fn rest(&self) -> &'a str {

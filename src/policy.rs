@@ -201,6 +201,13 @@ impl Policy {
             doc.branches.swap_remove(0)
         };
         // Merge keys (`<<: *anchor`) as go-yaml applies them for sops.
+        if merge::has_quoted_merge_key(text) {
+            return Err(cx.invalid(
+                "<<",
+                "a quoted `<<` key: sops reads it as an ordinary field and ignores it, while \
+                 a plain `<<` merges; remove the quotes to merge, or remove the key",
+            ));
+        }
         let root = match merge::apply(&Value::Map(root), "") {
             Ok(Value::Map(m)) => m,
             Ok(_) => Map::new(),

@@ -208,3 +208,18 @@ fn hostile_patterns_fail_cleanly() {
     let e = GoRegex::new(&deep).expect_err("beyond the regex crate's nesting limit");
     assert!(e.is_beyond_limits(), "{e}");
 }
+
+/// A pattern longer than the limit is refused before any work (a hostile file's metadata
+/// selector of 150,000 `\pL` under `(?i)` took the regex crate over 20 s and 1 GB).
+#[test]
+fn a_pattern_over_the_length_limit_is_refused_at_once() {
+    let long = format!("(?i){}", "\\pL".repeat(150_000));
+    let start = std::time::Instant::now();
+    let e = super::compile(&long).expect_err("too long");
+    assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    assert!(e.is_beyond_limits());
+    assert!(e.to_string().contains("longer than 4096 bytes"), "{e}");
+    let ok = "^(".to_owned() + &["field"; 600].join("|") + ")$";
+    assert!(ok.len() <= super::MAX_PATTERN_LEN);
+    assert!(super::compile(&ok).is_ok());
+}

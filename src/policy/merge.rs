@@ -32,6 +32,22 @@ pub(super) fn apply(v: &Value, at: &str) -> Result<Value, String> {
     })
 }
 
+/// Whether the policy text holds a quoted `<<` key (`"<<":` or `'<<':`). go-yaml merges
+/// only a plain `<<` (or one tagged `!!merge`) and reads a quoted one as an ordinary key,
+/// which sops ignores; the tree here no longer tells the two apart, so such a policy is
+/// refused rather than merged.
+pub(super) fn has_quoted_merge_key(text: &[u8]) -> bool {
+    [&b"\"<<\""[..], &b"'<<'"[..]].iter().any(|q| {
+        text.windows(q.len()).enumerate().any(|(i, w)| {
+            w == *q
+                && text[i + q.len()..]
+                    .iter()
+                    .find(|b| !matches!(b, b' ' | b'\t'))
+                    == Some(&b':')
+        })
+    })
+}
+
 fn apply_map(m: &Map, at: &str) -> Result<Map, String> {
     let child = |k: &str| {
         if at.is_empty() {
@@ -60,7 +76,6 @@ fn apply_map(m: &Map, at: &str) -> Result<Map, String> {
                         }
                     }
                 }
-                Value::Null => {}
                 _ => {
                     return Err(format!(
                         "{}: a merge key (<<) must name a mapping or a list of mappings",
@@ -120,5 +135,22 @@ mod tests {
         );
         let p = Policy::parse(text.as_bytes(), Path::new(".sops.yaml")).expect("parses");
         assert_eq!(p.rules[0].key_groups[0].len(), 1);
+    }
+
+    /// go-yaml merges only a plain `<<`: a quoted one is an ignored field in sops, and a
+    /// null merge value is refused by sops (the round-19 review found both merged or
+    /// accepted here; the quoted one left a value in clear that sops encrypts).
+    #[test]
+    fn a_quoted_or_null_merge_key_is_refused() {
+        for key in ["\"<<\"", "'<<'", "\"<<\"  "] {
+            let text = format!(
+                "b: &b\n  unencrypted_regex: ^other$\ncreation_rules:\n  - age: {A0}\n    {key}: *b\n"
+            );
+            let e = Policy::parse(text.as_bytes(), Path::new(".sops.yaml")).expect_err(key);
+            assert!(e.to_string().contains("quoted"), "{key}: {e}");
+        }
+        let text = format!("creation_rules:\n  - age: {A0}\n    <<: ~\n");
+        assert!(Policy::parse(text.as_bytes(), Path::new(".sops.yaml")).is_err());
+        assert!(!super::has_quoted_merge_key(b"path_regex: '<<'x\n"));
     }
 }
