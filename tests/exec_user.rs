@@ -173,98 +173,68 @@ fn exec_file_user_gets_the_file_and_cannot_list_or_change_the_directory() {
     }
 }
 
-#[test]
-fn exec_file_user_cannot_redirect_the_fifo_writer_with_a_symlink() {
-    root_only!();
-    let env = Env::new();
+/// Runs `command` (its arguments up to the file, `--user nobody` added) with a child
+/// that swaps the FIFO for a link to a root-owned file: the file is left as it was.
+fn fifo_redirect_is_refused(env: &Env, command: &[&str]) {
     let victim = env.victim();
-    let out = env.run(&[
-        "exec-file",
-        "--user",
-        "nobody",
-        "secrets.yaml",
-        "--",
-        "/bin/sh",
-        "-c",
-        &symlink_attack(&victim),
-        "sh",
-        "{}",
-    ]);
+    let attack = symlink_attack(&victim);
+    let mut args = command.to_vec();
+    args.extend(["--user", "nobody"]);
+    args.extend(&command_files(command));
+    args.extend(["--", "/bin/sh", "-c", &attack, "sh", "{}"]);
+    let out = env.run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&victim).expect("victim"), VICTIM);
-    assert_clean(&env);
+    assert_clean(env);
 }
 
-#[test]
-fn exec_file_user_no_fifo_cannot_swap_the_directory() {
-    root_only!();
-    let env = Env::new();
+/// Runs `command --no-fifo --user nobody` with a child that moves the private directory
+/// away and puts a link to another directory in its place: nothing there is removed.
+fn directory_swap_is_refused(env: &Env, command: &[&str]) {
     let target = env.work.path().join("target_dir");
-    std::fs::create_dir(&target).expect("mkdir");
+    std::fs::create_dir_all(&target).expect("mkdir");
     std::fs::write(target.join("tmp-file"), "important\n").expect("write");
-    let out = env.run(&[
-        "exec-file",
-        "--no-fifo",
-        "--user",
-        "nobody",
-        "secrets.yaml",
-        "--",
-        "/bin/sh",
-        "-c",
-        &directory_attack(&target),
-        "sh",
-        "{}",
-    ]);
+    let attack = directory_attack(&target);
+    let mut args = command.to_vec();
+    args.extend(["--no-fifo", "--user", "nobody"]);
+    args.extend(&command_files(command));
+    args.extend(["--", "/bin/sh", "-c", &attack, "sh", "{}"]);
+    let out = env.run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         std::fs::read_to_string(target.join("tmp-file")).expect("root's file was removed"),
         "important\n"
     );
-    assert_clean(&env);
+    assert_clean(env);
+}
+
+/// The files `command` reads: a template before the secrets for `render`.
+fn command_files(command: &[&str]) -> Vec<&'static str> {
+    if command == ["render"] {
+        vec!["t.tmpl", "secrets.yaml"]
+    } else {
+        vec!["secrets.yaml"]
+    }
+}
+
+#[test]
+fn exec_file_user_cannot_redirect_the_fifo_writer_with_a_symlink() {
+    root_only!();
+    fifo_redirect_is_refused(&Env::new(), &["exec-file"]);
+}
+
+#[test]
+fn exec_file_user_no_fifo_cannot_swap_the_directory() {
+    root_only!();
+    directory_swap_is_refused(&Env::new(), &["exec-file"]);
 }
 
 #[test]
 fn render_user_cannot_redirect_the_fifo_or_swap_the_directory() {
     root_only!();
     let env = Env::new();
-    let victim = env.victim();
-    let out = env.run(&[
-        "render",
-        "--user",
-        "nobody",
-        "t.tmpl",
-        "secrets.yaml",
-        "--",
-        "/bin/sh",
-        "-c",
-        &symlink_attack(&victim),
-        "sh",
-        "{}",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), VICTIM);
-    assert_clean(&env);
-
-    let target = env.work.path().join("target_dir");
-    std::fs::create_dir(&target).expect("mkdir");
-    std::fs::write(target.join("tmp-file"), "important\n").expect("write");
-    let out = env.run(&[
-        "render",
-        "--no-fifo",
-        "--user",
-        "nobody",
-        "t.tmpl",
-        "secrets.yaml",
-        "--",
-        "/bin/sh",
-        "-c",
-        &directory_attack(&target),
-        "sh",
-        "{}",
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(target.join("tmp-file").exists(), "root's file was removed");
-    assert_clean(&env);
+    fifo_redirect_is_refused(&env, &["render"]);
+    directory_swap_is_refused(&env, &["render"]);
 
     // The account still reads the rendered file.
     let out = env.run(&[

@@ -102,12 +102,8 @@ fn policy_case(p: &Peer, cwd: &str, file: &str, extra: &[&str], label: &str) -> 
     )
 }
 
-#[test]
-fn sops_yaml_rules_pick_the_same_keys_and_settings() {
-    let gpg = GpgHome::new();
-    let Some(mut p) = Peer::new(Some(&gpg)) else {
-        return;
-    };
+/// Gives both tools the two age identities the policies here name.
+fn use_both_age_identities(p: &mut Peer) {
     let mut keys =
         std::fs::read_to_string(crate::harness::fixture("keys/age-test-keys.txt")).expect("keys");
     keys.push_str(
@@ -119,6 +115,15 @@ fn sops_yaml_rules_pick_the_same_keys_and_settings() {
     p.write("keys.txt", keys);
     let kf = p.path("keys.txt").display().to_string();
     p.vars.insert("SOPS_AGE_KEY_FILE".into(), kf);
+}
+
+#[test]
+fn sops_yaml_rules_pick_the_same_keys_and_settings() {
+    let gpg = GpgHome::new();
+    let Some(mut p) = Peer::new(Some(&gpg)) else {
+        return;
+    };
+    use_both_age_identities(&mut p);
     p.write(".sops.yaml", policy_text());
     for dir in [
         "secrets/prod",
@@ -198,17 +203,7 @@ fn regexes_are_read_with_gos_syntax() {
     let Some(mut p) = Peer::new(None) else {
         return;
     };
-    let mut keys =
-        std::fs::read_to_string(crate::harness::fixture("keys/age-test-keys.txt")).expect("keys");
-    keys.push_str(
-        &std::fs::read_to_string(crate::harness::fixture(
-            "keys/age-vectors/x25519-identity.txt",
-        ))
-        .expect("keys"),
-    );
-    p.write("keys.txt", keys);
-    let kf = p.path("keys.txt").display().to_string();
-    p.vars.insert("SOPS_AGE_KEY_FILE".into(), kf);
+    use_both_age_identities(&mut p);
     p.write(
         ".sops.yaml",
         format!(
