@@ -187,7 +187,7 @@ impl Policy {
     }
 
     fn parse_with(text: &[u8], path: &Path, read_rules: bool) -> Result<Policy, PolicyError> {
-        let cx = Ctx { path };
+        let cx = Ctx { path, text };
         let loaded = crate::format::yaml::YamlStore
             .load(text)
             .map_err(|source| PolicyError::Syntax {

@@ -338,4 +338,18 @@ fn a_null_key_group_is_no_group_and_numbers_must_be_quoted() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("x_010: a"), "{}", stdout(&out));
     assert!(!stdout(&out).contains("x8: b"), "{}", stdout(&out));
+    // A number written in its one decimal form means the same text to both readers.
+    std::fs::write(
+        t.path().join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n    unencrypted_suffix: 8\n"),
+    )
+    .expect("policy");
+    let out = run(t.path(), &["encrypt", "x.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("x8: b"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("unencrypted_suffix: \"8\""),
+        "{}",
+        stdout(&out)
+    );
 }

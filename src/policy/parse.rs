@@ -26,6 +26,40 @@ pub(super) fn parse_destinations(
 
 pub(super) struct Ctx<'a> {
     pub(super) path: &'a Path,
+    /// The policy's text, for the written form of a scalar ([`Ctx::string`]).
+    pub(super) text: &'a [u8],
+}
+
+/// The field name at the end of a place such as `creation_rules[0].age[1]` (`age`).
+fn field_of(at: &str) -> &str {
+    let last = at.rsplit('.').next().unwrap_or(at);
+    last.split('[').next().unwrap_or(last)
+}
+
+/// Whether `field` is written in `text` only with `canonical` as its plain scalar: at
+/// least one line `field: canonical`, and no line giving it another unquoted number or
+/// boolean form (`010`, `0x10`, `+5`, `True`, …), which sops keeps as written but the
+/// YAML reader here turns into the same value.
+fn written_as(text: &[u8], field: &str, canonical: &str) -> bool {
+    let text = String::from_utf8_lossy(text);
+    let (mut seen, mut other) = (false, false);
+    for line in text.lines() {
+        let l = line.trim_start();
+        let l = l.strip_prefix("- ").map_or(l, str::trim_start);
+        let Some(rest) = l.strip_prefix(field).and_then(|r| r.strip_prefix(':')) else {
+            continue;
+        };
+        let token = rest.split(" #").next().unwrap_or("").trim();
+        if token == canonical {
+            seen = true;
+        } else if token.starts_with(|c: char| c.is_ascii_digit() || "+-.".contains(c))
+            || ["true", "false", "yes", "no", "on", "off", "y", "n"]
+                .contains(&token.to_ascii_lowercase().as_str())
+        {
+            other = true;
+        }
+    }
+    seen && !other
 }
 
 impl Ctx<'_> {
@@ -43,6 +77,12 @@ impl Ctx<'_> {
             // sops keeps an unquoted scalar's text as written (`010`, `0x10`, `True`);
             // the YAML reader here has only its value (8, 16, true), so a text that
             // reads as a number or a boolean must be quoted rather than guessed at.
+            Value::Int(i) if written_as(self.text, field_of(at), &i.to_string()) => {
+                Ok(i.to_string())
+            }
+            Value::Bool(b) if written_as(self.text, field_of(at), &b.to_string()) => {
+                Ok(b.to_string())
+            }
             Value::Int(_) | Value::Float(_) | Value::Bool(_) => Err(self.invalid(
                 at,
                 format!(
