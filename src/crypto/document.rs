@@ -100,7 +100,7 @@ pub enum DocumentError {
     /// matches encrypted text (or altered). Refused, so ciphertext is never shown as if
     /// it were the comment.
     #[error(
-        "the comment at {} is encrypted but the file's selector leaves it in clear (its unencrypted_comment_regex matches encrypted text); the file cannot be decrypted reliably",
+        "the comment at {} holds encrypted text but the file's settings (its selector in the metadata) leave it in clear: the file was written with a pattern that matches encrypted text, or altered; it cannot be decrypted reliably",
         crate::treepath::from_aad(path)
     )]
     EncryptedCommentInClear {

@@ -114,9 +114,14 @@ impl<'a> EncFields<'a> {
         };
         let end = crate::find::byte(b']', typ.as_bytes())
             .ok_or(CryptoError::Malformed("missing closing bracket"))?;
-        // Nothing may follow the closing bracket: neither the MAC nor the integrity
-        // record would cover it (sops ignores most such text; leafseal refuses it).
-        if end + 1 != typ.len() {
+        // Nothing may follow the closing bracket on its line: neither the MAC nor the
+        // integrity record would cover it (sops ignores most such text; leafseal
+        // refuses it). Further lines are another matter: go-ini joins consecutive comment
+        // lines into one comment, so a clear note written under an encrypted INI comment
+        // follows it after a line break; sops and leafseal decrypt the first line and
+        // drop the rest.
+        let after = &typ[end + 1..];
+        if !after.is_empty() && !after.starts_with('\n') {
             return Err(CryptoError::Malformed("text after the closing bracket"));
         }
         let typ = &typ[..end];

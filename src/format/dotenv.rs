@@ -58,11 +58,12 @@ fn push_escaped(out: &mut SecureBuf, s: &[u8]) {
 }
 
 /// The bytes a non-container value is written as (strings unescaped).
-/// Whether `key` reads back as itself: no `=` (the reader splits at the first one), no
-/// line break, and no leading `#` (a comment). sops writes such keys as they are, which
+/// Whether `key` reads back as itself, here and in other dotenv readers: no `=` (the
+/// reader splits at the first one), no line break (a CR is one to python-dotenv and
+/// Node's), no NUL, and no `#` after leading blanks (a comment). sops writes such keys as they are, which
 /// lets a file's key add lines to the output (`X\nLD_PRELOAD=…`).
 fn is_writable_key(key: &str) -> bool {
-    !key.contains(['=', '\n']) && !key.starts_with('#')
+    !key.contains(['=', '\n', '\r', '\0']) && !key.trim_start_matches([' ', '\t']).starts_with('#')
 }
 
 fn scalar_bytes(value: &Value) -> Result<Zeroizing<Vec<u8>>, FormatError> {
@@ -166,7 +167,7 @@ impl Store for DotenvStore {
         if let Some(branch) = doc.branches.first() {
             for item in &branch.0 {
                 match item {
-                    Item::Comment(c) if c.text.as_str().contains('\n') => {
+                    Item::Comment(c) if c.text.as_str().contains(['\n', '\r']) => {
                         return Err(FormatError::new(
                             FORMAT,
                             "a comment holds a line break, which would start a line of \
@@ -176,7 +177,7 @@ impl Store for DotenvStore {
                     Item::Entry(key, _) if !is_writable_key(key) => {
                         return Err(FormatError::new(
                             FORMAT,
-                            "a key holds `=` or a line break, or starts with `#`: a dotenv \
+                            "a key holds `=`, a line break or NUL, or starts with `#`: a dotenv \
                              file cannot hold it (it would read back as another key, a \
                              comment or another line)",
                         ));

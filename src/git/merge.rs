@@ -49,11 +49,18 @@ pub struct ConflictReport {
 
 impl fmt::Display for ConflictReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Key paths and reasons come from the files: shown without control, bidi or
+        // line-separator characters (the rest of the CLI escapes them the same way).
         for r in &self.reasons {
-            writeln!(f, "  {r}")?;
+            writeln!(f, "  {}", crate::redact::inert(r))?;
         }
         for c in &self.paths {
-            writeln!(f, "  {}: {}", c.path, c.why)?;
+            writeln!(
+                f,
+                "  {}: {}",
+                crate::redact::inert(&c.path),
+                crate::redact::inert(&c.why)
+            )?;
         }
         Ok(())
     }

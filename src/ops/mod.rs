@@ -266,7 +266,7 @@ pub(crate) fn decrypt_error(e: DocumentError) -> Error {
         // longer matches); refused even with --ignore-mac, so no ciphertext is shown as
         // plaintext.
         return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
-            .hint("restore the file from version control, or re-create it with an unencrypted_comment_regex that cannot match ENC[AES256_GCM,…]");
+            .hint("restore the file from version control; if it was written this way, re-create it with a selector that cannot match encrypted text (ENC[AES256_GCM,…])");
     }
     Error::new(exit::ERROR_DECRYPTING_TREE, format!("error decrypting the file: {e}"))
         .hint("the file was modified outside leafseal/sops or is corrupt; restore it from version control")

@@ -104,6 +104,9 @@ mod tests {
             EncFields::parse(&longer).is_err(),
             "text after the bracket is refused"
         );
+        // A further line is not: go-ini joins a clear note under an encrypted INI comment
+        // to it, and sops drops the note.
+        assert!(EncFields::parse(&format!("{text}\n; a clear note")).is_ok());
         let as_str = value::seal_with(&cipher, b"x", b"a:", ValueType::Bytes, Some(iv))
             .expect("seal")
             .render();

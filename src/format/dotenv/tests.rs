@@ -203,14 +203,14 @@ fn dotenv_emit_value() {
 /// newline); comments without newlines. Empty lines are not representable, so an entry
 /// line is never empty (it has at least the `=`).
 fn dotenv_tree() -> impl Strategy<Value = Map> {
-    let key = "[^=\n#][^=\n]{0,8}".prop_filter("reserved prefix or a BOM", |k| {
+    let key = "[^=\n\r#\0 \t][^=\n\r\0]{0,8}".prop_filter("reserved prefix or a BOM", |k| {
         !k.starts_with("sops_") && !k.contains('\u{FEFF}')
     });
     let value =
         "[a-z \\\\\n\r=#\"'é]{0,12}".prop_filter("literal backslash-n", |v| !v.contains("\\n"));
     let item = prop_oneof![
         (key, value).prop_map(|(k, v)| Item::Entry(k, Value::str(v))),
-        "[^\n]{0,10}".prop_map(|t| Item::Comment(Comment::line(t))),
+        "[^\n\r]{0,10}".prop_map(|t| Item::Comment(Comment::line(t))),
     ];
     prop::collection::vec(item, 0..8).prop_map(Map)
 }
@@ -244,12 +244,14 @@ fn keys_and_comments_that_would_add_lines_are_refused() {
     let write = |items: Vec<Item>| {
         DotenvStore.emit(&Document::single(Map(items)), None, &EmitOptions::default())
     };
-    for key in ["X\nLD_PRELOAD", "A=B", "#X"] {
+    for key in ["X\nLD_PRELOAD", "A=B", "#X", "X\rLD_PRELOAD", " #X", "X\0Y"] {
         let e = write(vec![entry(key, "/tmp/evil.so")]).expect_err(key);
         assert!(e.to_string().contains("cannot hold it"), "{key:?}: {e}");
     }
-    let e = write(vec![comment("c\nLD_PRELOAD=/tmp/evil.so")]).expect_err("comment");
-    assert!(e.to_string().contains("line break"), "{e}");
+    for text in ["c\nLD_PRELOAD=/tmp/evil.so", "c\rLD_PRELOAD=/tmp/evil.so"] {
+        let e = write(vec![comment(text)]).expect_err("comment");
+        assert!(e.to_string().contains("line break"), "{e}");
+    }
     // Keys that read back as themselves are written as before.
     let ok = write(vec![entry("A#B", "1"), entry(" spaced ", "2")]).expect("written");
     assert_eq!(&ok[..], b"A#B=1\n spaced =2\n");
