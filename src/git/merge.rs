@@ -59,7 +59,7 @@ impl fmt::Display for ConflictReport {
                 f,
                 "  {}: {}",
                 crate::redact::inert(&c.path),
-                crate::redact::inert(&c.why)
+                crate::redact::inert(c.why)
             )?;
         }
         Ok(())
