@@ -169,9 +169,21 @@ impl<Io> Bounded<Io> {
         self.touched();
     }
 
-    fn wrote_some(&mut self) {
-        if self.heard {
-            self.touched();
+    /// A write's outcome: bytes written count as activity once the client has spoken;
+    /// pending, the deadline applies.
+    fn after_write(
+        &mut self,
+        r: Poll<io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<usize>> {
+        match r {
+            Poll::Ready(r) => {
+                if self.heard && matches!(r, Ok(n) if n > 0) {
+                    self.touched();
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.pending_or_expired(cx),
         }
     }
 
@@ -212,15 +224,8 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Bounded<Io> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.wrote_some();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.pending_or_expired(cx),
-        }
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.after_write(r, cx)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -236,15 +241,8 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Bounded<Io> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            Poll::Ready(r) => {
-                if matches!(r, Ok(n) if n > 0) {
-                    self.wrote_some();
-                }
-                Poll::Ready(r)
-            }
-            Poll::Pending => self.pending_or_expired(cx),
-        }
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.after_write(r, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
