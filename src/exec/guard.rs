@@ -136,6 +136,17 @@ pub const REFUSED_NAMES: &[&str] = &[
     "CLOUDSDK_CONFIG", // gcloud's configuration and credentials directory
     "AZURE_CONFIG_DIR", // az's configuration and token cache
     "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", // lets a credentials file run a command
+    // Cargo and rustup (round 20): flags that can name a linker, the cargo other tools
+    // run, and a toolchain given as a path.
+    "RUSTFLAGS", // `-C linker=PROG` runs PROG on every link
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "RUSTDOCFLAGS", // the same for rustdoc's doctests
+    "CARGO_ENCODED_RUSTDOCFLAGS",
+    "CARGO_BUILD_RUSTDOCFLAGS",
+    "CARGO",            // the cargo that build scripts, subcommands and IDE tools run
+    "RUSTUP_TOOLCHAIN", // may be a path: the rustup proxies run that directory's cargo
+    "RUSTUP_HOME",      // its toolchains and settings (default toolchain, overrides)
     // Which TLS certificates are trusted, or whether they are checked at all.
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
@@ -168,10 +179,36 @@ pub const REFUSED_PREFIXES: &[&str] = &["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFI
 /// `userconfig`, `strict-ssl`, …).
 pub const REFUSED_PREFIXES_ANY_CASE: &[&str] = &["npm_config_"];
 
+/// Cargo's settings for one target, host or registry, as cargo reads them from the
+/// environment (upper case, the triple's `-` and `.` written `_`): a name that starts
+/// with the prefix and ends with one of the suffixes. `CARGO_TARGET_<triple>_RUNNER`
+/// runs the program `cargo run`/`test` start, `_LINKER` is run on every link, and
+/// `_RUSTFLAGS`/`_RUSTDOCFLAGS` can name a linker (`-C linker=PROG`); the unstable
+/// `host` table (`CARGO_HOST_LINKER`, `CARGO_HOST_<triple>_RUSTFLAGS`) has the same
+/// effect; `CARGO_REGISTRIES_<name>_CREDENTIAL_PROVIDER` runs a command. `CARGO_ALIAS_`
+/// is refused whole: a user alias replaces cargo's own short names (`b`, `t`, `r`, …)
+/// and can pass `--config target.<triple>.runner=…`. `CARGO_TARGET_DIR` and registry
+/// tokens (`CARGO_REGISTRIES_<name>_TOKEN`) match none of these and stay allowed.
+pub const REFUSED_PATTERNS: &[(&str, &[&str])] = &[
+    (
+        "CARGO_TARGET_",
+        &["_RUNNER", "_LINKER", "_RUSTFLAGS", "_RUSTDOCFLAGS"],
+    ),
+    (
+        "CARGO_HOST_",
+        &["_RUNNER", "_LINKER", "_RUSTFLAGS", "_RUSTDOCFLAGS"],
+    ),
+    ("CARGO_REGISTRIES_", &["_CREDENTIAL_PROVIDER"]),
+    ("CARGO_ALIAS_", &[""]),
+];
+
 /// Whether `name` is refused unless allowed.
 pub fn is_refused(name: &str) -> bool {
     REFUSED_NAMES.contains(&name)
         || REFUSED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || REFUSED_PATTERNS.iter().any(|(prefix, suffixes)| {
+            name.starts_with(prefix) && suffixes.iter().any(|s| name.ends_with(s))
+        })
         || REFUSED_PREFIXES_ANY_CASE.iter().any(|p| {
             name.as_bytes()
                 .get(..p.len())
@@ -266,6 +303,48 @@ mod tests {
     }
 
     #[test]
+    fn cargo_per_target_host_and_registry_settings_are_refused_as_cargo_reads_them() {
+        // Round 20: the per-target runner and linker were not refused (only the
+        // well-known names were listed).
+        for n in [
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER",
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+            "CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS",
+            "CARGO_TARGET_WASM32_WASIP1_RUNNER",
+            "CARGO_TARGET_THUMBV7EM_NONE_EABIHF_RUSTDOCFLAGS",
+            "CARGO_HOST_LINKER",
+            "CARGO_HOST_RUSTFLAGS",
+            "CARGO_HOST_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+            "CARGO_REGISTRIES_MY_REGISTRY_CREDENTIAL_PROVIDER",
+            "CARGO_ALIAS_B",
+            "CARGO_ALIAS_T",
+            "RUSTFLAGS",
+            "CARGO_ENCODED_RUSTFLAGS",
+            "CARGO_BUILD_RUSTFLAGS",
+            "RUSTDOCFLAGS",
+            "CARGO",
+            "RUSTUP_TOOLCHAIN",
+            "RUSTUP_HOME",
+        ] {
+            assert!(is_refused(n), "{n}");
+        }
+        let e = check_names(["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER"], &[])
+            .expect_err("refused");
+        assert!(
+            e.hints[0].contains("--allow-env CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER"),
+            "{}",
+            e.hints[0]
+        );
+        assert!(
+            check_names(
+                ["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER"],
+                &["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER".to_owned()]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn configuration_pointers_and_tls_trust_are_refused() {
         // Round-19 review: AWS_CONFIG_FILE (credential_process) and KUBECONFIG (an exec
         // plugin) ran code from a file's values.
@@ -314,6 +393,15 @@ mod tests {
             "npm_confi",
             "CARGO_REGISTRY_TOKEN",
             "CARGO_TARGET_DIR",
+            "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER_ARGS",
+            "cargo_target_x86_64_unknown_linux_gnu_runner",
+            "CARGO_REGISTRIES_MY_REGISTRY_TOKEN",
+            "CARGO_REGISTRIES_MY_REGISTRY_INDEX",
+            "CARGO_HOST",
+            "CARGO_ALIAS",
+            "RUSTUP_DIST_SERVER",
+            "RUST_LOG",
+            "RUST_BACKTRACE",
             "KUBECONFIG_DATA",
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
