@@ -20,6 +20,13 @@ use std::fmt::Write as _;
 use regex::Regex;
 
 mod class;
+
+#[cfg(test)]
+thread_local! {
+    /// How many patterns this thread compiled (unit tests check that a file's selector
+    /// is compiled once).
+    pub(crate) static COMPILED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +40,8 @@ pub struct GoRegex {
 impl GoRegex {
     /// Reads `pattern` with Go's syntax; see [`compile`].
     pub fn new(pattern: &str) -> Result<GoRegex, GoRegexError> {
+        #[cfg(test)]
+        COMPILED.with(|n| n.set(n.get() + 1));
         Ok(GoRegex {
             source: pattern.to_owned(),
             regex: compile(pattern)?,

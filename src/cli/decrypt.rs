@@ -129,17 +129,20 @@ impl Plan<'_> {
             }
         }
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
-        if let Ok(meta) = ops::metadata_of(&loaded) {
-            self.signature.check(name, &loaded.doc, &meta, &self.ctx)?;
+        // Read once (its selector regex compiled once): for the signature check, then
+        // handed to the opening, which would give the same error when it cannot be read.
+        let meta = ops::metadata_of(&loaded);
+        if let Ok(meta) = &meta {
+            self.signature.check(name, &loaded.doc, meta, &self.ctx)?;
         }
         // The encrypted input holds nothing that is not on disk already: free it now,
         // without the wipe `Zeroizing` would do (tens of megabytes for a large file).
         drop(std::mem::take(&mut *input));
-        let mut opened = match recovered {
-            Some(key) => ops::open_for_reading_with_key(loaded, &self.ctx, &self.open, key),
-            None => ops::open_for_reading(loaded, &self.ctx, &self.open),
-        }
-        .map_err(|e| e.within(name))?;
+        let mut opened = meta
+            .and_then(|meta| {
+                ops::open_for_reading_with_meta(loaded, meta, &self.ctx, &self.open, recovered)
+            })
+            .map_err(|e| e.within(name))?;
         if a.k8s_decode {
             crate::integrations::k8s::decode(&mut opened.doc);
         }
@@ -362,4 +365,61 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
 fn exit_wipe(mut doc: Document) {
     doc.wipe_in_place();
     std::mem::forget(doc);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// A file's `encrypted_regex` is compiled once on decrypt: the metadata read for the
+    /// signature check is handed to the opening (it was read, and the regex compiled, a
+    /// second time there).
+    #[test]
+    fn the_selector_regex_of_a_file_is_compiled_once_on_decrypt() {
+        let recipients = crate::api::Recipients::new()
+            .age("age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw")
+            .and_then(|r| r.selector("encrypted_regex", "^(password|token)$"))
+            .expect("recipients");
+        let enc = crate::api::encrypt_bytes(
+            b"user: admin\npassword: hunter2\n",
+            Format::Yaml,
+            &recipients,
+        )
+        .expect("encrypt");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("s.yaml");
+        std::fs::write(&file, &enc).expect("write");
+        let file = file.display().to_string();
+        let cli = Cli::try_parse_from(["leafseal", "decrypt", file.as_str()]).expect("args");
+        let crate::cli::Command::Decrypt(a) = &cli.command else {
+            panic!("not decrypt");
+        };
+        let key_file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/sops/keys/age-test-keys.txt"
+        );
+        let plan = Plan {
+            a,
+            ctx: KeyContext::with_vars(
+                [
+                    ("SOPS_AGE_KEY_FILE".to_owned(), key_file.to_owned()),
+                    ("HOME".to_owned(), "/nonexistent".to_owned()),
+                ]
+                .into(),
+            ),
+            open: OpenOptions::default(),
+            policy: None,
+            signature: super::super::sign::ReadCheck::default(),
+        };
+        let before = crate::goregex::COMPILED.with(|n| n.get());
+        let (out, _, _) = plan.one_keep(&file).expect("decrypt");
+        let compiled = crate::goregex::COMPILED.with(|n| n.get()) - before;
+        assert!(
+            String::from_utf8_lossy(&out).contains("password: hunter2"),
+            "decrypted"
+        );
+        assert_eq!(compiled, 1, "the selector was compiled {compiled} times");
+    }
 }

@@ -310,6 +310,19 @@ pub fn open_for_reading_with_key(
     open_impl(loaded, ctx, opts, false, Some(key))
 }
 
+/// [`open_for_reading`] of a file whose metadata the caller has read already with
+/// [`metadata_of`] (e.g. to check its signature first), with a data key when one was
+/// recovered: the metadata, and the selector regex it compiled, are not read again.
+pub fn open_for_reading_with_meta(
+    loaded: Loaded,
+    meta: Metadata,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    key: Option<(DataKey, Vec<String>)>,
+) -> Result<Opened, Error> {
+    open_read(loaded, Some(meta), ctx, opts, false, key)
+}
+
 fn open_impl(
     loaded: Loaded,
     ctx: &KeyContext,
@@ -317,7 +330,21 @@ fn open_impl(
     keep_stash: bool,
     recovered: Option<(DataKey, Vec<String>)>,
 ) -> Result<Opened, Error> {
-    let meta = metadata_of(&loaded)?;
+    open_read(loaded, None, ctx, opts, keep_stash, recovered)
+}
+
+fn open_read(
+    loaded: Loaded,
+    meta: Option<Metadata>,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    keep_stash: bool,
+    recovered: Option<(DataKey, Vec<String>)>,
+) -> Result<Opened, Error> {
+    let meta = match meta {
+        Some(m) => m,
+        None => metadata_of(&loaded)?,
+    };
     let (key, unwrapped_by) = match recovered {
         Some(k) => k,
         None => recover_key_with_source(&meta, ctx, &opts.order)?,
