@@ -2,8 +2,10 @@
 //! the domain [`Metadata`].
 //!
 //! Reading accepts every layout sops has written (any field order, `[]`/`null` empty key
-//! lists, case-insensitive field names, numbers and booleans as strings). Writing uses the
-//! sops ≥ 3.13 layout: every map sorted by key.
+//! lists, case-insensitive field names, booleans as strings). `shamir_threshold` must be a
+//! number, as sops requires in JSON and YAML; the dotenv and INI readers, which hold only
+//! text, turn it into one first ([`crate::format::flatten::unflatten`], sops's
+//! `DecodeNonStrings`). Writing uses the sops ≥ 3.13 layout: every map sorted by key.
 
 use std::sync::Arc;
 
@@ -198,10 +200,13 @@ fn get_usize(m: &Map, name: &str) -> Result<usize, MetadataError> {
         None | Some(Value::Null) => Ok(0),
         Some(Value::Int(i)) => usize::try_from(*i).map_err(|_| field_err(name, "negative")),
         Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f < 256.0 => Ok(*f as usize),
-        Some(Value::Str(s)) => s
-            .trim()
-            .parse()
-            .map_err(|_| field_err(name, "expected a whole number")),
+        // A string is refused, as sops refuses it in JSON and YAML (Go's decoders do not
+        // turn "2" into an int); dotenv and INI hold only text, and their readers turn
+        // the number into an int first, as sops's DecodeNonStrings does.
+        Some(Value::Str(_)) => Err(field_err(
+            name,
+            "expected a whole number, found a string; sops refuses it too",
+        )),
         Some(_) => Err(field_err(name, "expected a whole number")),
     }
 }
@@ -306,7 +311,8 @@ impl Metadata {
 
     /// `lastmodified` re-serialized canonically: the AAD of the MAC.
     pub fn mac_aad(&self) -> Result<String, MetadataError> {
-        Timestamp::parse_rfc3339(self.lastmodified.trim())
+        // Not trimmed: sops (Go's time.Parse) refuses a trailing space or CR.
+        Timestamp::parse_rfc3339(&self.lastmodified)
             .map(|t| t.to_rfc3339())
             .ok_or(MetadataError::LastModified)
     }

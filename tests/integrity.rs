@@ -492,3 +492,116 @@ fn text_after_an_encrypted_value_and_a_retyped_mac_are_refused() {
         }
     }
 }
+
+/// Three leniencies left from the hostile-file campaign (round 20), each refused now as
+/// sops 3.11 refuses it: a `lastmodified` with a trailing space or CR (sops: "parsing
+/// time …: extra text", exit 1), a `shamir_threshold` given as a string in JSON or YAML
+/// (sops: "cannot unmarshal string into … int", exit 1; dotenv and INI hold only text and
+/// a number there still reads), and an encrypted comment retyped `type:str` (sops
+/// decrypts it as a value, which enters its MAC: exit 51). Nothing reaches stdout, on the
+/// tree and the streamed path.
+#[test]
+fn metadata_and_comment_leniencies_sops_refuses_are_refused() {
+    let home = tempfile::tempdir().expect("home");
+    let vars = env_vars(None, home.path());
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let yaml = encrypt(
+        &vars,
+        d,
+        "t.yaml",
+        "# top note\ndb:\n    # about the password\n    password: hunter2\n",
+    );
+    let json = encrypt(&vars, d, "t.json", "{\"password\": \"hunter2\"}\n");
+    let with_threshold = |enc: &str, json: bool, v: &str| {
+        if json {
+            insert_after(
+                enc,
+                "\"sops\": {\n",
+                &format!("\t\t\"shamir_threshold\": {v},\n"),
+            )
+        } else {
+            insert_after(enc, "sops:\n", &format!("    shamir_threshold: {v}\n"))
+        }
+    };
+    let lastmod = |enc: &str, tail: &str| {
+        let at = enc.find("lastmodified").expect("lastmodified");
+        let z = at + enc[at..].find("Z\"").expect("Z");
+        format!("{}Z{tail}{}", &enc[..z], &enc[z + 1..])
+    };
+    let comment_retyped = enc_comment_retyped(&yaml);
+    let cases: Vec<(&str, String, i32, &str)> = vec![
+        ("t.yaml", lastmod(&yaml, " "), 1, "lastmodified"),
+        ("t.yaml", lastmod(&yaml, "\\r"), 1, "lastmodified"),
+        ("t.json", lastmod(&json, " "), 1, "lastmodified"),
+        ("t.json", lastmod(&json, "\\r"), 1, "lastmodified"),
+        (
+            "t.json",
+            with_threshold(&json, true, "\"1\""),
+            1,
+            "shamir_threshold",
+        ),
+        (
+            "t.yaml",
+            with_threshold(&yaml, false, "\"1\""),
+            1,
+            "shamir_threshold",
+        ),
+        ("t.yaml", comment_retyped, 51, "typed `str`"),
+    ];
+    for (name, text, code, what) in &cases {
+        std::fs::write(d.join(name), text).expect("write");
+        for stream in ["never", "always"] {
+            let mut v = vars.clone();
+            v.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
+            for args in [vec!["decrypt", name], vec!["decrypt", "--ignore-mac", name]] {
+                let out = run_in(&v, d, &args);
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert_eq!(
+                    out.status.code(),
+                    Some(*code),
+                    "{what} {args:?} ({stream}): {err}"
+                );
+                assert!(out.stdout.is_empty(), "{what} ({stream}): printed output");
+                assert!(err.contains(what), "{what} ({stream}): {err}");
+                assert!(!err.contains("hunter2"), "{err}");
+            }
+        }
+    }
+    // A number still reads in JSON and YAML, and as text in dotenv (sops's
+    // DecodeNonStrings), where a non-number is refused as sops refuses it.
+    for (name, text) in [
+        ("t.json", with_threshold(&json, true, "1")),
+        ("t.yaml", with_threshold(&yaml, false, "1")),
+    ] {
+        std::fs::write(d.join(name), &text).expect("write");
+        let out = run_in(&vars, d, &["decrypt", "--ignore-mac", name]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let env = encrypt(&vars, d, "t.env", "PASSWORD=hunter2\n");
+    for (v, ok) in [("1", true), ("+1", true), ("x", false), (" 1", false)] {
+        std::fs::write(d.join("t.env"), format!("{env}sops_shamir_threshold={v}\n"))
+            .expect("write");
+        let out = run_in(&vars, d, &["decrypt", "--ignore-mac", "t.env"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if ok {
+            assert!(out.status.success(), "{v}: {err}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{v}: {err}");
+            assert!(err.contains("shamir_threshold"), "{v}: {err}");
+        }
+    }
+}
+
+/// The first encrypted comment's `type:comment]` made `type:str]`.
+fn enc_comment_retyped(enc: &str) -> String {
+    let at = enc.find("#ENC[").expect("an encrypted comment");
+    let t = at + enc[at..].find("type:comment]").expect("type");
+    let mut out = enc.to_owned();
+    out.replace_range(t..t + "type:comment]".len(), "type:str]");
+    out
+}

@@ -84,6 +84,20 @@ pub enum DocumentError {
         /// The AAD path of the value.
         path: String,
     },
+    /// An encrypted comment is typed other than `comment` (`type:str`, …). sops writes
+    /// only `comment` for comments, which the MAC does not cover; a comment so retyped is
+    /// an edit (sops then decrypts it as a value, adds it to the MAC and fails with 51).
+    /// Refused, also with `--ignore-mac`, as a value typed `comment` is.
+    #[error(
+        "the encrypted comment at {} is typed `{typ}`, but comments are always typed `comment`; the file was altered (a comment's type changed, or a value copied in as a comment)",
+        crate::treepath::from_aad(path)
+    )]
+    CommentRetyped {
+        /// The AAD path of the comment.
+        path: String,
+        /// The type it has.
+        typ: &'static str,
+    },
     /// An encrypted comment matches `unencrypted_comment_regex` (sops: "Encrypted comment
     /// matches UnencryptedCommentRegex"): written, it would never be decrypted and the
     /// values after it would be read as clear text. Nothing is written.
@@ -267,6 +281,12 @@ impl LeafDecryptor<'_> {
                     source,
                 };
                 let enc = EncValue::parse(&c.text).map_err(err)?;
+                if enc.typ != ValueType::Comment {
+                    return Err(DocumentError::CommentRetyped {
+                        path: info.aad.to_owned(),
+                        typ: enc.typ.name(),
+                    });
+                }
                 let plain =
                     value::open_with(self.cipher, &enc, info.aad.as_bytes()).map_err(err)?;
                 let text = String::from_utf8(plain.to_vec())

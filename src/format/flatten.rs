@@ -204,8 +204,8 @@ struct Node {
 /// Un-flattens `(flat key, value)` pairs (the `sops_` prefix already removed) into the
 /// nested metadata map. The pairs may come in any order; list indices are sorted
 /// numerically and must be contiguous from 0; a name may not be both a leaf and a
-/// container; the same flat key twice is an error. Leaves become [`Value::Str`]; map
-/// members keep their first-seen order.
+/// container; the same flat key twice is an error. Leaves become [`Value::Str`], except
+/// `shamir_threshold`, which becomes a number; map members keep their first-seen order.
 pub fn unflatten(items: Vec<(String, String)>) -> Result<Map, FormatError> {
     let mut arena: Vec<Node> = vec![Node::default()];
     for (key, value) in items {
@@ -246,9 +246,49 @@ pub fn unflatten(items: Vec<(String, String)>) -> Result<Map, FormatError> {
         }
     }
     match convert(&arena, 0, 0)? {
-        Value::Map(m) => Ok(m),
+        Value::Map(mut m) => {
+            decode_thresholds(&mut m, 0)?;
+            Ok(m)
+        }
         _ => Err(FormatError::new(FORMAT, "metadata is not a mapping")),
     }
+}
+
+/// Turns every `shamir_threshold` (the file's, and a pending contribution's) from text
+/// into a number, as sops's `DecodeNonStrings` does for dotenv and INI (Go's
+/// `strconv.Atoi`: optional sign, decimal digits, nothing else). The metadata reader
+/// refuses a threshold given as a string, as sops does in JSON and YAML.
+fn decode_thresholds(m: &mut Map, depth: usize) -> Result<(), FormatError> {
+    if depth > MAX_DEPTH {
+        return Err(FormatError::new(
+            FORMAT,
+            "metadata key is nested too deeply",
+        ));
+    }
+    for item in &mut m.0 {
+        let Item::Entry(k, v) = item else { continue };
+        match v {
+            Value::Str(s) if k.eq_ignore_ascii_case("shamir_threshold") => {
+                let n: i64 = s.as_str().parse().map_err(|_| {
+                    FormatError::new(
+                        FORMAT,
+                        "shamir_threshold is not an integer (sops refuses it too)",
+                    )
+                })?;
+                *v = Value::Int(n);
+            }
+            Value::Map(inner) => decode_thresholds(inner, depth + 1)?,
+            Value::Seq(items) => {
+                for i in items {
+                    if let SeqItem::Value(Value::Map(inner)) = i {
+                        decode_thresholds(inner, depth + 1)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn convert(arena: &[Node], id: usize, depth: usize) -> Result<Value, FormatError> {

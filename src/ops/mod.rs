@@ -193,9 +193,16 @@ pub fn metadata_of(loaded: &Loaded) -> Result<Metadata, Error> {
     })?;
     // sops parses lastmodified when it loads the file, before any key is used.
     meta.mac_aad().map_err(|_| {
+        let trailing = meta.lastmodified.trim() != meta.lastmodified
+            && Timestamp::parse_rfc3339(meta.lastmodified.trim()).is_some();
+        let why = if trailing {
+            "lastmodified has blanks or a line break (a CR) around the timestamp, which sops refuses too"
+        } else {
+            "lastmodified is missing or not an RFC 3339 timestamp"
+        };
         Error::new(
             exit::GENERIC,
-            "the sops metadata block is invalid: lastmodified is missing or not an RFC 3339 timestamp",
+            format!("the sops metadata block is invalid: {why}"),
         )
         .hint("the file may have been edited by hand; restore it from version control")
     })?;
@@ -260,6 +267,11 @@ pub(crate) fn decrypt_error(e: DocumentError) -> Error {
         // sops gives 51 here (its MAC leaves comment-typed text out and no longer matches).
         return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
             .hint("restore the file from version control: a value typed as a comment cannot be trusted, whatever the MAC says");
+    }
+    if matches!(e, DocumentError::CommentRetyped { .. }) {
+        // sops gives 51 (it decrypts the comment as a value, which enters its MAC).
+        return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
+            .hint("restore the file from version control: the MAC does not cover comments, so a changed comment type cannot be checked");
     }
     if matches!(e, DocumentError::EncryptedCommentInClear { .. }) {
         // sops gives 51 (the values after the comment stay ciphertext and the MAC no

@@ -131,7 +131,7 @@ fn flatten_nested_key_groups() {
             seq(vec![map(vec![("created_at", s("t")), ("fp", s("B"))])])
         )]))
     );
-    assert_eq!(back.get("shamir_threshold"), Some(&s("2")));
+    assert_eq!(back.get("shamir_threshold"), Some(&Value::Int(2)));
 }
 
 #[test]

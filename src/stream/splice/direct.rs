@@ -445,6 +445,10 @@ impl<'a> State<'a, '_, '_> {
                 return None;
             }
             let f = EncFields::parse(text).ok()?;
+            if f.typ != ValueType::Comment {
+                // A retyped comment: the tree path refuses it.
+                return None;
+            }
             let aad = if self.aad.is_empty() { ":" } else { &self.aad };
             f.open_into(self.cipher, aad.as_bytes(), &mut self.plain)
                 .ok()?;
