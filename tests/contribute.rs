@@ -478,3 +478,72 @@ fn set_keeps_a_pending_contribution_valid_and_rotation_makes_it_stale() {
     let out = s.run_holder(&["decrypt", "--extract", r#"["db"]["token"]"#, "s.yaml"]);
     assert_eq!(text(&out.stdout), "tok-42", "{}", text(&out.stderr));
 }
+
+/// Round 20: `encrypt` reusing an existing file (`--output EXISTING`, `--reuse FILE`)
+/// kept that file's pending contributions in its output. With `--reuse A --output B`
+/// they landed in B, whose wrapped data keys (the binding) are A's, so `absorb B` applied
+/// a contribution made for A. `encrypt` now writes only the plaintext it is given: the
+/// contributions are dropped with a warning that counts them, A is left as it was, and
+/// an output that would otherwise be A byte for byte is re-sealed without them.
+#[test]
+fn encrypt_reusing_a_file_drops_its_pending_contributions_with_a_warning() {
+    let s = Setup::new();
+    let pending = contribute_one(&s);
+    std::fs::write(s.path("plain.yaml"), PLAIN).expect("write");
+    // Into another file: none carried over, the source untouched.
+    let out = s.run_holder(&[
+        "encrypt",
+        "--reuse",
+        "s.yaml",
+        "--output",
+        "other.yaml",
+        "plain.yaml",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("dropped 1 pending contribution(s) of s.yaml"),
+        "{err}"
+    );
+    assert!(!s.read("other.yaml").contains("leafseal_pending"));
+    assert_eq!(s.read("s.yaml"), pending);
+    let out = s.run_holder(&["absorb", "other.yaml"]);
+    assert!(
+        !text(&out.stderr).contains("applied"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = s.run_holder(&["decrypt", "other.yaml"]);
+    assert_eq!(text(&out.stdout), PLAIN, "{}", text(&out.stderr));
+    // Over the file itself, with the same plaintext and with a changed one.
+    for plain in [
+        PLAIN,
+        "db:\n    user: admin\n    password: changed\nother: x\n",
+    ] {
+        std::fs::write(s.path("s.yaml"), &pending).expect("reset");
+        std::fs::write(s.path("plain.yaml"), plain).expect("write");
+        let out = s.run_holder(&["encrypt", "--output", "s.yaml", "plain.yaml"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("dropped 1 pending contribution(s)"),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(!s.read("s.yaml").contains("leafseal_pending"));
+        let out = s.run_holder(&["--strict-integrity", "decrypt", "s.yaml"]);
+        assert_eq!(text(&out.stdout), plain, "{}", text(&out.stderr));
+    }
+    // A file without contributions: no warning, and the same plaintext gives the file
+    // back byte for byte.
+    let out = s.run_holder(&["encrypt", "--output", "s.yaml", "plain.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("dropped"),
+        "{}",
+        text(&out.stderr)
+    );
+    let once = s.read("s.yaml");
+    let out = s.run_holder(&["encrypt", "--output", "s.yaml", "plain.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(s.read("s.yaml"), once);
+}

@@ -330,9 +330,20 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
                 "the existing file's keys and settings are kept; use `leafseal updatekeys` or `leafseal rotate` to change its keys",
             );
         }
+        // Pending contributions were made for the existing file; the output is made from
+        // the plaintext given (and may be another file: `--reuse`), so none carries over.
+        let dropped = crate::contrib::take(&mut opened.meta);
+        if dropped > 0 {
+            let reused = a.reuse.as_ref().or(a.io.output.as_ref());
+            let reused = reused.map(|p| p.display().to_string()).unwrap_or_default();
+            cli::warn(&format!(
+                "dropped {dropped} pending contribution(s) of {}: `encrypt` writes only the plaintext given, and contributions made for the existing file are not carried into its output; to apply them, run `leafseal absorb` on the existing file (its previous version is in version control) and encrypt again",
+                crate::redact::inert(&reused)
+            ));
+        }
         let mut loaded = loaded;
         crate::lifecycle::adopt_types(&opened.doc, &mut loaded.doc);
-        if opened.doc == loaded.doc {
+        if opened.doc == loaded.doc && dropped == 0 {
             cli::write_to(dest.as_ref(), &bytes)?;
             return Ok(0);
         }

@@ -274,6 +274,26 @@ pub fn store(meta: &mut Metadata, pending: &[Pending]) {
     }
 }
 
+/// Removes every pending contribution from `meta` and returns how many there were (an
+/// entry that cannot be read counts as one): for writers that make a file from a
+/// plaintext (`encrypt` reusing an existing file), where contributions made for the
+/// previous file must not carry over.
+pub fn take(meta: &mut Metadata) -> usize {
+    let mut n = 0;
+    meta.extra.retain(|(k, v)| {
+        if !k.eq_ignore_ascii_case(FIELD) {
+            return true;
+        }
+        n += match v {
+            Value::Seq(items) => items.len(),
+            Value::Null => 0,
+            _ => 1,
+        };
+        false
+    });
+    n
+}
+
 /// Adds a contribution to a raw metadata map as read from the file, leaving every other
 /// field (and its order) as it is, so the rewritten file differs only by the new entry.
 pub fn append_raw(raw: &mut Map, p: &Pending) -> Result<(), Error> {
