@@ -266,3 +266,55 @@ fn decrypt_returns_only_data_keys_and_shows_client_ids_inert() {
         "control characters from the client reached the log:\n{log:?}"
     );
 }
+
+/// Round 20: a key service that answers with a wrong data key (32 bytes, so taken as a
+/// key) left the user with the generic "the file was modified" error. The error now says
+/// the data key came from that key service and may be wrong, naming it, with the exit
+/// code as before (25: the first value does not decrypt; sops gives 25 too); on the
+/// streamed path as well. A file changed by hand, opened with a good key from the same
+/// service, is the same error: the wording says "may".
+#[test]
+fn a_wrong_data_key_from_a_key_service_is_named_in_the_error() {
+    let home = tempfile::tempdir().expect("home");
+    let svc = Service::start(home.path(), &[]);
+    let dir = tempfile::tempdir().expect("dir");
+    let good = sealed(dir.path(), home.path());
+    // The age stanza now holds another 32-byte key: the service unwraps it and answers.
+    let wrong = with_age_enc(&good, &age_armored(&[7u8; 32]));
+    std::fs::write(dir.path().join("wrong.yaml"), wrong).expect("write");
+    for stream in ["never", "always"] {
+        let mut vars = keyless(dir.path());
+        vars.insert("LEAFSEAL_STREAM".to_owned(), stream.to_owned());
+        let out = run_in(
+            &vars,
+            dir.path(),
+            &[
+                "decrypt",
+                "--keyservice",
+                &svc.uri,
+                "--enable-local-keyservice=false",
+                "wrong.yaml",
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(25), "{stream}: {err}");
+        assert!(out.stdout.is_empty(), "{stream}: printed output");
+        assert!(
+            err.contains(&format!(
+                "the data key came from the key service at {}, which may have returned a wrong key",
+                svc.uri
+            )),
+            "{stream}: {err}"
+        );
+    }
+    // With the key on this machine the same file gives the same exit code and no
+    // mention of a key service.
+    let out = run_in(
+        &env_vars(None, home.path()),
+        dir.path(),
+        &["decrypt", "wrong.yaml"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(25), "{err}");
+    assert!(!err.contains("key service"), "{err}");
+}

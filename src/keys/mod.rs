@@ -365,11 +365,26 @@ impl KeyContext {
         }
         for svc in &self.services {
             match svc.unwrap(key, enc) {
-                Ok(secret) => return Ok(secret),
+                Ok(secret) => {
+                    let served = self.cached(ServedBy::default);
+                    if let Ok(mut m) = served.0.lock() {
+                        m.insert(enc.to_owned(), svc.address().to_owned());
+                    }
+                    return Ok(secret);
+                }
                 Err(e) => errors.push(e.to_string()),
             }
         }
         Err(self.all_failed(errors))
+    }
+
+    /// The address of the key service that unwrapped `enc` in this run, if one did (a
+    /// key unwrapped on this machine has none): an error that a wrong data key explains
+    /// names it.
+    pub fn served_by(&self, enc: &str) -> Option<String> {
+        let served = self.cached(ServedBy::default);
+        let m = served.0.lock().ok()?;
+        m.get(enc).cloned()
     }
 
     fn all_failed(&self, errors: Vec<String>) -> KeyError {
@@ -422,6 +437,10 @@ impl KeyContext {
         value
     }
 }
+
+/// Which key service unwrapped which wrapped key (`enc` → address) in this run.
+#[derive(Default)]
+struct ServedBy(Mutex<HashMap<String, String>>);
 
 /// The cargo feature that builds a kind's key source, if this build lacks it.
 pub fn missing_feature(kind: KeyKind) -> Option<&'static str> {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use crate::crypto::DataKey;
 use crate::crypto::document;
-use crate::crypto::document::DocumentError;
 use crate::crypto::integrity;
 use crate::crypto::mac;
 use crate::crypto::nonces::NonceStash;
@@ -23,12 +22,17 @@ use crate::tree::Map;
 use crate::tree::Timestamp;
 
 pub mod context;
+mod decrypt_errors;
 mod faces;
 pub mod flags;
 pub mod k8s;
 pub mod merge;
 mod seal;
 pub mod tree_merge;
+
+pub(crate) use decrypt_errors::blame_key_service;
+pub(crate) use decrypt_errors::decrypt_error;
+pub(crate) use decrypt_errors::wrong_key_symptom;
 
 pub use seal::SealPlan;
 pub use seal::new_sealing;
@@ -262,28 +266,6 @@ pub fn recover_key_with_source(
     })
 }
 
-pub(crate) fn decrypt_error(e: DocumentError) -> Error {
-    if matches!(e, DocumentError::CommentTyped { .. }) {
-        // sops gives 51 here (its MAC leaves comment-typed text out and no longer matches).
-        return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
-            .hint("restore the file from version control: a value typed as a comment cannot be trusted, whatever the MAC says");
-    }
-    if matches!(e, DocumentError::CommentRetyped { .. }) {
-        // sops gives 51 (it decrypts the comment as a value, which enters its MAC).
-        return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
-            .hint("restore the file from version control: the MAC does not cover comments, so a changed comment type cannot be checked");
-    }
-    if matches!(e, DocumentError::EncryptedCommentInClear { .. }) {
-        // sops gives 51 (the values after the comment stay ciphertext and the MAC no
-        // longer matches); refused even with --ignore-mac, so no ciphertext is shown as
-        // plaintext.
-        return Error::new(exit::MAC_MISMATCH, format!("error decrypting the file: {e}"))
-            .hint("restore the file from version control; if it was written this way, re-create it with a selector that cannot match encrypted text (ENC[AES256_GCM,…])");
-    }
-    Error::new(exit::ERROR_DECRYPTING_TREE, format!("error decrypting the file: {e}"))
-        .hint("the file was modified outside leafseal/sops or is corrupt; restore it from version control")
-}
-
 /// Opens an encrypted file: recovers the data key, decrypts every value, verifies the MAC,
 /// and remembers every value's nonce so that writing it back keeps unchanged ciphertexts.
 pub fn open(loaded: Loaded, ctx: &KeyContext, opts: &OpenOptions) -> Result<Opened, Error> {
@@ -383,7 +365,15 @@ fn open_read(
         meta.mac_only_encrypted,
         keep_stash.then_some(&mut stash),
     )
-    .map_err(decrypt_error)?;
+    .map_err(|e| {
+        let wrong_key = wrong_key_symptom(&e);
+        let err = decrypt_error(e);
+        if wrong_key {
+            blame_key_service(err, &meta, ctx)
+        } else {
+            err
+        }
+    })?;
     if dec.clear_comments > 0 {
         warnings.push(format!(
             "{} comment(s) that should be encrypted were stored in clear and were kept as they are",
@@ -392,7 +382,7 @@ fn open_read(
     }
     let status = match status {
         Some(status) => {
-            verify_mac(&meta, &key, &dec.mac)?;
+            verify_mac(&meta, &key, &dec.mac).map_err(|e| blame_key_service(e, &meta, ctx))?;
             let strict = opts.strict_integrity || env_flag(ctx.var(STRICT_INTEGRITY_ENV));
             judge_integrity(status, strict, &mut warnings)?
         }

@@ -291,7 +291,13 @@ fn finish(
     ctx: &KeyContext,
 ) -> Result<Outcome, Error> {
     if let Some(e) = acc.first_error {
-        return Err(ops::decrypt_error(e));
+        let wrong_key = ops::wrong_key_symptom(&e);
+        let err = ops::decrypt_error(e);
+        return Err(if wrong_key {
+            ops::blame_key_service(err, meta, ctx)
+        } else {
+            err
+        });
     }
     let mut warnings = Vec::new();
     if acc.clear_comments > 0 {
@@ -300,7 +306,8 @@ fn finish(
             acc.clear_comments
         ));
     }
-    ops::verify_mac(meta, key, &acc.mac.finish())?;
+    ops::verify_mac(meta, key, &acc.mac.finish())
+        .map_err(|e| ops::blame_key_service(e, meta, ctx))?;
     let status = acc.record.verify(meta.integrity.as_deref(), &meta.mac);
     let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
     ops::judge_integrity(status, strict, &mut warnings)?;
