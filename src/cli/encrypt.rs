@@ -153,8 +153,8 @@ pub fn seal_plan(
 }
 
 /// Fails when a plan for a new file has no keys, saying what was looked for (see
-/// [`no_keys_error`]). Called where the plan is used: `encrypt --output EXISTING` takes
-/// the existing file's keys instead.
+/// [`no_keys_error`]). Called where the plan is used: `encrypt --output EXISTING` without
+/// any keys asked for takes the existing file's keys instead.
 pub fn require_keys(
     plan: &SealPlan,
     policy: Option<&crate::policy::Policy>,
@@ -237,9 +237,11 @@ pub struct EncryptArgs {
     /// Minimum number of key groups needed to decrypt (Shamir).
     #[arg(long, value_name = "N")]
     shamir_secret_sharing_threshold: Option<usize>,
-    /// Reuse the data key, keys and unchanged ciphertexts of this encrypted file (implied
-    /// when --output names an existing encrypted file): unchanged values keep their exact
-    /// ciphertext, and an unchanged plaintext gives the existing file byte for byte.
+    /// Reuse the data key and unchanged ciphertexts of this encrypted file (implied when
+    /// --output names an existing encrypted file) when it already has the keys and
+    /// settings asked for (else it is encrypted anew, with a warning): unchanged values
+    /// keep their exact ciphertext, and an unchanged plaintext gives the existing file
+    /// byte for byte.
     #[arg(long, value_name = "EXISTING")]
     reuse: Option<std::path::PathBuf>,
 }
@@ -280,6 +282,43 @@ fn open_existing(
             Ok(None)
         }
     }
+}
+
+/// Decides whether an existing encrypted file's data key may be reused: only when it
+/// already has exactly the key groups and settings this invocation asks for
+/// ([`ops::reuse_conflicts`]; with no keys asked for at all, its own, see
+/// [`ops::plan_or_existing`]). Otherwise it is dropped, with a warning, and the file is
+/// encrypted anew as sops does: a new data key, so a recipient that is no longer named
+/// cannot use a wrapped data key it kept. Returns the plan to write and the file to reuse.
+fn reusable(
+    plan: SealPlan,
+    existing: Option<Reused>,
+    a: &EncryptArgs,
+) -> (SealPlan, Option<Reused>) {
+    let Some((bytes, opened)) = existing else {
+        return (plan, None);
+    };
+    let plan = ops::plan_or_existing(plan, &opened.meta);
+    let conflicts = ops::reuse_conflicts(&opened.meta, &plan);
+    if conflicts.is_empty() {
+        return (plan, Some((bytes, opened)));
+    }
+    let shown = a
+        .reuse
+        .as_ref()
+        .or(a.io.output.as_ref())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let what = if a.reuse.is_some() {
+        format!("--reuse {shown} is not honoured")
+    } else {
+        format!("{shown} is replaced, not updated")
+    };
+    cli::warn(&format!(
+        "{what}: its {} differ from what this command asks for, so the output is encrypted anew with a new data key for the keys and settings asked for (as sops does) and every ciphertext changes; a key no longer named cannot open the new file, but could open the old one and its copies in git history, so change the secrets themselves if that matters",
+        conflicts.join(", ")
+    ));
+    (plan, None)
 }
 
 /// Runs `encrypt`.
@@ -324,12 +363,8 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         (None, Some(o)) if o.is_file() => open_existing(o, false, out_fmt, &ctx)?,
         _ => None,
     };
+    let (plan, existing) = reusable(plan, existing, a);
     if let Some((bytes, mut opened)) = existing {
-        if !a.keys.group()?.is_empty() || a.selector.selector()?.is_some() {
-            cli::warn(
-                "the existing file's keys and settings are kept; use `leafseal updatekeys` or `leafseal rotate` to change its keys",
-            );
-        }
         // Pending contributions were made for the existing file; the output is made from
         // the plaintext given (and may be another file: `--reuse`), so none carries over.
         let dropped = crate::contrib::take(&mut opened.meta);

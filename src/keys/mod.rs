@@ -488,7 +488,12 @@ pub fn key_from_entry(kind: KeyKind, entry: &KeyFields) -> Result<Arc<dyn Master
             Err(e) => Err(e),
         },
         #[cfg(feature = "pgp")]
-        KeyKind::Pgp => pgp::PgpKey::from_fields(entry).map(|k| Arc::new(k) as Arc<dyn MasterKey>),
+        KeyKind::Pgp => match pgp::PgpKey::from_fields(entry) {
+            Ok(k) => Ok(Arc::new(k)),
+            // An entry without `fp`: sops reads it (gpg decrypts without the fingerprint
+            // on the other paths); keep it so the file's other keys still open it.
+            Err(e) => Ok(Arc::new(opaque::OpaqueKey::unusable(kind, entry, e))),
+        },
         #[cfg(feature = "aws")]
         KeyKind::Kms => match awskms::KmsKey::from_fields(entry) {
             Ok(k) => Ok(Arc::new(k)),

@@ -26,39 +26,57 @@ use crate::keys::ProbeStatus;
 /// A `pgp` master key: a key fingerprint.
 #[derive(Debug, Clone)]
 pub struct PgpKey {
+    /// The fingerprint as the user or the file wrote it (what `fp` holds and what gpg is
+    /// given), e.g. `0x…` or lower case: sops keeps it so, and a rewrite must too.
+    text: String,
+    /// The form keys are compared by: upper case, without `0x` and whitespace; `text`
+    /// itself when that is not a fingerprint.
     id: String,
+}
+
+/// The compare form of a fingerprint (see [`PgpKey`]), or `None` when `s` is not one:
+/// an optional `0x`, 8 to 64 hexadecimal digits, and GnuPG's optional `!`.
+fn normalise(s: &str) -> Option<String> {
+    let bare = s.strip_prefix("0x").unwrap_or(s);
+    let hex = bare.strip_suffix('!').unwrap_or(bare);
+    if hex.len() < 8 || hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(bare.to_ascii_uppercase())
 }
 
 impl PgpKey {
     /// Parses the command-line / policy form: a hexadecimal fingerprint (or key ID),
-    /// normalised to upper case with all whitespace removed; a trailing `!` (GnuPG's
+    /// optionally with sops's and gpg's `0x` prefix, with all whitespace removed (sops
+    /// removes spaces) and its case kept, as sops writes it; a trailing `!` (GnuPG's
     /// "exactly this (sub)key" marker) is kept.
     pub fn parse(s: &str) -> Result<Self, KeyError> {
-        let id: String = s
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        let hex = id.strip_suffix('!').unwrap_or(&id);
-        if hex.len() < 8 || hex.len() > 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(KeyError::with_hint(
-                "invalid PGP fingerprint: expected hexadecimal digits (40 for a v4 key)",
+        let text: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+        let id = normalise(&text).ok_or_else(|| {
+            KeyError::with_hint(
+                "invalid PGP fingerprint: expected hexadecimal digits (40 for a v4 key), optionally after `0x`",
                 "`gpg --list-keys --with-colons` lists fingerprints (`fpr` lines)",
-            ));
-        }
-        Ok(PgpKey { id })
+            )
+        })?;
+        Ok(PgpKey { text, id })
     }
 
-    /// Parses a metadata entry (`fp`).
+    /// Parses a metadata entry (`fp`). The text is kept exactly as written, whatever it
+    /// is (sops reads any `fp`, and gpg decrypts without it); only a missing `fp` is an
+    /// error.
     pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
-        let id = entry
+        let text = entry
             .get("fp")
             .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("pgp entry without `fp`"))?;
-        Self::parse(id)
+        let id = normalise(text).unwrap_or_else(|| text.to_owned());
+        Ok(PgpKey {
+            text: text.to_owned(),
+            id,
+        })
     }
 
-    /// The normalised fingerprint.
+    /// The normalised fingerprint (upper case, without `0x`).
     pub fn fingerprint(&self) -> &str {
         &self.id
     }
@@ -202,11 +220,15 @@ impl MasterKey for PgpKey {
             "--armor",
             "--encrypt",
             "--recipient",
-            self.id.as_str(),
+            self.text.as_str(),
         ];
         let out = run_gpg(ctx, &args, secret).map_err(|f| {
             KeyError::with_hint(
-                format!("PGP encryption to {} failed: {}", self.id, f.message),
+                format!(
+                    "PGP encryption to {} failed: {}",
+                    self.display_id(),
+                    f.message
+                ),
                 "import the public key (`gpg --import` or `gpg --recv-keys`), check GNUPGHOME, \
                  or set SOPS_GPG_EXEC to your gpg binary",
             )
@@ -214,7 +236,7 @@ impl MasterKey for PgpKey {
         let text = std::str::from_utf8(&out).map_err(|_| {
             KeyError::new(format!(
                 "PGP encryption to {} produced no ASCII-armored message",
-                self.id
+                self.display_id()
             ))
         })?;
         let text = text.replace("\r\n", "\n");
@@ -222,7 +244,7 @@ impl MasterKey for PgpKey {
         if !text.starts_with("-----BEGIN PGP MESSAGE-----") {
             return Err(KeyError::new(format!(
                 "PGP encryption to {} produced no ASCII-armored message",
-                self.id
+                self.display_id()
             )));
         }
         Ok(text.to_owned())
@@ -234,7 +256,8 @@ impl MasterKey for PgpKey {
             KeyError::with_hint(
                 format!(
                     "cannot decrypt the PGP data key for {}: {}",
-                    self.id, f.message
+                    self.display_id(),
+                    f.message
                 ),
                 "import the private key (`gpg --import`), check that GNUPGHOME points at your \
                  keyring, and that gpg-agent can ask for its passphrase (set GPG_TTY=$(tty))",
@@ -254,12 +277,16 @@ impl MasterKey for PgpKey {
             "--no-tty",
             "--with-colons",
             "--list-secret-keys",
-            self.id.as_str(),
+            self.text.as_str(),
         ];
         let status = match run_gpg(ctx, &args, &[]) {
             Ok(_) => ProbeStatus::Ok("gpg has the secret key".to_owned()),
             Err(f) => ProbeStatus::Failed(KeyError::with_hint(
-                format!("gpg has no secret key for {}: {}", self.id, f.message),
+                format!(
+                    "gpg has no secret key for {}: {}",
+                    self.display_id(),
+                    f.message
+                ),
                 "import the private key (`gpg --import`) or point GNUPGHOME at your keyring",
             )),
         };
@@ -271,7 +298,7 @@ impl MasterKey for PgpKey {
 
     fn fields(&self) -> KeyFields {
         let mut entry = KeyFields::new();
-        entry.push_str("fp", self.id.as_str());
+        entry.push_str("fp", self.text.as_str());
         entry
     }
 }

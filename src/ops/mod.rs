@@ -36,7 +36,9 @@ pub(crate) use decrypt_errors::wrong_key_symptom;
 
 pub use seal::SealPlan;
 pub use seal::new_sealing;
+pub use seal::plan_or_existing;
 pub use seal::reseal;
+pub use seal::reuse_conflicts;
 pub use seal::seal_mac_now;
 pub use seal::seal_new;
 

@@ -151,3 +151,89 @@ pub fn reseal(
     crate::signing::remove(meta);
     Ok(meta.to_map())
 }
+
+/// The plan an `encrypt` onto an existing encrypted file asks for, when the invocation
+/// names no keys at all (no key flag, no policy rule with keys; sops refuses that): the
+/// existing file's groups, and each setting from the plan where the invocation gives
+/// one (a selector, a threshold, `mac_only_encrypted`), else the file's. A plan that
+/// names keys is returned as it is.
+pub fn plan_or_existing(plan: SealPlan, meta: &Metadata) -> SealPlan {
+    if !plan.groups.iter().all(Vec::is_empty) {
+        return plan;
+    }
+    SealPlan {
+        groups: meta
+            .key_groups
+            .iter()
+            .map(|g| g.iter().map(|s| Arc::clone(&s.key)).collect())
+            .collect(),
+        threshold: if plan.threshold == 0 {
+            meta.shamir_threshold
+        } else {
+            plan.threshold
+        },
+        selector: plan.selector.or_else(|| meta.selector.clone()),
+        mac_only_encrypted: plan.mac_only_encrypted || meta.mac_only_encrypted,
+        binary: plan.binary,
+    }
+}
+
+/// What keeps a rewrite of an existing encrypted file from reusing its data key and
+/// ciphertexts under `plan`: the names of the differences (`key groups`, `shamir
+/// threshold`, the selector's field, `mac_only_encrypted`, `metadata fields leafseal
+/// does not know`), empty when the file already has exactly the key groups (every
+/// recipient of every kind, in order, with all its fields) and settings that `plan`
+/// would write. Any key change means a new data key: a removed recipient may have kept
+/// the old wrapped data key.
+pub fn reuse_conflicts(meta: &Metadata, plan: &SealPlan) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let same_groups = meta.key_groups.len() == plan.groups.len()
+        && meta.key_groups.iter().zip(&plan.groups).all(|(old, new)| {
+            old.len() == new.len()
+                && old
+                    .iter()
+                    .zip(new)
+                    .all(|(o, n)| o.key.kind() == n.kind() && o.key.fields() == n.fields())
+        });
+    if !same_groups {
+        out.push("key groups");
+    }
+    let effective = |t: usize, n: usize| match (n, t) {
+        (0 | 1, _) => 0,
+        (n, 0) => n,
+        (_, t) => t,
+    };
+    if effective(meta.shamir_threshold, meta.key_groups.len())
+        != effective(plan.threshold, plan.groups.len())
+    {
+        out.push("shamir threshold");
+    }
+    let wanted = if plan.binary {
+        None
+    } else {
+        Some(plan.selector.clone().unwrap_or_default())
+    };
+    let form = |s: &Option<Selector>| s.as_ref().map(|s| (s.field(), s.pattern().to_owned()));
+    if form(&meta.selector) != form(&wanted) {
+        out.push(
+            wanted
+                .as_ref()
+                .or(meta.selector.as_ref())
+                .map_or("selector", Selector::field),
+        );
+    }
+    if meta.mac_only_encrypted != plan.mac_only_encrypted {
+        out.push("mac_only_encrypted");
+    }
+    // A field of a newer sops may be a key kind leafseal does not know: a recipient the
+    // plan does not name. (leafseal's own signature and pending contributions are not.)
+    let own = [crate::signing::FIELD, crate::contrib::FIELD];
+    if meta
+        .extra
+        .iter()
+        .any(|(k, _)| !own.iter().any(|f| k.eq_ignore_ascii_case(f)))
+    {
+        out.push("metadata fields leafseal does not know");
+    }
+    out
+}

@@ -253,6 +253,57 @@ fn parse_normalises_fingerprints() {
     assert!(PgpKey::from_fields(&KeyFields::new()).is_err());
 }
 
+/// sops writes `fp` as the user gave it (`0x…`, lower case; spaces removed) and reads
+/// any text there: the text is kept for writing and for gpg, and keys are compared by
+/// the normalised fingerprint.
+#[test]
+fn fingerprint_text_is_kept_as_sops_writes_it() {
+    let lower = FP1.to_ascii_lowercase();
+    for (given, written) in [
+        (format!("0x{FP1}"), format!("0x{FP1}")),
+        (format!("0x{lower}"), format!("0x{lower}")),
+        (lower.clone(), lower.clone()),
+        (
+            "0x3D16CEE4A27381B4".to_owned(),
+            "0x3D16CEE4A27381B4".to_owned(),
+        ),
+        (format!("0x{} {}", &FP1[..4], &FP1[4..]), format!("0x{FP1}")),
+    ] {
+        let k = PgpKey::parse(&given).unwrap();
+        assert_eq!(
+            k.fields().get("fp").and_then(FieldValue::as_str),
+            Some(written.as_str()),
+            "{given}"
+        );
+        assert_eq!(
+            k.id(),
+            written.trim_start_matches("0x").to_ascii_uppercase()
+        );
+    }
+    for bad in [
+        "0x",
+        "0X3D16CEE4A27381B4",
+        "0x0x3D16CEE4A27381B4",
+        "x3D16CEE4A27381B4",
+    ] {
+        assert!(PgpKey::parse(bad).is_err(), "{bad}");
+    }
+    for text in [
+        format!("0x{lower}"),
+        "not a fingerprint\u{1b}[31m".to_owned(),
+        String::new(),
+    ] {
+        let mut entry = KeyFields::new();
+        entry.push("fp", FieldValue::str(&text));
+        let k = PgpKey::from_fields(&entry).unwrap();
+        assert_eq!(
+            k.fields().get("fp").and_then(FieldValue::as_str),
+            Some(text.as_str())
+        );
+        assert!(!k.display_id().contains('\u{1b}'));
+    }
+}
+
 proptest::proptest! {
     #[test]
     fn parse_never_panics(s in ".*") {
