@@ -229,7 +229,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let (format, mut doc, origin, policy) = if exists {
         let (file, file_meta) = crate::io::open_input(name)?;
         let order = match &a.decryption_order {
-            Some(s) => ops::parse_order(s)?,
+            Some(s) => super::decryption_order(s)?,
             None => Vec::new(),
         };
         let open_opts = OpenOptions {

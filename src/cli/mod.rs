@@ -87,6 +87,7 @@ mod updatekeys;
     version,
     about,
     long_about = None,
+    args_override_self = true,
     after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml\n\nFormats come from the extension (.yaml/.yml, .json, .env, .ini). A .toml file is a binary\nblob, as in sops, unless you pass --input-type toml (or leafseal wrote it as TOML).\nsops's flag forms work too: leafseal -d FILE, leafseal -e -i FILE, leafseal -r -i FILE."
 )]
 pub struct Cli {
@@ -238,6 +239,17 @@ impl Cli {
             policy_dir: policy.and_then(|p| p.parent().map(Path::to_owned)),
         }
     }
+}
+
+/// sops's code for an input file that its `set`, `unset`, `rotate`, `groups`,
+/// `exec-env` and `exec-file` subcommands cannot find: 2, could not read the input file.
+/// (Its decrypt and encrypt, and its legacy `-r`, check first and exit 100, the code
+/// [`update`] and `io::read_input` give.)
+pub(crate) fn missing_unreadable(mut e: Error) -> Error {
+    if e.code == exit::NO_FILE_SPECIFIED {
+        e.code = exit::COULD_NOT_READ_INPUT;
+    }
+    e
 }
 
 /// Prepares a read-modify-write of the existing `file`: resolves and checks it and takes
@@ -422,6 +434,19 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
     }
 }
 
+/// The `--decryption-order` / `SOPS_DECRYPTION_ORDER` list, with a warning for each
+/// entry that names no key type (skipped, as sops skips it).
+pub fn decryption_order(s: &str) -> Result<Vec<crate::keys::KeyKind>, Error> {
+    let order = ops::parse_order(s)?;
+    for name in ops::unknown_order_entries(s) {
+        warn(&format!(
+            "`{name}` in the decryption order names no key type and is skipped; the \
+             names are age, pgp, kms, gcp_kms, azure_kv, hc_vault and hckms (lower-case)"
+        ));
+    }
+    Ok(order)
+}
+
 /// Prints a warning to stderr (key material masked and hidden characters escaped, see
 /// `for_stderr`).
 pub fn warn(msg: &str) {
@@ -543,6 +568,43 @@ fn signal_exit(sig: i32) {
         "leafseal: interrupted by signal {sig}: every file is either unchanged or completely written, and no temporary file was left"
     );
     std::process::exit(128_i32.saturating_add(sig));
+}
+
+/// The exit code of a usage error clap found: sops's 100 ("no file specified") when
+/// `set`, `unset`, `edit`, `rotate` or `updatekeys` is missing an argument or given one
+/// too many, as sops counts its arguments there; clap's own code (2) otherwise.
+pub fn usage_code(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ContextKind;
+    use clap::error::ContextValue;
+    use clap::error::ErrorKind;
+    let mut rest = args.iter().skip(1).filter_map(|a| a.to_str());
+    let mut sub = None;
+    while let Some(a) = rest.next() {
+        if a == "--config" || a == "--keyservice" {
+            rest.next();
+        } else if !a.starts_with('-') {
+            sub = Some(a);
+            break;
+        }
+    }
+    let counted = matches!(
+        sub,
+        Some("set" | "unset" | "edit" | "rotate" | "updatekeys")
+    );
+    let positional = |v: Option<&ContextValue>| match v {
+        Some(ContextValue::String(s)) => !s.starts_with('-'),
+        Some(ContextValue::Strings(v)) => v.iter().all(|s| !s.starts_with('-')),
+        _ => false,
+    };
+    let arity = matches!(
+        e.kind(),
+        ErrorKind::MissingRequiredArgument | ErrorKind::UnknownArgument
+    ) && positional(e.get(ContextKind::InvalidArg));
+    if counted && arity && e.use_stderr() {
+        exit::NO_FILE_SPECIFIED
+    } else {
+        e.exit_code()
+    }
 }
 
 /// Prints a command-line parsing error (or `--help`/`--version`) and returns the exit
