@@ -436,7 +436,7 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
 
 /// The `--decryption-order` / `SOPS_DECRYPTION_ORDER` list, with a warning for each
 /// entry that names no key type (skipped, as sops skips it).
-pub fn decryption_order(s: &str) -> Result<Vec<crate::keys::KeyKind>, Error> {
+pub fn decryption_order(s: &str) -> Result<Vec<ops::KeyKind>, Error> {
     let order = ops::parse_order(s)?;
     for name in ops::unknown_order_entries(s) {
         warn(&format!(
