@@ -316,6 +316,17 @@ fn r20_10_exit_codes_as_sops() {
     ] {
         t.same(args, &[]);
     }
+    // A new file in a directory that does not exist: 3 (leafseal refuses before the
+    // editor; sops fails when it writes).
+    let editor = t.root.join("write-k.sh");
+    std::fs::write(&editor, "#!/bin/sh\necho 'k: v' > \"$1\"\n").expect("editor");
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let editor = editor.display().to_string();
+    t.same(
+        &["edit", "--age", AGE_RECIPIENT, "nodir/new.yaml"],
+        &[("EDITOR", editor.as_str())],
+    );
 }
 
 #[test]
