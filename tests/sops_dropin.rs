@@ -303,6 +303,7 @@ fn r20_10_exit_codes_as_sops() {
         &["-d", "nope.yaml"][..],
         &["-r", "nope.yaml"][..],
         &["set", "--value-file", "t.yaml", "[\"a\"]", "nope.json"][..],
+        &["set", "--value-stdin", "t.yaml", "[\"a\"]", "\"x\""][..],
         // A missing or extra argument, or no file: 100.
         &["set", "t.yaml", "[\"a\"]"][..],
         &["set", "t.yaml", "[\"a\"]", "1", "extra"][..],

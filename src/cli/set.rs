@@ -69,10 +69,12 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
         .hint("with --value-file, VALUE names the file holding the JSON value"));
     }
     if a.value_stdin && a.value.is_some() {
+        // sops counts the arguments (FILE and PATH with --value-stdin): exit 100.
         return Err(Error::new(
-            exit::CONFLICTING_PARAMETERS,
+            exit::NO_FILE_SPECIFIED,
             "give the value once: as an argument or with --value-stdin",
-        ));
+        )
+        .hint(r#"with --value-stdin: leafseal set --value-stdin FILE '["key"]' < value.json"#));
     }
     if a.value_file {
         let Some(f) = &a.value else {
