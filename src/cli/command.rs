@@ -243,6 +243,43 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     }
 }
 
+/// The exit code of a usage error clap found: sops's 100 ("no file specified") when
+/// `set`, `unset`, `edit`, `rotate` or `updatekeys` is missing an argument or given one
+/// too many, as sops counts its arguments there; clap's own code (2) otherwise.
+pub fn usage_code(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ContextKind;
+    use clap::error::ContextValue;
+    use clap::error::ErrorKind;
+    let mut rest = args.iter().skip(1).filter_map(|a| a.to_str());
+    let mut sub = None;
+    while let Some(a) = rest.next() {
+        if a == "--config" || a == "--keyservice" {
+            rest.next();
+        } else if !a.starts_with('-') {
+            sub = Some(a);
+            break;
+        }
+    }
+    let counted = matches!(
+        sub,
+        Some("set" | "unset" | "edit" | "rotate" | "updatekeys")
+    );
+    let positional = |v: Option<&ContextValue>| match v {
+        Some(ContextValue::String(s)) => !s.starts_with('-'),
+        Some(ContextValue::Strings(v)) => v.iter().all(|s| !s.starts_with('-')),
+        _ => false,
+    };
+    let arity = matches!(
+        e.kind(),
+        ErrorKind::MissingRequiredArgument | ErrorKind::UnknownArgument
+    ) && positional(e.get(ContextKind::InvalidArg));
+    if counted && arity && e.use_stderr() {
+        crate::error::exit::NO_FILE_SPECIFIED
+    } else {
+        e.exit_code()
+    }
+}
+
 /// An empty environment variable counts as unset (guide.md): without this clap takes
 /// `SOPS_CONFIG=""` as a missing `--config` value, `SOPS_KEYSERVICE=""` as an address
 /// without a scheme and `SOPS_ENABLE_LOCAL_KEYSERVICE=""` as a bad boolean, on every
