@@ -20,9 +20,12 @@ fn main() {
         sops_compat::Action::Run(args) => args,
         sops_compat::Action::Exit(code) => std::process::exit(code),
     };
-    let cli = match leafseal::cli::parse(args) {
+    let cli = match leafseal::cli::parse(args.clone()) {
         Ok(cli) => cli,
-        Err(e) => std::process::exit(leafseal::cli::usage_error(&e)),
+        Err(e) => {
+            leafseal::cli::usage_error(&e);
+            std::process::exit(leafseal::cli::usage_code(&e, &args));
+        }
     };
     std::process::exit(leafseal::cli::run(cli));
 }

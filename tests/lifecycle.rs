@@ -331,7 +331,8 @@ fn set_creates_paths_stores_bare_numbers_as_floats_and_rejects_bad_values() {
         (vec!["set", "s.yaml", r#"["x"]"#, r#"1, "v": 2"#], 7),
         (vec!["set", "s.yaml", "x.y", "1"], 7),
         (vec!["set", "s.yaml", r#"["db"][0]"#, "1"], 7),
-        (vec!["set", "s.yaml", r#"["x"]"#], 7),
+        // No value: sops 3.11 counts its arguments and exits 100 (was 7 here; round 20).
+        (vec!["set", "s.yaml", r#"["x"]"#], 100),
         (
             vec![
                 "set",

@@ -237,20 +237,73 @@ pub fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
     match parse_fast(&args) {
         Some(cli) => Ok(cli),
         None => {
-            let mut m = empty_config_env_unset(Cli::command()).try_get_matches_from(args)?;
+            let mut m = empty_env_unset(Cli::command()).try_get_matches_from(args)?;
             Cli::from_arg_matches_mut(&mut m)
         }
     }
 }
 
-/// `SOPS_CONFIG=""` counts as unset, as in sops (clap would refuse the empty value as a
-/// missing `--config` value on every command).
-fn empty_config_env_unset(cmd: clap::Command) -> clap::Command {
-    if std::env::var_os("SOPS_CONFIG").is_some_and(|v| v.is_empty()) {
-        cmd.mut_arg("config", |a| a.env(None::<&str>))
-    } else {
-        cmd
+/// The exit code of a usage error clap found: sops's 100 ("no file specified") when
+/// `set`, `unset`, `edit`, `rotate` or `updatekeys` is missing an argument or given one
+/// too many, as sops counts its arguments there; clap's own code (2) otherwise.
+pub fn usage_code(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
+    use clap::error::ContextKind;
+    use clap::error::ContextValue;
+    use clap::error::ErrorKind;
+    let mut rest = args.iter().skip(1).filter_map(|a| a.to_str());
+    let mut sub = None;
+    while let Some(a) = rest.next() {
+        if a == "--config" || a == "--keyservice" {
+            rest.next();
+        } else if !a.starts_with('-') {
+            sub = Some(a);
+            break;
+        }
     }
+    let counted = matches!(
+        sub,
+        Some("set" | "unset" | "edit" | "rotate" | "updatekeys")
+    );
+    let positional = |v: Option<&ContextValue>| match v {
+        Some(ContextValue::String(s)) => !s.starts_with('-'),
+        Some(ContextValue::Strings(v)) => v.iter().all(|s| !s.starts_with('-')),
+        _ => false,
+    };
+    let arity = matches!(
+        e.kind(),
+        ErrorKind::MissingRequiredArgument | ErrorKind::UnknownArgument
+    ) && positional(e.get(ContextKind::InvalidArg));
+    if counted && arity && e.use_stderr() {
+        crate::error::exit::NO_FILE_SPECIFIED
+    } else {
+        e.exit_code()
+    }
+}
+
+/// An empty environment variable counts as unset (guide.md): without this clap takes
+/// `SOPS_CONFIG=""` as a missing `--config` value, `SOPS_KEYSERVICE=""` as an address
+/// without a scheme and `SOPS_ENABLE_LOCAL_KEYSERVICE=""` as a bad boolean, on every
+/// command. Every argument of the tree read from an empty variable forgets the variable.
+fn empty_env_unset(mut cmd: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = cmd
+        .get_arguments()
+        .filter(|a| {
+            a.get_env()
+                .is_some_and(|v| std::env::var_os(v).is_some_and(|x| x.is_empty()))
+        })
+        .map(|a| a.get_id().clone())
+        .collect();
+    for id in empty {
+        cmd = cmd.mut_arg(id, |a| a.env(None::<&str>));
+    }
+    let subs: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    for name in subs {
+        cmd = cmd.mut_subcommand(name, empty_env_unset);
+    }
+    cmd
 }
 
 /// The command tree with only the subcommand at `index` of [`ENTRIES`].
@@ -266,7 +319,7 @@ fn small_tree(index: usize) -> clap::Command {
 fn parse_fast(args: &[OsString]) -> Option<Cli> {
     let name = args.get(1)?.to_str()?;
     let index = ENTRIES.iter().position(|e| (e.has)(name))?;
-    let mut m = empty_config_env_unset(small_tree(index))
+    let mut m = empty_env_unset(small_tree(index))
         .try_get_matches_from(args)
         .ok()?;
     Cli::from_arg_matches_mut(&mut m).ok()

@@ -263,7 +263,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         ));
     }
     let order = match &a.decryption_order {
-        Some(s) => ops::parse_order(s)?,
+        Some(s) => super::decryption_order(s)?,
         None => Vec::new(),
     };
     // A policy that cannot be read is an error (sops refuses too): ignored, it would

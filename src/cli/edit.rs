@@ -192,11 +192,14 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     cli::audit::expect("edit", name, &[])?;
     let target = Path::new(name);
     let base = target.file_name().unwrap_or(OsStr::new(""));
+    // sops finds this when it writes the file, after the editor (exit 3, the edits
+    // lost); leafseal refuses before the editor starts, with the same code.
     let work_tree = editor::work_tree_of(target).ok_or_else(|| {
         Error::new(
-            exit::NO_FILE_SPECIFIED,
-            format!("the directory of {name} does not exist"),
+            exit::COULD_NOT_WRITE_OUTPUT,
+            format!("the directory of {name} does not exist, so the file cannot be written"),
         )
+        .hint("create the directory first (mkdir -p), or check the path")
     })?;
     let editor_cmd = command::find_editor(&|k: &str| std::env::var_os(k))?;
     // Checked and locked before reading, held until the new content is in place (the
@@ -229,7 +232,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let (format, mut doc, origin, policy) = if exists {
         let (file, file_meta) = crate::io::open_input(name)?;
         let order = match &a.decryption_order {
-            Some(s) => ops::parse_order(s)?,
+            Some(s) => super::decryption_order(s)?,
             None => Vec::new(),
         };
         let open_opts = OpenOptions {

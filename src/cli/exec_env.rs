@@ -134,10 +134,10 @@ pub(super) fn open_file(
     file: &str,
     a: &ExecDecryptArgs,
 ) -> Result<(Format, Opened), Error> {
-    let input = crate::io::read_input(file)?;
+    let input = crate::io::read_input(file).map_err(super::missing_unreadable)?;
     let fmt = cli::input_format(a.input_type.as_deref(), file, Some(&input))?;
     let order = match &a.decryption_order {
-        Some(s) => ops::parse_order(s)?,
+        Some(s) => super::decryption_order(s)?,
         None => Vec::new(),
     };
     let loaded = ops::load_encrypted(fmt, &input, file)?;

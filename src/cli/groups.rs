@@ -138,17 +138,21 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
         ));
     }
     let dest = if out.in_place {
-        Some(crate::cli::update(cli, std::path::Path::new(&out.file))?)
+        Some(
+            crate::cli::update(cli, std::path::Path::new(&out.file))
+                .map_err(crate::cli::missing_unreadable)?,
+        )
     } else if let Some(o) = &out.output {
         Some(crate::cli::output(cli, o)?)
     } else {
         None
     };
-    let target = inplace::read_target(&out.file, out.input_type.as_deref())?;
+    let target = inplace::read_target(&out.file, out.input_type.as_deref())
+        .map_err(crate::cli::missing_unreadable)?;
     let mut meta = ops::metadata_of(&target.loaded)?;
     let ctx = crate::cli::key_context();
     let order = match &out.decryption_order {
-        Some(s) => ops::parse_order(s)?,
+        Some(s) => super::decryption_order(s)?,
         None => Vec::new(),
     };
     let key = lifecycle::data_key(&meta, &ctx, &order)?;

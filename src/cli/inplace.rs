@@ -35,7 +35,7 @@ impl OpenArgs {
             ignore_mac: self.ignore_mac,
             strict_integrity: cli::strict_integrity(cli)?,
             order: match &self.decryption_order {
-                Some(s) => ops::parse_order(s)?,
+                Some(s) => super::decryption_order(s)?,
                 None => Vec::new(),
             },
         })

@@ -87,6 +87,7 @@ mod updatekeys;
     version,
     about,
     long_about = None,
+    args_override_self = true,
     after_help = "Examples:\n  leafseal encrypt -i secrets.yaml\n  leafseal edit secrets.yaml\n  leafseal decrypt --extract '[\"db\"][\"password\"]' secrets.yaml\n\nFormats come from the extension (.yaml/.yml, .json, .env, .ini). A .toml file is a binary\nblob, as in sops, unless you pass --input-type toml (or leafseal wrote it as TOML).\nsops's flag forms work too: leafseal -d FILE, leafseal -e -i FILE, leafseal -r -i FILE."
 )]
 pub struct Cli {
@@ -144,6 +145,7 @@ pub struct Cli {
 
 pub use command::Command;
 pub use command::parse;
+pub use command::usage_code;
 
 /// Input/output selection shared by the commands.
 #[derive(Debug, Args, Clone)]
@@ -238,6 +240,17 @@ impl Cli {
             policy_dir: policy.and_then(|p| p.parent().map(Path::to_owned)),
         }
     }
+}
+
+/// sops's code for an input file that its `set`, `unset`, `rotate`, `groups`,
+/// `exec-env` and `exec-file` subcommands cannot find: 2, could not read the input file.
+/// (Its decrypt and encrypt, and its legacy `-r`, check first and exit 100, the code
+/// [`update`] and `io::read_input` give.)
+pub(crate) fn missing_unreadable(mut e: Error) -> Error {
+    if e.code == exit::NO_FILE_SPECIFIED {
+        e.code = exit::COULD_NOT_READ_INPUT;
+    }
+    e
 }
 
 /// Prepares a read-modify-write of the existing `file`: resolves and checks it and takes
@@ -420,6 +433,19 @@ pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) 
     EmitOptions {
         indent: flag.or_else(|| policy.and_then(|p| p.stores.indent_for(format))),
     }
+}
+
+/// The `--decryption-order` / `SOPS_DECRYPTION_ORDER` list, with a warning for each
+/// entry that names no key type (skipped, as sops skips it).
+pub fn decryption_order(s: &str) -> Result<Vec<ops::KeyKind>, Error> {
+    let order = ops::parse_order(s)?;
+    for name in ops::unknown_order_entries(s) {
+        warn(&format!(
+            "`{name}` in the decryption order names no key type and is skipped; the \
+             names are age, pgp, kms, gcp_kms, azure_kv, hc_vault and hckms (lower-case)"
+        ));
+    }
+    Ok(order)
 }
 
 /// Prints a warning to stderr (key material masked and hidden characters escaped, see

@@ -80,7 +80,7 @@ pub fn run(cli: &Cli, a: &PublishArgs) -> Result<i32, Error> {
         ));
     }
     let order = match &a.decryption_order {
-        Some(s) => ops::parse_order(s)?,
+        Some(s) => super::decryption_order(s)?,
         None => Vec::new(),
     };
     let files = if meta.is_dir() {

@@ -149,8 +149,10 @@ impl Plan<'_> {
     fn one(&self, file: &str, said: &mut Said, single: bool) -> Result<(), Error> {
         let (cli, a) = (self.cli, self.a);
         let name = a.io.name(file);
-        let dest = a.io.destination(cli, file, false)?;
-        let input = crate::io::read_input(file)?;
+        let dest =
+            a.io.destination(cli, file, false)
+                .map_err(cli::missing_unreadable)?;
+        let input = crate::io::read_input(file).map_err(cli::missing_unreadable)?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,

@@ -69,20 +69,36 @@ fn read_value(a: &SetArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
         .hint("with --value-file, VALUE names the file holding the JSON value"));
     }
     if a.value_stdin && a.value.is_some() {
+        // sops counts the arguments (FILE and PATH with --value-stdin): exit 100.
         return Err(Error::new(
-            exit::CONFLICTING_PARAMETERS,
+            exit::NO_FILE_SPECIFIED,
             "give the value once: as an argument or with --value-stdin",
-        ));
+        )
+        .hint(r#"with --value-stdin: leafseal set --value-stdin FILE '["key"]' < value.json"#));
     }
     if a.value_file {
         let Some(f) = &a.value else {
             return Err(Error::new(
-                exit::INVALID_SET_FORMAT,
+                exit::NO_FILE_SPECIFIED,
                 "--value-file needs VALUE: the file holding the JSON value",
             )
             .hint(r#"leafseal set --value-file FILE '["key"]' value.json"#));
         };
-        return read_given(Some(f), None, false, "");
+        // sops: a value file it cannot read is a plain error (1), not a missing input.
+        return read_given(Some(f), None, false, "").map_err(|mut e| {
+            if e.code == exit::NO_FILE_SPECIFIED {
+                e.code = exit::GENERIC;
+            }
+            e
+        });
+    }
+    if a.value.is_none() && !a.value_stdin {
+        // sops: set needs FILE, PATH and VALUE; one missing is its exit 100.
+        return Err(Error::new(
+            exit::NO_FILE_SPECIFIED,
+            "no value given: set takes FILE, PATH and VALUE",
+        )
+        .hint(r#"leafseal set FILE '["key"]' '"value"' (the value is JSON), or use --value-stdin / --value-file"#));
     }
     read_given(
         None,
@@ -119,8 +135,9 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     crate::cli::audit::expect("set", &a.file, std::slice::from_ref(&a.path))?;
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
-    let dest = crate::cli::update(cli, Path::new(&a.file))?;
-    let bytes = crate::io::read_input(&a.file)?;
+    let dest =
+        crate::cli::update(cli, Path::new(&a.file)).map_err(crate::cli::missing_unreadable)?;
+    let bytes = crate::io::read_input(&a.file).map_err(crate::cli::missing_unreadable)?;
     let format = crate::cli::input_format(a.input_type.as_deref(), &a.file, Some(&bytes))?;
     let out_fmt = inplace::output_format(a.output_type.as_deref(), format);
     let ctx = crate::cli::key_context();

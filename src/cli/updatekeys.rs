@@ -182,7 +182,7 @@ fn update_file(
             format!("{name}: the matching creation rule names no keys"),
         ));
     }
-    let meta = ops::metadata_of(&loaded)?;
+    let meta = ops::metadata_of(&loaded).map_err(|e| e.within(&name))?;
     let plan = lifecycle::plan_update(
         &meta,
         &rule.key_groups,
@@ -210,7 +210,7 @@ fn update_file(
         return Ok(Outcome::Declined);
     }
     let order = match &a.decryption_order {
-        Some(s) => ops::parse_order(s)?,
+        Some(s) => super::decryption_order(s)?,
         None => Vec::new(),
     };
     let signed = crate::signing::present(&meta);

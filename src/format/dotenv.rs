@@ -72,7 +72,9 @@ fn scalar_bytes(value: &Value) -> Result<Zeroizing<Vec<u8>>, FormatError> {
         Value::Map(_) | Value::Seq(_) => Err(FormatError::new(
             FORMAT,
             format!(
-                "cannot use a complex value ({}) in a dotenv file",
+                "cannot use a complex value ({}) in a dotenv file: a dotenv file holds \
+                 only top-level strings, numbers and booleans (extract a single value, \
+                 or write another format)",
                 value.kind_name()
             ),
         )),
@@ -188,7 +190,10 @@ impl Store for DotenvStore {
                         out.byte(b'\n');
                     }
                     Item::Entry(key, value) => {
-                        let text = scalar_bytes(value)?;
+                        let text = scalar_bytes(value).map_err(|mut e| {
+                            e.message = format!("key `{key}`: {}", e.message);
+                            e
+                        })?;
                         out.push(key.as_bytes());
                         out.byte(b'=');
                         push_escaped(&mut out, &text);

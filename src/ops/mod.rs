@@ -159,26 +159,35 @@ pub fn load_encrypted(format: Format, bytes: &[u8], name: &str) -> Result<Loaded
     Ok(loaded)
 }
 
-/// Parses the `--decryption-order` / `SOPS_DECRYPTION_ORDER` list.
+/// Parses the `--decryption-order` / `SOPS_DECRYPTION_ORDER` list. An entry that names
+/// no key type (`gpg`, `AGE`: the names are lower-case) is skipped, as sops skips it;
+/// [`unknown_order_entries`] lists them for a warning. A name given twice is sops's
+/// duplicate-key-type error (112).
 pub fn parse_order(s: &str) -> Result<Vec<KeyKind>, Error> {
     let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let kind = KeyKind::from_field(name).ok_or_else(|| {
-            Error::new(
-                exit::GENERIC,
-                format!("unknown key type `{name}` in the decryption order"),
-            )
-            .hint("use a comma list of: age, pgp, kms, gcp_kms, azure_kv, hc_vault, hckms")
-        })?;
-        if out.contains(&kind) {
+        if seen.contains(&name) {
             return Err(Error::new(
                 exit::DUPLICATE_DECRYPTION_KEY_TYPE,
                 format!("key type `{name}` appears twice in the decryption order"),
-            ));
+            )
+            .hint("name each key type once"));
         }
-        out.push(kind);
+        seen.push(name);
+        if let Some(kind) = KeyKind::from_field(name) {
+            out.push(kind);
+        }
     }
     Ok(out)
+}
+
+/// The entries of a decryption order that name no key type (skipped by [`parse_order`]).
+pub fn unknown_order_entries(s: &str) -> Vec<&str> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && KeyKind::from_field(n).is_none())
+        .collect()
 }
 
 /// Reads the metadata of a loaded file, or fails with sops's "metadata not found".

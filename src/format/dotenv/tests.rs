@@ -256,3 +256,22 @@ fn keys_and_comments_that_would_add_lines_are_refused() {
     let ok = write(vec![entry("A#B", "1"), entry(" spaced ", "2")]).expect("written");
     assert_eq!(&ok[..], b"A#B=1\n spaced =2\n");
 }
+
+#[test]
+fn a_nested_value_names_its_key() {
+    // r20 12: `--output-type dotenv` of nested data did not say which key.
+    let mut inner = Map::new();
+    inner.push("user", Value::str("admin"));
+    let mut m = Map::new();
+    m.push("flat", Value::str("x"));
+    m.push("db", Value::Map(inner));
+    let err = DotenvStore
+        .emit(&Document::single(m), None, &EmitOptions::default())
+        .unwrap_err();
+    assert!(
+        err.message
+            .starts_with("key `db`: cannot use a complex value (map)"),
+        "{err}"
+    );
+    assert!(err.message.contains("extract a single value"), "{err}");
+}

@@ -395,9 +395,41 @@ fn parse_identities(ctx: &KeyContext, out: &mut Loaded, source: &str, bytes: &[u
         1 => "1 identity loaded".to_owned(),
         n => format!("{n} identities loaded"),
     };
-    for p in problems {
+    for p in group_problems(&problems) {
         outcome.push_str(", ");
         outcome.push_str(&p);
     }
     out.note(source, outcome);
+}
+
+/// The problems of an identity file, one entry per kind of problem with the lines it
+/// was found on (a line with several bad words, or a file that is no key file at all, is
+/// not listed word by word): `line 3: not an age identity`, `lines 2, 3, 5: …`, and past
+/// five lines `lines 2, 3, 4, 5, 6 and 9 more: …`.
+pub(super) fn group_problems(problems: &[String]) -> Vec<String> {
+    let mut kinds: Vec<(&str, Vec<&str>)> = Vec::new();
+    for p in problems {
+        let Some((line, what)) = p.strip_prefix("line ").and_then(|r| r.split_once(": ")) else {
+            kinds.push((p.as_str(), Vec::new()));
+            continue;
+        };
+        match kinds.iter_mut().find(|(w, _)| *w == what) {
+            Some((_, lines)) if lines.last() == Some(&line) => {}
+            Some((_, lines)) => lines.push(line),
+            None => kinds.push((what, vec![line])),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(what, lines)| match lines.as_slice() {
+            [] => what.to_owned(),
+            [one] => format!("line {one}: {what}"),
+            _ if lines.len() <= 5 => format!("lines {}: {what}", lines.join(", ")),
+            _ => format!(
+                "lines {} and {} more: {what}",
+                lines.get(..5).unwrap_or_default().join(", "),
+                lines.len() - 5
+            ),
+        })
+        .collect()
 }

@@ -254,6 +254,33 @@ fn passphrase_protected_identity_file_opens_with_the_passphrase_command() {
 }
 
 #[test]
+fn a_file_that_holds_no_keys_lists_each_bad_line_once() {
+    // r20 12: a YAML file as SOPS_AGE_KEY_FILE listed "line 3: not an age identity"
+    // once per word of the line.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.txt");
+    std::fs::write(&path, "a: b c\nd: e\nf: g\n").unwrap();
+    let (_h, ctx) = ctx_with(&[("SOPS_AGE_KEY_FILE", path.to_str().unwrap())]);
+    let enc = read("keys/age-vectors/x25519-data.age.txt");
+    let err = unwrap_err(&key(&x25519_recipient()), &enc, &ctx);
+    assert!(
+        err.message
+            .contains("no usable identity, lines 1, 2, 3: not an age identity"),
+        "{err}"
+    );
+    assert_eq!(
+        err.message.matches("not an age identity").count(),
+        1,
+        "{err}"
+    );
+    let many: Vec<String> = (1..=9).map(|n| format!("line {n}: x")).collect();
+    assert_eq!(
+        super::identities::group_problems(&many),
+        vec!["lines 1, 2, 3, 4, 5 and 4 more: x".to_owned()]
+    );
+}
+
+#[test]
 fn bad_identity_line_is_reported_without_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.txt");
