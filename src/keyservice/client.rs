@@ -10,7 +10,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU8;
 use std::sync::atomic::Ordering;
 use std::task::Context;
 use std::task::Poll;
@@ -129,11 +129,11 @@ impl RemoteKeyService {
         )
     }
 
-    /// Connects, the stream watched by [`FirstBytes`] (`silent` is set when it gives up).
+    /// Connects, the stream watched by [`FirstBytes`] (which reports into `heard`).
     async fn connect(
         address: &Address,
         handshake: Duration,
-        silent: Arc<AtomicBool>,
+        heard: Arc<AtomicU8>,
     ) -> Result<Channel, tonic::transport::Error> {
         let address = address.clone();
         let endpoint = match &address {
@@ -144,7 +144,7 @@ impl RemoteKeyService {
             .connect_timeout(handshake)
             .connect_with_connector(tower::service_fn(move |_: http::Uri| {
                 let address = address.clone();
-                let silent = Arc::clone(&silent);
+                let heard = Arc::clone(&heard);
                 async move {
                     let io: Box<dyn Io> = match &address {
                         Address::Tcp(hostport) => {
@@ -156,10 +156,11 @@ impl RemoteKeyService {
                             Box::new(tokio::net::UnixStream::connect(path).await?)
                         }
                     };
+                    heard.store(WAITING, Ordering::Release);
                     let watched = FirstBytes {
                         io,
                         deadline: Some(Box::pin(tokio::time::sleep(handshake))),
-                        silent,
+                        heard,
                     };
                     Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(watched))
                 }
@@ -191,8 +192,8 @@ impl RemoteKeyService {
         let address = &self.address;
         let cached = state.channel.clone();
         let handshake = self.handshake_timeout();
-        let silent = Arc::new(AtomicBool::new(false));
-        let watch = Arc::clone(&silent);
+        let heard = Arc::new(AtomicU8::new(CONNECTING));
+        let watch = Arc::clone(&heard);
         let result = state.runtime.block_on(async {
             let call = async {
                 let channel = match cached {
@@ -216,7 +217,10 @@ impl RemoteKeyService {
                 Err(_) => Err(None),
             }
         });
-        if silent.load(Ordering::Acquire) {
+        // A new connection on which the server never spoke: said so, whichever bound
+        // ran out first (a cached connection leaves `heard` at CONNECTING).
+        let first = heard.load(Ordering::Acquire);
+        if first == GAVE_UP || (first == WAITING && matches!(result, Err(None))) {
             state.channel = None;
             return Err(self.silent(handshake));
         }
@@ -285,12 +289,22 @@ impl KeyService for RemoteKeyService {
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// A stream that fails its reads (and sets `silent`) when the server has sent nothing
-/// by `deadline`; after the first byte it is the plain stream.
+/// [`FirstBytes`]'s report: not connected yet.
+const CONNECTING: u8 = 0;
+/// Connected, no byte from the server yet.
+const WAITING: u8 = 1;
+/// The server has sent a byte.
+const HEARD: u8 = 2;
+/// The server sent nothing by the deadline: reads fail.
+const GAVE_UP: u8 = 3;
+
+/// A stream that fails its reads when the server has sent nothing by `deadline`; after
+/// the first byte it is the plain stream. `heard` says which ([`CONNECTING`] until it
+/// exists, then [`WAITING`], [`HEARD`] or [`GAVE_UP`]).
 struct FirstBytes {
     io: Box<dyn Io>,
     deadline: Option<Pin<Box<Sleep>>>,
-    silent: Arc<AtomicBool>,
+    heard: Arc<AtomicU8>,
 }
 
 impl AsyncRead for FirstBytes {
@@ -302,14 +316,15 @@ impl AsyncRead for FirstBytes {
         let before = buf.filled().len();
         match Pin::new(&mut self.io).poll_read(cx, buf) {
             Poll::Ready(r) => {
-                if buf.filled().len() > before {
+                if buf.filled().len() > before && self.deadline.is_some() {
                     self.deadline = None;
+                    self.heard.store(HEARD, Ordering::Release);
                 }
                 Poll::Ready(r)
             }
             Poll::Pending => match self.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
                 Some(Poll::Ready(())) => {
-                    self.silent.store(true, Ordering::Release);
+                    self.heard.store(GAVE_UP, Ordering::Release);
                     Poll::Ready(Err(std::io::Error::new(
                         std::io::ErrorKind::TimedOut,
                         "the key service sent nothing",

@@ -73,6 +73,11 @@ fn a_server_that_never_speaks_fails_after_the_handshake_bound() {
         took >= Duration::from_secs(9) && took < Duration::from_secs(30),
         "{took:?}"
     );
+    // With a shorter call bound, the same report when both bounds run out together.
+    let addr = server(drain);
+    let (r, _) = wrap_via(&addr, Some(Duration::from_secs(2)));
+    let e = r.unwrap_err();
+    assert!(e.message.contains("sent nothing within 2 s"), "{e}");
 }
 
 #[test]
