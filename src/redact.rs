@@ -11,10 +11,17 @@
 //! Text a file controls (key ids, what a key source quotes) is made inert as well:
 //! [`display_id`] is how every key id is shown (`MasterKey::display_id`), [`shown_text`]
 //! how a key source's message is, and [`escape_hidden`] / [`json_escape_hidden`] are the
-//! last step before text or JSON reaches the terminal. None of them changes what is
-//! written to a file.
+//! last step before text or JSON reaches the terminal. Text a server sent is shown with
+//! [`server_text`] (one bounded line) or [`scrub`] (the same, without the credentials
+//! the request used). None of them changes what is written to a file.
 
 use std::borrow::Cow;
+
+mod server;
+pub use server::MAX_SERVER_TEXT;
+pub use server::SECRET_MASK;
+pub use server::scrub;
+pub use server::server_text;
 
 /// What a masked age identity is replaced with.
 pub const AGE_SECRET_MASK: &str = "AGE-SECRET-KEY-1[redacted]";

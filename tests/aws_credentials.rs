@@ -762,3 +762,62 @@ fn aws_ca_bundle() {
         stderr(&out)
     );
 }
+
+#[test]
+fn aws_imds_malformed_credentials_are_named_once_and_the_container_uri_must_be_loopback() {
+    let (home, work) = dirs();
+    let imds_with = |creds: &'static str| {
+        Server::start(move |req| {
+            let line = req.line();
+            if line.starts_with("PUT /latest/api/token ") {
+                return (200, "imds-session-token".to_owned());
+            }
+            if line.starts_with("GET /latest/meta-data/iam/security-credentials/ ") {
+                return (200, "web-role\n".to_owned());
+            }
+            (200, creds.to_owned())
+        })
+    };
+    std::fs::write(work.path().join("s.yaml"), PLAIN).expect("write");
+    let arn = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+    let run = |imds: &Server| {
+        let mut v = vars(home.path(), Some("http://127.0.0.1:9"));
+        v.remove("AWS_EC2_METADATA_DISABLED");
+        set(&mut v, &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)]);
+        let out = support::run_in(&v, work.path(), &["encrypt", "--kms", arn, "s.yaml"]);
+        assert_ne!(out.status.code(), Some(0));
+        stderr(&out)
+    };
+    let err = run(&imds_with("{not json"));
+    assert!(err.contains("malformed"), "{err}");
+    assert!(
+        !err.contains("EC2 instance metadata (IMDSv2): EC2 instance metadata (IMDSv2)"),
+        "{err}"
+    );
+    // A session token with a line break cannot be sent: said so, not retried.
+    let err = run(&imds_with(
+        r#"{"Code":"Success","AccessKeyId":"ASIAIMDS","SecretAccessKey":"s3cr3tKEYs3cr3t","Token":"tok\r\nX-Evil: 1"}"#,
+    ));
+    assert!(err.contains("no request was sent"), "{err}");
+    assert!(
+        !err.contains("attempts") && !err.contains("s3cr3tKEY"),
+        "{err}"
+    );
+
+    // A host that only starts with `127.` is not loopback: no plain-http request to it.
+    let mut v = vars(home.path(), Some("http://127.0.0.1:9"));
+    set(
+        &mut v,
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://127.0.0.1.evil.invalid/creds",
+        )],
+    );
+    let out = support::run_in(&v, work.path(), &["encrypt", "--kms", arn, "s.yaml"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    assert!(
+        err.contains("plain-http endpoint 127.0.0.1.evil.invalid is not a loopback"),
+        "{err}"
+    );
+}

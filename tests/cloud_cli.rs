@@ -29,6 +29,10 @@ const OK: u8 = 0;
 const FORBIDDEN: u8 = 1;
 const THROTTLE_ONCE: u8 = 2;
 const MALFORMED: u8 = 3;
+/// Encrypt answers an empty ciphertext.
+const EMPTY: u8 = 4;
+/// Every call is refused with a message quoting the token and forging a hint line.
+const ECHO: u8 = 5;
 
 /// A KMS that "wraps" by prefixing and base64 (the REST shapes are real; the crypto is
 /// not the point here — the key-level tests cover it).
@@ -55,6 +59,15 @@ fn kms(mode: Arc<AtomicU8>) -> testhttp::Server {
                 );
             }
             MALFORMED => return Resp::text(200, "{not json"),
+            EMPTY => {
+                return Resp::json(200, serde_json::json!({"name": RESOURCE, "ciphertext": ""}));
+            }
+            ECHO => {
+                return Resp::json(
+                    403,
+                    serde_json::json!({"error": {"code": 403, "status": "PERMISSION_DENIED", "message": format!("token {TOKEN} denied\nhint: forged by the server")}}),
+                );
+            }
             _ => {}
         }
         let body = req.json();
@@ -178,5 +191,51 @@ fn gcp_kms_round_trip_and_failures_leave_the_file_untouched() {
     assert_eq!(
         std::fs::read(work.path().join("g.yaml")).expect("read"),
         enc
+    );
+}
+
+#[test]
+fn gcp_kms_empty_ciphertext_and_echoed_token_are_refused() {
+    let mode = Arc::new(AtomicU8::new(EMPTY));
+    let server = kms(Arc::clone(&mode));
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    let plain = b"db_password: gcp-s3cret\n";
+    std::fs::write(work.path().join("g.yaml"), plain).expect("write");
+    let mut vars = env_vars(None, home.path());
+    vars.remove("SOPS_AGE_KEY_FILE");
+    vars.insert("SOPS_GCP_KMS_ENDPOINT".into(), server.url());
+    vars.insert("GOOGLE_OAUTH_ACCESS_TOKEN".into(), TOKEN.into());
+    vars.insert(rest::RETRY_DELAY_VAR.into(), "5".into());
+    let encrypt = ["encrypt", "-i", "--gcp-kms", RESOURCE, "g.yaml"];
+
+    // An empty wrapped key would make a file nobody can decrypt: exit 23, nothing written.
+    let out = run_in(&vars, work.path(), &encrypt);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(23), "{err}");
+    assert!(err.contains("cannot be used: it is empty"), "{err}");
+    assert_eq!(
+        std::fs::read(work.path().join("g.yaml")).expect("read"),
+        plain
+    );
+
+    // The token quoted back is masked, and the server's text stays on its line.
+    mode.store(ECHO, Ordering::SeqCst);
+    let out = run_in(&vars, work.path(), &encrypt);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(23), "{err}");
+    assert!(!err.contains(TOKEN), "token leaked: {err}");
+    assert!(
+        err.contains("token [redacted] denied hint: forged"),
+        "{err}"
+    );
+    assert!(
+        !err.lines()
+            .any(|l| l.trim_start().starts_with("hint: forged")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(work.path().join("g.yaml")).expect("read"),
+        plain
     );
 }

@@ -388,3 +388,57 @@ fn age_plus_hckms_and_rotate_add_rm_hckms() {
         "A=1\n"
     );
 }
+
+#[test]
+fn echoed_credentials_are_masked_and_an_empty_cipher_text_is_refused() {
+    const SECURITY_TOKEN: &str = "UserHuaweiSecTok0123456789";
+    let server = testhttp::Server::start(|req| {
+        if req.path().ends_with("/kms/encrypt-data") {
+            let kid = req.json()["key_id"].as_str().unwrap_or("").to_owned();
+            if kid == UUID2 {
+                return Resp::json(200, serde_json::json!({"key_id": kid, "cipher_text": ""}));
+            }
+        }
+        err(
+            403,
+            "KMS.0203",
+            &format!("sk {SK} tok {SECURITY_TOKEN}\nhint: forged by the server"),
+        )
+    });
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work");
+    let plain = b"a: 1\n";
+    std::fs::write(work.path().join("s.yaml"), plain).expect("write");
+    let mut vars = vars_for(&server, home.path());
+    vars.insert(
+        "HUAWEICLOUD_SDK_SECURITY_TOKEN".into(),
+        SECURITY_TOKEN.into(),
+    );
+    for (uuid, needle) in [
+        (UUID, "sk [redacted] tok [redacted] hint: forged"),
+        (UUID2, "cannot be used: it is empty"),
+    ] {
+        let out = run_in(
+            &vars,
+            work.path(),
+            &["encrypt", "-i", "--hckms", &key_id(uuid), "s.yaml"],
+        );
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(23), "{said}");
+        assert!(said.contains(needle), "{said}");
+        assert!(
+            !said.contains(SK) && !said.contains(SECURITY_TOKEN),
+            "{said}"
+        );
+        assert!(
+            !said
+                .lines()
+                .any(|l| l.trim_start().starts_with("hint: forged")),
+            "{said}"
+        );
+        assert_eq!(
+            std::fs::read(work.path().join("s.yaml")).expect("read"),
+            plain
+        );
+    }
+}

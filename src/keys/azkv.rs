@@ -243,10 +243,9 @@ impl AzureKey {
         let reply = Client::get(ctx).send(&req).map_err(|e| {
             KeyError::with_hint(
                 format!(
-                    "cannot {what} Azure Key Vault key {}: {} is unreachable: {}",
+                    "cannot {what} Azure Key Vault key {}: {}",
                     self.display_id(),
-                    crate::redact::display_id(&self.vault_url),
-                    e.0
+                    e.about(&crate::redact::display_id(&self.vault_url))
                 ),
                 "check the vault name, your network or proxy",
             )

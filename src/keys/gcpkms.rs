@@ -115,10 +115,9 @@ impl GcpKmsKey {
         let reply = Client::get(ctx).send(&req).map_err(|e| {
             KeyError::with_hint(
                 format!(
-                    "cannot {what} with GCP KMS key {}: {} is unreachable: {}",
+                    "cannot {what} with GCP KMS key {}: {}",
                     self.display_id(),
-                    endpoint(ctx),
-                    e.0
+                    e.about(&endpoint(ctx))
                 ),
                 format!("check your network or proxy, and {ENDPOINT_VAR} if you set it"),
             )

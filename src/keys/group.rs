@@ -49,6 +49,9 @@ const SOURCES: &str = "; sources consulted: ";
 impl fmt::Display for RecoverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(c) = &self.combine {
+            if self.groups <= 1 {
+                return write!(f, "the data key could not be recovered: {c}");
+            }
             return write!(f, "the key group shares could not be combined: {c}");
         }
         if self.groups == 1 {
@@ -140,6 +143,13 @@ pub fn recover_with_keys(
     } else {
         threshold.max(1)
     };
+    // A part of another length is that key's failure (a damaged or foreign `enc`, a
+    // key service answering wrongly): the next key of the group may still work.
+    let (part_len, part_name) = if groups.len() <= 1 {
+        (DATA_KEY_LEN, "a data key")
+    } else {
+        (DATA_KEY_LEN + 1, "a key group share")
+    };
     let mut attempts = Vec::new();
     let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     for (gi, group) in groups.iter().enumerate() {
@@ -147,7 +157,16 @@ pub fn recover_with_keys(
             break;
         }
         for stored in ordered(group, order) {
-            match ctx.unwrap_key(stored.key.as_ref(), &stored.enc) {
+            let unwrapped = ctx
+                .unwrap_key(stored.key.as_ref(), &stored.enc)
+                .and_then(|part| {
+                    if part.len() == part_len {
+                        Ok(part)
+                    } else {
+                        Err(wrong_length(part.len(), part_len, part_name))
+                    }
+                });
+            match unwrapped {
                 Ok(part) => {
                     parts.push(part);
                     used.push(format!(
@@ -190,6 +209,17 @@ pub fn recover_with_keys(
         )
     })?;
     Ok((key, used))
+}
+
+/// Length of a data key (a Shamir share is one byte longer: its x coordinate).
+const DATA_KEY_LEN: usize = 32;
+
+fn wrong_length(got: usize, want: usize, what: &str) -> KeyError {
+    KeyError::with_hint(
+        format!("it unwrapped to {got} bytes, not the {want} bytes of {what}"),
+        "the `enc` value of this key may be damaged or copied from another file, or its key \
+         source or key service answered wrongly; another key of the file may still work",
+    )
 }
 
 /// A key that could not wrap the data key.

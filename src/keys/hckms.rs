@@ -200,14 +200,16 @@ impl HckmsKey {
                 body: body.as_bytes(),
             },
         );
-        let mut req = Request::post(&url, rest::Body::Json(body)).header("Authorization", &auth);
+        let mut req = Request::post(&url, rest::Body::Json(body))
+            .header("Authorization", &auth)
+            .secret(&creds.sk);
         // Content-Type is set by the client for JSON bodies, Host from the URL.
         for (k, v) in signed.iter().skip(2) {
             req = req.header(k, v);
         }
         let reply = Client::get(ctx).send(&req).map_err(|e| {
             KeyError::with_hint(
-                self.fail(op, format!("{} is unreachable: {}", ep.url(), e.0)),
+                self.fail(op, e.about(&ep.url())),
                 format!("check your network or proxy, and {from} if you set it"),
             )
         })?;
@@ -244,11 +246,11 @@ impl HckmsKey {
 fn describe_reply(reply: &rest::Reply) -> String {
     let (code, msg) = huawei_error(&reply.body);
     let mut what = format!("HTTP {}", reply.status);
-    if let Some(c) = code {
+    if let Some(c) = code.map(|c| reply.shown(&c)).filter(|c| !c.is_empty()) {
         what.push(' ');
         what.push_str(&c);
     }
-    if let Some(m) = msg {
+    if let Some(m) = msg.map(|m| reply.shown(&m)).filter(|m| !m.is_empty()) {
         what.push_str(": ");
         what.push_str(&m);
     }
@@ -319,20 +321,14 @@ pub const KNOWN_REGIONS: [&str; 21] = [
 ];
 
 /// The error code and message of a HuaweiCloud error body
-/// (`{"error": {"error_code", "error_msg"}}` or the flat API Gateway form).
+/// (`{"error": {"error_code", "error_msg"}}` or the flat API Gateway form), as the server
+/// wrote them: shown only through [`rest::Reply::shown`].
 fn huawei_error(body: &str) -> (Option<String>, Option<String>) {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
         return (None, None);
     };
     let obj = v.get("error").unwrap_or(&v);
-    let text = |k: &str| {
-        obj.get(k).and_then(|x| x.as_str()).map(|s| {
-            s.chars()
-                .take(300)
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect::<String>()
-        })
-    };
+    let text = |k: &str| obj.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     (text("error_code"), text("error_msg"))
 }
 

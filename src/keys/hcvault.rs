@@ -339,10 +339,9 @@ impl VaultKey {
         }
         KeyError::with_hint(
             format!(
-                "cannot {what} with Vault key {}: {} is unreachable: {}",
+                "cannot {what} with Vault key {}: {}",
                 self.display_id(),
-                crate::redact::display_id(&self.address),
-                e.0
+                e.about(&crate::redact::display_id(&self.address))
             ),
             "check the address, that the server is running, and your network or proxy",
         )

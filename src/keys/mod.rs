@@ -43,6 +43,7 @@ pub mod probe;
 pub(crate) mod rest;
 #[cfg(all(test, feature = "http"))]
 mod testhttp;
+mod wrapped;
 
 /// Describes why a program could not be started.
 #[cfg(any(feature = "age", feature = "pgp", feature = "vault"))]
@@ -327,18 +328,29 @@ impl KeyContext {
     /// Wraps `secret` with `key`: on this machine (the local key service), then on each
     /// remote key service in order, until one succeeds (sops's order).
     pub fn wrap_key(&self, key: &dyn MasterKey, secret: &[u8]) -> Result<String, KeyError> {
+        // Every wrapped key is checked before it can be written (`wrapped`).
+        const LOCAL: &str = "by its key source";
         if self.services.is_empty() && self.local {
-            return key.wrap(secret, self);
+            return key
+                .wrap(secret, self)
+                .and_then(|enc| wrapped::checked(key, enc, LOCAL));
         }
         let mut errors = Vec::new();
         if self.local {
-            match key.wrap(secret, self) {
+            match key
+                .wrap(secret, self)
+                .and_then(|enc| wrapped::checked(key, enc, LOCAL))
+            {
                 Ok(enc) => return Ok(enc),
                 Err(e) => errors.push(format!("on this machine: {e}")),
             }
         }
         for svc in &self.services {
-            match svc.wrap(key, secret) {
+            let place = format!("by the key service at {}", svc.address());
+            match svc
+                .wrap(key, secret)
+                .and_then(|enc| wrapped::checked(key, enc, &place))
+            {
                 Ok(enc) => return Ok(enc),
                 Err(e) => errors.push(e.to_string()),
             }

@@ -33,10 +33,14 @@ use crate::keys::KeyContext;
 
 pub(crate) mod jwt;
 mod plain_http;
+mod reply;
 pub(crate) mod tls;
 pub(crate) use plain_http::check_plain_http;
 pub(crate) use plain_http::insecure_http_allowed;
 pub(crate) use plain_http::plain_http_refusal;
+pub(crate) use reply::Reply;
+#[cfg(test)]
+use reply::service_message;
 pub(crate) use tls::SystemRoots;
 
 /// The variable overriding the first retry delay, in milliseconds.
@@ -76,6 +80,9 @@ pub(crate) struct Request<'a> {
     /// Extra headers (names and values); values may be secret and are never shown.
     pub headers: Vec<(&'a str, &'a str)>,
     pub body: Body,
+    /// Credentials the request depends on without carrying them (a signing key), masked
+    /// like those it carries wherever the reply is shown.
+    pub secrets: Vec<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -86,6 +93,7 @@ impl<'a> Request<'a> {
             url,
             headers: Vec::new(),
             body: Body::Empty,
+            secrets: Vec::new(),
         }
     }
 
@@ -96,6 +104,7 @@ impl<'a> Request<'a> {
             url,
             headers: Vec::new(),
             body,
+            secrets: Vec::new(),
         }
     }
 
@@ -104,53 +113,50 @@ impl<'a> Request<'a> {
         self.headers.push((name, value));
         self
     }
-}
 
-/// A response: status and body (wiped on drop, as it may hold a data key).
-pub(crate) struct Reply {
-    pub status: u16,
-    pub body: Zeroizing<String>,
-}
-
-impl Reply {
-    /// Whether the status is 2xx.
-    pub fn ok(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-
-    /// The body as JSON, or a description of why it is not (never the body itself).
-    pub fn json(&self) -> Result<serde_json::Value, String> {
-        serde_json::from_str(&self.body).map_err(|e| {
-            format!(
-                "the response is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            )
-        })
-    }
-
-    /// The service's error message from the body, if it has a known shape.
-    pub fn service_message(&self) -> Option<String> {
-        service_message(&self.body)
-    }
-
-    /// `HTTP 403: message` (or just `HTTP 403` when the body carries no message).
-    pub fn describe(&self) -> String {
-        match self.service_message() {
-            Some(m) => format!("HTTP {}: {m}", self.status),
-            None => format!("HTTP {}", self.status),
-        }
+    /// Names a credential the request depends on (see [`Request::secrets`]).
+    pub fn secret(mut self, value: &'a str) -> Self {
+        self.secrets.push(value);
+        self
     }
 }
 
-/// A network failure (no HTTP response), described without any secret.
+/// A request that got no usable HTTP response, described without any secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NetError(pub String);
+pub(crate) struct NetError(pub String, pub NetKind);
+
+/// What kind of failure a [`NetError`] is: only [`NetKind::Unreachable`] may be transient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NetKind {
+    /// No answer: refused, reset, timed out, or a failed TLS handshake.
+    Unreachable,
+    /// The server answered with something unusable (too large, not HTTP).
+    BadAnswer,
+    /// The request could not be made here: a header value that HTTP does not allow (a
+    /// credential with a line break), a request too large, plain http refused, or
+    /// unusable CA settings.
+    Local,
+}
 
 impl NetError {
     /// Whether the TLS handshake failed (e.g. an untrusted server certificate).
     pub fn is_tls(&self) -> bool {
         self.0.starts_with(TLS_PREFIX)
+    }
+
+    /// Whether trying again may help: no answer, and not a TLS failure.
+    fn transient(&self) -> bool {
+        self.1 == NetKind::Unreachable && !self.is_tls()
+    }
+
+    /// The failure of a request to `url` in words: `URL is unreachable: …`, `the answer
+    /// from URL cannot be used: …` or `no request was sent to URL: …`.
+    pub fn about(&self, url: &str) -> String {
+        match self.1 {
+            NetKind::Unreachable => format!("{url} is unreachable: {}", self.0),
+            NetKind::BadAnswer => format!("the answer from {url} cannot be used: {}", self.0),
+            NetKind::Local => format!("no request was sent to {url}: {}", self.0),
+        }
     }
 }
 
@@ -303,12 +309,12 @@ impl Client {
 
     fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
         if let Some((message, hint)) = plain_http_refusal(self.insecure_http, req.url) {
-            return Err(NetError(format!("{message} ({hint})")));
+            return Err(NetError(format!("{message} ({hint})"), NetKind::Local));
         }
         if let Some(e) = &self.roots_error
             && req.url.starts_with("https://")
         {
-            return Err(NetError(e.clone()));
+            return Err(NetError(e.clone(), NetKind::Local));
         }
         let agent = self.agent_for(req.url);
         let mut delay = self.delay;
@@ -318,12 +324,12 @@ impl Client {
             let result = attempt(agent, req);
             let retry = match &result {
                 Ok(r) => r.status == 429 || r.status >= 500,
-                Err(e) => !e.is_tls(),
+                Err(e) => e.transient(),
             };
             if !retry || tried >= attempts {
                 return result.map_err(|e| {
                     if tried > 1 {
-                        NetError(format!("{} (after {tried} attempts)", e.0))
+                        NetError(format!("{} (after {tried} attempts)", e.0), e.1)
                     } else {
                         e
                     }
@@ -363,24 +369,43 @@ fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
             }
         }
     };
-    let mut resp = result.map_err(|e| NetError(describe_error(&e)))?;
+    let mut resp = result.map_err(|e| NetError(describe_error(&e), kind_of(&e)))?;
     let status = resp.status().as_u16();
-    let body = resp
+    // Bytes, not text: a body that is not UTF-8 is the service's problem to describe
+    // (its JSON does not parse), not a network failure to retry.
+    let bytes = resp
         .body_mut()
         .with_config()
         .limit(MAX_BODY)
-        .lossy_utf8(true)
-        .read_to_string()
+        .read_to_vec()
+        .map(Zeroizing::new)
         .map_err(|e| {
-            NetError(format!(
-                "reading the response failed: {}",
-                describe_error(&e)
-            ))
+            NetError(
+                format!("reading the response failed: {}", describe_error(&e)),
+                kind_of(&e),
+            )
         })?;
-    Ok(Reply {
-        status,
-        body: Zeroizing::new(body),
-    })
+    let body = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
+    Ok(Reply::to(req, status, body))
+}
+
+/// Whether the request did not fit ureq's buffer (its headers are too large). ureq does
+/// not export the protocol error type, so its text is compared.
+fn is_overflow(e: &ureq::Error) -> bool {
+    matches!(e, ureq::Error::Protocol(p) if p.to_string().starts_with("output too small"))
+}
+
+/// Which kind of failure a transport error is ([`NetKind`]).
+pub(crate) fn kind_of(e: &ureq::Error) -> NetKind {
+    match e {
+        ureq::Error::Http(_) | ureq::Error::BadUri(_) => NetKind::Local,
+        ureq::Error::Protocol(_) if is_overflow(e) => NetKind::Local,
+        ureq::Error::Protocol(_)
+        | ureq::Error::BodyExceedsLimit(_)
+        | ureq::Error::LargeResponseHeader(..)
+        | ureq::Error::StatusCode(_) => NetKind::BadAnswer,
+        _ => NetKind::Unreachable,
+    }
 }
 
 /// A short description of a transport error (never contains request data).
@@ -393,7 +418,7 @@ pub(crate) fn describe_error(e: &ureq::Error) -> String {
             if io.kind() == std::io::ErrorKind::InvalidData && io.get_ref().is_some() =>
         {
             let inner = io.get_ref().map(|e| e.to_string()).unwrap_or_default();
-            format!("{TLS_PREFIX}{}", clean(&inner))
+            format!("{TLS_PREFIX}{}", crate::redact::server_text(&inner))
         }
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
@@ -409,64 +434,22 @@ pub(crate) fn describe_error(e: &ureq::Error) -> String {
         ureq::Error::Tls(m) => format!("{TLS_PREFIX}{m}"),
         ureq::Error::Rustls(e) => format!("{TLS_PREFIX}{e}"),
         ureq::Error::Pem(_) => format!("{TLS_PREFIX}bad certificate data"),
-        ureq::Error::BodyExceedsLimit(_) => "the response is too large".to_owned(),
+        ureq::Error::BodyExceedsLimit(_) => {
+            format!("the response is larger than {} KiB", MAX_BODY / 1024)
+        }
+        ureq::Error::Http(_) => "a request header value is not allowed in HTTP (a credential \
+             or setting with a line break or another control character?)"
+            .to_owned(),
+        ureq::Error::Protocol(_) if is_overflow(e) => {
+            "the request headers are too large (a credential of hundreds of kilobytes?)".to_owned()
+        }
+        ureq::Error::Protocol(p) => format!("the answer is not valid HTTP: {p}"),
         other => other.to_string(),
     }
 }
 
 pub(crate) use super::address::is_loopback_host;
 pub(crate) use super::address::url_host;
-
-/// The error message of a JSON error body in one of the shapes the services use:
-/// Vault `{"errors":[…]}`, Google/Azure `{"error":{"message":…,"status"|"code":…}}`,
-/// OAuth `{"error":"…","error_description":"…"}`. Cleaned and shortened.
-pub(crate) fn service_message(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let text = if let Some(errors) = v.get("errors").and_then(|e| e.as_array()) {
-        let parts: Vec<&str> = errors.iter().filter_map(|e| e.as_str()).collect();
-        if parts.is_empty() {
-            return None;
-        }
-        parts.join("; ")
-    } else {
-        match v.get("error")? {
-            serde_json::Value::Object(o) => {
-                let message = o.get("message").and_then(|m| m.as_str()).unwrap_or("");
-                let code = o
-                    .get("status")
-                    .and_then(|s| s.as_str())
-                    .or_else(|| o.get("code").and_then(|c| c.as_str()));
-                match (code, message.is_empty()) {
-                    (Some(c), false) => format!("{c}: {message}"),
-                    (Some(c), true) => c.to_owned(),
-                    (None, false) => message.to_owned(),
-                    (None, true) => return None,
-                }
-            }
-            serde_json::Value::String(code) => {
-                match v.get("error_description").and_then(|d| d.as_str()) {
-                    Some(d) => format!("{code}: {d}"),
-                    None => code.clone(),
-                }
-            }
-            _ => return None,
-        }
-    };
-    Some(clean(&text))
-}
-
-/// Removes control characters and shortens to 300 characters.
-fn clean(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(300)
-        .collect();
-    if s.chars().count() > 300 {
-        out.push('…');
-    }
-    out.trim().to_owned()
-}
 
 /// `application/x-www-form-urlencoded` encoding of `pairs` (in a wiped buffer).
 pub(crate) fn form(pairs: &[(&str, &str)]) -> Zeroizing<String> {

@@ -25,7 +25,10 @@ impl KeyService for Fake {
     fn wrap(&self, _key: &dyn MasterKey, _secret: &[u8]) -> Result<String, KeyError> {
         self.calls.lock().expect("calls").push(self.name);
         match self.works {
-            true => Ok(format!("enc by {}", self.name)),
+            true => Ok(format!(
+                "-----BEGIN PGP MESSAGE-----\nenc by {}\n-----END PGP MESSAGE-----",
+                self.name
+            )),
             false => Err(KeyError::new(format!("{} is down", self.name))),
         }
     }
@@ -59,7 +62,11 @@ fn key_services_are_tried_after_the_local_keys_in_order() {
         .with_key_services(vec![svc("a", false), svc("b", true), svc("c", true)], true);
     let got = ctx.unwrap_key(key.as_ref(), "x").expect("b answers");
     assert_eq!(got.as_slice(), b"b");
-    assert_eq!(ctx.wrap_key(key.as_ref(), b"k").expect("wrap"), "enc by b");
+    assert!(
+        ctx.wrap_key(key.as_ref(), b"k")
+            .expect("wrap")
+            .contains("enc by b")
+    );
     assert_eq!(*calls.lock().expect("calls"), ["a", "b", "a", "b"]);
 
     let all_down = KeyContext::with_vars(vars.iter().cloned().collect())
@@ -252,4 +259,90 @@ fn hostile_ids_are_kept_verbatim_and_shown_inert() {
     let data_key = crate::crypto::DataKey::from_slice(&[7; 32]).expect("32 bytes");
     let e = group::wrap(&keys, 0, &data_key, &ctx).expect_err("nobody");
     assert!(inert(&e.to_string()), "{e}");
+}
+
+/// A key service that wraps to fixed text and unwraps `enc` (a number) to that many bytes.
+#[derive(Debug)]
+struct Fixed(&'static str);
+
+impl KeyService for Fixed {
+    fn address(&self) -> &str {
+        "tcp://fixed"
+    }
+    fn wrap(&self, _key: &dyn MasterKey, _secret: &[u8]) -> Result<String, KeyError> {
+        Ok(self.0.to_owned())
+    }
+    fn unwrap(&self, _key: &dyn MasterKey, enc: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        Ok(Zeroizing::new(vec![7; enc.parse().unwrap_or(0)]))
+    }
+}
+
+fn through(services: &[&'static str]) -> KeyContext {
+    let list = services
+        .iter()
+        .map(|s| Arc::new(Fixed(s)) as Arc<dyn KeyService>)
+        .collect();
+    KeyContext::with_vars(Default::default()).with_key_services(list, false)
+}
+
+fn pgp(fp: &str) -> Arc<dyn MasterKey> {
+    super::key_from_str(super::KeyKind::Pgp, fp).expect("key")
+}
+
+const ARMORED: &str = "-----BEGIN PGP MESSAGE-----\n\nwcBMA\n-----END PGP MESSAGE-----";
+
+#[test]
+fn an_empty_or_foreign_wrapped_key_fails_the_wrap() {
+    let key = pgp("FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4");
+    let e = through(&["", "not an age file"])
+        .wrap_key(key.as_ref(), &[1; 32])
+        .expect_err("nothing usable");
+    assert!(e.message.contains("cannot be used: it is empty"), "{e}");
+    assert!(
+        e.message.contains("not an ASCII-armored PGP message"),
+        "{e}"
+    );
+    // A service answering properly after them is used.
+    let enc = through(&["", ARMORED])
+        .wrap_key(key.as_ref(), &[1; 32])
+        .expect("the second service");
+    assert_eq!(enc, ARMORED);
+    // Writing a file: nothing is returned, so nothing is written.
+    let groups = vec![vec![key]];
+    let data_key = crate::crypto::DataKey::from_slice(&[7; 32]).expect("32 bytes");
+    let e = super::group::wrap(&groups, 0, &data_key, &through(&[""])).expect_err("empty");
+    assert!(e.to_string().contains("it is empty"), "{e}");
+}
+
+#[test]
+fn a_key_unwrapping_to_a_wrong_length_fails_alone_and_the_next_key_is_tried() {
+    use super::StoredKey;
+    use super::group;
+    let stored = |fp: &str, enc: &str| StoredKey {
+        key: pgp(fp),
+        enc: enc.to_owned(),
+        created_at: None,
+    };
+    let short = stored("FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4", "31");
+    let good = stored("AAC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4", "32");
+    let ctx = through(&[ARMORED]);
+    let groups = vec![vec![short.clone(), good]];
+    let (key, used) =
+        group::recover_with_keys(&groups, 0, &group::DEFAULT_ORDER, &ctx).expect("second key");
+    assert_eq!(key.expose(), &[7; 32]);
+    assert_eq!(used, ["pgp AAC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4"]);
+
+    let e = group::recover(&[vec![short]], 0, &group::DEFAULT_ORDER, &ctx).expect_err("short");
+    assert_eq!(e.attempts.len(), 1);
+    assert!(e.combine.is_none());
+    let said = e.to_string();
+    assert!(
+        said.starts_with("no key could decrypt the data key. Tried:"),
+        "{said}"
+    );
+    assert!(
+        said.contains("31 bytes, not the 32 bytes of a data key"),
+        "{said}"
+    );
+    assert!(!said.contains("shares"), "{said}");
 }

@@ -1,8 +1,25 @@
 //! The client: a [`KeyService`] that sends each wrap/unwrap to a remote key service
 //! (`leafseal keyservice` or `sops keyservice`).
+//!
+//! Every call is bounded: connecting and the server's first bytes (its HTTP/2 settings,
+//! which a key service sends at once) within [`HANDSHAKE_TIMEOUT`], and the whole call
+//! within [`DEFAULT_TIMEOUT`] ([`TIMEOUT_VAR`] overrides it). The call bound is long
+//! because a key service may wait for a person (a passphrase or a PIN) before it
+//! answers; a server that accepts and never speaks fails after the handshake bound.
 
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering;
+use std::task::Context;
+use std::task::Poll;
 use std::time::Duration;
+
+use tokio::io::AsyncRead;
+use tokio::io::AsyncWrite;
+use tokio::io::ReadBuf;
+use tokio::time::Sleep;
 
 use tonic::transport::Channel;
 use tonic::transport::Endpoint;
@@ -13,14 +30,25 @@ use super::proto;
 use crate::keys::KeyError;
 use crate::keys::KeyService;
 use crate::keys::MasterKey;
+use crate::redact;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The variable overriding [`DEFAULT_TIMEOUT`], in seconds.
+pub const TIMEOUT_VAR: &str = "LEAFSEAL_KEYSERVICE_TIMEOUT_SECS";
+
+/// How long one call (connection included) may take: long enough for a person to
+/// answer a key service's passphrase or PIN prompt.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long connecting, and then the server's first bytes, may take (at most the call's
+/// bound).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A remote key service at one address. Connects on first use; the runtime and the
 /// connection are kept for the rest of the run.
 pub struct RemoteKeyService {
     uri: String,
     address: Address,
+    timeout: Duration,
     state: Mutex<Option<State>>,
 }
 
@@ -41,13 +69,29 @@ impl RemoteKeyService {
         RemoteKeyService {
             uri,
             address,
+            timeout: DEFAULT_TIMEOUT,
             state: Mutex::new(None),
         }
     }
 
+    /// The same service with `timeout` as the bound of each call (see the module docs).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    fn handshake_timeout(&self) -> Duration {
+        HANDSHAKE_TIMEOUT.min(self.timeout)
+    }
+
     fn unreachable(&self, detail: &str) -> KeyError {
         KeyError::with_hint(
-            format!("could not reach the key service at {}: {detail}", self.uri),
+            format!(
+                "could not reach the key service at {}: {}",
+                self.uri,
+                redact::server_text(detail)
+            ),
             format!(
                 "start it on the machine that holds the key (`leafseal keyservice` or `sops keyservice`) and forward it here (e.g. ssh -L), or check the --keyservice address {}",
                 self.uri
@@ -55,28 +99,73 @@ impl RemoteKeyService {
         )
     }
 
-    async fn connect(address: &Address) -> Result<Channel, tonic::transport::Error> {
-        match address {
-            Address::Tcp(hostport) => {
-                Endpoint::from_shared(format!("http://{hostport}"))?
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .connect()
-                    .await
-            }
-            Address::Unix(path) => {
-                let path = path.clone();
-                Endpoint::from_static("http://localhost")
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .connect_with_connector(tower::service_fn(move |_: http::Uri| {
-                        let path = path.clone();
-                        async move {
-                            let stream = tokio::net::UnixStream::connect(path).await?;
-                            Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+    fn silent(&self, after: Duration) -> KeyError {
+        KeyError::with_hint(
+            format!(
+                "the key service at {} accepted the connection but sent nothing within {} s",
+                self.uri,
+                after.as_secs_f32()
+            ),
+            format!(
+                "a key service answers at once: check that {} is a key service \
+                 (`leafseal keyservice` or `sops keyservice`) and that it is not stuck",
+                self.uri
+            ),
+        )
+    }
+
+    fn timed_out(&self) -> KeyError {
+        KeyError::with_hint(
+            format!(
+                "the key service at {} did not answer within {} s",
+                self.uri,
+                self.timeout.as_secs_f32()
+            ),
+            format!(
+                "check that the key service is running and not stuck (a passphrase or PIN \
+                 it asks for must be answered within that time); set {TIMEOUT_VAR} to wait \
+                 longer"
+            ),
+        )
+    }
+
+    /// Connects, the stream watched by [`FirstBytes`] (which reports into `heard`).
+    async fn connect(
+        address: &Address,
+        handshake: Duration,
+        heard: Arc<AtomicU8>,
+    ) -> Result<Channel, tonic::transport::Error> {
+        let address = address.clone();
+        let endpoint = match &address {
+            Address::Tcp(hostport) => Endpoint::from_shared(format!("http://{hostport}"))?,
+            Address::Unix(_) => Endpoint::from_static("http://localhost"),
+        };
+        endpoint
+            .connect_timeout(handshake)
+            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+                let address = address.clone();
+                let heard = Arc::clone(&heard);
+                async move {
+                    let io: Box<dyn Io> = match &address {
+                        Address::Tcp(hostport) => {
+                            let stream = tokio::net::TcpStream::connect(hostport.as_str()).await?;
+                            stream.set_nodelay(true)?;
+                            Box::new(stream)
                         }
-                    }))
-                    .await
-            }
-        }
+                        Address::Unix(path) => {
+                            Box::new(tokio::net::UnixStream::connect(path).await?)
+                        }
+                    };
+                    heard.store(WAITING, Ordering::Release);
+                    let watched = FirstBytes {
+                        io,
+                        deadline: Some(Box::pin(tokio::time::sleep(handshake))),
+                        heard,
+                    };
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(watched))
+                }
+            }))
+            .await
     }
 
     fn call<Req, Resp>(&self, path: &'static str, request: Req) -> Result<Resp, KeyError>
@@ -102,33 +191,53 @@ impl RemoteKeyService {
         };
         let address = &self.address;
         let cached = state.channel.clone();
+        let handshake = self.handshake_timeout();
+        let heard = Arc::new(AtomicU8::new(CONNECTING));
+        let watch = Arc::clone(&heard);
         let result = state.runtime.block_on(async {
-            let channel = match cached {
-                Some(c) => c,
-                None => Self::connect(address)
+            let call = async {
+                let channel = match cached {
+                    Some(c) => c,
+                    None => Self::connect(address, handshake, watch)
+                        .await
+                        .map_err(|e| Err(super::chain(&e)))?,
+                };
+                let mut grpc = tonic::client::Grpc::new(channel.clone());
+                grpc.ready().await.map_err(|e| Err(super::chain(&e)))?;
+                let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+                let path = http::uri::PathAndQuery::from_static(path);
+                let response = grpc
+                    .unary(tonic::Request::new(request), path, codec)
                     .await
-                    .map_err(|e| Err(super::chain(&e)))?,
+                    .map_err(Ok)?;
+                Ok::<_, Result<tonic::Status, String>>((channel, response.into_inner()))
             };
-            let mut grpc = tonic::client::Grpc::new(channel.clone());
-            grpc.ready().await.map_err(|e| Err(super::chain(&e)))?;
-            let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-            let path = http::uri::PathAndQuery::from_static(path);
-            let response = grpc
-                .unary(tonic::Request::new(request), path, codec)
-                .await
-                .map_err(Ok)?;
-            Ok::<_, Result<tonic::Status, String>>((channel, response.into_inner()))
+            match tokio::time::timeout(self.timeout, call).await {
+                Ok(r) => r.map_err(Some),
+                Err(_) => Err(None),
+            }
         });
+        // A new connection on which the server never spoke: said so, whichever bound
+        // ran out first (a cached connection leaves `heard` at CONNECTING).
+        let first = heard.load(Ordering::Acquire);
+        if first == GAVE_UP || (first == WAITING && matches!(result, Err(None))) {
+            state.channel = None;
+            return Err(self.silent(handshake));
+        }
         match result {
             Ok((channel, resp)) => {
                 state.channel = Some(channel);
                 Ok(resp)
             }
-            Err(Err(detail)) => {
+            Err(None) => {
+                state.channel = None;
+                Err(self.timed_out())
+            }
+            Err(Some(Err(detail))) => {
                 state.channel = None;
                 Err(self.unreachable(&detail))
             }
-            Err(Ok(status)) => {
+            Err(Some(Ok(status))) => {
                 if status.code() == tonic::Code::Unavailable {
                     state.channel = None;
                     return Err(self.unreachable(status.message()));
@@ -136,7 +245,7 @@ impl RemoteKeyService {
                 Err(KeyError::new(format!(
                     "the key service at {} failed: {}{}",
                     self.uri,
-                    status.message(),
+                    redact::server_text(status.message()),
                     match status.code() {
                         tonic::Code::Unknown => String::new(),
                         c => format!(" ({c:?})"),
@@ -175,3 +284,75 @@ impl KeyService for RemoteKeyService {
         Ok(Zeroizing::new(std::mem::take(&mut resp.plaintext)))
     }
 }
+
+/// A connection's stream.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// [`FirstBytes`]'s report: not connected yet.
+const CONNECTING: u8 = 0;
+/// Connected, no byte from the server yet.
+const WAITING: u8 = 1;
+/// The server has sent a byte.
+const HEARD: u8 = 2;
+/// The server sent nothing by the deadline: reads fail.
+const GAVE_UP: u8 = 3;
+
+/// A stream that fails its reads when the server has sent nothing by `deadline`; after
+/// the first byte it is the plain stream. `heard` says which ([`CONNECTING`] until it
+/// exists, then [`WAITING`], [`HEARD`] or [`GAVE_UP`]).
+struct FirstBytes {
+    io: Box<dyn Io>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    heard: Arc<AtomicU8>,
+}
+
+impl AsyncRead for FirstBytes {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                if buf.filled().len() > before && self.deadline.is_some() {
+                    self.deadline = None;
+                    self.heard.store(HEARD, Ordering::Release);
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => {
+                    self.heard.store(GAVE_UP, Ordering::Release);
+                    Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the key service sent nothing",
+                    )))
+                }
+                _ => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl AsyncWrite for FirstBytes {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests;

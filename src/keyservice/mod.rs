@@ -98,17 +98,23 @@ impl Address {
     }
 }
 
-/// Key services for a [`crate::keys::KeyContext`], from `--keyservice` URIs.
+/// Key services for a [`crate::keys::KeyContext`], from `--keyservice` URIs; each call's
+/// bound is [`client::DEFAULT_TIMEOUT`] or the whole seconds in the process's
+/// [`client::TIMEOUT_VAR`].
 pub fn services_from_uris(
     uris: &[String],
 ) -> Result<Vec<std::sync::Arc<dyn crate::keys::KeyService>>, Error> {
+    let timeout = std::env::var(client::TIMEOUT_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(client::DEFAULT_TIMEOUT, std::time::Duration::from_secs);
     let mut out: Vec<std::sync::Arc<dyn crate::keys::KeyService>> = Vec::new();
     for uri in uris {
         let address = Address::parse_uri(uri)?;
-        out.push(std::sync::Arc::new(RemoteKeyService::new(
-            uri.clone(),
-            address,
-        )));
+        out.push(std::sync::Arc::new(
+            RemoteKeyService::new(uri.clone(), address).with_timeout(timeout),
+        ));
     }
     Ok(out)
 }

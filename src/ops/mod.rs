@@ -265,6 +265,12 @@ pub fn recover_key_with_source(
             exit::COULD_NOT_RETRIEVE_KEY,
             format!("failed to get the data key required to decrypt this file: {e}"),
         );
+        if e.combine.is_some() {
+            return err.hint(
+                "the parts unwrapped from the key groups do not make a data key together: the \
+                 file's sops metadata may be damaged; restore it from version control",
+            );
+        }
         let services: Vec<&str> = ctx.key_services().iter().map(|s| s.address()).collect();
         if services.is_empty() {
             err.hint("make one of the keys listed above available: for age set SOPS_AGE_KEY_FILE (or SOPS_AGE_KEY); for PGP import the private key into gpg (check GNUPGHOME)")

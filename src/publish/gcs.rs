@@ -75,8 +75,7 @@ pub fn upload(ctx: &KeyContext, bucket: &str, object: &str, body: Vec<u8>) -> Re
         req = req.header("Authorization", a);
     }
     let reply = Client::get(ctx).send(&req).map_err(|e| {
-        fail(format!("{base} is unreachable: {}", e.0))
-            .hint(format!("check your network or proxy, and {from}"))
+        fail(e.about(&base)).hint(format!("check your network or proxy, and {from}"))
     })?;
     if !reply.ok() {
         let hint = match reply.status {

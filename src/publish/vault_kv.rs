@@ -100,7 +100,7 @@ pub fn write(
              your network or proxy"
                 .to_owned()
         };
-        fail(format!("{addr} is unreachable: {}", e.0)).hint(hint)
+        fail(e.about(&addr)).hint(hint)
     };
     let new: serde_json::Value = serde_json::from_slice(data_json)
         .map_err(|_| fail("the decrypted data is not a JSON object".to_owned()))?;

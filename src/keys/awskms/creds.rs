@@ -131,7 +131,13 @@ struct Trail(Vec<String>);
 
 impl Trail {
     fn note(&mut self, source: &str, reason: impl AsRef<str>) {
-        self.0.push(format!("{source}: {}", reason.as_ref()));
+        let reason = reason.as_ref();
+        // The source's own errors already name it (`EC2 instance metadata (IMDSv2): …`).
+        if reason.starts_with(source) {
+            self.0.push(reason.to_owned());
+        } else {
+            self.0.push(format!("{source}: {reason}"));
+        }
     }
 
     /// `err` with the sources tried before it listed in front.

@@ -8,6 +8,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
+use crate::keys::rest::describe_error;
 
 /// A parsed endpoint URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +85,10 @@ impl Endpoint {
         format!("{}://{}{}", self.scheme, self.authority, self.path)
     }
 
-    fn is_loopback(&self) -> bool {
-        let h = self.host.to_ascii_lowercase();
-        h == "localhost" || h.starts_with("127.") || h == "::1"
+    /// Whether the host is `localhost` or a loopback address (parsed, not a text prefix:
+    /// `127.0.0.1.example.com` is not loopback); the rule of the shared plain-http check.
+    pub(crate) fn is_loopback(&self) -> bool {
+        crate::keys::address::is_loopback_host(&self.host)
     }
 }
 
@@ -134,6 +136,12 @@ pub(crate) enum Failure {
         /// Attempts made.
         attempts: u32,
     },
+    /// A failure trying again cannot fix: an answer that cannot be used (too large, not
+    /// HTTP) or a request that cannot be made here (a credential with a line break).
+    Unusable {
+        /// What happened.
+        detail: String,
+    },
     /// An HTTP error status with the AWS error code and message, if any.
     Status {
         /// HTTP status.
@@ -152,7 +160,7 @@ impl Failure {
     pub(crate) fn code(&self) -> Option<&str> {
         match self {
             Failure::Status { code, .. } => code.as_deref(),
-            Failure::Transport { .. } => None,
+            Failure::Transport { .. } | Failure::Unusable { .. } => None,
         }
     }
 
@@ -160,7 +168,7 @@ impl Failure {
     pub(crate) fn status(&self) -> Option<u16> {
         match self {
             Failure::Status { status, .. } => Some(*status),
-            Failure::Transport { .. } => None,
+            Failure::Transport { .. } | Failure::Unusable { .. } => None,
         }
     }
 
@@ -177,6 +185,7 @@ impl Failure {
             Failure::Transport { detail, attempts } => {
                 format!("no response: {detail}{}", tries(*attempts))
             }
+            Failure::Unusable { detail } => detail.clone(),
             Failure::Status {
                 status,
                 code,
@@ -221,30 +230,8 @@ fn is_retryable(status: u16, code: Option<&str>) -> bool {
     status >= 500 || status == 429 || code.is_some_and(is_throttling)
 }
 
-/// Replaces every occurrence of each secret (of 4+ characters) with `[redacted]`, drops
-/// control characters and shortens to 300 characters.
-pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut s: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    for secret in secrets {
-        if secret.len() >= 4 {
-            s = s.replace(secret, "[redacted]");
-        }
-    }
-    // Signatures echoed back (`Signature=<hex>`).
-    while let Some(i) = s.find("Signature=") {
-        let rest = s.get(i + 10..).unwrap_or("");
-        let hex_len = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
-        s.replace_range(i..i + 10 + hex_len, "[redacted signature]");
-    }
-    let s = s.trim();
-    match s.char_indices().nth(300) {
-        Some((i, _)) => format!("{}…", s.get(..i).unwrap_or(s)),
-        None => s.to_owned(),
-    }
-}
+/// The shared scrubber for text a service sent back (see [`crate::redact::scrub`]).
+pub(crate) use crate::redact::scrub;
 
 /// Normalises an AWS error type (`com.amazon.coral.service#Foo:http://…` → `Foo`).
 fn normalise_code(raw: &str) -> Option<String> {
@@ -376,6 +363,11 @@ fn agent(
     config.build().new_agent()
 }
 
+/// Whether trying again may help (the shared rule of [`crate::keys::rest::NetKind`]).
+fn transient(e: &ureq::Error) -> bool {
+    crate::keys::rest::kind_of(e) == crate::keys::rest::NetKind::Unreachable
+}
+
 fn transport_detail(e: &ureq::Error) -> String {
     match e {
         // A failed handshake (e.g. an untrusted certificate), described as the other key
@@ -383,9 +375,9 @@ fn transport_detail(e: &ureq::Error) -> String {
         ureq::Error::Io(io)
             if io.kind() == std::io::ErrorKind::InvalidData && io.get_ref().is_some() =>
         {
-            crate::keys::rest::describe_error(e)
+            describe_error(e)
         }
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => crate::keys::rest::describe_error(e),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => describe_error(e),
         ureq::Error::Timeout(_) => "timed out".to_owned(),
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
@@ -432,9 +424,11 @@ pub(crate) fn send(
         let outcome = match builder.body(body.to_vec()) {
             Ok(req) => agent.run(req),
             Err(_) => {
-                return Err(Failure::Transport {
-                    detail: "invalid request".to_owned(),
-                    attempts: attempt,
+                return Err(Failure::Unusable {
+                    detail: "no request was sent: a header value is not allowed in HTTP (a \
+                             credential or setting with a line break or another control \
+                             character?)"
+                        .to_owned(),
                 });
             }
         };
@@ -467,11 +461,21 @@ pub(crate) fn send(
                         }
                         failure
                     }
+                    Err(e) if !transient(&e) => {
+                        return Err(Failure::Unusable {
+                            detail: format!("the answer cannot be used: {}", describe_error(&e)),
+                        });
+                    }
                     Err(e) => Failure::Transport {
                         detail: format!("reading the response failed: {}", transport_detail(&e)),
                         attempts: attempt,
                     },
                 }
+            }
+            Err(e) if !transient(&e) => {
+                return Err(Failure::Unusable {
+                    detail: describe_error(&e),
+                });
             }
             Err(e) => {
                 let detail = transport_detail(&e);

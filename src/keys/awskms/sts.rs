@@ -290,15 +290,13 @@ pub(crate) fn container(ctx: &KeyContext) -> Option<Result<Credentials, KeyError
     Some((|| {
         let ep = Endpoint::parse(&url).map_err(|e| KeyError::new(format!("{source}: {e}")))?;
         let allowed = ep.scheme == "https"
-            || ep.host == "localhost"
-            || ep.host.starts_with("127.")
-            || ["::1", "169.254.170.2", "169.254.170.23", "fd00:ec2::23"]
-                .contains(&ep.host.as_str());
+            || ep.is_loopback()
+            || ["169.254.170.2", "169.254.170.23", "fd00:ec2::23"].contains(&ep.host.as_str());
         if !allowed {
             return Err(KeyError::with_hint(
                 format!(
                     "{source}: plain-http endpoint {} is not a loopback or ECS/EKS address",
-                    ep.host
+                    crate::redact::display_id(&ep.host)
                 ),
                 "use https or a loopback address in AWS_CONTAINER_CREDENTIALS_FULL_URI",
             ));

@@ -323,3 +323,28 @@ fn chain_precedence_without_servers() {
         "{e}"
     );
 }
+
+#[test]
+fn loopback_means_a_loopback_address_not_a_prefix() {
+    for (url, loopback) in [
+        ("http://127.0.0.1:9000/creds", true),
+        ("http://127.1.2.3/creds", true),
+        ("http://[::1]:80/creds", true),
+        ("http://LOCALHOST/creds", true),
+        ("http://127.0.0.1.evil.invalid/creds", false),
+        ("http://127.evil.invalid/creds", false),
+        ("http://localhost.evil.invalid/creds", false),
+    ] {
+        let ep = http::Endpoint::parse(url).unwrap();
+        assert_eq!(ep.is_loopback(), loopback, "{url}");
+    }
+    let c = ctx(&[(
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "http://127.0.0.1.evil.invalid/creds",
+    )]);
+    let err = sts::container(&c).unwrap().unwrap_err();
+    assert!(
+        err.message.contains("is not a loopback or ECS/EKS address"),
+        "{err}"
+    );
+}

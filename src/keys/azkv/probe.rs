@@ -51,10 +51,9 @@ impl AzureKey {
                     Some(source),
                     KeyError::with_hint(
                         format!(
-                            "cannot check Azure Key Vault key {}: {} is unreachable: {}",
+                            "cannot check Azure Key Vault key {}: {}",
                             self.display_id(),
-                            crate::redact::display_id(&self.vault_url),
-                            e.0
+                            e.about(&crate::redact::display_id(&self.vault_url))
                         ),
                         "check the vault name, your network or proxy",
                     ),
@@ -73,7 +72,7 @@ impl AzureKey {
                     "Key Vault get key answered{}",
                     json["key"]["kty"]
                         .as_str()
-                        .map(|k| format!(" (key type {k}, enabled)"))
+                        .map(|k| format!(" (key type {}, enabled)", reply.shown(k)))
                         .unwrap_or_default()
                 )),
                 Err(_) => ProbeStatus::Ok("Key Vault get key answered".to_owned()),

@@ -191,9 +191,8 @@ fn entra(
         .map_err(|e| {
             KeyError::with_hint(
                 format!(
-                    "cannot get an Azure access token from {source}: {} is unreachable: {}",
-                    url.trim_end_matches("/oauth2/v2.0/token"),
-                    e.0
+                    "cannot get an Azure access token from {source}: {}",
+                    e.about(url.trim_end_matches("/oauth2/v2.0/token"))
                 ),
                 "check your network or proxy, and AZURE_AUTHORITY_HOST if you set it",
             )

@@ -127,8 +127,8 @@ fn impersonated(ctx: &KeyContext, base: &Token, url: &str, label: &str) -> Resul
     let reply = Client::get(ctx).send(&req).map_err(|e| {
         KeyError::with_hint(
             format!(
-                "cannot get a Google access token from {source}: {url} is unreachable: {}",
-                e.0
+                "cannot get a Google access token from {source}: {}",
+                e.about(url)
             ),
             "check your network or proxy",
         )

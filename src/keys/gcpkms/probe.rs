@@ -48,9 +48,9 @@ impl GcpKmsKey {
                     Some(source),
                     KeyError::with_hint(
                         format!(
-                            "cannot check GCP KMS key {}: {base} is unreachable: {}",
+                            "cannot check GCP KMS key {}: {}",
                             self.display_id(),
-                            e.0
+                            e.about(&base)
                         ),
                         format!(
                             "check your network or proxy, and {} if you set it",
@@ -109,14 +109,35 @@ fn describe(reply: &rest::Reply) -> String {
     };
     let mut parts = Vec::new();
     if let Some(p) = json["purpose"].as_str() {
-        parts.push(format!("purpose {p}"));
+        parts.push(format!("purpose {}", reply.shown(p)));
     }
     if let Some(s) = json["primary"]["state"].as_str() {
-        parts.push(format!("primary version {s}"));
+        parts.push(format!("primary version {}", reply.shown(s)));
     }
     if parts.is_empty() {
         String::new()
     } else {
         format!(" ({})", parts.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zeroize::Zeroizing;
+
+    use crate::keys::rest::Reply;
+
+    #[test]
+    fn server_fields_are_shown_on_one_bounded_line() {
+        let body = serde_json::json!({
+            "purpose": "ENCRYPT_DECRYPT\nhint: run evil",
+            "primary": {"state": "E".repeat(5000)},
+        });
+        let d = super::describe(&Reply::new(200, Zeroizing::new(body.to_string())));
+        assert!(
+            d.starts_with(" (purpose ENCRYPT_DECRYPT hint: run evil, primary version EEE"),
+            "{d}"
+        );
+        assert!(!d.contains('\n') && d.chars().count() < 400, "{d}");
     }
 }

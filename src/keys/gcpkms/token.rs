@@ -208,8 +208,8 @@ pub(super) fn exchange(
     let reply = Client::get(ctx).send(&req).map_err(|e| {
         KeyError::with_hint(
             format!(
-                "cannot get a Google access token from {source}: {token_uri} is unreachable: {}",
-                e.0
+                "cannot get a Google access token from {source}: {}",
+                e.about(token_uri)
             ),
             "check your network or proxy",
         )

@@ -68,9 +68,10 @@ impl HckmsKey {
                     ),
                     "enable the key (or cancel its deletion) in the KMS console",
                 )),
-                Some(other) => {
-                    ProbeStatus::Ok(format!("KMS describe-key answered (key state {other})"))
-                }
+                Some(other) => ProbeStatus::Ok(format!(
+                    "KMS describe-key answered (key state {})",
+                    reply.shown(other)
+                )),
             }
         } else if reply.status == 403 {
             ProbeStatus::Ok(format!(

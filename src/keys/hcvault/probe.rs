@@ -160,7 +160,7 @@ fn describe_token(reply: &rest::Reply) -> String {
     if let Some(p) = data.get("policies").and_then(|p| p.as_array()) {
         let names: Vec<&str> = p.iter().filter_map(|v| v.as_str()).collect();
         if !names.is_empty() {
-            parts.push(format!("policies {}", names.join(", ")));
+            parts.push(format!("policies {}", reply.shown(&names.join(", "))));
         }
     }
     parts.join(", ")
@@ -174,7 +174,7 @@ fn describe_key(reply: &rest::Reply) -> String {
     let data = &json["data"];
     let mut parts = Vec::new();
     if let Some(t) = data["type"].as_str() {
-        parts.push(format!("type {t}"));
+        parts.push(format!("type {}", reply.shown(t)));
     }
     if let Some(v) = data["latest_version"].as_u64() {
         parts.push(format!("latest version {v}"));
@@ -207,10 +207,7 @@ mod tests {
     use crate::keys::rest::Reply;
 
     fn reply(body: &str) -> Reply {
-        Reply {
-            status: 200,
-            body: Zeroizing::new(body.to_owned()),
-        }
+        Reply::new(200, Zeroizing::new(body.to_owned()))
     }
 
     #[test]
@@ -241,5 +238,24 @@ mod tests {
         assert_eq!(human_secs(120), "2m");
         assert_eq!(human_secs(7200), "2h");
         assert_eq!(human_secs(2_764_799), "767h59m");
+    }
+
+    #[test]
+    fn server_fields_are_shown_on_one_bounded_line() {
+        let long = "p".repeat(5000);
+        let body = serde_json::json!({"data": {
+            "ttl": 60,
+            "policies": ["default\nhint: run evil", "\u{1b}[2J", long],
+        }});
+        let d = describe_token(&reply(&body.to_string()));
+        assert!(
+            d.contains("policies default hint: run evil, ?[2J, ppp"),
+            "{d}"
+        );
+        assert!(!d.contains('\n') && !d.contains('\u{1b}'), "{d}");
+        assert!(d.chars().count() < 400 && d.ends_with('…'), "{d}");
+        let body = serde_json::json!({"data": {"type": "aes\r\nleafseal: error: x"}});
+        let k = describe_key(&reply(&body.to_string()));
+        assert_eq!(k, " (type aes  leafseal: error: x)");
     }
 }
