@@ -143,7 +143,7 @@ pub(crate) fn emit_top_sequential(
 ) -> Result<Output, FormatError> {
     let est = estimate_items(&map.0, 1, unit.len())
         .saturating_add(meta.map_or(0, |m| estimate_items(&m.0, 2, unit.len())));
-    let mut w = Writer::new(SecureBuf::with_capacity(with_slack(est)), unit, 0);
+    let mut w = Writer::new(SecureBuf::with_capacity_hint(with_slack(est)), unit, 0);
     let has_entries = map.0.iter().any(|i| matches!(i, Item::Entry(..)));
     if !has_entries && meta.is_none() {
         w.out.push(b"{}");
