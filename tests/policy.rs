@@ -213,3 +213,16 @@ fn regexes_that_compile_huge_are_refused_quickly_audit_policy_regex_rules() {
     .expect("ordinary rules");
     assert_eq!(p.rules.len(), 3000);
 }
+
+#[test]
+fn json_indentation_above_sixteen_is_refused_audit_json_indent_amplification() {
+    for store in ["json", "json_binary"] {
+        let text = format!("stores: {{{store}: {{indent: 1024}}}}\n");
+        let err = Policy::parse(text.as_bytes(), Path::new("/x/.sops.yaml")).expect_err(&text);
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("stores.{store}.indent")), "{msg}");
+        assert!(msg.contains("at most 16 spaces"), "{msg}");
+        let text = format!("stores: {{{store}: {{indent: 16}}}}\n");
+        Policy::parse(text.as_bytes(), Path::new("/x/.sops.yaml")).expect(&text);
+    }
+}

@@ -435,6 +435,17 @@ pub(super) fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, Polic
                 "must be -1 (TAB), 0 or a number of spaces",
             ));
         }
+        if v.is_some_and(|i| i > crate::format::json::emit::MAX_INDENT) {
+            return Err(cx.invalid(
+                format!("stores.{name}.indent"),
+                format!(
+                    "at most {} spaces (a limit of leafseal's, against output that grows with \
+                     indentation times nesting depth; sops takes more): use a smaller number, \
+                     or -1 for a TAB",
+                    crate::format::json::emit::MAX_INDENT
+                ),
+            ));
+        }
     }
     Ok(s)
 }
