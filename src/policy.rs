@@ -183,10 +183,11 @@ fn regex_cost(rule: &CreationRule) -> usize {
     path.saturating_add(sel)
 }
 
-/// Why a policy whose regexes went over [`POLICY_BUDGET`] at rule `i` is refused.
-fn over_budget(i: usize) -> String {
+/// Why a policy whose regexes went over [`POLICY_BUDGET`] at rule `i` of its `kind`
+/// (creation, destination) rules is refused.
+fn over_budget(kind: &str, i: usize) -> String {
     format!(
-        "the regular expressions of the first {} creation rules together compile to more \
+        "the regular expressions of the first {} {kind} rules together compile to more \
          than {} MiB, the most leafseal allows one policy (so that a planted .sops.yaml \
          cannot take gigabytes of memory); use fewer rules, or simpler patterns (small \
          repetition counts, ASCII classes such as [a-z] instead of \\pL)",
@@ -267,7 +268,7 @@ impl Policy {
                         let rule = parse_rule(&cx, cx.map(v, &at)?, &at, &mut warnings)?;
                         charged = charged.saturating_add(regex_cost(&rule));
                         if charged > POLICY_BUDGET {
-                            return Err(cx.invalid(at, over_budget(i)));
+                            return Err(cx.invalid(at, over_budget("creation", i)));
                         }
                         rules.push(rule);
                     } else {

@@ -226,3 +226,17 @@ fn json_indentation_above_sixteen_is_refused_audit_json_indent_amplification() {
         Policy::parse(text.as_bytes(), Path::new("/x/.sops.yaml")).expect(&text);
     }
 }
+
+#[test]
+fn destination_rule_regexes_have_a_budget_too_audit_policy_regex_rules() {
+    let mut s = String::from("destination_rules:\n");
+    for i in 0..100 {
+        s.push_str(&format!(
+            "  - {{path_regex: '\\pL{{10}}N{i}', s3_bucket: b}}\n"
+        ));
+    }
+    let err = Policy::parse(s.as_bytes(), Path::new("/x/.sops.yaml")).expect_err("over");
+    let msg = err.to_string();
+    assert!(msg.contains("destination_rules[32]"), "{msg}");
+    assert!(msg.contains("first 33 destination rules"), "{msg}");
+}

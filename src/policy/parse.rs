@@ -9,13 +9,22 @@ pub(super) fn parse_destinations(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<destination::DestinationRule>, PolicyError> {
     let mut out = Vec::new();
+    // The destination rules' regexes have a budget of their own, as the creation rules'.
+    let mut charged = 0usize;
     match root.get("destination_rules") {
         None | Some(Value::Null) => {}
         Some(Value::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
                 if let SeqItem::Value(v) = item {
                     let at = format!("destination_rules[{i}]");
-                    out.push(destination::parse(cx, cx.map(v, &at)?, &at, warnings)?);
+                    let rule = destination::parse(cx, cx.map(v, &at)?, &at, warnings)?;
+                    let cost = rule.path_regex.as_ref().map_or(0, GoRegex::compiled_cost);
+                    let cost = cost.saturating_add(rule.recreation.as_ref().map_or(0, regex_cost));
+                    charged = charged.saturating_add(cost);
+                    if charged > POLICY_BUDGET {
+                        return Err(cx.invalid(at, over_budget("destination", i)));
+                    }
+                    out.push(rule);
                 }
             }
         }
