@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 
 mod class;
+mod size;
 
 #[cfg(test)]
 thread_local! {
@@ -30,11 +31,16 @@ thread_local! {
 #[cfg(test)]
 mod tests;
 
+pub use size::POLICY_BUDGET;
+pub use size::SIZE_TIERS;
+use size::compile_costed;
+
 /// A regex read with sops's (Go's) syntax, keeping the pattern as written.
 #[derive(Clone)]
 pub struct GoRegex {
     source: String,
     regex: Regex,
+    cost: usize,
 }
 
 impl GoRegex {
@@ -42,10 +48,19 @@ impl GoRegex {
     pub fn new(pattern: &str) -> Result<GoRegex, GoRegexError> {
         #[cfg(test)]
         COMPILED.with(|n| n.set(n.get() + 1));
+        let (regex, cost) = compile_costed(pattern)?;
         Ok(GoRegex {
             source: pattern.to_owned(),
-            regex: compile(pattern)?,
+            regex,
+            cost,
         })
+    }
+
+    /// About how much memory the compiled regex may hold, in bytes: the smallest of the
+    /// [`SIZE_TIERS`] its compiled program fits in. A policy adds these up against
+    /// its budget (`crate::policy`, [`POLICY_BUDGET`]).
+    pub fn compiled_cost(&self) -> usize {
+        self.cost
     }
 
     /// The pattern as written (what sops stores and shows).
@@ -126,25 +141,9 @@ impl std::error::Error for GoRegexError {}
 pub fn compile(pattern: &str) -> Result<Regex, GoRegexError> {
     // A pattern may come from a file's metadata: a long one (thousands of `\pL` under
     // `(?i)`) costs the `regex` crate seconds and a gigabyte before its own size limit
-    // refuses it. Real selectors and path rules are far shorter.
-    if pattern.len() > MAX_PATTERN_LEN {
-        return Err(GoRegexError {
-            offset: MAX_PATTERN_LEN,
-            problem: format!(
-                "longer than {MAX_PATTERN_LEN} bytes ({} bytes)",
-                pattern.len()
-            ),
-            expr: String::new(),
-            beyond_limits: true,
-        });
-    }
-    let translated = translate(pattern)?;
-    Regex::new(&translated).map_err(|e| GoRegexError {
-        offset: 0,
-        problem: e.to_string().lines().last().unwrap_or("").trim().to_owned(),
-        expr: String::new(),
-        beyond_limits: true,
-    })
+    // refuses it, so the pattern's length is limited first ([`MAX_PATTERN_LEN`]), then
+    // its compiled size ([`SIZE_TIERS`]). Real selectors and path rules are far shorter.
+    compile_costed(pattern).map(|(r, _)| r)
 }
 
 /// The `regex` crate pattern equivalent to the Go pattern, or Go's refusal.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::format::Format;
 use crate::format::Store;
 use crate::goregex::GoRegex;
+use crate::goregex::POLICY_BUDGET;
 use crate::keys;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
@@ -171,6 +172,30 @@ pub fn find(start: &Path) -> Option<PathBuf> {
     None
 }
 
+/// What a rule's compiled regexes are charged against [`POLICY_BUDGET`].
+fn regex_cost(rule: &CreationRule) -> usize {
+    let path = rule.path_regex.as_ref().map_or(0, GoRegex::compiled_cost);
+    let sel = rule
+        .selector
+        .as_ref()
+        .and_then(Selector::regex)
+        .map_or(0, GoRegex::compiled_cost);
+    path.saturating_add(sel)
+}
+
+/// Why a policy whose regexes went over [`POLICY_BUDGET`] at rule `i` of its `kind`
+/// (creation, destination) rules is refused.
+fn over_budget(kind: &str, i: usize) -> String {
+    format!(
+        "the regular expressions of the first {} {kind} rules together compile to more \
+         than {} MiB, the most leafseal allows one policy (so that a planted .sops.yaml \
+         cannot take gigabytes of memory); use fewer rules, or simpler patterns (small \
+         repetition counts, ASCII classes such as [a-z] instead of \\pL)",
+        i + 1,
+        POLICY_BUDGET >> 20
+    )
+}
+
 impl Policy {
     /// Parses policy text; `path` is used for messages and relative matching.
     pub fn parse(text: &[u8], path: &Path) -> Result<Policy, PolicyError> {
@@ -215,6 +240,7 @@ impl Policy {
         };
         let mut warnings = Vec::new();
         let mut rules = Vec::new();
+        let mut charged = 0usize;
         if let Some(v) = root.get("creation_rules") {
             let Value::Seq(items) = v else {
                 if matches!(v, Value::Null) {
@@ -239,7 +265,12 @@ impl Policy {
                 if let SeqItem::Value(v) = item {
                     let at = format!("creation_rules[{i}]");
                     if read_rules {
-                        rules.push(parse_rule(&cx, cx.map(v, &at)?, &at, &mut warnings)?);
+                        let rule = parse_rule(&cx, cx.map(v, &at)?, &at, &mut warnings)?;
+                        charged = charged.saturating_add(regex_cost(&rule));
+                        if charged > POLICY_BUDGET {
+                            return Err(cx.invalid(at, over_budget("creation", i)));
+                        }
+                        rules.push(rule);
                     } else {
                         parse::check_rule_types(&cx, v, &at)?;
                     }

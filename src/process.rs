@@ -18,6 +18,8 @@
 //! The library never turns huge pages off by itself: only a program that calls
 //! [`huge_pages_off_at_start`] (the `leafseal` binary) changes anything.
 
+pub mod capture;
+
 use std::ffi::OsStr;
 use std::process::Command;
 use std::sync::Mutex;

@@ -38,11 +38,45 @@ pub(crate) fn extend_wiped(buf: &mut Zeroizing<Vec<u8>>, b: &[u8]) {
     buf.extend_from_slice(b);
 }
 
+/// The most a size estimate reserves up front (1 GiB). Output larger than that is still
+/// written: the buffer grows as it is filled. A finished buffer is wiped over its whole
+/// capacity ([`discard`]), so an over-estimate costs memory that is really touched.
+pub(crate) const HINT_MAX: usize = 1 << 30;
+
 impl SecureBuf {
     /// An empty buffer with some initial capacity.
     pub fn with_capacity(cap: usize) -> Self {
         SecureBuf {
             buf: Vec::with_capacity(cap),
+        }
+    }
+
+    /// An empty buffer sized from `est`, an estimate of what will be written. An estimate
+    /// is only a hint and is never trusted whole: it is capped at [`HINT_MAX`], and when
+    /// even that much memory cannot be had the buffer starts small and grows as bytes are
+    /// actually written (a guess that cannot be allocated is not an error, and must not
+    /// abort the process as `Vec::with_capacity` would).
+    pub(crate) fn with_capacity_hint(est: usize) -> Self {
+        let mut b = SecureBuf { buf: Vec::new() };
+        b.reserve_hint(est);
+        b
+    }
+
+    /// As [`SecureBuf::reserve`] for an estimate: makes room for about `extra` more
+    /// bytes, capped at [`HINT_MAX`]; does nothing when that allocation fails.
+    pub(crate) fn reserve_hint(&mut self, extra: usize) {
+        let want = extra.min(HINT_MAX);
+        if want <= self.buf.capacity() - self.buf.len() {
+            return;
+        }
+        let mut grown = Vec::new();
+        if grown
+            .try_reserve_exact(self.buf.len().saturating_add(want))
+            .is_ok()
+        {
+            grown.extend_from_slice(&self.buf);
+            let mut old = std::mem::replace(&mut self.buf, grown);
+            wipe(&mut old);
         }
     }
 

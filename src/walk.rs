@@ -55,6 +55,17 @@ impl Selector {
         }
     }
 
+    /// The regex, for the selectors that have one.
+    pub fn regex(&self) -> Option<&GoRegex> {
+        match self {
+            Selector::UnencryptedSuffix(_) | Selector::EncryptedSuffix(_) => None,
+            Selector::UnencryptedRegex(r)
+            | Selector::EncryptedRegex(r)
+            | Selector::UnencryptedCommentRegex(r)
+            | Selector::EncryptedCommentRegex(r) => Some(r),
+        }
+    }
+
     /// The suffix or pattern text.
     pub fn pattern(&self) -> &str {
         match self {

@@ -387,6 +387,46 @@ fn every_kind_of_finding_is_reported() {
 }
 
 #[test]
+fn values_that_only_start_like_encrypted_ones_are_findings_audit_check_enc_prefix() {
+    // A prefix test counted these as encrypted ("0 finding(s)", exit 0); decrypt refuses
+    // them as malformed (exit 25).
+    let r = clean_repo();
+    let enc = std::fs::read_to_string(r.path().join("secrets/app.yaml")).expect("read");
+    let line = enc
+        .lines()
+        .find(|l| l.starts_with("password: ENC["))
+        .expect("encrypted password line")
+        .to_owned();
+    let value = line.trim_start_matches("password: ");
+    let variants = [
+        (
+            "secrets/w1.yaml",
+            "password: \"ENC[AES256_GCM, hunter2\"".to_owned(),
+        ),
+        ("secrets/w2.yaml", format!("password: \"{value} hunter2\"")),
+        ("secrets/w4.yaml", format!("{line}\n  hunter2")),
+    ];
+    for (name, replaced) in &variants {
+        r.write(name, &enc.replacen(&line, replaced, 1));
+    }
+    r.git_ok(&["add", "-A"]);
+    let (code, out, _) = r.check(&["--format", "json"]);
+    assert_ne!(code, 0, "{out}");
+    let found = kinds(&out);
+    for (name, _) in &variants {
+        assert!(
+            found.contains(&(
+                (*name).to_owned(),
+                "clear-leaf".to_owned(),
+                "error".to_owned()
+            )),
+            "{name}: {out}"
+        );
+    }
+    assert!(out.contains("not a well-formed ENC[AES256_GCM"), "{out}");
+}
+
+#[test]
 fn invalid_policy_is_a_usage_error() {
     let r = Repo::new();
     r.write(

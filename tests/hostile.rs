@@ -159,6 +159,99 @@ fn deep_null_nesting_fails_fast_in_bounded_memory() {
     assert!(start.elapsed() < Duration::from_secs(20));
 }
 
+/// Runs leafseal in `t`'s directory with at most `bytes` of address space (when prlimit
+/// is installed).
+fn run_limited(t: &T, bytes: u64, args: &[&str]) -> Output {
+    let Some(prlimit) = which_prlimit() else {
+        return t.run(args);
+    };
+    let mut c = std::process::Command::new(prlimit);
+    c.env_clear()
+        .envs(t.vars())
+        .current_dir(t.dir.path())
+        .arg(format!("--as={bytes}"))
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args(args)
+        .stdin(Stdio::null());
+    c.output().expect("prlimit")
+}
+
+/// Nine levels of lists of 512 whose first item nests again and whose other 511 are
+/// empty (`"a": [[[...],[],...],[],...]`), in JSON and in flow YAML.
+fn nested_first_lists(levels: usize) -> String {
+    let mut v = String::from("[]");
+    for _ in 0..levels {
+        v = format!("[{v}{}]", ",[]".repeat(511));
+    }
+    v
+}
+
+#[test]
+fn nested_sampled_lists_do_not_blow_up_the_output_estimate_audit_json_estimate() {
+    // The writers' size estimate multiplied its 1-in-16 sampling weight at every level:
+    // 16^9 times too big, "memory allocation of 570018896928136 bytes failed" and an
+    // abort (134) in encrypt and decrypt of a 26 KB file.
+    let t = T::new();
+    let lists = nested_first_lists(9);
+    for (name, plain) in [
+        ("n.json", format!("{{\"a\": {lists}, \"k\": \"v\"}}\n")),
+        ("n.yaml", format!("a: {lists}\nk: v\n")),
+    ] {
+        t.write(name, plain.as_bytes());
+        let o = run_limited(
+            &t,
+            1_500_000_000,
+            &["encrypt", "--age", AGE_RECIPIENT, name],
+        );
+        assert_ok(&o);
+        assert_eq!(o.status.signal(), None);
+        let enc = format!("enc.{name}");
+        t.write(&enc, &o.stdout);
+        let o = run_limited(&t, 1_500_000_000, &["decrypt", &enc]);
+        assert_ok(&o);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("[]"));
+    }
+}
+
+#[test]
+fn a_gpg_that_prints_without_end_is_stopped_audit_pgp_decompression_bomb() {
+    // `gpg --decrypt` of a planted compressed message prints 512 MiB from 2 KB; its
+    // whole output used to be read before the 32-byte check (803 MB resident). A stand-in
+    // gpg that never stops printing must be stopped at the bound, in bounded memory.
+    let t = T::new();
+    let enc = String::from_utf8(t.encrypted_yaml("enc.yaml")).expect("utf-8");
+    let swapped = enc
+        .replacen(
+            "    age:\n        - enc: |\n",
+            "    pgp:\n        - fp: 0123456789ABCDEF0123456789ABCDEF01234567\n          created_at: \"2026-12-06T13:04:32Z\"\n          enc: |\n",
+            1,
+        )
+        .replacen(&format!("          recipient: {AGE_RECIPIENT}\n"), "", 1);
+    assert_ne!(swapped, enc);
+    t.write("pgp.yaml", swapped.as_bytes());
+    let gpg = t.path("endless-gpg");
+    std::fs::write(&gpg, "#!/bin/sh\nexec yes\n").expect("write");
+    std::fs::set_permissions(&gpg, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let Some(prlimit) = which_prlimit() else {
+        return;
+    };
+    let begun = Instant::now();
+    let o = std::process::Command::new(prlimit)
+        .env_clear()
+        .envs(t.vars())
+        .env("SOPS_GPG_EXEC", &gpg)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .current_dir(t.dir.path())
+        .arg("--as=1000000000")
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args(["decrypt", "pgp.yaml"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("prlimit");
+    assert_refused(&o, 128, &["printed more than 4096 bytes and was stopped"]);
+    assert!(begun.elapsed() < Duration::from_secs(30));
+}
+
 fn which_prlimit() -> Option<&'static Path> {
     ["/usr/bin/prlimit", "/bin/prlimit"]
         .into_iter()

@@ -167,3 +167,76 @@ fn regexes_are_read_with_sops_go_syntax() {
     assert_eq!(sel.pattern(), "^\\w+$", "the pattern is kept as written");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `n` creation rules with `pattern` (plus `N` and the rule's number) as path_regex.
+fn many_rules(n: usize, pattern: &str) -> String {
+    let mut s = String::from("creation_rules:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "  - {{path_regex: '{pattern}{i}', age: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw}}\n"
+        ));
+    }
+    s
+}
+
+#[test]
+fn regexes_that_compile_huge_are_refused_quickly_audit_policy_regex_rules() {
+    // 400 rules of `\pL{100}N` (40 KB of policy) took 16 s and 2.2 GB: each compiled to
+    // 5.4 MB and all were kept.
+    let start = std::time::Instant::now();
+    let err = Policy::parse(
+        many_rules(400, r"\pL{100}N").as_bytes(),
+        Path::new("/x/.sops.yaml"),
+    )
+    .expect_err("too large");
+    let msg = err.to_string();
+    assert!(msg.contains("creation_rules[0].path_regex"), "{msg}");
+    assert!(
+        msg.contains("compiled form is larger than 1024 KiB"),
+        "{msg}"
+    );
+    // Each fits alone (about 540 KB), but not 100 of them.
+    let err = Policy::parse(
+        many_rules(100, r"\pL{10}N").as_bytes(),
+        Path::new("/x/.sops.yaml"),
+    )
+    .expect_err("over the budget");
+    let msg = err.to_string();
+    assert!(msg.contains("creation_rules[32]"), "{msg}");
+    assert!(msg.contains("more than 32 MiB"), "{msg}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    // Thousands of ordinary rules still load.
+    let p = Policy::parse(
+        many_rules(3000, r"^secrets/.*\.yaml$").as_bytes(),
+        Path::new("/x/.sops.yaml"),
+    )
+    .expect("ordinary rules");
+    assert_eq!(p.rules.len(), 3000);
+}
+
+#[test]
+fn json_indentation_above_sixteen_is_refused_audit_json_indent_amplification() {
+    for store in ["json", "json_binary"] {
+        let text = format!("stores: {{{store}: {{indent: 1024}}}}\n");
+        let err = Policy::parse(text.as_bytes(), Path::new("/x/.sops.yaml")).expect_err(&text);
+        let msg = err.to_string();
+        assert!(msg.contains(&format!("stores.{store}.indent")), "{msg}");
+        assert!(msg.contains("at most 16 spaces"), "{msg}");
+        let text = format!("stores: {{{store}: {{indent: 16}}}}\n");
+        Policy::parse(text.as_bytes(), Path::new("/x/.sops.yaml")).expect(&text);
+    }
+}
+
+#[test]
+fn destination_rule_regexes_have_a_budget_too_audit_policy_regex_rules() {
+    let mut s = String::from("destination_rules:\n");
+    for i in 0..100 {
+        s.push_str(&format!(
+            "  - {{path_regex: '\\pL{{10}}N{i}', s3_bucket: b}}\n"
+        ));
+    }
+    let err = Policy::parse(s.as_bytes(), Path::new("/x/.sops.yaml")).expect_err("over");
+    let msg = err.to_string();
+    assert!(msg.contains("destination_rules[32]"), "{msg}");
+    assert!(msg.contains("first 33 destination rules"), "{msg}");
+}

@@ -9,6 +9,7 @@ use crate::check::Kind;
 use crate::check::Sink;
 use crate::check::format_of;
 use crate::crypto::integrity;
+use crate::crypto::value::EncFields;
 use crate::crypto::value::EncValue;
 use crate::crypto::value::ValueType;
 use crate::crypto::value::is_encrypted;
@@ -130,6 +131,29 @@ struct Tally {
     clear: BTreeSet<String>,
     /// Key paths holding a selected comment stored in clear.
     clear_comments: BTreeSet<String>,
+    /// Key paths of selected values and comments that start like an encrypted value
+    /// (`ENC[AES256_GCM,`) but are not one: clear text behind the prefix, text after the
+    /// `]`, a line added to the value by hand. decrypt refuses them (exit 25); a prefix
+    /// test let them pass as encrypted.
+    malformed: BTreeSet<String>,
+}
+
+/// How a selected string is stored: encrypted, in clear, or shaped like an encrypted
+/// value without being one. The same keyless test decrypt applies ([`EncFields::parse`]).
+enum Stored {
+    Encrypted,
+    Clear,
+    Malformed,
+}
+
+fn stored(s: &str) -> Stored {
+    if EncFields::parse(s).is_ok() {
+        Stored::Encrypted
+    } else if is_encrypted(s) {
+        Stored::Malformed
+    } else {
+        Stored::Clear
+    }
 }
 
 fn display_path(aad: &str) -> String {
@@ -146,24 +170,38 @@ fn tally(doc: &mut Document, sel: &Selector) -> Tally {
     let _ = walk::walk::<()>(doc, sel, Direction::Decrypting, &mut |info, leaf| {
         match leaf {
             Leaf::Value(v) => {
-                let stored_clear = match v {
+                let how = match v {
                     Value::Null => return Ok(()),
                     Value::Str(s) if s.as_str().is_empty() => return Ok(()),
-                    Value::Str(s) => !is_encrypted(s.as_str()),
-                    _ => true,
+                    Value::Str(s) => stored(s.as_str()),
+                    _ => Stored::Clear,
                 };
                 t.leaves += 1;
                 if info.encrypt {
                     t.selected += 1;
-                    if stored_clear {
-                        t.clear.insert(display_path(info.aad));
+                    match how {
+                        Stored::Encrypted => {}
+                        Stored::Clear => {
+                            t.clear.insert(display_path(info.aad));
+                        }
+                        Stored::Malformed => {
+                            t.malformed.insert(display_path(info.aad));
+                        }
                     }
                 }
             }
             Leaf::Comment(c) => {
                 let text = c.text.as_str();
-                if info.encrypt && !text.trim().is_empty() && !is_encrypted(text.trim_start()) {
-                    t.clear_comments.insert(display_path(info.aad));
+                if info.encrypt && !text.trim().is_empty() {
+                    match stored(text.trim()) {
+                        Stored::Encrypted => {}
+                        Stored::Clear => {
+                            t.clear_comments.insert(display_path(info.aad));
+                        }
+                        Stored::Malformed => {
+                            t.malformed.insert(display_path(info.aad));
+                        }
+                    }
                 }
             }
         }
@@ -390,10 +428,19 @@ fn selectors(
     let by_rule = tally(doc, &want);
     let mut clear = by_rule.clear.clone();
     let mut clear_comments = by_rule.clear_comments.clone();
+    let mut malformed = by_rule.malformed.clone();
     if !same_selector(&want, &have) {
         let by_file = tally(doc, &have);
         clear.extend(by_file.clear);
         clear_comments.extend(by_file.clear_comments);
+        malformed.extend(by_file.malformed);
+    }
+    for p in &malformed {
+        sink.push(
+            Kind::ClearLeaf,
+            format!("the value or comment at `{p}` starts like an encrypted value but is not a well-formed ENC[AES256_GCM,…] value (clear text after the prefix, text after `]`, or a line added to it), so it may hold clear text; decrypt refuses it"),
+            "the file was edited by hand; restore the value from version control, or set it again with `leafseal set` (and rotate the secret if clear text was committed)",
+        );
     }
     for p in &clear {
         sink.push(

@@ -6,7 +6,6 @@
 //! At most `LEAFSEAL_GPG_MAX_PROCS` gpg processes run at once (default: the number of
 //! cores, at most 4), however many files or key entries are being processed.
 
-use std::io::Write;
 use std::process::Stdio;
 use std::sync::Condvar;
 use std::sync::Mutex;
@@ -142,12 +141,27 @@ impl Drop for GpgSlot {
     }
 }
 
+/// The most of `gpg --decrypt`'s standard output that is read: a data key is 32 bytes, a
+/// Shamir share 33. Unbounded, a planted compressed OpenPGP message was expanded into
+/// memory whole (2.4 KB file → 512 MiB, 803 MB resident).
+const DECRYPTED_MAX: usize = 4 * 1024;
+
+/// The most of `gpg --encrypt --armor`'s output that is read (one recipient: about a
+/// kilobyte, 2 KB for a 16384-bit RSA key).
+const ARMORED_MAX: usize = 64 * 1024;
+
+/// The most of `gpg --list-secret-keys <id>`'s output that is read (one line per key,
+/// subkey and user ID).
+const LISTING_MAX: usize = 1024 * 1024;
+
 /// Runs gpg with `args`, feeding `input` on stdin; returns stdout (wiped on drop). At most
 /// [`max_gpg`] gpg processes run at once in this process; further calls wait for a slot.
+/// A gpg that prints more than `max` bytes is stopped, and that is a failure.
 fn run_gpg(
     ctx: &KeyContext,
     args: &[&str],
     input: &[u8],
+    max: usize,
 ) -> Result<Zeroizing<Vec<u8>>, GpgFailure> {
     let (binary, from_env) = gpg_binary(ctx);
     let _slot = GpgSlot::acquire(max_gpg(ctx));
@@ -169,20 +183,21 @@ fn run_gpg(
                 format!("could not run `gpg`: {}", spawn_error(&e))
             },
         })?;
-    let stdin = child.stdin.take();
-    let (output, _written) = std::thread::scope(|s| {
-        let writer = s.spawn(move || match stdin {
-            // Dropping the handle closes the pipe, so gpg sees end of input.
-            Some(mut w) => w.write_all(input),
-            None => Ok(()),
+    let output =
+        crate::process::capture::capture(&mut child, input, max).map_err(|e| GpgFailure {
+            message: format!("running `{binary}` failed: {}", e.kind()),
+        })?;
+    if output.too_long {
+        return Err(GpgFailure {
+            message: format!(
+                "`{binary}` printed more than {max} bytes and was stopped, far more than the \
+                 answer expected (a decrypted data key is 32 bytes, a key share 33): a PGP \
+                 `enc` value that decrypts to that much is not a wrapped data key, so the \
+                 file may have been tampered with (restore it from version control)"
+            ),
         });
-        let output = child.wait_with_output();
-        (output, writer.join())
-    });
-    let output = output.map_err(|e| GpgFailure {
-        message: format!("running `{binary}` failed: {}", e.kind()),
-    })?;
-    let stdout = Zeroizing::new(output.stdout);
+    }
+    let stdout = output.stdout;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr
@@ -222,7 +237,7 @@ impl MasterKey for PgpKey {
             "--recipient",
             self.text.as_str(),
         ];
-        let out = run_gpg(ctx, &args, secret).map_err(|f| {
+        let out = run_gpg(ctx, &args, secret, ARMORED_MAX).map_err(|f| {
             KeyError::with_hint(
                 format!(
                     "PGP encryption to {} failed: {}",
@@ -252,7 +267,7 @@ impl MasterKey for PgpKey {
 
     fn unwrap(&self, enc: &str, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let args = ["--batch", "--no-tty", "--decrypt"];
-        run_gpg(ctx, &args, enc.as_bytes()).map_err(|f| {
+        run_gpg(ctx, &args, enc.as_bytes(), DECRYPTED_MAX).map_err(|f| {
             KeyError::with_hint(
                 format!(
                     "cannot decrypt the PGP data key for {}: {}",
@@ -279,7 +294,7 @@ impl MasterKey for PgpKey {
             "--list-secret-keys",
             self.text.as_str(),
         ];
-        let status = match run_gpg(ctx, &args, &[]) {
+        let status = match run_gpg(ctx, &args, &[], LISTING_MAX) {
             Ok(_) => ProbeStatus::Ok("gpg has the secret key".to_owned()),
             Err(f) => ProbeStatus::Failed(KeyError::with_hint(
                 format!(

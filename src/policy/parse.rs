@@ -9,13 +9,22 @@ pub(super) fn parse_destinations(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<destination::DestinationRule>, PolicyError> {
     let mut out = Vec::new();
+    // The destination rules' regexes have a budget of their own, as the creation rules'.
+    let mut charged = 0usize;
     match root.get("destination_rules") {
         None | Some(Value::Null) => {}
         Some(Value::Seq(items)) => {
             for (i, item) in items.iter().enumerate() {
                 if let SeqItem::Value(v) = item {
                     let at = format!("destination_rules[{i}]");
-                    out.push(destination::parse(cx, cx.map(v, &at)?, &at, warnings)?);
+                    let rule = destination::parse(cx, cx.map(v, &at)?, &at, warnings)?;
+                    let cost = rule.path_regex.as_ref().map_or(0, GoRegex::compiled_cost);
+                    let cost = cost.saturating_add(rule.recreation.as_ref().map_or(0, regex_cost));
+                    charged = charged.saturating_add(cost);
+                    if charged > POLICY_BUDGET {
+                        return Err(cx.invalid(at, over_budget("destination", i)));
+                    }
+                    out.push(rule);
                 }
             }
         }
@@ -433,6 +442,17 @@ pub(super) fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, Polic
             return Err(cx.invalid(
                 format!("stores.{name}.indent"),
                 "must be -1 (TAB), 0 or a number of spaces",
+            ));
+        }
+        if v.is_some_and(|i| i > crate::format::json::emit::MAX_INDENT) {
+            return Err(cx.invalid(
+                format!("stores.{name}.indent"),
+                format!(
+                    "at most {} spaces (a limit of leafseal's, against output that grows with \
+                     indentation times nesting depth; sops takes more): use a smaller number, \
+                     or -1 for a TAB",
+                    crate::format::json::emit::MAX_INDENT
+                ),
             ));
         }
     }

@@ -495,7 +495,11 @@ fn write(job: &Job<'_>, part: &Part, doc: &Document) -> Option<crate::format::Ou
     match part {
         Part::Top { first, .. } => {
             let est = with_slack(estimate_items(&root.0, 1, unit.len()));
-            let mut w = Writer::new(SecureBuf::with_capacity(est + 1), unit, 0);
+            let mut w = Writer::new(
+                SecureBuf::with_capacity_hint(est.saturating_add(1)),
+                unit,
+                0,
+            );
             if *first {
                 w.out.byte(b'{');
             }
@@ -512,7 +516,11 @@ fn write(job: &Job<'_>, part: &Part, doc: &Document) -> Option<crate::format::Ou
                 return None;
             };
             let est = with_slack(estimate_items(&inner.0, 2, unit.len()));
-            let mut w = Writer::new(SecureBuf::with_capacity(est + k.len() + 16), unit, 0);
+            let mut w = Writer::new(
+                SecureBuf::with_capacity_hint(est.saturating_add(k.len() + 16)),
+                unit,
+                0,
+            );
             if *first {
                 if *after_members {
                     w.out.byte(b',');

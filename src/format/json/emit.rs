@@ -33,8 +33,12 @@ use number::write_int;
 
 const FORMAT: &str = "json";
 
-/// The largest indentation accepted (spaces per level).
-const MAX_INDENT: i64 = 1024;
+/// The largest indentation accepted (spaces per level). sops takes any number; leafseal
+/// takes up to 16, four times the default (4), so that the worst case of indentation
+/// output (every line `depth × indent` spaces, at most 256 levels deep) is at most four
+/// times the default's. At 1024, set by a planted `.sops.yaml`, 13 KB of nested empty
+/// lists (outside the MAC) printed 1.55 GB (the audit's json_indent_amplification case).
+pub const MAX_INDENT: i64 = 16;
 
 /// The indentation unit for the options: TAB for `None`/-1, else N spaces.
 pub fn indent_unit(opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
@@ -46,7 +50,10 @@ pub fn indent_unit(opts: &EmitOptions) -> Result<Vec<u8>, FormatError> {
         )),
         Some(n) if n > MAX_INDENT => Err(FormatError::new(
             FORMAT,
-            "JSON indentation larger than 1024 is not accepted",
+            format!(
+                "JSON indentation larger than {MAX_INDENT} spaces is not accepted (a limit of \
+                 leafseal's; sops takes more): use --indent {MAX_INDENT} or less, or -1 for a TAB"
+            ),
         )),
         Some(n) => Ok(vec![b' '; usize::try_from(n).unwrap_or(0)]),
     }
@@ -143,7 +150,7 @@ pub(crate) fn emit_top_sequential(
 ) -> Result<Output, FormatError> {
     let est = estimate_items(&map.0, 1, unit.len())
         .saturating_add(meta.map_or(0, |m| estimate_items(&m.0, 2, unit.len())));
-    let mut w = Writer::new(SecureBuf::with_capacity(with_slack(est)), unit, 0);
+    let mut w = Writer::new(SecureBuf::with_capacity_hint(with_slack(est)), unit, 0);
     let has_entries = map.0.iter().any(|i| matches!(i, Item::Entry(..)));
     if !has_entries && meta.is_none() {
         w.out.push(b"{}");

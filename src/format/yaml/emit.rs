@@ -109,7 +109,7 @@ impl Emitter {
     /// Sizes the output buffer for about `bytes` of output up front (growing copies and
     /// wipes what was written).
     pub(crate) fn reserve(&mut self, bytes: usize) {
-        self.out.reserve(bytes);
+        self.out.reserve_hint(bytes);
     }
 
     pub(crate) fn finish(mut self) -> Output {

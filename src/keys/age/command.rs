@@ -77,6 +77,10 @@ pub(crate) fn split_command(line: &str) -> Result<Vec<String>, &'static str> {
     Ok(words)
 }
 
+/// The most a key command's standard output may hold (age identities are under a
+/// hundred bytes each, post-quantum ones a few kilobytes); more stops the command.
+const COMMAND_OUTPUT_MAX: usize = 1024 * 1024;
+
 /// Runs `cmdline` (split with [`split_command`]) without a shell, with exactly the
 /// context's variables plus `extra_env` as its environment, stdin closed and stderr
 /// passed through. Returns its stdout (wiped on drop) or a description of the failure.
@@ -99,10 +103,18 @@ pub(crate) fn run_command(
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let output = cmd
-        .output()
+    let mut child = cmd
+        .spawn()
         .map_err(|e| format!("could not run `{program}`: {}", spawn_error(&e)))?;
-    let stdout = Zeroizing::new(output.stdout);
+    let output = crate::process::capture::capture(&mut child, &[], COMMAND_OUTPUT_MAX)
+        .map_err(|e| format!("reading the output of `{program}` failed: {}", e.kind()))?;
+    if output.too_long {
+        return Err(format!(
+            "`{program}` printed more than {COMMAND_OUTPUT_MAX} bytes and was stopped; it \
+             should print age identities (a few hundred bytes each)"
+        ));
+    }
+    let stdout = output.stdout;
     if !output.status.success() {
         return Err(format!("`{program}` failed ({})", output.status));
     }

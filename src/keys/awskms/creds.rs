@@ -103,19 +103,34 @@ fn sts_region(ctx: &KeyContext, profile: Option<&Section>, hint: &str) -> String
         .to_owned()
 }
 
+/// The most a `credential_process` may print (its JSON is about a kilobyte).
+const PROCESS_OUTPUT_MAX: usize = 1024 * 1024;
+
 fn run_process(ctx: &KeyContext, profile: &str, command: &str) -> Result<Credentials, KeyError> {
     let source = format!("credential_process of profile `{profile}`");
     let hint = "run the profile's credential_process by hand to check it";
-    let output = crate::process::command("sh")
+    let mut child = crate::process::command("sh")
         .arg("-c")
         .arg(command)
         .env_clear()
         .envs(ctx.vars())
         .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .output()
+        .spawn()
         .map_err(|e| KeyError::with_hint(format!("{source} could not run: {}", e.kind()), hint))?;
-    let stdout = Zeroizing::new(output.stdout);
+    let output = crate::process::capture::capture(&mut child, &[], PROCESS_OUTPUT_MAX)
+        .map_err(|e| KeyError::with_hint(format!("{source} could not run: {}", e.kind()), hint))?;
+    if output.too_long {
+        return Err(KeyError::with_hint(
+            format!(
+                "{source} printed more than {PROCESS_OUTPUT_MAX} bytes and was stopped; it \
+                 should print one small JSON object of credentials"
+            ),
+            hint,
+        ));
+    }
+    let stdout = output.stdout;
     if !output.status.success() {
         return Err(KeyError::with_hint(
             format!("{source} failed ({})", output.status),

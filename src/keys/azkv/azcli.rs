@@ -70,8 +70,9 @@ pub(super) fn token(ctx: &KeyContext, resource: &str) -> Result<Result<Token, St
         }
     };
     let mut out = Zeroizing::new(Vec::new());
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_end(&mut out);
+    if let Some(s) = child.stdout.take() {
+        // An access token's JSON is a few kilobytes; `az` is not trusted to stop.
+        let _ = s.take(1024 * 1024).read_to_end(&mut out);
     }
     let mut err = Vec::new();
     if let Some(s) = child.stderr.take() {

@@ -137,18 +137,21 @@ pub(super) fn parse_token_helper(text: &str) -> Option<String> {
     })
 }
 
+/// The most a token helper may print (a Vault token is about a hundred bytes).
+const HELPER_OUTPUT_MAX: usize = 64 * 1024;
+
 /// Runs `<helper> get`; its standard output (trimmed) is the token.
 fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>>, KeyError> {
     let hint = "check the token_helper in your Vault configuration (VAULT_CONFIG_PATH or \
                 ~/.vault), or set VAULT_TOKEN";
-    let output = crate::process::command(helper)
+    let mut child = crate::process::command(helper)
         .arg("get")
         .env_clear()
         .envs(ctx.vars())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
-        .output()
+        .spawn()
         .map_err(|e| {
             KeyError::with_hint(
                 format!(
@@ -158,7 +161,26 @@ fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>
                 hint,
             )
         })?;
-    let out = Zeroizing::new(output.stdout);
+    let output =
+        crate::process::capture::capture(&mut child, &[], HELPER_OUTPUT_MAX).map_err(|e| {
+            KeyError::with_hint(
+                format!(
+                    "reading the Vault token helper {helper}'s output failed: {}",
+                    e.kind()
+                ),
+                hint,
+            )
+        })?;
+    if output.too_long {
+        return Err(KeyError::with_hint(
+            format!(
+                "the Vault token helper {helper} printed more than {HELPER_OUTPUT_MAX} bytes and \
+                 was stopped; it should print one token"
+            ),
+            hint,
+        ));
+    }
+    let out = output.stdout;
     if !output.status.success() {
         return Err(KeyError::with_hint(
             format!("the Vault token helper {helper} failed ({})", output.status),

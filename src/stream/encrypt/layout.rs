@@ -335,7 +335,11 @@ impl Layout for JsonLayout<'_> {
         match p {
             json_split::Part::Top { first, .. } => {
                 let est = with_slack(estimate_items(&root.0, 1, unit.len()));
-                let mut w = Writer::new(SecureBuf::with_capacity(est + 1), unit, 0);
+                let mut w = Writer::new(
+                    SecureBuf::with_capacity_hint(est.saturating_add(1)),
+                    unit,
+                    0,
+                );
                 if *first {
                     w.out.byte(b'{');
                 }
@@ -352,7 +356,11 @@ impl Layout for JsonLayout<'_> {
                     return None;
                 };
                 let est = with_slack(estimate_items(&inner.0, 2, unit.len()));
-                let mut w = Writer::new(SecureBuf::with_capacity(est + k.len() + 16), unit, 0);
+                let mut w = Writer::new(
+                    SecureBuf::with_capacity_hint(est.saturating_add(k.len() + 16)),
+                    unit,
+                    0,
+                );
                 if *first {
                     w.out.byte(if *after_members { b',' } else { b'{' });
                     w.newline_at(1);
@@ -414,7 +422,11 @@ impl Layout for JsonLayout<'_> {
         let adjusted = null_empty_group_lists(meta);
         let meta = adjusted.as_ref().unwrap_or(meta);
         let est = with_slack(estimate_items(&meta.0, 2, self.unit.len()));
-        let mut w = Writer::new(SecureBuf::with_capacity(est + 16), &self.unit, 0);
+        let mut w = Writer::new(
+            SecureBuf::with_capacity_hint(est.saturating_add(16)),
+            &self.unit,
+            0,
+        );
         w.map_members(&[], Some(("sops", meta)), false, true).ok()?;
         w.out.byte(b'\n');
         Some(w.out.finish())

@@ -17,7 +17,8 @@ enum Pending<'a> {
     Seq(&'a [SeqItem], usize, f64),
 }
 
-/// Containers with at least this many items are measured on a sample.
+/// Containers with at least this many items are measured on a sample (only outside
+/// another sampled container: see [`sampling`]).
 const SAMPLE_MIN: usize = 512;
 
 /// The sampling stride in a large container.
@@ -37,9 +38,16 @@ pub(crate) fn estimate_seq(items: &[SeqItem], depth: usize, unit: usize) -> usiz
     estimate(vec![Pending::Seq(items, depth, 1.0)], unit)
 }
 
-/// The stride to measure `n` items with, and the weight of each measured one.
-fn sampling(n: usize) -> (usize, f64) {
-    if n < SAMPLE_MIN {
+/// The stride to measure `n` items with, and the weight of each measured one, for a
+/// container whose own size counts `weight` times.
+///
+/// A container inside a sampled one (weight above 1) is measured whole: weights never
+/// multiply, so the estimate is at most `SAMPLE_STRIDE` times the size of the items
+/// actually measured. Compounded weights made a hostile file of lists whose first item
+/// nests again (the one sampled) and whose other 511 are empty estimate 16^depth bytes
+/// (an abort on a 16 KB file: the audit's json_estimate case).
+fn sampling(n: usize, weight: f64) -> (usize, f64) {
+    if n < SAMPLE_MIN || weight > 1.0 {
         (1, 1.0)
     } else {
         let taken = n.div_ceil(SAMPLE_STRIDE);
@@ -53,7 +61,7 @@ fn estimate(mut pending: Vec<Pending<'_>>, unit: usize) -> usize {
         match p {
             Pending::Items(items, depth, weight) => {
                 let line = depth.saturating_mul(unit).saturating_add(6);
-                let (stride, scale) = sampling(items.len());
+                let (stride, scale) = sampling(items.len(), weight);
                 let w = weight * scale;
                 let mut sum = 0usize;
                 for item in items.iter().step_by(stride) {
@@ -66,7 +74,7 @@ fn estimate(mut pending: Vec<Pending<'_>>, unit: usize) -> usize {
             }
             Pending::Seq(items, depth, weight) => {
                 let line = depth.saturating_mul(unit).saturating_add(2);
-                let (stride, scale) = sampling(items.len());
+                let (stride, scale) = sampling(items.len(), weight);
                 let w = weight * scale;
                 let mut sum = 0usize;
                 for item in items.iter().step_by(stride) {
@@ -115,5 +123,42 @@ fn estimate_value<'a>(
         Value::Bool(true) | Value::Null => 4,
         Value::Bool(false) => 5,
         Value::Time(_) => 40,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::tree::Map;
+
+    /// Lists of `SAMPLE_MIN` items whose first item nests again and whose others are
+    /// empty, `levels` deep: only the first item of each is sampled.
+    fn nested_first(levels: usize) -> Value {
+        let mut v = Value::Seq(Vec::new());
+        for _ in 0..levels {
+            let mut items = vec![SeqItem::Value(v)];
+            items.extend((1..SAMPLE_MIN).map(|_| SeqItem::Value(Value::Seq(Vec::new()))));
+            v = Value::Seq(items);
+        }
+        v
+    }
+
+    #[test]
+    fn sampled_weights_never_compound_audit_json_estimate() {
+        // The old estimate multiplied the weights of nested samples: 16^9 times the size
+        // of the innermost list, an abort when a buffer that large was allocated.
+        for levels in [2, 5, 9, 20] {
+            let mut m = Map::new();
+            m.push("a", nested_first(levels));
+            let out = super::super::emit_top_sequential(&m, None, b"    ").unwrap();
+            let est = estimate_items(&m.0, 1, 4);
+            assert!(
+                est <= out.len().saturating_mul(SAMPLE_STRIDE + 1),
+                "levels {levels}: estimate {est} for {} bytes",
+                out.len()
+            );
+        }
     }
 }

@@ -167,7 +167,7 @@ fn emit_split(
 
     // One range into its own buffer, at the big container's element depth.
     let write_part = move |lo: usize, hi: usize, est: usize| {
-        let mut w = Writer::new(SecureBuf::with_capacity(est), unit, 1);
+        let mut w = Writer::new(SecureBuf::with_capacity_hint(est), unit, 1);
         big.write(&mut w, lo, hi, first >= lo)?;
         Ok::<_, FormatError>(w.out)
     };
@@ -185,7 +185,7 @@ fn emit_split(
             })
             .collect();
 
-        let mut w = Writer::new(SecureBuf::with_capacity(total), unit, 0);
+        let mut w = Writer::new(SecureBuf::with_capacity_hint(total), unit, 0);
         w.out.push(b"{");
         w.map_members(before, None, true, false)?;
         if before.iter().any(|i| matches!(i, Item::Entry(..))) {

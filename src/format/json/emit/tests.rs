@@ -341,3 +341,13 @@ fn parallel_emit_reports_a_nan_in_any_part() {
         }
     }
 }
+
+#[test]
+fn indentation_is_limited_to_sixteen_spaces_audit_json_indent_amplification() {
+    // 1024 was accepted: with 256 levels of nesting, one line of indentation was 256 KiB.
+    assert_eq!(unit_of(16), vec![b' '; 16]);
+    for n in [17, 1024] {
+        let err = super::indent_unit(&EmitOptions { indent: Some(n) }).unwrap_err();
+        assert!(err.to_string().contains("larger than 16 spaces"), "{err}");
+    }
+}
