@@ -144,7 +144,11 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
     } else {
         None
     };
-    let target = inplace::read_target(&out.file, out.input_type.as_deref())?;
+    let target = inplace::read_target(
+        &out.file,
+        out.input_type.as_deref(),
+        dest.as_ref().filter(|_| out.in_place),
+    )?;
     let mut meta = ops::metadata_of(&target.loaded)?;
     let ctx = crate::cli::key_context();
     let order = match &out.decryption_order {

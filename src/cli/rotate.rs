@@ -150,7 +150,7 @@ impl Plan<'_> {
         let (cli, a) = (self.cli, self.a);
         let name = a.io.name(file);
         let dest = a.io.destination(cli, file, false)?;
-        let input = crate::io::read_input(file)?;
+        let input = crate::io::read_input_via(file, dest.as_ref().filter(|_| a.io.in_place))?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,

@@ -120,7 +120,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let path = parse_path(&a.path)?;
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
-    let bytes = crate::io::read_input(&a.file)?;
+    let bytes = dest.read_locked()?;
     let format = crate::cli::input_format(a.input_type.as_deref(), &a.file, Some(&bytes))?;
     let out_fmt = inplace::output_format(a.output_type.as_deref(), format);
     let ctx = crate::cli::key_context();

@@ -44,7 +44,7 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     crate::cli::audit::expect("unset", &a.file, std::slice::from_ref(&a.path))?;
     let path = crate::cli::set::parse_path(&a.path)?;
     let dest = crate::cli::update(cli, Path::new(&a.file))?;
-    let bytes = crate::io::read_input(&a.file)?;
+    let bytes = dest.read_locked()?;
     let format = crate::cli::input_format(a.input_type.as_deref(), &a.file, Some(&bytes))?;
     let out_fmt = inplace::output_format(a.output_type.as_deref(), format);
     let ctx = crate::cli::key_context();
