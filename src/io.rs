@@ -13,12 +13,14 @@ use crate::error::Error;
 use crate::error::exit;
 
 pub mod lock;
+mod locked;
 pub mod signals;
 pub mod target;
 pub mod temp;
 pub mod workers;
 pub mod write;
 
+pub use locked::read_input_via;
 pub use target::WriteOptions;
 pub use write::Destination;
 

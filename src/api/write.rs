@@ -155,7 +155,7 @@ fn load_encrypted(
         ..Default::default()
     };
     let dest = crate::io::Destination::open(path, &options)?.lock(&|| {})?;
-    let bytes = crate::io::read_input(&name)?;
+    let bytes = dest.read_locked()?;
     let format = Format::for_input(&name, Some(&bytes));
     let loaded = format
         .store()

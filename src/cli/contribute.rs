@@ -104,7 +104,7 @@ fn read_value(a: &ContributeArgs) -> Result<Zeroizing<Vec<u8>>, Error> {
 pub fn run_contribute(cli: &Cli, a: &ContributeArgs) -> Result<i32, Error> {
     let value = read_value(a)?;
     let dest = cli::update(cli, Path::new(&a.file))?;
-    let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
+    let target = inplace::read_target(&a.file, a.input_type.as_deref(), Some(&dest))?;
     let meta = ops::metadata_of(&target.loaded).map_err(|e| e.within(&a.file))?;
     let plan = contrib::plan(&meta, &target.loaded.doc, target.format, &a.path, &value)
         .map_err(|e| e.within(&a.file))?;
@@ -263,7 +263,7 @@ fn absorb_file(
     explicit: bool,
 ) -> Result<usize, Error> {
     let dest = cli::update(cli, Path::new(file))?;
-    let target = inplace::read_target(file, a.input_type.as_deref())?;
+    let target = inplace::read_target(file, a.input_type.as_deref(), Some(&dest))?;
     let meta = ops::metadata_of(&target.loaded).map_err(|e| e.within(file))?;
     let pending = contrib::list(&meta).map_err(|e| e.within(file))?;
     if pending.is_empty() {

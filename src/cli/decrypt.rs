@@ -5,6 +5,7 @@
 //! `kubectl apply -f -`). Files are decrypted in parallel; nothing is written unless all
 //! succeed.
 
+use crate::io::Destination;
 use clap::Args;
 
 use crate::cli;
@@ -60,8 +61,8 @@ struct Plan<'a> {
 
 impl Plan<'_> {
     /// Decrypts one file to its output bytes and output format.
-    fn one(&self, file: &str) -> Result<(Output, Format), Error> {
-        let r = self.one_keep(file).map(|(out, fmt, _)| (out, fmt));
+    fn one(&self, file: &str, locked: Option<&Destination>) -> Result<(Output, Format), Error> {
+        let r = self.one_keep(file, locked).map(|(out, fmt, _)| (out, fmt));
         if let Err(e) = &r {
             cli::audit::done("decrypt", file, e.code);
         }
@@ -70,13 +71,18 @@ impl Plan<'_> {
 
     /// [`Plan::one`], also handing back the decrypted tree, so that a process about to
     /// exit can wipe it without paying for freeing it (see [`exit_wipe`]).
-    fn one_keep(&self, file: &str) -> Result<(Output, Format, Document), Error> {
+    /// `locked`: the file's own destination (`-i`), which it is read through.
+    fn one_keep(
+        &self,
+        file: &str,
+        locked: Option<&Destination>,
+    ) -> Result<(Output, Format, Document), Error> {
         let a = self.a;
         let name = a.io.name(file);
         // A large YAML or JSON file is streamed from the file itself, in blocks, without reading
         // it whole first; what that declines is read whole below (the tree path).
         let mut recovered = None;
-        let (streamed_file, open) = match self.stream_file(file, name)? {
+        let (streamed_file, open) = match self.stream_file(file, name, locked)? {
             FromFile::Streamed(crate::stream::Outcome::Done(done), fmt) => {
                 return self.streamed(file, name, done, fmt);
             }
@@ -89,7 +95,7 @@ impl Plan<'_> {
         // A file opened above to look at its size is read from there: not opened twice.
         let mut input = match open {
             Some((f, meta)) => crate::io::read_opened(file, f, Some(&meta))?,
-            None => crate::io::read_input(file)?,
+            None => crate::io::read_input_via(file, locked)?,
         };
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
@@ -165,7 +171,12 @@ impl Plan<'_> {
     /// read whole as before (standard input, another format, `--extract`, a small file,
     /// or anything odd about the file, which the usual reading then reports), from the
     /// file opened here when it got that far.
-    fn stream_file(&self, file: &str, name: &str) -> Result<FromFile, Error> {
+    fn stream_file(
+        &self,
+        file: &str,
+        name: &str,
+        locked: Option<&Destination>,
+    ) -> Result<FromFile, Error> {
         let a = self.a;
         if file == "-" || a.extract.is_some() || a.k8s_decode {
             return Ok(FromFile::Whole(None));
@@ -183,14 +194,22 @@ impl Plan<'_> {
         }
         // Only a regular file is opened here: a FIFO (or a device) is left to the reading
         // after this, so that it gets all of its data.
-        if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
-            return Ok(FromFile::Whole(None));
-        }
-        let Ok(f) = std::fs::File::open(file) else {
-            return Ok(FromFile::Whole(None));
-        };
-        let Ok(meta) = f.metadata() else {
-            return Ok(FromFile::Whole(None));
+        let (f, meta) = if let Some(d) = locked {
+            match d.open_locked()? {
+                (f, Some(meta)) if meta.is_file() => (f, meta),
+                _ => return Ok(FromFile::Whole(None)),
+            }
+        } else {
+            if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+                return Ok(FromFile::Whole(None));
+            }
+            let Ok(f) = std::fs::File::open(file) else {
+                return Ok(FromFile::Whole(None));
+            };
+            let Ok(meta) = f.metadata() else {
+                return Ok(FromFile::Whole(None));
+            };
+            (f, meta)
         };
         let Some(len) = meta
             .is_file()
@@ -291,7 +310,8 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     };
     if !many {
         let dest = a.io.destination(cli, &a.files[0], false)?;
-        let (out, _, doc) = plan.one_keep(&a.files[0])?;
+        let locked = dest.as_ref().filter(|_| a.io.in_place);
+        let (out, _, doc) = plan.one_keep(&a.files[0], locked)?;
         let written = cli::write_to(dest.as_ref(), &out);
         crate::secbuf::discard(out);
         exit_wipe(doc);
@@ -303,7 +323,12 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
     } else {
         Vec::new()
     };
-    let results = super::multi::map(&a.files, |f| plan.one(f));
+    // Each file is read through its own lock (the first destination of its name).
+    let locked = |f: &String| {
+        let i = a.files.iter().position(|g| g == f)?;
+        dests.get(i)
+    };
+    let results = super::multi::map(&a.files, |f| plan.one(f, locked(f)));
     if let Some((e, _)) = super::multi::report_failures(&a.files, &results) {
         return Err(Error::new(
             e.code,
@@ -414,7 +439,7 @@ mod tests {
             signature: super::super::sign::ReadCheck::default(),
         };
         let before = crate::goregex::COMPILED.with(|n| n.get());
-        let (out, _, _) = plan.one_keep(&file).expect("decrypt");
+        let (out, _, _) = plan.one_keep(&file, None).expect("decrypt");
         let compiled = crate::goregex::COMPILED.with(|n| n.get()) - before;
         assert!(
             String::from_utf8_lossy(&out).contains("password: hunter2"),

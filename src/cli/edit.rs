@@ -216,7 +216,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
         drop(dest);
         dest = cli::update(cli, target)?;
     }
-    let exists = match std::fs::metadata(target) {
+    let exists = match std::fs::metadata(dest.path()) {
         Ok(m) if m.is_dir() => return Err(crate::io::directory_error(name)),
         Ok(_) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
@@ -230,7 +230,7 @@ pub fn run(cli: &Cli, a: &EditArgs) -> Result<i32, Error> {
     let ctx = crate::cli::key_context();
     let mut keys = Vec::new();
     let (format, mut doc, origin, policy) = if exists {
-        let (file, file_meta) = crate::io::open_input(name)?;
+        let (file, file_meta) = dest.open_locked()?;
         let order = match &a.decryption_order {
             Some(s) => super::decryption_order(s)?,
             None => Vec::new(),

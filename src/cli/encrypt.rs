@@ -331,7 +331,7 @@ pub fn run(cli: &Cli, a: &EncryptArgs) -> Result<i32, Error> {
         );
     }
     let dest = a.io.destination(cli, &a.file, true)?;
-    let input = crate::io::read_input(&a.file)?;
+    let input = crate::io::read_input_via(&a.file, dest.as_ref().filter(|_| a.io.in_place))?;
     let in_fmt = match a.io.input_type.as_deref() {
         Some(t) => cli::parse_format(t)?,
         None if name == "-" => Format::Binary,

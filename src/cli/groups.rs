@@ -147,8 +147,12 @@ pub fn run(cli: &Cli, a: &GroupsArgs) -> Result<i32, Error> {
     } else {
         None
     };
-    let target = inplace::read_target(&out.file, out.input_type.as_deref())
-        .map_err(crate::cli::missing_unreadable)?;
+    let target = inplace::read_target(
+        &out.file,
+        out.input_type.as_deref(),
+        dest.as_ref().filter(|_| out.in_place),
+    )
+    .map_err(crate::cli::missing_unreadable)?;
     let mut meta = ops::metadata_of(&target.loaded)?;
     let ctx = crate::cli::key_context();
     let order = match &out.decryption_order {

@@ -50,9 +50,15 @@ pub struct Target {
     pub loaded: Loaded,
 }
 
-/// Reads and parses an encrypted file; fails when it has no `sops` metadata.
-pub fn read_target(file: &str, input_type: Option<&str>) -> Result<Target, Error> {
-    let bytes = crate::io::read_input(file)?;
+/// Reads and parses an encrypted file; fails when it has no `sops` metadata. `locked`:
+/// the file's own locked destination when it is changed in place, read through it
+/// ([`crate::io::read_input_via`]).
+pub fn read_target(
+    file: &str,
+    input_type: Option<&str>,
+    locked: Option<&crate::io::Destination>,
+) -> Result<Target, Error> {
+    let bytes = crate::io::read_input_via(file, locked)?;
     let format = cli::input_format(input_type, file, Some(&bytes))?;
     let loaded = ops::read_encrypted(&bytes, file, format)?;
     Ok(Target { format, loaded })

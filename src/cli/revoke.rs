@@ -248,7 +248,7 @@ fn revoke_file(
     let name = path.to_string_lossy().into_owned();
     cli::audit::expect("revoke", &name, &[])?;
     let dest = cli::update(cli, path)?;
-    let target = inplace::read_target(&name, None)?;
+    let target = inplace::read_target(&name, None, Some(&dest))?;
     let mut opened =
         ops::open(target.loaded, ctx, &a.open.options(cli)?).map_err(|e| e.within(&name))?;
     for w in &opened.warnings {

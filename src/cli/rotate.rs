@@ -152,7 +152,8 @@ impl Plan<'_> {
         let dest =
             a.io.destination(cli, file, false)
                 .map_err(cli::missing_unreadable)?;
-        let input = crate::io::read_input(file).map_err(cli::missing_unreadable)?;
+        let input = crate::io::read_input_via(file, dest.as_ref().filter(|_| a.io.in_place))
+            .map_err(cli::missing_unreadable)?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,

@@ -137,7 +137,7 @@ pub fn run(cli: &Cli, a: &SetArgs) -> Result<i32, Error> {
     let value = lifecycle::parse_set_value(&read_value(a)?)?;
     let dest =
         crate::cli::update(cli, Path::new(&a.file)).map_err(crate::cli::missing_unreadable)?;
-    let bytes = crate::io::read_input(&a.file).map_err(crate::cli::missing_unreadable)?;
+    let bytes = dest.read_locked().map_err(crate::cli::missing_unreadable)?;
     let format = crate::cli::input_format(a.input_type.as_deref(), &a.file, Some(&bytes))?;
     let out_fmt = inplace::output_format(a.output_type.as_deref(), format);
     let ctx = crate::cli::key_context();

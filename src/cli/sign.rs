@@ -71,7 +71,7 @@ pub fn run_sign(cli: &Cli, a: &SignArgs) -> Result<i32, Error> {
         .hint("restore the file from version control, or re-save it after checking it (`leafseal edit`), then sign it"));
     }
     let dest = cli::update(cli, Path::new(&a.file))?;
-    let target = inplace::read_target(&a.file, a.input_type.as_deref())?;
+    let target = inplace::read_target(&a.file, a.input_type.as_deref(), Some(&dest))?;
     let ctx = crate::cli::key_context();
     // Open a copy completely (data key, every value, MAC, integrity record): nobody
     // signs a state that was already tampered with.
@@ -124,7 +124,7 @@ fn allowed_signers(flag: Option<&Path>, cli: &Cli) -> Result<PathBuf, Error> {
 
 /// Checks one file without any key.
 fn verify_file(file: &str, allowed: &Path, ctx: &KeyContext) -> Result<Verdict, Error> {
-    let target = inplace::read_target(file, None)?;
+    let target = inplace::read_target(file, None, None)?;
     let meta = ops::metadata_of(&target.loaded)?;
     signing::verify(&target.loaded.doc, &meta, allowed, ctx).map_err(sign_error)
 }

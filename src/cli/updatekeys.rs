@@ -162,7 +162,7 @@ fn update_file(
         Err(e) if walked => return Ok(Outcome::Skipped(e.message)),
         Err(e) => return Err(e),
     };
-    let bytes = crate::io::read_input(&name)?;
+    let bytes = dest.read_locked()?;
     let format = cli::input_format(a.input_type.as_deref(), &name, Some(&bytes))?;
     crate::conflict::check(&bytes, &name)?;
     let loaded = match ops::classify(&bytes, format) {

@@ -203,6 +203,15 @@ impl Destination {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The target, and what it was seen to be when locked (or last written) if it was.
+    pub(super) fn seen_target(&self) -> (&Target, Option<Seen>) {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (&self.target, held.seen.clone())
+    }
+
     /// The real file written.
     pub fn path(&self) -> &Path {
         &self.target.path
