@@ -76,8 +76,10 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     server_text(&s)
 }
 
-/// `s` as a form body or query string encodes it (unreserved characters kept).
-fn percent_encoded(s: &str) -> String {
+/// `s` percent-encoded with only RFC 3986's unreserved characters (`A-Za-z0-9-_.~`)
+/// kept and upper-case hex: how a form body or query string carries a credential, and
+/// SigV4's URI encoding (`keys::awskms::sigv4::uri_encode`, which is this function).
+pub(crate) fn percent_encoded(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -39,17 +39,10 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Zeroizing<[u8; 32]> {
     out
 }
 
-/// URI-encodes per SigV4: everything but `A-Za-z0-9-_.~` as `%XX` (upper-case hex).
+/// URI-encodes per SigV4: everything but `A-Za-z0-9-_.~` as `%XX` (upper-case hex),
+/// the same encoding as a credential's form in a body (`redact::percent_encoded`).
 pub(crate) fn uri_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::redact::percent_encoded(s)
 }
 
 /// `application/x-www-form-urlencoded` body of `pairs` (SigV4 encoding, which AWS's
