@@ -74,6 +74,17 @@ fn shipped_example_loads_with_every_option() {
     assert_eq!(p.stores.json_indent, Some(-1));
 }
 
+/// sops 3.11 takes `stores.yaml.indent: 0` as not set (its 4 spaces), round 20 F11.
+#[test]
+fn a_yaml_indent_of_zero_is_not_set() {
+    let p =
+        Policy::parse(b"stores: {yaml: {indent: 0}}\n", Path::new("/x/.sops.yaml")).expect("loads");
+    assert_eq!(p.stores.yaml_indent, None);
+    let p =
+        Policy::parse(b"stores: {yaml: {indent: 1}}\n", Path::new("/x/.sops.yaml")).expect("loads");
+    assert_eq!(p.stores.yaml_indent, Some(1));
+}
+
 #[test]
 fn first_matching_rule_wins_relative_to_the_policy_dir() {
     let p = example();

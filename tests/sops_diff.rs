@@ -37,5 +37,7 @@ mod setvalues;
 mod shim;
 #[path = "sops_diff/written_back.rs"]
 mod written_back;
+#[path = "sops_diff/yaml_comments.rs"]
+mod yaml_comments;
 #[path = "sops_diff/yaml_lines.rs"]
 mod yaml_lines;

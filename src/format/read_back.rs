@@ -4,7 +4,7 @@
 //! Some formats do not keep every tree they can write: an INI file always reads back
 //! with a `DEFAULT` section first; INI and dotenv values read back as text (a clear
 //! number or timestamp, or a null written as the empty string); a clear YAML timestamp
-//! written to JSON reads back as a string. A record computed over the tree that was
+//! written to JSON (or to the binary store's JSON envelope) reads back as a string. A record computed over the tree that was
 //! sealed would not match the file as it is read back (leafseal refused such files with
 //! exit 53 before round 18), so the record is computed over the tree read back from the
 //! written text. What may differ is checked: only that `DEFAULT` section and the kind of
@@ -30,13 +30,19 @@ use crate::tree::Value;
 pub fn read_back(format: Format, doc: &Document) -> Result<Option<Document>, FormatError> {
     let needed = match format {
         Format::Ini | Format::Dotenv => true,
-        Format::Json => doc.branches.iter().any(|b| holds_time(b, 0)),
-        Format::Yaml | Format::Toml | Format::Binary => false,
+        // The binary store writes a structured document as a JSON envelope (round 20 F10:
+        // leafseal refused its own `--output-type binary` file of a clear timestamp).
+        Format::Json | Format::Binary => doc.branches.iter().any(|b| holds_time(b, 0)),
+        Format::Yaml | Format::Toml => false,
     };
     if !needed {
         return Ok(None);
     }
-    let store = format.store();
+    // (The binary store reads an envelope back only with a MAC in it: read it as JSON.)
+    let store = match format {
+        Format::Binary => Format::Json.store(),
+        _ => format.store(),
+    };
     // Written with metadata, so that it is read as an encrypted file is (the dotenv
     // reader keeps a byte-order mark in a key only in an encrypted file).
     let mut meta = Map::new();
@@ -232,5 +238,27 @@ mod tests {
         let doc = Document::single(m);
         assert_eq!(read_back(Format::Yaml, &doc), Ok(None));
         assert_eq!(read_back(Format::Json, &doc), Ok(None));
+        assert_eq!(read_back(Format::Binary, &doc), Ok(None));
+    }
+
+    /// A clear timestamp written to the binary store's JSON envelope reads back as a
+    /// string (round 20 F10: leafseal refused its own file, exit 53).
+    #[test]
+    fn a_timestamp_in_a_binary_envelope_reads_back_as_a_string() {
+        let yaml = Format::Yaml
+            .store()
+            .load(
+                b"k_unencrypted: 2024-01-02
+",
+            )
+            .expect("yaml")
+            .doc;
+        let back = read_back(Format::Binary, &yaml)
+            .expect("written")
+            .expect("differs");
+        assert_eq!(
+            back.branches[0].get("k_unencrypted"),
+            Some(&Value::str("2024-01-02T00:00:00Z"))
+        );
     }
 }

@@ -426,7 +426,8 @@ pub(super) fn parse_stores(cx: &Ctx<'_>, m: &Map) -> Result<StoreSettings, Polic
             Some(_) => Err(cx.invalid(format!("stores.{name}.indent"), "expected a whole number")),
         }
     };
-    s.yaml_indent = indent("yaml")?;
+    // sops 3.11 takes a YAML indent of 0 as not set (4 spaces), not as go-yaml's 2.
+    s.yaml_indent = indent("yaml")?.filter(|&i| i != 0);
     s.json_indent = indent("json")?;
     s.json_binary_indent = indent("json_binary")?;
     if let Some(i) = s.yaml_indent

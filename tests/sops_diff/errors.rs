@@ -167,6 +167,21 @@ fn failures_match_sops_exit_codes_and_print_no_plaintext() {
         &[],
         &[],
     );
+    // `\/` is YAML 1.2 only: sops (go-yaml) refuses it, leafseal accepted it (round 20,
+    // F6), in the fast reader and in the full one (a flow value sends it there).
+    for (name, text) in [
+        ("slash.yaml", "a: \"\\/slash\"\n"),
+        ("slash-full.yaml", "z: [1]\nl:\n    - \"x\\/\"\n"),
+        ("slash-key.yaml", "\"k\\/\": 1\n"),
+    ] {
+        p.write(name, text);
+        check(
+            format!("yaml escape \\/ ({name})"),
+            &["encrypt", "--age", AGE_RECIPIENT, name],
+            &[],
+            &[],
+        );
+    }
     p.write("dup.yaml", "a: 1\na: 2\n");
     check(
         "duplicate yaml key".into(),

@@ -90,6 +90,16 @@ fn every_format_both_ways_and_same_layout() {
             }
         }
     }
+    // `stores.yaml.indent: 0` is not set for sops 3.11 (4 spaces); leafseal wrote 2
+    // (round 20, F11). 1 gives go-yaml's 2, 3 is taken as it is.
+    for indent in ["0", "1", "3"] {
+        cases += 1;
+        let policy = inputs::policy("", &format!("  yaml:\n    indent: {indent}"));
+        let label = format!("indent{indent}-yaml");
+        if let Err(e) = cross_case(&p, "comments.yaml", Some(&policy), &label) {
+            diffs.push(e);
+        }
+    }
     assert_no_differences("formats", cases, &diffs);
 }
 
@@ -312,4 +322,32 @@ fn ini_comment_blocks_shown_as_yaml_as_sops_shows_them() {
     ];
     let diffs = crate::harness::sops_files_read_alike(&p, &cases, &["yaml", "ini", "json"]);
     assert_no_differences("INI comment blocks as YAML", cases.len() * 3, &diffs);
+}
+
+/// `encrypt --output-type binary` of a YAML document with a clear timestamp: the JSON
+/// envelope holds it as a string, which sops decrypts; leafseal refused its own file
+/// (exit 53, its integrity record covered the timestamp) before round 20 (F10).
+#[test]
+fn a_binary_envelope_with_a_clear_timestamp_is_read_by_both() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("ts.yaml", "k_unencrypted: 2024-01-02\nv: 1\n");
+    let enc = p.ok(
+        Tool::Leafseal,
+        &[
+            "encrypt",
+            "--age",
+            AGE_RECIPIENT,
+            "--output-type",
+            "binary",
+            "ts.yaml",
+        ],
+    );
+    p.write("ts.bin", &enc);
+    let out = p
+        .decrypt_both("ts.bin", &["--output-type", "yaml"])
+        .expect("both decrypt");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "k_unencrypted: \"2024-01-02T00:00:00Z\"\nv: 1\n"
+    );
 }

@@ -149,7 +149,6 @@ fn escape(raw: &str, i: usize, s: &mut String) -> Result<usize, &'static str> {
         b'e' => Some('\u{1b}'),
         b' ' => Some(' '),
         b'"' => Some('"'),
-        b'/' => Some('/'),
         b'\'' => Some('\''),
         b'\\' => Some('\\'),
         b'N' => Some('\u{85}'),

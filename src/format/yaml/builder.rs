@@ -5,12 +5,13 @@
 //! line-based fast path (`fast.rs`), so comment placement, scalar typing and key checks
 //! are shared code and the two readers build identical trees from the same events.
 
+use super::feet::after_null_feet;
 use super::feet::end_of_document_feet;
 use super::feet::end_of_document_next;
 use super::feet::foot_comments;
+use super::feet::mid_document_feet;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::collections::HashSet;
 
 use zeroize::Zeroize;
 
@@ -29,8 +30,10 @@ use crate::tree::Text;
 use crate::tree::Value;
 
 mod anchors;
+mod seen;
 
 use anchors::Anchored;
+use seen::Seen;
 
 const FMT: &str = "yaml";
 /// Cap on string bytes copied by anchors and aliases, beyond
@@ -38,8 +41,6 @@ const FMT: &str = "yaml";
 const MAX_ALIAS_BYTES: usize = 1 << 20;
 /// String bytes each input byte allows anchors and aliases to copy.
 const ALIAS_BYTES_PER_INPUT_BYTE: usize = 16;
-/// Maps with at most this many items are checked for duplicate keys by a linear scan.
-const LINEAR_DUP_SCAN: usize = 24;
 
 /// Where an event sits: 1-based start line, 0-based start column (characters), 1-based
 /// end line.
@@ -74,7 +75,9 @@ pub(crate) enum Ev<'a> {
     UnknownAlias,
     /// Anchor id (0 = none).
     MapStart(usize),
-    SeqStart(usize),
+    /// Anchor id (0 = none) and, for a list whose dashes sit at the column of the key it
+    /// is the value of (`k:` / `- a`), that column.
+    SeqStart(usize, Option<usize>),
     MapEnd,
     SeqEnd,
 }
@@ -106,45 +109,6 @@ impl Pending {
     }
 }
 
-/// Duplicate-key detection for one mapping (first document only).
-#[derive(Default)]
-struct Seen {
-    hashes: Option<HashSet<u64>>,
-}
-
-fn key_hash(k: &str) -> u64 {
-    use std::hash::BuildHasher;
-    std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-        .hash_one(k)
-}
-
-impl Seen {
-    /// Records `k` (to be appended to `items`); `false` if it is already a key there.
-    fn insert(&mut self, items: &[Item], k: &str) -> bool {
-        let scan = |items: &[Item]| {
-            !items
-                .iter()
-                .any(|i| matches!(i, Item::Entry(e, _) if e == k))
-        };
-        match &mut self.hashes {
-            None if items.len() <= LINEAR_DUP_SCAN => scan(items),
-            None => {
-                let mut set: HashSet<u64> = items
-                    .iter()
-                    .filter_map(|i| match i {
-                        Item::Entry(e, _) => Some(key_hash(e)),
-                        Item::Comment(_) => None,
-                    })
-                    .collect();
-                let fresh = set.insert(key_hash(k)) || scan(items);
-                self.hashes = Some(set);
-                fresh
-            }
-            Some(set) => set.insert(key_hash(k)) || scan(items),
-        }
-    }
-}
-
 enum Frame {
     Map {
         items: Vec<Item>,
@@ -157,6 +121,8 @@ enum Frame {
         items: Vec<SeqItem>,
         indent: usize,
         anchor: usize,
+        /// The dash column of a list at its key's column ([`Ev::SeqStart`]).
+        dash: Option<usize>,
     },
 }
 
@@ -197,6 +163,9 @@ pub(crate) struct Builder {
     /// A scalar was placed since the last collection end: the next one to end is the
     /// innermost ([`foot_comments`]).
     after_scalar: bool,
+    /// The last scalar was an implicit null (`k:` with nothing after it): the end of a
+    /// document right after it places comments by [`after_null_feet`].
+    after_null: bool,
     /// Whether go-yaml's foot-comment rule applies: for plaintext, not for an encrypted
     /// file (which has a root `sops` key), whose comments stay where they were read so
     /// that each is opened under the path it was sealed under. sops writes a map's foot
@@ -251,6 +220,7 @@ impl Builder {
             key_line: 0,
             at_end: false,
             after_scalar: false,
+            after_null: false,
             go_yaml_feet: true,
         }
     }
@@ -313,6 +283,7 @@ impl Builder {
                 Ok(())
             }
             Ev::Scalar(text, kind, anchor, tag) => {
+                self.after_null = kind == Kind::Plain && text.is_empty() && tag.is_none();
                 self.first_line = match kind {
                     Kind::Block => self.prev_line,
                     _ => sp.line,
@@ -350,6 +321,7 @@ impl Builder {
                 let v = self.anchors.get(&id).map(|a| a.value.clone());
                 let v = v.unwrap_or(Value::Null);
                 self.first_line = sp.line;
+                self.after_null = false;
                 self.node(v, sp, true)
             }
             Ev::UnknownAlias => Err(err_at("alias refers to an unknown anchor", sp)),
@@ -357,7 +329,7 @@ impl Builder {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                self.start_node(sp)?;
+                self.start_node(sp, true)?;
                 let seen = (self.docs.is_empty()).then(Seen::default);
                 self.stack.push(Frame::Map {
                     items: Vec::new(),
@@ -368,15 +340,20 @@ impl Builder {
                 });
                 Ok(())
             }
-            Ev::SeqStart(anchor) => {
+            Ev::SeqStart(anchor, dash) => {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                self.start_node(sp)?;
+                self.start_node(sp, false)?;
+                // Only as the value of a key at that very column.
+                let dash = dash.filter(|&d| {
+                    matches!(self.stack.last(), Some(Frame::Map { indent, key: Some(_), .. }) if *indent == d)
+                });
                 self.stack.push(Frame::Seq {
                     items: Vec::new(),
                     indent: sp.col,
                     anchor,
+                    dash,
                 });
                 Ok(())
             }
@@ -388,10 +365,14 @@ impl Builder {
         let Some(frame) = self.stack.pop() else {
             return Err(err_at("unbalanced collection end", sp));
         };
-        let (indent, anchor) = match &frame {
-            Frame::Map { indent, anchor, .. } | Frame::Seq { indent, anchor, .. } => {
-                (*indent, *anchor)
-            }
+        let (indent, anchor, dash) = match &frame {
+            Frame::Map { indent, anchor, .. } => (*indent, *anchor, None),
+            Frame::Seq {
+                indent,
+                anchor,
+                dash,
+                ..
+            } => (*indent, *anchor, *dash),
         };
         // An empty collection (`{}`, `[]`) stands where a scalar would for the rule: the
         // collection that holds it is the innermost to end (measured against sops 3.11).
@@ -400,10 +381,22 @@ impl Builder {
             Frame::Seq { items, .. } => items.is_empty(),
         };
         let innermost = !empty && std::mem::take(&mut self.after_scalar) && self.go_yaml_feet;
+        let after_null = std::mem::take(&mut self.after_null) && innermost;
         let cols = self.pending.iter().map(|p| p.col);
+        let seq = matches!(frame, Frame::Seq { .. });
         let take = if !self.at_end {
-            foot_comments(cols, indent, sp.col, innermost)
+            // A list at its key's column ends at the next key of that map without a
+            // closing token in go-yaml: the comments before that key are its (measured).
+            match dash {
+                Some(d) if self.go_yaml_feet && sp.col == d => 0,
+                _ => mid_document_feet(cols, indent, sp.col, innermost),
+            }
+        } else if after_null && !self.stack.is_empty() {
+            // (The document's own map takes what is left at its end in any case.)
+            after_null_feet(cols, indent, seq)
         } else if self.go_yaml_feet {
+            // Measured against the dash column for a list at its key's column.
+            let indent = dash.unwrap_or(indent);
             end_of_document_feet(cols, indent, innermost, self.stack.is_empty())
         } else {
             foot_comments(cols.clone(), indent, end_of_document_next(cols), innermost)
@@ -509,10 +502,10 @@ impl Builder {
         });
     }
 
-    /// Called before a collection starts: checks position (key/top level) and places
-    /// pending comments.
-    fn start_node(&mut self, sp: &Sp) -> Result<(), FormatError> {
-        match self.stack.last() {
+    /// Called before a collection (`map` or list) starts: checks position (key/top level)
+    /// and places pending comments.
+    fn start_node(&mut self, sp: &Sp, map: bool) -> Result<(), FormatError> {
+        match self.stack.last_mut() {
             None => {
                 if !self.in_doc || self.doc_root_done {
                     return Err(err_at("unexpected node outside a document", sp));
@@ -523,6 +516,22 @@ impl Builder {
                 Err(err_at("non-string key (complex mapping key)", sp))
             }
             Some(Frame::Map { .. }) => Ok(()),
+            Some(Frame::Seq { items, .. }) if map => {
+                // A comment after the dash of a map item (`- # c` / `  b: 1`) is the map's,
+                // as go-yaml (sops) reads it: it stays pending for the first key. Comment
+                // lines before the dash are the list's.
+                let inline = self
+                    .pending
+                    .iter()
+                    .rposition(|p| !p.inline)
+                    .map_or(0, |i| i + 1);
+                items.extend(
+                    self.pending
+                        .drain(..inline)
+                        .map(|p| SeqItem::Comment(p.comment())),
+                );
+                Ok(())
+            }
             Some(Frame::Seq { .. }) => {
                 self.flush_pending();
                 Ok(())

@@ -395,6 +395,27 @@ impl Emitter {
                     SeqItem::Value(_) => None,
                 }));
             }
+            // So do the comments before a map item's first key (`- b: 1 # c`): go-yaml
+            // writes them above the dash, where sops reads them back as the list's. After
+            // the dash (`- #ENC[…]` / `  b: …`) sops read them in place but leafseal moved
+            // them to the top of the list (round 20).
+            let map_heads = match item {
+                SeqItem::Value(Value::Map(m)) => Some(m.0.as_slice()),
+                _ => None,
+            }
+            .and_then(|items| {
+                let n = items
+                    .iter()
+                    .take_while(|i| matches!(i, Item::Comment(_)))
+                    .count();
+                (n > 0 && n < items.len()).then_some((items, n))
+            });
+            if let Some((items, n)) = map_heads {
+                pending.extend(items[..n].iter().filter_map(|i| match i {
+                    Item::Comment(c) => Some(c),
+                    Item::Entry(..) => None,
+                }));
+            }
             let (heads, inline) = split_comments(&pending);
             pending.clear();
             for h in heads {
@@ -402,8 +423,9 @@ impl Emitter {
             }
             self.write_indent(ind);
             self.write_indicator("-", true, false, true);
-            match inner {
-                Some(inner) if hoisted > 0 => self.seq(&inner[hoisted..], ind + 2),
+            match (inner, map_heads) {
+                (Some(inner), _) if hoisted > 0 => self.seq(&inner[hoisted..], ind + 2),
+                (_, Some((items, n))) => self.map(items[n..].iter().map(ItemRef::from), ind + 2),
                 _ => self.value(v, ind, true, inline),
             }
         }

@@ -228,7 +228,7 @@ impl<'a> Fast<'a> {
                 } else {
                     ind
                 };
-                self.ev(Ev::SeqStart(0), sp(ln, col))?;
+                self.ev(Ev::SeqStart(0, (ind == kc).then_some(ind)), sp(ln, col))?;
                 self.stack.push(Frame::Seq(ind));
             } else {
                 if ind <= kc {
@@ -328,7 +328,7 @@ impl<'a> Fast<'a> {
                     None => self.value(text, c, ln, Ctx::Item(d)),
                 };
             }
-            self.ev(Ev::SeqStart(0), sp(ln, c))?;
+            self.ev(Ev::SeqStart(0, None), sp(ln, c))?;
             self.stack.push(Frame::Seq(c));
             d = c;
         }
@@ -341,7 +341,7 @@ impl<'a> Fast<'a> {
             Ok(())
         } else {
             self.ev(
-                Ev::Scalar(Cow::Borrowed("~"), Kind::Plain, 0, None),
+                Ev::Scalar(Cow::Borrowed(""), Kind::Plain, 0, None),
                 sp(ln, d + 1),
             )
         }
@@ -402,7 +402,7 @@ impl<'a> Fast<'a> {
             b'{' | b'[' => {
                 let (start, end) = match b.get(v + 1) {
                     Some(b'}') if first == b'{' => (Ev::MapStart(0), Ev::MapEnd),
-                    Some(b']') if first == b'[' => (Ev::SeqStart(0), Ev::SeqEnd),
+                    Some(b']') if first == b'[' => (Ev::SeqStart(0, None), Ev::SeqEnd),
                     _ => return Err(Bail),
                 };
                 self.ev(start, sp(ln, v))?;
@@ -433,7 +433,7 @@ impl<'a> Fast<'a> {
             self.open = Some(kc);
         } else {
             self.ev(
-                Ev::Scalar(Cow::Borrowed("~"), Kind::Plain, 0, None),
+                Ev::Scalar(Cow::Borrowed(""), Kind::Plain, 0, None),
                 sp(ln, at),
             )?;
         }

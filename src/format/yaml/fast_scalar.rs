@@ -323,7 +323,7 @@ pub(crate) fn double_quoted(line: &str, from: usize) -> R<(Cow<'_, str>, usize)>
                     b'e' => ('\u{1b}', 2),
                     b' ' => (' ', 2),
                     b'"' => ('"', 2),
-                    b'/' => ('/', 2),
+                    // (`\/` is YAML 1.2 only: go-yaml refuses it, so does the full reader.)
                     b'\\' => ('\\', 2),
                     b'N' => ('\u{85}', 2),
                     b'_' => ('\u{a0}', 2),

@@ -60,3 +60,49 @@ pub(crate) fn end_of_document_feet(
     let next = end_of_document_next(pending.clone());
     foot_comments(pending, indent, next, innermost)
 }
+
+/// How many of the `pending` comment columns close the innermost collection (at
+/// `indent`; `seq` for a list) when the document ends right after an implicit null (`k:`
+/// or `-` with nothing after it), measured against sops 3.11. go-yaml places the empty
+/// value where the next token is, after the comments, and so reads them differently
+/// from after any other value: a list takes none, and a map takes the comments before
+/// the last one left of its indentation that are right of that one (`    k:` / `    # c`
+/// / `  # d` gives `# c` to the map, `# d` to the top level), and none when no comment is
+/// left of it (`    k:` / `    # c` alone is a top-level comment).
+pub(crate) fn after_null_feet(
+    pending: impl Iterator<Item = usize> + Clone,
+    indent: usize,
+    seq: bool,
+) -> usize {
+    if seq {
+        return 0;
+    }
+    let Some((at, next)) = pending
+        .clone()
+        .enumerate()
+        .filter(|&(_, c)| c < indent)
+        .last()
+    else {
+        return 0;
+    };
+    pending.take(at).take_while(|&c| c > next).count()
+}
+
+/// [`foot_comments`] before content at column `next` in the middle of a document, with
+/// go-yaml's rule for a comment left of that content (measured against sops 3.11, round
+/// 20 F9): when the first comment after the innermost collection is left of both it and
+/// the next content, it and the following ones left of the next content end the
+/// innermost collection (`a:` / `    l:` / `        k: x` / `  # c` / `    y: 1` puts
+/// `# c` under `k`).
+pub(crate) fn mid_document_feet(
+    pending: impl Iterator<Item = usize> + Clone,
+    indent: usize,
+    next: usize,
+    innermost: bool,
+) -> usize {
+    let mut cols = pending.clone().peekable();
+    match cols.peek() {
+        Some(&c) if innermost && c < indent && c < next => cols.take_while(|&c| c < next).count(),
+        _ => foot_comments(pending, indent, next, innermost),
+    }
+}

@@ -23,6 +23,8 @@ mod tests_fast;
 #[cfg(test)]
 mod tests_more;
 #[cfg(test)]
+mod tests_placement;
+#[cfg(test)]
 mod tests_prop;
 
 use crate::format::json::emit as json_est;
@@ -66,7 +68,7 @@ pub(crate) mod scan {
     pub(crate) use super::fast_scalar::scan_line;
     pub(crate) use super::fast_scalar::spaces;
     pub(crate) use super::feet::end_of_document_feet;
-    pub(crate) use super::feet::foot_comments;
+    pub(crate) use super::feet::mid_document_feet;
     pub(crate) use super::resolve::plain_resolves_to_str;
     pub(crate) use super::resolve::resolve_plain;
 }

@@ -68,7 +68,12 @@ pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
     let mut b = Builder::new(input.len());
     b.go_yaml_feet(super::builder::is_plaintext(input.as_bytes()));
     let mut flow = FlowComments::default();
-    let mut tail = DocumentTail::default();
+    let mut tail = DocumentTail::new(input);
+    let mut pass = |ev, span| flow.pass(ev, span, input, |ev, span| tail.pass(&mut b, ev, span));
+    // Comments held until the next event: granit-parser sends an implicit null after the
+    // comments that follow it when the key has an anchor (`data: &m1` / `  # c`); the
+    // builder takes events in the order of the text.
+    let mut comments: Vec<(Event<'_>, Span)> = Vec::new();
     for ev in Parser::new_from_str_with_options(input, opts) {
         let (mut ev, span) = ev.map_err(|e| scan_error(&e))?;
         if let Some(read) = yaml11.as_mut() {
@@ -77,7 +82,30 @@ pub(crate) fn parse(input: &str) -> Result<Vec<Map>, FormatError> {
         if unterminated {
             ev = last_line_unbroken(ev, &span, input);
         }
-        flow.pass(ev, span, input, |ev, span| tail.pass(&mut b, ev, span))?;
+        refuse_slash_escape(&ev, &span, input)?;
+        if matches!(ev, Event::Comment(..)) {
+            comments.push((ev, span));
+            continue;
+        }
+        let early = matches!(ev, Event::Scalar(..))
+            && span.is_empty()
+            && comments
+                .first()
+                .is_some_and(|(_, c)| c.start.index() > span.start.index());
+        if early {
+            pass(ev, span)?;
+            for (c, at) in comments.drain(..) {
+                pass(c, at)?;
+            }
+        } else {
+            for (c, at) in comments.drain(..) {
+                pass(c, at)?;
+            }
+            pass(ev, span)?;
+        }
+    }
+    for (c, at) in comments.drain(..) {
+        pass(c, at)?;
     }
     tail.flush(&mut b, true)?;
     if let Some(read) = &yaml11 {
@@ -106,6 +134,48 @@ fn last_line_unbroken<'a>(ev: Event<'a>, span: &Span, input: &str) -> Event<'a> 
     let mut text = text.into_owned();
     text.pop();
     Event::Scalar(Cow::Owned(text), style, anchor, tag)
+}
+
+/// Refuses the escape `\/` in a double-quoted scalar: YAML 1.2 has it, go-yaml (YAML
+/// 1.1) does not, and sops refuses the file ("found unknown escape character", exit 2).
+/// Reading it would make a file one tool takes and the other does not (round 20, F6).
+fn refuse_slash_escape(ev: &Event<'_>, span: &Span, input: &str) -> Result<(), FormatError> {
+    if !matches!(ev, Event::Scalar(_, ScalarStyle::DoubleQuoted, ..)) {
+        return Ok(());
+    }
+    let Some(raw) = span.byte_range().and_then(|r| input.get(r)) else {
+        return Ok(());
+    };
+    if memchr::memmem::find(raw.as_bytes(), b"\\/").is_none() {
+        return Ok(());
+    }
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'\\', b.get(i..).unwrap_or_default()) {
+        let at = i + at;
+        if b.get(at + 1) == Some(&b'/') {
+            let before = input
+                .get(..span.byte_range().map_or(0, |r| r.start) + at)
+                .unwrap_or_default();
+            let line = before.matches('\n').count() + 1;
+            let col = before
+                .rsplit('\n')
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .count()
+                + 1;
+            return Err(FormatError::at(
+                FMT,
+                "invalid YAML: found unknown escape character `\\/` (sops reads YAML 1.1, \
+                 which has no such escape; write `/` alone)",
+                line,
+                col,
+            ));
+        }
+        i = at + 2;
+    }
+    Ok(())
 }
 
 /// A quoted scalar holding U+0085, U+2028 or U+2029 read again as go-yaml (sops) reads
@@ -177,7 +247,19 @@ fn refuse_unread_breaks(input: &str, read: &[std::ops::Range<usize>]) -> Result<
     Ok(())
 }
 
-fn feed(b: &mut Builder, ev: Event<'_>, span: &Span) -> Result<(), FormatError> {
+/// The dash column of a list whose events start after its first dash on the same line
+/// (granit-parser starts a list at its key's column, `k:` / `- a`, at the first item),
+/// for [`Ev::SeqStart`]; the builder checks that it is the key's column.
+fn dash_before(input: &str, span: &Span) -> Option<usize> {
+    let start = span.byte_range()?.start;
+    let line = input.get(..start)?;
+    let line = line.get(line.rfind('\n').map_or(0, |i| i + 1)..)?;
+    let rest = line.trim_start_matches(' ');
+    let after = rest.strip_prefix('-')?;
+    (!after.is_empty() && after.bytes().all(|c| c == b' ')).then(|| line.len() - rest.len())
+}
+
+fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), FormatError> {
     let sp = Sp {
         line: span.start.line(),
         col: span.start.col(),
@@ -187,12 +269,17 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span) -> Result<(), FormatError> 
         Event::DocumentStart(..) => Ev::DocStart,
         Event::DocumentEnd => Ev::DocEnd,
         Event::Comment(text, placement) => Ev::Comment(text, placement == Placement::Right),
-        Event::Scalar(text, style, anchor, tag) => {
+        Event::Scalar(mut text, style, anchor, tag) => {
             let kind = match style {
                 ScalarStyle::Plain => Kind::Plain,
                 ScalarStyle::Literal | ScalarStyle::Folded => Kind::Block,
                 _ => Kind::Quoted,
             };
+            // granit-parser gives an implicit null (`k:` alone) as `~` of no width; the
+            // builder knows it as the empty text, as the fast reader sends it.
+            if kind == Kind::Plain && tag.is_none() && span.is_empty() {
+                text = Cow::Borrowed("");
+            }
             let tag: Option<Cow<'_, Tag>> = tag;
             return b.event(
                 Ev::Scalar(text, kind, anchor, tag_suffix(tag.as_deref())),
@@ -202,7 +289,7 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span) -> Result<(), FormatError> 
         Event::Alias(id) => Ev::Alias(id),
         Event::UnresolvedAlias(_) => Ev::UnknownAlias,
         Event::MappingStart(_, anchor, _) => Ev::MapStart(anchor),
-        Event::SequenceStart(_, anchor, _) => Ev::SeqStart(anchor),
+        Event::SequenceStart(_, anchor, _) => Ev::SeqStart(anchor, dash_before(input, span)),
         Event::MappingEnd => Ev::MapEnd,
         Event::SequenceEnd => Ev::SeqEnd,
         _ => {
@@ -275,14 +362,22 @@ impl<'a> FlowComments<'a> {
 /// builder is told when they close the document ([`Builder::closing_at_end`]): only
 /// comments follow, and go-yaml places trailing comments by their own rule there. The
 /// fast reader tells it at its end of document the same way.
-#[derive(Default)]
 struct DocumentTail<'a> {
     held: Vec<(Event<'a>, Span)>,
     /// Whether a collection end is among the held events.
     ends: bool,
+    input: &'a str,
 }
 
 impl<'a> DocumentTail<'a> {
+    fn new(input: &'a str) -> Self {
+        DocumentTail {
+            held: Vec::new(),
+            ends: false,
+            input,
+        }
+    }
+
     fn pass(&mut self, b: &mut Builder, ev: Event<'a>, span: &Span) -> Result<(), FormatError> {
         match ev {
             Event::MappingEnd | Event::SequenceEnd => {
@@ -296,11 +391,11 @@ impl<'a> DocumentTail<'a> {
             }
             Event::DocumentEnd | Event::StreamEnd => {
                 self.flush(b, true)?;
-                feed(b, ev, span)
+                feed(b, ev, span, self.input)
             }
             _ => {
                 self.flush(b, false)?;
-                feed(b, ev, span)
+                feed(b, ev, span, self.input)
             }
         }
     }
@@ -315,7 +410,7 @@ impl<'a> DocumentTail<'a> {
         }
         self.ends = false;
         for (ev, span) in self.held.drain(..) {
-            feed(b, ev, &span)?;
+            feed(b, ev, &span, self.input)?;
         }
         Ok(())
     }

@@ -43,9 +43,9 @@ use crate::format::yaml::inline_value;
 use crate::format::yaml::scan::block_header;
 use crate::format::yaml::scan::chomp_block;
 use crate::format::yaml::scan::end_of_document_feet;
-use crate::format::yaml::scan::foot_comments;
 use crate::format::yaml::scan::is_dash;
 use crate::format::yaml::scan::line_at;
+use crate::format::yaml::scan::mid_document_feet;
 use crate::format::yaml::scan::plain_key;
 use crate::format::yaml::scan::plain_resolves_to_str;
 use crate::format::yaml::scan::plain_start_ok;
@@ -193,6 +193,7 @@ pub(super) fn part(
         first_key: None,
         first_is_map: false,
         after_content: false,
+        after_null: false,
     };
     match st.run() {
         Ok(()) => {}
@@ -287,6 +288,9 @@ struct St<'a, 'j, 's, 'c> {
     /// A content line was read since the last collection closed (the builder's
     /// `after_scalar`).
     after_content: bool,
+    /// The last value read was an implicit null (`k:` alone): comments after it at the
+    /// end of the document follow the builder's `after_null_feet`, left to the tree path.
+    after_null: bool,
 }
 
 impl<'a> St<'a, '_, '_, '_> {
@@ -338,10 +342,11 @@ impl<'a> St<'a, '_, '_, '_> {
             if ind == 0 && (b.starts_with(b"---") || b.starts_with(b"...")) {
                 return Err(Fail::Decline);
             }
+            self.after_null = false;
             self.content(text, ind)?;
             self.after_content = true;
         }
-        if !self.has_root || self.open.is_some() {
+        if !self.has_root || self.open.is_some() || (self.after_null && !self.pending.is_empty()) {
             return Err(Fail::Decline);
         }
         // The end of the document: the builder's rule there.
@@ -428,7 +433,7 @@ impl<'a> St<'a, '_, '_, '_> {
         match self.stack.last() {
             Some(f) if !f.seq && !dash => {
                 let c = f.col;
-                self.entry(text, c)
+                self.entry(text, c, false)
             }
             Some(f) if f.seq && dash => {
                 let d = f.col;
@@ -460,16 +465,22 @@ impl<'a> St<'a, '_, '_, '_> {
 
     /// Closes the innermost collection before content at column `next` (`None` at the end
     /// of the document): its foot comments are the pending ones the tree's builder gives
-    /// it ([`foot_comments`], [`end_of_document_feet`]).
+    /// it ([`mid_document_feet`], [`end_of_document_feet`]).
     fn pop(&mut self, next: Option<usize>) -> R<()> {
         let Some(f) = self.stack.last() else {
             return Err(Fail::Decline);
         };
         let innermost = std::mem::take(&mut self.after_content);
         let cols = self.pending.iter().map(|p| p.1);
+        // A list at its key's column (`k:` / `- a`): the builder's rule for it.
+        let at_key = f.seq && f.bind != f.col;
         let take = match next {
-            Some(next) => foot_comments(cols, f.bind, next, innermost),
-            None => end_of_document_feet(cols, f.bind, innermost, self.stack.len() == 1),
+            Some(next) if at_key && next == f.col => 0,
+            Some(next) => mid_document_feet(cols, f.bind, next, innermost),
+            None => {
+                let indent = if at_key { f.col } else { f.bind };
+                end_of_document_feet(cols, indent, innermost, self.stack.len() == 1)
+            }
         };
         if self.stack.len() == 1 {
             // Comments at the end of the root map: the tree path's business.

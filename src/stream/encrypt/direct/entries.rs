@@ -6,10 +6,16 @@ use super::*;
 impl<'a> St<'a, '_, '_, '_> {
     /// A comment placed in the collection at `depth` of the stack.
     pub(super) fn comment(&mut self, depth: usize, t: &'a str) -> R<()> {
+        self.comment_at(depth, t, None)
+    }
+
+    /// [`Self::comment`], written at column `ind` instead of the collection's own (a map
+    /// item's first comment, above its dash).
+    fn comment_at(&mut self, depth: usize, t: &'a str, ind: Option<usize>) -> R<()> {
         let Some(f) = self.stack.get(depth) else {
             return Err(Fail::Decline);
         };
-        let (seq, out, base, matched) = (f.seq, f.out, f.base, f.matched);
+        let (seq, out, base, matched) = (f.seq, ind.unwrap_or(f.out), f.base, f.matched);
         if is_encrypted_comment_text(t) || t.starts_with("ENC[") {
             return Err(Fail::Decline);
         }
@@ -61,8 +67,9 @@ impl<'a> St<'a, '_, '_, '_> {
         Ok(())
     }
 
-    /// A key line of the innermost map, whose keys are at column `c`.
-    pub(super) fn entry(&mut self, text: &'a str, c: usize) -> R<()> {
+    /// A key line of the innermost map, whose keys are at column `c`; `item` for the
+    /// first key of a map item, on its dash's line.
+    pub(super) fn entry(&mut self, text: &'a str, c: usize, item: bool) -> R<()> {
         let Some((k, plain, after)) = Self::key_at(text, c)? else {
             return Err(Fail::Decline);
         };
@@ -95,10 +102,28 @@ impl<'a> St<'a, '_, '_, '_> {
             Some(f) => (f.out, f.base, f.matched),
             None => return Err(Fail::Decline),
         };
-        // Comments before the key, then the one at the end of the line.
+        // Comments before the key, then the one at the end of the line. For the first
+        // key of a map item that one goes above the dash, at the list's column, as the
+        // tree path's emitter writes a map item's first comments (go-yaml does).
         self.heads()?;
+        // (The list holding a map item and its dash column.)
+        let dash = if item {
+            let list = depth.checked_sub(1).ok_or(Fail::Decline)?;
+            Some((list, self.stack.get(list).ok_or(Fail::Decline)?.out))
+        } else {
+            None
+        };
         if let Some(t) = comment {
-            self.comment(depth, t)?;
+            self.comment_at(depth, t, dash.map(|(_, d)| d))?;
+        }
+        if let Some((list, _)) = dash {
+            let Some(f) = self.stack.get_mut(list) else {
+                return Err(Fail::Decline);
+            };
+            f.foot = false;
+            let dash = f.out;
+            self.em.write_indent(dash);
+            self.em.dash();
         }
         self.em.write_indent(out);
         self.em.write_text(&rendered);
@@ -157,12 +182,8 @@ impl<'a> St<'a, '_, '_, '_> {
         };
         let depth = self.stack.len() - 1;
         if Self::key_at(text, c)?.is_some() {
+            // (`entry` writes the dash, after a comment at the end of this line.)
             self.heads()?;
-            self.em.write_indent(out);
-            self.em.dash();
-            if let Some(f) = self.stack.last_mut() {
-                f.foot = false;
-            }
             self.aad.truncate(base);
             let keys = self.keys.len();
             self.push(Frame {
@@ -176,7 +197,7 @@ impl<'a> St<'a, '_, '_, '_> {
                 set: None,
                 foot: false,
             })?;
-            return self.entry(text, c);
+            return self.entry(text, c, true);
         }
         let (val, comment) = self.value(text, c, d, false)?;
         self.heads()?;

@@ -187,6 +187,7 @@ impl<'a> St<'a, '_, '_, '_> {
     /// A scalar leaf at the path in `aad`: its MAC input, its text and its tokens.
     pub(super) fn leaf(&mut self, val: Val<'a>, matched: bool) -> R<()> {
         let encrypt = self.decide(matched)?;
+        self.after_null = matches!(val, Val::Empty);
         if let Val::Flow(map) = val {
             self.em.write_text(if map { "{}" } else { "[]" });
             if map {

@@ -1,0 +1,103 @@
+//! Round 20: comment placement found by the differential campaign against sops 3.11
+//! (F19, F16, F17, F4, F9, F15, F2). Every case is encrypted by both tools, each file is
+//! decrypted by both (same bytes), and the two encrypted files have the same layout.
+
+use crate::formats::cross_case;
+use crate::harness::Peer;
+use crate::harness::Tool;
+use crate::harness::assert_no_differences;
+use crate::inputs::policy;
+use crate::support::AGE_RECIPIENT;
+
+/// (label, document, creation-rule line or "").
+const CASES: &[(&str, &str, &str)] = &[
+    // F19: a comment after a list at its key's column is the next key's, so
+    // `encrypted_comment_regex` encrypts that key's value (leafseal left it in clear).
+    (
+        "f19",
+        "k:\n- a\n  # c\nv: secret\n",
+        "encrypted_comment_regex: c",
+    ),
+    // F16: sops encrypts these comments at the top level; leafseal kept them under the
+    // `_unencrypted` key, in clear.
+    ("f16list", "a_unencrypted:\n- 1\n  # c\nb: 2\n", ""),
+    ("f16null", "a_unencrypted:\n    k:\n    # c\n", ""),
+    // F17 and the other measured layouts of lists at their key's column.
+    ("f17a", "k:\n- a\n        # c\nz: 1\n", ""),
+    ("f17b", "k:\n- a\n# c\n", ""),
+    ("ind0", "k:\n- a\n  # c\n# d\nv: 1\n", ""),
+    ("ind1", "x:\n  k:\n  - a\n    # c\n  v: 1\n", ""),
+    ("ind2", "x:\n  k:\n  - a\n    # c\nv: 1\n", ""),
+    ("ind3", "x:\n  k:\n  - a\n  # c\n", ""),
+    ("ind4", "k:\n- a: 1\n# c\nv: 1\n", ""),
+    ("ind5", "k:\n- a\n  # c\n# d\n", ""),
+    // After an implicit null that ends the document (F4: an anchored one).
+    ("null0", "a:\n    k:\n    # c\n# d\n", ""),
+    ("null1", "a:\n    k:\n    # c\n  # d\n    # e\n", ""),
+    ("null2", "a:\n    k:\n      # c\n    # d\n", ""),
+    ("null3", "a:\n    - \n    # c\n# d\n", ""),
+    ("null4", "a:\n    b:\n        k:\n      # c\n  # d\n", ""),
+    ("f4", "data: &m1\n  # c\n", ""),
+    // F9: a comment left of the next content ends the innermost collection.
+    ("f9", "a:\n    l:\n        k: x\n  # c\n    y: 1\n", ""),
+    ("f9list", "a:\n    l:\n        - x\n  # c\n    y: 1\n", ""),
+    (
+        "f9b",
+        "a:\n    l:\n        k: x\n      # c\n  # d\n    y: 1\n",
+        "",
+    ),
+    // F15, F2: comments before a map item's first key, written above its dash.
+    ("f15", "l:\n    - a: 1\n    - b: 2 # t\n", ""),
+    ("f2", "a:\n  - # c\n    b: 1 # d\n", ""),
+    ("item0", "l:\n    - b: 1 # t\n", ""),
+    ("item1", "l:\n    - a\n    - # c\n      b: 1\n", ""),
+    (
+        "item2",
+        "l:\n    - x: [1]\n    - b: 2 # t\n      c: 3\n",
+        "",
+    ),
+];
+
+#[test]
+fn round_20_comment_placements_are_written_and_read_as_sops_does() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    for (label, text, rule) in CASES {
+        let name = format!("{label}.yaml");
+        p.write(&name, text);
+        let pol = (!rule.is_empty()).then(|| policy(rule, ""));
+        if let Err(e) = cross_case(&p, &name, pol.as_deref(), label) {
+            diffs.push(e);
+        }
+    }
+    assert_no_differences("round-20 comment placements", CASES.len(), &diffs);
+    // F19: the value after the comment is encrypted, not written in clear.
+    let enc = p.read("leafseal-f19-f19.yaml");
+    assert!(
+        !String::from_utf8_lossy(&enc).contains("secret"),
+        "{}",
+        String::from_utf8_lossy(&enc)
+    );
+}
+
+/// F15: leafseal read its own `- #ENC[…]` / `  b: …` back with the comment at the top of
+/// the list, and a `set` made that permanent; the comment now stays between the items.
+#[test]
+fn a_set_keeps_a_comment_before_a_map_items_first_key_in_place() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("set.yaml", "l:\n    - a: 1\n    - b: 2 # t\n");
+    let enc = p.ok(
+        Tool::Leafseal,
+        &["encrypt", "--age", AGE_RECIPIENT, "set.yaml"],
+    );
+    p.write("set.enc.yaml", &enc);
+    p.ok(
+        Tool::Leafseal,
+        &["set", "set.enc.yaml", "[\"l\"][0][\"a\"]", "5"],
+    );
+    let out = p.decrypt_both("set.enc.yaml", &[]).expect("both decrypt");
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "l:\n    - a: 5\n    # t\n    - b: 2\n"
+    );
+}
