@@ -157,14 +157,7 @@ fn refuse_slash_escape(ev: &Event<'_>, span: &Span, input: &str) -> Result<(), F
             let before = input
                 .get(..span.byte_range().map_or(0, |r| r.start) + at)
                 .unwrap_or_default();
-            let line = before.matches('\n').count() + 1;
-            let col = before
-                .rsplit('\n')
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .count()
-                + 1;
+            let (line, col) = line_and_column(before);
             return Err(FormatError::at(
                 FMT,
                 "invalid YAML: found unknown escape character `\\/` (sops reads YAML 1.1, \
@@ -226,14 +219,7 @@ fn refuse_unread_breaks(input: &str, read: &[std::ops::Range<usize>]) -> Result<
             continue;
         }
         let before = input.get(..at).unwrap_or_default();
-        let line = before.matches('\n').count() + 1;
-        let col = before
-            .rsplit('\n')
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .count()
-            + 1;
+        let (line, col) = line_and_column(before);
         return Err(FormatError::at(
             FMT,
             "a YAML 1.1 line break (U+0085, U+2028 or U+2029) outside quotes: sops reads \
@@ -414,4 +400,18 @@ impl<'a> DocumentTail<'a> {
         }
         Ok(())
     }
+}
+
+/// The line and column (1-based, the column in characters) just after `before`, the
+/// text that precedes a position.
+fn line_and_column(before: &str) -> (usize, usize) {
+    let line = before.matches('\n').count() + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .count()
+        + 1;
+    (line, col)
 }
