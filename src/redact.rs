@@ -20,6 +20,7 @@ use std::borrow::Cow;
 mod server;
 pub use server::MAX_SERVER_TEXT;
 pub use server::SECRET_MASK;
+#[cfg(feature = "aws")]
 pub(crate) use server::percent_encoded;
 pub use server::scrub;
 pub use server::server_text;
