@@ -150,21 +150,28 @@ pub fn work_tree_of(target: &Path) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Workspace directories alive in this process, wiped by the panic hook.
+/// Workspace directories alive in this process, wiped by the panic hook and by a signal
+/// that ends the process ([`crate::io::signals::set_cleanup`]).
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 static HOOK: Once = Once::new();
 
+/// Wipes every live workspace directory.
+fn wipe_live() {
+    let dirs: Vec<PathBuf> = match LIVE.lock() {
+        Ok(mut l) => l.drain(..).collect(),
+        Err(poisoned) => poisoned.into_inner().drain(..).collect(),
+    };
+    for d in dirs {
+        let _ = wipe_dir(&d);
+    }
+}
+
 fn install_panic_hook() {
     HOOK.call_once(|| {
+        crate::io::signals::set_cleanup(wipe_live);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let dirs: Vec<PathBuf> = match LIVE.lock() {
-                Ok(mut l) => l.drain(..).collect(),
-                Err(poisoned) => poisoned.into_inner().drain(..).collect(),
-            };
-            for d in dirs {
-                let _ = wipe_dir(&d);
-            }
+            wipe_live();
             previous(info);
         }));
     });
@@ -267,6 +274,9 @@ pub struct Workspace {
     /// The SHA-256 of the content first written (none for
     /// [`Workspace::create_unhashed`]).
     hash: Option<[u8; 32]>,
+    /// The most read back ([`Workspace::open`]): eight times the plaintext written, and
+    /// never less than [`crate::io::MAX_UNSIZED_INPUT`].
+    limit: u64,
 }
 
 impl Workspace {
@@ -325,6 +335,9 @@ impl Workspace {
                         file: dir.join(base_name),
                         dir,
                         hash: None,
+                        limit: (content.len() as u64)
+                            .saturating_mul(8)
+                            .max(crate::io::MAX_UNSIZED_INPUT),
                     };
                     if hashed {
                         ws.hash = Some(Sha256::digest(content).into());
@@ -405,18 +418,49 @@ impl Workspace {
         &self.file
     }
 
-    /// Reads the file back after editing.
+    /// Reads the file back after editing ([`Workspace::open`]), at most its limit.
     pub fn read(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let f = self.open()?;
         let mut buf = Zeroizing::new(Vec::new());
-        fs::File::open(&self.file)
-            .and_then(|mut f| f.read_to_end(&mut buf))
+        f.take(self.limit.saturating_add(1))
+            .read_to_end(&mut buf)
             .map_err(Self::read_error)?;
+        if buf.len() as u64 > self.limit {
+            return Err(self.too_large());
+        }
         Ok(buf)
     }
 
     /// Opens the file for reading after editing (for a caller that reads it in blocks).
+    /// Whatever the editor left at its name: a symbolic link is not followed, a FIFO is
+    /// not waited on (`O_NONBLOCK`), and only a regular file no larger than eight times
+    /// the plaintext (at least [`crate::io::MAX_UNSIZED_INPUT`]) is accepted, so that
+    /// `edit` neither hangs holding its lock nor reads a link to `/dev/zero` without end.
     pub fn open(&self) -> Result<fs::File, Error> {
-        fs::File::open(&self.file).map_err(Self::read_error)
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags.bits() as i32)
+            .open(&self.file)
+            .map_err(Self::read_error)?;
+        let m = f.metadata().map_err(Self::read_error)?;
+        if !m.is_file() {
+            return Err(Self::read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the editor left something other than a regular file there (a FIFO, a device or a directory)",
+            )));
+        }
+        if m.len() > self.limit {
+            return Err(self.too_large());
+        }
+        Ok(f)
+    }
+
+    fn too_large(&self) -> Error {
+        Self::read_error(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("it holds more than {} MiB", self.limit >> 20),
+        ))
     }
 
     /// The error of a failed read of the edited file.

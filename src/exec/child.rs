@@ -42,18 +42,57 @@ fn should_forward(origin: &Origin) -> bool {
     !matches!(origin.cause, Cause::Kernel)
 }
 
-/// Runs the command to completion and returns its exit code. While it runs, the signals of
-/// `FORWARDED` (SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, …) do not stop leafseal: they are forwarded to the child (see
-/// `should_forward`), so the caller's clean-up runs after the child is gone. After the
-/// child has exited these signals stay caught (and are dropped) until leafseal exits.
-pub fn run_child(mut cmd: Command, program: &str) -> Result<i32, Error> {
-    // Catch the signals before the child exists, so none can kill leafseal in between.
-    let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
-        Error::new(
-            exit::GENERIC,
-            format!("cannot set up signal forwarding: {e}"),
-        )
-    })?;
+/// Runs the command to completion and returns its exit code ([`Caught::run`] with the
+/// signals caught from now on).
+pub fn run_child(cmd: Command, program: &str) -> Result<i32, Error> {
+    Caught::catch()?.run(cmd, program)
+}
+
+/// The signals of `FORWARDED`, caught: from [`Caught::catch`] on they no longer end
+/// leafseal. `exec-file` catches them before it creates its private directory and writes
+/// the plaintext file, so a signal meanwhile is only recorded: the command is then not
+/// started ([`Caught::run`]) and the file is removed on the way out.
+pub struct Caught {
+    signals: SignalsInfo<WithOrigin>,
+}
+
+impl Caught {
+    /// Starts catching the signals of `FORWARDED`.
+    pub fn catch() -> Result<Caught, Error> {
+        let signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
+            Error::new(
+                exit::GENERIC,
+                format!("cannot set up signal forwarding: {e}"),
+            )
+        })?;
+        Ok(Caught { signals })
+    }
+
+    /// Runs the command to completion and returns its exit code. A signal caught before
+    /// it starts ends the run there (exit 128 + signal, the command not started). While it
+    /// runs, the signals of `FORWARDED` (SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, …) do not
+    /// stop leafseal: they are forwarded to the child (see `should_forward`), so the
+    /// caller's clean-up runs after the child is gone. After the child has exited these
+    /// signals stay caught (and are dropped) until leafseal exits.
+    pub fn run(self, cmd: Command, program: &str) -> Result<i32, Error> {
+        let mut signals = self.signals;
+        if let Some(origin) = signals.pending().next() {
+            let sig = origin.signal;
+            return Err(Error::new(
+                128_i32.saturating_add(sig),
+                format!("interrupted by signal {sig} before `{program}` started; it was not run"),
+            ));
+        }
+        spawn_and_wait(signals, cmd, program)
+    }
+}
+
+/// [`Caught::run`] once no signal came before the start.
+fn spawn_and_wait(
+    mut signals: SignalsInfo<WithOrigin>,
+    mut cmd: Command,
+    program: &str,
+) -> Result<i32, Error> {
     let handle = signals.handle();
     let mut child = cmd.spawn().map_err(|e| super::spawn_error(program, &e))?;
     let pid = Pid::from_child(&child);

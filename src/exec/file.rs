@@ -168,6 +168,9 @@ pub fn run_with_file(
 ) -> Result<i32, Error> {
     let name = opts.filename.unwrap_or(DEFAULT_NAME);
     check_name(name)?;
+    // Caught before the directory and the plaintext file exist: a signal while they are
+    // made is recorded, the command is not started, and `ws` removes them on the way out.
+    let caught = super::child::Caught::catch()?;
     let mut ws = Workspace::create(name, opts.owner)?;
     let path = ws.file_path();
     let Some(path_str) = path.to_str() else {
@@ -198,7 +201,7 @@ pub fn run_with_file(
             None
         }
     };
-    let code = super::run_child(cmd, resolved.program());
+    let code = caught.run(cmd, resolved.program());
     // `_writer` stops before `ws` goes (reverse declaration order), then the clean-up.
     code
 }

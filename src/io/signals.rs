@@ -80,6 +80,8 @@ static DEFERRED: AtomicBool = AtomicBool::new(false);
 static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
 /// How the process ends after a signal (set by the command line).
 static EXIT_HOOK: OnceLock<fn(i32)> = OnceLock::new();
+/// What else a signal that ends the process removes (`edit`'s workspaces).
+static CLEANUP: OnceLock<fn()> = OnceLock::new();
 
 fn live() -> MutexGuard<'static, Vec<PathBuf>> {
     match LIVE.lock() {
@@ -93,6 +95,12 @@ fn live() -> MutexGuard<'static, Vec<PathBuf>> {
 /// with that code silently.
 pub fn set_exit_hook(hook: fn(i32)) {
     let _ = EXIT_HOOK.set(hook);
+}
+
+/// Sets what a signal that ends the process removes besides the registered temporary
+/// files (once: the editor's live workspace directories).
+pub fn set_cleanup(cleanup: fn()) {
+    let _ = CLEANUP.set(cleanup);
 }
 
 /// Set by [`enable`]: only a program that owns its process catches signals.
@@ -132,13 +140,19 @@ fn start() -> Result<(), Error> {
             .spawn(move || {
                 for s in signals.forever() {
                     LAST.store(s, Ordering::SeqCst);
+                    // Held until the process ends: no rename can follow, and [`defer`]
+                    // (which sets DEFERRED under it) cannot switch to recording between
+                    // this check and the exit: a command that asked for it has made
+                    // nothing it must clean up itself yet (`edit`'s workspace).
+                    let files = live();
                     if DEFERRED.load(Ordering::SeqCst) {
                         continue;
                     }
-                    // Held until the process ends: no rename can follow.
-                    let files = live();
                     for f in files.iter() {
                         let _ = std::fs::remove_file(f);
+                    }
+                    if let Some(cleanup) = CLEANUP.get() {
+                        cleanup();
                     }
                     if let Some(hook) = EXIT_HOOK.get() {
                         hook(s);
@@ -161,7 +175,10 @@ fn start() -> Result<(), Error> {
 /// and the caller cleans up and exits (used by `edit`). Starts the thread if needed.
 #[cfg(feature = "cli")]
 pub fn defer() -> Result<(), Error> {
+    // Under the registry lock: see the signal thread in [`start`].
+    let files = live();
     DEFERRED.store(true, Ordering::SeqCst);
+    drop(files);
     start()
 }
 
