@@ -42,7 +42,7 @@ fn should_forward(origin: &Origin) -> bool {
     !matches!(origin.cause, Cause::Kernel)
 }
 
-/// Runs the command to completion and returns its exit code ([`Caught::run`] with the
+/// Runs the command to completion and returns its exit code (`Caught::run` with the
 /// signals caught from now on).
 pub fn run_child(cmd: Command, program: &str) -> Result<i32, Error> {
     Caught::catch()?.run(cmd, program)
