@@ -198,6 +198,9 @@ fn update_plan_diffs_groups_and_thresholds() {
     assert!(p.revoked().is_empty());
     let p = plan_update(&meta, &three, None, 3);
     assert_eq!(p.new_threshold, 3);
+    // `--shamir-secret-sharing-threshold 0` is no flag (sops): the file's 2 stays.
+    let p = plan_update(&meta, &three, Some(0), 0);
+    assert_eq!(p.new_threshold, 2);
     let swap = vec![vec![Arc::clone(&c.key), Arc::clone(&a.key)]];
     let p = plan_update(&meta, &swap, None, 0);
     assert_eq!(p.diffs.len(), 2);

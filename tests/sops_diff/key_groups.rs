@@ -331,7 +331,7 @@ fn groups_add_and_delete_across_tools() {
     let made_by_leafseal = p.ok(Tool::Leafseal, &["encrypt", "plain.yaml"]);
     let all = [0, 1, 2, 3];
     let mut diffs = Vec::new();
-    let ops: [Vec<&str>; 3] = [
+    let ops: [Vec<&str>; 5] = [
         vec!["add", "--age", &r[3]],
         vec![
             "add",
@@ -341,6 +341,15 @@ fn groups_add_and_delete_across_tools() {
             "3",
         ],
         vec!["delete", "1"],
+        // 0 is no threshold: sops keeps the file's (leafseal wrote 4 of 4).
+        vec![
+            "add",
+            "--age",
+            &r[3],
+            "--shamir-secret-sharing-threshold",
+            "0",
+        ],
+        vec!["delete", "--shamir-secret-sharing-threshold", "0", "0"],
     ];
     for op in &ops {
         let mut opened_by = Vec::new();
