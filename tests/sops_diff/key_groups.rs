@@ -189,14 +189,35 @@ fn sops_files_with_threshold_one_open_as_in_sops() {
     del.push("0");
     let o = run_as(&p, Tool::Sops, &all, &del);
     assert!(o.ok(), "sops groups delete: {}", o.stderr);
-    for file in ["added.yaml", "deleted.yaml"] {
+    // Shares of a 3-of-3 split under `shamir_threshold: 1`: two groups combine into a
+    // wrong key, which both tools report as a value that fails authentication (exit 25).
+    let three = p.ok(
+        Tool::Sops,
+        &[
+            "encrypt",
+            "--shamir-secret-sharing-threshold",
+            "3",
+            "plain.yaml",
+        ],
+    );
+    let three = String::from_utf8(three).expect("utf8");
+    assert!(three.contains("shamir_threshold: 3"), "{three}");
+    p.write(
+        "edited.yaml",
+        three.replace("shamir_threshold: 3", "shamir_threshold: 1"),
+    );
+    for file in ["added.yaml", "deleted.yaml", "edited.yaml"] {
         let text = String::from_utf8_lossy(&p.read(file)).into_owned();
         assert!(text.contains("shamir_threshold: 1"), "{file}:\n{text}");
         let (d, opened) = subsets_alike(&p, file, 4, file);
         diffs.extend(d);
         assert!(opened.contains(&"0+1+2+3".to_owned()), "{file}: {opened:?}");
     }
-    assert_no_differences("threshold 1 written by sops", 32, &diffs);
+    assert_eq!(
+        run_as(&p, Tool::Sops, &[0, 1], &["decrypt", "edited.yaml"]).code,
+        25
+    );
+    assert_no_differences("threshold 1 written by sops", 48, &diffs);
 }
 
 /// The metadata line `shamir_threshold: N` of a YAML file, if any.
