@@ -217,6 +217,17 @@ fn sops_files_with_threshold_one_open_as_in_sops() {
         run_as(&p, Tool::Sops, &[0, 1], &["decrypt", "edited.yaml"]).code,
         25
     );
+    // `doctor` judges such a file by the two shares it takes (it said "ok" with one).
+    for (which, code) in [(&[0][..], 128), (&[0, 1][..], 0)] {
+        let o = run_as(&p, Tool::Leafseal, which, &["doctor", "added.yaml"]);
+        assert_eq!(
+            o.code,
+            code,
+            "doctor with {which:?}: {}{}",
+            o.text(),
+            o.stderr
+        );
+    }
     assert_no_differences("threshold 1 written by sops", 48, &diffs);
 }
 
