@@ -341,6 +341,18 @@ impl Metadata {
         }
     }
 
+    /// How many key groups must give their share to recover the data key: 1 with one
+    /// group; with several, the threshold but at least 2 (a stored 1 over several groups,
+    /// which sops 3.11 writes after `groups add --shamir-secret-sharing-threshold 1`,
+    /// still takes two shares to combine).
+    pub fn groups_needed(&self) -> usize {
+        if self.key_groups.len() <= 1 {
+            1
+        } else {
+            self.threshold().max(2)
+        }
+    }
+
     /// Writes the map every store appends (sops ≥ 3.13 layout: keys sorted).
     pub fn to_map(&self) -> Map {
         let mut items: Vec<(String, Value)> = Vec::new();
@@ -467,6 +479,30 @@ mod tests {
         ] {
             assert!(check_version(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_threshold_of_one_over_several_groups_still_needs_two() {
+        let recipient = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
+        let group = |enc: &str| {
+            let mut entry = Map::new();
+            entry.push("recipient", Value::str(recipient));
+            entry.push("enc", Value::str(enc));
+            let mut g = Map::new();
+            g.push("age", Value::Seq(vec![SeqItem::Value(Value::Map(entry))]));
+            SeqItem::Value(Value::Map(g))
+        };
+        let mut m = Map::new();
+        m.push(
+            "key_groups",
+            Value::Seq(vec![group("x"), group("y"), group("z")]),
+        );
+        m.push("shamir_threshold", Value::Int(1));
+        m.push("lastmodified", Value::str("2026-01-01T00:00:00Z"));
+        m.push("mac", Value::str(""));
+        m.push("version", Value::str("3.11.0"));
+        let meta = Metadata::from_map(&m).expect("reads");
+        assert_eq!((meta.threshold(), meta.groups_needed()), (1, 2));
     }
 
     #[test]

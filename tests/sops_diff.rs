@@ -25,6 +25,8 @@ mod harness;
 mod history;
 #[path = "sops_diff/inputs.rs"]
 mod inputs;
+#[path = "sops_diff/key_groups.rs"]
+mod key_groups;
 #[path = "sops_diff/policy.rs"]
 mod policy;
 #[path = "sops_diff/regressions.rs"]

@@ -271,11 +271,7 @@ fn check_file(
         }
         groups.push(row);
     }
-    let needed = if meta.key_groups.len() <= 1 {
-        1
-    } else {
-        meta.threshold().max(1)
-    };
+    let needed = meta.groups_needed();
     FileCheck {
         path: path.to_owned(),
         groups,

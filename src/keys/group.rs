@@ -119,7 +119,8 @@ pub const DEFAULT_ORDER: [KeyKind; 2] = [KeyKind::Age, KeyKind::Pgp];
 
 /// Recovers the data key. Stops at the first key that works in each group, and stops
 /// trying groups once the threshold is reached, so a file with many recipients makes at
-/// most the calls it needs.
+/// most the calls it needs (a threshold below 2 with several groups visits every group,
+/// as sops does).
 pub fn recover(
     groups: &[Vec<StoredKey>],
     threshold: usize,
@@ -138,10 +139,18 @@ pub fn recover_with_keys(
     ctx: &KeyContext,
 ) -> Result<(DataKey, Vec<String>), RecoverError> {
     let mut used = Vec::new();
+    // A threshold below 2 with several groups is what sops 3.11 writes after `groups add`
+    // or `groups delete --shamir-secret-sharing-threshold 1`: its split fails and the
+    // file keeps the shares of the old split. sops reads such a file by visiting every
+    // group and combining every share it gets; so does this (the shares' real threshold
+    // is not known, and a wrong combination fails the data's authentication later).
+    let every_group = groups.len() > 1 && threshold < 2;
     let needed = if groups.len() <= 1 {
         1
+    } else if every_group {
+        2
     } else {
-        threshold.max(1)
+        threshold
     };
     // A part of another length is that key's failure (a damaged or foreign `enc`, a
     // key service answering wrongly): the next key of the group may still work.
@@ -153,7 +162,7 @@ pub fn recover_with_keys(
     let mut attempts = Vec::new();
     let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
     for (gi, group) in groups.iter().enumerate() {
-        if parts.len() >= needed {
+        if parts.len() >= needed && !every_group {
             break;
         }
         for stored in ordered(group, order) {

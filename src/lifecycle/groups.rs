@@ -168,7 +168,9 @@ pub fn plan_update(
             kept: o.iter().filter(|k| nw.contains(k)).cloned().collect(),
         });
     }
+    // A flag of 0 is no flag, as sops reads `--shamir-secret-sharing-threshold 0`.
     let wanted = threshold_flag
+        .filter(|t| *t != 0)
         .or((rule_threshold != 0).then_some(rule_threshold))
         .unwrap_or(meta.shamir_threshold);
     UpdatePlan {
@@ -192,7 +194,8 @@ pub fn apply_update(
 }
 
 /// `groups add`: appends a group, keeps the data key, re-splits and re-wraps for every
-/// group. The threshold is the flag, else the file's (0 = all groups).
+/// group. The threshold is the flag, else the file's (a flag of 0 is no flag; a file's
+/// 0 means all groups).
 pub fn add_group(
     meta: &mut Metadata,
     key: &DataKey,
@@ -206,7 +209,10 @@ pub fn add_group(
     }
     let mut groups = current_groups(&meta.key_groups);
     groups.push(new_group);
-    let t = threshold.unwrap_or(meta.shamir_threshold);
+    // A flag of 0 is no flag, as in sops: the file's threshold stays.
+    let t = threshold
+        .filter(|t| *t != 0)
+        .unwrap_or(meta.shamir_threshold);
     rewrap(meta, &groups, t, key, ctx)?;
     Ok(meta.to_map())
 }
@@ -239,6 +245,7 @@ pub fn delete_group(
         ));
     }
     groups.remove(index);
+    let threshold = threshold.filter(|t| *t != 0);
     // As sops: the (new or stored) threshold must still be reachable with the groups
     // that remain; it is never lowered silently.
     let wanted = threshold.unwrap_or(meta.shamir_threshold);

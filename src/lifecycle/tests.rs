@@ -198,6 +198,9 @@ fn update_plan_diffs_groups_and_thresholds() {
     assert!(p.revoked().is_empty());
     let p = plan_update(&meta, &three, None, 3);
     assert_eq!(p.new_threshold, 3);
+    // `--shamir-secret-sharing-threshold 0` is no flag (sops): the file's 2 stays.
+    let p = plan_update(&meta, &three, Some(0), 0);
+    assert_eq!(p.new_threshold, 2);
     let swap = vec![vec![Arc::clone(&c.key), Arc::clone(&a.key)]];
     let p = plan_update(&meta, &swap, None, 0);
     assert_eq!(p.diffs.len(), 2);
@@ -291,6 +294,30 @@ proptest! {
             prop_assert!(got.is_err());
         }
     }
+}
+
+/// A file saying `shamir_threshold: 1` over shares split 2 of 3 (what sops 3.11's
+/// `groups add --shamir-secret-sharing-threshold 1` leaves) opens as sops opens it:
+/// every group is visited and every share combined, so two groups' keys recover the key
+/// and one group's key does not.
+#[test]
+fn threshold_one_over_a_two_of_three_split_opens_as_in_sops() {
+    let ids: Vec<Ident> = (0..3).map(|_| ident()).collect();
+    let groups: KeyGroups = ids.iter().map(|i| vec![Arc::clone(&i.key)]).collect();
+    let key = DataKey::generate().expect("key");
+    let wrapped = kgroup::wrap(&groups, 2, &key, &ctx(&[]).1).expect("wrap");
+    for chosen in [
+        vec![&ids[0], &ids[1]],
+        vec![&ids[1], &ids[2]],
+        ids.iter().collect(),
+    ] {
+        let got = kgroup::recover(&wrapped, 1, &kgroup::DEFAULT_ORDER, &ctx(&chosen).1)
+            .expect("two groups or more");
+        assert_eq!(got.expose(), key.expose());
+    }
+    let e = kgroup::recover(&wrapped, 1, &kgroup::DEFAULT_ORDER, &ctx(&[&ids[2]]).1)
+        .expect_err("one group");
+    assert_eq!((e.recovered, e.threshold), (1, 2), "{e}");
 }
 
 #[test]

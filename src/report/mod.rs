@@ -245,7 +245,7 @@ pub fn collect(
         out.files.push(FileAccess {
             path: t.display.clone(),
             groups: keyrefs(&meta),
-            threshold: meta.threshold(),
+            threshold: meta.groups_needed(),
             drift: check::recipient_drift(policy, &t.path, &meta),
             has_rule: check::has_rule(policy, &t.path),
             lastmodified: meta.lastmodified.trim().to_owned(),
