@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
+use crate::integrations::Rendered;
 use crate::integrations::confine;
 pub use crate::integrations::confine::LoadRestrictor;
 use crate::ops;
 use crate::ops::Format;
 use crate::ops::KeyContext;
-use crate::ops::OpenOptions;
 use crate::ops::Output;
 
 /// How to walk the application directory.
@@ -83,29 +83,34 @@ pub fn manifest_files(dir: &Path, opts: &WalkOptions) -> Result<Vec<PathBuf>, Er
 }
 
 /// Renders one file: decrypted YAML when encrypted, the bytes as they are for plain YAML,
-/// YAML converted from plain JSON.
-pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+/// YAML converted from plain JSON; with the notes of the decryption (see
+/// [`integrations::open_for_render`]).
+pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<(Output, Vec<String>), Error> {
     let shown = path.display().to_string();
     let input = crate::io::read_input(&shown)?;
     let format = integrations::format_of(path, &input);
     let loaded = ops::read_any(&input, &shown, format)?;
     if loaded.meta.is_none() {
         if format == Format::Yaml {
-            return Ok(input);
+            return Ok((input, Vec::new()));
         }
-        return integrations::emit_stream(loaded.doc.branches);
+        return Ok((integrations::emit_stream(loaded.doc.branches)?, Vec::new()));
     }
-    let opened = ops::open(loaded, ctx, &OpenOptions::default())
-        .map_err(|e| integrations::within(&shown, e))?;
-    integrations::emit_stream(opened.doc.branches)
+    let opened = integrations::open_for_render(loaded, path, ctx)?;
+    Ok((
+        integrations::emit_stream(opened.doc.branches)?,
+        opened.warnings,
+    ))
 }
 
 /// Renders every manifest under `dir` into one YAML stream; any failure fails it all.
-pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Output, Error> {
+pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Rendered, Error> {
     let mut all = Output::new(Vec::new());
+    let mut warnings = Vec::new();
     for f in manifest_files(dir, opts)? {
         confine::check(&f, opts.restrictor.limit(dir))?;
-        let out = render_file(&f, ctx)?;
+        let (out, notes) = render_file(&f, ctx)?;
+        warnings.extend(notes);
         let body = strip_document_start(&out);
         if body.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -118,7 +123,10 @@ pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Outp
             all.push(b'\n');
         }
     }
-    Ok(all)
+    Ok(Rendered {
+        yaml: all,
+        warnings,
+    })
 }
 
 /// Drops a leading `---` line, so files are joined with exactly one separator.
