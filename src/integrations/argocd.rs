@@ -74,6 +74,19 @@ pub fn manifest_files(dir: &Path, opts: &WalkOptions) -> Result<Vec<PathBuf>, Er
                     stack.push(entry.path());
                 }
             } else if is_manifest(&name) {
+                // A FIFO would block the render and a device never ends; git stores
+                // neither, but other sources (archives) may (round 21). Links are
+                // checked where they lead, by the reader.
+                if !ty.is_file() && !ty.is_symlink() {
+                    return Err(Error::new(
+                        exit::COULD_NOT_READ_INPUT,
+                        format!(
+                            "{} is not a regular file (a FIFO, socket or device); it is not read",
+                            crate::redact::inert(&entry.path().display().to_string())
+                        ),
+                    )
+                    .hint("remove it from the application directory"));
+                }
                 out.push(entry.path());
             }
         }
@@ -155,6 +168,25 @@ mod tests {
         assert!(!is_manifest("kustomization.yaml"));
         assert!(!is_manifest("notes.txt"));
         assert!(!is_manifest(".hidden.yaml"));
+    }
+
+    /// Round 21: a FIFO named like a manifest blocked `argocd generate` forever.
+    #[test]
+    fn a_fifo_named_like_a_manifest_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.yaml"), "a: 1\n").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(d.path().join("f.yaml"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = manifest_files(d.path(), &WalkOptions::default()).unwrap_err();
+        assert_eq!(e.code, exit::COULD_NOT_READ_INPUT);
+        assert!(
+            e.message.contains("f.yaml") && e.message.contains("not a regular file"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
