@@ -435,3 +435,91 @@ fn generate_refuses_a_link_leaving_the_application_directory() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("other-app-secret"));
 }
+
+/// Round-21 review: the renderers read no policy, so `leafseal: {strict_integrity: true}`
+/// in the repository's `.sops.yaml` did not reach them. Another application's Secret
+/// copied into an application with its integrity record removed and `namespace:` renamed
+/// (the sops MAC does not cover map keys) was rendered without a word, and Argo CD would
+/// have applied it in the Application's destination namespace. Now every `.sops.yaml`
+/// above the file counts (one planted in the application's directory cannot switch the
+/// setting off), in both plugin modes; without the setting the render goes on and the
+/// missing record is named on stderr.
+#[test]
+fn generate_applies_the_repository_strict_integrity_setting() {
+    let s = Sidecar::new();
+    let repo = s.root.join("repo");
+    let victim = repo.join("apps/victim/secret.enc.yaml");
+    s.encrypt(
+        &victim,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: prod\nstringData:\n  password: victim-pw\n",
+    );
+    let sealed = std::fs::read_to_string(&victim).expect("read");
+    assert!(sealed.contains("leafseal_integrity:"), "{sealed}");
+    let tampered: String = sealed
+        .lines()
+        .filter(|l| !l.contains("leafseal_integrity:"))
+        .map(|l| format!("{}\n", l.replace("namespace: prod", "namespac: prod")))
+        .collect();
+    assert_ne!(tampered, sealed);
+    let plain = repo.join("apps/plain");
+    let kust = repo.join("apps/kust");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    std::fs::create_dir_all(&kust).expect("mkdir");
+    std::fs::write(plain.join("secret.enc.yaml"), &tampered).expect("write");
+    std::fs::write(kust.join("secret.enc.yaml"), &tampered).expect("write");
+    std::fs::write(
+        kust.join("gen.yaml"),
+        "apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: g\nfiles:\n  - secret.enc.yaml\n",
+    )
+    .expect("gen");
+    std::fs::write(
+        kust.join("kustomization.yaml"),
+        "generators:\n  - gen.yaml\n",
+    )
+    .expect("kustomization");
+    let generate = plugin_command(&["generate"]);
+
+    // Without the setting: rendered, and stderr names the file without a record
+    // (kubectl's kustomize shows a plugin's stderr only when it fails).
+    for app in ["apps/plain", "apps/kust"] {
+        let out = s.run(&generate, &repo, app, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{app}: {err}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("victim-pw"));
+        if app == "apps/plain" {
+            assert!(
+                err.contains("secret.enc.yaml") && err.contains("integrity record"),
+                "{app}: {err}"
+            );
+        }
+    }
+
+    // The repository's policy sets it; each application plants one that does not.
+    std::fs::write(
+        repo.join(".sops.yaml"),
+        "creation_rules:\n  - path_regex: .*\\.enc\\.yaml$\n    age: age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw\nleafseal:\n  strict_integrity: true\n",
+    )
+    .expect("policy");
+    for app in ["apps/plain", "apps/kust"] {
+        std::fs::write(repo.join(app).join(".sops.yaml"), "creation_rules: []\n").expect("planted");
+        let out = s.run(&generate, &repo, app, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{app}: rendered");
+        assert!(
+            out.stdout.is_empty(),
+            "{app}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(err.contains("integrity record"), "{app}: {err}");
+        assert!(!err.contains("victim-pw"), "{app}: {err}");
+    }
+    // A file with a current record still renders under the setting.
+    std::fs::write(plain.join("secret.enc.yaml"), &sealed).expect("write");
+    let out = s.run(&generate, &repo, "apps/plain", &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace: prod"));
+}

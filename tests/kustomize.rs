@@ -694,3 +694,147 @@ fn generator_files_outside_the_kustomization_directory_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Round-21 review: the root of the KRM function was kpt's package-path annotation as the
+/// functionConfig carried it. `kpt fn render` sets that annotation itself, but `kpt fn eval
+/// --fn-config` (the documented imperative form) passes the configuration's own
+/// annotations through, so a generator configuration in a pull request that said
+/// `internal.config.kubernetes.io/package-path: /` lifted the load restriction and had any
+/// encrypted file of the renderer decrypted. The annotation now only narrows the root: a
+/// package path outside the current directory is ignored, with a warning.
+#[test]
+fn kpt_fn_eval_ignores_a_package_path_planted_in_the_configuration() {
+    if !have("kpt") {
+        eprintln!("kpt not installed; skipped");
+        return;
+    }
+    let f = Fixture::new();
+    let exe = env!("CARGO_BIN_EXE_leafseal");
+    let pkg = kpt_package(&f, "unused");
+    let other = f.root.join("other");
+    f.encrypt(
+        &other,
+        "secret.enc.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: other\nstringData:\n  token: other-app-secret\n",
+        &["--encrypted-regex", "^(data|stringData)$"],
+    );
+    let abs = other.join("secret.enc.yaml").display().to_string();
+    for planted in ["/", "..", &f.root.display().to_string()] {
+        std::fs::write(
+            pkg.join("gen.yaml"),
+            format!(
+                "apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: g\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\n    internal.config.kubernetes.io/package-path: {planted}\nfiles:\n  - {abs}\n"
+            ),
+        )
+        .expect("gen");
+        let exec = format!("{exe} kustomize krm");
+        let args = [
+            "fn",
+            "eval",
+            "--exec",
+            &exec,
+            "--fn-config",
+            "gen.yaml",
+            "-o",
+            "stdout",
+            ".",
+        ];
+        let out = f.tool("kpt", &args, &pkg, Some(&age_key_file()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{planted}: rendered:\n{stdout}");
+        assert!(!stdout.contains("other-app-secret"), "{planted}: {stdout}");
+        assert!(stderr.contains("outside"), "{planted}: {stderr}");
+    }
+    // A package path inside the current directory still narrows the root as before.
+    std::fs::write(
+        pkg.join("gen.yaml"),
+        "apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: g\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\n    internal.config.kubernetes.io/package-path: secrets\nfiles:\n  - api.enc.yaml\n",
+    )
+    .expect("gen");
+    let exec = format!("{exe} kustomize krm");
+    let args = [
+        "fn",
+        "eval",
+        "--exec",
+        &exec,
+        "--fn-config",
+        "gen.yaml",
+        "-o",
+        "stdout",
+        ".",
+    ];
+    let out = f.tool("kpt", &args, &pkg, Some(&age_key_file()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("t0ken-plain"));
+}
+
+/// Round-21 review: kustomize appends a legacy exec plugin configuration's `argsOneLiner`
+/// to the plugin's command line, and the plugin script passed the words on, where they
+/// were read as leafseal's global flags: a generator configuration in a pull request
+/// could make the renderer dial a key service of its choosing
+/// (`--keyservice tcp://HOST:PORT --enable-local-keyservice=false`). Such words are
+/// refused now; no connection is made.
+#[test]
+fn kubectl_kustomize_refuses_words_the_configuration_adds() {
+    let f = Fixture::new();
+    f.install_plugin();
+    let app = f.root.join("app");
+    f.encrypt(&app.join("secrets"), "db.env", "DB_USER=admin\n", &[]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    std::fs::write(
+        app.join("gen.yaml"),
+        format!(
+            "apiVersion: leafseal.dev/v1\nkind: SecretGenerator\nmetadata:\n  name: g\nargsOneLiner: \"--enable-local-keyservice=false --keyservice tcp://127.0.0.1:{port}\"\nsecretFrom:\n  - metadata:\n      name: s\n    envs:\n      - secrets/db.env\n"
+        ),
+    )
+    .expect("gen");
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "generators:\n  - gen.yaml\n",
+    )
+    .expect("k");
+    let out = f.tool(
+        "kubectl",
+        &["kustomize", "--enable-alpha-plugins", "."],
+        &app,
+        Some(&age_key_file()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "rendered:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.contains("after the configuration file"), "{stderr}");
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the renderer connected to the address the configuration named"
+    );
+    // Without the words the same configuration renders.
+    let cfg = std::fs::read_to_string(app.join("gen.yaml")).expect("read");
+    let cfg: String = cfg
+        .lines()
+        .filter(|l| !l.starts_with("argsOneLiner"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(app.join("gen.yaml"), cfg).expect("gen");
+    let out = f.tool(
+        "kubectl",
+        &["kustomize", "--enable-alpha-plugins", "."],
+        &app,
+        Some(&age_key_file()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DB_USER"));
+}

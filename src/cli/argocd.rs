@@ -81,6 +81,9 @@ pub fn run(a: &ArgocdArgs) -> Result<i32, Error> {
                 _ => e,
             },
         )?;
-    crate::io::write_stdout(&out)?;
+    for w in &out.warnings {
+        crate::cli::warn(w);
+    }
+    crate::io::write_stdout(&out.yaml)?;
     Ok(0)
 }

@@ -171,11 +171,39 @@ pub(crate) fn load_restrictor() -> Result<kustomize::LoadRestrictor, Error> {
     kustomize::LoadRestrictor::parse(v.as_deref())
 }
 
+/// Refuses words after the configuration file of `kustomize exec-plugin`. kustomize
+/// appends the generator configuration's `argsOneLiner` (and the lines of its
+/// `argsFromFile`) to a legacy exec plugin's command line, so they are repository
+/// content; the plugin script passes them on, and they would be read as leafseal's
+/// global flags: `--keyservice tcp://HOST:PORT` made the renderer dial an address the
+/// repository chose (round-21 review). The generator takes no arguments.
+fn refuse_added_words(argv: &[std::ffi::OsString]) -> Result<(), Error> {
+    let Some(at) = argv.iter().position(|a| a == "exec-plugin") else {
+        return Ok(());
+    };
+    let mut rest = &argv[at + 1..];
+    if rest.first().is_some_and(|a| a == "--") {
+        rest = &rest[1..];
+    }
+    if rest.len() <= 1 {
+        return Ok(());
+    }
+    Err(Error::new(
+        exit::GENERIC,
+        format!(
+            "`kustomize exec-plugin` was given {} word(s) after the configuration file; the leafseal generator takes none, and they are not read as options",
+            rest.len() - 1
+        ),
+    )
+    .hint("remove `argsOneLiner` and `argsFromFile` from the generator configuration: kustomize adds them to the plugin's command line"))
+}
+
 /// Runs `kustomize`.
 pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
     match &a.action {
         Action::InstallPlugin(i) => install(i),
         Action::ExecPlugin(e) => {
+            refuse_added_words(&std::env::args_os().collect::<Vec<_>>())?;
             let config = crate::io::read_input(&e.config_file)?;
             let base = match std::env::var_os("KUSTOMIZE_PLUGIN_CONFIG_ROOT") {
                 Some(r) if !r.is_empty() => PathBuf::from(r),
@@ -187,7 +215,10 @@ pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
                 load_restrictor()?,
                 &crate::cli::key_context(),
             )?;
-            crate::io::write_stdout(&out)?;
+            for w in &out.warnings {
+                cli::warn(w);
+            }
+            crate::io::write_stdout(&out.yaml)?;
             Ok(0)
         }
         Action::Krm(k) => {
@@ -204,6 +235,54 @@ pub fn run(a: &KustomizeArgs) -> Result<i32, Error> {
             }
             crate::io::write_stdout(&out.yaml)?;
             Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::refuse_added_words;
+
+    fn argv(words: &[&str]) -> Vec<std::ffi::OsString> {
+        words.iter().map(std::ffi::OsString::from).collect()
+    }
+
+    #[test]
+    fn words_after_the_configuration_are_refused() {
+        let ok = [
+            "leafseal",
+            "kustomize",
+            "exec-plugin",
+            "/tmp/kust-plugin-config-1",
+        ];
+        assert!(refuse_added_words(&argv(&ok)).is_ok());
+        assert!(
+            refuse_added_words(&argv(&["leafseal", "kustomize", "exec-plugin", "--", "c"])).is_ok()
+        );
+        assert!(
+            refuse_added_words(&argv(&[
+                "leafseal",
+                "--strict-integrity",
+                "kustomize",
+                "exec-plugin",
+                "c"
+            ]))
+            .is_ok()
+        );
+        for added in [
+            &["--keyservice", "tcp://127.0.0.1:9"][..],
+            &["--enable-local-keyservice=false"],
+            &["x"],
+        ] {
+            let mut a = argv(&ok);
+            a.extend(argv(added));
+            let e = refuse_added_words(&a).unwrap_err();
+            assert!(
+                e.message.contains("after the configuration file"),
+                "{}",
+                e.message
+            );
         }
     }
 }

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
+use crate::integrations::Rendered;
 use crate::integrations::confine;
 pub use crate::integrations::confine::LoadRestrictor;
 use crate::ops;
 use crate::ops::Format;
 use crate::ops::KeyContext;
-use crate::ops::OpenOptions;
 use crate::ops::Output;
 
 /// How to walk the application directory.
@@ -74,6 +74,19 @@ pub fn manifest_files(dir: &Path, opts: &WalkOptions) -> Result<Vec<PathBuf>, Er
                     stack.push(entry.path());
                 }
             } else if is_manifest(&name) {
+                // A FIFO would block the render and a device never ends; git stores
+                // neither, but other sources (archives) may (round 21). Links are
+                // checked where they lead, by the reader.
+                if !ty.is_file() && !ty.is_symlink() {
+                    return Err(Error::new(
+                        exit::COULD_NOT_READ_INPUT,
+                        format!(
+                            "{} is not a regular file (a FIFO, socket or device); it is not read",
+                            crate::redact::inert(&entry.path().display().to_string())
+                        ),
+                    )
+                    .hint("remove it from the application directory"));
+                }
                 out.push(entry.path());
             }
         }
@@ -83,29 +96,34 @@ pub fn manifest_files(dir: &Path, opts: &WalkOptions) -> Result<Vec<PathBuf>, Er
 }
 
 /// Renders one file: decrypted YAML when encrypted, the bytes as they are for plain YAML,
-/// YAML converted from plain JSON.
-pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+/// YAML converted from plain JSON; with the notes of the decryption (see
+/// [`integrations::open_for_render`]).
+pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<(Output, Vec<String>), Error> {
     let shown = path.display().to_string();
     let input = crate::io::read_input(&shown)?;
     let format = integrations::format_of(path, &input);
     let loaded = ops::read_any(&input, &shown, format)?;
     if loaded.meta.is_none() {
         if format == Format::Yaml {
-            return Ok(input);
+            return Ok((input, Vec::new()));
         }
-        return integrations::emit_stream(loaded.doc.branches);
+        return Ok((integrations::emit_stream(loaded.doc.branches)?, Vec::new()));
     }
-    let opened = ops::open(loaded, ctx, &OpenOptions::default())
-        .map_err(|e| integrations::within(&shown, e))?;
-    integrations::emit_stream(opened.doc.branches)
+    let opened = integrations::open_for_render(loaded, path, ctx)?;
+    Ok((
+        integrations::emit_stream(opened.doc.branches)?,
+        opened.warnings,
+    ))
 }
 
 /// Renders every manifest under `dir` into one YAML stream; any failure fails it all.
-pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Output, Error> {
+pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Rendered, Error> {
     let mut all = Output::new(Vec::new());
+    let mut warnings = Vec::new();
     for f in manifest_files(dir, opts)? {
         confine::check(&f, opts.restrictor.limit(dir))?;
-        let out = render_file(&f, ctx)?;
+        let (out, notes) = render_file(&f, ctx)?;
+        warnings.extend(notes);
         let body = strip_document_start(&out);
         if body.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -118,7 +136,10 @@ pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Outp
             all.push(b'\n');
         }
     }
-    Ok(all)
+    Ok(Rendered {
+        yaml: all,
+        warnings,
+    })
 }
 
 /// Drops a leading `---` line, so files are joined with exactly one separator.
@@ -147,6 +168,25 @@ mod tests {
         assert!(!is_manifest("kustomization.yaml"));
         assert!(!is_manifest("notes.txt"));
         assert!(!is_manifest(".hidden.yaml"));
+    }
+
+    /// Round 21: a FIFO named like a manifest blocked `argocd generate` forever.
+    #[test]
+    fn a_fifo_named_like_a_manifest_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.yaml"), "a: 1\n").unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(d.path().join("f.yaml"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = manifest_files(d.path(), &WalkOptions::default()).unwrap_err();
+        assert_eq!(e.code, exit::COULD_NOT_READ_INPUT);
+        assert!(
+            e.message.contains("f.yaml") && e.message.contains("not a regular file"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

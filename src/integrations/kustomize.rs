@@ -14,6 +14,7 @@ use base64::Engine;
 use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
+use crate::integrations::Rendered;
 use crate::integrations::confine;
 pub use crate::integrations::confine::LoadRestrictor;
 use crate::ops::Format;
@@ -184,20 +185,23 @@ impl GeneratorConfig {
     /// paths resolve against `base`, and every file must be inside `base` (see
     /// [`GeneratorConfig::generate_within`]).
     pub fn generate(&self, base: &Path, ctx: &KeyContext) -> Result<Vec<Resource>, Error> {
-        self.generate_within(base, Some(base), ctx)
+        self.generate_within(base, Some(base), ctx, &mut Vec::new())
     }
 
     /// [`GeneratorConfig::generate`] with every file's real path (links resolved) inside
-    /// `limit` (exit 2 otherwise), or anywhere when `limit` is `None`.
+    /// `limit` (exit 2 otherwise), or anywhere when `limit` is `None`; the decryptions'
+    /// notes for stderr (a file without a valid integrity record) go to `notes`.
     pub fn generate_within(
         &self,
         base: &Path,
         limit: Option<&Path>,
         ctx: &KeyContext,
+        notes: &mut Vec<String>,
     ) -> Result<Vec<Resource>, Error> {
         let mut out = Vec::new();
         for f in &self.files {
             let d = integrations::decrypt_file(&confined(base, f, limit)?, ctx)?;
+            notes.extend(d.warnings);
             if !matches!(d.format, Format::Yaml | Format::Json) {
                 return Err(bad(format!(
                     "{f}: `files` takes encrypted Kubernetes manifests (YAML or JSON); use `secretFrom` for other files"
@@ -206,7 +210,7 @@ impl GeneratorConfig {
             out.extend(k8s::resources_of(d.doc));
         }
         for sf in &self.secret_from {
-            out.push(sf.render_within(base, limit, ctx)?);
+            out.push(sf.render_within(base, limit, ctx, notes)?);
         }
         Ok(out)
     }
@@ -241,15 +245,17 @@ pub fn valid_data_key(k: &str) -> bool {
 impl SecretFrom {
     /// Decrypts the entry's files and builds the Secret; every file must be inside `base`.
     pub fn render(&self, base: &Path, ctx: &KeyContext) -> Result<Resource, Error> {
-        self.render_within(base, Some(base), ctx)
+        self.render_within(base, Some(base), ctx, &mut Vec::new())
     }
 
-    /// [`SecretFrom::render`] with the files inside `limit` (anywhere when `None`).
+    /// [`SecretFrom::render`] with the files inside `limit` (anywhere when `None`), the
+    /// decryptions' notes going to `notes`.
     pub fn render_within(
         &self,
         base: &Path,
         limit: Option<&Path>,
         ctx: &KeyContext,
+        notes: &mut Vec<String>,
     ) -> Result<Resource, Error> {
         let mut data: Vec<(String, Text)> = Vec::new();
         let mut add = |key: String, value: Text| -> Result<(), Error> {
@@ -279,12 +285,13 @@ impl SecretFrom {
                     spec.as_str(),
                 ),
             };
-            let bytes = file_content(&confined(base, path, limit)?, ctx)?;
+            let bytes = file_content(&confined(base, path, limit)?, ctx, notes)?;
             add(key, b64(&bytes))?;
         }
         for env in &self.envs {
             let shown = confined(base, env, limit)?;
             let d = integrations::decrypt_file(&shown, ctx)?;
+            notes.extend(d.warnings.iter().cloned());
             let entries = k8s::env_entries(&d.doc).map_err(|e| {
                 bad(format!(
                     "{}: `envs` files must hold flat key/value pairs (`{}` is a {})",
@@ -324,8 +331,9 @@ fn b64(bytes: &[u8]) -> Text {
 
 /// The decrypted content of one `secretFrom.files` file: the raw bytes of a binary file,
 /// else the decrypted document written back in its own format.
-fn file_content(path: &Path, ctx: &KeyContext) -> Result<Output, Error> {
+fn file_content(path: &Path, ctx: &KeyContext, notes: &mut Vec<String>) -> Result<Output, Error> {
     let d = integrations::decrypt_file(path, ctx)?;
+    notes.extend(d.warnings.iter().cloned());
     k8s::plaintext_of(&d.doc, d.format)
         .map_err(|e| {
             Error::new(
@@ -352,7 +360,7 @@ pub fn parse_config(bytes: &[u8]) -> Result<GeneratorConfig, Error> {
 }
 
 /// Runs the legacy exec plugin: reads the configuration and returns the YAML stream of
-/// the generated resources. `base` is the kustomization root (kustomize passes it as
+/// the generated resources, with notes for stderr. `base` is the kustomization root (kustomize passes it as
 /// `KUSTOMIZE_PLUGIN_CONFIG_ROOT` and runs the plugin there); files must be inside it
 /// unless `restrictor` is [`LoadRestrictor::None`].
 pub fn exec_plugin(
@@ -360,9 +368,14 @@ pub fn exec_plugin(
     base: &Path,
     restrictor: LoadRestrictor,
     ctx: &KeyContext,
-) -> Result<Output, Error> {
+) -> Result<Rendered, Error> {
     let cfg = parse_config(config)?;
-    k8s::emit_resources(cfg.generate_within(base, restrictor.limit(base), ctx)?)
+    let mut warnings = Vec::new();
+    let resources = cfg.generate_within(base, restrictor.limit(base), ctx, &mut warnings)?;
+    Ok(Rendered {
+        yaml: k8s::emit_resources(resources)?,
+        warnings,
+    })
 }
 
 /// kpt's annotation giving the absolute package directory (`kpt fn render`).
@@ -388,24 +401,49 @@ pub fn krm_base(function_config: &Resource, cwd: &Path) -> PathBuf {
 }
 
 /// The directory a KRM function's files must stay in: `base` when given (`--base-dir`),
-/// else kpt's package path, else `cwd` (kustomize runs the function in the kustomization
-/// directory).
+/// else kpt's package path when it lies inside `cwd`, else `cwd` (kustomize runs the
+/// function in the kustomization directory).
+///
+/// The package path only narrows the root. `kpt fn render` sets the annotation itself,
+/// but `kpt fn eval --fn-config FILE` passes the configuration's own annotations through,
+/// so the file (repository content) could otherwise name `/` as its package and lift the
+/// load restriction (round-21 review).
 pub fn krm_root(function_config: &Resource, base: Option<&Path>, cwd: &Path) -> PathBuf {
-    match (base, function_config.annotation(PACKAGE_PATH_ANNOTATION)) {
-        (Some(b), _) => b.to_owned(),
-        (None, Some(pkg)) => PathBuf::from(pkg),
-        (None, None) => cwd.to_owned(),
+    if let Some(b) = base {
+        return b.to_owned();
     }
+    function_config
+        .annotation(PACKAGE_PATH_ANNOTATION)
+        .and_then(|pkg| package_inside(Path::new(pkg), cwd))
+        .unwrap_or_else(|| cwd.to_owned())
 }
 
-/// The outcome of a KRM function run.
-#[derive(Debug)]
-pub struct KrmOutput {
-    /// The ResourceList to print.
-    pub yaml: Output,
-    /// Notes for stderr (never a value).
-    pub warnings: Vec<String>,
+/// `pkg` (relative to `cwd` when relative), links resolved, when it is `cwd` or below it.
+fn package_inside(pkg: &Path, cwd: &Path) -> Option<PathBuf> {
+    let real = std::fs::canonicalize(cwd.join(pkg)).ok()?;
+    let real_cwd = std::fs::canonicalize(cwd).ok()?;
+    real.starts_with(&real_cwd).then_some(real)
 }
+
+/// The note given when a package-path annotation is not used as the root.
+fn ignored_package_path(
+    function_config: &Resource,
+    base: Option<&Path>,
+    cwd: &Path,
+) -> Option<String> {
+    let pkg = function_config.annotation(PACKAGE_PATH_ANNOTATION)?;
+    if base.is_some() || package_inside(Path::new(pkg), cwd).is_some() {
+        return None;
+    }
+    Some(format!(
+        "the configuration's {PACKAGE_PATH_ANNOTATION} `{}` is not inside the current directory {}, so files must stay inside the current directory; run kpt from the package or a directory above it, or pass --base-dir",
+        crate::redact::inert(pkg),
+        crate::redact::inert(&cwd.display().to_string())
+    ))
+}
+
+/// The outcome of a KRM function run: the ResourceList to print and notes for stderr.
+pub type KrmOutput = Rendered;
 
 /// Runs the generator as a KRM function: `input` is a ResourceList whose
 /// `functionConfig` is the generator configuration; the result keeps the incoming items
@@ -437,9 +475,16 @@ pub fn krm(
         .ok_or_else(|| bad("the ResourceList has no functionConfig"))?;
     let cfg = GeneratorConfig::from_resource(&fc)?;
     let root = krm_root(&fc, base, cwd);
+    let mut warnings: Vec<String> = ignored_package_path(&fc, base, cwd).into_iter().collect();
+    let mut notes = Vec::new();
     let base = base.map_or_else(|| krm_base(&fc, cwd), Path::to_owned);
-    let generated = cfg.generate_within(&base, restrictor.limit(&root), ctx)?;
-    let mut warnings = Vec::new();
+    let generated = cfg
+        .generate_within(&base, restrictor.limit(&root), ctx, &mut notes)
+        .map_err(|e| match warnings.first() {
+            Some(w) if e.message.contains(" is outside ") => e.hint(w.clone()),
+            _ => e,
+        })?;
+    warnings.extend(notes);
     for item in list.children("items") {
         if item.is_encrypted() {
             let path = PATH_ANNOTATIONS

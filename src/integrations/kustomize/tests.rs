@@ -222,6 +222,36 @@ fn krm_base_from_annotations() {
     assert_eq!(krm_base(&eval, Path::new("/cwd")), Path::new("/cwd"));
 }
 
+/// Round-21 review: a package-path annotation planted in the configuration (kept by
+/// `kpt fn eval --fn-config`) made `/` the root; it may only narrow the current directory.
+#[test]
+fn krm_root_takes_a_package_path_only_inside_the_current_directory() {
+    let d = tempfile::tempdir().unwrap();
+    let cwd = std::fs::canonicalize(d.path()).unwrap().join("pkg");
+    std::fs::create_dir_all(cwd.join("sub")).unwrap();
+    let with = |pkg: &str| {
+        k8s::parse_resources(
+            format!("metadata:\n  annotations:\n    internal.config.kubernetes.io/package-path: '{pkg}'\n").as_bytes(),
+        )
+        .unwrap()
+        .remove(0)
+    };
+    for planted in ["/", "..", "sub/../..", "/nonexistent"] {
+        assert_eq!(krm_root(&with(planted), None, &cwd), cwd, "{planted}");
+        assert!(ignored_package_path(&with(planted), None, &cwd).is_some());
+    }
+    let parent = d.path().display().to_string();
+    assert_eq!(krm_root(&with(&parent), None, &cwd), cwd);
+    let sub = cwd.join("sub");
+    assert_eq!(krm_root(&with(&sub.display().to_string()), None, &cwd), sub);
+    assert_eq!(krm_root(&with("sub"), None, &cwd), sub);
+    assert!(ignored_package_path(&with("sub"), None, &cwd).is_none());
+    assert_eq!(
+        krm_root(&with("/"), Some(Path::new("/b")), &cwd),
+        Path::new("/b")
+    );
+}
+
 #[test]
 fn krm_rejects_other_input() {
     let e = krm(
