@@ -2,7 +2,8 @@
 //!
 //! A temporary file `.<name>.leafseal-tmp.<pid>.<random>` is created next to the real
 //! target (symbolic links followed) with `O_EXCL` and mode 0600, written, flushed, given
-//! the target's mode and (where permitted) owner, and renamed over the target; then the
+//! the target's mode and (where permitted) owner as [`super::owner`] decides (plaintext
+//! over another user's file stays the writer's, 0600), and renamed over the target; then the
 //! directory is flushed. The temporary file is registered with [`super::signals`] so a
 //! signal removes it, and a later write in the same directory removes the ones left by a
 //! killed process ([`remove_stale`]).
@@ -19,6 +20,10 @@ use super::lock::Absent;
 use super::lock::Lock;
 use super::lock::Taken;
 use super::lock::Wait;
+use super::owner;
+use super::owner::Content;
+use super::owner::Narrowed;
+use super::owner::Ownership;
 use super::signals;
 use super::target;
 use super::target::Mode;
@@ -35,6 +40,8 @@ use crate::error::exit;
 pub struct Destination {
     target: Target,
     mode: Mode,
+    /// What is written: decides what a replaced file's owner and mode pass on.
+    content: Content,
     /// The lock and what the target was when it was taken ([`Destination::lock`]).
     held: std::sync::Mutex<Held>,
     /// Held for the whole of each write: two writes through one destination from two
@@ -54,6 +61,8 @@ struct Held {
     /// leafseal process waits until this one has finished with the new file; its mode is
     /// set after the rename, which changes its status change time).
     lock: Option<Lock>,
+    /// Set by a plaintext write that replaced another user's file ([`owner::inherit`]).
+    narrowed: Option<Narrowed>,
 }
 
 impl Destination {
@@ -67,9 +76,28 @@ impl Destination {
         Ok(Destination {
             target: t,
             mode,
+            content: Content::Encrypted,
             held: std::sync::Mutex::new(Held::default()),
             writing: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Marks what this destination writes as plaintext: a file of another user's that
+    /// it replaces passes on neither its owner nor its mode ([`super::owner`]); see
+    /// [`Destination::narrowed`].
+    pub fn plaintext(mut self) -> Destination {
+        self.content = Content::Plaintext;
+        self
+    }
+
+    /// What the file replaced by the last plaintext write was, when it belonged to
+    /// another user and the new file is therefore the writer's, mode 0600 (for the
+    /// command to say so).
+    pub fn narrowed(&self) -> Option<Narrowed> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .narrowed
     }
 
     /// Takes the file's lock (see [`super::lock`]), waiting for another leafseal process
@@ -194,7 +222,9 @@ impl Destination {
 
     /// Lets the lock go (and forgets what was seen).
     fn release(&mut self) {
-        *self.held_mut() = Held::default();
+        let held = self.held_mut();
+        held.seen = None;
+        held.lock = None;
     }
 
     fn held_mut(&mut self) -> &mut Held {
@@ -233,7 +263,7 @@ impl Destination {
     /// from pieces of its input, without joining them in memory first).
     pub fn write_pieces(&self, pieces: &[&[u8]]) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|held| replace(&self.target, held, pieces)),
+            Mode::Replace => self.guarded(|held| replace(&self.target, self.content, held, pieces)),
             Mode::InPlace => self.guarded(|held| in_place(&self.target, held, pieces)),
         }
     }
@@ -272,9 +302,8 @@ impl Destination {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => {
-                self.guarded(|held| replace_with(&self.target, held, &mut |w| fill(w)))
-            }
+            Mode::Replace => self
+                .guarded(|held| replace_with(&self.target, self.content, held, &mut |w| fill(w))),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -294,9 +323,8 @@ impl Destination {
         fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => {
-                self.guarded(|held| replace_with(&self.target, held, &mut |w| fill(w)))
-            }
+            Mode::Replace => self
+                .guarded(|held| replace_with(&self.target, self.content, held, &mut |w| fill(w))),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -325,7 +353,9 @@ impl Destination {
         fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
     ) -> Result<bool, Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|held| replace_file(&self.target, held, fill)),
+            Mode::Replace => {
+                self.guarded(|held| replace_file(&self.target, self.content, held, fill))
+            }
             Mode::InPlace => Err(Error::new(
                 exit::GENERIC,
                 "internal error: a positioned write into a file written in place",
@@ -411,8 +441,8 @@ fn fail(t: &Target, what: &str, e: std::io::Error) -> Error {
     .hint("the original file was left unchanged")
 }
 
-fn replace(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
-    replace_with(t, held, &mut |f: &mut (dyn Write + Send)| {
+fn replace(t: &Target, content: Content, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
+    replace_with(t, content, held, &mut |f: &mut (dyn Write + Send)| {
         pieces.iter().try_for_each(|data| {
             f.write_all(data)
                 .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
@@ -422,10 +452,11 @@ fn replace(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
 
 fn replace_with(
     t: &Target,
+    content: Content,
     held: &mut Held,
     fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    replace_file(t, held, &mut |f| {
+    replace_file(t, content, held, &mut |f| {
         let mut tracked = Tracked::new(f);
         match fill(&mut tracked) {
             Ok(()) => Ok(true),
@@ -447,6 +478,7 @@ fn replace_with(
 /// which the kernel cannot make conditional, remains.
 fn replace_file(
     t: &Target,
+    content: Content,
     held: &mut Held,
     fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
 ) -> Result<bool, Error> {
@@ -486,9 +518,17 @@ fn replace_file(
         Err(e) => return Err(fail(t, "cannot read its metadata", e)),
     };
     let current = current.filter(fs::Metadata::is_file);
-    if let Some(m) = &current {
-        keep_owner(&f, m);
-    }
+    // What the new file takes from the one it replaces (nothing from no file).
+    let inherited = match (&current, f.metadata()) {
+        (Some(m), Ok(mine)) => {
+            let mine = Ownership::of(&mine);
+            let inherited = owner::inherit(Ownership::of(m), mine.uid, content);
+            owner::give_owner(&f, mine, &inherited);
+            Some(inherited)
+        }
+        (Some(_), Err(e)) => return Err(fail(t, "cannot read the temporary file's metadata", e)),
+        (None, _) => None,
+    };
     f.sync_all().map_err(|e| fail(t, "fsync failed", e))?;
     // The temporary file stays 0600 until it is the target: a SIGKILL never leaves a
     // copy with wider permissions. Under the signal lock, so only SIGKILL can come
@@ -519,9 +559,9 @@ fn replace_file(
             }
         }
         fs::rename(&tmp, &t.path)?;
-        if let Some(m) = &current {
+        if let Some(inherited) = &inherited {
             // Past the rename the write has happened: a failure here leaves it 0600.
-            let mode = rustix::fs::Mode::from_raw_mode(m.mode() & 0o7777);
+            let mode = rustix::fs::Mode::from_raw_mode(inherited.mode);
             if rustix::fs::fchmod(&f, mode).is_ok() {
                 let _ = f.sync_all();
             }
@@ -543,24 +583,11 @@ fn replace_file(
     if new_lock.is_some() {
         held.lock = new_lock;
     }
+    held.narrowed = inherited.and_then(|i| i.narrowed);
     if let Ok(d) = fs::File::open(&dir) {
         let _ = d.sync_all();
     }
     Ok(true)
-}
-
-/// Gives the temporary file the target's owner and group when this process may (root,
-/// or a group the user belongs to); otherwise the new file belongs to the user.
-fn keep_owner(f: &fs::File, m: &fs::Metadata) {
-    let Ok(mine) = f.metadata() else { return };
-    if mine.uid() == m.uid() && mine.gid() == m.gid() {
-        return;
-    }
-    let uid = rustix::fs::Uid::from_raw(m.uid());
-    let gid = rustix::fs::Gid::from_raw(m.gid());
-    if rustix::fs::fchown(f, Some(uid), Some(gid)).is_err() {
-        let _ = rustix::fs::fchown(f, None, Some(gid));
-    }
 }
 
 /// A forced write into the existing file: hard links keep sharing it, a device or FIFO
