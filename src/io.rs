@@ -15,6 +15,7 @@ use crate::error::exit;
 pub mod lock;
 mod locked;
 pub mod owner;
+mod replace;
 pub mod signals;
 pub mod target;
 pub mod temp;
