@@ -14,6 +14,8 @@ use crate::error::exit;
 
 pub mod lock;
 mod locked;
+pub mod owner;
+mod replace;
 pub mod signals;
 pub mod target;
 pub mod temp;
@@ -21,6 +23,8 @@ pub mod workers;
 pub mod write;
 
 pub use locked::read_input_via;
+pub use owner::Content;
+pub use owner::Narrowed;
 pub use target::WriteOptions;
 pub use write::Destination;
 

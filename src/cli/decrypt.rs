@@ -309,13 +309,18 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
         policy,
     };
     if !many {
-        let dest = a.io.destination(cli, &a.files[0], false)?;
+        let dest =
+            a.io.destination(cli, &a.files[0], false)?
+                .map(Destination::plaintext);
         let locked = dest.as_ref().filter(|_| a.io.in_place);
         let (out, _, doc) = plan.one_keep(&a.files[0], locked)?;
         let written = cli::write_to(dest.as_ref(), &out);
         crate::secbuf::discard(out);
         exit_wipe(doc);
         written?;
+        if let Some(d) = &dest {
+            warn_if_narrowed(d);
+        }
         return Ok(0);
     }
     let dests = if a.io.in_place {
@@ -344,6 +349,7 @@ pub fn run(cli: &Cli, a: &DecryptArgs) -> Result<i32, Error> {
             let id = dest.file_id().ok_or_else(|| dest.path().to_owned());
             if done.insert(id) {
                 dest.write(out)?;
+                warn_if_narrowed(dest);
             }
         }
         return Ok(0);
@@ -375,7 +381,9 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
     let opts = cli.write_options();
     let dests = files
         .iter()
-        .map(|f| crate::io::Destination::open(std::path::Path::new(f), &opts))
+        .map(|f| {
+            crate::io::Destination::open(std::path::Path::new(f), &opts).map(Destination::plaintext)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     crate::io::Destination::lock_all(dests, &|p| {
         say!(
@@ -383,6 +391,21 @@ fn lock_all(cli: &Cli, files: &[String]) -> Result<Vec<crate::io::Destination>, 
             p.display()
         );
     })
+}
+
+/// Says so when the plaintext replaced a file of another user's, which leafseal wrote
+/// as a new file of the user's with mode 0600 instead of keeping that file's owner and
+/// mode (security.md, "Mode and owner").
+fn warn_if_narrowed(dest: &crate::io::Destination) {
+    if let Some(n) = dest.narrowed() {
+        cli::warn(&format!(
+            "{} belonged to user id {} (group id {}, mode {:04o}); the plaintext replaced it as a new file of yours with mode 0600, so that neither that user nor the group and others its mode let in can read it (hint: change the owner or mode yourself if the file is meant to be shared, or decrypt as the user who should own it)",
+            dest.path().display(),
+            n.former.uid,
+            n.former.gid,
+            n.former.mode
+        ));
+    }
 }
 
 /// Wipes a decrypted tree in place and leaves its memory to the process exit: freeing a

@@ -3,6 +3,7 @@ use std::path::Path;
 
 use super::WriteOptions;
 use super::lock;
+use super::replace;
 use super::target;
 use super::temp;
 use super::write;
@@ -157,23 +158,23 @@ fn a_large_temporary_file_is_written_whole_with_its_writeback_started_on_the_way
     use std::io::Write;
     let d = tempfile::tempdir().expect("dir");
     let p = d.path().join("t");
-    let every = usize::try_from(write::EARLY_WRITEBACK).expect("fits");
+    let every = usize::try_from(replace::EARLY_WRITEBACK).expect("fits");
     // One buffer of several pieces, then small writes past the next threshold.
     let big: Vec<u8> = (0..every * 2 + 12_345).map(|i| (i % 251) as u8).collect();
     let mut f = std::fs::File::create(&p).expect("create");
-    let mut t = write::Tracked::new(&mut f);
+    let mut t = replace::Tracked::new(&mut f);
     t.write_all(&big).expect("write");
     assert_eq!(t.written, big.len() as u64);
     assert_eq!(
         t.flushed,
-        2 * write::EARLY_WRITEBACK,
+        2 * replace::EARLY_WRITEBACK,
         "writeback started per piece"
     );
     for _ in 0..every / 1000 {
         t.write_all(&big[..1000]).expect("write");
     }
-    assert!(t.written - t.flushed < write::EARLY_WRITEBACK);
-    assert!(t.flushed > 2 * write::EARLY_WRITEBACK);
+    assert!(t.written - t.flushed < replace::EARLY_WRITEBACK);
+    assert!(t.flushed > 2 * replace::EARLY_WRITEBACK);
     drop(t);
     drop(f);
     let back = std::fs::read(&p).expect("read");

@@ -1,8 +1,10 @@
-//! The one write primitive every command uses: [`Destination`].
+//! The one write primitive every command uses: [`Destination`]: its checks, its lock,
+//! and what it saw of the file (the bytes reach the file through [`super::replace`]).
 //!
 //! A temporary file `.<name>.leafseal-tmp.<pid>.<random>` is created next to the real
 //! target (symbolic links followed) with `O_EXCL` and mode 0600, written, flushed, given
-//! the target's mode and (where permitted) owner, and renamed over the target; then the
+//! the target's mode and (where permitted) owner as [`super::owner`] decides (plaintext
+//! over another user's file stays the writer's, 0600), and renamed over the target; then the
 //! directory is flushed. The temporary file is registered with [`super::signals`] so a
 //! signal removes it, and a later write in the same directory removes the ones left by a
 //! killed process ([`remove_stale`]).
@@ -10,23 +12,26 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::path::PathBuf;
 
 use super::lock;
 use super::lock::Absent;
 use super::lock::Lock;
 use super::lock::Taken;
 use super::lock::Wait;
+use super::owner::Content;
+use super::owner::Narrowed;
+use super::replace::fail;
+use super::replace::in_place;
+use super::replace::replace;
+use super::replace::replace_file;
+use super::replace::replace_with;
 use super::signals;
 use super::target;
 use super::target::Mode;
 use super::target::Seen;
 use super::target::Target;
 use super::target::WriteOptions;
-use super::temp::remove_stale;
-use super::temp::tmp_name;
 use crate::error::Error;
 use crate::error::exit;
 
@@ -35,6 +40,8 @@ use crate::error::exit;
 pub struct Destination {
     target: Target,
     mode: Mode,
+    /// What is written: decides what a replaced file's owner and mode pass on.
+    content: Content,
     /// The lock and what the target was when it was taken ([`Destination::lock`]).
     held: std::sync::Mutex<Held>,
     /// Held for the whole of each write: two writes through one destination from two
@@ -44,16 +51,18 @@ pub struct Destination {
 
 /// What a locked destination holds between its writes.
 #[derive(Debug, Default)]
-struct Held {
+pub(super) struct Held {
     /// What the target was when the lock was taken: compared again right before it is
     /// replaced or written in place, and taken again after each write (a second write
     /// through the same destination replaces leafseal's own file).
-    seen: Option<Seen>,
+    pub(super) seen: Option<Seen>,
     /// The lock on the file now at the path: first the one found there, then each file
     /// this destination renamed over it (locked before the rename, so that another
     /// leafseal process waits until this one has finished with the new file; its mode is
     /// set after the rename, which changes its status change time).
-    lock: Option<Lock>,
+    pub(super) lock: Option<Lock>,
+    /// Set by a plaintext write that replaced another user's file ([`super::owner::inherit`]).
+    pub(super) narrowed: Option<Narrowed>,
 }
 
 impl Destination {
@@ -67,9 +76,28 @@ impl Destination {
         Ok(Destination {
             target: t,
             mode,
+            content: Content::Encrypted,
             held: std::sync::Mutex::new(Held::default()),
             writing: std::sync::Mutex::new(()),
         })
+    }
+
+    /// Marks what this destination writes as plaintext: a file of another user's that
+    /// it replaces passes on neither its owner nor its mode ([`super::owner`]); see
+    /// [`Destination::narrowed`].
+    pub fn plaintext(mut self) -> Destination {
+        self.content = Content::Plaintext;
+        self
+    }
+
+    /// What the file replaced by the last plaintext write was, when it belonged to
+    /// another user and the new file is therefore the writer's, mode 0600 (for the
+    /// command to say so).
+    pub fn narrowed(&self) -> Option<Narrowed> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .narrowed
     }
 
     /// Takes the file's lock (see [`super::lock`]), waiting for another leafseal process
@@ -194,7 +222,9 @@ impl Destination {
 
     /// Lets the lock go (and forgets what was seen).
     fn release(&mut self) {
-        *self.held_mut() = Held::default();
+        let held = self.held_mut();
+        held.seen = None;
+        held.lock = None;
     }
 
     fn held_mut(&mut self) -> &mut Held {
@@ -233,7 +263,7 @@ impl Destination {
     /// from pieces of its input, without joining them in memory first).
     pub fn write_pieces(&self, pieces: &[&[u8]]) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|held| replace(&self.target, held, pieces)),
+            Mode::Replace => self.guarded(|held| replace(&self.target, self.content, held, pieces)),
             Mode::InPlace => self.guarded(|held| in_place(&self.target, held, pieces)),
         }
     }
@@ -272,9 +302,8 @@ impl Destination {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => {
-                self.guarded(|held| replace_with(&self.target, held, &mut |w| fill(w)))
-            }
+            Mode::Replace => self
+                .guarded(|held| replace_with(&self.target, self.content, held, &mut |w| fill(w))),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -294,9 +323,8 @@ impl Destination {
         fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
     ) -> Result<(), Error> {
         match self.mode {
-            Mode::Replace => {
-                self.guarded(|held| replace_with(&self.target, held, &mut |w| fill(w)))
-            }
+            Mode::Replace => self
+                .guarded(|held| replace_with(&self.target, self.content, held, &mut |w| fill(w))),
             Mode::InPlace => {
                 let mut buf = Vec::new();
                 fill(&mut buf)?;
@@ -325,7 +353,9 @@ impl Destination {
         fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
     ) -> Result<bool, Error> {
         match self.mode {
-            Mode::Replace => self.guarded(|held| replace_file(&self.target, held, fill)),
+            Mode::Replace => {
+                self.guarded(|held| replace_file(&self.target, self.content, held, fill))
+            }
             Mode::InPlace => Err(Error::new(
                 exit::GENERIC,
                 "internal error: a positioned write into a file written in place",
@@ -337,269 +367,4 @@ impl Destination {
     pub fn write_error(&self, what: &str, e: std::io::Error) -> Error {
         fail(&self.target, what, e)
     }
-}
-
-/// A file that keeps the first write error, so that it can be reported in this module's
-/// words rather than the writer's. While a large file is written, the kernel is asked
-/// every [`EARLY_WRITEBACK`] bytes to start writing what was written so far to the disk
-/// (without waiting), so that the `fsync` before the rename finds little left to write.
-pub(super) struct Tracked<'a> {
-    file: &'a mut fs::File,
-    error: Option<std::io::Error>,
-    pub(super) written: u64,
-    /// Where the range not yet handed to the kernel's writeback starts.
-    pub(super) flushed: u64,
-}
-
-/// Bytes written between two requests for early writeback ([`Tracked`]).
-pub(super) const EARLY_WRITEBACK: u64 = 4 << 20;
-
-impl Tracked<'_> {
-    pub(super) fn new(file: &mut fs::File) -> Tracked<'_> {
-        Tracked {
-            file,
-            error: None,
-            written: 0,
-            flushed: 0,
-        }
-    }
-
-    /// Starts the writeback of what was written since the last call, once that is
-    /// [`EARLY_WRITEBACK`] bytes or more. `POSIX_FADV_DONTNEED` is Linux's way to start
-    /// writeback without waiting for it (pages still being written stay in the cache);
-    /// a failure is ignored: the `fsync` that follows writes and reports everything.
-    fn start_writeback(&mut self) {
-        let Some(len) = std::num::NonZeroU64::new(self.written - self.flushed) else {
-            return;
-        };
-        if len.get() < EARLY_WRITEBACK {
-            return;
-        }
-        let _ = rustix::fs::fadvise(
-            &*self.file,
-            self.flushed,
-            Some(len),
-            rustix::fs::Advice::DontNeed,
-        );
-        self.flushed = self.written;
-    }
-}
-
-impl Write for Tracked<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // A large buffer is written in pieces, so that its writeback starts early too.
-        let piece = buf.get(..EARLY_WRITEBACK as usize).unwrap_or(buf);
-        let n = self.file.write(piece).inspect_err(|e| {
-            self.error
-                .get_or_insert_with(|| std::io::Error::new(e.kind(), e.to_string()));
-        })?;
-        self.written += n as u64;
-        self.start_writeback();
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
-fn fail(t: &Target, what: &str, e: std::io::Error) -> Error {
-    Error::new(
-        exit::COULD_NOT_WRITE_OUTPUT,
-        format!("cannot write {}: {what}: {e}", t.named.display()),
-    )
-    .hint("the original file was left unchanged")
-}
-
-fn replace(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
-    replace_with(t, held, &mut |f: &mut (dyn Write + Send)| {
-        pieces.iter().try_for_each(|data| {
-            f.write_all(data)
-                .map_err(|e| Error::new(exit::COULD_NOT_WRITE_OUTPUT, e.to_string()))
-        })
-    })
-}
-
-fn replace_with(
-    t: &Target,
-    held: &mut Held,
-    fill: &mut dyn FnMut(&mut (dyn Write + Send)) -> Result<(), Error>,
-) -> Result<(), Error> {
-    replace_file(t, held, &mut |f| {
-        let mut tracked = Tracked::new(f);
-        match fill(&mut tracked) {
-            Ok(()) => Ok(true),
-            Err(e) => Err(match tracked.error {
-                Some(io) => fail(t, "write failed", io),
-                None => e,
-            }),
-        }
-    })
-    .map(|_| ())
-}
-
-/// The atomic replacement of the target by a temporary file that `fill` writes
-/// (through the file itself, so positioned writes are possible); `fill` returning
-/// `false` discards the temporary file and leaves the target alone. With a snapshot in
-/// `held` (a locked destination), the target must still be what it was when it was locked, checked last before the rename
-/// (after the `fsync`): otherwise the temporary file is removed and the target left as
-/// the other program wrote it. Only the instant between that check and the rename,
-/// which the kernel cannot make conditional, remains.
-fn replace_file(
-    t: &Target,
-    held: &mut Held,
-    fill: &mut dyn FnMut(&mut fs::File) -> Result<bool, Error>,
-) -> Result<bool, Error> {
-    signals::install()?;
-    let dir = t
-        .path
-        .parent()
-        .map_or_else(|| PathBuf::from("/"), Path::to_owned);
-    remove_stale(&dir);
-    let name = t
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(tmp_name(&name).map_err(|e| fail(t, "cannot name a temporary file", e))?);
-    let mut reg = signals::register(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(&tmp)
-        .map_err(|e| fail(t, "cannot create a temporary file next to it", e))?;
-    // The umask can only remove bits: make it 0600 exactly, before any byte is written.
-    rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o600))
-        .map_err(|e| fail(t, "cannot restrict the temporary file", e.into()))?;
-    // Locked while it lives: [`remove_stale`] of a process that cannot see this one's
-    // process id (another PID namespace sharing the directory) leaves it alone.
-    let _ = rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive);
-    if !fill(&mut f)? {
-        return Ok(false);
-    }
-    // The current metadata: the lock may have been waited for since the checks.
-    let current = match fs::symlink_metadata(&t.path) {
-        Ok(m) => Some(m),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fail(t, "cannot read its metadata", e)),
-    };
-    let current = current.filter(fs::Metadata::is_file);
-    if let Some(m) = &current {
-        keep_owner(&f, m);
-    }
-    f.sync_all().map_err(|e| fail(t, "fsync failed", e))?;
-    // The temporary file stays 0600 until it is the target: a SIGKILL never leaves a
-    // copy with wider permissions. Under the signal lock, so only SIGKILL can come
-    // between the rename and the mode (leaving the target 0600, never wider).
-    // Set when the check before the rename fails: the target changed, or could not be
-    // looked at.
-    let mut refused: Option<Error> = None;
-    // A locked destination keeps its new file locked once it is at the path (the
-    // temporary file is locked from its creation, but only until this function returns):
-    // a later write through it is still serialised with other leafseal processes.
-    let new_lock = if held.lock.is_some() {
-        lock::lock_created(&f)
-    } else {
-        None
-    };
-    signals::commit(&mut reg, || {
-        if let Some(s) = held.seen.as_ref() {
-            match s.holds(&t.path) {
-                Ok(true) => {}
-                Ok(false) => {
-                    refused = Some(target::changed_error(t));
-                    return Err(std::io::Error::other("the target was changed"));
-                }
-                Err(e) => {
-                    refused = Some(fail(t, "cannot read its metadata", e));
-                    return Err(std::io::Error::other("the target cannot be looked at"));
-                }
-            }
-        }
-        fs::rename(&tmp, &t.path)?;
-        if let Some(m) = &current {
-            // Past the rename the write has happened: a failure here leaves it 0600.
-            let mode = rustix::fs::Mode::from_raw_mode(m.mode() & 0o7777);
-            if rustix::fs::fchmod(&f, mode).is_ok() {
-                let _ = f.sync_all();
-            }
-        }
-        // The file just put in place, as a later write through this destination must
-        // find it (from its descriptor: nothing can come between).
-        if held.seen.is_some() {
-            held.seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
-        }
-        Ok(())
-    })
-    .map_err(|e| {
-        refused
-            .take()
-            .unwrap_or_else(|| fail(t, "rename failed", e))
-    })?;
-    // The file renamed into place is the one locked now. Outside the signal section: a
-    // name's lock file, dropped here, unregisters itself from the same registry.
-    if new_lock.is_some() {
-        held.lock = new_lock;
-    }
-    if let Ok(d) = fs::File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(true)
-}
-
-/// Gives the temporary file the target's owner and group when this process may (root,
-/// or a group the user belongs to); otherwise the new file belongs to the user.
-fn keep_owner(f: &fs::File, m: &fs::Metadata) {
-    let Ok(mine) = f.metadata() else { return };
-    if mine.uid() == m.uid() && mine.gid() == m.gid() {
-        return;
-    }
-    let uid = rustix::fs::Uid::from_raw(m.uid());
-    let gid = rustix::fs::Gid::from_raw(m.gid());
-    if rustix::fs::fchown(f, Some(uid), Some(gid)).is_err() {
-        let _ = rustix::fs::fchown(f, None, Some(gid));
-    }
-}
-
-/// A forced write into the existing file: hard links keep sharing it, a device or FIFO
-/// receives the bytes. Not atomic.
-fn in_place(t: &Target, held: &mut Held, pieces: &[&[u8]]) -> Result<(), Error> {
-    let regular = t.existing.as_ref().is_some_and(fs::Metadata::is_file);
-    let path = if regular { &t.path } else { &t.named };
-    if let Some(s) = held.seen.as_ref() {
-        match s.holds(&t.path) {
-            Ok(true) => {}
-            Ok(false) => return Err(target::changed_error(t)),
-            Err(e) => return Err(fail(t, "cannot read its metadata", e)),
-        }
-    }
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(|e| fail(t, "cannot open it", e))?;
-    let len: usize = pieces.iter().map(|p| p.len()).sum();
-    let done = pieces
-        .iter()
-        .try_for_each(|data| f.write_all(data))
-        .and_then(|()| {
-            if regular {
-                f.set_len(len as u64)?;
-                f.sync_all()
-            } else {
-                f.flush()
-            }
-        });
-    done.map_err(|e| {
-        Error::new(
-            exit::COULD_NOT_WRITE_OUTPUT,
-            format!("cannot write {} in place: {e}", t.named.display()),
-        )
-        .hint("the file may now hold partial content: restore it from version control")
-    })?;
-    if held.seen.is_some() {
-        held.seen = f.metadata().ok().map(|m| Seen::of_metadata(&m));
-    }
-    Ok(())
 }

@@ -22,7 +22,6 @@ use crate::format::ALIAS_NODES_PER_INPUT_BYTE;
 use crate::format::FormatError;
 use crate::format::MAX_ALIAS_NODES;
 use crate::format::MAX_DEPTH;
-use crate::tree::Comment;
 use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::SeqItem;
@@ -30,9 +29,12 @@ use crate::tree::Text;
 use crate::tree::Value;
 
 mod anchors;
+mod comments;
 mod seen;
 
 use anchors::Anchored;
+use comments::LastNode;
+use comments::Pending;
 use seen::Seen;
 
 const FMT: &str = "yaml";
@@ -93,22 +95,6 @@ fn too_deep(sp: &Sp) -> FormatError {
     )
 }
 
-/// A comment waiting for its place.
-struct Pending {
-    text: String,
-    col: usize,
-    inline: bool,
-}
-
-impl Pending {
-    fn comment(self) -> Comment {
-        Comment {
-            text: self.text.into(),
-            inline: self.inline,
-        }
-    }
-}
-
 enum Frame {
     Map {
         items: Vec<Item>,
@@ -124,19 +110,6 @@ enum Frame {
         /// The dash column of a list at its key's column ([`Ev::SeqStart`]).
         dash: Option<usize>,
     },
-}
-
-/// Where the last completed value went, for same-line (`Right`) comments.
-struct LastNode {
-    depth: usize,
-    first: usize,
-    line: usize,
-}
-
-impl LastNode {
-    fn covers(&self, depth: usize, line: usize) -> bool {
-        self.depth == depth && (self.first..=self.line).contains(&line)
-    }
 }
 
 /// The tree builder.
@@ -431,75 +404,6 @@ impl Builder {
     /// in it (until the next document starts).
     pub(crate) fn closing_at_end(&mut self) {
         self.at_end = true;
-    }
-
-    fn flush_pending(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let pending = std::mem::take(&mut self.pending);
-        match self.stack.last_mut() {
-            Some(Frame::Map { items, .. }) => {
-                items.extend(pending.into_iter().map(|p| Item::Comment(p.comment())))
-            }
-            Some(Frame::Seq { items, .. }) => {
-                items.extend(pending.into_iter().map(|p| SeqItem::Comment(p.comment())))
-            }
-            None => self.pending = pending,
-        }
-    }
-
-    fn comment(&mut self, text: String, right: bool, sp: &Sp) {
-        let line = sp.line;
-        if right {
-            let c = Comment {
-                text: text.into(),
-                inline: true,
-            };
-            let depth = self.stack.len();
-            match self.stack.last_mut() {
-                // On the key's line (`a: # c`): sops writes it above the entry. On a
-                // later line it follows the dash of a list that is the value (`a:`,
-                // `- # c`, `  - x`): it goes with what follows, as an own-line comment.
-                Some(Frame::Map {
-                    items,
-                    key: Some(_),
-                    ..
-                }) if line <= self.key_line => {
-                    items.push(Item::Comment(c));
-                    return;
-                }
-                Some(Frame::Map {
-                    items, key: None, ..
-                }) if self.last.as_ref().is_some_and(|l| l.covers(depth, line))
-                    && !items.is_empty() =>
-                {
-                    let at = items.len() - 1;
-                    items.insert(at, Item::Comment(c));
-                    return;
-                }
-                Some(Frame::Seq { items, .. })
-                    if self.last.as_ref().is_some_and(|l| l.covers(depth, line))
-                        && !items.is_empty() =>
-                {
-                    let at = items.len() - 1;
-                    items.insert(at, SeqItem::Comment(c));
-                    return;
-                }
-                _ => {}
-            }
-            self.pending.push(Pending {
-                text: c.text.as_str().to_owned(),
-                col: usize::MAX,
-                inline: true,
-            });
-            return;
-        }
-        self.pending.push(Pending {
-            text,
-            col: sp.col,
-            inline: false,
-        });
     }
 
     /// Called before a collection (`map` or list) starts: checks position (key/top level)
