@@ -1,5 +1,5 @@
 //! The one write primitive every command uses: [`Destination`]: its checks, its lock,
-//! and what it saw of the file (the bytes reach the file through [`super::replace`]).
+//! and what it saw of the file (the bytes reach the file through `io::replace`).
 //!
 //! A temporary file `.<name>.leafseal-tmp.<pid>.<random>` is created next to the real
 //! target (symbolic links followed) with `O_EXCL` and mode 0600, written, flushed, given
@@ -7,7 +7,7 @@
 //! over another user's file stays the writer's, 0600), and renamed over the target; then the
 //! directory is flushed. The temporary file is registered with [`super::signals`] so a
 //! signal removes it, and a later write in the same directory removes the ones left by a
-//! killed process ([`remove_stale`]).
+//! killed process ([`super::temp::remove_stale`]).
 
 use std::fs;
 use std::io::Write;
