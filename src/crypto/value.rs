@@ -412,13 +412,7 @@ pub fn seal_append(
 
 /// Appends the padded base64 of `bytes`.
 fn push_b64(out: &mut Vec<u8>, bytes: &[u8]) {
-    let start = out.len();
-    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
-    let n = out
-        .get_mut(start..)
-        .and_then(|dst| STANDARD.encode_slice(bytes, dst).ok())
-        .unwrap_or(0);
-    out.truncate(start + n);
+    super::b64::encode_append(bytes, out);
 }
 
 /// [`open`] with an expanded key.
