@@ -10,7 +10,7 @@ mod engine;
 mod support;
 
 /// Inputs per differential target (each is decrypted two or three ways).
-const STREAM_INPUTS: u64 = 300;
+const STREAM_INPUTS: u64 = 200;
 
 fn quick(target: &str) {
     quick_n(target, 5_000);
