@@ -250,6 +250,19 @@ pub fn set(doc: &mut Document, path: &[Step], value: Value) -> Result<(), Error>
     Ok(())
 }
 
+/// Whether the map or list at `path` (not the root) holds one entry or element and
+/// comments: [`unset`] of that entry removes the comments too.
+pub fn one_left_with_comments(doc: &Document, path: &[Step]) -> bool {
+    if path.is_empty() {
+        return false;
+    }
+    match get(doc, path) {
+        Ok(Value::Map(m)) => m.entries().count() == 1 && m.0.len() > 1,
+        Ok(Value::Seq(items)) => value_positions(items).len() == 1 && items.len() > 1,
+        _ => false,
+    }
+}
+
 /// Removes the entry or list element at a path in the first document (sops `unset`).
 /// Returns the removed value, or `None` when the path does not exist.
 pub fn unset(doc: &mut Document, path: &[Step]) -> Option<Value> {
