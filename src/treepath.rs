@@ -250,6 +250,19 @@ pub fn set(doc: &mut Document, path: &[Step], value: Value) -> Result<(), Error>
     Ok(())
 }
 
+/// Whether the map or list at `path` (not the root) holds one entry or element and
+/// comments: [`unset`] of that entry removes the comments too.
+pub fn one_left_with_comments(doc: &Document, path: &[Step]) -> bool {
+    if path.is_empty() {
+        return false;
+    }
+    match get(doc, path) {
+        Ok(Value::Map(m)) => m.entries().count() == 1 && m.0.len() > 1,
+        Ok(Value::Seq(items)) => value_positions(items).len() == 1 && items.len() > 1,
+        _ => false,
+    }
+}
+
 /// Removes the entry or list element at a path in the first document (sops `unset`).
 /// Returns the removed value, or `None` when the path does not exist.
 pub fn unset(doc: &mut Document, path: &[Step]) -> Option<Value> {
@@ -282,20 +295,31 @@ pub fn unset(doc: &mut Document, path: &[Step]) -> Option<Value> {
             _ => return None,
         };
     }
+    // A map or list left with comments only is written as `{}` or `[]` with the comments
+    // after it, where they are read back as the parent's: an encrypted comment, whose AAD
+    // is its place, would then no longer decrypt. So the comments go with the last entry.
     match (last, cur) {
         (Step::Key(k), Value::Map(m)) => {
             let i = m.0.iter().position(|i| is_entry(i, k))?;
-            match m.0.remove(i) {
+            let removed = match m.0.remove(i) {
                 Item::Entry(_, v) => Some(v),
                 Item::Comment(_) => None,
+            };
+            if !m.0.iter().any(|i| matches!(i, Item::Entry(..))) {
+                m.0.clear();
             }
+            removed
         }
         (Step::Index(i), Value::Seq(items)) => {
             let p = *value_positions(items).get(*i)?;
-            match items.remove(p) {
+            let removed = match items.remove(p) {
                 SeqItem::Value(v) => Some(v),
                 SeqItem::Comment(_) => None,
+            };
+            if !items.iter().any(|i| matches!(i, SeqItem::Value(_))) {
+                items.clear();
             }
+            removed
         }
         _ => None,
     }
@@ -492,6 +516,37 @@ mod set_tests {
             assert_eq!(unset(&mut d, &p(path)), None, "{path}");
         }
         assert_eq!(d, before);
+    }
+
+    /// Found by the differential fuzzer (`splice` target): `unset` of the last key of a
+    /// map holding comments wrote them after `{}`, where they were read back as the
+    /// parent's, and the encrypted file no longer decrypted (exit 25).
+    #[test]
+    fn unset_of_the_last_entry_leaves_a_tree_that_reads_back_the_same() {
+        use crate::format::EmitOptions;
+        use crate::format::Format;
+        let yaml = Format::Yaml.store();
+        for (text, path) in [
+            (
+                "a:\n    nested:\n        value: x\n        # trailing\nb: 1\n",
+                r#"["a"]["nested"]["value"]"#,
+            ),
+            (
+                "a:\n    list:\n        - x\n        # trailing\nb: 1\n",
+                r#"["a"]["list"][0]"#,
+            ),
+        ] {
+            let mut d = yaml.load(text.as_bytes()).expect("load").doc;
+            assert!(unset(&mut d, &p(path)).is_some(), "{path}");
+            let out = yaml.emit(&d, None, &EmitOptions::default()).expect("emit");
+            let back = yaml.load(&out).expect("reload").doc;
+            assert_eq!(
+                back,
+                d,
+                "{path}: written as\n{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! A short run of the parser fuzzer (examples/fuzz) in the normal test suite: 5,000
-//! inputs per parser, none may panic. The long campaign is described in docs/security.md.
+//! A short run of the fuzzer (examples/fuzz) in the normal test suite: 5,000 inputs per
+//! parser, none may panic; a few hundred tampered encrypted files per differential
+//! target (streaming against the whole tree), on which the paths must agree. The long
+//! campaign is described in docs/security.md.
 
 #[path = "../examples/fuzz/engine.rs"]
 #[allow(dead_code)]
@@ -7,18 +9,25 @@ mod engine;
 
 mod support;
 
+/// Inputs per differential target (each is decrypted two or three ways).
+const STREAM_INPUTS: u64 = 200;
+
 fn quick(target: &str) {
+    quick_n(target, 5_000);
+}
+
+fn quick_n(target: &str, inputs: u64) {
     let seeds = engine::corpus(target, &support::fixtures());
     assert!(seeds.len() >= 2, "{target}: no seeds");
     // A 2 MiB stack, as on worker threads: unbounded recursion must not hide here.
     let t = target.to_owned();
     let report = std::thread::Builder::new()
         .stack_size(2 << 20)
-        .spawn(move || engine::run(&t, &seeds, 5_000, 7, &mut |_| {}))
+        .spawn(move || engine::run(&t, &seeds, inputs, 7, &mut |_| {}))
         .expect("spawn")
         .join()
         .expect("fuzz thread");
-    assert_eq!(report.inputs, 5_000);
+    assert_eq!(report.inputs, inputs);
     assert!(report.accepted > 0, "{target}: nothing accepted");
     assert_eq!(
         report.panics,
@@ -70,4 +79,19 @@ fn fuzz_metadata() {
 #[test]
 fn fuzz_policy() {
     quick("policy");
+}
+
+#[test]
+fn fuzz_stream_yaml() {
+    quick_n("stream_yaml", STREAM_INPUTS);
+}
+
+#[test]
+fn fuzz_stream_json() {
+    quick_n("stream_json", STREAM_INPUTS);
+}
+
+#[test]
+fn fuzz_splice() {
+    quick_n("splice", STREAM_INPUTS);
 }

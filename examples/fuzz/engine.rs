@@ -24,9 +24,23 @@ use leafseal::format::Format;
 use leafseal::metadata::Metadata;
 use leafseal::policy::Policy;
 
-/// The fuzz targets, one per parser.
+#[path = "sealed.rs"]
+pub mod sealed;
+
+/// The fuzz targets: one per parser, then the differential ones on encrypted files
+/// ([`sealed`]).
 pub const TARGETS: &[&str] = &[
-    "yaml", "json", "toml", "dotenv", "ini", "enc", "metadata", "policy",
+    "yaml",
+    "json",
+    "toml",
+    "dotenv",
+    "ini",
+    "enc",
+    "metadata",
+    "policy",
+    "stream_yaml",
+    "stream_json",
+    "splice",
 ];
 
 /// Inputs larger than this are cut (keeps each run short; depth attacks fit easily).
@@ -299,6 +313,9 @@ fn enc_strings(text: &[u8], out: &mut Vec<Vec<u8>>) {
 /// The seed corpus of a target: built-in seeds plus fixture files (sorted, so the corpus
 /// and therefore the run are the same on every machine with the same fixtures).
 pub fn corpus(target: &str, fixtures: &Path) -> Vec<Vec<u8>> {
+    if sealed::is_sealed(target) {
+        return sealed::corpus(target, fixtures);
+    }
     let mut out = builtin(target);
     let mut paths = Vec::new();
     files(fixtures, &mut paths);
@@ -519,7 +536,7 @@ pub fn exercise(target: &str, input: &[u8]) -> bool {
         "enc" => enc(input),
         "metadata" => metadata(input),
         "policy" => policy(input),
-        _ => false,
+        _ => sealed::exercise(target, input),
     }
 }
 
@@ -538,6 +555,7 @@ pub fn run(
     while i < iterations {
         let input = match seeds.get(i as usize) {
             Some(s) => s.clone(),
+            None if sealed::is_sealed(target) => sealed::mutate(&mut rng, seeds),
             None => mutate(&mut rng, seeds),
         };
         match catch_unwind(AssertUnwindSafe(|| exercise(target, &input))) {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --locked --profile fuzz --example fuzz -- \
-//!     --target yaml|json|toml|dotenv|ini|enc|metadata|policy|all \
+//!     --target yaml|json|toml|dotenv|ini|enc|metadata|policy|stream_yaml|stream_json|splice|all \
 //!     --iterations 10000000 --seed 1 [--fixtures fixtures] [--crashes DIR]
 //! ```
 //!
@@ -70,6 +70,8 @@ fn main() -> ExitCode {
     };
     // Panics are counted, not printed (the inputs are saved instead).
     std::panic::set_hook(Box::new(|_| {}));
+    // One target runs at a time: the process's peak memory is this input's.
+    engine::sealed::MEMORY_CHECK.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut failed = false;
     for target in &args.targets {
         let seeds = engine::corpus(target, &args.fixtures);
@@ -97,8 +99,10 @@ fn main() -> ExitCode {
             }
         };
         let secs = start.elapsed().as_secs_f64();
+        let notes = engine::sealed::MESSAGE_NOTES.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let streamed = engine::sealed::STREAMED.swap(0, std::sync::atomic::Ordering::Relaxed);
         println!(
-            "target={target} seed={} inputs={} accepted={} panics={} seconds={secs:.1} rate={:.0}/s",
+            "target={target} seed={} inputs={} accepted={} panics={} streamed={streamed} message_notes={notes} seconds={secs:.1} rate={:.0}/s",
             args.seed,
             report.inputs,
             report.accepted,

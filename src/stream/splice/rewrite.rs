@@ -84,6 +84,13 @@ fn rewrite_in(
             treepath::set(doc, path, value.clone()).ok()?;
         }
         Change::Unset(path) => {
+            // The last entry of a map (or list) that also holds comments takes them with
+            // it on the whole-tree path; here the part may hold only some of that map,
+            // so the whole-tree path does it.
+            let (_, parent) = path.split_last()?;
+            if treepath::one_left_with_comments(doc, parent) {
+                return None;
+            }
             // (The removed value's text is wiped as it is dropped.)
             treepath::unset(doc, path)?;
             let root = doc.branches.first()?;
