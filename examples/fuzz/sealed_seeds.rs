@@ -134,21 +134,6 @@ fn versions(file: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-fn fixture_files(dir: &Path, ext: &str, out: &mut Vec<std::path::PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            fixture_files(&p, ext, out);
-        } else if p.extension().is_some_and(|e| e == ext) {
-            out.push(p);
-        }
-    }
-}
-
 /// The seed corpus of a target: encrypted fixture files (they decrypt with the test
 /// keys) as they are, plaintext fixtures and generated documents encrypted each way,
 /// and for YAML each file's later versions right after it.
@@ -168,7 +153,8 @@ pub fn corpus(target: &str, fixtures: &Path) -> Vec<Vec<u8>> {
     .collect();
     let mut sealed = Vec::new();
     let mut paths = Vec::new();
-    fixture_files(fixtures, ext, &mut paths);
+    super::super::files(fixtures, &mut paths);
+    paths.retain(|p| p.extension().is_some_and(|e| e == ext));
     for p in paths {
         let Ok(bytes) = std::fs::read(&p) else {
             continue;
