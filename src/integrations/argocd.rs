@@ -99,8 +99,20 @@ pub fn manifest_files(dir: &Path, opts: &WalkOptions) -> Result<Vec<PathBuf>, Er
 /// YAML converted from plain JSON; with the notes of the decryption (see
 /// [`integrations::open_for_render`]).
 pub fn render_file(path: &Path, ctx: &KeyContext) -> Result<(Output, Vec<String>), Error> {
+    render_input(
+        path,
+        crate::io::read_input(&path.display().to_string())?,
+        ctx,
+    )
+}
+
+/// [`render_file`] of the bytes read from `path`.
+fn render_input(
+    path: &Path,
+    input: Output,
+    ctx: &KeyContext,
+) -> Result<(Output, Vec<String>), Error> {
     let shown = path.display().to_string();
-    let input = crate::io::read_input(&shown)?;
     let format = integrations::format_of(path, &input);
     let loaded = ops::read_any(&input, &shown, format)?;
     if loaded.meta.is_none() {
@@ -121,8 +133,8 @@ pub fn generate(dir: &Path, opts: &WalkOptions, ctx: &KeyContext) -> Result<Rend
     let mut all = Output::new(Vec::new());
     let mut warnings = Vec::new();
     for f in manifest_files(dir, opts)? {
-        confine::check(&f, opts.restrictor.limit(dir))?;
-        let (out, notes) = render_file(&f, ctx)?;
+        let input = confine::read(&f, opts.restrictor.limit(dir))?;
+        let (out, notes) = render_input(&f, input, ctx)?;
         warnings.extend(notes);
         let body = strip_document_start(&out);
         if body.iter().all(u8::is_ascii_whitespace) {

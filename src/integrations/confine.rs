@@ -7,7 +7,10 @@
 //! `LEAFSEAL_LOAD_RESTRICTOR=LoadRestrictionsNone` (kustomize's
 //! `--load-restrictor` value).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::error::exit;
@@ -65,6 +68,46 @@ pub fn check(path: &Path, root: Option<&Path>) -> Result<(), Error> {
     Err(outside(path, &real, &real_root))
 }
 
+/// Reads the file at `path` when it is inside `root` ([`check`]), and checks the file it
+/// opened rather than the name: after the open, the path is resolved again and must lead,
+/// inside `root`, to that very file (same device and inode). A link swapped between the
+/// check and the open (a process changing the checkout while a render runs) is refused
+/// (exit 2) instead of having the file it then pointed to decrypted into the output.
+/// `None` reads any path.
+pub fn read(path: &Path, root: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let shown = path.display().to_string();
+    let Some(root) = root else {
+        return crate::io::read_input(&shown);
+    };
+    check(path, Some(root))?;
+    let (f, meta) = crate::io::open_input(&shown)?;
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned());
+    let opened = meta.as_ref().map(|m| (m.dev(), m.ino()));
+    let now = std::fs::canonicalize(path)
+        .ok()
+        .and_then(|real| std::fs::metadata(&real).ok().map(|m| (real, m)));
+    match (opened, now) {
+        (Some(ids), Some((real, m))) if (m.dev(), m.ino()) == ids => {
+            if !real.starts_with(&real_root) {
+                return Err(outside(path, &real, &real_root));
+            }
+        }
+        _ => return Err(changed(path)),
+    }
+    crate::io::read_opened(&shown, f, meta.as_ref())
+}
+
+fn changed(path: &Path) -> Error {
+    Error::new(
+        exit::COULD_NOT_READ_INPUT,
+        format!(
+            "{} changed while it was being opened (a link or directory replaced); nothing was read",
+            crate::redact::inert(&path.display().to_string())
+        ),
+    )
+    .hint("run the render again once nothing else is changing the checkout")
+}
+
 fn outside(path: &Path, real: &Path, root: &Path) -> Error {
     let shown = |p: &Path| crate::redact::inert(&p.display().to_string());
     let via = if real == path {
@@ -111,6 +154,72 @@ mod tests {
         std::fs::create_dir(d.path().join("app2")).unwrap();
         std::fs::write(d.path().join("app2/x.yaml"), "x: 1\n").unwrap();
         assert!(check(&d.path().join("app2/x.yaml"), Some(&app)).is_err());
+    }
+
+    /// A link swapped between the check and the read (round-21 review: the check
+    /// resolved the name, the read opened it again): whatever the timing, the outside
+    /// file's content is never returned.
+    #[test]
+    fn a_link_swapped_while_reading_never_yields_the_outside_file() {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        use std::sync::atomic::Ordering;
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("real.yaml"), "inside\n").unwrap();
+        std::fs::write(d.path().join("secret.yaml"), "outside\n").unwrap();
+        let link = app.join("m.yaml");
+        std::os::unix::fs::symlink("real.yaml", &link).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, app, link) = (Arc::clone(&stop), app.clone(), link.clone());
+            std::thread::spawn(move || {
+                let tmp = app.join("m.tmp");
+                while !stop.load(Ordering::Relaxed) {
+                    for target in ["../secret.yaml", "real.yaml"] {
+                        let _ = std::fs::remove_file(&tmp);
+                        std::os::unix::fs::symlink(target, &tmp).unwrap();
+                        std::fs::rename(&tmp, &link).unwrap();
+                    }
+                }
+            })
+        };
+        let (mut read_inside, mut refused) = (0, 0);
+        for _ in 0..20_000 {
+            match read(&link, Some(&app)) {
+                Ok(bytes) => {
+                    assert_eq!(&bytes[..], b"inside\n", "the outside file was read");
+                    read_inside += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.code, exit::COULD_NOT_READ_INPUT, "{}", e.message);
+                    refused += 1;
+                }
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert!(read_inside > 0 && refused > 0, "{read_inside} {refused}");
+    }
+
+    #[test]
+    fn read_inside_and_unrestricted() {
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("a.yaml"), "a: 1\n").unwrap();
+        std::fs::write(d.path().join("s.yaml"), "s: 1\n").unwrap();
+        assert_eq!(
+            &read(&app.join("a.yaml"), Some(&app)).unwrap()[..],
+            b"a: 1\n"
+        );
+        let e = read(&d.path().join("s.yaml"), Some(&app)).unwrap_err();
+        assert_eq!(e.code, exit::COULD_NOT_READ_INPUT);
+        assert_eq!(
+            &read(&d.path().join("s.yaml"), None).unwrap()[..],
+            b"s: 1\n"
+        );
     }
 
     #[test]

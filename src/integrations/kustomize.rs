@@ -15,7 +15,6 @@ use crate::error::Error;
 use crate::error::exit;
 use crate::integrations;
 use crate::integrations::Rendered;
-use crate::integrations::confine;
 pub use crate::integrations::confine::LoadRestrictor;
 use crate::ops::Format;
 use crate::ops::KeyContext;
@@ -200,7 +199,7 @@ impl GeneratorConfig {
     ) -> Result<Vec<Resource>, Error> {
         let mut out = Vec::new();
         for f in &self.files {
-            let d = integrations::decrypt_file(&confined(base, f, limit)?, ctx)?;
+            let d = integrations::decrypt_within(&resolve(base, f), limit, ctx)?;
             notes.extend(d.warnings);
             if !matches!(d.format, Format::Yaml | Format::Json) {
                 return Err(bad(format!(
@@ -224,13 +223,6 @@ pub fn resolve(base: &Path, p: &str) -> PathBuf {
     } else {
         base.join(p)
     }
-}
-
-/// [`resolve`], then [`confine::check`] against `limit`.
-fn confined(base: &Path, p: &str, limit: Option<&Path>) -> Result<PathBuf, Error> {
-    let path = resolve(base, p);
-    confine::check(&path, limit)?;
-    Ok(path)
 }
 
 /// Whether a Secret data key is valid (`[-._a-zA-Z0-9]+`).
@@ -285,12 +277,12 @@ impl SecretFrom {
                     spec.as_str(),
                 ),
             };
-            let bytes = file_content(&confined(base, path, limit)?, ctx, notes)?;
+            let bytes = file_content(&resolve(base, path), limit, ctx, notes)?;
             add(key, b64(&bytes))?;
         }
         for env in &self.envs {
-            let shown = confined(base, env, limit)?;
-            let d = integrations::decrypt_file(&shown, ctx)?;
+            let shown = resolve(base, env);
+            let d = integrations::decrypt_within(&shown, limit, ctx)?;
             notes.extend(d.warnings.iter().cloned());
             let entries = k8s::env_entries(&d.doc).map_err(|e| {
                 bad(format!(
@@ -331,8 +323,13 @@ fn b64(bytes: &[u8]) -> Text {
 
 /// The decrypted content of one `secretFrom.files` file: the raw bytes of a binary file,
 /// else the decrypted document written back in its own format.
-fn file_content(path: &Path, ctx: &KeyContext, notes: &mut Vec<String>) -> Result<Output, Error> {
-    let d = integrations::decrypt_file(path, ctx)?;
+fn file_content(
+    path: &Path,
+    limit: Option<&Path>,
+    ctx: &KeyContext,
+    notes: &mut Vec<String>,
+) -> Result<Output, Error> {
+    let d = integrations::decrypt_within(path, limit, ctx)?;
     notes.extend(d.warnings.iter().cloned());
     k8s::plaintext_of(&d.doc, d.format)
         .map_err(|e| {

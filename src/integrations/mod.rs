@@ -95,8 +95,18 @@ pub fn open_for_render(
 /// Reads and decrypts one sops-encrypted file. A file without sops metadata is an error:
 /// every file a generator names must be encrypted.
 pub fn decrypt_file(path: &Path, ctx: &KeyContext) -> Result<Decrypted, Error> {
+    decrypt_within(path, None, ctx)
+}
+
+/// [`decrypt_file`] of a file that must be inside `limit` (links resolved, the file
+/// opened checked: [`confine::read`]); `None` allows any path.
+pub fn decrypt_within(
+    path: &Path,
+    limit: Option<&Path>,
+    ctx: &KeyContext,
+) -> Result<Decrypted, Error> {
     let shown = path.display().to_string();
-    let input = crate::io::read_input(&shown)?;
+    let input = confine::read(path, limit)?;
     let format = format_of(path, &input);
     let loaded = ops::read_any(&input, &shown, format)?;
     let opened = open_for_render(loaded, path, ctx)?;
