@@ -150,6 +150,24 @@ fn encrypt_writes_fingerprints_as_sops_does() {
         ],
     );
     assert_eq!(bad.status.code(), Some(1));
+    // A short key ID (8 digits) names the test key in gpg's keyring, but anyone can make
+    // a key with the same ID: refused with exit 1 and nothing printed, as sops 3.11 refuses
+    // it; the long key ID (16 digits) is taken, as in sops.
+    for short in ["A27381B4", "0xA27381B4"] {
+        let refused = run_in(&vars, dir.path(), &["encrypt", "--pgp", short, "p.yaml"]);
+        assert_eq!(refused.status.code(), Some(1), "{short}");
+        assert!(refused.stdout.is_empty(), "{short}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("short key ID"),
+            "{short}: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+    }
+    ok(&run_in(
+        &vars,
+        dir.path(),
+        &["encrypt", "--pgp", "0x3D16CEE4A27381B4", "p.yaml"],
+    ));
 }
 
 #[test]

@@ -33,6 +33,11 @@ pub struct PgpKey {
     id: String,
 }
 
+/// The fewest hexadecimal digits a key named on the command line or in a policy may have:
+/// a long key ID. A short one (8 digits) is easily forged; sops 3.11 refuses it too (gpg
+/// rejects it where sops passes it as `--trusted-key`).
+const LONG_KEY_ID_DIGITS: usize = 16;
+
 /// The compare form of a fingerprint (see [`PgpKey`]), or `None` when `s` is not one:
 /// an optional `0x`, 8 to 64 hexadecimal digits, and GnuPG's optional `!`.
 fn normalise(s: &str) -> Option<String> {
@@ -57,6 +62,15 @@ impl PgpKey {
                 "`gpg --list-keys --with-colons` lists fingerprints (`fpr` lines)",
             )
         })?;
+        if id.trim_end_matches('!').len() < LONG_KEY_ID_DIGITS {
+            return Err(KeyError::with_hint(
+                format!(
+                    "PGP key `{}` is a short key ID (fewer than 16 hexadecimal digits): anyone can make a key with the same ID, and gpg would encrypt to whichever it finds",
+                    crate::redact::inert(&text)
+                ),
+                "give the full 40-digit fingerprint, which `gpg --list-keys --with-colons` prints on its `fpr` lines",
+            ));
+        }
         Ok(PgpKey { text, id })
     }
 

@@ -242,6 +242,24 @@ fn parse_normalises_fingerprints() {
     for bad in ["", "!", "XYZ12345", "1234", "FBC7B9E2!!", "FBC7B9E2-A4F9"] {
         assert!(PgpKey::parse(bad).is_err(), "{bad}");
     }
+    // Short key IDs (fewer than 16 digits) are refused as sops 3.11 refuses them: they
+    // can be forged. Long key IDs are accepted.
+    for short in [
+        "A27381B4",
+        "0xA27381B4",
+        "a27381b4",
+        "A27381B4!",
+        "CEE4A27381B4",
+    ] {
+        let e = PgpKey::parse(short).expect_err(short);
+        assert!(e.to_string().contains("short key ID"), "{short}: {e}");
+    }
+    assert!(PgpKey::parse("3D16CEE4A27381B4").is_ok());
+    assert!(PgpKey::parse("0x3D16CEE4A27381B4!").is_ok());
+    // Read from a file, any `fp` is kept (sops reads it; gpg decrypts without it).
+    let mut short = KeyFields::new();
+    short.push("fp", FieldValue::str("A27381B4"));
+    assert!(PgpKey::from_fields(&short).is_ok());
     let mut entry = KeyFields::new();
     entry.push("created_at", FieldValue::str("2026-05-22T20:16:20Z"));
     entry.push("enc", FieldValue::str("x"));
