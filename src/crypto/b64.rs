@@ -171,18 +171,19 @@ mod tests {
 
     use super::*;
 
+    /// `len` bytes of a simple pattern: byte `i` is `i * step + offset` (wrapping).
+    fn patterned(len: usize, step: u8, offset: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(step).wrapping_add(offset))
+            .collect()
+    }
+
     #[test]
     fn what_is_accepted_decodes_as_the_crate_decodes() {
         // Every length up to 70 bytes, and a few byte patterns each.
         for len in 0..70usize {
             for seed in 0..4u8 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|i| {
-                        (i as u8)
-                            .wrapping_mul(37)
-                            .wrapping_add(seed.wrapping_mul(91))
-                    })
-                    .collect();
+                let bytes = patterned(len, 37, seed.wrapping_mul(91));
                 let text = STANDARD.encode(&bytes);
                 let mut out = vec![9u8];
                 assert_eq!(decode_into(text.as_bytes(), &mut out), Some(()), "{text}");
@@ -248,13 +249,7 @@ mod tests {
     fn encoding_gives_the_crates_text_for_every_length() {
         for len in 0..100usize {
             for seed in 0..6u8 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|i| {
-                        (i as u8)
-                            .wrapping_mul(73)
-                            .wrapping_add(seed.wrapping_mul(41))
-                    })
-                    .collect();
+                let bytes = patterned(len, 73, seed.wrapping_mul(41));
                 let mut out = b"kept".to_vec();
                 encode_append(&bytes, &mut out);
                 assert_eq!(&out[..4], b"kept");
