@@ -20,6 +20,7 @@ use std::borrow::Cow;
 mod server;
 pub use server::MAX_SERVER_TEXT;
 pub use server::SECRET_MASK;
+pub use server::mask_encoded_key;
 #[cfg(feature = "aws")]
 pub(crate) use server::percent_encoded;
 pub use server::scrub;

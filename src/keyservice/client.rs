@@ -266,7 +266,12 @@ impl KeyService for RemoteKeyService {
             key: Some(proto::key_to_proto(key)),
             plaintext: secret.to_vec(),
         };
-        let resp: proto::EncryptResponse = self.call(super::ENCRYPT_PATH, request)?;
+        // A server may quote the request in its status message: not the data key.
+        let resp: proto::EncryptResponse =
+            self.call(super::ENCRYPT_PATH, request).map_err(|mut e| {
+                e.message = redact::mask_encoded_key(&e.message, secret);
+                e
+            })?;
         String::from_utf8(resp.ciphertext).map_err(|_| {
             KeyError::new(format!(
                 "the key service at {} returned an encrypted data key that is not text",

@@ -123,6 +123,9 @@ pub fn write(
             return Ok(Outcome::Unchanged);
         }
     }
+    // The request carries the decrypted values: a server (or proxy) that quotes the
+    // request in its error must not put them on the terminal.
+    let values = shown_forms_of_values(&new);
     drop(new);
 
     let mut body = Zeroizing::new(String::with_capacity(data_json.len() + 10));
@@ -136,6 +139,9 @@ pub fn write(
         body.push('}');
     }
     let mut post = Request::post(&url, rest::Body::Json(body)).header("X-Vault-Token", &token);
+    for value in &values {
+        post = post.secret(value.as_str());
+    }
     if let Some(ns) = namespace {
         post = post.header("X-Vault-Namespace", ns);
     }
@@ -154,6 +160,32 @@ pub fn write(
         return Err(fail(format!("{} (token from {source})", reply.describe())).hint(hint));
     }
     Ok(Outcome::Written)
+}
+
+/// Every string value of `data` as it may appear in a server's message: as it is and as
+/// JSON writes it (escaped, without the quotes). A reply's text is shown only with these
+/// masked ([`rest::Reply::describe`]); values shorter than the scrubber's minimum (4
+/// characters), numbers and booleans are not matched.
+fn shown_forms_of_values(data: &serde_json::Value) -> Vec<Zeroizing<String>> {
+    let mut out = Vec::new();
+    let mut pending = vec![data];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::String(text) => {
+                if let Ok(quoted) = serde_json::to_string(text.as_str()).map(Zeroizing::new)
+                    && let Some(escaped) = quoted.get(1..quoted.len().saturating_sub(1))
+                    && escaped != text
+                {
+                    out.push(Zeroizing::new(escaped.to_owned()));
+                }
+                out.push(Zeroizing::new(text.clone()));
+            }
+            serde_json::Value::Array(items) => pending.extend(items),
+            serde_json::Value::Object(map) => pending.extend(map.values()),
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -76,6 +76,34 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     server_text(&s)
 }
 
+/// `text` with the key material `secret` (a data key, a key share) masked in the forms a
+/// server quoting its request would write it: base64, standard and URL-safe, with and
+/// without padding, and hex in either case. A key service receives the data key as
+/// bytes, so only such encodings of it can come back as text.
+pub fn mask_encoded_key(text: &str, secret: &[u8]) -> String {
+    use base64::Engine;
+    use base64::engine::general_purpose;
+    if secret.len() < 3 {
+        return text.to_owned();
+    }
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let forms = [
+        general_purpose::STANDARD.encode(secret),
+        general_purpose::STANDARD_NO_PAD.encode(secret),
+        general_purpose::URL_SAFE.encode(secret),
+        general_purpose::URL_SAFE_NO_PAD.encode(secret),
+        hex.to_ascii_uppercase(),
+        hex,
+    ];
+    let mut shown = text.to_owned();
+    for form in forms.iter().map(|f| zeroize::Zeroizing::new(f.clone())) {
+        if shown.contains(form.as_str()) {
+            shown = shown.replace(form.as_str(), SECRET_MASK);
+        }
+    }
+    shown
+}
+
 /// `s` percent-encoded with only RFC 3986's unreserved characters (`A-Za-z0-9-_.~`)
 /// kept and upper-case hex: how a form body or query string carries a credential, and
 /// SigV4's URI encoding (`keys::awskms::sigv4::uri_encode`, which is this function).

@@ -19,22 +19,38 @@ const SECRET_HEADERS: [&str; 4] = [
     "x-aws-ec2-metadata-token",
 ];
 
-/// Form and JSON body fields whose values are credentials or key material.
-const SECRET_FIELDS: [&str; 13] = [
-    "client_secret",
-    "client_assertion",
+/// Form and JSON body fields whose values are credentials or key material, in the
+/// form [`is_secret_field`] compares: lower case, without `_` or `-`. So `plain_text`
+/// (HuaweiCloud KMS), `Plaintext` (AWS KMS) and `plaintext` (GCP KMS, Vault) are one
+/// entry, and a service's spelling of a field cannot slip past the list.
+const SECRET_FIELDS: [&str; 15] = [
+    "clientsecret",
+    "clientassertion",
     "assertion",
     "password",
-    "refresh_token",
-    "subject_token",
+    "refreshtoken",
+    "subjecttoken",
     "jwt",
-    "secret_id",
+    "secretid",
     "token",
     "code",
     "plaintext",
     "value",
-    "access_token",
+    "accesstoken",
+    "secretaccesskey",
+    "sessiontoken",
 ];
+
+/// Whether a form or JSON body field holds a credential or key material
+/// ([`SECRET_FIELDS`]), whatever its case and `_`/`-` separators.
+fn is_secret_field(name: &str) -> bool {
+    let folded: String = name
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    SECRET_FIELDS.contains(&folded.as_str())
+}
 
 /// A response: status and body (wiped on drop, as it may hold a data key).
 pub(crate) struct Reply {
@@ -129,7 +145,7 @@ fn request_secrets(req: &Request<'_>) -> Vec<Zeroizing<String>> {
         Body::Form(form) => {
             for pair in form.split('&') {
                 if let Some((k, v)) = pair.split_once('=')
-                    && SECRET_FIELDS.contains(&k)
+                    && is_secret_field(k)
                 {
                     add(&percent_decoded(v));
                 }
@@ -138,7 +154,7 @@ fn request_secrets(req: &Request<'_>) -> Vec<Zeroizing<String>> {
         Body::Json(json) => {
             if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(json) {
                 for (k, v) in &o {
-                    if let (true, Some(v)) = (SECRET_FIELDS.contains(&k.as_str()), v.as_str()) {
+                    if let (true, Some(v)) = (is_secret_field(k), v.as_str()) {
                         add(v);
                     }
                 }

@@ -213,3 +213,24 @@ fn answers_that_cannot_be_used_are_not_retried_and_not_called_unreachable() {
     assert!(srv.requests().len() <= 1);
     assert!(e.about(&srv.url()).contains("too large"), "{}", e.0);
 }
+
+#[test]
+fn key_material_fields_are_masked_whatever_their_spelling() {
+    // HuaweiCloud KMS sends the data key as `plain_text`, AWS KMS as `Plaintext`: an
+    // echoing server must not put either on the terminal (before round 22 `plain_text`
+    // was shown as sent).
+    let srv = echo_server();
+    let ctx = KeyContext::with_vars(crate::keys::testhttp::base_vars());
+    let client = Client::get(&ctx);
+    let key = "ZGF0YSBrZXkgYnl0ZXMgMDEyMzQ1Njc4OQ==";
+    let url = srv.url();
+    for field in ["plain_text", "Plaintext", "PLAIN-TEXT", "client-secret"] {
+        let req = Request::post(
+            &url,
+            Body::Json(json_object(&[("key_id", "k"), (field, key)])),
+        );
+        let said = client.send(&req).expect("an answer").describe();
+        assert!(said.contains("[redacted]"), "{field}: {said}");
+        assert!(!said.contains(key), "{field} leaked: {said}");
+    }
+}

