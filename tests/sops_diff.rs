@@ -23,6 +23,8 @@ mod formats;
 mod generated;
 #[path = "sops_diff/generated_docs.rs"]
 mod generated_docs;
+#[path = "sops_diff/generated_flat.rs"]
+mod generated_flat;
 #[path = "sops_diff/harness.rs"]
 mod harness;
 #[path = "sops_diff/history.rs"]

@@ -13,6 +13,7 @@
 use crate::generated_docs;
 use crate::generated_docs::Doc;
 use crate::generated_docs::Rng;
+use crate::generated_flat;
 use crate::harness::Peer;
 use crate::harness::Tool;
 use crate::harness::assert_no_differences;
@@ -252,10 +253,10 @@ fn generated_json_documents_match_sops() {
 
 #[test]
 fn generated_dotenv_documents_match_sops() {
-    campaign(3, "env", generated_docs::dotenv);
+    campaign(3, "env", generated_flat::dotenv);
 }
 
 #[test]
 fn generated_ini_documents_match_sops() {
-    campaign(4, "ini", generated_docs::ini);
+    campaign(4, "ini", generated_flat::ini);
 }

@@ -1,6 +1,7 @@
-//! Seeded random documents for the generated differential (`generated.rs`): YAML, JSON,
-//! dotenv and INI texts built from pools of every scalar kind each format has, plus the
-//! paths of the entries they hold (for `set`/`unset`/`--extract`).
+//! Seeded random documents for the generated differential (`generated.rs`): YAML and
+//! JSON texts (dotenv and INI: `generated_flat.rs`) built from pools of every scalar
+//! kind each format has, plus the paths of the entries they hold (for `set`, `unset`
+//! and `--extract`).
 //!
 //! Left out on purpose, each one a documented deliberate difference or shared defect in
 //! docs/compatibility.md (the generator would only rediscover it):
@@ -68,7 +69,7 @@ const KEY_STEMS: &[&str] = &[
     "pct%",
     "q?",
 ];
-const KEY_AFFIXES: &[(&str, &str)] = &[
+pub const KEY_AFFIXES: &[(&str, &str)] = &[
     ("", ""),
     ("", ""),
     ("", ""),
@@ -171,7 +172,7 @@ const BLOCK_LINES: &[&str] = &[
     "# not a comment",
     "😀",
 ];
-const COMMENTS: &[&str] = &[
+pub const COMMENTS: &[&str] = &[
     "# comment",
     "# sops:clear kept",
     "# sops:enc this",
@@ -223,74 +224,8 @@ const JSON_SCALARS: &[&str] = &[
     "\"a: b # c\"",
 ];
 
-const ENV_VALUES: &[&str] = &[
-    "",
-    "plain",
-    "p@ss=word#1",
-    "with space",
-    "\"double quoted\"",
-    "'single'",
-    "line1\\nline2",
-    "trailing\\n",
-    "ünï 😀",
-    "e\u{301}",
-    "123",
-    "1.5",
-    "true",
-    "null",
-    "~",
-    "  lead",
-    "a#b",
-    "$VAR",
-    "back\\slash",
-    "{\"json\": 1}",
-    "=starts",
-];
-const ENV_KEYS: &[&str] = &[
-    "KEY",
-    "DB_USER",
-    "db.host",
-    "with-dash",
-    "lower",
-    "X1",
-    "export FOO",
-    "ÜNÏ",
-    "SP ACE",
-];
-
-const INI_VALUES: &[&str] = &[
-    "plain",
-    "with spaces",
-    "ünï 😀",
-    "123",
-    "-4",
-    "1.5",
-    "true",
-    "off",
-    "\"quoted\"",
-    "'single'",
-    "a=b",
-    "semi;colon",
-    "hash#tag",
-    "",
-    "`tick`",
-    "path/to/x",
-    "e\u{301}",
-];
-const INI_KEYS: &[&str] = &[
-    "user",
-    "password",
-    "port",
-    "db.host",
-    "with-dash",
-    "with space",
-    "ünï",
-    "CAPS",
-];
-const INI_SECTIONS: &[&str] = &["database", "other", "with space", "ünï", "a.b", "x-y"];
-
 /// A JSON string literal for a key (used for paths).
-fn quoted(key: &str) -> String {
+pub fn quoted(key: &str) -> String {
     let mut s = String::from("\"");
     for c in key.chars() {
         match c {
@@ -571,76 +506,4 @@ pub fn json(rng: &mut Rng) -> Doc {
         text,
         paths: g.paths,
     }
-}
-
-pub fn dotenv(rng: &mut Rng) -> Doc {
-    let mut text = String::new();
-    let mut paths = Vec::new();
-    let mut used: Vec<String> = Vec::new();
-    for _ in 0..1 + rng.below(6) {
-        if rng.chance(1, 5) {
-            text.push_str(&format!("#{}\n", &rng.pick(COMMENTS)[1..]));
-        }
-        if rng.chance(1, 8) {
-            text.push('\n');
-        }
-        let (_, suf) = KEY_AFFIXES[rng.below(KEY_AFFIXES.len())];
-        let key = format!("{}{suf}", rng.pick(ENV_KEYS));
-        if used.contains(&key) {
-            continue;
-        }
-        used.push(key.clone());
-        let value = rng.pick(ENV_VALUES);
-        text.push_str(&format!("{key}={value}\n"));
-        paths.push(format!("[{}]", quoted(&key)));
-    }
-    Doc { text, paths }
-}
-
-pub fn ini(rng: &mut Rng) -> Doc {
-    let mut text = String::new();
-    let mut paths = Vec::new();
-    let mut sections: Vec<&str> = Vec::new();
-    let mut entries = |rng: &mut Rng, text: &mut String, section: Option<&str>| {
-        let mut used: Vec<String> = Vec::new();
-        for _ in 0..rng.below(4) {
-            if rng.chance(1, 5) {
-                let mark = if rng.chance(1, 2) { ";" } else { "#" };
-                text.push_str(&format!("{mark} {}\n", &rng.pick(COMMENTS)[2..]));
-            }
-            let (_, suf) = KEY_AFFIXES[rng.below(KEY_AFFIXES.len())];
-            let key = format!("{}{suf}", rng.pick(INI_KEYS));
-            if used.contains(&key) {
-                continue;
-            }
-            used.push(key.clone());
-            let eq = if rng.chance(1, 2) { " = " } else { "=" };
-            text.push_str(&format!("{key}{eq}{}\n", rng.pick(INI_VALUES)));
-            if let Some(s) = section {
-                paths.push(format!("[{}][{}]", quoted(s), quoted(&key)));
-            }
-        }
-    };
-    if rng.chance(1, 4) {
-        entries(rng, &mut text, None);
-    }
-    for _ in 0..1 + rng.below(3) {
-        let name = rng.pick(INI_SECTIONS);
-        if sections.contains(&name) {
-            continue;
-        }
-        sections.push(name);
-        if rng.chance(1, 4) {
-            text.push_str("; section comment\n");
-        }
-        text.push_str(&format!("[{name}]\n"));
-        entries(rng, &mut text, Some(name));
-        if rng.chance(1, 3) {
-            text.push('\n');
-        }
-    }
-    for s in &sections {
-        paths.push(format!("[{}]", quoted(s)));
-    }
-    Doc { text, paths }
 }
