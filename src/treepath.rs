@@ -2,6 +2,7 @@
 
 use crate::error::Error;
 use crate::error::exit;
+use crate::format::Format;
 use crate::format::MAX_DEPTH;
 use crate::tree::Document;
 use crate::tree::Item;
@@ -266,6 +267,15 @@ pub fn one_left_with_comments(doc: &Document, path: &[Step]) -> bool {
 /// Removes the entry or list element at a path in the first document (sops `unset`).
 /// Returns the removed value, or `None` when the path does not exist.
 pub fn unset(doc: &mut Document, path: &[Step]) -> Option<Value> {
+    unset_in(Format::Yaml, doc, path)
+}
+
+/// [`unset`] for a document written as `format`. In YAML the comments of a map or list
+/// left without entries go with its last entry (see below); an INI section's comments
+/// stand above its header, where they are read back as the section's, so they stay, as
+/// sops 3.11 keeps them.
+pub fn unset_in(format: Format, doc: &mut Document, path: &[Step]) -> Option<Value> {
+    let drop_lone_comments = format != Format::Ini;
     let (last, parents) = path.split_last()?;
     let root = doc.branches.first_mut()?;
     let (first, middle) = match parents.split_first() {
@@ -305,7 +315,7 @@ pub fn unset(doc: &mut Document, path: &[Step]) -> Option<Value> {
                 Item::Entry(_, v) => Some(v),
                 Item::Comment(_) => None,
             };
-            if !m.0.iter().any(|i| matches!(i, Item::Entry(..))) {
+            if drop_lone_comments && !m.0.iter().any(|i| matches!(i, Item::Entry(..))) {
                 m.0.clear();
             }
             removed

@@ -19,6 +19,12 @@ mod errors;
 mod exec;
 #[path = "sops_diff/formats.rs"]
 mod formats;
+#[path = "sops_diff/generated.rs"]
+mod generated;
+#[path = "sops_diff/generated_docs.rs"]
+mod generated_docs;
+#[path = "sops_diff/generated_flat.rs"]
+mod generated_flat;
 #[path = "sops_diff/harness.rs"]
 mod harness;
 #[path = "sops_diff/history.rs"]

@@ -78,12 +78,14 @@ pub fn set_file(
 /// Removes the value at a key path; an error if there is none.
 pub fn unset_file(path: impl AsRef<Path>, key_path: &str, keys: &Keys) -> Result<Changed, Error> {
     let steps = treepath::parse(key_path)?;
-    edit_file(path, keys, |doc| match treepath::unset(doc, &steps) {
-        Some(_) => Ok(()),
-        None => Err(Error::new(
-            exit::INVALID_TREE_PATH,
-            format!("there is no value at {key_path}"),
-        )),
+    edit_with_format(path, keys, |doc, format| {
+        match treepath::unset_in(format, doc, &steps) {
+            Some(_) => Ok(()),
+            None => Err(Error::new(
+                exit::INVALID_TREE_PATH,
+                format!("there is no value at {key_path}"),
+            )),
+        }
     })
 }
 
@@ -95,10 +97,19 @@ pub fn edit_file(
     keys: &Keys,
     change: impl FnOnce(&mut Document) -> Result<(), Error>,
 ) -> Result<Changed, Error> {
+    edit_with_format(path, keys, |doc, _| change(doc))
+}
+
+/// [`edit_file`] with the file's format passed to the callback.
+fn edit_with_format(
+    path: impl AsRef<Path>,
+    keys: &Keys,
+    change: impl FnOnce(&mut Document, Format) -> Result<(), Error>,
+) -> Result<Changed, Error> {
     let path = path.as_ref();
     let mut file = OpenFile::open(path, keys)?;
     let before = file.opened.doc.clone();
-    change(&mut file.opened.doc)?;
+    change(&mut file.opened.doc, file.format)?;
     lifecycle::adopt_types(&before, &mut file.opened.doc);
     match lifecycle::seal_changes(&before, &mut file.opened, file.format)? {
         Some(meta) => file.write(&meta),

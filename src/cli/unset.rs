@@ -77,7 +77,8 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     for w in &opened.warnings {
         crate::cli::warn(&format!("{}: {w}", a.file));
     }
-    if treepath::unset(&mut opened.doc, &path).is_none() {
+    let written_as = out_fmt.as_ref().map_or(format, |f| *f);
+    if treepath::unset_in(written_as, &mut opened.doc, &path).is_none() {
         if a.idempotent {
             return Ok(0);
         }

@@ -186,6 +186,31 @@ fn deliberate_json_integers_stay_exact() {
     );
 }
 
+/// Deliberate difference (the same as above): a JSON integer left in clear is a float
+/// for sops 3.11, so converting it to dotenv prints `0.0`; leafseal (and sops 3.13.2)
+/// print `0`. Values sops encrypted keep sops's float type and convert alike (found by
+/// the generated differential, `generated.rs`).
+#[test]
+fn deliberate_clear_json_integers_convert_as_integers() {
+    let Some(p) = Peer::new(None) else { return };
+    p.write("clear.json", "{\"n_unencrypted\": 0, \"e\": 1234567}\n");
+    let enc = p.ok(
+        Tool::Sops,
+        &["encrypt", "--age", AGE_RECIPIENT, "clear.json"],
+    );
+    p.write("clear.enc.json", enc);
+    let args = ["decrypt", "--output-type", "dotenv", "clear.enc.json"];
+    let (s, l) = (p.ok(Tool::Sops, &args), p.ok(Tool::Leafseal, &args));
+    assert_eq!(
+        String::from_utf8_lossy(&s),
+        "n_unencrypted=0.0\ne=1.234567E+06\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&l),
+        "n_unencrypted=0\ne=1.234567E+06\n"
+    );
+}
+
 /// Deliberate difference: a number that a 64-bit integer or float cannot hold exactly
 /// (an integer beyond 64 bits, more digits than a double keeps, `1e-400`) is refused by
 /// leafseal with its path (exit 2); sops accepts it and silently changes the value.

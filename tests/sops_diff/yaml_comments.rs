@@ -101,3 +101,34 @@ fn a_set_keeps_a_comment_before_a_map_items_first_key_in_place() {
         "l:\n    - a: 5\n    # t\n    - b: 2\n"
     );
 }
+
+/// A comment on its own line after a lone dash (`-` / `  # c` / `  a: 1`) is the map
+/// item's (go-yaml gives it to the first key), not the list's: leafseal gave it to the
+/// list and wrote it as a list item `- ENC[…,type:comment]` where sops writes it above
+/// the item's first key (found by the generated differential, `generated.rs`, seed
+/// 0x1eaf5ea12022 yaml case 0).
+#[test]
+fn a_comment_after_a_lone_dash_belongs_to_the_map_item() {
+    let Some(p) = Peer::new(None) else { return };
+    let cases: &[(&str, &str)] = &[
+        ("dash0", "l:\n-\n  # c\n  a: 1\n  b: 2\n"),
+        (
+            "dash1",
+            "l:\n  - x\n  # before\n  -\n    # c\n    # d\n    a: 1\n    b: 2\n",
+        ),
+        ("dash2", "l:\n  - -\n      # c\n      a: 1\n"),
+        (
+            "dash3",
+            "top:\n    l:\n        -\n            # c\n            a: 1\nz: 2\n",
+        ),
+    ];
+    let mut diffs = Vec::new();
+    for (label, text) in cases {
+        let name = format!("{label}.yaml");
+        p.write(&name, text);
+        if let Err(e) = cross_case(&p, &name, None, label) {
+            diffs.push(e);
+        }
+    }
+    assert_no_differences("comments after a lone dash", cases.len(), &diffs);
+}

@@ -75,8 +75,10 @@ pub(crate) enum Ev<'a> {
     Scalar(Cow<'a, str>, Kind, usize, Option<&'a str>),
     Alias(usize),
     UnknownAlias,
-    /// Anchor id (0 = none).
-    MapStart(usize),
+    /// Anchor id (0 = none) and, for a map that is a list item whose dash stands alone
+    /// on an earlier line (`-` / `  # c` / `  a: 1`), that line: the comments after it
+    /// are the map's, as go-yaml reads them.
+    MapStart(usize, Option<usize>),
     /// Anchor id (0 = none) and, for a list whose dashes sit at the column of the key it
     /// is the value of (`k:` / `- a`), that column.
     SeqStart(usize, Option<usize>),
@@ -298,11 +300,11 @@ impl Builder {
                 self.node(v, sp, true)
             }
             Ev::UnknownAlias => Err(err_at("alias refers to an unknown anchor", sp)),
-            Ev::MapStart(anchor) => {
+            Ev::MapStart(anchor, dash_line) => {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                self.start_node(sp, true)?;
+                self.start_node(sp, Some(dash_line))?;
                 let seen = (self.docs.is_empty()).then(Seen::default);
                 self.stack.push(Frame::Map {
                     items: Vec::new(),
@@ -317,7 +319,7 @@ impl Builder {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                self.start_node(sp, false)?;
+                self.start_node(sp, None)?;
                 // Only as the value of a key at that very column.
                 let dash = dash.filter(|&d| {
                     matches!(self.stack.last(), Some(Frame::Map { indent, key: Some(_), .. }) if *indent == d)
@@ -408,7 +410,8 @@ impl Builder {
 
     /// Called before a collection (`map` or list) starts: checks position (key/top level)
     /// and places pending comments.
-    fn start_node(&mut self, sp: &Sp, map: bool) -> Result<(), FormatError> {
+    /// `map` is `Some` for a map, with the line of its item's lone dash if any.
+    fn start_node(&mut self, sp: &Sp, map: Option<Option<usize>>) -> Result<(), FormatError> {
         match self.stack.last_mut() {
             None => {
                 if !self.in_doc || self.doc_root_done {
@@ -420,14 +423,16 @@ impl Builder {
                 Err(err_at("non-string key (complex mapping key)", sp))
             }
             Some(Frame::Map { .. }) => Ok(()),
-            Some(Frame::Seq { items, .. }) if map => {
-                // A comment after the dash of a map item (`- # c` / `  b: 1`) is the map's,
-                // as go-yaml (sops) reads it: it stays pending for the first key. Comment
-                // lines before the dash are the list's.
+            Some(Frame::Seq { items, .. }) if map.is_some() => {
+                // A comment after the dash of a map item (`- # c` / `  b: 1`, or on its
+                // own line after a lone dash) is the map's, as go-yaml (sops) reads it: it
+                // stays pending for the first key. Comment lines before the dash are the
+                // list's.
+                let dash_line = map.flatten();
                 let inline = self
                     .pending
                     .iter()
-                    .rposition(|p| !p.inline)
+                    .rposition(|p| !p.inline && dash_line.is_none_or(|d| p.line < d))
                     .map_or(0, |i| i + 1);
                 items.extend(
                     self.pending

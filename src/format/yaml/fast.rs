@@ -61,6 +61,8 @@ struct Fast<'a> {
     has_root: bool,
     /// A `key:` (at this column) whose value is a block collection on the next lines.
     open: Option<usize>,
+    /// The line of a lone `-` whose value is that block collection ([`Ev::MapStart`]).
+    open_dash_line: Option<usize>,
 }
 
 fn sp(line: usize, col: usize) -> Sp {
@@ -95,6 +97,7 @@ pub(crate) fn parse_with(input: &[u8], feet: bool) -> Option<Vec<Map>> {
         in_doc: false,
         has_root: false,
         open: None,
+        open_dash_line: None,
     };
     if f.run().is_err() {
         #[cfg(test)]
@@ -217,7 +220,7 @@ impl<'a> Fast<'a> {
             if ind != 0 || dash {
                 return Err(Bail);
             }
-            self.ev(Ev::MapStart(0), sp(ln, 0))?;
+            self.ev(Ev::MapStart(0, None), sp(ln, 0))?;
             self.stack.push(Frame::Map(0));
             self.has_root = true;
         } else if let Some(kc) = self.open.take() {
@@ -234,7 +237,8 @@ impl<'a> Fast<'a> {
                 if ind <= kc {
                     return Err(Bail);
                 }
-                self.ev(Ev::MapStart(0), sp(ln, ind))?;
+                let dash_line = self.open_dash_line.take();
+                self.ev(Ev::MapStart(0, dash_line), sp(ln, ind))?;
                 self.stack.push(Frame::Map(ind));
             }
         } else {
@@ -320,7 +324,7 @@ impl<'a> Fast<'a> {
             if !is_dash(&b[c..]) {
                 break match Self::key_at(text, c)? {
                     Some((k, kind, after)) => {
-                        self.ev(Ev::MapStart(0), sp(ln, c))?;
+                        self.ev(Ev::MapStart(0, None), sp(ln, c))?;
                         self.stack.push(Frame::Map(c));
                         self.ev(Ev::Scalar(k, kind, 0, None), sp(ln, c))?;
                         self.value(text, after, ln, Ctx::Key(c))
@@ -338,6 +342,7 @@ impl<'a> Fast<'a> {
     fn empty_item(&mut self, d: usize, ln: usize) -> R<()> {
         if self.nested_follows(d, false) {
             self.open = Some(d);
+            self.open_dash_line = Some(ln);
             Ok(())
         } else {
             self.ev(
@@ -401,7 +406,7 @@ impl<'a> Fast<'a> {
             }
             b'{' | b'[' => {
                 let (start, end) = match b.get(v + 1) {
-                    Some(b'}') if first == b'{' => (Ev::MapStart(0), Ev::MapEnd),
+                    Some(b'}') if first == b'{' => (Ev::MapStart(0, None), Ev::MapEnd),
                     Some(b']') if first == b'[' => (Ev::SeqStart(0, None), Ev::SeqEnd),
                     _ => return Err(Bail),
                 };
@@ -431,6 +436,7 @@ impl<'a> Fast<'a> {
         };
         if self.nested_follows(kc, true) {
             self.open = Some(kc);
+            self.open_dash_line = None;
         } else {
             self.ev(
                 Ev::Scalar(Cow::Borrowed(""), Kind::Plain, 0, None),

@@ -245,6 +245,25 @@ fn dash_before(input: &str, span: &Span) -> Option<usize> {
     (!after.is_empty() && after.bytes().all(|c| c == b' ')).then(|| line.len() - rest.len())
 }
 
+/// For a map whose first key (at `line`) is on a line after its list item's dash, the
+/// line of that lone dash (`-`, or `- # c`), comment lines between; for [`Ev::MapStart`].
+fn lone_dash_line(input: &str, span: &Span, line: usize) -> Option<usize> {
+    let start = span.byte_range()?.start;
+    let before = input.get(..start)?;
+    let before = before.get(..before.rfind('\n')?)?;
+    for (above, text) in before.rsplit('\n').enumerate() {
+        let back = above + 1;
+        let t = text.trim_matches([' ', '\r']);
+        if t.starts_with('#') {
+            continue;
+        }
+        let after_dash = t.strip_prefix('-')?.trim_start_matches(' ');
+        return (after_dash.is_empty() || after_dash.starts_with('#'))
+            .then(|| line.saturating_sub(back));
+    }
+    None
+}
+
 fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), FormatError> {
     let sp = Sp {
         line: span.start.line(),
@@ -274,7 +293,9 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), 
         }
         Event::Alias(id) => Ev::Alias(id),
         Event::UnresolvedAlias(_) => Ev::UnknownAlias,
-        Event::MappingStart(_, anchor, _) => Ev::MapStart(anchor),
+        Event::MappingStart(_, anchor, _) => {
+            Ev::MapStart(anchor, lone_dash_line(input, span, sp.line))
+        }
         Event::SequenceStart(_, anchor, _) => Ev::SeqStart(anchor, dash_before(input, span)),
         Event::MappingEnd => Ev::MapEnd,
         Event::SequenceEnd => Ev::SeqEnd,

@@ -13,6 +13,7 @@ use crate::tree::SeqItem;
 pub(super) struct Pending {
     pub(super) text: String,
     pub(super) col: usize,
+    pub(super) line: usize,
     pub(super) inline: bool,
 }
 
@@ -101,6 +102,7 @@ impl Builder {
             self.pending.push(Pending {
                 text: c.text.as_str().to_owned(),
                 col: usize::MAX,
+                line,
                 inline: true,
             });
             return;
@@ -108,6 +110,7 @@ impl Builder {
         self.pending.push(Pending {
             text,
             col: sp.col,
+            line,
             inline: false,
         });
     }
