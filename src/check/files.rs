@@ -5,7 +5,6 @@ use std::io;
 use std::path::Component;
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use crate::check::Target;
 
@@ -69,15 +68,16 @@ impl Source for IndexSource {
         if rel.is_empty() {
             return Ok(None);
         }
-        let out = crate::process::command("git")
-            .arg("-C")
-            .arg(&self.toplevel)
-            .args(["cat-file", "blob"])
-            .arg(format!(":{rel}"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()?;
-        Ok(out.status.success().then_some(out.stdout))
+        let out = crate::process::capture::output_within(
+            crate::process::command("git")
+                .arg("-C")
+                .arg(&self.toplevel)
+                .args(["cat-file", "blob"])
+                .arg(format!(":{rel}")),
+            crate::process::capture::GIT_OUTPUT_MAX,
+            None,
+        )?;
+        Ok(out.status.success().then(|| out.stdout.to_vec()))
     }
 }
 
@@ -105,16 +105,19 @@ fn git(args: &[&str], pathspecs: &[PathBuf]) -> io::Result<Vec<u8>> {
         c.arg("--");
         c.args(pathspecs);
     }
-    let out = c.stdin(Stdio::null()).stderr(Stdio::piped()).output()?;
+    let out = crate::process::capture::output_within(
+        &mut c,
+        crate::process::capture::GIT_OUTPUT_MAX,
+        None,
+    )?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
         return Err(io::Error::other(format!(
             "`git {}` failed: {}",
             args.join(" "),
-            err.trim()
+            crate::process::capture::stderr_text(&out.stderr, crate::git::GIT_ERROR_CHARS)
         )));
     }
-    Ok(out.stdout)
+    Ok(out.stdout.to_vec())
 }
 
 fn split_z(out: &[u8]) -> Vec<String> {
@@ -126,16 +129,16 @@ fn split_z(out: &[u8]) -> Vec<String> {
 
 /// The root of the git work tree containing the current directory, if any.
 pub fn git_toplevel() -> Option<PathBuf> {
-    let out = crate::process::command("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+    let out = crate::process::capture::output_within(
+        crate::process::command("git").args(["rev-parse", "--show-toplevel"]),
+        crate::process::capture::TOOL_OUTPUT_MAX,
+        None,
+    )
+    .ok()?;
     if !out.status.success() {
         return None;
     }
-    let s = String::from_utf8(out.stdout).ok()?;
+    let s = String::from_utf8(out.stdout.to_vec()).ok()?;
     let p = PathBuf::from(s.trim_end_matches(['\n', '\r']));
     Some(std::fs::canonicalize(&p).unwrap_or(p))
 }

@@ -133,7 +133,10 @@ fn load_policy(explicit: Option<&Path>, index: Option<&IndexSource>) -> Result<P
 }
 
 fn io_err(e: std::io::Error) -> Error {
-    usage(format!("cannot list the files to check: {e}"))
+    usage(format!("cannot list the files to check: {e}")).hint(
+        "run `git ls-files` here to see what git says, and check that the `git` on PATH is \
+         git; or name the files to check",
+    )
 }
 
 fn targets(a: &CheckArgs, toplevel: Option<&Path>) -> Result<Vec<Target>, Error> {

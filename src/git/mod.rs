@@ -21,27 +21,30 @@ pub const DRIVER: &str = "leafseal";
 /// Runs `git ARGS` in `dir` and returns its trimmed stdout; a failure carries git's stderr
 /// (git output never holds plaintext here: only config values and paths).
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
-    let out = crate::process::command("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .map_err(|e| {
-            Error::new(exit::GENERIC, format!("cannot run git: {e}"))
-                .hint("install git and make sure it is on PATH")
-        })?;
+    let out = crate::process::capture::output_within(
+        crate::process::command("git").current_dir(dir).args(args),
+        crate::process::capture::GIT_OUTPUT_MAX,
+        None,
+    )
+    .map_err(|e| {
+        Error::new(exit::GENERIC, format!("cannot run git: {e}"))
+            .hint("install git and make sure it is on PATH")
+    })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
         return Err(Error::new(
             exit::GENERIC,
             format!(
                 "`git {}` failed: {}",
                 args.first().copied().unwrap_or(""),
-                err.trim()
+                crate::process::capture::stderr_text(&out.stderr, GIT_ERROR_CHARS)
             ),
         ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
 }
+
+/// The most of git's complaint an error message quotes.
+pub(crate) const GIT_ERROR_CHARS: usize = 2000;
 
 /// Quotes a word for the POSIX shell git runs driver commands with.
 pub fn shell_quote(s: &str) -> String {

@@ -149,11 +149,14 @@ pub fn update_gitattributes(existing: &str, patterns: &[String]) -> (String, Vec
 }
 
 fn config_get(root: &Path, key: &str) -> Option<String> {
-    let out = crate::process::command("git")
-        .current_dir(root)
-        .args(["config", "--local", "--get", key])
-        .output()
-        .ok()?;
+    let out = crate::process::capture::output_within(
+        crate::process::command("git")
+            .current_dir(root)
+            .args(["config", "--local", "--get", key]),
+        crate::process::capture::TOOL_OUTPUT_MAX,
+        None,
+    )
+    .ok()?;
     if !out.status.success() {
         return None;
     }

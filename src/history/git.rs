@@ -3,7 +3,6 @@
 
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use crate::error::Error;
 use crate::error::exit;
@@ -39,25 +38,25 @@ fn git_error(msg: String) -> Error {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
-    let out = crate::process::command("git")
-        .current_dir(dir)
-        .args(["-c", "core.quotePath=false"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            git_error(format!("cannot run git: {e}"))
-                .hint("install git and make sure it is on PATH")
-        })?;
+    let out = crate::process::capture::output_within(
+        crate::process::command("git")
+            .current_dir(dir)
+            .args(["-c", "core.quotePath=false"])
+            .args(args),
+        crate::process::capture::GIT_OUTPUT_MAX,
+        None,
+    )
+    .map_err(|e| {
+        git_error(format!("cannot run git: {e}")).hint("install git and make sure it is on PATH")
+    })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
         return Err(git_error(format!(
             "`git {}` failed: {}",
             args.first().copied().unwrap_or(""),
-            err.trim()
+            crate::process::capture::stderr_text(&out.stderr, crate::git::GIT_ERROR_CHARS)
         )));
     }
-    Ok(out.stdout)
+    Ok(out.stdout.to_vec())
 }
 
 /// The directory to run git in for `file`, and the file's name relative to it.

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use zeroize::Zeroizing;
 
@@ -13,6 +14,7 @@ use crate::keys::KeyError;
 use crate::keys::KeyKind;
 use crate::keys::MasterKey;
 use crate::keys::StoredKey;
+use crate::keys::deadline::KeyServiceBudget;
 use crate::time::Timestamp;
 
 /// One key's failure, for the report.
@@ -161,20 +163,32 @@ pub fn recover_with_keys(
     };
     let mut attempts = Vec::new();
     let mut parts: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let mut budget = KeyServiceBudget::new(ctx);
     for (gi, group) in groups.iter().enumerate() {
         if parts.len() >= needed && !every_group {
             break;
         }
         for stored in ordered(group, order) {
-            let unwrapped = ctx
-                .unwrap_key(stored.key.as_ref(), &stored.enc)
-                .and_then(|part| {
-                    if part.len() == part_len {
-                        Ok(part)
-                    } else {
-                        Err(wrong_length(part.len(), part_len, part_name))
-                    }
+            let kind = stored.key.kind();
+            if let Some(error) = budget.refuse(kind, ctx) {
+                attempts.push(KeyAttempt {
+                    group: gi,
+                    kind,
+                    id: stored.key.display_id(),
+                    error,
                 });
+                continue;
+            }
+            let started = Instant::now();
+            let unwrapped = ctx.unwrap_key(stored.key.as_ref(), &stored.enc);
+            budget.spend(kind, ctx, started);
+            let unwrapped = unwrapped.and_then(|part| {
+                if part.len() == part_len {
+                    Ok(part)
+                } else {
+                    Err(wrong_length(part.len(), part_len, part_name))
+                }
+            });
             match unwrapped {
                 Ok(part) => {
                     parts.push(part);

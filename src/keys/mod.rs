@@ -24,6 +24,7 @@ pub mod awskms;
 #[cfg(feature = "azure")]
 pub mod azkv;
 mod context;
+pub mod deadline;
 pub mod fields;
 #[cfg(feature = "gcp")]
 pub mod gcpkms;

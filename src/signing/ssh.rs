@@ -1,7 +1,6 @@
 //! Running `ssh-keygen -Y sign|find-principals|verify`, and reading the SSHSIG blob
 //! (PROTOCOL.sshsig: "SSHSIG", version, public key, namespace, reserved, hash, signature).
 
-use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -46,14 +45,15 @@ pub fn signing_key(
         return Ok((expand(p, ctx), SIGNING_KEY_ENV));
     }
     let git = |key: &str| -> Option<String> {
-        let out = crate::process::command("git")
-            .args(["config", "--get", key])
-            .env_clear()
-            .envs(ctx.vars())
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
+        let out = crate::process::capture::output_within(
+            crate::process::command("git")
+                .args(["config", "--get", key])
+                .env_clear()
+                .envs(ctx.vars()),
+            crate::process::capture::TOOL_OUTPUT_MAX,
+            None,
+        )
+        .ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -102,19 +102,24 @@ fn run(
                 e.kind()
             ))
         })?;
-    let stdin = child.stdin.take();
-    let (output, _) = std::thread::scope(|s| {
-        let w = s.spawn(move || match stdin {
-            Some(mut w) => w.write_all(input),
-            None => Ok(()),
-        });
-        (child.wait_with_output(), w.join())
-    });
-    let out = output.map_err(|e| err(format!("running `ssh-keygen` failed: {}", e.kind())))?;
+    // No time limit: ssh-keygen may ask for the key's passphrase.
+    let out = crate::process::capture::capture(
+        &mut child,
+        input,
+        crate::process::capture::TOOL_OUTPUT_MAX,
+    )
+    .map_err(|e| err(format!("running `ssh-keygen` failed: {}", e.kind())))?;
+    if out.too_long {
+        return Err(err(format!(
+            "`ssh-keygen` printed more than {} bytes and was stopped; check that `ssh-keygen` \
+             on PATH is OpenSSH's",
+            crate::process::capture::TOOL_OUTPUT_MAX
+        )));
+    }
     Ok((
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        crate::process::capture::stderr_text(&out.stderr, 2000),
     ))
 }
 

@@ -119,8 +119,20 @@ fn run_process(ctx: &KeyContext, profile: &str, command: &str) -> Result<Credent
         .stderr(std::process::Stdio::inherit())
         .spawn()
         .map_err(|e| KeyError::with_hint(format!("{source} could not run: {}", e.kind()), hint))?;
-    let output = crate::process::capture::capture(&mut child, &[], PROCESS_OUTPUT_MAX)
-        .map_err(|e| KeyError::with_hint(format!("{source} could not run: {}", e.kind()), hint))?;
+    let limit = crate::keys::deadline::helper_timeout(ctx);
+    let output = crate::process::capture::capture_within(
+        &mut child,
+        &[],
+        PROCESS_OUTPUT_MAX,
+        Some(limit),
+    )
+    .map_err(|e| KeyError::with_hint(format!("{source} could not run: {}", e.kind()), hint))?;
+    if output.timed_out {
+        return Err(KeyError::with_hint(
+            crate::keys::deadline::helper_timeout_message(&source, limit),
+            hint,
+        ));
+    }
     if output.too_long {
         return Err(KeyError::with_hint(
             format!(
@@ -450,6 +462,31 @@ mod tests {
         let d = format!("{c:?}");
         assert!(
             d.contains("AKIDPUBLIC") && !d.contains("SECRETVALUE") && !d.contains("TOKENVALUE")
+        );
+    }
+
+    #[test]
+    fn a_credential_process_that_never_ends_is_stopped() {
+        // Before round 22 leafseal waited for it for ever (here: the whole minute).
+        let vars = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            (crate::keys::deadline::HELPER_TIMEOUT_VAR, "1".to_owned()),
+        ];
+        let ctx = KeyContext::with_vars(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(run_process(&ctx, "slow", "exec sleep 60").map(|_| ()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the credential_process was not stopped within 20 seconds");
+        let e = got.expect_err("no credentials");
+        assert!(
+            e.message
+                .contains("credential_process of profile `slow` did not finish within 1 seconds")
+                && e.message
+                    .contains(crate::keys::deadline::HELPER_TIMEOUT_VAR),
+            "{e}"
         );
     }
 }

@@ -4,12 +4,8 @@
 //! carries `accessToken` and `expires_on` (or `expiresOn`). A missing `az`, or one that
 //! is not logged in, makes the source unavailable (the chain reports why).
 
-use std::io::Read as _;
 use std::process::Stdio;
 use std::time::Duration;
-use std::time::Instant;
-
-use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
 use crate::keys::KeyError;
@@ -51,45 +47,41 @@ pub(super) fn token(ctx: &KeyContext, resource: &str) -> Result<Result<Token, St
         }
         Err(e) => return Ok(Err(format!("{SOURCE}: cannot run `az`: {}", e.kind()))),
     };
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if started.elapsed() < TIMEOUT => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(KeyError::new(format!(
-                    "cannot get an Azure access token from {SOURCE}: `az` did not finish \
-                     within {} seconds",
-                    TIMEOUT.as_secs()
-                )));
-            }
-        }
-    };
-    let mut out = Zeroizing::new(Vec::new());
-    if let Some(s) = child.stdout.take() {
-        // An access token's JSON is a few kilobytes; `az` is not trusted to stop.
-        let _ = s.take(1024 * 1024).read_to_end(&mut out);
+    // `az` is not trusted to stop, nor to print only an access token's JSON (a few
+    // kilobytes).
+    let captured = crate::process::capture::capture_within(
+        &mut child,
+        &[],
+        crate::process::capture::TOOL_OUTPUT_MAX,
+        Some(TIMEOUT),
+    )
+    .map_err(|e| {
+        KeyError::new(format!(
+            "cannot get an Azure access token from {SOURCE}: reading `az`'s output failed: {}",
+            e.kind()
+        ))
+    })?;
+    if captured.timed_out {
+        return Err(KeyError::new(format!(
+            "cannot get an Azure access token from {SOURCE}: `az` did not finish within {} \
+             seconds",
+            TIMEOUT.as_secs()
+        )));
     }
-    let mut err = Vec::new();
-    if let Some(s) = child.stderr.take() {
-        let _ = s.take(64 * 1024).read_to_end(&mut err);
+    if captured.too_long {
+        return Err(KeyError::new(format!(
+            "cannot get an Azure access token from {SOURCE}: `az` printed more than {} bytes \
+             and was stopped",
+            crate::process::capture::TOOL_OUTPUT_MAX
+        )));
     }
+    let status = captured.status;
+    let out = captured.stdout;
+    let err = captured.stderr;
     if !status.success() {
         let text = String::from_utf8_lossy(&err);
-        let first = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("no message");
-        let first: String = first
-            .chars()
-            .take(200)
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect();
+        let first = crate::process::capture::first_line(&err, 200)
+            .unwrap_or_else(|| "no message".to_owned());
         let why = if text.contains("az login") {
             format!("not logged in (run `az login`): {first}")
         } else {

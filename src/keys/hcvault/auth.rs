@@ -161,16 +161,27 @@ fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>
                 hint,
             )
         })?;
+    let limit = crate::keys::deadline::helper_timeout(ctx);
     let output =
-        crate::process::capture::capture(&mut child, &[], HELPER_OUTPUT_MAX).map_err(|e| {
-            KeyError::with_hint(
-                format!(
-                    "reading the Vault token helper {helper}'s output failed: {}",
-                    e.kind()
-                ),
-                hint,
-            )
-        })?;
+        crate::process::capture::capture_within(&mut child, &[], HELPER_OUTPUT_MAX, Some(limit))
+            .map_err(|e| {
+                KeyError::with_hint(
+                    format!(
+                        "reading the Vault token helper {helper}'s output failed: {}",
+                        e.kind()
+                    ),
+                    hint,
+                )
+            })?;
+    if output.timed_out {
+        return Err(KeyError::with_hint(
+            crate::keys::deadline::helper_timeout_message(
+                &format!("the Vault token helper {helper}"),
+                limit,
+            ),
+            hint,
+        ));
+    }
     if output.too_long {
         return Err(KeyError::with_hint(
             format!(
@@ -254,7 +265,41 @@ fn cert_login(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::parse_token_helper;
+
+    #[test]
+    fn a_token_helper_that_never_ends_is_stopped() {
+        // Before round 22 leafseal waited for it for ever (here: the whole minute).
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("helper.sh");
+        std::fs::write(&helper, "#!/bin/sh\nexec sleep 60\n").unwrap();
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let vars = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            (crate::keys::deadline::HELPER_TIMEOUT_VAR, "1".to_owned()),
+        ];
+        let ctx = crate::keys::KeyContext::with_vars(
+            vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        );
+        let path = helper.display().to_string();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(super::run_helper(&ctx, &path).map(|_| ()));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the token helper was not stopped within 20 seconds");
+        let e = got.expect_err("no token");
+        assert!(
+            e.message.contains("did not finish within 1 seconds")
+                && e.message
+                    .contains(crate::keys::deadline::HELPER_TIMEOUT_VAR),
+            "{e}"
+        );
+    }
 
     #[test]
     fn token_helper_lines() {

@@ -1,0 +1,114 @@
+//! Time limits on key sources as a whole: how long a credential helper may run, and how
+//! long one decryption may spend waiting for key services.
+//!
+//! Every network call already has its own bounds (HTTP timeouts and at most three
+//! attempts, the key service's call bound), but a file may name many network keys: ten
+//! Vault keys whose server accepts connections and never answers cost ten times each
+//! key's bounds (about 92 seconds each with the defaults, a quarter of an hour in all)
+//! before leafseal could say that no key worked. [`KeyServiceBudget`] adds up the time
+//! spent on the keys that reach the network and, once [`DEFAULT_KEY_SERVICES_DEADLINE`]
+//! (or [`KEY_SERVICES_DEADLINE_VAR`]) is spent, the keys left are not tried: the error
+//! lists them as not tried and says how to allow more time. A key already being tried is
+//! not cut short, so the whole can last the deadline plus one key's own bounds. Keys
+//! used on this machine (age, PGP) do not count and are always tried: they come first,
+//! and time spent on them (a person typing a passphrase) takes nothing from the budget.
+
+use std::time::Duration;
+use std::time::Instant;
+
+use crate::keys::KeyContext;
+use crate::keys::KeyError;
+use crate::keys::KeyKind;
+
+/// The variable overriding [`DEFAULT_KEY_SERVICES_DEADLINE`], in whole seconds.
+pub const KEY_SERVICES_DEADLINE_VAR: &str = "LEAFSEAL_KEY_SERVICES_DEADLINE_SECS";
+
+/// How long one decryption may spend on network keys before the rest are skipped: five
+/// minutes, the key service's own call bound (a person may be answering its prompt).
+pub const DEFAULT_KEY_SERVICES_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The variable overriding [`DEFAULT_HELPER_TIMEOUT`], in whole seconds.
+pub const HELPER_TIMEOUT_VAR: &str = "LEAFSEAL_HELPER_TIMEOUT_SECS";
+
+/// How long a credential helper (an AWS `credential_process`, a Vault token helper) may
+/// run before it is stopped: two minutes, room for a helper that asks for a second
+/// factor.
+pub const DEFAULT_HELPER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whole seconds from `var`, else `default` (an unset, empty, zero or unreadable value
+/// is the default).
+fn seconds(ctx: &KeyContext, var: &str, default: Duration) -> Duration {
+    ctx.var(var)
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(default, Duration::from_secs)
+}
+
+/// How long a credential helper may run ([`HELPER_TIMEOUT_VAR`]).
+pub fn helper_timeout(ctx: &KeyContext) -> Duration {
+    seconds(ctx, HELPER_TIMEOUT_VAR, DEFAULT_HELPER_TIMEOUT)
+}
+
+/// What a credential helper that ran out of time is told: how to give it more.
+pub fn helper_timeout_message(what: &str, limit: Duration) -> String {
+    format!(
+        "{what} did not finish within {} seconds and was stopped (set {HELPER_TIMEOUT_VAR} \
+         to allow it longer)",
+        limit.as_secs()
+    )
+}
+
+/// The time one decryption has spent on keys that reach the network.
+pub struct KeyServiceBudget {
+    limit: Duration,
+    spent: Duration,
+}
+
+impl KeyServiceBudget {
+    /// A budget of [`KEY_SERVICES_DEADLINE_VAR`] seconds, else the default.
+    pub fn new(ctx: &KeyContext) -> KeyServiceBudget {
+        KeyServiceBudget {
+            limit: seconds(
+                ctx,
+                KEY_SERVICES_DEADLINE_VAR,
+                DEFAULT_KEY_SERVICES_DEADLINE,
+            ),
+            spent: Duration::ZERO,
+        }
+    }
+
+    /// Whether trying a key of `kind` reaches the network: a cloud or Vault key, or any
+    /// key when remote key services are configured.
+    pub fn counts(kind: KeyKind, ctx: &KeyContext) -> bool {
+        !matches!(kind, KeyKind::Age | KeyKind::Pgp) || !ctx.key_services().is_empty()
+    }
+
+    /// `None` while a key of `kind` may be tried; else the error to record for it.
+    pub fn refuse(&self, kind: KeyKind, ctx: &KeyContext) -> Option<KeyError> {
+        if !Self::counts(kind, ctx) || self.spent < self.limit {
+            return None;
+        }
+        Some(KeyError::with_hint(
+            format!(
+                "not tried: the key services of this file already took {} seconds, over the \
+                 {} second deadline for one decryption",
+                self.spent.as_secs(),
+                self.limit.as_secs()
+            ),
+            format!(
+                "check the network and the key services above (the errors say which did not \
+                 answer), or set {KEY_SERVICES_DEADLINE_VAR} to a longer time in seconds"
+            ),
+        ))
+    }
+
+    /// Adds the time a key of `kind`, tried from `started`, took.
+    pub fn spend(&mut self, kind: KeyKind, ctx: &KeyContext, started: Instant) {
+        if Self::counts(kind, ctx) {
+            self.spent = self.spent.saturating_add(started.elapsed());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

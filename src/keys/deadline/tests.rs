@@ -1,0 +1,144 @@
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use std::time::Instant;
+
+use zeroize::Zeroizing;
+
+use super::KEY_SERVICES_DEADLINE_VAR;
+use crate::keys::KeyContext;
+use crate::keys::KeyError;
+use crate::keys::KeyFields;
+use crate::keys::KeyKind;
+use crate::keys::MasterKey;
+use crate::keys::StoredKey;
+use crate::keys::group;
+
+/// A key that takes `delay` to answer: with `works`, the 32-byte data key; else the
+/// failure of a key service that did not answer.
+#[derive(Debug)]
+struct Slow {
+    kind: KeyKind,
+    id: String,
+    delay: Duration,
+    works: bool,
+    calls: Arc<AtomicUsize>,
+}
+
+impl MasterKey for Slow {
+    fn kind(&self) -> KeyKind {
+        self.kind
+    }
+    fn id(&self) -> String {
+        self.id.clone()
+    }
+    fn wrap(&self, _secret: &[u8], _ctx: &KeyContext) -> Result<String, KeyError> {
+        Err(KeyError::new("not used".to_owned()))
+    }
+    fn unwrap(&self, _enc: &str, _ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        if self.works {
+            return Ok(Zeroizing::new(vec![7; 32]));
+        }
+        Err(KeyError::new(format!("{}: no answer", self.id)))
+    }
+    fn fields(&self) -> KeyFields {
+        KeyFields::default()
+    }
+}
+
+fn slow(
+    kind: KeyKind,
+    n: usize,
+    delay_ms: u64,
+    works: bool,
+    calls: &Arc<AtomicUsize>,
+) -> StoredKey {
+    StoredKey {
+        key: Arc::new(Slow {
+            kind,
+            id: format!("key-{n}"),
+            delay: Duration::from_millis(delay_ms),
+            works,
+            calls: Arc::clone(calls),
+        }),
+        enc: "enc".to_owned(),
+        created_at: None,
+    }
+}
+
+fn with_deadline(secs: &str) -> KeyContext {
+    KeyContext::with_vars([(KEY_SERVICES_DEADLINE_VAR.to_owned(), secs.to_owned())].into())
+}
+
+#[test]
+fn once_the_deadline_is_spent_the_other_network_keys_are_not_tried() {
+    // Ten Vault keys whose server does not answer, 400 ms each here (about 92 s each with
+    // the default HTTP bounds). Before round 22 all ten were tried, one after the other.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let keys: Vec<StoredKey> = (0..10)
+        .map(|n| slow(KeyKind::HcVault, n, 400, false, &calls))
+        .collect();
+    let started = Instant::now();
+    let e = group::recover(&[keys], 0, &group::DEFAULT_ORDER, &with_deadline("1"))
+        .expect_err("no key answers");
+    let took = started.elapsed();
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "tried until 1 s was spent");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Every key is listed: the ones tried with their error, the others as not tried.
+    assert_eq!(e.attempts.len(), 10);
+    let said = e.to_string();
+    assert!(
+        said.starts_with("no key could decrypt the data key. Tried:"),
+        "{said}"
+    );
+    assert!(said.contains("key-0: no answer"), "{said}");
+    assert!(
+        said.contains("hc_vault key-9: not tried: the key services of this file already took"),
+        "{said}"
+    );
+    assert_eq!(said.matches(KEY_SERVICES_DEADLINE_VAR).count(), 1, "{said}");
+}
+
+#[test]
+fn a_local_key_is_tried_after_the_deadline_and_local_time_does_not_count() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    // The network keys first (an order given on purpose), then a PGP key that works.
+    let mut keys: Vec<StoredKey> = (0..4)
+        .map(|n| slow(KeyKind::Kms, n, 400, false, &calls))
+        .collect();
+    keys.push(slow(KeyKind::Pgp, 9, 0, true, &calls));
+    let order = [KeyKind::Kms, KeyKind::Pgp];
+    let key = group::recover(&[keys], 0, &order, &with_deadline("1")).expect("the PGP key");
+    assert_eq!(key.expose(), &[7; 32]);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "3 KMS keys, then the PGP key"
+    );
+
+    // A slow local key (a person typing a passphrase) takes nothing from the budget.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let keys = vec![
+        slow(KeyKind::Age, 0, 1200, false, &calls),
+        slow(KeyKind::GcpKms, 1, 0, true, &calls),
+    ];
+    group::recover(&[keys], 0, &group::DEFAULT_ORDER, &with_deadline("1")).expect("GCP key");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn the_deadline_is_five_minutes_unless_set() {
+    let budget = super::KeyServiceBudget::new(&KeyContext::with_vars(Default::default()));
+    assert_eq!(budget.limit, Duration::from_secs(300));
+    for unusable in ["", "0", "soon", "-5"] {
+        let budget = super::KeyServiceBudget::new(&with_deadline(unusable));
+        assert_eq!(budget.limit, Duration::from_secs(300), "{unusable:?}");
+    }
+    assert_eq!(
+        super::KeyServiceBudget::new(&with_deadline(" 42 ")).limit,
+        Duration::from_secs(42)
+    );
+}
