@@ -353,3 +353,49 @@ fn a_null_key_group_is_no_group_and_numbers_must_be_quoted() {
         stdout(&out)
     );
 }
+
+// Round 22 (generated differential): under a comment rule, a comment at the first key of
+// a map that is a list item is written above the item's dash and read back as the
+// list's, so the value it selected no longer matches the MAC. sops 3.11 writes such a
+// file and neither tool can open it (exit 51); leafseal refuses to write it (exit 4)
+// and leaves the file as it was. A comment rule elsewhere still encrypts and opens.
+#[test]
+fn a_comment_rule_that_would_not_read_back_is_refused_before_writing() {
+    let policy =
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n    unencrypted_comment_regex: keep\n");
+    for text in [
+        "l:\n- # keep\n  a: hunter2\n  b: 2\n",
+        "l:\n- a: hunter2 # keep\n  b: 2\n",
+    ] {
+        let t = setup(&policy, &[("a.yaml", text)]);
+        let out = run(t.path(), &["encrypt", "-i", "a.yaml"]);
+        assert_eq!(code(&out), 4, "{text}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("would not stay next to the value"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("hunter2"), "{}", stderr(&out));
+        assert_eq!(
+            std::fs::read_to_string(t.path().join("a.yaml")).expect("read"),
+            text
+        );
+        let out = run(t.path(), &["encrypt", "a.yaml"]);
+        assert_eq!(code(&out), 4, "{text}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    }
+    let text =
+        "# keep\nuser: bob\npassword: hunter2\nl:\n    - a: 1\n      # keep\n      b: visible\n";
+    let t = setup(&policy, &[("a.yaml", text)]);
+    let out = run(t.path(), &["encrypt", "-i", "a.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let enc = std::fs::read_to_string(t.path().join("a.yaml")).expect("read");
+    assert!(
+        enc.contains("user: bob") && enc.contains("b: visible"),
+        "{enc}"
+    );
+    assert!(!enc.contains("hunter2"), "{enc}");
+    let out = run(t.path(), &["decrypt", "a.yaml"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), text);
+}

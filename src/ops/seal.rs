@@ -139,6 +139,9 @@ pub fn reseal(
             )
         })?;
     seal_mac_now(meta, key, &mac_hex)?;
+    if sel.is_comment_based() {
+        comments_stay_with_their_values(doc, key, &sel, meta.mac_only_encrypted, &mac_hex, format)?;
+    }
     let written = crate::format::read_back(format, doc).map_err(|e| {
         Error::new(
             exit::ERROR_DUMPING_TREE,
@@ -150,6 +153,64 @@ pub fn reseal(
     // A signature covers the previous state: a rewrite leaves the file unsigned.
     crate::signing::remove(meta);
     Ok(meta.to_map())
+}
+
+/// Under a comment rule (`unencrypted_comment_regex`, `encrypted_comment_regex`) a value's
+/// fate depends on the comment before it, and the writer may not keep a comment where
+/// the reader finds it again: a comment before the first key of a map that is a list
+/// item is written above the item's dash and read back as the list's. sops 3.11 writes
+/// such a file, and neither tool can open it (exit 51). So the sealed document is
+/// written, read back and decrypted with the rule: the MAC must come out the same, else
+/// nothing is written (exit 4).
+fn comments_stay_with_their_values(
+    doc: &Document,
+    key: &DataKey,
+    sel: &Selector,
+    mac_only_encrypted: bool,
+    mac_hex: &str,
+    format: Format,
+) -> Result<(), Error> {
+    let store = match format {
+        Format::Binary => return Ok(()),
+        _ => format.store(),
+    };
+    let mut meta = Map::new();
+    meta.push("version", crate::tree::Value::str("0"));
+    let refused = |why: &str| {
+        Error::new(
+            exit::ERROR_DUMPING_TREE,
+            format!(
+                "cannot write the encrypted file as {}: under the comment rule of this file \
+                 ({}), {why}, so the file would not open again (sops 3.11 writes such a file \
+                 and neither tool can read it)",
+                format.name(),
+                match sel {
+                    Selector::EncryptedCommentRegex(_) => "encrypted_comment_regex",
+                    _ => "unencrypted_comment_regex",
+                },
+            ),
+        )
+        .hint(
+            "move the comment next to a key that is not the first of a map inside a list, \
+             or select those values with a suffix or key regex instead of a comment",
+        )
+    };
+    let written = store
+        .emit(doc, Some(&meta), &crate::format::EmitOptions::default())
+        .map_err(|e| refused(&format!("the written text cannot be made ({e})")))?;
+    let mut back = store
+        .load(&written)
+        .map_err(|_| refused("the written text does not parse"))?
+        .doc;
+    match crate::crypto::document::decrypt_document(&mut back, key, sel, mac_only_encrypted, None) {
+        Ok(d) if d.mac.eq_ignore_ascii_case(mac_hex) => Ok(()),
+        Ok(_) => Err(refused(
+            "a comment would not stay next to the value it selects once written (a \
+             comment on or before the first key of a map that is a list item is written \
+             above the item's dash, where it reads back as the list's)",
+        )),
+        Err(_) => Err(refused("a value would not decrypt once written")),
+    }
 }
 
 /// The plan an `encrypt` onto an existing encrypted file asks for, when the invocation
