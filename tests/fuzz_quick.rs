@@ -1,6 +1,7 @@
 //! A short run of the fuzzer (examples/fuzz) in the normal test suite: 5,000 inputs per
 //! parser, none may panic; a few hundred tampered encrypted files per differential
-//! target (streaming against the whole tree), on which the paths must agree. The long
+//! target (streaming against the whole tree), on which the paths must agree; 30 per
+//! write-command target (rotate, updatekeys, edit, set/unset in every format). The long
 //! campaign is described in docs/security.md.
 
 #[path = "../examples/fuzz/engine.rs"]
@@ -11,6 +12,10 @@ mod support;
 
 /// Inputs per differential target (each is decrypted two or three ways).
 const STREAM_INPUTS: u64 = 200;
+
+/// Inputs per write-command target (each is rotated, planned for `updatekeys`, edited or
+/// changed by `set`/`unset`, and every written file decrypted).
+const WRITE_INPUTS: u64 = 30;
 
 fn quick(target: &str) {
     quick_n(target, 5_000);
@@ -94,4 +99,34 @@ fn fuzz_stream_json() {
 #[test]
 fn fuzz_splice() {
     quick_n("splice", STREAM_INPUTS);
+}
+
+#[test]
+fn fuzz_write_yaml() {
+    quick_n("write_yaml", WRITE_INPUTS);
+}
+
+#[test]
+fn fuzz_write_json() {
+    quick_n("write_json", WRITE_INPUTS);
+}
+
+#[test]
+fn fuzz_write_toml() {
+    quick_n("write_toml", WRITE_INPUTS);
+}
+
+#[test]
+fn fuzz_write_dotenv() {
+    quick_n("write_dotenv", WRITE_INPUTS);
+}
+
+#[test]
+fn fuzz_write_ini() {
+    quick_n("write_ini", WRITE_INPUTS);
+}
+
+#[test]
+fn fuzz_write_binary() {
+    quick_n("write_binary", WRITE_INPUTS);
 }

@@ -778,3 +778,55 @@ fn groups_add_and_delete_keep_the_data_key() {
         PLAIN.as_bytes()
     );
 }
+
+/// Round 22 (write_* fuzz targets): writes that left a file leafseal could not decrypt.
+/// A binary file's tree is one string, `data`: `set` of another path or of a map there,
+/// and `unset` of it, are refused (exit 7) and leave the file as it was. A bool set in
+/// clear in a dotenv file (an `encrypted_regex` leaves it in clear) failed the MAC of
+/// the written file (exit 51); it now reads back.
+#[test]
+fn writes_leave_binary_and_dotenv_files_that_decrypt() {
+    let env = Env::new();
+    env.write("plain.tmp", b"raw content\n");
+    ok(&env.run(&[
+        "encrypt",
+        "--input-type",
+        "binary",
+        "--age",
+        AGE_RECIPIENT,
+        "--output",
+        "b.bin",
+        "plain.tmp",
+    ]));
+    let before = env.read("b.bin");
+    for args in [
+        vec!["set", "b.bin", r#"["data"]["x"]"#, r#""v""#],
+        vec!["set", "b.bin", r#"["data"]"#, r#"{"k": 1}"#],
+        vec!["set", "b.bin", r#"["new"]"#, r#""v""#],
+        vec!["unset", "b.bin", r#"["data"]"#],
+    ] {
+        let o = env.run(&args);
+        assert_eq!(code(&o), 7, "{args:?}: {}", stderr(&o));
+        assert_eq!(env.read("b.bin"), before, "{args:?}");
+    }
+    assert_eq!(ok(&env.run(&["decrypt", "b.bin"])), b"raw content\n");
+    ok(&env.run(&["set", "b.bin", r#"["data"]"#, r#""new content""#]));
+    assert_eq!(ok(&env.run(&["decrypt", "b.bin"])), b"new content");
+
+    env.write("plain.tmp", b"password=hunter2\nflag=x\n");
+    ok(&env.run(&[
+        "encrypt",
+        "--input-type",
+        "dotenv",
+        "--encrypted-regex",
+        "^password$",
+        "--age",
+        AGE_RECIPIENT,
+        "--output",
+        "s.env",
+        "plain.tmp",
+    ]));
+    ok(&env.run(&["set", "s.env", r#"["flag"]"#, "false"]));
+    let plain = ok(&env.run(&["decrypt", "s.env"])).to_vec();
+    assert_eq!(plain, b"password=hunter2\nflag=false\n");
+}

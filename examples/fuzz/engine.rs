@@ -41,6 +41,12 @@ pub const TARGETS: &[&str] = &[
     "stream_yaml",
     "stream_json",
     "splice",
+    "write_yaml",
+    "write_json",
+    "write_toml",
+    "write_dotenv",
+    "write_ini",
+    "write_binary",
 ];
 
 /// Inputs larger than this are cut (keeps each run short; depth attacks fit easily).
@@ -541,7 +547,9 @@ pub fn exercise(target: &str, input: &[u8]) -> bool {
 }
 
 /// Runs `iterations` inputs against `target`; every seed is also tried unmutated first.
-/// `progress` is called every 2^20 inputs.
+/// `progress` is called every 2^20 inputs. (Used by `tests/fuzz_quick.rs`; the campaign
+/// driver calls [`run_with`].)
+#[allow(dead_code)]
 pub fn run(
     target: &str,
     seeds: &[Vec<u8>],
@@ -549,10 +557,46 @@ pub fn run(
     seed: u64,
     progress: &mut dyn FnMut(&Report),
 ) -> Report {
-    let mut rng = Rng::new(seed ^ fnv(target.as_bytes()));
+    run_with(
+        target,
+        seeds,
+        Limits {
+            iterations,
+            seed,
+            until: None,
+        },
+        progress,
+        &mut |_| {},
+    )
+}
+
+/// How long a run goes on.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// At most this many inputs.
+    pub iterations: u64,
+    /// The seed of the mutations.
+    pub seed: u64,
+    /// Stop at this time (checked every 16 inputs).
+    pub until: Option<std::time::Instant>,
+}
+
+/// [`run`] with a time limit, calling `kept` with each panicking input as soon as it
+/// panicked (so that a run stopped early has kept it).
+pub fn run_with(
+    target: &str,
+    seeds: &[Vec<u8>],
+    limits: Limits,
+    progress: &mut dyn FnMut(&Report),
+    kept: &mut dyn FnMut(&[u8]),
+) -> Report {
+    let mut rng = Rng::new(limits.seed ^ fnv(target.as_bytes()));
     let mut report = Report::default();
     let mut i = 0u64;
-    while i < iterations {
+    while i < limits.iterations {
+        if i.is_multiple_of(16) && limits.until.is_some_and(|t| std::time::Instant::now() >= t) {
+            break;
+        }
         let input = match seeds.get(i as usize) {
             Some(s) => s.clone(),
             None if sealed::is_sealed(target) => sealed::mutate(&mut rng, seeds),
@@ -563,6 +607,7 @@ pub fn run(
             Ok(false) => {}
             Err(_) => {
                 report.panics += 1;
+                kept(&input);
                 if report.panicking.len() < 16 {
                     report.panicking.push(input);
                 }

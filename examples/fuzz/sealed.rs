@@ -21,6 +21,8 @@
 
 #[path = "sealed_seeds.rs"]
 mod seeds;
+#[path = "sealed_write.rs"]
+mod write;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -50,12 +52,14 @@ pub use seeds::mutate;
 
 use super::Rng;
 
-/// The targets on encrypted files.
+/// The targets on encrypted files (the write commands': [`write::TARGETS`]).
 pub const TARGETS: &[&str] = &["stream_yaml", "stream_json", "splice"];
+
+pub use write::TARGETS as WRITE_TARGETS;
 
 /// Whether `target` is one of these.
 pub fn is_sealed(target: &str) -> bool {
-    TARGETS.contains(&target)
+    TARGETS.contains(&target) || WRITE_TARGETS.contains(&target)
 }
 
 /// Set by the campaign driver (not the quick test, whose threads share the process):
@@ -260,13 +264,19 @@ type Changed = Result<Option<Vec<u8>>, (i32, String)>;
 
 /// The whole-tree `set`/`unset` (as the command line's after a declined splice).
 fn tree_change(
+    fmt: Format,
     input: &[u8],
     edit: &Edit,
     ctx: &KeyContext,
     key: Option<(DataKey, Vec<String>)>,
 ) -> Changed {
-    let loaded = ops::read_encrypted(input, NAME, Format::Yaml).map_err(refusal)?;
-    lifecycle::reserved::check_path(Format::Yaml, edit.path()).map_err(refusal)?;
+    let loaded = ops::read_encrypted(input, NAME, fmt).map_err(refusal)?;
+    lifecycle::reserved::check_path(fmt, edit.path()).map_err(refusal)?;
+    let value = match edit {
+        Edit::Set(_, v) => Some(v),
+        Edit::Unset(_) => None,
+    };
+    lifecycle::reserved::check_change(fmt, edit.path(), value).map_err(refusal)?;
     let mut opened =
         ops::open_with_key(loaded, ctx, &OpenOptions::default(), key).map_err(refusal)?;
     let changed = match edit {
@@ -282,20 +292,18 @@ fn tree_change(
             true
         }
     };
-    let Some(meta) =
-        lifecycle::seal_if_changed(changed, &mut opened, Format::Yaml).map_err(refusal)?
-    else {
+    let Some(meta) = lifecycle::seal_if_changed(changed, &mut opened, fmt).map_err(refusal)? else {
         return Ok(None);
     };
-    let out = ops::emit_encrypted(Format::Yaml, &opened.doc, &meta, &EmitOptions::default())
-        .map_err(refusal)?;
+    let out =
+        ops::emit_encrypted(fmt, &opened.doc, &meta, &EmitOptions::default()).map_err(refusal)?;
     Ok(Some(out.to_vec()))
 }
 
 /// `set`/`unset` by splicing; what the splice declines goes the whole-tree way.
 fn splice_change(input: &[u8], edit: &Edit, ctx: &KeyContext) -> Changed {
     if lifecycle::reserved::check_path(Format::Yaml, edit.path()).is_err() {
-        return tree_change(input, edit, ctx, None);
+        return tree_change(Format::Yaml, input, edit, ctx, None);
     }
     let r = lifecycle::splice::splice(
         input,
@@ -312,7 +320,7 @@ fn splice_change(input: &[u8], edit: &Edit, ctx: &KeyContext) -> Changed {
             Ok(Some(s.pieces(input).concat()))
         }
         SpliceOutcome::Unchanged { .. } => Ok(None),
-        SpliceOutcome::Declined(key) => tree_change(input, edit, ctx, key),
+        SpliceOutcome::Declined(key) => tree_change(Format::Yaml, input, edit, ctx, key),
     }
 }
 
@@ -351,31 +359,17 @@ fn scalar_paths(doc: &Document, out: &mut Vec<Vec<Step>>) {
     }
 }
 
-/// The change made to one input: a path of its plaintext (or a made-up one), to set to
-/// a scalar, to set to what it holds, or to remove.
+/// The change made to one input: a path of its plaintext (or a made-up one: new keys,
+/// nested maps, list indexes, keys with brackets or quotes), to set to a value or to
+/// remove.
 fn pick_edit(input: &[u8], rng: &mut Rng) -> Edit {
-    let mut paths = Vec::new();
-    if let Ok(loaded) = ops::read_encrypted(input, NAME, Format::Yaml)
-        && let Ok(opened) = ops::open_with_key(loaded, &context(&[]), &OpenOptions::default(), None)
-    {
-        scalar_paths(&opened.doc, &mut paths);
-    }
-    paths.push(vec![Step::Key("new".to_owned())]);
-    paths.push(vec![
-        Step::Key("name".to_owned()),
-        Step::Key("added".to_owned()),
-    ]);
-    let path = paths.swap_remove(rng.below(paths.len()));
-    let value = match rng.below(5) {
-        0 => Value::Int(rng.next() as i64),
-        1 => Value::Bool(true),
-        2 => Value::str("é new value"),
-        3 => Value::Null,
-        _ => Value::str("changed"),
-    };
+    let opened = ops::read_encrypted(input, NAME, Format::Yaml)
+        .ok()
+        .and_then(|l| ops::open_with_key(l, &context(&[]), &OpenOptions::default(), None).ok());
+    let path = write::pick_path(opened.as_ref().map(|o| &o.doc), rng);
     match rng.below(3) {
         0 => Edit::Unset(path),
-        _ => Edit::Set(path, value),
+        _ => Edit::Set(path, write::write_value(rng)),
     }
 }
 
@@ -414,7 +408,7 @@ fn splice_case(input: &[u8]) -> bool {
     let mut rng = Rng::new(super::fnv(input));
     let edit = pick_edit(input, &mut rng);
     let plain = context(&[]);
-    let tree = tree_change(input, &edit, &plain, None);
+    let tree = tree_change(Format::Yaml, input, &edit, &plain, None);
     let mut vars = settings(&mut rng);
     vars.push((stream::SPLICE_ENV, "always".to_owned()));
     let spliced = splice_change(input, &edit, &context(&vars));
@@ -476,7 +470,7 @@ pub fn exercise(target: &str, input: &[u8]) -> bool {
         "stream_yaml" => decrypt_case(Format::Yaml, input),
         "stream_json" => decrypt_case(Format::Json, input),
         "splice" => splice_case(input),
-        _ => false,
+        other => write::format_of(other).is_some_and(|f| write::write_case(f, input)),
     };
     if MEMORY_CHECK.load(Ordering::Relaxed) {
         memory(input, run)

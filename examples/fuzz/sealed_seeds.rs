@@ -110,47 +110,85 @@ fn seal(fmt: Format, plain: &[u8], plan: &SealPlan) -> Option<Vec<u8>> {
     Some(out.to_vec())
 }
 
-/// Later versions of an encrypted YAML file (same data key): a value set, one removed.
-fn versions(file: &[u8]) -> Vec<Vec<u8>> {
+/// Later versions of an encrypted file (same data key): a value set, one removed.
+fn versions(fmt: Format, file: &[u8]) -> Vec<Vec<u8>> {
     let ctx = context(&[]);
     let mut out = Vec::new();
     let mut paths = Vec::new();
-    if let Ok(loaded) = ops::read_encrypted(file, "seed.yaml", Format::Yaml)
+    if let Ok(loaded) = ops::read_encrypted(file, "seed.yaml", fmt)
         && let Ok(opened) = ops::open_with_key(loaded, &ctx, &Default::default(), None)
     {
         super::scalar_paths(&opened.doc, &mut paths);
     }
     if let Some(first) = paths.first() {
         let set = Edit::Set(first.clone(), Value::str("rolled back?"));
-        if let Ok(Some(v2)) = tree_change(file, &set, &ctx, None) {
+        if let Ok(Some(v2)) = tree_change(fmt, file, &set, &ctx, None) {
             out.push(v2);
         }
     }
     if let Some(last) = paths.last()
-        && let Ok(Some(v3)) = tree_change(file, &Edit::Unset(last.clone()), &ctx, None)
+        && let Ok(Some(v3)) = tree_change(fmt, file, &Edit::Unset(last.clone()), &ctx, None)
     {
         out.push(v3);
     }
     out
 }
 
+/// The fixture extension of a format.
+fn extension(fmt: Format) -> &'static str {
+    match fmt {
+        Format::Json => "json",
+        Format::Toml => "toml",
+        Format::Dotenv => "env",
+        Format::Ini => "ini",
+        Format::Binary => "txt",
+        Format::Yaml => "yaml",
+    }
+}
+
+/// The generated YAML documents written in `fmt` (those it can hold); for binary, their
+/// text as it is.
+fn generated_in(fmt: Format) -> Vec<Vec<u8>> {
+    let yaml = generated_yaml();
+    if fmt == Format::Binary {
+        return yaml.into_iter().map(String::into_bytes).collect();
+    }
+    yaml.iter()
+        .filter_map(|y| {
+            let doc = Format::Yaml.store().load(y.as_bytes()).ok()?.doc;
+            let out = fmt.store().emit(&doc, None, &EmitOptions::default()).ok()?;
+            fmt.store().load(&out).ok()?;
+            Some(out.to_vec())
+        })
+        .collect()
+}
+
 /// The seed corpus of a target: encrypted fixture files (they decrypt with the test
 /// keys) as they are, plaintext fixtures and generated documents encrypted each way,
-/// and for YAML each file's later versions right after it.
+/// and (YAML, and every `write_*` format) each file's later versions right after it.
 pub fn corpus(target: &str, fixtures: &Path) -> Vec<Vec<u8>> {
-    let (fmt, ext) = if target == "stream_json" {
-        (Format::Json, "json")
-    } else {
-        (Format::Yaml, "yaml")
+    let write = super::write::format_of(target);
+    let fmt = match target {
+        "stream_json" => Format::Json,
+        _ => write.unwrap_or(Format::Yaml),
     };
-    let mut plain: Vec<Vec<u8>> = if fmt == Format::Json {
-        generated_json()
-    } else {
-        generated_yaml()
-    }
-    .into_iter()
-    .map(String::into_bytes)
-    .collect();
+    let ext = extension(fmt);
+    let mut plain: Vec<Vec<u8>> = match (fmt, write) {
+        (Format::Json, None) => generated_json()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect(),
+        (Format::Yaml, _) => generated_yaml()
+            .into_iter()
+            .map(String::into_bytes)
+            .collect(),
+        (Format::Json, Some(_)) => generated_json()
+            .into_iter()
+            .map(String::into_bytes)
+            .chain(generated_in(fmt))
+            .collect(),
+        _ => generated_in(fmt),
+    };
     let mut sealed = Vec::new();
     let mut paths = Vec::new();
     super::super::files(fixtures, &mut paths);
@@ -178,12 +216,12 @@ pub fn corpus(target: &str, fixtures: &Path) -> Vec<Vec<u8>> {
             }
         }
     }
-    if fmt == Format::Json {
+    if fmt == Format::Json && write.is_none() {
         return sealed;
     }
     let mut out = Vec::new();
     for file in sealed {
-        let later = versions(&file);
+        let later = versions(fmt, &file);
         out.push(file);
         out.extend(later);
     }
@@ -242,7 +280,8 @@ fn sibling<'a>(rng: &mut Rng, seeds: &'a [Vec<u8>], at: usize) -> &'a [u8] {
 fn sops_block(v: &[u8]) -> Option<std::ops::Range<usize>> {
     let at = v
         .windows(6)
-        .position(|w| w == b"\nsops:")
+        .position(|w| w == b"\nsops:" || w == b"\nsops_")
+        .or_else(|| v.windows(7).position(|w| w == b"\n[sops]"))
         .map(|p| p + 1)
         .or_else(|| v.windows(7).position(|w| w == b"\"sops\":"))?;
     Some(at..v.len())

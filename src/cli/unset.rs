@@ -72,6 +72,9 @@ pub fn run(cli: &Cli, a: &UnsetArgs) -> Result<i32, Error> {
     let loaded = ops::read_encrypted(&bytes, &a.file, format)?;
     drop(bytes);
     lifecycle::reserved::check_path(format, &path)?;
+    if let Ok(written_as) = &out_fmt {
+        lifecycle::reserved::check_change(*written_as, &path, None)?;
+    }
     let mut opened =
         ops::open_with_key(loaded, &ctx, &open_opts, recovered).map_err(|e| e.within(&a.file))?;
     for w in &opened.warnings {

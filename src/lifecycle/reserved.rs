@@ -5,6 +5,7 @@
 use crate::error::Error;
 use crate::error::exit;
 use crate::format::Format;
+use crate::tree::Value;
 use crate::treepath::Step;
 
 /// The top-level key of the metadata block (YAML, JSON, TOML, binary; the INI section).
@@ -48,6 +49,31 @@ pub fn check_path(format: Format, path: &[Step]) -> Result<(), Error> {
     }
 }
 
+/// The one value of a binary file's tree: its content.
+pub const BINARY_DATA_KEY: &str = "data";
+
+/// Refuses a change a binary file cannot hold (exit 7): its tree is one string, `data`,
+/// which `decrypt` writes out as the file; any other key, a `data` that is not a string,
+/// or no `data` at all leaves a file that neither leafseal nor sops can decrypt (round
+/// 22 fuzzing). `value` is the value to set, `None` for `unset`. Other formats: no check.
+pub fn check_change(format: Format, path: &[Step], value: Option<&Value>) -> Result<(), Error> {
+    if format != Format::Binary {
+        return Ok(());
+    }
+    let is_data = matches!(path, [Step::Key(k)] if k == BINARY_DATA_KEY);
+    let why = match value {
+        _ if !is_data => "a binary file holds one value, `[\"data\"]`; another path",
+        None => "a binary file's content is `[\"data\"]`; removing it",
+        Some(Value::Str(_) | Value::Bytes(_)) => return Ok(()),
+        Some(_) => "a binary file's `[\"data\"]` is its content, a string; another value there",
+    };
+    Err(Error::new(
+        exit::INVALID_SET_FORMAT,
+        format!("{why} would leave a file that cannot be decrypted"),
+    )
+    .hint("set `[\"data\"]` to a string, or re-encrypt the file's new content with `leafseal encrypt`"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +106,26 @@ mod tests {
             .is_ok()
         );
         assert!(check_path(Format::Yaml, &[Step::Index(0)]).is_ok());
+    }
+
+    /// Round 22 (write_binary fuzz target): `set '["data"]["x"]'`, `set '["new"]'`,
+    /// `unset '["data"]'` on a binary file wrote a file whose `decrypt` failed (exit 4).
+    #[test]
+    fn binary_changes_keep_one_string_data() {
+        let data = [Step::Key("data".into())];
+        let s = Value::str("new content");
+        assert!(check_change(Format::Binary, &data, Some(&s)).is_ok());
+        let refused = [
+            check_change(Format::Binary, &key("data"), Some(&s)),
+            check_change(Format::Binary, &[Step::Key("new".into())], Some(&s)),
+            check_change(Format::Binary, &data, Some(&Value::Int(1))),
+            check_change(Format::Binary, &data, Some(&Value::Map(Default::default()))),
+            check_change(Format::Binary, &data, None),
+        ];
+        for r in refused {
+            let e = r.expect_err("refused");
+            assert_eq!(e.code, exit::INVALID_SET_FORMAT);
+        }
+        assert!(check_change(Format::Yaml, &key("new"), None).is_ok());
     }
 }

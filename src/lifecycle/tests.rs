@@ -378,3 +378,62 @@ fn a_set_value_with_a_repeated_key_is_refused() {
     }
     assert!(parse_set_value(br#"{"k":1,"j":{"k":2}}"#).is_ok());
 }
+
+/// Round 22 (write_dotenv fuzz target): `set` of a bool (or a float, a timestamp) left in
+/// clear by an `encrypted_regex`, in a dotenv or INI file, entered the MAC as `False`
+/// but was written `false` and read back as the string `false`: the written file failed
+/// its MAC (exit 51). The value in clear now enters the MAC as the text written.
+#[test]
+fn clear_scalars_set_in_dotenv_and_ini_read_back() {
+    let me = ident();
+    let (_h, c) = ctx(&[&me]);
+    for format in [Format::Dotenv, Format::Ini] {
+        let mut leaves = Map::new();
+        leaves.push("password", Value::str("hunter2"));
+        leaves.push("flag", Value::str("x"));
+        let root = if format == Format::Ini {
+            let mut r = Map::new();
+            r.push("app", Value::Map(leaves));
+            r
+        } else {
+            leaves
+        };
+        let plan = SealPlan {
+            groups: vec![vec![Arc::clone(&me.key)]],
+            selector: crate::ops::Selector::from_field("encrypted_regex", "^password$")
+                .expect("regex"),
+            ..Default::default()
+        };
+        let (doc, map) = ops::seal_new(Document::single(root), &plan, &c, format).expect("seal");
+        let store = format.store();
+        let first = store
+            .emit(&doc, Some(&map), &Default::default())
+            .expect("emit");
+        let loaded = store.load(&first).expect("load");
+        let mut opened = ops::open(loaded, &c, &OpenOptions::default()).expect("open");
+        let at = |k: &str| {
+            let mut p = Vec::new();
+            if format == Format::Ini {
+                p.push(crate::treepath::Step::Key("app".into()));
+            }
+            p.push(crate::treepath::Step::Key(k.into()));
+            p
+        };
+        crate::treepath::set(&mut opened.doc, &at("flag"), Value::Bool(false)).expect("set");
+        crate::treepath::set(&mut opened.doc, &at("ratio"), Value::Float(2.0)).expect("set");
+        let meta = seal_if_changed(true, &mut opened, format)
+            .expect("seal")
+            .expect("changed");
+        let written = store
+            .emit(&opened.doc, Some(&meta), &Default::default())
+            .expect("emit");
+        let back = store.load(&written).expect("load");
+        let reopened = ops::open(back, &c, &OpenOptions::default()).unwrap_or_else(|e| {
+            panic!("{format:?}: the written file does not open: {}", e.message)
+        });
+        let flag = crate::treepath::get(&reopened.doc, &at("flag")).expect("flag");
+        assert_eq!(flag, &Value::str("false"), "{format:?}");
+        let ratio = crate::treepath::get(&reopened.doc, &at("ratio")).expect("ratio");
+        assert_eq!(ratio, &Value::str("2.0"), "{format:?}");
+    }
+}

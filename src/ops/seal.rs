@@ -131,6 +131,7 @@ pub fn reseal(
     format: Format,
 ) -> Result<Map, Error> {
     let sel = meta.selector();
+    clear_scalars_as_text(doc, &sel, format);
     let mac_hex = document::encrypt_document(doc, key, &sel, meta.mac_only_encrypted, stash)
         .map_err(|e| {
             Error::new(
@@ -211,6 +212,39 @@ fn comments_stay_with_their_values(
         )),
         Err(_) => Err(refused("a value would not decrypt once written")),
     }
+}
+
+/// In a format whose reader reads every value in clear as text (dotenv, INI), makes each
+/// scalar that stays in clear the text its writer writes (`true`, `1.0`, a timestamp to
+/// the second), so that the MAC covers what the file will be read back as. Before round
+/// 22 a clear bool (`set file.env '["flag"]' false` under an `encrypted_regex` that leaves
+/// it in clear) entered the MAC as `False`, was written `false` and read back as the
+/// string `false`: the written file failed its MAC (exit 51). Encrypted values keep their
+/// type in their `ENC[…]` and are left as they are.
+fn clear_scalars_as_text(doc: &mut Document, sel: &Selector, format: Format) {
+    if !matches!(format, Format::Dotenv | Format::Ini) {
+        return;
+    }
+    let _ = crate::walk::walk(
+        doc,
+        sel,
+        crate::walk::Direction::Encrypting,
+        &mut |info, leaf| {
+            if let (false, crate::walk::Leaf::Value(v)) = (info.encrypt, leaf)
+                && !matches!(
+                    v,
+                    crate::tree::Value::Str(_)
+                        | crate::tree::Value::Null
+                        | crate::tree::Value::Map(_)
+                        | crate::tree::Value::Seq(_)
+                )
+                && let Some(text) = crate::format::flatten::render_scalar(v)
+            {
+                *v = crate::tree::Value::str(text.as_str());
+            }
+            Ok::<(), std::convert::Infallible>(())
+        },
+    );
 }
 
 /// The plan an `encrypt` onto an existing encrypted file asks for, when the invocation
