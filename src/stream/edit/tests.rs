@@ -191,3 +191,46 @@ fn a_file_changed_after_the_session_began_is_declined() {
         super::EditOpen::Declined(Some(_))
     ));
 }
+
+/// `seal_file` tells its caller that the edited file is no longer needed (so that it can
+/// be wiped while the MAC and the record are hashed) only on the way to a splice, once
+/// the changed part was read: never for an unchanged text or a change the whole-tree
+/// path must seal, which reads the file again.
+#[test]
+fn the_edited_file_is_released_only_on_the_way_to_a_splice() {
+    let (dir, p, ctx) = encrypted_file();
+    let f = std::fs::File::open(&p).expect("open");
+    let src = super::EditInput::of(&f).expect("regular file");
+    let opts = crate::ops::OpenOptions {
+        ignore_mac: false,
+        order: Vec::new(),
+        strict_integrity: true,
+    };
+    let emit = crate::format::EmitOptions::default();
+    let mut session = opened(super::open_yaml_for_edit(src, &ctx, &opts, &emit).expect("open"));
+    let plain = session.take_plaintext();
+    let text = std::str::from_utf8(&plain).expect("utf8").to_owned();
+    let spliced = text.replace("        port: 8100\n", "        port: 9100\n");
+    let new_key = text.replace("trailer: end\n", "trailer: end\nnew_key: x\n");
+    assert!(spliced != text && new_key != text);
+    let edited = dir.path().join("edited.yaml");
+    for (new, want_splice) in [
+        (&text, None),
+        (&new_key, Some(false)),
+        (&spliced, Some(true)),
+    ] {
+        std::fs::write(&edited, new).expect("write");
+        let file = std::fs::File::open(&edited).expect("open edited");
+        let mut released = 0;
+        let got = session
+            .seal_file(&plain, src, file, &mut || released += 1)
+            .expect("seal");
+        match (want_splice, got) {
+            (None, super::FileSeal::Unchanged) | (Some(false), super::FileSeal::Declined) => {
+                assert_eq!(released, 0, "{want_splice:?}");
+            }
+            (Some(true), super::FileSeal::Spliced(_)) => assert_eq!(released, 1),
+            (want, got) => panic!("wanted {want:?}, got {got:?}"),
+        }
+    }
+}
