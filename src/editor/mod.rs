@@ -277,9 +277,6 @@ pub struct Workspace {
     /// The most read back ([`Workspace::open`]): eight times the plaintext written, and
     /// never less than [`crate::io::MAX_UNSIZED_INPUT`].
     limit: u64,
-    /// The wiping started early ([`Workspace::start_removal`]), waited for before the
-    /// directory is wiped (again) by [`Workspace::remove`] or the drop.
-    early: std::sync::OnceLock<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Workspace {
@@ -341,7 +338,6 @@ impl Workspace {
                         limit: (content.len() as u64)
                             .saturating_mul(8)
                             .max(crate::io::MAX_UNSIZED_INPUT),
-                        early: std::sync::OnceLock::new(),
                     };
                     if hashed {
                         ws.hash = Some(Sha256::digest(content).into());
@@ -484,37 +480,8 @@ impl Workspace {
         })
     }
 
-    /// Starts wiping and removing the directory on a thread of its own, for a caller that
-    /// will not read the edited file again and has work left before it removes the
-    /// workspace: the wiping (zeros written over the file, then its pages freed) runs
-    /// next to that work. [`Workspace::remove`] and the drop wait for it, then wipe the
-    /// directory again (nothing is left then, unless the early wiping failed). Does
-    /// nothing when a thread cannot be started, or when it was started already.
-    pub fn start_removal(&self) {
-        if self.early.get().is_some() {
-            return;
-        }
-        let dir = self.dir.clone();
-        if let Ok(wiping) = std::thread::Builder::new()
-            .name("leafseal-wipe".to_owned())
-            .spawn(move || wipe_dir(&dir))
-        {
-            // Set once: `early` was empty above, and only this thread sets it.
-            let _ = self.early.set(wiping);
-        }
-    }
-
-    /// Waits for the wiping started by [`Workspace::start_removal`], if any.
-    fn wait_early(&mut self) {
-        if let Some(wiping) = self.early.take() {
-            // Its failure is not reported: the directory is wiped again after it.
-            let _ = wiping.join();
-        }
-    }
-
     /// Wipes and removes the directory now, reporting failure (drop does it silently).
-    pub fn remove(mut self) -> Result<(), Error> {
-        self.wait_early();
+    pub fn remove(self) -> Result<(), Error> {
         let r = wipe_dir(&self.dir);
         set_live(&self.dir, false);
         r.map_err(|e| {
@@ -532,7 +499,6 @@ impl Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        self.wait_early();
         let _ = wipe_dir(&self.dir);
         set_live(&self.dir, false);
     }

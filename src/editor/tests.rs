@@ -178,38 +178,6 @@ fn workspace_is_private_and_wiped() {
     assert_eq!(fs::read(&outside).unwrap(), b"keep");
 }
 
-/// A removal started early (on its own thread) is waited for by `remove` and by the
-/// drop, which report no error for the directory it already removed; starting it twice
-/// starts it once.
-#[test]
-fn a_removal_started_early_is_waited_for_and_leaves_nothing() {
-    let _g = serial();
-    let root = tempfile::tempdir().unwrap();
-    let tree = tempfile::tempdir().unwrap();
-    let create = || {
-        Workspace::create_unhashed(
-            OsStr::new("secrets.yaml"),
-            &b"password: hunter2\n".repeat(100_000),
-            &[root.path().to_owned()],
-            tree.path(),
-        )
-        .unwrap()
-    };
-    let ws = create();
-    let dir = ws.dir().to_owned();
-    fs::write(dir.join(".secrets.yaml.swp"), b"hunter2").unwrap();
-    ws.start_removal();
-    ws.start_removal();
-    ws.remove().unwrap();
-    assert!(!dir.exists());
-    let ws = create();
-    let dir = ws.dir().to_owned();
-    ws.start_removal();
-    drop(ws);
-    assert!(!dir.exists());
-    assert_eq!(fs::read_dir(root.path()).unwrap().count(), 0);
-}
-
 #[test]
 fn workspace_skips_roots_inside_the_work_tree() {
     let _g = serial();

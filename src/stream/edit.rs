@@ -139,21 +139,13 @@ impl EditSession {
     /// the same text, or a change sealed and spliced into `input` (the file the session
     /// was opened from) reading only the text of the one part that changed, or a change
     /// the whole-tree path must seal (the caller then reads the file whole).
-    ///
-    /// `text_read` is called once the changed part was read from `file` and encrypted
-    /// again (and `file` closed), before the MAC and the record are hashed (the longest
-    /// step, on one core): from then on the edited file is not read again, so the caller
-    /// may start wiping it. After that call the result is a splice, or `Declined` only
-    /// if the new metadata could not be sealed (the caller must then not read the edited
-    /// file again).
     pub fn seal_file(
         &mut self,
         old: &[u8],
         input: EditInput<'_>,
-        file: std::fs::File,
-        text_read: &mut dyn FnMut(),
+        file: &std::fs::File,
     ) -> std::io::Result<FileSeal> {
-        let (len, prefix, suffix) = match compare::compare_file(old, &file)? {
+        let (len, prefix, suffix) = match compare::compare_file(old, file)? {
             compare::InFile::Same => return Ok(FileSeal::Unchanged),
             compare::InFile::Changed {
                 len,
@@ -164,12 +156,9 @@ impl EditSession {
         let Some((i, range)) = self.changed_part(old.len(), len, prefix, suffix) else {
             return Ok(FileSeal::Declined);
         };
-        let text = compare::read_range(&file, range)?;
-        // Closed before `text_read`: a file removed then is freed by the removal, not at
-        // a later close on this thread.
-        drop(file);
+        let text = compare::read_range(file, range)?;
         Ok(self
-            .seal_part(input, i, &text, text_read)
+            .seal_part(input, i, &text)
             .map_or(FileSeal::Declined, FileSeal::Spliced))
     }
 
@@ -197,18 +186,10 @@ impl EditSession {
     }
 
     /// The file with part `i` replaced by the edited plaintext `new_text`, encrypted
-    /// again, and a new `sops` block; `text_read` is called once the part is encrypted
-    /// (see [`EditSession::seal_file`]).
-    fn seal_part(
-        &mut self,
-        input: EditInput<'_>,
-        i: usize,
-        new_text: &[u8],
-        text_read: &mut dyn FnMut(),
-    ) -> Option<Splice> {
+    /// again, and a new `sops` block.
+    fn seal_part(&mut self, input: EditInput<'_>, i: usize, new_text: &[u8]) -> Option<Splice> {
         let part = self.parts.get(i)?;
         let new = self.reseal_part(input, part, new_text)?;
-        text_read();
         let mac = mac_from(&self.kept, i, &new.mac_input)?;
         let tokens = self.kept.iter().enumerate().map(|(j, k)| {
             let t = if j == i { &new.tokens } else { &k.tokens.1 };

@@ -213,20 +213,12 @@ impl Session<'_> {
     ) -> Result<Edited, Error> {
         let mut quick = |ws: &Workspace| -> Result<Option<Edited>, Error> {
             let file = ws.open()?;
-            // Once the changed part was read and encrypted again, the workspace is wiped
-            // and removed on another core while this one hashes the MAC and the record.
-            let mut removing = false;
-            let mut text_read = || {
-                ws.start_removal();
-                removing = true;
-            };
             let sealed = session
-                .seal_file(plain, self.input, file, &mut text_read)
+                .seal_file(plain, self.input, &file)
                 .map_err(Workspace::read_error)?;
             match sealed {
                 FileSeal::Unchanged => Ok(Some(Edited::Unchanged)),
                 FileSeal::Spliced(s) => Ok(Some(Edited::Spliced(s))),
-                FileSeal::Declined if removing => Err(unsealed_error(self.name)),
                 FileSeal::Declined => {
                     lifecycle::splice::declined_error(self.ctx).map_or(Ok(None), Err)
                 }
@@ -336,19 +328,6 @@ impl Wipes {
             }
         }
     }
-}
-
-/// The error for an edit whose changed part was encrypted again but whose metadata
-/// could not be sealed (the workspace was already being removed, so the whole-tree path
-/// cannot take over).
-fn unsealed_error(name: &str) -> Error {
-    Error::new(
-        crate::error::exit::GENERIC,
-        format!(
-            "internal error: the edited part of {name} was encrypted again, but the file's new metadata could not be sealed; {name} was not changed"
-        ),
-    )
-    .hint("your edits were discarded (the temporary plaintext was removed); run the edit again, and report this if it repeats")
 }
 
 /// The error for a file changed, while it was being edited, by a program that does not
