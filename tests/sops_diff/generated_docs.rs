@@ -14,24 +14,11 @@
 //! * a `%YAML` directive, a byte-order mark inside a file, duplicate INI keys, nesting
 //!   beyond 256 levels ("Deliberate differences").
 
-/// splitmix64: small, seedable and the same on every platform.
-pub struct Rng(u64);
+#[path = "../../examples/fuzz/rng.rs"]
+mod rng;
+pub use rng::Rng;
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// A number in `0..n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
     /// True with probability `num/den`.
     pub fn chance(&mut self, num: usize, den: usize) -> bool {
         self.below(den) < num
