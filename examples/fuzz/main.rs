@@ -46,7 +46,7 @@ struct Args {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: fuzz --target {}|all --iterations N [--seed S] [--seconds N] [--fixtures DIR] [--crashes DIR] [--save-corpus DIR | --corpus DIR]\n       fuzz --target TARGET --replay FILE",
-        engine::TARGETS.join("|")
+        engine::targets().join("|")
     );
     ExitCode::from(2)
 }
@@ -69,8 +69,8 @@ fn parse_args() -> Option<Args> {
         match flag.as_str() {
             "--target" => {
                 if value == "all" {
-                    a.targets = engine::TARGETS.iter().map(|t| t.to_string()).collect();
-                } else if engine::TARGETS.contains(&value.as_str()) {
+                    a.targets = engine::targets().iter().map(|t| t.to_string()).collect();
+                } else if engine::targets().contains(&value.as_str()) {
                     a.targets.push(value);
                 } else {
                     return None;

@@ -42,7 +42,9 @@ mod read_back;
 pub mod toml;
 pub mod yaml;
 
+pub use read_back::Reread;
 pub use read_back::read_back;
+pub use read_back::written_then_read;
 
 /// Output bytes that may hold plaintext: wiped on drop.
 pub type Output = Zeroizing<Vec<u8>>;

@@ -38,26 +38,20 @@ pub fn read_back(format: Format, doc: &Document) -> Result<Option<Document>, For
     if !needed {
         return Ok(None);
     }
-    // (The binary store reads an envelope back only with a MAC in it: read it as JSON.)
-    let store = match format {
-        Format::Binary => Format::Json.store(),
-        _ => format.store(),
-    };
-    // Written with metadata, so that it is read as an encrypted file is (the dotenv
-    // reader keeps a byte-order mark in a key only in an encrypted file).
-    let mut meta = Map::new();
-    meta.push("version", Value::str("0"));
-    let written = store.emit(doc, Some(&meta), &EmitOptions::default())?;
+    let name = reading_store(format).name();
     let refused = |why: &str| {
         FormatError::new(
-            store.name(),
+            name,
             format!("this document cannot be written so that it reads back the same: {why}"),
         )
     };
-    let back = store
-        .load(&written)
-        .map_err(|e| refused(&format!("the written text does not parse ({e})")))?
-        .doc;
+    let back = match written_then_read(format, doc) {
+        Ok(back) => back,
+        Err(Reread::Write(e)) => return Err(e),
+        Err(Reread::Read(e)) => {
+            return Err(refused(&format!("the written text does not parse ({e})")));
+        }
+    };
     if back.branches.len() != doc.branches.len() {
         return Err(refused("the number of documents changes"));
     }
@@ -89,6 +83,39 @@ pub fn read_back(format: Format, doc: &Document) -> Result<Option<Document>, For
         })?;
     }
     Ok(Some(back))
+}
+
+/// Why [`written_then_read`] has no tree: the writer refused the document, or its text
+/// did not parse.
+#[derive(Debug)]
+pub enum Reread {
+    /// The writer refused the document.
+    Write(FormatError),
+    /// The written text did not parse.
+    Read(FormatError),
+}
+
+/// The store that writes and reads `format` here (the binary store reads an envelope
+/// back only with a MAC in it: it is read as JSON).
+fn reading_store(format: Format) -> &'static dyn crate::format::Store {
+    match format {
+        Format::Binary => Format::Json.store(),
+        _ => format.store(),
+    }
+}
+
+/// The tree `format`'s reader makes of the text its writer writes for `doc` (an
+/// encrypted document, without its metadata). Written with metadata, so that it is read
+/// as an encrypted file is (the dotenv reader keeps a byte-order mark in a key only in
+/// an encrypted file).
+pub fn written_then_read(format: Format, doc: &Document) -> Result<Document, Reread> {
+    let store = reading_store(format);
+    let mut meta = Map::new();
+    meta.push("version", Value::str("0"));
+    let written = store
+        .emit(doc, Some(&meta), &EmitOptions::default())
+        .map_err(Reread::Write)?;
+    Ok(store.load(&written).map_err(Reread::Read)?.doc)
 }
 
 /// Where and how a tree read back differs.
