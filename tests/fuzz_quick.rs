@@ -1,7 +1,8 @@
 //! A short run of the fuzzer (examples/fuzz) in the normal test suite: 5,000 inputs per
 //! parser, none may panic; a few hundred tampered encrypted files per differential
 //! target (streaming against the whole tree), on which the paths must agree; 30 per
-//! write-command target (rotate, updatekeys, edit, set/unset in every format). The long
+//! write-command target (rotate, updatekeys, edit, set/unset in every format), 30 per
+//! re-keying target (streamed rotate, updatekeys from a drawn policy). The long
 //! campaign is described in docs/security.md.
 
 #[path = "../examples/fuzz/engine.rs"]
@@ -12,6 +13,10 @@ mod support;
 
 /// Inputs per differential target (each is decrypted two or three ways).
 const STREAM_INPUTS: u64 = 200;
+
+/// Inputs per re-keying target (streamed `rotate`, `updatekeys` from a policy): each is
+/// rotated or re-keyed and its result decrypted with every identity.
+const KEY_INPUTS: u64 = 30;
 
 /// Inputs per write-command target (each is rotated, planned for `updatekeys`, edited or
 /// changed by `set`/`unset`, and every written file decrypted).
@@ -129,4 +134,19 @@ fn fuzz_write_ini() {
 #[test]
 fn fuzz_write_binary() {
     quick_n("write_binary", WRITE_INPUTS);
+}
+
+#[test]
+fn fuzz_rotate_yaml() {
+    quick_n("rotate_yaml", KEY_INPUTS);
+}
+
+#[test]
+fn fuzz_rotate_json() {
+    quick_n("rotate_json", KEY_INPUTS);
+}
+
+#[test]
+fn fuzz_updatekeys_policy() {
+    quick_n("updatekeys_policy", KEY_INPUTS);
 }

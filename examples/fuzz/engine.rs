@@ -32,10 +32,17 @@ pub const PARSER_TARGETS: &[&str] = &[
     "yaml", "json", "toml", "dotenv", "ini", "enc", "metadata", "policy",
 ];
 
-/// Every fuzz target: one per parser, then the differential ones on encrypted files and
-/// the write commands' (each list kept once, where its targets are run).
+/// Every fuzz target: one per parser, then the differential ones on encrypted files, the
+/// write commands' and the re-keying ones (each list kept once, where its targets are
+/// run).
 pub fn targets() -> Vec<&'static str> {
-    [PARSER_TARGETS, sealed::TARGETS, sealed::WRITE_TARGETS].concat()
+    [
+        PARSER_TARGETS,
+        sealed::TARGETS,
+        sealed::WRITE_TARGETS,
+        sealed::KEY_TARGETS,
+    ]
+    .concat()
 }
 
 /// Inputs larger than this are cut (keeps each run short; depth attacks fit easily).

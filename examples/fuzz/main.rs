@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --locked --profile fuzz --example fuzz -- \
-//!     --target yaml|json|toml|dotenv|ini|enc|metadata|policy|stream_yaml|stream_json|splice|write_yaml|…|all \
+//!     --target yaml|json|toml|dotenv|ini|enc|metadata|policy|stream_yaml|stream_json|splice|write_yaml|…|rotate_yaml|rotate_json|updatekeys_policy|all \
 //!     --iterations 10000000 --seed 1 [--seconds N] [--fixtures fixtures] [--crashes DIR] \
 //!     [--save-corpus DIR | --corpus DIR]
 //! fuzz --target TARGET --replay FILE

@@ -19,6 +19,8 @@
 //! A disagreement panics (so it is counted and its input kept, as a crash is) after
 //! printing what differed; a difference of error message only is counted as a note.
 
+#[path = "sealed_keys.rs"]
+mod keys;
 #[path = "sealed_seeds.rs"]
 mod seeds;
 #[path = "sealed_write.rs"]
@@ -52,14 +54,16 @@ pub use seeds::mutate;
 
 use super::Rng;
 
-/// The targets on encrypted files (the write commands': [`write::TARGETS`]).
+/// The targets on encrypted files (the write commands': [`write::TARGETS`]; streamed
+/// `rotate` and `updatekeys` from a policy: [`keys::TARGETS`]).
 pub const TARGETS: &[&str] = &["stream_yaml", "stream_json", "splice"];
 
+pub use keys::TARGETS as KEY_TARGETS;
 pub use write::TARGETS as WRITE_TARGETS;
 
 /// Whether `target` is one of these.
 pub fn is_sealed(target: &str) -> bool {
-    TARGETS.contains(&target) || WRITE_TARGETS.contains(&target)
+    TARGETS.contains(&target) || WRITE_TARGETS.contains(&target) || KEY_TARGETS.contains(&target)
 }
 
 /// Set by the campaign driver (not the quick test, whose threads share the process):
@@ -470,6 +474,7 @@ pub fn exercise(target: &str, input: &[u8]) -> bool {
         "stream_yaml" => decrypt_case(Format::Yaml, input),
         "stream_json" => decrypt_case(Format::Json, input),
         "splice" => splice_case(input),
+        other if KEY_TARGETS.contains(&other) => keys::exercise(other, input),
         other => write::format_of(other).is_some_and(|f| write::write_case(f, input)),
     };
     if MEMORY_CHECK.load(Ordering::Relaxed) {

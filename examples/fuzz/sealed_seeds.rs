@@ -169,7 +169,7 @@ fn generated_in(fmt: Format) -> Vec<Vec<u8>> {
 pub fn corpus(target: &str, fixtures: &Path) -> Vec<Vec<u8>> {
     let write = super::write::format_of(target);
     let fmt = match target {
-        "stream_json" => Format::Json,
+        "stream_json" | "rotate_json" => Format::Json,
         _ => write.unwrap_or(Format::Yaml),
     };
     let ext = extension(fmt);

@@ -278,14 +278,14 @@ pub(super) fn read_meta(text: &[u8]) -> Option<Metadata> {
     if k != "sops" || crate::format::json::duplicate_key(&m).is_some() {
         return None;
     }
+    // A `version` the whole-file path refuses is left to it (the stored field exactly,
+    // as that path reads it: not a `VERSION` the metadata reader would also take).
+    ops::check_stored_version(crate::format::Format::Json, &m).ok()?;
     let loaded = Loaded {
         doc: Document::default(),
         meta: Some(m),
     };
-    // A `version` sops refuses is left to the whole-file path, which refuses it.
-    ops::metadata_of(&loaded)
-        .ok()
-        .filter(|m| crate::metadata::check_version(&m.version).is_ok())
+    ops::metadata_of(&loaded).ok()
 }
 
 /// `open` + `body` + `close` in one buffer (encrypted text only).

@@ -329,14 +329,14 @@ fn read_meta(text: &[u8]) -> Option<Metadata> {
     let Some(Value::Map(m)) = root.remove("sops") else {
         return None;
     };
+    // A `version` the whole-file path refuses is left to it (the stored field exactly,
+    // as that path reads it: not a `VERSION` the metadata reader would also take).
+    ops::check_stored_version(crate::format::Format::Yaml, &m).ok()?;
     let loaded = Loaded {
         doc: Document::default(),
         meta: Some(m),
     };
-    // A `version` sops refuses is left to the whole-file path, which refuses it.
-    ops::metadata_of(&loaded)
-        .ok()
-        .filter(|m| crate::metadata::check_version(&m.version).is_ok())
+    ops::metadata_of(&loaded).ok()
 }
 
 /// What every part needs.

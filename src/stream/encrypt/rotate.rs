@@ -503,6 +503,12 @@ fn rotate_part<L: Layout>(
         return RotOut::Decline;
     };
     let sub = l.is_sub(part);
+    // A second `sops` member cut into parts as a large entry (the reader declines one
+    // in a part of root members) is the tree path's to judge, as for `decrypt`: its
+    // values failed to decrypt, exit 25 for the tree's exit 1 (round 23).
+    if sub && l.big_key() == Some("sops") {
+        return RotOut::Decline;
+    }
     let Some((old_tokens, entry_key)) = tokens_of(&doc, sub, mac_only) else {
         return RotOut::Decline;
     };

@@ -44,13 +44,14 @@ pub(in crate::stream) fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
     let Some(Value::Map(m)) = root.remove("sops") else {
         return None;
     };
+    // A `version` the whole-file path refuses is left to it (the stored field exactly,
+    // as that path reads it: not a `VERSION` the metadata reader would also take).
+    ops::check_stored_version(crate::format::Format::Yaml, &m).ok()?;
     let loaded = Loaded {
         doc: Document::default(),
         meta: Some(m),
     };
     let meta = ops::metadata_of(&loaded).ok()?;
-    // A `version` sops refuses is left to the whole-file path, which refuses it.
-    crate::metadata::check_version(&meta.version).ok()?;
     Some((meta, loaded.meta?))
 }
 
