@@ -385,6 +385,9 @@ impl Builder {
             // closing token in go-yaml: the comments before that key are its (measured).
             match dash {
                 Some(d) if self.go_yaml_feet && sp.col == d => 0,
+                // After a null item (a lone `-`) the comments go with what follows the
+                // list, as at the end of a document (`after_null_feet`; measured).
+                _ if after_null && seq && self.go_yaml_feet => 0,
                 _ => mid_document_feet(cols, indent, sp.col, innermost),
             }
         } else if after_null && !self.stack.is_empty() {

@@ -76,8 +76,11 @@ impl Builder {
 
     /// A comment at the end of the line where the flow collection value of a key ended
     /// (`x: {a: 1} # c`): go-yaml gives it to that collection (its line comment), and
-    /// sops to the collection's first entry, so it is put there. `Err` gives the comment
-    /// back when that is not where it stands (an empty collection, a list item).
+    /// sops to the collection's first entry, so it is put there; an empty list then
+    /// holds only the comment, which sops writes after `x: []` and reads back. `Err`
+    /// gives the comment back when that is not where it stands: a list item, or an empty
+    /// map, which sops writes as `x: {` / `#ENC[…]` / `}` and never reads the comment
+    /// back from (leafseal keeps it above the key).
     fn after_flow_value(&mut self, c: Comment, line: usize) -> Result<(), Comment> {
         let depth = self.stack.len();
         if !self.flow_end.take().is_some_and(|f| f.covers(depth, line)) {
@@ -94,7 +97,7 @@ impl Builder {
                 m.0.insert(0, Item::Comment(c));
                 Ok(())
             }
-            Some(Item::Entry(_, Value::Seq(s))) if !s.is_empty() => {
+            Some(Item::Entry(_, Value::Seq(s))) => {
                 s.insert(0, SeqItem::Comment(c));
                 Ok(())
             }
