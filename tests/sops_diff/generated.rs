@@ -17,6 +17,7 @@ use crate::generated_flat;
 use crate::harness::Peer;
 use crate::harness::Tool;
 use crate::harness::assert_no_differences;
+use crate::harness::mask;
 use crate::harness::same_layout;
 use crate::inputs;
 use crate::setvalues::same_change;
@@ -98,6 +99,8 @@ fn same_run(p: &Peer, args: &[&str]) -> Result<(), String> {
 /// starts with comments of its own (`l:` / `# c` / `-` / `  # d` / `  - 1`, or `# c` /
 /// `- # d` / `  a: 1`) when it writes the plaintext; leafseal prints them
 /// (docs/compatibility.md, "Round 23", deliberate).
+/// In an encrypted file, a comment line is `#ENC[…]` or, in a list,
+/// `- ENC[…,type:comment]`.
 fn sops_dropped_comment_lines_only(sops: &[u8], leafseal: &[u8]) -> bool {
     let (s, l) = (
         String::from_utf8_lossy(sops),
@@ -107,7 +110,7 @@ fn sops_dropped_comment_lines_only(sops: &[u8], leafseal: &[u8]) -> bool {
     for line in l.lines() {
         if sops_lines.peek() == Some(&line) {
             sops_lines.next();
-        } else if !line.trim_start().starts_with('#') {
+        } else if !(line.trim_start().starts_with('#') || line.ends_with("type:comment]")) {
             return false;
         }
     }
@@ -206,6 +209,18 @@ fn one_document(p: &Peer, rng: &mut Rng, doc: &Doc, name: &str, ext: &str) -> Re
     }
     let from_leafseal = leafseal_file.map_err(with_policy)?;
     let from_sops = decrypt_alike(p, &sname).map_err(with_policy)?;
+    // sops 3.11 drops such comments when it reads the plaintext too, so its file holds
+    // fewer of them ([`sops_dropped_comment_lines_only`]).
+    let dropped_by_sops = from_sops != from_leafseal
+        && sops_dropped_comment_lines_only(&from_sops, &from_leafseal)
+        && sops_dropped_comment_lines_only(
+            mask(&String::from_utf8_lossy(&s.stdout)).data.as_bytes(),
+            mask(&String::from_utf8_lossy(&l.stdout)).data.as_bytes(),
+        );
+    if dropped_by_sops {
+        eprintln!("note: sops 3.11 dropped comments of {name} that leafseal keeps");
+        return Ok(());
+    }
     if from_sops != from_leafseal {
         return Err(with_policy(format!(
             "the file sops wrote decrypts to\n{}\nthe file leafseal wrote to\n{}",
