@@ -17,6 +17,7 @@ use crate::generated_flat;
 use crate::harness::Peer;
 use crate::harness::Tool;
 use crate::harness::assert_no_differences;
+use crate::harness::mask;
 use crate::harness::same_layout;
 use crate::inputs;
 use crate::setvalues::same_change;
@@ -93,6 +94,45 @@ fn same_run(p: &Peer, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether `leafseal`'s text is `sops`'s with only whole comment lines added: sops 3.11
+/// drops the comments before a list's first item when that item is a collection that
+/// starts with comments of its own (`l:` / `# c` / `-` / `  # d` / `  - 1`, or `# c` /
+/// `- # d` / `  a: 1`) when it writes the plaintext; leafseal prints them
+/// (docs/compatibility.md, "Round 23", deliberate).
+/// In an encrypted file, a comment line is `#ENC[…]` or, in a list,
+/// `- ENC[…,type:comment]`.
+fn sops_dropped_comment_lines_only(sops: &[u8], leafseal: &[u8]) -> bool {
+    let (s, l) = (
+        String::from_utf8_lossy(sops),
+        String::from_utf8_lossy(leafseal),
+    );
+    let mut sops_lines = s.lines().peekable();
+    for line in l.lines() {
+        if sops_lines.peek() == Some(&line) {
+            sops_lines.next();
+        } else if !(line.trim_start().starts_with('#') || line.ends_with("type:comment]")) {
+            return false;
+        }
+    }
+    sops_lines.next().is_none() && s.len() < l.len()
+}
+
+/// [`Peer::decrypt_both`], but accepting the comments sops 3.11 drops
+/// ([`sops_dropped_comment_lines_only`]); returns leafseal's output.
+fn decrypt_alike(p: &Peer, name: &str) -> Result<Vec<u8>, String> {
+    let both = p.decrypt_both(name, &[]);
+    if both.is_ok() {
+        return both;
+    }
+    let s = p.run(Tool::Sops, &["decrypt", name]);
+    let l = p.run(Tool::Leafseal, &["decrypt", name]);
+    if s.ok() && l.ok() && sops_dropped_comment_lines_only(&s.stdout, &l.stdout) {
+        eprintln!("note: sops 3.11 drops comments leafseal prints from {name}");
+        return Ok(l.stdout);
+    }
+    both
+}
+
 /// Steps (1) to (4) for one document written as `name`.
 fn one_document(p: &Peer, rng: &mut Rng, doc: &Doc, name: &str, ext: &str) -> Result<(), String> {
     let policy = inputs::policy(rng.pick(RULES), rng.pick(STORES));
@@ -129,7 +169,7 @@ fn one_document(p: &Peer, rng: &mut Rng, doc: &Doc, name: &str, ext: &str) -> Re
     p.write(&lname, &l.stdout);
     let with_policy = |e: String| format!("{e}\npolicy:\n{policy}");
     let sops_reads_its_file = p.run(Tool::Sops, &["decrypt", &sname]);
-    let leafseal_file = p.decrypt_both(&lname, &[]);
+    let leafseal_file = decrypt_alike(p, &lname);
     if !sops_reads_its_file.ok() {
         // sops wrote a file it cannot read back itself (docs/compatibility.md, "Round
         // 22: the generated differential", files sops 3.11 cannot read back): leafseal
@@ -168,7 +208,19 @@ fn one_document(p: &Peer, rng: &mut Rng, doc: &Doc, name: &str, ext: &str) -> Re
         return Ok(());
     }
     let from_leafseal = leafseal_file.map_err(with_policy)?;
-    let from_sops = p.decrypt_both(&sname, &[]).map_err(with_policy)?;
+    let from_sops = decrypt_alike(p, &sname).map_err(with_policy)?;
+    // sops 3.11 drops such comments when it reads the plaintext too, so its file holds
+    // fewer of them ([`sops_dropped_comment_lines_only`]).
+    let dropped_by_sops = from_sops != from_leafseal
+        && sops_dropped_comment_lines_only(&from_sops, &from_leafseal)
+        && sops_dropped_comment_lines_only(
+            mask(&String::from_utf8_lossy(&s.stdout)).data.as_bytes(),
+            mask(&String::from_utf8_lossy(&l.stdout)).data.as_bytes(),
+        );
+    if dropped_by_sops {
+        eprintln!("note: sops 3.11 dropped comments of {name} that leafseal keeps");
+        return Ok(());
+    }
     if from_sops != from_leafseal {
         return Err(with_policy(format!(
             "the file sops wrote decrypts to\n{}\nthe file leafseal wrote to\n{}",

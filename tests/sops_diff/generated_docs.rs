@@ -148,9 +148,10 @@ const YAML_SCALARS: &[&str] = &[
 ];
 
 /// Block scalar headers; the body is indented under the key. `|2` is only used for map
-/// values: for a string starting with a space in a list sops writes an indicator no
-/// YAML reader takes (docs/compatibility.md, "Round 18", deliberate: the block
-/// indentation indicator inside a list).
+/// values outside lists: for a string starting with a space in a list, or in a map that
+/// is (or is inside) a list item, sops writes an indicator no YAML reader takes
+/// (docs/compatibility.md, "Round 18", deliberate: the block indentation indicator
+/// inside a list).
 const YAML_BLOCKS: &[&str] = &["|", "|-", "|+", ">", ">-", ">+", "|2"];
 const BLOCK_LINES: &[&str] = &[
     "line one",
@@ -275,6 +276,8 @@ struct YamlGen<'r> {
     rng: &'r mut Rng,
     anchors: Vec<String>,
     paths: Vec<String>,
+    /// Lists the value being generated is inside (a map in a list item included).
+    lists_open: usize,
 }
 
 impl YamlGen<'_> {
@@ -312,7 +315,7 @@ impl YamlGen<'_> {
             return s;
         }
         if roll < 8 {
-            let pool = if in_list {
+            let pool = if in_list || self.lists_open > 0 {
                 &YAML_BLOCKS[..6]
             } else {
                 YAML_BLOCKS
@@ -343,7 +346,9 @@ impl YamlGen<'_> {
             s = format!(" &{name}{s}");
             self.anchors.push(name);
         }
-        if self.rng.chance(1, 10) {
+        // Not after `{}`: sops writes that comment inside the braces and never reads it
+        // back (docs/compatibility.md, "Round 23", an empty flow map's line comment).
+        if self.rng.chance(1, 10) && scalar != "{}" {
             s.push_str(" # note");
         }
         s.push('\n');
@@ -376,6 +381,13 @@ impl YamlGen<'_> {
     }
 
     fn list(&mut self, indent: usize, depth: usize, path: Option<String>) -> String {
+        self.lists_open += 1;
+        let out = self.list_items(indent, depth, path);
+        self.lists_open -= 1;
+        out
+    }
+
+    fn list_items(&mut self, indent: usize, depth: usize, path: Option<String>) -> String {
         let mut out = String::new();
         for i in 0..1 + self.rng.below(3) {
             self.comment(&mut out, indent);
@@ -402,6 +414,7 @@ pub fn yaml(rng: &mut Rng) -> Doc {
         rng,
         anchors: Vec::new(),
         paths: Vec::new(),
+        lists_open: 0,
     };
     let mut text = String::new();
     if g.rng.chance(1, 3) {

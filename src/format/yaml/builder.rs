@@ -79,9 +79,11 @@ pub(crate) enum Ev<'a> {
     /// on an earlier line (`-` / `  # c` / `  a: 1`), that line: the comments after it
     /// are the map's, as go-yaml reads them.
     MapStart(usize, Option<usize>),
-    /// Anchor id (0 = none) and, for a list whose dashes sit at the column of the key it
-    /// is the value of (`k:` / `- a`), that column.
-    SeqStart(usize, Option<usize>),
+    /// Anchor id (0 = none); for a list whose dashes sit at the column of the key it is
+    /// the value of (`k:` / `- a`), that column; and, for a list that is a list item
+    /// whose dash stands alone on an earlier line (`-` / `  # c` / `  - 1`), that line:
+    /// the comments after it are the inner list's, as go-yaml reads them.
+    SeqStart(usize, Option<usize>, Option<usize>),
     MapEnd,
     SeqEnd,
 }
@@ -124,6 +126,8 @@ pub(crate) struct Builder {
     alias_nodes_left: usize,
     alias_bytes_left: usize,
     last: Option<LastNode>,
+    /// Where a flow collection (`{a: 1}`, `[1]`) just ended, for a comment after it.
+    flow_end: Option<LastNode>,
     in_doc: bool,
     doc_root_done: bool,
     /// End line of the last non-comment event (block scalar headers sit there).
@@ -188,6 +192,7 @@ impl Builder {
             alias_bytes_left: MAX_ALIAS_BYTES
                 .saturating_add(input_len.saturating_mul(ALIAS_BYTES_PER_INPUT_BYTE)),
             last: None,
+            flow_end: None,
             in_doc: false,
             doc_root_done: false,
             prev_line: 0,
@@ -226,6 +231,9 @@ impl Builder {
     /// Feeds one event.
     pub(crate) fn event(&mut self, ev: Ev<'_>, sp: &Sp) -> Result<(), FormatError> {
         let is_comment = matches!(ev, Ev::Comment(..));
+        if !is_comment {
+            self.flow_end = None;
+        }
         self.dispatch(ev, sp)?;
         if !is_comment {
             self.prev_line = sp.end_line;
@@ -282,6 +290,15 @@ impl Builder {
                 if anchor != 0 {
                     self.anchor(anchor, &v, sp)?;
                 }
+                // A block scalar ends where the next content starts; only its header line
+                // can hold a comment that follows it.
+                let sp = match kind {
+                    Kind::Block => &Sp {
+                        end_line: sp.line,
+                        ..*sp
+                    },
+                    _ => sp,
+                };
                 self.node(v, sp, true)
             }
             Ev::Alias(id) => {
@@ -304,7 +321,7 @@ impl Builder {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                self.start_node(sp, Some(dash_line))?;
+                self.start_node(sp, true, dash_line)?;
                 let seen = (self.docs.is_empty()).then(Seen::default);
                 self.stack.push(Frame::Map {
                     items: Vec::new(),
@@ -315,11 +332,11 @@ impl Builder {
                 });
                 Ok(())
             }
-            Ev::SeqStart(anchor, dash) => {
+            Ev::SeqStart(anchor, dash, dash_line) => {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                self.start_node(sp, None)?;
+                self.start_node(sp, false, dash_line)?;
                 // Only as the value of a key at that very column.
                 let dash = dash.filter(|&d| {
                     matches!(self.stack.last(), Some(Frame::Map { indent, key: Some(_), .. }) if *indent == d)
@@ -330,6 +347,10 @@ impl Builder {
                     anchor,
                     dash,
                 });
+                // The comments after a lone dash are this list's, before its first item.
+                if dash_line.is_some() {
+                    self.flush_pending();
+                }
                 Ok(())
             }
             Ev::MapEnd | Ev::SeqEnd => self.end_node(sp),
@@ -364,6 +385,9 @@ impl Builder {
             // closing token in go-yaml: the comments before that key are its (measured).
             match dash {
                 Some(d) if self.go_yaml_feet && sp.col == d => 0,
+                // After a null item (a lone `-`) the comments go with what follows the
+                // list, as at the end of a document (`after_null_feet`; measured).
+                _ if after_null && seq && self.go_yaml_feet => 0,
                 _ => mid_document_feet(cols, indent, sp.col, innermost),
             }
         } else if after_null && !self.stack.is_empty() {
@@ -409,9 +433,14 @@ impl Builder {
     }
 
     /// Called before a collection (`map` or list) starts: checks position (key/top level)
-    /// and places pending comments.
-    /// `map` is `Some` for a map, with the line of its item's lone dash if any.
-    fn start_node(&mut self, sp: &Sp, map: Option<Option<usize>>) -> Result<(), FormatError> {
+    /// and places pending comments. `dash_line` is the line of its item's lone dash, if
+    /// any.
+    fn start_node(
+        &mut self,
+        sp: &Sp,
+        map: bool,
+        dash_line: Option<usize>,
+    ) -> Result<(), FormatError> {
         match self.stack.last_mut() {
             None => {
                 if !self.in_doc || self.doc_root_done {
@@ -423,12 +452,12 @@ impl Builder {
                 Err(err_at("non-string key (complex mapping key)", sp))
             }
             Some(Frame::Map { .. }) => Ok(()),
-            Some(Frame::Seq { items, .. }) if map.is_some() => {
+            Some(Frame::Seq { items, .. }) if map || dash_line.is_some() => {
                 // A comment after the dash of a map item (`- # c` / `  b: 1`, or on its
                 // own line after a lone dash) is the map's, as go-yaml (sops) reads it: it
-                // stays pending for the first key. Comment lines before the dash are the
-                // list's.
-                let dash_line = map.flatten();
+                // stays pending for the first key. So is one after the lone dash of a list
+                // item (`-` / `  # c` / `  - 1`): the inner list's, before its first item.
+                // Comment lines before the dash are the outer list's.
                 let inline = self
                     .pending
                     .iter()
@@ -498,7 +527,7 @@ impl Builder {
                         items.extend(self.pending.drain(..).map(|p| Item::Comment(p.comment())));
                     }
                     items.push(Item::Entry(k, v));
-                    self.last = Some(LastNode { depth, first, line });
+                    self.last = scalar.then_some(LastNode { depth, first, line });
                     return Ok(());
                 }
                 let k = match v {
@@ -516,7 +545,10 @@ impl Builder {
                 Ok(())
             }
             Some(Frame::Seq { items, .. }) => {
-                if scalar && !self.pending.is_empty() {
+                // An implicit null item (a lone `-`): go-yaml places it where the next
+                // token is, after the comments before its dash, which then go with what
+                // follows it (measured against sops 3.11).
+                if scalar && !self.pending.is_empty() && !self.after_null {
                     items.extend(
                         self.pending
                             .drain(..)
@@ -524,7 +556,7 @@ impl Builder {
                     );
                 }
                 items.push(SeqItem::Value(v));
-                self.last = Some(LastNode { depth, first, line });
+                self.last = scalar.then_some(LastNode { depth, first, line });
                 Ok(())
             }
         }

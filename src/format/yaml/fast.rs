@@ -61,7 +61,8 @@ struct Fast<'a> {
     has_root: bool,
     /// A `key:` (at this column) whose value is a block collection on the next lines.
     open: Option<usize>,
-    /// The line of a lone `-` whose value is that block collection ([`Ev::MapStart`]).
+    /// The line of a lone `-` whose value is that block collection ([`Ev::MapStart`],
+    /// [`Ev::SeqStart`]).
     open_dash_line: Option<usize>,
 }
 
@@ -231,7 +232,11 @@ impl<'a> Fast<'a> {
                 } else {
                     ind
                 };
-                self.ev(Ev::SeqStart(0, (ind == kc).then_some(ind)), sp(ln, col))?;
+                let dash_line = self.open_dash_line.take();
+                self.ev(
+                    Ev::SeqStart(0, (ind == kc).then_some(ind), dash_line),
+                    sp(ln, col),
+                )?;
                 self.stack.push(Frame::Seq(ind));
             } else {
                 if ind <= kc {
@@ -332,7 +337,7 @@ impl<'a> Fast<'a> {
                     None => self.value(text, c, ln, Ctx::Item(d)),
                 };
             }
-            self.ev(Ev::SeqStart(0, None), sp(ln, c))?;
+            self.ev(Ev::SeqStart(0, None, None), sp(ln, c))?;
             self.stack.push(Frame::Seq(c));
             d = c;
         }
@@ -407,11 +412,12 @@ impl<'a> Fast<'a> {
             b'{' | b'[' => {
                 let (start, end) = match b.get(v + 1) {
                     Some(b'}') if first == b'{' => (Ev::MapStart(0, None), Ev::MapEnd),
-                    Some(b']') if first == b'[' => (Ev::SeqStart(0, None), Ev::SeqEnd),
+                    Some(b']') if first == b'[' => (Ev::SeqStart(0, None, None), Ev::SeqEnd),
                     _ => return Err(Bail),
                 };
                 self.ev(start, sp(ln, v))?;
                 self.ev(end, sp(ln, v + 1))?;
+                self.b.flow_collection_ended(&sp(ln, v + 1));
                 self.trail(text, v + 2, ln)
             }
             _ => {
@@ -490,7 +496,7 @@ impl<'a> Fast<'a> {
                 return Err(Bail);
             }
         }
-        let (Some(first), Some(m)) = (first, m) else {
+        let (Some(_), Some(m)) = (first, m) else {
             return Err(Bail);
         };
         chomp_block(&mut out, chomp, breaks);
@@ -499,8 +505,9 @@ impl<'a> Fast<'a> {
         } else {
             self.eof_line()
         };
+        // From the header's line, as the full reader gives it.
         let at = Sp {
-            line: first,
+            line: ln,
             col: m,
             end_line,
         };

@@ -264,12 +264,29 @@ fn lone_dash_line(input: &str, span: &Span, line: usize) -> Option<usize> {
     None
 }
 
+/// Whether only spaces stand before `span` on its line (a list whose first dash opens
+/// its line, not a compact `- - 1`).
+fn starts_its_line(input: &str, span: &Span) -> bool {
+    let Some(before) = span.byte_range().and_then(|r| input.get(..r.start)) else {
+        return false;
+    };
+    let line = before.get(before.rfind('\n').map_or(0, |i| i + 1)..);
+    line.is_some_and(|l| l.bytes().all(|c| c == b' '))
+}
+
 fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), FormatError> {
     let sp = Sp {
         line: span.start.line(),
         col: span.start.col(),
         end_line: span.end.line(),
     };
+    // The end of a flow collection (`}` or `]`): a comment after it on its line is the
+    // collection's (see `Builder::flow_collection_ended`).
+    let flow_end = matches!(ev, Event::MappingEnd | Event::SequenceEnd)
+        && span
+            .byte_range()
+            .and_then(|r| input.get(r.start..))
+            .is_some_and(|t| t.starts_with(['}', ']']));
     let ev = match ev {
         Event::DocumentStart(..) => Ev::DocStart,
         Event::DocumentEnd => Ev::DocEnd,
@@ -294,9 +311,14 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), 
         Event::Alias(id) => Ev::Alias(id),
         Event::UnresolvedAlias(_) => Ev::UnknownAlias,
         Event::MappingStart(_, anchor, _) => {
-            Ev::MapStart(anchor, lone_dash_line(input, span, sp.line))
+            let dash_line = lone_dash_line(input, span, sp.line);
+            Ev::MapStart(anchor, dash_line.filter(|_| starts_its_line(input, span)))
         }
-        Event::SequenceStart(_, anchor, _) => Ev::SeqStart(anchor, dash_before(input, span)),
+        Event::SequenceStart(_, anchor, _) => Ev::SeqStart(
+            anchor,
+            dash_before(input, span),
+            lone_dash_line(input, span, sp.line).filter(|_| starts_its_line(input, span)),
+        ),
         Event::MappingEnd => Ev::MapEnd,
         Event::SequenceEnd => Ev::SeqEnd,
         _ => {
@@ -304,7 +326,11 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), 
             return Ok(());
         }
     };
-    b.event(ev, &sp)
+    b.event(ev, &sp)?;
+    if flow_end {
+        b.flow_collection_ended(&sp);
+    }
+    Ok(())
 }
 
 /// Comments inside an empty flow collection (`{`, a comment line, `}`) are dropped, as

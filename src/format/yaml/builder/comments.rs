@@ -8,6 +8,7 @@ use super::Sp;
 use crate::tree::Comment;
 use crate::tree::Item;
 use crate::tree::SeqItem;
+use crate::tree::Value;
 
 /// A comment waiting for its place.
 pub(super) struct Pending {
@@ -58,6 +59,52 @@ impl Builder {
         }
     }
 
+    /// Notes that the collection just ended was a flow collection (`{a: 1}`, `[1]`)
+    /// closed on the line of `sp`: a comment after it on that line follows it. (A block
+    /// collection ends where the next content starts, so a comment on that line follows
+    /// that content's dash or key, not the collection.)
+    pub(crate) fn flow_collection_ended(&mut self, sp: &Sp) {
+        let depth = self.stack.len();
+        let end = || LastNode {
+            depth,
+            first: sp.line,
+            line: sp.line,
+        };
+        self.last = Some(end());
+        self.flow_end = Some(end());
+    }
+
+    /// A comment at the end of the line where the flow collection value of a key ended
+    /// (`x: {a: 1} # c`): go-yaml gives it to that collection (its line comment), and
+    /// sops to the collection's first entry, so it is put there; an empty list then
+    /// holds only the comment, which sops writes after `x: []` and reads back. `Err`
+    /// gives the comment back when that is not where it stands: a list item, or an empty
+    /// map, which sops writes as `x: {` / `#ENC[…]` / `}` and never reads the comment
+    /// back from (leafseal keeps it above the key).
+    fn after_flow_value(&mut self, c: Comment, line: usize) -> Result<(), Comment> {
+        let depth = self.stack.len();
+        if !self.flow_end.take().is_some_and(|f| f.covers(depth, line)) {
+            return Err(c);
+        }
+        let Some(Frame::Map {
+            items, key: None, ..
+        }) = self.stack.last_mut()
+        else {
+            return Err(c);
+        };
+        match items.last_mut() {
+            Some(Item::Entry(_, Value::Map(m))) if !m.0.is_empty() => {
+                m.0.insert(0, Item::Comment(c));
+                Ok(())
+            }
+            Some(Item::Entry(_, Value::Seq(s))) => {
+                s.insert(0, SeqItem::Comment(c));
+                Ok(())
+            }
+            _ => Err(c),
+        }
+    }
+
     /// Places a comment: one at the end of a content line (`right`) beside what it
     /// follows where sops puts it, any other one waiting for the next node.
     pub(super) fn comment(&mut self, text: String, right: bool, sp: &Sp) {
@@ -66,6 +113,9 @@ impl Builder {
             let c = Comment {
                 text: text.into(),
                 inline: true,
+            };
+            let Err(c) = self.after_flow_value(c, line) else {
+                return;
             };
             let depth = self.stack.len();
             match self.stack.last_mut() {
