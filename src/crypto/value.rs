@@ -124,7 +124,48 @@ impl<'a> EncFields<'a> {
         if !after.is_empty() && !after.starts_with('\n') {
             return Err(CryptoError::Malformed("text after the closing bracket"));
         }
-        let typ = &typ[..end];
+        EncFields::from_parts(data, iv, tag, &typ[..end], tag_text)
+    }
+
+    /// [`EncFields::parse`] of a text the caller measured as being in the usual layout:
+    /// `ENC[AES256_GCM,data:`, `data_len` bytes of data up to its first comma, a
+    /// 44-character IV, a 24-character tag, the type's name, `]` as its last byte. The
+    /// fields are taken by position (their names checked in place) without searching for
+    /// the comma and the bracket; a text not so laid out is parsed as any other.
+    pub(crate) fn parse_usual(s: &'a str, data_len: usize) -> Result<EncFields<'a>, CryptoError> {
+        let iv_at = PREFIX.len() + data_len + ",iv:".len();
+        let tag_at = iv_at + 44 + ",tag:".len();
+        let typ_at = tag_at + 24 + ",type:".len();
+        let names_in_place = s.starts_with(PREFIX)
+            && s.get(iv_at - 4..iv_at) == Some(",iv:")
+            && s.get(tag_at - 5..tag_at) == Some(",tag:")
+            && s.get(typ_at - 6..typ_at) == Some(",type:")
+            && s.ends_with(']');
+        let fields = (
+            s.get(PREFIX.len()..PREFIX.len() + data_len),
+            s.get(iv_at..iv_at + 44),
+            s.get(tag_at..tag_at + 24),
+            s.get(typ_at..s.len().saturating_sub(1)),
+        );
+        match fields {
+            (Some(data), Some(iv), Some(tag), Some(typ))
+                if names_in_place && !typ.contains(']') =>
+            {
+                EncFields::from_parts(data, iv, tag, typ, Some(tag))
+            }
+            _ => EncFields::parse(s),
+        }
+    }
+
+    /// The fields from their texts: the type's name is checked and the IV and the tag
+    /// decoded.
+    fn from_parts(
+        data: &'a str,
+        iv: &str,
+        tag: &'a str,
+        typ: &str,
+        tag_text: Option<&'a str>,
+    ) -> Result<EncFields<'a>, CryptoError> {
         let typ = ValueType::parse(typ).ok_or(CryptoError::UnknownType)?;
         let iv = match super::b64::decode_fixed::<32>(iv.as_bytes()) {
             Some(iv) => iv,
@@ -185,40 +226,10 @@ impl<'a> EncFields<'a> {
 
 const PREFIX: &str = "ENC[AES256_GCM,data:";
 
-/// The fields of a well-formed value by position (a 44-character IV and a 24-character
-/// tag), without searching; `None` sends odd values to [`split_fields`].
-fn split_fast(rest: &str) -> Option<(&str, &str, &str, &str)> {
-    let b = rest.as_bytes();
-    let comma = crate::find::byte(b',', b)?;
-    let data = rest.get(..comma)?;
-    let after = rest.get(comma..)?;
-    let iv = after.strip_prefix(",iv:")?;
-    let (iv, after) = (iv.get(..44)?, iv.get(44..)?);
-    let tag = after.strip_prefix(",tag:")?;
-    let (tag, after) = (tag.get(..24)?, tag.get(24..)?);
-    let typ = after.strip_prefix(",type:")?;
-    Some((data, iv, tag, typ))
-}
-
-/// The fields of any value: base64 never contains a comma, so the four fields are the
-/// comma-separated parts.
-fn split_fields(rest: &str) -> Result<(&str, &str, &str, &str), CryptoError> {
-    let mut parts = rest.splitn(4, ',');
-    let data = parts.next().unwrap_or_default();
-    let iv = parts
-        .next()
-        .and_then(|p| p.strip_prefix("iv:"))
-        .ok_or(CryptoError::Malformed("missing iv field"))?;
-    let tag = parts
-        .next()
-        .and_then(|p| p.strip_prefix("tag:"))
-        .ok_or(CryptoError::Malformed("missing tag field"))?;
-    let typ = parts
-        .next()
-        .and_then(|p| p.strip_prefix("type:"))
-        .ok_or(CryptoError::Malformed("missing type field"))?;
-    Ok((data, iv, tag, typ))
-}
+#[path = "value_fields.rs"]
+mod fields;
+use fields::split_fast;
+use fields::split_fields;
 
 /// Whether a string looks like an encrypted value (starts with the `ENC[AES256_GCM,` prefix).
 pub fn is_encrypted(s: &str) -> bool {

@@ -162,3 +162,54 @@ fn stack_plaintext_forms_are_the_heap_forms() {
         assert_eq!(stack, heap, "{v:?}");
     }
 }
+
+#[test]
+fn parse_usual_gives_what_parse_gives() {
+    let key = DataKey::generate().expect("rng");
+    let iv = "glhVD3gJDX05dhl/Uid1wDWBiil/7K96Pp6JoTN93Ig=";
+    let tag = "Cla8P05sq3P708JxOcWTBw==";
+    let mut texts: Vec<String> = [("", ValueType::Str), ("abc", ValueType::Int)]
+        .iter()
+        .map(|(plain, typ)| {
+            seal(&key, plain.as_bytes(), b"k:", *typ, None)
+                .expect("seal")
+                .render()
+        })
+        .collect();
+    // Misplaced or misnamed fields, other types, text after the bracket: the
+    // positions do not fit, and the text is parsed as any other.
+    for typ in ["str", "int", "comment", "nope", "str]x", "str]]"] {
+        texts.push(format!(
+            "ENC[AES256_GCM,data:0Q==,iv:{iv},tag:{tag},type:{typ}]"
+        ));
+    }
+    texts.push(format!(
+        "ENC[AES256_GCM,data:0Q==,iv:{iv}A,tag:{tag},type:str]"
+    ));
+    texts.push(format!(
+        "ENC[AES256_GCM,data:0Q==,iv:{iv},tag:{tag},tipe:str]"
+    ));
+    texts.push(format!(
+        "ENC[AES256_GCM,data:0Q==,iv:{iv},tag:{tag},type:str"
+    ));
+    texts.push(String::new());
+    for text in &texts {
+        let data_len = text
+            .strip_prefix("ENC[AES256_GCM,data:")
+            .and_then(|rest| rest.find(','))
+            .unwrap_or(0);
+        let usual = EncFields::parse_usual(text, data_len);
+        let any = EncFields::parse(text);
+        match (&usual, &any) {
+            (Ok(u), Ok(a)) => {
+                assert_eq!(
+                    (u.data, u.iv, u.tag, u.typ, u.tag_text),
+                    (a.data, a.iv, a.tag, a.typ, a.tag_text),
+                    "{text}"
+                );
+            }
+            (Err(u), Err(a)) => assert_eq!(u, a, "{text}"),
+            _ => panic!("{text}: {usual:?} against {any:?}"),
+        }
+    }
+}

@@ -173,10 +173,18 @@ impl<'a> Scan<'a, '_> {
     /// it validates every byte before that `]` (the fixed field names, base64 for the
     /// data, IV and tag, one of the type names), and a text that does not decrypt sends
     /// the part to the tree path: so the text in the file is its value.
-    fn enc_string(&mut self) -> Option<(&'a str, usize)> {
+    ///
+    /// A value in the usual layout is measured by its fields ([`usual_enc_end`]) rather
+    /// than searched for its closing quote and its `]`.
+    fn enc_string(&mut self) -> Option<(&'a str, usize, Option<usize>)> {
         let open = self.pos;
         self.expect(b'"')?;
         let src: &'a [u8] = self.src;
+        if let Some((end, data_len)) = usual_enc_end(src, self.pos) {
+            let text = self.text.get(self.pos..end)?;
+            self.pos = end + 1;
+            return Some((text, open, Some(data_len)));
+        }
         let end = self.pos + memchr::memchr(b'"', src.get(self.pos..)?)?;
         let raw = src.get(self.pos..end)?;
         let text = self.text.get(self.pos..end)?;
@@ -186,7 +194,7 @@ impl<'a> Scan<'a, '_> {
             return None;
         }
         self.pos = end + 1;
-        Some((text, open))
+        Some((text, open, None))
     }
 
     /// Members of an object (`is_map`) or elements of a list at `depth`, up to the last
@@ -320,10 +328,11 @@ impl<'a> Scan<'a, '_> {
     /// A string leaf: copied when clear, decrypted in place when `ENC[…]`.
     fn text(&mut self, matched: bool) -> Option<()> {
         let encrypt = self.encrypted(matched)?;
-        let (s, open) = if encrypt {
+        let (s, open, usual_data_len) = if encrypt {
             self.enc_string()?
         } else {
-            self.string()?
+            let (s, open) = self.string()?;
+            (s, open, None)
         };
         // An encrypted comment (sops's form inside lists) is lifted out of the list by
         // the tree path: left to it.
@@ -346,7 +355,10 @@ impl<'a> Scan<'a, '_> {
         if !value::is_encrypted(s) {
             return None;
         }
-        let f = EncFields::parse(s).ok()?;
+        let f = match usual_data_len {
+            Some(data_len) => EncFields::parse_usual(s, data_len).ok()?,
+            None => EncFields::parse(s).ok()?,
+        };
         // The record's token from the fields just parsed (the same bytes as finding them
         // again, for a value that decrypts; one that does not sends the part to the tree).
         match f.tag_text {
@@ -382,6 +394,41 @@ impl<'a> Scan<'a, '_> {
     }
 }
 
+/// The text between `ENC[AES256_GCM,data:` and the IV's field in the usual layout: a
+/// 44-character IV, a 24-character tag, then the type's field.
+const USUAL_FIELDS: &[u8; 83] =
+    b",iv:____________________________________________,tag:________________________,type:";
+
+/// Where the string whose text starts at `at` ends (the offset of its closing quote),
+/// and the length of its data field, when that text is an `ENC[…]` value in the usual
+/// layout (a 44-character IV, a 24-character tag, a type name of at most seven letters,
+/// `]`, the quote): one search for the comma after the data instead of two searches of
+/// the whole string. `None`: search as for any string.
+///
+/// The text so measured is taken only if it decrypts, and that needs every field valid:
+/// base64 (no quote, `]`, backslash or control byte), one of the type names. Such a
+/// text holds no quote and no `]` before its last byte, so it is the text the searches
+/// would have found, and one that does not decrypt sends the part to the tree path
+/// either way.
+fn usual_enc_end(src: &[u8], at: usize) -> Option<(usize, usize)> {
+    const PREFIX: &[u8] = b"ENC[AES256_GCM,data:";
+    let data = src.get(at..)?.strip_prefix(PREFIX)?;
+    let comma = crate::find::byte(b',', data)?;
+    let fields = data.get(comma..)?;
+    let names_in_place = [(0, 4), (48, 53), (77, 83)]
+        .iter()
+        .all(|&(from, to)| fields.get(from..to) == USUAL_FIELDS.get(from..to));
+    if !names_in_place {
+        return None;
+    }
+    let typ = fields.get(USUAL_FIELDS.len()..)?;
+    let close = typ.iter().take(8).position(|&b| b == b']')?;
+    (typ.get(close + 1) == Some(&b'"')).then_some((
+        at + PREFIX.len() + comma + USUAL_FIELDS.len() + close + 1,
+        comma,
+    ))
+}
+
 /// Appends MAC input to the chunks (new ones from the pool).
 fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8], pools: &super::super::Pools) {
     while !bytes.is_empty() {
@@ -395,5 +442,57 @@ fn mac_update(mac: &mut Vec<Zeroizing<Vec<u8>>>, mut bytes: &[u8], pools: &super
             c.extend_from_slice(now);
         }
         bytes = rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::usual_enc_end;
+
+    const IV: &str = "glhVD3gJDX05dhl/Uid1wDWBiil/7K96Pp6JoTN93Ig=";
+    const TAG: &str = "Cla8P05sq3P708JxOcWTBw==";
+
+    /// `"key": "<value>",` with the value's text starting at the returned offset.
+    fn line(value: &str) -> (Vec<u8>, usize) {
+        let text = format!("\"k\": \"{value}\",\n");
+        (text.into_bytes(), 6)
+    }
+
+    #[test]
+    fn a_usual_value_is_measured_to_its_closing_quote() {
+        for (data, typ) in [
+            ("0Q==", "int"),
+            ("", "str"),
+            ("kmEjsgl2pX31qFai", "comment"),
+        ] {
+            let value = format!("ENC[AES256_GCM,data:{data},iv:{IV},tag:{TAG},type:{typ}]");
+            let (src, at) = line(&value);
+            let quote = at + memchr::memchr(b'"', &src[at..]).unwrap();
+            assert_eq!(
+                usual_enc_end(&src, at),
+                Some((quote, data.len())),
+                "{value}"
+            );
+            assert_eq!(&src[at..quote], value.as_bytes());
+        }
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_searches() {
+        let short_iv = &IV[1..];
+        for value in [
+            format!("ENC[AES256_GCM,data:0Q==,iv:{short_iv},tag:{TAG},type:int]"),
+            format!("ENC[AES256_GCM,data:0Q==,iv:{IV},tag:{TAG}=,type:int]"),
+            format!("ENC[AES256_GCM,data:0Q==,iv:{IV},tag:{TAG},typ:int]"),
+            format!("ENC[AES256_GCM,data:0Q==,iv:{IV},tag:{TAG},type:integers]"),
+            format!("ENC[AES256_GCM,data:0Q==,iv:{IV},tag:{TAG},type:int]x"),
+            format!("ENC[AES256_GCM,data:0Q==,iv:{IV},tag:{TAG},type:int"),
+            format!("ENC[AES256_GCM,data:0Q==iv:{IV},tag:{TAG},type:int]"),
+            format!("ENC[AES256_GCM,dat:0Q==,iv:{IV},tag:{TAG},type:int]"),
+            "plain".to_owned(),
+        ] {
+            let (src, at) = line(&value);
+            assert_eq!(usual_enc_end(&src, at), None, "{value}");
+        }
     }
 }
