@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -134,6 +135,155 @@ fn what_git_says_is_shown_without_terminal_escapes() {
     assert!(
         !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{7}'),
         "{:?}",
+        run.stderr
+    );
+}
+
+/// A server on 127.0.0.1 that accepts every connection and never answers (the
+/// connections are kept open for the rest of the test run); its address.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    address
+}
+
+/// A file whose data key is wrapped only for network keys on `server`: three Vault
+/// transit keys, two AWS KMS keys and a GCP KMS key (the `enc` values are never read:
+/// no server answers).
+fn file_for_silent_keys(server: &str) -> String {
+    let iv = "A".repeat(22);
+    let mut keys = String::from("    hc_vault:\n");
+    for name in ["one", "two", "three"] {
+        keys.push_str(&format!(
+            "        - vault_address: http://{server}\n          engine_path: transit\n          \
+             key_name: {name}\n          created_at: \"2024-01-01T00:00:00Z\"\n          \
+             enc: vault:v1:abc\n"
+        ));
+    }
+    keys.push_str("    kms:\n");
+    for n in 1..=2 {
+        keys.push_str(&format!(
+            "        - arn: arn:aws:kms:us-east-1:111122223333:key/k{n}\n          created_at: \
+             \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          aws_profile: \"\"\n"
+        ));
+    }
+    keys.push_str(
+        "    gcp_kms:\n        - resource_id: projects/p/locations/global/keyRings/r/cryptoKeys/k\n          \
+         created_at: \"2024-01-01T00:00:00Z\"\n          enc: CiQAabc=\n",
+    );
+    format!(
+        "password: ENC[AES256_GCM,data:3q2+7w==,iv:{iv}=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n\
+         sops:\n{keys}    lastmodified: \"2024-01-01T00:00:00Z\"\n    \
+         mac: ENC[AES256_GCM,data:3q2+7w==,iv:{iv}=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n    \
+         version: 3.9.0\n"
+    )
+}
+
+/// Runs `leafseal decrypt secret.yaml` (plus `extra` arguments) in `dir` with `vars`;
+/// kills it after `limit` (the test then fails).
+fn decrypt_with(
+    vars: &HashMap<String, String>,
+    dir: &Path,
+    extra: &[&str],
+    limit: Duration,
+) -> Run {
+    let err_file = dir.join("stderr");
+    let started = Instant::now();
+    let mut child = support::leafseal(vars)
+        .args(extra)
+        .args(["decrypt", "secret.yaml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).expect("stderr file"))
+        .spawn()
+        .expect("leafseal");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`leafseal decrypt` still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stderr: std::fs::read_to_string(&err_file).expect("stderr"),
+        took: started.elapsed(),
+    }
+}
+
+/// The environment of a decryption whose keys all reach `server`, with a key services
+/// deadline of `deadline_secs`.
+fn silent_key_vars(home: &Path, server: &str, deadline_secs: &str) -> HashMap<String, String> {
+    let mut vars = support::env_vars(None, home);
+    for (k, v) in [
+        (
+            "LEAFSEAL_KEY_SERVICES_DEADLINE_SECS",
+            deadline_secs.to_owned(),
+        ),
+        ("VAULT_TOKEN", "hvs.test".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMIexample".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ENDPOINT_URL_KMS", format!("http://{server}")),
+        ("SOPS_GCP_KMS_ENDPOINT", format!("http://{server}")),
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.test".to_owned()),
+    ] {
+        vars.insert(k.to_owned(), v);
+    }
+    vars
+}
+
+#[test]
+fn a_key_service_that_never_answers_is_cut_short_at_the_deadline() {
+    // Six network keys on a server that accepts and never answers, a 2 s deadline. Before
+    // round 23 the deadline was checked between keys only: the first Vault key took its
+    // own bounds (30 s per attempt, three attempts) before the others were skipped.
+    let server = silent_server();
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    std::fs::write(
+        dir.path().join("secret.yaml"),
+        file_for_silent_keys(&server),
+    )
+    .expect("file");
+    let vars = silent_key_vars(home.path(), &server, "2");
+    let run = decrypt_with(&vars, dir.path(), &[], Duration::from_secs(60));
+    eprintln!("six silent network keys, 2 s deadline: {:?}", run.took);
+    assert_eq!(run.status.code(), Some(128), "{}", run.stderr);
+    assert!(
+        run.took < Duration::from_secs(4),
+        "took {:?}: {}",
+        run.took,
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("not tried: the key services of this file"),
+        "{}",
+        run.stderr
+    );
+
+    // The same through a key service (gRPC) that never answers: its calls too.
+    let grpc = format!("tcp://{server}");
+    let extra = ["--keyservice", &grpc, "--enable-local-keyservice=false"];
+    let run = decrypt_with(&vars, dir.path(), &extra, Duration::from_secs(60));
+    eprintln!("a silent key service, 2 s deadline: {:?}", run.took);
+    assert_ne!(run.status.code(), Some(0), "{}", run.stderr);
+    assert!(
+        run.took < Duration::from_secs(4),
+        "took {:?}: {}",
+        run.took,
         run.stderr
     );
 }

@@ -168,6 +168,9 @@ pub(crate) struct Client {
     proxied: Option<ureq::Agent>,
     no_proxy: Vec<String>,
     delay: Duration,
+    /// The whole-request timeout of the agents (each call's is at most the time left
+    /// before the key services' deadline, `deadline::capped`).
+    timeout: Duration,
     /// Why HTTPS requests cannot be made (an unusable `SSL_CERT_FILE`/`SSL_CERT_DIR`).
     roots_error: Option<String>,
     /// Plain http beyond loopback was allowed ([`INSECURE_HTTP_VAR`]).
@@ -269,6 +272,7 @@ impl Client {
             proxied: proxy.map(|p| build(Some(p))),
             no_proxy,
             delay: Duration::from_millis(delay),
+            timeout: Duration::from_secs(timeout),
             roots_error: None,
             insecure_http: insecure_http_allowed(ctx),
         }
@@ -301,10 +305,20 @@ impl Client {
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(crate::keys::deadline::capped(timeout)))
             .build()
             .new_agent();
-        attempt(&agent, req)
+        attempt(&agent, req, None)
+    }
+
+    /// The bounds of one call made now (connect, whole request) when the key services'
+    /// deadline is nearer than the agents' own; `None`: the agents' own.
+    fn bounds_now(&self) -> Option<(Duration, Duration)> {
+        let whole = crate::keys::deadline::capped(self.timeout);
+        (whole < self.timeout).then(|| {
+            let connect = Duration::from_secs(CONNECT_TIMEOUT_SECS).min(whole);
+            (connect, whole)
+        })
     }
 
     fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
@@ -321,12 +335,12 @@ impl Client {
         let mut tried = 0;
         loop {
             tried += 1;
-            let result = attempt(agent, req);
+            let result = attempt(agent, req, self.bounds_now());
             let retry = match &result {
                 Ok(r) => r.status == 429 || r.status >= 500,
                 Err(e) => e.transient(),
             };
-            if !retry || tried >= attempts {
+            if !retry || tried >= attempts || crate::keys::deadline::passed() {
                 return result.map_err(|e| {
                     if tried > 1 {
                         NetError(format!("{} (after {tried} attempts)", e.0), e.1)
@@ -335,23 +349,42 @@ impl Client {
                     }
                 });
             }
-            std::thread::sleep(delay);
+            std::thread::sleep(crate::keys::deadline::capped(delay));
             delay = delay.saturating_mul(2);
         }
     }
 }
 
-fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
+/// `builder` with `bounds` (connect, whole request) instead of its agent's, when given.
+fn bounded<B>(
+    builder: ureq::RequestBuilder<B>,
+    bounds: Option<(Duration, Duration)>,
+) -> ureq::RequestBuilder<B> {
+    match bounds {
+        Some((connect, whole)) => builder
+            .config()
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(whole))
+            .build(),
+        None => builder,
+    }
+}
+
+fn attempt(
+    agent: &ureq::Agent,
+    req: &Request<'_>,
+    bounds: Option<(Duration, Duration)>,
+) -> Result<Reply, NetError> {
     let result = match req.method {
         Method::Get => {
-            let mut b = agent.get(req.url).header("Accept", "application/json");
+            let mut b = bounded(agent.get(req.url), bounds).header("Accept", "application/json");
             for (k, v) in &req.headers {
                 b = b.header(*k, *v);
             }
             b.call()
         }
         Method::Post => {
-            let mut b = agent.post(req.url).header("Accept", "application/json");
+            let mut b = bounded(agent.post(req.url), bounds).header("Accept", "application/json");
             for (k, v) in &req.headers {
                 b = b.header(*k, *v);
             }
