@@ -91,7 +91,7 @@ pub(crate) fn capped(bound: Duration) -> Duration {
 }
 
 /// Whether the key services' deadline has passed: a failed call is not tried again.
-#[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn passed() -> bool {
     time_left().is_some_and(|left| left.is_zero())
 }
