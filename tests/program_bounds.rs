@@ -92,13 +92,43 @@ fn check_with(bin: &Path, dir: &Path, limit: Duration) -> Run {
     }
 }
 
+/// Whether the process `pid` is gone (or a zombie nobody reaps) within two seconds.
+fn ends_soon(pid: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+            {
+                return true;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    false
+}
+
 #[test]
 fn git_printing_without_end_is_stopped_at_the_bound() {
     // Before round 22 the list of tracked files was read whole: under the 1 GiB limit
     // the run aborted when the allocation failed (without it, the machine's memory).
-    let bin = fake_git("exec yes");
+    // The `sleep` it starts first must go with it (before round 23 only `git` itself
+    // was killed and the `sleep` lived on for its ten minutes).
+    let bin = fake_git(
+        "sh -c 'echo $$ > \"$(dirname \"$0\")/left.pid\"; exec sleep 600' \"$0\" & exec yes",
+    );
     let dir = tempfile::tempdir().expect("dir");
     let run = check_with(bin.path(), dir.path(), Duration::from_secs(60));
+    let pid = std::fs::read_to_string(bin.path().join("left.pid")).expect("the sleep's pid");
+    assert!(
+        ends_soon(pid.trim()),
+        "the program git started still runs: {}",
+        pid.trim()
+    );
     assert_eq!(
         run.status.signal(),
         None,
