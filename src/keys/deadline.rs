@@ -9,7 +9,7 @@
 //! spent on the keys that reach the network and, once [`DEFAULT_KEY_SERVICES_DEADLINE`]
 //! (or [`KEY_SERVICES_DEADLINE_VAR`]) is spent, the keys left are not tried: the error
 //! lists them as not tried and says how to allow more time. While a network key is tried,
-//! the time left is also the bound of each of its network calls ([`capped`]: the HTTP
+//! the time left is also the bound of each of its network calls (`capped`: the HTTP
 //! calls of every key source, the cloud metadata and credential endpoints, the key
 //! service's gRPC calls), so a key already being tried is cut short at the deadline and
 //! the whole lasts about the deadline, not the deadline plus one key's own bounds. Keys
@@ -97,7 +97,7 @@ pub(crate) fn passed() -> bool {
 }
 
 /// While alive, the network calls made on this thread end by the key services'
-/// deadline ([`capped`]); the deadline before it is restored when it goes.
+/// deadline (`capped`); the deadline before it is restored when it goes.
 #[must_use = "the deadline holds only while the scope is alive"]
 pub struct DeadlineScope {
     before: Option<Instant>,
