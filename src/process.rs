@@ -79,6 +79,20 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     Command::new(program)
 }
 
+/// A [`command`] started in a process group of its own, for a program that is stopped
+/// when it runs out of time or prints too much (an AWS `credential_process`, a Vault
+/// token helper, `az`, `git`): [`capture::capture_within`] then stops the whole group, the
+/// programs it started (a shell script's `sleep`, a pipeline) with it, where stopping
+/// only the program itself would leave them running. Only for programs that never use
+/// the terminal: a process group of its own is not the terminal's foreground group, so
+/// reading the terminal stops the program (until its time limit), and Ctrl-C at the
+/// terminal does not reach it (docs/security.md, "Programs leafseal starts").
+pub fn command_in_own_group(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = command(program);
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

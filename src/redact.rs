@@ -21,6 +21,7 @@ mod server;
 pub use server::MAX_SERVER_TEXT;
 pub use server::SECRET_MASK;
 pub use server::mask_encoded_key;
+pub use server::mask_raw_key;
 #[cfg(feature = "aws")]
 pub(crate) use server::percent_encoded;
 pub use server::scrub;

@@ -489,8 +489,9 @@ fn publish_to_a_vault_that_quotes_the_request_shows_no_value() {
         .as_bytes(),
     );
     std::fs::create_dir(d.join("vault")).expect("mkdir");
-    let plain =
-        b"password: C4NARYv4lue9X-pub1\nnested:\n  x: \"C4NARYv4lue9X \\\"quoted\\\" \\n\"\n";
+    // `pin` is shorter than the 4 characters from which any text is masked: it is masked
+    // where the server quotes it whole (before round 23 it was shown).
+    let plain = b"password: C4NARYv4lue9X-pub1\npin: \"9x7\"\nnested:\n  x: \"C4NARYv4lue9X \\\"quoted\\\" \\n\"\n";
     write(d, "vault/s.yaml", plain);
     let out = run_with(
         &s.vars,
@@ -504,6 +505,79 @@ fn publish_to_a_vault_that_quotes_the_request_shows_no_value() {
     vars.insert("SOPS_HC_VAULT_ALLOWLIST".into(), vault.url.clone());
     let out = fails_clean(&vars, d, &["publish", "-y", "vault/s.yaml"]);
     assert!(stderr(&out).contains("HTTP 400"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("9x7"), "{}", stderr(&out));
+}
+
+/// A `SOPS_GPG_EXEC` that fails after echoing the key material it handles to its errors,
+/// raw, base64 and hex, each on a `gpg:` line: what it was given to encrypt, or the 32
+/// bytes it "decrypted" (also printed on its standard output). The bytes are kept in
+/// `got` for the test to look for.
+const ECHOING_GPG: &[u8] = b"got=\"$(dirname \"$0\")/got\"
+case \"$*\" in
+  *--encrypt*) cat > \"$got\" ;;
+  *) cat > /dev/null; head -c 32 /dev/urandom > \"$got\"; cat \"$got\" ;;
+esac
+printf 'gpg: raw ' >&2; cat \"$got\" >&2; printf '\\n' >&2
+printf 'gpg: base64 %s\\n' \"$(base64 < \"$got\" | tr -d '\\n')\" >&2
+printf 'gpg: hex %s\\n' \"$(od -An -v -tx1 < \"$got\" | tr -d ' \\n')\" >&2
+exit 2";
+
+/// Fails when `out`'s standard error holds `key` raw, base64 (standard or URL-safe,
+/// padded or not) or hex (either case).
+fn assert_key_not_shown(what: &str, out: &Output, key: &[u8]) {
+    use base64::Engine;
+    let err = &out.stderr;
+    assert!(
+        !err.windows(key.len()).any(|w| w == key),
+        "{what}: the raw key is in stderr"
+    );
+    let text = stderr(out);
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(key);
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
+    for form in [hex.clone(), hex.to_ascii_uppercase(), b64, url] {
+        assert!(
+            !text.contains(&form),
+            "{what}: the key is in stderr as {form}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_gpg_that_echoes_the_data_key_does_not_put_it_on_the_terminal() {
+    let s = scene();
+    let d = s.dir.path();
+    let bin = tempfile::tempdir().expect("bin");
+    let gpg = script(bin.path(), "gpg", ECHOING_GPG);
+    let got = bin.path().join("got");
+    let mut vars = s.vars.clone();
+    vars.insert("SOPS_GPG_EXEC".into(), gpg);
+    let fpr = "0123456789ABCDEF0123456789ABCDEF01234567";
+
+    // Encryption: gpg is given the data key.
+    write(d, "p.yaml", b"a: C4NARYv4lue9X-pgp\n");
+    let out = fails_clean(&vars, d, &["encrypt", "--pgp", fpr, "p.yaml"]);
+    assert!(stderr(&out).contains("gpg: base64"), "{}", stderr(&out));
+    let key = std::fs::read(&got).expect("the key gpg was given");
+    assert_eq!(key.len(), 32);
+    assert_key_not_shown("encrypt", &out, &key);
+
+    // Decryption: gpg prints a data key, then fails.
+    let iv = "A".repeat(22);
+    let file = format!(
+        "a: ENC[AES256_GCM,data:3q2+7w==,iv:{iv}=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n\
+         sops:\n    pgp:\n        - created_at: \"2024-01-01T00:00:00Z\"\n          \
+         enc: |\n            -----BEGIN PGP MESSAGE-----\n\n            wcBMA\n            \
+         -----END PGP MESSAGE-----\n          fp: {fpr}\n    \
+         lastmodified: \"2024-01-01T00:00:00Z\"\n    \
+         mac: ENC[AES256_GCM,data:3q2+7w==,iv:{iv}=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n    \
+         version: 3.9.0\n"
+    );
+    write(d, "s.yaml", file.as_bytes());
+    let out = fails_clean(&vars, d, &["decrypt", "s.yaml"]);
+    assert!(stderr(&out).contains("gpg: base64"), "{}", stderr(&out));
+    let key = std::fs::read(&got).expect("the key gpg printed");
+    assert_key_not_shown("decrypt", &out, &key);
 }
 
 #[test]

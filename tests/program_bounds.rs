@@ -8,6 +8,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -91,13 +92,43 @@ fn check_with(bin: &Path, dir: &Path, limit: Duration) -> Run {
     }
 }
 
+/// Whether the process `pid` is gone (or a zombie nobody reaps) within two seconds.
+fn ends_soon(pid: &str) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => return true,
+            Ok(stat)
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .is_some_and(|s| s.trim_start().starts_with('Z')) =>
+            {
+                return true;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    false
+}
+
 #[test]
 fn git_printing_without_end_is_stopped_at_the_bound() {
     // Before round 22 the list of tracked files was read whole: under the 1 GiB limit
     // the run aborted when the allocation failed (without it, the machine's memory).
-    let bin = fake_git("exec yes");
+    // The `sleep` it starts first must go with it (before round 23 only `git` itself
+    // was killed and the `sleep` lived on for its ten minutes).
+    let bin = fake_git(
+        "sh -c 'echo $$ > \"$(dirname \"$0\")/left.pid\"; exec sleep 600' \"$0\" & exec yes",
+    );
     let dir = tempfile::tempdir().expect("dir");
     let run = check_with(bin.path(), dir.path(), Duration::from_secs(60));
+    let pid = std::fs::read_to_string(bin.path().join("left.pid")).expect("the sleep's pid");
+    assert!(
+        ends_soon(pid.trim()),
+        "the program git started still runs: {}",
+        pid.trim()
+    );
     assert_eq!(
         run.status.signal(),
         None,
@@ -134,6 +165,178 @@ fn what_git_says_is_shown_without_terminal_escapes() {
     assert!(
         !run.stderr.contains('\u{1b}') && !run.stderr.contains('\u{7}'),
         "{:?}",
+        run.stderr
+    );
+}
+
+/// A server on 127.0.0.1 that accepts every connection and never answers (the
+/// connections are kept open for the rest of the test run); its address.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    address
+}
+
+/// The `sops` entries of two keys of one network key source (`kind`, as the metadata
+/// names it) on `server`; their `enc` values are never read (no server answers).
+fn silent_keys(kind: &str, server: &str) -> String {
+    let created = "          created_at: \"2024-01-01T00:00:00Z\"\n";
+    let mut keys = format!("    {kind}:\n");
+    for n in 1..=2 {
+        let entry = match kind {
+            "hc_vault" => format!(
+                "        - vault_address: http://{server}\n          engine_path: transit\n          \
+                 key_name: k{n}\n{created}          enc: vault:v1:abc\n"
+            ),
+            "kms" => format!(
+                "        - arn: arn:aws:kms:us-east-1:111122223333:key/k{n}\n{created}          \
+                 enc: AQICAHhvZ2Vy\n          aws_profile: \"\"\n"
+            ),
+            "gcp_kms" => format!(
+                "        - resource_id: projects/p/locations/global/keyRings/r/cryptoKeys/k{n}\n\
+                 {created}          enc: CiQAabc=\n"
+            ),
+            "azure_kv" => format!(
+                "        - vault_url: https://v{n}.vault.azure.net\n          name: k\n          \
+                 version: v1\n{created}          enc: abc\n"
+            ),
+            _ => format!(
+                "        - key_id: cn-north-4:11111111-2222-3333-4444-55555555555{n}\n{created}          \
+                 enc: abc:def\n"
+            ),
+        };
+        keys.push_str(&entry);
+    }
+    keys
+}
+
+/// A file whose data key is wrapped only for `keys` (the `sops` entries).
+fn file_for_keys(keys: &str) -> String {
+    let iv = "A".repeat(22);
+    format!(
+        "password: ENC[AES256_GCM,data:3q2+7w==,iv:{iv}=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n\
+         sops:\n{keys}    lastmodified: \"2024-01-01T00:00:00Z\"\n    \
+         mac: ENC[AES256_GCM,data:3q2+7w==,iv:{iv}=,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n    \
+         version: 3.9.0\n"
+    )
+}
+
+/// Runs `leafseal decrypt secret.yaml` (plus `extra` arguments) in `dir` with `vars`;
+/// kills it after `limit` (the test then fails).
+fn decrypt_with(
+    vars: &HashMap<String, String>,
+    dir: &Path,
+    extra: &[&str],
+    limit: Duration,
+) -> Run {
+    let err_file = dir.join("stderr");
+    let started = Instant::now();
+    let mut child = support::leafseal(vars)
+        .args(extra)
+        .args(["decrypt", "secret.yaml"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_file).expect("stderr file"))
+        .spawn()
+        .expect("leafseal");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`leafseal decrypt` still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        status,
+        stderr: std::fs::read_to_string(&err_file).expect("stderr"),
+        took: started.elapsed(),
+    }
+}
+
+/// The environment of a decryption whose keys and credential endpoints all reach
+/// `server`, with a key services deadline of `deadline_secs`.
+fn silent_key_vars(home: &Path, server: &str, deadline_secs: &str) -> HashMap<String, String> {
+    let mut vars = support::env_vars(None, home);
+    let url = format!("http://{server}");
+    for (k, v) in [
+        ("LEAFSEAL_KEY_SERVICES_DEADLINE_SECS", deadline_secs),
+        ("VAULT_TOKEN", "hvs.test"),
+        ("SOPS_HC_VAULT_ALLOWLIST", &url),
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMIexample"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL_KMS", &url),
+        ("SOPS_GCP_KMS_ENDPOINT", &url),
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.test"),
+        ("AZURE_TENANT_ID", "tenant"),
+        ("AZURE_CLIENT_ID", "client"),
+        ("AZURE_CLIENT_SECRET", "secret"),
+        ("AZURE_AUTHORITY_HOST", &url),
+        ("HUAWEICLOUD_SDK_AK", "AKIDEXAMPLE"),
+        ("HUAWEICLOUD_SDK_SK", "secret"),
+        ("HUAWEICLOUD_SDK_PROJECT_ID", "project"),
+        ("HUAWEICLOUD_SDK_REGION_KMS_CN_NORTH_4", &url),
+    ] {
+        vars.insert(k.to_owned(), v.to_owned());
+    }
+    vars
+}
+
+#[test]
+fn a_key_service_that_never_answers_is_cut_short_at_the_deadline() {
+    // For each network key source, two keys on a server that accepts and never answers,
+    // with a 1 s deadline. Before round 23 the deadline was checked between keys only:
+    // the first key took its own bounds (AWS KMS 3 attempts of 10 s, Vault and GCP 3 of
+    // 30 s) before the second was skipped.
+    let server = silent_server();
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let vars = silent_key_vars(home.path(), &server, "1");
+    let margin = Duration::from_secs(2);
+    for kind in ["hc_vault", "kms", "gcp_kms", "azure_kv", "hckms"] {
+        let keys = silent_keys(kind, &server);
+        std::fs::write(dir.path().join("secret.yaml"), file_for_keys(&keys)).expect("file");
+        let run = decrypt_with(&vars, dir.path(), &[], Duration::from_secs(60));
+        eprintln!("two silent {kind} keys, 1 s deadline: {:?}", run.took);
+        assert_eq!(run.status.code(), Some(128), "{kind}: {}", run.stderr);
+        assert!(
+            run.took < Duration::from_secs(1) + margin,
+            "{kind} took {:?}: {}",
+            run.took,
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!("{kind} "))
+                && run
+                    .stderr
+                    .contains("not tried: the key services of this file"),
+            "{kind}: {}",
+            run.stderr
+        );
+    }
+
+    // Through a key service (gRPC) that never answers: its calls too (before: 10 s, the
+    // bound of a connection on which the service says nothing).
+    let grpc = format!("tcp://{server}");
+    let extra = ["--keyservice", &grpc, "--enable-local-keyservice=false"];
+    let run = decrypt_with(&vars, dir.path(), &extra, Duration::from_secs(60));
+    eprintln!("a silent key service, 1 s deadline: {:?}", run.took);
+    assert_eq!(run.status.code(), Some(128), "{}", run.stderr);
+    assert!(
+        run.took < Duration::from_secs(1) + margin,
+        "took {:?}: {}",
+        run.took,
         run.stderr
     );
 }

@@ -39,7 +39,7 @@ fn git_error(msg: String) -> Error {
 
 fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
     let out = crate::process::capture::output_within(
-        crate::process::command("git")
+        crate::process::command_in_own_group("git")
             .current_dir(dir)
             .args(["-c", "core.quotePath=false"])
             .args(args),

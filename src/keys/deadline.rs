@@ -8,11 +8,15 @@
 //! before leafseal could say that no key worked. [`KeyServiceBudget`] adds up the time
 //! spent on the keys that reach the network and, once [`DEFAULT_KEY_SERVICES_DEADLINE`]
 //! (or [`KEY_SERVICES_DEADLINE_VAR`]) is spent, the keys left are not tried: the error
-//! lists them as not tried and says how to allow more time. A key already being tried is
-//! not cut short, so the whole can last the deadline plus one key's own bounds. Keys
+//! lists them as not tried and says how to allow more time. While a network key is tried,
+//! the time left is also the bound of each of its network calls (`capped`: the HTTP
+//! calls of every key source, the cloud metadata and credential endpoints, the key
+//! service's gRPC calls), so a key already being tried is cut short at the deadline and
+//! the whole lasts about the deadline, not the deadline plus one key's own bounds. Keys
 //! used on this machine (age, PGP) do not count and are always tried: they come first,
 //! and time spent on them (a person typing a passphrase) takes nothing from the budget.
 
+use std::cell::Cell;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -58,6 +62,53 @@ pub fn helper_timeout_message(what: &str, limit: Duration) -> String {
     )
 }
 
+thread_local! {
+    /// When the network calls of the key being tried on this thread must have ended
+    /// (set by [`KeyServiceBudget::scope`]; a key is tried on the thread that asks).
+    static NETWORK_DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// The shortest bound [`capped`] gives: a call is still made (and fails at once) rather
+/// than given a zero timeout, which some clients read as "no timeout".
+const SHORTEST_BOUND: Duration = Duration::from_millis(1);
+
+/// The time left before the deadline of the key being tried on this thread, if one runs.
+#[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
+pub(crate) fn time_left() -> Option<Duration> {
+    NETWORK_DEADLINE
+        .with(Cell::get)
+        .map(|at| at.saturating_duration_since(Instant::now()))
+}
+
+/// `bound`, or the time left before the key services' deadline when that is shorter:
+/// the bound of one network call (connect, or the whole call).
+#[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
+pub(crate) fn capped(bound: Duration) -> Duration {
+    match time_left() {
+        Some(left) => bound.min(left).max(SHORTEST_BOUND),
+        None => bound,
+    }
+}
+
+/// Whether the key services' deadline has passed: a failed call is not tried again.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn passed() -> bool {
+    time_left().is_some_and(|left| left.is_zero())
+}
+
+/// While alive, the network calls made on this thread end by the key services'
+/// deadline (`capped`); the deadline before it is restored when it goes.
+#[must_use = "the deadline holds only while the scope is alive"]
+pub struct DeadlineScope {
+    before: Option<Instant>,
+}
+
+impl Drop for DeadlineScope {
+    fn drop(&mut self) {
+        NETWORK_DEADLINE.with(|d| d.set(self.before));
+    }
+}
+
 /// The time one decryption has spent on keys that reach the network.
 pub struct KeyServiceBudget {
     limit: Duration,
@@ -100,6 +151,18 @@ impl KeyServiceBudget {
                  answer), or set {KEY_SERVICES_DEADLINE_VAR} to a longer time in seconds"
             ),
         ))
+    }
+
+    /// The deadline of the network calls of a key of `kind` about to be tried: the time
+    /// left of the budget, from now (`None` for a key that does not count).
+    pub fn scope(&self, kind: KeyKind, ctx: &KeyContext) -> Option<DeadlineScope> {
+        if !Self::counts(kind, ctx) {
+            return None;
+        }
+        let left = self.limit.saturating_sub(self.spent);
+        let at = Instant::now().checked_add(left)?;
+        let before = NETWORK_DEADLINE.with(|d| d.replace(Some(at)));
+        Some(DeadlineScope { before })
     }
 
     /// Adds the time a key of `kind`, tried from `started`, took.

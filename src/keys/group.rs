@@ -180,7 +180,9 @@ pub fn recover_with_keys(
                 continue;
             }
             let started = Instant::now();
+            let scope = budget.scope(kind, ctx);
             let unwrapped = ctx.unwrap_key(stored.key.as_ref(), &stored.enc);
+            drop(scope);
             budget.spend(kind, ctx, started);
             let unwrapped = unwrapped.and_then(|part| {
                 if part.len() == part_len {

@@ -168,15 +168,31 @@ const ARMORED_MAX: usize = 64 * 1024;
 /// subkey and user ID).
 const LISTING_MAX: usize = 1024 * 1024;
 
-/// Runs gpg with `args`, feeding `input` on stdin; returns stdout (wiped on drop). At most
+/// What gpg is given on its standard input.
+#[derive(Clone, Copy)]
+enum GpgInput<'a> {
+    /// Key material (the data key to encrypt): masked in gpg's complaint if it echoes it.
+    Secret(&'a [u8]),
+    /// Nothing secret (an encrypted message, or nothing).
+    Public(&'a [u8]),
+}
+
+/// Runs gpg with `input` on stdin; returns stdout (wiped on drop). At most
 /// [`max_gpg`] gpg processes run at once in this process; further calls wait for a slot.
-/// A gpg that prints more than `max` bytes is stopped, and that is a failure.
+/// A gpg that prints more than `max` bytes is stopped, and that is a failure. The lines of
+/// a failing gpg's complaint that the message quotes never hold the secret input nor what
+/// it printed (a decrypted data key), raw or base64- or hex-encoded: the program named by
+/// `SOPS_GPG_EXEC` is not trusted with that.
 fn run_gpg(
     ctx: &KeyContext,
     args: &[&str],
-    input: &[u8],
+    input: GpgInput<'_>,
     max: usize,
 ) -> Result<Zeroizing<Vec<u8>>, GpgFailure> {
+    let (input, secret_input) = match input {
+        GpgInput::Secret(bytes) => (bytes, Some(bytes)),
+        GpgInput::Public(bytes) => (bytes, None),
+    };
     let (binary, from_env) = gpg_binary(ctx);
     let _slot = GpgSlot::acquire(max_gpg(ctx));
     let mut child = crate::process::command(binary)
@@ -213,7 +229,15 @@ fn run_gpg(
     }
     let stdout = output.stdout;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let secrets: Vec<&[u8]> = secret_input
+            .into_iter()
+            .chain(Some(&stdout[..]).filter(|out| !out.is_empty()))
+            .collect();
+        let mut stderr = Zeroizing::new(output.stderr);
+        for secret in &secrets {
+            stderr = Zeroizing::new(crate::redact::mask_raw_key(&stderr, secret));
+        }
+        let stderr = String::from_utf8_lossy(&stderr);
         let lines: Vec<&str> = stderr
             .lines()
             .map(str::trim)
@@ -222,8 +246,12 @@ fn run_gpg(
             .collect();
         let mut message = format!("`{binary}` failed ({})", output.status);
         if !lines.is_empty() {
+            let mut quoted = lines.join("; ");
+            for secret in &secrets {
+                quoted = crate::redact::mask_encoded_key(&quoted, secret);
+            }
             message.push_str(": ");
-            message.push_str(&lines.join("; "));
+            message.push_str(&quoted);
         }
         return Err(GpgFailure { message });
     }
@@ -251,7 +279,7 @@ impl MasterKey for PgpKey {
             "--recipient",
             self.text.as_str(),
         ];
-        let out = run_gpg(ctx, &args, secret, ARMORED_MAX).map_err(|f| {
+        let out = run_gpg(ctx, &args, GpgInput::Secret(secret), ARMORED_MAX).map_err(|f| {
             KeyError::with_hint(
                 format!(
                     "PGP encryption to {} failed: {}",
@@ -281,7 +309,7 @@ impl MasterKey for PgpKey {
 
     fn unwrap(&self, enc: &str, ctx: &KeyContext) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let args = ["--batch", "--no-tty", "--decrypt"];
-        run_gpg(ctx, &args, enc.as_bytes(), DECRYPTED_MAX).map_err(|f| {
+        run_gpg(ctx, &args, GpgInput::Public(enc.as_bytes()), DECRYPTED_MAX).map_err(|f| {
             KeyError::with_hint(
                 format!(
                     "cannot decrypt the PGP data key for {}: {}",
@@ -308,7 +336,7 @@ impl MasterKey for PgpKey {
             "--list-secret-keys",
             self.text.as_str(),
         ];
-        let status = match run_gpg(ctx, &args, &[], LISTING_MAX) {
+        let status = match run_gpg(ctx, &args, GpgInput::Public(&[]), LISTING_MAX) {
             Ok(_) => ProbeStatus::Ok("gpg has the secret key".to_owned()),
             Err(f) => ProbeStatus::Failed(KeyError::with_hint(
                 format!(

@@ -27,10 +27,12 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use attempt::attempt;
 use zeroize::Zeroizing;
 
 use crate::keys::KeyContext;
 
+mod attempt;
 pub(crate) mod jwt;
 mod plain_http;
 mod reply;
@@ -168,6 +170,9 @@ pub(crate) struct Client {
     proxied: Option<ureq::Agent>,
     no_proxy: Vec<String>,
     delay: Duration,
+    /// The whole-request timeout of the agents (each call's is at most the time left
+    /// before the key services' deadline, `deadline::capped`).
+    timeout: Duration,
     /// Why HTTPS requests cannot be made (an unusable `SSL_CERT_FILE`/`SSL_CERT_DIR`).
     roots_error: Option<String>,
     /// Plain http beyond loopback was allowed ([`INSECURE_HTTP_VAR`]).
@@ -269,6 +274,7 @@ impl Client {
             proxied: proxy.map(|p| build(Some(p))),
             no_proxy,
             delay: Duration::from_millis(delay),
+            timeout: Duration::from_secs(timeout),
             roots_error: None,
             insecure_http: insecure_http_allowed(ctx),
         }
@@ -301,10 +307,20 @@ impl Client {
             .http_status_as_error(false)
             .max_redirects(0)
             .proxy(None)
-            .timeout_global(Some(timeout))
+            .timeout_global(Some(crate::keys::deadline::capped(timeout)))
             .build()
             .new_agent();
-        attempt(&agent, req)
+        attempt(&agent, req, None)
+    }
+
+    /// The bounds of one call made now (connect, whole request) when the key services'
+    /// deadline is nearer than the agents' own; `None`: the agents' own.
+    fn bounds_now(&self) -> Option<(Duration, Duration)> {
+        let whole = crate::keys::deadline::capped(self.timeout);
+        (whole < self.timeout).then(|| {
+            let connect = Duration::from_secs(CONNECT_TIMEOUT_SECS).min(whole);
+            (connect, whole)
+        })
     }
 
     fn send_with(&self, req: &Request<'_>, attempts: u32) -> Result<Reply, NetError> {
@@ -321,12 +337,12 @@ impl Client {
         let mut tried = 0;
         loop {
             tried += 1;
-            let result = attempt(agent, req);
+            let result = attempt(agent, req, self.bounds_now());
             let retry = match &result {
                 Ok(r) => r.status == 429 || r.status >= 500,
                 Err(e) => e.transient(),
             };
-            if !retry || tried >= attempts {
+            if !retry || tried >= attempts || crate::keys::deadline::passed() {
                 return result.map_err(|e| {
                     if tried > 1 {
                         NetError(format!("{} (after {tried} attempts)", e.0), e.1)
@@ -335,58 +351,10 @@ impl Client {
                     }
                 });
             }
-            std::thread::sleep(delay);
+            std::thread::sleep(crate::keys::deadline::capped(delay));
             delay = delay.saturating_mul(2);
         }
     }
-}
-
-fn attempt(agent: &ureq::Agent, req: &Request<'_>) -> Result<Reply, NetError> {
-    let result = match req.method {
-        Method::Get => {
-            let mut b = agent.get(req.url).header("Accept", "application/json");
-            for (k, v) in &req.headers {
-                b = b.header(*k, *v);
-            }
-            b.call()
-        }
-        Method::Post => {
-            let mut b = agent.post(req.url).header("Accept", "application/json");
-            for (k, v) in &req.headers {
-                b = b.header(*k, *v);
-            }
-            match &req.body {
-                Body::Empty => b.send_empty(),
-                Body::Json(s) => b
-                    .header("Content-Type", "application/json")
-                    .send(s.as_bytes()),
-                Body::Form(s) => b
-                    .header("Content-Type", "application/x-www-form-urlencoded")
-                    .send(s.as_bytes()),
-                Body::Raw(bytes, content_type) => b
-                    .header("Content-Type", *content_type)
-                    .send(bytes.as_slice()),
-            }
-        }
-    };
-    let mut resp = result.map_err(|e| NetError(describe_error(&e), kind_of(&e)))?;
-    let status = resp.status().as_u16();
-    // Bytes, not text: a body that is not UTF-8 is the service's problem to describe
-    // (its JSON does not parse), not a network failure to retry.
-    let bytes = resp
-        .body_mut()
-        .with_config()
-        .limit(MAX_BODY)
-        .read_to_vec()
-        .map(Zeroizing::new)
-        .map_err(|e| {
-            NetError(
-                format!("reading the response failed: {}", describe_error(&e)),
-                kind_of(&e),
-            )
-        })?;
-    let body = Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned());
-    Ok(Reply::to(req, status, body))
 }
 
 /// Whether the request did not fit ureq's buffer (its headers are too large). ureq does

@@ -81,8 +81,10 @@ impl RemoteKeyService {
         self
     }
 
-    fn handshake_timeout(&self) -> Duration {
-        HANDSHAKE_TIMEOUT.min(self.timeout)
+    /// The bound of a call made now: the service's, or the time left before the key
+    /// services' deadline when that is shorter (`keys::deadline::capped`).
+    fn call_timeout(&self) -> Duration {
+        crate::keys::deadline::capped(self.timeout)
     }
 
     fn unreachable(&self, detail: &str) -> KeyError {
@@ -114,12 +116,12 @@ impl RemoteKeyService {
         )
     }
 
-    fn timed_out(&self) -> KeyError {
+    fn timed_out(&self, after: Duration) -> KeyError {
         KeyError::with_hint(
             format!(
                 "the key service at {} did not answer within {} s",
                 self.uri,
-                self.timeout.as_secs_f32()
+                after.as_secs_f32()
             ),
             format!(
                 "check that the key service is running and not stuck (a passphrase or PIN \
@@ -191,7 +193,8 @@ impl RemoteKeyService {
         };
         let address = &self.address;
         let cached = state.channel.clone();
-        let handshake = self.handshake_timeout();
+        let bound = self.call_timeout();
+        let handshake = HANDSHAKE_TIMEOUT.min(bound);
         let heard = Arc::new(AtomicU8::new(CONNECTING));
         let watch = Arc::clone(&heard);
         let result = state.runtime.block_on(async {
@@ -212,7 +215,7 @@ impl RemoteKeyService {
                     .map_err(Ok)?;
                 Ok::<_, Result<tonic::Status, String>>((channel, response.into_inner()))
             };
-            match tokio::time::timeout(self.timeout, call).await {
+            match tokio::time::timeout(bound, call).await {
                 Ok(r) => r.map_err(Some),
                 Err(_) => Err(None),
             }
@@ -231,7 +234,7 @@ impl RemoteKeyService {
             }
             Err(None) => {
                 state.channel = None;
-                Err(self.timed_out())
+                Err(self.timed_out(bound))
             }
             Err(Some(Err(detail))) => {
                 state.channel = None;

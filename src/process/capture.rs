@@ -249,9 +249,11 @@ pub fn capture_within(
     let status = match exited {
         Some((status, _)) => status,
         None => {
-            // Output too long, or out of time: stopped. A program it started may live on;
-            // its pipes are closed here, so it cannot keep leafseal waiting.
-            let _ = child.kill();
+            // Output too long, or out of time: stopped, with the programs it started when
+            // it leads a process group of its own (`command_in_own_group`). Otherwise a
+            // program it started may live on; its pipes are closed here, so it cannot
+            // keep leafseal waiting.
+            stop(child);
             child.wait()?
         }
     };
@@ -263,6 +265,18 @@ pub fn capture_within(
         too_long,
         timed_out,
     })
+}
+
+/// Kills `child`, which has not been waited for (its process id is still its own), and,
+/// when it leads a process group of its own, every process of that group.
+fn stop(child: &mut Child) {
+    let pid = rustix::process::Pid::from_child(child);
+    if rustix::process::getpgid(Some(pid)) == Ok(pid)
+        && rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).is_ok()
+    {
+        return;
+    }
+    let _ = child.kill();
 }
 
 /// Standard output as it is read: a buffer that starts small and doubles up to one byte
@@ -481,6 +495,71 @@ mod tests {
         assert!(!got.timed_out);
         assert_eq!(&got.stdout[..], b"token");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// Runs `script` in a process group of its own through `capture_within`; the script
+    /// is given a path in `dir` to create as `$1`.
+    fn in_own_group(script: &str, dir: &std::path::Path, timeout: Option<Duration>) -> Captured {
+        let mut c = crate::process::command_in_own_group("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("sh")
+            .arg(dir.join("marker"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        capture_within(&mut c, b"", 4096, timeout).unwrap()
+    }
+
+    /// Whether the marker of [`in_own_group`] appears within `wait`.
+    fn marker_appears(dir: &std::path::Path, wait: Duration) -> bool {
+        let started = Instant::now();
+        while started.elapsed() < wait {
+            if dir.join("marker").exists() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    #[test]
+    fn a_program_stopped_at_the_time_limit_takes_what_it_started_with_it() {
+        // The subshell would create the marker after a second; the program itself waits
+        // for a minute. Before round 23 only the `sh` was killed: the subshell lived on
+        // and created the marker.
+        let dir = tempfile::tempdir().unwrap();
+        let got = in_own_group(
+            "(sleep 1; : > \"$1\") & sleep 60; true",
+            dir.path(),
+            Some(Duration::from_millis(300)),
+        );
+        assert!(got.timed_out);
+        assert!(!marker_appears(dir.path(), Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_program_stopped_at_the_output_bound_takes_what_it_started_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let got = in_own_group("(sleep 1; : > \"$1\") & yes", dir.path(), None);
+        assert!(got.too_long);
+        assert!(!marker_appears(dir.path(), Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_program_that_ends_on_its_own_keeps_what_it_started() {
+        // Only a program leafseal stops takes its group with it: a helper may rightly
+        // leave a program running (a credential server it started).
+        let dir = tempfile::tempdir().unwrap();
+        let got = in_own_group(
+            "(sleep 1; : > \"$1\") >/dev/null 2>&1 & printf ok",
+            dir.path(),
+            Some(Duration::from_secs(20)),
+        );
+        assert_eq!(&got.stdout[..], b"ok");
+        assert!(marker_appears(dir.path(), Duration::from_secs(10)));
     }
 
     #[test]

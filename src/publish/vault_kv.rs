@@ -164,13 +164,22 @@ pub fn write(
 
 /// Every string value of `data` as it may appear in a server's message: as it is and as
 /// JSON writes it (escaped, without the quotes). A reply's text is shown only with these
-/// masked ([`rest::Reply::describe`]); values shorter than the scrubber's minimum (4
-/// characters), numbers and booleans are not matched.
+/// masked ([`rest::Reply::describe`]). A value shorter than the scrubber's minimum (4
+/// characters) is matched only as a whole quoted string (`"123"`, as JSON and Go's `%q`
+/// write it): unquoted, it would mask parts of ordinary words and numbers. Numbers and
+/// booleans are not matched.
 fn shown_forms_of_values(data: &serde_json::Value) -> Vec<Zeroizing<String>> {
     let mut out = Vec::new();
     let mut pending = vec![data];
     while let Some(value) = pending.pop() {
         match value {
+            serde_json::Value::String(text) if text.chars().count() < 4 => {
+                if !text.is_empty()
+                    && let Ok(quoted) = serde_json::to_string(text.as_str())
+                {
+                    out.push(Zeroizing::new(quoted));
+                }
+            }
             serde_json::Value::String(text) => {
                 if let Ok(quoted) = serde_json::to_string(text.as_str()).map(Zeroizing::new)
                     && let Some(escaped) = quoted.get(1..quoted.len().saturating_sub(1))

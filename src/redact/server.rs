@@ -15,6 +15,18 @@ pub const SECRET_MASK: &str = "[redacted]";
 /// Shortest credential value replaced (shorter values would mask ordinary words).
 const MIN_SECRET: usize = 4;
 
+/// Shortest quoted value (`"ab"`, see [`scrub`]) replaced: one character between quotes.
+const MIN_QUOTED_SECRET: usize = 3;
+
+/// Whether `secret` is long enough to be masked wherever it appears: 4 characters or
+/// more, or a value written with its double quotes (a short value as JSON or Go's `%q`
+/// quotes it; the quotes keep it from matching inside ordinary words).
+fn maskable(secret: &str) -> bool {
+    let quoted = secret.len() >= 2 && secret.starts_with('"') && secret.ends_with('"');
+    let chars = secret.chars().count();
+    chars >= MIN_SECRET || (quoted && chars >= MIN_QUOTED_SECRET)
+}
+
 /// `text` from a server on one line: key material masked ([`super::redact`]), line
 /// breaks, tabs and other [hidden](super::is_hidden) characters shown as a space (line
 /// breaks) or `?`, surrounding blanks trimmed, and cut to [`MAX_SERVER_TEXT`] characters.
@@ -37,15 +49,12 @@ pub fn server_text(text: &str) -> String {
 
 /// [`server_text`] of `text` with every occurrence of each of `secrets` (the credentials
 /// the request used: a token, a client secret, a signing key; values of 4 characters or
-/// more, also as a URL would encode them) replaced with [`SECRET_MASK`], and request
+/// more, also as a URL would encode them, and shorter values given with their double
+/// quotes, `"ab"`, matched only so quoted) replaced with [`SECRET_MASK`], and request
 /// signatures a server quotes back (`Signature=<hex>`) masked too.
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut s = text.to_owned();
-    let mut by_length: Vec<&str> = secrets
-        .iter()
-        .copied()
-        .filter(|v| v.chars().count() >= MIN_SECRET)
-        .collect();
+    let mut by_length: Vec<&str> = secrets.iter().copied().filter(|v| maskable(v)).collect();
     // Longest first, so that a secret containing another is masked whole.
     by_length.sort_by_key(|v| std::cmp::Reverse(v.len()));
     for secret in by_length {
@@ -104,6 +113,25 @@ pub fn mask_encoded_key(text: &str, secret: &[u8]) -> String {
     shown
 }
 
+/// `text` (a program's error output) with each occurrence of the key material `secret`
+/// as raw bytes replaced with [`SECRET_MASK`], before it is read as text: a program
+/// given a data key on its standard input (gpg, or what `SOPS_GPG_EXEC` names) can
+/// echo it as it got it. [`mask_encoded_key`] masks its text encodings.
+pub fn mask_raw_key(text: &[u8], secret: &[u8]) -> Vec<u8> {
+    if secret.len() < 3 {
+        return text.to_vec();
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = memchr::memmem::find(rest, secret) {
+        out.extend_from_slice(rest.get(..at).unwrap_or_default());
+        out.extend_from_slice(SECRET_MASK.as_bytes());
+        rest = rest.get(at + secret.len()..).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
 /// `s` percent-encoded with only RFC 3986's unreserved characters (`A-Za-z0-9-_.~`)
 /// kept and upper-case hex: how a form body or query string carries a credential, and
 /// SigV4's URI encoding (`keys::awskms::sigv4::uri_encode`, which is this function).
@@ -158,5 +186,37 @@ mod tests {
             "tok [redacted]"
         );
         assert!(!scrub("bad\nhvs.CAESIabcdefghijklmnopqrstuvwxyz01", &[]).contains("CAESI"));
+    }
+
+    #[test]
+    fn short_values_are_masked_only_with_their_quotes() {
+        let shown = scrub(
+            r#"invalid "pin": "123" near 1234 and "12""#,
+            &["\"123\"", "\"7\""],
+        );
+        assert_eq!(shown, r#"invalid "pin": [redacted] near 1234 and "12""#);
+        assert_eq!(
+            scrub(r#"value "7" and 7"#, &["\"7\""]),
+            "value [redacted] and 7"
+        );
+        assert_eq!(scrub(r#"empty "" stays"#, &["\"\""]), r#"empty "" stays"#);
+    }
+
+    #[test]
+    fn raw_key_bytes_are_masked() {
+        let key = [0u8, 0xff, b'\n', 7, 0x80];
+        let mut text = b"gpg: got ".to_vec();
+        text.extend_from_slice(&key);
+        text.extend_from_slice(b" twice ");
+        text.extend_from_slice(&key);
+        assert_eq!(
+            mask_raw_key(&text, &key),
+            b"gpg: got [redacted] twice [redacted]".to_vec()
+        );
+        assert_eq!(
+            mask_raw_key(b"ab", b"ab"),
+            b"ab".to_vec(),
+            "too short to mask"
+        );
     }
 }

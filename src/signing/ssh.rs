@@ -46,7 +46,7 @@ pub fn signing_key(
     }
     let git = |key: &str| -> Option<String> {
         let out = crate::process::capture::output_within(
-            crate::process::command("git")
+            crate::process::command_in_own_group("git")
                 .args(["config", "--get", key])
                 .env_clear()
                 .envs(ctx.vars()),

@@ -109,7 +109,7 @@ const PROCESS_OUTPUT_MAX: usize = 1024 * 1024;
 fn run_process(ctx: &KeyContext, profile: &str, command: &str) -> Result<Credentials, KeyError> {
     let source = format!("credential_process of profile `{profile}`");
     let hint = "run the profile's credential_process by hand to check it";
-    let mut child = crate::process::command("sh")
+    let mut child = crate::process::command_in_own_group("sh")
         .arg("-c")
         .arg(command)
         .env_clear()
@@ -487,6 +487,28 @@ mod tests {
                 && e.message
                     .contains(crate::keys::deadline::HELPER_TIMEOUT_VAR),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_credential_process_stopped_at_its_time_limit_takes_its_children_with_it() {
+        // A script whose `sleep` outlives it: before round 23 only the script's shell was
+        // killed, and the subshell went on to create the marker a second later.
+        let dir = tempfile::tempdir().expect("dir");
+        let marker = dir.path().join("marker");
+        let vars = [
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+            (crate::keys::deadline::HELPER_TIMEOUT_VAR, "1".to_owned()),
+            ("MARKER", marker.display().to_string()),
+        ];
+        let ctx = KeyContext::with_vars(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        let script = "(sleep 2; : > \"$MARKER\") & sleep 60; true";
+        let e = run_process(&ctx, "slow", script).expect_err("no credentials");
+        assert!(e.message.contains("did not finish within 1 seconds"), "{e}");
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        assert!(
+            !marker.exists(),
+            "a program the credential_process started lived on"
         );
     }
 }

@@ -343,16 +343,18 @@ fn trusted_roots(ctx: &KeyContext) -> Result<Option<ureq::tls::RootCerts>, Strin
     }
 }
 
+/// An agent whose connect and answer each take at most `timeout`, the whole call `whole`.
 fn agent(
     ctx: &KeyContext,
     ep: &Endpoint,
     timeout: Duration,
+    whole: Duration,
     roots: Option<ureq::tls::RootCerts>,
 ) -> ureq::Agent {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_connect(Some(timeout))
-        .timeout_global(Some(timeout.saturating_mul(3)))
+        .timeout_global(Some(whole))
         .timeout_recv_response(Some(timeout))
         .max_redirects(0)
         .proxy(proxy_for(ctx, ep));
@@ -412,11 +414,13 @@ pub(crate) fn send(
         }
         Err(_) => None,
     };
-    let agent = agent(ctx, ep, settings.timeout, roots);
     let url = ep.url();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
+        // Each attempt ends by the key services' deadline (`deadline::capped`).
+        let whole = crate::keys::deadline::capped(settings.timeout.saturating_mul(3));
+        let agent = agent(ctx, ep, settings.timeout.min(whole), whole, roots.clone());
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         for (k, v) in headers() {
             builder = builder.header(k, v);
@@ -491,11 +495,13 @@ pub(crate) fn send(
                 failure
             }
         };
-        if attempt >= settings.attempts {
+        if attempt >= settings.attempts || crate::keys::deadline::passed() {
             return Err(retry);
         }
         let factor = 1u32 << (attempt - 1).min(10);
-        std::thread::sleep(settings.base_delay.saturating_mul(factor));
+        std::thread::sleep(crate::keys::deadline::capped(
+            settings.base_delay.saturating_mul(factor),
+        ));
     }
 }
 

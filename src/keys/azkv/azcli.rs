@@ -21,7 +21,7 @@ pub(super) fn token(ctx: &KeyContext, resource: &str) -> Result<Result<Token, St
     if ctx.var("PATH").is_none() {
         return Ok(Err(format!("{SOURCE}: PATH is not set")));
     }
-    let mut cmd = crate::process::command("az");
+    let mut cmd = crate::process::command_in_own_group("az");
     cmd.args([
         "account",
         "get-access-token",
