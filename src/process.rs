@@ -93,6 +93,31 @@ pub fn command_in_own_group(program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// A [`command`] for a credential helper that may ask a person on the terminal (an AWS
+/// `credential_process` such as `aws-vault` asking for an MFA code, a Vault token
+/// helper): in a process group of its own, as [`command_in_own_group`], only when
+/// leafseal has no controlling terminal (CI, a service, a pipeline under `setsid`),
+/// where no one could answer and a stopped helper must take its children with it. With
+/// a terminal it stays in leafseal's group, the terminal's foreground group, so that it
+/// can read the terminal and Ctrl-C reaches it and everything it started.
+pub fn command_for_helper(program: impl AsRef<OsStr>) -> Command {
+    if has_controlling_terminal() {
+        command(program)
+    } else {
+        command_in_own_group(program)
+    }
+}
+
+/// Whether this process has a controlling terminal: `/dev/tty` opens only then (ENXIO
+/// otherwise). Opening it does not acquire one.
+pub(crate) fn has_controlling_terminal() -> bool {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -100,5 +125,58 @@ mod tests {
         assert!(super::large_input(super::LARGE_INPUT));
         assert!(!super::large_input(super::LARGE_INPUT - 1));
         assert!(!super::large_input(0));
+    }
+
+    /// The process group `command_for_helper` starts `sh` in, and that `sh`'s own id.
+    fn helper_group_and_pid() -> (u32, u32) {
+        let out = super::command_for_helper("sh")
+            .arg("-c")
+            .arg("cut -d' ' -f5 /proc/$$/stat; echo $$")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut fields = text.split_whitespace().map(|f| f.parse::<u32>().unwrap());
+        (fields.next().unwrap(), fields.next().unwrap())
+    }
+
+    /// Set in the copy of this test run on a terminal by
+    /// `a_credential_helper_leaves_leafseals_group_only_without_a_terminal`.
+    const ON_A_TERMINAL: &str = "LEAFSEAL_TEST_HELPER_GROUP_ON_A_TERMINAL";
+
+    #[test]
+    fn a_credential_helper_leaves_leafseals_group_only_without_a_terminal() {
+        let (group, pid) = helper_group_and_pid();
+        let ours = rustix::process::getpgrp().as_raw_pid().unsigned_abs();
+        if super::has_controlling_terminal() {
+            // It can ask on the terminal, and Ctrl-C reaches it: leafseal's group.
+            assert_eq!(group, ours);
+        } else {
+            // No one could answer: a group of its own, stopped whole at its limits.
+            assert_eq!(group, pid);
+        }
+        if std::env::var_os(ON_A_TERMINAL).is_some() {
+            assert!(super::has_controlling_terminal(), "script gave no terminal");
+            return;
+        }
+        // The other case too: this test again on a terminal of its own (`script`, from
+        // util-linux), when that program is here.
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        let run = format!(
+            "{} --exact process::tests::a_credential_helper_leaves_leafseals_group_only_without_a_terminal --test-threads 1",
+            exe.display()
+        );
+        let Ok(status) = std::process::Command::new("script")
+            .args(["-qec", &run, "/dev/null"])
+            .env(ON_A_TERMINAL, "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+        else {
+            return; // no `script` here: the terminal case is not checked
+        };
+        assert!(status.success(), "the test failed on a terminal");
     }
 }

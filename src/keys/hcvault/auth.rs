@@ -144,7 +144,7 @@ const HELPER_OUTPUT_MAX: usize = 64 * 1024;
 fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>>, KeyError> {
     let hint = "check the token_helper in your Vault configuration (VAULT_CONFIG_PATH or \
                 ~/.vault), or set VAULT_TOKEN";
-    let mut child = crate::process::command_in_own_group(helper)
+    let mut child = crate::process::command_for_helper(helper)
         .arg("get")
         .env_clear()
         .envs(ctx.vars())
