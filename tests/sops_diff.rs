@@ -29,6 +29,8 @@ mod generated_flat;
 mod harness;
 #[path = "sops_diff/history.rs"]
 mod history;
+#[path = "sops_diff/ini_comments.rs"]
+mod ini_comments;
 #[path = "sops_diff/inputs.rs"]
 mod inputs;
 #[path = "sops_diff/key_groups.rs"]

@@ -25,8 +25,11 @@ use crate::tree::Item;
 use crate::tree::Map;
 use crate::tree::Value;
 
+mod comments;
 mod emit;
 mod parse;
+
+pub use comments::join_comments_as_ini_holds_them;
 
 use emit::OutKey;
 use emit::OutSection;
@@ -77,23 +80,30 @@ fn render(value: &Value) -> Result<Zeroizing<String>, FormatError> {
 }
 
 /// Turns one section map of the tree into the writer's form (go-ini's `NewKey` semantics:
-/// a repeated key keeps its first position and takes the later value; a comment marker
-/// becomes the comment of the key before it).
-fn section_from_map(name: &str, map: &Map) -> Result<OutSection, FormatError> {
+/// a repeated key keeps its first position and takes the later value). Comment markers
+/// are kept where INI can hold them (round 23; sops 3.11 drops the ones marked *):
+/// `leading` (the top-level markers before this section*), the markers before the first
+/// key (the first one, then the others*) make the section's comment; a run of markers
+/// after a key makes that key's comment (sops keeps only the last one*). Joined markers
+/// are one comment of several lines, which is how an INI reader reads them back.
+fn section_from_map(name: &str, map: &Map, leading: &str) -> Result<OutSection, FormatError> {
     if name.is_empty() {
         return Err(FormatError::new(FORMAT, "empty section name"));
     }
     let mut sec = OutSection {
         name: name.to_owned(),
-        comment: Zeroizing::new(String::new()),
+        comment: Zeroizing::new(leading.to_owned()),
         keys: Vec::new(),
     };
     let mut items = map.0.iter().peekable();
-    if let Some(Item::Comment(c)) = items.peek() {
-        sec.comment = Zeroizing::new(c.text.as_str().to_owned());
+    while let Some(Item::Comment(c)) = items.peek() {
+        join_comment(&mut sec.comment, c.text.as_str());
         items.next();
     }
     let mut last: Option<usize> = None;
+    // Whether the item before is a comment marker: a run of markers is joined, while a
+    // marker after a repeated key replaces the comment its first place had (as go-ini).
+    let mut after_comment = false;
     // Where each key name is in `sec.keys` (a repeated name keeps its first place and
     // takes the last value, as go-ini does); a lookup per key keeps this linear.
     let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -101,10 +111,16 @@ fn section_from_map(name: &str, map: &Map) -> Result<OutSection, FormatError> {
         match item {
             Item::Comment(c) => {
                 if let Some(key) = last.and_then(|i| sec.keys.get_mut(i)) {
-                    key.comment = Zeroizing::new(c.text.as_str().to_owned());
+                    if after_comment {
+                        join_comment(&mut key.comment, c.text.as_str());
+                    } else {
+                        key.comment = Zeroizing::new(c.text.as_str().to_owned());
+                    }
                 }
+                after_comment = true;
             }
             Item::Entry(k, v) => {
+                after_comment = false;
                 if k.is_empty() {
                     return Err(FormatError::new(FORMAT, "empty key name"));
                 }
@@ -127,6 +143,14 @@ fn section_from_map(name: &str, map: &Map) -> Result<OutSection, FormatError> {
         }
     }
     Ok(sec)
+}
+
+/// Adds a comment marker's text to a comment as its next line.
+fn join_comment(comment: &mut Zeroizing<String>, text: &str) {
+    if !comment.is_empty() {
+        comment.push('\n');
+    }
+    comment.push_str(text);
 }
 
 impl Store for IniStore {
@@ -199,21 +223,16 @@ impl Store for IniStore {
             ));
         }
         let mut sections = Vec::new();
-        // Comment markers after the last section: the file's trailing comment.
+        // Top-level comment markers: the comment of the section after them, or after the
+        // last section the file's trailing comment.
         let mut trailing = Zeroizing::new(String::new());
         for item in doc.branches.iter().flat_map(|b| b.0.iter()) {
             let (name, value) = match item {
                 Item::Comment(c) => {
-                    if !trailing.is_empty() {
-                        trailing.push('\n');
-                    }
-                    trailing.push_str(c.text.as_str());
+                    join_comment(&mut trailing, c.text.as_str());
                     continue;
                 }
-                Item::Entry(name, value) => {
-                    trailing.clear();
-                    (name, value)
-                }
+                Item::Entry(name, value) => (name, value),
             };
             let Value::Map(map) = value else {
                 return Err(FormatError::new(
@@ -224,7 +243,8 @@ impl Store for IniStore {
                     ),
                 ));
             };
-            sections.push(section_from_map(name, map)?);
+            let leading = std::mem::take(&mut trailing);
+            sections.push(section_from_map(name, map, &leading)?);
         }
         if let Some(meta) = meta {
             let flat = flatten::flatten(meta).map_err(with_format)?;

@@ -132,6 +132,11 @@ pub fn reseal(
 ) -> Result<Map, Error> {
     let sel = meta.selector();
     clear_scalars_as_text(doc, &sel, format);
+    if format == Format::Ini {
+        // Encrypted, each marker is a string of its own: join what INI holds as one
+        // comment before encrypting, or the lines after the first would not decrypt.
+        crate::format::ini::join_comments_as_ini_holds_them(doc);
+    }
     let mac_hex = document::encrypt_document(doc, key, &sel, meta.mac_only_encrypted, stash)
         .map_err(|e| {
             Error::new(

@@ -245,8 +245,9 @@ fn ini_writing_rules_table() {
             "[s]\nnl    = \"\"\"a\nb\"\"\"\nbt    = \"\"\"a`b\"\"\"\nhash  = `a # b`\nsemi  = ` x;`\n\
              sp    = \" lead\"\ntr    = \"trail \"\nq     = \"quoted\"\nempty = \n",
         ),
-        // Comments: section comment first, key comments after their key; only the last
-        // marker after a key survives; a marker before any key (not first) is dropped.
+        // Comments: section comment first, key comments after their key; a run of
+        // markers before the first key or after a key is joined into one comment of
+        // several lines (round 23; sops 3.11 keeps the first, resp. the last, only).
         (
             vec![s(
                 "s",
@@ -259,19 +260,20 @@ fn ini_writing_rules_table() {
                     e("b", "2"),
                 ],
             )],
-            "; section\n[s]\n; second\n# third\n; fourth\na = 1\nb = 2\n",
+            "; section\n; orphan\n[s]\n; first\n; second\n# third\n; fourth\na = 1\nb = 2\n",
         ),
         (
             vec![s("s", vec![c("#already"), e("a", "1")])],
             "# already\n[s]\na = 1\n",
         ),
-        // Top-level comments are skipped; repeated keys merge (first position, last value).
+        // A top-level comment becomes the comment of the section after it (round 23; sops
+        // 3.11 drops it); repeated keys merge (first position, last value).
         (
             vec![
                 c("top"),
                 s("s", vec![e("a", "1"), e("b", "2"), e("a", "3"), c("on a")]),
             ],
-            "[s]\n; on a\na = 3\nb = 2\n",
+            "; top\n[s]\n; on a\na = 3\nb = 2\n",
         ),
         // A DEFAULT with only a comment writes the comment and nothing else.
         (

@@ -12,7 +12,8 @@
 //! * inside arrays and inline tables, comments on their own lines sit before the element
 //!   that follows them (or at the end of the list/map); a comment sharing the line of an
 //!   element (after its comma) is an inline marker placed before that element — the same
-//!   "trailing comment precedes its entry" rule as at table level;
+//!   "trailing comment precedes its entry" rule as at table level; an element has one
+//!   (`1 # a` then `, # b` on the next line: `# b` is a full-line comment after `1`);
 //! * headers of later `[[array]]` elements put their comments into the list, before the
 //!   element;
 //! * comments after the last entry of the file stay at the end of the root map.
@@ -314,18 +315,18 @@ fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
             for (i, elem) in a.iter().enumerate() {
                 let d = elem.decor();
                 for c in collect(decor_prefix(d), true) {
-                    place(&mut seq, &mut last, c, SeqItem::Comment);
+                    place(&mut seq, &mut last, c, SeqItem::Comment, inline_seq_comment);
                 }
                 last = Some(seq.len());
                 seq.push(SeqItem::Value(
                     value(elem, depth + 1).map_err(|e| within(e, None, i))?,
                 ));
                 for c in collect(decor_suffix(d), true) {
-                    place(&mut seq, &mut last, c, SeqItem::Comment);
+                    place(&mut seq, &mut last, c, SeqItem::Comment, inline_seq_comment);
                 }
             }
             for c in collect(a.trailing().as_str(), true) {
-                place(&mut seq, &mut last, c, SeqItem::Comment);
+                place(&mut seq, &mut last, c, SeqItem::Comment, inline_seq_comment);
             }
             Value::Seq(seq)
         }
@@ -342,21 +343,45 @@ fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), Forma
     for (k, v) in t.iter() {
         if let Some(key) = t.key(k) {
             for c in collect(decor_prefix(key.leaf_decor()), true) {
-                place(&mut out.0, &mut last, c, TreeItem::Comment);
+                place(
+                    &mut out.0,
+                    &mut last,
+                    c,
+                    TreeItem::Comment,
+                    inline_map_comment,
+                );
             }
         }
         for c in collect(decor_prefix(v.decor()), false) {
-            place(&mut out.0, &mut last, c, TreeItem::Comment);
+            place(
+                &mut out.0,
+                &mut last,
+                c,
+                TreeItem::Comment,
+                inline_map_comment,
+            );
         }
         let converted = value(v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
         last = Some(out.0.len());
         out.push(k, converted);
         for c in collect(decor_suffix(v.decor()), true) {
-            place(&mut out.0, &mut last, c, TreeItem::Comment);
+            place(
+                &mut out.0,
+                &mut last,
+                c,
+                TreeItem::Comment,
+                inline_map_comment,
+            );
         }
     }
     for c in collect(t.trailing().as_str(), true) {
-        place(&mut out.0, &mut last, c, TreeItem::Comment);
+        place(
+            &mut out.0,
+            &mut last,
+            c,
+            TreeItem::Comment,
+            inline_map_comment,
+        );
     }
     Ok(())
 }
@@ -369,11 +394,26 @@ fn collect(raw: Option<&str>, first_may_be_inline: bool) -> Vec<Comment> {
 
 /// Places a comment read inside an array or inline table. An inline comment shares the
 /// line of the element before it and goes in front of that element (as at table level,
-/// where a line's trailing comment precedes its entry); with no element before it, it
-/// becomes a full-line comment. Other comments are appended.
-fn place<T>(items: &mut Vec<T>, last: &mut Option<usize>, mut c: Comment, wrap: fn(Comment) -> T) {
+/// where a line's trailing comment precedes its entry); with no element before it, or
+/// when that element already has its inline comment (`1 # a` then `, # b` on the next
+/// line: the writer puts one comment at the end of an element's line), it becomes a
+/// full-line comment. Other comments are appended.
+fn place<T>(
+    items: &mut Vec<T>,
+    last: &mut Option<usize>,
+    mut c: Comment,
+    wrap: fn(Comment) -> T,
+    inline_of: fn(&T) -> bool,
+) {
     match *last {
-        Some(p) if c.inline && p <= items.len() => {
+        Some(p)
+            if c.inline
+                && p <= items.len()
+                && !p
+                    .checked_sub(1)
+                    .and_then(|before| items.get(before))
+                    .is_some_and(inline_of) =>
+        {
             items.insert(p, wrap(c));
             *last = Some(p + 1);
         }
@@ -382,6 +422,16 @@ fn place<T>(items: &mut Vec<T>, last: &mut Option<usize>, mut c: Comment, wrap: 
             items.push(wrap(c));
         }
     }
+}
+
+/// Whether an array item is an inline comment marker.
+fn inline_seq_comment(item: &SeqItem) -> bool {
+    matches!(item, SeqItem::Comment(c) if c.inline)
+}
+
+/// Whether a map item is an inline comment marker.
+fn inline_map_comment(item: &TreeItem) -> bool {
+    matches!(item, TreeItem::Comment(c) if c.inline)
 }
 
 /// An offset date-time becomes a timestamp; local date-times, dates and times (which

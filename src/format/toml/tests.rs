@@ -473,3 +473,38 @@ fn toml_deep_nesting_is_an_error_not_a_crash() {
             .is_err()
     );
 }
+
+/// Round 23 (found by `toml_proptest_mutated_toml_never_panics`): an array element with
+/// its own comment (`1#`) followed by a comma and a second comment on the next line.
+/// Both comments were read as inline markers of `1`; the writer keeps one at the end of
+/// an element's line, so the first one came back as a full-line comment above `1` and
+/// the tree changed on every write. The second one is now a full-line comment after `1`.
+#[test]
+fn toml_array_element_comment_before_a_comma_on_the_next_line_keeps_its_place() {
+    let src = "list = [\n    1#\n, # on one\n]\n";
+    let m = root(src);
+    let Some(Value::Seq(list)) = m.get("list") else {
+        panic!("list")
+    };
+    assert_eq!(
+        list[..],
+        [
+            SeqItem::Comment(Comment {
+                text: Text::from(""),
+                inline: true
+            }),
+            SeqItem::Value(Value::Int(1)),
+            SeqItem::Comment(Comment::line(" on one")),
+        ]
+    );
+    let text = assert_round_trip(src);
+    assert_eq!(text, "list = [\n    1, #\n    # on one\n]\n");
+    // The same shape inside an inline table (TOML 1.1 line breaks between braces).
+    let src = "t = {\n    a = 1 # x\n, # y\n}\n";
+    let m = root(src);
+    let Some(Value::Map(t)) = m.get("t") else {
+        panic!("t")
+    };
+    assert_eq!(t.0, [inline(" x"), entry("a", Value::Int(1)), line(" y")]);
+    assert_round_trip(src);
+}
