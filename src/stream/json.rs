@@ -31,7 +31,6 @@ use crate::crypto::mac::MacHasher;
 use crate::crypto::value::ValueCipher;
 use crate::error::Error;
 use crate::format::EmitOptions;
-use crate::format::Loaded;
 use crate::format::json::emit::SecureBuf;
 use crate::format::json::emit::Writer;
 use crate::format::json::emit::estimate_items;
@@ -278,14 +277,7 @@ pub(super) fn read_meta(text: &[u8]) -> Option<Metadata> {
     if k != "sops" || crate::format::json::duplicate_key(&m).is_some() {
         return None;
     }
-    // A `version` the whole-file path refuses is left to it (the stored field exactly,
-    // as that path reads it: not a `VERSION` the metadata reader would also take).
-    ops::check_stored_version(crate::format::Format::Json, &m).ok()?;
-    let loaded = Loaded {
-        doc: Document::default(),
-        meta: Some(m),
-    };
-    ops::metadata_of(&loaded).ok()
+    super::block_metadata(crate::format::Format::Json, m).map(|(meta, _)| meta)
 }
 
 /// `open` + `body` + `close` in one buffer (encrypted text only).

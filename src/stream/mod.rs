@@ -329,14 +329,24 @@ fn read_meta(text: &[u8]) -> Option<Metadata> {
     let Some(Value::Map(m)) = root.remove("sops") else {
         return None;
     };
-    // A `version` the whole-file path refuses is left to it (the stored field exactly,
-    // as that path reads it: not a `VERSION` the metadata reader would also take).
-    ops::check_stored_version(crate::format::Format::Yaml, &m).ok()?;
+    block_metadata(crate::format::Format::Yaml, m).map(|(meta, _)| meta)
+}
+
+/// The metadata of a file's `sops` block `m` as the streaming paths take it, and the
+/// block back: `None` (the whole-file path's to judge, and refuse) when its stored
+/// `version` is one that path refuses (the field exactly as stored: not a `VERSION` the
+/// metadata reader would also take) or the metadata does not read.
+pub(super) fn block_metadata(
+    format: crate::format::Format,
+    m: crate::tree::Map,
+) -> Option<(Metadata, crate::tree::Map)> {
+    ops::check_stored_version(format, &m).ok()?;
     let loaded = Loaded {
         doc: Document::default(),
         meta: Some(m),
     };
-    ops::metadata_of(&loaded).ok()
+    let meta = ops::metadata_of(&loaded).ok()?;
+    Some((meta, loaded.meta?))
 }
 
 /// What every part needs.

@@ -6,11 +6,9 @@ use crate::crypto::DataKey;
 use crate::crypto::integrity;
 use crate::crypto::mac;
 use crate::format::EmitOptions;
-use crate::format::Loaded;
 use crate::format::Store;
 use crate::format::yaml::YamlStore;
 use crate::metadata::Metadata;
-use crate::ops;
 use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::SeqItem;
@@ -44,15 +42,7 @@ pub(in crate::stream) fn read_meta(text: &[u8]) -> Option<(Metadata, Map)> {
     let Some(Value::Map(m)) = root.remove("sops") else {
         return None;
     };
-    // A `version` the whole-file path refuses is left to it (the stored field exactly,
-    // as that path reads it: not a `VERSION` the metadata reader would also take).
-    ops::check_stored_version(crate::format::Format::Yaml, &m).ok()?;
-    let loaded = Loaded {
-        doc: Document::default(),
-        meta: Some(m),
-    };
-    let meta = ops::metadata_of(&loaded).ok()?;
-    Some((meta, loaded.meta?))
+    crate::stream::block_metadata(crate::format::Format::Yaml, m)
 }
 
 /// The `sops` block alone, as the YAML store writes it after a document's entries.
