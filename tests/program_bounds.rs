@@ -340,3 +340,150 @@ fn a_key_service_that_never_answers_is_cut_short_at_the_deadline() {
         run.stderr
     );
 }
+
+/// A script `name` in `bin` that sleeps for a minute (a credential helper, `az`, `gpg`
+/// or an age key command that never answers); its path.
+fn sleeper(bin: &Path, name: &str) -> String {
+    let path = bin.join(name);
+    std::fs::write(&path, "#!/bin/sh\nexec sleep 60\n").expect("script");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path.display().to_string()
+}
+
+#[test]
+fn a_program_started_under_the_deadline_gets_only_the_time_left() {
+    // Each program that a key source starts, faked by one that sleeps, with a 1 s key
+    // services' deadline. Before round 24 each kept its own limit: 120 s for an AWS
+    // credential_process and a Vault token helper, 30 s for `az`, none for `gpg` and
+    // SOPS_AGE_KEY_CMD (these two run under the deadline when key services are given).
+    let server = silent_server();
+    let bin = tempfile::tempdir().expect("bin");
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let base = || {
+        let mut vars = support::env_vars(None, home.path());
+        vars.remove("SOPS_AGE_KEY_FILE");
+        vars.insert(
+            "LEAFSEAL_KEY_SERVICES_DEADLINE_SECS".to_owned(),
+            "1".to_owned(),
+        );
+        vars
+    };
+    let grpc = format!("tcp://{server}");
+    let with_service = ["--keyservice", grpc.as_str()];
+
+    let aws_config = home.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        format!(
+            "[profile slow]\ncredential_process = {}\n",
+            sleeper(bin.path(), "credential-process")
+        ),
+    )
+    .expect("aws config");
+    let mut aws = base();
+    aws.insert(
+        "AWS_CONFIG_FILE".to_owned(),
+        aws_config.display().to_string(),
+    );
+    aws.insert("AWS_PROFILE".to_owned(), "slow".to_owned());
+
+    let vault_config = home.path().join("vault-config");
+    std::fs::write(
+        &vault_config,
+        format!(
+            "token_helper = \"{}\"\n",
+            sleeper(bin.path(), "vault-helper")
+        ),
+    )
+    .expect("vault config");
+    let mut vault = base();
+    vault.insert(
+        "VAULT_CONFIG_PATH".to_owned(),
+        vault_config.display().to_string(),
+    );
+    vault.insert(
+        "SOPS_HC_VAULT_ALLOWLIST".to_owned(),
+        format!("http://{server}"),
+    );
+
+    sleeper(bin.path(), "az");
+    let mut azure = base();
+    let path = format!("{}:{}", bin.path().display(), azure["PATH"]);
+    azure.insert("PATH".to_owned(), path);
+    // No managed identity here: a closed loopback port instead of the metadata service.
+    azure.insert(
+        "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_owned(),
+        "http://127.0.0.1:1".to_owned(),
+    );
+
+    let mut gpg = base();
+    gpg.insert("SOPS_GPG_EXEC".to_owned(), sleeper(bin.path(), "gpg"));
+    let pgp_keys = "    pgp:\n        - created_at: \"2024-01-01T00:00:00Z\"\n          \
+                    enc: abc\n          fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n";
+
+    let mut age = base();
+    age.insert(
+        "SOPS_AGE_KEY_CMD".to_owned(),
+        sleeper(bin.path(), "age-key"),
+    );
+    let age_file = std::fs::read_to_string(support::sops_fixture("yaml/example.age.v3.7.1.yaml"))
+        .expect("age fixture");
+
+    let cases: [(&str, HashMap<String, String>, String, &[&str], &str); 5] = [
+        (
+            "credential_process",
+            aws,
+            file_for_keys(&silent_keys("kms", &server)),
+            &[],
+            "credential_process of profile `slow` did not finish before the key services' deadline",
+        ),
+        (
+            "Vault token helper",
+            vault,
+            file_for_keys(&silent_keys("hc_vault", &server)),
+            &[],
+            "vault-helper did not finish before the key services' deadline",
+        ),
+        (
+            "az",
+            azure,
+            file_for_keys(&silent_keys("azure_kv", &server)),
+            &[],
+            "`az` did not finish before the key services' deadline",
+        ),
+        (
+            "gpg",
+            gpg,
+            file_for_keys(pgp_keys),
+            &with_service,
+            "gpg` did not finish before the key services' deadline",
+        ),
+        (
+            "SOPS_AGE_KEY_CMD",
+            age,
+            age_file,
+            &with_service,
+            "age-key` did not finish before the key services' deadline",
+        ),
+    ];
+    for (what, vars, file, extra, said) in cases {
+        std::fs::write(dir.path().join("secret.yaml"), file).expect("file");
+        let run = decrypt_with(&vars, dir.path(), extra, Duration::from_secs(40));
+        eprintln!("{what} that never ends, 1 s deadline: {:?}", run.took);
+        assert_eq!(run.status.code(), Some(128), "{what}: {}", run.stderr);
+        assert!(
+            run.took < Duration::from_secs(3),
+            "{what} took {:?}: {}",
+            run.took,
+            run.stderr
+        );
+        assert!(run.stderr.contains(said), "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("LEAFSEAL_KEY_SERVICES_DEADLINE_SECS"),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+}

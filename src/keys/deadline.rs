@@ -73,7 +73,6 @@ thread_local! {
 const SHORTEST_BOUND: Duration = Duration::from_millis(1);
 
 /// The time left before the deadline of the key being tried on this thread, if one runs.
-#[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
 pub(crate) fn time_left() -> Option<Duration> {
     NETWORK_DEADLINE
         .with(Cell::get)
@@ -84,10 +83,59 @@ pub(crate) fn time_left() -> Option<Duration> {
 /// the bound of one network call (connect, or the whole call).
 #[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
 pub(crate) fn capped(bound: Duration) -> Duration {
+    limit_now(Some(bound)).0.unwrap_or(bound)
+}
+
+/// The time limit of a call or a program started now: its own `limit` (`None`: none),
+/// or the time left before the key services' deadline when one is in force on this
+/// thread and is shorter (never under [`SHORTEST_BOUND`]); and whether the deadline is
+/// the limit (a message then names the deadline, not the limit's own setting).
+pub(crate) fn limit_now(limit: Option<Duration>) -> (Option<Duration>, bool) {
     match time_left() {
-        Some(left) => bound.min(left).max(SHORTEST_BOUND),
-        None => bound,
+        Some(left) if limit.is_none_or(|own| left < own) => (Some(left.max(SHORTEST_BOUND)), true),
+        _ => (limit, false),
     }
+}
+
+/// What a call that the key services' deadline cut short is told: `what` (e.g. "the
+/// key service at … did not answer") and how to allow more time. No seconds: the time
+/// that was left when the call started is not a setting anyone chose.
+pub fn deadline_message(what: &str) -> String {
+    format!(
+        "{what} before the key services' deadline for this decryption (set \
+         {KEY_SERVICES_DEADLINE_VAR} to allow more time)"
+    )
+}
+
+/// What a program stopped at the key services' deadline is told (`what` names it), as
+/// [`helper_timeout_message`] says it for the program's own limit.
+pub fn program_deadline_message(what: &str) -> String {
+    format!(
+        "{what} did not finish before the key services' deadline for this decryption and \
+         was stopped (set {KEY_SERVICES_DEADLINE_VAR} to allow more time)"
+    )
+}
+
+/// A duration as a message shows it: whole seconds from ten seconds up, else tenths
+/// when not whole ("30", "2", "1.5", "0.3"; never "0"), not `1.000234`.
+pub fn shown_seconds(d: Duration) -> String {
+    let tenths = (d.as_millis().saturating_add(50) / 100).max(1);
+    if tenths >= 100 {
+        return (d.as_millis().saturating_add(500) / 1000).to_string();
+    }
+    if tenths % 10 == 0 {
+        return (tenths / 10).to_string();
+    }
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// While alive, this thread runs under a key services' deadline `left` from now (tests
+/// of the programs and calls that the deadline cuts short).
+#[cfg(test)]
+pub(crate) fn scope_for_test(left: Duration) -> DeadlineScope {
+    let at = Instant::now() + left;
+    let before = NETWORK_DEADLINE.with(|d| d.replace(Some(at)));
+    DeadlineScope { before }
 }
 
 /// Whether the key services' deadline has passed: a failed call is not tried again.

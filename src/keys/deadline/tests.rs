@@ -142,3 +142,50 @@ fn the_deadline_is_five_minutes_unless_set() {
         Duration::from_secs(42)
     );
 }
+
+#[test]
+fn seconds_in_messages_are_rounded() {
+    let shown = |ms: u64| super::shown_seconds(Duration::from_millis(ms));
+    assert_eq!(shown(1_000), "1");
+    assert_eq!(shown(1_000_234 / 1_000), "1");
+    assert_eq!(shown(999), "1");
+    assert_eq!(shown(1_500), "1.5");
+    assert_eq!(shown(300), "0.3");
+    assert_eq!(shown(1), "0.1");
+    assert_eq!(shown(0), "0.1");
+    assert_eq!(shown(9_960), "10");
+    assert_eq!(shown(29_700), "30");
+    assert_eq!(shown(120_000), "120");
+}
+
+#[test]
+fn a_limit_is_the_time_left_only_under_a_shorter_deadline() {
+    let own = Some(Duration::from_secs(30));
+    assert_eq!(super::limit_now(own), (own, false), "no deadline in force");
+    assert_eq!(super::limit_now(None), (None, false));
+    {
+        let _scope = super::scope_for_test(Duration::from_secs(2));
+        let (limit, by_deadline) = super::limit_now(own);
+        assert!(by_deadline);
+        assert!(limit.is_some_and(|l| l <= Duration::from_secs(2) && l > Duration::ZERO));
+        let (limit, by_deadline) = super::limit_now(None);
+        assert!(by_deadline && limit.is_some_and(|l| l <= Duration::from_secs(2)));
+        let short = Some(Duration::from_millis(100));
+        assert_eq!(
+            super::limit_now(short),
+            (short, false),
+            "its own is shorter"
+        );
+    }
+    assert_eq!(
+        super::limit_now(own),
+        (own, false),
+        "the scope's end ends it"
+    );
+    {
+        // A deadline already passed still gives a bound, not zero ("no limit" to some).
+        let _scope = super::scope_for_test(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(super::limit_now(own), (Some(super::SHORTEST_BOUND), true));
+    }
+}
