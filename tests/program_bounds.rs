@@ -351,139 +351,140 @@ fn sleeper(bin: &Path, name: &str) -> String {
     path.display().to_string()
 }
 
-#[test]
-fn a_program_started_under_the_deadline_gets_only_the_time_left() {
-    // Each program that a key source starts, faked by one that sleeps, with a 1 s key
-    // services' deadline. Before round 24 each kept its own limit: 120 s for an AWS
-    // credential_process and a Vault token helper, 30 s for `az`, none for `gpg` and
-    // SOPS_AGE_KEY_CMD (these two run under the deadline when key services are given).
+/// The programs a key source starts, each faked by one that sleeps.
+#[derive(Clone, Copy, Debug)]
+enum Program {
+    CredentialProcess,
+    VaultTokenHelper,
+    Az,
+    Gpg,
+    AgeKeyCommand,
+}
+
+/// Decrypts a file whose only keys start `program` (a fake that sleeps for a minute),
+/// with a 1 s key services' deadline, and checks that the program got only that second.
+/// Before round 24 each kept its own limit: 120 s for an AWS credential_process and a
+/// Vault token helper, 30 s for `az`, none for `gpg` and SOPS_AGE_KEY_CMD (these two run
+/// under the deadline when key services are given: the local key is tried first).
+fn stopped_at_the_deadline(program: Program) {
     let server = silent_server();
     let bin = tempfile::tempdir().expect("bin");
     let dir = tempfile::tempdir().expect("dir");
     let home = tempfile::tempdir().expect("home");
-    let base = || {
-        let mut vars = support::env_vars(None, home.path());
-        vars.remove("SOPS_AGE_KEY_FILE");
-        vars.insert(
-            "LEAFSEAL_KEY_SERVICES_DEADLINE_SECS".to_owned(),
-            "1".to_owned(),
-        );
-        vars
-    };
+    let mut vars = support::env_vars(None, home.path());
+    vars.remove("SOPS_AGE_KEY_FILE");
+    vars.insert(
+        "LEAFSEAL_KEY_SERVICES_DEADLINE_SECS".to_owned(),
+        "1".to_owned(),
+    );
+    let mut set = |k: &str, v: String| vars.insert(k.to_owned(), v);
     let grpc = format!("tcp://{server}");
     let with_service = ["--keyservice", grpc.as_str()];
-
-    let aws_config = home.path().join("aws-config");
-    std::fs::write(
-        &aws_config,
-        format!(
-            "[profile slow]\ncredential_process = {}\n",
-            sleeper(bin.path(), "credential-process")
-        ),
-    )
-    .expect("aws config");
-    let mut aws = base();
-    aws.insert(
-        "AWS_CONFIG_FILE".to_owned(),
-        aws_config.display().to_string(),
+    let (file, extra, said): (String, &[&str], &str) = match program {
+        Program::CredentialProcess => {
+            let config = home.path().join("aws-config");
+            let helper = sleeper(bin.path(), "credential-process");
+            let text = format!("[profile slow]\ncredential_process = {helper}\n");
+            std::fs::write(&config, text).expect("aws config");
+            set("AWS_CONFIG_FILE", config.display().to_string());
+            set("AWS_PROFILE", "slow".to_owned());
+            (
+                file_for_keys(&silent_keys("kms", &server)),
+                &[],
+                "credential_process of profile `slow` did not finish before the key services' \
+                 deadline",
+            )
+        }
+        Program::VaultTokenHelper => {
+            let config = home.path().join("vault-config");
+            let helper = sleeper(bin.path(), "vault-helper");
+            std::fs::write(&config, format!("token_helper = \"{helper}\"\n")).expect("config");
+            set("VAULT_CONFIG_PATH", config.display().to_string());
+            set("SOPS_HC_VAULT_ALLOWLIST", format!("http://{server}"));
+            (
+                file_for_keys(&silent_keys("hc_vault", &server)),
+                &[],
+                "vault-helper did not finish before the key services' deadline",
+            )
+        }
+        Program::Az => {
+            sleeper(bin.path(), "az");
+            let path = format!(
+                "{}:{}",
+                bin.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            set("PATH", path);
+            // No managed identity here: a closed loopback port, not the metadata service.
+            set(
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                "http://127.0.0.1:1".to_owned(),
+            );
+            (
+                file_for_keys(&silent_keys("azure_kv", &server)),
+                &[],
+                "`az` did not finish before the key services' deadline",
+            )
+        }
+        Program::Gpg => {
+            set("SOPS_GPG_EXEC", sleeper(bin.path(), "gpg"));
+            let keys = "    pgp:\n        - created_at: \"2024-01-01T00:00:00Z\"\n          \
+                        enc: abc\n          fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n";
+            (
+                file_for_keys(keys),
+                &with_service,
+                "gpg` did not finish before the key services' deadline",
+            )
+        }
+        Program::AgeKeyCommand => {
+            set("SOPS_AGE_KEY_CMD", sleeper(bin.path(), "age-key"));
+            let fixture = support::sops_fixture("yaml/example.age.v3.7.1.yaml");
+            (
+                std::fs::read_to_string(fixture).expect("age fixture"),
+                &with_service,
+                "age-key` did not finish before the key services' deadline",
+            )
+        }
+    };
+    std::fs::write(dir.path().join("secret.yaml"), file).expect("file");
+    let run = decrypt_with(&vars, dir.path(), extra, Duration::from_secs(40));
+    eprintln!("{program:?} that never ends, 1 s deadline: {:?}", run.took);
+    assert_eq!(run.status.code(), Some(128), "{program:?}: {}", run.stderr);
+    assert!(
+        run.took < Duration::from_secs(3),
+        "{program:?} took {:?}: {}",
+        run.took,
+        run.stderr
     );
-    aws.insert("AWS_PROFILE".to_owned(), "slow".to_owned());
-
-    let vault_config = home.path().join("vault-config");
-    std::fs::write(
-        &vault_config,
-        format!(
-            "token_helper = \"{}\"\n",
-            sleeper(bin.path(), "vault-helper")
-        ),
-    )
-    .expect("vault config");
-    let mut vault = base();
-    vault.insert(
-        "VAULT_CONFIG_PATH".to_owned(),
-        vault_config.display().to_string(),
+    assert!(run.stderr.contains(said), "{program:?}: {}", run.stderr);
+    assert!(
+        run.stderr.contains("LEAFSEAL_KEY_SERVICES_DEADLINE_SECS"),
+        "{program:?}: {}",
+        run.stderr
     );
-    vault.insert(
-        "SOPS_HC_VAULT_ALLOWLIST".to_owned(),
-        format!("http://{server}"),
-    );
+}
 
-    sleeper(bin.path(), "az");
-    let mut azure = base();
-    let path = format!("{}:{}", bin.path().display(), azure["PATH"]);
-    azure.insert("PATH".to_owned(), path);
-    // No managed identity here: a closed loopback port instead of the metadata service.
-    azure.insert(
-        "AZURE_POD_IDENTITY_AUTHORITY_HOST".to_owned(),
-        "http://127.0.0.1:1".to_owned(),
-    );
+#[test]
+fn a_credential_process_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::CredentialProcess);
+}
 
-    let mut gpg = base();
-    gpg.insert("SOPS_GPG_EXEC".to_owned(), sleeper(bin.path(), "gpg"));
-    let pgp_keys = "    pgp:\n        - created_at: \"2024-01-01T00:00:00Z\"\n          \
-                    enc: abc\n          fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n";
+#[test]
+fn a_vault_token_helper_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::VaultTokenHelper);
+}
 
-    let mut age = base();
-    age.insert(
-        "SOPS_AGE_KEY_CMD".to_owned(),
-        sleeper(bin.path(), "age-key"),
-    );
-    let age_file = std::fs::read_to_string(support::sops_fixture("yaml/example.age.v3.7.1.yaml"))
-        .expect("age fixture");
+#[test]
+fn az_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::Az);
+}
 
-    let cases: [(&str, HashMap<String, String>, String, &[&str], &str); 5] = [
-        (
-            "credential_process",
-            aws,
-            file_for_keys(&silent_keys("kms", &server)),
-            &[],
-            "credential_process of profile `slow` did not finish before the key services' deadline",
-        ),
-        (
-            "Vault token helper",
-            vault,
-            file_for_keys(&silent_keys("hc_vault", &server)),
-            &[],
-            "vault-helper did not finish before the key services' deadline",
-        ),
-        (
-            "az",
-            azure,
-            file_for_keys(&silent_keys("azure_kv", &server)),
-            &[],
-            "`az` did not finish before the key services' deadline",
-        ),
-        (
-            "gpg",
-            gpg,
-            file_for_keys(pgp_keys),
-            &with_service,
-            "gpg` did not finish before the key services' deadline",
-        ),
-        (
-            "SOPS_AGE_KEY_CMD",
-            age,
-            age_file,
-            &with_service,
-            "age-key` did not finish before the key services' deadline",
-        ),
-    ];
-    for (what, vars, file, extra, said) in cases {
-        std::fs::write(dir.path().join("secret.yaml"), file).expect("file");
-        let run = decrypt_with(&vars, dir.path(), extra, Duration::from_secs(40));
-        eprintln!("{what} that never ends, 1 s deadline: {:?}", run.took);
-        assert_eq!(run.status.code(), Some(128), "{what}: {}", run.stderr);
-        assert!(
-            run.took < Duration::from_secs(3),
-            "{what} took {:?}: {}",
-            run.took,
-            run.stderr
-        );
-        assert!(run.stderr.contains(said), "{what}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("LEAFSEAL_KEY_SERVICES_DEADLINE_SECS"),
-            "{what}: {}",
-            run.stderr
-        );
-    }
+#[test]
+fn gpg_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::Gpg);
+}
+
+#[test]
+fn an_age_key_command_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::AgeKeyCommand);
 }

@@ -17,6 +17,7 @@
 //! and time spent on them (a person typing a passphrase) takes nothing from the budget.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -133,9 +134,7 @@ pub fn shown_seconds(d: Duration) -> String {
 /// of the programs and calls that the deadline cuts short).
 #[cfg(test)]
 pub(crate) fn scope_for_test(left: Duration) -> DeadlineScope {
-    let at = Instant::now() + left;
-    let before = NETWORK_DEADLINE.with(|d| d.replace(Some(at)));
-    DeadlineScope { before }
+    DeadlineScope::until(Instant::now() + left)
 }
 
 /// Whether the key services' deadline has passed: a failed call is not tried again.
@@ -145,10 +144,29 @@ pub(crate) fn passed() -> bool {
 }
 
 /// While alive, the network calls made on this thread end by the key services'
-/// deadline (`capped`); the deadline before it is restored when it goes.
+/// deadline (`capped`); the deadline before it is restored when it goes. Not `Send`: it
+/// restores the thread-local deadline of the thread it was made on, so dropped on
+/// another thread it would leave this one's in force (and end that one's).
 #[must_use = "the deadline holds only while the scope is alive"]
 pub struct DeadlineScope {
     before: Option<Instant>,
+    on_this_thread: PhantomData<*const ()>,
+}
+
+impl DeadlineScope {
+    /// A deadline at `at` on this thread, or the one already in force when that is
+    /// sooner: a decryption started while another's key is tried (a key source that
+    /// decrypts a file of its own) never gets more time than the outer one has left.
+    fn until(at: Instant) -> DeadlineScope {
+        let before = NETWORK_DEADLINE.with(|d| {
+            let sooner = d.get().map_or(at, |outer| outer.min(at));
+            d.replace(Some(sooner))
+        });
+        DeadlineScope {
+            before,
+            on_this_thread: PhantomData,
+        }
+    }
 }
 
 impl Drop for DeadlineScope {
@@ -191,7 +209,7 @@ impl KeyServiceBudget {
             format!(
                 "not tried: the key services of this file already took {} seconds, over the \
                  {} second deadline for one decryption",
-                self.spent.as_secs(),
+                shown_seconds(self.spent),
                 self.limit.as_secs()
             ),
             format!(
@@ -209,8 +227,7 @@ impl KeyServiceBudget {
         }
         let left = self.limit.saturating_sub(self.spent);
         let at = Instant::now().checked_add(left)?;
-        let before = NETWORK_DEADLINE.with(|d| d.replace(Some(at)));
-        Some(DeadlineScope { before })
+        Some(DeadlineScope::until(at))
     }
 
     /// Adds the time a key of `kind`, tried from `started`, took.
