@@ -124,7 +124,7 @@ pub fn shown_seconds(d: Duration) -> String {
     if tenths >= 100 {
         return (d.as_millis().saturating_add(500) / 1000).to_string();
     }
-    if tenths % 10 == 0 {
+    if tenths.is_multiple_of(10) {
         return (tenths / 10).to_string();
     }
     format!("{}.{}", tenths / 10, tenths % 10)
