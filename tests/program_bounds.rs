@@ -340,3 +340,151 @@ fn a_key_service_that_never_answers_is_cut_short_at_the_deadline() {
         run.stderr
     );
 }
+
+/// A script `name` in `bin` that sleeps for a minute (a credential helper, `az`, `gpg`
+/// or an age key command that never answers); its path.
+fn sleeper(bin: &Path, name: &str) -> String {
+    let path = bin.join(name);
+    std::fs::write(&path, "#!/bin/sh\nexec sleep 60\n").expect("script");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    path.display().to_string()
+}
+
+/// The programs a key source starts, each faked by one that sleeps.
+#[derive(Clone, Copy, Debug)]
+enum Program {
+    CredentialProcess,
+    VaultTokenHelper,
+    Az,
+    Gpg,
+    AgeKeyCommand,
+}
+
+/// Decrypts a file whose only keys start `program` (a fake that sleeps for a minute),
+/// with a 1 s key services' deadline, and checks that the program got only that second.
+/// Before round 24 each kept its own limit: 120 s for an AWS credential_process and a
+/// Vault token helper, 30 s for `az`, none for `gpg` and SOPS_AGE_KEY_CMD (these two run
+/// under the deadline when key services are given: the local key is tried first).
+fn stopped_at_the_deadline(program: Program) {
+    let server = silent_server();
+    let bin = tempfile::tempdir().expect("bin");
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let mut vars = support::env_vars(None, home.path());
+    vars.remove("SOPS_AGE_KEY_FILE");
+    vars.insert(
+        "LEAFSEAL_KEY_SERVICES_DEADLINE_SECS".to_owned(),
+        "1".to_owned(),
+    );
+    let mut set = |k: &str, v: String| vars.insert(k.to_owned(), v);
+    let grpc = format!("tcp://{server}");
+    let with_service = ["--keyservice", grpc.as_str()];
+    let (file, extra, said): (String, &[&str], &str) = match program {
+        Program::CredentialProcess => {
+            let config = home.path().join("aws-config");
+            let helper = sleeper(bin.path(), "credential-process");
+            let text = format!("[profile slow]\ncredential_process = {helper}\n");
+            std::fs::write(&config, text).expect("aws config");
+            set("AWS_CONFIG_FILE", config.display().to_string());
+            set("AWS_PROFILE", "slow".to_owned());
+            (
+                file_for_keys(&silent_keys("kms", &server)),
+                &[],
+                "credential_process of profile `slow` did not finish before the key services' \
+                 deadline",
+            )
+        }
+        Program::VaultTokenHelper => {
+            let config = home.path().join("vault-config");
+            let helper = sleeper(bin.path(), "vault-helper");
+            std::fs::write(&config, format!("token_helper = \"{helper}\"\n")).expect("config");
+            set("VAULT_CONFIG_PATH", config.display().to_string());
+            set("SOPS_HC_VAULT_ALLOWLIST", format!("http://{server}"));
+            (
+                file_for_keys(&silent_keys("hc_vault", &server)),
+                &[],
+                "vault-helper did not finish before the key services' deadline",
+            )
+        }
+        Program::Az => {
+            sleeper(bin.path(), "az");
+            let path = format!(
+                "{}:{}",
+                bin.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            set("PATH", path);
+            // No managed identity here: a closed loopback port, not the metadata service.
+            set(
+                "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                "http://127.0.0.1:1".to_owned(),
+            );
+            (
+                file_for_keys(&silent_keys("azure_kv", &server)),
+                &[],
+                "`az` did not finish before the key services' deadline",
+            )
+        }
+        Program::Gpg => {
+            set("SOPS_GPG_EXEC", sleeper(bin.path(), "gpg"));
+            let keys = "    pgp:\n        - created_at: \"2024-01-01T00:00:00Z\"\n          \
+                        enc: abc\n          fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n";
+            (
+                file_for_keys(keys),
+                &with_service,
+                "gpg` did not finish before the key services' deadline",
+            )
+        }
+        Program::AgeKeyCommand => {
+            set("SOPS_AGE_KEY_CMD", sleeper(bin.path(), "age-key"));
+            let fixture = support::sops_fixture("yaml/example.age.v3.7.1.yaml");
+            (
+                std::fs::read_to_string(fixture).expect("age fixture"),
+                &with_service,
+                "age-key` did not finish before the key services' deadline",
+            )
+        }
+    };
+    std::fs::write(dir.path().join("secret.yaml"), file).expect("file");
+    let run = decrypt_with(&vars, dir.path(), extra, Duration::from_secs(40));
+    eprintln!("{program:?} that never ends, 1 s deadline: {:?}", run.took);
+    assert_eq!(run.status.code(), Some(128), "{program:?}: {}", run.stderr);
+    assert!(
+        run.took < Duration::from_secs(3),
+        "{program:?} took {:?}: {}",
+        run.took,
+        run.stderr
+    );
+    assert!(run.stderr.contains(said), "{program:?}: {}", run.stderr);
+    assert!(
+        run.stderr.contains("LEAFSEAL_KEY_SERVICES_DEADLINE_SECS"),
+        "{program:?}: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_credential_process_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::CredentialProcess);
+}
+
+#[test]
+fn a_vault_token_helper_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::VaultTokenHelper);
+}
+
+#[test]
+fn az_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::Az);
+}
+
+#[test]
+fn gpg_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::Gpg);
+}
+
+#[test]
+fn an_age_key_command_gets_only_the_time_left_before_the_deadline() {
+    stopped_at_the_deadline(Program::AgeKeyCommand);
+}

@@ -17,6 +17,7 @@
 //! and time spent on them (a person typing a passphrase) takes nothing from the budget.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -73,7 +74,6 @@ thread_local! {
 const SHORTEST_BOUND: Duration = Duration::from_millis(1);
 
 /// The time left before the deadline of the key being tried on this thread, if one runs.
-#[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
 pub(crate) fn time_left() -> Option<Duration> {
     NETWORK_DEADLINE
         .with(Cell::get)
@@ -84,10 +84,57 @@ pub(crate) fn time_left() -> Option<Duration> {
 /// the bound of one network call (connect, or the whole call).
 #[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
 pub(crate) fn capped(bound: Duration) -> Duration {
+    limit_now(Some(bound)).0.unwrap_or(bound)
+}
+
+/// The time limit of a call or a program started now: its own `limit` (`None`: none),
+/// or the time left before the key services' deadline when one is in force on this
+/// thread and is shorter (never under [`SHORTEST_BOUND`]); and whether the deadline is
+/// the limit (a message then names the deadline, not the limit's own setting).
+pub(crate) fn limit_now(limit: Option<Duration>) -> (Option<Duration>, bool) {
     match time_left() {
-        Some(left) => bound.min(left).max(SHORTEST_BOUND),
-        None => bound,
+        Some(left) if limit.is_none_or(|own| left < own) => (Some(left.max(SHORTEST_BOUND)), true),
+        _ => (limit, false),
     }
+}
+
+/// What a call that the key services' deadline cut short is told: `what` (e.g. "the
+/// key service at … did not answer") and how to allow more time. No seconds: the time
+/// that was left when the call started is not a setting anyone chose.
+pub fn deadline_message(what: &str) -> String {
+    format!(
+        "{what} before the key services' deadline for this decryption (set \
+         {KEY_SERVICES_DEADLINE_VAR} to allow more time)"
+    )
+}
+
+/// What a program stopped at the key services' deadline is told (`what` names it), as
+/// [`helper_timeout_message`] says it for the program's own limit.
+pub fn program_deadline_message(what: &str) -> String {
+    format!(
+        "{what} did not finish before the key services' deadline for this decryption and \
+         was stopped (set {KEY_SERVICES_DEADLINE_VAR} to allow more time)"
+    )
+}
+
+/// A duration as a message shows it: whole seconds from ten seconds up, else tenths
+/// when not whole ("30", "2", "1.5", "0.3"; never "0"), not `1.000234`.
+pub fn shown_seconds(d: Duration) -> String {
+    let tenths = (d.as_millis().saturating_add(50) / 100).max(1);
+    if tenths >= 100 {
+        return (d.as_millis().saturating_add(500) / 1000).to_string();
+    }
+    if tenths.is_multiple_of(10) {
+        return (tenths / 10).to_string();
+    }
+    format!("{}.{}", tenths / 10, tenths % 10)
+}
+
+/// While alive, this thread runs under a key services' deadline `left` from now (tests
+/// of the programs and calls that the deadline cuts short).
+#[cfg(test)]
+pub(crate) fn scope_for_test(left: Duration) -> DeadlineScope {
+    DeadlineScope::until(Instant::now() + left)
 }
 
 /// Whether the key services' deadline has passed: a failed call is not tried again.
@@ -97,10 +144,29 @@ pub(crate) fn passed() -> bool {
 }
 
 /// While alive, the network calls made on this thread end by the key services'
-/// deadline (`capped`); the deadline before it is restored when it goes.
+/// deadline (`capped`); the deadline before it is restored when it goes. Not `Send`: it
+/// restores the thread-local deadline of the thread it was made on, so dropped on
+/// another thread it would leave this one's in force (and end that one's).
 #[must_use = "the deadline holds only while the scope is alive"]
 pub struct DeadlineScope {
     before: Option<Instant>,
+    on_this_thread: PhantomData<*const ()>,
+}
+
+impl DeadlineScope {
+    /// A deadline at `at` on this thread, or the one already in force when that is
+    /// sooner: a decryption started while another's key is tried (a key source that
+    /// decrypts a file of its own) never gets more time than the outer one has left.
+    fn until(at: Instant) -> DeadlineScope {
+        let before = NETWORK_DEADLINE.with(|d| {
+            let sooner = d.get().map_or(at, |outer| outer.min(at));
+            d.replace(Some(sooner))
+        });
+        DeadlineScope {
+            before,
+            on_this_thread: PhantomData,
+        }
+    }
 }
 
 impl Drop for DeadlineScope {
@@ -143,7 +209,7 @@ impl KeyServiceBudget {
             format!(
                 "not tried: the key services of this file already took {} seconds, over the \
                  {} second deadline for one decryption",
-                self.spent.as_secs(),
+                shown_seconds(self.spent),
                 self.limit.as_secs()
             ),
             format!(
@@ -161,8 +227,7 @@ impl KeyServiceBudget {
         }
         let left = self.limit.saturating_sub(self.spent);
         let at = Instant::now().checked_add(left)?;
-        let before = NETWORK_DEADLINE.with(|d| d.replace(Some(at)));
-        Some(DeadlineScope { before })
+        Some(DeadlineScope::until(at))
     }
 
     /// Adds the time a key of `kind`, tried from `started`, took.

@@ -217,6 +217,13 @@ fn run_gpg(
         crate::process::capture::capture(&mut child, input, max).map_err(|e| GpgFailure {
             message: format!("running `{binary}` failed: {}", e.kind()),
         })?;
+    if output.timed_out {
+        // gpg has no time limit of its own (it may wait for a passphrase): only the key
+        // services' deadline stops it, when key services are configured.
+        return Err(GpgFailure {
+            message: crate::keys::deadline::program_deadline_message(&format!("`{binary}`")),
+        });
+    }
     if output.too_long {
         return Err(GpgFailure {
             message: format!(

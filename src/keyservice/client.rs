@@ -82,9 +82,11 @@ impl RemoteKeyService {
     }
 
     /// The bound of a call made now: the service's, or the time left before the key
-    /// services' deadline when that is shorter (`keys::deadline::capped`).
-    fn call_timeout(&self) -> Duration {
-        crate::keys::deadline::capped(self.timeout)
+    /// services' deadline when that is shorter (`keys::deadline::limit_now`); and whether
+    /// the deadline is the bound.
+    fn call_timeout(&self) -> (Duration, bool) {
+        let (bound, by_deadline) = crate::keys::deadline::limit_now(Some(self.timeout));
+        (bound.unwrap_or(self.timeout), by_deadline)
     }
 
     fn unreachable(&self, detail: &str) -> KeyError {
@@ -101,13 +103,22 @@ impl RemoteKeyService {
         )
     }
 
-    fn silent(&self, after: Duration) -> KeyError {
+    /// The server said nothing within `after` (the key services' deadline when
+    /// `by_deadline`).
+    fn silent(&self, after: Duration, by_deadline: bool) -> KeyError {
+        let what = format!(
+            "the key service at {} accepted the connection but sent nothing",
+            self.uri
+        );
         KeyError::with_hint(
-            format!(
-                "the key service at {} accepted the connection but sent nothing within {} s",
-                self.uri,
-                after.as_secs_f32()
-            ),
+            if by_deadline {
+                crate::keys::deadline::deadline_message(&what)
+            } else {
+                format!(
+                    "{what} within {} s",
+                    crate::keys::deadline::shown_seconds(after)
+                )
+            },
             format!(
                 "a key service answers at once: check that {} is a key service \
                  (`leafseal keyservice` or `sops keyservice`) and that it is not stuck",
@@ -116,12 +127,17 @@ impl RemoteKeyService {
         )
     }
 
-    fn timed_out(&self, after: Duration) -> KeyError {
+    /// The call had no answer within `after` (the key services' deadline when
+    /// `by_deadline`).
+    fn timed_out(&self, after: Duration, by_deadline: bool) -> KeyError {
+        let what = format!("the key service at {} did not answer", self.uri);
+        if by_deadline {
+            return KeyError::new(crate::keys::deadline::deadline_message(&what));
+        }
         KeyError::with_hint(
             format!(
-                "the key service at {} did not answer within {} s",
-                self.uri,
-                after.as_secs_f32()
+                "{what} within {} s",
+                crate::keys::deadline::shown_seconds(after)
             ),
             format!(
                 "check that the key service is running and not stuck (a passphrase or PIN \
@@ -193,8 +209,10 @@ impl RemoteKeyService {
         };
         let address = &self.address;
         let cached = state.channel.clone();
-        let bound = self.call_timeout();
+        let (bound, by_deadline) = self.call_timeout();
         let handshake = HANDSHAKE_TIMEOUT.min(bound);
+        // Whether the deadline, not the handshake's own bound, limits the handshake.
+        let handshake_by_deadline = by_deadline && bound < HANDSHAKE_TIMEOUT;
         let heard = Arc::new(AtomicU8::new(CONNECTING));
         let watch = Arc::clone(&heard);
         let result = state.runtime.block_on(async {
@@ -225,7 +243,7 @@ impl RemoteKeyService {
         let first = heard.load(Ordering::Acquire);
         if first == GAVE_UP || (first == WAITING && matches!(result, Err(None))) {
             state.channel = None;
-            return Err(self.silent(handshake));
+            return Err(self.silent(handshake, handshake_by_deadline));
         }
         match result {
             Ok((channel, resp)) => {
@@ -234,7 +252,7 @@ impl RemoteKeyService {
             }
             Err(None) => {
                 state.channel = None;
-                Err(self.timed_out(bound))
+                Err(self.timed_out(bound, by_deadline))
             }
             Err(Some(Err(detail))) => {
                 state.channel = None;

@@ -108,6 +108,13 @@ pub(crate) fn run_command(
         .map_err(|e| format!("could not run `{program}`: {}", spawn_error(&e)))?;
     let output = crate::process::capture::capture(&mut child, &[], COMMAND_OUTPUT_MAX)
         .map_err(|e| format!("reading the output of `{program}` failed: {}", e.kind()))?;
+    if output.timed_out {
+        // No time limit of its own (it may unlock a password store): only the key
+        // services' deadline stops it, when key services are configured.
+        return Err(crate::keys::deadline::program_deadline_message(&format!(
+            "`{program}`"
+        )));
+    }
     if output.too_long {
         return Err(format!(
             "`{program}` printed more than {COMMAND_OUTPUT_MAX} bytes and was stopped; it \

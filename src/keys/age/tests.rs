@@ -441,3 +441,40 @@ fn default_keys_txt_locations() {
 }
 
 mod recipients;
+
+#[cfg(unix)]
+#[test]
+fn a_key_command_cut_short_by_the_deadline_runs_again_for_the_next_decryption() {
+    use std::os::unix::fs::PermissionsExt;
+    // The first run sleeps (the key services' deadline stops it), later ones print the
+    // identity. A stopped run must not be remembered as the command's answer for the
+    // rest of the run (the next file's decryption has a deadline of its own).
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("key.sh");
+    let marker = dir.path().join("ran");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ -e '{m}' ]; then cat '{k}'; else : > '{m}'; exec sleep 60; fi\n",
+            m = marker.display(),
+            k = vector("x25519-identity.txt")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cmd = script.display().to_string();
+    let (_h, ctx) = ctx_with(&[("SOPS_AGE_KEY_CMD", &cmd)]);
+    let enc = read("keys/age-vectors/x25519-data.age.txt");
+    let k = key(&x25519_recipient());
+    {
+        let _deadline =
+            crate::keys::deadline::scope_for_test(std::time::Duration::from_millis(300));
+        let err = k.unwrap(&enc, &ctx).unwrap_err();
+        assert!(
+            err.message
+                .contains("did not finish before the key services' deadline"),
+            "{err}"
+        );
+    }
+    assert_eq!(k.unwrap(&enc, &ctx).unwrap().as_slice(), b"data");
+}

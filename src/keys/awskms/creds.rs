@@ -127,6 +127,12 @@ fn run_process(ctx: &KeyContext, profile: &str, command: &str) -> Result<Credent
         Some(limit),
     )
     .map_err(|e| KeyError::with_hint(format!("{source} could not run: {}", e.kind()), hint))?;
+    if output.deadline_passed {
+        return Err(KeyError::with_hint(
+            crate::keys::deadline::program_deadline_message(&source),
+            hint,
+        ));
+    }
     if output.timed_out {
         return Err(KeyError::with_hint(
             crate::keys::deadline::helper_timeout_message(&source, limit),

@@ -61,6 +61,12 @@ pub(super) fn token(ctx: &KeyContext, resource: &str) -> Result<Result<Token, St
             e.kind()
         ))
     })?;
+    if captured.deadline_passed {
+        return Err(KeyError::new(format!(
+            "cannot get an Azure access token from {SOURCE}: {}",
+            crate::keys::deadline::program_deadline_message("`az`")
+        )));
+    }
     if captured.timed_out {
         return Err(KeyError::new(format!(
             "cannot get an Azure access token from {SOURCE}: `az` did not finish within {} \

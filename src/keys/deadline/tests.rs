@@ -100,6 +100,15 @@ fn once_the_deadline_is_spent_the_other_network_keys_are_not_tried() {
         "{said}"
     );
     assert_eq!(said.matches(KEY_SERVICES_DEADLINE_VAR).count(), 1, "{said}");
+    // The time taken is rounded, not cut to whole seconds (before round 24: "took 1
+    // seconds" for the 1.2 s or more that three 400 ms keys took).
+    let took: f64 = said
+        .split("already took ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("seconds in the message");
+    assert!(took >= 1.2, "{said}");
 }
 
 #[test]
@@ -141,4 +150,92 @@ fn the_deadline_is_five_minutes_unless_set() {
         super::KeyServiceBudget::new(&with_deadline(" 42 ")).limit,
         Duration::from_secs(42)
     );
+}
+
+#[test]
+fn seconds_in_messages_are_rounded() {
+    let shown = |ms: u64| super::shown_seconds(Duration::from_millis(ms));
+    assert_eq!(shown(1_000), "1");
+    assert_eq!(shown(1_000_234 / 1_000), "1");
+    assert_eq!(shown(999), "1");
+    assert_eq!(shown(1_500), "1.5");
+    assert_eq!(shown(300), "0.3");
+    assert_eq!(shown(1), "0.1");
+    assert_eq!(shown(0), "0.1");
+    assert_eq!(shown(9_960), "10");
+    assert_eq!(shown(29_700), "30");
+    assert_eq!(shown(120_000), "120");
+}
+
+#[test]
+fn a_limit_is_the_time_left_only_under_a_shorter_deadline() {
+    let own = Some(Duration::from_secs(30));
+    assert_eq!(super::limit_now(own), (own, false), "no deadline in force");
+    assert_eq!(super::limit_now(None), (None, false));
+    {
+        let _scope = super::scope_for_test(Duration::from_secs(2));
+        let (limit, by_deadline) = super::limit_now(own);
+        assert!(by_deadline);
+        assert!(limit.is_some_and(|l| l <= Duration::from_secs(2) && l > Duration::ZERO));
+        let (limit, by_deadline) = super::limit_now(None);
+        assert!(by_deadline && limit.is_some_and(|l| l <= Duration::from_secs(2)));
+        let short = Some(Duration::from_millis(100));
+        assert_eq!(
+            super::limit_now(short),
+            (short, false),
+            "its own is shorter"
+        );
+    }
+    assert_eq!(
+        super::limit_now(own),
+        (own, false),
+        "the scope's end ends it"
+    );
+    {
+        // A deadline already passed still gives a bound, not zero ("no limit" to some).
+        let _scope = super::scope_for_test(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(super::limit_now(own), (Some(super::SHORTEST_BOUND), true));
+    }
+}
+
+#[test]
+fn an_inner_deadline_never_outlasts_the_outer_one() {
+    // A key tried while another key's deadline is in force on this thread: before round
+    // 24 the inner scope replaced the outer deadline with its own, later one.
+    let ctx = with_deadline("300");
+    let budget = super::KeyServiceBudget::new(&ctx);
+    let _outer = super::scope_for_test(Duration::from_secs(2));
+    {
+        let _inner = budget.scope(KeyKind::HcVault, &ctx).expect("a network key");
+        let left = super::time_left().expect("a deadline");
+        assert!(left <= Duration::from_secs(2), "{left:?}");
+    }
+    let left = super::time_left().expect("the outer deadline again");
+    assert!(
+        left <= Duration::from_secs(2) && left > Duration::ZERO,
+        "{left:?}"
+    );
+}
+
+/// `true` for a type that is `Send` (the inherent method), else `false` (the trait's).
+struct SendProbe<T>(std::marker::PhantomData<T>);
+trait NotSend {
+    fn is_send(&self) -> bool {
+        false
+    }
+}
+impl<T> NotSend for SendProbe<T> {}
+impl<T: Send> SendProbe<T> {
+    #[allow(dead_code)]
+    fn is_send(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn a_deadline_scope_stays_on_its_thread() {
+    // Dropped on another thread, it would restore that thread's deadline, not its own.
+    assert!(!SendProbe::<super::DeadlineScope>(std::marker::PhantomData).is_send());
+    assert!(SendProbe::<Duration>(std::marker::PhantomData).is_send());
 }

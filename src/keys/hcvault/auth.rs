@@ -173,6 +173,14 @@ fn run_helper(ctx: &KeyContext, helper: &str) -> Result<Option<Zeroizing<String>
                     hint,
                 )
             })?;
+    if output.deadline_passed {
+        return Err(KeyError::with_hint(
+            crate::keys::deadline::program_deadline_message(&format!(
+                "the Vault token helper {helper}"
+            )),
+            hint,
+        ));
+    }
     if output.timed_out {
         return Err(KeyError::with_hint(
             crate::keys::deadline::helper_timeout_message(

@@ -40,6 +40,15 @@ fn drain(mut s: TcpStream) {
 /// A wrap through the key service at `addr`, bounded by `timeout`, and how long it took;
 /// the test fails (instead of hanging) if the client does not give up by itself.
 fn wrap_via(addr: &str, timeout: Option<Duration>) -> (Result<String, KeyError>, Duration) {
+    wrap_under(addr, timeout, None)
+}
+
+/// [`wrap_via`] on a thread under a key services' deadline `deadline` from now, if given.
+fn wrap_under(
+    addr: &str,
+    timeout: Option<Duration>,
+    deadline: Option<Duration>,
+) -> (Result<String, KeyError>, Duration) {
     let uri = format!("tcp://{addr}");
     let mut svc = RemoteKeyService::new(uri, Address::Tcp(addr.to_owned()));
     if let Some(t) = timeout {
@@ -50,6 +59,7 @@ fn wrap_via(addr: &str, timeout: Option<Duration>) -> (Result<String, KeyError>,
         let key =
             crate::keys::key_from_str(KeyKind::Pgp, "FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4")
                 .unwrap();
+        let _deadline = deadline.map(crate::keys::deadline::scope_for_test);
         let started = Instant::now();
         let r = svc.wrap(key.as_ref(), &[1; 32]);
         let _ = tx.send((r, started.elapsed()));
@@ -195,4 +205,46 @@ fn a_status_message_quoting_the_data_key_does_not_show_it() {
         assert!(said.contains("cannot wrap plaintext [redacted]"), "{said}");
         assert!(!said.contains(&form), "{said}");
     }
+}
+
+#[test]
+fn a_call_cut_short_by_the_deadline_names_the_deadline_not_odd_seconds() {
+    // Before round 24: "sent nothing within 0.29987 s" (the time left, unrounded) and a
+    // hint to raise the key service's own bound, which was not what stopped it.
+    let silent_after_settings = server(|mut s| {
+        s.write_all(&SETTINGS).unwrap();
+        drain(s);
+    });
+    let deadline = Some(Duration::from_millis(300));
+    for (addr, said) in [
+        (
+            server(drain),
+            "accepted the connection but sent nothing before",
+        ),
+        (silent_after_settings, "did not answer before"),
+    ] {
+        let (r, took) = wrap_under(&addr, Some(Duration::from_secs(30)), deadline);
+        let e = r.unwrap_err();
+        assert!(e.message.contains(said), "{e}");
+        assert!(
+            e.message
+                .contains("the key services' deadline for this decryption"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains(crate::keys::deadline::KEY_SERVICES_DEADLINE_VAR),
+            "{e}"
+        );
+        assert!(!e.to_string().contains(" 0."), "{e}");
+        assert!(took < Duration::from_secs(10), "{took:?}");
+    }
+}
+
+#[test]
+fn an_own_bound_in_a_message_is_rounded() {
+    let addr = server(drain);
+    let (r, _) = wrap_via(&addr, Some(Duration::from_millis(1_500)));
+    let e = r.unwrap_err();
+    assert!(e.message.contains("sent nothing within 1.5 s"), "{e}");
 }
