@@ -19,6 +19,7 @@
 //! [`huge_pages_off_at_start`] (the `leafseal` binary) changes anything.
 
 pub mod capture;
+pub mod groups;
 
 use std::ffi::OsStr;
 use std::process::Command;

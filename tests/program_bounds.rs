@@ -488,3 +488,119 @@ fn gpg_gets_only_the_time_left_before_the_deadline() {
 fn an_age_key_command_gets_only_the_time_left_before_the_deadline() {
     stopped_at_the_deadline(Program::AgeKeyCommand);
 }
+
+/// A credential helper runs in a process group of its own when there is no terminal (a
+/// CI job), so the signal that ends leafseal does not reach it by the group. Before
+/// round 24 a helper that never ends outlived a leafseal stopped by SIGTERM, with what
+/// it had started; now leafseal kills the helper's group before it ends (exit 143).
+#[test]
+fn a_helper_in_a_group_of_its_own_ends_with_leafseal_on_a_signal() {
+    let Ok(setsid) = which_setsid() else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let server = silent_server();
+    let bin = tempfile::tempdir().expect("bin");
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let helper = bin.path().join("credential-process");
+    let pids = dir.path().join("pids");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nsleep 600 &\necho $! > '{0}.child'\necho $$ > '{0}.tmp'\n\
+             mv '{0}.tmp' '{0}'\nexec sleep 600\n",
+            pids.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = home.path().join("aws-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile slow]\ncredential_process = {}\n",
+            helper.display()
+        ),
+    )
+    .expect("aws config");
+    let mut vars = support::env_vars(None, home.path());
+    vars.remove("SOPS_AGE_KEY_FILE");
+    vars.insert("AWS_CONFIG_FILE".to_owned(), config.display().to_string());
+    vars.insert("AWS_PROFILE".to_owned(), "slow".to_owned());
+    std::fs::write(
+        dir.path().join("secret.yaml"),
+        file_for_keys(&silent_keys("kms", &server)),
+    )
+    .expect("file");
+    // `setsid` (not a group leader here, so it does not fork) gives leafseal a session
+    // without a terminal, whatever the test runs on; leafseal keeps its process id.
+    let mut child = std::process::Command::new(setsid)
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args(["decrypt", "secret.yaml"])
+        .env_clear()
+        .envs(&vars)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leafseal");
+    let started = Instant::now();
+    while !pids.exists() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the credential helper never started");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let helper_pid = std::fs::read_to_string(&pids)
+        .expect("pid")
+        .trim()
+        .to_owned();
+    let child_pid = std::fs::read_to_string(dir.path().join("pids.child"))
+        .expect("child pid")
+        .trim()
+        .to_owned();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let ended = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if ended.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("leafseal did not end on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let helper_gone = ends_soon(&helper_pid);
+    let child_gone = ends_soon(&child_pid);
+    // Clean up whatever is left before asserting.
+    for pid in [&helper_pid, &child_pid] {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(helper_gone, "the credential helper outlived leafseal");
+    assert!(
+        child_gone,
+        "what the credential helper started outlived leafseal"
+    );
+}
+
+/// The `setsid` program (util-linux), if it is here.
+fn which_setsid() -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("setsid"))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

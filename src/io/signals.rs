@@ -140,6 +140,9 @@ fn start() -> Result<(), Error> {
             .spawn(move || {
                 for s in signals.forever() {
                     LAST.store(s, Ordering::SeqCst);
+                    // The programs waited for in groups of their own would not get the
+                    // signal that ends leafseal: they end with it (`process::groups`).
+                    crate::process::groups::stop_all();
                     // Held until the process ends: no rename can follow, and [`defer`]
                     // (which sets DEFERRED under it) cannot switch to recording between
                     // this check and the exit: a command that asked for it has made

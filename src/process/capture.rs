@@ -168,6 +168,9 @@ pub fn capture_within(
     if let Some(p) = &stderr {
         rustix::io::ioctl_fionbio(p, true)?;
     }
+    // A program in a group of its own is killed with its group when a signal ends
+    // leafseal (`groups`); registered until just before it is reaped.
+    let mut live = super::groups::LiveGroup::enter_if_leader(child);
     let mut out = Bounded::new(stdout_max);
     let mut err = Vec::new();
     let mut written = 0;
@@ -179,9 +182,9 @@ pub fn capture_within(
             exited = if all_closed && timeout.is_none() {
                 // Nothing left to read and no time limit: wait as `wait` does, without
                 // the polling delay (a program's pipes close just before it exits).
-                Some((child.wait()?, Instant::now()))
+                Some((wait(child, &mut live)?, Instant::now()))
             } else {
-                child.try_wait()?.map(|s| (s, Instant::now()))
+                try_wait(child, &mut live)?.map(|s| (s, Instant::now()))
             };
         }
         let check_every = if all_closed {
@@ -271,6 +274,7 @@ pub fn capture_within(
             // program it started may live on; its pipes are closed here, so it cannot
             // keep leafseal waiting.
             stop(child);
+            drop(live.take());
             child.wait()?
         }
     };
@@ -283,6 +287,33 @@ pub fn capture_within(
         timed_out,
         deadline_passed: timed_out && by_deadline,
     })
+}
+
+/// `child.try_wait()`, except that a registered group is unregistered before its leader
+/// is reaped ([`super::groups`]).
+fn try_wait(
+    child: &mut Child,
+    live: &mut Option<super::groups::LiveGroup>,
+) -> std::io::Result<Option<ExitStatus>> {
+    if live.is_some() {
+        if !super::groups::has_exited(child, false)? {
+            return Ok(None);
+        }
+        *live = None;
+    }
+    child.try_wait()
+}
+
+/// `child.wait()`, with the same order as [`try_wait`].
+fn wait(
+    child: &mut Child,
+    live: &mut Option<super::groups::LiveGroup>,
+) -> std::io::Result<ExitStatus> {
+    if live.is_some() {
+        super::groups::has_exited(child, true)?;
+        *live = None;
+    }
+    child.wait()
 }
 
 /// Kills `child`, which has not been waited for (its process id is still its own), and,

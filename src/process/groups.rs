@@ -1,0 +1,129 @@
+//! The process groups of programs leafseal started in groups of their own
+//! ([`super::command_in_own_group`]: `git`, `az`, and the credential helpers when there is
+//! no controlling terminal), while leafseal waits for them ([`super::capture`]).
+//!
+//! A program in a group of its own no longer receives the signals sent to leafseal's
+//! group: a CI runner cancelling a job signals the job's process group, and before
+//! round 24 a credential helper that never ended outlived the leafseal that was stopped
+//! (and the programs the helper started with it). So each such group is registered here
+//! while it is waited for, and when a signal ends leafseal (`io::signals`), every
+//! registered group is killed first ([`stop_all`]), as the time limit would kill it.
+//!
+//! A group is unregistered before its leader is reaped ([`LiveGroup`] is dropped first),
+//! so the id killed is never one the system could already have given to another process.
+//! Only a program that owns the process catches signals: the command line sets
+//! [`set_catcher`]; a program using leafseal as a library keeps its own handling.
+
+use std::process::Child;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
+use std::sync::OnceLock;
+
+use rustix::process::Pid;
+use rustix::process::Signal;
+use rustix::process::WaitId;
+use rustix::process::WaitIdOptions;
+
+/// The groups being waited for.
+static LIVE: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
+/// Makes sure signals are caught (set by the command line: starts its signal thread).
+static CATCHER: OnceLock<fn()> = OnceLock::new();
+
+fn live() -> MutexGuard<'static, Vec<Pid>> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets what is called before a group is registered, so that a signal arriving while
+/// the group lives is caught and [`stop_all`] runs (the command line's signal thread).
+pub fn set_catcher(catcher: fn()) {
+    let _ = CATCHER.set(catcher);
+}
+
+/// Kills every registered group (the signal thread, before leafseal ends).
+pub fn stop_all() {
+    for pid in live().iter() {
+        let _ = rustix::process::kill_process_group(*pid, Signal::KILL);
+    }
+}
+
+/// A registered group; unregistered on drop, which must come before its leader is reaped.
+#[derive(Debug)]
+pub(crate) struct LiveGroup(Pid);
+
+impl LiveGroup {
+    /// Registers `child`'s group when `child` leads a group of its own (not yet reaped).
+    pub(crate) fn enter_if_leader(child: &Child) -> Option<LiveGroup> {
+        let pid = Pid::from_child(child);
+        if rustix::process::getpgid(Some(pid)) != Ok(pid) {
+            return None;
+        }
+        if let Some(catch) = CATCHER.get() {
+            catch();
+        }
+        live().push(pid);
+        Some(LiveGroup(pid))
+    }
+}
+
+impl Drop for LiveGroup {
+    fn drop(&mut self) {
+        let pid = self.0;
+        live().retain(|p| *p != pid);
+    }
+}
+
+/// Whether `child` has exited, without reaping it (its id stays its own); waits for it
+/// when `block`.
+pub(crate) fn has_exited(child: &Child, block: bool) -> std::io::Result<bool> {
+    let pid = Pid::from_child(child);
+    let mut options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT;
+    if !block {
+        options |= WaitIdOptions::NOHANG;
+    }
+    loop {
+        match rustix::process::waitid(WaitId::Pid(pid), options) {
+            Ok(status) => return Ok(status.is_some()),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::process::Stdio;
+
+    use super::*;
+
+    #[test]
+    fn a_group_is_registered_while_waited_for_and_unregistered_before_it_is_reaped() {
+        let mut child = super::super::command_in_own_group("sh")
+            .args(["-c", "sleep 60 & exec sleep 60"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_child(&child);
+        let group = LiveGroup::enter_if_leader(&child).unwrap();
+        assert!(live().contains(&pid));
+        assert!(!has_exited(&child, false).unwrap());
+        // (Not `stop_all`: other tests of this process may have groups registered.)
+        rustix::process::kill_process_group(pid, Signal::KILL).unwrap();
+        assert!(has_exited(&child, true).unwrap());
+        // Not reaped by `has_exited`: the group's id is still the child's.
+        assert_eq!(rustix::process::getpgid(Some(pid)), Ok(pid));
+        drop(group);
+        assert!(!live().contains(&pid));
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+    }
+
+    #[test]
+    fn a_program_in_leafseals_group_is_not_registered() {
+        let mut child = super::super::command("true").spawn().unwrap();
+        assert!(LiveGroup::enter_if_leader(&child).is_none());
+        child.wait().unwrap();
+    }
+}
