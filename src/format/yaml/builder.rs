@@ -432,6 +432,8 @@ impl Builder {
         } else {
             foot_comments(cols.clone(), indent, end_of_document_next(cols), innermost)
         };
+        // A finished collection gives back the room its growth reserved: a one-item
+        // list kept four items' worth (round 24, docs/security.md "Memory").
         let v = match frame {
             Frame::Map { mut items, .. } => {
                 items.extend(
@@ -439,6 +441,7 @@ impl Builder {
                         .drain(..take)
                         .map(|p| Item::Comment(p.comment())),
                 );
+                items.shrink_to_fit();
                 Value::Map(Map(items))
             }
             Frame::Seq { mut items, .. } => {
@@ -447,6 +450,7 @@ impl Builder {
                         .drain(..take)
                         .map(|p| SeqItem::Comment(p.comment())),
                 );
+                items.shrink_to_fit();
                 Value::Seq(items)
             }
         };
