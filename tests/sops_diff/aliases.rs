@@ -21,8 +21,8 @@ fn list(m: usize) -> String {
 fn nested(m: usize) -> String {
     format!(
         "a: &a [{}]\nb: &b [{}]\nc: [{}]\n",
-        vec!["x"; 10].join(", "),
-        vec!["*a"; 10].join(", "),
+        ["x"; 10].join(", "),
+        ["*a"; 10].join(", "),
         vec!["*b"; m].join(", ")
     )
 }

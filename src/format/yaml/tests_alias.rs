@@ -45,8 +45,8 @@ fn aliases_are_refused_where_sops_refuses_them() {
     let nested = |m: usize| {
         format!(
             "a: &a [{}]\nb: &b [{}]\nc: [{}]\n",
-            vec!["x"; 10].join(", "),
-            vec!["*a"; 10].join(", "),
+            ["x"; 10].join(", "),
+            ["*a"; 10].join(", "),
             vec!["*b"; m].join(", ")
         )
     };
