@@ -380,6 +380,31 @@ fn alias_bomb_is_refused_before_it_grows() {
 }
 
 #[test]
+fn an_alias_bomb_padded_to_megabytes_is_refused_in_little_memory() {
+    // The old budget grew with the input (4 nodes per byte): this 5.5 MB file took
+    // 893 MB (debug build) before it was refused; go-yaml's rule refuses it at its
+    // first thousands of nodes.
+    let bomb = alias_bomb();
+    let mut plain = bomb.clone().into_bytes();
+    plain.extend_from_slice(b"#");
+    plain.resize(5_500_000, b'p');
+    plain.push(b'\n');
+    let t = T::new();
+    let enc = t.encrypted_yaml("enc.yaml");
+    t.write("bomb.yaml", &plain);
+    plain.extend_from_slice(&enc);
+    t.write("bomb.enc.yaml", &plain);
+    let o = run_limited(
+        &t,
+        600_000_000,
+        &["encrypt", "--age", AGE_RECIPIENT, "bomb.yaml"],
+    );
+    assert_refused(&o, 2, &["alias expansion is too large", "(line "]);
+    let o = run_limited(&t, 600_000_000, &["decrypt", "bomb.enc.yaml"]);
+    assert_refused(&o, DAMAGED, &["alias expansion is too large", "(line "]);
+}
+
+#[test]
 fn environment_variables_that_are_not_utf8_are_skipped() {
     let t = T::new();
     t.encrypted_yaml("enc.yaml");

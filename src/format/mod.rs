@@ -23,9 +23,11 @@ use crate::tree::Value;
 /// small fixed stack depth. Deeper input is refused with exit code 2 and its position.
 pub const MAX_DEPTH: usize = 256;
 
-/// The most tree nodes YAML anchors and aliases may copy in one document stream, beyond
-/// [`ALIAS_NODES_PER_INPUT_BYTE`] per byte of input: alias bombs are refused before
-/// they grow.
+/// The most tree nodes YAML anchors may copy when they are defined, and comments
+/// aliases may copy, in one document stream, beyond [`ALIAS_NODES_PER_INPUT_BYTE`] per
+/// byte of input (the copies go-yaml's alias rule does not count; the nodes an alias
+/// copies are bounded by that rule, `format::yaml::builder::aliasing`): alias bombs are
+/// refused before they grow.
 pub const MAX_ALIAS_NODES: usize = 10_000;
 
 /// How many alias-copied nodes each input byte allows on top of [`MAX_ALIAS_NODES`]

@@ -416,9 +416,17 @@ impl<'a> Parser<'a> {
                             }
                         }
                         self.pos += 1;
+                        // A finished collection gives back the room its growth reserved:
+                        // a one-item list kept four items' worth (round 24, "Memory").
                         value = match stack.pop() {
-                            Some(Frame::Obj(map, _)) => Value::Map(map),
-                            Some(Frame::Arr(items)) => Value::Seq(items),
+                            Some(Frame::Obj(mut map, _)) => {
+                                map.0.shrink_to_fit();
+                                Value::Map(map)
+                            }
+                            Some(Frame::Arr(mut items)) => {
+                                items.shrink_to_fit();
+                                Value::Seq(items)
+                            }
                             None => return Err(self.err("internal parser error")),
                         };
                     }

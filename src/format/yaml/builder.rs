@@ -28,10 +28,12 @@ use crate::tree::SeqItem;
 use crate::tree::Text;
 use crate::tree::Value;
 
+mod aliasing;
 mod anchors;
 mod comments;
 mod seen;
 
+use aliasing::DecodeCount;
 use anchors::Anchored;
 use comments::LastNode;
 use comments::Pending;
@@ -122,7 +124,10 @@ pub(crate) struct Builder {
     stack: Vec<Frame>,
     pending: Vec<Pending>,
     anchors: HashMap<usize, Anchored>,
-    /// Nodes and string bytes anchors and aliases may still copy (alias-bomb guard).
+    /// go-yaml's alias rule ([`aliasing`]): what sops refuses as "excessive aliasing".
+    decodes: DecodeCount,
+    /// Nodes and string bytes anchors and aliases may still copy beyond what go-yaml
+    /// counts (alias-bomb backstop, [`anchors`]).
     alias_nodes_left: usize,
     alias_bytes_left: usize,
     last: Option<LastNode>,
@@ -187,6 +192,7 @@ impl Builder {
             stack: Vec::new(),
             pending: Vec::new(),
             anchors: HashMap::new(),
+            decodes: DecodeCount::default(),
             alias_nodes_left: MAX_ALIAS_NODES
                 .saturating_add(input_len.saturating_mul(ALIAS_NODES_PER_INPUT_BYTE)),
             alias_bytes_left: MAX_ALIAS_BYTES
@@ -249,7 +255,9 @@ impl Builder {
                 self.doc_root_done = false;
                 self.anchors.clear();
                 self.last = None;
-                Ok(())
+                self.decodes.reset();
+                let within = self.decodes.plain();
+                self.within_alias_rule(within, sp)
             }
             Ev::DocEnd => {
                 if !self.doc_root_done {
@@ -266,6 +274,8 @@ impl Builder {
                 Ok(())
             }
             Ev::Scalar(text, kind, anchor, tag) => {
+                let within = self.decodes.plain();
+                self.within_alias_rule(within, sp)?;
                 self.after_null = kind == Kind::Plain && text.is_empty() && tag.is_none();
                 self.first_line = match kind {
                     Kind::Block => self.prev_line,
@@ -288,7 +298,7 @@ impl Builder {
                     ),
                 })?;
                 if anchor != 0 {
-                    self.anchor(anchor, &v, sp)?;
+                    self.anchor(anchor, &v, 1, sp)?;
                 }
                 // A block scalar ends where the next content starts; only its header line
                 // can hold a comment that follows it.
@@ -308,8 +318,10 @@ impl Builder {
                 if self.stack.len().saturating_add(a.height) > MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
-                let (n, b) = (a.nodes, a.bytes);
-                self.spend(n, b, sp)?;
+                let (comments, bytes, decodes) = (a.comments, a.bytes, a.decodes);
+                let within = self.decodes.alias(decodes);
+                self.within_alias_rule(within, sp)?;
+                self.spend(comments, bytes, sp)?;
                 let v = self.anchors.get(&id).map(|a| a.value.clone());
                 let v = v.unwrap_or(Value::Null);
                 self.first_line = sp.line;
@@ -321,6 +333,8 @@ impl Builder {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
+                let within = self.decodes.open();
+                self.within_alias_rule(within, sp)?;
                 self.start_node(sp, true, dash_line)?;
                 let seen = (self.docs.is_empty()).then(Seen::default);
                 self.stack.push(Frame::Map {
@@ -336,6 +350,8 @@ impl Builder {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(too_deep(sp));
                 }
+                let within = self.decodes.open();
+                self.within_alias_rule(within, sp)?;
                 self.start_node(sp, false, dash_line)?;
                 // Only as the value of a key at that very column.
                 let dash = dash.filter(|&d| {
@@ -361,6 +377,22 @@ impl Builder {
         let Some(frame) = self.stack.pop() else {
             return Err(err_at("unbalanced collection end", sp));
         };
+        // go-yaml decodes a merging map's keys a second time before the merge.
+        if let Frame::Map { items, .. } = &frame
+            && items
+                .iter()
+                .any(|i| matches!(i, Item::Entry(k, _) if k == "<<"))
+        {
+            let keys = items
+                .iter()
+                .filter(|i| matches!(i, Item::Entry(..)))
+                .count();
+            for _ in 1..keys {
+                let within = self.decodes.plain();
+                self.within_alias_rule(within, sp)?;
+            }
+        }
+        let decodes = self.decodes.close();
         let (indent, anchor, dash) = match &frame {
             Frame::Map { indent, anchor, .. } => (*indent, *anchor, None),
             Frame::Seq {
@@ -400,6 +432,8 @@ impl Builder {
         } else {
             foot_comments(cols.clone(), indent, end_of_document_next(cols), innermost)
         };
+        // A finished collection gives back the room its growth reserved: a one-item
+        // list kept four items' worth (round 24, docs/security.md "Memory").
         let v = match frame {
             Frame::Map { mut items, .. } => {
                 items.extend(
@@ -407,6 +441,7 @@ impl Builder {
                         .drain(..take)
                         .map(|p| Item::Comment(p.comment())),
                 );
+                items.shrink_to_fit();
                 Value::Map(Map(items))
             }
             Frame::Seq { mut items, .. } => {
@@ -415,11 +450,12 @@ impl Builder {
                         .drain(..take)
                         .map(|p| SeqItem::Comment(p.comment())),
                 );
+                items.shrink_to_fit();
                 Value::Seq(items)
             }
         };
         if anchor != 0 {
-            self.anchor(anchor, &v, sp)?;
+            self.anchor(anchor, &v, decodes, sp)?;
         }
         self.node(v, sp, false)?;
         self.after_scalar |= empty;

@@ -19,6 +19,8 @@ mod resolve;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_alias;
+#[cfg(test)]
 mod tests_fast;
 #[cfg(test)]
 mod tests_more;

@@ -1,5 +1,8 @@
-//! Anchors and aliases (copies paid from a budget linear in the input, so an alias bomb
-//! is refused before it grows) and the path of the node being read, for errors.
+//! Anchors and aliases and the path of the node being read, for errors. An alias is
+//! bounded first by go-yaml's rule ([`super::aliasing`]), which counts YAML nodes; the
+//! copies it does not count (an anchor's own copy, comments and string bytes, which
+//! go-yaml shares rather than copies) are paid from a budget linear in the input, so
+//! an alias bomb is refused before it grows.
 
 use super::Builder;
 use super::Frame;
@@ -13,8 +16,10 @@ use crate::tree::Value;
 /// An anchored node: its copy and what copying it costs.
 pub(super) struct Anchored {
     pub(super) value: Value,
-    /// Tree nodes in it.
-    pub(super) nodes: usize,
+    /// Comments in it (nodes go-yaml's rule does not count).
+    pub(super) comments: usize,
+    /// go-yaml decodes of it: what an alias to it counts ([`super::aliasing`]).
+    pub(super) decodes: u64,
     /// String bytes in it (keys, strings, comments).
     pub(super) bytes: usize,
     /// Levels of maps and lists in it (0 for a scalar).
@@ -22,28 +27,58 @@ pub(super) struct Anchored {
 }
 
 impl Anchored {
-    /// Measures `v` (whose height is at most [`crate::format::MAX_DEPTH`], so the recursion is bounded):
-    /// nodes, string bytes, height.
-    fn measure(value: &Value) -> (usize, usize, usize) {
-        fn size(v: &Value) -> (usize, usize, usize) {
-            let add = |(n, b, h): (usize, usize, usize), (n2, b2, h2): (usize, usize, usize)| {
-                (n.saturating_add(n2), b.saturating_add(b2), h.max(h2 + 1))
+    /// Measures `v` (whose height is at most [`crate::format::MAX_DEPTH`], so the recursion is bounded).
+    fn measure(value: &Value) -> Size {
+        fn size(v: &Value) -> Size {
+            let one = |comment: bool, bytes: usize| Size {
+                nodes: 1,
+                comments: usize::from(comment),
+                bytes,
+                height: 0,
+            };
+            let collection = Size {
+                height: 1,
+                ..one(false, 0)
             };
             match v {
-                Value::Map(m) => m.0.iter().fold((1, 0, 1), |acc, i| match i {
-                    Item::Entry(k, v) => add(add(acc, size(v)), (1, k.len(), 0)),
-                    Item::Comment(c) => add(acc, (1, c.text.len(), 0)),
+                Value::Map(m) => m.0.iter().fold(collection, |acc, i| match i {
+                    Item::Entry(k, v) => acc.add(size(v)).add(one(false, k.len())),
+                    Item::Comment(c) => acc.add(one(true, c.text.len())),
                 }),
-                Value::Seq(s) => s.iter().fold((1, 0, 1), |acc, i| match i {
-                    SeqItem::Value(v) => add(acc, size(v)),
-                    SeqItem::Comment(c) => add(acc, (1, c.text.len(), 0)),
+                Value::Seq(s) => s.iter().fold(collection, |acc, i| match i {
+                    SeqItem::Value(v) => acc.add(size(v)),
+                    SeqItem::Comment(c) => acc.add(one(true, c.text.len())),
                 }),
-                Value::Str(s) => (1, s.len(), 0),
-                Value::Bytes(s) => (1, s.len(), 0),
-                _ => (1, 0, 0),
+                Value::Str(s) => one(false, s.len()),
+                Value::Bytes(s) => one(false, s.len()),
+                _ => one(false, 0),
             }
         }
         size(value)
+    }
+}
+
+/// What copying a value costs.
+#[derive(Clone, Copy)]
+struct Size {
+    /// Tree nodes (comments included).
+    nodes: usize,
+    comments: usize,
+    /// String bytes (keys, strings, comments).
+    bytes: usize,
+    /// Levels of maps and lists (0 for a scalar).
+    height: usize,
+}
+
+impl Size {
+    /// `self` (a collection) holding `inner`.
+    fn add(self, inner: Size) -> Size {
+        Size {
+            nodes: self.nodes.saturating_add(inner.nodes),
+            comments: self.comments.saturating_add(inner.comments),
+            bytes: self.bytes.saturating_add(inner.bytes),
+            height: self.height.max(inner.height.saturating_add(1)),
+        }
     }
 }
 
@@ -67,6 +102,18 @@ impl Builder {
         out
     }
 
+    /// Fails with the alias-bomb error when go-yaml's rule was broken (`within` false).
+    pub(super) fn within_alias_rule(&self, within: bool, sp: &Sp) -> Result<(), FormatError> {
+        if within {
+            return Ok(());
+        }
+        Err(err_at(
+            "alias expansion is too large: aliases make up more of the document's nodes \
+             than go-yaml (sops) allows for its size (an alias bomb?)",
+            sp,
+        ))
+    }
+
     /// Takes `nodes` and `bytes` from the alias budget, or fails before anything is copied.
     pub(super) fn spend(&mut self, nodes: usize, bytes: usize, sp: &Sp) -> Result<(), FormatError> {
         match (
@@ -86,15 +133,23 @@ impl Builder {
         }
     }
 
-    /// Records an anchored node (its copy is paid from the alias budget).
-    pub(super) fn anchor(&mut self, id: usize, v: &Value, sp: &Sp) -> Result<(), FormatError> {
-        let (nodes, bytes, height) = Anchored::measure(v);
-        self.spend(nodes, bytes, sp)?;
+    /// Records an anchored node that took `decodes` go-yaml decodes (its copy is paid
+    /// from the alias budget).
+    pub(super) fn anchor(
+        &mut self,
+        id: usize,
+        v: &Value,
+        decodes: u64,
+        sp: &Sp,
+    ) -> Result<(), FormatError> {
+        let size = Anchored::measure(v);
+        self.spend(size.nodes, size.bytes, sp)?;
         let a = Anchored {
             value: v.clone(),
-            nodes,
-            bytes,
-            height,
+            comments: size.comments,
+            decodes,
+            bytes: size.bytes,
+            height: size.height,
         };
         self.anchors.insert(id, a);
         Ok(())
