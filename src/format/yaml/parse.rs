@@ -233,24 +233,46 @@ fn refuse_unread_breaks(input: &str, read: &[std::ops::Range<usize>]) -> Result<
     Ok(())
 }
 
+/// Where the run of spaces that ends at byte `end` of `input` begins, when that run
+/// starts its line (only spaces between the line's start and `end`): looked for backwards
+/// over the spaces only, so that a long line (a one-line document of 40,000 `[`) is not
+/// searched again for every event on it, which made reading such a file quadratic.
+fn spaces_from_line_start(input: &[u8], end: usize) -> Option<usize> {
+    let before = input.get(..end)?;
+    let first = before.iter().rposition(|&c| c != b' ').map_or(0, |i| i + 1);
+    (first == 0 || before.get(first - 1) == Some(&b'\n')).then_some(first)
+}
+
 /// The dash column of a list whose events start after its first dash on the same line
 /// (granit-parser starts a list at its key's column, `k:` / `- a`, at the first item),
 /// for [`Ev::SeqStart`]; the builder checks that it is the key's column.
 fn dash_before(input: &str, span: &Span) -> Option<usize> {
     let start = span.byte_range()?.start;
-    let line = input.get(..start)?;
-    let line = line.get(line.rfind('\n').map_or(0, |i| i + 1)..)?;
-    let rest = line.trim_start_matches(' ');
-    let after = rest.strip_prefix('-')?;
-    (!after.is_empty() && after.bytes().all(|c| c == b' ')).then(|| line.len() - rest.len())
+    let bytes = input.as_bytes();
+    let spaces = bytes
+        .get(..start)?
+        .iter()
+        .rev()
+        .take_while(|&&c| c == b' ')
+        .count();
+    if spaces == 0 {
+        return None;
+    }
+    let dash = start - spaces - 1;
+    if bytes.get(dash) != Some(&b'-') {
+        return None;
+    }
+    let line_start = spaces_from_line_start(bytes, dash)?;
+    Some(dash - line_start)
 }
 
 /// For a map whose first key (at `line`) is on a line after its list item's dash, the
 /// line of that lone dash (`-`, or `- # c`), comment lines between; for [`Ev::MapStart`].
+/// Only for a collection that starts its line ([`starts_its_line`], checked first).
 fn lone_dash_line(input: &str, span: &Span, line: usize) -> Option<usize> {
     let start = span.byte_range()?.start;
-    let before = input.get(..start)?;
-    let before = before.get(..before.rfind('\n')?)?;
+    let line_start = spaces_from_line_start(input.as_bytes(), start)?;
+    let before = input.get(..line_start.checked_sub(1)?)?;
     for (above, text) in before.rsplit('\n').enumerate() {
         let back = above + 1;
         let t = text.trim_matches([' ', '\r']);
@@ -267,11 +289,9 @@ fn lone_dash_line(input: &str, span: &Span, line: usize) -> Option<usize> {
 /// Whether only spaces stand before `span` on its line (a list whose first dash opens
 /// its line, not a compact `- - 1`).
 fn starts_its_line(input: &str, span: &Span) -> bool {
-    let Some(before) = span.byte_range().and_then(|r| input.get(..r.start)) else {
-        return false;
-    };
-    let line = before.get(before.rfind('\n').map_or(0, |i| i + 1)..);
-    line.is_some_and(|l| l.bytes().all(|c| c == b' '))
+    span.byte_range()
+        .and_then(|r| spaces_from_line_start(input.as_bytes(), r.start))
+        .is_some()
 }
 
 fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), FormatError> {
@@ -311,13 +331,17 @@ fn feed(b: &mut Builder, ev: Event<'_>, span: &Span, input: &str) -> Result<(), 
         Event::Alias(id) => Ev::Alias(id),
         Event::UnresolvedAlias(_) => Ev::UnknownAlias,
         Event::MappingStart(_, anchor, _) => {
-            let dash_line = lone_dash_line(input, span, sp.line);
-            Ev::MapStart(anchor, dash_line.filter(|_| starts_its_line(input, span)))
+            let dash_line = starts_its_line(input, span)
+                .then(|| lone_dash_line(input, span, sp.line))
+                .flatten();
+            Ev::MapStart(anchor, dash_line)
         }
         Event::SequenceStart(_, anchor, _) => Ev::SeqStart(
             anchor,
             dash_before(input, span),
-            lone_dash_line(input, span, sp.line).filter(|_| starts_its_line(input, span)),
+            starts_its_line(input, span)
+                .then(|| lone_dash_line(input, span, sp.line))
+                .flatten(),
         ),
         Event::MappingEnd => Ev::MapEnd,
         Event::SequenceEnd => Ev::SeqEnd,
