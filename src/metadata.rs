@@ -2,7 +2,9 @@
 //! the domain [`Metadata`].
 //!
 //! Reading accepts every layout sops has written (any field order, `[]`/`null` empty key
-//! lists, case-insensitive field names, booleans as strings). `shamir_threshold` must be a
+//! lists, booleans as strings). Field names are looked up exactly: each store first
+//! renames them as sops's reader for its format matches them ([`names::canonical`]: Go's
+//! case-insensitive JSON rule, or YAML's exact one). `shamir_threshold` must be a
 //! number, as sops requires in JSON and YAML; the dotenv and INI readers, which hold only
 //! text, turn it into one first ([`crate::format::flatten::unflatten`], sops's
 //! `DecodeNonStrings`). Writing uses the sops ≥ 3.13 layout: every map sorted by key.
@@ -22,6 +24,7 @@ use crate::tree::Value;
 use crate::walk::Selector;
 
 mod key_fields;
+pub mod names;
 pub(crate) use key_fields::fields_from_map;
 pub(crate) use key_fields::map_from_fields;
 
@@ -160,11 +163,9 @@ const KNOWN_FIELDS: [&str; 20] = [
     "version",
 ];
 
-/// Case-insensitive lookup of a top-level field.
+/// A field by its exact name (the store renamed the others, [`names::canonical`]).
 fn get<'a>(m: &'a Map, name: &str) -> Option<&'a Value> {
-    m.entries()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+    m.entries().find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 fn get_str(m: &Map, name: &str) -> Result<Option<String>, MetadataError> {
@@ -298,7 +299,9 @@ impl Metadata {
             integrity: get_str(m, integrity::FIELD)?,
             extra: m
                 .entries()
-                .filter(|(k, _)| !KNOWN_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(k)))
+                // A YAML key that names a field in another case is ignored, as go-yaml
+                // ignores it, and not written back (sops drops it too).
+                .filter(|(k, _)| !KNOWN_FIELDS.iter().any(|f| names::go_json_names(k, f)))
                 .map(|(k, v)| (k.to_owned(), v.clone()))
                 .collect(),
         })

@@ -253,6 +253,8 @@ fn attacked_files_are_rotated_and_spliced_as_the_tree_would() {
 /// YAML) only as `version`; so a file whose `version` key was renamed `VERSION` was
 /// refused by the tree (exit 1) and decrypted, spliced or rotated by streaming. And a
 /// second JSON `sops` member failed the streamed rotation with exit 25 (tree: exit 1).
+/// Round 24: a JSON `Version` is the field, as in sops
+/// ([`json_metadata_names_read_alike_on_every_path`]); two keys for it are refused.
 #[test]
 fn metadata_tricks_get_the_tree_paths_answer() {
     let env = Env::new(None);
@@ -278,8 +280,8 @@ fn metadata_tricks_get_the_tree_paths_answer() {
         ("yaml", "VERSION", yaml),
         (
             "json",
-            "Version",
-            json.replacen("\"version\"", "\"Version\"", 1),
+            "version and Version",
+            json.replacen("\"version\"", "\"version\": \"3.9\",\n\t\t\"Version\"", 1),
         ),
         (
             "json",
@@ -319,6 +321,130 @@ fn metadata_tricks_get_the_tree_paths_answer() {
             std::fs::read_to_string(&path).expect("read"),
             text,
             "{what}: file changed"
+        );
+    }
+}
+
+/// Round 24: the streaming readers and the tree path (and `check`, which uses no key)
+/// read a JSON `sops` block's field names as sops does (Go's JSON decoder: any case), so
+/// `Version`, `MAC`, `AGE`, an entry's `Recipient`/`Enc` are the fields on every path;
+/// a streamed rotation writes them back by their own names. Two keys that name one
+/// field are refused on every path. Before, `Version` was refused everywhere (sops
+/// decrypts it) and `MAC` plus `mac` was read as the first (sops: the last).
+#[test]
+fn json_metadata_names_read_alike_on_every_path() {
+    let env = Env::new(None);
+    let plain: String = format!(
+        "{{{}}}",
+        (0..60)
+            .map(|i| format!("\"k{i:03}\": \"value {i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    env.write("plain.json", plain.as_bytes());
+    let json = String::from_utf8(ok(&env.run(&[
+        "encrypt",
+        "--age",
+        AGE_RECIPIENT,
+        "plain.json",
+    ])))
+    .expect("utf-8");
+    env.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n").as_bytes(),
+    );
+    let rename = |pairs: &[(&str, &str)]| {
+        let mut t = json.clone();
+        for (from, to) in pairs {
+            t = t.replacen(&format!("\"{from}\""), &format!("\"{to}\""), 1);
+        }
+        t
+    };
+    let accepted = [
+        ("Version", rename(&[("version", "Version")])),
+        ("MAC", rename(&[("mac", "MAC")])),
+        (
+            "every field renamed",
+            rename(&[
+                ("version", "VERSION"),
+                ("mac", "Mac"),
+                ("lastmodified", "LastModified"),
+                ("age", "AGE"),
+                ("recipient", "Recipient"),
+                ("enc", "Enc"),
+                ("leafseal_integrity", "Leafseal_Integrity"),
+            ]),
+        ),
+    ];
+    let plaintext = ok(&env.tree(&["decrypt", &env.write("orig.json", json.as_bytes())]));
+    for (what, text) in &accepted {
+        let path = env.write("f.json", text.as_bytes());
+        assert_eq!(
+            ok(&env.tree(&["decrypt", &path])),
+            plaintext,
+            "{what}: tree"
+        );
+        let s = env.run_with("require", Some(300), &["decrypt", &path]);
+        assert_eq!(ok(&s), plaintext, "{what}: streamed decrypt");
+        let c = env.run(&["check", "f.json"]);
+        assert!(
+            c.status.success() && !String::from_utf8_lossy(&c.stdout).contains("f.json"),
+            "{what}: check: {}",
+            String::from_utf8_lossy(&c.stdout)
+        );
+        ok(&env.run_with("require", Some(300), &["rotate", "-i", &path]));
+        let rotated = std::fs::read_to_string(&path).expect("read");
+        for field in ["version", "mac", "lastmodified", "age", "recipient", "enc"] {
+            assert!(
+                rotated.contains(&format!("\"{field}\"")),
+                "{what}: the streamed rotation writes `{field}` by its name"
+            );
+        }
+        assert_eq!(
+            ok(&env.tree(&["decrypt", &path])),
+            plaintext,
+            "{what}: rotated"
+        );
+    }
+    let mac_line = json.lines().find(|l| l.contains("\"mac\"")).expect("mac");
+    let refused = [
+        (
+            "version and Version",
+            json.replacen("\"version\"", "\"version\": \"3.9\",\n\t\t\"Version\"", 1),
+        ),
+        (
+            "MAC and mac",
+            json.replacen(
+                mac_line,
+                &format!("{}\n{mac_line}", mac_line.replacen("\"mac\"", "\"MAC\"", 1)),
+                1,
+            ),
+        ),
+    ];
+    for (what, text) in &refused {
+        let path = env.write("f.json", text.as_bytes());
+        let tree = env.tree(&["decrypt", &path]);
+        assert_eq!(tree.status.code(), Some(1), "{what}: tree decrypt");
+        let s = env.run_with("always", Some(300), &["decrypt", &path]);
+        assert_eq!(s.status.code(), Some(1), "{what}: streamed decrypt");
+        assert!(s.stdout.is_empty(), "{what}: streamed decrypt printed");
+        assert!(
+            String::from_utf8_lossy(&s.stderr).contains("two keys name it"),
+            "{what}: {}",
+            String::from_utf8_lossy(&s.stderr)
+        );
+        let r = env.run_with("always", Some(300), &["rotate", "-i", &path]);
+        assert_eq!(r.status.code(), Some(1), "{what}: streamed rotate");
+        let c = env.run(&["check", "f.json"]);
+        assert!(
+            String::from_utf8_lossy(&c.stdout).contains("two keys name it"),
+            "{what}: check reports it: {}",
+            String::from_utf8_lossy(&c.stdout)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            *text,
+            "{what}: changed"
         );
     }
 }

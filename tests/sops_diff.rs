@@ -37,6 +37,8 @@ mod ini_comments;
 mod inputs;
 #[path = "sops_diff/key_groups.rs"]
 mod key_groups;
+#[path = "sops_diff/metadata_names.rs"]
+mod metadata_names;
 #[path = "sops_diff/policy.rs"]
 mod policy;
 #[path = "sops_diff/regressions.rs"]

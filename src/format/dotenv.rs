@@ -26,6 +26,7 @@ use crate::format::Loaded;
 use crate::format::Output;
 use crate::format::Store;
 use crate::format::flatten;
+use crate::metadata::names;
 use crate::tree::Comment;
 use crate::tree::Document;
 use crate::tree::Item;
@@ -142,10 +143,15 @@ impl Store for DotenvStore {
             }
             None
         } else {
-            Some(flatten::unflatten(meta_items).map_err(|e| FormatError {
+            let m = flatten::unflatten(meta_items).map_err(|e| FormatError {
                 format: FORMAT,
                 ..e
-            })?)
+            })?;
+            Some(names::canonical_in_store(
+                FORMAT,
+                m,
+                names::FieldNames::GoJson,
+            )?)
         };
         Ok(Loaded {
             doc: Document::single(data),

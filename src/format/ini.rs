@@ -31,6 +31,7 @@ mod parse;
 
 pub use comments::join_comments_as_ini_holds_them;
 
+use crate::metadata::names;
 use emit::OutKey;
 use emit::OutSection;
 
@@ -201,7 +202,12 @@ impl Store for IniStore {
                     .into_iter()
                     .map(|k| (k.name, k.value.replace("\\n", "\n")))
                     .collect();
-                Some(flatten::unflatten(items).map_err(with_format)?)
+                let m = flatten::unflatten(items).map_err(with_format)?;
+                Some(names::canonical_in_store(
+                    "ini",
+                    m,
+                    names::FieldNames::GoJson,
+                )?)
             }
         };
         Ok(Loaded {

@@ -114,9 +114,10 @@ pub fn parse_context(s: &str) -> Result<BTreeMap<String, String>, KeyError> {
     Ok(out)
 }
 
-/// A field of a metadata entry, matched case-insensitively (sops reads them that way).
+/// A field of a metadata entry by its exact name (a JSON store renamed other cases of
+/// it, as sops's JSON decoder reads them; go-yaml matches YAML names exactly).
 fn field<'m>(entry: &'m KeyFields, name: &str) -> Option<&'m FieldValue> {
-    entry.get_ignore_case(name)
+    entry.get(name)
 }
 
 impl KmsKey {

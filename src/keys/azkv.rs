@@ -166,7 +166,7 @@ impl AzureKey {
     }
 
     fn read_fields(entry: &KeyFields, url: &str, name: &str, what: &str) -> Result<Self, KeyError> {
-        let field = |n: &str| entry.get_ignore_case(n).and_then(FieldValue::as_str);
+        let field = |n: &str| entry.get(n).and_then(FieldValue::as_str);
         let get = |n: &str| field(n).ok_or_else(|| KeyError::new(format!("{what} without `{n}`")));
         Self::new(get(url)?, get(name)?, field("version").unwrap_or(""))
     }

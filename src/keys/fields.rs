@@ -102,14 +102,6 @@ impl KeyFields {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
-    /// The first field named `name`, ignoring ASCII case (how sops reads AWS entries).
-    pub fn get_ignore_case(&self, name: &str) -> Option<&FieldValue> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-    }
-
     /// The string field named `name`, if it is present and a string.
     pub fn get_str(&self, name: &str) -> Option<&str> {
         self.get(name).and_then(FieldValue::as_str)

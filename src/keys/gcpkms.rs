@@ -73,7 +73,7 @@ impl GcpKmsKey {
     /// Parses a metadata entry (`resource_id`).
     pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let id = entry
-            .get_ignore_case("resource_id")
+            .get("resource_id")
             .and_then(FieldValue::as_str)
             .ok_or_else(|| KeyError::new("gcp_kms entry without `resource_id`"))?;
         Self::parse(id)

@@ -136,7 +136,7 @@ impl VaultKey {
     pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
         let field = |name: &str| -> Result<&str, KeyError> {
             entry
-                .get_ignore_case(name)
+                .get(name)
                 .and_then(FieldValue::as_str)
                 .ok_or_else(|| KeyError::new(format!("hc_vault entry without `{name}`")))
         };

@@ -334,12 +334,16 @@ fn read_meta(text: &[u8]) -> Option<Metadata> {
 
 /// The metadata of a file's `sops` block `m` as the streaming paths take it, and the
 /// block back: `None` (the whole-file path's to judge, and refuse) when its stored
-/// `version` is one that path refuses (the field exactly as stored: not a `VERSION` the
-/// metadata reader would also take) or the metadata does not read.
+/// `version` is one that path refuses, or the metadata does not read. Field names are
+/// matched as the format's store matches them ([`crate::metadata::names`]).
 pub(super) fn block_metadata(
     format: crate::format::Format,
     m: crate::tree::Map,
 ) -> Option<(Metadata, crate::tree::Map)> {
+    // Field names as the tree path's store reads them (`Version` in JSON is `version`);
+    // a block it would refuse goes to the tree path for its error.
+    let rule = crate::metadata::names::FieldNames::of(format);
+    let m = crate::metadata::names::canonical(m, rule).ok()?;
     ops::check_stored_version(format, &m).ok()?;
     let loaded = Loaded {
         doc: Document::default(),

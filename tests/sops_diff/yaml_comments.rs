@@ -174,3 +174,40 @@ fn round_23_comment_placements_are_written_and_read_as_sops_does() {
     }
     assert_no_differences("round-23 comment placements", ROUND_23.len(), &diffs);
 }
+
+/// Round 24: the last category of the generated differential. A list item whose dash
+/// carries only an anchor or a tag (`- &a`, `- !!map`) and whose collection starts on the
+/// next line takes every comment since the previous item, the ones before the dash too:
+/// go-yaml gives them to the collection (sops writes `#ENC[…]` above the map's first key,
+/// or `- - ENC[…]` in a nested list); leafseal gave the ones before the dash to the outer
+/// list (`- ENC[…]`). Each shape differed on the old code.
+const ROUND_24: &[(&str, &str)] = &[
+    ("anchoritem0", "l:\n  # c\n  - &a\n    k: v\n    j: w\n"),
+    ("anchoritem1", "l:\n# c\n- &a\n  k: v\n"),
+    ("anchoritem2", "l:\n  - &a\n    # c\n    k: v\n"),
+    ("anchoritem3", "l:\n  # c\n\n  - &a # d\n    k: v\n  - *a\n"),
+    ("anchoritem4", "l:\n  - 1\n  # c\n  - &a\n    k: v\n"),
+    (
+        "anchorlist",
+        "l:\n  # c\n  - &a\n    - 1\n    - 2\n  # e\n  - 3\n",
+    ),
+    ("tagitem", "l:\n  # c\n  - !!map\n    k: v\n"),
+    (
+        "anchortag",
+        "a:\n  l:\n    # c\n    - &a !!map\n      k: v\nb: 1\n",
+    ),
+];
+
+#[test]
+fn round_24_comments_before_an_anchored_item_are_written_and_read_as_sops_does() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    for (label, text) in ROUND_24 {
+        let name = format!("{label}.yaml");
+        p.write(&name, text);
+        if let Err(e) = cross_case(&p, &name, None, label) {
+            diffs.push(e);
+        }
+    }
+    assert_no_differences("round-24 comment placements", ROUND_24.len(), &diffs);
+}

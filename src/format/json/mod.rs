@@ -13,6 +13,8 @@ use crate::format::FormatError;
 use crate::format::Loaded;
 use crate::format::Output;
 use crate::format::Store;
+use crate::metadata::names::FieldNames;
+use crate::metadata::names::canonical_in_store;
 use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
@@ -61,7 +63,7 @@ impl JsonStore {
                             "the key '{k}' appears twice in one object of the '{SOPS_KEY}' metadata"
                         )));
                     }
-                    Some(m)
+                    Some(canonical_in_store("json", m, FieldNames::GoJson)?)
                 }
                 Some(other) => {
                     return Err(FormatError::new(

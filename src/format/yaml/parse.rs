@@ -243,6 +243,14 @@ fn spaces_from_line_start(input: &[u8], end: usize) -> Option<usize> {
     (first == 0 || before.get(first - 1) == Some(&b'\n')).then_some(first)
 }
 
+/// Whether `text` (after a list item's dash) holds only node properties (`&anchor`,
+/// `!tag`), then at most a comment.
+fn only_properties(text: &str) -> bool {
+    let body = text.split(" #").next().unwrap_or(text);
+    let mut words = body.split(' ').filter(|w| !w.is_empty()).peekable();
+    words.peek().is_some() && words.all(|w| w.starts_with('&') || w.starts_with('!'))
+}
+
 /// The dash column of a list whose events start after its first dash on the same line
 /// (granit-parser starts a list at its key's column, `k:` / `- a`, at the first item),
 /// for [`Ev::SeqStart`]; the builder checks that it is the key's column.
@@ -258,7 +266,7 @@ fn dash_before(input: &str, span: &Span) -> Option<usize> {
     if spaces == 0 {
         return None;
     }
-    let dash = start - spaces - 1;
+    let dash = (start - spaces).checked_sub(1)?;
     if bytes.get(dash) != Some(&b'-') {
         return None;
     }
@@ -268,6 +276,11 @@ fn dash_before(input: &str, span: &Span) -> Option<usize> {
 
 /// For a map whose first key (at `line`) is on a line after its list item's dash, the
 /// line of that lone dash (`-`, or `- # c`), comment lines between; for [`Ev::MapStart`].
+/// The comments after that line are the collection's, those before it the list's.
+///
+/// A dash with only an anchor or tag (`- &a`, `- !!map # c`): go-yaml (sops 3.11) gives
+/// the collection every comment since the list's previous item, those before the dash
+/// too (measured, round 24), so the line is 0.
 /// Only for a collection that starts its line ([`starts_its_line`], checked first).
 fn lone_dash_line(input: &str, span: &Span, line: usize) -> Option<usize> {
     let start = span.byte_range()?.start;
@@ -280,8 +293,10 @@ fn lone_dash_line(input: &str, span: &Span, line: usize) -> Option<usize> {
             continue;
         }
         let after_dash = t.strip_prefix('-')?.trim_start_matches(' ');
-        return (after_dash.is_empty() || after_dash.starts_with('#'))
-            .then(|| line.saturating_sub(back));
+        if after_dash.is_empty() || after_dash.starts_with('#') {
+            return Some(line.saturating_sub(back));
+        }
+        return only_properties(after_dash).then_some(0);
     }
     None
 }

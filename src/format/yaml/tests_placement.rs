@@ -163,3 +163,44 @@ fn comments_left_of_the_next_content_end_the_innermost_collection() {
         ),
     ]);
 }
+
+/// Round 24: a list item whose dash carries only an anchor or tag (`- &a`, `- !!map`)
+/// and whose map or list starts on the next line takes the comments before the dash as
+/// well as after it, as go-yaml (sops 3.11) does: they are the collection's first items,
+/// not the outer list's (measured with sops; the differential test is
+/// `round_24_comments_before_an_anchored_item_are_written_and_read_as_sops_does`).
+#[test]
+fn comments_before_a_dash_with_only_properties_are_the_collections() {
+    for src in [
+        "l:\n  # c\n  - &a\n    k: v\n",
+        "l:\n# c\n- &a\n  k: v\n",
+        "l:\n  - &a\n    # c\n    k: v\n",
+        "l:\n  # c\n  - !!map\n    k: v\n",
+        "l:\n  - 1\n  # c\n  - &a # d\n    k: v\n",
+        "l:\n  # c\n  - &a\n    - 1\n",
+    ] {
+        let doc = load(src).expect("reads").doc;
+        let Some(Value::Seq(items)) = doc.branches[0].get("l") else {
+            panic!("{src:?}: l")
+        };
+        assert!(
+            !items.iter().any(|i| matches!(i, SeqItem::Comment(_))),
+            "{src:?}: a comment stayed in the outer list: {items:?}"
+        );
+        let first_of_item = match items.last() {
+            Some(SeqItem::Value(Value::Map(m))) => matches!(m.0.first(), Some(Item::Comment(_))),
+            Some(SeqItem::Value(Value::Seq(s))) => matches!(s.first(), Some(SeqItem::Comment(_))),
+            _ => false,
+        };
+        assert!(first_of_item, "{src:?}: {items:?}");
+    }
+    // Without properties the comment before the dash stays the outer list's.
+    let doc = load("l:\n  # c\n  -\n    k: v\n").expect("reads").doc;
+    let Some(Value::Seq(items)) = doc.branches[0].get("l") else {
+        panic!("l")
+    };
+    assert!(
+        matches!(items.first(), Some(SeqItem::Comment(_))),
+        "{items:?}"
+    );
+}

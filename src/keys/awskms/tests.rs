@@ -133,7 +133,7 @@ fn entry_round_trip() {
 
     // Minimal entry: aws_profile is always written (empty), role and context only if set.
     let k = KmsKey::from_fields(&entry_of(vec![
-        ("ARN", FieldValue::str(ARN)),
+        ("arn", FieldValue::str(ARN)),
         ("role", FieldValue::str("")),
         ("aws_profile", FieldValue::str("")),
         ("context", FieldValue::Null),
@@ -144,6 +144,9 @@ fn entry_round_trip() {
     assert_eq!(out.get("aws_profile"), Some(&FieldValue::str("")));
 
     assert!(KmsKey::from_fields(&entry_of(vec![("role", FieldValue::str(ROLE))])).is_err());
+    // Names are exact here: a JSON store renamed `ARN` to `arn` before (as sops's Go JSON
+    // decoder reads it); go-yaml does not, so a YAML `ARN` is no `arn`.
+    assert!(KmsKey::from_fields(&entry_of(vec![("ARN", FieldValue::str(ARN))])).is_err());
     let bad_ctx = entry_of(vec![
         ("arn", FieldValue::str(ARN)),
         ("context", FieldValue::str("x")),

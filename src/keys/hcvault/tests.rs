@@ -70,12 +70,16 @@ fn entry_fields_round_trip() {
     assert_eq!(k.id(), "https://v:8200/v1/transit/keys/app");
     assert!(k.has_created_at());
 
-    // Field names are matched case-insensitively; missing ones are errors.
+    // Field names are matched exactly (a JSON store renamed other cases first, as sops
+    // reads them; go-yaml matches YAML names exactly); missing ones are errors.
     let mut upper = KeyFields::new();
-    upper.push("VAULT_ADDRESS", FieldValue::str("https://v"));
+    upper.push("vault_address", FieldValue::str("https://v"));
     upper.push("Engine_Path", FieldValue::str("t"));
     upper.push("key_name", FieldValue::str("k"));
-    assert!(VaultKey::from_fields(&upper).is_ok());
+    assert_eq!(
+        VaultKey::from_fields(&upper).unwrap_err().message,
+        "hc_vault entry without `engine_path`"
+    );
     let mut partial = entry("https://v", "t", "k");
     partial.remove("engine_path");
     assert_eq!(
