@@ -28,6 +28,7 @@ mod pool;
 mod splice;
 mod split;
 mod yaml_direct;
+mod yaml_lines;
 
 use std::borrow::Cow;
 

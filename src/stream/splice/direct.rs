@@ -1,6 +1,7 @@
 //! The splice's proof without a tree, for a part that does not hold the path: its lines
 //! are read one at a time (the layout rules of the direct decrypt, `super::super::
-//! yaml_direct`, which gives the emitter's bytes for the plaintext), every `ENC[…]` value
+//! yaml_direct`, which gives the emitter's bytes for the plaintext; one scanner,
+//! `super::super::yaml_lines`, reads the lines of both), every `ENC[…]` value
 //! and comment is decrypted where it stands and must be in the one form re-encryption
 //! with its own nonce writes (`crypto::document::value_holds`), no key may hold a `:`,
 //! and the MAC input and the integrity tokens are gathered in document order (the bytes
@@ -24,24 +25,26 @@
 //! plaintext as the decrypt's direct path writes it (the emitter's own scalar
 //! rendering), with the splice's checks.
 //!
-//! This is a separate reader rather than a mode of `yaml_direct` so that the decrypt's
-//! direct path stays as it is; the two follow the same layout rules.
+//! The lines are read by the scanner the decrypt's direct path reads them with
+//! (`crate::stream::yaml_lines`); this module is its [`Actions`] for the splice.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use zeroize::Zeroizing;
 
 use crate::crypto::document::Sealer;
 use crate::crypto::document::comment_holds;
 use crate::crypto::integrity::direct as tok;
-use crate::crypto::value;
 use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
 use crate::format::Output;
 use crate::format::yaml::inline_string;
 use crate::secbuf::SecureBuf;
+use crate::stream::yaml_lines::Actions;
+use crate::stream::yaml_lines::Lines;
+use crate::stream::yaml_lines::ScanState;
+use crate::stream::yaml_lines::entry_tokens;
 use crate::walk::Selector;
 
 mod inline_value;
@@ -66,17 +69,6 @@ pub(in crate::stream) struct Scan<'a> {
 /// part's tokens, so none of them is recycled); capacity never written is never touched.
 fn tokens_capacity(body_len: usize) -> usize {
     body_len / 2 + 64
-}
-
-/// The tokens `start..end` of a sub-part's scan, moved to the front of the scan's own
-/// buffer rather than copied into a new one (fresh memory again).
-fn entry_tokens(mut tokens: Vec<u8>, start: usize, end: usize) -> Option<Vec<u8>> {
-    if start > end || end > tokens.len() {
-        return None;
-    }
-    tokens.truncate(end);
-    tokens.drain(..start);
-    Some(tokens)
 }
 
 /// What a scan writes besides its checks, MAC input and tokens.
@@ -125,36 +117,13 @@ pub(in crate::stream) struct Scanned {
     pub plain: Option<Output>,
 }
 
-/// An open block collection.
-struct Frame<'a> {
-    seq: bool,
-    col: usize,
-    base: usize,
-    matched: bool,
-    keys: usize,
-    set: Option<HashSet<&'a str>>,
-}
-
-struct State<'a, 's, 'c> {
+/// The splice's actions on the scanner's lines: the checks of the canonical form, and
+/// the part sealed again or its plaintext.
+struct Splice<'a, 's, 'c> {
     rw: Option<Rw<'s, 'c>>,
     /// The plaintext (`edit`), and whether the current line's value was written to it.
     pl: Option<SecureBuf>,
     pl_wrote: bool,
-    cipher: &'a value::ValueCipher,
-    sel: &'a Selector,
-    n: usize,
-    tokens: Vec<u8>,
-    mac: Zeroizing<Vec<u8>>,
-    plain: Zeroizing<Vec<u8>>,
-    aad: String,
-    stack: Vec<Frame<'a>>,
-    keys: Vec<&'a str>,
-    expect: Option<usize>,
-    comments: Vec<(usize, &'a str)>,
-    root_keys: usize,
-    root_key: Option<&'a str>,
-    sub_start: usize,
-    child_matched: bool,
     /// The path's first and second key, and whether they were seen (at the root, and in
     /// the map of the part's one root entry).
     k0: Option<&'a str>,
@@ -162,6 +131,8 @@ struct State<'a, 's, 'c> {
     seen0: bool,
     seen1: bool,
 }
+
+type State<'a, 's, 'c> = Lines<'a, Splice<'a, 's, 'c>>;
 
 /// Scans one part: `header` is the key line of the entry a later part of an entry is
 /// read behind, `body` the part's own text. `None` when the part must go the tree way.
@@ -198,77 +169,62 @@ pub(in crate::stream) fn scan<'a>(
         Write::Plain(buf) => (None, Some(SecureBuf::reusing(buf))),
     };
     let mut st = State {
-        rw,
-        pl,
-        pl_wrote: false,
-        cipher: cfg.cipher,
-        sel: cfg.sel,
-        n,
-        tokens: Vec::with_capacity(tokens_capacity(body.len())),
-        mac: Zeroizing::new(Vec::with_capacity(body.len() / 4 + 64)),
-        plain: Zeroizing::new(Vec::with_capacity(256)),
-        aad: String::with_capacity(128),
-        stack: Vec::with_capacity(16),
-        keys: Vec::with_capacity(64),
-        expect: None,
-        comments: Vec::new(),
-        root_keys: 0,
-        root_key: None,
-        sub_start: 0,
-        child_matched: false,
-        k0: cfg.k0,
-        k1: cfg.k1,
-        seen0: false,
-        seen1: false,
+        scan: ScanState::new(
+            cfg.cipher,
+            cfg.sel,
+            n,
+            Vec::with_capacity(tokens_capacity(body.len())),
+            Zeroizing::new(Vec::with_capacity(body.len() / 4 + 64)),
+        ),
+        act: Splice {
+            rw,
+            pl,
+            pl_wrote: false,
+            k0: cfg.k0,
+            k1: cfg.k1,
+            seen0: false,
+            seen1: false,
+        },
     };
     if let Some(h) = header {
-        st.line(h)?;
-        if st.expect.is_none() || !st.comments.is_empty() {
+        line(&mut st, h)?;
+        if !st.scan.expects_block() || st.scan.comments_waiting() {
             return None;
         }
         // Written by the entry's first part.
-        if let Some(rw) = st.rw.as_mut() {
+        if let Some(rw) = st.act.rw.as_mut() {
             rw.out.clear();
         }
-        if let Some(pl) = st.pl.take() {
+        if let Some(pl) = st.act.pl.take() {
             let mut written = pl.finish();
-            st.pl = Some(SecureBuf::reusing(std::mem::take(&mut *written)));
+            st.act.pl = Some(SecureBuf::reusing(std::mem::take(&mut *written)));
         }
     }
     let mut start = 0;
     let breaks = memchr::memchr_iter(b'\n', body.as_bytes()).chain(std::iter::once(body.len()));
     for nl in breaks {
-        let line = body.get(start..nl)?;
+        let l = body.get(start..nl)?;
         start = nl + 1;
-        st.line(line)?;
+        line(&mut st, l)?;
     }
-    if st.expect.is_some() || !st.comments.is_empty() || st.root_keys == 0 {
-        return None;
-    }
-    while st.stack.len() > 1 {
-        st.close();
-    }
+    st.end(sub)?;
+    let State { mut scan, act } = st;
     let (tokens, entry_key, holds) = if sub {
-        if st.root_keys != 1
-            || st.tokens.get(st.sub_start.wrapping_sub(1)) != Some(&b'M')
-            || st.tokens.last() != Some(&b'm')
-        {
-            return None;
-        }
-        let end = st.tokens.len() - 1;
-        let holds = if st.root_key != st.k0 {
+        let end = scan.tokens.len() - 1;
+        let holds = if scan.root_key() != act.k0 {
             Some(false)
-        } else if st.k1.is_some() {
-            Some(st.seen1)
+        } else if act.k1.is_some() {
+            Some(act.seen1)
         } else {
             None
         };
-        let tokens = entry_tokens(std::mem::take(&mut st.tokens), st.sub_start, end)?;
-        (tokens, st.root_key.map(str::to_owned), holds)
+        let sub_start = scan.sub_start();
+        let tokens = entry_tokens(std::mem::take(&mut scan.tokens), sub_start, end)?;
+        (tokens, scan.root_key().map(str::to_owned), holds)
     } else {
-        (std::mem::take(&mut st.tokens), None, Some(st.seen0))
+        (std::mem::take(&mut scan.tokens), None, Some(act.seen0))
     };
-    let rewritten = match st.rw.take() {
+    let rewritten = match act.rw {
         None => None,
         Some(rw) => {
             let tokens = if sub {
@@ -284,272 +240,116 @@ pub(in crate::stream) fn scan<'a>(
         }
     };
     Some(Scanned {
-        mac: std::mem::take(&mut st.mac),
+        mac: std::mem::take(&mut scan.mac),
         tokens,
         entry_key,
         holds,
         rewritten,
-        plain: st.pl.take().map(SecureBuf::finish),
+        plain: act.pl.map(SecureBuf::finish),
     })
 }
 
-fn picked(sel: &Selector, matched: bool) -> bool {
-    match sel {
-        Selector::UnencryptedSuffix(_) | Selector::UnencryptedRegex(_) => !matched,
-        Selector::EncryptedSuffix(_) | Selector::EncryptedRegex(_) => matched,
-        Selector::UnencryptedCommentRegex(_) | Selector::EncryptedCommentRegex(_) => false,
-    }
-}
-
-fn split_key(s: &str) -> Option<(&str, &str)> {
-    let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(p) = memchr::memchr(b':', &b[from..]) {
-        let p = from + p;
-        match b.get(p + 1) {
-            None | Some(b' ') => return Some((&s[..p], &s[p + 1..])),
-            _ => from = p + 1,
+/// Reads one line, then writes it again: sealed (only its value replaced) or in
+/// plaintext, when the scan writes.
+fn line<'a>(st: &mut State<'a, '_, '_>, line: &'a str) -> Option<()> {
+    st.line(line)?;
+    let act = &mut st.act;
+    if let Some(pl) = act.pl.as_mut() {
+        // Comment lines are written before their key line, values by `value`.
+        if !std::mem::take(&mut act.pl_wrote) && !line.trim_start().starts_with('#') {
+            pl.push(line.as_bytes());
+            pl.byte(b'\n');
         }
     }
-    None
+    if let Some(rw) = act.rw.as_mut() {
+        match rw.replaced.take() {
+            Some((old, new)) => {
+                rw.out
+                    .extend_from_slice(line.get(..line.len() - old)?.as_bytes());
+                rw.out.extend_from_slice(new.as_bytes());
+                rw.out.push(b'\n');
+            }
+            // A comment line is written before its key line (`comment`).
+            None if line.trim_start().starts_with('#') => {}
+            None => {
+                rw.out.extend_from_slice(line.as_bytes());
+                rw.out.push(b'\n');
+            }
+        }
+    }
+    Some(())
 }
 
-impl<'a> State<'a, '_, '_> {
-    fn line(&mut self, line: &'a str) -> Option<()> {
-        self.read_line(line)?;
-        if let Some(pl) = self.pl.as_mut() {
-            // Comment lines are written before their key line, values by `scalar`.
-            if !std::mem::take(&mut self.pl_wrote) && !line.trim_start().starts_with('#') {
-                pl.push(line.as_bytes());
-                pl.byte(b'\n');
-            }
-        }
-        if let Some(rw) = self.rw.as_mut() {
-            match rw.replaced.take() {
-                Some((old, new)) => {
-                    rw.out
-                        .extend_from_slice(line.get(..line.len() - old)?.as_bytes());
-                    rw.out.extend_from_slice(new.as_bytes());
-                    rw.out.push(b'\n');
-                }
-                // A comment line is written before its key line (`comments_before`).
-                None if line.trim_start().starts_with('#') => {}
-                None => {
-                    rw.out.extend_from_slice(line.as_bytes());
-                    rw.out.push(b'\n');
-                }
-            }
-        }
-        Some(())
+impl<'a> Actions<'a> for Splice<'a, '_, '_> {
+    fn key_allowed(&self, k: &str) -> bool {
+        !k.contains(':') && matches!(inline_string(k, true), Some(Cow::Borrowed(r)) if r == k)
     }
 
     /// A marker of the record's tokens (both records when rewriting).
     fn tag(&mut self, t: u8) {
-        tok::tag(&mut self.tokens, t);
         if let Some(rw) = self.rw.as_mut() {
             tok::tag(&mut rw.tokens, t);
         }
     }
 
-    fn read_line(&mut self, line: &'a str) -> Option<()> {
-        let ind = line.bytes().take_while(|&b| b == b' ').count();
-        let rest = &line[ind..];
-        if rest.is_empty()
-            || rest.ends_with(' ')
-            || memchr::memchr2(b'\t', b'\r', rest.as_bytes()).is_some()
-        {
-            return None;
-        }
-        if let Some(c) = rest.strip_prefix('#') {
-            if self.expect.is_some_and(|e| e != ind) {
-                return None;
-            }
-            self.comments.push((ind, c));
-            return Some(());
-        }
-        let dash = rest.starts_with("- ");
-        if dash && !self.comments.is_empty() {
-            return None;
-        }
-        if let Some(cc) = self.expect.take() {
-            if ind != cc {
-                return None;
-            }
-            let (matched, keys) = (self.child_matched, self.keys.len());
-            self.tag(if dash { b'L' } else { b'M' });
-            if self.stack.len() == 1 && self.root_key.is_some() && self.sub_start == 0 {
-                self.sub_start = self.tokens.len();
-                if let Some(rw) = self.rw.as_mut() {
-                    rw.sub_start = rw.tokens.len();
-                }
-            }
-            self.stack.push(Frame {
-                seq: dash,
-                col: cc,
-                base: self.aad.len(),
-                matched,
-                keys,
-                set: None,
-            });
-        } else if self.stack.is_empty() {
-            if ind != 0 || dash {
-                return None;
-            }
-            self.stack.push(Frame {
-                seq: false,
-                col: 0,
-                base: 0,
-                matched: false,
-                keys: 0,
-                set: None,
-            });
-        } else {
-            while self.stack.last().is_some_and(|f| f.col > ind) && self.stack.len() > 1 {
-                self.close();
-            }
-            let top = self.stack.last()?;
-            if top.col != ind || top.seq != dash {
-                return None;
-            }
-        }
-        if dash {
-            self.item(line, ind)
-        } else {
-            self.comments_before(ind)?;
-            self.entry(line, ind)
+    fn sub_start(&mut self) {
+        if let Some(rw) = self.rw.as_mut() {
+            rw.sub_start = rw.tokens.len();
         }
     }
 
-    fn close(&mut self) {
-        if let Some(f) = self.stack.pop() {
-            self.tag(if f.seq { b'l' } else { b'm' });
-            self.keys.truncate(f.keys);
-            self.aad.truncate(f.base);
-        }
-    }
-
-    /// Checks the encrypted comments waiting for a key line at `col` of the innermost map.
-    fn comments_before(&mut self, col: usize) -> Option<()> {
-        if self.comments.is_empty() {
-            return Some(());
-        }
-        let top = self.stack.last()?;
-        if !picked(self.sel, top.matched) {
-            return None;
-        }
-        self.aad.truncate(top.base);
-        for &(c, text) in &self.comments {
-            if c != col || !value::is_encrypted(text) {
-                return None;
-            }
-            let f = EncFields::parse(text).ok()?;
-            if f.typ != ValueType::Comment {
-                // A retyped comment: the tree path refuses it.
-                return None;
-            }
-            let aad = if self.aad.is_empty() { ":" } else { &self.aad };
-            f.open_into(self.cipher, aad.as_bytes(), &mut self.plain)
-                .ok()?;
-            let plain = std::str::from_utf8(&self.plain).ok()?;
-            if memchr::memchr2(b'\n', b'\r', plain.as_bytes()).is_some() {
-                return None;
-            }
-            match self.rw.as_mut() {
-                None if !comment_holds(text.len(), &f, plain) => return None,
-                None => {
-                    if let Some(pl) = self.pl.as_mut() {
-                        pl.repeat(b' ', c);
-                        pl.byte(b'#');
-                        pl.push(plain.as_bytes());
-                        pl.byte(b'\n');
-                    }
-                }
-                Some(_) if plain.is_empty() => return None,
-                Some(rw) => {
-                    let new = rw
-                        .sealer
-                        .seal(aad, plain.as_bytes(), ValueType::Comment)
-                        .ok()?;
-                    rw.out.resize(rw.out.len() + c, b' ');
-                    rw.out.push(b'#');
-                    rw.out.extend_from_slice(new.as_bytes());
-                    rw.out.push(b'\n');
-                }
-            }
-        }
-        self.comments.clear();
-        Some(())
-    }
-
-    fn entry(&mut self, line: &'a str, col: usize) -> Option<()> {
-        let (k, after) = split_key(&line[col..])?;
-        if k.is_empty() || k == "<<" || k.contains(':') || (k == "sops" && self.stack.len() == 1) {
-            return None;
-        }
-        match inline_string(k, true)? {
-            Cow::Borrowed(r) if r == k => {}
-            _ => return None,
-        }
-        let depth = self.stack.len();
-        let top = self.stack.last_mut()?;
-        let (base, matched) = (top.base, top.matched);
-        let mine = self.keys.get(top.keys..)?;
-        let dup = match top.set.as_mut() {
-            Some(set) => !set.insert(k),
-            None => mine.contains(&k),
-        };
-        if dup {
-            return None;
-        }
-        if top.set.is_none() && mine.len() >= 32 {
-            top.set = Some(mine.iter().copied().chain([k]).collect());
-        }
-        self.keys.push(k);
+    fn key(&mut self, depth: usize, k: &'a str) {
         if depth == 1 {
-            self.root_keys += 1;
-            self.root_key.get_or_insert(k);
             self.seen0 |= self.k0 == Some(k);
         } else if depth == 2 {
             self.seen1 |= self.k1 == Some(k);
         }
-        self.aad.truncate(base);
-        self.aad.push_str(k);
-        self.aad.push(':');
-        let matched = matched || self.sel.component_matches(k);
-        tok::key(&mut self.tokens, k.as_bytes());
         if let Some(rw) = self.rw.as_mut() {
             tok::key(&mut rw.tokens, k.as_bytes());
         }
-        if after.is_empty() {
-            self.expect = Some(self.n * ((col + self.n) / self.n));
-            self.child_matched = matched;
-            return Some(());
-        }
-        self.scalar(line, &after[1..], matched, (col, false))
     }
 
-    fn item(&mut self, line: &'a str, d: usize) -> Option<()> {
-        let content = &line[d + 2..];
-        if content.starts_with([' ', '-', '#']) {
-            return None;
+    /// Checks an encrypted comment (its canonical form), or seals it again.
+    fn comment(
+        &mut self,
+        col: usize,
+        text: &'a str,
+        f: &EncFields<'_>,
+        plain: &str,
+        aad: &str,
+    ) -> Option<()> {
+        match self.rw.as_mut() {
+            None if !comment_holds(text.len(), f, plain) => return None,
+            None => {
+                if let Some(pl) = self.pl.as_mut() {
+                    pl.repeat(b' ', col);
+                    pl.byte(b'#');
+                    pl.push(plain.as_bytes());
+                    pl.byte(b'\n');
+                }
+            }
+            Some(_) if plain.is_empty() => return None,
+            Some(rw) => {
+                let new = rw
+                    .sealer
+                    .seal(aad, plain.as_bytes(), ValueType::Comment)
+                    .ok()?;
+                rw.out.resize(rw.out.len() + col, b' ');
+                rw.out.push(b'#');
+                rw.out.extend_from_slice(new.as_bytes());
+                rw.out.push(b'\n');
+            }
         }
-        let top = self.stack.last()?;
-        let (base, matched) = (top.base, top.matched);
-        if content.starts_with("ENC[") || content == "{}" || content == "[]" {
-            self.aad.truncate(base);
-            return self.scalar(line, content, matched, (d, true));
-        }
-        self.tag(b'M');
-        self.aad.truncate(base);
-        let keys = self.keys.len();
-        self.stack.push(Frame {
-            seq: false,
-            col: d + 2,
-            base,
-            matched,
-            keys,
-            set: None,
-        });
-        self.entry(line, d + 2)
+        Some(())
+    }
+
+    fn value(
+        &mut self,
+        scan: &mut ScanState<'a>,
+        head: &'a str,
+        v: &'a str,
+        at: (usize, bool),
+    ) -> Option<()> {
+        self.inline_value(scan, head, v, at)
     }
 }

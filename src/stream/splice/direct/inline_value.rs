@@ -1,45 +1,27 @@
-//! One inline value of the scan: `{}`, `[]`, or an encrypted value opened (and, when
+//! One encrypted value of the scan, opened (and, when
 //! the part is rewritten, sealed again as the tree path would seal it).
 
-use super::State;
-use super::picked;
+use super::Splice;
 use super::plain::write_plain;
 use crate::crypto::document::value_holds;
 use crate::crypto::integrity::direct as tok;
 use crate::crypto::value;
 use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueType;
+use crate::stream::yaml_lines::ScanState;
 
-impl State<'_, '_, '_> {
-    /// An inline value `v` at the end of `line`: `{}`, `[]`, or an encrypted value in its
-    /// canonical form; `at`: the column of the key, or of the dash of a list item
-    /// (`true`).
-    pub(super) fn scalar(
+impl<'a> Splice<'a, '_, '_> {
+    /// An encrypted value `v` after `head` that the selector picks (the scanner has taken
+    /// `{}` and `[]`), in its canonical form unless the part is sealed again; `at`: the
+    /// column of the key, or of the dash of a list item (`true`).
+    pub(super) fn inline_value(
         &mut self,
-        line: &str,
+        scan: &mut ScanState<'a>,
+        head: &str,
         v: &str,
-        matched: bool,
         at: (usize, bool),
     ) -> Option<()> {
-        match v {
-            "{}" => {
-                self.tag(b'M');
-                self.tag(b'm');
-                return Some(());
-            }
-            "[]" => {
-                self.tag(b'L');
-                self.tag(b'l');
-                return Some(());
-            }
-            _ => {}
-        }
-        if !picked(self.sel, matched)
-            || !value::is_encrypted(v)
-            || !v.ends_with(']')
-            || memchr::memchr(b' ', v.as_bytes()).is_some()
-            || !tok::encrypted(&mut self.tokens, v)
-        {
+        if !tok::encrypted(&mut scan.tokens, v) {
             return None;
         }
         let f = EncFields::parse(v).ok()?;
@@ -47,25 +29,24 @@ impl State<'_, '_, '_> {
             // A list's comment item, or a value typed as a comment: the tree path.
             return None;
         }
-        f.open_into(self.cipher, self.aad.as_bytes(), &mut self.plain)
+        f.open_into(scan.cipher, scan.aad.as_bytes(), &mut scan.plain)
             .ok()?;
         let Some(rw) = self.rw.as_mut() else {
-            if !value_holds(v.len(), &f, &self.plain) {
+            if !value_holds(v.len(), &f, &scan.plain) {
                 return None;
             }
             // In its canonical form the plaintext is the MAC input.
-            crate::secbuf::extend_wiped(&mut self.mac, &self.plain);
+            crate::secbuf::extend_wiped(&mut scan.mac, &scan.plain);
             if let Some(pl) = self.pl.as_mut() {
-                let head = line.get(..line.len().checked_sub(v.len() + 1)?)?;
-                write_plain(pl, self.n, head, &self.plain, f.typ, at)?;
+                write_plain(pl, scan.n, head, &scan.plain, f.typ, at)?;
                 self.pl_wrote = true;
             }
             return Some(());
         };
         // Encrypted again as the tree path does: the value its plaintext reads as, in its
         // type's one form (a comment-typed value went to the tree path above).
-        let val = value::value_from_plaintext(&self.plain, f.typ).ok()?;
-        let (mac, aad) = (&mut self.mac, self.aad.as_str());
+        let val = value::value_from_plaintext(&scan.plain, f.typ).ok()?;
+        let (mac, aad) = (&mut scan.mac, scan.aad.as_str());
         let sealed = value::with_plaintext(&val, |canon, ctyp| {
             crate::secbuf::extend_wiped(mac, canon);
             if canon.is_empty() {
