@@ -23,6 +23,7 @@ pub(crate) mod par;
 mod tests;
 
 pub(crate) use estimate::estimate_items;
+pub(crate) use estimate::estimate_items_capped;
 pub(crate) use estimate::estimate_seq;
 pub(crate) use estimate::with_slack;
 pub use number::format_float;

@@ -166,8 +166,8 @@ impl Store for YamlStore {
         let est = doc
             .branches
             .iter()
-            .map(|b| json_est::estimate_items(&b.0, 0, n))
-            .chain(meta.map(|m| json_est::estimate_items(&m.0, 1, n)))
+            .map(|b| json_est::estimate_items_capped(&b.0, 0, n))
+            .chain(meta.map(|m| json_est::estimate_items_capped(&m.0, 1, n)))
             .fold(0usize, usize::saturating_add);
         e.reserve(json_est::with_slack(est));
         let empty = [Map::new()];

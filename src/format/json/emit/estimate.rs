@@ -30,12 +30,23 @@ const SAMPLE_STRIDE: usize = 16;
 /// are underestimated; the buffer then grows. Large containers are measured on every
 /// 16th element (a full pass over a big tree costs about a third of writing it).
 pub(crate) fn estimate_items(items: &[Item], depth: usize, unit: usize) -> usize {
-    estimate(vec![Pending::Items(items, depth, 1.0)], unit)
+    estimate(vec![Pending::Items(items, depth, 1.0)], unit).0
 }
 
 /// As [`estimate_items`] for list elements.
 pub(crate) fn estimate_seq(items: &[SeqItem], depth: usize, unit: usize) -> usize {
-    estimate(vec![Pending::Seq(items, depth, 1.0)], unit)
+    estimate(vec![Pending::Seq(items, depth, 1.0)], unit).0
+}
+
+/// As [`estimate_items`], for a writer whose indentation does not always grow with the
+/// depth (block YAML writes a list of lists `- - - 1` on one line): at most four times
+/// the estimate without any indentation, plus 1 MiB. Indentation counted at every depth
+/// made a 1 MB file of lists 250 deep estimate (and reserve) about 340 MB for a 1 MB
+/// output, all of it touched when the buffer was wiped (round 24, the memory campaign).
+/// A larger real output makes the buffer grow instead.
+pub(crate) fn estimate_items_capped(items: &[Item], depth: usize, unit: usize) -> usize {
+    let (full, flat) = estimate(vec![Pending::Items(items, depth, 1.0)], unit);
+    full.min(flat.saturating_mul(4).saturating_add(1 << 20))
 }
 
 /// The stride to measure `n` items with, and the weight of each measured one, for a
@@ -55,59 +66,70 @@ fn sampling(n: usize, weight: f64) -> (usize, f64) {
     }
 }
 
-fn estimate(mut pending: Vec<Pending<'_>>, unit: usize) -> usize {
+/// The estimate, and the part of it that is not indentation.
+fn estimate(mut pending: Vec<Pending<'_>>, unit: usize) -> (usize, usize) {
     let mut total = 0f64;
+    let mut indentation = 0f64;
     while let Some(p) = pending.pop() {
-        match p {
+        let (items_sum, indent_sum, w) = match p {
             Pending::Items(items, depth, weight) => {
-                let line = depth.saturating_mul(unit).saturating_add(6);
+                let indent = depth.saturating_mul(unit);
+                let line = indent.saturating_add(6);
                 let (stride, scale) = sampling(items.len(), weight);
                 let w = weight * scale;
-                let mut sum = 0usize;
+                let (mut sum, mut indents) = (0usize, 0usize);
                 for item in items.iter().step_by(stride) {
                     if let Item::Entry(k, v) = item {
-                        let n = estimate_value(v, depth, unit, w, &mut pending);
+                        let (n, i) = estimate_value(v, depth, unit, w, &mut pending);
                         sum = sum.saturating_add(line + k.len() + n);
+                        indents = indents.saturating_add(indent + i);
                     }
                 }
-                total += sum as f64 * w;
+                (sum, indents, w)
             }
             Pending::Seq(items, depth, weight) => {
-                let line = depth.saturating_mul(unit).saturating_add(2);
+                let indent = depth.saturating_mul(unit);
+                let line = indent.saturating_add(2);
                 let (stride, scale) = sampling(items.len(), weight);
                 let w = weight * scale;
-                let mut sum = 0usize;
+                let (mut sum, mut indents) = (0usize, 0usize);
                 for item in items.iter().step_by(stride) {
                     if let SeqItem::Value(v) = item {
-                        let n = estimate_value(v, depth, unit, w, &mut pending);
+                        let (n, i) = estimate_value(v, depth, unit, w, &mut pending);
                         sum = sum.saturating_add(line + n);
+                        indents = indents.saturating_add(indent + i);
                     }
                 }
-                total += sum as f64 * w;
+                (sum, indents, w)
             }
-        }
+        };
+        total += items_sum as f64 * w;
+        indentation += indent_sum as f64 * w;
     }
-    // Saturating conversion; NaN cannot occur (sums and products of finite positives).
-    total as usize
+    // Saturating conversions; NaN cannot occur (sums and products of finite positives).
+    let total = total as usize;
+    (total, total.saturating_sub(indentation as usize))
 }
 
-/// The size of a scalar, or of the brackets of a container (whose members are queued).
+/// The size of a scalar, or of the brackets of a container (whose members are queued),
+/// and how much of it is indentation.
 fn estimate_value<'a>(
     v: &'a Value,
     depth: usize,
     unit: usize,
     weight: f64,
     pending: &mut Vec<Pending<'a>>,
-) -> usize {
-    let close = depth.saturating_mul(unit).saturating_add(3);
-    match v {
+) -> (usize, usize) {
+    let indent = depth.saturating_mul(unit);
+    let close = indent.saturating_add(3);
+    let n = match v {
         Value::Map(m) if m.0.iter().any(|i| matches!(i, Item::Entry(..))) => {
             pending.push(Pending::Items(&m.0, depth + 1, weight));
-            close
+            return (close, indent);
         }
         Value::Seq(s) if s.iter().any(|i| matches!(i, SeqItem::Value(_))) => {
             pending.push(Pending::Seq(s, depth + 1, weight));
-            close
+            return (close, indent);
         }
         Value::Map(_) | Value::Seq(_) => 2,
         Value::Str(s) => s.len() + 2,
@@ -123,7 +145,8 @@ fn estimate_value<'a>(
         Value::Bool(true) | Value::Null => 4,
         Value::Bool(false) => 5,
         Value::Time(_) => 40,
-    }
+    };
+    (n, 0)
 }
 
 #[cfg(test)]
