@@ -505,11 +505,8 @@ pub fn local_key_context() -> ops::KeyContext {
 pub fn run(cli: Cli) -> i32 {
     io::signals::enable();
     io::signals::set_exit_hook(signal_exit);
-    // Signals are caught while a program runs in a group of its own, so that it ends
-    // with leafseal (`process::groups`).
-    crate::process::groups::set_catcher(|| {
-        let _ = io::signals::install();
-    });
+    // A program waited for in a group of its own ends with leafseal (`process::groups`).
+    crate::process::groups::set_catcher(|| drop(io::signals::install()));
     // A panic ends the process (`panic = "abort"`, the release build) without the
     // destructors that remove temporary files: the hook removes them first. Where panics
     // unwind (test and fuzz builds) the destructors run, and a panic that is caught must
