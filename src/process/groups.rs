@@ -9,7 +9,7 @@
 //! while it is waited for, and when a signal ends leafseal (`io::signals`), every
 //! registered group is killed first ([`stop_all`]), as the time limit would kill it.
 //!
-//! A group is unregistered before its leader is reaped ([`LiveGroup`] is dropped first),
+//! A group is unregistered before its leader is reaped (its `LiveGroup` is dropped first),
 //! so the id killed is never one the system could already have given to another process.
 //! Only a program that owns the process catches signals: the command line sets
 //! [`set_catcher`]; a program using leafseal as a library keeps its own handling.
