@@ -82,7 +82,7 @@ pub(crate) fn time_left() -> Option<Duration> {
 
 /// `bound`, or the time left before the key services' deadline when that is shorter:
 /// the bound of one network call (connect, or the whole call).
-#[cfg_attr(not(any(feature = "http", feature = "keyservice")), allow(dead_code))]
+#[cfg_attr(not(any(feature = "http", feature = "aws")), allow(dead_code))]
 pub(crate) fn capped(bound: Duration) -> Duration {
     limit_now(Some(bound)).0.unwrap_or(bound)
 }
