@@ -553,6 +553,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Completion(a) => docgen::completion(a),
         Command::Man(a) => docgen::man(&cli, a),
     };
+    io::signals::await_signal_exit(); // a failure the signal caused is not the outcome
     audit::finish(&result);
     match result {
         Ok(code) => code,

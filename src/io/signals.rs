@@ -193,6 +193,21 @@ pub fn caught() -> Option<i32> {
     }
 }
 
+/// Waits for the signal thread to end the process when a signal has been caught that it
+/// is acting on (not [`defer`]red): the command line calls this before it reports an
+/// outcome, so that a failure the signal itself caused (a credential helper killed with
+/// leafseal, `process::groups`) is not reported, nor its exit code used, in place of
+/// 128 + signal. Returns at once when no such signal was caught.
+pub fn await_signal_exit() {
+    #[cfg(feature = "cli")]
+    if caught().is_some() && !DEFERRED.load(Ordering::SeqCst) && STARTED.get().is_some() {
+        // The signal thread ends the process (it never returns once it has begun).
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Removes every registered temporary file, for a panic hook: with `panic = "abort"` the
 /// process ends without running the destructors that would. Skipped when the registry is
 /// held (a panic in the middle of a rename): waiting for it would never end.
