@@ -59,6 +59,8 @@ pub struct Caught {
 impl Caught {
     /// Starts catching the signals of `FORWARDED`.
     pub fn catch() -> Result<Caught, Error> {
+        // Signals are this module's from now on, not the signal thread's.
+        crate::io::signals::leave_to_caller();
         let signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
             Error::new(
                 exit::GENERIC,

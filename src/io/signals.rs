@@ -185,6 +185,21 @@ pub fn defer() -> Result<(), Error> {
     start()
 }
 
+/// Leaves the signals to the caller from now on, without starting the thread: if it runs
+/// (or starts later) it only records them ([`caught`]), as after [`defer`]. `exec-env` and
+/// `exec-file` call this before their command starts: they pass the signals on to it and
+/// clean up after it has ended, so the thread must not end leafseal first (it had been
+/// started by a credential helper in a group of its own, `process::groups`).
+pub fn leave_to_caller() {
+    #[cfg(feature = "cli")]
+    {
+        // Under the registry lock: see the signal thread in [`start`].
+        let files = live();
+        DEFERRED.store(true, Ordering::SeqCst);
+        drop(files);
+    }
+}
+
 /// The last signal received since [`install`], if any.
 pub fn caught() -> Option<i32> {
     match LAST.load(Ordering::SeqCst) {

@@ -1,0 +1,192 @@
+//! `exec-env` and `exec-file` after a credential helper ran in a process group of its own
+//! (no terminal: a CI job). Round 24 starts the signal thread when such a helper runs
+//! (`process::groups`); until round 25 that thread then ended leafseal on the first
+//! SIGTERM while the command still ran: `exec-env` did not wait for the command's own
+//! clean-up, and `exec-file --no-fifo` left the plaintext file behind.
+
+use std::path::Path;
+use std::process::Child;
+use std::process::Stdio;
+use std::time::Duration;
+use std::time::Instant;
+
+use super::support;
+use super::which_setsid;
+
+/// A directory with an age-encrypted `secret.yaml` whose metadata also names an AWS KMS
+/// key, an AWS profile whose `credential_process` answers at once, and the variables
+/// that make leafseal try that KMS key first (its endpoint refuses the connection), so
+/// the helper runs and the age key then decrypts.
+struct Setup {
+    dir: tempfile::TempDir,
+    _home: tempfile::TempDir,
+    vars: std::collections::HashMap<String, String>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let mut vars = support::env_vars(None, home.path());
+    let file = dir.path().join("secret.yaml");
+    std::fs::write(&file, "password: hunter2\n").expect("plain");
+    let out = support::run_in(
+        &vars,
+        dir.path(),
+        &[
+            "encrypt",
+            "-i",
+            "--age",
+            support::AGE_RECIPIENT,
+            "secret.yaml",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sealed = std::fs::read_to_string(&file).expect("sealed");
+    let kms = "sops:\n    kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
+               created_at: \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          \
+               aws_profile: \"\"\n";
+    std::fs::write(&file, sealed.replacen("sops:\n", kms, 1)).expect("kms entry");
+    let helper = home.path().join("credential-process");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\necho '{\"Version\":1,\"AccessKeyId\":\"AKIAEXAMPLE\",\"SecretAccessKey\":\"x\"}'\n",
+    )
+    .expect("helper");
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = home.path().join("aws-config");
+    std::fs::write(
+        &config,
+        format!("[profile p]\ncredential_process = {}\n", helper.display()),
+    )
+    .expect("aws config");
+    // A port nothing listens on: the KMS call fails at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address");
+    vars.insert("AWS_CONFIG_FILE".to_owned(), config.display().to_string());
+    vars.insert("AWS_PROFILE".to_owned(), "p".to_owned());
+    vars.insert("AWS_ENDPOINT_URL".to_owned(), format!("http://{closed}"));
+    Setup {
+        dir,
+        _home: home,
+        vars,
+    }
+}
+
+/// Starts `leafseal ARGS` under `setsid` (no terminal; `setsid` does not fork here, so
+/// the child's id is leafseal's) and waits until the command wrote `started`.
+fn start(setup: &Setup, args: &[&str], started: &Path) -> Option<Child> {
+    let setsid = which_setsid().ok()?;
+    let mut child = std::process::Command::new(setsid)
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args(args)
+        .env_clear()
+        .envs(&setup.vars)
+        .current_dir(setup.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("leafseal");
+    let begun = Instant::now();
+    while !std::fs::read_to_string(started).is_ok_and(|s| s.ends_with('\n')) {
+        if begun.elapsed() > Duration::from_secs(30) || child.try_wait().expect("wait").is_some() {
+            let _ = child.kill();
+            panic!("the command never started");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child)
+}
+
+/// Sends SIGTERM to leafseal alone and waits for it to end.
+fn terminate(mut child: Child) -> std::process::ExitStatus {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let ended = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        if ended.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("leafseal did not end on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn exec_env_waits_for_its_command_on_a_signal_after_a_helper_ran() {
+    let setup = setup();
+    let started = setup.dir.path().join("started");
+    let cleaned = setup.dir.path().join("cleaned");
+    let script = format!(
+        "trap 'sleep 0.5; echo done > \"{}\"; exit 7' TERM; echo > \"{}\"; sleep 30 & wait",
+        cleaned.display(),
+        started.display()
+    );
+    let Some(child) = start(
+        &setup,
+        &[
+            "exec-env",
+            "--decryption-order",
+            "kms,age",
+            "secret.yaml",
+            &script,
+        ],
+        &started,
+    ) else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let status = terminate(child);
+    // Before round 25: exit 143 at once, the command's clean-up still to come.
+    assert!(
+        cleaned.exists(),
+        "leafseal ended before its command's clean-up: {status:?}"
+    );
+    assert_eq!(status.code(), Some(7), "{status:?}");
+}
+
+#[test]
+fn exec_file_removes_its_plaintext_file_on_a_signal_after_a_helper_ran() {
+    let setup = setup();
+    let started = setup.dir.path().join("started");
+    let script = format!("echo {{}} > \"{}\"; sleep 30", started.display());
+    let Some(child) = start(
+        &setup,
+        &[
+            "exec-file",
+            "--no-fifo",
+            "--decryption-order",
+            "kms,age",
+            "secret.yaml",
+            &script,
+        ],
+        &started,
+    ) else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let plaintext = std::fs::read_to_string(&started).expect("path");
+    let plaintext = Path::new(plaintext.trim());
+    assert!(plaintext.exists(), "{}", plaintext.display());
+    let status = terminate(child);
+    // Before round 25 the file was left with the plaintext in it.
+    assert!(
+        !plaintext.exists(),
+        "the plaintext file was left behind: {}",
+        plaintext.display()
+    );
+    assert_eq!(status.code(), Some(143), "{status:?}");
+}
