@@ -6,8 +6,8 @@
 //! (`keys::awskms::creds`, `keys::hcvault::auth`), the shared capture in
 //! `process::capture`.
 
-#[path = "program_bounds/exec_after_helper.rs"]
-mod exec_after_helper;
+#[path = "program_bounds/signals_after_helper.rs"]
+mod signals_after_helper;
 mod support;
 
 use std::collections::HashMap;

@@ -75,7 +75,7 @@ fn ask(info: &crate::keyservice::server::RequestInfo) -> bool {
     }
 }
 
-/// Runs the key service until SIGINT or SIGTERM.
+/// Runs the key service until SIGINT, SIGTERM, SIGHUP or SIGQUIT.
 #[cfg(feature = "keyservice")]
 pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
     use std::sync::Arc;
@@ -102,6 +102,10 @@ pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
             ..server::Limits::default()
         },
     };
+    // The server stops on a signal itself (in-flight requests finish, the socket is
+    // removed): the signal thread, started when a credential helper runs in a group of
+    // its own, must not end the process first.
+    crate::io::signals::leave_to_caller();
     server::serve(crate::cli::local_key_context(), opts)?;
     say!("leafseal keyservice: stopped");
     Ok(0)

@@ -250,14 +250,24 @@ fn bind_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
-/// A future that completes on SIGINT or SIGTERM.
+/// A future that completes on SIGINT, SIGTERM, SIGHUP or SIGQUIT: each ends the server
+/// the same orderly way (requests in flight get [`GRACE`], a unix socket is removed).
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::SignalKind;
     use tokio::signal::unix::signal;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
+    let mut watched = [
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::hangup())?,
+        signal(SignalKind::quit())?,
+    ];
     Ok(std::future::poll_fn(move |cx| {
-        if int.poll_recv(cx).is_ready() || term.poll_recv(cx).is_ready() {
+        // Every stream is polled, so each registers its waker.
+        let mut any = false;
+        for s in &mut watched {
+            any |= s.poll_recv(cx).is_ready();
+        }
+        if any {
             std::task::Poll::Ready(())
         } else {
             std::task::Poll::Pending
@@ -265,7 +275,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     }))
 }
 
-/// Serves until SIGINT or SIGTERM; a unix socket is removed on the way out.
+/// Serves until SIGINT, SIGTERM, SIGHUP or SIGQUIT; a unix socket is removed on the way out.
 pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
     let runtime = super::runtime().map_err(|e| {
         Error::new(

@@ -1,8 +1,9 @@
-//! `exec-env` and `exec-file` after a credential helper ran in a process group of its own
-//! (no terminal: a CI job). Round 24 starts the signal thread when such a helper runs
-//! (`process::groups`); until round 25 that thread then ended leafseal on the first
-//! SIGTERM while the command still ran: `exec-env` did not wait for the command's own
-//! clean-up, and `exec-file --no-fifo` left the plaintext file behind.
+//! Commands that handle signals themselves, after a credential helper ran in a process
+//! group of its own (no terminal: a CI job, a service). Round 24 starts the signal thread
+//! when such a helper runs (`process::groups`); until round 25 that thread then ended
+//! leafseal on the first SIGTERM: `exec-env` did not wait for its command's own clean-up,
+//! `exec-file --no-fifo` left the plaintext file behind, and the key service left its
+//! unix socket, so that it could not start again.
 
 use std::path::Path;
 use std::process::Child;
@@ -80,10 +81,10 @@ fn setup() -> Setup {
 }
 
 /// Starts `leafseal ARGS` under `setsid` (no terminal; `setsid` does not fork here, so
-/// the child's id is leafseal's) and waits until the command wrote `started`.
-fn start(setup: &Setup, args: &[&str], started: &Path) -> Option<Child> {
+/// the child's id is leafseal's).
+fn spawn(setup: &Setup, args: &[&str]) -> Option<Child> {
     let setsid = which_setsid().ok()?;
-    let mut child = std::process::Command::new(setsid)
+    let child = std::process::Command::new(setsid)
         .arg(env!("CARGO_BIN_EXE_leafseal"))
         .args(args)
         .env_clear()
@@ -94,6 +95,12 @@ fn start(setup: &Setup, args: &[&str], started: &Path) -> Option<Child> {
         .stderr(Stdio::null())
         .spawn()
         .expect("leafseal");
+    Some(child)
+}
+
+/// [`spawn`], then waits until the command wrote a line to `started`.
+fn start(setup: &Setup, args: &[&str], started: &Path) -> Option<Child> {
+    let mut child = spawn(setup, args)?;
     let begun = Instant::now();
     while !std::fs::read_to_string(started).is_ok_and(|s| s.ends_with('\n')) {
         if begun.elapsed() > Duration::from_secs(30) || child.try_wait().expect("wait").is_some() {
@@ -189,4 +196,55 @@ fn exec_file_removes_its_plaintext_file_on_a_signal_after_a_helper_ran() {
         plaintext.display()
     );
     assert_eq!(status.code(), Some(143), "{status:?}");
+}
+
+#[test]
+fn the_key_service_stops_in_order_on_a_signal_after_a_helper_ran() {
+    let setup = setup();
+    let socket = setup.dir.path().join("ks.sock");
+    let address = socket.display().to_string();
+    let Some(server) = spawn(
+        &setup,
+        &["keyservice", "--network", "unix", "--address", &address],
+    ) else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let begun = Instant::now();
+    while !socket.exists() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(30),
+            "the key service never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A client without keys of its own asks for the KMS key first: the server runs the
+    // credential helper (its group registered), fails the KMS call, then unwraps the age key.
+    let home = tempfile::tempdir().expect("client home");
+    let mut client = support::env_vars(None, home.path());
+    client.remove("SOPS_AGE_KEY_FILE");
+    let uri = format!("unix://{address}");
+    let out = support::run_in(
+        &client,
+        setup.dir.path(),
+        &[
+            "decrypt",
+            "--decryption-order",
+            "kms,age",
+            "--keyservice",
+            &uri,
+            "--enable-local-keyservice=false",
+            "secret.yaml",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "password: hunter2\n");
+    let status = terminate(server);
+    // Before round 25: exit 143 and the socket left, so the service could not start again.
+    assert!(!socket.exists(), "the socket was left behind: {status:?}");
+    assert!(status.success(), "{status:?}");
 }
