@@ -14,29 +14,13 @@ mod rotate_updatekeys;
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 use std::process::Output;
 
-use age::secrecy::ExposeSecret;
 use support::*;
 
 struct Env {
     home: tempfile::TempDir,
     work: tempfile::TempDir,
-}
-
-/// A generated age identity.
-struct Id {
-    secret: String,
-    recipient: String,
-}
-
-fn new_id() -> Id {
-    let id = age::x25519::Identity::generate();
-    Id {
-        secret: id.to_string().expose_secret().to_owned(),
-        recipient: id.to_public().to_string(),
-    }
 }
 
 impl Env {
@@ -125,27 +109,7 @@ impl Env {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let o = Command::new("git")
-            .current_dir(self.work.path())
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .args([
-                "-c",
-                "user.name=t",
-                "-c",
-                "user.email=t@example.invalid",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).expect("utf8")
+        git_in(self.work.path(), self.home.path(), args)
     }
 
     fn git_init_commit(&self) {

@@ -17,11 +17,13 @@ mod set_unset;
 
 #[path = "support/stream_env.rs"]
 mod stream_env;
+#[path = "support/stream_writes.rs"]
+mod stream_writes;
 
 use std::process::Output;
 
 use stream_env::*;
-use support::*;
+use stream_writes::*;
 
 /// A document with nested maps, lists with repeated values under one path (a shared
 /// AAD), comments before keys and inside entries, and every scalar type.
@@ -45,21 +47,6 @@ fn doc(services: usize) -> String {
     }
     s.push_str("# before the trailer\ntrailer: end\nlist:\n    - a\n    - b\n    - a\n");
     s
-}
-
-impl Env {
-    /// Encrypts `plain` into `name`; returns its path.
-    fn encrypted(&self, name: &str, plain: &str) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, plain).expect("write");
-        ok(&self.run_vars(&[], &["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
-        p
-    }
-
-    fn decrypt(&self, path: &str) -> String {
-        let out = self.run_vars(&[("LEAFSEAL_STRICT_INTEGRITY", "1")], &["decrypt", path]);
-        String::from_utf8(ok(&out)).expect("utf8")
-    }
 }
 
 /// Runs one command on two copies of `src`, spliced and whole; returns both paths.
@@ -96,21 +83,4 @@ fn both_in(
     ));
     ok(&env.run_vars(&WHOLE, &bb));
     (a, b)
-}
-
-/// Replaces the `ENC[…]` text of the `n`th value line holding `key:` with `with(old)`.
-fn tamper(text: &str, key: &str, n: usize, with: impl Fn(&str) -> String) -> String {
-    let mut seen = 0;
-    text.lines()
-        .map(|l| {
-            if l.trim_start().starts_with(&format!("{key}: ENC[")) {
-                seen += 1;
-                if seen == n + 1 {
-                    let (k, v) = l.split_once(": ").expect("value");
-                    return format!("{k}: {}\n", with(v));
-                }
-            }
-            format!("{l}\n")
-        })
-        .collect()
 }

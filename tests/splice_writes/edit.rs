@@ -144,7 +144,7 @@ fn edit_without_a_change_and_edit_of_a_tampered_file_write_nothing() {
     let mut v: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     v.swap(i + 1, i + 2);
     let bad = v.join("\n") + "\n";
-    let flipped = tamper(&text, "cpu", 7, |v| v.replacen("data:", "data:A", 1));
+    let flipped = tamper_nth(&text, "cpu", 7, |v| v.replacen("data:", "data:A", 1));
     let ed = editor(&env, "one", "s/^version: 3$/version: 4/");
     for (what, bad) in [("ports swapped", bad), ("a value changed", flipped)] {
         let mut seen = Vec::new();

@@ -45,10 +45,10 @@ fn tampered_files_fail_as_on_the_whole_tree_path_and_are_left_alone() {
         v.join("\n") + "\n"
     };
     let cases = vec![
-        ("a flipped byte", tamper(&text, "cpu", 25, flip)),
+        ("a flipped byte", tamper_nth(&text, "cpu", 25, flip)),
         (
             "values of two paths swapped",
-            tamper(&text, "name", 3, |_| name_of(20)),
+            tamper_nth(&text, "name", 3, |_| name_of(20)),
         ),
         ("ports swapped", swapped_ports),
         ("env values swapped", swapped_env),
