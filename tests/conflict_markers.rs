@@ -33,16 +33,7 @@ impl Repo {
     fn conflicted() -> Repo {
         let home = tempfile::tempdir().expect("home");
         let dir = tempfile::tempdir().expect("repo");
-        let mut vars = support::env_vars(None, home.path());
-        for (k, v) in [
-            ("GIT_CONFIG_NOSYSTEM", "1"),
-            ("GIT_AUTHOR_NAME", "t"),
-            ("GIT_AUTHOR_EMAIL", "t@example.invalid"),
-            ("GIT_COMMITTER_NAME", "t"),
-            ("GIT_COMMITTER_EMAIL", "t@example.invalid"),
-        ] {
-            vars.insert(k.to_owned(), v.to_owned());
-        }
+        let vars = support::git_env_vars(home.path());
         let r = Repo {
             _home: home,
             dir,

@@ -10,7 +10,6 @@ mod sops_peer;
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
 use std::process::Output;
@@ -320,17 +319,6 @@ fn sops_reads_a_file_with_a_pending_contribution_and_drops_it_when_it_rewrites()
         .expect("sops set");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!s.read("s.yaml").contains("leafseal_pending"));
-}
-
-fn ssh_key(dir: &Path, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    let o = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&p)
-        .output()
-        .expect("ssh-keygen");
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    p
 }
 
 #[test]

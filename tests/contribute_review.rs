@@ -105,17 +105,6 @@ fn pending_block(yaml: &str) -> &str {
     &yaml[yaml.find("    leafseal_pending:").expect("pending block")..]
 }
 
-fn ssh_key(dir: &std::path::Path, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    let o = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&p)
-        .output()
-        .expect("ssh-keygen");
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    p
-}
-
 #[test]
 fn an_applied_contribution_pasted_back_from_history_is_refused_signed_or_not() {
     let s = Setup::new();

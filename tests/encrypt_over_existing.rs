@@ -12,24 +12,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Output;
 
-use age::secrecy::ExposeSecret;
 use support::*;
 
 const PLAIN: &str = "db:\n    user: admin\n    password: hunter2\n    port: 5432\nname: app\n";
-
-/// A generated age identity.
-struct Id {
-    secret: String,
-    recipient: String,
-}
-
-fn new_id() -> Id {
-    let id = age::x25519::Identity::generate();
-    Id {
-        secret: id.to_string().expose_secret().to_owned(),
-        recipient: id.to_public().to_string(),
-    }
-}
 
 /// Variables where only the given identities are available (no key file).
 fn vars_with(home: &Path, ids: &[&Id]) -> HashMap<String, String> {

@@ -10,22 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::process::Output;
 
-use age::secrecy::ExposeSecret;
 use support::*;
-
-/// A generated age identity.
-struct Id {
-    secret: String,
-    recipient: String,
-}
-
-fn new_id() -> Id {
-    let id = age::x25519::Identity::generate();
-    Id {
-        secret: id.to_string().expose_secret().to_owned(),
-        recipient: id.to_public().to_string(),
-    }
-}
 
 struct Repo {
     home: tempfile::TempDir,
@@ -128,21 +113,7 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let o = Command::new("git")
-            .current_dir(self.work.path())
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(["-c", "commit.gpgsign=false"])
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).expect("utf8")
+        git_in(self.work.path(), self.home.path(), args)
     }
 
     fn snapshot(&self) -> Vec<(String, Vec<u8>)> {

@@ -15,9 +15,11 @@ mod support;
 
 #[path = "support/stream_env.rs"]
 mod stream_env;
+#[path = "support/stream_writes.rs"]
+mod stream_writes;
 
 use stream_env::*;
-use support::*;
+use stream_writes::*;
 
 /// A document every part of which the scan takes: nested maps, lists of scalars and of
 /// maps, comments before keys, every scalar type, `{}` and `[]`, no clear values.
@@ -45,18 +47,6 @@ fn doc(services: usize) -> String {
 }
 
 impl Env {
-    fn encrypted(&self, name: &str, plain: &str) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, plain).expect("write");
-        ok(&self.run_vars(&[], &["encrypt", "-i", "--age", AGE_RECIPIENT, &p]));
-        p
-    }
-
-    fn decrypt(&self, path: &str) -> String {
-        let out = self.run_vars(&[("LEAFSEAL_STRICT_INTEGRITY", "1")], &["decrypt", path]);
-        String::from_utf8(ok(&out)).expect("utf8")
-    }
-
     /// The temporary files left in the work directory.
     fn temporaries(&self) -> Vec<String> {
         std::fs::read_dir(self.work.path())
@@ -192,23 +182,6 @@ fn set_and_unset_with_scanned_parts_equal_the_tree_paths() {
     assert!(env.temporaries().is_empty(), "{:?}", env.temporaries());
 }
 
-/// Replaces the `n`th `key: ENC[…]` value (in file order) with `with(value)`.
-fn tamper(text: &str, key: &str, n: usize, with: impl Fn(&str) -> String) -> String {
-    let mut seen = 0;
-    text.lines()
-        .map(|l| {
-            if l.trim_start().starts_with(&format!("{key}: ENC[")) {
-                seen += 1;
-                if seen == n + 1 {
-                    let (k, v) = l.split_once(": ").expect("value");
-                    return format!("{k}: {}\n", with(v));
-                }
-            }
-            format!("{l}\n")
-        })
-        .collect()
-}
-
 #[test]
 fn tampered_files_fail_as_on_the_whole_tree_path_with_scanned_parts() {
     let env = Env::new(None);
@@ -254,10 +227,10 @@ fn tampered_files_fail_as_on_the_whole_tree_path_with_scanned_parts() {
         v.join("\n") + "\n"
     };
     let cases = vec![
-        ("a flipped byte", tamper(&text, "cpu", 25, flip)),
+        ("a flipped byte", tamper_nth(&text, "cpu", 25, flip)),
         (
             "values of two paths swapped",
-            tamper(&text, "name", 23, |_| name_of(20)),
+            tamper_nth(&text, "name", 23, |_| name_of(20)),
         ),
         ("ports swapped", swap_lines("ports:", 22)),
         ("env values swapped", swapped_env),
@@ -451,7 +424,7 @@ fn rotate_with_scanned_parts_equals_the_tree_path() {
         v.join("\n") + "\n"
     };
     for (what, bad) in [
-        ("a flipped byte", tamper(&before, "cpu", 33, flip)),
+        ("a flipped byte", tamper_nth(&before, "cpu", 33, flip)),
         ("env values swapped", swapped_env),
     ] {
         let mut codes = Vec::new();

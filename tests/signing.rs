@@ -10,7 +10,6 @@ mod support;
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 use std::process::Output;
 
 use support::*;
@@ -23,17 +22,6 @@ struct Repo {
 }
 
 const PLAIN: &str = "db:\n    password: hunter2\nuser: app\n";
-
-fn ssh_key(dir: &Path, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    let o = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&p)
-        .output()
-        .expect("ssh-keygen");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    p
-}
 
 impl Repo {
     fn new(policy_extra: &str) -> Repo {
@@ -99,21 +87,7 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let o = Command::new("git")
-            .current_dir(self.work.path())
-            .env("HOME", self.home.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
-            .args(["-c", "commit.gpgsign=false"])
-            .args(args)
-            .output()
-            .expect("git");
-        assert!(
-            o.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).expect("utf8")
+        git_in(self.work.path(), self.home.path(), args)
     }
 
     fn sign(&self, file: &str, key: &Path) -> Output {

@@ -89,6 +89,22 @@ pub fn env_vars(gpg: Option<&GpgHome>, home: &Path) -> HashMap<String, String> {
     vars
 }
 
+/// [`env_vars`] without a gpg home, plus git with no system configuration and a fixed
+/// author and committer (`t <t@example.invalid>`).
+pub fn git_env_vars(home: &Path) -> HashMap<String, String> {
+    let mut vars = env_vars(None, home);
+    for (k, v) in [
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_AUTHOR_NAME", "t"),
+        ("GIT_AUTHOR_EMAIL", "t@example.invalid"),
+        ("GIT_COMMITTER_NAME", "t"),
+        ("GIT_COMMITTER_EMAIL", "t@example.invalid"),
+    ] {
+        vars.insert(k.to_owned(), v.to_owned());
+    }
+    vars
+}
+
 /// A key context with the test keys.
 pub fn key_context(gpg: Option<&GpgHome>, home: &Path) -> KeyContext {
     KeyContext::with_vars(env_vars(gpg, home))
@@ -135,4 +151,53 @@ pub fn thp_enabled(pid: &str) -> Option<bool> {
         .lines()
         .find_map(|l| l.strip_prefix("THP_enabled:"))
         .map(|v| v.trim() == "1")
+}
+
+/// A generated age identity: its secret key and its recipient.
+pub struct Id {
+    pub secret: String,
+    pub recipient: String,
+}
+
+/// Generates a new age identity.
+pub fn new_id() -> Id {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    Id {
+        secret: id.to_string().expose_secret().to_owned(),
+        recipient: id.to_public().to_string(),
+    }
+}
+
+/// A new passphrase-less ed25519 SSH key `dir/name` (its public half `name.pub` beside it);
+/// returns the private key's path.
+pub fn ssh_key(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&p)
+        .output()
+        .expect("ssh-keygen");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    p
+}
+
+/// Runs git in `dir` with HOME at `home`, no system configuration, a fixed author and no
+/// commit signing; fails the test with git's message when git fails. Returns its output.
+pub fn git_in(dir: &Path, home: &Path, args: &[&str]) -> String {
+    let o = Command::new("git")
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args(["-c", "commit.gpgsign=false"])
+        .args(args)
+        .output()
+        .expect("git");
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).expect("utf8")
 }
