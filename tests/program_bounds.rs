@@ -6,14 +6,14 @@
 //! (`keys::awskms::creds`, `keys::hcvault::auth`), the shared capture in
 //! `process::capture`.
 
-#[path = "program_bounds/signals_after_helper.rs"]
-mod signals_after_helper;
 mod support;
 
 #[path = "program_bounds/deadlines.rs"]
 mod deadlines;
 #[path = "program_bounds/git.rs"]
 mod git;
+#[path = "program_bounds/signals_after_helper.rs"]
+mod signals_after_helper;
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;

@@ -295,7 +295,7 @@ fn a_helper_in_a_group_of_its_own_ends_with_leafseal_on_a_signal() {
 }
 
 /// The `setsid` program (util-linux), if it is here.
-fn which_setsid() -> Result<std::path::PathBuf, ()> {
+pub(crate) fn which_setsid() -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())

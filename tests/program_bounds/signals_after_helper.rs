@@ -11,8 +11,8 @@ use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
+use super::deadlines::which_setsid;
 use super::support;
-use super::which_setsid;
 
 /// A directory with an age-encrypted `secret.yaml` whose metadata also names an AWS KMS
 /// key, an AWS profile whose `credential_process` answers at once, and the variables
