@@ -136,14 +136,28 @@ static FREED: Condvar = Condvar::new();
 struct GpgSlot;
 
 impl GpgSlot {
-    /// Waits until fewer than `max` gpg processes run, and takes a slot.
-    fn acquire(max: usize) -> GpgSlot {
+    /// Waits until fewer than `max` gpg processes run, and takes a slot; waits at most
+    /// `within` (the time left before the key services' deadline), `None` then.
+    fn acquire(max: usize, within: Option<std::time::Duration>) -> Option<GpgSlot> {
+        let until = within.map(|w| std::time::Instant::now() + w);
         let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
         while *running >= max {
-            running = FREED.wait(running).unwrap_or_else(PoisonError::into_inner);
+            running = match until {
+                None => FREED.wait(running).unwrap_or_else(PoisonError::into_inner),
+                Some(until) => {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    FREED
+                        .wait_timeout(running, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
         *running += 1;
-        GpgSlot
+        Some(GpgSlot)
     }
 }
 
@@ -194,7 +208,12 @@ fn run_gpg(
         GpgInput::Public(bytes) => (bytes, None),
     };
     let (binary, from_env) = gpg_binary(ctx);
-    let _slot = GpgSlot::acquire(max_gpg(ctx));
+    // Other files' gpg may hold every slot: the wait counts against the deadline too.
+    let Some(_slot) = GpgSlot::acquire(max_gpg(ctx), crate::keys::deadline::time_left()) else {
+        return Err(GpgFailure {
+            message: crate::keys::deadline::program_deadline_message(&format!("`{binary}`")),
+        });
+    };
     let mut child = crate::process::command(binary)
         .args(args)
         .env_clear()

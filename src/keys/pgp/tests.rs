@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
+use std::time::Instant;
 
 use super::*;
 
@@ -371,4 +373,53 @@ fn concurrent_gpg_processes_are_bounded() {
     let seen: Vec<usize> = counts.lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(seen.len(), 10, "{counts}");
     assert!(seen.iter().all(|&n| (1..=2).contains(&n)), "{seen:?}");
+}
+
+/// Before round 25 the wait for a free gpg slot had no bound: under a key services'
+/// deadline of 0.3 s, a decryption whose slot another file's gpg held for 3 s waited
+/// those 3 s, and only then failed on the deadline.
+#[test]
+fn the_wait_for_a_gpg_slot_ends_at_the_deadline() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("slow-gpg");
+    let started = dir.path().join("started");
+    std::fs::write(
+        &bin,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\n: > '{}'\nsleep 3\necho 'gpg: decryption failed: No secret key' >&2\nexit 2\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut vars = HashMap::new();
+    vars.insert("SOPS_GPG_EXEC".to_owned(), bin.display().to_string());
+    vars.insert("PATH".to_owned(), std::env::var("PATH").unwrap_or_default());
+    vars.insert(MAX_GPG_VAR.to_owned(), "1".to_owned());
+    let ctx = KeyContext::with_vars(vars);
+    let key = PgpKey::parse(FP1).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let e = key.unwrap("-----BEGIN PGP MESSAGE-----", &ctx).unwrap_err();
+            assert!(e.message.contains("No secret key"), "{}", e.message);
+        });
+        let begun = Instant::now();
+        while !started.exists() {
+            assert!(
+                begun.elapsed() < Duration::from_secs(20),
+                "gpg never started"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _deadline = crate::keys::deadline::scope_for_test(Duration::from_millis(300));
+        let waited = Instant::now();
+        let e = key.unwrap("-----BEGIN PGP MESSAGE-----", &ctx).unwrap_err();
+        let took = waited.elapsed();
+        assert!(e.message.contains("deadline"), "{}", e.message);
+        assert!(
+            took < Duration::from_millis(1500),
+            "waited {took:?} for a gpg slot"
+        );
+    });
 }
