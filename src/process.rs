@@ -89,6 +89,9 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
 /// reading the terminal stops the program (until its time limit), and Ctrl-C at the
 /// terminal does not reach it (docs/security.md, "Programs leafseal starts").
 pub fn command_in_own_group(program: impl AsRef<OsStr>) -> Command {
+    // Signals are caught before the program starts (`groups`), so none ends leafseal
+    // between its start and its registration, leaving it behind.
+    groups::catch_signals();
     let mut cmd = command(program);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd

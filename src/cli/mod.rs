@@ -506,7 +506,7 @@ pub fn run(cli: Cli) -> i32 {
     io::signals::enable();
     io::signals::set_exit_hook(signal_exit);
     // A program waited for in a group of its own ends with leafseal (`process::groups`).
-    crate::process::groups::set_catcher(|| drop(io::signals::install()));
+    crate::process::groups::set_catcher(io::signals::catcher());
     // A panic ends the process (`panic = "abort"`, the release build) without the
     // destructors that remove temporary files: the hook removes them first. Where panics
     // unwind (test and fuzz builds) the destructors run, and a panic that is caught must

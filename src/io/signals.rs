@@ -208,14 +208,35 @@ pub fn caught() -> Option<i32> {
     }
 }
 
+/// How `process::groups` catches signals with this module: it starts the thread (once,
+/// when enabled) and asks whether a signal is ending the process.
+pub fn catcher() -> crate::process::groups::Catcher {
+    crate::process::groups::Catcher {
+        start: || drop(install()),
+        ending,
+    }
+}
+
+/// Whether the signal thread caught a signal it acts on (not [`defer`]red, not
+/// [`leave_to_caller`]): it then kills the registered groups and ends the process.
+pub fn ending() -> bool {
+    #[cfg(feature = "cli")]
+    {
+        caught().is_some() && !DEFERRED.load(Ordering::SeqCst) && STARTED.get().is_some()
+    }
+    #[cfg(not(feature = "cli"))]
+    {
+        false
+    }
+}
+
 /// Waits for the signal thread to end the process when a signal has been caught that it
 /// is acting on (not [`defer`]red): the command line calls this before it reports an
 /// outcome, so that a failure the signal itself caused (a credential helper killed with
 /// leafseal, `process::groups`) is not reported, nor its exit code used, in place of
 /// 128 + signal. Returns at once when no such signal was caught.
 pub fn await_signal_exit() {
-    #[cfg(feature = "cli")]
-    if caught().is_some() && !DEFERRED.load(Ordering::SeqCst) && STARTED.get().is_some() {
+    if ending() {
         // The signal thread ends the process (it never returns once it has begun).
         loop {
             std::thread::park();

@@ -26,17 +26,38 @@ use rustix::process::WaitIdOptions;
 
 /// The groups being waited for.
 static LIVE: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
-/// Makes sure signals are caught (set by the command line: starts its signal thread).
-static CATCHER: OnceLock<fn()> = OnceLock::new();
+/// Makes sure signals are caught (set by the command line: starts its signal thread),
+/// and tells whether a signal is ending leafseal already.
+static CATCHER: OnceLock<Catcher> = OnceLock::new();
+
+/// What the command line hands this module ([`set_catcher`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Catcher {
+    /// Starts catching the signals that end leafseal (its signal thread), once.
+    pub start: fn(),
+    /// Whether a signal caught is ending leafseal (its thread then kills the registered
+    /// groups and ends the process).
+    pub ending: fn() -> bool,
+}
 
 fn live() -> MutexGuard<'static, Vec<Pid>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Sets what is called before a group is registered, so that a signal arriving while
-/// the group lives is caught and [`stop_all`] runs (the command line's signal thread).
-pub fn set_catcher(catcher: fn()) {
+/// Sets how signals are caught, so that a signal arriving while a group lives is caught
+/// and [`stop_all`] runs (the command line's signal thread). Signals are caught from the
+/// moment a program is about to be started in a group of its own (`catch_signals`).
+pub fn set_catcher(catcher: Catcher) {
     let _ = CATCHER.set(catcher);
+}
+
+/// Starts catching signals, before a program is started in a group of its own: a signal
+/// between its start and its registration is then caught, not the end of leafseal with
+/// the program left running ([`LiveGroup::enter_if_leader`] covers the rest).
+pub(crate) fn catch_signals() {
+    if let Some(catcher) = CATCHER.get() {
+        (catcher.start)();
+    }
 }
 
 /// Kills every registered group (the signal thread, before leafseal ends).
@@ -57,10 +78,15 @@ impl LiveGroup {
         if rustix::process::getpgid(Some(pid)) != Ok(pid) {
             return None;
         }
-        if let Some(catch) = CATCHER.get() {
-            catch();
-        }
+        catch_signals();
         live().push(pid);
+        // A signal caught before the push found the group not yet registered: its
+        // thread's `stop_all` has run or is running without it. (After the push the
+        // thread kills it: `stop_all` and the push take the same lock, and the thread
+        // records the signal before it calls `stop_all`.)
+        if CATCHER.get().is_some_and(|c| (c.ending)()) {
+            let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+        }
         Some(LiveGroup(pid))
     }
 }
@@ -118,6 +144,43 @@ mod tests {
         assert!(!live().contains(&pid));
         let status = child.wait().unwrap();
         assert!(!status.success());
+    }
+
+    /// A signal that arrived between a program's start and its registration found no
+    /// group to kill; the registration kills it then (before round 25 it lived on).
+    /// The catcher says "ending" only on this test's own thread: others of this process
+    /// register groups too.
+    #[test]
+    fn a_group_registered_after_the_signal_thread_acted_is_killed_at_once() {
+        const NAME: &str = "process::groups::tests::a_group_registered_after_the_signal_thread_acted_is_killed_at_once";
+        set_catcher(Catcher {
+            start: || {},
+            ending: || std::thread::current().name() == Some(NAME),
+        });
+        assert_eq!(std::thread::current().name(), Some(NAME));
+        let mut child = super::super::command_in_own_group("sh")
+            .args(["-c", "sleep 60 & exec sleep 60"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let group = LiveGroup::enter_if_leader(&child).unwrap();
+        let began = std::time::Instant::now();
+        let killed = loop {
+            if has_exited(&child, false).unwrap() {
+                break true;
+            }
+            if began.elapsed() > std::time::Duration::from_secs(5) {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        if !killed {
+            rustix::process::kill_process_group(Pid::from_child(&child), Signal::KILL).unwrap();
+        }
+        drop(group);
+        child.wait().unwrap();
+        assert!(killed, "the group registered after the signal lived on");
     }
 
     #[test]
