@@ -262,22 +262,7 @@ fn a_helper_in_a_group_of_its_own_ends_with_leafseal_on_a_signal() {
         .expect("child pid")
         .trim()
         .to_owned();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let ended = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if ended.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("leafseal did not end on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = super::signals_after_helper::terminate(child);
     let helper_gone = ends_soon(&helper_pid);
     let child_gone = ends_soon(&child_pid);
     // Clean up whatever is left before asserting.

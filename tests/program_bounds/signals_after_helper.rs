@@ -112,8 +112,8 @@ fn start(setup: &Setup, args: &[&str], started: &Path) -> Option<Child> {
     Some(child)
 }
 
-/// Sends SIGTERM to leafseal alone and waits for it to end.
-fn terminate(mut child: Child) -> std::process::ExitStatus {
+/// Sends SIGTERM to leafseal alone and waits (at most 10 s) for it to end.
+pub(crate) fn terminate(mut child: Child) -> std::process::ExitStatus {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
