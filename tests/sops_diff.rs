@@ -39,6 +39,8 @@ mod inputs;
 mod key_groups;
 #[path = "sops_diff/metadata_names.rs"]
 mod metadata_names;
+#[path = "sops_diff/metadata_types.rs"]
+mod metadata_types;
 #[path = "sops_diff/policy.rs"]
 mod policy;
 #[path = "sops_diff/regressions.rs"]
