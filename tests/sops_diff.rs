@@ -13,6 +13,8 @@ mod moto;
 #[path = "support/sops.rs"]
 mod sops_peer;
 
+#[path = "sops_diff/age_recipient.rs"]
+mod age_recipient;
 #[path = "sops_diff/aliases.rs"]
 mod aliases;
 #[path = "sops_diff/errors.rs"]
