@@ -39,6 +39,8 @@ mod ini_comments;
 mod inputs;
 #[path = "sops_diff/key_groups.rs"]
 mod key_groups;
+#[path = "sops_diff/metadata_member.rs"]
+mod metadata_member;
 #[path = "sops_diff/metadata_names.rs"]
 mod metadata_names;
 #[path = "sops_diff/metadata_types.rs"]

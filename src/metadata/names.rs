@@ -91,6 +91,28 @@ pub fn go_json_names(key: &str, field: &str) -> bool {
     chars.next().is_none()
 }
 
+/// Whether a root member's key names the metadata for Go's JSON decoder (`sops`,
+/// `SOPS`, `Sops`, `ſops`): sops 3.11's JSON store reads the block from such a member
+/// but removes only the exact `sops` from the data.
+pub fn names_the_metadata(key: &str) -> bool {
+    go_json_names(key, "sops")
+}
+
+/// Whether a root member that names the metadata in another case (`SOPS`) would change
+/// what sops's JSON decoder reads as the metadata: a value that is not an object
+/// (a type error for sops) or an object with a key that names a metadata field (merged
+/// into the block field by field). `null` and an object of other keys (data that
+/// happens to be called `SOPS`, as sops and leafseal write it) change nothing.
+pub fn shadows_metadata(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Map(m) => m
+            .entries()
+            .any(|(k, _)| TOP_FIELDS.iter().any(|f| go_json_names(k, f))),
+        _ => true,
+    }
+}
+
 /// The block with every key that names a field (under `rule`) renamed to the field's
 /// name; refuses two keys that name one field, and a field whose value has a type the
 /// format's sops decoder refuses ([`super::field_types`]).
