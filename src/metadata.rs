@@ -23,6 +23,7 @@ use crate::tree::Timestamp;
 use crate::tree::Value;
 use crate::walk::Selector;
 
+mod field_types;
 mod key_fields;
 pub mod names;
 pub(crate) use key_fields::fields_from_map;

@@ -13,6 +13,8 @@ mod moto;
 #[path = "support/sops.rs"]
 mod sops_peer;
 
+#[path = "sops_diff/age_recipient.rs"]
+mod age_recipient;
 #[path = "sops_diff/aliases.rs"]
 mod aliases;
 #[path = "sops_diff/errors.rs"]
@@ -37,8 +39,12 @@ mod ini_comments;
 mod inputs;
 #[path = "sops_diff/key_groups.rs"]
 mod key_groups;
+#[path = "sops_diff/metadata_member.rs"]
+mod metadata_member;
 #[path = "sops_diff/metadata_names.rs"]
 mod metadata_names;
+#[path = "sops_diff/metadata_types.rs"]
+mod metadata_types;
 #[path = "sops_diff/policy.rs"]
 mod policy;
 #[path = "sops_diff/regressions.rs"]

@@ -150,7 +150,7 @@ impl Store for DotenvStore {
             Some(names::canonical_in_store(
                 FORMAT,
                 m,
-                names::FieldNames::GoJson,
+                names::FieldNames::GoJsonText,
             )?)
         };
         Ok(Loaded {

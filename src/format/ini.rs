@@ -206,7 +206,7 @@ impl Store for IniStore {
                 Some(names::canonical_in_store(
                     "ini",
                     m,
-                    names::FieldNames::GoJson,
+                    names::FieldNames::GoJsonText,
                 )?)
             }
         };

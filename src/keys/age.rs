@@ -88,12 +88,17 @@ impl AgeKey {
         })
     }
 
-    /// Parses a metadata entry (`recipient`).
+    /// Parses a metadata entry (`recipient`). A missing or `null` recipient is the
+    /// empty one, as sops reads it (Go's zero value): decrypting needs only `enc`, a
+    /// rewrite writes `recipient: ""` (as sops does), `rotate` refuses to encrypt for it
+    /// and `updatekeys` shows it removed.
     pub fn from_fields(entry: &KeyFields) -> Result<Self, KeyError> {
-        let id = entry
-            .get("recipient")
-            .and_then(FieldValue::as_str)
-            .ok_or_else(|| KeyError::new("age entry without `recipient`"))?;
+        let id = match entry.get("recipient") {
+            None | Some(FieldValue::Null) => "",
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| KeyError::new("age entry whose `recipient` is not a string"))?,
+        };
         let id = id.trim();
         let recipient = parse_recipient(id).ok();
         // Kept as the file has it, so a rewrite keeps the entry; a recipient from a file

@@ -15,6 +15,8 @@
 
 use super::MetadataError;
 use super::field_err;
+use super::field_types;
+use super::field_types::Decoder;
 use crate::format::Format;
 use crate::keys::KeyKind;
 use crate::tree::Item;
@@ -27,17 +29,23 @@ use crate::tree::Value;
 pub enum FieldNames {
     /// Only the field's own name (go-yaml).
     Exact,
-    /// The name ignoring case, with Unicode simple folding (Go's encoding/json).
+    /// The name ignoring case, with Unicode simple folding (Go's encoding/json), and
+    /// the values typed as that decoder requires ([`super::field_types`]).
     GoJson,
+    /// Names as [`FieldNames::GoJson`], values not checked: a dotenv or INI block holds
+    /// only text, which its reader types first (sops's `DecodeNonStrings`).
+    GoJsonText,
 }
 
 impl FieldNames {
-    /// The rule of a format's reader: exact for YAML, Go's JSON rule for the rest (TOML,
-    /// which sops does not read, keeps the lenient rule leafseal always applied to it).
+    /// The rule of a format's reader: exact for YAML, Go's JSON rule for JSON and
+    /// binary, and its names only for the text formats (TOML, which sops does not read,
+    /// keeps the lenient rule leafseal always applied to it).
     pub fn of(format: Format) -> FieldNames {
         match format {
             Format::Yaml => FieldNames::Exact,
-            _ => FieldNames::GoJson,
+            Format::Json | Format::Binary => FieldNames::GoJson,
+            _ => FieldNames::GoJsonText,
         }
     }
 }
@@ -46,7 +54,7 @@ impl FieldNames {
 const TOP_FIELDS: [&str; 20] = super::KNOWN_FIELDS;
 
 /// The fields sops reads in a key entry of each kind.
-fn entry_fields(kind: KeyKind) -> &'static [&'static str] {
+pub(super) fn entry_fields(kind: KeyKind) -> &'static [&'static str] {
     match kind {
         KeyKind::Age => &["recipient", "enc"],
         KeyKind::Pgp => &["created_at", "enc", "fp"],
@@ -83,12 +91,46 @@ pub fn go_json_names(key: &str, field: &str) -> bool {
     chars.next().is_none()
 }
 
-/// The block with every key that names a field (under `rule`) renamed to the field's
-/// name; refuses two keys that name one field.
-pub fn canonical(m: Map, rule: FieldNames) -> Result<Map, MetadataError> {
-    if rule == FieldNames::Exact {
-        return Ok(m);
+/// Whether a root member's key names the metadata for Go's JSON decoder (`sops`,
+/// `SOPS`, `Sops`, `ſops`): sops 3.11's JSON store reads the block from such a member
+/// but removes only the exact `sops` from the data.
+pub fn names_the_metadata(key: &str) -> bool {
+    go_json_names(key, "sops")
+}
+
+/// Whether a root member that names the metadata in another case (`SOPS`) would change
+/// what sops's JSON decoder reads as the metadata: a value that is not an object
+/// (a type error for sops) or an object with a key that names a metadata field (merged
+/// into the block field by field). `null` and an object of other keys (data that
+/// happens to be called `SOPS`, as sops and leafseal write it) change nothing.
+pub fn shadows_metadata(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Map(m) => m
+            .entries()
+            .any(|(k, _)| TOP_FIELDS.iter().any(|f| go_json_names(k, f))),
+        _ => true,
     }
+}
+
+/// The block with every key that names a field (under `rule`) renamed to the field's
+/// name; refuses two keys that name one field, and a field whose value has a type the
+/// format's sops decoder refuses ([`super::field_types`]).
+pub fn canonical(m: Map, rule: FieldNames) -> Result<Map, MetadataError> {
+    let m = match rule {
+        FieldNames::Exact => m,
+        FieldNames::GoJson | FieldNames::GoJsonText => renamed(m)?,
+    };
+    match rule {
+        FieldNames::Exact => field_types::check(&m, Decoder::GoYaml)?,
+        FieldNames::GoJson => field_types::check(&m, Decoder::GoJson)?,
+        FieldNames::GoJsonText => {}
+    }
+    Ok(m)
+}
+
+/// The block with every key that names a field under Go's JSON rule renamed.
+fn renamed(m: Map) -> Result<Map, MetadataError> {
     rename_fields(m, &TOP_FIELDS, "", &|field, v| {
         if field == "key_groups" {
             each_map(v, &|g| {

@@ -219,13 +219,11 @@ fn mac_pass<L: Layout>(
     let fold = &mut |p: &L::Part, r: MacOut| match r {
         MacOut::Decline => false,
         MacOut::Done { mac_input, keys } => {
-            let seen = if l.is_sub(p) {
-                &mut sub_keys
-            } else {
-                &mut root_keys
-            };
+            let sub = l.is_sub(p);
+            let seen = if sub { &mut sub_keys } else { &mut root_keys };
             for k in keys {
-                if !seen.insert(k) {
+                // A root key that names the metadata (`SOPS`) is the tree path's to judge.
+                if (!sub && crate::metadata::names::names_the_metadata(&k)) || !seen.insert(k) {
                     return false;
                 }
             }

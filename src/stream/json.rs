@@ -16,6 +16,7 @@ mod overlap;
 mod planned;
 pub(super) mod split;
 
+use crate::metadata::names::names_the_metadata;
 use std::collections::HashSet;
 
 use super::Accumulated;
@@ -182,9 +183,10 @@ fn decrypt_planned(
     };
     let threads = run.threads;
     let big_key = match big_key {
-        // A second `sops` member (the last one is the metadata) is the tree path's to judge.
+        // A second `sops` member (the last one is the metadata), or one that names it in
+        // another case (`SOPS`), is the tree path's to judge.
         Some(t) => match read_key(t) {
-            Some(k) if k != "sops" => Some(k),
+            Some(k) if !names_the_metadata(&k) => Some(k),
             _ => return Ok(Outcome::Declined(None)),
         },
         None => None,
@@ -225,8 +227,9 @@ fn decrypt_planned(
         first_error: None,
         ahead: run.ahead.take(),
     };
-    // The metadata member's key is taken: a root member named `sops` in a part (a second
-    // `sops` member) is the tree path's to judge.
+    // The metadata member's key is taken: a root member that names it in a part (a second
+    // `sops` member, or `SOPS`, which sops reads as the metadata too) is the tree path's
+    // to judge.
     let mut root_keys: HashSet<String> = HashSet::from(["sops".to_owned()]);
     let mut big_keys: HashSet<String> = HashSet::new();
     let work = |p: &Part, scratch: &mut Vec<u8>| work(&job, p, scratch);
@@ -236,7 +239,8 @@ fn decrypt_planned(
             Part::Sub { .. } => &mut big_keys,
         };
         for k in keys {
-            if !seen.insert(k) {
+            let root = matches!(p, Part::Top { .. });
+            if (root && names_the_metadata(&k)) || !seen.insert(k) {
                 return false;
             }
         }

@@ -15,6 +15,8 @@ use crate::format::Output;
 use crate::format::Store;
 use crate::metadata::names::FieldNames;
 use crate::metadata::names::canonical_in_store;
+use crate::metadata::names::names_the_metadata;
+use crate::metadata::names::shadows_metadata;
 use crate::tree::Document;
 use crate::tree::Item;
 use crate::tree::Map;
@@ -43,6 +45,12 @@ pub struct JsonStore;
 
 impl JsonStore {
     /// Parses JSON text into a document and the `sops` metadata, if any.
+    ///
+    /// As sops 3.11 reads it: the metadata is the exact `sops` member, removed from the
+    /// data; failing that, a member that names it in another case (`SOPS`) and looks
+    /// like metadata ([`shadows_metadata`]) is read as the metadata and, as sops leaves
+    /// it, stays in the data too. A second member that would change the metadata sops
+    /// reads is refused (duplicate metadata, exit 1).
     pub fn load_json(input: &[u8]) -> Result<Loaded, FormatError> {
         let mut map = parse::parse_top_object(input)?;
         let members = map
@@ -55,35 +63,60 @@ impl JsonStore {
                 "the file has {members} '{SOPS_KEY}' members"
             )));
         }
-        let meta = if members == 1 {
-            match map.remove(SOPS_KEY) {
-                Some(Value::Map(m)) => {
-                    if let Some(k) = duplicate_key(&m) {
-                        return Err(duplicate_metadata(format!(
-                            "the key '{k}' appears twice in one object of the '{SOPS_KEY}' metadata"
-                        )));
-                    }
-                    Some(canonical_in_store("json", m, FieldNames::GoJson)?)
+        let other_case: Vec<String> = map
+            .entries()
+            .filter(|(k, v)| *k != SOPS_KEY && names_the_metadata(k) && shadows_metadata(v))
+            .map(|(k, _)| k.to_owned())
+            .collect();
+        if members + other_case.len() > 1 {
+            let (first, other) = match other_case.as_slice() {
+                [one] => (SOPS_KEY, one.as_str()),
+                [one, two, ..] => (one.as_str(), two.as_str()),
+                [] => (SOPS_KEY, SOPS_KEY),
+            };
+            return Err(duplicate_metadata(format!(
+                "the members '{}' and '{}' both name it for sops's reader, which merges them",
+                crate::redact::display_id(first),
+                crate::redact::display_id(other)
+            )));
+        }
+        let meta = match (members, other_case.first()) {
+            (1, _) => map.remove(SOPS_KEY),
+            (_, Some(other)) => map.get(other).cloned(),
+            _ => None,
+        };
+        let meta = match meta {
+            Some(Value::Map(m)) => {
+                if let Some(k) = duplicate_key(&m) {
+                    return Err(duplicate_metadata(format!(
+                        "the key '{k}' appears twice in one object of the '{SOPS_KEY}' metadata"
+                    )));
                 }
-                Some(other) => {
-                    return Err(FormatError::new(
-                        "json",
-                        format!(
-                            "the 'sops' metadata must be an object, found a {}",
-                            other.kind_name()
-                        ),
-                    ));
-                }
-                None => None,
+                Some(canonical_in_store("json", m, FieldNames::GoJson)?)
             }
-        } else {
-            None
+            Some(other) => {
+                return Err(FormatError::new(
+                    "json",
+                    format!(
+                        "the 'sops' metadata must be an object, found a {}",
+                        other.kind_name()
+                    ),
+                ));
+            }
+            None => None,
         };
         Ok(Loaded {
             doc: Document::single(map),
             meta,
         })
     }
+}
+
+/// Whether the data's root holds a member that names the metadata in another case and
+/// would change it for sops's reader ([`shadows_metadata`]).
+fn metadata_named_in_data(root: &Map) -> bool {
+    root.entries()
+        .any(|(k, v)| k != SOPS_KEY && names_the_metadata(k) && shadows_metadata(v))
 }
 
 /// Metadata that says two things: refused, as YAML (a duplicate key), INI (a second
@@ -149,6 +182,12 @@ impl Store for JsonStore {
     ) -> Result<Output, FormatError> {
         let unit = emit::indent_unit(opts)?;
         match doc.branches.as_slice() {
+            [branch] if meta.is_some() && metadata_named_in_data(branch) => Err(FormatError::new(
+                "json",
+                "a top-level key of the data names the sops metadata in another case (such \
+                 as `SOPS`) and holds metadata fields: sops's reader would merge it into the \
+                 `sops` block, so leafseal does not write the file; rename that key",
+            )),
             [branch] => emit::emit_top(branch, meta, &unit),
             _ => Err(FormatError::new(
                 "json",

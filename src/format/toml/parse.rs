@@ -32,7 +32,7 @@ use super::FORMAT;
 use super::MAX_DEPTH;
 use crate::format::FormatError;
 use crate::format::Loaded;
-use crate::metadata::names::FieldNames::GoJson;
+use crate::metadata::names::FieldNames::GoJsonText;
 use crate::metadata::names::canonical_in_store;
 use crate::tree::Comment;
 use crate::tree::Document;
@@ -135,9 +135,9 @@ pub(super) fn load(input: &[u8]) -> Result<Loaded, FormatError> {
     let root = doc.as_table();
     let meta = match root.get("sops") {
         None => None,
-        Some(Item::Table(t)) => Some(canonical_in_store(FORMAT, meta_table(t, 0)?, GoJson)?),
+        Some(Item::Table(t)) => Some(canonical_in_store(FORMAT, meta_table(t, 0)?, GoJsonText)?),
         Some(Item::Value(TValue::InlineTable(t))) => {
-            Some(canonical_in_store(FORMAT, meta_inline(t, 0)?, GoJson)?)
+            Some(canonical_in_store(FORMAT, meta_inline(t, 0)?, GoJsonText)?)
         }
         Some(_) => {
             return Err(FormatError::new(

@@ -36,6 +36,8 @@ use crate::format::FormatError;
 use crate::format::Loaded;
 use crate::format::Output;
 use crate::format::Store;
+use crate::metadata::names::FieldNames;
+use crate::metadata::names::canonical_in_store;
 use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::Value;
@@ -126,7 +128,8 @@ impl Store for YamlStore {
             if i == 0 {
                 meta = match m {
                     None => None,
-                    Some(Value::Map(m)) => Some(m),
+                    // Field types as go-yaml requires them (names match exactly).
+                    Some(Value::Map(m)) => Some(canonical_in_store("yaml", m, FieldNames::Exact)?),
                     Some(_) => {
                         return Err(FormatError::new(
                             "yaml",

@@ -245,8 +245,9 @@ impl<'a> Scan<'a, '_, '_, '_> {
                 self.out.byte(b',');
             }
             let k = self.member(depth, matched)?;
-            // The root's `sops` member is the metadata: the tree path's business.
-            if depth == 1 && k == "sops" {
+            // The root's `sops` member is the metadata, and `SOPS` names it for sops's
+            // reader: the tree path's business.
+            if depth == 1 && crate::metadata::names::names_the_metadata(k) {
                 return Err(Fail::Decline);
             }
             // (The keys are checked across parts after the MAC pass only.)

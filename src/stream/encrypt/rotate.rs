@@ -17,6 +17,7 @@
 //! that the tree path reports them in its order), a comment-based selector,
 //! `--ignore-mac`.
 
+use crate::metadata::names::names_the_metadata;
 use std::collections::HashSet;
 
 use zeroize::Zeroizing;
@@ -440,8 +441,12 @@ impl Fold {
         }
     }
 
-    /// Records the keys of a part's members; `false` on a duplicate (JSON).
+    /// Records the keys of a part's members; `false` on a duplicate (JSON), and on a
+    /// root key that names the metadata (`SOPS`: the tree path judges it).
     fn new_keys(&mut self, sub: bool, keys: &[String]) -> bool {
+        if !sub && keys.iter().any(|k| names_the_metadata(k)) {
+            return false;
+        }
         let seen = if sub {
             &mut self.sub_keys
         } else {
