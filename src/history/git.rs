@@ -1,5 +1,6 @@
 //! The versions of one file in git: every commit that touched it (renames followed), with
-//! the file's path and content at that commit. Runs the `git` binary; prints nothing.
+//! the file's path at that commit and its content read on demand (one version at a time).
+//! Runs the `git` binary; prints nothing.
 
 use std::path::Path;
 use std::path::PathBuf;
