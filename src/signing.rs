@@ -33,16 +33,34 @@ pub use ssh::signing_key;
 pub const FIELD: &str = "leafseal_signature";
 /// The SSHSIG namespace of file signatures.
 pub const NAMESPACE: &str = "leafseal";
-/// The version of the signed message and of the stored field.
-pub const MESSAGE_VERSION: &str = "v1";
+/// The version of the signed message and of the stored field that `sign` writes.
+pub const MESSAGE_VERSION: &str = "v2";
+/// The version before round 25, still checked: its document digest takes each
+/// ciphertext's type, length and tag only, so a ciphertext or IV altered in place (the
+/// value then no longer decrypts) kept a v1 signature valid. Sign again to move a file
+/// to v2.
+pub const LEGACY_MESSAGE_VERSION: &str = "v1";
+/// The version prefix of a contribution's stored signature (its message,
+/// [`crate::contrib::message`], holds the whole encrypted value).
+pub const CONTRIBUTION_VERSION: &str = "v1";
 
 /// The canonical text a signature covers, for an encrypted document (values still
-/// encrypted) and its metadata.
+/// encrypted) and its metadata: version [`MESSAGE_VERSION`].
 pub fn message(doc: &Document, meta: &Metadata) -> String {
+    message_of(MESSAGE_VERSION, doc, meta)
+}
+
+/// The text of a given version ([`MESSAGE_VERSION`] or [`LEGACY_MESSAGE_VERSION`]): the
+/// same lines, but v2's document digest holds every ciphertext whole.
+fn message_of(version: &str, doc: &Document, meta: &Metadata) -> String {
     let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
-    let digest = integrity::public_digest(doc, &meta.integrity_binding());
+    let digest = if version == LEGACY_MESSAGE_VERSION {
+        integrity::public_digest(doc, &meta.integrity_binding())
+    } else {
+        integrity::public_digest_whole(doc, &meta.integrity_binding())
+    };
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    let mut s = format!("leafseal signed file {MESSAGE_VERSION}\n");
+    let mut s = format!("leafseal signed file {version}\n");
     s.push_str(&format!("document-digest {hex}\n"));
     s.push_str(&format!("mac {}\n", q(meta.mac.trim())));
     s.push_str(&format!("lastmodified {}\n", q(meta.lastmodified.trim())));
@@ -111,12 +129,21 @@ pub fn sign(
     key: &Path,
     ctx: &KeyContext,
 ) -> Result<String, SignError> {
-    sign_message(&message(doc, meta), key, ctx)
+    sign_versioned(MESSAGE_VERSION, &message(doc, meta), key, ctx)
 }
 
 /// Signs an arbitrary leafseal message (e.g. a contribution's, see [`crate::contrib`])
 /// with the SSH key at `key`; returns the stored form `v1:TYPE:KEY:SIGNATURE`.
 pub fn sign_message(message: &str, key: &Path, ctx: &KeyContext) -> Result<String, SignError> {
+    sign_versioned(CONTRIBUTION_VERSION, message, key, ctx)
+}
+
+fn sign_versioned(
+    version: &str,
+    message: &str,
+    key: &Path,
+    ctx: &KeyContext,
+) -> Result<String, SignError> {
     let armored = ssh::sign(message.as_bytes(), key, ctx)?;
     let blob = ssh::dearmor(&armored).ok_or_else(|| SignError {
         message: "ssh-keygen returned a signature leafseal cannot read".to_owned(),
@@ -125,7 +152,7 @@ pub fn sign_message(message: &str, key: &Path, ctx: &KeyContext) -> Result<Strin
         message: "ssh-keygen returned a signature leafseal cannot read".to_owned(),
     })?;
     Ok(format!(
-        "{MESSAGE_VERSION}:{}:{}:{}",
+        "{version}:{}:{}:{}",
         parsed.key_type,
         STANDARD.encode(&parsed.public_key),
         STANDARD.encode(&blob)
@@ -140,7 +167,7 @@ pub fn verify_message(
     allowed_signers: &Path,
     ctx: &KeyContext,
 ) -> Result<Verdict, SignError> {
-    let parsed = match parse_stored(stored) {
+    let parsed = match parse_stored(stored, &[CONTRIBUTION_VERSION]) {
         Ok(p) => p,
         Err(why) => return Ok(Verdict::Invalid { why }),
     };
@@ -233,7 +260,7 @@ pub fn verify(
             why: format!("the `{FIELD}` field is not a string"),
         });
     };
-    let parsed = match parse_stored(stored) {
+    let parsed = match parse_stored(stored, &[MESSAGE_VERSION, LEGACY_MESSAGE_VERSION]) {
         Ok(p) => p,
         Err(why) => return Ok(Verdict::Invalid { why }),
     };
@@ -243,7 +270,7 @@ pub fn verify(
         STANDARD.encode(&parsed.public_key)
     );
     ssh::verify(
-        message(doc, meta).as_bytes(),
+        message_of(&parsed.version, doc, meta).as_bytes(),
         &parsed.blob,
         key,
         allowed_signers,
@@ -253,12 +280,13 @@ pub fn verify(
 
 /// A stored signature, checked for shape.
 struct Stored {
+    version: String,
     key_type: String,
     public_key: Vec<u8>,
     blob: Vec<u8>,
 }
 
-fn parse_stored(s: &str) -> Result<Stored, String> {
+fn parse_stored(s: &str, versions: &[&str]) -> Result<Stored, String> {
     let mut parts = s.trim().split(':');
     let (Some(v), Some(t), Some(k), Some(b), None) = (
         parts.next(),
@@ -271,9 +299,10 @@ fn parse_stored(s: &str) -> Result<Stored, String> {
             "the `{FIELD}` field is not in the form v1:TYPE:KEY:SIGNATURE"
         ));
     };
-    if v != MESSAGE_VERSION {
+    if !versions.contains(&v) {
         return Err(format!(
-            "signature version `{v}` is not one this leafseal reads ({MESSAGE_VERSION})"
+            "signature version `{v}` is not one this leafseal reads ({})",
+            versions.join(", ")
         ));
     }
     let public_key = STANDARD
@@ -295,6 +324,7 @@ fn parse_stored(s: &str) -> Result<Stored, String> {
         );
     }
     Ok(Stored {
+        version: v.to_owned(),
         key_type: t.to_owned(),
         public_key,
         blob,
@@ -350,7 +380,7 @@ mod tests {
     fn the_v1_message_is_canonical_and_covers_the_document_and_the_keys() {
         let m = message(&doc("ENC[x]"), &meta());
         let lines: Vec<&str> = m.lines().collect();
-        assert_eq!(lines[0], "leafseal signed file v1");
+        assert_eq!(lines[0], "leafseal signed file v2");
         assert!(lines[1].starts_with("document-digest ") && lines[1].len() == 16 + 64);
         assert_eq!(
             &lines[2..],
@@ -381,8 +411,41 @@ mod tests {
 
     #[test]
     fn stored_values_of_another_version_or_shape_are_rejected() {
-        assert!(parse_stored("v2:ssh-ed25519:AAAA:AAAA").is_err());
-        assert!(parse_stored("v1:ssh-ed25519:AAAA").is_err());
-        assert!(parse_stored("v1:ssh-ed25519:AAAA:bm90IGEgc2ln").is_err());
+        let file = [MESSAGE_VERSION, LEGACY_MESSAGE_VERSION];
+        assert!(parse_stored("v3:ssh-ed25519:AAAA:AAAA", &file).is_err());
+        assert!(parse_stored("v2:ssh-ed25519:AAAA:AAAA", &[CONTRIBUTION_VERSION]).is_err());
+        assert!(parse_stored("v1:ssh-ed25519:AAAA", &file).is_err());
+        assert!(parse_stored("v1:ssh-ed25519:AAAA:bm90IGEgc2ln", &file).is_err());
+    }
+
+    /// Round 25: the v1 digest took a ciphertext's type, length and tag only, so a
+    /// ciphertext, an IV or text after the closing bracket changed in place (the value
+    /// then no longer decrypts) left the signed message, and the signature, unchanged.
+    #[test]
+    fn the_message_changes_with_any_byte_of_a_ciphertext_or_its_iv() {
+        let enc = |data: &str, iv: &str, tail: &str| {
+            format!("ENC[AES256_GCM,data:{data},iv:{iv},tag:T0l4bWdPREpaUT09,type:str]{tail}")
+        };
+        let signed = message(&doc(&enc("Y9MFrB4npg==", "3lw/lb6qDY6e", "")), &meta());
+        for altered in [
+            enc("AAAAAAAAAA==", "3lw/lb6qDY6e", ""),
+            enc("Y9MFrB4npg==", "AAAAAAAAAAAA", ""),
+            enc("Y9MFrB4npg==", "3lw/lb6qDY6e", "junk"),
+        ] {
+            assert_ne!(message(&doc(&altered), &meta()), signed, "{altered}");
+        }
+        // A v1 signature is still checked over the v1 text, which does not see it.
+        assert_eq!(
+            message_of(
+                LEGACY_MESSAGE_VERSION,
+                &doc(&enc("AAAAAAAAAA==", "x", "")),
+                &meta()
+            ),
+            message_of(
+                LEGACY_MESSAGE_VERSION,
+                &doc(&enc("Y9MFrB4npg==", "y", "")),
+                &meta()
+            ),
+        );
     }
 }

@@ -250,3 +250,61 @@ fn json_files_and_terminal_escapes_in_subjects_and_keys() {
     assert!(text.contains(r"change b \u{1b}]0;pwned\u{7}"), "{text}");
     assert!(text.contains(r#"["evil\u{1b}[2J"]"#), "{text}");
 }
+
+/// Round 25: `history` read every version of the file before comparing them, so its
+/// memory grew with the whole history (8 commits of a 30 MB file: 332 MB). Versions are
+/// now read one at a time. Ten commits of a 12 MB file (120 MB in all) are analysed in
+/// well under that (the old code held all 120 MB). Peak memory is the child's
+/// `ru_maxrss`, read through python3 as tests/amplification.rs does.
+#[test]
+fn a_long_history_of_a_large_file_is_read_one_version_at_a_time() {
+    let dir = tempfile::tempdir().expect("dir");
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .current_dir(dir.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(["-c", "commit.gpgsign=false"])
+            .args(args)
+            .output()
+            .expect("git");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    let big = "x".repeat(12 << 20);
+    for i in 0..10 {
+        std::fs::write(dir.path().join("s.yaml"), format!("a: \"{big}\"\nv: {i}\n"))
+            .expect("write");
+        git(&["add", "s.yaml"]);
+        git(&["commit", "-qm", &format!("version {i}")]);
+    }
+    let script = "import resource, subprocess, sys\n\
+                  r = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n\
+                  sys.stderr.buffer.write(r.stdout + r.stderr)\n\
+                  print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n";
+    let o = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args(["history", "s.yaml"])
+        .env("HOME", dir.path())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .current_dir(dir.path())
+        .output()
+        .expect("python3");
+    let said = String::from_utf8_lossy(&o.stdout);
+    let printed = String::from_utf8_lossy(&o.stderr);
+    let mut fields = said.split_whitespace();
+    assert_eq!(fields.next(), Some("0"), "{printed}");
+    let peak_mb = fields
+        .next()
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .expect("peak")
+        / 1024;
+    assert!(printed.contains("version 9"), "{printed}");
+    assert!(
+        peak_mb < 100,
+        "history of 10 x 12 MB versions peaked at {peak_mb} MB"
+    );
+}

@@ -318,3 +318,51 @@ fn a_wrong_data_key_from_a_key_service_is_named_in_the_error() {
     assert_eq!(out.status.code(), Some(25), "{err}");
     assert!(!err.contains("key service"), "{err}");
 }
+
+/// The server's first SETTINGS frame, as (identifier, value) pairs: the HTTP/2 preface
+/// and an empty SETTINGS frame are sent, then frames are read until it arrives.
+fn server_settings(host_port: &str) -> Vec<(u16, u32)> {
+    let mut s = TcpStream::connect(host_port).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .expect("preface");
+    s.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).expect("settings");
+    loop {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head).expect("a frame header");
+        let len = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).expect("a frame body");
+        // SETTINGS (type 4) without the ACK flag.
+        if head[3] == 4 && head[4] & 1 == 0 {
+            return body
+                .chunks_exact(6)
+                .map(|c| {
+                    (
+                        u16::from_be_bytes([c[0], c[1]]),
+                        u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+                    )
+                })
+                .collect();
+        }
+    }
+}
+
+/// Round 25: a connection is bounded in streams too. The server announced no
+/// SETTINGS_MAX_CONCURRENT_STREAMS (the gRPC layer passes "no limit" down to HTTP/2), so
+/// one client connection could open any number of requests at once, each buffering up to
+/// a 4 MB message and each taking a blocking thread: the connection limit bounded
+/// nothing in memory. Now at most `STREAMS_PER_CONNECTION` (8) are open per connection.
+#[test]
+fn a_connection_may_open_only_a_few_streams_at_once() {
+    let home = tempfile::tempdir().expect("home");
+    let svc = Service::start(home.path(), &[]);
+    let settings = server_settings(svc.host_port());
+    let max_streams = settings.iter().find(|(id, _)| *id == 3).map(|(_, v)| *v);
+    assert_eq!(
+        max_streams,
+        Some(8),
+        "SETTINGS_MAX_CONCURRENT_STREAMS in {settings:?}"
+    );
+}

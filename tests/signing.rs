@@ -129,7 +129,7 @@ fn sign_then_verify_and_every_unsigned_change_fails() {
     assert!(
         added[0]
             .trim_start()
-            .starts_with("leafseal_signature: v1:ssh-ed25519:"),
+            .starts_with("leafseal_signature: v2:ssh-ed25519:"),
         "{added:?}"
     );
     assert!(before.lines().all(|l| signed.contains(l)));
@@ -366,4 +366,100 @@ fn json_dotenv_and_ini_files_are_signed_too() {
         );
         assert_eq!(r.run(&["verify", name]).status.code(), Some(54), "{name}");
     }
+}
+
+/// Round 25: the signed digest took each ciphertext's type, length and tag only. A
+/// ciphertext or an IV changed in place (same length, same tag), or text appended after
+/// the closing bracket, left `verify` and `check --require-signed` reporting a good
+/// signature on a file whose value no longer decrypts. v2 signatures cover every
+/// ciphertext whole.
+#[test]
+fn a_ciphertext_or_iv_changed_in_place_breaks_the_signature() {
+    let r = Repo::new("");
+    ok(&r.sign("s.yaml", &r.alice));
+    let signed = r.read("s.yaml");
+    ok(&r.run(&["verify", "s.yaml"]));
+    let field = |name: &str| -> (usize, usize) {
+        let start = signed.find(name).expect("field") + name.len();
+        let end = start + signed[start..].find(',').expect("comma");
+        (start, end)
+    };
+    let same_length_other = |text: &str| -> String {
+        text.chars()
+            .map(|c| {
+                if c == 'A' {
+                    'B'
+                } else if c == '=' {
+                    '='
+                } else {
+                    'A'
+                }
+            })
+            .collect()
+    };
+    for (what, altered) in [
+        ("ciphertext", {
+            let (s, e) = field("data:");
+            let mut t = signed.clone();
+            t.replace_range(s..e, &same_length_other(&signed[s..e]));
+            t
+        }),
+        ("iv", {
+            let (s, e) = field(",iv:");
+            let mut t = signed.clone();
+            t.replace_range(s..e, &same_length_other(&signed[s..e]));
+            t
+        }),
+        (
+            "text after the bracket",
+            signed.replacen(",type:str]", ",type:str]x", 1),
+        ),
+    ] {
+        assert_ne!(altered, signed);
+        r.write("s.yaml", &altered);
+        let o = r.run(&["verify", "s.yaml"]);
+        assert_eq!(o.status.code(), Some(54), "{what}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("changed after it was signed"),
+            "{what}: {}",
+            stdout(&o)
+        );
+        assert!(
+            !r.run(&["check", "--require-signed", "s.yaml"])
+                .status
+                .success(),
+            "{what}"
+        );
+        // The value does not decrypt either: the signature now agrees with that.
+        assert!(!r.run(&["decrypt", "s.yaml"]).status.success(), "{what}");
+    }
+    assert!(
+        signed.contains("leafseal_signature: v2:ssh-ed25519:"),
+        "{signed}"
+    );
+}
+
+/// A file signed before round 25 (signature v1) still verifies, and changes v1 covers
+/// (a value's length, the key groups) still break it.
+#[test]
+fn a_v1_signature_from_before_round_25_still_verifies() {
+    let r = Repo::new("");
+    let dir = fixtures().join("signing");
+    let text = std::fs::read_to_string(dir.join("v1-signed.yaml")).expect("fixture");
+    assert!(text.contains("leafseal_signature: v1:ssh-ed25519:"));
+    r.write("v1.yaml", &text);
+    let allowed = dir.join("v1-allowed-signers");
+    let allowed = allowed.to_str().expect("utf8");
+    let o = r.run(&["verify", "--allowed-signers", allowed, "v1.yaml"]);
+    assert!(
+        ok(&o).contains("good signature by alice@example.invalid"),
+        "{}",
+        stdout(&o)
+    );
+    r.write(
+        "v1.yaml",
+        &text.replacen("ENC[AES256_GCM,data:", "ENC[AES256_GCM,data:AA", 1),
+    );
+    let o = r.run(&["verify", "--allowed-signers", allowed, "v1.yaml"]);
+    assert_eq!(o.status.code(), Some(54), "{}", stdout(&o));
 }

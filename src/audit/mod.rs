@@ -296,7 +296,7 @@ impl Config {
             Some(p) => (p, true),
             None => (SOPS_CONFIG, false),
         };
-        match std::fs::read(path) {
+        match read_config(path) {
             Ok(bytes) => Config::parse(&bytes, path).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => Ok(None),
             Err(e) => Err(Error::new(
@@ -331,6 +331,31 @@ impl Config {
         }
         Ok(warnings)
     }
+}
+
+/// The largest audit configuration read (a real one is a few hundred bytes).
+pub const CONFIG_MAX: u64 = 1024 * 1024;
+
+/// Reads the audit configuration: a regular file of at most [`CONFIG_MAX`] bytes. A FIFO
+/// is not waited on and a device (`/dev/zero`) is not read without end: both are refused.
+fn read_config(path: &str) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !f.metadata()?.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.take(CONFIG_MAX + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > CONFIG_MAX {
+        return Err(std::io::Error::other(format!(
+            "larger than {CONFIG_MAX} bytes"
+        )));
+    }
+    Ok(bytes)
 }
 
 static CONFIG: OnceLock<Result<Option<Config>, Error>> = OnceLock::new();

@@ -31,12 +31,7 @@ pub fn write(kind: &SinkKind, event: &Event) -> Result<(), String> {
         SinkKind::File { path } => {
             let mut line = event.to_json();
             line.push('\n');
-            let mut f = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode_0600()
-                .open(path)
-                .map_err(|e| e.to_string())?;
+            let mut f = open_log(path)?;
             // One write of the whole line: appends from concurrent processes do not mix.
             f.write_all(line.as_bytes())
                 .and_then(|()| f.sync_data())
@@ -63,6 +58,47 @@ pub fn write(kind: &SinkKind, event: &Event) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
     }
+}
+
+/// Opens the JSON-lines log for appending, created 0600 when missing. A log shared by
+/// several users sits in a directory they can all write to, so whoever can write there
+/// may have replaced it: the last component is not followed when it is a symbolic link
+/// (the line would be appended to whatever file it names, with the caller's rights), a
+/// FIFO is not waited on (`O_NONBLOCK`: opening one without a reader would block the
+/// command forever), and only a regular file with a single link is written (not a
+/// device, socket or FIFO, nor a hard link to another file).
+fn open_log(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode_0600()
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => {
+                "the log path is a symbolic link, which is not followed (name the real file in the audit configuration)".to_owned()
+            }
+            Some(code) if code == rustix::io::Errno::NXIO.raw_os_error() => {
+                "the log path is a FIFO or socket, not a regular file".to_owned()
+            }
+            _ => e.to_string(),
+        })?;
+    let meta = f.metadata().map_err(|e| e.to_string())?;
+    if !meta.file_type().is_file() {
+        return Err("the log path is not a regular file (a FIFO, device or socket)".to_owned());
+    }
+    if meta.nlink() > 1 {
+        return Err(format!(
+            "the log file has {} hard links; it is written only when it has one (another link could be any file of the same file system)",
+            meta.nlink()
+        ));
+    }
+    // Back to blocking writes (the flag only mattered for opening a FIFO).
+    rustix::fs::fcntl_setfl(&f, rustix::fs::OFlags::APPEND).map_err(|e| e.to_string())?;
+    Ok(f)
 }
 
 trait Mode0600 {

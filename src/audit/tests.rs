@@ -117,3 +117,95 @@ fn file_and_syslog_sinks_write_the_event_and_required_failure_stops() {
     };
     assert_eq!(optional.submit(&ev).expect("warn only").len(), 1);
 }
+
+fn required_file_sink(path: &std::path::Path) -> Config {
+    Config {
+        sinks: vec![Sink {
+            kind: SinkKind::File {
+                path: path.to_owned(),
+            },
+            required: true,
+        }],
+    }
+}
+
+/// Round 25: a shared JSON-lines log sits in a directory its users can all write to.
+/// The old sink followed a symbolic link or a hard link put in the log's place and
+/// appended the event to the file it named, with the caller's rights.
+#[test]
+fn the_file_sink_writes_through_no_symbolic_or_hard_link() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let victim = dir.path().join("victim.txt");
+    let log = dir.path().join("audit.jsonl");
+    let ev = Event::new("decrypt", "s.yaml");
+    for link in ["symbolic", "hard"] {
+        std::fs::write(&victim, "precious\n").expect("write");
+        match link {
+            "symbolic" => std::os::unix::fs::symlink(&victim, &log).expect("symlink"),
+            _ => std::fs::hard_link(&victim, &log).expect("hard link"),
+        }
+        let e = required_file_sink(&log)
+            .submit(&ev)
+            .expect_err("a link in the log's place is refused");
+        assert_eq!(e.code, AUDIT_FAILED, "{link}");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("read"),
+            "precious\n",
+            "{link}: nothing appended"
+        );
+        std::fs::remove_file(&log).expect("rm");
+    }
+    // A regular file is created, then appended to.
+    let c = required_file_sink(&log);
+    c.submit(&ev).expect("created");
+    c.submit(&ev).expect("appended");
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("log").lines().count(),
+        2
+    );
+}
+
+/// Round 25: a FIFO in the log's place made the old sink's open block until a reader came,
+/// so every audited command hung. Now it is refused at once.
+#[test]
+fn a_fifo_in_place_of_the_log_is_refused_without_waiting() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = dir.path().join("audit.jsonl");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        &log,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    )
+    .expect("mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = required_file_sink(&log);
+    std::thread::spawn(move || {
+        let _ = tx.send(sink.submit(&Event::new("decrypt", "s.yaml")).map(|_| ()));
+    });
+    let outcome = rx.recv_timeout(std::time::Duration::from_secs(10));
+    if outcome.is_err() {
+        // Release the blocked writer (old code) before failing.
+        let _ = std::fs::File::open(&log);
+    }
+    let e = outcome
+        .expect("the sink returned within 10 s")
+        .expect_err("a FIFO is refused");
+    assert_eq!(e.code, AUDIT_FAILED);
+}
+
+/// Round 25: the configuration is read only from a regular file of bounded size (the
+/// old code read `LEAFSEAL_AUDIT_CONFIG=/dev/zero` until memory ran out, and waited
+/// on a FIFO forever).
+#[test]
+fn the_configuration_is_a_regular_file_of_bounded_size() {
+    let e = Config::load(Some("/dev/zero")).expect_err("a device is refused");
+    assert_eq!(e.code, AUDIT_FAILED);
+    assert!(e.message.contains("not a regular file"), "{}", e.message);
+    let dir = tempfile::tempdir().expect("tmp");
+    let big = dir.path().join("big.yaml");
+    let mut text = String::from("backends: {}\n");
+    text.push_str(&"#".repeat(CONFIG_MAX as usize));
+    std::fs::write(&big, text).expect("write");
+    let e = Config::load(big.to_str()).expect_err("too large");
+    assert!(e.message.contains("larger than"), "{}", e.message);
+}

@@ -82,13 +82,13 @@ fn decrypt_all(cli: &Cli, versions: &[history::Version]) -> Result<Vec<Plain>, E
     };
     let mut out = Vec::new();
     for v in versions.iter().rev() {
-        let Some(b) = &v.bytes else {
+        let Some(b) = v.bytes() else {
             out.push(Plain::new());
             continue;
         };
         let at = format!("{} at {}", v.path, v.commit.short);
         let (plain, warnings) =
-            history::values::decrypt_version(Path::new(&v.path), b, &ctx, &opts)
+            history::values::decrypt_version(Path::new(&v.path), &b, &ctx, &opts)
                 .map_err(|e| e.within(&at))?;
         for w in warnings {
             crate::cli::warn(&format!("{at}: {w}"));

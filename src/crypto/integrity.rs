@@ -160,6 +160,9 @@ struct Encoder {
     mac: Option<HmacSha256>,
     buf: Vec<u8>,
     mac_only_encrypted: bool,
+    /// Whether an encrypted leaf enters whole (ciphertext, IV and tag: the public digest
+    /// a v2 file signature covers) rather than as its type, length and tag.
+    whole_ciphertexts: bool,
 }
 
 /// The size at which the buffer is fed to the HMAC.
@@ -171,6 +174,7 @@ impl Encoder {
             mac: Some(mac),
             buf: Vec::with_capacity(FLUSH_AT + 1024),
             mac_only_encrypted,
+            whole_ciphertexts: false,
         }
     }
     fn put(&mut self, b: &[u8]) {
@@ -230,7 +234,14 @@ impl Encoder {
 
     /// A string leaf as it stands in the file.
     fn text(&mut self, s: &str) {
-        if let Some((typ, data_len, tag)) = enc_parts(s) {
+        if self.whole_ciphertexts && enc_parts(s).is_some() {
+            // Without the data key, the tag does not pin the ciphertext and the IV:
+            // anyone can change them and keep the tag (the value then fails to decrypt,
+            // but a key-free digest would not see it), so the public digest takes the
+            // whole text.
+            self.tag(b'e');
+            self.bytes(s.as_bytes());
+        } else if let Some((typ, data_len, tag)) = enc_parts(s) {
             // An encrypted value: its type, the length of its ciphertext and its
             // GCM tag. The tag authenticates the ciphertext and IV under the data
             // key and the value's path, so this pins the value as firmly as its
@@ -327,7 +338,11 @@ fn push_seq<'a>(stack: &mut Vec<Step<'a>>, items: &'a [SeqItem]) {
 /// texts make it unambiguous, and document order lets a streaming reader produce it
 /// without building a tree.
 fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> [u8; 32] {
-    encode(new_hmac(key), doc, binding)
+    encode(
+        Encoder::new(new_hmac(key), binding.mac_only_encrypted),
+        doc,
+        binding,
+    )
 }
 
 /// Domain separation for the key-free digest.
@@ -336,11 +351,27 @@ const DIGEST_LABEL: &[u8] = b"leafseal public document digest v1";
 /// A key-free digest of an encrypted document and its binding, over the same canonical
 /// encoding as the record (HMAC-SHA-256 under a fixed public key, i.e. a plain hash):
 /// what a file signature covers, so that anyone can check it without the data key.
+/// It takes each encrypted leaf as its type, length and tag only, so it does not change
+/// when a ciphertext or IV is altered in place: [`public_digest_whole`] does (what a v2
+/// signature covers); this one stays for checking v1 signatures.
 pub fn public_digest(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
     let mac = <HmacSha256 as Mac>::new_from_slice(DIGEST_LABEL)
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    encode(mac, doc, binding)
+    encode(Encoder::new(mac, binding.mac_only_encrypted), doc, binding)
 }
+
+/// [`public_digest`] with every encrypted leaf's whole text (ciphertext, IV, tag, type)
+/// in place of its type, length and tag (domain-separated from it).
+pub fn public_digest_whole(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
+    let mac = <HmacSha256 as Mac>::new_from_slice(WHOLE_DIGEST_LABEL)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mut e = Encoder::new(mac, binding.mac_only_encrypted);
+    e.whole_ciphertexts = true;
+    encode(e, doc, binding)
+}
+
+/// Domain separation for [`public_digest_whole`].
+const WHOLE_DIGEST_LABEL: &[u8] = b"leafseal public document digest v2 (whole ciphertexts)";
 
 fn header(e: &mut Encoder, binding: &Binding<'_>) {
     e.bytes(SUBKEY_LABEL);
@@ -373,8 +404,7 @@ fn drain<'a>(e: &mut Encoder, stack: &mut Vec<Step<'a>>) {
     }
 }
 
-fn encode(mac: HmacSha256, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
-    let mut e = Encoder::new(mac, binding.mac_only_encrypted);
+fn encode(mut e: Encoder, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
     header(&mut e, binding);
     let mut stack: Vec<Step<'_>> = Vec::new();
     for branch in &doc.branches {
@@ -395,6 +425,7 @@ pub fn entry_tokens(m: &Map, mac_only_encrypted: bool) -> Vec<u8> {
         mac: None,
         buf: Vec::new(),
         mac_only_encrypted,
+        whole_ciphertexts: false,
     };
     let mut stack: Vec<Step<'_>> = Vec::new();
     push_map(&mut stack, m);
@@ -416,6 +447,7 @@ impl Tokens {
             mac: None,
             buf: Vec::new(),
             mac_only_encrypted,
+            whole_ciphertexts: false,
         })
     }
 
@@ -426,6 +458,7 @@ impl Tokens {
             mac: None,
             buf,
             mac_only_encrypted,
+            whole_ciphertexts: false,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The versions of one file in git: every commit that touched it (renames followed), with
-//! the file's path and content at that commit. Runs the `git` binary; prints nothing.
+//! the file's path at that commit and its content read on demand (one version at a time).
+//! Runs the `git` binary; prints nothing.
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -29,8 +30,23 @@ pub struct Version {
     pub commit: Commit,
     /// The file's path at that commit, relative to the work tree root.
     pub path: String,
-    /// The content, or `None` when the commit deleted the file.
-    pub bytes: Option<Vec<u8>>,
+    /// Whether the file exists at that commit (`false`: the commit deleted it).
+    pub present: bool,
+    /// The work tree root, where [`Version::bytes`] asks git for the content.
+    top: PathBuf,
+}
+
+impl Version {
+    /// The content, read from git now (`None` when the commit deleted the file). Versions
+    /// are read one at a time, so that a long history of a large file is never held in
+    /// memory at once.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        if !self.present {
+            return None;
+        }
+        let spec = format!("{}:{}", self.commit.hash, self.path);
+        run(&self.top, &["cat-file", "blob", &spec]).ok()
+    }
 }
 
 fn git_error(msg: String) -> Error {
@@ -117,7 +133,8 @@ pub fn versions(file: &Path) -> Result<Vec<Version>, Error> {
             continue;
         };
         let spec = format!("{hash}:{path}");
-        let bytes = run(&top, &["cat-file", "blob", &spec]).ok();
+        // Whether the blob exists (its size, not its content: see `Version::bytes`).
+        let present = run(&top, &["cat-file", "-s", &spec]).is_ok();
         v.push(Version {
             commit: Commit {
                 hash: (*hash).to_owned(),
@@ -127,7 +144,8 @@ pub fn versions(file: &Path) -> Result<Vec<Version>, Error> {
                 subject: (*subject).to_owned(),
             },
             path: path.to_owned(),
-            bytes,
+            present,
+            top: top.clone(),
         });
     }
     Ok(v)

@@ -298,10 +298,14 @@ pub fn analyze(versions: &[Version]) -> History {
     let mut had = false;
     let mut commits = Vec::new();
     for v in versions.iter().rev() {
-        let cur = match &v.bytes {
+        // One version's content at a time: only the two snapshots are kept.
+        let bytes = v.bytes();
+        let cur = match &bytes {
             Some(b) => snapshot(Path::new(&v.path), b),
             None => Snapshot::default(),
         };
+        let exists = bytes.is_some();
+        drop(bytes);
         let rot = rotated(&prev, &cur);
         let mut changes = Vec::new();
         for (p, d) in &cur.leaves {
@@ -327,15 +331,15 @@ pub fn analyze(versions: &[Version]) -> History {
         commits.push(CommitEntry {
             commit: v.commit.clone(),
             path: v.path.clone(),
-            created: !had && v.bytes.is_some(),
-            deleted: v.bytes.is_none(),
+            created: !had && exists,
+            deleted: !exists,
             rotated: rot,
             became_encrypted: cur.encrypted && !prev.encrypted,
             recipients: recipient_change(&prev, &cur),
             changes,
             unreadable: cur.unreadable.clone(),
         });
-        had = v.bytes.is_some();
+        had = exists;
         prev = cur;
     }
     History { commits }

@@ -28,6 +28,12 @@ use crate::keys::KeyKind;
 /// things encrypted to this machine's keys (sops's own key service decrypts anything).
 const DATA_KEY_LENGTHS: [usize; 2] = [32, 33];
 
+/// Requests one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS):
+/// each buffers up to a 4 MB message and takes a blocking thread. A client that wants
+/// more waits for a stream to finish (HTTP/2 clients, sops's gRPC one included, queue
+/// their calls under the announced limit).
+const STREAMS_PER_CONNECTION: u32 = 8;
+
 /// How long open connections may take to finish after SIGINT/SIGTERM.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -307,7 +313,10 @@ pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
             tokio::time::sleep(GRACE).await;
         };
         let serving = async {
-            let server = tonic::transport::Server::builder();
+            // gRPC passes "no limit" down to HTTP/2 unless told: without this, one
+            // connection could open any number of requests at once.
+            let server =
+                tonic::transport::Server::builder().max_concurrent_streams(STREAMS_PER_CONNECTION);
             match &address {
                 Address::Tcp(a) => {
                     let std_listener = std::net::TcpListener::bind(a.as_str())

@@ -223,8 +223,8 @@ fn git_rotation(path: &Path, bytes: &[u8]) -> Option<GitRotation> {
     let last = history::last_rotation(&versions)?;
     let committed = versions
         .first()
-        .and_then(|v| v.bytes.as_deref())
-        .map(|b| history::snapshot(Path::new(&versions[0].path), b));
+        .and_then(history::Version::bytes)
+        .map(|b| history::snapshot(Path::new(&versions[0].path), &b));
     let now = history::snapshot(path, bytes);
     let uncommitted = committed.is_some_and(|c| history::rotated(&c, &now));
     Some(GitRotation {
