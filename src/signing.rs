@@ -190,6 +190,9 @@ pub enum Verdict {
         principal: String,
         /// The signer's public key (`TYPE BASE64`).
         key: String,
+        /// A [`LEGACY_MESSAGE_VERSION`] signature: good, but it does not cover each
+        /// value's ciphertext bytes and IV (sign the file again).
+        legacy: bool,
     },
     /// The signature was made by a key the allowed-signers file does not list.
     UnknownSigner {
@@ -214,9 +217,21 @@ impl Verdict {
     pub fn describe(&self) -> String {
         match self {
             Verdict::Unsigned => "not signed".to_owned(),
-            Verdict::Valid { principal, key } => {
-                format!("good signature by {principal} ({})", short_key(key))
-            }
+            Verdict::Valid {
+                principal,
+                key,
+                legacy: false,
+            } => format!("good signature by {principal} ({})", short_key(key)),
+            Verdict::Valid {
+                principal,
+                key,
+                legacy: true,
+            } => format!(
+                "good signature by {principal} ({}), of version {LEGACY_MESSAGE_VERSION}, which \
+                 does not cover each value's ciphertext bytes and IV: run `leafseal sign` on \
+                 the file again",
+                short_key(key)
+            ),
             Verdict::UnknownSigner { key } => format!(
                 "signed by a key that is not in the allowed-signers file ({})",
                 short_key(key)
@@ -269,13 +284,21 @@ pub fn verify(
         parsed.key_type,
         STANDARD.encode(&parsed.public_key)
     );
-    ssh::verify(
+    let verdict = ssh::verify(
         message_of(&parsed.version, doc, meta).as_bytes(),
         &parsed.blob,
         key,
         allowed_signers,
         ctx,
-    )
+    )?;
+    Ok(match verdict {
+        Verdict::Valid { principal, key, .. } => Verdict::Valid {
+            principal,
+            key,
+            legacy: parsed.version == LEGACY_MESSAGE_VERSION,
+        },
+        other => other,
+    })
 }
 
 /// A stored signature, checked for shape.

@@ -451,10 +451,17 @@ fn a_v1_signature_from_before_round_25_still_verifies() {
     let allowed = dir.join("v1-allowed-signers");
     let allowed = allowed.to_str().expect("utf8");
     let o = r.run(&["verify", "--allowed-signers", allowed, "v1.yaml"]);
+    let said = ok(&o);
     assert!(
-        ok(&o).contains("good signature by alice@example.invalid"),
+        said.contains("good signature by alice@example.invalid"),
         "{}",
         stdout(&o)
+    );
+    // Good, and said to be the weaker version, with what to do about it.
+    assert!(
+        said.contains("of version v1, which does not cover each value's ciphertext bytes")
+            && said.contains("run `leafseal sign` on the file again"),
+        "{said}"
     );
     r.write(
         "v1.yaml",

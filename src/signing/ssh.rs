@@ -274,6 +274,7 @@ pub(super) fn verify(
             return Ok(Verdict::Valid {
                 principal: p.to_owned(),
                 key,
+                legacy: false,
             });
         }
         last = stderr;
