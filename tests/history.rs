@@ -308,3 +308,49 @@ fn a_long_history_of_a_large_file_is_read_one_version_at_a_time() {
         "history of 10 x 12 MB versions peaked at {peak_mb} MB"
     );
 }
+
+/// A version git lists but cannot give (here a `git` whose `cat-file blob` fails; in
+/// life, a blob over the output bound) is an error naming the version. Before round 25
+/// it was shown as the commit that deleted the file, then one that created it again.
+#[test]
+fn a_version_git_cannot_give_is_an_error_not_a_deletion() {
+    let mut r = Repo::new();
+    r.write(".sops.yaml", &policy(false));
+    r.encrypt("secrets/app.yaml", "db:\n    user: app\n");
+    r.commit("create");
+    r.ok(&["set", "secrets/app.yaml", PW, "\"pw-one-1\""]);
+    r.commit("add the password");
+    let bin = tempfile::tempdir().expect("bin");
+    let git = bin.path().join("git");
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .expect("which git")
+            .stdout,
+    )
+    .expect("utf-8");
+    std::fs::write(
+        &git,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = blob ] && {{ echo 'fatal: cannot read' >&2; exit 128; }}; done\nexec '{}' \"$@\"\n",
+            real.trim()
+        ),
+    )
+    .expect("fake git");
+    std::fs::set_permissions(&git, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let path = format!("{}:{}", bin.path().display(), r.vars["PATH"]);
+    r.vars.insert("PATH".to_owned(), path);
+    let out = r.run(&["history", "--format", "json", "secrets/app.yaml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("cat-file") && stderr.contains("secrets/app.yaml at"),
+        "{stderr}"
+    );
+}

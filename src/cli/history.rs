@@ -82,7 +82,7 @@ fn decrypt_all(cli: &Cli, versions: &[history::Version]) -> Result<Vec<Plain>, E
     };
     let mut out = Vec::new();
     for v in versions.iter().rev() {
-        let Some(b) = v.bytes() else {
+        let Some(b) = v.bytes()? else {
             out.push(Plain::new());
             continue;
         };
@@ -239,7 +239,7 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> Result<i32, Error> {
         )
         .hint("commit the file first, or check the path (history follows renames from the current name)"));
     }
-    let mut h = history::analyze(&versions);
+    let mut h = history::analyze(&versions)?;
     if let Some(p) = &filter {
         history::filter(&mut h, p);
         if h.by_path().is_empty() {

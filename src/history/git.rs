@@ -39,13 +39,16 @@ pub struct Version {
 impl Version {
     /// The content, read from git now (`None` when the commit deleted the file). Versions
     /// are read one at a time, so that a long history of a large file is never held in
-    /// memory at once.
-    pub fn bytes(&self) -> Option<Vec<u8>> {
+    /// memory at once. A version git has but cannot give (over the output bound, git
+    /// failing) is an error, not a deletion.
+    pub fn bytes(&self) -> Result<Option<Vec<u8>>, Error> {
         if !self.present {
-            return None;
+            return Ok(None);
         }
         let spec = format!("{}:{}", self.commit.hash, self.path);
-        run(&self.top, &["cat-file", "blob", &spec]).ok()
+        run(&self.top, &["cat-file", "blob", &spec])
+            .map(Some)
+            .map_err(|e| e.within(&format!("{} at {}", self.path, self.commit.short)))
     }
 }
 

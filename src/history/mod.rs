@@ -293,13 +293,13 @@ impl History {
 }
 
 /// Compares consecutive versions (given newest first, as git lists them).
-pub fn analyze(versions: &[Version]) -> History {
+pub fn analyze(versions: &[Version]) -> Result<History, crate::error::Error> {
     let mut prev = Snapshot::default();
     let mut had = false;
     let mut commits = Vec::new();
     for v in versions.iter().rev() {
         // One version's content at a time: only the two snapshots are kept.
-        let bytes = v.bytes();
+        let bytes = v.bytes()?;
         let cur = match &bytes {
             Some(b) => snapshot(Path::new(&v.path), b),
             None => Snapshot::default(),
@@ -342,7 +342,7 @@ pub fn analyze(versions: &[Version]) -> History {
         had = exists;
         prev = cur;
     }
-    History { commits }
+    Ok(History { commits })
 }
 
 /// Keeps only the changes of one key path (and the commits that touch it, rotate the data
@@ -360,12 +360,12 @@ pub fn normalize_path(s: &str) -> Result<String, crate::error::Error> {
 
 /// The newest commit that rotated the data key (or created the file), from versions given
 /// newest first; `None` when git has no version with sops metadata.
-pub fn last_rotation(versions: &[Version]) -> Option<CommitEntry> {
-    analyze(versions)
+pub fn last_rotation(versions: &[Version]) -> Result<Option<CommitEntry>, crate::error::Error> {
+    Ok(analyze(versions)?
         .commits
         .into_iter()
         .rev()
-        .find(|c| c.rotated || c.became_encrypted)
+        .find(|c| c.rotated || c.became_encrypted))
 }
 
 #[cfg(test)]

@@ -220,11 +220,13 @@ fn git_rotation(path: &Path, bytes: &[u8]) -> Option<GitRotation> {
         return None;
     }
     let versions = history::git::versions(path).ok()?;
-    let last = history::last_rotation(&versions)?;
-    let committed = versions
-        .first()
-        .and_then(history::Version::bytes)
-        .map(|b| history::snapshot(Path::new(&versions[0].path), &b));
+    // A version git cannot give leaves the rotation unknown, as outside a repository.
+    let last = history::last_rotation(&versions).ok()??;
+    let committed = match versions.first().map(history::Version::bytes) {
+        Some(Err(_)) => return None,
+        Some(Ok(b)) => b.map(|b| history::snapshot(Path::new(&versions[0].path), &b)),
+        None => None,
+    };
     let now = history::snapshot(path, bytes);
     let uncommitted = committed.is_some_and(|c| history::rotated(&c, &now));
     Some(GitRotation {
