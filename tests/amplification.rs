@@ -79,3 +79,58 @@ fn deeply_nested_lists_are_written_in_memory_near_their_size() {
         &out[..200]
     );
 }
+
+/// `[[t]]` / `k=1` (1 MB, 100,000 tables, `--input-type toml`): toml_edit's document
+/// costs about 1 KB per table on top of its parser's tokens and events (debug build:
+/// `encrypt` 234 MB, `decrypt` of leafseal's encryption 263 MB). Beyond 100,000 keys,
+/// tables and array elements the TOML reader now refuses the file before parsing it
+/// (exit code 2 for plaintext, 1 for an encrypted file, as for other input beyond the
+/// limits) in 25 MB; a file just under the budget (333 KB) takes about 105 MB (debug).
+#[test]
+fn toml_arrays_of_tables_are_bounded() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let vars = env_vars(None, home.path());
+    let encrypt = [
+        "encrypt",
+        "-i",
+        "--input-type",
+        "toml",
+        "--output-type",
+        "toml",
+        "--age",
+        AGE_RECIPIENT,
+        "t.toml",
+    ];
+    let decrypt = [
+        "decrypt",
+        "--input-type",
+        "toml",
+        "--output-type",
+        "toml",
+        "t.toml",
+    ];
+
+    std::fs::write(dir.path().join("t.toml"), "[[t]]\nk=1\n".repeat(100_000)).expect("write");
+    let (code, err, mb) = run_measured(&vars, dir.path(), &encrypt);
+    assert!(mb < 60, "encrypt of a 1 MB file peaked at {mb} MB");
+    assert_eq!(code, 2, "encrypt of 300,000 structures: {err}");
+    assert!(err.contains("more than 100000 keys, tables"), "{err}");
+
+    // Three per table: 33,333 tables are 99,999, one short of the budget.
+    let under = "[[t]]\nk=1\n".repeat(33_333);
+    std::fs::write(dir.path().join("t.toml"), &under).expect("write");
+    let (code, err, mb) = run_measured(&vars, dir.path(), &encrypt);
+    assert_eq!(code, 0, "encrypt: {err}");
+    assert!(mb < 160, "encrypt of 33,333 tables peaked at {mb} MB");
+    let (code, err, mb) = run_measured(&vars, dir.path(), &decrypt);
+    assert_eq!(code, 0, "decrypt: {err}");
+    assert!(mb < 160, "decrypt of 33,333 tables peaked at {mb} MB");
+    let out = std::fs::read_to_string(dir.path().join("out")).expect("output");
+    assert_eq!(
+        out.matches("[[t]]\nk = 1\n").count(),
+        33_333,
+        "{}",
+        &out[..80]
+    );
+}

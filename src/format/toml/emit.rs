@@ -91,7 +91,11 @@ pub(super) fn emit(doc: &Document, meta: Option<&Map>) -> Result<Output, FormatE
             out.set_trailing(s);
         }
     }
-    Ok(render(&out))
+    let written = render(&out);
+    if meta.is_some() {
+        super::budget::check_written(&written)?;
+    }
+    Ok(written)
 }
 
 /// Writes one value on its own: a map as a TOML document, anything else as a TOML value.

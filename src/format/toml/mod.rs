@@ -28,6 +28,7 @@ use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::Value;
 
+mod budget;
 mod emit;
 mod emit_scalar;
 mod parse;
@@ -53,7 +54,8 @@ const EMIT_MAX_DEPTH: usize = 64;
 pub struct TomlStore;
 
 /// Whether `input` is a TOML document with a top-level `sops` table (an encrypted TOML
-/// file, as opposed to sops's JSON envelope for binary files, which is not TOML).
+/// file, as opposed to sops's JSON envelope for binary files, which is not TOML), or a
+/// text beyond the TOML structure budget with a `[sops]` header.
 pub fn sniff(input: &[u8]) -> bool {
     match parse::parse_document(input) {
         Ok(doc) => matches!(
@@ -61,7 +63,8 @@ pub fn sniff(input: &[u8]) -> bool {
             Some(toml_edit::Item::Table(_))
                 | Some(toml_edit::Item::Value(toml_edit::Value::InlineTable(_)))
         ),
-        Err(_) => false,
+        // Beyond the structure budget: still the TOML store's, so that reading it says why.
+        Err(_) => std::str::from_utf8(input).is_ok_and(budget::refused_with_sops_table),
     }
 }
 

@@ -21,10 +21,11 @@
 use toml_edit::ArrayOfTables;
 use toml_edit::Datetime;
 use toml_edit::Decor;
-use toml_edit::DocumentMut;
+use toml_edit::Document as TomlDocument;
 use toml_edit::InlineTable;
 use toml_edit::Item;
 use toml_edit::Offset;
+use toml_edit::RawString;
 use toml_edit::Table;
 use toml_edit::Value as TValue;
 
@@ -58,13 +59,26 @@ pub(super) fn line_col(text: &[u8], offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// Parses bytes into a toml_edit document; errors carry a position only.
-pub(super) fn parse_document(input: &[u8]) -> Result<DocumentMut, FormatError> {
-    let text = std::str::from_utf8(input).map_err(|e| {
+/// The input as text, or where it stops being UTF-8.
+fn utf8(input: &[u8]) -> Result<&str, FormatError> {
+    std::str::from_utf8(input).map_err(|e| {
         let (l, c) = line_col(input, e.valid_up_to());
         FormatError::at(FORMAT, "the file is not valid UTF-8", l, c)
-    })?;
-    text.parse::<DocumentMut>().map_err(|e| match e.span() {
+    })
+}
+
+/// Parses bytes into a toml_edit document; errors carry a position only.
+pub(super) fn parse_document(input: &[u8]) -> Result<TomlDocument<&str>, FormatError> {
+    parse_text(input, utf8(input)?)
+}
+
+/// Parses text (`input` as UTF-8) into a toml_edit document that keeps the whitespace,
+/// comments and representations as spans of `text` (the editable `DocumentMut` would
+/// copy every one of them into a string of its own); a text beyond the structure budget
+/// is refused first.
+fn parse_text<'a>(input: &[u8], text: &'a str) -> Result<TomlDocument<&'a str>, FormatError> {
+    super::budget::check(text)?;
+    TomlDocument::parse(text).map_err(|e| match e.span() {
         _ if e.message().contains("recursion limit")
             || e.message().contains("max recursion depth") =>
         {
@@ -130,15 +144,28 @@ fn deep_key(text: &str) -> Option<usize> {
 }
 
 /// Loads a TOML file: the data tree plus the `sops` table, if any.
+///
+/// The toml_edit document is consumed while the tree is built: each table, array and
+/// value is dropped as soon as the tree has taken it, so that the document (about 1 KB
+/// per table: key, decor, span, index map) and the tree are not both at their full size
+/// (docs/security.md, "Memory amplification").
 pub(super) fn load(input: &[u8]) -> Result<Loaded, FormatError> {
-    let doc = parse_document(input)?;
+    let text = utf8(input)?;
+    let doc = parse_text(input, text)?;
+    let src = Source(text);
     let root = doc.as_table();
     let meta = match root.get("sops") {
         None => None,
-        Some(Item::Table(t)) => Some(canonical_in_store(FORMAT, meta_table(t, 0)?, GoJsonText)?),
-        Some(Item::Value(TValue::InlineTable(t))) => {
-            Some(canonical_in_store(FORMAT, meta_inline(t, 0)?, GoJsonText)?)
-        }
+        Some(Item::Table(t)) => Some(canonical_in_store(
+            FORMAT,
+            meta_table(src, t, 0)?,
+            GoJsonText,
+        )?),
+        Some(Item::Value(TValue::InlineTable(t))) => Some(canonical_in_store(
+            FORMAT,
+            meta_inline(src, t, 0)?,
+            GoJsonText,
+        )?),
         Some(_) => {
             return Err(FormatError::new(
                 FORMAT,
@@ -146,9 +173,13 @@ pub(super) fn load(input: &[u8]) -> Result<Loaded, FormatError> {
             ));
         }
     };
+    let trailing = collect(src.text(doc.trailing()), false);
     let mut map = Map::new();
-    table_body(root, &mut map, true, 0)?;
-    comments(doc.trailing().as_str(), false, &mut |c| map.push_comment(c));
+    table_body(src, doc.into_table(), &mut map, true, 0)?;
+    for c in trailing {
+        map.push_comment(c);
+    }
+    map.0.shrink_to_fit();
     Ok(Loaded {
         doc: Document::single(map),
         meta,
@@ -182,10 +213,28 @@ fn within(e: FormatError, key: Option<&str>, index: usize) -> FormatError {
     e
 }
 
+/// The text the document was parsed from: the document's whitespace, comments and
+/// representations are spans of it.
+#[derive(Clone, Copy)]
+struct Source<'a>(&'a str);
+
+impl<'a> Source<'a> {
+    /// The text of a raw string (held by the document, or a span of the source).
+    fn text(self, raw: &'a RawString) -> Option<&'a str> {
+        raw.as_str()
+            .or_else(|| raw.span().and_then(|span| self.0.get(span)))
+    }
+
+    /// The original text of a value, as written.
+    fn repr(self, repr: Option<&'a toml_edit::Repr>) -> Option<&'a str> {
+        repr.and_then(|r| self.text(r.as_raw()))
+    }
+}
+
 /// A float, unless its text says a value the `f64` does not hold (`1e-400`).
-fn float(f: &toml_edit::Formatted<f64>) -> Result<Value, FormatError> {
+fn float(src: Source<'_>, f: &toml_edit::Formatted<f64>) -> Result<Value, FormatError> {
     let v = *f.value();
-    if let Some(raw) = f.as_repr().and_then(|r| r.as_raw().as_str()) {
+    if let Some(raw) = src.repr(f.as_repr()) {
         let plain: String = raw.chars().filter(|&c| c != '_').collect();
         if crate::format::number::check_float(&plain, v, false).is_err() {
             return Err(FormatError::new(FORMAT, INEXACT));
@@ -211,57 +260,71 @@ fn comments(raw: Option<&str>, first_may_be_inline: bool, push: &mut dyn FnMut(C
     }
 }
 
-fn decor_prefix(d: &Decor) -> Option<&str> {
-    d.prefix().and_then(|r| r.as_str())
+fn decor_prefix<'a>(src: Source<'a>, d: &'a Decor) -> Option<&'a str> {
+    d.prefix().and_then(|r| src.text(r))
 }
 
-fn decor_suffix(d: &Decor) -> Option<&str> {
-    d.suffix().and_then(|r| r.as_str())
+fn decor_suffix<'a>(src: Source<'a>, d: &'a Decor) -> Option<&'a str> {
+    d.suffix().and_then(|r| src.text(r))
 }
 
 /// The entries of a table that is written with a header (or the root, or a dotted table).
-fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(), FormatError> {
+/// Each entry's item is taken out of the table (and dropped) once converted.
+fn table_body(
+    src: Source<'_>,
+    mut t: Table,
+    out: &mut Map,
+    is_root: bool,
+    depth: usize,
+) -> Result<(), FormatError> {
     if depth >= MAX_DEPTH {
         return Err(too_deep());
     }
-    for (k, item) in t.iter() {
-        let key_decor = t.key(k).map(|key| key.leaf_decor());
+    for (key, slot) in t.iter_mut() {
+        let item = std::mem::take(slot);
+        let k = key.get();
         if is_root && k == "sops" {
             // The metadata is split off; comments above its header stay where they are.
-            if let Item::Table(sops) = item {
-                comments(decor_prefix(sops.decor()), false, &mut |c| {
+            if let Item::Table(sops) = &item {
+                comments(decor_prefix(src, sops.decor()), false, &mut |c| {
                     out.push_comment(c)
                 });
             }
             continue;
         }
-        if let Some(d) = key_decor {
-            comments(decor_prefix(d), false, &mut |c| out.push_comment(c));
-        }
+        comments(decor_prefix(src, key.leaf_decor()), false, &mut |c| {
+            out.push_comment(c)
+        });
         match item {
             Item::None => {}
             Item::Value(v) => {
-                comments(decor_prefix(v.decor()), false, &mut |c| out.push_comment(c));
-                comments(decor_suffix(v.decor()), true, &mut |c| out.push_comment(c));
-                let value = value(v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
+                comments(decor_prefix(src, v.decor()), false, &mut |c| {
+                    out.push_comment(c)
+                });
+                comments(decor_suffix(src, v.decor()), true, &mut |c| {
+                    out.push_comment(c)
+                });
+                let value = value(src, v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
                 out.push(k, value);
             }
             Item::Table(sub) => {
                 if !sub.is_dotted() {
-                    comments(decor_prefix(sub.decor()), false, &mut |c| {
+                    comments(decor_prefix(src, sub.decor()), false, &mut |c| {
                         out.push_comment(c)
                     });
-                    comments(decor_suffix(sub.decor()), true, &mut |c| {
+                    comments(decor_suffix(src, sub.decor()), true, &mut |c| {
                         out.push_comment(c)
                     });
                 }
                 let mut m = Map::new();
-                table_body(sub, &mut m, false, depth + 1).map_err(|e| within(e, Some(k), 0))?;
+                table_body(src, sub, &mut m, false, depth + 1)
+                    .map_err(|e| within(e, Some(k), 0))?;
+                m.0.shrink_to_fit();
                 out.push(k, Value::Map(m));
             }
             Item::ArrayOfTables(aot) => {
                 let seq =
-                    array_of_tables(aot, out, depth + 1).map_err(|e| within(e, Some(k), 0))?;
+                    array_of_tables(src, aot, out, depth + 1).map_err(|e| within(e, Some(k), 0))?;
                 out.push(k, Value::Seq(seq));
             }
         }
@@ -270,7 +333,8 @@ fn table_body(t: &Table, out: &mut Map, is_root: bool, depth: usize) -> Result<(
 }
 
 fn array_of_tables(
-    aot: &ArrayOfTables,
+    src: Source<'_>,
+    aot: ArrayOfTables,
     parent: &mut Map,
     depth: usize,
 ) -> Result<Vec<SeqItem>, FormatError> {
@@ -278,85 +342,86 @@ fn array_of_tables(
         return Err(too_deep());
     }
     let mut seq = Vec::new();
-    for (i, t) in aot.iter().enumerate() {
+    for (i, t) in aot.into_iter().enumerate() {
         let d = t.decor();
         if i == 0 {
-            comments(decor_prefix(d), false, &mut |c| parent.push_comment(c));
-            comments(decor_suffix(d), true, &mut |c| parent.push_comment(c));
+            comments(decor_prefix(src, d), false, &mut |c| parent.push_comment(c));
+            comments(decor_suffix(src, d), true, &mut |c| parent.push_comment(c));
         } else {
-            comments(decor_prefix(d), false, &mut |c| {
+            comments(decor_prefix(src, d), false, &mut |c| {
                 seq.push(SeqItem::Comment(c))
             });
-            comments(decor_suffix(d), true, &mut |c| {
+            comments(decor_suffix(src, d), true, &mut |c| {
                 seq.push(SeqItem::Comment(c))
             });
         }
         let mut m = Map::new();
-        table_body(t, &mut m, false, depth + 1).map_err(|e| within(e, None, i))?;
+        table_body(src, t, &mut m, false, depth + 1).map_err(|e| within(e, None, i))?;
+        m.0.shrink_to_fit();
         seq.push(SeqItem::Value(Value::Map(m)));
     }
+    seq.shrink_to_fit();
     Ok(seq)
 }
 
 /// A value written inline (after `=`, in an array or in an inline table).
-fn value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
+fn value(src: Source<'_>, v: TValue, depth: usize) -> Result<Value, FormatError> {
     if depth >= MAX_DEPTH && matches!(v, TValue::Array(_) | TValue::InlineTable(_)) {
         return Err(too_deep());
     }
     Ok(match v {
-        TValue::String(s) => Value::Str(Text::from(s.value().as_str())),
+        TValue::String(s) => Value::Str(Text::from(s.into_value())),
         TValue::Integer(i) => Value::Int(*i.value()),
-        TValue::Float(f) => float(f)?,
+        TValue::Float(f) => float(src, &f)?,
         TValue::Boolean(b) => Value::Bool(*b.value()),
-        TValue::Datetime(d) => {
-            let raw = d.as_repr().and_then(|r| r.as_raw().as_str());
-            datetime(d.value(), raw)
-        }
+        TValue::Datetime(d) => datetime(d.value(), src.repr(d.as_repr())),
         TValue::Array(a) => {
+            let trailing = collect(src.text(a.trailing()), true);
             let mut seq = Vec::new();
             // Index of the last value pushed: a comment on its line is placed before it.
             let mut last: Option<usize> = None;
-            for (i, elem) in a.iter().enumerate() {
+            for (i, elem) in a.into_iter().enumerate() {
                 let d = elem.decor();
-                for c in collect(decor_prefix(d), true) {
+                for c in collect(decor_prefix(src, d), true) {
                     place(&mut seq, &mut last, c, SeqItem::Comment, inline_seq_comment);
                 }
+                let after = collect(decor_suffix(src, d), true);
                 last = Some(seq.len());
                 seq.push(SeqItem::Value(
-                    value(elem, depth + 1).map_err(|e| within(e, None, i))?,
+                    value(src, elem, depth + 1).map_err(|e| within(e, None, i))?,
                 ));
-                for c in collect(decor_suffix(d), true) {
+                for c in after {
                     place(&mut seq, &mut last, c, SeqItem::Comment, inline_seq_comment);
                 }
             }
-            for c in collect(a.trailing().as_str(), true) {
+            for c in trailing {
                 place(&mut seq, &mut last, c, SeqItem::Comment, inline_seq_comment);
             }
+            seq.shrink_to_fit();
             Value::Seq(seq)
         }
         TValue::InlineTable(t) => {
             let mut m = Map::new();
-            inline_body(t, &mut m, depth)?;
+            inline_body(src, t, &mut m, depth)?;
+            m.0.shrink_to_fit();
             Value::Map(m)
         }
     })
 }
 
-fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), FormatError> {
+/// The entries of an inline table; each value is taken out of the table once converted.
+fn inline_body(
+    src: Source<'_>,
+    mut t: InlineTable,
+    out: &mut Map,
+    depth: usize,
+) -> Result<(), FormatError> {
+    let trailing = collect(src.text(t.trailing()), true);
     let mut last: Option<usize> = None;
-    for (k, v) in t.iter() {
-        if let Some(key) = t.key(k) {
-            for c in collect(decor_prefix(key.leaf_decor()), true) {
-                place(
-                    &mut out.0,
-                    &mut last,
-                    c,
-                    TreeItem::Comment,
-                    inline_map_comment,
-                );
-            }
-        }
-        for c in collect(decor_prefix(v.decor()), false) {
+    for (key, slot) in t.iter_mut() {
+        let v = std::mem::replace(slot, TValue::from(false));
+        let k = key.get();
+        for c in collect(decor_prefix(src, key.leaf_decor()), true) {
             place(
                 &mut out.0,
                 &mut last,
@@ -365,10 +430,20 @@ fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), Forma
                 inline_map_comment,
             );
         }
-        let converted = value(v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
+        for c in collect(decor_prefix(src, v.decor()), false) {
+            place(
+                &mut out.0,
+                &mut last,
+                c,
+                TreeItem::Comment,
+                inline_map_comment,
+            );
+        }
+        let after = collect(decor_suffix(src, v.decor()), true);
+        let converted = value(src, v, depth + 1).map_err(|e| within(e, Some(k), 0))?;
         last = Some(out.0.len());
         out.push(k, converted);
-        for c in collect(decor_suffix(v.decor()), true) {
+        for c in after {
             place(
                 &mut out.0,
                 &mut last,
@@ -378,7 +453,7 @@ fn inline_body(t: &InlineTable, out: &mut Map, depth: usize) -> Result<(), Forma
             );
         }
     }
-    for c in collect(t.trailing().as_str(), true) {
+    for c in trailing {
         place(
             &mut out.0,
             &mut last,
@@ -468,7 +543,7 @@ fn datetime(d: &Datetime, raw: Option<&str>) -> Value {
 
 // ----- metadata: plain values, no comments, date-times as their text -----
 
-fn meta_table(t: &Table, depth: usize) -> Result<Map, FormatError> {
+fn meta_table(src: Source<'_>, t: &Table, depth: usize) -> Result<Map, FormatError> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
@@ -476,12 +551,12 @@ fn meta_table(t: &Table, depth: usize) -> Result<Map, FormatError> {
     for (k, item) in t.iter() {
         let v = match item {
             Item::None => continue,
-            Item::Value(v) => meta_value(v, depth + 1)?,
-            Item::Table(sub) => Value::Map(meta_table(sub, depth + 1)?),
+            Item::Value(v) => meta_value(src, v, depth + 1)?,
+            Item::Table(sub) => Value::Map(meta_table(src, sub, depth + 1)?),
             Item::ArrayOfTables(aot) => {
                 let mut seq = Vec::new();
                 for sub in aot.iter() {
-                    seq.push(SeqItem::Value(Value::Map(meta_table(sub, depth + 1)?)));
+                    seq.push(SeqItem::Value(Value::Map(meta_table(src, sub, depth + 1)?)));
                 }
                 Value::Seq(seq)
             }
@@ -491,38 +566,37 @@ fn meta_table(t: &Table, depth: usize) -> Result<Map, FormatError> {
     Ok(m)
 }
 
-fn meta_inline(t: &InlineTable, depth: usize) -> Result<Map, FormatError> {
+fn meta_inline(src: Source<'_>, t: &InlineTable, depth: usize) -> Result<Map, FormatError> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
     let mut m = Map::new();
     for (k, v) in t.iter() {
-        let converted = meta_value(v, depth + 1)?;
+        let converted = meta_value(src, v, depth + 1)?;
         m.push(k, converted);
     }
     Ok(m)
 }
 
-fn meta_value(v: &TValue, depth: usize) -> Result<Value, FormatError> {
+fn meta_value(src: Source<'_>, v: &TValue, depth: usize) -> Result<Value, FormatError> {
     if depth > MAX_DEPTH {
         return Err(too_deep());
     }
     Ok(match v {
-        TValue::Datetime(d) => {
-            let raw = d.as_repr().and_then(|r| r.as_raw().as_str());
-            Value::Str(Text::from(
-                raw.map(str::to_owned)
-                    .unwrap_or_else(|| d.value().to_string()),
-            ))
-        }
+        TValue::Datetime(d) => Value::Str(Text::from(
+            src.repr(d.as_repr())
+                .map(str::to_owned)
+                .unwrap_or_else(|| d.value().to_string()),
+        )),
         TValue::Array(a) => {
             let mut seq = Vec::new();
             for elem in a.iter() {
-                seq.push(SeqItem::Value(meta_value(elem, depth + 1)?));
+                seq.push(SeqItem::Value(meta_value(src, elem, depth + 1)?));
             }
             Value::Seq(seq)
         }
-        TValue::InlineTable(t) => Value::Map(meta_inline(t, depth + 1)?),
-        other => value(other, depth)?,
+        TValue::InlineTable(t) => Value::Map(meta_inline(src, t, depth + 1)?),
+        // A scalar: the metadata is small, the copy is cheap.
+        other => value(src, other.clone(), depth)?,
     })
 }

@@ -508,3 +508,44 @@ fn toml_array_element_comment_before_a_comma_on_the_next_line_keeps_its_place() 
     assert_eq!(t.0, [inline(" x"), entry("a", Value::Int(1)), line(" y")]);
     assert_round_trip(src);
 }
+
+#[test]
+fn toml_structure_count_skips_strings_and_comments() {
+    let text = "a = 1 # x = [ , {\n\
+                b = \"=[{,\\\"=\"\n\
+                c = 'x=[{,'\n\
+                d = \"\"\"\n= [ \"\" ,\n\"\"\"\n\
+                e = '''\n,{\n'''\n\
+                [t]\n\
+                [[u]]\n\
+                f = [1, 2]\n\
+                g = { h = 1 }\n";
+    // Five keys, `[t]`, `[[u]]` (two), `f = [1, 2]` (three), `g = { h = 1 }` (three).
+    assert_eq!(super::budget::structure_count(text, usize::MAX), 14);
+    assert_eq!(super::budget::structure_count(text, 4), 4, "stops early");
+    // The metadata that encryption adds is not counted; data after it is.
+    let with_sops = "a = [1, 2]\n[sops]\nversion = \"3.11.0\"\n[[sops.age]]\n\
+                     recipient = \"x\"\n[ b ]\nc = 1\n";
+    assert_eq!(super::budget::structure_count(with_sops, usize::MAX), 5);
+    assert!(TomlStore.load(text.as_bytes()).is_ok());
+}
+
+#[test]
+fn toml_beyond_the_structure_budget_is_refused_before_parsing() {
+    let max = super::budget::MAX_STRUCTURE;
+    // `a = [` counts two, then one per comma.
+    let at_limit = format!("a = [{}1]\n", "1,".repeat(max - 2));
+    let tree = root(&at_limit);
+    let Some(Value::Seq(items)) = tree.get("a") else {
+        panic!("a list")
+    };
+    assert_eq!(items.len(), max - 1);
+    let over = format!("a = [{}1]\n", "1,".repeat(max - 1));
+    let e = TomlStore.load(over.as_bytes()).unwrap_err();
+    assert!(e.message.contains("more than 100000 keys, tables"), "{e}");
+    // A `.toml` file over the budget is still taken for an encrypted TOML file when it
+    // has a `[sops]` table (so that reading it says why it is refused), else not.
+    let encrypted_looking = format!("{over}[sops]\nversion = \"3.11.0\"\n");
+    assert!(sniff(encrypted_looking.as_bytes()));
+    assert!(!sniff(over.as_bytes()));
+}
