@@ -12,8 +12,8 @@ use crate::format::FormatError;
 
 /// The most `=`, `[`, `{` and `,` (outside strings and comments) a TOML file may hold:
 /// one per key, two per `[[array]]` header, one per `[table]` header, inline table, array
-/// and array element. A secrets file with 100,000 of them is far beyond any seen (a
-/// large lock file holds a few thousand).
+/// and array element. A secrets file with 100,000 of them is far beyond any seen
+/// (leafseal's own `Cargo.lock`, 296 packages, holds 2,907).
 pub(super) const MAX_STRUCTURE: usize = 100_000;
 
 /// Refuses a text holding more than [`MAX_STRUCTURE`] structural characters.

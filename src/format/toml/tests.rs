@@ -549,3 +549,36 @@ fn toml_beyond_the_structure_budget_is_refused_before_parsing() {
     assert!(sniff(encrypted_looking.as_bytes()));
     assert!(!sniff(over.as_bytes()));
 }
+
+#[test]
+fn toml_an_encrypted_file_beyond_the_budget_is_not_written() {
+    let max = super::budget::MAX_STRUCTURE;
+    let mut data = Map::new();
+    for i in 0..max {
+        data.push(format!("k{i}"), Value::Int(1));
+    }
+    let mut meta = Map::new();
+    meta.push("version", Value::str("3.11.0"));
+    let doc = Document::single(data);
+    // At the budget: written, and read back (the sops table is not counted).
+    let written = TomlStore
+        .emit(&doc, Some(&meta), &EmitOptions::default())
+        .expect("at the budget");
+    assert!(TomlStore.load(&written).is_ok());
+    let mut data = doc.branches.into_iter().next().expect("one branch");
+    data.push("one_more", Value::Int(1));
+    let e = TomlStore
+        .emit(
+            &Document::single(data.clone()),
+            Some(&meta),
+            &EmitOptions::default(),
+        )
+        .unwrap_err();
+    assert!(e.message.contains("would hold more than 100000"), "{e}");
+    // Plaintext output is not refused (it is not read back).
+    assert!(
+        TomlStore
+            .emit(&Document::single(data), None, &EmitOptions::default())
+            .is_ok()
+    );
+}
