@@ -35,24 +35,23 @@ pub(super) fn check_written(output: &[u8]) -> Result<(), FormatError> {
     }
 }
 
+/// Whether the data, or the sops table on its own, holds more than [`MAX_STRUCTURE`].
 fn over_budget(text: &str) -> bool {
-    structure_count(text, MAX_STRUCTURE + 1) > MAX_STRUCTURE
+    let scan = scan(text, MAX_STRUCTURE + 1);
+    scan.count > MAX_STRUCTURE || scan.metadata_count > MAX_STRUCTURE
 }
 
 fn over_message(subject: &str) -> String {
     format!(
         "{subject} more than {MAX_STRUCTURE} keys, tables and array elements (counted \
-         as `=`, `[`, `{{` and `,` outside strings, comments and the sops table), more \
-         than a secrets file plausibly holds; TOML files are refused beyond that to bound \
-         memory"
+         as `=`, `[`, `{{` and `,` outside strings and comments; the sops table has a \
+         budget of its own), more than a secrets file plausibly holds; TOML files are \
+         refused beyond that to bound memory"
     )
 }
 
-/// Counts `=`, `[`, `{` and `,` outside strings and comments and outside the `[sops]`
-/// table (its `[sops…]` and `[[sops…]]` sections: the metadata, which encryption adds),
-/// stopping at `stop`. A header is a `[` that starts a line outside any array or inline
-/// table. A malformed text may be counted loosely (toml_edit then reports where it is
-/// wrong): a single-line string that is not closed ends at the end of its line.
+/// The structural characters outside the sops table (see [`scan`]), up to `stop`.
+#[cfg(test)]
 pub(super) fn structure_count(text: &str, stop: usize) -> usize {
     scan(text, stop).count
 }
@@ -68,15 +67,24 @@ pub(super) fn refused_with_sops_table(text: &str) -> bool {
 struct Scan {
     /// Structural characters outside strings, comments and the sops table.
     count: usize,
+    /// Structural characters in the sops table (bounded on their own, so that a file
+    /// cannot hide its structure there).
+    metadata_count: usize,
     /// Whether a `[sops…]` header was seen.
     sops_table: bool,
 }
 
-/// See [`structure_count`].
+/// Counts `=`, `[`, `{` and `,` outside strings and comments, apart inside the `[sops]`
+/// table (its `[sops…]` and `[[sops…]]` sections: the metadata, which encryption adds),
+/// stopping when either count reaches `stop`. A header is a `[` that starts a line
+/// outside any array or inline table. A malformed text may be counted loosely
+/// (toml_edit then reports where it is wrong): a single-line string that is not closed
+/// ends at the end of its line.
 fn scan(text: &str, stop: usize) -> Scan {
     let bytes = text.as_bytes();
     let mut sops_table = false;
     let mut count = 0;
+    let mut metadata_count = 0;
     let mut depth = 0usize;
     let mut line_start = true;
     let mut in_sops = false;
@@ -117,14 +125,23 @@ fn scan(text: &str, stop: usize) -> Scan {
             _ => false,
         };
         line_start = false;
-        if counted && !in_sops {
-            count += 1;
-            if count >= stop {
+        if counted {
+            let which = if in_sops {
+                &mut metadata_count
+            } else {
+                &mut count
+            };
+            *which += 1;
+            if *which >= stop {
                 break;
             }
         }
     }
-    Scan { count, sops_table }
+    Scan {
+        count,
+        metadata_count,
+        sops_table,
+    }
 }
 
 /// Whether the table header whose first `[` ends before `from` names `sops` or a table

@@ -548,6 +548,11 @@ fn toml_beyond_the_structure_budget_is_refused_before_parsing() {
     let encrypted_looking = format!("{over}[sops]\nversion = \"3.11.0\"\n");
     assert!(sniff(encrypted_looking.as_bytes()));
     assert!(!sniff(over.as_bytes()));
+    // Structure put in the sops table is bounded too.
+    let hidden = format!("[sops.x]\n{}", "[[sops.t]]\n".repeat(max / 2 + 1));
+    assert_eq!(super::budget::structure_count(&hidden, usize::MAX), 0);
+    let e = TomlStore.load(hidden.as_bytes()).unwrap_err();
+    assert!(e.message.contains("more than 100000 keys, tables"), "{e}");
 }
 
 #[test]
