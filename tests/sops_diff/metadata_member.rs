@@ -152,3 +152,61 @@ fn a_second_metadata_member_is_refused_on_every_path() {
     }
     assert_no_differences("two metadata members", 7, &diffs);
 }
+
+/// A sops file whose data has a `SOPS` (or `Sops`) key holding metadata field names
+/// that sops's own block, written after it, all overwrites (`mac`, `version`,
+/// `lastmodified`: scalars the block always sets): sops reads its block unchanged and
+/// decrypts the file; so does leafseal, and its `set` and `rotate -i` write files sops
+/// reads back. Round 25 refused these files (exit 1, "duplicate metadata") where round 24
+/// read them. A member naming a field the block lacks (`encrypted_regex`) is still
+/// refused: sops merges that value into its block.
+#[test]
+fn a_data_key_the_sops_block_overwrites_reads_as_in_sops() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    let plains = [
+        "{\"SOPS\": {\"mac\": \"hello\", \"version\": \"1\"}, \"a\": \"b\"}",
+        "{\"Sops\": {\"lastmodified\": \"yesterday\", \"note\": 1}, \"a\": \"b\"}",
+    ];
+    for (i, plain) in plains.iter().enumerate() {
+        let name = format!("over{i}.json");
+        let sealed = sops_file(&p, &name, plain);
+        p.write(&name, &sealed);
+        if let Err(e) = p.decrypt_both(&name, &[]) {
+            diffs.push(e);
+        }
+        for args in [
+            vec!["set", name.as_str(), "[\"a\"]", "\"new\""],
+            vec!["rotate", "-i", name.as_str()],
+        ] {
+            p.write(&name, &sealed);
+            let l = p.run(Tool::Leafseal, &args);
+            let back = p.run(Tool::Sops, &["decrypt", &name]);
+            let expected = if args[0] == "set" { "\"new\"" } else { "\"b\"" };
+            if !l.ok() || !back.ok() || !back.text().contains(expected) {
+                diffs.push(format!(
+                    "{plain} {args:?}: leafseal exit {} ({}), sops reads back exit {} ({})",
+                    l.code,
+                    l.stderr.trim(),
+                    back.code,
+                    back.stderr.trim()
+                ));
+            }
+        }
+    }
+    let merged = sops_file(
+        &p,
+        "m.json",
+        "{\"SOPS\": {\"encrypted_regex\": \"^a$\"}, \"a\": 1}",
+    );
+    p.write("m.json", &merged);
+    let l = p.run(Tool::Leafseal, &["decrypt", "m.json"]);
+    if l.code != 1 || !l.stderr.contains("duplicate metadata") {
+        diffs.push(format!(
+            "a member setting a field the block lacks: exit {} ({})",
+            l.code,
+            l.stderr.trim()
+        ));
+    }
+    assert_no_differences("a data key the sops block overwrites", 7, &diffs);
+}
