@@ -372,7 +372,11 @@ fn a_version_missing_from_the_object_store_is_an_error_not_a_deletion() {
     r.commit("change the password");
     let blob = r.git(&["rev-parse", "HEAD~1:secrets/app.yaml"]);
     let blob = blob.trim();
-    let object = r.path().join(".git/objects").join(&blob[..2]).join(&blob[2..]);
+    let object = r
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
     std::fs::remove_file(&object).expect("remove the loose object");
     let out = r.run(&["history", "--format", "json", "secrets/app.yaml"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
