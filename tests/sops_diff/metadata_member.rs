@@ -210,3 +210,31 @@ fn a_data_key_the_sops_block_overwrites_reads_as_in_sops() {
     }
     assert_no_differences("a data key the sops block overwrites", 7, &diffs);
 }
+
+/// `"SOPS": null` after the `sops` member: Go's decoder sets the metadata it has read
+/// back to nothing, so sops finds no metadata (exit 1); before the member it changes
+/// nothing. Round 25 read both files; leafseal now refuses the first as sops does.
+#[test]
+fn a_null_member_after_the_block_is_refused_as_sops_refuses_it() {
+    let Some(p) = Peer::new(None) else { return };
+    let sealed = sops_file(&p, "n.json", "{\"a\": \"secret\"}");
+    let end = sealed.rfind('}').expect("closing brace");
+    let after = format!("{},\n\t\"SOPS\": null\n}}\n", sealed[..end].trim_end());
+    let before = sealed.replacen('{', "{\n\t\"SOPS\": null,", 1);
+    let mut diffs = Vec::new();
+    for (label, text, code) in [("after", &after, 1), ("before", &before, 0)] {
+        p.write("n.json", text);
+        let s = p.run(Tool::Sops, &["decrypt", "n.json"]);
+        let l = p.run(Tool::Leafseal, &["decrypt", "n.json"]);
+        if s.code != code || l.code != code || s.stdout != l.stdout {
+            diffs.push(format!(
+                "null {label} the block: sops exit {} ({}), leafseal exit {} ({})",
+                s.code,
+                s.stderr.trim(),
+                l.code,
+                l.stderr.trim()
+            ));
+        }
+    }
+    assert_no_differences("a null metadata member", 2, &diffs);
+}

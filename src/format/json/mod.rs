@@ -69,6 +69,28 @@ impl JsonStore {
             .filter(|(k, v)| *k != SOPS_KEY && names_the_metadata(k) && shadows_metadata(v))
             .map(|(k, _)| k.to_owned())
             .collect();
+        // A `null` member naming the metadata after the block empties what sops's decoder
+        // read (Go sets the block's pointer to nil): sops finds no metadata.
+        if members == 1 {
+            let block_at = position(&map, SOPS_KEY);
+            if let Some(k) = map.0.iter().enumerate().find_map(|(i, item)| match item {
+                Item::Entry(k, Value::Null)
+                    if i > block_at && k != SOPS_KEY && names_the_metadata(k) =>
+                {
+                    Some(k)
+                }
+                _ => None,
+            }) {
+                return Err(FormatError::new(
+                    "json",
+                    format!(
+                        "the member '{}' after the '{SOPS_KEY}' metadata is null, which sops's \
+                         reader takes as no metadata at all (sops refuses the file too)",
+                        crate::redact::display_id(k)
+                    ),
+                ));
+            }
+        }
         // A member written before the `sops` block whose fields the block all overwrites
         // is data only, as sops reads it (checked once the block is read, below).
         let before_block = match other_case.as_slice() {
