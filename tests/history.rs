@@ -354,3 +354,34 @@ fn a_version_git_cannot_give_is_an_error_not_a_deletion() {
         "{stderr}"
     );
 }
+
+/// A version whose content is missing from git's object store (a damaged or partial
+/// clone: here its loose object removed) while the commit's tree still lists the file is
+/// an error naming the version, not a deletion. Round 25 asked `git cat-file -s` whether
+/// the file existed, which fails for a missing object too: `history` then reported the
+/// commit as deleting the file and the next as creating it again (exit 0).
+#[test]
+fn a_version_missing_from_the_object_store_is_an_error_not_a_deletion() {
+    let mut r = Repo::new();
+    r.write(".sops.yaml", &policy(false));
+    r.encrypt("secrets/app.yaml", "db:\n    user: app\n");
+    r.commit("create");
+    r.ok(&["set", "secrets/app.yaml", PW, "\"pw-one-1\""]);
+    r.commit("add the password");
+    r.ok(&["set", "secrets/app.yaml", PW, "\"pw-two-2\""]);
+    r.commit("change the password");
+    let blob = r.git(&["rev-parse", "HEAD~1:secrets/app.yaml"]);
+    let blob = blob.trim();
+    let object = r
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&object).expect("remove the loose object");
+    let out = r.run(&["history", "--format", "json", "secrets/app.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "exit 0 with: {stdout}");
+    assert!(!stdout.contains("\"deleted\": true"), "{stdout}");
+    assert!(stderr.contains("secrets/app.yaml at"), "{stderr}");
+}

@@ -135,9 +135,13 @@ pub fn versions(file: &Path) -> Result<Vec<Version>, Error> {
         let Some(path) = lines.map(str::trim).rfind(|l| !l.is_empty()) else {
             continue;
         };
-        let spec = format!("{hash}:{path}");
-        // Whether the blob exists (its size, not its content: see `Version::bytes`).
-        let present = run(&top, &["cat-file", "-s", &spec]).is_ok();
+        // Whether the commit's tree lists the file: a deletion. Whether git can give its
+        // content is [`Version::bytes`]'s question: a blob missing from the object store
+        // (a damaged or partial clone) is an error there, not a deletion, and a tree git
+        // cannot read is an error here.
+        let listed = run(&top, &["ls-tree", "-z", "--full-tree", hash, "--", path])
+            .map_err(|e| e.within(&format!("{path} at {short}")))?;
+        let present = !listed.is_empty();
         v.push(Version {
             commit: Commit {
                 hash: (*hash).to_owned(),

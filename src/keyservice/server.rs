@@ -256,17 +256,42 @@ fn bind_unix(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
-/// A future that completes on SIGINT, SIGTERM, SIGHUP or SIGQUIT: each ends the server
-/// the same orderly way (requests in flight get [`GRACE`], a unix socket is removed).
+/// The signals that stop the server in order: every catchable signal whose default
+/// action ends the process (SIGPIPE aside), as `io::signals::CAUGHT` lists them. The
+/// command leaves the signals to the server (`io::signals::leave_to_caller`): once a
+/// credential helper has started leafseal's signal thread, a signal not watched here
+/// would be swallowed by that thread and the server would go on serving.
+const STOPPING: [rustix::process::Signal; 15] = {
+    use rustix::process::Signal;
+    [
+        Signal::INT,
+        Signal::TERM,
+        Signal::HUP,
+        Signal::QUIT,
+        Signal::USR1,
+        Signal::USR2,
+        Signal::ALARM,
+        Signal::VTALARM,
+        Signal::PROF,
+        Signal::XCPU,
+        Signal::XFSZ,
+        Signal::IO,
+        Signal::SYS,
+        Signal::TRAP,
+        Signal::ABORT,
+    ]
+};
+
+/// A future that completes on any of [`STOPPING`] (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+/// SIGUSR1, …): each ends the server the same orderly way (requests in flight get
+/// [`GRACE`], a unix socket is removed).
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::SignalKind;
     use tokio::signal::unix::signal;
-    let mut watched = [
-        signal(SignalKind::interrupt())?,
-        signal(SignalKind::terminate())?,
-        signal(SignalKind::hangup())?,
-        signal(SignalKind::quit())?,
-    ];
+    let mut watched = STOPPING
+        .iter()
+        .map(|s| signal(SignalKind::from_raw(s.as_raw())))
+        .collect::<std::io::Result<Vec<_>>>()?;
     Ok(std::future::poll_fn(move |cx| {
         // Every stream is polled, so each registers its waker.
         let mut any = false;
@@ -281,7 +306,8 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     }))
 }
 
-/// Serves until SIGINT, SIGTERM, SIGHUP or SIGQUIT; a unix socket is removed on the way out.
+/// Serves until one of [`STOPPING`] arrives (SIGINT, SIGTERM, …); a unix socket is
+/// removed on the way out.
 pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
     let runtime = super::runtime().map_err(|e| {
         Error::new(
@@ -373,6 +399,15 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    /// The server stops on the signals the command line's signal thread catches (it
+    /// leaves them to the server): the two lists must not drift apart.
+    #[cfg(feature = "cli")]
+    #[test]
+    fn the_server_stops_on_every_signal_the_signal_thread_catches() {
+        let stopping: Vec<i32> = STOPPING.iter().map(|s| s.as_raw()).collect();
+        assert_eq!(stopping, crate::io::signals::CAUGHT.to_vec());
+    }
 
     fn handler(prompt: Option<PromptFn>) -> Handler {
         Handler {

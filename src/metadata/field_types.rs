@@ -73,6 +73,21 @@ pub(super) fn check(m: &Map, decoder: Decoder) -> Result<(), MetadataError> {
     key_lists(m, decoder, "")
 }
 
+/// Whether `field` is one of the scalar fields of sops's metadata struct (text,
+/// `mac_only_encrypted`, `shamir_threshold`) and `value` a non-`null` value Go's JSON
+/// decoder stores in it.
+pub(super) fn go_json_scalar(field: &str, value: &Value) -> bool {
+    if TEXT_FIELDS.contains(&field) {
+        matches!(value, Value::Str(_))
+    } else if field == "mac_only_encrypted" {
+        matches!(value, Value::Bool(_))
+    } else if field == "shamir_threshold" {
+        matches!(value, Value::Int(_))
+    } else {
+        false
+    }
+}
+
 /// Checks the key lists (`age`, `pgp`, …) of a group or of the top level.
 fn key_lists(m: &Map, decoder: Decoder, at: &str) -> Result<(), MetadataError> {
     for (key, value) in m.entries() {

@@ -113,6 +113,34 @@ pub fn shadows_metadata(value: &Value) -> bool {
     }
 }
 
+/// Whether sops's JSON decoder still reads exactly `block` when a root member that names
+/// the metadata in another case (`shadow`, such as `SOPS`) comes before the `sops`
+/// member, as sops and leafseal write a file whose data has such a key. The decoder fills
+/// one metadata struct from both members in file order, so the block overwrites each
+/// field the member sets when that field is a scalar (text, `mac_only_encrypted`,
+/// `shamir_threshold`) of a type Go's decoder takes and the block sets it to a value
+/// that is not `null` (which the decoder skips). A member that sets a key list or
+/// `key_groups` (Go decodes into the list's existing elements), a field the block lacks,
+/// or a value of a type sops refuses is not overwritten. Keys that name no field and
+/// `null` values change nothing.
+pub fn overwritten_by_block(shadow: &Value, block: &Map) -> bool {
+    let Value::Map(member) = shadow else {
+        return matches!(shadow, Value::Null);
+    };
+    member.entries().all(|(key, value)| {
+        let Some(field) = TOP_FIELDS.iter().find(|f| go_json_names(key, f)) else {
+            return true;
+        };
+        if matches!(value, Value::Null) {
+            return true;
+        }
+        field_types::go_json_scalar(field, value)
+            && block
+                .entries()
+                .any(|(k, v)| k == *field && !matches!(v, Value::Null))
+    })
+}
+
 /// The block with every key that names a field (under `rule`) renamed to the field's
 /// name; refuses two keys that name one field, and a field whose value has a type the
 /// format's sops decoder refuses ([`super::field_types`]).
@@ -230,6 +258,38 @@ mod tests {
             m.push(*k, Value::str(*v));
         }
         m
+    }
+
+    #[test]
+    fn a_member_is_overwritten_only_by_scalars_the_block_sets() {
+        let block = entry_map(&[("mac", "ENC[…]"), ("version", "3.11.0")]);
+        let member = |pairs: &[(&str, Value)]| {
+            let mut m = Map::new();
+            for (k, v) in pairs {
+                m.push(*k, v.clone());
+            }
+            Value::Map(m)
+        };
+        for shadow in [
+            member(&[("MAC", Value::str("x")), ("Version", Value::str("1"))]),
+            member(&[("note", Value::Int(1)), ("lastmodified", Value::Null)]),
+            Value::Null,
+        ] {
+            assert!(overwritten_by_block(&shadow, &block), "{shadow:?}");
+        }
+        for shadow in [
+            member(&[("encrypted_regex", Value::str("^a$"))]),
+            member(&[("mac", Value::Int(1))]),
+            member(&[("age", Value::Seq(Vec::new()))]),
+            Value::str("x"),
+        ] {
+            assert!(!overwritten_by_block(&shadow, &block), "{shadow:?}");
+        }
+        let null_mac = entry_map(&[("version", "3.11.0")]);
+        assert!(!overwritten_by_block(
+            &member(&[("mac", Value::str("x"))]),
+            &null_mac
+        ));
     }
 
     #[test]

@@ -113,9 +113,15 @@ fn start(setup: &Setup, args: &[&str], started: &Path) -> Option<Child> {
 }
 
 /// Sends SIGTERM to leafseal alone and waits (at most 10 s) for it to end.
-pub(crate) fn terminate(mut child: Child) -> std::process::ExitStatus {
+pub(crate) fn terminate(child: Child) -> std::process::ExitStatus {
+    signal_and_wait(child, "TERM")
+}
+
+/// Sends `signal` (a name for `kill -s`) to leafseal alone and waits (at most 10 s) for
+/// it to end.
+fn signal_and_wait(mut child: Child, signal: &str) -> std::process::ExitStatus {
     let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-s", signal, &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
@@ -126,7 +132,7 @@ pub(crate) fn terminate(mut child: Child) -> std::process::ExitStatus {
         }
         if ended.elapsed() > Duration::from_secs(10) {
             let _ = child.kill();
-            panic!("leafseal did not end on SIGTERM");
+            panic!("leafseal did not end on SIG{signal}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -200,6 +206,21 @@ fn exec_file_removes_its_plaintext_file_on_a_signal_after_a_helper_ran() {
 
 #[test]
 fn the_key_service_stops_in_order_on_a_signal_after_a_helper_ran() {
+    key_service_stops_in_order_after_a_helper_ran("TERM");
+}
+
+/// SIGUSR1 and SIGALRM end a process by default. After a credential helper had started
+/// the signal thread, round 25's key service left them to a thread that only records
+/// them: the server went on serving (and without a helper, it died and left its socket).
+/// Every such signal now stops it in order.
+#[test]
+fn the_key_service_stops_in_order_on_any_ending_signal_after_a_helper_ran() {
+    for signal in ["USR1", "ALRM"] {
+        key_service_stops_in_order_after_a_helper_ran(signal);
+    }
+}
+
+fn key_service_stops_in_order_after_a_helper_ran(signal: &str) {
     let setup = setup();
     let socket = setup.dir.path().join("ks.sock");
     let address = socket.display().to_string();
@@ -243,7 +264,7 @@ fn the_key_service_stops_in_order_on_a_signal_after_a_helper_ran() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "password: hunter2\n");
-    let status = terminate(server);
+    let status = signal_and_wait(server, signal);
     // Before round 25: exit 143 and the socket left, so the service could not start again.
     assert!(!socket.exists(), "the socket was left behind: {status:?}");
     assert!(status.success(), "{status:?}");

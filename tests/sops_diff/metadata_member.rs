@@ -152,3 +152,89 @@ fn a_second_metadata_member_is_refused_on_every_path() {
     }
     assert_no_differences("two metadata members", 7, &diffs);
 }
+
+/// A sops file whose data has a `SOPS` (or `Sops`) key holding metadata field names
+/// that sops's own block, written after it, all overwrites (`mac`, `version`,
+/// `lastmodified`: scalars the block always sets): sops reads its block unchanged and
+/// decrypts the file; so does leafseal, and its `set` and `rotate -i` write files sops
+/// reads back. Round 25 refused these files (exit 1, "duplicate metadata") where round 24
+/// read them. A member naming a field the block lacks (`encrypted_regex`) is still
+/// refused: sops merges that value into its block.
+#[test]
+fn a_data_key_the_sops_block_overwrites_reads_as_in_sops() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    let plains = [
+        "{\"SOPS\": {\"mac\": \"hello\", \"version\": \"1\"}, \"a\": \"b\"}",
+        "{\"Sops\": {\"lastmodified\": \"yesterday\", \"note\": 1}, \"a\": \"b\"}",
+    ];
+    for (i, plain) in plains.iter().enumerate() {
+        let name = format!("over{i}.json");
+        let sealed = sops_file(&p, &name, plain);
+        p.write(&name, &sealed);
+        if let Err(e) = p.decrypt_both(&name, &[]) {
+            diffs.push(e);
+        }
+        for args in [
+            vec!["set", name.as_str(), "[\"a\"]", "\"new\""],
+            vec!["rotate", "-i", name.as_str()],
+        ] {
+            p.write(&name, &sealed);
+            let l = p.run(Tool::Leafseal, &args);
+            let back = p.run(Tool::Sops, &["decrypt", &name]);
+            let expected = if args[0] == "set" { "\"new\"" } else { "\"b\"" };
+            if !l.ok() || !back.ok() || !back.text().contains(expected) {
+                diffs.push(format!(
+                    "{plain} {args:?}: leafseal exit {} ({}), sops reads back exit {} ({})",
+                    l.code,
+                    l.stderr.trim(),
+                    back.code,
+                    back.stderr.trim()
+                ));
+            }
+        }
+    }
+    let merged = sops_file(
+        &p,
+        "m.json",
+        "{\"SOPS\": {\"encrypted_regex\": \"^a$\"}, \"a\": 1}",
+    );
+    p.write("m.json", &merged);
+    let l = p.run(Tool::Leafseal, &["decrypt", "m.json"]);
+    if l.code != 1 || !l.stderr.contains("duplicate metadata") {
+        diffs.push(format!(
+            "a member setting a field the block lacks: exit {} ({})",
+            l.code,
+            l.stderr.trim()
+        ));
+    }
+    assert_no_differences("a data key the sops block overwrites", 7, &diffs);
+}
+
+/// `"SOPS": null` after the `sops` member: Go's decoder sets the metadata it has read
+/// back to nothing, so sops finds no metadata (exit 1); before the member it changes
+/// nothing. Round 25 read both files; leafseal now refuses the first as sops does.
+#[test]
+fn a_null_member_after_the_block_is_refused_as_sops_refuses_it() {
+    let Some(p) = Peer::new(None) else { return };
+    let sealed = sops_file(&p, "n.json", "{\"a\": \"secret\"}");
+    let end = sealed.rfind('}').expect("closing brace");
+    let after = format!("{},\n\t\"SOPS\": null\n}}\n", sealed[..end].trim_end());
+    let before = sealed.replacen('{', "{\n\t\"SOPS\": null,", 1);
+    let mut diffs = Vec::new();
+    for (label, text, code) in [("after", &after, 1), ("before", &before, 0)] {
+        p.write("n.json", text);
+        let s = p.run(Tool::Sops, &["decrypt", "n.json"]);
+        let l = p.run(Tool::Leafseal, &["decrypt", "n.json"]);
+        if s.code != code || l.code != code || s.stdout != l.stdout {
+            diffs.push(format!(
+                "null {label} the block: sops exit {} ({}), leafseal exit {} ({})",
+                s.code,
+                s.stderr.trim(),
+                l.code,
+                l.stderr.trim()
+            ));
+        }
+    }
+    assert_no_differences("a null metadata member", 2, &diffs);
+}

@@ -16,6 +16,7 @@ use crate::format::Store;
 use crate::metadata::names::FieldNames;
 use crate::metadata::names::canonical_in_store;
 use crate::metadata::names::names_the_metadata;
+use crate::metadata::names::overwritten_by_block;
 use crate::metadata::names::shadows_metadata;
 use crate::tree::Document;
 use crate::tree::Item;
@@ -68,7 +69,35 @@ impl JsonStore {
             .filter(|(k, v)| *k != SOPS_KEY && names_the_metadata(k) && shadows_metadata(v))
             .map(|(k, _)| k.to_owned())
             .collect();
-        if members + other_case.len() > 1 {
+        // A `null` member naming the metadata after the block empties what sops's decoder
+        // read (Go sets the block's pointer to nil): sops finds no metadata.
+        if members == 1 {
+            let block_at = position(&map, SOPS_KEY);
+            if let Some(k) = map.0.iter().enumerate().find_map(|(i, item)| match item {
+                Item::Entry(k, Value::Null)
+                    if i > block_at && k != SOPS_KEY && names_the_metadata(k) =>
+                {
+                    Some(k)
+                }
+                _ => None,
+            }) {
+                return Err(FormatError::new(
+                    "json",
+                    format!(
+                        "the member '{}' after the '{SOPS_KEY}' metadata is null, which sops's \
+                         reader takes as no metadata at all (sops refuses the file too)",
+                        crate::redact::display_id(k)
+                    ),
+                ));
+            }
+        }
+        // A member written before the `sops` block whose fields the block all overwrites
+        // is data only, as sops reads it (checked once the block is read, below).
+        let before_block = match other_case.as_slice() {
+            [one] if members == 1 => position(&map, one) < position(&map, SOPS_KEY),
+            _ => false,
+        };
+        if members + other_case.len() > 1 && !before_block {
             let (first, other) = match other_case.as_slice() {
                 [one] => (SOPS_KEY, one.as_str()),
                 [one, two, ..] => (one.as_str(), two.as_str()),
@@ -92,7 +121,19 @@ impl JsonStore {
                         "the key '{k}' appears twice in one object of the '{SOPS_KEY}' metadata"
                     )));
                 }
-                Some(canonical_in_store("json", m, FieldNames::GoJson)?)
+                let block = canonical_in_store("json", m, FieldNames::GoJson)?;
+                if before_block
+                    && !other_case
+                        .iter()
+                        .all(|k| map.get(k).is_some_and(|v| overwritten_by_block(v, &block)))
+                {
+                    return Err(duplicate_metadata(format!(
+                        "the members '{SOPS_KEY}' and '{}' both name it for sops's reader, \
+                         which merges them",
+                        crate::redact::display_id(other_case.first().map_or("", String::as_str))
+                    )));
+                }
+                Some(block)
             }
             Some(other) => {
                 return Err(FormatError::new(
@@ -113,10 +154,23 @@ impl JsonStore {
 }
 
 /// Whether the data's root holds a member that names the metadata in another case and
-/// would change it for sops's reader ([`shadows_metadata`]).
-fn metadata_named_in_data(root: &Map) -> bool {
-    root.entries()
-        .any(|(k, v)| k != SOPS_KEY && names_the_metadata(k) && shadows_metadata(v))
+/// would change it for sops's reader ([`shadows_metadata`]) although the `sops` block,
+/// written after the data, follows it ([`overwritten_by_block`]).
+fn metadata_named_in_data(root: &Map, block: &Map) -> bool {
+    root.entries().any(|(k, v)| {
+        k != SOPS_KEY
+            && names_the_metadata(k)
+            && shadows_metadata(v)
+            && !overwritten_by_block(v, block)
+    })
+}
+
+/// Where the root member `key` is among the root's items (`usize::MAX` when absent).
+fn position(root: &Map, key: &str) -> usize {
+    root.0
+        .iter()
+        .position(|i| matches!(i, Item::Entry(k, _) if k == key))
+        .unwrap_or(usize::MAX)
 }
 
 /// Metadata that says two things: refused, as YAML (a duplicate key), INI (a second
@@ -182,12 +236,14 @@ impl Store for JsonStore {
     ) -> Result<Output, FormatError> {
         let unit = emit::indent_unit(opts)?;
         match doc.branches.as_slice() {
-            [branch] if meta.is_some() && metadata_named_in_data(branch) => Err(FormatError::new(
-                "json",
-                "a top-level key of the data names the sops metadata in another case (such \
+            [branch] if meta.is_some_and(|m| metadata_named_in_data(branch, m)) => {
+                Err(FormatError::new(
+                    "json",
+                    "a top-level key of the data names the sops metadata in another case (such \
                  as `SOPS`) and holds metadata fields: sops's reader would merge it into the \
                  `sops` block, so leafseal does not write the file; rename that key",
-            )),
+                ))
+            }
             [branch] => emit::emit_top(branch, meta, &unit),
             _ => Err(FormatError::new(
                 "json",
