@@ -75,7 +75,7 @@ fn ask(info: &crate::keyservice::server::RequestInfo) -> bool {
     }
 }
 
-/// Runs the key service until SIGINT, SIGTERM, SIGHUP or SIGQUIT.
+/// Runs the key service until a signal that ends a process (SIGINT, SIGTERM, …).
 #[cfg(feature = "keyservice")]
 pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
     use std::sync::Arc;
