@@ -58,6 +58,17 @@ pub(super) fn check(m: &Map, decoder: Decoder) -> Result<(), MetadataError> {
         } else if key == "shamir_threshold" {
             let whole = match value {
                 Value::Int(_) | Value::Null => true,
+                Value::Float(f) if decoder == Decoder::GoYaml && f.fract() != 0.0 => {
+                    // go-yaml cuts the fraction off; a threshold that says two things
+                    // is refused here, a deliberate difference (docs/compatibility.md).
+                    return Err(field_err(
+                        key,
+                        "expected a whole number, found a number with a fraction (sops \
+                         would cut the fraction off; leafseal refuses a threshold that is \
+                         not whole): write the threshold as a whole number"
+                            .to_owned(),
+                    ));
+                }
                 Value::Float(f) => decoder == Decoder::GoYaml && f.fract() == 0.0,
                 _ => false,
             };
@@ -200,5 +211,19 @@ mod tests {
                 "{field}"
             );
         }
+    }
+
+    /// go-yaml cuts `2.5` to 2 where leafseal refuses it: the message must not claim
+    /// that sops refuses it too (round 25's review).
+    #[test]
+    fn a_yaml_threshold_with_a_fraction_is_refused_without_claiming_sops_does() {
+        let err = check(
+            &block("shamir_threshold", Value::Float(2.5)),
+            Decoder::GoYaml,
+        )
+        .expect_err("2.5");
+        let said = err.to_string();
+        assert!(!said.contains("sops refuses it too"), "{said}");
+        assert!(said.contains("would cut the fraction off"), "{said}");
     }
 }
