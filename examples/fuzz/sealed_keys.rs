@@ -403,7 +403,9 @@ fn own_rule(meta: &leafseal::metadata::Metadata) -> Option<DrawnRule> {
     for g in described {
         let mut ids = Vec::new();
         for (kind, id) in g {
-            if kind != KeyKind::Age {
+            // An age entry without recipient (read as the empty one since round 25, as
+            // sops reads it) has none a policy could name.
+            if kind != KeyKind::Age || id.is_empty() {
                 return None;
             }
             ids.push(id);
