@@ -306,7 +306,7 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     }))
 }
 
-/// Serves until one of [`STOPPING`] arrives (SIGINT, SIGTERM, …); a unix socket is
+/// Serves until one of `STOPPING` arrives (SIGINT, SIGTERM, …); a unix socket is
 /// removed on the way out.
 pub fn serve(ctx: KeyContext, opts: ServerOptions) -> Result<(), Error> {
     let runtime = super::runtime().map_err(|e| {

@@ -30,7 +30,7 @@ pub enum FieldNames {
     /// Only the field's own name (go-yaml).
     Exact,
     /// The name ignoring case, with Unicode simple folding (Go's encoding/json), and
-    /// the values typed as that decoder requires ([`super::field_types`]).
+    /// the values typed as that decoder requires (`metadata::field_types`).
     GoJson,
     /// Names as [`FieldNames::GoJson`], values not checked: a dotenv or INI block holds
     /// only text, which its reader types first (sops's `DecodeNonStrings`).
