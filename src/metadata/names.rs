@@ -143,7 +143,7 @@ pub fn overwritten_by_block(shadow: &Value, block: &Map) -> bool {
 
 /// The block with every key that names a field (under `rule`) renamed to the field's
 /// name; refuses two keys that name one field, and a field whose value has a type the
-/// format's sops decoder refuses ([`super::field_types`]).
+/// format's sops decoder refuses (`metadata::field_types`).
 pub fn canonical(m: Map, rule: FieldNames) -> Result<Map, MetadataError> {
     let m = match rule {
         FieldNames::Exact => m,
