@@ -139,6 +139,13 @@ pub(super) fn parse_split_traced(input: &[u8], at: usize) -> (Result<Map, Format
         let result = p.top_object(Some(&mut join));
         // Stop the fragment thread early when A finished (or failed) without it.
         cancel.store(true, Ordering::Relaxed);
+        // Joined, never dropped: dropping the handle detaches the thread, and glibc's
+        // `pthread_detach` racing with the thread's own exit read its descriptor after
+        // the exit had unmapped its 64 MiB stack (a SIGSEGV in CI, round 25). The scope
+        // waits for the thread anyway, so the join costs nothing.
+        if let Some(handle) = join.handle.take() {
+            let _ = handle.join();
+        }
         (result, join.spliced)
     })
 }
@@ -257,12 +264,20 @@ impl Join<'_> {
         stack: &mut Vec<Frame>,
     ) -> Result<bool, FormatError> {
         p.splice_at = usize::MAX;
-        let Some(handle) = self.handle.take() else {
+        if self.cancel.load(Ordering::Relaxed) {
+            // Offered before and cancelled: the fragment is not used.
             return Ok(false);
-        };
+        }
         let fragment = if p.pos == self.at {
+            let Some(handle) = self.handle.take() else {
+                return Ok(false);
+            };
             handle.join().ok().flatten()
         } else {
+            if self.handle.is_none() {
+                return Ok(false);
+            }
+            // Cancelled, and left to `parse_split_traced` to join (never detached).
             self.cancel.store(true, Ordering::Relaxed);
             None
         };
