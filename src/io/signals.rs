@@ -178,10 +178,7 @@ fn start() -> Result<(), Error> {
 /// and the caller cleans up and exits (used by `edit`). Starts the thread if needed.
 #[cfg(feature = "cli")]
 pub fn defer() -> Result<(), Error> {
-    // Under the registry lock: see the signal thread in [`start`].
-    let files = live();
-    DEFERRED.store(true, Ordering::SeqCst);
-    drop(files);
+    leave_to_caller();
     start()
 }
 
