@@ -564,42 +564,8 @@ impl Streamed {
 
 /// Token writers for a part read without a tree (the direct YAML path of
 /// `crate::stream`): the same bytes [`entry_tokens`] writes for the same items.
-pub mod direct {
-    /// The marker that opens or closes a map (`M`/`m`) or a list (`L`/`l`).
-    pub fn tag(out: &mut Vec<u8>, t: u8) {
-        out.push(t);
-    }
-
-    /// A map key.
-    pub fn key(out: &mut Vec<u8>, k: &[u8]) {
-        out.reserve(9 + k.len());
-        out.push(b'K');
-        out.extend_from_slice(&(k.len() as u64).to_le_bytes());
-        out.extend_from_slice(k);
-    }
-
-    /// An `ENC[…]` string value; `false` (nothing written) when `s` is not one.
-    pub fn encrypted(out: &mut Vec<u8>, s: &str) -> bool {
-        let Some((typ, data_len, tag)) = super::enc_parts(s) else {
-            return false;
-        };
-        fields(out, typ, data_len, tag);
-        true
-    }
-
-    /// An `ENC[…]` string value from its parsed fields (the type's name, the length of
-    /// the data's base64, the tag's base64 as written): the bytes [`encrypted`] writes
-    /// for a value that decrypts.
-    pub fn fields(out: &mut Vec<u8>, typ: &str, data_len: usize, tag: &str) {
-        out.reserve(25 + typ.len() + tag.len());
-        out.push(b'e');
-        out.extend_from_slice(&(typ.len() as u64).to_le_bytes());
-        out.extend_from_slice(typ.as_bytes());
-        out.extend_from_slice(&(data_len as u64).to_le_bytes());
-        out.extend_from_slice(&(tag.len() as u64).to_le_bytes());
-        out.extend_from_slice(tag.as_bytes());
-    }
-}
+#[path = "integrity_direct.rs"]
+pub mod direct;
 
 #[cfg(test)]
 #[path = "integrity_tests.rs"]

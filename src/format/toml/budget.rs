@@ -1,4 +1,4 @@
-//! A bound on how much structure a TOML file may hold, checked before toml_edit parses it.
+//! Bounds on how much structure a TOML file may hold, checked before toml_edit parses it.
 //!
 //! toml_edit's document costs about 1 KB per table (its key, decor, span and index map)
 //! and a few hundred bytes per key or array element, on top of the tokens and events its
@@ -51,6 +51,41 @@ fn over_message(subject: &str) -> String {
 }
 
 /// The structural characters outside the sops table (see [`scan`]), up to `stop`.
+/// The offset of the first line whose key or table header has 80 or more dotted parts
+/// (where toml_edit stops without saying where). Dots inside quotes do not count.
+pub(super) fn deep_key(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let mut dots = 0usize;
+        let mut quote: Option<char> = None;
+        let mut escaped = false;
+        for c in line.chars() {
+            match quote {
+                Some(q) => {
+                    if escaped {
+                        escaped = false;
+                    } else if c == '\\' && q == '"' {
+                        escaped = true;
+                    } else if c == q {
+                        quote = None;
+                    }
+                }
+                None => match c {
+                    '"' | '\'' => quote = Some(c),
+                    '.' => dots += 1,
+                    '=' | ']' | '#' => break,
+                    _ => {}
+                },
+            }
+        }
+        if dots >= 79 {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
 #[cfg(test)]
 pub(super) fn structure_count(text: &str, stop: usize) -> usize {
     scan(text, stop).count

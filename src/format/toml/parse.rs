@@ -31,6 +31,7 @@ use toml_edit::Value as TValue;
 
 use super::FORMAT;
 use super::MAX_DEPTH;
+use super::budget;
 use crate::format::FormatError;
 use crate::format::Loaded;
 use crate::metadata::names::FieldNames::GoJsonText;
@@ -77,14 +78,14 @@ pub(super) fn parse_document(input: &[u8]) -> Result<TomlDocument<&str>, FormatE
 /// copy every one of them into a string of its own); a text beyond the structure budget
 /// is refused first.
 fn parse_text<'a>(input: &[u8], text: &'a str) -> Result<TomlDocument<&'a str>, FormatError> {
-    super::budget::check(text)?;
+    budget::check(text)?;
     TomlDocument::parse(text).map_err(|e| match e.span() {
         _ if e.message().contains("recursion limit")
             || e.message().contains("max recursion depth") =>
         {
             const DEEP: &str = "invalid TOML: nesting too deep (a key, table header, array or \
                                 inline table with 80 or more levels)";
-            match e.span().map(|s| s.start).or_else(|| deep_key(text)) {
+            match e.span().map(|s| s.start).or_else(|| budget::deep_key(text)) {
                 Some(at) => {
                     let (l, c) = line_col(input, at);
                     FormatError::at(FORMAT, DEEP, l, c)
@@ -106,41 +107,6 @@ fn parse_text<'a>(input: &[u8], text: &'a str) -> Result<TomlDocument<&'a str>, 
         }
         None => FormatError::new(FORMAT, "invalid TOML"),
     })
-}
-
-/// The offset of the first line whose key or table header has 80 or more dotted parts
-/// (where toml_edit stops without saying where). Dots inside quotes do not count.
-fn deep_key(text: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let mut dots = 0usize;
-        let mut quote: Option<char> = None;
-        let mut escaped = false;
-        for c in line.chars() {
-            match quote {
-                Some(q) => {
-                    if escaped {
-                        escaped = false;
-                    } else if c == '\\' && q == '"' {
-                        escaped = true;
-                    } else if c == q {
-                        quote = None;
-                    }
-                }
-                None => match c {
-                    '"' | '\'' => quote = Some(c),
-                    '.' => dots += 1,
-                    '=' | ']' | '#' => break,
-                    _ => {}
-                },
-            }
-        }
-        if dots >= 79 {
-            return Some(offset);
-        }
-        offset += line.len();
-    }
-    None
 }
 
 /// Loads a TOML file: the data tree plus the `sops` table, if any.
