@@ -103,9 +103,10 @@ pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
         },
     };
     // The server stops on a signal itself (in-flight requests finish, the socket is
-    // removed): the signal thread, started when a credential helper runs in a group of
-    // its own, must not end the process first.
-    crate::io::signals::leave_to_caller();
+    // removed): the signal thread must not end the process first. It runs from now on,
+    // recording: the server watches what it records, so that the signals tokio does not
+    // watch (the real-time ones) stop it in order too instead of killing it.
+    crate::io::signals::defer()?;
     server::serve(crate::cli::local_key_context(), opts)?;
     say!("leafseal keyservice: stopped");
     Ok(0)

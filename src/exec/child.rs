@@ -42,6 +42,19 @@ fn should_forward(origin: &Origin) -> bool {
     !matches!(origin.cause, Cause::Kernel)
 }
 
+/// The signal the child is sent for `caught`: the same one, except for a real-time
+/// signal (and SIGSTKFLT, SIGPWR), which the child is asked to end with SIGTERM: each ends
+/// a process by default, and no safe interface sends one by number (`rustix` builds only
+/// the named signals without `unsafe`, which the library forbids). Before round 26 these
+/// were not caught here: one ended leafseal at once (the command left running, the
+/// plaintext file of `exec-file --no-fifo` left behind), or, once a credential helper had
+/// started the signal thread, was only recorded there and the command never learnt of it.
+fn forwarded_as(caught: i32) -> Signal {
+    Signal::from_named_raw(caught)
+        .filter(|s| FORWARDED.contains(&s.as_raw()))
+        .unwrap_or(Signal::TERM)
+}
+
 /// Runs the command to completion and returns its exit code (`Caught::run` with the
 /// signals caught from now on).
 pub fn run_child(cmd: Command, program: &str) -> Result<i32, Error> {
@@ -67,6 +80,10 @@ impl Caught {
                 format!("cannot set up signal forwarding: {e}"),
             )
         })?;
+        for realtime in crate::io::signals::realtime() {
+            // One the C library keeps for itself cannot be caught; it is not ours.
+            let _ = signals.add_signal(realtime);
+        }
         Ok(Caught { signals })
     }
 
@@ -108,9 +125,7 @@ fn spawn_and_wait(
                 if !should_forward(&origin) {
                     continue;
                 }
-                let Some(sig) = Signal::from_named_raw(origin.signal) else {
-                    continue;
-                };
+                let sig = forwarded_as(origin.signal);
                 let guard = reaped.lock().unwrap_or_else(|p| p.into_inner());
                 if !*guard {
                     // The child may already be gone (ESRCH); nothing to do then.
@@ -141,4 +156,19 @@ fn spawn_and_wait(
 pub fn exec_replace(mut cmd: Command, program: &str) -> Error {
     let e = cmd.exec();
     super::spawn_error(program, &e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_is_passed_on_as_itself_and_a_real_time_one_as_sigterm() {
+        for caught in FORWARDED {
+            assert_eq!(forwarded_as(caught).as_raw(), caught);
+        }
+        for caught in [34, 50, 64, 16, 30] {
+            assert_eq!(forwarded_as(caught), Signal::TERM, "{caught}");
+        }
+    }
 }

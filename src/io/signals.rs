@@ -54,8 +54,10 @@ pub const CAUGHT: [i32; 15] = [
     sig::SIGABRT,
 ];
 
-#[cfg(feature = "cli")]
-/// The Linux real-time signals a program may use (glibc keeps 32 and 33 for itself).
+/// The Linux real-time signals a program may use (glibc keeps 32 and 33 for itself), and
+/// the two other signals glibc's list leaves out (SIGSTKFLT, SIGPWR): each ends a process
+/// by default, so the signal thread catches them with [`CAUGHT`], and the commands that
+/// take the signals over (`exec-env`, `exec-file`, `edit`, `keyservice`) act on them too.
 pub fn realtime() -> Vec<i32> {
     if cfg!(all(target_os = "linux", target_env = "gnu")) {
         let mut v: Vec<i32> = (34..=64).collect();

@@ -282,9 +282,16 @@ const STOPPING: [rustix::process::Signal; 15] = {
     ]
 };
 
+/// How often the server looks whether the command line's signal thread recorded a
+/// signal ([`shutdown_signal`]).
+const RECORDED_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A future that completes on any of [`STOPPING`] (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-/// SIGUSR1, …): each ends the server the same orderly way (requests in flight get
-/// [`GRACE`], a unix socket is removed).
+/// SIGUSR1, …), or once the command line's signal thread has recorded a signal (the
+/// `keyservice` command starts it in recording mode, `io::signals::defer`): the
+/// real-time signals, SIGSTKFLT and SIGPWR end a process by default too, and reach the
+/// server that way (tokio cannot watch SIGRTMAX, 64). Each ends the server the same
+/// orderly way (requests in flight get [`GRACE`], a unix socket is removed).
 fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::SignalKind;
     use tokio::signal::unix::signal;
@@ -292,11 +299,19 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
         .iter()
         .map(|s| signal(SignalKind::from_raw(s.as_raw())))
         .collect::<std::io::Result<Vec<_>>>()?;
+    let mut recorded_check = tokio::time::interval(RECORDED_CHECK);
     Ok(std::future::poll_fn(move |cx| {
         // Every stream is polled, so each registers its waker.
         let mut any = false;
         for s in &mut watched {
             any |= s.poll_recv(cx).is_ready();
+        }
+        // Polled until pending, so that the interval registers its waker.
+        while recorded_check.poll_tick(cx).is_ready() {
+            if crate::io::signals::caught().is_some() {
+                any = true;
+                break;
+            }
         }
         if any {
             std::task::Poll::Ready(())

@@ -220,6 +220,58 @@ fn the_key_service_stops_in_order_on_any_ending_signal_after_a_helper_ran() {
     }
 }
 
+/// The real-time signals end a process by default too. Before round 26 the key service
+/// did not watch them: after a credential helper had started the signal thread, they were
+/// only recorded and the server went on serving (without a helper, one killed it and left
+/// its socket). 34 is SIGRTMIN with glibc, 64 SIGRTMAX (which tokio cannot watch).
+#[test]
+fn the_key_service_stops_in_order_on_a_real_time_signal_after_a_helper_ran() {
+    for signal in ["34", "64"] {
+        key_service_stops_in_order_after_a_helper_ran(signal);
+    }
+}
+
+/// `exec-file --no-fifo` and a real-time signal, after a credential helper ran (the
+/// order `kms,age`) and without one (`age` only). Before round 26 the signal was not
+/// caught by the command: after a helper, the signal thread only recorded it and
+/// leafseal never ended (nor did its command); without one, it ended leafseal at once and
+/// left the plaintext file behind. Now the command is asked to end (SIGTERM) and the file
+/// is removed.
+#[test]
+fn exec_file_removes_its_plaintext_file_on_a_real_time_signal() {
+    for order in ["age", "kms,age"] {
+        let setup = setup();
+        let started = setup.dir.path().join("started");
+        let script = format!("echo {{}} > \"{}\"; sleep 30", started.display());
+        let Some(child) = start(
+            &setup,
+            &[
+                "exec-file",
+                "--no-fifo",
+                "--decryption-order",
+                order,
+                "secret.yaml",
+                &script,
+            ],
+            &started,
+        ) else {
+            eprintln!("no setsid here: the case without a terminal is not checked");
+            return;
+        };
+        let plaintext = std::fs::read_to_string(&started).expect("path");
+        let plaintext = Path::new(plaintext.trim());
+        assert!(plaintext.exists(), "{}", plaintext.display());
+        let status = signal_and_wait(child, "34");
+        assert!(
+            !plaintext.exists(),
+            "{order}: the plaintext file was left behind: {}",
+            plaintext.display()
+        );
+        // The command ended by the SIGTERM it was sent: 128 + 15.
+        assert_eq!(status.code(), Some(143), "{order}: {status:?}");
+    }
+}
+
 fn key_service_stops_in_order_after_a_helper_ran(signal: &str) {
     let setup = setup();
     let socket = setup.dir.path().join("ks.sock");
