@@ -19,6 +19,7 @@
 //! [`huge_pages_off_at_start`] (the `leafseal` binary) changes anything.
 
 pub mod capture;
+mod descendants;
 pub mod groups;
 
 use std::ffi::OsStr;
@@ -92,6 +93,8 @@ pub fn command_in_own_group(program: impl AsRef<OsStr>) -> Command {
     // Signals are caught before the program starts (`groups`), so none ends leafseal
     // between its start and its registration, leaving it behind.
     groups::catch_signals();
+    // Orphans of its tree are adopted from its start on (`groups::adopt_orphans`).
+    groups::adopt_orphans();
     let mut cmd = command(program);
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd

@@ -10,6 +10,8 @@ mod support;
 
 #[path = "program_bounds/deadlines.rs"]
 mod deadlines;
+#[path = "program_bounds/escapes.rs"]
+mod escapes;
 #[path = "program_bounds/git.rs"]
 mod git;
 #[path = "program_bounds/signals_after_helper.rs"]

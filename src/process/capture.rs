@@ -273,9 +273,11 @@ pub fn capture_within(
             // it leads a process group of its own (`command_in_own_group`). Otherwise a
             // program it started may live on; its pipes are closed here, so it cannot
             // keep leafseal waiting.
-            stop(child);
+            let orphans = stop(child, live.is_some());
             drop(live.take());
-            child.wait()?
+            let status = child.wait()?;
+            super::groups::reap_adopted(&orphans, ORPHANS_REAPED_WITHIN);
+            status
         }
     };
     let too_long = out.too_long();
@@ -316,16 +318,28 @@ fn wait(
     child.wait()
 }
 
+/// How long the orphans a stopped helper left (killed with it) are waited for, to be
+/// reaped; one still there after it is reaped when no helper runs any more.
+const ORPHANS_REAPED_WITHIN: Duration = Duration::from_secs(1);
+
 /// Kills `child`, which has not been waited for (its process id is still its own), and,
-/// when it leads a process group of its own, every process of that group.
-fn stop(child: &mut Child) {
+/// when it leads a process group of its own, every process of that group; when that group
+/// is `registered` (`groups`), also every process of its tree that left the group
+/// (`setsid`) and the orphans leafseal adopted, which are returned to be reaped.
+fn stop(child: &mut Child, registered: bool) -> Vec<rustix::process::Pid> {
     let pid = rustix::process::Pid::from_child(child);
+    let orphans = if registered {
+        super::groups::stop_tree(pid)
+    } else {
+        Vec::new()
+    };
     if rustix::process::getpgid(Some(pid)) == Ok(pid)
         && rustix::process::kill_process_group(pid, rustix::process::Signal::KILL).is_ok()
     {
-        return;
+        return orphans;
     }
     let _ = child.kill();
+    orphans
 }
 
 /// Standard output as it is read: a buffer that starts small and doubles up to one byte

@@ -11,6 +11,10 @@
 //!
 //! A group is unregistered before its leader is reaped (its `LiveGroup` is dropped first),
 //! so the id killed is never one the system could already have given to another process.
+//! Killing a group misses the processes that left it (`setsid`): while a group is
+//! registered, the command line's leafseal is a subreaper, and the kill paths also stop
+//! the group leader's whole tree and the orphans leafseal adopted (`descendants`).
+//!
 //! Only a program that owns the process catches signals: the command line sets
 //! [`set_catcher`]; a program using leafseal as a library keeps its own handling.
 
@@ -60,11 +64,45 @@ pub(crate) fn catch_signals() {
     }
 }
 
-/// Kills every registered group (the signal thread, before leafseal ends).
+/// Kills every registered group (the signal thread, before leafseal ends), with every
+/// process their members started that left the group (`setsid`) and every orphan
+/// leafseal adopted meanwhile (`descendants`).
 pub fn stop_all() {
-    for pid in live().iter() {
+    let groups = live();
+    if CATCHER.get().is_some() && !groups.is_empty() {
+        // Stopped first, whole: no process of the trees can fork or move away meanwhile.
+        // (With no helper running, what finished helpers left is kept, as at their end.)
+        let _ = super::descendants::stop_trees(&groups, true);
+    }
+    for pid in groups.iter() {
         let _ = rustix::process::kill_process_group(*pid, Signal::KILL);
     }
+}
+
+/// Makes leafseal a subreaper while programs in groups of their own run (only for the
+/// command line, which set the catcher): the programs that leave a helper's tree when
+/// their parent exits are then adopted by leafseal, where [`stop_all`] and a helper's
+/// time limit find them, not by `init`.
+pub(crate) fn adopt_orphans() {
+    if CATCHER.get().is_some() {
+        super::descendants::adopt_orphans(true);
+    }
+}
+
+/// Stops the process tree of the program leading the registered group `leader` (its
+/// time limit or output bound), with the orphans leafseal adopted (`descendants`), and
+/// returns those orphans, to be reaped once the leader is. Without the command line's
+/// catcher (a library) only the group is killed by the caller.
+pub(crate) fn stop_tree(leader: Pid) -> Vec<Pid> {
+    if CATCHER.get().is_none() {
+        return Vec::new();
+    }
+    super::descendants::stop_trees(&[leader], true)
+}
+
+/// Reaps the adopted orphans `stop_tree` killed, waiting at most `bound`.
+pub(crate) fn reap_adopted(orphans: &[Pid], bound: std::time::Duration) {
+    super::descendants::reap_adopted(orphans, bound);
 }
 
 /// A registered group; unregistered on drop, which must come before its leader is reaped.
@@ -79,12 +117,17 @@ impl LiveGroup {
             return None;
         }
         catch_signals();
-        live().push(pid);
+        {
+            let mut groups = live();
+            adopt_orphans();
+            groups.push(pid);
+        }
         // A signal caught before the push found the group not yet registered: its
         // thread's `stop_all` has run or is running without it. (After the push the
         // thread kills it: `stop_all` and the push take the same lock, and the thread
         // records the signal before it calls `stop_all`.)
         if CATCHER.get().is_some_and(|c| (c.ending)()) {
+            let _ = super::descendants::stop_trees(&[pid], true);
             let _ = rustix::process::kill_process_group(pid, Signal::KILL);
         }
         Some(LiveGroup(pid))
@@ -94,7 +137,14 @@ impl LiveGroup {
 impl Drop for LiveGroup {
     fn drop(&mut self) {
         let pid = self.0;
-        live().retain(|p| *p != pid);
+        let mut groups = live();
+        groups.retain(|p| *p != pid);
+        if groups.is_empty() && CATCHER.get().is_some() {
+            // No helper runs: orphans go to `init` again, and those adopted that have
+            // exited are reaped (a long-running `keyservice` would collect them).
+            super::descendants::adopt_orphans(false);
+            super::descendants::reap_exited_orphans();
+        }
     }
 }
 
