@@ -229,14 +229,29 @@ impl KeyChanges {
     }
 
     /// Adds a comma-separated list for one kind to the removals (normalized the way the
-    /// key source writes its string form, e.g. upper-case PGP fingerprints).
-    pub fn remove_list(&mut self, kind: KeyKind, list: &str) {
+    /// key source writes its string form, e.g. upper-case PGP fingerprints). An age
+    /// recipient, Vault transit URI or Azure Key Vault URL that does not parse is refused
+    /// (exit 1), as sops refuses it; other kinds are removed by the text given, as sops
+    /// removes them.
+    pub fn remove_list(&mut self, kind: KeyKind, list: &str) -> Result<(), Error> {
         for s in split_list(list) {
-            let id = keys::key_from_str(kind, s)
-                .map(|k| k.id())
-                .unwrap_or_else(|_| s.to_owned());
+            let id = match keys::key_from_str(kind, s) {
+                Ok(key) => key.id(),
+                Err(e) if matches!(kind, KeyKind::Age | KeyKind::HcVault | KeyKind::AzureKv) => {
+                    return Err(Error::new(
+                        exit::GENERIC,
+                        format!(
+                            "invalid {} key `{}` to remove: {e}",
+                            kind.field(),
+                            crate::redact::redact(s)
+                        ),
+                    ));
+                }
+                Err(_) => s.to_owned(),
+            };
             self.remove.push((kind, id));
         }
+        Ok(())
     }
 
     /// Whether nothing is asked.

@@ -116,6 +116,12 @@ pub fn keys_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
             push_unique(&mut group, parse_key(*kind, s)?);
         }
     }
+    // Read (and so checked) even when no AWS KMS key uses it, as sops's `encrypt` and
+    // `edit` refuse a malformed context with exit 6 whatever the keys.
+    let context = match f.encryption_context {
+        Some(c) => kms_context(c)?,
+        None => Default::default(),
+    };
     let kms: Vec<&str> = f
         .lists
         .iter()
@@ -125,10 +131,6 @@ pub fn keys_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
     if kms.is_empty() {
         return Ok(group);
     }
-    let context = match f.encryption_context {
-        Some(c) => kms_context(c)?,
-        None => Default::default(),
-    };
     for list in kms {
         for key in kms_list(list, &context, f.aws_profile, Setting::KmsKeys)? {
             push_unique(&mut group, key);
@@ -183,7 +185,7 @@ pub fn changes_from_flags(
             }
         }
         for (_, list) in removes.iter().filter(|(k, _)| *k == kind) {
-            c.remove_list(kind, list);
+            c.remove_list(kind, list)?;
         }
     }
     Ok(c)
