@@ -291,3 +291,40 @@ fn empty_type_and_output_values_count_as_unset_as_sops() {
     assert_ne!(code(&keygen), Some(0));
     assert!(keygen.stdout.is_empty());
 }
+
+/// `--indent 0` on YAML output is the YAML store's default (4 spaces) in sops, as
+/// `stores.yaml.indent: 0` is; leafseal wrote 2 spaces.
+#[test]
+fn indent_zero_on_yaml_output_is_the_default_as_sops() {
+    let Some(p) = Pair::new() else { return };
+    std::fs::write(p.dir.join("n.yaml"), "k:\n    - a\n    - b: c\n").expect("plain");
+    let nested = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| l.split("ENC[").next().unwrap_or_default().to_owned())
+            .filter(|l| !l.starts_with("sops:") && !l.starts_with("    ") || l.starts_with("    -"))
+            .take(3)
+            .collect::<Vec<_>>()
+    };
+    for args in [
+        &["-d", "--indent", "0", "F"][..],
+        &["-d", "--indent", "0", "--output-type", "yaml", "F"][..],
+        &["-e", "--age", AGE_RECIPIENT, "--indent", "0", "n.yaml"][..],
+    ] {
+        let [s, _, shimmed] = three(&p, args);
+        assert_eq!(code(&s), Some(0), "{args:?}");
+        assert_eq!(
+            code(&shimmed),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&shimmed.stderr)
+        );
+        if args[0] == "-d" {
+            assert_eq!(shimmed.stdout, s.stdout, "{args:?}");
+        } else {
+            let (sl, ll) = (nested(&s), nested(&shimmed));
+            assert_eq!(sl, ll, "{args:?}");
+            assert!(sl.iter().any(|l| l.starts_with("    - ")), "{sl:?}");
+        }
+    }
+}
