@@ -242,6 +242,7 @@ fn empty_type_and_output_values_count_as_unset_as_sops() {
         &["decrypt", "--output=", "F"][..],
         &["-d", "--output-type", "", "--input-type", "", "F"][..],
         &["exec-file", "--output-type", "", "F", "cat {}"][..],
+        &["exec-file", "--filename", "", "F", "basename {}; cat {}"][..],
         &["filestatus", "--input-type", "", "F"][..],
     ] {
         let [s, l, shimmed] = three(&p, args);

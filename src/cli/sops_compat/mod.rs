@@ -216,8 +216,9 @@ pub fn is_legacy_form(args: &[String]) -> bool {
 }
 
 /// The flags sops reads as not given when their value is empty (`--output ''` writes to
-/// standard output, `--input-type ''` takes the format from the extension).
-const EMPTY_MEANS_UNSET: &[&str] = &["--input-type", "--output-type", "--output"];
+/// standard output, `--input-type ''` takes the format from the extension,
+/// `exec-file --filename ''` uses `tmp-file`).
+const EMPTY_MEANS_UNSET: &[&str] = &["--input-type", "--output-type", "--output", "--filename"];
 
 /// sops's commands that take [`EMPTY_MEANS_UNSET`] flags.
 const FORMAT_SUBCOMMANDS: &[&str] = &[
@@ -234,9 +235,10 @@ const FORMAT_SUBCOMMANDS: &[&str] = &[
     "exec-file",
 ];
 
-/// Drops `--input-type ''`, `--output-type ''` and `--output ''` (and their `--flag=`
-/// forms) before a `--`, as sops reads an empty value as no flag: for a sops-named call,
-/// a legacy form, or a sops subcommand. leafseal's own commands keep clap's refusal.
+/// Drops `--input-type ''`, `--output-type ''`, `--output ''` and `--filename ''` (and
+/// their `--flag=` forms) before a `--`, as sops reads an empty value as no flag: for a
+/// sops-named call, a legacy form, or a sops subcommand. leafseal's own commands keep
+/// clap's refusal.
 pub fn drop_empty_flags(args: Vec<OsString>) -> Vec<OsString> {
     let strs: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
     let sops_named = strs.first().copied().flatten().is_some_and(is_sops);
