@@ -112,6 +112,7 @@ fn kms_list(list: &str, _: &KmsContext, _: Option<&str>, _: Setting) -> Result<K
 pub fn keys_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
     let mut group = KeyGroup::new();
     for (kind, list) in f.lists.iter().filter(|(k, _)| *k != KeyKind::Kms) {
+        crate::lifecycle::no_empty_age_item(*kind, list)?;
         for s in split(list) {
             push_unique(&mut group, parse_key(*kind, s)?);
         }

@@ -329,3 +329,44 @@ fn indent_zero_on_yaml_output_is_the_default_as_sops() {
         }
     }
 }
+
+/// An empty item in an age list given to `encrypt --age`, `rotate --add-age`/`--rm-age`
+/// (or `SOPS_AGE_RECIPIENTS`) is an empty recipient to sops (exit 1); leafseal skipped it.
+/// `groups add --age`, which sops reads value by value, takes `R,` in both.
+#[test]
+fn an_empty_item_in_an_age_list_is_refused_as_sops() {
+    let Some(p) = Pair::new() else { return };
+    std::fs::write(p.dir.join("n.yaml"), "k: v\n").expect("plain");
+    let before = std::fs::read(p.dir.join("l.yaml")).expect("read");
+    let trailing = format!("{AGE_RECIPIENT},");
+    let doubled = format!("{AGE_RECIPIENT},,{OTHER_RECIPIENT}");
+    let leading = format!(",{OTHER_RECIPIENT}");
+    for args in [
+        &["encrypt", "--age", &trailing, "n.yaml"][..],
+        &["encrypt", "--age", &doubled, "n.yaml"][..],
+        &["encrypt", "--age", " ", "n.yaml"][..],
+        &["-e", "--age", &leading, "n.yaml"][..],
+        &["rotate", "-i", "--add-age", &leading, "F"][..],
+        &["rotate", "-i", "--rm-age", &trailing, "F"][..],
+        &["-r", "-i", "--add-age", &trailing, "F"][..],
+    ] {
+        let [s, l, shimmed] = three(&p, args);
+        assert_eq!(code(&s), Some(1), "{args:?}");
+        for o in [&l, &shimmed] {
+            assert_eq!(
+                code(o),
+                Some(1),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(o.stdout.is_empty(), "{args:?}");
+        }
+        assert_eq!(
+            std::fs::read(p.dir.join("l.yaml")).expect("read"),
+            before,
+            "{args:?}"
+        );
+    }
+    let [s, l, _] = three(&p, &["groups", "add", "-f", "F", "--age", &trailing]);
+    assert_eq!((code(&s), code(&l)), (Some(0), Some(0)));
+}
