@@ -200,7 +200,11 @@ fn get_bool(m: &Map, name: &str) -> Result<bool, MetadataError> {
 fn get_usize(m: &Map, name: &str) -> Result<usize, MetadataError> {
     match get(m, name) {
         None | Some(Value::Null) => Ok(0),
-        Some(Value::Int(i)) => usize::try_from(*i).map_err(|_| field_err(name, "negative")),
+        // sops 3.11 writes a negative threshold itself (`encrypt
+        // --shamir-secret-sharing-threshold -1`) and reads it as none: so does leafseal,
+        // which then needs every group (never fewer keys than the file asks for).
+        Some(Value::Int(i)) if *i < 0 => Ok(0),
+        Some(Value::Int(i)) => usize::try_from(*i).map_err(|_| field_err(name, "too large")),
         Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 0.0 && *f < 256.0 => Ok(*f as usize),
         // A string is refused, as sops refuses it in JSON and YAML (Go's decoders do not
         // turn "2" into an int); dotenv and INI hold only text, and their readers turn

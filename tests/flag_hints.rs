@@ -102,7 +102,7 @@ fn the_command_line_names_the_flag_a_message_is_about() {
         run(&["encrypt", "--kms", ARN, "--encryption-context", "no-colon", "p.yaml"]),
         (
             Some(6),
-            "leafseal: error: invalid --encryption-context: invalid encryption context: an item has no `:` (use --encryption-context key:value,key2:value2)\n  hint: write it as key:value,key2:value2\n".to_owned()
+            "leafseal: error: invalid --encryption-context: invalid encryption context: each comma-separated item must hold exactly one `:` (use --encryption-context key:value,key2:value2)\n  hint: write it as key:value,key2:value2\n".to_owned()
         )
     );
     assert_eq!(
@@ -247,7 +247,7 @@ fn the_library_names_the_setting_not_the_flag() {
     assert_eq!(context.setting, Some(Setting::KmsEncryptionContext));
     assert_eq!(
         context.message,
-        "invalid AWS KMS encryption context: invalid encryption context: an item has no `:`"
+        "invalid AWS KMS encryption context: invalid encryption context: each comma-separated item must hold exactly one `:`"
     );
     for e in [&conflict, &regex, &context] {
         assert!(!e.message.contains("--"), "{}", e.message);

@@ -12,6 +12,9 @@ mod moto;
 #[path = "surface/sops_flags.rs"]
 mod sops_flags;
 
+#[path = "surface/sops_flags_r26.rs"]
+mod sops_flags_r26;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;

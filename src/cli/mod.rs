@@ -430,6 +430,9 @@ pub fn found_policy() -> Option<PathBuf> {
 
 /// Emit options for a format: the flag, else the policy's stores setting.
 pub fn emit_options(flag: Option<i64>, policy: Option<&Policy>, format: Format) -> EmitOptions {
+    // `--indent 0` for YAML is the store's default (4 spaces), as sops's YAML store reads
+    // an indent of 0 as not set, the same rule as `stores.yaml.indent: 0` in the policy.
+    let flag = flag.filter(|&i| !(format == Format::Yaml && i == 0));
     EmitOptions {
         indent: flag.or_else(|| policy.and_then(|p| p.stores.indent_for(format))),
     }

@@ -64,7 +64,18 @@ pub fn rewrap(
     }
     let t = checked_threshold(threshold, groups.len())?;
     let wrapped = group::wrap(groups, t, key, ctx).map_err(|e| {
-        Error::new(exit::ERROR_ENCRYPTING_TREE, e.to_string())
+        // An age entry of the file whose recipient does not parse (empty, as sops writes
+        // an entry without one back) is a defect of the file, not a key that failed:
+        // exit 1, as sops (`rotate`, `updatekeys --rotate`). A recipient given on the
+        // command line that does not parse was refused before, also with exit 1.
+        let code = if e.kind == KeyKind::Age.field()
+            && crate::keys::key_from_str(KeyKind::Age, &e.id).is_err()
+        {
+            exit::GENERIC
+        } else {
+            exit::ERROR_ENCRYPTING_TREE
+        };
+        Error::new(code, e.to_string())
             .hint("check that every recipient is valid and available (age recipient, PGP key in the keyring); nothing was written")
     })?;
     meta.key_groups = wrapped;

@@ -212,6 +212,7 @@ pub struct KeyChanges {
 impl KeyChanges {
     /// Parses a comma-separated list for one kind and adds it to the additions.
     pub fn add_list(&mut self, kind: KeyKind, list: &str) -> Result<(), Error> {
+        no_empty_age_item(kind, list)?;
         for s in split_list(list) {
             let key = keys::key_from_str(kind, s).map_err(|e| {
                 Error::new(
@@ -229,20 +230,50 @@ impl KeyChanges {
     }
 
     /// Adds a comma-separated list for one kind to the removals (normalized the way the
-    /// key source writes its string form, e.g. upper-case PGP fingerprints).
-    pub fn remove_list(&mut self, kind: KeyKind, list: &str) {
+    /// key source writes its string form, e.g. upper-case PGP fingerprints). An age
+    /// recipient, Vault transit URI or Azure Key Vault URL that does not parse is refused
+    /// (exit 1), as sops refuses it; other kinds are removed by the text given, as sops
+    /// removes them.
+    pub fn remove_list(&mut self, kind: KeyKind, list: &str) -> Result<(), Error> {
+        no_empty_age_item(kind, list)?;
         for s in split_list(list) {
-            let id = keys::key_from_str(kind, s)
-                .map(|k| k.id())
-                .unwrap_or_else(|_| s.to_owned());
+            let id = match keys::key_from_str(kind, s) {
+                Ok(key) => key.id(),
+                Err(e) if matches!(kind, KeyKind::Age | KeyKind::HcVault | KeyKind::AzureKv) => {
+                    return Err(Error::new(
+                        exit::GENERIC,
+                        format!(
+                            "invalid {} key `{}` to remove: {e}",
+                            kind.field(),
+                            crate::redact::redact(s)
+                        ),
+                    ));
+                }
+                Err(_) => s.to_owned(),
+            };
             self.remove.push((kind, id));
         }
+        Ok(())
     }
 
     /// Whether nothing is asked.
     pub fn is_empty(&self) -> bool {
         self.add.is_empty() && self.remove.is_empty()
     }
+}
+
+/// Refuses an empty item in a comma-separated age list (`R,`, `,R`, `R,,R`, ` `), as
+/// sops's `--age`, `--add-age` and `--rm-age` refuse it (exit 1: an empty recipient);
+/// other kinds skip empty items.
+pub fn no_empty_age_item(kind: KeyKind, list: &str) -> Result<(), Error> {
+    if kind == KeyKind::Age && list.split(',').any(|s| s.trim().is_empty()) {
+        return Err(Error::new(
+            exit::GENERIC,
+            "invalid age recipient list: an item is empty (a comma too many, or a blank list)",
+        )
+        .hint("separate the recipients with single commas: age1…,age1…"));
+    }
+    Ok(())
 }
 
 fn split_list(list: &str) -> impl Iterator<Item = &str> {

@@ -144,8 +144,10 @@ fn rotate_changes_every_ciphertext_and_applies_key_changes() {
     let (enc, _map, mut opened) = sealed(vec![vec![Arc::clone(&a.key)]], 0, &[&a]);
     let mut changes = KeyChanges::default();
     changes.add.push(Arc::clone(&b.key));
-    changes.remove_list(KeyKind::Age, &a.key.id());
-    changes.remove_list(KeyKind::Pgp, "ABCDEF0123456789");
+    changes.remove_list(KeyKind::Age, &a.key.id()).unwrap();
+    changes
+        .remove_list(KeyKind::Pgp, "ABCDEF0123456789")
+        .unwrap();
     let (map, report) = rotate(&mut opened, &changes, &ctx(&[&a]).1, Format::Yaml).expect("rotate");
     assert_eq!(report.unmatched_removals.len(), 1);
     for (o, n) in values(&enc).iter().zip(values(&opened.doc)) {
@@ -161,7 +163,7 @@ fn rotate_fails_without_touching_anything_when_a_key_cannot_wrap() {
     let a = ident();
     let (_e, _m, mut opened) = sealed(vec![vec![Arc::clone(&a.key)]], 0, &[&a]);
     let mut changes = KeyChanges::default();
-    changes.remove_list(KeyKind::Age, &a.key.id());
+    changes.remove_list(KeyKind::Age, &a.key.id()).unwrap();
     let e = rotate(&mut opened, &changes, &ctx(&[&a]).1, Format::Yaml).expect_err("no keys left");
     assert_eq!(e.code, exit::NO_ENCRYPTION_KEY_FOUND);
     let mut bad = KeyChanges::default();

@@ -108,13 +108,17 @@ fn key_flags_keep_order_drop_duplicates_and_check_kms_contexts() {
         ctx.message
     );
     assert!(!ctx.message.contains("--"), "{}", ctx.message);
-    // Without an AWS KMS key the context is not read by `encrypt`, but `groups add` reads it.
+    // Without an AWS KMS key the context is still read, by `encrypt` (as sops's `encrypt`
+    // reads it) and by `groups add`.
     let lists = flags::KeyLists {
         lists: vec![(KeyKind::Age, R1)],
         encryption_context: Some("no-colon"),
         aws_profile: None,
     };
-    assert_eq!(flags::keys_from_flags(&lists).unwrap().len(), 1);
+    assert_eq!(
+        flags::keys_from_flags(&lists).unwrap_err().code,
+        exit::INVALID_KMS_CONTEXT
+    );
     assert_eq!(
         flags::group_from_flags(&lists).unwrap_err().code,
         exit::INVALID_KMS_CONTEXT

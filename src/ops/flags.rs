@@ -112,10 +112,17 @@ fn kms_list(list: &str, _: &KmsContext, _: Option<&str>, _: Setting) -> Result<K
 pub fn keys_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
     let mut group = KeyGroup::new();
     for (kind, list) in f.lists.iter().filter(|(k, _)| *k != KeyKind::Kms) {
+        crate::lifecycle::no_empty_age_item(*kind, list)?;
         for s in split(list) {
             push_unique(&mut group, parse_key(*kind, s)?);
         }
     }
+    // Read (and so checked) even when no AWS KMS key uses it, as sops's `encrypt` and
+    // `edit` refuse a malformed context with exit 6 whatever the keys.
+    let context = match f.encryption_context {
+        Some(c) => kms_context(c)?,
+        None => Default::default(),
+    };
     let kms: Vec<&str> = f
         .lists
         .iter()
@@ -125,10 +132,6 @@ pub fn keys_from_flags(f: &KeyLists<'_>) -> Result<KeyGroup, Error> {
     if kms.is_empty() {
         return Ok(group);
     }
-    let context = match f.encryption_context {
-        Some(c) => kms_context(c)?,
-        None => Default::default(),
-    };
     for list in kms {
         for key in kms_list(list, &context, f.aws_profile, Setting::KmsKeys)? {
             push_unique(&mut group, key);
@@ -183,7 +186,7 @@ pub fn changes_from_flags(
             }
         }
         for (_, list) in removes.iter().filter(|(k, _)| *k == kind) {
-            c.remove_list(kind, list);
+            c.remove_list(kind, list)?;
         }
     }
     Ok(c)

@@ -210,3 +210,54 @@ fn the_streamed_paths_decline_a_field_of_the_wrong_type() {
     }
     assert_no_differences("streamed metadata of the wrong type", cases.len(), &diffs);
 }
+
+/// A negative `shamir_threshold` (round 26): sops 3.11 writes one itself
+/// (`encrypt --shamir-secret-sharing-threshold -1`) and reads it as none. leafseal
+/// refused the file (exit 1, "malformed: negative"); it now reads it as none too: both
+/// decrypt alike, and after a leafseal `set` and `rotate -i` the real sops still does.
+#[test]
+fn a_negative_shamir_threshold_sops_wrote_is_read_as_none() {
+    let Some(p) = Peer::new(None) else { return };
+    let mut diffs = Vec::new();
+    let files = [("n.yaml", "a: secret\n"), ("n.json", "{\"a\": \"secret\"}")];
+    for (name, plain) in files {
+        p.write(name, plain);
+        let enc = p.ok(
+            Tool::Sops,
+            &[
+                "encrypt",
+                "--age",
+                AGE_RECIPIENT,
+                "--shamir-secret-sharing-threshold=-1",
+                name,
+            ],
+        );
+        let text = String::from_utf8(enc).expect("utf-8");
+        assert!(
+            text.contains("shamir_threshold") && text.contains("-1"),
+            "{text}"
+        );
+        p.write(name, &text);
+        if let Err(e) = p.decrypt_both(name, &[]) {
+            diffs.push(e);
+        }
+        for args in [
+            &["set", name, "[\"a\"]", "\"new\""][..],
+            &["rotate", "-i", name][..],
+        ] {
+            let l = p.run(Tool::Leafseal, args);
+            if !l.ok() {
+                diffs.push(format!(
+                    "{args:?}: leafseal exit {} ({})",
+                    l.code,
+                    l.stderr.trim()
+                ));
+            }
+            match p.decrypt_both(name, &[]) {
+                Ok(out) if String::from_utf8_lossy(&out).contains("new") => {}
+                other => diffs.push(format!("{args:?}: then {other:?}")),
+            }
+        }
+    }
+    assert_no_differences("negative shamir_threshold", files.len(), &diffs);
+}

@@ -78,6 +78,20 @@ const VALUE_FLAGS: &[&str] = &[
     "--shamir-secret-sharing-threshold",
     "--decryption-order",
     "--keyservice",
+    "--add-age",
+    "--rm-age",
+    "--add-pgp",
+    "--rm-pgp",
+    "--add-kms",
+    "--rm-kms",
+    "--add-gcp-kms",
+    "--rm-gcp-kms",
+    "--add-hckms",
+    "--rm-hckms",
+    "--add-azure-kv",
+    "--rm-azure-kv",
+    "--add-hc-vault-transit",
+    "--rm-hc-vault-transit",
 ];
 
 /// sops flags without a leafseal meaning, dropped.
@@ -201,9 +215,77 @@ pub fn is_legacy_form(args: &[String]) -> bool {
     false
 }
 
+/// The flags sops reads as not given when their value is empty (`--output ''` writes to
+/// standard output, `--input-type ''` takes the format from the extension,
+/// `exec-file --filename ''` uses `tmp-file`).
+const EMPTY_MEANS_UNSET: &[&str] = &["--input-type", "--output-type", "--output", "--filename"];
+
+/// sops's commands that take [`EMPTY_MEANS_UNSET`] flags.
+const FORMAT_SUBCOMMANDS: &[&str] = &[
+    "decrypt",
+    "encrypt",
+    "filestatus",
+    "rotate",
+    "edit",
+    "updatekeys",
+    "set",
+    "unset",
+    "groups",
+    "exec-env",
+    "exec-file",
+];
+
+/// Drops `--input-type ''`, `--output-type ''`, `--output ''` and `--filename ''` (and
+/// their `--flag=` forms) before a `--`, as sops reads an empty value as no flag: for a
+/// sops-named call, a legacy form, or a sops subcommand. leafseal's own commands keep
+/// clap's refusal.
+pub fn drop_empty_flags(args: Vec<OsString>) -> Vec<OsString> {
+    let strs: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
+    let sops_named = strs.first().copied().flatten().is_some_and(is_sops);
+    let sub = strs
+        .iter()
+        .skip(1)
+        .map(|a| a.unwrap_or("-"))
+        .find(|a| !a.starts_with('-'));
+    let plain: Option<Vec<String>> = strs.iter().map(|a| a.map(str::to_owned)).collect();
+    let applies = sops_named
+        || sub.is_some_and(|s| FORMAT_SUBCOMMANDS.contains(&s))
+        || plain.as_deref().is_some_and(is_legacy_form);
+    if !applies {
+        return args;
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut i = 0;
+    let mut after_dashes = false;
+    while i < args.len() {
+        let a = strs[i];
+        if !after_dashes && i > 0 {
+            if a == Some("--") {
+                after_dashes = true;
+            } else if a.is_some_and(|f| EMPTY_MEANS_UNSET.contains(&f)) {
+                if strs.get(i + 1).copied().flatten() == Some("") {
+                    i += 2;
+                    continue;
+                }
+            } else if a.is_some_and(|f| {
+                f.strip_suffix('=')
+                    .is_some_and(|f| EMPTY_MEANS_UNSET.contains(&f))
+            }) {
+                i += 1;
+                continue;
+            }
+        }
+        out.push(args[i].clone());
+        i += 1;
+    }
+    out
+}
+
 /// Looks at the process arguments: unchanged unless the program is called `sops`, or is
-/// called `leafseal` the sops way ([`is_legacy_form`]).
+/// called `leafseal` the sops way ([`is_legacy_form`]). Empty `--input-type`,
+/// `--output-type` and `--output` values are dropped first ([`drop_empty_flags`]).
 pub fn intercept(args: Vec<OsString>) -> Action {
+    let args = drop_empty_flags(args);
     let Some(argv0) = args.first().and_then(|a| a.to_str()) else {
         return Action::Run(args);
     };

@@ -296,3 +296,34 @@ mod props {
         }
     }
 }
+
+#[test]
+fn empty_type_and_output_values_are_dropped_for_sops_commands_only() {
+    let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+    assert_eq!(
+        drop_empty_flags(os(&[
+            "leafseal",
+            "decrypt",
+            "--output-type",
+            "",
+            "--output=",
+            "f.yaml"
+        ])),
+        os(&["leafseal", "decrypt", "f.yaml"])
+    );
+    assert_eq!(
+        drop_empty_flags(os(&["sops", "-d", "--input-type", "", "f.yaml"])),
+        os(&["sops", "-d", "f.yaml"])
+    );
+    // After `--` the words belong to the command run; leafseal's own commands keep clap's
+    // refusal of an empty value.
+    let exec = os(&[
+        "leafseal", "exec-env", "f.yaml", "--", "echo", "--output", "",
+    ]);
+    assert_eq!(drop_empty_flags(exec.clone()), exec);
+    let keygen = os(&["leafseal", "keygen", "--output", ""]);
+    assert_eq!(drop_empty_flags(keygen.clone()), keygen);
+    // A non-empty value stays.
+    let kept = os(&["leafseal", "decrypt", "--output-type", "json", "f.yaml"]);
+    assert_eq!(drop_empty_flags(kept.clone()), kept);
+}

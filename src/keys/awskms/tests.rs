@@ -69,7 +69,7 @@ fn arn_parsing() {
 
 #[test]
 fn cli_list() {
-    let c = parse_context("app:web, env : prod ,,").unwrap();
+    let c = parse_context("app:web,env:prod").unwrap();
     let keys = KmsKey::list_from_str(&format!("{ARN}, {ARN}+{ROLE},"), &c, Some("dev")).unwrap();
     assert_eq!(keys.len(), 2);
     assert!(
@@ -82,16 +82,17 @@ fn cli_list() {
 
 #[test]
 fn context_parsing() {
-    let c = parse_context("a:1,b:x:y, c : d ").unwrap();
-    let want: BTreeMap<String, String> = [("a", "1"), ("b", "x:y"), ("c", "d")]
+    // sops's grammar: exactly one `:` per item, nothing trimmed, no empty item.
+    let c = parse_context("a:1,b:, c : d ").unwrap();
+    let want: BTreeMap<String, String> = [("a", "1"), ("b", ""), (" c ", " d ")]
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     assert_eq!(c, want);
     assert!(parse_context("").unwrap().is_empty());
-    assert!(parse_context("novalue").is_err());
-    assert!(parse_context(":v").is_err());
-    assert_eq!(parse_context("k:").unwrap()["k"], "");
+    for bad in ["novalue", ":v", "a:b:c", "a:b,", ",a:b", "a:b,,c:d", " "] {
+        assert!(parse_context(bad).is_err(), "{bad:?}");
+    }
 }
 
 fn entry_of(pairs: Vec<(&str, FieldValue)>) -> KeyFields {
