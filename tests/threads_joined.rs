@@ -41,7 +41,9 @@ fn large_json(n: usize) -> String {
 fn large_yaml(n: usize) -> String {
     let mut s = String::from("small: 1\nbig:\n");
     for i in 0..n {
-        s.push_str(&format!("    k{i:07}: value number {i} of the large document\n"));
+        s.push_str(&format!(
+            "    k{i:07}: value number {i} of the large document\n"
+        ));
     }
     s
 }

@@ -29,7 +29,11 @@ pub fn map_ordered<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
     std::thread::scope(|s| {
         let mut workers = crate::threads::Joined::with_capacity(threads);
         let started = (0..threads)
-            .filter(|_| workers.spawn(s, std::thread::Builder::new(), work).is_some())
+            .filter(|_| {
+                workers
+                    .spawn(s, std::thread::Builder::new(), work)
+                    .is_some()
+            })
             .count();
         if started == 0 {
             // No thread could be started: the items are done here.

@@ -167,6 +167,7 @@ impl Handler {
 }
 
 /// Runs one request's handler on a blocking thread.
+/// The request arrived whole: its connection counts it as handled until the answer.
 async fn blocking<Req, Resp>(
     handler: Arc<Handler>,
     request: tonic::Request<Req>,
@@ -176,6 +177,10 @@ where
     Req: Send + 'static,
     Resp: Send + 'static,
 {
+    let _handling = request
+        .extensions()
+        .get::<super::conn::ConnProgress>()
+        .map(|p| p.0.handling());
     let req = request.into_inner();
     tokio::task::spawn_blocking(move || f(&handler, req))
         .await

@@ -48,5 +48,8 @@ fn check_and_access_do_not_run_programs_the_repository_config_names() {
         String::from_utf8_lossy(&access.stderr)
     );
     let log = std::fs::read_to_string(&ran).unwrap_or_default();
-    assert!(log.is_empty(), "leafseal's git ran a planted program: {log}");
+    assert!(
+        log.is_empty(),
+        "leafseal's git ran a planted program: {log}"
+    );
 }

@@ -194,7 +194,9 @@ pub(super) fn drive<'t, T: Send>(
                     ready.notify_one();
                 }
             };
-            if workers.spawn(s, std::thread::Builder::new(), work).is_none()
+            if workers
+                .spawn(s, std::thread::Builder::new(), work)
+                .is_none()
                 && let Ok(mut g) = slots.lock()
             {
                 // One worker fewer; the others (or none) take the runs.
