@@ -440,3 +440,34 @@ fn a_connection_may_open_only_a_few_streams_at_once() {
         "SETTINGS_MAX_CONCURRENT_STREAMS in {settings:?}"
     );
 }
+
+/// A request message over 64 kB is refused before it is handled (round 26: with gRPC's
+/// 4 MB, 64 connections × 8 streams held 2.1 GB). Real requests carry one wrapped data
+/// key, a few kB.
+#[test]
+fn a_request_over_64_kb_is_refused_unread() {
+    let home = tempfile::tempdir().expect("home");
+    let svc = Service::start(home.path(), &[]);
+    let dir = tempfile::tempdir().expect("dir");
+    let good = sealed(dir.path(), home.path());
+    // An age stanza of 100 kB of plaintext: well over the limit once armored.
+    let big = with_age_enc(&good, &age_armored(&vec![7u8; 100 * 1024]));
+    std::fs::write(dir.path().join("big.yaml"), big).expect("write");
+    let out = decrypt_through(&svc.uri, dir.path(), "big.yaml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 100 kB request was answered");
+    assert!(stderr.contains("too large"), "{stderr}\n{}", svc.log());
+    assert!(
+        !svc.log().contains("refused: the result is not a data key"),
+        "the service decrypted the oversized request; its log:\n{}",
+        svc.log()
+    );
+    // A normal request on the same service is still served.
+    std::fs::write(dir.path().join("good.yaml"), &good).expect("write");
+    let out = decrypt_through(&svc.uri, dir.path(), "good.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

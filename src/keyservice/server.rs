@@ -34,6 +34,11 @@ const DATA_KEY_LENGTHS: [usize; 2] = [32, 33];
 /// their calls under the announced limit).
 const STREAMS_PER_CONNECTION: u32 = 8;
 
+/// The largest request message decoded (gRPC's default is 4 MB). A request carries one
+/// wrapped data key (an age stanza, a PGP message, a KMS blob: a few kB) or a data key
+/// to wrap: with 4 MB, 64 connections × 8 streams held 2.1 GB (round 26).
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
 /// How long open connections may take to finish after SIGINT/SIGTERM.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -197,7 +202,8 @@ async fn route(
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
                 proto::EncryptResponse,
                 proto::EncryptRequest,
-            >::default());
+            >::default())
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
             let svc = tower::service_fn(move |r: tonic::Request<proto::EncryptRequest>| {
                 blocking(Arc::clone(&handler), r, Handler::encrypt)
             });
@@ -207,7 +213,8 @@ async fn route(
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
                 proto::DecryptResponse,
                 proto::DecryptRequest,
-            >::default());
+            >::default())
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
             let svc = tower::service_fn(move |r: tonic::Request<proto::DecryptRequest>| {
                 blocking(Arc::clone(&handler), r, Handler::decrypt)
             });
