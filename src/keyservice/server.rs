@@ -29,9 +29,9 @@ use crate::keys::KeyKind;
 const DATA_KEY_LENGTHS: [usize; 2] = [32, 33];
 
 /// Requests one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS):
-/// each buffers up to a [`MAX_REQUEST_BYTES`] message and takes a blocking thread. A client that wants
-/// more waits for a stream to finish (HTTP/2 clients, sops's gRPC one included, queue
-/// their calls under the announced limit).
+/// each buffers up to a [`MAX_REQUEST_BYTES`] message and takes a blocking thread. A
+/// client that wants more waits for a stream to finish (HTTP/2 clients, sops's gRPC one
+/// included, queue their calls under the announced limit).
 const STREAMS_PER_CONNECTION: u32 = 8;
 
 /// The largest request message decoded (gRPC's default is 4 MB). A request carries one
