@@ -48,6 +48,7 @@ pub mod report;
 pub mod secbuf;
 pub mod signing;
 pub mod stream;
+pub(crate) mod threads;
 pub mod time;
 pub mod tree;
 pub mod treepath;

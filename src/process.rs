@@ -100,6 +100,39 @@ pub fn command_in_own_group(program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
+/// Settings leafseal passes to every `git` it runs (`-c`, which outranks every config
+/// file): a repository's own `.git/config`, or a file it includes, may name programs, and
+/// a checkout from a tarball or a shared directory carries one (a clone cannot). leafseal
+/// only reads from git, and two settings would still run such a program: the file system
+/// monitor (`core.fsmonitor`, started by `ls-files` and by every index read that refreshes)
+/// and hooks (`core.hooksPath`, e.g. `post-index-change`). Both are turned off here;
+/// external diff programs and textconv are turned off where a command could start them
+/// (`log`: `--no-ext-diff --no-textconv`). The diff and merge drivers the user configured
+/// for leafseal are started by the user's own git, never by these calls
+/// (docs/security.md, "Round 26: hostile git configuration").
+pub const GIT_NEUTRAL_CONFIG: [&str; 4] = [
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.hooksPath=/dev/null",
+];
+
+/// A [`command_in_own_group`] for `git`, with [`GIT_NEUTRAL_CONFIG`] first: a git
+/// subcommand and its arguments follow.
+pub fn git_in_own_group() -> Command {
+    let mut cmd = command_in_own_group("git");
+    cmd.args(GIT_NEUTRAL_CONFIG);
+    cmd
+}
+
+/// A [`command`] for `git` (in leafseal's own process group), with
+/// [`GIT_NEUTRAL_CONFIG`] first.
+pub fn git() -> Command {
+    let mut cmd = command("git");
+    cmd.args(GIT_NEUTRAL_CONFIG);
+    cmd
+}
+
 /// A [`command`] for a credential helper that may ask a person on the terminal (an AWS
 /// `credential_process` such as `aws-vault` asking for an MFA code, a Vault token
 /// helper): in a process group of its own, as [`command_in_own_group`], only when

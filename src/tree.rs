@@ -400,16 +400,18 @@ impl Document {
                         let half = m.0.len() / 2;
                         let (x, y) = m.0.split_at_mut(half);
                         std::thread::scope(|s| {
-                            s.spawn(|| items(y));
+                            let other = s.spawn(|| items(y));
                             items(x);
+                            let _ = other.join();
                         });
                     }
                     Item::Entry(_, Value::Seq(q)) if split(q.len()) => {
                         let half = q.len() / 2;
                         let (x, y) = q.split_at_mut(half);
                         std::thread::scope(|s| {
-                            s.spawn(|| seq(y));
+                            let other = s.spawn(|| seq(y));
                             seq(x);
+                            let _ = other.join();
                         });
                     }
                     Item::Entry(_, v) => value(v),

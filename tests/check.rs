@@ -6,6 +6,8 @@ mod support;
 
 #[path = "check/findings.rs"]
 mod findings;
+#[path = "check/git_config.rs"]
+mod git_config;
 #[path = "check/hooks.rs"]
 mod hooks;
 

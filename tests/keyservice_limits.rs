@@ -191,6 +191,80 @@ fn connections_over_the_limit_are_closed_and_silent_ones_time_out() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("hunter2"));
 }
 
+/// Seconds until the server closes `s` while the client sends it one byte every 200 ms
+/// of valid HTTP/2 (the preface, then empty SETTINGS frames over and over: a slow
+/// client that never sends a request), at most `limit`.
+fn seconds_until_closed_while_trickling(mut s: TcpStream, limit: Duration) -> Option<f64> {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    const SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    let bytes: Vec<u8> = PREFACE
+        .iter()
+        .chain(SETTINGS.iter().cycle().take(SETTINGS.len() * 200))
+        .copied()
+        .collect();
+    let start = Instant::now();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut buf = [0u8; 256];
+    let mut sent = 0;
+    while start.elapsed() < limit {
+        let Some(byte) = bytes.get(sent) else { break };
+        if s.write_all(std::slice::from_ref(byte)).is_err() {
+            return Some(start.elapsed().as_secs_f64());
+        }
+        sent += 1;
+        match s.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed().as_secs_f64()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(start.elapsed().as_secs_f64()),
+        }
+    }
+    None
+}
+
+/// Before round 26 a byte now and then kept a connection (and its slot) for ever: every
+/// slot held that way locked real clients out. Now a connection that delivers no whole
+/// request within `--request-within` seconds is closed however it trickles.
+#[test]
+fn connections_that_only_trickle_bytes_are_closed_and_clients_are_served() {
+    let home = tempfile::tempdir().expect("home");
+    let svc = Service::start(
+        home.path(),
+        &["--max-connections", "2", "--request-within", "2"],
+    );
+    let tricklers: Vec<_> = (0..2)
+        .map(|_| {
+            let s = TcpStream::connect(svc.host_port()).expect("connect");
+            std::thread::spawn(move || {
+                seconds_until_closed_while_trickling(s, Duration::from_secs(12))
+            })
+        })
+        .collect();
+    for t in tricklers {
+        let closed = t.join().expect("trickler");
+        assert!(
+            closed.is_some_and(|s| (1.0..4.5).contains(&s)),
+            "a trickling connection was closed after {closed:?} s, not about 2"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("s.yaml"), sealed(dir.path(), home.path())).expect("write");
+    let out = decrypt_through(&svc.uri, dir.path(), "s.yaml");
+    assert!(
+        out.status.success(),
+        "decrypt through the key service after the trickle: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        svc.log()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+}
+
 /// An age ciphertext of `plain` for the test recipient, armored.
 fn age_armored(plain: &[u8]) -> String {
     let recipient: age::x25519::Recipient = AGE_RECIPIENT.parse().expect("recipient");
@@ -364,5 +438,36 @@ fn a_connection_may_open_only_a_few_streams_at_once() {
         max_streams,
         Some(8),
         "SETTINGS_MAX_CONCURRENT_STREAMS in {settings:?}"
+    );
+}
+
+/// A request message over 64 kB is refused before it is handled (round 26: with gRPC's
+/// 4 MB, 64 connections × 8 streams held 2.1 GB). Real requests carry one wrapped data
+/// key, a few kB.
+#[test]
+fn a_request_over_64_kb_is_refused_unread() {
+    let home = tempfile::tempdir().expect("home");
+    let svc = Service::start(home.path(), &[]);
+    let dir = tempfile::tempdir().expect("dir");
+    let good = sealed(dir.path(), home.path());
+    // An age stanza of 100 kB of plaintext: well over the limit once armored.
+    let big = with_age_enc(&good, &age_armored(&vec![7u8; 100 * 1024]));
+    std::fs::write(dir.path().join("big.yaml"), big).expect("write");
+    let out = decrypt_through(&svc.uri, dir.path(), "big.yaml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 100 kB request was answered");
+    assert!(stderr.contains("too large"), "{stderr}\n{}", svc.log());
+    assert!(
+        !svc.log().contains("refused: the result is not a data key"),
+        "the service decrypted the oversized request; its log:\n{}",
+        svc.log()
+    );
+    // A normal request on the same service is still served.
+    std::fs::write(dir.path().join("good.yaml"), &good).expect("write");
+    let out = decrypt_through(&svc.uri, dir.path(), "good.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -69,7 +69,7 @@ impl Source for IndexSource {
             return Ok(None);
         }
         let out = crate::process::capture::output_within(
-            crate::process::command_in_own_group("git")
+            crate::process::git_in_own_group()
                 .arg("-C")
                 .arg(&self.toplevel)
                 .args(["cat-file", "blob"])
@@ -99,7 +99,7 @@ pub fn normalize(p: &Path) -> PathBuf {
 }
 
 fn git(args: &[&str], pathspecs: &[PathBuf]) -> io::Result<Vec<u8>> {
-    let mut c = crate::process::command_in_own_group("git");
+    let mut c = crate::process::git_in_own_group();
     c.args(args);
     if !pathspecs.is_empty() {
         c.arg("--");
@@ -130,7 +130,7 @@ fn split_z(out: &[u8]) -> Vec<String> {
 /// The root of the git work tree containing the current directory, if any.
 pub fn git_toplevel() -> Option<PathBuf> {
     let out = crate::process::capture::output_within(
-        crate::process::command_in_own_group("git").args(["rev-parse", "--show-toplevel"]),
+        crate::process::git_in_own_group().args(["rev-parse", "--show-toplevel"]),
         crate::process::capture::TOOL_OUTPUT_MAX,
         None,
     )

@@ -271,7 +271,7 @@ fn merge_driver(cli: &Cli, a: &MergeDriverArgs) -> i32 {
 
 /// git's own text merge for a file that is not encrypted in any version.
 fn text_merge(a: &MergeDriverArgs) -> i32 {
-    let status = crate::process::command("git")
+    let status = crate::process::git()
         .args(["merge-file", "-L", "ours", "-L", "base", "-L", "theirs"])
         .arg(&a.ours)
         .arg(&a.base)

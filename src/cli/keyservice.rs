@@ -36,6 +36,11 @@ pub struct KeyserviceArgs {
     /// silent for 10 minutes, is closed too.
     #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub max_connections: u16,
+    /// Seconds a connection has, after connecting or after its last answer, to deliver
+    /// a whole request; a connection that only trickles bytes is closed then (a request
+    /// being handled, a `--prompt` question included, is not cut short).
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub request_within: u16,
 }
 
 #[cfg(not(feature = "keyservice"))]
@@ -99,6 +104,7 @@ pub fn run(args: &KeyserviceArgs) -> Result<i32, Error> {
         }),
         limits: server::Limits {
             max_connections: usize::from(args.max_connections),
+            between_requests: std::time::Duration::from_secs(u64::from(args.request_within)),
             ..server::Limits::default()
         },
     };

@@ -212,12 +212,13 @@ fn stop_child(child: &mut Child, sig: i32) {
 
 /// A channel that receives a message as soon as `child` has exited (a thread waits for
 /// it without reaping it: the caller's `try_wait` does), so the polling loop of [`run`]
-/// wakes at once instead of at its next tick. The sender is dropped when the thread
-/// cannot be started or the wait fails.
-fn exit_notice(child: &Child) -> mpsc::Receiver<()> {
+/// wakes at once instead of at its next tick, and the thread, to be joined once the
+/// child has been reaped (its wait has ended by then). The sender is dropped when the
+/// thread cannot be started or the wait fails.
+fn exit_notice(child: &Child) -> (mpsc::Receiver<()>, Option<std::thread::JoinHandle<()>>) {
     let (tx, rx) = mpsc::channel();
     let pid = rustix::process::Pid::from_child(child);
-    let _ = std::thread::Builder::new()
+    let waiter = std::thread::Builder::new()
         .name("leafseal-editor-wait".to_owned())
         .spawn(move || {
             let how =
@@ -226,7 +227,7 @@ fn exit_notice(child: &Child) -> mpsc::Receiver<()> {
                 let _ = tx.send(());
             }
         });
-    rx
+    (rx, waiter.ok())
 }
 
 /// Runs the editor on `file` with the terminal inherited and waits for it. When one of
@@ -247,10 +248,25 @@ pub fn run(cmd: &EditorCommand, file: &Path, signals: &Signals) -> Result<Editor
             )
             .hint("set SOPS_EDITOR or EDITOR to an installed editor")
         })?;
-    let exited = exit_notice(&child);
+    let (exited, waiter) = exit_notice(&child);
+    let outcome = watch(&mut child, &exited, signals);
+    // Every way out of `watch` has reaped the child (or failed to wait for it), which
+    // ends the waiter's wait.
+    if let Some(waiter) = waiter {
+        let _ = waiter.join();
+    }
+    outcome
+}
+
+/// Polls `child` until it exits or a handled signal stops it; `exited` wakes the poll.
+fn watch(
+    child: &mut Child,
+    exited: &mpsc::Receiver<()>,
+    signals: &Signals,
+) -> Result<EditorExit, Error> {
     loop {
         if let Some(sig) = signals.caught() {
-            stop_child(&mut child, sig);
+            stop_child(child, sig);
             return Ok(EditorExit::Interrupted(sig));
         }
         match child.try_wait() {

@@ -23,8 +23,6 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::Once;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use sha2::Digest;
 use sha2::Sha256;
@@ -84,28 +82,36 @@ pub enum Answer {
     Interrupted(i32),
 }
 
-/// Waits for a line on standard input, returning early when a handled signal arrives
-/// (the handlers restart interrupted reads, so the read runs on its own thread).
+/// Waits for a line on standard input, returning early when a handled signal arrives.
+/// Standard input is polled (50 ms at a time, between looks at the signals) and read a
+/// byte at a time when it has one, so nothing after the line is consumed and no thread
+/// is left blocked in a read (before round 26 a detached thread read the line).
 pub fn wait_for_enter(signals: &Signals) -> Answer {
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("leafseal-prompt".to_owned())
-        .spawn(move || {
-            let mut line = String::new();
-            let n = std::io::stdin().read_line(&mut line).unwrap_or(0);
-            let _ = tx.send(n);
-        });
-    if spawned.is_err() {
-        return Answer::Eof;
-    }
+    use rustix::event::PollFd;
+    use rustix::event::PollFlags;
+    use rustix::event::Timespec;
+    use rustix::io::Errno;
+    let stdin = std::io::stdin();
+    let tick = Timespec {
+        tv_sec: 0,
+        tv_nsec: 50_000_000,
+    };
     loop {
         if let Some(sig) = signals.caught() {
             return Answer::Interrupted(sig);
         }
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(0) | Err(mpsc::RecvTimeoutError::Disconnected) => return Answer::Eof,
-            Ok(_) => return Answer::Enter,
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&tick)) {
+            Ok(0) | Err(Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(_) => return Answer::Eof,
+        }
+        let mut byte = [0u8; 1];
+        match rustix::io::read(&stdin, &mut byte) {
+            Ok(0) => return Answer::Eof,
+            Ok(_) if byte[0] == b'\n' => return Answer::Enter,
+            Ok(_) | Err(Errno::INTR | Errno::AGAIN) => {}
+            Err(_) => return Answer::Eof,
         }
     }
 }

@@ -22,7 +22,7 @@ pub const DRIVER: &str = "leafseal";
 /// (git output never holds plaintext here: only config values and paths).
 pub fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
     let out = crate::process::capture::output_within(
-        crate::process::command_in_own_group("git")
+        crate::process::git_in_own_group()
             .current_dir(dir)
             .args(args),
         crate::process::capture::GIT_OUTPUT_MAX,

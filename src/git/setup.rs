@@ -150,7 +150,7 @@ pub fn update_gitattributes(existing: &str, patterns: &[String]) -> (String, Vec
 
 fn config_get(root: &Path, key: &str) -> Option<String> {
     let out = crate::process::capture::output_within(
-        crate::process::command_in_own_group("git")
+        crate::process::git_in_own_group()
             .current_dir(root)
             .args(["config", "--local", "--get", key]),
         crate::process::capture::TOOL_OUTPUT_MAX,

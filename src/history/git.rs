@@ -58,7 +58,7 @@ fn git_error(msg: String) -> Error {
 
 fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
     let out = crate::process::capture::output_within(
-        crate::process::command_in_own_group("git")
+        crate::process::git_in_own_group()
             .current_dir(dir)
             .args(["-c", "core.quotePath=false"])
             .args(args),
@@ -109,6 +109,8 @@ pub fn versions(file: &Path) -> Result<Vec<Version>, Error> {
         &dir,
         &[
             "log",
+            "--no-ext-diff",
+            "--no-textconv",
             "--follow",
             "--name-only",
             "--format=%x1e%H%x1f%h%x1f%an%x1f%aI%x1f%s",

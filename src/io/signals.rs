@@ -80,6 +80,9 @@ static DEFERRED: AtomicBool = AtomicBool::new(false);
 /// The outcome of starting the thread, once.
 #[cfg(feature = "cli")]
 static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+/// The signal thread's handle, held for the life of the process.
+#[cfg(feature = "cli")]
+static SIGNAL_THREAD: OnceLock<std::thread::JoinHandle<()>> = OnceLock::new();
 /// How the process ends after a signal (set by the command line).
 static EXIT_HOOK: OnceLock<fn(i32)> = OnceLock::new();
 /// What else a signal that ends the process removes (`edit`'s workspaces).
@@ -165,7 +168,11 @@ fn start() -> Result<(), Error> {
                     std::process::exit(128_i32.saturating_add(s));
                 }
             })
-            .map(|_| ())
+            // Kept, not dropped: dropping the handle would detach the thread (see
+            // `crate::threads`). It runs until the process ends, so it is never joined.
+            .map(|handle| {
+                let _ = SIGNAL_THREAD.set(handle);
+            })
             .map_err(|e| e.to_string())
     });
     r.clone().map_err(|e| {

@@ -16,18 +16,28 @@ pub fn map_ordered<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
     let next = std::sync::atomic::AtomicUsize::new(0);
     let slots: Vec<std::sync::Mutex<Option<R>>> =
         items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(item) = items.get(i) else { break };
+            let r = f(item);
+            if let Some(Ok(mut slot)) = slots.get(i).map(|m| m.lock()) {
+                *slot = Some(r);
+            }
+        }
+    };
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let r = f(item);
-                    if let Some(Ok(mut slot)) = slots.get(i).map(|m| m.lock()) {
-                        *slot = Some(r);
-                    }
-                }
-            });
+        let mut workers = crate::threads::Joined::with_capacity(threads);
+        let started = (0..threads)
+            .filter(|_| {
+                workers
+                    .spawn(s, std::thread::Builder::new(), work)
+                    .is_some()
+            })
+            .count();
+        if started == 0 {
+            // No thread could be started: the items are done here.
+            work();
         }
     });
     slots

@@ -1,7 +1,9 @@
 //! The key service's accepted connections, bounded: at most [`Limits::max_connections`]
 //! at once (a connection over the limit is closed as soon as it is accepted), a
 //! connection that sends nothing within [`Limits::first_bytes`] or stays silent for
-//! [`Limits::idle`] is closed, and an accept that fails for want of resources (no file
+//! [`Limits::idle`] is closed, one that delivers no whole request within
+//! [`Limits::between_requests`] of connecting or of its last request's answer is closed
+//! however many bytes it trickles (no slot held by a byte a second), and an accept that fails for want of resources (no file
 //! descriptors left) is retried after [`ACCEPT_BACKOFF`] instead of at once, which would
 //! spin a core until a descriptor frees up.
 
@@ -34,6 +36,10 @@ pub struct Limits {
     /// progress included (a `--prompt` question waiting that long is answered with an
     /// error).
     pub idle: Duration,
+    /// Time a connection has, from connecting or from its last answer, to deliver a
+    /// whole request (headers and message) when none is being handled: bytes alone do
+    /// not extend it.
+    pub between_requests: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +48,7 @@ impl Default for Limits {
             max_connections: 64,
             first_bytes: Duration::from_secs(10),
             idle: Duration::from_secs(600),
+            between_requests: Duration::from_secs(30),
         }
     }
 }
@@ -125,12 +132,16 @@ impl<A: Accept + Unpin> tokio_stream::Stream for Incoming<A> {
                         drop((io, slot));
                         continue;
                     }
+                    let between = this.limits.between_requests;
                     return Poll::Ready(Some(Ok(Bounded {
                         io,
                         _slot: slot,
                         idle: this.limits.idle,
                         deadline: Box::pin(tokio::time::sleep(this.limits.first_bytes)),
                         heard: false,
+                        progress: Progress::new(),
+                        between,
+                        progress_deadline: Box::pin(tokio::time::sleep(between)),
                     })));
                 }
             }
@@ -147,7 +158,43 @@ impl Drop for Slot {
     }
 }
 
-/// An accepted connection that times out when silent.
+/// What the handlers of one connection's requests tell the connection: how many are
+/// being handled, and when the last one was answered. Reaches them as the connection's
+/// `ConnectInfo` (in each request's extensions).
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    handling: AtomicUsize,
+    /// Answers given so far (a change moves the deadline).
+    answered: AtomicUsize,
+}
+
+impl Progress {
+    fn new() -> Arc<Progress> {
+        Arc::new(Progress::default())
+    }
+
+    /// A whole request has arrived and is being handled, until the guard is dropped.
+    pub(super) fn handling(self: &Arc<Self>) -> Handling {
+        self.handling.fetch_add(1, Ordering::AcqRel);
+        Handling(Arc::clone(self))
+    }
+}
+
+/// One request being handled (see [`Progress::handling`]).
+pub(super) struct Handling(Arc<Progress>);
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.answered.fetch_add(1, Ordering::AcqRel);
+        self.0.handling.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The connection's [`Progress`], as the requests see it.
+#[derive(Debug, Clone)]
+pub(super) struct ConnProgress(pub(super) Arc<Progress>);
+
+/// An accepted connection that times out when silent, or when it delivers no request.
 pub(super) struct Bounded<Io> {
     io: Io,
     _slot: Slot,
@@ -156,6 +203,10 @@ pub(super) struct Bounded<Io> {
     /// Whether the client has sent a byte: until then only its bytes end the
     /// first-bytes deadline (the server writes its HTTP/2 settings at once).
     heard: bool,
+    progress: Arc<Progress>,
+    between: Duration,
+    /// When the connection must have delivered a request (none being handled).
+    progress_deadline: Pin<Box<Sleep>>,
 }
 
 impl<Io> Bounded<Io> {
@@ -187,14 +238,37 @@ impl<Io> Bounded<Io> {
         }
     }
 
-    /// Pending from the connection: an error once the deadline has passed.
+    /// Pending from the connection: an error once the silence deadline has passed, or
+    /// the request deadline with no request delivered.
     fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "the connection was silent for too long",
-            ))),
-            Poll::Pending => Poll::Pending,
+            )));
+        }
+        self.request_overdue(cx)
+    }
+
+    /// An error once [`Limits::between_requests`] has passed since the connection was
+    /// accepted or last answered with no request being handled meanwhile; pending
+    /// otherwise (the timer registered).
+    fn request_overdue<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        loop {
+            if self.progress_deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let answered = self.progress.answered.swap(0, Ordering::AcqRel);
+            if answered == 0 && self.progress.handling.load(Ordering::Acquire) == 0 {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the connection delivered no request in time",
+                )));
+            }
+            // A request answered or being handled since: a new period (polled once so
+            // that the timer wakes this connection).
+            let next = Instant::now() + self.between;
+            self.progress_deadline.as_mut().reset(next);
         }
     }
 }
@@ -210,6 +284,10 @@ impl<Io: AsyncRead + Unpin> AsyncRead for Bounded<Io> {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     self.read_some();
+                }
+                // Bytes arriving do not excuse a connection that delivers no request.
+                if let Poll::Ready(Err(e)) = self.request_overdue::<()>(cx) {
+                    return Poll::Ready(Err(e));
                 }
                 Poll::Ready(r)
             }
@@ -250,9 +328,9 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Bounded<Io> {
     }
 }
 
-impl<Io: tonic::transport::server::Connected> tonic::transport::server::Connected for Bounded<Io> {
-    type ConnectInfo = Io::ConnectInfo;
+impl<Io> tonic::transport::server::Connected for Bounded<Io> {
+    type ConnectInfo = ConnProgress;
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
+        ConnProgress(Arc::clone(&self.progress))
     }
 }

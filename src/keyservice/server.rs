@@ -29,10 +29,15 @@ use crate::keys::KeyKind;
 const DATA_KEY_LENGTHS: [usize; 2] = [32, 33];
 
 /// Requests one connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS):
-/// each buffers up to a 4 MB message and takes a blocking thread. A client that wants
-/// more waits for a stream to finish (HTTP/2 clients, sops's gRPC one included, queue
-/// their calls under the announced limit).
+/// each buffers up to a [`MAX_REQUEST_BYTES`] message and takes a blocking thread. A
+/// client that wants more waits for a stream to finish (HTTP/2 clients, sops's gRPC one
+/// included, queue their calls under the announced limit).
 const STREAMS_PER_CONNECTION: u32 = 8;
+
+/// The largest request message decoded (gRPC's default is 4 MB). A request carries one
+/// wrapped data key (an age stanza, a PGP message, a KMS blob: a few kB) or a data key
+/// to wrap: with 4 MB, 64 connections × 8 streams held 2.1 GB (round 26).
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// How long open connections may take to finish after SIGINT/SIGTERM.
 const GRACE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -167,6 +172,7 @@ impl Handler {
 }
 
 /// Runs one request's handler on a blocking thread.
+/// The request arrived whole: its connection counts it as handled until the answer.
 async fn blocking<Req, Resp>(
     handler: Arc<Handler>,
     request: tonic::Request<Req>,
@@ -176,6 +182,10 @@ where
     Req: Send + 'static,
     Resp: Send + 'static,
 {
+    let _handling = request
+        .extensions()
+        .get::<super::conn::ConnProgress>()
+        .map(|p| p.0.handling());
     let req = request.into_inner();
     tokio::task::spawn_blocking(move || f(&handler, req))
         .await
@@ -192,7 +202,8 @@ async fn route(
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
                 proto::EncryptResponse,
                 proto::EncryptRequest,
-            >::default());
+            >::default())
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
             let svc = tower::service_fn(move |r: tonic::Request<proto::EncryptRequest>| {
                 blocking(Arc::clone(&handler), r, Handler::encrypt)
             });
@@ -202,7 +213,8 @@ async fn route(
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
                 proto::DecryptResponse,
                 proto::DecryptRequest,
-            >::default());
+            >::default())
+            .max_decoding_message_size(MAX_REQUEST_BYTES);
             let svc = tower::service_fn(move |r: tonic::Request<proto::DecryptRequest>| {
                 blocking(Arc::clone(&handler), r, Handler::decrypt)
             });

@@ -46,7 +46,7 @@ pub fn signing_key(
     }
     let git = |key: &str| -> Option<String> {
         let out = crate::process::capture::output_within(
-            crate::process::command_in_own_group("git")
+            crate::process::git_in_own_group()
                 .args(["config", "--get", key])
                 .env_clear()
                 .envs(ctx.vars()),

@@ -43,7 +43,7 @@ pub(super) struct Accumulated {
     pub(super) clear_comments: usize,
     pub(super) first_error: Option<DocumentError>,
     /// Memory for `out` being touched on another thread, taken when `out` is first sized.
-    pub(super) ahead: Option<std::thread::JoinHandle<Vec<u8>>>,
+    pub(super) ahead: Option<super::pool::Touching>,
 }
 
 impl Accumulated {

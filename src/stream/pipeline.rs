@@ -114,8 +114,9 @@ pub(super) fn run_fed<P: Send, R: Send>(
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
+        let mut threads = crate::threads::Joined::with_capacity(workers);
         for _ in 0..workers {
-            s.spawn(|| {
+            let started = threads.spawn(s, std::thread::Builder::new(), || {
                 let mut leaving = Leaving {
                     slots: &slots,
                     ready: &ready,
@@ -165,6 +166,14 @@ pub(super) fn run_fed<P: Send, R: Send>(
                     ready.notify_all();
                 }
             });
+            if started.is_none() {
+                // One worker fewer: the others take the parts; with none, every part
+                // is lost (the fold is told) instead of awaited.
+                slots
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .workers -= 1;
+            }
         }
         let mut ok = true;
         let mut i = 0;

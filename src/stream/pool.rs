@@ -93,7 +93,27 @@ impl Pools {
 
 /// Memory for the output of a file, touched on another thread while the file is
 /// planned on the calling one ([`touch_ahead`]).
-pub(super) type Ahead = std::cell::Cell<Option<std::thread::JoinHandle<Vec<u8>>>>;
+pub(super) type Ahead = std::cell::Cell<Option<Touching>>;
+
+/// The thread of [`touch_ahead`]: joined when its memory is taken ([`Touching::join`])
+/// and also when it is dropped unused (a declined plan), never detached (see
+/// `crate::threads` for why a detach is avoided).
+pub(super) struct Touching(Option<std::thread::JoinHandle<Vec<u8>>>);
+
+impl Touching {
+    /// Waits for the thread and takes the memory it touched.
+    pub(super) fn join(mut self) -> std::thread::Result<Vec<u8>> {
+        self.0.take().map_or_else(|| Ok(Vec::new()), |h| h.join())
+    }
+}
+
+impl Drop for Touching {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
 
 /// Starts touching memory for the output of a file of `len` encrypted bytes (about a
 /// third of it: the plaintext of an `ENC[…]` value is shorter than a third of its text
@@ -114,7 +134,7 @@ pub(super) fn touch_ahead(len: usize) -> Ahead {
             v
         })
         .ok();
-    std::cell::Cell::new(handle)
+    std::cell::Cell::new(handle.map(|h| Touching(Some(h))))
 }
 
 #[cfg(test)]

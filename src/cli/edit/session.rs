@@ -68,27 +68,27 @@ impl Session<'_> {
         let (done_tx, done_rx) = std::sync::mpsc::channel::<Option<Error>>();
         let mut wipes = Wipes {
             rx: done_rx,
-            pending: 0,
+            threads: Vec::new(),
         };
         let r = self.edit_with(
             session,
             dest,
             (editor_cmd, base, work_tree),
             done_tx,
-            &mut wipes.pending,
+            &mut wipes.threads,
         );
         (r, wipes)
     }
 
-    /// [`Session::edit`]: the wiping threads started report to `done_tx` and are counted
-    /// in `pending`.
+    /// [`Session::edit`]: the wiping threads started report to `done_tx` and are kept
+    /// in `threads`.
     fn edit_with(
         &self,
         mut session: EditSession,
         dest: &crate::io::Destination,
         (editor_cmd, base, work_tree): (&command::EditorCommand, &OsStr, &Path),
         done_tx: std::sync::mpsc::Sender<Option<Error>>,
-        pending: &mut usize,
+        threads: &mut Vec<std::thread::JoinHandle<()>>,
     ) -> Result<i32, Error> {
         let name = self.name;
         for w in &session.warnings {
@@ -157,14 +157,16 @@ impl Session<'_> {
                     let _ = tx.send(w.remove().err());
                 };
                 // A thread that cannot be started drops what it was given: wiped on drop.
-                let spawn = |f: Box<dyn FnOnce() + Send>| {
-                    std::thread::Builder::new()
+                let mut spawn = |f: Box<dyn FnOnce() + Send>| {
+                    if let Ok(handle) = std::thread::Builder::new()
                         .name("leafseal-wipe".to_owned())
                         .spawn(f)
-                        .is_ok()
+                    {
+                        threads.push(handle);
+                    }
                 };
-                *pending += usize::from(spawn(Box::new(wiper)));
-                *pending += usize::from(spawn(Box::new(remover)));
+                spawn(Box::new(wiper));
+                spawn(Box::new(remover));
             }
             // A file changed meanwhile is refused by the write itself, last, right before
             // the rename (`io::Destination`); a read of it that failed is named as such.
@@ -312,20 +314,23 @@ impl Session<'_> {
 /// The wiping threads an edit started (see [`Session::edit`]).
 pub(super) struct Wipes {
     rx: std::sync::mpsc::Receiver<Option<Error>>,
-    pending: usize,
+    /// Joined, never detached (see `crate::threads` for why a detach is avoided).
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Wipes {
-    /// Waits until every wiping thread has reported that its wiping is done (not until
-    /// it has exited: a thread's exit makes the allocator return freed memory to the
-    /// system); reports their errors.
+    /// Waits until every wiping thread has reported that its wiping is done, reports
+    /// their errors, then joins the threads.
     pub(super) fn wait(self) {
-        for _ in 0..self.pending {
+        for _ in 0..self.threads.len() {
             match self.rx.recv() {
                 Ok(Some(e)) => cli::report(&e),
                 Ok(None) => {}
                 Err(_) => break,
             }
+        }
+        for handle in self.threads {
+            let _ = handle.join();
         }
     }
 }

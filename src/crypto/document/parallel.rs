@@ -174,6 +174,8 @@ pub(super) fn drive<'t, T: Send>(
     let queue = std::sync::Mutex::new(runs.into_iter().enumerate());
     let mut failed = Some(DocumentError::Worker);
     std::thread::scope(|s| {
+        // Declared before anything this closure locks, so dropped (joined) after it.
+        let mut workers = crate::threads::Joined::with_capacity(threads);
         for _ in 0..threads {
             let work = || {
                 let _leaving = Leaving {
@@ -192,7 +194,9 @@ pub(super) fn drive<'t, T: Send>(
                     ready.notify_one();
                 }
             };
-            if std::thread::Builder::new().spawn_scoped(s, work).is_err()
+            if workers
+                .spawn(s, std::thread::Builder::new(), work)
+                .is_none()
                 && let Ok(mut g) = slots.lock()
             {
                 // One worker fewer; the others (or none) take the runs.

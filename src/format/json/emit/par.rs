@@ -173,14 +173,17 @@ fn emit_split(
     };
 
     Some(std::thread::scope(|s| {
-        // A thread that cannot be started leaves its range to this thread.
+        // A thread that cannot be started leaves its range to this thread. Every thread
+        // is joined, on an early return too (`crate::threads`); parts not taken wipe
+        // themselves when dropped.
+        let mut threads = crate::threads::Joined::with_capacity(others.len());
         let handles: Vec<_> = others
             .iter()
             .zip(sizes.iter().skip(1))
             .map(|(&(lo, hi), &est)| {
-                let h = std::thread::Builder::new()
-                    .spawn_scoped(s, move || write_part(lo, hi, est))
-                    .ok();
+                let h = threads.spawn(s, std::thread::Builder::new(), move || {
+                    write_part(lo, hi, est)
+                });
                 (h, lo, hi, est)
             })
             .collect();
@@ -197,11 +200,9 @@ fn emit_split(
         w.base_depth = 1;
         big.write(&mut w, lo0, hi0, true)?;
         w.base_depth = 0;
-        // On an early return the scope still joins the other threads; their parts wipe
-        // themselves when dropped.
         for (h, lo, hi, est) in handles {
             let part = match h {
-                Some(h) => h.join().map_err(|_| {
+                Some(h) => threads.join(h).ok_or_else(|| {
                     FormatError::new("json", "a writer thread failed while writing the document")
                 })?,
                 None => write_part(lo, hi, est),
