@@ -27,12 +27,14 @@ use std::time::Instant;
 
 /// A directory holding a fake `git` whose `ls-files` runs `ls_files` (shell); its
 /// `rev-parse --show-toplevel` prints the current directory, as in a repository's root.
+/// It skips the `-c NAME=VALUE` settings leafseal puts first on every git command line
+/// (round 26).
 fn fake_git(ls_files: &str) -> tempfile::TempDir {
     let bin = tempfile::tempdir().expect("bin");
     let git = bin.path().join("git");
     std::fs::write(
         &git,
-        format!("#!/bin/sh\ncase \"$1\" in\n  rev-parse) pwd ;;\n  ls-files) {ls_files} ;;\n  *) exit 1 ;;\nesac\n"),
+        format!("#!/bin/sh\nwhile [ \"$1\" = -c ]; do shift 2; done\ncase \"$1\" in\n  rev-parse) pwd ;;\n  ls-files) {ls_files} ;;\n  *) exit 1 ;;\nesac\n"),
     )
     .expect("write");
     std::fs::set_permissions(&git, std::os::unix::fs::PermissionsExt::from_mode(0o755))
