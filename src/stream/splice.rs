@@ -209,7 +209,11 @@ pub fn splice_yaml(
     let mut fold = Fold {
         old_mac: MacHasher::new(meta.mac_only_encrypted),
         new_mac: None,
-        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        record: integrity::Streamed::verifier(
+            &key,
+            &meta.integrity_binding(),
+            meta.integrity.as_deref(),
+        ),
         tokens: Vec::with_capacity(plan.parts.len()),
         holder: None,
         holders: 0,

@@ -140,7 +140,7 @@ pub(super) fn finish(
         return back(key, unwrapped_by);
     }
     let mut warnings = Vec::new();
-    let status = record.verify(meta.integrity.as_deref(), &meta.mac);
+    let status = record.verify(meta.integrity.as_deref(), &meta.integrity_binding());
     let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
     if ops::judge_integrity(status, strict, &mut warnings).is_err() {
         return back(key, unwrapped_by);
@@ -164,10 +164,12 @@ pub(super) fn finish(
     let (Some(holder), Some(new_mac)) = (holder, new_mac) else {
         return back(key, unwrapped_by);
     };
+    let record = integrity::Streamed::new(&key, meta.mac_only_encrypted);
     let Some((meta_text, signature_dropped)) = seal_meta(
         &mut meta,
         &key,
-        &new_mac.finish(),
+        || Some(new_mac.finish()),
+        record,
         token_refs(&tokens),
         emit,
     ) else {
