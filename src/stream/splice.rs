@@ -214,6 +214,7 @@ pub fn splice_yaml(
             &meta.integrity_binding(),
             meta.integrity.as_deref(),
         ),
+        new_record: None,
         tokens: Vec::with_capacity(plan.parts.len()),
         holder: None,
         holders: 0,

@@ -14,6 +14,17 @@ const READERS: [&[(&str, &str)]; 2] = [
     ],
 ];
 
+/// The writer settings: the whole tree, and the splice (`set`) or the streamed rotation
+/// in tiny parts, required.
+const WRITERS: [&[(&str, &str)]; 2] = [
+    &[("LEAFSEAL_STREAM", "never"), ("LEAFSEAL_SPLICE", "never")],
+    &[
+        ("LEAFSEAL_STREAM", "require"),
+        ("LEAFSEAL_SPLICE", "require"),
+        ("LEAFSEAL_STREAM_PART", "1"),
+    ],
+];
+
 fn with(vars: &HashMap<String, String>, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut v = vars.clone();
     v.insert("LEAFSEAL_STRICT_INTEGRITY".into(), "1".into());
@@ -133,10 +144,10 @@ fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let vars = env_vars(None, home.path());
-    // `set` on the streaming path (the splice, its record resumed from a fresh v2 start)
-    // and on the tree path, `rotate -i` on both: each writes v2, and the tree reader
-    // and the streaming reader (in tiny parts) both verify what the other path wrote.
-    for writer in READERS {
+    // `set` on the splice (the new record started anew: a v1 record cannot be resumed)
+    // and on the tree path, `rotate -i` on both: each writes v2, and the tree reader and
+    // the streaming reader (in tiny parts) both verify what the other path wrote.
+    for writer in WRITERS {
         let (_, plain) = v1_fixture(d, "app.yaml");
         let out = run_in(
             &with(&vars, writer),
@@ -173,6 +184,34 @@ fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
             &enc,
             &record_tag_changed(&enc, "leafseal_integrity: v2:"),
         );
+        // Again on the v2 file: the splice resumes the new record from the old one's
+        // state before the changed part (a key early in the file, a sub-part of `db`;
+        // a key late in it; a new first key, after every part).
+        let mut want = plain.replace("tail: last", "tail: changed");
+        for (path, value, line, new_line) in [
+            (
+                "[\"db\"][\"user\"]",
+                "\"root\"",
+                "user: admin",
+                "user: root",
+            ),
+            ("[\"tail\"]", "\"again\"", "tail: changed", "tail: again"),
+            (
+                "[\"zzz\"]",
+                "\"new\"",
+                "tail: again\n",
+                "tail: again\nzzz: new\n",
+            ),
+        ] {
+            let out = run_in(&with(&vars, writer), d, &["set", "app.yaml", path, value]);
+            assert!(
+                out.status.success(),
+                "set {path} {writer:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            want = want.replace(line, new_line);
+            reads_as(&vars, d, "app.yaml", &want);
+        }
 
         let (_, plain) = v1_fixture(d, "app.json");
         let out = run_in(&with(&vars, writer), d, &["rotate", "-i", "app.json"]);
