@@ -180,7 +180,7 @@ pub(super) fn finish(
     let Some((meta_text, signature_dropped)) = seal_meta(
         &mut meta,
         &key,
-        || Some(new_mac.finish()),
+        || Some(new_mac.clone().finish()),
         record,
         token_refs(tokens.get(from..).unwrap_or_default()),
         emit,

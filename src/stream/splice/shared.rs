@@ -69,19 +69,20 @@ pub(in crate::stream) type PartTokens = (Option<String>, Vec<u8>, bool);
 ///
 /// The record (a v2 one, whose binding is hashed last) is `record` (a fresh one, or a
 /// checkpoint of the file's record before the first changed part) fed with `tokens`
-/// (the parts from there on): that runs on this thread while `mac_hex` runs on another,
-/// and only the binding waits for the MAC.
+/// (the parts from there on): that runs on this thread while `mac_hex` runs on another
+/// (on this one, after the record, when no thread can be started), and only the binding
+/// waits for the MAC.
 pub(in crate::stream) fn seal_meta<'t>(
     meta: &mut Metadata,
     key: &DataKey,
-    mac_hex: impl FnOnce() -> Option<String> + Send,
+    mac_hex: impl Fn() -> Option<String> + Sync,
     record: integrity::Streamed,
     tokens: impl Iterator<Item = (Option<&'t str>, &'t [u8], bool)>,
     emit: &EmitOptions,
 ) -> Option<(Vec<u8>, bool)> {
     let mut rec = record;
     let mac_hex = std::thread::scope(|s| {
-        let mac = s.spawn(mac_hex);
+        let mac = std::thread::Builder::new().spawn_scoped(s, &mac_hex).ok();
         for (open, t, close) in tokens {
             if let Some(k) = open {
                 rec.open_map_entry(k);
@@ -91,7 +92,10 @@ pub(in crate::stream) fn seal_meta<'t>(
                 rec.close_map();
             }
         }
-        mac.join().ok().flatten()
+        match mac {
+            Some(h) => h.join().ok().flatten(),
+            None => mac_hex(),
+        }
     })?;
     meta.lastmodified = Timestamp::now_utc().to_rfc3339();
     meta.mac = mac::seal_mac(key, &mac_hex, &meta.lastmodified).ok()?;
