@@ -13,6 +13,8 @@ mod support;
 mod records;
 #[path = "integrity/tampering.rs"]
 mod tampering;
+#[path = "integrity/versions.rs"]
+mod versions;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -11,11 +11,18 @@
 //! encrypted leaf's type, ciphertext length and GCM tag) and of the metadata that decides what is encrypted and what the MAC covers, bound to the stored
 //! MAC and `lastmodified`.
 //!
-//! It is stored in the metadata field [`FIELD`] as `v1:MACREF:TAG`, where `MACREF` is the
+//! It is stored in the metadata field [`FIELD`] as `v2:MACREF:TAG` (written since round
+//! 26; `v1:MACREF:TAG` from earlier versions is still verified), where `MACREF` is the
 //! first 16 hex digits of SHA-256 of the stored (encrypted) MAC text. `MACREF` is public:
 //! it lets a reader without the key (`leafseal check`) tell a current record from one
 //! left behind by a tool that rewrote the file without updating it. `TAG` (base64 of 32
 //! bytes) needs the data key to check.
+//!
+//! The two versions hash the same tokens under different subkeys; they differ in where
+//! the binding stands. v1 hashes it first, so its HMAC cannot start before the MAC is
+//! known; v2 hashes it last, after the document's closing token, so a writer hashes the
+//! document while the MAC is still being computed, and can resume the HMAC from a state
+//! saved at a part boundary ([`Streamed::checkpoint`]).
 //!
 //! Comments are not covered: encrypted comments are authenticated one by one by AES-GCM,
 //! and clear comments carry no secret. See docs/security.md.
@@ -39,11 +46,41 @@ use crate::tree::Value;
 /// The metadata field that holds the record (ignored by sops).
 pub const FIELD: &str = "leafseal_integrity";
 
-/// The version prefix of the stored record.
-const VERSION: &str = "v1";
+/// The version prefix of a v1 record (binding first; read, no longer written).
+const VERSION_V1: &str = "v1";
 
-/// Domain separation for the record's subkey.
+/// The version prefix of the record written (binding last).
+const VERSION_V2: &str = "v2";
+
+/// Domain separation for a v1 record's subkey (and the first token of its input).
 const SUBKEY_LABEL: &[u8] = b"leafseal integrity record v1";
+
+/// Domain separation for a v2 record's subkey (and the first token of its input).
+const SUBKEY_LABEL_V2: &[u8] = b"leafseal integrity record v2";
+
+/// The layout of a record's HMAC input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Version {
+    /// The binding, then the document.
+    V1,
+    /// The document, then the binding.
+    V2,
+}
+
+impl Version {
+    fn prefix(self) -> &'static str {
+        match self {
+            Version::V1 => VERSION_V1,
+            Version::V2 => VERSION_V2,
+        }
+    }
+    fn label(self) -> &'static [u8] {
+        match self {
+            Version::V1 => SUBKEY_LABEL,
+            Version::V2 => SUBKEY_LABEL_V2,
+        }
+    }
+}
 
 /// What the record covers besides the document: the settings that decide what is
 /// encrypted and what enters the MAC, and the MAC it is bound to.
@@ -84,35 +121,43 @@ pub fn mac_ref(mac: &str) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_hmac(key: &DataKey) -> HmacSha256 {
+fn new_hmac(key: &DataKey, version: Version) -> HmacSha256 {
     // A subkey, so that the data key itself is never used as an HMAC key elsewhere.
     let mut kdf = <HmacSha256 as Mac>::new_from_slice(key.expose())
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    kdf.update(SUBKEY_LABEL);
+    kdf.update(version.label());
     let sub = kdf.finalize().into_bytes();
     <HmacSha256 as Mac>::new_from_slice(&sub)
         .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
 }
 
-/// Computes the record to store for an encrypted document.
+/// Computes the record to store for an encrypted document (a v2 record).
 pub fn compute(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> String {
-    let tag = tag_of(doc, binding, key);
+    let tag = tag_of(doc, binding, key, Version::V2);
+    stored_text(Version::V2, binding.mac, &tag)
+}
+
+/// The text stored for a record.
+fn stored_text(version: Version, mac: &str, tag: &[u8; 32]) -> String {
     format!(
-        "{VERSION}:{}:{}",
-        mac_ref(binding.mac),
+        "{}:{}:{}",
+        version.prefix(),
+        mac_ref(mac),
         STANDARD.encode(tag)
     )
 }
 
-/// The parts of a stored record: its MAC reference and tag.
-fn parse(stored: &str) -> Option<(&str, [u8; 32])> {
+/// The parts of a stored record: its version, MAC reference and tag.
+fn parse(stored: &str) -> Option<(Version, &str, [u8; 32])> {
     let mut parts = stored.trim().splitn(3, ':');
-    if parts.next()? != VERSION {
-        return None;
-    }
+    let version = match parts.next()? {
+        VERSION_V1 => Version::V1,
+        VERSION_V2 => Version::V2,
+        _ => return None,
+    };
     let macref = parts.next()?;
     let tag = STANDARD.decode(parts.next()?).ok()?;
-    Some((macref, tag.try_into().ok()?))
+    Some((version, macref, tag.try_into().ok()?))
 }
 
 /// The key-free part of the check: whether a stored record is present, well-formed and
@@ -123,7 +168,7 @@ pub fn status_without_key(stored: Option<&str>, mac: &str) -> Status {
     };
     match parse(stored) {
         None => Status::Malformed,
-        Some((r, _)) if r != mac_ref(mac) => Status::Stale,
+        Some((_, r, _)) if r != mac_ref(mac) => Status::Stale,
         Some(_) => Status::Valid,
     }
 }
@@ -139,10 +184,10 @@ pub fn verify(
         Status::Valid => {}
         other => return other,
     }
-    let Some((_, want)) = stored.and_then(parse) else {
+    let Some((version, _, want)) = stored.and_then(parse) else {
         return Status::Malformed;
     };
-    let got = tag_of(doc, binding, key);
+    let got = tag_of(doc, binding, key, version);
     if bool::from(got.ct_eq(&want)) {
         Status::Valid
     } else {
@@ -154,6 +199,7 @@ pub fn verify(
 /// (The input is gathered in a buffer and fed to the HMAC in large blocks: most pieces
 /// are a few bytes, and one hash update per piece cost more than the hashing itself. Only
 /// text that stands in the file in clear goes through the buffer.)
+#[derive(Clone)]
 struct Encoder {
     /// `None`: the encoding is only gathered in `buf` (the tokens of one part of a
     /// document, for [`Streamed`]).
@@ -337,12 +383,12 @@ fn push_seq<'a>(stack: &mut Vec<Step<'a>>, items: &'a [SeqItem]) {
 /// tagged, length-prefixed text for each leaf. Open and close markers with length-prefixed
 /// texts make it unambiguous, and document order lets a streaming reader produce it
 /// without building a tree.
-fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> [u8; 32] {
-    encode(
-        Encoder::new(new_hmac(key), binding.mac_only_encrypted),
-        doc,
-        binding,
-    )
+fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey, version: Version) -> [u8; 32] {
+    let e = Encoder::new(new_hmac(key, version), binding.mac_only_encrypted);
+    match version {
+        Version::V1 => encode(e, doc, binding),
+        Version::V2 => encode_v2(e, doc, binding),
+    }
 }
 
 /// Domain separation for the key-free digest.
@@ -404,17 +450,43 @@ fn drain<'a>(e: &mut Encoder, stack: &mut Vec<Step<'a>>) {
     }
 }
 
+/// A v1 record's input (and the public digests'): the binding, then the document.
 fn encode(mut e: Encoder, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
     header(&mut e, binding);
+    document(&mut e, doc);
+    e.finish()
+}
+
+/// A v2 record's input: its label, the document, then the binding.
+fn encode_v2(mut e: Encoder, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
+    e.bytes(SUBKEY_LABEL_V2);
+    document(&mut e, doc);
+    trailer_v2(&mut e, binding);
+    e.finish()
+}
+
+/// The binding at the end of a v2 record's input. The document's tokens before it end
+/// with `E`, which no token inside a document is read as (every text is length-prefixed
+/// and every container closed), and its fields are length-prefixed or of fixed size, so
+/// the input splits one way only.
+fn trailer_v2(e: &mut Encoder, binding: &Binding<'_>) {
+    e.bytes(binding.selector_field.as_bytes());
+    e.bytes(binding.selector_pattern.as_bytes());
+    e.tag(u8::from(binding.mac_only_encrypted));
+    e.bytes(binding.lastmodified.trim().as_bytes());
+    e.bytes(binding.mac.trim().as_bytes());
+}
+
+/// The document's tokens: each branch as `D` and its root map, then `E`.
+fn document(e: &mut Encoder, doc: &Document) {
     let mut stack: Vec<Step<'_>> = Vec::new();
     for branch in &doc.branches {
         e.tag(b'D');
         push_map(&mut stack, branch);
         e.tag(b'M');
-        drain(&mut e, &mut stack);
+        drain(e, &mut stack);
     }
     e.tag(b'E');
-    e.finish()
 }
 
 /// The encoding of a map's entries alone (without the markers that open and close the
@@ -502,65 +574,12 @@ impl Tokens {
     }
 }
 
-/// The record of a one-branch document computed from its parts in document order, without
-/// the whole tree: the same bytes as [`verify`] hashes for that document.
-pub struct Streamed(Encoder);
+/// The record computed from a document's parts in document order, without the whole
+/// tree.
+#[path = "integrity_streamed.rs"]
+mod streamed;
 
-impl Streamed {
-    /// Starts the record: the binding, the branch and its root map.
-    pub fn new(key: &DataKey, binding: &Binding<'_>) -> Self {
-        let mut e = Encoder::new(new_hmac(key), binding.mac_only_encrypted);
-        header(&mut e, binding);
-        e.tag(b'D');
-        e.tag(b'M');
-        Streamed(e)
-    }
-
-    /// Opens the map value of the entry `key`, whose entries follow in parts.
-    pub fn open_map_entry(&mut self, key: &str) {
-        self.0.tag(b'K');
-        self.0.bytes(key.as_bytes());
-        self.0.tag(b'M');
-    }
-
-    /// Closes the map opened by [`Streamed::open_map_entry`].
-    pub fn close_map(&mut self) {
-        self.0.tag(b'm');
-    }
-
-    /// The tokens of some entries ([`entry_tokens`]).
-    pub fn feed(&mut self, tokens: &[u8]) {
-        self.0.put(tokens);
-    }
-
-    /// Closes the document and gives the record to store for it (as [`compute`] gives
-    /// for the whole tree), bound to `mac`, the MAC of the binding it was started with.
-    pub fn record(mut self, mac: &str) -> String {
-        self.0.tag(b'm');
-        self.0.tag(b'E');
-        let tag = self.0.finish();
-        format!("{VERSION}:{}:{}", mac_ref(mac), STANDARD.encode(tag))
-    }
-
-    /// Closes the document and checks the stored record against it.
-    pub fn verify(mut self, stored: Option<&str>, mac: &str) -> Status {
-        match status_without_key(stored, mac) {
-            Status::Valid => {}
-            other => return other,
-        }
-        let Some((_, want)) = stored.and_then(parse) else {
-            return Status::Malformed;
-        };
-        self.0.tag(b'm');
-        self.0.tag(b'E');
-        let got = self.0.finish();
-        if bool::from(got.ct_eq(&want)) {
-            Status::Valid
-        } else {
-            Status::Mismatch
-        }
-    }
-}
+pub use streamed::Streamed;
 
 /// Token writers for a part read without a tree (the direct YAML path of
 /// `crate::stream`): the same bytes [`entry_tokens`] writes for the same items.

@@ -40,12 +40,34 @@ fn verified(doc: &Document, b: &Binding<'_>, stored: &str) -> Status {
     verify(Some(stored), doc, b, &key())
 }
 
+/// The record an earlier leafseal wrote (v1: the binding first).
+fn compute_v1(doc: &Document, b: &Binding<'_>, k: &DataKey) -> String {
+    stored_text(Version::V1, b.mac, &tag_of(doc, b, k, Version::V1))
+}
+
+/// The records of `sample()` in both versions: what is written now, and v1.
+fn both_records() -> [String; 2] {
+    [
+        compute(&sample(), &binding(), &key()),
+        compute_v1(&sample(), &binding(), &key()),
+    ]
+}
+
 #[test]
 fn a_record_verifies_and_every_structural_change_is_caught() {
+    let [v2, v1] = both_records();
+    assert!(v2.starts_with("v2:"), "{v2}");
+    assert!(v1.starts_with("v1:"), "{v1}");
+    // Two subkeys and two layouts: the tags differ.
+    assert_ne!(v2[2..], v1[2..]);
+    for rec in [v2, v1] {
+        every_structural_change_is_caught(&rec);
+    }
+}
+
+fn every_structural_change_is_caught(rec: &str) {
     let doc = sample();
-    let rec = compute(&doc, &binding(), &key());
-    assert!(rec.starts_with("v1:"), "{rec}");
-    assert_eq!(verified(&doc, &binding(), &rec), Status::Valid);
+    assert_eq!(verified(&doc, &binding(), rec), Status::Valid);
 
     let mutations: Vec<(&str, Mutation)> = vec![
         (
@@ -112,14 +134,43 @@ fn a_record_verifies_and_every_structural_change_is_caught() {
     for (what, mutate) in mutations {
         let mut d = sample();
         mutate(&mut d);
-        assert_eq!(verified(&d, &binding(), &rec), Status::Mismatch, "{what}");
+        assert_eq!(verified(&d, &binding(), rec), Status::Mismatch, "{what}");
+        // The streaming reader agrees.
+        assert_eq!(
+            streamed_verify(&d, &binding(), rec),
+            Status::Mismatch,
+            "{what}"
+        );
     }
+    assert_eq!(streamed_verify(&doc, &binding(), rec), Status::Valid);
+}
+
+/// [`Streamed`]'s check of `stored` for a one-branch document fed as one run of entries.
+fn streamed_verify(doc: &Document, b: &Binding<'_>, stored: &str) -> Status {
+    let mut s = Streamed::verifier(&key(), b, Some(stored));
+    match doc.branches.as_slice() {
+        [root] => s.feed(&entry_tokens(root, b.mac_only_encrypted)),
+        // Not one branch: fed as a different document (what a streaming reader cannot
+        // be given).
+        _ => s.feed(b"?"),
+    }
+    s.verify(Some(stored), b)
 }
 
 #[test]
 fn the_settings_and_the_binding_are_covered() {
+    for rec in both_records() {
+        settings_and_binding_are_covered(&rec);
+    }
+}
+
+fn settings_and_binding_are_covered(rec: &str) {
+    let rec = rec.to_owned();
     let doc = sample();
-    let rec = compute(&doc, &binding(), &key());
+    let mut b = binding();
+    b.selector_field = "encrypted_suffix";
+    assert_eq!(verified(&doc, &b, &rec), Status::Mismatch);
+    assert_eq!(streamed_verify(&doc, &b, &rec), Status::Mismatch);
     let mut b = binding();
     b.selector_pattern = "_clear";
     assert_eq!(verified(&doc, &b, &rec), Status::Mismatch);
@@ -129,6 +180,18 @@ fn the_settings_and_the_binding_are_covered() {
     let mut b = binding();
     b.lastmodified = "2026-01-02T00:00:00Z";
     assert_eq!(verified(&doc, &b, &rec), Status::Mismatch);
+    assert_eq!(streamed_verify(&doc, &b, &rec), Status::Mismatch);
+    // The record of another version prefix: the same tag read in the other layout.
+    let swapped = if let Some(t) = rec.strip_prefix("v2:") {
+        format!("v1:{t}")
+    } else {
+        format!("v2:{}", &rec[3..])
+    };
+    assert_eq!(verified(&doc, &binding(), &swapped), Status::Mismatch);
+    assert_eq!(
+        streamed_verify(&doc, &binding(), &swapped),
+        Status::Mismatch
+    );
     // Another MAC: the record belongs to an earlier version of the file.
     let mut b = binding();
     b.mac = "ENC[AES256_GCM,data:other]";
@@ -148,8 +211,16 @@ fn missing_stale_and_malformed_records_are_told_apart_without_the_key() {
     assert_eq!(status_without_key(Some(""), binding().mac), Status::Missing);
     assert_eq!(status_without_key(Some(&rec), binding().mac), Status::Valid);
     assert_eq!(status_without_key(Some(&rec), "ENC[other]"), Status::Stale);
+    let [_, v1] = both_records();
+    assert_eq!(status_without_key(Some(&v1), binding().mac), Status::Valid);
+    assert_eq!(status_without_key(Some(&v1), "ENC[other]"), Status::Stale);
     assert_eq!(
         status_without_key(Some("v2:x:y"), binding().mac),
+        Status::Malformed
+    );
+    let v3 = format!("v3:{}", &rec[3..]);
+    assert_eq!(
+        status_without_key(Some(&v3), binding().mac),
         Status::Malformed
     );
     assert_eq!(
@@ -214,7 +285,7 @@ fn a_record_streamed_in_parts_is_the_record_of_the_whole() {
             other => first.push(k, other.clone()),
         }
     }
-    let mut s = Streamed::new(&key(), &b);
+    let mut s = Streamed::new(&key(), b.mac_only_encrypted);
     s.open_map_entry("db");
     let mut half = Map::new();
     let mut rest = Map::new();
@@ -229,5 +300,94 @@ fn a_record_streamed_in_parts_is_the_record_of_the_whole() {
     s.feed(&entry_tokens(&rest, false));
     s.close_map();
     s.feed(&entry_tokens(&first, false));
-    assert_eq!(s.record(b.mac), compute(&doc, &b, &key()));
+    assert_eq!(s.record(&b), compute(&doc, &b, &key()));
+}
+
+/// A record to write resumed from a checkpoint: the same record as one fed from the start.
+fn resumed_and_whole(
+    runs: &[Vec<u8>],
+    replaced: &[u8],
+    at: usize,
+    b: &Binding<'_>,
+) -> (String, String) {
+    let mut whole = Streamed::new(&key(), b.mac_only_encrypted);
+    // As the open of a file with a v2 record checkpoints its verifier.
+    let [stored, _] = both_records();
+    let mut opened = Streamed::verifier(&key(), b, Some(&stored));
+    let mut at_checkpoint = None;
+    for (i, run) in runs.iter().enumerate() {
+        let feed = if i == at { replaced } else { run.as_slice() };
+        if i == at {
+            at_checkpoint = opened.checkpoint();
+        }
+        whole.feed(feed);
+        opened.feed(run);
+    }
+    let mut resumed = at_checkpoint.expect("a v2 record has checkpoints");
+    resumed.feed(replaced);
+    for run in &runs[at + 1..] {
+        resumed.feed(run);
+    }
+    (resumed.record(b), whole.record(b))
+}
+
+#[test]
+fn a_v1_record_has_no_checkpoint_and_a_v2_one_does() {
+    let [v2, v1] = both_records();
+    let b = binding();
+    assert!(
+        Streamed::verifier(&key(), &b, Some(&v1))
+            .checkpoint()
+            .is_none()
+    );
+    assert!(
+        Streamed::verifier(&key(), &b, Some(&v2))
+            .checkpoint()
+            .is_some()
+    );
+    assert!(Streamed::new(&key(), false).checkpoint().is_some());
+}
+
+#[test]
+fn a_v2_record_streamed_equals_the_tree_record_and_a_v1_file_still_verifies_streamed() {
+    let doc = sample();
+    let b = binding();
+    let tokens = entry_tokens(&doc.branches[0], false);
+    let mut s = Streamed::new(&key(), false);
+    // Fed in pieces across the encoder's flush size.
+    for chunk in tokens.chunks(3) {
+        s.feed(chunk);
+    }
+    assert_eq!(s.record(&b), compute(&doc, &b, &key()));
+    let [v2, v1] = both_records();
+    assert_eq!(streamed_verify(&doc, &b, &v1), Status::Valid);
+    assert_eq!(streamed_verify(&doc, &b, &v2), Status::Valid);
+}
+
+proptest::proptest! {
+    #[test]
+    fn a_resumed_record_equals_the_whole_recompute(
+        runs in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000), 1..40),
+        replaced in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+        at in 0usize..40,
+        lastmodified in "[0-9TZ:-]{0,25}",
+    ) {
+        let at = at % runs.len();
+        let mut b = binding();
+        b.lastmodified = &lastmodified;
+        let (resumed, whole) = resumed_and_whole(&runs, &replaced, at, &b);
+        proptest::prop_assert_eq!(resumed, whole);
+    }
+}
+
+#[test]
+fn a_resumed_record_over_large_runs_equals_the_whole_recompute() {
+    // Runs larger than the encoder's flush size, so the checkpoint flushes a full buffer.
+    let runs: Vec<Vec<u8>> = (0u8..6)
+        .map(|i| vec![i; FLUSH_AT / 2 + 777 * usize::from(i)])
+        .collect();
+    for at in 0..runs.len() {
+        let (resumed, whole) = resumed_and_whole(&runs, &vec![9u8; FLUSH_AT + 5], at, &binding());
+        assert_eq!(resumed, whole, "changed run {at}");
+    }
 }

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::DataKey;
 use crate::crypto::document;
+use crate::crypto::integrity;
 use crate::crypto::mac::MacHasher;
 use crate::crypto::nonces::NonceStash;
 use crate::crypto::value::ValueCipher;
@@ -67,6 +68,9 @@ struct Kept {
     /// The MAC's hash state before this part (a checkpoint: sealing an edit of this
     /// part hashes only this part and the ones after it).
     mac_at: MacHasher,
+    /// The record's hash state before this part, likewise (`None` when the file's
+    /// record is a v1 one, whose input starts with the MAC: its seal hashes every part).
+    record_at: Option<integrity::Streamed>,
     tokens: PartTokens,
 }
 
@@ -190,13 +194,28 @@ impl EditSession {
     fn seal_part(&mut self, input: EditInput<'_>, i: usize, new_text: &[u8]) -> Option<Splice> {
         let part = self.parts.get(i)?;
         let new = self.reseal_part(input, part, new_text)?;
-        let mac = mac_from(&self.kept, i, &new.mac_input)?;
-        let tokens = self.kept.iter().enumerate().map(|(j, k)| {
+        let kept = &self.kept;
+        // From the record's checkpoint before part `i`, or from the start.
+        let (record, from) = match kept.get(i)?.record_at.as_ref() {
+            Some(at) => (at.clone(), i),
+            None => (
+                integrity::Streamed::new(&self.key, self.meta.mac_only_encrypted),
+                0,
+            ),
+        };
+        let tokens = kept.iter().enumerate().skip(from).map(|(j, k)| {
             let t = if j == i { &new.tokens } else { &k.tokens.1 };
             (k.tokens.0.as_deref(), t.as_slice(), k.tokens.2)
         });
-        let (meta_text, signature_dropped) =
-            super::splice::seal_meta(&mut self.meta, &self.key, &mac.finish(), tokens, &self.emit)?;
+        let mac_input = &new.mac_input;
+        let (meta_text, signature_dropped) = super::splice::seal_meta(
+            &mut self.meta,
+            &self.key,
+            || Some(mac_from(kept, i, mac_input)?.finish()),
+            record,
+            tokens,
+            &self.emit,
+        )?;
         let body = match part {
             Part::Top(r) | Part::Sub { body: r, .. } => r.clone(),
         };

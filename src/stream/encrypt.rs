@@ -151,7 +151,7 @@ impl Prepared<'_> {
             Layouts::Yaml(l) => write_pass(l, self, out)?,
             Layouts::Json(l) => write_pass(l, self, out)?,
         };
-        self.meta.integrity = Some(record.record(&self.meta.mac));
+        self.meta.integrity = Some(record.record(&self.meta.integrity_binding()));
         let map = self.meta.to_map();
         let tail = match &self.layout {
             Layouts::Yaml(l) => l.tail(&map),
@@ -312,7 +312,7 @@ fn write_pass<L: Layout>(
             None => WriteOut::Lost,
         }
     };
-    let mut record = integrity::Streamed::new(&p.key, &p.meta.integrity_binding());
+    let mut record = integrity::Streamed::new(&p.key, p.meta.mac_only_encrypted);
     let mut failed: Option<Error> = None;
     let fold = &mut |part: &L::Part, r: WriteOut| match r {
         WriteOut::Done {

@@ -219,7 +219,11 @@ fn decrypt_planned(
     };
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
-        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        record: integrity::Streamed::verifier(
+            &key,
+            &meta.integrity_binding(),
+            meta.integrity.as_deref(),
+        ),
         out: SecureBuf::with_capacity(0),
         input_len: run.len,
         sample: 0,

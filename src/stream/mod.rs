@@ -260,7 +260,11 @@ fn decrypt_planned(
     };
     let mut acc = Accumulated {
         mac: MacHasher::new(meta.mac_only_encrypted),
-        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        record: integrity::Streamed::verifier(
+            &key,
+            &meta.integrity_binding(),
+            meta.integrity.as_deref(),
+        ),
         out: SecureBuf::with_capacity(0),
         input_len: run.len,
         sample: 0,
@@ -311,7 +315,9 @@ fn finish(
     }
     ops::verify_mac(meta, key, &acc.mac.finish())
         .map_err(|e| ops::blame_key_service(e, meta, ctx))?;
-    let status = acc.record.verify(meta.integrity.as_deref(), &meta.mac);
+    let status = acc
+        .record
+        .verify(meta.integrity.as_deref(), &meta.integrity_binding());
     let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
     ops::judge_integrity(status, strict, &mut warnings)?;
     Ok(Outcome::Done(Streamed {

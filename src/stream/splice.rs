@@ -209,7 +209,12 @@ pub fn splice_yaml(
     let mut fold = Fold {
         old_mac: MacHasher::new(meta.mac_only_encrypted),
         new_mac: None,
-        record: integrity::Streamed::new(&key, &meta.integrity_binding()),
+        record: integrity::Streamed::verifier(
+            &key,
+            &meta.integrity_binding(),
+            meta.integrity.as_deref(),
+        ),
+        new_record: None,
         tokens: Vec::with_capacity(plan.parts.len()),
         holder: None,
         holders: 0,

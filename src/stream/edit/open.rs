@@ -192,7 +192,8 @@ fn fold(
         direct: Mode::from_env(run.ctx.var(crate::stream::DIRECT_ENV)),
     };
     let mut mac = MacHasher::new(meta.mac_only_encrypted);
-    let mut record = integrity::Streamed::new(key, &meta.integrity_binding());
+    let mut record =
+        integrity::Streamed::verifier(key, &meta.integrity_binding(), meta.integrity.as_deref());
     let mut plain = match run.ahead.take().and_then(|h| h.join().ok()) {
         Some(v) => SecureBuf::reusing(v),
         None => SecureBuf::with_capacity(src.len() / 3),
@@ -209,6 +210,7 @@ fn fold(
     let fold = &mut |p: &Part, r: Option<Opened>| {
         let Some(o) = r else { return false };
         let mac_at = mac.clone();
+        let record_at = record.checkpoint();
         for m in &o.mac_input {
             mac.update(m);
         }
@@ -231,6 +233,7 @@ fn fold(
             plain: at..at + n,
             mac_input: o.mac_input,
             mac_at,
+            record_at,
             tokens: (entry, o.tokens, closes),
         });
         true
@@ -273,7 +276,7 @@ fn finish(
         return EditOpen::Declined(Some((key, unwrapped_by)));
     }
     let mut warnings = Vec::new();
-    let status = record.verify(meta.integrity.as_deref(), &meta.mac);
+    let status = record.verify(meta.integrity.as_deref(), &meta.integrity_binding());
     let strict = run.opts.strict_integrity || ops::env_flag(run.ctx.var(ops::STRICT_INTEGRITY_ENV));
     if ops::judge_integrity(status, strict, &mut warnings).is_err() {
         return EditOpen::Declined(Some((key, unwrapped_by)));

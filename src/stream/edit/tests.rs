@@ -17,6 +17,7 @@ fn kept(parts: &[&[&[u8]]], moe: bool) -> Vec<Kept> {
             plain: 0..0,
             mac_input: p.iter().map(|m| Zeroizing::new(m.to_vec())).collect(),
             mac_at,
+            record_at: None,
             tokens: (None, Vec::new(), false),
         });
     }

@@ -63,10 +63,11 @@ pub struct PreparedRotate<'a> {
     new_key: DataKey,
     /// The new metadata: new key groups, `lastmodified`, MAC (no record yet).
     meta: Metadata,
-    /// The old record as stored, its binding's MAC, and the record computed over the
-    /// old encrypted text, started with the old binding.
+    /// The old record as stored, its binding's MAC and `lastmodified` (the selector is
+    /// not changed), and the record computed over the old encrypted text.
     old_integrity: Option<String>,
     old_mac: String,
+    old_lastmodified: String,
     old_record: Option<integrity::Streamed>,
     /// The old MAC, opened: what the plaintext must hash to.
     expected_mac: Zeroizing<String>,
@@ -172,9 +173,14 @@ pub fn prepare_rotate<'a>(
         Some(m) if !meta.mac.trim().is_empty() => Zeroizing::new(m),
         _ => return Ok(RotatePrepare::Declined(Some((old_key, unwrapped_by)))),
     };
-    let old_record = integrity::Streamed::new(&old_key, &meta.integrity_binding());
+    let old_record = integrity::Streamed::verifier(
+        &old_key,
+        &meta.integrity_binding(),
+        meta.integrity.as_deref(),
+    );
     let old_integrity = meta.integrity.clone();
     let old_mac = meta.mac.clone();
+    let old_lastmodified = meta.lastmodified.clone();
     let signed = crate::signing::present(&meta);
     // The key side of `lifecycle::rotate`; any failure is left to the tree path.
     let Ok((groups, unmatched_removals)) = lifecycle::apply_changes(&meta.key_groups, changes)
@@ -199,6 +205,7 @@ pub fn prepare_rotate<'a>(
         meta,
         old_integrity,
         old_mac,
+        old_lastmodified,
         old_record: Some(old_record),
         expected_mac,
         sel,
@@ -272,7 +279,7 @@ impl PreparedRotate<'_> {
                 self.unwrapped_by.clone(),
             )));
         };
-        self.meta.integrity = Some(new_record.record(&self.meta.mac));
+        self.meta.integrity = Some(new_record.record(&self.meta.integrity_binding()));
         let map = self.meta.to_map();
         let tail = match &self.layout {
             Layouts::Yaml(l) => l.tail(&map),
@@ -323,7 +330,7 @@ impl PreparedRotate<'_> {
         let mut f = Fold {
             mac: MacHasher::new(mac_only),
             old_record,
-            new_record: integrity::Streamed::new(&self.new_key, &self.meta.integrity_binding()),
+            new_record: integrity::Streamed::new(&self.new_key, mac_only),
             clear_comments: 0,
             first_error: None,
             failed: None,
@@ -362,9 +369,14 @@ impl PreparedRotate<'_> {
                 f.clear_comments
             ));
         }
-        let status = f
-            .old_record
-            .verify(self.old_integrity.as_deref(), &self.old_mac);
+        let status = f.old_record.verify(
+            self.old_integrity.as_deref(),
+            &integrity::Binding {
+                lastmodified: &self.old_lastmodified,
+                mac: &self.old_mac,
+                ..self.meta.integrity_binding()
+            },
+        );
         ops::judge_integrity(status, self.strict_integrity, &mut warnings)?;
         Ok(Some((f.new_record, warnings)))
     }

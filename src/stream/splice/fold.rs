@@ -30,6 +30,10 @@ pub(super) struct Fold {
     /// there).
     pub(super) new_mac: Option<MacHasher>,
     pub(super) record: integrity::Streamed,
+    /// The new record resumed from the old one's state before the part that holds the
+    /// path, and the index in `tokens` it goes on from (`None` before that part, or for
+    /// a v1 record, whose state cannot be resumed: the new record then starts anew).
+    pub(super) new_record: Option<(integrity::Streamed, usize)>,
     /// Every part's record tokens for the new record (computed once the new MAC is
     /// known): whether it opens an entry (and its key), its tokens, whether it closes one.
     pub(super) tokens: Vec<PartTokens>,
@@ -60,6 +64,7 @@ impl Fold {
             // The new MAC's input is the old one's up to the part that holds the path:
             // hashed once, and the state copied.
             self.new_mac = Some(self.old_mac.clone());
+            self.new_record = self.record.checkpoint().map(|r| (r, self.tokens.len()));
         }
         for m in &mac_input {
             self.old_mac.update(m);
@@ -123,7 +128,8 @@ pub(super) fn finish(
     let Fold {
         old_mac,
         mut new_mac,
-        record,
+        mut record,
+        mut new_record,
         mut tokens,
         mut holder,
         holders,
@@ -136,11 +142,16 @@ pub(super) fn finish(
         return back(key, unwrapped_by);
     }
     let old_mac_copy = added.as_ref().map(|_| old_mac.clone());
+    if added.is_some() {
+        // A new first key's entry goes after every part: the record goes on from the
+        // old one's state after them.
+        new_record = record.checkpoint().map(|r| (r, tokens.len()));
+    }
     if ops::verify_mac(&meta, &key, &old_mac.finish()).is_err() {
         return back(key, unwrapped_by);
     }
     let mut warnings = Vec::new();
-    let status = record.verify(meta.integrity.as_deref(), &meta.mac);
+    let status = record.verify(meta.integrity.as_deref(), &meta.integrity_binding());
     let strict = opts.strict_integrity || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV));
     if ops::judge_integrity(status, strict, &mut warnings).is_err() {
         return back(key, unwrapped_by);
@@ -164,11 +175,14 @@ pub(super) fn finish(
     let (Some(holder), Some(new_mac)) = (holder, new_mac) else {
         return back(key, unwrapped_by);
     };
+    let (record, from) =
+        new_record.unwrap_or_else(|| (integrity::Streamed::new(&key, meta.mac_only_encrypted), 0));
     let Some((meta_text, signature_dropped)) = seal_meta(
         &mut meta,
         &key,
-        &new_mac.finish(),
-        token_refs(&tokens),
+        || Some(new_mac.clone().finish()),
+        record,
+        token_refs(tokens.get(from..).unwrap_or_default()),
         emit,
     ) else {
         return back(key, unwrapped_by);

@@ -63,29 +63,43 @@ pub(in crate::stream) fn emits_as(map: &Map, emit: &EmitOptions, text: &[u8]) ->
 /// A part's record tokens, with the entry it opens (its key) and whether it closes it.
 pub(in crate::stream) type PartTokens = (Option<String>, Vec<u8>, bool);
 
-/// Seals the metadata of a file whose new MAC (hex) and record tokens are known: a new
-/// `lastmodified`, the MAC sealed with it, the record, no signature (as
+/// Seals the metadata of a file whose new MAC (hex, from `mac_hex`) and record tokens
+/// are known: a new `lastmodified`, the MAC sealed with it, the record, no signature (as
 /// [`ops::reseal`]); returns the `sops` block's text and whether a signature was dropped.
+///
+/// The record (a v2 one, whose binding is hashed last) is `record` (a fresh one, or a
+/// checkpoint of the file's record before the first changed part) fed with `tokens`
+/// (the parts from there on): that runs on this thread while `mac_hex` runs on another
+/// (on this one, after the record, when no thread can be started), and only the binding
+/// waits for the MAC.
 pub(in crate::stream) fn seal_meta<'t>(
     meta: &mut Metadata,
     key: &DataKey,
-    mac_hex: &str,
+    mac_hex: impl Fn() -> Option<String> + Sync,
+    record: integrity::Streamed,
     tokens: impl Iterator<Item = (Option<&'t str>, &'t [u8], bool)>,
     emit: &EmitOptions,
 ) -> Option<(Vec<u8>, bool)> {
+    let mut rec = record;
+    let mac_hex = std::thread::scope(|s| {
+        let mac = std::thread::Builder::new().spawn_scoped(s, &mac_hex).ok();
+        for (open, t, close) in tokens {
+            if let Some(k) = open {
+                rec.open_map_entry(k);
+            }
+            rec.feed(t);
+            if close {
+                rec.close_map();
+            }
+        }
+        match mac {
+            Some(h) => h.join().ok().flatten(),
+            None => mac_hex(),
+        }
+    })?;
     meta.lastmodified = Timestamp::now_utc().to_rfc3339();
-    meta.mac = mac::seal_mac(key, mac_hex, &meta.lastmodified).ok()?;
-    let mut rec = integrity::Streamed::new(key, &meta.integrity_binding());
-    for (open, t, close) in tokens {
-        if let Some(k) = open {
-            rec.open_map_entry(k);
-        }
-        rec.feed(t);
-        if close {
-            rec.close_map();
-        }
-    }
-    meta.integrity = Some(rec.record(&meta.mac));
+    meta.mac = mac::seal_mac(key, &mac_hex, &meta.lastmodified).ok()?;
+    meta.integrity = Some(rec.record(&meta.integrity_binding()));
     let dropped = crate::signing::remove(meta);
     Some((emit_meta(&meta.to_map(), emit)?, dropped))
 }
