@@ -132,8 +132,11 @@ fn rotate_check(fmt: Format, input: &[u8], before: &Outcome, ctx: &KeyContext) {
         // A key of the file this machine cannot wrap for (the PGP keys of the sops
         // fixtures: no public key ring here; a recipient changed by the attacker): rotate
         // stops there, before `decrypt` would have failed to write the plaintext out.
+        // An age recipient that does not parse (one without `recipient` is the empty
+        // recipient) stops it with exit 1, as in sops (round 26; 23 before).
         (_, Err((code, msg)))
-            if code == leafseal::error::exit::ERROR_ENCRYPTING_TREE
+            if (code == leafseal::error::exit::ERROR_ENCRYPTING_TREE
+                || code == leafseal::error::exit::GENERIC)
                 && msg.starts_with("could not encrypt the data key for") => {}
         (Ok(_), Err((code, msg))) => finding(
             "rotate refused a file decrypt reads",
