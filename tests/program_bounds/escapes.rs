@@ -146,3 +146,85 @@ fn a_signal_that_ends_leafseal_takes_what_left_the_helpers_group_with_it() {
         "helper, its setsid child, its setsid orphan: which ended with leafseal"
     );
 }
+
+/// A Vault token helper that cannot start (not found) is never registered, so nothing
+/// turned off the subreaper its start had turned on: `exec-env`'s command then ran with
+/// leafseal a subreaper, and the orphans of its tree became leafseal's children (zombies
+/// leafseal never reaps, for as long as the command runs). Now leafseal is an ordinary
+/// process again before it starts a program that is not a helper. The command writes the
+/// parent of an orphan it made; it must not be leafseal.
+#[test]
+fn a_helper_that_never_started_leaves_no_subreaper_behind() {
+    let Ok(setsid) = which_setsid() else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let mut vars = support::env_vars(None, home.path());
+    let file = dir.path().join("secret.yaml");
+    std::fs::write(&file, "password: hunter2\n").expect("plain");
+    let out = support::run_in(
+        &vars,
+        dir.path(),
+        &[
+            "encrypt",
+            "-i",
+            "--age",
+            support::AGE_RECIPIENT,
+            "secret.yaml",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sealed = std::fs::read_to_string(&file).expect("sealed");
+    // A Vault key tried first (its token helper does not exist), then the age key.
+    let vault = "sops:\n    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
+                 engine_path: transit\n          key_name: k\n          \
+                 created_at: \"2024-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n";
+    std::fs::write(&file, sealed.replacen("sops:\n", vault, 1)).expect("vault entry");
+    let config = home.path().join("vault.hcl");
+    std::fs::write(&config, "token_helper = \"/nonexistent/token-helper\"\n").expect("config");
+    vars.insert("VAULT_CONFIG_PATH".to_owned(), config.display().to_string());
+    vars.insert("SOPS_HC_VAULT_ALLOWLIST".to_owned(), "all".to_owned());
+    vars.insert(
+        "SOPS_DECRYPTION_ORDER".to_owned(),
+        "hc_vault,age".to_owned(),
+    );
+    let parent = dir.path().join("orphan-parent");
+    let script = format!(
+        "(sleep 5 & echo $! > '{p}.pid'); sleep 0.3; \
+         awk '{{print $4}}' /proc/$(cat '{p}.pid')/stat > '{p}'",
+        p = parent.display()
+    );
+    // `setsid` does not fork here: the child's id is leafseal's.
+    let mut child = std::process::Command::new(setsid)
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args(["exec-env", "secret.yaml", &script])
+        .env_clear()
+        .envs(&vars)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("leafseal");
+    let leafseal = child.id().to_string();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    let status = child.wait().expect("wait");
+    let orphan = std::fs::read_to_string(format!("{}.pid", parent.display())).unwrap_or_default();
+    let _ = all_end_soon(&[orphan.trim().to_owned()]);
+    assert!(status.success(), "{status:?}: {err}");
+    let adopted_by = std::fs::read_to_string(&parent).expect("the command ran");
+    assert!(!adopted_by.trim().is_empty());
+    assert_ne!(
+        adopted_by.trim(),
+        leafseal,
+        "the command's orphan became leafseal's child: leafseal was still a subreaper"
+    );
+}
