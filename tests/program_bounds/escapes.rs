@@ -23,6 +23,18 @@ fn start_with_escaping_helper(
     tempfile::TempDir,
     Vec<tempfile::TempDir>,
 )> {
+    start_with_helper(ESCAPING_HELPER, helper_timeout_secs)
+}
+
+/// [`start_with_escaping_helper`] with the helper `script` (`{P}`: the pids file).
+fn start_with_helper(
+    script: &str,
+    helper_timeout_secs: &str,
+) -> Option<(
+    std::process::Child,
+    tempfile::TempDir,
+    Vec<tempfile::TempDir>,
+)> {
     let setsid = which_setsid().ok()?;
     let server = silent_server();
     let bin = tempfile::tempdir().expect("bin");
@@ -30,11 +42,7 @@ fn start_with_escaping_helper(
     let home = tempfile::tempdir().expect("home");
     let pids = dir.path().join("pids");
     let helper = bin.path().join("credential-process");
-    std::fs::write(
-        &helper,
-        ESCAPING_HELPER.replace("{P}", &pids.display().to_string()),
-    )
-    .expect("script");
+    std::fs::write(&helper, script.replace("{P}", &pids.display().to_string())).expect("script");
     std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let config = home.path().join("aws-config");
@@ -226,5 +234,73 @@ fn a_helper_that_never_started_leaves_no_subreaper_behind() {
         adopted_by.trim(),
         leafseal,
         "the command's orphan became leafseal's child: leafseal was still a subreaper"
+    );
+}
+
+/// A helper that forks without pause (`setsid` children and orphans, 3000 of each at
+/// most, each id written down) when its time limit stops it: a pass over `/proc` is
+/// slower than the forking, so the passes end (their time bound) while new processes
+/// still appear. Before the review of round 26 the kill then ended the walk: the
+/// children the last passes missed (135 to 1501 in five runs) lived on after leafseal.
+/// Now another round finds them (adopted by leafseal once their parents were killed).
+#[test]
+fn a_helper_forking_without_pause_at_its_time_limit_leaves_nothing_behind() {
+    const FORKING_HELPER: &str = "#!/bin/sh\n\
+         ( i=0; while [ $i -lt 3000 ]; do (setsid sleep 600 & echo $! >> '{P}.orphans'); \
+         i=$((i+1)); done ) &\n\
+         i=0; while [ $i -lt 3000 ]; do setsid sleep 600 & echo $! >> '{P}.direct'; \
+         i=$((i+1)); done\nexec sleep 600\n";
+    let Some((mut child, dir, _keep)) = start_with_helper(FORKING_HELPER, "1") else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let began = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if began.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let mut forked = Vec::new();
+    for suffix in [".direct", ".orphans"] {
+        let list =
+            std::fs::read_to_string(dir.path().join(format!("pids{suffix}"))).unwrap_or_default();
+        forked.extend(list.split_whitespace().map(str::to_owned));
+    }
+    // Alive (not a zombie waiting for `init`) and still a `sleep`.
+    let alive: Vec<&String> = forked
+        .iter()
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.contains("(sleep)")
+                && stat
+                    .rsplit_once(')')
+                    .is_some_and(|(_, t)| !t.trim_start().starts_with('Z'))
+        })
+        .collect();
+    for chunk in alive.chunks(500) {
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .args(chunk.iter().map(|p| p.as_str()))
+            .stderr(Stdio::null())
+            .status();
+    }
+    let status = status.expect("leafseal did not end after the helper's time limit");
+    assert_eq!(status.code(), Some(128), "{status:?}");
+    assert!(
+        forked.len() > 100,
+        "the helper forked only {}",
+        forked.len()
+    );
+    assert!(
+        alive.is_empty(),
+        "{} of the {} processes the helper forked outlived leafseal",
+        alive.len(),
+        forked.len()
     );
 }
