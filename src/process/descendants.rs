@@ -28,6 +28,8 @@
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -121,7 +123,10 @@ pub(crate) fn stop_trees(roots: &[Pid], adopted: bool) -> Vec<Pid> {
     let Some(me) = Entry::read(rustix::process::getpid().as_raw_nonzero().get()) else {
         return Vec::new();
     };
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        kept: kept().clone(),
+        ..Walk::default()
+    };
     for _ in 0..MAX_ROUNDS {
         let settled = walk.stop_passes(&me, roots, adopted);
         walk.kill_stopped(roots);
@@ -142,6 +147,8 @@ struct Walk {
     killed: HashSet<i32>,
     /// The adopted orphans found.
     orphans: Vec<i32>,
+    /// The adopted orphans left alone ([`KEPT`]).
+    kept: Vec<(i32, u64)>,
 }
 
 impl Walk {
@@ -153,7 +160,10 @@ impl Walk {
             let table = snapshot();
             let mut members: HashSet<i32> =
                 roots.iter().map(|p| p.as_raw_nonzero().get()).collect();
-            for entry in table.iter().filter(|e| adopted && e.adopted_by(me)) {
+            let adopted_now = table.iter().filter(|e| {
+                adopted && e.adopted_by(me) && !self.kept.contains(&(e.pid, e.started))
+            });
+            for entry in adopted_now {
                 members.insert(entry.pid);
                 if !self.orphans.contains(&entry.pid) {
                     self.orphans.push(entry.pid);
@@ -248,17 +258,44 @@ pub(crate) fn reap_adopted(pids: &[Pid], bound: Duration) {
 
 /// Reaps every adopted orphan that has exited (a zombie), without waiting: called when no
 /// helper runs any more, so that a long-running `keyservice` does not collect them.
+///
+/// The adopted orphans still running then were left by helpers that ended by themselves
+/// (none runs now, so none is another helper's): they are kept ([`KEPT`]), never stopped
+/// by a later kill path, as a helper that exits by itself keeps what it started (a
+/// `gpg-agent` a helper's `gpg` started, which a long-running `keyservice` adopted, is not
+/// killed at another helper's time limit an hour later).
 pub(crate) fn reap_exited_orphans() {
     let Some(me) = Entry::read(rustix::process::getpid().as_raw_nonzero().get()) else {
         return;
     };
-    let exited: Vec<Pid> = own_children()
+    let adopted: Vec<Entry> = own_children()
         .into_iter()
         .filter_map(Entry::read)
         .filter(|e| e.adopted_by(&me))
+        .collect();
+    {
+        let mut kept = kept();
+        // Only adopted orphans still there (or not yet reaped) stay in the list.
+        kept.retain(|k| adopted.iter().any(|e| (e.pid, e.started) == *k));
+        for e in &adopted {
+            if !kept.contains(&(e.pid, e.started)) {
+                kept.push((e.pid, e.started));
+            }
+        }
+    }
+    let pids: Vec<Pid> = adopted
+        .iter()
         .filter_map(|e| Pid::from_raw(e.pid))
         .collect();
-    reap_adopted(&exited, Duration::ZERO);
+    reap_adopted(&pids, Duration::ZERO);
+}
+
+/// The adopted orphans that finished helpers left (process id and start time), which no
+/// kill path stops ([`reap_exited_orphans`]).
+static KEPT: Mutex<Vec<(i32, u64)>> = Mutex::new(Vec::new());
+
+fn kept() -> MutexGuard<'static, Vec<(i32, u64)>> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// This process's children, from `/proc/self/task/*/children` (empty when the system

@@ -304,3 +304,113 @@ fn a_helper_forking_without_pause_at_its_time_limit_leaves_nothing_behind() {
         forked.len()
     );
 }
+
+/// A helper that ends by itself keeps what it started, also when leafseal adopted it (a
+/// `gpg-agent` an `aws-vault` started): a Vault token helper leaves a `setsid` orphan and
+/// answers; then an AWS `credential_process` runs out of time. Before the review of round
+/// 26 that second helper's kill path stopped every orphan leafseal had adopted, the first
+/// helper's daemon with it; now the orphans left when no helper ran any more are kept.
+#[test]
+fn a_daemon_a_finished_helper_left_survives_a_later_helpers_time_limit() {
+    let Ok(setsid) = which_setsid() else {
+        eprintln!("no setsid here: the case without a terminal is not checked");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let home = tempfile::tempdir().expect("home");
+    let mut vars = support::env_vars(None, home.path());
+    let file = dir.path().join("secret.yaml");
+    std::fs::write(&file, "password: hunter2\n").expect("plain");
+    let out = support::run_in(
+        &vars,
+        dir.path(),
+        &[
+            "encrypt",
+            "-i",
+            "--age",
+            support::AGE_RECIPIENT,
+            "secret.yaml",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sealed = std::fs::read_to_string(&file).expect("sealed");
+    // Tried in this order: Vault (its server refuses the connection), AWS KMS, age.
+    let others = "sops:\n    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
+                  engine_path: transit\n          key_name: k\n          \
+                  created_at: \"2024-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n    \
+                  kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
+                  created_at: \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          \
+                  aws_profile: \"\"\n";
+    std::fs::write(&file, sealed.replacen("sops:\n", others, 1)).expect("entries");
+    let daemon = dir.path().join("daemon");
+    let token_helper = home.path().join("token-helper");
+    std::fs::write(
+        &token_helper,
+        format!(
+            "#!/bin/sh\n(setsid sleep 600 >/dev/null 2>&1 </dev/null & echo $! > '{}')\necho s.token\n",
+            daemon.display()
+        ),
+    )
+    .expect("token helper");
+    let hanging = home.path().join("credential-process");
+    std::fs::write(&hanging, "#!/bin/sh\nexec sleep 600\n").expect("helper");
+    for script in [&token_helper, &hanging] {
+        std::fs::set_permissions(script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+    }
+    let vault_config = home.path().join("vault.hcl");
+    std::fs::write(
+        &vault_config,
+        format!("token_helper = \"{}\"\n", token_helper.display()),
+    )
+    .expect("vault config");
+    let aws_config = home.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        format!("[profile p]\ncredential_process = {}\n", hanging.display()),
+    )
+    .expect("aws config");
+    for (k, v) in [
+        ("VAULT_CONFIG_PATH", vault_config.display().to_string()),
+        ("SOPS_HC_VAULT_ALLOWLIST", "all".to_owned()),
+        ("AWS_CONFIG_FILE", aws_config.display().to_string()),
+        ("AWS_PROFILE", "p".to_owned()),
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:1".to_owned()),
+        ("LEAFSEAL_HELPER_TIMEOUT_SECS", "1".to_owned()),
+    ] {
+        vars.insert(k.to_owned(), v);
+    }
+    let began = Instant::now();
+    let out = std::process::Command::new(setsid)
+        .arg(env!("CARGO_BIN_EXE_leafseal"))
+        .args([
+            "decrypt",
+            "--decryption-order",
+            "hc_vault,kms,age",
+            "secret.yaml",
+        ])
+        .env_clear()
+        .envs(&vars)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("leafseal");
+    let took = began.elapsed();
+    let pid = std::fs::read_to_string(&daemon).unwrap_or_default();
+    let pid = pid.trim().to_owned();
+    let alive = !pid.is_empty() && !ends_soon(&pid);
+    let _ = all_end_soon(std::slice::from_ref(&pid));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!pid.is_empty(), "the token helper never ran: {err}");
+    // The AWS helper ran until its 1 s limit.
+    assert!(took >= Duration::from_secs(1), "{took:?}: {err}");
+    assert!(
+        alive,
+        "the finished helper's daemon was killed at the later helper's limit"
+    );
+}
