@@ -78,6 +78,8 @@ pub fn note_input(meta: Option<&std::fs::Metadata>) {
 /// (see the module's documentation). Every program leafseal starts is built here.
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     huge_pages_on();
+    // Not a subreaper unless a program in a group of its own runs (`groups`).
+    groups::settle_orphans();
     Command::new(program)
 }
 
@@ -93,9 +95,10 @@ pub fn command_in_own_group(program: impl AsRef<OsStr>) -> Command {
     // Signals are caught before the program starts (`groups`), so none ends leafseal
     // between its start and its registration, leaving it behind.
     groups::catch_signals();
-    // Orphans of its tree are adopted from its start on (`groups::adopt_orphans`).
-    groups::adopt_orphans();
     let mut cmd = command(program);
+    // Orphans of its tree are adopted from its start on (`groups::adopt_orphans`), after
+    // `command` settled the subreaper for a program of another kind.
+    groups::adopt_orphans();
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd
 }

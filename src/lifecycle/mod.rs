@@ -264,9 +264,10 @@ impl KeyChanges {
 
 /// Refuses an empty item in a comma-separated age list (`R,`, `,R`, `R,,R`, ` `), as
 /// sops's `--age`, `--add-age` and `--rm-age` refuse it (exit 1: an empty recipient);
-/// other kinds skip empty items.
+/// other kinds skip empty items. An empty list (`--age ''`) names no recipient and is
+/// taken, as sops takes it (no key from the flag: the policy's rule applies).
 pub fn no_empty_age_item(kind: KeyKind, list: &str) -> Result<(), Error> {
-    if kind == KeyKind::Age && list.split(',').any(|s| s.trim().is_empty()) {
+    if kind == KeyKind::Age && !list.is_empty() && list.split(',').any(|s| s.trim().is_empty()) {
         return Err(Error::new(
             exit::GENERIC,
             "invalid age recipient list: an item is empty (a comma too many, or a blank list)",

@@ -28,6 +28,8 @@
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::os::fd::OwnedFd;
+use std::sync::Mutex;
+use std::sync::MutexGuard;
 use std::time::Duration;
 use std::time::Instant;
 
@@ -36,11 +38,14 @@ use rustix::process::Signal;
 use rustix::process::WaitId;
 use rustix::process::WaitIdOptions;
 
-/// At most this many passes of stopping ([`stop_trees`]); a tree that still grows after
-/// them (a fork bomb) is killed as far as it was found.
+/// At most this many passes of stopping in a round ([`stop_trees`]); a tree that still
+/// grows after them (a fork bomb) is killed as far as it was found, and the next round
+/// looks again.
 const MAX_PASSES: usize = 32;
-/// At most this long for the passes.
+/// At most this long for the passes of a round.
 const PASSES_BOUND: Duration = Duration::from_millis(500);
+/// At most this many rounds of stopping and killing ([`stop_trees`]).
+const MAX_ROUNDS: usize = 4;
 /// At most this many processes read from `/proc` in a pass.
 const MAX_PROCESSES: usize = 1 << 16;
 
@@ -105,65 +110,117 @@ pub(crate) fn adopt_orphans(on: bool) -> bool {
 
 /// Stops and kills every process of the trees under `roots` (processes leafseal started
 /// and has not reaped) and, with `adopted`, every orphan leafseal adopted with the
-/// processes they started; bounded by [`MAX_PASSES`] and [`PASSES_BOUND`]. Returns the
-/// adopted orphans killed, to be reaped ([`reap_adopted`]).
+/// processes they started; bounded by [`MAX_ROUNDS`] rounds of at most [`MAX_PASSES`]
+/// passes and [`PASSES_BOUND`] each. Returns the adopted orphans killed, to be reaped
+/// ([`reap_adopted`]).
+///
+/// A round whose passes still found new processes when they ran out (a tree that forks
+/// faster than a pass reads `/proc`) is followed by another: the processes it killed no
+/// longer fork, and the children they started meanwhile, missed by the passes, have been
+/// adopted by leafseal (a subreaper) or are still under a killed parent, where the next
+/// round finds them.
 pub(crate) fn stop_trees(roots: &[Pid], adopted: bool) -> Vec<Pid> {
     let Some(me) = Entry::read(rustix::process::getpid().as_raw_nonzero().get()) else {
         return Vec::new();
     };
-    let began = Instant::now();
-    let mut stopped: HashMap<i32, Option<OwnedFd>> = HashMap::new();
-    let mut orphans = Vec::new();
-    for _ in 0..MAX_PASSES {
-        let table = snapshot();
-        let mut members: HashSet<i32> = roots.iter().map(|p| p.as_raw_nonzero().get()).collect();
-        for entry in table.iter().filter(|e| adopted && e.adopted_by(&me)) {
-            members.insert(entry.pid);
-            if !orphans.contains(&entry.pid) {
-                orphans.push(entry.pid);
-            }
-        }
-        // Every descendant: grown until a round adds none.
-        loop {
-            let before = members.len();
-            for entry in &table {
-                if members.contains(&entry.parent) && entry.pid != me.pid {
-                    members.insert(entry.pid);
-                }
-            }
-            if members.len() == before {
-                break;
-            }
-        }
-        let seen: HashMap<i32, &Entry> = table.iter().map(|e| (e.pid, e)).collect();
-        let mut found_new = false;
-        for pid in members {
-            if stopped.contains_key(&pid) || pid == me.pid {
-                continue;
-            }
-            found_new = true;
-            let handle = seen.get(&pid).and_then(|e| signal_checked(e, Signal::STOP));
-            stopped.insert(pid, handle);
-        }
-        if !found_new || began.elapsed() > PASSES_BOUND {
+    let mut walk = Walk {
+        kept: kept().clone(),
+        ..Walk::default()
+    };
+    for _ in 0..MAX_ROUNDS {
+        let settled = walk.stop_passes(&me, roots, adopted);
+        walk.kill_stopped(roots);
+        if settled {
             break;
         }
     }
-    for (pid, handle) in &stopped {
-        match handle {
-            Some(fd) => {
-                let _ = rustix::process::pidfd_send_signal(fd, Signal::KILL);
-            }
-            // A root (never reused while unreaped) with no pidfd here.
-            None if roots.iter().any(|r| r.as_raw_nonzero().get() == *pid) => {
-                if let Some(p) = Pid::from_raw(*pid) {
-                    let _ = rustix::process::kill_process(p, Signal::KILL);
+    walk.orphans.into_iter().filter_map(Pid::from_raw).collect()
+}
+
+/// What [`stop_trees`] has done so far.
+#[derive(Default)]
+struct Walk {
+    /// Every process signalled, with its pidfd (`None`: not signalled, see
+    /// [`signal_checked`]).
+    stopped: HashMap<i32, Option<OwnedFd>>,
+    /// The processes already killed.
+    killed: HashSet<i32>,
+    /// The adopted orphans found.
+    orphans: Vec<i32>,
+    /// The adopted orphans left alone ([`KEPT`]).
+    kept: Vec<(i32, u64)>,
+}
+
+impl Walk {
+    /// Stops (SIGSTOP) every process of the trees not stopped yet, pass after pass;
+    /// returns whether the last pass found no new one (the trees are whole).
+    fn stop_passes(&mut self, me: &Entry, roots: &[Pid], adopted: bool) -> bool {
+        let began = Instant::now();
+        for _ in 0..MAX_PASSES {
+            let table = snapshot();
+            let mut members: HashSet<i32> =
+                roots.iter().map(|p| p.as_raw_nonzero().get()).collect();
+            let adopted_now = table.iter().filter(|e| {
+                adopted && e.adopted_by(me) && !self.kept.contains(&(e.pid, e.started))
+            });
+            for entry in adopted_now {
+                members.insert(entry.pid);
+                if !self.orphans.contains(&entry.pid) {
+                    self.orphans.push(entry.pid);
                 }
             }
-            None => {}
+            // Every descendant: grown until a round adds none.
+            loop {
+                let before = members.len();
+                for entry in &table {
+                    if members.contains(&entry.parent) && entry.pid != me.pid {
+                        members.insert(entry.pid);
+                    }
+                }
+                if members.len() == before {
+                    break;
+                }
+            }
+            let seen: HashMap<i32, &Entry> = table.iter().map(|e| (e.pid, e)).collect();
+            let mut found_new = false;
+            for pid in members {
+                if self.stopped.contains_key(&pid) || pid == me.pid {
+                    continue;
+                }
+                found_new = true;
+                let handle = seen.get(&pid).and_then(|e| signal_checked(e, Signal::STOP));
+                self.stopped.insert(pid, handle);
+            }
+            if !found_new {
+                return true;
+            }
+            if began.elapsed() > PASSES_BOUND {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Kills (SIGKILL) every process stopped and not killed yet.
+    fn kill_stopped(&mut self, roots: &[Pid]) {
+        for (pid, handle) in &self.stopped {
+            if !self.killed.insert(*pid) {
+                continue;
+            }
+            match handle {
+                Some(fd) => {
+                    let _ = rustix::process::pidfd_send_signal(fd, Signal::KILL);
+                }
+                // A root (never reused while unreaped) with no pidfd here.
+                None if roots.iter().any(|r| r.as_raw_nonzero().get() == *pid) => {
+                    if let Some(p) = Pid::from_raw(*pid) {
+                        let _ = rustix::process::kill_process(p, Signal::KILL);
+                    }
+                }
+                None => {}
+            }
         }
     }
-    orphans.into_iter().filter_map(Pid::from_raw).collect()
 }
 
 /// Sends `signal` to the process `entry` names, through a pidfd opened after its start
@@ -201,17 +258,44 @@ pub(crate) fn reap_adopted(pids: &[Pid], bound: Duration) {
 
 /// Reaps every adopted orphan that has exited (a zombie), without waiting: called when no
 /// helper runs any more, so that a long-running `keyservice` does not collect them.
+///
+/// The adopted orphans still running then were left by helpers that ended by themselves
+/// (none runs now, so none is another helper's): they are kept ([`KEPT`]), never stopped
+/// by a later kill path, as a helper that exits by itself keeps what it started (a
+/// `gpg-agent` a helper's `gpg` started, which a long-running `keyservice` adopted, is not
+/// killed at another helper's time limit an hour later).
 pub(crate) fn reap_exited_orphans() {
     let Some(me) = Entry::read(rustix::process::getpid().as_raw_nonzero().get()) else {
         return;
     };
-    let exited: Vec<Pid> = own_children()
+    let adopted: Vec<Entry> = own_children()
         .into_iter()
         .filter_map(Entry::read)
         .filter(|e| e.adopted_by(&me))
+        .collect();
+    {
+        let mut kept = kept();
+        // Only adopted orphans still there (or not yet reaped) stay in the list.
+        kept.retain(|k| adopted.iter().any(|e| (e.pid, e.started) == *k));
+        for e in &adopted {
+            if !kept.contains(&(e.pid, e.started)) {
+                kept.push((e.pid, e.started));
+            }
+        }
+    }
+    let pids: Vec<Pid> = adopted
+        .iter()
         .filter_map(|e| Pid::from_raw(e.pid))
         .collect();
-    reap_adopted(&exited, Duration::ZERO);
+    reap_adopted(&pids, Duration::ZERO);
+}
+
+/// The adopted orphans that finished helpers left (process id and start time), which no
+/// kill path stops ([`reap_exited_orphans`]).
+static KEPT: Mutex<Vec<(i32, u64)>> = Mutex::new(Vec::new());
+
+fn kept() -> MutexGuard<'static, Vec<(i32, u64)>> {
+    KEPT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// This process's children, from `/proc/self/task/*/children` (empty when the system

@@ -89,6 +89,31 @@ pub(crate) fn adopt_orphans() {
     }
 }
 
+/// Makes leafseal an ordinary process again (not a subreaper) when no program in a group
+/// of its own is registered, and reaps the adopted orphans that have exited (only for the
+/// command line). Called for every program leafseal starts (`process::command`): a
+/// program started in a group of its own turns the subreaper on before it starts
+/// ([`adopt_orphans`]), and one that never started (`az`, a Vault token helper not
+/// found) is never registered, so no unregistration turns it off; before this, the
+/// command of `exec-env`/`exec-file`, the editor, or the program `--same-process`
+/// replaces leafseal with then ran with leafseal a subreaper, and the orphans of its
+/// tree became leafseal's children, left as zombies.
+pub(crate) fn settle_orphans() {
+    if CATCHER.get().is_some() {
+        let groups = live();
+        if groups.is_empty() {
+            orphans_to_init();
+        }
+    }
+}
+
+/// With no group registered (the caller holds the registry): orphans go to `init`
+/// again, and those adopted that have exited are reaped.
+fn orphans_to_init() {
+    super::descendants::adopt_orphans(false);
+    super::descendants::reap_exited_orphans();
+}
+
 /// Stops the process tree of the program leading the registered group `leader` (its
 /// time limit or output bound), with the orphans leafseal adopted (`descendants`), and
 /// returns those orphans, to be reaped once the leader is. Without the command line's
@@ -142,8 +167,7 @@ impl Drop for LiveGroup {
         if groups.is_empty() && CATCHER.get().is_some() {
             // No helper runs: orphans go to `init` again, and those adopted that have
             // exited are reaped (a long-running `keyservice` would collect them).
-            super::descendants::adopt_orphans(false);
-            super::descendants::reap_exited_orphans();
+            orphans_to_init();
         }
     }
 }

@@ -370,3 +370,47 @@ fn an_empty_item_in_an_age_list_is_refused_as_sops() {
     let [s, l, _] = three(&p, &["groups", "add", "-f", "F", "--age", &trailing]);
     assert_eq!((code(&s), code(&l)), (Some(0), Some(0)));
 }
+
+/// An empty age list (`--age ''`, `rotate --add-age ''`/`--rm-age ''`, also in the legacy
+/// `-r` form) names no recipient: sops takes it (its recipient parser returns no key for
+/// an empty text), so `encrypt` falls back to the policy's rule and `rotate` only rotates.
+/// Round 26's empty-item check refused it (exit 1).
+#[test]
+fn an_empty_age_list_names_no_recipient_as_sops() {
+    let Some(p) = Pair::new() else { return };
+    std::fs::write(p.dir.join("n.yaml"), "k: v\n").expect("plain");
+    std::fs::write(
+        p.dir.join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {AGE_RECIPIENT}\n"),
+    )
+    .expect("policy");
+    for args in [
+        &["encrypt", "--age", "", "n.yaml"][..],
+        &["-e", "--age", "", "n.yaml"][..],
+        &["rotate", "-i", "--add-age", "", "F"][..],
+        &["rotate", "-i", "--rm-age", "", "F"][..],
+        &["-r", "-i", "--add-age", "", "F"][..],
+    ] {
+        let [s, l, shimmed] = three(&p, args);
+        assert_eq!(code(&s), Some(0), "{args:?}");
+        for o in [&l, &shimmed] {
+            assert_eq!(
+                code(o),
+                Some(0),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        if args.contains(&"n.yaml") {
+            // Encrypted for the rule's recipient, as sops does.
+            for o in [&s, &l, &shimmed] {
+                let out = String::from_utf8_lossy(&o.stdout);
+                assert!(out.contains(AGE_RECIPIENT), "{args:?}: {out}");
+                assert!(!out.contains("k: v"), "{args:?}: {out}");
+            }
+        }
+    }
+    // The file still opens after the rotations, with the same recipient.
+    let l = std::fs::read_to_string(p.dir.join("l.yaml")).expect("read");
+    assert!(l.contains(AGE_RECIPIENT), "{l}");
+}

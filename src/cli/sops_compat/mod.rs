@@ -242,11 +242,7 @@ const FORMAT_SUBCOMMANDS: &[&str] = &[
 pub fn drop_empty_flags(args: Vec<OsString>) -> Vec<OsString> {
     let strs: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
     let sops_named = strs.first().copied().flatten().is_some_and(is_sops);
-    let sub = strs
-        .iter()
-        .skip(1)
-        .map(|a| a.unwrap_or("-"))
-        .find(|a| !a.starts_with('-'));
+    let sub = subcommand_word(&strs);
     let plain: Option<Vec<String>> = strs.iter().map(|a| a.map(str::to_owned)).collect();
     let applies = sops_named
         || sub.is_some_and(|s| FORMAT_SUBCOMMANDS.contains(&s))
@@ -279,6 +275,20 @@ pub fn drop_empty_flags(args: Vec<OsString>) -> Vec<OsString> {
         i += 1;
     }
     out
+}
+
+/// The first word after the program name that is neither a flag nor the value of a
+/// leafseal global flag (`--config FILE`): the subcommand, if any.
+fn subcommand_word<'a>(strs: &[Option<&'a str>]) -> Option<&'a str> {
+    let mut words = strs.iter().skip(1).map(|a| a.unwrap_or("-"));
+    while let Some(a) = words.next() {
+        if GLOBAL_VALUE_FLAGS.contains(&a) {
+            words.next();
+        } else if !a.starts_with('-') {
+            return Some(a);
+        }
+    }
+    None
 }
 
 /// Looks at the process arguments: unchanged unless the program is called `sops`, or is

@@ -327,3 +327,20 @@ fn empty_type_and_output_values_are_dropped_for_sops_commands_only() {
     let kept = os(&["leafseal", "decrypt", "--output-type", "json", "f.yaml"]);
     assert_eq!(drop_empty_flags(kept.clone()), kept);
 }
+
+/// The subcommand is found after leafseal's global flags and their values: `--config F`
+/// before `decrypt` took `F` for the subcommand, so `--output ''` was not dropped there
+/// (clap exit 2, where `leafseal decrypt --output ''` prints to standard output).
+#[test]
+fn empty_values_are_dropped_after_a_global_flag_with_a_value_too() {
+    let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+    assert_eq!(
+        drop_empty_flags(os(&[
+            "leafseal", "--config", "c.yaml", "decrypt", "--output", "", "f.yaml"
+        ])),
+        os(&["leafseal", "--config", "c.yaml", "decrypt", "f.yaml"])
+    );
+    // A global flag's value named like a subcommand is not one.
+    let keygen = os(&["leafseal", "--config", "decrypt", "keygen", "--output", ""]);
+    assert_eq!(drop_empty_flags(keygen.clone()), keygen);
+}
