@@ -41,6 +41,21 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     false
 }
 
+/// Below this size a search uses [`contains`]: `memchr::memmem`'s first call costs more
+/// (its feature detection) than searching a small text without it.
+const SMALL_HAY: usize = 1 << 20;
+
+/// Whether `hay` holds `needle` (not empty): [`contains`] for a text under 1 MiB,
+/// `memchr::memmem` (AVX2 after its one-time detection) for a larger one, where the
+/// detection's cost is lost in the search.
+pub fn contains_scaled(hay: &[u8], needle: &[u8]) -> bool {
+    if hay.len() < SMALL_HAY {
+        contains(hay, needle)
+    } else {
+        memchr::memmem::find(hay, needle).is_some()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -81,5 +96,24 @@ mod tests {
         );
         assert!(super::contains(b"x\n<<<<<< <<<<<<<<", b"<<<<<<<"));
         assert!(!super::contains(b"<<<<<<\n<<<<<<", b"<<<<<<<"));
+    }
+
+    #[test]
+    fn the_scaled_search_agrees_on_both_sides_of_its_size() {
+        for len in [
+            0,
+            100,
+            super::SMALL_HAY - 1,
+            super::SMALL_HAY,
+            super::SMALL_HAY + 7,
+        ] {
+            let mut hay = vec![b'a'; len];
+            assert!(!super::contains_scaled(&hay, b"\nsops:"), "{len}");
+            if len > 10 {
+                let at = len - 7;
+                hay[at..at + 6].copy_from_slice(b"\nsops:");
+                assert!(super::contains_scaled(&hay, b"\nsops:"), "{len}");
+            }
+        }
     }
 }

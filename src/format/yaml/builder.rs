@@ -161,7 +161,7 @@ pub(crate) struct Builder {
 /// Whether `input` is plaintext for [`foot_comments`]' purposes: no line starts with
 /// `sops:` (an encrypted file's metadata key).
 pub(crate) fn is_plaintext(input: &[u8]) -> bool {
-    !(input.starts_with(b"sops:") || memchr::memmem::find(input, b"\nsops:").is_some())
+    !(input.starts_with(b"sops:") || crate::find::contains_scaled(input, b"\nsops:"))
 }
 
 /// Resolves a scalar, moving an owned quoted/block string into the tree without a copy

@@ -146,12 +146,12 @@ fn refuse_slash_escape(ev: &Event<'_>, span: &Span, input: &str) -> Result<(), F
     let Some(raw) = span.byte_range().and_then(|r| input.get(r)) else {
         return Ok(());
     };
-    if memchr::memmem::find(raw.as_bytes(), b"\\/").is_none() {
+    if !crate::find::contains(raw.as_bytes(), b"\\/") {
         return Ok(());
     }
     let b = raw.as_bytes();
     let mut i = 0;
-    while let Some(at) = memchr::memchr(b'\\', b.get(i..).unwrap_or_default()) {
+    while let Some(at) = crate::find::byte(b'\\', b.get(i..).unwrap_or_default()) {
         let at = i + at;
         if b.get(at + 1) == Some(&b'/') {
             let before = input
