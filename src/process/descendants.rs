@@ -342,7 +342,16 @@ mod tests {
     #[test]
     #[allow(clippy::unwrap_used)]
     fn reaping_adopted_orphans_leaves_the_status_of_a_started_program_alone() {
+        /// Turns the subreaper off again however the test ends: the rest of the lib
+        /// tests run in this process and must not adopt their programs' orphans.
+        struct Off;
+        impl Drop for Off {
+            fn drop(&mut self) {
+                adopt_orphans(false);
+            }
+        }
         assert!(adopt_orphans(true));
+        let _off = Off;
         let mut started = std::process::Command::new("sh")
             .args(["-c", "(setsid sleep 0.1 & echo $!); exit 3"])
             .stdout(std::process::Stdio::piped())
