@@ -414,3 +414,51 @@ fn an_empty_age_list_names_no_recipient_as_sops() {
     let l = std::fs::read_to_string(p.dir.join("l.yaml")).expect("read");
     assert!(l.contains(AGE_RECIPIENT), "{l}");
 }
+
+/// sops reads `--add-*`/`--rm-*` only with `-r`: with `-d`, `-e` or the one-string
+/// `--set` it ignores them (exit 0, the file's keys unchanged). leafseal's subcommands
+/// refused them (exit 2) before the legacy rewriter dropped them with a warning.
+#[test]
+fn legacy_key_changes_outside_rotate_are_ignored_as_sops() {
+    let Some(p) = Pair::new() else { return };
+    let rm = format!("--rm-age={AGE_RECIPIENT}");
+    for args in [
+        &["-d", "--add-age", OTHER_RECIPIENT, "F"][..],
+        &["-d", rm.as_str(), "F"][..],
+        &["--add-age", OTHER_RECIPIENT, "-d", "F"][..],
+    ] {
+        let [s, _, shimmed] = three(&p, args);
+        assert_eq!(code(&s), Some(0), "{args:?}");
+        assert_eq!(
+            code(&shimmed),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&shimmed.stderr)
+        );
+        assert_eq!(shimmed.stdout, s.stdout, "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&shimmed.stderr).contains("was ignored"),
+            "{args:?}: a warning names what was ignored"
+        );
+    }
+    // -e with --add-age: encrypted for --age only, as sops does.
+    let args = [
+        "-e",
+        "--age",
+        AGE_RECIPIENT,
+        "--add-age",
+        OTHER_RECIPIENT,
+        "p.yaml",
+    ];
+    let s = run(p.sops, &p.dir, &p.vars, &args);
+    let l = run(&shim(&p), &p.dir, &p.vars, &args);
+    assert_eq!(code(&s), Some(0));
+    assert_eq!(code(&l), Some(0), "{}", String::from_utf8_lossy(&l.stderr));
+    for o in [&s, &l] {
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(AGE_RECIPIENT) && !out.contains(OTHER_RECIPIENT),
+            "{out}"
+        );
+    }
+}

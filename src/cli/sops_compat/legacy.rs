@@ -248,6 +248,9 @@ pub fn rewrite_warn(args: &[String]) -> Result<Rewritten, Error> {
         );
     };
     let must_exist = (sub == "rotate").then(|| file.clone());
+    if sub != "rotate" {
+        drop_key_changes(&mut out, sub, &mut warnings);
+    }
     out.push(file);
     if sub == "set" {
         return set_form(prog, out, warnings);
@@ -278,6 +281,34 @@ pub fn rewrite_warn(args: &[String]) -> Result<Rewritten, Error> {
         warnings,
         must_exist,
     })
+}
+
+/// Removes the `--add-*`/`--rm-*` flags (and their values) from `out`, with a warning:
+/// sops reads them only with `-r` and ignores them with `-d`, `-e`, `--set` or the editor
+/// (exit 0), where leafseal's subcommands would refuse them (exit 2).
+fn drop_key_changes(out: &mut Vec<String>, sub: &str, warnings: &mut Vec<String>) {
+    let mut kept = Vec::with_capacity(out.len());
+    let mut dropped = Vec::new();
+    let mut it = std::mem::take(out).into_iter();
+    while let Some(a) = it.next() {
+        let name = flag_name(&a);
+        if name.starts_with("--add-") || name.starts_with("--rm-") {
+            if takes_value(&a) {
+                it.next();
+            }
+            dropped.push(name.to_owned());
+        } else {
+            kept.push(a);
+        }
+    }
+    *out = kept;
+    if !dropped.is_empty() {
+        warnings.push(format!(
+            "`{}` was ignored: sops uses --add-*/--rm-* only with -r (rotate), and ignores \
+             them with --{sub}; use `sops -r` (or `leafseal rotate`) to change the keys",
+            dropped.join(" ")
+        ));
+    }
 }
 
 /// Which of several modes runs. sops runs encrypt, decrypt, rotate and set in that order
