@@ -87,35 +87,7 @@ fn valid_role(role: &str) -> bool {
         .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
 }
 
-/// Parses `--encryption-context k:v,k2:v2` with sops's grammar: the text is split at
-/// every `,`, and each item must hold exactly one `:` (so `a:b:c`, an empty item as in
-/// `a:b,` and an item without `:` are refused, as sops refuses them with exit 6); keys and
-/// values are taken as typed, spaces included. An empty text is no context. An empty key
-/// is refused too (AWS KMS takes none; sops passes it on).
-pub fn parse_context(s: &str) -> Result<BTreeMap<String, String>, KeyError> {
-    let mut out = BTreeMap::new();
-    if s.is_empty() {
-        return Ok(out);
-    }
-    for item in s.split(',') {
-        let mut parts = item.split(':');
-        let (Some(k), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(KeyError::with_hint(
-                "invalid encryption context: each comma-separated item must hold exactly \
-                 one `:`",
-                "write it as key:value,key2:value2",
-            ));
-        };
-        if k.is_empty() {
-            return Err(KeyError::with_hint(
-                "invalid encryption context: empty key",
-                "write it as key:value,key2:value2",
-            ));
-        }
-        out.insert(k.to_owned(), v.to_owned());
-    }
-    Ok(out)
-}
+pub use super::kms_context::parse as parse_context;
 
 /// A field of a metadata entry by its exact name (a JSON store renamed other cases of
 /// it, as sops's JSON decoder reads them; go-yaml matches YAML names exactly).

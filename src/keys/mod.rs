@@ -33,6 +33,7 @@ pub mod group;
 pub mod hckms;
 #[cfg(feature = "vault")]
 pub mod hcvault;
+pub mod kms_context;
 pub mod opaque;
 #[cfg(feature = "pgp")]
 pub mod pgp;

@@ -32,10 +32,11 @@ pub struct KeyLists<'a> {
 /// An AWS KMS encryption context.
 type KmsContext = std::collections::BTreeMap<String, String>;
 
-/// Parses a KMS encryption context flag (exit 6 when malformed).
-#[cfg(feature = "aws")]
+/// Parses a KMS encryption context flag (exit 6 when malformed), in every build: without
+/// the `aws` feature the AWS KMS keys themselves are refused, naming the missing feature,
+/// and a malformed context still is, as sops refuses it whatever the keys.
 fn kms_context(s: &str) -> Result<KmsContext, Error> {
-    keys::awskms::parse_context(s).map_err(|e| {
+    keys::kms_context::parse(s).map_err(|e| {
         let setting = Setting::KmsEncryptionContext;
         // The key source's own hint is the one added below.
         Error::new(
@@ -72,13 +73,6 @@ fn push_unique(group: &mut KeyGroup, key: Arc<dyn MasterKey>) {
     {
         group.push(key);
     }
-}
-
-/// Without the `aws` feature there is no context to read: the AWS KMS keys themselves are
-/// refused, naming the missing feature.
-#[cfg(not(feature = "aws"))]
-fn kms_context(_: &str) -> Result<KmsContext, Error> {
-    Ok(KmsContext::new())
 }
 
 #[cfg(feature = "aws")]
