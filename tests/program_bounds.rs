@@ -181,6 +181,33 @@ fn file_for_keys(keys: &str) -> String {
     )
 }
 
+/// Writes `dir/secret.yaml`, `password: hunter2` encrypted for the test age key, with the
+/// metadata entries `first` (lines under `sops:`) put before the age entry, so that those
+/// keys are tried first and the age key then decrypts.
+fn sealed_with_keys_first(vars: &HashMap<String, String>, dir: &Path, first: &str) {
+    let file = dir.join("secret.yaml");
+    std::fs::write(&file, "password: hunter2\n").expect("plain");
+    let out = support::run_in(
+        vars,
+        dir,
+        &[
+            "encrypt",
+            "-i",
+            "--age",
+            support::AGE_RECIPIENT,
+            "secret.yaml",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sealed = std::fs::read_to_string(&file).expect("sealed");
+    let entries = format!("sops:\n{first}");
+    std::fs::write(&file, sealed.replacen("sops:\n", &entries, 1)).expect("entries");
+}
+
 /// Runs `leafseal decrypt secret.yaml` (plus `extra` arguments) in `dir` with `vars`;
 /// kills it after `limit` (the test then fails).
 fn decrypt_with(

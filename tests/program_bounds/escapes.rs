@@ -170,30 +170,11 @@ fn a_helper_that_never_started_leaves_no_subreaper_behind() {
     let dir = tempfile::tempdir().expect("dir");
     let home = tempfile::tempdir().expect("home");
     let mut vars = support::env_vars(None, home.path());
-    let file = dir.path().join("secret.yaml");
-    std::fs::write(&file, "password: hunter2\n").expect("plain");
-    let out = support::run_in(
-        &vars,
-        dir.path(),
-        &[
-            "encrypt",
-            "-i",
-            "--age",
-            support::AGE_RECIPIENT,
-            "secret.yaml",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sealed = std::fs::read_to_string(&file).expect("sealed");
     // A Vault key tried first (its token helper does not exist), then the age key.
-    let vault = "sops:\n    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
+    let vault = "    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
                  engine_path: transit\n          key_name: k\n          \
                  created_at: \"2024-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n";
-    std::fs::write(&file, sealed.replacen("sops:\n", vault, 1)).expect("vault entry");
+    sealed_with_keys_first(&vars, dir.path(), vault);
     let config = home.path().join("vault.hcl");
     std::fs::write(&config, "token_helper = \"/nonexistent/token-helper\"\n").expect("config");
     vars.insert("VAULT_CONFIG_PATH".to_owned(), config.display().to_string());
@@ -319,33 +300,14 @@ fn a_daemon_a_finished_helper_left_survives_a_later_helpers_time_limit() {
     let dir = tempfile::tempdir().expect("dir");
     let home = tempfile::tempdir().expect("home");
     let mut vars = support::env_vars(None, home.path());
-    let file = dir.path().join("secret.yaml");
-    std::fs::write(&file, "password: hunter2\n").expect("plain");
-    let out = support::run_in(
-        &vars,
-        dir.path(),
-        &[
-            "encrypt",
-            "-i",
-            "--age",
-            support::AGE_RECIPIENT,
-            "secret.yaml",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sealed = std::fs::read_to_string(&file).expect("sealed");
     // Tried in this order: Vault (its server refuses the connection), AWS KMS, age.
-    let others = "sops:\n    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
+    let others = "    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
                   engine_path: transit\n          key_name: k\n          \
                   created_at: \"2024-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n    \
                   kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
                   created_at: \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          \
                   aws_profile: \"\"\n";
-    std::fs::write(&file, sealed.replacen("sops:\n", others, 1)).expect("entries");
+    sealed_with_keys_first(&vars, dir.path(), others);
     let daemon = dir.path().join("daemon");
     let token_helper = home.path().join("token-helper");
     std::fs::write(

@@ -28,29 +28,10 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("dir");
     let home = tempfile::tempdir().expect("home");
     let mut vars = support::env_vars(None, home.path());
-    let file = dir.path().join("secret.yaml");
-    std::fs::write(&file, "password: hunter2\n").expect("plain");
-    let out = support::run_in(
-        &vars,
-        dir.path(),
-        &[
-            "encrypt",
-            "-i",
-            "--age",
-            support::AGE_RECIPIENT,
-            "secret.yaml",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sealed = std::fs::read_to_string(&file).expect("sealed");
-    let kms = "sops:\n    kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
+    let kms = "    kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
                created_at: \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          \
                aws_profile: \"\"\n";
-    std::fs::write(&file, sealed.replacen("sops:\n", kms, 1)).expect("kms entry");
+    super::sealed_with_keys_first(&vars, dir.path(), kms);
     let helper = home.path().join("credential-process");
     std::fs::write(
         &helper,
