@@ -220,20 +220,8 @@ pub fn is_legacy_form(args: &[String]) -> bool {
 /// `exec-file --filename ''` uses `tmp-file`).
 const EMPTY_MEANS_UNSET: &[&str] = &["--input-type", "--output-type", "--output", "--filename"];
 
-/// sops's commands that take [`EMPTY_MEANS_UNSET`] flags.
-const FORMAT_SUBCOMMANDS: &[&str] = &[
-    "decrypt",
-    "encrypt",
-    "filestatus",
-    "rotate",
-    "edit",
-    "updatekeys",
-    "set",
-    "unset",
-    "groups",
-    "exec-env",
-    "exec-file",
-];
+/// The sops subcommands ([`SUBCOMMANDS`]) that take no [`EMPTY_MEANS_UNSET`] flag.
+const WITHOUT_FILE_FLAGS: &[&str] = &["publish", "keyservice", "completion", "help"];
 
 /// Drops `--input-type ''`, `--output-type ''`, `--output ''` and `--filename ''` (and
 /// their `--flag=` forms) before a `--`, as sops reads an empty value as no flag: for a
@@ -245,7 +233,7 @@ pub fn drop_empty_flags(args: Vec<OsString>) -> Vec<OsString> {
     let sub = subcommand_word(&strs);
     let plain: Option<Vec<String>> = strs.iter().map(|a| a.map(str::to_owned)).collect();
     let applies = sops_named
-        || sub.is_some_and(|s| FORMAT_SUBCOMMANDS.contains(&s))
+        || sub.is_some_and(|s| SUBCOMMANDS.contains(&s) && !WITHOUT_FILE_FLAGS.contains(&s))
         || plain.as_deref().is_some_and(is_legacy_form);
     if !applies {
         return args;
