@@ -59,6 +59,44 @@ fn value_decrypt(bencher: divan::Bencher, len: usize) {
     });
 }
 
+/// One value as the large corpora hold them (a few bytes under a key path of about 40),
+/// with the key expanded once: leafseal's value cipher against the `aes-gcm` crate's
+/// one-chain GHASH on the same value.
+#[divan::bench(args = [8, 40, 200])]
+fn value_open_expanded(bencher: divan::Bencher, len: usize) {
+    let key = DataKey::generate().expect("rng");
+    let aad = b"services:infra-basalt-00000:image:registry:";
+    let enc = value::seal(&key, &vec![b'x'; len], aad, ValueType::Str, None).expect("seal");
+    let cipher = value::ValueCipher::new(&key);
+    bencher.bench(|| value::open_with(&cipher, &enc, aad).expect("open"));
+}
+
+/// [`value_open_expanded`] through the `aes-gcm` crate.
+#[divan::bench(args = [8, 40, 200])]
+fn value_open_expanded_aes_gcm_crate(bencher: divan::Bencher, len: usize) {
+    use aes_gcm::KeyInit;
+    use aes_gcm::aead::AeadInPlace;
+    use aes_gcm::aead::generic_array::GenericArray;
+    let key = DataKey::generate().expect("rng");
+    let aad = b"services:infra-basalt-00000:image:registry:";
+    let enc = value::seal(&key, &vec![b'x'; len], aad, ValueType::Str, None).expect("seal");
+    let cipher = aes_gcm::AesGcm::<aes_gcm::aes::Aes256, aes_gcm::aead::consts::U32>::new(
+        GenericArray::from_slice(key.expose()),
+    );
+    bencher.bench(|| {
+        let mut buf = enc.data.clone();
+        cipher
+            .decrypt_in_place_detached(
+                GenericArray::from_slice(&enc.iv),
+                aad,
+                &mut buf,
+                GenericArray::from_slice(&enc.tag),
+            )
+            .expect("open");
+        buf
+    });
+}
+
 #[divan::bench(args = ["typical.yaml", "typical.json", "typical.env", "edge.yaml"], sample_count = 50)]
 fn decrypt_small(bencher: divan::Bencher, rel: &str) {
     let bytes = encrypted(rel);

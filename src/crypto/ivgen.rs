@@ -21,11 +21,11 @@
 //!   crate's `zeroize` feature), the seed right after the key expansion, and every
 //!   keystream block as soon as it was handed out; unused blocks are wiped on drop.
 
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aes::Aes256;
-use aes_gcm::aes::Block;
-use aes_gcm::aes::cipher::BlockEncrypt;
-use aes_gcm::aes::cipher::KeyInit;
+use aes::Aes256;
+use aes::Block;
+use aes::cipher::BlockEncrypt;
+use aes::cipher::KeyInit;
+use aes::cipher::generic_array::GenericArray;
 use zeroize::Zeroize;
 use zeroize::Zeroizing;
 

@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 
 mod b64;
 pub mod document;
+mod gcm;
 pub mod integrity;
 pub mod ivgen;
 pub mod mac;

@@ -2,24 +2,17 @@
 //!
 //! AES-256-GCM with a 32-byte nonce; the AAD is the value's key path (`a:b:c:`).
 
-use aes_gcm::AesGcm;
-use aes_gcm::KeyInit;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::aead::consts::U32;
-use aes_gcm::aead::generic_array::GenericArray;
-use aes_gcm::aes::Aes256;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
 use crate::crypto::CryptoError;
 use crate::crypto::DataKey;
+use crate::crypto::gcm::Gcm;
 use crate::tree::Bytes;
 use crate::tree::Text;
 use crate::tree::Timestamp;
 use crate::tree::Value;
-
-type Cipher = AesGcm<Aes256, U32>;
 
 /// The `type:` of an encrypted value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,7 +263,7 @@ impl EncValue {
 
 /// The value cipher with its key schedule expanded once, for encrypting or decrypting
 /// many values with the same data key.
-pub struct ValueCipher(Cipher);
+pub struct ValueCipher(Gcm);
 
 impl std::fmt::Debug for ValueCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -281,7 +274,7 @@ impl std::fmt::Debug for ValueCipher {
 impl ValueCipher {
     /// Expands the key.
     pub fn new(key: &DataKey) -> ValueCipher {
-        ValueCipher(Cipher::new(GenericArray::from_slice(key.expose())))
+        ValueCipher(Gcm::new(key.expose()))
     }
 }
 
@@ -320,12 +313,12 @@ pub fn seal_with(
     let mut buf = plaintext.to_vec();
     let tag = cipher
         .0
-        .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, &mut buf)
+        .seal_in_place(&iv, aad, &mut buf)
         .map_err(|_| CryptoError::Authentication)?;
     Ok(EncValue {
         data: buf,
         iv,
-        tag: tag.into(),
+        tag,
         typ,
     })
 }
@@ -391,9 +384,7 @@ pub fn seal_append(
         }
     };
     buf.copy_from_slice(plaintext);
-    let r = cipher
-        .0
-        .encrypt_in_place_detached(GenericArray::from_slice(&iv), aad, buf);
+    let r = cipher.0.seal_in_place(&iv, aad, buf);
     let Ok(tag) = r else {
         zeroize::Zeroize::zeroize(buf);
         return Err(CryptoError::Authentication);
@@ -447,12 +438,7 @@ fn decrypt_in_place(
 ) -> Result<(), CryptoError> {
     cipher
         .0
-        .decrypt_in_place_detached(
-            GenericArray::from_slice(iv),
-            aad,
-            buf,
-            GenericArray::from_slice(tag),
-        )
+        .open_in_place(iv, aad, buf, tag)
         .map_err(|_| CryptoError::Authentication)
 }
 
