@@ -1,32 +1,28 @@
 //! AES-256-GCM with sops's 32-byte nonces, for many short values under one key.
 //!
-//! The pieces are the `aes` crate's block cipher and the `polyval` crate's POLYVAL, the
-//! same two the `aes-gcm` crate composes; what differs is the order of the GHASH
-//! multiplications. `aes-gcm` runs one chain: three dependent multiplications by `H`
-//! for the counter block of a 32-byte nonce, then one per block of the key path and
-//! the value, each waiting for the one before. For a value of a few blocks that chain
-//! is most of the cipher's time. Here, with `H²` and the nonce's length term computed
-//! once per data key:
+//! The mode (counter blocks, keystream, tag, its check) is here; the block cipher is
+//! the `aes` crate's. GHASH, most of the cipher's time for a value of a few blocks,
+//! comes in two forms that give the same results:
 //!
-//! - the counter block `J0 = X1·H³ + X2·H² + L·H` takes two dependent
-//!   multiplications, `(X1·H + X2)·H²`, plus the constant `L·H`;
-//! - the tag's GHASH over `B1 … Bn` (key path, value, lengths) runs as two chains by
-//!   `H²`, the blocks in odd places and those in even places, side by side, joined by
-//!   one multiplication by `H` at the end;
-//! - the counter block's chain and the tag's are independent of each other.
+//! - `wide` (x86-64 builds with PCLMULQDQ, the release build): every block times its
+//!   own power of `H` (computed once per data key), the products summed and reduced
+//!   once per eight blocks; the 32-byte nonce's counter block
+//!   `J0 = X1·H³ + X2·H² + L·H` is two products and one reduction.
+//! - `chains` (any other build): the `polyval` crate, the tag's blocks in two chains by
+//!   `H²` side by side and `J0` as `(X1·H + X2)·H² + L·H`.
 //!
-//! GHASH is computed through POLYVAL (RFC 8452, appendix A): a GHASH block `X` is the
-//! POLYVAL element `ByteReverse(X)`, the key is `mulX_POLYVAL(ByteReverse(H))`, and the
-//! result is reversed back. Every result equals the `aes-gcm` crate's, byte for byte:
-//! `gcm_tests.rs` compares them on random keys, nonces, key paths and values of every
-//! length up to several hundred bytes, and on tampered inputs.
+//! The `aes-gcm` crate runs one chain instead: three dependent multiplications and
+//! reductions for `J0`, then one per block of the key path and the value. GHASH is
+//! computed as POLYVAL (RFC 8452, appendix A): a GHASH block `X` is the POLYVAL element
+//! `ByteReverse(X)`, the key is `mulX_POLYVAL(ByteReverse(H))`, and the result is
+//! reversed back. Every result equals the `aes-gcm` crate's, byte for byte, for both
+//! forms: `gcm_tests.rs` compares them on every length up to 300 bytes, on random
+//! inputs, and on tampered ones.
 
-use aes::Aes256;
+use aes::Aes256Enc;
 use aes::Block;
 use aes::cipher::BlockEncrypt;
 use aes::cipher::KeyInit;
-use polyval::Polyval;
-use polyval::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
@@ -41,44 +37,30 @@ const MAX_TEXT: u64 = (1 << 36) - 32;
 /// Counter blocks encrypted in one call (the `aes` crate's AES-NI width).
 const RUN: usize = 8;
 
-/// The expanded AES key, and POLYVAL keyed with the GHASH key's first two powers.
-pub(crate) struct Gcm {
-    aes: Aes256,
-    /// Multiplies by `H`.
-    by_h: Polyval,
-    /// Multiplies by `H²`.
-    by_h2: Polyval,
-    /// `L·H`, for the 32-byte nonce's length block `L`.
-    nonce_length_term: u128,
-}
+#[cfg(any(test, not(all(target_arch = "x86_64", target_feature = "pclmulqdq"))))]
+mod chains;
+#[cfg(all(target_arch = "x86_64", target_feature = "pclmulqdq"))]
+mod wide;
 
-impl Drop for Gcm {
-    fn drop(&mut self) {
-        self.nonce_length_term.zeroize();
-    }
+#[cfg(all(target_arch = "x86_64", target_feature = "pclmulqdq"))]
+use wide::Ghash;
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "pclmulqdq")))]
+use chains::Ghash;
+
+/// The expanded AES key and the GHASH key's state.
+pub(crate) struct Gcm {
+    aes: Aes256Enc,
+    ghash: Ghash,
 }
 
 impl Gcm {
     pub(crate) fn new(key: &[u8; 32]) -> Gcm {
-        let aes = Aes256::new(key.into());
-        let mut h = Block::default();
-        aes.encrypt_block(&mut h);
-        // ByteReverse(H), then mulX_POLYVAL.
-        h.reverse();
-        let mut h_key = polyval::mulx(&h);
-        h.as_mut_slice().zeroize();
-        let by_h = Polyval::new(&h_key);
-        let mut h2 = times(&by_h, u128::from_le_bytes(h_key.into())).to_le_bytes();
-        h_key.as_mut_slice().zeroize();
-        let by_h2 = Polyval::new(&h2.into());
-        h2.zeroize();
-        let nonce_length_term = times(&by_h, 256);
-        Gcm {
-            aes,
-            by_h,
-            by_h2,
-            nonce_length_term,
-        }
+        let aes = Aes256Enc::new(key.into());
+        let mut h_key = hash_key(&aes);
+        let ghash = Ghash::new(h_key);
+        h_key.zeroize();
+        Gcm { aes, ghash }
     }
 
     /// Encrypts `buf` in place and gives the tag.
@@ -113,8 +95,8 @@ impl Gcm {
         let j0 = self.counter_block(iv);
         let mut first = [Block::default(); RUN];
         let mask = self.first_run(j0, buf.len(), &mut first);
-        let mut expected = (hash ^ mask).to_be_bytes();
-        let same = bool::from(expected.ct_eq(tag));
+        let mut expected = hash ^ mask;
+        let same = bool::from(expected.ct_eq(&u128::from_be_bytes(*tag)));
         expected.zeroize();
         if !same {
             wipe(&mut first[..first_run_len(buf.len())]);
@@ -126,13 +108,12 @@ impl Gcm {
         Ok(())
     }
 
-    /// `J0` for a 32-byte nonce `X1 X2`: `(X1·H + X2)·H² + L·H`.
+    /// `J0` for a 32-byte nonce.
     fn counter_block(&self, iv: &[u8; 32]) -> [u8; 16] {
         let (x1, x2) = iv.split_at(16);
-        let x1 = element(x1);
-        let x2 = element(x2);
-        let j0 = times(&self.by_h2, times(&self.by_h, x1) ^ x2) ^ self.nonce_length_term;
-        j0.to_be_bytes()
+        self.ghash
+            .counter_block(element(x1), element(x2))
+            .to_be_bytes()
     }
 
     /// Encrypts `J0` (the tag's mask, returned) and `J0 + 1 …` for the first blocks of a
@@ -165,32 +146,26 @@ impl Gcm {
         wipe(&mut blocks);
     }
 
-    /// GHASH over the AAD, the ciphertext (each padded to whole blocks) and the length
-    /// block `L`: `S = B1·H^n + … + Bk·H² + L·H` with `k = n - 1`. The blocks times an
-    /// even power (`Bk`, `Bk-2`, …) are one chain by `H²`; those times an odd power
-    /// (`Bk-1`, `Bk-3`, …) another, whose sum is multiplied by `H` once at the end.
     fn ghash(&self, aad: &[u8], text: &[u8]) -> u128 {
-        let count = aad.len().div_ceil(16) + text.len().div_ceil(16);
-        let mut blocks = aad
-            .chunks(16)
-            .chain(text.chunks(16))
-            .map(|c| Block::from(padded_element(c).to_le_bytes()));
-        let mut even = self.by_h2.clone();
-        let mut odd = self.by_h2.clone();
-        if count % 2 == 1
-            && let Some(b) = blocks.next()
-        {
-            even.update(core::slice::from_ref(&b));
-        }
-        while let (Some(x), Some(y)) = (blocks.next(), blocks.next()) {
-            odd.update(core::slice::from_ref(&x));
-            even.update(core::slice::from_ref(&y));
-        }
-        let lengths = (((aad.len() as u64) * 8) as u128) << 64 | ((text.len() as u64) * 8) as u128;
-        let even = element_of(even.finalize());
-        let odd = element_of(odd.finalize());
-        even ^ times(&self.by_h, odd ^ lengths)
+        self.ghash.tag_hash(aad, text)
     }
+}
+
+/// `H = E(0^128)` as a POLYVAL key: `mulX_POLYVAL(ByteReverse(H))`.
+fn hash_key(aes: &Aes256Enc) -> u128 {
+    let mut h = Block::default();
+    aes.encrypt_block(&mut h);
+    h.reverse();
+    let mut key = polyval::mulx(&h);
+    h.as_mut_slice().zeroize();
+    let k = u128::from_le_bytes(key.into());
+    key.as_mut_slice().zeroize();
+    k
+}
+
+/// GCM's last GHASH block: the AAD's and the text's lengths in bits.
+fn lengths_block(aad: &[u8], text: &[u8]) -> u128 {
+    (u128::from(aad.len() as u64 * 8) << 64) | u128::from(text.len() as u64 * 8)
 }
 
 /// How many blocks the first run encrypts for a text of `len` bytes: `J0`, then one
@@ -247,17 +222,6 @@ fn partial_from_top(bytes: &[u8]) -> u64 {
         v |= u64::from(one) << shift;
     }
     v
-}
-
-fn element_of(polyval_bytes: polyval::Block) -> u128 {
-    u128::from_le_bytes(polyval_bytes.into())
-}
-
-/// `x` times the key of `by` (one POLYVAL step from zero).
-fn times(by: &Polyval, x: u128) -> u128 {
-    let mut p = by.clone();
-    p.update(&[Block::from(x.to_le_bytes())]);
-    element_of(p.finalize())
 }
 
 /// `J0` with its last 32 bits increased by `by` (mod 2^32), as GCM's `inc32`.
