@@ -311,10 +311,11 @@ pub fn seal_with(
         }
     };
     let mut buf = plaintext.to_vec();
-    let tag = cipher
-        .0
-        .seal_in_place(&iv, aad, &mut buf)
-        .map_err(|_| CryptoError::Authentication)?;
+    let Ok(tag) = cipher.0.seal_in_place(&iv, aad, &mut buf) else {
+        // Refused before encrypting (a text beyond GCM's limit): `buf` is the plaintext.
+        zeroize::Zeroize::zeroize(&mut buf);
+        return Err(CryptoError::Authentication);
+    };
     Ok(EncValue {
         data: buf,
         iv,
