@@ -13,6 +13,12 @@ const ESCAPING_HELPER: &str = "#!/bin/sh\n\
      (setsid sleep 600 & echo $! > '{P}.orphan')\n\
      echo $$ > '{P}.tmp'\nmv '{P}.tmp' '{P}'\nexec sleep 600\n";
 
+/// A Vault key whose server refuses the connection, tried before the age key.
+const UNREACHABLE_VAULT_KEY: &str = "    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
+                                     engine_path: transit\n          key_name: k\n          \
+                                     created_at: \"2024-01-01T00:00:00Z\"\n          \
+                                     enc: vault:v1:AAAA\n";
+
 /// A running `leafseal decrypt` (under `setsid`: no terminal, so the helper runs in a
 /// group of its own) whose AWS `credential_process` is [`ESCAPING_HELPER`], and the
 /// directory holding the pids files; `None` without `setsid`.
@@ -171,10 +177,7 @@ fn a_helper_that_never_started_leaves_no_subreaper_behind() {
     let home = tempfile::tempdir().expect("home");
     let mut vars = support::env_vars(None, home.path());
     // A Vault key tried first (its token helper does not exist), then the age key.
-    let vault = "    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
-                 engine_path: transit\n          key_name: k\n          \
-                 created_at: \"2024-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n";
-    sealed_with_keys_first(&vars, dir.path(), vault);
+    sealed_with_keys_first(&vars, dir.path(), UNREACHABLE_VAULT_KEY);
     let config = home.path().join("vault.hcl");
     std::fs::write(&config, "token_helper = \"/nonexistent/token-helper\"\n").expect("config");
     vars.insert("VAULT_CONFIG_PATH".to_owned(), config.display().to_string());
@@ -301,13 +304,12 @@ fn a_daemon_a_finished_helper_left_survives_a_later_helpers_time_limit() {
     let home = tempfile::tempdir().expect("home");
     let mut vars = support::env_vars(None, home.path());
     // Tried in this order: Vault (its server refuses the connection), AWS KMS, age.
-    let others = "    hc_vault:\n        - vault_address: http://127.0.0.1:1\n          \
-                  engine_path: transit\n          key_name: k\n          \
-                  created_at: \"2024-01-01T00:00:00Z\"\n          enc: vault:v1:AAAA\n    \
-                  kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
-                  created_at: \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          \
-                  aws_profile: \"\"\n";
-    sealed_with_keys_first(&vars, dir.path(), others);
+    let others = format!(
+        "{UNREACHABLE_VAULT_KEY}    kms:\n        - arn: arn:aws:kms:us-east-1:111122223333:key/k1\n          \
+         created_at: \"2024-01-01T00:00:00Z\"\n          enc: AQICAHhvZ2Vy\n          \
+         aws_profile: \"\"\n"
+    );
+    sealed_with_keys_first(&vars, dir.path(), &others);
     let daemon = dir.path().join("daemon");
     let token_helper = home.path().join("token-helper");
     std::fs::write(
