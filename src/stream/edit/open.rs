@@ -338,8 +338,8 @@ fn work(job: &Job<'_>, src: &[u8], part: &Part, out: Vec<u8>) -> Option<Opened> 
         Some(d) => {
             return Some(Opened {
                 text: d.plain?,
-                mac_input: vec![d.mac],
-                tokens: d.tokens,
+                mac_input: vec![kept_mac(d.mac)],
+                tokens: kept_tokens(d.tokens),
                 entry_key: d.entry_key,
             });
         }
@@ -347,6 +347,32 @@ fn work(job: &Job<'_>, src: &[u8], part: &Part, out: Vec<u8>) -> Option<Opened> 
         None => {}
     }
     work_tree(job, src, part)
+}
+
+/// A part's record tokens as the session keeps them: copied into memory of their size.
+/// The scan's buffer has room for the largest a part's tokens can take (a fifth more
+/// than they usually do) and, freed here on the worker, is what the worker's next scan
+/// allocates again; the session keeps every part, so the room it never uses would be
+/// fresh memory (the kernel zeroes each page first) held to the end.
+pub(super) fn kept_tokens(tokens: Vec<u8>) -> Vec<u8> {
+    if tokens.capacity() - tokens.len() <= tokens.len() / 16 {
+        return tokens;
+    }
+    tokens.as_slice().to_vec()
+}
+
+/// A part's MAC input as the session keeps it, likewise copied into memory of its size
+/// (the scan's buffer has room for a quarter of the part's text, about twice what
+/// values take); the scan's buffer is wiped before it is freed.
+pub(super) fn kept_mac(mut mac: Zeroizing<Vec<u8>>) -> Zeroizing<Vec<u8>> {
+    if mac.capacity() - mac.len() <= mac.len() / 16 {
+        return mac;
+    }
+    let kept = Zeroizing::new(mac.as_slice().to_vec());
+    // Its written bytes only: `Zeroizing` would also write the room never used.
+    let mut scan = std::mem::take(&mut *mac);
+    crate::secbuf::wipe(&mut scan);
+    kept
 }
 
 /// [`work`] through the part's tree.

@@ -192,3 +192,28 @@ fn a_file_changed_after_the_session_began_is_declined() {
         super::EditOpen::Declined(Some(_))
     ));
 }
+
+/// What the session keeps of a part is the scan's bytes in memory of their size: the
+/// tokens and the MAC input unchanged, the room the scan reserved given back (and the
+/// MAC input's scan buffer, plaintext, wiped), and a buffer nearly full kept as it is.
+#[test]
+fn a_part_is_kept_in_memory_of_its_size_with_its_bytes() {
+    let mut tokens = Vec::with_capacity(5_000);
+    tokens.extend((0..3_000u32).map(|i| (i % 251) as u8));
+    let want = tokens.clone();
+    let kept = super::open::kept_tokens(tokens);
+    assert_eq!(kept, want);
+    assert!(kept.capacity() < 3_100, "{}", kept.capacity());
+
+    let mut mac = Zeroizing::new(Vec::with_capacity(10_000));
+    mac.extend_from_slice(b"hunter2 and more plaintext");
+    let kept = super::open::kept_mac(mac);
+    assert_eq!(kept.as_slice(), b"hunter2 and more plaintext");
+    assert!(kept.capacity() < 100, "{}", kept.capacity());
+
+    let mut full = Vec::with_capacity(1_000);
+    full.resize(990, 7u8);
+    let ptr = full.as_ptr();
+    let kept = super::open::kept_tokens(full);
+    assert_eq!((kept.as_ptr(), kept.len()), (ptr, 990));
+}

@@ -28,8 +28,6 @@
 //! The lines are read by the scanner the decrypt's direct path reads them with
 //! (`crate::stream::yaml_lines`); this module is its [`Actions`] for the splice.
 
-use std::borrow::Cow;
-
 use zeroize::Zeroizing;
 
 use crate::crypto::document::Sealer;
@@ -39,7 +37,7 @@ use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueCipher;
 use crate::crypto::value::ValueType;
 use crate::format::Output;
-use crate::format::yaml::inline_string;
+use crate::format::yaml::is_plain_key;
 use crate::secbuf::SecureBuf;
 use crate::stream::yaml_lines::Actions;
 use crate::stream::yaml_lines::Lines;
@@ -282,7 +280,9 @@ fn line<'a>(st: &mut State<'a, '_, '_>, line: &'a str) -> Option<()> {
 
 impl<'a> Actions<'a> for Splice<'a, '_, '_> {
     fn key_allowed(&self, k: &str) -> bool {
-        !k.contains(':') && matches!(inline_string(k, true), Some(Cow::Borrowed(r)) if r == k)
+        // `is_plain_key`: the decrypt's test (its quick style check first), true exactly
+        // when the emitter writes the key as it is.
+        !k.contains(':') && is_plain_key(k)
     }
 
     /// A marker of the record's tokens (both records when rewriting).

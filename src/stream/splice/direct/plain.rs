@@ -3,8 +3,8 @@
 
 use crate::crypto::value;
 use crate::crypto::value::ValueType;
-use crate::format::yaml::inline_string;
 use crate::format::yaml::inline_value;
+use crate::format::yaml::push_string_line;
 use crate::format::yaml::scalar_after;
 use crate::secbuf::SecureBuf;
 
@@ -21,12 +21,11 @@ pub(super) fn write_plain(
 ) -> Option<()> {
     let val = match typ {
         ValueType::Str => {
+            // The decrypt's own writer: its quick style check first, one analysis
+            // for the rest.
             let s = std::str::from_utf8(raw).ok()?;
-            if let Some(r) = inline_string(s, false) {
-                write_line(out, head, &r);
-                return Some(());
-            }
-            crate::tree::Value::str(s)
+            push_string_line(out, n, head, s, at);
+            return Some(());
         }
         typ => {
             let val = value::value_from_plaintext(raw, typ).ok()?;
