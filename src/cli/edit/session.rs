@@ -200,7 +200,8 @@ impl Session<'_> {
             // A destination written in place: no temporary file to fill first.
             None => self.run_editor(&mut session, &plain, &ws, editor_cmd, &signals)?,
         };
-        drop(plain);
+        // Wiped with a vectorised fill, not `Zeroizing`'s byte loop.
+        crate::secbuf::discard(plain);
         self.finish(session, edited, ws, dest, &signals)
     }
 
