@@ -8,8 +8,10 @@
 //!    thread hashes them in document order. A part the reader declines (or duplicate
 //!    keys across JSON parts) sends the file to the tree path before anything was
 //!    encrypted or written, so that every error of an unusual file is the tree path's.
-//! 2. **The writing pass**, once the data key is wrapped and the MAC sealed (the
-//!    integrity record is bound to the stored MAC, so it can start only now): workers
+//!    A JSON file is planned on a thread of its own while this pass already reads the
+//!    parts settled so far (`json_overlap`).
+//! 2. **The writing pass**, once the data key is wrapped and the MAC sealed (every
+//!    decline was decided by the first pass, so nothing written is taken back): workers
 //!    read each part again, encrypt it (fresh nonces, AAD = the full key path), compute
 //!    its integrity tokens and write it with the format's emitter; the calling thread
 //!    feeds the tokens into the record and hands each part's text to the output in
@@ -27,6 +29,8 @@ use std::collections::HashSet;
 use zeroize::Zeroizing;
 
 use super::Shape;
+use super::pipeline::Parts;
+use super::pipeline::run_fed;
 use super::pipeline::run_parts;
 use super::pool::Pools;
 use super::yaml_direct::Mode;
@@ -54,6 +58,7 @@ use crate::walk::Selector;
 
 mod direct;
 mod json_direct;
+mod json_overlap;
 mod layout;
 mod rotate;
 #[cfg(test)]
@@ -66,6 +71,7 @@ pub use rotate::RotatePrepare;
 pub use rotate::Rotated;
 pub use rotate::prepare_rotate;
 
+use super::json::split::Part as JsonPart;
 use layout::JsonLayout;
 use layout::Layout;
 use layout::YamlLayout;
@@ -112,21 +118,27 @@ pub fn prepare_encrypt<'a>(
     }
     let threads = super::threads();
     let target = super::part_target(ctx, input.len(), threads);
-    let layout = match format {
-        Format::Yaml => match YamlLayout::plan(input, target, emit) {
-            Some(l) => Layouts::Yaml(l),
-            None => return Ok(Prepare::Declined),
-        },
-        Format::Json => match JsonLayout::plan(input, target, emit) {
-            Some(l) => Layouts::Json(l),
-            None => return Ok(Prepare::Declined),
-        },
-        _ => return Ok(Prepare::Declined),
-    };
     let mode = Mode::from_env(ctx.var(super::DIRECT_ENV));
-    let mac = match &layout {
-        Layouts::Yaml(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads, mode),
-        Layouts::Json(l) => mac_pass(l, &sel, plan.mac_only_encrypted, threads, mode),
+    let moe = plan.mac_only_encrypted;
+    let (layout, mac) = match format {
+        Format::Yaml => match YamlLayout::plan(input, target, emit) {
+            Some(l) => {
+                let mac = mac_pass(&l, l.parts(), &sel, moe, threads.min(l.parts().len()), mode);
+                (Layouts::Yaml(l), mac)
+            }
+            None => return Ok(Prepare::Declined),
+        },
+        // Planned on a thread of its own while the MAC pass reads the parts settled.
+        Format::Json => {
+            let pass = |l: &JsonLayout<'_>, parts: &dyn Parts<JsonPart>| {
+                mac_pass(l, parts, &sel, moe, threads, mode)
+            };
+            match json_overlap::plan_with_mac(input, target, emit, &pass) {
+                Some((l, mac)) => (Layouts::Json(l), mac),
+                None => return Ok(Prepare::Declined),
+            }
+        }
+        _ => return Ok(Prepare::Declined),
     };
     let Some(mac) = mac else {
         return Ok(Prepare::Declined);
@@ -182,6 +194,7 @@ enum MacOut {
 /// is declined.
 fn mac_pass<L: Layout>(
     l: &L,
+    parts: &(impl Parts<L::Part> + ?Sized),
     sel: &Selector,
     mac_only_encrypted: bool,
     threads: usize,
@@ -233,7 +246,7 @@ fn mac_pass<L: Layout>(
             true
         }
     };
-    if !run_parts(l.parts(), threads, &work, fold, || MacOut::Decline) {
+    if !run_fed(parts, threads.max(1), &work, fold, || MacOut::Decline) || !parts.complete() {
         return None;
     }
     if l.big_key().is_some_and(|k| root_keys.contains(k)) {

@@ -93,6 +93,12 @@ impl<P: Sync + Clone> Parts<P> for Vec<P> {
     }
 }
 
+impl<P: Sync + Clone> Parts<P> for [P] {
+    fn wait(&self, i: usize) -> Option<P> {
+        self.get(i).cloned()
+    }
+}
+
 /// [`run_parts`] on parts that may still be arriving (`parts` blocks until part `i` is
 /// known): the workers and the fold start as soon as the first part is known.
 pub(super) fn run_fed<P: Send, R: Send>(

@@ -32,7 +32,7 @@ use crate::walk::Selector;
 /// A planned plaintext document of one format.
 pub(super) trait Layout: Sync {
     /// One part of the plan.
-    type Part: Shape + Sync;
+    type Part: Shape + Sync + Send + Clone;
     /// The parts, in document order.
     fn parts(&self) -> &[Self::Part];
     /// Whether the part holds members of the big entry (its root is that entry alone).
@@ -230,8 +230,27 @@ pub(super) struct JsonLayout<'a> {
 }
 
 impl<'a> JsonLayout<'a> {
+    /// The document planned whole (the encrypt plans it beside its MAC pass,
+    /// `super::json_overlap`).
+    #[cfg(test)]
     pub(super) fn plan(src: &'a [u8], target: usize, emit: &EmitOptions) -> Option<Self> {
         Self::from_plan(src, json_split::plan_plain(src, target)?, emit)
+    }
+
+    /// The layout a MAC pass reads parts with while the document is still being planned
+    /// (`super::json_overlap`): no parts of its own, the big member's key read from its
+    /// text at `big_key`.
+    pub(super) fn fed(
+        src: &'a [u8],
+        big_key: Option<std::ops::Range<usize>>,
+        emit: &EmitOptions,
+    ) -> Option<Self> {
+        let plan = json_split::Plan {
+            parts: Vec::new(),
+            meta: 0..0,
+            big_key,
+        };
+        Self::from_plan(src, plan, emit)
     }
 
     /// A document cut by a JSON planner (the decrypt planner for `rotate`).
