@@ -16,6 +16,8 @@ mod overlap;
 mod planned;
 pub(super) mod split;
 
+pub(super) use overlap::Publisher;
+
 use crate::metadata::names::names_the_metadata;
 use std::collections::HashSet;
 

@@ -15,6 +15,7 @@ use super::JsonPart;
 use super::layout::JsonLayout;
 use super::layout::Layout;
 use crate::format::EmitOptions;
+use crate::stream::json::Publisher;
 use crate::stream::json::split::Plan;
 use crate::stream::json::split::Planner;
 use crate::stream::overlap::Feed;
@@ -77,33 +78,13 @@ fn plan_feeding(
     feed: &Feed<JsonPart>,
     big: &Mutex<Option<Range<usize>>>,
 ) -> Option<Plan> {
-    let lock = || {
-        big.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    };
     let mut planner = Planner::new();
-    let mut next = target;
-    let mut guessing = true;
+    let mut publisher = Publisher::new(feed, big, target);
     let mut at = 0;
     let mut read = true;
     let ends = memchr::memchr_iter(b'\n', src).chain(std::iter::once(src.len()));
     for end in ends {
-        if guessing && at >= next {
-            next = at + target;
-            if let Some((parts, key)) = planner.settled(target) {
-                let mut g = lock();
-                match g.as_ref() {
-                    None => *g = Some(key),
-                    Some(k) if *k == key => {}
-                    // Another member now looks like the big one: the final plan decides.
-                    Some(_) => guessing = false,
-                }
-                drop(g);
-                if guessing {
-                    feed.publish(&parts);
-                }
-            }
-        }
+        publisher.before_line(at, &planner);
         let line = src.get(at..end).unwrap_or_default();
         if !planner.line(at, line) {
             read = false;
@@ -116,18 +97,7 @@ fn plan_feeding(
     } else {
         None
     };
-    let mut g = lock();
-    let announced = g.clone();
-    let ok = plan.as_ref().filter(|p| {
-        announced
-            .as_ref()
-            .is_none_or(|k| p.big_key.as_ref() == Some(k))
-    });
-    if announced.is_none() {
-        *g = ok.and_then(|p| p.big_key.clone());
-    }
-    drop(g);
-    feed.close(ok.map(|p| p.parts.as_slice()));
+    publisher.close(plan.as_ref(), |_| true);
     plan
 }
 
