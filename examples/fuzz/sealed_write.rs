@@ -15,6 +15,9 @@
 //! * `set`/`unset` of a random path (existing values, new keys, list indexes, new nested
 //!   maps, keys with brackets, quotes, dots): the written file decrypts to the document
 //!   with that change made. (Splice against tree for YAML: the `splice` target.)
+//! * for YAML and JSON, the streamed `encrypt` (tiny parts) of the plaintext the input
+//!   decrypted to: when it takes the text, what it writes decrypts to what the
+//!   whole-tree encrypt's file decrypts to.
 //!
 //! A file leafseal wrote that it cannot read back, or a disagreement, panics after
 //! printing what differed (so the input is kept, as a crash's is).
@@ -471,6 +474,7 @@ pub fn write_case(fmt: Format, input: &[u8]) -> bool {
     let before = tree_decrypt(fmt, input, &ctx, None);
     rotate_check(fmt, input, &before, &ctx);
     updatekeys_check(fmt, input);
+    encrypt_check(fmt, &before, &mut rng);
     if rng.below(2) == 0 {
         edit_check(fmt, input, &mut rng);
     } else {
@@ -478,3 +482,81 @@ pub fn write_case(fmt: Format, input: &[u8]) -> bool {
     }
     before.is_ok()
 }
+
+/// The streamed `encrypt` of the plaintext `before` holds (YAML and JSON, parts of a few
+/// dozen bytes, planned beside the MAC pass for JSON): when it takes the text, its file
+/// must decrypt (record and all) to what the whole-tree encrypt's file decrypts to.
+fn encrypt_check(fmt: Format, before: &Outcome, rng: &mut Rng) {
+    let (Format::Yaml | Format::Json, Ok((plain, _))) = (fmt, before) else {
+        return;
+    };
+    let Ok(key) = leafseal::keys::key_from_str(leafseal::keys::KeyKind::Age, RECIPIENT) else {
+        return;
+    };
+    let plan = ops::SealPlan {
+        groups: vec![vec![key]],
+        mac_only_encrypted: rng.below(2) == 0,
+        ..ops::SealPlan::default()
+    };
+    let part = [48, 64, 200, 1024][rng.below(4)].to_string();
+    let ctx = context(&[(stream::PART_ENV, part)]);
+    let emit = EmitOptions::default();
+    let Ok(stream::Prepare::Ready(mut prepared)) =
+        stream::prepare_encrypt(plain, fmt, &plan, &ctx, &emit)
+    else {
+        return;
+    };
+    let mut streamed = Vec::new();
+    if let Err(e) = prepared.write(&mut streamed) {
+        eprintln!(
+            "FINDING (encrypt): the streamed encrypt failed after it took the text: {}\n--- plaintext\n{}",
+            e.message,
+            String::from_utf8_lossy(plain)
+        );
+        panic!("encrypt: the streamed write failed");
+    }
+    drop(prepared);
+    super::STREAMED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let plain_ctx = context(&[]);
+    let tree = fmt
+        .store()
+        .load(plain)
+        .ok()
+        .and_then(|l| ops::seal_new(l.doc, &plan, &plain_ctx, fmt).ok())
+        .and_then(|(doc, meta)| fmt.store().emit(&doc, Some(&meta), &emit).ok());
+    let Some(tree) = tree else {
+        eprintln!(
+            "FINDING (encrypt): streamed, but the whole-tree encrypt refuses\n--- plaintext\n{}",
+            String::from_utf8_lossy(plain)
+        );
+        panic!("encrypt: streamed a text the tree refuses");
+    };
+    let strict = OpenOptions {
+        strict_integrity: true,
+        ..OpenOptions::default()
+    };
+    let open = |file: &[u8]| {
+        let loaded = ops::read_encrypted(file, NAME, fmt).map_err(refusal)?;
+        let opened = ops::open_with_key(loaded, &plain_ctx, &strict, None).map_err(refusal)?;
+        fmt.store()
+            .emit(&opened.doc, None, &emit)
+            .map(|o| o.to_vec())
+            .map_err(|e| (0, e.to_string()))
+    };
+    let (got, want) = (open(&streamed), open(&tree));
+    if got != want {
+        eprintln!(
+            "FINDING (encrypt): the streamed file decrypts to another text\n--- plaintext\n{}\n--- streamed\n{}\n--- tree: {:?}\n--- streamed: {:?}",
+            String::from_utf8_lossy(plain),
+            String::from_utf8_lossy(&streamed),
+            want.as_ref()
+                .map(|t| String::from_utf8_lossy(t).into_owned()),
+            got.as_ref()
+                .map(|t| String::from_utf8_lossy(t).into_owned()),
+        );
+        panic!("encrypt: the streamed and the whole-tree files differ");
+    }
+}
+
+/// The recipient of the test key (`fixtures/sops/keys/age-test-keys.txt`).
+const RECIPIENT: &str = "age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw";
