@@ -20,6 +20,21 @@ pub fn encrypted(out: &mut Vec<u8>, s: &str) -> bool {
     true
 }
 
+/// The `ENC[…]` value `s`, already parsed into `f`: from the fields when the value has
+/// the usual layout (no second search of its text), else found in `s` as [`encrypted`]
+/// finds it; `false` (nothing written) when `s` is not one. The bytes are [`encrypted`]'s
+/// for a value that decrypts (the streamed decrypt and the splice send any other to
+/// their tree paths).
+pub fn parsed(out: &mut Vec<u8>, f: &crate::crypto::value::EncFields<'_>, s: &str) -> bool {
+    match f.tag_text {
+        Some(tag) => {
+            fields(out, f.typ.name(), f.data.len(), tag);
+            true
+        }
+        None => encrypted(out, s),
+    }
+}
+
 /// An `ENC[…]` string value from its parsed fields (the type's name, the length of
 /// the data's base64, the tag's base64 as written): the bytes [`encrypted`] writes
 /// for a value that decrypts.

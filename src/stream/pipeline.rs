@@ -89,7 +89,7 @@ pub(super) trait Parts<P>: Sync {
 
 impl<P: Sync + Clone> Parts<P> for Vec<P> {
     fn wait(&self, i: usize) -> Option<P> {
-        self.get(i).cloned()
+        self.as_slice().wait(i)
     }
 }
 

@@ -119,12 +119,9 @@ impl<'a> Actions<'a> for Decrypt {
         at: (usize, bool),
     ) -> Option<()> {
         let f = EncFields::parse(v).ok()?;
-        // The record's token from the fields just parsed (the same bytes as finding them
-        // again, for a value that decrypts; one that does not sends the part to the tree).
-        match f.tag_text {
-            Some(tag) => tok::fields(&mut scan.tokens, f.typ.name(), f.data.len(), tag),
-            None if tok::encrypted(&mut scan.tokens, v) => {}
-            None => return None,
+        // The record's token from the fields just parsed.
+        if !tok::parsed(&mut scan.tokens, &f, v) {
+            return None;
         }
         if f.typ == ValueType::Comment {
             // An encrypted comment stored as a list item: the tree path lifts it. On a

@@ -22,13 +22,9 @@ impl<'a> Splice<'a, '_, '_> {
         at: (usize, bool),
     ) -> Option<()> {
         let f = EncFields::parse(v).ok()?;
-        // The record's token from the fields just parsed: the bytes `tok::encrypted`
-        // finds again, for a value that opens (one that does not sends the part to
-        // the tree way below).
-        match f.tag_text {
-            Some(tag) => tok::fields(&mut scan.tokens, f.typ.name(), f.data.len(), tag),
-            None if tok::encrypted(&mut scan.tokens, v) => {}
-            None => return None,
+        // The record's token from the fields just parsed.
+        if !tok::parsed(&mut scan.tokens, &f, v) {
+            return None;
         }
         if f.typ == ValueType::Comment {
             // A list's comment item, or a value typed as a comment: the tree path.
