@@ -66,7 +66,7 @@ fn example_age_roundtrip_encrypts_and_decrypts_in_memory() {
     );
     assert!(sealed.contains("ENC[AES256_GCM,data:"));
     assert!(sealed.contains(support::AGE_RECIPIENT));
-    assert!(sealed.contains("leafseal_integrity: v2:"));
+    assert!(sealed.contains("leafseal_integrity: v3:"));
 }
 
 #[test]

@@ -333,7 +333,7 @@ fn tampering_anywhere_gives_no_output_on_any_path() {
         ("data:", 2),
         ("iv:", 2),
         ("tag:", 2),
-        ("leafseal_integrity: v2:", 16 + 1 + 2),
+        ("leafseal_integrity: v3:", 16 + 1 + 2),
     ] {
         spots.extend(
             text.match_indices(field)

@@ -239,7 +239,7 @@ fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
         tree_bad.status.code().expect("code"),
         "stored MAC",
     );
-    let rec_at = enc.find("\"leafseal_integrity\": \"v2:").expect("record") + 23 + 20;
+    let rec_at = enc.find("\"leafseal_integrity\": \"v3:").expect("record") + 23 + 20;
     let mut bad_rec = enc.clone();
     let r = if &enc[rec_at..=rec_at] == "A" {
         "B"

@@ -305,7 +305,7 @@ fn integrity_record(meta: &Metadata, required: bool, sink: &mut Sink<'_>) {
             "the file's leafseal integrity record belongs to an earlier version of the file (it was rewritten by sops or another tool since)"
         }
         Status::Malformed => {
-            "the file's leafseal integrity record is not in a form this version of leafseal reads"
+            "the file's leafseal integrity record is not in a form this version of leafseal reads (damaged, or of a version written by a newer leafseal)"
         }
     };
     sink.push_as(

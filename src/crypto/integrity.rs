@@ -4,33 +4,32 @@
 //! The sops MAC is SHA-512 over the plaintext leaf values concatenated without separators,
 //! and its form is fixed by compatibility. It cannot see keys whose value is empty or
 //! null, empty maps and lists, list items that are null, how adjacent clear values are
-//! split, or the `type:` of an encrypted value. The record closes those gaps: an
-//! HMAC-SHA-256, keyed with a subkey of the file's data key, over a canonical,
-//! length-prefixed encoding of the whole encrypted document in document order (every
-//! branch, map key, order, node kind, null, empty container, clear leaf text, and each
-//! encrypted leaf's type, ciphertext length and GCM tag) and of the metadata that decides what is encrypted and what the MAC covers, bound to the stored
-//! MAC and `lastmodified`.
+//! split, or the `type:` of an encrypted value. The record closes those gaps: a keyed
+//! hash (keyed BLAKE3 since round 29, HMAC-SHA-256 before), keyed with a subkey of the
+//! file's data key, over a canonical, length-prefixed encoding of the whole encrypted
+//! document in document order (every branch, map key, order, node kind, null, empty
+//! container, clear leaf text, and each encrypted leaf's type, ciphertext length and GCM
+//! tag) and of the metadata that decides what is encrypted and what the MAC covers,
+//! bound to the stored MAC and `lastmodified`.
 //!
-//! It is stored in the metadata field [`FIELD`] as `v2:MACREF:TAG` (written since round
-//! 26; `v1:MACREF:TAG` from earlier versions is still verified), where `MACREF` is the
-//! first 16 hex digits of SHA-256 of the stored (encrypted) MAC text. `MACREF` is public:
-//! it lets a reader without the key (`leafseal check`) tell a current record from one
-//! left behind by a tool that rewrote the file without updating it. `TAG` (base64 of 32
-//! bytes) needs the data key to check.
+//! It is stored in the metadata field [`FIELD`] as `v3:MACREF:TAG` (written since round
+//! 29; `v2:MACREF:TAG` and `v1:MACREF:TAG` from earlier versions are still verified),
+//! where `MACREF` is the first 16 hex digits of SHA-256 of the stored (encrypted) MAC
+//! text. `MACREF` is public: it lets a reader without the key (`leafseal check`) tell a
+//! current record from one left behind by a tool that rewrote the file without updating
+//! it. `TAG` (base64 of 32 bytes) needs the data key to check.
 //!
-//! The two versions hash the same tokens under different subkeys; they differ in where
-//! the binding stands. v1 hashes it first, so its HMAC cannot start before the MAC is
-//! known; v2 hashes it last, after the document's closing token, so a writer hashes the
-//! document while the MAC is still being computed, and can resume the HMAC from a state
-//! saved at a part boundary ([`Streamed::checkpoint`]).
+//! The versions hash the same tokens (the table is in the `keyed` module). v1 hashes the
+//! binding first, so its HMAC cannot start before the MAC is known; v2 and v3 hash it
+//! last, after the document's closing token, so a writer hashes the document while the
+//! MAC is still being computed, and can resume the hash from a state saved at a part
+//! boundary ([`Streamed::checkpoint`]). v3 differs from v2 only in its keyed hash.
 //!
 //! Comments are not covered: encrypted comments are authenticated one by one by AES-GCM,
 //! and clear comments carry no secret. See docs/security.md.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::Hmac;
-use hmac::Mac;
 use sha2::Digest;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -42,45 +41,11 @@ use crate::tree::Document;
 use crate::tree::Map;
 use crate::tree::SeqItem;
 use crate::tree::Value;
+use keyed::Keyed;
+use keyed::Version;
 
 /// The metadata field that holds the record (ignored by sops).
 pub const FIELD: &str = "leafseal_integrity";
-
-/// The version prefix of a v1 record (binding first; read, no longer written).
-const VERSION_V1: &str = "v1";
-
-/// The version prefix of the record written (binding last).
-const VERSION_V2: &str = "v2";
-
-/// Domain separation for a v1 record's subkey (and the first token of its input).
-const SUBKEY_LABEL: &[u8] = b"leafseal integrity record v1";
-
-/// Domain separation for a v2 record's subkey (and the first token of its input).
-const SUBKEY_LABEL_V2: &[u8] = b"leafseal integrity record v2";
-
-/// The layout of a record's HMAC input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Version {
-    /// The binding, then the document.
-    V1,
-    /// The document, then the binding.
-    V2,
-}
-
-impl Version {
-    fn prefix(self) -> &'static str {
-        match self {
-            Version::V1 => VERSION_V1,
-            Version::V2 => VERSION_V2,
-        }
-    }
-    fn label(self) -> &'static [u8] {
-        match self {
-            Version::V1 => SUBKEY_LABEL,
-            Version::V2 => SUBKEY_LABEL_V2,
-        }
-    }
-}
 
 /// What the record covers besides the document: the settings that decide what is
 /// encrypted and what enters the MAC, and the MAC it is bound to.
@@ -113,28 +78,16 @@ pub enum Status {
     Malformed,
 }
 
-type HmacSha256 = Hmac<Sha256>;
-
 /// The public reference to the MAC a record is bound to.
 pub fn mac_ref(mac: &str) -> String {
     let digest = Sha256::digest(mac.trim().as_bytes());
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_hmac(key: &DataKey, version: Version) -> HmacSha256 {
-    // A subkey, so that the data key itself is never used as an HMAC key elsewhere.
-    let mut kdf = <HmacSha256 as Mac>::new_from_slice(key.expose())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-    kdf.update(version.label());
-    let sub = kdf.finalize().into_bytes();
-    <HmacSha256 as Mac>::new_from_slice(&sub)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
-}
-
-/// Computes the record to store for an encrypted document (a v2 record).
+/// Computes the record to store for an encrypted document (in the version written, v3).
 pub fn compute(doc: &Document, binding: &Binding<'_>, key: &DataKey) -> String {
-    let tag = tag_of(doc, binding, key, Version::V2);
-    stored_text(Version::V2, binding.mac, &tag)
+    let tag = tag_of(doc, binding, key, Version::WRITTEN);
+    stored_text(Version::WRITTEN, binding.mac, &tag)
 }
 
 /// The text stored for a record.
@@ -150,11 +103,7 @@ fn stored_text(version: Version, mac: &str, tag: &[u8; 32]) -> String {
 /// The parts of a stored record: its version, MAC reference and tag.
 fn parse(stored: &str) -> Option<(Version, &str, [u8; 32])> {
     let mut parts = stored.trim().splitn(3, ':');
-    let version = match parts.next()? {
-        VERSION_V1 => Version::V1,
-        VERSION_V2 => Version::V2,
-        _ => return None,
-    };
+    let version = Version::from_prefix(parts.next()?)?;
     let macref = parts.next()?;
     let tag = STANDARD.decode(parts.next()?).ok()?;
     Some((version, macref, tag.try_into().ok()?))
@@ -203,7 +152,7 @@ pub fn verify(
 struct Encoder {
     /// `None`: the encoding is only gathered in `buf` (the tokens of one part of a
     /// document, for [`Streamed`]).
-    mac: Option<HmacSha256>,
+    mac: Option<Keyed>,
     buf: Vec<u8>,
     mac_only_encrypted: bool,
     /// Whether an encrypted leaf enters whole (ciphertext, IV and tag: the public digest
@@ -215,7 +164,7 @@ struct Encoder {
 const FLUSH_AT: usize = 64 * 1024;
 
 impl Encoder {
-    fn new(mac: HmacSha256, mac_only_encrypted: bool) -> Self {
+    fn new(mac: Keyed, mac_only_encrypted: bool) -> Self {
         Encoder {
             mac: Some(mac),
             buf: Vec::with_capacity(FLUSH_AT + 1024),
@@ -241,7 +190,7 @@ impl Encoder {
             return [0; 32];
         };
         mac.update(&self.buf);
-        mac.finalize().into_bytes().into()
+        mac.finalize()
     }
     fn tag(&mut self, t: u8) {
         self.put(&[t]);
@@ -384,10 +333,11 @@ fn push_seq<'a>(stack: &mut Vec<Step<'a>>, items: &'a [SeqItem]) {
 /// texts make it unambiguous, and document order lets a streaming reader produce it
 /// without building a tree.
 fn tag_of(doc: &Document, binding: &Binding<'_>, key: &DataKey, version: Version) -> [u8; 32] {
-    let e = Encoder::new(new_hmac(key, version), binding.mac_only_encrypted);
-    match version {
-        Version::V1 => encode(e, doc, binding),
-        Version::V2 => encode_v2(e, doc, binding),
+    let e = Encoder::new(Keyed::record(key, version), binding.mac_only_encrypted);
+    if version.binding_last() {
+        encode_binding_last(e, doc, binding, version)
+    } else {
+        encode(e, doc, binding)
     }
 }
 
@@ -401,16 +351,14 @@ const DIGEST_LABEL: &[u8] = b"leafseal public document digest v1";
 /// when a ciphertext or IV is altered in place: [`public_digest_whole`] does (what a v2
 /// signature covers); this one stays for checking v1 signatures.
 pub fn public_digest(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
-    let mac = <HmacSha256 as Mac>::new_from_slice(DIGEST_LABEL)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mac = Keyed::public(DIGEST_LABEL);
     encode(Encoder::new(mac, binding.mac_only_encrypted), doc, binding)
 }
 
 /// [`public_digest`] with every encrypted leaf's whole text (ciphertext, IV, tag, type)
 /// in place of its type, length and tag (domain-separated from it).
 pub fn public_digest_whole(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
-    let mac = <HmacSha256 as Mac>::new_from_slice(WHOLE_DIGEST_LABEL)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+    let mac = Keyed::public(WHOLE_DIGEST_LABEL);
     let mut e = Encoder::new(mac, binding.mac_only_encrypted);
     e.whole_ciphertexts = true;
     encode(e, doc, binding)
@@ -420,7 +368,7 @@ pub fn public_digest_whole(doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
 const WHOLE_DIGEST_LABEL: &[u8] = b"leafseal public document digest v2 (whole ciphertexts)";
 
 fn header(e: &mut Encoder, binding: &Binding<'_>) {
-    e.bytes(SUBKEY_LABEL);
+    e.bytes(keyed::SUBKEY_LABEL);
     e.bytes(binding.selector_field.as_bytes());
     e.bytes(binding.selector_pattern.as_bytes());
     e.tag(u8::from(binding.mac_only_encrypted));
@@ -457,15 +405,20 @@ fn encode(mut e: Encoder, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
     e.finish()
 }
 
-/// A v2 record's input: its label, the document, then the binding.
-fn encode_v2(mut e: Encoder, doc: &Document, binding: &Binding<'_>) -> [u8; 32] {
-    e.bytes(SUBKEY_LABEL_V2);
+/// A v2 or v3 record's input: its label, the document, then the binding.
+fn encode_binding_last(
+    mut e: Encoder,
+    doc: &Document,
+    binding: &Binding<'_>,
+    version: Version,
+) -> [u8; 32] {
+    e.bytes(version.label());
     document(&mut e, doc);
     trailer_v2(&mut e, binding);
     e.finish()
 }
 
-/// The binding at the end of a v2 record's input. The document's tokens before it end
+/// The binding at the end of a v2 or v3 record's input. The document's tokens before it end
 /// with `E`, which no token inside a document is read as (every text is length-prefixed
 /// and every container closed), and its fields are length-prefixed or of fixed size, so
 /// the input splits one way only.
@@ -576,6 +529,9 @@ impl Tokens {
 
 /// The record computed from a document's parts in document order, without the whole
 /// tree.
+#[path = "integrity_keyed.rs"]
+mod keyed;
+
 #[path = "integrity_streamed.rs"]
 mod streamed;
 

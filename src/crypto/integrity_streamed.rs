@@ -1,11 +1,11 @@
 //! [`Streamed`]: the record of a one-branch document computed from its parts in document
 //! order, without the whole tree.
 
-use hmac::Mac;
 use subtle::ConstantTimeEq;
 
 use super::Binding;
 use super::Encoder;
+use super::Keyed;
 use super::Status;
 use super::Version;
 use crate::crypto::DataKey;
@@ -26,30 +26,34 @@ pub struct Streamed {
 }
 
 impl Streamed {
-    /// Starts a record to write (v2): its label, the branch and its root map. The binding
-    /// comes last ([`Streamed::record`]).
+    /// Starts a record to write (in the version written, v3): its label, the branch and
+    /// its root map. The binding comes last ([`Streamed::record`]).
     pub fn new(key: &DataKey, mac_only_encrypted: bool) -> Self {
-        let mut enc = Encoder::new(super::new_hmac(key, Version::V2), mac_only_encrypted);
-        enc.bytes(super::SUBKEY_LABEL_V2);
+        Self::binding_last(key, mac_only_encrypted, Version::WRITTEN)
+    }
+
+    /// Starts a record whose binding comes last (v2 or v3).
+    fn binding_last(key: &DataKey, mac_only_encrypted: bool, version: Version) -> Self {
+        let mut enc = Encoder::new(Keyed::record(key, version), mac_only_encrypted);
+        enc.bytes(version.label());
         enc.tag(b'D');
         enc.tag(b'M');
         Streamed {
             enc,
-            version: Version::V2,
+            version,
             v1_mac: None,
         }
     }
 
-    /// Starts the record that checks `stored` (in the layout of its version; a v2 one
-    /// when it is missing or malformed, which [`Streamed::verify`] reports without
-    /// hashing).
+    /// Starts the record that checks `stored` (in the layout and keyed hash of its
+    /// version; the version written when it is missing or malformed, which
+    /// [`Streamed::verify`] reports without hashing). A splice that resumes a record from
+    /// this one ([`Streamed::checkpoint`]) keeps the stored version.
     pub fn verifier(key: &DataKey, binding: &Binding<'_>, stored: Option<&str>) -> Self {
         match stored.and_then(super::parse) {
             Some((Version::V1, _, _)) => {
-                let mut enc = Encoder::new(
-                    super::new_hmac(key, Version::V1),
-                    binding.mac_only_encrypted,
-                );
+                let mut enc =
+                    Encoder::new(Keyed::record(key, Version::V1), binding.mac_only_encrypted);
                 super::header(&mut enc, binding);
                 enc.tag(b'D');
                 enc.tag(b'M');
@@ -58,6 +62,9 @@ impl Streamed {
                     version: Version::V1,
                     v1_mac: Some(binding.mac.trim().to_owned()),
                 }
+            }
+            Some((Version::V2, _, _)) => {
+                Self::binding_last(key, binding.mac_only_encrypted, Version::V2)
             }
             _ => Self::new(key, binding.mac_only_encrypted),
         }
@@ -80,12 +87,13 @@ impl Streamed {
         self.enc.put(tokens);
     }
 
-    /// A copy of the record so far, to resume a record to write from ([`Streamed::new`]
-    /// fed with the same tokens, as a v2 record hashes what follows the same way
-    /// whatever the MAC); `None` for a v1 record, whose input starts with the old MAC.
+    /// A copy of the record so far, to resume a record to write from (as a v2 or v3
+    /// record hashes what follows the same way whatever the MAC, the copy goes on as a
+    /// record of the same version started anew and fed the same tokens would); `None`
+    /// for a v1 record, whose input starts with the old MAC.
     /// The gathered tokens are hashed first, so the copy is the hash state alone.
     pub fn checkpoint(&mut self) -> Option<Self> {
-        if self.version != Version::V2 {
+        if !self.version.binding_last() {
             return None;
         }
         let mac = self.enc.mac.as_mut()?;
@@ -140,7 +148,7 @@ impl Streamed {
     fn close(&mut self, binding: &Binding<'_>) -> [u8; 32] {
         self.enc.tag(b'm');
         self.enc.tag(b'E');
-        if self.version == Version::V2 {
+        if self.version.binding_last() {
             super::trailer_v2(&mut self.enc, binding);
         }
         let enc = std::mem::replace(

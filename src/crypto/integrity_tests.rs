@@ -40,29 +40,77 @@ fn verified(doc: &Document, b: &Binding<'_>, stored: &str) -> Status {
     verify(Some(stored), doc, b, &key())
 }
 
-/// The record an earlier leafseal wrote (v1: the binding first).
-fn compute_v1(doc: &Document, b: &Binding<'_>, k: &DataKey) -> String {
-    stored_text(Version::V1, b.mac, &tag_of(doc, b, k, Version::V1))
+/// The record an earlier leafseal wrote (v1: the binding first; v2: HMAC-SHA-256).
+fn compute_in(version: Version, doc: &Document, b: &Binding<'_>, k: &DataKey) -> String {
+    stored_text(version, b.mac, &tag_of(doc, b, k, version))
 }
 
-/// The records of `sample()` in both versions: what is written now, and v1.
-fn both_records() -> [String; 2] {
+/// The records of `sample()` in every version: what is written now (v3), v2 and v1.
+fn all_records() -> [String; 3] {
     [
         compute(&sample(), &binding(), &key()),
-        compute_v1(&sample(), &binding(), &key()),
+        compute_in(Version::V2, &sample(), &binding(), &key()),
+        compute_in(Version::V1, &sample(), &binding(), &key()),
     ]
 }
 
 #[test]
 fn a_record_verifies_and_every_structural_change_is_caught() {
-    let [v2, v1] = both_records();
+    let [v3, v2, v1] = all_records();
+    assert!(v3.starts_with("v3:"), "{v3}");
     assert!(v2.starts_with("v2:"), "{v2}");
     assert!(v1.starts_with("v1:"), "{v1}");
-    // Two subkeys and two layouts: the tags differ.
+    // Three subkeys, two layouts and two keyed hashes: the tags differ.
+    assert_ne!(v3[2..], v2[2..]);
     assert_ne!(v2[2..], v1[2..]);
-    for rec in [v2, v1] {
+    assert_ne!(v3[2..], v1[2..]);
+    for rec in [v3, v2, v1] {
         every_structural_change_is_caught(&rec);
     }
+}
+
+/// The records of `sample()` as they are stored, pinned: a change of a version's layout,
+/// subkey or keyed hash would leave every file written in it unverifiable.
+#[test]
+fn the_stored_records_of_each_version_do_not_change() {
+    let [v3, v2, v1] = all_records();
+    assert_eq!(
+        v3,
+        "v3:2f516e8aa5dd19ea:/Seunjjn10AFKn3GsRY1QYNu4E0AhtsCkGs8VlZ+ogQ="
+    );
+    assert_eq!(
+        v2,
+        "v2:2f516e8aa5dd19ea:+Yzp48P23tSm+rNu/1BglIhwIMp2gcYqHkDHYQKiSfU="
+    );
+    assert_eq!(
+        v1,
+        "v1:2f516e8aa5dd19ea:tPcv2QakcQ8oxXnkG/8BGFE+/qHbYDoe+g2jnH1EdPY="
+    );
+}
+
+/// v3 is keyed BLAKE3, under a key derived from the data key with BLAKE3's own key
+/// derivation, over v2's input with v3's label first.
+#[test]
+fn a_v3_record_is_keyed_blake3_over_the_v2_layout() {
+    let doc = sample();
+    let b = binding();
+    let mut e = Encoder {
+        mac: None,
+        buf: Vec::new(),
+        mac_only_encrypted: false,
+        whole_ciphertexts: false,
+    };
+    e.bytes(b"leafseal integrity record v3");
+    document(&mut e, &doc);
+    trailer_v2(&mut e, &b);
+    let sub = blake3::derive_key(
+        "leafseal 2026-12-07 integrity record v3 keyed BLAKE3 key",
+        key().expose(),
+    );
+    let tag = blake3::keyed_hash(&sub, &e.buf);
+    let (version, _, stored) = parse(&compute(&doc, &b, &key())).expect("parses");
+    assert_eq!(version, Version::V3);
+    assert_eq!(&stored, tag.as_bytes());
 }
 
 fn every_structural_change_is_caught(rec: &str) {
@@ -159,7 +207,7 @@ fn streamed_verify(doc: &Document, b: &Binding<'_>, stored: &str) -> Status {
 
 #[test]
 fn the_settings_and_the_binding_are_covered() {
-    for rec in both_records() {
+    for rec in all_records() {
         settings_and_binding_are_covered(&rec);
     }
 }
@@ -211,16 +259,18 @@ fn missing_stale_and_malformed_records_are_told_apart_without_the_key() {
     assert_eq!(status_without_key(Some(""), binding().mac), Status::Missing);
     assert_eq!(status_without_key(Some(&rec), binding().mac), Status::Valid);
     assert_eq!(status_without_key(Some(&rec), "ENC[other]"), Status::Stale);
-    let [_, v1] = both_records();
-    assert_eq!(status_without_key(Some(&v1), binding().mac), Status::Valid);
-    assert_eq!(status_without_key(Some(&v1), "ENC[other]"), Status::Stale);
+    let [_, v2, v1] = all_records();
+    for old in [v2, v1] {
+        assert_eq!(status_without_key(Some(&old), binding().mac), Status::Valid);
+        assert_eq!(status_without_key(Some(&old), "ENC[other]"), Status::Stale);
+    }
     assert_eq!(
-        status_without_key(Some("v2:x:y"), binding().mac),
+        status_without_key(Some("v3:x:y"), binding().mac),
         Status::Malformed
     );
-    let v3 = format!("v3:{}", &rec[3..]);
+    let v4 = format!("v4:{}", &rec[3..]);
     assert_eq!(
-        status_without_key(Some(&v3), binding().mac),
+        status_without_key(Some(&v4), binding().mac),
         Status::Malformed
     );
     assert_eq!(
@@ -303,17 +353,17 @@ fn a_record_streamed_in_parts_is_the_record_of_the_whole() {
     assert_eq!(s.record(&b), compute(&doc, &b, &key()));
 }
 
-/// A record to write resumed from a checkpoint: the same record as one fed from the start.
+/// A record to write resumed from a checkpoint of the verifier of `stored` (as a splice
+/// resumes it): the same record, in `stored`'s version, as one fed from the start.
 fn resumed_and_whole(
+    stored: &str,
     runs: &[Vec<u8>],
     replaced: &[u8],
     at: usize,
     b: &Binding<'_>,
 ) -> (String, String) {
-    let mut whole = Streamed::new(&key(), b.mac_only_encrypted);
-    // As the open of a file with a v2 record checkpoints its verifier.
-    let [stored, _] = both_records();
-    let mut opened = Streamed::verifier(&key(), b, Some(&stored));
+    let mut whole = Streamed::verifier(&key(), b, Some(stored));
+    let mut opened = Streamed::verifier(&key(), b, Some(stored));
     let mut at_checkpoint = None;
     for (i, run) in runs.iter().enumerate() {
         let feed = if i == at { replaced } else { run.as_slice() };
@@ -323,7 +373,7 @@ fn resumed_and_whole(
         whole.feed(feed);
         opened.feed(run);
     }
-    let mut resumed = at_checkpoint.expect("a v2 record has checkpoints");
+    let mut resumed = at_checkpoint.expect("a v2 or v3 record has checkpoints");
     resumed.feed(replaced);
     for run in &runs[at + 1..] {
         resumed.feed(run);
@@ -332,24 +382,26 @@ fn resumed_and_whole(
 }
 
 #[test]
-fn a_v1_record_has_no_checkpoint_and_a_v2_one_does() {
-    let [v2, v1] = both_records();
+fn a_v1_record_has_no_checkpoint_and_v2_and_v3_ones_do() {
+    let [v3, v2, v1] = all_records();
     let b = binding();
     assert!(
         Streamed::verifier(&key(), &b, Some(&v1))
             .checkpoint()
             .is_none()
     );
-    assert!(
-        Streamed::verifier(&key(), &b, Some(&v2))
-            .checkpoint()
-            .is_some()
-    );
+    for rec in [v3, v2] {
+        assert!(
+            Streamed::verifier(&key(), &b, Some(&rec))
+                .checkpoint()
+                .is_some()
+        );
+    }
     assert!(Streamed::new(&key(), false).checkpoint().is_some());
 }
 
 #[test]
-fn a_v2_record_streamed_equals_the_tree_record_and_a_v1_file_still_verifies_streamed() {
+fn a_record_streamed_equals_the_tree_record_and_older_files_still_verify_streamed() {
     let doc = sample();
     let b = binding();
     let tokens = entry_tokens(&doc.branches[0], false);
@@ -358,10 +410,12 @@ fn a_v2_record_streamed_equals_the_tree_record_and_a_v1_file_still_verifies_stre
     for chunk in tokens.chunks(3) {
         s.feed(chunk);
     }
-    assert_eq!(s.record(&b), compute(&doc, &b, &key()));
-    let [v2, v1] = both_records();
-    assert_eq!(streamed_verify(&doc, &b, &v1), Status::Valid);
-    assert_eq!(streamed_verify(&doc, &b, &v2), Status::Valid);
+    let rec = s.record(&b);
+    assert!(rec.starts_with("v3:"), "{rec}");
+    assert_eq!(rec, compute(&doc, &b, &key()));
+    for old in all_records() {
+        assert_eq!(streamed_verify(&doc, &b, &old), Status::Valid);
+    }
 }
 
 proptest::proptest! {
@@ -375,8 +429,12 @@ proptest::proptest! {
         let at = at % runs.len();
         let mut b = binding();
         b.lastmodified = &lastmodified;
-        let (resumed, whole) = resumed_and_whole(&runs, &replaced, at, &b);
-        proptest::prop_assert_eq!(resumed, whole);
+        let [v3, v2, _] = all_records();
+        for (stored, version) in [(v3, "v3:"), (v2, "v2:")] {
+            let (resumed, whole) = resumed_and_whole(&stored, &runs, &replaced, at, &b);
+            proptest::prop_assert!(resumed.starts_with(version));
+            proptest::prop_assert_eq!(resumed, whole);
+        }
     }
 }
 
@@ -386,8 +444,11 @@ fn a_resumed_record_over_large_runs_equals_the_whole_recompute() {
     let runs: Vec<Vec<u8>> = (0u8..6)
         .map(|i| vec![i; FLUSH_AT / 2 + 777 * usize::from(i)])
         .collect();
-    for at in 0..runs.len() {
-        let (resumed, whole) = resumed_and_whole(&runs, &vec![9u8; FLUSH_AT + 5], at, &binding());
-        assert_eq!(resumed, whole, "changed run {at}");
+    for stored in &all_records()[..2] {
+        for at in 0..runs.len() {
+            let (resumed, whole) =
+                resumed_and_whole(stored, &runs, &vec![9u8; FLUSH_AT + 5], at, &binding());
+            assert_eq!(resumed, whole, "{stored}: changed run {at}");
+        }
     }
 }

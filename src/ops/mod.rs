@@ -443,7 +443,7 @@ pub fn judge_integrity(
             "has a leafseal integrity record for an earlier version of the file (rewritten since by sops or another tool)"
         }
         integrity::Status::Malformed => {
-            "has an integrity record in a form this version of leafseal cannot read"
+            "has an integrity record this version of leafseal cannot read (damaged, or of a version written by a newer leafseal: upgrade to check it)"
         }
     };
     if strict {

@@ -30,7 +30,7 @@ fn one_changed_value_changes_exactly_three_lines_in_git() {
     for lines in [&removed, &added] {
         assert!(lines[0][1..].starts_with("    password: ENC[AES256_GCM,data:"));
         assert!(lines[1][1..].starts_with("    lastmodified: \""));
-        assert!(lines[2][1..].starts_with("    leafseal_integrity: v2:"));
+        assert!(lines[2][1..].starts_with("    leafseal_integrity: v3:"));
         assert!(lines[3][1..].starts_with("    mac: ENC[AES256_GCM,data:"));
     }
     let changed = t.secret.replace("hunter2-", "hunter3-");

@@ -1,6 +1,7 @@
-//! Records of version v1 (written before round 26) and v2 (written now): both verify on
-//! the tree and the streaming readers, changes outside the MAC fail closed in both, and a
-//! rewrite of a v1 file stores a v2 record that every reader verifies.
+//! Records of version v1 (written before round 26), v2 (rounds 26 to 28) and v3 (written
+//! now): all verify on the tree and the streaming readers, changes outside the MAC fail
+//! closed in all, a rewrite stores a v3 record that every reader verifies, and a splice
+//! of a v2 file resumes its record and keeps it v2.
 
 use super::*;
 
@@ -36,7 +37,13 @@ fn with(vars: &HashMap<String, String>, extra: &[(&str, &str)]) -> HashMap<Strin
 
 /// Copies a v1 fixture and its plaintext into `dir`.
 fn v1_fixture(dir: &Path, name: &str) -> (String, String) {
-    let src = fixtures().join("integrity/v1");
+    fixture_of("v1", dir, name)
+}
+
+/// Copies a fixture of `version` (`fixtures/integrity/VERSION`) and its plaintext into
+/// `dir`.
+fn fixture_of(version: &str, dir: &Path, name: &str) -> (String, String) {
+    let src = fixtures().join("integrity").join(version);
     let enc = std::fs::read_to_string(src.join(name)).expect("fixture");
     let (stem, ext) = name.split_once('.').expect("extension");
     let plain = std::fs::read_to_string(src.join(format!("{stem}.plain.{ext}"))).expect("plain");
@@ -110,14 +117,20 @@ fn v1_records_of_earlier_versions_verify_and_catch_changes_on_every_reader() {
         &enc,
         &record_tag_changed(&enc, "leafseal_integrity: v1:"),
     );
-    // The v1 tag read as a v2 record (the version prefix changed): not valid either.
-    fails_closed(
-        &vars,
-        d,
-        "app.yaml",
-        &enc,
-        &enc.replace("leafseal_integrity: v1:", "leafseal_integrity: v2:"),
-    );
+    // The v1 tag read as a v2 or v3 record (the version prefix changed): not valid
+    // either.
+    for other in ["v2:", "v3:"] {
+        fails_closed(
+            &vars,
+            d,
+            "app.yaml",
+            &enc,
+            &enc.replace(
+                "leafseal_integrity: v1:",
+                &format!("leafseal_integrity: {other}"),
+            ),
+        );
+    }
 
     let (enc, plain) = v1_fixture(d, "app.json");
     assert!(enc.contains("\"leafseal_integrity\": \"v1:"), "{enc}");
@@ -139,13 +152,127 @@ fn v1_records_of_earlier_versions_verify_and_catch_changes_on_every_reader() {
 }
 
 #[test]
-fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
+fn v2_records_of_earlier_versions_verify_and_catch_changes_on_every_reader() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let vars = env_vars(None, home.path());
+
+    let (enc, plain) = fixture_of("v2", d, "app.yaml");
+    assert!(enc.contains("leafseal_integrity: v2:"), "{enc}");
+    reads_as(&vars, d, "app.yaml", &plain);
+    fails_closed(
+        &vars,
+        d,
+        "app.yaml",
+        &enc,
+        &insert_after(&enc, "empty: \"\"\n", "injected: \"\"\n"),
+    );
+    fails_closed(
+        &vars,
+        d,
+        "app.yaml",
+        &enc,
+        &record_tag_changed(&enc, "leafseal_integrity: v2:"),
+    );
+    // The v2 tag (HMAC-SHA-256) read as a v3 record (keyed BLAKE3) over the same input,
+    // and as a v1 record: not valid.
+    for other in ["v3:", "v1:"] {
+        fails_closed(
+            &vars,
+            d,
+            "app.yaml",
+            &enc,
+            &enc.replace(
+                "leafseal_integrity: v2:",
+                &format!("leafseal_integrity: {other}"),
+            ),
+        );
+    }
+
+    let (enc, plain) = fixture_of("v2", d, "app.json");
+    assert!(enc.contains("\"leafseal_integrity\": \"v2:"), "{enc}");
+    reads_as(&vars, d, "app.json", &plain);
+    fails_closed(
+        &vars,
+        d,
+        "app.json",
+        &enc,
+        &insert_after(&enc, "\"empty\": \"\",", "\n\t\"injected\": null,"),
+    );
+    fails_closed(
+        &vars,
+        d,
+        "app.json",
+        &enc,
+        &record_tag_changed(&enc, "\"leafseal_integrity\": \"v2:"),
+    );
+}
+
+#[test]
+fn a_splice_of_a_v2_file_keeps_its_record_v2_and_a_whole_rewrite_stores_v3() {
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let vars = env_vars(None, home.path());
+    // The splice resumes the stored record from its state before the changed part, so
+    // it goes on in the stored version; the tree path computes the record anew, in v3.
+    for (writer, kept) in WRITERS.into_iter().zip(["v3:", "v2:"]) {
+        let (_, plain) = fixture_of("v2", d, "app.yaml");
+        let mut want = plain.clone();
+        for (path, value, line, new_line) in [
+            (
+                "[\"db\"][\"user\"]",
+                "\"root\"",
+                "user: admin",
+                "user: root",
+            ),
+            ("[\"tail\"]", "\"again\"", "tail: last", "tail: again"),
+        ] {
+            let out = run_in(&with(&vars, writer), d, &["set", "app.yaml", path, value]);
+            assert!(
+                out.status.success(),
+                "set {path} {writer:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let enc = std::fs::read_to_string(d.join("app.yaml")).expect("read");
+            let record = format!("leafseal_integrity: {kept}");
+            assert!(enc.contains(&record), "set {writer:?}: {enc}");
+            want = want.replace(line, new_line);
+            reads_as(&vars, d, "app.yaml", &want);
+            fails_closed(
+                &vars,
+                d,
+                "app.yaml",
+                &enc,
+                &record_tag_changed(&enc, &record),
+            );
+        }
+        // A rotation seals every value anew: a v3 record on every writer.
+        let (_, plain) = fixture_of("v2", d, "app.json");
+        let out = run_in(&with(&vars, writer), d, &["rotate", "-i", "app.json"]);
+        assert!(
+            out.status.success(),
+            "rotate {writer:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let enc = std::fs::read_to_string(d.join("app.json")).expect("read");
+        assert!(
+            enc.contains("\"leafseal_integrity\": \"v3:"),
+            "rotate {writer:?}: {enc}"
+        );
+        reads_as(&vars, d, "app.json", &plain);
+    }
+}
+
+#[test]
+fn a_rewrite_stores_a_v3_record_that_every_reader_verifies() {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let vars = env_vars(None, home.path());
     // `set` on the splice (the new record started anew: a v1 record cannot be resumed)
-    // and on the tree path, `rotate -i` on both: each writes v2, and the tree reader and
+    // and on the tree path, `rotate -i` on both: each writes v3, and the tree reader and
     // the streaming reader (in tiny parts) both verify what the other path wrote.
     for writer in WRITERS {
         let (_, plain) = v1_fixture(d, "app.yaml");
@@ -161,7 +288,7 @@ fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
         );
         let enc = std::fs::read_to_string(d.join("app.yaml")).expect("read");
         assert!(
-            enc.contains("leafseal_integrity: v2:"),
+            enc.contains("leafseal_integrity: v3:"),
             "set {writer:?}: {enc}"
         );
         reads_as(
@@ -182,9 +309,9 @@ fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
             d,
             "app.yaml",
             &enc,
-            &record_tag_changed(&enc, "leafseal_integrity: v2:"),
+            &record_tag_changed(&enc, "leafseal_integrity: v3:"),
         );
-        // Again on the v2 file: the splice resumes the new record from the old one's
+        // Again on the v3 file: the splice resumes the new record from the old one's
         // state before the changed part (a key early in the file, a sub-part of `db`;
         // a key late in it; a new first key, after every part).
         let mut want = plain.replace("tail: last", "tail: changed");
@@ -222,7 +349,7 @@ fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
         );
         let enc = std::fs::read_to_string(d.join("app.json")).expect("read");
         assert!(
-            enc.contains("\"leafseal_integrity\": \"v2:"),
+            enc.contains("\"leafseal_integrity\": \"v3:"),
             "rotate {writer:?}: {enc}"
         );
         reads_as(&vars, d, "app.json", &plain);
@@ -231,13 +358,13 @@ fn a_rewrite_stores_a_v2_record_that_every_reader_verifies() {
             d,
             "app.json",
             &enc,
-            &record_tag_changed(&enc, "\"leafseal_integrity\": \"v2:"),
+            &record_tag_changed(&enc, "\"leafseal_integrity\": \"v3:"),
         );
     }
 }
 
 #[test]
-fn check_without_a_key_reads_v1_and_v2_records() {
+fn check_without_a_key_reads_v1_v2_and_v3_records() {
     let home = tempfile::tempdir().expect("home");
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
@@ -249,24 +376,31 @@ fn check_without_a_key_reads_v1_and_v2_records() {
     .expect("policy");
     v1_fixture(d, "app.yaml");
     std::fs::copy(d.join("app.yaml"), d.join("old.yaml")).expect("copy");
-    let out = run_in(&keyed, d, &["set", "app.yaml", "[\"tail\"]", "\"v2\""]);
+    fixture_of("v2", d, "app.yaml");
+    std::fs::copy(d.join("app.yaml"), d.join("v2.yaml")).expect("copy");
+    let out = run_in(&keyed, d, &["rotate", "-i", "app.yaml"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v2 = std::fs::read_to_string(d.join("app.yaml")).expect("read");
-    assert!(v2.contains("leafseal_integrity: v2:"), "{v2}");
+    let v3 = std::fs::read_to_string(d.join("app.yaml")).expect("read");
+    assert!(v3.contains("leafseal_integrity: v3:"), "{v3}");
     // A record of an unknown version: what `check --strict` reports.
     std::fs::write(
-        d.join("v3.yaml"),
-        v2.replace("leafseal_integrity: v2:", "leafseal_integrity: v3:"),
+        d.join("v4.yaml"),
+        v3.replace("leafseal_integrity: v3:", "leafseal_integrity: v4:"),
     )
     .expect("write");
     // No key: `check` judges the record by its public MAC reference only.
     let mut keyless = keyed.clone();
     keyless.remove("SOPS_AGE_KEY_FILE");
-    for (name, good) in [("old.yaml", true), ("app.yaml", true), ("v3.yaml", false)] {
+    for (name, good) in [
+        ("old.yaml", true),
+        ("v2.yaml", true),
+        ("app.yaml", true),
+        ("v4.yaml", false),
+    ] {
         let out = run_in(&keyless, d, &["check", "--strict", name]);
         let said = format!(
             "{}{}",
