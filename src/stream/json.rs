@@ -14,6 +14,7 @@
 mod direct;
 mod overlap;
 mod planned;
+mod scalars;
 pub(super) mod split;
 
 pub(super) use overlap::Publisher;

@@ -384,6 +384,11 @@ impl<'a> Scan<'a, '_> {
                 Some(())
             }
             typ => {
+                if let Some(mac) = super::scalars::canonical(plain, typ) {
+                    self.out.push(plain);
+                    mac_update(&mut self.mac, mac, self.leaves.pools);
+                    return Some(());
+                }
                 let v = value::value_from_plaintext(plain, typ).ok()?;
                 write_scalar(self.out, &v).ok()?;
                 let pools = self.leaves.pools;

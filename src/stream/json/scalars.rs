@@ -1,0 +1,179 @@
+//! Decrypted numbers and booleans that are already in the JSON writer's form.
+//!
+//! The direct path writes a decrypted `int`, `float` or `bool` as the writer writes the
+//! value it parses to, and feeds the MAC the form sops hashes (`with_plaintext`). Parsing
+//! and formatting twice per value is most of the cost of such a value; for a plaintext
+//! in the usual canonical form both results are known without either:
+//!
+//! * an `int` of at most 18 digits without a sign or with `-`, no leading zero and not
+//!   `-0`: parsed and written back, it is the same text, for the output and the MAC;
+//! * a `bool` written `true` or `false`: the output is the same text, the MAC takes
+//!   `True` or `False` (sops hashes Python's spelling);
+//! * a `float` written `-?D.F` with no leading zero in `D` (other than `0` itself), `F`
+//!   ending in a digit other than `0`, at most 15 significant digits, and at least
+//!   `1e-6` (the writer's positional range starts there; its upper bound `1e21` is beyond
+//!   15 digits). Every decimal of at most 15 significant digits is the only one of at
+//!   most that many digits that rounds to its double, so it is that double's shortest
+//!   form: the JSON writer's output and the MAC's `Display` form both give it back.
+//!
+//! Anything else takes the parse-and-format path. The unit tests compare the two on
+//! generated plaintexts of every shape.
+
+use crate::crypto::value::ValueType;
+
+/// The MAC input of `plain`, a decrypted value of type `typ`, when the JSON writer's
+/// form of it is `plain` itself; `None` when it must be parsed and written.
+pub(super) fn canonical(plain: &[u8], typ: ValueType) -> Option<&[u8]> {
+    match typ {
+        ValueType::Int => canonical_int(plain).then_some(plain),
+        ValueType::Float => canonical_float(plain).then_some(plain),
+        ValueType::Bool => match plain {
+            b"true" => Some(b"True"),
+            b"false" => Some(b"False"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Digits without a leading zero (or `0` alone), at most 18 of them, after an optional
+/// `-`; not `-0`.
+fn canonical_int(plain: &[u8]) -> bool {
+    let digits = plain.strip_prefix(b"-").unwrap_or(plain);
+    match digits {
+        [] => false,
+        [b'0'] => digits.len() == plain.len(),
+        [first, ..] => {
+            digits.len() <= 18 && *first != b'0' && digits.iter().all(u8::is_ascii_digit)
+        }
+    }
+}
+
+/// `-?D.F` as the module documentation describes.
+fn canonical_float(plain: &[u8]) -> bool {
+    let unsigned = plain.strip_prefix(b"-").unwrap_or(plain);
+    let Some(point) = unsigned.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (int, frac) = (&unsigned[..point], &unsigned[point + 1..]);
+    let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
+    if int.is_empty() || frac.is_empty() || !all_digits(int) || !all_digits(frac) {
+        return false;
+    }
+    if frac.last() == Some(&b'0') {
+        return false;
+    }
+    let significant = if int == b"0" {
+        // 0.000001 is 1e-6, the smallest written without an exponent.
+        let zeros = frac.iter().take_while(|&&b| b == b'0').count();
+        if zeros > 5 {
+            return false;
+        }
+        frac.len() - zeros
+    } else {
+        if int.first() == Some(&b'0') {
+            return false;
+        }
+        int.len() + frac.len()
+    };
+    significant <= 15
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+    use crate::crypto::value;
+    use crate::crypto::value::ValueType;
+    use crate::format::json::emit::SecureBuf;
+    use crate::format::json::emit::write_scalar;
+
+    /// The parse-and-format path: the output and the MAC input, or `None` when the
+    /// plaintext does not parse.
+    fn slow(plain: &[u8], typ: ValueType) -> Option<(Vec<u8>, Vec<u8>)> {
+        let v = value::value_from_plaintext(plain, typ).ok()?;
+        let mut out = SecureBuf::with_capacity(32);
+        write_scalar(&mut out, &v).ok()?;
+        let mac = value::with_plaintext(&v, |p, _| p.to_vec())?;
+        Some((out.as_slice().to_vec(), mac))
+    }
+
+    /// `canonical` agrees with the slow path wherever it answers.
+    fn agrees(plain: &str, typ: ValueType) -> bool {
+        match canonical(plain.as_bytes(), typ) {
+            None => true,
+            Some(mac) => {
+                slow(plain.as_bytes(), typ) == Some((plain.as_bytes().to_vec(), mac.to_vec()))
+            }
+        }
+    }
+
+    #[test]
+    fn the_usual_forms_are_taken_and_agree() {
+        for (p, typ) in [
+            ("0", ValueType::Int),
+            ("5432", ValueType::Int),
+            ("-17", ValueType::Int),
+            ("999999999999999999", ValueType::Int),
+            ("-999999999999999999", ValueType::Int),
+            ("5.54", ValueType::Float),
+            ("-0.5", ValueType::Float),
+            ("99.95", ValueType::Float),
+            ("0.000001", ValueType::Float),
+            ("123456789012.345", ValueType::Float),
+            ("0.123456789012345", ValueType::Float),
+            ("true", ValueType::Bool),
+            ("false", ValueType::Bool),
+        ] {
+            assert!(canonical(p.as_bytes(), typ).is_some(), "{p} not taken");
+            assert!(agrees(p, typ), "{p}");
+        }
+    }
+
+    #[test]
+    fn other_forms_are_left_to_the_slow_path() {
+        for (p, typ) in [
+            ("-0", ValueType::Int),
+            ("007", ValueType::Int),
+            ("+7", ValueType::Int),
+            ("1000000000000000000", ValueType::Int),
+            ("", ValueType::Int),
+            ("-", ValueType::Int),
+            ("1.0", ValueType::Float),
+            ("1.", ValueType::Float),
+            (".5", ValueType::Float),
+            ("01.5", ValueType::Float),
+            ("3", ValueType::Float),
+            ("1e5", ValueType::Float),
+            ("0.0000001", ValueType::Float),
+            ("1234567890123.456", ValueType::Float),
+            ("0.1234567890123456", ValueType::Float),
+            ("True", ValueType::Bool),
+            ("1", ValueType::Bool),
+            ("5", ValueType::Str),
+        ] {
+            assert!(canonical(p.as_bytes(), typ).is_none(), "{p} taken");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn generated_plaintexts_agree(
+            int in "-?[0-9]{0,20}",
+            float in "-?[0-9]{0,17}\\.?[0-9]{0,17}(e-?[0-9]{1,2})?",
+            x in proptest::prelude::any::<f64>(),
+            digits in 1u32..18,
+        ) {
+            proptest::prop_assert!(agrees(&int, ValueType::Int), "{}", int);
+            proptest::prop_assert!(agrees(&float, ValueType::Float), "{}", float);
+            // Floats as other writers print them: shortest, fixed digit counts, exponents.
+            for text in [
+                format!("{x}"),
+                format!("{x:.*}", digits as usize),
+                format!("{x:e}"),
+                format!("{:.*}", digits as usize, x / 1e6),
+            ] {
+                proptest::prop_assert!(agrees(&text, ValueType::Float), "{}", text);
+            }
+        }
+    }
+}
