@@ -192,7 +192,10 @@ impl Planner {
         let prev = self.last.filter(|&(p, _)| p > open);
         let before_prev = self.before_last;
         let after_comma = prev.is_some_and(|(_, b)| b == b',');
-        let is_member = |ind: &[u8]| line.starts_with(ind) && line.get(ind.len()) == Some(&b'"');
+        // (The indentation is a few bytes: compared byte by byte, not with `memcmp`.)
+        let is_member = |ind: &[u8]| {
+            line.get(ind.len()) == Some(&b'"') && line.iter().zip(ind).all(|(a, b)| a == b)
+        };
         let m = self.members.last_mut()?;
         if m.opens {
             // The line after a member line that ended with `{`.
