@@ -245,6 +245,25 @@ mod tests {
         (STANDARD.decode(t).ok(), ours)
     }
 
+    /// Every byte value at every place of texts of 20, 36 and 52 characters (the lengths
+    /// of the usual data, IV and tag fields are near): accepted exactly when the crate
+    /// accepts it, with the same bytes.
+    #[test]
+    fn every_byte_at_every_place_is_judged_as_the_crate_judges_it() {
+        let valid = STANDARD.encode(patterned(39, 53, 11)).into_bytes();
+        assert_eq!(valid.len(), 52);
+        for len in [20, 36, 52] {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut t = valid[..len].to_vec();
+                    t[at] = b;
+                    let (crate_says, ours) = both(&t);
+                    assert_eq!(crate_says, ours, "byte {b:#04x} at {at} of {len}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn encoding_gives_the_crates_text_for_every_length() {
         for len in 0..100usize {
