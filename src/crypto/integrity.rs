@@ -527,11 +527,12 @@ impl Tokens {
     }
 }
 
-/// The record computed from a document's parts in document order, without the whole
-/// tree.
+/// The record's versions and the keyed hash of each.
 #[path = "integrity_keyed.rs"]
 mod keyed;
 
+/// The record computed from a document's parts in document order, without the whole
+/// tree.
 #[path = "integrity_streamed.rs"]
 mod streamed;
 

@@ -35,7 +35,7 @@ pub(super) const SUBKEY_LABEL: &[u8] = b"leafseal integrity record v1";
 pub(super) const SUBKEY_LABEL_V2: &[u8] = b"leafseal integrity record v2";
 
 /// The first token of a v3 record's input.
-pub(super) const SUBKEY_LABEL_V3: &[u8] = b"leafseal integrity record v3";
+pub(super) const LABEL_V3: &[u8] = b"leafseal integrity record v3";
 
 /// BLAKE3's key-derivation context for a v3 record's key (fixed, unique to this use, as
 /// BLAKE3's `derive_key` asks).
@@ -77,7 +77,7 @@ impl Version {
         match self {
             Version::V1 => SUBKEY_LABEL,
             Version::V2 => SUBKEY_LABEL_V2,
-            Version::V3 => SUBKEY_LABEL_V3,
+            Version::V3 => LABEL_V3,
         }
     }
 
