@@ -342,6 +342,26 @@ mod tests {
     #[test]
     #[allow(clippy::unwrap_used)]
     fn reaping_adopted_orphans_leaves_the_status_of_a_started_program_alone() {
+        // Being a subreaper is a property of the whole process, and other lib tests
+        // running beside this one turn it off and reap adopted orphans as they start
+        // programs (`process::command` settles it for each): alone, in a test process of
+        // its own, the orphan is adopted and reaped only by what this test does.
+        const ALONE: &str = "LEAFSEAL_TEST_DESCENDANTS_ALONE";
+        if std::env::var_os(ALONE).is_none() {
+            let name = format!(
+                "{}::reaping_adopted_orphans_leaves_the_status_of_a_started_program_alone",
+                module_path!().split_once("::").map_or("", |(_, rest)| rest)
+            );
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args([name.as_str(), "--exact", "--test-threads=1"])
+                .env(ALONE, "1")
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{said}");
+            assert!(said.contains("1 passed"), "the test did not run: {said}");
+            return;
+        }
         /// Turns the subreaper off again however the test ends: the rest of the lib
         /// tests run in this process and must not adopt their programs' orphans.
         struct Off;
