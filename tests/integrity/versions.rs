@@ -152,6 +152,31 @@ fn v2_records_of_earlier_versions_verify_and_catch_changes_on_every_reader() {
     an_earlier_version_verifies_and_catches_changes("v2", &["v3:", "v1:"]);
 }
 
+/// `rotate -i` of the JSON fixture of `version` with `writer`'s settings: it succeeds,
+/// stores a v3 record, and every reader decrypts the file to the fixture's plaintext.
+/// The rotated text.
+fn rotates_to_v3(
+    vars: &HashMap<String, String>,
+    d: &Path,
+    writer: &[(&str, &str)],
+    version: &str,
+) -> String {
+    let (_, plain) = fixture_of(version, d, "app.json");
+    let out = run_in(&with(vars, writer), d, &["rotate", "-i", "app.json"]);
+    assert!(
+        out.status.success(),
+        "rotate {writer:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let enc = std::fs::read_to_string(d.join("app.json")).expect("read");
+    assert!(
+        enc.contains("\"leafseal_integrity\": \"v3:"),
+        "rotate {writer:?}: {enc}"
+    );
+    reads_as(vars, d, "app.json", &plain);
+    enc
+}
+
 #[test]
 fn a_splice_of_a_v2_file_keeps_its_record_v2_and_a_whole_rewrite_stores_v3() {
     let home = tempfile::tempdir().expect("home");
@@ -192,19 +217,7 @@ fn a_splice_of_a_v2_file_keeps_its_record_v2_and_a_whole_rewrite_stores_v3() {
             );
         }
         // A rotation seals every value anew: a v3 record on every writer.
-        let (_, plain) = fixture_of("v2", d, "app.json");
-        let out = run_in(&with(&vars, writer), d, &["rotate", "-i", "app.json"]);
-        assert!(
-            out.status.success(),
-            "rotate {writer:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let enc = std::fs::read_to_string(d.join("app.json")).expect("read");
-        assert!(
-            enc.contains("\"leafseal_integrity\": \"v3:"),
-            "rotate {writer:?}: {enc}"
-        );
-        reads_as(&vars, d, "app.json", &plain);
+        rotates_to_v3(&vars, d, writer, "v2");
     }
 }
 
@@ -283,19 +296,7 @@ fn a_rewrite_stores_a_v3_record_that_every_reader_verifies() {
             reads_as(&vars, d, "app.yaml", &want);
         }
 
-        let (_, plain) = fixture_of("v1", d, "app.json");
-        let out = run_in(&with(&vars, writer), d, &["rotate", "-i", "app.json"]);
-        assert!(
-            out.status.success(),
-            "rotate {writer:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let enc = std::fs::read_to_string(d.join("app.json")).expect("read");
-        assert!(
-            enc.contains("\"leafseal_integrity\": \"v3:"),
-            "rotate {writer:?}: {enc}"
-        );
-        reads_as(&vars, d, "app.json", &plain);
+        let enc = rotates_to_v3(&vars, d, writer, "v1");
         fails_closed(
             &vars,
             d,
