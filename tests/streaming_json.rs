@@ -107,6 +107,11 @@ const SERVICES: usize = 1500;
 /// with values of every type, escapes and unicode, suffix-selected clear values, empty
 /// containers, and small members before and after it.
 fn large_json() -> String {
+    large_json_ending("\n  },\n  \"list\": [\"a\", \"b\"],\n  \"trailer\": \"end\"\n}\n")
+}
+
+/// [`large_json`]'s services, then `end` (which closes the services' object).
+fn large_json_ending(end: &str) -> String {
     let mut s = String::from(
         "{\n  \"version\": 3,\n  \"meta\": {\"a\": [1, 2.5, true, null]},\n  \"services\": {\n",
     );
@@ -123,7 +128,7 @@ fn large_json() -> String {
             9000 + i
         ));
     }
-    s.push_str("\n  },\n  \"list\": [\"a\", \"b\"],\n  \"trailer\": \"end\"\n}\n");
+    s.push_str(end);
     s
 }
 
@@ -297,6 +302,100 @@ fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
     declined(&env, "[1,\n2]\n", &[], "a root list");
 }
 
+/// The big member last: after the first parts, the planner cuts the rest of it by
+/// jumping from cut to cut instead of reading every line (`stream::json::jump`). The
+/// output is the tree path's, a change anywhere in the jumped text fails closed, and a
+/// root member longer than the jump's probe after the big member (a guess that does
+/// not hold: a part runs into it) is planned line by line, to the same output. The
+/// streamed encrypt of both documents decrypts to them.
+#[test]
+fn a_json_file_cut_by_jumping_streams_byte_identically_and_fails_closed_anywhere() {
+    let env = Env::new(None);
+    let last = large_json_ending("\n  }\n}\n");
+    let mut long = String::from("\n  },\n  \"trailer\": {\n");
+    for i in 0..12_000 {
+        long.push_str(&format!("    \"t{i:06}\": \"value {i}\",\n"));
+    }
+    long.push_str("    \"end\": 1\n  }\n}\n");
+    let after = large_json_ending(&long);
+    for (name, plain) in [("last.json", &last), ("after.json", &after)] {
+        let path = env.write(name, plain.as_bytes());
+        let enc = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+        let enc = String::from_utf8(enc).expect("utf8");
+        if name == "after.json" {
+            let trailer = enc.find("\n\t\"trailer\":").expect("trailer");
+            let sops = enc.rfind("\n\t\"sops\":").expect("sops");
+            assert!(
+                sops - trailer > 1 << 20,
+                "the trailer is longer than the probe"
+            );
+        }
+        let encp = env.write(&format!("enc-{name}"), enc.as_bytes());
+        let tree = ok(&env.run_with("never", None, &["decrypt", &encp]));
+        for part in [None, Some(300), Some(4096), Some(100_000)] {
+            let s = ok(&env.run_with("require", part, &["decrypt", &encp]));
+            assert!(s == tree, "{name}: parts of {part:?} bytes");
+        }
+        // The streamed encrypt, decrypted by the tree path.
+        for part in [None, Some(4096)] {
+            let streamed =
+                ok(&env.run_with("require", part, &["encrypt", "--age", AGE_RECIPIENT, &path]));
+            let sp = env.write(&format!("senc-{name}"), &streamed);
+            let back = ok(&env.run_with("never", None, &["decrypt", &sp]));
+            assert!(
+                back == tree,
+                "{name}: streamed encrypt, parts of {part:?} bytes"
+            );
+        }
+        if name == "after.json" {
+            continue;
+        }
+        // Values changed early, in the middle and at the end of the jumped text.
+        for (key, from) in [
+            ("\"replicas\":", 0.1),
+            ("\"cpu\":", 0.6),
+            ("\"nothing\":", 0.97),
+        ] {
+            let t = tamper(&enc, key, from);
+            if !t.contains("\"nothing\": \"ENC") {
+                continue;
+            }
+            fails_alike(&env, &t, 25, key);
+        }
+        let cut_at = enc.find(",\n\t\t\"svc-01400\":").expect("entry");
+        let cut_end = enc.find(",\n\t\t\"svc-01401\":").expect("next entry");
+        let mut removed = enc.clone();
+        removed.replace_range(cut_at..cut_end, "");
+        fails_alike(&env, &removed, 51, "removed member");
+        let mut added = enc.clone();
+        added.insert_str(cut_at, ",\n\t\t\"svc-extra\": null");
+        fails_alike(&env, &added, 53, "added null member");
+        let dup_big = enc.replacen("\"svc-01450\":", "\"svc-00003\":", 1);
+        declined(&env, &dup_big, &[], "duplicate key in the big member");
+        // Lines that look like member lines of the big member inside a list in the
+        // jumped text: whatever the cuts, the result is the tree path's.
+        let odd = enc.replacen(
+            ",\n\t\t\"svc-01300\": {",
+            ",\n\t\t\"svc-01300\": [\n\t\t\"a\",\n\t\t\"b\",\n\t\t{",
+            1,
+        );
+        let odd = odd.replacen(
+            "\n\t\t},\n\t\t\"svc-01301\"",
+            "\n\t\t}],\n\t\t\"svc-01301\"",
+            1,
+        );
+        let oddp = env.write("odd-list.json", odd.as_bytes());
+        let tree = env.run_with("never", None, &["decrypt", &oddp]);
+        assert_ne!(tree.status.code(), Some(0));
+        for part in [1, 300, 4096] {
+            let s = env.run_with("always", Some(part), &["decrypt", &oddp]);
+            assert_eq!(s.status.code(), tree.status.code(), "parts of {part} bytes");
+            assert!(s.stdout.is_empty());
+            assert_eq!(s.stderr, tree.stderr, "parts of {part} bytes");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Property test through the library: generated documents, every selector kind
 // ---------------------------------------------------------------------------------
@@ -407,6 +506,7 @@ fn generated_json_documents_stream_to_the_bytes_of_the_tree_path() {
         ..Config::default()
     });
     let streamed = std::cell::Cell::new(0usize);
+    let from_file = std::cell::Cell::new(0usize);
     let total = std::cell::Cell::new(0usize);
     let strategy = (
         document(),
@@ -457,10 +557,31 @@ fn generated_json_documents_stream_to_the_bytes_of_the_tree_path() {
                     }
                     stream::Outcome::Declined(_) => {}
                 }
+                // The file path (planned while decrypted, the big member cut by jumping
+                // when it is last): the tree path's output too, or declined.
+                let mut f = tempfile::tempfile().expect("file");
+                std::io::Write::write_all(&mut f, &bytes).expect("write");
+                match stream::decrypt_json_file(&f, &sctx, &OpenOptions::default(), &emit, &|_| {
+                    false
+                })
+                .expect("streaming path, from a file")
+                {
+                    stream::Outcome::Done(s) => {
+                        from_file.set(from_file.get() + 1);
+                        prop_assert!(*s.out == *want, "from a file");
+                    }
+                    stream::Outcome::Declined(_) => {}
+                }
                 Ok(())
             },
         )
         .expect("streaming equals the tree path");
+    assert!(
+        from_file.get() * 10 >= total.get() * 8,
+        "only {} of {} generated documents were streamed from a file",
+        from_file.get(),
+        total.get()
+    );
     assert!(
         streamed.get() * 10 >= total.get() * 8,
         "only {} of {} generated documents were streamed",

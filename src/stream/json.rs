@@ -12,6 +12,7 @@
 //! and anything the caller leaves out (`--extract`, another output format).
 
 mod direct;
+pub(super) mod jump;
 mod overlap;
 mod planned;
 mod scalars;

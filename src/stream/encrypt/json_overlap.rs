@@ -7,6 +7,10 @@
 //! same big member; otherwise what the MAC pass did is dropped and it runs again on the
 //! final plan. The planner took about a tenth of the encrypt of the 10 MB benchmark
 //! file, on one core while the other waited (docs/performance-log.md, "Round 28").
+//! Once it has published the big member's first parts, the rest of the member is cut
+//! by jumping when it is the last root member (`stream::json::jump`); a part the MAC
+//! pass then declines may be a guess that did not hold, and the document is planned
+//! line by line and read again.
 
 use std::ops::Range;
 use std::sync::Mutex;
@@ -16,6 +20,8 @@ use super::layout::JsonLayout;
 use super::layout::Layout;
 use crate::format::EmitOptions;
 use crate::stream::json::Publisher;
+use crate::stream::json::jump::Jump;
+use crate::stream::json::split;
 use crate::stream::json::split::Plan;
 use crate::stream::json::split::Planner;
 use crate::stream::overlap::Feed;
@@ -37,7 +43,7 @@ pub(super) fn plan_with_mac<'a>(
     let feed = Feed::<JsonPart>::default();
     // The big member's key text, announced before its first parts are published.
     let big: Mutex<Option<Range<usize>>> = Mutex::new(None);
-    let (early, plan) = std::thread::scope(|s| {
+    let (early, planned) = std::thread::scope(|s| {
         let (feed_ref, big_ref) = (&feed, &big);
         let planner = s.spawn(move || plan_feeding(src, target, feed_ref, big_ref));
         // The layout needs the big member's key: wait for the first part.
@@ -55,7 +61,15 @@ pub(super) fn plan_with_mac<'a>(
         feed.stop();
         (early, planner.join().ok().flatten())
     });
-    let layout = JsonLayout::from_plan(src, plan?, emit)?;
+    let (plan, jumped) = planned?;
+    if jumped && !matches!(early, Some(Some(_))) {
+        let plan = split::plan_plain(src, target)?;
+        let layout = JsonLayout::from_plan(src, plan, emit)?;
+        let parts = layout.parts().to_vec();
+        let mac = pass(&layout, &parts);
+        return Some((layout, mac));
+    }
+    let layout = JsonLayout::from_plan(src, plan, emit)?;
     match early {
         // The parts read were the final plan's, all of them.
         Some(mac) if feed.matched() => Some((layout, mac)),
@@ -69,22 +83,41 @@ pub(super) fn plan_with_mac<'a>(
 }
 
 /// Plans `src`, publishing the settled parts as it goes (the big member's key range
-/// announced in `big` first); the final plan, `None` when the document is not laid out
-/// as the planner needs. The feed is closed with the final plan's parts when they begin
-/// with those published and cut the member announced; else it is abandoned.
+/// announced in `big` first); the final plan and whether the big member was cut by
+/// jumping, `None` when the document is not laid out as the planner needs. The feed is
+/// closed with the final plan's parts when they begin with those published and cut the
+/// member announced; else it is abandoned.
 fn plan_feeding(
     src: &[u8],
     target: usize,
     feed: &Feed<JsonPart>,
     big: &Mutex<Option<Range<usize>>>,
-) -> Option<Plan> {
+) -> Option<(Plan, bool)> {
     let mut planner = Planner::new();
     let mut publisher = Publisher::new(feed, big, target);
     let mut at = 0;
     let mut read = true;
+    let mut tried = false;
     let ends = memchr::memchr_iter(b'\n', src).chain(std::iter::once(src.len()));
     for end in ends {
-        publisher.before_line(at, &planner);
+        if publisher.before_line(at, &planner) && !tried {
+            // Once, at the first publication.
+            tried = true;
+            if let Some((j, mut parts, key, close)) = jump(src, &planner, target, at) {
+                let plan = j
+                    .run(src, target, |p| {
+                        parts.push(p);
+                        publisher.publish(&parts);
+                    })
+                    .map(|()| Plan {
+                        parts,
+                        meta: close..close,
+                        big_key: Some(key),
+                    });
+                publisher.close(plan.as_ref(), |_| true);
+                return plan.map(|p| (p, true));
+            }
+        }
         let line = src.get(at..end).unwrap_or_default();
         if !planner.line(at, line) {
             read = false;
@@ -98,7 +131,24 @@ fn plan_feeding(
         None
     };
     publisher.close(plan.as_ref(), |_| true);
-    plan
+    plan.map(|p| (p, false))
+}
+
+/// The jump over the rest of the big member (`stream::json::jump`) from where `planner`
+/// is (at the line at `at`), with the parts settled so far, the big member's key range
+/// and the root's closing brace; `None` when it is not to be taken.
+fn jump(
+    src: &[u8],
+    planner: &Planner,
+    target: usize,
+    at: usize,
+) -> Option<(Jump, Vec<JsonPart>, Range<usize>, usize)> {
+    let (parts, key) = planner.settled(target)?;
+    let close = src
+        .iter()
+        .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))?;
+    let j = Jump::start(src, &parts, at, planner.indentations()?, (close, b'}'))?;
+    Some((j, parts, key, close))
 }
 
 #[cfg(test)]

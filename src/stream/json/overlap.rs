@@ -7,7 +7,11 @@
 //! start with the first publication (or with the final plan, when nothing was published
 //! before it). The final plan must begin with the parts published, cut the same big
 //! member and find the metadata where the tail showed it; otherwise everything done is
-//! dropped and the file is planned and decrypted as before.
+//! dropped and the file is planned and decrypted as before. When the tail shows the big
+//! member last, the planner stops reading lines at its first publication and cuts the
+//! rest of the member by jumping (module `jump`); a part the reader then declines may
+//! be a guess that did not hold, and the file is planned line by line and decrypted
+//! again.
 
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
@@ -15,6 +19,7 @@ use std::sync::Mutex;
 
 use super::Part;
 use super::Run;
+use super::jump::Jump;
 use super::split::Plan;
 use super::split::Planner;
 use crate::error::Error;
@@ -61,7 +66,7 @@ pub(super) fn decrypt(
     // The big member's key text, announced before its first parts are published.
     let big: Mutex<Option<Range<usize>>> = Mutex::new(None);
     before_plan();
-    let (result, plan_found) = std::thread::scope(|s| {
+    let (result, planned) = std::thread::scope(|s| {
         let (file, at, feed_ref, big_ref) = (args.file, &meta_at, &feed, &big);
         let planner =
             s.spawn(move || plan_feeding(file, block, len, target, at, feed_ref, big_ref));
@@ -101,16 +106,21 @@ pub(super) fn decrypt(
             None
         };
         feed.stop();
-        (result, planner.join().ok().unwrap_or(false))
+        (result, planner.join().ok().unwrap_or(Planned::None))
     });
     if Stamp::of(args.file).is_none_or(|now| now != *before) {
         // What was decrypted (or refused) may not be the file's text any more.
         return Ok(Overlapped::Done(Outcome::Declined(None)));
     }
     match result {
+        // A part the reader declined may be a jump's guess that did not hold (a long
+        // root member after the big member): the file is planned line by line.
+        Some(Ok(Outcome::Declined(_))) if planned == Planned::Jumped => {
+            Ok(Overlapped::Rerun(Some((meta_at, key))))
+        }
         Some(r) if feed.matched() => r.map(Overlapped::Done),
         // (A fold that was not complete was declined: `result` holds no output.)
-        _ if plan_found => Ok(Overlapped::Rerun(Some((meta_at, key)))),
+        _ if planned != Planned::None => Ok(Overlapped::Rerun(Some((meta_at, key)))),
         _ => Ok(Overlapped::Done(Outcome::Declined(None))),
     }
 }
@@ -139,10 +149,22 @@ fn tail_meta(file: &std::fs::File, len: usize) -> Option<(Range<usize>, Vec<u8>)
     Some((from + comma + 1..from + close, text))
 }
 
+/// How the planner ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planned {
+    /// The file is declined, or was not read as it was when the decrypt began.
+    None,
+    /// Every line was read.
+    Lines,
+    /// The rest of the big member was cut by jumping (module `jump`): a part the reader
+    /// declines may be a guess that did not hold.
+    Jumped,
+}
+
 /// Plans `file` (read in blocks of `block` bytes), publishing the settled parts as it
-/// goes (the big member's key range announced in `big` first); whether the file has a
-/// plan (`false`: the file is declined, or was not read as it was when the decrypt
-/// began).
+/// goes (the big member's key range announced in `big` first); once the big member's
+/// first parts are published, the rest of it is cut by jumping when the tail shows it
+/// last (module `jump`).
 fn plan_feeding(
     file: &std::fs::File,
     block: usize,
@@ -151,20 +173,55 @@ fn plan_feeding(
     meta_at: &Range<usize>,
     feed: &Feed<Part>,
     big: &Mutex<Option<Range<usize>>>,
-) -> bool {
+) -> Planned {
     let mut planner = Planner::new();
     let mut publisher = Publisher::new(feed, big, target);
     let mut reader = crate::stream::blocks::At { file, pos: 0 };
+    let mut jump = None;
+    let mut tried = false;
     let scanned = crate::stream::blocks::scan_lines(&mut reader, block, |at, line| {
-        publisher.before_line(at, &planner);
+        if publisher.before_line(at, &planner) && !tried {
+            // Once, at the first publication: the rest of the lines are not read when
+            // the jump can be taken.
+            tried = true;
+            jump = planner.settled(target).and_then(|(parts, key)| {
+                let comma = (meta_at.start.checked_sub(1)?, b',');
+                let j = Jump::start(file, &parts, at, planner.indentations()?, comma)?;
+                Some((j, parts, key))
+            });
+            if jump.is_some() {
+                return false;
+            }
+        }
         planner.line(at, line)
     });
+    if let Some((j, mut parts, key)) = jump {
+        let read = j.run(file, target, |p| {
+            parts.push(p);
+            publisher.publish(&parts);
+        });
+        let plan = read.map(|()| Plan {
+            parts,
+            meta: meta_at.clone(),
+            big_key: Some(key),
+        });
+        publisher.close(plan.as_ref(), |_| true);
+        return if plan.is_some() {
+            Planned::Jumped
+        } else {
+            Planned::None
+        };
+    }
     let plan = match scanned {
         Ok(Some(n)) if n == len => planner.finish(len, target),
         _ => None,
     };
     publisher.close(plan.as_ref(), |p| p.meta == *meta_at);
-    plan.is_some()
+    if plan.is_some() {
+        Planned::Lines
+    } else {
+        Planned::None
+    }
 }
 
 /// What a planner publishes as it reads (the streamed decrypt's, and the encrypt's,
@@ -201,16 +258,16 @@ impl<'f> Publisher<'f> {
     }
 
     /// Before `planner` takes the line at offset `at`: publishes what it has settled,
-    /// once per `target` bytes. (Inlined: called for every line; as a call, the JSON
-    /// encrypt took 3 ms more in alternating runs.)
+    /// once per `target` bytes; whether it published. (Inlined: called for every line;
+    /// as a call, the JSON encrypt took 3 ms more in alternating runs.)
     #[inline]
-    pub(in crate::stream) fn before_line(&mut self, at: usize, planner: &Planner) {
+    pub(in crate::stream) fn before_line(&mut self, at: usize, planner: &Planner) -> bool {
         if !self.guessing || at < self.next {
-            return;
+            return false;
         }
         self.next = at + self.target;
         let Some((parts, key)) = planner.settled(self.target) else {
-            return;
+            return false;
         };
         let mut g = self.lock();
         match g.as_ref() {
@@ -223,6 +280,12 @@ impl<'f> Publisher<'f> {
         if self.guessing {
             self.feed.publish(&parts);
         }
+        self.guessing
+    }
+
+    /// Publishes `parts` (beginning with those published so far).
+    pub(in crate::stream) fn publish(&self, parts: &[Part]) {
+        self.feed.publish(parts);
     }
 
     /// Ends the feed with the final plan's parts when there is a plan, `fits` it, and it
@@ -252,8 +315,8 @@ mod tests {
     use super::*;
 
     /// A JSON document as sops writes it: a few root members, a large object member,
-    /// another member and the metadata.
-    fn doc(n: usize) -> Vec<u8> {
+    /// `after` (root members after it, each ending with a comma) and the metadata.
+    fn doc(n: usize, after: &str) -> Vec<u8> {
         let mut t = String::from("{\n\t\"a\": 1,\n\t\"b\": {\n\t\t\"c\": 2\n\t},\n\t\"big\": {\n");
         for i in 0..n {
             let comma = if i + 1 < n { "," } else { "" };
@@ -261,45 +324,130 @@ mod tests {
                 "\t\t\"k{i:05}\": {{\n\t\t\t\"v\": \"ENC[x]\"\n\t\t}}{comma}\n"
             ));
         }
-        t.push_str("\t},\n\t\"z\": 3,\n\t\"sops\": {\n\t\t\"mac\": \"m\"\n\t}\n}\n");
+        t.push_str("\t},\n");
+        t.push_str(after);
+        t.push_str("\t\"sops\": {\n\t\t\"mac\": \"m\"\n\t}\n}\n");
         t.into_bytes()
+    }
+
+    /// A root member of `n` lines.
+    fn long_member(n: usize) -> String {
+        let mut t = String::from("\t\"z\": {\n");
+        for i in 0..n {
+            t.push_str(&format!("\t\t\"w{i:07}\": 1,\n"));
+        }
+        t.push_str("\t\t\"end\": 2\n\t},\n");
+        t
+    }
+
+    /// Plans `text` through the overlapped planner: how it ended, the parts it handed
+    /// out, how many were published before the end, whether the list was matched, and
+    /// the big member announced.
+    fn feed_plan(
+        text: &[u8],
+        block: usize,
+        target: usize,
+    ) -> (Planned, Vec<Part>, usize, bool, Option<Range<usize>>) {
+        let mut f = tempfile::tempfile().expect("file");
+        f.write_all(text).expect("write");
+        let (at, _) = tail_meta(&f, text.len()).expect("metadata");
+        let feed = Feed::<Part>::default();
+        let big = Mutex::new(None);
+        let planned = plan_feeding(&f, block, text.len(), target, &at, &feed, &big);
+        let mut got = Vec::new();
+        while let Some(p) = feed.wait(got.len()) {
+            got.push(p);
+        }
+        let key = big.lock().expect("lock").clone();
+        (planned, got, feed.early(), feed.matched(), key)
     }
 
     #[test]
     fn parts_are_published_early_and_are_the_final_plans_first_parts() {
-        let text = doc(2000);
-        let mut f = tempfile::tempfile().expect("file");
-        f.write_all(&text).expect("write");
-        let (at, meta) = tail_meta(&f, text.len()).expect("metadata");
-        assert_eq!(meta, b"\n\t\"sops\": {\n\t\t\"mac\": \"m\"\n\t}\n");
-        for (block, target) in [(1 << 20, 1000), (64, 1000), (7, 300), (4096, 5000)] {
+        // A scalar, a short object or nothing between the big member and the metadata:
+        // the line planner reads every line in the first two cases and jumps (to the
+        // same cuts) in the last.
+        for (after, jumps) in [
+            ("\t\"z\": 3,\n", false),
+            ("\t\"z\": {\n\t\t\"y\": 1\n\t},\n", false),
+            ("", true),
+        ] {
+            let text = doc(2000, after);
+            let mut f = tempfile::tempfile().expect("file");
+            f.write_all(&text).expect("write");
+            let (at, meta) = tail_meta(&f, text.len()).expect("metadata");
+            assert_eq!(meta, b"\n\t\"sops\": {\n\t\t\"mac\": \"m\"\n\t}\n");
+            for (block, target) in [(1 << 20, 1000), (64, 1000), (7, 300), (4096, 5000)] {
+                let what = format!("{after:?}, block {block}, target {target}");
+                let (planned, got, early, matched, key) = feed_plan(&text, block, target);
+                let want = if jumps {
+                    Planned::Jumped
+                } else {
+                    Planned::Lines
+                };
+                assert_eq!(planned, want, "{what}");
+                let whole = super::super::split::plan(&text, target).expect("plan");
+                assert_eq!(at, whole.meta);
+                assert!(matched, "{what}");
+                assert_eq!(key, whole.big_key, "{what}");
+                assert_eq!(got, whole.parts, "{what}");
+                assert!(early > got.len() / 2, "{what}: {early} of {}", got.len());
+            }
+            // Metadata not where the tail showed it: not used.
             let feed = Feed::<Part>::default();
             let big = Mutex::new(None);
-            assert!(plan_feeding(
-                &f,
-                block,
-                text.len(),
-                target,
-                &at,
-                &feed,
-                &big
-            ));
-            let whole = super::super::split::plan(&text, target).expect("plan");
-            assert_eq!(at, whole.meta);
-            assert!(feed.matched(), "block {block}, target {target}");
-            assert_eq!(*big.lock().expect("lock"), whole.big_key);
-            let mut got = Vec::new();
-            while let Some(p) = feed.wait(got.len()) {
-                got.push(p);
-            }
-            assert_eq!(got, whole.parts, "block {block}, target {target}");
-            let early = feed.early();
-            assert!(early > got.len() / 2, "{early} of {}", got.len());
+            let planned = plan_feeding(&f, 64, text.len(), 300, &(0..1), &feed, &big);
+            assert_ne!(planned, Planned::None);
+            assert!(!feed.matched());
         }
-        // Metadata not where the tail showed it: not used.
-        let feed = Feed::<Part>::default();
-        let big = Mutex::new(None);
-        assert!(plan_feeding(&f, 64, text.len(), 300, &(0..1), &feed, &big));
-        assert!(!feed.matched());
+    }
+
+    #[test]
+    fn a_file_not_written_as_sops_writes_it_is_read_line_by_line() {
+        // Carriage returns: the cuts are not a comma and a line break.
+        let text = String::from_utf8(doc(2000, ""))
+            .expect("text")
+            .replace('\n', "\r\n");
+        let (planned, got, _, matched, _) = feed_plan(text.as_bytes(), 4096, 1000);
+        assert_eq!(planned, Planned::Lines);
+        let whole = super::super::split::plan(text.as_bytes(), 1000).expect("plan");
+        assert!(matched);
+        assert_eq!(got, whole.parts);
+        // The big member's brace not alone on its line.
+        let text = String::from_utf8(doc(2000, ""))
+            .expect("text")
+            .replace("\n\t},\n\t\"sops\"", "},\n\t\"sops\"");
+        let (planned, got, _, _, _) = feed_plan(text.as_bytes(), 4096, 1000);
+        assert_eq!(planned, Planned::Lines);
+        assert_eq!(
+            got,
+            super::super::split::plan(text.as_bytes(), 1000)
+                .expect("plan")
+                .parts
+        );
+    }
+
+    #[test]
+    fn a_long_root_member_after_the_big_one_makes_a_part_the_reader_declines() {
+        // The member after the big one is longer than the probe: the jump is taken, and
+        // one of its parts runs from inside the big member into the next root member. The
+        // strict reader declines that part (the decrypt then plans the file line by line:
+        // `tests/streaming_json.rs`).
+        let after = long_member(super::super::jump::PROBE / 16);
+        assert!(after.len() > super::super::jump::PROBE);
+        let text = doc(2000, &after);
+        let (planned, got, _, matched, _) = feed_plan(&text, 4096, 1000);
+        assert_eq!(planned, Planned::Jumped);
+        assert!(matched);
+        let whole = super::super::split::plan(&text, 1000).expect("plan");
+        assert_ne!(got, whole.parts);
+        let across = got
+            .iter()
+            .filter(|p| {
+                let body = &text[p.body()];
+                memchr::memmem::find(body, b"\n\t},\n\t\"z\": {").is_some()
+            })
+            .count();
+        assert_eq!(across, 1, "one part crosses into the next root member");
     }
 }

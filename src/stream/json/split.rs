@@ -291,6 +291,15 @@ impl Planner {
         (!first).then_some((parts, m.start..brace))
     }
 
+    /// The root members' indentation and that of the members of the object the member
+    /// being read opens, once its first member line was seen.
+    pub(crate) fn indentations(&self) -> Option<(&[u8], &[u8])> {
+        let Phase::Members(root) = &self.phase else {
+            return None;
+        };
+        Some((root, self.members.last()?.inner.as_deref()?))
+    }
+
     /// The plan of a document of `len` bytes whose lines were all taken, aiming at
     /// `target` bytes per part; `None` when it is not laid out as the planner needs.
     pub(crate) fn finish(self, len: usize, target: usize) -> Option<Plan> {
@@ -416,9 +425,8 @@ pub(crate) fn plan(src: &[u8], target: usize) -> Option<Plan> {
 }
 
 /// Plans the parts of a plaintext document (see [`Planner::finish_with`]): the
-/// encrypt plans them while its MAC pass reads them (`encrypt::json_overlap`), and
-/// its tests compare with this.
-#[cfg(test)]
+/// encrypt plans them while its MAC pass reads them (`encrypt::json_overlap`), and with
+/// this when a jump's guess did not hold (module `jump`).
 pub(crate) fn plan_plain(src: &[u8], target: usize) -> Option<Plan> {
     plan_with(src, target, false)
 }
