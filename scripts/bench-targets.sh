@@ -104,19 +104,3 @@ row "check $nfiles GitOps files (one invocation)" "sh -c 'cd $enc/gitops && $bin
 row "updatekeys $nfiles GitOps files, no-op (one invocation)" "sh -c 'cd $enc/gitops && $bin updatekeys -y .'" "" ""
 row "rotate -i $nfiles GitOps files (one process each)" "xargs -a $out/gitops.list -n 1 $bin rotate -i" "" ""
 row "rotate -i $nfiles GitOps files, one invocation (rotate -i FILE...)" "xargs -a $out/gitops.list $bin rotate -i" "" ""
-
-# The large files once more, leafseal and rops interleaved round by round
-# (scripts/interleave.py): the ratio is the median of the per-round ratios, so that a
-# load swing during one command's runs does not move it.
-if [ -n "$rops" ]; then
-  echo
-  echo "Interleaved, $((runs + 6)) rounds (median wall and CPU per command; rops's row: the median per-round ratio to leafseal's):"
-  echo
-  echo "| command | wall ms | CPU ms | rops / leafseal |"
-  echo "|---|---|---|---|"
-  for f in large.yaml large.json; do
-    fmt=${f##*.}
-    python3 scripts/interleave.py $((runs + 6)) "leafseal decrypt $f=$bin decrypt $enc/$f" "rops decrypt $f=$rops decrypt --format $fmt < $enc/rops.$f"
-    python3 scripts/interleave.py $((runs + 6)) "leafseal encrypt $f=$bin encrypt --age $recipient $corpus/$f" "rops encrypt $f=$rops encrypt --age $recipient --format $fmt < $corpus/$f"
-  done
-fi
