@@ -175,6 +175,21 @@ fn declined(env: &Env, text: &str, args: &[&str], what: &str) {
     assert!(req.stdout.is_empty(), "{what}");
 }
 
+/// Service `n` of a [`large_json`] document removed (the MAC no longer matches: 51), and
+/// a member with a null value added before it (only the integrity record sees it: 53).
+fn member_removed_or_added_fails_closed(env: &Env, enc: &str, n: usize) {
+    let cut_at = enc.find(&format!(",\n\t\t\"svc-{n:05}\":")).expect("entry");
+    let cut_end = enc
+        .find(&format!(",\n\t\t\"svc-{:05}\":", n + 1))
+        .expect("next entry");
+    let mut removed = enc.to_owned();
+    removed.replace_range(cut_at..cut_end, "");
+    fails_alike(env, &removed, 51, "removed member");
+    let mut added = enc.to_owned();
+    added.insert_str(cut_at, ",\n\t\t\"svc-extra\": null");
+    fails_alike(env, &added, 53, "added null member");
+}
+
 #[test]
 fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
     let env = Env::new(None);
@@ -211,17 +226,7 @@ fn a_large_json_file_streams_byte_identically_and_fails_closed_anywhere() {
         fails_alike(&env, &tamper(&enc, key, from), 25, key);
     }
 
-    // A whole member removed: the MAC no longer matches (51).
-    let cut_at = enc.find(",\n\t\t\"svc-00750\":").expect("entry");
-    let cut_end = enc.find(",\n\t\t\"svc-00751\":").expect("next entry");
-    let mut removed = enc.clone();
-    removed.replace_range(cut_at..cut_end, "");
-    fails_alike(&env, &removed, 51, "removed member");
-
-    // A member with a null value added: only the integrity record sees it (53).
-    let mut added = enc.clone();
-    added.insert_str(cut_at, ",\n\t\t\"svc-extra\": null");
-    fails_alike(&env, &added, 53, "added null member");
+    member_removed_or_added_fails_closed(&env, &enc, 750);
 
     // The stored MAC and the record changed.
     let mac_at = enc.find("\"mac\": \"ENC[AES256_GCM,data:").expect("mac") + 28;
@@ -354,22 +359,11 @@ fn a_json_file_cut_by_jumping_streams_byte_identically_and_fails_closed_anywhere
         for (key, from) in [
             ("\"replicas\":", 0.1),
             ("\"cpu\":", 0.6),
-            ("\"nothing\":", 0.97),
+            ("\"name\":", 0.97),
         ] {
-            let t = tamper(&enc, key, from);
-            if !t.contains("\"nothing\": \"ENC") {
-                continue;
-            }
-            fails_alike(&env, &t, 25, key);
+            fails_alike(&env, &tamper(&enc, key, from), 25, key);
         }
-        let cut_at = enc.find(",\n\t\t\"svc-01400\":").expect("entry");
-        let cut_end = enc.find(",\n\t\t\"svc-01401\":").expect("next entry");
-        let mut removed = enc.clone();
-        removed.replace_range(cut_at..cut_end, "");
-        fails_alike(&env, &removed, 51, "removed member");
-        let mut added = enc.clone();
-        added.insert_str(cut_at, ",\n\t\t\"svc-extra\": null");
-        fails_alike(&env, &added, 53, "added null member");
+        member_removed_or_added_fails_closed(&env, &enc, 1400);
         let dup_big = enc.replacen("\"svc-01450\":", "\"svc-00003\":", 1);
         declined(&env, &dup_big, &[], "duplicate key in the big member");
         // Lines that look like member lines of the big member inside a list in the
