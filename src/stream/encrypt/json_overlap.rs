@@ -103,18 +103,13 @@ fn plan_feeding(
         if publisher.before_line(at, &planner) && !tried {
             // Once, at the first publication.
             tried = true;
-            if let Some((j, mut parts, key, close)) = jump(src, &planner, target, at) {
-                let plan = j
-                    .run(src, target, |p| {
-                        parts.push(p);
-                        publisher.publish(&parts);
-                    })
-                    .map(|()| Plan {
-                        parts,
-                        meta: close..close,
-                        big_key: Some(key),
-                    });
-                publisher.close(plan.as_ref(), |_| true);
+            // (The byte after the big member: the root's closing brace.)
+            let close = src
+                .iter()
+                .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            let jump = close.and_then(|c| Jump::from_planner(src, &planner, target, at, (c, b'}')));
+            if let (Some((j, parts, key)), Some(c)) = (jump, close) {
+                let plan = publisher.jump(j, src, target, parts, key, c..c);
                 return plan.map(|p| (p, true));
             }
         }
@@ -132,23 +127,6 @@ fn plan_feeding(
     };
     publisher.close(plan.as_ref(), |_| true);
     plan.map(|p| (p, false))
-}
-
-/// The jump over the rest of the big member (`stream::json::jump`) from where `planner`
-/// is (at the line at `at`), with the parts settled so far, the big member's key range
-/// and the root's closing brace; `None` when it is not to be taken.
-fn jump(
-    src: &[u8],
-    planner: &Planner,
-    target: usize,
-    at: usize,
-) -> Option<(Jump, Vec<JsonPart>, Range<usize>, usize)> {
-    let (parts, key) = planner.settled(target)?;
-    let close = src
-        .iter()
-        .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))?;
-    let j = Jump::start(src, &parts, at, planner.indentations()?, (close, b'}'))?;
-    Some((j, parts, key, close))
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use super::Part;
+use super::split::Planner;
 
 /// How far before the metadata the file is searched for the start of another root
 /// member: past this, a root member after the big member is found only by the part
@@ -74,6 +75,20 @@ impl Text for [u8] {
 }
 
 impl Jump {
+    /// [`Jump::start`] from where `planner` is (before the line at `at`): the jump, the
+    /// parts it has settled and the big member's key range.
+    pub(in crate::stream) fn from_planner(
+        text: &(impl Text + ?Sized),
+        planner: &Planner,
+        target: usize,
+        at: usize,
+        next: (usize, u8),
+    ) -> Option<(Jump, Vec<Part>, Range<usize>)> {
+        let (parts, key) = planner.settled(target)?;
+        let j = Jump::start(text, &parts, at, planner.indentations()?, next)?;
+        Some((j, parts, key))
+    }
+
     /// The jump from the parts settled so far (`parts`, ending with a sub-part of the big
     /// member), when the tail shows the big member last: `seen` is where the line planner
     /// stopped, `root` and `inner` the root members' and the big member's members'

@@ -20,6 +20,7 @@ use std::sync::Mutex;
 use super::Part;
 use super::Run;
 use super::jump::Jump;
+use super::jump::Text;
 use super::split::Plan;
 use super::split::Planner;
 use crate::error::Error;
@@ -184,28 +185,18 @@ fn plan_feeding(
             // Once, at the first publication: the rest of the lines are not read when
             // the jump can be taken.
             tried = true;
-            jump = planner.settled(target).and_then(|(parts, key)| {
-                let comma = (meta_at.start.checked_sub(1)?, b',');
-                let j = Jump::start(file, &parts, at, planner.indentations()?, comma)?;
-                Some((j, parts, key))
-            });
+            jump = meta_at
+                .start
+                .checked_sub(1)
+                .and_then(|comma| Jump::from_planner(file, &planner, target, at, (comma, b',')));
             if jump.is_some() {
                 return false;
             }
         }
         planner.line(at, line)
     });
-    if let Some((j, mut parts, key)) = jump {
-        let read = j.run(file, target, |p| {
-            parts.push(p);
-            publisher.publish(&parts);
-        });
-        let plan = read.map(|()| Plan {
-            parts,
-            meta: meta_at.clone(),
-            big_key: Some(key),
-        });
-        publisher.close(plan.as_ref(), |_| true);
+    if let Some((j, parts, key)) = jump {
+        let plan = publisher.jump(j, file, target, parts, key, meta_at.clone());
         return if plan.is_some() {
             Planned::Jumped
         } else {
@@ -283,9 +274,30 @@ impl<'f> Publisher<'f> {
         self.guessing
     }
 
-    /// Publishes `parts` (beginning with those published so far).
-    pub(in crate::stream) fn publish(&self, parts: &[Part]) {
-        self.feed.publish(parts);
+    /// Cuts the rest of the big member by `jump` over `text`, publishing each part after
+    /// `parts` (those settled so far) as it is found, and ends the feed with the plan
+    /// (`key`: the big member's key range, `meta`: the metadata's); the plan, `None`
+    /// (the feed abandoned) when the text could not be read.
+    pub(in crate::stream) fn jump(
+        self,
+        jump: Jump,
+        text: &(impl Text + ?Sized),
+        target: usize,
+        mut parts: Vec<Part>,
+        key: Range<usize>,
+        meta: Range<usize>,
+    ) -> Option<Plan> {
+        let read = jump.run(text, target, |p| {
+            parts.push(p);
+            self.feed.publish(&parts);
+        });
+        let plan = read.map(|()| Plan {
+            parts,
+            meta,
+            big_key: Some(key),
+        });
+        self.close(plan.as_ref(), |_| true);
+        plan
     }
 
     /// Ends the feed with the final plan's parts when there is a plan, `fits` it, and it
