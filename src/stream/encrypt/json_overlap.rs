@@ -104,9 +104,7 @@ fn plan_feeding(
             // Once, at the first publication.
             tried = true;
             // (The byte after the big member: the root's closing brace.)
-            let close = src
-                .iter()
-                .rposition(|&b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'));
+            let close = src.iter().rposition(|&b| !split::is_ws(b));
             let jump = close.and_then(|c| Jump::from_planner(src, &planner, target, at, (c, b'}')));
             if let (Some((j, parts, key)), Some(c)) = (jump, close) {
                 let plan = publisher.jump(j, src, target, parts, key, c..c);

@@ -26,6 +26,7 @@ use std::os::unix::fs::FileExt;
 
 use super::Part;
 use super::split::Planner;
+use super::split::is_ws;
 
 /// How far before the metadata the file is searched for the start of another root
 /// member: past this, a root member after the big member is found only by the part
@@ -46,11 +47,6 @@ pub(in crate::stream) struct Jump {
     pattern: Vec<u8>,
     /// Whether root members come before the big member.
     after_members: bool,
-}
-
-/// Whether `b` is JSON whitespace.
-fn is_ws(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
 /// Where the text is: a file, read a range at a time, or memory.

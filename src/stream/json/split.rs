@@ -62,7 +62,8 @@ pub(crate) struct Plan {
     pub big_key: Option<Range<usize>>,
 }
 
-fn is_ws(b: u8) -> bool {
+/// Whether `b` is JSON whitespace.
+pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
