@@ -459,6 +459,24 @@ fn rotates_the_same(env: &Env, enc: &str, args: &[&str]) -> bool {
         );
         assert!(decrypt(env, &s.stdout, enc) == plain, "{enc} (part {part})");
     }
+    // A YAML file named is read from disk in parts; from standard input it is rotated
+    // from memory: both as the tree path.
+    if enc.ends_with(".yaml") {
+        let mut piped = vec!["rotate"];
+        piped.extend_from_slice(args);
+        piped.extend(["--input-type", "yaml", "-"]);
+        let text = std::fs::read(enc).expect("read");
+        let s = env.run_stdin("always", &piped, &text);
+        assert_eq!(s.status.code(), tree.status.code(), "{enc} (stdin)");
+        if tree.status.success() {
+            assert_eq!(
+                structure(&s.stdout),
+                structure(&tree.stdout),
+                "{enc} (stdin)"
+            );
+            assert!(decrypt(env, &s.stdout, enc) == plain, "{enc} (stdin)");
+        }
+    }
     env.run_with("require", Some(64), &cmd).status.success()
 }
 

@@ -152,21 +152,29 @@ impl Plan<'_> {
         let dest =
             a.io.destination(cli, file, false)
                 .map_err(cli::missing_unreadable)?;
-        let input = crate::io::read_input_via(file, dest.as_ref().filter(|_| a.io.in_place))
-            .map_err(cli::missing_unreadable)?;
+        let locked = dest.as_ref().filter(|_| a.io.in_place);
+        let from_file = self.stream_file(file, locked, dest.as_ref(), said)?;
+        if let Some(Streamed::Done) = from_file {
+            return Ok(());
+        }
+        let input = crate::io::read_input_via(file, locked).map_err(cli::missing_unreadable)?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
-        let recovered = match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
-            Streamed::Done => {
-                if single {
-                    inplace::leave_input(input);
+        let recovered = match from_file {
+            // Declined from the file: the whole text is rotated as a tree.
+            Some(Streamed::Declined(key)) => key,
+            _ => match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
+                Streamed::Done => {
+                    if single {
+                        inplace::leave_input(input);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            Streamed::Declined(key) => key,
+                Streamed::Declined(key) => key,
+            },
         };
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         let ctx = self.ctx.get_or_init(cli::key_context);
@@ -206,7 +214,7 @@ impl Plan<'_> {
 enum Written {
     Nothing,
     Done(crate::stream::Rotated),
-    Declined(crate::stream::RecoveredKey),
+    Declined(Option<crate::stream::RecoveredKey>),
     Failed(Error),
 }
 
@@ -243,17 +251,94 @@ impl Plan<'_> {
         let policy = inplace::policy_for_output(cli)?;
         let emit = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
         let opts = a.open.options(cli)?;
+        let prepared =
+            crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit)
+                .map_err(|e| e.within(name))?;
+        self.write_prepared(prepared, file, dest, said)
+    }
+
+    /// [`Plan::stream`] for a block-YAML file read from disk in parts, never whole
+    /// (`crate::stream::prepare_rotate_file`), from `locked` for an in-place rotation.
+    /// `None`: the file is to be read whole (standard input, another format, a small
+    /// file, or anything odd about the file, which the usual reading then reports).
+    fn stream_file(
+        &self,
+        file: &str,
+        locked: Option<&crate::io::Destination>,
+        dest: Option<&crate::io::Destination>,
+        said: &mut Said,
+    ) -> Result<Option<Streamed>, Error> {
+        let (cli, a) = (self.cli, self.a);
+        let name = a.io.name(file);
+        if file == "-" {
+            return Ok(None);
+        }
+        let Ok(fmt) = cli::input_format(a.io.input_type.as_deref(), name, None) else {
+            return Ok(None);
+        };
+        let same_out = match a.io.output_type.as_deref().map(cli::parse_format) {
+            None => true,
+            Some(out) => out.is_ok_and(|out| out == fmt),
+        };
+        if fmt != ops::Format::Yaml || !same_out {
+            return Ok(None);
+        }
+        // Only a regular file is opened here (a FIFO or a device is left to the usual
+        // reading, which reports it).
+        let (f, meta) = match locked {
+            Some(d) => match d.open_locked()? {
+                (f, Some(meta)) if meta.is_file() => (f, meta),
+                _ => return Ok(None),
+            },
+            None => {
+                if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+                    return Ok(None);
+                }
+                let Ok(f) = std::fs::File::open(file) else {
+                    return Ok(None);
+                };
+                let Ok(meta) = f.metadata() else {
+                    return Ok(None);
+                };
+                (f, meta)
+            }
+        };
+        let ctx = self.ctx.get_or_init(cli::key_context);
+        let Ok(len) = usize::try_from(meta.len()) else {
+            return Ok(None);
+        };
+        if !meta.is_file() || !crate::stream::wanted(ctx, len) {
+            return Ok(None);
+        }
+        crate::process::note_input(Some(&meta));
+        let policy = inplace::policy_for_output(cli)?;
+        let emit = cli::emit_options(a.io.indent, policy.as_ref(), fmt);
+        let opts = a.open.options(cli)?;
+        let prepared =
+            crate::stream::prepare_rotate_file(&f, fmt, ctx, &opts, &self.changes, &emit)
+                .map_err(|e| e.within(name))?;
+        self.write_prepared(prepared, file, dest, said).map(Some)
+    }
+
+    /// Writes a rotation prepared by streaming (see [`Plan::stream`]), or hands the
+    /// file back to the tree path.
+    fn write_prepared(
+        &self,
+        prepared: crate::stream::RotatePrepare<'_>,
+        file: &str,
+        dest: Option<&crate::io::Destination>,
+        said: &mut Said,
+    ) -> Result<Streamed, Error> {
+        let name = self.a.io.name(file);
+        let ctx = self.ctx.get_or_init(cli::key_context);
         let declined = |key| match crate::stream::declined_error(ctx) {
             Some(e) => Err(e.within(name)),
             None => Ok(Streamed::Declined(key)),
         };
-        let mut p =
-            match crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit)
-                .map_err(|e| e.within(name))?
-            {
-                crate::stream::RotatePrepare::Ready(p) => p,
-                crate::stream::RotatePrepare::Declined(key) => return declined(key),
-            };
+        let mut p = match prepared {
+            crate::stream::RotatePrepare::Ready(p) => p,
+            crate::stream::RotatePrepare::Declined(key) => return declined(key),
+        };
         let mut outcome = Written::Nothing;
         let mut fill = |w: &mut dyn std::io::Write| {
             let r = p.write(w);
@@ -283,7 +368,7 @@ impl Plan<'_> {
             }
         };
         let r = match (outcome, written) {
-            (Written::Declined(key), _) => return declined(Some(key)),
+            (Written::Declined(key), _) => return declined(key),
             (Written::Done(r), Ok(())) => r,
             // The destination's own words for its failures (the output, the rename).
             (Written::Failed(e), Err(w)) if e.code == exit::COULD_NOT_WRITE_OUTPUT => {

@@ -15,6 +15,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
 use super::Outcome;
+use super::split::Part;
 use crate::crypto::DataKey;
 use crate::error::Error;
 use crate::format::EmitOptions;
@@ -95,7 +96,7 @@ pub(in crate::stream) struct Args<'a> {
 pub(in crate::stream) type KnownKey = Option<(Range<usize>, (DataKey, Vec<String>))>;
 
 /// The length of the file's byte-order mark.
-fn bom(file: &File) -> usize {
+pub(super) fn bom(file: &File) -> usize {
     let mut head = [0u8; 3];
     match file.read_exact_at(&mut head, 0) {
         Ok(()) if head == *b"\xEF\xBB\xBF" => 3,
@@ -328,6 +329,54 @@ pub(crate) fn read_joined<'b>(
     }
     file.read_exact_at(&mut buf[head..total], (skip + body.start) as u64)?;
     Ok(&buf[..total])
+}
+
+/// Reads the text of `part` (offsets in a file without a byte-order mark) into `buf`
+/// ([`read_joined`]: a later part of an entry behind its entry's `key:` line) and gives
+/// it with the part as it stands in that text, so that a part read from a file is read
+/// as the same part of the file in memory would be.
+pub(crate) fn read_part<'b>(
+    file: &File,
+    part: &Part,
+    buf: &'b mut Vec<u8>,
+) -> Option<(&'b [u8], Part)> {
+    match part {
+        Part::Top(r) => {
+            let text = read_joined(file, 0, None, r.clone(), buf).ok()?;
+            let local = Part::Top(0..text.len());
+            Some((text, local))
+        }
+        Part::Sub {
+            body,
+            first: true,
+            last,
+            ..
+        } => {
+            let text = read_joined(file, 0, None, body.clone(), buf).ok()?;
+            let local = Part::Sub {
+                header: 0..0,
+                body: 0..text.len(),
+                first: true,
+                last: *last,
+            };
+            Some((text, local))
+        }
+        Part::Sub {
+            header,
+            body,
+            first: false,
+            last,
+        } => {
+            let text = read_joined(file, 0, Some(header.clone()), body.clone(), buf).ok()?;
+            let local = Part::Sub {
+                header: 0..header.len(),
+                body: header.len() + 1..text.len(),
+                first: false,
+                last: *last,
+            };
+            Some((text, local))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,7 @@ pub use rotate::RotateOutcome;
 pub use rotate::RotatePrepare;
 pub use rotate::Rotated;
 pub use rotate::prepare_rotate;
+pub use rotate::prepare_rotate_file;
 
 use super::json::split::Part as JsonPart;
 use layout::JsonLayout;

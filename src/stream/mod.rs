@@ -81,6 +81,7 @@ pub use encrypt::RotatePrepare;
 pub use encrypt::Rotated;
 pub use encrypt::prepare_encrypt;
 pub use encrypt::prepare_rotate;
+pub use encrypt::prepare_rotate_file;
 pub use json::decrypt_json_file;
 pub use splice::Change;
 pub use splice::SPLICE_ENV;

@@ -22,6 +22,8 @@ use std::collections::HashSet;
 
 use zeroize::Zeroizing;
 
+use super::super::json::split as json_split;
+use super::super::split::Part;
 use super::Layouts;
 use super::layout::JsonLayout;
 use super::layout::Layout;
@@ -47,16 +49,23 @@ use crate::metadata::Metadata;
 use crate::ops;
 use crate::ops::OpenOptions;
 use crate::stream::Shape;
-use crate::stream::pipeline::run_parts;
+use crate::stream::pipeline::Parts;
+use crate::stream::pipeline::run_fed;
 use crate::walk::Selector;
+
+mod file;
+use file::Text;
+pub use file::prepare_rotate_file;
 
 /// A file ready to be rotated by streaming ([`PreparedRotate::write`]).
 pub struct PreparedRotate<'a> {
     layout: Layouts<'a>,
-    /// For YAML: the encrypted text and the emitter's indentation, for the line scan
-    /// that rotates a part without its tree ([`rotate_scanned`]), unless
-    /// `LEAFSEAL_STREAM_DIRECT=never`.
-    scan: Option<(&'a [u8], usize)>,
+    /// Where the encrypted text is read from.
+    text: Text<'a>,
+    emit: &'a EmitOptions,
+    /// For YAML: the emitter's indentation, for the line scan that rotates a part
+    /// without its tree ([`rotate_scanned`]), unless `LEAFSEAL_STREAM_DIRECT=never`.
+    scan: Option<usize>,
     /// `LEAFSEAL_STREAM_DIRECT=require`: a part the scan does not take hands the file back.
     scan_required: bool,
     old_key: DataKey,
@@ -111,8 +120,9 @@ pub enum RotateOutcome {
     /// Everything was verified and written.
     Done(Rotated),
     /// A part was declined while the output was being written: the caller discards it
-    /// and rotates the file as a tree, with this data key.
-    Declined((DataKey, Vec<String>)),
+    /// and rotates the file as a tree, with this data key (none when the file was
+    /// changed since its metadata was read: the tree path reads the new one whole).
+    Declined(Option<(DataKey, Vec<String>)>),
 }
 
 /// Plans an encrypted file (YAML or JSON in and out), recovers its data key, opens its
@@ -147,13 +157,39 @@ pub fn prepare_rotate<'a>(
         }),
         _ => None,
     };
-    let Some((layout, mut meta)) = planned else {
+    let Some((layout, meta)) = planned else {
         return Ok(RotatePrepare::Declined(None));
     };
+    ready(
+        layout,
+        meta,
+        Text::Mem(input),
+        threads,
+        ctx,
+        opts,
+        changes,
+        emit,
+    )
+}
+
+/// The common end of [`prepare_rotate`] and [`prepare_rotate_file`] once the text is
+/// planned and its metadata read: the old data key recovered, the stored MAC opened,
+/// the key changes applied and a new data key wrapped.
+#[allow(clippy::too_many_arguments)]
+fn ready<'a>(
+    layout: Layouts<'a>,
+    mut meta: Metadata,
+    text: Text<'a>,
+    threads: usize,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    changes: &KeyChanges,
+    emit: &'a EmitOptions,
+) -> Result<RotatePrepare<'a>, Error> {
     let mode = crate::stream::yaml_direct::Mode::from_env(ctx.var(crate::stream::DIRECT_ENV));
     let scan = match (&layout, mode) {
         (_, crate::stream::yaml_direct::Mode::Never) | (Layouts::Json(_), _) => None,
-        (Layouts::Yaml(_), _) => crate::format::yaml::emit_indent(emit).map(|n| (input, n)),
+        (Layouts::Yaml(_), _) => crate::format::yaml::emit_indent(emit),
     };
     let scan_required = mode == crate::stream::yaml_direct::Mode::Require && scan.is_some();
     let sel = meta.selector();
@@ -198,6 +234,8 @@ pub fn prepare_rotate<'a>(
     crate::signing::remove(&mut meta);
     Ok(RotatePrepare::Ready(Box::new(PreparedRotate {
         layout,
+        text,
+        emit,
         scan,
         scan_required,
         old_key,
@@ -259,25 +297,28 @@ impl PreparedRotate<'_> {
     /// must be discarded).
     pub fn write(&mut self, out: &mut dyn std::io::Write) -> Result<RotateOutcome, Error> {
         let old_record = self.old_record.take().ok_or_else(lost_error)?;
-        let folded = match &self.layout {
-            Layouts::Yaml(l) => match self.scan {
-                Some((src, indent)) => {
-                    let scan =
-                        |part: &super::super::split::Part,
-                         ciphers: (&ValueCipher, &ValueCipher)| {
-                            rotate_scanned(src, indent, part, ciphers, &self.sel)
-                        };
-                    self.parts(l, old_record, out, Some(&scan))?
-                }
-                None => self.parts(l, old_record, out, None)?,
-            },
-            Layouts::Json(l) => self.parts(l, old_record, out, None)?,
+        let (sel, mac_only) = (&self.sel, self.meta.mac_only_encrypted);
+        let folded = match (&self.layout, &self.text) {
+            (Layouts::Yaml(l), Text::Mem(src)) => {
+                let work = |part: &Part, ciphers: Ciphers<'_>, _: &mut Vec<u8>| {
+                    self.rotate_yaml(l, src, part, ciphers)
+                };
+                self.parts(l, l.parts(), old_record, out, &work, &|| true)?
+            }
+            (Layouts::Yaml(l), Text::File { file, before, plan }) => {
+                file::rotate(self, l, file, before, plan, old_record, out)?
+            }
+            (Layouts::Json(l), _) => {
+                let work = |part: &json_split::Part, ciphers: Ciphers<'_>, _: &mut Vec<u8>| {
+                    rotate_part(l, part, ciphers, sel, mac_only)
+                };
+                self.parts(l, l.parts(), old_record, out, &work, &|| true)?
+            }
         };
         let Some((new_record, warnings)) = folded else {
-            return Ok(RotateOutcome::Declined((
-                self.old_key.clone(),
-                self.unwrapped_by.clone(),
-            )));
+            let key =
+                (!self.text.changed()).then(|| (self.old_key.clone(), self.unwrapped_by.clone()));
+            return Ok(RotateOutcome::Declined(key));
         };
         self.meta.integrity = Some(new_record.record(&self.meta.integrity_binding()));
         let map = self.meta.to_map();
@@ -302,31 +343,43 @@ impl PreparedRotate<'_> {
         }))
     }
 
-    /// Rotates and writes the parts, then verifies the old MAC and record: the new
-    /// record (to close) and the warnings, or `None` when a part was declined.
+    /// One YAML part whose text is in `src` (the layout's text): by the line scan when
+    /// it takes the part, else through its tree.
+    fn rotate_yaml(
+        &self,
+        l: &YamlLayout<'_>,
+        src: &[u8],
+        part: &Part,
+        ciphers: Ciphers<'_>,
+    ) -> RotOut {
+        if let Some(indent) = self.scan {
+            match rotate_scanned(src, indent, part, ciphers, &self.sel) {
+                Some(r) => return r,
+                None if self.scan_required => return RotOut::Decline,
+                None => {}
+            }
+        }
+        rotate_part(l, part, ciphers, &self.sel, self.meta.mac_only_encrypted)
+    }
+
+    /// Rotates the parts with `work` and writes them, then verifies the old MAC and
+    /// record: the new record (to close) and the warnings, or `None` when a part was
+    /// declined or the text is no longer the one planned (`unchanged`, asked once every
+    /// part was read).
     #[allow(clippy::type_complexity)]
     fn parts<L: Layout>(
         &self,
         l: &L,
+        parts: &(impl Parts<L::Part> + ?Sized),
         old_record: integrity::Streamed,
         out: &mut dyn std::io::Write,
-        scan: Option<&ScanPart<'_, L::Part>>,
+        work: &Work<'_, L::Part>,
+        unchanged: &dyn Fn() -> bool,
     ) -> Result<Option<(integrity::Streamed, Vec<String>)>, Error> {
         let old = ValueCipher::new(&self.old_key);
         let new = ValueCipher::new(&self.new_key);
         let mac_only = self.meta.mac_only_encrypted;
-        let sel = &self.sel;
-        let required = self.scan_required;
-        let work = |part: &L::Part, _: &mut Vec<u8>| {
-            if let Some(scan) = scan {
-                match scan(part, (&old, &new)) {
-                    Some(r) => return r,
-                    None if required => return RotOut::Decline,
-                    None => {}
-                }
-            }
-            rotate_part(l, part, (&old, &new), sel, mac_only)
-        };
+        let work = |part: &L::Part, scratch: &mut Vec<u8>| work(part, (&old, &new), scratch);
         let mut f = Fold {
             mac: MacHasher::new(mac_only),
             old_record,
@@ -339,8 +392,8 @@ impl PreparedRotate<'_> {
             sub_keys: HashSet::new(),
         };
         let fold = &mut |part: &L::Part, r: RotOut| f.take(l, part, r, out);
-        let complete = run_parts(l.parts(), self.threads, &work, fold, || RotOut::Decline);
-        if f.declined || l.big_key().is_some_and(|k| f.root_keys.contains(k)) {
+        let complete = run_fed(parts, self.threads, &work, fold, || RotOut::Decline);
+        if f.declined || l.big_key().is_some_and(|k| f.root_keys.contains(k)) || !unchanged() {
             return Ok(None);
         }
         if let Some(e) = f.failed {
@@ -468,8 +521,11 @@ impl Fold {
     }
 }
 
-/// A part rotated by the line scan, or `None` when it must go through its tree.
-type ScanPart<'a, P> = dyn Fn(&P, (&ValueCipher, &ValueCipher)) -> Option<RotOut> + Sync + 'a;
+/// The old and the new data key's ciphers.
+type Ciphers<'c> = (&'c ValueCipher, &'c ValueCipher);
+
+/// What rotates one part (with a worker's scratch buffer, for a part read from a file).
+type Work<'a, P> = dyn Fn(&P, Ciphers<'_>, &mut Vec<u8>) -> RotOut + Sync + 'a;
 
 /// Rotates one YAML part without its tree (`stream::splice::direct`): a part laid out
 /// as the emitter lays it out, every value encrypted, is written back line for line with
@@ -478,8 +534,8 @@ type ScanPart<'a, P> = dyn Fn(&P, (&ValueCipher, &ValueCipher)) -> Option<RotOut
 fn rotate_scanned(
     src: &[u8],
     indent: usize,
-    part: &super::super::split::Part,
-    (old, new): (&ValueCipher, &ValueCipher),
+    part: &Part,
+    (old, new): Ciphers<'_>,
     sel: &Selector,
 ) -> Option<RotOut> {
     use crate::stream::splice::direct;
@@ -512,7 +568,7 @@ fn rotate_scanned(
 fn rotate_part<L: Layout>(
     l: &L,
     part: &L::Part,
-    (old, new): (&ValueCipher, &ValueCipher),
+    (old, new): Ciphers<'_>,
     sel: &Selector,
     mac_only: bool,
 ) -> RotOut {
@@ -554,3 +610,6 @@ fn rotate_part<L: Layout>(
         keys,
     }
 }
+
+#[cfg(test)]
+mod tests;

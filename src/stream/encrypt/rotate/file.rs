@@ -1,0 +1,164 @@
+//! `rotate` of a block-YAML file read from disk in parts ([`prepare_rotate_file`]),
+//! never whole: the parts are planned on a thread of their own while the workers rotate
+//! those already published, each read from the file by the worker that rotates it.
+
+use std::fs::File;
+use std::ops::Range;
+
+use super::Ciphers;
+use super::Layouts;
+use super::PreparedRotate;
+use super::RotOut;
+use super::RotatePrepare;
+use crate::crypto::integrity;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::keys::KeyContext;
+use crate::lifecycle::KeyChanges;
+use crate::ops::OpenOptions;
+use crate::stream::blocks;
+use crate::stream::blocks::Stamp;
+use crate::stream::encrypt::layout::YamlLayout;
+use crate::stream::overlap;
+use crate::stream::pipeline::Parts;
+use crate::stream::split;
+use crate::stream::split::Part;
+
+/// [`super::prepare_rotate`] for a block-YAML file on disk, never read whole. Its metadata is
+/// read from its tail first (as the overlapped decrypt does, `stream::overlap`), and
+/// [`PreparedRotate::write`] then plans the file in blocks on a thread of its own while
+/// the workers rotate the parts already published, each read again from the file by the
+/// worker that rotates it. So the 43 MB of a 10 MB file's encrypted text are never held
+/// in fresh memory (the kernel zeroing them was the largest and most variable part of
+/// a rotation), and the planner's pass no longer comes before the first part. The file
+/// must still be the one that was planned once every part was read (its identity,
+/// links, length and change times), and the final plan must begin with the parts published and end with the metadata
+/// where the tail was read; otherwise, as for anything declined, the caller reads the
+/// file whole and rotates it as a tree. JSON and a file with a byte-order mark are
+/// declined (read whole).
+pub fn prepare_rotate_file<'a>(
+    file: &'a File,
+    format: Format,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    changes: &KeyChanges,
+    emit: &'a EmitOptions,
+) -> Result<RotatePrepare<'a>, Error> {
+    let declined = || Ok(RotatePrepare::Declined(None));
+    if opts.ignore_mac || format != Format::Yaml {
+        return declined();
+    }
+    let Some(before) = Stamp::of(file) else {
+        return declined();
+    };
+    let Ok(len) = usize::try_from(before.len) else {
+        return declined();
+    };
+    if blocks::bom(file) != 0 {
+        return declined();
+    }
+    let Some((meta_at, meta_text)) = overlap::tail_meta(file, 0, len) else {
+        return declined();
+    };
+    let Some(meta) = crate::stream::read_meta(&meta_text) else {
+        return declined();
+    };
+    drop(meta_text);
+    let threads = crate::stream::threads();
+    let plan = Planning {
+        len,
+        block: blocks::block_size(ctx),
+        target: crate::stream::part_target(ctx, len, threads),
+        meta_at,
+    };
+    // The layout reads no text and has no parts of its own: the parts come from the
+    // planner, and each part's text from the file.
+    let layout = Layouts::Yaml(YamlLayout::from_plan(&[], local_plan(), emit));
+    let text = Text::File { file, before, plan };
+    super::ready(layout, meta, text, threads, ctx, opts, changes, emit)
+}
+
+/// Where the encrypted text of a rotation is.
+pub(super) enum Text<'a> {
+    /// In memory, whole, with the layout's plan.
+    Mem(&'a [u8]),
+    /// In a file as it was when its metadata was read (`before`), to be planned.
+    File {
+        file: &'a File,
+        before: Stamp,
+        plan: Planning,
+    },
+}
+
+/// How a file is planned while it is rotated.
+pub(super) struct Planning {
+    len: usize,
+    block: usize,
+    target: usize,
+    /// Where the metadata was read from the tail: the final plan must find it there.
+    meta_at: Range<usize>,
+}
+
+/// A plan of no parts, for the layout of one part's text read from a file (which reads
+/// only the part's ranges).
+fn local_plan() -> split::Plan {
+    split::Plan {
+        parts: Vec::new(),
+        meta: 0..0,
+    }
+}
+
+/// Rotates a YAML file's parts as the planner publishes them (see
+/// [`prepare_rotate_file`]), each read from the file by its worker.
+#[allow(clippy::type_complexity)]
+pub(super) fn rotate(
+    p: &PreparedRotate<'_>,
+    l: &YamlLayout<'_>,
+    file: &File,
+    before: &Stamp,
+    plan: &Planning,
+    old_record: integrity::Streamed,
+    out: &mut dyn std::io::Write,
+) -> Result<Option<(integrity::Streamed, Vec<String>)>, Error> {
+    let emit = p.emit;
+    let work = |part: &Part, ciphers: Ciphers<'_>, scratch: &mut Vec<u8>| {
+        let Some((src, local)) = blocks::read_part(file, part, scratch) else {
+            return RotOut::Decline;
+        };
+        let l = YamlLayout::from_plan(src, local_plan(), emit);
+        p.rotate_yaml(&l, src, &local, ciphers)
+    };
+    let feed = overlap::Feed::<Part>::default();
+    std::thread::scope(|s| {
+        let Planning {
+            len,
+            block,
+            target,
+            ref meta_at,
+        } = *plan;
+        let feed = &feed;
+        let planner =
+            s.spawn(move || overlap::plan_feeding(file, 0, block, len, target, meta_at, feed));
+        // Parts of another text than the one planned (a file written in place,
+        // truncated or replaced meanwhile), or a final plan that did not begin with
+        // the parts published, are thrown away: the file is read again whole.
+        let as_planned = || feed.matched() && Stamp::of(file) == Some(*before);
+        let r = p.parts(l, feed, old_record, out, &work, &as_planned);
+        // Whatever ended the fold, the planner is not needed any more.
+        feed.stop();
+        let _ = planner.join();
+        r
+    })
+}
+
+impl Text<'_> {
+    /// Whether the text is no longer what was read (a file changed since): then no key
+    /// read from it is handed to the tree path, which reads the file anew.
+    pub(super) fn changed(&self) -> bool {
+        match self {
+            Text::Mem(_) => false,
+            Text::File { file, before, .. } => Stamp::of(file) != Some(*before),
+        }
+    }
+}

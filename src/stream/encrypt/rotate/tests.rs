@@ -1,0 +1,202 @@
+//! `rotate` of a YAML file read from disk in parts ([`prepare_rotate_file`]): a file
+//! changed once its metadata was read is declined (read again whole by the caller, with
+//! no key read from the old text), never rotated from parts of two texts; an unchanged
+//! file is rotated to the plaintext it held, with the parts cut at every size.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::RotateOutcome;
+use super::RotatePrepare;
+use super::prepare_rotate;
+use super::prepare_rotate_file;
+use crate::error::Error;
+use crate::format::EmitOptions;
+use crate::format::Format;
+use crate::keys::KeyContext;
+use crate::lifecycle::KeyChanges;
+use crate::metadata::Metadata;
+use crate::ops::OpenOptions;
+use crate::stream::Outcome;
+use crate::stream::Streamed;
+
+/// The shared cases' reader: the file rotated into memory (`after_plan` once its
+/// metadata was read, before the planner starts), its output as the outcome's.
+fn rotate_file(
+    f: &File,
+    ctx: &KeyContext,
+    opts: &OpenOptions,
+    emit: &EmitOptions,
+    _needs_tree: &dyn Fn(&Metadata) -> bool,
+    after_plan: &dyn Fn(),
+) -> Result<Outcome, Error> {
+    let changes = KeyChanges::default();
+    let mut p = match prepare_rotate_file(f, Format::Yaml, ctx, opts, &changes, emit)? {
+        RotatePrepare::Ready(p) => p,
+        RotatePrepare::Declined(key) => return Ok(Outcome::Declined(key)),
+    };
+    after_plan();
+    let mut out = Vec::new();
+    Ok(match p.write(&mut out)? {
+        RotateOutcome::Done(_) => Outcome::Done(Streamed {
+            out: Zeroizing::new(out),
+            warnings: Vec::new(),
+            unwrapped_by: Vec::new(),
+        }),
+        RotateOutcome::Declined(key) => Outcome::Declined(key),
+    })
+}
+
+crate::stream::changed_tests::changed_tests!(crate::stream::changed_tests::Doc {
+    decrypt: rotate_file,
+    fixture: "fixtures/sops/yaml/example.age.v3.7.1.yaml",
+    name: "f.yaml",
+    tail: b"zz: 1\n",
+    other: b"a: 1\n",
+});
+
+/// The test key, parts of `part` bytes, the planner's blocks of `block` bytes, and every
+/// part rotated by the line scan (`LEAFSEAL_STREAM_DIRECT=require`: a part the scan
+/// does not take declines the file, rather than going through its tree, which would
+/// hide a part read wrong).
+fn ctx(part: usize, block: usize) -> KeyContext {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let key = root.join("fixtures/sops/keys/age-test-keys.txt");
+    KeyContext::with_vars(HashMap::from([
+        ("SOPS_AGE_KEY_FILE".to_owned(), key.display().to_string()),
+        (crate::stream::PART_ENV.to_owned(), part.to_string()),
+        (crate::stream::BLOCK_ENV.to_owned(), block.to_string()),
+        (crate::stream::DIRECT_ENV.to_owned(), "require".to_owned()),
+    ]))
+}
+
+/// The plaintext of an encrypted YAML text, through the tree path.
+fn plaintext(enc: &[u8], ctx: &KeyContext) -> Vec<u8> {
+    let loaded = crate::ops::load_encrypted(Format::Yaml, enc, "f.yaml").expect("load");
+    let opened = crate::ops::open_for_reading(loaded, ctx, &OpenOptions::default()).expect("open");
+    let out = crate::ops::emit_plain(Format::Yaml, &opened.doc, None, &EmitOptions::default())
+        .expect("emit");
+    out.to_vec()
+}
+
+/// The rotated text, or `None` when the rotation was declined.
+fn rotated(prepared: Result<RotatePrepare<'_>, Error>) -> Option<Vec<u8>> {
+    let RotatePrepare::Ready(mut r) = prepared.expect("no error") else {
+        return None;
+    };
+    let mut out = Vec::new();
+    match r.write(&mut out).expect("no error") {
+        RotateOutcome::Done(_) => Some(out),
+        RotateOutcome::Declined(_) => None,
+    }
+}
+
+/// A leafseal-written YAML file with one large entry (cut into parts of its entries),
+/// lists, a list of maps and every scalar type but null (which the line scan leaves to
+/// a part's tree).
+fn generated() -> Vec<u8> {
+    let mut plain = String::from("version: 3\nservices:\n");
+    for i in 0..60 {
+        plain.push_str(&format!(
+            "    svc-{i:03}:\n        name: service {i}\n        replicas: {}\n        cpu: {}.5\n        enabled: {}\n        ports:\n            - {}\n            - {}\n        env:\n            - name: MODE\n              value: same\n",
+            i % 7,
+            i % 5,
+            i % 2 == 0,
+            8000 + i,
+            9000 + i
+        ));
+    }
+    plain.push_str("list:\n    - a\n    - b\ntrailer: end\n");
+    let to = crate::api::Recipients::new()
+        .age("age1yt3tfqlfrwdwx0z0ynwplcr6qxcxfaqycuprpmy89nr83ltx74tqdpszlw")
+        .expect("recipient");
+    crate::api::encrypt_bytes(plain.as_bytes(), Format::Yaml, &to).expect("encrypt")
+}
+
+#[test]
+fn a_file_is_rotated_from_its_parts_as_it_is_from_memory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read(root.join(p)).expect("fixture");
+    // The first is rotated by streaming; sops's own layout and comments in lists are
+    // not the line scan's, and are declined by both alike.
+    let texts = [
+        ("generated", generated(), true),
+        (
+            "sops 3.7.1",
+            read("fixtures/sops/yaml/example.age.v3.7.1.yaml"),
+            false,
+        ),
+        (
+            "comments in lists",
+            read("fixtures/sops/v3.11.0/comments-in-lists.enc.yaml"),
+            false,
+        ),
+    ];
+    let opts = OpenOptions::default();
+    let (changes, emit) = (KeyChanges::default(), EmitOptions::default());
+    for (fixture, text, streamed) in texts {
+        let dir = tempfile::tempdir().expect("dir");
+        let p = dir.path().join("f.yaml");
+        std::fs::write(&p, &text).expect("write");
+        for (part, block) in [(1, 7), (64, 7), (300, 4096), (1 << 20, 1 << 20)] {
+            let ctx = ctx(part, block);
+            let f = File::open(&p).expect("open");
+            let from_file = rotated(prepare_rotate_file(
+                &f,
+                Format::Yaml,
+                &ctx,
+                &opts,
+                &changes,
+                &emit,
+            ));
+            let from_memory = rotated(prepare_rotate(
+                &text,
+                Format::Yaml,
+                &ctx,
+                &opts,
+                &changes,
+                &emit,
+            ));
+            let (from_file, from_memory) = match (from_file, from_memory) {
+                (Some(f), Some(m)) => (f, m),
+                (None, None) => {
+                    assert!(!streamed, "{fixture} (part {part}): declined");
+                    continue;
+                }
+                (f, _) => panic!(
+                    "{fixture} (part {part}): from the file alone {}",
+                    f.is_some()
+                ),
+            };
+            assert!(streamed, "{fixture} (part {part}): streamed");
+            let plain = plaintext(&text, &ctx);
+            assert_ne!(from_file, text, "{fixture} (part {part}): rotated");
+            assert_eq!(
+                plaintext(&from_file, &ctx),
+                plain,
+                "{fixture} (part {part})"
+            );
+            assert_eq!(
+                plaintext(&from_memory, &ctx),
+                plain,
+                "{fixture} (part {part})"
+            );
+            // The same text but for the values' ciphertexts and the metadata.
+            let shape = |t: &[u8]| {
+                let t = String::from_utf8_lossy(t).into_owned();
+                let body = &t[..t.rfind("\nsops:").unwrap_or(t.len())];
+                body.split("ENC[")
+                    .map(|s| s.split_once(']').map_or(s, |(_, rest)| rest).to_owned())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                shape(&from_file),
+                shape(&from_memory),
+                "{fixture} (part {part})"
+            );
+        }
+    }
+}
