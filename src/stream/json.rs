@@ -15,7 +15,7 @@ mod direct;
 pub(super) mod jump;
 mod overlap;
 mod planned;
-mod scalars;
+pub(in crate::stream) mod scalars;
 pub(super) mod split;
 
 pub(super) use overlap::Publisher;

@@ -36,6 +36,21 @@ pub(super) fn canonical(plain: &[u8], typ: ValueType) -> Option<&[u8]> {
     }
 }
 
+/// The type `plain`, a decrypted value of type `typ`, is sealed under when the tree path
+/// seals it again as it is (`with_plaintext` of the value `value_from_plaintext` reads
+/// gives `plain` itself, which is then also its MAC input); `None` when it must be
+/// parsed and formatted (`rotate`'s line scan). Strings and bytes are sealed as they
+/// are, as `str`; a number in the form above; a `bool` spelled `True` or `False`.
+pub(in crate::stream) fn sealed_as_is(plain: &[u8], typ: ValueType) -> Option<ValueType> {
+    match typ {
+        ValueType::Str | ValueType::Bytes => Some(ValueType::Str),
+        ValueType::Int if canonical_int(plain) => Some(typ),
+        ValueType::Float if canonical_float(plain) => Some(typ),
+        ValueType::Bool if plain == b"True" || plain == b"False" => Some(typ),
+        _ => None,
+    }
+}
+
 /// Digits without a leading zero (or `0` alone), at most 18 of them, after an optional
 /// `-`; not `-0`.
 fn canonical_int(plain: &[u8]) -> bool {
@@ -82,6 +97,7 @@ fn canonical_float(plain: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::canonical;
+    use super::sealed_as_is;
     use crate::crypto::value;
     use crate::crypto::value::ValueType;
     use crate::format::json::emit::SecureBuf;
@@ -174,6 +190,63 @@ mod tests {
             ] {
                 proptest::prop_assert!(agrees(&text, ValueType::Float), "{}", text);
             }
+        }
+    }
+
+    /// `sealed_as_is` agrees with the tree path's parse and format wherever it answers:
+    /// the same bytes sealed (and hashed), under the same type.
+    fn seals_as_the_tree(plain: &[u8], typ: ValueType) -> bool {
+        match sealed_as_is(plain, typ) {
+            None => true,
+            Some(t) => {
+                let slow = value::value_from_plaintext(plain, typ)
+                    .ok()
+                    .and_then(|v| value::with_plaintext(&v, |p, t| (p.to_vec(), t)));
+                slow == Some((plain.to_vec(), t))
+            }
+        }
+    }
+
+    #[test]
+    fn values_sealed_as_they_are_are_sealed_as_the_tree_seals_them() {
+        for (p, typ, taken) in [
+            ("5432", ValueType::Int, true),
+            ("-17", ValueType::Int, true),
+            ("007", ValueType::Int, false),
+            ("99.95", ValueType::Float, true),
+            ("1.0", ValueType::Float, false),
+            ("1e5", ValueType::Float, false),
+            ("True", ValueType::Bool, true),
+            ("False", ValueType::Bool, true),
+            ("true", ValueType::Bool, false),
+            ("1", ValueType::Bool, false),
+            ("any text", ValueType::Str, true),
+            ("", ValueType::Str, true),
+            ("\u{e9}t\u{e9}", ValueType::Bytes, true),
+            ("2024-01-01T00:00:00Z", ValueType::Time, false),
+            ("a comment", ValueType::Comment, false),
+        ] {
+            assert_eq!(sealed_as_is(p.as_bytes(), typ).is_some(), taken, "{p}");
+            assert!(seals_as_the_tree(p.as_bytes(), typ), "{p}");
+        }
+        // Bytes that are not UTF-8 are sealed as they are too.
+        assert!(seals_as_the_tree(&[0xff, 0xfe, b'a'], ValueType::Str));
+        assert!(seals_as_the_tree(&[0xff, 0xfe, b'a'], ValueType::Bytes));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn generated_plaintexts_are_sealed_as_the_tree_seals_them(
+            int in proptest::num::i64::ANY,
+            float in proptest::num::f64::NORMAL,
+            digits in "-?[0-9]{1,20}(\\.[0-9]{1,18})?",
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+        ) {
+            proptest::prop_assert!(seals_as_the_tree(int.to_string().as_bytes(), ValueType::Int));
+            proptest::prop_assert!(seals_as_the_tree(float.to_string().as_bytes(), ValueType::Float));
+            proptest::prop_assert!(seals_as_the_tree(digits.as_bytes(), ValueType::Int));
+            proptest::prop_assert!(seals_as_the_tree(digits.as_bytes(), ValueType::Float));
+            proptest::prop_assert!(seals_as_the_tree(&bytes, ValueType::Str));
         }
     }
 }
