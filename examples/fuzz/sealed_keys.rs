@@ -2,7 +2,8 @@
 //!
 //! * `rotate_yaml`, `rotate_json`: the streamed `rotate` (`LEAFSEAL_STREAM=always`, parts
 //!   of 1 to 8,192 bytes, the direct part reader on or off) of a valid or tampered
-//!   file. A file the streaming path wrote must be one `decrypt` read before (never a
+//!   file; half of the YAML inputs from a file read in parts (`prepare_rotate_file`), the
+//!   others from memory. A file the streaming path wrote must be one `decrypt` read before (never a
 //!   refused file re-sealed with a fresh MAC and record), must decrypt to the same
 //!   plaintext under a new data key, with a current integrity record (it opens under
 //!   `strict_integrity`), and by streaming as by the whole tree; with
@@ -107,16 +108,35 @@ fn stream_rotate(
     fmt: Format,
     input: &[u8],
     ctx: &KeyContext,
+    from_file: bool,
 ) -> Result<Option<Vec<u8>>, (i32, String)> {
     let emit = EmitOptions::default();
-    let prepared = stream::prepare_rotate(
-        input,
-        fmt,
-        ctx,
-        &OpenOptions::default(),
-        &KeyChanges::default(),
-        &emit,
-    )
+    let (open, changes) = (OpenOptions::default(), KeyChanges::default());
+    // A YAML file named on the command line is rotated from disk in parts.
+    let file = if from_file && fmt == Format::Yaml {
+        let path = std::env::temp_dir().join(format!(
+            "leafseal-fuzz-rotate-{}-{:?}.enc",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let written = std::fs::write(&path, input).and_then(|()| std::fs::File::open(&path));
+        let _ = std::fs::remove_file(&path);
+        match written {
+            Ok(f) => Some(f),
+            Err(_) => {
+                return Err((
+                    -1,
+                    "the fuzzer could not write its temporary file".to_owned(),
+                ));
+            }
+        }
+    } else {
+        None
+    };
+    let prepared = match &file {
+        Some(f) => stream::prepare_rotate_file(f, fmt, ctx, &open, &changes, &emit),
+        None => stream::prepare_rotate(input, fmt, ctx, &open, &changes, &emit),
+    }
     .map_err(refusal)?;
     let mut p = match prepared {
         stream::RotatePrepare::Ready(p) => p,
@@ -134,7 +154,8 @@ fn rotate_case(fmt: Format, input: &[u8]) -> bool {
     let plain_ctx = context(&[]);
     let before = tree_decrypt(fmt, input, &plain_ctx, None);
     let ctx = context(&super::settings(&mut rng));
-    match stream_rotate(fmt, input, &ctx) {
+    let from_file = rng.below(2) == 0;
+    match stream_rotate(fmt, input, &ctx, from_file) {
         Ok(None) => {}
         Err((code, msg)) => match &before {
             Err((c, _)) if *c == code => {}

@@ -192,30 +192,7 @@ impl Plan<'_> {
         if in_fmt != out_fmt || !matches!(in_fmt, Format::Yaml | Format::Json) {
             return Ok(FromFile::Whole(None));
         }
-        // Only a regular file is opened here: a FIFO (or a device) is left to the reading
-        // after this, so that it gets all of its data.
-        let (f, meta) = if let Some(d) = locked {
-            match d.open_locked()? {
-                (f, Some(meta)) if meta.is_file() => (f, meta),
-                _ => return Ok(FromFile::Whole(None)),
-            }
-        } else {
-            if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
-                return Ok(FromFile::Whole(None));
-            }
-            let Ok(f) = std::fs::File::open(file) else {
-                return Ok(FromFile::Whole(None));
-            };
-            let Ok(meta) = f.metadata() else {
-                return Ok(FromFile::Whole(None));
-            };
-            (f, meta)
-        };
-        let Some(len) = meta
-            .is_file()
-            .then_some(meta.len())
-            .and_then(|l| usize::try_from(l).ok())
-        else {
+        let Some((f, meta, len)) = cli::inplace::open_regular(file, locked)? else {
             return Ok(FromFile::Whole(None));
         };
         if !crate::stream::wanted(&self.ctx, len) {

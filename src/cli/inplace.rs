@@ -211,3 +211,39 @@ pub fn signature_dropped_note(file: &str) -> String {
         "{file}: its signature was removed because the file changed; sign it again with `leafseal sign {file}`"
     )
 }
+
+/// A named regular file opened to decide whether to stream it (through `locked` when
+/// that is the input's own locked destination), with its metadata and length; `None` for
+/// anything else (standard input, a FIFO or a device, which the usual reading then reads
+/// whole so that it gets all of its data, or a file that cannot be opened or measured,
+/// which that reading reports).
+pub(crate) fn open_regular(
+    file: &str,
+    locked: Option<&crate::io::Destination>,
+) -> Result<Option<(std::fs::File, std::fs::Metadata, usize)>, Error> {
+    if file == "-" {
+        return Ok(None);
+    }
+    let (f, meta) = if let Some(d) = locked {
+        match d.open_locked()? {
+            (f, Some(meta)) => (f, meta),
+            _ => return Ok(None),
+        }
+    } else {
+        if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
+            return Ok(None);
+        }
+        let Ok(f) = std::fs::File::open(file) else {
+            return Ok(None);
+        };
+        let Ok(meta) = f.metadata() else {
+            return Ok(None);
+        };
+        (f, meta)
+    };
+    let len = meta
+        .is_file()
+        .then_some(meta.len())
+        .and_then(|l| usize::try_from(l).ok());
+    Ok(len.map(|len| (f, meta, len)))
+}

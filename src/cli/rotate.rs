@@ -153,11 +153,17 @@ impl Plan<'_> {
             a.io.destination(cli, file, false)
                 .map_err(cli::missing_unreadable)?;
         let locked = dest.as_ref().filter(|_| a.io.in_place);
-        let from_file = self.stream_file(file, locked, dest.as_ref(), said)?;
-        if let Some(Streamed::Done) = from_file {
-            return Ok(());
+        let (from_file, open) = match self.stream_file(file, locked, dest.as_ref(), said)? {
+            FromFile::Streamed(Streamed::Done) => return Ok(()),
+            FromFile::Streamed(declined) => (Some(declined), None),
+            FromFile::Whole(open) => (None, open),
+        };
+        // A file opened above to look at its size is read from there: not opened twice.
+        let input = match open {
+            Some((f, meta)) => crate::io::read_opened(file, f, Some(&meta)),
+            None => crate::io::read_input_via(file, locked),
         }
-        let input = crate::io::read_input_via(file, locked).map_err(cli::missing_unreadable)?;
+        .map_err(cli::missing_unreadable)?;
         let in_fmt = cli::input_format(a.io.input_type.as_deref(), name, Some(&input))?;
         let out_fmt = match a.io.output_type.as_deref() {
             Some(t) => cli::parse_format(t)?,
@@ -166,15 +172,17 @@ impl Plan<'_> {
         let recovered = match from_file {
             // Declined from the file: the whole text is rotated as a tree.
             Some(Streamed::Declined(key)) => key,
-            _ => match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
-                Streamed::Done => {
-                    if single {
-                        inplace::leave_input(input);
+            Some(Streamed::Done) | None => {
+                match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
+                    Streamed::Done => {
+                        if single {
+                            inplace::leave_input(input);
+                        }
+                        return Ok(());
                     }
-                    return Ok(());
+                    Streamed::Declined(key) => key,
                 }
-                Streamed::Declined(key) => key,
-            },
+            }
         };
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         let ctx = self.ctx.get_or_init(cli::key_context);
@@ -218,6 +226,14 @@ enum Written {
     Failed(Error),
 }
 
+/// What [`Plan::stream_file`] did with a named file.
+enum FromFile {
+    /// Rotated by streaming from the file, or declined by it.
+    Streamed(Streamed),
+    /// To be read whole: from the file and its metadata when it was opened already.
+    Whole(Option<(std::fs::File, std::fs::Metadata)>),
+}
+
 /// What the streaming path did with a file.
 enum Streamed {
     /// Rotated and written.
@@ -258,57 +274,33 @@ impl Plan<'_> {
     }
 
     /// [`Plan::stream`] for a block-YAML file read from disk in parts, never whole
-    /// (`crate::stream::prepare_rotate_file`), from `locked` for an in-place rotation.
-    /// `None`: the file is to be read whole (standard input, another format, a small
-    /// file, or anything odd about the file, which the usual reading then reports).
+    /// (`crate::stream::prepare_rotate_file`), through `locked` for an in-place rotation;
+    /// any other input is to be read whole (from the file opened here, when it was).
     fn stream_file(
         &self,
         file: &str,
         locked: Option<&crate::io::Destination>,
         dest: Option<&crate::io::Destination>,
         said: &mut Said,
-    ) -> Result<Option<Streamed>, Error> {
+    ) -> Result<FromFile, Error> {
         let (cli, a) = (self.cli, self.a);
         let name = a.io.name(file);
-        if file == "-" {
-            return Ok(None);
-        }
         let Ok(fmt) = cli::input_format(a.io.input_type.as_deref(), name, None) else {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         };
         let same_out = match a.io.output_type.as_deref().map(cli::parse_format) {
             None => true,
             Some(out) => out.is_ok_and(|out| out == fmt),
         };
         if fmt != ops::Format::Yaml || !same_out {
-            return Ok(None);
+            return Ok(FromFile::Whole(None));
         }
-        // Only a regular file is opened here (a FIFO or a device is left to the usual
-        // reading, which reports it).
-        let (f, meta) = match locked {
-            Some(d) => match d.open_locked()? {
-                (f, Some(meta)) if meta.is_file() => (f, meta),
-                _ => return Ok(None),
-            },
-            None => {
-                if !std::fs::metadata(file).is_ok_and(|m| m.is_file()) {
-                    return Ok(None);
-                }
-                let Ok(f) = std::fs::File::open(file) else {
-                    return Ok(None);
-                };
-                let Ok(meta) = f.metadata() else {
-                    return Ok(None);
-                };
-                (f, meta)
-            }
+        let Some((f, meta, len)) = inplace::open_regular(file, locked)? else {
+            return Ok(FromFile::Whole(None));
         };
         let ctx = self.ctx.get_or_init(cli::key_context);
-        let Ok(len) = usize::try_from(meta.len()) else {
-            return Ok(None);
-        };
-        if !meta.is_file() || !crate::stream::wanted(ctx, len) {
-            return Ok(None);
+        if !crate::stream::wanted(ctx, len) {
+            return Ok(FromFile::Whole(Some((f, meta))));
         }
         crate::process::note_input(Some(&meta));
         let policy = inplace::policy_for_output(cli)?;
@@ -317,7 +309,8 @@ impl Plan<'_> {
         let prepared =
             crate::stream::prepare_rotate_file(&f, fmt, ctx, &opts, &self.changes, &emit)
                 .map_err(|e| e.within(name))?;
-        self.write_prepared(prepared, file, dest, said).map(Some)
+        self.write_prepared(prepared, file, dest, said)
+            .map(FromFile::Streamed)
     }
 
     /// Writes a rotation prepared by streaming (see [`Plan::stream`]), or hands the
