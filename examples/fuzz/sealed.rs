@@ -150,8 +150,8 @@ fn stream_decrypt(fmt: Format, input: &[u8], ctx: &KeyContext) -> Outcome {
     }
 }
 
-/// The streaming `decrypt` of a named file (read in blocks); declined: read as a tree.
-fn stream_file(fmt: Format, input: &[u8], ctx: &KeyContext) -> Outcome {
+/// `input` in a temporary file, open for reading (its name already removed).
+fn temp_file(input: &[u8]) -> Result<std::fs::File, (i32, String)> {
     let path = std::env::temp_dir().join(format!(
         "leafseal-fuzz-{}-{:?}.enc",
         std::process::id(),
@@ -159,12 +159,17 @@ fn stream_file(fmt: Format, input: &[u8], ctx: &KeyContext) -> Outcome {
     ));
     let written = std::fs::write(&path, input).and_then(|()| std::fs::File::open(&path));
     let _ = std::fs::remove_file(&path);
-    let Ok(f) = written else {
-        return Err((
+    written.map_err(|_| {
+        (
             -1,
             "the fuzzer could not write its temporary file".to_owned(),
-        ));
-    };
+        )
+    })
+}
+
+/// The streaming `decrypt` of a named file (read in blocks); declined: read as a tree.
+fn stream_file(fmt: Format, input: &[u8], ctx: &KeyContext) -> Outcome {
+    let f = temp_file(input)?;
     let open = OpenOptions::default();
     let emit = EmitOptions::default();
     let r = if fmt == Format::Json {

@@ -114,22 +114,7 @@ fn stream_rotate(
     let (open, changes) = (OpenOptions::default(), KeyChanges::default());
     // A YAML file named on the command line is rotated from disk in parts.
     let file = if from_file && fmt == Format::Yaml {
-        let path = std::env::temp_dir().join(format!(
-            "leafseal-fuzz-rotate-{}-{:?}.enc",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let written = std::fs::write(&path, input).and_then(|()| std::fs::File::open(&path));
-        let _ = std::fs::remove_file(&path);
-        match written {
-            Ok(f) => Some(f),
-            Err(_) => {
-                return Err((
-                    -1,
-                    "the fuzzer could not write its temporary file".to_owned(),
-                ));
-            }
-        }
+        Some(super::temp_file(input)?)
     } else {
         None
     };

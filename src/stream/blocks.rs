@@ -334,49 +334,36 @@ pub(crate) fn read_joined<'b>(
 /// Reads the text of `part` (offsets in a file without a byte-order mark) into `buf`
 /// ([`read_joined`]: a later part of an entry behind its entry's `key:` line) and gives
 /// it with the part as it stands in that text, so that a part read from a file is read
-/// as the same part of the file in memory would be.
+/// as the same part of the file in memory would be (`rotate`, `edit`).
 pub(crate) fn read_part<'b>(
     file: &File,
     part: &Part,
     buf: &'b mut Vec<u8>,
-) -> Option<(&'b [u8], Part)> {
-    match part {
+) -> std::io::Result<(&'b [u8], Part)> {
+    let (header, body, first, last) = match part {
         Part::Top(r) => {
-            let text = read_joined(file, 0, None, r.clone(), buf).ok()?;
-            let local = Part::Top(0..text.len());
-            Some((text, local))
-        }
-        Part::Sub {
-            body,
-            first: true,
-            last,
-            ..
-        } => {
-            let text = read_joined(file, 0, None, body.clone(), buf).ok()?;
-            let local = Part::Sub {
-                header: 0..0,
-                body: 0..text.len(),
-                first: true,
-                last: *last,
-            };
-            Some((text, local))
+            let text = read_joined(file, 0, None, r.clone(), buf)?;
+            let n = text.len();
+            return Ok((text, Part::Top(0..n)));
         }
         Part::Sub {
             header,
             body,
-            first: false,
+            first,
             last,
-        } => {
-            let text = read_joined(file, 0, Some(header.clone()), body.clone(), buf).ok()?;
-            let local = Part::Sub {
-                header: 0..header.len(),
-                body: header.len() + 1..text.len(),
-                first: false,
-                last: *last,
-            };
-            Some((text, local))
-        }
-    }
+        } => (header, body, *first, *last),
+    };
+    // A first part holds its entry's header line in its body already.
+    let joined = (!first).then(|| header.clone());
+    let text = read_joined(file, 0, joined, body.clone(), buf)?;
+    let h = if first { 0 } else { header.len() };
+    let local = Part::Sub {
+        header: 0..h,
+        body: if first { 0 } else { h + 1 }..text.len(),
+        first,
+        last,
+    };
+    Ok((text, local))
 }
 
 #[cfg(test)]

@@ -111,47 +111,7 @@ impl<'a> EditInput<'a> {
         part: &Part,
         buf: &'b mut Vec<u8>,
     ) -> std::io::Result<(&'b [u8], Part)> {
-        match part {
-            Part::Top(r) => {
-                let t = blocks::read_joined(self.file, 0, None, r.clone(), buf)?;
-                let n = t.len();
-                Ok((t, Part::Top(0..n)))
-            }
-            Part::Sub {
-                body, first: true, ..
-            } => {
-                let t = blocks::read_joined(self.file, 0, None, body.clone(), buf)?;
-                let n = t.len();
-                Ok((
-                    t,
-                    Part::Sub {
-                        header: 0..0,
-                        body: 0..n,
-                        first: true,
-                        last: part_is_last(part),
-                    },
-                ))
-            }
-            Part::Sub {
-                header,
-                body,
-                first: false,
-                last,
-            } => {
-                let t = blocks::read_joined(self.file, 0, Some(header.clone()), body.clone(), buf)?;
-                let h = header.len();
-                let n = t.len();
-                Ok((
-                    t,
-                    Part::Sub {
-                        header: 0..h,
-                        body: h + 1..n,
-                        first: false,
-                        last: *last,
-                    },
-                ))
-            }
-        }
+        blocks::read_part(self.file, part, buf)
     }
 
     /// Fills `buf` with the text from offset `at` on.
@@ -174,10 +134,6 @@ impl<'a> EditInput<'a> {
         }
         Ok(())
     }
-}
-
-fn part_is_last(part: &Part) -> bool {
-    matches!(part, Part::Sub { last: true, .. })
 }
 
 /// The error for a file that changed while it was being edited.

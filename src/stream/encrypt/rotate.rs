@@ -11,6 +11,9 @@
 //! and [`Rotated`] handed back: the caller writes a file through a temporary file renamed
 //! only after that, and standard output from a buffer.
 //!
+//! The text is in memory ([`prepare_rotate`]), or, for a YAML file on disk, read in parts
+//! while it is planned ([`prepare_rotate_file`], `rotate/file.rs`).
+//!
 //! Declined (the tree path then rotates the file, with the old data key when it was
 //! recovered): whatever the decrypt planners or part readers decline, a key that cannot
 //! be recovered, a stored MAC that does not open, key changes or a wrap that fail (so

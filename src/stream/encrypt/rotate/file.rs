@@ -123,7 +123,7 @@ pub(super) fn rotate(
 ) -> Result<Option<(integrity::Streamed, Vec<String>)>, Error> {
     let emit = p.emit;
     let work = |part: &Part, ciphers: Ciphers<'_>, scratch: &mut Vec<u8>| {
-        let Some((src, local)) = blocks::read_part(file, part, scratch) else {
+        let Ok((src, local)) = blocks::read_part(file, part, scratch) else {
             return RotOut::Decline;
         };
         let l = YamlLayout::from_plan(src, local_plan(), emit);
