@@ -295,7 +295,10 @@ impl Plan<'_> {
         if fmt != ops::Format::Yaml || !same_out {
             return Ok(FromFile::Whole(None));
         }
-        let Some((f, meta, len)) = inplace::open_regular(file, locked)? else {
+        // (A file gone meanwhile is exit 2, as when it is read whole.)
+        let Some((f, meta, len)) =
+            inplace::open_regular(file, locked).map_err(cli::missing_unreadable)?
+        else {
             return Ok(FromFile::Whole(None));
         };
         let ctx = self.ctx.get_or_init(cli::key_context);
