@@ -98,6 +98,10 @@ row "set one value in large.yaml" "$bin set $w '[\"schemaVersion\"]' 4" "" "$sop
 row "unset one value in large.yaml" "$bin unset $w '[\"schemaVersion\"]'" "" "$sops unset $w '[\"schemaVersion\"]'" "cp $enc/large.yaml $w"
 row "rotate -i large.yaml" "$bin rotate -i $w" "" "$sops rotate -i $w" "cp $enc/large.yaml $w"
 row "edit large.yaml (editor changes one value)" "env EDITOR=$editor $bin edit $w" "" "env EDITOR=$editor $sops edit $w" "cp $enc/large.yaml $w"
+# The same for JSON's rotation (not one of the targets, which name the YAML file).
+wj=$out/work.json
+row "decrypt large.json, a fresh copy before each run" "$bin decrypt $wj" "" "" "cp $enc/large.json $wj"
+row "rotate -i large.json" "$bin rotate -i $wj" "" "$sops rotate -i $wj" "cp $enc/large.json $wj"
 row "decrypt $nfiles GitOps files, one leafseal invocation (sops/rops: one process each)" "xargs -a $out/gitops.list $bin decrypt" "" "xargs -a $out/gitops.list -n 1 $sops decrypt"
 row "same, leafseal on one core (taskset -c 0)" "taskset -c 0 xargs -a $out/gitops.list $bin decrypt" "" ""
 row "check $nfiles GitOps files (one invocation)" "sh -c 'cd $enc/gitops && $bin check .'" "" ""

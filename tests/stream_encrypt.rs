@@ -459,12 +459,16 @@ fn rotates_the_same(env: &Env, enc: &str, args: &[&str]) -> bool {
         );
         assert!(decrypt(env, &s.stdout, enc) == plain, "{enc} (part {part})");
     }
-    // A YAML file named is read from disk in parts; from standard input it is rotated
-    // from memory: both as the tree path.
-    if enc.ends_with(".yaml") {
+    // A YAML or JSON file named is read from disk in parts; from standard input it is
+    // rotated from memory: both as the tree path.
+    let format = [".yaml", ".json"]
+        .into_iter()
+        .find(|e| enc.ends_with(e))
+        .map(|e| &e[1..]);
+    if let Some(format) = format {
         let mut piped = vec!["rotate"];
         piped.extend_from_slice(args);
-        piped.extend(["--input-type", "yaml", "-"]);
+        piped.extend(["--input-type", format, "-"]);
         let text = std::fs::read(enc).expect("read");
         let s = env.run_stdin("always", &piped, &text);
         assert_eq!(s.status.code(), tree.status.code(), "{enc} (stdin)");
@@ -551,13 +555,51 @@ fn rotate_streams_the_same_as_the_tree_path() {
 
 #[test]
 fn rotate_in_place_writes_only_a_verified_file() {
-    let env = Env::strict(None);
     let plain = large_yaml(600).replace("# the end\n", "");
-    let path = env.write("big.yaml", plain.as_bytes());
+    let edits = Edits {
+        entry: "    svc-00300:",
+        next: "    svc-00301:",
+        added: "    svc-extra: null\n",
+        value: "name: ENC[AES256_GCM,data:",
+    };
+    in_place_verified("yaml", &plain, &edits);
+}
+
+#[test]
+fn rotate_in_place_writes_only_a_verified_json_file() {
+    // The big member last: the planner cuts it by jumping.
+    let plain = large_json(600).replace(
+        "\n\t},\n\t\"list\": [\n\t\t\"a\",\n\t\t\"b\"\n\t],\n\t\"trailer\": \"end\"\n}\n",
+        "\n\t}\n}\n",
+    );
+    assert!(plain.ends_with("\n\t\t}\n\t}\n}\n"), "the services last");
+    let edits = Edits {
+        entry: "\n\t\t\"svc-00300\":",
+        next: "\n\t\t\"svc-00301\":",
+        added: "\n\t\t\"svc-extra\": null,",
+        value: "\"name\": \"ENC[AES256_GCM,data:",
+    };
+    in_place_verified("json", &plain, &edits);
+}
+
+/// Where [`in_place_verified`] changes an encrypted file: an entry (from `entry` to
+/// `next`) removed, `added` inserted before it, the last `value` tampered with.
+struct Edits {
+    entry: &'static str,
+    next: &'static str,
+    added: &'static str,
+    value: &'static str,
+}
+
+/// A large file (`ext`: its format) rotated in place by streaming; tampered copies
+/// refused with their exit codes and left as they were.
+fn in_place_verified(ext: &str, plain: &str, edits: &Edits) {
+    let env = Env::strict(None);
+    let path = env.write(&format!("big.{ext}"), plain.as_bytes());
     let enc = ok(&env.run_with("never", None, &["encrypt", "--age", AGE_RECIPIENT, &path]));
     let enc = String::from_utf8(enc).expect("utf8");
     // A good file: rotated in place (streamed), every value has a new nonce.
-    let good = env.write("good.yaml", enc.as_bytes());
+    let good = env.write(&format!("good.{ext}"), enc.as_bytes());
     ok(&env.run_with("require", Some(4096), &["rotate", "-i", &good]));
     let rotated = std::fs::read_to_string(&good).expect("read");
     assert_eq!(structure(rotated.as_bytes()), structure(enc.as_bytes()));
@@ -569,14 +611,13 @@ fn rotate_in_place_writes_only_a_verified_file() {
     }
     // A value changed near the end (25), an entry removed (51), a null entry added (53):
     // the file is left as it was, and nothing is printed without -i.
-    let cut_at = enc.find("    svc-00300:").expect("entry");
-    let cut_end = enc.find("    svc-00301:").expect("next");
+    let cut_at = enc.find(edits.entry).expect("entry");
+    let cut_end = enc.find(edits.next).expect("next");
     let mut removed = enc.clone();
     removed.replace_range(cut_at..cut_end, "");
     let mut added = enc.clone();
-    added.insert_str(cut_at, "    svc-extra: null\n");
-    let last =
-        enc.rfind("name: ENC[AES256_GCM,data:").expect("name") + "name: ENC[AES256_GCM,data:".len();
+    added.insert_str(cut_at, edits.added);
+    let last = enc.rfind(edits.value).expect("name") + edits.value.len();
     let mut tampered = enc.clone();
     let c = if &enc[last..=last] == "A" { "B" } else { "A" };
     tampered.replace_range(last..=last, c);
@@ -585,7 +626,7 @@ fn rotate_in_place_writes_only_a_verified_file() {
         ("removed", removed, 51),
         ("added", added, 53),
     ] {
-        let p = env.write(&format!("{name}.yaml"), text.as_bytes());
+        let p = env.write(&format!("{name}.{ext}"), text.as_bytes());
         for mode in ["require", "never"] {
             let out = env.run_with(mode, Some(4096), &["rotate", "-i", &p]);
             assert_eq!(out.status.code(), Some(code), "{name} ({mode})");

@@ -2,7 +2,7 @@
 //!
 //! * `rotate_yaml`, `rotate_json`: the streamed `rotate` (`LEAFSEAL_STREAM=always`, parts
 //!   of 1 to 8,192 bytes, the direct part reader on or off) of a valid or tampered
-//!   file; half of the YAML inputs from a file read in parts (`prepare_rotate_file`), the
+//!   file; half of the inputs from a file read in parts (`prepare_rotate_file`), the
 //!   others from memory. A file the streaming path wrote must be one `decrypt` read before (never a
 //!   refused file re-sealed with a fresh MAC and record), must decrypt to the same
 //!   plaintext under a new data key, with a current integrity record (it opens under
@@ -112,15 +112,15 @@ fn stream_rotate(
 ) -> Result<Option<Vec<u8>>, (i32, String)> {
     let emit = EmitOptions::default();
     let (open, changes) = (OpenOptions::default(), KeyChanges::default());
-    // A YAML file named on the command line is rotated from disk in parts.
-    let file = if from_file && fmt == Format::Yaml {
+    // A YAML or JSON file named on the command line is rotated from disk in parts.
+    let file = if from_file {
         Some(super::temp_file(input)?)
     } else {
         None
     };
     let prepared = match &file {
         Some(f) => stream::prepare_rotate_file(f, fmt, ctx, &open, &changes, &emit),
-        None => stream::prepare_rotate(input, fmt, ctx, &open, &changes, &emit),
+        None => stream::prepare_rotate(input, fmt, ctx, &open, &changes, &emit, None),
     }
     .map_err(refusal)?;
     let mut p = match prepared {

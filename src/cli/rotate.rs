@@ -169,20 +169,22 @@ impl Plan<'_> {
             Some(t) => cli::parse_format(t)?,
             None => in_fmt,
         };
-        let recovered = match from_file {
-            // Declined from the file: the whole text is rotated as a tree.
+        // Declined from the file (a plan that did not hold, a file changed meanwhile):
+        // the whole text is streamed from memory, with the data key when it was
+        // recovered from the same text, else rotated as a tree.
+        let known = match from_file {
             Some(Streamed::Declined(key)) => key,
-            Some(Streamed::Done) | None => {
-                match self.stream(file, &input, (in_fmt, out_fmt), dest.as_ref(), said)? {
-                    Streamed::Done => {
-                        if single {
-                            inplace::leave_input(input);
-                        }
-                        return Ok(());
-                    }
-                    Streamed::Declined(key) => key,
+            Some(Streamed::Done) | None => None,
+        };
+        let formats = (in_fmt, out_fmt);
+        let recovered = match self.stream(file, &input, formats, dest.as_ref(), said, known)? {
+            Streamed::Done => {
+                if single {
+                    inplace::leave_input(input);
                 }
+                return Ok(());
             }
+            Streamed::Declined(key) => key,
         };
         let loaded = ops::load_encrypted(in_fmt, &input, name)?;
         let ctx = self.ctx.get_or_init(cli::key_context);
@@ -243,10 +245,11 @@ enum Streamed {
 }
 
 impl Plan<'_> {
-    /// Rotates a large YAML or JSON file by streaming (`crate::stream::prepare_rotate`),
-    /// or declines it to the tree path. A file is written through its temporary file,
-    /// renamed only after the old MAC and integrity record were verified (and the audit
-    /// event recorded); standard output gets the whole file from a buffer, after them.
+    /// Rotates a large YAML or JSON file by streaming (`crate::stream::prepare_rotate`,
+    /// with the data key `known` when it was recovered from the same text), or declines
+    /// it to the tree path. A file is written through its temporary file, renamed only
+    /// after the old MAC and integrity record were verified (and the audit event
+    /// recorded); standard output gets the whole file from a buffer, after them.
     fn stream(
         &self,
         file: &str,
@@ -254,28 +257,30 @@ impl Plan<'_> {
         (in_fmt, out_fmt): (ops::Format, ops::Format),
         dest: Option<&crate::io::Destination>,
         said: &mut Said,
+        known: Option<crate::stream::RecoveredKey>,
     ) -> Result<Streamed, Error> {
         let (cli, a) = (self.cli, self.a);
         if in_fmt != out_fmt || !matches!(in_fmt, ops::Format::Yaml | ops::Format::Json) {
-            return Ok(Streamed::Declined(None));
+            return Ok(Streamed::Declined(known));
         }
         let ctx = self.ctx.get_or_init(cli::key_context);
         if !crate::stream::wanted(ctx, input.len()) {
-            return Ok(Streamed::Declined(None));
+            return Ok(Streamed::Declined(known));
         }
         let name = a.io.name(file);
         let policy = inplace::policy_for_output(cli)?;
         let emit = cli::emit_options(a.io.indent, policy.as_ref(), out_fmt);
         let opts = a.open.options(cli)?;
         let prepared =
-            crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit)
+            crate::stream::prepare_rotate(input, in_fmt, ctx, &opts, &self.changes, &emit, known)
                 .map_err(|e| e.within(name))?;
-        self.write_prepared(prepared, file, dest, said)
+        self.write_prepared(prepared, file, dest, said, true)
     }
 
-    /// [`Plan::stream`] for a block-YAML file read from disk in parts, never whole
+    /// [`Plan::stream`] for a block-YAML or JSON file read from disk in parts, never whole
     /// (`crate::stream::prepare_rotate_file`), through `locked` for an in-place rotation;
-    /// any other input is to be read whole (from the file opened here, when it was).
+    /// any other input is to be read whole (from the file opened here, when it was), as
+    /// is a file this declines.
     fn stream_file(
         &self,
         file: &str,
@@ -292,7 +297,7 @@ impl Plan<'_> {
             None => true,
             Some(out) => out.is_ok_and(|out| out == fmt),
         };
-        if fmt != ops::Format::Yaml || !same_out {
+        if !matches!(fmt, ops::Format::Yaml | ops::Format::Json) || !same_out {
             return Ok(FromFile::Whole(None));
         }
         // (A file gone meanwhile is exit 2, as when it is read whole.)
@@ -312,22 +317,24 @@ impl Plan<'_> {
         let prepared =
             crate::stream::prepare_rotate_file(&f, fmt, ctx, &opts, &self.changes, &emit)
                 .map_err(|e| e.within(name))?;
-        self.write_prepared(prepared, file, dest, said)
+        self.write_prepared(prepared, file, dest, said, false)
             .map(FromFile::Streamed)
     }
 
     /// Writes a rotation prepared by streaming (see [`Plan::stream`]), or hands the
-    /// file back to the tree path.
+    /// file back to the next path: the tree path when this is the `last` streaming path
+    /// tried (with `LEAFSEAL_STREAM=require`, a decline there is an error).
     fn write_prepared(
         &self,
         prepared: crate::stream::RotatePrepare<'_>,
         file: &str,
         dest: Option<&crate::io::Destination>,
         said: &mut Said,
+        last: bool,
     ) -> Result<Streamed, Error> {
         let name = self.a.io.name(file);
         let ctx = self.ctx.get_or_init(cli::key_context);
-        let declined = |key| match crate::stream::declined_error(ctx) {
+        let declined = |key| match crate::stream::declined_error(ctx).filter(|_| last) {
             Some(e) => Err(e.within(name)),
             None => Ok(Streamed::Declined(key)),
         };

@@ -15,10 +15,16 @@ mod direct;
 pub(super) mod jump;
 mod overlap;
 mod planned;
+mod reseal;
 pub(in crate::stream) mod scalars;
 pub(super) mod split;
 
+pub(in crate::stream) use direct::Leaves;
 pub(super) use overlap::Publisher;
+pub(in crate::stream) use overlap::plan_feeding;
+pub(in crate::stream) use overlap::tail_meta;
+pub(in crate::stream) use reseal::Resealed;
+pub(in crate::stream) use reseal::reseal_part;
 
 use crate::metadata::names::names_the_metadata;
 use std::collections::HashSet;
@@ -441,41 +447,8 @@ fn write_direct(job: &Job<'_>, part: &Part, body: &[u8]) -> Option<(PartOut, Vec
         pools: job.pools,
     };
     // The plaintext is shorter than its `ENC[…]` text, escapes aside.
-    let mut out = SecureBuf::reusing(job.pools.out.take(body.len() / 2 + 256));
-    let (done, entry_key) = match part {
-        Part::Top { first, .. } => {
-            out.byte(if *first { b'{' } else { b',' });
-            (
-                direct::members(body, 1, false, "", false, &leaves, &mut out)?,
-                None,
-            )
-        }
-        Part::Sub {
-            first,
-            last,
-            after_members,
-            ..
-        } => {
-            let k = job.big_key?;
-            if *first {
-                let mut w = Writer::new(out, job.unit, 0);
-                w.out.byte(if *after_members { b',' } else { b'{' });
-                w.newline_at(1);
-                w.key(k);
-                w.out.byte(b'{');
-                out = w.out;
-            } else {
-                out.byte(b',');
-            }
-            let aad = format!("{k}:");
-            let matched = job.sel.component_matches(k);
-            let d = direct::members(body, 2, *last, &aad, matched, &leaves, &mut out)?;
-            if *last {
-                out.byte(b'}');
-            }
-            (d, Some(k.to_string()))
-        }
-    };
+    let out = SecureBuf::reusing(job.pools.out.take(body.len() / 2 + 256));
+    let (done, entry_key, out) = reseal::direct_part(part, body, job.big_key, &leaves, out, None)?;
     Some((
         PartOut::Done {
             out: out.finish(),

@@ -273,6 +273,41 @@ impl<'a> JsonLayout<'a> {
     }
 }
 
+impl JsonLayout<'_> {
+    /// The writer's indentation unit.
+    pub(super) fn unit(&self) -> &[u8] {
+        &self.unit
+    }
+
+    /// This layout (its big member's key and indentation) over one part's text read on
+    /// its own (`rotate` of a file: the part's range moved to that text,
+    /// `json_split::Part::moved_to`).
+    pub(super) fn over<'b>(&self, src: &'b [u8]) -> JsonLayout<'b> {
+        JsonLayout {
+            src,
+            plan: json_split::Plan {
+                parts: Vec::new(),
+                meta: 0..0,
+                big_key: None,
+            },
+            unit: self.unit.clone(),
+            big_key: self.big_key.clone(),
+        }
+    }
+
+    /// One part rotated without its tree (`stream::json::reseal_part`): decrypted with
+    /// `leaves.cipher`, sealed again by `sealer`; `None` for the part's tree path.
+    pub(super) fn resealed(
+        &self,
+        p: &json_split::Part,
+        leaves: &crate::stream::json::Leaves<'_>,
+        sealer: &mut Sealer<'_>,
+    ) -> Option<crate::stream::json::Resealed> {
+        let body = self.src.get(p.body())?;
+        crate::stream::json::reseal_part(p, body, self.big_key.as_deref(), leaves, sealer)
+    }
+}
+
 /// The key of the big member from its text before the `{` (`"key":`).
 fn read_key(text: &[u8]) -> Option<String> {
     let map = parse_object_one_thread(&wrap(b"{", text, b"null}")).ok()?;

@@ -11,8 +11,8 @@
 //! and [`Rotated`] handed back: the caller writes a file through a temporary file renamed
 //! only after that, and standard output from a buffer.
 //!
-//! The text is in memory ([`prepare_rotate`]), or, for a YAML file on disk, read in parts
-//! while it is planned ([`prepare_rotate_file`], `rotate/file.rs`).
+//! The text is in memory ([`prepare_rotate`]), or, for a YAML or JSON file on disk, read
+//! in parts while it is planned ([`prepare_rotate_file`], `rotate/file.rs`).
 //!
 //! Declined (the tree path then rotates the file, with the old data key when it was
 //! recovered): whatever the decrypt planners or part readers decline, a key that cannot
@@ -20,7 +20,6 @@
 //! that the tree path reports them in its order), a comment-based selector,
 //! `--ignore-mac`.
 
-use crate::metadata::names::names_the_metadata;
 use std::collections::HashSet;
 
 use zeroize::Zeroizing;
@@ -33,10 +32,7 @@ use super::layout::Layout;
 use super::layout::YamlLayout;
 use super::lost_error;
 use super::output_error;
-use super::tokens_of;
 use crate::crypto::DataKey;
-use crate::crypto::document;
-use crate::crypto::document::DocumentError;
 use crate::crypto::integrity;
 use crate::crypto::mac;
 use crate::crypto::mac::MacHasher;
@@ -51,14 +47,19 @@ use crate::lifecycle::KeyChanges;
 use crate::metadata::Metadata;
 use crate::ops;
 use crate::ops::OpenOptions;
-use crate::stream::Shape;
 use crate::stream::pipeline::Parts;
 use crate::stream::pipeline::run_fed;
 use crate::walk::Selector;
 
 mod file;
+mod fold;
+mod part;
 use file::Text;
 pub use file::prepare_rotate_file;
+use fold::Fold;
+use part::Ciphers;
+use part::RotOut;
+use part::Work;
 
 /// A file ready to be rotated by streaming ([`PreparedRotate::write`]).
 pub struct PreparedRotate<'a> {
@@ -69,6 +70,9 @@ pub struct PreparedRotate<'a> {
     /// For YAML: the emitter's indentation, for the line scan that rotates a part
     /// without its tree ([`rotate_scanned`]), unless `LEAFSEAL_STREAM_DIRECT=never`.
     scan: Option<usize>,
+    /// For JSON: a part is rotated without its tree by the decrypt's direct scan
+    /// ([`PreparedRotate::rotate_json`]), unless `LEAFSEAL_STREAM_DIRECT=never`.
+    json_scan: bool,
     /// `LEAFSEAL_STREAM_DIRECT=require`: a part the scan does not take hands the file back.
     scan_required: bool,
     old_key: DataKey,
@@ -85,6 +89,8 @@ pub struct PreparedRotate<'a> {
     expected_mac: Zeroizing<String>,
     sel: Selector,
     threads: usize,
+    /// Buffers of JSON parts rotated by the direct scan, recycled by the fold.
+    pools: crate::stream::Pools,
     strict_integrity: bool,
     unwrapped_by: Vec<String>,
     signed: bool,
@@ -128,8 +134,9 @@ pub enum RotateOutcome {
     Declined(Option<(DataKey, Vec<String>)>),
 }
 
-/// Plans an encrypted file (YAML or JSON in and out), recovers its data key, opens its
-/// MAC and wraps a new data key (see the module docs).
+/// Plans an encrypted file (YAML or JSON in and out), recovers its data key (or takes
+/// `known`, recovered from the same text by [`prepare_rotate_file`] before it declined),
+/// opens its MAC and wraps a new data key (see the module docs).
 pub fn prepare_rotate<'a>(
     input: &'a [u8],
     format: Format,
@@ -137,9 +144,10 @@ pub fn prepare_rotate<'a>(
     opts: &OpenOptions,
     changes: &KeyChanges,
     emit: &'a EmitOptions,
+    known: Option<RecoveredKey>,
 ) -> Result<RotatePrepare<'a>, Error> {
     if opts.ignore_mac || input.starts_with(b"\xEF\xBB\xBF") {
-        return Ok(RotatePrepare::Declined(None));
+        return Ok(RotatePrepare::Declined(known));
     }
     let threads = super::super::threads();
     let target = super::super::part_target(ctx, input.len(), threads);
@@ -161,23 +169,15 @@ pub fn prepare_rotate<'a>(
         _ => None,
     };
     let Some((layout, meta)) = planned else {
-        return Ok(RotatePrepare::Declined(None));
+        return Ok(RotatePrepare::Declined(known));
     };
-    ready(
-        layout,
-        meta,
-        Text::Mem(input),
-        threads,
-        ctx,
-        opts,
-        changes,
-        emit,
-    )
+    let text = Text::Mem(input);
+    ready(layout, meta, text, threads, ctx, opts, changes, emit, known)
 }
 
 /// The common end of [`prepare_rotate`] and [`prepare_rotate_file`] once the text is
-/// planned and its metadata read: the old data key recovered, the stored MAC opened,
-/// the key changes applied and a new data key wrapped.
+/// planned and its metadata read: the old data key recovered (unless `known`), the
+/// stored MAC opened, the key changes applied and a new data key wrapped.
 #[allow(clippy::too_many_arguments)]
 fn ready<'a>(
     layout: Layouts<'a>,
@@ -188,20 +188,28 @@ fn ready<'a>(
     opts: &OpenOptions,
     changes: &KeyChanges,
     emit: &'a EmitOptions,
+    known: Option<RecoveredKey>,
 ) -> Result<RotatePrepare<'a>, Error> {
     let mode = crate::stream::yaml_direct::Mode::from_env(ctx.var(crate::stream::DIRECT_ENV));
     let scan = match (&layout, mode) {
         (_, crate::stream::yaml_direct::Mode::Never) | (Layouts::Json(_), _) => None,
         (Layouts::Yaml(_), _) => crate::format::yaml::emit_indent(emit),
     };
-    let scan_required = mode == crate::stream::yaml_direct::Mode::Require && scan.is_some();
+    let json_scan =
+        matches!(layout, Layouts::Json(_)) && mode != crate::stream::yaml_direct::Mode::Never;
+    let scan_required =
+        mode == crate::stream::yaml_direct::Mode::Require && (scan.is_some() || json_scan);
     let sel = meta.selector();
     if sel.is_comment_based() {
-        return Ok(RotatePrepare::Declined(None));
+        return Ok(RotatePrepare::Declined(known));
     }
     // A key that cannot be recovered, or a MAC that does not open, is reported by the
     // tree path after it has read the whole file.
-    let Ok((old_key, unwrapped_by)) = ops::recover_key_with_source(&meta, ctx, &opts.order) else {
+    let recovered = match known {
+        Some(k) => Ok(k),
+        None => ops::recover_key_with_source(&meta, ctx, &opts.order),
+    };
+    let Ok((old_key, unwrapped_by)) = recovered else {
         return Ok(RotatePrepare::Declined(None));
     };
     let expected_mac = match meta
@@ -240,6 +248,7 @@ fn ready<'a>(
         text,
         emit,
         scan,
+        json_scan,
         scan_required,
         old_key,
         new_key,
@@ -251,46 +260,13 @@ fn ready<'a>(
         expected_mac,
         sel,
         threads,
+        pools: crate::stream::Pools::new(threads),
         strict_integrity: opts.strict_integrity
             || ops::env_flag(ctx.var(ops::STRICT_INTEGRITY_ENV)),
         unwrapped_by,
         signed,
         unmatched_removals,
     })))
-}
-
-/// One part's result.
-enum RotOut {
-    Done {
-        /// Encrypted text only (not wiped: a wipe of each part's text showed up in the
-        /// profile).
-        out: Vec<u8>,
-        skip: usize,
-        old_tokens: Vec<u8>,
-        new_tokens: Vec<u8>,
-        mac_input: Vec<Zeroizing<Vec<u8>>>,
-        clear_comments: usize,
-        entry_key: Option<String>,
-        keys: Vec<String>,
-    },
-    /// A value that does not decrypt (exit 25, as the tree path).
-    Failed(DocumentError),
-    /// Encryption failed (the random generator).
-    EncryptFailed(DocumentError),
-    Decline,
-}
-
-/// The calling thread's state while the parts are folded.
-struct Fold {
-    mac: MacHasher,
-    old_record: integrity::Streamed,
-    new_record: integrity::Streamed,
-    clear_comments: usize,
-    first_error: Option<DocumentError>,
-    failed: Option<Error>,
-    declined: bool,
-    root_keys: HashSet<String>,
-    sub_keys: HashSet<String>,
 }
 
 impl PreparedRotate<'_> {
@@ -300,7 +276,6 @@ impl PreparedRotate<'_> {
     /// must be discarded).
     pub fn write(&mut self, out: &mut dyn std::io::Write) -> Result<RotateOutcome, Error> {
         let old_record = self.old_record.take().ok_or_else(lost_error)?;
-        let (sel, mac_only) = (&self.sel, self.meta.mac_only_encrypted);
         let folded = match (&self.layout, &self.text) {
             (Layouts::Yaml(l), Text::Mem(src)) => {
                 let work = |part: &Part, ciphers: Ciphers<'_>, _: &mut Vec<u8>| {
@@ -311,9 +286,12 @@ impl PreparedRotate<'_> {
             (Layouts::Yaml(l), Text::File { file, before, plan }) => {
                 file::rotate(self, l, file, before, plan, old_record, out)?
             }
-            (Layouts::Json(l), _) => {
+            (Layouts::Json(_), Text::File { file, before, plan }) => {
+                file::rotate_json(self, file, before, plan, old_record, out)?
+            }
+            (Layouts::Json(l), Text::Mem(_)) => {
                 let work = |part: &json_split::Part, ciphers: Ciphers<'_>, _: &mut Vec<u8>| {
-                    rotate_part(l, part, ciphers, sel, mac_only)
+                    self.rotate_json(l, part, ciphers)
                 };
                 self.parts(l, l.parts(), old_record, out, &work, &|| true)?
             }
@@ -346,25 +324,6 @@ impl PreparedRotate<'_> {
         }))
     }
 
-    /// One YAML part whose text is in `src` (the layout's text): by the line scan when
-    /// it takes the part, else through its tree.
-    fn rotate_yaml(
-        &self,
-        l: &YamlLayout<'_>,
-        src: &[u8],
-        part: &Part,
-        ciphers: Ciphers<'_>,
-    ) -> RotOut {
-        if let Some(indent) = self.scan {
-            match rotate_scanned(src, indent, part, ciphers, &self.sel) {
-                Some(r) => return r,
-                None if self.scan_required => return RotOut::Decline,
-                None => {}
-            }
-        }
-        rotate_part(l, part, ciphers, &self.sel, self.meta.mac_only_encrypted)
-    }
-
     /// Rotates the parts with `work` and writes them, then verifies the old MAC and
     /// record: the new record (to close) and the warnings, or `None` when a part was
     /// declined or the text is no longer the one planned (`unchanged`, asked once every
@@ -384,6 +343,7 @@ impl PreparedRotate<'_> {
         let mac_only = self.meta.mac_only_encrypted;
         let work = |part: &L::Part, scratch: &mut Vec<u8>| work(part, (&old, &new), scratch);
         let mut f = Fold {
+            pools: &self.pools,
             mac: MacHasher::new(mac_only),
             old_record,
             new_record: integrity::Streamed::new(&self.new_key, mac_only),
@@ -435,182 +395,6 @@ impl PreparedRotate<'_> {
         );
         ops::judge_integrity(status, self.strict_integrity, &mut warnings)?;
         Ok(Some((f.new_record, warnings)))
-    }
-}
-
-impl Fold {
-    /// Folds in the next part; `false` stops the pipeline.
-    fn take<L: Layout>(
-        &mut self,
-        l: &L,
-        part: &L::Part,
-        r: RotOut,
-        out: &mut dyn std::io::Write,
-    ) -> bool {
-        match r {
-            RotOut::Decline => {
-                self.declined = true;
-                false
-            }
-            RotOut::Failed(e) => {
-                // Later parts are still read: one the reader declines sends the whole
-                // file to the tree path, which then reports what it finds first.
-                self.first_error.get_or_insert(e);
-                true
-            }
-            RotOut::EncryptFailed(e) => {
-                self.failed = Some(Error::new(
-                    exit::ERROR_ENCRYPTING_TREE,
-                    format!("error encrypting the file: {e}"),
-                ));
-                false
-            }
-            RotOut::Done { ref keys, .. } if !self.new_keys(l.is_sub(part), keys) => {
-                self.declined = true;
-                false
-            }
-            RotOut::Done { .. } if self.first_error.is_some() => true,
-            RotOut::Done {
-                out: text,
-                skip,
-                old_tokens,
-                new_tokens,
-                mac_input,
-                clear_comments,
-                entry_key,
-                keys: _,
-            } => {
-                for m in &mac_input {
-                    self.mac.update(m);
-                }
-                let opens = part.opens_entry();
-                let closes = part.closes_entry();
-                for (record, tokens) in [
-                    (&mut self.old_record, &old_tokens),
-                    (&mut self.new_record, &new_tokens),
-                ] {
-                    if let (true, Some(k)) = (opens, &entry_key) {
-                        record.open_map_entry(k);
-                    }
-                    record.feed(tokens);
-                    if closes {
-                        record.close_map();
-                    }
-                }
-                self.clear_comments += clear_comments;
-                match out.write_all(text.get(skip..).unwrap_or_default()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        self.failed = Some(output_error(&e));
-                        false
-                    }
-                }
-            }
-        }
-    }
-
-    /// Records the keys of a part's members; `false` on a duplicate (JSON), and on a
-    /// root key that names the metadata (`SOPS`: the tree path judges it).
-    fn new_keys(&mut self, sub: bool, keys: &[String]) -> bool {
-        if !sub && keys.iter().any(|k| names_the_metadata(k)) {
-            return false;
-        }
-        let seen = if sub {
-            &mut self.sub_keys
-        } else {
-            &mut self.root_keys
-        };
-        keys.iter().all(|k| seen.insert(k.clone()))
-    }
-}
-
-/// The old and the new data key's ciphers.
-type Ciphers<'c> = (&'c ValueCipher, &'c ValueCipher);
-
-/// What rotates one part (with a worker's scratch buffer, for a part read from a file).
-type Work<'a, P> = dyn Fn(&P, Ciphers<'_>, &mut Vec<u8>) -> RotOut + Sync + 'a;
-
-/// Rotates one YAML part without its tree (`stream::splice::direct`): a part laid out
-/// as the emitter lays it out, every value encrypted, is written back line for line with
-/// each `ENC[…]` text sealed again under the new key; `None` for anything else (the
-/// tree path then rotates the part, with the same result or its error).
-fn rotate_scanned(
-    src: &[u8],
-    indent: usize,
-    part: &Part,
-    (old, new): Ciphers<'_>,
-    sel: &Selector,
-) -> Option<RotOut> {
-    use crate::stream::splice::direct;
-    let (header, body, sub) = part.scan_input(src);
-    let cfg = direct::Scan {
-        cipher: old,
-        sel,
-        indent,
-        k0: None,
-        k1: None,
-    };
-    let mut sealer = document::Sealer::new(new);
-    let write = direct::Write::Sealed(&mut sealer);
-    let d = direct::scan(&cfg, header, src.get(body.clone())?, sub, write)?;
-    let rw = d.rewritten?;
-    Some(RotOut::Done {
-        out: rw.text,
-        skip: 0,
-        old_tokens: d.tokens,
-        new_tokens: rw.tokens,
-        mac_input: vec![d.mac],
-        clear_comments: 0,
-        entry_key: d.entry_key,
-        keys: Vec::new(),
-    })
-}
-
-/// Reads one encrypted part, decrypts it with the old key and encrypts it with the new
-/// one, and writes it; with the old and new integrity tokens and the MAC input.
-fn rotate_part<L: Layout>(
-    l: &L,
-    part: &L::Part,
-    (old, new): Ciphers<'_>,
-    sel: &Selector,
-    mac_only: bool,
-) -> RotOut {
-    let Some((mut doc, keys)) = l.read(part) else {
-        return RotOut::Decline;
-    };
-    let sub = l.is_sub(part);
-    // A second `sops` member cut into parts as a large entry (the reader declines one
-    // in a part of root members) is the tree path's to judge, as for `decrypt`: its
-    // values failed to decrypt, exit 25 for the tree's exit 1 (round 23).
-    if sub && l.big_key() == Some("sops") {
-        return RotOut::Decline;
-    }
-    let Some((old_tokens, entry_key)) = tokens_of(&doc, sub, mac_only) else {
-        return RotOut::Decline;
-    };
-    let dec = match document::decrypt_part(&mut doc, old, sel, mac_only) {
-        Ok(d) => d,
-        // (Values already decrypted are wiped as they are dropped.)
-        Err(e) => return RotOut::Failed(e),
-    };
-    if let Err(e) = document::encrypt_part(&mut doc, new, sel, mac_only) {
-        return RotOut::EncryptFailed(e);
-    }
-    let Some((new_tokens, _)) = tokens_of(&doc, sub, mac_only) else {
-        return RotOut::Decline;
-    };
-    let Some((mut out, skip)) = l.write(part, &doc) else {
-        return RotOut::Decline;
-    };
-    RotOut::Done {
-        out: std::mem::take(&mut *out),
-        skip,
-        old_tokens,
-        new_tokens,
-        mac_input: dec.mac_input,
-        clear_comments: dec.clear_comments,
-        entry_key,
-        keys,
     }
 }
 

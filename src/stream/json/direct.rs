@@ -8,6 +8,11 @@
 //! is the tree path's. The MAC input and the integrity tokens are gathered in document
 //! order, as the walk and `integrity::entry_tokens` would.
 //!
+//! `rotate` uses the same scan with a [`Sealer`] for the new data key: each `ENC[…]`
+//! value is sealed again as the tree path seals it (`scalars::sealed_again`) and its new
+//! text stands where the old one stood; the rest of the text is copied as it is, and the
+//! integrity tokens are gathered for the old text and the new one.
+//!
 //! Anything else (another layout, escapes in a clear string or a key, a clear number not
 //! in the writer's form, a value that does not decrypt, a clear value where the selector
 //! wants an encrypted one, an encrypted comment, deep nesting) returns `None`: the caller
@@ -15,6 +20,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::crypto::document::Sealer;
 use crate::crypto::integrity::Tokens;
 use crate::crypto::value;
 use crate::crypto::value::EncFields;
@@ -42,12 +48,14 @@ pub(super) struct Direct {
     pub mac_input: Vec<Zeroizing<Vec<u8>>>,
     /// The integrity tokens of the part's members.
     pub tokens: Vec<u8>,
+    /// With a [`Sealer`]: the tokens of the members as written, sealed again.
+    pub new_tokens: Option<Vec<u8>>,
     /// The keys of the part's own members (for the duplicate check across parts).
     pub keys: Vec<String>,
 }
 
 /// What every leaf needs.
-pub(super) struct Leaves<'a> {
+pub(in crate::stream) struct Leaves<'a> {
     pub cipher: &'a ValueCipher,
     pub sel: &'a Selector,
     pub mac_only_encrypted: bool,
@@ -57,20 +65,30 @@ pub(super) struct Leaves<'a> {
     pub pools: &'a super::super::Pools,
 }
 
-/// Writes the members of `src` (a run of members at `depth`, each on its own line, the
-/// first without a comma before it; with `closing`, followed by the line break and
-/// indentation before the closing brace of their object) into `out`, decrypted. `aad`
-/// is the path of the object that holds them (`""` for the root), `matched` whether a
-/// component of that path matched the selector. `None`: read the part as a tree.
+/// Where a run of members stands in the document.
+pub(super) struct Place<'a> {
+    /// The members' depth (1: the root's).
+    pub depth: usize,
+    /// The run is followed by the line break and indentation before the closing brace
+    /// of its object.
+    pub closing: bool,
+    /// The path of the object that holds them (`""` for the root).
+    pub aad: &'a str,
+    /// Whether a component of that path matched the selector.
+    pub matched: bool,
+}
+
+/// Writes the members of `src` (a run of members at `at`, each on its own line, the
+/// first without a comma before it) into `out`: decrypted, or with `reseal` sealed again
+/// under its key. `None`: read the part as a tree.
 pub(super) fn members(
     src: &[u8],
-    depth: usize,
-    closing: bool,
-    aad: &str,
-    matched: bool,
+    at: &Place<'_>,
     leaves: &Leaves<'_>,
     out: &mut SecureBuf,
+    reseal: Option<&mut Sealer<'_>>,
 ) -> Option<Direct> {
+    let depth = at.depth;
     // Validated once here: every string is then a slice of it between two ASCII quotes
     // (a part that is not UTF-8 would not be taken anyway: only strings may hold other
     // bytes than the layout's ASCII, and each had to be UTF-8).
@@ -82,18 +100,25 @@ pub(super) fn members(
         copied: 0,
         leaves,
         out,
-        aad: aad.to_owned(),
+        aad: at.aad.to_owned(),
         tokens: Tokens::reusing(
             leaves.pools.tokens.take(src.len() / 2 + 64),
             leaves.mac_only_encrypted,
         ),
+        new_tokens: reseal.is_some().then(|| {
+            Tokens::reusing(
+                leaves.pools.tokens.take(src.len() / 2 + 64),
+                leaves.mac_only_encrypted,
+            )
+        }),
+        sealer: reseal,
         mac: vec![Zeroizing::new(leaves.pools.mac.take(src.len() / 3 + 64))],
         scratch: Zeroizing::new(Vec::new()),
         keys: Vec::new(),
         outer: depth,
     };
-    s.run(depth, matched, true)?;
-    if closing {
+    s.run(depth, at.matched, true)?;
+    if at.closing {
         s.newline(depth - 1)?;
     }
     if s.pos != src.len() {
@@ -103,11 +128,12 @@ pub(super) fn members(
     Some(Direct {
         mac_input: std::mem::take(&mut s.mac),
         tokens: s.tokens.into_bytes(),
+        new_tokens: s.new_tokens.map(Tokens::into_bytes),
         keys: s.keys,
     })
 }
 
-struct Scan<'a, 'o> {
+struct Scan<'a, 'o, 'c> {
     src: &'a [u8],
     /// `src` as text.
     text: &'a str,
@@ -118,6 +144,10 @@ struct Scan<'a, 'o> {
     out: &'o mut SecureBuf,
     aad: String,
     tokens: Tokens,
+    /// With `sealer`: the tokens of the text written.
+    new_tokens: Option<Tokens>,
+    /// Seals each decrypted value again (`rotate`) instead of writing its plaintext.
+    sealer: Option<&'o mut Sealer<'c>>,
     mac: Vec<Zeroizing<Vec<u8>>>,
     /// Each value's plaintext (wiped on drop).
     scratch: Zeroizing<Vec<u8>>,
@@ -127,7 +157,16 @@ struct Scan<'a, 'o> {
     outer: usize,
 }
 
-impl<'a> Scan<'a, '_> {
+impl<'a> Scan<'a, '_, '_> {
+    /// A token of the text copied as it is, for both records when the values are
+    /// sealed again.
+    fn tok(&mut self, f: impl Fn(&mut Tokens)) {
+        f(&mut self.tokens);
+        if let Some(t) = self.new_tokens.as_mut() {
+            f(t);
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.src.get(self.pos).copied()
     }
@@ -217,7 +256,7 @@ impl<'a> Scan<'a, '_> {
                     return None;
                 }
                 self.pos += 2;
-                self.tokens.key(k);
+                self.tok(|t| t.key(k));
                 let len = self.aad.len();
                 self.aad.push_str(k);
                 self.aad.push(':');
@@ -243,11 +282,7 @@ impl<'a> Scan<'a, '_> {
                 let is_map = open == b'{';
                 let close = if is_map { b'}' } else { b']' };
                 self.pos += 1;
-                if is_map {
-                    self.tokens.map(true);
-                } else {
-                    self.tokens.list(true);
-                }
+                self.tok(|t| if is_map { t.map(true) } else { t.list(true) });
                 if self.peek() == Some(close) {
                     self.pos += 1;
                 } else {
@@ -255,11 +290,7 @@ impl<'a> Scan<'a, '_> {
                     self.newline(depth)?;
                     self.expect(close)?;
                 }
-                if is_map {
-                    self.tokens.map(false);
-                } else {
-                    self.tokens.list(false);
-                }
+                self.tok(|t| if is_map { t.map(false) } else { t.list(false) });
                 Some(())
             }
             b'"' => self.text(matched),
@@ -286,7 +317,7 @@ impl<'a> Scan<'a, '_> {
 
     /// A clear leaf other than a string (copied as it is).
     fn clear(&mut self, v: &Value, matched: bool) -> Option<()> {
-        self.tokens.scalar(v);
+        self.tok(|t| t.scalar(v));
         if matches!(v, Value::Null) {
             return Some(());
         }
@@ -340,7 +371,7 @@ impl<'a> Scan<'a, '_> {
             return None;
         }
         if !encrypt {
-            self.tokens.text(s);
+            self.tok(|t| t.text(s));
             if !self.leaves.mac_only_encrypted {
                 let src = self.src;
                 let raw = src.get(open + 1..self.pos - 1)?;
@@ -349,7 +380,7 @@ impl<'a> Scan<'a, '_> {
             return Some(());
         }
         if s.is_empty() {
-            self.tokens.text(s);
+            self.tok(|t| t.text(s));
             return Some(());
         }
         if !value::is_encrypted(s) {
@@ -376,6 +407,9 @@ impl<'a> Scan<'a, '_> {
             .ok()?;
         self.out.push(src.get(self.copied..open)?);
         self.copied = end;
+        if self.sealer.is_some() {
+            return self.sealed_again(f.typ);
+        }
         let plain: &[u8] = &self.scratch;
         match f.typ {
             ValueType::Str | ValueType::Bytes | ValueType::Comment => {
@@ -396,6 +430,37 @@ impl<'a> Scan<'a, '_> {
                 Some(())
             }
         }
+    }
+}
+
+impl Scan<'_, '_, '_> {
+    /// Writes the value just decrypted into the scratch buffer (of type `typ`) sealed
+    /// again, as the tree path seals it, in place of its old text; with its token and its
+    /// MAC input. `None` (the part's tree path) for a plaintext that does not read as a
+    /// value of its type, and for an empty one, which the tree path writes in clear.
+    fn sealed_again(&mut self, typ: ValueType) -> Option<()> {
+        let pools = self.leaves.pools;
+        let (out, mac, aad) = (&mut *self.out, &mut self.mac, self.aad.as_str());
+        let (sealer, tokens) = (self.sealer.as_deref_mut()?, self.new_tokens.as_mut()?);
+        super::scalars::sealed_again(&self.scratch, typ, |canon, ctyp| {
+            mac_update(mac, canon, pools);
+            if canon.is_empty() {
+                return None;
+            }
+            out.byte(b'"');
+            let at = out.as_slice().len();
+            let span = out
+                .append_with(value::sealed_len(canon.len(), ctyp), |o| {
+                    sealer.seal_append(aad, canon, ctyp, o)
+                })
+                .ok()?;
+            out.byte(b'"');
+            let tag = out
+                .as_slice()
+                .get(at + span.tag_at..at + span.tag_at + 24)?;
+            tokens.encrypted(ctyp.name(), span.data_len, std::str::from_utf8(tag).ok()?);
+            Some(())
+        })
     }
 }
 

@@ -128,7 +128,10 @@ pub(super) fn decrypt(
 
 /// Where the metadata member seems to be (from the comma before the last `"sops":` in
 /// the file's last [`TAIL`] bytes to the root's closing brace) and its text.
-fn tail_meta(file: &std::fs::File, len: usize) -> Option<(Range<usize>, Vec<u8>)> {
+pub(in crate::stream) fn tail_meta(
+    file: &std::fs::File,
+    len: usize,
+) -> Option<(Range<usize>, Vec<u8>)> {
     let from = len.saturating_sub(TAIL);
     let mut tail = vec![0u8; len - from];
     file.read_exact_at(&mut tail, from as u64).ok()?;
@@ -152,7 +155,7 @@ fn tail_meta(file: &std::fs::File, len: usize) -> Option<(Range<usize>, Vec<u8>)
 
 /// How the planner ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Planned {
+pub(in crate::stream) enum Planned {
     /// The file is declined, or was not read as it was when the decrypt began.
     None,
     /// Every line was read.
@@ -166,7 +169,7 @@ enum Planned {
 /// goes (the big member's key range announced in `big` first); once the big member's
 /// first parts are published, the rest of it is cut by jumping when the tail shows it
 /// last (module `jump`).
-fn plan_feeding(
+pub(in crate::stream) fn plan_feeding(
     file: &std::fs::File,
     block: usize,
     len: usize,

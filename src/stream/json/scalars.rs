@@ -36,12 +36,34 @@ pub(super) fn canonical(plain: &[u8], typ: ValueType) -> Option<&[u8]> {
     }
 }
 
+/// Seals `plain`, a decrypted value of type `typ`, again as the tree path does (`rotate`'s
+/// scans): `seal` is given the value its plaintext reads as, in its type's one form (also
+/// its MAC input), and the type it is sealed under; `None` when the plaintext does not
+/// read as a value of its type (the caller then leaves the part to its tree path) or
+/// when `seal` gives `None`. A plaintext already in that form is handed over as it is
+/// ([`sealed_as_is`]), without parsing it into a value and formatting it back.
+pub(in crate::stream) fn sealed_again<T>(
+    plain: &[u8],
+    typ: ValueType,
+    seal: impl FnOnce(&[u8], ValueType) -> Option<T>,
+) -> Option<T> {
+    if let Some(ctyp) = sealed_as_is(plain, typ) {
+        return seal(plain, ctyp);
+    }
+    let val = crate::crypto::value::value_from_plaintext(plain, typ).ok()?;
+    let sealed = crate::crypto::value::with_plaintext(&val, seal);
+    if let crate::tree::Value::Str(mut t) = val {
+        zeroize::Zeroize::zeroize(t.as_mut_string());
+    }
+    sealed.flatten()
+}
+
 /// The type `plain`, a decrypted value of type `typ`, is sealed under when the tree path
 /// seals it again as it is (`with_plaintext` of the value `value_from_plaintext` reads
 /// gives `plain` itself, which is then also its MAC input); `None` when it must be
-/// parsed and formatted (`rotate`'s line scan). Strings and bytes are sealed as they
-/// are, as `str`; a number in the form above; a `bool` spelled `True` or `False`.
-pub(in crate::stream) fn sealed_as_is(plain: &[u8], typ: ValueType) -> Option<ValueType> {
+/// parsed and formatted. Strings and bytes are sealed as they are, as `str`; a number in
+/// the form above; a `bool` spelled `True` or `False`.
+fn sealed_as_is(plain: &[u8], typ: ValueType) -> Option<ValueType> {
     match typ {
         ValueType::Str | ValueType::Bytes => Some(ValueType::Str),
         ValueType::Int if canonical_int(plain) => Some(typ),

@@ -48,6 +48,16 @@ impl Part {
             Part::Top { body, .. } | Part::Sub { body, .. } => body.clone(),
         }
     }
+
+    /// The same part with its text at `at` (a part's text read on its own: `rotate` of
+    /// a file).
+    pub(crate) fn moved_to(&self, at: Range<usize>) -> Part {
+        let mut p = self.clone();
+        match &mut p {
+            Part::Top { body, .. } | Part::Sub { body, .. } => *body = at,
+        }
+        p
+    }
 }
 
 /// The parts of a document and where its `sops` member is.

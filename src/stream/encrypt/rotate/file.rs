@@ -1,9 +1,11 @@
-//! `rotate` of a block-YAML file read from disk in parts ([`prepare_rotate_file`]),
-//! never whole: the parts are planned on a thread of their own while the workers rotate
-//! those already published, each read from the file by the worker that rotates it.
+//! `rotate` of a block-YAML or JSON file read from disk in parts
+//! ([`prepare_rotate_file`]), never whole: the parts are planned on a thread of their own
+//! while the workers rotate those already published, each read from the file by the
+//! worker that rotates it.
 
 use std::fs::File;
 use std::ops::Range;
+use std::sync::Mutex;
 
 use super::Ciphers;
 use super::Layouts;
@@ -19,13 +21,15 @@ use crate::lifecycle::KeyChanges;
 use crate::ops::OpenOptions;
 use crate::stream::blocks;
 use crate::stream::blocks::Stamp;
+use crate::stream::encrypt::layout::JsonLayout;
 use crate::stream::encrypt::layout::YamlLayout;
+use crate::stream::json::split as json_split;
 use crate::stream::overlap;
 use crate::stream::pipeline::Parts;
 use crate::stream::split;
 use crate::stream::split::Part;
 
-/// [`super::prepare_rotate`] for a block-YAML file on disk, never read whole. Its metadata is
+/// [`super::prepare_rotate`] for a block-YAML or JSON file on disk, never read whole. Its metadata is
 /// read from its tail first (as the overlapped decrypt does, `stream::overlap`), and
 /// [`PreparedRotate::write`] then plans the file in blocks on a thread of its own while
 /// the workers rotate the parts already published, each read again from the file by the
@@ -35,8 +39,11 @@ use crate::stream::split::Part;
 /// must still be the one that was planned once every part was read (its identity,
 /// links, length and change times), and the final plan must begin with the parts published and end with the metadata
 /// where the tail was read; otherwise, as for anything declined, the caller reads the
-/// file whole and rotates it as a tree. JSON and a file with a byte-order mark are
-/// declined (read whole).
+/// file whole and rotates it as a tree. A JSON file is planned as the streamed decrypt
+/// plans it (`stream::json::plan_feeding`: the rest of its big member cut by jumping
+/// when the tail shows that member last); a part the readers decline there may be a
+/// guess that did not hold, and is declined as any other. A file with a byte-order mark
+/// is declined (read whole).
 pub fn prepare_rotate_file<'a>(
     file: &'a File,
     format: Format,
@@ -46,7 +53,7 @@ pub fn prepare_rotate_file<'a>(
     emit: &'a EmitOptions,
 ) -> Result<RotatePrepare<'a>, Error> {
     let declined = || Ok(RotatePrepare::Declined(None));
-    if opts.ignore_mac || format != Format::Yaml {
+    if opts.ignore_mac || !matches!(format, Format::Yaml | Format::Json) {
         return declined();
     }
     let Some(before) = Stamp::of(file) else {
@@ -58,13 +65,16 @@ pub fn prepare_rotate_file<'a>(
     if blocks::bom(file) != 0 {
         return declined();
     }
-    let Some((meta_at, meta_text)) = overlap::tail_meta(file, 0, len) else {
+    let tail = if format == Format::Json {
+        crate::stream::json::tail_meta(file, len)
+            .and_then(|(at, text)| Some((at, crate::stream::json::read_meta(&text)?)))
+    } else {
+        overlap::tail_meta(file, 0, len)
+            .and_then(|(at, text)| Some((at, crate::stream::read_meta(&text)?)))
+    };
+    let Some((meta_at, meta)) = tail else {
         return declined();
     };
-    let Some(meta) = crate::stream::read_meta(&meta_text) else {
-        return declined();
-    };
-    drop(meta_text);
     let threads = crate::stream::threads();
     let plan = Planning {
         len,
@@ -73,10 +83,18 @@ pub fn prepare_rotate_file<'a>(
         meta_at,
     };
     // The layout reads no text and has no parts of its own: the parts come from the
-    // planner, and each part's text from the file.
-    let layout = Layouts::Yaml(YamlLayout::from_plan(&[], local_plan(), emit));
+    // planner, and each part's text from the file (for JSON, with the big member's key
+    // once the planner has found it).
+    let layout = if format == Format::Json {
+        let Some(l) = JsonLayout::fed(&[], None, emit) else {
+            return declined();
+        };
+        Layouts::Json(l)
+    } else {
+        Layouts::Yaml(YamlLayout::from_plan(&[], local_plan(), emit))
+    };
     let text = Text::File { file, before, plan };
-    super::ready(layout, meta, text, threads, ctx, opts, changes, emit)
+    super::ready(layout, meta, text, threads, ctx, opts, changes, emit, None)
 }
 
 /// Where the encrypted text of a rotation is.
@@ -149,6 +167,64 @@ pub(super) fn rotate(
         feed.stop();
         let _ = planner.join();
         r
+    })
+}
+
+/// Rotates a JSON file's parts as the planner publishes them (see
+/// [`prepare_rotate_file`]), each read from the file by its worker; as [`rotate`].
+#[allow(clippy::type_complexity)]
+pub(super) fn rotate_json(
+    p: &PreparedRotate<'_>,
+    file: &File,
+    before: &Stamp,
+    plan: &Planning,
+    old_record: integrity::Streamed,
+    out: &mut dyn std::io::Write,
+) -> Result<Option<(integrity::Streamed, Vec<String>)>, Error> {
+    let feed = overlap::Feed::<json_split::Part>::default();
+    // The big member's key text, announced before its first parts are published.
+    let big: Mutex<Option<Range<usize>>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        let Planning {
+            len,
+            block,
+            target,
+            ref meta_at,
+        } = *plan;
+        let (feed, big) = (&feed, &big);
+        let planner = s.spawn(move || {
+            crate::stream::json::plan_feeding(file, block, len, target, meta_at, feed, big)
+        });
+        let rotate = || {
+            // The layout needs the big member's key: wait for the first part.
+            feed.wait(0)?;
+            let key = big
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let mut key_text = Vec::new();
+            if let Some(r) = &key {
+                blocks::read_range(file, 0, r.clone(), &mut key_text).ok()?;
+            }
+            let at = key.map(|_| 0..key_text.len());
+            let layout = JsonLayout::fed(&key_text, at, p.emit)?;
+            let work = |part: &json_split::Part, ciphers: Ciphers<'_>, scratch: &mut Vec<u8>| {
+                let Ok(body) = blocks::read_joined(file, 0, None, part.body(), scratch) else {
+                    return RotOut::Decline;
+                };
+                let local = part.moved_to(0..body.len());
+                p.rotate_json(&layout.over(body), &local, ciphers)
+            };
+            // As for YAML: parts of another text, or a final plan that did not begin
+            // with the parts published, are thrown away.
+            let as_planned = || feed.matched() && Stamp::of(file) == Some(*before);
+            Some(p.parts(&layout, feed, old_record, out, &work, &as_planned))
+        };
+        let r = rotate();
+        // Whatever ended the fold, the planner is not needed any more.
+        feed.stop();
+        let _ = planner.join();
+        r.transpose().map(Option::flatten)
     })
 }
 

@@ -5,10 +5,9 @@ use super::Splice;
 use super::plain::write_plain;
 use crate::crypto::document::value_holds;
 use crate::crypto::integrity::direct as tok;
-use crate::crypto::value;
 use crate::crypto::value::EncFields;
 use crate::crypto::value::ValueType;
-use crate::stream::json::scalars::sealed_as_is;
+use crate::stream::json::scalars::sealed_again;
 use crate::stream::yaml_lines::ScanState;
 
 impl<'a> Splice<'a, '_, '_> {
@@ -45,12 +44,10 @@ impl<'a> Splice<'a, '_, '_> {
             }
             return Some(());
         };
-        // Encrypted again as the tree path does: the value its plaintext reads as, in its
-        // type's one form (a comment-typed value went to the tree path above). A
-        // plaintext already in that form is sealed as it is, without parsing it into a
-        // value and formatting it back.
+        // Encrypted again as the tree path does (a comment-typed value went to the tree
+        // path above).
         let (mac, aad) = (&mut scan.mac, scan.aad.as_str());
-        let mut seal = |canon: &[u8], ctyp| {
+        let seal = |canon: &[u8], ctyp| {
             crate::secbuf::extend_wiped(mac, canon);
             if canon.is_empty() {
                 // Written in clear by the tree path.
@@ -59,17 +56,7 @@ impl<'a> Splice<'a, '_, '_> {
                 rw.sealer.seal(aad, canon, ctyp).ok()
             }
         };
-        let new = match sealed_as_is(&scan.plain, f.typ) {
-            Some(ctyp) => seal(&scan.plain, ctyp),
-            None => {
-                let val = value::value_from_plaintext(&scan.plain, f.typ).ok()?;
-                let sealed = value::with_plaintext(&val, seal);
-                if let crate::tree::Value::Str(mut t) = val {
-                    zeroize::Zeroize::zeroize(t.as_mut_string());
-                }
-                sealed.flatten()
-            }
-        }?;
+        let new = sealed_again(&scan.plain, f.typ, seal)?;
         if !tok::encrypted(&mut rw.tokens, &new) {
             return None;
         }
