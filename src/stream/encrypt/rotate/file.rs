@@ -29,21 +29,23 @@ use crate::stream::pipeline::Parts;
 use crate::stream::split;
 use crate::stream::split::Part;
 
-/// [`super::prepare_rotate`] for a block-YAML or JSON file on disk, never read whole. Its metadata is
-/// read from its tail first (as the overlapped decrypt does, `stream::overlap`), and
-/// [`PreparedRotate::write`] then plans the file in blocks on a thread of its own while
-/// the workers rotate the parts already published, each read again from the file by the
-/// worker that rotates it. So the 43 MB of a 10 MB file's encrypted text are never held
-/// in fresh memory (the kernel zeroing them was the largest and most variable part of
-/// a rotation), and the planner's pass no longer comes before the first part. The file
-/// must still be the one that was planned once every part was read (its identity,
-/// links, length and change times), and the final plan must begin with the parts published and end with the metadata
-/// where the tail was read; otherwise, as for anything declined, the caller reads the
-/// file whole and rotates it as a tree. A JSON file is planned as the streamed decrypt
-/// plans it (`stream::json::plan_feeding`: the rest of its big member cut by jumping
-/// when the tail shows that member last); a part the readers decline there may be a
-/// guess that did not hold, and is declined as any other. A file with a byte-order mark
-/// is declined (read whole).
+/// [`super::prepare_rotate`] for a block-YAML or JSON file on disk, never read whole.
+/// Its metadata is read from its tail first (as the overlapped decrypt does,
+/// `stream::overlap`), and [`PreparedRotate::write`] then plans the file in blocks on a
+/// thread of its own while the workers rotate the parts already published, each read
+/// again from the file by the worker that rotates it. So the 43 MB of a 10 MB file's
+/// encrypted text are never held in fresh memory (the kernel zeroing them was the
+/// largest and most variable part of a rotation), and the planner's pass no longer
+/// comes before the first part. The file must still be the one that was planned once
+/// every part was read (its identity, links, length and change times), and the final
+/// plan must begin with the parts published and end with the metadata where the tail
+/// was read; otherwise, as for anything declined, the caller reads the file whole (the
+/// CLI streams it from memory with the data key handed back, then takes the tree path).
+/// A JSON file is planned as the streamed decrypt plans it
+/// (`stream::json::plan_feeding`: the rest of its big member cut by jumping when the
+/// tail shows that member last); a part the readers decline there may be a guess that
+/// did not hold, and is declined as any other. A file with a byte-order mark is
+/// declined (read whole).
 pub fn prepare_rotate_file<'a>(
     file: &'a File,
     format: Format,
@@ -148,25 +150,16 @@ pub(super) fn rotate(
         p.rotate_yaml(&l, src, &local, ciphers)
     };
     let feed = overlap::Feed::<Part>::default();
-    std::thread::scope(|s| {
-        let Planning {
-            len,
-            block,
-            target,
-            ref meta_at,
-        } = *plan;
-        let feed = &feed;
-        let planner =
-            s.spawn(move || overlap::plan_feeding(file, 0, block, len, target, meta_at, feed));
-        // Parts of another text than the one planned (a file written in place,
-        // truncated or replaced meanwhile), or a final plan that did not begin with
-        // the parts published, are thrown away: the file is read again whole.
-        let as_planned = || feed.matched() && Stamp::of(file) == Some(*before);
-        let r = p.parts(l, feed, old_record, out, &work, &as_planned);
-        // Whatever ended the fold, the planner is not needed any more.
-        feed.stop();
-        let _ = planner.join();
-        r
+    let Planning {
+        len,
+        block,
+        target,
+        ref meta_at,
+    } = *plan;
+    let planner = || overlap::plan_feeding(file, 0, block, len, target, meta_at, &feed);
+    beside_planner(&feed, planner, || {
+        let as_planned = || as_planned(&feed, file, before);
+        p.parts(l, &feed, old_record, out, &work, &as_planned)
     })
 }
 
@@ -184,48 +177,67 @@ pub(super) fn rotate_json(
     let feed = overlap::Feed::<json_split::Part>::default();
     // The big member's key text, announced before its first parts are published.
     let big: Mutex<Option<Range<usize>>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        let Planning {
-            len,
-            block,
-            target,
-            ref meta_at,
-        } = *plan;
-        let (feed, big) = (&feed, &big);
-        let planner = s.spawn(move || {
-            crate::stream::json::plan_feeding(file, block, len, target, meta_at, feed, big)
-        });
-        let rotate = || {
-            // The layout needs the big member's key: wait for the first part.
-            feed.wait(0)?;
-            let key = big
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone();
-            let mut key_text = Vec::new();
-            if let Some(r) = &key {
-                blocks::read_range(file, 0, r.clone(), &mut key_text).ok()?;
-            }
-            let at = key.map(|_| 0..key_text.len());
-            let layout = JsonLayout::fed(&key_text, at, p.emit)?;
-            let work = |part: &json_split::Part, ciphers: Ciphers<'_>, scratch: &mut Vec<u8>| {
-                let Ok(body) = blocks::read_joined(file, 0, None, part.body(), scratch) else {
-                    return RotOut::Decline;
-                };
-                let local = part.moved_to(0..body.len());
-                p.rotate_json(&layout.over(body), &local, ciphers)
+    let Planning {
+        len,
+        block,
+        target,
+        ref meta_at,
+    } = *plan;
+    let (feed, big) = (&feed, &big);
+    let planner =
+        || crate::stream::json::plan_feeding(file, block, len, target, meta_at, feed, big);
+    let rotated = beside_planner(feed, planner, || {
+        // The layout needs the big member's key: wait for the first part.
+        feed.wait(0)?;
+        let key = big
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut key_text = Vec::new();
+        if let Some(r) = &key {
+            blocks::read_range(file, 0, r.clone(), &mut key_text).ok()?;
+        }
+        let at = key.map(|_| 0..key_text.len());
+        let layout = JsonLayout::fed(&key_text, at, p.emit)?;
+        let work = |part: &json_split::Part, ciphers: Ciphers<'_>, scratch: &mut Vec<u8>| {
+            let Ok(body) = blocks::read_joined(file, 0, None, part.body(), scratch) else {
+                return RotOut::Decline;
             };
-            // As for YAML: parts of another text, or a final plan that did not begin
-            // with the parts published, are thrown away.
-            let as_planned = || feed.matched() && Stamp::of(file) == Some(*before);
-            Some(p.parts(&layout, feed, old_record, out, &work, &as_planned))
+            let local = part.moved_to(0..body.len());
+            p.rotate_json(&layout.over(body), &local, ciphers)
         };
-        let r = rotate();
-        // Whatever ended the fold, the planner is not needed any more.
+        let as_planned = || as_planned(feed, file, before);
+        Some(p.parts(&layout, feed, old_record, out, &work, &as_planned))
+    });
+    rotated.transpose().map(Option::flatten)
+}
+
+/// Runs `planner` (which feeds `feed`) on a thread of its own while `fold` takes the
+/// parts it publishes; whatever ended the fold, the planner is then stopped and joined.
+fn beside_planner<P, T, R>(
+    feed: &overlap::Feed<P>,
+    planner: impl FnOnce() -> T + Send,
+    fold: impl FnOnce() -> R,
+) -> R
+where
+    P: Clone + PartialEq + Send,
+    T: Send,
+{
+    std::thread::scope(|s| {
+        let planner = s.spawn(planner);
+        let r = fold();
         feed.stop();
         let _ = planner.join();
-        r.transpose().map(Option::flatten)
+        r
     })
+}
+
+/// Whether the parts folded were the file's as it was planned: parts of another text
+/// (a file written in place, truncated or replaced meanwhile), or of a final plan that
+/// did not begin with the parts published, are thrown away (the file is read again
+/// whole).
+fn as_planned<P: Clone + PartialEq>(feed: &overlap::Feed<P>, file: &File, before: &Stamp) -> bool {
+    feed.matched() && Stamp::of(file) == Some(*before)
 }
 
 impl Text<'_> {
