@@ -24,34 +24,10 @@ use crate::ops::OpenOptions;
 use crate::stream::Outcome;
 use crate::stream::Streamed;
 
-/// The shared cases' reader: the YAML file rotated into memory (`after_plan` once its
-/// metadata was read, before the planner starts), its output as the outcome's.
-fn rotate_file(
-    f: &File,
-    ctx: &KeyContext,
-    opts: &OpenOptions,
-    emit: &EmitOptions,
-    needs_tree: &dyn Fn(&Metadata) -> bool,
-    after_plan: &dyn Fn(),
-) -> Result<Outcome, Error> {
-    rotate_file_as(Format::Yaml, f, ctx, opts, emit, needs_tree, after_plan)
-}
-
-/// [`rotate_file`] for a JSON file.
-fn rotate_json_file(
-    f: &File,
-    ctx: &KeyContext,
-    opts: &OpenOptions,
-    emit: &EmitOptions,
-    needs_tree: &dyn Fn(&Metadata) -> bool,
-    after_plan: &dyn Fn(),
-) -> Result<Outcome, Error> {
-    rotate_file_as(Format::Json, f, ctx, opts, emit, needs_tree, after_plan)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn rotate_file_as(
-    format: Format,
+/// The shared cases' reader: the file (JSON with `JSON`, else YAML) rotated into memory
+/// (`after_plan` once its metadata was read, before the planner starts), its output as
+/// the outcome's.
+fn rotate_file<const JSON: bool>(
     f: &File,
     ctx: &KeyContext,
     opts: &OpenOptions,
@@ -59,6 +35,7 @@ fn rotate_file_as(
     _needs_tree: &dyn Fn(&Metadata) -> bool,
     after_plan: &dyn Fn(),
 ) -> Result<Outcome, Error> {
+    let format = if JSON { Format::Json } else { Format::Yaml };
     let changes = KeyChanges::default();
     let mut p = match prepare_rotate_file(f, format, ctx, opts, &changes, emit)? {
         RotatePrepare::Ready(p) => p,
@@ -77,7 +54,7 @@ fn rotate_file_as(
 }
 
 crate::stream::changed_tests::changed_tests!(crate::stream::changed_tests::Doc {
-    decrypt: rotate_file,
+    decrypt: rotate_file::<false>,
     fixture: "fixtures/sops/yaml/example.age.v3.7.1.yaml",
     name: "f.yaml",
     tail: b"zz: 1\n",
@@ -87,7 +64,7 @@ crate::stream::changed_tests::changed_tests!(crate::stream::changed_tests::Doc {
 /// The same cases for a JSON file.
 mod json {
     crate::stream::changed_tests::changed_tests!(crate::stream::changed_tests::Doc {
-        decrypt: super::rotate_json_file,
+        decrypt: super::rotate_file::<true>,
         fixture: "fixtures/sops/json/example.age.v3.7.1.json",
         name: "f.json",
         tail: b"\n",
