@@ -264,6 +264,47 @@ mod tests {
         }
     }
 
+    /// Every byte value at every place of a 16-byte tag's and a 32-byte IV's text, and
+    /// every length near theirs: `decode_fixed` accepts exactly what the crate decodes
+    /// to that many bytes, with the same bytes.
+    #[test]
+    fn fixed_sizes_are_judged_as_the_crate_judges_them() {
+        fn check<const N: usize>(t: &[u8]) {
+            let crate_says = STANDARD.decode(t).ok().filter(|b| b.len() == N);
+            let ours = decode_fixed::<N>(t).map(Vec::from);
+            assert_eq!(crate_says, ours, "{t:?} as {N} bytes");
+        }
+        for seed in 0..3u8 {
+            let tag = STANDARD.encode(patterned(16, 29, seed)).into_bytes();
+            let iv = STANDARD.encode(patterned(32, 71, seed.wrapping_mul(5))).into_bytes();
+            assert_eq!((tag.len(), iv.len()), (24, 44));
+            for at in 0..44 {
+                for b in 0..=255u8 {
+                    if at < 24 {
+                        let mut t = tag.clone();
+                        t[at] = b;
+                        check::<16>(&t);
+                        check::<32>(&t);
+                    }
+                    let mut t = iv.clone();
+                    t[at] = b;
+                    check::<32>(&t);
+                    check::<16>(&t);
+                }
+            }
+        }
+        for len in 0..70usize {
+            let text = STANDARD.encode(patterned(len, 13, 7)).into_bytes();
+            check::<16>(&text);
+            check::<32>(&text);
+            check::<16>(text.get(..text.len().saturating_sub(1)).unwrap_or_default());
+        }
+        for bytes in [[0u8; 32], [0xFF; 32]] {
+            check::<32>(STANDARD.encode(bytes).as_bytes());
+            check::<16>(STANDARD.encode(&bytes[..16]).as_bytes());
+        }
+    }
+
     #[test]
     fn encoding_gives_the_crates_text_for_every_length() {
         for len in 0..100usize {
@@ -297,6 +338,8 @@ mod tests {
             proptest::prop_assert_eq!(crate_says, ours);
             if bytes.len() == 32 {
                 proptest::prop_assert_eq!(decode_fixed::<32>(text.as_bytes()).map(Vec::from), Some(bytes));
+            } else if bytes.len() == 16 {
+                proptest::prop_assert_eq!(decode_fixed::<16>(text.as_bytes()).map(Vec::from), Some(bytes));
             }
         }
 

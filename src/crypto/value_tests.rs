@@ -213,3 +213,34 @@ fn parse_usual_gives_what_parse_gives() {
         }
     }
 }
+
+/// Not a test: `cargo test --release --lib crypto::value::tests::timing -- --ignored
+/// --nocapture` prints ns per `ENC[…]` string of a corpus-like value parsed (its fields
+/// found and the IV and tag decoded), decoded and opened, as the decrypt's scan does.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_macros)] // test output
+fn timing() {
+    use std::time::Instant;
+    let key = DataKey::from_slice(&[3u8; 32]).expect("32 bytes");
+    let cipher = ValueCipher::new(&key);
+    let aad = b"services:infra-basalt-00000:image:registry:";
+    for len in [8usize, 22, 60] {
+        let texts: Vec<String> = (0..64u8)
+            .map(|i| seal_text(&cipher, &vec![b'x'; len], aad, ValueType::Str, [i; 32]).unwrap())
+            .collect();
+        let data_len = len.div_ceil(3) * 4;
+        let mut buf = Zeroizing::new(Vec::new());
+        for round in 0..3 {
+            let t = Instant::now();
+            for _ in 0..20_000 {
+                for s in &texts {
+                    let f = EncFields::parse_usual(s, data_len).unwrap();
+                    f.open_into(&cipher, aad, &mut buf).unwrap();
+                }
+            }
+            let ns = t.elapsed().as_nanos() as f64 / (20_000.0 * 64.0);
+            println!("len {len} round {round}: {ns:.1} ns per value");
+        }
+    }
+}
