@@ -276,7 +276,9 @@ mod tests {
         }
         for seed in 0..3u8 {
             let tag = STANDARD.encode(patterned(16, 29, seed)).into_bytes();
-            let iv = STANDARD.encode(patterned(32, 71, seed.wrapping_mul(5))).into_bytes();
+            let iv = STANDARD
+                .encode(patterned(32, 71, seed.wrapping_mul(5)))
+                .into_bytes();
             assert_eq!((tag.len(), iv.len()), (24, 44));
             for at in 0..44 {
                 for b in 0..=255u8 {

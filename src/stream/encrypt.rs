@@ -202,9 +202,14 @@ fn mac_pass<L: Layout>(
     mode: Mode,
 ) -> Option<String> {
     let mode = if l.has_direct() { mode } else { Mode::Never };
+    // The MAC input's chunks, recycled from part to part (`direct::Chunks`).
+    let pools = Pools::new(threads);
     let work = |p: &L::Part, _: &mut Vec<u8>| {
         if mode != Mode::Never {
-            match l.direct(p, sel, mac_only_encrypted, None, direct::Bufs::fresh()) {
+            let bufs = direct::Bufs {
+                pools: Some(&pools),
+            };
+            match l.direct(p, sel, mac_only_encrypted, None, bufs) {
                 Ok(Some(d)) => {
                     return MacOut::Done {
                         mac_input: d.mac,
@@ -241,8 +246,10 @@ fn mac_pass<L: Layout>(
                     return false;
                 }
             }
-            for m in &mac_input {
-                mac.update(m);
+            for mut m in mac_input {
+                mac.update(&m);
+                // Wiped and given back for the parts still to read.
+                pools.mac.give(std::mem::take(&mut *m), true);
             }
             true
         }

@@ -107,14 +107,16 @@ enum Fail {
 
 type R<T> = Result<T, Fail>;
 
-/// Where the writing pass takes its text and token buffers: recycled ones from the
-/// pools (large enough for the part, so that none grows into fresh memory), or new ones.
+/// Where a pass takes its buffers (the writing pass its text and tokens, the MAC pass its
+/// MAC input's chunks): recycled ones from the pools (large enough for the part, so that
+/// none grows into fresh memory), or new ones.
 pub(super) struct Bufs<'p> {
     pub pools: Option<&'p crate::stream::pool::Pools>,
 }
 
-impl Bufs<'_> {
-    /// New buffers only (the MAC pass, tests).
+impl<'p> Bufs<'p> {
+    /// New buffers only (tests).
+    #[cfg(test)]
     pub(super) fn fresh() -> Self {
         Bufs { pools: None }
     }
@@ -123,6 +125,11 @@ impl Bufs<'_> {
     pub(super) fn out(&self, cap: usize) -> Vec<u8> {
         self.pools
             .map_or_else(|| Vec::with_capacity(cap), |p| p.out.take(cap))
+    }
+
+    /// Where the MAC pass's chunks come from (`None`: new ones).
+    pub(super) fn mac_pool(&self) -> Option<&'p crate::stream::pool::Pool> {
+        self.pools.map(|p| &p.mac)
     }
 
     /// An empty token buffer of at least `cap` bytes' capacity.
@@ -181,7 +188,7 @@ pub(super) fn part(
             },
             job.mac_only,
         ),
-        mac: Chunks::default(),
+        mac: Chunks::new(bufs.mac_pool()),
         want_mac: !write,
         aad: String::new(),
         stack: Vec::new(),
@@ -224,7 +231,7 @@ pub(super) fn part(
     Ok(Some(Done {
         out: write.then(|| st.em.finish()),
         tokens,
-        mac: st.mac.0,
+        mac: st.mac.into_inner(),
         entry_key,
         keys: Vec::new(),
     }))
@@ -271,7 +278,7 @@ struct St<'a, 'j, 's, 'c> {
     sealer: Option<&'s mut Sealer<'c>>,
     em: Em,
     tokens: Tokens,
-    mac: Chunks,
+    mac: Chunks<'a>,
     want_mac: bool,
     aad: String,
     stack: Vec<Frame<'a>>,

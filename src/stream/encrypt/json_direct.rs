@@ -114,7 +114,7 @@ pub(super) fn part(
         on: write,
         out,
         tokens: Tokens::reusing(tokens_buf, job.mac_only),
-        mac: Chunks::default(),
+        mac: Chunks::new(bufs.mac_pool()),
         aad: String::new(),
         indent: vec![b'\n'],
         scratch: Zeroizing::new(Vec::new()),
@@ -166,7 +166,7 @@ pub(super) fn part(
     Ok(Some(Done {
         out: write.then(|| sc.out.finish()),
         tokens: sc.tokens.into_bytes(),
-        mac: sc.mac.0,
+        mac: sc.mac.into_inner(),
         entry_key,
         keys: sc.keys,
     }))
@@ -191,7 +191,7 @@ struct Scan<'a, 'j, 's, 'c> {
     on: bool,
     out: SecureBuf,
     tokens: Tokens,
-    mac: Chunks,
+    mac: Chunks<'a>,
     aad: String,
     /// A line break and the indentation unit repeated for the deepest level so far.
     indent: Vec<u8>,

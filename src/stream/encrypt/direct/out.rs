@@ -151,29 +151,46 @@ impl Em {
 }
 
 /// MAC input in fixed-capacity chunks (a growing buffer would leave copies of the
-/// plaintext in the memory it frees).
-#[derive(Default)]
-pub(in crate::stream::encrypt) struct Chunks(
-    pub(in crate::stream::encrypt) Vec<Zeroizing<Vec<u8>>>,
-);
+/// plaintext in the memory it frees), taken from the MAC pass's pool when it has one: the
+/// pass folds each part's chunks and gives them back, so that the parts after the first
+/// few write into memory already touched, not into new pages the kernel must zero.
+pub(in crate::stream::encrypt) struct Chunks<'p> {
+    chunks: Vec<Zeroizing<Vec<u8>>>,
+    pool: Option<&'p crate::stream::pool::Pool>,
+}
 
-impl Chunks {
+impl<'p> Chunks<'p> {
     const CHUNK: usize = 64 * 1024;
+
+    /// No chunks yet; new ones from `pool` (or the allocator).
+    pub(in crate::stream::encrypt) fn new(pool: Option<&'p crate::stream::pool::Pool>) -> Self {
+        Chunks {
+            chunks: Vec::new(),
+            pool,
+        }
+    }
 
     pub(in crate::stream::encrypt) fn extend(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let room = self.0.last().map_or(0, |c| c.capacity() - c.len());
+            let room = self.chunks.last().map_or(0, |c| c.capacity() - c.len());
             if room == 0 {
-                self.0.push(Zeroizing::new(Vec::with_capacity(
-                    Self::CHUNK.max(bytes.len().min(1 << 20)),
-                )));
+                let cap = Self::CHUNK.max(bytes.len().min(1 << 20));
+                let chunk = self
+                    .pool
+                    .map_or_else(|| Vec::with_capacity(cap), |p| p.take(cap));
+                self.chunks.push(Zeroizing::new(chunk));
                 continue;
             }
             let (now, rest) = bytes.split_at(room.min(bytes.len()));
-            if let Some(c) = self.0.last_mut() {
+            if let Some(c) = self.chunks.last_mut() {
                 c.extend_from_slice(now);
             }
             bytes = rest;
         }
+    }
+
+    /// The chunks, in order.
+    pub(in crate::stream::encrypt) fn into_inner(self) -> Vec<Zeroizing<Vec<u8>>> {
+        self.chunks
     }
 }
